@@ -1,0 +1,484 @@
+// Package sqlite is the embedded store backend: one SQLite file in WAL mode
+// through the pure-Go modernc.org/sqlite driver, so the binary needs no cgo.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/presenced/presenced/internal/store"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a store.Store on SQLite.
+type DB struct{ db *sql.DB }
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database file at path and brings its
+// schema up to date. synchronous=FULL makes every committed write survive
+// both a killed process and a power cut.
+func Open(ctx context.Context, path string) (*DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate") // take the write lock at BEGIN: no upgrade deadlocks
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	s := &DB{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *DB) Close() error { return s.db.Close() }
+
+// migrate runs, in order and each in its own transaction, the embedded
+// migration files newer than the recorded schema version.
+func (s *DB) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var have int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version),0) FROM schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: bad name", name)
+		}
+		if v <= have {
+			continue
+		}
+		body, _ := migrations.ReadFile(name)
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version) VALUES (?)`, v)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *DB) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromUnix(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint")
+}
+
+// mustAffect turns "no row changed" into store.ErrNotFound.
+func mustAffect(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// Accounts
+
+func (s *DB) CreateAccount(ctx context.Context, a store.Account) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO accounts(address,password_hash,created_at,invisible,last_seen) VALUES (?,?,?,?,?)`,
+		a.Address, a.PasswordHash, unix(a.CreatedAt), a.Invisible, unix(a.LastSeen))
+	if isUnique(err) {
+		return fmt.Errorf("account %s: %w", a.Address, store.ErrExists)
+	}
+	return err
+}
+
+const accountCols = `address,password_hash,created_at,invisible,last_seen`
+
+func scanAccount(sc interface{ Scan(...any) error }) (store.Account, error) {
+	var a store.Account
+	var created, seen int64
+	err := sc.Scan(&a.Address, &a.PasswordHash, &created, &a.Invisible, &seen)
+	a.CreatedAt, a.LastSeen = fromUnix(created), fromUnix(seen)
+	return a, err
+}
+
+func (s *DB) GetAccount(ctx context.Context, address string) (store.Account, error) {
+	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE address=?`, address))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, store.ErrNotFound
+	}
+	return a, err
+}
+
+func (s *DB) ListAccounts(ctx context.Context) ([]store.Account, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY address`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) DeleteAccount(ctx context.Context, address string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM accounts WHERE address=?`, address)); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`DELETE FROM relations WHERE subject=?1 OR viewer=?1`,
+			`DELETE FROM blocks WHERE blocker=?1 OR blocked=?1`,
+			`DELETE FROM hidden WHERE subject=?1 OR viewer=?1`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, address); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *DB) SetPasswordHash(ctx context.Context, address, hash string) error {
+	return mustAffect(s.db.ExecContext(ctx, `UPDATE accounts SET password_hash=? WHERE address=?`, hash, address))
+}
+
+func (s *DB) SetInvisible(ctx context.Context, address string, invisible bool) error {
+	return mustAffect(s.db.ExecContext(ctx, `UPDATE accounts SET invisible=? WHERE address=?`, invisible, address))
+}
+
+func (s *DB) SetLastSeen(ctx context.Context, address string, t time.Time) error {
+	return mustAffect(s.db.ExecContext(ctx, `UPDATE accounts SET last_seen=? WHERE address=?`, unix(t), address))
+}
+
+// Tokens
+
+func (s *DB) CreateToken(ctx context.Context, t store.Token) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens(id,hash,account,label,created_at,expires_at) VALUES (?,?,?,?,?,?)`,
+		t.ID, t.Hash, t.Account, t.Label, unix(t.CreatedAt), unix(t.ExpiresAt))
+	if isUnique(err) {
+		return store.ErrExists
+	}
+	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+		return fmt.Errorf("account %s: %w", t.Account, store.ErrNotFound)
+	}
+	return err
+}
+
+const tokenCols = `id,hash,account,label,created_at,expires_at`
+
+func scanToken(sc interface{ Scan(...any) error }) (store.Token, error) {
+	var t store.Token
+	var created, expires int64
+	err := sc.Scan(&t.ID, &t.Hash, &t.Account, &t.Label, &created, &expires)
+	t.CreatedAt, t.ExpiresAt = fromUnix(created), fromUnix(expires)
+	return t, err
+}
+
+func (s *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash=?`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, store.ErrNotFound
+	}
+	return t, err
+}
+
+func (s *DB) ListTokens(ctx context.Context, account string) ([]store.Token, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE account=? ORDER BY created_at, id`, account)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) DeleteToken(ctx context.Context, account, id string) error {
+	return mustAffect(s.db.ExecContext(ctx, `DELETE FROM tokens WHERE account=? AND id=?`, account, id))
+}
+
+func (s *DB) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE expires_at<>0 AND expires_at<=?`, unix(now))
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// Contacts
+
+const contactCols = `id,owner,name,emails,phones,notes,groups_,address,version,updated`
+
+func jsonList(v []string) string {
+	if v == nil {
+		v = []string{}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func scanContact(sc interface{ Scan(...any) error }) (store.Contact, error) {
+	var c store.Contact
+	var emails, phones, groups string
+	var updated int64
+	err := sc.Scan(&c.ID, &c.Owner, &c.Name, &emails, &phones, &c.Notes, &groups, &c.Address, &c.Version, &updated)
+	if err != nil {
+		return c, err
+	}
+	c.Updated = fromUnix(updated)
+	for _, f := range []struct {
+		s   string
+		dst *[]string
+	}{{emails, &c.Emails}, {phones, &c.Phones}, {groups, &c.Groups}} {
+		if err := json.Unmarshal([]byte(f.s), f.dst); err != nil {
+			return c, fmt.Errorf("contact %s: corrupt list: %w", c.ID, err)
+		}
+	}
+	return c, nil
+}
+
+func (s *DB) CreateContacts(ctx context.Context, owner string, cs []store.Contact, max int) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM contacts WHERE owner=?`, owner).Scan(&n); err != nil {
+			return err
+		}
+		if max > 0 && n+len(cs) > max {
+			return fmt.Errorf("%d contacts would exceed the limit of %d: %w", n+len(cs), max, store.ErrLimit)
+		}
+		for _, c := range cs {
+			_, err := tx.ExecContext(ctx, `INSERT INTO contacts(`+contactCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
+				c.ID, owner, c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, c.Version, unix(c.Updated))
+			if isUnique(err) {
+				return fmt.Errorf("contact %s: %w", c.ID, store.ErrExists)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *DB) GetContact(ctx context.Context, owner, id string) (store.Contact, error) {
+	c, err := scanContact(s.db.QueryRowContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE owner=? AND id=?`, owner, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, store.ErrNotFound
+	}
+	return c, err
+}
+
+func (s *DB) ListContacts(ctx context.Context, owner string, q store.ContactQuery) ([]store.Contact, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE owner=? ORDER BY name COLLATE NOCASE, id`, owner)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.Contact{}
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, err
+		}
+		if store.Matches(c, q) {
+			out = append(out, c)
+		}
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) CountContacts(ctx context.Context, owner string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM contacts WHERE owner=?`, owner).Scan(&n)
+	return n, err
+}
+
+// versionCheck explains why a conditional write matched no row.
+func versionCheck(ctx context.Context, tx *sql.Tx, owner, id string) error {
+	var v int64
+	err := tx.QueryRowContext(ctx, `SELECT version FROM contacts WHERE owner=? AND id=?`, owner, id).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return store.ErrConflict
+}
+
+func (s *DB) UpdateContact(ctx context.Context, c store.Contact, ifVersion int64) (int64, error) {
+	var v int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `UPDATE contacts SET name=?,emails=?,phones=?,notes=?,groups_=?,address=?,version=version+1,updated=?
+			WHERE owner=? AND id=? AND (?=0 OR version=?) RETURNING version`,
+			c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, unix(c.Updated),
+			c.Owner, c.ID, ifVersion, ifVersion).Scan(&v)
+		if errors.Is(err, sql.ErrNoRows) {
+			return versionCheck(ctx, tx, c.Owner, c.ID)
+		}
+		return err
+	})
+	return v, err
+}
+
+func (s *DB) DeleteContact(ctx context.Context, owner, id string, ifVersion int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM contacts WHERE owner=? AND id=? AND (?=0 OR version=?)`, owner, id, ifVersion, ifVersion)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return versionCheck(ctx, tx, owner, id)
+		}
+		return nil
+	})
+}
+
+// Graph
+
+func (s *DB) GetRelation(ctx context.Context, subject, viewer string) (store.Relation, error) {
+	r := store.Relation{Subject: subject, Viewer: viewer}
+	err := s.db.QueryRowContext(ctx, `SELECT state,preapproved FROM relations WHERE subject=? AND viewer=?`, subject, viewer).Scan(&r.State, &r.PreApproved)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, nil
+	}
+	return r, err
+}
+
+func (s *DB) PutRelation(ctx context.Context, r store.Relation) error {
+	if r.State == store.None && !r.PreApproved {
+		_, err := s.db.ExecContext(ctx, `DELETE FROM relations WHERE subject=? AND viewer=?`, r.Subject, r.Viewer)
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO relations(subject,viewer,state,preapproved) VALUES (?,?,?,?)
+		ON CONFLICT(subject,viewer) DO UPDATE SET state=excluded.state, preapproved=excluded.preapproved`,
+		r.Subject, r.Viewer, r.State, r.PreApproved)
+	return err
+}
+
+func (s *DB) RelationsOf(ctx context.Context, address string) ([]store.Relation, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT subject,viewer,state,preapproved FROM relations WHERE subject=?1 OR viewer=?1 ORDER BY subject, viewer`, address)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Relation
+	for rows.Next() {
+		var r store.Relation
+		if err := rows.Scan(&r.Subject, &r.Viewer, &r.State, &r.PreApproved); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) pairSet(ctx context.Context, query string, a, b string) error {
+	_, err := s.db.ExecContext(ctx, query, a, b)
+	return err
+}
+
+func (s *DB) list(ctx context.Context, query, arg string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, query, arg)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) Block(ctx context.Context, blocker, blocked string) error {
+	return s.pairSet(ctx, `INSERT OR IGNORE INTO blocks(blocker,blocked) VALUES (?,?)`, blocker, blocked)
+}
+
+func (s *DB) Unblock(ctx context.Context, blocker, blocked string) error {
+	return s.pairSet(ctx, `DELETE FROM blocks WHERE blocker=? AND blocked=?`, blocker, blocked)
+}
+
+func (s *DB) ListBlocks(ctx context.Context, blocker string) ([]string, error) {
+	return s.list(ctx, `SELECT blocked FROM blocks WHERE blocker=? ORDER BY blocked`, blocker)
+}
+
+func (s *DB) Hide(ctx context.Context, subject, viewer string) error {
+	return s.pairSet(ctx, `INSERT OR IGNORE INTO hidden(subject,viewer) VALUES (?,?)`, subject, viewer)
+}
+
+func (s *DB) Unhide(ctx context.Context, subject, viewer string) error {
+	return s.pairSet(ctx, `DELETE FROM hidden WHERE subject=? AND viewer=?`, subject, viewer)
+}
+
+func (s *DB) ListHidden(ctx context.Context, subject string) ([]string, error) {
+	return s.list(ctx, `SELECT viewer FROM hidden WHERE subject=? ORDER BY viewer`, subject)
+}

@@ -1,0 +1,153 @@
+// Package store defines the durable data of presenced behind small interfaces.
+//
+// Every backend (sqlite now, postgres for clusters later) must pass the
+// conformance suite in package storetest. Nothing here knows about sessions or
+// live presence: those live in memory in package core.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns (wrapped or not) so callers can use errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	// ErrConflict means a conditional write lost: the stored version differs.
+	ErrConflict = errors.New("version conflict")
+	// ErrLimit means the write would exceed a per-account limit.
+	ErrLimit = errors.New("limit reached")
+)
+
+// Store is the whole durable state of one deployment.
+type Store interface {
+	Accounts
+	Tokens
+	Contacts
+	Graph
+	Close() error
+}
+
+// Account is a user on a domain.
+type Account struct {
+	Address      string // bare address, "alice@example.org"
+	PasswordHash string // argon2id PHC string; never the password
+	CreatedAt    time.Time
+	Invisible    bool      // appears offline to everyone
+	LastSeen     time.Time // when the account last stopped appearing online; zero if never
+}
+
+// Accounts stores user accounts.
+type Accounts interface {
+	CreateAccount(ctx context.Context, a Account) error
+	GetAccount(ctx context.Context, address string) (Account, error)
+	ListAccounts(ctx context.Context) ([]Account, error)
+	// DeleteAccount removes the account and everything it owns or is part of.
+	DeleteAccount(ctx context.Context, address string) error
+	SetPasswordHash(ctx context.Context, address, hash string) error
+	SetInvisible(ctx context.Context, address string, invisible bool) error
+	SetLastSeen(ctx context.Context, address string, t time.Time) error
+}
+
+// Token is a bearer credential. Only a hash of the secret is stored.
+type Token struct {
+	ID        string // public identifier, safe to show and to revoke by
+	Hash      []byte // SHA-256 of the secret
+	Account   string
+	Label     string // "web", "cli", a device name …
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Tokens stores bearer tokens.
+type Tokens interface {
+	CreateToken(ctx context.Context, t Token) error
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	ListTokens(ctx context.Context, account string) ([]Token, error)
+	// DeleteToken revokes a token of account; ErrNotFound if it has none by that id.
+	DeleteToken(ctx context.Context, account, id string) error
+	DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error)
+}
+
+// Contact is an entry of a user's private address book.
+type Contact struct {
+	ID      string
+	Owner   string
+	Name    string
+	Emails  []string
+	Phones  []string
+	Notes   string
+	Groups  []string
+	Address string // optional presence address ("bob@example.org")
+	Version int64  // increases on every write; the HTTP ETag
+	Updated time.Time
+}
+
+// ContactQuery filters a contact listing. Empty fields match everything.
+type ContactQuery struct {
+	Text  string // substring of name, e-mails, phones, address, notes (case-insensitive)
+	Group string
+}
+
+// Contacts stores address books.
+type Contacts interface {
+	// CreateContacts inserts contacts (IDs and versions set by the caller) in
+	// one transaction, unless that would make the owner hold more than max.
+	CreateContacts(ctx context.Context, owner string, cs []Contact, max int) error
+	GetContact(ctx context.Context, owner, id string) (Contact, error)
+	ListContacts(ctx context.Context, owner string, q ContactQuery) ([]Contact, error)
+	CountContacts(ctx context.Context, owner string) (int, error)
+	// UpdateContact replaces c if the stored version equals ifVersion (0: any)
+	// and returns the new version.
+	UpdateContact(ctx context.Context, c Contact, ifVersion int64) (int64, error)
+	DeleteContact(ctx context.Context, owner, id string, ifVersion int64) error
+}
+
+// State is how far a viewer's permission to see a subject's presence got.
+type State int
+
+const (
+	None     State = iota // no request, no permission
+	Pending               // the viewer asked, the subject has not answered
+	Approved              // the subject approved the viewer
+)
+
+func (s State) String() string {
+	switch s {
+	case Pending:
+		return "pending"
+	case Approved:
+		return "approved"
+	}
+	return "none"
+}
+
+// Relation is the directed permission edge "Viewer may see Subject's presence".
+// The RFC 6121 subscription states of a pair are derived from the two edges.
+type Relation struct {
+	Subject     string
+	Viewer      string
+	State       State
+	PreApproved bool // the subject approved in advance: a request will be granted at once
+}
+
+// Graph stores who may see whom: relations, blocks and hide-from settings.
+type Graph interface {
+	// GetRelation returns the edge, or a zero Relation with State None.
+	GetRelation(ctx context.Context, subject, viewer string) (Relation, error)
+	// PutRelation stores the edge; an edge with State None and no
+	// pre-approval is deleted.
+	PutRelation(ctx context.Context, r Relation) error
+	// RelationsOf lists every edge in which address is subject or viewer.
+	RelationsOf(ctx context.Context, address string) ([]Relation, error)
+
+	Block(ctx context.Context, blocker, blocked string) error
+	Unblock(ctx context.Context, blocker, blocked string) error
+	ListBlocks(ctx context.Context, blocker string) ([]string, error)
+
+	Hide(ctx context.Context, subject, viewer string) error
+	Unhide(ctx context.Context, subject, viewer string) error
+	ListHidden(ctx context.Context, subject string) ([]string, error)
+}
