@@ -1,0 +1,153 @@
+// Package auth signs users in: argon2id password hashes (never the password)
+// and opaque bearer tokens stored only as SHA-256 hashes.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/store"
+)
+
+// Errors returned to callers; messages are safe to show to the user.
+var (
+	// ErrInvalidCredentials covers an unknown account and a wrong password
+	// alike, so sign-in does not reveal which accounts exist.
+	ErrInvalidCredentials = errors.New("invalid address or password")
+	ErrInvalidToken       = errors.New("invalid or expired token")
+	ErrWeakPassword       = errors.New("password must be 8 to 1024 bytes of UTF-8")
+)
+
+const tokenPrefix = "pd_"
+
+// Auth manages accounts' credentials.
+type Auth struct {
+	Store    store.Store
+	Clock    clock.Clock
+	Hasher   *Hasher
+	TokenTTL time.Duration // lifetime of new tokens; 0 means no expiry
+}
+
+// CheckPassword enforces the password policy.
+func CheckPassword(pw string) error {
+	if len(pw) < 8 || len(pw) > 1024 || !utf8.ValidString(pw) {
+		return ErrWeakPassword
+	}
+	return nil
+}
+
+// CreateAccount adds an account with a password.
+func (a *Auth) CreateAccount(ctx context.Context, address, password string) (string, error) {
+	bare, err := addr.Bare(address)
+	if err != nil {
+		return "", err
+	}
+	if err := CheckPassword(password); err != nil {
+		return "", err
+	}
+	hash, err := a.Hasher.Hash(ctx, password)
+	if err != nil {
+		return "", err
+	}
+	return bare, a.Store.CreateAccount(ctx, store.Account{Address: bare, PasswordHash: hash, CreatedAt: a.Clock.Now()})
+}
+
+// SetPassword changes an account's password and revokes all its tokens.
+func (a *Auth) SetPassword(ctx context.Context, address, password string) error {
+	if err := CheckPassword(password); err != nil {
+		return err
+	}
+	hash, err := a.Hasher.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.SetPasswordHash(ctx, address, hash); err != nil {
+		return err
+	}
+	toks, err := a.Store.ListTokens(ctx, address)
+	if err != nil {
+		return err
+	}
+	for _, t := range toks {
+		if err := a.Store.DeleteToken(ctx, address, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Login checks a password and issues a new bearer token labelled label. The
+// returned secret is shown once; only its hash is stored.
+func (a *Auth) Login(ctx context.Context, address, password, label string) (string, store.Token, error) {
+	bare, err := addr.Bare(address)
+	var acct store.Account
+	if err == nil {
+		acct, err = a.Store.GetAccount(ctx, bare)
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, addr.ErrInvalid) {
+		return "", store.Token{}, err
+	}
+	ok, verr := a.Hasher.Verify(ctx, acct.PasswordHash, password) // runs even for unknown accounts
+	if verr != nil {
+		return "", store.Token{}, verr
+	}
+	if err != nil || !ok {
+		return "", store.Token{}, ErrInvalidCredentials
+	}
+	return a.IssueToken(ctx, bare, label)
+}
+
+// IssueToken creates a token for an account without a password check (for
+// the CLI, which has the data directory, and for tests).
+func (a *Auth) IssueToken(ctx context.Context, account, label string) (string, store.Token, error) {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	id := make([]byte, 8)
+	rand.Read(id)
+	if len(label) > 64 || !utf8.ValidString(label) {
+		label = "token"
+	}
+	now := a.Clock.Now()
+	t := store.Token{ID: hex.EncodeToString(id), Hash: hashToken(secret), Account: account, Label: label, CreatedAt: now}
+	if a.TokenTTL > 0 {
+		t.ExpiresAt = now.Add(a.TokenTTL)
+	}
+	if err := a.Store.CreateToken(ctx, t); err != nil {
+		return "", store.Token{}, fmt.Errorf("issue token: %w", err)
+	}
+	return secret, t, nil
+}
+
+// Verify resolves a bearer secret to its token.
+func (a *Auth) Verify(ctx context.Context, secret string) (store.Token, error) {
+	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 128 {
+		return store.Token{}, ErrInvalidToken
+	}
+	t, err := a.Store.TokenByHash(ctx, hashToken(secret))
+	if errors.Is(err, store.ErrNotFound) {
+		return t, ErrInvalidToken
+	}
+	if err != nil {
+		return t, err
+	}
+	if !t.ExpiresAt.IsZero() && !a.Clock.Now().Before(t.ExpiresAt) {
+		return store.Token{}, ErrInvalidToken
+	}
+	return t, nil
+}
+
+func hashToken(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}

@@ -1,0 +1,104 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/store/sqlite"
+)
+
+// cheap parameters keep the tests fast; the production defaults are tested once.
+var cheap = Params{MemoryKiB: 64, Time: 1, Threads: 1}
+
+func newAuth(t *testing.T) (*Auth, *clock.Fake) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c := clock.NewFake(time.Unix(1e9, 0))
+	return &Auth{Store: db, Clock: c, Hasher: NewHasher(cheap, 2, 4), TokenTTL: time.Hour}, c
+}
+
+func TestHashVerifyDefaults(t *testing.T) {
+	h := NewHasher(DefaultParams, 1, 1)
+	hash, err := h.Hash(context.Background(), "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := h.Verify(context.Background(), hash, "correct horse"); !ok {
+		t.Fatal("right password refused")
+	}
+	if ok, _ := h.Verify(context.Background(), hash, "wrong horse"); ok {
+		t.Fatal("wrong password accepted")
+	}
+	for _, bad := range []string{"", "$argon2id$v=19$m=99999999,t=1,p=1$AA$AA", "plain"} {
+		if ok, err := h.Verify(context.Background(), bad, "x"); ok || err != nil {
+			t.Fatalf("hash %q: %v %v", bad, ok, err)
+		}
+	}
+}
+
+func TestLoginAndTokens(t *testing.T) {
+	a, clk := newAuth(t)
+	ctx := context.Background()
+	bare, err := a.CreateAccount(ctx, "Alice@Localhost", "sesame-open")
+	if err != nil || bare != "alice@localhost" {
+		t.Fatal(bare, err)
+	}
+	if _, err := a.CreateAccount(ctx, "bob@localhost", "short"); !errors.Is(err, ErrWeakPassword) {
+		t.Fatal(err)
+	}
+	for _, tc := range [][2]string{{"alice@localhost", "wrong-pass"}, {"nobody@localhost", "sesame-open"}, {"not an address", "x"}} {
+		if _, _, err := a.Login(ctx, tc[0], tc[1], "t"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("%v: %v", tc, err)
+		}
+	}
+	secret, tok, err := a.Login(ctx, "alice@localhost", "sesame-open", "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Verify(ctx, secret)
+	if err != nil || got.ID != tok.ID || got.Account != "alice@localhost" {
+		t.Fatal(got, err)
+	}
+	if _, err := a.Verify(ctx, secret+"x"); !errors.Is(err, ErrInvalidToken) {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	if _, err := a.Verify(ctx, secret); !errors.Is(err, ErrInvalidToken) {
+		t.Fatal("expired token accepted")
+	}
+	secret, _, _ = a.IssueToken(ctx, "alice@localhost", "cli")
+	if err := a.SetPassword(ctx, "alice@localhost", "new-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Verify(ctx, secret); !errors.Is(err, ErrInvalidToken) {
+		t.Fatal("password change must revoke tokens")
+	}
+}
+
+func TestHasherIsBounded(t *testing.T) {
+	h := NewHasher(cheap, 1, 1)
+	ctx := context.Background()
+	release, err := h.acquire(ctx) // the one worker is busy
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := make(chan error)
+	go func() { _, err := h.Hash(ctx, "password"); queued <- err }()
+	for len(h.waiting) < 2 { // wait until the second caller is queued
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := h.Hash(ctx, "password"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("third caller: %v, want ErrBusy", err)
+	}
+	release()
+	if err := <-queued; err != nil {
+		t.Fatalf("queued caller: %v", err)
+	}
+}
