@@ -112,6 +112,9 @@ const (
 	None     State = iota // no request, no permission
 	Pending               // the viewer asked, the subject has not answered
 	Approved              // the subject approved the viewer
+	// Declined: the subject said no. The viewer still sees its request as
+	// pending, so a refusal tells it nothing a silent account would not.
+	Declined
 )
 
 func (s State) String() string {
@@ -120,6 +123,8 @@ func (s State) String() string {
 		return "pending"
 	case Approved:
 		return "approved"
+	case Declined:
+		return "declined"
 	}
 	return "none"
 }
@@ -142,6 +147,9 @@ type Graph interface {
 	PutRelation(ctx context.Context, r Relation) error
 	// RelationsOf lists every edge in which address is subject or viewer.
 	RelationsOf(ctx context.Context, address string) ([]Relation, error)
+	// ApprovedBy lists, for every subject that approved viewer, the facts the
+	// privacy policy needs about that subject, in one query.
+	ApprovedBy(ctx context.Context, viewer string) ([]SubjectFacts, error)
 
 	Block(ctx context.Context, blocker, blocked string) error
 	Unblock(ctx context.Context, blocker, blocked string) error
@@ -150,4 +158,14 @@ type Graph interface {
 	Hide(ctx context.Context, subject, viewer string) error
 	Unhide(ctx context.Context, subject, viewer string) error
 	ListHidden(ctx context.Context, subject string) ([]string, error)
+}
+
+// SubjectFacts is what a viewer's snapshot needs about a subject that
+// approved it.
+type SubjectFacts struct {
+	Subject   string
+	Blocked   bool // the subject blocks the viewer
+	Hidden    bool // the subject hides from the viewer
+	Invisible bool
+	LastSeen  time.Time
 }

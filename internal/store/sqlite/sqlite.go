@@ -437,6 +437,30 @@ func (s *DB) RelationsOf(ctx context.Context, address string) ([]store.Relation,
 	return out, rows.Err()
 }
 
+func (s *DB) ApprovedBy(ctx context.Context, viewer string) ([]store.SubjectFacts, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT r.subject,
+			EXISTS(SELECT 1 FROM blocks b WHERE b.blocker=r.subject AND b.blocked=r.viewer),
+			EXISTS(SELECT 1 FROM hidden h WHERE h.subject=r.subject AND h.viewer=r.viewer),
+			COALESCE(a.invisible,0), COALESCE(a.last_seen,0)
+		FROM relations r LEFT JOIN accounts a ON a.address=r.subject
+		WHERE r.viewer=? AND r.state=? ORDER BY r.subject`, viewer, store.Approved)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.SubjectFacts
+	for rows.Next() {
+		var f store.SubjectFacts
+		var seen int64
+		if err := rows.Scan(&f.Subject, &f.Blocked, &f.Hidden, &f.Invisible, &seen); err != nil {
+			return nil, err
+		}
+		f.LastSeen = fromUnix(seen)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
 func (s *DB) pairSet(ctx context.Context, query string, a, b string) error {
 	_, err := s.db.ExecContext(ctx, query, a, b)
 	return err

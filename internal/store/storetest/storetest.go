@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ContactLimit", testContactLimit},
 		{"Relations", testRelations},
 		{"BlocksAndHidden", testBlocksAndHidden},
+		{"ApprovedBy", testApprovedBy},
 		{"DeleteAccountCascades", testDeleteCascades},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })
@@ -244,5 +245,31 @@ func testDeleteCascades(t *testing.T, s store.Store) {
 	}
 	if l, _ := s.ListBlocks(ctx, "bob@x"); len(l) != 0 {
 		t.Error("blocks survived")
+	}
+}
+
+func testApprovedBy(t *testing.T, s store.Store) {
+	addAccount(t, s, "alice@x")
+	must(t, s.SetInvisible(ctx, "alice@x", true))
+	must(t, s.SetLastSeen(ctx, "alice@x", t0))
+	for _, r := range []store.Relation{
+		{Subject: "alice@x", Viewer: "v@x", State: store.Approved},
+		{Subject: "bob@x", Viewer: "v@x", State: store.Approved}, // no account: still listed
+		{Subject: "carol@x", Viewer: "v@x", State: store.Pending},
+		{Subject: "dave@x", Viewer: "v@x", State: store.Declined},
+		{Subject: "alice@x", Viewer: "w@x", State: store.Approved},
+	} {
+		must(t, s.PutRelation(ctx, r))
+	}
+	must(t, s.Block(ctx, "bob@x", "v@x"))
+	must(t, s.Hide(ctx, "alice@x", "v@x"))
+	got, err := s.ApprovedBy(ctx, "v@x")
+	must(t, err)
+	want := []store.SubjectFacts{
+		{Subject: "alice@x", Hidden: true, Invisible: true, LastSeen: t0},
+		{Subject: "bob@x", Blocked: true},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 }

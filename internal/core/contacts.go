@@ -1,0 +1,128 @@
+package core
+
+import (
+	"context"
+	"errors"
+
+	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/store"
+)
+
+// Address book limits, per contact.
+const (
+	maxName      = 256
+	maxNotes     = 4096
+	maxListItems = 16
+	maxItem      = 254
+)
+
+// ValidateContact checks and normalizes a contact from a client.
+func ValidateContact(c *store.Contact) error {
+	if err := checkText("name", c.Name, maxName); err != nil {
+		return err
+	}
+	if err := checkText("notes", c.Notes, maxNotes); err != nil {
+		return err
+	}
+	for field, list := range map[string][]string{"emails": c.Emails, "phones": c.Phones, "groups": c.Groups} {
+		if len(list) > maxListItems {
+			return Errorf(CodeInvalid, "at most %d %s", maxListItems, field)
+		}
+		for _, v := range list {
+			if v == "" {
+				return Errorf(CodeInvalid, "%s must not hold empty entries", field)
+			}
+			if err := checkText(field, v, maxItem); err != nil {
+				return err
+			}
+		}
+	}
+	if c.Address != "" {
+		bare, err := addr.Bare(c.Address)
+		if err != nil {
+			return Errorf(CodeInvalid, "address: %v", err)
+		}
+		c.Address = bare
+	}
+	if c.Name == "" && c.Address == "" && len(c.Emails) == 0 && len(c.Phones) == 0 {
+		return Errorf(CodeInvalid, "a contact needs a name, an address, an e-mail or a phone")
+	}
+	return nil
+}
+
+func storeErr(err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return Errorf(CodeNotFound, "no such contact")
+	case errors.Is(err, store.ErrConflict):
+		return Errorf(CodeConflict, "the contact changed since you read it")
+	case errors.Is(err, store.ErrLimit):
+		return Errorf(CodeLimit, "%v", err)
+	}
+	return err
+}
+
+// CreateContacts adds contacts to owner's address book, all or none.
+func (h *Hub) CreateContacts(ctx context.Context, owner string, cs []store.Contact) ([]store.Contact, error) {
+	now := h.clock.Now()
+	for i := range cs {
+		if err := ValidateContact(&cs[i]); err != nil {
+			return nil, err
+		}
+		cs[i].ID, cs[i].Owner, cs[i].Version, cs[i].Updated = randomHex(8), owner, 1, now
+	}
+	if err := h.store.CreateContacts(ctx, owner, cs, h.cfg.Limits.ContactsPerAccount); err != nil {
+		return nil, storeErr(err)
+	}
+	for _, c := range cs {
+		h.contactChanged("put", c)
+	}
+	return cs, nil
+}
+
+// Contact returns one of owner's contacts.
+func (h *Hub) Contact(ctx context.Context, owner, id string) (store.Contact, error) {
+	c, err := h.store.GetContact(ctx, owner, id)
+	return c, storeErr(err)
+}
+
+// Contacts lists owner's contacts matching q.
+func (h *Hub) Contacts(ctx context.Context, owner string, q store.ContactQuery) ([]store.Contact, error) {
+	return h.store.ListContacts(ctx, owner, q)
+}
+
+// UpdateContact replaces a contact if its version is still ifVersion (0:
+// unconditionally) and returns it with its new version.
+func (h *Hub) UpdateContact(ctx context.Context, c store.Contact, ifVersion int64) (store.Contact, error) {
+	if err := ValidateContact(&c); err != nil {
+		return c, err
+	}
+	c.Updated = h.clock.Now()
+	v, err := h.store.UpdateContact(ctx, c, ifVersion)
+	if err != nil {
+		return c, storeErr(err)
+	}
+	c.Version = v
+	h.contactChanged("put", c)
+	return c, nil
+}
+
+// DeleteContact removes a contact if its version is still ifVersion (0: any).
+func (h *Hub) DeleteContact(ctx context.Context, owner, id string, ifVersion int64) error {
+	if err := h.store.DeleteContact(ctx, owner, id, ifVersion); err != nil {
+		return storeErr(err)
+	}
+	h.contactChanged("delete", store.Contact{ID: id, Owner: owner})
+	return nil
+}
+
+// contactChanged keeps the owner's other devices in sync.
+func (h *Hub) contactChanged(op string, c store.Contact) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if u := h.users[c.Owner]; u != nil {
+		for _, s := range u.sessions {
+			s.push(ContactEvent{Op: op, Contact: c})
+		}
+	}
+}

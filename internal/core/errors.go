@@ -1,0 +1,50 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an error for clients; transports map it to a WebSocket
+// error frame or an HTTP status.
+type Code string
+
+const (
+	CodeInvalid       Code = "invalid"         // malformed or out-of-range input
+	CodeNotFound      Code = "not_found"       // the caller's own item does not exist
+	CodeConflict      Code = "conflict"        // version mismatch (If-Match)
+	CodeLimit         Code = "limit"           // a per-account limit would be exceeded
+	CodeUnavailable   Code = "unavailable"     // no session of the recipient can be reached
+	CodeNotAccepted   Code = "not_accepted"    // the recipient's sessions do not take this kind
+	CodeRateLimited   Code = "rate_limited"    // too many requests
+	CodeUnauthorized  Code = "unauthorized"    // missing or bad credentials
+	CodeBusy          Code = "busy"            // server saturated; retry later
+	CodeSessionGone   Code = "session_expired" // resume of a session that ended
+	CodeInternal      Code = "internal"
+)
+
+// Error is a typed error whose message is safe to show to the caller.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// Errorf builds an *Error.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the code of err, CodeInternal for untyped errors.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// errUnavailable is the one answer for every undeliverable message: offline,
+// unknown, not approved, blocked, hidden or invisible all look alike.
+var errUnavailable = Errorf(CodeUnavailable, "recipient is not available")

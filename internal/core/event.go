@@ -1,0 +1,83 @@
+package core
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/presenced/presenced/internal/store"
+)
+
+// Event is something a session is told. Transports encode each kind.
+type Event interface{ isEvent() }
+
+// Delivery is an event with its position in the session's stream.
+type Delivery struct {
+	Seq   uint64
+	Event Event
+}
+
+// Snapshot resets the client's view: everything it may see now.
+type Snapshot struct {
+	Self          PresenceView
+	Presence      []PresenceView
+	Subscriptions []SubscriptionView
+	Privacy       Privacy
+}
+
+// PresenceEvent: a subject's visible presence changed.
+type PresenceEvent struct{ View PresenceView }
+
+// SubscriptionEvent: the relationship with a counterpart changed.
+type SubscriptionEvent struct{ View SubscriptionView }
+
+// PrivacyEvent: the user's own blocks, hidden list or invisibility changed
+// (from another of its sessions or the REST API).
+type PrivacyEvent struct{ Privacy Privacy }
+
+// MessageEvent: a message or signal from another session.
+type MessageEvent struct{ Message Message }
+
+// ContactEvent: the user's address book changed on another device.
+type ContactEvent struct {
+	Op      string // "put" or "delete"
+	Contact store.Contact
+}
+
+// Goaway: the server is going away or closing this session; reconnect (and
+// resume) if Reconnect is set.
+type Goaway struct {
+	Reason    string
+	Reconnect bool
+}
+
+func (Snapshot) isEvent()          {}
+func (PresenceEvent) isEvent()     {}
+func (SubscriptionEvent) isEvent() {}
+func (PrivacyEvent) isEvent()      {}
+func (MessageEvent) isEvent()      {}
+func (ContactEvent) isEvent()      {}
+func (Goaway) isEvent()            {}
+
+// Message kinds.
+const (
+	KindMessage = "message" // a text message
+	KindSignal  = "signal"  // opaque JSON for call set-up (WebRTC offer/answer/ICE …)
+)
+
+// Message is a message or a signal between sessions.
+type Message struct {
+	ID   string          // client-chosen, echoed to the recipient
+	Kind string          // KindMessage or KindSignal
+	From string          // full address of the sending session
+	To   string          // bare or full address as the sender wrote it
+	Body string          // for KindMessage
+	Data json.RawMessage // for KindSignal
+	Sent time.Time
+}
+
+// Privacy is a user's own visibility settings.
+type Privacy struct {
+	Invisible bool
+	Blocks    []string
+	Hidden    []string
+}

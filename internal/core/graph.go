@@ -1,0 +1,272 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"sort"
+
+	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/store"
+)
+
+// SubscriptionView is one's relationship with a counterpart, as RFC 6121
+// names it: To (I see them), From (they see me), the pending requests both
+// ways and my pre-approval of them.
+type SubscriptionView struct {
+	Address     string
+	To, From    bool
+	PendingOut  bool // I asked to see them and have no answer (or a refusal: it looks the same)
+	PendingIn   bool // they asked to see me
+	PreApproved bool // I will approve them as soon as they ask
+}
+
+// State is the RFC 6121 subscription state: none, to, from or both.
+func (v SubscriptionView) State() string {
+	switch {
+	case v.To && v.From:
+		return "both"
+	case v.To:
+		return "to"
+	case v.From:
+		return "from"
+	}
+	return "none"
+}
+
+func (v SubscriptionView) empty() bool {
+	return v == SubscriptionView{Address: v.Address}
+}
+
+// pairView derives me's view of other from the two edges and me's blocks.
+func pairView(me, other string, toEdge, fromEdge store.Relation, iBlock bool) SubscriptionView {
+	return SubscriptionView{
+		Address:     other,
+		To:          toEdge.State == store.Approved,
+		From:        fromEdge.State == store.Approved,
+		PendingOut:  toEdge.State == store.Pending || toEdge.State == store.Declined,
+		PendingIn:   fromEdge.State == store.Pending && !iBlock,
+		PreApproved: fromEdge.PreApproved,
+	}
+}
+
+func keys(m map[string]struct{}) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// target validates the counterpart of a graph operation.
+func target(actor, other string) (string, error) {
+	bare, err := addr.Bare(other)
+	if err != nil {
+		return "", Errorf(CodeInvalid, "%v", err)
+	}
+	if bare == actor {
+		return "", Errorf(CodeInvalid, "that is your own address")
+	}
+	return bare, nil
+}
+
+// Subscriptions lists actor's relationships. A request from someone actor
+// blocks is left out.
+func (h *Hub) Subscriptions(ctx context.Context, actor string) ([]SubscriptionView, error) {
+	h.graphMu.RLock()
+	defer h.graphMu.RUnlock()
+	rels, err := h.store.RelationsOf(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	blocks, err := h.store.ListBlocks(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	blocked := set(blocks)
+	type pair struct{ to, from store.Relation }
+	pairs := map[string]*pair{}
+	for _, r := range rels {
+		other, p := r.Subject, (*pair)(nil)
+		if other == actor {
+			other = r.Viewer
+		}
+		if p = pairs[other]; p == nil {
+			p = &pair{}
+			pairs[other] = p
+		}
+		if r.Viewer == actor {
+			p.to = r
+		} else {
+			p.from = r
+		}
+	}
+	out := []SubscriptionView{}
+	for other, p := range pairs {
+		_, b := blocked[other]
+		if v := pairView(actor, other, p.to, p.from, b); !v.empty() {
+			out = append(out, v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out, nil
+}
+
+// edit is one graph change between actor and other, run under graphMu: it
+// reads both edges, lets change rewrite them, stores what changed and tells
+// both parties what changed in their view.
+func (h *Hub) edit(ctx context.Context, actor, other string, change func(mine, theirs *store.Relation)) error {
+	other, err := target(actor, other)
+	if err != nil {
+		return err
+	}
+	h.graphMu.Lock()
+	defer h.graphMu.Unlock()
+	// mine: "actor may see other"; theirs: "other may see actor".
+	mine, err := h.store.GetRelation(ctx, other, actor)
+	if err != nil {
+		return err
+	}
+	theirs, err := h.store.GetRelation(ctx, actor, other)
+	if err != nil {
+		return err
+	}
+	newMine, newTheirs := mine, theirs
+	change(&newMine, &newTheirs)
+	for _, c := range [][2]store.Relation{{mine, newMine}, {theirs, newTheirs}} {
+		if c[0] != c[1] {
+			if err := h.store.PutRelation(ctx, c[1]); err != nil {
+				return err
+			}
+		}
+	}
+	us, err := h.usersFor(ctx, actor, other)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	actorU, otherU := h.liveOr(us[0]), h.liveOr(us[1])
+	h.relationLocked(actorU, theirs, newTheirs) // actor is the subject of theirs
+	h.relationLocked(otherU, mine, newMine)
+	aBlocks, oBlocks := actorU.blocking(other), otherU.blocking(actor)
+	h.tellLocked(actor, pairView(actor, other, mine, theirs, aBlocks), pairView(actor, other, newMine, newTheirs, aBlocks))
+	h.tellLocked(other, pairView(other, actor, theirs, mine, oBlocks), pairView(other, actor, newTheirs, newMine, oBlocks))
+	return nil
+}
+
+// usersFor loads the graph of each account from the store, as it is after a
+// change; the caller holds graphMu. An unknown account yields an empty user.
+func (h *Hub) usersFor(ctx context.Context, accounts ...string) ([]*user, error) {
+	out := make([]*user, len(accounts))
+	for i, a := range accounts {
+		u, err := h.loadUser(ctx, a)
+		if errors.Is(err, store.ErrNotFound) {
+			u, err = &user{address: a}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = u
+	}
+	return out, nil
+}
+
+// liveOr returns the live user of loaded's account, or loaded when the
+// account has no sessions. The caller holds mu.
+func (h *Hub) liveOr(loaded *user) *user {
+	if u := h.users[loaded.address]; u != nil {
+		return u
+	}
+	return loaded
+}
+
+func (u *user) blocking(other string) bool {
+	_, ok := u.blocks[other]
+	return ok
+}
+
+// relationLocked applies a changed edge to su, the subject's user, and shows
+// the viewer what it may now see of the subject.
+func (h *Hub) relationLocked(su *user, old, now store.Relation) {
+	if old.State == now.State {
+		return
+	}
+	if now.State == store.Approved {
+		if su.viewers == nil {
+			su.viewers = map[string]struct{}{}
+		}
+		su.viewers[now.Viewer] = struct{}{}
+	} else {
+		delete(su.viewers, now.Viewer)
+	}
+	if old.State == store.Approved || now.State == store.Approved {
+		h.showLocked(su, now.Viewer)
+	}
+}
+
+// tellLocked pushes account's new view of a relationship if it changed.
+func (h *Hub) tellLocked(account string, before, after SubscriptionView) {
+	if before == after {
+		return
+	}
+	if u := h.users[account]; u != nil {
+		for _, s := range u.sessions {
+			s.push(SubscriptionEvent{View: after})
+		}
+	}
+}
+
+// Subscribe asks to see other's presence. It is granted at once if other
+// pre-approved actor. To actor, a request to an unknown account, to one that
+// blocks actor and to one that never answers all look the same: pending.
+func (h *Hub) Subscribe(ctx context.Context, actor, other string) error {
+	return h.edit(ctx, actor, other, func(mine, _ *store.Relation) {
+		switch {
+		case mine.State == store.Approved || mine.State == store.Pending || mine.State == store.Declined:
+		case mine.PreApproved:
+			mine.State, mine.PreApproved = store.Approved, false
+		default:
+			mine.State = store.Pending
+		}
+	})
+}
+
+// Approve lets other see actor's presence: it answers other's request, or
+// pre-approves a request other has not made yet.
+func (h *Hub) Approve(ctx context.Context, actor, other string) error {
+	return h.edit(ctx, actor, other, func(_, theirs *store.Relation) {
+		switch theirs.State {
+		case store.Pending, store.Declined:
+			theirs.State = store.Approved
+		case store.None:
+			theirs.PreApproved = true
+		}
+	})
+}
+
+// Deny refuses other's request, withdraws other's permission or a
+// pre-approval. Other is not told: its request just stays unanswered.
+func (h *Hub) Deny(ctx context.Context, actor, other string) error {
+	return h.edit(ctx, actor, other, func(_, theirs *store.Relation) {
+		if theirs.State == store.Pending || theirs.State == store.Approved {
+			theirs.State = store.Declined
+		}
+		theirs.PreApproved = false
+	})
+}
+
+// Unsubscribe stops actor seeing other (or withdraws actor's request).
+func (h *Hub) Unsubscribe(ctx context.Context, actor, other string) error {
+	return h.edit(ctx, actor, other, func(mine, _ *store.Relation) {
+		mine.State = store.None
+	})
+}
+
+// Remove ends the relationship both ways, as removing a roster item does.
+func (h *Hub) Remove(ctx context.Context, actor, other string) error {
+	return h.edit(ctx, actor, other, func(mine, theirs *store.Relation) {
+		*mine = store.Relation{Subject: mine.Subject, Viewer: mine.Viewer}
+		*theirs = store.Relation{Subject: theirs.Subject, Viewer: theirs.Viewer}
+	})
+}

@@ -1,0 +1,545 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/store"
+)
+
+// Limits bound what one account or session may hold.
+type Limits struct {
+	OutboxUnsent       int // events waiting for a slow reader before it is disconnected
+	OutboxRetained     int // sent but unacknowledged events kept for resumption
+	SessionsPerAccount int
+	ContactsPerAccount int
+	ListPerAccount     int // blocks, hidden entries
+}
+
+// DefaultLimits are used where Config.Limits is zero.
+var DefaultLimits = Limits{OutboxUnsent: 1024, OutboxRetained: 256, SessionsPerAccount: 32, ContactsPerAccount: 10000, ListPerAccount: 10000}
+
+// Config configures a Hub.
+type Config struct {
+	Grace  time.Duration // how long a dropped session stays online awaiting resumption
+	Limits Limits
+}
+
+// Metrics are the hub's counters, read by the metrics endpoint.
+type Metrics struct {
+	Delivered  atomic.Uint64 // events handed to transports
+	Coalesced  atomic.Uint64 // presence events merged into an unsent one
+	QueueDrops atomic.Uint64 // sessions disconnected for overflowing their outbox
+	Sessions   atomic.Int64  // live sessions (attached or in grace)
+}
+
+// Router delivers to sessions that live outside this process (another node
+// of a cluster, a remote domain). The single-node build uses NoRouter.
+type Router interface {
+	// Deliver hands ev to the sessions of account (one resource, or all when
+	// resource is empty) and reports how many took it.
+	Deliver(account, resource string, ev Event) int
+}
+
+// NoRouter is the Router of a single node: nothing lives elsewhere.
+type NoRouter struct{}
+
+func (NoRouter) Deliver(string, string, Event) int { return 0 }
+
+// Hub is the presence engine. All methods are safe for concurrent use.
+type Hub struct {
+	cfg     Config
+	store   store.Store
+	clock   clock.Clock
+	router  Router
+	log     *slog.Logger
+	metrics *Metrics
+
+	// graphMu orders changes of relations, blocks and visibility against
+	// each other and against snapshots (read-locked). Lock order:
+	// graphMu, then mu, then a Session's mu.
+	graphMu sync.RWMutex
+	mu      sync.Mutex
+	users   map[string]*user // accounts with at least one session
+	after   []func()         // store writes queued under mu, run by unlock
+}
+
+// unlock releases mu, then runs the store writes queued while it was held:
+// fan-out must never wait on the disk.
+func (h *Hub) unlock() {
+	after := h.after
+	h.after = nil
+	h.mu.Unlock()
+	for _, f := range after {
+		f()
+	}
+}
+
+// user is the in-memory state of an account with sessions.
+type user struct {
+	address   string
+	sessions  []*Session
+	viewers   map[string]struct{} // approved to see this user
+	blocks    map[string]struct{}
+	hidden    map[string]struct{}
+	invisible bool
+	lastSeen  time.Time
+}
+
+// New returns a hub.
+func New(cfg Config, st store.Store, clk clock.Clock, router Router, log *slog.Logger) *Hub {
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits
+	}
+	if router == nil {
+		router = NoRouter{}
+	}
+	return &Hub{cfg: cfg, store: st, clock: clk, router: router, log: log, metrics: &Metrics{}, users: map[string]*user{}}
+}
+
+// Metrics returns the hub's counters.
+func (h *Hub) Metrics() *Metrics { return h.metrics }
+
+// SessionOptions describe a new session.
+type SessionOptions struct {
+	Device   string    // prefix of the resource ("phone", "web"); optional
+	Accepts  []string  // message kinds the session takes; nil means all
+	Presence *Presence // initial presence; nil: not shown to others until set
+}
+
+func (u *user) facts(viewer string) Facts {
+	_, approved := u.viewers[viewer]
+	_, blocked := u.blocks[viewer]
+	_, hidden := u.hidden[viewer]
+	f := Facts{Self: viewer == u.address, Blocked: blocked, Hidden: hidden, Invisible: u.invisible, Online: u.online()}
+	if approved {
+		f.State = store.Approved
+	}
+	return f
+}
+
+func (u *user) online() bool {
+	for _, s := range u.sessions {
+		if s.available {
+			return true
+		}
+	}
+	return false
+}
+
+// view is the user's presence as a viewer with facts f may see it.
+func (u *user) view(f Facts) PresenceView {
+	if !Allow(f, FlowPresence) {
+		return PresenceView{Address: u.address, Availability: Unavailable}
+	}
+	var ss []SessionPresence
+	for _, s := range u.sessions {
+		if s.available {
+			ss = append(ss, SessionPresence{Resource: s.Resource, Presence: s.presence})
+		}
+	}
+	v := aggregate(u.address, ss)
+	if Allow(f, FlowLastSeen) {
+		v.LastSeen = u.lastSeen
+	}
+	return v
+}
+
+func set(list []string) map[string]struct{} {
+	if len(list) == 0 {
+		return nil
+	}
+	m := make(map[string]struct{}, len(list))
+	for _, v := range list {
+		m[v] = struct{}{}
+	}
+	return m
+}
+
+// loadUser reads an account's graph; the caller holds graphMu (read or write).
+func (h *Hub) loadUser(ctx context.Context, account string) (*user, error) {
+	acct, err := h.store.GetAccount(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	rels, err := h.store.RelationsOf(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	blocks, err := h.store.ListBlocks(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	hidden, err := h.store.ListHidden(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	u := &user{address: account, blocks: set(blocks), hidden: set(hidden), invisible: acct.Invisible, lastSeen: acct.LastSeen}
+	for _, r := range rels {
+		if r.Subject == account && r.State == store.Approved {
+			if u.viewers == nil {
+				u.viewers = map[string]struct{}{}
+			}
+			u.viewers[r.Viewer] = struct{}{}
+		}
+	}
+	return u, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Connect starts a new session of account attached to sink. The session's
+// first event is a Snapshot.
+func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, sink Sink) (*Session, error) {
+	device := opts.Device
+	if device == "" {
+		device = "session"
+	}
+	if len(device) > 32 || addr.Resource(device) != nil {
+		return nil, Errorf(CodeInvalid, "device must be 1 to 32 printable characters without / or @")
+	}
+	s := &Session{hub: h, Account: account, sink: sink}
+	for _, k := range opts.Accepts {
+		b := kindBit(k)
+		if b == 0 {
+			return nil, Errorf(CodeInvalid, "unknown message kind %q", k)
+		}
+		s.accepts |= b
+	}
+	if opts.Accepts == nil {
+		s.accepts = acceptMessage | acceptSignal
+	}
+	if opts.Presence != nil {
+		if err := opts.Presence.Validate(); err != nil {
+			return nil, err
+		}
+	}
+
+	h.graphMu.RLock()
+	defer h.graphMu.RUnlock()
+	loaded, err := h.loadUser(ctx, account)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, Errorf(CodeUnauthorized, "account does not exist")
+		}
+		return nil, err
+	}
+	facts, err := h.store.ApprovedBy(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.users[account]
+	if u == nil {
+		u = loaded
+		h.users[account] = u
+	}
+	if len(u.sessions) >= h.cfg.Limits.SessionsPerAccount {
+		if len(u.sessions) == 0 {
+			delete(h.users, account)
+		}
+		return nil, Errorf(CodeLimit, "at most %d sessions per account", h.cfg.Limits.SessionsPerAccount)
+	}
+	for s.Resource == "" || u.session(s.Resource) != nil {
+		s.Resource = device + "-" + randomHex(3)
+	}
+	s.user = u
+	u.sessions = append(u.sessions, s)
+	h.metrics.Sessions.Add(1)
+	s.push(h.snapshotLocked(u, facts))
+	if opts.Presence != nil {
+		h.setPresenceLocked(s, *opts.Presence)
+	}
+	return s, nil
+}
+
+func (u *user) session(resource string) *Session {
+	for _, s := range u.sessions {
+		if s.Resource == resource {
+			return s
+		}
+	}
+	return nil
+}
+
+// snapshotLocked builds what account may see now; facts come from the store
+// (read under graphMu), live presence from memory.
+func (h *Hub) snapshotLocked(u *user, facts []store.SubjectFacts) Snapshot {
+	snap := Snapshot{Self: u.view(Facts{Self: true}), Privacy: u.privacy()}
+	for _, sf := range facts {
+		var v PresenceView
+		if su := h.users[sf.Subject]; su != nil {
+			v = su.view(su.facts(u.address))
+		} else {
+			f := Facts{State: store.Approved, Blocked: sf.Blocked, Hidden: sf.Hidden, Invisible: sf.Invisible}
+			v = PresenceView{Address: sf.Subject, Availability: Unavailable}
+			if Allow(f, FlowLastSeen) {
+				v.LastSeen = sf.LastSeen
+			}
+		}
+		snap.Presence = append(snap.Presence, v)
+	}
+	return snap
+}
+
+func (u *user) privacy() Privacy {
+	return Privacy{Invisible: u.invisible, Blocks: keys(u.blocks), Hidden: keys(u.hidden)}
+}
+
+// Resume re-attaches a session that lost its connection, replaying events
+// after lastSeq; if those are gone, the session starts over with a snapshot.
+// Its contacts see no change: the session never went offline for them.
+func (h *Hub) Resume(ctx context.Context, account, resource string, lastSeq uint64, sink Sink) (s *Session, replayed bool, err error) {
+	h.graphMu.RLock()
+	defer h.graphMu.RUnlock()
+	h.mu.Lock()
+	u := h.users[account]
+	if u != nil {
+		s = u.session(resource)
+	}
+	if s == nil {
+		h.mu.Unlock()
+		return nil, false, Errorf(CodeSessionGone, "no such session; connect anew")
+	}
+	h.stopGraceLocked(s)
+	if old := s.attach(sink); old != nil && old != sink {
+		old.Close(Goaway{Reason: "replaced by a resumed connection"})
+	}
+	s.mu.Lock()
+	replayed = s.rewindLocked(lastSeq)
+	if !replayed {
+		s.queue, s.coalesce, s.sent, s.resync = nil, nil, s.seq, false
+	}
+	s.mu.Unlock()
+	h.mu.Unlock()
+	if !replayed {
+		facts, err := h.store.ApprovedBy(ctx, account)
+		if err != nil {
+			return nil, false, err
+		}
+		h.mu.Lock()
+		s.push(h.snapshotLocked(u, facts))
+		h.mu.Unlock()
+	}
+	sink.Wake()
+	return s, replayed, nil
+}
+
+func (h *Hub) stopGraceLocked(s *Session) {
+	if s.grace != nil {
+		s.grace.Stop()
+		s.grace = nil
+	}
+	s.graceGen++
+}
+
+// Detach says sink's connection is gone. The session stays online for the
+// grace period, awaiting Resume, then ends.
+func (s *Session) Detach(sink Sink) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.mu.Lock()
+	mine := s.sink == sink
+	if mine {
+		s.sink = nil
+	}
+	s.mu.Unlock()
+	if !mine || s.ended {
+		return
+	}
+	h.stopGraceLocked(s)
+	gen := s.graceGen
+	s.grace = h.clock.AfterFunc(h.cfg.Grace, func() {
+		h.mu.Lock()
+		defer h.unlock()
+		if s.graceGen == gen && !s.ended {
+			h.endLocked(s)
+		}
+	})
+}
+
+// Touch restarts the grace period of a detached session (long-polling: each
+// poll proves the client is still there).
+func (s *Session) Touch(sink Sink) {
+	s.Detach(sink)
+}
+
+// Close ends the session now (sign-out): its contacts see it go at once.
+func (s *Session) Close() {
+	h := s.hub
+	h.mu.Lock()
+	defer h.unlock()
+	if !s.ended {
+		h.endLocked(s)
+	}
+}
+
+// Ended reports whether the session is over.
+func (s *Session) Ended() bool {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return s.ended
+}
+
+func (h *Hub) endLocked(s *Session) {
+	s.ended = true
+	h.stopGraceLocked(s)
+	u := s.user
+	for i, x := range u.sessions {
+		if x == s {
+			u.sessions = append(u.sessions[:i], u.sessions[i+1:]...)
+			break
+		}
+	}
+	h.metrics.Sessions.Add(-1)
+	if sink := s.attach(nil); sink != nil {
+		sink.Close(Goaway{Reason: "session ended"})
+	}
+	wasAvailable := s.available
+	s.available = false
+	if wasAvailable && !u.online() && !u.invisible {
+		u.lastSeen = h.clock.Now()
+		h.persistLastSeen(u.address, u.lastSeen)
+	}
+	if wasAvailable {
+		h.broadcastLocked(u)
+	}
+	if len(u.sessions) == 0 {
+		delete(h.users, u.address)
+	}
+}
+
+// persistLastSeen queues the write for unlock; the caller holds mu.
+func (h *Hub) persistLastSeen(account string, t time.Time) {
+	h.after = append(h.after, func() {
+		if err := h.store.SetLastSeen(context.Background(), account, t); err != nil && !errors.Is(err, store.ErrNotFound) {
+			h.log.Warn("store last seen", "account", account, "err", err)
+		}
+	})
+}
+
+// SetPresence publishes the session's presence to everyone allowed to see it.
+func (s *Session) SetPresence(p Presence) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.ended {
+		return Errorf(CodeSessionGone, "session ended")
+	}
+	h.setPresenceLocked(s, p)
+	return nil
+}
+
+func (h *Hub) setPresenceLocked(s *Session, p Presence) {
+	if p.LastActive.IsZero() {
+		p.LastActive = h.clock.Now()
+	}
+	s.presence, s.available = p, true
+	h.broadcastLocked(s.user)
+}
+
+// broadcastLocked sends u's presence to its own sessions and to every
+// session of every viewer the policy allows.
+func (h *Hub) broadcastLocked(u *user) {
+	self := PresenceEvent{View: u.view(Facts{Self: true})}
+	for _, s := range u.sessions {
+		s.push(self)
+	}
+	var shared *PresenceEvent // the same view for every allowed viewer
+	for v := range u.viewers {
+		vu := h.users[v]
+		if vu == nil || !Allow(u.facts(v), FlowPresence) {
+			continue
+		}
+		if shared == nil {
+			shared = &PresenceEvent{View: u.view(Facts{State: store.Approved, Online: u.online()})}
+		}
+		for _, s := range vu.sessions {
+			s.push(*shared)
+		}
+	}
+}
+
+// showLocked sends viewer's sessions what they may now see of u, after a
+// change of relation, block or visibility.
+func (h *Hub) showLocked(u *user, viewer string) {
+	if vu := h.users[viewer]; vu != nil {
+		ev := PresenceEvent{View: u.view(u.facts(viewer))}
+		for _, s := range vu.sessions {
+			s.push(ev)
+		}
+	}
+}
+
+// Presence returns what viewer may see now of each subject that approved it,
+// restricted to only when only is not empty. Subjects that did not approve
+// viewer are left out, whether they exist or not.
+func (h *Hub) Presence(ctx context.Context, viewer string, only []string) ([]PresenceView, error) {
+	h.graphMu.RLock()
+	defer h.graphMu.RUnlock()
+	facts, err := h.store.ApprovedBy(ctx, viewer)
+	if err != nil {
+		return nil, err
+	}
+	if len(only) > 0 {
+		want := set(only)
+		kept := facts[:0]
+		for _, f := range facts {
+			if _, ok := want[f.Subject]; ok {
+				kept = append(kept, f)
+			}
+		}
+		facts = kept
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.users[viewer]
+	if u == nil {
+		u = &user{address: viewer}
+	}
+	return h.snapshotLocked(u, facts).Presence, nil
+}
+
+// Shutdown tells every session to reconnect, without telling their contacts
+// anything: a restart must not look like everybody leaving. Online users'
+// last-seen time is written before it returns.
+func (h *Hub) Shutdown(ctx context.Context) {
+	h.mu.Lock()
+	now := h.clock.Now()
+	var online []string
+	for _, u := range h.users {
+		if u.online() && !u.invisible {
+			online = append(online, u.address)
+		}
+		for _, s := range u.sessions {
+			h.stopGraceLocked(s)
+			if sink := s.attach(nil); sink != nil {
+				sink.Close(Goaway{Reason: "server shutting down", Reconnect: true})
+			}
+		}
+	}
+	h.mu.Unlock()
+	for _, a := range online {
+		if err := h.store.SetLastSeen(ctx, a, now); err != nil {
+			h.log.Warn("store last seen", "account", a, "err", err)
+		}
+	}
+}

@@ -1,0 +1,486 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/store/sqlite"
+)
+
+var ctx = context.Background()
+
+type env struct {
+	t   *testing.T
+	hub *Hub
+	clk *clock.Fake
+	st  store.Store
+}
+
+func newEnv(t *testing.T, accounts ...string) *env {
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, a := range accounts {
+		if err := st.CreateAccount(ctx, store.Account{Address: a, PasswordHash: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	return &env{t: t, hub: New(Config{Grace: 5 * time.Second}, st, clk, nil, slog.Default()), clk: clk, st: st}
+}
+
+// sink records what the hub sends a session, pulling like a transport does.
+type sink struct {
+	mu     sync.Mutex
+	s      *Session
+	events []Delivery
+	closed *Goaway
+}
+
+func (k *sink) Wake() {}
+func (k *sink) Close(g Goaway) {
+	k.mu.Lock()
+	k.closed = &g
+	k.mu.Unlock()
+}
+
+// take returns the events delivered since the last take.
+func (k *sink) take() []Event {
+	var out []Event
+	for _, d := range k.s.Pull(1 << 20) {
+		out = append(out, d.Event)
+	}
+	return out
+}
+
+func (e *env) connect(account string, p *Presence) *sink {
+	e.t.Helper()
+	k := &sink{}
+	s, err := e.hub.Connect(ctx, account, SessionOptions{Device: "t", Presence: p}, k)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	k.s = s
+	return k
+}
+
+func (e *env) must(err error) {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+var avail = &Presence{Availability: Available, Status: "hi"}
+
+// presenceOf returns the last presence event about subject in evs.
+func presenceOf(evs []Event, subject string) (PresenceView, bool) {
+	var v PresenceView
+	found := false
+	for _, ev := range evs {
+		switch ev := ev.(type) {
+		case PresenceEvent:
+			if ev.View.Address == subject {
+				v, found = ev.View, true
+			}
+		case Snapshot:
+			for _, p := range ev.Presence {
+				if p.Address == subject {
+					v, found = p, true
+				}
+			}
+		}
+	}
+	return v, found
+}
+
+// mentions reports whether any event says anything about subject.
+func mentions(t *testing.T, evs []Event, subject string) bool {
+	b, err := json.Marshal(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return json.Valid(b) && contains(string(b), subject)
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *env) befriend(a, b string) {
+	e.must(e.hub.Subscribe(ctx, a, b))
+	e.must(e.hub.Approve(ctx, b, a))
+	e.must(e.hub.Subscribe(ctx, b, a))
+	e.must(e.hub.Approve(ctx, a, b))
+}
+
+func TestSubscriptionFlowAndLivePresence(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	a := e.connect("alice@x", avail)
+	b := e.connect("bob@x", avail)
+	a.take()
+	b.take()
+
+	e.must(e.hub.Subscribe(ctx, "alice@x", "bob@x"))
+	if evs := a.take(); len(evs) != 1 || evs[0].(SubscriptionEvent).View != (SubscriptionView{Address: "bob@x", PendingOut: true}) {
+		t.Fatalf("alice after request: %+v", evs)
+	}
+	if evs := b.take(); len(evs) != 1 || evs[0].(SubscriptionEvent).View != (SubscriptionView{Address: "alice@x", PendingIn: true}) {
+		t.Fatalf("bob after request: %+v", evs)
+	}
+
+	e.must(e.hub.Approve(ctx, "bob@x", "alice@x"))
+	evs := a.take()
+	v, ok := presenceOf(evs, "bob@x")
+	if !ok || v.Availability != Available || v.Status != "hi" || len(v.Sessions) != 1 {
+		t.Fatalf("alice must see bob after approval: %+v", evs)
+	}
+	if _, ok := presenceOf(b.take(), "alice@x"); ok {
+		t.Fatal("bob must not see alice: she did not approve him")
+	}
+
+	// live updates, aggregated over bob's sessions
+	b2 := e.connect("bob@x", &Presence{Availability: DND, Priority: 5, Activity: &Activity{Kind: "call"}})
+	v, _ = presenceOf(a.take(), "bob@x")
+	if v.Availability != DND || v.Activity.Kind != "call" || len(v.Sessions) != 2 {
+		t.Fatalf("aggregate: %+v", v)
+	}
+	b2.s.Close()
+	v, _ = presenceOf(a.take(), "bob@x")
+	if v.Availability != Available || len(v.Sessions) != 1 {
+		t.Fatalf("after second session left: %+v", v)
+	}
+	b.s.Close()
+	v, _ = presenceOf(a.take(), "bob@x")
+	if v.Availability != Unavailable || !v.LastSeen.Equal(e.clk.Now()) {
+		t.Fatalf("bob offline: %+v", v)
+	}
+
+	subs, err := e.hub.Subscriptions(ctx, "alice@x")
+	e.must(err)
+	if len(subs) != 1 || subs[0].State() != "to" {
+		t.Fatalf("subscriptions: %+v", subs)
+	}
+}
+
+func TestNoLeakToNonApprovedViewer(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x", "carol@x")
+	a := e.connect("alice@x", avail)
+	c := e.connect("carol@x", avail)
+	e.befriend("alice@x", "bob@x")
+	e.connect("bob@x", &Presence{Availability: Away, Status: "secret"})
+	a.s.SetPresence(Presence{Availability: DND})
+	e.must(e.hub.Subscribe(ctx, "carol@x", "ghost@x")) // does not exist
+	e.must(e.hub.Subscribe(ctx, "carol@x", "bob@x"))   // exists, never answers
+	evs := c.take()
+	if mentions(t, evs, "alice@x") || mentions(t, evs, "secret") {
+		t.Fatalf("carol learned about others: %+v", evs)
+	}
+	var views []SubscriptionView
+	for _, ev := range evs {
+		if se, ok := ev.(SubscriptionEvent); ok {
+			se.View.Address = ""
+			views = append(views, se.View)
+		}
+	}
+	if len(views) != 2 || views[0] != views[1] {
+		t.Fatalf("a request to a ghost and to a real user must look alike: %+v", views)
+	}
+	got, err := e.hub.Presence(ctx, "carol@x", []string{"bob@x", "ghost@x", "alice@x"})
+	e.must(err)
+	if len(got) != 0 {
+		t.Fatalf("presence query leaked: %+v", got)
+	}
+	if _, err := c.s.Send(Message{Kind: KindMessage, To: "bob@x", Body: "hi"}); CodeOf(err) != CodeUnavailable {
+		t.Fatalf("message to non-approving user: %v", err)
+	}
+	if _, err := c.s.Send(Message{Kind: KindMessage, To: "ghost@x", Body: "hi"}); CodeOf(err) != CodeUnavailable || err.Error() != errUnavailable.Error() {
+		t.Fatalf("message to ghost: %v", err)
+	}
+	// denial is silent: carol's request just stays pending
+	e.must(e.hub.Deny(ctx, "bob@x", "carol@x"))
+	if evs := c.take(); len(evs) != 0 {
+		t.Fatalf("denial told carol: %+v", evs)
+	}
+	subs, _ := e.hub.Subscriptions(ctx, "carol@x")
+	for _, s := range subs {
+		if !s.PendingOut || s.To {
+			t.Fatalf("carol's view after denial: %+v", s)
+		}
+	}
+}
+
+func TestBlockHideInvisible(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x", "dave@x")
+	e.befriend("alice@x", "bob@x")
+	e.befriend("alice@x", "dave@x")
+	a := e.connect("alice@x", avail)
+	b := e.connect("bob@x", avail)
+	d := e.connect("dave@x", avail)
+	b.take()
+	d.take()
+
+	check := func(k *sink, want Availability, what string) {
+		t.Helper()
+		v, ok := presenceOf(k.take(), "alice@x")
+		if !ok || v.Availability != want {
+			t.Fatalf("%s: got %+v (found %v), want %s", what, v, ok, want)
+		}
+		if want == Unavailable && (!v.LastSeen.IsZero() || v.Status != "" || v.Sessions != nil) {
+			t.Fatalf("%s: hidden presence leaks details: %+v", what, v)
+		}
+	}
+	e.must(e.hub.Block(ctx, "alice@x", "bob@x"))
+	check(b, Unavailable, "blocked")
+	a.s.SetPresence(Presence{Availability: Away})
+	if _, ok := presenceOf(b.take(), "alice@x"); ok {
+		t.Fatal("blocked viewer got an update")
+	}
+	if _, err := b.s.Send(Message{Kind: KindMessage, To: "alice@x", Body: "x"}); CodeOf(err) != CodeUnavailable {
+		t.Fatalf("blocked user messaged: %v", err)
+	}
+	e.must(e.hub.Unblock(ctx, "alice@x", "bob@x"))
+	check(b, Away, "unblocked")
+
+	e.must(e.hub.Hide(ctx, "alice@x", "dave@x"))
+	check(d, Unavailable, "hidden")
+	a.s.SetPresence(Presence{Availability: Available})
+	check(b, Available, "bob is not hidden from")
+	if _, ok := presenceOf(d.take(), "alice@x"); ok {
+		t.Fatal("hidden-from viewer got an update")
+	}
+	e.must(e.hub.Unhide(ctx, "alice@x", "dave@x"))
+	check(d, Available, "unhidden")
+
+	e.must(e.hub.SetInvisible(ctx, "alice@x", true))
+	check(b, Unavailable, "invisible")
+	check(d, Unavailable, "invisible")
+	if v, _ := presenceOf(a.take(), "alice@x"); v.Availability != Available {
+		t.Fatalf("alice's own sessions still see her: %+v", v)
+	}
+	// an invisible user still sees and reaches her contacts
+	if _, err := a.s.Send(Message{Kind: KindMessage, To: "bob@x", Body: "psst"}); err != nil {
+		t.Fatal(err)
+	}
+	e.must(e.hub.SetInvisible(ctx, "alice@x", false))
+	check(b, Available, "visible again")
+
+	p, err := e.hub.Privacy(ctx, "alice@x")
+	e.must(err)
+	if p.Invisible || len(p.Blocks) != 0 || len(p.Hidden) != 0 {
+		t.Fatalf("privacy %+v", p)
+	}
+}
+
+func TestRequestFromBlockedUserIsNotShown(t *testing.T) {
+	e := newEnv(t, "alice@x", "mallory@x")
+	a := e.connect("alice@x", avail)
+	e.must(e.hub.Block(ctx, "alice@x", "mallory@x"))
+	a.take()
+	e.must(e.hub.Subscribe(ctx, "mallory@x", "alice@x"))
+	if evs := a.take(); len(evs) != 0 {
+		t.Fatalf("alice was told of a blocked request: %+v", evs)
+	}
+	subs, _ := e.hub.Subscriptions(ctx, "alice@x")
+	if len(subs) != 0 {
+		t.Fatalf("blocked request listed: %+v", subs)
+	}
+}
+
+func TestPreApproval(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	e.must(e.hub.Approve(ctx, "bob@x", "alice@x")) // before any request
+	subs, _ := e.hub.Subscriptions(ctx, "bob@x")
+	if len(subs) != 1 || !subs[0].PreApproved {
+		t.Fatalf("pre-approval not recorded: %+v", subs)
+	}
+	e.must(e.hub.Subscribe(ctx, "alice@x", "bob@x"))
+	subs, _ = e.hub.Subscriptions(ctx, "alice@x")
+	if len(subs) != 1 || subs[0].State() != "to" || subs[0].PendingOut {
+		t.Fatalf("pre-approved request must be granted at once: %+v", subs)
+	}
+	e.must(e.hub.Remove(ctx, "alice@x", "bob@x"))
+	subs, _ = e.hub.Subscriptions(ctx, "bob@x")
+	if len(subs) != 0 {
+		t.Fatalf("remove leaves %+v", subs)
+	}
+}
+
+func TestGraceResumeAndExpiry(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	e.befriend("alice@x", "bob@x")
+	a := e.connect("alice@x", avail)
+	b := e.connect("bob@x", avail)
+	a.take()
+	b.s.Ack(b.s.Seq())
+
+	b.s.Detach(b)
+	e.clk.Advance(4 * time.Second)
+	if evs := a.take(); len(evs) != 0 {
+		t.Fatalf("alice saw bob flap within the grace period: %+v", evs)
+	}
+	a.s.SetPresence(Presence{Availability: Away}) // bob misses this while away
+	a.take()
+	last := b.s.Seq() - 1
+	nb := &sink{}
+	s, replayed, err := e.hub.Resume(ctx, "bob@x", b.s.Resource, last, nb)
+	e.must(err)
+	nb.s = s
+	if !replayed {
+		t.Fatal("resume within the outbox must replay")
+	}
+	if v, ok := presenceOf(nb.take(), "alice@x"); !ok || v.Availability != Away {
+		t.Fatalf("missed event not replayed: %+v", v)
+	}
+	e.clk.Advance(10 * time.Second)
+	if evs := a.take(); len(evs) != 0 {
+		t.Fatalf("a resumed session must not expire: %+v", evs)
+	}
+
+	s.Detach(nb)
+	e.clk.Advance(5 * time.Second)
+	if v, ok := presenceOf(a.take(), "bob@x"); !ok || v.Availability != Unavailable {
+		t.Fatalf("bob must go offline after the grace period: %+v", v)
+	}
+	if _, _, err := e.hub.Resume(ctx, "bob@x", b.s.Resource, 0, &sink{}); CodeOf(err) != CodeSessionGone {
+		t.Fatalf("resume after expiry: %v", err)
+	}
+}
+
+func TestResumeTooFarBackResyncs(t *testing.T) {
+	e := newEnv(t, "alice@x")
+	a := e.connect("alice@x", avail)
+	a.take()
+	a.s.Ack(a.s.Seq())
+	a.s.Detach(a)
+	nb := &sink{}
+	s, replayed, err := e.hub.Resume(ctx, "alice@x", a.s.Resource, 0, nb) // acked events are gone
+	e.must(err)
+	nb.s = s
+	if replayed {
+		t.Fatal("cannot replay acknowledged events")
+	}
+	if evs := nb.take(); len(evs) != 1 {
+		t.Fatalf("want one snapshot, got %+v", evs)
+	} else if _, ok := evs[0].(Snapshot); !ok {
+		t.Fatalf("want a snapshot, got %T", evs[0])
+	}
+}
+
+func TestSlowReaderCoalescesThenOverflows(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	e.hub.cfg.Limits.OutboxUnsent = 8
+	e.befriend("alice@x", "bob@x")
+	a := e.connect("alice@x", avail)
+	b := e.connect("bob@x", avail)
+	b.take()
+	for i := 0; i < 100; i++ {
+		a.s.SetPresence(Presence{Availability: Available, Status: string(rune('a' + i%26))})
+	}
+	evs := b.take()
+	if len(evs) != 1 {
+		t.Fatalf("100 updates of one contact must coalesce into 1, got %d", len(evs))
+	}
+	if v, _ := presenceOf(evs, "alice@x"); v.Status != string(rune('a'+99%26)) {
+		t.Fatalf("latest must win: %+v", v)
+	}
+	for i := 0; i < 20; i++ { // distinct events cannot coalesce
+		e.must(e.hub.Hide(ctx, "bob@x", "alice@x"))
+		e.must(e.hub.Unhide(ctx, "bob@x", "alice@x"))
+	}
+	if b.closed == nil || b.closed.Reason != "slow_consumer" || !b.closed.Reconnect {
+		t.Fatalf("overflow must disconnect: %+v", b.closed)
+	}
+	if e.hub.Metrics().QueueDrops.Load() != 1 {
+		t.Fatal("overflow not counted")
+	}
+}
+
+func TestMessagesAndSignals(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	e.befriend("alice@x", "bob@x")
+	a := e.connect("alice@x", avail)
+	b1 := e.connect("bob@x", avail)
+	k := &sink{}
+	b2s, err := e.hub.Connect(ctx, "bob@x", SessionOptions{Device: "tv", Accepts: []string{KindSignal}, Presence: avail}, k)
+	e.must(err)
+	k.s = b2s
+	b1.take()
+	k.take()
+
+	n, err := a.s.Send(Message{Kind: KindMessage, To: "bob@x", Body: "hello", ID: "m1"})
+	if err != nil || n != 1 {
+		t.Fatalf("message to bare address: %d %v", n, err)
+	}
+	evs := b1.take()
+	if len(evs) != 1 || evs[0].(MessageEvent).Message.Body != "hello" || evs[0].(MessageEvent).Message.From != a.s.Address() {
+		t.Fatalf("bob got %+v", evs)
+	}
+	if evs := k.take(); len(evs) != 0 {
+		t.Fatalf("signal-only session got a message: %+v", evs)
+	}
+	if _, err := a.s.Send(Message{Kind: KindMessage, To: b2s.Address(), Body: "x"}); CodeOf(err) != CodeNotAccepted {
+		t.Fatalf("message to a signal-only session: %v", err)
+	}
+	n, err = a.s.Send(Message{Kind: KindSignal, To: b2s.Address(), Data: json.RawMessage(`{"sdp":"offer"}`)})
+	if err != nil || n != 1 {
+		t.Fatalf("signal to one device: %d %v", n, err)
+	}
+	if evs := k.take(); len(evs) != 1 || string(evs[0].(MessageEvent).Message.Data) != `{"sdp":"offer"}` {
+		t.Fatalf("tv got %+v", evs)
+	}
+	if _, err := a.s.Send(Message{Kind: KindMessage, To: "bob@x/nope", Body: "x"}); CodeOf(err) != CodeUnavailable {
+		t.Fatalf("unknown resource: %v", err)
+	}
+	for _, bad := range []Message{{Kind: "x", To: "bob@x"}, {Kind: KindMessage, To: "bob@x"}, {Kind: KindSignal, To: "bob@x", Data: json.RawMessage(`{`)}, {Kind: KindMessage, To: "not an address", Body: "x"}} {
+		if _, err := a.s.Send(bad); CodeOf(err) != CodeInvalid {
+			t.Fatalf("%+v: %v", bad, err)
+		}
+	}
+	b1.s.Close()
+	b2s.Close()
+	if _, err := a.s.Send(Message{Kind: KindMessage, To: "bob@x", Body: "x"}); CodeOf(err) != CodeUnavailable {
+		t.Fatalf("offline: %v", err)
+	}
+}
+
+func TestSnapshotShowsLastSeenOfOfflineContacts(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	e.befriend("alice@x", "bob@x")
+	b := e.connect("bob@x", avail)
+	e.clk.Advance(time.Minute)
+	b.s.Close()
+	seen := e.clk.Now()
+	a := e.connect("alice@x", nil)
+	v, ok := presenceOf(a.take(), "bob@x")
+	if !ok || v.Availability != Unavailable || !v.LastSeen.Equal(seen) {
+		t.Fatalf("snapshot: %+v", v)
+	}
+}
+
+func TestSessionLimit(t *testing.T) {
+	e := newEnv(t, "alice@x")
+	e.hub.cfg.Limits.SessionsPerAccount = 2
+	e.connect("alice@x", nil)
+	e.connect("alice@x", nil)
+	if _, err := e.hub.Connect(ctx, "alice@x", SessionOptions{}, &sink{}); CodeOf(err) != CodeLimit {
+		t.Fatalf("third session: %v", err)
+	}
+	if _, err := e.hub.Connect(ctx, "nobody@x", SessionOptions{}, &sink{}); CodeOf(err) != CodeUnauthorized {
+		t.Fatalf("unknown account: %v", err)
+	}
+}

@@ -1,0 +1,90 @@
+package core
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+
+	"github.com/presenced/presenced/internal/addr"
+)
+
+// Message limits.
+const (
+	MaxMessageBody = 16 << 10
+	MaxSignalData  = 32 << 10
+	MaxMessageID   = 64
+)
+
+// Send delivers a message or signal from s to m.To: one session when m.To is
+// a full address, every session that takes m.Kind when it is bare. It returns
+// the number of sessions reached, or CodeUnavailable when the policy forbids
+// delivery or nobody is online (indistinguishable on purpose), or
+// CodeNotAccepted when online sessions do not take this kind.
+func (s *Session) Send(m Message) (int, error) {
+	if err := validateMessage(&m); err != nil {
+		return 0, err
+	}
+	bare, resource, err := addr.Parse(m.To)
+	if err != nil {
+		return 0, Errorf(CodeInvalid, "to: %v", err)
+	}
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.ended {
+		return 0, Errorf(CodeSessionGone, "session ended")
+	}
+	m.From, m.Sent = s.Address(), h.clock.Now()
+	ru := h.users[bare]
+	if ru == nil {
+		if n := h.router.Deliver(bare, resource, MessageEvent{Message: m}); n > 0 {
+			return n, nil
+		}
+		return 0, errUnavailable
+	}
+	if !Allow(ru.facts(s.Account), FlowMessage) {
+		return 0, errUnavailable
+	}
+	bit, online, n := kindBit(m.Kind), false, 0
+	for _, r := range ru.sessions {
+		if r == s || !r.available || resource != "" && r.Resource != resource {
+			continue
+		}
+		online = true
+		if r.accepts&bit != 0 {
+			r.push(MessageEvent{Message: m})
+			n++
+		}
+	}
+	switch {
+	case !online:
+		return 0, errUnavailable
+	case n == 0:
+		return 0, Errorf(CodeNotAccepted, "the recipient's sessions do not accept %ss", m.Kind)
+	}
+	return n, nil
+}
+
+func validateMessage(m *Message) error {
+	if err := checkText("id", m.ID, MaxMessageID); err != nil {
+		return err
+	}
+	switch m.Kind {
+	case KindMessage:
+		if m.Data != nil {
+			return Errorf(CodeInvalid, "a message has a body, not data")
+		}
+		if m.Body == "" {
+			return Errorf(CodeInvalid, "body is required")
+		}
+		return checkText("body", m.Body, MaxMessageBody)
+	case KindSignal:
+		if m.Body != "" {
+			return Errorf(CodeInvalid, "a signal has data, not a body")
+		}
+		if len(m.Data) == 0 || len(m.Data) > MaxSignalData || !json.Valid(m.Data) || !utf8.Valid(m.Data) {
+			return Errorf(CodeInvalid, "data must be JSON of at most %d bytes", MaxSignalData)
+		}
+		return nil
+	}
+	return Errorf(CodeInvalid, "kind must be %q or %q", KindMessage, KindSignal)
+}

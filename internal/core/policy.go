@@ -1,0 +1,47 @@
+package core
+
+import "github.com/presenced/presenced/internal/store"
+
+// Flow is a kind of information that may pass from a subject to a viewer.
+type Flow int
+
+const (
+	// FlowPresence: the subject's availability, status, activity, sessions.
+	FlowPresence Flow = iota
+	// FlowLastSeen: when the offline subject was last online.
+	FlowLastSeen
+	// FlowMessage: the viewer's message or signal reaches the subject. It is
+	// allowed exactly when the viewer may see the subject's presence, so a
+	// delivery error never tells more than presence already does.
+	FlowMessage
+	// FlowRequest: the viewer's subscription request is shown to the subject.
+	FlowRequest
+)
+
+// Facts is everything the policy needs about one (subject, viewer) pair.
+type Facts struct {
+	Self      bool        // subject and viewer are the same account
+	State     store.State // of the edge "viewer may see subject"
+	Blocked   bool        // the subject blocks the viewer
+	Hidden    bool        // the subject hides from the viewer
+	Invisible bool        // the subject appears offline to everyone
+	Online    bool        // the subject has at least one session
+}
+
+// Allow is the privacy rule of presenced (docs/privacy.md): the one place
+// that decides whether information about a subject may flow to a viewer.
+// The hub asks it before every fan-out, snapshot, query and delivery.
+func Allow(f Facts, what Flow) bool {
+	if f.Self {
+		return true
+	}
+	switch what {
+	case FlowRequest:
+		return !f.Blocked
+	case FlowPresence, FlowMessage:
+		return f.State == store.Approved && !f.Blocked && !f.Hidden && !f.Invisible
+	case FlowLastSeen:
+		return !f.Online && Allow(f, FlowPresence)
+	}
+	return false
+}

@@ -1,0 +1,205 @@
+package core
+
+import (
+	"sync"
+
+	"github.com/presenced/presenced/internal/clock"
+)
+
+// Sink is a transport's end of a session. The hub calls it while holding
+// locks, so both methods must return at once.
+type Sink interface {
+	// Wake says that events are waiting in the session's outbox; the
+	// transport pulls them with Session.Pull.
+	Wake()
+	// Close tells the transport to say goodbye with g and drop its connection.
+	Close(g Goaway)
+}
+
+// Session is one live connection of one device: alice@example.org/phone-3f2a.
+// It keeps presence (guarded by the hub's lock) and an outbox (its own lock).
+//
+// The outbox holds events with sequence numbers seq-len(queue)+1 … seq, none
+// older than the client's last ack. Pull hands the unsent ones to the
+// transport; Rewind sends again what a dropped connection lost. Presence
+// events not yet sent are coalesced, latest per subject, so a slow reader
+// costs one entry per contact, not one per update.
+type Session struct {
+	hub      *Hub
+	Account  string
+	Resource string
+	accepts  kindSet
+
+	// guarded by hub.mu
+	user      *user
+	presence  Presence
+	available bool // has published presence: shown to others
+	ended     bool
+	grace     clock.Timer
+	graceGen  uint64
+
+	mu       sync.Mutex
+	sink     Sink
+	seq      uint64 // last assigned sequence number
+	sent     uint64 // last handed to the transport
+	queue    []Delivery
+	coalesce map[string]uint64 // subject → seq of its unsent presence event
+	resync   bool              // the outbox overflowed: the next attach starts with a snapshot
+}
+
+// Address is the session's full address.
+func (s *Session) Address() string { return s.Account + "/" + s.Resource }
+
+type kindSet uint8
+
+const (
+	acceptMessage kindSet = 1 << iota
+	acceptSignal
+)
+
+func kindBit(kind string) kindSet {
+	switch kind {
+	case KindMessage:
+		return acceptMessage
+	case KindSignal:
+		return acceptSignal
+	}
+	return 0
+}
+
+// first is the sequence number of queue[0] (seq+1 when the queue is empty).
+func (s *Session) first() uint64 { return s.seq - uint64(len(s.queue)) + 1 }
+
+// push appends ev to the outbox and wakes the transport.
+func (s *Session) push(ev Event) {
+	s.mu.Lock()
+	if s.resync { // overflowed: the snapshot on resumption will cover it
+		s.mu.Unlock()
+		return
+	}
+	if pe, ok := ev.(PresenceEvent); ok {
+		if at, ok := s.coalesce[pe.View.Address]; ok && at > s.sent && at >= s.first() {
+			s.queue[at-s.first()].Event = ev
+			s.mu.Unlock()
+			s.hub.metrics.Coalesced.Add(1)
+			return
+		}
+	}
+	s.seq++
+	s.queue = append(s.queue, Delivery{Seq: s.seq, Event: ev})
+	if pe, ok := ev.(PresenceEvent); ok {
+		if s.coalesce == nil {
+			s.coalesce = make(map[string]uint64)
+		}
+		s.coalesce[pe.View.Address] = s.seq
+	}
+	lim := s.hub.cfg.Limits
+	if s.seq-s.sent > uint64(lim.OutboxUnsent) {
+		s.overflowLocked()
+		return
+	}
+	for len(s.queue) > lim.OutboxRetained && s.queue[0].Seq <= s.sent {
+		s.queue[0] = Delivery{}
+		s.queue = s.queue[1:] // sent long ago and never acked: a resume that far back resyncs
+	}
+	sink := s.sink
+	s.mu.Unlock()
+	if sink != nil {
+		sink.Wake()
+	}
+}
+
+// overflowLocked handles a reader too slow to keep up: the backlog is
+// dropped and the connection closed (the transport then detaches, which
+// starts the grace period); a resume gets a fresh snapshot.
+func (s *Session) overflowLocked() {
+	s.queue, s.coalesce, s.sent, s.resync = nil, nil, s.seq, true
+	sink := s.sink
+	s.mu.Unlock()
+	s.hub.metrics.QueueDrops.Add(1)
+	if sink != nil {
+		sink.Close(Goaway{Reason: "slow_consumer", Reconnect: true})
+	}
+}
+
+// Pull returns up to max unsent events and marks them sent.
+func (s *Session) Pull(max int) []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := int(s.sent + 1 - s.first())
+	if start < 0 {
+		start = 0
+	}
+	end := len(s.queue)
+	if end-start > max {
+		end = start + max
+	}
+	if start >= end {
+		return nil
+	}
+	out := make([]Delivery, end-start)
+	copy(out, s.queue[start:end])
+	s.sent = out[len(out)-1].Seq
+	for _, d := range out {
+		if pe, ok := d.Event.(PresenceEvent); ok && s.coalesce[pe.View.Address] == d.Seq {
+			delete(s.coalesce, pe.View.Address)
+		}
+	}
+	if len(s.coalesce) == 0 {
+		s.coalesce = nil
+	}
+	s.hub.metrics.Delivered.Add(uint64(len(out)))
+	return out
+}
+
+// Ack drops events up to seq: the client has them.
+func (s *Session) Ack(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ackLocked(seq)
+}
+
+func (s *Session) ackLocked(seq uint64) {
+	if seq > s.sent {
+		seq = s.sent
+	}
+	for len(s.queue) > 0 && s.queue[0].Seq <= seq {
+		s.queue[0] = Delivery{}
+		s.queue = s.queue[1:]
+	}
+	if len(s.queue) == 0 {
+		s.queue = nil // idle sessions hold no buffer
+	}
+}
+
+// Rewind makes everything after seq unsent again, as after a lost response
+// or a dropped connection. It reports false if events after seq are gone.
+func (s *Session) Rewind(seq uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rewindLocked(seq)
+}
+
+func (s *Session) rewindLocked(seq uint64) bool {
+	if seq > s.seq || seq+1 < s.first() || s.resync {
+		return false
+	}
+	s.sent = seq
+	s.ackLocked(seq)
+	return true
+}
+
+// Seq returns the last sequence number assigned.
+func (s *Session) Seq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
+}
+
+// attach connects a transport; the caller holds hub.mu.
+func (s *Session) attach(sink Sink) (old Sink) {
+	s.mu.Lock()
+	old, s.sink = s.sink, sink
+	s.mu.Unlock()
+	return old
+}
