@@ -147,6 +147,15 @@ func (a *Auth) Verify(ctx context.Context, secret string) (store.Token, error) {
 	return t, nil
 }
 
+// BearerToken returns the token of an "Authorization: Bearer" header, or "".
+func BearerToken(h string) string {
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
 func hashToken(secret string) []byte {
 	h := sha256.Sum256([]byte(secret))
 	return h[:]

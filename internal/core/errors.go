@@ -10,17 +10,17 @@ import (
 type Code string
 
 const (
-	CodeInvalid       Code = "invalid"         // malformed or out-of-range input
-	CodeNotFound      Code = "not_found"       // the caller's own item does not exist
-	CodeConflict      Code = "conflict"        // version mismatch (If-Match)
-	CodeLimit         Code = "limit"           // a per-account limit would be exceeded
-	CodeUnavailable   Code = "unavailable"     // no session of the recipient can be reached
-	CodeNotAccepted   Code = "not_accepted"    // the recipient's sessions do not take this kind
-	CodeRateLimited   Code = "rate_limited"    // too many requests
-	CodeUnauthorized  Code = "unauthorized"    // missing or bad credentials
-	CodeBusy          Code = "busy"            // server saturated; retry later
-	CodeSessionGone   Code = "session_expired" // resume of a session that ended
-	CodeInternal      Code = "internal"
+	CodeInvalid      Code = "invalid"         // malformed or out-of-range input
+	CodeNotFound     Code = "not_found"       // the caller's own item does not exist
+	CodeConflict     Code = "conflict"        // version mismatch (If-Match)
+	CodeLimit        Code = "limit"           // a per-account limit would be exceeded
+	CodeUnavailable  Code = "unavailable"     // no session of the recipient can be reached
+	CodeNotAccepted  Code = "not_accepted"    // the recipient's sessions do not take this kind
+	CodeRateLimited  Code = "rate_limited"    // too many requests
+	CodeUnauthorized Code = "unauthorized"    // missing or bad credentials
+	CodeBusy         Code = "busy"            // server saturated; retry later
+	CodeSessionGone  Code = "session_expired" // resume of a session that ended
+	CodeInternal     Code = "internal"
 )
 
 // Error is a typed error whose message is safe to show to the caller.

@@ -43,6 +43,10 @@ type ContactEvent struct {
 	Contact store.Contact
 }
 
+// GoawayReplaced is the reason given to a connection whose session was
+// resumed on another connection.
+const GoawayReplaced = "replaced by a resumed connection"
+
 // Goaway: the server is going away or closing this session; reconnect (and
 // resume) if Reconnect is set.
 type Goaway struct {

@@ -75,6 +75,11 @@ func target(actor, other string) (string, error) {
 func (h *Hub) Subscriptions(ctx context.Context, actor string) ([]SubscriptionView, error) {
 	h.graphMu.RLock()
 	defer h.graphMu.RUnlock()
+	return h.subscriptions(ctx, actor)
+}
+
+// subscriptions reads actor's relationships; the caller holds graphMu.
+func (h *Hub) subscriptions(ctx context.Context, actor string) ([]SubscriptionView, error) {
 	rels, err := h.store.RelationsOf(ctx, actor)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/ratelimit"
 	"github.com/presenced/presenced/internal/store"
 )
 
@@ -22,13 +23,17 @@ type Limits struct {
 	SessionsPerAccount int
 	ContactsPerAccount int
 	ListPerAccount     int // blocks, hidden entries
+	RequestsPerSecond  float64
+	RequestBurst       int
 }
 
 // DefaultLimits are used where Config.Limits is zero.
-var DefaultLimits = Limits{OutboxUnsent: 1024, OutboxRetained: 256, SessionsPerAccount: 32, ContactsPerAccount: 10000, ListPerAccount: 10000}
+var DefaultLimits = Limits{OutboxUnsent: 1024, OutboxRetained: 256, SessionsPerAccount: 32, ContactsPerAccount: 10000, ListPerAccount: 10000,
+	RequestsPerSecond: 20, RequestBurst: 60}
 
 // Config configures a Hub.
 type Config struct {
+	Domain string        // the domain this node serves
 	Grace  time.Duration // how long a dropped session stays online awaiting resumption
 	Limits Limits
 }
@@ -104,6 +109,9 @@ func New(cfg Config, st store.Store, clk clock.Clock, router Router, log *slog.L
 	}
 	return &Hub{cfg: cfg, store: st, clock: clk, router: router, log: log, metrics: &Metrics{}, users: map[string]*user{}}
 }
+
+// Domain is the domain this hub serves.
+func (h *Hub) Domain() string { return h.cfg.Domain }
 
 // Metrics returns the hub's counters.
 func (h *Hub) Metrics() *Metrics { return h.metrics }
@@ -210,7 +218,7 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	if len(device) > 32 || addr.Resource(device) != nil {
 		return nil, Errorf(CodeInvalid, "device must be 1 to 32 printable characters without / or @")
 	}
-	s := &Session{hub: h, Account: account, sink: sink}
+	s := &Session{hub: h, Account: account, sink: sink, rate: ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
 	for _, k := range opts.Accepts {
 		b := kindBit(k)
 		if b == 0 {
@@ -236,7 +244,7 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 		}
 		return nil, err
 	}
-	facts, err := h.store.ApprovedBy(ctx, account)
+	view, err := h.readView(ctx, account)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +268,7 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	s.user = u
 	u.sessions = append(u.sessions, s)
 	h.metrics.Sessions.Add(1)
-	s.push(h.snapshotLocked(u, facts))
+	s.push(h.snapshotLocked(u, view))
 	if opts.Presence != nil {
 		h.setPresenceLocked(s, *opts.Presence)
 	}
@@ -276,11 +284,27 @@ func (u *user) session(resource string) *Session {
 	return nil
 }
 
-// snapshotLocked builds what account may see now; facts come from the store
-// (read under graphMu), live presence from memory.
-func (h *Hub) snapshotLocked(u *user, facts []store.SubjectFacts) Snapshot {
-	snap := Snapshot{Self: u.view(Facts{Self: true}), Privacy: u.privacy()}
-	for _, sf := range facts {
+// storedView is the durable part of a snapshot.
+type storedView struct {
+	facts []store.SubjectFacts
+	subs  []SubscriptionView
+}
+
+// readView reads it; the caller holds graphMu.
+func (h *Hub) readView(ctx context.Context, account string) (storedView, error) {
+	facts, err := h.store.ApprovedBy(ctx, account)
+	if err != nil {
+		return storedView{}, err
+	}
+	subs, err := h.subscriptions(ctx, account)
+	return storedView{facts, subs}, err
+}
+
+// snapshotLocked builds what account may see now from the store's view
+// (read under graphMu) and live presence from memory.
+func (h *Hub) snapshotLocked(u *user, sv storedView) Snapshot {
+	snap := Snapshot{Self: u.view(Facts{Self: true}), Privacy: u.privacy(), Subscriptions: sv.subs}
+	for _, sf := range sv.facts {
 		var v PresenceView
 		if su := h.users[sf.Subject]; su != nil {
 			v = su.view(su.facts(u.address))
@@ -317,7 +341,7 @@ func (h *Hub) Resume(ctx context.Context, account, resource string, lastSeq uint
 	}
 	h.stopGraceLocked(s)
 	if old := s.attach(sink); old != nil && old != sink {
-		old.Close(Goaway{Reason: "replaced by a resumed connection"})
+		old.Close(Goaway{Reason: GoawayReplaced})
 	}
 	s.mu.Lock()
 	replayed = s.rewindLocked(lastSeq)
@@ -327,12 +351,12 @@ func (h *Hub) Resume(ctx context.Context, account, resource string, lastSeq uint
 	s.mu.Unlock()
 	h.mu.Unlock()
 	if !replayed {
-		facts, err := h.store.ApprovedBy(ctx, account)
+		view, err := h.readView(ctx, account)
 		if err != nil {
 			return nil, false, err
 		}
 		h.mu.Lock()
-		s.push(h.snapshotLocked(u, facts))
+		s.push(h.snapshotLocked(u, view))
 		h.mu.Unlock()
 	}
 	sink.Wake()
@@ -515,7 +539,7 @@ func (h *Hub) Presence(ctx context.Context, viewer string, only []string) ([]Pre
 	if u == nil {
 		u = &user{address: viewer}
 	}
-	return h.snapshotLocked(u, facts).Presence, nil
+	return h.snapshotLocked(u, storedView{facts: facts}).Presence, nil
 }
 
 // Shutdown tells every session to reconnect, without telling their contacts

@@ -56,7 +56,7 @@ func (k *sink) Close(g Goaway) {
 // take returns the events delivered since the last take.
 func (k *sink) take() []Event {
 	var out []Event
-	for _, d := range k.s.Pull(1 << 20) {
+	for _, d := range k.s.Pull(k, 1<<20) {
 		out = append(out, d.Event)
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/ratelimit"
 )
 
 // Sink is a transport's end of a session. The hub calls it while holding
@@ -29,6 +30,7 @@ type Session struct {
 	Account  string
 	Resource string
 	accepts  kindSet
+	rate     *ratelimit.Bucket
 
 	// guarded by hub.mu
 	user      *user
@@ -122,10 +124,14 @@ func (s *Session) overflowLocked() {
 	}
 }
 
-// Pull returns up to max unsent events and marks them sent.
-func (s *Session) Pull(max int) []Delivery {
+// Pull returns up to max unsent events and marks them sent, if sink is
+// still the session's transport (a replaced connection gets nothing).
+func (s *Session) Pull(sink Sink, max int) []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.sink != sink {
+		return nil
+	}
 	start := int(s.sent + 1 - s.first())
 	if start < 0 {
 		start = 0
@@ -202,4 +208,18 @@ func (s *Session) attach(sink Sink) (old Sink) {
 	old, s.sink = s.sink, sink
 	s.mu.Unlock()
 	return old
+}
+
+// Spend charges one request to the session's rate limit. ok is false when
+// the request must be refused; abusive when the client should be dropped.
+func (s *Session) Spend() (ok, abusive bool) { return s.rate.Take(s.hub.clock.Now()) }
+
+// Strike records a bad request and reports whether the client is abusive.
+func (s *Session) Strike() bool { return s.rate.Strike() }
+
+// Pending reports whether unsent events wait in the outbox.
+func (s *Session) Pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq > s.sent
 }

@@ -1,0 +1,67 @@
+// Package problem writes errors as RFC 9457 problem details
+// (application/problem+json), the one error shape of presenced's HTTP API.
+package problem
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/presenced/presenced/internal/core"
+)
+
+// Details is an RFC 9457 problem object. Code repeats the protocol's error
+// code so HTTP and WebSocket clients handle errors alike.
+type Details struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Code   string `json:"code"`
+}
+
+var status = map[core.Code]int{
+	core.CodeInvalid:      http.StatusBadRequest,
+	core.CodeNotFound:     http.StatusNotFound,
+	core.CodeConflict:     http.StatusPreconditionFailed,
+	core.CodeLimit:        http.StatusUnprocessableEntity,
+	core.CodeUnavailable:  http.StatusNotFound,
+	core.CodeNotAccepted:  http.StatusConflict,
+	core.CodeRateLimited:  http.StatusTooManyRequests,
+	core.CodeUnauthorized: http.StatusUnauthorized,
+	core.CodeBusy:         http.StatusServiceUnavailable,
+	core.CodeSessionGone:  http.StatusGone,
+	core.CodeInternal:     http.StatusInternalServerError,
+}
+
+// Write sends a problem with the given code and detail.
+func Write(w http.ResponseWriter, code core.Code, detail string) {
+	st, ok := status[code]
+	if !ok {
+		st = http.StatusInternalServerError
+	}
+	if st == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="presenced"`)
+	}
+	if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(st)
+	json.NewEncoder(w).Encode(Details{Type: "https://presenced.dev/problems/" + string(code), Title: http.StatusText(st), Status: st, Detail: detail, Code: string(code)})
+}
+
+// Error writes err: a *core.Error as itself, anything else as an internal
+// error whose details stay in the log.
+func Error(w http.ResponseWriter, err error) {
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		Write(w, ce.Code, ce.Message)
+		return
+	}
+	Write(w, core.CodeInternal, "internal error")
+}
+
+// Status returns the HTTP status for a code (for docs and tests).
+func Status(code core.Code) string { return strconv.Itoa(status[code]) }

@@ -1,0 +1,165 @@
+package ws
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// RFC 6455 § 5.2 opcodes.
+const (
+	opContinuation = 0x0
+	opText         = 0x1
+	opBinary       = 0x2
+	opClose        = 0x8
+	opPing         = 0x9
+	opPong         = 0xA
+)
+
+// RFC 6455 § 7.4.1 close codes.
+const (
+	CloseNormal        = 1000
+	CloseGoingAway     = 1001
+	CloseProtocolError = 1002
+	CloseUnsupported   = 1003
+	CloseInvalidData   = 1007
+	ClosePolicy        = 1008
+	CloseTooBig        = 1009
+	CloseInternal      = 1011
+)
+
+// CloseError ends a connection with a close code, sent to the peer.
+type CloseError struct {
+	Code   int
+	Reason string
+}
+
+func (e *CloseError) Error() string { return fmt.Sprintf("websocket close %d: %s", e.Code, e.Reason) }
+
+func protocolError(format string, args ...any) error {
+	return &CloseError{Code: CloseProtocolError, Reason: fmt.Sprintf(format, args...)}
+}
+
+// errPeerClosed: the peer sent a close frame (already answered).
+var errPeerClosed = errors.New("peer closed")
+
+// control is called for ping and pong frames met while reading a message.
+type control func(op byte, payload []byte) error
+
+// readMessage reads one text message from a client (masked frames,
+// fragments reassembled), answering control frames through ctl. It keeps no
+// buffer between messages, so an idle connection holds none.
+func readMessage(r io.Reader, max int, ctl control) ([]byte, error) {
+	var msg []byte
+	started := false
+	for {
+		var hdr [14]byte
+		if _, err := io.ReadFull(r, hdr[:2]); err != nil {
+			return nil, err
+		}
+		fin, op := hdr[0]&0x80 != 0, hdr[0]&0x0F
+		if hdr[0]&0x70 != 0 {
+			return nil, protocolError("reserved bits set without an extension")
+		}
+		if hdr[1]&0x80 == 0 {
+			return nil, protocolError("client frames must be masked")
+		}
+		n := uint64(hdr[1] & 0x7F)
+		switch n {
+		case 126:
+			if _, err := io.ReadFull(r, hdr[2:4]); err != nil {
+				return nil, err
+			}
+			n = uint64(binary.BigEndian.Uint16(hdr[2:4]))
+		case 127:
+			if _, err := io.ReadFull(r, hdr[2:10]); err != nil {
+				return nil, err
+			}
+			n = binary.BigEndian.Uint64(hdr[2:10])
+			if n>>63 != 0 {
+				return nil, protocolError("payload length has its top bit set")
+			}
+		}
+		var mask [4]byte
+		if _, err := io.ReadFull(r, mask[:]); err != nil {
+			return nil, err
+		}
+		if op >= opClose {
+			if !fin || n > 125 {
+				return nil, protocolError("control frames must be final and at most 125 bytes")
+			}
+			payload := make([]byte, n)
+			if _, err := io.ReadFull(r, payload); err != nil {
+				return nil, err
+			}
+			unmask(payload, mask)
+			if op > opPong {
+				return nil, protocolError("unknown opcode %d", op)
+			}
+			if err := ctl(op, payload); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		switch {
+		case op == opBinary:
+			return nil, &CloseError{Code: CloseUnsupported, Reason: "binary messages are not part of the protocol"}
+		case op > opBinary:
+			return nil, protocolError("unknown opcode %d", op)
+		case op == opContinuation && !started:
+			return nil, protocolError("continuation without a message")
+		case op == opText && started:
+			return nil, protocolError("new message inside a fragmented one")
+		}
+		if uint64(len(msg))+n > uint64(max) {
+			return nil, &CloseError{Code: CloseTooBig, Reason: fmt.Sprintf("messages are limited to %d bytes", max)}
+		}
+		started = true
+		at := len(msg)
+		msg = append(msg, make([]byte, n)...)
+		if _, err := io.ReadFull(r, msg[at:]); err != nil {
+			return nil, err
+		}
+		unmask(msg[at:], mask)
+		if fin {
+			if !utf8.Valid(msg) {
+				return nil, &CloseError{Code: CloseInvalidData, Reason: "text message is not valid UTF-8"}
+			}
+			return msg, nil
+		}
+	}
+}
+
+func unmask(b []byte, mask [4]byte) {
+	for i := range b {
+		b[i] ^= mask[i&3]
+	}
+}
+
+// appendFrame appends one unmasked, final server frame to buf.
+func appendFrame(buf []byte, op byte, payload []byte) []byte {
+	buf = append(buf, 0x80|op)
+	switch n := len(payload); {
+	case n <= 125:
+		buf = append(buf, byte(n))
+	case n <= 0xFFFF:
+		buf = append(buf, 126, byte(n>>8), byte(n))
+	default:
+		buf = append(buf, 127)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(n))
+	}
+	return append(buf, payload...)
+}
+
+// closePayload encodes a close frame's code and reason (at most 123 bytes).
+func closePayload(code int, reason string) []byte {
+	if len(reason) > 123 {
+		reason = reason[:123]
+		for !utf8.ValidString(reason) {
+			reason = reason[:len(reason)-1]
+		}
+	}
+	return append([]byte{byte(code >> 8), byte(code)}, reason...)
+}

@@ -1,0 +1,310 @@
+// Package ws carries presenced's JSON protocol over WebSocket (RFC 6455).
+//
+// It implements the server side of the framing itself, straight on the
+// hijacked connection: an idle session then holds no read or write buffer
+// and no goroutine but its reader, parked in the network poller. That is
+// what keeps an idle session within a few KiB (docs/benchmarks.md).
+package ws
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/wire"
+)
+
+// Handler upgrades HTTP requests to WebSocket sessions.
+type Handler struct {
+	Proto *wire.Server
+	// Authenticate returns the account an upgrade request already proves
+	// (Authorization header, web session cookie), or "".
+	Authenticate func(*http.Request) string
+	// OriginAllowed reports whether a browser page from origin may connect.
+	OriginAllowed func(r *http.Request, origin string) bool
+	Log           *slog.Logger
+	Live          *atomic.Int64 // open WebSocket sessions, for metrics
+}
+
+const (
+	helloTimeout = 10 * time.Second
+	writeTimeout = 10 * time.Second
+	maxBatch     = 64
+)
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key, status, msg := checkUpgrade(r)
+	if status == 0 {
+		if origin := r.Header.Get("Origin"); origin != "" && !h.OriginAllowed(r, origin) {
+			status, msg = http.StatusForbidden, "origin not allowed"
+		}
+	}
+	proto, ok := subprotocol(r)
+	if status == 0 && !ok {
+		status, msg = http.StatusBadRequest, "unsupported subprotocol; speak "+wire.Version
+	}
+	if status != 0 {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		http.Error(w, msg, status)
+		return
+	}
+	account := h.Authenticate(r)
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "cannot upgrade", http.StatusInternalServerError)
+		return
+	}
+	c := &conn{h: h, nc: nc, proto: h.Proto.NewConn(account)}
+	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for our answer
+		c.pre, _ = brw.Reader.Peek(n)
+		c.pre = append([]byte(nil), c.pre...)
+	}
+	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n"
+	if proto != "" {
+		resp += "Sec-WebSocket-Protocol: " + proto + "\r\n"
+	}
+	nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := io.WriteString(nc, resp+"\r\n"); err != nil {
+		nc.Close()
+		return
+	}
+	// A fresh goroutine, so the idle reader's stack does not keep net/http's
+	// request-serving frames alive.
+	go c.serve()
+}
+
+// checkUpgrade validates an RFC 6455 § 4.2.1 opening handshake.
+func checkUpgrade(r *http.Request) (key string, status int, msg string) {
+	switch {
+	case r.Method != http.MethodGet:
+		return "", http.StatusMethodNotAllowed, "websocket upgrade needs GET"
+	case !headerHas(r.Header, "Connection", "upgrade") || !headerHas(r.Header, "Upgrade", "websocket"):
+		return "", http.StatusUpgradeRequired, "this endpoint speaks WebSocket only"
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		return "", http.StatusUpgradeRequired, "unsupported WebSocket version; use 13"
+	}
+	key = r.Header.Get("Sec-WebSocket-Key")
+	if b, err := base64.StdEncoding.DecodeString(key); err != nil || len(b) != 16 {
+		return "", http.StatusBadRequest, "bad Sec-WebSocket-Key"
+	}
+	return key, 0, ""
+}
+
+func headerHas(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// subprotocol picks ours among those offered; offering none is fine.
+func subprotocol(r *http.Request) (string, bool) {
+	offered := r.Header.Values("Sec-WebSocket-Protocol")
+	if len(offered) == 0 {
+		return "", true
+	}
+	for _, v := range offered {
+		for _, p := range strings.Split(v, ",") {
+			if strings.TrimSpace(p) == wire.Version {
+				return wire.Version, true
+			}
+		}
+	}
+	return "", false
+}
+
+func acceptKey(key string) string {
+	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+// conn is one WebSocket connection; it is the core.Sink of its session.
+type conn struct {
+	h       *Handler
+	nc      net.Conn
+	pre     []byte // bytes the client sent before our handshake answer
+	proto   *wire.Conn
+	writeMu sync.Mutex
+	writing atomic.Bool // a flush goroutine runs (or hello is not answered yet)
+	closed  atomic.Bool
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		if len(c.pre) == 0 {
+			c.pre = nil
+		}
+		return n, nil
+	}
+	return c.nc.Read(p)
+}
+
+func (c *conn) serve() {
+	c.h.Live.Add(1)
+	defer c.h.Live.Add(-1)
+	c.writing.Store(true) // nothing but the welcome may go out before it
+	err := c.readLoop()
+	var ce *CloseError
+	switch {
+	case errors.As(err, &ce):
+		c.closeWith(ce.Code, ce.Reason, nil)
+	case errors.Is(err, errPeerClosed), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.closeWith(ClosePolicy, "no frame within the heartbeat period", nil)
+		}
+	}
+	c.nc.Close()
+	if s := c.proto.Session; s != nil {
+		s.Detach(c)
+	}
+}
+
+func (c *conn) readLoop() error {
+	ctx := context.Background()
+	for {
+		timeout := c.h.Proto.Heartbeat * 3
+		if c.proto.Session == nil {
+			timeout = helloTimeout
+		}
+		c.nc.SetReadDeadline(time.Now().Add(timeout))
+		msg, err := readMessage(c, wire.MaxFrame, c.control)
+		if err != nil {
+			return err
+		}
+		var reply []byte
+		f, err := wire.Decode(msg)
+		switch {
+		case err != nil:
+			reply, err = c.proto.Invalid(err)
+		case c.proto.Session == nil:
+			reply, err = c.proto.Hello(ctx, f, c)
+			if c.proto.Session != nil {
+				c.write(reply)
+				c.writing.Store(false)
+				c.Wake()
+				continue
+			}
+		default:
+			reply, err = c.proto.Handle(ctx, f)
+		}
+		if errors.Is(err, wire.ErrClose) {
+			c.closeWith(CloseNormal, "", reply)
+			c.proto.Finish()
+			return errPeerClosed
+		}
+		if reply != nil {
+			if err := c.write(reply); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// control answers pings and close frames met between data frames.
+func (c *conn) control(op byte, payload []byte) error {
+	switch op {
+	case opPing:
+		c.writeMu.Lock()
+		defer c.writeMu.Unlock()
+		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, err := c.nc.Write(appendFrame(nil, opPong, payload))
+		return err
+	case opClose:
+		code := CloseNormal
+		if len(payload) >= 2 {
+			code = int(payload[0])<<8 | int(payload[1])
+		}
+		c.closeWith(code, "", nil)
+		return errPeerClosed
+	}
+	return nil // pong
+}
+
+// write sends one text message.
+func (c *conn) write(msg []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.nc.Write(appendFrame(make([]byte, 0, len(msg)+10), opText, msg))
+	return err
+}
+
+// Wake starts a flush goroutine unless one runs; it lives only while the
+// outbox has events, so an idle session has no writer goroutine.
+func (c *conn) Wake() {
+	if c.writing.CompareAndSwap(false, true) {
+		go c.flush()
+	}
+}
+
+func (c *conn) flush() {
+	s := c.proto.Session
+	for {
+		for {
+			batch := s.Pull(c, maxBatch)
+			if len(batch) == 0 {
+				break
+			}
+			var buf []byte
+			for _, d := range batch {
+				buf = appendFrame(buf, opText, wire.Event(d))
+			}
+			c.writeMu.Lock()
+			c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			_, err := c.nc.Write(buf)
+			c.writeMu.Unlock()
+			if err != nil {
+				c.nc.Close() // the reader notices and detaches
+				c.writing.Store(false)
+				return
+			}
+		}
+		c.writing.Store(false)
+		if !s.Pending() || !c.writing.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// Close says goodbye with a goaway frame and closes; it must not block.
+func (c *conn) Close(g core.Goaway) {
+	code := CloseNormal
+	if g.Reconnect {
+		code = CloseGoingAway
+	}
+	go c.closeWith(code, g.Reason, wire.GoawayFrame(g))
+}
+
+// closeWith sends last (if any) and a close frame, once, then closes.
+func (c *conn) closeWith(code int, reason string, last []byte) {
+	if !c.closed.CompareAndSwap(false, true) {
+		return
+	}
+	c.writeMu.Lock()
+	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	var buf []byte
+	if last != nil {
+		buf = appendFrame(buf, opText, last)
+	}
+	c.nc.Write(appendFrame(buf, opClose, closePayload(code, reason)))
+	c.writeMu.Unlock()
+	c.nc.Close()
+}

@@ -1,0 +1,166 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/core"
+)
+
+// Server is what the protocol needs from the rest of presenced.
+type Server struct {
+	Hub       *core.Hub
+	Auth      *auth.Auth
+	Grace     time.Duration
+	Heartbeat time.Duration
+}
+
+// Conn is the protocol state of one client: who it is and its session.
+type Conn struct {
+	srv     *Server
+	Account string // set once authenticated (by header, cookie or hello)
+	Session *core.Session
+	bye     bool
+}
+
+// Finish ends the session if the client said bye; transports call it after
+// sending the last reply.
+func (c *Conn) Finish() {
+	if c.bye && c.Session != nil {
+		c.Session.Close()
+	}
+}
+
+// NewConn starts a connection; account is set when the transport already
+// authenticated the client (Authorization header or web session cookie).
+func (s *Server) NewConn(account string) *Conn { return &Conn{srv: s, Account: account} }
+
+// ErrClose is returned with the last frame to send when the connection must
+// close (after "bye", or for abuse).
+var ErrClose = errors.New("close connection")
+
+// Hello handles the first frame: authenticate, then connect a new session or
+// resume one. The reply is the welcome frame (or an error).
+func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte, error) {
+	if f.Type != "hello" {
+		return Error(f.ID, core.Errorf(core.CodeUnauthorized, "the first frame must be hello")), ErrClose
+	}
+	if f.Token != "" {
+		tok, err := c.srv.Auth.Verify(ctx, f.Token)
+		if err != nil {
+			return Error(f.ID, core.Errorf(core.CodeUnauthorized, "%v", err)), ErrClose
+		}
+		c.Account = tok.Account
+	}
+	if c.Account == "" {
+		return Error(f.ID, core.Errorf(core.CodeUnauthorized, "hello needs a token")), ErrClose
+	}
+	var (
+		s       *core.Session
+		resumed bool
+		err     error
+	)
+	if f.Resume != nil {
+		s, resumed, err = c.srv.Hub.Resume(ctx, c.Account, f.Resume.Session, f.Resume.Seq, sink)
+		resumed = err == nil // a resume that resynced is still the same session
+	} else {
+		opts := core.SessionOptions{Device: f.Device, Accepts: f.Accepts}
+		if f.Presence != nil {
+			p := f.Presence.core()
+			opts.Presence = &p
+		}
+		s, err = c.srv.Hub.Connect(ctx, c.Account, opts, sink)
+	}
+	if err != nil {
+		return Error(f.ID, err), nil // the client may try again (e.g. connect anew after session_expired)
+	}
+	c.Session = s
+	return mustJSON(welcomeFrame{Type: "welcome", ID: f.ID, Session: s.Resource, Address: s.Address(), Resumed: resumed,
+		Seq: s.Seq(), Grace: int(c.srv.Grace / time.Second), Heartbeat: int(c.srv.Heartbeat / time.Second)}), nil
+}
+
+// Handle answers one frame after hello. It returns nil for frames that take
+// no answer (ack), and ErrClose when the connection must end after the reply.
+func (c *Conn) Handle(ctx context.Context, f ClientFrame) ([]byte, error) {
+	s := c.Session
+	if ok, abusive := s.Spend(); !ok {
+		if abusive {
+			return Error(f.ID, core.Errorf(core.CodeRateLimited, "too many requests: closing")), ErrClose
+		}
+		return Error(f.ID, core.Errorf(core.CodeRateLimited, "too many requests, slow down")), nil
+	}
+	n, err := c.dispatch(ctx, f)
+	switch {
+	case errors.Is(err, ErrClose):
+		return mustJSON(replyFrame{Type: "ok", ID: f.ID}), ErrClose
+	case err != nil:
+		if core.CodeOf(err) == core.CodeInvalid && s.Strike() {
+			return Error(f.ID, core.Errorf(core.CodeInvalid, "too many invalid requests: closing")), ErrClose
+		}
+		return Error(f.ID, err), nil
+	case f.Type == "ack":
+		return nil, nil
+	case f.Type == "ping":
+		return mustJSON(replyFrame{Type: "pong", ID: f.ID}), nil
+	}
+	return mustJSON(replyFrame{Type: "ok", ID: f.ID, Delivered: n}), nil
+}
+
+// Invalid answers a frame that could not be decoded, closing the connection
+// once the client has done so too often.
+func (c *Conn) Invalid(err error) ([]byte, error) {
+	if c.Session == nil || c.Session.Strike() {
+		return Error("", err), ErrClose
+	}
+	return Error("", err), nil
+}
+
+func (c *Conn) dispatch(ctx context.Context, f ClientFrame) (int, error) {
+	h, s, me := c.srv.Hub, c.Session, c.Account
+	if op, ok := graphOps[f.Type]; ok {
+		if f.Address == "" {
+			return 0, core.Errorf(core.CodeInvalid, "%s needs an address", f.Type)
+		}
+		return 0, op(h, ctx, me, f.Address)
+	}
+	switch f.Type {
+	case "presence":
+		return 0, s.SetPresence(f.PresenceFields.core())
+	case "invisible":
+		if f.Invisible == nil {
+			return 0, core.Errorf(core.CodeInvalid, "invisible needs invisible: true or false")
+		}
+		return 0, h.SetInvisible(ctx, me, *f.Invisible)
+	case "message":
+		return s.Send(core.Message{ID: f.ID, Kind: core.KindMessage, To: f.To, Body: f.Body})
+	case "signal":
+		return s.Send(core.Message{ID: f.ID, Kind: core.KindSignal, To: f.To, Data: f.Data})
+	case "ack":
+		s.Ack(f.Seq)
+		return 0, nil
+	case "ping":
+		return 0, nil
+	case "bye":
+		c.bye = true // the session ends in Finish, after the reply is out
+		return 0, ErrClose
+	case "hello":
+		return 0, core.Errorf(core.CodeInvalid, "already said hello")
+	}
+	return 0, core.Errorf(core.CodeInvalid, "unknown frame type %q", clip(f.Type))
+}
+
+// graphOps are the frames that change a relationship: (actor, address).
+var graphOps = map[string]func(*core.Hub, context.Context, string, string) error{
+	"subscribe": (*core.Hub).Subscribe, "approve": (*core.Hub).Approve, "deny": (*core.Hub).Deny,
+	"unsubscribe": (*core.Hub).Unsubscribe, "remove": (*core.Hub).Remove,
+	"block": (*core.Hub).Block, "unblock": (*core.Hub).Unblock, "hide": (*core.Hub).Hide, "unhide": (*core.Hub).Unhide,
+}
+
+func clip(s string) string {
+	if len(s) > 32 {
+		return s[:32]
+	}
+	return s
+}

@@ -1,0 +1,186 @@
+package wire
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/store"
+)
+
+// PresenceJSON is a subject's presence as a viewer sees it.
+type PresenceJSON struct {
+	Address      string         `json:"address"`
+	Availability string         `json:"availability"`
+	Status       string         `json:"status,omitempty"`
+	Activity     *core.Activity `json:"activity,omitempty"`
+	Priority     int            `json:"priority,omitempty"`
+	LastActive   *time.Time     `json:"last_active,omitempty"`
+	LastSeen     *time.Time     `json:"last_seen,omitempty"`
+	Sessions     []SessionJSON  `json:"sessions,omitempty"`
+}
+
+// SessionJSON is one visible session of a subject.
+type SessionJSON struct {
+	Resource     string         `json:"resource"`
+	Availability string         `json:"availability"`
+	Status       string         `json:"status,omitempty"`
+	Activity     *core.Activity `json:"activity,omitempty"`
+	Priority     int            `json:"priority,omitempty"`
+}
+
+// SubscriptionJSON is one relationship.
+type SubscriptionJSON struct {
+	Address      string `json:"address"`
+	Subscription string `json:"subscription"` // none, to, from, both
+	PendingOut   bool   `json:"pending_out,omitempty"`
+	PendingIn    bool   `json:"pending_in,omitempty"`
+	PreApproved  bool   `json:"preapproved,omitempty"`
+}
+
+// PrivacyJSON is a user's own visibility settings.
+type PrivacyJSON struct {
+	Invisible bool     `json:"invisible"`
+	Blocks    []string `json:"blocks"`
+	Hidden    []string `json:"hidden"`
+}
+
+// ContactJSON is an address book entry.
+type ContactJSON struct {
+	ID      string     `json:"id"`
+	Name    string     `json:"name"`
+	Emails  []string   `json:"emails,omitempty"`
+	Phones  []string   `json:"phones,omitempty"`
+	Notes   string     `json:"notes,omitempty"`
+	Groups  []string   `json:"groups,omitempty"`
+	Address string     `json:"address,omitempty"`
+	Version int64      `json:"version,omitempty"`
+	Updated *time.Time `json:"updated,omitempty"`
+}
+
+// Presence converts a core view.
+func Presence(v core.PresenceView) PresenceJSON {
+	p := PresenceJSON{Address: v.Address, Availability: string(v.Availability), Status: v.Status, Activity: v.Activity,
+		Priority: v.Priority, LastActive: timeOrNil(v.LastActive), LastSeen: timeOrNil(v.LastSeen)}
+	for _, s := range v.Sessions {
+		p.Sessions = append(p.Sessions, SessionJSON{Resource: s.Resource, Availability: string(s.Availability), Status: s.Status, Activity: s.Activity, Priority: s.Priority})
+	}
+	return p
+}
+
+// Presences converts a list of views.
+func Presences(vs []core.PresenceView) []PresenceJSON {
+	out := make([]PresenceJSON, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, Presence(v))
+	}
+	return out
+}
+
+// Subscription converts a core view.
+func Subscription(v core.SubscriptionView) SubscriptionJSON {
+	return SubscriptionJSON{Address: v.Address, Subscription: v.State(), PendingOut: v.PendingOut, PendingIn: v.PendingIn, PreApproved: v.PreApproved}
+}
+
+// Subscriptions converts a list of views.
+func Subscriptions(vs []core.SubscriptionView) []SubscriptionJSON {
+	out := make([]SubscriptionJSON, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, Subscription(v))
+	}
+	return out
+}
+
+// Privacy converts settings.
+func Privacy(p core.Privacy) PrivacyJSON {
+	nz := func(l []string) []string {
+		if l == nil {
+			return []string{}
+		}
+		return l
+	}
+	return PrivacyJSON{Invisible: p.Invisible, Blocks: nz(p.Blocks), Hidden: nz(p.Hidden)}
+}
+
+// Contact converts a stored contact.
+func Contact(c store.Contact) ContactJSON {
+	return ContactJSON{ID: c.ID, Name: c.Name, Emails: c.Emails, Phones: c.Phones, Notes: c.Notes, Groups: c.Groups,
+		Address: c.Address, Version: c.Version, Updated: timeOrNil(c.Updated)}
+}
+
+// StoreContact converts a contact from a client.
+func (c ContactJSON) StoreContact(owner string) store.Contact {
+	return store.Contact{ID: c.ID, Owner: owner, Name: c.Name, Emails: c.Emails, Phones: c.Phones, Notes: c.Notes, Groups: c.Groups, Address: c.Address}
+}
+
+type snapshotFrame struct {
+	Type          string             `json:"type"`
+	Seq           uint64             `json:"seq"`
+	Self          PresenceJSON       `json:"self"`
+	Presence      []PresenceJSON     `json:"presence"`
+	Subscriptions []SubscriptionJSON `json:"subscriptions"`
+	Privacy       PrivacyJSON        `json:"privacy"`
+}
+
+type presenceFrame struct {
+	Type string `json:"type"`
+	Seq  uint64 `json:"seq"`
+	PresenceJSON
+}
+
+type subscriptionFrame struct {
+	Type string `json:"type"`
+	Seq  uint64 `json:"seq"`
+	SubscriptionJSON
+}
+
+type privacyFrame struct {
+	Type string `json:"type"`
+	Seq  uint64 `json:"seq"`
+	PrivacyJSON
+}
+
+type messageFrame struct {
+	Type string          `json:"type"` // "message" or "signal"
+	Seq  uint64          `json:"seq"`
+	ID   string          `json:"id,omitempty"`
+	From string          `json:"from"`
+	To   string          `json:"to"`
+	Body string          `json:"body,omitempty"`
+	Data json.RawMessage `json:"data,omitempty"`
+	Sent time.Time       `json:"sent"`
+}
+
+type contactFrame struct {
+	Type    string      `json:"type"`
+	Seq     uint64      `json:"seq"`
+	Op      string      `json:"op"`
+	Contact ContactJSON `json:"contact"`
+}
+
+// Event encodes one delivery as a server frame.
+func Event(d core.Delivery) []byte {
+	switch ev := d.Event.(type) {
+	case core.Snapshot:
+		return mustJSON(snapshotFrame{Type: "snapshot", Seq: d.Seq, Self: Presence(ev.Self), Presence: Presences(ev.Presence),
+			Subscriptions: Subscriptions(ev.Subscriptions), Privacy: Privacy(ev.Privacy)})
+	case core.PresenceEvent:
+		return mustJSON(presenceFrame{Type: "presence", Seq: d.Seq, PresenceJSON: Presence(ev.View)})
+	case core.SubscriptionEvent:
+		return mustJSON(subscriptionFrame{Type: "subscription", Seq: d.Seq, SubscriptionJSON: Subscription(ev.View)})
+	case core.PrivacyEvent:
+		return mustJSON(privacyFrame{Type: "privacy", Seq: d.Seq, PrivacyJSON: Privacy(ev.Privacy)})
+	case core.MessageEvent:
+		m := ev.Message
+		return mustJSON(messageFrame{Type: m.Kind, Seq: d.Seq, ID: m.ID, From: m.From, To: m.To, Body: m.Body, Data: m.Data, Sent: m.Sent})
+	case core.ContactEvent:
+		c := Contact(ev.Contact)
+		if ev.Op == "delete" {
+			c = ContactJSON{ID: ev.Contact.ID}
+		}
+		return mustJSON(contactFrame{Type: "contact", Seq: d.Seq, Op: ev.Op, Contact: c})
+	case core.Goaway:
+		return GoawayFrame(ev)
+	}
+	panic("wire: unknown event type")
+}
