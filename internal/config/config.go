@@ -1,0 +1,158 @@
+// Package config reads presenced's settings from flags, PRESENCED_*
+// environment variables and an optional TOML file, in that order of
+// precedence, over built-in defaults. Settings lists them all; the table in
+// docs/configuration.md is checked against it by a test.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the server's configuration.
+type Config struct {
+	DataDir        string
+	HTTPAddr       string
+	Domain         string
+	Grace          time.Duration
+	Heartbeat      time.Duration
+	TokenTTL       time.Duration
+	Signup         bool
+	TLSCert        string
+	TLSKey         string
+	AllowedOrigins []string
+	AdminAddr      string
+	LogLevel       string
+	HashWorkers    int
+}
+
+// Setting is one configuration knob.
+type Setting struct {
+	Key     string // TOML key; flag is the same with - for _; env is PRESENCED_ + upper case
+	Default string
+	Help    string
+	set     func(c *Config, v string) error
+}
+
+// Flag is the setting's command-line flag name.
+func (s Setting) Flag() string { return strings.ReplaceAll(s.Key, "_", "-") }
+
+// Env is the setting's environment variable.
+func (s Setting) Env() string { return "PRESENCED_" + strings.ToUpper(s.Key) }
+
+func str(f func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *f(c) = v; return nil }
+}
+
+func dur(f func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("%q is not a duration like 5s or 720h", v)
+		}
+		*f(c) = d
+		return nil
+	}
+}
+
+// Settings are all the settings, in documentation order.
+var Settings = []Setting{
+	{"data_dir", "presenced-data", "directory for the SQLite database and keys; created if missing", str(func(c *Config) *string { return &c.DataDir })},
+	{"http_addr", "127.0.0.1:8080", "HTTP listener: web page, REST API, WebSocket and long-polling", str(func(c *Config) *string { return &c.HTTPAddr })},
+	{"domain", "localhost", "the domain this server hosts (accounts are user@domain)", str(func(c *Config) *string { return &c.Domain })},
+	{"grace", "5s", "how long a dropped session stays online awaiting resumption", dur(func(c *Config) *time.Duration { return &c.Grace })},
+	{"heartbeat", "30s", "how often clients must send something; silent connections close after 3 periods", dur(func(c *Config) *time.Duration { return &c.Heartbeat })},
+	{"token_ttl", "720h", "lifetime of bearer tokens issued at sign-in (0: no expiry)", dur(func(c *Config) *time.Duration { return &c.TokenTTL })},
+	{"signup", "false", "allow self sign-up on the web page and POST /v1/auth/signup", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.Signup = b
+		return err
+	}},
+	{"tls_cert", "", "PEM certificate file: serve HTTPS (with tls_key)", str(func(c *Config) *string { return &c.TLSCert })},
+	{"tls_key", "", "PEM private key file for tls_cert", str(func(c *Config) *string { return &c.TLSKey })},
+	{"allowed_origins", "", "comma-separated extra origins whose pages may open WebSocket sessions (the server's own origin always may)", func(c *Config, v string) error {
+		c.AllowedOrigins = nil
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.AllowedOrigins = append(c.AllowedOrigins, o)
+			}
+		}
+		return nil
+	}},
+	{"admin_addr", "", "opt-in listener for /debug/pprof (keep it on loopback)", str(func(c *Config) *string { return &c.AdminAddr })},
+	{"log_level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+	{"hash_workers", "2", "password hashes computed at once (argon2id uses 19 MiB each)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			return fmt.Errorf("%q is not a number from 1 to 64", v)
+		}
+		c.HashWorkers = n
+		return nil
+	}},
+}
+
+// Flags registers every setting on fs, plus -config. Call Load after
+// fs.Parse.
+func Flags(fs *flag.FlagSet) *string {
+	for _, s := range Settings {
+		fs.String(s.Flag(), s.Default, s.Help+" (env "+s.Env()+")")
+	}
+	return fs.String("config", os.Getenv("PRESENCED_CONFIG"), "optional TOML file with the settings above (env PRESENCED_CONFIG)")
+}
+
+// Load builds the configuration: defaults, then the TOML file, then the
+// environment, then the flags set on the command line.
+func Load(fs *flag.FlagSet, file string, env func(string) string) (Config, error) {
+	values := map[string]string{}
+	for _, s := range Settings {
+		values[s.Key] = s.Default
+	}
+	if file != "" {
+		var raw map[string]any
+		if _, err := toml.DecodeFile(file, &raw); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", file, err)
+		}
+		for k, v := range raw {
+			if _, ok := values[k]; !ok {
+				return Config{}, fmt.Errorf("config file %s: unknown setting %q", file, k)
+			}
+			switch v := v.(type) {
+			case []any:
+				var parts []string
+				for _, p := range v {
+					parts = append(parts, fmt.Sprint(p))
+				}
+				values[k] = strings.Join(parts, ",")
+			default:
+				values[k] = fmt.Sprint(v)
+			}
+		}
+	}
+	for _, s := range Settings {
+		if v := env(s.Env()); v != "" {
+			values[s.Key] = v
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		k := strings.ReplaceAll(f.Name, "-", "_")
+		if _, ok := values[k]; ok {
+			values[k] = f.Value.String()
+		}
+	})
+	var c Config
+	for _, s := range Settings {
+		if err := s.set(&c, values[s.Key]); err != nil {
+			return Config{}, fmt.Errorf("setting %s: %w", s.Key, err)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return Config{}, fmt.Errorf("tls_cert and tls_key go together")
+	}
+	return c, nil
+}

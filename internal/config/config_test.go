@@ -1,0 +1,60 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "p.toml")
+	os.WriteFile(file, []byte("domain = \"file.example\"\ngrace = \"9s\"\nhttp_addr = \"127.0.0.1:1\"\nallowed_origins = [\"https://a\", \"https://b\"]\n"), 0o600)
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	Flags(fs)
+	if err := fs.Parse([]string{"--domain", "flag.example"}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PRESENCED_DOMAIN": "env.example", "PRESENCED_GRACE": "7s"}
+	c, err := Load(fs, file, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Domain != "flag.example" || c.Grace != 7*time.Second || c.HTTPAddr != "127.0.0.1:1" || c.Heartbeat != 30*time.Second {
+		t.Fatalf("precedence flags > env > file > defaults broken: %+v", c)
+	}
+	if len(c.AllowedOrigins) != 2 {
+		t.Fatalf("origins %v", c.AllowedOrigins)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	Flags(fs)
+	fs.Parse(nil)
+	if _, err := Load(fs, "", func(k string) string { return map[string]string{"PRESENCED_GRACE": "soon"}[k] }); err == nil || !strings.Contains(err.Error(), "grace") {
+		t.Fatalf("bad duration: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "p.toml")
+	os.WriteFile(file, []byte("colour = \"blue\"\n"), 0o600)
+	if _, err := Load(fs, file, os.Getenv); err == nil || !strings.Contains(err.Error(), "colour") {
+		t.Fatalf("unknown key: %v", err)
+	}
+}
+
+// TestDocumented keeps docs/configuration.md's table in step with Settings.
+func TestDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Settings {
+		for _, want := range []string{"`--" + s.Flag() + "`", "`" + s.Env() + "`", "`" + s.Key + "`"} {
+			if !strings.Contains(string(doc), want) {
+				t.Errorf("docs/configuration.md does not mention %s", want)
+			}
+		}
+	}
+}

@@ -1,0 +1,240 @@
+// Package server assembles presenced: store, core, auth, transports, REST
+// API, web page and metrics behind one HTTP listener, with graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/presenced/presenced/internal/api"
+	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/metrics"
+	"github.com/presenced/presenced/internal/problem"
+	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/store/sqlite"
+	"github.com/presenced/presenced/internal/transport/longpoll"
+	"github.com/presenced/presenced/internal/transport/ws"
+	"github.com/presenced/presenced/internal/web"
+	"github.com/presenced/presenced/internal/wire"
+)
+
+// Server is one presenced node.
+type Server struct {
+	Config  config.Config
+	Log     *slog.Logger
+	Store   store.Store
+	Hub     *core.Hub
+	Auth    *auth.Auth
+	Web     *web.Web
+	Metrics *metrics.Registry
+
+	handler   http.Handler
+	ready     atomic.Bool
+	wsLive    atomic.Int64
+	pollsHeld atomic.Int64
+}
+
+// DBFile and KeyFile are the names of the files in the data directory.
+const (
+	DBFile  = "presenced.db"
+	KeyFile = "secret.key"
+)
+
+// OpenStore opens (creating) the data directory and its database; the CLI
+// uses it too, so it works beside a running server.
+func OpenStore(ctx context.Context, dataDir string) (*sqlite.DB, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	return sqlite.Open(ctx, filepath.Join(dataDir, DBFile))
+}
+
+// loadKey reads the server secret, creating it on first start.
+func loadKey(dataDir string) ([]byte, error) {
+	path := filepath.Join(dataDir, KeyFile)
+	key, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		key = make([]byte, 32)
+		rand.Read(key)
+		err = os.WriteFile(path, key, 0o600)
+	}
+	if err == nil && len(key) < 32 {
+		err = fmt.Errorf("%s is shorter than 32 bytes", path)
+	}
+	return key, err
+}
+
+// Open builds a server from its configuration.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	st, err := OpenStore(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	key, err := loadKey(cfg.DataDir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	clk := clock.Real{}
+	s := &Server{Config: cfg, Log: log, Store: st, Metrics: metrics.NewRegistry()}
+	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace}, st, clk, nil, log)
+	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL}
+	s.Web = &web.Web{Auth: s.Auth, Store: st, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Log: log}
+	s.handler = s.routes()
+	s.registerMetrics()
+	return s, nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	proto := &wire.Server{Hub: s.Hub, Auth: s.Auth, Grace: s.Config.Grace, Heartbeat: s.Config.Heartbeat}
+	mux.Handle("GET /v1/ws", &ws.Handler{Proto: proto, Authenticate: s.wsAccount, OriginAllowed: s.originAllowed, Log: s.Log, Live: &s.wsLive})
+	mux.Handle("/v1/poll", &longpoll.Handler{Proto: proto, Live: &s.pollsHeld})
+	(&api.API{Hub: s.Hub, Auth: s.Auth, Store: s.Store, Log: s.Log, Signup: s.Config.Signup, Authenticate: s.authenticate, Metrics: s.Metrics}).Routes(mux)
+	s.Web.Routes(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() {
+			problem.Write(w, core.CodeBusy, "not ready")
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", s.Metrics)
+	mux.Handle("GET /openapi.json", api.OpenAPI())
+	return mux
+}
+
+// authenticate resolves a REST request's caller: a bearer token, or the web
+// session cookie (then state-changing requests need the CSRF header).
+func (s *Server) authenticate(r *http.Request) (*store.Token, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		t, err := s.Auth.Verify(r.Context(), auth.BearerToken(h))
+		if err != nil {
+			return nil, core.Errorf(core.CodeUnauthorized, "invalid or expired token")
+		}
+		return &t, nil
+	}
+	t := s.Web.CookieToken(r)
+	if t != nil && r.Method != http.MethodGet && r.Method != http.MethodHead && !s.Web.CheckCSRF(r) {
+		return nil, core.Errorf(core.CodeUnauthorized, "cookie-authenticated requests need the X-CSRF-Token header")
+	}
+	return t, nil
+}
+
+// wsAccount is the account a WebSocket upgrade proves by header or cookie.
+// A cookie suffices here because the upgrade's Origin is checked.
+func (s *Server) wsAccount(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if t, err := s.Auth.Verify(r.Context(), auth.BearerToken(h)); err == nil {
+			return t.Account
+		}
+		return ""
+	}
+	if t := s.Web.CookieToken(r); t != nil {
+		return t.Account
+	}
+	return ""
+}
+
+// originAllowed admits the server's own origin and the configured ones.
+func (s *Server) originAllowed(r *http.Request, origin string) bool {
+	if u, err := url.Parse(origin); err == nil && u.Host == r.Host {
+		return true
+	}
+	return slices.Contains(s.Config.AllowedOrigins, origin)
+}
+
+func (s *Server) registerMetrics() {
+	m, hm := s.Metrics, s.Hub.Metrics()
+	m.GaugeFunc("presenced_sessions", "Live sessions by transport.", func() float64 { return float64(s.wsLive.Load()) }, "transport", "ws")
+	m.GaugeFunc("presenced_sessions", "Live sessions by transport.", func() float64 {
+		return float64(hm.Sessions.Load() - s.wsLive.Load())
+	}, "transport", "other")
+	m.GaugeFunc("presenced_sessions_total", "Sessions known to the hub, including those in their grace period.", func() float64 { return float64(hm.Sessions.Load()) })
+	m.GaugeFunc("presenced_polls_held", "Long-poll requests waiting for events.", func() float64 { return float64(s.pollsHeld.Load()) })
+	m.CounterFunc("presenced_events_delivered_total", "Events handed to transports.", func() float64 { return float64(hm.Delivered.Load()) })
+	m.CounterFunc("presenced_presence_coalesced_total", "Presence updates merged into an unsent one for a slow reader.", func() float64 { return float64(hm.Coalesced.Load()) })
+	m.CounterFunc("presenced_queue_drops_total", "Sessions disconnected because their outbox overflowed.", func() float64 { return float64(hm.QueueDrops.Load()) })
+	m.GaugeFunc("presenced_goroutines", "Goroutines.", func() float64 { return float64(runtime.NumGoroutine()) })
+	m.GaugeFunc("presenced_heap_bytes", "Bytes of allocated heap objects.", func() float64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return float64(ms.HeapAlloc)
+	})
+}
+
+// Handler is the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve accepts connections on ln until ctx ends, then shuts down
+// gracefully: clients are told to reconnect and nobody sees anybody leave.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 16 << 10, ErrorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn)}
+	if s.Config.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.Config.TLSCert, s.Config.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}})
+	}
+	if s.Config.AdminAddr != "" {
+		go s.serveAdmin(ctx)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.ready.Store(true)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.ready.Store(false)
+	s.Log.Info("shutting down: telling clients to reconnect")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.Hub.Shutdown(sctx)
+	err := hs.Shutdown(sctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (s *Server) serveAdmin(ctx context.Context) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Addr: s.Config.AdminAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		hs.Close()
+	}()
+	if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.Log.Error("admin listener", "err", err)
+	}
+}
+
+// Close releases the store.
+func (s *Server) Close() error { return s.Store.Close() }

@@ -1,0 +1,163 @@
+// Package web serves presenced's own web page and its sign-in: an HttpOnly
+// session cookie (SameSite=Strict, Secure under TLS) holding a bearer token,
+// and signed double-submit CSRF tokens for every state-changing request
+// made with that cookie. The page itself is static HTML/CSS/JS embedded in
+// the binary; it speaks the JSON protocol through the browser SDK.
+package web
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	jsclient "github.com/presenced/presenced/clients/js"
+	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/problem"
+	"github.com/presenced/presenced/internal/store"
+)
+
+//go:embed static
+var static embed.FS
+
+const (
+	sessionCookie = "presenced_session"
+	csrfCookie    = "presenced_csrf"
+	csrfHeader    = "X-CSRF-Token"
+)
+
+// Web serves the page and its session endpoints.
+type Web struct {
+	Auth   *auth.Auth
+	Store  store.Store
+	Key    []byte // HMAC key for CSRF tokens
+	Secure bool   // served over TLS: cookies get Secure
+	Signup bool
+	Log    *slog.Logger
+}
+
+// Routes registers the page, its assets, the SDK and the session endpoints.
+func (wb *Web) Routes(mux *http.ServeMux) {
+	sub, _ := fs.Sub(static, "static")
+	mux.HandleFunc("GET /{$}", wb.index)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(sub)))
+	mux.HandleFunc("GET /sdk/presenced.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Write(jsclient.Source)
+	})
+	mux.HandleFunc("GET /web/session", wb.session)
+	mux.HandleFunc("POST /web/login", wb.login)
+	mux.HandleFunc("POST /web/logout", wb.logout)
+}
+
+func (wb *Web) index(w http.ResponseWriter, r *http.Request) {
+	wb.ensureCSRF(w, r)
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	http.ServeFileFS(w, r, static, "static/index.html")
+}
+
+func (wb *Web) sign(nonce string) string {
+	m := hmac.New(sha256.New, wb.Key)
+	m.Write([]byte("csrf:" + nonce))
+	return nonce + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (wb *Web) validCSRF(v string) bool {
+	nonce, _, ok := strings.Cut(v, ".")
+	return ok && hmac.Equal([]byte(wb.sign(nonce)), []byte(v))
+}
+
+// ensureCSRF gives the browser a signed CSRF cookie if it has none.
+func (wb *Web) ensureCSRF(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(csrfCookie); err == nil && wb.validCSRF(c.Value) {
+		return c.Value
+	}
+	b := make([]byte, 16)
+	rand.Read(b)
+	v := wb.sign(base64.RawURLEncoding.EncodeToString(b))
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", SameSite: http.SameSiteStrictMode, Secure: wb.Secure})
+	return v
+}
+
+// CheckCSRF reports whether r carries the CSRF header matching its cookie.
+func (wb *Web) CheckCSRF(r *http.Request) bool {
+	c, err := r.Cookie(csrfCookie)
+	h := r.Header.Get(csrfHeader)
+	return err == nil && h != "" && subtle.ConstantTimeCompare([]byte(c.Value), []byte(h)) == 1 && wb.validCSRF(h)
+}
+
+// CookieToken resolves the session cookie, or returns nil if there is none
+// or it is no longer valid.
+func (wb *Web) CookieToken(r *http.Request) *store.Token {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil
+	}
+	t, err := wb.Auth.Verify(r.Context(), c.Value)
+	if err != nil {
+		return nil
+	}
+	return &t
+}
+
+func (wb *Web) session(w http.ResponseWriter, r *http.Request) {
+	csrf := wb.ensureCSRF(w, r)
+	t := wb.CookieToken(r)
+	w.Header().Set("Cache-Control", "no-store")
+	if t == nil {
+		problem.Write(w, core.CodeUnauthorized, "not signed in")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"account": t.Account, "csrf": csrf, "signup": wb.Signup})
+}
+
+func (wb *Web) login(w http.ResponseWriter, r *http.Request) {
+	if !wb.CheckCSRF(r) {
+		problem.Write(w, core.CodeUnauthorized, "missing or bad CSRF token: reload the page")
+		return
+	}
+	var c struct{ Address, Password string }
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<10)).Decode(&c); err != nil {
+		problem.Write(w, core.CodeInvalid, "body must be {\"address\":…, \"password\":…}")
+		return
+	}
+	secret, _, err := wb.Auth.Login(r.Context(), c.Address, c.Password, "web")
+	switch {
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		problem.Write(w, core.CodeUnauthorized, err.Error())
+		return
+	case errors.Is(err, auth.ErrBusy):
+		problem.Write(w, core.CodeBusy, err.Error())
+		return
+	case err != nil:
+		wb.Log.Error("web sign-in", "err", err)
+		problem.Write(w, core.CodeInternal, "internal error")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: wb.Secure, MaxAge: int(wb.Auth.TokenTTL.Seconds())})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (wb *Web) logout(w http.ResponseWriter, r *http.Request) {
+	if !wb.CheckCSRF(r) {
+		problem.Write(w, core.CodeUnauthorized, "missing or bad CSRF token: reload the page")
+		return
+	}
+	if t := wb.CookieToken(r); t != nil {
+		wb.Store.DeleteToken(r.Context(), t.Account, t.ID)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: wb.Secure, MaxAge: -1})
+	w.WriteHeader(http.StatusNoContent)
+}
