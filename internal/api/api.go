@@ -47,10 +47,14 @@ type ctxKey struct{}
 
 func caller(r *http.Request) store.Token { return r.Context().Value(ctxKey{}).(store.Token) }
 
-// Routes registers every endpoint on mux.
-func (a *API) Routes(mux *http.ServeMux) {
-	open := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, a.observe(pattern, h)) }
-	authed := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, a.observe(pattern, a.signedIn(h))) }
+// Routes registers every endpoint on mux and returns their patterns.
+func (a *API) Routes(mux *http.ServeMux) []string {
+	var patterns []string
+	open := func(pattern string, h http.HandlerFunc) {
+		patterns = append(patterns, pattern)
+		mux.Handle(pattern, a.observe(pattern, h))
+	}
+	authed := func(pattern string, h http.HandlerFunc) { open(pattern, a.signedIn(h)) }
 
 	open("POST /v1/auth/login", a.login)
 	open("POST /v1/auth/signup", a.signup)
@@ -79,6 +83,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 
 	authed("GET /v1/presence", a.getPresence)
 	authed("POST /v1/presence/query", a.queryPresence)
+	return patterns
 }
 
 // observe records latency per route.

@@ -1,0 +1,116 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ConnectPoll opens a live session over HTTP long-polling: same frames,
+// same semantics as Connect.
+func (c *Client) ConnectPoll(ctx context.Context, o ConnectOptions) (*Session, error) {
+	t := &lpTransport{c: c}
+	s := newSession(t)
+	t.s = s
+	var resp pollResponse
+	if err := c.Do(ctx, "POST", "/v1/poll", map[string]any{"frames": []json.RawMessage{hello("", o, nil)}, "wait": 0}, &resp); err != nil {
+		return nil, err
+	}
+	if len(resp.Frames) == 0 {
+		return nil, errors.New("empty answer to hello")
+	}
+	w, err := welcome(resp.Frames[0])
+	if err != nil {
+		return nil, err
+	}
+	w.Raw = resp.Frames[0]
+	var full struct{ Address string }
+	_ = jsonUnmarshal(w.Raw, &full)
+	s.Welcome, s.Resource, s.Address = w, resp.Session, full.Address
+	t.session = resp.Session
+	for _, f := range resp.Frames[1:] {
+		s.receive(f)
+	}
+	t.startLoop()
+	return s, nil
+}
+
+type pollResponse struct {
+	Session string            `json:"session"`
+	Frames  []json.RawMessage `json:"frames"`
+}
+
+type lpTransport struct {
+	c       *Client
+	s       *Session
+	session string
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+}
+
+func (t *lpTransport) startLoop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.mu.Lock()
+	t.cancel = cancel
+	t.mu.Unlock()
+	go func() {
+		for ctx.Err() == nil {
+			if err := t.poll(ctx, nil, 25); err != nil {
+				var pe *Error
+				if errors.As(err, &pe) && (pe.Status == 401 || pe.Code == "session_expired") {
+					return
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		}
+	}()
+}
+
+// poll sends frames (maybe none) and hands every answer frame to the session.
+func (t *lpTransport) poll(ctx context.Context, frames []json.RawMessage, wait float64) error {
+	var resp pollResponse
+	err := t.c.Do(ctx, "POST", "/v1/poll", map[string]any{"session": t.session, "ack": t.s.LastSeq(), "frames": frames, "wait": wait}, &resp)
+	if err != nil {
+		return err
+	}
+	for _, f := range resp.Frames {
+		t.s.receive(f)
+		var e struct{ Type, Code string }
+		if json.Unmarshal(f, &e) == nil && e.Type == "error" && e.Code == "session_expired" {
+			return &Error{Code: e.Code, Message: "session expired"}
+		}
+	}
+	return nil
+}
+
+func (t *lpTransport) send(ctx context.Context, frame []byte) error {
+	return t.poll(ctx, []json.RawMessage{frame}, 0)
+}
+
+func (t *lpTransport) close(bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cancel != nil {
+		t.cancel()
+		t.cancel = nil
+	}
+}
+
+func (t *lpTransport) resume(ctx context.Context, _ string, _ uint64) error {
+	t.close(false)
+	if err := t.poll(ctx, nil, 0); err != nil {
+		return err
+	}
+	t.startLoop()
+	return nil
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -1,0 +1,144 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Protocol is the WebSocket subprotocol of the JSON protocol.
+const Protocol = "presenced.v1"
+
+// Connect opens a live session over WebSocket. The token travels in the
+// upgrade's Authorization header, never in the URL.
+func (c *Client) Connect(ctx context.Context, o ConnectOptions) (*Session, error) {
+	t := &wsTransport{c: c}
+	s := newSession(t)
+	t.s = s
+	w, err := t.open(ctx, hello("", o, nil))
+	if err != nil {
+		return nil, err
+	}
+	s.Welcome, s.Resource = w, w.Session
+	var full struct{ Address string }
+	_ = jsonUnmarshal(w.Raw, &full)
+	s.Address = full.Address
+	return s, nil
+}
+
+type wsTransport struct {
+	c    *Client
+	s    *Session
+	mu   sync.Mutex // guards conn and writes
+	conn *websocket.Conn
+	stop chan struct{}
+}
+
+// open dials, says hello (or resumes) and starts reading.
+func (t *wsTransport) open(ctx context.Context, helloFrame []byte) (Frame, error) {
+	u := "ws" + strings.TrimPrefix(t.c.BaseURL, "http") + "/v1/ws"
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+t.c.Token)
+	d := websocket.Dialer{Subprotocols: []string{Protocol}, HandshakeTimeout: 10 * time.Second}
+	conn, resp, err := d.DialContext(ctx, u, h)
+	if err != nil {
+		if resp != nil {
+			return Frame{}, &Error{Status: resp.StatusCode, Code: "handshake", Message: err.Error()}
+		}
+		return Frame{}, err
+	}
+	conn.SetReadLimit(1 << 20)
+	if err := conn.WriteMessage(websocket.TextMessage, helloFrame); err != nil {
+		conn.Close()
+		return Frame{}, err
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, raw, err := conn.ReadMessage()
+	if err != nil {
+		conn.Close()
+		return Frame{}, err
+	}
+	w, err := welcome(raw)
+	w.Raw = raw
+	if err != nil {
+		conn.Close()
+		return w, err
+	}
+	conn.SetReadDeadline(time.Time{})
+	t.mu.Lock()
+	t.conn, t.stop = conn, make(chan struct{})
+	t.mu.Unlock()
+	go t.read(conn)
+	go t.keepalive(conn, t.stop, time.Duration(w.Heartbeat)*time.Second/2)
+	return w, nil
+}
+
+func (t *wsTransport) read(conn *websocket.Conn) {
+	acked := uint64(0)
+	for {
+		_, raw, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		t.s.receive(raw)
+		if seq := t.s.LastSeq(); seq-acked >= 16 {
+			acked = seq
+			t.send(context.Background(), []byte(`{"type":"ack","seq":`+itoa(seq)+`}`))
+		}
+	}
+}
+
+// keepalive pings within the server's heartbeat period and acks.
+func (t *wsTransport) keepalive(conn *websocket.Conn, stop chan struct{}, every time.Duration) {
+	if every <= 0 {
+		every = 15 * time.Second
+	}
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tk.C:
+			t.send(context.Background(), []byte(`{"type":"ack","seq":`+itoa(t.s.LastSeq())+`}`))
+			t.send(context.Background(), []byte(`{"type":"ping"}`))
+		}
+	}
+}
+
+func (t *wsTransport) send(ctx context.Context, frame []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.conn == nil {
+		return &Error{Code: "closed", Message: "connection closed"}
+	}
+	t.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return t.conn.WriteMessage(websocket.TextMessage, frame)
+}
+
+func (t *wsTransport) close(graceful bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.conn == nil {
+		return
+	}
+	if graceful {
+		t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	}
+	t.conn.Close()
+	close(t.stop)
+	t.conn = nil
+}
+
+func (t *wsTransport) resume(ctx context.Context, session string, seq uint64) error {
+	t.close(false)
+	_, err := t.open(ctx, hello("", ConnectOptions{}, &struct {
+		Session string `json:"session"`
+		Seq     uint64 `json:"seq"`
+	}{session, seq}))
+	return err
+}

@@ -1,0 +1,57 @@
+package wire
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/presenced/presenced/internal/core"
+)
+
+func TestDecode(t *testing.T) {
+	f, err := Decode([]byte(`{"type":"presence","id":"1","availability":"away","activity":{"kind":"call"}}`))
+	if err != nil || f.Type != "presence" || f.Availability != "away" || f.Activity.Kind != "call" {
+		t.Fatalf("%+v %v", f, err)
+	}
+	for name, raw := range map[string]string{
+		"not json":     `{"type":`,
+		"two objects":  `{"type":"ping"}{"type":"ping"}`,
+		"no type":      `{"id":"1"}`,
+		"array":        `[1,2]`,
+		"bad utf8":     "{\"type\":\"ping\",\"id\":\"\xff\"}",
+		"too deep":     `{"type":"signal","data":` + strings.Repeat("[", 20) + strings.Repeat("]", 20) + `}`,
+		"too large":    `{"type":"ping","body":"` + strings.Repeat("x", MaxFrame) + `"}`,
+		"long id":      `{"type":"ping","id":"` + strings.Repeat("x", 65) + `"}`,
+		"wrong typing": `{"type":"ack","seq":"one"}`,
+	} {
+		if _, err := Decode([]byte(raw)); core.CodeOf(err) != core.CodeInvalid {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestDepthIgnoresStrings(t *testing.T) {
+	if d := depth([]byte(`{"a":"[[[[{{{\"","b":[1]}`)); d != 2 {
+		t.Fatalf("depth %d", d)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"type":"hello","token":"pd_x","resume":{"session":"s","seq":3}}`))
+	f.Add([]byte(`{"type":"signal","to":"a@b/c","data":{"sdp":[1,{"x":"y"}]}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fr, err := Decode(raw)
+		if err != nil {
+			if core.CodeOf(err) != core.CodeInvalid {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if fr.Type == "" || len(fr.ID) > 64 {
+			t.Fatalf("accepted %+v", fr)
+		}
+		if _, err := json.Marshal(fr); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
