@@ -97,14 +97,15 @@ type Session struct {
 	nextID  int
 	waiting map[string]chan Frame
 	lastSeq uint64
-	events  chan Frame
+	queue   []Frame       // events not yet taken by Next, at most maxBuffered
+	notify  chan struct{} // signalled when queue gains an event
 }
 
 // maxBuffered bounds events not yet read with Next.
 const maxBuffered = 4096
 
 func newSession(t transport) *Session {
-	return &Session{t: t, waiting: map[string]chan Frame{}, events: make(chan Frame, maxBuffered)}
+	return &Session{t: t, waiting: map[string]chan Frame{}, notify: make(chan struct{}, 1)}
 }
 
 func (s *Session) receive(raw []byte) {
@@ -129,10 +130,13 @@ func (s *Session) receive(raw []byte) {
 			return
 		}
 	}
+	if len(s.queue) < maxBuffered { // a reader that does not keep up loses events, not memory
+		s.queue = append(s.queue, f)
+	}
 	s.mu.Unlock()
 	select {
-	case s.events <- f:
-	default: // a reader that does not keep up loses events, not memory
+	case s.notify <- struct{}{}:
+	default:
 	}
 }
 
@@ -182,11 +186,24 @@ func (s *Session) Send(ctx context.Context, frame map[string]any) error {
 
 // Next returns the next event (a frame with a sequence number, or goaway).
 func (s *Session) Next(ctx context.Context) (Frame, error) {
-	select {
-	case f := <-s.events:
-		return f, nil
-	case <-ctx.Done():
-		return Frame{}, ctx.Err()
+	for {
+		s.mu.Lock()
+		if len(s.queue) > 0 {
+			f := s.queue[0]
+			s.queue[0] = Frame{}
+			s.queue = s.queue[1:]
+			if len(s.queue) == 0 {
+				s.queue = nil
+			}
+			s.mu.Unlock()
+			return f, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.notify:
+		case <-ctx.Done():
+			return Frame{}, ctx.Err()
+		}
 	}
 }
 

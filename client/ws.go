@@ -73,7 +73,7 @@ func (t *wsTransport) open(ctx context.Context, helloFrame []byte) (Frame, error
 	t.conn, t.stop = conn, make(chan struct{})
 	t.mu.Unlock()
 	go t.read(conn)
-	go t.keepalive(conn, t.stop, time.Duration(w.Heartbeat)*time.Second/2)
+	go t.keepalive(conn, t.stop, time.Duration(w.Heartbeat)*time.Second)
 	return w, nil
 }
 
@@ -92,20 +92,26 @@ func (t *wsTransport) read(conn *websocket.Conn) {
 	}
 }
 
-// keepalive pings within the server's heartbeat period and acks.
+// keepalive sends one frame per heartbeat period (the server allows three
+// silent periods): an ack if events arrived since the last one, else a ping.
 func (t *wsTransport) keepalive(conn *websocket.Conn, stop chan struct{}, every time.Duration) {
 	if every <= 0 {
-		every = 15 * time.Second
+		every = 30 * time.Second
 	}
 	tk := time.NewTicker(every)
 	defer tk.Stop()
+	acked := uint64(0)
 	for {
 		select {
 		case <-stop:
 			return
 		case <-tk.C:
-			t.send(context.Background(), []byte(`{"type":"ack","seq":`+itoa(t.s.LastSeq())+`}`))
-			t.send(context.Background(), []byte(`{"type":"ping"}`))
+			if seq := t.s.LastSeq(); seq != acked {
+				acked = seq
+				t.send(context.Background(), []byte(`{"type":"ack","seq":`+itoa(seq)+`}`))
+			} else {
+				t.send(context.Background(), []byte(`{"type":"ping"}`))
+			}
 		}
 	}
 }

@@ -1,7 +1,61 @@
 package main
 
-import "io"
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/presenced/presenced/internal/bench"
+)
 
 func benchCmd(args []string, stdout io.Writer) error {
-	return usageError("usage: presenced bench idle|fanout (not built yet)")
+	if len(args) == 0 || (args[0] != "idle" && args[0] != "fanout") {
+		return usageError("usage: presenced bench idle [--sessions N] | fanout [--watchers K] [--updates M]")
+	}
+	fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
+	self, _ := os.Executable()
+	bin := fs.String("server", self, "presenced binary to start and measure")
+	n := fs.Int("sessions", 10000, "idle: WebSocket sessions to open")
+	k := fs.Int("watchers", 1000, "fanout: sessions watching the publisher")
+	m := fs.Int("updates", 500, "fanout: presence changes to publish")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError(err.Error())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	switch args[0] {
+	case "idle":
+		r, err := bench.Idle(ctx, *bin, *n, os.Stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "idle sessions:        %d (WebSocket, authenticated, one account each)\n", r.Sessions)
+		fmt.Fprintf(stdout, "server RSS:           %.1f MiB before, %.1f MiB just after connecting, %.1f MiB after %s idle\n",
+			mib(r.RSSBefore), mib(r.RSSAfter), mib(r.RSSIdle), bench.IdleFor)
+		fmt.Fprintf(stdout, "RSS per idle session: %.2f KiB (%.2f KiB just after connecting)\n", r.PerSession()/1024, float64(r.RSSAfter-r.RSSBefore)/float64(r.Sessions)/1024)
+		fmt.Fprintf(stdout, "Go heap per session:  %.2f KiB\n", (r.HeapAfter-r.HeapBefore)/float64(r.Sessions)/1024)
+		fmt.Fprintf(stdout, "stack per session:    %.2f KiB\n", (r.StackAfter-r.StackBefore)/float64(r.Sessions)/1024)
+		fmt.Fprintf(stdout, "server goroutines:    %.0f\n", r.Goroutines)
+		fmt.Fprintf(stdout, "idle server CPU:      %.2f%% of one core (clients send one frame per 30 s heartbeat)\n", r.IdleCPU*100)
+		fmt.Fprintf(stdout, "connect rate:         %.0f sessions/s (hello + snapshot + presence)\n", r.ConnectPerSecond)
+	case "fanout":
+		r, err := bench.Fanout(ctx, *bin, *k, *m, os.Stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "watchers:             %d\n", r.Watchers)
+		fmt.Fprintf(stdout, "updates published:    %d\n", r.Updates)
+		fmt.Fprintf(stdout, "deliveries:           %d (%.0f coalesced for slow readers)\n", r.Deliveries, r.Coalesced)
+		fmt.Fprintf(stdout, "elapsed:              %s\n", r.Elapsed.Round(time.Millisecond))
+		fmt.Fprintf(stdout, "deliveries/s:         %.0f\n", r.PerSecond())
+		fmt.Fprintf(stdout, "server CPU:           %s (%.0f%% of one core; the load generator shares the machine)\n", r.ServerCPU.Round(time.Millisecond), 100*r.ServerCPU.Seconds()/r.Elapsed.Seconds())
+		fmt.Fprintf(stdout, "latency p50/p99/max:  %s / %s / %s\n", r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond))
+	}
+	return nil
 }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }

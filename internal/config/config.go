@@ -30,6 +30,8 @@ type Config struct {
 	AdminAddr      string
 	LogLevel       string
 	HashWorkers    int
+	SessionRate    float64
+	SessionBurst   int
 }
 
 // Setting is one configuration knob.
@@ -93,6 +95,22 @@ var Settings = []Setting{
 			return fmt.Errorf("%q is not a number from 1 to 64", v)
 		}
 		c.HashWorkers = n
+		return nil
+	}},
+	{"session_rate", "20", "requests per second one session may send (sustained)", func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			return fmt.Errorf("%q is not a positive number", v)
+		}
+		c.SessionRate = f
+		return nil
+	}},
+	{"session_burst", "60", "requests one session may send in a burst", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive whole number", v)
+		}
+		c.SessionBurst = n
 		return nil
 	}},
 }

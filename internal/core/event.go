@@ -2,6 +2,7 @@ package core
 
 import (
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/presenced/presenced/internal/store"
@@ -24,8 +25,29 @@ type Snapshot struct {
 	Privacy       Privacy
 }
 
-// PresenceEvent: a subject's visible presence changed.
-type PresenceEvent struct{ View PresenceView }
+// PresenceEvent: a subject's visible presence changed. Memo is shared by
+// every copy of one fan-out, so a transport encodes it once, not once per
+// viewer.
+type PresenceEvent struct {
+	View PresenceView
+	Memo *Memo
+}
+
+// Memo caches a transport's encoding of an event shared by many sessions.
+// A nil Memo caches nothing.
+type Memo struct {
+	once sync.Once
+	val  any
+}
+
+// Do returns f's result, computing it once per Memo.
+func (m *Memo) Do(f func() any) any {
+	if m == nil {
+		return f()
+	}
+	m.once.Do(func() { m.val = f() })
+	return m.val
+}
 
 // SubscriptionEvent: the relationship with a counterpart changed.
 type SubscriptionEvent struct{ View SubscriptionView }

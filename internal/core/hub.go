@@ -494,7 +494,7 @@ func (h *Hub) broadcastLocked(u *user) {
 			continue
 		}
 		if shared == nil {
-			shared = &PresenceEvent{View: u.view(Facts{State: store.Approved, Online: u.online()})}
+			shared = &PresenceEvent{View: u.view(Facts{State: store.Approved, Online: u.online()}), Memo: &Memo{}}
 		}
 		for _, s := range vu.sessions {
 			s.push(*shared)

@@ -94,7 +94,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	}
 	clk := clock.Real{}
 	s := &Server{Config: cfg, Log: log, Store: st, Metrics: metrics.NewRegistry()}
-	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace}, st, clk, nil, log)
+	limits := core.DefaultLimits
+	if cfg.SessionRate > 0 {
+		limits.RequestsPerSecond, limits.RequestBurst = cfg.SessionRate, cfg.SessionBurst
+	}
+	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits}, st, clk, nil, log)
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL}
 	s.Web = &web.Web{Auth: s.Auth, Store: st, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Log: log}
 	s.handler = s.routes()
@@ -178,6 +182,11 @@ func (s *Server) registerMetrics() {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		return float64(ms.HeapAlloc)
+	})
+	m.GaugeFunc("presenced_stack_bytes", "Bytes of goroutine stacks.", func() float64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return float64(ms.StackInuse)
 	})
 }
 

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
@@ -122,12 +123,6 @@ type snapshotFrame struct {
 	Privacy       PrivacyJSON        `json:"privacy"`
 }
 
-type presenceFrame struct {
-	Type string `json:"type"`
-	Seq  uint64 `json:"seq"`
-	PresenceJSON
-}
-
 type subscriptionFrame struct {
 	Type string `json:"type"`
 	Seq  uint64 `json:"seq"`
@@ -158,6 +153,18 @@ type contactFrame struct {
 	Contact ContactJSON `json:"contact"`
 }
 
+// withHeader splices type and seq in front of an encoded object's fields:
+// {"type":…,"seq":N,<fields of body>}.
+func withHeader(typ string, seq uint64, body []byte) []byte {
+	out := make([]byte, 0, len(body)+32+len(typ))
+	out = append(out, `{"type":"`...)
+	out = append(out, typ...)
+	out = append(out, `","seq":`...)
+	out = strconv.AppendUint(out, seq, 10)
+	out = append(out, ',')
+	return append(out, body[1:]...)
+}
+
 // Event encodes one delivery as a server frame.
 func Event(d core.Delivery) []byte {
 	switch ev := d.Event.(type) {
@@ -165,7 +172,8 @@ func Event(d core.Delivery) []byte {
 		return mustJSON(snapshotFrame{Type: "snapshot", Seq: d.Seq, Self: Presence(ev.Self), Presence: Presences(ev.Presence),
 			Subscriptions: Subscriptions(ev.Subscriptions), Privacy: Privacy(ev.Privacy)})
 	case core.PresenceEvent:
-		return mustJSON(presenceFrame{Type: "presence", Seq: d.Seq, PresenceJSON: Presence(ev.View)})
+		body := ev.Memo.Do(func() any { return mustJSON(Presence(ev.View)) }).([]byte)
+		return withHeader("presence", d.Seq, body)
 	case core.SubscriptionEvent:
 		return mustJSON(subscriptionFrame{Type: "subscription", Seq: d.Seq, SubscriptionJSON: Subscription(ev.View)})
 	case core.PrivacyEvent:

@@ -55,3 +55,20 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestSharedPresenceEncodesOnceAndAlike(t *testing.T) {
+	ev := core.PresenceEvent{View: core.PresenceView{Address: "bob@x", Availability: core.Away, Status: "s"}, Memo: &core.Memo{}}
+	a, b := Event(core.Delivery{Seq: 7, Event: ev}), Event(core.Delivery{Seq: 12, Event: ev})
+	var fa, fb map[string]any
+	if err := json.Unmarshal(a, &fa); err != nil {
+		t.Fatalf("%s: %v", a, err)
+	}
+	json.Unmarshal(b, &fb)
+	if fa["type"] != "presence" || fa["seq"] != 7.0 || fb["seq"] != 12.0 || fa["address"] != "bob@x" || fb["status"] != "s" {
+		t.Fatalf("%s / %s", a, b)
+	}
+	plain := Event(core.Delivery{Seq: 7, Event: core.PresenceEvent{View: ev.View}})
+	if string(plain) != string(a) {
+		t.Fatalf("memoized %s differs from plain %s", a, plain)
+	}
+}

@@ -34,6 +34,47 @@ type Handler struct {
 	OriginAllowed func(r *http.Request, origin string) bool
 	Log           *slog.Logger
 	Live          *atomic.Int64 // open WebSocket sessions, for metrics
+
+	startOnce sync.Once
+	flushq    chan *conn
+	workq     chan func()
+}
+
+// Flushing runs on a few long-lived writer goroutines rather than one new
+// goroutine per wake-up: their stacks are already grown, which saves the
+// goroutine start and stack copying on every fan-out. An idle session still
+// has no writer. When the queue is full (writers stuck on slow sockets),
+// a wake-up falls back to a goroutine of its own, so nobody waits behind a
+// slow reader for long.
+//
+// Frames are handled the same way, on long-lived workers, while the
+// connection's own goroutine only reads: handling a frame can run deep
+// (JSON, the core, SQLite at hello), and a stack grown that deep would stay
+// with the idle connection. The reader waits for its frame's handling, so
+// frames of one connection are handled in order.
+const (
+	flushWorkers  = 16
+	flushQueue    = 1024
+	handleWorkers = 16
+)
+
+func (h *Handler) start() {
+	h.workq = make(chan func())
+	for i := 0; i < handleWorkers; i++ {
+		go func() {
+			for f := range h.workq {
+				f()
+			}
+		}()
+	}
+	h.flushq = make(chan *conn, flushQueue)
+	for i := 0; i < flushWorkers; i++ {
+		go func() {
+			for c := range h.flushq {
+				c.flush()
+			}
+		}()
+	}
 }
 
 const (
@@ -64,6 +105,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot upgrade", http.StatusInternalServerError)
 		return
 	}
+	h.startOnce.Do(h.start)
 	c := &conn{h: h, nc: nc, proto: h.Proto.NewConn(account)}
 	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for our answer
 		c.pre, _ = brw.Reader.Peek(n)
@@ -189,21 +231,21 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
-		var reply []byte
-		f, err := wire.Decode(msg)
-		switch {
-		case err != nil:
-			reply, err = c.proto.Invalid(err)
-		case c.proto.Session == nil:
-			reply, err = c.proto.Hello(ctx, f, c)
-			if c.proto.Session != nil {
-				c.write(reply)
-				c.writing.Store(false)
-				c.Wake()
-				continue
-			}
-		default:
-			reply, err = c.proto.Handle(ctx, f)
+		var (
+			reply   []byte
+			welcome bool
+		)
+		done := make(chan struct{})
+		c.h.workq <- func() {
+			reply, welcome, err = c.handle(ctx, msg)
+			close(done)
+		}
+		<-done
+		if welcome {
+			c.write(reply)
+			c.writing.Store(false)
+			c.Wake()
+			continue
 		}
 		if errors.Is(err, wire.ErrClose) {
 			c.closeWith(CloseNormal, "", reply)
@@ -216,6 +258,21 @@ func (c *conn) readLoop() error {
 			}
 		}
 	}
+}
+
+// handle answers one message; welcome reports a successful hello.
+func (c *conn) handle(ctx context.Context, msg []byte) (reply []byte, welcome bool, err error) {
+	f, err := wire.Decode(msg)
+	switch {
+	case err != nil:
+		reply, err = c.proto.Invalid(err)
+	case c.proto.Session == nil:
+		reply, err = c.proto.Hello(ctx, f, c)
+		welcome = c.proto.Session != nil
+	default:
+		reply, err = c.proto.Handle(ctx, f)
+	}
+	return reply, welcome, err
 }
 
 // control answers pings and close frames met between data frames.
@@ -251,7 +308,11 @@ func (c *conn) write(msg []byte) error {
 // outbox has events, so an idle session has no writer goroutine.
 func (c *conn) Wake() {
 	if c.writing.CompareAndSwap(false, true) {
-		go c.flush()
+		select {
+		case c.h.flushq <- c:
+		default:
+			go c.flush()
+		}
 	}
 }
 

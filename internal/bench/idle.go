@@ -1,0 +1,122 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/presenced/presenced/client"
+)
+
+// IdleResult is what the idle benchmark measured.
+type IdleResult struct {
+	Sessions         int
+	RSSBefore        int64
+	RSSAfter         int64 // right after connecting and a GC
+	RSSIdle          int64 // after the sessions idled for IdleFor
+	HeapBefore       float64
+	HeapAfter        float64
+	StackBefore      float64
+	StackAfter       float64
+	Goroutines       float64
+	IdleCPU          float64 // fraction of one core while idle
+	ConnectPerSecond float64
+}
+
+// IdleFor is how long the sessions idle while CPU is measured.
+const IdleFor = 30 * time.Second
+
+// PerSession is the resident memory one idle session costs, once the
+// sessions have idled.
+func (r IdleResult) PerSession() float64 {
+	return float64(r.RSSIdle-r.RSSBefore) / float64(r.Sessions)
+}
+
+// Idle opens n authenticated WebSocket sessions (one account each) that
+// then stay idle, and measures the server's memory and CPU.
+func Idle(ctx context.Context, bin string, n int, log io.Writer) (IdleResult, error) {
+	dir, err := os.MkdirTemp("", "presenced-bench-")
+	if err != nil {
+		return IdleResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	fmt.Fprintf(log, "preparing %d accounts…\n", n)
+	accts, st, err := Prepare(ctx, dir, "idle", n)
+	if err != nil {
+		return IdleResult{}, err
+	}
+	st.Close()
+	rig, err := Start(ctx, bin, dir)
+	if err != nil {
+		return IdleResult{}, err
+	}
+	defer rig.Stop()
+	res := IdleResult{Sessions: n}
+	settle := func() {
+		rig.GC()
+		time.Sleep(2 * time.Second)
+		rig.GC()
+		time.Sleep(time.Second)
+	}
+	settle()
+	res.RSSBefore, _ = rig.RSS()
+	res.HeapBefore = rig.Metric("presenced_heap_bytes")
+	res.StackBefore = rig.Metric("presenced_stack_bytes")
+
+	fmt.Fprintf(log, "connecting %d sessions…\n", n)
+	sessions := make([]*client.Session, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	start := time.Now()
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				c := client.New(rig.URL, accts[i].Token)
+				s, err := c.Connect(ctx, client.ConnectOptions{Device: "bench", Presence: &client.Presence{Availability: "available"}})
+				if err != nil {
+					select {
+					case errs <- fmt.Errorf("session %d: %w", i, err):
+					default:
+					}
+					return
+				}
+				sessions[i] = s
+			}
+		}()
+	}
+	wg.Wait()
+	res.ConnectPerSecond = float64(n) / time.Since(start).Seconds()
+	select {
+	case err := <-errs:
+		return res, err
+	default:
+	}
+	fmt.Fprintf(log, "connected in %.1fs; letting them idle…\n", time.Since(start).Seconds())
+	time.Sleep(3 * time.Second)
+	settle()
+	res.RSSAfter, _ = rig.RSS()
+	res.HeapAfter = rig.Metric("presenced_heap_bytes")
+	res.StackAfter = rig.Metric("presenced_stack_bytes")
+	res.Goroutines = rig.Metric("presenced_goroutines")
+	cpu0, _ := rig.CPU()
+	time.Sleep(IdleFor)
+	cpu1, _ := rig.CPU()
+	res.IdleCPU = (cpu1 - cpu0).Seconds() / IdleFor.Seconds()
+	rig.GC()
+	res.RSSIdle, _ = rig.RSS()
+	for _, s := range sessions {
+		s.Drop()
+	}
+	return res, nil
+}

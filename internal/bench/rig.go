@@ -1,0 +1,177 @@
+// Package bench holds presenced's load generators (presenced bench …). Each
+// starts the real server binary as a child process on loopback, prepares
+// accounts directly in its data directory, drives it with the Go client
+// and reads the server's own memory and CPU from /proc. See
+// docs/benchmarks.md for how to run them and what they measured.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/server"
+	"github.com/presenced/presenced/internal/store"
+)
+
+// Rig is a presenced server process under test.
+type Rig struct {
+	DataDir string
+	URL     string
+	Admin   string
+	cmd     *exec.Cmd
+}
+
+// Account is a prepared account with a bearer token.
+type Account struct {
+	Address string
+	Token   string
+}
+
+// Prepare creates accounts name0…name{n-1}@bench.test with tokens, in one
+// data directory, before the server starts. Passwords are not hashed: the
+// benchmark signs in with tokens, as reconnecting clients do.
+func Prepare(ctx context.Context, dataDir, name string, n int) ([]Account, store.Store, error) {
+	st, err := server.OpenStore(ctx, dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	a := &auth.Auth{Store: st, Clock: clock.Real{}}
+	out := make([]Account, n)
+	for i := range out {
+		address := fmt.Sprintf("%s%d@bench.test", name, i)
+		if err := st.CreateAccount(ctx, store.Account{Address: address, PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+		secret, _, err := a.IssueToken(ctx, address, "bench")
+		if err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+		out[i] = Account{Address: address, Token: secret}
+	}
+	return out, st, nil
+}
+
+var servingURL = regexp.MustCompile(`on (https?://\S+)/`)
+
+// Start runs bin serve on dataDir with extra flags and waits until ready.
+func Start(ctx context.Context, bin, dataDir string, extra ...string) (*Rig, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	admin := ln.Addr().String()
+	ln.Close()
+	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--admin-addr", admin,
+		"--domain", "bench.test", "--log-level", "warn", "--session-rate", "1000000", "--session-burst", "1000000"}, extra...)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	r := &Rig{DataDir: dataDir, Admin: "http://" + admin, cmd: cmd}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if m := servingURL.FindStringSubmatch(sc.Text()); m != nil {
+			r.URL = strings.Replace(m[1], "localhost", "127.0.0.1", 1)
+			break
+		}
+	}
+	go io.Copy(io.Discard, out)
+	if r.URL == "" {
+		r.Stop()
+		return nil, fmt.Errorf("server did not start")
+	}
+	for i := 0; i < 100; i++ {
+		if resp, err := http.Get(r.URL + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return r, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.Stop()
+	return nil, fmt.Errorf("server not ready")
+}
+
+// Stop ends the server.
+func (r *Rig) Stop() {
+	r.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { r.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		r.cmd.Process.Kill()
+	}
+}
+
+// GC asks the server to collect garbage (through pprof's heap?gc=1).
+func (r *Rig) GC() {
+	if resp, err := http.Get(r.Admin + "/debug/pprof/heap?gc=1"); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+// RSS is the server's resident set size in bytes.
+func (r *Rig) RSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, err := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS")
+}
+
+// CPU is the server's user+system CPU time so far.
+func (r *Rig) CPU() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
+}
+
+// Metric reads one unlabelled series from the server's /metrics.
+func (r *Rig) Metric(name string) float64 {
+	resp, err := http.Get(r.URL + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return -1
+}
