@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
@@ -38,6 +39,7 @@ type Handler struct {
 	startOnce sync.Once
 	flushq    chan *conn
 	workq     chan func()
+	poller    *poller
 }
 
 // Flushing runs on a few long-lived writer goroutines rather than one new
@@ -59,6 +61,14 @@ const (
 )
 
 func (h *Handler) start() {
+	h.poller = newPoller()
+	if h.poller != nil {
+		go func() {
+			for range time.Tick(h.Proto.Heartbeat) {
+				h.poller.sweep(3 * h.Proto.Heartbeat)
+			}
+		}()
+	}
 	h.workq = make(chan func())
 	for i := 0; i < handleWorkers; i++ {
 		go func() {
@@ -176,14 +186,31 @@ func acceptKey(key string) string {
 
 // conn is one WebSocket connection; it is the core.Sink of its session.
 type conn struct {
-	h       *Handler
-	nc      net.Conn
-	pre     []byte // bytes the client sent before our handshake answer
-	proto   *wire.Conn
-	writeMu sync.Mutex
-	writing atomic.Bool // a flush goroutine runs (or hello is not answered yet)
-	closed  atomic.Bool
+	h          *Handler
+	nc         net.Conn
+	rc         syscall.RawConn
+	fd         int
+	pre        []byte // bytes the client sent before our handshake answer
+	proto      *wire.Conn
+	writeMu    sync.Mutex
+	writing    atomic.Bool  // a flush goroutine runs (or hello is not answered yet)
+	closed     atomic.Bool  // the close frame went out
+	state      atomic.Int32 // stateRunning, stateParked or stateDone
+	registered atomic.Bool  // known to the poller's epoll set
+	lastRead   atomic.Int64 // unix nanoseconds of the last frame read
+	finishOnce sync.Once
 }
+
+// Reader states: a connection has a reader goroutine (running), is waiting
+// in the poller without one (parked), or is over (done).
+const (
+	stateRunning int32 = iota
+	stateParked
+	stateDone
+)
+
+// errParked ends a reader goroutine whose connection went idle in the poller.
+var errParked = errors.New("parked")
 
 func (c *conn) Read(p []byte) (int, error) {
 	if len(c.pre) > 0 {
@@ -199,9 +226,24 @@ func (c *conn) Read(p []byte) (int, error) {
 
 func (c *conn) serve() {
 	c.h.Live.Add(1)
-	defer c.h.Live.Add(-1)
 	c.writing.Store(true) // nothing but the welcome may go out before it
+	c.lastRead.Store(time.Now().UnixNano())
+	c.fd = -1
+	if sc, ok := c.nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+			rc.Control(func(fd uintptr) { c.fd = int(fd) })
+		}
+	}
+	c.run()
+}
+
+// run reads until the connection parks or ends.
+func (c *conn) run() {
 	err := c.readLoop()
+	if errors.Is(err, errParked) {
+		return
+	}
 	var ce *CloseError
 	switch {
 	case errors.As(err, &ce):
@@ -213,15 +255,38 @@ func (c *conn) serve() {
 			c.closeWith(ClosePolicy, "no frame within the heartbeat period", nil)
 		}
 	}
-	c.nc.Close()
-	if s := c.proto.Session; s != nil {
-		s.Detach(c)
+	c.finish()
+}
+
+// finish releases the connection, once: the socket, the poller entry, and
+// the session, which starts its grace period.
+func (c *conn) finish() {
+	c.finishOnce.Do(func() {
+		c.state.Store(stateDone)
+		c.h.poller.unpark(c)
+		c.nc.Close()
+		if s := c.proto.Session; s != nil {
+			s.Detach(c)
+		}
+		c.h.Live.Add(-1)
+	})
+}
+
+// expire closes a parked connection that missed its heartbeats.
+func (c *conn) expire() {
+	if c.state.CompareAndSwap(stateParked, stateRunning) {
+		c.closeWith(ClosePolicy, "no frame within the heartbeat period", nil)
+		c.finish()
 	}
 }
 
 func (c *conn) readLoop() error {
 	ctx := context.Background()
 	for {
+		// an idle session waits in the poller, not in a goroutine
+		if c.proto.Session != nil && len(c.pre) == 0 && !c.readable() && c.h.poller.park(c) {
+			return errParked
+		}
 		timeout := c.h.Proto.Heartbeat * 3
 		if c.proto.Session == nil {
 			timeout = helloTimeout
@@ -231,6 +296,7 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
+		c.lastRead.Store(time.Now().UnixNano())
 		var (
 			reply   []byte
 			welcome bool
@@ -367,5 +433,10 @@ func (c *conn) closeWith(code int, reason string, last []byte) {
 	}
 	c.nc.Write(appendFrame(buf, opClose, closePayload(code, reason)))
 	c.writeMu.Unlock()
+	if c.state.CompareAndSwap(stateParked, stateDone) {
+		c.finish() // no reader goroutine will notice the close
+		return
+	}
+	c.h.poller.unpark(c)
 	c.nc.Close()
 }
