@@ -81,9 +81,9 @@ func (t *lpTransport) poll(ctx context.Context, frames []json.RawMessage, wait f
 	}
 	for _, f := range resp.Frames {
 		t.s.receive(f)
-		var e struct{ Type, Code string }
-		if json.Unmarshal(f, &e) == nil && e.Type == "error" && e.Code == "session_expired" {
-			return &Error{Code: e.Code, Message: "session expired"}
+		var e struct{ Type, Code, ID string }
+		if json.Unmarshal(f, &e) == nil && e.Type == "error" && e.ID == "" {
+			return &Error{Code: e.Code, Message: "poll refused: " + e.Code} // the loop backs off
 		}
 	}
 	return nil

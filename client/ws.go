@@ -82,6 +82,7 @@ func (t *wsTransport) read(conn *websocket.Conn) {
 	for {
 		_, raw, err := conn.ReadMessage()
 		if err != nil {
+			conn.Close()
 			return
 		}
 		t.s.receive(raw)

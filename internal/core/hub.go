@@ -75,7 +75,10 @@ type Hub struct {
 	mu      sync.Mutex
 	users   map[string]*user // accounts with at least one session
 	after   []func()         // store writes queued under mu, run by unlock
+	closing bool             // Shutdown began: no new or resumed sessions
 }
+
+var errShuttingDown = Errorf(CodeBusy, "server shutting down; reconnect shortly")
 
 // unlock releases mu, then runs the store writes queued while it was held:
 // fan-out must never wait on the disk.
@@ -251,6 +254,9 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.closing {
+		return nil, errShuttingDown
+	}
 	u := h.users[account]
 	if u == nil {
 		u = loaded
@@ -331,6 +337,10 @@ func (h *Hub) Resume(ctx context.Context, account, resource string, lastSeq uint
 	h.graphMu.RLock()
 	defer h.graphMu.RUnlock()
 	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		return nil, false, errShuttingDown
+	}
 	u := h.users[account]
 	if u != nil {
 		s = u.session(resource)
@@ -359,7 +369,9 @@ func (h *Hub) Resume(ctx context.Context, account, resource string, lastSeq uint
 		s.push(h.snapshotLocked(u, view))
 		h.mu.Unlock()
 	}
-	sink.Wake()
+	if s.Pending() {
+		sink.Wake()
+	}
 	return s, replayed, nil
 }
 
@@ -547,6 +559,7 @@ func (h *Hub) Presence(ctx context.Context, viewer string, only []string) ([]Pre
 // last-seen time is written before it returns.
 func (h *Hub) Shutdown(ctx context.Context) {
 	h.mu.Lock()
+	h.closing = true
 	now := h.clock.Now()
 	var online []string
 	for _, u := range h.users {

@@ -221,6 +221,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s.Hub.Shutdown(sctx)
+	// WebSocket connections are hijacked, so hs.Shutdown does not wait for
+	// them: wait until each has sent its goaway and closed.
+	for s.wsLive.Load() > 0 && sctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
 	err := hs.Shutdown(sctx)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -131,9 +131,13 @@ func (h *Handler) poll(ctx context.Context, account string, req Request, wait ti
 			return Response{Frames: []json.RawMessage{wire.Error("", err)}}
 		}
 		c.Session = s
-		if ok, _ := s.Spend(); !ok {
-			s.Detach(k)
-			return Response{Session: s.Resource, Frames: []json.RawMessage{wire.Error("", core.Errorf(core.CodeRateLimited, "polling too fast"))}}
+		// a poll with frames is charged per frame (by Handle); an empty one
+		// is charged itself, so polling in a tight loop is refused too
+		if len(frames) == 0 {
+			if ok, _ := s.Spend(); !ok {
+				s.Detach(k)
+				return Response{Session: s.Resource, Frames: []json.RawMessage{wire.Error("", core.Errorf(core.CodeRateLimited, "polling too fast"))}}
+			}
 		}
 	} else {
 		if len(frames) == 0 {

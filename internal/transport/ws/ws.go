@@ -90,6 +90,7 @@ func (h *Handler) start() {
 const (
 	helloTimeout = 10 * time.Second
 	writeTimeout = 10 * time.Second
+	closeTimeout = 2 * time.Second
 	maxBatch     = 64
 )
 
@@ -195,6 +196,7 @@ type conn struct {
 	writeMu    sync.Mutex
 	writing    atomic.Bool  // a flush goroutine runs (or hello is not answered yet)
 	closed     atomic.Bool  // the close frame went out
+	peerClosed atomic.Bool  // the peer's close frame came in
 	state      atomic.Int32 // stateRunning, stateParked or stateDone
 	registered atomic.Bool  // known to the poller's epoll set
 	lastRead   atomic.Int64 // unix nanoseconds of the last frame read
@@ -264,6 +266,13 @@ func (c *conn) finish() {
 	c.finishOnce.Do(func() {
 		c.state.Store(stateDone)
 		c.h.poller.unpark(c)
+		if c.closed.Load() && !c.peerClosed.Load() {
+			// Read what the peer still sends before closing: closing with
+			// unread data makes the kernel reset the connection, and the
+			// peer would lose our close frame.
+			c.nc.SetReadDeadline(time.Now().Add(closeTimeout))
+			io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
+		}
 		c.nc.Close()
 		if s := c.proto.Session; s != nil {
 			s.Detach(c)
@@ -275,8 +284,10 @@ func (c *conn) finish() {
 // expire closes a parked connection that missed its heartbeats.
 func (c *conn) expire() {
 	if c.state.CompareAndSwap(stateParked, stateRunning) {
-		c.closeWith(ClosePolicy, "no frame within the heartbeat period", nil)
-		c.finish()
+		go func() {
+			c.closeWith(ClosePolicy, "no frame within the heartbeat period", nil)
+			c.finish()
+		}()
 	}
 }
 
@@ -288,7 +299,10 @@ func (c *conn) readLoop() error {
 			return errParked
 		}
 		timeout := c.h.Proto.Heartbeat * 3
-		if c.proto.Session == nil {
+		switch {
+		case c.closed.Load():
+			timeout = closeTimeout // we said goodbye: wait briefly for the peer's close
+		case c.proto.Session == nil:
 			timeout = helloTimeout
 		}
 		c.nc.SetReadDeadline(time.Now().Add(timeout))
@@ -351,6 +365,7 @@ func (c *conn) control(op byte, payload []byte) error {
 		_, err := c.nc.Write(appendFrame(nil, opPong, payload))
 		return err
 	case opClose:
+		c.peerClosed.Store(true)
 		code := CloseNormal
 		if len(payload) >= 2 {
 			code = int(payload[0])<<8 | int(payload[1])
@@ -432,11 +447,11 @@ func (c *conn) closeWith(code int, reason string, last []byte) {
 		buf = appendFrame(buf, opText, last)
 	}
 	c.nc.Write(appendFrame(buf, opClose, closePayload(code, reason)))
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite() // the reader sees the peer's close or EOF, then finishes
+	}
 	c.writeMu.Unlock()
 	if c.state.CompareAndSwap(stateParked, stateDone) {
 		c.finish() // no reader goroutine will notice the close
-		return
 	}
-	c.h.poller.unpark(c)
-	c.nc.Close()
 }

@@ -1,0 +1,348 @@
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/config"
+)
+
+func dialWS(t *testing.T, ts *testServer, token string, hdr http.Header) (*websocket.Conn, *http.Response, error) {
+	if hdr == nil {
+		hdr = http.Header{}
+	}
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
+	}
+	d := websocket.Dialer{Subprotocols: []string{"presenced.v1"}}
+	return d.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/v1/ws", hdr)
+}
+
+func TestWebSocketHandshakeChecks(t *testing.T) {
+	ts := startServer(t, nil)
+	alice := ts.user(t, "alice")
+	if _, resp, err := dialWS(t, ts, alice.Token, http.Header{"Origin": {"https://evil.example"}}); err == nil || resp.StatusCode != 403 {
+		t.Fatalf("foreign origin: %v", err)
+	}
+	c, _, err := dialWS(t, ts, alice.Token, http.Header{"Origin": {ts.URL}})
+	must(t, err)
+	c.Close()
+	d := websocket.Dialer{Subprotocols: []string{"mqtt"}}
+	if _, resp, err := d.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/v1/ws", nil); err == nil || resp.StatusCode != 400 {
+		t.Fatalf("wrong subprotocol: %v", err)
+	}
+	resp, err := http.Get(ts.URL + "/v1/ws")
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUpgradeRequired {
+		t.Fatalf("plain GET: %d", resp.StatusCode)
+	}
+}
+
+// readClose reads until the server closes and returns the close code.
+func readClose(t *testing.T, c *websocket.Conn) (int, []string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var frames []string
+	for {
+		_, msg, err := c.ReadMessage()
+		if err != nil {
+			if ce, ok := err.(*websocket.CloseError); ok {
+				return ce.Code, frames
+			}
+			t.Fatalf("read: %v (frames %v)", err, frames)
+		}
+		frames = append(frames, string(msg))
+	}
+}
+
+func TestWebSocketBadFramesClose(t *testing.T) {
+	ts := startServer(t, nil)
+	alice := ts.user(t, "alice")
+	hello := `{"type":"hello","id":"h"}`
+	for _, tc := range []struct {
+		name string
+		send func(c *websocket.Conn)
+		code int
+	}{
+		{"first frame not hello", func(c *websocket.Conn) { c.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)) }, websocket.CloseNormalClosure},
+		{"binary", func(c *websocket.Conn) { c.WriteMessage(websocket.BinaryMessage, []byte{1, 2}) }, websocket.CloseUnsupportedData},
+		{"too big", func(c *websocket.Conn) {
+			c.WriteMessage(websocket.TextMessage, []byte(hello))
+			c.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping","body":"`+strings.Repeat("x", 70000)+`"}`))
+		}, websocket.CloseMessageTooBig},
+		{"invalid utf-8", func(c *websocket.Conn) {
+			c.WriteMessage(websocket.TextMessage, []byte(hello))
+			c.WriteMessage(websocket.TextMessage, []byte{'"', 0xff, '"'})
+		}, websocket.CloseInvalidFramePayloadData},
+		{"garbage again and again", func(c *websocket.Conn) {
+			c.WriteMessage(websocket.TextMessage, []byte(hello))
+			for i := 0; i < 30; i++ {
+				c.WriteMessage(websocket.TextMessage, []byte(`{not json`))
+			}
+		}, websocket.CloseNormalClosure},
+		{"flood", func(c *websocket.Conn) {
+			c.WriteMessage(websocket.TextMessage, []byte(hello))
+			for i := 0; i < 200; i++ {
+				c.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping","id":"p"}`))
+			}
+		}, websocket.CloseNormalClosure},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, err := dialWS(t, ts, alice.Token, nil)
+			must(t, err)
+			defer c.Close()
+			tc.send(c)
+			code, frames := readClose(t, c)
+			if code != tc.code {
+				t.Fatalf("close code %d, want %d; frames %v", code, tc.code, frames)
+			}
+			if tc.code == websocket.CloseNormalClosure && !strings.Contains(frames[len(frames)-1], `"type":"error"`) {
+				t.Fatalf("closing without a typed error: %v", frames)
+			}
+		})
+	}
+	// the server is fine afterwards
+	s, err := alice.Connect(tctx(t), client.ConnectOptions{})
+	must(t, err)
+	s.Drop()
+}
+
+func TestTokensAndBadHello(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := tctx(t)
+	ts.user(t, "alice")
+	alice, err := client.Login(ctx, ts.URL, "alice@localhost", "password-alice")
+	must(t, err)
+	var toks struct {
+		Tokens []struct {
+			ID      string
+			Current bool
+		}
+	}
+	must(t, alice.Do(ctx, "GET", "/v1/auth/tokens", nil, &toks))
+	if len(toks.Tokens) != 2 {
+		t.Fatalf("tokens %+v", toks)
+	}
+	var other string
+	for _, tk := range toks.Tokens {
+		if !tk.Current {
+			other = tk.ID
+		}
+	}
+	must(t, alice.Do(ctx, "DELETE", "/v1/auth/tokens/"+other, nil, nil))
+	must(t, alice.Do(ctx, "POST", "/v1/auth/logout", nil, nil))
+	var ce *client.Error
+	if err := alice.Do(ctx, "GET", "/v1/me", nil, nil); !asError(err, &ce) || ce.Status != 401 {
+		t.Fatalf("revoked token still works: %v", err)
+	}
+	if _, err := alice.Connect(ctx, client.ConnectOptions{}); err == nil {
+		t.Fatal("revoked token opened a session")
+	}
+	c, _, err := dialWS(t, ts, "", nil)
+	must(t, err)
+	c.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","id":"1","token":"pd_forged"}`))
+	code, frames := readClose(t, c)
+	if code != websocket.CloseNormalClosure || len(frames) != 1 || !strings.Contains(frames[0], `"code":"unauthorized"`) {
+		t.Fatalf("forged token: %d %v", code, frames)
+	}
+}
+
+func TestSignupSwitch(t *testing.T) {
+	off := startServer(t, nil)
+	on := startServer(t, func(c *config.Config) { c.Signup = true })
+	ctx := tctx(t)
+	body := map[string]string{"address": "new@localhost", "password": "new-password"}
+	var ce *client.Error
+	if err := client.New(off.URL, "").Do(ctx, "POST", "/v1/auth/signup", body, nil); !asError(err, &ce) || ce.Status != 404 {
+		t.Fatalf("sign-up when disabled: %v", err)
+	}
+	must(t, client.New(on.URL, "").Do(ctx, "POST", "/v1/auth/signup", body, nil))
+	if err := client.New(on.URL, "").Do(ctx, "POST", "/v1/auth/signup", body, nil); !asError(err, &ce) || ce.Status != 412 {
+		t.Fatalf("taken address: %v", err)
+	}
+	if err := client.New(on.URL, "").Do(ctx, "POST", "/v1/auth/signup", map[string]string{"address": "x@elsewhere.org", "password": "new-password"}, nil); !asError(err, &ce) || ce.Status != 400 {
+		t.Fatalf("foreign domain: %v", err)
+	}
+	if _, err := client.Login(ctx, on.URL, "new@localhost", "new-password"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWebCookieNeedsCSRF(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.user(t, "alice")
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	resp, err := hc.Get(ts.URL + "/")
+	must(t, err)
+	resp.Body.Close()
+	var csrf string
+	for _, c := range resp.Cookies() {
+		if c.Name == "presenced_csrf" {
+			csrf = c.Value
+		}
+	}
+	post := func(path, body string, withCSRF bool) *http.Response {
+		req, _ := http.NewRequest("POST", ts.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if withCSRF {
+			req.Header.Set("X-CSRF-Token", csrf)
+		}
+		resp, err := hc.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	login := `{"address":"alice@localhost","password":"password-alice"}`
+	if r := post("/web/login", login, false); r.StatusCode != 401 {
+		t.Fatalf("login without CSRF: %d", r.StatusCode)
+	}
+	r := post("/web/login", login, true)
+	if r.StatusCode != 204 {
+		t.Fatalf("login: %d", r.StatusCode)
+	}
+	for _, c := range r.Cookies() {
+		if c.Name == "presenced_session" && (!c.HttpOnly || c.SameSite != http.SameSiteStrictMode) {
+			t.Fatalf("session cookie %+v", c)
+		}
+	}
+	if r := post("/v1/contacts", `{"name":"x"}`, false); r.StatusCode != 401 {
+		t.Fatalf("cookie write without CSRF: %d", r.StatusCode)
+	}
+	if r := post("/v1/contacts", `{"name":"x"}`, true); r.StatusCode != 201 {
+		t.Fatalf("cookie write with CSRF: %d", r.StatusCode)
+	}
+	resp, err = hc.Get(ts.URL + "/v1/contacts") // reads need no CSRF token
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("cookie read: %d", resp.StatusCode)
+	}
+}
+
+func TestSignInFloodIsBounded(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.HashWorkers = 1 })
+	ts.user(t, "alice")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for i := 0; i < 80; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Post(ts.URL+"/v1/auth/login", "application/json", strings.NewReader(`{"address":"alice@localhost","password":"wrong-password"}`))
+			if err != nil {
+				return
+			}
+			resp.Body.Close()
+			mu.Lock()
+			codes[resp.StatusCode]++
+			mu.Unlock()
+			if resp.StatusCode == 503 && resp.Header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+		}()
+	}
+	wg.Wait()
+	if codes[503] == 0 || codes[401] == 0 || codes[401]+codes[503] != 80 {
+		t.Fatalf("80 concurrent sign-ins on one hashing worker: %v", codes)
+	}
+}
+
+func TestMetricsHealthAndOpenAPI(t *testing.T) {
+	ts := startServer(t, nil)
+	alice := ts.user(t, "alice")
+	s, err := alice.Connect(tctx(t), client.ConnectOptions{})
+	must(t, err)
+	defer s.Drop()
+	get := func(path string) string {
+		resp, err := http.Get(ts.URL + path)
+		must(t, err)
+		defer resp.Body.Close()
+		var b strings.Builder
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := resp.Body.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+		return b.String()
+	}
+	m := get("/metrics")
+	for _, want := range []string{`presenced_sessions{transport="ws"} 1`, "presenced_events_delivered_total", "presenced_queue_drops_total", "presenced_http_request_duration_seconds_bucket"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	var doc map[string]any
+	must(t, json.Unmarshal([]byte(get("/openapi.json")), &doc))
+	if doc["openapi"] != "3.1.0" {
+		t.Fatal("openapi version")
+	}
+	get("/healthz")
+	get("/readyz")
+}
+
+func TestServesTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	pk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &pk.PublicKey, pk)
+	kder, _ := x509.MarshalECPrivateKey(pk)
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	ts := startServer(t, func(c *config.Config) { c.TLSCert, c.TLSKey = cert, key })
+	pool := x509.NewCertPool()
+	pool.AddCert(mustParse(t, der))
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	url := strings.Replace(ts.URL, "http://", "https://", 1)
+	resp, err := hc.Get(url + "/healthz")
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Fatalf("https: %d %v", resp.StatusCode, resp.TLS)
+	}
+	resp, err = hc.Get(url + "/")
+	must(t, err)
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "presenced_csrf" && !c.Secure {
+			t.Fatal("cookies must be Secure under TLS")
+		}
+	}
+	_ = context.Background
+}
+
+func mustParse(t *testing.T, der []byte) *x509.Certificate {
+	c, err := x509.ParseCertificate(der)
+	must(t, err)
+	return c
+}
