@@ -108,11 +108,19 @@ func newSession(t transport) *Session {
 	return &Session{t: t, waiting: map[string]chan Frame{}, notify: make(chan struct{}, 1)}
 }
 
+// receive routes one frame. Only its header is decoded here; events are
+// decoded in full when read with Next.
 func (s *Session) receive(raw []byte) {
 	var f Frame
-	if err := json.Unmarshal(raw, &f); err != nil {
+	var h struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Seq  uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
 		return
 	}
+	f.Type, f.ID, f.Seq = h.Type, h.ID, h.Seq
 	f.Raw = append(json.RawMessage(nil), raw...)
 	s.mu.Lock()
 	if f.Seq != 0 {
@@ -126,6 +134,7 @@ func (s *Session) receive(raw []byte) {
 		if ch, ok := s.waiting[f.ID]; ok {
 			delete(s.waiting, f.ID)
 			s.mu.Unlock()
+			json.Unmarshal(f.Raw, &f)
 			ch <- f
 			return
 		}
@@ -186,6 +195,16 @@ func (s *Session) Send(ctx context.Context, frame map[string]any) error {
 
 // Next returns the next event (a frame with a sequence number, or goaway).
 func (s *Session) Next(ctx context.Context) (Frame, error) {
+	f, err := s.NextRaw(ctx)
+	if err == nil {
+		err = json.Unmarshal(f.Raw, &f)
+	}
+	return f, err
+}
+
+// NextRaw is Next without decoding: only Type, ID, Seq and Raw are set.
+// Load generators use it to spend their CPU on load, not on parsing.
+func (s *Session) NextRaw(ctx context.Context) (Frame, error) {
 	for {
 		s.mu.Lock()
 		if len(s.queue) > 0 {

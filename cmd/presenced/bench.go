@@ -13,7 +13,7 @@ import (
 
 func benchCmd(args []string, stdout io.Writer) error {
 	if len(args) == 0 || (args[0] != "idle" && args[0] != "fanout") {
-		return usageError("usage: presenced bench idle [--sessions N] | fanout [--watchers K] [--updates M]")
+		return usageError("usage: presenced bench idle [--sessions N] | fanout [--watchers K] [--updates M] [--rate R]")
 	}
 	fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
 	self, _ := os.Executable()
@@ -21,6 +21,7 @@ func benchCmd(args []string, stdout io.Writer) error {
 	n := fs.Int("sessions", 10000, "idle: WebSocket sessions to open")
 	k := fs.Int("watchers", 1000, "fanout: sessions watching the publisher")
 	m := fs.Int("updates", 500, "fanout: presence changes to publish")
+	rate := fs.Float64("rate", 0, "fanout: updates per second (0: as fast as the server answers)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError(err.Error())
@@ -43,12 +44,12 @@ func benchCmd(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "idle server CPU:      %.2f%% of one core (clients send one frame per 30 s heartbeat)\n", r.IdleCPU*100)
 		fmt.Fprintf(stdout, "connect rate:         %.0f sessions/s (hello + snapshot + presence)\n", r.ConnectPerSecond)
 	case "fanout":
-		r, err := bench.Fanout(ctx, *bin, *k, *m, os.Stderr)
+		r, err := bench.Fanout(ctx, *bin, *k, *m, *rate, os.Stderr)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "watchers:             %d\n", r.Watchers)
-		fmt.Fprintf(stdout, "updates published:    %d\n", r.Updates)
+		fmt.Fprintf(stdout, "updates published:    %d (rate: %s)\n", r.Updates, rateText(r.Rate))
 		fmt.Fprintf(stdout, "deliveries:           %d (%.0f coalesced for slow readers)\n", r.Deliveries, r.Coalesced)
 		fmt.Fprintf(stdout, "elapsed:              %s\n", r.Elapsed.Round(time.Millisecond))
 		fmt.Fprintf(stdout, "deliveries/s:         %.0f\n", r.PerSecond())
@@ -59,3 +60,10 @@ func benchCmd(args []string, stdout io.Writer) error {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func rateText(r float64) string {
+	if r == 0 {
+		return "as fast as answered"
+	}
+	return fmt.Sprintf("%.0f/s", r)
+}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 // FanoutResult is what the fan-out benchmark measured.
 type FanoutResult struct {
+	Rate       float64
 	Watchers   int
 	Updates    int
 	Deliveries int
@@ -33,7 +35,10 @@ func (r FanoutResult) PerSecond() float64 { return float64(r.Deliveries) / r.Ela
 // Fanout has one user, watched by k sessions (one account each, all
 // approved), change presence m times as fast as the server answers, and
 // measures how fast and how late the changes reach the watchers.
-func Fanout(ctx context.Context, bin string, k, m int, log io.Writer) (FanoutResult, error) {
+//
+// rate limits the publisher to that many updates per second (0: as fast as
+// the server answers).
+func Fanout(ctx context.Context, bin string, k, m int, rate float64, log io.Writer) (FanoutResult, error) {
 	dir, err := os.MkdirTemp("", "presenced-bench-")
 	if err != nil {
 		return FanoutResult{}, err
@@ -76,6 +81,7 @@ func Fanout(ctx context.Context, bin string, k, m int, log io.Writer) (FanoutRes
 	var lat []time.Duration
 	var wg sync.WaitGroup
 	last := strconv.Itoa(m - 1)
+	addrField := []byte(`"address":"` + pub.Address + `"`)
 	var lastAt time.Time
 	for _, s := range sessions {
 		wg.Add(1)
@@ -83,15 +89,15 @@ func Fanout(ctx context.Context, bin string, k, m int, log io.Writer) (FanoutRes
 			defer wg.Done()
 			var mine []time.Duration
 			for {
-				f, err := s.Next(ctx)
+				f, err := s.NextRaw(ctx)
 				if err != nil {
 					return
 				}
-				if f.Type != "presence" || f.Address != pub.Address {
+				if f.Type != "presence" || !bytes.Contains(f.Raw, addrField) {
 					continue
 				}
 				now := time.Now()
-				n, sent, ok := parseStatus(f.Status)
+				n, sent, ok := parseStatus(f.Raw)
 				if !ok {
 					continue
 				}
@@ -112,6 +118,11 @@ func Fanout(ctx context.Context, bin string, k, m int, log io.Writer) (FanoutRes
 	cpu0, _ := rig.CPU()
 	start := time.Now()
 	for i := 0; i < m; i++ {
+		if rate > 0 {
+			if d := time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))); d > 0 {
+				time.Sleep(d)
+			}
+		}
 		status := fmt.Sprintf("%d %d", i, time.Now().UnixNano())
 		if err := ps.SetPresence(ctx, client.Presence{Availability: "available", Status: status}); err != nil {
 			return FanoutResult{}, fmt.Errorf("update %d: %w", i, err)
@@ -122,7 +133,7 @@ func Fanout(ctx context.Context, bin string, k, m int, log io.Writer) (FanoutRes
 		return FanoutResult{}, ctx.Err()
 	}
 	cpu1, _ := rig.CPU()
-	res := FanoutResult{ServerCPU: cpu1 - cpu0, Watchers: k, Updates: m, Deliveries: len(lat), Elapsed: lastAt.Sub(start),
+	res := FanoutResult{Rate: rate, ServerCPU: cpu1 - cpu0, Watchers: k, Updates: m, Deliveries: len(lat), Elapsed: lastAt.Sub(start),
 		Coalesced: rig.Metric("presenced_presence_coalesced_total") - coalesced0}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	if len(lat) > 0 {
@@ -135,8 +146,15 @@ func Fanout(ctx context.Context, bin string, k, m int, log io.Writer) (FanoutRes
 	return res, nil
 }
 
-func parseStatus(s string) (n string, sent int64, ok bool) {
-	a, b, ok := strings.Cut(s, " ")
+// parseStatus reads "<n> <unix nanoseconds>" from a raw presence frame's
+// status without decoding the frame.
+func parseStatus(raw []byte) (n string, sent int64, ok bool) {
+	_, rest, ok := bytes.Cut(raw, []byte(`"status":"`))
+	if !ok {
+		return "", 0, false
+	}
+	status, _, _ := bytes.Cut(rest, []byte(`"`))
+	a, b, ok := strings.Cut(string(status), " ")
 	if !ok {
 		return "", 0, false
 	}
