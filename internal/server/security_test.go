@@ -189,36 +189,58 @@ func TestSignupSwitch(t *testing.T) {
 	}
 }
 
+// browserLike is an HTTP client with a cookie jar that has loaded the page
+// (and so holds its CSRF cookie); post sends JSON with or without the
+// CSRF header.
+type browserLike struct {
+	t    *testing.T
+	ts   *testServer
+	hc   *http.Client
+	csrf string
+}
+
+func newBrowserLike(t *testing.T, ts *testServer) *browserLike {
+	jar, _ := cookiejar.New(nil)
+	b := &browserLike{t: t, ts: ts, hc: &http.Client{Jar: jar}}
+	resp, err := b.hc.Get(ts.URL + "/")
+	must(t, err)
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "presenced_csrf" {
+			b.csrf = c.Value
+		}
+	}
+	return b
+}
+
+func (b *browserLike) post(path, body string, withCSRF bool) *http.Response {
+	req, _ := http.NewRequest("POST", b.ts.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if withCSRF {
+		req.Header.Set("X-CSRF-Token", b.csrf)
+	}
+	resp, err := b.hc.Do(req)
+	must(b.t, err)
+	resp.Body.Close()
+	return resp
+}
+
+func (b *browserLike) get(path string) *http.Response {
+	resp, err := b.hc.Get(b.ts.URL + path)
+	must(b.t, err)
+	resp.Body.Close()
+	return resp
+}
+
 func TestWebCookieNeedsCSRF(t *testing.T) {
 	ts := startServer(t, nil)
 	ts.user(t, "alice")
-	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar}
-	resp, err := hc.Get(ts.URL + "/")
-	must(t, err)
-	resp.Body.Close()
-	var csrf string
-	for _, c := range resp.Cookies() {
-		if c.Name == "presenced_csrf" {
-			csrf = c.Value
-		}
-	}
-	post := func(path, body string, withCSRF bool) *http.Response {
-		req, _ := http.NewRequest("POST", ts.URL+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if withCSRF {
-			req.Header.Set("X-CSRF-Token", csrf)
-		}
-		resp, err := hc.Do(req)
-		must(t, err)
-		resp.Body.Close()
-		return resp
-	}
+	b := newBrowserLike(t, ts)
 	login := `{"address":"alice@localhost","password":"password-alice"}`
-	if r := post("/web/login", login, false); r.StatusCode != 401 {
+	if r := b.post("/web/login", login, false); r.StatusCode != 401 {
 		t.Fatalf("login without CSRF: %d", r.StatusCode)
 	}
-	r := post("/web/login", login, true)
+	r := b.post("/web/login", login, true)
 	if r.StatusCode != 204 {
 		t.Fatalf("login: %d", r.StatusCode)
 	}
@@ -227,17 +249,44 @@ func TestWebCookieNeedsCSRF(t *testing.T) {
 			t.Fatalf("session cookie %+v", c)
 		}
 	}
-	if r := post("/v1/contacts", `{"name":"x"}`, false); r.StatusCode != 401 {
+	if r := b.post("/v1/contacts", `{"name":"x"}`, false); r.StatusCode != 401 {
 		t.Fatalf("cookie write without CSRF: %d", r.StatusCode)
 	}
-	if r := post("/v1/contacts", `{"name":"x"}`, true); r.StatusCode != 201 {
+	if r := b.post("/v1/contacts", `{"name":"x"}`, true); r.StatusCode != 201 {
 		t.Fatalf("cookie write with CSRF: %d", r.StatusCode)
 	}
-	resp, err = hc.Get(ts.URL + "/v1/contacts") // reads need no CSRF token
-	must(t, err)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("cookie read: %d", resp.StatusCode)
+	if r := b.get("/v1/contacts"); r.StatusCode != 200 { // reads need no CSRF token
+		t.Fatalf("cookie read: %d", r.StatusCode)
+	}
+	if r := b.post("/web/logout", "", true); r.StatusCode != 204 {
+		t.Fatalf("logout: %d", r.StatusCode)
+	}
+	if r := b.get("/web/session"); r.StatusCode != 401 {
+		t.Fatalf("session after logout: %d", r.StatusCode)
+	}
+}
+
+func TestWebSignup(t *testing.T) {
+	body := `{"address":"carol@localhost","password":"carol-password"}`
+	off := newBrowserLike(t, startServer(t, nil))
+	if r := off.post("/web/signup", body, true); r.StatusCode != 404 {
+		t.Fatalf("web sign-up when disabled: %d", r.StatusCode)
+	}
+	on := newBrowserLike(t, startServer(t, func(c *config.Config) { c.Signup = true }))
+	if r := on.post("/web/signup", body, false); r.StatusCode != 401 {
+		t.Fatalf("web sign-up without CSRF: %d", r.StatusCode)
+	}
+	if r := on.post("/web/signup", `{"address":"carol@elsewhere.org","password":"carol-password"}`, true); r.StatusCode != 400 {
+		t.Fatalf("foreign domain: %d", r.StatusCode)
+	}
+	if r := on.post("/web/signup", body, true); r.StatusCode != 204 {
+		t.Fatalf("web sign-up: %d", r.StatusCode)
+	}
+	if r := on.get("/web/session"); r.StatusCode != 200 {
+		t.Fatalf("signed in after sign-up: %d", r.StatusCode)
+	}
+	if r := on.post("/web/signup", body, true); r.StatusCode != 412 {
+		t.Fatalf("taken: %d", r.StatusCode)
 	}
 }
 

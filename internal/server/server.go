@@ -100,7 +100,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	}
 	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits}, st, clk, nil, log)
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL}
-	s.Web = &web.Web{Auth: s.Auth, Store: st, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Log: log}
+	s.Web = &web.Web{Auth: s.Auth, Store: st, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Domain: cfg.Domain, Log: log}
 	s.handler = s.routes()
 	s.registerMetrics()
 	return s, nil

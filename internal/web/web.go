@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	jsclient "github.com/presenced/presenced/clients/js"
+	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/problem"
@@ -42,6 +43,7 @@ type Web struct {
 	Key    []byte // HMAC key for CSRF tokens
 	Secure bool   // served over TLS: cookies get Secure
 	Signup bool
+	Domain string
 	Log    *slog.Logger
 }
 
@@ -55,7 +57,12 @@ func (wb *Web) Routes(mux *http.ServeMux) {
 		w.Write(jsclient.Source)
 	})
 	mux.HandleFunc("GET /web/session", wb.session)
+	mux.HandleFunc("GET /web/info", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"signup": wb.Signup, "domain": wb.Domain})
+	})
 	mux.HandleFunc("POST /web/login", wb.login)
+	mux.HandleFunc("POST /web/signup", wb.signup)
 	mux.HandleFunc("POST /web/logout", wb.logout)
 }
 
@@ -122,27 +129,74 @@ func (wb *Web) session(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"account": t.Account, "csrf": csrf, "signup": wb.Signup})
 }
 
-func (wb *Web) login(w http.ResponseWriter, r *http.Request) {
+// credentials reads a CSRF-checked {address, password} form.
+func (wb *Web) credentials(w http.ResponseWriter, r *http.Request) (address, password string, ok bool) {
 	if !wb.CheckCSRF(r) {
 		problem.Write(w, core.CodeUnauthorized, "missing or bad CSRF token: reload the page")
-		return
+		return "", "", false
 	}
 	var c struct{ Address, Password string }
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<10)).Decode(&c); err != nil {
 		problem.Write(w, core.CodeInvalid, "body must be {\"address\":…, \"password\":…}")
+		return "", "", false
+	}
+	return c.Address, c.Password, true
+}
+
+// signup creates an account on this server's domain, if self sign-up is
+// on, and signs it in.
+func (wb *Web) signup(w http.ResponseWriter, r *http.Request) {
+	if !wb.Signup {
+		problem.Write(w, core.CodeNotFound, "self sign-up is disabled on this server")
 		return
 	}
-	secret, _, err := wb.Auth.Login(r.Context(), c.Address, c.Password, "web")
+	address, password, ok := wb.credentials(w, r)
+	if !ok {
+		return
+	}
+	if bare, err := addr.Bare(address); err != nil || addr.DomainOf(bare) != wb.Domain {
+		problem.Write(w, core.CodeInvalid, "choose an address like name@"+wb.Domain)
+		return
+	}
+	_, err := wb.Auth.CreateAccount(r.Context(), address, password)
+	switch {
+	case errors.Is(err, store.ErrExists):
+		problem.Write(w, core.CodeConflict, "that address is taken")
+		return
+	case errors.Is(err, auth.ErrWeakPassword):
+		problem.Write(w, core.CodeInvalid, err.Error())
+		return
+	case err != nil:
+		wb.fail(w, err)
+		return
+	}
+	wb.signIn(w, r, address, password)
+}
+
+func (wb *Web) login(w http.ResponseWriter, r *http.Request) {
+	if address, password, ok := wb.credentials(w, r); ok {
+		wb.signIn(w, r, address, password)
+	}
+}
+
+func (wb *Web) fail(w http.ResponseWriter, err error) {
+	if errors.Is(err, auth.ErrBusy) {
+		problem.Write(w, core.CodeBusy, err.Error())
+		return
+	}
+	wb.Log.Error("web sign-in", "err", err)
+	problem.Write(w, core.CodeInternal, "internal error")
+}
+
+// signIn checks the password and sets the session cookie.
+func (wb *Web) signIn(w http.ResponseWriter, r *http.Request, address, password string) {
+	secret, _, err := wb.Auth.Login(r.Context(), address, password, "web")
 	switch {
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		problem.Write(w, core.CodeUnauthorized, err.Error())
 		return
-	case errors.Is(err, auth.ErrBusy):
-		problem.Write(w, core.CodeBusy, err.Error())
-		return
 	case err != nil:
-		wb.Log.Error("web sign-in", "err", err)
-		problem.Write(w, core.CodeInternal, "internal error")
+		wb.fail(w, err)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,

@@ -148,16 +148,24 @@ async function main() {
     return;
   }
   $("signin").hidden = false;
-  $("signin-form").addEventListener("submit", async (e) => {
+  const info = await (await fetch("/web/info")).json();
+  const enter = (form, path, prefix) => $(form).addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      await call("POST", "/web/login", { address: $("signin-address").value, password: $("signin-password").value });
+      await call("POST", path, { address: $(prefix + "-address").value, password: $(prefix + "-password").value });
       const s = await (await fetch("/web/session", { credentials: "same-origin" })).json();
+      $(form).reset();
       await start(s.account);
     } catch (err) {
-      $("signin-error").textContent = err.message;
+      $(prefix + "-error").textContent = err.message;
     }
   });
+  enter("signin-form", "/web/login", "signin");
+  if (info.signup) {
+    $("signup-form").hidden = false;
+    $("signup-address").placeholder = "you@" + info.domain;
+    enter("signup-form", "/web/signup", "signup");
+  }
 }
 
 main();
