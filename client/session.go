@@ -278,10 +278,13 @@ func (s *Session) Resume(ctx context.Context) error {
 	return s.t.resume(ctx, s.Resource, s.LastSeq())
 }
 
-func hello(token string, o ConnectOptions, resume *struct {
+// resumeInfo names the session to resume and the last event received.
+type resumeInfo struct {
 	Session string `json:"session"`
 	Seq     uint64 `json:"seq"`
-}) []byte {
+}
+
+func hello(token string, o ConnectOptions, resume *resumeInfo) []byte {
 	m := map[string]any{"type": "hello", "id": "hello"}
 	if token != "" {
 		m["token"] = token

@@ -143,9 +143,6 @@ func (t *wsTransport) close(graceful bool) {
 
 func (t *wsTransport) resume(ctx context.Context, session string, seq uint64) error {
 	t.close(false)
-	_, err := t.open(ctx, hello("", ConnectOptions{}, &struct {
-		Session string `json:"session"`
-		Seq     uint64 `json:"seq"`
-	}{session, seq}))
+	_, err := t.open(ctx, hello("", ConnectOptions{}, &resumeInfo{session, seq}))
 	return err
 }

@@ -216,14 +216,14 @@ func (a *API) signup(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &c) {
 		return
 	}
+	if bare, err := addr.Bare(c.Address); err == nil && addr.DomainOf(bare) != a.Hub.Domain() {
+		problem.Write(w, core.CodeInvalid, "this server hosts "+a.Hub.Domain())
+		return
+	}
 	bare, err := a.Auth.CreateAccount(r.Context(), c.Address, c.Password)
 	if errors.Is(err, store.ErrExists) {
 		problem.Write(w, core.CodeConflict, "that address is taken")
 		return
-	}
-	if err == nil && addr.DomainOf(bare) != a.Hub.Domain() {
-		err = core.Errorf(core.CodeInvalid, "this server hosts %s", a.Hub.Domain())
-		a.Store.DeleteAccount(r.Context(), bare)
 	}
 	if err != nil {
 		a.fail(w, r, err)

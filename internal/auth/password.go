@@ -80,9 +80,8 @@ func (h *Hasher) Verify(ctx context.Context, hash, password string) (bool, error
 	}
 	defer release()
 	p, salt, want, err := parsePHC(hash)
-	if err != nil {
-		p, salt, want = h.params, make([]byte, 16), make([]byte, 32)
-		argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, 32)
+	if err != nil { // no (usable) hash: spend the same time, then refuse
+		argon2.IDKey([]byte(password), make([]byte, 16), h.params.Time, h.params.MemoryKiB, h.params.Threads, 32)
 		return false, nil
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))

@@ -409,12 +409,6 @@ func (s *Session) Detach(sink Sink) {
 	})
 }
 
-// Touch restarts the grace period of a detached session (long-polling: each
-// poll proves the client is still there).
-func (s *Session) Touch(sink Sink) {
-	s.Detach(sink)
-}
-
 // Close ends the session now (sign-out): its contacts see it go at once.
 func (s *Session) Close() {
 	h := s.hub
@@ -423,13 +417,6 @@ func (s *Session) Close() {
 	if !s.ended {
 		h.endLocked(s)
 	}
-}
-
-// Ended reports whether the session is over.
-func (s *Session) Ended() bool {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
-	return s.ended
 }
 
 func (h *Hub) endLocked(s *Session) {

@@ -42,7 +42,6 @@ func newEnv(t *testing.T, accounts ...string) *env {
 type sink struct {
 	mu     sync.Mutex
 	s      *Session
-	events []Delivery
 	closed *Goaway
 }
 

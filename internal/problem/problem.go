@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/presenced/presenced/internal/core"
 )
@@ -62,6 +61,3 @@ func Error(w http.ResponseWriter, err error) {
 	}
 	Write(w, core.CodeInternal, "internal error")
 }
-
-// Status returns the HTTP status for a code (for docs and tests).
-func Status(code core.Code) string { return strconv.Itoa(status[code]) }

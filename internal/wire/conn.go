@@ -63,7 +63,7 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 		err     error
 	)
 	if f.Resume != nil {
-		s, resumed, err = c.srv.Hub.Resume(ctx, c.Account, f.Resume.Session, f.Resume.Seq, sink)
+		s, _, err = c.srv.Hub.Resume(ctx, c.Account, f.Resume.Session, f.Resume.Seq, sink)
 		resumed = err == nil // a resume that resynced is still the same session
 	} else {
 		opts := core.SessionOptions{Device: f.Device, Accepts: f.Accepts}

@@ -89,8 +89,6 @@ function showError(e) {
 
 async function start(account) {
   $("signin").hidden = true;
-  $("app").hidden = false;
-  $("logout").hidden = false;
   $("me").textContent = account;
   try {
     const book = await call("GET", "/v1/contacts");
@@ -138,6 +136,8 @@ async function start(account) {
     await call("POST", "/web/logout");
     location.reload();
   });
+  $("app").hidden = false; // forms appear once their handlers are attached
+  $("logout").hidden = false;
 }
 
 async function main() {
@@ -147,7 +147,6 @@ async function main() {
     await start(s.account);
     return;
   }
-  $("signin").hidden = false;
   const info = await (await fetch("/web/info")).json();
   const enter = (form, path, prefix) => $(form).addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -166,6 +165,7 @@ async function main() {
     $("signup-address").placeholder = "you@" + info.domain;
     enter("signup-form", "/web/signup", "signup");
   }
+  $("signin").hidden = false; // only now: a submit before the handlers would skip them
 }
 
 main();
