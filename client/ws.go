@@ -10,6 +10,10 @@ import (
 	"github.com/gorilla/websocket"
 )
 
+// ackEvery is how many events arrive between acknowledgements (the server
+// keeps 256 unacknowledged events; the keepalive acks the rest).
+const ackEvery = 64
+
 // Protocol is the WebSocket subprotocol of the JSON protocol.
 const Protocol = "presenced.v1"
 
@@ -86,7 +90,7 @@ func (t *wsTransport) read(conn *websocket.Conn) {
 			return
 		}
 		t.s.receive(raw)
-		if seq := t.s.LastSeq(); seq-acked >= 16 {
+		if seq := t.s.LastSeq(); seq-acked >= ackEvery {
 			acked = seq
 			t.send(context.Background(), []byte(`{"type":"ack","seq":`+itoa(seq)+`}`))
 		}

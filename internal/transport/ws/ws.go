@@ -200,6 +200,7 @@ type conn struct {
 	state      atomic.Int32 // stateRunning, stateParked or stateDone
 	registered atomic.Bool  // known to the poller's epoll set
 	lastRead   atomic.Int64 // unix nanoseconds of the last frame read
+	deadline   time.Time    // write deadline currently set; guarded by writeMu
 	finishOnce sync.Once
 }
 
@@ -361,7 +362,7 @@ func (c *conn) control(op byte, payload []byte) error {
 	case opPing:
 		c.writeMu.Lock()
 		defer c.writeMu.Unlock()
-		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		c.extendDeadline()
 		_, err := c.nc.Write(appendFrame(nil, opPong, payload))
 		return err
 	case opClose:
@@ -376,11 +377,22 @@ func (c *conn) control(op byte, payload []byte) error {
 	return nil // pong
 }
 
+// extendDeadline keeps the write deadline at least half a writeTimeout
+// ahead, resetting it only when needed: a reset costs a timer update, and a
+// fan-out writes to every watcher. The caller holds writeMu.
+func (c *conn) extendDeadline() {
+	now := time.Now()
+	if c.deadline.Sub(now) < writeTimeout/2 {
+		c.deadline = now.Add(writeTimeout)
+		c.nc.SetWriteDeadline(c.deadline)
+	}
+}
+
 // write sends one text message.
 func (c *conn) write(msg []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	c.extendDeadline()
 	_, err := c.nc.Write(appendFrame(make([]byte, 0, len(msg)+10), opText, msg))
 	return err
 }
@@ -410,7 +422,7 @@ func (c *conn) flush() {
 				buf = appendFrame(buf, opText, wire.Event(d))
 			}
 			c.writeMu.Lock()
-			c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			c.extendDeadline()
 			_, err := c.nc.Write(buf)
 			c.writeMu.Unlock()
 			if err != nil {
@@ -441,7 +453,8 @@ func (c *conn) closeWith(code int, reason string, last []byte) {
 		return
 	}
 	c.writeMu.Lock()
-	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.deadline = time.Now().Add(time.Second)
+	c.nc.SetWriteDeadline(c.deadline)
 	var buf []byte
 	if last != nil {
 		buf = appendFrame(buf, opText, last)
