@@ -40,10 +40,18 @@ type Config struct {
 
 // Metrics are the hub's counters, read by the metrics endpoint.
 type Metrics struct {
-	Delivered  atomic.Uint64 // events handed to transports
-	Coalesced  atomic.Uint64 // presence events merged into an unsent one
-	QueueDrops atomic.Uint64 // sessions disconnected for overflowing their outbox
-	Sessions   atomic.Int64  // live sessions (attached or in grace)
+	Delivered   atomic.Uint64 // events handed to transports
+	Coalesced   atomic.Uint64 // presence events merged into an unsent one
+	QueueDrops  atomic.Uint64 // sessions disconnected for overflowing their outbox
+	Sessions    atomic.Int64  // live sessions (attached or in grace)
+	byTransport sync.Map      // transport name → *atomic.Int64
+}
+
+// SessionsOf is the number of live sessions (attached or in grace) that
+// were opened over transport.
+func (m *Metrics) SessionsOf(transport string) *atomic.Int64 {
+	v, _ := m.byTransport.LoadOrStore(transport, new(atomic.Int64))
+	return v.(*atomic.Int64)
 }
 
 // Router delivers to sessions that live outside this process (another node
@@ -121,9 +129,10 @@ func (h *Hub) Metrics() *Metrics { return h.metrics }
 
 // SessionOptions describe a new session.
 type SessionOptions struct {
-	Device   string    // prefix of the resource ("phone", "web"); optional
-	Accepts  []string  // message kinds the session takes; nil means all
-	Presence *Presence // initial presence; nil: not shown to others until set
+	Transport string    // "ws", "longpoll" …: for metrics
+	Device    string    // prefix of the resource ("phone", "web"); optional
+	Accepts   []string  // message kinds the session takes; nil means all
+	Presence  *Presence // initial presence; nil: not shown to others until set
 }
 
 func (u *user) facts(viewer string) Facts {
@@ -221,7 +230,7 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	if len(device) > 32 || addr.Resource(device) != nil {
 		return nil, Errorf(CodeInvalid, "device must be 1 to 32 printable characters without / or @")
 	}
-	s := &Session{hub: h, Account: account, sink: sink, rate: ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
+	s := &Session{hub: h, Account: account, transport: opts.Transport, sink: sink, rate: ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
 	for _, k := range opts.Accepts {
 		b := kindBit(k)
 		if b == 0 {
@@ -274,6 +283,7 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	s.user = u
 	u.sessions = append(u.sessions, s)
 	h.metrics.Sessions.Add(1)
+	h.metrics.SessionsOf(s.transport).Add(1)
 	s.push(h.snapshotLocked(u, view))
 	if opts.Presence != nil {
 		h.setPresenceLocked(s, *opts.Presence)
@@ -430,6 +440,7 @@ func (h *Hub) endLocked(s *Session) {
 		}
 	}
 	h.metrics.Sessions.Add(-1)
+	h.metrics.SessionsOf(s.transport).Add(-1)
 	if sink := s.attach(nil); sink != nil {
 		sink.Close(Goaway{Reason: "session ended"})
 	}

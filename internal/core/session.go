@@ -26,11 +26,12 @@ type Sink interface {
 // events not yet sent are coalesced, latest per subject, so a slow reader
 // costs one entry per contact, not one per update.
 type Session struct {
-	hub      *Hub
-	Account  string
-	Resource string
-	accepts  kindSet
-	rate     *ratelimit.Bucket
+	hub       *Hub
+	Account   string
+	Resource  string
+	transport string
+	accepts   kindSet
+	rate      *ratelimit.Bucket
 
 	// guarded by hub.mu
 	user      *user

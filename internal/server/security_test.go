@@ -344,7 +344,7 @@ func TestMetricsHealthAndOpenAPI(t *testing.T) {
 		return b.String()
 	}
 	m := get("/metrics")
-	for _, want := range []string{`presenced_sessions{transport="ws"} 1`, "presenced_events_delivered_total", "presenced_queue_drops_total", "presenced_http_request_duration_seconds_bucket"} {
+	for _, want := range []string{`presenced_sessions{transport="ws"} 1`, `presenced_sessions{transport="longpoll"} 0`, "presenced_websockets 1", "presenced_events_delivered_total", "presenced_queue_drops_total", "presenced_http_request_duration_seconds_bucket"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)
 		}

@@ -168,10 +168,11 @@ func (s *Server) originAllowed(r *http.Request, origin string) bool {
 
 func (s *Server) registerMetrics() {
 	m, hm := s.Metrics, s.Hub.Metrics()
-	m.GaugeFunc("presenced_sessions", "Live sessions by transport.", func() float64 { return float64(s.wsLive.Load()) }, "transport", "ws")
-	m.GaugeFunc("presenced_sessions", "Live sessions by transport.", func() float64 {
-		return float64(hm.Sessions.Load() - s.wsLive.Load())
-	}, "transport", "other")
+	for _, t := range []string{"ws", "longpoll"} {
+		n := hm.SessionsOf(t)
+		m.GaugeFunc("presenced_sessions", "Sessions by transport, including those in their grace period.", func() float64 { return float64(n.Load()) }, "transport", t)
+	}
+	m.GaugeFunc("presenced_websockets", "Open WebSocket connections.", func() float64 { return float64(s.wsLive.Load()) })
 	m.GaugeFunc("presenced_sessions_total", "Sessions known to the hub, including those in their grace period.", func() float64 { return float64(hm.Sessions.Load()) })
 	m.GaugeFunc("presenced_polls_held", "Long-poll requests waiting for events.", func() float64 { return float64(s.pollsHeld.Load()) })
 	m.CounterFunc("presenced_events_delivered_total", "Events handed to transports.", func() float64 { return float64(hm.Delivered.Load()) })

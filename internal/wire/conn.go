@@ -19,10 +19,11 @@ type Server struct {
 
 // Conn is the protocol state of one client: who it is and its session.
 type Conn struct {
-	srv     *Server
-	Account string // set once authenticated (by header, cookie or hello)
-	Session *core.Session
-	bye     bool
+	srv       *Server
+	transport string
+	Account   string // set once authenticated (by header, cookie or hello)
+	Session   *core.Session
+	bye       bool
 }
 
 // Finish ends the session if the client said bye; transports call it after
@@ -33,9 +34,12 @@ func (c *Conn) Finish() {
 	}
 }
 
-// NewConn starts a connection; account is set when the transport already
-// authenticated the client (Authorization header or web session cookie).
-func (s *Server) NewConn(account string) *Conn { return &Conn{srv: s, Account: account} }
+// NewConn starts a connection over transport ("ws", "longpoll"); account is
+// set when the transport already authenticated the client (Authorization
+// header or web session cookie).
+func (s *Server) NewConn(transport, account string) *Conn {
+	return &Conn{srv: s, transport: transport, Account: account}
+}
 
 // ErrClose is returned with the last frame to send when the connection must
 // close (after "bye", or for abuse).
@@ -66,7 +70,7 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 		s, _, err = c.srv.Hub.Resume(ctx, c.Account, f.Resume.Session, f.Resume.Seq, sink)
 		resumed = err == nil // a resume that resynced is still the same session
 	} else {
-		opts := core.SessionOptions{Device: f.Device, Accepts: f.Accepts}
+		opts := core.SessionOptions{Transport: c.transport, Device: f.Device, Accepts: f.Accepts}
 		if f.Presence != nil {
 			p := f.Presence.core()
 			opts.Presence = &p

@@ -122,7 +122,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) poll(ctx context.Context, account string, req Request, wait time.Duration) Response {
 	k := newSink()
-	c := h.Proto.NewConn(account)
+	c := h.Proto.NewConn("longpoll", account)
 	var out Response
 	frames := req.Frames
 	if req.Session != "" {

@@ -117,7 +117,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.startOnce.Do(h.start)
-	c := &conn{h: h, nc: nc, proto: h.Proto.NewConn(account)}
+	c := &conn{h: h, nc: nc, proto: h.Proto.NewConn("ws", account)}
 	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for our answer
 		c.pre, _ = brw.Reader.Peek(n)
 		c.pre = append([]byte(nil), c.pre...)
