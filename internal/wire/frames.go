@@ -5,7 +5,6 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -79,12 +78,9 @@ func Decode(raw []byte) (ClientFrame, error) {
 	if d := depth(raw); d > maxDepth {
 		return f, core.Errorf(core.CodeInvalid, "frame nests deeper than %d", maxDepth)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&f); err != nil {
-		return f, core.Errorf(core.CodeInvalid, "frame is not a JSON object of the protocol: %s", jsonErr(err))
-	}
-	if dec.More() {
-		return f, core.Errorf(core.CodeInvalid, "one JSON object per frame")
+	// Unmarshal (unlike a Decoder) also refuses anything after the object.
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return f, core.Errorf(core.CodeInvalid, "frame must be one JSON object of the protocol: %s", jsonErr(err))
 	}
 	if f.Type == "" {
 		return f, core.Errorf(core.CodeInvalid, "frame has no type")
