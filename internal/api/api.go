@@ -147,6 +147,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, auth.ErrBusy):
 		problem.Write(w, core.CodeBusy, err.Error())
 		return
+	case errors.Is(err, auth.ErrThrottled):
+		problem.Write(w, core.CodeRateLimited, err.Error())
+		return
 	case errors.Is(err, addr.ErrInvalid), errors.Is(err, auth.ErrWeakPassword):
 		problem.Write(w, core.CodeInvalid, err.Error())
 		return
@@ -195,7 +198,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	if c.Label == "" {
 		c.Label = "api"
 	}
-	secret, tok, err := a.Auth.Login(r.Context(), c.Address, c.Password, c.Label)
+	secret, tok, err := a.Auth.Login(r.Context(), auth.ClientIP(r), c.Address, c.Password, c.Label)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		problem.Write(w, core.CodeUnauthorized, err.Error())
 		return

@@ -36,6 +36,7 @@ type Auth struct {
 	Clock    clock.Clock
 	Hasher   *Hasher
 	TokenTTL time.Duration // lifetime of new tokens; 0 means no expiry
+	Throttle *Throttle     // failed sign-ins per account and per client; nil: none
 }
 
 // CheckPassword enforces the password policy.
@@ -86,10 +87,18 @@ func (a *Auth) SetPassword(ctx context.Context, address, password string) error 
 	return nil
 }
 
-// Login checks a password and issues a new bearer token labelled label. The
-// returned secret is shown once; only its hash is stored.
-func (a *Auth) Login(ctx context.Context, address, password, label string) (string, store.Token, error) {
+// Login checks a password and issues a new bearer token labelled label.
+// from identifies the client (its IP) for throttling. The returned secret
+// is shown once; only its hash is stored.
+func (a *Auth) Login(ctx context.Context, from, address, password, label string) (string, store.Token, error) {
 	bare, err := addr.Bare(address)
+	keys := []string{"acct:" + bare, "from:" + from}
+	if err != nil {
+		keys[0] = "acct:" + address
+	}
+	if err := a.Throttle.Begin(keys...); err != nil {
+		return "", store.Token{}, err
+	}
 	var acct store.Account
 	if err == nil {
 		acct, err = a.Store.GetAccount(ctx, bare)
@@ -104,6 +113,7 @@ func (a *Auth) Login(ctx context.Context, address, password, label string) (stri
 	if err != nil || !ok {
 		return "", store.Token{}, ErrInvalidCredentials
 	}
+	a.Throttle.Succeeded(keys[0], keys[1:]...)
 	return a.IssueToken(ctx, bare, label)
 }
 

@@ -54,11 +54,11 @@ func TestLoginAndTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range [][2]string{{"alice@localhost", "wrong-pass"}, {"nobody@localhost", "sesame-open"}, {"not an address", "x"}} {
-		if _, _, err := a.Login(ctx, tc[0], tc[1], "t"); !errors.Is(err, ErrInvalidCredentials) {
+		if _, _, err := a.Login(ctx, "test", tc[0], tc[1], "t"); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatalf("%v: %v", tc, err)
 		}
 	}
-	secret, tok, err := a.Login(ctx, "alice@localhost", "sesame-open", "laptop")
+	secret, tok, err := a.Login(ctx, "test", "alice@localhost", "sesame-open", "laptop")
 	if err != nil {
 		t.Fatal(err)
 	}

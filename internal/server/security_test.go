@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -293,6 +294,7 @@ func TestWebSignup(t *testing.T) {
 func TestSignInFloodIsBounded(t *testing.T) {
 	ts := startServer(t, func(c *config.Config) { c.HashWorkers = 1 })
 	ts.user(t, "alice")
+	ts.Auth.Throttle = nil // this test is about the hashing pool; TestSignInThrottle about the throttle
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	codes := map[int]int{}
@@ -308,8 +310,8 @@ func TestSignInFloodIsBounded(t *testing.T) {
 			mu.Lock()
 			codes[resp.StatusCode]++
 			mu.Unlock()
-			if resp.StatusCode == 503 && resp.Header.Get("Retry-After") == "" {
-				t.Error("503 without Retry-After")
+			if (resp.StatusCode == 503 || resp.StatusCode == 429) && resp.Header.Get("Retry-After") == "" {
+				t.Errorf("%d without Retry-After", resp.StatusCode)
 			}
 		}()
 	}
@@ -394,4 +396,33 @@ func mustParse(t *testing.T, der []byte) *x509.Certificate {
 	c, err := x509.ParseCertificate(der)
 	must(t, err)
 	return c
+}
+
+func TestSignInThrottle(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.user(t, "alice")
+	login := func(password string) int {
+		resp, err := http.Post(ts.URL+"/v1/auth/login", "application/json",
+			strings.NewReader(`{"address":"alice@localhost","password":"`+password+`"}`))
+		must(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 0; i < 3; i++ { // successful sign-ins never count against anyone
+		if c := login("password-alice"); c != 200 {
+			t.Fatalf("sign-in %d: %d", i, c)
+		}
+	}
+	var codes []int
+	for i := 0; i < 15; i++ {
+		codes = append(codes, login("guess-"+fmt.Sprint(i)))
+	}
+	for i, c := range codes {
+		if want := map[bool]int{true: 401, false: 429}[i < signInFailures]; c != want {
+			t.Fatalf("attempt %d: %d, want %d (all: %v)", i, c, want, codes)
+		}
+	}
+	if c := login("password-alice"); c != 429 {
+		t.Fatalf("right password while throttled: %d (the throttle must not reveal it)", c)
+	}
 }

@@ -51,6 +51,12 @@ type Server struct {
 	pollsHeld atomic.Int64
 }
 
+// Failed sign-ins allowed per account and per client IP in a window.
+const (
+	signInFailures = 10
+	signInWindow   = 5 * time.Minute
+)
+
 // DBFile and KeyFile are the names of the files in the data directory.
 const (
 	DBFile  = "presenced.db"
@@ -99,7 +105,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		limits.RequestsPerSecond, limits.RequestBurst = cfg.SessionRate, cfg.SessionBurst
 	}
 	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits}, st, clk, nil, log)
-	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL}
+	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL,
+		Throttle: auth.NewThrottle(clk, signInFailures, signInWindow)}
 	s.Web = &web.Web{Auth: s.Auth, Store: st, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Domain: cfg.Domain, Log: log}
 	s.handler = s.routes()
 	s.registerMetrics()

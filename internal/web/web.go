@@ -180,8 +180,12 @@ func (wb *Web) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (wb *Web) fail(w http.ResponseWriter, err error) {
-	if errors.Is(err, auth.ErrBusy) {
+	switch {
+	case errors.Is(err, auth.ErrBusy):
 		problem.Write(w, core.CodeBusy, err.Error())
+		return
+	case errors.Is(err, auth.ErrThrottled):
+		problem.Write(w, core.CodeRateLimited, err.Error())
 		return
 	}
 	wb.Log.Error("web sign-in", "err", err)
@@ -190,7 +194,7 @@ func (wb *Web) fail(w http.ResponseWriter, err error) {
 
 // signIn checks the password and sets the session cookie.
 func (wb *Web) signIn(w http.ResponseWriter, r *http.Request, address, password string) {
-	secret, _, err := wb.Auth.Login(r.Context(), address, password, "web")
+	secret, _, err := wb.Auth.Login(r.Context(), auth.ClientIP(r), address, password, "web")
 	switch {
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		problem.Write(w, core.CodeUnauthorized, err.Error())
