@@ -143,21 +143,9 @@ func clip(s string) string {
 
 // fail writes err, logging the ones that are not the client's fault.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, auth.ErrBusy):
-		problem.Write(w, core.CodeBusy, err.Error())
-		return
-	case errors.Is(err, auth.ErrThrottled):
-		problem.Write(w, core.CodeRateLimited, err.Error())
-		return
-	case errors.Is(err, addr.ErrInvalid), errors.Is(err, auth.ErrWeakPassword):
-		problem.Write(w, core.CodeInvalid, err.Error())
-		return
-	}
-	if core.CodeOf(err) == core.CodeInternal {
+	if problem.Error(w, err) {
 		a.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	problem.Error(w, err)
 }
 
 // Sign-in
@@ -199,10 +187,6 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		c.Label = "api"
 	}
 	secret, tok, err := a.Auth.Login(r.Context(), auth.ClientIP(r), c.Address, c.Password, c.Label)
-	if errors.Is(err, auth.ErrInvalidCredentials) {
-		problem.Write(w, core.CodeUnauthorized, err.Error())
-		return
-	}
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -127,12 +127,7 @@ func (h *Hub) edit(ctx context.Context, actor, other string, change func(mine, t
 	}
 	h.graphMu.Lock()
 	defer h.graphMu.Unlock()
-	// mine: "actor may see other"; theirs: "other may see actor".
-	mine, err := h.store.GetRelation(ctx, other, actor)
-	if err != nil {
-		return err
-	}
-	theirs, err := h.store.GetRelation(ctx, actor, other)
+	mine, theirs, err := h.edges(ctx, actor, other)
 	if err != nil {
 		return err
 	}
@@ -158,6 +153,16 @@ func (h *Hub) edit(ctx context.Context, actor, other string, change func(mine, t
 	h.tellLocked(actor, pairView(actor, other, mine, theirs, aBlocks), pairView(actor, other, newMine, newTheirs, aBlocks))
 	h.tellLocked(other, pairView(other, actor, theirs, mine, oBlocks), pairView(other, actor, newTheirs, newMine, oBlocks))
 	return nil
+}
+
+// edges reads the two edges of a pair: mine is "actor may see other",
+// theirs "other may see actor". The caller holds graphMu.
+func (h *Hub) edges(ctx context.Context, actor, other string) (mine, theirs store.Relation, err error) {
+	if mine, err = h.store.GetRelation(ctx, other, actor); err != nil {
+		return
+	}
+	theirs, err = h.store.GetRelation(ctx, actor, other)
+	return
 }
 
 // usersFor loads the graph of each account from the store, as it is after a

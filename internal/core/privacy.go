@@ -60,11 +60,7 @@ func (h *Hub) listEdit(ctx context.Context, actor, other string, add bool,
 			return Errorf(CodeLimit, "at most %d entries", h.cfg.Limits.ListPerAccount)
 		}
 	}
-	mine, err := h.store.GetRelation(ctx, other, actor)
-	if err != nil {
-		return err
-	}
-	theirs, err := h.store.GetRelation(ctx, actor, other)
+	mine, theirs, err := h.edges(ctx, actor, other)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/core"
 )
 
@@ -51,13 +53,26 @@ func Write(w http.ResponseWriter, code core.Code, detail string) {
 	json.NewEncoder(w).Encode(Details{Type: "https://presenced.dev/problems/" + string(code), Title: http.StatusText(st), Status: st, Detail: detail, Code: string(code)})
 }
 
-// Error writes err: a *core.Error as itself, anything else as an internal
-// error whose details stay in the log.
-func Error(w http.ResponseWriter, err error) {
+// Error writes err: a *core.Error as itself, the sign-in errors of package
+// auth and invalid addresses with their codes, anything else as an internal
+// error (whose details belong in the caller's log). It reports whether err
+// was an internal error.
+func Error(w http.ResponseWriter, err error) (internal bool) {
 	var ce *core.Error
-	if errors.As(err, &ce) {
+	switch {
+	case errors.As(err, &ce):
 		Write(w, ce.Code, ce.Message)
-		return
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		Write(w, core.CodeUnauthorized, err.Error())
+	case errors.Is(err, auth.ErrBusy):
+		Write(w, core.CodeBusy, err.Error())
+	case errors.Is(err, auth.ErrThrottled):
+		Write(w, core.CodeRateLimited, err.Error())
+	case errors.Is(err, auth.ErrWeakPassword), errors.Is(err, addr.ErrInvalid):
+		Write(w, core.CodeInvalid, err.Error())
+	default:
+		Write(w, core.CodeInternal, "internal error")
+		return true
 	}
-	Write(w, core.CodeInternal, "internal error")
+	return false
 }

@@ -254,23 +254,39 @@ func drain(s *client.Session) <-chan client.Frame {
 	return ch
 }
 
+// TestDroppedSessionGoesOfflineAfterGrace: a WebSocket session whose
+// connection dies, or a long-poll session that stops polling, is shown
+// offline once the grace period ends, and cannot be resumed after.
 func TestDroppedSessionGoesOfflineAfterGrace(t *testing.T) {
-	ts := startServer(t, func(c *config.Config) { c.Grace = 300 * time.Millisecond })
-	ctx := tctx(t)
-	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
-	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
-	aws, err := alice.Connect(ctx, client.ConnectOptions{})
-	must(t, err)
-	bs, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
-	must(t, err)
-	_, err = aws.WaitFor(ctx, presenceIs("bob@localhost", "available"))
-	must(t, err)
-	bs.Drop()
-	_, err = aws.WaitFor(ctx, presenceIs("bob@localhost", "unavailable"))
-	must(t, err)
-	var ce *client.Error
-	if err := bs.Resume(ctx); !asError(err, &ce) || ce.Code != "session_expired" {
-		t.Fatalf("resume after grace: %v", err)
+	for _, transport := range []string{"ws", "longpoll"} {
+		t.Run(transport, func(t *testing.T) {
+			ts := startServer(t, func(c *config.Config) { c.Grace = 300 * time.Millisecond })
+			ctx := tctx(t)
+			alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+			befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+			aws, err := alice.Connect(ctx, client.ConnectOptions{})
+			must(t, err)
+			sessions := ts.Hub.Metrics().SessionsOf(transport)
+			before := sessions.Load() // alice's, over ws
+			connect := map[string]func(context.Context, client.ConnectOptions) (*client.Session, error){"ws": bob.Connect, "longpoll": bob.ConnectPoll}[transport]
+			bs, err := connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+			must(t, err)
+			_, err = aws.WaitFor(ctx, presenceIs("bob@localhost", "available"))
+			must(t, err)
+			if n := sessions.Load(); n != before+1 {
+				t.Fatalf("%s sessions: %d, want %d", transport, n, before+1)
+			}
+			bs.Drop()
+			_, err = aws.WaitFor(ctx, presenceIs("bob@localhost", "unavailable"))
+			must(t, err)
+			if n := sessions.Load(); n != before {
+				t.Fatalf("%s sessions after expiry: %d, want %d", transport, n, before)
+			}
+			var ce *client.Error
+			if err := bs.Resume(ctx); !asError(err, &ce) || ce.Code != "session_expired" {
+				t.Fatalf("resume after grace: %v", err)
+			}
+		})
 	}
 }
 

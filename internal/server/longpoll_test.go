@@ -5,10 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/presenced/presenced/client"
-	"github.com/presenced/presenced/internal/config"
 )
 
 func TestLongPollRequestLimits(t *testing.T) {
@@ -54,27 +50,5 @@ func TestLongPollRequestLimits(t *testing.T) {
 				t.Fatalf("frames %+v, want an error %q", out.Frames, tc.frameCode)
 			}
 		})
-	}
-}
-
-func TestStoppedPollingGoesOfflineAfterGrace(t *testing.T) {
-	ts := startServer(t, func(c *config.Config) { c.Grace = 300 * time.Millisecond })
-	ctx := tctx(t)
-	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
-	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
-	as, err := alice.Connect(ctx, client.ConnectOptions{})
-	must(t, err)
-	bs, err := bob.ConnectPoll(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
-	must(t, err)
-	_, err = as.WaitFor(ctx, presenceIs("bob@localhost", "available"))
-	must(t, err)
-	if n := ts.Hub.Metrics().SessionsOf("longpoll").Load(); n != 1 {
-		t.Fatalf("long-poll sessions: %d", n)
-	}
-	bs.Drop() // stops polling
-	_, err = as.WaitFor(ctx, presenceIs("bob@localhost", "unavailable"))
-	must(t, err)
-	if n := ts.Hub.Metrics().SessionsOf("longpoll").Load(); n != 0 {
-		t.Fatalf("long-poll sessions after expiry: %d", n)
 	}
 }

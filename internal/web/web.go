@@ -163,9 +163,6 @@ func (wb *Web) signup(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrExists):
 		problem.Write(w, core.CodeConflict, "that address is taken")
 		return
-	case errors.Is(err, auth.ErrWeakPassword):
-		problem.Write(w, core.CodeInvalid, err.Error())
-		return
 	case err != nil:
 		wb.fail(w, err)
 		return
@@ -180,26 +177,15 @@ func (wb *Web) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (wb *Web) fail(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, auth.ErrBusy):
-		problem.Write(w, core.CodeBusy, err.Error())
-		return
-	case errors.Is(err, auth.ErrThrottled):
-		problem.Write(w, core.CodeRateLimited, err.Error())
-		return
+	if problem.Error(w, err) {
+		wb.Log.Error("web sign-in", "err", err)
 	}
-	wb.Log.Error("web sign-in", "err", err)
-	problem.Write(w, core.CodeInternal, "internal error")
 }
 
 // signIn checks the password and sets the session cookie.
 func (wb *Web) signIn(w http.ResponseWriter, r *http.Request, address, password string) {
 	secret, _, err := wb.Auth.Login(r.Context(), auth.ClientIP(r), address, password, "web")
-	switch {
-	case errors.Is(err, auth.ErrInvalidCredentials):
-		problem.Write(w, core.CodeUnauthorized, err.Error())
-		return
-	case err != nil:
+	if err != nil {
 		wb.fail(w, err)
 		return
 	}
