@@ -60,10 +60,11 @@ func (a *Auth) CreateAccount(ctx context.Context, address, password string) (str
 	if err != nil {
 		return "", err
 	}
-	return bare, a.Store.CreateAccount(ctx, store.Account{Address: bare, PasswordHash: hash, CreatedAt: a.Clock.Now()})
+	return bare, a.Store.CreateAccount(ctx, store.Account{Address: bare, PasswordHash: hash, Scram: NewScramCredentials(password), CreatedAt: a.Clock.Now()})
 }
 
-// SetPassword changes an account's password and revokes all its tokens.
+// SetPassword changes an account's password (its argon2id hash and SCRAM
+// credentials) and revokes all its tokens.
 func (a *Auth) SetPassword(ctx context.Context, address, password string) error {
 	if err := CheckPassword(password); err != nil {
 		return err
@@ -72,7 +73,7 @@ func (a *Auth) SetPassword(ctx context.Context, address, password string) error 
 	if err != nil {
 		return err
 	}
-	if err := a.Store.SetPasswordHash(ctx, address, hash); err != nil {
+	if err := a.Store.SetCredentials(ctx, address, hash, NewScramCredentials(password)); err != nil {
 		return err
 	}
 	toks, err := a.Store.ListTokens(ctx, address)

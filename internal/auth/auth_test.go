@@ -50,6 +50,15 @@ func TestLoginAndTokens(t *testing.T) {
 	if err != nil || bare != "alice@localhost" {
 		t.Fatal(bare, err)
 	}
+	acct, _ := a.Store.GetAccount(ctx, bare)
+	if len(acct.Scram) != 2 {
+		t.Fatalf("SCRAM credentials not stored: %+v", acct.Scram)
+	}
+	for _, c := range acct.Scram {
+		if stored, _ := DeriveScram(c.Mechanism, "sesame-open", c.Salt, c.Iterations); string(stored) != string(c.StoredKey) {
+			t.Fatalf("%s: stored key does not match the password", c.Mechanism)
+		}
+	}
 	if _, err := a.CreateAccount(ctx, "bob@localhost", "short"); !errors.Is(err, ErrWeakPassword) {
 		t.Fatal(err)
 	}

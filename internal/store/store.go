@@ -34,6 +34,7 @@ type Store interface {
 type Account struct {
 	Address      string // bare address, "alice@example.org"
 	PasswordHash string // argon2id PHC string; never the password
+	Scram        []ScramCredential
 	CreatedAt    time.Time
 	Invisible    bool      // appears offline to everyone
 	LastSeen     time.Time // when the account last stopped appearing online; zero if never
@@ -46,9 +47,20 @@ type Accounts interface {
 	ListAccounts(ctx context.Context) ([]Account, error)
 	// DeleteAccount removes the account and everything it owns or is part of.
 	DeleteAccount(ctx context.Context, address string) error
-	SetPasswordHash(ctx context.Context, address, hash string) error
+	// SetCredentials replaces the password hash and SCRAM credentials.
+	SetCredentials(ctx context.Context, address, hash string, scram []ScramCredential) error
 	SetInvisible(ctx context.Context, address string, invisible bool) error
 	SetLastSeen(ctx context.Context, address string, t time.Time) error
+}
+
+// ScramCredential is what a server keeps to check a SCRAM login (RFC 5802
+// § 3): enough to verify a client's proof, never enough to log in.
+type ScramCredential struct {
+	Mechanism  string `json:"mechanism"` // "SCRAM-SHA-1", "SCRAM-SHA-256"
+	Salt       []byte `json:"salt"`
+	Iterations int    `json:"iterations"`
+	StoredKey  []byte `json:"stored_key"`
+	ServerKey  []byte `json:"server_key"`
 }
 
 // Token is a bearer credential. Only a hash of the secret is stored.

@@ -134,22 +134,39 @@ func mustAffect(res sql.Result, err error) error {
 // Accounts
 
 func (s *DB) CreateAccount(ctx context.Context, a store.Account) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO accounts(address,password_hash,created_at,invisible,last_seen) VALUES (?,?,?,?,?)`,
-		a.Address, a.PasswordHash, unix(a.CreatedAt), a.Invisible, unix(a.LastSeen))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO accounts(address,password_hash,scram,created_at,invisible,last_seen) VALUES (?,?,?,?,?,?)`,
+		a.Address, a.PasswordHash, scramJSON(a.Scram), unix(a.CreatedAt), a.Invisible, unix(a.LastSeen))
 	if isUnique(err) {
 		return fmt.Errorf("account %s: %w", a.Address, store.ErrExists)
 	}
 	return err
 }
 
-const accountCols = `address,password_hash,created_at,invisible,last_seen`
+const accountCols = `address,password_hash,scram,created_at,invisible,last_seen`
+
+func scramJSON(c []store.ScramCredential) string {
+	if c == nil {
+		c = []store.ScramCredential{}
+	}
+	b, _ := json.Marshal(c)
+	return string(b)
+}
 
 func scanAccount(sc interface{ Scan(...any) error }) (store.Account, error) {
 	var a store.Account
 	var created, seen int64
-	err := sc.Scan(&a.Address, &a.PasswordHash, &created, &a.Invisible, &seen)
+	var scram string
+	if err := sc.Scan(&a.Address, &a.PasswordHash, &scram, &created, &a.Invisible, &seen); err != nil {
+		return a, err
+	}
 	a.CreatedAt, a.LastSeen = fromUnix(created), fromUnix(seen)
-	return a, err
+	if err := json.Unmarshal([]byte(scram), &a.Scram); err != nil {
+		return a, fmt.Errorf("account %s: corrupt SCRAM credentials: %w", a.Address, err)
+	}
+	if len(a.Scram) == 0 {
+		a.Scram = nil
+	}
+	return a, nil
 }
 
 func (s *DB) GetAccount(ctx context.Context, address string) (store.Account, error) {
@@ -195,8 +212,8 @@ func (s *DB) DeleteAccount(ctx context.Context, address string) error {
 	})
 }
 
-func (s *DB) SetPasswordHash(ctx context.Context, address, hash string) error {
-	return mustAffect(s.db.ExecContext(ctx, `UPDATE accounts SET password_hash=? WHERE address=?`, hash, address))
+func (s *DB) SetCredentials(ctx context.Context, address, hash string, scram []store.ScramCredential) error {
+	return mustAffect(s.db.ExecContext(ctx, `UPDATE accounts SET password_hash=?, scram=? WHERE address=?`, hash, scramJSON(scram), address))
 }
 
 func (s *DB) SetInvisible(ctx context.Context, address string, invisible bool) error {

@@ -64,14 +64,15 @@ func testAccounts(t *testing.T, s store.Store) {
 	}
 	_, err = s.GetAccount(ctx, "nobody@x")
 	wantErr(t, err, store.ErrNotFound)
-	must(t, s.SetPasswordHash(ctx, "alice@x", "new"))
+	scram := []store.ScramCredential{{Mechanism: "SCRAM-SHA-256", Salt: []byte("salt"), Iterations: 4096, StoredKey: []byte{1, 2}, ServerKey: []byte{3}}}
+	must(t, s.SetCredentials(ctx, "alice@x", "new", scram))
 	must(t, s.SetInvisible(ctx, "alice@x", true))
 	must(t, s.SetLastSeen(ctx, "alice@x", t0.Add(time.Hour)))
 	a, _ = s.GetAccount(ctx, "alice@x")
-	if a.PasswordHash != "new" || !a.Invisible || !a.LastSeen.Equal(t0.Add(time.Hour)) {
+	if a.PasswordHash != "new" || !a.Invisible || !a.LastSeen.Equal(t0.Add(time.Hour)) || !reflect.DeepEqual(a.Scram, scram) {
 		t.Fatalf("updates lost: %+v", a)
 	}
-	wantErr(t, s.SetPasswordHash(ctx, "nobody@x", "x"), store.ErrNotFound)
+	wantErr(t, s.SetCredentials(ctx, "nobody@x", "x", nil), store.ErrNotFound)
 	list, err := s.ListAccounts(ctx)
 	must(t, err)
 	if len(list) != 2 || list[0].Address != "alice@x" || list[1].Address != "bob@x" {
