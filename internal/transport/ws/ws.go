@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,9 +242,35 @@ func (c *conn) serve() {
 	c.run()
 }
 
+// errPanicked ends a connection whose handling panicked: a bug, logged, that
+// costs this connection and nothing else.
+var errPanicked = &CloseError{Code: CloseInternal, Reason: "internal error"}
+
+// recoverTo turns a panic into errPanicked (stored in *err) and logs it.
+func (c *conn) recoverTo(err *error) {
+	if r := recover(); r != nil {
+		c.h.Log.Error("websocket connection panicked", "panic", r, "stack", string(debug.Stack()))
+		*err = errPanicked
+	}
+}
+
+// recoverFlush ends a connection whose flush panicked (recover must be
+// called by the deferred function itself).
+func (c *conn) recoverFlush() {
+	if r := recover(); r != nil {
+		c.h.Log.Error("websocket flush panicked", "panic", r, "stack", string(debug.Stack()))
+		c.writing.Store(false)
+		c.nc.Close() // the reader notices and finishes
+	}
+}
+
 // run reads until the connection parks or ends.
 func (c *conn) run() {
-	err := c.readLoop()
+	var err error
+	func() {
+		defer c.recoverTo(&err)
+		err = c.readLoop()
+	}()
 	if errors.Is(err, errParked) {
 		return
 	}
@@ -318,8 +345,9 @@ func (c *conn) readLoop() error {
 		)
 		done := make(chan struct{})
 		c.h.workq <- func() {
+			defer close(done)
+			defer c.recoverTo(&err)
 			reply, welcome, err = c.handle(ctx, msg)
-			close(done)
 		}
 		<-done
 		if welcome {
@@ -410,6 +438,7 @@ func (c *conn) Wake() {
 }
 
 func (c *conn) flush() {
+	defer c.recoverFlush()
 	s := c.proto.Session
 	for {
 		for {
