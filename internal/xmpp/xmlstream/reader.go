@@ -1,0 +1,252 @@
+package xmlstream
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// NSStream is the namespace of the stream's own elements.
+const NSStream = "http://etherx.jabber.org/streams"
+
+// StreamError is a reason to close the stream (RFC 6120 § 4.9.3).
+type StreamError struct {
+	Condition string // "not-well-formed", "restricted-xml", "policy-violation", "invalid-namespace", …
+	Text      string
+}
+
+func (e *StreamError) Error() string { return "stream error " + e.Condition + ": " + e.Text }
+
+func streamErr(condition, format string, args ...any) *StreamError {
+	return &StreamError{Condition: condition, Text: fmt.Sprintf(format, args...)}
+}
+
+// ErrClosed is returned by Next when the peer closed its stream.
+var ErrClosed = errors.New("stream closed by peer")
+
+// Limits bound what one stanza may hold.
+type Limits struct {
+	MaxStanza int // bytes of one top-level element, tags included
+	MaxDepth  int // nesting below the stream element
+	MaxAttrs  int // attributes of one element
+}
+
+// DefaultLimits suit client-to-server streams.
+var DefaultLimits = Limits{MaxStanza: 256 << 10, MaxDepth: 32, MaxAttrs: 32}
+
+// Element is a parsed XML element.
+type Element struct {
+	Name     xml.Name
+	Attr     []xml.Attr
+	Children []Node
+}
+
+// Node is an *Element or a CharData.
+type Node interface{}
+
+// CharData is text inside an element.
+type CharData string
+
+// AttrValue returns the value of the attribute local (in no namespace), or "".
+func (e *Element) AttrValue(local string) string {
+	for _, a := range e.Attr {
+		if a.Name.Space == "" && a.Name.Local == local {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// Child returns the first child element with the given namespace and local
+// name, or nil.
+func (e *Element) Child(space, local string) *Element {
+	for _, n := range e.Children {
+		if c, ok := n.(*Element); ok && c.Name.Space == space && c.Name.Local == local {
+			return c
+		}
+	}
+	return nil
+}
+
+// Text is the concatenated character data directly inside e.
+func (e *Element) Text() string {
+	var b bytes.Buffer
+	for _, n := range e.Children {
+		if t, ok := n.(CharData); ok {
+			b.WriteString(string(t))
+		}
+	}
+	return b.String()
+}
+
+// budget is an io.Reader that refuses to deliver more than its allowance:
+// the hard cap behind the stanza size limit, since encoding/xml buffers a
+// whole text token or tag before we see it.
+type budget struct {
+	r     io.Reader
+	read  int64
+	limit int64
+}
+
+var errBudget = errors.New("stanza budget exhausted")
+
+func (b *budget) Read(p []byte) (int, error) {
+	left := b.limit - b.read
+	if left <= 0 {
+		return 0, errBudget
+	}
+	if int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := b.r.Read(p)
+	b.read += int64(n)
+	return n, err
+}
+
+// readAhead is how far encoding/xml may read beyond the current stanza.
+const readAhead = 4096
+
+// Reader reads one XML stream.
+type Reader struct {
+	lim    Limits
+	in     *budget
+	dec    *xml.Decoder
+	opened bool
+}
+
+// NewReader reads a stream from r.
+func NewReader(r io.Reader, lim Limits) *Reader {
+	in := &budget{r: r, limit: int64(lim.MaxStanza + readAhead)}
+	dec := xml.NewDecoder(in)
+	dec.Strict = true
+	dec.Entity = map[string]string{} // only the five predefined entities
+	return &Reader{lim: lim, in: in, dec: dec}
+}
+
+// token reads the next token, turning decoder failures into stream errors.
+func (r *Reader) token() (xml.Token, error) {
+	t, err := r.dec.Token() // resolves namespaces and checks end tags match
+	switch {
+	case err == nil:
+	case errors.Is(err, errBudget):
+		return nil, streamErr("policy-violation", "stanza larger than %d bytes", r.lim.MaxStanza)
+	case errors.Is(err, io.EOF):
+		return nil, io.EOF
+	default:
+		var se *xml.SyntaxError
+		if errors.As(err, &se) {
+			return nil, streamErr("not-well-formed", "%s", se.Msg)
+		}
+		return nil, err // the connection failed
+	}
+	switch t := t.(type) {
+	case xml.Comment:
+		return nil, streamErr("restricted-xml", "comments are not allowed")
+	case xml.Directive:
+		return nil, streamErr("restricted-xml", "DTDs and other directives are not allowed")
+	case xml.ProcInst:
+		if t.Target != "xml" || r.opened {
+			return nil, streamErr("restricted-xml", "processing instructions are not allowed")
+		}
+	}
+	return xml.CopyToken(t), nil
+}
+
+// Open reads the stream header (after an optional XML declaration) and
+// returns it, names resolved.
+func (r *Reader) Open() (xml.StartElement, error) {
+	for {
+		t, err := r.token()
+		if err != nil {
+			return xml.StartElement{}, err
+		}
+		switch t := t.(type) {
+		case xml.ProcInst:
+			continue // the XML declaration
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) == 0 {
+				continue
+			}
+			return xml.StartElement{}, streamErr("not-well-formed", "text before the stream header")
+		case xml.StartElement:
+			r.opened = true
+			if t.Name.Space != NSStream || t.Name.Local != "stream" {
+				return t, streamErr("invalid-namespace", "the stream must open with <stream:stream xmlns:stream='%s'>", NSStream)
+			}
+			return t, nil
+		default:
+			return xml.StartElement{}, streamErr("not-well-formed", "unexpected %T before the stream header", t)
+		}
+	}
+}
+
+// Next reads the next top-level element. Whitespace between elements (as
+// keepalives) is skipped. It returns ErrClosed at </stream:stream>.
+func (r *Reader) Next() (*Element, error) {
+	r.in.limit = r.in.read + int64(r.lim.MaxStanza+readAhead)
+	for {
+		start := r.dec.InputOffset() // before the stanza's start tag
+		t, err := r.token()
+		if err != nil {
+			return nil, err
+		}
+		switch t := t.(type) {
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) > 0 {
+				return nil, streamErr("not-well-formed", "text at the top level of the stream")
+			}
+		case xml.EndElement:
+			return nil, ErrClosed
+		case xml.StartElement:
+			return r.element(t, 1, start)
+		}
+	}
+}
+
+// checkSize fails once the stanza that began at offset start is too big.
+func (r *Reader) checkSize(start int64) error {
+	if r.dec.InputOffset()-start > int64(r.lim.MaxStanza) {
+		return streamErr("policy-violation", "stanza larger than %d bytes", r.lim.MaxStanza)
+	}
+	return nil
+}
+
+// element reads the rest of an element whose start tag was just read.
+func (r *Reader) element(st xml.StartElement, depth int, start int64) (*Element, error) {
+	if depth > r.lim.MaxDepth {
+		return nil, streamErr("policy-violation", "elements nested deeper than %d", r.lim.MaxDepth)
+	}
+	if len(st.Attr) > r.lim.MaxAttrs {
+		return nil, streamErr("policy-violation", "more than %d attributes on <%s>", r.lim.MaxAttrs, st.Name.Local)
+	}
+	el := &Element{Name: st.Name, Attr: st.Attr}
+	for {
+		if err := r.checkSize(start); err != nil {
+			return nil, err
+		}
+		t, err := r.token()
+		if errors.Is(err, io.EOF) {
+			return nil, streamErr("not-well-formed", "stream ended inside <%s>", st.Name.Local)
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch t := t.(type) {
+		case xml.StartElement:
+			child, err := r.element(t, depth+1, start)
+			if err != nil {
+				return nil, err
+			}
+			el.Children = append(el.Children, child)
+		case xml.CharData:
+			el.Children = append(el.Children, CharData(t))
+		case xml.EndElement:
+			if err := r.checkSize(start); err != nil {
+				return nil, err
+			}
+			return el, nil
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package xmlstream
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+const header = `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`
+
+func TestReadsStanzas(t *testing.T) {
+	r := NewReader(strings.NewReader(header+` <message to='bob@localhost' type='chat'><body>hi &amp; bye</body><x xmlns='urn:x'/></message>
+		<presence/></stream:stream>`), DefaultLimits)
+	st, err := r.Open()
+	if err != nil || st.Name.Local != "stream" {
+		t.Fatal(st, err)
+	}
+	m, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Name.Space != "jabber:client" || m.Name.Local != "message" || m.AttrValue("to") != "bob@localhost" {
+		t.Fatalf("message %+v", m)
+	}
+	if b := m.Child("jabber:client", "body"); b == nil || b.Text() != "hi & bye" {
+		t.Fatalf("body %+v", b)
+	}
+	if m.Child("urn:x", "x") == nil {
+		t.Fatal("namespaced child lost")
+	}
+	if p, err := r.Next(); err != nil || p.Name.Local != "presence" {
+		t.Fatal(p, err)
+	}
+	if _, err := r.Next(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("end of stream: %v", err)
+	}
+}
+
+func condition(err error) string {
+	var se *StreamError
+	if errors.As(err, &se) {
+		return se.Condition
+	}
+	return ""
+}
+
+func TestRejects(t *testing.T) {
+	small := Limits{MaxStanza: 1024, MaxDepth: 4, MaxAttrs: 3}
+	for name, tc := range map[string]struct {
+		body string
+		want string
+	}{
+		"comment":            {`<!-- hi --><presence/>`, "restricted-xml"},
+		"processing instr.":  {`<?evil x?><presence/>`, "restricted-xml"},
+		"entity declaration": {`<!DOCTYPE x [<!ENTITY a "aaaa">]><presence/>`, "restricted-xml"},
+		"unknown entity":     {`<message><body>&lol;</body></message>`, "not-well-formed"},
+		"mismatched end":     {`<message></presence>`, "not-well-formed"},
+		"text at top level":  {`hello`, "not-well-formed"},
+		"deep nesting":       {strings.Repeat("<a>", 10) + strings.Repeat("</a>", 10), "policy-violation"},
+		"many attributes":    {`<presence a='1' b='2' c='3' d='4'/>`, "policy-violation"},
+		"huge stanza":        {`<message><body>` + strings.Repeat("x", 5000) + `</body></message>`, "policy-violation"},
+		"huge attribute":     {`<message id='` + strings.Repeat("x", 5000) + `'/>`, "policy-violation"},
+		"unclosed stanza":    {`<message><body>`, "not-well-formed"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := NewReader(strings.NewReader(header+tc.body), small)
+			if _, err := r.Open(); err != nil {
+				t.Fatal(err)
+			}
+			_, err := r.Next()
+			if c := condition(err); c != tc.want {
+				t.Fatalf("got %v, want %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestHeader(t *testing.T) {
+	for body, want := range map[string]string{
+		`<stream xmlns='jabber:client'>`: "invalid-namespace",
+		`<!DOCTYPE stream><stream:stream xmlns:stream='http://etherx.jabber.org/streams'>`: "restricted-xml",
+		`garbage`: "not-well-formed",
+	} {
+		_, err := NewReader(strings.NewReader(body), DefaultLimits).Open()
+		if c := condition(err); c != want {
+			t.Errorf("%q: %v, want %s", body, err, want)
+		}
+	}
+	if _, err := NewReader(strings.NewReader(""), DefaultLimits).Open(); !errors.Is(err, io.EOF) {
+		t.Errorf("empty: %v", err)
+	}
+}
+
+// TestManyStanzasWithinBudget: the size budget is per stanza, not per stream.
+func TestManyStanzasWithinBudget(t *testing.T) {
+	stanza := `<message><body>` + strings.Repeat("x", 800) + `</body></message>`
+	r := NewReader(strings.NewReader(header+strings.Repeat(stanza, 100)), Limits{MaxStanza: 1024, MaxDepth: 4, MaxAttrs: 4})
+	if _, err := r.Open(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if _, err := r.Next(); err != nil {
+			t.Fatalf("stanza %d: %v", i, err)
+		}
+	}
+}
+
+func FuzzReader(f *testing.F) {
+	f.Add(header + `<message><body>hi</body></message></stream:stream>`)
+	f.Add(header + `<iq type='get' id='1'><query xmlns='jabber:iq:roster'/></iq>`)
+	f.Add(`<!DOCTYPE x [<!ENTITY a "a">]>`)
+	lim := Limits{MaxStanza: 2048, MaxDepth: 8, MaxAttrs: 8}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := NewReader(strings.NewReader(s), lim)
+		if _, err := r.Open(); err != nil {
+			return
+		}
+		for i := 0; i < 1000; i++ {
+			el, err := r.Next()
+			if err != nil {
+				return
+			}
+			if d := depth(el); d > lim.MaxDepth {
+				t.Fatalf("element nested %d deep beyond the limit", d)
+			}
+		}
+	})
+}
+
+func depth(e *Element) int {
+	max := 0
+	for _, n := range e.Children {
+		if c, ok := n.(*Element); ok {
+			if d := depth(c); d > max {
+				max = d
+			}
+		}
+	}
+	return max + 1
+}
