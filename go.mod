@@ -8,6 +8,7 @@ require (
 	golang.org/x/crypto v0.59.0
 	golang.org/x/term v0.48.0
 	golang.org/x/text v0.44.0
+	mellium.im/sasl v0.3.2
 	modernc.org/sqlite v1.62.0
 )
 

@@ -20,9 +20,9 @@ const (
 	ScramSHA256 = "SCRAM-SHA-256"
 )
 
-// scramIterations is the PBKDF2 cost of new SCRAM credentials (RFC 7677
+// ScramIterations is the PBKDF2 cost of new SCRAM credentials (RFC 7677
 // asks for at least 4096).
-const scramIterations = 10000
+const ScramIterations = 10000
 
 // ScramHash returns the hash function of a SCRAM mechanism, or nil.
 func ScramHash(mechanism string) func() hash.Hash {
@@ -66,8 +66,8 @@ func NewScramCredentials(password string) []store.ScramCredential {
 	for _, mech := range []string{ScramSHA1, ScramSHA256} {
 		salt := make([]byte, 16)
 		rand.Read(salt)
-		stored, server := DeriveScram(mech, password, salt, scramIterations)
-		out = append(out, store.ScramCredential{Mechanism: mech, Salt: salt, Iterations: scramIterations, StoredKey: stored, ServerKey: server})
+		stored, server := DeriveScram(mech, password, salt, ScramIterations)
+		out = append(out, store.ScramCredential{Mechanism: mech, Salt: salt, Iterations: ScramIterations, StoredKey: stored, ServerKey: server})
 	}
 	return out
 }
