@@ -92,30 +92,40 @@ func (a *Auth) SetPassword(ctx context.Context, address, password string) error 
 // from identifies the client (its IP) for throttling. The returned secret
 // is shown once; only its hash is stored.
 func (a *Auth) Login(ctx context.Context, from, address, password, label string) (string, store.Token, error) {
+	bare, err := a.CheckPassword(ctx, from, address, password)
+	if err != nil {
+		return "", store.Token{}, err
+	}
+	return a.IssueToken(ctx, bare, label)
+}
+
+// CheckPassword verifies a password (throttled per account and per from)
+// and returns the normalized account address.
+func (a *Auth) CheckPassword(ctx context.Context, from, address, password string) (string, error) {
 	bare, err := addr.Bare(address)
 	keys := []string{"acct:" + bare, "from:" + from}
 	if err != nil {
 		keys[0] = "acct:" + address
 	}
 	if err := a.Throttle.Begin(keys...); err != nil {
-		return "", store.Token{}, err
+		return "", err
 	}
 	var acct store.Account
 	if err == nil {
 		acct, err = a.Store.GetAccount(ctx, bare)
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, addr.ErrInvalid) {
-		return "", store.Token{}, err
+		return "", err
 	}
 	ok, verr := a.Hasher.Verify(ctx, acct.PasswordHash, password) // runs even for unknown accounts
 	if verr != nil {
-		return "", store.Token{}, verr
+		return "", verr
 	}
 	if err != nil || !ok {
-		return "", store.Token{}, ErrInvalidCredentials
+		return "", ErrInvalidCredentials
 	}
 	a.Throttle.Succeeded(keys[0], keys[1:]...)
-	return a.IssueToken(ctx, bare, label)
+	return bare, nil
 }
 
 // IssueToken creates a token for an account without a password check (for

@@ -46,6 +46,8 @@ type Server struct {
 	Metrics *metrics.Registry
 
 	handler   http.Handler
+	key       []byte
+	xmppAddrs []string // bound XMPP listeners, STARTTLS first
 	ready     atomic.Bool
 	wsLive    atomic.Int64
 	pollsHeld atomic.Int64
@@ -99,7 +101,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	clk := clock.Real{}
-	s := &Server{Config: cfg, Log: log, Store: st, Metrics: metrics.NewRegistry()}
+	s := &Server{Config: cfg, Log: log, Store: st, Metrics: metrics.NewRegistry(), key: key}
 	limits := core.DefaultLimits
 	if cfg.SessionRate > 0 {
 		limits.RequestsPerSecond, limits.RequestBurst = cfg.SessionRate, cfg.SessionBurst
@@ -215,6 +217,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if s.Config.AdminAddr != "" {
 		go s.serveAdmin(ctx)
+	}
+	if err := s.serveXMPP(ctx); err != nil {
+		return fmt.Errorf("xmpp: %w", err)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

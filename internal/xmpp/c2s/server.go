@@ -1,0 +1,373 @@
+package c2s
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/sasl"
+	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+// Namespaces of the negotiation (RFC 6120).
+const (
+	nsClient  = "jabber:client"
+	nsStreams = "urn:ietf:params:xml:ns:xmpp-streams"
+	nsTLS     = "urn:ietf:params:xml:ns:xmpp-tls"
+	nsSASL    = "urn:ietf:params:xml:ns:xmpp-sasl"
+	nsBind    = "urn:ietf:params:xml:ns:xmpp-bind"
+	nsSession = "urn:ietf:params:xml:ns:xmpp-session"
+	nsStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
+)
+
+// Server accepts XMPP client connections.
+type Server struct {
+	Domain         string
+	Auth           *auth.Auth
+	TLS            *tls.Config // nil: no TLS (then AllowPlaintext must be set)
+	AllowPlaintext bool        // accept clients that never start TLS (tests, loopback)
+	Secret         []byte      // keys SASL's fake credentials for unknown users
+	Log            *slog.Logger
+	Limits         xmlstream.Limits
+}
+
+const negotiationTimeout = 30 * time.Second
+
+// Serve accepts connections on ln until it is closed. directTLS means the
+// listener speaks TLS from the first byte (XEP-0368).
+func (s *Server) Serve(ln net.Listener, directTLS bool) error {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		go s.handle(c, directTLS)
+	}
+}
+
+// conn is one client connection during and after negotiation.
+type conn struct {
+	s        *Server
+	nc       net.Conn
+	r        *xmlstream.Reader
+	tls      *tls.Conn
+	account  string // after SASL
+	resource string // after binding
+}
+
+func (s *Server) handle(nc net.Conn, directTLS bool) {
+	defer nc.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			s.Log.Error("xmpp connection panicked", "panic", r)
+		}
+	}()
+	c := &conn{s: s, nc: nc}
+	if directTLS {
+		c.startTLS()
+	}
+	nc.SetDeadline(time.Now().Add(negotiationTimeout))
+	err := c.negotiate()
+	var se *xmlstream.StreamError
+	switch {
+	case errors.As(err, &se):
+		c.streamError(se.Condition, se.Text)
+	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, xmlstream.ErrClosed):
+		s.Log.Debug("xmpp negotiation ended", "err", err)
+	}
+}
+
+func (c *conn) startTLS() {
+	c.tls = tls.Server(c.nc, c.s.TLS)
+	c.nc = c.tls
+}
+
+func (c *conn) write(format string, args ...any) error {
+	_, err := fmt.Fprintf(c.nc, format, args...)
+	return err
+}
+
+func esc(s string) string {
+	var b strings.Builder
+	xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+func (c *conn) streamError(condition, text string) {
+	c.write(`<stream:error><%s xmlns='%s'/><text xmlns='%s'>%s</text></stream:error></stream:stream>`, condition, nsStreams, nsStreams, esc(text))
+}
+
+// openStream reads the client's stream header and answers with ours and
+// the features of this stage (RFC 6120 § 4.3).
+func (c *conn) openStream(features string) error {
+	c.r = xmlstream.NewReader(c.nc, c.s.Limits)
+	start, err := c.r.Open()
+	id := make([]byte, 8)
+	rand.Read(id)
+	// the response header goes out even on error, so a stream error can follow it
+	c.write(`<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='%s' id='%s' from='%s' version='1.0' xml:lang='en'>`,
+		nsClient, xmlstream.NSStream, hex.EncodeToString(id), esc(c.s.Domain))
+	if err != nil {
+		return err
+	}
+	var to, version, defaultNS string
+	for _, a := range start.Attr {
+		switch {
+		case a.Name.Space == "" && a.Name.Local == "to":
+			to = a.Value
+		case a.Name.Space == "" && a.Name.Local == "version":
+			version = a.Value
+		case a.Name.Space == "" && a.Name.Local == "xmlns":
+			defaultNS = a.Value
+		}
+	}
+	switch {
+	case defaultNS != nsClient:
+		return &xmlstream.StreamError{Condition: "invalid-namespace", Text: "the default namespace must be jabber:client"}
+	case !strings.EqualFold(to, c.s.Domain):
+		return &xmlstream.StreamError{Condition: "host-unknown", Text: "this server does not serve " + to}
+	case !strings.HasPrefix(version, "1."):
+		return &xmlstream.StreamError{Condition: "unsupported-version", Text: "version 1.0 is required"}
+	}
+	return c.write(`<stream:features>%s</stream:features>`, features)
+}
+
+// negotiate runs TLS, SASL and binding; it returns once a resource is
+// bound (or the stream fails).
+func (c *conn) negotiate() error {
+	if c.tls == nil && c.s.TLS != nil {
+		required := "<required/>"
+		if c.s.AllowPlaintext {
+			required = ""
+		}
+		if err := c.openStream(fmt.Sprintf(`<starttls xmlns='%s'>%s</starttls>`, nsTLS, required)); err != nil {
+			return err
+		}
+		el, err := c.r.Next()
+		if err != nil {
+			return err
+		}
+		switch {
+		case el.Name.Space == nsTLS && el.Name.Local == "starttls":
+			if err := c.write(`<proceed xmlns='%s'/>`, nsTLS); err != nil {
+				return err
+			}
+			c.startTLS()
+			if err := c.tls.Handshake(); err != nil {
+				return err
+			}
+		case !c.s.AllowPlaintext:
+			return &xmlstream.StreamError{Condition: "policy-violation", Text: "STARTTLS is required"}
+		default:
+			return c.authenticate(el)
+		}
+	} else if c.tls == nil && !c.s.AllowPlaintext {
+		return &xmlstream.StreamError{Condition: "policy-violation", Text: "TLS is required"}
+	}
+	if err := c.openStream(c.mechanisms()); err != nil {
+		return err
+	}
+	el, err := c.r.Next()
+	if err != nil {
+		return err
+	}
+	return c.authenticate(el)
+}
+
+// mechanisms lists what SASL offers now: -PLUS and PLAIN only under TLS.
+func (c *conn) mechanisms() string {
+	var m []string
+	if c.tls != nil {
+		m = append(m, "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS")
+	}
+	m = append(m, auth.ScramSHA256, auth.ScramSHA1)
+	if c.tls != nil {
+		m = append(m, "PLAIN")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<mechanisms xmlns='%s'>`, nsSASL)
+	for _, x := range m {
+		fmt.Fprintf(&b, `<mechanism>%s</mechanism>`, x)
+	}
+	b.WriteString(`</mechanisms>`)
+	return b.String()
+}
+
+func (c *conn) saslFailure(condition, text string) error {
+	return c.write(`<failure xmlns='%s'><%s/><text>%s</text></failure>`, nsSASL, condition, esc(text))
+}
+
+// clientIP is the peer address throttling counts failures against.
+func (c *conn) clientIP() string {
+	host, _, err := net.SplitHostPort(c.nc.RemoteAddr().String())
+	if err != nil {
+		return c.nc.RemoteAddr().String()
+	}
+	return host
+}
+
+// authenticate runs SASL (RFC 6120 § 6), starting from the client's <auth/>;
+// a failed attempt may be retried on the same stream.
+func (c *conn) authenticate(el *xmlstream.Element) error {
+	for attempt := 0; ; attempt++ {
+		if el.Name.Space != nsSASL || el.Name.Local != "auth" {
+			return &xmlstream.StreamError{Condition: "not-authorized", Text: "authenticate first"}
+		}
+		if attempt >= 5 {
+			return &xmlstream.StreamError{Condition: "policy-violation", Text: "too many authentication attempts"}
+		}
+		account, err := c.saslExchange(el)
+		if err == nil {
+			c.account = account
+			return c.bind()
+		}
+		var f *sasl.Failure
+		if !errors.As(err, &f) {
+			return err
+		}
+		if err := c.saslFailure(f.Condition, f.Text); err != nil {
+			return err
+		}
+		if el, err = c.r.Next(); err != nil {
+			return err
+		}
+	}
+}
+
+// saslExchange runs one mechanism to its end and returns the account.
+func (c *conn) saslExchange(el *xmlstream.Element) (string, error) {
+	mech := el.AttrValue("mechanism")
+	in, err := base64.StdEncoding.DecodeString(strings.TrimSpace(el.Text()))
+	if err != nil {
+		return "", &sasl.Failure{Condition: "incorrect-encoding", Text: "bad base64"}
+	}
+	if mech == "PLAIN" {
+		return c.plain(in)
+	}
+	s, err := sasl.NewScram(mech, sasl.Config{Lookup: c.lookup, ChannelBinding: c.channelBinding(), OffersPlus: c.tls != nil, Secret: c.s.Secret})
+	if err != nil {
+		return "", err
+	}
+	th := c.s.Auth.Throttle
+	var keys []string // throttle keys, once the client-first message named the user
+	for {
+		out, done, err := s.Step(in)
+		if err != nil {
+			return "", err
+		}
+		if keys == nil {
+			keys = []string{"acct:" + strings.ToLower(s.Username()) + "@" + c.s.Domain, "from:" + c.clientIP()}
+			if err := th.Begin(keys...); err != nil { // counted as failed until it succeeds
+				return "", &sasl.Failure{Condition: "temporary-auth-failure", Text: err.Error()}
+			}
+		}
+		if done {
+			th.Succeeded(keys[0], keys[1:]...)
+			account, err := addr.Bare(s.Username() + "@" + c.s.Domain)
+			if err != nil {
+				return "", &sasl.Failure{Condition: "not-authorized", Text: "authentication failed"}
+			}
+			// additional data with success (RFC 6120 § 6.3.10): the server signature
+			return account, c.write(`<success xmlns='%s'>%s</success>`, nsSASL, base64.StdEncoding.EncodeToString(out))
+		}
+		if err := c.write(`<challenge xmlns='%s'>%s</challenge>`, nsSASL, base64.StdEncoding.EncodeToString(out)); err != nil {
+			return "", err
+		}
+		resp, err := c.r.Next()
+		if err != nil {
+			return "", err
+		}
+		if resp.Name.Space == nsSASL && resp.Name.Local == "abort" {
+			return "", &sasl.Failure{Condition: "aborted", Text: "aborted by the client"}
+		}
+		if resp.Name.Space != nsSASL || resp.Name.Local != "response" {
+			return "", &sasl.Failure{Condition: "malformed-request", Text: "expected <response/>"}
+		}
+		if in, err = base64.StdEncoding.DecodeString(strings.TrimSpace(resp.Text())); err != nil {
+			return "", &sasl.Failure{Condition: "incorrect-encoding", Text: "bad base64"}
+		}
+	}
+}
+
+// lookup finds an account's SCRAM credential by its local part.
+func (c *conn) lookup(username, mechanism string) (store.ScramCredential, bool) {
+	bare, err := addr.Bare(username + "@" + c.s.Domain)
+	if err != nil {
+		return store.ScramCredential{}, false
+	}
+	acct, err := c.s.Auth.Store.GetAccount(context.Background(), bare)
+	if err != nil {
+		return store.ScramCredential{}, false
+	}
+	for _, cr := range acct.Scram {
+		if cr.Mechanism == mechanism {
+			return cr, true
+		}
+	}
+	return store.ScramCredential{}, false
+}
+
+// channelBinding offers tls-exporter (RFC 9266) and tls-server-end-point
+// (RFC 5929) once TLS is up.
+func (c *conn) channelBinding() func(string) ([]byte, bool) {
+	if c.tls == nil {
+		return nil
+	}
+	cs := c.tls.ConnectionState()
+	return func(typ string) ([]byte, bool) {
+		switch typ {
+		case "tls-exporter":
+			if cs.Version < tls.VersionTLS13 {
+				return nil, false
+			}
+			b, err := cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
+			return b, err == nil
+		case "tls-server-end-point":
+			if len(c.s.TLS.Certificates) == 0 || len(c.s.TLS.Certificates[0].Certificate) == 0 {
+				return nil, false
+			}
+			h := sha256.Sum256(c.s.TLS.Certificates[0].Certificate[0])
+			return h[:], true
+		}
+		return nil, false
+	}
+}
+
+// plain checks SASL PLAIN (RFC 4616), offered only under TLS.
+func (c *conn) plain(msg []byte) (string, error) {
+	if c.tls == nil {
+		return "", &sasl.Failure{Condition: "encryption-required", Text: "PLAIN needs TLS"}
+	}
+	parts := strings.Split(string(msg), "\x00")
+	if len(parts) != 3 {
+		return "", &sasl.Failure{Condition: "malformed-request", Text: "PLAIN is authzid NUL authcid NUL password"}
+	}
+	account, err := c.s.Auth.CheckPassword(context.Background(), c.clientIP(), parts[1]+"@"+c.s.Domain, parts[2])
+	switch {
+	case errors.Is(err, auth.ErrThrottled), errors.Is(err, auth.ErrBusy):
+		return "", &sasl.Failure{Condition: "temporary-auth-failure", Text: err.Error()}
+	case err != nil:
+		return "", &sasl.Failure{Condition: "not-authorized", Text: "authentication failed"}
+	}
+	if parts[0] != "" && parts[0] != account {
+		return "", &sasl.Failure{Condition: "invalid-authzid", Text: "cannot act for another account"}
+	}
+	return account, c.write(`<success xmlns='%s'/>`, nsSASL)
+}
