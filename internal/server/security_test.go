@@ -1,18 +1,10 @@
 package server
 
 import (
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -26,6 +18,7 @@ import (
 
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/selfsigned"
 )
 
 func dialWS(t *testing.T, ts *testServer, token string, hdr http.Header) (*websocket.Conn, *http.Response, error) {
@@ -363,16 +356,13 @@ func TestMetricsHealthAndOpenAPI(t *testing.T) {
 func TestServesTLS(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	pk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &pk.PublicKey, pk)
-	kder, _ := x509.MarshalECPrivateKey(pk)
-	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	certPEM, keyPEM, err := selfsigned.New("127.0.0.1", time.Hour)
+	must(t, err)
+	os.WriteFile(cert, certPEM, 0o600)
+	os.WriteFile(key, keyPEM, 0o600)
 	ts := startServer(t, func(c *config.Config) { c.TLSCert, c.TLSKey = cert, key })
 	pool := x509.NewCertPool()
-	pool.AddCert(mustParse(t, der))
+	pool.AppendCertsFromPEM(certPEM)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	url := strings.Replace(ts.URL, "http://", "https://", 1)
 	resp, err := hc.Get(url + "/healthz")
@@ -389,13 +379,6 @@ func TestServesTLS(t *testing.T) {
 			t.Fatal("cookies must be Secure under TLS")
 		}
 	}
-	_ = context.Background
-}
-
-func mustParse(t *testing.T, der []byte) *x509.Certificate {
-	c, err := x509.ParseCertificate(der)
-	must(t, err)
-	return c
 }
 
 func TestSignInThrottle(t *testing.T) {

@@ -2,15 +2,10 @@ package c2s
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"path/filepath"
 	"strings"
@@ -23,6 +18,7 @@ import (
 
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/selfsigned"
 	"github.com/presenced/presenced/internal/store/sqlite"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
@@ -30,20 +26,6 @@ import (
 type rig struct {
 	addr, tlsAddr string
 	roots         *x509.CertPool
-}
-
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
 }
 
 func start(t *testing.T, allowPlaintext bool) rig {
@@ -57,7 +39,10 @@ func start(t *testing.T, allowPlaintext bool) rig {
 	if _, err := a.CreateAccount(context.Background(), "alice@localhost", "alice-password"); err != nil {
 		t.Fatal(err)
 	}
-	cert, pool := selfSigned(t)
+	cert, pool, err := selfsigned.ForTest("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := &Server{Domain: "localhost", Auth: a, TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		AllowPlaintext: allowPlaintext, Secret: []byte("k"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: xmlstream.DefaultLimits}
 	r := rig{roots: pool}
