@@ -405,13 +405,17 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request, only []string) {
 
 func etag(v int64) string { return `"` + strconv.FormatInt(v, 10) + `"` }
 
-// ifMatch parses If-Match: 0 when absent or "*", else the version.
-func ifMatch(r *http.Request) (int64, bool) {
+// ifMatch parses If-Match: 0 when absent or "*", else the version. A
+// malformed header is answered with a problem and ok false.
+func ifMatch(w http.ResponseWriter, r *http.Request) (version int64, ok bool) {
 	h := strings.TrimSpace(r.Header.Get("If-Match"))
 	if h == "" || h == "*" {
 		return 0, true
 	}
-	h = strings.TrimPrefix(h, "W/")
-	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
-	return v, err == nil && v > 0
+	v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+	if err != nil || v <= 0 {
+		problem.Write(w, core.CodeInvalid, `If-Match must be an ETag from this API ("3") or *`)
+		return 0, false
+	}
+	return v, true
 }

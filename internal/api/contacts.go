@@ -20,11 +20,7 @@ func (a *API) listContacts(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	out := make([]wire.ContactJSON, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, wire.Contact(c))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"contacts": out})
+	writeJSON(w, http.StatusOK, map[string]any{"contacts": wire.Contacts(cs)})
 }
 
 func (a *API) writeContact(w http.ResponseWriter, status int, c store.Contact) {
@@ -63,9 +59,8 @@ func (a *API) getContact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) putContact(w http.ResponseWriter, r *http.Request) {
-	v, ok := ifMatch(r)
+	v, ok := ifMatch(w, r)
 	if !ok {
-		problem.Write(w, core.CodeInvalid, `If-Match must be an ETag from this API ("3") or *`)
 		return
 	}
 	var in wire.ContactJSON
@@ -83,9 +78,8 @@ func (a *API) putContact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deleteContact(w http.ResponseWriter, r *http.Request) {
-	v, ok := ifMatch(r)
+	v, ok := ifMatch(w, r)
 	if !ok {
-		problem.Write(w, core.CodeInvalid, `If-Match must be an ETag from this API ("3") or *`)
 		return
 	}
 	if err := a.Hub.DeleteContact(r.Context(), caller(r).Account, r.PathValue("id"), v); err != nil {

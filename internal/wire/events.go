@@ -69,14 +69,17 @@ func Presence(v core.PresenceView) PresenceJSON {
 	return p
 }
 
-// Presences converts a list of views.
-func Presences(vs []core.PresenceView) []PresenceJSON {
-	out := make([]PresenceJSON, 0, len(vs))
-	for _, v := range vs {
-		out = append(out, Presence(v))
+// convert maps a list, giving an empty (not null) JSON array for none.
+func convert[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, 0, len(in))
+	for _, v := range in {
+		out = append(out, f(v))
 	}
 	return out
 }
+
+// Presences converts a list of views.
+func Presences(vs []core.PresenceView) []PresenceJSON { return convert(vs, Presence) }
 
 // Subscription converts a core view.
 func Subscription(v core.SubscriptionView) SubscriptionJSON {
@@ -84,13 +87,10 @@ func Subscription(v core.SubscriptionView) SubscriptionJSON {
 }
 
 // Subscriptions converts a list of views.
-func Subscriptions(vs []core.SubscriptionView) []SubscriptionJSON {
-	out := make([]SubscriptionJSON, 0, len(vs))
-	for _, v := range vs {
-		out = append(out, Subscription(v))
-	}
-	return out
-}
+func Subscriptions(vs []core.SubscriptionView) []SubscriptionJSON { return convert(vs, Subscription) }
+
+// Contacts converts stored contacts.
+func Contacts(cs []store.Contact) []ContactJSON { return convert(cs, Contact) }
 
 // Privacy converts settings.
 func Privacy(p core.Privacy) PrivacyJSON {
