@@ -116,7 +116,7 @@ var Settings = []Setting{
 		c.SessionBurst = n
 		return nil
 	}},
-	{"xmpp_addr", "", "XMPP client listener with STARTTLS, e.g. 127.0.0.1:5222 (in progress: negotiation only; off when empty)", str(func(c *Config) *string { return &c.XMPPAddr })},
+	{"xmpp_addr", "", "XMPP client listener with STARTTLS, e.g. 127.0.0.1:5222 (in progress, see docs/xmpp.md; off when empty)", str(func(c *Config) *string { return &c.XMPPAddr })},
 	{"xmpp_tls_addr", "", "XMPP client listener with direct TLS (XEP-0368), e.g. 127.0.0.1:5223 (off when empty)", str(func(c *Config) *string { return &c.XMPPTLSAddr })},
 	{"xmpp_plaintext", "false", "let XMPP clients skip TLS (never PLAIN without TLS); for tests on loopback", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)

@@ -552,6 +552,30 @@ func (h *Hub) Presence(ctx context.Context, viewer string, only []string) ([]Pre
 	return h.snapshotLocked(u, storedView{facts: facts}).Presence, nil
 }
 
+// Probe queues for s the presence of every contact it may see that is
+// online — what XMPP sends a resource when it becomes available (RFC 6121
+// § 4.3). It is queued under the hub's lock, so later changes follow it.
+func (s *Session) Probe(ctx context.Context) error {
+	h := s.hub
+	h.graphMu.RLock()
+	defer h.graphMu.RUnlock()
+	facts, err := h.store.ApprovedBy(ctx, s.Account)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.ended {
+		return Errorf(CodeSessionGone, "session ended")
+	}
+	for _, v := range h.snapshotLocked(s.user, storedView{facts: facts}).Presence {
+		if v.Availability != Unavailable {
+			s.push(PresenceEvent{View: v})
+		}
+	}
+	return nil
+}
+
 // Shutdown tells every session to reconnect, without telling their contacts
 // anything: a restart must not look like everybody leaving. Online users'
 // last-seen time is written before it returns.

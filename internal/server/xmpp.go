@@ -60,7 +60,7 @@ func (s *Server) serveXMPP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	x := &c2s.Server{Domain: s.Config.Domain, Auth: s.Auth, TLS: cfg, AllowPlaintext: s.Config.XMPPPlaintext,
+	x := &c2s.Server{Domain: s.Config.Domain, Hub: s.Hub, Auth: s.Auth, TLS: cfg, AllowPlaintext: s.Config.XMPPPlaintext,
 		Secret: s.key, Log: s.Log, Limits: xmlstream.DefaultLimits}
 	for _, l := range []struct {
 		addr   string

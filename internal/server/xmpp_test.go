@@ -4,16 +4,20 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/xml"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	msasl "mellium.im/sasl"
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
+	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/internal/config"
 )
 
@@ -48,4 +52,129 @@ func TestXMPPListenerSignsInWithPresencedAccounts(t *testing.T) {
 	if s.LocalAddr().Bare().String() != "alice@localhost" || s.LocalAddr().Resourcepart() == "" {
 		t.Fatalf("bound %s", s.LocalAddr())
 	}
+}
+
+// stanza is any stanza an XMPP test client receives, flattened.
+type stanza struct {
+	XMLName xml.Name
+	From    string `xml:"from,attr"`
+	Type    string `xml:"type,attr"`
+	Body    string `xml:"body"`
+	Show    string `xml:"show"`
+	Status  string `xml:"status"`
+	Items   []struct {
+		JID          string `xml:"jid,attr"`
+		Subscription string `xml:"subscription,attr"`
+	} `xml:"query>item"`
+}
+
+// xmppClient signs in over XMPP and collects what it receives.
+func xmppClient(t *testing.T, ts *testServer, local string) (*xmpp.Session, chan stanza) {
+	pemBytes, err := os.ReadFile(filepath.Join(ts.Config.DataDir, XMPPCertFile))
+	must(t, err)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pemBytes)
+	conn, err := net.Dial("tcp", ts.xmppAddrs[0])
+	must(t, err)
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := xmpp.NewClientSession(ctx, jid.MustParse(local+"@localhost/laptop"), conn,
+		xmpp.StartTLS(&tls.Config{ServerName: "localhost", RootCAs: roots}),
+		xmpp.SASL("", "password-"+local, msasl.ScramSha256),
+		xmpp.BindResource())
+	must(t, err)
+	in := make(chan stanza, 100)
+	go s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+		// the decoder must see the start tag to accept the end tag
+		var st stanza
+		if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), r)).Decode(&st); err != nil {
+			return err
+		}
+		in <- st
+		return nil
+	}))
+	return s, in
+}
+
+func waitStanza(t *testing.T, in chan stanza, match func(stanza) bool) stanza {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case st := <-in:
+			if match(st) {
+				return st
+			}
+		case <-timeout:
+			t.Fatal("timed out waiting for a stanza")
+		}
+	}
+}
+
+// TestXMPPAndJSONShareOneWorld: an XMPP client and a WebSocket client see
+// each other's presence and exchange messages, through one core.
+func TestXMPPAndJSONShareOneWorld(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0" })
+	ctx := tctx(t)
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	for !ts.ready.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "away", Status: "on the JSON side"}})
+	must(t, err)
+
+	ax, in := xmppClient(t, ts, "alice")
+	// roster: bob, both ways
+	resp, err := ax.SendIQ(ctx, stanza2IQ(`<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>`))
+	must(t, err)
+	var roster stanza
+	must(t, xml.NewTokenDecoder(resp).Decode(&roster))
+	resp.Close()
+	if len(roster.Items) != 1 || roster.Items[0].JID != "bob@localhost" || roster.Items[0].Subscription != "both" {
+		t.Fatalf("roster %+v", roster)
+	}
+	// initial presence: alice learns bob's presence, bob sees alice come online
+	must(t, ax.Send(ctx, stanza2IQ(`<presence><status>on the XMPP side</status></presence>`)))
+	p := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && strings.HasPrefix(s.From, "bob@localhost/")
+	})
+	if p.Show != "away" || p.Status != "on the JSON side" {
+		t.Fatalf("alice sees bob as %+v", p)
+	}
+	f, err := bws.WaitFor(ctx, presenceIs("alice@localhost", "available"))
+	must(t, err)
+	if f.Status != "on the XMPP side" {
+		t.Fatalf("bob sees alice as %s", f.Raw)
+	}
+	// messages both ways
+	_, err = bws.Message(ctx, "alice@localhost", "hello from JSON")
+	must(t, err)
+	m := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" })
+	if m.Body != "hello from JSON" || m.From != bws.Address {
+		t.Fatalf("alice got %+v", m)
+	}
+	must(t, ax.Send(ctx, stanza2IQ(`<message to='bob@localhost' type='chat'><body>hello from XMPP</body></message>`)))
+	f, err = bws.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "message" })
+	must(t, err)
+	if f.Body != "hello from XMPP" || f.From != ax.LocalAddr().String() {
+		t.Fatalf("bob got %s", f.Raw)
+	}
+	// bob goes: alice gets unavailable
+	must(t, bws.Close(ctx))
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "unavailable" && strings.HasPrefix(s.From, "bob@localhost/")
+	})
+	// a message to a stranger bounces with service-unavailable
+	must(t, ax.Send(ctx, stanza2IQ(`<message to='ghost@localhost' id='m9' type='chat'><body>hi</body></message>`)))
+	e := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Type == "error" })
+	if e.From != "ghost@localhost" {
+		t.Fatalf("bounce %+v", e)
+	}
+}
+
+// stanza2IQ turns literal XML into a token stream for mellium.
+func stanza2IQ(s string) xml.TokenReader {
+	return xml.NewDecoder(strings.NewReader(s))
 }

@@ -1,8 +1,6 @@
 package c2s
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"time"
 
 	"github.com/presenced/presenced/internal/addr"
@@ -28,48 +26,26 @@ func (c *conn) bind() error {
 			}
 			return &xmlstream.StreamError{Condition: "not-authorized", Text: "bind a resource first"}
 		}
-		resource := ""
-		if r := b.Child(nsBind, "resource"); r != nil {
-			resource = r.Text()
+		device := "xmpp"
+		if r := b.Child(nsBind, "resource"); r != nil && len(r.Text()) <= 32 && addr.Resource(r.Text()) == nil {
+			device = r.Text() // the server appends a suffix, as RFC 6120 § 7.7.2.2 allows
 		}
-		if resource == "" || addr.Resource(resource) != nil {
-			x := make([]byte, 4)
-			rand.Read(x)
-			resource = "xmpp-" + hex.EncodeToString(x)
+		if err := c.open(device); err != nil {
+			c.iqError(id, "wait", "resource-constraint")
+			continue
 		}
-		c.resource = resource
+		c.resource = c.sess.Resource
 		if err := c.write(`<iq type='result' id='%s'><bind xmlns='%s'><jid>%s</jid></bind></iq>`,
-			esc(id), nsBind, esc(c.account+"/"+c.resource)); err != nil {
+			esc(id), nsBind, esc(c.sess.Address())); err != nil {
 			return err
 		}
+		c.started()
 	}
 	c.nc.SetDeadline(time.Time{})
+	defer c.sess.Detach(c)
 	return c.serveStanzas()
 }
 
 func (c *conn) iqError(id, typ, condition string) error {
 	return c.write(`<iq type='error' id='%s'><error type='%s'><%s xmlns='%s'/></error></iq>`, esc(id), typ, condition, nsStanzas)
-}
-
-// serveStanzas handles the bound stream. Only the legacy session
-// establishment is answered for now; other requests get
-// service-unavailable (RFC 6120 § 8.3.3.19) until the core is wired in.
-func (c *conn) serveStanzas() error {
-	for {
-		el, err := c.r.Next()
-		if err != nil {
-			return err
-		}
-		id, typ := el.AttrValue("id"), el.AttrValue("type")
-		if el.Name.Local != "iq" || (typ != "get" && typ != "set") {
-			continue
-		}
-		if el.Child(nsSession, "session") != nil {
-			c.write(`<iq type='result' id='%s'/>`, esc(id))
-			continue
-		}
-		if err := c.iqError(id, "cancel", "service-unavailable"); err != nil {
-			return err
-		}
-	}
 }

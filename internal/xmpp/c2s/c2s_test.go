@@ -18,6 +18,7 @@ import (
 
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/selfsigned"
 	"github.com/presenced/presenced/internal/store/sqlite"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
@@ -43,7 +44,8 @@ func start(t *testing.T, allowPlaintext bool) rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Domain: "localhost", Auth: a, TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+	hub := core.New(core.Config{Domain: "localhost", Grace: time.Second}, st, clock.Real{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := &Server{Domain: "localhost", Hub: hub, Auth: a, TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		AllowPlaintext: allowPlaintext, Secret: []byte("k"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: xmlstream.DefaultLimits}
 	r := rig{roots: pool}
 	for _, direct := range []bool{false, true} {

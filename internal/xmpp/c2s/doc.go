@@ -3,8 +3,8 @@
 // (SCRAM-SHA-256/-SHA-1 with -PLUS channel binding, PLAIN only under TLS)
 // and resource binding.
 //
-// Status (issue 3, in progress): negotiation is complete and tested with
-// mellium.im/xmpp; stanzas after binding (roster, presence, messages through
-// the core) are not handled yet, so the listener is only started when
-// --xmpp-addr is given.
+// A bound resource is a core session (session.go): core events become
+// stanzas on its Sink, and presence, subscription, message, roster and
+// ping stanzas become Hub and Session calls. Status (issue 3, in progress):
+// see docs/xmpp.md; the listener is only started when --xmpp-addr is given.
 package c2s

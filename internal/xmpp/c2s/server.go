@@ -14,10 +14,12 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/sasl"
 	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
@@ -37,6 +39,7 @@ const (
 // Server accepts XMPP client connections.
 type Server struct {
 	Domain         string
+	Hub            *core.Hub
 	Auth           *auth.Auth
 	TLS            *tls.Config // nil: no TLS (then AllowPlaintext must be set)
 	AllowPlaintext bool        // accept clients that never start TLS (tests, loopback)
@@ -70,6 +73,9 @@ type conn struct {
 	tls      *tls.Conn
 	account  string // after SASL
 	resource string // after binding
+
+	wmu  sync.Mutex // writes come from the reader and from the flush goroutine
+	live            // the core session, after binding (session.go)
 }
 
 func (s *Server) handle(nc net.Conn, directTLS bool) {
@@ -100,6 +106,8 @@ func (c *conn) startTLS() {
 }
 
 func (c *conn) write(format string, args ...any) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	_, err := fmt.Fprintf(c.nc, format, args...)
 	return err
 }

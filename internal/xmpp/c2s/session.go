@@ -1,0 +1,299 @@
+package c2s
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+// RFC 6121 and XEP namespaces handled on a bound stream.
+const (
+	nsRoster = "jabber:iq:roster"
+	nsPing   = "urn:xmpp:ping"
+	// nsSignal carries the JSON protocol's signals (opaque JSON) to XMPP
+	// clients, inside <message type='headline'>.
+	nsSignal = "urn:presenced:signal:0"
+)
+
+// live is a bound stream's core session and what it has told the client.
+type live struct {
+	sess      *core.Session
+	available atomic.Bool // the client sent initial presence (RFC 6121 § 4.2)
+	writing   atomic.Bool // a flush goroutine runs
+	pushID    atomic.Uint64
+	shown     map[string][]string // contact → resources last announced as available; flush goroutine only
+}
+
+// open starts the core session for the bound stream. Nothing is flushed
+// until started: the bind result must go out first.
+func (c *conn) open(device string) error {
+	c.writing.Store(true)
+	s, err := c.s.Hub.Connect(context.Background(), c.account, core.SessionOptions{Transport: "xmpp", Device: device}, c)
+	if err != nil {
+		return err
+	}
+	c.sess = s
+	return nil
+}
+
+// started lets events flow once the bind result is out.
+func (c *conn) started() {
+	c.writing.Store(false)
+	c.Wake()
+}
+
+// Wake (core.Sink) flushes events on a goroutine of their own while any wait.
+func (c *conn) Wake() {
+	if c.writing.CompareAndSwap(false, true) {
+		go c.flush()
+	}
+}
+
+// Close (core.Sink) ends the stream.
+func (c *conn) Close(g core.Goaway) {
+	go func() {
+		cond := "reset"
+		if g.Reconnect {
+			cond = "system-shutdown"
+		}
+		c.write(`<stream:error><%s xmlns='%s'/></stream:error></stream:stream>`, cond, nsStreams)
+		c.nc.Close()
+	}()
+}
+
+func (c *conn) flush() {
+	for {
+		for {
+			batch := c.sess.Pull(c, 64)
+			if len(batch) == 0 {
+				break
+			}
+			for _, d := range batch {
+				if err := c.deliver(d.Event); err != nil {
+					c.nc.Close()
+					c.writing.Store(false)
+					return
+				}
+			}
+			c.sess.Ack(batch[len(batch)-1].Seq) // TCP delivered it; XEP-0198 acks come later
+		}
+		c.writing.Store(false)
+		if !c.sess.Pending() || !c.writing.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// deliver turns one core event into stanzas.
+func (c *conn) deliver(ev core.Event) error {
+	me := c.sess.Address()
+	switch ev := ev.(type) {
+	case core.PresenceEvent:
+		if !c.available.Load() || ev.View.Address == c.account {
+			return nil // presence goes to available resources; own resources are not announced yet
+		}
+		return c.presence(ev.View)
+	case core.MessageEvent:
+		m := ev.Message
+		if m.Kind == core.KindSignal {
+			return c.write(`<message from='%s' to='%s' type='headline' id='%s'><signal xmlns='%s'>%s</signal></message>`,
+				esc(m.From), esc(me), esc(m.ID), nsSignal, esc(string(m.Data)))
+		}
+		return c.write(`<message from='%s' to='%s' type='chat' id='%s'><body>%s</body></message>`, esc(m.From), esc(me), esc(m.ID), esc(m.Body))
+	case core.SubscriptionEvent:
+		v := ev.View
+		if err := c.write(`<iq type='set' id='push%d' to='%s'><query xmlns='%s'>%s</query></iq>`, c.pushID.Add(1), esc(me), nsRoster, rosterItem(v)); err != nil {
+			return err
+		}
+		if v.PendingIn {
+			return c.write(`<presence from='%s' to='%s' type='subscribe'/>`, esc(v.Address), esc(me))
+		}
+	}
+	return nil // snapshots, contacts and privacy have no XMPP form here
+}
+
+// presence announces a contact's sessions, and the end of those gone.
+func (c *conn) presence(v core.PresenceView) error {
+	me := c.sess.Address()
+	if c.shown == nil {
+		c.shown = map[string][]string{}
+	}
+	var now []string
+	for _, s := range v.Sessions {
+		now = append(now, s.Resource)
+		show := ""
+		if s.Availability != core.Available {
+			show = "<show>" + string(s.Availability) + "</show>"
+		}
+		status := ""
+		if s.Status != "" {
+			status = "<status>" + esc(s.Status) + "</status>"
+		}
+		if err := c.write(`<presence from='%s' to='%s'>%s%s<priority>%d</priority></presence>`,
+			esc(v.Address+"/"+s.Resource), esc(me), show, status, s.Priority); err != nil {
+			return err
+		}
+	}
+	for _, r := range c.shown[v.Address] {
+		if !contains(now, r) {
+			if err := c.write(`<presence from='%s' to='%s' type='unavailable'/>`, esc(v.Address+"/"+r), esc(me)); err != nil {
+				return err
+			}
+		}
+	}
+	if len(now) == 0 {
+		delete(c.shown, v.Address)
+	} else {
+		c.shown[v.Address] = now
+	}
+	return nil
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func rosterItem(v core.SubscriptionView) string {
+	ask := ""
+	if v.PendingOut {
+		ask = " ask='subscribe'"
+	}
+	sub := v.State()
+	if v == (core.SubscriptionView{Address: v.Address}) { // nothing left between us
+		sub = "remove"
+	}
+	return "<item jid='" + esc(v.Address) + "' subscription='" + sub + "'" + ask + "/>"
+}
+
+// serveStanzas handles the bound stream until it ends.
+func (c *conn) serveStanzas() error {
+	for {
+		el, err := c.r.Next()
+		if err != nil {
+			return err
+		}
+		switch el.Name.Local {
+		case "presence":
+			err = c.onPresence(el)
+		case "message":
+			err = c.onMessage(el)
+		case "iq":
+			err = c.onIQ(el)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (c *conn) onPresence(el *xmlstream.Element) error {
+	ctx, to := context.Background(), el.AttrValue("to")
+	switch typ := el.AttrValue("type"); typ {
+	case "":
+		if to != "" {
+			return nil // directed presence: not yet
+		}
+		p := core.Presence{Availability: core.Available, Status: childText(el, "status")}
+		if show := childText(el, "show"); show != "" && show != "chat" {
+			p.Availability = core.Availability(show)
+		}
+		p.Priority, _ = strconv.Atoi(childText(el, "priority"))
+		if err := c.sess.SetPresence(p); err != nil {
+			return nil // a bad presence is ignored, as RFC 6121 lets servers do
+		}
+		if !c.available.Swap(true) {
+			return c.sess.Probe(ctx)
+		}
+	case "unavailable":
+		if to == "" {
+			c.sess.Close()
+			return xmlstream.ErrClosed
+		}
+	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
+		op := map[string]func(*core.Hub, context.Context, string, string) error{
+			"subscribe": (*core.Hub).Subscribe, "subscribed": (*core.Hub).Approve,
+			"unsubscribe": (*core.Hub).Unsubscribe, "unsubscribed": (*core.Hub).Deny,
+		}[typ]
+		if bare, _, err := addr.Parse(to); err == nil {
+			op(c.s.Hub, ctx, c.account, bare) // errors leave nothing to tell the sender (RFC 6121 § 3)
+		}
+	}
+	return nil
+}
+
+func (c *conn) onMessage(el *xmlstream.Element) error {
+	to, id := el.AttrValue("to"), el.AttrValue("id")
+	body := childText(el, "body")
+	if to == "" || body == "" {
+		return nil // chat states, receipts …: not yet
+	}
+	if _, err := c.sess.Send(core.Message{ID: id, Kind: core.KindMessage, To: to, Body: body}); err != nil {
+		cond := "service-unavailable" // unknown, offline, not sharing presence: all alike
+		if core.CodeOf(err) == core.CodeInvalid {
+			cond = "bad-request"
+		}
+		return c.write(`<message type='error' from='%s' id='%s'><error type='cancel'><%s xmlns='%s'/></error></message>`,
+			esc(to), esc(id), cond, nsStanzas)
+	}
+	return nil
+}
+
+func (c *conn) onIQ(el *xmlstream.Element) error {
+	id, typ := el.AttrValue("id"), el.AttrValue("type")
+	if typ != "get" && typ != "set" {
+		return nil
+	}
+	switch {
+	case el.Child(nsPing, "ping") != nil, el.Child(nsSession, "session") != nil:
+		return c.write(`<iq type='result' id='%s'/>`, esc(id))
+	case el.Child(nsRoster, "query") != nil:
+		return c.roster(id, typ, el.Child(nsRoster, "query"))
+	}
+	return c.iqError(id, "cancel", "service-unavailable")
+}
+
+// roster answers roster get and the removal form of roster set (RFC 6121
+// § 2); names and groups are not kept yet.
+func (c *conn) roster(id, typ string, q *xmlstream.Element) error {
+	ctx := context.Background()
+	if typ == "set" {
+		item := q.Child(nsRoster, "item")
+		if item == nil {
+			return c.iqError(id, "modify", "bad-request")
+		}
+		if item.AttrValue("subscription") == "remove" {
+			if err := c.s.Hub.Remove(ctx, c.account, item.AttrValue("jid")); err != nil {
+				return c.iqError(id, "modify", "bad-request")
+			}
+		}
+		return c.write(`<iq type='result' id='%s'/>`, esc(id))
+	}
+	subs, err := c.s.Hub.Subscriptions(ctx, c.account)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, v := range subs {
+		if v.To || v.From || v.PendingOut {
+			b.WriteString(rosterItem(v))
+		}
+	}
+	return c.write(`<iq type='result' id='%s'><query xmlns='%s'>%s</query></iq>`, esc(id), nsRoster, b.String())
+}
+
+func childText(el *xmlstream.Element, local string) string {
+	if ch := el.Child(nsClient, local); ch != nil {
+		return strings.TrimSpace(ch.Text())
+	}
+	return ""
+}
