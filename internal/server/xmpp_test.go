@@ -178,3 +178,24 @@ func TestXMPPAndJSONShareOneWorld(t *testing.T) {
 func stanza2IQ(s string) xml.TokenReader {
 	return xml.NewDecoder(strings.NewReader(s))
 }
+
+// TestXMPPStreamCloseIsALogout: a client that closes its stream is shown
+// offline at once; one whose connection drops, after the grace period.
+func TestXMPPStreamCloseIsALogout(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0"; c.Grace = time.Hour })
+	ctx := tctx(t)
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	for !ts.ready.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	bws, err := bob.Connect(ctx, client.ConnectOptions{})
+	must(t, err)
+	ax, _ := xmppClient(t, ts, "alice")
+	must(t, ax.Send(ctx, stanza2IQ(`<presence/>`)))
+	_, err = bws.WaitFor(ctx, presenceIs("alice@localhost", "available"))
+	must(t, err)
+	must(t, ax.Close())                                                     // sends </stream:stream>
+	_, err = bws.WaitFor(ctx, presenceIs("alice@localhost", "unavailable")) // long before the 1 h grace
+	must(t, err)
+}

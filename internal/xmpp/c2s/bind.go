@@ -1,6 +1,7 @@
 package c2s
 
 import (
+	"errors"
 	"time"
 
 	"github.com/presenced/presenced/internal/addr"
@@ -42,8 +43,14 @@ func (c *conn) bind() error {
 		c.started()
 	}
 	c.nc.SetDeadline(time.Time{})
-	defer c.sess.Detach(c)
-	return c.serveStanzas()
+	err := c.serveStanzas()
+	if errors.Is(err, xmlstream.ErrClosed) {
+		c.sess.Close() // a clean close is a logout: contacts see it at once
+		c.write(`</stream:stream>`)
+	} else {
+		c.sess.Detach(c) // a dropped connection: offline after the grace period
+	}
+	return err
 }
 
 func (c *conn) iqError(id, typ, condition string) error {
