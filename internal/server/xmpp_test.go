@@ -66,6 +66,9 @@ type stanza struct {
 		JID          string `xml:"jid,attr"`
 		Subscription string `xml:"subscription,attr"`
 	} `xml:"query>item"`
+	Unblocked []struct {
+		JID string `xml:"jid,attr"`
+	} `xml:"urn:xmpp:blocking unblock>item"`
 }
 
 // xmppClient signs in over XMPP and collects what it receives.
@@ -197,5 +200,66 @@ func TestXMPPStreamCloseIsALogout(t *testing.T) {
 	must(t, err)
 	must(t, ax.Close())                                                     // sends </stream:stream>
 	_, err = bws.WaitFor(ctx, presenceIs("alice@localhost", "unavailable")) // long before the 1 h grace
+	must(t, err)
+}
+
+// TestXMPPBlockingIsTheCoresBlockList: XEP-0191 edits the same block list as
+// the REST API, with the same effect, and changes made elsewhere are pushed.
+func TestXMPPBlockingIsTheCoresBlockList(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0" })
+	ctx := tctx(t)
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	for !ts.ready.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	bws, err := bob.Connect(ctx, client.ConnectOptions{})
+	must(t, err)
+	ax, in := xmppClient(t, ts, "alice")
+	iq := func(x string) stanza {
+		resp, err := ax.SendIQ(ctx, stanza2IQ(x))
+		must(t, err)
+		defer resp.Close()
+		var st stanza
+		must(t, xml.NewTokenDecoder(resp).Decode(&st))
+		return st
+	}
+	info, err := ax.SendIQ(ctx, stanza2IQ(`<iq type='get' id='d1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`))
+	must(t, err)
+	var disco struct {
+		Features []struct {
+			Var string `xml:"var,attr"`
+		} `xml:"query>feature"`
+	}
+	must(t, xml.NewTokenDecoder(info).Decode(&disco))
+	info.Close()
+	found := false
+	for _, f := range disco.Features {
+		found = found || f.Var == "urn:xmpp:blocking"
+	}
+	if !found {
+		t.Fatalf("disco#info does not announce blocking: %+v", disco)
+	}
+
+	must(t, ax.Send(ctx, stanza2IQ(`<presence/>`)))
+	_, err = bws.WaitFor(ctx, presenceIs("alice@localhost", "available"))
+	must(t, err)
+	if r := iq(`<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></block></iq>`); r.Type != "result" {
+		t.Fatalf("block: %+v", r)
+	}
+	_, err = bws.WaitFor(ctx, presenceIs("alice@localhost", "unavailable"))
+	must(t, err)
+	var blocks []string
+	must(t, bob.Do(ctx, "GET", "/v1/blocks", nil, nil)) // bob may ask, it says nothing about alice
+	must(t, alice.Do(ctx, "GET", "/v1/blocks", nil, &struct{ Blocks *[]string }{&blocks}))
+	if len(blocks) != 1 || blocks[0] != "bob@localhost" {
+		t.Fatalf("REST sees blocks %v", blocks)
+	}
+	// unblocked through REST: pushed to the XMPP client, and bob sees alice again
+	must(t, alice.Do(ctx, "DELETE", "/v1/blocks/bob@localhost", nil, nil))
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "iq" && s.Type == "set" && len(s.Unblocked) == 1 && s.Unblocked[0].JID == "bob@localhost"
+	})
+	_, err = bws.WaitFor(ctx, presenceIs("alice@localhost", "available"))
 	must(t, err)
 }

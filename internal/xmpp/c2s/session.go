@@ -27,6 +27,7 @@ type live struct {
 	writing   atomic.Bool // a flush goroutine runs
 	pushID    atomic.Uint64
 	shown     map[string][]string // contact → resources last announced as available; flush goroutine only
+	blocks    []string            // the block list as last told; flush goroutine only
 }
 
 // open starts the core session for the bound stream. Nothing is flushed
@@ -105,6 +106,10 @@ func (c *conn) deliver(ev core.Event) error {
 				esc(m.From), esc(me), esc(m.ID), nsSignal, esc(string(m.Data)))
 		}
 		return c.write(`<message from='%s' to='%s' type='chat' id='%s'><body>%s</body></message>`, esc(m.From), esc(me), esc(m.ID), esc(m.Body))
+	case core.Snapshot:
+		c.blocks = ev.Privacy.Blocks // what the client will ask for with blocklist get
+	case core.PrivacyEvent:
+		return c.blockPush(ev.Privacy)
 	case core.SubscriptionEvent:
 		v := ev.View
 		if err := c.write(`<iq type='set' id='push%d' to='%s'><query xmlns='%s'>%s</query></iq>`, c.pushID.Add(1), esc(me), nsRoster, rosterItem(v)); err != nil {
@@ -114,7 +119,7 @@ func (c *conn) deliver(ev core.Event) error {
 			return c.write(`<presence from='%s' to='%s' type='subscribe'/>`, esc(v.Address), esc(me))
 		}
 	}
-	return nil // snapshots, contacts and privacy have no XMPP form here
+	return nil // contacts have no XMPP form here
 }
 
 // presence announces a contact's sessions, and the end of those gone.
@@ -258,6 +263,10 @@ func (c *conn) onIQ(el *xmlstream.Element) error {
 		return c.write(`<iq type='result' id='%s'/>`, esc(id))
 	case el.Child(nsRoster, "query") != nil:
 		return c.roster(id, typ, el.Child(nsRoster, "query"))
+	case el.Child(nsBlocking, "blocklist") != nil, el.Child(nsBlocking, "block") != nil, el.Child(nsBlocking, "unblock") != nil:
+		return c.blocking(id, typ, el)
+	case typ == "get" && (el.Child(nsDiscoInfo, "query") != nil || el.Child(nsDiscoItem, "query") != nil):
+		return c.disco(id, el.AttrValue("to"), el)
 	}
 	return c.iqError(id, "cancel", "service-unavailable")
 }
