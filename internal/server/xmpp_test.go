@@ -54,6 +54,19 @@ func TestXMPPListenerSignsInWithPresencedAccounts(t *testing.T) {
 	}
 }
 
+// xmppWorld starts a server with an XMPP listener and two accounts that see
+// each other.
+func xmppWorld(t *testing.T, grace time.Duration) (*testServer, context.Context, *client.Client, *client.Client) {
+	ts := startServer(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0"; c.Grace = grace })
+	ctx := tctx(t)
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	for !ts.ready.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	return ts, ctx, alice, bob
+}
+
 // stanza is any stanza an XMPP test client receives, flattened.
 type stanza struct {
 	XMLName xml.Name
@@ -118,13 +131,7 @@ func waitStanza(t *testing.T, in chan stanza, match func(stanza) bool) stanza {
 // TestXMPPAndJSONShareOneWorld: an XMPP client and a WebSocket client see
 // each other's presence and exchange messages, through one core.
 func TestXMPPAndJSONShareOneWorld(t *testing.T) {
-	ts := startServer(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0" })
-	ctx := tctx(t)
-	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
-	for !ts.ready.Load() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	ts, ctx, _, bob := xmppWorld(t, time.Second)
 	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "away", Status: "on the JSON side"}})
 	must(t, err)
 
@@ -185,13 +192,7 @@ func stanza2IQ(s string) xml.TokenReader {
 // TestXMPPStreamCloseIsALogout: a client that closes its stream is shown
 // offline at once; one whose connection drops, after the grace period.
 func TestXMPPStreamCloseIsALogout(t *testing.T) {
-	ts := startServer(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0"; c.Grace = time.Hour })
-	ctx := tctx(t)
-	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
-	for !ts.ready.Load() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	ts, ctx, _, bob := xmppWorld(t, time.Hour)
 	bws, err := bob.Connect(ctx, client.ConnectOptions{})
 	must(t, err)
 	ax, _ := xmppClient(t, ts, "alice")
@@ -206,13 +207,7 @@ func TestXMPPStreamCloseIsALogout(t *testing.T) {
 // TestXMPPBlockingIsTheCoresBlockList: XEP-0191 edits the same block list as
 // the REST API, with the same effect, and changes made elsewhere are pushed.
 func TestXMPPBlockingIsTheCoresBlockList(t *testing.T) {
-	ts := startServer(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0" })
-	ctx := tctx(t)
-	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
-	for !ts.ready.Load() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	ts, ctx, alice, bob := xmppWorld(t, time.Second)
 	bws, err := bob.Connect(ctx, client.ConnectOptions{})
 	must(t, err)
 	ax, in := xmppClient(t, ts, "alice")
