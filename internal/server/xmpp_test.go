@@ -258,3 +258,32 @@ func TestXMPPBlockingIsTheCoresBlockList(t *testing.T) {
 	_, err = bws.WaitFor(ctx, presenceIs("alice@localhost", "available"))
 	must(t, err)
 }
+
+// TestXMPPOwnResources: a resource learns of the user's other sessions, on
+// any transport, and not of itself.
+func TestXMPPOwnResources(t *testing.T) {
+	ts, ctx, alice, _ := xmppWorld(t, time.Second)
+	ax, in := xmppClient(t, ts, "alice")
+	must(t, ax.Send(ctx, stanza2IQ(`<presence/>`)))
+	aws, err := alice.Connect(ctx, client.ConnectOptions{Device: "phone", Presence: &client.Presence{Availability: "dnd", Status: "driving"}})
+	must(t, err)
+	p := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.From == aws.Address })
+	if p.Show != "dnd" || p.Status != "driving" {
+		t.Fatalf("own phone seen as %+v", p)
+	}
+	for {
+		select {
+		case s := <-in:
+			if s.XMLName.Local == "presence" && s.From == ax.LocalAddr().String() {
+				t.Fatalf("a resource was told about itself: %+v", s)
+			}
+			continue
+		case <-time.After(300 * time.Millisecond):
+		}
+		break
+	}
+	must(t, aws.Close(ctx))
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.From == aws.Address && s.Type == "unavailable"
+	})
+}

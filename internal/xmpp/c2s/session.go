@@ -95,10 +95,20 @@ func (c *conn) deliver(ev core.Event) error {
 	me := c.sess.Address()
 	switch ev := ev.(type) {
 	case core.PresenceEvent:
-		if !c.available.Load() || ev.View.Address == c.account {
-			return nil // presence goes to available resources; own resources are not announced yet
+		if !c.available.Load() {
+			return nil // presence goes to available resources only (RFC 6121 § 4.2.2)
 		}
-		return c.presence(ev.View)
+		v := ev.View
+		if v.Address == c.account { // the user's other resources, not this one
+			var others []core.SessionPresence
+			for _, s := range v.Sessions {
+				if s.Resource != c.sess.Resource {
+					others = append(others, s)
+				}
+			}
+			v.Sessions = others
+		}
+		return c.presence(v)
 	case core.MessageEvent:
 		m := ev.Message
 		if m.Kind == core.KindSignal {
