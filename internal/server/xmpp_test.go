@@ -287,3 +287,42 @@ func TestXMPPOwnResources(t *testing.T) {
 		return s.XMLName.Local == "presence" && s.From == aws.Address && s.Type == "unavailable"
 	})
 }
+
+// TestXMPPLastActivity: XEP-0012 tells a contact's last activity as the
+// policy allows, and a stranger's exactly like a missing account's.
+func TestXMPPLastActivity(t *testing.T) {
+	ts, ctx, _, bob := xmppWorld(t, time.Second)
+	ts.user(t, "carol") // exists, never approved alice
+	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	ax, _ := xmppClient(t, ts, "alice")
+	last := func(who string) (string, string) {
+		resp, err := ax.SendIQ(ctx, stanza2IQ(`<iq type='get' id='l' to='`+who+`'><query xmlns='jabber:iq:last'/></iq>`))
+		must(t, err)
+		defer resp.Close()
+		var r struct {
+			Type  string `xml:"type,attr"`
+			Query struct {
+				Seconds string `xml:"seconds,attr"`
+			} `xml:"query"`
+			Error struct {
+				Inner string `xml:",innerxml"`
+			} `xml:"error"`
+		}
+		must(t, xml.NewTokenDecoder(resp).Decode(&r))
+		return r.Type + " " + r.Query.Seconds, r.Error.Inner
+	}
+	if got, _ := last("bob@localhost"); got != "result 0" {
+		t.Fatalf("online contact: %s", got)
+	}
+	must(t, bws.Close(ctx))
+	time.Sleep(100 * time.Millisecond)
+	if got, _ := last("bob@localhost"); got != "result 0" && got != "result 1" {
+		t.Fatalf("contact who just left: %s", got)
+	}
+	stranger, e1 := last("carol@localhost")
+	ghost, e2 := last("ghost@localhost")
+	if stranger != "error " || stranger != ghost || e1 != e2 {
+		t.Fatalf("a stranger (%s %s) and a missing account (%s %s) must look alike", stranger, e1, ghost, e2)
+	}
+}

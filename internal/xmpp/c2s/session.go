@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/core"
@@ -14,6 +15,7 @@ import (
 // RFC 6121 and XEP namespaces handled on a bound stream.
 const (
 	nsRoster = "jabber:iq:roster"
+	nsLast   = "jabber:iq:last" // XEP-0012
 	nsPing   = "urn:xmpp:ping"
 	// nsSignal carries the JSON protocol's signals (opaque JSON) to XMPP
 	// clients, inside <message type='headline'>.
@@ -264,9 +266,16 @@ func (c *conn) onMessage(el *xmlstream.Element) error {
 }
 
 func (c *conn) onIQ(el *xmlstream.Element) error {
-	id, typ := el.AttrValue("id"), el.AttrValue("type")
+	id, typ, to := el.AttrValue("id"), el.AttrValue("type"), el.AttrValue("to")
 	if typ != "get" && typ != "set" {
 		return nil
+	}
+	if bare, resource, err := addr.Parse(to); to != "" && !strings.EqualFold(to, c.s.Domain) && (err != nil || bare != c.account || resource != "") {
+		// addressed to another entity
+		if q := el.Child(nsLast, "query"); q != nil && typ == "get" && err == nil && resource == "" {
+			return c.lastActivity(id, bare)
+		}
+		return c.iqError(id, "cancel", "service-unavailable") // routing iqs to other entities: not yet
 	}
 	switch {
 	case el.Child(nsPing, "ping") != nil, el.Child(nsSession, "session") != nil:
@@ -279,6 +288,31 @@ func (c *conn) onIQ(el *xmlstream.Element) error {
 		return c.disco(id, el.AttrValue("to"), el)
 	}
 	return c.iqError(id, "cancel", "service-unavailable")
+}
+
+// lastActivity answers XEP-0012 about a contact from what the policy lets
+// the user see: seconds since it went offline, 0 when online. Strangers,
+// and contacts that block, hide or are invisible, get the same
+// service-unavailable as an account that does not exist.
+func (c *conn) lastActivity(id, contact string) error {
+	views, err := c.s.Hub.Presence(context.Background(), c.account, []string{contact})
+	if err != nil {
+		return err
+	}
+	if len(views) == 1 {
+		v := views[0]
+		seconds := -1
+		switch {
+		case v.Availability != core.Unavailable:
+			seconds = 0
+		case !v.LastSeen.IsZero():
+			seconds = int(time.Since(v.LastSeen).Seconds())
+		}
+		if seconds >= 0 {
+			return c.write(`<iq type='result' id='%s' from='%s'><query xmlns='%s' seconds='%d'/></iq>`, esc(id), esc(contact), nsLast, seconds)
+		}
+	}
+	return c.write(`<iq type='error' id='%s' from='%s'><error type='cancel'><service-unavailable xmlns='%s'/></error></iq>`, esc(id), esc(contact), nsStanzas)
 }
 
 // roster answers roster get and the removal form of roster set (RFC 6121
