@@ -43,6 +43,11 @@ func (c *conn) bind() error {
 		c.started()
 	}
 	c.nc.SetDeadline(time.Time{})
+	idle := c.s.IdleTimeout
+	if idle == 0 {
+		idle = DefaultIdleTimeout
+	}
+	c.r.SetInput(idleReader{nc: c.nc, idle: idle})
 	err := c.serveStanzas()
 	if errors.Is(err, xmlstream.ErrClosed) {
 		c.sess.Close() // a clean close is a logout: contacts see it at once

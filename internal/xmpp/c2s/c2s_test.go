@@ -29,7 +29,7 @@ type rig struct {
 	roots         *x509.CertPool
 }
 
-func start(t *testing.T, allowPlaintext bool) rig {
+func start(t *testing.T, allowPlaintext bool, opts ...func(*Server)) rig {
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "x.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +47,9 @@ func start(t *testing.T, allowPlaintext bool) rig {
 	hub := core.New(core.Config{Domain: "localhost", Grace: time.Second}, st, clock.Real{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s := &Server{Domain: "localhost", Hub: hub, Auth: a, TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		AllowPlaintext: allowPlaintext, Secret: []byte("k"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: xmlstream.DefaultLimits}
+	for _, o := range opts {
+		o(s)
+	}
 	r := rig{roots: pool}
 	for _, direct := range []bool{false, true} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -174,4 +177,28 @@ func readUntil(t *testing.T, c net.Conn, end string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestIdleStreamIsClosed: a bound stream that goes silent is closed; one
+// that sends whitespace keepalives is not.
+func TestIdleStreamIsClosed(t *testing.T) {
+	r := start(t, false, func(s *Server) { s.IdleTimeout = 300 * time.Millisecond })
+	s, err := r.login(t, "alice-password", msasl.ScramSha256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := s.Conn()
+	for i := 0; i < 4; i++ { // 800 ms of keepalives, past the idle limit
+		time.Sleep(200 * time.Millisecond)
+		if _, err := conn.Write([]byte(" ")); err != nil {
+			t.Fatalf("kept-alive stream closed: %v", err)
+		}
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			return // closed by the server after silence
+		}
+	}
 }

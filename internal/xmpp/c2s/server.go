@@ -46,7 +46,15 @@ type Server struct {
 	Secret         []byte      // keys SASL's fake credentials for unknown users
 	Log            *slog.Logger
 	Limits         xmlstream.Limits
+	// IdleTimeout closes a bound stream that sent nothing, not even a
+	// whitespace keepalive, for this long; 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
+
+// DefaultIdleTimeout is the idle limit of a bound stream.
+const DefaultIdleTimeout = 5 * time.Minute
+
+const writeTimeout = 10 * time.Second
 
 const negotiationTimeout = 30 * time.Second
 
@@ -108,8 +116,21 @@ func (c *conn) startTLS() {
 func (c *conn) write(format string, args ...any) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout)) // a client that stops reading is dropped
 	_, err := fmt.Fprintf(c.nc, format, args...)
 	return err
+}
+
+// idleReader pushes the read deadline forward on every read, so any bytes,
+// whitespace keepalives included, keep a bound stream alive.
+type idleReader struct {
+	nc   net.Conn
+	idle time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	r.nc.SetReadDeadline(time.Now().Add(r.idle))
+	return r.nc.Read(p)
 }
 
 func esc(s string) string {

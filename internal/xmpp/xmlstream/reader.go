@@ -154,6 +154,10 @@ func (r *Reader) token() (xml.Token, error) {
 	return xml.CopyToken(t), nil
 }
 
+// SetInput replaces the underlying reader (to wrap it, say with deadlines)
+// without losing what the decoder has buffered.
+func (r *Reader) SetInput(in io.Reader) { r.in.r = in }
+
 // Open reads the stream header (after an optional XML declaration) and
 // returns it, names resolved.
 func (r *Reader) Open() (xml.StartElement, error) {
