@@ -12,8 +12,8 @@ import (
 )
 
 func benchCmd(args []string, stdout io.Writer) error {
-	if len(args) == 0 || (args[0] != "idle" && args[0] != "fanout") {
-		return usageError("usage: presenced bench idle [--sessions N] | fanout [--watchers K] [--updates M] [--rate R]")
+	if len(args) == 0 || (args[0] != "idle" && args[0] != "xmpp-idle" && args[0] != "fanout") {
+		return usageError("usage: presenced bench idle|xmpp-idle [--sessions N] | fanout [--watchers K] [--updates M] [--rate R]")
 	}
 	fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
 	self, _ := os.Executable()
@@ -29,20 +29,24 @@ func benchCmd(args []string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	switch args[0] {
-	case "idle":
-		r, err := bench.Idle(ctx, *bin, *n, os.Stderr)
+	case "idle", "xmpp-idle":
+		measure, kind, traffic, login := bench.Idle, "WebSocket, authenticated", "clients send one frame per 30 s heartbeat", "hello + snapshot + presence"
+		if args[0] == "xmpp-idle" {
+			measure, kind, traffic, login = bench.XMPPIdle, "XMPP: STARTTLS, SCRAM-SHA-256, bound, initial presence", "clients send nothing", "TLS + SCRAM + bind + presence, client PBKDF2 on the same cores"
+		}
+		r, err := measure(ctx, *bin, *n, os.Stderr)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "idle sessions:        %d (WebSocket, authenticated, one account each)\n", r.Sessions)
+		fmt.Fprintf(stdout, "idle sessions:        %d (%s, one account each)\n", r.Sessions, kind)
 		fmt.Fprintf(stdout, "server RSS:           %.1f MiB before, %.1f MiB just after connecting, %.1f MiB after %s idle\n",
 			mib(r.RSSBefore), mib(r.RSSAfter), mib(r.RSSIdle), bench.IdleFor)
 		fmt.Fprintf(stdout, "RSS per idle session: %.2f KiB (%.2f KiB just after connecting)\n", r.PerSession()/1024, float64(r.RSSAfter-r.RSSBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "Go heap per session:  %.2f KiB\n", (r.HeapAfter-r.HeapBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "stack per session:    %.2f KiB\n", (r.StackAfter-r.StackBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "server goroutines:    %.0f\n", r.Goroutines)
-		fmt.Fprintf(stdout, "idle server CPU:      %.2f%% of one core (clients send one frame per 30 s heartbeat)\n", r.IdleCPU*100)
-		fmt.Fprintf(stdout, "connect rate:         %.0f sessions/s (hello + snapshot + presence)\n", r.ConnectPerSecond)
+		fmt.Fprintf(stdout, "idle server CPU:      %.2f%% of one core (%s)\n", r.IdleCPU*100, traffic)
+		fmt.Fprintf(stdout, "connect rate:         %.0f sessions/s (%s)\n", r.ConnectPerSecond, login)
 	case "fanout":
 		r, err := bench.Fanout(ctx, *bin, *k, *m, *rate, os.Stderr)
 		if err != nil {

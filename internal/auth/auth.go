@@ -114,14 +114,18 @@ func (a *Auth) CheckPassword(ctx context.Context, from, address, password string
 	if err == nil {
 		acct, err = a.Store.GetAccount(ctx, bare)
 	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, addr.ErrInvalid) {
-		return "", err
+	ok, verr := false, error(nil)
+	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, addr.ErrInvalid) {
+		ok, verr = a.Hasher.Verify(ctx, acct.PasswordHash, password) // runs even for unknown accounts
+	} else {
+		verr = err // the store failed
 	}
-	ok, verr := a.Hasher.Verify(ctx, acct.PasswordHash, password) // runs even for unknown accounts
-	if verr != nil {
+	switch {
+	case verr != nil:
+		a.Throttle.Succeeded("", keys...) // not the client's failure: just end the attempt
 		return "", verr
-	}
-	if err != nil || !ok {
+	case err != nil || !ok:
+		a.Throttle.Failed(keys...)
 		return "", ErrInvalidCredentials
 	}
 	a.Throttle.Succeeded(keys[0], keys[1:]...)

@@ -16,15 +16,18 @@ import (
 var ErrThrottled = errors.New("too many failed sign-ins; try again later")
 
 // Throttle slows down password guessing: every key (an account, a client
-// IP) may fail Free times per Window; after that each further sign-in
-// attempt is refused until the window has passed. It remembers at most
-// MaxKeys keys, forgetting the oldest first, so a flood of random keys
-// cannot grow it without bound.
+// IP) may fail Free times per Window; after that its sign-ins are refused
+// until the window has passed. Attempts still in progress are capped too
+// (MaxInFlight per key), so guesses made in parallel cannot overshoot the
+// limit by much, while many successful sign-ins from one address (a NAT, a
+// reconnect storm) are never mistaken for failures. It remembers at most
+// MaxKeys keys, forgetting the oldest first.
 type Throttle struct {
-	Clock   clock.Clock
-	Free    int
-	Window  time.Duration
-	MaxKeys int
+	Clock       clock.Clock
+	Free        int
+	Window      time.Duration
+	MaxInFlight int
+	MaxKeys     int
 
 	mu    sync.Mutex
 	fails map[string]*failures
@@ -32,19 +35,34 @@ type Throttle struct {
 }
 
 type failures struct {
-	n     int
-	since time.Time
+	n        int // failures in the window
+	inFlight int
+	since    time.Time
 }
 
 // NewThrottle returns a throttle allowing free failures per window.
 func NewThrottle(c clock.Clock, free int, window time.Duration) *Throttle {
-	return &Throttle{Clock: c, Free: free, Window: window, MaxKeys: 100000, fails: map[string]*failures{}}
+	return &Throttle{Clock: c, Free: free, Window: window, MaxInFlight: 64, MaxKeys: 100000, fails: map[string]*failures{}}
 }
 
-// Begin admits a sign-in attempt for keys (an account, a client), or
-// refuses it with ErrThrottled. An admitted attempt counts as a failure at
-// once, so concurrent attempts cannot all slip past the check; Succeeded
-// refunds it.
+// entry returns the key's record, starting a new window when the old one
+// passed; the caller holds mu.
+func (t *Throttle) entry(k string, now time.Time) *failures {
+	f := t.fails[k]
+	if f == nil {
+		t.evict()
+		t.order = append(t.order, k)
+		f = &failures{since: now}
+		t.fails[k] = f
+	} else if now.Sub(f.since) >= t.Window {
+		f.n, f.since = 0, now
+	}
+	return f
+}
+
+// Begin admits a sign-in attempt for keys (an account, a client) or refuses
+// it with ErrThrottled. Every admitted attempt must end with Failed or
+// Succeeded on the same keys.
 func (t *Throttle) Begin(keys ...string) error {
 	if t == nil {
 		return nil
@@ -53,27 +71,35 @@ func (t *Throttle) Begin(keys ...string) error {
 	defer t.mu.Unlock()
 	now := t.Clock.Now()
 	for _, k := range keys {
-		if f := t.fails[k]; f != nil && now.Sub(f.since) < t.Window && f.n >= t.Free {
+		if f := t.fails[k]; f != nil && (now.Sub(f.since) < t.Window && f.n >= t.Free || f.inFlight >= t.MaxInFlight) {
 			return ErrThrottled
 		}
 	}
 	for _, k := range keys {
-		f := t.fails[k]
-		if f == nil || now.Sub(f.since) >= t.Window {
-			if f == nil {
-				t.evict()
-				t.order = append(t.order, k)
-			}
-			f = &failures{since: now}
-			t.fails[k] = f
-		}
-		f.n++
+		t.entry(k, now).inFlight++
 	}
 	return nil
 }
 
-// Succeeded ends an admitted attempt that succeeded: the account's failures
-// are forgotten, and the attempt is refunded to the other keys.
+// Failed ends an admitted attempt that failed.
+func (t *Throttle) Failed(keys ...string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.Clock.Now()
+	for _, k := range keys {
+		f := t.entry(k, now)
+		f.n++
+		if f.inFlight > 0 {
+			f.inFlight--
+		}
+	}
+}
+
+// Succeeded ends an admitted attempt that succeeded: the account's
+// failures are forgotten; the other keys keep theirs.
 func (t *Throttle) Succeeded(account string, others ...string) {
 	if t == nil {
 		return
@@ -82,8 +108,8 @@ func (t *Throttle) Succeeded(account string, others ...string) {
 	defer t.mu.Unlock()
 	delete(t.fails, account)
 	for _, k := range others {
-		if f := t.fails[k]; f != nil && f.n > 0 {
-			f.n--
+		if f := t.fails[k]; f != nil && f.inFlight > 0 {
+			f.inFlight--
 		}
 	}
 }

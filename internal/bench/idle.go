@@ -39,6 +39,26 @@ func (r IdleResult) PerSession() float64 {
 // Idle opens n authenticated WebSocket sessions (one account each) that
 // then stay idle, and measures the server's memory and CPU.
 func Idle(ctx context.Context, bin string, n int, log io.Writer) (IdleResult, error) {
+	return idle(ctx, bin, n, log, nil, func(rig *Rig, a Account) (io.Closer, error) {
+		s, err := client.New(rig.URL, a.Token).Connect(ctx, client.ConnectOptions{Device: "bench", Presence: &client.Presence{Availability: "available"}})
+		if err != nil {
+			return nil, err
+		}
+		return dropper{s}, nil
+	})
+}
+
+type dropper struct{ s *client.Session }
+
+func (d dropper) Close() error { d.s.Drop(); return nil }
+
+// idle is the measurement shared by the transports: prepare accounts
+// (then prepare, if set, may add to the data directory and return extra
+// server flags), start the server, connect n sessions with connect, let
+// them idle, measure.
+func idle(ctx context.Context, bin string, n int, log io.Writer,
+	prepare func(dir string, accts []Account) ([]string, error),
+	connect func(*Rig, Account) (io.Closer, error)) (IdleResult, error) {
 	dir, err := os.MkdirTemp("", "presenced-bench-")
 	if err != nil {
 		return IdleResult{}, err
@@ -50,7 +70,13 @@ func Idle(ctx context.Context, bin string, n int, log io.Writer) (IdleResult, er
 		return IdleResult{}, err
 	}
 	st.Close()
-	rig, err := Start(ctx, bin, dir)
+	var flags []string
+	if prepare != nil {
+		if flags, err = prepare(dir, accts); err != nil {
+			return IdleResult{}, err
+		}
+	}
+	rig, err := Start(ctx, bin, dir, flags...)
 	if err != nil {
 		return IdleResult{}, err
 	}
@@ -68,7 +94,7 @@ func Idle(ctx context.Context, bin string, n int, log io.Writer) (IdleResult, er
 	res.StackBefore = rig.Metric("presenced_stack_bytes")
 
 	fmt.Fprintf(log, "connecting %d sessions…\n", n)
-	sessions := make([]*client.Session, n)
+	sessions := make([]io.Closer, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
@@ -82,8 +108,7 @@ func Idle(ctx context.Context, bin string, n int, log io.Writer) (IdleResult, er
 				if i >= n {
 					return
 				}
-				c := client.New(rig.URL, accts[i].Token)
-				s, err := c.Connect(ctx, client.ConnectOptions{Device: "bench", Presence: &client.Presence{Availability: "available"}})
+				s, err := connect(rig, accts[i])
 				if err != nil {
 					select {
 					case errs <- fmt.Errorf("session %d: %w", i, err):
@@ -116,7 +141,7 @@ func Idle(ctx context.Context, bin string, n int, log io.Writer) (IdleResult, er
 	rig.GC()
 	res.RSSIdle, _ = rig.RSS()
 	for _, s := range sessions {
-		s.Drop()
+		s.Close()
 	}
 	return res, nil
 }

@@ -296,18 +296,26 @@ func (c *conn) saslExchange(el *xmlstream.Element) (string, error) {
 	}
 	th := c.s.Auth.Throttle
 	var keys []string // throttle keys, once the client-first message named the user
+	ended := false
+	defer func() {
+		if keys != nil && !ended {
+			th.Failed(keys...) // a SCRAM attempt that did not succeed
+		}
+	}()
 	for {
 		out, done, err := s.Step(in)
 		if err != nil {
 			return "", err
 		}
 		if keys == nil {
-			keys = []string{"acct:" + strings.ToLower(s.Username()) + "@" + c.s.Domain, "from:" + c.clientIP()}
-			if err := th.Begin(keys...); err != nil { // counted as failed until it succeeds
+			k := []string{"acct:" + strings.ToLower(s.Username()) + "@" + c.s.Domain, "from:" + c.clientIP()}
+			if err := th.Begin(k...); err != nil {
 				return "", &sasl.Failure{Condition: "temporary-auth-failure", Text: err.Error()}
 			}
+			keys = k
 		}
 		if done {
+			ended = true
 			th.Succeeded(keys[0], keys[1:]...)
 			account, err := addr.Bare(s.Username() + "@" + c.s.Domain)
 			if err != nil {
