@@ -349,16 +349,7 @@ func (c *conn) lookup(username, mechanism string) (store.ScramCredential, bool) 
 	if err != nil {
 		return store.ScramCredential{}, false
 	}
-	acct, err := c.s.Auth.Store.GetAccount(context.Background(), bare)
-	if err != nil {
-		return store.ScramCredential{}, false
-	}
-	for _, cr := range acct.Scram {
-		if cr.Mechanism == mechanism {
-			return cr, true
-		}
-	}
-	return store.ScramCredential{}, false
+	return c.s.Auth.ScramCredential(context.Background(), bare, mechanism)
 }
 
 // channelBinding offers tls-exporter (RFC 9266) and tls-server-end-point
