@@ -33,7 +33,6 @@ const MaxImport = 16 << 20
 type API struct {
 	Hub    *core.Hub
 	Auth   *auth.Auth
-	Store  store.Store
 	Log    *slog.Logger
 	Signup bool // self sign-up allowed
 	// Authenticate resolves a request's credentials (bearer token, or web
@@ -221,7 +220,7 @@ func (a *API) signup(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 	t := caller(r)
-	if err := a.Store.DeleteToken(r.Context(), t.Account, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := a.Auth.Revoke(r.Context(), t.Account, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		a.fail(w, r, err)
 		return
 	}
@@ -230,7 +229,7 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
 	t := caller(r)
-	toks, err := a.Store.ListTokens(r.Context(), t.Account)
+	toks, err := a.Auth.Tokens(r.Context(), t.Account)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -245,7 +244,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
-	err := a.Store.DeleteToken(r.Context(), caller(r).Account, r.PathValue("id"))
+	err := a.Auth.Revoke(r.Context(), caller(r).Account, r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		problem.Write(w, core.CodeNotFound, "no such token")
 		return

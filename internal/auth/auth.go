@@ -172,6 +172,17 @@ func (a *Auth) Verify(ctx context.Context, secret string) (store.Token, error) {
 	return t, nil
 }
 
+// Tokens lists an account's tokens.
+func (a *Auth) Tokens(ctx context.Context, account string) ([]store.Token, error) {
+	return a.Store.ListTokens(ctx, account)
+}
+
+// Revoke deletes one of account's tokens; store.ErrNotFound if it has none
+// by that id.
+func (a *Auth) Revoke(ctx context.Context, account, id string) error {
+	return a.Store.DeleteToken(ctx, account, id)
+}
+
 // BearerToken returns the token of an "Authorization: Bearer" header, or "".
 func BearerToken(h string) string {
 	scheme, tok, ok := strings.Cut(h, " ")

@@ -109,7 +109,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits}, st, clk, nil, log)
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL,
 		Throttle: auth.NewThrottle(clk, signInFailures, signInWindow)}
-	s.Web = &web.Web{Auth: s.Auth, Store: st, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Domain: cfg.Domain, Log: log}
+	s.Web = &web.Web{Auth: s.Auth, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Domain: cfg.Domain, Log: log}
 	s.handler = s.routes()
 	s.registerMetrics()
 	return s, nil
@@ -120,7 +120,7 @@ func (s *Server) routes() http.Handler {
 	proto := &wire.Server{Hub: s.Hub, Auth: s.Auth, Grace: s.Config.Grace, Heartbeat: s.Config.Heartbeat}
 	mux.Handle("GET /v1/ws", &ws.Handler{Proto: proto, Authenticate: s.wsAccount, OriginAllowed: s.originAllowed, Log: s.Log, Live: &s.wsLive})
 	mux.Handle("/v1/poll", &longpoll.Handler{Proto: proto, Live: &s.pollsHeld})
-	(&api.API{Hub: s.Hub, Auth: s.Auth, Store: s.Store, Log: s.Log, Signup: s.Config.Signup, Authenticate: s.authenticate, Metrics: s.Metrics}).Routes(mux)
+	(&api.API{Hub: s.Hub, Auth: s.Auth, Log: s.Log, Signup: s.Config.Signup, Authenticate: s.authenticate, Metrics: s.Metrics}).Routes(mux)
 	s.Web.Routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

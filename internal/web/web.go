@@ -39,7 +39,6 @@ const (
 // Web serves the page and its session endpoints.
 type Web struct {
 	Auth   *auth.Auth
-	Store  store.Store
 	Key    []byte // HMAC key for CSRF tokens
 	Secure bool   // served over TLS: cookies get Secure
 	Signup bool
@@ -200,7 +199,7 @@ func (wb *Web) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if t := wb.CookieToken(r); t != nil {
-		wb.Store.DeleteToken(r.Context(), t.Account, t.ID)
+		wb.Auth.Revoke(r.Context(), t.Account, t.ID)
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: wb.Secure, MaxAge: -1})
 	w.WriteHeader(http.StatusNoContent)
