@@ -49,8 +49,13 @@ func (m *Memo) Do(f func() any) any {
 	return m.val
 }
 
-// SubscriptionEvent: the relationship with a counterpart changed.
-type SubscriptionEvent struct{ View SubscriptionView }
+// SubscriptionEvent: the relationship with a counterpart changed, from
+// Before to View. Mine is set when the user made the change (from any of its
+// sessions), clear when the counterpart did.
+type SubscriptionEvent struct {
+	View, Before SubscriptionView
+	Mine         bool
+}
 
 // PrivacyEvent: the user's own blocks, hidden list or invisibility changed
 // (from another of its sessions or the REST API).
@@ -94,12 +99,26 @@ const (
 type Message struct {
 	ID   string          // client-chosen, echoed to the recipient
 	Kind string          // KindMessage or KindSignal
+	Type string          // for KindMessage: TypeChat (also when empty), TypeNormal …
 	From string          // full address of the sending session
 	To   string          // bare or full address as the sender wrote it
 	Body string          // for KindMessage
 	Data json.RawMessage // for KindSignal
-	Sent time.Time
+	// Payload is XML the core passes through untouched: the extension
+	// elements of an XMPP message (receipts, chat states, encrypted
+	// content). Only sessions opened with Payloads receive it.
+	Payload string
+	Sent    time.Time
 }
+
+// Message types of KindMessage, as RFC 6121 § 5.2.2 names them. The JSON
+// protocol sends chat.
+const (
+	TypeChat     = "chat"
+	TypeNormal   = "normal"
+	TypeHeadline = "headline"
+	TypeError    = "error"
+)
 
 // Privacy is a user's own visibility settings.
 type Privacy struct {

@@ -147,11 +147,13 @@ func (h *Hub) edit(ctx context.Context, actor, other string, change func(mine, t
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	actorU, otherU := h.liveOr(us[0]), h.liveOr(us[1])
+	// the relationship change goes out before the presence it allows, as
+	// RFC 6121 § 3.1.6 orders an approval and the contact's presence
+	aBlocks, oBlocks := actorU.blocking(other), otherU.blocking(actor)
+	h.tellLocked(actor, true, pairView(actor, other, mine, theirs, aBlocks), pairView(actor, other, newMine, newTheirs, aBlocks))
+	h.tellLocked(other, false, pairView(other, actor, theirs, mine, oBlocks), pairView(other, actor, newTheirs, newMine, oBlocks))
 	h.relationLocked(actorU, theirs, newTheirs) // actor is the subject of theirs
 	h.relationLocked(otherU, mine, newMine)
-	aBlocks, oBlocks := actorU.blocking(other), otherU.blocking(actor)
-	h.tellLocked(actor, pairView(actor, other, mine, theirs, aBlocks), pairView(actor, other, newMine, newTheirs, aBlocks))
-	h.tellLocked(other, pairView(other, actor, theirs, mine, oBlocks), pairView(other, actor, newTheirs, newMine, oBlocks))
 	return nil
 }
 
@@ -215,14 +217,15 @@ func (h *Hub) relationLocked(su *user, old, now store.Relation) {
 	}
 }
 
-// tellLocked pushes account's new view of a relationship if it changed.
-func (h *Hub) tellLocked(account string, before, after SubscriptionView) {
+// tellLocked pushes account's new view of a relationship if it changed;
+// mine says account made the change.
+func (h *Hub) tellLocked(account string, mine bool, before, after SubscriptionView) {
 	if before == after {
 		return
 	}
 	if u := h.users[account]; u != nil {
 		for _, s := range u.sessions {
-			s.push(SubscriptionEvent{View: after})
+			s.push(SubscriptionEvent{View: after, Before: before, Mine: mine})
 		}
 	}
 }

@@ -129,10 +129,13 @@ func (h *Hub) Metrics() *Metrics { return h.metrics }
 
 // SessionOptions describe a new session.
 type SessionOptions struct {
-	Transport string    // "ws", "longpoll" …: for metrics
-	Device    string    // prefix of the resource ("phone", "web"); optional
-	Accepts   []string  // message kinds the session takes; nil means all
-	Presence  *Presence // initial presence; nil: not shown to others until set
+	Transport string   // "ws", "longpoll" …: for metrics
+	Device    string   // prefix of the resource ("phone", "web"); optional
+	Accepts   []string // message kinds the session takes; nil means all
+	// Payloads: the session takes Message.Payload (XMPP sessions). Others are
+	// not sent messages that have a payload and no body (chat states …).
+	Payloads bool
+	Presence *Presence // initial presence; nil: not shown to others until set
 }
 
 func (u *user) facts(viewer string) Facts {
@@ -230,7 +233,7 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	if len(device) > 32 || addr.Resource(device) != nil {
 		return nil, Errorf(CodeInvalid, "device must be 1 to 32 printable characters without / or @")
 	}
-	s := &Session{hub: h, Account: account, transport: opts.Transport, sink: sink, rate: ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
+	s := &Session{hub: h, Account: account, transport: opts.Transport, payloads: opts.Payloads, sink: sink, rate: ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
 	for _, k := range opts.Accepts {
 		b := kindBit(k)
 		if b == 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -482,4 +483,76 @@ func TestSessionLimit(t *testing.T) {
 	if _, err := e.hub.Connect(ctx, "nobody@x", SessionOptions{}, &sink{}); CodeOf(err) != CodeUnauthorized {
 		t.Fatalf("unknown account: %v", err)
 	}
+}
+
+// TestMessageRouting: RFC 6121 § 8.5 rules the core applies for every
+// transport: no bare-address message to a negative priority, payload-only
+// messages only to sessions that take payloads, types checked.
+func TestMessageRouting(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	e.befriend("alice@x", "bob@x")
+	a := e.connect("alice@x", avail)
+	low := e.connect("bob@x", &Presence{Availability: Available, Priority: -1})
+	low.take()
+	if _, err := a.s.Send(Message{Kind: KindMessage, To: "bob@x", Body: "hi"}); CodeOf(err) != CodeUnavailable {
+		t.Fatalf("bare address, only a negative priority online: %v", err)
+	}
+	if n, err := a.s.Send(Message{Kind: KindMessage, To: low.s.Address(), Body: "hi"}); err != nil || n != 1 {
+		t.Fatalf("full address of a negative priority: %d %v", n, err)
+	}
+	low.take()
+	xml := &sink{}
+	xs, err := e.hub.Connect(ctx, "bob@x", SessionOptions{Device: "xmpp", Payloads: true, Presence: avail}, xml)
+	e.must(err)
+	xml.s = xs
+	xml.take()
+	plain := e.connect("bob@x", avail)
+	plain.take()
+	state := Message{Kind: KindMessage, Type: TypeChat, To: "bob@x", Payload: "<active xmlns='http://jabber.org/protocol/chatstates'/>"}
+	if n, err := a.s.Send(state); err != nil || n != 1 {
+		t.Fatalf("payload-only message: %d %v", n, err)
+	}
+	if evs := messagesIn(xml.take()); len(evs) != 1 || evs[0].Payload != state.Payload {
+		t.Fatalf("payload session got %+v", evs)
+	}
+	if evs := messagesIn(plain.take()); len(evs) != 0 {
+		t.Fatalf("a session without payloads got a bodiless message: %+v", evs)
+	}
+	for _, bad := range []Message{{Kind: KindMessage, Type: "groupchat", To: "bob@x", Body: "x"}, {Kind: KindSignal, Type: TypeChat, To: "bob@x", Data: json.RawMessage(`{}`)},
+		{Kind: KindMessage, To: "bob@x", Body: "x", Payload: strings.Repeat("x", MaxPayload+1)}} {
+		if _, err := a.s.Send(bad); CodeOf(err) != CodeInvalid {
+			t.Fatalf("%+v: %v", bad.Type, err)
+		}
+	}
+}
+
+// TestSubscriptionEventsSayWhoChangedWhat: each side's event carries its
+// view before and after and whether it made the change, so a transport can
+// tell an approval received from one given.
+func TestSubscriptionEventsSayWhoChangedWhat(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	a, b := e.connect("alice@x", avail), e.connect("bob@x", avail)
+	a.take()
+	b.take()
+	e.must(e.hub.Subscribe(ctx, "alice@x", "bob@x"))
+	e.must(e.hub.Approve(ctx, "bob@x", "alice@x"))
+	var got []SubscriptionEvent
+	for _, ev := range a.take() {
+		if s, ok := ev.(SubscriptionEvent); ok {
+			got = append(got, s)
+		}
+	}
+	if len(got) != 2 || !got[0].Mine || !got[0].View.PendingOut || got[1].Mine || got[1].Before.To || !got[1].View.To {
+		t.Fatalf("alice's events: %+v", got)
+	}
+}
+
+func messagesIn(evs []Event) []Message {
+	var out []Message
+	for _, ev := range evs {
+		if m, ok := ev.(MessageEvent); ok {
+			out = append(out, m.Message)
+		}
+	}
+	return out
 }

@@ -12,6 +12,7 @@ const (
 	MaxMessageBody = 16 << 10
 	MaxSignalData  = 32 << 10
 	MaxMessageID   = 64
+	MaxPayload     = 64 << 10
 )
 
 // Send delivers a message or signal from s to m.To: one session when m.To is
@@ -49,8 +50,11 @@ func (s *Session) Send(m Message) (int, error) {
 		if r == s || !r.available || resource != "" && r.Resource != resource {
 			continue
 		}
+		if resource == "" && r.presence.Priority < 0 {
+			continue // RFC 6121 § 8.5.2.1: never a bare-address message to a negative priority
+		}
 		online = true
-		if r.accepts&bit != 0 {
+		if r.accepts&bit != 0 && (m.Kind != KindMessage || m.Body != "" || r.payloads) {
 			r.push(MessageEvent{Message: m})
 			n++
 		}
@@ -58,6 +62,8 @@ func (s *Session) Send(m Message) (int, error) {
 	switch {
 	case !online:
 		return 0, errUnavailable
+	case n == 0 && m.Kind == KindMessage && m.Body == "":
+		return 0, nil // a bodiless notification (chat state …) nobody online takes: nothing to report
 	case n == 0:
 		return 0, Errorf(CodeNotAccepted, "the recipient's sessions do not accept %ss", m.Kind)
 	}
@@ -70,15 +76,23 @@ func validateMessage(m *Message) error {
 	}
 	switch m.Kind {
 	case KindMessage:
+		switch m.Type {
+		case "", TypeChat, TypeNormal, TypeHeadline, TypeError:
+		default:
+			return Errorf(CodeInvalid, "type must be chat, normal, headline or error")
+		}
 		if m.Data != nil {
 			return Errorf(CodeInvalid, "a message has a body, not data")
 		}
-		if m.Body == "" {
+		if len(m.Payload) > MaxPayload {
+			return Errorf(CodeInvalid, "payload larger than %d bytes", MaxPayload)
+		}
+		if m.Body == "" && m.Payload == "" {
 			return Errorf(CodeInvalid, "body is required")
 		}
 		return checkText("body", m.Body, MaxMessageBody)
 	case KindSignal:
-		if m.Body != "" {
+		if m.Body != "" || m.Payload != "" || m.Type != "" {
 			return Errorf(CodeInvalid, "a signal has data, not a body")
 		}
 		if len(m.Data) == 0 || len(m.Data) > MaxSignalData || !json.Valid(m.Data) || !utf8.Valid(m.Data) {

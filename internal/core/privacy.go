@@ -85,7 +85,7 @@ func (h *Hub) listEdit(ctx context.Context, actor, other string, add bool,
 		delete(*m, other)
 	}
 	h.showLocked(u, other)
-	h.tellLocked(actor, before, pairView(actor, other, mine, theirs, u.blocking(other)))
+	h.tellLocked(actor, true, before, pairView(actor, other, mine, theirs, u.blocking(other)))
 	h.privacyChangedLocked(u)
 	return nil
 }

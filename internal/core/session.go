@@ -31,6 +31,7 @@ type Session struct {
 	Resource  string
 	transport string
 	accepts   kindSet
+	payloads  bool // takes Message.Payload
 	rate      *ratelimit.Bucket
 
 	// guarded by hub.mu

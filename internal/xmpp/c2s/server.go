@@ -34,6 +34,7 @@ const (
 	nsBind    = "urn:ietf:params:xml:ns:xmpp-bind"
 	nsSession = "urn:ietf:params:xml:ns:xmpp-session"
 	nsStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
+	nsSASLCB  = "urn:xmpp:sasl-cb:0" // XEP-0440
 )
 
 // Server accepts XMPP client connections.
@@ -236,6 +237,16 @@ func (c *conn) mechanisms() string {
 		fmt.Fprintf(&b, `<mechanism>%s</mechanism>`, x)
 	}
 	b.WriteString(`</mechanisms>`)
+	if c.tls != nil { // XEP-0440: which channel bindings the -PLUS mechanisms can use
+		cb := c.channelBinding()
+		fmt.Fprintf(&b, `<sasl-channel-binding xmlns='%s'>`, nsSASLCB)
+		for _, typ := range []string{"tls-exporter", "tls-server-end-point", "tls-unique"} {
+			if _, ok := cb(typ); ok {
+				fmt.Fprintf(&b, `<channel-binding type='%s'/>`, typ)
+			}
+		}
+		b.WriteString(`</sasl-channel-binding>`)
+	}
 	return b.String()
 }
 
@@ -352,8 +363,8 @@ func (c *conn) lookup(username, mechanism string) (store.ScramCredential, bool) 
 	return c.s.Auth.ScramCredential(context.Background(), bare, mechanism)
 }
 
-// channelBinding offers tls-exporter (RFC 9266) and tls-server-end-point
-// (RFC 5929) once TLS is up.
+// channelBinding offers tls-exporter (RFC 9266), tls-server-end-point
+// (RFC 5929) and, before TLS 1.3 only, tls-unique (RFC 5929) once TLS is up.
 func (c *conn) channelBinding() func(string) ([]byte, bool) {
 	if c.tls == nil {
 		return nil
@@ -367,6 +378,8 @@ func (c *conn) channelBinding() func(string) ([]byte, bool) {
 			}
 			b, err := cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
 			return b, err == nil
+		case "tls-unique": // undefined for TLS 1.3 (RFC 9266 § 3): Go leaves it nil there
+			return cs.TLSUnique, cs.TLSUnique != nil
 		case "tls-server-end-point":
 			if len(c.s.TLS.Certificates) == 0 || len(c.s.TLS.Certificates[0].Certificate) == 0 {
 				return nil, false

@@ -36,7 +36,7 @@ type live struct {
 // until started: the bind result must go out first.
 func (c *conn) open(device string) error {
 	c.writing.Store(true)
-	s, err := c.s.Hub.Connect(context.Background(), c.account, core.SessionOptions{Transport: "xmpp", Device: device}, c)
+	s, err := c.s.Hub.Connect(context.Background(), c.account, core.SessionOptions{Transport: "xmpp", Device: device, Payloads: true}, c)
 	if err != nil {
 		return err
 	}
@@ -117,21 +117,38 @@ func (c *conn) deliver(ev core.Event) error {
 			return c.write(`<message from='%s' to='%s' type='headline' id='%s'><signal xmlns='%s'>%s</signal></message>`,
 				esc(m.From), esc(me), esc(m.ID), nsSignal, esc(string(m.Data)))
 		}
-		return c.write(`<message from='%s' to='%s' type='chat' id='%s'><body>%s</body></message>`, esc(m.From), esc(me), esc(m.ID), esc(m.Body))
+		return c.message(m)
 	case core.Snapshot:
 		c.blocks = ev.Privacy.Blocks // what the client will ask for with blocklist get
 	case core.PrivacyEvent:
 		return c.blockPush(ev.Privacy)
 	case core.SubscriptionEvent:
-		v := ev.View
-		if err := c.write(`<iq type='set' id='push%d' to='%s'><query xmlns='%s'>%s</query></iq>`, c.pushID.Add(1), esc(me), nsRoster, rosterItem(v)); err != nil {
+		if err := c.write(`<iq type='set' id='push%d' to='%s'><query xmlns='%s'>%s</query></iq>`, c.pushID.Add(1), esc(me), nsRoster, rosterItem(ev.View)); err != nil {
 			return err
 		}
-		if v.PendingIn {
-			return c.write(`<presence from='%s' to='%s' type='subscribe'/>`, esc(v.Address), esc(me))
+		for _, typ := range inboundSubscription(ev) {
+			if err := c.write(`<presence from='%s' to='%s' type='%s'/>`, esc(ev.View.Address), esc(me), typ); err != nil {
+				return err
+			}
 		}
 	}
 	return nil // contacts have no XMPP form here
+}
+
+// message writes a message from another session: its body, then the
+// extension elements an XMPP sender attached.
+func (c *conn) message(m core.Message) error {
+	typ, id, body := m.Type, "", ""
+	if typ == "" {
+		typ = core.TypeChat
+	}
+	if m.ID != "" {
+		id = " id='" + esc(m.ID) + "'"
+	}
+	if m.Body != "" {
+		body = "<body>" + esc(m.Body) + "</body>"
+	}
+	return c.write(`<message from='%s' to='%s' type='%s'%s>%s%s</message>`, esc(m.From), esc(c.sess.Address()), typ, id, body, m.Payload)
 }
 
 // presence announces a contact's sessions, and the end of those gone.
@@ -178,6 +195,32 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// inboundSubscription is what RFC 6121 § 3 delivers to the user when the
+// contact changed their relationship: a request, an approval, the end of
+// the contact's subscription, or (after the contact removed the user) the
+// end of the user's. A refusal or withdrawn approval is silent: the user's
+// request just stays pending (docs/privacy.md).
+func inboundSubscription(ev core.SubscriptionEvent) []string {
+	was, now := ev.Before, ev.View
+	var out []string
+	if now.PendingIn && !was.PendingIn {
+		out = append(out, "subscribe")
+	}
+	if ev.Mine {
+		return out
+	}
+	if now.To && !was.To {
+		out = append(out, "subscribed")
+	}
+	if was.From && !now.From {
+		out = append(out, "unsubscribe")
+	}
+	if was.To && !now.To && !now.PendingOut {
+		out = append(out, "unsubscribed")
+	}
+	return out
 }
 
 func rosterItem(v core.SubscriptionView) string {
@@ -248,21 +291,49 @@ func (c *conn) onPresence(el *xmlstream.Element) error {
 	return nil
 }
 
+// onMessage routes a message (RFC 6121 § 5, § 8.5): its body to any
+// session, its other children to XMPP sessions as they are.
 func (c *conn) onMessage(el *xmlstream.Element) error {
-	to, id := el.AttrValue("to"), el.AttrValue("id")
-	body := childText(el, "body")
-	if to == "" || body == "" {
-		return nil // chat states, receipts …: not yet
+	to, id, typ := el.AttrValue("to"), el.AttrValue("id"), el.AttrValue("type")
+	switch typ {
+	case core.TypeChat, core.TypeHeadline, core.TypeError:
+	case "groupchat":
+		return c.messageError(to, id, "cancel", "service-unavailable") // no multi-user chat here
+	default:
+		typ = core.TypeNormal
 	}
-	if _, err := c.sess.Send(core.Message{ID: id, Kind: core.KindMessage, To: to, Body: body}); err != nil {
-		cond := "service-unavailable" // unknown, offline, not sharing presence: all alike
-		if core.CodeOf(err) == core.CodeInvalid {
-			cond = "bad-request"
+	m := core.Message{ID: id, Kind: core.KindMessage, Type: typ, To: to}
+	var payload strings.Builder
+	for _, n := range el.Children {
+		if ch, ok := n.(*xmlstream.Element); ok {
+			if ch.Name.Space == nsClient && ch.Name.Local == "body" && m.Body == "" {
+				m.Body = ch.Text()
+			} else {
+				payload.WriteString(ch.String(nsClient))
+			}
 		}
-		return c.write(`<message type='error' from='%s' id='%s'><error type='cancel'><%s xmlns='%s'/></error></message>`,
-			esc(to), esc(id), cond, nsStanzas)
 	}
-	return nil
+	m.Payload = payload.String()
+	if to == "" || m.Body == "" && m.Payload == "" {
+		return nil // to the server itself, or empty: nothing to do
+	}
+	_, err := c.sess.Send(m)
+	if bare, resource, perr := addr.Parse(to); core.CodeOf(err) == core.CodeUnavailable && perr == nil && resource != "" && (typ == core.TypeChat || typ == core.TypeNormal) {
+		m.To = bare // § 8.5.3.2.1: the resource is gone, the account may have others
+		_, err = c.sess.Send(m)
+	}
+	switch {
+	case err == nil, typ == core.TypeError, typ == core.TypeHeadline:
+		return nil // errors are never answered with errors; headlines are dropped silently
+	case core.CodeOf(err) == core.CodeInvalid:
+		return c.messageError(to, id, "modify", "bad-request")
+	}
+	return c.messageError(to, id, "cancel", "service-unavailable") // unknown, offline, not sharing presence: all alike
+}
+
+func (c *conn) messageError(from, id, typ, condition string) error {
+	return c.write(`<message type='error' from='%s' id='%s'><error type='%s'><%s xmlns='%s'/></error></message>`,
+		esc(from), esc(id), typ, condition, nsStanzas)
 }
 
 func (c *conn) onIQ(el *xmlstream.Element) error {

@@ -124,6 +124,18 @@ func FuzzReader(f *testing.F) {
 			if d := depth(el); d > lim.MaxDepth {
 				t.Fatalf("element nested %d deep beyond the limit", d)
 			}
+			// what String writes reads back as the same tree
+			again := NewReader(strings.NewReader(header+el.String("jabber:client")), Limits{MaxStanza: 1 << 20, MaxDepth: 64, MaxAttrs: 64})
+			if _, err := again.Open(); err != nil {
+				t.Fatal(err)
+			}
+			el2, err := again.Next()
+			if err != nil {
+				t.Fatalf("re-reading %q: %v", el.String("jabber:client"), err)
+			}
+			if a, b := el.String(""), el2.String(""); a != b {
+				t.Fatalf("round trip changed the element:\n%s\n%s", a, b)
+			}
 		}
 	})
 }
