@@ -447,15 +447,7 @@ func (h *Hub) endLocked(s *Session) {
 	if sink := s.attach(nil); sink != nil {
 		sink.Close(Goaway{Reason: "session ended"})
 	}
-	wasAvailable := s.available
-	s.available = false
-	if wasAvailable && !u.online() && !u.invisible {
-		u.lastSeen = h.clock.Now()
-		h.persistLastSeen(u.address, u.lastSeen)
-	}
-	if wasAvailable {
-		h.broadcastLocked(u)
-	}
+	h.unavailableLocked(s)
 	if len(u.sessions) == 0 {
 		delete(h.users, u.address)
 	}
@@ -468,6 +460,33 @@ func (h *Hub) persistLastSeen(account string, t time.Time) {
 			h.log.Warn("store last seen", "account", account, "err", err)
 		}
 	})
+}
+
+// unavailableLocked withdraws s's presence: others see the session go.
+func (h *Hub) unavailableLocked(s *Session) {
+	if !s.available {
+		return
+	}
+	s.available = false
+	h.undirectLocked(s)
+	u := s.user
+	if !u.online() && !u.invisible {
+		u.lastSeen = h.clock.Now()
+		h.persistLastSeen(u.address, u.lastSeen)
+	}
+	h.broadcastLocked(u)
+}
+
+// Unavailable withdraws the session's presence without ending the session
+// (RFC 6121 § 4.5): it stays connected, gets no bare-address messages, and
+// SetPresence makes it available again.
+func (s *Session) Unavailable() {
+	h := s.hub
+	h.mu.Lock()
+	defer h.unlock()
+	if !s.ended {
+		h.unavailableLocked(s)
+	}
 }
 
 // SetPresence publishes the session's presence to everyone allowed to see it.

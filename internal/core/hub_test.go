@@ -556,3 +556,30 @@ func messagesIn(evs []Event) []Message {
 	}
 	return out
 }
+
+// TestDirectedPresence: RFC 6121 § 4.6 on the core's policy. Alice sees
+// bob but does not share with him; her directed presence reaches him, its
+// end too, and a stranger's directed presence reaches nobody.
+func TestDirectedPresence(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x", "carol@x")
+	e.must(e.hub.Subscribe(ctx, "alice@x", "bob@x"))
+	e.must(e.hub.Approve(ctx, "bob@x", "alice@x"))
+	a, b, c := e.connect("alice@x", avail), e.connect("bob@x", avail), e.connect("carol@x", avail)
+	b.take()
+	e.must(a.s.Direct("bob@x", true))
+	if v, ok := presenceOf(b.take(), "alice@x"); !ok || v.Availability != Available || len(v.Sessions) != 1 {
+		t.Fatalf("bob did not get alice's directed presence: %+v %v", v, ok)
+	}
+	e.must(c.s.Direct("bob@x", true))
+	if mentions(t, b.take(), "carol@x") {
+		t.Fatal("a stranger's directed presence reached bob")
+	}
+	a.s.Unavailable()
+	if v, ok := presenceOf(b.take(), "alice@x"); !ok || v.Availability != Unavailable || !v.LastSeen.IsZero() {
+		t.Fatalf("bob was not told alice's directed presence ended: %+v %v", v, ok)
+	}
+	e.must(a.s.SetPresence(Presence{Availability: Available}))
+	if mentions(t, b.take(), "alice@x") {
+		t.Fatal("a broadcast after unavailable reached the former directed recipient")
+	}
+}

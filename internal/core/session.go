@@ -37,7 +37,8 @@ type Session struct {
 	// guarded by hub.mu
 	user      *user
 	presence  Presence
-	available bool // has published presence: shown to others
+	available bool                // has published presence: shown to others
+	directed  map[string]struct{} // accounts shown directed presence (RFC 6121 § 4.6)
 	ended     bool
 	grace     clock.Timer
 	graceGen  uint64

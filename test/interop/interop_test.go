@@ -39,7 +39,7 @@ type target struct {
 func (tg target) env() []string {
 	return append(os.Environ(),
 		"XMPP_HOST="+tg.host, fmt.Sprint("XMPP_PORT=", tg.port), "XMPP_DOMAIN="+tg.domain, "XMPP_CA="+tg.ca,
-		"XMPP_WS="+tg.wsURL(), "ALICE="+tg.alice, "BOB="+tg.bob, "ALICE_PASSWORD="+tg.passA, "BOB_PASSWORD="+tg.pass)
+		"XMPP_WS="+tg.wsURL(), "NODE_EXTRA_CA_CERTS="+tg.ca, "ALICE="+tg.alice, "BOB="+tg.bob, "ALICE_PASSWORD="+tg.passA, "BOB_PASSWORD="+tg.pass)
 }
 
 func (tg target) wsURL() string {
@@ -223,4 +223,24 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// xmppjs returns node and the scenario of @xmpp/client, or skips.
+func xmppjs(t *testing.T) (node, script string) {
+	dir := os.Getenv("PRESENCED_TEST_XMPPJS")
+	if dir == "" {
+		t.Skip("set PRESENCED_TEST_XMPPJS to test/interop/xmppjs after `npm ci` there to run")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("no node on PATH")
+	}
+	abs, err := filepath.Abs(filepath.Join(dir, "scenario.mjs"))
+	must(t, err)
+	return node, abs
+}
+
+func TestXMPPJSOverTCP(t *testing.T) {
+	node, script := xmppjs(t)
+	runScenario(t, startTarget(t), node, script, "tcp")
 }

@@ -112,6 +112,13 @@ async def scenario():
     st = await alice.expect("bob away", lambda s: s["from"] == b and s["show"] == "away")
     check(st["status"] == "in a meeting", "alice sees bob's show and status change")
 
+    # RFC 6121 § 4.5: unavailable presence ends presence, not the stream
+    alice.send_presence(ptype="unavailable")
+    await bob.expect("alice unavailable", lambda s: s["type"] == "unavailable" and s["from"] == a)
+    alice.send_presence(pstatus="back")
+    st = await bob.expect("alice back", lambda s: s["type"] == "available" and s["from"] == a)
+    check(st["status"] == "back", "alice goes unavailable and comes back on the same stream")
+
     alice.send_message(mto=b.bare, mbody="hello bob", mtype="chat")
     st = await bob.expect("chat message", lambda s: s.name == "message" and s["body"] == "hello bob")
     check(st["from"] == a and st["type"] == "chat", "a chat message to bob's bare address arrives from alice's full address")

@@ -50,6 +50,7 @@ func (c *conn) bind() error {
 	c.r.SetInput(idleReader{nc: c.nc, idle: idle})
 	err := c.serveStanzas()
 	if errors.Is(err, xmlstream.ErrClosed) {
+		c.leaving.Store(true)
 		c.sess.Close() // a clean close is a logout: contacts see it at once
 		c.write(`</stream:stream>`)
 	} else {

@@ -26,6 +26,7 @@ const (
 type live struct {
 	sess      *core.Session
 	available atomic.Bool // the client sent initial presence (RFC 6121 § 4.2)
+	leaving   atomic.Bool // the client closed the stream
 	writing   atomic.Bool // a flush goroutine runs
 	pushID    atomic.Uint64
 	shown     map[string][]string // contact → resources last announced as available; flush goroutine only
@@ -57,8 +58,11 @@ func (c *conn) Wake() {
 	}
 }
 
-// Close (core.Sink) ends the stream.
+// Close (core.Sink) ends the stream, unless the client is ending it.
 func (c *conn) Close(g core.Goaway) {
+	if c.leaving.Load() {
+		return
+	}
 	go func() {
 		cond := "reset"
 		if g.Reconnect {
@@ -256,12 +260,14 @@ func (c *conn) serveStanzas() error {
 	}
 }
 
+// onPresence handles presence the client sends (RFC 6121 § 3, § 4).
 func (c *conn) onPresence(el *xmlstream.Element) error {
 	ctx, to := context.Background(), el.AttrValue("to")
 	switch typ := el.AttrValue("type"); typ {
 	case "":
 		if to != "" {
-			return nil // directed presence: not yet
+			c.sess.Direct(to, true) // refused or invalid: silently dropped, as RFC 6121 § 4.6 lets servers do
+			return nil
 		}
 		p := core.Presence{Availability: core.Available, Status: childText(el, "status")}
 		if show := childText(el, "show"); show != "" && show != "chat" {
@@ -271,14 +277,19 @@ func (c *conn) onPresence(el *xmlstream.Element) error {
 		if err := c.sess.SetPresence(p); err != nil {
 			return nil // a bad presence is ignored, as RFC 6121 lets servers do
 		}
-		if !c.available.Swap(true) {
-			return c.sess.Probe(ctx)
+		if !c.available.Swap(true) { // initial presence: contacts' presence, then pending requests
+			if err := c.sess.Probe(ctx); err != nil {
+				return err
+			}
+			return c.pendingRequests(ctx)
 		}
 	case "unavailable":
-		if to == "" {
-			c.sess.Close()
-			return xmlstream.ErrClosed
+		if to != "" {
+			c.sess.Direct(to, false)
+			return nil
 		}
+		c.available.Store(false) // § 4.5: the stream stays; presence stops flowing both ways
+		c.sess.Unavailable()
 	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
 		op := map[string]func(*core.Hub, context.Context, string, string) error{
 			"subscribe": (*core.Hub).Subscribe, "subscribed": (*core.Hub).Approve,
@@ -286,6 +297,23 @@ func (c *conn) onPresence(el *xmlstream.Element) error {
 		}[typ]
 		if bare, _, err := addr.Parse(to); err == nil {
 			op(c.s.Hub, ctx, c.account, bare) // errors leave nothing to tell the sender (RFC 6121 § 3)
+		}
+	}
+	return nil
+}
+
+// pendingRequests redelivers subscription requests still unanswered, as
+// RFC 6121 § 3.1.3 asks on every initial presence.
+func (c *conn) pendingRequests(ctx context.Context) error {
+	subs, err := c.s.Hub.Subscriptions(ctx, c.account)
+	if err != nil {
+		return err
+	}
+	for _, v := range subs {
+		if v.PendingIn {
+			if err := c.write(`<presence from='%s' to='%s' type='subscribe'/>`, esc(v.Address), esc(c.sess.Address())); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
