@@ -8,9 +8,8 @@ package ws
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
 	"errors"
+	"github.com/presenced/presenced/internal/websocket"
 	"io"
 	"log/slog"
 	"net"
@@ -96,7 +95,7 @@ const (
 )
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	key, status, msg := checkUpgrade(r)
+	key, status, msg := websocket.CheckUpgrade(r)
 	if status == 0 {
 		if origin := r.Header.Get("Origin"); origin != "" && !h.OriginAllowed(r, origin) {
 			status, msg = http.StatusForbidden, "origin not allowed"
@@ -123,46 +122,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.pre, _ = brw.Reader.Peek(n)
 		c.pre = append([]byte(nil), c.pre...)
 	}
-	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n"
-	if proto != "" {
-		resp += "Sec-WebSocket-Protocol: " + proto + "\r\n"
-	}
 	nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := io.WriteString(nc, resp+"\r\n"); err != nil {
+	if _, err := io.WriteString(nc, websocket.Accept(key, proto)); err != nil {
 		nc.Close()
 		return
 	}
 	// A fresh goroutine, so the idle reader's stack does not keep net/http's
 	// request-serving frames alive.
 	go c.serve()
-}
-
-// checkUpgrade validates an RFC 6455 § 4.2.1 opening handshake.
-func checkUpgrade(r *http.Request) (key string, status int, msg string) {
-	switch {
-	case r.Method != http.MethodGet:
-		return "", http.StatusMethodNotAllowed, "websocket upgrade needs GET"
-	case !headerHas(r.Header, "Connection", "upgrade") || !headerHas(r.Header, "Upgrade", "websocket"):
-		return "", http.StatusUpgradeRequired, "this endpoint speaks WebSocket only"
-	case r.Header.Get("Sec-WebSocket-Version") != "13":
-		return "", http.StatusUpgradeRequired, "unsupported WebSocket version; use 13"
-	}
-	key = r.Header.Get("Sec-WebSocket-Key")
-	if b, err := base64.StdEncoding.DecodeString(key); err != nil || len(b) != 16 {
-		return "", http.StatusBadRequest, "bad Sec-WebSocket-Key"
-	}
-	return key, 0, ""
-}
-
-func headerHas(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // subprotocol picks ours among those offered; offering none is fine.
@@ -179,11 +146,6 @@ func subprotocol(r *http.Request) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func acceptKey(key string) string {
-	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h[:])
 }
 
 // conn is one WebSocket connection; it is the core.Sink of its session.
@@ -244,7 +206,7 @@ func (c *conn) serve() {
 
 // errPanicked ends a connection whose handling panicked: a bug, logged, that
 // costs this connection and nothing else.
-var errPanicked = &CloseError{Code: CloseInternal, Reason: "internal error"}
+var errPanicked = &websocket.CloseError{Code: websocket.CloseInternal, Reason: "internal error"}
 
 // recoverTo turns a panic into errPanicked (stored in *err) and logs it.
 func (c *conn) recoverTo(err *error) {
@@ -274,15 +236,15 @@ func (c *conn) run() {
 	if errors.Is(err, errParked) {
 		return
 	}
-	var ce *CloseError
+	var ce *websocket.CloseError
 	switch {
 	case errors.As(err, &ce):
 		c.closeWith(ce.Code, ce.Reason, nil)
-	case errors.Is(err, errPeerClosed), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, websocket.ErrPeerClosed), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			c.closeWith(ClosePolicy, "no frame within the heartbeat period", nil)
+			c.closeWith(websocket.ClosePolicy, "no frame within the heartbeat period", nil)
 		}
 	}
 	c.finish()
@@ -313,7 +275,7 @@ func (c *conn) finish() {
 func (c *conn) expire() {
 	if c.state.CompareAndSwap(stateParked, stateRunning) {
 		go func() {
-			c.closeWith(ClosePolicy, "no frame within the heartbeat period", nil)
+			c.closeWith(websocket.ClosePolicy, "no frame within the heartbeat period", nil)
 			c.finish()
 		}()
 	}
@@ -334,7 +296,7 @@ func (c *conn) readLoop() error {
 			timeout = helloTimeout
 		}
 		c.nc.SetReadDeadline(time.Now().Add(timeout))
-		msg, err := readMessage(c, wire.MaxFrame, c.control)
+		msg, err := websocket.ReadMessage(c, wire.MaxFrame, c.control)
 		if err != nil {
 			return err
 		}
@@ -357,9 +319,9 @@ func (c *conn) readLoop() error {
 			continue
 		}
 		if errors.Is(err, wire.ErrClose) {
-			c.closeWith(CloseNormal, "", reply)
+			c.closeWith(websocket.CloseNormal, "", reply)
 			c.proto.Finish()
-			return errPeerClosed
+			return websocket.ErrPeerClosed
 		}
 		if reply != nil {
 			if err := c.write(reply); err != nil {
@@ -387,20 +349,20 @@ func (c *conn) handle(ctx context.Context, msg []byte) (reply []byte, welcome bo
 // control answers pings and close frames met between data frames.
 func (c *conn) control(op byte, payload []byte) error {
 	switch op {
-	case opPing:
+	case websocket.OpPing:
 		c.writeMu.Lock()
 		defer c.writeMu.Unlock()
 		c.extendDeadline()
-		_, err := c.nc.Write(appendFrame(nil, opPong, payload))
+		_, err := c.nc.Write(websocket.AppendFrame(nil, websocket.OpPong, payload))
 		return err
-	case opClose:
+	case websocket.OpClose:
 		c.peerClosed.Store(true)
-		code := CloseNormal
+		code := websocket.CloseNormal
 		if len(payload) >= 2 {
 			code = int(payload[0])<<8 | int(payload[1])
 		}
 		c.closeWith(code, "", nil)
-		return errPeerClosed
+		return websocket.ErrPeerClosed
 	}
 	return nil // pong
 }
@@ -421,7 +383,7 @@ func (c *conn) write(msg []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.extendDeadline()
-	_, err := c.nc.Write(appendFrame(make([]byte, 0, len(msg)+10), opText, msg))
+	_, err := c.nc.Write(websocket.AppendFrame(make([]byte, 0, len(msg)+10), websocket.OpText, msg))
 	return err
 }
 
@@ -448,7 +410,7 @@ func (c *conn) flush() {
 			}
 			var buf []byte
 			for _, d := range batch {
-				buf = appendFrame(buf, opText, wire.Event(d))
+				buf = websocket.AppendFrame(buf, websocket.OpText, wire.Event(d))
 			}
 			c.writeMu.Lock()
 			c.extendDeadline()
@@ -469,9 +431,9 @@ func (c *conn) flush() {
 
 // Close says goodbye with a goaway frame and closes; it must not block.
 func (c *conn) Close(g core.Goaway) {
-	code := CloseNormal
+	code := websocket.CloseNormal
 	if g.Reconnect {
-		code = CloseGoingAway
+		code = websocket.CloseGoingAway
 	}
 	go c.closeWith(code, g.Reason, wire.GoawayFrame(g))
 }
@@ -486,9 +448,9 @@ func (c *conn) closeWith(code int, reason string, last []byte) {
 	c.nc.SetWriteDeadline(c.deadline)
 	var buf []byte
 	if last != nil {
-		buf = appendFrame(buf, opText, last)
+		buf = websocket.AppendFrame(buf, websocket.OpText, last)
 	}
-	c.nc.Write(appendFrame(buf, opClose, closePayload(code, reason)))
+	c.nc.Write(websocket.AppendFrame(buf, websocket.OpClose, websocket.ClosePayload(code, reason)))
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite() // the reader sees the peer's close or EOF, then finishes
 	}

@@ -1,4 +1,8 @@
-package ws
+// Package websocket is the server side of RFC 6455 that presenced's
+// WebSocket transports share (the JSON protocol's, and XMPP over WebSocket,
+// RFC 7395): the opening handshake and the framing, written straight on the
+// hijacked connection so an idle connection holds no buffer.
+package websocket
 
 import (
 	"encoding/binary"
@@ -8,14 +12,14 @@ import (
 	"unicode/utf8"
 )
 
-// RFC 6455 § 5.2 opcodes.
+// Opcodes (RFC 6455 § 5.2).
 const (
-	opContinuation = 0x0
-	opText         = 0x1
-	opBinary       = 0x2
-	opClose        = 0x8
-	opPing         = 0x9
-	opPong         = 0xA
+	OpContinuation = 0x0
+	OpText         = 0x1
+	OpBinary       = 0x2
+	OpClose        = 0x8
+	OpPing         = 0x9
+	OpPong         = 0xA
 )
 
 // RFC 6455 § 7.4.1 close codes.
@@ -42,16 +46,16 @@ func protocolError(format string, args ...any) error {
 	return &CloseError{Code: CloseProtocolError, Reason: fmt.Sprintf(format, args...)}
 }
 
-// errPeerClosed: the peer sent a close frame (already answered).
-var errPeerClosed = errors.New("peer closed")
+// ErrPeerClosed: the peer sent a close frame (already answered).
+var ErrPeerClosed = errors.New("peer closed")
 
-// control is called for ping and pong frames met while reading a message.
-type control func(op byte, payload []byte) error
+// Control is called for ping and pong frames met while reading a message.
+type Control func(op byte, payload []byte) error
 
-// readMessage reads one text message from a client (masked frames,
+// ReadMessage reads one text message from a client (masked frames,
 // fragments reassembled), answering control frames through ctl. It keeps no
 // buffer between messages, so an idle connection holds none.
-func readMessage(r io.Reader, max int, ctl control) ([]byte, error) {
+func ReadMessage(r io.Reader, max int, ctl Control) ([]byte, error) {
 	var msg []byte
 	started := false
 	for {
@@ -86,7 +90,7 @@ func readMessage(r io.Reader, max int, ctl control) ([]byte, error) {
 		if _, err := io.ReadFull(r, mask[:]); err != nil {
 			return nil, err
 		}
-		if op >= opClose {
+		if op >= OpClose {
 			if !fin || n > 125 {
 				return nil, protocolError("control frames must be final and at most 125 bytes")
 			}
@@ -95,7 +99,7 @@ func readMessage(r io.Reader, max int, ctl control) ([]byte, error) {
 				return nil, err
 			}
 			unmask(payload, mask)
-			if op > opPong {
+			if op > OpPong {
 				return nil, protocolError("unknown opcode %d", op)
 			}
 			if err := ctl(op, payload); err != nil {
@@ -104,13 +108,13 @@ func readMessage(r io.Reader, max int, ctl control) ([]byte, error) {
 			continue
 		}
 		switch {
-		case op == opBinary:
+		case op == OpBinary:
 			return nil, &CloseError{Code: CloseUnsupported, Reason: "binary messages are not part of the protocol"}
-		case op > opBinary:
+		case op > OpBinary:
 			return nil, protocolError("unknown opcode %d", op)
-		case op == opContinuation && !started:
+		case op == OpContinuation && !started:
 			return nil, protocolError("continuation without a message")
-		case op == opText && started:
+		case op == OpText && started:
 			return nil, protocolError("new message inside a fragmented one")
 		}
 		if uint64(len(msg))+n > uint64(max) {
@@ -138,8 +142,8 @@ func unmask(b []byte, mask [4]byte) {
 	}
 }
 
-// appendFrame appends one unmasked, final server frame to buf.
-func appendFrame(buf []byte, op byte, payload []byte) []byte {
+// AppendFrame appends one unmasked, final server frame to buf.
+func AppendFrame(buf []byte, op byte, payload []byte) []byte {
 	buf = append(buf, 0x80|op)
 	switch n := len(payload); {
 	case n <= 125:
@@ -153,8 +157,8 @@ func appendFrame(buf []byte, op byte, payload []byte) []byte {
 	return append(buf, payload...)
 }
 
-// closePayload encodes a close frame's code and reason (at most 123 bytes).
-func closePayload(code int, reason string) []byte {
+// ClosePayload encodes a close frame's code and reason (at most 123 bytes).
+func ClosePayload(code int, reason string) []byte {
 	if len(reason) > 123 {
 		reason = reason[:123]
 		for !utf8.ValidString(reason) {

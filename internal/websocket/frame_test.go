@@ -1,4 +1,4 @@
-package ws
+package websocket
 
 import (
 	"bytes"
@@ -33,12 +33,12 @@ func clientFrame(fin bool, op byte, payload []byte) []byte {
 func read(t *testing.T, in []byte) ([]byte, []byte, error) {
 	t.Helper()
 	var pongs []byte
-	msg, err := readMessage(bytes.NewReader(in), 1000, func(op byte, p []byte) error {
-		if op == opPing {
+	msg, err := ReadMessage(bytes.NewReader(in), 1000, func(op byte, p []byte) error {
+		if op == OpPing {
 			pongs = append(pongs, p...)
 		}
-		if op == opClose {
-			return errPeerClosed
+		if op == OpClose {
+			return ErrPeerClosed
 		}
 		return nil
 	})
@@ -46,14 +46,14 @@ func read(t *testing.T, in []byte) ([]byte, []byte, error) {
 }
 
 func TestReadMessage(t *testing.T) {
-	in := append(clientFrame(false, opText, []byte(`{"type":`)), clientFrame(true, opPing, []byte("hi"))...)
-	in = append(in, clientFrame(true, opContinuation, []byte(`"ping"}`))...)
+	in := append(clientFrame(false, OpText, []byte(`{"type":`)), clientFrame(true, OpPing, []byte("hi"))...)
+	in = append(in, clientFrame(true, OpContinuation, []byte(`"ping"}`))...)
 	msg, pongs, err := read(t, in)
 	if err != nil || string(msg) != `{"type":"ping"}` || string(pongs) != "hi" {
 		t.Fatalf("%q %q %v", msg, pongs, err)
 	}
 	big := bytes.Repeat([]byte("x"), 300)
-	if msg, _, err := read(t, clientFrame(true, opText, big)); err != nil || len(msg) != 300 {
+	if msg, _, err := read(t, clientFrame(true, OpText, big)); err != nil || len(msg) != 300 {
 		t.Fatalf("16-bit length: %d %v", len(msg), err)
 	}
 }
@@ -65,15 +65,15 @@ func TestReadMessageErrors(t *testing.T) {
 		code int
 	}{
 		"unmasked":           {unmasked, CloseProtocolError},
-		"binary":             {clientFrame(true, opBinary, []byte("x")), CloseUnsupported},
-		"reserved bits":      {append([]byte{0xC1}, clientFrame(true, opText, nil)[1:]...), CloseProtocolError},
+		"binary":             {clientFrame(true, OpBinary, []byte("x")), CloseUnsupported},
+		"reserved bits":      {append([]byte{0xC1}, clientFrame(true, OpText, nil)[1:]...), CloseProtocolError},
 		"unknown opcode":     {clientFrame(true, 0x3, nil), CloseProtocolError},
-		"bad utf8":           {clientFrame(true, opText, []byte{0xff}), CloseInvalidData},
-		"too big":            {clientFrame(true, opText, bytes.Repeat([]byte("x"), 1001)), CloseTooBig},
+		"bad utf8":           {clientFrame(true, OpText, []byte{0xff}), CloseInvalidData},
+		"too big":            {clientFrame(true, OpText, bytes.Repeat([]byte("x"), 1001)), CloseTooBig},
 		"huge length":        {[]byte{0x81, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4}, CloseTooBig},
-		"stray continuation": {clientFrame(true, opContinuation, []byte("x")), CloseProtocolError},
-		"fragmented ping":    {clientFrame(false, opPing, nil), CloseProtocolError},
-		"nested message":     {append(clientFrame(false, opText, []byte("a")), clientFrame(true, opText, []byte("b"))...), CloseProtocolError},
+		"stray continuation": {clientFrame(true, OpContinuation, []byte("x")), CloseProtocolError},
+		"fragmented ping":    {clientFrame(false, OpPing, nil), CloseProtocolError},
+		"nested message":     {append(clientFrame(false, OpText, []byte("a")), clientFrame(true, OpText, []byte("b"))...), CloseProtocolError},
 	} {
 		_, _, err := read(t, tc.in)
 		var ce *CloseError
@@ -81,7 +81,7 @@ func TestReadMessageErrors(t *testing.T) {
 			t.Errorf("%s: %v, want close %d", name, err, tc.code)
 		}
 	}
-	if _, _, err := read(t, clientFrame(true, opClose, []byte{3, 232})); !errors.Is(err, errPeerClosed) {
+	if _, _, err := read(t, clientFrame(true, OpClose, []byte{3, 232})); !errors.Is(err, ErrPeerClosed) {
 		t.Errorf("close frame: %v", err)
 	}
 	if _, _, err := read(t, []byte{0x81}); !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -91,22 +91,22 @@ func TestReadMessageErrors(t *testing.T) {
 
 func TestAppendFrameLengths(t *testing.T) {
 	for _, n := range []int{0, 125, 126, 65535, 65536} {
-		f := appendFrame(nil, opText, bytes.Repeat([]byte("a"), n))
+		f := AppendFrame(nil, OpText, bytes.Repeat([]byte("a"), n))
 		hdr := map[bool]int{true: 2}[n <= 125] + map[bool]int{true: 4}[n > 125 && n <= 65535] + map[bool]int{true: 10}[n > 65535]
 		if len(f) != n+hdr || f[0] != 0x81 {
 			t.Errorf("n=%d: frame of %d bytes, header %x", n, len(f), f[:2])
 		}
 	}
-	if p := closePayload(1000, strings.Repeat("é", 100)); len(p) > 125 {
+	if p := ClosePayload(1000, strings.Repeat("é", 100)); len(p) > 125 {
 		t.Fatalf("close payload %d bytes", len(p))
 	}
 }
 
 func FuzzReadMessage(f *testing.F) {
-	f.Add(clientFrame(true, opText, []byte(`{"type":"ping"}`)))
-	f.Add(append(clientFrame(false, opText, []byte("a")), clientFrame(true, opContinuation, []byte("b"))...))
+	f.Add(clientFrame(true, OpText, []byte(`{"type":"ping"}`)))
+	f.Add(append(clientFrame(false, OpText, []byte("a")), clientFrame(true, OpContinuation, []byte("b"))...))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		msg, err := readMessage(bytes.NewReader(in), 4096, func(byte, []byte) error { return nil })
+		msg, err := ReadMessage(bytes.NewReader(in), 4096, func(byte, []byte) error { return nil })
 		if err == nil && len(msg) > 4096 {
 			t.Fatalf("message of %d bytes beyond the limit", len(msg))
 		}
