@@ -8,6 +8,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/presenced/presenced/internal/xmpp/c2s"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,6 +49,7 @@ type Server struct {
 
 	handler   http.Handler
 	key       []byte
+	XMPP      *c2s.Server
 	xmppAddrs []string // bound XMPP listeners, STARTTLS first
 	ready     atomic.Bool
 	wsLive    atomic.Int64
@@ -109,6 +112,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits}, st, clk, nil, log)
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL,
 		Throttle: auth.NewThrottle(clk, signInFailures, signInWindow)}
+	s.XMPP = &c2s.Server{Domain: cfg.Domain, Hub: s.Hub, Auth: s.Auth, AllowPlaintext: cfg.XMPPPlaintext, Secret: key, Log: log,
+		Limits: xmlstream.DefaultLimits}
 	s.Web = &web.Web{Auth: s.Auth, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Domain: cfg.Domain, Log: log}
 	s.handler = s.routes()
 	s.registerMetrics()
@@ -120,6 +125,7 @@ func (s *Server) routes() http.Handler {
 	proto := &wire.Server{Hub: s.Hub, Auth: s.Auth, Grace: s.Config.Grace, Heartbeat: s.Config.Heartbeat}
 	mux.Handle("GET /v1/ws", &ws.Handler{Proto: proto, Authenticate: s.wsAccount, OriginAllowed: s.originAllowed, Log: s.Log, Live: &s.wsLive})
 	mux.Handle("/v1/poll", &longpoll.Handler{Proto: proto, Live: &s.pollsHeld})
+	mux.HandleFunc("GET /xmpp-websocket", s.XMPP.ServeWebSocket) // RFC 7395
 	(&api.API{Hub: s.Hub, Auth: s.Auth, Log: s.Log, Signup: s.Config.Signup, Authenticate: s.authenticate, Metrics: s.Metrics}).Routes(mux)
 	s.Web.Routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/selfsigned"
-	"github.com/presenced/presenced/internal/xmpp/c2s"
-	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
 // Files of the generated XMPP certificate in the data directory.
@@ -60,8 +58,8 @@ func (s *Server) serveXMPP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	x := &c2s.Server{Domain: s.Config.Domain, Hub: s.Hub, Auth: s.Auth, TLS: cfg, AllowPlaintext: s.Config.XMPPPlaintext,
-		Secret: s.key, Log: s.Log, Limits: xmlstream.DefaultLimits}
+	x := s.XMPP
+	x.TLS = cfg
 	for _, l := range []struct {
 		addr   string
 		direct bool

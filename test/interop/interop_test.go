@@ -244,3 +244,8 @@ func TestXMPPJSOverTCP(t *testing.T) {
 	node, script := xmppjs(t)
 	runScenario(t, startTarget(t), node, script, "tcp")
 }
+
+func TestXMPPJSOverWebSocket(t *testing.T) {
+	node, script := xmppjs(t)
+	runScenario(t, startTarget(t), node, script, "websocket")
+}

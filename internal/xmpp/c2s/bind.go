@@ -52,7 +52,6 @@ func (c *conn) bind() error {
 	if errors.Is(err, xmlstream.ErrClosed) {
 		c.leaving.Store(true)
 		c.sess.Close() // a clean close is a logout: contacts see it at once
-		c.write(`</stream:stream>`)
 	} else {
 		c.sess.Detach(c) // a dropped connection: offline after the grace period
 	}

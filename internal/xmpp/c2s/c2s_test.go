@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,6 +28,7 @@ import (
 
 type rig struct {
 	addr, tlsAddr string
+	wsURL         string // XMPP over WebSocket
 	roots         *x509.CertPool
 }
 
@@ -64,6 +67,9 @@ func start(t *testing.T, allowPlaintext bool, opts ...func(*Server)) rig {
 		}
 		go s.Serve(ln, direct)
 	}
+	hs := httptest.NewServer(http.HandlerFunc(s.ServeWebSocket))
+	t.Cleanup(hs.Close)
+	r.wsURL = "ws" + strings.TrimPrefix(hs.URL, "http")
 	return r
 }
 

@@ -80,11 +80,14 @@ type conn struct {
 	nc       net.Conn
 	r        *xmlstream.Reader
 	tls      *tls.Conn
+	overHTTP bool   // XMPP over WebSocket: TLS, if any, is the HTTP listener's
+	httpsTLS bool   // … and it is on
 	account  string // after SASL
 	resource string // after binding
 
-	wmu  sync.Mutex // writes come from the reader and from the flush goroutine
-	live            // the core session, after binding (session.go)
+	frame framing    // TCP's stream, or RFC 7395's framing (websocket.go)
+	wmu   sync.Mutex // writes come from the reader and from the flush goroutine
+	live             // the core session, after binding (session.go)
 }
 
 func (s *Server) handle(nc net.Conn, directTLS bool) {
@@ -94,32 +97,60 @@ func (s *Server) handle(nc net.Conn, directTLS bool) {
 			s.Log.Error("xmpp connection panicked", "panic", r)
 		}
 	}()
-	c := &conn{s: s, nc: nc}
+	c := &conn{s: s, nc: nc, frame: tcpFraming{}}
 	if directTLS {
 		c.startTLS()
 	}
-	nc.SetDeadline(time.Now().Add(negotiationTimeout))
+	c.serve()
+}
+
+// serve negotiates the stream and runs it until it ends.
+func (c *conn) serve() {
+	c.nc.SetDeadline(time.Now().Add(negotiationTimeout))
 	err := c.negotiate()
 	var se *xmlstream.StreamError
 	switch {
 	case errors.As(err, &se):
-		c.streamError(se.Condition, se.Text)
+		c.end(se.Condition, se.Text)
+	case errors.Is(err, xmlstream.ErrClosed):
+		c.end("", "") // the client closed its stream: close ours (RFC 6120 § 4.4)
 	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, xmlstream.ErrClosed):
-		s.Log.Debug("xmpp negotiation ended", "err", err)
+		c.s.Log.Debug("xmpp stream ended", "err", err)
 	}
 }
+
+// encrypted: the stream runs over TLS, its own or the HTTP listener's.
+func (c *conn) encrypted() bool { return c.tls != nil || c.httpsTLS }
 
 func (c *conn) startTLS() {
 	c.tls = tls.Server(c.nc, c.s.TLS)
 	c.nc = c.tls
 }
 
+// write sends one top-level element, framed for the transport.
 func (c *conn) write(format string, args ...any) error {
+	return c.send(c.frame.element(fmt.Sprintf(format, args...)))
+}
+
+// send writes what the framing made, in one Write (one WebSocket message).
+func (c *conn) send(s string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout)) // a client that stops reading is dropped
-	_, err := fmt.Fprintf(c.nc, format, args...)
+	_, err := io.WriteString(c.nc, s)
 	return err
+}
+
+// end sends a stream error, if any, and the end of the stream.
+func (c *conn) end(condition, text string) {
+	if condition != "" {
+		t := ""
+		if text != "" {
+			t = fmt.Sprintf(`<text xmlns='%s'>%s</text>`, nsStreams, esc(text))
+		}
+		c.write(`<stream:error><%s xmlns='%s'/>%s</stream:error>`, condition, nsStreams, t)
+	}
+	c.send(c.frame.close())
 }
 
 // idleReader pushes the read deadline forward on every read, so any bytes,
@@ -140,10 +171,6 @@ func esc(s string) string {
 	return b.String()
 }
 
-func (c *conn) streamError(condition, text string) {
-	c.write(`<stream:error><%s xmlns='%s'/><text xmlns='%s'>%s</text></stream:error></stream:stream>`, condition, nsStreams, nsStreams, esc(text))
-}
-
 // openStream reads the client's stream header and answers with ours and
 // the features of this stage (RFC 6120 § 4.3).
 func (c *conn) openStream(features string) error {
@@ -152,8 +179,7 @@ func (c *conn) openStream(features string) error {
 	id := make([]byte, 8)
 	rand.Read(id)
 	// the response header goes out even on error, so a stream error can follow it
-	c.write(`<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='%s' id='%s' from='%s' version='1.0' xml:lang='en'>`,
-		nsClient, xmlstream.NSStream, hex.EncodeToString(id), esc(c.s.Domain))
+	c.send(c.frame.open(hex.EncodeToString(id), c.s.Domain))
 	if err != nil {
 		return err
 	}
@@ -182,7 +208,7 @@ func (c *conn) openStream(features string) error {
 // negotiate runs TLS, SASL and binding; it returns once a resource is
 // bound (or the stream fails).
 func (c *conn) negotiate() error {
-	if c.tls == nil && c.s.TLS != nil {
+	if c.tls == nil && c.s.TLS != nil && !c.overHTTP {
 		required := "<required/>"
 		if c.s.AllowPlaintext {
 			required = ""
@@ -208,7 +234,7 @@ func (c *conn) negotiate() error {
 		default:
 			return c.authenticate(el)
 		}
-	} else if c.tls == nil && !c.s.AllowPlaintext {
+	} else if c.tls == nil && !c.overHTTP && !c.s.AllowPlaintext {
 		return &xmlstream.StreamError{Condition: "policy-violation", Text: "TLS is required"}
 	}
 	if err := c.openStream(c.mechanisms()); err != nil {
@@ -228,7 +254,7 @@ func (c *conn) mechanisms() string {
 		m = append(m, "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS")
 	}
 	m = append(m, auth.ScramSHA256, auth.ScramSHA1)
-	if c.tls != nil {
+	if c.encrypted() {
 		m = append(m, "PLAIN")
 	}
 	var b strings.Builder
@@ -393,7 +419,7 @@ func (c *conn) channelBinding() func(string) ([]byte, bool) {
 
 // plain checks SASL PLAIN (RFC 4616), offered only under TLS.
 func (c *conn) plain(msg []byte) (string, error) {
-	if c.tls == nil {
+	if !c.encrypted() {
 		return "", &sasl.Failure{Condition: "encryption-required", Text: "PLAIN needs TLS"}
 	}
 	parts := strings.Split(string(msg), "\x00")

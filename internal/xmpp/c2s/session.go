@@ -68,7 +68,7 @@ func (c *conn) Close(g core.Goaway) {
 		if g.Reconnect {
 			cond = "system-shutdown"
 		}
-		c.write(`<stream:error><%s xmlns='%s'/></stream:error></stream:stream>`, cond, nsStreams)
+		c.end(cond, g.Reason)
 		c.nc.Close()
 	}()
 }

@@ -10,6 +10,10 @@
 // BOB, ALICE_PASSWORD, BOB_PASSWORD; NODE_EXTRA_CA_CERTS names the
 // certificate to trust. Exit status 0 when every step passed.
 import { client, xml } from "@xmpp/client";
+import { WebSocket } from "ws";
+
+// Node before 22 has no WebSocket of its own; @xmpp/websocket uses the global one.
+globalThis.WebSocket ??= WebSocket;
 
 const env = process.env;
 const TIMEOUT = 10000;
