@@ -23,6 +23,7 @@ type Snapshot struct {
 	Presence      []PresenceView
 	Subscriptions []SubscriptionView
 	Privacy       Privacy
+	Items         []store.PersonalItem // last personal events: its own and those it may see
 }
 
 // PresenceEvent: a subject's visible presence changed. Memo is shared by

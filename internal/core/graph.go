@@ -144,6 +144,13 @@ func (h *Hub) edit(ctx context.Context, actor, other string, change func(mine, t
 	if err != nil {
 		return err
 	}
+	// a new viewer gets the subject's last personal events with its presence
+	var items []store.PersonalItem
+	if newMine.State == store.Approved && mine.State != store.Approved || newTheirs.State == store.Approved && theirs.State != store.Approved {
+		if items, err = h.store.PersonalItemsOf(ctx, []string{actor, other}); err != nil {
+			return err
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	actorU, otherU := h.liveOr(us[0]), h.liveOr(us[1])
@@ -152,8 +159,8 @@ func (h *Hub) edit(ctx context.Context, actor, other string, change func(mine, t
 	aBlocks, oBlocks := actorU.blocking(other), otherU.blocking(actor)
 	h.tellLocked(actor, true, pairView(actor, other, mine, theirs, aBlocks), pairView(actor, other, newMine, newTheirs, aBlocks))
 	h.tellLocked(other, false, pairView(other, actor, theirs, mine, oBlocks), pairView(other, actor, newTheirs, newMine, oBlocks))
-	h.relationLocked(actorU, theirs, newTheirs) // actor is the subject of theirs
-	h.relationLocked(otherU, mine, newMine)
+	h.relationLocked(actorU, theirs, newTheirs, items) // actor is the subject of theirs
+	h.relationLocked(otherU, mine, newMine, items)
 	return nil
 }
 
@@ -199,8 +206,9 @@ func (u *user) blocking(other string) bool {
 }
 
 // relationLocked applies a changed edge to su, the subject's user, and shows
-// the viewer what it may now see of the subject.
-func (h *Hub) relationLocked(su *user, old, now store.Relation) {
+// the viewer what it may now see of the subject: presence, and on approval
+// the subject's personal items (among items).
+func (h *Hub) relationLocked(su *user, old, now store.Relation, items []store.PersonalItem) {
 	if old.State == now.State {
 		return
 	}
@@ -214,6 +222,15 @@ func (h *Hub) relationLocked(su *user, old, now store.Relation) {
 	}
 	if old.State == store.Approved || now.State == store.Approved {
 		h.showLocked(su, now.Viewer)
+	}
+	if vu := h.users[now.Viewer]; vu != nil && now.State == store.Approved && Allow(su.facts(now.Viewer), FlowPresence) {
+		for _, it := range items {
+			if it.Account == su.address {
+				for _, s := range vu.sessions {
+					s.pushTopic(topicBit(it.Topic), PersonalEvent{Item: it})
+				}
+			}
+		}
 	}
 }
 

@@ -78,12 +78,14 @@ type Hub struct {
 
 	// graphMu orders changes of relations, blocks and visibility against
 	// each other and against snapshots (read-locked). Lock order:
-	// graphMu, then mu, then a Session's mu.
+	// graphMu, then eventsMu, then mu, then a Session's mu.
 	graphMu sync.RWMutex
-	mu      sync.Mutex
-	users   map[string]*user // accounts with at least one session
-	after   []func()         // store writes queued under mu, run by unlock
-	closing bool             // Shutdown began: no new or resumed sessions
+	// eventsMu orders personal events: stored and delivered in one order.
+	eventsMu sync.Mutex
+	mu       sync.Mutex
+	users    map[string]*user // accounts with at least one session
+	after    []func()         // store writes queued under mu, run by unlock
+	closing  bool             // Shutdown began: no new or resumed sessions
 }
 
 var errShuttingDown = Errorf(CodeBusy, "server shutting down; reconnect shortly")
@@ -135,6 +137,8 @@ type SessionOptions struct {
 	// Payloads: the session takes Message.Payload (XMPP sessions). Others are
 	// not sent messages that have a payload and no body (chat states …).
 	Payloads bool
+	// Topics of personal events the session takes; nil means all.
+	Topics   []string
 	Presence *Presence // initial presence; nil: not shown to others until set
 }
 
@@ -244,6 +248,13 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	if opts.Accepts == nil {
 		s.accepts = acceptMessage | acceptSignal
 	}
+	s.topics = allTopics
+	if opts.Topics != nil {
+		var err error
+		if s.topics, err = topicsOf(opts.Topics); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Presence != nil {
 		if err := opts.Presence.Validate(); err != nil {
 			return nil, err
@@ -287,7 +298,7 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	u.sessions = append(u.sessions, s)
 	h.metrics.Sessions.Add(1)
 	h.metrics.SessionsOf(s.transport).Add(1)
-	s.push(h.snapshotLocked(u, view))
+	s.push(s.ownSnapshot(h.snapshotLocked(u, view)))
 	if opts.Presence != nil {
 		h.setPresenceLocked(s, *opts.Presence)
 	}
@@ -307,6 +318,7 @@ func (u *user) session(resource string) *Session {
 type storedView struct {
 	facts []store.SubjectFacts
 	subs  []SubscriptionView
+	items []store.PersonalItem // of the account and of those who approved it
 }
 
 // readView reads it; the caller holds graphMu.
@@ -316,13 +328,30 @@ func (h *Hub) readView(ctx context.Context, account string) (storedView, error) 
 		return storedView{}, err
 	}
 	subs, err := h.subscriptions(ctx, account)
-	return storedView{facts, subs}, err
+	if err != nil {
+		return storedView{}, err
+	}
+	items, err := h.store.PersonalItemsOf(ctx, subjectsOf(account, facts))
+	return storedView{facts, subs, items}, err
+}
+
+// ownSnapshot keeps the personal items of the topics s takes.
+func (s *Session) ownSnapshot(snap Snapshot) Snapshot {
+	kept := make([]store.PersonalItem, 0, len(snap.Items))
+	for _, it := range snap.Items {
+		if s.topics&topicBit(it.Topic) != 0 {
+			kept = append(kept, it)
+		}
+	}
+	snap.Items = kept
+	return snap
 }
 
 // snapshotLocked builds what account may see now from the store's view
 // (read under graphMu) and live presence from memory.
 func (h *Hub) snapshotLocked(u *user, sv storedView) Snapshot {
-	snap := Snapshot{Self: u.view(Facts{Self: true}), Privacy: u.privacy(), Subscriptions: sv.subs}
+	snap := Snapshot{Self: u.view(Facts{Self: true}), Privacy: u.privacy(), Subscriptions: sv.subs,
+		Items: h.visibleItemsLocked(u, sv.facts, sv.items)}
 	for _, sf := range sv.facts {
 		var v PresenceView
 		if su := h.users[sf.Subject]; su != nil {

@@ -583,3 +583,83 @@ func TestDirectedPresence(t *testing.T) {
 		t.Fatal("a broadcast after unavailable reached the former directed recipient")
 	}
 }
+
+func personalIn(evs []Event) []PersonalEvent {
+	var out []PersonalEvent
+	for _, ev := range evs {
+		if p, ok := ev.(PersonalEvent); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// TestPersonalEvents: items reach the user's sessions and allowed viewers
+// that take the topic, never strangers; the last item follows interest, a
+// new approval and a snapshot; retraction is delivered.
+func TestPersonalEvents(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x", "carol@x", "dave@x")
+	e.befriend("alice@x", "bob@x")
+	a1, a2 := e.connect("alice@x", avail), e.connect("alice@x", avail)
+	b, c := e.connect("bob@x", avail), e.connect("carol@x", avail)
+	tuneOnly := &sink{}
+	bt, err := e.hub.Connect(ctx, "bob@x", SessionOptions{Device: "car", Topics: []string{TopicTune}}, tuneOnly)
+	e.must(err)
+	tuneOnly.s = bt
+	for _, k := range []*sink{a1, a2, b, c, tuneOnly} {
+		k.take()
+	}
+	if _, err := a1.s.Publish(ctx, TopicMood, "", json.RawMessage(`{"mood":"happy","colour":"red"}`)); CodeOf(err) != CodeInvalid {
+		t.Fatalf("unknown field: %v", err)
+	}
+	it, err := a1.s.Publish(ctx, TopicMood, "m1", json.RawMessage(`{"text":"sunny","mood":"happy"}`))
+	e.must(err)
+	if it.Data != `{"mood":"happy","text":"sunny"}` {
+		t.Fatalf("canonical form: %s", it.Data)
+	}
+	for name, k := range map[string]*sink{"alice's own session": a1, "alice's other session": a2, "bob": b} {
+		if p := personalIn(k.take()); len(p) != 1 || p[0].Item.Data != it.Data || p[0].Item.Account != "alice@x" {
+			t.Fatalf("%s got %+v", name, p)
+		}
+	}
+	if p := personalIn(c.take()); len(p) != 0 {
+		t.Fatalf("a stranger got %+v", p)
+	}
+	if p := personalIn(tuneOnly.take()); len(p) != 0 {
+		t.Fatalf("a tune-only session got %+v", p)
+	}
+	e.must(bt.SetInterests(ctx, []string{TopicTune, TopicMood}))
+	if p := personalIn(tuneOnly.take()); len(p) != 1 || p[0].Item.ItemID != "m1" {
+		t.Fatalf("last item on new interest: %+v", p)
+	}
+	d := e.connect("dave@x", avail)
+	d.take()
+	e.must(e.hub.Subscribe(ctx, "dave@x", "alice@x"))
+	e.must(e.hub.Approve(ctx, "alice@x", "dave@x"))
+	if p := personalIn(d.take()); len(p) != 1 || p[0].Item.ItemID != "m1" {
+		t.Fatalf("last item on approval: %+v", p)
+	}
+	late := e.connect("bob@x", nil)
+	var snap Snapshot
+	for _, ev := range late.take() {
+		if s, ok := ev.(Snapshot); ok {
+			snap = s
+		}
+	}
+	if len(snap.Items) != 1 || snap.Items[0].ItemID != "m1" {
+		t.Fatalf("snapshot items: %+v", snap.Items)
+	}
+	if items, err := e.hub.PersonalItems(ctx, "carol@x", "alice@x"); err != nil || len(items) != 0 {
+		t.Fatalf("a stranger asked for items: %+v %v", items, err)
+	}
+	e.must(e.hub.Hide(ctx, "alice@x", "bob@x"))
+	if items, err := e.hub.PersonalItems(ctx, "bob@x", "alice@x"); err != nil || len(items) != 0 {
+		t.Fatalf("hidden from: %+v %v", items, err)
+	}
+	e.must(e.hub.Unhide(ctx, "alice@x", "bob@x"))
+	b.take()
+	e.must(a1.s.Retract(ctx, TopicMood))
+	if p := personalIn(b.take()); len(p) != 1 || !p[0].Retracted || p[0].Item.Topic != TopicMood {
+		t.Fatalf("retraction: %+v", p)
+	}
+}

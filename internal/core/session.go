@@ -31,7 +31,8 @@ type Session struct {
 	Resource  string
 	transport string
 	accepts   kindSet
-	payloads  bool // takes Message.Payload
+	payloads  bool     // takes Message.Payload
+	topics    topicSet // of personal events; guarded by hub.mu
 	rate      *ratelimit.Bucket
 
 	// guarded by hub.mu

@@ -27,7 +27,30 @@ type Store interface {
 	Tokens
 	Contacts
 	Graph
+	PersonalEvents
 	Close() error
+}
+
+// PersonalItem is the last item an account published on a topic of
+// personal events (mood, activity, tune …; XEP-0163's PEP nodes).
+type PersonalItem struct {
+	Account   string
+	Topic     string
+	ItemID    string
+	Data      string // the topic's JSON object (docs/personal-events.md)
+	Published time.Time
+}
+
+// PersonalEvents keeps the last item of each topic of each account.
+type PersonalEvents interface {
+	// PutPersonalItem replaces the account's item on its topic; a topic the
+	// account has no item on yet fails with ErrLimit once it has maxTopics.
+	PutPersonalItem(ctx context.Context, it PersonalItem, maxTopics int) error
+	// DeletePersonalItem removes the item on a topic, if any.
+	DeletePersonalItem(ctx context.Context, account, topic string) error
+	// PersonalItemsOf returns the items of the given accounts, by account
+	// then topic.
+	PersonalItemsOf(ctx context.Context, accounts []string) ([]PersonalItem, error)
 }
 
 // Account is a user on a domain.

@@ -523,3 +523,61 @@ func (s *DB) Unhide(ctx context.Context, subject, viewer string) error {
 func (s *DB) ListHidden(ctx context.Context, subject string) ([]string, error) {
 	return s.list(ctx, `SELECT viewer FROM hidden WHERE subject=? ORDER BY viewer`, subject)
 }
+
+// Personal events
+
+func (s *DB) PutPersonalItem(ctx context.Context, it store.PersonalItem, maxTopics int) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var exists, n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(topic=?),0) FROM personal_items WHERE account=?`, it.Topic, it.Account).Scan(&n, &exists); err != nil {
+			return err
+		}
+		if exists == 0 && maxTopics > 0 && n >= maxTopics {
+			return fmt.Errorf("%d topics: %w", n, store.ErrLimit)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO personal_items(account,topic,item_id,data,published) VALUES (?,?,?,?,?)
+			ON CONFLICT(account,topic) DO UPDATE SET item_id=excluded.item_id, data=excluded.data, published=excluded.published`,
+			it.Account, it.Topic, it.ItemID, it.Data, unix(it.Published))
+		if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+			return store.ErrNotFound
+		}
+		return err
+	})
+}
+
+func (s *DB) DeletePersonalItem(ctx context.Context, account, topic string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM personal_items WHERE account=? AND topic=?`, account, topic)
+	return err
+}
+
+func (s *DB) PersonalItemsOf(ctx context.Context, accounts []string) ([]store.PersonalItem, error) {
+	var out []store.PersonalItem
+	for len(accounts) > 0 { // in chunks, under SQLite's limit on parameters
+		chunk := accounts[:min(len(accounts), 500)]
+		accounts = accounts[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, a := range chunk {
+			args[i] = a
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT account,topic,item_id,data,published FROM personal_items
+			WHERE account IN (?`+strings.Repeat(",?", len(chunk)-1)+`) ORDER BY account, topic`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var it store.PersonalItem
+			var ms int64
+			if err := rows.Scan(&it.Account, &it.Topic, &it.ItemID, &it.Data, &ms); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			it.Published = fromUnix(ms)
+			out = append(out, it)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

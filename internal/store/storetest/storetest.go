@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"BlocksAndHidden", testBlocksAndHidden},
 		{"ApprovedBy", testApprovedBy},
 		{"DeleteAccountCascades", testDeleteCascades},
+		{"PersonalItems", testPersonalItems},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })
 	}
@@ -272,5 +273,32 @@ func testApprovedBy(t *testing.T, s store.Store) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+}
+
+func testPersonalItems(t *testing.T, s store.Store) {
+	addAccount(t, s, "alice@x")
+	addAccount(t, s, "bob@x")
+	mood := store.PersonalItem{Account: "alice@x", Topic: "mood", ItemID: "1", Data: `{"mood":"happy"}`, Published: t0}
+	must(t, s.PutPersonalItem(ctx, mood, 2))
+	mood.ItemID, mood.Data = "2", `{"mood":"sad"}`
+	must(t, s.PutPersonalItem(ctx, mood, 2)) // replaces: still one topic
+	tune := store.PersonalItem{Account: "alice@x", Topic: "tune", ItemID: "t", Data: `{}`, Published: t0}
+	must(t, s.PutPersonalItem(ctx, tune, 2))
+	wantErr(t, s.PutPersonalItem(ctx, store.PersonalItem{Account: "alice@x", Topic: "geoloc", ItemID: "g", Data: `{}`, Published: t0}, 2), store.ErrLimit)
+	must(t, s.PutPersonalItem(ctx, store.PersonalItem{Account: "bob@x", Topic: "mood", ItemID: "b", Data: `{}`, Published: t0}, 2))
+	got, err := s.PersonalItemsOf(ctx, []string{"alice@x", "bob@x", "nobody@x"})
+	must(t, err)
+	want := []store.PersonalItem{mood, tune, {Account: "bob@x", Topic: "mood", ItemID: "b", Data: `{}`, Published: t0}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("items:\n got %+v\nwant %+v", got, want)
+	}
+	must(t, s.DeletePersonalItem(ctx, "alice@x", "mood"))
+	must(t, s.DeletePersonalItem(ctx, "alice@x", "mood")) // idempotent
+	must(t, s.DeleteAccount(ctx, "bob@x"))
+	got, err = s.PersonalItemsOf(ctx, []string{"alice@x", "bob@x"})
+	must(t, err)
+	if !reflect.DeepEqual(got, []store.PersonalItem{tune}) {
+		t.Fatalf("after delete: %+v", got)
 	}
 }

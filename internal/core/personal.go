@@ -1,0 +1,306 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/presenced/presenced/internal/store"
+)
+
+// Personal events are what a user is doing beyond online or not: a topic
+// per kind (mood, activity, tune, geoloc, avatar), whose last item is kept
+// and delivered to the user's own sessions and to everyone the policy lets
+// see the user's presence (FlowPresence: an event says as much about a
+// person as presence does). XMPP carries them as PEP (XEP-0163); the
+// transports translate the JSON forms below. docs/personal-events.md.
+
+// Topics of personal events.
+const (
+	TopicMood     = "mood"     // XEP-0107
+	TopicActivity = "activity" // XEP-0108
+	TopicTune     = "tune"     // XEP-0118
+	TopicGeoloc   = "geoloc"   // XEP-0080
+	TopicAvatar   = "avatar"   // XEP-0084 metadata
+)
+
+// Topics lists every topic, in a fixed order.
+var Topics = []string{TopicMood, TopicActivity, TopicTune, TopicGeoloc, TopicAvatar}
+
+// The JSON form of each topic's item. An empty object means the user
+// stopped publishing (no mood any more, music stopped).
+type (
+	MoodItem struct {
+		Mood string `json:"mood,omitempty"` // a XEP-0107 value: "happy", "tired" …
+		Text string `json:"text,omitempty"`
+	}
+	ActivityItem struct {
+		Category string `json:"category,omitempty"` // a XEP-0108 general category: "working" …
+		Specific string `json:"specific,omitempty"` // its specific activity: "coding" …
+		Text     string `json:"text,omitempty"`
+	}
+	TuneItem struct {
+		Artist string `json:"artist,omitempty"`
+		Length int    `json:"length,omitempty"` // seconds
+		Rating int    `json:"rating,omitempty"` // 1 to 10
+		Source string `json:"source,omitempty"`
+		Title  string `json:"title,omitempty"`
+		Track  string `json:"track,omitempty"`
+		URI    string `json:"uri,omitempty"`
+	}
+	GeolocItem struct {
+		Lat         *float64 `json:"lat,omitempty"`
+		Lon         *float64 `json:"lon,omitempty"`
+		Alt         *float64 `json:"alt,omitempty"`
+		Accuracy    *float64 `json:"accuracy,omitempty"` // metres
+		Country     string   `json:"country,omitempty"`
+		CountryCode string   `json:"countrycode,omitempty"`
+		Locality    string   `json:"locality,omitempty"`
+		Region      string   `json:"region,omitempty"`
+		Street      string   `json:"street,omitempty"`
+		PostalCode  string   `json:"postalcode,omitempty"`
+		Text        string   `json:"text,omitempty"`
+		Timestamp   string   `json:"timestamp,omitempty"` // RFC 3339
+		URI         string   `json:"uri,omitempty"`
+	}
+	AvatarItem struct {
+		ID     string `json:"id,omitempty"`   // SHA-1 of the image, hex
+		Type   string `json:"type,omitempty"` // media type
+		Bytes  int    `json:"bytes,omitempty"`
+		Width  int    `json:"width,omitempty"`
+		Height int    `json:"height,omitempty"`
+		URL    string `json:"url,omitempty"`
+	}
+)
+
+// Limits of personal events.
+const (
+	MaxPersonalData = 4 << 10
+	maxItemID       = 64
+)
+
+// PersonalEvent: the user or a contact published (or retracted) the item
+// of a topic.
+type PersonalEvent struct {
+	Item      store.PersonalItem
+	Retracted bool
+}
+
+func (PersonalEvent) isEvent() {}
+
+type topicSet uint8
+
+func topicBit(topic string) topicSet {
+	for i, t := range Topics {
+		if t == topic {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+func topicsOf(topics []string) (topicSet, error) {
+	var set topicSet
+	for _, t := range topics {
+		b := topicBit(t)
+		if b == 0 {
+			return 0, Errorf(CodeInvalid, "unknown topic %q", t)
+		}
+		set |= b
+	}
+	return set, nil
+}
+
+// allTopics is what a session takes unless it says otherwise.
+var allTopics = topicSet(1)<<len(Topics) - 1
+
+// CanonicalItem checks data against the topic's JSON form and returns it
+// re-encoded, unknown fields refused.
+func CanonicalItem(topic string, data json.RawMessage) (json.RawMessage, error) {
+	var v any
+	switch topic {
+	case TopicMood:
+		v = &MoodItem{}
+	case TopicActivity:
+		v = &ActivityItem{}
+	case TopicTune:
+		v = &TuneItem{}
+	case TopicGeoloc:
+		v = &GeolocItem{}
+	case TopicAvatar:
+		v = &AvatarItem{}
+	default:
+		return nil, Errorf(CodeInvalid, "unknown topic %q", topic)
+	}
+	if len(data) > MaxPersonalData {
+		return nil, Errorf(CodeInvalid, "data larger than %d bytes", MaxPersonalData)
+	}
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return nil, Errorf(CodeInvalid, "%s: %v", topic, err)
+	}
+	out, _ := json.Marshal(v)
+	return out, nil
+}
+
+// Publish sets the session's account's item on a topic and delivers it. An
+// empty itemID gets one made up.
+func (s *Session) Publish(ctx context.Context, topic, itemID string, data json.RawMessage) (store.PersonalItem, error) {
+	canon, err := CanonicalItem(topic, data)
+	if err != nil {
+		return store.PersonalItem{}, err
+	}
+	if itemID == "" {
+		itemID = randomHex(8)
+	}
+	if err := checkText("item", itemID, maxItemID); err != nil {
+		return store.PersonalItem{}, err
+	}
+	h := s.hub
+	it := store.PersonalItem{Account: s.Account, Topic: topic, ItemID: itemID, Data: string(canon), Published: h.clock.Now().UTC().Truncate(time.Millisecond)}
+	return it, h.publish(ctx, s, PersonalEvent{Item: it})
+}
+
+// Retract removes the session's account's item on a topic; those who got
+// it are told.
+func (s *Session) Retract(ctx context.Context, topic string) error {
+	if topicBit(topic) == 0 {
+		return Errorf(CodeInvalid, "unknown topic %q", topic)
+	}
+	return s.hub.publish(ctx, s, PersonalEvent{Item: store.PersonalItem{Account: s.Account, Topic: topic}, Retracted: true})
+}
+
+// publish stores ev and fans it out; eventsMu keeps the store's order and
+// the deliveries' the same.
+func (h *Hub) publish(ctx context.Context, s *Session, ev PersonalEvent) error {
+	h.graphMu.RLock() // viewers do not change meanwhile (an approval sends the last items)
+	defer h.graphMu.RUnlock()
+	h.eventsMu.Lock()
+	defer h.eventsMu.Unlock()
+	var err error
+	if ev.Retracted {
+		err = h.store.DeletePersonalItem(ctx, s.Account, ev.Item.Topic)
+	} else {
+		err = h.store.PutPersonalItem(ctx, ev.Item, len(Topics))
+	}
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.ended {
+		return Errorf(CodeSessionGone, "session ended")
+	}
+	u, bit := s.user, topicBit(ev.Item.Topic)
+	for _, o := range u.sessions {
+		o.pushTopic(bit, ev)
+	}
+	for v := range u.viewers {
+		if vu := h.users[v]; vu != nil && Allow(u.facts(v), FlowPresence) {
+			for _, o := range vu.sessions {
+				o.pushTopic(bit, ev)
+			}
+		}
+	}
+	return nil
+}
+
+// pushTopic pushes ev if the session takes the topic. The caller holds mu.
+func (s *Session) pushTopic(bit topicSet, ev Event) {
+	if s.topics&bit != 0 {
+		s.push(ev)
+	}
+}
+
+// SetInterests says which topics the session takes (XMPP learns it from
+// entity capabilities); the last items of newly added topics, its own and
+// those of everyone it may see, follow at once (XEP-0163 § 4.3).
+func (s *Session) SetInterests(ctx context.Context, topics []string) error {
+	set, err := topicsOf(topics)
+	if err != nil {
+		return err
+	}
+	h := s.hub
+	h.graphMu.RLock()
+	defer h.graphMu.RUnlock()
+	facts, err := h.store.ApprovedBy(ctx, s.Account)
+	if err != nil {
+		return err
+	}
+	items, err := h.store.PersonalItemsOf(ctx, subjectsOf(s.Account, facts))
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.ended {
+		return Errorf(CodeSessionGone, "session ended")
+	}
+	added := set &^ s.topics
+	s.topics = set
+	for _, it := range h.visibleItemsLocked(s.user, facts, items) {
+		s.pushTopic(added&topicBit(it.Topic), PersonalEvent{Item: it})
+	}
+	return nil
+}
+
+func subjectsOf(self string, facts []store.SubjectFacts) []string {
+	out := []string{self}
+	for _, f := range facts {
+		out = append(out, f.Subject)
+	}
+	return out
+}
+
+// visibleItemsLocked keeps the items viewer may see: its own, and those of
+// subjects the policy lets it see. The caller holds mu.
+func (h *Hub) visibleItemsLocked(viewer *user, facts []store.SubjectFacts, items []store.PersonalItem) []store.PersonalItem {
+	byS := make(map[string]store.SubjectFacts, len(facts))
+	for _, f := range facts {
+		byS[f.Subject] = f
+	}
+	var out []store.PersonalItem
+	for _, it := range items {
+		ok := it.Account == viewer.address
+		if su := h.users[it.Account]; !ok && su != nil {
+			ok = Allow(su.facts(viewer.address), FlowPresence)
+		} else if sf, approved := byS[it.Account]; !ok && approved {
+			ok = Allow(Facts{State: store.Approved, Blocked: sf.Blocked, Hidden: sf.Hidden, Invisible: sf.Invisible}, FlowPresence)
+		}
+		if ok {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// PersonalItems returns subject's items that viewer may see (all its own);
+// a subject it may not see answers like one with no items.
+func (h *Hub) PersonalItems(ctx context.Context, viewer, subject string) ([]store.PersonalItem, error) {
+	h.graphMu.RLock()
+	defer h.graphMu.RUnlock()
+	var facts []store.SubjectFacts
+	if subject != viewer {
+		all, err := h.store.ApprovedBy(ctx, viewer)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range all {
+			if f.Subject == subject {
+				facts = append(facts, f)
+			}
+		}
+		if len(facts) == 0 {
+			return nil, nil
+		}
+	}
+	items, err := h.store.PersonalItemsOf(ctx, []string{subject})
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.visibleItemsLocked(&user{address: viewer}, facts, items), nil
+}
