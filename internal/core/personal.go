@@ -141,8 +141,37 @@ func CanonicalItem(topic string, data json.RawMessage) (json.RawMessage, error) 
 	if err := d.Decode(v); err != nil {
 		return nil, Errorf(CodeInvalid, "%s: %v", topic, err)
 	}
+	var names []string // values that XMPP writes as element names
+	switch v := v.(type) {
+	case *MoodItem:
+		names = []string{v.Mood}
+	case *ActivityItem:
+		names = []string{v.Category, v.Specific}
+		if v.Category == "" && v.Specific != "" {
+			return nil, Errorf(CodeInvalid, "activity: specific needs a category")
+		}
+	}
+	for _, n := range names {
+		if !isValueName(n) {
+			return nil, Errorf(CodeInvalid, "%s: %q is not a value name (a to z and _, at most 32)", topic, n)
+		}
+	}
 	out, _ := json.Marshal(v)
 	return out, nil
+}
+
+// isValueName: empty, or lower-case letters and underscores, as the values
+// of XEP-0107 and XEP-0108 are.
+func isValueName(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // Publish sets the session's account's item on a topic and delivers it. An
@@ -180,7 +209,20 @@ func (h *Hub) publish(ctx context.Context, s *Session, ev PersonalEvent) error {
 	h.eventsMu.Lock()
 	defer h.eventsMu.Unlock()
 	var err error
-	if ev.Retracted {
+	if ev.Retracted { // the event names the item that goes
+		items, err := h.store.PersonalItemsOf(ctx, []string{s.Account})
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, it := range items {
+			if it.Topic == ev.Item.Topic {
+				ev.Item, found = it, true
+			}
+		}
+		if !found {
+			return nil // nothing to retract
+		}
 		err = h.store.DeletePersonalItem(ctx, s.Account, ev.Item.Topic)
 	} else {
 		err = h.store.PutPersonalItem(ctx, ev.Item, len(Topics))

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -70,8 +71,10 @@ func xmppWorld(t *testing.T, grace time.Duration) (*testServer, context.Context,
 // stanza is any stanza an XMPP test client receives, flattened.
 type stanza struct {
 	XMLName xml.Name
+	ID      string `xml:"id,attr"`
 	From    string `xml:"from,attr"`
 	Type    string `xml:"type,attr"`
+	Inner   string `xml:",innerxml"`
 	Body    string `xml:"body"`
 	Show    string `xml:"show"`
 	Status  string `xml:"status"`
@@ -85,7 +88,8 @@ type stanza struct {
 }
 
 // xmppClient signs in over XMPP and collects what it receives.
-func xmppClient(t *testing.T, ts *testServer, local string) (*xmpp.Session, chan stanza) {
+// features are what it answers a disco#info query with.
+func xmppClient(t *testing.T, ts *testServer, local string, features ...string) (*xmpp.Session, chan stanza) {
 	pemBytes, err := os.ReadFile(filepath.Join(ts.Config.DataDir, XMPPCertFile))
 	must(t, err)
 	roots := x509.NewCertPool()
@@ -103,11 +107,29 @@ func xmppClient(t *testing.T, ts *testServer, local string) (*xmpp.Session, chan
 	in := make(chan stanza, 100)
 	go s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 		// the decoder must see the start tag to accept the end tag
+		// re-encoded to text, so Inner (innerxml) is filled
+		var buf bytes.Buffer
+		enc := xml.NewEncoder(&buf)
+		if _, err := xmlstream.Copy(enc, xmlstream.MultiReader(xmlstream.Token(*start), xmlstream.Inner(r), xmlstream.Token(start.End()))); err != nil {
+			return err
+		}
+		if err := enc.Flush(); err != nil {
+			return err
+		}
 		var st stanza
-		if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), r)).Decode(&st); err != nil {
+		if err := xml.Unmarshal(buf.Bytes(), &st); err != nil {
 			return err
 		}
 		in <- st
+		if st.XMLName.Local == "iq" && st.Type == "get" && strings.Contains(st.Inner, "disco#info") {
+			// answer the server's entity capabilities query (XEP-0115) with our features
+			var b strings.Builder
+			for _, f := range features {
+				b.WriteString(`<feature var='` + f + `'/>`)
+			}
+			_, err := xmlstream.Copy(r, stanza2IQ(`<iq type='result' id='`+st.ID+`' to='`+st.From+`'><query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='pc'/>`+b.String()+`</query></iq>`))
+			return err
+		}
 		return nil
 	}))
 	return s, in
@@ -182,6 +204,22 @@ func TestXMPPAndJSONShareOneWorld(t *testing.T) {
 	if e.From != "ghost@localhost" {
 		t.Fatalf("bounce %+v", e)
 	}
+}
+
+// sendIQ sends an iq and returns the answer with its inner XML.
+func sendIQ(t *testing.T, ctx context.Context, s *xmpp.Session, x string) stanza {
+	t.Helper()
+	resp, err := s.SendIQ(ctx, stanza2IQ(x))
+	must(t, err)
+	defer resp.Close()
+	var buf bytes.Buffer
+	enc := xml.NewEncoder(&buf)
+	_, err = xmlstream.Copy(enc, resp)
+	must(t, err)
+	must(t, enc.Flush())
+	var st stanza
+	must(t, xml.Unmarshal(buf.Bytes(), &st))
+	return st
 }
 
 // stanza2IQ turns literal XML into a token stream for mellium.
@@ -324,5 +362,55 @@ func TestXMPPLastActivity(t *testing.T) {
 	ghost, e2 := last("ghost@localhost")
 	if stranger != "error " || stranger != ghost || e1 != e2 {
 		t.Fatalf("a stranger (%s %s) and a missing account (%s %s) must look alike", stranger, e1, ghost, e2)
+	}
+}
+
+// TestXMPPAndJSONSharePersonalEvents: PEP (XEP-0163) and the JSON
+// protocol's personal events are one thing. The XMPP client's capabilities
+// (XEP-0115) ask for mood notifications; a mood published over JSON reaches
+// it as a PEP notification, a tune it publishes reaches the JSON session,
+// and it can fetch the contact's last item.
+func TestXMPPAndJSONSharePersonalEvents(t *testing.T) {
+	ts, ctx, _, bob := xmppWorld(t, time.Second)
+	bws, err := bob.Connect(ctx, client.ConnectOptions{})
+	must(t, err)
+	ax, in := xmppClient(t, ts, "alice", "http://jabber.org/protocol/mood+notify")
+	must(t, ax.Send(ctx, stanza2IQ(`<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://example.org/test' ver='unverified='/></presence>`)))
+	q := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "iq" && s.Type == "get" && strings.Contains(s.Inner, "disco#info")
+	})
+	if !strings.Contains(q.Inner, `node="https://example.org/test#unverified="`) {
+		t.Fatalf("caps query %s", q.Inner)
+	}
+
+	_, err = bws.Request(ctx, "publish", map[string]any{"topic": "mood", "data": map[string]any{"mood": "happy", "text": "from JSON"}})
+	must(t, err)
+	ev := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && strings.Contains(s.Inner, "pubsub#event") })
+	if ev.From != "bob@localhost" || ev.Type != "headline" || !strings.Contains(ev.Inner, "<happy") || !strings.Contains(ev.Inner, "from JSON") {
+		t.Fatalf("PEP notification %+v", ev)
+	}
+
+	res := sendIQ(t, ctx, ax, `<iq type='set' id='p1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/tune'>`+
+		`<item><tune xmlns='http://jabber.org/protocol/tune'><artist>Yes</artist><title>Heart of the Sunrise</title></tune></item></publish></pubsub></iq>`)
+	if res.Type != "result" {
+		t.Fatalf("publish: %+v", res)
+	}
+	f, err := bws.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "personal" && f.From == "alice@localhost" })
+	must(t, err)
+	if !strings.Contains(string(f.Raw), `"from":"alice@localhost"`) || !strings.Contains(string(f.Raw), `"artist":"Yes"`) {
+		t.Fatalf("JSON side got %s", f.Raw)
+	}
+
+	res = sendIQ(t, ctx, ax, `<iq type='get' id='i1' to='bob@localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='http://jabber.org/protocol/mood'/></pubsub></iq>`)
+	if res.Type != "result" || !strings.Contains(res.Inner, "<happy") {
+		t.Fatalf("items of bob's mood: %+v", res)
+	}
+	// a private node cannot be published: nothing meant for fewer people reaches contacts
+	res = sendIQ(t, ctx, ax, `<iq type='set' id='p2'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/mood'>`+
+		`<item><mood xmlns='http://jabber.org/protocol/mood'><sad/></mood></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'>`+
+		`<field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>`+
+		`<field var='pubsub#access_model'><value>whitelist</value></field></x></publish-options></pubsub></iq>`)
+	if res.Type != "error" || !strings.Contains(res.Inner, "precondition-not-met") {
+		t.Fatalf("whitelist publish: %+v", res)
 	}
 }

@@ -70,7 +70,7 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 		s, _, err = c.srv.Hub.Resume(ctx, c.Account, f.Resume.Session, f.Resume.Seq, sink)
 		resumed = err == nil // a resume that resynced is still the same session
 	} else {
-		opts := core.SessionOptions{Transport: c.transport, Device: f.Device, Accepts: f.Accepts}
+		opts := core.SessionOptions{Transport: c.transport, Device: f.Device, Accepts: f.Accepts, Topics: f.Topics}
 		if f.Presence != nil {
 			p := f.Presence.core()
 			opts.Presence = &p
@@ -141,6 +141,11 @@ func (c *Conn) dispatch(ctx context.Context, f ClientFrame) (int, error) {
 		return s.Send(core.Message{ID: f.ID, Kind: core.KindMessage, To: f.To, Body: f.Body})
 	case "signal":
 		return s.Send(core.Message{ID: f.ID, Kind: core.KindSignal, To: f.To, Data: f.Data})
+	case "publish":
+		_, err := s.Publish(ctx, f.Topic, f.Item, f.Data)
+		return 0, err
+	case "retract":
+		return 0, s.Retract(ctx, f.Topic)
 	case "ack":
 		s.Ack(f.Seq)
 		return 0, nil

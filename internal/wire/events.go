@@ -121,6 +121,28 @@ type snapshotFrame struct {
 	Presence      []PresenceJSON     `json:"presence"`
 	Subscriptions []SubscriptionJSON `json:"subscriptions"`
 	Privacy       PrivacyJSON        `json:"privacy"`
+	Personal      []PersonalJSON     `json:"personal"`
+}
+
+// PersonalJSON is the last item of a topic of someone's personal events.
+type PersonalJSON struct {
+	From      string          `json:"from"`
+	Topic     string          `json:"topic"`
+	Item      string          `json:"item,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+	Published *time.Time      `json:"published,omitempty"`
+	Retracted bool            `json:"retracted,omitempty"`
+}
+
+// Personal converts a stored item.
+func Personal(it store.PersonalItem) PersonalJSON {
+	return PersonalJSON{From: it.Account, Topic: it.Topic, Item: it.ItemID, Data: json.RawMessage(it.Data), Published: timeOrNil(it.Published)}
+}
+
+type personalFrame struct {
+	Type string `json:"type"`
+	Seq  uint64 `json:"seq"`
+	PersonalJSON
 }
 
 type subscriptionFrame struct {
@@ -169,8 +191,18 @@ func withHeader(typ string, seq uint64, body []byte) []byte {
 func Event(d core.Delivery) []byte {
 	switch ev := d.Event.(type) {
 	case core.Snapshot:
+		items := make([]PersonalJSON, len(ev.Items))
+		for i, it := range ev.Items {
+			items[i] = Personal(it)
+		}
 		return mustJSON(snapshotFrame{Type: "snapshot", Seq: d.Seq, Self: Presence(ev.Self), Presence: Presences(ev.Presence),
-			Subscriptions: Subscriptions(ev.Subscriptions), Privacy: Privacy(ev.Privacy)})
+			Subscriptions: Subscriptions(ev.Subscriptions), Privacy: Privacy(ev.Privacy), Personal: items})
+	case core.PersonalEvent:
+		p := Personal(ev.Item)
+		if ev.Retracted {
+			p = PersonalJSON{From: ev.Item.Account, Topic: ev.Item.Topic, Retracted: true}
+		}
+		return mustJSON(personalFrame{Type: "personal", Seq: d.Seq, PersonalJSON: p})
 	case core.PresenceEvent:
 		body := ev.Memo.Do(func() any { return mustJSON(Presence(ev.View)) }).([]byte)
 		return withHeader("presence", d.Seq, body)

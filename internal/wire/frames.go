@@ -31,6 +31,7 @@ type ClientFrame struct {
 	Token   string      `json:"token,omitempty"`
 	Device  string      `json:"device,omitempty"`
 	Accepts []string    `json:"accepts,omitempty"`
+	Topics  []string    `json:"topics,omitempty"` // personal events to receive; absent: all
 	Resume  *ResumeInfo `json:"resume,omitempty"`
 	// hello (initial presence) and presence
 	Presence *PresenceFields `json:"presence,omitempty"`
@@ -42,7 +43,10 @@ type ClientFrame struct {
 	// message, signal
 	To   string          `json:"to,omitempty"`
 	Body string          `json:"body,omitempty"`
-	Data json.RawMessage `json:"data,omitempty"`
+	Data json.RawMessage `json:"data,omitempty"` // also publish
+	// publish, retract
+	Topic string `json:"topic,omitempty"`
+	Item  string `json:"item,omitempty"`
 	// ack
 	Seq uint64 `json:"seq,omitempty"`
 }

@@ -11,13 +11,8 @@ import (
 
 // XEP-0191 blocking command and XEP-0030 service discovery.
 const (
-	nsBlocking  = "urn:xmpp:blocking"
-	nsDiscoInfo = "http://jabber.org/protocol/disco#info"
-	nsDiscoItem = "http://jabber.org/protocol/disco#items"
+	nsBlocking = "urn:xmpp:blocking"
 )
-
-// features the server advertises in disco#info.
-var features = []string{nsDiscoInfo, nsDiscoItem, nsBlocking, nsPing, nsRoster}
 
 // blocking answers XEP-0191 requests on the core's blocks: the same list the
 // JSON protocol and the REST API edit. Pushes to the user's resources come
@@ -110,20 +105,4 @@ func diff(a, b []string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// disco answers XEP-0030 queries addressed to the server.
-func (c *conn) disco(id, to string, el *xmlstream.Element) error {
-	if to != "" && !strings.EqualFold(to, c.s.Domain) {
-		return c.iqError(id, "cancel", "service-unavailable") // accounts' disco comes with PEP
-	}
-	if el.Child(nsDiscoItem, "query") != nil {
-		return c.write(`<iq type='result' id='%s' from='%s'><query xmlns='%s'/></iq>`, esc(id), esc(c.s.Domain), nsDiscoItem)
-	}
-	var b strings.Builder
-	b.WriteString(`<identity category='server' type='im' name='presenced'/>`)
-	for _, f := range features {
-		b.WriteString(`<feature var='` + f + `'/>`)
-	}
-	return c.write(`<iq type='result' id='%s' from='%s'><query xmlns='%s'>%s</query></iq>`, esc(id), esc(c.s.Domain), nsDiscoInfo, b.String())
 }

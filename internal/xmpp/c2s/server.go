@@ -50,6 +50,8 @@ type Server struct {
 	// IdleTimeout closes a bound stream that sent nothing, not even a
 	// whitespace keepalive, for this long; 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
+
+	caps capsCache // verified entity capabilities (caps.go)
 }
 
 // DefaultIdleTimeout is the idle limit of a bound stream.

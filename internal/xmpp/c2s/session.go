@@ -2,6 +2,7 @@ package c2s
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -31,13 +32,15 @@ type live struct {
 	pushID    atomic.Uint64
 	shown     map[string][]string // contact → resources last announced as available; flush goroutine only
 	blocks    []string            // the block list as last told; flush goroutine only
+	capsVer   string              // entity capabilities last seen in presence; reader only
+	capsQuery string              // id of our disco#info query about them, if one is out; reader only
 }
 
 // open starts the core session for the bound stream. Nothing is flushed
 // until started: the bind result must go out first.
 func (c *conn) open(device string) error {
 	c.writing.Store(true)
-	s, err := c.s.Hub.Connect(context.Background(), c.account, core.SessionOptions{Transport: "xmpp", Device: device, Payloads: true}, c)
+	s, err := c.s.Hub.Connect(context.Background(), c.account, core.SessionOptions{Transport: "xmpp", Device: device, Payloads: true, Topics: []string{}}, c)
 	if err != nil {
 		return err
 	}
@@ -124,6 +127,9 @@ func (c *conn) deliver(ev core.Event) error {
 		return c.message(m)
 	case core.Snapshot:
 		c.blocks = ev.Privacy.Blocks // what the client will ask for with blocklist get
+		return c.lastItems(ev.Items)
+	case core.PersonalEvent:
+		return c.notify(ev)
 	case core.PrivacyEvent:
 		return c.blockPush(ev.Privacy)
 	case core.SubscriptionEvent:
@@ -178,7 +184,7 @@ func (c *conn) presence(v core.PresenceView) error {
 		}
 	}
 	for _, r := range c.shown[v.Address] {
-		if !contains(now, r) {
+		if !slices.Contains(now, r) {
 			if err := c.write(`<presence from='%s' to='%s' type='unavailable'/>`, esc(v.Address+"/"+r), esc(me)); err != nil {
 				return err
 			}
@@ -190,15 +196,6 @@ func (c *conn) presence(v core.PresenceView) error {
 		c.shown[v.Address] = now
 	}
 	return nil
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // inboundSubscription is what RFC 6121 § 3 delivers to the user when the
@@ -281,8 +278,11 @@ func (c *conn) onPresence(el *xmlstream.Element) error {
 			if err := c.sess.Probe(ctx); err != nil {
 				return err
 			}
-			return c.pendingRequests(ctx)
+			if err := c.pendingRequests(ctx); err != nil {
+				return err
+			}
 		}
+		return c.onCaps(el)
 	case "unavailable":
 		if to != "" {
 			c.sess.Direct(to, false)
@@ -367,7 +367,19 @@ func (c *conn) messageError(from, id, typ, condition string) error {
 func (c *conn) onIQ(el *xmlstream.Element) error {
 	id, typ, to := el.AttrValue("id"), el.AttrValue("type"), el.AttrValue("to")
 	if typ != "get" && typ != "set" {
-		return nil
+		if c.capsQuery != "" && id == c.capsQuery {
+			return c.onCapsResult(el)
+		}
+		return nil // answers to roster and block pushes
+	}
+	if q := el.Child(nsPubsub, "pubsub"); q != nil {
+		if owner, ok := c.pepOwner(to); ok {
+			return c.pubsub(id, typ, owner, q)
+		}
+		return c.iqError(id, "cancel", "service-unavailable")
+	}
+	if typ == "get" && (el.Child(nsDiscoInfo, "query") != nil || el.Child(nsDiscoItem, "query") != nil) {
+		return c.disco(id, to, el)
 	}
 	if bare, resource, err := addr.Parse(to); to != "" && !strings.EqualFold(to, c.s.Domain) && (err != nil || bare != c.account || resource != "") {
 		// addressed to another entity
@@ -383,8 +395,6 @@ func (c *conn) onIQ(el *xmlstream.Element) error {
 		return c.roster(id, typ, el.Child(nsRoster, "query"))
 	case el.Child(nsBlocking, "blocklist") != nil, el.Child(nsBlocking, "block") != nil, el.Child(nsBlocking, "unblock") != nil:
 		return c.blocking(id, typ, el)
-	case typ == "get" && (el.Child(nsDiscoInfo, "query") != nil || el.Child(nsDiscoItem, "query") != nil):
-		return c.disco(id, el.AttrValue("to"), el)
 	}
 	return c.iqError(id, "cancel", "service-unavailable")
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // NSStream is the namespace of the stream's own elements.
@@ -253,4 +254,14 @@ func (r *Reader) element(st xml.StartElement, depth int, start int64) (*Element,
 			return el, nil
 		}
 	}
+}
+
+// Parse reads one element from a string, as if it were a stanza of a
+// jabber:client stream (for tests and fixed documents).
+func Parse(s string) (*Element, error) {
+	r := NewReader(strings.NewReader(`<stream:stream xmlns='jabber:client' xmlns:stream='`+NSStream+`'>`+s), DefaultLimits)
+	if _, err := r.Open(); err != nil {
+		return nil, err
+	}
+	return r.Next()
 }

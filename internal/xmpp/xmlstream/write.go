@@ -72,3 +72,10 @@ func (e *Element) write(b *strings.Builder, parent string) {
 func escape(b *strings.Builder, s string) {
 	xml.EscapeText(b, []byte(s))
 }
+
+// Escape returns s escaped for XML text or a quoted attribute value.
+func Escape(s string) string {
+	var b strings.Builder
+	escape(&b, s)
+	return b.String()
+}

@@ -1,0 +1,181 @@
+package c2s
+
+// XEP-0115 Entity Capabilities, used as XEP-0163 asks: a client's presence
+// names its capabilities by a hash (ver); the server learns what they are
+// with one disco#info query per unknown hash, checks the hash, and reads
+// "NODE+notify" features as the PEP nodes the client wants notifications
+// of. Verified hashes are cached for every later client with the same
+// software.
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/presenced/presenced/internal/xmpp/pep"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+const nsCaps = "http://jabber.org/protocol/caps"
+
+// capsCacheSize bounds the verified hashes kept: one per client version.
+const capsCacheSize = 4096
+
+// capsCache maps a verified ver to the topics its +notify features name.
+type capsCache struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+func (cc *capsCache) get(ver string) ([]string, bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	t, ok := cc.m[ver]
+	return t, ok
+}
+
+func (cc *capsCache) put(ver string, topics []string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.m == nil || len(cc.m) >= capsCacheSize {
+		cc.m = map[string][]string{} // start over rather than grow: hashes are few in practice
+	}
+	cc.m[ver] = topics
+}
+
+// onCaps handles the caps element of the client's presence.
+func (c *conn) onCaps(el *xmlstream.Element) error {
+	caps := el.Child(nsCaps, "c")
+	if caps == nil {
+		return nil
+	}
+	ver, node := caps.AttrValue("ver"), caps.AttrValue("node")
+	if ver == "" || ver == c.capsVer {
+		return nil
+	}
+	c.capsVer = ver
+	if topics, ok := c.s.caps.get(ver); ok && caps.AttrValue("hash") == "sha-1" {
+		return c.sess.SetInterests(context.Background(), topics)
+	}
+	c.capsQuery = "caps" + ver
+	return c.write(`<iq type='get' from='%s' to='%s' id='%s'><query xmlns='%s' node='%s'/></iq>`,
+		esc(c.account), esc(c.sess.Address()), esc(c.capsQuery), nsDiscoInfo, esc(node+"#"+ver))
+}
+
+// onCapsResult takes the answer to our disco#info query: interests from
+// its features, cached when the hash checks out.
+func (c *conn) onCapsResult(el *xmlstream.Element) error {
+	ver := strings.TrimPrefix(c.capsQuery, "caps")
+	c.capsQuery = ""
+	q := el.Child(nsDiscoInfo, "query")
+	if el.AttrValue("type") != "result" || q == nil {
+		return nil
+	}
+	var topics []string
+	for _, n := range q.Children {
+		if f, ok := n.(*xmlstream.Element); ok && f.Name.Local == "feature" {
+			if node, ok := strings.CutSuffix(f.AttrValue("var"), "+notify"); ok {
+				if k, ok := pep.ByNode(node); ok {
+					topics = append(topics, k.Topic)
+				}
+			}
+		}
+	}
+	if verString(q) == ver {
+		c.s.caps.put(ver, topics)
+	}
+	return c.sess.SetInterests(context.Background(), topics)
+}
+
+// verString computes the XEP-0115 § 5.1 verification string of a disco#info
+// result, hashed with SHA-1 and base64-encoded.
+func verString(q *xmlstream.Element) string {
+	var ids, features []string
+	forms := map[string]string{}
+	var formTypes []string
+	for _, n := range q.Children {
+		el, ok := n.(*xmlstream.Element)
+		if !ok {
+			continue
+		}
+		switch {
+		case el.Name.Local == "identity":
+			ids = append(ids, el.AttrValue("category")+"/"+el.AttrValue("type")+"/"+langOf(el)+"/"+el.AttrValue("name"))
+		case el.Name.Local == "feature":
+			features = append(features, el.AttrValue("var"))
+		case el.Name.Space == nsDataForms && el.Name.Local == "x":
+			ft, s := formString(el)
+			if ft == "" {
+				continue // forms without FORM_TYPE are left out (§ 5.4)
+			}
+			formTypes = append(formTypes, ft)
+			forms[ft] = s
+		}
+	}
+	sort.Strings(ids)
+	sort.Strings(features)
+	sort.Strings(formTypes)
+	var b strings.Builder
+	for _, s := range ids {
+		b.WriteString(s + "<")
+	}
+	for _, s := range features {
+		b.WriteString(s + "<")
+	}
+	for _, ft := range formTypes {
+		b.WriteString(forms[ft])
+	}
+	sum := sha1.Sum([]byte(b.String()))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func langOf(el *xmlstream.Element) string {
+	for _, a := range el.Attr {
+		if a.Name.Local == "lang" && a.Name.Space != "" {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// formString is one extended form's part of the verification string.
+func formString(x *xmlstream.Element) (formType, s string) {
+	type field struct {
+		name   string
+		values []string
+	}
+	var fields []field
+	for _, n := range x.Children {
+		f, ok := n.(*xmlstream.Element)
+		if !ok || f.Name.Local != "field" {
+			continue
+		}
+		var values []string
+		for _, m := range f.Children {
+			if v, ok := m.(*xmlstream.Element); ok && v.Name.Local == "value" {
+				values = append(values, v.Text())
+			}
+		}
+		if f.AttrValue("var") == "FORM_TYPE" {
+			if len(values) > 0 {
+				formType = values[0]
+			}
+			continue
+		}
+		sort.Strings(values)
+		fields = append(fields, field{f.AttrValue("var"), values})
+	}
+	sort.Slice(fields, func(i, j int) bool { return fields[i].name < fields[j].name })
+	var b strings.Builder
+	b.WriteString(formType + "<")
+	for _, f := range fields {
+		b.WriteString(f.name + "<")
+		for _, v := range f.values {
+			b.WriteString(v + "<")
+		}
+	}
+	return formType, b.String()
+}

@@ -1,0 +1,194 @@
+package c2s
+
+// XEP-0163 Personal Eventing Protocol on the core's personal events: the
+// user's bare address is a PEP service with one node per topic the core
+// knows (internal/xmpp/pep). Publishing and retracting go to the core,
+// which keeps the last item and delivers it under the privacy policy;
+// notifications go out as headline messages from the publisher's bare
+// address to sessions whose entity capabilities asked for them (caps.go).
+// Only the "presence" access model exists: a publish-options asking for
+// another (open, whitelist …) is refused, so nothing meant for fewer people
+// is shown to contacts.
+
+import (
+	"context"
+	"strings"
+
+	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/xmpp/pep"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+const (
+	nsPubsub       = "http://jabber.org/protocol/pubsub"
+	nsPubsubEvent  = "http://jabber.org/protocol/pubsub#event"
+	nsPubsubErrors = "http://jabber.org/protocol/pubsub#errors"
+	nsDataForms    = "jabber:x:data"
+)
+
+// pepFeatures are the pubsub features of an account's PEP service.
+var pepFeatures = []string{nsPubsub + "#publish", nsPubsub + "#retract-items", nsPubsub + "#retrieve-items",
+	nsPubsub + "#last-published", nsPubsub + "#auto-create", nsPubsub + "#publish-options", nsPubsub + "#presence-notifications"}
+
+// pubsub answers a PEP request addressed to owner (the user or, for
+// retrieval, a contact).
+func (c *conn) pubsub(id, typ, owner string, q *xmlstream.Element) error {
+	ctx := context.Background()
+	switch {
+	case typ == "set" && owner == c.account && q.Child(nsPubsub, "publish") != nil:
+		return c.publish(ctx, id, q)
+	case typ == "set" && owner == c.account && q.Child(nsPubsub, "retract") != nil:
+		r := q.Child(nsPubsub, "retract")
+		k, ok := pep.ByNode(r.AttrValue("node"))
+		if !ok {
+			return c.pubsubError(id, "cancel", "item-not-found", "")
+		}
+		if err := c.sess.Retract(ctx, k.Topic); err != nil {
+			return c.iqError(id, "wait", "internal-server-error")
+		}
+		return c.write(`<iq type='result' id='%s'/>`, esc(id))
+	case typ == "get" && q.Child(nsPubsub, "items") != nil:
+		return c.pepItems(ctx, id, owner, q.Child(nsPubsub, "items").AttrValue("node"))
+	}
+	return c.pubsubError(id, "cancel", "feature-not-implemented", "")
+}
+
+func (c *conn) publish(ctx context.Context, id string, q *xmlstream.Element) error {
+	p := q.Child(nsPubsub, "publish")
+	node := p.AttrValue("node")
+	k, ok := pep.ByNode(node)
+	if !ok {
+		return c.pubsubError(id, "cancel", "feature-not-implemented", "publish")
+	}
+	if !presenceAccessOnly(q.Child(nsPubsub, "publish-options")) {
+		return c.pubsubError(id, "cancel", "conflict", "precondition-not-met")
+	}
+	item := p.Child(nsPubsub, "item")
+	var payload *xmlstream.Element
+	if item != nil {
+		for _, n := range item.Children {
+			if el, ok := n.(*xmlstream.Element); ok {
+				payload = el
+				break
+			}
+		}
+	}
+	data, err := k.FromXML(payload)
+	if err != nil {
+		return c.pubsubError(id, "modify", "bad-request", "invalid-payload")
+	}
+	itemID := ""
+	if item != nil {
+		itemID = item.AttrValue("id")
+	}
+	it, err := c.sess.Publish(ctx, k.Topic, itemID, data)
+	if err != nil {
+		if core.CodeOf(err) == core.CodeInvalid {
+			return c.pubsubError(id, "modify", "bad-request", "invalid-payload")
+		}
+		return c.iqError(id, "wait", "internal-server-error")
+	}
+	return c.write(`<iq type='result' id='%s'><pubsub xmlns='%s'><publish node='%s'><item id='%s'/></publish></pubsub></iq>`,
+		esc(id), nsPubsub, esc(node), esc(it.ItemID))
+}
+
+// presenceAccessOnly: publish-options (XEP-0223) ask for nothing but the
+// presence access model.
+func presenceAccessOnly(opts *xmlstream.Element) bool {
+	if opts == nil {
+		return true
+	}
+	x := opts.Child(nsDataForms, "x")
+	if x == nil {
+		return true
+	}
+	for _, n := range x.Children {
+		if f, ok := n.(*xmlstream.Element); ok && f.AttrValue("var") == "pubsub#access_model" {
+			if v := f.Child(nsDataForms, "value"); v == nil || strings.TrimSpace(v.Text()) != "presence" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// pepItems returns owner's last item on node, if the user may see it; an
+// item it may not see answers exactly like one that does not exist.
+func (c *conn) pepItems(ctx context.Context, id, owner, node string) error {
+	k, ok := pep.ByNode(node)
+	if !ok {
+		return c.pubsubError(id, "cancel", "item-not-found", "")
+	}
+	items, err := c.s.Hub.PersonalItems(ctx, c.account, owner)
+	if err != nil {
+		return c.iqError(id, "wait", "internal-server-error")
+	}
+	for _, it := range items {
+		if it.Topic == k.Topic {
+			payload, err := k.ToXML(it.Data)
+			if err != nil {
+				break
+			}
+			return c.write(`<iq type='result' id='%s' from='%s'><pubsub xmlns='%s'><items node='%s'><item id='%s'>%s</item></items></pubsub></iq>`,
+				esc(id), esc(owner), nsPubsub, esc(node), esc(it.ItemID), payload)
+		}
+	}
+	return c.write(`<iq type='error' id='%s' from='%s'><error type='cancel'><item-not-found xmlns='%s'/></error></iq>`, esc(id), esc(owner), nsStanzas)
+}
+
+func (c *conn) pubsubError(id, typ, condition, pubsubCondition string) error {
+	extra := ""
+	switch pubsubCondition {
+	case "":
+	case "publish":
+		extra = "<unsupported xmlns='" + nsPubsubErrors + "' feature='publish'/>"
+	default:
+		extra = "<" + pubsubCondition + " xmlns='" + nsPubsubErrors + "'/>"
+	}
+	return c.write(`<iq type='error' id='%s'><error type='%s'><%s xmlns='%s'/>%s</error></iq>`, esc(id), typ, condition, nsStanzas, extra)
+}
+
+// notify writes a PEP notification of a personal event.
+func (c *conn) notify(ev core.PersonalEvent) error {
+	k, ok := pep.ByTopic(ev.Item.Topic)
+	if !ok {
+		return nil
+	}
+	var body string
+	if ev.Retracted {
+		body = "<retract id='" + esc(ev.Item.ItemID) + "'/>"
+	} else {
+		payload, err := k.ToXML(ev.Item.Data)
+		if err != nil {
+			c.s.Log.Warn("personal event without an XMPP form", "topic", k.Topic, "err", err)
+			return nil
+		}
+		body = "<item id='" + esc(ev.Item.ItemID) + "'>" + payload + "</item>"
+	}
+	return c.write(`<message from='%s' to='%s' type='headline'><event xmlns='%s'><items node='%s'>%s</items></event></message>`,
+		esc(ev.Item.Account), esc(c.sess.Address()), nsPubsubEvent, k.Node, body)
+}
+
+// lastItems sends the items of a snapshot the session takes. Unused by
+// XMPP sessions today (they take no topic until their capabilities are
+// known), kept so a resynchronised session is not left without them.
+func (c *conn) lastItems(items []store.PersonalItem) error {
+	for _, it := range items {
+		if err := c.notify(core.PersonalEvent{Item: it}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pepOwner is the account a pubsub request addresses: its own bare address
+// when to is empty.
+func (c *conn) pepOwner(to string) (string, bool) {
+	if to == "" {
+		return c.account, true
+	}
+	bare, resource, err := addr.Parse(to)
+	return bare, err == nil && resource == ""
+}

@@ -1,0 +1,59 @@
+package pep
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+func parse(t *testing.T, x string) *xmlstream.Element {
+	t.Helper()
+	el, err := xmlstream.Parse(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return el
+}
+
+// TestExamples takes each XEP's own example payload to the core's JSON form
+// and back to the same payload.
+func TestExamples(t *testing.T) {
+	for _, tc := range []struct{ node, payload, json string }{
+		{"http://jabber.org/protocol/mood", `<mood xmlns='http://jabber.org/protocol/mood'><annoyed/><text>curse my nurse!</text></mood>`,
+			`{"mood":"annoyed","text":"curse my nurse!"}`},
+		{"http://jabber.org/protocol/mood", `<mood xmlns='http://jabber.org/protocol/mood'></mood>`, `{}`},
+		{"http://jabber.org/protocol/activity", `<activity xmlns='http://jabber.org/protocol/activity'><relaxing><partying/></relaxing><text>My nurse&apos;s birthday!</text></activity>`,
+			`{"category":"relaxing","specific":"partying","text":"My nurse's birthday!"}`},
+		{"http://jabber.org/protocol/tune", `<tune xmlns='http://jabber.org/protocol/tune'><artist>Yes</artist><length>686</length><rating>8</rating><source>Yessongs</source><title>Heart of the Sunrise</title><track>3</track><uri>http://www.yesworld.com/lyrics/Fragile.html#9</uri></tune>`,
+			`{"artist":"Yes","length":686,"rating":8,"source":"Yessongs","title":"Heart of the Sunrise","track":"3","uri":"http://www.yesworld.com/lyrics/Fragile.html#9"}`},
+		{"http://jabber.org/protocol/geoloc", `<geoloc xmlns='http://jabber.org/protocol/geoloc'><accuracy>20</accuracy><country>Italy</country><lat>45.44</lat><locality>Venice</locality><lon>12.33</lon></geoloc>`,
+			`{"lat":45.44,"lon":12.33,"accuracy":20,"country":"Italy","locality":"Venice"}`},
+		{"urn:xmpp:avatar:metadata", `<metadata xmlns='urn:xmpp:avatar:metadata'><info bytes='12345' height='64' id='111f4b3c50d7b0df729d299bc6f8e9ef9066971f' type='image/png' width='64'/></metadata>`,
+			`{"id":"111f4b3c50d7b0df729d299bc6f8e9ef9066971f","type":"image/png","bytes":12345,"width":64,"height":64}`},
+	} {
+		k, ok := ByNode(tc.node)
+		if !ok {
+			t.Fatalf("no kind for %s", tc.node)
+		}
+		data, err := k.FromXML(parse(t, tc.payload))
+		if err != nil || string(data) != tc.json {
+			t.Fatalf("%s: %s %v", tc.node, data, err)
+		}
+		back, err := k.ToXML(string(data))
+		want := strings.ReplaceAll(strings.ReplaceAll(tc.payload, "&apos;", "&#39;"), "></mood>", "></mood>")
+		if err != nil || back != want {
+			t.Fatalf("%s back:\n%s\nwant\n%s", tc.node, back, want)
+		}
+	}
+}
+
+func TestRefusesWhatCannotBeAnElementName(t *testing.T) {
+	k, _ := ByTopic("mood")
+	if _, err := k.FromXML(parse(t, `<mood xmlns='http://jabber.org/protocol/mood'><happy/></mood>`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.FromXML(parse(t, `<tune xmlns='http://jabber.org/protocol/tune'/>`)); err == nil {
+		t.Fatal("a tune payload was taken for a mood")
+	}
+}
