@@ -33,6 +33,10 @@ _version = tuple(int(x) for x in slixmpp.__version__.split(".")[:3])
 CAP_TLS12 = _version < (1, 8, 5)
 
 
+PEP_EVENTS = ("user_mood_publish", "user_activity_publish", "user_tune_publish",
+              "user_location_publish", "avatar_metadata_publish")
+
+
 class Client(slixmpp.ClientXMPP):
     """A client that queues every stanza it receives, to wait on them in order."""
 
@@ -42,7 +46,13 @@ class Client(slixmpp.ClientXMPP):
         if CAP_TLS12:
             self.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
         self.register_plugin("xep_0199")
+        # PEP (XEP-0163) with entity capabilities (XEP-0115) announcing +notify
+        for plugin in ("xep_0115", "xep_0163", "xep_0107", "xep_0108", "xep_0118", "xep_0080", "xep_0084"):
+            self.register_plugin(plugin)
         self.stanzas = asyncio.Queue()
+        self.events = asyncio.Queue()
+        for ev in PEP_EVENTS:
+            self.add_event_handler(ev, lambda msg, ev=ev: self.events.put_nowait((ev, msg)))
         self.started = asyncio.get_event_loop().create_future()
         self.add_event_handler("session_start", self.on_start)
         self.add_event_handler("failed_auth", lambda _: self.fail("authentication failed"))
@@ -68,6 +78,17 @@ class Client(slixmpp.ClientXMPP):
                     return st
         except asyncio.TimeoutError:
             raise AssertionError(f"{self.boundjid}: no {what} within {TIMEOUT}s")
+
+
+    async def expect_event(self, name, publisher):
+        """Wait for a PEP notification of one kind from publisher."""
+        try:
+            while True:
+                ev, msg = await asyncio.wait_for(self.events.get(), TIMEOUT)
+                if ev == name and msg["from"].bare == publisher:
+                    return str(msg)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"{self.boundjid}: no {name} from {publisher} within {TIMEOUT}s")
 
 
 def check(cond, what):
@@ -107,6 +128,25 @@ async def scenario():
 
     await alice.get_roster(timeout=TIMEOUT)
     check(alice.client_roster[b.bare]["subscription"] == "both", "alice's roster has bob with subscription 'both'")
+
+    # XEP-0163: alice publishes personal events; bob's capabilities asked for them
+    await alice["xep_0107"].publish_mood("happy", text="sunny day", timeout=TIMEOUT)
+    x = await bob.expect_event("user_mood_publish", a.bare)
+    check("<happy" in x and "sunny day" in x, "bob is notified of alice's mood (XEP-0107)")
+    await alice["xep_0108"].publish_activity("working", "coding", text="on presenced", timeout=TIMEOUT)
+    x = await bob.expect_event("user_activity_publish", a.bare)
+    check("<working><coding" in x.replace(" ", ""), "bob is notified of alice's activity (XEP-0108)")
+    await alice["xep_0118"].publish_tune(artist="Yes", title="Heart of the Sunrise", length=686, timeout=TIMEOUT)
+    x = await bob.expect_event("user_tune_publish", a.bare)
+    check("Heart of the Sunrise" in x and "686" in x, "bob is notified of alice's tune (XEP-0118)")
+    await alice["xep_0080"].publish_location(lat=45.44, lon=12.33, locality="Venice", timeout=TIMEOUT)
+    x = await bob.expect_event("user_location_publish", a.bare)
+    check("45.44" in x and "Venice" in x, "bob is notified of alice's location (XEP-0080)")
+    avatar_id = "111f4b3c50d7b0df729d299bc6f8e9ef9066971f"
+    await alice["xep_0084"].publish_avatar_metadata(
+        items=[{"id": avatar_id, "type": "image/png", "bytes": "12345", "width": "64", "height": "64"}], timeout=TIMEOUT)
+    x = await bob.expect_event("avatar_metadata_publish", a.bare)
+    check(avatar_id in x, "bob is notified of alice's avatar metadata (XEP-0084)")
 
     bob.send_presence(pshow="away", pstatus="in a meeting")
     st = await alice.expect("bob away", lambda s: s["from"] == b and s["show"] == "away")

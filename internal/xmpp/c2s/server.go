@@ -103,11 +103,23 @@ func (s *Server) handle(nc net.Conn, directTLS bool) {
 	if directTLS {
 		c.startTLS()
 	}
-	c.serve()
+	if c.serve() {
+		c.linger()
+	}
 }
 
-// serve negotiates the stream and runs it until it ends.
-func (c *conn) serve() {
+// linger lets the client's end of a closed stream arrive before the
+// connection closes: closing with its TLS close_notify still unread would
+// make the kernel answer with a reset (RFC 6120 § 4.4 has each side wait
+// for the other's close).
+func (c *conn) linger() {
+	c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	io.Copy(io.Discard, io.LimitReader(c.nc, 64<<10))
+}
+
+// serve negotiates the stream and runs it until it ends; it reports
+// whether the stream ended with both sides closing it.
+func (c *conn) serve() (closed bool) {
 	c.nc.SetDeadline(time.Now().Add(negotiationTimeout))
 	err := c.negotiate()
 	var se *xmlstream.StreamError
@@ -116,9 +128,11 @@ func (c *conn) serve() {
 		c.end(se.Condition, se.Text)
 	case errors.Is(err, xmlstream.ErrClosed):
 		c.end("", "") // the client closed its stream: close ours (RFC 6120 § 4.4)
+		return true
 	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, xmlstream.ErrClosed):
 		c.s.Log.Debug("xmpp stream ended", "err", err)
 	}
+	return false
 }
 
 // encrypted: the stream runs over TLS, its own or the HTTP listener's.

@@ -9,6 +9,7 @@
 // Environment: XMPP_HOST, XMPP_PORT, XMPP_WS (ws:// URL), XMPP_DOMAIN, ALICE,
 // BOB, ALICE_PASSWORD, BOB_PASSWORD; NODE_EXTRA_CA_CERTS names the
 // certificate to trust. Exit status 0 when every step passed.
+import { createHash } from "node:crypto";
 import { client, xml } from "@xmpp/client";
 import { WebSocket } from "ws";
 
@@ -58,6 +59,23 @@ async function connect(local, password) {
 }
 
 const bare = (a) => a.split("/")[0];
+
+// Entity capabilities (XEP-0115) by hand: @xmpp/client has no plugin for
+// them. The features ask for tune notifications (XEP-0163 +notify).
+const FEATURES = ["http://jabber.org/protocol/caps", "http://jabber.org/protocol/disco#info",
+  "http://jabber.org/protocol/tune", "http://jabber.org/protocol/tune+notify"];
+const IDENTITY = { category: "client", type: "pc", name: "interop" };
+const VER = createHash("sha1")
+  .update(`${IDENTITY.category}/${IDENTITY.type}//${IDENTITY.name}<` + [...FEATURES].sort().map((f) => f + "<").join(""))
+  .digest("base64");
+const NODE = "https://presenced.invalid/interop";
+
+function announceCaps(x) {
+  x.iqCallee.get("http://jabber.org/protocol/disco#info", "query", () =>
+    xml("query", { xmlns: "http://jabber.org/protocol/disco#info", node: `${NODE}#${VER}` },
+      xml("identity", IDENTITY), ...FEATURES.map((f) => xml("feature", { var: f }))));
+  return xml("c", { xmlns: "http://jabber.org/protocol/caps", hash: "sha-1", node: NODE, ver: VER });
+}
 const rosterGet = (x) => x.iqCaller.request(xml("iq", { type: "get" }, xml("query", { xmlns: "jabber:iq:roster" })));
 
 async function scenario() {
@@ -68,7 +86,7 @@ async function scenario() {
 
   for (const x of [alice, bob]) {
     await rosterGet(x);
-    await x.send(xml("presence"));
+    await x.send(xml("presence", {}, announceCaps(x)));
   }
   check(true, "roster fetched and initial presence sent");
 
@@ -89,14 +107,22 @@ async function scenario() {
   const item = roster.getChild("query").getChildren("item").find((i) => i.attrs.jid === bare(b));
   check(item && item.attrs.subscription === "both", "alice's roster has bob with subscription 'both'");
 
-  await bob.send(xml("presence", {}, xml("show", {}, "dnd"), xml("status", {}, "presenting")));
+  // XEP-0163: alice publishes her tune; bob's capabilities asked for tune notifications
+  await alice.iqCaller.request(xml("iq", { type: "set" }, xml("pubsub", { xmlns: "http://jabber.org/protocol/pubsub" },
+    xml("publish", { node: "http://jabber.org/protocol/tune" }, xml("item", {},
+      xml("tune", { xmlns: "http://jabber.org/protocol/tune" }, xml("artist", {}, "Yes"), xml("title", {}, "Roundabout")))))));
+  const ev = await bob.expect("tune notification", (s) => s.is("message") && s.attrs.from === bare(a) && s.getChild("event", "http://jabber.org/protocol/pubsub#event"));
+  const tune = ev.getChild("event").getChild("items").getChild("item").getChild("tune", "http://jabber.org/protocol/tune");
+  check(tune && tune.getChildText("title") === "Roundabout", "bob is notified of alice's tune (XEP-0163 with XEP-0115 +notify)");
+
+  await bob.send(xml("presence", {}, announceCaps(bob), xml("show", {}, "dnd"), xml("status", {}, "presenting")));
   const st = await alice.expect("bob dnd", (s) => s.is("presence") && s.attrs.from === b && s.getChildText("show") === "dnd");
   check(st.getChildText("status") === "presenting", "alice sees bob's show and status change");
 
   // RFC 6121 § 4.5: unavailable presence ends presence, not the stream
   await alice.send(xml("presence", { type: "unavailable" }));
   await bob.expect("alice unavailable", (s) => s.is("presence") && s.attrs.type === "unavailable" && s.attrs.from === a);
-  await alice.send(xml("presence", {}, xml("status", {}, "back")));
+  await alice.send(xml("presence", {}, announceCaps(alice), xml("status", {}, "back")));
   const back = await bob.expect("alice back", (s) => s.is("presence") && !s.attrs.type && s.attrs.from === a);
   check(back.getChildText("status") === "back", "alice goes unavailable and comes back on the same stream");
 
