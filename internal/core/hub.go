@@ -138,7 +138,11 @@ type SessionOptions struct {
 	// not sent messages that have a payload and no body (chat states …).
 	Payloads bool
 	// Topics of personal events the session takes; nil means all.
-	Topics   []string
+	Topics []string
+	// Resource asks for exactly this resource instead of Device plus a
+	// random suffix. A session already on it is ended ("conflict"), as RFC
+	// 6120 § 7.7.2.2 lets a server do: the newest connection wins.
+	Resource string
 	Presence *Presence // initial presence; nil: not shown to others until set
 }
 
@@ -237,6 +241,9 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	if len(device) > 32 || addr.Resource(device) != nil {
 		return nil, Errorf(CodeInvalid, "device must be 1 to 32 printable characters without / or @")
 	}
+	if opts.Resource != "" && (len(opts.Resource) > 64 || addr.Resource(opts.Resource) != nil) {
+		return nil, Errorf(CodeInvalid, "resource must be 1 to 64 printable characters without / or @")
+	}
 	s := &Session{hub: h, Account: account, transport: opts.Transport, payloads: opts.Payloads, sink: sink, rate: ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
 	for _, k := range opts.Accepts {
 		b := kindBit(k)
@@ -285,12 +292,17 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 		u = loaded
 		h.users[account] = u
 	}
+	if old := u.session(opts.Resource); opts.Resource != "" && old != nil {
+		h.replaceLocked(old)
+		h.users[account] = u // it may have been its only session
+	}
 	if len(u.sessions) >= h.cfg.Limits.SessionsPerAccount {
 		if len(u.sessions) == 0 {
 			delete(h.users, account)
 		}
 		return nil, Errorf(CodeLimit, "at most %d sessions per account", h.cfg.Limits.SessionsPerAccount)
 	}
+	s.Resource = opts.Resource
 	for s.Resource == "" || u.session(s.Resource) != nil {
 		s.Resource = device + "-" + randomHex(3)
 	}
@@ -459,6 +471,18 @@ func (s *Session) Close() {
 	if !s.ended {
 		h.endLocked(s)
 	}
+}
+
+// GoawayConflict is the reason given to a session ended because a new one
+// took its resource.
+const GoawayConflict = "conflict: another connection took this resource"
+
+// replaceLocked ends s for a newer session on its resource.
+func (h *Hub) replaceLocked(s *Session) {
+	if sink := s.attach(nil); sink != nil {
+		sink.Close(Goaway{Reason: GoawayConflict})
+	}
+	h.endLocked(s)
 }
 
 func (h *Hub) endLocked(s *Session) {

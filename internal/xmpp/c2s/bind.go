@@ -27,11 +27,11 @@ func (c *conn) bind() error {
 			}
 			return &xmlstream.StreamError{Condition: "not-authorized", Text: "bind a resource first"}
 		}
-		device := "xmpp"
-		if r := b.Child(nsBind, "resource"); r != nil && len(r.Text()) <= 32 && addr.Resource(r.Text()) == nil {
-			device = r.Text() // the server appends a suffix, as RFC 6120 § 7.7.2.2 allows
+		resource := "" // none asked for, or not one we take: the server makes one up (§ 7.6)
+		if r := b.Child(nsBind, "resource"); r != nil && len(r.Text()) <= 64 && addr.Resource(r.Text()) == nil {
+			resource = r.Text() // a session already on it is replaced (§ 7.7.2.2)
 		}
-		if err := c.open(device); err != nil {
+		if err := c.open(resource); err != nil {
 			c.iqError(id, "wait", "resource-constraint")
 			continue
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -205,6 +207,83 @@ func TestIdleStreamIsClosed(t *testing.T) {
 	for {
 		if _, err := conn.Read(buf); err != nil {
 			return // closed by the server after silence
+		}
+	}
+}
+
+// bindAs signs alice in with SCRAM over a plaintext stream, written by
+// hand (mellium's binding asks for no resource), binds the resource she
+// asks for and returns the stream's reader and the bound address.
+func (r rig) bindAs(t *testing.T, resource string) (*xmlstream.Reader, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	var rd *xmlstream.Reader
+	open := func() {
+		io.WriteString(conn, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`)
+		rd = xmlstream.NewReader(conn, xmlstream.DefaultLimits)
+		if _, err := rd.Open(); err != nil {
+			t.Fatal(err)
+		}
+		rd.Next() // features
+	}
+	next := func() *xmlstream.Element {
+		el, err := rd.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return el
+	}
+	open()
+	c := msasl.NewClient(msasl.ScramSha256, msasl.Credentials(func() ([]byte, []byte, []byte) { return []byte("alice"), []byte("alice-password"), nil }))
+	_, out, _ := c.Step(nil)
+	fmt.Fprintf(conn, `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>%s</auth>`, base64.StdEncoding.EncodeToString(out))
+	for el := next(); el.Name.Local != "success"; el = next() {
+		in, _ := base64.StdEncoding.DecodeString(el.Text())
+		if _, out, err = c.Step(in); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, `<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s</response>`, base64.StdEncoding.EncodeToString(out))
+	}
+	open()
+	fmt.Fprintf(conn, `<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>%s</resource></bind></iq>`, resource)
+	res := next()
+	conn.SetDeadline(time.Time{})
+	if b := res.Child("urn:ietf:params:xml:ns:xmpp-bind", "bind"); b != nil {
+		if j := b.Child("urn:ietf:params:xml:ns:xmpp-bind", "jid"); j != nil {
+			return rd, j.Text()
+		}
+	}
+	t.Fatalf("bind answered %s", res.String(""))
+	return nil, ""
+}
+
+// TestResourceConflict: a client gets the resource it asks for; a second
+// connection asking for the same one takes it, and the first is closed
+// with the conflict stream error (RFC 6120 § 7.7.2.2, § 4.9.3.3).
+func TestResourceConflict(t *testing.T) {
+	r := start(t, true)
+	first, bound := r.bindAs(t, "phone")
+	if bound != "alice@localhost/phone" {
+		t.Fatalf("bound %s, asked for alice@localhost/phone", bound)
+	}
+	if _, bound := r.bindAs(t, "phone"); bound != "alice@localhost/phone" {
+		t.Fatalf("second bound %s", bound)
+	}
+	for {
+		el, err := first.Next()
+		if err != nil {
+			t.Fatalf("first connection ended without the conflict stream error: %v", err)
+		}
+		if el.Name.Local == "error" {
+			if el.Child("urn:ietf:params:xml:ns:xmpp-streams", "conflict") == nil {
+				t.Fatalf("stream error %s", el.String(""))
+			}
+			break
 		}
 	}
 }

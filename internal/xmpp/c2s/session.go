@@ -38,9 +38,10 @@ type live struct {
 
 // open starts the core session for the bound stream. Nothing is flushed
 // until started: the bind result must go out first.
-func (c *conn) open(device string) error {
+func (c *conn) open(resource string) error {
 	c.writing.Store(true)
-	s, err := c.s.Hub.Connect(context.Background(), c.account, core.SessionOptions{Transport: "xmpp", Device: device, Payloads: true, Topics: []string{}}, c)
+	s, err := c.s.Hub.Connect(context.Background(), c.account,
+		core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{}}, c)
 	if err != nil {
 		return err
 	}
@@ -68,7 +69,10 @@ func (c *conn) Close(g core.Goaway) {
 	}
 	go func() {
 		cond := "reset"
-		if g.Reconnect {
+		switch {
+		case g.Reason == core.GoawayConflict:
+			cond = "conflict" // RFC 6120 § 4.9.3.3
+		case g.Reconnect:
 			cond = "system-shutdown"
 		}
 		c.end(cond, g.Reason)
