@@ -62,8 +62,19 @@ type SubscriptionEvent struct {
 // (from another of its sessions or the REST API).
 type PrivacyEvent struct{ Privacy Privacy }
 
-// MessageEvent: a message or signal from another session.
-type MessageEvent struct{ Message Message }
+// MessageEvent: a message or signal from another session; or, with
+// Carbon set, a copy of a message one of the user's other sessions sent or
+// received (XEP-0280), for a session that asked for copies.
+type MessageEvent struct {
+	Message Message
+	Carbon  string // "", CarbonSent or CarbonReceived
+}
+
+// Kinds of carbon copies.
+const (
+	CarbonSent     = "sent"
+	CarbonReceived = "received"
+)
 
 // ContactEvent: the user's address book changed on another device.
 type ContactEvent struct {
@@ -109,6 +120,8 @@ type Message struct {
 	// elements of an XMPP message (receipts, chat states, encrypted
 	// content). Only sessions opened with Payloads receive it.
 	Payload string
+	// Private keeps the message out of carbon copies (XEP-0280 § 6).
+	Private bool
 	Sent    time.Time
 }
 

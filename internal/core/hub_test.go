@@ -663,3 +663,47 @@ func TestPersonalEvents(t *testing.T) {
 		t.Fatalf("retraction: %+v", p)
 	}
 }
+
+// TestCarbons: sessions that ask for copies see what the user's other
+// sessions send and receive in chat (XEP-0280); private messages and other
+// types are not copied.
+func TestCarbons(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	e.befriend("alice@x", "bob@x")
+	a1, a2, plain := e.connect("alice@x", avail), e.connect("alice@x", avail), e.connect("alice@x", avail)
+	b := e.connect("bob@x", avail)
+	a2.s.SetCarbons(true)
+	for _, k := range []*sink{a1, a2, plain, b} {
+		k.take()
+	}
+	copies := func(k *sink) []MessageEvent {
+		var out []MessageEvent
+		for _, ev := range k.take() {
+			if m, ok := ev.(MessageEvent); ok && m.Carbon != "" {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	_, err := a1.s.Send(Message{Kind: KindMessage, Type: TypeChat, To: "bob@x", Body: "hi bob"})
+	e.must(err)
+	if c := copies(a2); len(c) != 1 || c[0].Carbon != CarbonSent || c[0].Message.Body != "hi bob" {
+		t.Fatalf("sent copy: %+v", c)
+	}
+	if c := copies(plain); len(c) != 0 {
+		t.Fatalf("a session without carbons got %+v", c)
+	}
+	_, err = b.s.Send(Message{Kind: KindMessage, To: a1.s.Address(), Body: "hi alice"})
+	e.must(err)
+	if c := copies(a2); len(c) != 1 || c[0].Carbon != CarbonReceived || c[0].Message.Body != "hi alice" {
+		t.Fatalf("received copy: %+v", c)
+	}
+	for _, m := range []Message{{Kind: KindMessage, Type: TypeChat, To: "bob@x", Body: "secret", Private: true},
+		{Kind: KindMessage, Type: TypeHeadline, To: "bob@x", Body: "news"}} {
+		_, err = a1.s.Send(m)
+		e.must(err)
+	}
+	if c := copies(a2); len(c) != 0 {
+		t.Fatalf("private or headline copied: %+v", c)
+	}
+}

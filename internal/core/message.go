@@ -59,6 +59,9 @@ func (s *Session) Send(m Message) (int, error) {
 			n++
 		}
 	}
+	if n > 0 {
+		h.carbonsLocked(s, ru, resource, m)
+	}
 	switch {
 	case !online:
 		return 0, errUnavailable
@@ -101,4 +104,35 @@ func validateMessage(m *Message) error {
 		return nil
 	}
 	return Errorf(CodeInvalid, "kind must be %q or %q", KindMessage, KindSignal)
+}
+
+// carbonsLocked copies a delivered chat message to the sender's other
+// sessions and, when it was addressed to one session, to the recipient's
+// other sessions: those that asked for copies (XEP-0280), so every device
+// shows the whole conversation. The caller holds mu.
+func (h *Hub) carbonsLocked(from *Session, ru *user, resource string, m Message) {
+	if m.Kind != KindMessage || m.Type != "" && m.Type != TypeChat || m.Private || ru == from.user {
+		return
+	}
+	for _, o := range from.user.sessions {
+		if o != from && o.carbons {
+			o.push(MessageEvent{Message: m, Carbon: CarbonSent})
+		}
+	}
+	if resource == "" {
+		return // to a bare address every session got it
+	}
+	for _, r := range ru.sessions {
+		if r.Resource != resource && r.carbons {
+			r.push(MessageEvent{Message: m, Carbon: CarbonReceived})
+		}
+	}
+}
+
+// SetCarbons turns carbon copies for the session on or off.
+func (s *Session) SetCarbons(on bool) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.carbons = on
 }

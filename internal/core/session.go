@@ -33,6 +33,7 @@ type Session struct {
 	accepts   kindSet
 	payloads  bool     // takes Message.Payload
 	topics    topicSet // of personal events; guarded by hub.mu
+	carbons   bool     // takes carbon copies (XEP-0280); guarded by hub.mu
 	rate      *ratelimit.Bucket
 
 	// guarded by hub.mu

@@ -40,18 +40,18 @@ PEP_EVENTS = ("user_mood_publish", "user_activity_publish", "user_tune_publish",
 class Client(slixmpp.ClientXMPP):
     """A client that queues every stanza it receives, to wait on them in order."""
 
-    def __init__(self, local, password):
-        super().__init__(f"{local}@{DOMAIN}/interop", password, )
+    def __init__(self, local, password, resource="interop"):
+        super().__init__(f"{local}@{DOMAIN}/{resource}", password)
         self.ca_certs = env.get("XMPP_CA")
         if CAP_TLS12:
             self.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
         self.register_plugin("xep_0199")
         # PEP (XEP-0163) with entity capabilities (XEP-0115) announcing +notify
-        for plugin in ("xep_0115", "xep_0163", "xep_0107", "xep_0108", "xep_0118", "xep_0080", "xep_0084"):
+        for plugin in ("xep_0115", "xep_0163", "xep_0107", "xep_0108", "xep_0118", "xep_0080", "xep_0084", "xep_0280"):
             self.register_plugin(plugin)
         self.stanzas = asyncio.Queue()
         self.events = asyncio.Queue()
-        for ev in PEP_EVENTS:
+        for ev in PEP_EVENTS + ("carbon_sent", "carbon_received"):
             self.add_event_handler(ev, lambda msg, ev=ev: self.events.put_nowait((ev, msg)))
         self.started = asyncio.get_event_loop().create_future()
         self.add_event_handler("session_start", self.on_start)
@@ -165,6 +165,20 @@ async def scenario():
     bob.send_message(mto=a, mbody="hi alice", mtype="normal")
     st = await alice.expect("normal message", lambda s: s.name == "message" and s["body"] == "hi alice")
     check(st["from"] == b and st["type"] == "normal", "a normal message to alice's full address arrives as normal")
+
+    # XEP-0280: alice's second device enables carbons and sees both sides of her chat
+    alice2 = Client(env["ALICE"], env["ALICE_PASSWORD"], resource="interop2")
+    alice2.connect(ADDRESS, force_starttls=True)
+    await asyncio.wait_for(alice2.started, TIMEOUT)
+    await alice2["xep_0280"].enable(timeout=TIMEOUT)
+    alice2.send_presence()
+    alice.send_message(mto=b.bare, mbody="sent from the first device", mtype="chat")
+    x = await alice2.expect_event("carbon_sent", a.bare)
+    check("sent from the first device" in x and "urn:xmpp:carbons:2" in x, "alice's second device gets a carbon of what the first sent")
+    bob.send_message(mto=a, mbody="to the first device only", mtype="chat")
+    x = await alice2.expect_event("carbon_received", a.bare)
+    check("to the first device only" in x, "and a carbon of what the first received")
+    alice2.disconnect()
 
     await alice["xep_0199"].ping(jid=slixmpp.JID(DOMAIN), timeout=TIMEOUT)
     check(True, "the server answers XEP-0199 ping")

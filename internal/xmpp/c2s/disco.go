@@ -15,7 +15,7 @@ const (
 )
 
 // serverFeatures the server advertises in disco#info.
-var serverFeatures = []string{nsDiscoInfo, nsDiscoItem, nsBlocking, nsPing, nsRoster, nsLast}
+var serverFeatures = []string{nsDiscoInfo, nsDiscoItem, nsBlocking, nsPing, nsRoster, nsLast, nsCarbons}
 
 // disco answers disco#info and disco#items about the server or the user's
 // own account; other accounts answer service-unavailable.

@@ -128,6 +128,9 @@ func (c *conn) deliver(ev core.Event) error {
 			return c.write(`<message from='%s' to='%s' type='headline' id='%s'><signal xmlns='%s'>%s</signal></message>`,
 				esc(m.From), esc(me), esc(m.ID), nsSignal, esc(string(m.Data)))
 		}
+		if ev.Carbon != "" {
+			return c.carbonCopy(m, ev.Carbon)
+		}
 		return c.message(m)
 	case core.Snapshot:
 		c.blocks = ev.Privacy.Blocks // what the client will ask for with blocklist get
@@ -334,7 +337,7 @@ func (c *conn) onMessage(el *xmlstream.Element) error {
 	default:
 		typ = core.TypeNormal
 	}
-	m := core.Message{ID: id, Kind: core.KindMessage, Type: typ, To: to}
+	m := core.Message{ID: id, Kind: core.KindMessage, Type: typ, To: to, Private: private(el)}
 	var payload strings.Builder
 	for _, n := range el.Children {
 		if ch, ok := n.(*xmlstream.Element); ok {
@@ -397,6 +400,8 @@ func (c *conn) onIQ(el *xmlstream.Element) error {
 		return c.write(`<iq type='result' id='%s'/>`, esc(id))
 	case el.Child(nsRoster, "query") != nil:
 		return c.roster(id, typ, el.Child(nsRoster, "query"))
+	case typ == "set" && (el.Child(nsCarbons, "enable") != nil || el.Child(nsCarbons, "disable") != nil):
+		return c.carbons(id, el)
 	case el.Child(nsBlocking, "blocklist") != nil, el.Child(nsBlocking, "block") != nil, el.Child(nsBlocking, "unblock") != nil:
 		return c.blocking(id, typ, el)
 	}
