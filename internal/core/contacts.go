@@ -109,10 +109,15 @@ func (h *Hub) UpdateContact(ctx context.Context, c store.Contact, ifVersion int6
 
 // DeleteContact removes a contact if its version is still ifVersion (0: any).
 func (h *Hub) DeleteContact(ctx context.Context, owner, id string, ifVersion int64) error {
+	old, err := h.store.GetContact(ctx, owner, id)
+	if err != nil {
+		return storeErr(err)
+	}
 	if err := h.store.DeleteContact(ctx, owner, id, ifVersion); err != nil {
 		return storeErr(err)
 	}
-	h.contactChanged("delete", store.Contact{ID: id, Owner: owner})
+	// the event keeps the address, so an XMPP roster can push the change
+	h.contactChanged("delete", store.Contact{ID: id, Owner: owner, Address: old.Address})
 	return nil
 }
 

@@ -414,3 +414,55 @@ func TestXMPPAndJSONSharePersonalEvents(t *testing.T) {
 		t.Fatalf("whitelist publish: %+v", res)
 	}
 }
+
+// TestXMPPRosterIsTheAddressBook: a roster item's name and groups are the
+// address-book card with that address (RFC 6121 § 2 on the core's
+// contacts): set over XMPP, seen over REST, edited over REST, pushed to
+// XMPP; roster versioning answers an up-to-date client with no items.
+func TestXMPPRosterIsTheAddressBook(t *testing.T) {
+	ts, ctx, alice, _ := xmppWorld(t, time.Second)
+	ax, in := xmppClient(t, ts, "alice")
+	if r := sendIQ(t, ctx, ax, `<iq type='set' id='s1'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' name='Bob'><group>Friends</group></item></query></iq>`); r.Type != "result" {
+		t.Fatalf("roster set: %+v", r)
+	}
+	var list struct {
+		Contacts []struct {
+			ID      string   `json:"id"`
+			Name    string   `json:"name"`
+			Groups  []string `json:"groups"`
+			Address string   `json:"address"`
+			Version int64    `json:"version"`
+		} `json:"contacts"`
+	}
+	must(t, alice.Do(ctx, "GET", "/v1/contacts", nil, &list))
+	if len(list.Contacts) != 1 || list.Contacts[0].Name != "Bob" || list.Contacts[0].Address != "bob@localhost" || len(list.Contacts[0].Groups) != 1 {
+		t.Fatalf("REST sees %+v", list)
+	}
+	card := list.Contacts[0]
+	must(t, alice.Do(ctx, "PUT", "/v1/contacts/"+card.ID, map[string]any{"name": "Robert", "groups": []string{"Friends"}, "address": "bob@localhost"}, nil))
+	push := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "iq" && s.Type == "set" && strings.Contains(s.Inner, "Robert") })
+	if !strings.Contains(push.Inner, `subscription="both"`) || !strings.Contains(push.Inner, "ver=") {
+		t.Fatalf("push after a REST edit: %s", push.Inner)
+	}
+	full := sendIQ(t, ctx, ax, `<iq type='get' id='g1'><query xmlns='jabber:iq:roster'/></iq>`)
+	i := strings.Index(full.Inner, `ver="`)
+	if i < 0 || !strings.Contains(full.Inner, `name="Robert"`) {
+		t.Fatalf("roster get: %s", full.Inner)
+	}
+	ver := full.Inner[i+5 : i+5+strings.Index(full.Inner[i+5:], `"`)]
+	if same := sendIQ(t, ctx, ax, `<iq type='get' id='g2'><query xmlns='jabber:iq:roster' ver='`+ver+`'/></iq>`); same.Type != "result" || same.Inner != "" {
+		t.Fatalf("an up-to-date client got %s", same.Inner)
+	}
+	// an address with no relationship is an item with subscription none, and can be removed once
+	sendIQ(t, ctx, ax, `<iq type='set' id='s2'><query xmlns='jabber:iq:roster'><item jid='carol@localhost' name='Carol'/></query></iq>`)
+	if r := sendIQ(t, ctx, ax, `<iq type='get' id='g3'><query xmlns='jabber:iq:roster'/></iq>`); !strings.Contains(r.Inner, `jid="carol@localhost" subscription="none" name="Carol"`) {
+		t.Fatalf("roster with carol: %s", r.Inner)
+	}
+	remove := `<iq type='set' id='s3'><query xmlns='jabber:iq:roster'><item jid='carol@localhost' subscription='remove'/></query></iq>`
+	if r := sendIQ(t, ctx, ax, remove); r.Type != "result" {
+		t.Fatalf("remove: %+v", r)
+	}
+	if r := sendIQ(t, ctx, ax, remove); r.Type != "error" || !strings.Contains(r.Inner, "item-not-found") {
+		t.Fatalf("second remove: %+v", r)
+	}
+}

@@ -128,6 +128,12 @@ async def scenario():
 
     await alice.get_roster(timeout=TIMEOUT)
     check(alice.client_roster[b.bare]["subscription"] == "both", "alice's roster has bob with subscription 'both'")
+    # RFC 6121 § 2.3: a name and groups for the item, kept and pushed back
+    await alice.update_roster(b.bare, name="Bob B.", groups=["Friends", "Work"], timeout=TIMEOUT)
+    await alice.get_roster(timeout=TIMEOUT)
+    item = alice.client_roster[b.bare]
+    check(item["name"] == "Bob B." and sorted(item["groups"]) == ["Friends", "Work"] and item["subscription"] == "both",
+          "alice names bob and puts him in two groups; the subscription is unchanged")
 
     # XEP-0163: alice publishes personal events; bob's capabilities asked for them
     await alice["xep_0107"].publish_mood("happy", text="sunny day", timeout=TIMEOUT)

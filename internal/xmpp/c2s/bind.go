@@ -10,7 +10,7 @@ import (
 
 // bind restarts the stream after SASL and binds a resource (RFC 6120 § 7).
 func (c *conn) bind() error {
-	if err := c.openStream(`<bind xmlns='` + nsBind + `'/><session xmlns='` + nsSession + `'><optional/></session>`); err != nil {
+	if err := c.openStream(`<bind xmlns='` + nsBind + `'/><session xmlns='` + nsSession + `'><optional/></session><ver xmlns='` + nsRosterVer + `'/>`); err != nil {
 		return err
 	}
 	for c.resource == "" {

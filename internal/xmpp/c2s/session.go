@@ -140,7 +140,7 @@ func (c *conn) deliver(ev core.Event) error {
 	case core.PrivacyEvent:
 		return c.blockPush(ev.Privacy)
 	case core.SubscriptionEvent:
-		if err := c.write(`<iq type='set' id='push%d' to='%s'><query xmlns='%s'>%s</query></iq>`, c.pushID.Add(1), esc(me), nsRoster, rosterItem(ev.View)); err != nil {
+		if err := c.rosterPush(ev.View.Address); err != nil {
 			return err
 		}
 		for _, typ := range inboundSubscription(ev) {
@@ -148,8 +148,12 @@ func (c *conn) deliver(ev core.Event) error {
 				return err
 			}
 		}
+	case core.ContactEvent:
+		if ev.Contact.Address != "" { // the roster shows the card's name and groups
+			return c.rosterPush(ev.Contact.Address)
+		}
 	}
-	return nil // contacts have no XMPP form here
+	return nil
 }
 
 // message writes a message from another session: its body, then the
@@ -231,17 +235,6 @@ func inboundSubscription(ev core.SubscriptionEvent) []string {
 	return out
 }
 
-func rosterItem(v core.SubscriptionView) string {
-	ask := ""
-	if v.PendingOut {
-		ask = " ask='subscribe'"
-	}
-	sub := v.State()
-	if v == (core.SubscriptionView{Address: v.Address}) { // nothing left between us
-		sub = "remove"
-	}
-	return "<item jid='" + esc(v.Address) + "' subscription='" + sub + "'" + ask + "/>"
-}
 
 // serveStanzas handles the bound stream until it ends.
 func (c *conn) serveStanzas() error {
@@ -433,34 +426,6 @@ func (c *conn) lastActivity(id, contact string) error {
 	return c.write(`<iq type='error' id='%s' from='%s'><error type='cancel'><service-unavailable xmlns='%s'/></error></iq>`, esc(id), esc(contact), nsStanzas)
 }
 
-// roster answers roster get and the removal form of roster set (RFC 6121
-// § 2); names and groups are not kept yet.
-func (c *conn) roster(id, typ string, q *xmlstream.Element) error {
-	ctx := context.Background()
-	if typ == "set" {
-		item := q.Child(nsRoster, "item")
-		if item == nil {
-			return c.iqError(id, "modify", "bad-request")
-		}
-		if item.AttrValue("subscription") == "remove" {
-			if err := c.s.Hub.Remove(ctx, c.account, item.AttrValue("jid")); err != nil {
-				return c.iqError(id, "modify", "bad-request")
-			}
-		}
-		return c.write(`<iq type='result' id='%s'/>`, esc(id))
-	}
-	subs, err := c.s.Hub.Subscriptions(ctx, c.account)
-	if err != nil {
-		return err
-	}
-	var b strings.Builder
-	for _, v := range subs {
-		if v.To || v.From || v.PendingOut {
-			b.WriteString(rosterItem(v))
-		}
-	}
-	return c.write(`<iq type='result' id='%s'><query xmlns='%s'>%s</query></iq>`, esc(id), nsRoster, b.String())
-}
 
 func childText(el *xmlstream.Element, local string) string {
 	if ch := el.Child(nsClient, local); ch != nil {
