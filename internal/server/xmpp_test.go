@@ -440,7 +440,9 @@ func TestXMPPRosterIsTheAddressBook(t *testing.T) {
 	}
 	card := list.Contacts[0]
 	must(t, alice.Do(ctx, "PUT", "/v1/contacts/"+card.ID, map[string]any{"name": "Robert", "groups": []string{"Friends"}, "address": "bob@localhost"}, nil))
-	push := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "iq" && s.Type == "set" && strings.Contains(s.Inner, "Robert") })
+	push := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "iq" && s.Type == "set" && strings.Contains(s.Inner, "Robert")
+	})
 	if !strings.Contains(push.Inner, `subscription="both"`) || !strings.Contains(push.Inner, "ver=") {
 		t.Fatalf("push after a REST edit: %s", push.Inner)
 	}

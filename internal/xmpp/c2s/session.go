@@ -235,7 +235,6 @@ func inboundSubscription(ev core.SubscriptionEvent) []string {
 	return out
 }
 
-
 // serveStanzas handles the bound stream until it ends.
 func (c *conn) serveStanzas() error {
 	for {
@@ -425,7 +424,6 @@ func (c *conn) lastActivity(id, contact string) error {
 	}
 	return c.write(`<iq type='error' id='%s' from='%s'><error type='cancel'><service-unavailable xmlns='%s'/></error></iq>`, esc(id), esc(contact), nsStanzas)
 }
-
 
 func childText(el *xmlstream.Element, local string) string {
 	if ch := el.Child(nsClient, local); ch != nil {
