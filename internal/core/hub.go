@@ -420,7 +420,7 @@ func (h *Hub) Resume(ctx context.Context, account, resource string, lastSeq uint
 			return nil, false, err
 		}
 		h.mu.Lock()
-		s.push(h.snapshotLocked(u, view))
+		s.push(s.ownSnapshot(h.snapshotLocked(u, view)))
 		h.mu.Unlock()
 	}
 	if s.Pending() {

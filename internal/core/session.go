@@ -200,6 +200,13 @@ func (s *Session) rewindLocked(seq uint64) bool {
 	return true
 }
 
+// Acked is the last sequence number acknowledged (or resent from).
+func (s *Session) Acked() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.first() - 1
+}
+
 // Seq returns the last sequence number assigned.
 func (s *Session) Seq() uint64 {
 	s.mu.Lock()

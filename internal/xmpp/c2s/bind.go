@@ -10,13 +10,20 @@ import (
 
 // bind restarts the stream after SASL and binds a resource (RFC 6120 § 7).
 func (c *conn) bind() error {
-	if err := c.openStream(`<bind xmlns='` + nsBind + `'/><session xmlns='` + nsSession + `'><optional/></session><ver xmlns='` + nsRosterVer + `'/>`); err != nil {
+	if err := c.openStream(`<bind xmlns='` + nsBind + `'/><session xmlns='` + nsSession + `'><optional/></session><ver xmlns='` +
+		nsRosterVer + `'/><sm xmlns='` + nsSM + `'/>`); err != nil {
 		return err
 	}
 	for c.resource == "" {
 		el, err := c.r.Next()
 		if err != nil {
 			return err
+		}
+		if el.Name.Space == nsSM && el.Name.Local == "resume" { // XEP-0198 § 5: instead of binding
+			if _, err := c.resume(el); err != nil {
+				return err
+			}
+			continue
 		}
 		id, typ := el.AttrValue("id"), el.AttrValue("type")
 		b := el.Child(nsBind, "bind")
@@ -51,6 +58,9 @@ func (c *conn) bind() error {
 	err := c.serveStanzas()
 	if errors.Is(err, xmlstream.ErrClosed) {
 		c.leaving.Store(true)
+		if sm := c.sm.Load(); sm != nil && sm.id != "" {
+			c.s.resume.drop(sm.id)
+		}
 		c.sess.Close() // a clean close is a logout: contacts see it at once
 	} else {
 		c.sess.Detach(c) // a dropped connection: offline after the grace period

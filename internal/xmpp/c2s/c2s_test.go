@@ -32,6 +32,8 @@ type rig struct {
 	addr, tlsAddr string
 	wsURL         string // XMPP over WebSocket
 	roots         *x509.CertPool
+	hub           *core.Hub
+	auth          *auth.Auth
 }
 
 func start(t *testing.T, allowPlaintext bool, opts ...func(*Server)) rig {
@@ -55,7 +57,7 @@ func start(t *testing.T, allowPlaintext bool, opts ...func(*Server)) rig {
 	for _, o := range opts {
 		o(s)
 	}
-	r := rig{roots: pool}
+	r := rig{roots: pool, hub: hub, auth: a}
 	for _, direct := range []bool{false, true} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -211,10 +213,49 @@ func TestIdleStreamIsClosed(t *testing.T) {
 	}
 }
 
-// bindAs signs alice in with SCRAM over a plaintext stream, written by
-// hand (mellium's binding asks for no resource), binds the resource she
-// asks for and returns the stream's reader and the bound address.
-func (r rig) bindAs(t *testing.T, resource string) (*xmlstream.Reader, string) {
+// rawStream is a hand-written client stream over plaintext TCP (the rig
+// allows it), for what client libraries do not let a test do.
+type rawStream struct {
+	t    *testing.T
+	conn net.Conn
+	rd   *xmlstream.Reader
+}
+
+func (x *rawStream) send(format string, args ...any) {
+	fmt.Fprintf(x.conn, format, args...)
+}
+
+func (x *rawStream) next() *xmlstream.Element {
+	x.t.Helper()
+	el, err := x.rd.Next()
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	return el
+}
+
+// expect skips to the first element with that local name.
+func (x *rawStream) expect(local string) *xmlstream.Element {
+	x.t.Helper()
+	for {
+		if el := x.next(); el.Name.Local == local {
+			return el
+		}
+	}
+}
+
+func (x *rawStream) open() {
+	x.t.Helper()
+	x.send(`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`)
+	x.rd = xmlstream.NewReader(x.conn, xmlstream.DefaultLimits)
+	if _, err := x.rd.Open(); err != nil {
+		x.t.Fatal(err)
+	}
+	x.next() // features
+}
+
+// signIn authenticates local with SCRAM-SHA-256 and restarts the stream.
+func (r rig) signIn(t *testing.T, local string) *rawStream {
 	t.Helper()
 	conn, err := net.Dial("tcp", r.addr)
 	if err != nil {
@@ -222,40 +263,33 @@ func (r rig) bindAs(t *testing.T, resource string) (*xmlstream.Reader, string) {
 	}
 	t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	var rd *xmlstream.Reader
-	open := func() {
-		io.WriteString(conn, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`)
-		rd = xmlstream.NewReader(conn, xmlstream.DefaultLimits)
-		if _, err := rd.Open(); err != nil {
-			t.Fatal(err)
-		}
-		rd.Next() // features
-	}
-	next := func() *xmlstream.Element {
-		el, err := rd.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return el
-	}
-	open()
-	c := msasl.NewClient(msasl.ScramSha256, msasl.Credentials(func() ([]byte, []byte, []byte) { return []byte("alice"), []byte("alice-password"), nil }))
+	x := &rawStream{t: t, conn: conn}
+	x.open()
+	c := msasl.NewClient(msasl.ScramSha256, msasl.Credentials(func() ([]byte, []byte, []byte) { return []byte(local), []byte(local + "-password"), nil }))
 	_, out, _ := c.Step(nil)
-	fmt.Fprintf(conn, `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>%s</auth>`, base64.StdEncoding.EncodeToString(out))
-	for el := next(); el.Name.Local != "success"; el = next() {
+	x.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>%s</auth>`, base64.StdEncoding.EncodeToString(out))
+	for el := x.next(); el.Name.Local != "success"; el = x.next() {
 		in, _ := base64.StdEncoding.DecodeString(el.Text())
 		if _, out, err = c.Step(in); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(conn, `<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s</response>`, base64.StdEncoding.EncodeToString(out))
+		x.send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s</response>`, base64.StdEncoding.EncodeToString(out))
 	}
-	open()
-	fmt.Fprintf(conn, `<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>%s</resource></bind></iq>`, resource)
-	res := next()
-	conn.SetDeadline(time.Time{})
+	x.open()
+	return x
+}
+
+// bindAs signs alice in and binds the resource she asks for (mellium's
+// binding asks for none); it returns the stream and the bound address.
+func (r rig) bindAs(t *testing.T, resource string) (*xmlstream.Reader, string) {
+	t.Helper()
+	x := r.signIn(t, "alice")
+	x.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>%s</resource></bind></iq>`, resource)
+	res := x.next()
+	x.conn.SetDeadline(time.Time{})
 	if b := res.Child("urn:ietf:params:xml:ns:xmpp-bind", "bind"); b != nil {
 		if j := b.Child("urn:ietf:params:xml:ns:xmpp-bind", "jid"); j != nil {
-			return rd, j.Text()
+			return x.rd, j.Text()
 		}
 	}
 	t.Fatalf("bind answered %s", res.String(""))

@@ -15,6 +15,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/internal/addr"
@@ -51,7 +52,19 @@ type Server struct {
 	// whitespace keepalive, for this long; 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
 
-	caps capsCache // verified entity capabilities (caps.go)
+	// Grace is how long a dropped session waits to be resumed (the core's
+	// grace period), offered to XEP-0198 clients; 0 means 5 seconds.
+	Grace time.Duration
+
+	caps   capsCache // verified entity capabilities (caps.go)
+	resume resumable // streams that may be resumed (sm.go)
+}
+
+func (s *Server) grace() time.Duration {
+	if s.Grace == 0 {
+		return 5 * time.Second
+	}
+	return s.Grace
 }
 
 // DefaultIdleTimeout is the idle limit of a bound stream.
@@ -87,9 +100,11 @@ type conn struct {
 	account  string // after SASL
 	resource string // after binding
 
-	frame framing    // TCP's stream, or RFC 7395's framing (websocket.go)
-	wmu   sync.Mutex // writes come from the reader and from the flush goroutine
-	live             // the core session, after binding (session.go)
+	frame   framing     // TCP's stream, or RFC 7395's framing (websocket.go)
+	wmu     sync.Mutex  // writes come from the reader and from the flush goroutine
+	writing atomic.Bool // a flush goroutine runs
+	leaving atomic.Bool // the client closed the stream
+	*live               // the core session, after binding (session.go)
 }
 
 func (s *Server) handle(nc net.Conn, directTLS bool) {
@@ -148,10 +163,16 @@ func (c *conn) write(format string, args ...any) error {
 	return c.send(c.frame.element(fmt.Sprintf(format, args...)))
 }
 
-// send writes what the framing made, in one Write (one WebSocket message).
+// send writes what the framing made, in one Write (one WebSocket message),
+// counting stanzas for stream management.
 func (c *conn) send(s string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.live != nil {
+		if sm := c.sm.Load(); sm != nil && isStanza(s) {
+			sm.out.Add(1)
+		}
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout)) // a client that stops reading is dropped
 	_, err := io.WriteString(c.nc, s)
 	return err

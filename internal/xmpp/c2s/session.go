@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,29 +24,36 @@ const (
 	nsSignal = "urn:presenced:signal:0"
 )
 
-// live is a bound stream's core session and what it has told the client.
+// live is a bound stream's core session and what it has told the client:
+// the state a resumed stream (XEP-0198) takes over from the one it resumes.
 type live struct {
 	sess      *core.Session
 	available atomic.Bool // the client sent initial presence (RFC 6121 § 4.2)
-	leaving   atomic.Bool // the client closed the stream
-	writing   atomic.Bool // a flush goroutine runs
 	pushID    atomic.Uint64
-	shown     map[string][]string // contact → resources last announced as available; flush goroutine only
-	blocks    []string            // the block list as last told; flush goroutine only
-	capsVer   string              // entity capabilities last seen in presence; reader only
-	capsQuery string              // id of our disco#info query about them, if one is out; reader only
+	sm        atomic.Pointer[smState] // stream management, once enabled (sm.go)
+
+	fmu    sync.Mutex          // held by a flush: one at a time, even across a resumption
+	shown  map[string][]string // contact → resources last announced as available; under fmu
+	blocks []string            // the block list as last told; under fmu
+
+	capsVer   string // entity capabilities last seen in presence; reader only
+	capsQuery string // id of our disco#info query about them, if one is out; reader only
 }
 
 // open starts the core session for the bound stream. Nothing is flushed
 // until started: the bind result must go out first.
 func (c *conn) open(resource string) error {
 	c.writing.Store(true)
+	l := &live{}
+	c.live = l // before the session exists, so the core's calls on c find it
 	s, err := c.s.Hub.Connect(context.Background(), c.account,
 		core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{}}, c)
 	if err != nil {
+		c.writing.Store(false)
+		c.live = nil
 		return err
 	}
-	c.sess = s
+	l.sess = s
 	return nil
 }
 
@@ -82,25 +90,46 @@ func (c *conn) Close(g core.Goaway) {
 
 func (c *conn) flush() {
 	for {
-		for {
-			batch := c.sess.Pull(c, 64)
-			if len(batch) == 0 {
-				break
-			}
-			for _, d := range batch {
-				if err := c.deliver(d.Event); err != nil {
-					c.nc.Close()
-					c.writing.Store(false)
-					return
-				}
-			}
-			c.sess.Ack(batch[len(batch)-1].Seq) // TCP delivered it; XEP-0198 acks come later
+		if err := c.flushBatches(); err != nil {
+			c.nc.Close()
+			c.writing.Store(false)
+			return
 		}
 		c.writing.Store(false)
 		if !c.sess.Pending() || !c.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}
+}
+
+// flushBatches writes what the session has queued. Without stream
+// management, written is delivered (TCP); with it, the client's acks say
+// what arrived (sm.go).
+func (c *conn) flushBatches() error {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	sm := c.sm.Load()
+	for {
+		batch := c.sess.Pull(c, 64)
+		if len(batch) == 0 {
+			break
+		}
+		for _, d := range batch {
+			if err := c.deliver(d.Event); err != nil {
+				return err
+			}
+			if sm != nil {
+				sm.mark(d.Seq)
+			}
+		}
+		if sm == nil {
+			c.sess.Ack(batch[len(batch)-1].Seq)
+		}
+	}
+	if sm != nil {
+		return c.requestAck(sm)
+	}
+	return nil
 }
 
 // deliver turns one core event into stanzas.
@@ -242,13 +271,20 @@ func (c *conn) serveStanzas() error {
 		if err != nil {
 			return err
 		}
-		switch el.Name.Local {
-		case "presence":
-			err = c.onPresence(el)
-		case "message":
-			err = c.onMessage(el)
-		case "iq":
-			err = c.onIQ(el)
+		if el.Name.Space == nsSM {
+			err = c.onSM(el)
+		} else {
+			switch el.Name.Local {
+			case "presence":
+				err = c.onPresence(el)
+			case "message":
+				err = c.onMessage(el)
+			case "iq":
+				err = c.onIQ(el)
+			}
+			if sm := c.sm.Load(); sm != nil && isStanza("<"+el.Name.Local) {
+				sm.in.Add(1) // XEP-0198 § 4: handled
+			}
 		}
 		if err != nil {
 			return err

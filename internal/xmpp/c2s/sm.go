@@ -1,0 +1,227 @@
+package c2s
+
+// XEP-0198 Stream Management on the core's session outbox. Each core
+// delivery becomes one or more stanzas; the stream remembers how many
+// stanzas it had written after each delivery (a mark), so the client's
+// <a h='N'/> acknowledges core sequence numbers, and the core keeps what is
+// unacknowledged. A dropped stream is resumed with <resume/> within the
+// grace period: the core rewinds to the last acknowledged delivery and the
+// new stream sends the rest again, with the old stream's state (who was
+// shown online, the block list) taken over. Stanzas that are not core
+// deliveries (iq results) are not kept for resending.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+const nsSM = "urn:xmpp:sm:3"
+
+// maxMarks bounds the unacknowledged deliveries a stream keeps track of; a
+// client that acknowledges nothing for that long is closed.
+const maxMarks = 4096
+
+// smState is one stream's stream management; a resumed stream takes it over.
+type smState struct {
+	id  string        // resumption id; "" when not resumable
+	in  atomic.Uint32 // stanzas handled from the client
+	out atomic.Uint32 // stanzas written to the client
+	// asked: an <r/> is out and unanswered
+	asked atomic.Bool
+
+	mu    sync.Mutex
+	marks []smMark
+}
+
+// smMark: after writing out stanzas, delivery seq was fully sent.
+type smMark struct {
+	out uint32
+	seq uint64
+}
+
+func (sm *smState) mark(seq uint64) {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	sm.marks = append(sm.marks, smMark{sm.out.Load(), seq})
+}
+
+// acked drops the marks the client's count h covers and returns the last
+// delivery they complete (0 if none).
+func (sm *smState) acked(h uint32) uint64 {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	var seq uint64
+	n := 0
+	for _, m := range sm.marks {
+		if int32(h-m.out) < 0 { // counts wrap at 2^32 (§ 4)
+			break
+		}
+		seq, n = m.seq, n+1
+	}
+	sm.marks = sm.marks[n:]
+	return seq
+}
+
+func (sm *smState) pending() int {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	return len(sm.marks)
+}
+
+// isStanza: a top-level element that counts (§ 4).
+func isStanza(el string) bool {
+	return strings.HasPrefix(el, "<message") || strings.HasPrefix(el, "<presence") || strings.HasPrefix(el, "<iq")
+}
+
+// resumable keeps the streams that may be resumed, by id.
+type resumable struct {
+	mu sync.Mutex
+	m  map[string]resumeEntry
+}
+
+type resumeEntry struct {
+	account string
+	live    *live
+	until   time.Time
+}
+
+// maxResumable bounds the table; the oldest entries go first.
+const maxResumable = 100_000
+
+func (r *resumable) put(id string, e resumeEntry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]resumeEntry{}
+	}
+	now := time.Now()
+	if len(r.m) >= maxResumable/2 { // sweep what can no longer be resumed
+		for k, v := range r.m {
+			if now.After(v.until) || len(r.m) >= maxResumable {
+				delete(r.m, k)
+			}
+		}
+	}
+	r.m[id] = e
+}
+
+// take removes and returns an entry still in time for account.
+func (r *resumable) take(id, account string) (*live, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.m[id]
+	if !ok || e.account != account {
+		return nil, false // another account's id is as unknown as a made-up one
+	}
+	delete(r.m, id)
+	return e.live, time.Now().Before(e.until)
+}
+
+func (r *resumable) drop(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, id)
+}
+
+// onSM handles a stream management element on a bound stream.
+func (c *conn) onSM(el *xmlstream.Element) error {
+	sm := c.sm.Load()
+	switch el.Name.Local {
+	case "enable":
+		if sm != nil {
+			return c.write(`<failed xmlns='%s'><unexpected-request xmlns='%s'/></failed>`, nsSM, nsStanzas)
+		}
+		sm = &smState{}
+		resume := ""
+		if v := el.AttrValue("resume"); v == "true" || v == "1" {
+			b := make([]byte, 18)
+			rand.Read(b)
+			sm.id = base64.RawURLEncoding.EncodeToString(b)
+			resume = " resume='true' max='" + strconv.Itoa(int(c.s.grace()/time.Second)) + "'"
+			c.s.resume.put(sm.id, resumeEntry{account: c.account, live: c.live, until: time.Now().Add(c.s.grace())})
+		}
+		// marks start with the next delivery: flushes in progress finish under fmu first
+		c.fmu.Lock()
+		c.sm.Store(sm)
+		c.fmu.Unlock()
+		return c.write(`<enabled xmlns='%s' id='%s'%s/>`, nsSM, sm.id, resume)
+	case "r":
+		if sm != nil {
+			return c.write(`<a xmlns='%s' h='%d'/>`, nsSM, sm.in.Load())
+		}
+	case "a":
+		if sm != nil {
+			h, err := strconv.ParseUint(el.AttrValue("h"), 10, 32)
+			if err != nil {
+				return &xmlstream.StreamError{Condition: "undefined-condition", Text: "h must be a count"}
+			}
+			sm.asked.Store(false)
+			if seq := sm.acked(uint32(h)); seq > 0 {
+				c.sess.Ack(seq)
+			}
+		}
+	}
+	return nil
+}
+
+// requestAck asks the client for an ack when deliveries await one.
+func (c *conn) requestAck(sm *smState) error {
+	n := sm.pending()
+	if n > maxMarks {
+		return &xmlstream.StreamError{Condition: "policy-violation", Text: "too many unacknowledged stanzas"}
+	}
+	if n > 0 && sm.asked.CompareAndSwap(false, true) {
+		return c.write(`<r xmlns='%s'/>`, nsSM)
+	}
+	return nil
+}
+
+// resume takes over a dropped stream (§ 5) in place of binding. It reports
+// whether it did; a failure is answered and the client may bind instead.
+func (c *conn) resume(el *xmlstream.Element) (bool, error) {
+	h, err := strconv.ParseUint(el.AttrValue("h"), 10, 32)
+	old, inTime := c.s.resume.take(el.AttrValue("previd"), c.account)
+	var oldSM *smState
+	if old != nil {
+		oldSM = old.sm.Load()
+	}
+	if err != nil || old == nil || !inTime || oldSM == nil {
+		return false, c.write(`<failed xmlns='%s'><item-not-found xmlns='%s'/></failed>`, nsSM, nsStanzas)
+	}
+	old.fmu.Lock() // the old stream's flush, if still running, finishes first
+	lastSeq := oldSM.acked(uint32(h))
+	if lastSeq == 0 {
+		lastSeq = old.sess.Acked()
+	}
+	oldSM.marks = nil // what was not acknowledged is sent again, and counted again
+	oldSM.out.Store(uint32(h))
+	oldSM.asked.Store(false)
+	old.fmu.Unlock()
+	c.writing.Store(true)
+	c.live = old
+	s, replayed, err := c.s.Hub.Resume(context.Background(), c.account, old.sess.Resource, lastSeq, c)
+	if err != nil {
+		c.writing.Store(false)
+		c.live = nil
+		return false, c.write(`<failed xmlns='%s' h='%d'><item-not-found xmlns='%s'/></failed>`, nsSM, oldSM.in.Load(), nsStanzas)
+	}
+	c.sess = s
+	c.resource = s.Resource
+	c.s.resume.put(oldSM.id, resumeEntry{account: c.account, live: c.live, until: time.Now().Add(c.s.grace())}) // it may drop again
+	if err := c.write(`<resumed xmlns='%s' h='%d' previd='%s'/>`, nsSM, oldSM.in.Load(), el.AttrValue("previd")); err != nil {
+		return true, err
+	}
+	c.started()
+	if !replayed && c.available.Load() {
+		return true, c.sess.Probe(context.Background()) // after a resynchronisation, presence anew
+	}
+	return true, nil
+}
