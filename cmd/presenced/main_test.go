@@ -32,7 +32,7 @@ var servingOn = regexp.MustCompile(`on (http://\S+)/`)
 // startProcess runs "presenced serve" and returns its base URL.
 func startProcess(t *testing.T, bin, dataDir string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--log-level", "warn")
+	cmd := exec.Command(bin, "serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--xmpp-addr", "127.0.0.1:0", "--log-level", "warn")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

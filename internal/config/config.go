@@ -35,6 +35,7 @@ type Config struct {
 	XMPPAddr       string
 	XMPPTLSAddr    string
 	XMPPPlaintext  bool
+	XMPPRegister   bool
 }
 
 // Setting is one configuration knob.
@@ -116,11 +117,16 @@ var Settings = []Setting{
 		c.SessionBurst = n
 		return nil
 	}},
-	{"xmpp_addr", "", "XMPP client listener with STARTTLS, e.g. 127.0.0.1:5222 (in progress, see docs/xmpp.md; off when empty)", str(func(c *Config) *string { return &c.XMPPAddr })},
+	{"xmpp_addr", "127.0.0.1:5222", "XMPP client listener with STARTTLS (docs/xmpp.md); off when empty", str(func(c *Config) *string { return &c.XMPPAddr })},
 	{"xmpp_tls_addr", "", "XMPP client listener with direct TLS (XEP-0368), e.g. 127.0.0.1:5223 (off when empty)", str(func(c *Config) *string { return &c.XMPPTLSAddr })},
 	{"xmpp_plaintext", "false", "let XMPP clients skip TLS (never PLAIN without TLS); for tests on loopback", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		c.XMPPPlaintext = b
+		return err
+	}},
+	{"xmpp_register", "false", "let XMPP clients create accounts with in-band registration (XEP-0077)", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.XMPPRegister = b
 		return err
 	}},
 }
