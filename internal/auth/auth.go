@@ -39,9 +39,12 @@ type Auth struct {
 	Throttle *Throttle     // failed sign-ins per account and per client; nil: none
 }
 
+// MinPasswordLength is the shortest password accepted, in bytes.
+const MinPasswordLength = 8
+
 // CheckPassword enforces the password policy.
 func CheckPassword(pw string) error {
-	if len(pw) < 8 || len(pw) > 1024 || !utf8.ValidString(pw) {
+	if len(pw) < MinPasswordLength || len(pw) > 1024 || !utf8.ValidString(pw) {
 		return ErrWeakPassword
 	}
 	return nil

@@ -247,11 +247,15 @@ func (x *rawStream) expect(local string) *xmlstream.Element {
 func (x *rawStream) open() {
 	x.t.Helper()
 	x.send(`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`)
-	x.rd = xmlstream.NewReader(x.conn, xmlstream.DefaultLimits)
-	if _, err := x.rd.Open(); err != nil {
-		x.t.Fatal(err)
-	}
+	x.rd = newTestReader(x.conn)
 	x.next() // features
+}
+
+// newTestReader reads the server's stream header.
+func newTestReader(conn net.Conn) *xmlstream.Reader {
+	rd := xmlstream.NewReader(conn, xmlstream.DefaultLimits)
+	rd.Open()
+	return rd
 }
 
 // signIn authenticates local with SCRAM-SHA-256 and restarts the stream.

@@ -45,6 +45,7 @@ type Server struct {
 	Auth           *auth.Auth
 	TLS            *tls.Config // nil: no TLS (then AllowPlaintext must be set)
 	AllowPlaintext bool        // accept clients that never start TLS (tests, loopback)
+	Register       bool        // in-band registration (XEP-0077) before authentication
 	Secret         []byte      // keys SASL's fake credentials for unknown users
 	Log            *slog.Logger
 	Limits         xmlstream.Limits
@@ -91,14 +92,16 @@ func (s *Server) Serve(ln net.Listener, directTLS bool) error {
 
 // conn is one client connection during and after negotiation.
 type conn struct {
-	s        *Server
-	nc       net.Conn
-	r        *xmlstream.Reader
-	tls      *tls.Conn
-	overHTTP bool   // XMPP over WebSocket: TLS, if any, is the HTTP listener's
-	httpsTLS bool   // … and it is on
-	account  string // after SASL
-	resource string // after binding
+	s             *Server
+	nc            net.Conn
+	r             *xmlstream.Reader
+	tls           *tls.Conn
+	registrations int    // XEP-0077 requests on this stream (register.go)
+	registered    bool   // … one of which created an account
+	overHTTP      bool   // XMPP over WebSocket: TLS, if any, is the HTTP listener's
+	httpsTLS      bool   // … and it is on
+	account       string // after SASL
+	resource      string // after binding
 
 	frame   framing     // TCP's stream, or RFC 7395's framing (websocket.go)
 	wmu     sync.Mutex  // writes come from the reader and from the flush goroutine
@@ -246,11 +249,11 @@ func (c *conn) openStream(features string) error {
 // bound (or the stream fails).
 func (c *conn) negotiate() error {
 	if c.tls == nil && c.s.TLS != nil && !c.overHTTP {
-		required := "<required/>"
-		if c.s.AllowPlaintext {
-			required = ""
+		features := fmt.Sprintf(`<starttls xmlns='%s'><required/></starttls>`, nsTLS)
+		if c.s.AllowPlaintext { // TLS optional: authentication may start at once
+			features = fmt.Sprintf(`<starttls xmlns='%s'/>`, nsTLS) + c.mechanisms()
 		}
-		if err := c.openStream(fmt.Sprintf(`<starttls xmlns='%s'>%s</starttls>`, nsTLS, required)); err != nil {
+		if err := c.openStream(features); err != nil {
 			return err
 		}
 		el, err := c.r.Next()
@@ -300,6 +303,9 @@ func (c *conn) mechanisms() string {
 		fmt.Fprintf(&b, `<mechanism>%s</mechanism>`, x)
 	}
 	b.WriteString(`</mechanisms>`)
+	if c.s.Register && (c.encrypted() || c.s.AllowPlaintext) {
+		fmt.Fprintf(&b, `<register xmlns='%s'/>`, nsRegisterFeature)
+	}
 	if c.tls != nil { // XEP-0440: which channel bindings the -PLUS mechanisms can use
 		cb := c.channelBinding()
 		fmt.Fprintf(&b, `<sasl-channel-binding xmlns='%s'>`, nsSASLCB)
@@ -330,6 +336,15 @@ func (c *conn) clientIP() string {
 // a failed attempt may be retried on the same stream.
 func (c *conn) authenticate(el *xmlstream.Element) error {
 	for attempt := 0; ; attempt++ {
+		for isRegistration(el) {
+			if err := c.register(el); err != nil {
+				return err
+			}
+			var err error
+			if el, err = c.r.Next(); err != nil {
+				return err
+			}
+		}
 		if el.Name.Space != nsSASL || el.Name.Local != "auth" {
 			return &xmlstream.StreamError{Condition: "not-authorized", Text: "authenticate first"}
 		}

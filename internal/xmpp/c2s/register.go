@@ -1,0 +1,73 @@
+package c2s
+
+// XEP-0077 In-Band Registration, before authentication, when the server
+// allows it (xmpp_register, off by default): a client creates an account
+// with a username and a password, then signs in as usual. The password
+// rules, hashing and limits are those of every other sign-up.
+
+import (
+	"context"
+	"errors"
+
+	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+const (
+	nsRegister        = "jabber:iq:register"
+	nsRegisterFeature = "http://jabber.org/features/iq-register"
+)
+
+// maxRegistrations per stream: one account, a few tries at a name.
+const maxRegistrations = 5
+
+// isRegistration: an iq for jabber:iq:register.
+func isRegistration(el *xmlstream.Element) bool {
+	return el.Name.Local == "iq" && el.Child(nsRegister, "query") != nil
+}
+
+// register answers a registration request before authentication.
+func (c *conn) register(el *xmlstream.Element) error {
+	id, typ := el.AttrValue("id"), el.AttrValue("type")
+	if !c.s.Register || !c.encrypted() && !c.s.AllowPlaintext { // no password in the clear
+		return c.iqError(id, "cancel", "service-unavailable")
+	}
+	c.registrations++
+	if c.registrations > maxRegistrations || c.registered {
+		return c.iqError(id, "cancel", "not-allowed")
+	}
+	q := el.Child(nsRegister, "query")
+	switch typ {
+	case "get":
+		return c.write(`<iq type='result' id='%s'><query xmlns='%s'><instructions>Choose a username and a password of at least %d characters.</instructions><username/><password/></query></iq>`,
+			esc(id), nsRegister, auth.MinPasswordLength)
+	case "set":
+		if q.Child(nsRegister, "remove") != nil {
+			return c.iqError(id, "auth", "not-authorized") // removing an account needs signing in
+		}
+		user, pw := childOf(q, nsRegister, "username"), childOf(q, nsRegister, "password")
+		if user == "" || pw == "" {
+			return c.iqError(id, "modify", "not-acceptable")
+		}
+		_, err := c.s.Auth.CreateAccount(context.Background(), user+"@"+c.s.Domain, pw)
+		switch {
+		case errors.Is(err, store.ErrExists):
+			return c.iqError(id, "cancel", "conflict")
+		case errors.Is(err, auth.ErrBusy):
+			return c.iqError(id, "wait", "resource-constraint")
+		case err != nil:
+			return c.iqError(id, "modify", "not-acceptable") // a bad username or a weak password
+		}
+		c.registered = true
+		return c.write(`<iq type='result' id='%s'/>`, esc(id))
+	}
+	return c.iqError(id, "cancel", "bad-request")
+}
+
+func childOf(el *xmlstream.Element, space, local string) string {
+	if ch := el.Child(space, local); ch != nil {
+		return ch.Text()
+	}
+	return ""
+}
