@@ -13,12 +13,13 @@ import (
 
 func benchCmd(args []string, stdout io.Writer) error {
 	if len(args) == 0 || (args[0] != "idle" && args[0] != "xmpp-idle" && args[0] != "fanout") {
-		return usageError("usage: presenced bench idle|xmpp-idle [--sessions N] | fanout [--watchers K] [--updates M] [--rate R]")
+		return usageError("usage: presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--watchers K] [--updates M] [--rate R]")
 	}
 	fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
 	self, _ := os.Executable()
 	bin := fs.String("server", self, "presenced binary to start and measure")
-	n := fs.Int("sessions", 10000, "idle: WebSocket sessions to open")
+	n := fs.Int("sessions", 10000, "idle, xmpp-idle: sessions to open")
+	contacts := fs.Int("contacts", 20, "xmpp-idle: mutual contacts per account (its roster)")
 	k := fs.Int("watchers", 1000, "fanout: sessions watching the publisher")
 	m := fs.Int("updates", 500, "fanout: presence changes to publish")
 	rate := fs.Float64("rate", 0, "fanout: updates per second (0: as fast as the server answers)")
@@ -30,15 +31,21 @@ func benchCmd(args []string, stdout io.Writer) error {
 	defer cancel()
 	switch args[0] {
 	case "idle", "xmpp-idle":
-		measure, kind, traffic, login := bench.Idle, "WebSocket, authenticated", "clients send one frame per 30 s heartbeat", "hello + snapshot + presence"
+		measure, kind, traffic, login := func(ctx context.Context, bin string, n int, log io.Writer) (bench.IdleResult, error) {
+			return bench.Idle(ctx, bin, n, log)
+		}, "WebSocket, authenticated, one account each", "clients send one frame per 30 s heartbeat", "hello + snapshot + presence"
 		if args[0] == "xmpp-idle" {
-			measure, kind, traffic, login = bench.XMPPIdle, "XMPP: STARTTLS, SCRAM-SHA-256, bound, initial presence", "clients send nothing", "TLS + SCRAM + bind + presence, client PBKDF2 on the same cores"
+			measure = func(ctx context.Context, bin string, n int, log io.Writer) (bench.IdleResult, error) {
+				return bench.XMPPIdle(ctx, bin, n, *contacts, log)
+			}
+			kind = fmt.Sprintf("XMPP: STARTTLS, SCRAM-SHA-256, bound, roster of %d, initial presence", *contacts)
+			traffic, login = "clients send nothing", "TLS + SCRAM + bind + roster + presence, client PBKDF2 on the same cores"
 		}
 		r, err := measure(ctx, *bin, *n, os.Stderr)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "idle sessions:        %d (%s, one account each)\n", r.Sessions, kind)
+		fmt.Fprintf(stdout, "idle sessions:        %d (%s)\n", r.Sessions, kind)
 		fmt.Fprintf(stdout, "server RSS:           %.1f MiB before, %.1f MiB just after connecting, %.1f MiB after %s idle\n",
 			mib(r.RSSBefore), mib(r.RSSAfter), mib(r.RSSIdle), bench.IdleFor)
 		fmt.Fprintf(stdout, "RSS per idle session: %.2f KiB (%.2f KiB just after connecting)\n", r.PerSession()/1024, float64(r.RSSAfter-r.RSSBefore)/float64(r.Sessions)/1024)

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"encoding/xml"
+	"strings"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -16,13 +18,17 @@ import (
 
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/server"
+	"github.com/presenced/presenced/internal/store"
 )
 
 const xmppPassword = "bench-password"
 
 // XMPPIdle is Idle over XMPP: n clients (mellium.im/xmpp) negotiate
-// STARTTLS, SCRAM-SHA-256 and a resource, send initial presence, then idle.
-func XMPPIdle(ctx context.Context, bin string, n int, log io.Writer) (IdleResult, error) {
+// STARTTLS, SCRAM-SHA-256 and a resource, fetch their roster, send initial
+// presence, then idle. Each account has contacts mutual contacts (its
+// neighbours in a ring of accounts), so logins fetch real rosters and
+// presence flows between the sessions.
+func XMPPIdle(ctx context.Context, bin string, n, contacts int, log io.Writer) (IdleResult, error) {
 	var addr string
 	var roots *x509.CertPool
 	prepare := func(dir string, accts []Account) ([]string, error) {
@@ -31,10 +37,19 @@ func XMPPIdle(ctx context.Context, bin string, n int, log io.Writer) (IdleResult
 			return nil, err
 		}
 		defer st.Close()
-		fmt.Fprintf(log, "deriving SCRAM credentials…\n")
-		for _, a := range accts {
-			if err := st.SetCredentials(ctx, a.Address, "-", auth.NewScramCredentials(xmppPassword)); err != nil {
+		fmt.Fprintf(log, "setting SCRAM credentials and %d contacts each…\n", contacts)
+		creds := auth.NewScramCredentials(xmppPassword) // one salt for all: derived once
+		for i, a := range accts {
+			if err := st.SetCredentials(ctx, a.Address, "-", creds); err != nil {
 				return nil, err
+			}
+			for d := 1; d <= contacts/2 && d < n; d++ {
+				b := accts[(i+d)%n].Address
+				for _, r := range []store.Relation{{Subject: a.Address, Viewer: b, State: store.Approved}, {Subject: b, Viewer: a.Address, State: store.Approved}} {
+					if err := st.PutRelation(ctx, r); err != nil {
+						return nil, err
+					}
+				}
 			}
 		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -67,7 +82,14 @@ func XMPPIdle(ctx context.Context, bin string, n int, log io.Writer) (IdleResult
 			conn.Close()
 			return nil, err
 		}
-		if _, err := io.WriteString(s.Conn(), "<presence/>"); err != nil {
+		go s.Serve(nil) // answers our roster request; everything else is dropped
+		resp, err := s.SendIQ(ctx, xml.NewDecoder(strings.NewReader(`<iq type='get' id='roster'><query xmlns='jabber:iq:roster'/></iq>`)))
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		resp.Close()
+		if err := s.Send(ctx, xml.NewDecoder(strings.NewReader(`<presence/>`))); err != nil {
 			return nil, err
 		}
 		return conn, nil
