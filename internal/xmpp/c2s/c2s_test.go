@@ -34,6 +34,7 @@ type rig struct {
 	roots         *x509.CertPool
 	hub           *core.Hub
 	auth          *auth.Auth
+	srv           *Server
 }
 
 func start(t *testing.T, allowPlaintext bool, opts ...func(*Server)) rig {
@@ -57,7 +58,7 @@ func start(t *testing.T, allowPlaintext bool, opts ...func(*Server)) rig {
 	for _, o := range opts {
 		o(s)
 	}
-	r := rig{roots: pool, hub: hub, auth: a}
+	r := rig{roots: pool, hub: hub, auth: a, srv: s}
 	for _, direct := range []bool{false, true} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -57,8 +57,9 @@ type Server struct {
 	// grace period), offered to XEP-0198 clients; 0 means 5 seconds.
 	Grace time.Duration
 
-	caps   capsCache // verified entity capabilities (caps.go)
-	resume resumable // streams that may be resumed (sm.go)
+	caps   capsCache    // verified entity capabilities (caps.go)
+	resume resumable    // streams that may be resumed (sm.go)
+	bosh   boshSessions // BOSH sessions by sid (bosh.go)
 }
 
 func (s *Server) grace() time.Duration {
