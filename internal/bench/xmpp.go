@@ -2,15 +2,15 @@ package bench
 
 import (
 	"context"
-	"encoding/xml"
-	"strings"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	msasl "mellium.im/sasl"
 	"mellium.im/xmpp"
