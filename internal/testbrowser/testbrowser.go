@@ -1,0 +1,179 @@
+// Package testbrowser drives headless Chromium over the DevTools protocol
+// for end-to-end tests of web pages and browser clients (about a hundred
+// lines instead of a dependency such as chromedp). Only tests import it.
+package testbrowser
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Browser is a Chromium driven over the DevTools protocol.
+type Browser struct {
+	mu      sync.Mutex
+	conn    *websocket.Conn
+	next    int
+	pending map[int]chan cdpMessage
+}
+
+type cdpMessage struct {
+	ID     int             `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// Page is one tab in a browser context of its own.
+type Page struct {
+	b       *Browser
+	session string
+}
+
+var devtoolsURL = regexp.MustCompile(`DevTools listening on (ws://\S+)`)
+
+// Launch starts headless Chromium at path for the test and connects to
+// its DevTools endpoint; the browser ends with the test.
+func Launch(t *testing.T, ctx context.Context, path string) *Browser {
+	cmd := exec.CommandContext(ctx, path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+		"--user-data-dir="+t.TempDir(), "--remote-debugging-port=0", "about:blank")
+	stderr, err := cmd.StderrPipe()
+	must(t, err)
+	must(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := devtoolsURL.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	var url string
+	select {
+	case url = <-found:
+	case <-time.After(20 * time.Second):
+		t.Fatal("chromium did not print its DevTools address")
+	}
+	conn, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+	must(t, err)
+	conn.SetReadLimit(64 << 20)
+	b := &Browser{conn: conn, pending: map[int]chan cdpMessage{}}
+	go func() {
+		for {
+			var m cdpMessage
+			if err := conn.ReadJSON(&m); err != nil {
+				return
+			}
+			b.mu.Lock()
+			ch := b.pending[m.ID]
+			delete(b.pending, m.ID)
+			b.mu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
+		}
+	}()
+	t.Cleanup(func() { conn.Close() })
+	return b
+}
+
+func (b *Browser) call(t *testing.T, ctx context.Context, session, method string, params any) json.RawMessage {
+	t.Helper()
+	b.mu.Lock()
+	b.next++
+	id := b.next
+	ch := make(chan cdpMessage, 1)
+	b.pending[id] = ch
+	msg := map[string]any{"id": id, "method": method, "params": params}
+	if session != "" {
+		msg["sessionId"] = session
+	}
+	err := b.conn.WriteJSON(msg)
+	b.mu.Unlock()
+	must(t, err)
+	select {
+	case m := <-ch:
+		if m.Error != nil {
+			t.Fatalf("%s: %s", method, m.Error.Message)
+		}
+		return m.Result
+	case <-ctx.Done():
+		t.Fatalf("%s: %v", method, ctx.Err())
+	}
+	return nil
+}
+
+// NewPage opens url in a fresh browser context (its own cookies).
+func (b *Browser) NewPage(t *testing.T, ctx context.Context, url string) *Page {
+	var bc struct{ BrowserContextID string }
+	json.Unmarshal(b.call(t, ctx, "", "Target.createBrowserContext", map[string]any{}), &bc)
+	var tg struct{ TargetID string }
+	json.Unmarshal(b.call(t, ctx, "", "Target.createTarget", map[string]any{"url": "about:blank", "browserContextId": bc.BrowserContextID}), &tg)
+	var at struct{ SessionID string }
+	json.Unmarshal(b.call(t, ctx, "", "Target.attachToTarget", map[string]any{"targetId": tg.TargetID, "flatten": true}), &at)
+	// navigate once attached: evaluating in a page created with its URL can
+	// wait forever for an execution context
+	b.call(t, ctx, at.SessionID, "Page.navigate", map[string]any{"url": url})
+	return &Page{b: b, session: at.SessionID}
+}
+
+// Eval runs a JS expression in the page and returns its value.
+func (p *Page) Eval(t *testing.T, ctx context.Context, expr string) any {
+	t.Helper()
+	raw := p.b.call(t, ctx, p.session, "Runtime.evaluate", map[string]any{"expression": expr, "awaitPromise": true, "returnByValue": true})
+	var r struct {
+		Result struct {
+			Value any `json:"value"`
+		} `json:"result"`
+		ExceptionDetails *struct {
+			Text      string `json:"text"`
+			Exception struct {
+				Description string `json:"description"`
+			} `json:"exception"`
+		} `json:"exceptionDetails"`
+	}
+	must(t, json.Unmarshal(raw, &r))
+	if r.ExceptionDetails != nil {
+		t.Fatalf("%s: %s %s", expr, r.ExceptionDetails.Text, r.ExceptionDetails.Exception.Description)
+	}
+	return r.Result.Value
+}
+
+// WaitFor polls a JS condition until it holds or ctx ends.
+func (p *Page) WaitFor(t *testing.T, ctx context.Context, cond string) {
+	t.Helper()
+	expr := "(() => { try { return !!(" + cond + ") } catch (e) { return false } })()"
+	for ctx.Err() == nil {
+		ectx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		v, _ := p.Eval(t, ectx, expr).(bool)
+		cancel()
+		if v {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	ectx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	t.Fatalf("timed out waiting for %s\npage text: %v", cond, p.Eval(t, ectx, "document.body.innerText"))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
