@@ -15,6 +15,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +26,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/selfsigned"
+	"github.com/presenced/presenced/internal/testbrowser"
 )
 
 // target is a running XMPP server with two fresh accounts.
@@ -186,6 +190,7 @@ c2s_require_encryption = true
 consider_websocket_secure = true
 consider_bosh_secure = true
 cross_domain_websocket = true
+cross_domain_bosh = true
 ssl = { certificate = %[1]q .. "/cert.pem", key = %[1]q .. "/key.pem" }
 VirtualHost "localhost"
 `, dir, tg.port, httpPort)), 0o644))
@@ -248,4 +253,33 @@ func TestXMPPJSOverTCP(t *testing.T) {
 func TestXMPPJSOverWebSocket(t *testing.T) {
 	node, script := xmppjs(t)
 	runScenario(t, startTarget(t), node, script, "websocket")
+}
+
+// TestStropheOverBOSH runs the BOSH scenario in a real browser (headless
+// Chromium) with Strophe.js from npm: the kind of client BOSH exists for.
+func TestStropheOverBOSH(t *testing.T) {
+	chromium := os.Getenv("PRESENCED_TEST_CHROMIUM")
+	dir := os.Getenv("PRESENCED_TEST_XMPPJS")
+	if chromium == "" || dir == "" {
+		t.Skip("set PRESENCED_TEST_CHROMIUM and PRESENCED_TEST_XMPPJS (with strophe.js installed there) to run")
+	}
+	tg := startTarget(t)
+	mux := http.NewServeMux()
+	mux.Handle("/", http.FileServer(http.Dir("strophe")))
+	mux.HandleFunc("/strophe.esm.js", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join(dir, "node_modules", "strophe.js", "dist", "strophe.esm.js"))
+	})
+	pages := httptest.NewServer(mux)
+	defer pages.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := testbrowser.Launch(t, ctx, chromium)
+	q := url.Values{"bosh": {tg.httpBase + "/http-bind"}, "domain": {tg.domain}, "alice": {tg.alice}, "alicePassword": {tg.passA},
+		"bob": {tg.bob}, "bobPassword": {tg.pass}}
+	p := b.NewPage(t, ctx, pages.URL+"/scenario.html?"+q.Encode())
+	p.WaitFor(t, ctx, "window.__result")
+	t.Logf("Strophe.js over BOSH:\n%v", p.Eval(t, ctx, `window.__log.join("\n")`))
+	if r := p.Eval(t, ctx, "window.__result"); r != "PASS" {
+		t.Fatalf("scenario: %v", r)
+	}
 }
