@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/secure/precis"
 )
 
 // ErrInvalid is wrapped by every parse error.
@@ -20,12 +22,20 @@ const (
 	maxResource = 128
 )
 
-// Bare validates and normalizes an account address. Local part and domain are
-// lower-cased; the local part allows letters, digits and . _ - +.
+// Bare validates and normalizes an account address. The local part is
+// prepared with RFC 8265's UsernameCaseMapped profile, as RFC 7622 asks
+// (width and case mapped, so "ＡＬＩＣＥ" is "alice"), then held to a stricter
+// subset: ASCII letters, digits and . _ - +. The domain is an ASCII DNS
+// name, lower-cased (internationalized domains are not served).
 func Bare(s string) (string, error) {
 	local, domain, ok := strings.Cut(s, "@")
 	if !ok {
 		return "", fmt.Errorf("%w: %q has no @", ErrInvalid, clip(s))
+	}
+	if len(local) <= maxLocal*4 { // the profile works on bounded input only
+		if prepared, err := precis.UsernameCaseMapped.String(local); err == nil {
+			local = prepared
+		}
 	}
 	local, domain = strings.ToLower(local), strings.ToLower(domain)
 	if err := checkLocal(local); err != nil {
@@ -92,10 +102,15 @@ func checkLocal(l string) error {
 	return nil
 }
 
-// Resource checks a session's resource: printable UTF-8 without '/' or '@'.
+// Resource checks a session's resource: RFC 7622 prepares resources with
+// RFC 8265's OpaqueString profile; it must already be in that form (NFC,
+// no control or unassigned characters), and without '/' or '@'.
 func Resource(r string) error {
 	if r == "" || len(r) > maxResource || !utf8.ValidString(r) {
 		return fmt.Errorf("%w: resource must be 1 to %d bytes of UTF-8", ErrInvalid, maxResource)
+	}
+	if prepared, err := precis.OpaqueString.String(r); err != nil || prepared != r {
+		return fmt.Errorf("%w: resource %q is not in PRECIS OpaqueString form", ErrInvalid, clip(r))
 	}
 	for _, c := range r {
 		if c < 0x20 || c == 0x7f || c == '/' || c == '@' {

@@ -326,3 +326,20 @@ func TestResourceConflict(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedAddresses: a stanza to an address that is not a JID gets
+// jid-malformed (RFC 6120 § 8.3.3.8), for messages and iqs alike.
+func TestMalformedAddresses(t *testing.T) {
+	r := start(t, true)
+	x := r.signIn(t, "alice")
+	x.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`)
+	x.expect("iq")
+	x.send(`<message to='a b@localhost' id='m1' type='chat'><body>hi</body></message>`)
+	if e := x.expect("message"); e.AttrValue("type") != "error" || !strings.Contains(e.String(""), "jid-malformed") {
+		t.Fatalf("message: %s", e.String(""))
+	}
+	x.send(`<iq to='bob@loc alhost' type='get' id='i1'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if e := x.expect("iq"); e.AttrValue("type") != "error" || !strings.Contains(e.String(""), "jid-malformed") {
+		t.Fatalf("iq: %s", e.String(""))
+	}
+}

@@ -380,6 +380,9 @@ func (c *conn) onMessage(el *xmlstream.Element) error {
 	if to == "" || m.Body == "" && m.Payload == "" {
 		return nil // to the server itself, or empty: nothing to do
 	}
+	if _, _, err := addr.Parse(to); err != nil && !strings.EqualFold(to, c.s.Domain) && typ != core.TypeError {
+		return c.messageError(to, id, "modify", "jid-malformed") // RFC 6120 § 8.3.3.8
+	}
 	_, err := c.sess.Send(m)
 	if bare, resource, perr := addr.Parse(to); core.CodeOf(err) == core.CodeUnavailable && perr == nil && resource != "" && (typ == core.TypeChat || typ == core.TypeNormal) {
 		m.To = bare // § 8.5.3.2.1: the resource is gone, the account may have others
@@ -418,6 +421,9 @@ func (c *conn) onIQ(el *xmlstream.Element) error {
 	}
 	if bare, resource, err := addr.Parse(to); to != "" && !strings.EqualFold(to, c.s.Domain) && (err != nil || bare != c.account || resource != "") {
 		// addressed to another entity
+		if err != nil && strings.Contains(to, "@") {
+			return c.iqError(id, "modify", "jid-malformed") // RFC 6120 § 8.3.3.8
+		}
 		if q := el.Child(nsLast, "query"); q != nil && typ == "get" && err == nil && resource == "" {
 			return c.lastActivity(id, bare)
 		}
