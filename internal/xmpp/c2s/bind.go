@@ -49,6 +49,15 @@ func (c *conn) bind() error {
 		}
 		c.started()
 	}
+	return errBound
+}
+
+// errBound: negotiation is over, a resource is bound (serve runs the rest).
+var errBound = errors.New("xmpp: bound")
+
+// serveBound runs the bound stream until it ends, then ends or detaches
+// the session.
+func (c *conn) serveBound() error {
 	c.nc.SetDeadline(time.Time{})
 	idle := c.s.IdleTimeout
 	if idle == 0 {

@@ -191,16 +191,8 @@ func (s *Server) boshCreate(w http.ResponseWriter, r *http.Request, body *xml.St
 	}
 	bc.lastSeen = time.Now()
 	bc.watchdog = time.AfterFunc(boshInactivity, bc.inactive)
-	c := &conn{s: s, nc: bc, frame: boshFraming{}, overHTTP: true, httpsTLS: r.TLS != nil}
-	go func() {
-		defer bc.Close()
-		defer func() {
-			if r := recover(); r != nil {
-				s.Log.Error("xmpp bosh session panicked", "panic", r)
-			}
-		}()
-		c.serve()
-	}()
+	c := &conn{s: s, nc: bc, frame: boshFraming{}, overHTTP: true, httpsTLS: r.TLS != nil, finish: func(bool) { bc.Close() }}
+	go c.serve()
 	bc.feed(streamHeader(s.Domain, attrNS(body, "version")))
 	attrs := fmt.Sprintf(` sid='%s' wait='%d' inactivity='%d' polling='0' requests='%d' hold='1' ver='1.11' from='%s' xmpp:version='1.0' xmpp:restartlogic='true'`,
 		bc.sid, int(wait/time.Second), int(boshInactivity/time.Second), boshRequests, esc(s.Domain))

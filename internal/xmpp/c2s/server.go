@@ -104,27 +104,26 @@ type conn struct {
 	account       string // after SASL
 	resource      string // after binding
 
-	frame   framing     // TCP's stream, or RFC 7395's framing (websocket.go)
-	wmu     sync.Mutex  // writes come from the reader and from the flush goroutine
-	writing atomic.Bool // a flush goroutine runs
-	leaving atomic.Bool // the client closed the stream
-	*live               // the core session, after binding (session.go)
+	frame   framing           // TCP's stream, or RFC 7395's framing (websocket.go)
+	finish  func(closed bool) // closes the transport once the stream is over
+	wmu     sync.Mutex        // writes come from the reader and from the flush goroutine
+	writing atomic.Bool       // a flush goroutine runs
+	leaving atomic.Bool       // the client closed the stream
+	*live                     // the core session, after binding (session.go)
 }
 
 func (s *Server) handle(nc net.Conn, directTLS bool) {
-	defer nc.Close()
-	defer func() {
-		if r := recover(); r != nil {
-			s.Log.Error("xmpp connection panicked", "panic", r)
-		}
-	}()
 	c := &conn{s: s, nc: nc, frame: tcpFraming{}}
+	c.finish = func(closed bool) {
+		if closed {
+			c.linger()
+		}
+		nc.Close()
+	}
 	if directTLS {
 		c.startTLS()
 	}
-	if c.serve() {
-		c.linger()
-	}
+	c.serve()
 }
 
 // linger lets the client's end of a closed stream arrive before the
@@ -136,11 +135,37 @@ func (c *conn) linger() {
 	io.Copy(io.Discard, io.LimitReader(c.nc, 64<<10))
 }
 
-// serve negotiates the stream and runs it until it ends; it reports
-// whether the stream ended with both sides closing it.
-func (c *conn) serve() (closed bool) {
+// serve negotiates the stream on the calling goroutine and, once a
+// resource is bound, runs the session on a fresh one: the negotiation's
+// deep stack (TLS handshake, SCRAM) is not kept for the session's life.
+// c.finish runs when the stream is over.
+func (c *conn) serve() {
+	defer c.recoverPanic()
 	c.nc.SetDeadline(time.Now().Add(negotiationTimeout))
 	err := c.negotiate()
+	if errors.Is(err, errBound) {
+		go c.runBound()
+		return
+	}
+	c.finish(c.ended(err))
+}
+
+// runBound runs a bound stream until it ends.
+func (c *conn) runBound() {
+	defer c.recoverPanic()
+	c.finish(c.ended(c.serveBound()))
+}
+
+func (c *conn) recoverPanic() {
+	if r := recover(); r != nil {
+		c.s.Log.Error("xmpp connection panicked", "panic", r)
+		c.finish(false)
+	}
+}
+
+// ended closes our side of a stream that ended with err, and reports
+// whether both sides closed it cleanly.
+func (c *conn) ended(err error) (closed bool) {
 	var se *xmlstream.StreamError
 	switch {
 	case errors.As(err, &se):
@@ -148,7 +173,7 @@ func (c *conn) serve() (closed bool) {
 	case errors.Is(err, xmlstream.ErrClosed):
 		c.end("", "") // the client closed its stream: close ours (RFC 6120 § 4.4)
 		return true
-	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, xmlstream.ErrClosed):
+	case err != nil && !errors.Is(err, io.EOF):
 		c.s.Log.Debug("xmpp stream ended", "err", err)
 	}
 	return false

@@ -96,16 +96,8 @@ func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 		nc.Close()
 		return
 	}
-	go func() { // not on net/http's goroutine, whose stack it would keep
-		defer ws.Close()
-		defer func() {
-			if r := recover(); r != nil {
-				s.Log.Error("xmpp websocket connection panicked", "panic", r)
-			}
-		}()
-		c := &conn{s: s, nc: ws, frame: wsFraming{}, overHTTP: true, httpsTLS: r.TLS != nil}
-		c.serve()
-	}()
+	c := &conn{s: s, nc: ws, frame: wsFraming{}, overHTTP: true, httpsTLS: r.TLS != nil, finish: func(bool) { ws.Close() }}
+	go c.serve() // not on net/http's goroutine, whose stack it would keep
 }
 
 // wsConn is a net.Conn whose Read yields the stream as TCP would carry it
