@@ -134,6 +134,7 @@ func idle(ctx context.Context, bin string, n int, log io.Writer,
 	res.HeapAfter = rig.Metric("presenced_heap_bytes")
 	res.StackAfter = rig.Metric("presenced_stack_bytes")
 	res.Goroutines = rig.Metric("presenced_goroutines")
+	rig.SaveHeapProfile()
 	cpu0, _ := rig.CPU()
 	time.Sleep(IdleFor)
 	cpu1, _ := rig.CPU()

@@ -132,6 +132,24 @@ func (r *Rig) GC() {
 	}
 }
 
+// SaveHeapProfile writes the server's heap profile to the file named by
+// PRESENCED_BENCH_HEAP, if set (for go tool pprof).
+func (r *Rig) SaveHeapProfile() {
+	file := os.Getenv("PRESENCED_BENCH_HEAP")
+	if file == "" {
+		return
+	}
+	resp, err := http.Get(r.Admin + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if f, err := os.Create(file); err == nil {
+		io.Copy(f, resp.Body)
+		f.Close()
+	}
+}
+
 // RSS is the server's resident set size in bytes.
 func (r *Rig) RSS() (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))

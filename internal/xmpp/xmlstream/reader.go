@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // NSStream is the namespace of the stream's own elements.
@@ -82,28 +83,84 @@ func (e *Element) Text() string {
 	return b.String()
 }
 
-// budget is an io.Reader that refuses to deliver more than its allowance:
-// the hard cap behind the stanza size limit, since encoding/xml buffers a
-// whole text token or tag before we see it.
+// budget is the decoder's input: an io.ByteReader (so encoding/xml adds no
+// buffer of its own) that refuses to deliver more than its allowance, the
+// hard cap behind the stanza size limit, since encoding/xml buffers a whole
+// text token or tag before we see it. Its read buffer comes from a pool and
+// goes back as soon as it is drained, so an idle stream holds none.
 type budget struct {
 	r     io.Reader
-	read  int64
+	read  int64 // bytes delivered
 	limit int64
+	buf   *[]byte // pooled; nil when drained
+	pos   int     // next byte of *buf
+	n     int     // bytes in *buf
 }
 
 var errBudget = errors.New("stanza budget exhausted")
 
-func (b *budget) Read(p []byte) (int, error) {
-	left := b.limit - b.read
-	if left <= 0 {
+const bufSize = 2048
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+func (b *budget) ReadByte() (byte, error) {
+	if b.read >= b.limit {
 		return 0, errBudget
 	}
-	if int64(len(p)) > left {
-		p = p[:left]
+	if b.buf == nil {
+		buf := bufPool.Get().(*[]byte)
+		n, err := b.r.Read(*buf)
+		if n == 0 {
+			bufPool.Put(buf)
+			if err == nil {
+				err = io.ErrNoProgress
+			}
+			return 0, err
+		}
+		b.buf, b.pos, b.n = buf, 0, n
 	}
-	n, err := b.r.Read(p)
-	b.read += int64(n)
-	return n, err
+	c := (*b.buf)[b.pos]
+	b.pos++
+	b.read++
+	if b.pos == b.n {
+		if cap(*b.buf) == bufSize { // compacted remainders are not the pool's
+			bufPool.Put(b.buf)
+		}
+		b.buf = nil
+	}
+	return c, nil
+}
+
+// compact gives the pooled buffer back, keeping what is left of it (the
+// start of the client's next stanza, most often nothing) in a slice of its
+// own size: called between stanzas, when the stream may go idle.
+func (b *budget) compact() {
+	if b.buf == nil || cap(*b.buf) != bufSize {
+		return
+	}
+	rest := append([]byte(nil), (*b.buf)[b.pos:b.n]...)
+	bufPool.Put(b.buf)
+	b.buf, b.pos, b.n = &rest, 0, len(rest)
+}
+
+// Read serves what is buffered first (encoding/xml only uses ReadByte).
+func (b *budget) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c, err := b.ReadByte()
+		if err != nil {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		p[n] = c
+		n++
+		if b.buf == nil {
+			break
+		}
+	}
+	return n, nil
 }
 
 // readAhead is how far encoding/xml may read beyond the current stanza.
@@ -177,6 +234,7 @@ func (r *Reader) Open() (xml.StartElement, error) {
 			return xml.StartElement{}, streamErr("not-well-formed", "text before the stream header")
 		case xml.StartElement:
 			r.opened = true
+			r.in.compact()
 			if t.Name.Space != NSStream || t.Name.Local != "stream" {
 				return t, streamErr("invalid-namespace", "the stream must open with <stream:stream xmlns:stream='%s'>", NSStream)
 			}
@@ -205,7 +263,9 @@ func (r *Reader) Next() (*Element, error) {
 		case xml.EndElement:
 			return nil, ErrClosed
 		case xml.StartElement:
-			return r.element(t, 1, start)
+			el, err := r.element(t, 1, start)
+			r.in.compact()
+			return el, err
 		}
 	}
 }
