@@ -105,6 +105,10 @@ func (Goaway) isEvent()            {}
 const (
 	KindMessage = "message" // a text message
 	KindSignal  = "signal"  // opaque JSON for call set-up (WebRTC offer/answer/ICE …)
+	// KindIQ is an XMPP request or response to one session: Type is get,
+	// set, result or error, Payload its content. Only sessions that take
+	// payloads (XMPP) receive it.
+	KindIQ = "iq"
 )
 
 // Message is a message or a signal between sessions.

@@ -255,6 +255,9 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	if opts.Accepts == nil {
 		s.accepts = acceptMessage | acceptSignal
 	}
+	if opts.Payloads {
+		s.accepts |= acceptIQ
+	}
 	s.topics = allTopics
 	if opts.Topics != nil {
 		var err error

@@ -707,3 +707,39 @@ func TestCarbons(t *testing.T) {
 		t.Fatalf("private or headline copied: %+v", c)
 	}
 }
+
+// TestIQRouting: an iq reaches one session that takes payloads (XMPP),
+// available or not, under the message rule; JSON sessions and strangers
+// never get one.
+func TestIQRouting(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x", "carol@x")
+	e.befriend("alice@x", "bob@x")
+	a := e.connect("alice@x", avail)
+	xk := &sink{}
+	bx, err := e.hub.Connect(ctx, "bob@x", SessionOptions{Device: "xmpp", Payloads: true}, xk) // connected, not available
+	e.must(err)
+	xk.s = bx
+	plain := e.connect("bob@x", avail)
+	c := e.connect("carol@x", avail)
+	xk.take()
+	iq := Message{Kind: KindIQ, Type: "get", ID: "q1", To: bx.Address(), Payload: "<query xmlns='http://jabber.org/protocol/disco#info'/>"}
+	if n, err := a.s.Send(iq); err != nil || n != 1 {
+		t.Fatalf("iq to a connected XMPP session: %d %v", n, err)
+	}
+	if m := messagesIn(xk.take()); len(m) != 1 || m[0].Kind != KindIQ || m[0].ID != "q1" {
+		t.Fatalf("got %+v", m)
+	}
+	iq.To = plain.s.Address()
+	if _, err := a.s.Send(iq); CodeOf(err) != CodeNotAccepted {
+		t.Fatalf("iq to a JSON session: %v", err)
+	}
+	iq.To = bx.Address()
+	if _, err := c.s.Send(iq); CodeOf(err) != CodeUnavailable {
+		t.Fatalf("a stranger's iq: %v", err)
+	}
+	for _, bad := range []Message{{Kind: KindIQ, Type: "get", To: "bob@x"}, {Kind: KindIQ, Type: "poke", To: bx.Address()}} {
+		if _, err := a.s.Send(bad); CodeOf(err) != CodeInvalid {
+			t.Fatalf("%+v: %v", bad, err)
+		}
+	}
+}

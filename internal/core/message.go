@@ -47,7 +47,8 @@ func (s *Session) Send(m Message) (int, error) {
 	}
 	bit, online, n := kindBit(m.Kind), false, 0
 	for _, r := range ru.sessions {
-		if r == s || !r.available || resource != "" && r.Resource != resource {
+		// an iq goes to a connected session, available or not (RFC 6121 § 8.5.3.1)
+		if r == s || !r.available && m.Kind != KindIQ || resource != "" && r.Resource != resource {
 			continue
 		}
 		if resource == "" && r.presence.Priority < 0 {
@@ -94,6 +95,19 @@ func validateMessage(m *Message) error {
 			return Errorf(CodeInvalid, "body is required")
 		}
 		return checkText("body", m.Body, MaxMessageBody)
+	case KindIQ:
+		switch m.Type {
+		case "get", "set", "result", "error":
+		default:
+			return Errorf(CodeInvalid, "an iq is get, set, result or error")
+		}
+		if m.Body != "" || m.Data != nil || len(m.Payload) > MaxPayload {
+			return Errorf(CodeInvalid, "an iq has a payload of at most %d bytes", MaxPayload)
+		}
+		if _, resource, err := addr.Parse(m.To); err != nil || resource == "" {
+			return Errorf(CodeInvalid, "an iq goes to a full address")
+		}
+		return nil
 	case KindSignal:
 		if m.Body != "" || m.Payload != "" || m.Type != "" {
 			return Errorf(CodeInvalid, "a signal has data, not a body")

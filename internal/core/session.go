@@ -62,6 +62,7 @@ type kindSet uint8
 const (
 	acceptMessage kindSet = 1 << iota
 	acceptSignal
+	acceptIQ
 )
 
 func kindBit(kind string) kindSet {
@@ -70,6 +71,8 @@ func kindBit(kind string) kindSet {
 		return acceptMessage
 	case KindSignal:
 		return acceptSignal
+	case KindIQ:
+		return acceptIQ
 	}
 	return 0
 }

@@ -188,6 +188,12 @@ async def scenario():
 
     await alice["xep_0199"].ping(jid=slixmpp.JID(DOMAIN), timeout=TIMEOUT)
     check(True, "the server answers XEP-0199 ping")
+    # RFC 6121 § 8.5.3: iqs to a full address go to that session, answers come back
+    info = await alice["xep_0030"].get_info(jid=b, timeout=TIMEOUT)
+    check("http://jabber.org/protocol/tune+notify" in info["disco_info"]["features"],
+          "alice's disco#info to bob's full address is answered by bob's client (capabilities included)")
+    await alice["xep_0199"].ping(jid=b, timeout=TIMEOUT)
+    check(True, "and so is a ping")
 
     bob.disconnect()
     await alice.expect("bob unavailable", lambda s: s["type"] == "unavailable" and s["from"] == b)

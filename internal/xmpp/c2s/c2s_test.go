@@ -343,3 +343,59 @@ func TestMalformedAddresses(t *testing.T) {
 		t.Fatalf("iq: %s", e.String(""))
 	}
 }
+
+// TestFloodAndHugeStanzas: a client over the request budget gets
+// resource-constraint, then is disconnected; a multi-MiB stanza ends the
+// stream with policy-violation without being buffered.
+func TestFloodAndHugeStanzas(t *testing.T) {
+	r := start(t, true)
+	x := r.signIn(t, "alice")
+	x.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`)
+	x.expect("iq")
+	go func() {
+		for i := 0; i < 2000; i++ {
+			fmt.Fprintf(x.conn, `<iq type='get' id='p%d'><ping xmlns='urn:xmpp:ping'/></iq>`, i)
+		}
+	}()
+	refused := false
+	for {
+		el, err := x.rd.Next()
+		if err != nil {
+			t.Fatalf("stream ended without a stream error: %v", err)
+		}
+		if strings.Contains(el.String(""), "resource-constraint") {
+			refused = true
+		}
+		if el.Name.Local == "error" && el.Name.Space == "http://etherx.jabber.org/streams" {
+			if !refused || el.Child("urn:ietf:params:xml:ns:xmpp-streams", "policy-violation") == nil {
+				t.Fatalf("refused=%v, then %s", refused, el.String(""))
+			}
+			break
+		}
+	}
+
+	y := r.signIn(t, "alice")
+	y.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`)
+	y.expect("iq")
+	go func() {
+		fmt.Fprint(y.conn, `<message to='bob@localhost'><body>`)
+		chunk := strings.Repeat("x", 64<<10)
+		for i := 0; i < 64; i++ { // 4 MiB
+			if _, err := fmt.Fprint(y.conn, chunk); err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		el, err := y.rd.Next()
+		if err != nil {
+			t.Fatalf("stream ended without a stream error: %v", err)
+		}
+		if el.Name.Local == "error" {
+			if el.Child("urn:ietf:params:xml:ns:xmpp-streams", "policy-violation") == nil {
+				t.Fatalf("got %s", el.String(""))
+			}
+			break
+		}
+	}
+}

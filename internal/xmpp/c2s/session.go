@@ -153,6 +153,9 @@ func (c *conn) deliver(ev core.Event) error {
 		return c.presence(v)
 	case core.MessageEvent:
 		m := ev.Message
+		if m.Kind == core.KindIQ {
+			return c.write(`<iq from='%s' to='%s' type='%s' id='%s'>%s</iq>`, esc(m.From), esc(me), m.Type, esc(m.ID), m.Payload)
+		}
 		if m.Kind == core.KindSignal {
 			return c.write(`<message from='%s' to='%s' type='headline' id='%s'><signal xmlns='%s'>%s</signal></message>`,
 				esc(m.From), esc(me), esc(m.ID), nsSignal, esc(string(m.Data)))
@@ -273,6 +276,11 @@ func (c *conn) serveStanzas() error {
 		}
 		if el.Name.Space == nsSM {
 			err = c.onSM(el)
+		} else if ok, abusive := c.sess.Spend(); !ok { // the same request budget as the JSON protocol
+			if abusive {
+				return &xmlstream.StreamError{Condition: "policy-violation", Text: "too many stanzas"}
+			}
+			err = c.refuse(el)
 		} else {
 			switch el.Name.Local {
 			case "presence":
@@ -290,6 +298,19 @@ func (c *conn) serveStanzas() error {
 			return err
 		}
 	}
+}
+
+// refuse answers a stanza over the rate limit (RFC 6120 § 8.3.3.18); a
+// presence is dropped.
+func (c *conn) refuse(el *xmlstream.Element) error {
+	id, typ := el.AttrValue("id"), el.AttrValue("type")
+	switch {
+	case el.Name.Local == "iq" && (typ == "get" || typ == "set"):
+		return c.iqError(id, "wait", "resource-constraint")
+	case el.Name.Local == "message" && typ != "error":
+		return c.messageError(el.AttrValue("to"), id, "wait", "resource-constraint")
+	}
+	return nil
 }
 
 // onPresence handles presence the client sends (RFC 6121 § 3, § 4).
@@ -404,6 +425,9 @@ func (c *conn) messageError(from, id, typ, condition string) error {
 
 func (c *conn) onIQ(el *xmlstream.Element) error {
 	id, typ, to := el.AttrValue("id"), el.AttrValue("type"), el.AttrValue("to")
+	if bare, resource, err := addr.Parse(to); err == nil && resource != "" && (bare != c.account || resource != c.resource) {
+		return c.routeIQ(el, id, typ, to) // RFC 6121 § 8.5.3: to that session, whatever it asks
+	}
 	if typ != "get" && typ != "set" {
 		if c.capsQuery != "" && id == c.capsQuery {
 			return c.onCapsResult(el)
@@ -440,6 +464,23 @@ func (c *conn) onIQ(el *xmlstream.Element) error {
 		return c.blocking(id, typ, el)
 	}
 	return c.iqError(id, "cancel", "service-unavailable")
+}
+
+// routeIQ relays an iq to another session (of a contact, or of the user),
+// under the same rule as a message; a request that cannot be delivered is
+// answered service-unavailable, like one to nobody.
+func (c *conn) routeIQ(el *xmlstream.Element, id, typ, to string) error {
+	var payload strings.Builder
+	for _, n := range el.Children {
+		if ch, ok := n.(*xmlstream.Element); ok {
+			payload.WriteString(ch.String(nsClient))
+		}
+	}
+	_, err := c.sess.Send(core.Message{ID: id, Kind: core.KindIQ, Type: typ, To: to, Payload: payload.String()})
+	if err != nil && (typ == "get" || typ == "set") {
+		return c.write(`<iq type='error' id='%s' from='%s'><error type='cancel'><service-unavailable xmlns='%s'/></error></iq>`, esc(id), esc(to), nsStanzas)
+	}
+	return nil // a result or error that cannot be delivered is dropped
 }
 
 // lastActivity answers XEP-0012 about a contact from what the policy lets
