@@ -114,10 +114,8 @@ type conn struct {
 
 func (s *Server) handle(nc net.Conn, directTLS bool) {
 	c := &conn{s: s, nc: nc, frame: tcpFraming{}}
-	c.finish = func(closed bool) {
-		if closed {
-			c.linger()
-		}
+	c.finish = func(bool) {
+		c.linger()
 		nc.Close()
 	}
 	if directTLS {
@@ -126,13 +124,25 @@ func (s *Server) handle(nc net.Conn, directTLS bool) {
 	c.serve()
 }
 
-// linger lets the client's end of a closed stream arrive before the
-// connection closes: closing with its TLS close_notify still unread would
-// make the kernel answer with a reset (RFC 6120 § 4.4 has each side wait
-// for the other's close).
+// linger lets what the client still sends arrive before the connection
+// closes: closing with data unread (its TLS close_notify, the rest of a
+// stanza too large) makes the kernel answer with a reset, which can destroy
+// our last words (the stream error, our close) before the client reads
+// them. We stop writing, then read and discard for a bounded time and
+// amount (RFC 6120 § 4.4 has each side wait for the other's close).
 func (c *conn) linger() {
-	c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
-	io.Copy(io.Discard, io.LimitReader(c.nc, 64<<10))
+	if c.tls != nil {
+		c.tls.CloseWrite()
+	}
+	raw := c.nc
+	if c.tls != nil {
+		raw = c.tls.NetConn()
+	}
+	if cw, ok := raw.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	raw.SetReadDeadline(time.Now().Add(2 * time.Second))
+	io.Copy(io.Discard, io.LimitReader(raw, 16<<20))
 }
 
 // serve negotiates the stream on the calling goroutine and, once a
