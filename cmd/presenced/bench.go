@@ -54,6 +54,10 @@ func benchCmd(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "server goroutines:    %.0f\n", r.Goroutines)
 		fmt.Fprintf(stdout, "idle server CPU:      %.2f%% of one core (%s)\n", r.IdleCPU*100, traffic)
 		fmt.Fprintf(stdout, "connect rate:         %.0f sessions/s (%s)\n", r.ConnectPerSecond, login)
+		if r.ServerCPUPerConnect > 0 {
+			fmt.Fprintf(stdout, "server CPU per login: %.2f ms (so one core of the server alone: %.0f logins/s)\n",
+				float64(r.ServerCPUPerConnect)/float64(time.Millisecond), float64(time.Second)/float64(r.ServerCPUPerConnect))
+		}
 	case "fanout":
 		r, err := bench.Fanout(ctx, *bin, *k, *m, *rate, os.Stderr)
 		if err != nil {

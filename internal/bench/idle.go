@@ -25,6 +25,10 @@ type IdleResult struct {
 	Goroutines       float64
 	IdleCPU          float64 // fraction of one core while idle
 	ConnectPerSecond float64
+	// ServerCPUPerConnect is the server's CPU time per session opened,
+	// measured over the connect phase: what a login costs the server alone
+	// (the load generator shares the machine).
+	ServerCPUPerConnect time.Duration
 }
 
 // IdleFor is how long the sessions idle while CPU is measured.
@@ -99,6 +103,8 @@ func idle(ctx context.Context, bin string, n int, log io.Writer,
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	start := time.Now()
+	cpuStart, _ := rig.CPU()
+	rig.ProfileCPU(5 * time.Second)
 	for w := 0; w < 64; w++ {
 		wg.Add(1)
 		go func() {
@@ -122,6 +128,9 @@ func idle(ctx context.Context, bin string, n int, log io.Writer,
 	}
 	wg.Wait()
 	res.ConnectPerSecond = float64(n) / time.Since(start).Seconds()
+	if cpuEnd, err := rig.CPU(); err == nil {
+		res.ServerCPUPerConnect = (cpuEnd - cpuStart) / time.Duration(n)
+	}
 	select {
 	case err := <-errs:
 		return res, err

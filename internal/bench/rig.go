@@ -132,6 +132,26 @@ func (r *Rig) GC() {
 	}
 }
 
+// ProfileCPU records the server's CPU profile for d into the file named by
+// PRESENCED_BENCH_CPU, if set; it returns at once.
+func (r *Rig) ProfileCPU(d time.Duration) {
+	file := os.Getenv("PRESENCED_BENCH_CPU")
+	if file == "" {
+		return
+	}
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", r.Admin, int(d/time.Second)))
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		if f, err := os.Create(file); err == nil {
+			io.Copy(f, resp.Body)
+			f.Close()
+		}
+	}()
+}
+
 // SaveHeapProfile writes the server's heap profile to the file named by
 // PRESENCED_BENCH_HEAP, if set (for go tool pprof).
 func (r *Rig) SaveHeapProfile() {

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/presenced/presenced/internal/store"
@@ -24,7 +25,12 @@ import (
 var migrations embed.FS
 
 // DB is a store.Store on SQLite.
-type DB struct{ db *sql.DB }
+type DB struct {
+	db *sql.DB
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // prepared once: parsing SQL cost more than running it
+}
 
 var _ store.Store = (*DB)(nil)
 
@@ -50,16 +56,74 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return s, nil
 }
 
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error {
+	s.mu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
+	s.mu.Unlock()
+	return s.db.Close()
+}
+
+// maxStmts bounds the statement cache (queries with a variable number of
+// parameters come in a few sizes).
+const maxStmts = 128
+
+// prepared returns the cached statement for q, preparing it once; nil
+// (and the caller runs q directly) when the cache is full.
+func (s *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.stmts[q]; ok {
+		return st, nil
+	}
+	if len(s.stmts) >= maxStmts {
+		return nil, nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[q] = st
+	return st, nil
+}
+
+func (s *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.prepared(ctx, q)
+	if err != nil || st == nil {
+		return s.db.QueryContext(ctx, q, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (s *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := s.prepared(ctx, q)
+	if err != nil || st == nil {
+		return s.db.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (s *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := s.prepared(ctx, q)
+	if err != nil || st == nil {
+		return s.db.ExecContext(ctx, q, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
 
 // migrate runs, in order and each in its own transaction, the embedded
 // migration files newer than the recorded schema version.
 func (s *DB) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+	if _, err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	var have int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version),0) FROM schema_migrations`).Scan(&have); err != nil {
+	if err := s.queryRow(ctx, `SELECT COALESCE(MAX(version),0) FROM schema_migrations`).Scan(&have); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
@@ -134,7 +198,7 @@ func mustAffect(res sql.Result, err error) error {
 // Accounts
 
 func (s *DB) CreateAccount(ctx context.Context, a store.Account) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO accounts(address,password_hash,scram,created_at,invisible,last_seen) VALUES (?,?,?,?,?,?)`,
+	_, err := s.exec(ctx, `INSERT INTO accounts(address,password_hash,scram,created_at,invisible,last_seen) VALUES (?,?,?,?,?,?)`,
 		a.Address, a.PasswordHash, scramJSON(a.Scram), unix(a.CreatedAt), a.Invisible, unix(a.LastSeen))
 	if isUnique(err) {
 		return fmt.Errorf("account %s: %w", a.Address, store.ErrExists)
@@ -170,7 +234,7 @@ func scanAccount(sc interface{ Scan(...any) error }) (store.Account, error) {
 }
 
 func (s *DB) GetAccount(ctx context.Context, address string) (store.Account, error) {
-	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE address=?`, address))
+	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE address=?`, address))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, store.ErrNotFound
 	}
@@ -178,7 +242,7 @@ func (s *DB) GetAccount(ctx context.Context, address string) (store.Account, err
 }
 
 func (s *DB) ListAccounts(ctx context.Context) ([]store.Account, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY address`)
+	rows, err := s.query(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY address`)
 	if err != nil {
 		return nil, err
 	}
@@ -213,21 +277,21 @@ func (s *DB) DeleteAccount(ctx context.Context, address string) error {
 }
 
 func (s *DB) SetCredentials(ctx context.Context, address, hash string, scram []store.ScramCredential) error {
-	return mustAffect(s.db.ExecContext(ctx, `UPDATE accounts SET password_hash=?, scram=? WHERE address=?`, hash, scramJSON(scram), address))
+	return mustAffect(s.exec(ctx, `UPDATE accounts SET password_hash=?, scram=? WHERE address=?`, hash, scramJSON(scram), address))
 }
 
 func (s *DB) SetInvisible(ctx context.Context, address string, invisible bool) error {
-	return mustAffect(s.db.ExecContext(ctx, `UPDATE accounts SET invisible=? WHERE address=?`, invisible, address))
+	return mustAffect(s.exec(ctx, `UPDATE accounts SET invisible=? WHERE address=?`, invisible, address))
 }
 
 func (s *DB) SetLastSeen(ctx context.Context, address string, t time.Time) error {
-	return mustAffect(s.db.ExecContext(ctx, `UPDATE accounts SET last_seen=? WHERE address=?`, unix(t), address))
+	return mustAffect(s.exec(ctx, `UPDATE accounts SET last_seen=? WHERE address=?`, unix(t), address))
 }
 
 // Tokens
 
 func (s *DB) CreateToken(ctx context.Context, t store.Token) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens(id,hash,account,label,created_at,expires_at) VALUES (?,?,?,?,?,?)`,
+	_, err := s.exec(ctx, `INSERT INTO tokens(id,hash,account,label,created_at,expires_at) VALUES (?,?,?,?,?,?)`,
 		t.ID, t.Hash, t.Account, t.Label, unix(t.CreatedAt), unix(t.ExpiresAt))
 	if isUnique(err) {
 		return store.ErrExists
@@ -249,7 +313,7 @@ func scanToken(sc interface{ Scan(...any) error }) (store.Token, error) {
 }
 
 func (s *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash=?`, hash))
+	t, err := scanToken(s.queryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash=?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, store.ErrNotFound
 	}
@@ -257,7 +321,7 @@ func (s *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) 
 }
 
 func (s *DB) ListTokens(ctx context.Context, account string) ([]store.Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE account=? ORDER BY created_at, id`, account)
+	rows, err := s.query(ctx, `SELECT `+tokenCols+` FROM tokens WHERE account=? ORDER BY created_at, id`, account)
 	if err != nil {
 		return nil, err
 	}
@@ -274,11 +338,11 @@ func (s *DB) ListTokens(ctx context.Context, account string) ([]store.Token, err
 }
 
 func (s *DB) DeleteToken(ctx context.Context, account, id string) error {
-	return mustAffect(s.db.ExecContext(ctx, `DELETE FROM tokens WHERE account=? AND id=?`, account, id))
+	return mustAffect(s.exec(ctx, `DELETE FROM tokens WHERE account=? AND id=?`, account, id))
 }
 
 func (s *DB) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE expires_at<>0 AND expires_at<=?`, unix(now))
+	res, err := s.exec(ctx, `DELETE FROM tokens WHERE expires_at<>0 AND expires_at<=?`, unix(now))
 	if err != nil {
 		return 0, err
 	}
@@ -342,7 +406,7 @@ func (s *DB) CreateContacts(ctx context.Context, owner string, cs []store.Contac
 }
 
 func (s *DB) GetContact(ctx context.Context, owner, id string) (store.Contact, error) {
-	c, err := scanContact(s.db.QueryRowContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE owner=? AND id=?`, owner, id))
+	c, err := scanContact(s.queryRow(ctx, `SELECT `+contactCols+` FROM contacts WHERE owner=? AND id=?`, owner, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, store.ErrNotFound
 	}
@@ -350,7 +414,7 @@ func (s *DB) GetContact(ctx context.Context, owner, id string) (store.Contact, e
 }
 
 func (s *DB) ListContacts(ctx context.Context, owner string, q store.ContactQuery) ([]store.Contact, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE owner=? ORDER BY name COLLATE NOCASE, id`, owner)
+	rows, err := s.query(ctx, `SELECT `+contactCols+` FROM contacts WHERE owner=? ORDER BY name COLLATE NOCASE, id`, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +434,7 @@ func (s *DB) ListContacts(ctx context.Context, owner string, q store.ContactQuer
 
 func (s *DB) CountContacts(ctx context.Context, owner string) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM contacts WHERE owner=?`, owner).Scan(&n)
+	err := s.queryRow(ctx, `SELECT COUNT(*) FROM contacts WHERE owner=?`, owner).Scan(&n)
 	return n, err
 }
 
@@ -419,7 +483,7 @@ func (s *DB) DeleteContact(ctx context.Context, owner, id string, ifVersion int6
 
 func (s *DB) GetRelation(ctx context.Context, subject, viewer string) (store.Relation, error) {
 	r := store.Relation{Subject: subject, Viewer: viewer}
-	err := s.db.QueryRowContext(ctx, `SELECT state,preapproved FROM relations WHERE subject=? AND viewer=?`, subject, viewer).Scan(&r.State, &r.PreApproved)
+	err := s.queryRow(ctx, `SELECT state,preapproved FROM relations WHERE subject=? AND viewer=?`, subject, viewer).Scan(&r.State, &r.PreApproved)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, nil
 	}
@@ -428,17 +492,17 @@ func (s *DB) GetRelation(ctx context.Context, subject, viewer string) (store.Rel
 
 func (s *DB) PutRelation(ctx context.Context, r store.Relation) error {
 	if r.State == store.None && !r.PreApproved {
-		_, err := s.db.ExecContext(ctx, `DELETE FROM relations WHERE subject=? AND viewer=?`, r.Subject, r.Viewer)
+		_, err := s.exec(ctx, `DELETE FROM relations WHERE subject=? AND viewer=?`, r.Subject, r.Viewer)
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO relations(subject,viewer,state,preapproved) VALUES (?,?,?,?)
+	_, err := s.exec(ctx, `INSERT INTO relations(subject,viewer,state,preapproved) VALUES (?,?,?,?)
 		ON CONFLICT(subject,viewer) DO UPDATE SET state=excluded.state, preapproved=excluded.preapproved`,
 		r.Subject, r.Viewer, r.State, r.PreApproved)
 	return err
 }
 
 func (s *DB) RelationsOf(ctx context.Context, address string) ([]store.Relation, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT subject,viewer,state,preapproved FROM relations WHERE subject=?1 OR viewer=?1 ORDER BY subject, viewer`, address)
+	rows, err := s.query(ctx, `SELECT subject,viewer,state,preapproved FROM relations WHERE subject=?1 OR viewer=?1 ORDER BY subject, viewer`, address)
 	if err != nil {
 		return nil, err
 	}
@@ -455,7 +519,7 @@ func (s *DB) RelationsOf(ctx context.Context, address string) ([]store.Relation,
 }
 
 func (s *DB) ApprovedBy(ctx context.Context, viewer string) ([]store.SubjectFacts, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT r.subject,
+	rows, err := s.query(ctx, `SELECT r.subject,
 			EXISTS(SELECT 1 FROM blocks b WHERE b.blocker=r.subject AND b.blocked=r.viewer),
 			EXISTS(SELECT 1 FROM hidden h WHERE h.subject=r.subject AND h.viewer=r.viewer),
 			COALESCE(a.invisible,0), COALESCE(a.last_seen,0)
@@ -479,12 +543,12 @@ func (s *DB) ApprovedBy(ctx context.Context, viewer string) ([]store.SubjectFact
 }
 
 func (s *DB) pairSet(ctx context.Context, query string, a, b string) error {
-	_, err := s.db.ExecContext(ctx, query, a, b)
+	_, err := s.exec(ctx, query, a, b)
 	return err
 }
 
 func (s *DB) list(ctx context.Context, query, arg string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, query, arg)
+	rows, err := s.query(ctx, query, arg)
 	if err != nil {
 		return nil, err
 	}
@@ -546,7 +610,7 @@ func (s *DB) PutPersonalItem(ctx context.Context, it store.PersonalItem, maxTopi
 }
 
 func (s *DB) DeletePersonalItem(ctx context.Context, account, topic string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM personal_items WHERE account=? AND topic=?`, account, topic)
+	_, err := s.exec(ctx, `DELETE FROM personal_items WHERE account=? AND topic=?`, account, topic)
 	return err
 }
 
@@ -559,7 +623,7 @@ func (s *DB) PersonalItemsOf(ctx context.Context, accounts []string) ([]store.Pe
 		for i, a := range chunk {
 			args[i] = a
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT account,topic,item_id,data,published FROM personal_items
+		rows, err := s.query(ctx, `SELECT account,topic,item_id,data,published FROM personal_items
 			WHERE account IN (?`+strings.Repeat(",?", len(chunk)-1)+`) ORDER BY account, topic`, args...)
 		if err != nil {
 			return nil, err
