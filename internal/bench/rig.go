@@ -135,31 +135,20 @@ func (r *Rig) GC() {
 // ProfileCPU records the server's CPU profile for d into the file named by
 // PRESENCED_BENCH_CPU, if set; it returns at once.
 func (r *Rig) ProfileCPU(d time.Duration) {
-	file := os.Getenv("PRESENCED_BENCH_CPU")
-	if file == "" {
-		return
-	}
-	go func() {
-		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", r.Admin, int(d/time.Second)))
-		if err != nil {
-			return
-		}
-		defer resp.Body.Close()
-		if f, err := os.Create(file); err == nil {
-			io.Copy(f, resp.Body)
-			f.Close()
-		}
-	}()
+	go r.saveProfile("PRESENCED_BENCH_CPU", fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d/time.Second)))
 }
 
 // SaveHeapProfile writes the server's heap profile to the file named by
 // PRESENCED_BENCH_HEAP, if set (for go tool pprof).
-func (r *Rig) SaveHeapProfile() {
-	file := os.Getenv("PRESENCED_BENCH_HEAP")
+func (r *Rig) SaveHeapProfile() { r.saveProfile("PRESENCED_BENCH_HEAP", "/debug/pprof/heap?gc=1") }
+
+// saveProfile fetches an admin pprof path into the file env names, if any.
+func (r *Rig) saveProfile(env, path string) {
+	file := os.Getenv(env)
 	if file == "" {
 		return
 	}
-	resp, err := http.Get(r.Admin + "/debug/pprof/heap?gc=1")
+	resp, err := http.Get(r.Admin + path)
 	if err != nil {
 		return
 	}

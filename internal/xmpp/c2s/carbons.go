@@ -29,16 +29,10 @@ func private(el *xmlstream.Element) bool {
 // carbonCopy writes a copy of a message another of the user's sessions sent
 // or received.
 func (c *conn) carbonCopy(m core.Message, kind string) error {
-	typ, id, body := m.Type, "", ""
+	typ := m.Type
 	if typ == "" {
 		typ = core.TypeChat
 	}
-	if m.ID != "" {
-		id = " id='" + esc(m.ID) + "'"
-	}
-	if m.Body != "" {
-		body = "<body>" + esc(m.Body) + "</body>"
-	}
-	return c.write(`<message from='%s' to='%s' type='%s'><%s xmlns='%s'><forwarded xmlns='%s'><message xmlns='%s' from='%s' to='%s' type='%s'%s>%s%s</message></forwarded></%s></message>`,
-		esc(c.account), esc(c.sess.Address()), typ, kind, nsCarbons, nsForward, nsClient, esc(m.From), esc(m.To), typ, id, body, m.Payload, kind)
+	return c.write(`<message from='%s' to='%s' type='%s'><%s xmlns='%s'><forwarded xmlns='%s'>%s</forwarded></%s></message>`,
+		esc(c.account), esc(c.sess.Address()), typ, kind, nsCarbons, nsForward, messageXML(m, nsClient, m.To), kind)
 }

@@ -188,20 +188,34 @@ func (c *conn) deliver(ev core.Event) error {
 	return nil
 }
 
-// message writes a message from another session: its body, then the
-// extension elements an XMPP sender attached.
+// message writes a message from another session.
 func (c *conn) message(m core.Message) error {
-	typ, id, body := m.Type, "", ""
+	return c.write("%s", messageXML(m, "", c.sess.Address()))
+}
+
+// messageXML is a message as a stanza from m.From to to: its body, then the
+// extension elements an XMPP sender attached. ns declares the namespace
+// when the stanza is nested in another (a forwarded carbon copy).
+func messageXML(m core.Message, ns, to string) string {
+	typ := m.Type
 	if typ == "" {
 		typ = core.TypeChat
 	}
+	var b strings.Builder
+	b.WriteString("<message")
+	if ns != "" {
+		b.WriteString(" xmlns='" + ns + "'")
+	}
+	b.WriteString(" from='" + esc(m.From) + "' to='" + esc(to) + "' type='" + typ + "'")
 	if m.ID != "" {
-		id = " id='" + esc(m.ID) + "'"
+		b.WriteString(" id='" + esc(m.ID) + "'")
 	}
+	b.WriteString(">")
 	if m.Body != "" {
-		body = "<body>" + esc(m.Body) + "</body>"
+		b.WriteString("<body>" + esc(m.Body) + "</body>")
 	}
-	return c.write(`<message from='%s' to='%s' type='%s'%s>%s%s</message>`, esc(m.From), esc(c.sess.Address()), typ, id, body, m.Payload)
+	b.WriteString(m.Payload + "</message>")
+	return b.String()
 }
 
 // presence announces a contact's sessions, and the end of those gone.
