@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"regexp"
 	"sync"
@@ -43,13 +44,25 @@ var devtoolsURL = regexp.MustCompile(`DevTools listening on (ws://\S+)`)
 // Launch starts headless Chromium at path for the test and connects to
 // its DevTools endpoint; the browser ends with the test.
 func Launch(t *testing.T, ctx context.Context, path string) *Browser {
+	// The profile directory is ours to remove: Chromium's helper processes
+	// may still write to it for a moment after the browser is gone, which
+	// t.TempDir's cleanup would report as a failure.
+	profile, err := os.MkdirTemp("", "presenced-chromium-")
+	must(t, err)
 	cmd := exec.CommandContext(ctx, path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-		"--user-data-dir="+t.TempDir(), "--remote-debugging-port=0", "about:blank")
+		"--user-data-dir="+profile, "--remote-debugging-port=0", "about:blank")
+	ownGroup(cmd) // its helper processes end with it
 	stderr, err := cmd.StderrPipe()
 	must(t, err)
 	must(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		killGroup(cmd)
+		cmd.Wait()
+		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
