@@ -48,3 +48,5 @@ func CodeOf(err error) Code {
 // errUnavailable is the one answer for every undeliverable message: offline,
 // unknown, not approved, blocked, hidden or invisible all look alike.
 var errUnavailable = Errorf(CodeUnavailable, "recipient is not available")
+
+var errSessionGone = Errorf(CodeSessionGone, "session ended")

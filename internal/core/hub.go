@@ -554,7 +554,7 @@ func (s *Session) SetPresence(p Presence) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if s.ended {
-		return Errorf(CodeSessionGone, "session ended")
+		return errSessionGone
 	}
 	h.setPresenceLocked(s, p)
 	return nil
@@ -644,7 +644,7 @@ func (s *Session) Probe(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if s.ended {
-		return Errorf(CodeSessionGone, "session ended")
+		return errSessionGone
 	}
 	for _, v := range h.snapshotLocked(s.user, storedView{facts: facts}).Presence {
 		if v.Availability != Unavailable {

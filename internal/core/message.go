@@ -32,7 +32,7 @@ func (s *Session) Send(m Message) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if s.ended {
-		return 0, Errorf(CodeSessionGone, "session ended")
+		return 0, errSessionGone
 	}
 	m.From, m.Sent = s.Address(), h.clock.Now()
 	ru := h.users[bare]

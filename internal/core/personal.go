@@ -233,7 +233,7 @@ func (h *Hub) publish(ctx context.Context, s *Session, ev PersonalEvent) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if s.ended {
-		return Errorf(CodeSessionGone, "session ended")
+		return errSessionGone
 	}
 	u, bit := s.user, topicBit(ev.Item.Topic)
 	for _, o := range u.sessions {
@@ -278,7 +278,7 @@ func (s *Session) SetInterests(ctx context.Context, topics []string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if s.ended {
-		return Errorf(CodeSessionGone, "session ended")
+		return errSessionGone
 	}
 	added := set &^ s.topics
 	s.topics = set

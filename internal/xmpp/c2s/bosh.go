@@ -9,8 +9,6 @@ package c2s
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -181,9 +179,7 @@ func (s *Server) boshCreate(w http.ResponseWriter, r *http.Request, body *xml.St
 	if v, err := strconv.Atoi(attr(body, "wait")); err == nil && v >= 0 && time.Duration(v)*time.Second < wait {
 		wait = time.Duration(v) * time.Second
 	}
-	b := make([]byte, 18)
-	rand.Read(b)
-	bc := &boshConn{sid: base64.RawURLEncoding.EncodeToString(b), srv: &s.bosh, rid: rid, wait: wait, domain: s.Domain,
+	bc := &boshConn{sid: randomToken(), srv: &s.bosh, rid: rid, wait: wait, domain: s.Domain,
 		remote: remoteAddr(r.RemoteAddr), in: make(chan []byte, 8), closed: make(chan struct{}), wake: make(chan struct{})}
 	if !s.bosh.add(bc) {
 		boshTerminate(w, "remote-connection-failed")

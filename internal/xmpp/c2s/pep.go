@@ -171,9 +171,10 @@ func (c *conn) notify(ev core.PersonalEvent) error {
 		esc(ev.Item.Account), esc(c.sess.Address()), nsPubsubEvent, k.Node, body)
 }
 
-// lastItems sends the items of a snapshot the session takes. Unused by
-// XMPP sessions today (they take no topic until their capabilities are
-// known), kept so a resynchronised session is not left without them.
+// lastItems sends a snapshot's personal items (filtered by the core to the
+// topics the session takes): none at bind, since an XMPP session takes no
+// topic until its capabilities are known; the last items after a
+// resumption that had to resynchronise.
 func (c *conn) lastItems(items []store.PersonalItem) error {
 	for _, it := range items {
 		if err := c.notify(core.PersonalEvent{Item: it}); err != nil {

@@ -46,7 +46,7 @@ func (c *conn) register(el *xmlstream.Element) error {
 		if q.Child(nsRegister, "remove") != nil {
 			return c.iqError(id, "auth", "not-authorized") // removing an account needs signing in
 		}
-		user, pw := childOf(q, nsRegister, "username"), childOf(q, nsRegister, "password")
+		user, pw := q.ChildText(nsRegister, "username"), q.ChildText(nsRegister, "password")
 		if user == "" || pw == "" {
 			return c.iqError(id, "modify", "not-acceptable")
 		}
@@ -63,11 +63,4 @@ func (c *conn) register(el *xmlstream.Element) error {
 		return c.write(`<iq type='result' id='%s'/>`, esc(id))
 	}
 	return c.iqError(id, "cancel", "bad-request")
-}
-
-func childOf(el *xmlstream.Element, space, local string) string {
-	if ch := el.Child(space, local); ch != nil {
-		return ch.Text()
-	}
-	return ""
 }

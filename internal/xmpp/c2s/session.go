@@ -523,8 +523,5 @@ func (c *conn) lastActivity(id, contact string) error {
 }
 
 func childText(el *xmlstream.Element, local string) string {
-	if ch := el.Child(nsClient, local); ch != nil {
-		return strings.TrimSpace(ch.Text())
-	}
-	return ""
+	return strings.TrimSpace(el.ChildText(nsClient, local))
 }

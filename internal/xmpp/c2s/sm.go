@@ -142,9 +142,7 @@ func (c *conn) onSM(el *xmlstream.Element) error {
 		sm = &smState{}
 		resume := ""
 		if v := el.AttrValue("resume"); v == "true" || v == "1" {
-			b := make([]byte, 18)
-			rand.Read(b)
-			sm.id = base64.RawURLEncoding.EncodeToString(b)
+			sm.id = randomToken()
 			resume = " resume='true' max='" + strconv.Itoa(int(c.s.grace()/time.Second)) + "'"
 			c.s.resume.put(sm.id, resumeEntry{account: c.account, live: c.live, until: time.Now().Add(c.s.grace())})
 		}
@@ -224,4 +222,12 @@ func (c *conn) resume(el *xmlstream.Element) (bool, error) {
 		return true, c.sess.Probe(context.Background()) // after a resynchronisation, presence anew
 	}
 	return true, nil
+}
+
+// randomToken is an unguessable identifier (144 bits): resumption ids, BOSH
+// session ids.
+func randomToken() string {
+	b := make([]byte, 18)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }

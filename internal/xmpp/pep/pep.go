@@ -75,10 +75,7 @@ func (k Kind) ToXML(data string) (string, error) {
 
 // child is the text of a child of the payload in its own namespace.
 func child(el *xmlstream.Element, local string) string {
-	if c := el.Child(el.Name.Space, local); c != nil {
-		return strings.TrimSpace(c.Text())
-	}
-	return ""
+	return strings.TrimSpace(el.ChildText(el.Name.Space, local))
 }
 
 // firstChild is the first child element other than those named.

@@ -72,6 +72,15 @@ func (e *Element) Child(space, local string) *Element {
 	return nil
 }
 
+// ChildText is the text of the first child with the given namespace and
+// local name, or "" if there is none.
+func (e *Element) ChildText(space, local string) string {
+	if c := e.Child(space, local); c != nil {
+		return c.Text()
+	}
+	return ""
+}
+
 // Text is the concatenated character data directly inside e.
 func (e *Element) Text() string {
 	var b bytes.Buffer
