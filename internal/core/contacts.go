@@ -123,11 +123,8 @@ func (h *Hub) DeleteContact(ctx context.Context, owner, id string, ifVersion int
 
 // contactChanged keeps the owner's other devices in sync.
 func (h *Hub) contactChanged(op string, c store.Contact) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if u := h.users[c.Owner]; u != nil {
-		for _, s := range u.sessions {
-			s.push(ContactEvent{Op: op, Contact: c})
-		}
+	defer h.lock(c.Owner)()
+	if u := h.live(c.Owner); u != nil {
+		h.deliver(delivery{ev: ContactEvent{Op: op, Contact: c}, subject: u, flow: FlowPresence, to: self(c.Owner)})
 	}
 }

@@ -18,19 +18,18 @@ func (s *Session) Direct(to string, available bool) error {
 		return Errorf(CodeInvalid, "to: %v", err)
 	}
 	h := s.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if s.ended || bare == s.Account {
+	defer h.lock(bare, s.Account)()
+	if s.ended.Load() || bare == s.Account {
 		return nil
 	}
-	ru := h.users[bare]
-	if _, viewer := s.user.viewers[bare]; ru == nil || viewer || !Allow(ru.facts(s.Account), FlowMessage) {
+	ru := h.live(bare)
+	if _, viewer := s.user.viewers[bare]; ru == nil || viewer || !Allow(h.factsLocked(ru, s.Account, s.channel), FlowMessage) {
 		return nil // offline, already sees the user through a subscription, or does not take from the user
 	}
 	if !available || !s.available {
 		if _, ok := s.directed[bare]; ok {
 			delete(s.directed, bare)
-			h.directLocked(s, ru, false)
+			h.directLocked(s, bare, false)
 		}
 		return nil
 	}
@@ -41,28 +40,43 @@ func (s *Session) Direct(to string, available bool) error {
 		s.directed = map[string]struct{}{}
 	}
 	s.directed[bare] = struct{}{}
-	h.directLocked(s, ru, true)
+	h.directLocked(s, bare, true)
 	return nil
 }
 
-// directLocked pushes s's own presence, or its end, to ru's sessions.
-func (h *Hub) directLocked(s *Session, ru *user, available bool) {
+// directLocked shows s's own presence, or its end, to the sessions of to.
+// The recipient took it under the message rule; what it is told now is
+// decided again by the presence rule with the sender as subject, but for
+// directed presence the relation is the direction itself, so the only
+// refusals left are the sender's privacy settings (undirectLocked runs when
+// they change). The caller holds s's account lock.
+func (h *Hub) directLocked(s *Session, to string, available bool) {
 	var ss []SessionPresence
 	if available {
 		ss = []SessionPresence{{Resource: s.Resource, Presence: s.presence}}
 	}
-	ev := PresenceEvent{View: aggregate(s.Account, ss)}
-	for _, r := range ru.sessions {
-		r.push(ev)
-	}
+	h.deliver(delivery{ev: PresenceEvent{View: aggregate(s.Account, ss)}, subject: s.user, flow: FlowDirected, redact: true, to: self(to)})
 }
 
 // undirectLocked tells everyone s directed presence to that it is gone.
 func (h *Hub) undirectLocked(s *Session) {
 	for bare := range s.directed {
-		if ru := h.users[bare]; ru != nil {
-			h.directLocked(s, ru, false)
-		}
+		h.directLocked(s, bare, false)
 	}
 	s.directed = nil
+}
+
+// withdrawDirectedLocked ends the directed presence of u's sessions to
+// viewer (all viewers when viewer is empty), after a block, hide or
+// invisibility: the viewer sees the sessions go now, and is not told again
+// later. The caller holds u's lock.
+func (h *Hub) withdrawDirectedLocked(u *user, viewer string) {
+	for _, s := range u.list() {
+		for bare := range s.directed {
+			if viewer == "" || bare == viewer {
+				h.directLocked(s, bare, false)
+				delete(s.directed, bare)
+			}
+		}
+	}
 }

@@ -11,10 +11,13 @@ import (
 // Event is something a session is told. Transports encode each kind.
 type Event interface{ isEvent() }
 
-// Delivery is an event with its position in the session's stream.
+// Delivery is an event with its position in the session's stream. Memo is
+// shared by every session one fan-out reached, so a transport encodes the
+// event once, not once per viewer; it never leaves this process.
 type Delivery struct {
 	Seq   uint64
 	Event Event
+	Memo  *Memo
 }
 
 // Snapshot resets the client's view: everything it may see now.
@@ -26,15 +29,13 @@ type Snapshot struct {
 	Items         []store.PersonalItem // last personal events: its own and those it may see
 }
 
-// PresenceEvent: a subject's visible presence changed. Memo is shared by
-// every copy of one fan-out, so a transport encodes it once, not once per
-// viewer.
+// PresenceEvent: a subject's visible presence changed.
 type PresenceEvent struct {
 	View PresenceView
-	Memo *Memo
 }
 
-// Memo caches a transport's encoding of an event shared by many sessions.
+// Memo caches a transport's encoding of an event shared by many sessions
+// (the local router gives one to each fan-out).
 // A nil Memo caches nothing.
 type Memo struct {
 	once sync.Once

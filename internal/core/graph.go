@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"sync"
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/store"
@@ -73,12 +74,10 @@ func target(actor, other string) (string, error) {
 // Subscriptions lists actor's relationships. A request from someone actor
 // blocks is left out.
 func (h *Hub) Subscriptions(ctx context.Context, actor string) ([]SubscriptionView, error) {
-	h.graphMu.RLock()
-	defer h.graphMu.RUnlock()
 	return h.subscriptions(ctx, actor)
 }
 
-// subscriptions reads actor's relationships; the caller holds graphMu.
+// subscriptions reads actor's relationships from the store.
 func (h *Hub) subscriptions(ctx context.Context, actor string) ([]SubscriptionView, error) {
 	rels, err := h.store.RelationsOf(ctx, actor)
 	if err != nil {
@@ -117,32 +116,38 @@ func (h *Hub) subscriptions(ctx context.Context, actor string) ([]SubscriptionVi
 	return out, nil
 }
 
-// edit is one graph change between actor and other, run under graphMu: it
-// reads both edges, lets change rewrite them, stores what changed and tells
-// both parties what changed in their view.
+// pairStripe serialises the edits of one pair of accounts, so that they
+// reach memory in the order they reached the store. It is held across one
+// store transaction; fan-outs never take it.
+func (h *Hub) pairStripe(a, b string) *sync.Mutex {
+	if b < a {
+		a, b = b, a
+	}
+	return &h.edits[hash(a+"\x00"+b)%editStripes]
+}
+
+// edit is one graph change between actor and other: the store applies
+// change to both edges in one transaction (bounded by the relation limits),
+// then memory follows and both parties are told what changed in their view.
 func (h *Hub) edit(ctx context.Context, actor, other string, change func(mine, theirs *store.Relation)) error {
 	other, err := target(actor, other)
 	if err != nil {
 		return err
 	}
-	h.graphMu.Lock()
-	defer h.graphMu.Unlock()
-	mine, theirs, err := h.edges(ctx, actor, other)
+	mu := h.pairStripe(actor, other)
+	mu.Lock()
+	defer mu.Unlock()
+	mine, theirs, err := h.store.EditPair(ctx, actor, other, h.relationLimits(), change)
 	if err != nil {
+		if errors.Is(err, store.ErrLimit) {
+			return Errorf(CodeLimit, "too many subscriptions or pending requests")
+		}
 		return err
 	}
 	newMine, newTheirs := mine, theirs
 	change(&newMine, &newTheirs)
-	for _, c := range [][2]store.Relation{{mine, newMine}, {theirs, newTheirs}} {
-		if c[0] != c[1] {
-			if err := h.store.PutRelation(ctx, c[1]); err != nil {
-				return err
-			}
-		}
-	}
-	us, err := h.usersFor(ctx, actor, other)
-	if err != nil {
-		return err
+	if newMine == mine && newTheirs == theirs {
+		return nil
 	}
 	// a new viewer gets the subject's last personal events with its presence
 	var items []store.PersonalItem
@@ -151,34 +156,38 @@ func (h *Hub) edit(ctx context.Context, actor, other string, change func(mine, t
 			return err
 		}
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	us, err := h.usersFor(ctx, actor, other)
+	if err != nil {
+		return err
+	}
+	defer h.lock(actor, other)()
+	h.bumpLocked(actor, other)
 	actorU, otherU := h.liveOr(us[0]), h.liveOr(us[1])
 	// the relationship change goes out before the presence it allows, as
 	// RFC 6121 § 3.1.6 orders an approval and the contact's presence
 	aBlocks, oBlocks := actorU.blocking(other), otherU.blocking(actor)
-	h.tellLocked(actor, true, pairView(actor, other, mine, theirs, aBlocks), pairView(actor, other, newMine, newTheirs, aBlocks))
-	h.tellLocked(other, false, pairView(other, actor, theirs, mine, oBlocks), pairView(other, actor, newTheirs, newMine, oBlocks))
+	h.tellLocked(actorU, true, pairView(actor, other, mine, theirs, aBlocks), pairView(actor, other, newMine, newTheirs, aBlocks))
+	h.tellLocked(otherU, false, pairView(other, actor, theirs, mine, oBlocks), pairView(other, actor, newTheirs, newMine, oBlocks))
 	h.relationLocked(actorU, theirs, newTheirs, items) // actor is the subject of theirs
 	h.relationLocked(otherU, mine, newMine, items)
 	return nil
 }
 
-// edges reads the two edges of a pair: mine is "actor may see other",
-// theirs "other may see actor". The caller holds graphMu.
-func (h *Hub) edges(ctx context.Context, actor, other string) (mine, theirs store.Relation, err error) {
-	if mine, err = h.store.GetRelation(ctx, other, actor); err != nil {
-		return
-	}
-	theirs, err = h.store.GetRelation(ctx, actor, other)
-	return
+// relationLimits bound the relations one account holds or makes others hold.
+func (h *Hub) relationLimits() store.RelationLimits {
+	return store.RelationLimits{Requests: h.cfg.Limits.PendingPerAccount, Relations: h.cfg.Limits.ContactsPerAccount}
 }
 
-// usersFor loads the graph of each account from the store, as it is after a
-// change; the caller holds graphMu. An unknown account yields an empty user.
+// usersFor returns the live user of each account, or its graph loaded from
+// the store when it has no sessions (an unknown account yields an empty
+// user). Loading happens before any lock is taken.
 func (h *Hub) usersFor(ctx context.Context, accounts ...string) ([]*user, error) {
 	out := make([]*user, len(accounts))
 	for i, a := range accounts {
+		if u := h.live(a); u != nil {
+			out[i] = u
+			continue
+		}
 		u, err := h.loadUser(ctx, a)
 		if errors.Is(err, store.ErrNotFound) {
 			u, err = &user{address: a}, nil
@@ -192,9 +201,9 @@ func (h *Hub) usersFor(ctx context.Context, accounts ...string) ([]*user, error)
 }
 
 // liveOr returns the live user of loaded's account, or loaded when the
-// account has no sessions. The caller holds mu.
+// account has no sessions. The caller holds the account's lock.
 func (h *Hub) liveOr(loaded *user) *user {
-	if u := h.users[loaded.address]; u != nil {
+	if u := h.live(loaded.address); u != nil {
 		return u
 	}
 	return loaded
@@ -223,27 +232,22 @@ func (h *Hub) relationLocked(su *user, old, now store.Relation, items []store.Pe
 	if old.State == store.Approved || now.State == store.Approved {
 		h.showLocked(su, now.Viewer)
 	}
-	if vu := h.users[now.Viewer]; vu != nil && now.State == store.Approved && Allow(su.facts(now.Viewer), FlowPresence) {
-		for _, it := range items {
-			if it.Account == su.address {
-				for _, s := range vu.sessions {
-					s.pushTopic(topicBit(it.Topic), PersonalEvent{Item: it})
-				}
-			}
+	if now.State != store.Approved {
+		return
+	}
+	for _, it := range items {
+		if it.Account == su.address {
+			h.deliver(delivery{ev: PersonalEvent{Item: it}, subject: su, flow: FlowPresence,
+				to: []Target{{Account: now.Viewer, Want: Want{Topic: it.Topic}}}})
 		}
 	}
 }
 
-// tellLocked pushes account's new view of a relationship if it changed;
-// mine says account made the change.
-func (h *Hub) tellLocked(account string, mine bool, before, after SubscriptionView) {
-	if before == after {
-		return
-	}
-	if u := h.users[account]; u != nil {
-		for _, s := range u.sessions {
-			s.push(SubscriptionEvent{View: after, Before: before, Mine: mine})
-		}
+// tellLocked pushes u's new view of a relationship if it changed; mine
+// says u made the change. It is u's own information.
+func (h *Hub) tellLocked(u *user, mine bool, before, after SubscriptionView) {
+	if before != after {
+		h.deliver(delivery{ev: SubscriptionEvent{View: after, Before: before, Mine: mine}, subject: u, flow: FlowPresence, to: self(u.address)})
 	}
 }
 

@@ -23,12 +23,13 @@ type Limits struct {
 	SessionsPerAccount int
 	ContactsPerAccount int
 	ListPerAccount     int // blocks, hidden entries
+	PendingPerAccount  int // subscription requests made, received, and pre-approvals
 	RequestsPerSecond  float64
 	RequestBurst       int
 }
 
 // DefaultLimits are used where Config.Limits is zero.
-var DefaultLimits = Limits{OutboxUnsent: 1024, OutboxRetained: 256, SessionsPerAccount: 32, ContactsPerAccount: 10000, ListPerAccount: 10000,
+var DefaultLimits = Limits{OutboxUnsent: 1024, OutboxRetained: 256, SessionsPerAccount: 32, ContactsPerAccount: 10000, ListPerAccount: 10000, PendingPerAccount: 1000,
 	RequestsPerSecond: 20, RequestBurst: 60}
 
 // Config configures a Hub.
@@ -54,20 +55,17 @@ func (m *Metrics) SessionsOf(transport string) *atomic.Int64 {
 	return v.(*atomic.Int64)
 }
 
-// Router delivers to sessions that live outside this process (another node
-// of a cluster, a remote domain). The single-node build uses NoRouter.
-type Router interface {
-	// Deliver hands ev to the sessions of account (one resource, or all when
-	// resource is empty) and reports how many took it.
-	Deliver(account, resource string, ev Event) int
-}
-
-// NoRouter is the Router of a single node: nothing lives elsewhere.
-type NoRouter struct{}
-
-func (NoRouter) Deliver(string, string, Event) int { return 0 }
-
 // Hub is the presence engine. All methods are safe for concurrent use.
+//
+// Locking (docs/architecture.md): the in-memory state of an account (its
+// user and the presence of its sessions) is guarded by the lock of the
+// shard its address hashes to; a fan-out about a subject holds that one
+// lock, so fan-outs of unrelated users run in parallel. An operation on
+// several accounts locks their shards in index order (lock). A session's
+// outbox has its own lock, taken last; Sink and Router calls happen under
+// these locks and must not block. No lock is held during store I/O:
+// operations read and write the store first, then lock and check that
+// nothing they read changed meanwhile (epochs), or start over.
 type Hub struct {
 	cfg     Config
 	store   store.Store
@@ -76,51 +74,126 @@ type Hub struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	// graphMu orders changes of relations, blocks and visibility against
-	// each other and against snapshots (read-locked). Lock order:
-	// graphMu, then eventsMu, then mu, then a Session's mu.
-	graphMu sync.RWMutex
-	// eventsMu orders personal events: stored and delivered in one order.
-	eventsMu sync.Mutex
-	mu       sync.Mutex
-	users    map[string]*user // accounts with at least one session
-	after    []func()         // store writes queued under mu, run by unlock
-	closing  bool             // Shutdown began: no new or resumed sessions
+	shards    [shardCount]shard
+	users   sync.Map // address → *user, for accounts with sessions; written under the shard lock
+	epochs  [epochStripes]atomic.Uint64
+	publishMu [publishStripes]sync.Mutex // orders one account's personal events (personal.go)
+	edits     [editStripes]sync.Mutex    // orders one pair's graph edits (graph.go)
+	closing atomic.Bool                // Shutdown began: no new or resumed sessions
+}
+
+const (
+	shardCount     = 64
+	epochStripes   = 4096
+	publishStripes = 256
+	editStripes    = 256
+)
+
+type shard struct {
+	mu    sync.Mutex
+	after []func() // store writes queued under mu, run once it is released
 }
 
 var errShuttingDown = Errorf(CodeBusy, "server shutting down; reconnect shortly")
 
-// unlock releases mu, then runs the store writes queued while it was held:
-// fan-out must never wait on the disk.
-func (h *Hub) unlock() {
-	after := h.after
-	h.after = nil
-	h.mu.Unlock()
-	for _, f := range after {
-		f()
+func hash(account string) uint32 {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(account); i++ {
+		h ^= uint32(account[i])
+		h *= 16777619
+	}
+	return h
+}
+
+func (h *Hub) shardOf(account string) *shard { return &h.shards[hash(account)%shardCount] }
+
+// lock locks the shards of the accounts, in index order, and returns the
+// function that unlocks them and then runs the store writes queued
+// meanwhile: fan-out never waits on the disk.
+func (h *Hub) lock(accounts ...string) (unlock func()) {
+	var want [shardCount]bool
+	for _, a := range accounts {
+		want[hash(a)%shardCount] = true
+	}
+	for i := range want {
+		if want[i] {
+			h.shards[i].mu.Lock()
+		}
+	}
+	return func() {
+		var after []func()
+		for i := range want {
+			if want[i] {
+				after = append(after, h.shards[i].after...)
+				h.shards[i].after = nil
+				h.shards[i].mu.Unlock()
+			}
+		}
+		for _, f := range after {
+			f()
+		}
 	}
 }
 
-// user is the in-memory state of an account with sessions.
+// epoch counts the graph changes an account was part of. An operation that
+// read the store before locking compares it to learn whether what it read
+// is still true.
+func (h *Hub) epoch(account string) uint64 { return h.epochs[hash(account)%epochStripes].Load() }
+
+// bumpLocked records a graph change of the accounts; the caller holds their locks.
+func (h *Hub) bumpLocked(accounts ...string) {
+	for _, a := range accounts {
+		h.epochs[hash(a)%epochStripes].Add(1)
+	}
+}
+
+// afterLocked queues a store write for when account's lock is released.
+func (h *Hub) afterLocked(account string, f func()) {
+	sh := h.shardOf(account)
+	sh.after = append(sh.after, f)
+}
+
+// live returns the in-memory user of an account with sessions, or nil.
+func (h *Hub) live(account string) *user {
+	if v, ok := h.users.Load(account); ok {
+		return v.(*user)
+	}
+	return nil
+}
+
+// user is the in-memory state of an account with sessions, guarded by its
+// shard's lock but for sessions, which routers read without it.
 type user struct {
 	address   string
-	sessions  []*Session
-	viewers   map[string]struct{} // approved to see this user
+	created   time.Time // tells a re-registered address from the deleted one
+	sessions  atomic.Pointer[[]*Session] // copied on write
+	viewers   map[string]struct{}        // approved to see this user
 	blocks    map[string]struct{}
 	hidden    map[string]struct{}
 	invisible bool
 	lastSeen  time.Time
 }
 
-// New returns a hub.
+func (u *user) list() []*Session {
+	if p := u.sessions.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (u *user) setList(l []*Session) { u.sessions.Store(&l) }
+
+// New returns a hub. A nil router routes to this process's sessions only.
 func New(cfg Config, st store.Store, clk clock.Clock, router Router, log *slog.Logger) *Hub {
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits
 	}
+	h := &Hub{cfg: cfg, store: st, clock: clk, log: log, metrics: &Metrics{}}
 	if router == nil {
-		router = NoRouter{}
+		router = h.LocalRouter()
 	}
-	return &Hub{cfg: cfg, store: st, clock: clk, router: router, log: log, metrics: &Metrics{}, users: map[string]*user{}}
+	h.router = router
+	return h
 }
 
 // Domain is the domain this hub serves.
@@ -144,21 +217,15 @@ type SessionOptions struct {
 	// 6120 § 7.7.2.2 lets a server do: the newest connection wins.
 	Resource string
 	Presence *Presence // initial presence; nil: not shown to others until set
-}
-
-func (u *user) facts(viewer string) Facts {
-	_, approved := u.viewers[viewer]
-	_, blocked := u.blocks[viewer]
-	_, hidden := u.hidden[viewer]
-	f := Facts{Self: viewer == u.address, Blocked: blocked, Hidden: hidden, Invisible: u.invisible, Online: u.online()}
-	if approved {
-		f.State = store.Approved
-	}
-	return f
+	// Credential names what the session signed in with, so that revoking it
+	// ends the session (lifecycle.go): CredentialPassword, or the ID of a
+	// bearer token.
+	Credential string
+	Channel    Channel // first-party unless an app's
 }
 
 func (u *user) online() bool {
-	for _, s := range u.sessions {
+	for _, s := range u.list() {
 		if s.available {
 			return true
 		}
@@ -166,22 +233,28 @@ func (u *user) online() bool {
 	return false
 }
 
-// view is the user's presence as a viewer with facts f may see it.
-func (u *user) view(f Facts) PresenceView {
-	if !Allow(f, FlowPresence) {
-		return PresenceView{Address: u.address, Availability: Unavailable}
-	}
+// fullView is the user's presence as an approved, unrestricted viewer sees
+// it; the self view also shows an invisible user its own sessions.
+func (u *user) fullView() PresenceView {
 	var ss []SessionPresence
-	for _, s := range u.sessions {
+	for _, s := range u.list() {
 		if s.available {
 			ss = append(ss, SessionPresence{Resource: s.Resource, Presence: s.presence})
 		}
 	}
 	v := aggregate(u.address, ss)
-	if Allow(f, FlowLastSeen) {
+	if len(ss) == 0 {
 		v.LastSeen = u.lastSeen
 	}
 	return v
+}
+
+// view is the user's presence as a viewer with facts f may see it.
+func (u *user) view(f Facts) PresenceView {
+	if !Allow(f, FlowPresence) {
+		return u.absence(f)
+	}
+	return u.fullView()
 }
 
 func set(list []string) map[string]struct{} {
@@ -195,7 +268,7 @@ func set(list []string) map[string]struct{} {
 	return m
 }
 
-// loadUser reads an account's graph; the caller holds graphMu (read or write).
+// loadUser reads an account's graph from the store.
 func (h *Hub) loadUser(ctx context.Context, account string) (*user, error) {
 	acct, err := h.store.GetAccount(ctx, account)
 	if err != nil {
@@ -213,7 +286,7 @@ func (h *Hub) loadUser(ctx context.Context, account string) (*user, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &user{address: account, blocks: set(blocks), hidden: set(hidden), invisible: acct.Invisible, lastSeen: acct.LastSeen}
+	u := &user{address: account, created: acct.CreatedAt, blocks: set(blocks), hidden: set(hidden), invisible: acct.Invisible, lastSeen: acct.LastSeen}
 	for _, r := range rels {
 		if r.Subject == account && r.State == store.Approved {
 			if u.viewers == nil {
@@ -231,9 +304,8 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Connect starts a new session of account attached to sink. The session's
-// first event is a Snapshot.
-func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, sink Sink) (*Session, error) {
+// newSession checks opts and builds a detached session.
+func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Session, error) {
 	device := opts.Device
 	if device == "" {
 		device = "session"
@@ -244,7 +316,9 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	if opts.Resource != "" && (len(opts.Resource) > 64 || addr.Resource(opts.Resource) != nil) {
 		return nil, Errorf(CodeInvalid, "resource must be 1 to 64 printable characters without / or @")
 	}
-	s := &Session{hub: h, Account: account, transport: opts.Transport, payloads: opts.Payloads, sink: sink, rate: ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
+	s := &Session{hub: h, Account: account, Resource: opts.Resource, device: device, transport: opts.Transport, payloads: opts.Payloads,
+		credential: opts.Credential, channel: opts.Channel, sink: sink,
+		rate: ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
 	for _, k := range opts.Accepts {
 		b := kindBit(k)
 		if b == 0 {
@@ -258,70 +332,100 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	if opts.Payloads {
 		s.accepts |= acceptIQ
 	}
-	s.topics = allTopics
+	topics := allTopics
 	if opts.Topics != nil {
 		var err error
-		if s.topics, err = topicsOf(opts.Topics); err != nil {
+		if topics, err = topicsOf(opts.Topics); err != nil {
 			return nil, err
 		}
 	}
+	s.topics.Store(uint32(topics))
 	if opts.Presence != nil {
 		if err := opts.Presence.Validate(); err != nil {
 			return nil, err
 		}
 	}
+	return s, nil
+}
 
-	h.graphMu.RLock()
-	defer h.graphMu.RUnlock()
-	loaded, err := h.loadUser(ctx, account)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, Errorf(CodeUnauthorized, "account does not exist")
-		}
-		return nil, err
-	}
-	view, err := h.readView(ctx, account)
+// Connect starts a new session of account attached to sink. The session's
+// first event is a Snapshot.
+func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, sink Sink) (*Session, error) {
+	s, err := h.newSession(account, opts, sink)
 	if err != nil {
 		return nil, err
 	}
-
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closing {
-		return nil, errShuttingDown
-	}
-	u := h.users[account]
-	if u == nil {
-		u = loaded
-		h.users[account] = u
-	}
-	if old := u.session(opts.Resource); opts.Resource != "" && old != nil {
-		h.replaceLocked(old)
-		h.users[account] = u // it may have been its only session
-	}
-	if len(u.sessions) >= h.cfg.Limits.SessionsPerAccount {
-		if len(u.sessions) == 0 {
-			delete(h.users, account)
+	err = h.withView(ctx, account, func(loaded *user, view storedView) error {
+		if h.closing.Load() {
+			return errShuttingDown
 		}
-		return nil, Errorf(CodeLimit, "at most %d sessions per account", h.cfg.Limits.SessionsPerAccount)
-	}
-	s.Resource = opts.Resource
-	for s.Resource == "" || u.session(s.Resource) != nil {
-		s.Resource = device + "-" + randomHex(3)
-	}
-	s.user = u
-	u.sessions = append(u.sessions, s)
-	h.metrics.Sessions.Add(1)
-	h.metrics.SessionsOf(s.transport).Add(1)
-	s.push(s.ownSnapshot(h.snapshotLocked(u, view)))
-	if opts.Presence != nil {
-		h.setPresenceLocked(s, *opts.Presence)
+		u := h.live(account)
+		if u != nil && !u.created.Equal(loaded.created) {
+			h.dropUserLocked(u, GoawayDeleted) // the address was deleted and registered anew
+			u = nil
+		}
+		if u == nil {
+			u = loaded
+		}
+		if old := u.session(opts.Resource); opts.Resource != "" && old != nil {
+			h.replaceLocked(old)
+		}
+		if len(u.list()) >= h.cfg.Limits.SessionsPerAccount {
+			return Errorf(CodeLimit, "at most %d sessions per account", h.cfg.Limits.SessionsPerAccount)
+		}
+		for s.Resource == "" || u.session(s.Resource) != nil {
+			s.Resource = s.device + "-" + randomHex(3)
+		}
+		s.user = u
+		u.setList(append(u.list()[:len(u.list()):len(u.list())], s))
+		h.users.Store(account, u)
+		h.metrics.Sessions.Add(1)
+		h.metrics.SessionsOf(s.transport).Add(1)
+		h.snapshotToLocked(s, view)
+		if opts.Presence != nil {
+			h.setPresenceLocked(s, *opts.Presence)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
+// withView reads account's graph and snapshot view from the store, then
+// runs f with the shards of the account and of every subject in the view
+// locked, once nothing it read has changed meanwhile (else it reads again).
+func (h *Hub) withView(ctx context.Context, account string, f func(loaded *user, view storedView) error) error {
+	for {
+		e := h.epoch(account)
+		loaded, err := h.loadUser(ctx, account)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return Errorf(CodeUnauthorized, "account does not exist")
+			}
+			return err
+		}
+		view, err := h.readView(ctx, account)
+		if err != nil {
+			return err
+		}
+		unlock := h.lock(subjectsOf(account, view.facts)...)
+		if h.epoch(account) != e {
+			unlock()
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			continue
+		}
+		err = f(loaded, view)
+		unlock()
+		return err
+	}
+}
+
 func (u *user) session(resource string) *Session {
-	for _, s := range u.sessions {
+	for _, s := range u.list() {
 		if s.Resource == resource {
 			return s
 		}
@@ -336,7 +440,7 @@ type storedView struct {
 	items []store.PersonalItem // of the account and of those who approved it
 }
 
-// readView reads it; the caller holds graphMu.
+// readView reads it.
 func (h *Hub) readView(ctx context.Context, account string) (storedView, error) {
 	facts, err := h.store.ApprovedBy(ctx, account)
 	if err != nil {
@@ -350,11 +454,18 @@ func (h *Hub) readView(ctx context.Context, account string) (storedView, error) 
 	return storedView{facts, subs, items}, err
 }
 
+// snapshotToLocked delivers s its snapshot: its own information, so the
+// policy has been asked about each subject while building it.
+func (h *Hub) snapshotToLocked(s *Session, view storedView) {
+	snap := s.ownSnapshot(h.snapshotLocked(s.user, view))
+	h.deliver(delivery{ev: snap, subject: s.user, flow: FlowPresence, to: []Target{s.target()}})
+}
+
 // ownSnapshot keeps the personal items of the topics s takes.
 func (s *Session) ownSnapshot(snap Snapshot) Snapshot {
 	kept := make([]store.PersonalItem, 0, len(snap.Items))
 	for _, it := range snap.Items {
-		if s.topics&topicBit(it.Topic) != 0 {
+		if s.takes(topicBit(it.Topic)) {
 			kept = append(kept, it)
 		}
 	}
@@ -363,24 +474,27 @@ func (s *Session) ownSnapshot(snap Snapshot) Snapshot {
 }
 
 // snapshotLocked builds what account may see now from the store's view
-// (read under graphMu) and live presence from memory.
+// and live presence from memory. The caller holds the locks of u and of
+// every subject in sv.
 func (h *Hub) snapshotLocked(u *user, sv storedView) Snapshot {
-	snap := Snapshot{Self: u.view(Facts{Self: true}), Privacy: u.privacy(), Subscriptions: sv.subs,
-		Items: h.visibleItemsLocked(u, sv.facts, sv.items)}
-	for _, sf := range sv.facts {
-		var v PresenceView
-		if su := h.users[sf.Subject]; su != nil {
-			v = su.view(su.facts(u.address))
-		} else {
-			f := Facts{State: store.Approved, Blocked: sf.Blocked, Hidden: sf.Hidden, Invisible: sf.Invisible}
-			v = PresenceView{Address: sf.Subject, Availability: Unavailable}
-			if Allow(f, FlowLastSeen) {
-				v.LastSeen = sf.LastSeen
-			}
-		}
-		snap.Presence = append(snap.Presence, v)
-	}
+	snap := Snapshot{Self: u.fullView(), Privacy: u.privacy(), Subscriptions: sv.subs,
+		Items: h.visibleItemsLocked(u.address, sv.facts, sv.items)}
+	snap.Presence = h.viewsLocked(u.address, sv.facts)
 	return snap
+}
+
+// viewsLocked is what viewer may see of each subject in facts; the caller
+// holds their locks.
+func (h *Hub) viewsLocked(viewer string, facts []store.SubjectFacts) []PresenceView {
+	var out []PresenceView
+	for _, sf := range facts {
+		su := h.live(sf.Subject)
+		if su == nil {
+			su = storedUser(sf, viewer)
+		}
+		out = append(out, su.view(h.factsLocked(su, viewer, Channel{})))
+	}
+	return out
 }
 
 func (u *user) privacy() Privacy {
@@ -391,19 +505,15 @@ func (u *user) privacy() Privacy {
 // after lastSeq; if those are gone, the session starts over with a snapshot.
 // Its contacts see no change: the session never went offline for them.
 func (h *Hub) Resume(ctx context.Context, account, resource string, lastSeq uint64, sink Sink) (s *Session, replayed bool, err error) {
-	h.graphMu.RLock()
-	defer h.graphMu.RUnlock()
-	h.mu.Lock()
-	if h.closing {
-		h.mu.Unlock()
+	if h.closing.Load() {
 		return nil, false, errShuttingDown
 	}
-	u := h.users[account]
-	if u != nil {
+	unlock := h.lock(account)
+	if u := h.live(account); u != nil {
 		s = u.session(resource)
 	}
-	if s == nil {
-		h.mu.Unlock()
+	if s == nil || s.ended.Load() {
+		unlock()
 		return nil, false, Errorf(CodeSessionGone, "no such session; connect anew")
 	}
 	h.stopGraceLocked(s)
@@ -416,15 +526,18 @@ func (h *Hub) Resume(ctx context.Context, account, resource string, lastSeq uint
 		s.queue, s.coalesce, s.sent, s.resync = nil, nil, s.seq, false
 	}
 	s.mu.Unlock()
-	h.mu.Unlock()
+	unlock()
 	if !replayed {
-		view, err := h.readView(ctx, account)
+		err = h.withView(ctx, account, func(_ *user, view storedView) error {
+			if s.ended.Load() {
+				return errSessionGone
+			}
+			h.snapshotToLocked(s, view)
+			return nil
+		})
 		if err != nil {
 			return nil, false, err
 		}
-		h.mu.Lock()
-		s.push(s.ownSnapshot(h.snapshotLocked(u, view)))
-		h.mu.Unlock()
 	}
 	if s.Pending() {
 		sink.Wake()
@@ -444,35 +557,42 @@ func (h *Hub) stopGraceLocked(s *Session) {
 // grace period, awaiting Resume, then ends.
 func (s *Session) Detach(sink Sink) {
 	h := s.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.lock(s.Account)()
 	s.mu.Lock()
 	mine := s.sink == sink
 	if mine {
 		s.sink = nil
 	}
 	s.mu.Unlock()
-	if !mine || s.ended {
+	if !mine || s.ended.Load() {
 		return
 	}
 	h.stopGraceLocked(s)
-	gen := s.graceGen
-	s.grace = h.clock.AfterFunc(h.cfg.Grace, func() {
-		h.mu.Lock()
-		defer h.unlock()
-		if s.graceGen == gen && !s.ended {
-			h.endLocked(s)
+	gen, grace := s.graceGen, h.cfg.Grace
+	if s.graceFor > 0 {
+		grace = s.graceFor
+	}
+	s.grace = h.clock.AfterFunc(grace, func() {
+		defer h.lock(s.Account)()
+		if s.graceGen == gen && !s.ended.Load() {
+			h.endLocked(s, "session ended")
 		}
 	})
+}
+
+// SetGrace gives this session its own grace period instead of the hub's
+// (XMPP stream management keeps a stream resumable for minutes).
+func (s *Session) SetGrace(d time.Duration) {
+	defer s.hub.lock(s.Account)()
+	s.graceFor = d
 }
 
 // Close ends the session now (sign-out): its contacts see it go at once.
 func (s *Session) Close() {
 	h := s.hub
-	h.mu.Lock()
-	defer h.unlock()
-	if !s.ended {
-		h.endLocked(s)
+	defer h.lock(s.Account)()
+	if !s.ended.Load() {
+		h.endLocked(s, "session ended")
 	}
 }
 
@@ -485,33 +605,35 @@ func (h *Hub) replaceLocked(s *Session) {
 	if sink := s.attach(nil); sink != nil {
 		sink.Close(Goaway{Reason: GoawayConflict})
 	}
-	h.endLocked(s)
+	h.endLocked(s, GoawayConflict)
 }
 
-func (h *Hub) endLocked(s *Session) {
-	s.ended = true
+// endLocked ends s, telling its transport why; the caller holds its lock.
+func (h *Hub) endLocked(s *Session, reason string) {
+	s.ended.Store(true)
 	h.stopGraceLocked(s)
 	u := s.user
-	for i, x := range u.sessions {
-		if x == s {
-			u.sessions = append(u.sessions[:i], u.sessions[i+1:]...)
-			break
+	var kept []*Session
+	for _, x := range u.list() {
+		if x != s {
+			kept = append(kept, x)
 		}
 	}
+	u.setList(kept)
 	h.metrics.Sessions.Add(-1)
 	h.metrics.SessionsOf(s.transport).Add(-1)
 	if sink := s.attach(nil); sink != nil {
-		sink.Close(Goaway{Reason: "session ended"})
+		sink.Close(Goaway{Reason: reason})
 	}
 	h.unavailableLocked(s)
-	if len(u.sessions) == 0 {
-		delete(h.users, u.address)
+	if len(kept) == 0 {
+		h.users.CompareAndDelete(u.address, u)
 	}
 }
 
-// persistLastSeen queues the write for unlock; the caller holds mu.
+// persistLastSeen queues the write for when the lock is released.
 func (h *Hub) persistLastSeen(account string, t time.Time) {
-	h.after = append(h.after, func() {
+	h.afterLocked(account, func() {
 		if err := h.store.SetLastSeen(context.Background(), account, t); err != nil && !errors.Is(err, store.ErrNotFound) {
 			h.log.Warn("store last seen", "account", account, "err", err)
 		}
@@ -538,9 +660,8 @@ func (h *Hub) unavailableLocked(s *Session) {
 // SetPresence makes it available again.
 func (s *Session) Unavailable() {
 	h := s.hub
-	h.mu.Lock()
-	defer h.unlock()
-	if !s.ended {
+	defer h.lock(s.Account)()
+	if !s.ended.Load() {
 		h.unavailableLocked(s)
 	}
 }
@@ -551,9 +672,8 @@ func (s *Session) SetPresence(p Presence) error {
 		return err
 	}
 	h := s.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if s.ended {
+	defer h.lock(s.Account)()
+	if s.ended.Load() {
 		return errSessionGone
 	}
 	h.setPresenceLocked(s, p)
@@ -568,45 +688,31 @@ func (h *Hub) setPresenceLocked(s *Session, p Presence) {
 	h.broadcastLocked(s.user)
 }
 
+// self targets every session of account.
+func self(account string) []Target { return []Target{{Account: account}} }
+
 // broadcastLocked sends u's presence to its own sessions and to every
 // session of every viewer the policy allows.
 func (h *Hub) broadcastLocked(u *user) {
-	self := PresenceEvent{View: u.view(Facts{Self: true})}
-	for _, s := range u.sessions {
-		s.push(self)
-	}
-	var shared *PresenceEvent // the same view for every allowed viewer
+	view := u.fullView()
+	h.deliver(delivery{ev: PresenceEvent{View: view}, subject: u, flow: FlowPresence, to: self(u.address)})
+	to := make([]Target, 0, len(u.viewers))
 	for v := range u.viewers {
-		vu := h.users[v]
-		if vu == nil || !Allow(u.facts(v), FlowPresence) {
-			continue
-		}
-		if shared == nil {
-			shared = &PresenceEvent{View: u.view(Facts{State: store.Approved, Online: u.online()}), Memo: &Memo{}}
-		}
-		for _, s := range vu.sessions {
-			s.push(*shared)
-		}
+		to = append(to, Target{Account: v})
 	}
+	h.deliver(delivery{ev: PresenceEvent{View: view}, subject: u, flow: FlowPresence, to: to})
 }
 
 // showLocked sends viewer's sessions what they may now see of u, after a
-// change of relation, block or visibility.
+// change of relation, block or visibility: its presence, or its absence.
 func (h *Hub) showLocked(u *user, viewer string) {
-	if vu := h.users[viewer]; vu != nil {
-		ev := PresenceEvent{View: u.view(u.facts(viewer))}
-		for _, s := range vu.sessions {
-			s.push(ev)
-		}
-	}
+	h.deliver(delivery{ev: PresenceEvent{View: u.fullView()}, subject: u, flow: FlowPresence, redact: true, to: self(viewer)})
 }
 
 // Presence returns what viewer may see now of each subject that approved it,
 // restricted to only when only is not empty. Subjects that did not approve
 // viewer are left out, whether they exist or not.
 func (h *Hub) Presence(ctx context.Context, viewer string, only []string) ([]PresenceView, error) {
-	h.graphMu.RLock()
-	defer h.graphMu.RUnlock()
 	facts, err := h.store.ApprovedBy(ctx, viewer)
 	if err != nil {
 		return nil, err
@@ -621,35 +727,41 @@ func (h *Hub) Presence(ctx context.Context, viewer string, only []string) ([]Pre
 		}
 		facts = kept
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	u := h.users[viewer]
-	if u == nil {
-		u = &user{address: viewer}
+	return h.views(viewer, facts), nil
+}
+
+// views locks one subject at a time: a query needs no atomic picture.
+func (h *Hub) views(viewer string, facts []store.SubjectFacts) []PresenceView {
+	out := make([]PresenceView, 0, len(facts))
+	for _, sf := range facts {
+		unlock := h.lock(sf.Subject)
+		out = append(out, h.viewsLocked(viewer, []store.SubjectFacts{sf})...)
+		unlock()
 	}
-	return h.snapshotLocked(u, storedView{facts: facts}).Presence, nil
+	return out
 }
 
 // Probe queues for s the presence of every contact it may see that is
 // online — what XMPP sends a resource when it becomes available (RFC 6121
-// § 4.3). It is queued under the hub's lock, so later changes follow it.
+// § 4.3). Each is queued under the contact's lock, so its later changes
+// follow it.
 func (s *Session) Probe(ctx context.Context) error {
 	h := s.hub
-	h.graphMu.RLock()
-	defer h.graphMu.RUnlock()
 	facts, err := h.store.ApprovedBy(ctx, s.Account)
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if s.ended {
-		return errSessionGone
-	}
-	for _, v := range h.snapshotLocked(s.user, storedView{facts: facts}).Presence {
-		if v.Availability != Unavailable {
-			s.push(PresenceEvent{View: v})
+	for _, sf := range facts {
+		unlock := h.lock(sf.Subject)
+		if su := h.live(sf.Subject); su != nil && !s.ended.Load() {
+			if v := su.view(h.factsLocked(su, s.Account, s.channel)); v.Availability != Unavailable {
+				h.deliver(delivery{ev: PresenceEvent{View: v}, subject: su, flow: FlowPresence, to: []Target{s.target()}})
+			}
 		}
+		unlock()
+	}
+	if s.ended.Load() {
+		return errSessionGone
 	}
 	return nil
 }
@@ -658,22 +770,24 @@ func (s *Session) Probe(ctx context.Context) error {
 // anything: a restart must not look like everybody leaving. Online users'
 // last-seen time is written before it returns.
 func (h *Hub) Shutdown(ctx context.Context) {
-	h.mu.Lock()
-	h.closing = true
+	h.closing.Store(true)
 	now := h.clock.Now()
 	var online []string
-	for _, u := range h.users {
+	h.users.Range(func(_, v any) bool {
+		u := v.(*user)
+		unlock := h.lock(u.address)
 		if u.online() && !u.invisible {
 			online = append(online, u.address)
 		}
-		for _, s := range u.sessions {
+		for _, s := range u.list() {
 			h.stopGraceLocked(s)
 			if sink := s.attach(nil); sink != nil {
 				sink.Close(Goaway{Reason: "server shutting down", Reconnect: true})
 			}
 		}
-	}
-	h.mu.Unlock()
+		unlock()
+		return true
+	})
 	for _, a := range online {
 		if err := h.store.SetLastSeen(ctx, a, now); err != nil {
 			h.log.Warn("store last seen", "account", a, "err", err)

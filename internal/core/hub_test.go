@@ -234,15 +234,16 @@ func TestBlockHideInvisible(t *testing.T) {
 	b.take()
 	d.take()
 
-	check := func(k *sink, want Availability, what string) {
+	check := func(k *sink, want Availability, what string) PresenceView {
 		t.Helper()
 		v, ok := presenceOf(k.take(), "alice@x")
 		if !ok || v.Availability != want {
 			t.Fatalf("%s: got %+v (found %v), want %s", what, v, ok, want)
 		}
-		if want == Unavailable && (!v.LastSeen.IsZero() || v.Status != "" || v.Sessions != nil) {
+		if want == Unavailable && (v.Status != "" || v.Sessions != nil || v.Activity != nil) {
 			t.Fatalf("%s: hidden presence leaks details: %+v", what, v)
 		}
+		return v
 	}
 	e.must(e.hub.Block(ctx, "alice@x", "bob@x"))
 	check(b, Unavailable, "blocked")
@@ -267,7 +268,12 @@ func TestBlockHideInvisible(t *testing.T) {
 	check(d, Available, "unhidden")
 
 	e.must(e.hub.SetInvisible(ctx, "alice@x", true))
-	check(b, Unavailable, "invisible")
+	// to her contacts she just went offline: the last-seen of a plain
+	// sign-out, frozen while she is invisible
+	wentAt := e.clk.Now()
+	if v := check(b, Unavailable, "invisible"); !v.LastSeen.Equal(wentAt) {
+		t.Fatalf("invisible: last seen %v, want %v as for a sign-out", v.LastSeen, wentAt)
+	}
 	check(d, Unavailable, "invisible")
 	if v, _ := presenceOf(a.take(), "alice@x"); v.Availability != Available {
 		t.Fatalf("alice's own sessions still see her: %+v", v)

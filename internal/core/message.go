@@ -15,11 +15,12 @@ const (
 	MaxPayload     = 64 << 10
 )
 
-// Send delivers a message or signal from s to m.To: one session when m.To is
-// a full address, every session that takes m.Kind when it is bare. It returns
-// the number of sessions reached, or CodeUnavailable when the policy forbids
-// delivery or nobody is online (indistinguishable on purpose), or
-// CodeNotAccepted when online sessions do not take this kind.
+// Send delivers a message or signal from s to m.To: one connected session
+// when m.To is a full address (RFC 6121 § 8.5.3.1, whether it published
+// presence or not), every available session that takes m.Kind when it is
+// bare. It returns the number of sessions reached, or CodeUnavailable when
+// the policy forbids delivery or nobody is online (indistinguishable on
+// purpose), or CodeNotAccepted when online sessions do not take this kind.
 func (s *Session) Send(m Message) (int, error) {
 	if err := validateMessage(&m); err != nil {
 		return 0, err
@@ -29,49 +30,33 @@ func (s *Session) Send(m Message) (int, error) {
 		return 0, Errorf(CodeInvalid, "to: %v", err)
 	}
 	h := s.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if s.ended {
+	defer h.lock(bare, s.Account)()
+	if s.ended.Load() {
 		return 0, errSessionGone
 	}
 	m.From, m.Sent = s.Address(), h.clock.Now()
-	ru := h.users[bare]
+	ru := h.live(bare)
 	if ru == nil {
-		if n := h.router.Deliver(bare, resource, MessageEvent{Message: m}); n > 0 {
-			return n, nil
-		}
-		return 0, errUnavailable
+		return 0, errUnavailable // the offline fallback (stored messages) will route here
 	}
-	if !Allow(ru.facts(s.Account), FlowMessage) {
-		return 0, errUnavailable
+	want := Want{Kind: m.Kind, Payloads: m.Kind == KindMessage && m.Body == "", Available: resource == "", Except: ""}
+	if ru == s.user {
+		want.Except = s.Resource
 	}
-	bit, online, n := kindBit(m.Kind), false, 0
-	for _, r := range ru.sessions {
-		// an iq goes to a connected session, available or not (RFC 6121 § 8.5.3.1)
-		if r == s || !r.available && m.Kind != KindIQ || resource != "" && r.Resource != resource {
-			continue
-		}
-		if resource == "" && r.presence.Priority < 0 {
-			continue // RFC 6121 § 8.5.2.1: never a bare-address message to a negative priority
-		}
-		online = true
-		if r.accepts&bit != 0 && (m.Kind != KindMessage || m.Body != "" || r.payloads) {
-			r.push(MessageEvent{Message: m})
-			n++
-		}
-	}
-	if n > 0 {
+	r := h.deliver(delivery{ev: MessageEvent{Message: m}, subject: ru, flow: FlowMessage, viewer: s.Account,
+		to: []Target{{Account: bare, Resource: resource, Want: want}}})
+	if r.Sessions > 0 {
 		h.carbonsLocked(s, ru, resource, m)
 	}
 	switch {
-	case !online:
+	case r.Online == 0:
 		return 0, errUnavailable
-	case n == 0 && m.Kind == KindMessage && m.Body == "":
+	case r.Sessions == 0 && m.Kind == KindMessage && m.Body == "":
 		return 0, nil // a bodiless notification (chat state …) nobody online takes: nothing to report
-	case n == 0:
+	case r.Sessions == 0:
 		return 0, Errorf(CodeNotAccepted, "the recipient's sessions do not accept %ss", m.Kind)
 	}
-	return n, nil
+	return r.Sessions, nil
 }
 
 func validateMessage(m *Message) error {
@@ -123,30 +108,19 @@ func validateMessage(m *Message) error {
 // carbonsLocked copies a delivered chat message to the sender's other
 // sessions and, when it was addressed to one session, to the recipient's
 // other sessions: those that asked for copies (XEP-0280), so every device
-// shows the whole conversation. The caller holds mu.
+// shows the whole conversation. The caller holds both accounts' locks.
 func (h *Hub) carbonsLocked(from *Session, ru *user, resource string, m Message) {
 	if m.Kind != KindMessage || m.Type != "" && m.Type != TypeChat || m.Private || ru == from.user {
 		return
 	}
-	for _, o := range from.user.sessions {
-		if o != from && o.carbons {
-			o.push(MessageEvent{Message: m, Carbon: CarbonSent})
-		}
-	}
+	h.deliver(delivery{ev: MessageEvent{Message: m, Carbon: CarbonSent}, subject: from.user, flow: FlowMessage,
+		to: []Target{{Account: from.Account, Want: Want{Carbons: true, Except: from.Resource}}}})
 	if resource == "" {
 		return // to a bare address every session got it
 	}
-	for _, r := range ru.sessions {
-		if r.Resource != resource && r.carbons {
-			r.push(MessageEvent{Message: m, Carbon: CarbonReceived})
-		}
-	}
+	h.deliver(delivery{ev: MessageEvent{Message: m, Carbon: CarbonReceived}, subject: ru, flow: FlowMessage,
+		to: []Target{{Account: ru.address, Want: Want{Carbons: true, Except: resource}}}})
 }
 
 // SetCarbons turns carbon copies for the session on or off.
-func (s *Session) SetCarbons(on bool) {
-	h := s.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s.carbons = on
-}
+func (s *Session) SetCarbons(on bool) { s.carbons.Store(on) }

@@ -201,13 +201,15 @@ func (s *Session) Retract(ctx context.Context, topic string) error {
 	return s.hub.publish(ctx, s, PersonalEvent{Item: store.PersonalItem{Account: s.Account, Topic: topic}, Retracted: true})
 }
 
-// publish stores ev and fans it out; eventsMu keeps the store's order and
-// the deliveries' the same.
+// publish stores ev and fans it out. One account's events are stored and
+// delivered in one order (its publish stripe; other accounts' fan-outs do
+// not wait for it). An item published while invisible is stored without a
+// time: its viewers get it when the user shows up again, stamped then
+// (restampHidden), so it tells nothing about the invisible time.
 func (h *Hub) publish(ctx context.Context, s *Session, ev PersonalEvent) error {
-	h.graphMu.RLock() // viewers do not change meanwhile (an approval sends the last items)
-	defer h.graphMu.RUnlock()
-	h.eventsMu.Lock()
-	defer h.eventsMu.Unlock()
+	mu := &h.publishMu[hash(s.Account)%publishStripes]
+	mu.Lock()
+	defer mu.Unlock()
 	var err error
 	if ev.Retracted { // the event names the item that goes
 		items, err := h.store.PersonalItemsOf(ctx, []string{s.Account})
@@ -225,35 +227,57 @@ func (h *Hub) publish(ctx context.Context, s *Session, ev PersonalEvent) error {
 		}
 		err = h.store.DeletePersonalItem(ctx, s.Account, ev.Item.Topic)
 	} else {
-		err = h.store.PutPersonalItem(ctx, ev.Item, len(Topics))
+		stored := ev.Item
+		if h.invisibleNow(ctx, s) {
+			stored.Published = time.Time{}
+		}
+		err = h.store.PutPersonalItem(ctx, stored, len(Topics))
 	}
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if s.ended {
+	defer h.lock(s.Account)()
+	if s.ended.Load() {
 		return errSessionGone
 	}
-	u, bit := s.user, topicBit(ev.Item.Topic)
-	for _, o := range u.sessions {
-		o.pushTopic(bit, ev)
-	}
+	h.fanItemLocked(s.user, ev)
+	return nil
+}
+
+// invisibleNow reads whether s's account is invisible.
+func (h *Hub) invisibleNow(ctx context.Context, s *Session) bool {
+	defer h.lock(s.Account)()
+	return s.user.invisible
+}
+
+// fanItemLocked delivers a personal event to the subject's own sessions and
+// to every viewer the policy allows, each session taking the topic.
+func (h *Hub) fanItemLocked(u *user, ev PersonalEvent) {
+	want := Want{Topic: ev.Item.Topic}
+	to := []Target{{Account: u.address, Want: want}}
 	for v := range u.viewers {
-		if vu := h.users[v]; vu != nil && Allow(u.facts(v), FlowPresence) {
-			for _, o := range vu.sessions {
-				o.pushTopic(bit, ev)
+		to = append(to, Target{Account: v, Want: want})
+	}
+	h.deliver(delivery{ev: ev, subject: u, flow: FlowPresence, to: to})
+}
+
+// restampHidden stamps the items actor published while invisible with the
+// time it shows up again; the caller (SetInvisible) then shows them.
+func (h *Hub) restampHidden(ctx context.Context, actor string) error {
+	items, err := h.store.PersonalItemsOf(ctx, []string{actor})
+	if err != nil {
+		return err
+	}
+	now := h.clock.Now().UTC().Truncate(time.Millisecond)
+	for _, it := range items {
+		if it.Published.IsZero() {
+			it.Published = now
+			if err := h.store.PutPersonalItem(ctx, it, len(Topics)); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
-}
-
-// pushTopic pushes ev if the session takes the topic. The caller holds mu.
-func (s *Session) pushTopic(bit topicSet, ev Event) {
-	if s.topics&bit != 0 {
-		s.push(ev)
-	}
 }
 
 // SetInterests says which topics the session takes (XMPP learns it from
@@ -265,8 +289,6 @@ func (s *Session) SetInterests(ctx context.Context, topics []string) error {
 		return err
 	}
 	h := s.hub
-	h.graphMu.RLock()
-	defer h.graphMu.RUnlock()
 	facts, err := h.store.ApprovedBy(ctx, s.Account)
 	if err != nil {
 		return err
@@ -275,15 +297,43 @@ func (s *Session) SetInterests(ctx context.Context, topics []string) error {
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if s.ended {
-		return errSessionGone
+	added := set &^ topicSet(s.topics.Swap(uint32(set)))
+	for _, it := range items {
+		if added&topicBit(it.Topic) == 0 {
+			continue
+		}
+		unlock := h.lock(it.Account)
+		if s.ended.Load() {
+			unlock()
+			return errSessionGone
+		}
+		h.itemToLocked(s, it, facts)
+		unlock()
 	}
-	added := set &^ s.topics
-	s.topics = set
-	for _, it := range h.visibleItemsLocked(s.user, facts, items) {
-		s.pushTopic(added&topicBit(it.Topic), PersonalEvent{Item: it})
+	return nil
+}
+
+// itemToLocked delivers one stored item to session s, if its viewer may see
+// it: through the live subject when it has sessions, else by the facts the
+// store gave. The caller holds the item's account's lock.
+func (h *Hub) itemToLocked(s *Session, it store.PersonalItem, facts []store.SubjectFacts) {
+	su := h.subjectLocked(it.Account, s.Account, facts)
+	if su == nil || it.Published.IsZero() && it.Account != s.Account {
+		return
+	}
+	h.deliver(delivery{ev: PersonalEvent{Item: it}, subject: su, flow: FlowPresence, to: []Target{s.target()}})
+}
+
+// subjectLocked is the live user of subject, or one standing for it from
+// viewer's stored facts; nil when it did not approve viewer.
+func (h *Hub) subjectLocked(subject, viewer string, facts []store.SubjectFacts) *user {
+	if su := h.live(subject); su != nil {
+		return su
+	}
+	for _, sf := range facts {
+		if sf.Subject == subject {
+			return storedUser(sf, viewer)
+		}
 	}
 	return nil
 }
@@ -297,19 +347,17 @@ func subjectsOf(self string, facts []store.SubjectFacts) []string {
 }
 
 // visibleItemsLocked keeps the items viewer may see: its own, and those of
-// subjects the policy lets it see. The caller holds mu.
-func (h *Hub) visibleItemsLocked(viewer *user, facts []store.SubjectFacts, items []store.PersonalItem) []store.PersonalItem {
-	byS := make(map[string]store.SubjectFacts, len(facts))
-	for _, f := range facts {
-		byS[f.Subject] = f
-	}
+// subjects the policy lets it see (live ones by their state, others by the
+// stored facts); an item stored without a time was published while
+// invisible and is not shown yet. The caller holds the subjects' locks.
+func (h *Hub) visibleItemsLocked(viewer string, facts []store.SubjectFacts, items []store.PersonalItem) []store.PersonalItem {
 	var out []store.PersonalItem
 	for _, it := range items {
-		ok := it.Account == viewer.address
-		if su := h.users[it.Account]; !ok && su != nil {
-			ok = Allow(su.facts(viewer.address), FlowPresence)
-		} else if sf, approved := byS[it.Account]; !ok && approved {
-			ok = Allow(Facts{State: store.Approved, Blocked: sf.Blocked, Hidden: sf.Hidden, Invisible: sf.Invisible}, FlowPresence)
+		ok := it.Account == viewer
+		if !ok && !it.Published.IsZero() {
+			if su := h.subjectLocked(it.Account, viewer, facts); su != nil {
+				ok = Allow(h.factsLocked(su, viewer, Channel{}), FlowPresence)
+			}
 		}
 		if ok {
 			out = append(out, it)
@@ -321,8 +369,6 @@ func (h *Hub) visibleItemsLocked(viewer *user, facts []store.SubjectFacts, items
 // PersonalItems returns subject's items that viewer may see (all its own);
 // a subject it may not see answers like one with no items.
 func (h *Hub) PersonalItems(ctx context.Context, viewer, subject string) ([]store.PersonalItem, error) {
-	h.graphMu.RLock()
-	defer h.graphMu.RUnlock()
 	var facts []store.SubjectFacts
 	if subject != viewer {
 		all, err := h.store.ApprovedBy(ctx, viewer)
@@ -342,7 +388,6 @@ func (h *Hub) PersonalItems(ctx context.Context, viewer, subject string) ([]stor
 	if err != nil {
 		return nil, err
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.visibleItemsLocked(&user{address: viewer}, facts, items), nil
+	defer h.lock(subject)()
+	return h.visibleItemsLocked(viewer, facts, items), nil
 }

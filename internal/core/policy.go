@@ -16,6 +16,10 @@ const (
 	FlowMessage
 	// FlowRequest: the viewer's subscription request is shown to the subject.
 	FlowRequest
+	// FlowDirected: presence the subject directed at the viewer outside any
+	// subscription (RFC 6121 § 4.6). The subject chose the viewer, so no
+	// approval is needed, but its blocks, hiding and invisibility still hold.
+	FlowDirected
 )
 
 // Facts is everything the policy needs about one (subject, viewer) pair.
@@ -26,12 +30,20 @@ type Facts struct {
 	Hidden    bool        // the subject hides from the viewer
 	Invisible bool        // the subject appears offline to everyone
 	Online    bool        // the subject has at least one session
+	// Channel is the recipient session's channel; Granted says the viewer's
+	// grant to the channel's app covers the subject and the flow (always
+	// true for first-party channels; the apps issue fills it for apps).
+	Channel Channel
+	Granted bool
 }
 
 // Allow is the privacy rule of presenced (docs/privacy.md): the one place
 // that decides whether information about a subject may flow to a viewer.
 // The hub asks it before every fan-out, snapshot, query and delivery.
 func Allow(f Facts, what Flow) bool {
+	if !f.Channel.FirstParty() && !f.Granted {
+		return false // rule 3: an app sees only what its user granted it
+	}
 	if f.Self {
 		return true
 	}
@@ -42,6 +54,8 @@ func Allow(f Facts, what Flow) bool {
 		return f.State == store.Approved && !f.Blocked && !f.Hidden && !f.Invisible
 	case FlowLastSeen:
 		return !f.Online && Allow(f, FlowPresence)
+	case FlowDirected:
+		return !f.Blocked && !f.Hidden && !f.Invisible
 	}
 	return false
 }

@@ -3,19 +3,34 @@ package core
 import (
 	"context"
 	"errors"
+	"sort"
 
 	"github.com/presenced/presenced/internal/store"
 )
 
 // Privacy returns actor's own visibility settings.
 func (h *Hub) Privacy(ctx context.Context, actor string) (Privacy, error) {
-	h.graphMu.RLock()
-	defer h.graphMu.RUnlock()
-	us, err := h.usersFor(ctx, actor)
+	acct, err := h.store.GetAccount(ctx, actor)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Privacy{}, err
+	}
+	blocks, err := h.store.ListBlocks(ctx, actor)
 	if err != nil {
 		return Privacy{}, err
 	}
-	return us[0].privacy(), nil
+	hidden, err := h.store.ListHidden(ctx, actor)
+	if err != nil {
+		return Privacy{}, err
+	}
+	return Privacy{Invisible: acct.Invisible, Blocks: sorted(blocks), Hidden: sorted(hidden)}, nil
+}
+
+func sorted(l []string) []string {
+	if l == nil {
+		l = []string{}
+	}
+	sort.Strings(l)
+	return l
 }
 
 // Block stops other seeing actor's presence (other sees actor offline),
@@ -49,8 +64,9 @@ func (h *Hub) listEdit(ctx context.Context, actor, other string, add bool,
 	if err != nil {
 		return err
 	}
-	h.graphMu.Lock()
-	defer h.graphMu.Unlock()
+	mu := h.pairStripe(actor, other)
+	mu.Lock()
+	defer mu.Unlock()
 	if add {
 		l, err := list(ctx, actor)
 		if err != nil {
@@ -60,7 +76,11 @@ func (h *Hub) listEdit(ctx context.Context, actor, other string, add bool,
 			return Errorf(CodeLimit, "at most %d entries", h.cfg.Limits.ListPerAccount)
 		}
 	}
-	mine, theirs, err := h.edges(ctx, actor, other)
+	mine, err := h.store.GetRelation(ctx, other, actor)
+	if err != nil {
+		return err
+	}
+	theirs, err := h.store.GetRelation(ctx, actor, other)
 	if err != nil {
 		return err
 	}
@@ -71,8 +91,8 @@ func (h *Hub) listEdit(ctx context.Context, actor, other string, add bool,
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.lock(actor, other)()
+	h.bumpLocked(actor, other)
 	u := h.liveOr(us[0])
 	before := pairView(actor, other, mine, theirs, u.blocking(other))
 	m := field(u)
@@ -81,55 +101,62 @@ func (h *Hub) listEdit(ctx context.Context, actor, other string, add bool,
 			*m = map[string]struct{}{}
 		}
 		(*m)[other] = struct{}{}
+		h.withdrawDirectedLocked(u, other)
 	} else {
 		delete(*m, other)
 	}
 	h.showLocked(u, other)
-	h.tellLocked(actor, true, before, pairView(actor, other, mine, theirs, u.blocking(other)))
+	h.tellLocked(u, true, before, pairView(actor, other, mine, theirs, u.blocking(other)))
 	h.privacyChangedLocked(u)
 	return nil
 }
 
 func (h *Hub) privacyChangedLocked(u *user) {
-	ev := PrivacyEvent{Privacy: u.privacy()}
-	for _, s := range u.sessions {
-		s.push(ev)
-	}
+	h.deliver(delivery{ev: PrivacyEvent{Privacy: u.privacy()}, subject: u, flow: FlowPresence, to: self(u.address)})
 }
 
 // SetInvisible makes actor appear offline to everyone (or visible again)
 // while its sessions go on seeing and messaging others.
 func (h *Hub) SetInvisible(ctx context.Context, actor string, invisible bool) error {
-	h.graphMu.Lock()
-	defer h.graphMu.Unlock()
+	mu := h.pairStripe(actor, actor)
+	mu.Lock()
+	defer mu.Unlock()
 	if err := h.store.SetInvisible(ctx, actor, invisible); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Errorf(CodeNotFound, "no such account")
 		}
 		return err
 	}
+	if !invisible {
+		if err := h.restampHidden(ctx, actor); err != nil {
+			return err
+		}
+	}
 	us, err := h.usersFor(ctx, actor)
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	defer h.unlock()
-	u := h.liveOr(us[0])
-	if u.invisible == invisible && u != us[0] {
-		return nil
+	defer h.lock(actor)()
+	h.bumpLocked(actor)
+	u := us[0]
+	if live := h.live(actor); live != nil {
+		if live.invisible == invisible {
+			return nil
+		}
+		u = live
 	}
 	if invisible && u.online() {
 		u.lastSeen = h.clock.Now() // to viewers, the user just went offline
 		h.persistLastSeen(u.address, u.lastSeen)
 	}
 	u.invisible = invisible
+	if invisible {
+		h.withdrawDirectedLocked(u, "")
+	}
 	for v := range u.viewers {
 		h.showLocked(u, v)
 	}
-	self := PresenceEvent{View: u.view(Facts{Self: true})}
-	for _, s := range u.sessions {
-		s.push(self)
-	}
+	h.deliver(delivery{ev: PresenceEvent{View: u.fullView()}, subject: u, flow: FlowPresence, to: self(u.address)})
 	h.privacyChangedLocked(u)
 	return nil
 }

@@ -2,6 +2,8 @@ package core
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/ratelimit"
@@ -18,7 +20,8 @@ type Sink interface {
 }
 
 // Session is one live connection of one device: alice@example.org/phone-3f2a.
-// It keeps presence (guarded by the hub's lock) and an outbox (its own lock).
+// It keeps presence (guarded by its account's lock) and an outbox (its own
+// lock).
 //
 // The outbox holds events with sequence numbers seq-len(queue)+1 … seq, none
 // older than the client's last ack. Pull hands the unsent ones to the
@@ -26,24 +29,28 @@ type Sink interface {
 // events not yet sent are coalesced, latest per subject, so a slow reader
 // costs one entry per contact, not one per update.
 type Session struct {
-	hub       *Hub
-	Account   string
-	Resource  string
-	transport string
-	accepts   kindSet
-	payloads  bool     // takes Message.Payload
-	topics    topicSet // of personal events; guarded by hub.mu
-	carbons   bool     // takes carbon copies (XEP-0280); guarded by hub.mu
-	rate      *ratelimit.Bucket
+	hub        *Hub
+	Account    string
+	Resource   string
+	device     string
+	transport  string
+	credential string // what it signed in with (lifecycle.go)
+	channel    Channel
+	accepts    kindSet
+	payloads   bool          // takes Message.Payload
+	topics     atomic.Uint32 // topicSet of personal events it takes
+	carbons    atomic.Bool   // takes carbon copies (XEP-0280)
+	ended      atomic.Bool   // set under the account's lock
+	rate       *ratelimit.Bucket
 
-	// guarded by hub.mu
+	// guarded by the account's lock
 	user      *user
 	presence  Presence
 	available bool                // has published presence: shown to others
 	directed  map[string]struct{} // accounts shown directed presence (RFC 6121 § 4.6)
-	ended     bool
 	grace     clock.Timer
 	graceGen  uint64
+	graceFor  time.Duration // this session's own grace period, if set
 
 	mu       sync.Mutex
 	sink     Sink
@@ -80,8 +87,9 @@ func kindBit(kind string) kindSet {
 // first is the sequence number of queue[0] (seq+1 when the queue is empty).
 func (s *Session) first() uint64 { return s.seq - uint64(len(s.queue)) + 1 }
 
-// push appends ev to the outbox and wakes the transport.
-func (s *Session) push(ev Event) {
+// push appends ev to the outbox and wakes the transport; memo is shared by
+// the sessions one Route reached, so a transport encodes ev once.
+func (s *Session) push(ev Event, memo *Memo) {
 	s.mu.Lock()
 	if s.resync { // overflowed: the snapshot on resumption will cover it
 		s.mu.Unlock()
@@ -89,14 +97,14 @@ func (s *Session) push(ev Event) {
 	}
 	if pe, ok := ev.(PresenceEvent); ok {
 		if at, ok := s.coalesce[pe.View.Address]; ok && at > s.sent && at >= s.first() {
-			s.queue[at-s.first()].Event = ev
+			s.queue[at-s.first()] = Delivery{Seq: at, Event: ev, Memo: memo}
 			s.mu.Unlock()
 			s.hub.metrics.Coalesced.Add(1)
 			return
 		}
 	}
 	s.seq++
-	s.queue = append(s.queue, Delivery{Seq: s.seq, Event: ev})
+	s.queue = append(s.queue, Delivery{Seq: s.seq, Event: ev, Memo: memo})
 	if pe, ok := ev.(PresenceEvent); ok {
 		if s.coalesce == nil {
 			s.coalesce = make(map[string]uint64)
@@ -217,7 +225,7 @@ func (s *Session) Seq() uint64 {
 	return s.seq
 }
 
-// attach connects a transport; the caller holds hub.mu.
+// attach connects a transport; the caller holds the account's lock.
 func (s *Session) attach(sink Sink) (old Sink) {
 	s.mu.Lock()
 	old, s.sink = s.sink, sink
@@ -237,4 +245,18 @@ func (s *Session) Pending() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.seq > s.sent
+}
+
+// takes reports whether the session takes personal events of a topic.
+func (s *Session) takes(bit topicSet) bool { return topicSet(s.topics.Load())&bit != 0 }
+
+// target addresses this session alone.
+func (s *Session) target() Target {
+	return Target{Account: s.Account, Resource: s.Resource, Channel: s.channel}
+}
+
+// SetCredential records what a resumed session signed in with this time.
+func (s *Session) SetCredential(c string) {
+	defer s.hub.lock(s.Account)()
+	s.credential = c
 }

@@ -161,17 +161,17 @@ func (s *Server) authenticate(r *http.Request) (*store.Token, error) {
 
 // wsAccount is the account a WebSocket upgrade proves by header or cookie.
 // A cookie suffices here because the upgrade's Origin is checked.
-func (s *Server) wsAccount(r *http.Request) string {
+func (s *Server) wsAccount(r *http.Request) (account, credential string) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		if t, err := s.Auth.Verify(r.Context(), auth.BearerToken(h)); err == nil {
-			return t.Account
+			return t.Account, t.ID
 		}
-		return ""
+		return "", ""
 	}
 	if t := s.Web.CookieToken(r); t != nil {
-		return t.Account
+		return t.Account, t.ID
 	}
-	return ""
+	return "", ""
 }
 
 // originAllowed admits the server's own origin and the configured ones.
@@ -207,6 +207,9 @@ func (s *Server) registerMetrics() {
 	})
 }
 
+// lifecycleInterval is how often the lifecycle log is read.
+const lifecycleInterval = 200 * time.Millisecond
+
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -228,6 +231,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.serveXMPP(ctx); err != nil {
 		return fmt.Errorf("xmpp: %w", err)
 	}
+	// account deletions, password changes and revocations made by any
+	// process sharing the store (the CLI, later other nodes) end sessions
+	go func() {
+		if err := s.Hub.Follow(ctx, lifecycleInterval); err != nil {
+			s.Log.Error("follow the lifecycle log", "err", err)
+		}
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.ready.Store(true)

@@ -28,6 +28,7 @@ type Store interface {
 	Contacts
 	Graph
 	PersonalEvents
+	Lifecycle
 	Close() error
 }
 
@@ -180,6 +181,7 @@ type Graph interface {
 	// PutRelation stores the edge; an edge with State None and no
 	// pre-approval is deleted.
 	PutRelation(ctx context.Context, r Relation) error
+	EditPair(ctx context.Context, actor, other string, lim RelationLimits, change func(mine, theirs *Relation)) (mine, theirs Relation, err error)
 	// RelationsOf lists every edge in which address is subject or viewer.
 	RelationsOf(ctx context.Context, address string) ([]Relation, error)
 	// ApprovedBy lists, for every subject that approved viewer, the facts the
@@ -203,4 +205,29 @@ type SubjectFacts struct {
 	Hidden    bool // the subject hides from the viewer
 	Invisible bool
 	LastSeen  time.Time
+}
+
+type RelationLimits struct {
+	Requests  int
+	Relations int
+}
+
+const (
+	LifecycleDeleted      = "deleted"
+	LifecyclePassword     = "password"
+	LifecycleTokenRevoked = "token_revoked"
+)
+
+type LifecycleEvent struct {
+	ID      int64
+	Kind    string
+	Account string
+	TokenID string
+	At      time.Time
+}
+
+type Lifecycle interface {
+	LifecycleSince(ctx context.Context, after int64, limit int) ([]LifecycleEvent, error)
+	LastLifecycleID(ctx context.Context) (int64, error)
+	PruneLifecycle(ctx context.Context, before time.Time) (int, error)
 }

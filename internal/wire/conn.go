@@ -22,6 +22,9 @@ type Conn struct {
 	srv       *Server
 	transport string
 	Account   string // set once authenticated (by header, cookie or hello)
+	// Credential is the ID of the token that authenticated it: revoking
+	// that token ends the session (core lifecycle).
+	Credential string
 	Session   *core.Session
 	bye       bool
 }
@@ -34,11 +37,11 @@ func (c *Conn) Finish() {
 	}
 }
 
-// NewConn starts a connection over transport ("ws", "longpoll"); account is
-// set when the transport already authenticated the client (Authorization
-// header or web session cookie).
-func (s *Server) NewConn(transport, account string) *Conn {
-	return &Conn{srv: s, transport: transport, Account: account}
+// NewConn starts a connection over transport ("ws", "longpoll"); account and
+// the ID of its token are set when the transport already authenticated the
+// client (Authorization header or web session cookie).
+func (s *Server) NewConn(transport, account, credential string) *Conn {
+	return &Conn{srv: s, transport: transport, Account: account, Credential: credential}
 }
 
 // ErrClose is returned with the last frame to send when the connection must
@@ -56,7 +59,7 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 		if err != nil {
 			return Error(f.ID, core.Errorf(core.CodeUnauthorized, "%v", err)), ErrClose
 		}
-		c.Account = tok.Account
+		c.Account, c.Credential = tok.Account, tok.ID
 	}
 	if c.Account == "" {
 		return Error(f.ID, core.Errorf(core.CodeUnauthorized, "hello needs a token")), ErrClose
@@ -69,8 +72,11 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 	if f.Resume != nil {
 		s, _, err = c.srv.Hub.Resume(ctx, c.Account, f.Resume.Session, f.Resume.Seq, sink)
 		resumed = err == nil // a resume that resynced is still the same session
+		if resumed {
+			s.SetCredential(c.Credential)
+		}
 	} else {
-		opts := core.SessionOptions{Transport: c.transport, Device: f.Device, Accepts: f.Accepts, Topics: f.Topics}
+		opts := core.SessionOptions{Transport: c.transport, Device: f.Device, Accepts: f.Accepts, Topics: f.Topics, Credential: c.Credential}
 		if f.Presence != nil {
 			p := f.Presence.core()
 			opts.Presence = &p

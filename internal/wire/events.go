@@ -204,7 +204,7 @@ func Event(d core.Delivery) []byte {
 		}
 		return mustJSON(personalFrame{Type: "personal", Seq: d.Seq, PersonalJSON: p})
 	case core.PresenceEvent:
-		body := ev.Memo.Do(func() any { return mustJSON(Presence(ev.View)) }).([]byte)
+		body := d.Memo.Do(func() any { return mustJSON(Presence(ev.View)) }).([]byte)
 		return withHeader("presence", d.Seq, body)
 	case core.SubscriptionEvent:
 		return mustJSON(subscriptionFrame{Type: "subscription", Seq: d.Seq, SubscriptionJSON: Subscription(ev.View)})

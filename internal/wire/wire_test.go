@@ -57,8 +57,9 @@ func FuzzDecode(f *testing.F) {
 }
 
 func TestSharedPresenceEncodesOnceAndAlike(t *testing.T) {
-	ev := core.PresenceEvent{View: core.PresenceView{Address: "bob@x", Availability: core.Away, Status: "s"}, Memo: &core.Memo{}}
-	a, b := Event(core.Delivery{Seq: 7, Event: ev}), Event(core.Delivery{Seq: 12, Event: ev})
+	ev := core.PresenceEvent{View: core.PresenceView{Address: "bob@x", Availability: core.Away, Status: "s"}}
+	memo := &core.Memo{}
+	a, b := Event(core.Delivery{Seq: 7, Event: ev, Memo: memo}), Event(core.Delivery{Seq: 12, Event: ev, Memo: memo})
 	var fa, fb map[string]any
 	if err := json.Unmarshal(a, &fa); err != nil {
 		t.Fatalf("%s: %v", a, err)

@@ -114,15 +114,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Live.Add(1)
 	defer h.Live.Add(-1)
-	resp := h.poll(r.Context(), tok.Account, req, wait)
+	resp := h.poll(r.Context(), tok.Account, tok.ID, req, wait)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(resp)
 }
 
-func (h *Handler) poll(ctx context.Context, account string, req Request, wait time.Duration) Response {
+func (h *Handler) poll(ctx context.Context, account, credential string, req Request, wait time.Duration) Response {
 	k := newSink()
-	c := h.Proto.NewConn("longpoll", account)
+	c := h.Proto.NewConn("longpoll", account, credential)
 	var out Response
 	frames := req.Frames
 	if req.Session != "" {

@@ -30,7 +30,7 @@ type Handler struct {
 	Proto *wire.Server
 	// Authenticate returns the account an upgrade request already proves
 	// (Authorization header, web session cookie), or "".
-	Authenticate func(*http.Request) string
+	Authenticate func(*http.Request) (account, credential string)
 	// OriginAllowed reports whether a browser page from origin may connect.
 	OriginAllowed func(r *http.Request, origin string) bool
 	Log           *slog.Logger
@@ -110,14 +110,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 		return
 	}
-	account := h.Authenticate(r)
+	account, credential := h.Authenticate(r)
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, "cannot upgrade", http.StatusInternalServerError)
 		return
 	}
 	h.startOnce.Do(h.start)
-	c := &conn{h: h, nc: nc, proto: h.Proto.NewConn("ws", account)}
+	c := &conn{h: h, nc: nc, proto: h.Proto.NewConn("ws", account, credential)}
 	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for our answer
 		c.pre, _ = brw.Reader.Peek(n)
 		c.pre = append([]byte(nil), c.pre...)

@@ -47,7 +47,7 @@ func (c *conn) open(resource string) error {
 	l := &live{}
 	c.live = l // before the session exists, so the core's calls on c find it
 	s, err := c.s.Hub.Connect(context.Background(), c.account,
-		core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{}}, c)
+		core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{}, Credential: core.CredentialPassword}, c)
 	if err != nil {
 		c.writing.Store(false)
 		c.live = nil

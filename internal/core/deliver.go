@@ -1,0 +1,126 @@
+package core
+
+// The delivery path. Everything that leaves the core for a session —
+// presence, personal events, relationship and privacy changes, contact sync,
+// messages, signals, iqs, carbons — goes through Hub.deliver, which for each
+// recipient
+//
+//  1. decides: asks the policy (Allow) with the facts of the subject about
+//     the viewer, on the recipient's channel (facts.go);
+//  2. projects: rewrites the event for that channel (project, below);
+//  3. routes: hands it to the Router, the only way to reach a session.
+//
+// The single node routes with localRouter (router.go). A cluster router
+// (NATS), a federation router (s2s) and an offline fallback (stored
+// notification, Web Push) are further Router implementations; none of them
+// needs a change here.
+
+// Channel is how a recipient's session receives: first-party (the zero
+// Channel: presenced's own protocols, XMPP) or, later, an app holding a
+// grant (DESIGN § 3 rules 3 and 4).
+type Channel struct {
+	App string // "" for first-party
+}
+
+// FirstParty reports whether the channel is presenced's own.
+func (c Channel) FirstParty() bool { return c.App == "" }
+
+// Target names the sessions one delivery goes to: those of Account (only
+// Resource when set) on Channel that match Want. Targets and Events are
+// plain data, so a Router can carry them to another process.
+type Target struct {
+	Account  string
+	Resource string // "": every session of the account that matches Want
+	Channel  Channel
+	Want     Want
+}
+
+// Want selects sessions by what they take.
+type Want struct {
+	Topic string // personal events: sessions taking this topic
+	Kind  string // messages: sessions accepting this kind (KindMessage …)
+	// Payloads: a bodiless message (chat state, receipt …) only reaches
+	// sessions that take payloads.
+	Payloads bool
+	// Available: only sessions that published presence, with a
+	// non-negative priority (RFC 6121 § 8.5.2.1: bare-address routing).
+	Available bool
+	// Carbons: only sessions that asked for carbon copies (XEP-0280).
+	Carbons bool
+	// Except skips one session (the sender's own, for carbons).
+	Except string
+}
+
+// Routed reports what a Route reached.
+type Routed struct {
+	Sessions int // sessions that took the event
+	Online   int // sessions that matched the address (taking it or not)
+}
+
+func (r *Routed) add(o Routed) { r.Sessions += o.Sessions; r.Online += o.Online }
+
+// Router carries events to sessions. Route hands ev to every session each
+// target names and reports what it reached. It is called with the subject's
+// lock held, so it must not block: it queues and returns.
+type Router interface {
+	Route(ev Event, to []Target) Routed
+}
+
+// delivery is one call of the delivery path.
+type delivery struct {
+	ev      Event
+	subject *user // whose information it is: the facts are the subject's
+	flow    Flow
+	// viewer is the account whose right is decided. Empty: each target's
+	// account (presence, events). For a message it is the sender, while
+	// the targets are the recipient's sessions.
+	viewer string
+	// redact: a viewer the policy refuses is sent the event projected to
+	// absence instead of nothing (a change of relation or privacy must
+	// withdraw what the viewer saw).
+	redact bool
+	to     []Target
+}
+
+// deliver is the one way information leaves the core for a session. The
+// caller holds the subject's lock (so a subject's events reach each viewer
+// in order).
+func (h *Hub) deliver(d delivery) Routed {
+	var total Routed
+	shared := make([]Target, 0, len(d.to)) // given d.ev itself: routed together, encoded once
+	for _, t := range d.to {
+		viewer := d.viewer
+		if viewer == "" {
+			viewer = t.Account
+		}
+		f := h.factsLocked(d.subject, viewer, t.Channel)
+		if !Allow(f, d.flow) && !d.redact {
+			continue
+		}
+		ev, same := project(d.ev, d.subject, f, d.flow, t.Channel)
+		switch {
+		case same:
+			shared = append(shared, t)
+		case ev != nil:
+			total.add(h.router.Route(ev, []Target{t}))
+		}
+	}
+	if len(shared) > 0 {
+		total.add(h.router.Route(d.ev, shared))
+	}
+	return total
+}
+
+// project rewrites ev for a recipient with facts f on channel ch: what a
+// refused viewer may be told of a subject is its absence; an app channel
+// will see handles here instead of addresses (the apps issue). It returns
+// nil when nothing may cross, and same when it is ev unchanged.
+func project(ev Event, su *user, f Facts, flow Flow, ch Channel) (_ Event, same bool) {
+	if _, ok := ev.(PresenceEvent); ok && !f.Self && !Allow(f, flow) {
+		return PresenceEvent{View: su.absence(f)}, false
+	}
+	if !ch.FirstParty() {
+		return nil, false // no app channel exists yet: nothing crosses one
+	}
+	return ev, true
+}

@@ -1,0 +1,55 @@
+package core
+
+import (
+	"time"
+
+	"github.com/presenced/presenced/internal/store"
+)
+
+// The policy's inputs are assembled here and nowhere else: from the
+// subject's in-memory state when it has sessions (factsLocked), from the
+// store's SubjectFacts when it has none (storedFacts).
+
+// factsLocked is what the policy needs about subject su and viewer on
+// channel ch. The caller holds su's lock.
+func (h *Hub) factsLocked(su *user, viewer string, ch Channel) Facts {
+	_, approved := su.viewers[viewer]
+	_, blocked := su.blocks[viewer]
+	_, hidden := su.hidden[viewer]
+	f := Facts{Self: viewer == su.address, Channel: ch, Granted: ch.FirstParty(),
+		Blocked: blocked, Hidden: hidden, Invisible: su.invisible, Online: su.online()}
+	if approved {
+		f.State = store.Approved
+	}
+	return f
+}
+
+// storedUser stands for a subject without sessions, as far as one viewer
+// is concerned, from the row the viewer's query read (store.ApprovedBy):
+// the facts of the two are then assembled by factsLocked like any other.
+func storedUser(sf store.SubjectFacts, viewer string) *user {
+	u := &user{address: sf.Subject, viewers: map[string]struct{}{viewer: {}}, invisible: sf.Invisible, lastSeen: sf.LastSeen}
+	if sf.Blocked {
+		u.blocks = map[string]struct{}{viewer: {}}
+	}
+	if sf.Hidden {
+		u.hidden = map[string]struct{}{viewer: {}}
+	}
+	return u
+}
+
+// absence is what a viewer refused the subject's presence sees of it: the
+// same as a subject that is simply offline. An approved viewer of an
+// invisible subject is shown the last-seen it had when it went invisible
+// (frozen since: lastSeen does not advance while invisible).
+func (u *user) absence(f Facts) PresenceView {
+	return absenceOf(u.address, f, u.lastSeen)
+}
+
+func absenceOf(subject string, f Facts, lastSeen time.Time) PresenceView {
+	v := PresenceView{Address: subject, Availability: Unavailable}
+	if f.State == store.Approved && !f.Blocked && !f.Hidden {
+		v.LastSeen = lastSeen
+	}
+	return v
+}

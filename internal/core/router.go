@@ -1,0 +1,64 @@
+package core
+
+// localRouter reaches the sessions of this process. It is the Router of a
+// single node, and the part of any other Router that serves local sessions.
+type localRouter struct{ h *Hub }
+
+// LocalRouter returns the router of this hub's own sessions, for Routers
+// that wrap it (a cluster router delivers here what other nodes send).
+func (h *Hub) LocalRouter() Router { return localRouter{h} }
+
+// Route pushes ev into the outbox of every matching local session. The
+// sessions it reaches share one Memo, so a transport encodes ev once.
+func (r localRouter) Route(ev Event, to []Target) Routed {
+	var out Routed
+	memo := &Memo{}
+	for _, t := range to {
+		u := r.h.live(t.Account)
+		if u == nil {
+			continue
+		}
+		for _, s := range u.list() {
+			if t.Resource != "" && s.Resource != t.Resource || s.channel != t.Channel || s.Resource == t.Want.Except {
+				continue
+			}
+			if !t.Want.matchesAddress(s) {
+				continue
+			}
+			out.Online++
+			if t.Want.takes(s) {
+				s.push(ev, memo)
+				out.Sessions++
+			}
+		}
+	}
+	return out
+}
+
+// matchesAddress: the session is one a message to the target's address may
+// reach at all. Bare-address routing asks for Available: such messages go
+// to sessions that published presence with a non-negative priority (RFC
+// 6121 § 8.5.2.1). Reading presence fields is safe: only routes of the
+// session's own account set Available, under its lock.
+func (w Want) matchesAddress(s *Session) bool {
+	if w.Available && (!s.available || s.presence.Priority < 0) {
+		return false
+	}
+	return !w.Carbons || s.carbons.Load()
+}
+
+// takes: the session accepts what the target carries.
+func (w Want) takes(s *Session) bool {
+	if w.Topic != "" && !s.takes(topicBit(w.Topic)) {
+		return false
+	}
+	if w.Kind != "" {
+		if s.accepts&kindBit(w.Kind) == 0 {
+			return false
+		}
+		if w.Payloads && !s.payloads {
+			return false
+		}
+	}
+	return true
+}
