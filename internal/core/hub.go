@@ -75,11 +75,11 @@ type Hub struct {
 	metrics *Metrics
 
 	shards    [shardCount]shard
-	users   sync.Map // address → *user, for accounts with sessions; written under the shard lock
-	epochs  [epochStripes]atomic.Uint64
+	users     sync.Map // address → *user, for accounts with sessions; written under the shard lock
+	epochs    [epochStripes]atomic.Uint64
 	publishMu [publishStripes]sync.Mutex // orders one account's personal events (personal.go)
 	edits     [editStripes]sync.Mutex    // orders one pair's graph edits (graph.go)
-	closing atomic.Bool                // Shutdown began: no new or resumed sessions
+	closing   atomic.Bool                // Shutdown began: no new or resumed sessions
 }
 
 const (
@@ -165,7 +165,7 @@ func (h *Hub) live(account string) *user {
 // shard's lock but for sessions, which routers read without it.
 type user struct {
 	address   string
-	created   time.Time // tells a re-registered address from the deleted one
+	created   time.Time                  // tells a re-registered address from the deleted one
 	sessions  atomic.Pointer[[]*Session] // copied on write
 	viewers   map[string]struct{}        // approved to see this user
 	blocks    map[string]struct{}

@@ -25,8 +25,8 @@ type Conn struct {
 	// Credential is the ID of the token that authenticated it: revoking
 	// that token ends the session (core lifecycle).
 	Credential string
-	Session   *core.Session
-	bye       bool
+	Session    *core.Session
+	bye        bool
 }
 
 // Finish ends the session if the client said bye; transports call it after

@@ -29,5 +29,5 @@ func (s *DB) EditPair(ctx context.Context, actor, other string, lim store.Relati
 func (s *DB) LifecycleSince(ctx context.Context, after int64, limit int) ([]store.LifecycleEvent, error) {
 	return nil, nil
 }
-func (s *DB) LastLifecycleID(ctx context.Context) (int64, error)                  { return 0, nil }
+func (s *DB) LastLifecycleID(ctx context.Context) (int64, error)                { return 0, nil }
 func (s *DB) PruneLifecycle(ctx context.Context, before time.Time) (int, error) { return 0, nil }
