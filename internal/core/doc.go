@@ -3,10 +3,12 @@
 // privacy policy in policy.go.
 //
 // The core knows nothing about wire formats. Transports (WebSocket,
-// long-polling, later XMPP) turn their frames into calls on Hub and Session
-// and pull Events from a Session's outbox; the REST API calls the same Hub
+// long-polling, XMPP) turn their frames into calls on Hub and Session and
+// pull Events from a Session's outbox; the REST API calls the same Hub
 // methods. Durable state goes through store.Store; time through clock.Clock.
 //
-// Where does a presence update go? Session.SetPresence → Hub.broadcast
-// (hub.go) → Allow (policy.go) for each viewer → Session.push (session.go).
+// Where does a presence update go? Session.SetPresence → Hub.broadcastLocked
+// (hub.go) → Hub.deliver (deliver.go), the one delivery path: decide (Allow,
+// policy.go, on facts from facts.go), project, route (Router; router.go is
+// the local one) → Session.push (session.go). docs/architecture.md draws it.
 package core
