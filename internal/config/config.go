@@ -91,7 +91,7 @@ var Settings = []Setting{
 		}
 		return nil
 	}},
-	{"admin_addr", "", "opt-in listener for /debug/pprof (keep it on loopback)", str(func(c *Config) *string { return &c.AdminAddr })},
+	{"admin_addr", "", "opt-in listener for /metrics and /debug/pprof, e.g. 127.0.0.1:9090 (keep it on loopback; off when empty)", str(func(c *Config) *string { return &c.AdminAddr })},
 	{"log_level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 	{"hash_workers", "2", "password hashes computed at once (argon2id uses 19 MiB each)", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -315,42 +317,77 @@ func TestSignInFloodIsBounded(t *testing.T) {
 }
 
 func TestMetricsHealthAndOpenAPI(t *testing.T) {
-	ts := startServer(t, nil)
+	ts := startServer(t, func(c *config.Config) { c.AdminAddr = "127.0.0.1:0" })
 	alice := ts.user(t, "alice")
 	s, err := alice.Connect(tctx(t), client.ConnectOptions{})
 	must(t, err)
 	defer s.Drop()
-	get := func(path string) string {
-		resp, err := http.Get(ts.URL + path)
+	waitReady(t, ts)
+	get := func(base, path string) (int, string) {
+		resp, err := http.Get(base + path)
 		must(t, err)
 		defer resp.Body.Close()
-		var b strings.Builder
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := resp.Body.Read(buf)
-			b.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s: %d", path, resp.StatusCode)
-		}
-		return b.String()
+		b, err := io.ReadAll(resp.Body)
+		must(t, err)
+		return resp.StatusCode, string(b)
 	}
-	m := get("/metrics")
+	ok := func(base, path string) string {
+		code, body := get(base, path)
+		if code != 200 {
+			t.Fatalf("%s%s: %d", base, path, code)
+		}
+		return body
+	}
+	m := ok("http://"+ts.adminAddr, "/metrics")
 	for _, want := range []string{`presenced_sessions{transport="ws"} 1`, `presenced_sessions{transport="longpoll"} 0`, "presenced_websockets 1", "presenced_events_delivered_total", "presenced_queue_drops_total", "presenced_http_request_duration_seconds_bucket"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+	ok("http://"+ts.adminAddr, "/debug/pprof/")
 	var doc map[string]any
-	must(t, json.Unmarshal([]byte(get("/openapi.json")), &doc))
+	must(t, json.Unmarshal([]byte(ok(ts.URL, "/openapi.json")), &doc))
 	if doc["openapi"] != "3.1.0" {
 		t.Fatal("openapi version")
 	}
-	get("/healthz")
-	get("/readyz")
+	ok(ts.URL, "/healthz")
+	ok(ts.URL, "/readyz")
+}
+
+// TestNoMetricsOnThePublicListener: the session gauges and delivery counters
+// move when an invisible user connects or changes status, so the public
+// port must not serve them (nor pprof), with or without an admin listener.
+func TestNoMetricsOnThePublicListener(t *testing.T) {
+	for _, admin := range []string{"", "127.0.0.1:0"} {
+		ts := startServer(t, func(c *config.Config) { c.AdminAddr = admin })
+		waitReady(t, ts)
+		for _, path := range []string{"/metrics", "/debug/pprof/"} {
+			resp, err := http.Get(ts.URL + path)
+			must(t, err)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("admin %q: public %s answers %d, want 404", admin, path, resp.StatusCode)
+			}
+		}
+	}
+}
+
+// TestAdminAddressInUseStopsTheStart: a taken admin address is an error
+// from Serve, not a log line and a server without metrics.
+func TestAdminAddressInUseStopsTheStart(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer taken.Close()
+	ts := startServer(t, func(c *config.Config) { c.AdminAddr = taken.Addr().String() })
+	select {
+	case err := <-ts.done:
+		ts.cancel = nil // Serve is over: nothing to stop
+		if err == nil || !strings.Contains(err.Error(), "admin listener") {
+			t.Fatalf("Serve: %v, want an admin listener error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve kept running with its admin address taken")
+	}
 }
 
 func TestServesTLS(t *testing.T) {

@@ -1,5 +1,6 @@
 // Package server assembles presenced: store, core, auth, transports, REST
-// API, web page and metrics behind one HTTP listener, with graceful shutdown.
+// API and web page behind one HTTP listener, metrics and pprof behind the
+// optional admin listener, with graceful shutdown.
 package server
 
 import (
@@ -51,6 +52,7 @@ type Server struct {
 	key       []byte
 	XMPP      *c2s.Server
 	xmppAddrs []string // bound XMPP listeners, STARTTLS first
+	adminAddr string   // bound admin listener (metrics, pprof), if configured
 	ready     atomic.Bool
 	wsLive    atomic.Int64
 	pollsHeld atomic.Int64
@@ -137,8 +139,27 @@ func (s *Server) routes() http.Handler {
 		}
 		w.Write([]byte("ready\n"))
 	})
-	mux.Handle("GET /metrics", s.Metrics)
+	// No /metrics here: it is on the admin listener (adminRoutes).
 	mux.Handle("GET /openapi.json", api.OpenAPI())
+	return mux
+}
+
+// adminRoutes are the operator's endpoints: metrics and pprof. They are
+// served only on the opt-in admin listener, never on the public one: the
+// session gauges move when an invisible user connects and the delivery
+// counters when one changes status, so whoever can read them learns what
+// the privacy policy hides from everybody (docs/privacy.md). A separate
+// listener, rather than a credential on the public port, keeps the public
+// attack surface free of them and needs no secret in Prometheus' config;
+// operators reach it on loopback or a private network.
+func (s *Server) adminRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.Metrics)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 
@@ -223,7 +244,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}})
 	}
 	if s.Config.AdminAddr != "" {
-		go s.serveAdmin(ctx)
+		// bound here, not in the goroutine, so that a taken or malformed
+		// address stops the start instead of silently leaving the operator
+		// without metrics
+		aln, err := net.Listen("tcp", s.Config.AdminAddr)
+		if err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		s.adminAddr = aln.Addr().String()
+		go s.serveAdmin(ctx, aln)
 	}
 	if err := s.serveXMPP(ctx); err != nil {
 		return fmt.Errorf("xmpp: %w", err)
@@ -253,19 +282,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-func (s *Server) serveAdmin(ctx context.Context) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	hs := &http.Server{Addr: s.Config.AdminAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+// serveAdmin serves adminRoutes on ln until ctx ends.
+func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) {
+	hs := &http.Server{Handler: s.adminRoutes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		hs.Close()
 	}()
-	if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.Log.Error("admin listener", "err", err)
 	}
 }
