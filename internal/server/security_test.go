@@ -446,3 +446,49 @@ func TestSignInThrottle(t *testing.T) {
 		t.Fatalf("right password while throttled: %d (the throttle must not reveal it)", c)
 	}
 }
+
+// TestSessionsMetricCoversEveryTransport: a session over each transport
+// shows in presenced_sessions under its own label, and the labelled series
+// add up to presenced_sessions_total (XMPP sessions were missing).
+func TestSessionsMetricCoversEveryTransport(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.AdminAddr, c.XMPPAddr = "127.0.0.1:0", "127.0.0.1:0" })
+	ctx := tctx(t)
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	ts.user(t, "carol")
+	waitReady(t, ts)
+	ws, err := alice.Connect(ctx, client.ConnectOptions{})
+	must(t, err)
+	defer ws.Drop()
+	lp, err := bob.ConnectPoll(ctx, client.ConnectOptions{})
+	must(t, err)
+	defer lp.Drop()
+	xmppClient(t, ts, "carol")
+
+	resp, err := http.Get("http://" + ts.adminAddr + "/metrics")
+	must(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	must(t, err)
+	series := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[0], "presenced_sessions") {
+			var v float64
+			fmt.Sscan(f[1], &v)
+			series[f[0]] = v
+		}
+	}
+	for _, tr := range []string{"ws", "longpoll", "xmpp"} {
+		if name := `presenced_sessions{transport="` + tr + `"}`; series[name] != 1 {
+			t.Errorf("%s = %v, want 1 (all: %v)", name, series[name], series)
+		}
+	}
+	var sum float64
+	for name, v := range series {
+		if strings.HasPrefix(name, "presenced_sessions{") {
+			sum += v
+		}
+	}
+	if total := series["presenced_sessions_total"]; total != 3 || sum != total {
+		t.Errorf("presenced_sessions_total %v, labelled series add up to %v (all: %v)", total, sum, series)
+	}
+}

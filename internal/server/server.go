@@ -203,9 +203,18 @@ func (s *Server) originAllowed(r *http.Request, origin string) bool {
 	return slices.Contains(s.Config.AllowedOrigins, origin)
 }
 
+// sessionTransports are the transport names sessions are opened with
+// (core.SessionOptions.Transport): "ws" and "longpoll" by the JSON
+// transports through wire.Server.NewConn, "xmpp" by internal/xmpp/c2s for
+// TCP, WebSocket and BOSH alike. The core cannot list them, so a transport
+// missing here silently drops out of presenced_sessions; the server test
+// TestSessionsMetricCoversEveryTransport checks that the series add up to
+// presenced_sessions_total.
+var sessionTransports = []string{"ws", "longpoll", "xmpp"}
+
 func (s *Server) registerMetrics() {
 	m, hm := s.Metrics, s.Hub.Metrics()
-	for _, t := range []string{"ws", "longpoll"} {
+	for _, t := range sessionTransports {
 		n := hm.SessionsOf(t)
 		m.GaugeFunc("presenced_sessions", "Sessions by transport, including those in their grace period.", func() float64 { return float64(n.Load()) }, "transport", t)
 	}
