@@ -1,11 +1,14 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -490,5 +493,28 @@ func TestSessionsMetricCoversEveryTransport(t *testing.T) {
 	}
 	if total := series["presenced_sessions_total"]; total != 3 || sum != total {
 		t.Errorf("presenced_sessions_total %v, labelled series add up to %v (all: %v)", total, sum, series)
+	}
+}
+
+// TestOpenRefusesZeroDurations: a configuration built in code (not by
+// config.Load) with a zero heartbeat or grace is refused, not served.
+func TestOpenRefusesZeroDurations(t *testing.T) {
+	for _, tc := range []struct {
+		key   string
+		tweak func(*config.Config)
+	}{
+		{"heartbeat", func(c *config.Config) { c.Heartbeat = 0 }},
+		{"grace", func(c *config.Config) { c.Grace = 0 }},
+	} {
+		cfg := config.Config{DataDir: t.TempDir(), Domain: "localhost", Grace: time.Second, Heartbeat: time.Second, HashWorkers: 1}
+		tc.tweak(&cfg)
+		srv, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		var se *config.SettingError
+		if !errors.As(err, &se) || se.Key != tc.key {
+			if srv != nil {
+				srv.Close()
+			}
+			t.Errorf("%s = 0: %v, want a SettingError", tc.key, err)
+		}
 	}
 }

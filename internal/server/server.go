@@ -96,6 +96,16 @@ func loadKey(dataDir string) ([]byte, error) {
 
 // Open builds a server from its configuration.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	// config.Load refuses these with its bounds; a configuration built in
+	// code must not bring them either (a zero heartbeat closes every
+	// WebSocket at its first read, a zero grace ends every long-poll
+	// session between polls).
+	if cfg.Heartbeat <= 0 {
+		return nil, &config.SettingError{Key: "heartbeat", Value: cfg.Heartbeat.String(), Err: fmt.Errorf("must be positive (%w)", config.ErrOutOfRange)}
+	}
+	if cfg.Grace <= 0 {
+		return nil, &config.SettingError{Key: "grace", Value: cfg.Grace.String(), Err: fmt.Errorf("must be positive (%w)", config.ErrOutOfRange)}
+	}
 	st, err := OpenStore(ctx, cfg.DataDir)
 	if err != nil {
 		return nil, err
