@@ -28,9 +28,14 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 			t.Errorf("openapi.json lacks %s", p)
 		}
 	}
-	for _, p := range []string{"/v1/ws", "/v1/poll", "/healthz", "/readyz", "/metrics", "/openapi.json"} {
+	for _, p := range []string{"/v1/ws", "/v1/poll", "/healthz", "/readyz", "/openapi.json"} {
 		if _, ok := doc.Paths[p]; !ok {
 			t.Errorf("openapi.json lacks %s", p)
 		}
+	}
+	// /metrics is served on the admin listener only (docs/operations.md),
+	// so the public API must not advertise it.
+	if _, ok := doc.Paths["/metrics"]; ok {
+		t.Error("openapi.json lists /metrics, which the public listener does not serve")
 	}
 }

@@ -186,9 +186,10 @@ func (r *Rig) CPU() (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
 }
 
-// Metric reads one unlabelled series from the server's /metrics.
+// Metric reads one unlabelled series from the server's /metrics, which is
+// served on the admin listener only.
 func (r *Rig) Metric(name string) float64 {
-	resp, err := http.Get(r.URL + "/metrics")
+	resp, err := http.Get(r.Admin + "/metrics")
 	if err != nil {
 		return -1
 	}

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -56,25 +57,79 @@ func str(f func(*Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *f(c) = v; return nil }
 }
 
-func dur(f func(*Config) *time.Duration) func(*Config, string) error {
+// SettingError is a setting whose value cannot be used; Load returns it.
+type SettingError struct {
+	Key   string // TOML key
+	Value string
+	Err   error // what is wrong with Value
+}
+
+func (e *SettingError) Error() string { return "setting " + e.Key + ": " + e.Err.Error() }
+func (e *SettingError) Unwrap() error { return e.Err }
+
+// ErrOutOfRange matches (errors.Is) the error of a SettingError whose
+// value parsed but lies outside the setting's range.
+var ErrOutOfRange = errors.New("out of range")
+
+// rangeError says which range; it is ErrOutOfRange.
+type rangeError string
+
+func (e rangeError) Error() string        { return string(e) }
+func (e rangeError) Is(target error) bool { return target == ErrOutOfRange }
+
+// dur parses a duration of at least min and, when max > 0, at most max.
+func dur(f func(*Config) *time.Duration, min, max time.Duration) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
+		if err != nil {
 			return fmt.Errorf("%q is not a duration like 5s or 720h", v)
+		}
+		switch {
+		case d < 0 && min == 0:
+			return rangeError(fmt.Sprintf("%q is negative", v))
+		case max > 0 && (d < min || d > max):
+			return rangeError(fmt.Sprintf("%q must be from %s to %s", v, short(min), short(max)))
+		case d < min:
+			return rangeError(fmt.Sprintf("%q must be at least %s", v, short(min)))
 		}
 		*f(c) = d
 		return nil
 	}
 }
 
+// short writes a duration as people do: 24h, not 24h0m0s.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// Bounds of the durations where zero (or a fraction of a second) cannot
+// work. The welcome frame announces grace and heartbeat in whole seconds,
+// so a shorter value reaches clients as 0, which they read as "not
+// given". A zero heartbeat would close every WebSocket at its first read
+// (the read deadline is three heartbeats); a zero grace would end every
+// long-poll session between two polls and show every dropped connection
+// to contacts as leaving. Three heartbeats must fit in a time.Duration.
+const (
+	MinHeartbeat = time.Second
+	MaxHeartbeat = 24 * time.Hour
+	MinGrace     = time.Second
+)
+
 // Settings are all the settings, in documentation order.
 var Settings = []Setting{
 	{"data_dir", "presenced-data", "directory for the SQLite database and keys; created if missing", str(func(c *Config) *string { return &c.DataDir })},
 	{"http_addr", "127.0.0.1:8080", "HTTP listener: web page, REST API, WebSocket and long-polling", str(func(c *Config) *string { return &c.HTTPAddr })},
 	{"domain", "localhost", "the domain this server hosts (accounts are user@domain)", str(func(c *Config) *string { return &c.Domain })},
-	{"grace", "5s", "how long a dropped session stays online awaiting resumption", dur(func(c *Config) *time.Duration { return &c.Grace })},
-	{"heartbeat", "30s", "how often clients must send something; silent connections close after 3 periods", dur(func(c *Config) *time.Duration { return &c.Heartbeat })},
-	{"token_ttl", "720h", "lifetime of bearer tokens issued at sign-in (0: no expiry)", dur(func(c *Config) *time.Duration { return &c.TokenTTL })},
+	{"grace", "5s", "how long a dropped session stays online awaiting resumption (at least 1s)", dur(func(c *Config) *time.Duration { return &c.Grace }, MinGrace, 0)},
+	{"heartbeat", "30s", "how often clients must send something; silent connections close after 3 periods (1s to 24h)", dur(func(c *Config) *time.Duration { return &c.Heartbeat }, MinHeartbeat, MaxHeartbeat)},
+	{"token_ttl", "720h", "lifetime of bearer tokens issued at sign-in (0: no expiry)", dur(func(c *Config) *time.Duration { return &c.TokenTTL }, 0, 0)},
 	{"signup", "false", "allow self sign-up on the web page and POST /v1/auth/signup", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		c.Signup = b
@@ -91,7 +146,7 @@ var Settings = []Setting{
 		}
 		return nil
 	}},
-	{"admin_addr", "", "opt-in listener for /debug/pprof (keep it on loopback)", str(func(c *Config) *string { return &c.AdminAddr })},
+	{"admin_addr", "", "opt-in listener for /metrics and /debug/pprof, e.g. 127.0.0.1:9090 (keep it on loopback; off when empty)", str(func(c *Config) *string { return &c.AdminAddr })},
 	{"log_level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 	{"hash_workers", "2", "password hashes computed at once (argon2id uses 19 MiB each)", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
@@ -182,7 +237,7 @@ func Load(fs *flag.FlagSet, file string, env func(string) string) (Config, error
 	var c Config
 	for _, s := range Settings {
 		if err := s.set(&c, values[s.Key]); err != nil {
-			return Config{}, fmt.Errorf("setting %s: %w", s.Key, err)
+			return Config{}, &SettingError{Key: s.Key, Value: values[s.Key], Err: err}
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -55,6 +56,45 @@ func TestDocumented(t *testing.T) {
 			if !strings.Contains(string(doc), want) {
 				t.Errorf("docs/configuration.md does not mention %s", want)
 			}
+		}
+	}
+}
+
+// TestDurationBounds: durations where zero cannot work are refused with a
+// SettingError naming the setting (heartbeat = 0 used to be accepted and
+// then closed every WebSocket at its first frame).
+func TestDurationBounds(t *testing.T) {
+	for _, tc := range []struct {
+		env, value string
+		ok         bool
+	}{
+		{"PRESENCED_HEARTBEAT", "0", false},
+		{"PRESENCED_HEARTBEAT", "0s", false},
+		{"PRESENCED_HEARTBEAT", "-5s", false},
+		{"PRESENCED_HEARTBEAT", "500ms", false}, // announced to clients as 0 seconds
+		{"PRESENCED_HEARTBEAT", "25h", false},
+		{"PRESENCED_HEARTBEAT", "1s", true},
+		{"PRESENCED_HEARTBEAT", "24h", true},
+		{"PRESENCED_GRACE", "0s", false},
+		{"PRESENCED_GRACE", "999ms", false},
+		{"PRESENCED_GRACE", "1s", true},
+		{"PRESENCED_GRACE", "48h", true},
+		{"PRESENCED_TOKEN_TTL", "0", true}, // no expiry
+		{"PRESENCED_TOKEN_TTL", "-1h", false},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		Flags(fs)
+		fs.Parse(nil)
+		_, err := Load(fs, "", func(k string) string { return map[string]string{tc.env: tc.value}[k] })
+		if tc.ok {
+			if err != nil {
+				t.Errorf("%s=%s: %v", tc.env, tc.value, err)
+			}
+			continue
+		}
+		var se *SettingError
+		if !errors.As(err, &se) || "PRESENCED_"+strings.ToUpper(se.Key) != tc.env || se.Value != tc.value || !errors.Is(err, ErrOutOfRange) {
+			t.Errorf("%s=%s: %v, want a SettingError out of range", tc.env, tc.value, err)
 		}
 	}
 }

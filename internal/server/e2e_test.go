@@ -51,6 +51,19 @@ func startServer(t *testing.T, tweak func(*config.Config)) *testServer {
 	return ts
 }
 
+// waitReady waits until Serve has bound every listener (the admin and XMPP
+// addresses are known from then on).
+func waitReady(t *testing.T, ts *testServer) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !ts.ready.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("server not ready within 15 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (ts *testServer) stop() {
 	if ts.cancel != nil {
 		ts.cancel()

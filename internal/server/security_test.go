@@ -1,10 +1,15 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -315,42 +320,77 @@ func TestSignInFloodIsBounded(t *testing.T) {
 }
 
 func TestMetricsHealthAndOpenAPI(t *testing.T) {
-	ts := startServer(t, nil)
+	ts := startServer(t, func(c *config.Config) { c.AdminAddr = "127.0.0.1:0" })
 	alice := ts.user(t, "alice")
 	s, err := alice.Connect(tctx(t), client.ConnectOptions{})
 	must(t, err)
 	defer s.Drop()
-	get := func(path string) string {
-		resp, err := http.Get(ts.URL + path)
+	waitReady(t, ts)
+	get := func(base, path string) (int, string) {
+		resp, err := http.Get(base + path)
 		must(t, err)
 		defer resp.Body.Close()
-		var b strings.Builder
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := resp.Body.Read(buf)
-			b.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s: %d", path, resp.StatusCode)
-		}
-		return b.String()
+		b, err := io.ReadAll(resp.Body)
+		must(t, err)
+		return resp.StatusCode, string(b)
 	}
-	m := get("/metrics")
+	ok := func(base, path string) string {
+		code, body := get(base, path)
+		if code != 200 {
+			t.Fatalf("%s%s: %d", base, path, code)
+		}
+		return body
+	}
+	m := ok("http://"+ts.adminAddr, "/metrics")
 	for _, want := range []string{`presenced_sessions{transport="ws"} 1`, `presenced_sessions{transport="longpoll"} 0`, "presenced_websockets 1", "presenced_events_delivered_total", "presenced_queue_drops_total", "presenced_http_request_duration_seconds_bucket"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+	ok("http://"+ts.adminAddr, "/debug/pprof/")
 	var doc map[string]any
-	must(t, json.Unmarshal([]byte(get("/openapi.json")), &doc))
+	must(t, json.Unmarshal([]byte(ok(ts.URL, "/openapi.json")), &doc))
 	if doc["openapi"] != "3.1.0" {
 		t.Fatal("openapi version")
 	}
-	get("/healthz")
-	get("/readyz")
+	ok(ts.URL, "/healthz")
+	ok(ts.URL, "/readyz")
+}
+
+// TestNoMetricsOnThePublicListener: the session gauges and delivery counters
+// move when an invisible user connects or changes status, so the public
+// port must not serve them (nor pprof), with or without an admin listener.
+func TestNoMetricsOnThePublicListener(t *testing.T) {
+	for _, admin := range []string{"", "127.0.0.1:0"} {
+		ts := startServer(t, func(c *config.Config) { c.AdminAddr = admin })
+		waitReady(t, ts)
+		for _, path := range []string{"/metrics", "/debug/pprof/"} {
+			resp, err := http.Get(ts.URL + path)
+			must(t, err)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("admin %q: public %s answers %d, want 404", admin, path, resp.StatusCode)
+			}
+		}
+	}
+}
+
+// TestAdminAddressInUseStopsTheStart: a taken admin address is an error
+// from Serve, not a log line and a server without metrics.
+func TestAdminAddressInUseStopsTheStart(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer taken.Close()
+	ts := startServer(t, func(c *config.Config) { c.AdminAddr = taken.Addr().String() })
+	select {
+	case err := <-ts.done:
+		ts.cancel = nil // Serve is over: nothing to stop
+		if err == nil || !strings.Contains(err.Error(), "admin listener") {
+			t.Fatalf("Serve: %v, want an admin listener error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve kept running with its admin address taken")
+	}
 }
 
 func TestServesTLS(t *testing.T) {
@@ -407,5 +447,74 @@ func TestSignInThrottle(t *testing.T) {
 	}
 	if c := login("password-alice"); c != 429 {
 		t.Fatalf("right password while throttled: %d (the throttle must not reveal it)", c)
+	}
+}
+
+// TestSessionsMetricCoversEveryTransport: a session over each transport
+// shows in presenced_sessions under its own label, and the labelled series
+// add up to presenced_sessions_total (XMPP sessions were missing).
+func TestSessionsMetricCoversEveryTransport(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.AdminAddr, c.XMPPAddr = "127.0.0.1:0", "127.0.0.1:0" })
+	ctx := tctx(t)
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	ts.user(t, "carol")
+	waitReady(t, ts)
+	ws, err := alice.Connect(ctx, client.ConnectOptions{})
+	must(t, err)
+	defer ws.Drop()
+	lp, err := bob.ConnectPoll(ctx, client.ConnectOptions{})
+	must(t, err)
+	defer lp.Drop()
+	xmppClient(t, ts, "carol")
+
+	resp, err := http.Get("http://" + ts.adminAddr + "/metrics")
+	must(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	must(t, err)
+	series := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[0], "presenced_sessions") {
+			var v float64
+			fmt.Sscan(f[1], &v)
+			series[f[0]] = v
+		}
+	}
+	for _, tr := range []string{"ws", "longpoll", "xmpp"} {
+		if name := `presenced_sessions{transport="` + tr + `"}`; series[name] != 1 {
+			t.Errorf("%s = %v, want 1 (all: %v)", name, series[name], series)
+		}
+	}
+	var sum float64
+	for name, v := range series {
+		if strings.HasPrefix(name, "presenced_sessions{") {
+			sum += v
+		}
+	}
+	if total := series["presenced_sessions_total"]; total != 3 || sum != total {
+		t.Errorf("presenced_sessions_total %v, labelled series add up to %v (all: %v)", total, sum, series)
+	}
+}
+
+// TestOpenRefusesZeroDurations: a configuration built in code (not by
+// config.Load) with a zero heartbeat or grace is refused, not served.
+func TestOpenRefusesZeroDurations(t *testing.T) {
+	for _, tc := range []struct {
+		key   string
+		tweak func(*config.Config)
+	}{
+		{"heartbeat", func(c *config.Config) { c.Heartbeat = 0 }},
+		{"grace", func(c *config.Config) { c.Grace = 0 }},
+	} {
+		cfg := config.Config{DataDir: t.TempDir(), Domain: "localhost", Grace: time.Second, Heartbeat: time.Second, HashWorkers: 1}
+		tc.tweak(&cfg)
+		srv, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		var se *config.SettingError
+		if !errors.As(err, &se) || se.Key != tc.key {
+			if srv != nil {
+				srv.Close()
+			}
+			t.Errorf("%s = 0: %v, want a SettingError", tc.key, err)
+		}
 	}
 }

@@ -1,5 +1,6 @@
 // Package server assembles presenced: store, core, auth, transports, REST
-// API, web page and metrics behind one HTTP listener, with graceful shutdown.
+// API and web page behind one HTTP listener, metrics and pprof behind the
+// optional admin listener, with graceful shutdown.
 package server
 
 import (
@@ -51,6 +52,7 @@ type Server struct {
 	key       []byte
 	XMPP      *c2s.Server
 	xmppAddrs []string // bound XMPP listeners, STARTTLS first
+	adminAddr string   // bound admin listener (metrics, pprof), if configured
 	ready     atomic.Bool
 	wsLive    atomic.Int64
 	pollsHeld atomic.Int64
@@ -94,6 +96,16 @@ func loadKey(dataDir string) ([]byte, error) {
 
 // Open builds a server from its configuration.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	// config.Load refuses these with its bounds; a configuration built in
+	// code must not bring them either (a zero heartbeat closes every
+	// WebSocket at its first read, a zero grace ends every long-poll
+	// session between polls).
+	if cfg.Heartbeat <= 0 {
+		return nil, &config.SettingError{Key: "heartbeat", Value: cfg.Heartbeat.String(), Err: fmt.Errorf("must be positive (%w)", config.ErrOutOfRange)}
+	}
+	if cfg.Grace <= 0 {
+		return nil, &config.SettingError{Key: "grace", Value: cfg.Grace.String(), Err: fmt.Errorf("must be positive (%w)", config.ErrOutOfRange)}
+	}
 	st, err := OpenStore(ctx, cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -137,8 +149,27 @@ func (s *Server) routes() http.Handler {
 		}
 		w.Write([]byte("ready\n"))
 	})
-	mux.Handle("GET /metrics", s.Metrics)
+	// No /metrics here: it is on the admin listener (adminRoutes).
 	mux.Handle("GET /openapi.json", api.OpenAPI())
+	return mux
+}
+
+// adminRoutes are the operator's endpoints: metrics and pprof. They are
+// served only on the opt-in admin listener, never on the public one: the
+// session gauges move when an invisible user connects and the delivery
+// counters when one changes status, so whoever can read them learns what
+// the privacy policy hides from everybody (docs/privacy.md). A separate
+// listener, rather than a credential on the public port, keeps the public
+// attack surface free of them and needs no secret in Prometheus' config;
+// operators reach it on loopback or a private network.
+func (s *Server) adminRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.Metrics)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 
@@ -182,9 +213,18 @@ func (s *Server) originAllowed(r *http.Request, origin string) bool {
 	return slices.Contains(s.Config.AllowedOrigins, origin)
 }
 
+// sessionTransports are the transport names sessions are opened with
+// (core.SessionOptions.Transport): "ws" and "longpoll" by the JSON
+// transports through wire.Server.NewConn, "xmpp" by internal/xmpp/c2s for
+// TCP, WebSocket and BOSH alike. The core cannot list them, so a transport
+// missing here silently drops out of presenced_sessions; the server test
+// TestSessionsMetricCoversEveryTransport checks that the series add up to
+// presenced_sessions_total.
+var sessionTransports = []string{"ws", "longpoll", "xmpp"}
+
 func (s *Server) registerMetrics() {
 	m, hm := s.Metrics, s.Hub.Metrics()
-	for _, t := range []string{"ws", "longpoll"} {
+	for _, t := range sessionTransports {
 		n := hm.SessionsOf(t)
 		m.GaugeFunc("presenced_sessions", "Sessions by transport, including those in their grace period.", func() float64 { return float64(n.Load()) }, "transport", t)
 	}
@@ -226,7 +266,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}})
 	}
 	if s.Config.AdminAddr != "" {
-		go s.serveAdmin(ctx)
+		// bound here, not in the goroutine, so that a taken or malformed
+		// address stops the start instead of silently leaving the operator
+		// without metrics
+		aln, err := net.Listen("tcp", s.Config.AdminAddr)
+		if err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		s.adminAddr = aln.Addr().String()
+		go s.serveAdmin(ctx, aln)
 	}
 	if err := s.serveXMPP(ctx); err != nil {
 		return fmt.Errorf("xmpp: %w", err)
@@ -263,19 +311,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-func (s *Server) serveAdmin(ctx context.Context) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	hs := &http.Server{Addr: s.Config.AdminAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+// serveAdmin serves adminRoutes on ln until ctx ends.
+func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) {
+	hs := &http.Server{Handler: s.adminRoutes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		hs.Close()
 	}()
-	if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.Log.Error("admin listener", "err", err)
 	}
 }

@@ -27,16 +27,31 @@ func newPoller() *poller {
 	return p
 }
 
+// parkHook, when set (by tests only), runs while park registers c, between
+// announcing the parking and publishing it as parked.
+var parkHook func(c *conn)
+
 // park registers c, whose reader goroutine is about to exit. It reports
 // false if c cannot be parked; the caller then keeps reading.
+//
+// The registration happens in stateParking, which only the reader leaves:
+// a concurrent close (closeWith) cannot take the connection and close its
+// descriptor while c.fd is being added to the set and the map — it would
+// otherwise have been possible to register, or delete from the set, a
+// descriptor number already reused by another connection, evicting that
+// one from the poller for good. An event arriving before c is published as
+// parked turns it to stateWoken, and the reader keeps reading.
 func (p *poller) park(c *conn) bool {
 	if p == nil || c.fd < 0 || c.closed.Load() {
 		return false
 	}
-	c.state.Store(stateParked)
+	c.state.Store(stateParking)
 	p.mu.Lock()
 	p.parked[c.fd] = c
 	p.mu.Unlock()
+	if parkHook != nil {
+		parkHook(c)
+	}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(c.fd)}
 	op := syscall.EPOLL_CTL_MOD
 	if !c.registered.Load() {
@@ -46,18 +61,28 @@ func (p *poller) park(c *conn) bool {
 	if err == nil {
 		c.registered.Store(true)
 	}
-	if err != nil || c.closed.Load() { // closing raced with parking: keep reading, and see the close
+	if err != nil || !c.state.CompareAndSwap(stateParking, stateParked) {
+		// not registered, or the poller already saw bytes (stateWoken):
+		// the reader keeps the connection and reads
 		p.unpark(c)
-		c.state.CompareAndSwap(stateParked, stateRunning)
+		c.state.Store(stateRunning)
+		return false
+	}
+	// Published: from here on a close, the sweep or the poller may take c.
+	// A close that came while parking did not (the state was parking); take
+	// c back to see it through, unless someone else already took it.
+	if c.closed.Load() && c.state.CompareAndSwap(stateParked, stateRunning) {
+		p.unpark(c)
 		return false
 	}
 	return true
 }
 
-// unpark takes c out of the set before its descriptor is closed (a closed
-// descriptor's number may be reused by a new connection).
+// unpark takes c out of the set and the map, before its descriptor is
+// closed (a closed descriptor's number may be reused by a new connection).
+// Only the connection's owner calls it, so its descriptor is still open.
 func (p *poller) unpark(c *conn) {
-	if p == nil || !c.registered.Load() {
+	if p == nil || c.fd < 0 {
 		return
 	}
 	p.mu.Lock()
@@ -65,7 +90,10 @@ func (p *poller) unpark(c *conn) {
 		delete(p.parked, c.fd)
 	}
 	p.mu.Unlock()
-	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	if c.registered.Load() {
+		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+		c.registered.Store(false) // a later park adds it again
+	}
 }
 
 func (p *poller) loop() {
@@ -83,9 +111,29 @@ func (p *poller) loop() {
 			c := p.parked[int(ev.Fd)]
 			delete(p.parked, int(ev.Fd))
 			p.mu.Unlock()
-			if c != nil && c.state.CompareAndSwap(stateParked, stateRunning) {
-				go c.run()
+			if c != nil {
+				p.wake(c)
 			}
+		}
+	}
+}
+
+// wake hands a connection with bytes waiting to a reader: a new goroutine
+// if it is parked, its own reader if that one is still parking.
+func (p *poller) wake(c *conn) {
+	for {
+		switch c.state.Load() {
+		case stateParked:
+			if c.state.CompareAndSwap(stateParked, stateRunning) {
+				go c.run()
+				return
+			}
+		case stateParking:
+			if c.state.CompareAndSwap(stateParking, stateWoken) {
+				return
+			}
+		default: // running or done: its owner reads or closes it
+			return
 		}
 	}
 }

@@ -167,12 +167,19 @@ type conn struct {
 	finishOnce sync.Once
 }
 
-// Reader states: a connection has a reader goroutine (running), is waiting
-// in the poller without one (parked), or is over (done).
+// Reader states: a connection has a reader goroutine (running), is being
+// registered with the poller by its reader (parking), is waiting in the
+// poller without one (parked), or is over (done). Whoever moves a
+// connection out of parked owns it from then on: it alone may read, or
+// close the descriptor. While parking, the reader still owns it, so nobody
+// closes the descriptor under the registration (a closed descriptor's
+// number is reused at once by the next accepted connection).
 const (
 	stateRunning int32 = iota
+	stateParking
 	stateParked
 	stateDone
+	stateWoken // the poller saw bytes while the reader was parking: keep reading
 )
 
 // errParked ends a reader goroutine whose connection went idle in the poller.
