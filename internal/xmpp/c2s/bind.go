@@ -65,16 +65,23 @@ func (c *conn) serveBound() error {
 	}
 	c.r.SetInput(idleReader{nc: c.nc, idle: idle})
 	err := c.serveStanzas()
+	c.unhook(err)
+	return err
+}
+
+// unhook gives the core session up once the stream ended with err: a clean
+// close is a logout, anything else a dropped connection.
+func (c *conn) unhook(err error) {
+	c.unhooked.Store(true)
 	if errors.Is(err, xmlstream.ErrClosed) {
 		c.leaving.Store(true)
 		if sm := c.sm.Load(); sm != nil && sm.id != "" {
 			c.s.resume.drop(sm.id)
 		}
-		c.sess.Close() // a clean close is a logout: contacts see it at once
+		c.sess.Close() // contacts see it at once
 	} else {
-		c.sess.Detach(c) // a dropped connection: offline after the grace period
+		c.sess.Detach(c) // offline after the grace period, unless resumed
 	}
-	return err
 }
 
 func (c *conn) iqError(id, typ, condition string) error {

@@ -109,7 +109,13 @@ type conn struct {
 	wmu     sync.Mutex        // writes come from the reader and from the flush goroutine
 	writing atomic.Bool       // a flush goroutine runs
 	leaving atomic.Bool       // the client closed the stream
-	*live                     // the core session, after binding (session.go)
+	// unhooked: this connection is no longer the core session's sink
+	// (dropped, logged out, replaced by a resumption or a newer binding).
+	// The session's outbox then fills for another sink, or for none, and
+	// nothing will wake this connection again, so its flush must stop
+	// rather than loop on Session.Pending (session.go).
+	unhooked atomic.Bool
+	*live    // the core session, after binding (session.go)
 }
 
 func (s *Server) handle(nc net.Conn, directTLS bool) {

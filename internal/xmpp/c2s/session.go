@@ -72,6 +72,7 @@ func (c *conn) Wake() {
 
 // Close (core.Sink) ends the stream, unless the client is ending it.
 func (c *conn) Close(g core.Goaway) {
+	c.unhooked.Store(true) // the core calls this as it takes the session from us
 	if c.leaving.Load() {
 		return
 	}
@@ -88,6 +89,12 @@ func (c *conn) Close(g core.Goaway) {
 	}()
 }
 
+// flush writes events until none wait. After giving up the writing flag
+// it looks again, for events that arrived while it held the flag (their
+// Wake found it taken). Pending counts the outbox whoever its sink is now:
+// once this connection is unhooked, Pull gives it nothing, so looking again
+// would spin for as long as another sink (or none, after a drop) leaves
+// events unsent.
 func (c *conn) flush() {
 	for {
 		if err := c.flushBatches(); err != nil {
@@ -96,7 +103,7 @@ func (c *conn) flush() {
 			return
 		}
 		c.writing.Store(false)
-		if !c.sess.Pending() || !c.writing.CompareAndSwap(false, true) {
+		if c.unhooked.Load() || !c.sess.Pending() || !c.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}
