@@ -29,7 +29,7 @@ func (c *conn) bind() error {
 		b := el.Child(nsBind, "bind")
 		if el.Name.Local != "iq" || typ != "set" || b == nil {
 			if el.Name.Local == "iq" && (typ == "get" || typ == "set") {
-				c.iqError(id, "cancel", "not-allowed")
+				c.iqError(iqRequest{id: id}, "cancel", "not-allowed")
 				continue
 			}
 			return &xmlstream.StreamError{Condition: "not-authorized", Text: "bind a resource first"}
@@ -39,7 +39,7 @@ func (c *conn) bind() error {
 			resource = r.Text() // a session already on it is replaced (§ 7.7.2.2)
 		}
 		if err := c.open(resource); err != nil {
-			c.iqError(id, "wait", "resource-constraint")
+			c.iqError(iqRequest{id: id}, "wait", "resource-constraint")
 			continue
 		}
 		c.resource = c.sess.Resource
@@ -82,8 +82,4 @@ func (c *conn) unhook(err error) {
 	} else {
 		c.sess.Detach(c) // offline after the grace period, unless resumed
 	}
-}
-
-func (c *conn) iqError(id, typ, condition string) error {
-	return c.write(`<iq type='error' id='%s'><error type='%s'><%s xmlns='%s'/></error></iq>`, esc(id), typ, condition, nsStanzas)
 }
