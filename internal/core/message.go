@@ -47,8 +47,8 @@ func (s *Session) Send(m Message) (int, error) {
 	}
 	bit, online, n := kindBit(m.Kind), false, 0
 	for _, r := range ru.sessions {
-		// an iq goes to a connected session, available or not (RFC 6121 § 8.5.3.1)
-		if r == s || !r.available && m.Kind != KindIQ || resource != "" && r.Resource != resource {
+		// a full address reaches its connected session, available or not; a bare one only available sessions (RFC 6121 § 8.5.3.1, § 8.5.2.1)
+		if r == s || !r.available && resource == "" || resource != "" && r.Resource != resource {
 			continue
 		}
 		if resource == "" && r.presence.Priority < 0 {
