@@ -457,13 +457,28 @@ func (s *Session) Detach(sink Sink) {
 	}
 	h.stopGraceLocked(s)
 	gen := s.graceGen
-	s.grace = h.clock.AfterFunc(h.cfg.Grace, func() {
+	grace := h.cfg.Grace
+	if s.graceFor > 0 {
+		grace = s.graceFor
+	}
+	s.grace = h.clock.AfterFunc(grace, func() {
 		h.mu.Lock()
 		defer h.unlock()
 		if s.graceGen == gen && !s.ended {
 			h.endLocked(s)
 		}
 	})
+}
+
+// SetGrace sets how long this session, once detached, stays online
+// awaiting Resume, in place of the hub's grace period (0 restores that): a
+// transport whose clients resume later than others, as XEP-0198 stream
+// management lets XMPP clients, keeps their sessions that long.
+func (s *Session) SetGrace(d time.Duration) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.graceFor = d
 }
 
 // Close ends the session now (sign-out): its contacts see it go at once.

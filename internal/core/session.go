@@ -2,6 +2,7 @@ package core
 
 import (
 	"sync"
+	"time"
 
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/ratelimit"
@@ -44,6 +45,7 @@ type Session struct {
 	ended     bool
 	grace     clock.Timer
 	graceGen  uint64
+	graceFor  time.Duration // SetGrace's; 0: the hub's
 
 	mu       sync.Mutex
 	sink     Sink
