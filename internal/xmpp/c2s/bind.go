@@ -76,10 +76,15 @@ func (c *conn) unhook(err error) {
 	if errors.Is(err, xmlstream.ErrClosed) {
 		c.leaving.Store(true)
 		if sm := c.sm.Load(); sm != nil && sm.id != "" {
-			c.s.resume.drop(sm.id)
+			c.s.resume.drop(sm.id, c)
 		}
 		c.sess.Close() // contacts see it at once
 	} else {
-		c.sess.Detach(c) // offline after the grace period, unless resumed
+		c.sess.Detach(c) // offline after the grace period (the resumption window), unless resumed
+		if sm := c.sm.Load(); sm != nil && sm.id != "" {
+			// the resumption window starts now, with the core's (whose timer
+			// starts first, so a stream marked dropped has its timer running)
+			c.s.resume.dropped(sm.id, c, c.s.clock().Now().Add(c.s.resumeWindow()))
+		}
 	}
 }
