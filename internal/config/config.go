@@ -37,6 +37,8 @@ type Config struct {
 	XMPPTLSAddr    string
 	XMPPPlaintext  bool
 	XMPPRegister   bool
+	// XMPPResumeWindow is how long a dropped XEP-0198 stream can be resumed.
+	XMPPResumeWindow time.Duration
 }
 
 // Setting is one configuration knob.
@@ -183,6 +185,14 @@ var Settings = []Setting{
 		b, err := strconv.ParseBool(v)
 		c.XMPPRegister = b
 		return err
+	}},
+	{"xmpp_resume_window", "300s", "how long an XMPP client with stream management (XEP-0198) can resume its stream after the connection drops; its session stays online that long", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return fmt.Errorf("%q is not a duration of at least 1s, like 300s or 10m", v)
+		}
+		c.XMPPResumeWindow = d
+		return nil
 	}},
 }
 

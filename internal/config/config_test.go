@@ -29,6 +29,25 @@ func TestPrecedence(t *testing.T) {
 	if len(c.AllowedOrigins) != 2 {
 		t.Fatalf("origins %v", c.AllowedOrigins)
 	}
+	if c.XMPPResumeWindow != 300*time.Second {
+		t.Fatalf("xmpp_resume_window defaults to %v", c.XMPPResumeWindow)
+	}
+}
+
+// TestResumeWindow: xmpp_resume_window is a duration of at least a second.
+func TestResumeWindow(t *testing.T) {
+	for v, want := range map[string]time.Duration{"10m": 10 * time.Minute, "0s": 0, "500ms": 0, "soon": 0} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		Flags(fs)
+		fs.Parse(nil)
+		c, err := Load(fs, "", func(k string) string { return map[string]string{"PRESENCED_XMPP_RESUME_WINDOW": v}[k] })
+		switch {
+		case want == 0 && (err == nil || !strings.Contains(err.Error(), "xmpp_resume_window")):
+			t.Errorf("%s accepted: %v", v, err)
+		case want != 0 && (err != nil || c.XMPPResumeWindow != want):
+			t.Errorf("%s: %v, %v", v, c, err)
+		}
+	}
 }
 
 func TestErrors(t *testing.T) {

@@ -367,6 +367,25 @@ func TestGraceResumeAndExpiry(t *testing.T) {
 	}
 }
 
+// TestSetGrace: a session's own grace period replaces the hub's.
+func TestSetGrace(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	e.befriend("alice@x", "bob@x")
+	a := e.connect("alice@x", avail)
+	b := e.connect("bob@x", avail)
+	b.s.SetGrace(time.Minute)
+	a.take()
+	b.s.Detach(b)
+	e.clk.Advance(59 * time.Second) // well past the hub's 5 s
+	if evs := a.take(); len(evs) != 0 {
+		t.Fatalf("bob went before his own grace period ended: %+v", evs)
+	}
+	e.clk.Advance(time.Second)
+	if v, ok := presenceOf(a.take(), "bob@x"); !ok || v.Availability != Unavailable {
+		t.Fatalf("bob must go offline after his grace period: %+v", v)
+	}
+}
+
 func TestResumeTooFarBackResyncs(t *testing.T) {
 	e := newEnv(t, "alice@x")
 	a := e.connect("alice@x", avail)

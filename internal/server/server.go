@@ -125,7 +125,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL,
 		Throttle: auth.NewThrottle(clk, signInFailures, signInWindow)}
 	s.XMPP = &c2s.Server{Domain: cfg.Domain, Hub: s.Hub, Auth: s.Auth, AllowPlaintext: cfg.XMPPPlaintext, Secret: key, Log: log,
-		Limits: xmlstream.DefaultLimits, Grace: cfg.Grace, Register: cfg.XMPPRegister}
+		Limits: xmlstream.DefaultLimits, ResumeWindow: cfg.XMPPResumeWindow, Clock: clk, Register: cfg.XMPPRegister}
 	s.Web = &web.Web{Auth: s.Auth, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Domain: cfg.Domain, Log: log}
 	s.handler = s.routes()
 	s.registerMetrics()

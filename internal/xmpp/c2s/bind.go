@@ -29,7 +29,7 @@ func (c *conn) bind() error {
 		b := el.Child(nsBind, "bind")
 		if el.Name.Local != "iq" || typ != "set" || b == nil {
 			if el.Name.Local == "iq" && (typ == "get" || typ == "set") {
-				c.iqError(id, "cancel", "not-allowed")
+				c.iqError(iqRequest{id: id}, "cancel", "not-allowed")
 				continue
 			}
 			return &xmlstream.StreamError{Condition: "not-authorized", Text: "bind a resource first"}
@@ -39,7 +39,7 @@ func (c *conn) bind() error {
 			resource = r.Text() // a session already on it is replaced (§ 7.7.2.2)
 		}
 		if err := c.open(resource); err != nil {
-			c.iqError(id, "wait", "resource-constraint")
+			c.iqError(iqRequest{id: id}, "wait", "resource-constraint")
 			continue
 		}
 		c.resource = c.sess.Resource
@@ -65,18 +65,26 @@ func (c *conn) serveBound() error {
 	}
 	c.r.SetInput(idleReader{nc: c.nc, idle: idle})
 	err := c.serveStanzas()
-	if errors.Is(err, xmlstream.ErrClosed) {
-		c.leaving.Store(true)
-		if sm := c.sm.Load(); sm != nil && sm.id != "" {
-			c.s.resume.drop(sm.id)
-		}
-		c.sess.Close() // a clean close is a logout: contacts see it at once
-	} else {
-		c.sess.Detach(c) // a dropped connection: offline after the grace period
-	}
+	c.unhook(err)
 	return err
 }
 
-func (c *conn) iqError(id, typ, condition string) error {
-	return c.write(`<iq type='error' id='%s'><error type='%s'><%s xmlns='%s'/></error></iq>`, esc(id), typ, condition, nsStanzas)
+// unhook gives the core session up once the stream ended with err: a clean
+// close is a logout, anything else a dropped connection.
+func (c *conn) unhook(err error) {
+	c.unhooked.Store(true)
+	if errors.Is(err, xmlstream.ErrClosed) {
+		c.leaving.Store(true)
+		if sm := c.sm.Load(); sm != nil && sm.id != "" {
+			c.s.resume.drop(sm.id, c)
+		}
+		c.sess.Close() // contacts see it at once
+	} else {
+		c.sess.Detach(c) // offline after the grace period (the resumption window), unless resumed
+		if sm := c.sm.Load(); sm != nil && sm.id != "" {
+			// the resumption window starts now, with the core's (whose timer
+			// starts first, so a stream marked dropped has its timer running)
+			c.s.resume.dropped(sm.id, c, c.s.clock().Now().Add(c.s.resumeWindow()))
+		}
+	}
 }

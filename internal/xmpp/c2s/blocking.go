@@ -17,18 +17,18 @@ const (
 // blocking answers XEP-0191 requests on the core's blocks: the same list the
 // JSON protocol and the REST API edit. Pushes to the user's resources come
 // from the core's privacy events (see blockPush).
-func (c *conn) blocking(id, typ string, el *xmlstream.Element) error {
-	ctx := context.Background()
+func (c *conn) blocking(rq iqRequest) error {
+	ctx, typ, el := context.Background(), rq.typ, rq.el
 	if b := el.Child(nsBlocking, "blocklist"); b != nil && typ == "get" {
 		p, err := c.s.Hub.Privacy(ctx, c.account)
 		if err != nil {
 			return err
 		}
-		return c.write(`<iq type='result' id='%s'><blocklist xmlns='%s'>%s</blocklist></iq>`, esc(id), nsBlocking, items(p.Blocks))
+		return c.iqResult(rq, `<blocklist xmlns='`+nsBlocking+`'>`+items(p.Blocks)+`</blocklist>`)
 	}
 	block, unblock := el.Child(nsBlocking, "block"), el.Child(nsBlocking, "unblock")
 	if typ != "set" || (block == nil && unblock == nil) {
-		return c.iqError(id, "modify", "bad-request")
+		return c.iqError(rq, "modify", "bad-request")
 	}
 	op, list := c.s.Hub.Block, block
 	if unblock != nil {
@@ -36,7 +36,7 @@ func (c *conn) blocking(id, typ string, el *xmlstream.Element) error {
 	}
 	jids := itemJIDs(list)
 	if block != nil && len(jids) == 0 {
-		return c.iqError(id, "modify", "bad-request") // XEP-0191 § 3.3: a block needs items
+		return c.iqError(rq, "modify", "bad-request") // XEP-0191 § 3.3: a block needs items
 	}
 	if unblock != nil && len(jids) == 0 { // unblock everyone
 		p, err := c.s.Hub.Privacy(ctx, c.account)
@@ -47,10 +47,10 @@ func (c *conn) blocking(id, typ string, el *xmlstream.Element) error {
 	}
 	for _, j := range jids {
 		if err := op(ctx, c.account, j); err != nil {
-			return c.iqError(id, "modify", "jid-malformed")
+			return c.iqError(rq, "modify", "jid-malformed")
 		}
 	}
-	return c.write(`<iq type='result' id='%s'/>`, esc(id))
+	return c.iqResult(rq, "")
 }
 
 func itemJIDs(el *xmlstream.Element) []string {

@@ -38,6 +38,12 @@ type rig struct {
 }
 
 func start(t *testing.T, allowPlaintext bool, opts ...func(*Server)) rig {
+	return startClock(t, allowPlaintext, clock.Real{}, opts...)
+}
+
+// startClock starts a rig whose hub and XMPP server tell time by clk (the
+// core's grace period is a second of it).
+func startClock(t *testing.T, allowPlaintext bool, clk clock.Clock, opts ...func(*Server)) rig {
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "x.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -52,9 +58,9 @@ func start(t *testing.T, allowPlaintext bool, opts ...func(*Server)) rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := core.New(core.Config{Domain: "localhost", Grace: time.Second}, st, clock.Real{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hub := core.New(core.Config{Domain: "localhost", Grace: time.Second}, st, clk, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s := &Server{Domain: "localhost", Hub: hub, Auth: a, TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		AllowPlaintext: allowPlaintext, Secret: []byte("k"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: xmlstream.DefaultLimits}
+		AllowPlaintext: allowPlaintext, Clock: clk, Secret: []byte("k"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: xmlstream.DefaultLimits}
 	for _, o := range opts {
 		o(s)
 	}

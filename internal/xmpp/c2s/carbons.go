@@ -16,9 +16,9 @@ const (
 )
 
 // carbons answers enable and disable.
-func (c *conn) carbons(id string, el *xmlstream.Element) error {
-	c.sess.SetCarbons(el.Child(nsCarbons, "enable") != nil)
-	return c.write(`<iq type='result' id='%s'/>`, esc(id))
+func (c *conn) carbons(rq iqRequest) error {
+	c.sess.SetCarbons(rq.el.Child(nsCarbons, "enable") != nil)
+	return c.iqResult(rq, "")
 }
 
 // private: the sender asked for no copies.

@@ -3,11 +3,7 @@ package c2s
 // XEP-0030 Service Discovery of the server and of the user's own account
 // (the PEP service, XEP-0163 § 6.1).
 
-import (
-	"strings"
-
-	"github.com/presenced/presenced/internal/xmpp/xmlstream"
-)
+import "strings"
 
 const (
 	nsDiscoInfo = "http://jabber.org/protocol/disco#info"
@@ -18,28 +14,27 @@ const (
 var serverFeatures = []string{nsDiscoInfo, nsDiscoItem, nsBlocking, nsPing, nsRoster, nsLast, nsCarbons}
 
 // disco answers disco#info and disco#items about the server or the user's
-// own account; other accounts answer service-unavailable.
-func (c *conn) disco(id, to string, el *xmlstream.Element) error {
+// own account (a request to nobody is about the account: RFC 6120
+// § 10.3.3).
+func (c *conn) disco(rq iqRequest) error {
 	var identities string
 	var features []string
-	from := c.s.Domain
-	switch owner, ok := c.pepOwner(to); {
-	case to == "" || strings.EqualFold(to, c.s.Domain):
+	switch rq.to {
+	case toServer:
 		identities, features = `<identity category='server' type='im' name='presenced'/>`, serverFeatures
-	case ok && owner == c.account:
-		from = owner
+	case toAccount:
 		identities = `<identity category='account' type='registered'/><identity category='pubsub' type='pep'/>`
 		features = append([]string{nsDiscoInfo, nsDiscoItem}, pepFeatures...)
 	default:
-		return c.iqError(id, "cancel", "service-unavailable")
+		return c.iqError(rq, "cancel", "service-unavailable")
 	}
-	if el.Child(nsDiscoItem, "query") != nil {
-		return c.write(`<iq type='result' id='%s' from='%s'><query xmlns='%s'/></iq>`, esc(id), esc(from), nsDiscoItem)
+	if rq.el.Child(nsDiscoItem, "query") != nil {
+		return c.iqResult(rq, `<query xmlns='`+nsDiscoItem+`'/>`)
 	}
 	var b strings.Builder
 	b.WriteString(identities)
 	for _, f := range features {
 		b.WriteString(`<feature var='` + f + `'/>`)
 	}
-	return c.write(`<iq type='result' id='%s' from='%s'><query xmlns='%s'>%s</query></iq>`, esc(id), esc(from), nsDiscoInfo, b.String())
+	return c.iqResult(rq, `<query xmlns='`+nsDiscoInfo+`'>`+b.String()+`</query>`)
 }

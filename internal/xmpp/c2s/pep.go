@@ -14,7 +14,6 @@ import (
 	"context"
 	"strings"
 
-	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/xmpp/pep"
@@ -34,36 +33,36 @@ var pepFeatures = []string{nsPubsub + "#publish", nsPubsub + "#retract-items", n
 
 // pubsub answers a PEP request addressed to owner (the user or, for
 // retrieval, a contact).
-func (c *conn) pubsub(id, typ, owner string, q *xmlstream.Element) error {
-	ctx := context.Background()
+func (c *conn) pubsub(rq iqRequest, owner string, q *xmlstream.Element) error {
+	ctx, typ := context.Background(), rq.typ
 	switch {
 	case typ == "set" && owner == c.account && q.Child(nsPubsub, "publish") != nil:
-		return c.publish(ctx, id, q)
+		return c.publish(ctx, rq, q)
 	case typ == "set" && owner == c.account && q.Child(nsPubsub, "retract") != nil:
 		r := q.Child(nsPubsub, "retract")
 		k, ok := pep.ByNode(r.AttrValue("node"))
 		if !ok {
-			return c.pubsubError(id, "cancel", "item-not-found", "")
+			return c.pubsubError(rq, "cancel", "item-not-found", "")
 		}
 		if err := c.sess.Retract(ctx, k.Topic); err != nil {
-			return c.iqError(id, "wait", "internal-server-error")
+			return c.iqError(rq, "wait", "internal-server-error")
 		}
-		return c.write(`<iq type='result' id='%s'/>`, esc(id))
+		return c.iqResult(rq, "")
 	case typ == "get" && q.Child(nsPubsub, "items") != nil:
-		return c.pepItems(ctx, id, owner, q.Child(nsPubsub, "items").AttrValue("node"))
+		return c.pepItems(ctx, rq, owner, q.Child(nsPubsub, "items").AttrValue("node"))
 	}
-	return c.pubsubError(id, "cancel", "feature-not-implemented", "")
+	return c.pubsubError(rq, "cancel", "feature-not-implemented", "")
 }
 
-func (c *conn) publish(ctx context.Context, id string, q *xmlstream.Element) error {
+func (c *conn) publish(ctx context.Context, rq iqRequest, q *xmlstream.Element) error {
 	p := q.Child(nsPubsub, "publish")
 	node := p.AttrValue("node")
 	k, ok := pep.ByNode(node)
 	if !ok {
-		return c.pubsubError(id, "cancel", "feature-not-implemented", "publish")
+		return c.pubsubError(rq, "cancel", "feature-not-implemented", "publish")
 	}
 	if !presenceAccessOnly(q.Child(nsPubsub, "publish-options")) {
-		return c.pubsubError(id, "cancel", "conflict", "precondition-not-met")
+		return c.pubsubError(rq, "cancel", "conflict", "precondition-not-met")
 	}
 	item := p.Child(nsPubsub, "item")
 	var payload *xmlstream.Element
@@ -77,7 +76,7 @@ func (c *conn) publish(ctx context.Context, id string, q *xmlstream.Element) err
 	}
 	data, err := k.FromXML(payload)
 	if err != nil {
-		return c.pubsubError(id, "modify", "bad-request", "invalid-payload")
+		return c.pubsubError(rq, "modify", "bad-request", "invalid-payload")
 	}
 	itemID := ""
 	if item != nil {
@@ -86,12 +85,11 @@ func (c *conn) publish(ctx context.Context, id string, q *xmlstream.Element) err
 	it, err := c.sess.Publish(ctx, k.Topic, itemID, data)
 	if err != nil {
 		if core.CodeOf(err) == core.CodeInvalid {
-			return c.pubsubError(id, "modify", "bad-request", "invalid-payload")
+			return c.pubsubError(rq, "modify", "bad-request", "invalid-payload")
 		}
-		return c.iqError(id, "wait", "internal-server-error")
+		return c.iqError(rq, "wait", "internal-server-error")
 	}
-	return c.write(`<iq type='result' id='%s'><pubsub xmlns='%s'><publish node='%s'><item id='%s'/></publish></pubsub></iq>`,
-		esc(id), nsPubsub, esc(node), esc(it.ItemID))
+	return c.iqResult(rq, `<pubsub xmlns='`+nsPubsub+`'><publish node='`+esc(node)+`'><item id='`+esc(it.ItemID)+`'/></publish></pubsub>`)
 }
 
 // presenceAccessOnly: publish-options (XEP-0223) ask for nothing but the
@@ -116,14 +114,14 @@ func presenceAccessOnly(opts *xmlstream.Element) bool {
 
 // pepItems returns owner's last item on node, if the user may see it; an
 // item it may not see answers exactly like one that does not exist.
-func (c *conn) pepItems(ctx context.Context, id, owner, node string) error {
+func (c *conn) pepItems(ctx context.Context, rq iqRequest, owner, node string) error {
 	k, ok := pep.ByNode(node)
 	if !ok {
-		return c.pubsubError(id, "cancel", "item-not-found", "")
+		return c.pubsubError(rq, "cancel", "item-not-found", "")
 	}
 	items, err := c.s.Hub.PersonalItems(ctx, c.account, owner)
 	if err != nil {
-		return c.iqError(id, "wait", "internal-server-error")
+		return c.iqError(rq, "wait", "internal-server-error")
 	}
 	for _, it := range items {
 		if it.Topic == k.Topic {
@@ -131,14 +129,13 @@ func (c *conn) pepItems(ctx context.Context, id, owner, node string) error {
 			if err != nil {
 				break
 			}
-			return c.write(`<iq type='result' id='%s' from='%s'><pubsub xmlns='%s'><items node='%s'><item id='%s'>%s</item></items></pubsub></iq>`,
-				esc(id), esc(owner), nsPubsub, esc(node), esc(it.ItemID), payload)
+			return c.iqResult(rq, `<pubsub xmlns='`+nsPubsub+`'><items node='`+esc(node)+`'><item id='`+esc(it.ItemID)+`'>`+payload+`</item></items></pubsub>`)
 		}
 	}
-	return c.write(`<iq type='error' id='%s' from='%s'><error type='cancel'><item-not-found xmlns='%s'/></error></iq>`, esc(id), esc(owner), nsStanzas)
+	return c.iqError(rq, "cancel", "item-not-found")
 }
 
-func (c *conn) pubsubError(id, typ, condition, pubsubCondition string) error {
+func (c *conn) pubsubError(rq iqRequest, typ, condition, pubsubCondition string) error {
 	extra := ""
 	switch pubsubCondition {
 	case "":
@@ -147,7 +144,7 @@ func (c *conn) pubsubError(id, typ, condition, pubsubCondition string) error {
 	default:
 		extra = "<" + pubsubCondition + " xmlns='" + nsPubsubErrors + "'/>"
 	}
-	return c.write(`<iq type='error' id='%s'><error type='%s'><%s xmlns='%s'/>%s</error></iq>`, esc(id), typ, condition, nsStanzas, extra)
+	return c.iqError(rq, typ, condition, extra)
 }
 
 // notify writes a PEP notification of a personal event.
@@ -182,14 +179,4 @@ func (c *conn) lastItems(items []store.PersonalItem) error {
 		}
 	}
 	return nil
-}
-
-// pepOwner is the account a pubsub request addresses: its own bare address
-// when to is empty.
-func (c *conn) pepOwner(to string) (string, bool) {
-	if to == "" {
-		return c.account, true
-	}
-	bare, resource, err := addr.Parse(to)
-	return bare, err == nil && resource == ""
 }

@@ -8,6 +8,7 @@ package c2s
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/store"
@@ -29,38 +30,39 @@ func isRegistration(el *xmlstream.Element) bool {
 
 // register answers a registration request before authentication.
 func (c *conn) register(el *xmlstream.Element) error {
-	id, typ := el.AttrValue("id"), el.AttrValue("type")
+	typ := el.AttrValue("type")
+	rq := iqRequest{el: el, id: el.AttrValue("id"), typ: typ}   // before authentication: replies without 'from'
 	if !c.s.Register || !c.encrypted() && !c.s.AllowPlaintext { // no password in the clear
-		return c.iqError(id, "cancel", "service-unavailable")
+		return c.iqError(rq, "cancel", "service-unavailable")
 	}
 	c.registrations++
 	if c.registrations > maxRegistrations || c.registered {
-		return c.iqError(id, "cancel", "not-allowed")
+		return c.iqError(rq, "cancel", "not-allowed")
 	}
 	q := el.Child(nsRegister, "query")
 	switch typ {
 	case "get":
-		return c.write(`<iq type='result' id='%s'><query xmlns='%s'><instructions>Choose a username and a password of at least %d characters.</instructions><username/><password/></query></iq>`,
-			esc(id), nsRegister, auth.MinPasswordLength)
+		return c.iqResult(rq, fmt.Sprintf(`<query xmlns='%s'><instructions>Choose a username and a password of at least %d characters.</instructions><username/><password/></query>`,
+			nsRegister, auth.MinPasswordLength))
 	case "set":
 		if q.Child(nsRegister, "remove") != nil {
-			return c.iqError(id, "auth", "not-authorized") // removing an account needs signing in
+			return c.iqError(rq, "auth", "not-authorized") // removing an account needs signing in
 		}
 		user, pw := q.ChildText(nsRegister, "username"), q.ChildText(nsRegister, "password")
 		if user == "" || pw == "" {
-			return c.iqError(id, "modify", "not-acceptable")
+			return c.iqError(rq, "modify", "not-acceptable")
 		}
 		_, err := c.s.Auth.CreateAccount(context.Background(), user+"@"+c.s.Domain, pw)
 		switch {
 		case errors.Is(err, store.ErrExists):
-			return c.iqError(id, "cancel", "conflict")
+			return c.iqError(rq, "cancel", "conflict")
 		case errors.Is(err, auth.ErrBusy):
-			return c.iqError(id, "wait", "resource-constraint")
+			return c.iqError(rq, "wait", "resource-constraint")
 		case err != nil:
-			return c.iqError(id, "modify", "not-acceptable") // a bad username or a weak password
+			return c.iqError(rq, "modify", "not-acceptable") // a bad username or a weak password
 		}
 		c.registered = true
-		return c.write(`<iq type='result' id='%s'/>`, esc(id))
+		return c.iqResult(rq, "")
 	}
-	return c.iqError(id, "cancel", "bad-request")
+	return c.iqError(rq, "cancel", "bad-request")
 }

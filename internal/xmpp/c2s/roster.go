@@ -111,10 +111,10 @@ func rosterVersion(items []rosterItem) string {
 }
 
 // roster answers roster get and set.
-func (c *conn) roster(id, typ string, q *xmlstream.Element) error {
+func (c *conn) roster(rq iqRequest, q *xmlstream.Element) error {
 	ctx := context.Background()
-	if typ == "set" {
-		return c.rosterSet(ctx, id, q)
+	if rq.typ == "set" {
+		return c.rosterSet(ctx, rq, q)
 	}
 	items, err := c.loadRoster(ctx)
 	if err != nil {
@@ -122,17 +122,17 @@ func (c *conn) roster(id, typ string, q *xmlstream.Element) error {
 	}
 	ver := rosterVersion(items)
 	if q.AttrValue("ver") == ver { // § 2.6.3: the client's copy is current
-		return c.write(`<iq type='result' id='%s'/>`, esc(id))
+		return c.iqResult(rq, "")
 	}
 	var b strings.Builder
 	for _, it := range items {
 		b.WriteString(it.String())
 	}
-	return c.write(`<iq type='result' id='%s'><query xmlns='%s' ver='%s'>%s</query></iq>`, esc(id), nsRoster, ver, b.String())
+	return c.iqResult(rq, `<query xmlns='`+nsRoster+`' ver='`+ver+`'>`+b.String()+`</query>`)
 }
 
 // rosterSet adds, updates or removes one item (§ 2.3, § 2.5).
-func (c *conn) rosterSet(ctx context.Context, id string, q *xmlstream.Element) error {
+func (c *conn) rosterSet(ctx context.Context, rq iqRequest, q *xmlstream.Element) error {
 	var item *xmlstream.Element
 	n := 0
 	for _, ch := range q.Children {
@@ -141,11 +141,11 @@ func (c *conn) rosterSet(ctx context.Context, id string, q *xmlstream.Element) e
 		}
 	}
 	if n != 1 { // § 2.3.3: exactly one item
-		return c.iqError(id, "modify", "bad-request")
+		return c.iqError(rq, "modify", "bad-request")
 	}
 	jid, err := addr.Bare(item.AttrValue("jid"))
 	if err != nil || jid == c.account {
-		return c.iqError(id, "modify", "bad-request")
+		return c.iqError(rq, "modify", "bad-request")
 	}
 	if item.AttrValue("subscription") == "remove" { // pushes follow from the core's events
 		items, err := c.loadRoster(ctx)
@@ -153,7 +153,7 @@ func (c *conn) rosterSet(ctx context.Context, id string, q *xmlstream.Element) e
 			return err
 		}
 		if !slices.ContainsFunc(items, func(it rosterItem) bool { return it.jid == jid }) {
-			return c.iqError(id, "cancel", "item-not-found") // § 2.5.3
+			return c.iqError(rq, "cancel", "item-not-found") // § 2.5.3
 		}
 		if err := c.s.Hub.Remove(ctx, c.account, jid); err != nil {
 			return err
@@ -165,14 +165,14 @@ func (c *conn) rosterSet(ctx context.Context, id string, q *xmlstream.Element) e
 				return err
 			}
 		}
-		return c.write(`<iq type='result' id='%s'/>`, esc(id))
+		return c.iqResult(rq, "")
 	}
 	var groups []string
 	for _, ch := range item.Children {
 		if g, ok := ch.(*xmlstream.Element); ok && g.Name.Local == "group" {
 			name := strings.TrimSpace(g.Text())
 			if name == "" || len(name) > maxGroupName || len(groups) == maxRosterGroups {
-				return c.iqError(id, "modify", "not-acceptable") // § 2.3.3
+				return c.iqError(rq, "modify", "not-acceptable") // § 2.3.3
 			}
 			groups = append(groups, name)
 		}
@@ -190,11 +190,11 @@ func (c *conn) rosterSet(ctx context.Context, id string, q *xmlstream.Element) e
 	}
 	if err != nil {
 		if core.CodeOf(err) == core.CodeInvalid || core.CodeOf(err) == core.CodeLimit {
-			return c.iqError(id, "modify", "not-acceptable")
+			return c.iqError(rq, "modify", "not-acceptable")
 		}
 		return err
 	}
-	return c.write(`<iq type='result' id='%s'/>`, esc(id)) // the push follows from the core's contact event
+	return c.iqResult(rq, "") // the push follows from the core's contact event
 }
 
 // cardOf finds the address-book card with a presence address, if any.

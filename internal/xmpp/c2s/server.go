@@ -20,6 +20,7 @@ import (
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/sasl"
 	"github.com/presenced/presenced/internal/store"
@@ -53,20 +54,35 @@ type Server struct {
 	// whitespace keepalive, for this long; 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
 
-	// Grace is how long a dropped session waits to be resumed (the core's
-	// grace period), offered to XEP-0198 clients; 0 means 5 seconds.
-	Grace time.Duration
+	// ResumeWindow is how long a XEP-0198 stream whose connection dropped
+	// can be resumed, counted from the drop; its core session stays online
+	// as long. 0 means DefaultResumeWindow.
+	ResumeWindow time.Duration
+	// Clock tells the time of resumption windows and last activity; nil
+	// means the wall clock.
+	Clock clock.Clock
 
 	caps   capsCache    // verified entity capabilities (caps.go)
 	resume resumable    // streams that may be resumed (sm.go)
 	bosh   boshSessions // BOSH sessions by sid (bosh.go)
 }
 
-func (s *Server) grace() time.Duration {
-	if s.Grace == 0 {
-		return 5 * time.Second
+// DefaultResumeWindow is the resumption window of XEP-0198 streams: long
+// enough for a phone to change networks or wake from sleep.
+const DefaultResumeWindow = 5 * time.Minute
+
+func (s *Server) resumeWindow() time.Duration {
+	if s.ResumeWindow <= 0 {
+		return DefaultResumeWindow
 	}
-	return s.Grace
+	return s.ResumeWindow
+}
+
+func (s *Server) clock() clock.Clock {
+	if s.Clock == nil {
+		return clock.Real{}
+	}
+	return s.Clock
 }
 
 // DefaultIdleTimeout is the idle limit of a bound stream.
@@ -109,7 +125,13 @@ type conn struct {
 	wmu     sync.Mutex        // writes come from the reader and from the flush goroutine
 	writing atomic.Bool       // a flush goroutine runs
 	leaving atomic.Bool       // the client closed the stream
-	*live                     // the core session, after binding (session.go)
+	// unhooked: this connection is no longer the core session's sink
+	// (dropped, logged out, replaced by a resumption or a newer binding).
+	// The session's outbox then fills for another sink, or for none, and
+	// nothing will wake this connection again, so its flush must stop
+	// rather than loop on Session.Pending (session.go).
+	unhooked atomic.Bool
+	*live    // the core session, after binding (session.go)
 }
 
 func (s *Server) handle(nc net.Conn, directTLS bool) {

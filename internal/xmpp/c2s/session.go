@@ -2,6 +2,7 @@ package c2s
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,6 +73,7 @@ func (c *conn) Wake() {
 
 // Close (core.Sink) ends the stream, unless the client is ending it.
 func (c *conn) Close(g core.Goaway) {
+	c.unhooked.Store(true) // the core calls this as it takes the session from us
 	if c.leaving.Load() {
 		return
 	}
@@ -88,6 +90,12 @@ func (c *conn) Close(g core.Goaway) {
 	}()
 }
 
+// flush writes events until none wait. After giving up the writing flag
+// it looks again, for events that arrived while it held the flag (their
+// Wake found it taken). Pending counts the outbox whoever its sink is now:
+// once this connection is unhooked, Pull gives it nothing, so looking again
+// would spin for as long as another sink (or none, after a drop) leaves
+// events unsent.
 func (c *conn) flush() {
 	for {
 		if err := c.flushBatches(); err != nil {
@@ -96,7 +104,7 @@ func (c *conn) flush() {
 			return
 		}
 		c.writing.Store(false)
-		if !c.sess.Pending() || !c.writing.CompareAndSwap(false, true) {
+		if c.unhooked.Load() || !c.sess.Pending() || !c.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}
@@ -320,7 +328,7 @@ func (c *conn) refuse(el *xmlstream.Element) error {
 	id, typ := el.AttrValue("id"), el.AttrValue("type")
 	switch {
 	case el.Name.Local == "iq" && (typ == "get" || typ == "set"):
-		return c.iqError(id, "wait", "resource-constraint")
+		return c.iqError(c.iqRequest(el), "wait", "resource-constraint")
 	case el.Name.Local == "message" && typ != "error":
 		return c.messageError(el.AttrValue("to"), id, "wait", "resource-constraint")
 	}
@@ -437,49 +445,6 @@ func (c *conn) messageError(from, id, typ, condition string) error {
 		esc(from), esc(id), typ, condition, nsStanzas)
 }
 
-func (c *conn) onIQ(el *xmlstream.Element) error {
-	id, typ, to := el.AttrValue("id"), el.AttrValue("type"), el.AttrValue("to")
-	if bare, resource, err := addr.Parse(to); err == nil && resource != "" && (bare != c.account || resource != c.resource) {
-		return c.routeIQ(el, id, typ, to) // RFC 6121 § 8.5.3: to that session, whatever it asks
-	}
-	if typ != "get" && typ != "set" {
-		if c.capsQuery != "" && id == c.capsQuery {
-			return c.onCapsResult(el)
-		}
-		return nil // answers to roster and block pushes
-	}
-	if q := el.Child(nsPubsub, "pubsub"); q != nil {
-		if owner, ok := c.pepOwner(to); ok {
-			return c.pubsub(id, typ, owner, q)
-		}
-		return c.iqError(id, "cancel", "service-unavailable")
-	}
-	if typ == "get" && (el.Child(nsDiscoInfo, "query") != nil || el.Child(nsDiscoItem, "query") != nil) {
-		return c.disco(id, to, el)
-	}
-	if bare, resource, err := addr.Parse(to); to != "" && !strings.EqualFold(to, c.s.Domain) && (err != nil || bare != c.account || resource != "") {
-		// addressed to another entity
-		if err != nil && strings.Contains(to, "@") {
-			return c.iqError(id, "modify", "jid-malformed") // RFC 6120 § 8.3.3.8
-		}
-		if q := el.Child(nsLast, "query"); q != nil && typ == "get" && err == nil && resource == "" {
-			return c.lastActivity(id, bare)
-		}
-		return c.iqError(id, "cancel", "service-unavailable") // routing iqs to other entities: not yet
-	}
-	switch {
-	case el.Child(nsPing, "ping") != nil, el.Child(nsSession, "session") != nil:
-		return c.write(`<iq type='result' id='%s'/>`, esc(id))
-	case el.Child(nsRoster, "query") != nil:
-		return c.roster(id, typ, el.Child(nsRoster, "query"))
-	case typ == "set" && (el.Child(nsCarbons, "enable") != nil || el.Child(nsCarbons, "disable") != nil):
-		return c.carbons(id, el)
-	case el.Child(nsBlocking, "blocklist") != nil, el.Child(nsBlocking, "block") != nil, el.Child(nsBlocking, "unblock") != nil:
-		return c.blocking(id, typ, el)
-	}
-	return c.iqError(id, "cancel", "service-unavailable")
-}
-
 // routeIQ relays an iq to another session (of a contact, or of the user),
 // under the same rule as a message; a request that cannot be delivered is
 // answered service-unavailable, like one to nobody.
@@ -501,7 +466,7 @@ func (c *conn) routeIQ(el *xmlstream.Element, id, typ, to string) error {
 // the user see: seconds since it went offline, 0 when online. Strangers,
 // and contacts that block, hide or are invisible, get the same
 // service-unavailable as an account that does not exist.
-func (c *conn) lastActivity(id, contact string) error {
+func (c *conn) lastActivity(rq iqRequest, contact string) error {
 	views, err := c.s.Hub.Presence(context.Background(), c.account, []string{contact})
 	if err != nil {
 		return err
@@ -516,10 +481,10 @@ func (c *conn) lastActivity(id, contact string) error {
 			seconds = int(time.Since(v.LastSeen).Seconds())
 		}
 		if seconds >= 0 {
-			return c.write(`<iq type='result' id='%s' from='%s'><query xmlns='%s' seconds='%d'/></iq>`, esc(id), esc(contact), nsLast, seconds)
+			return c.iqResult(rq, fmt.Sprintf(`<query xmlns='%s' seconds='%d'/>`, nsLast, seconds))
 		}
 	}
-	return c.write(`<iq type='error' id='%s' from='%s'><error type='cancel'><service-unavailable xmlns='%s'/></error></iq>`, esc(id), esc(contact), nsStanzas)
+	return c.iqError(rq, "cancel", "service-unavailable")
 }
 
 func childText(el *xmlstream.Element, local string) string {

@@ -5,10 +5,12 @@ package c2s
 // stanzas it had written after each delivery (a mark), so the client's
 // <a h='N'/> acknowledges core sequence numbers, and the core keeps what is
 // unacknowledged. A dropped stream is resumed with <resume/> within the
-// grace period: the core rewinds to the last acknowledged delivery and the
-// new stream sends the rest again, with the old stream's state (who was
-// shown online, the block list) taken over. Stanzas that are not core
-// deliveries (iq results) are not kept for resending.
+// resumption window (Server.ResumeWindow, counted from the drop; the core
+// session stays online as long, by SetGrace): the core rewinds to the last
+// acknowledged delivery and the new stream sends the rest again, with the
+// old stream's state (who was shown online, the block list) taken over.
+// Stanzas that are not core deliveries (iq results) are not kept for
+// resending.
 
 import (
 	"context"
@@ -90,31 +92,52 @@ type resumable struct {
 type resumeEntry struct {
 	account string
 	live    *live
-	until   time.Time
+	conn    *conn // the connection the stream is on, or was on when it dropped
+	// until is the end of the resumption window once conn dropped; zero
+	// while it is connected, however long ago the stream began.
+	until time.Time
 }
 
-// maxResumable bounds the table; the oldest entries go first.
+// maxResumable bounds the table: past it, new streams get no resumption.
 const maxResumable = 100_000
 
-func (r *resumable) put(id string, e resumeEntry) {
+// put records a resumable stream on its connection; false when the table
+// is full even of streams still resumable.
+func (r *resumable) put(id string, e resumeEntry, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
 		r.m = map[string]resumeEntry{}
 	}
-	now := time.Now()
 	if len(r.m) >= maxResumable/2 { // sweep what can no longer be resumed
 		for k, v := range r.m {
-			if now.After(v.until) || len(r.m) >= maxResumable {
+			if !v.until.IsZero() && now.After(v.until) {
 				delete(r.m, k)
 			}
 		}
 	}
+	if _, ok := r.m[id]; !ok && len(r.m) >= maxResumable {
+		return false
+	}
 	r.m[id] = e
+	return true
 }
 
-// take removes and returns an entry still in time for account.
-func (r *resumable) take(id, account string) (*live, bool) {
+// dropped starts the resumption window of the stream id if c, whose
+// connection is gone, still carries it (not if it was resumed elsewhere).
+func (r *resumable) dropped(id string, c *conn, until time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.m[id]; ok && e.conn == c {
+		e.until = until
+		r.m[id] = e
+	}
+}
+
+// take removes and returns an entry, and whether it is resumable at now:
+// connected (the server has not noticed the drop yet) or within its
+// window.
+func (r *resumable) take(id, account string, now time.Time) (*live, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.m[id]
@@ -122,13 +145,16 @@ func (r *resumable) take(id, account string) (*live, bool) {
 		return nil, false // another account's id is as unknown as a made-up one
 	}
 	delete(r.m, id)
-	return e.live, time.Now().Before(e.until)
+	return e.live, e.until.IsZero() || !now.After(e.until)
 }
 
-func (r *resumable) drop(id string) {
+// drop forgets the stream id if c carries it: c's stream ended for good.
+func (r *resumable) drop(id string, c *conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.m, id)
+	if e, ok := r.m[id]; ok && e.conn == c {
+		delete(r.m, id)
+	}
 }
 
 // onSM handles a stream management element on a bound stream.
@@ -142,9 +168,12 @@ func (c *conn) onSM(el *xmlstream.Element) error {
 		sm = &smState{}
 		resume := ""
 		if v := el.AttrValue("resume"); v == "true" || v == "1" {
-			sm.id = randomToken()
-			resume = " resume='true' max='" + strconv.Itoa(int(c.s.grace()/time.Second)) + "'"
-			c.s.resume.put(sm.id, resumeEntry{account: c.account, live: c.live, until: time.Now().Add(c.s.grace())})
+			id := randomToken()
+			if c.s.resume.put(id, resumeEntry{account: c.account, live: c.live, conn: c}, c.s.clock().Now()) {
+				sm.id = id
+				resume = " resume='true' max='" + strconv.Itoa(int(c.s.resumeWindow()/time.Second)) + "'"
+				c.sess.SetGrace(c.s.resumeWindow()) // the core keeps the session for the window
+			}
 		}
 		// marks start with the next delivery: flushes in progress finish under fmu first
 		c.fmu.Lock()
@@ -186,7 +215,7 @@ func (c *conn) requestAck(sm *smState) error {
 // whether it did; a failure is answered and the client may bind instead.
 func (c *conn) resume(el *xmlstream.Element) (bool, error) {
 	h, err := strconv.ParseUint(el.AttrValue("h"), 10, 32)
-	old, inTime := c.s.resume.take(el.AttrValue("previd"), c.account)
+	old, inTime := c.s.resume.take(el.AttrValue("previd"), c.account, c.s.clock().Now())
 	var oldSM *smState
 	if old != nil {
 		oldSM = old.sm.Load()
@@ -213,7 +242,7 @@ func (c *conn) resume(el *xmlstream.Element) (bool, error) {
 	}
 	c.sess = s
 	c.resource = s.Resource
-	c.s.resume.put(oldSM.id, resumeEntry{account: c.account, live: c.live, until: time.Now().Add(c.s.grace())}) // it may drop again
+	c.s.resume.put(oldSM.id, resumeEntry{account: c.account, live: c.live, conn: c}, c.s.clock().Now()) // it may drop again
 	if err := c.write(`<resumed xmlns='%s' h='%d' previd='%s'/>`, nsSM, oldSM.in.Load(), el.AttrValue("previd")); err != nil {
 		return true, err
 	}

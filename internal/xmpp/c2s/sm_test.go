@@ -2,9 +2,12 @@ package c2s
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/core"
 )
 
@@ -95,5 +98,80 @@ func TestStreamManagementResumes(t *testing.T) {
 	z.send(`<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`)
 	if res := z.expect("iq"); res.AttrValue("type") != "result" {
 		t.Fatalf("bind after failed resume: %s", res.String(""))
+	}
+}
+
+// TestResumptionWindow: XEP-0198's window is counted from the drop, not
+// from <enable/>: a stream older than the core's grace period (and than the
+// window itself) is resumed within the window after its connection drops,
+// its core session online all along, and not after it.
+func TestResumptionWindow(t *testing.T) {
+	fake := clock.NewFake(time.Unix(1_000_000_000, 0))
+	r := startClock(t, true, fake, func(s *Server) { s.ResumeWindow = 5 * time.Minute })
+	x := r.signIn(t, "alice")
+	x.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>`)
+	x.expect("iq")
+	x.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`)
+	enabled := x.expect("enabled")
+	id := enabled.AttrValue("id")
+	if enabled.AttrValue("max") != "300" {
+		t.Fatalf("enabled: %s, want max='300'", enabled.String(""))
+	}
+	fake.Advance(time.Hour) // a long-lived stream
+	x.conn.Close()
+	waitDropped(t, r, id)
+	fake.Advance(4 * time.Minute) // far past the core's grace period, within the window
+
+	y := r.signIn(t, "alice")
+	y.send(`<resume xmlns='urn:xmpp:sm:3' previd='%s' h='0'/>`, id)
+	if el := y.next(); el.Name.Local != "resumed" {
+		t.Fatalf("resumption within the window: %s", el.String(""))
+	}
+	y.conn.Close()
+	waitDropped(t, r, id)
+	fake.Advance(5*time.Minute + time.Second)
+
+	z := r.signIn(t, "alice")
+	z.send(`<resume xmlns='urn:xmpp:sm:3' previd='%s' h='0'/>`, id)
+	if el := z.next(); el.Name.Local != "failed" {
+		t.Fatalf("resumption after the window: %s", el.String(""))
+	}
+	z.send(`<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>`)
+	z.expect("iq")
+}
+
+// waitDropped waits until the server has seen the connection of stream id
+// drop (its window started; the core session is detached).
+func waitDropped(t *testing.T, r rig, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		r.srv.resume.mu.Lock()
+		e, ok := r.srv.resume.m[id]
+		r.srv.resume.mu.Unlock()
+		if ok && !e.until.IsZero() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not notice the connection drop")
+		}
+	}
+}
+
+// TestResumableSweep: the sweep of a large table takes the streams whose
+// window is over and keeps those still connected, however old.
+func TestResumableSweep(t *testing.T) {
+	var r resumable
+	now := time.Unix(1_000_000_000, 0)
+	r.put("connected", resumeEntry{account: "alice@localhost", conn: &conn{}}, now)
+	for i := 0; len(r.m) < maxResumable/2; i++ {
+		r.put(strconv.Itoa(i), resumeEntry{account: "alice@localhost", until: now.Add(time.Minute)}, now)
+	}
+	later := now.Add(24 * time.Hour)
+	r.put("new", resumeEntry{account: "alice@localhost", conn: &conn{}}, later)
+	if len(r.m) != 2 {
+		t.Fatalf("%d entries after the sweep, want the connected and the new one", len(r.m))
+	}
+	if _, ok := r.take("connected", "alice@localhost", later); !ok {
+		t.Fatal("a connected stream was not resumable")
 	}
 }

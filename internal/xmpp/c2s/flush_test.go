@@ -1,0 +1,74 @@
+package c2s
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// boundConn binds alice/phone on a connection over a pipe whose client
+// end is drained, with its flush held back (as between binding and the
+// bind result): the session's snapshot waits unsent in the outbox.
+func boundConn(t *testing.T, r rig) *conn {
+	t.Helper()
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close(); client.Close() })
+	go io.Copy(io.Discard, client)
+	c := &conn{s: r.srv, nc: server, frame: tcpFraming{}, account: "alice@localhost"}
+	c.finish = func(bool) { server.Close() }
+	if err := c.open("phone"); err != nil {
+		t.Fatal(err)
+	}
+	if !c.sess.Pending() {
+		t.Fatal("nothing waits in the outbox: the test would prove nothing")
+	}
+	return c
+}
+
+// flushEnds runs c's flush as Wake would have started it and fails if it
+// does not return: with events pending for another sink (or none), a flush
+// that keeps looking again spins forever.
+func flushEnds(t *testing.T, c *conn) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		c.flush()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second): // generous: it returns at once, or never
+		t.Fatal("the flush of a connection that is no longer the session's sink is still running (spinning)")
+	}
+}
+
+// TestFlushStopsWhenDropped: a connection that drops while events are
+// pending (its flush running) leaves them for a resumption and its flush
+// ends, although the session stays online through the grace period.
+func TestFlushStopsWhenDropped(t *testing.T) {
+	r := start(t, true)
+	c := boundConn(t, r)
+	c.unhook(io.EOF)
+	if !c.sess.Pending() {
+		t.Fatal("the drop discarded the outbox")
+	}
+	flushEnds(t, c)
+}
+
+// TestFlushStopsWhenReplaced: a session resumed on another connection,
+// which has not pulled yet, leaves the old connection's flush with
+// events pending that are not its own; the flush ends.
+func TestFlushStopsWhenReplaced(t *testing.T) {
+	r := start(t, true)
+	c := boundConn(t, r)
+	other := &coreSink{woke: make(chan struct{}, 1)} // never pulls
+	if _, _, err := r.hub.Resume(context.Background(), "alice@localhost", "phone", 0, other); err != nil {
+		t.Fatal(err)
+	}
+	if !c.sess.Pending() {
+		t.Fatal("nothing waits for the new sink")
+	}
+	flushEnds(t, c)
+}

@@ -1,0 +1,153 @@
+package c2s
+
+// Iqs from the client (RFC 6120 § 8.2.3, § 10.3.3; RFC 6121 § 8.5): to
+// another session, routed; to nobody or to the user's own bare address,
+// handled by the server on behalf of the account; to the server's domain,
+// handled by the server itself; to any other entity, refused. A reply comes
+// from the entity the request was addressed to (see iqRequest.from).
+
+import (
+	"strings"
+
+	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+// addressee is the kind of entity an iq is addressed to.
+type addressee int
+
+const (
+	toAccount   addressee = iota // no 'to', or the user's own bare address
+	toServer                     // the server's domain
+	toOther                      // any other well-formed address
+	toMalformed                  // not an address at all
+)
+
+// iqRequest is an iq of type get or set from the client.
+type iqRequest struct {
+	el      *xmlstream.Element
+	id, typ string
+	to      addressee
+	// from is the address replies carry, the entity the request was
+	// addressed to. For a request to nobody it is the account's bare
+	// address: RFC 6120 § 10.3.3 has the server answer "as if the server
+	// were the bare JID of the sending entity", and § 8.1.2.1 (4) lets
+	// such a reply carry either no 'from' or that bare JID; we choose the
+	// bare JID so that every reply names its sender, the same way whether
+	// the client left 'to' out or wrote its own bare address. A malformed
+	// address is answered by the server itself (§ 8.1.2.1 (5)): echoing it
+	// would put a non-address in 'from'. Empty only before a resource is
+	// bound, where the RFC's examples (binding, XEP-0077) carry none.
+	from string
+}
+
+// iqRequest reads the addressing of an iq from the client.
+func (c *conn) iqRequest(el *xmlstream.Element) iqRequest {
+	rq := iqRequest{el: el, id: el.AttrValue("id"), typ: el.AttrValue("type")}
+	rq.to, rq.from = c.addressed(el.AttrValue("to"))
+	return rq
+}
+
+// addressed classifies a stanza's 'to' and names the address its replies
+// come from.
+func (c *conn) addressed(to string) (addressee, string) {
+	switch {
+	case to == "":
+		return toAccount, c.account
+	case strings.EqualFold(to, c.s.Domain):
+		return toServer, c.s.Domain
+	case strings.Contains(to, "@"):
+		bare, resource, err := addr.Parse(to)
+		switch {
+		case err != nil:
+			return toMalformed, c.s.Domain
+		case resource != "":
+			return toOther, bare + "/" + resource
+		case bare == c.account:
+			return toAccount, c.account
+		}
+		return toOther, bare
+	}
+	domain, resource, full := strings.Cut(to, "/") // a domain address, perhaps with a resource
+	domain = strings.ToLower(domain)
+	if addr.Domain(domain) != nil || full && addr.Resource(resource) != nil {
+		return toMalformed, c.s.Domain
+	}
+	if full {
+		return toOther, domain + "/" + resource
+	}
+	return toOther, domain
+}
+
+func (c *conn) onIQ(el *xmlstream.Element) error {
+	id, typ, to := el.AttrValue("id"), el.AttrValue("type"), el.AttrValue("to")
+	if bare, resource, err := addr.Parse(to); err == nil && resource != "" && (bare != c.account || resource != c.resource) {
+		return c.routeIQ(el, id, typ, to) // RFC 6121 § 8.5.3: to that session, whatever it asks
+	}
+	if typ != "get" && typ != "set" {
+		if c.capsQuery != "" && id == c.capsQuery {
+			return c.onCapsResult(el)
+		}
+		return nil // answers to roster and block pushes
+	}
+	rq := c.iqRequest(el)
+	switch rq.to {
+	case toMalformed:
+		return c.iqError(rq, "modify", "jid-malformed") // RFC 6120 § 8.3.3.8
+	case toServer:
+		switch {
+		case el.Child(nsPing, "ping") != nil, el.Child(nsSession, "session") != nil:
+			return c.iqResult(rq, "")
+		case typ == "get" && (el.Child(nsDiscoInfo, "query") != nil || el.Child(nsDiscoItem, "query") != nil):
+			return c.disco(rq)
+		}
+	case toAccount:
+		switch {
+		case el.Child(nsPing, "ping") != nil, el.Child(nsSession, "session") != nil:
+			return c.iqResult(rq, "")
+		case typ == "get" && (el.Child(nsDiscoInfo, "query") != nil || el.Child(nsDiscoItem, "query") != nil):
+			return c.disco(rq)
+		case el.Child(nsPubsub, "pubsub") != nil:
+			return c.pubsub(rq, c.account, el.Child(nsPubsub, "pubsub"))
+		case el.Child(nsRoster, "query") != nil:
+			return c.roster(rq, el.Child(nsRoster, "query"))
+		case typ == "set" && (el.Child(nsCarbons, "enable") != nil || el.Child(nsCarbons, "disable") != nil):
+			return c.carbons(rq)
+		case el.Child(nsBlocking, "blocklist") != nil, el.Child(nsBlocking, "block") != nil, el.Child(nsBlocking, "unblock") != nil:
+			return c.blocking(rq)
+		}
+	case toOther: // another account (its bare address: full ones were routed) or another domain
+		contact, resource, err := addr.Parse(to)
+		switch {
+		case err != nil || resource != "":
+		case el.Child(nsPubsub, "pubsub") != nil:
+			return c.pubsub(rq, contact, el.Child(nsPubsub, "pubsub"))
+		case typ == "get" && el.Child(nsLast, "query") != nil:
+			return c.lastActivity(rq, contact)
+		}
+	}
+	return c.iqError(rq, "cancel", "service-unavailable")
+}
+
+// iqResult answers rq with a result holding payload (XML, or "").
+func (c *conn) iqResult(rq iqRequest, payload string) error {
+	from := ""
+	if rq.from != "" {
+		from = " from='" + esc(rq.from) + "'"
+	}
+	if payload == "" {
+		return c.write(`<iq type='result' id='%s'%s/>`, esc(rq.id), from)
+	}
+	return c.write(`<iq type='result' id='%s'%s>%s</iq>`, esc(rq.id), from, payload)
+}
+
+// iqError answers rq with a stanza error (RFC 6120 § 8.3); extra follows
+// the defined condition (an application-specific condition).
+func (c *conn) iqError(rq iqRequest, typ, condition string, extra ...string) error {
+	from := ""
+	if rq.from != "" {
+		from = " from='" + esc(rq.from) + "'"
+	}
+	return c.write(`<iq type='error' id='%s'%s><error type='%s'><%s xmlns='%s'/>%s</error></iq>`,
+		esc(rq.id), from, typ, condition, nsStanzas, strings.Join(extra, ""))
+}

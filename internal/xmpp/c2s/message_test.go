@@ -1,0 +1,53 @@
+package c2s
+
+import (
+	"context"
+	"testing"
+
+	"github.com/presenced/presenced/internal/core"
+)
+
+// mutual creates bob and makes alice and him subscribe to each other.
+func mutual(t *testing.T, r rig) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := r.auth.CreateAccount(ctx, "bob@localhost", "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][2]string{{"alice@localhost", "bob@localhost"}, {"bob@localhost", "alice@localhost"}} {
+		if err := r.hub.Subscribe(ctx, p[0], p[1]); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.hub.Approve(ctx, p[1], p[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestMessageToAConnectedResourceNotYetAvailable: RFC 6121 § 8.5.3.1 — a
+// message to a full address whose resource is connected is delivered to
+// it, whether or not it has sent presence; the bare address still reaches
+// only available resources (§ 8.5.2.1), so there it is undeliverable.
+func TestMessageToAConnectedResourceNotYetAvailable(t *testing.T) {
+	r := start(t, true)
+	mutual(t, r)
+	bob, err := r.hub.Connect(context.Background(), "bob@localhost",
+		core.SessionOptions{Device: "test", Presence: &core.Presence{Availability: core.Available}}, &coreSink{woke: make(chan struct{}, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := r.signIn(t, "alice")
+	x.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>`)
+	x.expect("iq") // no presence sent: connected, not available
+
+	if _, err := bob.Send(core.Message{Kind: core.KindMessage, Type: core.TypeChat, To: "alice@localhost", Body: "to the bare address"}); core.CodeOf(err) != core.CodeUnavailable {
+		t.Fatalf("a message to the bare address of an account with no available resource: %v", err)
+	}
+	if n, err := bob.Send(core.Message{Kind: core.KindMessage, Type: core.TypeChat, To: "alice@localhost/phone", Body: "to the resource"}); err != nil || n != 1 {
+		t.Fatalf("a message to the connected resource: %d, %v", n, err)
+	}
+	m := x.expect("message")
+	if m.AttrValue("from") != bob.Address() || m.ChildText(nsClient, "body") != "to the resource" {
+		t.Fatalf("got %s", m.String(""))
+	}
+}
