@@ -181,6 +181,9 @@ type Graph interface {
 	// PutRelation stores the edge; an edge with State None and no
 	// pre-approval is deleted.
 	PutRelation(ctx context.Context, r Relation) error
+	// EditPair reads the two edges between actor and other — mine, "actor
+	// may see other", and theirs, "other may see actor" —, lets change
+	// rewrite them, stores what changed and returns them as they were.
 	EditPair(ctx context.Context, actor, other string, lim RelationLimits, change func(mine, theirs *Relation)) (mine, theirs Relation, err error)
 	// RelationsOf lists every edge in which address is subject or viewer.
 	RelationsOf(ctx context.Context, address string) ([]Relation, error)
@@ -207,27 +210,39 @@ type SubjectFacts struct {
 	LastSeen  time.Time
 }
 
+// RelationLimits bound the rows that one account holds or makes another
+// hold, so that requests to any address, existing or not, cannot grow
+// without bound. Zero fields mean no limit.
 type RelationLimits struct {
-	Requests  int
-	Relations int
+	Requests  int // pending or declined requests made, received, and pre-approvals, per account
+	Relations int // rows an account is in, as subject or viewer
 }
 
+// Lifecycle kinds.
 const (
-	LifecycleDeleted      = "deleted"
-	LifecyclePassword     = "password"
-	LifecycleTokenRevoked = "token_revoked"
+	LifecycleDeleted      = "deleted"       // the account is gone
+	LifecyclePassword     = "password"      // its credentials changed
+	LifecycleTokenRevoked = "token_revoked" // one of its tokens was revoked (TokenID)
 )
 
+// LifecycleEvent is a change of an account's rights that live sessions must hear.
 type LifecycleEvent struct {
-	ID      int64
+	ID      int64 // increasing in commit order
 	Kind    string
 	Account string
-	TokenID string
+	TokenID string // for LifecycleTokenRevoked
 	At      time.Time
 }
 
+// Lifecycle is the log of those changes: DeleteAccount, SetCredentials and
+// DeleteToken append to it in the same transaction as the change, so every
+// process sharing the store (the server, the CLI, cluster nodes) hears them.
 type Lifecycle interface {
+	// LifecycleSince returns up to limit events with ID > after, oldest first.
 	LifecycleSince(ctx context.Context, after int64, limit int) ([]LifecycleEvent, error)
+	// LastLifecycleID is the newest event's ID, 0 if none: where a starting
+	// server begins listening.
 	LastLifecycleID(ctx context.Context) (int64, error)
+	// PruneLifecycle deletes events older than before (never the newest).
 	PruneLifecycle(ctx context.Context, before time.Time) (int, error)
 }

@@ -272,12 +272,17 @@ func (s *DB) DeleteAccount(ctx context.Context, address string) error {
 				return err
 			}
 		}
-		return nil
+		return logLifecycle(ctx, tx, store.LifecycleDeleted, address, "")
 	})
 }
 
 func (s *DB) SetCredentials(ctx context.Context, address, hash string, scram []store.ScramCredential) error {
-	return mustAffect(s.exec(ctx, `UPDATE accounts SET password_hash=?, scram=? WHERE address=?`, hash, scramJSON(scram), address))
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := mustAffect(tx.ExecContext(ctx, `UPDATE accounts SET password_hash=?, scram=? WHERE address=?`, hash, scramJSON(scram), address)); err != nil {
+			return err
+		}
+		return logLifecycle(ctx, tx, store.LifecyclePassword, address, "")
+	})
 }
 
 func (s *DB) SetInvisible(ctx context.Context, address string, invisible bool) error {
@@ -338,7 +343,12 @@ func (s *DB) ListTokens(ctx context.Context, account string) ([]store.Token, err
 }
 
 func (s *DB) DeleteToken(ctx context.Context, account, id string) error {
-	return mustAffect(s.exec(ctx, `DELETE FROM tokens WHERE account=? AND id=?`, account, id))
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM tokens WHERE account=? AND id=?`, account, id)); err != nil {
+			return err
+		}
+		return logLifecycle(ctx, tx, store.LifecycleTokenRevoked, account, id)
+	})
 }
 
 func (s *DB) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error) {

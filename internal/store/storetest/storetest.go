@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ApprovedBy", testApprovedBy},
 		{"DeleteAccountCascades", testDeleteCascades},
 		{"PersonalItems", testPersonalItems},
+		{"Lifecycle", testLifecycle},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })
 	}
@@ -300,5 +301,57 @@ func testPersonalItems(t *testing.T, s store.Store) {
 	must(t, err)
 	if !reflect.DeepEqual(got, []store.PersonalItem{tune}) {
 		t.Fatalf("after delete: %+v", got)
+	}
+}
+
+// testLifecycle: deleting an account, changing credentials and revoking a
+// token are logged, in order, once each, and only when they happened.
+func testLifecycle(t *testing.T, s store.Store) {
+	start, err := s.LastLifecycleID(ctx)
+	must(t, err)
+	addAccount(t, s, "alice@x")
+	addAccount(t, s, "bob@x")
+	must(t, s.CreateToken(ctx, store.Token{ID: "t1", Hash: []byte("h1"), Account: "alice@x", CreatedAt: t0}))
+	must(t, s.DeleteToken(ctx, "alice@x", "t1"))
+	wantErr(t, s.DeleteToken(ctx, "alice@x", "t1"), store.ErrNotFound)
+	must(t, s.SetCredentials(ctx, "alice@x", "new", nil))
+	wantErr(t, s.SetCredentials(ctx, "nobody@x", "new", nil), store.ErrNotFound)
+	must(t, s.DeleteAccount(ctx, "bob@x"))
+	wantErr(t, s.DeleteAccount(ctx, "bob@x"), store.ErrNotFound)
+
+	evs, err := s.LifecycleSince(ctx, start, 10)
+	must(t, err)
+	want := []store.LifecycleEvent{
+		{Kind: store.LifecycleTokenRevoked, Account: "alice@x", TokenID: "t1"},
+		{Kind: store.LifecyclePassword, Account: "alice@x"},
+		{Kind: store.LifecycleDeleted, Account: "bob@x"},
+	}
+	if len(evs) != len(want) {
+		t.Fatalf("log %+v, want %+v", evs, want)
+	}
+	for i, ev := range evs {
+		if ev.Kind != want[i].Kind || ev.Account != want[i].Account || ev.TokenID != want[i].TokenID || ev.At.IsZero() {
+			t.Fatalf("event %d: %+v, want %+v", i, ev, want[i])
+		}
+		if i > 0 && ev.ID <= evs[i-1].ID {
+			t.Fatalf("ids not increasing: %+v", evs)
+		}
+	}
+	if page, _ := s.LifecycleSince(ctx, evs[0].ID, 1); len(page) != 1 || page[0].ID != evs[1].ID {
+		t.Fatalf("paging after %d: %+v", evs[0].ID, page)
+	}
+	last, err := s.LastLifecycleID(ctx)
+	must(t, err)
+	if last != evs[2].ID {
+		t.Fatalf("last id %d, want %d", last, evs[2].ID)
+	}
+	// pruning everything keeps the newest, so a starting reader's position holds
+	_, err = s.PruneLifecycle(ctx, time.Now().Add(time.Hour))
+	must(t, err)
+	if last2, _ := s.LastLifecycleID(ctx); last2 != last {
+		t.Fatalf("after pruning the last id is %d, want %d", last2, last)
+	}
+	if evs, _ := s.LifecycleSince(ctx, start, 10); len(evs) != 1 {
+		t.Fatalf("after pruning: %+v", evs)
 	}
 }

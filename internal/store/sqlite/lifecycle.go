@@ -1,0 +1,75 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/presenced/presenced/internal/store"
+)
+
+// logLifecycle appends a lifecycle event inside the change's transaction.
+// SQLite has one writer at a time, so ids increase in commit order: a
+// reader polling LifecycleSince never skips one. (PostgreSQL will need more:
+// sequence values can commit out of order.)
+func logLifecycle(ctx context.Context, tx *sql.Tx, kind, account, tokenID string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO lifecycle(kind,account,token_id,at) VALUES(?,?,?,?)`, kind, account, tokenID, unix(time.Now()))
+	return err
+}
+
+func (s *DB) LifecycleSince(ctx context.Context, after int64, limit int) ([]store.LifecycleEvent, error) {
+	rows, err := s.query(ctx, `SELECT id,kind,account,token_id,at FROM lifecycle WHERE id>? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.LifecycleEvent
+	for rows.Next() {
+		var ev store.LifecycleEvent
+		var at int64
+		if err := rows.Scan(&ev.ID, &ev.Kind, &ev.Account, &ev.TokenID, &at); err != nil {
+			return nil, err
+		}
+		ev.At = fromUnix(at)
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) LastLifecycleID(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.queryRow(ctx, `SELECT COALESCE(MAX(id),0) FROM lifecycle`).Scan(&id)
+	return id, err
+}
+
+func (s *DB) PruneLifecycle(ctx context.Context, before time.Time) (int, error) {
+	// the newest event stays, so that LastLifecycleID never goes back
+	res, err := s.exec(ctx, `DELETE FROM lifecycle WHERE at<? AND id<(SELECT MAX(id) FROM lifecycle)`, unix(before))
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// EditPair is a stand-in until the store's atomic pair edit lands: the core
+// serialises edits of a pair in its process.
+func (s *DB) EditPair(ctx context.Context, actor, other string, lim store.RelationLimits, change func(mine, theirs *store.Relation)) (mine, theirs store.Relation, err error) {
+	if mine, err = s.GetRelation(ctx, other, actor); err != nil {
+		return
+	}
+	if theirs, err = s.GetRelation(ctx, actor, other); err != nil {
+		return
+	}
+	m, t := mine, theirs
+	change(&m, &t)
+	if m != mine {
+		if err = s.PutRelation(ctx, m); err != nil {
+			return
+		}
+	}
+	if t != theirs {
+		err = s.PutRelation(ctx, t)
+	}
+	return
+}
