@@ -3,7 +3,9 @@ package c2s
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/core"
 )
 
@@ -49,5 +51,29 @@ func TestMessageToAConnectedResourceNotYetAvailable(t *testing.T) {
 	m := x.expect("message")
 	if m.AttrValue("from") != bob.Address() || m.ChildText(nsClient, "body") != "to the resource" {
 		t.Fatalf("got %s", m.String(""))
+	}
+}
+
+// TestLastActivityOnTheServersClock: XEP-0012 counts a contact's seconds
+// offline on the server's clock, the one the core stamped the departure
+// with.
+func TestLastActivityOnTheServersClock(t *testing.T) {
+	fake := clock.NewFake(time.Unix(1_000_000_000, 0))
+	r := startClock(t, true, fake)
+	mutual(t, r)
+	bob, err := r.hub.Connect(context.Background(), "bob@localhost",
+		core.SessionOptions{Device: "test", Presence: &core.Presence{Availability: core.Available}}, &coreSink{woke: make(chan struct{}, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.Close()
+	fake.Advance(90 * time.Second)
+	x := r.signIn(t, "alice")
+	x.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`)
+	x.expect("iq")
+	x.send(`<iq type='get' id='l1' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>`)
+	res := x.expect("iq")
+	if q := res.Child("jabber:iq:last", "query"); q == nil || q.AttrValue("seconds") != "90" {
+		t.Fatalf("got %s, want 90 seconds", res.String(""))
 	}
 }

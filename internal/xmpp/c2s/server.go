@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"net"
@@ -517,14 +520,45 @@ func (c *conn) channelBinding() func(string) ([]byte, bool) {
 		case "tls-unique": // undefined for TLS 1.3 (RFC 9266 § 3): Go leaves it nil there
 			return cs.TLSUnique, cs.TLSUnique != nil
 		case "tls-server-end-point":
-			if len(c.s.TLS.Certificates) == 0 || len(c.s.TLS.Certificates[0].Certificate) == 0 {
+			if len(c.s.TLS.Certificates) == 0 {
 				return nil, false
 			}
-			h := sha256.Sum256(c.s.TLS.Certificates[0].Certificate[0])
-			return h[:], true
+			return serverEndPoint(c.s.TLS.Certificates[0])
 		}
 		return nil, false
 	}
+}
+
+// serverEndPoint is the tls-server-end-point channel binding of cert (RFC
+// 5929 § 4.1): the hash of its DER encoding with the hash function of its
+// signature algorithm, SHA-256 where that is MD5 or SHA-1. Where the
+// algorithm has no single hash function (Ed25519) or is unknown, the
+// binding is undefined and not offered.
+func serverEndPoint(cert tls.Certificate) ([]byte, bool) {
+	if len(cert.Certificate) == 0 {
+		return nil, false
+	}
+	leaf := cert.Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, false
+		}
+	}
+	var h hash.Hash
+	switch leaf.SignatureAlgorithm {
+	case x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1,
+		x509.SHA256WithRSA, x509.DSAWithSHA256, x509.ECDSAWithSHA256, x509.SHA256WithRSAPSS:
+		h = sha256.New()
+	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
+		h = sha512.New384()
+	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
+		h = sha512.New()
+	default:
+		return nil, false
+	}
+	h.Write(cert.Certificate[0])
+	return h.Sum(nil), true
 }
 
 // plain checks SASL PLAIN (RFC 4616), offered only under TLS.

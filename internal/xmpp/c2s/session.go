@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/core"
@@ -478,7 +477,7 @@ func (c *conn) lastActivity(rq iqRequest, contact string) error {
 		case v.Availability != core.Unavailable:
 			seconds = 0
 		case !v.LastSeen.IsZero():
-			seconds = int(time.Since(v.LastSeen).Seconds())
+			seconds = int(c.s.clock().Now().Sub(v.LastSeen).Seconds())
 		}
 		if seconds >= 0 {
 			return c.iqResult(rq, fmt.Sprintf(`<query xmlns='%s' seconds='%d'/>`, nsLast, seconds))

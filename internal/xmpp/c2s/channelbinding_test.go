@@ -1,0 +1,72 @@
+package c2s
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	_ "crypto/sha256" // crypto.SHA256 and SHA384/512 below
+	_ "crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
+	"math/big"
+	"testing"
+	"time"
+)
+
+// TestServerEndPoint: tls-server-end-point hashes the certificate with
+// its signature algorithm's hash, SHA-256 in place of SHA-1 (RFC 5929
+// § 4.1), and is not offered for Ed25519, which has no single hash.
+func TestServerEndPoint(t *testing.T) {
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	sum := func(h crypto.Hash) func([]byte) []byte {
+		return func(b []byte) []byte { x := h.New(); x.Write(b); return x.Sum(nil) }
+	}
+	for _, tc := range []struct {
+		key  crypto.Signer
+		alg  x509.SignatureAlgorithm
+		want func([]byte) []byte // nil: not offered
+	}{
+		{p256, x509.ECDSAWithSHA256, sum(crypto.SHA256)},
+		{p384, x509.ECDSAWithSHA384, sum(crypto.SHA384)},
+		{p521, x509.ECDSAWithSHA512, sum(crypto.SHA512)},
+		{rsaKey, x509.SHA256WithRSA, sum(crypto.SHA256)},
+		{rsaKey, x509.SHA384WithRSAPSS, sum(crypto.SHA384)},
+		{rsaKey, x509.SHA512WithRSA, sum(crypto.SHA512)},
+		{rsaKey, x509.SHA1WithRSA, sum(crypto.SHA256)},
+		{edKey, x509.PureEd25519, nil},
+	} {
+		t.Run(tc.alg.String(), func(t *testing.T) {
+			der := certificate(t, tc.key, tc.alg)
+			got, ok := serverEndPoint(tls.Certificate{Certificate: [][]byte{der}})
+			if tc.want == nil {
+				if ok {
+					t.Fatalf("offered for %s", tc.alg)
+				}
+				return
+			}
+			if !ok || !bytes.Equal(got, tc.want(der)) {
+				t.Fatalf("%x, %v; want %x", got, ok, tc.want(der))
+			}
+		})
+	}
+}
+
+// certificate makes a self-signed certificate signed with alg.
+func certificate(t *testing.T, key crypto.Signer, alg x509.SignatureAlgorithm) []byte {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{"localhost"}, SignatureAlgorithm: alg}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatalf("%s: %v", alg, err)
+	}
+	return der
+}
