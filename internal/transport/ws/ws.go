@@ -427,12 +427,23 @@ func (c *conn) Wake() {
 func (c *conn) flush() {
 	defer c.recoverFlush()
 	s := c.proto.Session
-	for {
+	for recheck := false; ; recheck = true {
 		for {
 			batch := s.Pull(c, maxBatch)
 			if len(batch) == 0 {
+				if recheck {
+					// We came back because Pending said events wait, yet
+					// Pull gives us none: they are not ours. This
+					// connection is no longer the session's sink (a resumed
+					// connection took it, or it was detached), and looping
+					// on Pending would spin until the new sink sent them or
+					// the grace period ended. Its own Wake flushes them.
+					c.writing.Store(false)
+					return
+				}
 				break
 			}
+			recheck = false
 			var buf []byte
 			for _, d := range batch {
 				buf = websocket.AppendFrame(buf, websocket.OpText, wire.Event(d))
