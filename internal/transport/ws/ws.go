@@ -49,11 +49,12 @@ type Handler struct {
 // a wake-up falls back to a goroutine of its own, so nobody waits behind a
 // slow reader for long.
 //
-// Frames are handled the same way, on long-lived workers, while the
-// connection's own goroutine only reads: handling a frame can run deep
-// (JSON, the core, SQLite at hello), and a stack grown that deep would stay
-// with the idle connection. The reader waits for its frame's handling, so
-// frames of one connection are handled in order.
+// Frames are handled on long-lived workers too when one is idle, so the
+// deep stack of handling (JSON, the core, SQLite at hello) is grown once
+// there rather than on each reader; when none is idle, the frame is
+// handled on its connection's own reader instead of waiting (see process).
+// The reader waits for its frame's handling, so frames of one connection
+// are handled one at a time and in order.
 const (
 	flushWorkers  = 16
 	flushQueue    = 1024
@@ -69,7 +70,7 @@ func (h *Handler) start() {
 			}
 		}()
 	}
-	h.workq = make(chan func())
+	h.workq = make(chan func()) // unbuffered: a frame never waits in a queue (process)
 	for i := 0; i < handleWorkers; i++ {
 		go func() {
 			for f := range h.workq {
@@ -312,13 +313,10 @@ func (c *conn) readLoop() error {
 			reply   []byte
 			welcome bool
 		)
-		done := make(chan struct{})
-		c.h.workq <- func() {
-			defer close(done)
+		c.process(func() {
 			defer c.recoverTo(&err)
 			reply, welcome, err = c.handle(ctx, msg)
-		}
-		<-done
+		})
 		if welcome {
 			c.write(reply)
 			c.writing.Store(false)
@@ -335,6 +333,26 @@ func (c *conn) readLoop() error {
 				return err
 			}
 		}
+	}
+}
+
+// process runs f, the handling of one frame, and returns when it is done.
+// f goes to an idle worker if one is waiting, else runs right here on the
+// connection's reader. It never waits for a worker: the workers may all be
+// busy with slow requests of other connections (a store write waiting on
+// the disk, a hello's token lookup), and this connection's ping or ack must
+// still be answered at once. So each connection has at most one frame in
+// flight (further frames wait in its socket, under TCP flow control) and
+// no connection's frames queue behind another's. A reader that handled a
+// frame itself may have grown its stack; on Linux it exits when the
+// connection parks, so an idle connection keeps none of it.
+func (c *conn) process(f func()) {
+	done := make(chan struct{})
+	select {
+	case c.h.workq <- func() { defer close(done); f() }:
+		<-done
+	default:
+		f()
 	}
 }
 
@@ -409,12 +427,23 @@ func (c *conn) Wake() {
 func (c *conn) flush() {
 	defer c.recoverFlush()
 	s := c.proto.Session
-	for {
+	for recheck := false; ; recheck = true {
 		for {
 			batch := s.Pull(c, maxBatch)
 			if len(batch) == 0 {
+				if recheck {
+					// We came back because Pending said events wait, yet
+					// Pull gives us none: they are not ours. This
+					// connection is no longer the session's sink (a resumed
+					// connection took it, or it was detached), and looping
+					// on Pending would spin until the new sink sent them or
+					// the grace period ended. Its own Wake flushes them.
+					c.writing.Store(false)
+					return
+				}
 				break
 			}
+			recheck = false
 			var buf []byte
 			for _, d := range batch {
 				buf = websocket.AppendFrame(buf, websocket.OpText, wire.Event(d))
