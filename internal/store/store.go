@@ -208,11 +208,20 @@ type Graph interface {
 	// privacy policy needs about that subject, in one query.
 	ApprovedBy(ctx context.Context, viewer string) ([]SubjectFacts, error)
 
-	Block(ctx context.Context, blocker, blocked string) error
+	// Block adds blocked to blocker's block list. A new entry fails with
+	// ErrLimit, writing nothing, when the list already holds max entries (0:
+	// no limit); re-adding an entry it holds succeeds and changes nothing.
+	// The count and the insert are one atomic step: concurrent Blocks cannot
+	// together take a list past max.
+	Block(ctx context.Context, blocker, blocked string, max int) error
+	// Unblock removes the entry, if any.
 	Unblock(ctx context.Context, blocker, blocked string) error
 	ListBlocks(ctx context.Context, blocker string) ([]string, error)
 
-	Hide(ctx context.Context, subject, viewer string) error
+	// Hide adds viewer to the list of those subject hides from, bounded by
+	// max as Block is.
+	Hide(ctx context.Context, subject, viewer string, max int) error
+	// Unhide removes the entry, if any.
 	Unhide(ctx context.Context, subject, viewer string) error
 	ListHidden(ctx context.Context, subject string) ([]string, error)
 }

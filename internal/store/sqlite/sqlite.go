@@ -665,8 +665,31 @@ func (s *DB) list(ctx context.Context, query, arg string) ([]string, error) {
 	return out, rows.Err()
 }
 
-func (s *DB) Block(ctx context.Context, blocker, blocked string) error {
-	return s.pairSet(ctx, `INSERT OR IGNORE INTO blocks(blocker,blocked) VALUES (?,?)`, blocker, blocked)
+// addBounded inserts (owner, entry) into table unless it holds it, then,
+// in the same write transaction, fails with ErrLimit (rolling back) if the
+// owner's entries now exceed max.
+func (s *DB) addBounded(ctx context.Context, table, ownerCol, entryCol, owner, entry string, max int) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO `+table+`(`+ownerCol+`,`+entryCol+`) VALUES (?,?) ON CONFLICT DO NOTHING`, owner, entry)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 || max <= 0 {
+			return nil // held already, or no limit
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+ownerCol+`=?`, owner).Scan(&n); err != nil {
+			return err
+		}
+		if n > max {
+			return fmt.Errorf("%s holds %d entries, the limit: %w", owner, n-1, store.ErrLimit)
+		}
+		return nil
+	})
+}
+
+func (s *DB) Block(ctx context.Context, blocker, blocked string, max int) error {
+	return s.addBounded(ctx, "blocks", "blocker", "blocked", blocker, blocked, max)
 }
 
 func (s *DB) Unblock(ctx context.Context, blocker, blocked string) error {
@@ -677,8 +700,8 @@ func (s *DB) ListBlocks(ctx context.Context, blocker string) ([]string, error) {
 	return s.list(ctx, `SELECT blocked FROM blocks WHERE blocker=? ORDER BY blocked`, blocker)
 }
 
-func (s *DB) Hide(ctx context.Context, subject, viewer string) error {
-	return s.pairSet(ctx, `INSERT OR IGNORE INTO hidden(subject,viewer) VALUES (?,?)`, subject, viewer)
+func (s *DB) Hide(ctx context.Context, subject, viewer string, max int) error {
+	return s.addBounded(ctx, "hidden", "subject", "viewer", subject, viewer, max)
 }
 
 func (s *DB) Unhide(ctx context.Context, subject, viewer string) error {

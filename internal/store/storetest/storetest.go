@@ -30,6 +30,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EditPairSerialises", testEditPairSerialises},
 		{"EditPairLimitsUnderConcurrency", testEditPairLimitsConcurrent},
 		{"BlocksAndHidden", testBlocksAndHidden},
+		{"PrivacyListLimits", testPrivacyListLimits},
+		{"PrivacyListLimitsUnderConcurrency", testPrivacyListLimitsConcurrent},
 		{"ApprovedBy", testApprovedBy},
 		{"DeleteAccountCascades", testDeleteCascades},
 		{"PersonalItems", testPersonalItems},
@@ -207,9 +209,9 @@ func testRelations(t *testing.T, s store.Store) {
 }
 
 func testBlocksAndHidden(t *testing.T, s store.Store) {
-	must(t, s.Block(ctx, "alice@x", "mallory@x"))
-	must(t, s.Block(ctx, "alice@x", "mallory@x")) // idempotent
-	must(t, s.Block(ctx, "alice@x", "eve@x"))
+	must(t, s.Block(ctx, "alice@x", "mallory@x", 0))
+	must(t, s.Block(ctx, "alice@x", "mallory@x", 0)) // idempotent
+	must(t, s.Block(ctx, "alice@x", "eve@x", 0))
 	l, _ := s.ListBlocks(ctx, "alice@x")
 	if !reflect.DeepEqual(l, []string{"eve@x", "mallory@x"}) {
 		t.Fatalf("blocks %v", l)
@@ -220,8 +222,8 @@ func testBlocksAndHidden(t *testing.T, s store.Store) {
 	if !reflect.DeepEqual(l, []string{"mallory@x"}) {
 		t.Fatalf("blocks %v", l)
 	}
-	must(t, s.Hide(ctx, "alice@x", "bob@x"))
-	must(t, s.Hide(ctx, "alice@x", "bob@x"))
+	must(t, s.Hide(ctx, "alice@x", "bob@x", 0))
+	must(t, s.Hide(ctx, "alice@x", "bob@x", 0))
 	l, _ = s.ListHidden(ctx, "alice@x")
 	if !reflect.DeepEqual(l, []string{"bob@x"}) {
 		t.Fatalf("hidden %v", l)
@@ -233,14 +235,76 @@ func testBlocksAndHidden(t *testing.T, s store.Store) {
 	}
 }
 
+func testPrivacyListLimits(t *testing.T, s store.Store) {
+	for _, l := range []struct {
+		name string
+		add  func(owner, entry string, max int) error
+		list func(owner string) ([]string, error)
+	}{
+		{"blocks",
+			func(o, e string, max int) error { return s.Block(ctx, o, e, max) },
+			func(o string) ([]string, error) { return s.ListBlocks(ctx, o) }},
+		{"hidden",
+			func(o, e string, max int) error { return s.Hide(ctx, o, e, max) },
+			func(o string) ([]string, error) { return s.ListHidden(ctx, o) }},
+	} {
+		t.Run(l.name, func(t *testing.T) {
+			must(t, l.add("alice@x", "b1@x", 2))
+			must(t, l.add("alice@x", "b2@x", 2))
+			wantErr(t, l.add("alice@x", "b3@x", 2), store.ErrLimit)
+			must(t, l.add("alice@x", "b1@x", 2)) // re-adding an entry is no new entry
+			must(t, l.add("alice@x", "b2@x", 1)) // nor when the list is over max already
+			must(t, l.add("carol@x", "b3@x", 2)) // the limit is per list
+			must(t, l.add("alice@x", "b3@x", 0)) // 0: no limit
+			wantErr(t, l.add("alice@x", "b4@x", 3), store.ErrLimit)
+			must(t, l.add("alice@x", "b4@x", 4))
+			got, err := l.list("alice@x")
+			must(t, err)
+			if !reflect.DeepEqual(got, []string{"b1@x", "b2@x", "b3@x", "b4@x"}) {
+				t.Fatalf("list %v", got)
+			}
+		})
+	}
+}
+
+// testPrivacyListLimitsConcurrent adds entries concurrently: the count and
+// the insert must be one step, so that they cannot together pass max.
+func testPrivacyListLimitsConcurrent(t *testing.T, s store.Store) {
+	const n, max = 20, 5
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := s.Block(ctx, "alice@x", fmt.Sprintf("b%d@x", i), max); err != nil && !errors.Is(err, store.ErrLimit) {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := s.Hide(ctx, "alice@x", fmt.Sprintf("b%d@x", i), max); err != nil && !errors.Is(err, store.ErrLimit) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	blocks, err := s.ListBlocks(ctx, "alice@x")
+	must(t, err)
+	hidden, err := s.ListHidden(ctx, "alice@x")
+	must(t, err)
+	if len(blocks) != max || len(hidden) != max {
+		t.Fatalf("%d blocks and %d hidden, want %d each", len(blocks), len(hidden), max)
+	}
+}
+
 func testDeleteCascades(t *testing.T, s store.Store) {
 	addAccount(t, s, "alice@x")
 	addAccount(t, s, "bob@x")
 	must(t, s.CreateToken(ctx, store.Token{ID: "t", Hash: []byte("h"), Account: "alice@x"}))
 	must(t, s.CreateContacts(ctx, "alice@x", []store.Contact{{ID: "c", Owner: "alice@x", Version: 1}}, 0))
 	must(t, s.PutRelation(ctx, store.Relation{Subject: "bob@x", Viewer: "alice@x", State: store.Approved}))
-	must(t, s.Block(ctx, "bob@x", "alice@x"))
-	must(t, s.Hide(ctx, "alice@x", "bob@x"))
+	must(t, s.Block(ctx, "bob@x", "alice@x", 0))
+	must(t, s.Hide(ctx, "alice@x", "bob@x", 0))
 	must(t, s.DeleteAccount(ctx, "alice@x"))
 	if _, err := s.TokenByHash(ctx, []byte("h")); !errors.Is(err, store.ErrNotFound) {
 		t.Error("token survived")
@@ -269,8 +333,8 @@ func testApprovedBy(t *testing.T, s store.Store) {
 	} {
 		must(t, s.PutRelation(ctx, r))
 	}
-	must(t, s.Block(ctx, "bob@x", "v@x"))
-	must(t, s.Hide(ctx, "alice@x", "v@x"))
+	must(t, s.Block(ctx, "bob@x", "v@x", 0))
+	must(t, s.Hide(ctx, "alice@x", "v@x", 0))
 	got, err := s.ApprovedBy(ctx, "v@x")
 	must(t, err)
 	want := []store.SubjectFacts{
