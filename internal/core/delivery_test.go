@@ -341,3 +341,23 @@ func TestConcurrentTrafficStaysConsistent(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestsAreBounded: requests to any address, existing or not, and
+// requests received, stop at the limit with a typed error instead of
+// growing the store without bound.
+func TestRequestsAreBounded(t *testing.T) {
+	e := newEnv(t, "alice@x")
+	e.hub.cfg.Limits.PendingPerAccount = 3
+	for i := 0; i < 3; i++ {
+		e.must(e.hub.Subscribe(ctx, "alice@x", fmt.Sprintf("nobody%d@x", i)))
+	}
+	if err := e.hub.Subscribe(ctx, "alice@x", "nobody9@x"); CodeOf(err) != CodeLimit {
+		t.Fatalf("request beyond the limit: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		e.must(e.hub.Subscribe(ctx, fmt.Sprintf("spammer%d@x", i), "victim@x"))
+	}
+	if err := e.hub.Subscribe(ctx, "spammer9@x", "victim@x"); CodeOf(err) != CodeLimit {
+		t.Fatalf("request to a full inbox: %v", err)
+	}
+}

@@ -36,7 +36,10 @@ func sorted(l []string) []string {
 // Block stops other seeing actor's presence (other sees actor offline),
 // messaging actor, and having its requests shown to actor (XEP-0191).
 func (h *Hub) Block(ctx context.Context, actor, other string) error {
-	return h.listEdit(ctx, actor, other, true, h.store.ListBlocks, h.store.Block, func(u *user) *map[string]struct{} { return &u.blocks })
+	block := func(ctx context.Context, actor, other string) error {
+		return h.store.Block(ctx, actor, other, h.cfg.Limits.ListPerAccount)
+	}
+	return h.listEdit(ctx, actor, other, true, h.store.ListBlocks, block, func(u *user) *map[string]struct{} { return &u.blocks })
 }
 
 // Unblock undoes Block.
@@ -46,7 +49,10 @@ func (h *Hub) Unblock(ctx context.Context, actor, other string) error {
 
 // Hide makes actor appear offline to other alone.
 func (h *Hub) Hide(ctx context.Context, actor, other string) error {
-	return h.listEdit(ctx, actor, other, true, h.store.ListHidden, h.store.Hide, func(u *user) *map[string]struct{} { return &u.hidden })
+	hide := func(ctx context.Context, actor, other string) error {
+		return h.store.Hide(ctx, actor, other, h.cfg.Limits.ListPerAccount)
+	}
+	return h.listEdit(ctx, actor, other, true, h.store.ListHidden, hide, func(u *user) *map[string]struct{} { return &u.hidden })
 }
 
 // Unhide undoes Hide.

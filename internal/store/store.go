@@ -179,11 +179,29 @@ type Graph interface {
 	// GetRelation returns the edge, or a zero Relation with State None.
 	GetRelation(ctx context.Context, subject, viewer string) (Relation, error)
 	// PutRelation stores the edge; an edge with State None and no
-	// pre-approval is deleted.
+	// pre-approval is deleted. It is a blind write, checks no limit and
+	// serialises with nothing: it is for seeding data (tests, tools);
+	// changes to a pair go through EditPair.
 	PutRelation(ctx context.Context, r Relation) error
-	// EditPair reads the two edges between actor and other — mine, "actor
-	// may see other", and theirs, "other may see actor" —, lets change
-	// rewrite them, stores what changed and returns them as they were.
+	// EditPair atomically reads the two edges between actor and other — mine,
+	// "actor may see other" (Subject=other, Viewer=actor), and theirs, "other
+	// may see actor" (Subject=actor, Viewer=other) —, lets change rewrite them,
+	// and stores what changed (an edge with State None and no pre-approval is
+	// deleted). It returns both edges as they were before the change. If the
+	// change would exceed lim it fails with ErrLimit and writes nothing.
+	//
+	// It is the way to change a pair: concurrent EditPair calls on the same
+	// pair (from either side, from any process sharing the store) serialise,
+	// each change seeing the edges the one before it stored, so none is lost;
+	// and the limits hold under concurrency: edits of different pairs cannot
+	// together take an account past one.
+	// change gets the stored edges (absent ones as zero Relations with State
+	// None and Subject and Viewer set); its changes to Subject or Viewer are
+	// ignored. It runs inside the write, so it must be quick and must not call
+	// the store; and it must depend only on the edges it is given, for a
+	// backend may call it more than once (retrying a transaction that lost a
+	// serialisation conflict) and stores only the last call's result.
+	// actor and other must differ.
 	EditPair(ctx context.Context, actor, other string, lim RelationLimits, change func(mine, theirs *Relation)) (mine, theirs Relation, err error)
 	// RelationsOf lists every edge in which address is subject or viewer.
 	RelationsOf(ctx context.Context, address string) ([]Relation, error)
@@ -191,13 +209,47 @@ type Graph interface {
 	// privacy policy needs about that subject, in one query.
 	ApprovedBy(ctx context.Context, viewer string) ([]SubjectFacts, error)
 
-	Block(ctx context.Context, blocker, blocked string) error
+	// Block adds blocked to blocker's block list. A new entry fails with
+	// ErrLimit, writing nothing, when the list already holds max entries (0:
+	// no limit); re-adding an entry it holds succeeds and changes nothing.
+	// The count and the insert are one atomic step: concurrent Blocks cannot
+	// together take a list past max.
+	Block(ctx context.Context, blocker, blocked string, max int) error
+	// Unblock removes the entry, if any.
 	Unblock(ctx context.Context, blocker, blocked string) error
 	ListBlocks(ctx context.Context, blocker string) ([]string, error)
 
-	Hide(ctx context.Context, subject, viewer string) error
+	// Hide adds viewer to the list of those subject hides from, bounded by
+	// max as Block is.
+	Hide(ctx context.Context, subject, viewer string, max int) error
+	// Unhide removes the entry, if any.
 	Unhide(ctx context.Context, subject, viewer string) error
 	ListHidden(ctx context.Context, subject string) ([]string, error)
+}
+
+// RelationLimits bound the rows that one account holds or makes another hold,
+// so that requests to any address, existing or not, cannot grow without bound.
+// Zero fields mean no limit.
+//
+// Counts are taken as they would be after the change, over all stored edges
+// (the pair's included), and bound every account of a checked edge: a change
+// fails when any such count would exceed its limit.
+type RelationLimits struct {
+	// Requests: edges in state Pending or Declined, counted per viewer (requests
+	// it made) and, separately, per subject (requests it received); plus
+	// pre-approvals, counted per subject. Checked only for an edge that enters
+	// one of those states in this change.
+	//
+	// These are three separate counts, each bounded by Requests: an edge whose
+	// State becomes Pending or Declined from a state that is neither bounds
+	// the requests its viewer made and those its subject received; an edge
+	// whose PreApproved becomes true bounds its subject's pre-approvals
+	// (edges with PreApproved set, whatever their State).
+	Requests int
+	// Relations: rows an account is in, as subject or viewer. Checked only when
+	// the change creates a row (an edge that was absent, State None and not
+	// pre-approved, is stored), for both its subject and its viewer.
+	Relations int
 }
 
 // SubjectFacts is what a viewer's snapshot needs about a subject that
@@ -208,14 +260,6 @@ type SubjectFacts struct {
 	Hidden    bool // the subject hides from the viewer
 	Invisible bool
 	LastSeen  time.Time
-}
-
-// RelationLimits bound the rows that one account holds or makes another
-// hold, so that requests to any address, existing or not, cannot grow
-// without bound. Zero fields mean no limit.
-type RelationLimits struct {
-	Requests  int // pending or declined requests made, received, and pre-approvals, per account
-	Relations int // rows an account is in, as subject or viewer
 }
 
 // Lifecycle kinds.

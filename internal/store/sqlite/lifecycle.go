@@ -51,25 +51,3 @@ func (s *DB) PruneLifecycle(ctx context.Context, before time.Time) (int, error) 
 	n, _ := res.RowsAffected()
 	return int(n), nil
 }
-
-// EditPair is a stand-in until the store's atomic pair edit lands: the core
-// serialises edits of a pair in its process.
-func (s *DB) EditPair(ctx context.Context, actor, other string, lim store.RelationLimits, change func(mine, theirs *store.Relation)) (mine, theirs store.Relation, err error) {
-	if mine, err = s.GetRelation(ctx, other, actor); err != nil {
-		return
-	}
-	if theirs, err = s.GetRelation(ctx, actor, other); err != nil {
-		return
-	}
-	m, t := mine, theirs
-	change(&m, &t)
-	if m != mine {
-		if err = s.PutRelation(ctx, m); err != nil {
-			return
-		}
-	}
-	if t != theirs {
-		err = s.PutRelation(ctx, t)
-	}
-	return
-}

@@ -491,24 +491,125 @@ func (s *DB) DeleteContact(ctx context.Context, owner, id string, ifVersion int6
 
 // Graph
 
+const (
+	getRelationSQL    = `SELECT state,preapproved FROM relations WHERE subject=? AND viewer=?`
+	deleteRelationSQL = `DELETE FROM relations WHERE subject=? AND viewer=?`
+	upsertRelationSQL = `INSERT INTO relations(subject,viewer,state,preapproved) VALUES (?,?,?,?)
+		ON CONFLICT(subject,viewer) DO UPDATE SET state=excluded.state, preapproved=excluded.preapproved`
+)
+
 func (s *DB) GetRelation(ctx context.Context, subject, viewer string) (store.Relation, error) {
+	return scanRelation(s.queryRow(ctx, getRelationSQL, subject, viewer), subject, viewer)
+}
+
+func scanRelation(row *sql.Row, subject, viewer string) (store.Relation, error) {
 	r := store.Relation{Subject: subject, Viewer: viewer}
-	err := s.queryRow(ctx, `SELECT state,preapproved FROM relations WHERE subject=? AND viewer=?`, subject, viewer).Scan(&r.State, &r.PreApproved)
+	err := row.Scan(&r.State, &r.PreApproved)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, nil
 	}
 	return r, err
 }
 
+// stored reports whether r is kept as a row: an edge with State None and
+// no pre-approval is not.
+func stored(r store.Relation) bool { return r.State != store.None || r.PreApproved }
+
 func (s *DB) PutRelation(ctx context.Context, r store.Relation) error {
-	if r.State == store.None && !r.PreApproved {
-		_, err := s.exec(ctx, `DELETE FROM relations WHERE subject=? AND viewer=?`, r.Subject, r.Viewer)
-		return err
+	var err error
+	if stored(r) {
+		_, err = s.exec(ctx, upsertRelationSQL, r.Subject, r.Viewer, r.State, r.PreApproved)
+	} else {
+		_, err = s.exec(ctx, deleteRelationSQL, r.Subject, r.Viewer)
 	}
-	_, err := s.exec(ctx, `INSERT INTO relations(subject,viewer,state,preapproved) VALUES (?,?,?,?)
-		ON CONFLICT(subject,viewer) DO UPDATE SET state=excluded.state, preapproved=excluded.preapproved`,
-		r.Subject, r.Viewer, r.State, r.PreApproved)
 	return err
+}
+
+// EditPair runs in one write transaction, which s.tx begins IMMEDIATE
+// (the _txlock of Open): it takes SQLite's single write lock before the
+// first read, so a concurrent edit of the pair, from this process or
+// another, waits until this one committed and then reads what it stored.
+func (s *DB) EditPair(ctx context.Context, actor, other string, lim store.RelationLimits, change func(mine, theirs *store.Relation)) (mine, theirs store.Relation, err error) {
+	if actor == other {
+		return mine, theirs, fmt.Errorf("relations of %s with itself", actor)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if mine, err = scanRelation(tx.QueryRowContext(ctx, getRelationSQL, other, actor), other, actor); err != nil {
+			return err
+		}
+		if theirs, err = scanRelation(tx.QueryRowContext(ctx, getRelationSQL, actor, other), actor, other); err != nil {
+			return err
+		}
+		newMine, newTheirs := mine, theirs
+		change(&newMine, &newTheirs)
+		newMine.Subject, newMine.Viewer = other, actor
+		newTheirs.Subject, newTheirs.Viewer = actor, other
+		changes := [][2]store.Relation{{mine, newMine}, {theirs, newTheirs}}
+		for _, c := range changes {
+			if c[0] == c[1] {
+				continue
+			}
+			var err error
+			if stored(c[1]) {
+				_, err = tx.ExecContext(ctx, upsertRelationSQL, c[1].Subject, c[1].Viewer, c[1].State, c[1].PreApproved)
+			} else {
+				_, err = tx.ExecContext(ctx, deleteRelationSQL, c[1].Subject, c[1].Viewer)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		// the counts are taken after the writes, so they are those the
+		// change would leave; over a limit, the rollback undoes the writes
+		for _, c := range changes {
+			if err := relationLimits(ctx, tx, lim, c[0], c[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return mine, theirs, err
+}
+
+func isRequest(s store.State) bool { return s == store.Pending || s == store.Declined }
+
+// relationLimits checks the limits that the change of one edge from old to
+// now is subject to, on counts taken after the change.
+func relationLimits(ctx context.Context, tx *sql.Tx, lim store.RelationLimits, old, now store.Relation) error {
+	type check struct {
+		what, q string
+		args    []any
+		max     int
+	}
+	var checks []check
+	if lim.Requests > 0 && isRequest(now.State) && !isRequest(old.State) {
+		checks = append(checks,
+			check{"requests made by " + now.Viewer, `SELECT COUNT(*) FROM relations WHERE viewer=? AND state IN (?,?)`,
+				[]any{now.Viewer, store.Pending, store.Declined}, lim.Requests},
+			check{"requests received by " + now.Subject, `SELECT COUNT(*) FROM relations WHERE subject=? AND state IN (?,?)`,
+				[]any{now.Subject, store.Pending, store.Declined}, lim.Requests})
+	}
+	if lim.Requests > 0 && now.PreApproved && !old.PreApproved {
+		checks = append(checks, check{"pre-approvals by " + now.Subject, `SELECT COUNT(*) FROM relations WHERE subject=? AND preapproved=?`,
+			[]any{now.Subject, true}, lim.Requests})
+	}
+	if lim.Relations > 0 && stored(now) && !stored(old) {
+		for _, a := range []string{now.Subject, now.Viewer} {
+			checks = append(checks, check{"relations of " + a, `SELECT COUNT(*) FROM relations WHERE subject=? OR viewer=?`,
+				[]any{a, a}, lim.Relations})
+		}
+	}
+	for _, c := range checks {
+		var n int
+		if err := tx.QueryRowContext(ctx, c.q, c.args...).Scan(&n); err != nil {
+			return err
+		}
+		if n > c.max {
+			return fmt.Errorf("%d %s would exceed the limit of %d: %w", n, c.what, c.max, store.ErrLimit)
+		}
+	}
+	return nil
 }
 
 func (s *DB) RelationsOf(ctx context.Context, address string) ([]store.Relation, error) {
@@ -574,8 +675,31 @@ func (s *DB) list(ctx context.Context, query, arg string) ([]string, error) {
 	return out, rows.Err()
 }
 
-func (s *DB) Block(ctx context.Context, blocker, blocked string) error {
-	return s.pairSet(ctx, `INSERT OR IGNORE INTO blocks(blocker,blocked) VALUES (?,?)`, blocker, blocked)
+// addBounded inserts (owner, entry) into table unless it holds it, then,
+// in the same write transaction, fails with ErrLimit (rolling back) if the
+// owner's entries now exceed max.
+func (s *DB) addBounded(ctx context.Context, table, ownerCol, entryCol, owner, entry string, max int) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO `+table+`(`+ownerCol+`,`+entryCol+`) VALUES (?,?) ON CONFLICT DO NOTHING`, owner, entry)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 || max <= 0 {
+			return nil // held already, or no limit
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+ownerCol+`=?`, owner).Scan(&n); err != nil {
+			return err
+		}
+		if n > max {
+			return fmt.Errorf("%s holds %d entries, the limit: %w", owner, n-1, store.ErrLimit)
+		}
+		return nil
+	})
+}
+
+func (s *DB) Block(ctx context.Context, blocker, blocked string, max int) error {
+	return s.addBounded(ctx, "blocks", "blocker", "blocked", blocker, blocked, max)
 }
 
 func (s *DB) Unblock(ctx context.Context, blocker, blocked string) error {
@@ -586,8 +710,8 @@ func (s *DB) ListBlocks(ctx context.Context, blocker string) ([]string, error) {
 	return s.list(ctx, `SELECT blocked FROM blocks WHERE blocker=? ORDER BY blocked`, blocker)
 }
 
-func (s *DB) Hide(ctx context.Context, subject, viewer string) error {
-	return s.pairSet(ctx, `INSERT OR IGNORE INTO hidden(subject,viewer) VALUES (?,?)`, subject, viewer)
+func (s *DB) Hide(ctx context.Context, subject, viewer string, max int) error {
+	return s.addBounded(ctx, "hidden", "subject", "viewer", subject, viewer, max)
 }
 
 func (s *DB) Unhide(ctx context.Context, subject, viewer string) error {

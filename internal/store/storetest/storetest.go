@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +25,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Contacts", testContacts},
 		{"ContactLimit", testContactLimit},
 		{"Relations", testRelations},
+		{"EditPair", testEditPair},
+		{"EditPairLimits", testEditPairLimits},
+		{"EditPairSerialises", testEditPairSerialises},
+		{"EditPairLimitsUnderConcurrency", testEditPairLimitsConcurrent},
 		{"BlocksAndHidden", testBlocksAndHidden},
+		{"PrivacyListLimits", testPrivacyListLimits},
+		{"PrivacyListLimitsUnderConcurrency", testPrivacyListLimitsConcurrent},
 		{"ApprovedBy", testApprovedBy},
 		{"DeleteAccountCascades", testDeleteCascades},
 		{"PersonalItems", testPersonalItems},
@@ -202,9 +210,9 @@ func testRelations(t *testing.T, s store.Store) {
 }
 
 func testBlocksAndHidden(t *testing.T, s store.Store) {
-	must(t, s.Block(ctx, "alice@x", "mallory@x"))
-	must(t, s.Block(ctx, "alice@x", "mallory@x")) // idempotent
-	must(t, s.Block(ctx, "alice@x", "eve@x"))
+	must(t, s.Block(ctx, "alice@x", "mallory@x", 0))
+	must(t, s.Block(ctx, "alice@x", "mallory@x", 0)) // idempotent
+	must(t, s.Block(ctx, "alice@x", "eve@x", 0))
 	l, _ := s.ListBlocks(ctx, "alice@x")
 	if !reflect.DeepEqual(l, []string{"eve@x", "mallory@x"}) {
 		t.Fatalf("blocks %v", l)
@@ -215,8 +223,8 @@ func testBlocksAndHidden(t *testing.T, s store.Store) {
 	if !reflect.DeepEqual(l, []string{"mallory@x"}) {
 		t.Fatalf("blocks %v", l)
 	}
-	must(t, s.Hide(ctx, "alice@x", "bob@x"))
-	must(t, s.Hide(ctx, "alice@x", "bob@x"))
+	must(t, s.Hide(ctx, "alice@x", "bob@x", 0))
+	must(t, s.Hide(ctx, "alice@x", "bob@x", 0))
 	l, _ = s.ListHidden(ctx, "alice@x")
 	if !reflect.DeepEqual(l, []string{"bob@x"}) {
 		t.Fatalf("hidden %v", l)
@@ -228,14 +236,76 @@ func testBlocksAndHidden(t *testing.T, s store.Store) {
 	}
 }
 
+func testPrivacyListLimits(t *testing.T, s store.Store) {
+	for _, l := range []struct {
+		name string
+		add  func(owner, entry string, max int) error
+		list func(owner string) ([]string, error)
+	}{
+		{"blocks",
+			func(o, e string, max int) error { return s.Block(ctx, o, e, max) },
+			func(o string) ([]string, error) { return s.ListBlocks(ctx, o) }},
+		{"hidden",
+			func(o, e string, max int) error { return s.Hide(ctx, o, e, max) },
+			func(o string) ([]string, error) { return s.ListHidden(ctx, o) }},
+	} {
+		t.Run(l.name, func(t *testing.T) {
+			must(t, l.add("alice@x", "b1@x", 2))
+			must(t, l.add("alice@x", "b2@x", 2))
+			wantErr(t, l.add("alice@x", "b3@x", 2), store.ErrLimit)
+			must(t, l.add("alice@x", "b1@x", 2)) // re-adding an entry is no new entry
+			must(t, l.add("alice@x", "b2@x", 1)) // nor when the list is over max already
+			must(t, l.add("carol@x", "b3@x", 2)) // the limit is per list
+			must(t, l.add("alice@x", "b3@x", 0)) // 0: no limit
+			wantErr(t, l.add("alice@x", "b4@x", 3), store.ErrLimit)
+			must(t, l.add("alice@x", "b4@x", 4))
+			got, err := l.list("alice@x")
+			must(t, err)
+			if !reflect.DeepEqual(got, []string{"b1@x", "b2@x", "b3@x", "b4@x"}) {
+				t.Fatalf("list %v", got)
+			}
+		})
+	}
+}
+
+// testPrivacyListLimitsConcurrent adds entries concurrently: the count and
+// the insert must be one step, so that they cannot together pass max.
+func testPrivacyListLimitsConcurrent(t *testing.T, s store.Store) {
+	const n, max = 20, 5
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := s.Block(ctx, "alice@x", fmt.Sprintf("b%d@x", i), max); err != nil && !errors.Is(err, store.ErrLimit) {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := s.Hide(ctx, "alice@x", fmt.Sprintf("b%d@x", i), max); err != nil && !errors.Is(err, store.ErrLimit) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	blocks, err := s.ListBlocks(ctx, "alice@x")
+	must(t, err)
+	hidden, err := s.ListHidden(ctx, "alice@x")
+	must(t, err)
+	if len(blocks) != max || len(hidden) != max {
+		t.Fatalf("%d blocks and %d hidden, want %d each", len(blocks), len(hidden), max)
+	}
+}
+
 func testDeleteCascades(t *testing.T, s store.Store) {
 	addAccount(t, s, "alice@x")
 	addAccount(t, s, "bob@x")
 	must(t, s.CreateToken(ctx, store.Token{ID: "t", Hash: []byte("h"), Account: "alice@x"}))
 	must(t, s.CreateContacts(ctx, "alice@x", []store.Contact{{ID: "c", Owner: "alice@x", Version: 1}}, 0))
 	must(t, s.PutRelation(ctx, store.Relation{Subject: "bob@x", Viewer: "alice@x", State: store.Approved}))
-	must(t, s.Block(ctx, "bob@x", "alice@x"))
-	must(t, s.Hide(ctx, "alice@x", "bob@x"))
+	must(t, s.Block(ctx, "bob@x", "alice@x", 0))
+	must(t, s.Hide(ctx, "alice@x", "bob@x", 0))
 	must(t, s.DeleteAccount(ctx, "alice@x"))
 	if _, err := s.TokenByHash(ctx, []byte("h")); !errors.Is(err, store.ErrNotFound) {
 		t.Error("token survived")
@@ -264,8 +334,8 @@ func testApprovedBy(t *testing.T, s store.Store) {
 	} {
 		must(t, s.PutRelation(ctx, r))
 	}
-	must(t, s.Block(ctx, "bob@x", "v@x"))
-	must(t, s.Hide(ctx, "alice@x", "v@x"))
+	must(t, s.Block(ctx, "bob@x", "v@x", 0))
+	must(t, s.Hide(ctx, "alice@x", "v@x", 0))
 	got, err := s.ApprovedBy(ctx, "v@x")
 	must(t, err)
 	want := []store.SubjectFacts{
@@ -353,5 +423,257 @@ func testLifecycle(t *testing.T, s store.Store) {
 	}
 	if evs, _ := s.LifecycleSince(ctx, start, 10); len(evs) != 1 {
 		t.Fatalf("after pruning: %+v", evs)
+	}
+}
+
+func rel(subject, viewer string, st store.State, pre bool) store.Relation {
+	return store.Relation{Subject: subject, Viewer: viewer, State: st, PreApproved: pre}
+}
+
+func wantRelation(t *testing.T, s store.Store, want store.Relation) {
+	t.Helper()
+	got, err := s.GetRelation(ctx, want.Subject, want.Viewer)
+	must(t, err)
+	if got != want {
+		t.Fatalf("stored %+v, want %+v", got, want)
+	}
+}
+
+func testEditPair(t *testing.T, s store.Store) {
+	must(t, s.PutRelation(ctx, rel("alice@x", "bob@x", store.Pending, false))) // bob asked alice
+	var gotMine, gotTheirs store.Relation
+	mine, theirs, err := s.EditPair(ctx, "alice@x", "bob@x", store.RelationLimits{}, func(m, th *store.Relation) {
+		gotMine, gotTheirs = *m, *th
+		th.State = store.Approved                      // alice approves bob
+		m.State = store.Pending                        // and asks back
+		m.Subject, m.Viewer = "mallory@x", "mallory@x" // ignored
+	})
+	must(t, err)
+	// change gets, and EditPair returns, the edges as stored before
+	if want := rel("bob@x", "alice@x", store.None, false); gotMine != want || mine != want {
+		t.Fatalf("mine: change got %+v, returned %+v, want %+v", gotMine, mine, want)
+	}
+	if want := rel("alice@x", "bob@x", store.Pending, false); gotTheirs != want || theirs != want {
+		t.Fatalf("theirs: change got %+v, returned %+v, want %+v", gotTheirs, theirs, want)
+	}
+	wantRelation(t, s, rel("alice@x", "bob@x", store.Approved, false))
+	wantRelation(t, s, rel("bob@x", "alice@x", store.Pending, false))
+	if rs, _ := s.RelationsOf(ctx, "mallory@x"); len(rs) != 0 {
+		t.Fatalf("change moved an edge: %+v", rs)
+	}
+
+	// from the other side, mine and theirs swap
+	mine, theirs, err = s.EditPair(ctx, "bob@x", "alice@x", store.RelationLimits{}, func(m, th *store.Relation) {
+		th.State = store.Approved // bob approves alice
+		m.State = store.None      // and stops seeing alice
+	})
+	must(t, err)
+	if mine != rel("alice@x", "bob@x", store.Approved, false) || theirs != rel("bob@x", "alice@x", store.Pending, false) {
+		t.Fatalf("returned %+v, %+v", mine, theirs)
+	}
+	wantRelation(t, s, rel("bob@x", "alice@x", store.Approved, false))
+	rs, _ := s.RelationsOf(ctx, "alice@x")
+	if !reflect.DeepEqual(rs, []store.Relation{rel("bob@x", "alice@x", store.Approved, false)}) {
+		t.Fatalf("an edge of State None and no pre-approval must be deleted: %+v", rs)
+	}
+
+	// a pre-approval alone is kept
+	_, _, err = s.EditPair(ctx, "carol@x", "dave@x", store.RelationLimits{}, func(m, th *store.Relation) { th.PreApproved = true })
+	must(t, err)
+	wantRelation(t, s, rel("carol@x", "dave@x", store.None, true))
+
+	// no change writes nothing and fails nothing
+	_, _, err = s.EditPair(ctx, "carol@x", "dave@x", store.RelationLimits{Requests: 1, Relations: 1}, func(m, th *store.Relation) {})
+	must(t, err)
+	wantRelation(t, s, rel("carol@x", "dave@x", store.None, true))
+
+	if _, _, err := s.EditPair(ctx, "carol@x", "carol@x", store.RelationLimits{}, func(m, th *store.Relation) { m.State = store.Approved }); err == nil {
+		t.Fatal("a pair of one account must fail")
+	}
+	if rs, _ := s.RelationsOf(ctx, "carol@x"); len(rs) != 1 {
+		t.Fatalf("relations of carol %+v", rs)
+	}
+}
+
+// request is a change in which actor asks to see other.
+func request(mine, theirs *store.Relation) { mine.State = store.Pending }
+
+func countRelations(t *testing.T, s store.Store, addr string) int {
+	t.Helper()
+	rs, err := s.RelationsOf(ctx, addr)
+	must(t, err)
+	return len(rs)
+}
+
+func testEditPairLimits(t *testing.T, s store.Store) {
+	lim := store.RelationLimits{Requests: 2}
+	edit := func(actor, other string, change func(m, th *store.Relation)) error {
+		_, _, err := s.EditPair(ctx, actor, other, lim, change)
+		return err
+	}
+
+	// requests made, per viewer
+	must(t, edit("alice@x", "b1@x", request))
+	must(t, edit("alice@x", "b2@x", request))
+	wantErr(t, edit("alice@x", "b3@x", request), store.ErrLimit)
+	if n := countRelations(t, s, "b3@x"); n != 0 {
+		t.Fatalf("a refused request was stored: %d rows", n)
+	}
+	// a refused change writes nothing, not even its edge within the limit
+	wantErr(t, edit("alice@x", "b3@x", func(m, th *store.Relation) { th.State = store.Approved; m.State = store.Pending }), store.ErrLimit)
+	wantRelation(t, s, rel("alice@x", "b3@x", store.None, false))
+	// only an edge entering Pending or Declined is checked: b1 declining
+	// alice keeps it a request, and is allowed at the limit
+	must(t, edit("b1@x", "alice@x", func(m, th *store.Relation) { th.State = store.Declined }))
+	wantRelation(t, s, rel("b1@x", "alice@x", store.Declined, false))
+	// a request answered makes room
+	must(t, edit("b2@x", "alice@x", func(m, th *store.Relation) { th.State = store.Approved }))
+	must(t, edit("alice@x", "b3@x", request))
+
+	// requests received, per subject, counted apart from those made
+	must(t, edit("x1@x", "carol@x", request))
+	must(t, edit("x2@x", "carol@x", request))
+	wantErr(t, edit("x3@x", "carol@x", request), store.ErrLimit)
+	must(t, edit("carol@x", "x3@x", request)) // carol may still ask: 1 made
+	// declined requests count as received too
+	must(t, edit("carol@x", "x1@x", func(m, th *store.Relation) { th.State = store.Declined }))
+	wantErr(t, edit("x4@x", "carol@x", request), store.ErrLimit)
+	must(t, edit("carol@x", "x1@x", func(m, th *store.Relation) { th.State = store.None }))
+	must(t, edit("x4@x", "carol@x", request))
+
+	// pre-approvals, per subject, counted apart from requests received
+	preapprove := func(m, th *store.Relation) { th.PreApproved = true }
+	must(t, edit("dave@x", "p1@x", preapprove))
+	must(t, edit("dave@x", "p2@x", preapprove))
+	wantErr(t, edit("dave@x", "p3@x", preapprove), store.ErrLimit)
+	must(t, edit("q1@x", "dave@x", request))
+	must(t, edit("q2@x", "dave@x", request))
+	// an edge keeping its pre-approval is not checked
+	must(t, edit("dave@x", "p1@x", func(m, th *store.Relation) { th.State = store.Approved }))
+	wantRelation(t, s, rel("dave@x", "p1@x", store.Approved, true))
+	// a pre-approval counts whatever the edge's State
+	must(t, edit("dave@x", "p2@x", func(m, th *store.Relation) { th.PreApproved = false }))
+	must(t, edit("dave@x", "p3@x", preapprove))
+	wantErr(t, edit("dave@x", "p4@x", preapprove), store.ErrLimit)
+
+	// rows an account is in, for both accounts of a created row
+	lim = store.RelationLimits{Relations: 2}
+	approve := func(m, th *store.Relation) { th.State = store.Approved }
+	must(t, edit("erin@x", "f1@x", request))
+	must(t, edit("erin@x", "f2@x", approve))
+	wantErr(t, edit("erin@x", "f3@x", request), store.ErrLimit) // erin would be in 3
+	wantErr(t, edit("f3@x", "erin@x", request), store.ErrLimit) // so would she, asked by f3
+	wantErr(t, edit("f1@x", "erin@x", request), store.ErrLimit) // a second row of the pair is a row too
+	// changing rows is not checked
+	must(t, edit("f1@x", "erin@x", approve))
+	must(t, edit("erin@x", "f2@x", func(m, th *store.Relation) { th.State = store.None; th.PreApproved = true }))
+	// counts are those after the change: a row created as one is deleted fits
+	must(t, edit("erin@x", "f2@x", func(m, th *store.Relation) { th.PreApproved = false; m.State = store.Pending }))
+	wantRelation(t, s, rel("f2@x", "erin@x", store.Pending, false))
+	wantRelation(t, s, rel("erin@x", "f2@x", store.None, false))
+	if n := countRelations(t, s, "erin@x"); n != 2 {
+		t.Fatalf("erin is in %d rows", n)
+	}
+	// a row deleted makes room
+	must(t, edit("erin@x", "f1@x", func(m, th *store.Relation) { m.State = store.None }))
+	must(t, edit("erin@x", "f3@x", request))
+}
+
+// testEditPairSerialises runs conflicting edits of one pair concurrently,
+// from both sides: each adds one to a counter held in the pair's two edges,
+// so a lost update would show in the final count and in the edges two edits
+// saw.
+func testEditPairSerialises(t *testing.T, s store.Store) {
+	const n = 40 // under the 64 values the counter holds
+	// the counter: State and PreApproved of the edge "a may see b" (Subject
+	// b), then of "b may see a"
+	enc := func(ab, ba store.Relation) int {
+		v := int(ab.State) + 8*int(ba.State)
+		if ab.PreApproved {
+			v += 4
+		}
+		if ba.PreApproved {
+			v += 32
+		}
+		return v
+	}
+	dec := func(v int, ab, ba *store.Relation) {
+		ab.State, ab.PreApproved = store.State(v&3), v&4 != 0
+		ba.State, ba.PreApproved = store.State(v>>3&3), v&32 != 0
+	}
+	var wg sync.WaitGroup
+	seen := make([]int, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			actor, other := "a@x", "b@x"
+			if i%2 == 1 {
+				actor, other = other, actor
+			}
+			mine, theirs, err := s.EditPair(ctx, actor, other, store.RelationLimits{}, func(m, th *store.Relation) {
+				if actor == "a@x" {
+					dec(enc(*m, *th)+1, m, th)
+				} else {
+					dec(enc(*th, *m)+1, th, m)
+				}
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if actor == "a@x" {
+				seen[i] = enc(mine, theirs)
+			} else {
+				seen[i] = enc(theirs, mine)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	ab, err := s.GetRelation(ctx, "b@x", "a@x")
+	must(t, err)
+	ba, err := s.GetRelation(ctx, "a@x", "b@x")
+	must(t, err)
+	if v := enc(ab, ba); v != n {
+		t.Fatalf("%d edits left the counter at %d: updates were lost", n, v)
+	}
+	sort.Ints(seen)
+	for i, v := range seen {
+		if v != i {
+			t.Fatalf("the edits saw %v, not each value from 0 to %d once", seen, n-1)
+		}
+	}
+}
+
+// testEditPairLimitsConcurrent makes concurrent requests of one account to
+// many: edits of different pairs must not together exceed its limit.
+func testEditPairLimitsConcurrent(t *testing.T, s store.Store) {
+	const n, max = 20, 5
+	lim := store.RelationLimits{Requests: max}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := s.EditPair(ctx, "alice@x", fmt.Sprintf("b%d@x", i), lim, request)
+			if err != nil && !errors.Is(err, store.ErrLimit) {
+				t.Error(err)
+				return
+			}
+			if err == nil {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if rows := countRelations(t, s, "alice@x"); ok != max || rows != max {
+		t.Fatalf("%d requests succeeded, %d stored; want %d", ok, rows, max)
 	}
 }
