@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -135,9 +136,20 @@ func (a *Auth) CheckPassword(ctx context.Context, from, address, password string
 	return bare, nil
 }
 
+// MaxTokensPerAccount bounds an account's bearer tokens. Every sign-in
+// issues one (the web page, the API, a script that logs in on each run),
+// and without a bound the table grew with every login until the tokens
+// expired, or forever with token_ttl = 0. Issuing one more deletes the
+// account's oldest.
+const MaxTokensPerAccount = 100
+
 // IssueToken creates a token for an account without a password check (for
-// the CLI, which has the data directory, and for tests).
+// the CLI, which has the data directory, and for tests). An account at
+// MaxTokensPerAccount loses its oldest tokens first.
 func (a *Auth) IssueToken(ctx context.Context, account, label string) (string, store.Token, error) {
+	if err := a.pruneTokens(ctx, account, MaxTokensPerAccount-1); err != nil {
+		return "", store.Token{}, fmt.Errorf("issue token: %w", err)
+	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
@@ -155,6 +167,32 @@ func (a *Auth) IssueToken(ctx context.Context, account, label string) (string, s
 		return "", store.Token{}, fmt.Errorf("issue token: %w", err)
 	}
 	return secret, t, nil
+}
+
+// pruneTokens deletes account's oldest tokens until at most keep remain.
+// It runs before a token is created, so a failure leaves no token behind
+// the caller's error; sign-ins racing each other may briefly leave a few
+// more than the bound, which the next one removes.
+func (a *Auth) pruneTokens(ctx context.Context, account string, keep int) error {
+	toks, err := a.Store.ListTokens(ctx, account)
+	if err != nil || len(toks) <= keep {
+		return err
+	}
+	// oldest first; the store's order is not part of its contract
+	sort.SliceStable(toks, func(i, j int) bool { return toks[i].CreatedAt.Before(toks[j].CreatedAt) })
+	for _, t := range toks[:len(toks)-keep] {
+		if err := a.Store.DeleteToken(ctx, account, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteExpiredTokens deletes every token that has expired by the clock's
+// now; the server runs it periodically (Verify refuses them anyway, but
+// they would stay in the database).
+func (a *Auth) DeleteExpiredTokens(ctx context.Context) (int, error) {
+	return a.Store.DeleteExpiredTokens(ctx, a.Clock.Now())
 }
 
 // Verify resolves a bearer secret to its token.

@@ -111,3 +111,67 @@ func TestHasherIsBounded(t *testing.T) {
 		t.Fatalf("queued caller: %v", err)
 	}
 }
+
+// TestTokensPerAccountAreBounded: every login adds a token; beyond
+// MaxTokensPerAccount the account's oldest are deleted, not kept forever.
+func TestTokensPerAccountAreBounded(t *testing.T) {
+	a, clk := newAuth(t)
+	a.TokenTTL = 0 // no expiry: only the bound removes them
+	ctx := context.Background()
+	if _, err := a.CreateAccount(ctx, "alice@localhost", "sesame-open"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateAccount(ctx, "bob@localhost", "sesame-open"); err != nil {
+		t.Fatal(err)
+	}
+	bobSecret, _, err := a.IssueToken(ctx, "bob@localhost", "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secrets []string
+	for i := 0; i < MaxTokensPerAccount+5; i++ {
+		clk.Advance(time.Second) // distinct creation times: "oldest" is well defined
+		secret, _, err := a.IssueToken(ctx, "alice@localhost", "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, secret)
+	}
+	toks, err := a.Tokens(ctx, "alice@localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(toks) != MaxTokensPerAccount {
+		t.Fatalf("%d tokens kept, want %d", len(toks), MaxTokensPerAccount)
+	}
+	for i, secret := range secrets {
+		_, err := a.Verify(ctx, secret)
+		if old := i < 5; old != errors.Is(err, ErrInvalidToken) {
+			t.Fatalf("token %d of %d: %v (the 5 oldest must be gone, the rest kept)", i, len(secrets), err)
+		}
+	}
+	if _, err := a.Verify(ctx, bobSecret); err != nil {
+		t.Fatalf("another account's token was pruned: %v", err)
+	}
+}
+
+// TestDeleteExpiredTokens removes expired tokens from the store, and only
+// those.
+func TestDeleteExpiredTokens(t *testing.T) {
+	a, clk := newAuth(t) // TokenTTL: an hour
+	ctx := context.Background()
+	if _, err := a.CreateAccount(ctx, "alice@localhost", "sesame-open"); err != nil {
+		t.Fatal(err)
+	}
+	a.IssueToken(ctx, "alice@localhost", "old")
+	clk.Advance(30 * time.Minute)
+	_, young, _ := a.IssueToken(ctx, "alice@localhost", "young")
+	clk.Advance(45 * time.Minute)
+	if n, err := a.DeleteExpiredTokens(ctx); err != nil || n != 1 {
+		t.Fatalf("deleted %d, %v; want 1", n, err)
+	}
+	toks, _ := a.Tokens(ctx, "alice@localhost")
+	if len(toks) != 1 || toks[0].ID != young.ID {
+		t.Fatalf("left %+v, want only the young token", toks)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,7 @@ type Server struct {
 
 	handler   http.Handler
 	key       []byte
+	clock     clock.Clock
 	XMPP      *c2s.Server
 	xmppAddrs []string // bound XMPP listeners, STARTTLS first
 	adminAddr string   // bound admin listener (metrics, pprof), if configured
@@ -116,7 +118,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	clk := clock.Real{}
-	s := &Server{Config: cfg, Log: log, Store: st, Metrics: metrics.NewRegistry(), key: key}
+	s := &Server{Config: cfg, Log: log, Store: st, Metrics: metrics.NewRegistry(), key: key, clock: clk}
 	limits := core.DefaultLimits
 	if cfg.SessionRate > 0 {
 		limits.RequestsPerSecond, limits.RequestBurst = cfg.SessionRate, cfg.SessionBurst
@@ -279,10 +281,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.serveXMPP(ctx); err != nil {
 		return fmt.Errorf("xmpp: %w", err)
 	}
+	// the sweep ends with Serve, however it returns: the store closes next
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	every(sweepCtx, s.clock, tokenSweepInterval, s.deleteExpiredTokens)
 	// account deletions, password changes and revocations made by any
 	// process sharing the store (the CLI, later other nodes) end sessions
 	go func() {
-		if err := s.Hub.Follow(ctx, lifecycleInterval); err != nil {
+		if err := s.Hub.Follow(sweepCtx, lifecycleInterval); err != nil {
 			s.Log.Error("follow the lifecycle log", "err", err)
 		}
 	}()
@@ -321,6 +327,51 @@ func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) {
 	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.Log.Error("admin listener", "err", err)
 	}
+}
+
+// tokenSweepInterval is how often expired bearer tokens are deleted.
+// Verify refuses them at once; the sweep only keeps them from piling up in
+// the database (every sign-in adds one).
+const tokenSweepInterval = time.Hour
+
+func (s *Server) deleteExpiredTokens(ctx context.Context) {
+	n, err := s.Auth.DeleteExpiredTokens(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.Log.Warn("deleting expired tokens", "err", err)
+	case n > 0:
+		s.Log.Debug("deleted expired tokens", "count", n)
+	}
+}
+
+// every runs f now, on a goroutine of its own so that the start does not
+// wait, and then each interval on clk, until ctx ends. The next run is
+// scheduled before f runs, so a fake clock advanced once f has been seen
+// to run finds it.
+func every(ctx context.Context, clk clock.Clock, interval time.Duration, f func(context.Context)) {
+	var (
+		mu   sync.Mutex
+		next clock.Timer
+		tick func()
+	)
+	tick = func() {
+		mu.Lock()
+		if ctx.Err() != nil {
+			mu.Unlock()
+			return
+		}
+		next = clk.AfterFunc(interval, tick)
+		mu.Unlock()
+		f(ctx)
+	}
+	context.AfterFunc(ctx, func() {
+		mu.Lock()
+		if next != nil {
+			next.Stop()
+		}
+		mu.Unlock()
+	})
+	go tick()
 }
 
 // Close releases the store.
