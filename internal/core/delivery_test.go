@@ -93,10 +93,8 @@ func TestEverythingGoesThroughTheRouter(t *testing.T) {
 	e := &env{t: t, hub: h, clk: clk, st: st}
 
 	a, b := e.connect("alice@x", avail), e.connect("bob@x", avail)
-	xk := &sink{}
-	x, err := h.Connect(ctx, "alice@x", SessionOptions{Device: "xmpp", Payloads: true}, xk)
-	e.must(err)
-	xk.s = x
+	xk := e.open("alice@x", SessionOptions{Device: "xmpp", Payloads: true})
+	x := xk.s
 	x.SetCarbons(true)
 	e.befriend("alice@x", "bob@x")
 	e.must(a.s.SetPresence(Presence{Availability: Away, Status: "lunch"}))
@@ -141,11 +139,7 @@ func TestRightsEndWithTheirLifecycleEvent(t *testing.T) {
 	e.befriend("alice@x", "bob@x")
 	a := e.connect("alice@x", avail)
 	mk := func(account, cred string) *sink {
-		k := &sink{}
-		s, err := e.hub.Connect(ctx, account, SessionOptions{Device: "t", Presence: avail, Credential: cred}, k)
-		e.must(err)
-		k.s = s
-		return k
+		return e.open(account, SessionOptions{Device: "t", Presence: avail, Credential: cred})
 	}
 	b1, b2, bp := mk("bob@x", "tok1"), mk("bob@x", "tok2"), mk("bob@x", CredentialPassword)
 	a.take()

@@ -1,14 +1,10 @@
 package core
 
-import (
-	"time"
-
-	"github.com/presenced/presenced/internal/store"
-)
+import "github.com/presenced/presenced/internal/store"
 
 // The policy's inputs are assembled here and nowhere else: from the
-// subject's in-memory state when it has sessions (factsLocked), from the
-// store's SubjectFacts when it has none (storedFacts).
+// subject's in-memory state when it has sessions, from the store's
+// SubjectFacts (through a stand-in user, storedUser) when it has none.
 
 // factsLocked is what the policy needs about subject su and viewer on
 // channel ch. The caller holds su's lock.
@@ -43,13 +39,9 @@ func storedUser(sf store.SubjectFacts, viewer string) *user {
 // invisible subject is shown the last-seen it had when it went invisible
 // (frozen since: lastSeen does not advance while invisible).
 func (u *user) absence(f Facts) PresenceView {
-	return absenceOf(u.address, f, u.lastSeen)
-}
-
-func absenceOf(subject string, f Facts, lastSeen time.Time) PresenceView {
-	v := PresenceView{Address: subject, Availability: Unavailable}
+	v := PresenceView{Address: u.address, Availability: Unavailable}
 	if f.State == store.Approved && !f.Blocked && !f.Hidden {
-		v.LastSeen = lastSeen
+		v.LastSeen = u.lastSeen
 	}
 	return v
 }

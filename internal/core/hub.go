@@ -377,7 +377,8 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 			s.Resource = s.device + "-" + randomHex(3)
 		}
 		s.user = u
-		u.setList(append(u.list()[:len(u.list()):len(u.list())], s))
+		l := u.list()
+		u.setList(append(l[:len(l):len(l)], s)) // a new array: routers may be reading the old one
 		h.users.Store(account, u)
 		h.metrics.Sessions.Add(1)
 		h.metrics.SessionsOf(s.transport).Add(1)

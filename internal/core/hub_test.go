@@ -64,8 +64,14 @@ func (k *sink) take() []Event {
 
 func (e *env) connect(account string, p *Presence) *sink {
 	e.t.Helper()
+	return e.open(account, SessionOptions{Device: "t", Presence: p})
+}
+
+// open connects a session with the given options.
+func (e *env) open(account string, opts SessionOptions) *sink {
+	e.t.Helper()
 	k := &sink{}
-	s, err := e.hub.Connect(ctx, account, SessionOptions{Device: "t", Presence: p}, k)
+	s, err := e.hub.Connect(ctx, account, opts, k)
 	if err != nil {
 		e.t.Fatal(err)
 	}

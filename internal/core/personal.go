@@ -228,7 +228,7 @@ func (h *Hub) publish(ctx context.Context, s *Session, ev PersonalEvent) error {
 		err = h.store.DeletePersonalItem(ctx, s.Account, ev.Item.Topic)
 	} else {
 		stored := ev.Item
-		if h.invisibleNow(ctx, s) {
+		if h.invisibleNow(s) {
 			stored.Published = time.Time{}
 		}
 		err = h.store.PutPersonalItem(ctx, stored, len(Topics))
@@ -245,7 +245,7 @@ func (h *Hub) publish(ctx context.Context, s *Session, ev PersonalEvent) error {
 }
 
 // invisibleNow reads whether s's account is invisible.
-func (h *Hub) invisibleNow(ctx context.Context, s *Session) bool {
+func (h *Hub) invisibleNow(s *Session) bool {
 	defer h.lock(s.Account)()
 	return s.user.invisible
 }

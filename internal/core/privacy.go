@@ -39,12 +39,12 @@ func (h *Hub) Block(ctx context.Context, actor, other string) error {
 	block := func(ctx context.Context, actor, other string) error {
 		return h.store.Block(ctx, actor, other, h.cfg.Limits.ListPerAccount)
 	}
-	return h.listEdit(ctx, actor, other, true, h.store.ListBlocks, block, func(u *user) *map[string]struct{} { return &u.blocks })
+	return h.listEdit(ctx, actor, other, true, block, func(u *user) *map[string]struct{} { return &u.blocks })
 }
 
 // Unblock undoes Block.
 func (h *Hub) Unblock(ctx context.Context, actor, other string) error {
-	return h.listEdit(ctx, actor, other, false, h.store.ListBlocks, h.store.Unblock, func(u *user) *map[string]struct{} { return &u.blocks })
+	return h.listEdit(ctx, actor, other, false, h.store.Unblock, func(u *user) *map[string]struct{} { return &u.blocks })
 }
 
 // Hide makes actor appear offline to other alone.
@@ -52,18 +52,17 @@ func (h *Hub) Hide(ctx context.Context, actor, other string) error {
 	hide := func(ctx context.Context, actor, other string) error {
 		return h.store.Hide(ctx, actor, other, h.cfg.Limits.ListPerAccount)
 	}
-	return h.listEdit(ctx, actor, other, true, h.store.ListHidden, hide, func(u *user) *map[string]struct{} { return &u.hidden })
+	return h.listEdit(ctx, actor, other, true, hide, func(u *user) *map[string]struct{} { return &u.hidden })
 }
 
 // Unhide undoes Hide.
 func (h *Hub) Unhide(ctx context.Context, actor, other string) error {
-	return h.listEdit(ctx, actor, other, false, h.store.ListHidden, h.store.Unhide, func(u *user) *map[string]struct{} { return &u.hidden })
+	return h.listEdit(ctx, actor, other, false, h.store.Unhide, func(u *user) *map[string]struct{} { return &u.hidden })
 }
 
 // listEdit adds other to (or removes it from) one of actor's privacy lists,
 // then shows other what it may now see and tells actor's sessions.
 func (h *Hub) listEdit(ctx context.Context, actor, other string, add bool,
-	list func(context.Context, string) ([]string, error),
 	write func(ctx context.Context, actor, other string) error,
 	field func(*user) *map[string]struct{}) error {
 	other, err := target(actor, other)
@@ -73,15 +72,6 @@ func (h *Hub) listEdit(ctx context.Context, actor, other string, add bool,
 	mu := h.pairStripe(actor, other)
 	mu.Lock()
 	defer mu.Unlock()
-	if add {
-		l, err := list(ctx, actor)
-		if err != nil {
-			return err
-		}
-		if len(l) >= h.cfg.Limits.ListPerAccount {
-			return Errorf(CodeLimit, "at most %d entries", h.cfg.Limits.ListPerAccount)
-		}
-	}
 	mine, err := h.store.GetRelation(ctx, other, actor)
 	if err != nil {
 		return err
@@ -90,7 +80,9 @@ func (h *Hub) listEdit(ctx context.Context, actor, other string, add bool,
 	if err != nil {
 		return err
 	}
-	if err := write(ctx, actor, other); err != nil {
+	if err := write(ctx, actor, other); errors.Is(err, store.ErrLimit) {
+		return Errorf(CodeLimit, "at most %d entries", h.cfg.Limits.ListPerAccount) // counted by the store, atomically
+	} else if err != nil {
 		return err
 	}
 	us, err := h.usersFor(ctx, actor)
