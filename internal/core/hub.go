@@ -537,6 +537,7 @@ func (h *Hub) Resume(ctx context.Context, account, resource string, lastSeq uint
 			return nil
 		})
 		if err != nil {
+			s.Detach(sink) // not resumed: the sink must not be woken for it
 			return nil, false, err
 		}
 	}

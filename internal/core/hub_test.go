@@ -412,6 +412,28 @@ func TestResumeTooFarBackResyncs(t *testing.T) {
 	}
 }
 
+// TestFailedResumeLeavesTheSinkOut: when Resume fails after attaching the
+// new sink (here the store is gone when the snapshot is read), the session
+// is detached again, so the core never wakes a sink that was told "no".
+func TestFailedResumeLeavesTheSinkOut(t *testing.T) {
+	e := newEnv(t, "alice@x")
+	a := e.connect("alice@x", avail)
+	a.take()
+	a.s.Ack(a.s.Seq())
+	a.s.Detach(a)
+	e.st.Close()
+	nb := &sink{}
+	if _, _, err := e.hub.Resume(ctx, "alice@x", a.s.Resource, 0, nb); err == nil {
+		t.Fatal("resume without a store succeeded")
+	}
+	a.s.mu.Lock()
+	attached := a.s.sink
+	a.s.mu.Unlock()
+	if attached != nil {
+		t.Fatalf("failed resume left %T attached", attached)
+	}
+}
+
 func TestSlowReaderCoalescesThenOverflows(t *testing.T) {
 	e := newEnv(t, "alice@x", "bob@x")
 	e.hub.cfg.Limits.OutboxUnsent = 8

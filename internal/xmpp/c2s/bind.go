@@ -10,8 +10,8 @@ import (
 
 // bind restarts the stream after SASL and binds a resource (RFC 6120 § 7).
 func (c *conn) bind() error {
-	if err := c.openStream(`<bind xmlns='` + nsBind + `'/><session xmlns='` + nsSession + `'><optional/></session><ver xmlns='` +
-		nsRosterVer + `'/><sm xmlns='` + nsSM + `'/>`); err != nil {
+	if err := c.openStream(xmlstream.New(nsBind, "bind"), xmlstream.New(nsSession, "session").Add(xmlstream.New(nsSession, "optional")),
+		xmlstream.New(nsRosterVer, "ver"), xmlstream.New(nsSM, "sm")); err != nil {
 		return err
 	}
 	for c.resource == "" {
@@ -29,7 +29,7 @@ func (c *conn) bind() error {
 		b := el.Child(nsBind, "bind")
 		if el.Name.Local != "iq" || typ != "set" || b == nil {
 			if el.Name.Local == "iq" && (typ == "get" || typ == "set") {
-				c.iqError(iqRequest{id: id}, "cancel", "not-allowed")
+				c.iqError(iqRequest{id: id}, "cancel", "not-allowed") // before binding, replies carry no from (RFC 6120 § 7 examples)
 				continue
 			}
 			return &xmlstream.StreamError{Condition: "not-authorized", Text: "bind a resource first"}
@@ -43,8 +43,7 @@ func (c *conn) bind() error {
 			continue
 		}
 		c.resource = c.sess.Resource
-		if err := c.write(`<iq type='result' id='%s'><bind xmlns='%s'><jid>%s</jid></bind></iq>`,
-			esc(id), nsBind, esc(c.sess.Address())); err != nil {
+		if err := c.iqResult(iqRequest{id: id}, xmlstream.New(nsBind, "bind").Add(xmlstream.New(nsBind, "jid").AddText(c.sess.Address()))); err != nil {
 			return err
 		}
 		c.started()

@@ -1,18 +1,26 @@
 package c2s
 
+// XEP-0191 Blocking Command on the core's block list.
+
 import (
 	"context"
+	"encoding/xml"
 	"sort"
-	"strings"
 
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
-// XEP-0191 blocking command and XEP-0030 service discovery.
-const (
-	nsBlocking = "urn:xmpp:blocking"
-)
+const nsBlocking = "urn:xmpp:blocking"
+
+func init() {
+	register(iqFeature{
+		payloads: []xml.Name{{Space: nsBlocking, Local: "blocklist"}, {Space: nsBlocking, Local: "block"}, {Space: nsBlocking, Local: "unblock"}},
+		at:       forAccount,
+		handle:   (*conn).blocking,
+		features: map[addressee][]string{toServer: {nsBlocking}},
+	})
+}
 
 // blocking answers XEP-0191 requests on the core's blocks: the same list the
 // JSON protocol and the REST API edit. Pushes to the user's resources come
@@ -24,7 +32,7 @@ func (c *conn) blocking(rq iqRequest) error {
 		if err != nil {
 			return err
 		}
-		return c.iqResult(rq, `<blocklist xmlns='`+nsBlocking+`'>`+items(p.Blocks)+`</blocklist>`)
+		return c.iqResult(rq, blockItems("blocklist", p.Blocks))
 	}
 	block, unblock := el.Child(nsBlocking, "block"), el.Child(nsBlocking, "unblock")
 	if typ != "set" || (block == nil && unblock == nil) {
@@ -50,7 +58,7 @@ func (c *conn) blocking(rq iqRequest) error {
 			return c.iqError(rq, "modify", "jid-malformed")
 		}
 	}
-	return c.iqResult(rq, "")
+	return c.iqResult(rq, nil)
 }
 
 func itemJIDs(el *xmlstream.Element) []string {
@@ -63,12 +71,13 @@ func itemJIDs(el *xmlstream.Element) []string {
 	return out
 }
 
-func items(jids []string) string {
-	var b strings.Builder
+// blockItems is a blocking element (blocklist, block, unblock) listing jids.
+func blockItems(local string, jids []string) *xmlstream.Element {
+	el := xmlstream.New(nsBlocking, local)
 	for _, j := range jids {
-		b.WriteString("<item jid='" + esc(j) + "'/>")
+		el.Add(xmlstream.New(nsBlocking, "item").Set("jid", j))
 	}
-	return b.String()
+	return el
 }
 
 // blockPush tells the resource what changed in the block list (XEP-0191
@@ -83,8 +92,7 @@ func (c *conn) blockPush(p core.Privacy) error {
 		if len(change.jids) == 0 {
 			continue
 		}
-		if err := c.write(`<iq type='set' id='push%d' to='%s'><%s xmlns='%s'>%s</%s></iq>`,
-			c.pushID.Add(1), esc(c.sess.Address()), change.el, nsBlocking, items(change.jids), change.el); err != nil {
+		if err := c.push(blockItems(change.el, change.jids)); err != nil {
 			return err
 		}
 	}

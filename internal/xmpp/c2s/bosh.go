@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -166,7 +165,7 @@ func parseBody(raw []byte) (*xml.StartElement, []byte, error) {
 
 func boshTerminate(w http.ResponseWriter, condition string) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	fmt.Fprintf(w, `<body xmlns='%s' type='terminate' condition='%s'/>`, nsHTTPBind, condition)
+	io.WriteString(w, xmlstream.New(nsHTTPBind, "body").Set("type", "terminate").Set("condition", condition).In(xmlstream.Standalone))
 }
 
 // boshCreate starts a session (XEP-0124 § 7.1, XEP-0206 § 3).
@@ -189,17 +188,20 @@ func (s *Server) boshCreate(w http.ResponseWriter, r *http.Request, body *xml.St
 	bc.watchdog = time.AfterFunc(boshInactivity, bc.inactive)
 	c := &conn{s: s, nc: bc, frame: boshFraming{}, overHTTP: true, httpsTLS: r.TLS != nil, finish: func(bool) { bc.Close() }}
 	go c.serve()
-	bc.feed(streamHeader(s.Domain, attrNS(body, "version")))
-	attrs := fmt.Sprintf(` sid='%s' wait='%d' inactivity='%d' polling='0' requests='%d' hold='1' ver='1.11' from='%s' xmpp:version='1.0' xmpp:restartlogic='true'`,
-		bc.sid, int(wait/time.Second), int(boshInactivity/time.Second), boshRequests, esc(s.Domain))
-	bc.respond(w, rid, attrs, wait)
-}
-
-func streamHeader(domain, version string) []byte {
+	version := attrNS(body, "version")
 	if version == "" {
 		version = "1.0"
 	}
-	return []byte(fmt.Sprintf(`<stream:stream xmlns='%s' xmlns:stream='%s' to='%s' version='%s'>`, nsClient, xmlstream.NSStream, esc(domain), esc(version)))
+	bc.feed(clientHeader(s.Domain, version))
+	created := boshBody().Set("sid", bc.sid).Set("wait", strconv.Itoa(int(wait/time.Second))).
+		Set("inactivity", strconv.Itoa(int(boshInactivity/time.Second))).Set("polling", "0").Set("requests", strconv.Itoa(boshRequests)).
+		Set("hold", "1").Set("ver", "1.11").Set("from", s.Domain).SetNS(nsXBOSH, "version", "1.0").SetNS(nsXBOSH, "restartlogic", "true")
+	bc.respond(w, rid, created, wait)
+}
+
+// boshBody is a response body, binding the prefixes XEP-0206 uses.
+func boshBody() *xmlstream.Element {
+	return xmlstream.New(nsHTTPBind, "body").Declare("xmpp", nsXBOSH).Declare("stream", xmlstream.NSStream)
 }
 
 // boshConn is one BOSH session as a net.Conn for the stream code.
@@ -235,7 +237,7 @@ func (c *boshConn) request(w http.ResponseWriter, body *xml.StartElement, rid ui
 		c.rid = rid
 	case rid <= c.rid && c.rid-rid < boshRequests:
 		c.mu.Unlock() // a resend of a request already taken in: answer, take nothing
-		c.respond(w, rid, "", 0)
+		c.respond(w, rid, boshBody(), 0)
 		return
 	default:
 		c.mu.Unlock()
@@ -248,13 +250,13 @@ func (c *boshConn) request(w http.ResponseWriter, body *xml.StartElement, rid ui
 	switch {
 	case attr(body, "type") == "terminate":
 		c.feed(inner)
-		c.feed([]byte(`</stream:stream>`))
+		c.feed([]byte(streamEnd))
 	case attrNS(body, "restart") == "true":
-		c.feed(streamHeader(c.domain, "1.0")) // after SASL (XEP-0206 § 5)
+		c.feed(clientHeader(c.domain, "1.0")) // after SASL (XEP-0206 § 5)
 	default:
 		c.feed(inner)
 	}
-	c.respond(w, rid, "", c.wait)
+	c.respond(w, rid, boshBody(), c.wait)
 }
 
 func attrNS(st *xml.StartElement, local string) string {
@@ -278,8 +280,8 @@ func (c *boshConn) feed(b []byte) {
 }
 
 // respond holds the request until there is output, a newer request, or
-// wait runs out, and answers with what is queued.
-func (c *boshConn) respond(w http.ResponseWriter, rid uint64, attrs string, wait time.Duration) {
+// wait runs out, and answers with body holding what is queued.
+func (c *boshConn) respond(w http.ResponseWriter, rid uint64, body *xmlstream.Element, wait time.Duration) {
 	c.mu.Lock()
 	c.gen++
 	gen := c.gen
@@ -313,14 +315,13 @@ hold:
 		c.watchdog.Reset(boshInactivity)
 	}
 	c.mu.Unlock()
-	var b strings.Builder
 	terminate := false
 	for _, e := range elems {
 		if e == boshEnd {
 			terminate = true
 			continue
 		}
-		b.WriteString(e)
+		body.Add(xmlstream.Raw(e)) // written standalone (boshFraming)
 	}
 	select {
 	case <-c.closed:
@@ -328,12 +329,11 @@ hold:
 	default:
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	typ := ""
 	if terminate {
-		typ = " type='terminate'"
+		body.Set("type", "terminate")
 		c.srv.remove(c.sid)
 	}
-	fmt.Fprintf(w, `<body xmlns='%s' xmlns:xmpp='%s' xmlns:stream='%s'%s%s>%s</body>`, nsHTTPBind, nsXBOSH, xmlstream.NSStream, attrs, typ, b.String())
+	io.WriteString(w, body.In(xmlstream.Standalone))
 }
 
 // inactive drops a session whose client stopped sending requests; the

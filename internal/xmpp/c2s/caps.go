@@ -61,8 +61,8 @@ func (c *conn) onCaps(el *xmlstream.Element) error {
 		return c.sess.SetInterests(context.Background(), topics)
 	}
 	c.capsQuery = "caps" + ver
-	return c.write(`<iq type='get' from='%s' to='%s' id='%s'><query xmlns='%s' node='%s'/></iq>`,
-		esc(c.account), esc(c.sess.Address()), esc(c.capsQuery), nsDiscoInfo, esc(node+"#"+ver))
+	return c.write(xmlstream.New(nsClient, "iq").Set("type", "get").Set("from", c.account).Set("to", c.sess.Address()).Set("id", c.capsQuery).
+		Add(xmlstream.New(nsDiscoInfo, "query").Set("node", node+"#"+ver)))
 }
 
 // onCapsResult takes the answer to our disco#info query: interests from

@@ -5,6 +5,8 @@ package c2s
 // wrapped as XEP-0297 forwarded messages.
 
 import (
+	"encoding/xml"
+
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
@@ -15,10 +17,20 @@ const (
 	nsHints   = "urn:xmpp:hints" // XEP-0334: <no-copy/>
 )
 
+func init() {
+	register(iqFeature{
+		payloads: []xml.Name{{Space: nsCarbons, Local: "enable"}, {Space: nsCarbons, Local: "disable"}},
+		types:    "set",
+		at:       forAccount,
+		handle:   (*conn).carbons,
+		features: map[addressee][]string{toServer: {nsCarbons}},
+	})
+}
+
 // carbons answers enable and disable.
 func (c *conn) carbons(rq iqRequest) error {
-	c.sess.SetCarbons(rq.el.Child(nsCarbons, "enable") != nil)
-	return c.iqResult(rq, "")
+	c.sess.SetCarbons(rq.payload.Name.Local == "enable")
+	return c.iqResult(rq, nil)
 }
 
 // private: the sender asked for no copies.
@@ -33,6 +45,6 @@ func (c *conn) carbonCopy(m core.Message, kind string) error {
 	if typ == "" {
 		typ = core.TypeChat
 	}
-	return c.write(`<message from='%s' to='%s' type='%s'><%s xmlns='%s'><forwarded xmlns='%s'>%s</forwarded></%s></message>`,
-		esc(c.account), esc(c.sess.Address()), typ, kind, nsCarbons, nsForward, messageXML(m, nsClient, m.To), kind)
+	return c.write(xmlstream.New(nsClient, "message").Set("from", c.account).Set("to", c.sess.Address()).Set("type", typ).
+		Add(xmlstream.New(nsCarbons, kind).Add(xmlstream.New(nsForward, "forwarded").Add(messageStanza(m, m.To)))))
 }

@@ -1,40 +1,54 @@
 package c2s
 
-// XEP-0030 Service Discovery of the server and of the user's own account
-// (the PEP service, XEP-0163 § 6.1).
+// XEP-0030 Service Discovery of the server and of the user's own account,
+// from what the features registered (registry.go).
 
-import "strings"
+import (
+	"encoding/xml"
+
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
 
 const (
 	nsDiscoInfo = "http://jabber.org/protocol/disco#info"
 	nsDiscoItem = "http://jabber.org/protocol/disco#items"
 )
 
-// serverFeatures the server advertises in disco#info.
-var serverFeatures = []string{nsDiscoInfo, nsDiscoItem, nsBlocking, nsPing, nsRoster, nsLast, nsCarbons}
+func init() {
+	both := map[addressee][]string{toServer: {nsDiscoInfo, nsDiscoItem}, toAccount: {nsDiscoInfo, nsDiscoItem}}
+	register(iqFeature{
+		payloads: []xml.Name{{Space: nsDiscoInfo, Local: "query"}},
+		types:    "get",
+		at:       forAccount | forServer,
+		handle:   (*conn).discoInfo,
+		features: both,
+		identities: map[addressee][]identity{
+			toServer:  {{category: "server", typ: "im", name: "presenced"}},
+			toAccount: {{category: "account", typ: "registered"}},
+		},
+	})
+	register(iqFeature{
+		payloads: []xml.Name{{Space: nsDiscoItem, Local: "query"}},
+		types:    "get",
+		at:       forAccount | forServer,
+		handle:   func(c *conn, rq iqRequest) error { return c.iqResult(rq, xmlstream.New(nsDiscoItem, "query")) },
+	})
+}
 
-// disco answers disco#info and disco#items about the server or the user's
-// own account (a request to nobody is about the account: RFC 6120
-// § 10.3.3).
-func (c *conn) disco(rq iqRequest) error {
-	var identities string
-	var features []string
-	switch rq.to {
-	case toServer:
-		identities, features = `<identity category='server' type='im' name='presenced'/>`, serverFeatures
-	case toAccount:
-		identities = `<identity category='account' type='registered'/><identity category='pubsub' type='pep'/>`
-		features = append([]string{nsDiscoInfo, nsDiscoItem}, pepFeatures...)
-	default:
-		return c.iqError(rq, "cancel", "service-unavailable")
+// discoInfo describes the server or the account (a request to nobody is
+// about the account: RFC 6120 § 10.3.3).
+func (c *conn) discoInfo(rq iqRequest) error {
+	ids, features := announced(rq.to)
+	q := xmlstream.New(nsDiscoInfo, "query")
+	for _, id := range ids {
+		el := xmlstream.New(nsDiscoInfo, "identity").Set("category", id.category).Set("type", id.typ)
+		if id.name != "" {
+			el.Set("name", id.name)
+		}
+		q.Add(el)
 	}
-	if rq.el.Child(nsDiscoItem, "query") != nil {
-		return c.iqResult(rq, `<query xmlns='`+nsDiscoItem+`'/>`)
-	}
-	var b strings.Builder
-	b.WriteString(identities)
 	for _, f := range features {
-		b.WriteString(`<feature var='` + f + `'/>`)
+		q.Add(xmlstream.New(nsDiscoInfo, "feature").Set("var", f))
 	}
-	return c.iqResult(rq, `<query xmlns='`+nsDiscoInfo+`'>`+b.String()+`</query>`)
+	return c.iqResult(rq, q)
 }

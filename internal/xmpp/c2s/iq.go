@@ -3,8 +3,11 @@ package c2s
 // Iqs from the client (RFC 6120 § 8.2.3, § 10.3.3; RFC 6121 § 8.5): to
 // another session, routed; to nobody or to the user's own bare address,
 // handled by the server on behalf of the account; to the server's domain,
-// handled by the server itself; to any other entity, refused. A reply comes
-// from the entity the request was addressed to (see iqRequest.from).
+// handled by the server itself; to another account's bare address, handled
+// on its behalf where a feature does (PEP items, last activity); to any
+// other entity, refused. The handlers are the features' (registry.go). A
+// reply comes from the entity the request was addressed to (see
+// iqRequest.from).
 
 import (
 	"strings"
@@ -19,6 +22,7 @@ type addressee int
 const (
 	toAccount   addressee = iota // no 'to', or the user's own bare address
 	toServer                     // the server's domain
+	toPeer                       // another account's bare address
 	toOther                      // any other well-formed address
 	toMalformed                  // not an address at all
 )
@@ -26,6 +30,7 @@ const (
 // iqRequest is an iq of type get or set from the client.
 type iqRequest struct {
 	el      *xmlstream.Element
+	payload *xmlstream.Element // the child the handler answers
 	id, typ string
 	to      addressee
 	// from is the address replies carry, the entity the request was
@@ -66,7 +71,7 @@ func (c *conn) addressed(to string) (addressee, string) {
 		case bare == c.account:
 			return toAccount, c.account
 		}
-		return toOther, bare
+		return toPeer, bare
 	}
 	domain, resource, full := strings.Cut(to, "/") // a domain address, perhaps with a resource
 	domain = strings.ToLower(domain)
@@ -91,63 +96,32 @@ func (c *conn) onIQ(el *xmlstream.Element) error {
 		return nil // answers to roster and block pushes
 	}
 	rq := c.iqRequest(el)
-	switch rq.to {
-	case toMalformed:
+	if rq.to == toMalformed {
 		return c.iqError(rq, "modify", "jid-malformed") // RFC 6120 § 8.3.3.8
-	case toServer:
-		switch {
-		case el.Child(nsPing, "ping") != nil, el.Child(nsSession, "session") != nil:
-			return c.iqResult(rq, "")
-		case typ == "get" && (el.Child(nsDiscoInfo, "query") != nil || el.Child(nsDiscoItem, "query") != nil):
-			return c.disco(rq)
-		}
-	case toAccount:
-		switch {
-		case el.Child(nsPing, "ping") != nil, el.Child(nsSession, "session") != nil:
-			return c.iqResult(rq, "")
-		case typ == "get" && (el.Child(nsDiscoInfo, "query") != nil || el.Child(nsDiscoItem, "query") != nil):
-			return c.disco(rq)
-		case el.Child(nsPubsub, "pubsub") != nil:
-			return c.pubsub(rq, c.account, el.Child(nsPubsub, "pubsub"))
-		case el.Child(nsRoster, "query") != nil:
-			return c.roster(rq, el.Child(nsRoster, "query"))
-		case typ == "set" && (el.Child(nsCarbons, "enable") != nil || el.Child(nsCarbons, "disable") != nil):
-			return c.carbons(rq)
-		case el.Child(nsBlocking, "blocklist") != nil, el.Child(nsBlocking, "block") != nil, el.Child(nsBlocking, "unblock") != nil:
-			return c.blocking(rq)
-		}
-	case toOther: // another account (its bare address: full ones were routed) or another domain
-		contact, resource, err := addr.Parse(to)
-		switch {
-		case err != nil || resource != "":
-		case el.Child(nsPubsub, "pubsub") != nil:
-			return c.pubsub(rq, contact, el.Child(nsPubsub, "pubsub"))
-		case typ == "get" && el.Child(nsLast, "query") != nil:
-			return c.lastActivity(rq, contact)
-		}
 	}
-	return c.iqError(rq, "cancel", "service-unavailable")
+	f, payload := handlerFor(rq)
+	if f == nil {
+		return c.iqError(rq, "cancel", "service-unavailable") // RFC 6120 § 10.3.3 (2), § 8.3.3.19
+	}
+	rq.payload = payload
+	return f.handle(c, rq)
 }
 
-// iqResult answers rq with a result holding payload (XML, or "").
-func (c *conn) iqResult(rq iqRequest, payload string) error {
-	from := ""
-	if rq.from != "" {
-		from = " from='" + esc(rq.from) + "'"
-	}
-	if payload == "" {
-		return c.write(`<iq type='result' id='%s'%s/>`, esc(rq.id), from)
-	}
-	return c.write(`<iq type='result' id='%s'%s>%s</iq>`, esc(rq.id), from, payload)
+// iqResult answers rq with a result holding payload, if any.
+func (c *conn) iqResult(rq iqRequest, payload *xmlstream.Element) error {
+	return c.write(iqReply(rq, "result").Add(payload))
 }
 
 // iqError answers rq with a stanza error (RFC 6120 § 8.3); extra follows
 // the defined condition (an application-specific condition).
-func (c *conn) iqError(rq iqRequest, typ, condition string, extra ...string) error {
-	from := ""
+func (c *conn) iqError(rq iqRequest, typ, condition string, extra ...xmlstream.Node) error {
+	return c.write(iqReply(rq, "error").Add(stanzaError(typ, condition, extra...)))
+}
+
+func iqReply(rq iqRequest, typ string) *xmlstream.Element {
+	el := xmlstream.New(nsClient, "iq").Set("type", typ).Set("id", rq.id)
 	if rq.from != "" {
-		from = " from='" + esc(rq.from) + "'"
+		el.Set("from", rq.from)
 	}
-	return c.write(`<iq type='error' id='%s'%s><error type='%s'><%s xmlns='%s'/>%s</error></iq>`,
-		esc(rq.id), from, typ, condition, nsStanzas, strings.Join(extra, ""))
+	return el
 }

@@ -26,18 +26,27 @@ func mutual(t *testing.T, r rig) {
 	}
 }
 
+// bobOnline makes bob alice's mutual contact and connects him, available,
+// on a core session of his own.
+func bobOnline(t *testing.T, r rig) (*core.Session, *coreSink) {
+	t.Helper()
+	mutual(t, r)
+	sink := &coreSink{woke: make(chan struct{}, 1)}
+	bob, err := r.hub.Connect(context.Background(), "bob@localhost",
+		core.SessionOptions{Device: "test", Presence: &core.Presence{Availability: core.Available}}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bob, sink
+}
+
 // TestMessageToAConnectedResourceNotYetAvailable: RFC 6121 § 8.5.3.1 — a
 // message to a full address whose resource is connected is delivered to
 // it, whether or not it has sent presence; the bare address still reaches
 // only available resources (§ 8.5.2.1), so there it is undeliverable.
 func TestMessageToAConnectedResourceNotYetAvailable(t *testing.T) {
 	r := start(t, true)
-	mutual(t, r)
-	bob, err := r.hub.Connect(context.Background(), "bob@localhost",
-		core.SessionOptions{Device: "test", Presence: &core.Presence{Availability: core.Available}}, &coreSink{woke: make(chan struct{}, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob, _ := bobOnline(t, r)
 	x := r.signIn(t, "alice")
 	x.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>`)
 	x.expect("iq") // no presence sent: connected, not available
@@ -60,12 +69,7 @@ func TestMessageToAConnectedResourceNotYetAvailable(t *testing.T) {
 func TestLastActivityOnTheServersClock(t *testing.T) {
 	fake := clock.NewFake(time.Unix(1_000_000_000, 0))
 	r := startClock(t, true, fake)
-	mutual(t, r)
-	bob, err := r.hub.Connect(context.Background(), "bob@localhost",
-		core.SessionOptions{Device: "test", Presence: &core.Presence{Availability: core.Available}}, &coreSink{woke: make(chan struct{}, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob, _ := bobOnline(t, r)
 	bob.Close()
 	fake.Advance(90 * time.Second)
 	x := r.signIn(t, "alice")

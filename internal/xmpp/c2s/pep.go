@@ -12,6 +12,7 @@ package c2s
 
 import (
 	"context"
+	"encoding/xml"
 	"strings"
 
 	"github.com/presenced/presenced/internal/core"
@@ -27,14 +28,22 @@ const (
 	nsDataForms    = "jabber:x:data"
 )
 
-// pepFeatures are the pubsub features of an account's PEP service.
-var pepFeatures = []string{nsPubsub + "#publish", nsPubsub + "#retract-items", nsPubsub + "#retrieve-items",
-	nsPubsub + "#last-published", nsPubsub + "#auto-create", nsPubsub + "#publish-options", nsPubsub + "#presence-notifications"}
+func init() {
+	register(iqFeature{
+		payloads: []xml.Name{{Space: nsPubsub, Local: "pubsub"}},
+		at:       forAccount | forPeer,
+		handle:   (*conn).pubsub,
+		// the account is a PEP service (XEP-0163 § 6.1) with these pubsub features
+		features: map[addressee][]string{toAccount: {nsPubsub + "#publish", nsPubsub + "#retract-items", nsPubsub + "#retrieve-items",
+			nsPubsub + "#last-published", nsPubsub + "#auto-create", nsPubsub + "#publish-options", nsPubsub + "#presence-notifications"}},
+		identities: map[addressee][]identity{toAccount: {{category: "pubsub", typ: "pep"}}},
+	})
+}
 
-// pubsub answers a PEP request addressed to owner (the user or, for
-// retrieval, a contact).
-func (c *conn) pubsub(rq iqRequest, owner string, q *xmlstream.Element) error {
-	ctx, typ := context.Background(), rq.typ
+// pubsub answers a PEP request addressed to the user's account or, for
+// retrieval, a contact's.
+func (c *conn) pubsub(rq iqRequest) error {
+	ctx, typ, q, owner := context.Background(), rq.typ, rq.payload, rq.from
 	switch {
 	case typ == "set" && owner == c.account && q.Child(nsPubsub, "publish") != nil:
 		return c.publish(ctx, rq, q)
@@ -47,7 +56,7 @@ func (c *conn) pubsub(rq iqRequest, owner string, q *xmlstream.Element) error {
 		if err := c.sess.Retract(ctx, k.Topic); err != nil {
 			return c.iqError(rq, "wait", "internal-server-error")
 		}
-		return c.iqResult(rq, "")
+		return c.iqResult(rq, nil)
 	case typ == "get" && q.Child(nsPubsub, "items") != nil:
 		return c.pepItems(ctx, rq, owner, q.Child(nsPubsub, "items").AttrValue("node"))
 	}
@@ -89,7 +98,8 @@ func (c *conn) publish(ctx context.Context, rq iqRequest, q *xmlstream.Element) 
 		}
 		return c.iqError(rq, "wait", "internal-server-error")
 	}
-	return c.iqResult(rq, `<pubsub xmlns='`+nsPubsub+`'><publish node='`+esc(node)+`'><item id='`+esc(it.ItemID)+`'/></publish></pubsub>`)
+	return c.iqResult(rq, xmlstream.New(nsPubsub, "pubsub").Add(xmlstream.New(nsPubsub, "publish").Set("node", node).
+		Add(xmlstream.New(nsPubsub, "item").Set("id", it.ItemID))))
 }
 
 // presenceAccessOnly: publish-options (XEP-0223) ask for nothing but the
@@ -129,22 +139,21 @@ func (c *conn) pepItems(ctx context.Context, rq iqRequest, owner, node string) e
 			if err != nil {
 				break
 			}
-			return c.iqResult(rq, `<pubsub xmlns='`+nsPubsub+`'><items node='`+esc(node)+`'><item id='`+esc(it.ItemID)+`'>`+payload+`</item></items></pubsub>`)
+			return c.iqResult(rq, xmlstream.New(nsPubsub, "pubsub").Add(xmlstream.New(nsPubsub, "items").Set("node", node).
+				Add(xmlstream.New(nsPubsub, "item").Set("id", it.ItemID).Add(payload))))
 		}
 	}
 	return c.iqError(rq, "cancel", "item-not-found")
 }
 
 func (c *conn) pubsubError(rq iqRequest, typ, condition, pubsubCondition string) error {
-	extra := ""
 	switch pubsubCondition {
 	case "":
+		return c.iqError(rq, typ, condition)
 	case "publish":
-		extra = "<unsupported xmlns='" + nsPubsubErrors + "' feature='publish'/>"
-	default:
-		extra = "<" + pubsubCondition + " xmlns='" + nsPubsubErrors + "'/>"
+		return c.iqError(rq, typ, condition, xmlstream.New(nsPubsubErrors, "unsupported").Set("feature", "publish"))
 	}
-	return c.iqError(rq, typ, condition, extra)
+	return c.iqError(rq, typ, condition, xmlstream.New(nsPubsubErrors, pubsubCondition))
 }
 
 // notify writes a PEP notification of a personal event.
@@ -153,19 +162,19 @@ func (c *conn) notify(ev core.PersonalEvent) error {
 	if !ok {
 		return nil
 	}
-	var body string
+	var item *xmlstream.Element
 	if ev.Retracted {
-		body = "<retract id='" + esc(ev.Item.ItemID) + "'/>"
+		item = xmlstream.New(nsPubsubEvent, "retract").Set("id", ev.Item.ItemID)
 	} else {
 		payload, err := k.ToXML(ev.Item.Data)
 		if err != nil {
 			c.s.Log.Warn("personal event without an XMPP form", "topic", k.Topic, "err", err)
 			return nil
 		}
-		body = "<item id='" + esc(ev.Item.ItemID) + "'>" + payload + "</item>"
+		item = xmlstream.New(nsPubsubEvent, "item").Set("id", ev.Item.ItemID).Add(payload)
 	}
-	return c.write(`<message from='%s' to='%s' type='headline'><event xmlns='%s'><items node='%s'>%s</items></event></message>`,
-		esc(ev.Item.Account), esc(c.sess.Address()), nsPubsubEvent, k.Node, body)
+	return c.write(xmlstream.New(nsClient, "message").Set("from", ev.Item.Account).Set("to", c.sess.Address()).Set("type", core.TypeHeadline).
+		Add(xmlstream.New(nsPubsubEvent, "event").Add(xmlstream.New(nsPubsubEvent, "items").Set("node", k.Node).Add(item))))
 }
 
 // lastItems sends a snapshot's personal items (filtered by the core to the

@@ -42,8 +42,9 @@ func (c *conn) register(el *xmlstream.Element) error {
 	q := el.Child(nsRegister, "query")
 	switch typ {
 	case "get":
-		return c.iqResult(rq, fmt.Sprintf(`<query xmlns='%s'><instructions>Choose a username and a password of at least %d characters.</instructions><username/><password/></query>`,
-			nsRegister, auth.MinPasswordLength))
+		return c.iqResult(rq, xmlstream.New(nsRegister, "query").Add(
+			xmlstream.New(nsRegister, "instructions").AddText(fmt.Sprintf("Choose a username and a password of at least %d characters.", auth.MinPasswordLength)),
+			xmlstream.New(nsRegister, "username"), xmlstream.New(nsRegister, "password")))
 	case "set":
 		if q.Child(nsRegister, "remove") != nil {
 			return c.iqError(rq, "auth", "not-authorized") // removing an account needs signing in
@@ -62,7 +63,7 @@ func (c *conn) register(el *xmlstream.Element) error {
 			return c.iqError(rq, "modify", "not-acceptable") // a bad username or a weak password
 		}
 		c.registered = true
-		return c.iqResult(rq, "")
+		return c.iqResult(rq, nil)
 	}
 	return c.iqError(rq, "cancel", "bad-request")
 }

@@ -11,8 +11,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/xml"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/presenced/presenced/internal/addr"
@@ -21,7 +23,19 @@ import (
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
-const nsRosterVer = "urn:xmpp:features:rosterver"
+const (
+	nsRoster    = "jabber:iq:roster"
+	nsRosterVer = "urn:xmpp:features:rosterver"
+)
+
+func init() {
+	register(iqFeature{
+		payloads: []xml.Name{{Space: nsRoster, Local: "query"}},
+		at:       forAccount,
+		handle:   (*conn).roster,
+		features: map[addressee][]string{toServer: {nsRoster}},
+	})
+}
 
 // Limits of a roster item the client sets.
 const (
@@ -37,30 +51,24 @@ type rosterItem struct {
 	remove bool
 }
 
-func (it rosterItem) String() string {
-	var b strings.Builder
-	b.WriteString("<item jid='" + esc(it.jid) + "'")
+func (it rosterItem) element() *xmlstream.Element {
+	el := xmlstream.New(nsRoster, "item").Set("jid", it.jid)
 	if it.remove {
-		b.WriteString(" subscription='remove'/>")
-		return b.String()
+		return el.Set("subscription", "remove")
 	}
-	b.WriteString(" subscription='" + it.sub.State() + "'")
+	el.Set("subscription", it.sub.State())
 	if it.sub.PendingOut {
-		b.WriteString(" ask='subscribe'")
+		el.Set("ask", "subscribe")
 	}
 	if it.card != nil && it.card.Name != "" {
-		b.WriteString(" name='" + esc(it.card.Name) + "'")
+		el.Set("name", it.card.Name)
 	}
-	if it.card == nil || len(it.card.Groups) == 0 {
-		b.WriteString("/>")
-		return b.String()
+	if it.card != nil {
+		for _, g := range it.card.Groups {
+			el.Add(xmlstream.New(nsRoster, "group").AddText(g))
+		}
 	}
-	b.WriteString(">")
-	for _, g := range it.card.Groups {
-		b.WriteString("<group>" + esc(g) + "</group>")
-	}
-	b.WriteString("</item>")
-	return b.String()
+	return el
 }
 
 // loadRoster reads the whole roster, ordered by address.
@@ -101,18 +109,19 @@ func (c *conn) loadRoster(ctx context.Context) ([]rosterItem, error) {
 	return out, nil
 }
 
-// rosterVersion is the version of a roster: a hash of its items.
+// rosterVersion is the version of a roster: a hash of its items as they
+// are written.
 func rosterVersion(items []rosterItem) string {
 	h := sha256.New()
 	for _, it := range items {
-		h.Write([]byte(it.String()))
+		h.Write([]byte(it.element().String(nsRoster)))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // roster answers roster get and set.
-func (c *conn) roster(rq iqRequest, q *xmlstream.Element) error {
-	ctx := context.Background()
+func (c *conn) roster(rq iqRequest) error {
+	ctx, q := context.Background(), rq.payload
 	if rq.typ == "set" {
 		return c.rosterSet(ctx, rq, q)
 	}
@@ -122,13 +131,9 @@ func (c *conn) roster(rq iqRequest, q *xmlstream.Element) error {
 	}
 	ver := rosterVersion(items)
 	if q.AttrValue("ver") == ver { // § 2.6.3: the client's copy is current
-		return c.iqResult(rq, "")
+		return c.iqResult(rq, nil)
 	}
-	var b strings.Builder
-	for _, it := range items {
-		b.WriteString(it.String())
-	}
-	return c.iqResult(rq, `<query xmlns='`+nsRoster+`' ver='`+ver+`'>`+b.String()+`</query>`)
+	return c.iqResult(rq, rosterQuery(ver, items...))
 }
 
 // rosterSet adds, updates or removes one item (§ 2.3, § 2.5).
@@ -165,7 +170,7 @@ func (c *conn) rosterSet(ctx context.Context, rq iqRequest, q *xmlstream.Element
 				return err
 			}
 		}
-		return c.iqResult(rq, "")
+		return c.iqResult(rq, nil)
 	}
 	var groups []string
 	for _, ch := range item.Children {
@@ -194,7 +199,7 @@ func (c *conn) rosterSet(ctx context.Context, rq iqRequest, q *xmlstream.Element
 		}
 		return err
 	}
-	return c.iqResult(rq, "") // the push follows from the core's contact event
+	return c.iqResult(rq, nil) // the push follows from the core's contact event
 }
 
 // cardOf finds the address-book card with a presence address, if any.
@@ -224,6 +229,21 @@ func (c *conn) rosterPush(jid string) error {
 			it = x
 		}
 	}
-	return c.write(`<iq type='set' id='push%d' to='%s'><query xmlns='%s' ver='%s'>%s</query></iq>`,
-		c.pushID.Add(1), esc(c.sess.Address()), nsRoster, rosterVersion(items), it.String())
+	return c.push(rosterQuery(rosterVersion(items), it))
+}
+
+// rosterQuery is a roster (or a push's part of it) at version ver.
+func rosterQuery(ver string, items ...rosterItem) *xmlstream.Element {
+	q := xmlstream.New(nsRoster, "query").Set("ver", ver)
+	for _, it := range items {
+		q.Add(it.element())
+	}
+	return q
+}
+
+// push sends the user's resource an iq set from its account (a roster or
+// block list push), which it answers with a result (ignored, onIQ).
+func (c *conn) push(payload *xmlstream.Element) error {
+	return c.write(xmlstream.New(nsClient, "iq").Set("type", "set").Set("id", "push"+strconv.FormatUint(c.pushID.Add(1), 10)).
+		Set("to", c.sess.Address()).Add(payload))
 }

@@ -17,7 +17,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,11 +75,6 @@ func (sm *smState) pending() int {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	return len(sm.marks)
-}
-
-// isStanza: a top-level element that counts (§ 4).
-func isStanza(el string) bool {
-	return strings.HasPrefix(el, "<message") || strings.HasPrefix(el, "<presence") || strings.HasPrefix(el, "<iq")
 }
 
 // resumable keeps the streams that may be resumed, by id.
@@ -163,15 +157,15 @@ func (c *conn) onSM(el *xmlstream.Element) error {
 	switch el.Name.Local {
 	case "enable":
 		if sm != nil {
-			return c.write(`<failed xmlns='%s'><unexpected-request xmlns='%s'/></failed>`, nsSM, nsStanzas)
+			return c.write(smFailed("unexpected-request"))
 		}
 		sm = &smState{}
-		resume := ""
+		enabled := xmlstream.New(nsSM, "enabled")
 		if v := el.AttrValue("resume"); v == "true" || v == "1" {
 			id := randomToken()
 			if c.s.resume.put(id, resumeEntry{account: c.account, live: c.live, conn: c}, c.s.clock().Now()) {
 				sm.id = id
-				resume = " resume='true' max='" + strconv.Itoa(int(c.s.resumeWindow()/time.Second)) + "'"
+				enabled.Set("resume", "true").Set("max", strconv.Itoa(int(c.s.resumeWindow()/time.Second)))
 				c.sess.SetGrace(c.s.resumeWindow()) // the core keeps the session for the window
 			}
 		}
@@ -179,10 +173,10 @@ func (c *conn) onSM(el *xmlstream.Element) error {
 		c.fmu.Lock()
 		c.sm.Store(sm)
 		c.fmu.Unlock()
-		return c.write(`<enabled xmlns='%s' id='%s'%s/>`, nsSM, sm.id, resume)
+		return c.write(enabled.Set("id", sm.id))
 	case "r":
 		if sm != nil {
-			return c.write(`<a xmlns='%s' h='%d'/>`, nsSM, sm.in.Load())
+			return c.write(xmlstream.New(nsSM, "a").Set("h", strconv.FormatUint(uint64(sm.in.Load()), 10)))
 		}
 	case "a":
 		if sm != nil {
@@ -206,7 +200,7 @@ func (c *conn) requestAck(sm *smState) error {
 		return &xmlstream.StreamError{Condition: "policy-violation", Text: "too many unacknowledged stanzas"}
 	}
 	if n > 0 && sm.asked.CompareAndSwap(false, true) {
-		return c.write(`<r xmlns='%s'/>`, nsSM)
+		return c.write(xmlstream.New(nsSM, "r"))
 	}
 	return nil
 }
@@ -221,7 +215,7 @@ func (c *conn) resume(el *xmlstream.Element) (bool, error) {
 		oldSM = old.sm.Load()
 	}
 	if err != nil || old == nil || !inTime || oldSM == nil {
-		return false, c.write(`<failed xmlns='%s'><item-not-found xmlns='%s'/></failed>`, nsSM, nsStanzas)
+		return false, c.write(smFailed("item-not-found"))
 	}
 	old.fmu.Lock() // the old stream's flush, if still running, finishes first
 	lastSeq := oldSM.acked(uint32(h))
@@ -236,14 +230,13 @@ func (c *conn) resume(el *xmlstream.Element) (bool, error) {
 	c.live = old
 	s, replayed, err := c.s.Hub.Resume(context.Background(), c.account, old.sess.Resource, lastSeq, c)
 	if err != nil {
-		c.writing.Store(false)
-		c.live = nil
-		return false, c.write(`<failed xmlns='%s' h='%d'><item-not-found xmlns='%s'/></failed>`, nsSM, oldSM.in.Load(), nsStanzas)
+		c.live = nil // writing stays taken: no flush starts without a session
+		return false, c.write(smFailed("item-not-found").Set("h", strconv.FormatUint(uint64(oldSM.in.Load()), 10)))
 	}
 	c.sess = s
 	c.resource = s.Resource
 	c.s.resume.put(oldSM.id, resumeEntry{account: c.account, live: c.live, conn: c}, c.s.clock().Now()) // it may drop again
-	if err := c.write(`<resumed xmlns='%s' h='%d' previd='%s'/>`, nsSM, oldSM.in.Load(), el.AttrValue("previd")); err != nil {
+	if err := c.write(xmlstream.New(nsSM, "resumed").Set("h", strconv.FormatUint(uint64(oldSM.in.Load()), 10)).Set("previd", el.AttrValue("previd"))); err != nil {
 		return true, err
 	}
 	c.started()
@@ -251,6 +244,11 @@ func (c *conn) resume(el *xmlstream.Element) (bool, error) {
 		return true, c.sess.Probe(context.Background()) // after a resynchronisation, presence anew
 	}
 	return true, nil
+}
+
+// smFailed is a stream management failure with a stanza error condition.
+func smFailed(condition string) *xmlstream.Element {
+	return xmlstream.New(nsSM, "failed").Add(xmlstream.New(nsStanzas, condition))
 }
 
 // randomToken is an unguessable identifier (144 bits): resumption ids, BOSH

@@ -1,7 +1,6 @@
 package c2s
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
 // coreSink is a core session's end that only wakes.
@@ -28,29 +28,10 @@ func (k *coreSink) Close(core.Goaway) {}
 // again; the contact never sees the user leave. An unknown id fails.
 func TestStreamManagementResumes(t *testing.T) {
 	r := start(t, true)
-	ctx := context.Background()
-	if _, err := r.auth.CreateAccount(ctx, "bob@localhost", "bob-password"); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range [][2]string{{"alice@localhost", "bob@localhost"}, {"bob@localhost", "alice@localhost"}} {
-		if err := r.hub.Subscribe(ctx, p[0], p[1]); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.hub.Approve(ctx, p[1], p[0]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bobSink := &coreSink{woke: make(chan struct{}, 1)}
-	bob, err := r.hub.Connect(ctx, "bob@localhost", core.SessionOptions{Device: "test", Presence: &core.Presence{Availability: core.Available}}, bobSink)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob, bobSink := bobOnline(t, r)
 
 	x := r.signIn(t, "alice")
-	x.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>`)
-	x.expect("iq")
-	x.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`)
-	enabled := x.expect("enabled")
+	enabled := bindResumable(x)
 	id := enabled.AttrValue("id")
 	if id == "" || enabled.AttrValue("resume") != "true" {
 		t.Fatalf("enabled: %s", enabled.String(""))
@@ -109,10 +90,7 @@ func TestResumptionWindow(t *testing.T) {
 	fake := clock.NewFake(time.Unix(1_000_000_000, 0))
 	r := startClock(t, true, fake, func(s *Server) { s.ResumeWindow = 5 * time.Minute })
 	x := r.signIn(t, "alice")
-	x.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>`)
-	x.expect("iq")
-	x.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`)
-	enabled := x.expect("enabled")
+	enabled := bindResumable(x)
 	id := enabled.AttrValue("id")
 	if enabled.AttrValue("max") != "300" {
 		t.Fatalf("enabled: %s, want max='300'", enabled.String(""))
@@ -174,4 +152,14 @@ func TestResumableSweep(t *testing.T) {
 	if _, ok := r.take("connected", "alice@localhost", later); !ok {
 		t.Fatal("a connected stream was not resumable")
 	}
+}
+
+// bindResumable binds alice/phone on x and enables stream management with
+// resumption; it returns the server's <enabled/>.
+func bindResumable(x *rawStream) *xmlstream.Element {
+	x.t.Helper()
+	x.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>`)
+	x.expect("iq")
+	x.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`)
+	return x.expect("enabled")
 }

@@ -11,11 +11,9 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,43 +23,16 @@ import (
 
 const nsFraming = "urn:ietf:params:xml:ns:xmpp-framing"
 
-// framing is how a stream's top-level items go on the wire.
-type framing interface {
-	open(id, from string) string // the response stream header
-	element(el string) string    // one top-level element
-	close() string               // the end of the stream
-}
-
-// tcpFraming is RFC 6120's: one XML document per direction.
-type tcpFraming struct{}
-
-func (tcpFraming) open(id, from string) string {
-	return fmt.Sprintf(`<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='%s' id='%s' from='%s' version='1.0' xml:lang='en'>`,
-		nsClient, xmlstream.NSStream, id, esc(from))
-}
-func (tcpFraming) element(el string) string { return el }
-func (tcpFraming) close() string            { return `</stream:stream>` }
-
 // wsFraming is RFC 7395's: each element stands alone, so it declares the
 // namespaces the stream header declares on TCP.
 type wsFraming struct{}
 
 func (wsFraming) open(id, from string) string {
-	return fmt.Sprintf(`<open xmlns='%s' id='%s' from='%s' version='1.0' xml:lang='en'/>`, nsFraming, id, esc(from))
+	return xmlstream.New(nsFraming, "open").Set("id", id).Set("from", from).Set("version", "1.0").
+		SetNS(xmlstream.NSXML, "lang", "en").In(xmlstream.Standalone)
 }
-
-func (wsFraming) element(el string) string {
-	name := el[1:strings.IndexAny(el, " />")]
-	switch {
-	case strings.HasPrefix(name, "stream:"):
-		return el[:1+len(name)] + " xmlns:stream='" + xmlstream.NSStream + "'" + el[1+len(name):]
-	case name == "message" || name == "presence" || name == "iq":
-		return el[:1+len(name)] + " xmlns='" + nsClient + "'" + el[1+len(name):]
-	}
-	return el // elements of negotiation name their namespace
-}
-
-func (wsFraming) close() string { return `<close xmlns='` + nsFraming + `'/>` }
+func (wsFraming) scope() xmlstream.Scope { return xmlstream.Standalone }
+func (wsFraming) close() string          { return xmlstream.New(nsFraming, "close").In(xmlstream.Standalone) }
 
 // Subprotocol is the WebSocket subprotocol of RFC 7395 § 3.1.
 const Subprotocol = "xmpp"
@@ -175,10 +146,9 @@ func translate(msg []byte) ([]byte, error) {
 	if first.Name.Space == "" && attr(first, "xmlns") == nsFraming {
 		switch first.Name.Local {
 		case "open":
-			return []byte(fmt.Sprintf(`<stream:stream xmlns='%s' xmlns:stream='%s' to='%s' version='%s'>`,
-				nsClient, xmlstream.NSStream, esc(attr(first, "to")), esc(attr(first, "version")))), nil
+			return clientHeader(attr(first, "to"), attr(first, "version")), nil
 		case "close":
-			return []byte(`</stream:stream>`), nil
+			return []byte(streamEnd), nil
 		}
 	}
 	return msg, nil

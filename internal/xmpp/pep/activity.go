@@ -2,7 +2,6 @@ package pep
 
 import (
 	"encoding/json"
-	"strings"
 
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
@@ -22,19 +21,19 @@ var activity = Kind{Node: "http://jabber.org/protocol/activity", Element: "activ
 		}
 		return a
 	},
-	toXML: func(b *strings.Builder, data []byte) error {
+	toXML: func(el *xmlstream.Element, data []byte) error {
 		var a core.ActivityItem
 		if err := json.Unmarshal(data, &a); err != nil {
 			return err
 		}
 		if a.Category != "" {
-			b.WriteString("<" + a.Category + ">")
+			c := xmlstream.New(el.Name.Space, a.Category)
 			if a.Specific != "" {
-				b.WriteString("<" + a.Specific + "/>")
+				c.Add(xmlstream.New(el.Name.Space, a.Specific))
 			}
-			b.WriteString("</" + a.Category + ">")
+			el.Add(c)
 		}
-		text(b, "text", a.Text)
+		text(el, "text", a.Text)
 		return nil
 	},
 }

@@ -3,7 +3,6 @@ package pep
 import (
 	"encoding/json"
 	"strconv"
-	"strings"
 
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
@@ -24,7 +23,7 @@ var avatar = Kind{Node: "urn:xmpp:avatar:metadata", Element: "metadata", Topic: 
 		return core.AvatarItem{ID: info.AttrValue("id"), Type: info.AttrValue("type"), URL: info.AttrValue("url"),
 			Bytes: n("bytes"), Width: n("width"), Height: n("height")}
 	},
-	toXML: func(b *strings.Builder, data []byte) error {
+	toXML: func(el *xmlstream.Element, data []byte) error {
 		var a core.AvatarItem
 		if err := json.Unmarshal(data, &a); err != nil {
 			return err
@@ -32,21 +31,19 @@ var avatar = Kind{Node: "urn:xmpp:avatar:metadata", Element: "metadata", Topic: 
 		if a.ID == "" {
 			return nil
 		}
+		info := xmlstream.New(el.Name.Space, "info")
 		attr := func(name, v string) {
 			if v != "" && v != "0" {
-				b.WriteString(" " + name + "='")
-				xmlEscape(b, v)
-				b.WriteString("'")
+				info.Set(name, v)
 			}
 		}
-		b.WriteString("<info")
 		attr("bytes", strconv.Itoa(a.Bytes))
 		attr("height", strconv.Itoa(a.Height))
 		attr("id", a.ID)
 		attr("type", a.Type)
 		attr("url", a.URL)
 		attr("width", strconv.Itoa(a.Width))
-		b.WriteString("/>")
+		el.Add(info)
 		return nil
 	},
 }

@@ -3,7 +3,6 @@ package pep
 import (
 	"encoding/json"
 	"strconv"
-	"strings"
 
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
@@ -24,29 +23,29 @@ var geoloc = Kind{Node: "http://jabber.org/protocol/geoloc", Element: "geoloc", 
 			Region: child(el, "region"), Street: child(el, "street"), PostalCode: child(el, "postalcode"),
 			Text: child(el, "text"), Timestamp: child(el, "timestamp"), URI: child(el, "uri")}
 	},
-	toXML: func(b *strings.Builder, data []byte) error {
+	toXML: func(el *xmlstream.Element, data []byte) error {
 		var g core.GeolocItem
 		if err := json.Unmarshal(data, &g); err != nil {
 			return err
 		}
 		num := func(name string, f *float64) {
 			if f != nil {
-				text(b, name, strconv.FormatFloat(*f, 'f', -1, 64))
+				text(el, name, strconv.FormatFloat(*f, 'f', -1, 64))
 			}
 		}
 		num("accuracy", g.Accuracy)
 		num("alt", g.Alt)
-		text(b, "country", g.Country)
-		text(b, "countrycode", g.CountryCode)
+		text(el, "country", g.Country)
+		text(el, "countrycode", g.CountryCode)
 		num("lat", g.Lat)
-		text(b, "locality", g.Locality)
+		text(el, "locality", g.Locality)
 		num("lon", g.Lon)
-		text(b, "postalcode", g.PostalCode)
-		text(b, "region", g.Region)
-		text(b, "street", g.Street)
-		text(b, "text", g.Text)
-		text(b, "timestamp", g.Timestamp)
-		text(b, "uri", g.URI)
+		text(el, "postalcode", g.PostalCode)
+		text(el, "region", g.Region)
+		text(el, "street", g.Street)
+		text(el, "text", g.Text)
+		text(el, "timestamp", g.Timestamp)
+		text(el, "uri", g.URI)
 		return nil
 	},
 }

@@ -2,7 +2,6 @@ package pep
 
 import (
 	"encoding/json"
-	"strings"
 
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
@@ -18,15 +17,15 @@ var mood = Kind{Node: "http://jabber.org/protocol/mood", Element: "mood", Topic:
 		}
 		return m
 	},
-	toXML: func(b *strings.Builder, data []byte) error {
+	toXML: func(el *xmlstream.Element, data []byte) error {
 		var m core.MoodItem
 		if err := json.Unmarshal(data, &m); err != nil {
 			return err
 		}
 		if m.Mood != "" {
-			b.WriteString("<" + m.Mood + "/>")
+			el.Add(xmlstream.New(el.Name.Space, m.Mood))
 		}
-		text(b, "text", m.Text)
+		text(el, "text", m.Text)
 		return nil
 	},
 }

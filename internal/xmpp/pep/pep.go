@@ -15,7 +15,7 @@ import (
 type Kind struct {
 	Node, Element, Topic string
 	toJSON               func(*xmlstream.Element) any
-	toXML                func(b *strings.Builder, data []byte) error
+	toXML                func(el *xmlstream.Element, data []byte) error // fills the payload element
 }
 
 var kinds = []Kind{mood, activity, tune, geoloc, avatar}
@@ -63,14 +63,12 @@ func (k Kind) FromXML(payload *xmlstream.Element) (json.RawMessage, error) {
 }
 
 // ToXML renders the topic's JSON form as the item's payload.
-func (k Kind) ToXML(data string) (string, error) {
-	var b strings.Builder
-	b.WriteString("<" + k.Element + " xmlns='" + k.Node + "'>")
-	if err := k.toXML(&b, []byte(data)); err != nil {
-		return "", err
+func (k Kind) ToXML(data string) (*xmlstream.Element, error) {
+	el := xmlstream.New(k.Node, k.Element)
+	if err := k.toXML(el, []byte(data)); err != nil {
+		return nil, err
 	}
-	b.WriteString("</" + k.Element + ">")
-	return b.String(), nil
+	return el, nil
 }
 
 // child is the text of a child of the payload in its own namespace.
@@ -88,16 +86,9 @@ func firstChild(el *xmlstream.Element, except ...string) *xmlstream.Element {
 	return nil
 }
 
-// text writes <name>value</name> when value is not empty.
-func text(b *strings.Builder, name, value string) {
-	if value == "" {
-		return
+// text adds <name>value</name> to the payload when value is not empty.
+func text(el *xmlstream.Element, name, value string) {
+	if value != "" {
+		el.Add(xmlstream.New(el.Name.Space, name).AddText(value))
 	}
-	b.WriteString("<" + name + ">")
-	xmlEscape(b, value)
-	b.WriteString("</" + name + ">")
-}
-
-func xmlEscape(b *strings.Builder, s string) {
-	b.WriteString(xmlstream.Escape(s))
 }

@@ -3,7 +3,6 @@ package pep
 import (
 	"encoding/json"
 	"strconv"
-	"strings"
 
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
@@ -19,22 +18,22 @@ var tune = Kind{Node: "http://jabber.org/protocol/tune", Element: "tune", Topic:
 		t.Rating, _ = strconv.Atoi(child(el, "rating"))
 		return t
 	},
-	toXML: func(b *strings.Builder, data []byte) error {
+	toXML: func(el *xmlstream.Element, data []byte) error {
 		var t core.TuneItem
 		if err := json.Unmarshal(data, &t); err != nil {
 			return err
 		}
-		text(b, "artist", t.Artist)
+		text(el, "artist", t.Artist)
 		if t.Length > 0 {
-			text(b, "length", strconv.Itoa(t.Length))
+			text(el, "length", strconv.Itoa(t.Length))
 		}
 		if t.Rating > 0 {
-			text(b, "rating", strconv.Itoa(t.Rating))
+			text(el, "rating", strconv.Itoa(t.Rating))
 		}
-		text(b, "source", t.Source)
-		text(b, "title", t.Title)
-		text(b, "track", t.Track)
-		text(b, "uri", t.URI)
+		text(el, "source", t.Source)
+		text(el, "title", t.Title)
+		text(el, "track", t.Track)
+		text(el, "uri", t.URI)
 		return nil
 	},
 }

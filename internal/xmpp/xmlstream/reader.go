@@ -295,7 +295,7 @@ func (r *Reader) element(st xml.StartElement, depth int, start int64) (*Element,
 	if len(st.Attr) > r.lim.MaxAttrs {
 		return nil, streamErr("policy-violation", "more than %d attributes on <%s>", r.lim.MaxAttrs, st.Name.Local)
 	}
-	el := &Element{Name: st.Name, Attr: st.Attr}
+	el := &Element{Name: st.Name, Attr: resolved(st.Attr)}
 	for {
 		if err := r.checkSize(start); err != nil {
 			return nil, err
@@ -323,6 +323,23 @@ func (r *Reader) element(st xml.StartElement, depth int, start int64) (*Element,
 			return el, nil
 		}
 	}
+}
+
+// resolved drops namespace declarations: names are resolved already, and
+// the writer declares what it writes (a relayed stanza does not carry the
+// sender's declarations, right or wrong, to its recipients).
+func resolved(attrs []xml.Attr) []xml.Attr {
+	out := attrs[:0]
+	for _, a := range attrs {
+		if a.Name.Space == NSXMLDecl || a.Name.Space == "" && a.Name.Local == "xmlns" {
+			continue
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // Parse reads one element from a string, as if it were a stanza of a

@@ -1,0 +1,166 @@
+package c2s
+
+// Translation of core events into stanzas: presence, messages, signals,
+// routed iqs, subscription changes, roster and block list pushes, personal
+// events. Runs on the flush goroutine (sink.go).
+
+import (
+	"slices"
+	"strconv"
+
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+// nsSignal carries the JSON protocol's signals (opaque JSON) to XMPP
+// clients, inside <message type='headline'>.
+const nsSignal = "urn:presenced:signal:0"
+
+// deliver turns one core event into stanzas.
+func (c *conn) deliver(ev core.Event) error {
+	me := c.sess.Address()
+	switch ev := ev.(type) {
+	case core.PresenceEvent:
+		if !c.available.Load() {
+			return nil // presence goes to available resources only (RFC 6121 § 4.2.2)
+		}
+		v := ev.View
+		if v.Address == c.account { // the user's other resources, not this one
+			var others []core.SessionPresence
+			for _, s := range v.Sessions {
+				if s.Resource != c.sess.Resource {
+					others = append(others, s)
+				}
+			}
+			v.Sessions = others
+		}
+		return c.presence(v)
+	case core.MessageEvent:
+		m := ev.Message
+		if m.Kind == core.KindIQ {
+			return c.write(xmlstream.New(nsClient, "iq").Set("from", m.From).Set("to", me).Set("type", m.Type).Set("id", m.ID).Add(xmlstream.Raw(m.Payload)))
+		}
+		if m.Kind == core.KindSignal {
+			return c.write(xmlstream.New(nsClient, "message").Set("from", m.From).Set("to", me).Set("type", core.TypeHeadline).Set("id", m.ID).
+				Add(xmlstream.New(nsSignal, "signal").AddText(string(m.Data))))
+		}
+		if ev.Carbon != "" {
+			return c.carbonCopy(m, ev.Carbon)
+		}
+		return c.message(m)
+	case core.Snapshot:
+		c.blocks = ev.Privacy.Blocks // what the client will ask for with blocklist get
+		return c.lastItems(ev.Items)
+	case core.PersonalEvent:
+		return c.notify(ev)
+	case core.PrivacyEvent:
+		return c.blockPush(ev.Privacy)
+	case core.SubscriptionEvent:
+		if err := c.rosterPush(ev.View.Address); err != nil {
+			return err
+		}
+		for _, typ := range inboundSubscription(ev) {
+			if err := c.write(presenceStanza(ev.View.Address, me, typ)); err != nil {
+				return err
+			}
+		}
+	case core.ContactEvent:
+		if ev.Contact.Address != "" { // the roster shows the card's name and groups
+			return c.rosterPush(ev.Contact.Address)
+		}
+	}
+	return nil
+}
+
+// message writes a message from another session.
+func (c *conn) message(m core.Message) error {
+	return c.write(messageStanza(m, c.sess.Address()))
+}
+
+// messageStanza is m as a stanza from m.From to to: its body, then the
+// extension elements an XMPP sender attached, relayed as they came.
+func messageStanza(m core.Message, to string) *xmlstream.Element {
+	typ := m.Type
+	if typ == "" {
+		typ = core.TypeChat
+	}
+	el := xmlstream.New(nsClient, "message").Set("from", m.From).Set("to", to).Set("type", typ)
+	if m.ID != "" {
+		el.Set("id", m.ID)
+	}
+	if m.Body != "" {
+		el.Add(xmlstream.New(nsClient, "body").AddText(m.Body))
+	}
+	return el.Add(xmlstream.Raw(m.Payload))
+}
+
+// presenceStanza is a presence from from to to, of type typ ("": available).
+func presenceStanza(from, to, typ string) *xmlstream.Element {
+	p := xmlstream.New(nsClient, "presence").Set("from", from).Set("to", to)
+	if typ != "" {
+		p.Set("type", typ)
+	}
+	return p
+}
+
+// presence announces a contact's sessions, and the end of those gone.
+func (c *conn) presence(v core.PresenceView) error {
+	me := c.sess.Address()
+	if c.shown == nil {
+		c.shown = map[string][]string{}
+	}
+	var now []string
+	for _, s := range v.Sessions {
+		now = append(now, s.Resource)
+		p := presenceStanza(v.Address+"/"+s.Resource, me, "")
+		if s.Availability != core.Available {
+			p.Add(xmlstream.New(nsClient, "show").AddText(string(s.Availability)))
+		}
+		if s.Status != "" {
+			p.Add(xmlstream.New(nsClient, "status").AddText(s.Status))
+		}
+		p.Add(xmlstream.New(nsClient, "priority").AddText(strconv.Itoa(s.Priority)))
+		if err := c.write(p); err != nil {
+			return err
+		}
+	}
+	for _, r := range c.shown[v.Address] {
+		if !slices.Contains(now, r) {
+			if err := c.write(presenceStanza(v.Address+"/"+r, me, "unavailable")); err != nil {
+				return err
+			}
+		}
+	}
+	if len(now) == 0 {
+		delete(c.shown, v.Address)
+	} else {
+		c.shown[v.Address] = now
+	}
+	return nil
+}
+
+// inboundSubscription is what RFC 6121 § 3 delivers to the user when the
+// contact changed their relationship: a request, an approval, the end of
+// the contact's subscription, or (after the contact removed the user) the
+// end of the user's. A refusal or withdrawn approval is silent: the user's
+// request just stays pending (docs/privacy.md).
+func inboundSubscription(ev core.SubscriptionEvent) []string {
+	was, now := ev.Before, ev.View
+	var out []string
+	if now.PendingIn && !was.PendingIn {
+		out = append(out, "subscribe")
+	}
+	if ev.Mine {
+		return out
+	}
+	if now.To && !was.To {
+		out = append(out, "subscribed")
+	}
+	if was.From && !now.From {
+		out = append(out, "unsubscribe")
+	}
+	if was.To && !now.To && !now.PendingOut {
+		out = append(out, "unsubscribed")
+	}
+	return out
+}

@@ -1,0 +1,93 @@
+package c2s
+
+// Stream headers and STARTTLS (RFC 6120 § 4, § 5): the stages before SASL.
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"strings"
+
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+func (c *conn) startTLS() {
+	c.tls = tls.Server(c.nc, c.s.TLS)
+	c.nc = c.tls
+}
+
+// openStream reads the client's stream header and answers with ours and
+// the features of this stage (RFC 6120 § 4.3).
+func (c *conn) openStream(features ...xmlstream.Node) error {
+	c.r = xmlstream.NewReader(c.nc, c.s.Limits)
+	start, err := c.r.Open()
+	id := make([]byte, 8)
+	rand.Read(id)
+	// the response header goes out even on error, so a stream error can follow it
+	c.send(c.frame.open(hex.EncodeToString(id), c.s.Domain), false)
+	if err != nil {
+		return err
+	}
+	var to, version, defaultNS string
+	for _, a := range start.Attr {
+		switch {
+		case a.Name.Space == "" && a.Name.Local == "to":
+			to = a.Value
+		case a.Name.Space == "" && a.Name.Local == "version":
+			version = a.Value
+		case a.Name.Space == "" && a.Name.Local == "xmlns":
+			defaultNS = a.Value
+		}
+	}
+	switch {
+	case defaultNS != nsClient:
+		return &xmlstream.StreamError{Condition: "invalid-namespace", Text: "the default namespace must be jabber:client"}
+	case !strings.EqualFold(to, c.s.Domain):
+		return &xmlstream.StreamError{Condition: "host-unknown", Text: "this server does not serve " + to}
+	case !strings.HasPrefix(version, "1."):
+		return &xmlstream.StreamError{Condition: "unsupported-version", Text: "version 1.0 is required"}
+	}
+	return c.write(xmlstream.New(xmlstream.NSStream, "features").Add(features...))
+}
+
+// negotiate runs TLS, SASL and binding; it returns once a resource is
+// bound (or the stream fails).
+func (c *conn) negotiate() error {
+	if c.tls == nil && c.s.TLS != nil && !c.overHTTP {
+		features := []xmlstream.Node{xmlstream.New(nsTLS, "starttls").Add(xmlstream.New(nsTLS, "required"))}
+		if c.s.AllowPlaintext { // TLS optional: authentication may start at once
+			features = append([]xmlstream.Node{xmlstream.New(nsTLS, "starttls")}, c.mechanisms()...)
+		}
+		if err := c.openStream(features...); err != nil {
+			return err
+		}
+		el, err := c.r.Next()
+		if err != nil {
+			return err
+		}
+		switch {
+		case el.Name.Space == nsTLS && el.Name.Local == "starttls":
+			if err := c.write(xmlstream.New(nsTLS, "proceed")); err != nil {
+				return err
+			}
+			c.startTLS()
+			if err := c.tls.Handshake(); err != nil {
+				return err
+			}
+		case !c.s.AllowPlaintext:
+			return &xmlstream.StreamError{Condition: "policy-violation", Text: "STARTTLS is required"}
+		default:
+			return c.authenticate(el)
+		}
+	} else if c.tls == nil && !c.overHTTP && !c.s.AllowPlaintext {
+		return &xmlstream.StreamError{Condition: "policy-violation", Text: "TLS is required"}
+	}
+	if err := c.openStream(c.mechanisms()...); err != nil {
+		return err
+	}
+	el, err := c.r.Next()
+	if err != nil {
+		return err
+	}
+	return c.authenticate(el)
+}

@@ -1,0 +1,257 @@
+package c2s
+
+// SASL (RFC 6120 § 6): SCRAM with channel binding on the stored
+// credentials (internal/sasl), PLAIN under TLS, the throttle shared with
+// the other sign-ins.
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"hash"
+	"net"
+	"strings"
+
+	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/sasl"
+	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+// mechanisms lists what SASL offers now: -PLUS and PLAIN only under TLS.
+func (c *conn) mechanisms() []xmlstream.Node {
+	var m []string
+	if c.tls != nil {
+		m = append(m, "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS")
+	}
+	m = append(m, auth.ScramSHA256, auth.ScramSHA1)
+	if c.encrypted() {
+		m = append(m, "PLAIN")
+	}
+	mechs := xmlstream.New(nsSASL, "mechanisms")
+	for _, x := range m {
+		mechs.Add(xmlstream.New(nsSASL, "mechanism").AddText(x))
+	}
+	features := []xmlstream.Node{mechs}
+	if c.s.Register && (c.encrypted() || c.s.AllowPlaintext) {
+		features = append(features, xmlstream.New(nsRegisterFeature, "register"))
+	}
+	if c.tls != nil { // XEP-0440: which channel bindings the -PLUS mechanisms can use
+		cb, bindings := c.channelBinding(), xmlstream.New(nsSASLCB, "sasl-channel-binding")
+		for _, typ := range []string{"tls-exporter", "tls-server-end-point", "tls-unique"} {
+			if _, ok := cb(typ); ok {
+				bindings.Add(xmlstream.New(nsSASLCB, "channel-binding").Set("type", typ))
+			}
+		}
+		features = append(features, bindings)
+	}
+	return features
+}
+
+func (c *conn) saslFailure(condition, text string) error {
+	return c.write(xmlstream.New(nsSASL, "failure").Add(xmlstream.New(nsSASL, condition), xmlstream.New(nsSASL, "text").AddText(text)))
+}
+
+// clientIP is the peer address throttling counts failures against.
+func (c *conn) clientIP() string {
+	host, _, err := net.SplitHostPort(c.nc.RemoteAddr().String())
+	if err != nil {
+		return c.nc.RemoteAddr().String()
+	}
+	return host
+}
+
+// authenticate runs SASL (RFC 6120 § 6), starting from the client's <auth/>;
+// a failed attempt may be retried on the same stream.
+func (c *conn) authenticate(el *xmlstream.Element) error {
+	for attempt := 0; ; attempt++ {
+		for isRegistration(el) {
+			if err := c.register(el); err != nil {
+				return err
+			}
+			var err error
+			if el, err = c.r.Next(); err != nil {
+				return err
+			}
+		}
+		if el.Name.Space != nsSASL || el.Name.Local != "auth" {
+			return &xmlstream.StreamError{Condition: "not-authorized", Text: "authenticate first"}
+		}
+		if attempt >= 5 {
+			return &xmlstream.StreamError{Condition: "policy-violation", Text: "too many authentication attempts"}
+		}
+		account, err := c.saslExchange(el)
+		if err == nil {
+			c.account = account
+			return c.bind()
+		}
+		var f *sasl.Failure
+		if !errors.As(err, &f) {
+			return err
+		}
+		if err := c.saslFailure(f.Condition, f.Text); err != nil {
+			return err
+		}
+		if el, err = c.r.Next(); err != nil {
+			return err
+		}
+	}
+}
+
+// saslExchange runs one mechanism to its end and returns the account.
+func (c *conn) saslExchange(el *xmlstream.Element) (string, error) {
+	mech := el.AttrValue("mechanism")
+	in, err := base64.StdEncoding.DecodeString(strings.TrimSpace(el.Text()))
+	if err != nil {
+		return "", &sasl.Failure{Condition: "incorrect-encoding", Text: "bad base64"}
+	}
+	if mech == "PLAIN" {
+		return c.plain(in)
+	}
+	s, err := sasl.NewScram(mech, sasl.Config{Lookup: c.lookup, ChannelBinding: c.channelBinding(), OffersPlus: c.tls != nil, Secret: c.s.Secret})
+	if err != nil {
+		return "", err
+	}
+	th := c.s.Auth.Throttle
+	var keys []string // throttle keys, once the client-first message named the user
+	ended := false
+	defer func() {
+		if keys != nil && !ended {
+			th.Failed(keys...) // a SCRAM attempt that did not succeed
+		}
+	}()
+	for {
+		out, done, err := s.Step(in)
+		if err != nil {
+			return "", err
+		}
+		if keys == nil {
+			k := []string{"acct:" + strings.ToLower(s.Username()) + "@" + c.s.Domain, "from:" + c.clientIP()}
+			if err := th.Begin(k...); err != nil {
+				return "", &sasl.Failure{Condition: "temporary-auth-failure", Text: err.Error()}
+			}
+			keys = k
+		}
+		if done {
+			ended = true
+			th.Succeeded(keys[0], keys[1:]...)
+			account, err := addr.Bare(s.Username() + "@" + c.s.Domain)
+			if err != nil {
+				return "", &sasl.Failure{Condition: "not-authorized", Text: "authentication failed"}
+			}
+			// additional data with success (RFC 6120 § 6.3.10): the server signature
+			return account, c.write(xmlstream.New(nsSASL, "success").AddText(base64.StdEncoding.EncodeToString(out)))
+		}
+		if err := c.write(xmlstream.New(nsSASL, "challenge").AddText(base64.StdEncoding.EncodeToString(out))); err != nil {
+			return "", err
+		}
+		resp, err := c.r.Next()
+		if err != nil {
+			return "", err
+		}
+		if resp.Name.Space == nsSASL && resp.Name.Local == "abort" {
+			return "", &sasl.Failure{Condition: "aborted", Text: "aborted by the client"}
+		}
+		if resp.Name.Space != nsSASL || resp.Name.Local != "response" {
+			return "", &sasl.Failure{Condition: "malformed-request", Text: "expected <response/>"}
+		}
+		if in, err = base64.StdEncoding.DecodeString(strings.TrimSpace(resp.Text())); err != nil {
+			return "", &sasl.Failure{Condition: "incorrect-encoding", Text: "bad base64"}
+		}
+	}
+}
+
+// lookup finds an account's SCRAM credential by its local part.
+func (c *conn) lookup(username, mechanism string) (store.ScramCredential, bool) {
+	bare, err := addr.Bare(username + "@" + c.s.Domain)
+	if err != nil {
+		return store.ScramCredential{}, false
+	}
+	return c.s.Auth.ScramCredential(context.Background(), bare, mechanism)
+}
+
+// channelBinding offers tls-exporter (RFC 9266), tls-server-end-point
+// (RFC 5929) and, before TLS 1.3 only, tls-unique (RFC 5929) once TLS is up.
+func (c *conn) channelBinding() func(string) ([]byte, bool) {
+	if c.tls == nil {
+		return nil
+	}
+	cs := c.tls.ConnectionState()
+	return func(typ string) ([]byte, bool) {
+		switch typ {
+		case "tls-exporter":
+			if cs.Version < tls.VersionTLS13 {
+				return nil, false
+			}
+			b, err := cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
+			return b, err == nil
+		case "tls-unique": // undefined for TLS 1.3 (RFC 9266 § 3): Go leaves it nil there
+			return cs.TLSUnique, cs.TLSUnique != nil
+		case "tls-server-end-point":
+			if len(c.s.TLS.Certificates) == 0 {
+				return nil, false
+			}
+			return serverEndPoint(c.s.TLS.Certificates[0])
+		}
+		return nil, false
+	}
+}
+
+// serverEndPoint is the tls-server-end-point channel binding of cert (RFC
+// 5929 § 4.1): the hash of its DER encoding with the hash function of its
+// signature algorithm, SHA-256 where that is MD5 or SHA-1. Where the
+// algorithm has no single hash function (Ed25519) or is unknown, the
+// binding is undefined and not offered.
+func serverEndPoint(cert tls.Certificate) ([]byte, bool) {
+	if len(cert.Certificate) == 0 {
+		return nil, false
+	}
+	leaf := cert.Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, false
+		}
+	}
+	var h hash.Hash
+	switch leaf.SignatureAlgorithm {
+	case x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1,
+		x509.SHA256WithRSA, x509.DSAWithSHA256, x509.ECDSAWithSHA256, x509.SHA256WithRSAPSS:
+		h = sha256.New()
+	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
+		h = sha512.New384()
+	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
+		h = sha512.New()
+	default:
+		return nil, false
+	}
+	h.Write(cert.Certificate[0])
+	return h.Sum(nil), true
+}
+
+// plain checks SASL PLAIN (RFC 4616), offered only under TLS.
+func (c *conn) plain(msg []byte) (string, error) {
+	if !c.encrypted() {
+		return "", &sasl.Failure{Condition: "encryption-required", Text: "PLAIN needs TLS"}
+	}
+	parts := strings.Split(string(msg), "\x00")
+	if len(parts) != 3 {
+		return "", &sasl.Failure{Condition: "malformed-request", Text: "PLAIN is authzid NUL authcid NUL password"}
+	}
+	account, err := c.s.Auth.CheckPassword(context.Background(), c.clientIP(), parts[1]+"@"+c.s.Domain, parts[2])
+	switch {
+	case errors.Is(err, auth.ErrThrottled), errors.Is(err, auth.ErrBusy):
+		return "", &sasl.Failure{Condition: "temporary-auth-failure", Text: err.Error()}
+	case err != nil:
+		return "", &sasl.Failure{Condition: "not-authorized", Text: "authentication failed"}
+	}
+	if parts[0] != "" && parts[0] != account {
+		return "", &sasl.Failure{Condition: "invalid-authzid", Text: "cannot act for another account"}
+	}
+	return account, c.write(xmlstream.New(nsSASL, "success"))
+}

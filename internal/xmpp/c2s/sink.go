@@ -1,0 +1,127 @@
+package c2s
+
+// A bound stream is its core session's Sink: the core wakes it when events
+// wait, and a flush goroutine, alive only while there are some, pulls them
+// and writes them as stanzas (events.go).
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/presenced/presenced/internal/core"
+)
+
+// live is a bound stream's core session and what it has told the client:
+// the state a resumed stream (XEP-0198) takes over from the one it resumes.
+type live struct {
+	sess      *core.Session
+	available atomic.Bool // the client sent initial presence (RFC 6121 § 4.2)
+	pushID    atomic.Uint64
+	sm        atomic.Pointer[smState] // stream management, once enabled (sm.go)
+
+	fmu    sync.Mutex          // held by a flush: one at a time, even across a resumption
+	shown  map[string][]string // contact → resources last announced as available; under fmu
+	blocks []string            // the block list as last told; under fmu
+
+	capsVer   string // entity capabilities last seen in presence; reader only
+	capsQuery string // id of our disco#info query about them, if one is out; reader only
+}
+
+// open starts the core session for the bound stream. Nothing is flushed
+// until started: the bind result must go out first.
+func (c *conn) open(resource string) error {
+	c.writing.Store(true)
+	l := &live{}
+	c.live = l // before the session exists, so the core's calls on c find it
+	s, err := c.s.Hub.Connect(context.Background(), c.account,
+		core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{}, Credential: core.CredentialPassword}, c)
+	if err != nil {
+		c.live = nil // writing stays taken: no flush starts without a session
+		return err
+	}
+	l.sess = s
+	return nil
+}
+
+// started lets events flow once the bind result is out.
+func (c *conn) started() {
+	c.writing.Store(false)
+	c.Wake()
+}
+
+// Wake (core.Sink) flushes events on a goroutine of their own while any wait.
+func (c *conn) Wake() {
+	if c.writing.CompareAndSwap(false, true) {
+		go c.flush()
+	}
+}
+
+// Close (core.Sink) ends the stream, unless the client is ending it.
+func (c *conn) Close(g core.Goaway) {
+	c.unhooked.Store(true) // the core calls this as it takes the session from us
+	if c.leaving.Load() {
+		return
+	}
+	go func() {
+		cond := "reset"
+		switch {
+		case g.Reason == core.GoawayConflict:
+			cond = "conflict" // RFC 6120 § 4.9.3.3
+		case g.Reconnect:
+			cond = "system-shutdown"
+		}
+		c.end(cond, g.Reason)
+		c.nc.Close()
+	}()
+}
+
+// flush writes events until none wait. After giving up the writing flag
+// it looks again, for events that arrived while it held the flag (their
+// Wake found it taken). Pending counts the outbox whoever its sink is now:
+// once this connection is unhooked, Pull gives it nothing, so looking again
+// would spin for as long as another sink (or none, after a drop) leaves
+// events unsent.
+func (c *conn) flush() {
+	for {
+		if err := c.flushBatches(); err != nil {
+			c.nc.Close()
+			c.writing.Store(false)
+			return
+		}
+		c.writing.Store(false)
+		if c.unhooked.Load() || !c.sess.Pending() || !c.writing.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// flushBatches writes what the session has queued. Without stream
+// management, written is delivered (TCP); with it, the client's acks say
+// what arrived (sm.go).
+func (c *conn) flushBatches() error {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	sm := c.sm.Load()
+	for {
+		batch := c.sess.Pull(c, 64)
+		if len(batch) == 0 {
+			break
+		}
+		for _, d := range batch {
+			if err := c.deliver(d.Event); err != nil {
+				return err
+			}
+			if sm != nil {
+				sm.mark(d.Seq)
+			}
+		}
+		if sm == nil {
+			c.sess.Ack(batch[len(batch)-1].Seq)
+		}
+	}
+	if sm != nil {
+		return c.requestAck(sm)
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package c2s
+
+// Everything a stream sends goes through write: stanzas and negotiation
+// elements are built as xmlstream element trees and serialised by its one
+// writer, in the scope the transport's framing declares (a TCP stream
+// header declares jabber:client and stream:; RFC 7395 and BOSH elements
+// stand alone).
+
+import (
+	"io"
+	"time"
+
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+// framing is how a stream's top-level items go on the wire.
+type framing interface {
+	open(id, from string) string // the response stream header
+	scope() xmlstream.Scope      // what is declared around a top-level element
+	close() string               // the end of the stream
+}
+
+// tcpFraming is RFC 6120's: one XML document per direction.
+type tcpFraming struct{}
+
+func (tcpFraming) open(id, from string) string {
+	return `<?xml version='1.0'?>` + xmlstream.New(xmlstream.NSStream, "stream").
+		Declare("", nsClient).Declare("stream", xmlstream.NSStream).
+		Set("id", id).Set("from", from).Set("version", "1.0").SetNS(xmlstream.NSXML, "lang", "en").
+		Start(xmlstream.Standalone)
+}
+func (tcpFraming) scope() xmlstream.Scope { return xmlstream.In(nsClient) }
+func (tcpFraming) close() string          { return streamEnd }
+
+// streamEnd closes a stream opened by a header.
+var streamEnd = xmlstream.New(xmlstream.NSStream, "stream").End()
+
+// clientHeader is the stream header a client sends, for the transports
+// whose clients send something else (RFC 7395's <open/>, BOSH's session
+// creation and restart) and whose input the stream reader takes as TCP's.
+func clientHeader(to, version string) []byte {
+	return []byte(xmlstream.New(xmlstream.NSStream, "stream").
+		Declare("", nsClient).Declare("stream", xmlstream.NSStream).
+		Set("to", to).Set("version", version).Start(xmlstream.Standalone))
+}
+
+// write sends one top-level element, framed for the transport.
+func (c *conn) write(el *xmlstream.Element) error {
+	return c.send(el.In(c.frame.scope()), isStanza(el))
+}
+
+// send writes what the framing made, in one Write (one WebSocket message),
+// counting stanzas for stream management.
+func (c *conn) send(s string, stanza bool) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.live != nil && stanza {
+		if sm := c.sm.Load(); sm != nil {
+			sm.out.Add(1)
+		}
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout)) // a client that stops reading is dropped
+	_, err := io.WriteString(c.nc, s)
+	return err
+}
+
+// isStanza: a top-level element that counts (XEP-0198 § 4).
+func isStanza(el *xmlstream.Element) bool {
+	switch el.Name.Local {
+	case "message", "presence", "iq":
+		return el.Name.Space == nsClient
+	}
+	return false
+}
+
+// end sends a stream error, if any, and the end of the stream.
+func (c *conn) end(condition, text string) {
+	if condition != "" {
+		e := xmlstream.New(xmlstream.NSStream, "error").Add(xmlstream.New(nsStreams, condition))
+		if text != "" {
+			e.Add(xmlstream.New(nsStreams, "text").AddText(text))
+		}
+		c.write(e)
+	}
+	c.send(c.frame.close(), false)
+}
+
+// stanzaError is the error child of a stanza (RFC 6120 § 8.3.2): its type,
+// its defined condition and any application-specific one.
+func stanzaError(typ, condition string, extra ...xmlstream.Node) *xmlstream.Element {
+	return xmlstream.New(nsClient, "error").Set("type", typ).Add(xmlstream.New(nsStanzas, condition)).Add(extra...)
+}
