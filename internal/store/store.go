@@ -69,7 +69,12 @@ type Accounts interface {
 	CreateAccount(ctx context.Context, a Account) error
 	GetAccount(ctx context.Context, address string) (Account, error)
 	ListAccounts(ctx context.Context) ([]Account, error)
-	// DeleteAccount removes the account and everything it owns or is part of.
+	// DeleteAccount removes the account and everything it owns or is part
+	// of, in one transaction: its tokens, contacts and personal items, the
+	// relations (pre-approvals included) in which it is subject or viewer,
+	// the blocks and hidden entries it made and those naming it. An account
+	// created later at the address inherits none of it. With no account at
+	// the address it fails with ErrNotFound and deletes nothing.
 	DeleteAccount(ctx context.Context, address string) error
 	// SetCredentials replaces the password hash and SCRAM credentials.
 	SetCredentials(ctx context.Context, address, hash string, scram []ScramCredential) error

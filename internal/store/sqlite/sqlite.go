@@ -263,7 +263,13 @@ func (s *DB) DeleteAccount(ctx context.Context, address string) error {
 		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM accounts WHERE address=?`, address)); err != nil {
 			return err
 		}
+		// tokens, contacts and personal items also go by ON DELETE CASCADE,
+		// but only on connections with foreign_keys on: said here, they go
+		// whatever opened the file
 		for _, q := range []string{
+			`DELETE FROM tokens WHERE account=?1`,
+			`DELETE FROM contacts WHERE owner=?1`,
+			`DELETE FROM personal_items WHERE account=?1`,
 			`DELETE FROM relations WHERE subject=?1 OR viewer=?1`,
 			`DELETE FROM blocks WHERE blocker=?1 OR blocked=?1`,
 			`DELETE FROM hidden WHERE subject=?1 OR viewer=?1`,

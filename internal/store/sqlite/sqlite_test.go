@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/presenced/presenced/internal/store"
@@ -38,5 +39,40 @@ func TestReopenKeepsSchema(t *testing.T) {
 	defer db.Close()
 	if _, err := db.GetAccount(ctx, "a@x"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDeleteAccountUsesIndexes checks that deleting an account reads the
+// lists naming it through an index, not by scanning the tables.
+func TestDeleteAccountUsesIndexes(t *testing.T) {
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`DELETE FROM blocks WHERE blocker=?1 OR blocked=?1`,
+		`DELETE FROM hidden WHERE subject=?1 OR viewer=?1`,
+		`DELETE FROM relations WHERE subject=?1 OR viewer=?1`,
+	} {
+		rows, err := db.db.Query(`EXPLAIN QUERY PLAN `+q, "a@x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		for _, d := range plan {
+			if strings.HasPrefix(d, "SCAN") {
+				t.Errorf("%s: plan %q scans", q, plan)
+			}
+		}
 	}
 }

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PrivacyListLimitsUnderConcurrency", testPrivacyListLimitsConcurrent},
 		{"ApprovedBy", testApprovedBy},
 		{"DeleteAccountCascades", testDeleteCascades},
+		{"RecreatedAccountInheritsNothing", testRecreatedInheritsNothing},
 		{"PersonalItems", testPersonalItems},
 		{"Lifecycle", testLifecycle},
 	} {
@@ -319,6 +320,89 @@ func testDeleteCascades(t *testing.T, s store.Store) {
 	if l, _ := s.ListBlocks(ctx, "bob@x"); len(l) != 0 {
 		t.Error("blocks survived")
 	}
+}
+
+// testRecreatedInheritsNothing deletes an account that has every kind of
+// data, re-creates its address, and checks that the new account starts
+// empty while the data of others that did not involve it stays.
+func testRecreatedInheritsNothing(t *testing.T, s store.Store) {
+	for _, a := range []string{"alice@x", "bob@x", "carol@x"} {
+		addAccount(t, s, a)
+	}
+	must(t, s.CreateToken(ctx, store.Token{ID: "ta", Hash: []byte("ha"), Account: "alice@x", CreatedAt: t0}))
+	must(t, s.CreateToken(ctx, store.Token{ID: "tb", Hash: []byte("hb"), Account: "bob@x", CreatedAt: t0}))
+	must(t, s.CreateContacts(ctx, "alice@x", []store.Contact{{ID: "c", Owner: "alice@x", Name: "Bob", Address: "bob@x", Version: 1}}, 0))
+	must(t, s.CreateContacts(ctx, "bob@x", []store.Contact{{ID: "c", Owner: "bob@x", Name: "Alice", Address: "alice@x", Version: 1}}, 0))
+	must(t, s.PutPersonalItem(ctx, store.PersonalItem{Account: "alice@x", Topic: "mood", ItemID: "1", Data: `{}`, Published: t0}, 0))
+	for _, r := range []store.Relation{
+		rel("alice@x", "bob@x", store.Approved, false),
+		rel("bob@x", "alice@x", store.Pending, false),
+		rel("alice@x", "carol@x", store.None, true),
+		rel("carol@x", "alice@x", store.Declined, false),
+		rel("bob@x", "carol@x", store.Approved, false), // not alice's
+	} {
+		must(t, s.PutRelation(ctx, r))
+	}
+	for _, p := range [][2]string{{"alice@x", "bob@x"}, {"bob@x", "alice@x"}, {"bob@x", "carol@x"}} {
+		must(t, s.Block(ctx, p[0], p[1], 0))
+		must(t, s.Hide(ctx, p[0], p[1], 0))
+	}
+	must(t, s.SetInvisible(ctx, "alice@x", true))
+	must(t, s.SetLastSeen(ctx, "alice@x", t0))
+
+	must(t, s.DeleteAccount(ctx, "alice@x"))
+	must(t, s.CreateAccount(ctx, store.Account{Address: "alice@x", PasswordHash: "new", CreatedAt: t0.Add(time.Hour)}))
+
+	a, err := s.GetAccount(ctx, "alice@x")
+	must(t, err)
+	if want := (store.Account{Address: "alice@x", PasswordHash: "new", CreatedAt: t0.Add(time.Hour)}); !reflect.DeepEqual(a, want) {
+		t.Errorf("account %+v, want %+v", a, want)
+	}
+	if l, err := s.ListTokens(ctx, "alice@x"); err != nil || len(l) != 0 {
+		t.Errorf("tokens %+v %v", l, err)
+	}
+	if _, err := s.TokenByHash(ctx, []byte("ha")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("token by hash: %v", err)
+	}
+	if l, err := s.ListContacts(ctx, "alice@x", store.ContactQuery{}); err != nil || len(l) != 0 {
+		t.Errorf("contacts %+v %v", l, err)
+	}
+	if _, err := s.GetContact(ctx, "alice@x", "c"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("contact: %v", err)
+	}
+	if l, err := s.PersonalItemsOf(ctx, []string{"alice@x"}); err != nil || len(l) != 0 {
+		t.Errorf("personal items %+v %v", l, err)
+	}
+	if l, err := s.RelationsOf(ctx, "alice@x"); err != nil || len(l) != 0 {
+		t.Errorf("relations %+v %v", l, err)
+	}
+	if l, err := s.ApprovedBy(ctx, "alice@x"); err != nil || len(l) != 0 {
+		t.Errorf("approved by %+v %v", l, err)
+	}
+	for _, l := range []func(context.Context, string) ([]string, error){s.ListBlocks, s.ListHidden} {
+		if got, err := l(ctx, "alice@x"); err != nil || len(got) != 0 {
+			t.Errorf("alice's list %v %v", got, err)
+		}
+		if got, err := l(ctx, "bob@x"); err != nil || !reflect.DeepEqual(got, []string{"carol@x"}) {
+			t.Errorf("bob's list %v %v, want only carol", got, err)
+		}
+	}
+
+	// what did not involve alice stays
+	if l, _ := s.ListTokens(ctx, "bob@x"); len(l) != 1 {
+		t.Errorf("bob's tokens %+v", l)
+	}
+	if n, _ := s.CountContacts(ctx, "bob@x"); n != 1 {
+		t.Errorf("bob's contacts: %d", n)
+	}
+	if rs, _ := s.RelationsOf(ctx, "bob@x"); !reflect.DeepEqual(rs, []store.Relation{rel("bob@x", "carol@x", store.Approved, false)}) {
+		t.Errorf("bob's relations %+v", rs)
+	}
+
+	// with no account at an address, nothing is deleted
+	must(t, s.PutRelation(ctx, rel("ghost@x", "bob@x", store.Pending, false)))
+	wantErr(t, s.DeleteAccount(ctx, "ghost@x"), store.ErrNotFound)
+	wantRelation(t, s, rel("ghost@x", "bob@x", store.Pending, false))
 }
 
 func testApprovedBy(t *testing.T, s store.Store) {
