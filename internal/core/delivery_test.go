@@ -355,3 +355,83 @@ func TestRequestsAreBounded(t *testing.T) {
 		t.Fatalf("request to a full inbox: %v", err)
 	}
 }
+
+// TestBlockAndHideLookLikeASignOut: a blocked or hidden-from viewer sees
+// what a plain sign-out at that moment would show — unavailable, with that
+// moment as last-seen — and goes on seeing exactly that, while the subject
+// comes and goes, across a restart, until the entry is lifted.
+func TestBlockAndHideLookLikeASignOut(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x", "carol@x")
+	e.befriend("alice@x", "bob@x")
+	e.befriend("alice@x", "carol@x")
+	seen := func(k *sink, what string) time.Time {
+		t.Helper()
+		var v PresenceView
+		var ok bool
+		for _, ev := range k.take() {
+			switch ev := ev.(type) {
+			case PresenceEvent:
+				if ev.View.Address == "alice@x" {
+					v, ok = ev.View, true
+				}
+			case Snapshot:
+				for _, p := range ev.Presence {
+					if p.Address == "alice@x" {
+						v, ok = p, true
+					}
+				}
+			}
+		}
+		if !ok || v.Availability != Unavailable {
+			t.Fatalf("%s: %+v (found %v), want alice unavailable", what, v, ok)
+		}
+		return v.LastSeen
+	}
+	a := e.connect("alice@x", avail)
+	b := e.connect("bob@x", avail)
+	b.take()
+
+	e.clk.Advance(time.Hour)
+	hiddenAt := e.clk.Now() // alice is online to bob: he sees her sign out now
+	e.must(e.hub.Hide(ctx, "alice@x", "bob@x"))
+	if got := seen(b, "hidden"); !got.Equal(hiddenAt) {
+		t.Fatalf("hidden: last seen %v, want %v", got, hiddenAt)
+	}
+
+	e.clk.Advance(time.Hour)
+	a.s.Close()
+	signedOut := e.clk.Now()
+	e.clk.Advance(time.Hour)
+	// carol, not hidden from, sees the real sign-out; alice blocks her now,
+	// while offline: carol goes on seeing that sign-out
+	e.must(e.hub.Block(ctx, "alice@x", "carol@x"))
+	e.must(e.hub.Hide(ctx, "alice@x", "carol@x")) // the block's moment wins
+	e.clk.Advance(time.Hour)
+	a = e.connect("alice@x", avail)
+	e.clk.Advance(time.Hour)
+	a.s.Close()
+	for _, viewer := range []string{"bob@x", "carol@x"} {
+		want := map[string]time.Time{"bob@x": hiddenAt, "carol@x": signedOut}[viewer]
+		if got := seen(e.connect(viewer, nil), viewer+" reconnected"); !got.Equal(want) {
+			t.Fatalf("%s: last seen %v, want %v", viewer, got, want)
+		}
+	}
+
+	// a restart: the same from the store, with alice offline and online
+	e2 := &env{t: t, st: e.st, clk: e.clk, hub: New(Config{Grace: 5 * time.Second}, e.st, e.clk, nil, slog.Default())}
+	if got := seen(e2.connect("bob@x", nil), "after a restart"); !got.Equal(hiddenAt) {
+		t.Fatalf("after a restart: last seen %v, want %v", got, hiddenAt)
+	}
+	e2.connect("alice@x", avail)
+	if got := seen(e2.connect("carol@x", nil), "after a restart, alice online"); !got.Equal(signedOut) {
+		t.Fatalf("after a restart, alice online: last seen %v, want %v", got, signedOut)
+	}
+
+	// lifted: bob sees her as she is
+	b2 := e2.connect("bob@x", nil)
+	b2.take()
+	e2.must(e2.hub.Unhide(ctx, "alice@x", "bob@x"))
+	if v, ok := presenceOf(b2.take(), "alice@x"); !ok || v.Availability != Available {
+		t.Fatalf("unhidden: %+v %v", v, ok)
+	}
+}

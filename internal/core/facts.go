@@ -1,6 +1,10 @@
 package core
 
-import "github.com/presenced/presenced/internal/store"
+import (
+	"time"
+
+	"github.com/presenced/presenced/internal/store"
+)
 
 // The policy's inputs are assembled here and nowhere else: from the
 // subject's in-memory state when it has sessions, from the store's
@@ -10,10 +14,13 @@ import "github.com/presenced/presenced/internal/store"
 // channel ch. The caller holds su's lock.
 func (h *Hub) factsLocked(su *user, viewer string, ch Channel) Facts {
 	_, approved := su.viewers[viewer]
-	_, blocked := su.blocks[viewer]
-	_, hidden := su.hidden[viewer]
+	blockShown, blocked := su.blocks[viewer]
+	hideShown, hidden := su.hidden[viewer]
 	f := Facts{Self: viewer == su.address, Channel: ch, Granted: ch.FirstParty(),
-		Blocked: blocked, Hidden: hidden, Invisible: su.invisible, Online: su.online()}
+		Blocked: blocked, Hidden: hidden, Invisible: su.invisible, Online: su.online(), Shown: hideShown}
+	if blocked {
+		f.Shown = blockShown // the store's choice too (SubjectFacts.Shown)
+	}
 	if approved {
 		f.State = store.Approved
 	}
@@ -26,21 +33,26 @@ func (h *Hub) factsLocked(su *user, viewer string, ch Channel) Facts {
 func storedUser(sf store.SubjectFacts, viewer string) *user {
 	u := &user{address: sf.Subject, viewers: map[string]struct{}{viewer: {}}, invisible: sf.Invisible, lastSeen: sf.LastSeen}
 	if sf.Blocked {
-		u.blocks = map[string]struct{}{viewer: {}}
+		u.blocks = map[string]time.Time{viewer: sf.Shown}
 	}
 	if sf.Hidden {
-		u.hidden = map[string]struct{}{viewer: {}}
+		u.hidden = map[string]time.Time{viewer: sf.Shown}
 	}
 	return u
 }
 
 // absence is what a viewer refused the subject's presence sees of it: the
-// same as a subject that is simply offline. An approved viewer of an
+// same as a subject that simply signed out. An approved viewer of an
 // invisible subject is shown the last-seen it had when it went invisible
-// (frozen since: lastSeen does not advance while invisible).
+// (frozen since: lastSeen does not advance while invisible); a blocked or
+// hidden-from one, the last-seen it saw when the block or hide began.
 func (u *user) absence(f Facts) PresenceView {
 	v := PresenceView{Address: u.address, Availability: Unavailable}
-	if f.State == store.Approved && !f.Blocked && !f.Hidden {
+	switch {
+	case f.State != store.Approved:
+	case f.Blocked || f.Hidden:
+		v.LastSeen = f.Shown
+	default:
 		v.LastSeen = u.lastSeen
 	}
 	return v

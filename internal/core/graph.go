@@ -50,7 +50,7 @@ func pairView(me, other string, toEdge, fromEdge store.Relation, iBlock bool) Su
 	}
 }
 
-func keys(m map[string]struct{}) []string {
+func keys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

@@ -75,7 +75,6 @@ type Hub struct {
 	metrics *Metrics
 
 	shards    [shardCount]shard
-	users     sync.Map // address → *user, for accounts with sessions; written under the shard lock
 	epochs    [epochStripes]atomic.Uint64
 	publishMu [publishStripes]sync.Mutex // orders one account's personal events (personal.go)
 	edits     [editStripes]sync.Mutex    // orders one pair's graph edits (graph.go)
@@ -92,6 +91,12 @@ const (
 type shard struct {
 	mu    sync.Mutex
 	after []func() // store writes queued under mu, run once it is released
+
+	// users holds the shard's accounts with sessions. It is written under
+	// mu and usersMu, read under either: routers look viewers up without
+	// their shard locks. usersMu is taken last and held for nothing else.
+	usersMu sync.RWMutex
+	users   map[string]*user
 }
 
 var errShuttingDown = Errorf(CodeBusy, "server shutting down; reconnect shortly")
@@ -155,21 +160,59 @@ func (h *Hub) afterLocked(account string, f func()) {
 
 // live returns the in-memory user of an account with sessions, or nil.
 func (h *Hub) live(account string) *user {
-	if v, ok := h.users.Load(account); ok {
-		return v.(*user)
+	sh := h.shardOf(account)
+	sh.usersMu.RLock()
+	u := sh.users[account]
+	sh.usersMu.RUnlock()
+	return u
+}
+
+// keepLocked makes u the live user of its account; the caller holds its lock.
+func (h *Hub) keepLocked(u *user) {
+	sh := h.shardOf(u.address)
+	sh.usersMu.Lock()
+	if sh.users == nil {
+		sh.users = make(map[string]*user)
 	}
-	return nil
+	sh.users[u.address] = u
+	sh.usersMu.Unlock()
+}
+
+// forgetLocked removes u from memory unless another user replaced it; the
+// caller holds its lock.
+func (h *Hub) forgetLocked(u *user) {
+	sh := h.shardOf(u.address)
+	sh.usersMu.Lock()
+	if sh.users[u.address] == u {
+		delete(sh.users, u.address)
+	}
+	sh.usersMu.Unlock()
+}
+
+// liveUsers lists the users in memory now, for the rare walks over all of
+// them (shutdown, an account deleted); callers lock each as they go.
+func (h *Hub) liveUsers() []*user {
+	var out []*user
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.usersMu.RLock()
+		for _, u := range sh.users {
+			out = append(out, u)
+		}
+		sh.usersMu.RUnlock()
+	}
+	return out
 }
 
 // user is the in-memory state of an account with sessions, guarded by its
 // shard's lock but for sessions, which routers read without it.
 type user struct {
 	address   string
-	created   time.Time                  // tells a re-registered address from the deleted one
+	created   int64                      // UnixNano of the account's creation: tells a re-registered address from the deleted one
 	sessions  atomic.Pointer[[]*Session] // copied on write
 	viewers   map[string]struct{}        // approved to see this user
-	blocks    map[string]struct{}
-	hidden    map[string]struct{}
+	blocks    map[string]time.Time       // blocked viewer → the last-seen it is shown (store.ListEntry)
+	hidden    map[string]time.Time       // hidden-from viewer → the same
 	invisible bool
 	lastSeen  time.Time
 }
@@ -257,6 +300,18 @@ func (u *user) view(f Facts) PresenceView {
 	return u.fullView()
 }
 
+// shownTo maps a privacy list's viewers to what each is shown.
+func shownTo(list []store.ListEntry) map[string]time.Time {
+	if len(list) == 0 {
+		return nil
+	}
+	m := make(map[string]time.Time, len(list))
+	for _, e := range list {
+		m[e.Address] = e.Shown
+	}
+	return m
+}
+
 func set(list []string) map[string]struct{} {
 	if len(list) == 0 {
 		return nil
@@ -278,15 +333,11 @@ func (h *Hub) loadUser(ctx context.Context, account string) (*user, error) {
 	if err != nil {
 		return nil, err
 	}
-	blocks, err := h.store.ListBlocks(ctx, account)
+	blocks, hidden, err := h.store.PrivacyLists(ctx, account)
 	if err != nil {
 		return nil, err
 	}
-	hidden, err := h.store.ListHidden(ctx, account)
-	if err != nil {
-		return nil, err
-	}
-	u := &user{address: account, created: acct.CreatedAt, blocks: set(blocks), hidden: set(hidden), invisible: acct.Invisible, lastSeen: acct.LastSeen}
+	u := &user{address: account, created: acct.CreatedAt.UnixNano(), blocks: shownTo(blocks), hidden: shownTo(hidden), invisible: acct.Invisible, lastSeen: acct.LastSeen}
 	for _, r := range rels {
 		if r.Subject == account && r.State == store.Approved {
 			if u.viewers == nil {
@@ -306,18 +357,15 @@ func randomHex(n int) string {
 
 // newSession checks opts and builds a detached session.
 func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Session, error) {
-	device := opts.Device
-	if device == "" {
-		device = "session"
-	}
+	device := deviceOf(opts)
 	if len(device) > 32 || addr.Resource(device) != nil {
 		return nil, Errorf(CodeInvalid, "device must be 1 to 32 printable characters without / or @")
 	}
 	if opts.Resource != "" && (len(opts.Resource) > 64 || addr.Resource(opts.Resource) != nil) {
 		return nil, Errorf(CodeInvalid, "resource must be 1 to 64 printable characters without / or @")
 	}
-	s := &Session{hub: h, Account: account, Resource: opts.Resource, device: device, transport: opts.Transport, payloads: opts.Payloads,
-		credential: opts.Credential, channel: opts.Channel, sink: sink,
+	s := &Session{hub: h, Account: account, Resource: opts.Resource, payloads: opts.Payloads,
+		counted: h.metrics.SessionsOf(opts.Transport), credential: opts.Credential, channel: opts.Channel, sink: sink,
 		rate: ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
 	for _, k := range opts.Accepts {
 		b := kindBit(k)
@@ -348,6 +396,14 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 	return s, nil
 }
 
+// deviceOf names the client's device; generated resources start with it.
+func deviceOf(opts SessionOptions) string {
+	if opts.Device == "" {
+		return "session"
+	}
+	return opts.Device
+}
+
 // Connect starts a new session of account attached to sink. The session's
 // first event is a Snapshot.
 func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, sink Sink) (*Session, error) {
@@ -360,7 +416,7 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 			return errShuttingDown
 		}
 		u := h.live(account)
-		if u != nil && !u.created.Equal(loaded.created) {
+		if u != nil && u.created != loaded.created {
 			h.dropUserLocked(u, GoawayDeleted) // the address was deleted and registered anew
 			u = nil
 		}
@@ -374,14 +430,14 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 			return Errorf(CodeLimit, "at most %d sessions per account", h.cfg.Limits.SessionsPerAccount)
 		}
 		for s.Resource == "" || u.session(s.Resource) != nil {
-			s.Resource = s.device + "-" + randomHex(3)
+			s.Resource = deviceOf(opts) + "-" + randomHex(3)
 		}
 		s.user = u
 		l := u.list()
 		u.setList(append(l[:len(l):len(l)], s)) // a new array: routers may be reading the old one
-		h.users.Store(account, u)
+		h.keepLocked(u)
 		h.metrics.Sessions.Add(1)
-		h.metrics.SessionsOf(s.transport).Add(1)
+		s.counted.Add(1)
 		h.snapshotToLocked(s, view)
 		if opts.Presence != nil {
 			h.setPresenceLocked(s, *opts.Presence)
@@ -552,7 +608,6 @@ func (h *Hub) stopGraceLocked(s *Session) {
 		s.grace.Stop()
 		s.grace = nil
 	}
-	s.graceGen++
 }
 
 // Detach says sink's connection is gone. The session stays online for the
@@ -570,16 +625,21 @@ func (s *Session) Detach(sink Sink) {
 		return
 	}
 	h.stopGraceLocked(s)
-	gen, grace := s.graceGen, h.cfg.Grace
+	grace := h.cfg.Grace
 	if s.graceFor > 0 {
 		grace = s.graceFor
 	}
-	s.grace = h.clock.AfterFunc(grace, func() {
+	// The timer is assigned before the lock its function waits for is
+	// released, so it can tell whether it is still the session's timer or
+	// was stopped too late (a Resume, a newer Detach).
+	var t clock.Timer
+	t = h.clock.AfterFunc(grace, func() {
 		defer h.lock(s.Account)()
-		if s.graceGen == gen && !s.ended.Load() {
+		if s.grace == t && !s.ended.Load() {
 			h.endLocked(s, "session ended")
 		}
 	})
+	s.grace = t
 }
 
 // SetGrace gives this session its own grace period instead of the hub's
@@ -623,13 +683,13 @@ func (h *Hub) endLocked(s *Session, reason string) {
 	}
 	u.setList(kept)
 	h.metrics.Sessions.Add(-1)
-	h.metrics.SessionsOf(s.transport).Add(-1)
+	s.counted.Add(-1)
 	if sink := s.attach(nil); sink != nil {
 		sink.Close(Goaway{Reason: reason})
 	}
 	h.unavailableLocked(s)
 	if len(kept) == 0 {
-		h.users.CompareAndDelete(u.address, u)
+		h.forgetLocked(u)
 	}
 }
 
@@ -775,8 +835,7 @@ func (h *Hub) Shutdown(ctx context.Context) {
 	h.closing.Store(true)
 	now := h.clock.Now()
 	var online []string
-	h.users.Range(func(_, v any) bool {
-		u := v.(*user)
+	for _, u := range h.liveUsers() {
 		unlock := h.lock(u.address)
 		if u.online() && !u.invisible {
 			online = append(online, u.address)
@@ -788,8 +847,7 @@ func (h *Hub) Shutdown(ctx context.Context) {
 			}
 		}
 		unlock()
-		return true
-	})
+	}
 	for _, a := range online {
 		if err := h.store.SetLastSeen(ctx, a, now); err != nil {
 			h.log.Warn("store last seen", "account", a, "err", err)

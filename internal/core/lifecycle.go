@@ -66,16 +66,14 @@ func (h *Hub) accountDeleted(account string) {
 	}
 	h.bumpLocked(account)
 	unlock()
-	h.users.Range(func(_, v any) bool {
-		u := v.(*user)
+	for _, u := range h.liveUsers() {
 		unlock := h.lock(u.address)
-		defer unlock()
 		h.withdrawDirectedLocked(u, account)
 		delete(u.viewers, account)
 		delete(u.blocks, account)
 		delete(u.hidden, account)
-		return true
-	})
+		unlock()
+	}
 }
 
 // dropUserLocked ends every session of u (its viewers see it go) and
@@ -84,7 +82,7 @@ func (h *Hub) dropUserLocked(u *user, reason string) {
 	for _, s := range u.list() {
 		h.endLocked(s, reason)
 	}
-	h.users.CompareAndDelete(u.address, u)
+	h.forgetLocked(u)
 }
 
 // Follow applies the store's lifecycle log from now on, polling every

@@ -1,6 +1,10 @@
 package core
 
-import "github.com/presenced/presenced/internal/store"
+import (
+	"time"
+
+	"github.com/presenced/presenced/internal/store"
+)
 
 // Flow is a kind of information that may pass from a subject to a viewer.
 type Flow int
@@ -35,6 +39,9 @@ type Facts struct {
 	// true for first-party channels; the apps issue fills it for apps).
 	Channel Channel
 	Granted bool
+	// Shown is not the policy's: it is the last-seen a blocked or hidden
+	// viewer goes on seeing (store.ListEntry), for the absence shown to it.
+	Shown time.Time
 }
 
 // Allow is the privacy rule of presenced (docs/privacy.md): the one place

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"time"
 
 	"github.com/presenced/presenced/internal/store"
 )
@@ -35,36 +36,42 @@ func sorted(l []string) []string {
 
 // Block stops other seeing actor's presence (other sees actor offline),
 // messaging actor, and having its requests shown to actor (XEP-0191).
+// To other, actor signed out when the block began: it goes on seeing the
+// last-seen of that moment until unblocked.
 func (h *Hub) Block(ctx context.Context, actor, other string) error {
-	block := func(ctx context.Context, actor, other string) error {
-		return h.store.Block(ctx, actor, other, h.cfg.Limits.ListPerAccount)
+	block := func(ctx context.Context, actor, other string, shown time.Time) error {
+		return h.store.Block(ctx, actor, other, shown, h.cfg.Limits.ListPerAccount)
 	}
-	return h.listEdit(ctx, actor, other, true, block, func(u *user) *map[string]struct{} { return &u.blocks })
+	return h.listEdit(ctx, actor, other, true, block, func(u *user) *map[string]time.Time { return &u.blocks })
 }
 
-// Unblock undoes Block.
+// Unblock undoes Block. other sees actor as it is now, last-seen included.
 func (h *Hub) Unblock(ctx context.Context, actor, other string) error {
-	return h.listEdit(ctx, actor, other, false, h.store.Unblock, func(u *user) *map[string]struct{} { return &u.blocks })
+	unblock := func(ctx context.Context, actor, other string, _ time.Time) error { return h.store.Unblock(ctx, actor, other) }
+	return h.listEdit(ctx, actor, other, false, unblock, func(u *user) *map[string]time.Time { return &u.blocks })
 }
 
-// Hide makes actor appear offline to other alone.
+// Hide makes actor appear offline to other alone, as if it signed out now.
 func (h *Hub) Hide(ctx context.Context, actor, other string) error {
-	hide := func(ctx context.Context, actor, other string) error {
-		return h.store.Hide(ctx, actor, other, h.cfg.Limits.ListPerAccount)
+	hide := func(ctx context.Context, actor, other string, shown time.Time) error {
+		return h.store.Hide(ctx, actor, other, shown, h.cfg.Limits.ListPerAccount)
 	}
-	return h.listEdit(ctx, actor, other, true, hide, func(u *user) *map[string]struct{} { return &u.hidden })
+	return h.listEdit(ctx, actor, other, true, hide, func(u *user) *map[string]time.Time { return &u.hidden })
 }
 
-// Unhide undoes Hide.
+// Unhide undoes Hide. other sees actor as it is now, last-seen included.
 func (h *Hub) Unhide(ctx context.Context, actor, other string) error {
-	return h.listEdit(ctx, actor, other, false, h.store.Unhide, func(u *user) *map[string]struct{} { return &u.hidden })
+	unhide := func(ctx context.Context, actor, other string, _ time.Time) error { return h.store.Unhide(ctx, actor, other) }
+	return h.listEdit(ctx, actor, other, false, unhide, func(u *user) *map[string]time.Time { return &u.hidden })
 }
 
 // listEdit adds other to (or removes it from) one of actor's privacy lists,
-// then shows other what it may now see and tells actor's sessions.
+// then shows other what it may now see and tells actor's sessions. An
+// entry added keeps what other saw of actor at that moment as the last-seen
+// it is shown (store.ListEntry).
 func (h *Hub) listEdit(ctx context.Context, actor, other string, add bool,
-	write func(ctx context.Context, actor, other string) error,
-	field func(*user) *map[string]struct{}) error {
+	write func(ctx context.Context, actor, other string, shown time.Time) error,
+	field func(*user) *map[string]time.Time) error {
 	other, err := target(actor, other)
 	if err != nil {
 		return err
@@ -80,13 +87,14 @@ func (h *Hub) listEdit(ctx context.Context, actor, other string, add bool,
 	if err != nil {
 		return err
 	}
-	if err := write(ctx, actor, other); errors.Is(err, store.ErrLimit) {
-		return Errorf(CodeLimit, "at most %d entries", h.cfg.Limits.ListPerAccount) // counted by the store, atomically
-	} else if err != nil {
-		return err
-	}
 	us, err := h.usersFor(ctx, actor)
 	if err != nil {
+		return err
+	}
+	shown := h.lastSeenShown(us[0], other)
+	if err := write(ctx, actor, other, shown); errors.Is(err, store.ErrLimit) {
+		return Errorf(CodeLimit, "at most %d entries", h.cfg.Limits.ListPerAccount) // counted by the store, atomically
+	} else if err != nil {
 		return err
 	}
 	defer h.lock(actor, other)()
@@ -96,9 +104,11 @@ func (h *Hub) listEdit(ctx context.Context, actor, other string, add bool,
 	m := field(u)
 	if add {
 		if *m == nil {
-			*m = map[string]struct{}{}
+			*m = map[string]time.Time{}
 		}
-		(*m)[other] = struct{}{}
+		if _, held := (*m)[other]; !held { // the store keeps the first too
+			(*m)[other] = shown
+		}
 		h.withdrawDirectedLocked(u, other)
 	} else {
 		delete(*m, other)
@@ -107,6 +117,18 @@ func (h *Hub) listEdit(ctx context.Context, actor, other string, add bool,
 	h.tellLocked(u, true, before, pairView(actor, other, mine, theirs, u.blocking(other)))
 	h.privacyChangedLocked(u)
 	return nil
+}
+
+// lastSeenShown is the last-seen viewer sees of loaded's account now: the
+// moment itself if it sees the account online.
+func (h *Hub) lastSeenShown(loaded *user, viewer string) time.Time {
+	defer h.lock(loaded.address)()
+	u := h.liveOr(loaded)
+	v := u.view(h.factsLocked(u, viewer, Channel{}))
+	if v.Availability != Unavailable {
+		return h.clock.Now()
+	}
+	return v.LastSeen
 }
 
 func (h *Hub) privacyChangedLocked(u *user) {

@@ -9,10 +9,13 @@ type localRouter struct{ h *Hub }
 func (h *Hub) LocalRouter() Router { return localRouter{h} }
 
 // Route pushes ev into the outbox of every matching local session. The
-// sessions it reaches share one Memo, so a transport encodes ev once.
+// sessions it reaches share one Memo, so a transport encodes ev once; an
+// event for one session gets none, since a Memo would only keep its
+// encoding alive in the outbox until acknowledged.
 func (r localRouter) Route(ev Event, to []Target) Routed {
 	var out Routed
-	memo := &Memo{}
+	var first *Session // pushed once a second shows whether a Memo pays
+	var memo *Memo
 	for _, t := range to {
 		u := r.h.live(t.Account)
 		if u == nil {
@@ -26,11 +29,24 @@ func (r localRouter) Route(ev Event, to []Target) Routed {
 				continue
 			}
 			out.Online++
-			if t.Want.takes(s) {
+			if !t.Want.takes(s) {
+				continue
+			}
+			out.Sessions++
+			switch {
+			case first == nil:
+				first = s
+			case memo == nil:
+				memo = &Memo{}
+				first.push(ev, memo)
+				fallthrough
+			default:
 				s.push(ev, memo)
-				out.Sessions++
 			}
 		}
+	}
+	if first != nil && memo == nil {
+		first.push(ev, nil)
 	}
 	return out
 }

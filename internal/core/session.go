@@ -32,25 +32,24 @@ type Session struct {
 	hub        *Hub
 	Account    string
 	Resource   string
-	device     string
-	transport  string
-	credential string // what it signed in with (lifecycle.go)
+	counted    *atomic.Int64 // its transport's gauge of sessions
+	credential string        // what it signed in with (lifecycle.go)
 	channel    Channel
 	accepts    kindSet
 	payloads   bool          // takes Message.Payload
+	available  bool          // has published presence: shown to others; under the account's lock
+	resync     bool          // the outbox overflowed: the next attach starts with a snapshot; under mu
 	topics     atomic.Uint32 // topicSet of personal events it takes
 	carbons    atomic.Bool   // takes carbon copies (XEP-0280)
 	ended      atomic.Bool   // set under the account's lock
 	rate       *ratelimit.Bucket
 
 	// guarded by the account's lock
-	user      *user
-	presence  Presence
-	available bool                // has published presence: shown to others
-	directed  map[string]struct{} // accounts shown directed presence (RFC 6121 § 4.6)
-	grace     clock.Timer
-	graceGen  uint64
-	graceFor  time.Duration // this session's own grace period, if set
+	user     *user
+	presence Presence
+	directed map[string]struct{} // accounts shown directed presence (RFC 6121 § 4.6)
+	grace    clock.Timer
+	graceFor time.Duration // this session's own grace period, if set
 
 	mu       sync.Mutex
 	sink     Sink
@@ -58,7 +57,6 @@ type Session struct {
 	sent     uint64 // last handed to the transport
 	queue    []Delivery
 	coalesce map[string]uint64 // subject → seq of its unsent presence event
-	resync   bool              // the outbox overflowed: the next attach starts with a snapshot
 }
 
 // Address is the session's full address.

@@ -218,15 +218,20 @@ type Graph interface {
 	// ErrLimit, writing nothing, when the list already holds max entries (0:
 	// no limit); re-adding an entry it holds succeeds and changes nothing.
 	// The count and the insert are one atomic step: concurrent Blocks cannot
-	// together take a list past max.
-	Block(ctx context.Context, blocker, blocked string, max int) error
+	// together take a list past max. shown is the last-seen of blocker that
+	// blocked is shown while the entry holds (ListEntry); re-adding an entry
+	// keeps the first.
+	Block(ctx context.Context, blocker, blocked string, shown time.Time, max int) error
 	// Unblock removes the entry, if any.
 	Unblock(ctx context.Context, blocker, blocked string) error
 	ListBlocks(ctx context.Context, blocker string) ([]string, error)
+	// PrivacyLists returns owner's block list and the list of those it
+	// hides from, each ordered by address, in one read.
+	PrivacyLists(ctx context.Context, owner string) (blocks, hidden []ListEntry, err error)
 
 	// Hide adds viewer to the list of those subject hides from, bounded by
-	// max as Block is.
-	Hide(ctx context.Context, subject, viewer string, max int) error
+	// max and with shown as Block is.
+	Hide(ctx context.Context, subject, viewer string, shown time.Time, max int) error
 	// Unhide removes the entry, if any.
 	Unhide(ctx context.Context, subject, viewer string) error
 	ListHidden(ctx context.Context, subject string) ([]string, error)
@@ -265,6 +270,17 @@ type SubjectFacts struct {
 	Hidden    bool // the subject hides from the viewer
 	Invisible bool
 	LastSeen  time.Time
+	Shown     time.Time // when Blocked or Hidden: the entry's Shown (the block's, if both)
+}
+
+// ListEntry is an entry of a block list or of the list of those an owner
+// hides from. Shown is the owner's last-seen as the entry's viewer saw it
+// when the entry was made (the moment itself if the owner was online to
+// it), which it goes on seeing while the entry holds: to it, the owner
+// simply signed out then. Zero shows none.
+type ListEntry struct {
+	Address string
+	Shown   time.Time
 }
 
 // Lifecycle kinds.

@@ -639,7 +639,9 @@ func (s *DB) ApprovedBy(ctx context.Context, viewer string) ([]store.SubjectFact
 	rows, err := s.query(ctx, `SELECT r.subject,
 			EXISTS(SELECT 1 FROM blocks b WHERE b.blocker=r.subject AND b.blocked=r.viewer),
 			EXISTS(SELECT 1 FROM hidden h WHERE h.subject=r.subject AND h.viewer=r.viewer),
-			COALESCE(a.invisible,0), COALESCE(a.last_seen,0)
+			COALESCE(a.invisible,0), COALESCE(a.last_seen,0),
+			COALESCE((SELECT b.shown FROM blocks b WHERE b.blocker=r.subject AND b.blocked=r.viewer),
+				(SELECT h.shown FROM hidden h WHERE h.subject=r.subject AND h.viewer=r.viewer), 0)
 		FROM relations r LEFT JOIN accounts a ON a.address=r.subject
 		WHERE r.viewer=? AND r.state=? ORDER BY r.subject`, viewer, store.Approved)
 	if err != nil {
@@ -649,11 +651,11 @@ func (s *DB) ApprovedBy(ctx context.Context, viewer string) ([]store.SubjectFact
 	var out []store.SubjectFacts
 	for rows.Next() {
 		var f store.SubjectFacts
-		var seen int64
-		if err := rows.Scan(&f.Subject, &f.Blocked, &f.Hidden, &f.Invisible, &seen); err != nil {
+		var seen, shown int64
+		if err := rows.Scan(&f.Subject, &f.Blocked, &f.Hidden, &f.Invisible, &seen, &shown); err != nil {
 			return nil, err
 		}
-		f.LastSeen = fromUnix(seen)
+		f.LastSeen, f.Shown = fromUnix(seen), fromUnix(shown)
 		out = append(out, f)
 	}
 	return out, rows.Err()
@@ -684,9 +686,9 @@ func (s *DB) list(ctx context.Context, query, arg string) ([]string, error) {
 // addBounded inserts (owner, entry) into table unless it holds it, then,
 // in the same write transaction, fails with ErrLimit (rolling back) if the
 // owner's entries now exceed max.
-func (s *DB) addBounded(ctx context.Context, table, ownerCol, entryCol, owner, entry string, max int) error {
+func (s *DB) addBounded(ctx context.Context, table, ownerCol, entryCol, owner, entry string, shown time.Time, max int) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO `+table+`(`+ownerCol+`,`+entryCol+`) VALUES (?,?) ON CONFLICT DO NOTHING`, owner, entry)
+		res, err := tx.ExecContext(ctx, `INSERT INTO `+table+`(`+ownerCol+`,`+entryCol+`,shown) VALUES (?,?,?) ON CONFLICT DO NOTHING`, owner, entry, unix(shown))
 		if err != nil {
 			return err
 		}
@@ -704,8 +706,8 @@ func (s *DB) addBounded(ctx context.Context, table, ownerCol, entryCol, owner, e
 	})
 }
 
-func (s *DB) Block(ctx context.Context, blocker, blocked string, max int) error {
-	return s.addBounded(ctx, "blocks", "blocker", "blocked", blocker, blocked, max)
+func (s *DB) Block(ctx context.Context, blocker, blocked string, shown time.Time, max int) error {
+	return s.addBounded(ctx, "blocks", "blocker", "blocked", blocker, blocked, shown, max)
 }
 
 func (s *DB) Unblock(ctx context.Context, blocker, blocked string) error {
@@ -716,8 +718,8 @@ func (s *DB) ListBlocks(ctx context.Context, blocker string) ([]string, error) {
 	return s.list(ctx, `SELECT blocked FROM blocks WHERE blocker=? ORDER BY blocked`, blocker)
 }
 
-func (s *DB) Hide(ctx context.Context, subject, viewer string, max int) error {
-	return s.addBounded(ctx, "hidden", "subject", "viewer", subject, viewer, max)
+func (s *DB) Hide(ctx context.Context, subject, viewer string, shown time.Time, max int) error {
+	return s.addBounded(ctx, "hidden", "subject", "viewer", subject, viewer, shown, max)
 }
 
 func (s *DB) Unhide(ctx context.Context, subject, viewer string) error {
@@ -726,6 +728,30 @@ func (s *DB) Unhide(ctx context.Context, subject, viewer string) error {
 
 func (s *DB) ListHidden(ctx context.Context, subject string) ([]string, error) {
 	return s.list(ctx, `SELECT viewer FROM hidden WHERE subject=? ORDER BY viewer`, subject)
+}
+
+func (s *DB) PrivacyLists(ctx context.Context, owner string) (blocks, hidden []store.ListEntry, err error) {
+	rows, err := s.query(ctx, `SELECT 0, blocked, shown FROM blocks WHERE blocker=?
+		UNION ALL SELECT 1, viewer, shown FROM hidden WHERE subject=? ORDER BY 1, 2`, owner, owner)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var which int
+		var e store.ListEntry
+		var shown int64
+		if err := rows.Scan(&which, &e.Address, &shown); err != nil {
+			return nil, nil, err
+		}
+		e.Shown = fromUnix(shown)
+		if which == 0 {
+			blocks = append(blocks, e)
+		} else {
+			hidden = append(hidden, e)
+		}
+	}
+	return blocks, hidden, rows.Err()
 }
 
 // Personal events

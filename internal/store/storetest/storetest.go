@@ -211,9 +211,9 @@ func testRelations(t *testing.T, s store.Store) {
 }
 
 func testBlocksAndHidden(t *testing.T, s store.Store) {
-	must(t, s.Block(ctx, "alice@x", "mallory@x", 0))
-	must(t, s.Block(ctx, "alice@x", "mallory@x", 0)) // idempotent
-	must(t, s.Block(ctx, "alice@x", "eve@x", 0))
+	must(t, s.Block(ctx, "alice@x", "mallory@x", time.Time{}, 0))
+	must(t, s.Block(ctx, "alice@x", "mallory@x", time.Time{}, 0)) // idempotent
+	must(t, s.Block(ctx, "alice@x", "eve@x", time.Time{}, 0))
 	l, _ := s.ListBlocks(ctx, "alice@x")
 	if !reflect.DeepEqual(l, []string{"eve@x", "mallory@x"}) {
 		t.Fatalf("blocks %v", l)
@@ -224,8 +224,8 @@ func testBlocksAndHidden(t *testing.T, s store.Store) {
 	if !reflect.DeepEqual(l, []string{"mallory@x"}) {
 		t.Fatalf("blocks %v", l)
 	}
-	must(t, s.Hide(ctx, "alice@x", "bob@x", 0))
-	must(t, s.Hide(ctx, "alice@x", "bob@x", 0))
+	must(t, s.Hide(ctx, "alice@x", "bob@x", time.Time{}, 0))
+	must(t, s.Hide(ctx, "alice@x", "bob@x", time.Time{}, 0))
 	l, _ = s.ListHidden(ctx, "alice@x")
 	if !reflect.DeepEqual(l, []string{"bob@x"}) {
 		t.Fatalf("hidden %v", l)
@@ -234,6 +234,20 @@ func testBlocksAndHidden(t *testing.T, s store.Store) {
 	l, _ = s.ListHidden(ctx, "alice@x")
 	if len(l) != 0 {
 		t.Fatalf("hidden %v", l)
+	}
+
+	// what each entry's viewer is shown: kept from the first add
+	must(t, s.Hide(ctx, "alice@x", "bob@x", t0, 0))
+	must(t, s.Hide(ctx, "alice@x", "bob@x", t0.Add(time.Hour), 0))
+	must(t, s.Block(ctx, "alice@x", "eve@x", t0.Add(time.Minute), 0))
+	blocks, hidden, err := s.PrivacyLists(ctx, "alice@x")
+	must(t, err)
+	wantBlocks := []store.ListEntry{{Address: "eve@x", Shown: t0.Add(time.Minute)}, {Address: "mallory@x"}}
+	if !reflect.DeepEqual(blocks, wantBlocks) || !reflect.DeepEqual(hidden, []store.ListEntry{{Address: "bob@x", Shown: t0}}) {
+		t.Fatalf("privacy lists %+v %+v", blocks, hidden)
+	}
+	if blocks, hidden, err := s.PrivacyLists(ctx, "nobody@x"); err != nil || blocks != nil || hidden != nil {
+		t.Fatalf("lists of nobody %+v %+v %v", blocks, hidden, err)
 	}
 }
 
@@ -244,10 +258,10 @@ func testPrivacyListLimits(t *testing.T, s store.Store) {
 		list func(owner string) ([]string, error)
 	}{
 		{"blocks",
-			func(o, e string, max int) error { return s.Block(ctx, o, e, max) },
+			func(o, e string, max int) error { return s.Block(ctx, o, e, time.Time{}, max) },
 			func(o string) ([]string, error) { return s.ListBlocks(ctx, o) }},
 		{"hidden",
-			func(o, e string, max int) error { return s.Hide(ctx, o, e, max) },
+			func(o, e string, max int) error { return s.Hide(ctx, o, e, time.Time{}, max) },
 			func(o string) ([]string, error) { return s.ListHidden(ctx, o) }},
 	} {
 		t.Run(l.name, func(t *testing.T) {
@@ -278,13 +292,13 @@ func testPrivacyListLimitsConcurrent(t *testing.T, s store.Store) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if err := s.Block(ctx, "alice@x", fmt.Sprintf("b%d@x", i), max); err != nil && !errors.Is(err, store.ErrLimit) {
+			if err := s.Block(ctx, "alice@x", fmt.Sprintf("b%d@x", i), time.Time{}, max); err != nil && !errors.Is(err, store.ErrLimit) {
 				t.Error(err)
 			}
 		}()
 		go func() {
 			defer wg.Done()
-			if err := s.Hide(ctx, "alice@x", fmt.Sprintf("b%d@x", i), max); err != nil && !errors.Is(err, store.ErrLimit) {
+			if err := s.Hide(ctx, "alice@x", fmt.Sprintf("b%d@x", i), time.Time{}, max); err != nil && !errors.Is(err, store.ErrLimit) {
 				t.Error(err)
 			}
 		}()
@@ -305,8 +319,8 @@ func testDeleteCascades(t *testing.T, s store.Store) {
 	must(t, s.CreateToken(ctx, store.Token{ID: "t", Hash: []byte("h"), Account: "alice@x"}))
 	must(t, s.CreateContacts(ctx, "alice@x", []store.Contact{{ID: "c", Owner: "alice@x", Version: 1}}, 0))
 	must(t, s.PutRelation(ctx, store.Relation{Subject: "bob@x", Viewer: "alice@x", State: store.Approved}))
-	must(t, s.Block(ctx, "bob@x", "alice@x", 0))
-	must(t, s.Hide(ctx, "alice@x", "bob@x", 0))
+	must(t, s.Block(ctx, "bob@x", "alice@x", time.Time{}, 0))
+	must(t, s.Hide(ctx, "alice@x", "bob@x", time.Time{}, 0))
 	must(t, s.DeleteAccount(ctx, "alice@x"))
 	if _, err := s.TokenByHash(ctx, []byte("h")); !errors.Is(err, store.ErrNotFound) {
 		t.Error("token survived")
@@ -344,8 +358,8 @@ func testRecreatedInheritsNothing(t *testing.T, s store.Store) {
 		must(t, s.PutRelation(ctx, r))
 	}
 	for _, p := range [][2]string{{"alice@x", "bob@x"}, {"bob@x", "alice@x"}, {"bob@x", "carol@x"}} {
-		must(t, s.Block(ctx, p[0], p[1], 0))
-		must(t, s.Hide(ctx, p[0], p[1], 0))
+		must(t, s.Block(ctx, p[0], p[1], time.Time{}, 0))
+		must(t, s.Hide(ctx, p[0], p[1], time.Time{}, 0))
 	}
 	must(t, s.SetInvisible(ctx, "alice@x", true))
 	must(t, s.SetLastSeen(ctx, "alice@x", t0))
@@ -418,12 +432,12 @@ func testApprovedBy(t *testing.T, s store.Store) {
 	} {
 		must(t, s.PutRelation(ctx, r))
 	}
-	must(t, s.Block(ctx, "bob@x", "v@x", 0))
-	must(t, s.Hide(ctx, "alice@x", "v@x", 0))
+	must(t, s.Block(ctx, "bob@x", "v@x", time.Time{}, 0))
+	must(t, s.Hide(ctx, "alice@x", "v@x", t0.Add(-time.Hour), 0))
 	got, err := s.ApprovedBy(ctx, "v@x")
 	must(t, err)
 	want := []store.SubjectFacts{
-		{Subject: "alice@x", Hidden: true, Invisible: true, LastSeen: t0},
+		{Subject: "alice@x", Hidden: true, Invisible: true, LastSeen: t0, Shown: t0.Add(-time.Hour)},
 		{Subject: "bob@x", Blocked: true},
 	}
 	if !reflect.DeepEqual(got, want) {
