@@ -47,7 +47,9 @@ func (h *Hub) Block(ctx context.Context, actor, other string) error {
 
 // Unblock undoes Block. other sees actor as it is now, last-seen included.
 func (h *Hub) Unblock(ctx context.Context, actor, other string) error {
-	unblock := func(ctx context.Context, actor, other string, _ time.Time) error { return h.store.Unblock(ctx, actor, other) }
+	unblock := func(ctx context.Context, actor, other string, _ time.Time) error {
+		return h.store.Unblock(ctx, actor, other)
+	}
 	return h.listEdit(ctx, actor, other, false, unblock, func(u *user) *map[string]time.Time { return &u.blocks })
 }
 
@@ -61,7 +63,9 @@ func (h *Hub) Hide(ctx context.Context, actor, other string) error {
 
 // Unhide undoes Hide. other sees actor as it is now, last-seen included.
 func (h *Hub) Unhide(ctx context.Context, actor, other string) error {
-	unhide := func(ctx context.Context, actor, other string, _ time.Time) error { return h.store.Unhide(ctx, actor, other) }
+	unhide := func(ctx context.Context, actor, other string, _ time.Time) error {
+		return h.store.Unhide(ctx, actor, other)
+	}
 	return h.listEdit(ctx, actor, other, false, unhide, func(u *user) *map[string]time.Time { return &u.hidden })
 }
 
