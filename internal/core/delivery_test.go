@@ -435,3 +435,53 @@ func TestBlockAndHideLookLikeASignOut(t *testing.T) {
 		t.Fatalf("unhidden: %+v %v", v, ok)
 	}
 }
+
+// TestRightsLostWhileSigningIn: a lifecycle event applied between a
+// transport's credential check (its Checkpoint) and the session's start
+// refuses the session, which Apply could not end: it did not exist yet.
+func TestRightsLostWhileSigningIn(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	open := func(credential string, checked Checkpoint) error {
+		_, err := e.hub.Connect(ctx, "alice@x", SessionOptions{Device: "t", Credential: credential, Checked: checked}, &sink{})
+		return err
+	}
+	checked := e.hub.Checkpoint()
+	e.hub.Apply(store.LifecycleEvent{Kind: store.LifecycleTokenRevoked, Account: "alice@x", TokenID: "t1"})
+	if err := open("t1", checked); CodeOf(err) != CodeUnauthorized {
+		t.Fatalf("revoked token, checked before: %v", err)
+	}
+	e.must(open("t2", checked))            // another token
+	e.must(open("t1", 0))                  // no checkpoint given: nothing checked
+	e.must(open("t1", e.hub.Checkpoint())) // checked after: the store said no already
+	if _, err := e.hub.Connect(ctx, "bob@x", SessionOptions{Device: "t", Credential: "t1", Checked: checked}, &sink{}); err != nil {
+		t.Fatalf("another account's event: %v", err)
+	}
+
+	checked = e.hub.Checkpoint()
+	e.hub.Apply(store.LifecycleEvent{Kind: store.LifecyclePassword, Account: "alice@x"})
+	for _, c := range []string{CredentialPassword, "t3"} {
+		if err := open(c, checked); CodeOf(err) != CodeUnauthorized || !contains(err.Error(), GoawayPassword) {
+			t.Fatalf("%s after a password change: %v", c, err)
+		}
+	}
+
+	// a resume with a credential revoked meanwhile ends the session
+	k := e.open("alice@x", SessionOptions{Device: "r", Credential: "t4"})
+	k.s.Detach(k)
+	checked = e.hub.Checkpoint()
+	e.hub.Apply(store.LifecycleEvent{Kind: store.LifecycleTokenRevoked, Account: "alice@x", TokenID: "t5"})
+	s, _, err := e.hub.Resume(ctx, "alice@x", k.s.Resource, 0, &sink{})
+	e.must(err)
+	if err := s.SetCredential("t5", checked); CodeOf(err) != CodeUnauthorized || !s.ended.Load() {
+		t.Fatalf("resumed with a revoked token: %v, ended %v", err, s.ended.Load())
+	}
+
+	// a checkpoint older than what the hub remembers: sign in again
+	checked = e.hub.Checkpoint()
+	for i := 0; i < 300; i++ {
+		e.hub.Apply(store.LifecycleEvent{Kind: store.LifecycleTokenRevoked, Account: "bob@x", TokenID: fmt.Sprint(i)})
+	}
+	if err := open("t6", checked); CodeOf(err) != CodeUnauthorized {
+		t.Fatalf("forgotten checkpoint: %v", err)
+	}
+}

@@ -76,6 +76,7 @@ type Hub struct {
 
 	shards    [shardCount]shard
 	epochs    [epochStripes]atomic.Uint64
+	rights    recentRights               // lifecycle events applied lately (lifecycle.go)
 	publishMu [publishStripes]sync.Mutex // orders one account's personal events (personal.go)
 	edits     [editStripes]sync.Mutex    // orders one pair's graph edits (graph.go)
 	closing   atomic.Bool                // Shutdown began: no new or resumed sessions
@@ -264,7 +265,11 @@ type SessionOptions struct {
 	// ends the session (lifecycle.go): CredentialPassword, or the ID of a
 	// bearer token.
 	Credential string
-	Channel    Channel // first-party unless an app's
+	// Checked is the Checkpoint taken before the credential was verified:
+	// a right lost since (a revocation applied between the check and this
+	// call) refuses the session. Zero: not given, nothing is checked.
+	Checked Checkpoint
+	Channel Channel // first-party unless an app's
 }
 
 func (u *user) online() bool {
@@ -414,6 +419,9 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	err = h.withView(ctx, account, func(loaded *user, view storedView) error {
 		if h.closing.Load() {
 			return errShuttingDown
+		}
+		if reason, lost := h.rights.lostSince(account, opts.Credential, opts.Checked); lost {
+			return Errorf(CodeUnauthorized, "%s", reason)
 		}
 		u := h.live(account)
 		if u != nil && u.created != loaded.created {

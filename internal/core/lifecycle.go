@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/presenced/presenced/internal/store"
@@ -30,6 +31,7 @@ const (
 
 // Apply applies one lifecycle event to the live sessions.
 func (h *Hub) Apply(ev store.LifecycleEvent) {
+	h.rights.record(ev) // first: a Connect that misses the sessions below sees it
 	switch ev.Kind {
 	case store.LifecycleDeleted:
 		h.accountDeleted(ev.Account)
@@ -38,8 +40,81 @@ func (h *Hub) Apply(ev store.LifecycleEvent) {
 		// others signed in with the old one
 		h.endSessions(ev.Account, GoawayPassword, func(*Session) bool { return true })
 	case store.LifecycleTokenRevoked:
-		h.endSessions(ev.Account, GoawayRevoked, func(s *Session) bool { return s.credential == ev.TokenID })
+		h.endSessions(ev.Account, GoawayRevoked, func(s *Session) bool { return ends(ev, s.credential) })
 	}
+}
+
+// ends reports whether ev ends a session of its account signed in with
+// credential.
+func ends(ev store.LifecycleEvent, credential string) bool {
+	return ev.Kind != store.LifecycleTokenRevoked || ev.TokenID == credential
+}
+
+// Checkpoint is a position in the lifecycle events this hub applied. A
+// transport takes one before it verifies a credential and gives it with
+// the session (SessionOptions.Checked, Session.SetCredential): an event
+// applied after it may have been committed after the verification read
+// the store, so the hub checks the new session against those events,
+// which Apply could not end because the session did not exist yet. (An
+// event committed before the verification made it fail; one applied after
+// the session exists ends it.)
+type Checkpoint uint64
+
+// Checkpoint returns the current position.
+func (h *Hub) Checkpoint() Checkpoint { return h.rights.checkpoint() }
+
+// recentRights keeps the last lifecycle events applied, numbered from 1.
+type recentRights struct {
+	mu     sync.Mutex
+	n      uint64 // events recorded
+	events [256]store.LifecycleEvent
+}
+
+func (r *recentRights) record(ev store.LifecycleEvent) {
+	r.mu.Lock()
+	r.n++
+	r.events[r.n%uint64(len(r.events))] = ev
+	r.mu.Unlock()
+}
+
+func (r *recentRights) checkpoint() Checkpoint {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Checkpoint(r.n + 1)
+}
+
+// lostSince reports whether an event applied at or after checked ends a
+// session of account signed in with credential, and the reason to give.
+// When checked is so old that events after it were forgotten, it says lost:
+// the client signs in again, which is safe and, at 256 events in one
+// handshake, never happens in practice.
+func (r *recentRights) lostSince(account, credential string, checked Checkpoint) (string, bool) {
+	if checked == 0 {
+		return "", false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n+1-uint64(checked) > uint64(len(r.events)) {
+		return GoawayRevoked, true
+	}
+	for i := uint64(checked); i <= r.n; i++ {
+		ev := r.events[i%uint64(len(r.events))]
+		if ev.Account == account && ends(ev, credential) {
+			return goawayFor(ev.Kind), true
+		}
+	}
+	return "", false
+}
+
+// goawayFor is the reason a session ended by an event of kind is given.
+func goawayFor(kind string) string {
+	switch kind {
+	case store.LifecycleDeleted:
+		return GoawayDeleted
+	case store.LifecyclePassword:
+		return GoawayPassword
+	}
+	return GoawayRevoked
 }
 
 // endSessions ends the account's sessions that match.

@@ -253,8 +253,16 @@ func (s *Session) target() Target {
 	return Target{Account: s.Account, Resource: s.Resource, Channel: s.channel}
 }
 
-// SetCredential records what a resumed session signed in with this time.
-func (s *Session) SetCredential(c string) {
-	defer s.hub.lock(s.Account)()
+// SetCredential records what a resumed session signed in with this time,
+// verified after checked (SessionOptions.Checked). A right lost since ends
+// the session and is returned as an error.
+func (s *Session) SetCredential(c string, checked Checkpoint) error {
+	h := s.hub
+	defer h.lock(s.Account)()
+	if reason, lost := h.rights.lostSince(s.Account, c, checked); lost {
+		h.endLocked(s, reason)
+		return Errorf(CodeUnauthorized, "%s", reason)
+	}
 	s.credential = c
+	return nil
 }

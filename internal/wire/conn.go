@@ -25,7 +25,10 @@ type Conn struct {
 	// Credential is the ID of the token that authenticated it: revoking
 	// that token ends the session (core lifecycle).
 	Credential string
-	Session    *core.Session
+	// Checked is the hub's Checkpoint taken before Credential was verified
+	// (core.SessionOptions.Checked).
+	Checked core.Checkpoint
+	Session *core.Session
 	bye        bool
 }
 
@@ -37,11 +40,12 @@ func (c *Conn) Finish() {
 	}
 }
 
-// NewConn starts a connection over transport ("ws", "longpoll"); account and
-// the ID of its token are set when the transport already authenticated the
-// client (Authorization header or web session cookie).
-func (s *Server) NewConn(transport, account, credential string) *Conn {
-	return &Conn{srv: s, transport: transport, Account: account, Credential: credential}
+// NewConn starts a connection over transport ("ws", "longpoll"); account,
+// the ID of its token and the checkpoint taken before verifying it are set
+// when the transport already authenticated the client (Authorization
+// header or web session cookie).
+func (s *Server) NewConn(transport, account, credential string, checked core.Checkpoint) *Conn {
+	return &Conn{srv: s, transport: transport, Account: account, Credential: credential, Checked: checked}
 }
 
 // ErrClose is returned with the last frame to send when the connection must
@@ -55,11 +59,12 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 		return Error(f.ID, core.Errorf(core.CodeUnauthorized, "the first frame must be hello")), ErrClose
 	}
 	if f.Token != "" {
+		checked := c.srv.Hub.Checkpoint()
 		tok, err := c.srv.Auth.Verify(ctx, f.Token)
 		if err != nil {
 			return Error(f.ID, core.Errorf(core.CodeUnauthorized, "%v", err)), ErrClose
 		}
-		c.Account, c.Credential = tok.Account, tok.ID
+		c.Account, c.Credential, c.Checked = tok.Account, tok.ID, checked
 	}
 	if c.Account == "" {
 		return Error(f.ID, core.Errorf(core.CodeUnauthorized, "hello needs a token")), ErrClose
@@ -73,10 +78,12 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 		s, _, err = c.srv.Hub.Resume(ctx, c.Account, f.Resume.Session, f.Resume.Seq, sink)
 		resumed = err == nil // a resume that resynced is still the same session
 		if resumed {
-			s.SetCredential(c.Credential)
+			if err := s.SetCredential(c.Credential, c.Checked); err != nil {
+				return Error(f.ID, err), ErrClose
+			}
 		}
 	} else {
-		opts := core.SessionOptions{Transport: c.transport, Device: f.Device, Accepts: f.Accepts, Topics: f.Topics, Credential: c.Credential}
+		opts := core.SessionOptions{Transport: c.transport, Device: f.Device, Accepts: f.Accepts, Topics: f.Topics, Credential: c.Credential, Checked: c.Checked}
 		if f.Presence != nil {
 			p := f.Presence.core()
 			opts.Presence = &p

@@ -84,6 +84,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, core.CodeInvalid, "poll with POST")
 		return
 	}
+	checked := h.Proto.Hub.Checkpoint() // before the token is read: core.Checkpoint
 	tok, err := h.Proto.Auth.Verify(r.Context(), auth.BearerToken(r.Header.Get("Authorization")))
 	if err != nil {
 		problem.Write(w, core.CodeUnauthorized, "a valid bearer token is required in the Authorization header")
@@ -114,15 +115,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Live.Add(1)
 	defer h.Live.Add(-1)
-	resp := h.poll(r.Context(), tok.Account, tok.ID, req, wait)
+	resp := h.poll(r.Context(), tok.Account, tok.ID, checked, req, wait)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(resp)
 }
 
-func (h *Handler) poll(ctx context.Context, account, credential string, req Request, wait time.Duration) Response {
+func (h *Handler) poll(ctx context.Context, account, credential string, checked core.Checkpoint, req Request, wait time.Duration) Response {
 	k := newSink()
-	c := h.Proto.NewConn("longpoll", account, credential)
+	c := h.Proto.NewConn("longpoll", account, credential, checked)
 	var out Response
 	frames := req.Frames
 	if req.Session != "" {

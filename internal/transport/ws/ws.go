@@ -111,6 +111,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 		return
 	}
+	checked := h.Proto.Hub.Checkpoint() // before the credential is read: core.Checkpoint
 	account, credential := h.Authenticate(r)
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -118,7 +119,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.startOnce.Do(h.start)
-	c := &conn{h: h, nc: nc, proto: h.Proto.NewConn("ws", account, credential)}
+	c := &conn{h: h, nc: nc, proto: h.Proto.NewConn("ws", account, credential, checked)}
 	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for our answer
 		c.pre, _ = brw.Reader.Peek(n)
 		c.pre = append([]byte(nil), c.pre...)

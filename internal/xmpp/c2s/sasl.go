@@ -85,9 +85,10 @@ func (c *conn) authenticate(el *xmlstream.Element) error {
 		if attempt >= 5 {
 			return &xmlstream.StreamError{Condition: "policy-violation", Text: "too many authentication attempts"}
 		}
+		checked := c.s.Hub.Checkpoint() // before the credentials are read: core.Checkpoint
 		account, err := c.saslExchange(el)
 		if err == nil {
-			c.account = account
+			c.account, c.checked = account, checked
 			return c.bind()
 		}
 		var f *sasl.Failure

@@ -108,12 +108,13 @@ type conn struct {
 	nc            net.Conn
 	r             *xmlstream.Reader
 	tls           *tls.Conn
-	registrations int    // XEP-0077 requests on this stream (register.go)
-	registered    bool   // … one of which created an account
-	overHTTP      bool   // XMPP over WebSocket: TLS, if any, is the HTTP listener's
-	httpsTLS      bool   // … and it is on
-	account       string // after SASL
-	resource      string // after binding
+	registrations int             // XEP-0077 requests on this stream (register.go)
+	registered    bool            // … one of which created an account
+	overHTTP      bool            // XMPP over WebSocket: TLS, if any, is the HTTP listener's
+	httpsTLS      bool            // … and it is on
+	account       string          // after SASL
+	checked       core.Checkpoint // taken before SASL read the credentials
+	resource      string          // after binding
 
 	frame   framing           // TCP's stream, or RFC 7395's framing (websocket.go)
 	finish  func(closed bool) // closes the transport once the stream is over

@@ -35,7 +35,7 @@ func (c *conn) open(resource string) error {
 	l := &live{}
 	c.live = l // before the session exists, so the core's calls on c find it
 	s, err := c.s.Hub.Connect(context.Background(), c.account,
-		core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{}, Credential: core.CredentialPassword}, c)
+		core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{}, Credential: core.CredentialPassword, Checked: c.checked}, c)
 	if err != nil {
 		c.live = nil // writing stays taken: no flush starts without a session
 		return err
