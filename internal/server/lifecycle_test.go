@@ -130,3 +130,27 @@ func TestPasswordChangeEndsXMPPStreams(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestExpiredTokenEndsItsWebSocket: a session does not outlive its token:
+// the sweep that deletes expired tokens logs each as revoked.
+func TestExpiredTokenEndsItsWebSocket(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := tctx(t)
+	ts.user(t, "alice")
+	ts.Auth.TokenTTL = time.Second
+	secret, tok, err := ts.Auth.IssueToken(ctx, "alice@localhost", "short")
+	must(t, err)
+	s, err := client.New(ts.URL, secret).Connect(ctx, client.ConnectOptions{})
+	must(t, err)
+	for time.Now().Before(tok.ExpiresAt) { // a wait, not a measurement
+		time.Sleep(50 * time.Millisecond)
+	}
+	n, err := ts.Auth.DeleteExpiredTokens(ctx) // what the periodic sweep runs
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("%d tokens expired, want 1", n)
+	}
+	if r := goawayOf(t, ctx, s); r != core.GoawayRevoked {
+		t.Fatalf("goaway %q", r)
+	}
+}

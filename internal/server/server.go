@@ -330,9 +330,10 @@ func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) {
 }
 
 // tokenSweepInterval is how often expired bearer tokens are deleted.
-// Verify refuses them at once; the sweep only keeps them from piling up in
+// Verify refuses them at once; the sweep ends the sessions opened with them
+// (an expiry is logged as a revocation) and keeps them from piling up in
 // the database (every sign-in adds one).
-const tokenSweepInterval = time.Hour
+const tokenSweepInterval = time.Minute
 
 func (s *Server) deleteExpiredTokens(ctx context.Context) {
 	n, err := s.Auth.DeleteExpiredTokens(ctx)

@@ -109,6 +109,9 @@ type Tokens interface {
 	ListTokens(ctx context.Context, account string) ([]Token, error)
 	// DeleteToken revokes a token of account; ErrNotFound if it has none by that id.
 	DeleteToken(ctx context.Context, account, id string) error
+	// DeleteExpiredTokens deletes the tokens expired at now, each logged as
+	// revoked (LifecycleTokenRevoked) in the same transaction, so that the
+	// sessions opened with them end.
 	DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error)
 }
 

@@ -358,12 +358,34 @@ func (s *DB) DeleteToken(ctx context.Context, account, id string) error {
 }
 
 func (s *DB) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error) {
-	res, err := s.exec(ctx, `DELETE FROM tokens WHERE expires_at<>0 AND expires_at<=?`, unix(now))
-	if err != nil {
-		return 0, err
-	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	n := 0
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `DELETE FROM tokens WHERE expires_at<>0 AND expires_at<=? RETURNING account, id`, unix(now))
+		if err != nil {
+			return err
+		}
+		var gone [][2]string
+		for rows.Next() {
+			var account, id string
+			if err := rows.Scan(&account, &id); err != nil {
+				rows.Close()
+				return err
+			}
+			gone = append(gone, [2]string{account, id})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, g := range gone { // an expiry ends sessions as a revocation does
+			if err := logLifecycle(ctx, tx, store.LifecycleTokenRevoked, g[0], g[1]); err != nil {
+				return err
+			}
+		}
+		n = len(gone)
+		return nil
+	})
+	return n, err
 }
 
 // Contacts

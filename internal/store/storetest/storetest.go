@@ -110,10 +110,17 @@ func testTokens(t *testing.T, s store.Store) {
 	if len(list) != 2 || list[0].ID != "t1" {
 		t.Fatalf("list %+v", list)
 	}
+	last, err := s.LastLifecycleID(ctx)
+	must(t, err)
 	n, err := s.DeleteExpiredTokens(ctx, t0.Add(2*time.Hour))
 	must(t, err)
 	if n != 1 { // t2 never expires
 		t.Fatalf("expired %d", n)
+	}
+	evs, err := s.LifecycleSince(ctx, last, 10)
+	must(t, err)
+	if len(evs) != 1 || evs[0].Kind != store.LifecycleTokenRevoked || evs[0].Account != "alice@x" || evs[0].TokenID != "t1" {
+		t.Fatalf("an expiry is logged as a revocation: %+v", evs)
 	}
 	wantErr(t, s.DeleteToken(ctx, "bob@x", "t2"), store.ErrNotFound) // not bob's
 	must(t, s.DeleteToken(ctx, "alice@x", "t2"))
