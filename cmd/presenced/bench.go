@@ -13,16 +13,17 @@ import (
 
 func benchCmd(args []string, stdout io.Writer) error {
 	if len(args) == 0 || (args[0] != "idle" && args[0] != "xmpp-idle" && args[0] != "fanout") {
-		return usageError("usage: presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--watchers K] [--updates M] [--rate R]")
+		return usageError("usage: presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--publishers P] [--watchers K] [--updates M] [--rate R]")
 	}
 	fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
 	self, _ := os.Executable()
 	bin := fs.String("server", self, "presenced binary to start and measure")
 	n := fs.Int("sessions", 10000, "idle, xmpp-idle: sessions to open")
 	contacts := fs.Int("contacts", 20, "xmpp-idle: mutual contacts per account (its roster)")
-	k := fs.Int("watchers", 1000, "fanout: sessions watching the publisher")
-	m := fs.Int("updates", 500, "fanout: presence changes to publish")
-	rate := fs.Float64("rate", 0, "fanout: updates per second (0: as fast as the server answers)")
+	pubs := fs.Int("publishers", 1, "fanout: users changing presence at once, each watched by every watcher")
+	k := fs.Int("watchers", 1000, "fanout: sessions watching the publishers")
+	m := fs.Int("updates", 500, "fanout: presence changes each publisher makes")
+	rate := fs.Float64("rate", 0, "fanout: updates per second per publisher (0: as fast as the server answers)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError(err.Error())
@@ -59,12 +60,12 @@ func benchCmd(args []string, stdout io.Writer) error {
 				float64(r.ServerCPUPerConnect)/float64(time.Millisecond), float64(time.Second)/float64(r.ServerCPUPerConnect))
 		}
 	case "fanout":
-		r, err := bench.Fanout(ctx, *bin, *k, *m, *rate, os.Stderr)
+		r, err := bench.Fanout(ctx, *bin, *pubs, *k, *m, *rate, os.Stderr)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "watchers:             %d\n", r.Watchers)
-		fmt.Fprintf(stdout, "updates published:    %d (rate: %s)\n", r.Updates, rateText(r.Rate))
+		fmt.Fprintf(stdout, "publishers, watchers: %d, %d\n", r.Publishers, r.Watchers)
+		fmt.Fprintf(stdout, "updates published:    %d per publisher (rate: %s)\n", r.Updates, rateText(r.Rate))
 		fmt.Fprintf(stdout, "deliveries:           %d (%.0f coalesced for slow readers)\n", r.Deliveries, r.Coalesced)
 		fmt.Fprintf(stdout, "elapsed:              %s\n", r.Elapsed.Round(time.Millisecond))
 		fmt.Fprintf(stdout, "deliveries/s:         %.0f\n", r.PerSecond())

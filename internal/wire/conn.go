@@ -29,7 +29,7 @@ type Conn struct {
 	// (core.SessionOptions.Checked).
 	Checked core.Checkpoint
 	Session *core.Session
-	bye        bool
+	bye     bool
 }
 
 // Finish ends the session if the client said bye; transports call it after
