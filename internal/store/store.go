@@ -130,6 +130,11 @@ type Contact struct {
 type ContactQuery struct {
 	Text  string // substring of name, e-mails, phones, address, notes (case-insensitive)
 	Group string
+	// Address: only the cards whose presence address is exactly this one
+	// (addresses are stored as core.ValidateContact normalises them). An
+	// XMPP roster item is the card(s) with the item's address: a backend
+	// answers this from an index, without reading the whole address book.
+	Address string
 }
 
 // Contacts stores address books.

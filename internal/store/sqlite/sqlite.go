@@ -430,7 +430,11 @@ func (s *DB) GetContact(ctx context.Context, owner, id string) (store.Contact, e
 }
 
 func (s *DB) ListContacts(ctx context.Context, owner string, q store.ContactQuery) ([]store.Contact, error) {
-	rows, err := s.query(ctx, `SELECT `+contactCols+` FROM contacts WHERE owner=? ORDER BY name COLLATE NOCASE, id`, owner)
+	where, args := `owner=?`, []any{owner}
+	if q.Address != "" { // contacts_address
+		where, args = where+` AND address=?`, append(args, q.Address)
+	}
+	rows, err := s.query(ctx, `SELECT `+contactCols+` FROM contacts WHERE `+where+` ORDER BY name COLLATE NOCASE, id`, args...)
 	if err != nil {
 		return nil, err
 	}

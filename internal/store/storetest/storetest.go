@@ -138,7 +138,8 @@ func testContacts(t *testing.T, s store.Store) {
 	_, err = s.GetContact(ctx, "bob@x", "c1") // another owner's contact does not exist for bob
 	wantErr(t, err, store.ErrNotFound)
 
-	for q, want := range map[store.ContactQuery]int{{}: 2, {Text: "builder"}: 1, {Text: "555"}: 1, {Group: "work"}: 1, {Group: "Wor"}: 0, {Text: "zzz"}: 0} {
+	for q, want := range map[store.ContactQuery]int{{}: 2, {Text: "builder"}: 1, {Text: "555"}: 1, {Group: "work"}: 1, {Group: "Wor"}: 0, {Text: "zzz"}: 0,
+		{Address: "bob@x"}: 1, {Address: "bob"}: 0, {Address: "bob@x", Group: "work"}: 1, {Address: "bob@x", Text: "carol"}: 0} {
 		l, err := s.ListContacts(ctx, "alice@x", q)
 		must(t, err)
 		if len(l) != want {
