@@ -286,11 +286,17 @@ type LifecycleEvent struct {
 	Account string
 	TokenID string // for LifecycleTokenRevoked
 	At      time.Time
+	// Relations: for LifecycleDeleted, the edges the account was in (in
+	// either role) as the deletion found them. They go with the account, and
+	// the counterparts' live sessions must still be told that their
+	// relationship ended: this is the only place left that says which.
+	Relations []Relation
 }
 
 // Lifecycle is the log of those changes: DeleteAccount, SetCredentials and
 // DeleteToken append to it in the same transaction as the change, so every
 // process sharing the store (the server, the CLI, cluster nodes) hears them.
+// DeleteAccount logs the relations it deletes with the event.
 type Lifecycle interface {
 	// LifecycleSince returns up to limit events with ID > after, oldest first.
 	LifecycleSince(ctx context.Context, after int64, limit int) ([]LifecycleEvent, error)
