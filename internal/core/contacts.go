@@ -75,7 +75,7 @@ func (h *Hub) CreateContacts(ctx context.Context, owner string, cs []store.Conta
 		return nil, storeErr(err)
 	}
 	for _, c := range cs {
-		h.contactChanged("put", c)
+		h.contactChanged(ContactEvent{Op: "put", Contact: c})
 	}
 	return cs, nil
 }
@@ -98,33 +98,61 @@ func (h *Hub) UpdateContact(ctx context.Context, c store.Contact, ifVersion int6
 		return c, err
 	}
 	c.Updated = h.clock.Now()
-	v, err := h.store.UpdateContact(ctx, c, ifVersion)
+	old, err := h.pinned(ctx, c.Owner, c.ID, ifVersion, func(old store.Contact) (err error) {
+		c.Version, err = h.store.UpdateContact(ctx, c, old.Version)
+		return err
+	})
 	if err != nil {
-		return c, storeErr(err)
+		return c, err
 	}
-	c.Version = v
-	h.contactChanged("put", c)
+	ev := ContactEvent{Op: "put", Contact: c}
+	if old.Address != c.Address {
+		ev.PrevAddress = old.Address // the roster item the card left changes too
+	}
+	h.contactChanged(ev)
 	return c, nil
 }
 
 // DeleteContact removes a contact if its version is still ifVersion (0: any).
 func (h *Hub) DeleteContact(ctx context.Context, owner, id string, ifVersion int64) error {
-	old, err := h.store.GetContact(ctx, owner, id)
+	old, err := h.pinned(ctx, owner, id, ifVersion, func(old store.Contact) error {
+		return h.store.DeleteContact(ctx, owner, id, old.Version)
+	})
 	if err != nil {
-		return storeErr(err)
-	}
-	if err := h.store.DeleteContact(ctx, owner, id, ifVersion); err != nil {
-		return storeErr(err)
+		return err
 	}
 	// the event keeps the address, so an XMPP roster can push the change
-	h.contactChanged("delete", store.Contact{ID: id, Owner: owner, Address: old.Address})
+	h.contactChanged(ContactEvent{Op: "delete", Contact: store.Contact{ID: id, Owner: owner, Address: old.Address}})
 	return nil
 }
 
+// pinned runs write on a contact as it is now, conditional on the version
+// it read, and returns what the write replaced: so the event can say which
+// address the card had (an XMPP roster item is the card with an address,
+// and a card that moves or goes changes the item it leaves). ifVersion 0
+// means any version: a write that lost a race reads again.
+func (h *Hub) pinned(ctx context.Context, owner, id string, ifVersion int64, write func(old store.Contact) error) (store.Contact, error) {
+	for {
+		old, err := h.store.GetContact(ctx, owner, id)
+		if err != nil {
+			return old, storeErr(err)
+		}
+		if ifVersion != 0 && ifVersion != old.Version {
+			return old, storeErr(store.ErrConflict)
+		}
+		err = write(old)
+		if errors.Is(err, store.ErrConflict) && ifVersion == 0 && ctx.Err() == nil {
+			continue
+		}
+		return old, storeErr(err)
+	}
+}
+
 // contactChanged keeps the owner's other devices in sync.
-func (h *Hub) contactChanged(op string, c store.Contact) {
-	defer h.lock(c.Owner)()
-	if u := h.live(c.Owner); u != nil {
-		h.deliver(delivery{ev: ContactEvent{Op: op, Contact: c}, subject: u, flow: FlowPresence, to: self(c.Owner)})
+func (h *Hub) contactChanged(ev ContactEvent) {
+	owner := ev.Contact.Owner
+	defer h.lock(owner)()
+	if u := h.live(owner); u != nil {
+		h.deliver(delivery{ev: ev, subject: u, flow: FlowPresence, to: self(owner)})
 	}
 }

@@ -185,6 +185,62 @@ func TestRightsEndWithTheirLifecycleEvent(t *testing.T) {
 	}
 }
 
+// TestDeletedAccountsContactsAreTold: when an account is deleted, each
+// counterpart with sessions is told, through the delivery path, that its
+// relationship ended (from what it was to nothing), and sees the account go
+// offline; the counterparts without sessions and the strangers hear nothing.
+func TestDeletedAccountsContactsAreTold(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x", "carol@x", "dave@x", "erin@x")
+	start, err := e.st.LastLifecycleID(ctx)
+	e.must(err)
+	e.befriend("alice@x", "bob@x")
+	e.must(e.hub.Subscribe(ctx, "carol@x", "bob@x")) // carol asked, bob never answered
+	e.must(e.hub.Subscribe(ctx, "bob@x", "erin@x"))  // bob asked erin, who is offline
+	a, c, d := e.connect("alice@x", avail), e.connect("carol@x", avail), e.connect("dave@x", avail)
+	b := e.connect("bob@x", avail)
+	a.take()
+	c.take()
+	d.take()
+
+	e.must(e.st.DeleteAccount(ctx, "bob@x"))
+	evs, err := e.st.LifecycleSince(ctx, start, 10)
+	e.must(err)
+	for _, ev := range evs {
+		e.hub.Apply(ev)
+	}
+	if b.closed == nil || b.closed.Reason != GoawayDeleted {
+		t.Fatalf("bob's session: closed %+v", b.closed)
+	}
+	told := func(evs []Event) []SubscriptionEvent {
+		var out []SubscriptionEvent
+		for _, ev := range evs {
+			if se, ok := ev.(SubscriptionEvent); ok {
+				out = append(out, se)
+			}
+		}
+		return out
+	}
+	aevs := a.take()
+	if v, ok := presenceOf(aevs, "bob@x"); !ok || v.Availability != Unavailable {
+		t.Fatalf("alice sees the deleted bob %+v (%v)", v, ok)
+	}
+	want := SubscriptionEvent{Before: SubscriptionView{Address: "bob@x", To: true, From: true}, View: SubscriptionView{Address: "bob@x"}}
+	if got := told(aevs); len(got) != 1 || got[0] != want {
+		t.Fatalf("alice was told %+v, want %+v", got, want)
+	}
+	want = SubscriptionEvent{Before: SubscriptionView{Address: "bob@x", PendingOut: true}, View: SubscriptionView{Address: "bob@x"}}
+	if got := told(c.take()); len(got) != 1 || got[0] != want {
+		t.Fatalf("carol was told %+v, want %+v", got, want)
+	}
+	if evs := d.take(); mentions(t, evs, "bob@x") {
+		t.Fatalf("a stranger was told %+v", evs)
+	}
+	ek := e.connect("erin@x", avail) // offline then: her snapshot says it all
+	if mentions(t, ek.take(), "bob@x") {
+		t.Fatal("erin still has bob's request")
+	}
+}
+
 // TestReRegisteredBeforeTheEventArrives: a session of an address that was
 // deleted and registered again finds the old in-memory state stale (its
 // creation time differs) and drops it, even before the log is read.

@@ -81,6 +81,10 @@ const (
 type ContactEvent struct {
 	Op      string // "put" or "delete"
 	Contact store.Contact
+	// PrevAddress is the presence address a put moved the card away from
+	// ("" when the address did not change): an XMPP roster item is the
+	// card with an address, so the item left behind changes too.
+	PrevAddress string
 }
 
 // GoawayReplaced is the reason given to a connection whose session was

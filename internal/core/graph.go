@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"sync"
 
@@ -75,6 +76,46 @@ func target(actor, other string) (string, error) {
 // blocks is left out.
 func (h *Hub) Subscriptions(ctx context.Context, actor string) ([]SubscriptionView, error) {
 	return h.subscriptions(ctx, actor)
+}
+
+// Subscription is actor's relationship with one counterpart (its empty
+// view when there is none), read from the pair's two edges alone: what an
+// XMPP roster push needs, at a cost that does not grow with the roster as
+// Subscriptions' does.
+func (h *Hub) Subscription(ctx context.Context, actor, other string) (SubscriptionView, error) {
+	other, err := target(actor, other)
+	if err != nil {
+		return SubscriptionView{}, err
+	}
+	mine, err := h.store.GetRelation(ctx, other, actor)
+	if err != nil {
+		return SubscriptionView{}, err
+	}
+	theirs, err := h.store.GetRelation(ctx, actor, other)
+	if err != nil {
+		return SubscriptionView{}, err
+	}
+	blocked := false
+	if theirs.State == store.Pending { // only their pending request depends on actor's blocks
+		if blocked, err = h.blocks(ctx, actor, other); err != nil {
+			return SubscriptionView{}, err
+		}
+	}
+	return pairView(actor, other, mine, theirs, blocked), nil
+}
+
+// blocks reports whether actor blocks other: from memory when actor has
+// sessions (the core keeps its block list there), else from the store.
+func (h *Hub) blocks(ctx context.Context, actor, other string) (bool, error) {
+	unlock := h.lock(actor)
+	u := h.live(actor)
+	b := u != nil && u.blocking(other)
+	unlock()
+	if u != nil {
+		return b, nil
+	}
+	list, err := h.store.ListBlocks(ctx, actor)
+	return slices.Contains(list, other), err
 }
 
 // subscriptions reads actor's relationships from the store.

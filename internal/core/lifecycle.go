@@ -34,7 +34,7 @@ func (h *Hub) Apply(ev store.LifecycleEvent) {
 	h.rights.record(ev) // first: a Connect that misses the sessions below sees it
 	switch ev.Kind {
 	case store.LifecycleDeleted:
-		h.accountDeleted(ev.Account)
+		h.accountDeleted(ev.Account, ev.Relations)
 	case store.LifecyclePassword:
 		// every session: tokens are revoked with the password, and the
 		// others signed in with the old one
@@ -131,16 +131,29 @@ func (h *Hub) endSessions(account, reason string, match func(*Session) bool) {
 	}
 }
 
-// accountDeleted ends the account's sessions and forgets it in every live
+// accountDeleted ends the account's sessions (its viewers see it go
+// offline), tells each counterpart with sessions that its relationship
+// with the account ended (rels, the edges the deletion removed: an XMPP
+// roster pushes the item as gone, with unsubscribe and unsubscribed as for
+// a contact who cancelled both ways), and forgets the account in every live
 // user's cached facts, so that an account registered anew at the address
 // inherits nothing.
-func (h *Hub) accountDeleted(account string) {
+func (h *Hub) accountDeleted(account string, rels []store.Relation) {
 	unlock := h.lock(account)
 	if u := h.live(account); u != nil {
 		h.dropUserLocked(u, GoawayDeleted)
 	}
 	h.bumpLocked(account)
 	unlock()
+	for other, p := range pairsOf(account, rels) {
+		unlock := h.lock(other)
+		h.bumpLocked(other) // a snapshot read before the deletion is stale
+		if u := h.live(other); u != nil {
+			was := pairView(other, account, p.to, p.from, u.blocking(account))
+			h.tellLocked(u, false, was, SubscriptionView{Address: account})
+		}
+		unlock()
+	}
 	for _, u := range h.liveUsers() {
 		unlock := h.lock(u.address)
 		h.withdrawDirectedLocked(u, account)
@@ -149,6 +162,29 @@ func (h *Hub) accountDeleted(account string) {
 		delete(u.hidden, account)
 		unlock()
 	}
+}
+
+// edgePair is the two edges between a counterpart and an account, seen
+// from the counterpart: to, "it may see the account"; from, "the account
+// may see it".
+type edgePair struct{ to, from store.Relation }
+
+// pairsOf groups an account's edges by counterpart.
+func pairsOf(account string, rels []store.Relation) map[string]edgePair {
+	out := map[string]edgePair{}
+	for _, r := range rels {
+		switch {
+		case r.Subject == account && r.Viewer != account:
+			p := out[r.Viewer]
+			p.to = r
+			out[r.Viewer] = p
+		case r.Viewer == account && r.Subject != account:
+			p := out[r.Subject]
+			p.from = r
+			out[r.Subject] = p
+		}
+	}
+	return out
 }
 
 // dropUserLocked ends every session of u (its viewers see it go) and

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,5 +153,65 @@ func TestExpiredTokenEndsItsWebSocket(t *testing.T) {
 	}
 	if r := goawayOf(t, ctx, s); r != core.GoawayRevoked {
 		t.Fatalf("goaway %q", r)
+	}
+}
+
+// TestDeletedAccountLeavesXMPPRosters: an account deleted from another
+// process leaves its contacts' live XMPP streams as a contact who cancelled
+// both ways would: its resource goes unavailable, they get unsubscribe and
+// unsubscribed from it, and a roster push (subscription none when an
+// address-book card keeps the item, remove otherwise).
+func TestDeletedAccountLeavesXMPPRosters(t *testing.T) {
+	ts, ctx, alice, bob := xmppWorld(t, time.Second)
+	carol := ts.user(t, "carol")
+	befriend(t, ctx, alice, carol, "alice@localhost", "carol@localhost")
+	bs, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+
+	ax, in := xmppClient(t, ts, "alice")
+	if r := sendIQ(t, ctx, ax, `<iq type='set' id='s1'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' name='Bob'/></query></iq>`); r.Type != "result" {
+		t.Fatalf("roster set: %+v", r)
+	}
+	if r := sendIQ(t, ctx, ax, `<iq type='get' id='g1'><query xmlns='jabber:iq:roster'/></iq>`); len(r.Items) != 2 {
+		t.Fatalf("roster: %s", r.Inner)
+	}
+	must(t, ax.Send(ctx, stanza2IQ(`<presence/>`)))
+	waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.From == bs.Address && s.Type == "" })
+
+	cli, _ := otherProcess(t, ts)
+	must(t, cli.DeleteAccount(ctx, "bob@localhost"))
+	must(t, cli.DeleteAccount(ctx, "carol@localhost"))
+	want := map[string]bool{"bob unavailable": false, "bob unsubscribe": false, "bob unsubscribed": false, "bob none": false,
+		"carol unsubscribe": false, "carol unsubscribed": false, "carol remove": false}
+	lastVer := ""
+	for missing := len(want); missing > 0; {
+		s := waitStanza(t, in, func(stanza) bool { return true })
+		key := ""
+		switch {
+		case s.XMLName.Local == "presence" && s.From == bs.Address && s.Type == "unavailable":
+			key = "bob unavailable"
+		case s.XMLName.Local == "presence" && (s.From == "bob@localhost" || s.From == "carol@localhost"):
+			key = strings.TrimSuffix(s.From, "@localhost") + " " + s.Type
+		case s.XMLName.Local == "iq" && s.Type == "set" && len(s.Items) == 1:
+			key = strings.TrimSuffix(s.Items[0].JID, "@localhost") + " " + s.Items[0].Subscription
+			if key == "bob none" && !strings.Contains(s.Inner, `name="Bob"`) {
+				t.Fatalf("bob's card no longer names the item: %s", s.Inner)
+			}
+			if i := strings.Index(s.Inner, `ver="`); i >= 0 {
+				lastVer = s.Inner[i+5 : i+5+strings.Index(s.Inner[i+5:], `"`)]
+			}
+		}
+		if seen, ok := want[key]; ok && !seen {
+			want[key] = true
+			missing--
+		}
+	}
+	// the version pushed last is the one a full read computes
+	if r := sendIQ(t, ctx, ax, `<iq type='get' id='g2'><query xmlns='jabber:iq:roster' ver='`+lastVer+`'/></iq>`); r.Type != "result" || r.Inner != "" {
+		t.Fatalf("a client at the last pushed version %q got %s", lastVer, r.Inner)
+	}
+	r := sendIQ(t, ctx, ax, `<iq type='get' id='g3'><query xmlns='jabber:iq:roster'/></iq>`)
+	if len(r.Items) != 1 || r.Items[0].JID != "bob@localhost" || r.Items[0].Subscription != "none" {
+		t.Fatalf("roster after the deletions: %s", r.Inner)
 	}
 }

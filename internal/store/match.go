@@ -5,6 +5,9 @@ import "strings"
 // Matches reports whether c passes the filter q. Backends that cannot filter
 // in their query language use it, so every backend filters the same way.
 func Matches(c Contact, q ContactQuery) bool {
+	if q.Address != "" && c.Address != q.Address {
+		return false
+	}
 	if q.Group != "" && !containsFold(c.Groups, q.Group, true) {
 		return false
 	}

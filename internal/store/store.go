@@ -133,6 +133,11 @@ type Contact struct {
 type ContactQuery struct {
 	Text  string // substring of name, e-mails, phones, address, notes (case-insensitive)
 	Group string
+	// Address: only the cards whose presence address is exactly this one
+	// (addresses are stored as core.ValidateContact normalises them). An
+	// XMPP roster item is the card(s) with the item's address: a backend
+	// answers this from an index, without reading the whole address book.
+	Address string
 }
 
 // Contacts stores address books.
@@ -300,11 +305,17 @@ type LifecycleEvent struct {
 	Account string
 	TokenID string // for LifecycleTokenRevoked
 	At      time.Time
+	// Relations: for LifecycleDeleted, the edges the account was in (in
+	// either role) as the deletion found them. They go with the account, and
+	// the counterparts' live sessions must still be told that their
+	// relationship ended: this is the only place left that says which.
+	Relations []Relation
 }
 
 // Lifecycle is the log of those changes: DeleteAccount, SetCredentials and
 // DeleteToken append to it in the same transaction as the change, so every
 // process sharing the store (the server, the CLI, cluster nodes) hears them.
+// DeleteAccount logs the relations it deletes with the event.
 type Lifecycle interface {
 	// LifecycleSince returns up to limit events with ID > after, oldest first.
 	LifecycleSince(ctx context.Context, after int64, limit int) ([]LifecycleEvent, error)

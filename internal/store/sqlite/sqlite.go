@@ -263,6 +263,10 @@ func (s *DB) DeleteAccount(ctx context.Context, address string) error {
 		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM accounts WHERE address=?`, address)); err != nil {
 			return err
 		}
+		rels, err := relationsOf(ctx, tx, address) // logged with the event, for the counterparts
+		if err != nil {
+			return err
+		}
 		// tokens, contacts and personal items also go by ON DELETE CASCADE,
 		// but only on connections with foreign_keys on: said here, they go
 		// whatever opened the file
@@ -278,7 +282,7 @@ func (s *DB) DeleteAccount(ctx context.Context, address string) error {
 				return err
 			}
 		}
-		return logLifecycle(ctx, tx, store.LifecycleDeleted, address, "")
+		return logLifecycle(ctx, tx, store.LifecycleDeleted, address, "", rels)
 	})
 }
 
@@ -287,7 +291,7 @@ func (s *DB) SetCredentials(ctx context.Context, address, hash string, scram []s
 		if err := mustAffect(tx.ExecContext(ctx, `UPDATE accounts SET password_hash=?, scram=? WHERE address=?`, hash, scramJSON(scram), address)); err != nil {
 			return err
 		}
-		return logLifecycle(ctx, tx, store.LifecyclePassword, address, "")
+		return logLifecycle(ctx, tx, store.LifecyclePassword, address, "", nil)
 	})
 }
 
@@ -353,7 +357,7 @@ func (s *DB) DeleteToken(ctx context.Context, account, id string) error {
 		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM tokens WHERE account=? AND id=?`, account, id)); err != nil {
 			return err
 		}
-		return logLifecycle(ctx, tx, store.LifecycleTokenRevoked, account, id)
+		return logLifecycle(ctx, tx, store.LifecycleTokenRevoked, account, id, nil)
 	})
 }
 
@@ -378,7 +382,7 @@ func (s *DB) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error
 			return err
 		}
 		for _, g := range gone { // an expiry ends sessions as a revocation does
-			if err := logLifecycle(ctx, tx, store.LifecycleTokenRevoked, g[0], g[1]); err != nil {
+			if err := logLifecycle(ctx, tx, store.LifecycleTokenRevoked, g[0], g[1], nil); err != nil {
 				return err
 			}
 		}
@@ -452,7 +456,11 @@ func (s *DB) GetContact(ctx context.Context, owner, id string) (store.Contact, e
 }
 
 func (s *DB) ListContacts(ctx context.Context, owner string, q store.ContactQuery) ([]store.Contact, error) {
-	rows, err := s.query(ctx, `SELECT `+contactCols+` FROM contacts WHERE owner=? ORDER BY name COLLATE NOCASE, id`, owner)
+	where, args := `owner=?`, []any{owner}
+	if q.Address != "" { // contacts_address
+		where, args = where+` AND address=?`, append(args, q.Address)
+	}
+	rows, err := s.query(ctx, `SELECT `+contactCols+` FROM contacts WHERE `+where+` ORDER BY name COLLATE NOCASE, id`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -640,11 +648,26 @@ func relationLimits(ctx context.Context, tx *sql.Tx, lim store.RelationLimits, o
 	return nil
 }
 
+const relationsOfSQL = `SELECT subject,viewer,state,preapproved FROM relations WHERE subject=?1 OR viewer=?1 ORDER BY subject, viewer`
+
 func (s *DB) RelationsOf(ctx context.Context, address string) ([]store.Relation, error) {
-	rows, err := s.query(ctx, `SELECT subject,viewer,state,preapproved FROM relations WHERE subject=?1 OR viewer=?1 ORDER BY subject, viewer`, address)
+	rows, err := s.query(ctx, relationsOfSQL, address)
 	if err != nil {
 		return nil, err
 	}
+	return scanRelations(rows)
+}
+
+// relationsOf is RelationsOf inside a transaction.
+func relationsOf(ctx context.Context, tx *sql.Tx, address string) ([]store.Relation, error) {
+	rows, err := tx.QueryContext(ctx, relationsOfSQL, address)
+	if err != nil {
+		return nil, err
+	}
+	return scanRelations(rows)
+}
+
+func scanRelations(rows *sql.Rows) ([]store.Relation, error) {
 	defer rows.Close()
 	var out []store.Relation
 	for rows.Next() {

@@ -43,7 +43,8 @@ func TestReopenKeepsSchema(t *testing.T) {
 }
 
 // TestDeleteAccountUsesIndexes checks that deleting an account reads the
-// lists naming it through an index, not by scanning the tables.
+// lists naming it through an index, not by scanning the tables; and so does
+// the lookup of the cards with one address (an XMPP roster push).
 func TestDeleteAccountUsesIndexes(t *testing.T) {
 	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
@@ -54,6 +55,7 @@ func TestDeleteAccountUsesIndexes(t *testing.T) {
 		`DELETE FROM blocks WHERE blocker=?1 OR blocked=?1`,
 		`DELETE FROM hidden WHERE subject=?1 OR viewer=?1`,
 		`DELETE FROM relations WHERE subject=?1 OR viewer=?1`,
+		`SELECT ` + contactCols + ` FROM contacts WHERE owner=?1 AND address=?1 ORDER BY name COLLATE NOCASE, id`,
 	} {
 		rows, err := db.db.Query(`EXPLAIN QUERY PLAN `+q, "a@x")
 		if err != nil {
@@ -73,6 +75,10 @@ func TestDeleteAccountUsesIndexes(t *testing.T) {
 			if strings.HasPrefix(d, "SCAN") {
 				t.Errorf("%s: plan %q scans", q, plan)
 			}
+		}
+		// the primary key (owner, id) would not scan either, but read the whole address book
+		if strings.Contains(q, "address=") && !strings.Contains(strings.Join(plan, "\n"), "contacts_address") {
+			t.Errorf("%s: plan %q reads every card of the owner", q, plan)
 		}
 	}
 }

@@ -145,7 +145,8 @@ func testContacts(t *testing.T, s store.Store) {
 	_, err = s.GetContact(ctx, "bob@x", "c1") // another owner's contact does not exist for bob
 	wantErr(t, err, store.ErrNotFound)
 
-	for q, want := range map[store.ContactQuery]int{{}: 2, {Text: "builder"}: 1, {Text: "555"}: 1, {Group: "work"}: 1, {Group: "Wor"}: 0, {Text: "zzz"}: 0} {
+	for q, want := range map[store.ContactQuery]int{{}: 2, {Text: "builder"}: 1, {Text: "555"}: 1, {Group: "work"}: 1, {Group: "Wor"}: 0, {Text: "zzz"}: 0,
+		{Address: "bob@x"}: 1, {Address: "bob"}: 0, {Address: "bob@x", Group: "work"}: 1, {Address: "bob@x", Text: "carol"}: 0} {
 		l, err := s.ListContacts(ctx, "alice@x", q)
 		must(t, err)
 		if len(l) != want {
@@ -491,6 +492,14 @@ func testLifecycle(t *testing.T, s store.Store) {
 	wantErr(t, s.DeleteToken(ctx, "alice@x", "t1"), store.ErrNotFound)
 	must(t, s.SetCredentials(ctx, "alice@x", "new", nil))
 	wantErr(t, s.SetCredentials(ctx, "nobody@x", "new", nil), store.ErrNotFound)
+	bobs := []store.Relation{ // as RelationsOf orders them
+		rel("alice@x", "bob@x", store.Approved, false),
+		rel("bob@x", "alice@x", store.Pending, false),
+		rel("bob@x", "ghost@x", store.None, true),
+	}
+	for _, r := range append(bobs, rel("alice@x", "carol@x", store.Approved, false)) {
+		must(t, s.PutRelation(ctx, r))
+	}
 	must(t, s.DeleteAccount(ctx, "bob@x"))
 	wantErr(t, s.DeleteAccount(ctx, "bob@x"), store.ErrNotFound)
 
@@ -511,6 +520,10 @@ func testLifecycle(t *testing.T, s store.Store) {
 		if i > 0 && ev.ID <= evs[i-1].ID {
 			t.Fatalf("ids not increasing: %+v", evs)
 		}
+	}
+	// the deletion logs the relations it deleted, and only those
+	if !reflect.DeepEqual(evs[2].Relations, bobs) || evs[0].Relations != nil || evs[1].Relations != nil {
+		t.Fatalf("relations logged: %+v", evs)
 	}
 	if page, _ := s.LifecycleSince(ctx, evs[0].ID, 1); len(page) != 1 || page[0].ID != evs[1].ID {
 		t.Fatalf("paging after %d: %+v", evs[0].ID, page)

@@ -24,6 +24,7 @@ import (
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/selfsigned"
+	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/store/sqlite"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
@@ -44,11 +45,21 @@ func start(t *testing.T, allowPlaintext bool, opts ...func(*Server)) rig {
 // startClock starts a rig whose hub and XMPP server tell time by clk (the
 // core's grace period is a second of it).
 func startClock(t *testing.T, allowPlaintext bool, clk clock.Clock, opts ...func(*Server)) rig {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "x.db"))
+	return startStore(t, allowPlaintext, clk, nil, opts...)
+}
+
+// startStore starts a rig whose hub reads and writes the store through
+// wrap (nil: directly), for tests that watch what the server reads.
+func startStore(t *testing.T, allowPlaintext bool, clk clock.Clock, wrap func(store.Store) store.Store, opts ...func(*Server)) rig {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "x.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { db.Close() })
+	var st store.Store = db
+	if wrap != nil {
+		st = wrap(db)
+	}
 	a := &auth.Auth{Store: st, Clock: clock.Real{}, Hasher: auth.NewHasher(auth.Params{MemoryKiB: 64, Time: 1, Threads: 1}, 2, 8),
 		Throttle: auth.NewThrottle(clock.Real{}, 10, time.Minute)}
 	if _, err := a.CreateAccount(context.Background(), "alice@localhost", "alice-password"); err != nil {

@@ -50,13 +50,20 @@ func (c *conn) deliver(ev core.Event) error {
 		return c.message(m)
 	case core.Snapshot:
 		c.blocks = ev.Privacy.Blocks // what the client will ask for with blocklist get
+		// a snapshot after the first is a resynchronisation: events were lost
+		if c.synced && c.rstate != nil {
+			if err := c.rosterResync(); err != nil {
+				return err
+			}
+		}
+		c.synced = true
 		return c.lastItems(ev.Items)
 	case core.PersonalEvent:
 		return c.notify(ev)
 	case core.PrivacyEvent:
 		return c.blockPush(ev.Privacy)
 	case core.SubscriptionEvent:
-		if err := c.rosterPush(ev.View.Address); err != nil {
+		if err := c.rosterPush(ev.View.Address, &ev.View); err != nil {
 			return err
 		}
 		for _, typ := range inboundSubscription(ev) {
@@ -64,10 +71,11 @@ func (c *conn) deliver(ev core.Event) error {
 				return err
 			}
 		}
-	case core.ContactEvent:
-		if ev.Contact.Address != "" { // the roster shows the card's name and groups
-			return c.rosterPush(ev.Contact.Address)
+	case core.ContactEvent: // the roster shows the card's name and groups
+		if err := c.rosterPush(ev.PrevAddress, nil); err != nil { // the item the card left
+			return err
 		}
+		return c.rosterPush(ev.Contact.Address, nil)
 	}
 	return nil
 }

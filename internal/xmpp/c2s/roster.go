@@ -4,14 +4,31 @@ package c2s
 // is the user's relationship with an address (the core's subscription
 // graph) together with the address-book card that has that address (its
 // name and groups). So a roster set edits the same card the REST API and
-// other devices see, and their edits come back as roster pushes. Roster
-// versioning (§ 2.6) uses a hash of the whole roster as the version.
+// other devices see, and their edits come back as roster pushes.
+//
+// Roster versioning (§ 2.6). The version is the XOR of a hash of each
+// item's visible content: independent of order, and updatable one item at
+// a time. A push folds its item's old hash out and its new one in, so it
+// reads one relationship and the cards with one address, whatever the
+// size of the roster: with a thousand items and several resources, a
+// change no longer makes each of them read and hash the whole roster.
+//
+// The old hash comes from what this stream last told its client
+// (rosterState, kept with the stream's other told state in live): the
+// version a push carries is then, by construction, the hash of the copy
+// the client holds after applying it, and equals what hashing the roster
+// afresh gives (TestRosterVersionIsIncremental). A state shared by the
+// account's streams would be smaller, but streams apply the same changes
+// at different moments, and a version computed ahead of what a client has
+// received would let it pass a stale copy for current at its next login.
 
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/binary"
 	"encoding/xml"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
@@ -45,33 +62,120 @@ const (
 
 // rosterItem is one item as the client sees it.
 type rosterItem struct {
-	jid    string
-	sub    core.SubscriptionView
-	card   *store.Contact
-	remove bool
+	jid  string
+	sub  core.SubscriptionView
+	card *store.Contact // the card that names the item, if any
+}
+
+// itemOf is the item of jid, given the user's relationship with it and the
+// cards with that address in listing order. ok is false when jid is not on
+// the roster: it is when the user sees it, is seen by it or asked to see it
+// (a request to the user alone is not, § 3.1.3), or when a card has it.
+func itemOf(jid string, sub core.SubscriptionView, cards []store.Contact) (it rosterItem, ok bool) {
+	it = rosterItem{jid: jid, sub: sub}
+	if len(cards) > 0 {
+		it.card = &cards[0] // the first card with the address names the item
+	}
+	return it, sub.To || sub.From || sub.PendingOut || it.card != nil
+}
+
+func (it rosterItem) name() string {
+	if it.card == nil {
+		return ""
+	}
+	return it.card.Name
+}
+
+func (it rosterItem) groups() []string {
+	if it.card == nil {
+		return nil
+	}
+	return it.card.Groups
 }
 
 func (it rosterItem) element() *xmlstream.Element {
-	el := xmlstream.New(nsRoster, "item").Set("jid", it.jid)
-	if it.remove {
-		return el.Set("subscription", "remove")
-	}
-	el.Set("subscription", it.sub.State())
+	el := xmlstream.New(nsRoster, "item").Set("jid", it.jid).Set("subscription", it.sub.State())
 	if it.sub.PendingOut {
 		el.Set("ask", "subscribe")
 	}
-	if it.card != nil && it.card.Name != "" {
-		el.Set("name", it.card.Name)
+	if n := it.name(); n != "" {
+		el.Set("name", n)
 	}
-	if it.card != nil {
-		for _, g := range it.card.Groups {
-			el.Add(xmlstream.New(nsRoster, "group").AddText(g))
-		}
+	for _, g := range it.groups() {
+		el.Add(xmlstream.New(nsRoster, "group").AddText(g))
 	}
 	return el
 }
 
-// loadRoster reads the whole roster, ordered by address.
+// hash digests what the client sees of the item, exactly what element
+// writes (groups as a set: § 2.1.2.2 gives them no order), each field
+// length-prefixed so that no two items run together alike.
+func (it rosterItem) hash() uint64 {
+	h := sha256.New()
+	field := func(s string) {
+		var n [binary.MaxVarintLen64]byte
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
+	ask := ""
+	if it.sub.PendingOut {
+		ask = "subscribe"
+	}
+	field(it.jid)
+	field(it.sub.State())
+	field(ask)
+	field(it.name())
+	groups := slices.Clone(it.groups())
+	sort.Strings(groups)
+	for _, g := range groups {
+		field(g)
+	}
+	return binary.BigEndian.Uint64(h.Sum(nil))
+}
+
+// rosterState is the roster as a stream last told its client: the hash of
+// each item and the version, the XOR of them all. Guarded by fmu.
+type rosterState struct {
+	items map[string]uint64 // jid → hash
+	ver   uint64
+}
+
+func newRosterState(items []rosterItem) *rosterState {
+	r := &rosterState{items: make(map[string]uint64, len(items))}
+	for _, it := range items {
+		r.put(it)
+	}
+	return r
+}
+
+// put records that the client now has it (replacing any item of its jid).
+func (r *rosterState) put(it rosterItem) {
+	r.remove(it.jid)
+	h := it.hash()
+	r.items[it.jid] = h
+	r.ver ^= h
+}
+
+// remove records that the client no longer has jid.
+func (r *rosterState) remove(jid string) {
+	if h, ok := r.items[jid]; ok {
+		r.ver ^= h
+		delete(r.items, jid)
+	}
+}
+
+func (r *rosterState) has(jid string) bool {
+	_, ok := r.items[jid]
+	return ok
+}
+
+// version is ver as the client sees it, an opaque string (§ 2.6.1).
+func (r *rosterState) version() string {
+	return fmt.Sprintf("%016x", r.ver)
+}
+
+// loadRoster reads the whole roster, ordered by address: for a roster get,
+// and once for a stream that is pushed a change before it asked.
 func (c *conn) loadRoster(ctx context.Context) ([]rosterItem, error) {
 	subs, err := c.s.Hub.Subscriptions(ctx, c.account)
 	if err != nil {
@@ -81,58 +185,78 @@ func (c *conn) loadRoster(ctx context.Context) ([]rosterItem, error) {
 	if err != nil {
 		return nil, err
 	}
-	items := map[string]*rosterItem{}
+	views := map[string]core.SubscriptionView{}
 	for _, v := range subs {
-		if v.To || v.From || v.PendingOut {
-			items[v.Address] = &rosterItem{jid: v.Address, sub: v}
+		views[v.Address] = v
+	}
+	byAddress := map[string][]store.Contact{}
+	for _, card := range cards {
+		if a, err := addr.Bare(card.Address); err == nil && a != c.account {
+			byAddress[a] = append(byAddress[a], card)
 		}
 	}
-	for i := range cards {
-		a, err := addr.Bare(cards[i].Address)
-		if err != nil || a == c.account {
-			continue
+	var out []rosterItem
+	add := func(jid string) {
+		v, ok := views[jid]
+		if !ok {
+			v = core.SubscriptionView{Address: jid}
 		}
-		it := items[a]
-		if it == nil {
-			it = &rosterItem{jid: a, sub: core.SubscriptionView{Address: a}}
-			items[a] = it
-		}
-		if it.card == nil { // the first card with the address names the item
-			it.card = &cards[i]
+		if it, ok := itemOf(jid, v, byAddress[jid]); ok {
+			out = append(out, it)
 		}
 	}
-	out := make([]rosterItem, 0, len(items))
-	for _, it := range items {
-		out = append(out, *it)
+	for jid := range views {
+		add(jid)
+	}
+	for jid := range byAddress {
+		if _, done := views[jid]; !done {
+			add(jid)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].jid < out[j].jid })
 	return out, nil
 }
 
-// rosterVersion is the version of a roster: a hash of its items as they
-// are written.
-func rosterVersion(items []rosterItem) string {
-	h := sha256.New()
-	for _, it := range items {
-		h.Write([]byte(it.element().String(nsRoster)))
+// loadItem reads the item of jid alone: the user's relationship with it
+// (sub, when the caller has it from an event) and the cards with its
+// address.
+func (c *conn) loadItem(ctx context.Context, jid string, sub *core.SubscriptionView) (rosterItem, bool, error) {
+	if sub == nil {
+		v, err := c.s.Hub.Subscription(ctx, c.account, jid)
+		if err != nil {
+			return rosterItem{}, false, err
+		}
+		sub = &v
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	cards, err := c.s.Hub.Contacts(ctx, c.account, store.ContactQuery{Address: jid})
+	if err != nil {
+		return rosterItem{}, false, err
+	}
+	it, ok := itemOf(jid, *sub, cards)
+	return it, ok, nil
 }
 
-// roster answers roster get and set.
+// roster answers roster get and set. A get is answered under fmu, so no
+// push is written between reading the roster and answering: the pushes
+// that follow start from what the answer said.
 func (c *conn) roster(rq iqRequest) error {
 	ctx, q := context.Background(), rq.payload
 	if rq.typ == "set" {
 		return c.rosterSet(ctx, rq, q)
 	}
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
 	items, err := c.loadRoster(ctx)
 	if err != nil {
 		return err
 	}
-	ver := rosterVersion(items)
+	c.rstate = newRosterState(items)
+	ver := c.rstate.version()
 	if q.AttrValue("ver") == ver { // § 2.6.3: the client's copy is current
 		return c.iqResult(rq, nil)
 	}
+	// any other version (older, unknown, none) gets the whole roster: we
+	// keep no history to send the changes since
 	return c.iqResult(rq, rosterQuery(ver, items...))
 }
 
@@ -153,20 +277,22 @@ func (c *conn) rosterSet(ctx context.Context, rq iqRequest, q *xmlstream.Element
 		return c.iqError(rq, "modify", "bad-request")
 	}
 	if item.AttrValue("subscription") == "remove" { // pushes follow from the core's events
-		items, err := c.loadRoster(ctx)
+		sub, err := c.s.Hub.Subscription(ctx, c.account, jid)
 		if err != nil {
 			return err
 		}
-		if !slices.ContainsFunc(items, func(it rosterItem) bool { return it.jid == jid }) {
+		cards, err := c.s.Hub.Contacts(ctx, c.account, store.ContactQuery{Address: jid})
+		if err != nil {
+			return err
+		}
+		if _, ok := itemOf(jid, sub, cards); !ok {
 			return c.iqError(rq, "cancel", "item-not-found") // § 2.5.3
 		}
 		if err := c.s.Hub.Remove(ctx, c.account, jid); err != nil {
 			return err
 		}
-		if card, err := c.cardOf(ctx, jid); err != nil {
-			return err
-		} else if card != nil {
-			if err := c.s.Hub.DeleteContact(ctx, c.account, card.ID, 0); err != nil {
+		for _, card := range cards { // every card with the address: another would keep the item
+			if err := c.s.Hub.DeleteContact(ctx, c.account, card.ID, 0); err != nil && core.CodeOf(err) != core.CodeNotFound {
 				return err
 			}
 		}
@@ -202,34 +328,79 @@ func (c *conn) rosterSet(ctx context.Context, rq iqRequest, q *xmlstream.Element
 	return c.iqResult(rq, nil) // the push follows from the core's contact event
 }
 
-// cardOf finds the address-book card with a presence address, if any.
+// cardOf finds the address-book card that names the item of jid, if any.
 func (c *conn) cardOf(ctx context.Context, jid string) (*store.Contact, error) {
-	cards, err := c.s.Hub.Contacts(ctx, c.account, store.ContactQuery{Text: jid})
-	if err != nil {
+	cards, err := c.s.Hub.Contacts(ctx, c.account, store.ContactQuery{Address: jid})
+	if err != nil || len(cards) == 0 {
 		return nil, err
 	}
-	for i := range cards {
-		if a, err := addr.Bare(cards[i].Address); err == nil && a == jid {
-			return &cards[i], nil
-		}
-	}
-	return nil, nil
+	return &cards[0], nil
 }
 
-// rosterPush tells the client the current state of one item, with the
-// roster's new version (§ 2.1.6, § 2.6.3).
-func (c *conn) rosterPush(jid string) error {
+// rosterPush tells the client the current state of the item of jid, with
+// the roster's new version (§ 2.1.6, § 2.6.3), reading that item alone.
+// sub is the relationship as an event told it, nil to read it. It runs on
+// the flush goroutine, under fmu.
+func (c *conn) rosterPush(jid string, sub *core.SubscriptionView) error {
+	if jid == "" || jid == c.account {
+		return nil
+	}
+	ctx := context.Background()
+	if c.rstate == nil {
+		// the client has not asked for the roster: pushes carry a version
+		// all the same, so the roster is read once for this stream
+		items, err := c.loadRoster(ctx)
+		if err != nil {
+			return err
+		}
+		c.rstate = newRosterState(items)
+	}
+	it, ok, err := c.loadItem(ctx, jid, sub)
+	if err != nil {
+		return err
+	}
+	// pushed even when it tells the client nothing new (an unchanged item,
+	// the removal of one it never had): a resumed stream (XEP-0198) resends
+	// the deliveries its client did not acknowledge, and their pushes must
+	// reach it again although this state already counts them
+	if !ok {
+		c.rstate.remove(jid)
+		return c.push(removeQuery(c.rstate.version(), jid))
+	}
+	c.rstate.put(it)
+	return c.push(rosterQuery(c.rstate.version(), it))
+}
+
+// rosterResync follows a snapshot that replaced lost events (the outbox
+// overflowed, or a stream resumed from further back than the core keeps):
+// pushes among them never reached the client, or were written and lost.
+// The items that differ from what the client was told are pushed again.
+// What the client holds is no longer known for sure, so its version is
+// made to match no roster: its next roster get fetches the whole roster
+// rather than trust its copy. Rare, and O(roster) like a roster get.
+func (c *conn) rosterResync() error {
 	items, err := c.loadRoster(context.Background())
 	if err != nil {
 		return err
 	}
-	it := rosterItem{jid: jid, remove: true}
-	for _, x := range items {
-		if x.jid == jid {
-			it = x
+	told := c.rstate
+	c.rstate = newRosterState(items)
+	c.rstate.ver ^= rand.Uint64() | 1
+	for _, it := range items {
+		if h, ok := told.items[it.jid]; !ok || h != it.hash() {
+			if err := c.push(rosterQuery(c.rstate.version(), it)); err != nil {
+				return err
+			}
 		}
 	}
-	return c.push(rosterQuery(rosterVersion(items), it))
+	for jid := range told.items {
+		if !c.rstate.has(jid) {
+			if err := c.push(removeQuery(c.rstate.version(), jid)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // rosterQuery is a roster (or a push's part of it) at version ver.
@@ -239,6 +410,12 @@ func rosterQuery(ver string, items ...rosterItem) *xmlstream.Element {
 		q.Add(it.element())
 	}
 	return q
+}
+
+// removeQuery is the push that takes jid off the roster (§ 2.5.2).
+func removeQuery(ver, jid string) *xmlstream.Element {
+	return xmlstream.New(nsRoster, "query").Set("ver", ver).
+		Add(xmlstream.New(nsRoster, "item").Set("jid", jid).Set("subscription", "remove"))
 }
 
 // push sends the user's resource an iq set from its account (a roster or

@@ -23,6 +23,8 @@ type live struct {
 	fmu    sync.Mutex          // held by a flush: one at a time, even across a resumption
 	shown  map[string][]string // contact → resources last announced as available; under fmu
 	blocks []string            // the block list as last told; under fmu
+	rstate *rosterState        // the roster as last told, once read (roster.go); under fmu
+	synced bool                // the first snapshot was delivered; under fmu
 
 	capsVer   string // entity capabilities last seen in presence; reader only
 	capsQuery string // id of our disco#info query about them, if one is out; reader only

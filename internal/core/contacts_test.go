@@ -1,0 +1,115 @@
+package core
+
+import (
+	"testing"
+
+	"github.com/presenced/presenced/internal/store"
+)
+
+// TestSubscriptionOfOnePair: the view of one counterpart, read from the
+// pair alone, is the entry Subscriptions lists for it (or the empty view),
+// whether the user has sessions (blocks from memory) or not (from the store).
+func TestSubscriptionOfOnePair(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x", "carol@x", "dave@x", "erin@x", "frank@x")
+	e.befriend("alice@x", "bob@x")
+	e.must(e.hub.Subscribe(ctx, "alice@x", "carol@x"))   // pending out
+	e.must(e.hub.Subscribe(ctx, "dave@x", "alice@x"))    // pending in
+	e.must(e.hub.Subscribe(ctx, "erin@x", "alice@x"))    // pending in, from someone alice blocks
+	e.must(e.hub.Approve(ctx, "alice@x", "frank@x"))     // pre-approved
+	e.must(e.hub.Subscribe(ctx, "alice@x", "dave@x"))    // …
+	e.must(e.hub.Deny(ctx, "dave@x", "alice@x"))         // declined: still pending to alice
+	e.must(e.hub.Block(ctx, "alice@x", "erin@x"))        //
+	e.must(e.hub.Subscribe(ctx, "alice@x", "ghost@x"))   // no such account
+	e.must(e.hub.Unsubscribe(ctx, "alice@x", "ghost@x")) // … and withdrawn: nothing left
+	check := func() {
+		t.Helper()
+		subs, err := e.hub.Subscriptions(ctx, "alice@x")
+		e.must(err)
+		listed := map[string]SubscriptionView{}
+		for _, v := range subs {
+			listed[v.Address] = v
+		}
+		for _, other := range []string{"bob@x", "carol@x", "dave@x", "erin@x", "frank@x", "ghost@x"} {
+			want, ok := listed[other]
+			if !ok {
+				want = SubscriptionView{Address: other}
+			}
+			if got, err := e.hub.Subscription(ctx, "alice@x", other); err != nil || got != want {
+				t.Errorf("alice's view of %s: %+v (%v), want %+v", other, got, err, want)
+			}
+		}
+	}
+	check() // offline: blocks from the store
+	a := e.connect("alice@x", avail)
+	check() // online: blocks from memory
+	a.s.Close()
+	if _, err := e.hub.Subscription(ctx, "alice@x", "alice@x"); CodeOf(err) != CodeInvalid {
+		t.Fatalf("one's own address: %v", err)
+	}
+}
+
+// TestContactEventsNameTheAddressLeft: a contact event says which presence
+// address a card left (an XMPP roster item changes with it); writes without
+// a version still go through, with one the stale ones fail.
+func TestContactEventsNameTheAddressLeft(t *testing.T) {
+	e := newEnv(t, "alice@x")
+	a := e.connect("alice@x", avail)
+	cs, err := e.hub.CreateContacts(ctx, "alice@x", []store.Contact{{Name: "Bob", Address: "bob@x"}})
+	e.must(err)
+	c := cs[0]
+	last := func() ContactEvent {
+		t.Helper()
+		var got []ContactEvent
+		for _, ev := range a.take() {
+			if ce, ok := ev.(ContactEvent); ok {
+				got = append(got, ce)
+			}
+		}
+		if len(got) != 1 {
+			t.Fatalf("contact events %+v, want one", got)
+		}
+		return got[0]
+	}
+	if ev := last(); ev.Op != "put" || ev.Contact.Address != "bob@x" || ev.PrevAddress != "" {
+		t.Fatalf("create: %+v", ev)
+	}
+	c.Name = "Robert"
+	c, err = e.hub.UpdateContact(ctx, c, 0)
+	e.must(err)
+	if ev := last(); ev.Contact.Name != "Robert" || ev.PrevAddress != "" || c.Version != 2 {
+		t.Fatalf("rename: %+v (version %d)", ev, c.Version)
+	}
+	c.Address = "Rob@X"
+	c, err = e.hub.UpdateContact(ctx, c, c.Version)
+	e.must(err)
+	if ev := last(); ev.Contact.Address != "rob@x" || ev.PrevAddress != "bob@x" {
+		t.Fatalf("move: %+v", ev)
+	}
+	c.Address = ""
+	_, err = e.hub.UpdateContact(ctx, c, 2) // stale
+	if CodeOf(err) != CodeConflict {
+		t.Fatalf("stale update: %v", err)
+	}
+	if evs := a.take(); len(evs) != 0 {
+		t.Fatalf("a failed update told %+v", evs)
+	}
+	c, err = e.hub.UpdateContact(ctx, c, 0)
+	e.must(err)
+	if ev := last(); ev.Contact.Address != "" || ev.PrevAddress != "rob@x" {
+		t.Fatalf("address dropped: %+v", ev)
+	}
+	c.Address = "bob@x"
+	c, err = e.hub.UpdateContact(ctx, c, 0)
+	e.must(err)
+	last()
+	if CodeOf(e.hub.DeleteContact(ctx, "alice@x", c.ID, c.Version-1)) != CodeConflict {
+		t.Fatal("stale delete went through")
+	}
+	e.must(e.hub.DeleteContact(ctx, "alice@x", c.ID, 0))
+	if ev := last(); ev.Op != "delete" || ev.Contact.Address != "bob@x" {
+		t.Fatalf("delete: %+v", ev)
+	}
+	if CodeOf(e.hub.DeleteContact(ctx, "alice@x", c.ID, 0)) != CodeNotFound {
+		t.Fatal("deleted twice")
+	}
+}
