@@ -58,6 +58,8 @@ type Server struct {
 	ready     atomic.Bool
 	wsLive    atomic.Int64
 	pollsHeld atomic.Int64
+	unlock    func() error // releases the data directory's lock
+	closeOnce sync.Once
 }
 
 // Failed sign-ins allowed per account and per client IP in a window.
@@ -72,8 +74,9 @@ const (
 	KeyFile = "secret.key"
 )
 
-// OpenStore opens (creating) the data directory and its database; the CLI
-// uses it too, so it works beside a running server.
+// OpenStore opens (creating) the data directory and its database, without
+// the server's lock: the benchmarks prepare accounts with it before they
+// start a server. The account commands use OpenExistingStore.
 func OpenStore(ctx context.Context, dataDir string) (*sqlite.DB, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -108,17 +111,26 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if cfg.Grace <= 0 {
 		return nil, &config.SettingError{Key: "grace", Value: cfg.Grace.String(), Err: fmt.Errorf("must be positive (%w)", config.ErrOutOfRange)}
 	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	st, err := OpenStore(ctx, cfg.DataDir)
 	if err != nil {
+		unlock()
 		return nil, err
 	}
 	key, err := loadKey(cfg.DataDir)
 	if err != nil {
 		st.Close()
+		unlock()
 		return nil, err
 	}
 	clk := clock.Real{}
-	s := &Server{Config: cfg, Log: log, Store: st, Metrics: metrics.NewRegistry(), key: key, clock: clk}
+	s := &Server{Config: cfg, Log: log, Store: st, Metrics: metrics.NewRegistry(), key: key, clock: clk, unlock: unlock}
 	limits := core.DefaultLimits
 	if cfg.SessionRate > 0 {
 		limits.RequestsPerSecond, limits.RequestBurst = cfg.SessionRate, cfg.SessionBurst
@@ -374,5 +386,14 @@ func every(ctx context.Context, clk clock.Clock, interval time.Duration, f func(
 	go tick()
 }
 
-// Close releases the store.
-func (s *Server) Close() error { return s.Store.Close() }
+// Close releases the store and then the data directory's lock.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		err = s.Store.Close()
+		if s.unlock != nil {
+			err = errors.Join(err, s.unlock())
+		}
+	})
+	return err
+}
