@@ -185,7 +185,13 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	if c.Label == "" {
 		c.Label = "api"
 	}
-	secret, tok, err := a.Auth.Login(r.Context(), auth.ClientIP(r), c.Address, c.Password, c.Label)
+	// a client that signs in again with a valid token of the account (its
+	// owner) is throttled by its own failures only (auth.Throttle)
+	from := auth.Client{IP: auth.ClientIP(r)}
+	if held, err := a.Authenticate(r); err == nil {
+		from.Token = held
+	}
+	secret, tok, err := a.Auth.Login(r.Context(), from, c.Address, c.Password, c.Label)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -62,12 +62,6 @@ type Server struct {
 	closeOnce sync.Once
 }
 
-// Failed sign-ins allowed per account and per client IP in a window.
-const (
-	signInFailures = 10
-	signInWindow   = 5 * time.Minute
-)
-
 // DBFile and KeyFile are the names of the files in the data directory.
 const (
 	DBFile  = "presenced.db"
@@ -137,7 +131,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	}
 	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits}, st, clk, nil, log)
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL,
-		Throttle: auth.NewThrottle(clk, signInFailures, signInWindow)}
+		Throttle: auth.NewThrottle(clk)}
 	s.XMPP = &c2s.Server{Domain: cfg.Domain, Hub: s.Hub, Auth: s.Auth, AllowPlaintext: cfg.XMPPPlaintext, Secret: key, Log: log,
 		Limits: xmlstream.DefaultLimits, ResumeWindow: cfg.XMPPResumeWindow, Clock: clk, Register: cfg.XMPPRegister}
 	s.Web = &web.Web{Auth: s.Auth, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Domain: cfg.Domain, Log: log}

@@ -183,7 +183,7 @@ func (wb *Web) fail(w http.ResponseWriter, err error) {
 
 // signIn checks the password and sets the session cookie.
 func (wb *Web) signIn(w http.ResponseWriter, r *http.Request, address, password string) {
-	secret, _, err := wb.Auth.Login(r.Context(), auth.ClientIP(r), address, password, "web")
+	secret, _, err := wb.Auth.Login(r.Context(), auth.Client{IP: auth.ClientIP(r), Token: wb.CookieToken(r)}, address, password, "web")
 	if err != nil {
 		wb.fail(w, err)
 		return
