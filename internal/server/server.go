@@ -159,7 +159,53 @@ func (s *Server) routes() http.Handler {
 	})
 	// No /metrics here: it is on the admin listener (adminRoutes).
 	mux.Handle("GET /openapi.json", api.OpenAPI())
-	return mux
+	return problemMux{mux}
+}
+
+// problemMux answers requests that match no route as problems (RFC 9457),
+// the one error shape of the API, where http.ServeMux answers 404 and 405
+// in plain text.
+type problemMux struct{ *http.ServeMux }
+
+func (m problemMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := m.Handler(r); pattern != "" {
+		m.ServeMux.ServeHTTP(w, r)
+		return
+	}
+	// no pattern: a 404, a 405 or a redirect (a path to clean); let the
+	// mux say which without writing its plain text
+	rec := &headerRecorder{h: http.Header{}}
+	m.ServeMux.ServeHTTP(rec, r)
+	switch rec.status {
+	case http.StatusNotFound:
+		problem.Write(w, core.CodeNotFound, "no such resource: "+r.URL.Path+" (see /openapi.json)")
+	case http.StatusMethodNotAllowed:
+		allow := rec.h.Get("Allow")
+		w.Header().Set("Allow", allow)
+		problem.WriteStatus(w, http.StatusMethodNotAllowed, core.CodeInvalid, r.Method+" is not allowed on "+r.URL.Path+"; use "+allow)
+	default:
+		m.ServeMux.ServeHTTP(w, r)
+	}
+}
+
+// headerRecorder keeps the status and headers a handler writes and drops
+// its body.
+type headerRecorder struct {
+	h      http.Header
+	status int
+}
+
+func (r *headerRecorder) Header() http.Header { return r.h }
+func (r *headerRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (r *headerRecorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
 }
 
 // adminRoutes are the operator's endpoints: metrics and pprof. They are

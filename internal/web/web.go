@@ -160,7 +160,7 @@ func (wb *Web) signup(w http.ResponseWriter, r *http.Request) {
 	_, err := wb.Auth.CreateAccount(r.Context(), address, password)
 	switch {
 	case errors.Is(err, store.ErrExists):
-		problem.Write(w, core.CodeConflict, "that address is taken")
+		problem.Write(w, core.CodeExists, "that address is taken")
 		return
 	case err != nil:
 		wb.fail(w, err)
