@@ -441,6 +441,7 @@ func TestRESTAnswersInWords(t *testing.T) {
 		{"POST", "/v1/contacts", `{"name":"x"} {"name":"y"}`, 400, "nothing after it"},
 		{"POST", "/v1/contacts", `{"name":"` + strings.Repeat("x", 10<<20) + `"}`, 413, "64 KiB"},
 		{"POST", "/v1/auth/signup", `{"address":"alice@localhost","password":"long-enough"}`, 409, "taken"},
+		{"POST", "/v1/subscriptions/Alice@localhost/subscribe", "", 400, "alice@localhost is your own address"},
 	} {
 		req, _ := http.NewRequest(tc.method, ts.URL+tc.path, strings.NewReader(tc.body))
 		req.Header.Set("Authorization", "Bearer "+alice.Token)
