@@ -178,7 +178,7 @@ func TestSignupSwitch(t *testing.T) {
 		t.Fatalf("sign-up when disabled: %v", err)
 	}
 	must(t, client.New(on.URL, "").Do(ctx, "POST", "/v1/auth/signup", body, nil))
-	if err := client.New(on.URL, "").Do(ctx, "POST", "/v1/auth/signup", body, nil); !asError(err, &ce) || ce.Status != 412 {
+	if err := client.New(on.URL, "").Do(ctx, "POST", "/v1/auth/signup", body, nil); !asError(err, &ce) || ce.Status != 409 {
 		t.Fatalf("taken address: %v", err)
 	}
 	if err := client.New(on.URL, "").Do(ctx, "POST", "/v1/auth/signup", map[string]string{"address": "x@elsewhere.org", "password": "new-password"}, nil); !asError(err, &ce) || ce.Status != 400 {
@@ -285,7 +285,7 @@ func TestWebSignup(t *testing.T) {
 	if r := on.get("/web/session"); r.StatusCode != 200 {
 		t.Fatalf("signed in after sign-up: %d", r.StatusCode)
 	}
-	if r := on.post("/web/signup", body, true); r.StatusCode != 412 {
+	if r := on.post("/web/signup", body, true); r.StatusCode != 409 {
 		t.Fatalf("taken: %d", r.StatusCode)
 	}
 }
