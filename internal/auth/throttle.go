@@ -82,9 +82,16 @@ type Throttle struct {
 
 	mu      sync.Mutex
 	recs    map[string]*record
-	order   []string // keys in insertion order, for eviction
+	order   []held // records in creation order, for eviction
 	trusted map[string]time.Time
 	torder  []string
+}
+
+// held is a record in the eviction order: a key forgotten and made again
+// is a new record, so its old place in the order must not evict it.
+type held struct {
+	key string
+	rec *record
 }
 
 type record struct {
@@ -147,9 +154,9 @@ func (t *Throttle) entry(k string, now time.Time) *record {
 	r := t.live(k, now)
 	if r == nil {
 		t.evict()
-		t.order = append(t.order, k)
 		r = &record{}
 		t.recs[k] = r
+		t.order = append(t.order, held{k, r})
 	}
 	return r
 }
@@ -290,15 +297,17 @@ func (t *Throttle) init() {
 
 // evict drops the oldest keys beyond MaxKeys-1; the caller holds mu.
 func (t *Throttle) evict() {
-	for len(t.order) >= t.MaxKeys {
-		delete(t.recs, t.order[0])
+	for len(t.recs) >= t.MaxKeys && len(t.order) > 0 {
+		if h := t.order[0]; t.recs[h.key] == h.rec {
+			delete(t.recs, h.key)
+		}
 		t.order = t.order[1:]
 	}
-	if len(t.order) > 2*len(t.recs)+64 { // compact keys that were forgotten
+	if len(t.order) > 2*len(t.recs)+64 { // compact records that were forgotten
 		kept := t.order[:0]
-		for _, k := range t.order {
-			if _, ok := t.recs[k]; ok {
-				kept = append(kept, k)
+		for _, h := range t.order {
+			if t.recs[h.key] == h.rec {
+				kept = append(kept, h)
 			}
 		}
 		t.order = kept

@@ -228,3 +228,24 @@ func TestThrottleIsBounded(t *testing.T) {
 		t.Fatalf("throttle grew to %d keys, %d in order, %d trusted", len(th.recs), len(th.order), len(th.trusted))
 	}
 }
+
+// TestThrottleEvictsTheOldestRecord: a record forgotten and made again is
+// new; its old place in the eviction order does not drop it.
+func TestThrottleEvictsTheOldestRecord(t *testing.T) {
+	th, c := newTestThrottle()
+	th.MaxKeys = 4
+	a := Attempt{Account: "a@x", IP: "1", Token: "ta"}
+	try(th, a, false)
+	c.Advance(DefaultForget)
+	try(th, Attempt{Account: "b@x", IP: "1", Token: "tb"}, false)
+	try(th, a, false) // a anew, the newest
+	try(th, Attempt{Account: "c@x", IP: "1", Token: "tc"}, false)
+	try(th, Attempt{Account: "d@x", IP: "1", Token: "td"}, false)
+	try(th, Attempt{Account: "e@x", IP: "1", Token: "te"}, false) // evicts b, the oldest
+	if _, ok := th.recs["tok:ta"]; !ok {
+		t.Fatal("the new record of a was evicted by its old place in the order")
+	}
+	if _, ok := th.recs["tok:tb"]; ok {
+		t.Fatal("b, the oldest, was kept")
+	}
+}
