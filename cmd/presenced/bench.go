@@ -12,8 +12,13 @@ import (
 )
 
 func benchCmd(args []string, stdout io.Writer) error {
+	const synopsis = "presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--publishers P] [--watchers K] [--updates M] [--rate R]"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(stdout, "usage: "+synopsis+"\n\nSee docs/benchmarks.md.")
+		return nil
+	}
 	if len(args) == 0 || (args[0] != "idle" && args[0] != "xmpp-idle" && args[0] != "fanout") {
-		return usageError("usage: presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--publishers P] [--watchers K] [--updates M] [--rate R]")
+		return usageError("usage: " + synopsis)
 	}
 	fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
 	self, _ := os.Executable()
@@ -25,8 +30,8 @@ func benchCmd(args []string, stdout io.Writer) error {
 	m := fs.Int("updates", 500, "fanout: presence changes each publisher makes")
 	rate := fs.Float64("rate", 0, "fanout: updates per second per publisher (0: as fast as the server answers)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageError(err.Error())
+	if err := parseFlags(fs, args[1:], synopsis, stdout); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -48,11 +49,19 @@ commands:
   user passwd ADDRESS        change a password (revokes the account's tokens)
   token issue ADDRESS        print a new bearer token for an account
   bench idle|fanout          load generators; see docs/benchmarks.md
-  version                    print the version
+  version, --version         print the version
 
 Run "presenced <command> -h" for a command's flags.`
 
+// run runs the command line args; asking for help is not an error.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if err := dispatch(args, stdin, stdout, stderr); !errors.Is(err, errHelp) {
+		return err
+	}
+	return nil
+}
+
+func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError(usage)
 	}
@@ -65,17 +74,89 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return tokenCmd(args[1:], stdout)
 	case "bench":
 		return benchCmd(args[1:], stdout)
-	case "version":
-		fmt.Fprintln(stdout, "presenced", version)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "presenced", version())
 		return nil
-	case "-h", "--help", "help":
+	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
 	}
 	return usageError(fmt.Sprintf("unknown command %q\n\n%s", args[0], usage))
 }
 
-const version = "0.1.0-dev"
+// version is the module version the binary was built from ("(devel)" for
+// a build in the source tree) and, when known, the VCS revision.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown version)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" {
+		v += " (" + rev + modified + ")"
+	}
+	return v + " " + bi.GoVersion
+}
+
+// errHelp is returned when help was asked for and printed: exit status 0.
+var errHelp = errors.New("help printed")
+
+// parseFlags parses a command's flags. -h and --help print the command's
+// usage and flags on stdout and return errHelp; a bad flag is a usage
+// error naming the flag, with the hint where to find the others.
+func parseFlags(fs *flag.FlagSet, args []string, synopsis string, stdout io.Writer) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stdout, "usage: %s\n\nflags:\n", synopsis)
+		printFlags(stdout, fs)
+		return errHelp
+	}
+	if err != nil {
+		return usageError(fmt.Sprintf("%v\nusage: %s (presenced %s -h lists the flags)", err, synopsis, fs.Name()))
+	}
+	return nil
+}
+
+// printFlags lists fs's flags as they are written: --name VALUE, and
+// switches bare (--signup), with their defaults.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, help := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			kind = ""
+			if f.DefValue == "true" {
+				line += "=false"
+			}
+		}
+		if kind != "" {
+			line += " " + strings.ToUpper(kind)
+		}
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			help += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, "%s\n      %s\n", line, help)
+	})
+}
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 	var l slog.Level
@@ -88,8 +169,8 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 func serve(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	file := config.Flags(fs)
-	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+	if err := parseFlags(fs, args, "presenced serve [flags]", stdout); err != nil {
+		return err
 	}
 	cfg, err := config.Load(fs, *file, os.Getenv)
 	if err != nil {

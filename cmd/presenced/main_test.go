@@ -4,7 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"os"
+	"io"
+	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/server"
 )
 
 // buildBinary compiles presenced once per test run.
@@ -77,6 +80,12 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
+	// a second server on the same data directory is refused, clearly
+	second := exec.Command(bin, "serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--xmpp-addr", "")
+	if out, err := second.CombinedOutput(); err == nil || !strings.Contains(string(out), "in use by another presenced serve") {
+		t.Fatalf("second serve on one data directory: %v\n%s", err, out)
+	}
+
 	// accounts made by the CLI while the server runs
 	if out := cli(t, bin, "alice-password\n", "user", "add", "alice@localhost", "--data-dir", dir, "--password-stdin"); !strings.Contains(out, "created alice@localhost") {
 		t.Fatalf("user add: %s", out)
@@ -118,11 +127,11 @@ func TestSIGTERMTellsClientsToReconnect(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	bin, dir := buildBinary(t), t.TempDir()
+	cmd, url := startProcess(t, bin, dir) // only serve makes a data directory
 	cli(t, bin, "alice-password\n", "user", "add", "alice@localhost", "--data-dir", dir, "--password-stdin")
 	cli(t, bin, "bob-password\n", "user", "add", "bob@localhost", "--data-dir", dir, "--password-stdin")
 	ta := strings.TrimSpace(cli(t, bin, "", "token", "issue", "alice@localhost", "--data-dir", dir))
 	tb := strings.TrimSpace(cli(t, bin, "", "token", "issue", "bob@localhost", "--data-dir", dir))
-	cmd, url := startProcess(t, bin, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	alice, bob := client.New(url, ta), client.New(url, tb)
@@ -171,12 +180,25 @@ func TestSIGTERMTellsClientsToReconnect(t *testing.T) {
 	}
 }
 
+// newDataDir is a data directory as presenced serve leaves it.
+func newDataDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := config.Config{DataDir: dir, Domain: "localhost", Grace: time.Second, Heartbeat: time.Second, HashWorkers: 1}
+	srv, err := server.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	return dir
+}
+
 func TestCLIUsageAndErrors(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(nil, nil, &out, &out); err == nil {
 		t.Fatal("no command must be a usage error")
 	}
-	dir := t.TempDir()
+	dir := newDataDir(t)
 	if err := run([]string{"user", "add", "alice@localhost", "--data-dir", dir, "--password-stdin"}, strings.NewReader("short\n"), &out, &out); err == nil {
 		t.Fatal("weak password accepted")
 	}
@@ -189,5 +211,4 @@ func TestCLIUsageAndErrors(t *testing.T) {
 	if err := run([]string{"user", "add", "alice@localhost", "--data-dir", dir}, strings.NewReader(""), &out, &out); err == nil || !strings.Contains(err.Error(), "--password-stdin") {
 		t.Fatalf("no terminal: %v", err)
 	}
-	os.Remove(dir)
 }

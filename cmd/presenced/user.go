@@ -16,34 +16,42 @@ import (
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/server"
 	"github.com/presenced/presenced/internal/store"
 )
 
-// adminFlags are the flags of the account commands.
+// adminFlags are the flags of the account commands. They read the
+// server's data directory and domain as the server does (flag, then
+// environment, then the --config file), so that a command works on the
+// server's database, never on a new one.
 type adminFlags struct {
-	dataDir       *string
-	passwordStdin *bool
+	file          *string
+	passwordStdin *bool // nil for commands that take no password
 }
 
-func newAdminFlags(name string) (*flag.FlagSet, adminFlags) {
+const userUsage = `presenced user add|list|delete|passwd [ADDRESS] [flags]
+
+  user add ADDRESS      create an account (password from a prompt, or --password-stdin)
+  user list             list accounts
+  user delete ADDRESS   delete an account and everything it owns
+  user passwd ADDRESS   change a password (revokes the account's tokens)`
+
+func newAdminFlags(name string, password bool) (*flag.FlagSet, adminFlags) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	def := os.Getenv("PRESENCED_DATA_DIR")
-	if def == "" {
-		def = "presenced-data"
+	f := adminFlags{file: config.FlagsFor(fs, "data_dir", "domain")}
+	if password {
+		f.passwordStdin = fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 	}
-	return fs, adminFlags{
-		dataDir:       fs.String("data-dir", def, "the server's data directory (env PRESENCED_DATA_DIR)"),
-		passwordStdin: fs.Bool("password-stdin", false, "read the password from the first line of standard input"),
-	}
+	return fs, f
 }
 
 // parseArgs accepts flags before and after the positional arguments.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+func parseArgs(fs *flag.FlagSet, args []string, synopsis string, stdout io.Writer) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, usageError(err.Error())
+		if err := parseFlags(fs, args, synopsis, stdout); err != nil {
+			return nil, err
 		}
 		if fs.NArg() == 0 {
 			return pos, nil
@@ -53,12 +61,20 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func openAuth(dataDir string) (*auth.Auth, store.Store, error) {
-	st, err := server.OpenStore(context.Background(), dataDir)
+// load reads the configuration the account commands share with the server.
+func (f adminFlags) load(fs *flag.FlagSet) (config.Config, error) {
+	return config.Load(fs, *f.file, os.Getenv)
+}
+
+// openAuth opens the data directory of an existing server: only serve
+// creates one, so a mistyped --data-dir or a command run in another folder
+// stops with an error instead of working on a new, empty database.
+func openAuth(cfg config.Config) (*auth.Auth, store.Store, error) {
+	st, err := server.OpenExistingStore(context.Background(), cfg.DataDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &auth.Auth{Store: st, Clock: clock.Real{}, Hasher: auth.NewHasher(auth.DefaultParams, 1, 1), TokenTTL: 30 * 24 * time.Hour}, st, nil
+	return &auth.Auth{Store: st, Clock: clock.Real{}, Hasher: auth.NewHasher(auth.DefaultParams, 1, 1), TokenTTL: cfg.TokenTTL}, st, nil
 }
 
 func readPassword(stdin io.Reader, fromStdin bool, stdout io.Writer) (string, error) {
@@ -89,14 +105,33 @@ func readPassword(stdin io.Reader, fromStdin bool, stdout io.Writer) (string, er
 
 func userCmd(args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
-		return usageError("usage: presenced user add|list|delete|passwd [ADDRESS] [--data-dir DIR] [--password-stdin]")
+		return usageError("usage: " + userUsage)
 	}
-	fs, f := newAdminFlags("user " + args[0])
-	pos, err := parseArgs(fs, args[1:])
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, "usage: "+userUsage+"\n\nRun \"presenced user COMMAND -h\" for a command's flags.")
+		return nil
+	case "add", "passwd", "list", "delete":
+	default:
+		return usageError(fmt.Sprintf("unknown user command %q\nusage: %s", args[0], userUsage))
+	}
+	synopsis := "presenced user " + args[0] + " ADDRESS [flags]"
+	if args[0] == "list" {
+		synopsis = "presenced user list [flags]"
+	}
+	fs, f := newAdminFlags("user "+args[0], args[0] == "add" || args[0] == "passwd")
+	pos, err := parseArgs(fs, args[1:], synopsis, stdout)
 	if err != nil {
 		return err
 	}
-	a, st, err := openAuth(*f.dataDir)
+	cfg, err := f.load(fs)
+	if err != nil {
+		return err
+	}
+	if args[0] == "list" && len(pos) > 0 {
+		return usageError("usage: " + synopsis)
+	}
+	a, st, err := openAuth(cfg)
 	if err != nil {
 		return err
 	}
@@ -104,7 +139,7 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer) error {
 	ctx := context.Background()
 	needAddress := func() (string, error) {
 		if len(pos) != 1 {
-			return "", usageError(fmt.Sprintf("usage: presenced user %s ADDRESS", args[0]))
+			return "", usageError("usage: " + synopsis)
 		}
 		return addr.Bare(pos[0])
 	}
@@ -113,6 +148,9 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer) error {
 		address, err := needAddress()
 		if err != nil {
 			return err
+		}
+		if d := addr.DomainOf(address); args[0] == "add" && d != cfg.Domain {
+			return fmt.Errorf("%s: this server serves %s, not %s (the domain comes from --domain, PRESENCED_DOMAIN or the --config file, as for presenced serve)", address, cfg.Domain, d)
 		}
 		pw, err := readPassword(stdin, *f.passwordStdin, stdout)
 		if err != nil {
@@ -153,26 +191,33 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "deleted %s\n", address)
-	default:
-		return usageError(fmt.Sprintf("unknown user command %q", args[0]))
 	}
 	return nil
 }
 
 func tokenCmd(args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "issue" {
-		return usageError("usage: presenced token issue ADDRESS [--label L] [--data-dir DIR]")
+	const synopsis = "presenced token issue ADDRESS [--label L] [flags]"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(stdout, "usage: "+synopsis+"\n\nRun \"presenced token issue -h\" for its flags.")
+		return nil
 	}
-	fs, f := newAdminFlags("token issue")
+	if len(args) == 0 || args[0] != "issue" {
+		return usageError("usage: " + synopsis)
+	}
+	fs, f := newAdminFlags("token issue", false)
 	label := fs.String("label", "cli", "a name for the token, shown when listing tokens")
-	pos, err := parseArgs(fs, args[1:])
+	pos, err := parseArgs(fs, args[1:], synopsis, stdout)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError("usage: presenced token issue ADDRESS")
+		return usageError("usage: " + synopsis)
 	}
-	a, st, err := openAuth(*f.dataDir)
+	cfg, err := f.load(fs)
+	if err != nil {
+		return err
+	}
+	a, st, err := openAuth(cfg)
 	if err != nil {
 		return err
 	}

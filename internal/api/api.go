@@ -5,18 +5,22 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/jsonerr"
 	"github.com/presenced/presenced/internal/metrics"
 	"github.com/presenced/presenced/internal/problem"
 	"github.com/presenced/presenced/internal/store"
@@ -117,27 +121,35 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// decode reads a bounded JSON body into v, rejecting unknown fields.
+// decode reads a bounded JSON body into v, rejecting unknown fields,
+// invalid UTF-8 (encoding/json would silently store U+FFFD in its place)
+// and anything after the object. Errors name the field in words, not Go
+// types.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		problem.Write(w, core.CodeTooLarge, "request body is larger than 64 KiB")
+		return false
+	case err != nil:
+		problem.Write(w, core.CodeInvalid, "cannot read the request body")
+		return false
+	case !utf8.Valid(body):
+		problem.Write(w, core.CodeInvalid, "request body is not valid UTF-8")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			problem.Write(w, core.CodeInvalid, "request body is larger than 64 KiB")
-		} else {
-			problem.Write(w, core.CodeInvalid, "request body: "+clip(err.Error()))
-		}
+		problem.Write(w, core.CodeInvalid, "request body: "+jsonerr.Describe(err))
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		problem.Write(w, core.CodeInvalid, "request body: one JSON object, and nothing after it")
 		return false
 	}
 	return true
-}
-
-func clip(s string) string {
-	if len(s) > 160 {
-		return s[:160]
-	}
-	return s
 }
 
 // fail writes err, logging the ones that are not the client's fault.
@@ -185,7 +197,13 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	if c.Label == "" {
 		c.Label = "api"
 	}
-	secret, tok, err := a.Auth.Login(r.Context(), auth.ClientIP(r), c.Address, c.Password, c.Label)
+	// a client that signs in again with a valid token of the account (its
+	// owner) is throttled by its own failures only (auth.Throttle)
+	from := auth.Client{IP: auth.ClientIP(r)}
+	if held, err := a.Authenticate(r); err == nil {
+		from.Token = held
+	}
+	secret, tok, err := a.Auth.Login(r.Context(), from, c.Address, c.Password, c.Label)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -208,7 +226,7 @@ func (a *API) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	bare, err := a.Auth.CreateAccount(r.Context(), c.Address, c.Password)
 	if errors.Is(err, store.ErrExists) {
-		problem.Write(w, core.CodeConflict, "that address is taken")
+		problem.Write(w, core.CodeExists, "that address is taken")
 		return
 	}
 	if err != nil {

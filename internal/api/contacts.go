@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -98,8 +99,13 @@ type importReport struct {
 // reports each card it could not take, with its position.
 func (a *API) importContacts(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxImport))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		problem.Write(w, core.CodeTooLarge, fmt.Sprintf("vCard file larger than %d MiB", MaxImport>>20))
+		return
+	}
 	if err != nil {
-		problem.Write(w, core.CodeInvalid, fmt.Sprintf("vCard file larger than %d MiB", MaxImport>>20))
+		problem.Write(w, core.CodeInvalid, "cannot read the request body")
 		return
 	}
 	cards, bad, err := vcard.Parse(bytes.NewReader(body))

@@ -37,7 +37,7 @@ type Auth struct {
 	Clock    clock.Clock
 	Hasher   *Hasher
 	TokenTTL time.Duration // lifetime of new tokens; 0 means no expiry
-	Throttle *Throttle     // failed sign-ins per account and per client; nil: none
+	Throttle *Throttle     // failed sign-ins (see Throttle); nil: none
 }
 
 // MinPasswordLength is the shortest password accepted, in bytes.
@@ -92,10 +92,17 @@ func (a *Auth) SetPassword(ctx context.Context, address, password string) error 
 	return nil
 }
 
+// Client is who signs in, for the throttle: the IP address, and a valid
+// token the client presented with the sign-in (a signed-in page or app
+// signing in again), if any.
+type Client struct {
+	IP    string
+	Token *store.Token
+}
+
 // Login checks a password and issues a new bearer token labelled label.
-// from identifies the client (its IP) for throttling. The returned secret
-// is shown once; only its hash is stored.
-func (a *Auth) Login(ctx context.Context, from, address, password, label string) (string, store.Token, error) {
+// The returned secret is shown once; only its hash is stored.
+func (a *Auth) Login(ctx context.Context, from Client, address, password, label string) (string, store.Token, error) {
 	bare, err := a.CheckPassword(ctx, from, address, password)
 	if err != nil {
 		return "", store.Token{}, err
@@ -103,16 +110,26 @@ func (a *Auth) Login(ctx context.Context, from, address, password, label string)
 	return a.IssueToken(ctx, bare, label)
 }
 
-// CheckPassword verifies a password (throttled per account and per from)
-// and returns the normalized account address.
-func (a *Auth) CheckPassword(ctx context.Context, from, address, password string) (string, error) {
-	bare, err := addr.Bare(address)
-	keys := []string{"acct:" + bare, "from:" + from}
-	if err != nil {
-		keys[0] = "acct:" + address
+// Attempt is the throttle's name for from signing in to address.
+func (from Client) Attempt(address string) Attempt {
+	at := Attempt{Account: address, IP: from.IP}
+	if bare, err := addr.Bare(address); err == nil {
+		at.Account = bare
+		if from.Token != nil && from.Token.Account == bare {
+			at.Token = from.Token.ID
+		}
 	}
-	if err := a.Throttle.Begin(keys...); err != nil {
-		return "", err
+	return at
+}
+
+// CheckPassword verifies a password (throttled: see Throttle) and returns
+// the normalized account address. An unknown account costs the same hash
+// and gets the same answer as a wrong password.
+func (a *Auth) CheckPassword(ctx context.Context, from Client, address, password string) (string, error) {
+	bare, err := addr.Bare(address)
+	ticket, terr := a.Throttle.Begin(from.Attempt(address))
+	if terr != nil {
+		return "", terr
 	}
 	var acct store.Account
 	if err == nil {
@@ -126,13 +143,13 @@ func (a *Auth) CheckPassword(ctx context.Context, from, address, password string
 	}
 	switch {
 	case verr != nil:
-		a.Throttle.Succeeded("", keys...) // not the client's failure: just end the attempt
+		ticket.Abandoned() // not the client's failure
 		return "", verr
 	case err != nil || !ok:
-		a.Throttle.Failed(keys...)
+		ticket.Failed()
 		return "", ErrInvalidCredentials
 	}
-	a.Throttle.Succeeded(keys[0], keys[1:]...)
+	ticket.Succeeded()
 	return bare, nil
 }
 

@@ -3,11 +3,14 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/store/sqlite"
 )
 
@@ -63,11 +66,11 @@ func TestLoginAndTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range [][2]string{{"alice@localhost", "wrong-pass"}, {"nobody@localhost", "sesame-open"}, {"not an address", "x"}} {
-		if _, _, err := a.Login(ctx, "test", tc[0], tc[1], "t"); !errors.Is(err, ErrInvalidCredentials) {
+		if _, _, err := a.Login(ctx, Client{IP: "test"}, tc[0], tc[1], "t"); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatalf("%v: %v", tc, err)
 		}
 	}
-	secret, tok, err := a.Login(ctx, "test", "alice@localhost", "sesame-open", "laptop")
+	secret, tok, err := a.Login(ctx, Client{IP: "test"}, "alice@localhost", "sesame-open", "laptop")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,5 +176,44 @@ func TestDeleteExpiredTokens(t *testing.T) {
 	toks, _ := a.Tokens(ctx, "alice@localhost")
 	if len(toks) != 1 || toks[0].ID != young.ID {
 		t.Fatalf("left %+v, want only the young token", toks)
+	}
+}
+
+// TestThrottleSaysNothingAboutAccounts: failing on an account that exists
+// and on one that does not gives the same answers with the same waits,
+// and a token of another account buys no trust.
+func TestThrottleSaysNothingAboutAccounts(t *testing.T) {
+	a, clk := newAuth(t)
+	a.Throttle = NewThrottle(clk)
+	ctx := context.Background()
+	if _, err := a.CreateAccount(ctx, "alice@localhost", "sesame-open"); err != nil {
+		t.Fatal(err)
+	}
+	run := func(address, ip string, from *Client) []string {
+		var got []string
+		for i := 0; i < 9; i++ {
+			c := Client{IP: ip}
+			if from != nil {
+				c = *from
+			}
+			_, err := a.CheckPassword(ctx, c, address, "wrong-guess")
+			got = append(got, fmt.Sprint(err, wait(err)))
+			clk.Advance(1500 * time.Millisecond)
+		}
+		return got
+	}
+	known, unknown := run("alice@localhost", "1", nil), run("nobody@localhost", "2", nil)
+	if fmt.Sprint(known) != fmt.Sprint(unknown) {
+		t.Fatalf("an account that exists is told apart:\n%v\n%v", known, unknown)
+	}
+	// bob's token does not make attempts on alice trusted
+	mallory := &Client{IP: "1", Token: &store.Token{ID: "bobs", Account: "bob@localhost"}}
+	if got := run("alice@localhost", "1", mallory); !strings.Contains(fmt.Sprint(got), "too many") {
+		t.Fatalf("another account's token bypassed the throttle: %v", got)
+	}
+	// alice's own token does, from the same address
+	alice := &Client{IP: "1", Token: &store.Token{ID: "hers", Account: "alice@localhost"}}
+	if _, err := a.CheckPassword(ctx, *alice, "alice@localhost", "sesame-open"); err != nil {
+		t.Fatalf("owner with her token: %v", err)
 	}
 }

@@ -2,129 +2,312 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/presenced/presenced/internal/clock"
 )
 
-// ErrThrottled means too many failed sign-ins for this account or address;
-// the caller should wait. It says nothing about whether the password was
-// right, and is given for unknown accounts too.
+// ErrThrottled means too many failed sign-ins for this client on this
+// account, or from this client; the caller should wait. It says nothing
+// about whether the password was right, and is given for unknown accounts
+// too. The error returned is a *ThrottledError, which says how long.
 var ErrThrottled = errors.New("too many failed sign-ins; try again later")
 
-// Throttle slows down password guessing: every key (an account, a client
-// IP) may fail Free times per Window; after that its sign-ins are refused
-// until the window has passed. Attempts still in progress are capped too
-// (MaxInFlight per key), so guesses made in parallel cannot overshoot the
-// limit by much, while many successful sign-ins from one address (a NAT, a
-// reconnect storm) are never mistaken for failures. It remembers at most
-// MaxKeys keys, forgetting the oldest first.
+// ThrottledError is ErrThrottled with the time left until the next attempt
+// is admitted (the HTTP Retry-After).
+type ThrottledError struct{ Wait time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed sign-ins; try again in %s", (e.Wait + time.Second - 1).Truncate(time.Second))
+}
+func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
+
+// Attempt names a sign-in attempt for the throttle.
+type Attempt struct {
+	Account string // the address signed in to, as given (normalized when it is one)
+	IP      string // the client's address (ClientIP)
+	// Token is the id of a valid token of Account that the client holds
+	// (a signed-in page or app signing in again), or "". Such a client is
+	// the owner, or has the owner's token: it is throttled only by its own
+	// failures, never by anybody else's.
+	Token string
+}
+
+// Throttle bounds password guessing without handing anybody a way to lock
+// others out. Failures are counted on three keys:
+//
+//   - the pair (account, client IP): PairFree failures, then each further
+//     attempt waits a delay that doubles from BaseDelay up to MaxDelay
+//     after every failure. This is the limit guessing meets, and only
+//     failures from the same IP on the same account build it up, so a
+//     stranger cannot aim it at an owner elsewhere.
+//   - the client IP: IPFree failures on any accounts, then growing delays
+//     for that IP's untrusted attempts: one address cannot try a few
+//     passwords on each of many accounts. The limit is high because a
+//     whole office can share one address (NAT).
+//   - the account: its failures from all IPs. Past AccountAlarm, the
+//     account is under attack from many addresses, and an untrusted pair
+//     gets one free failure instead of PairFree. An IP with no failures
+//     on the account still always gets its attempt.
+//
+// An attempt is trusted when the client holds one of the account's tokens
+// (Attempt.Token), or signed in to the account successfully from the same
+// IP within TrustFor: trusted attempts meet only their own failures (the
+// pair's, or the token's), not the IP's or the account's. An owner who
+// holds a token or a live session is thus never kept out by others, and
+// an owner signing in from an IP with no failures always gets to try.
+//
+// Nothing depends on whether the account exists: the keys are built from
+// the address as given, and unknown accounts are answered exactly like
+// wrong passwords. Attempts in progress count as failures until they end,
+// so parallel guesses cannot overshoot a limit. Records with no failure
+// for Forget are forgotten, and at most MaxKeys records and MaxKeys
+// trusted pairs are kept, the oldest forgotten first.
 type Throttle struct {
-	Clock       clock.Clock
-	Free        int
-	Window      time.Duration
-	MaxInFlight int
-	MaxKeys     int
+	Clock        clock.Clock
+	PairFree     int
+	IPFree       int
+	AccountAlarm int
+	BaseDelay    time.Duration
+	MaxDelay     time.Duration
+	Forget       time.Duration
+	TrustFor     time.Duration
+	MaxInFlight  int // attempts in progress per IP, successful ones included
+	MaxKeys      int
 
-	mu    sync.Mutex
-	fails map[string]*failures
-	order []string // keys in insertion order, for eviction
+	mu      sync.Mutex
+	recs    map[string]*record
+	order   []held // records in creation order, for eviction
+	trusted map[string]time.Time
+	torder  []string
 }
 
-type failures struct {
-	n        int // failures in the window
+// held is a record in the eviction order: a key forgotten and made again
+// is a new record, so its old place in the order must not evict it.
+type held struct {
+	key string
+	rec *record
+}
+
+type record struct {
+	fails    int
 	inFlight int
-	since    time.Time
+	last     time.Time // of the last failure
+	next     time.Time // no attempt before this
 }
 
-// NewThrottle returns a throttle allowing free failures per window.
-func NewThrottle(c clock.Clock, free int, window time.Duration) *Throttle {
-	return &Throttle{Clock: c, Free: free, Window: window, MaxInFlight: 64, MaxKeys: 100000, fails: map[string]*failures{}}
+// Default sign-in limits; docs/operations.md explains them.
+const (
+	DefaultPairFree     = 5
+	DefaultIPFree       = 100
+	DefaultAccountAlarm = 20
+	DefaultBaseDelay    = time.Second
+	DefaultMaxDelay     = 5 * time.Minute
+	DefaultForget       = time.Hour
+	DefaultTrustFor     = 30 * 24 * time.Hour
+)
+
+// NewThrottle returns a throttle with the default limits.
+func NewThrottle(c clock.Clock) *Throttle {
+	return &Throttle{Clock: c, PairFree: DefaultPairFree, IPFree: DefaultIPFree, AccountAlarm: DefaultAccountAlarm,
+		BaseDelay: DefaultBaseDelay, MaxDelay: DefaultMaxDelay, Forget: DefaultForget, TrustFor: DefaultTrustFor,
+		MaxInFlight: 64, MaxKeys: 100000}
 }
 
-// entry returns the key's record, starting a new window when the old one
-// passed; the caller holds mu.
-func (t *Throttle) entry(k string, now time.Time) *failures {
-	f := t.fails[k]
-	if f == nil {
-		t.evict()
-		t.order = append(t.order, k)
-		f = &failures{since: now}
-		t.fails[k] = f
-	} else if now.Sub(f.since) >= t.Window {
-		f.n, f.since = 0, now
+func pairKey(a Attempt) string { return "pair:" + strings.ToLower(a.Account) + "|" + a.IP }
+
+// keys are the records an attempt is counted on, with the free failures
+// of each; the caller holds mu.
+func (t *Throttle) keys(a Attempt, now time.Time) (keys []string, free []int) {
+	if a.Token != "" {
+		return []string{"tok:" + a.Token}, []int{t.PairFree}
 	}
-	return f
+	pair := pairKey(a)
+	if until, ok := t.trusted[pair]; ok && now.Before(until) {
+		return []string{pair}, []int{t.PairFree}
+	}
+	pairFree := t.PairFree
+	if r := t.live("acct:"+strings.ToLower(a.Account), now); r != nil && r.fails >= t.AccountAlarm {
+		pairFree = 1
+	}
+	return []string{pair, "ip:" + a.IP, "acct:" + strings.ToLower(a.Account)}, []int{pairFree, t.IPFree, 0}
 }
 
-// Begin admits a sign-in attempt for keys (an account, a client) or refuses
-// it with ErrThrottled. Every admitted attempt must end with Failed or
-// Succeeded on the same keys.
-func (t *Throttle) Begin(keys ...string) error {
-	if t == nil {
+// live returns key's record, forgetting it when its failures are old; the
+// caller holds mu.
+func (t *Throttle) live(k string, now time.Time) *record {
+	r := t.recs[k]
+	if r != nil && r.inFlight == 0 && now.Sub(r.last) >= t.Forget && !now.Before(r.next) {
+		delete(t.recs, k)
 		return nil
+	}
+	return r
+}
+
+// entry returns key's record, creating it; the caller holds mu.
+func (t *Throttle) entry(k string, now time.Time) *record {
+	r := t.live(k, now)
+	if r == nil {
+		t.evict()
+		r = &record{}
+		t.recs[k] = r
+		t.order = append(t.order, held{k, r})
+	}
+	return r
+}
+
+// Ticket is an admitted attempt; end it with exactly one of Failed,
+// Succeeded or Abandoned. It remembers the keys it was admitted on, so it
+// ends on the same ones however trust changed meanwhile.
+type Ticket struct {
+	t    *Throttle
+	a    Attempt
+	keys []string
+	free []int
+}
+
+// Begin admits a sign-in attempt or refuses it with a *ThrottledError.
+func (t *Throttle) Begin(a Attempt) (*Ticket, error) {
+	if t == nil {
+		return &Ticket{}, nil
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.init()
 	now := t.Clock.Now()
-	for _, k := range keys {
-		if f := t.fails[k]; f != nil && (now.Sub(f.since) < t.Window && f.n >= t.Free || f.inFlight >= t.MaxInFlight) {
-			return ErrThrottled
+	keys, free := t.keys(a, now)
+	var wait time.Duration
+	for i, k := range keys {
+		r := t.live(k, now)
+		switch {
+		case r == nil:
+		case now.Before(r.next):
+			wait = max(wait, r.next.Sub(now))
+		case free[i] > 0 && r.fails+r.inFlight >= free[i] && r.inFlight > 0,
+			strings.HasPrefix(k, "ip:") && r.inFlight >= t.MaxInFlight:
+			// past the free failures one attempt at a time: parallel
+			// guesses wait for the one in progress
+			wait = max(wait, t.BaseDelay)
 		}
+	}
+	if wait > 0 {
+		return nil, &ThrottledError{Wait: wait}
 	}
 	for _, k := range keys {
 		t.entry(k, now).inFlight++
 	}
-	return nil
+	return &Ticket{t: t, a: a, keys: keys, free: free}, nil
 }
 
-// Failed ends an admitted attempt that failed.
-func (t *Throttle) Failed(keys ...string) {
+// Failed ends an attempt that failed: it counts on every key, and a key
+// past its free failures must wait before its next attempt.
+func (k *Ticket) Failed() {
+	t := k.t
 	if t == nil {
 		return
 	}
+	k.t = nil
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.Clock.Now()
-	for _, k := range keys {
-		f := t.entry(k, now)
-		f.n++
-		if f.inFlight > 0 {
-			f.inFlight--
+	for i, key := range k.keys {
+		r := t.entry(key, now)
+		r.fails++
+		r.last = now
+		if r.inFlight > 0 {
+			r.inFlight--
+		}
+		if k.free[i] > 0 && r.fails >= k.free[i] {
+			r.next = now.Add(t.delay(r.fails - k.free[i]))
 		}
 	}
 }
 
-// Succeeded ends an admitted attempt that succeeded: the account's
-// failures are forgotten; the other keys keep theirs.
-func (t *Throttle) Succeeded(account string, others ...string) {
+// Succeeded ends an attempt that succeeded: the pair's (or the token's)
+// failures are forgotten and the pair is trusted from now on; the IP and
+// the account keep theirs, so that nobody wipes his record by signing in
+// to an account of his own between guesses.
+func (k *Ticket) Succeeded() {
+	t := k.t
 	if t == nil {
 		return
 	}
+	k.t = nil
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.fails, account)
-	for _, k := range others {
-		if f := t.fails[k]; f != nil && f.inFlight > 0 {
-			f.inFlight--
+	now := t.Clock.Now()
+	delete(t.recs, k.keys[0])
+	t.release(k.keys[1:])
+	if k.a.Token == "" {
+		pair := pairKey(k.a)
+		if _, ok := t.trusted[pair]; !ok {
+			for len(t.torder) >= t.MaxKeys {
+				delete(t.trusted, t.torder[0])
+				t.torder = t.torder[1:]
+			}
+			t.torder = append(t.torder, pair)
 		}
+		t.trusted[pair] = now.Add(t.TrustFor)
+	}
+}
+
+// Abandoned ends an attempt that neither failed nor succeeded (the store
+// failed, the client went away): nothing is counted.
+func (k *Ticket) Abandoned() {
+	t := k.t
+	if t == nil {
+		return
+	}
+	k.t = nil
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.release(k.keys)
+}
+
+// release ends the attempt in progress on keys; the caller holds mu.
+func (t *Throttle) release(keys []string) {
+	for _, key := range keys {
+		if r := t.recs[key]; r != nil && r.inFlight > 0 {
+			r.inFlight--
+		}
+	}
+}
+
+// delay is the wait after the k+1st failure past the free ones.
+func (t *Throttle) delay(k int) time.Duration {
+	d := t.BaseDelay
+	for ; k > 0 && d < t.MaxDelay; k-- {
+		d *= 2
+	}
+	return min(d, t.MaxDelay)
+}
+
+// init makes the maps; the caller holds mu.
+func (t *Throttle) init() {
+	if t.recs == nil {
+		t.recs = map[string]*record{}
+		t.trusted = map[string]time.Time{}
 	}
 }
 
 // evict drops the oldest keys beyond MaxKeys-1; the caller holds mu.
 func (t *Throttle) evict() {
-	for len(t.order) >= t.MaxKeys {
-		delete(t.fails, t.order[0])
+	for len(t.recs) >= t.MaxKeys && len(t.order) > 0 {
+		if h := t.order[0]; t.recs[h.key] == h.rec {
+			delete(t.recs, h.key)
+		}
 		t.order = t.order[1:]
 	}
-	if len(t.order) > 2*len(t.fails)+64 { // compact keys that were forgotten
+	if len(t.order) > 2*len(t.recs)+64 { // compact records that were forgotten
 		kept := t.order[:0]
-		for _, k := range t.order {
-			if _, ok := t.fails[k]; ok {
-				kept = append(kept, k)
+		for _, h := range t.order {
+			if t.recs[h.key] == h.rec {
+				kept = append(kept, h)
 			}
 		}
 		t.order = kept

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,10 @@ type Setting struct {
 	Default string
 	Help    string
 	set     func(c *Config, v string) error
+	// Switch settings are on/off: their flag is given bare (--signup) or
+	// with a value (--signup=false), never as "--signup true", which would
+	// take the next word for the value.
+	Switch bool
 }
 
 // Flag is the setting's command-line flag name.
@@ -54,6 +59,19 @@ func (s Setting) Flag() string { return strings.ReplaceAll(s.Key, "_", "-") }
 
 // Env is the setting's environment variable.
 func (s Setting) Env() string { return "PRESENCED_" + strings.ToUpper(s.Key) }
+
+// switchSetting is an on/off setting, off by default. Its values are those
+// of strconv.ParseBool: true, false, 1, 0, t, f and their capitals.
+func switchSetting(key, help string, f func(*Config) *bool) Setting {
+	return Setting{Key: key, Default: "false", Help: help, Switch: true, set: func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*f(c) = b
+		return nil
+	}}
+}
 
 func str(f func(*Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *f(c) = v; return nil }
@@ -126,19 +144,15 @@ const (
 
 // Settings are all the settings, in documentation order.
 var Settings = []Setting{
-	{"data_dir", "presenced-data", "directory for the SQLite database and keys; created if missing", str(func(c *Config) *string { return &c.DataDir })},
-	{"http_addr", "127.0.0.1:8080", "HTTP listener: web page, REST API, WebSocket and long-polling", str(func(c *Config) *string { return &c.HTTPAddr })},
-	{"domain", "localhost", "the domain this server hosts (accounts are user@domain)", str(func(c *Config) *string { return &c.Domain })},
-	{"grace", "5s", "how long a dropped session stays online awaiting resumption (at least 1s)", dur(func(c *Config) *time.Duration { return &c.Grace }, MinGrace, 0)},
-	{"heartbeat", "30s", "how often clients must send something; silent connections close after 3 periods (1s to 24h)", dur(func(c *Config) *time.Duration { return &c.Heartbeat }, MinHeartbeat, MaxHeartbeat)},
-	{"token_ttl", "720h", "lifetime of bearer tokens issued at sign-in (0: no expiry)", dur(func(c *Config) *time.Duration { return &c.TokenTTL }, 0, 0)},
-	{"signup", "false", "allow self sign-up on the web page and POST /v1/auth/signup", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		c.Signup = b
-		return err
-	}},
-	{"tls_cert", "", "PEM certificate file: serve HTTPS (with tls_key)", str(func(c *Config) *string { return &c.TLSCert })},
-	{"tls_key", "", "PEM private key file for tls_cert", str(func(c *Config) *string { return &c.TLSKey })},
+	{"data_dir", "presenced-data", "directory for the SQLite database and keys; serve creates it if missing and locks it while it runs", str(func(c *Config) *string { return &c.DataDir }), false},
+	{"http_addr", "127.0.0.1:8080", "HTTP listener: web page, REST API, WebSocket and long-polling", str(func(c *Config) *string { return &c.HTTPAddr }), false},
+	{"domain", "localhost", "the domain this server hosts (accounts are user@domain)", str(func(c *Config) *string { return &c.Domain }), false},
+	{"grace", "5s", "how long a dropped session stays online awaiting resumption (at least 1s)", dur(func(c *Config) *time.Duration { return &c.Grace }, MinGrace, 0), false},
+	{"heartbeat", "30s", "how often clients must send something; silent connections close after 3 periods (1s to 24h)", dur(func(c *Config) *time.Duration { return &c.Heartbeat }, MinHeartbeat, MaxHeartbeat), false},
+	{"token_ttl", "720h", "lifetime of bearer tokens issued at sign-in (0: no expiry)", dur(func(c *Config) *time.Duration { return &c.TokenTTL }, 0, 0), false},
+	switchSetting("signup", "allow self sign-up on the web page and POST /v1/auth/signup", func(c *Config) *bool { return &c.Signup }),
+	{"tls_cert", "", "PEM certificate file: serve HTTPS (with tls_key)", str(func(c *Config) *string { return &c.TLSCert }), false},
+	{"tls_key", "", "PEM private key file for tls_cert", str(func(c *Config) *string { return &c.TLSKey }), false},
 	{"allowed_origins", "", "comma-separated extra origins whose pages may open WebSocket sessions (the server's own origin always may)", func(c *Config, v string) error {
 		c.AllowedOrigins = nil
 		for _, o := range strings.Split(v, ",") {
@@ -147,9 +161,9 @@ var Settings = []Setting{
 			}
 		}
 		return nil
-	}},
-	{"admin_addr", "", "opt-in listener for /metrics and /debug/pprof, e.g. 127.0.0.1:9090 (keep it on loopback; off when empty)", str(func(c *Config) *string { return &c.AdminAddr })},
-	{"log_level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+	}, false},
+	{"admin_addr", "", "opt-in listener for /metrics and /debug/pprof, e.g. 127.0.0.1:9090 (keep it on loopback; off when empty)", str(func(c *Config) *string { return &c.AdminAddr }), false},
+	{"log_level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel }), false},
 	{"hash_workers", "2", "password hashes computed at once (argon2id uses 19 MiB each)", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 64 {
@@ -157,7 +171,7 @@ var Settings = []Setting{
 		}
 		c.HashWorkers = n
 		return nil
-	}},
+	}, false},
 	{"session_rate", "20", "requests per second one session may send (sustained)", func(c *Config, v string) error {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f <= 0 {
@@ -165,7 +179,7 @@ var Settings = []Setting{
 		}
 		c.SessionRate = f
 		return nil
-	}},
+	}, false},
 	{"session_burst", "60", "requests one session may send in a burst", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -173,19 +187,11 @@ var Settings = []Setting{
 		}
 		c.SessionBurst = n
 		return nil
-	}},
-	{"xmpp_addr", "127.0.0.1:5222", "XMPP client listener with STARTTLS (docs/xmpp.md); off when empty", str(func(c *Config) *string { return &c.XMPPAddr })},
-	{"xmpp_tls_addr", "", "XMPP client listener with direct TLS (XEP-0368), e.g. 127.0.0.1:5223 (off when empty)", str(func(c *Config) *string { return &c.XMPPTLSAddr })},
-	{"xmpp_plaintext", "false", "let XMPP clients skip TLS (never PLAIN without TLS); for tests on loopback", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		c.XMPPPlaintext = b
-		return err
-	}},
-	{"xmpp_register", "false", "let XMPP clients create accounts with in-band registration (XEP-0077)", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		c.XMPPRegister = b
-		return err
-	}},
+	}, false},
+	{"xmpp_addr", "127.0.0.1:5222", "XMPP client listener with STARTTLS (docs/xmpp.md); off when empty", str(func(c *Config) *string { return &c.XMPPAddr }), false},
+	{"xmpp_tls_addr", "", "XMPP client listener with direct TLS (XEP-0368), e.g. 127.0.0.1:5223 (off when empty)", str(func(c *Config) *string { return &c.XMPPTLSAddr }), false},
+	switchSetting("xmpp_plaintext", "let XMPP clients skip TLS (never PLAIN without TLS); for tests on loopback", func(c *Config) *bool { return &c.XMPPPlaintext }),
+	switchSetting("xmpp_register", "let XMPP clients create accounts with in-band registration (XEP-0077)", func(c *Config) *bool { return &c.XMPPRegister }),
 	{"xmpp_resume_window", "300s", "how long an XMPP client with stream management (XEP-0198) can resume its stream after the connection drops; its session stays online that long", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second {
@@ -193,16 +199,39 @@ var Settings = []Setting{
 		}
 		c.XMPPResumeWindow = d
 		return nil
-	}},
+	}, false},
 }
 
 // Flags registers every setting on fs, plus -config. Call Load after
 // fs.Parse.
 func Flags(fs *flag.FlagSet) *string {
 	for _, s := range Settings {
-		fs.String(s.Flag(), s.Default, s.Help+" (env "+s.Env()+")")
+		s.register(fs)
 	}
 	return fs.String("config", os.Getenv("PRESENCED_CONFIG"), "optional TOML file with the settings above (env PRESENCED_CONFIG)")
+}
+
+// FlagsFor registers the settings named by keys (TOML keys) on fs, plus
+// -config: the account commands read the server's data_dir and domain from
+// the same flags, environment and file as the server. Load still returns
+// the whole configuration.
+func FlagsFor(fs *flag.FlagSet, keys ...string) *string {
+	for _, s := range Settings {
+		if slices.Contains(keys, s.Key) {
+			s.register(fs)
+		}
+	}
+	return fs.String("config", os.Getenv("PRESENCED_CONFIG"), "optional TOML file with the server's settings (env PRESENCED_CONFIG)")
+}
+
+// register adds the setting's flag: a switch is a boolean flag, so that
+// "--signup" needs no value and does not swallow the next argument.
+func (s Setting) register(fs *flag.FlagSet) {
+	if s.Switch {
+		fs.Bool(s.Flag(), s.Default == "true", s.Help+" (env "+s.Env()+")")
+		return
+	}
+	fs.String(s.Flag(), s.Default, s.Help+" (env "+s.Env()+")")
 }
 
 // Load builds the configuration: defaults, then the TOML file, then the

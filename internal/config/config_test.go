@@ -117,3 +117,49 @@ func TestDurationBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestSwitches: on/off settings are boolean flags, written bare as the docs
+// write them; "--signup" at the end of the line works, and does not take
+// the next flag for its value.
+func TestSwitches(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		signup bool
+		addr   string
+	}{
+		{[]string{"--signup"}, true, "127.0.0.1:8080"},
+		{[]string{"--http-addr", "127.0.0.1:1", "--signup"}, true, "127.0.0.1:1"},
+		{[]string{"--signup", "--http-addr", "127.0.0.1:2"}, true, "127.0.0.1:2"},
+		{[]string{"--signup=false", "--http-addr", "127.0.0.1:3"}, false, "127.0.0.1:3"},
+		{[]string{"-signup=true"}, true, "127.0.0.1:8080"},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		Flags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+			continue
+		}
+		if fs.NArg() != 0 {
+			t.Errorf("%v: left over %v", tc.args, fs.Args())
+		}
+		c, err := Load(fs, "", func(string) string { return "" })
+		if err != nil || c.Signup != tc.signup || c.HTTPAddr != tc.addr {
+			t.Errorf("%v: signup %v addr %s, %v", tc.args, c.Signup, c.HTTPAddr, err)
+		}
+	}
+	// a flag on the command line wins over the environment both ways
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	Flags(fs)
+	fs.Parse([]string{"--xmpp-register=false", "--xmpp-plaintext"})
+	c, err := Load(fs, "", func(k string) string {
+		return map[string]string{"PRESENCED_XMPP_REGISTER": "true", "PRESENCED_XMPP_PLAINTEXT": "false", "PRESENCED_SIGNUP": "1"}[k]
+	})
+	if err != nil || c.XMPPRegister || !c.XMPPPlaintext || !c.Signup {
+		t.Fatalf("switch precedence: %+v %v", c, err)
+	}
+	for _, s := range Settings {
+		if s.Switch != (s.Default == "false" || s.Default == "true") {
+			t.Errorf("%s: Switch %v with default %q", s.Key, s.Switch, s.Default)
+		}
+	}
+}

@@ -13,6 +13,8 @@ const (
 	CodeInvalid      Code = "invalid"         // malformed or out-of-range input
 	CodeNotFound     Code = "not_found"       // the caller's own item does not exist
 	CodeConflict     Code = "conflict"        // version mismatch (If-Match)
+	CodeExists       Code = "exists"          // the thing to create exists already (an address at sign-up)
+	CodeTooLarge     Code = "too_large"       // a request body over its limit
 	CodeLimit        Code = "limit"           // a per-account limit would be exceeded
 	CodeUnavailable  Code = "unavailable"     // no session of the recipient can be reached
 	CodeNotAccepted  Code = "not_accepted"    // the recipient's sessions do not take this kind

@@ -67,7 +67,7 @@ func target(actor, other string) (string, error) {
 		return "", Errorf(CodeInvalid, "%v", err)
 	}
 	if bare == actor {
-		return "", Errorf(CodeInvalid, "that is your own address")
+		return "", Errorf(CodeInvalid, "%s is your own address: you cannot subscribe to, approve, block or hide yourself", bare)
 	}
 	return bare, nil
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
+	"github.com/presenced/presenced/internal/jsonerr"
 	"github.com/presenced/presenced/internal/store"
 )
 
@@ -139,12 +141,21 @@ func CanonicalItem(topic string, data json.RawMessage) (json.RawMessage, error) 
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
-		return nil, Errorf(CodeInvalid, "%s: %v", topic, err)
+		return nil, Errorf(CodeInvalid, "%s: %s", topic, jsonerr.Describe(err))
 	}
 	var names []string // values that XMPP writes as element names
 	switch v := v.(type) {
 	case *MoodItem:
-		names = []string{v.Mood}
+		if v.Mood != "" && !slices.Contains(Moods, v.Mood) {
+			return nil, Errorf(CodeInvalid, "mood: %q is not a XEP-0107 mood (happy, sad, tired, …: docs/personal-events.md)", clipName(v.Mood))
+		}
+	case *TuneItem:
+		if v.Rating != 0 && (v.Rating < 1 || v.Rating > 10) {
+			return nil, Errorf(CodeInvalid, "tune: rating must be from 1 to 10")
+		}
+		if v.Length < 0 {
+			return nil, Errorf(CodeInvalid, "tune: length must not be negative")
+		}
 	case *ActivityItem:
 		names = []string{v.Category, v.Specific}
 		if v.Category == "" && v.Specific != "" {
@@ -158,6 +169,28 @@ func CanonicalItem(topic string, data json.RawMessage) (json.RawMessage, error) 
 	}
 	out, _ := json.Marshal(v)
 	return out, nil
+}
+
+// Moods are the mood values of XEP-0107 (User Mood) § 3, version 1.2.1.
+var Moods = []string{
+	"afraid", "amazed", "amorous", "angry", "annoyed", "anxious", "aroused", "ashamed", "bored", "brave",
+	"calm", "cautious", "cold", "confident", "confused", "contemplative", "contented", "cranky", "crazy",
+	"creative", "curious", "dejected", "depressed", "disappointed", "disgusted", "dismayed", "distracted",
+	"embarrassed", "envious", "excited", "flirtatious", "frustrated", "grateful", "grieving", "grumpy",
+	"guilty", "happy", "hopeful", "hot", "humbled", "humiliated", "hungry", "hurt", "impressed", "in_awe",
+	"in_love", "indignant", "interested", "intoxicated", "invincible", "jealous", "lonely", "lost", "lucky",
+	"mean", "moody", "nervous", "neutral", "offended", "outraged", "playful", "proud", "relaxed",
+	"relieved", "remorseful", "restless", "sad", "sarcastic", "satisfied", "serious", "shocked", "shy",
+	"sick", "sleepy", "spontaneous", "stressed", "strong", "surprised", "thankful", "thirsty", "tired",
+	"undefined", "weak", "worried",
+}
+
+// clipName keeps an echoed value short.
+func clipName(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
 }
 
 // isValueName: empty, or lower-case letters and underscores, as the values

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/auth"
@@ -26,6 +28,8 @@ var status = map[core.Code]int{
 	core.CodeInvalid:      http.StatusBadRequest,
 	core.CodeNotFound:     http.StatusNotFound,
 	core.CodeConflict:     http.StatusPreconditionFailed,
+	core.CodeExists:       http.StatusConflict,
+	core.CodeTooLarge:     http.StatusRequestEntityTooLarge,
 	core.CodeLimit:        http.StatusUnprocessableEntity,
 	core.CodeUnavailable:  http.StatusNotFound,
 	core.CodeNotAccepted:  http.StatusConflict,
@@ -36,21 +40,39 @@ var status = map[core.Code]int{
 	core.CodeInternal:     http.StatusInternalServerError,
 }
 
-// Write sends a problem with the given code and detail.
+// Write sends a problem with the given code and detail. 429 and 503 carry
+// Retry-After: 1 unless the caller set it to the real wait.
 func Write(w http.ResponseWriter, code core.Code, detail string) {
 	st, ok := status[code]
 	if !ok {
 		st = http.StatusInternalServerError
 	}
+	WriteStatus(w, st, code, detail)
+}
+
+// WriteStatus sends a problem with an explicit HTTP status, for the
+// answers that have no code of their own (405).
+func WriteStatus(w http.ResponseWriter, st int, code core.Code, detail string) {
 	if st == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="presenced"`)
 	}
-	if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
+	if (st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable) && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Del("Content-Length")
 	w.WriteHeader(st)
 	json.NewEncoder(w).Encode(Details{Type: "https://presenced.dev/problems/" + string(code), Title: http.StatusText(st), Status: st, Detail: detail, Code: string(code)})
+}
+
+// RetryAfter sets the Retry-After header to d in whole seconds, rounded
+// up, and at least 1.
+func RetryAfter(w http.ResponseWriter, d time.Duration) {
+	s := int64((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt(s, 10))
 }
 
 // Error writes err: a *core.Error as itself, the sign-in errors of package
@@ -67,6 +89,10 @@ func Error(w http.ResponseWriter, err error) (internal bool) {
 	case errors.Is(err, auth.ErrBusy):
 		Write(w, core.CodeBusy, err.Error())
 	case errors.Is(err, auth.ErrThrottled):
+		var te *auth.ThrottledError
+		if errors.As(err, &te) {
+			RetryAfter(w, te.Wait)
+		}
 		Write(w, core.CodeRateLimited, err.Error())
 	case errors.Is(err, auth.ErrWeakPassword), errors.Is(err, addr.ErrInvalid):
 		Write(w, core.CodeInvalid, err.Error())

@@ -65,3 +65,37 @@ func TestWebPageLivePresence(t *testing.T) {
 	// bob's approval asked back, which alice's pre-approval (when adding him) granted
 	bob.WaitFor(t, ctx, `document.querySelector('#contacts li[data-address="alice@localhost"]')?.dataset.availability === "available"`)
 }
+
+// TestWebPageRefusesAddingYourself: adding one's own address on the web
+// page says why in words and leaves no address-book card behind (the page
+// used to create the card before the server refused the subscription).
+func TestWebPageRefusesAddingYourself(t *testing.T) {
+	path := os.Getenv("PRESENCED_TEST_CHROMIUM")
+	if path == "" {
+		t.Skip("set PRESENCED_TEST_CHROMIUM=/usr/bin/chromium to run the browser test (.ci/run does)")
+	}
+	ts := startServer(t, nil)
+	alice := ts.user(t, "alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := testbrowser.Launch(t, ctx, path)
+	page := b.NewPage(t, ctx, ts.URL+"/")
+	page.WaitFor(t, ctx, `!document.getElementById("signin").hidden`)
+	page.Eval(t, ctx, `document.getElementById("signin-address").value = "alice@localhost";
+		document.getElementById("signin-password").value = "password-alice";
+		document.querySelector("#signin-form button").click(); true`)
+	page.WaitFor(t, ctx, `document.getElementById("conn").textContent.startsWith("online as alice@localhost/web-")`)
+	// typed with capitals, and in full-width letters that the page does not
+	// recognise as hers but the server's PRECIS mapping does
+	for _, typed := range []string{"Alice@localhost", "\uff41\uff4c\uff49\uff43\uff45@localhost"} {
+		page.Eval(t, ctx, `document.getElementById("app-error").textContent = "";
+			document.getElementById("add-address").value = `+fmt.Sprintf("%q", typed)+`;
+			document.querySelector("#add-form button").click(); true`)
+		page.WaitFor(t, ctx, `document.getElementById("app-error").textContent.includes("your own address")`)
+	}
+	var book struct{ Contacts []struct{ Address string } }
+	must(t, alice.Do(ctx, "GET", "/v1/contacts", nil, &book))
+	if len(book.Contacts) != 0 {
+		t.Fatalf("cards left behind: %+v", book.Contacts)
+	}
+}

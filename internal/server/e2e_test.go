@@ -394,7 +394,7 @@ func TestRESTErrorsAreProblems(t *testing.T) {
 		{"GET", "/v1/contacts", "", 401},
 		{"POST", "/v1/contacts", "{", 400},
 		{"POST", "/v1/contacts", `{"name":"x","colour":"blue"}`, 400},
-		{"POST", "/v1/contacts", `{"name":"` + strings.Repeat("x", 70000) + `"}`, 400},
+		{"POST", "/v1/contacts", `{"name":"` + strings.Repeat("x", 70000) + `"}`, 413},
 		{"GET", "/v1/contacts/nope", "", 404},
 		{"POST", "/v1/subscriptions/bob@localhost/hug", "", 404},
 		{"POST", "/v1/auth/login", `{"address":"alice@localhost","password":"wrong-password"}`, 401},
@@ -418,4 +418,50 @@ func TestRESTErrorsAreProblems(t *testing.T) {
 		}
 	}
 	_ = ctx
+}
+
+// TestRESTAnswersInWords: every error of the HTTP API is a problem with the
+// right status, and its detail speaks of fields, not of Go types.
+func TestRESTAnswersInWords(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.Signup = true })
+	alice := ts.user(t, "alice")
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		detail             string // in the problem's detail
+	}{
+		{"GET", "/v1/nothing-here", "", 404, "/v1/nothing-here"},
+		{"GET", "/nothing-here", "", 404, ""},
+		{"DELETE", "/v1/contacts", "", 405, "GET"},
+		{"PATCH", "/v1/me", "", 405, ""},
+		{"POST", "/v1/contacts", `{"name":12}`, 400, "name must be a string, not a number"},
+		{"POST", "/v1/contacts", `{"name":"x","emails":"a@b"}`, 400, "emails must be a list"},
+		{"POST", "/v1/contacts", `[]`, 400, "expected an object"},
+		{"POST", "/v1/contacts", "{\"name\":\"caf\xe9\"}", 400, "not valid UTF-8"},
+		{"POST", "/v1/contacts", `{"name":"x"} {"name":"y"}`, 400, "nothing after it"},
+		{"POST", "/v1/contacts", `{"name":"` + strings.Repeat("x", 10<<20) + `"}`, 413, "64 KiB"},
+		{"POST", "/v1/auth/signup", `{"address":"alice@localhost","password":"long-enough"}`, 409, "taken"},
+		{"POST", "/v1/subscriptions/Alice@localhost/subscribe", "", 400, "alice@localhost is your own address"},
+	} {
+		req, _ := http.NewRequest(tc.method, ts.URL+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer "+alice.Token)
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		var p struct {
+			Status       int
+			Code, Detail string
+		}
+		json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/problem+json" || p.Status != tc.status || p.Code == "" ||
+			!strings.Contains(p.Detail, tc.detail) {
+			t.Errorf("%s %s: %d %q %+v, want %d with %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), p, tc.status, tc.detail)
+		}
+		if strings.Contains(p.Detail, "Go ") || strings.Contains(p.Detail, "JSON.") || strings.Contains(p.Detail, "\ufffd") {
+			t.Errorf("%s %s: detail %q", tc.method, tc.path, p.Detail)
+		}
+		if tc.status == 405 && resp.Header.Get("Allow") == "" {
+			t.Errorf("%s %s: 405 without Allow", tc.method, tc.path)
+		}
+	}
 }

@@ -2,9 +2,11 @@ package server
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLongPollRequestLimits(t *testing.T) {
@@ -18,10 +20,11 @@ func TestLongPollRequestLimits(t *testing.T) {
 	}{
 		{"no token", "POST", "", `{"frames":[{"type":"hello"}]}`, 401, ""},
 		{"token in URL is not a token", "POST", "", `{"frames":[{"type":"hello","token":"x"}]}`, 401, ""},
-		{"GET", "GET", alice.Token, "", 400, ""},
+		{"GET", "GET", alice.Token, "", 405, ""},
 		{"not JSON", "POST", alice.Token, `{`, 400, ""},
 		{"too many frames", "POST", alice.Token, many, 400, ""},
-		{"too large", "POST", alice.Token, `{"frames":[{"type":"hello","device":"` + strings.Repeat("x", 300<<10) + `"}]}`, 400, ""},
+		{"too large", "POST", alice.Token, `{"frames":[{"type":"hello","device":"` + strings.Repeat("x", 300<<10) + `"}]}`, 413, ""},
+		{"not UTF-8", "POST", alice.Token, "{\"frames\":[{\"type\":\"hello\",\"device\":\"\xff\"}]}", 400, ""},
 		{"wait out of range", "POST", alice.Token, `{"frames":[{"type":"hello"}],"wait":600}`, 400, ""},
 		{"first frame not hello", "POST", alice.Token, `{"frames":[{"type":"ping"}],"wait":0}`, 200, "unauthorized"},
 		{"no frames, no session", "POST", alice.Token, `{"wait":0}`, 200, "invalid"},
@@ -50,5 +53,37 @@ func TestLongPollRequestLimits(t *testing.T) {
 				t.Fatalf("frames %+v, want an error %q", out.Frames, tc.frameCode)
 			}
 		})
+	}
+}
+
+// TestCutShortPollAnswersEmptyList: a held poll that a newer poll of the
+// same session replaces ends with "frames": [], not null.
+func TestCutShortPollAnswersEmptyList(t *testing.T) {
+	ts := startServer(t, nil)
+	alice := ts.user(t, "alice")
+	post := func(body string) string {
+		req, _ := http.NewRequest("POST", ts.URL+"/v1/poll", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+alice.Token)
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	var hello struct{ Session string }
+	must(t, json.Unmarshal([]byte(post(`{"frames":[{"type":"hello"}],"wait":0}`)), &hello))
+	held := make(chan string, 1)
+	go func() { held <- post(`{"session":"` + hello.Session + `","ack":1,"wait":20}`) }()
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); got == "" && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		post(`{"session":"` + hello.Session + `","ack":1,"wait":0}`) // replaces the held poll
+		select {
+		case got = <-held:
+		default:
+		}
+	}
+	if !strings.Contains(got, `"frames":[]`) {
+		t.Fatalf("cut-short poll answered %s", got)
 	}
 }

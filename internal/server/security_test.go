@@ -22,6 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/selfsigned"
 )
@@ -177,7 +178,7 @@ func TestSignupSwitch(t *testing.T) {
 		t.Fatalf("sign-up when disabled: %v", err)
 	}
 	must(t, client.New(on.URL, "").Do(ctx, "POST", "/v1/auth/signup", body, nil))
-	if err := client.New(on.URL, "").Do(ctx, "POST", "/v1/auth/signup", body, nil); !asError(err, &ce) || ce.Status != 412 {
+	if err := client.New(on.URL, "").Do(ctx, "POST", "/v1/auth/signup", body, nil); !asError(err, &ce) || ce.Status != 409 {
 		t.Fatalf("taken address: %v", err)
 	}
 	if err := client.New(on.URL, "").Do(ctx, "POST", "/v1/auth/signup", map[string]string{"address": "x@elsewhere.org", "password": "new-password"}, nil); !asError(err, &ce) || ce.Status != 400 {
@@ -284,7 +285,7 @@ func TestWebSignup(t *testing.T) {
 	if r := on.get("/web/session"); r.StatusCode != 200 {
 		t.Fatalf("signed in after sign-up: %d", r.StatusCode)
 	}
-	if r := on.post("/web/signup", body, true); r.StatusCode != 412 {
+	if r := on.post("/web/signup", body, true); r.StatusCode != 409 {
 		t.Fatalf("taken: %d", r.StatusCode)
 	}
 }
@@ -423,12 +424,15 @@ func TestServesTLS(t *testing.T) {
 
 func TestSignInThrottle(t *testing.T) {
 	ts := startServer(t, nil)
+	ts.Auth.Throttle.BaseDelay = time.Minute // no attempt below may find the delay over
 	ts.user(t, "alice")
+	var retryAfter string
 	login := func(password string) int {
 		resp, err := http.Post(ts.URL+"/v1/auth/login", "application/json",
 			strings.NewReader(`{"address":"alice@localhost","password":"`+password+`"}`))
 		must(t, err)
 		resp.Body.Close()
+		retryAfter = resp.Header.Get("Retry-After")
 		return resp.StatusCode
 	}
 	for i := 0; i < 3; i++ { // successful sign-ins never count against anyone
@@ -441,12 +445,16 @@ func TestSignInThrottle(t *testing.T) {
 		codes = append(codes, login("guess-"+fmt.Sprint(i)))
 	}
 	for i, c := range codes {
-		if want := map[bool]int{true: 401, false: 429}[i < signInFailures]; c != want {
+		if want := map[bool]int{true: 401, false: 429}[i < auth.DefaultPairFree]; c != want {
 			t.Fatalf("attempt %d: %d, want %d (all: %v)", i, c, want, codes)
 		}
 	}
 	if c := login("password-alice"); c != 429 {
 		t.Fatalf("right password while throttled: %d (the throttle must not reveal it)", c)
+	}
+	// the real wait, not "1": the delay is a minute, a few ms of it passed
+	if retryAfter != "60" && retryAfter != "59" {
+		t.Fatalf("Retry-After: %q, want the minute the delay lasts", retryAfter)
 	}
 }
 
@@ -516,5 +524,54 @@ func TestOpenRefusesZeroDurations(t *testing.T) {
 			}
 			t.Errorf("%s = 0: %v, want a SettingError", tc.key, err)
 		}
+	}
+}
+
+// fromIP is an HTTP client whose connections come from another loopback
+// address, so the server sees another client IP.
+func fromIP(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// TestSignInLockOutsCannotBeAimed: failing on purpose on somebody's
+// address does not keep its owner out, over REST or XMPP, and one
+// person's typos do not lock the other accounts of a shared address out.
+func TestSignInLockOutsCannotBeAimed(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0" })
+	ts.user(t, "alice")
+	ts.user(t, "bob")
+	ts.user(t, "carol")
+	waitReady(t, ts)
+	login := func(c *http.Client, address, password string) int {
+		resp, err := c.Post(ts.URL+"/v1/auth/login", "application/json",
+			strings.NewReader(`{"address":"`+address+`","password":"`+password+`"}`))
+		must(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	attacker := fromIP("127.0.0.2")
+	if c := login(attacker, "alice@localhost", "guess"); c != 401 {
+		t.Skipf("cannot connect from 127.0.0.2 (%d): loopback has no second address here", c)
+	}
+	for i := 0; i < 30; i++ {
+		login(attacker, "alice@localhost", fmt.Sprint("guess-", i))
+	}
+	if c := login(attacker, "alice@localhost", "guess-more"); c != 429 {
+		t.Fatalf("the guessing address is not slowed down: %d", c)
+	}
+	// alice, elsewhere, signs in at once: over XMPP (SASL) and REST
+	s, _ := xmppClient(t, ts, "alice")
+	s.Close()
+	if c := login(http.DefaultClient, "alice@localhost", "password-alice"); c != 200 {
+		t.Fatalf("owner kept out over REST: %d", c)
+	}
+	// an office behind one address: bob's typos leave carol alone
+	office := fromIP("127.0.0.3")
+	for i := 0; i < 15; i++ {
+		login(office, "bob@localhost", fmt.Sprint("typo-", i))
+	}
+	if c := login(office, "carol@localhost", "password-carol"); c != 200 {
+		t.Fatalf("carol locked out by bob's typos from the same address: %d", c)
 	}
 }

@@ -58,13 +58,9 @@ type Server struct {
 	ready     atomic.Bool
 	wsLive    atomic.Int64
 	pollsHeld atomic.Int64
+	unlock    func() error // releases the data directory's lock
+	closeOnce sync.Once
 }
-
-// Failed sign-ins allowed per account and per client IP in a window.
-const (
-	signInFailures = 10
-	signInWindow   = 5 * time.Minute
-)
 
 // DBFile and KeyFile are the names of the files in the data directory.
 const (
@@ -72,8 +68,9 @@ const (
 	KeyFile = "secret.key"
 )
 
-// OpenStore opens (creating) the data directory and its database; the CLI
-// uses it too, so it works beside a running server.
+// OpenStore opens (creating) the data directory and its database, without
+// the server's lock: the benchmarks prepare accounts with it before they
+// start a server. The account commands use OpenExistingStore.
 func OpenStore(ctx context.Context, dataDir string) (*sqlite.DB, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -108,24 +105,33 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if cfg.Grace <= 0 {
 		return nil, &config.SettingError{Key: "grace", Value: cfg.Grace.String(), Err: fmt.Errorf("must be positive (%w)", config.ErrOutOfRange)}
 	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	st, err := OpenStore(ctx, cfg.DataDir)
 	if err != nil {
+		unlock()
 		return nil, err
 	}
 	key, err := loadKey(cfg.DataDir)
 	if err != nil {
 		st.Close()
+		unlock()
 		return nil, err
 	}
 	clk := clock.Real{}
-	s := &Server{Config: cfg, Log: log, Store: st, Metrics: metrics.NewRegistry(), key: key, clock: clk}
+	s := &Server{Config: cfg, Log: log, Store: st, Metrics: metrics.NewRegistry(), key: key, clock: clk, unlock: unlock}
 	limits := core.DefaultLimits
 	if cfg.SessionRate > 0 {
 		limits.RequestsPerSecond, limits.RequestBurst = cfg.SessionRate, cfg.SessionBurst
 	}
 	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits}, st, clk, nil, log)
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL,
-		Throttle: auth.NewThrottle(clk, signInFailures, signInWindow)}
+		Throttle: auth.NewThrottle(clk)}
 	s.XMPP = &c2s.Server{Domain: cfg.Domain, Hub: s.Hub, Auth: s.Auth, AllowPlaintext: cfg.XMPPPlaintext, Secret: key, Log: log,
 		Limits: xmlstream.DefaultLimits, ResumeWindow: cfg.XMPPResumeWindow, Clock: clk, Register: cfg.XMPPRegister}
 	s.Web = &web.Web{Auth: s.Auth, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Domain: cfg.Domain, Log: log}
@@ -153,7 +159,53 @@ func (s *Server) routes() http.Handler {
 	})
 	// No /metrics here: it is on the admin listener (adminRoutes).
 	mux.Handle("GET /openapi.json", api.OpenAPI())
-	return mux
+	return problemMux{mux}
+}
+
+// problemMux answers requests that match no route as problems (RFC 9457),
+// the one error shape of the API, where http.ServeMux answers 404 and 405
+// in plain text.
+type problemMux struct{ *http.ServeMux }
+
+func (m problemMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := m.Handler(r); pattern != "" {
+		m.ServeMux.ServeHTTP(w, r)
+		return
+	}
+	// no pattern: a 404, a 405 or a redirect (a path to clean); let the
+	// mux say which without writing its plain text
+	rec := &headerRecorder{h: http.Header{}}
+	m.ServeMux.ServeHTTP(rec, r)
+	switch rec.status {
+	case http.StatusNotFound:
+		problem.Write(w, core.CodeNotFound, "no such resource: "+r.URL.Path+" (see /openapi.json)")
+	case http.StatusMethodNotAllowed:
+		allow := rec.h.Get("Allow")
+		w.Header().Set("Allow", allow)
+		problem.WriteStatus(w, http.StatusMethodNotAllowed, core.CodeInvalid, r.Method+" is not allowed on "+r.URL.Path+"; use "+allow)
+	default:
+		m.ServeMux.ServeHTTP(w, r)
+	}
+}
+
+// headerRecorder keeps the status and headers a handler writes and drops
+// its body.
+type headerRecorder struct {
+	h      http.Header
+	status int
+}
+
+func (r *headerRecorder) Header() http.Header { return r.h }
+func (r *headerRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (r *headerRecorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
 }
 
 // adminRoutes are the operator's endpoints: metrics and pprof. They are
@@ -375,5 +427,14 @@ func every(ctx context.Context, clk clock.Clock, interval time.Duration, f func(
 	go tick()
 }
 
-// Close releases the store.
-func (s *Server) Close() error { return s.Store.Close() }
+// Close releases the store and then the data directory's lock.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		err = s.Store.Close()
+		if s.unlock != nil {
+			err = errors.Join(err, s.unlock())
+		}
+	})
+	return err
+}

@@ -160,7 +160,7 @@ func (wb *Web) signup(w http.ResponseWriter, r *http.Request) {
 	_, err := wb.Auth.CreateAccount(r.Context(), address, password)
 	switch {
 	case errors.Is(err, store.ErrExists):
-		problem.Write(w, core.CodeConflict, "that address is taken")
+		problem.Write(w, core.CodeExists, "that address is taken")
 		return
 	case err != nil:
 		wb.fail(w, err)
@@ -183,7 +183,7 @@ func (wb *Web) fail(w http.ResponseWriter, err error) {
 
 // signIn checks the password and sets the session cookie.
 func (wb *Web) signIn(w http.ResponseWriter, r *http.Request, address, password string) {
-	secret, _, err := wb.Auth.Login(r.Context(), auth.ClientIP(r), address, password, "web")
+	secret, _, err := wb.Auth.Login(r.Context(), auth.Client{IP: auth.ClientIP(r), Token: wb.CookieToken(r)}, address, password, "web")
 	if err != nil {
 		wb.fail(w, err)
 		return

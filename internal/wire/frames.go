@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/jsonerr"
 )
 
 // Version is the protocol version, also the WebSocket subprotocol name.
@@ -84,7 +85,7 @@ func Decode(raw []byte) (ClientFrame, error) {
 	}
 	// Unmarshal (unlike a Decoder) also refuses anything after the object.
 	if err := json.Unmarshal(raw, &f); err != nil {
-		return f, core.Errorf(core.CodeInvalid, "frame must be one JSON object of the protocol: %s", jsonErr(err))
+		return f, core.Errorf(core.CodeInvalid, "frame must be one JSON object of the protocol: %s", jsonerr.Describe(err))
 	}
 	if f.Type == "" {
 		return f, core.Errorf(core.CodeInvalid, "frame has no type")
@@ -93,14 +94,6 @@ func Decode(raw []byte) (ClientFrame, error) {
 		return f, core.Errorf(core.CodeInvalid, "id is longer than 64 bytes")
 	}
 	return f, nil
-}
-
-func jsonErr(err error) string {
-	s := err.Error()
-	if len(s) > 120 {
-		s = s[:120]
-	}
-	return s
 }
 
 // depth returns the maximum nesting of arrays and objects in raw, ignoring

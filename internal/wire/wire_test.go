@@ -73,3 +73,19 @@ func TestSharedPresenceEncodesOnceAndAlike(t *testing.T) {
 		t.Fatalf("memoized %s differs from plain %s", a, plain)
 	}
 }
+
+// TestDecodeErrorsSpeakOfFields: a frame with a wrongly typed field is
+// refused naming the field, never a Go type (wire.ClientFrame).
+func TestDecodeErrorsSpeakOfFields(t *testing.T) {
+	for raw, want := range map[string]string{
+		`{"type":7}`:                               "type must be a string, not a number",
+		`{"type":"presence","priority":"high"}`:    "priority must be a whole number, not a string",
+		`{"type":"hello","presence":{"status":1}}`: "presence.status must be a string",
+		`[{"type":"ping"}]`:                        "expected an object, not a list",
+	} {
+		_, err := Decode([]byte(raw))
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "wire.") || strings.Contains(err.Error(), "Go ") {
+			t.Errorf("%s: %v, want %q", raw, err, want)
+		}
+	}
+}

@@ -11,13 +11,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/jsonerr"
 	"github.com/presenced/presenced/internal/problem"
 	"github.com/presenced/presenced/internal/wire"
 )
@@ -81,7 +84,7 @@ func (k *sink) Close(g core.Goaway) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		problem.Write(w, core.CodeInvalid, "poll with POST")
+		problem.WriteStatus(w, http.StatusMethodNotAllowed, core.CodeInvalid, "poll with POST")
 		return
 	}
 	checked := h.Proto.Hub.Checkpoint() // before the token is read: core.Checkpoint
@@ -91,14 +94,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req Request
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err := dec.Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			problem.Write(w, core.CodeInvalid, "request body is larger than 256 KiB")
-			return
-		}
-		problem.Write(w, core.CodeInvalid, "body must be a poll request object")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		problem.Write(w, core.CodeTooLarge, "request body is larger than 256 KiB")
+		return
+	case err != nil:
+		problem.Write(w, core.CodeInvalid, "cannot read the request body")
+		return
+	case !utf8.Valid(body):
+		problem.Write(w, core.CodeInvalid, "request body is not valid UTF-8")
+		return
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		problem.Write(w, core.CodeInvalid, "body must be a poll request object: "+jsonerr.Describe(err))
 		return
 	}
 	if len(req.Frames) > MaxFrames {
@@ -116,6 +126,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Live.Add(1)
 	defer h.Live.Add(-1)
 	resp := h.poll(r.Context(), tok.Account, tok.ID, checked, req, wait)
+	if resp.Frames == nil {
+		resp.Frames = []json.RawMessage{} // "frames": [], never null
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(resp)

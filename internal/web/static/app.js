@@ -119,10 +119,12 @@ async function start(account) {
     e.preventDefault();
     const address = $("add-address").value.trim().toLowerCase();
     try {
+      if (address === account) throw new Error("that is your own address: add someone else's");
       const name = $("add-name").value.trim();
+      // the request first: when the server refuses it, no card is left behind
+      await p.subscribe(address);
       await call("POST", "/v1/contacts", { name: name || address, address });
       names.set(address, name || address);
-      await p.subscribe(address);
       if ($("add-share").checked) await p.approve(address);
       $("add-address").value = "";
       $("add-name").value = "";

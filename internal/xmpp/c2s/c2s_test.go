@@ -61,7 +61,7 @@ func startStore(t *testing.T, allowPlaintext bool, clk clock.Clock, wrap func(st
 		st = wrap(db)
 	}
 	a := &auth.Auth{Store: st, Clock: clock.Real{}, Hasher: auth.NewHasher(auth.Params{MemoryKiB: 64, Time: 1, Threads: 1}, 2, 8),
-		Throttle: auth.NewThrottle(clock.Real{}, 10, time.Minute)}
+		Throttle: auth.NewThrottle(clock.Real{})}
 	if _, err := a.CreateAccount(context.Background(), "alice@localhost", "alice-password"); err != nil {
 		t.Fatal(err)
 	}

@@ -119,11 +119,10 @@ func (c *conn) saslExchange(el *xmlstream.Element) (string, error) {
 		return "", err
 	}
 	th := c.s.Auth.Throttle
-	var keys []string // throttle keys, once the client-first message named the user
-	ended := false
+	var ticket *auth.Ticket // once the client-first message named the user
 	defer func() {
-		if keys != nil && !ended {
-			th.Failed(keys...) // a SCRAM attempt that did not succeed
+		if ticket != nil {
+			ticket.Failed() // a SCRAM attempt that did not succeed; no-op after Succeeded
 		}
 	}()
 	for {
@@ -131,16 +130,14 @@ func (c *conn) saslExchange(el *xmlstream.Element) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if keys == nil {
-			k := []string{"acct:" + strings.ToLower(s.Username()) + "@" + c.s.Domain, "from:" + c.clientIP()}
-			if err := th.Begin(k...); err != nil {
+		if ticket == nil {
+			at := auth.Client{IP: c.clientIP()}.Attempt(s.Username() + "@" + c.s.Domain)
+			if ticket, err = th.Begin(at); err != nil {
 				return "", &sasl.Failure{Condition: "temporary-auth-failure", Text: err.Error()}
 			}
-			keys = k
 		}
 		if done {
-			ended = true
-			th.Succeeded(keys[0], keys[1:]...)
+			ticket.Succeeded()
 			account, err := addr.Bare(s.Username() + "@" + c.s.Domain)
 			if err != nil {
 				return "", &sasl.Failure{Condition: "not-authorized", Text: "authentication failed"}
@@ -244,7 +241,7 @@ func (c *conn) plain(msg []byte) (string, error) {
 	if len(parts) != 3 {
 		return "", &sasl.Failure{Condition: "malformed-request", Text: "PLAIN is authzid NUL authcid NUL password"}
 	}
-	account, err := c.s.Auth.CheckPassword(context.Background(), c.clientIP(), parts[1]+"@"+c.s.Domain, parts[2])
+	account, err := c.s.Auth.CheckPassword(context.Background(), auth.Client{IP: c.clientIP()}, parts[1]+"@"+c.s.Domain, parts[2])
 	switch {
 	case errors.Is(err, auth.ErrThrottled), errors.Is(err, auth.ErrBusy):
 		return "", &sasl.Failure{Condition: "temporary-auth-failure", Text: err.Error()}
