@@ -172,7 +172,7 @@ func TestDeletedAccountLeavesXMPPRosters(t *testing.T) {
 	if r := sendIQ(t, ctx, ax, `<iq type='set' id='s1'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' name='Bob'/></query></iq>`); r.Type != "result" {
 		t.Fatalf("roster set: %+v", r)
 	}
-	if r := sendIQ(t, ctx, ax, `<iq type='get' id='g1'><query xmlns='jabber:iq:roster'/></iq>`); len(r.Items) != 2 {
+	if r := sendIQ(t, ctx, ax, `<iq type='get' id='g1'><query xmlns='jabber:iq:roster' ver=''/></iq>`); len(r.Items) != 2 {
 		t.Fatalf("roster: %s", r.Inner)
 	}
 	must(t, ax.Send(ctx, stanza2IQ(`<presence/>`)))

@@ -422,6 +422,8 @@ func TestXMPPAndJSONSharePersonalEvents(t *testing.T) {
 func TestXMPPRosterIsTheAddressBook(t *testing.T) {
 	ts, ctx, alice, _ := xmppWorld(t, time.Second)
 	ax, in := xmppClient(t, ts, "alice")
+	// asking for the roster, with versioning, makes the stream one that is pushed changes (RFC 6121 § 2.2)
+	sendIQ(t, ctx, ax, `<iq type='get' id='g0'><query xmlns='jabber:iq:roster' ver=''/></iq>`)
 	if r := sendIQ(t, ctx, ax, `<iq type='set' id='s1'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' name='Bob'><group>Friends</group></item></query></iq>`); r.Type != "result" {
 		t.Fatalf("roster set: %+v", r)
 	}
@@ -446,7 +448,7 @@ func TestXMPPRosterIsTheAddressBook(t *testing.T) {
 	if !strings.Contains(push.Inner, `subscription="both"`) || !strings.Contains(push.Inner, "ver=") {
 		t.Fatalf("push after a REST edit: %s", push.Inner)
 	}
-	full := sendIQ(t, ctx, ax, `<iq type='get' id='g1'><query xmlns='jabber:iq:roster'/></iq>`)
+	full := sendIQ(t, ctx, ax, `<iq type='get' id='g1'><query xmlns='jabber:iq:roster' ver=''/></iq>`)
 	i := strings.Index(full.Inner, `ver="`)
 	if i < 0 || !strings.Contains(full.Inner, `name="Robert"`) {
 		t.Fatalf("roster get: %s", full.Inner)

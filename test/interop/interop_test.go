@@ -105,13 +105,6 @@ func startPresenced(t *testing.T) target {
 		passA: "alice-password", pass: "bob-password", ca: filepath.Join(data, "xmpp-cert.pem")}
 	httpPort := freePort(t)
 	tg.httpBase = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	for _, u := range [][2]string{{tg.alice, tg.passA}, {tg.bob, tg.pass}} {
-		cmd := exec.Command(bin, "user", "add", u[0]+"@localhost", "--password-stdin", "--data-dir", data)
-		cmd.Stdin = strings.NewReader(u[1] + "\n")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("user add: %v\n%s", err, out)
-		}
-	}
 	srv := exec.Command(bin, "serve", "--data-dir", data, "--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
 		"--xmpp-addr", fmt.Sprintf("127.0.0.1:%d", tg.port), "--grace", "1s")
 	var log bytes.Buffer
@@ -127,6 +120,15 @@ func startPresenced(t *testing.T) target {
 		}
 	})
 	waitListening(t, tg.port)
+	// accounts are added beside the running server, as the README does: only
+	// serve creates a data directory
+	for _, u := range [][2]string{{tg.alice, tg.passA}, {tg.bob, tg.pass}} {
+		cmd := exec.Command(bin, "user", "add", u[0]+"@localhost", "--password-stdin", "--data-dir", data)
+		cmd.Stdin = strings.NewReader(u[1] + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("user add: %v\n%s", err, out)
+		}
+	}
 	return tg
 }
 

@@ -13,6 +13,11 @@ package c2s
 // size of the roster: with a thousand items and several resources, a
 // change no longer makes each of them read and hash the whole roster.
 //
+// Only interested resources (§ 2.2: those that asked for the roster) get
+// pushes, and only those whose roster get carried a version (§ 2.6.2)
+// have their roster's hashes kept: the others get pushes without one, and
+// cost no memory per item.
+//
 // The old hash comes from what this stream last told its client
 // (rosterState, kept with the stream's other told state in live): the
 // version a push carries is then, by construction, the hash of the copy
@@ -134,9 +139,10 @@ func (it rosterItem) hash() uint64 {
 }
 
 // rosterState is the roster as a stream last told its client: the hash of
-// each item and the version, the XOR of them all. Guarded by fmu.
+// each item and the version, the XOR of them all; for a client that does
+// not version its roster, nothing (items nil). Guarded by fmu.
 type rosterState struct {
-	items map[string]uint64 // jid → hash
+	items map[string]uint64 // jid → hash; nil: not versioned
 	ver   uint64
 }
 
@@ -148,8 +154,13 @@ func newRosterState(items []rosterItem) *rosterState {
 	return r
 }
 
+func (r *rosterState) versioned() bool { return r.items != nil }
+
 // put records that the client now has it (replacing any item of its jid).
 func (r *rosterState) put(it rosterItem) {
+	if !r.versioned() {
+		return
+	}
 	r.remove(it.jid)
 	h := it.hash()
 	r.items[it.jid] = h
@@ -169,8 +180,12 @@ func (r *rosterState) has(jid string) bool {
 	return ok
 }
 
-// version is ver as the client sees it, an opaque string (§ 2.6.1).
+// version is ver as the client sees it, an opaque string (§ 2.6.1), or
+// "" (no ver attribute) for a client that does not version its roster.
 func (r *rosterState) version() string {
+	if !r.versioned() {
+		return ""
+	}
 	return fmt.Sprintf("%016x", r.ver)
 }
 
@@ -249,6 +264,10 @@ func (c *conn) roster(rq iqRequest) error {
 	items, err := c.loadRoster(ctx)
 	if err != nil {
 		return err
+	}
+	if !q.HasAttr("ver") { // § 2.6.2: no versioning: the roster, then plain pushes
+		c.rstate = &rosterState{}
+		return c.iqResult(rq, rosterQuery("", items...))
 	}
 	c.rstate = newRosterState(items)
 	ver := c.rstate.version()
@@ -345,17 +364,10 @@ func (c *conn) rosterPush(jid string, sub *core.SubscriptionView) error {
 	if jid == "" || jid == c.account {
 		return nil
 	}
-	ctx := context.Background()
 	if c.rstate == nil {
-		// the client has not asked for the roster: pushes carry a version
-		// all the same, so the roster is read once for this stream
-		items, err := c.loadRoster(ctx)
-		if err != nil {
-			return err
-		}
-		c.rstate = newRosterState(items)
+		return nil // not an interested resource (§ 2.2): it asks for the roster when it wants it
 	}
-	it, ok, err := c.loadItem(ctx, jid, sub)
+	it, ok, err := c.loadItem(context.Background(), jid, sub)
 	if err != nil {
 		return err
 	}
@@ -383,6 +395,14 @@ func (c *conn) rosterResync() error {
 	if err != nil {
 		return err
 	}
+	if !c.rstate.versioned() { // what it missed is not known: all of it again
+		for _, it := range items {
+			if err := c.push(rosterQuery("", it)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	told := c.rstate
 	c.rstate = newRosterState(items)
 	c.rstate.ver ^= rand.Uint64() | 1
@@ -405,7 +425,10 @@ func (c *conn) rosterResync() error {
 
 // rosterQuery is a roster (or a push's part of it) at version ver.
 func rosterQuery(ver string, items ...rosterItem) *xmlstream.Element {
-	q := xmlstream.New(nsRoster, "query").Set("ver", ver)
+	q := xmlstream.New(nsRoster, "query")
+	if ver != "" {
+		q.Set("ver", ver)
+	}
 	for _, it := range items {
 		q.Add(it.element())
 	}
@@ -414,8 +437,7 @@ func rosterQuery(ver string, items ...rosterItem) *xmlstream.Element {
 
 // removeQuery is the push that takes jid off the roster (§ 2.5.2).
 func removeQuery(ver, jid string) *xmlstream.Element {
-	return xmlstream.New(nsRoster, "query").Set("ver", ver).
-		Add(xmlstream.New(nsRoster, "item").Set("jid", jid).Set("subscription", "remove"))
+	return rosterQuery(ver).Add(xmlstream.New(nsRoster, "item").Set("jid", jid).Set("subscription", "remove"))
 }
 
 // push sends the user's resource an iq set from its account (a roster or

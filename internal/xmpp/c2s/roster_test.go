@@ -205,11 +205,7 @@ func TestRosterVersionIsIncremental(t *testing.T) {
 		t.Helper()
 		gets++
 		id := fmt.Sprint("g", gets)
-		attr := ""
-		if withVer != "" {
-			attr = " ver='" + withVer + "'"
-		}
-		x.send(`<iq type='get' id='%s'><query xmlns='jabber:iq:roster'%s/></iq>`, id, attr)
+		x.send(`<iq type='get' id='%s'><query xmlns='jabber:iq:roster' ver='%s'/></iq>`, id, withVer) // a versioning client
 		res := read(func(el *xmlstream.Element) bool { return el.Name.Local == "iq" && el.AttrValue("id") == id })
 		if res.AttrValue("type") != "result" {
 			t.Fatalf("roster get: %s", res.String(""))
@@ -366,7 +362,7 @@ func TestRosterResyncAfterLostPushes(t *testing.T) {
 	}
 	x := r.signIn(t, "alice")
 	id := bindResumable(x).AttrValue("id")
-	x.send(`<iq type='get' id='g1'><query xmlns='jabber:iq:roster'/></iq>`)
+	x.send(`<iq type='get' id='g1'><query xmlns='jabber:iq:roster' ver=''/></iq>`)
 	before := x.expect("iq").Child(nsRoster, "query").AttrValue("ver")
 	x.conn.Close()
 
@@ -430,7 +426,7 @@ func TestRosterPushResentOnResume(t *testing.T) {
 	}
 	x := r.signIn(t, "alice")
 	id := bindResumable(x).AttrValue("id")
-	x.send(`<iq type='get' id='g1'><query xmlns='jabber:iq:roster'/></iq>`)
+	x.send(`<iq type='get' id='g1'><query xmlns='jabber:iq:roster' ver=''/></iq>`)
 	for x.expect("iq").AttrValue("id") != "g1" {
 	}
 	if err := r.hub.DeleteContact(ctx, "alice@localhost", cs[0].ID, 0); err != nil {
@@ -465,5 +461,50 @@ func TestRosterPushResentOnResume(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// TestRosterPushesGoToInterestedResources: a stream that has not asked
+// for the roster gets no pushes (RFC 6121 § 2.2: only interested
+// resources do); one that asked without a version gets its roster and
+// pushes without one (§ 2.6.2), and the stream keeps no hashes for it.
+func TestRosterPushesGoToInterestedResources(t *testing.T) {
+	r := start(t, true)
+	ctx := context.Background()
+	bind := func() (*rawStream, string) {
+		x := r.signIn(t, "alice")
+		x.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`)
+		return x, x.expect("iq").Child("urn:ietf:params:xml:ns:xmpp-bind", "bind").ChildText("urn:ietf:params:xml:ns:xmpp-bind", "jid")
+	}
+	quiet, quietJID := bind()
+	plain, _ := bind()
+	plain.send(`<iq type='get' id='g1'><query xmlns='jabber:iq:roster'/></iq>`)
+	for {
+		el := plain.expect("iq")
+		if el.AttrValue("id") != "g1" {
+			continue
+		}
+		if q := el.Child(nsRoster, "query"); q == nil || q.HasAttr("ver") {
+			t.Fatalf("an unversioned roster get got %s", el.String(""))
+		}
+		break
+	}
+	if _, err := r.hub.CreateContacts(ctx, "alice@localhost", []store.Contact{{Name: "Bob", Address: "bob@localhost"}}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		el := plain.expect("iq")
+		if q := el.Child(nsRoster, "query"); el.AttrValue("type") == "set" && q != nil {
+			if q.HasAttr("ver") || q.Child(nsRoster, "item").AttrValue("name") != "Bob" {
+				t.Fatalf("push %s", el.String(""))
+			}
+			break
+		}
+	}
+	// the quiet stream: an iq routed to it through the core after the
+	// contact event arrives with nothing before it
+	plain.send(`<iq type='get' id='p1' to='%s'><ping xmlns='urn:xmpp:ping'/></iq>`, quietJID)
+	if el := quiet.expect("iq"); el.AttrValue("id") != "p1" {
+		t.Fatalf("a stream that never asked for the roster got %s", el.String(""))
 	}
 }

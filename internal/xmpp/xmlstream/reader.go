@@ -61,6 +61,17 @@ func (e *Element) AttrValue(local string) string {
 	return ""
 }
 
+// HasAttr reports whether the element has the attribute local (in no
+// namespace), even empty.
+func (e *Element) HasAttr(local string) bool {
+	for _, a := range e.Attr {
+		if a.Name.Space == "" && a.Name.Local == local {
+			return true
+		}
+	}
+	return false
+}
+
 // Child returns the first child element with the given namespace and local
 // name, or nil.
 func (e *Element) Child(space, local string) *Element {
