@@ -517,7 +517,9 @@ func dump(frames []map[string]any) string {
 // last_seen, a withdrawn approval does not.
 func playScenario(t *testing.T) *frameLog {
 	ts := startServer(t, nil)
-	ctx := tctx(t)
+	// generous: a busy machine under -race is slow, and nothing here is timed
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
 	log := &frameLog{}
 	alice, bob, carol := ts.user(t, "alice"), ts.user(t, "bob"), ts.user(t, "carol")
 	ts.user(t, "mallory")
