@@ -23,6 +23,7 @@ type Config struct {
 	HTTPAddr       string
 	Domain         string
 	Grace          time.Duration
+	MaxGrace       time.Duration // the longest grace a JSON-protocol hello may ask for
 	Heartbeat      time.Duration
 	TokenTTL       time.Duration
 	Signup         bool
@@ -148,6 +149,7 @@ var Settings = []Setting{
 	{"http_addr", "127.0.0.1:8080", "HTTP listener: web page, REST API, WebSocket and long-polling", str(func(c *Config) *string { return &c.HTTPAddr }), false},
 	{"domain", "localhost", "the domain this server hosts (accounts are user@domain)", str(func(c *Config) *string { return &c.Domain }), false},
 	{"grace", "5s", "how long a dropped session stays online awaiting resumption (at least 1s)", dur(func(c *Config) *time.Duration { return &c.Grace }, MinGrace, 0), false},
+	{"max_grace", "300s", "the longest grace period a client may ask for in its hello (docs/protocol.md), e.g. a long-poll client that polls rarely; never less than grace", dur(func(c *Config) *time.Duration { return &c.MaxGrace }, MinGrace, 0), false},
 	{"heartbeat", "30s", "how often clients must send something; silent connections close after 3 periods (1s to 24h)", dur(func(c *Config) *time.Duration { return &c.Heartbeat }, MinHeartbeat, MaxHeartbeat), false},
 	{"token_ttl", "720h", "lifetime of bearer tokens issued at sign-in (0: no expiry)", dur(func(c *Config) *time.Duration { return &c.TokenTTL }, 0, 0), false},
 	switchSetting("signup", "allow self sign-up on the web page and POST /v1/auth/signup", func(c *Config) *bool { return &c.Signup }),

@@ -32,6 +32,9 @@ func TestPrecedence(t *testing.T) {
 	if c.XMPPResumeWindow != 300*time.Second {
 		t.Fatalf("xmpp_resume_window defaults to %v", c.XMPPResumeWindow)
 	}
+	if c.MaxGrace != 300*time.Second {
+		t.Fatalf("max_grace defaults to %v", c.MaxGrace)
+	}
 }
 
 // TestResumeWindow: xmpp_resume_window is a duration of at least a second.
@@ -98,6 +101,8 @@ func TestDurationBounds(t *testing.T) {
 		{"PRESENCED_GRACE", "999ms", false},
 		{"PRESENCED_GRACE", "1s", true},
 		{"PRESENCED_GRACE", "48h", true},
+		{"PRESENCED_MAX_GRACE", "0s", false},
+		{"PRESENCED_MAX_GRACE", "1h", true},
 		{"PRESENCED_TOKEN_TTL", "0", true}, // no expiry
 		{"PRESENCED_TOKEN_TTL", "-1h", false},
 	} {

@@ -657,6 +657,16 @@ func (s *Session) SetGrace(d time.Duration) {
 	s.graceFor = d
 }
 
+// Grace is how long this session stays online after its connection drops:
+// its own grace period if SetGrace gave it one, else the hub's.
+func (s *Session) Grace() time.Duration {
+	defer s.hub.lock(s.Account)()
+	if s.graceFor > 0 {
+		return s.graceFor
+	}
+	return s.hub.cfg.Grace
+}
+
 // Close ends the session now (sign-out): its contacts see it go at once.
 func (s *Session) Close() {
 	h := s.hub

@@ -15,6 +15,21 @@ type Server struct {
 	Auth      *auth.Auth
 	Grace     time.Duration
 	Heartbeat time.Duration
+	// MaxGrace bounds the grace period a hello may ask for (never below
+	// Grace): a longer one keeps a vanished client's session online, and
+	// shown to its contacts, that long.
+	MaxGrace time.Duration
+}
+
+// grant is the grace period given to a hello that asks for seconds: at
+// least the server's own, at most MaxGrace. Asking for more than the
+// maximum is no error, it gets the maximum.
+func (s *Server) grant(seconds int64) time.Duration {
+	most := max(s.MaxGrace, s.Grace)
+	if seconds >= int64(most/time.Second) {
+		return most
+	}
+	return max(time.Duration(seconds)*time.Second, s.Grace)
 }
 
 // Conn is the protocol state of one client: who it is and its session.
@@ -69,6 +84,9 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 	if c.Account == "" {
 		return Error(f.ID, core.Errorf(core.CodeUnauthorized, "hello needs a token")), ErrClose
 	}
+	if f.Grace != nil && *f.Grace < 0 {
+		return Error(f.ID, core.Errorf(core.CodeInvalid, "grace must be a whole number of seconds, not negative")), nil
+	}
 	var (
 		s       *core.Session
 		resumed bool
@@ -94,8 +112,11 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 		return Error(f.ID, err), nil // the client may try again (e.g. connect anew after session_expired)
 	}
 	c.Session = s
+	if f.Grace != nil { // before the transport can detach: the session's first drop already waits this long
+		s.SetGrace(c.srv.grant(*f.Grace))
+	}
 	return mustJSON(welcomeFrame{Type: "welcome", ID: f.ID, Session: s.Resource, Address: s.Address(), Resumed: resumed,
-		Seq: s.Seq(), Grace: int(c.srv.Grace / time.Second), Heartbeat: int(c.srv.Heartbeat / time.Second)}), nil
+		Seq: s.Seq(), Grace: int(s.Grace() / time.Second), Heartbeat: int(c.srv.Heartbeat / time.Second)}), nil
 }
 
 // Handle answers one frame after hello. It returns nil for frames that take

@@ -34,6 +34,9 @@ type ClientFrame struct {
 	Accepts []string    `json:"accepts,omitempty"`
 	Topics  []string    `json:"topics,omitempty"` // personal events to receive; absent: all
 	Resume  *ResumeInfo `json:"resume,omitempty"`
+	// Grace asks for a longer grace period (seconds) for this session,
+	// granted up to Server.MaxGrace: a long-poll client that polls rarely.
+	Grace *int64 `json:"grace,omitempty"`
 	// hello (initial presence) and presence
 	Presence *PresenceFields `json:"presence,omitempty"`
 	PresenceFields
@@ -142,7 +145,7 @@ type welcomeFrame struct {
 	Address   string `json:"address"`
 	Resumed   bool   `json:"resumed"`
 	Seq       uint64 `json:"seq"`
-	Grace     int    `json:"grace"`     // seconds a dropped session stays resumable
+	Grace     int    `json:"grace"`     // seconds a dropped session stays resumable: the server's, or what hello asked for
 	Heartbeat int    `json:"heartbeat"` // seconds between client pings the server expects at least
 }
 
