@@ -151,7 +151,7 @@ var Settings = []Setting{
 	{"grace", "5s", "how long a dropped session stays online awaiting resumption (at least 1s)", dur(func(c *Config) *time.Duration { return &c.Grace }, MinGrace, 0), false},
 	{"max_grace", "300s", "the longest grace period a client may ask for in its hello (docs/protocol.md), e.g. a long-poll client that polls rarely; never less than grace", dur(func(c *Config) *time.Duration { return &c.MaxGrace }, MinGrace, 0), false},
 	{"heartbeat", "30s", "how often clients must send something; silent connections close after 3 periods (1s to 24h)", dur(func(c *Config) *time.Duration { return &c.Heartbeat }, MinHeartbeat, MaxHeartbeat), false},
-	{"token_ttl", "720h", "lifetime of bearer tokens issued at sign-in (0: no expiry)", dur(func(c *Config) *time.Duration { return &c.TokenTTL }, 0, 0), false},
+	{"token_ttl", "720h", "lifetime of bearer tokens, issued at sign-in or by `presenced token issue` (0: no expiry)", dur(func(c *Config) *time.Duration { return &c.TokenTTL }, 0, 0), false},
 	switchSetting("signup", "allow self sign-up on the web page and POST /v1/auth/signup", func(c *Config) *bool { return &c.Signup }),
 	{"tls_cert", "", "PEM certificate file: serve HTTPS (with tls_key)", str(func(c *Config) *string { return &c.TLSCert }), false},
 	{"tls_key", "", "PEM private key file for tls_cert", str(func(c *Config) *string { return &c.TLSKey }), false},
