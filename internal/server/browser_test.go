@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/internal/testbrowser"
 )
 
@@ -65,3 +66,88 @@ func TestWebPageLivePresence(t *testing.T) {
 	// bob's approval asked back, which alice's pre-approval (when adding him) granted
 	bob.WaitFor(t, ctx, `document.querySelector('#contacts li[data-address="alice@localhost"]')?.dataset.availability === "available"`)
 }
+
+// TestWebPageSurvivesRestarts restarts the server twice under a signed-in
+// web page (same data directory, same port). Each time the page's resume
+// finds its session gone, so the SDK must open a fresh one, and exactly one:
+// a stale reconnect of the failed socket used to resume the new session from
+// a second socket, whose "replaced" goaway then stopped the client for good.
+// Every wait is on a condition; nothing depends on how fast the machine is.
+func TestWebPageSurvivesRestarts(t *testing.T) {
+	path := os.Getenv("PRESENCED_TEST_CHROMIUM")
+	if path == "" {
+		t.Skip("set PRESENCED_TEST_CHROMIUM=/usr/bin/chromium to run the browser test (.ci/run does)")
+	}
+	ts := startServer(t, nil)
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	bobToken, _, err := ts.Auth.IssueToken(ctx, "bob@localhost", "test")
+	must(t, err)
+	b := testbrowser.Launch(t, ctx, path)
+	page := b.NewPage(t, ctx, ts.URL+"/", socketProbe)
+	signInPage(t, ctx, page, "alice")
+
+	for round := 0; round <= 2; round++ {
+		if round > 0 {
+			ts.restart(t)
+		}
+		// bob (the Go client) comes online with a status naming the round;
+		// alice's page shows it, so it has a live session again …
+		bs, err := client.New(ts.URL, bobToken).Connect(ctx, client.ConnectOptions{
+			Presence: &client.Presence{Availability: "available", Status: fmt.Sprintf("bob round %d", round)}})
+		must(t, err)
+		page.WaitFor(t, ctx, fmt.Sprintf(`document.getElementById("conn").textContent.startsWith("online as alice@localhost/web-") &&
+			document.querySelector('#contacts li[data-address="bob@localhost"] .status')?.textContent.includes("bob round %d")`, round))
+		// … and what alice sets there reaches bob
+		page.Eval(t, ctx, fmt.Sprintf(`document.getElementById("status").value = "alice round %d";
+			document.querySelector("#presence-form button").click(); true`, round))
+		_, err = bs.WaitFor(ctx, func(f client.Frame) bool {
+			return f.Type == "presence" && f.Address == "alice@localhost" && f.Status == fmt.Sprintf("alice round %d", round)
+		})
+		must(t, err)
+		// once the page has settled (no reconnect scheduled, one socket),
+		// none of its sockets was ever replaced by another of its own
+		page.WaitFor(t, ctx, `window.socketProbe.settled()`)
+		if g := page.Eval(t, ctx, `window.socketProbe.goaways.filter((r) => r.startsWith("replaced")).length`); g != float64(0) {
+			t.Fatalf("round %d: the page resumed its live session from a second socket (goaways %v)", round, page.Eval(t, ctx, `window.socketProbe.goaways`))
+		}
+		page.WaitFor(t, ctx, `document.getElementById("conn").textContent.startsWith("online as alice@localhost/web-")`)
+	}
+}
+
+// signInPage signs local@localhost in on the page and waits until it is online.
+func signInPage(t *testing.T, ctx context.Context, p *testbrowser.Page, local string) {
+	t.Helper()
+	p.WaitFor(t, ctx, `!document.getElementById("signin").hidden`)
+	p.Eval(t, ctx, fmt.Sprintf(`document.getElementById("signin-address").value = %q;
+		document.getElementById("signin-password").value = %q;
+		document.querySelector("#signin-form button").click(); true`, local+"@localhost", "password-"+local))
+	p.WaitFor(t, ctx, `document.getElementById("conn").textContent.startsWith("online as `+local+`@localhost/web-")`)
+}
+
+// socketProbe instruments a page: the goaway reasons its WebSockets
+// received, and settled(), true when no timeout is pending (so no reconnect
+// is scheduled) and exactly one of its sockets is not closed, and is open.
+const socketProbe = `(() => {
+	const pending = new Set(), sockets = [], goaways = [];
+	const setT = window.setTimeout, clearT = window.clearTimeout;
+	window.setTimeout = (fn, ms, ...args) => {
+		const id = setT.call(window, (...a) => { pending.delete(id); fn(...a); }, ms, ...args);
+		pending.add(id);
+		return id;
+	};
+	window.clearTimeout = (id) => { pending.delete(id); clearT.call(window, id); };
+	window.WebSocket = class extends window.WebSocket {
+		constructor(...a) {
+			super(...a);
+			sockets.push(this);
+			this.addEventListener("message", (e) => {
+				try { const f = JSON.parse(e.data); if (f.type === "goaway") goaways.push(f.reason); } catch (_) {}
+			});
+		}
+	};
+	window.socketProbe = { goaways, settled: () => pending.size === 0 &&
+		sockets.filter((s) => s.readyState !== WebSocket.CLOSED).length === 1 && sockets.some((s) => s.readyState === WebSocket.OPEN) };
+})()`

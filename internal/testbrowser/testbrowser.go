@@ -127,14 +127,22 @@ func (b *Browser) call(t *testing.T, ctx context.Context, session, method string
 	return nil
 }
 
-// NewPage opens url in a fresh browser context (its own cookies).
-func (b *Browser) NewPage(t *testing.T, ctx context.Context, url string) *Page {
+// NewPage opens url in a fresh browser context (its own cookies). Each of
+// initScripts runs in every document of the page before the document's own
+// scripts (to instrument the page under test).
+func (b *Browser) NewPage(t *testing.T, ctx context.Context, url string, initScripts ...string) *Page {
 	var bc struct{ BrowserContextID string }
 	json.Unmarshal(b.call(t, ctx, "", "Target.createBrowserContext", map[string]any{}), &bc)
 	var tg struct{ TargetID string }
 	json.Unmarshal(b.call(t, ctx, "", "Target.createTarget", map[string]any{"url": "about:blank", "browserContextId": bc.BrowserContextID}), &tg)
 	var at struct{ SessionID string }
 	json.Unmarshal(b.call(t, ctx, "", "Target.attachToTarget", map[string]any{"targetId": tg.TargetID, "flatten": true}), &at)
+	if len(initScripts) > 0 {
+		b.call(t, ctx, at.SessionID, "Page.enable", map[string]any{})
+	}
+	for _, src := range initScripts {
+		b.call(t, ctx, at.SessionID, "Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": src})
+	}
 	// navigate once attached: evaluating in a page created with its URL can
 	// wait forever for an execution context
 	b.call(t, ctx, at.SessionID, "Page.navigate", map[string]any{"url": url})
@@ -168,7 +176,7 @@ func (p *Page) WaitFor(t *testing.T, ctx context.Context, cond string) {
 	t.Helper()
 	expr := "(() => { try { return !!(" + cond + ") } catch (e) { return false } })()"
 	for ctx.Err() == nil {
-		ectx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ectx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		v, _ := p.Eval(t, ectx, expr).(bool)
 		cancel()
 		if v {
@@ -179,7 +187,7 @@ func (p *Page) WaitFor(t *testing.T, ctx context.Context, cond string) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	ectx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ectx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	t.Fatalf("timed out waiting for %s\npage text: %v", cond, p.Eval(t, ectx, "document.body.innerText"))
 }

@@ -98,8 +98,12 @@ async function start(account) {
   const p = new Presenced({ device: "web", presence: { availability: "available" } });
   window.presenced = p; // handy in the console
   p.addEventListener("change", () => render(p));
-  p.addEventListener("welcome", (e) => { $("conn").textContent = "online as " + e.detail.address; });
-  p.addEventListener("close", () => { $("conn").textContent = "reconnecting…"; });
+  p.addEventListener("state", (e) => {
+    const { state, reason } = e.detail;
+    if (state === "online") $("conn").textContent = "online as " + p.address;
+    else if (state === "reconnecting") $("conn").textContent = "reconnecting…";
+    else if (state === "closed") $("conn").textContent = "disconnected" + (reason ? ": " + reason : "") + " (reload the page)";
+  });
   p.addEventListener("contact", (e) => {
     const c = e.detail.contact;
     if (e.detail.op === "put" && c.address) names.set(c.address, c.name || c.address);
