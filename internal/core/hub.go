@@ -317,7 +317,7 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 		return nil, Errorf(CodeInvalid, "resource must be 1 to 64 printable characters without / or @")
 	}
 	s := &Session{hub: h, Account: account, Resource: opts.Resource, device: device, transport: opts.Transport, payloads: opts.Payloads,
-		credential: opts.Credential, channel: opts.Channel, sink: sink,
+		credential: opts.Credential, channel: opts.Channel, sink: sink, started: h.clock.Now(),
 		rate: ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
 	for _, k := range opts.Accepts {
 		b := kindBit(k)

@@ -34,12 +34,32 @@ func (h *Hub) Apply(ev store.LifecycleEvent) {
 	case store.LifecycleDeleted:
 		h.accountDeleted(ev.Account)
 	case store.LifecyclePassword:
-		// every session: tokens are revoked with the password, and the
-		// others signed in with the old one
-		h.endSessions(ev.Account, GoawayPassword, func(*Session) bool { return true })
+		// Tokens are revoked with the password, in the same transaction,
+		// so a session whose token is still in the store signed in after
+		// the change (the web page signing in again with the new password
+		// before the log was read): it keeps its right. Every other
+		// session signed in with the old password or a revoked token.
+		current := h.currentTokens(ev.Account)
+		h.endSessions(ev.Account, GoawayPassword, func(s *Session) bool { return !current[s.credential] })
 	case store.LifecycleTokenRevoked:
 		h.endSessions(ev.Account, GoawayRevoked, func(s *Session) bool { return s.credential == ev.TokenID })
 	}
+}
+
+// currentTokens is the set of IDs of the account's tokens in the store;
+// empty if it cannot be read (then every session ends: the safe side).
+func (h *Hub) currentTokens(account string) map[string]bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	toks, err := h.store.ListTokens(ctx, account)
+	if err != nil {
+		h.log.Error("lifecycle: list tokens", "account", account, "err", err)
+	}
+	ids := make(map[string]bool, len(toks))
+	for _, t := range toks {
+		ids[t.ID] = true
+	}
+	return ids
 }
 
 // endSessions ends the account's sessions that match.

@@ -34,7 +34,8 @@ type Session struct {
 	Resource   string
 	device     string
 	transport  string
-	credential string // what it signed in with (lifecycle.go)
+	credential string    // what it signed in with (lifecycle.go)
+	started    time.Time // when it was opened (devices.go)
 	channel    Channel
 	accepts    kindSet
 	payloads   bool          // takes Message.Payload
