@@ -47,6 +47,7 @@ export class Presenced extends EventTarget {
     this.presence = new Map(); // bare address → presence
     this.subscriptions = new Map(); // bare address → subscription view
     this.privacy = { invisible: false, blocks: [], hidden: [] };
+    this.personal = new Map(); // bare address (yours too) → Map topic → {item, data, published}
     this.lastSeq = 0;
     this._acked = 0;
     this._nextId = 0;
@@ -240,6 +241,11 @@ export class Presenced extends EventTarget {
         this.presence = new Map((f.presence || []).map((p) => [p.address, p]));
         this.subscriptions = new Map((f.subscriptions || []).map((s) => [s.address, s]));
         this.privacy = f.privacy;
+        this.personal = new Map();
+        for (const it of f.personal || []) this._personal(it);
+        break;
+      case "personal":
+        this._personal(f);
         break;
       case "presence":
         if (this.address && f.address === this.address.split("/")[0]) this.self = f;
@@ -248,7 +254,10 @@ export class Presenced extends EventTarget {
       case "subscription":
         if (f.subscription === "none" && !f.pending_in && !f.pending_out && !f.preapproved) this.subscriptions.delete(f.address);
         else this.subscriptions.set(f.address, f);
-        if (f.subscription !== "to" && f.subscription !== "both") this.presence.delete(f.address);
+        if (f.subscription !== "to" && f.subscription !== "both") {
+          this.presence.delete(f.address);
+          this.personal.delete(f.address);
+        }
         break;
       case "privacy":
         this.privacy = f;
@@ -259,6 +268,14 @@ export class Presenced extends EventTarget {
     }
     this._emit(f.type, f);
     this._emit("change", f);
+  }
+
+  _personal(f) {
+    let topics = this.personal.get(f.from);
+    if (!topics) this.personal.set(f.from, (topics = new Map()));
+    // retracted, or an empty item: the user stopped publishing that
+    if (f.retracted || !f.data || !Object.keys(f.data).length) topics.delete(f.topic);
+    else topics.set(f.topic, { item: f.item, data: f.data, published: f.published });
   }
 
   // request sends a frame and resolves with its reply (rejects on error).
@@ -288,6 +305,8 @@ export class Presenced extends EventTarget {
   setInvisible(invisible) { return this.request("invisible", { invisible }); }
   message(to, body) { return this.request("message", { to, body }); }
   signal(to, data) { return this.request("signal", { to, data }); }
+  publish(topic, data) { return this.request("publish", { topic, data }); }
+  retract(topic) { return this.request("retract", { topic }); }
 
   // close ends the session for good (contacts see it leave at once).
   async close() {

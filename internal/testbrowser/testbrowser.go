@@ -171,6 +171,42 @@ func (p *Page) Eval(t *testing.T, ctx context.Context, expr string) any {
 	return r.Result.Value
 }
 
+// Screenshot returns a PNG of the page laid out at width×height CSS pixels
+// (a width under 600 emulates a phone).
+func (p *Page) Screenshot(t *testing.T, ctx context.Context, width, height int) []byte {
+	t.Helper()
+	p.b.call(t, ctx, p.session, "Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": height,
+		"deviceScaleFactor": 1, "mobile": width < 600})
+	raw := p.b.call(t, ctx, p.session, "Page.captureScreenshot", map[string]any{"format": "png"})
+	var r struct {
+		Data []byte `json:"data"` // base64 in JSON, decoded by encoding/json
+	}
+	must(t, json.Unmarshal(raw, &r))
+	return r.Data
+}
+
+// Click waits until selector matches an element and clicks it.
+func (p *Page) Click(t *testing.T, ctx context.Context, selector string) {
+	t.Helper()
+	q := "document.querySelector(" + jsString(selector) + ")"
+	p.WaitFor(t, ctx, q)
+	p.Eval(t, ctx, q+".click(); true")
+}
+
+// Fill waits for the element with id and sets its value, as typing would
+// (an input event follows).
+func (p *Page) Fill(t *testing.T, ctx context.Context, id, value string) {
+	t.Helper()
+	q := "document.getElementById(" + jsString(id) + ")"
+	p.WaitFor(t, ctx, q)
+	p.Eval(t, ctx, q+".value = "+jsString(value)+"; "+q+".dispatchEvent(new Event('input', {bubbles: true})); true")
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
 // WaitFor polls a JS condition until it holds or ctx ends.
 func (p *Page) WaitFor(t *testing.T, ctx context.Context, cond string) {
 	t.Helper()

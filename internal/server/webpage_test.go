@@ -1,0 +1,124 @@
+package server
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/testbrowser"
+)
+
+// The web page's flows, each driven in headless Chromium as a user would
+// (clicks and typing), with the other side played by Go clients. Every wait
+// is on a condition with a generous deadline, so a busy machine or the race
+// detector only makes them slower.
+
+// browserWorld starts a server and Chromium, or skips without Chromium.
+func browserWorld(t *testing.T) (*testServer, context.Context, *testbrowser.Browser) {
+	t.Helper()
+	path := os.Getenv("PRESENCED_TEST_CHROMIUM")
+	if path == "" {
+		t.Skip("set PRESENCED_TEST_CHROMIUM=/usr/bin/chromium to run the browser test (.ci/run does)")
+	}
+	ts := startServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	return ts, ctx, testbrowser.Launch(t, ctx, path)
+}
+
+// connected opens a live session of c with presence p.
+func connected(t *testing.T, ctx context.Context, c *client.Client, p client.Presence) *client.Session {
+	t.Helper()
+	s, err := c.Connect(ctx, client.ConnectOptions{Presence: &p})
+	must(t, err)
+	return s
+}
+
+func li(list, address string) string {
+	return `#` + list + ` li[data-address="` + address + `"]`
+}
+
+// TestWebPagePeople: answering requests (deny, block), the block list,
+// adding a contact and cancelling the request, hiding from a contact and
+// going invisible (seen from the contact's side), human words for states,
+// no longer seeing a contact, removing one.
+func TestWebPagePeople(t *testing.T) {
+	ts, ctx, b := browserWorld(t)
+	alice, bob, carol, mallory := ts.user(t, "alice"), ts.user(t, "bob"), ts.user(t, "carol"), ts.user(t, "mallory")
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	bs := connected(t, ctx, bob, client.Presence{Availability: "dnd", Status: "in the lab"})
+	for _, c := range []*client.Client{carol, mallory} {
+		_, err := c.SubscriptionAction(ctx, "alice@localhost", "subscribe")
+		must(t, err)
+	}
+	page := b.NewPage(t, ctx, ts.URL+"/")
+	signInPage(t, ctx, page, "alice")
+	bobLi := li("contacts", "bob@localhost")
+	page.WaitFor(t, ctx, `document.querySelector('`+bobLi+` .status')?.textContent.includes("do not disturb — in the lab")`)
+	_, err := bs.WaitFor(ctx, presenceIs("alice@localhost", "available"))
+	must(t, err)
+
+	// requests: deny carol, block mallory (who then shows in the block list), unblock her
+	page.Click(t, ctx, li("requests", "carol@localhost")+" button.act-deny")
+	page.Click(t, ctx, li("requests", "mallory@localhost")+" button.act-block")
+	page.WaitFor(t, ctx, `!document.querySelector('#requests li[data-address]') && document.querySelector('`+li("blocks", "mallory@localhost")+`')`)
+	page.WaitFor(t, ctx, `document.getElementById("requests-count").hidden`)
+	page.Click(t, ctx, li("blocks", "mallory@localhost")+" button.act-unblock")
+	page.WaitFor(t, ctx, `!document.querySelector('`+li("blocks", "mallory@localhost")+`')`)
+	// block someone by address, from the form
+	page.Fill(t, ctx, "block-address", "eve@localhost")
+	page.Click(t, ctx, "#block-form button")
+	page.WaitFor(t, ctx, `document.querySelector('`+li("blocks", "eve@localhost")+`')`)
+
+	// add dave without sharing; the request waits; cancel it
+	page.Fill(t, ctx, "add-address", "dave@localhost")
+	page.Fill(t, ctx, "add-name", "Dave")
+	page.Eval(t, ctx, `document.getElementById("add-share").checked = false; true`)
+	page.Click(t, ctx, "#add-form button")
+	daveLi := li("contacts", "dave@localhost")
+	page.WaitFor(t, ctx, `document.querySelector('`+daveLi+` .relation')?.textContent === "waiting for approval" &&
+		document.querySelector('`+daveLi+` .name').textContent === "Dave"`)
+	page.Click(t, ctx, daveLi+" button.act-cancel")
+	page.WaitFor(t, ctx, `!document.querySelector('`+daveLi+`')`)
+	// adding oneself is refused in words
+	page.Fill(t, ctx, "add-address", "alice@localhost")
+	page.Click(t, ctx, "#add-form button")
+	page.WaitFor(t, ctx, `document.getElementById("notice").textContent.includes("your own address")`)
+
+	// hide from bob: he sees alice go offline; unhide: back
+	page.Click(t, ctx, bobLi+" button.act-hide")
+	_, err = bs.WaitFor(ctx, presenceIs("alice@localhost", "unavailable"))
+	must(t, err)
+	page.WaitFor(t, ctx, `document.querySelector('`+bobLi+` .hidden-note')`)
+	page.Click(t, ctx, bobLi+" button.act-unhide")
+	_, err = bs.WaitFor(ctx, presenceIs("alice@localhost", "available"))
+	must(t, err)
+
+	// invisible, from "My status"
+	page.Click(t, ctx, `#nav a[data-view="me"]`)
+	page.WaitFor(t, ctx, `!document.getElementById("view-me").hidden`)
+	page.Click(t, ctx, "#invisible")
+	_, err = bs.WaitFor(ctx, presenceIs("alice@localhost", "unavailable"))
+	must(t, err)
+	page.Click(t, ctx, "#invisible")
+	_, err = bs.WaitFor(ctx, presenceIs("alice@localhost", "available"))
+	must(t, err)
+	page.Click(t, ctx, `#nav a[data-view="people"]`)
+
+	// stop seeing bob: he still sees alice; then remove him: neither sees the other
+	page.Click(t, ctx, bobLi+" button.act-unsubscribe")
+	page.WaitFor(t, ctx, `document.querySelector('`+bobLi+` .relation')?.textContent === "sees you; you do not see them"`)
+	page.Click(t, ctx, bobLi+" button.act-remove")
+	page.WaitFor(t, ctx, `!document.querySelector('`+bobLi+`')`)
+	_, err = bs.WaitFor(ctx, presenceIs("alice@localhost", "unavailable"))
+	must(t, err)
+	subs, err := bob.Subscriptions(ctx)
+	must(t, err)
+	for _, s := range subs {
+		if s.Address == "alice@localhost" && s.Subscription != "none" {
+			t.Fatalf("bob still relates to alice: %+v", s)
+		}
+	}
+}
