@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,6 +121,107 @@ func TestWebPagePeople(t *testing.T) {
 	for _, s := range subs {
 		if s.Address == "alice@localhost" && s.Subscription != "none" {
 			t.Fatalf("bob still relates to alice: %+v", s)
+		}
+	}
+}
+
+// cardNamed is a JS expression: the address book's list item named name.
+func cardNamed(name string) string {
+	return `[...document.querySelectorAll("#cards li[data-id]")].find((li) => li.querySelector(".name").textContent === ` + jsQuote(name) + `)`
+}
+
+func jsQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// TestWebPageAddressBook: cards with and without a presence address,
+// groups, search, editing (and a conflicting edit from another device,
+// refused by the card's version and reloaded), deleting, a card made on
+// another device appearing live, vCard import with a report of the cards
+// it could not take, and export.
+func TestWebPageAddressBook(t *testing.T) {
+	ts, ctx, b := browserWorld(t)
+	alice := ts.user(t, "alice")
+	page := b.NewPage(t, ctx, ts.URL+"/")
+	signInPage(t, ctx, page, "alice")
+	page.Click(t, ctx, `#nav a[data-view="book"]`)
+	page.WaitFor(t, ctx, `!document.getElementById("view-book").hidden && document.querySelector("#cards li")?.textContent === "No cards yet."`)
+
+	newCard := func(name, address, phones, groups string) {
+		page.Click(t, ctx, "#book-new")
+		page.Fill(t, ctx, "card-name", name)
+		page.Fill(t, ctx, "card-address", address)
+		page.Fill(t, ctx, "card-phones", phones)
+		page.Fill(t, ctx, "card-groups", groups)
+		page.Click(t, ctx, "#card-form button[type=submit]")
+		page.WaitFor(t, ctx, cardNamed(name))
+	}
+	newCard("Plumber", "", "+33 1 23 45 67 89", "home, work")
+	newCard("Bob", "bob@localhost", "", "friends")
+	page.WaitFor(t, ctx, cardNamed("Plumber")+`.textContent.includes("no presence address")`)
+
+	// search and groups
+	page.Fill(t, ctx, "book-search", "plumb")
+	page.WaitFor(t, ctx, `document.querySelectorAll("#cards li[data-id]").length === 1 && `+cardNamed("Plumber"))
+	page.Fill(t, ctx, "book-search", "")
+	page.Fill(t, ctx, "book-group", "friends")
+	page.WaitFor(t, ctx, `document.querySelectorAll("#cards li[data-id]").length === 1 && `+cardNamed("Bob"))
+	page.Fill(t, ctx, "book-group", "")
+
+	// edit
+	page.Eval(t, ctx, cardNamed("Plumber")+`.querySelector("button.act-edit").click(); true`)
+	page.Fill(t, ctx, "card-name", "Plumber Joe")
+	page.Click(t, ctx, "#card-form button[type=submit]")
+	page.WaitFor(t, ctx, cardNamed("Plumber Joe")+` && document.getElementById("card-form").hidden`)
+	var book struct {
+		Contacts []struct {
+			ID, Name, Address string
+			Groups            []string
+			Version           int64
+		}
+	}
+	must(t, alice.Do(ctx, "GET", "/v1/contacts", nil, &book))
+	var joe string
+	for _, c := range book.Contacts {
+		if c.Name == "Plumber Joe" && len(c.Groups) == 2 && c.Address == "" {
+			joe = c.ID
+		}
+	}
+	if joe == "" {
+		t.Fatalf("the edit did not reach the server: %+v", book)
+	}
+
+	// a conflicting edit: another device renames the card while it is open here
+	page.Eval(t, ctx, cardNamed("Plumber Joe")+`.querySelector("button.act-edit").click(); true`)
+	page.WaitFor(t, ctx, `document.getElementById("card-name").value === "Plumber Joe"`)
+	must(t, alice.Do(ctx, "PUT", "/v1/contacts/"+joe, map[string]any{"name": "Joe the plumber", "groups": []string{"home"}}, nil))
+	page.WaitFor(t, ctx, cardNamed("Joe the plumber"))
+	page.Fill(t, ctx, "card-notes", "fixes sinks")
+	page.Click(t, ctx, "#card-form button[type=submit]")
+	page.WaitFor(t, ctx, `document.getElementById("notice").textContent.includes("changed on another device") &&
+		document.getElementById("card-name").value === "Joe the plumber"`)
+	page.Click(t, ctx, "#card-delete")
+	page.WaitFor(t, ctx, `!(`+cardNamed("Joe the plumber")+`)`)
+
+	// a card made on another device shows up live
+	must(t, alice.Do(ctx, "POST", "/v1/contacts", map[string]string{"name": "Zed"}, nil))
+	page.WaitFor(t, ctx, cardNamed("Zed"))
+
+	// import: two good cards, one without a name
+	vcf := "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Ann Import\r\nEMAIL:ann@example.org\r\nEND:VCARD\r\n" +
+		"BEGIN:VCARD\r\nVERSION:4.0\r\nEND:VCARD\r\n" +
+		"BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Ben Import\r\nIMPP:xmpp:ben@localhost\r\nEND:VCARD\r\n"
+	page.Eval(t, ctx, `{ const dt = new DataTransfer(); dt.items.add(new File([`+jsQuote(vcf)+`], "cards.vcf", {type: "text/vcard"}));
+		const inp = document.getElementById("book-import"); inp.files = dt.files; inp.dispatchEvent(new Event("change")); true }`)
+	page.WaitFor(t, ctx, `document.getElementById("notice").textContent.includes("Imported 2 cards. 1 could not be read: card 2") &&
+		`+cardNamed("Ann Import")+` && `+cardNamed("Ben Import"))
+
+	// export: what the link downloads
+	got := page.Eval(t, ctx, `fetch(document.getElementById("book-export").href).then((r) => r.text())`).(string)
+	for _, want := range []string{"BEGIN:VCARD", "FN:Bob", "FN:Ann Import", "FN:Zed"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("export lacks %q:\n%s", want, got)
 		}
 	}
 }

@@ -193,13 +193,14 @@ func (p *Page) Click(t *testing.T, ctx context.Context, selector string) {
 	p.Eval(t, ctx, q+".click(); true")
 }
 
-// Fill waits for the element with id and sets its value, as typing would
-// (an input event follows).
+// Fill waits for the element with id and sets its value, as typing or
+// choosing would (input and change events follow).
 func (p *Page) Fill(t *testing.T, ctx context.Context, id, value string) {
 	t.Helper()
 	q := "document.getElementById(" + jsString(id) + ")"
 	p.WaitFor(t, ctx, q)
-	p.Eval(t, ctx, q+".value = "+jsString(value)+"; "+q+".dispatchEvent(new Event('input', {bubbles: true})); true")
+	p.Eval(t, ctx, q+".value = "+jsString(value)+"; "+q+".dispatchEvent(new Event('input', {bubbles: true})); "+
+		q+".dispatchEvent(new Event('change', {bubbles: true})); true")
 }
 
 func jsString(s string) string {
