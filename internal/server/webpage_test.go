@@ -225,3 +225,98 @@ func TestWebPageAddressBook(t *testing.T) {
 		}
 	}
 }
+
+// personalFrom matches alice's personal event on topic whose raw frame
+// contains want.
+func personalFrom(from, topic, want string) func(client.Frame) bool {
+	return func(f client.Frame) bool {
+		raw := string(f.Raw)
+		return f.Type == "personal" && f.From == from && strings.Contains(raw, `"topic":"`+topic+`"`) && strings.Contains(raw, want)
+	}
+}
+
+// TestWebPageTalkAndPersonalEvents: a contact's mood and music shown and
+// withdrawn live; messages with unread counts (tab, contact, title), the
+// conversation view, a reply reaching the other side, a message nobody can
+// take explained in words, conversations kept over a reload; one's own
+// mood, activity and music shared with contacts and cleared.
+func TestWebPageTalkAndPersonalEvents(t *testing.T) {
+	ts, ctx, b := browserWorld(t)
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	ts.user(t, "carol")
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	bs := connected(t, ctx, bob, client.Presence{Availability: "available"})
+	page := b.NewPage(t, ctx, ts.URL+"/")
+	signInPage(t, ctx, page, "alice")
+	bobLi := li("contacts", "bob@localhost")
+
+	// bob's personal events
+	_, err := bs.Request(ctx, "publish", map[string]any{"topic": "mood", "data": map[string]string{"mood": "happy", "text": "sunny"}})
+	must(t, err)
+	_, err = bs.Request(ctx, "publish", map[string]any{"topic": "tune", "data": map[string]string{"artist": "Yes", "title": "Roundabout"}})
+	must(t, err)
+	page.WaitFor(t, ctx, `document.querySelector('`+bobLi+` .pe.mood')?.textContent === "feels happy (sunny)" &&
+		document.querySelector('`+bobLi+` .pe.tune')?.textContent.includes("Yes — Roundabout")`)
+	_, err = bs.Request(ctx, "retract", map[string]any{"topic": "tune"})
+	must(t, err)
+	page.WaitFor(t, ctx, `!document.querySelector('`+bobLi+` .pe.tune') && document.querySelector('`+bobLi+` .pe.mood')`)
+
+	// a message arrives: unread everywhere; opening the conversation reads it
+	_, err = bs.Message(ctx, "alice@localhost", "hi alice")
+	must(t, err)
+	page.WaitFor(t, ctx, `document.getElementById("unread-count").textContent === "1" && document.title.startsWith("(1)") &&
+		document.querySelector('`+bobLi+` .act-message .unread')?.textContent === "1"`)
+	page.Click(t, ctx, bobLi+" button.act-message")
+	page.WaitFor(t, ctx, `!document.getElementById("view-talk").hidden && document.getElementById("unread-count").hidden &&
+		document.querySelector("#messages li.msg.in .body")?.textContent === "hi alice"`)
+	page.Fill(t, ctx, "send-body", "hello bob")
+	page.Click(t, ctx, "#send-form button")
+	_, err = bs.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "message" && f.Body == "hello bob" })
+	must(t, err)
+	page.WaitFor(t, ctx, `(() => { const m = document.querySelector("#messages li.msg.out");
+		return m && m.querySelector(".body").textContent === "hello bob" && !m.querySelector(".meta").textContent.includes("not") })()`)
+
+	// while another view is shown, a new message counts as unread
+	page.Click(t, ctx, `#nav a[data-view="people"]`)
+	_, err = bs.Message(ctx, "alice@localhost", "are you there?")
+	must(t, err)
+	page.WaitFor(t, ctx, `document.getElementById("unread-count").textContent === "1"`)
+	page.Click(t, ctx, `#nav a[data-view="talk"]`)
+	page.WaitFor(t, ctx, `document.getElementById("unread-count").hidden && document.querySelectorAll("#messages li.msg").length === 3`)
+
+	// carol does not share her presence: the message is refused, in words
+	page.Fill(t, ctx, "new-talk-address", "carol@localhost")
+	page.Click(t, ctx, "#new-talk-form button")
+	page.Fill(t, ctx, "send-body", "hi carol")
+	page.Click(t, ctx, "#send-form button")
+	page.WaitFor(t, ctx, `document.getElementById("notice").textContent.includes("cannot be reached") &&
+		document.querySelector("#messages li.msg.out .meta")?.textContent.includes("not sent")`)
+
+	// the conversations survive a reload of the tab
+	page.Eval(t, ctx, `location.reload(); true`)
+	page.WaitFor(t, ctx, `document.getElementById("conn").textContent.startsWith("online as alice@localhost/")`)
+	page.Click(t, ctx, `#conversations li[data-address="bob@localhost"] button`)
+	page.WaitFor(t, ctx, `document.querySelectorAll("#messages li.msg").length === 3`)
+
+	// alice's own mood, activity and music reach bob; clearing the music too
+	page.Click(t, ctx, `#nav a[data-view="me"]`)
+	page.Fill(t, ctx, "mood", "excited")
+	page.Fill(t, ctx, "mood-text", "new job")
+	page.Click(t, ctx, "#mood-form button[type=submit]")
+	_, err = bs.WaitFor(ctx, personalFrom("alice@localhost", "mood", `"mood":"excited"`))
+	must(t, err)
+	page.Fill(t, ctx, "doing", "working")
+	page.Click(t, ctx, "#doing-form button[type=submit]")
+	_, err = bs.WaitFor(ctx, personalFrom("alice@localhost", "activity", `"category":"working"`))
+	must(t, err)
+	page.Fill(t, ctx, "tune-artist", "Yes")
+	page.Fill(t, ctx, "tune-title", "Siberian Khatru")
+	page.Click(t, ctx, "#tune-form button[type=submit]")
+	_, err = bs.WaitFor(ctx, personalFrom("alice@localhost", "tune", "Siberian Khatru"))
+	must(t, err)
+	page.WaitFor(t, ctx, `["feels excited (new job)", "working", "Siberian Khatru"].every((w) => document.getElementById("my-personal").textContent.includes(w))`)
+	page.Click(t, ctx, "#tune-form button.clear")
+	_, err = bs.WaitFor(ctx, personalFrom("alice@localhost", "tune", `"retracted":true`))
+	must(t, err)
+	page.WaitFor(t, ctx, `!document.getElementById("my-personal").textContent.includes("Siberian")`)
+}
