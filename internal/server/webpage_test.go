@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/testbrowser"
 )
 
@@ -319,4 +320,75 @@ func TestWebPageTalkAndPersonalEvents(t *testing.T) {
 	_, err = bs.WaitFor(ctx, personalFrom("alice@localhost", "tune", `"retracted":true`))
 	must(t, err)
 	page.WaitFor(t, ctx, `!document.getElementById("my-personal").textContent.includes("Siberian")`)
+}
+
+// TestWebPageAccount: the sign-ins and their connected devices, ending a
+// device's session, revoking a token, changing the password (a wrong one
+// refused in words; other devices signed out, this page signed in again and
+// still connected once the change has reached every session), signing out
+// everywhere.
+func TestWebPageAccount(t *testing.T) {
+	ts, ctx, b := browserWorld(t)
+	ts.user(t, "alice")
+	cliToken, _, err := ts.Auth.IssueToken(ctx, "alice@localhost", "cli")
+	must(t, err)
+	cli := client.New(ts.URL, cliToken)
+	phone, err := cli.Connect(ctx, client.ConnectOptions{Device: "phone", Presence: &client.Presence{Availability: "away"}})
+	must(t, err)
+	page := b.NewPage(t, ctx, ts.URL+"/")
+	signInPage(t, ctx, page, "alice")
+
+	page.Click(t, ctx, `#nav a[data-view="account"]`)
+	page.WaitFor(t, ctx, `(() => { const first = document.querySelector("#signins li.signin");
+		return first && first.dataset.current === "true" && first.querySelector(".name").textContent === "This browser" &&
+			first.querySelector(".devices li[data-resource^='web-']") })()`)
+	cliLi := `[...document.querySelectorAll("#signins li.signin")].find((li) => li.querySelector(".name").textContent === "Command-line token")`
+	page.WaitFor(t, ctx, cliLi+`?.querySelector(".devices li[data-resource='`+phone.Resource+`']")?.textContent.includes("away")`)
+
+	// disconnect the phone, then revoke its token
+	page.Eval(t, ctx, cliLi+`.querySelector(".devices button.act-end").click(); true`)
+	if r := goawayOf(t, ctx, phone); r != core.GoawaySignedOut {
+		t.Fatalf("phone goaway %q", r)
+	}
+	page.WaitFor(t, ctx, cliLi+`?.querySelector(".devices").textContent.includes("no device connected now")`)
+	page.Eval(t, ctx, cliLi+`.querySelector("button.act-revoke").click(); true`)
+	page.WaitFor(t, ctx, `!(`+cliLi+`)`)
+	var e *client.Error
+	if err := cli.Do(ctx, "GET", "/v1/me", nil, nil); !asError(err, &e) || e.Status != 401 {
+		t.Fatalf("the revoked token still works: %v", err)
+	}
+
+	// change the password: a wrong current one, then right
+	other, err := client.Login(ctx, ts.URL, "alice@localhost", "password-alice")
+	must(t, err)
+	tablet, err := other.Connect(ctx, client.ConnectOptions{Device: "tablet"})
+	must(t, err)
+	page.Fill(t, ctx, "password-current", "not-my-password")
+	page.Fill(t, ctx, "password-new", "brand-new-password")
+	page.Fill(t, ctx, "password-again", "brand-new-password")
+	page.Click(t, ctx, "#password-form button[type=submit]")
+	page.WaitFor(t, ctx, `document.getElementById("notice").textContent === "The current password is wrong."`)
+	page.Fill(t, ctx, "password-current", "password-alice")
+	page.Click(t, ctx, "#password-form button[type=submit]")
+	page.WaitFor(t, ctx, `document.getElementById("notice").textContent.startsWith("Password changed.")`)
+	if r := goawayOf(t, ctx, tablet); r != core.GoawayPassword {
+		t.Fatalf("tablet goaway %q", r)
+	}
+	// the change has reached every session now: the page's new one is still up
+	page.WaitFor(t, ctx, `document.getElementById("conn").textContent.startsWith("online as alice@localhost/") && presenced.state === "online"`)
+	page.Click(t, ctx, `#nav a[data-view="people"]`)
+	page.Click(t, ctx, `#nav a[data-view="account"]`)
+	page.WaitFor(t, ctx, `document.querySelectorAll("#signins li.signin").length === 1 &&
+		document.querySelector("#signins li.signin").dataset.current === "true" && document.querySelector("#signins .devices li[data-resource^='web-']")`)
+	again, err := client.Login(ctx, ts.URL, "alice@localhost", "brand-new-password")
+	must(t, err)
+	last, err := again.Connect(ctx, client.ConnectOptions{Device: "laptop"})
+	must(t, err)
+
+	// sign out everywhere: back to the sign-in form, the laptop too
+	page.Click(t, ctx, "#signout-all")
+	page.WaitFor(t, ctx, `!document.getElementById("signin").hidden && document.getElementById("app").hidden`)
+	if r := goawayOf(t, ctx, last); r != core.GoawaySignedOut && r != core.GoawayRevoked {
+		t.Fatalf("laptop goaway %q", r)
+	}
 }
