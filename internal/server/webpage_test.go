@@ -269,12 +269,12 @@ func TestWebPageTalkAndPersonalEvents(t *testing.T) {
 		document.querySelector('`+bobLi+` .act-message .unread')?.textContent === "1"`)
 	page.Click(t, ctx, bobLi+" button.act-message")
 	page.WaitFor(t, ctx, `!document.getElementById("view-talk").hidden && document.getElementById("unread-count").hidden &&
-		document.querySelector("#messages li.msg.in .body")?.textContent === "hi alice"`)
+		document.querySelector("#messages .msg.in .body")?.textContent === "hi alice"`)
 	page.Fill(t, ctx, "send-body", "hello bob")
 	page.Click(t, ctx, "#send-form button")
 	_, err = bs.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "message" && f.Body == "hello bob" })
 	must(t, err)
-	page.WaitFor(t, ctx, `(() => { const m = document.querySelector("#messages li.msg.out");
+	page.WaitFor(t, ctx, `(() => { const m = document.querySelector("#messages .msg.out");
 		return m && m.querySelector(".body").textContent === "hello bob" && !m.querySelector(".meta").textContent.includes("not") })()`)
 
 	// while another view is shown, a new message counts as unread
@@ -283,7 +283,7 @@ func TestWebPageTalkAndPersonalEvents(t *testing.T) {
 	must(t, err)
 	page.WaitFor(t, ctx, `document.getElementById("unread-count").textContent === "1"`)
 	page.Click(t, ctx, `#nav a[data-view="talk"]`)
-	page.WaitFor(t, ctx, `document.getElementById("unread-count").hidden && document.querySelectorAll("#messages li.msg").length === 3`)
+	page.WaitFor(t, ctx, `document.getElementById("unread-count").hidden && document.querySelectorAll("#messages .msg").length === 3`)
 
 	// carol does not share her presence: the message is refused, in words
 	page.Fill(t, ctx, "new-talk-address", "carol@localhost")
@@ -291,13 +291,13 @@ func TestWebPageTalkAndPersonalEvents(t *testing.T) {
 	page.Fill(t, ctx, "send-body", "hi carol")
 	page.Click(t, ctx, "#send-form button")
 	page.WaitFor(t, ctx, `document.getElementById("notice").textContent.includes("cannot be reached") &&
-		document.querySelector("#messages li.msg.out .meta")?.textContent.includes("not sent")`)
+		document.querySelector("#messages .msg.out .meta")?.textContent.includes("not sent")`)
 
 	// the conversations survive a reload of the tab
 	page.Eval(t, ctx, `location.reload(); true`)
 	page.WaitFor(t, ctx, `document.getElementById("conn").textContent.startsWith("online as alice@localhost/")`)
 	page.Click(t, ctx, `#conversations li[data-address="bob@localhost"] button`)
-	page.WaitFor(t, ctx, `document.querySelectorAll("#messages li.msg").length === 3`)
+	page.WaitFor(t, ctx, `document.querySelectorAll("#messages .msg").length === 3`)
 
 	// alice's own mood, activity and music reach bob; clearing the music too
 	page.Click(t, ctx, `#nav a[data-view="me"]`)

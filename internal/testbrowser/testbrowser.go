@@ -185,6 +185,33 @@ func (p *Page) Screenshot(t *testing.T, ctx context.Context, width, height int) 
 	return r.Data
 }
 
+// Emulate sets a CSS media feature for the page, such as
+// prefers-color-scheme: dark.
+func (p *Page) Emulate(t *testing.T, ctx context.Context, feature, value string) {
+	t.Helper()
+	p.b.call(t, ctx, p.session, "Emulation.setEmulatedMedia", map[string]any{"features": []map[string]string{{"name": feature, "value": value}}})
+}
+
+// Press types one key (as "Tab", "Enter", " ") into the focused element,
+// as a keyboard does: trusted key events with their default actions.
+func (p *Page) Press(t *testing.T, ctx context.Context, key string) {
+	t.Helper()
+	codes := map[string]struct {
+		code, text string
+		vk         int
+	}{"Tab": {"Tab", "", 9}, "Enter": {"Enter", "\r", 13}, " ": {"Space", " ", 32}, "Escape": {"Escape", "", 27}}
+	c, ok := codes[key]
+	if !ok {
+		t.Fatalf("Press: unknown key %q", key)
+	}
+	down := map[string]any{"type": "keyDown", "key": key, "code": c.code, "windowsVirtualKeyCode": c.vk}
+	if c.text != "" {
+		down["text"] = c.text
+	}
+	p.b.call(t, ctx, p.session, "Input.dispatchKeyEvent", down)
+	p.b.call(t, ctx, p.session, "Input.dispatchKeyEvent", map[string]any{"type": "keyUp", "key": key, "code": c.code, "windowsVirtualKeyCode": c.vk})
+}
+
 // Click waits until selector matches an element and clicks it.
 func (p *Page) Click(t *testing.T, ctx context.Context, selector string) {
 	t.Helper()

@@ -115,7 +115,7 @@ function render() {
   if (!current) return;
   $("conversation-title").textContent = "With " + nameOf(current);
   const msgs = talks[current].messages;
-  $("messages").replaceChildren(...msgs.map((m) => el("li", { class: "msg " + m.dir },
+  $("messages").replaceChildren(...msgs.map((m) => el("div", { class: "msg " + m.dir },
     el("span", { class: "visually-hidden" }, m.dir === "in" ? nameOf(current) + ": " : "You: "),
     el("span", { class: "body" }, m.body),
     el("span", { class: "meta" }, time(m.sent) + (m.status && m.status !== "delivered" ? " · " + m.status : "")))));
