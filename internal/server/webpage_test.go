@@ -105,6 +105,7 @@ func TestWebPagePeople(t *testing.T) {
 	page.Click(t, ctx, "#invisible")
 	_, err = bs.WaitFor(ctx, presenceIs("alice@localhost", "unavailable"))
 	must(t, err)
+	page.WaitFor(t, ctx, `presenced.privacy.invisible === true && document.getElementById("invisible").checked`)
 	page.Click(t, ctx, "#invisible")
 	_, err = bs.WaitFor(ctx, presenceIs("alice@localhost", "available"))
 	must(t, err)

@@ -45,11 +45,16 @@ export function init(ctx) {
     });
     f.querySelector(".clear").addEventListener("click", () => attempt(() => p.retract(topic), "No longer shared."));
   }
+  // the box follows the server's privacy settings only when they change
+  // (here or on another device): other events must not put back a stale
+  // state under a click whose answer is still on its way
+  const sync = () => { $("invisible").checked = !!p.privacy.invisible; };
+  p.addEventListener("privacy", sync);
+  p.addEventListener("snapshot", sync);
   p.addEventListener("change", render);
 }
 
 function render() {
-  $("invisible").checked = !!p.privacy.invisible;
   const mine = personalWords(p.personal.get(account));
   $("my-personal").textContent = mine.length ? mine.map((x) => x.text).join(" · ") : "nothing";
 }
