@@ -34,11 +34,15 @@ func (h *Hub) Apply(ev store.LifecycleEvent) {
 	case store.LifecycleDeleted:
 		h.accountDeleted(ev.Account)
 	case store.LifecyclePassword:
-		// Tokens are revoked with the password, in the same transaction,
-		// so a session whose token is still in the store signed in after
-		// the change (the web page signing in again with the new password
-		// before the log was read): it keeps its right. Every other
-		// session signed in with the old password or a revoked token.
+		// Every session signed in with the password ends. One signed in
+		// with a token ends if the token is gone: auth.SetPassword revokes
+		// every token right after the credentials change, each revocation
+		// logged after this event. A token still in the store is either
+		// one of those, not yet deleted when this is applied (its own
+		// revocation event, next in the log, ends the session), or one
+		// issued after the change (the web page signing in again with the
+		// new password before the log was read), whose session keeps its
+		// right: it used to be ended too.
 		current := h.currentTokens(ev.Account)
 		h.endSessions(ev.Account, GoawayPassword, func(s *Session) bool { return !current[s.credential] })
 	case store.LifecycleTokenRevoked:
