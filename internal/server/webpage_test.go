@@ -269,7 +269,7 @@ func TestWebPageTalkAndPersonalEvents(t *testing.T) {
 	page.WaitFor(t, ctx, `document.getElementById("unread-count").textContent === "1" && document.title.startsWith("(1)") &&
 		document.querySelector('`+bobLi+` .act-message .unread')?.textContent === "1"`)
 	page.Click(t, ctx, bobLi+" button.act-message")
-	page.WaitFor(t, ctx, `!document.getElementById("view-talk").hidden && document.getElementById("unread-count").hidden &&
+	page.WaitFor(t, ctx, `!document.getElementById("view-talk").hidden && getComputedStyle(document.getElementById("unread-count")).display === "none" &&
 		document.querySelector("#messages .msg.in .body")?.textContent === "hi alice"`)
 	page.Fill(t, ctx, "send-body", "hello bob")
 	page.Click(t, ctx, "#send-form button")
