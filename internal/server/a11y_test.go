@@ -38,6 +38,12 @@ func TestWebPageAccessibility(t *testing.T) {
 	page.WaitFor(t, ctx, `!document.getElementById("signin").hidden`)
 	page.Eval(t, ctx, string(axe)+"; true")
 	audit(t, ctx, page, "sign-in")
+	// a wrong password is said in words, where the form is
+	page.Fill(t, ctx, "signin-address", "alice@localhost")
+	page.Fill(t, ctx, "signin-password", "not-the-password")
+	page.Click(t, ctx, "#signin-form button")
+	page.WaitFor(t, ctx, `document.getElementById("signin-error").textContent === "Invalid address or password."`)
+	audit(t, ctx, page, "sign-in error")
 
 	signInPage(t, ctx, page, "alice")
 	page.Eval(t, ctx, string(axe)+"; true") // signing in did not reload, but be sure

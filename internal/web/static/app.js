@@ -3,7 +3,7 @@
 // talks the JSON protocol through the SDK like any app; REST calls use the
 // session cookie plus the CSRF header (js/ui.js).
 import { Presenced } from "/sdk/presenced.js";
-import { $, call, notice } from "/static/js/ui.js";
+import { $, call, notice, errorWords } from "/static/js/ui.js";
 import * as people from "/static/js/people.js";
 import * as talk from "/static/js/talk.js";
 import * as book from "/static/js/book.js";
@@ -44,7 +44,10 @@ function banner(p, state, reason) {
       const again = document.createElement("button");
       again.type = "button";
       again.textContent = "Reconnect";
-      again.addEventListener("click", () => (reason && /password|revoked|sign/.test(reason) ? location.reload() : p.connect().catch(() => {})));
+      // closed for good only when the server said so or no longer takes
+      // our sign-in (network trouble keeps reconnecting): start afresh,
+      // which signs in again if the cookie still may
+      again.addEventListener("click", () => location.reload());
       c.append(again);
     }
   }
@@ -92,7 +95,7 @@ async function main() {
       $(form).reset();
       await start(s.account);
     } catch (err) {
-      $(prefix + "-error").textContent = err.message;
+      $(prefix + "-error").textContent = errorWords(err);
     }
   });
   enter("signin-form", "/web/login", "signin");
