@@ -15,6 +15,7 @@
 
 export const PROTOCOL = "presenced.v1";
 
+
 export class PresencedError extends Error {
   constructor(code, message) {
     super(message);
@@ -39,7 +40,7 @@ export class PresencedError extends Error {
 export class Presenced extends EventTarget {
   constructor(options = {}) {
     super();
-    this.options = { url: globalThis.location ? location.origin : "", device: "web", autoReconnect: true, ...options };
+    this.options = { url: globalThis.location ? location.origin : "", device: "web", autoReconnect: true, helloTimeout: 20000, ...options };
     this.state = "closed";
     this.session = null; // resource of our session
     this.address = null; // full address
@@ -105,6 +106,13 @@ export class Presenced extends EventTarget {
     this._goaway = null;
     return new Promise((resolve, reject) => {
       let welcomed = false;
+      // a server that accepts the connection but never answers (or a
+      // half-open connection) must not hold up the reconnection for ever
+      const helloTimer = setTimeout(() => {
+        if (welcomed || ws !== this._ws) return;
+        this._supersede();
+        reject(new PresencedError("timeout", "no answer from the server"));
+      }, this.options.helloTimeout);
       ws.onopen = () => {
         if (ws !== this._ws) return;
         const hello = { type: "hello", id: "hello", device: this.options.device };
@@ -123,6 +131,7 @@ export class Presenced extends EventTarget {
         } catch (_) {
           return;
         }
+        this._received = Date.now();
         if (welcomed) {
           this._frame(f);
           return;
@@ -134,6 +143,7 @@ export class Presenced extends EventTarget {
           return;
         }
         welcomed = true;
+        clearTimeout(helloTimer);
         if (!resume) this._forget(); // a new session counts from 1
         this.session = f.session;
         this.address = f.address;
@@ -144,19 +154,26 @@ export class Presenced extends EventTarget {
         resolve(f);
       };
       ws.onclose = () => {
+        clearTimeout(helloTimer);
         // rejecting a settled promise does nothing; this one may still be
         // waiting for a welcome, also when the socket was superseded
         reject(new PresencedError("closed", "connection closed before welcome"));
         if (ws !== this._ws) return;
-        this._supersede();
-        if (!welcomed) return; // the caller of _open decides
-        this._emit("close", {});
-        const g = this._goaway;
-        if (g && !g.reconnect) this._setState("closed", new PresencedError("goaway", g.reason || "closed by the server"));
-        else if (this.options.autoReconnect) this._reconnect();
-        else this._setState("closed", new PresencedError("closed", "connection closed"));
+        if (welcomed) this._lost();
+        else this._supersede(); // the caller of _open decides
       };
     });
+  }
+
+  // _lost handles the loss of the current, welcomed socket: reconnect, or
+  // stop if the server said goodbye for good.
+  _lost() {
+    this._supersede();
+    this._emit("close", {});
+    const g = this._goaway;
+    if (g && !g.reconnect) this._setState("closed", new PresencedError("goaway", g.reason || "closed by the server"));
+    else if (this.options.autoReconnect) this._reconnect();
+    else this._setState("closed", new PresencedError("closed", "connection closed"));
   }
 
   _cancelRetry() {
@@ -199,7 +216,13 @@ export class Presenced extends EventTarget {
 
   _startTimers(heartbeat) {
     this._stopTimers();
-    this._heartbeat = setInterval(() => this._send({ type: "ping" }), (heartbeat * 1000) / 2);
+    this._received = Date.now();
+    this._heartbeat = setInterval(() => {
+      // pings are answered: silence for two heartbeats means the server or
+      // the network is gone without a word (a laptop waking up …)
+      if (Date.now() - this._received > 2 * heartbeat * 1000) this._lost();
+      else this._send({ type: "ping" });
+    }, (heartbeat * 1000) / 2);
     this._acker = setInterval(() => this._ack(), 2000);
   }
 

@@ -3,11 +3,16 @@ package server
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/testbrowser"
 )
 
@@ -128,7 +133,7 @@ func signInPage(t *testing.T, ctx context.Context, p *testbrowser.Page, local st
 }
 
 // socketProbe instruments a page: the goaway reasons its WebSockets
-// received, and settled(), true when no timeout is pending (so no reconnect
+// received, opened(), how many it opened, and settled(), true when no timeout is pending (so no reconnect
 // is scheduled) and exactly one of its sockets is not closed, and is open.
 const socketProbe = `(() => {
 	const pending = new Set(), sockets = [], goaways = [];
@@ -148,6 +153,124 @@ const socketProbe = `(() => {
 			});
 		}
 	};
-	window.socketProbe = { goaways, settled: () => pending.size === 0 &&
+	window.socketProbe = { goaways, opened: () => sockets.length, settled: () => pending.size === 0 &&
 		sockets.filter((s) => s.readyState !== WebSocket.CLOSED).length === 1 && sockets.some((s) => s.readyState === WebSocket.OPEN) };
 })()`
+
+// blackholeProxy forwards TCP connections to target until freeze: from
+// then on every connection, open or new, is kept open and silent (data is
+// read and dropped, a close is not passed on), as with a network gone
+// without a word; after thaw new connections are forwarded again.
+type blackholeProxy struct {
+	target string
+	frozen atomic.Bool
+	mu     sync.Mutex
+	conns  []*atomic.Bool // per connection: dead
+}
+
+func startBlackholeProxy(t *testing.T, target string) (*blackholeProxy, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	bp := &blackholeProxy{target: target}
+	var open []net.Conn
+	var openMu sync.Mutex
+	t.Cleanup(func() {
+		ln.Close()
+		openMu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		openMu.Unlock()
+	})
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			openMu.Lock()
+			open = append(open, in, out)
+			openMu.Unlock()
+			dead := &atomic.Bool{}
+			bp.mu.Lock()
+			dead.Store(bp.frozen.Load())
+			bp.conns = append(bp.conns, dead)
+			bp.mu.Unlock()
+			pipe := func(dst, src net.Conn) {
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := src.Read(buf)
+					if err != nil {
+						if !dead.Load() {
+							dst.Close()
+						}
+						return
+					}
+					if !dead.Load() {
+						dst.Write(buf[:n])
+					}
+				}
+			}
+			go pipe(out, in)
+			go pipe(in, out)
+		}
+	}()
+	return bp, "http://" + ln.Addr().String()
+}
+
+func (bp *blackholeProxy) freeze() {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	bp.frozen.Store(true)
+	for _, d := range bp.conns {
+		d.Store(true)
+	}
+}
+
+func (bp *blackholeProxy) thaw() { bp.frozen.Store(false) }
+
+// TestWebPageSurvivesASilentNetwork: the network between the page and the
+// server goes silent without closing anything (a laptop waking up, a dead
+// NAT entry). The SDK notices from its unanswered pings, says so, gives up
+// on a reconnection attempt that gets no answer, and is back once the
+// network is.
+func TestWebPageSurvivesASilentNetwork(t *testing.T) {
+	path := os.Getenv("PRESENCED_TEST_CHROMIUM")
+	if path == "" {
+		t.Skip("set PRESENCED_TEST_CHROMIUM=/usr/bin/chromium to run the browser test (.ci/run does)")
+	}
+	ts := startServer(t, func(c *config.Config) { c.Heartbeat = 2 * time.Second })
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	bp, url := startBlackholeProxy(t, strings.TrimPrefix(ts.URL, "http://"))
+	b := testbrowser.Launch(t, ctx, path)
+	page := b.NewPage(t, ctx, url+"/", socketProbe)
+	signInPage(t, ctx, page, "alice")
+	page.Eval(t, ctx, `presenced.options.helloTimeout = 1500; true`)
+	opened := page.Eval(t, ctx, `window.socketProbe.opened()`).(float64)
+
+	bp.freeze()
+	page.WaitFor(t, ctx, `presenced.state === "reconnecting" && document.getElementById("conn").classList.contains("reconnecting")`)
+	// a second attempt is only made once the first, unanswered, timed out
+	page.WaitFor(t, ctx, fmt.Sprintf(`window.socketProbe.opened() >= %d`, int(opened)+2))
+	bp.thaw()
+
+	bs, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available", Status: "after the silence"}})
+	must(t, err)
+	page.WaitFor(t, ctx, `document.getElementById("conn").textContent.startsWith("online as alice@localhost/web-") &&
+		document.querySelector('#contacts li[data-address="bob@localhost"] .status')?.textContent.includes("after the silence")`)
+	page.Fill(t, ctx, "status", "back")
+	page.Click(t, ctx, "#presence-form button")
+	_, err = bs.WaitFor(ctx, func(f client.Frame) bool {
+		return f.Type == "presence" && f.Address == "alice@localhost" && f.Status == "back"
+	})
+	must(t, err)
+}
