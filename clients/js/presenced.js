@@ -9,10 +9,12 @@
 //   import { Presenced } from "/sdk/presenced.js";
 //   const p = new Presenced({ device: "web", presence: { availability: "available" } });
 //   p.addEventListener("presence", (e) => console.log(e.detail));
+//   p.addEventListener("state", (e) => console.log(e.detail.state)); // online, reconnecting, closed …
 //   await p.connect();
 //   await p.setPresence({ availability: "away", status: "lunch" });
 
 export const PROTOCOL = "presenced.v1";
+
 
 export class PresencedError extends Error {
   constructor(code, message) {
@@ -21,97 +23,206 @@ export class PresencedError extends Error {
   }
 }
 
+// Connection states (the "state" event carries {state, reason, code}):
+//   connecting    connect() is opening a new session
+//   online        a session is live on the one current socket
+//   reconnecting  the socket dropped; resuming (or, if the session ended,
+//                 opening a new one) with backoff
+//   closed        for good: close() was called, the server said goodbye
+//                 without asking to reconnect, or the credentials are no
+//                 longer accepted; call connect() to start again
+//
+// There is at most one current socket (this._ws). Every handler of a socket
+// first checks that it is still the current one: a socket that was replaced
+// or gave up (a failed resume) is superseded, and nothing it reports (its
+// close, a goaway) touches the client any more. There is at most one
+// scheduled reconnect (this._retryTimer).
 export class Presenced extends EventTarget {
   constructor(options = {}) {
     super();
-    this.options = { url: globalThis.location ? location.origin : "", device: "web", autoReconnect: true, ...options };
+    this.options = { url: globalThis.location ? location.origin : "", device: "web", autoReconnect: true, helloTimeout: 20000, ...options };
+    this.state = "closed";
     this.session = null; // resource of our session
     this.address = null; // full address
     this.self = null; // own aggregated presence
     this.presence = new Map(); // bare address → presence
     this.subscriptions = new Map(); // bare address → subscription view
     this.privacy = { invisible: false, blocks: [], hidden: [] };
+    this.personal = new Map(); // bare address (yours too) → Map topic → {item, data, published}
     this.lastSeq = 0;
     this._acked = 0;
     this._nextId = 0;
     this._pending = new Map();
-    this._closing = false;
+    this._ws = null;
+    this._retryTimer = null;
     this._backoff = 500;
   }
 
-  // connect opens the session and resolves with the welcome frame.
-  connect() {
-    this._closing = false;
-    return this._open(null);
+  // connect opens a new session and resolves with the welcome frame.
+  async connect() {
+    this._cancelRetry();
+    this._forget();
+    this._setState("connecting");
+    try {
+      return await this._open(null);
+    } catch (e) {
+      if (this.state === "connecting") this._setState("closed", e);
+      throw e;
+    }
   }
 
+  _setState(state, err) {
+    const reason = err ? err.message || String(err) : "";
+    if (state === this.state && !err) return;
+    this.state = state;
+    this._emit("state", { state, reason, code: err && err.code });
+  }
+
+  // _forget drops the session: the next hello starts a new one.
+  _forget() {
+    this.session = null;
+    this.lastSeq = 0;
+    this._acked = 0;
+  }
+
+  // _supersede makes the current socket, if any, no longer current and
+  // closes it; its handlers ignore whatever it reports from now on.
+  _supersede() {
+    const ws = this._ws;
+    this._ws = null;
+    this._stopTimers();
+    for (const [, p] of this._pending) p.reject(new PresencedError("closed", "connection closed"));
+    this._pending.clear();
+    if (ws && ws.readyState < WebSocket.CLOSING) ws.close();
+  }
+
+  // _open opens a socket, makes it the current one and says hello; it
+  // resolves with the welcome or rejects with the error that came instead.
   _open(resume) {
+    this._supersede();
     const url = this.options.url.replace(/^http/, "ws") + "/v1/ws";
     const ws = new WebSocket(url, PROTOCOL);
     this._ws = ws;
+    this._goaway = null;
     return new Promise((resolve, reject) => {
       let welcomed = false;
+      // a server that accepts the connection but never answers (or a
+      // half-open connection) must not hold up the reconnection for ever
+      const helloTimer = setTimeout(() => {
+        if (welcomed || ws !== this._ws) return;
+        this._supersede();
+        reject(new PresencedError("timeout", "no answer from the server"));
+      }, this.options.helloTimeout);
       ws.onopen = () => {
+        if (ws !== this._ws) return;
         const hello = { type: "hello", id: "hello", device: this.options.device };
         if (this.options.token) hello.token = this.options.token;
         if (this.options.accepts) hello.accepts = this.options.accepts;
+        if (this.options.topics) hello.topics = this.options.topics;
         if (this.options.presence) hello.presence = this.options.presence;
         if (resume) hello.resume = resume;
         ws.send(JSON.stringify(hello));
       };
       ws.onmessage = (ev) => {
-        const f = JSON.parse(ev.data);
-        if (!welcomed) {
-          welcomed = true;
-          if (f.type !== "welcome") {
-            reject(new PresencedError(f.code || "protocol", f.message || "no welcome"));
-            ws.close();
-            return;
-          }
-          this.session = f.session;
-          this.address = f.address;
-          this._backoff = 500;
-          this._startTimers(f.heartbeat || 30);
-          this._emit("welcome", f);
-          resolve(f);
+        if (ws !== this._ws) return;
+        let f;
+        try {
+          f = JSON.parse(ev.data);
+        } catch (_) {
           return;
         }
-        this._frame(f);
+        this._received = Date.now();
+        if (welcomed) {
+          this._frame(f);
+          return;
+        }
+        if (f.type !== "welcome") {
+          // this socket is done: the caller decides what comes next
+          this._supersede();
+          reject(new PresencedError(f.code || "protocol", f.message || "no welcome"));
+          return;
+        }
+        welcomed = true;
+        clearTimeout(helloTimer);
+        if (!resume) this._forget(); // a new session counts from 1
+        this.session = f.session;
+        this.address = f.address;
+        this._backoff = 500;
+        this._startTimers(f.heartbeat || 30);
+        this._setState("online");
+        this._emit("welcome", f);
+        resolve(f);
       };
       ws.onclose = () => {
-        this._stopTimers();
-        for (const [, p] of this._pending) p.reject(new PresencedError("closed", "connection closed"));
-        this._pending.clear();
-        if (!welcomed) {
-          reject(new PresencedError("closed", "connection closed before welcome"));
-        }
-        this._emit("close", {});
-        if (welcomed && !this._closing && this.options.autoReconnect) this._reconnect();
+        clearTimeout(helloTimer);
+        // rejecting a settled promise does nothing; this one may still be
+        // waiting for a welcome, also when the socket was superseded
+        reject(new PresencedError("closed", "connection closed before welcome"));
+        if (ws !== this._ws) return;
+        if (welcomed) this._lost();
+        else this._supersede(); // the caller of _open decides
       };
     });
   }
 
+  // _lost handles the loss of the current, welcomed socket: reconnect, or
+  // stop if the server said goodbye for good.
+  _lost() {
+    this._supersede();
+    this._emit("close", {});
+    const g = this._goaway;
+    if (g && !g.reconnect) this._setState("closed", new PresencedError("goaway", g.reason || "closed by the server"));
+    else if (this.options.autoReconnect) this._reconnect();
+    else this._setState("closed", new PresencedError("closed", "connection closed"));
+  }
+
+  _cancelRetry() {
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+  }
+
+  // _reconnect schedules the one retry: resume the session, or open a new
+  // one if it has ended; again with backoff until one works.
   _reconnect() {
+    this._setState("reconnecting");
+    this._cancelRetry();
     const delay = this._backoff;
     this._backoff = Math.min(this._backoff * 2, 15000);
-    setTimeout(async () => {
-      if (this._closing) return;
-      try {
-        await this._open({ session: this.session, seq: this.lastSeq });
-      } catch (e) {
-        if (e.code === "session_expired") {
-          this.lastSeq = 0;
-          this.connect().catch(() => this._reconnect());
-        } else {
-          this._reconnect();
+    this._retryTimer = setTimeout(() => {
+      this._retryTimer = null;
+      this._retry();
+    }, delay);
+  }
+
+  async _retry() {
+    if (this.state !== "reconnecting") return;
+    try {
+      if (this.session) {
+        try {
+          await this._open({ session: this.session, seq: this.lastSeq });
+          return;
+        } catch (e) {
+          if (e.code !== "session_expired" || this.state !== "reconnecting") throw e;
+          this._forget();
         }
       }
-    }, delay);
+      await this._open(null);
+    } catch (e) {
+      if (this.state !== "reconnecting") return; // closed or connected anew meanwhile
+      if (e.code === "unauthorized") this._setState("closed", e);
+      else this._reconnect();
+    }
   }
 
   _startTimers(heartbeat) {
     this._stopTimers();
-    this._heartbeat = setInterval(() => this._send({ type: "ping" }), (heartbeat * 1000) / 2);
+    this._received = Date.now();
+    this._heartbeat = setInterval(() => {
+      // pings are answered: silence for two heartbeats means the server or
+      // the network is gone without a word (a laptop waking up …)
+      if (Date.now() - this._received > 2 * heartbeat * 1000) this._lost();
+      else this._send({ type: "ping" });
+    }, (heartbeat * 1000) / 2);
     this._acker = setInterval(() => this._ack(), 2000);
   }
 
@@ -153,6 +264,11 @@ export class Presenced extends EventTarget {
         this.presence = new Map((f.presence || []).map((p) => [p.address, p]));
         this.subscriptions = new Map((f.subscriptions || []).map((s) => [s.address, s]));
         this.privacy = f.privacy;
+        this.personal = new Map();
+        for (const it of f.personal || []) this._personal(it);
+        break;
+      case "personal":
+        this._personal(f);
         break;
       case "presence":
         if (this.address && f.address === this.address.split("/")[0]) this.self = f;
@@ -161,24 +277,36 @@ export class Presenced extends EventTarget {
       case "subscription":
         if (f.subscription === "none" && !f.pending_in && !f.pending_out && !f.preapproved) this.subscriptions.delete(f.address);
         else this.subscriptions.set(f.address, f);
-        if (f.subscription !== "to" && f.subscription !== "both") this.presence.delete(f.address);
+        if (f.subscription !== "to" && f.subscription !== "both") {
+          this.presence.delete(f.address);
+          this.personal.delete(f.address);
+        }
         break;
       case "privacy":
         this.privacy = f;
         break;
       case "goaway":
-        if (!f.reconnect) this._closing = true;
+        this._goaway = f; // acted on when this socket closes
         break;
     }
     this._emit(f.type, f);
     this._emit("change", f);
   }
 
+  _personal(f) {
+    let topics = this.personal.get(f.from);
+    if (!topics) this.personal.set(f.from, (topics = new Map()));
+    // retracted, or an empty item: the user stopped publishing that
+    if (f.retracted || !f.data || !Object.keys(f.data).length) topics.delete(f.topic);
+    else topics.set(f.topic, { item: f.item, data: f.data, published: f.published });
+  }
+
   // request sends a frame and resolves with its reply (rejects on error).
   request(type, fields = {}) {
     const id = "r" + ++this._nextId;
     return new Promise((resolve, reject) => {
-      if (!this._ws || this._ws.readyState !== WebSocket.OPEN) {
+      // only on a welcomed socket (a bye also while closing)
+      if (!this._ws || this._ws.readyState !== WebSocket.OPEN || (this.state !== "online" && type !== "bye")) {
         reject(new PresencedError("closed", "not connected"));
         return;
       }
@@ -200,15 +328,22 @@ export class Presenced extends EventTarget {
   setInvisible(invisible) { return this.request("invisible", { invisible }); }
   message(to, body) { return this.request("message", { to, body }); }
   signal(to, data) { return this.request("signal", { to, data }); }
+  publish(topic, data) { return this.request("publish", { topic, data }); }
+  retract(topic) { return this.request("retract", { topic }); }
 
   // close ends the session for good (contacts see it leave at once).
   async close() {
-    this._closing = true;
-    try {
-      await this.request("bye");
-    } catch (_) {
-      /* already gone */
+    this._cancelRetry();
+    const live = this.state === "online";
+    this._setState("closed");
+    if (live) {
+      // the state is already closed, so a drop meanwhile reconnects nothing
+      try {
+        await this.request("bye");
+      } catch (_) {
+        /* already gone */
+      }
     }
-    if (this._ws) this._ws.close();
+    this._supersede();
   }
 }

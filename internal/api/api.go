@@ -63,7 +63,11 @@ func (a *API) Routes(mux *http.ServeMux) []string {
 	open("POST /v1/auth/signup", a.signup)
 	authed("POST /v1/auth/logout", a.logout)
 	authed("GET /v1/auth/tokens", a.listTokens)
+	authed("DELETE /v1/auth/tokens", a.signOutEverywhere)
 	authed("DELETE /v1/auth/tokens/{id}", a.revokeToken)
+	authed("GET /v1/auth/sessions", a.listSessions)
+	authed("DELETE /v1/auth/sessions/{resource}", a.endSession)
+	authed("POST /v1/auth/password", a.changePassword)
 	authed("GET /v1/me", a.me)
 
 	authed("GET /v1/contacts", a.listContacts)
@@ -268,6 +272,83 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// signOutEverywhere revokes every token of the caller's account (this
+// request's too) and ends every live session, also those signed in with
+// the password (XMPP).
+func (a *API) signOutEverywhere(w http.ResponseWriter, r *http.Request) {
+	account := caller(r).Account
+	toks, err := a.Auth.Tokens(r.Context(), account)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, t := range toks {
+		if err := a.Auth.Revoke(r.Context(), account, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	a.Hub.EndAllSessions(account)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type sessionJSON struct {
+	Resource     string    `json:"resource"`
+	Device       string    `json:"device"`
+	Transport    string    `json:"transport"`
+	Token        string    `json:"token,omitempty"` // the ID of the token it signed in with; absent for a password sign-in
+	Started      time.Time `json:"started"`
+	Availability string    `json:"availability"`
+	Current      bool      `json:"current,omitempty"` // signed in with this request's token
+}
+
+func (a *API) listSessions(w http.ResponseWriter, r *http.Request) {
+	t := caller(r)
+	out := []sessionJSON{}
+	for _, s := range a.Hub.Sessions(t.Account) {
+		j := sessionJSON{Resource: s.Resource, Device: s.Device, Transport: s.Transport, Started: s.Started.UTC(),
+			Availability: string(s.Availability), Current: s.Credential == t.ID}
+		if s.Credential != core.CredentialPassword {
+			j.Token = s.Credential
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+}
+
+func (a *API) endSession(w http.ResponseWriter, r *http.Request) {
+	if err := a.Hub.EndSession(caller(r).Account, r.PathValue("resource")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// changePassword checks the current password (throttled like a sign-in),
+// sets the new one and, with it, revokes every token: all sessions end,
+// this request's token stops working, and the caller signs in again.
+func (a *API) changePassword(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Password    string `json:"password"`
+		NewPassword string `json:"new_password"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	tok := caller(r)
+	account := tok.Account
+	// the owner, holding a valid token, meets only its own failures (auth.Throttle)
+	if _, err := a.Auth.CheckPassword(r.Context(), auth.Client{IP: auth.ClientIP(r), Token: &tok}, account, body.Password); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.Auth.SetPassword(r.Context(), account, body.NewPassword); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,14 +46,28 @@ type Metrics struct {
 	Coalesced   atomic.Uint64 // presence events merged into an unsent one
 	QueueDrops  atomic.Uint64 // sessions disconnected for overflowing their outbox
 	Sessions    atomic.Int64  // live sessions (attached or in grace)
-	byTransport sync.Map      // transport name → *atomic.Int64
+	byTransport sync.Map      // transport name → *transportGauge
+}
+
+// transportGauge names a transport and counts its live sessions; a session
+// points at its transport's (8 bytes where a name and a counter took 24).
+type transportGauge struct {
+	name     string
+	sessions atomic.Int64
+}
+
+func (m *Metrics) gaugeOf(transport string) *transportGauge {
+	if v, ok := m.byTransport.Load(transport); ok {
+		return v.(*transportGauge)
+	}
+	v, _ := m.byTransport.LoadOrStore(transport, &transportGauge{name: transport})
+	return v.(*transportGauge)
 }
 
 // SessionsOf is the number of live sessions (attached or in grace) that
 // were opened over transport.
 func (m *Metrics) SessionsOf(transport string) *atomic.Int64 {
-	v, _ := m.byTransport.LoadOrStore(transport, new(atomic.Int64))
-	return v.(*atomic.Int64)
+	return &m.gaugeOf(transport).sessions
 }
 
 // Hub is the presence engine. All methods are safe for concurrent use.
@@ -80,6 +95,7 @@ type Hub struct {
 	publishMu [publishStripes]sync.Mutex // orders one account's personal events (personal.go)
 	edits     [editStripes]sync.Mutex    // orders one pair's graph edits (graph.go)
 	closing   atomic.Bool                // Shutdown began: no new or resumed sessions
+	born      time.Time                  // the hub's start, from which sessions count their own (sinceBorn)
 }
 
 const (
@@ -232,7 +248,7 @@ func New(cfg Config, st store.Store, clk clock.Clock, router Router, log *slog.L
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits
 	}
-	h := &Hub{cfg: cfg, store: st, clock: clk, log: log, metrics: &Metrics{}}
+	h := &Hub{cfg: cfg, store: st, clock: clk, log: log, metrics: &Metrics{}, born: clk.Now()}
 	if router == nil {
 		router = h.LocalRouter()
 	}
@@ -370,8 +386,9 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 		return nil, Errorf(CodeInvalid, "resource must be 1 to 64 printable characters without / or @")
 	}
 	s := &Session{hub: h, Account: account, Resource: opts.Resource, payloads: opts.Payloads,
-		counted: h.metrics.SessionsOf(opts.Transport), credential: opts.Credential, channel: opts.Channel, sink: sink,
-		rate: ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
+		transport: h.metrics.gaugeOf(opts.Transport), credential: opts.Credential, channel: opts.Channel, sink: sink,
+		started: h.sinceBorn(h.clock.Now()),
+		rate:    ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
 	for _, k := range opts.Accepts {
 		b := kindBit(k)
 		if b == 0 {
@@ -399,6 +416,12 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 		}
 	}
 	return s, nil
+}
+
+// sinceBorn is t in whole seconds since the hub started, as sessions keep
+// their start (4 bytes; a time.Time takes 24).
+func (h *Hub) sinceBorn(t time.Time) uint32 {
+	return uint32(max(0, min(t.Sub(h.born)/time.Second, math.MaxUint32)))
 }
 
 // deviceOf names the client's device; generated resources start with it.
@@ -445,7 +468,7 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 		u.setList(append(l[:len(l):len(l)], s)) // a new array: routers may be reading the old one
 		h.keepLocked(u)
 		h.metrics.Sessions.Add(1)
-		s.counted.Add(1)
+		s.transport.sessions.Add(1)
 		h.snapshotToLocked(s, view)
 		if opts.Presence != nil {
 			h.setPresenceLocked(s, *opts.Presence)
@@ -634,8 +657,8 @@ func (s *Session) Detach(sink Sink) {
 	}
 	h.stopGraceLocked(s)
 	grace := h.cfg.Grace
-	if s.graceFor > 0 {
-		grace = s.graceFor
+	if s.graceMS > 0 {
+		grace = time.Duration(s.graceMS) * time.Millisecond
 	}
 	// The timer is assigned before the lock its function waits for is
 	// released, so it can tell whether it is still the session's timer or
@@ -654,15 +677,15 @@ func (s *Session) Detach(sink Sink) {
 // (XMPP stream management keeps a stream resumable for minutes).
 func (s *Session) SetGrace(d time.Duration) {
 	defer s.hub.lock(s.Account)()
-	s.graceFor = d
+	s.graceMS = uint32(min(d.Milliseconds(), math.MaxUint32))
 }
 
 // Grace is how long this session stays online after its connection drops:
 // its own grace period if SetGrace gave it one, else the hub's.
 func (s *Session) Grace() time.Duration {
 	defer s.hub.lock(s.Account)()
-	if s.graceFor > 0 {
-		return s.graceFor
+	if s.graceMS > 0 {
+		return time.Duration(s.graceMS) * time.Millisecond
 	}
 	return s.hub.cfg.Grace
 }
@@ -701,7 +724,7 @@ func (h *Hub) endLocked(s *Session, reason string) {
 	}
 	u.setList(kept)
 	h.metrics.Sessions.Add(-1)
-	s.counted.Add(-1)
+	s.transport.sessions.Add(-1)
 	if sink := s.attach(nil); sink != nil {
 		sink.Close(Goaway{Reason: reason})
 	}

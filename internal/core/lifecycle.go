@@ -36,18 +36,35 @@ func (h *Hub) Apply(ev store.LifecycleEvent) {
 	case store.LifecycleDeleted:
 		h.accountDeleted(ev.Account, ev.Relations)
 	case store.LifecyclePassword:
-		// every session: tokens are revoked with the password, and the
-		// others signed in with the old one
-		h.endSessions(ev.Account, GoawayPassword, func(*Session) bool { return true })
+		// Every session signed in with the password ends. One signed in
+		// with a token ends if the token is gone: auth.SetPassword revokes
+		// every token right after the credentials change, each revocation
+		// logged after this event. A token still in the store is either
+		// one of those, not yet deleted when this is applied (its own
+		// revocation event, next in the log, ends the session), or one
+		// issued after the change (the web page signing in again with the
+		// new password before the log was read), whose session keeps its
+		// right: it used to be ended too.
+		current := h.currentTokens(ev.Account)
+		h.endSessions(ev.Account, GoawayPassword, func(s *Session) bool { return !current[s.credential] })
 	case store.LifecycleTokenRevoked:
 		h.endSessions(ev.Account, GoawayRevoked, func(s *Session) bool { return ends(ev, s.credential) })
 	}
 }
 
 // ends reports whether ev ends a session of its account signed in with
-// credential.
+// credential, for a session that did not exist when ev was applied
+// (Checkpoint). A password change ends those signed in with the password;
+// those signed in with a token end by its revocation, which the change
+// logs for each token (and a token issued since is no old credential).
 func ends(ev store.LifecycleEvent, credential string) bool {
-	return ev.Kind != store.LifecycleTokenRevoked || ev.TokenID == credential
+	switch ev.Kind {
+	case store.LifecycleTokenRevoked:
+		return ev.TokenID == credential
+	case store.LifecyclePassword:
+		return credential == CredentialPassword
+	}
+	return true
 }
 
 // Checkpoint is a position in the lifecycle events this hub applied. A
@@ -115,6 +132,22 @@ func goawayFor(kind string) string {
 		return GoawayPassword
 	}
 	return GoawayRevoked
+}
+
+// currentTokens is the set of IDs of the account's tokens in the store;
+// empty if it cannot be read (then every session ends: the safe side).
+func (h *Hub) currentTokens(account string) map[string]bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	toks, err := h.store.ListTokens(ctx, account)
+	if err != nil {
+		h.log.Error("lifecycle: list tokens", "account", account, "err", err)
+	}
+	ids := make(map[string]bool, len(toks))
+	for _, t := range toks {
+		ids[t.ID] = true
+	}
+	return ids
 }
 
 // endSessions ends the account's sessions that match.

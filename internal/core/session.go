@@ -3,7 +3,6 @@ package core
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/ratelimit"
@@ -32,8 +31,8 @@ type Session struct {
 	hub        *Hub
 	Account    string
 	Resource   string
-	counted    *atomic.Int64 // its transport's gauge of sessions
-	credential string        // what it signed in with (lifecycle.go)
+	transport  *transportGauge // its transport: name and gauge of sessions
+	credential string          // what it signed in with (lifecycle.go)
 	channel    Channel
 	accepts    kindSet
 	payloads   bool          // takes Message.Payload
@@ -49,7 +48,8 @@ type Session struct {
 	presence Presence
 	directed map[string]struct{} // accounts shown directed presence (RFC 6121 § 4.6)
 	grace    clock.Timer
-	graceFor time.Duration // this session's own grace period, if set
+	graceMS  uint32 // this session's own grace period in milliseconds, if set
+	started  uint32 // when it was opened: seconds since the hub started (devices.go)
 
 	mu       sync.Mutex
 	sink     Sink

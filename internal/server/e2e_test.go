@@ -29,6 +29,18 @@ func startServer(t *testing.T, tweak func(*config.Config)) *testServer {
 	if tweak != nil {
 		tweak(&cfg)
 	}
+	ts := &testServer{}
+	ts.serve(t, cfg)
+	t.Cleanup(func() {
+		ts.stop()
+		ts.Server.Close()
+	})
+	return ts
+}
+
+// serve opens a server with cfg and serves it on cfg.HTTPAddr.
+func (ts *testServer) serve(t *testing.T, cfg config.Config) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.Default()
@@ -39,16 +51,23 @@ func startServer(t *testing.T, tweak func(*config.Config)) *testServer {
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
+		srv.Close()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{Server: srv, URL: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	ts.Server, ts.URL, ts.cancel, ts.done = srv, "http://"+ln.Addr().String(), cancel, make(chan error, 1)
 	go func() { ts.done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		ts.stop()
-		srv.Close()
-	})
-	return ts
+}
+
+// restart shuts the server down gracefully, as an operator's restart does,
+// and starts a new one on the same data directory and port.
+func (ts *testServer) restart(t *testing.T) {
+	t.Helper()
+	ts.stop()
+	ts.Server.Close()
+	cfg := ts.Config
+	cfg.HTTPAddr = strings.TrimPrefix(ts.URL, "http://")
+	ts.serve(t, cfg)
 }
 
 // waitReady waits until Serve has bound every listener (the admin and XMPP

@@ -127,14 +127,22 @@ func (b *Browser) call(t *testing.T, ctx context.Context, session, method string
 	return nil
 }
 
-// NewPage opens url in a fresh browser context (its own cookies).
-func (b *Browser) NewPage(t *testing.T, ctx context.Context, url string) *Page {
+// NewPage opens url in a fresh browser context (its own cookies). Each of
+// initScripts runs in every document of the page before the document's own
+// scripts (to instrument the page under test).
+func (b *Browser) NewPage(t *testing.T, ctx context.Context, url string, initScripts ...string) *Page {
 	var bc struct{ BrowserContextID string }
 	json.Unmarshal(b.call(t, ctx, "", "Target.createBrowserContext", map[string]any{}), &bc)
 	var tg struct{ TargetID string }
 	json.Unmarshal(b.call(t, ctx, "", "Target.createTarget", map[string]any{"url": "about:blank", "browserContextId": bc.BrowserContextID}), &tg)
 	var at struct{ SessionID string }
 	json.Unmarshal(b.call(t, ctx, "", "Target.attachToTarget", map[string]any{"targetId": tg.TargetID, "flatten": true}), &at)
+	if len(initScripts) > 0 {
+		b.call(t, ctx, at.SessionID, "Page.enable", map[string]any{})
+	}
+	for _, src := range initScripts {
+		b.call(t, ctx, at.SessionID, "Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": src})
+	}
 	// navigate once attached: evaluating in a page created with its URL can
 	// wait forever for an execution context
 	b.call(t, ctx, at.SessionID, "Page.navigate", map[string]any{"url": url})
@@ -163,12 +171,76 @@ func (p *Page) Eval(t *testing.T, ctx context.Context, expr string) any {
 	return r.Result.Value
 }
 
+// Screenshot returns a PNG of the page laid out at width×height CSS pixels
+// (a width under 600 emulates a phone).
+func (p *Page) Screenshot(t *testing.T, ctx context.Context, width, height int) []byte {
+	t.Helper()
+	p.b.call(t, ctx, p.session, "Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": height,
+		"deviceScaleFactor": 1, "mobile": width < 600})
+	raw := p.b.call(t, ctx, p.session, "Page.captureScreenshot", map[string]any{"format": "png"})
+	var r struct {
+		Data []byte `json:"data"` // base64 in JSON, decoded by encoding/json
+	}
+	must(t, json.Unmarshal(raw, &r))
+	return r.Data
+}
+
+// Emulate sets a CSS media feature for the page, such as
+// prefers-color-scheme: dark.
+func (p *Page) Emulate(t *testing.T, ctx context.Context, feature, value string) {
+	t.Helper()
+	p.b.call(t, ctx, p.session, "Emulation.setEmulatedMedia", map[string]any{"features": []map[string]string{{"name": feature, "value": value}}})
+}
+
+// Press types one key (as "Tab", "Enter", " ") into the focused element,
+// as a keyboard does: trusted key events with their default actions.
+func (p *Page) Press(t *testing.T, ctx context.Context, key string) {
+	t.Helper()
+	codes := map[string]struct {
+		code, text string
+		vk         int
+	}{"Tab": {"Tab", "", 9}, "Enter": {"Enter", "\r", 13}, " ": {"Space", " ", 32}, "Escape": {"Escape", "", 27}}
+	c, ok := codes[key]
+	if !ok {
+		t.Fatalf("Press: unknown key %q", key)
+	}
+	down := map[string]any{"type": "keyDown", "key": key, "code": c.code, "windowsVirtualKeyCode": c.vk}
+	if c.text != "" {
+		down["text"] = c.text
+	}
+	p.b.call(t, ctx, p.session, "Input.dispatchKeyEvent", down)
+	p.b.call(t, ctx, p.session, "Input.dispatchKeyEvent", map[string]any{"type": "keyUp", "key": key, "code": c.code, "windowsVirtualKeyCode": c.vk})
+}
+
+// Click waits until selector matches an element and clicks it.
+func (p *Page) Click(t *testing.T, ctx context.Context, selector string) {
+	t.Helper()
+	q := "document.querySelector(" + jsString(selector) + ")"
+	p.WaitFor(t, ctx, q)
+	p.Eval(t, ctx, q+".click(); true")
+}
+
+// Fill waits for the element with id and sets its value, as typing or
+// choosing would (input and change events follow).
+func (p *Page) Fill(t *testing.T, ctx context.Context, id, value string) {
+	t.Helper()
+	q := "document.getElementById(" + jsString(id) + ")"
+	p.WaitFor(t, ctx, q)
+	p.Eval(t, ctx, q+".value = "+jsString(value)+"; "+q+".dispatchEvent(new Event('input', {bubbles: true})); "+
+		q+".dispatchEvent(new Event('change', {bubbles: true})); true")
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
 // WaitFor polls a JS condition until it holds or ctx ends.
 func (p *Page) WaitFor(t *testing.T, ctx context.Context, cond string) {
 	t.Helper()
 	expr := "(() => { try { return !!(" + cond + ") } catch (e) { return false } })()"
 	for ctx.Err() == nil {
-		ectx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ectx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		v, _ := p.Eval(t, ectx, expr).(bool)
 		cancel()
 		if v {
@@ -179,7 +251,7 @@ func (p *Page) WaitFor(t *testing.T, ctx context.Context, cond string) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	ectx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ectx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	t.Fatalf("timed out waiting for %s\npage text: %v", cond, p.Eval(t, ectx, "document.body.innerText"))
 }

@@ -1,144 +1,81 @@
-// The presenced web page: sign-in, own presence, contacts with live
-// presence, requests, adding contacts. It talks the JSON protocol through the
-// SDK like any app; REST calls use the session cookie plus the CSRF header.
+// The presenced web page: sign-in, then one view per task (people, messages,
+// address book, my status, account), each in its own module under js/. It
+// talks the JSON protocol through the SDK like any app; REST calls use the
+// session cookie plus the CSRF header (js/ui.js).
 import { Presenced } from "/sdk/presenced.js";
+import { $, call, notice, errorWords } from "/static/js/ui.js";
+import * as people from "/static/js/people.js";
+import * as talk from "/static/js/talk.js";
+import * as book from "/static/js/book.js";
+import * as me from "/static/js/me.js";
+import * as account from "/static/js/account.js";
 
-const $ = (id) => document.getElementById(id);
+const views = { people, talk, book, me, account };
 
-function csrf() {
-  const m = document.cookie.match(/(?:^|; )presenced_csrf=([^;]*)/);
-  return m ? decodeURIComponent(m[1]) : "";
-}
-
-async function call(method, path, body) {
-  const r = await fetch(path, {
-    method,
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: "same-origin",
-  });
-  if (!r.ok) {
-    let detail = r.statusText;
-    try { detail = (await r.json()).detail || detail; } catch (_) { /* not JSON */ }
-    throw new Error(detail);
+// show switches to the view named by the location's hash.
+function show() {
+  const name = location.hash.slice(1) in views ? location.hash.slice(1) : "people";
+  for (const v of Object.keys(views)) $("view-" + v).hidden = v !== name;
+  for (const a of document.querySelectorAll("#nav a")) {
+    if (a.dataset.view === name) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
   }
-  return r.status === 204 ? null : r.json();
+  views[name].shown?.();
 }
 
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (k === "dataset") Object.assign(e.dataset, v);
-    else e.setAttribute(k, v);
+// banner shows the connection's state where it cannot be missed.
+function banner(p, state, reason) {
+  const c = $("conn");
+  c.hidden = false;
+  c.className = "conn " + state;
+  c.replaceChildren();
+  switch (state) {
+    case "online":
+      c.textContent = "online as " + p.address;
+      break;
+    case "connecting":
+      c.textContent = "connecting…";
+      break;
+    case "reconnecting":
+      c.textContent = "Connection lost: reconnecting… Changes you make now are not sent.";
+      break;
+    default: {
+      c.textContent = "Disconnected" + (reason ? ": " + reason : "") + ". ";
+      const again = document.createElement("button");
+      again.type = "button";
+      again.textContent = "Reconnect";
+      // closed for good only when the server said so or no longer takes
+      // our sign-in (network trouble keeps reconnecting): start afresh,
+      // which signs in again if the cookie still may
+      again.addEventListener("click", () => location.reload());
+      c.append(again);
+    }
   }
-  for (const c of children) e.append(c);
-  return e;
-}
-
-function ago(iso) {
-  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  if (s < 60) return "just now";
-  if (s < 3600) return Math.round(s / 60) + " min ago";
-  if (s < 86400) return Math.round(s / 3600) + " h ago";
-  return new Date(iso).toLocaleDateString();
-}
-
-let names = new Map(); // address → name from the address book
-
-function render(p) {
-  const reqs = $("requests");
-  reqs.replaceChildren();
-  for (const s of p.subscriptions.values()) {
-    if (!s.pending_in) continue;
-    const act = (fn) => () => fn(s.address).catch(showError);
-    reqs.append(el("li", { dataset: { address: s.address } },
-      el("span", { class: "name" }, s.address), el("span", { class: "muted" }, "wants to see your presence"),
-      // approving also asks back, so both see each other (granted at once if they pre-approved us)
-      el("button", { class: "approve", onclick: act(async (a) => { await p.approve(a); await p.subscribe(a); }) }, "Approve"),
-      el("button", { class: "deny", onclick: act((a) => p.deny(a)) }, "Deny")));
-  }
-  if (!reqs.children.length) reqs.append(el("li", { class: "muted" }, "none"));
-
-  const list = $("contacts");
-  list.replaceChildren();
-  const addresses = [...p.subscriptions.keys()].sort();
-  for (const a of addresses) {
-    const s = p.subscriptions.get(a);
-    const pr = p.presence.get(a) || { availability: "unavailable" };
-    const can = s.subscription === "to" || s.subscription === "both";
-    const av = can ? pr.availability : (s.pending_out ? "pending" : "unknown");
-    const detail = [];
-    if (pr.status) detail.push(pr.status);
-    if (pr.activity) detail.push(pr.activity.kind + (pr.activity.detail ? ": " + pr.activity.detail : ""));
-    list.append(el("li", { dataset: { address: a, availability: av } },
-      el("span", { class: "dot " + av }),
-      el("span", { class: "name" }, names.get(a) || a),
-      el("span", { class: "availability" }, av),
-      el("span", { class: "status" }, detail.join(" — ")),
-      el("span", { class: "lastseen" }, pr.last_seen && av === "unavailable" ? "last seen " + ago(pr.last_seen) : ""),
-      s.pending_out ? el("span", { class: "muted" }, "request sent") : ""));
-  }
-  if (!addresses.length) list.append(el("li", { class: "muted" }, "no contacts yet"));
-  $("invisible").checked = !!p.privacy.invisible;
-}
-
-function showError(e) {
-  $("app-error").textContent = e.message;
 }
 
 async function start(account) {
   $("signin").hidden = true;
   $("me").textContent = account;
-  try {
-    const book = await call("GET", "/v1/contacts");
-    names = new Map(book.contacts.filter((c) => c.address).map((c) => [c.address, c.name || c.address]));
-  } catch (_) { /* the list still works with addresses */ }
-
   const p = new Presenced({ device: "web", presence: { availability: "available" } });
   window.presenced = p; // handy in the console
-  p.addEventListener("change", () => render(p));
-  p.addEventListener("welcome", (e) => { $("conn").textContent = "online as " + e.detail.address; });
-  p.addEventListener("close", () => { $("conn").textContent = "reconnecting…"; });
-  p.addEventListener("contact", (e) => {
-    const c = e.detail.contact;
-    if (e.detail.op === "put" && c.address) names.set(c.address, c.name || c.address);
-    render(p);
-  });
-  await p.connect();
-
-  $("presence-form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    const pres = { availability: $("availability").value, status: $("status").value };
-    const kind = $("activity-kind").value.trim();
-    if (kind) pres.activity = { kind, detail: $("activity-detail").value };
-    p.setPresence(pres).then(() => { $("app-error").textContent = ""; }, showError);
-  });
-  $("invisible").addEventListener("change", (e) => p.setInvisible(e.target.checked).catch(showError));
-  $("add-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const address = $("add-address").value.trim().toLowerCase();
-    try {
-      if (address === account) throw new Error("that is your own address: add someone else's");
-      const name = $("add-name").value.trim();
-      // the request first: when the server refuses it, no card is left behind
-      await p.subscribe(address);
-      await call("POST", "/v1/contacts", { name: name || address, address });
-      names.set(address, name || address);
-      if ($("add-share").checked) await p.approve(address);
-      $("add-address").value = "";
-      $("add-name").value = "";
-      $("app-error").textContent = "";
-    } catch (err) {
-      showError(err);
-    }
-  });
+  const ctx = { p, account, call };
+  p.addEventListener("state", (e) => banner(p, e.detail.state, e.detail.reason));
+  for (const v of Object.values(views)) v.init(ctx);
+  try {
+    await p.connect();
+  } catch (e) {
+    notice("Cannot connect: " + e.message);
+  }
   $("logout").addEventListener("click", async () => {
     await p.close();
-    await call("POST", "/web/logout");
+    await call("POST", "/web/logout").catch(() => {});
+    location.hash = "";
     location.reload();
   });
+  window.addEventListener("hashchange", show);
+  show();
   $("app").hidden = false; // forms appear once their handlers are attached
+  $("nav").hidden = false;
   $("logout").hidden = false;
 }
 
@@ -158,7 +95,7 @@ async function main() {
       $(form).reset();
       await start(s.account);
     } catch (err) {
-      $(prefix + "-error").textContent = err.message;
+      $(prefix + "-error").textContent = errorWords(err);
     }
   });
   enter("signin-form", "/web/login", "signin");

@@ -1,0 +1,104 @@
+// Account: the sign-ins (tokens) and the devices connected with each (live
+// sessions), revoking and disconnecting them, signing out everywhere, and
+// changing the password.
+import { $, el, call, attempt, notice, errorWords, rerender, ago, availabilityWords } from "/static/js/ui.js";
+
+let p;
+let account;
+
+const LABELS = { web: "Web page sign-in", api: "App sign-in (REST API)", cli: "Command-line token", xmpp: "XMPP app" };
+const TRANSPORTS = { ws: "WebSocket", longpoll: "long-polling", xmpp: "XMPP" };
+
+export function init(ctx) {
+  p = ctx.p;
+  account = ctx.account;
+  $("password-user").value = account;
+  $("signout-all").addEventListener("click", async () => {
+    const ok = await attempt(() => call("DELETE", "/v1/auth/tokens"));
+    if (ok !== undefined) {
+      await p.close();
+      location.hash = "";
+      location.reload();
+    }
+  });
+  $("password-form").addEventListener("submit", changePassword);
+}
+
+export function shown() {
+  load().catch((e) => notice(errorWords(e)));
+}
+
+async function load() {
+  const [{ tokens }, { sessions }] = await Promise.all([call("GET", "/v1/auth/tokens"), call("GET", "/v1/auth/sessions")]);
+  const byToken = new Map();
+  for (const s of sessions) {
+    const k = s.token || "password";
+    if (!byToken.has(k)) byToken.set(k, []);
+    byToken.get(k).push(s);
+  }
+  const items = tokens.sort((a, b) => (b.current - a.current) || b.created_at.localeCompare(a.created_at)).map((t) => signin(t, byToken.get(t.id) || []));
+  if (byToken.has("password")) items.push(signin(null, byToken.get("password")));
+  rerender($("signins"), () => items.length ? items : [el("li", { class: "muted" }, "No sign-ins.")]);
+}
+
+function signin(t, sessions) {
+  const title = t ? (t.current ? "This browser" : LABELS[t.label] || "Token “" + t.label + "”") : "Signed in with the password (XMPP apps)";
+  const when = t ? "signed in " + ago(t.created_at) + (t.expires_at ? ", expires " + new Date(t.expires_at).toLocaleDateString() : "") : "";
+  return el("li", { class: "signin", dataset: { key: t ? t.id : "password", token: t ? t.id : "", current: t && t.current ? "true" : "" } },
+    el("div", { class: "who" },
+      el("span", { class: "name" }, title),
+      el("span", { class: "muted" }, when),
+      el("ul", { class: "devices" }, sessions.length
+        ? sessions.map((s) => el("li", { dataset: { resource: s.resource } },
+          el("span", {}, s.resource + " · " + (TRANSPORTS[s.transport] || s.transport) + " · " + availabilityWords(s.availability) + " · since " + ago(s.started)),
+          " ",
+          el("button", { type: "button", class: "act-end", "data-action": "end-" + s.resource, "aria-label": "Disconnect " + s.resource, onclick: () => end(s) }, "Disconnect")))
+        : el("li", { class: "muted" }, "no device connected now"))),
+    t ? el("div", { class: "actions" }, el("button", { type: "button", class: "act-revoke danger", "data-action": "revoke",
+      "aria-label": (t.current ? "Sign out this browser" : "Revoke " + title), onclick: () => revoke(t) }, t.current ? "Sign out" : "Revoke")) : "");
+}
+
+async function end(s) {
+  if (s.resource === p.session) {
+    await p.close();
+    notice("This page is disconnected. Reload to connect again.", "ok");
+  } else await attempt(() => call("DELETE", "/v1/auth/sessions/" + encodeURIComponent(s.resource)), s.resource + " disconnected.");
+  shown();
+}
+
+async function revoke(t) {
+  if (t.current) {
+    $("logout").click();
+    return;
+  }
+  await attempt(() => call("DELETE", "/v1/auth/tokens/" + encodeURIComponent(t.id)), "Sign-in revoked: its devices are disconnected.");
+  shown();
+}
+
+async function changePassword(e) {
+  e.preventDefault();
+  const cur = $("password-current").value, next = $("password-new").value;
+  if (next !== $("password-again").value) {
+    notice("The two new passwords differ.");
+    return;
+  }
+  try {
+    await call("POST", "/v1/auth/password", { password: cur, new_password: next });
+  } catch (err) {
+    notice(err.status === 401 ? "The current password is wrong." : errorWords(err));
+    return;
+  }
+  // every sign-in ended with the old password, this one too: sign in again
+  try {
+    await call("POST", "/web/login", { address: account, password: next });
+    await p.close();
+    await p.connect();
+  } catch (err) {
+    notice("Password changed, but signing in again failed: " + errorWords(err) + " Reload the page.");
+    return;
+  }
+  $("password-form").reset();
+  $("password-user").value = account;
+  notice("Password changed. Every other device has been signed out.", "ok");
+  shown();
+}
