@@ -296,7 +296,7 @@ func TestWebPageTalkAndPersonalEvents(t *testing.T) {
 		document.querySelector("#messages .msg.out .meta")?.textContent.includes("not sent")`)
 
 	// the conversations survive a reload of the tab
-	page.Eval(t, ctx, `location.reload(); true`)
+	page.Reload(t, ctx)
 	page.WaitFor(t, ctx, `document.getElementById("conn").textContent.startsWith("online as alice@localhost/")`)
 	page.Click(t, ctx, `#conversations li[data-address="bob@localhost"] button`)
 	page.WaitFor(t, ctx, `document.querySelectorAll("#messages .msg").length === 3`)

@@ -7,9 +7,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,6 +105,13 @@ func Launch(t *testing.T, ctx context.Context, path string) *Browser {
 
 func (b *Browser) call(t *testing.T, ctx context.Context, session, method string, params any) json.RawMessage {
 	t.Helper()
+	res, err := b.try(ctx, session, method, params)
+	must(t, err)
+	return res
+}
+
+// try is call returning its error: what the browser answered, or ctx's.
+func (b *Browser) try(ctx context.Context, session, method string, params any) (json.RawMessage, error) {
 	b.mu.Lock()
 	b.next++
 	id := b.next
@@ -114,17 +123,18 @@ func (b *Browser) call(t *testing.T, ctx context.Context, session, method string
 	}
 	err := b.conn.WriteJSON(msg)
 	b.mu.Unlock()
-	must(t, err)
+	if err != nil {
+		return nil, err
+	}
 	select {
 	case m := <-ch:
 		if m.Error != nil {
-			t.Fatalf("%s: %s", method, m.Error.Message)
+			return nil, fmt.Errorf("%s: %s", method, m.Error.Message)
 		}
-		return m.Result
+		return m.Result, nil
 	case <-ctx.Done():
-		t.Fatalf("%s: %v", method, ctx.Err())
+		return nil, fmt.Errorf("%s: %w", method, ctx.Err())
 	}
-	return nil
 }
 
 // NewPage opens url in a fresh browser context (its own cookies). Each of
@@ -152,7 +162,19 @@ func (b *Browser) NewPage(t *testing.T, ctx context.Context, url string, initScr
 // Eval runs a JS expression in the page and returns its value.
 func (p *Page) Eval(t *testing.T, ctx context.Context, expr string) any {
 	t.Helper()
-	raw := p.b.call(t, ctx, p.session, "Runtime.evaluate", map[string]any{"expression": expr, "awaitPromise": true, "returnByValue": true})
+	v, err := p.eval(ctx, expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// eval is Eval returning its error.
+func (p *Page) eval(ctx context.Context, expr string) (any, error) {
+	raw, err := p.b.try(ctx, p.session, "Runtime.evaluate", map[string]any{"expression": expr, "awaitPromise": true, "returnByValue": true})
+	if err != nil {
+		return nil, err
+	}
 	var r struct {
 		Result struct {
 			Value any `json:"value"`
@@ -164,11 +186,19 @@ func (p *Page) Eval(t *testing.T, ctx context.Context, expr string) any {
 			} `json:"exception"`
 		} `json:"exceptionDetails"`
 	}
-	must(t, json.Unmarshal(raw, &r))
-	if r.ExceptionDetails != nil {
-		t.Fatalf("%s: %s %s", expr, r.ExceptionDetails.Text, r.ExceptionDetails.Exception.Description)
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, err
 	}
-	return r.Result.Value
+	if r.ExceptionDetails != nil {
+		return nil, fmt.Errorf("%s: %s %s", expr, r.ExceptionDetails.Text, r.ExceptionDetails.Exception.Description)
+	}
+	return r.Result.Value, nil
+}
+
+// Reload reloads the page; wait for what the new document shows next.
+func (p *Page) Reload(t *testing.T, ctx context.Context) {
+	t.Helper()
+	p.b.call(t, ctx, p.session, "Page.reload", map[string]any{})
 }
 
 // Screenshot returns a PNG of the page laid out at width×height CSS pixels
@@ -241,10 +271,13 @@ func (p *Page) WaitFor(t *testing.T, ctx context.Context, cond string) {
 	expr := "(() => { try { return !!(" + cond + ") } catch (e) { return false } })()"
 	for ctx.Err() == nil {
 		ectx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		v, _ := p.Eval(t, ectx, expr).(bool)
+		v, err := p.eval(ectx, expr)
 		cancel()
-		if v {
+		if ok, _ := v.(bool); ok {
 			return
+		}
+		if err != nil && !navigating(err) {
+			t.Fatal(err)
 		}
 		select {
 		case <-ctx.Done():
@@ -254,6 +287,14 @@ func (p *Page) WaitFor(t *testing.T, ctx context.Context, cond string) {
 	ectx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	t.Fatalf("timed out waiting for %s\npage text: %v", cond, p.Eval(t, ectx, "document.body.innerText"))
+}
+
+// navigating: the page was between documents when asked (a reload or a
+// navigation under way); asking again is right.
+func navigating(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "navigated or closed") || strings.Contains(m, "context was destroyed") ||
+		strings.Contains(m, "Cannot find context")
 }
 
 func must(t *testing.T, err error) {
