@@ -25,6 +25,7 @@ func benchCmd(args []string, stdout io.Writer) error {
 	bin := fs.String("server", self, "presenced binary to start and measure")
 	n := fs.Int("sessions", 10000, "idle, xmpp-idle: sessions to open")
 	contacts := fs.Int("contacts", 20, "xmpp-idle: mutual contacts per account (its roster)")
+	idleFor := fs.Duration("idle-for", bench.DefaultIdleFor, "idle, xmpp-idle: how long the sessions idle while CPU is measured")
 	pubs := fs.Int("publishers", 1, "fanout: users changing presence at once, each watched by every watcher")
 	k := fs.Int("watchers", 1000, "fanout: sessions watching the publishers")
 	m := fs.Int("updates", 500, "fanout: presence changes each publisher makes")
@@ -38,11 +39,11 @@ func benchCmd(args []string, stdout io.Writer) error {
 	switch args[0] {
 	case "idle", "xmpp-idle":
 		measure, kind, traffic, login := func(ctx context.Context, bin string, n int, log io.Writer) (bench.IdleResult, error) {
-			return bench.Idle(ctx, bin, n, log)
+			return bench.Idle(ctx, bin, n, *idleFor, log)
 		}, "WebSocket, authenticated, one account each", "clients send one frame per 30 s heartbeat", "hello + snapshot + presence"
 		if args[0] == "xmpp-idle" {
 			measure = func(ctx context.Context, bin string, n int, log io.Writer) (bench.IdleResult, error) {
-				return bench.XMPPIdle(ctx, bin, n, *contacts, log)
+				return bench.XMPPIdle(ctx, bin, n, *contacts, *idleFor, log)
 			}
 			kind = fmt.Sprintf("XMPP: STARTTLS, SCRAM-SHA-256, bound, roster of %d, initial presence", *contacts)
 			traffic, login = "clients send nothing", "TLS + SCRAM + bind + roster + presence, client PBKDF2 on the same cores"
@@ -53,7 +54,7 @@ func benchCmd(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "idle sessions:        %d (%s)\n", r.Sessions, kind)
 		fmt.Fprintf(stdout, "server RSS:           %.1f MiB before, %.1f MiB just after connecting, %.1f MiB after %s idle\n",
-			mib(r.RSSBefore), mib(r.RSSAfter), mib(r.RSSIdle), bench.IdleFor)
+			mib(r.RSSBefore), mib(r.RSSAfter), mib(r.RSSIdle), r.IdleFor)
 		fmt.Fprintf(stdout, "RSS per idle session: %.2f KiB (%.2f KiB just after connecting)\n", r.PerSession()/1024, float64(r.RSSAfter-r.RSSBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "Go heap per session:  %.2f KiB\n", (r.HeapAfter-r.HeapBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "stack per session:    %.2f KiB\n", (r.StackAfter-r.StackBefore)/float64(r.Sessions)/1024)
@@ -71,11 +72,15 @@ func benchCmd(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "publishers, watchers: %d, %d\n", r.Publishers, r.Watchers)
 		fmt.Fprintf(stdout, "updates published:    %d per publisher (rate: %s)\n", r.Updates, rateText(r.Rate))
-		fmt.Fprintf(stdout, "deliveries:           %d (%.0f coalesced for slow readers)\n", r.Deliveries, r.Coalesced)
+		if r.Rate > 0 {
+			fmt.Fprintf(stdout, "rate reached:         %.1f updates/s per publisher (open loop)\n", r.PublishedRate)
+		}
+		fmt.Fprintf(stdout, "updates delivered:    %d of %d (a newer state delivers the older ones)\n", r.Covered, r.Publishers*r.Watchers*r.Updates)
+		fmt.Fprintf(stdout, "deliveries:           %d frames; %d updates coalesced into newer ones (server count %.0f)\n", r.Deliveries, r.CoalescedSeen, r.Coalesced)
 		fmt.Fprintf(stdout, "elapsed:              %s\n", r.Elapsed.Round(time.Millisecond))
 		fmt.Fprintf(stdout, "deliveries/s:         %.0f\n", r.PerSecond())
 		fmt.Fprintf(stdout, "server CPU:           %s (%.0f%% of one core; the load generator shares the machine)\n", r.ServerCPU.Round(time.Millisecond), 100*r.ServerCPU.Seconds()/r.Elapsed.Seconds())
-		fmt.Fprintf(stdout, "latency p50/p99/max:  %s / %s / %s\n", r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond))
+		fmt.Fprintf(stdout, "latency p50/p99/max:  %s / %s / %s (every update, coalesced ones until a newer state arrived)\n", r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond))
 	}
 	return nil
 }

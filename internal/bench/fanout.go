@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/client"
@@ -22,15 +23,20 @@ type FanoutResult struct {
 	Publishers int
 	Watchers   int
 	Updates    int // per publisher
-	Deliveries int
-	Coalesced  float64
-	Elapsed    time.Duration
-	P50, P99   time.Duration
-	Max        time.Duration
-	ServerCPU  time.Duration // CPU the server used while publishing
+	Deliveries int // presence frames the watchers received about the publishers
+	Covered    int // updates delivered, counting those a newer frame covered (watchers × publishers × updates when nothing is lost)
+	// CoalescedSeen: updates a watcher never saw alone, a newer state
+	// arriving first; Coalesced: the server's own count over the run.
+	CoalescedSeen int
+	Coalesced     float64
+	PublishedRate float64 // updates per second each publisher reached (open loop)
+	Elapsed       time.Duration
+	P50, P99      time.Duration
+	Max           time.Duration
+	ServerCPU     time.Duration // CPU the server used while publishing
 }
 
-// PerSecond is deliveries per second.
+// PerSecond is deliveries (frames) per second.
 func (r FanoutResult) PerSecond() float64 { return float64(r.Deliveries) / r.Elapsed.Seconds() }
 
 // Fanout has p users, each watched by the same k sessions (one account
@@ -84,23 +90,27 @@ func Fanout(ctx context.Context, bin string, p, k, m int, rate float64, log io.W
 	}
 	fmt.Fprintf(log, "%d watchers connected; %d publishers publishing %d updates each (server pprof: %s/debug/pprof/)…\n", k, p, m, rig.Admin)
 
-	var mu sync.Mutex
-	var lat []time.Duration
-	var wg sync.WaitGroup
-	last := strconv.Itoa(m - 1)
+	// sent[p][i]: when publisher p sent update i (unix ns), for the
+	// latency of updates a watcher never saw alone (coalesced into a newer one)
+	sent := make([][]atomic.Int64, p)
+	for i := range sent {
+		sent[i] = make([]atomic.Int64, m)
+	}
 	addrFields := make([][]byte, p)
 	for i, pub := range pubs {
 		addrFields[i] = []byte(`"address":"` + pub.Address + `"`)
 	}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var frames, coalesced int
 	var lastAt time.Time
+	var wg sync.WaitGroup
 	for _, s := range sessions {
 		wg.Add(1)
 		go func(s *client.Session) {
 			defer wg.Done()
-			var mine []time.Duration
-			done := make([]bool, p)
-			left := p
-			for {
+			w := watch{sent: sent, next: make([]int, p), m: m}
+			for w.left(p) > 0 {
 				f, err := s.NextRaw(ctx)
 				if err != nil {
 					return
@@ -114,51 +124,29 @@ func Fanout(ctx context.Context, bin string, p, k, m int, rate float64, log io.W
 						from = i
 					}
 				}
-				if from < 0 {
-					continue
-				}
-				now := time.Now()
-				n, sent, ok := parseStatus(f.Raw)
-				if !ok {
-					continue
-				}
-				mine = append(mine, now.Sub(time.Unix(0, sent)))
-				if n == last && !done[from] {
-					done[from] = true
-					left--
-				}
-				if left == 0 {
-					mu.Lock()
-					lat = append(lat, mine...)
-					if now.After(lastAt) {
-						lastAt = now
-					}
-					mu.Unlock()
-					return
+				if n, _, ok := parseStatus(f.Raw); ok && from >= 0 {
+					w.saw(from, n, time.Now())
 				}
 			}
+			mu.Lock()
+			lat = append(lat, w.lat...)
+			frames += w.frames
+			coalesced += w.coalesced
+			if w.lastAt.After(lastAt) {
+				lastAt = w.lastAt
+			}
+			mu.Unlock()
 		}(s)
 	}
 	coalesced0 := rig.Metric("presenced_presence_coalesced_total")
 	cpu0, _ := rig.CPU()
 	start := time.Now()
 	pubErrs := make(chan error, p)
-	for _, ps := range pss {
-		go func(ps *client.Session) {
-			for i := 0; i < m; i++ {
-				if rate > 0 {
-					if d := time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))); d > 0 {
-						time.Sleep(d)
-					}
-				}
-				status := fmt.Sprintf("%d %d", i, time.Now().UnixNano())
-				if err := ps.SetPresence(ctx, client.Presence{Availability: "available", Status: status}); err != nil {
-					pubErrs <- fmt.Errorf("update %d: %w", i, err)
-					return
-				}
-			}
-			pubErrs <- nil
-		}(ps)
+	var lastSent atomic.Int64
+	for pi, ps := range pss {
+		go func(pi int, ps *client.Session) {
+			pubErrs <- publish(ctx, ps, pi, m, rate, start, sent, &lastSent)
+		}(pi, ps)
 	}
 	for range pss {
 		if err := <-pubErrs; err != nil {
@@ -170,8 +158,12 @@ func Fanout(ctx context.Context, bin string, p, k, m int, rate float64, log io.W
 		return FanoutResult{}, ctx.Err()
 	}
 	cpu1, _ := rig.CPU()
-	res := FanoutResult{Rate: rate, Publishers: p, ServerCPU: cpu1 - cpu0, Watchers: k, Updates: m, Deliveries: len(lat), Elapsed: lastAt.Sub(start),
+	res := FanoutResult{Rate: rate, Publishers: p, ServerCPU: cpu1 - cpu0, Watchers: k, Updates: m,
+		Deliveries: frames, Covered: len(lat), CoalescedSeen: coalesced, Elapsed: lastAt.Sub(start),
 		Coalesced: rig.Metric("presenced_presence_coalesced_total") - coalesced0}
+	if d := time.Duration(lastSent.Load() - start.UnixNano()); d > 0 && m > 1 {
+		res.PublishedRate = float64(m-1) / d.Seconds()
+	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	if len(lat) > 0 {
 		res.P50, res.P99, res.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
@@ -183,6 +175,97 @@ func Fanout(ctx context.Context, bin string, p, k, m int, rate float64, log io.W
 		ps.Drop()
 	}
 	return res, nil
+}
+
+// watch follows one watcher: for each publisher the next update it has
+// not seen. A frame showing update n delivers every update up to n, those
+// coalesced away included, each with its own latency from when it was sent.
+type watch struct {
+	sent      [][]atomic.Int64
+	next      []int
+	m         int
+	lat       []time.Duration
+	frames    int // presence frames about publishers received
+	coalesced int // updates never seen alone: a newer state arrived first
+	lastAt    time.Time
+}
+
+func (w *watch) left(p int) int {
+	n := 0
+	for i := 0; i < p; i++ {
+		if w.next[i] < w.m {
+			n++
+		}
+	}
+	return n
+}
+
+func (w *watch) saw(from int, status string, at time.Time) {
+	n, err := strconv.Atoi(status)
+	if err != nil || n >= w.m {
+		return
+	}
+	w.frames++
+	for i := w.next[from]; i <= n; i++ {
+		w.lat = append(w.lat, at.Sub(time.Unix(0, w.sent[from][i].Load())))
+		if i < n {
+			w.coalesced++
+		}
+	}
+	if n >= w.next[from] {
+		w.next[from] = n + 1
+		w.lastAt = at
+	}
+}
+
+// publish sends m presence updates from ps. With a rate it is open-loop:
+// each update leaves at its scheduled time (or at once, if the publisher
+// fell behind) without waiting for the previous one's reply, so a slow
+// server cannot slow the offered load down; the rate reached is reported.
+// Without one it sends each after the previous one's reply.
+func publish(ctx context.Context, ps *client.Session, pi, m int, rate float64, start time.Time, sent [][]atomic.Int64, lastSent *atomic.Int64) error {
+	if rate > 0 {
+		go drainReplies(ctx, ps)
+	}
+	for i := 0; i < m; i++ {
+		if rate > 0 {
+			if d := time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		now := time.Now().UnixNano()
+		sent[pi][i].Store(now)
+		status := fmt.Sprintf("%d %d", i, now)
+		var err error
+		if rate > 0 {
+			err = ps.Send(ctx, map[string]any{"type": "presence", "id": "u" + strconv.Itoa(i), "availability": "available", "status": status})
+		} else {
+			err = ps.SetPresence(ctx, client.Presence{Availability: "available", Status: status})
+		}
+		if err != nil {
+			return fmt.Errorf("update %d: %w", i, err)
+		}
+		for {
+			if l := lastSent.Load(); l >= now || lastSent.CompareAndSwap(l, now) {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// drainReplies reads an open-loop publisher's replies, which no request
+// waits for; an error reply ends the run loudly rather than skewing it.
+func drainReplies(ctx context.Context, ps *client.Session) {
+	for {
+		f, err := ps.NextRaw(ctx)
+		if err != nil {
+			return
+		}
+		if f.Type == "error" {
+			fmt.Fprintf(os.Stderr, "publisher got an error reply: %s\n", f.Raw)
+		}
+	}
 }
 
 // parseStatus reads "<n> <unix nanoseconds>" from a raw presence frame's

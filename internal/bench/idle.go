@@ -18,6 +18,7 @@ type IdleResult struct {
 	RSSBefore        int64
 	RSSAfter         int64 // right after connecting and a GC
 	RSSIdle          int64 // after the sessions idled for IdleFor
+	IdleFor          time.Duration
 	HeapBefore       float64
 	HeapAfter        float64
 	StackBefore      float64
@@ -31,8 +32,8 @@ type IdleResult struct {
 	ServerCPUPerConnect time.Duration
 }
 
-// IdleFor is how long the sessions idle while CPU is measured.
-const IdleFor = 30 * time.Second
+// DefaultIdleFor is how long the sessions idle while CPU is measured.
+const DefaultIdleFor = 30 * time.Second
 
 // PerSession is the resident memory one idle session costs, once the
 // sessions have idled.
@@ -42,8 +43,8 @@ func (r IdleResult) PerSession() float64 {
 
 // Idle opens n authenticated WebSocket sessions (one account each) that
 // then stay idle, and measures the server's memory and CPU.
-func Idle(ctx context.Context, bin string, n int, log io.Writer) (IdleResult, error) {
-	return idle(ctx, bin, n, log, nil, func(rig *Rig, a Account) (io.Closer, error) {
+func Idle(ctx context.Context, bin string, n int, idleFor time.Duration, log io.Writer) (IdleResult, error) {
+	return idle(ctx, bin, n, idleFor, log, nil, func(rig *Rig, a Account) (io.Closer, error) {
 		s, err := client.New(rig.URL, a.Token).Connect(ctx, client.ConnectOptions{Device: "bench", Presence: &client.Presence{Availability: "available"}})
 		if err != nil {
 			return nil, err
@@ -60,7 +61,7 @@ func (d dropper) Close() error { d.s.Drop(); return nil }
 // (then prepare, if set, may add to the data directory and return extra
 // server flags), start the server, connect n sessions with connect, let
 // them idle, measure.
-func idle(ctx context.Context, bin string, n int, log io.Writer,
+func idle(ctx context.Context, bin string, n int, idleFor time.Duration, log io.Writer,
 	prepare func(dir string, accts []Account) ([]string, error),
 	connect func(*Rig, Account) (io.Closer, error)) (IdleResult, error) {
 	dir, err := os.MkdirTemp("", "presenced-bench-")
@@ -145,9 +146,10 @@ func idle(ctx context.Context, bin string, n int, log io.Writer,
 	res.Goroutines = rig.Metric("presenced_goroutines")
 	rig.SaveHeapProfile()
 	cpu0, _ := rig.CPU()
-	time.Sleep(IdleFor)
+	time.Sleep(idleFor)
 	cpu1, _ := rig.CPU()
-	res.IdleCPU = (cpu1 - cpu0).Seconds() / IdleFor.Seconds()
+	res.IdleCPU = (cpu1 - cpu0).Seconds() / idleFor.Seconds()
+	res.IdleFor = idleFor
 	rig.GC()
 	res.RSSIdle, _ = rig.RSS()
 	for _, s := range sessions {

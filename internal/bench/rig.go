@@ -75,7 +75,8 @@ func Start(ctx context.Context, bin, dataDir string, extra ...string) (*Rig, err
 	}
 	admin := ln.Addr().String()
 	ln.Close()
-	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--admin-addr", admin,
+	// every listener on a free port (extra may name others: the last wins)
+	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--admin-addr", admin, "--xmpp-addr", "127.0.0.1:0",
 		"--domain", "bench.test", "--log-level", "warn", "--session-rate", "1000000", "--session-burst", "1000000"}, extra...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stderr = os.Stderr

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	msasl "mellium.im/sasl"
 	"mellium.im/xmpp"
@@ -28,7 +29,7 @@ const xmppPassword = "bench-password"
 // presence, then idle. Each account has contacts mutual contacts (its
 // neighbours in a ring of accounts), so logins fetch real rosters and
 // presence flows between the sessions.
-func XMPPIdle(ctx context.Context, bin string, n, contacts int, log io.Writer) (IdleResult, error) {
+func XMPPIdle(ctx context.Context, bin string, n, contacts int, idleFor time.Duration, log io.Writer) (IdleResult, error) {
 	var addr string
 	var roots *x509.CertPool
 	prepare := func(dir string, accts []Account) ([]string, error) {
@@ -94,5 +95,5 @@ func XMPPIdle(ctx context.Context, bin string, n, contacts int, log io.Writer) (
 		}
 		return conn, nil
 	}
-	return idle(ctx, bin, n, log, prepare, connect)
+	return idle(ctx, bin, n, idleFor, log, prepare, connect)
 }
