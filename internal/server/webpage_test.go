@@ -27,7 +27,7 @@ func browserWorld(t *testing.T) (*testServer, context.Context, *testbrowser.Brow
 		t.Skip("set PRESENCED_TEST_CHROMIUM=/usr/bin/chromium to run the browser test (.ci/run does)")
 	}
 	ts := startServer(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	t.Cleanup(cancel)
 	return ts, ctx, testbrowser.Launch(t, ctx, path)
 }
