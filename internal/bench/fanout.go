@@ -140,6 +140,7 @@ func Fanout(ctx context.Context, bin string, p, k, m int, rate float64, log io.W
 	}
 	coalesced0 := rig.Metric("presenced_presence_coalesced_total")
 	cpu0, _ := rig.CPU()
+	rig.ProfileCPU(5 * time.Second) // PRESENCED_BENCH_CPU names the file, if set
 	start := time.Now()
 	pubErrs := make(chan error, p)
 	var lastSent atomic.Int64

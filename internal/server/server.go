@@ -143,7 +143,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	proto := &wire.Server{Hub: s.Hub, Auth: s.Auth, Grace: s.Config.Grace, MaxGrace: s.Config.MaxGrace, Heartbeat: s.Config.Heartbeat}
-	mux.Handle("GET /v1/ws", &ws.Handler{Proto: proto, Authenticate: s.wsAccount, OriginAllowed: s.originAllowed, Log: s.Log, Live: &s.wsLive})
+	mux.Handle("GET /v1/ws", &ws.Handler{Proto: proto, Authenticate: s.wsAccount, OriginAllowed: s.originAllowed, Log: s.Log, Live: &s.wsLive, WriteDelay: s.Config.WSWriteDelay})
 	mux.Handle("/v1/poll", &longpoll.Handler{Proto: proto, Live: &s.pollsHeld})
 	mux.HandleFunc("GET /xmpp-websocket", s.XMPP.ServeWebSocket) // RFC 7395
 	mux.HandleFunc("/http-bind", s.XMPP.ServeBOSH)               // XEP-0124, XEP-0206

@@ -1,0 +1,74 @@
+package ws
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/store/sqlite"
+	"github.com/presenced/presenced/internal/wire"
+)
+
+// TestWriteDelayJoinsWrites: with a WriteDelay, events that wake a
+// connection written to less than the delay ago go out together, in one
+// write, once the delay has passed. The events are queued before the
+// wake-up, so nothing here depends on how fast the machine is.
+func TestWriteDelayJoinsWrites(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateAccount(ctx, store.Account{Address: "alice@localhost", PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	hub := core.New(core.Config{Domain: "localhost", Grace: time.Minute, Limits: core.DefaultLimits}, db, clock.Real{}, nil, log)
+
+	server, peer := net.Pipe()
+	defer server.Close()
+	defer peer.Close()
+	h := &Handler{Log: log, Live: new(atomic.Int64), WriteDelay: 200 * time.Millisecond}
+	c := &conn{h: h, nc: server, proto: &wire.Conn{}}
+	c.writing.Store(true) // no flush until the events below are queued
+	s, err := hub.Connect(ctx, "alice@localhost", core.SessionOptions{Transport: "ws", Device: "a"}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.proto.Session = s
+	other, err := hub.Connect(ctx, "alice@localhost", core.SessionOptions{Transport: "ws", Device: "b"}, quietSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{"one", "two", "three"} {
+		if _, err := other.Send(core.Message{Kind: core.KindMessage, To: s.Address(), Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.lastWrite.Store(time.Now().UnixNano()) // as if it had just written
+	c.writing.Store(false)
+	c.Wake()
+
+	buf := make([]byte, 1<<16)
+	peer.SetReadDeadline(time.Now().Add(time.Minute))
+	n, err := peer.Read(buf) // net.Pipe: one read per write
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := buf[:n]
+	for _, body := range []string{`"snapshot"`, `"body":"one"`, `"body":"two"`, `"body":"three"`} {
+		if !bytes.Contains(got, []byte(body)) {
+			t.Fatalf("the delayed write lacks %s: %q", body, got)
+		}
+	}
+}
