@@ -14,6 +14,7 @@ const (
 	maxNotes     = 4096
 	maxListItems = 16
 	maxItem      = 254
+	maxCard      = 256 << 10 // the stored vCard lines (vcard.MaxCard)
 )
 
 // ValidateContact checks and normalizes a contact from a client.
@@ -23,6 +24,9 @@ func ValidateContact(c *store.Contact) error {
 	}
 	if err := checkText("notes", c.Notes, maxNotes); err != nil {
 		return err
+	}
+	if len(c.Card) > maxCard {
+		return Errorf(CodeTooLarge, "a card may hold at most %d KiB", maxCard>>10)
 	}
 	for field, list := range map[string][]string{"emails": c.Emails, "phones": c.Phones, "groups": c.Groups} {
 		if len(list) > maxListItems {
