@@ -435,11 +435,15 @@ func (s *DB) CreateContacts(ctx context.Context, owner string, cs []store.Contac
 		if max > 0 && n+len(cs) > max {
 			return fmt.Errorf("%d contacts would exceed the limit of %d: %w", n+len(cs), max, store.ErrLimit)
 		}
-		for _, c := range cs {
-			seq, err := bumpBook(ctx, tx, owner)
-			if err != nil {
-				return err
-			}
+		if len(cs) == 0 {
+			return nil
+		}
+		last, err := bumpBookBy(ctx, tx, owner, len(cs))
+		if err != nil {
+			return err
+		}
+		for i, c := range cs {
+			seq := last - int64(len(cs)-1-i)
 			_, err = tx.ExecContext(ctx, `INSERT INTO contacts(`+contactCols+`,seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
 				c.ID, owner, c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, c.Version, unix(c.Updated), c.Card, seq)
 			if isUnique(err) {
@@ -568,11 +572,16 @@ func (s *DB) DeleteContact(ctx context.Context, owner, id string, ifVersion int6
 // owner's book, starting the book (its floor: the position before its first
 // write) if it has none.
 func bumpBook(ctx context.Context, tx *sql.Tx, owner string) (int64, error) {
+	return bumpBookBy(ctx, tx, owner, 1)
+}
+
+// bumpBookBy takes n positions at once and returns the last.
+func bumpBookBy(ctx context.Context, tx *sql.Tx, owner string, n int) (int64, error) {
 	if err := startBook(ctx, tx, owner); err != nil {
 		return 0, err
 	}
 	var seq int64
-	err := tx.QueryRowContext(ctx, `UPDATE contact_seq SET n=n+1 WHERE id=1 RETURNING n`).Scan(&seq)
+	err := tx.QueryRowContext(ctx, `UPDATE contact_seq SET n=n+? WHERE id=1 RETURNING n`, n).Scan(&seq)
 	return seq, err
 }
 
