@@ -14,6 +14,7 @@ const (
 	maxNotes     = 4096
 	maxListItems = 16
 	maxItem      = 254
+	maxCard      = 256 << 10 // the stored vCard lines (vcard.MaxCard)
 )
 
 // ValidateContact checks and normalizes a contact from a client.
@@ -23,6 +24,9 @@ func ValidateContact(c *store.Contact) error {
 	}
 	if err := checkText("notes", c.Notes, maxNotes); err != nil {
 		return err
+	}
+	if len(c.Card) > maxCard {
+		return Errorf(CodeTooLarge, "a card may hold at most %d KiB", maxCard>>10)
 	}
 	for field, list := range map[string][]string{"emails": c.Emails, "phones": c.Phones, "groups": c.Groups} {
 		if len(list) > maxListItems {
@@ -80,6 +84,31 @@ func (h *Hub) CreateContacts(ctx context.Context, owner string, cs []store.Conta
 	return cs, nil
 }
 
+// CreateContactAt adds one contact under an ID the client chose (a CardDAV
+// resource name). An existing contact with that ID fails with CodeExists.
+func (h *Hub) CreateContactAt(ctx context.Context, owner, id string, c store.Contact) (store.Contact, error) {
+	if err := ValidateContact(&c); err != nil {
+		return c, err
+	}
+	c.ID, c.Owner, c.Version, c.Updated = id, owner, 1, h.clock.Now()
+	if err := h.store.CreateContacts(ctx, owner, []store.Contact{c}, h.cfg.Limits.ContactsPerAccount); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return c, Errorf(CodeExists, "a contact named %s exists", id)
+		}
+		return c, storeErr(err)
+	}
+	h.contactChanged(ContactEvent{Op: "put", Contact: c})
+	return c, nil
+}
+
+// ContactChanges lists what changed in owner's address book after the
+// sync position since (0: every contact) and the position now; a position
+// too old to answer fails with store.ErrSyncExpired (a CardDAV client then
+// lists the book again).
+func (h *Hub) ContactChanges(ctx context.Context, owner string, since int64) ([]store.ContactChange, int64, error) {
+	return h.store.ContactChanges(ctx, owner, since)
+}
+
 // Contact returns one of owner's contacts.
 func (h *Hub) Contact(ctx context.Context, owner, id string) (store.Contact, error) {
 	c, err := h.store.GetContact(ctx, owner, id)
@@ -98,7 +127,13 @@ func (h *Hub) UpdateContact(ctx context.Context, c store.Contact, ifVersion int6
 		return c, err
 	}
 	c.Updated = h.clock.Now()
+	keepCard := c.Card == ""
 	old, err := h.pinned(ctx, c.Owner, c.ID, ifVersion, func(old store.Contact) (err error) {
+		if keepCard {
+			// a write of fields alone (REST, XMPP roster) keeps the card's
+			// other properties; package vcard merges the new fields in
+			c.Card = old.Card
+		}
 		c.Version, err = h.store.UpdateContact(ctx, c, old.Version)
 		return err
 	})
@@ -116,7 +151,8 @@ func (h *Hub) UpdateContact(ctx context.Context, c store.Contact, ifVersion int6
 // DeleteContact removes a contact if its version is still ifVersion (0: any).
 func (h *Hub) DeleteContact(ctx context.Context, owner, id string, ifVersion int64) error {
 	old, err := h.pinned(ctx, owner, id, ifVersion, func(old store.Contact) error {
-		return h.store.DeleteContact(ctx, owner, id, old.Version)
+		// as many deletions kept for sync as a book may hold cards
+		return h.store.DeleteContact(ctx, owner, id, old.Version, h.cfg.Limits.ContactsPerAccount)
 	})
 	if err != nil {
 		return err

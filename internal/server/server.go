@@ -26,6 +26,7 @@ import (
 
 	"github.com/presenced/presenced/internal/api"
 	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/carddav"
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/core"
@@ -149,6 +150,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/http-bind", s.XMPP.ServeBOSH)               // XEP-0124, XEP-0206
 	(&api.API{Hub: s.Hub, Auth: s.Auth, Log: s.Log, Signup: s.Config.Signup, Authenticate: s.authenticate, Metrics: s.Metrics}).Routes(mux)
 	s.Web.Routes(mux)
+	dav := &carddav.Handler{Hub: s.Hub, Auth: s.Auth, Log: s.Log} // docs/contacts.md
+	mux.Handle(carddav.Prefix, dav)
+	mux.Handle("/.well-known/carddav", dav)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !s.ready.Load() {

@@ -19,6 +19,9 @@ var (
 	ErrConflict = errors.New("version conflict")
 	// ErrLimit means the write would exceed a per-account limit.
 	ErrLimit = errors.New("limit reached")
+	// ErrSyncExpired means a sync position is older than the oldest change
+	// the backend still remembers: the client must list everything again.
+	ErrSyncExpired = errors.New("sync position expired")
 )
 
 // Store is the whole durable state of one deployment.
@@ -127,6 +130,20 @@ type Contact struct {
 	Address string // optional presence address ("bob@example.org")
 	Version int64  // increases on every write; the HTTP ETag
 	Updated time.Time
+	// Card is the vCard the contact was last written as over CardDAV or
+	// imported from: its unfolded content lines between BEGIN and END,
+	// CRLF-separated, so that properties presenced does not interpret
+	// survive (package vcard merges it with the fields above). Empty for a
+	// contact made from fields alone.
+	Card string
+}
+
+// ContactChange is an entry of an address book's change list: a contact
+// written (its current version) or deleted after a sync position.
+type ContactChange struct {
+	ID      string
+	Version int64 // 0 for a deletion
+	Deleted bool
 }
 
 // ContactQuery filters a contact listing. Empty fields match everything.
@@ -148,10 +165,22 @@ type Contacts interface {
 	GetContact(ctx context.Context, owner, id string) (Contact, error)
 	ListContacts(ctx context.Context, owner string, q ContactQuery) ([]Contact, error)
 	CountContacts(ctx context.Context, owner string) (int, error)
-	// UpdateContact replaces c if the stored version equals ifVersion (0: any)
-	// and returns the new version.
+	// UpdateContact replaces c (Card included) if the stored version equals
+	// ifVersion (0: any) and returns the new version.
 	UpdateContact(ctx context.Context, c Contact, ifVersion int64) (int64, error)
-	DeleteContact(ctx context.Context, owner, id string, ifVersion int64) error
+	// DeleteContact removes a contact if its version is ifVersion (0: any)
+	// and remembers the deletion for ContactChanges, keeping at most
+	// tombstones deletions per owner (0: no bound); forgetting older ones
+	// makes the positions before them expire.
+	DeleteContact(ctx context.Context, owner, id string, ifVersion int64, tombstones int) error
+	// ContactChanges lists the contacts of owner written or deleted after
+	// the sync position since, in no particular order, one entry per
+	// contact, and returns the position now. since 0 lists every contact
+	// (and no deletion). A position older than the oldest remembered
+	// deletion, or not from this owner's book, fails with ErrSyncExpired.
+	// Positions increase with every write of the owner's book and are never
+	// reused, not even by an account created again at the same address.
+	ContactChanges(ctx context.Context, owner string, since int64) ([]ContactChange, int64, error)
 }
 
 // State is how far a viewer's permission to see a subject's presence got.

@@ -2,6 +2,7 @@ package vcard
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -28,6 +29,10 @@ func TestParse(t *testing.T) {
 	}
 	want := store.Contact{Name: "Bob Builder", Emails: []string{"bob@example.com"}, Phones: []string{"+1-555-0100"},
 		Notes: "likes, commas\nand lines", Groups: []string{"Work", "Friends"}, Address: "bob@example.org"}
+	if !strings.Contains(cards[0].Contact.Card, "item1.X-CUSTOM:ignored") {
+		t.Fatalf("card lines not kept: %q", cards[0].Contact.Card)
+	}
+	want.Card = cards[0].Contact.Card
 	if !reflect.DeepEqual(cards[0].Contact, want) {
 		t.Fatalf("got %+v\nwant %+v", cards[0].Contact, want)
 	}
@@ -64,7 +69,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(cards, errs, err)
 	}
 	got := cards[0].Contact
-	got.ID = "1"
+	got.ID, got.Card = "1", "" // the card's lines are kept (TestCardRoundTrip)
 	if !reflect.DeepEqual(got, in[0]) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, in[0])
 	}
@@ -117,6 +122,123 @@ func FuzzParse(f *testing.F) {
 		again, errs, err := Parse(&buf)
 		if err != nil || len(errs) != 0 || len(again) != len(cards) {
 			t.Fatalf("re-reading what we wrote: %d cards, errs %v, err %v (from %d)", len(again), errs, err, len(cards))
+		}
+	})
+}
+
+// card30 is what a vCard 3.0 client (Apple Contacts, DAVx⁵ in 3.0 mode)
+// sends: grouped properties with labels, parameters, a folded photo.
+const card30 = "BEGIN:VCARD\r\nVERSION:3.0\r\nPRODID:-//Apple Inc.//iOS 17//EN\r\nN:Builder;Bob;;Mr.;\r\nFN:Bob Builder\r\n" +
+	"ORG:Builders Ltd;Cranes\r\nitem1.EMAIL;type=INTERNET;type=pref:bob@example.com\r\nitem1.X-ABLabel:_$!<Other>!$_\r\n" +
+	"EMAIL;TYPE=WORK:b@work.example\r\nTEL;type=CELL;type=VOICE:+1 555 0100\r\nADR;TYPE=HOME:;;1 Road;Town;;12345;UK\r\n" +
+	"NOTE:fixes things\\, mostly\r\nCATEGORIES:Work,Friends\r\nIMPP;X-SERVICE-TYPE=Jabber:xmpp:bob@example.org\r\n" +
+	"IMPP;X-SERVICE-TYPE=Skype:skype:bob.b\r\nBDAY:1980-01-02\r\nX-CUSTOM;X-PARAM=\"a:b\":value\r\n" +
+	"PHOTO;ENCODING=b;TYPE=JPEG:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\r\n" +
+	"UID:6B29FC40-CA47-1067-B31D-00DD010662DA\r\nREV:2024-01-02T03:04:05Z\r\nEND:VCARD\r\n"
+
+// unfolded returns the content lines of a folded card.
+func unfolded(t *testing.T, s string) []string {
+	t.Helper()
+	ls, err := unfold(strings.NewReader(s), MaxCard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range ls {
+		out = append(out, l.text)
+	}
+	return out
+}
+
+func TestCardRoundTrip(t *testing.T) {
+	c, err := ParseCard([]byte(card30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "Bob Builder" || len(c.Emails) != 2 || c.Phones[0] != "+1 555 0100" || c.Address != "bob@example.org" ||
+		c.Notes != "fixes things, mostly" || !reflect.DeepEqual(c.Groups, []string{"Work", "Friends"}) {
+		t.Fatalf("fields %+v", c)
+	}
+	if got, want := unfolded(t, Encode(c)), unfolded(t, card30); !reflect.DeepEqual(got, want) {
+		t.Fatalf("read back:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestCardFieldChangesKeepTheRest(t *testing.T) {
+	c, err := ParseCard([]byte(card30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// what a REST edit does: fields change, the card stays
+	c.Name = "Robert Builder"
+	c.Emails = []string{"b@work.example", "new@example.com"} // item1 e-mail dropped, one added
+	c.Phones = nil
+	c.Address = "rob@example.org"
+	c.Groups = []string{"Work"}
+	got := Encode(c)
+	for _, want := range []string{"FN:Robert Builder\r\n", "N:Builder;Robert;;;\r\n", "EMAIL;TYPE=WORK:b@work.example\r\n",
+		"EMAIL:new@example.com\r\n", "IMPP:xmpp:rob@example.org\r\n", "IMPP;X-SERVICE-TYPE=Skype:skype:bob.b\r\n",
+		"CATEGORIES:Work\r\n", "ADR;TYPE=HOME:;;1 Road;Town;;12345;UK\r\n", "VERSION:3.0\r\n", "UID:6B29FC40", "X-CUSTOM;X-PARAM=\"a:b\":value\r\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
+	}
+	for _, gone := range []string{"bob@example.com", "TEL", "FN:Bob", "xmpp:bob@"} {
+		if strings.Contains(got, gone) {
+			t.Errorf("%q should be gone from\n%s", gone, got)
+		}
+	}
+	again, err := ParseCard([]byte(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Card, c.Card = "", ""
+	if !reflect.DeepEqual(again, c) {
+		t.Fatalf("fields read back %+v, want %+v", again, c)
+	}
+}
+
+func TestParseCardRefuses(t *testing.T) {
+	one := "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nEND:VCARD\r\n"
+	for name, in := range map[string]string{
+		"two cards":    one + one,
+		"none":         "",
+		"invalid utf8": "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:\xff\r\nEND:VCARD\r\n",
+		"control":      "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:a\x00b\r\nEND:VCARD\r\n",
+		"huge":         "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nNOTE:" + strings.Repeat("x", MaxCard) + "\r\nEND:VCARD\r\n",
+		"no end":       "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\n",
+		"version 2.1":  "BEGIN:VCARD\r\nVERSION:2.1\r\nFN:A\r\nEND:VCARD\r\n",
+	} {
+		_, err := ParseCard([]byte(in))
+		var ce *CardError
+		if !errors.As(err, &ce) {
+			t.Errorf("%s: got %v, want a *CardError", name, err)
+		}
+	}
+}
+
+// FuzzParseCard: whatever one card parses to is written so that it reads
+// back to the same fields and the same lines.
+func FuzzParseCard(f *testing.F) {
+	f.Add(card30)
+	f.Add("BEGIN:VCARD\r\nVERSION:3.0\r\nN:Doe;Jane;;;\r\nitem2.TEL;type=HOME:tel:+1\r\nEND:VCARD\r\n")
+	f.Add("BEGIN:VCARD\nVERSION:3.0\nFN:a\n  b\nCATEGORIES:x\\,y,z\nEND:VCARD")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCard([]byte(s))
+		if err != nil {
+			return
+		}
+		out := Encode(c)
+		again, err := ParseCard([]byte(out))
+		if err != nil {
+			t.Fatalf("re-reading what we wrote: %v\n%q", err, out)
+		}
+		if again.Card != c.Card && !strings.HasPrefix(again.Card, "VERSION:4.0\r\n") {
+			t.Fatalf("lines changed:\n%q\n%q", c.Card, again.Card)
+		}
+		again.Card, c.Card = "", ""
+		if !reflect.DeepEqual(again, c) {
+			t.Fatalf("fields changed: %+v, want %+v", again, c)
 		}
 	})
 }

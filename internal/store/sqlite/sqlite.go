@@ -273,6 +273,8 @@ func (s *DB) DeleteAccount(ctx context.Context, address string) error {
 		for _, q := range []string{
 			`DELETE FROM tokens WHERE account=?1`,
 			`DELETE FROM contacts WHERE owner=?1`,
+			`DELETE FROM contact_books WHERE owner=?1`,
+			`DELETE FROM contact_tombstones WHERE owner=?1`,
 			`DELETE FROM personal_items WHERE account=?1`,
 			`DELETE FROM relations WHERE subject=?1 OR viewer=?1`,
 			`DELETE FROM blocks WHERE blocker=?1 OR blocked=?1`,
@@ -394,7 +396,7 @@ func (s *DB) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error
 
 // Contacts
 
-const contactCols = `id,owner,name,emails,phones,notes,groups_,address,version,updated`
+const contactCols = `id,owner,name,emails,phones,notes,groups_,address,version,updated,card`
 
 func jsonList(v []string) string {
 	if v == nil {
@@ -408,7 +410,7 @@ func scanContact(sc interface{ Scan(...any) error }) (store.Contact, error) {
 	var c store.Contact
 	var emails, phones, groups string
 	var updated int64
-	err := sc.Scan(&c.ID, &c.Owner, &c.Name, &emails, &phones, &c.Notes, &groups, &c.Address, &c.Version, &updated)
+	err := sc.Scan(&c.ID, &c.Owner, &c.Name, &emails, &phones, &c.Notes, &groups, &c.Address, &c.Version, &updated, &c.Card)
 	if err != nil {
 		return c, err
 	}
@@ -433,13 +435,25 @@ func (s *DB) CreateContacts(ctx context.Context, owner string, cs []store.Contac
 		if max > 0 && n+len(cs) > max {
 			return fmt.Errorf("%d contacts would exceed the limit of %d: %w", n+len(cs), max, store.ErrLimit)
 		}
-		for _, c := range cs {
-			_, err := tx.ExecContext(ctx, `INSERT INTO contacts(`+contactCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
-				c.ID, owner, c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, c.Version, unix(c.Updated))
+		if len(cs) == 0 {
+			return nil
+		}
+		last, err := bumpBookBy(ctx, tx, owner, len(cs))
+		if err != nil {
+			return err
+		}
+		for i, c := range cs {
+			seq := last - int64(len(cs)-1-i)
+			_, err = tx.ExecContext(ctx, `INSERT INTO contacts(`+contactCols+`,seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+				c.ID, owner, c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, c.Version, unix(c.Updated), c.Card, seq)
 			if isUnique(err) {
 				return fmt.Errorf("contact %s: %w", c.ID, store.ErrExists)
 			}
 			if err != nil {
+				return err
+			}
+			// a card created again under a deleted one's name is a change, not a deletion
+			if _, err := tx.ExecContext(ctx, `DELETE FROM contact_tombstones WHERE owner=? AND id=?`, owner, c.ID); err != nil {
 				return err
 			}
 		}
@@ -500,9 +514,13 @@ func versionCheck(ctx context.Context, tx *sql.Tx, owner, id string) error {
 func (s *DB) UpdateContact(ctx context.Context, c store.Contact, ifVersion int64) (int64, error) {
 	var v int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `UPDATE contacts SET name=?,emails=?,phones=?,notes=?,groups_=?,address=?,version=version+1,updated=?
+		seq, err := bumpBook(ctx, tx, c.Owner) // rolled back with the update if that fails
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, `UPDATE contacts SET name=?,emails=?,phones=?,notes=?,groups_=?,address=?,version=version+1,updated=?,card=?,seq=?
 			WHERE owner=? AND id=? AND (?=0 OR version=?) RETURNING version`,
-			c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, unix(c.Updated),
+			c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, unix(c.Updated), c.Card, seq,
 			c.Owner, c.ID, ifVersion, ifVersion).Scan(&v)
 		if errors.Is(err, sql.ErrNoRows) {
 			return versionCheck(ctx, tx, c.Owner, c.ID)
@@ -512,7 +530,7 @@ func (s *DB) UpdateContact(ctx context.Context, c store.Contact, ifVersion int64
 	return v, err
 }
 
-func (s *DB) DeleteContact(ctx context.Context, owner, id string, ifVersion int64) error {
+func (s *DB) DeleteContact(ctx context.Context, owner, id string, ifVersion int64, tombstones int) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM contacts WHERE owner=? AND id=? AND (?=0 OR version=?)`, owner, id, ifVersion, ifVersion)
 		if err != nil {
@@ -521,8 +539,114 @@ func (s *DB) DeleteContact(ctx context.Context, owner, id string, ifVersion int6
 		if n, _ := res.RowsAffected(); n == 0 {
 			return versionCheck(ctx, tx, owner, id)
 		}
-		return nil
+		seq, err := bumpBook(ctx, tx, owner)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO contact_tombstones(owner,id,seq) VALUES (?,?,?)
+			ON CONFLICT(owner,id) DO UPDATE SET seq=excluded.seq`, owner, id, seq); err != nil {
+			return err
+		}
+		if tombstones <= 0 {
+			return nil
+		}
+		// forget the oldest deletions past the bound; the positions before
+		// the newest one forgotten can no longer be answered
+		var cut int64
+		err = tx.QueryRowContext(ctx, `SELECT seq FROM contact_tombstones WHERE owner=? ORDER BY seq DESC LIMIT 1 OFFSET ?`, owner, tombstones).Scan(&cut)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM contact_tombstones WHERE owner=? AND seq<=?`, owner, cut); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE contact_books SET floor=MAX(floor,?) WHERE owner=?`, cut, owner)
+		return err
 	})
+}
+
+// bumpBook takes the next position of the change counter for a write of
+// owner's book, starting the book (its floor: the position before its first
+// write) if it has none.
+func bumpBook(ctx context.Context, tx *sql.Tx, owner string) (int64, error) {
+	return bumpBookBy(ctx, tx, owner, 1)
+}
+
+// bumpBookBy takes n positions at once and returns the last.
+func bumpBookBy(ctx context.Context, tx *sql.Tx, owner string, n int) (int64, error) {
+	if err := startBook(ctx, tx, owner); err != nil {
+		return 0, err
+	}
+	var seq int64
+	err := tx.QueryRowContext(ctx, `UPDATE contact_seq SET n=n+? WHERE id=1 RETURNING n`, n).Scan(&seq)
+	return seq, err
+}
+
+// startBook gives owner a book if it has none, its floor a position of its
+// own: every position handed out before, by an earlier account at the same
+// address too, is below it.
+func startBook(ctx context.Context, tx *sql.Tx, owner string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM contact_books WHERE owner=?`, owner).Scan(&one)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	var floor int64
+	if err := tx.QueryRowContext(ctx, `UPDATE contact_seq SET n=n+1 WHERE id=1 RETURNING n`).Scan(&floor); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO contact_books(owner,floor) VALUES (?,?)`, owner, floor)
+	return err
+}
+
+func (s *DB) ContactChanges(ctx context.Context, owner string, since int64) ([]store.ContactChange, int64, error) {
+	var out []store.ContactChange
+	var seq, floor int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		if err := startBook(ctx, tx, owner); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT n, floor FROM contact_seq, contact_books WHERE id=1 AND owner=?`, owner).Scan(&seq, &floor); err != nil {
+			return err
+		}
+		if since != 0 && (since < floor || since > seq) {
+			return store.ErrSyncExpired
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, version FROM contacts WHERE owner=? AND (?=0 OR seq>?)`, owner, since, since)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var c store.ContactChange
+			if err := rows.Scan(&c.ID, &c.Version); err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || since == 0 {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT id FROM contact_tombstones WHERE owner=? AND seq>?`, owner, since)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c := store.ContactChange{Deleted: true}
+			if err := rows.Scan(&c.ID); err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	return out, seq, err
 }
 
 // Graph

@@ -24,6 +24,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tokens", testTokens},
 		{"Contacts", testContacts},
 		{"ContactLimit", testContactLimit},
+		{"ContactChanges", testContactChanges},
+		{"ContactTombstonesBounded", testContactTombstonesBounded},
+		{"RecreatedBookForgetsPositions", testRecreatedBookForgetsPositions},
 		{"Relations", testRelations},
 		{"EditPair", testEditPair},
 		{"EditPairLimits", testEditPairLimits},
@@ -167,9 +170,128 @@ func testContacts(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrConflict)
 	_, err = s.UpdateContact(ctx, store.Contact{ID: "zz", Owner: "alice@x"}, 0)
 	wantErr(t, err, store.ErrNotFound)
-	wantErr(t, s.DeleteContact(ctx, "alice@x", "c1", 1), store.ErrConflict)
-	must(t, s.DeleteContact(ctx, "alice@x", "c1", 2))
-	wantErr(t, s.DeleteContact(ctx, "alice@x", "c1", 0), store.ErrNotFound)
+	wantErr(t, s.DeleteContact(ctx, "alice@x", "c1", 1, 0), store.ErrConflict)
+	must(t, s.DeleteContact(ctx, "alice@x", "c1", 2, 0))
+	wantErr(t, s.DeleteContact(ctx, "alice@x", "c1", 0, 0), store.ErrNotFound)
+}
+
+// changes runs ContactChanges and returns its entries as "id@version" and
+// "-id", sorted, and the new position.
+func changes(t *testing.T, s store.Store, owner string, since int64) ([]string, int64) {
+	t.Helper()
+	cs, pos, err := s.ContactChanges(ctx, owner, since)
+	must(t, err)
+	out := []string{}
+	for _, c := range cs {
+		if c.Deleted {
+			out = append(out, "-"+c.ID)
+		} else {
+			out = append(out, fmt.Sprintf("%s@%d", c.ID, c.Version))
+		}
+	}
+	sort.Strings(out)
+	return out, pos
+}
+
+func wantChanges(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if want == nil {
+		want = []string{}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("changes %v, want %v", got, want)
+	}
+}
+
+func testContactChanges(t *testing.T, s store.Store) {
+	addAccount(t, s, "alice@x")
+	addAccount(t, s, "bob@x")
+	got, p0 := changes(t, s, "alice@x", 0)
+	wantChanges(t, got)
+	card := "VERSION:3.0\r\nFN:Bob\r\nX-FOO;TYPE=bar:baz\r\nitem1.EMAIL:b@x\r\nitem1.X-ABLabel:home"
+	must(t, s.CreateContacts(ctx, "alice@x", []store.Contact{{ID: "a", Owner: "alice@x", Name: "Bob", Version: 1, Card: card}, {ID: "b", Owner: "alice@x", Name: "B", Version: 1}}, 0))
+	must(t, s.CreateContacts(ctx, "bob@x", []store.Contact{{ID: "z", Owner: "bob@x", Name: "Z", Version: 1}}, 0))
+	if c, err := s.GetContact(ctx, "alice@x", "a"); err != nil || c.Card != card {
+		t.Fatalf("card %q %v, want %q", c.Card, err, card)
+	}
+	got, p1 := changes(t, s, "alice@x", p0)
+	wantChanges(t, got, "a@1", "b@1") // bob's book is not alice's
+	if p1 <= p0 {
+		t.Fatalf("position %d after %d", p1, p0)
+	}
+	got, p2 := changes(t, s, "alice@x", p1)
+	wantChanges(t, got)
+	if p2 != p1 {
+		t.Fatalf("no write moved the position: %d, %d", p1, p2)
+	}
+
+	// an update replaces the card; a conflicting one changes nothing
+	c, _ := s.GetContact(ctx, "alice@x", "a")
+	c.Card = "VERSION:4.0\r\nFN:Bobby"
+	_, err := s.UpdateContact(ctx, c, 1)
+	must(t, err)
+	_, err = s.UpdateContact(ctx, c, 1)
+	wantErr(t, err, store.ErrConflict)
+	if c, _ := s.GetContact(ctx, "alice@x", "a"); c.Card != "VERSION:4.0\r\nFN:Bobby" {
+		t.Fatalf("card after update %q", c.Card)
+	}
+	wantErr(t, s.DeleteContact(ctx, "alice@x", "b", 5, 0), store.ErrConflict) // changes nothing either
+	got, p3 := changes(t, s, "alice@x", p2)
+	wantChanges(t, got, "a@2")
+
+	must(t, s.DeleteContact(ctx, "alice@x", "b", 1, 0))
+	got, p4 := changes(t, s, "alice@x", p3)
+	wantChanges(t, got, "-b")
+	got, _ = changes(t, s, "alice@x", p0)
+	wantChanges(t, got, "-b", "a@2")
+	got, _ = changes(t, s, "alice@x", 0) // everything there is, no deletion
+	wantChanges(t, got, "a@2")
+
+	// created again under the deleted name: a change, not a deletion
+	must(t, s.CreateContacts(ctx, "alice@x", []store.Contact{{ID: "b", Owner: "alice@x", Name: "B2", Version: 1}}, 0))
+	got, _ = changes(t, s, "alice@x", p4)
+	wantChanges(t, got, "b@1")
+	got, _ = changes(t, s, "alice@x", p3)
+	wantChanges(t, got, "b@1")
+
+	// a position from the future or from another book's past is refused
+	_, _, err = s.ContactChanges(ctx, "alice@x", p4+1000)
+	wantErr(t, err, store.ErrSyncExpired)
+}
+
+func testContactTombstonesBounded(t *testing.T, s store.Store) {
+	addAccount(t, s, "alice@x")
+	var cs []store.Contact
+	for i := 0; i < 6; i++ {
+		cs = append(cs, store.Contact{ID: fmt.Sprint("c", i), Owner: "alice@x", Name: "n", Version: 1})
+	}
+	must(t, s.CreateContacts(ctx, "alice@x", cs, 0))
+	_, p0 := changes(t, s, "alice@x", 0)
+	must(t, s.DeleteContact(ctx, "alice@x", "c0", 0, 3))
+	_, p1 := changes(t, s, "alice@x", p0)
+	for i := 1; i < 4; i++ { // tombstones c0..c3: one more than 3
+		must(t, s.DeleteContact(ctx, "alice@x", fmt.Sprint("c", i), 0, 3))
+	}
+	// c0's deletion is forgotten: p0, before it, cannot be answered; p1, after it, can
+	_, _, err := s.ContactChanges(ctx, "alice@x", p0)
+	wantErr(t, err, store.ErrSyncExpired)
+	got, _ := changes(t, s, "alice@x", p1)
+	wantChanges(t, got, "-c1", "-c2", "-c3")
+}
+
+func testRecreatedBookForgetsPositions(t *testing.T, s store.Store) {
+	addAccount(t, s, "alice@x")
+	must(t, s.CreateContacts(ctx, "alice@x", []store.Contact{{ID: "a", Owner: "alice@x", Name: "A", Version: 1}}, 0))
+	_, p := changes(t, s, "alice@x", 0)
+	must(t, s.DeleteAccount(ctx, "alice@x"))
+	addAccount(t, s, "alice@x")
+	// the new book's positions start after every old one: the old token
+	// expires instead of meaning "nothing changed"
+	_, _, err := s.ContactChanges(ctx, "alice@x", p)
+	wantErr(t, err, store.ErrSyncExpired)
+	must(t, s.CreateContacts(ctx, "alice@x", []store.Contact{{ID: "b", Owner: "alice@x", Name: "B", Version: 1}}, 0))
+	_, _, err = s.ContactChanges(ctx, "alice@x", p)
+	wantErr(t, err, store.ErrSyncExpired)
 }
 
 func testContactLimit(t *testing.T, s store.Store) {

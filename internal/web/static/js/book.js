@@ -44,6 +44,8 @@ async function load() {
 }
 
 export function init(ctx) {
+  // the CardDAV book (docs/contacts.md); clients that discover need only the server's address
+  $("book-carddav").textContent = location.origin + "/dav/addressbooks/" + ctx.account + "/contacts/";
   ctx.p.addEventListener("contact", (e) => {
     // a change made on another device
     const { op, contact } = e.detail;
