@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/carddav"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/testbrowser"
 )
@@ -142,7 +144,7 @@ func jsQuote(s string) string {
 // groups, search, editing (and a conflicting edit from another device,
 // refused by the card's version and reloaded), deleting, a card made on
 // another device appearing live, vCard import with a report of the cards
-// it could not take, and export.
+// it could not take, export, and the CardDAV URL to give a client.
 func TestWebPageAddressBook(t *testing.T) {
 	ts, ctx, b := browserWorld(t)
 	alice := ts.user(t, "alice")
@@ -150,6 +152,18 @@ func TestWebPageAddressBook(t *testing.T) {
 	signInPage(t, ctx, page, "alice")
 	page.Click(t, ctx, `#nav a[data-view="book"]`)
 	page.WaitFor(t, ctx, `!document.getElementById("view-book").hidden && document.querySelector("#cards li")?.textContent === "No cards yet."`)
+
+	// the CardDAV URL to paste into a client: shown in the view, and a
+	// working address book for alice's address and password
+	bookURL := ts.URL + carddav.BookPath("alice@localhost")
+	page.WaitFor(t, ctx, `(() => { const c = document.getElementById("book-carddav");
+		return c.textContent === `+jsQuote(bookURL)+` && c.getClientRects().length > 0 })()`)
+	shown, err := url.Parse(page.Eval(t, ctx, `document.getElementById("book-carddav").textContent`).(string))
+	must(t, err)
+	dav := davClient{t: t, base: ts.URL, user: "alice@localhost", pw: "password-alice"}
+	st, _, body := dav.do("PROPFIND", shown.Path, `<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:resourcetype/></d:prop></d:propfind>`, "Depth", "0")
+	wantStatus(t, "PROPFIND of the URL the page shows", st, 207, body)
+	wantIn(t, "PROPFIND of the URL the page shows", body, "<card:addressbook/>")
 
 	newCard := func(name, address, phones, groups string) {
 		page.Click(t, ctx, "#book-new")
