@@ -3,18 +3,12 @@ package ws
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/core"
-	"github.com/presenced/presenced/internal/store"
-	"github.com/presenced/presenced/internal/store/sqlite"
 	"github.com/presenced/presenced/internal/wire"
 )
 
@@ -24,21 +18,12 @@ import (
 // wake-up, so nothing here depends on how fast the machine is.
 func TestWriteDelayJoinsWrites(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.CreateAccount(ctx, store.Account{Address: "alice@localhost", PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hub := core.New(core.Config{Domain: "localhost", Grace: time.Minute, Limits: core.DefaultLimits}, db, clock.Real{}, nil, log)
+	hub := testHub(t)
 
 	server, peer := net.Pipe()
 	defer server.Close()
 	defer peer.Close()
-	h := &Handler{Log: log, Live: new(atomic.Int64), WriteDelay: 200 * time.Millisecond}
+	h := &Handler{Log: discard, Live: new(atomic.Int64), WriteDelay: 200 * time.Millisecond}
 	c := &conn{h: h, nc: server, proto: &wire.Conn{}}
 	c.writing.Store(true) // no flush until the events below are queued
 	s, err := hub.Connect(ctx, "alice@localhost", core.SessionOptions{Transport: "ws", Device: "a"}, c)

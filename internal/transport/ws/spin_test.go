@@ -3,17 +3,12 @@ package ws
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/core"
-	"github.com/presenced/presenced/internal/store"
-	"github.com/presenced/presenced/internal/store/sqlite"
 	"github.com/presenced/presenced/internal/wire"
 )
 
@@ -30,22 +25,13 @@ func (quietSink) Close(core.Goaway) {}
 // the new connection had not sent them (or the whole grace period).
 func TestFlushOfAReplacedConnectionEnds(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.CreateAccount(ctx, store.Account{Address: "alice@localhost", PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hub := core.New(core.Config{Domain: "localhost", Grace: time.Minute, Limits: core.DefaultLimits}, db, clock.Real{}, nil, log)
+	hub := testHub(t)
 
 	server, peer := net.Pipe()
 	defer server.Close()
 	defer peer.Close()
 	go io.Copy(io.Discard, peer)
-	c := &conn{h: &Handler{Log: log, Live: new(atomic.Int64)}, nc: server, proto: &wire.Conn{}}
+	c := &conn{h: &Handler{Log: discard, Live: new(atomic.Int64)}, nc: server, proto: &wire.Conn{}}
 	c.writing.Store(true) // the test runs the flush itself
 	s, err := hub.Connect(ctx, "alice@localhost", core.SessionOptions{Transport: "ws"}, c)
 	if err != nil {
