@@ -283,16 +283,10 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
 // the password (XMPP).
 func (a *API) signOutEverywhere(w http.ResponseWriter, r *http.Request) {
 	account := caller(r).Account
-	toks, err := a.Auth.Tokens(r.Context(), account)
-	if err != nil {
+	// one transaction, finished even if the client goes away meanwhile
+	if err := a.Auth.RevokeAll(context.WithoutCancel(r.Context()), account); err != nil {
 		a.fail(w, r, err)
 		return
-	}
-	for _, t := range toks {
-		if err := a.Auth.Revoke(r.Context(), account, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			a.fail(w, r, err)
-			return
-		}
 	}
 	a.Hub.EndAllSessions(account)
 	w.WriteHeader(http.StatusNoContent)
@@ -348,7 +342,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.Auth.SetPassword(r.Context(), account, body.NewPassword); err != nil {
+	if err := a.Auth.SetPassword(context.WithoutCancel(r.Context()), account, body.NewPassword); err != nil {
 		a.fail(w, r, err)
 		return
 	}

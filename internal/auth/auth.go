@@ -68,7 +68,7 @@ func (a *Auth) CreateAccount(ctx context.Context, address, password string) (str
 }
 
 // SetPassword changes an account's password (its argon2id hash and SCRAM
-// credentials) and revokes all its tokens.
+// credentials) and revokes all its tokens, in one store transaction.
 func (a *Auth) SetPassword(ctx context.Context, address, password string) error {
 	if err := CheckPassword(password); err != nil {
 		return err
@@ -77,19 +77,7 @@ func (a *Auth) SetPassword(ctx context.Context, address, password string) error 
 	if err != nil {
 		return err
 	}
-	if err := a.Store.SetCredentials(ctx, address, hash, NewScramCredentials(password)); err != nil {
-		return err
-	}
-	toks, err := a.Store.ListTokens(ctx, address)
-	if err != nil {
-		return err
-	}
-	for _, t := range toks {
-		if err := a.Store.DeleteToken(ctx, address, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-	}
-	return nil
+	return a.Store.SetCredentials(ctx, address, hash, NewScramCredentials(password))
 }
 
 // Client is who signs in, for the throttle: the IP address, and a valid
@@ -102,12 +90,18 @@ type Client struct {
 
 // Login checks a password and issues a new bearer token labelled label.
 // The returned secret is shown once; only its hash is stored.
+// The token is created only if the password checked is still the
+// account's: a sign-in racing a password change gets no token.
 func (a *Auth) Login(ctx context.Context, from Client, address, password, label string) (string, store.Token, error) {
-	bare, err := a.CheckPassword(ctx, from, address, password)
+	bare, proof, err := a.checkPassword(ctx, from, address, password)
 	if err != nil {
 		return "", store.Token{}, err
 	}
-	return a.IssueToken(ctx, bare, label)
+	secret, t, err := a.issueToken(ctx, bare, label, proof)
+	if errors.Is(err, store.ErrStale) {
+		return "", store.Token{}, ErrInvalidCredentials // the password it knew is no longer the account's
+	}
+	return secret, t, err
 }
 
 // Attempt is the throttle's name for from signing in to address.
@@ -126,10 +120,17 @@ func (from Client) Attempt(address string) Attempt {
 // the normalized account address. An unknown account costs the same hash
 // and gets the same answer as a wrong password.
 func (a *Auth) CheckPassword(ctx context.Context, from Client, address, password string) (string, error) {
+	bare, _, err := a.checkPassword(ctx, from, address, password)
+	return bare, err
+}
+
+// checkPassword is CheckPassword also returning the password hash it
+// verified against (Token.Proof).
+func (a *Auth) checkPassword(ctx context.Context, from Client, address, password string) (string, string, error) {
 	bare, err := addr.Bare(address)
 	ticket, terr := a.Throttle.Begin(from.Attempt(address))
 	if terr != nil {
-		return "", terr
+		return "", "", terr
 	}
 	var acct store.Account
 	if err == nil {
@@ -144,13 +145,13 @@ func (a *Auth) CheckPassword(ctx context.Context, from Client, address, password
 	switch {
 	case verr != nil:
 		ticket.Abandoned() // not the client's failure
-		return "", verr
+		return "", "", verr
 	case err != nil || !ok:
 		ticket.Failed()
-		return "", ErrInvalidCredentials
+		return "", "", ErrInvalidCredentials
 	}
 	ticket.Succeeded()
-	return bare, nil
+	return bare, acct.PasswordHash, nil
 }
 
 // MaxTokensPerAccount bounds an account's bearer tokens. Every sign-in
@@ -164,6 +165,12 @@ const MaxTokensPerAccount = 100
 // the CLI, which has the data directory, and for tests). An account at
 // MaxTokensPerAccount loses its oldest tokens first.
 func (a *Auth) IssueToken(ctx context.Context, account, label string) (string, store.Token, error) {
+	return a.issueToken(ctx, account, label, "")
+}
+
+// issueToken creates a token, only while the account's password hash is
+// proof when proof is set (store.Token.Proof).
+func (a *Auth) issueToken(ctx context.Context, account, label, proof string) (string, store.Token, error) {
 	if err := a.pruneTokens(ctx, account, MaxTokensPerAccount-1); err != nil {
 		return "", store.Token{}, fmt.Errorf("issue token: %w", err)
 	}
@@ -176,13 +183,14 @@ func (a *Auth) IssueToken(ctx context.Context, account, label string) (string, s
 		label = "token"
 	}
 	now := a.Clock.Now()
-	t := store.Token{ID: hex.EncodeToString(id), Hash: hashToken(secret), Account: account, Label: label, CreatedAt: now}
+	t := store.Token{ID: hex.EncodeToString(id), Hash: hashToken(secret), Account: account, Label: label, CreatedAt: now, Proof: proof}
 	if a.TokenTTL > 0 {
 		t.ExpiresAt = now.Add(a.TokenTTL)
 	}
 	if err := a.Store.CreateToken(ctx, t); err != nil {
 		return "", store.Token{}, fmt.Errorf("issue token: %w", err)
 	}
+	t.Proof = ""
 	return secret, t, nil
 }
 
@@ -233,6 +241,13 @@ func (a *Auth) Verify(ctx context.Context, secret string) (store.Token, error) {
 // Tokens lists an account's tokens.
 func (a *Auth) Tokens(ctx context.Context, account string) ([]store.Token, error) {
 	return a.Store.ListTokens(ctx, account)
+}
+
+// RevokeAll deletes every token of account in one transaction ("sign out
+// everywhere"); the sessions opened with them end.
+func (a *Auth) RevokeAll(ctx context.Context, account string) error {
+	_, err := a.Store.DeleteTokens(ctx, account)
+	return err
 }
 
 // Revoke deletes one of account's tokens; store.ErrNotFound if it has none

@@ -37,14 +37,12 @@ func (h *Hub) Apply(ev store.LifecycleEvent) {
 		h.accountDeleted(ev.Account, ev.Relations)
 	case store.LifecyclePassword:
 		// Every session signed in with the password ends. One signed in
-		// with a token ends if the token is gone: auth.SetPassword revokes
-		// every token right after the credentials change, each revocation
-		// logged after this event. A token still in the store is either
-		// one of those, not yet deleted when this is applied (its own
-		// revocation event, next in the log, ends the session), or one
-		// issued after the change (the web page signing in again with the
-		// new password before the log was read), whose session keeps its
-		// right: it used to be ended too.
+		// with a token ends if the token is gone: the change deletes every
+		// token in its own transaction (store.SetCredentials). A token
+		// still in the store was issued after the change, by a sign-in
+		// with the new password (a token is created only while the
+		// password its sign-in checked is the account's: Token.Proof), so
+		// its session keeps its right.
 		current := h.currentTokens(ev.Account)
 		h.endSessions(ev.Account, GoawayPassword, func(s *Session) bool { return !current[s.credential] })
 	case store.LifecycleTokenRevoked:
@@ -84,7 +82,7 @@ func (h *Hub) Checkpoint() Checkpoint { return h.rights.checkpoint() }
 type recentRights struct {
 	mu     sync.Mutex
 	n      uint64 // events recorded
-	events [256]store.LifecycleEvent
+	events [4096]store.LifecycleEvent
 }
 
 func (r *recentRights) record(ev store.LifecycleEvent) {
@@ -102,17 +100,19 @@ func (r *recentRights) checkpoint() Checkpoint {
 
 // lostSince reports whether an event applied at or after checked ends a
 // session of account signed in with credential, and the reason to give.
-// When checked is so old that events after it were forgotten, it says lost:
-// the client signs in again, which is safe and, at 256 events in one
-// handshake, never happens in practice.
+// Only the last 4,096 events are kept: a checkpoint older than those is
+// checked against what is left. Refusing it instead would refuse every
+// sign-in under way whenever thousands of tokens expire in one sweep; the
+// window this leaves needs a revocation of that very credential during
+// its handshake, amid thousands of other events.
 func (r *recentRights) lostSince(account, credential string, checked Checkpoint) (string, bool) {
 	if checked == 0 {
 		return "", false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.n+1-uint64(checked) > uint64(len(r.events)) {
-		return GoawayRevoked, true
+	if oldest := r.n + 1 - min(r.n, uint64(len(r.events))); uint64(checked) < oldest {
+		checked = Checkpoint(oldest)
 	}
 	for i := uint64(checked); i <= r.n; i++ {
 		ev := r.events[i%uint64(len(r.events))]

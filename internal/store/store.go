@@ -19,6 +19,8 @@ var (
 	ErrConflict = errors.New("version conflict")
 	// ErrLimit means the write would exceed a per-account limit.
 	ErrLimit = errors.New("limit reached")
+	// ErrStale means a write's precondition no longer holds (Token.Proof).
+	ErrStale = errors.New("precondition no longer holds")
 	// ErrSyncExpired means a sync position is older than the oldest change
 	// the backend still remembers: the client must list everything again.
 	ErrSyncExpired = errors.New("sync position expired")
@@ -80,6 +82,8 @@ type Accounts interface {
 	// the address it fails with ErrNotFound and deletes nothing.
 	DeleteAccount(ctx context.Context, address string) error
 	// SetCredentials replaces the password hash and SCRAM credentials.
+	// It deletes the account's tokens in the same transaction, each logged
+	// as revoked: nothing signed in with the old password outlives it.
 	SetCredentials(ctx context.Context, address, hash string, scram []ScramCredential) error
 	SetInvisible(ctx context.Context, address string, invisible bool) error
 	SetLastSeen(ctx context.Context, address string, t time.Time) error
@@ -103,6 +107,11 @@ type Token struct {
 	Label     string // "web", "cli", a device name …
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// Proof, when set, is the account's password hash that the sign-in
+	// issuing the token verified: CreateToken then creates it only while
+	// that is still the account's hash, and fails with ErrStale otherwise
+	// (the password changed during the sign-in). Not stored.
+	Proof string
 }
 
 // Tokens stores bearer tokens.
@@ -112,6 +121,9 @@ type Tokens interface {
 	ListTokens(ctx context.Context, account string) ([]Token, error)
 	// DeleteToken revokes a token of account; ErrNotFound if it has none by that id.
 	DeleteToken(ctx context.Context, account, id string) error
+	// DeleteTokens revokes every token of account in one transaction, each
+	// logged as revoked, and returns how many there were.
+	DeleteTokens(ctx context.Context, account string) (int, error)
 	// DeleteExpiredTokens deletes the tokens expired at now, each logged as
 	// revoked (LifecycleTokenRevoked) in the same transaction, so that the
 	// sessions opened with them end.

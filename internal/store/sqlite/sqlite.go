@@ -293,8 +293,49 @@ func (s *DB) SetCredentials(ctx context.Context, address, hash string, scram []s
 		if err := mustAffect(tx.ExecContext(ctx, `UPDATE accounts SET password_hash=?, scram=? WHERE address=?`, hash, scramJSON(scram), address)); err != nil {
 			return err
 		}
-		return logLifecycle(ctx, tx, store.LifecyclePassword, address, "", nil)
+		if err := logLifecycle(ctx, tx, store.LifecyclePassword, address, "", nil); err != nil {
+			return err
+		}
+		_, err := deleteTokens(ctx, tx, `DELETE FROM tokens WHERE account=? RETURNING account, id`, address)
+		return err
 	})
+}
+
+func (s *DB) DeleteTokens(ctx context.Context, account string) (int, error) {
+	n := 0
+	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
+		n, err = deleteTokens(ctx, tx, `DELETE FROM tokens WHERE account=? RETURNING account, id`, account)
+		return err
+	})
+	return n, err
+}
+
+// deleteTokens runs query, a DELETE … RETURNING account, id, and logs each
+// token it deleted as revoked, in tx: sessions opened with them end.
+func deleteTokens(ctx context.Context, tx *sql.Tx, query string, args ...any) (int, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	var gone [][2]string
+	for rows.Next() {
+		var account, id string
+		if err := rows.Scan(&account, &id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		gone = append(gone, [2]string{account, id})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, g := range gone {
+		if err := logLifecycle(ctx, tx, store.LifecycleTokenRevoked, g[0], g[1], nil); err != nil {
+			return 0, err
+		}
+	}
+	return len(gone), nil
 }
 
 func (s *DB) SetInvisible(ctx context.Context, address string, invisible bool) error {
@@ -308,8 +349,21 @@ func (s *DB) SetLastSeen(ctx context.Context, address string, t time.Time) error
 // Tokens
 
 func (s *DB) CreateToken(ctx context.Context, t store.Token) error {
-	_, err := s.exec(ctx, `INSERT INTO tokens(id,hash,account,label,created_at,expires_at) VALUES (?,?,?,?,?,?)`,
-		t.ID, t.Hash, t.Account, t.Label, unix(t.CreatedAt), unix(t.ExpiresAt))
+	var res sql.Result
+	var err error
+	if t.Proof == "" {
+		res, err = s.exec(ctx, `INSERT INTO tokens(id,hash,account,label,created_at,expires_at) VALUES (?,?,?,?,?,?)`,
+			t.ID, t.Hash, t.Account, t.Label, unix(t.CreatedAt), unix(t.ExpiresAt))
+	} else { // only while the password the sign-in verified is the account's
+		res, err = s.exec(ctx, `INSERT INTO tokens(id,hash,account,label,created_at,expires_at)
+			SELECT ?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM accounts WHERE address=? AND password_hash=?)`,
+			t.ID, t.Hash, t.Account, t.Label, unix(t.CreatedAt), unix(t.ExpiresAt), t.Account, t.Proof)
+		if err == nil {
+			if n, _ := res.RowsAffected(); n == 0 {
+				return fmt.Errorf("token for %s: the password changed: %w", t.Account, store.ErrStale)
+			}
+		}
+	}
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -365,31 +419,9 @@ func (s *DB) DeleteToken(ctx context.Context, account, id string) error {
 
 func (s *DB) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error) {
 	n := 0
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `DELETE FROM tokens WHERE expires_at<>0 AND expires_at<=? RETURNING account, id`, unix(now))
-		if err != nil {
-			return err
-		}
-		var gone [][2]string
-		for rows.Next() {
-			var account, id string
-			if err := rows.Scan(&account, &id); err != nil {
-				rows.Close()
-				return err
-			}
-			gone = append(gone, [2]string{account, id})
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, g := range gone { // an expiry ends sessions as a revocation does
-			if err := logLifecycle(ctx, tx, store.LifecycleTokenRevoked, g[0], g[1], nil); err != nil {
-				return err
-			}
-		}
-		n = len(gone)
-		return nil
+	err := s.tx(ctx, func(tx *sql.Tx) (err error) { // an expiry ends sessions as a revocation does
+		n, err = deleteTokens(ctx, tx, `DELETE FROM tokens WHERE expires_at<>0 AND expires_at<=? RETURNING account, id`, unix(now))
+		return err
 	})
 	return n, err
 }

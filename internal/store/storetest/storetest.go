@@ -131,6 +131,32 @@ func testTokens(t *testing.T, s store.Store) {
 	if len(list) != 0 {
 		t.Fatalf("left %+v", list)
 	}
+
+	// a token issued by a sign-in exists only while the password it checked does
+	must(t, s.CreateToken(ctx, store.Token{ID: "p1", Hash: []byte("p1"), Account: "alice@x", Proof: "h-alice@x"}))
+	wantErr(t, s.CreateToken(ctx, store.Token{ID: "p2", Hash: []byte("p2"), Account: "alice@x", Proof: "an old hash"}), store.ErrStale)
+	// a password change and "sign out everywhere" revoke every token in one
+	// transaction, each logged
+	must(t, s.CreateToken(ctx, store.Token{ID: "p3", Hash: []byte("p3"), Account: "alice@x"}))
+	last, err = s.LastLifecycleID(ctx)
+	must(t, err)
+	must(t, s.SetCredentials(ctx, "alice@x", "new", nil))
+	if list, _ = s.ListTokens(ctx, "alice@x"); len(list) != 0 {
+		t.Fatalf("tokens outlived the password: %+v", list)
+	}
+	evs, err = s.LifecycleSince(ctx, last, 10)
+	must(t, err)
+	if len(evs) != 3 || evs[0].Kind != store.LifecyclePassword || evs[1].Kind != store.LifecycleTokenRevoked || evs[2].Kind != store.LifecycleTokenRevoked {
+		t.Fatalf("a password change logs itself, then each token revoked: %+v", evs)
+	}
+	wantErr(t, s.CreateToken(ctx, store.Token{ID: "p4", Hash: []byte("p4"), Account: "alice@x", Proof: "h-alice@x"}), store.ErrStale)
+	must(t, s.CreateToken(ctx, store.Token{ID: "p5", Hash: []byte("p5"), Account: "alice@x", Proof: "new"}))
+	must(t, s.CreateToken(ctx, store.Token{ID: "p6", Hash: []byte("p6"), Account: "alice@x"}))
+	n, err = s.DeleteTokens(ctx, "alice@x")
+	must(t, err)
+	if list, _ = s.ListTokens(ctx, "alice@x"); n != 2 || len(list) != 0 {
+		t.Fatalf("sign out everywhere: %d deleted, %+v left", n, list)
+	}
 }
 
 func testContacts(t *testing.T, s store.Store) {
