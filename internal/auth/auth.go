@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"time"
@@ -105,8 +106,11 @@ func (a *Auth) Login(ctx context.Context, from Client, address, password, label 
 }
 
 // Attempt is the throttle's name for from signing in to address.
+// Every invalid address counts as one account (its key would otherwise be
+// as long as the client makes it), and an IPv6 client as its /64 (one
+// host holds a whole /64, and would otherwise have millions of IPs).
 func (from Client) Attempt(address string) Attempt {
-	at := Attempt{Account: address, IP: from.IP}
+	at := Attempt{Account: "(an invalid address)", IP: ipBlock(from.IP)}
 	if bare, err := addr.Bare(address); err == nil {
 		at.Account = bare
 		if from.Token != nil && from.Token.Account == bare {
@@ -114,6 +118,16 @@ func (from Client) Attempt(address string) Attempt {
 		}
 	}
 	return at
+}
+
+// ipBlock is the part of an IP address one client controls: IPv4 as is,
+// IPv6 its /64.
+func ipBlock(ip string) string {
+	p := net.ParseIP(ip)
+	if p == nil || p.To4() != nil {
+		return ip
+	}
+	return p.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // CheckPassword verifies a password (throttled: see Throttle) and returns

@@ -272,8 +272,15 @@ func (k *Ticket) Abandoned() {
 // release ends the attempt in progress on keys; the caller holds mu.
 func (t *Throttle) release(keys []string) {
 	for _, key := range keys {
-		if r := t.recs[key]; r != nil && r.inFlight > 0 {
+		r := t.recs[key]
+		if r == nil {
+			continue
+		}
+		if r.inFlight > 0 {
 			r.inFlight--
+		}
+		if r.inFlight == 0 && r.fails == 0 {
+			delete(t.recs, key) // it holds nothing to remember
 		}
 	}
 }

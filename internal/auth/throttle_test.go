@@ -249,3 +249,37 @@ func TestThrottleEvictsTheOldestRecord(t *testing.T) {
 		t.Fatal("b, the oldest, was kept")
 	}
 }
+
+// TestThrottleKeysAreBounded: what an attempt is counted on cannot be made
+// large or numerous by the client: every invalid address is one account
+// (not a key as long as the text sent), an IPv6 client is its /64, and an
+// attempt that ends abandoned leaves nothing behind.
+func TestThrottleKeysAreBounded(t *testing.T) {
+	long := string(make([]byte, 60000))
+	a, b := Client{IP: "192.0.2.1"}.Attempt(long+"@x"), Client{IP: "192.0.2.1"}.Attempt("no at sign")
+	if a != b || len(a.Account) > 64 {
+		t.Fatalf("invalid addresses: %q and %q", a.Account[:min(len(a.Account), 40)], b.Account)
+	}
+	v1, v2 := Client{IP: "2001:db8:1:2:aaaa::1"}.Attempt("alice@x"), Client{IP: "2001:db8:1:2:bbbb::2"}.Attempt("alice@x")
+	if v1.IP != v2.IP || v1.IP != "2001:db8:1:2::/64" {
+		t.Fatalf("one /64, two keys: %q %q", v1.IP, v2.IP)
+	}
+	if v4 := (Client{IP: "192.0.2.7"}).Attempt("alice@x"); v4.IP != "192.0.2.7" {
+		t.Fatalf("IPv4: %q", v4.IP)
+	}
+
+	th, _ := newTestThrottle()
+	for i := 0; i < 1000; i++ {
+		tk, err := th.Begin(Attempt{Account: fmt.Sprintf("u%d@x", i), IP: "192.0.2.9"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Abandoned() // the hasher was busy, say: nothing was learnt
+	}
+	th.mu.Lock()
+	n := len(th.recs)
+	th.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d records kept for abandoned attempts", n)
+	}
+}
