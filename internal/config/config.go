@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/presenced/presenced/internal/addr"
 	"os"
 	"slices"
 	"strconv"
@@ -79,6 +80,17 @@ func str(f func(*Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *f(c) = v; return nil }
 }
 
+// domainSetting takes the served domain as addresses will name it:
+// lower-cased (as addr.Bare lower-cases theirs) and a valid DNS name.
+func domainSetting(c *Config, v string) error {
+	d := strings.ToLower(v)
+	if err := addr.Domain(d); err != nil {
+		return err
+	}
+	c.Domain = d
+	return nil
+}
+
 // SettingError is a setting whose value cannot be used; Load returns it.
 type SettingError struct {
 	Key   string // TOML key
@@ -148,7 +160,7 @@ const (
 var Settings = []Setting{
 	{"data_dir", "presenced-data", "directory for the SQLite database and keys; serve creates it if missing and locks it while it runs", str(func(c *Config) *string { return &c.DataDir }), false},
 	{"http_addr", "127.0.0.1:8080", "HTTP listener: web page, REST API, WebSocket and long-polling", str(func(c *Config) *string { return &c.HTTPAddr }), false},
-	{"domain", "localhost", "the domain this server hosts (accounts are user@domain)", str(func(c *Config) *string { return &c.Domain }), false},
+	{"domain", "localhost", "the domain this server hosts (accounts are user@domain)", domainSetting, false},
 	{"grace", "5s", "how long a dropped session stays online awaiting resumption (at least 1s)", dur(func(c *Config) *time.Duration { return &c.Grace }, MinGrace, 0), false},
 	{"max_grace", "300s", "the longest grace period a client may ask for in its hello (docs/protocol.md), e.g. a long-poll client that polls rarely; never less than grace", dur(func(c *Config) *time.Duration { return &c.MaxGrace }, MinGrace, 0), false},
 	{"heartbeat", "30s", "how often clients must send something; silent connections close after 3 periods (1s to 24h)", dur(func(c *Config) *time.Duration { return &c.Heartbeat }, MinHeartbeat, MaxHeartbeat), false},

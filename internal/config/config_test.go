@@ -168,3 +168,27 @@ func TestSwitches(t *testing.T) {
 		}
 	}
 }
+
+// TestDomainIsNormalised: the domain is compared with addresses, which are
+// lower-cased: --domain Example.org serves example.org, and a name that is
+// no DNS name is refused at start rather than refusing every address later.
+func TestDomainIsNormalised(t *testing.T) {
+	for in, want := range map[string]string{"Example.ORG": "example.org", "localhost": "localhost"} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		Flags(fs)
+		if err := fs.Parse([]string{"--domain", in}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(fs, "", func(string) string { return "" })
+		if err != nil || c.Domain != want {
+			t.Fatalf("%s: %q %v, want %q", in, c.Domain, err, want)
+		}
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	Flags(fs)
+	fs.Parse([]string{"--domain", "not a domain"})
+	var se *SettingError
+	if _, err := Load(fs, "", func(string) string { return "" }); !errors.As(err, &se) || se.Key != "domain" {
+		t.Fatalf("a bad domain: %v", err)
+	}
+}
