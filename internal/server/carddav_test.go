@@ -262,3 +262,47 @@ func TestCardDAVLargeBookSyncStaysSmall(t *testing.T) {
 		t.Fatalf("sync after one change: %d responses, %d bytes", n, len(body))
 	}
 }
+
+var ctagRE = regexp.MustCompile(`<cs:getctag>([^<]*)</cs:getctag>`)
+
+// TestCardDAVBookPositionIsPrivate: alice's sync token and getctag move
+// with her own book only; an edit of bob's book (who may be invisible to
+// her or block her) leaves them as they were.
+func TestCardDAVBookPositionIsPrivate(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := tctx(t)
+	ts.user(t, "alice")
+	bob := ts.user(t, "bob")
+	d := davClient{t: t, base: ts.URL, user: "alice@localhost", pw: "password-alice"}
+	book := "/dav/addressbooks/alice@localhost/contacts/"
+	propfind := `<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:prop><cs:getctag/><d:sync-token/></d:prop></d:propfind>`
+	state := func() (ctag, token string) {
+		t.Helper()
+		st, _, body := d.do("PROPFIND", book, propfind, "Depth", "0")
+		wantStatus(t, "propfind book", st, 207, body)
+		m, n := ctagRE.FindStringSubmatch(body), syncTokenRE.FindStringSubmatch(body)
+		if m == nil || n == nil {
+			t.Fatalf("no getctag or sync-token in %s", body)
+		}
+		st, _, body = d.do("REPORT", book, syncReport(n[1]), "Depth", "1")
+		wantStatus(t, "sync", st, 207, body)
+		if r := syncTokenRE.FindStringSubmatch(body); r == nil || r[1] != n[1] {
+			t.Fatalf("sync answered token %v, the book's is %s", r, n[1])
+		}
+		return m[1], n[1]
+	}
+	st, _, body := d.do("PUT", book+"a.vcf", "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:A\r\nEND:VCARD\r\n")
+	wantStatus(t, "put", st, 201, body)
+	ctag0, token0 := state()
+	var out struct{ ID string }
+	must(t, bob.Do(ctx, "POST", "/v1/contacts", map[string]any{"name": "Zed"}, &out))
+	must(t, bob.Do(ctx, "DELETE", "/v1/contacts/"+out.ID, nil, nil))
+	if ctag, token := state(); ctag != ctag0 || token != token0 {
+		t.Fatalf("bob's edits moved alice's book: getctag %s → %s, sync token %s → %s", ctag0, ctag, token0, token)
+	}
+	st, _, body = d.do("DELETE", book+"a.vcf", "")
+	wantStatus(t, "delete", st, 204, body)
+	if ctag, token := state(); ctag == ctag0 || token == token0 {
+		t.Fatalf("alice's own edit left her book's getctag %s and token %s", ctag, token)
+	}
+}

@@ -175,11 +175,13 @@ type Contacts interface {
 	DeleteContact(ctx context.Context, owner, id string, ifVersion int64, tombstones int) error
 	// ContactChanges lists the contacts of owner written or deleted after
 	// the sync position since, in no particular order, one entry per
-	// contact, and returns the position now. since 0 lists every contact
-	// (and no deletion). A position older than the oldest remembered
-	// deletion, or not from this owner's book, fails with ErrSyncExpired.
-	// Positions increase with every write of the owner's book and are never
-	// reused, not even by an account created again at the same address.
+	// contact, and returns the book's position now. since 0 lists every
+	// contact (and no deletion). A position older than the oldest
+	// remembered deletion, above the book's position, or not from this
+	// owner's book, fails with ErrSyncExpired. A book's position moves with
+	// every write of that book and with nothing else (it tells its owner
+	// nothing of other books), and is never reused, not even by an account
+	// created again at the same address.
 	ContactChanges(ctx context.Context, owner string, since int64) ([]ContactChange, int64, error)
 }
 

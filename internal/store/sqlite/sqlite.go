@@ -581,7 +581,11 @@ func bumpBookBy(ctx context.Context, tx *sql.Tx, owner string, n int) (int64, er
 		return 0, err
 	}
 	var seq int64
-	err := tx.QueryRowContext(ctx, `UPDATE contact_seq SET n=n+? WHERE id=1 RETURNING n`, n).Scan(&seq)
+	if err := tx.QueryRowContext(ctx, `UPDATE contact_seq SET n=n+? WHERE id=1 RETURNING n`, n).Scan(&seq); err != nil {
+		return 0, err
+	}
+	// the book's own position moves, and only with its own writes
+	_, err := tx.ExecContext(ctx, `UPDATE contact_books SET pos=? WHERE owner=?`, seq, owner)
 	return seq, err
 }
 
@@ -598,7 +602,7 @@ func startBook(ctx context.Context, tx *sql.Tx, owner string) error {
 	if err := tx.QueryRowContext(ctx, `UPDATE contact_seq SET n=n+1 WHERE id=1 RETURNING n`).Scan(&floor); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO contact_books(owner,floor) VALUES (?,?)`, owner, floor)
+	_, err = tx.ExecContext(ctx, `INSERT INTO contact_books(owner,floor,pos) VALUES (?,?,?)`, owner, floor, floor)
 	return err
 }
 
@@ -610,7 +614,9 @@ func (s *DB) ContactChanges(ctx context.Context, owner string, since int64) ([]s
 		if err := startBook(ctx, tx, owner); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT n, floor FROM contact_seq, contact_books WHERE id=1 AND owner=?`, owner).Scan(&seq, &floor); err != nil {
+		// the book's position, not the counter shared by all books: what
+		// owner sees moves only with owner's writes (migration 0011)
+		if err := tx.QueryRowContext(ctx, `SELECT pos, floor FROM contact_books WHERE owner=?`, owner).Scan(&seq, &floor); err != nil {
 			return err
 		}
 		if since != 0 && (since < floor || since > seq) {

@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Contacts", testContacts},
 		{"ContactLimit", testContactLimit},
 		{"ContactChanges", testContactChanges},
+		{"ContactPositionIsPerBook", testContactPositionIsPerBook},
 		{"ContactTombstonesBounded", testContactTombstonesBounded},
 		{"RecreatedBookForgetsPositions", testRecreatedBookForgetsPositions},
 		{"Relations", testRelations},
@@ -257,6 +258,39 @@ func testContactChanges(t *testing.T, s store.Store) {
 	// a position from the future or from another book's past is refused
 	_, _, err = s.ContactChanges(ctx, "alice@x", p4+1000)
 	wantErr(t, err, store.ErrSyncExpired)
+}
+
+// testContactPositionIsPerBook: a book's position (a CardDAV sync token
+// and getctag) moves with its own writes only, so polling it tells nothing
+// of the other books on the server; another book's position is refused.
+func testContactPositionIsPerBook(t *testing.T, s store.Store) {
+	addAccount(t, s, "alice@x")
+	addAccount(t, s, "bob@x")
+	must(t, s.CreateContacts(ctx, "alice@x", []store.Contact{{ID: "a", Owner: "alice@x", Name: "A", Version: 1}}, 0))
+	_, p0 := changes(t, s, "alice@x", 0)
+	must(t, s.CreateContacts(ctx, "bob@x", []store.Contact{{ID: "z", Owner: "bob@x", Name: "Z", Version: 1}, {ID: "y", Owner: "bob@x", Name: "Y", Version: 1}}, 0))
+	z, _ := s.GetContact(ctx, "bob@x", "z")
+	z.Name = "Zed"
+	_, err := s.UpdateContact(ctx, z, 0)
+	must(t, err)
+	must(t, s.DeleteContact(ctx, "bob@x", "y", 0, 0))
+	_, q := changes(t, s, "bob@x", 0)
+	got, p1 := changes(t, s, "alice@x", p0)
+	wantChanges(t, got)
+	if p1 != p0 {
+		t.Fatalf("bob's writes moved alice's position: %d, then %d", p0, p1)
+	}
+	if _, p := changes(t, s, "alice@x", 0); p != p0 {
+		t.Fatalf("bob's writes moved alice's position: %d, then %d", p0, p)
+	}
+	_, _, err = s.ContactChanges(ctx, "alice@x", q) // bob's position, above alice's
+	wantErr(t, err, store.ErrSyncExpired)
+	must(t, s.DeleteContact(ctx, "alice@x", "a", 0, 0))
+	got, p2 := changes(t, s, "alice@x", p0)
+	wantChanges(t, got, "-a")
+	if p2 <= p0 {
+		t.Fatalf("alice's write did not move her position: %d, then %d", p0, p2)
+	}
 }
 
 func testContactTombstonesBounded(t *testing.T, s store.Store) {
