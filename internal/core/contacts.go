@@ -73,7 +73,7 @@ func (h *Hub) CreateContacts(ctx context.Context, owner string, cs []store.Conta
 		if err := ValidateContact(&cs[i]); err != nil {
 			return nil, err
 		}
-		cs[i].ID, cs[i].Owner, cs[i].Version, cs[i].Updated = randomHex(8), owner, 1, now
+		cs[i].ID, cs[i].Owner, cs[i].Updated = randomHex(8), owner, now // the store sets Version
 	}
 	if err := h.store.CreateContacts(ctx, owner, cs, h.cfg.Limits.ContactsPerAccount); err != nil {
 		return nil, storeErr(err)
@@ -90,13 +90,17 @@ func (h *Hub) CreateContactAt(ctx context.Context, owner, id string, c store.Con
 	if err := ValidateContact(&c); err != nil {
 		return c, err
 	}
-	c.ID, c.Owner, c.Version, c.Updated = id, owner, 1, h.clock.Now()
-	if err := h.store.CreateContacts(ctx, owner, []store.Contact{c}, h.cfg.Limits.ContactsPerAccount); err != nil {
+	// the store sets the version: never one a card of this name had
+	// before, so a client's ETag from a deleted card matches no new one
+	c.ID, c.Owner, c.Updated = id, owner, h.clock.Now()
+	cs := []store.Contact{c}
+	if err := h.store.CreateContacts(ctx, owner, cs, h.cfg.Limits.ContactsPerAccount); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return c, Errorf(CodeExists, "a contact named %s exists", id)
 		}
 		return c, storeErr(err)
 	}
+	c = cs[0]
 	h.contactChanged(ContactEvent{Op: "put", Contact: c})
 	return c, nil
 }

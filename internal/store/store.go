@@ -128,7 +128,11 @@ type Contact struct {
 	Notes   string
 	Groups  []string
 	Address string // optional presence address ("bob@example.org")
-	Version int64  // increases on every write; the HTTP ETag
+	// Version is the HTTP ETag (REST and CardDAV): the store sets it to the
+	// position of the contact's last write (see ContactChanges), so it
+	// increases on every write and never names two states of one ID, not
+	// even of a contact deleted and created again under the same ID.
+	Version int64
 	Updated time.Time
 	// Card is the vCard the contact was last written as over CardDAV or
 	// imported from: its unfolded content lines between BEGIN and END,
@@ -159,8 +163,9 @@ type ContactQuery struct {
 
 // Contacts stores address books.
 type Contacts interface {
-	// CreateContacts inserts contacts (IDs and versions set by the caller) in
-	// one transaction, unless that would make the owner hold more than max.
+	// CreateContacts inserts contacts (IDs set by the caller) in one
+	// transaction, unless that would make the owner hold more than max, and
+	// sets each cs[i].Version to the version stored.
 	CreateContacts(ctx context.Context, owner string, cs []Contact, max int) error
 	GetContact(ctx context.Context, owner, id string) (Contact, error)
 	ListContacts(ctx context.Context, owner string, q ContactQuery) ([]Contact, error)

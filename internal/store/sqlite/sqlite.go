@@ -444,8 +444,10 @@ func (s *DB) CreateContacts(ctx context.Context, owner string, cs []store.Contac
 		}
 		for i, c := range cs {
 			seq := last - int64(len(cs)-1-i)
+			// the version is the write's position: never the same twice for
+			// one name, not even for a card deleted and created again
 			_, err = tx.ExecContext(ctx, `INSERT INTO contacts(`+contactCols+`,seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
-				c.ID, owner, c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, c.Version, unix(c.Updated), c.Card, seq)
+				c.ID, owner, c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, seq, unix(c.Updated), c.Card, seq)
 			if isUnique(err) {
 				return fmt.Errorf("contact %s: %w", c.ID, store.ErrExists)
 			}
@@ -456,6 +458,9 @@ func (s *DB) CreateContacts(ctx context.Context, owner string, cs []store.Contac
 			if _, err := tx.ExecContext(ctx, `DELETE FROM contact_tombstones WHERE owner=? AND id=?`, owner, c.ID); err != nil {
 				return err
 			}
+		}
+		for i := range cs { // only once the transaction cannot fail any more
+			cs[i].Version = last - int64(len(cs)-1-i)
 		}
 		return nil
 	})
@@ -518,9 +523,9 @@ func (s *DB) UpdateContact(ctx context.Context, c store.Contact, ifVersion int64
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRowContext(ctx, `UPDATE contacts SET name=?,emails=?,phones=?,notes=?,groups_=?,address=?,version=version+1,updated=?,card=?,seq=?
+		err = tx.QueryRowContext(ctx, `UPDATE contacts SET name=?,emails=?,phones=?,notes=?,groups_=?,address=?,version=?,updated=?,card=?,seq=?
 			WHERE owner=? AND id=? AND (?=0 OR version=?) RETURNING version`,
-			c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, unix(c.Updated), c.Card, seq,
+			c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, seq, unix(c.Updated), c.Card, seq,
 			c.Owner, c.ID, ifVersion, ifVersion).Scan(&v)
 		if errors.Is(err, sql.ErrNoRows) {
 			return versionCheck(ctx, tx, c.Owner, c.ID)
