@@ -152,6 +152,33 @@ func (h *Hub) UpdateContact(ctx context.Context, c store.Contact, ifVersion int6
 	return c, nil
 }
 
+// maxEditAttempts bounds how often EditContact reads again after losing a
+// race to another write of the same contact.
+const maxEditAttempts = 8
+
+// EditContact changes some fields of a contact as it is stored now: edit
+// gets the stored contact and sets the fields it changes (assigning new
+// slices, not changing the old ones in place). The write is conditional on
+// the version read, so a write from elsewhere (a CardDAV or REST PUT)
+// landing in between is not overwritten: the contact is read and edited
+// again, up to maxEditAttempts times, then the edit fails with
+// CodeConflict. It returns the contact written.
+func (h *Hub) EditContact(ctx context.Context, owner, id string, edit func(c *store.Contact)) (store.Contact, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := h.store.GetContact(ctx, owner, id)
+		if err != nil {
+			return c, storeErr(err)
+		}
+		v := c.Version
+		edit(&c)
+		c.ID, c.Owner = id, owner
+		c, err = h.UpdateContact(ctx, c, v)
+		if CodeOf(err) != CodeConflict || attempt == maxEditAttempts || ctx.Err() != nil {
+			return c, err
+		}
+	}
+}
+
 // DeleteContact removes a contact if its version is still ifVersion (0: any).
 func (h *Hub) DeleteContact(ctx context.Context, owner, id string, ifVersion int64) error {
 	old, err := h.pinned(ctx, owner, id, ifVersion, func(old store.Contact) error {

@@ -115,3 +115,49 @@ func TestContactEventsNameTheAddressLeft(t *testing.T) {
 		t.Fatal("deleted twice")
 	}
 }
+
+// TestEditContactKeepsAWriteLandingInBetween: an edit of some fields (the
+// XMPP roster's name and groups) is made on the card as stored at the
+// write: a PUT from elsewhere that lands between the edit's read and its
+// write keeps its changes, and the edit is applied on top of them.
+func TestEditContactKeepsAWriteLandingInBetween(t *testing.T) {
+	e := newEnv(t, "alice@x")
+	cs, err := e.hub.CreateContacts(ctx, "alice@x", []store.Contact{{Name: "Bob", Address: "bob@x", Emails: []string{"bob@mail"}}})
+	e.must(err)
+	id := cs[0].ID
+	edits := 0
+	out, err := e.hub.EditContact(ctx, "alice@x", id, func(c *store.Contact) {
+		edits++
+		if edits == 1 { // a CardDAV/REST PUT lands after the roster's read
+			other := *c
+			other.Phones, other.Notes = []string{"+1 555"}, "from CardDAV"
+			_, err := e.hub.UpdateContact(ctx, other, c.Version)
+			e.must(err)
+		}
+		c.Name, c.Groups = "Robert", []string{"Friends"}
+	})
+	e.must(err)
+	got, err := e.hub.Contact(ctx, "alice@x", id)
+	e.must(err)
+	if got.Name != "Robert" || len(got.Groups) != 1 || got.Notes != "from CardDAV" || len(got.Phones) != 1 || len(got.Emails) != 1 || got.Version != out.Version {
+		t.Fatalf("after the edit: %+v (returned version %d)", got, out.Version)
+	}
+	if edits != 2 {
+		t.Fatalf("edit ran %d times, want 2 (once more after losing the race)", edits)
+	}
+
+	// a write in between every time: the edit gives up, bounded
+	edits = 0
+	_, err = e.hub.EditContact(ctx, "alice@x", id, func(c *store.Contact) {
+		edits++
+		_, err := e.hub.UpdateContact(ctx, *c, c.Version)
+		e.must(err)
+		c.Name = "Never"
+	})
+	if CodeOf(err) != CodeConflict || edits != maxEditAttempts {
+		t.Fatalf("always losing: %v after %d edits", err, edits)
+	}
+	if got, _ := e.hub.Contact(ctx, "alice@x", id); got.Name != "Robert" {
+		t.Fatalf("a lost edit was written: %+v", got)
+	}
+}
