@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/internal/store"
+	_ "modernc.org/sqlite"
 )
 
 // dav sends a raw WebDAV request with alice's password (Basic: the server
@@ -341,4 +344,50 @@ func TestCardDAVRecreatedCardHasNewETag(t *testing.T) {
 	st, _, body = d.do("GET", x, "")
 	wantStatus(t, "get", st, 200, body)
 	wantIn(t, "card after stale writes", body, "FN:Second\r\n")
+}
+
+// TestCardDAVSyncKeepsTheTokenWhenACardCannotBeRead: a card that cannot be
+// read (here a corrupt row) is left out of a sync-collection answer, so the
+// answer must not carry a new token, which would tell the client it has
+// every change up to it: the client keeps its token and gets the card once
+// it can be read.
+func TestCardDAVSyncKeepsTheTokenWhenACardCannotBeRead(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.user(t, "alice")
+	d := davClient{t: t, base: ts.URL, user: "alice@localhost", pw: "password-alice"}
+	book := "/dav/addressbooks/alice@localhost/contacts/"
+	report := func(token string) string {
+		return `<?xml version="1.0"?><d:sync-collection xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav"><d:sync-token>` + token +
+			`</d:sync-token><d:sync-level>1</d:sync-level><d:prop><d:getetag/><c:address-data/></d:prop></d:sync-collection>`
+	}
+	st, _, body := d.do("REPORT", book, report(""), "Depth", "1")
+	wantStatus(t, "initial sync", st, 207, body)
+	token0 := syncTokenRE.FindStringSubmatch(body)[1]
+	for _, n := range []string{"good", "bad"} {
+		st, _, body = d.do("PUT", book+n+".vcf", "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:"+n+"\r\nEND:VCARD\r\n")
+		wantStatus(t, "put "+n, st, 201, body)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(ts.Config.DataDir, DBFile))
+	must(t, err)
+	defer db.Close()
+	_, err = db.Exec(`UPDATE contacts SET emails='not a list' WHERE id='bad'`)
+	must(t, err)
+
+	st, _, body = d.do("REPORT", book, report(token0), "Depth", "1")
+	wantStatus(t, "sync with an unreadable card", st, 207, body)
+	wantIn(t, "sync with an unreadable card", body, "FN:good", "<d:sync-token>"+token0+"</d:sync-token>")
+	st, _, body = d.do("REPORT", book, report(""), "Depth", "1")
+	wantStatus(t, "initial sync with an unreadable card", st, 207, body)
+	tok := syncTokenRE.FindStringSubmatch(body)[1]
+	st, _, body = d.do("REPORT", book, report(tok), "Depth", "1")
+	wantStatus(t, "sync from an incomplete initial sync", st, 403, body) // the client lists the book again
+
+	_, err = db.Exec(`UPDATE contacts SET emails='[]' WHERE id='bad'`)
+	must(t, err)
+	st, _, body = d.do("REPORT", book, report(token0), "Depth", "1")
+	wantStatus(t, "sync once the card reads", st, 207, body)
+	wantIn(t, "sync once the card reads", body, "FN:good", "FN:bad")
+	if strings.Contains(body, "<d:sync-token>"+token0+"</d:sync-token>") {
+		t.Fatalf("a complete answer kept the old token: %s", body)
+	}
 }
