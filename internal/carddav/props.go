@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -377,9 +378,25 @@ func cardOfHref(owner, h string) string {
 }
 
 func (h *Handler) multiget(w http.ResponseWriter, r *http.Request, res resource, body *node, q propRequest) {
+	hrefs := body.all(nsDAV, "href")
+	// a book holds at most MaxContacts cards: more hrefs than that name
+	// none a client needs, and each may read a 256 KiB card
+	if max := h.Hub.MaxContacts(); max > 0 && len(hrefs) > max {
+		davError(w, http.StatusForbidden, fmt.Sprintf("at most %d hrefs in a multiget, as many as a book holds", max), "")
+		return
+	}
 	ms := newMS(w)
-	for _, hn := range body.all(nsDAV, "href") {
+	seen := make(map[string]bool, len(hrefs))
+	for _, hn := range hrefs {
 		id := cardOfHref(res.owner, hn.text.String())
+		key := "/" + id // one answer per card, however its href is spelt
+		if id == "" {
+			key = strings.TrimSpace(hn.text.String())
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
 		if id == "" {
 			ms.status(strings.TrimSpace(hn.text.String()), http.StatusNotFound)
 			continue

@@ -105,6 +105,9 @@ func (h *Hub) CreateContactAt(ctx context.Context, owner, id string, c store.Con
 	return c, nil
 }
 
+// MaxContacts is how many cards a book may hold (0: no bound).
+func (h *Hub) MaxContacts() int { return h.cfg.Limits.ContactsPerAccount }
+
 // ContactChanges lists what changed in owner's address book after the
 // sync position since (0: every contact) and the position now; a position
 // too old to answer fails with store.ErrSyncExpired (a CardDAV client then

@@ -391,3 +391,38 @@ func TestCardDAVSyncKeepsTheTokenWhenACardCannotBeRead(t *testing.T) {
 		t.Fatalf("a complete answer kept the old token: %s", body)
 	}
 }
+
+// TestCardDAVMultigetIsBounded: a multiget answers each card once, however
+// often and however spelt its href is, and takes no more hrefs than a book
+// may hold cards (10,000): not 50,000 reads of a 256 KiB card.
+func TestCardDAVMultigetIsBounded(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.user(t, "alice")
+	d := davClient{t: t, base: ts.URL, user: "alice@localhost", pw: "password-alice"}
+	book := "/dav/addressbooks/alice@localhost/contacts/"
+	st, _, body := d.do("PUT", book+"x.vcf", "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:X\r\nEND:VCARD\r\n")
+	wantStatus(t, "put", st, 201, body)
+	multiget := func(hrefs ...string) (int, string) {
+		var b strings.Builder
+		b.WriteString(`<c:addressbook-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav"><d:prop><d:getetag/><c:address-data/></d:prop>`)
+		for _, h := range hrefs {
+			b.WriteString("<d:href>" + h + "</d:href>")
+		}
+		b.WriteString("</c:addressbook-multiget>")
+		st, _, body := d.do("REPORT", book, b.String(), "Depth", "1")
+		return st, body
+	}
+	st, body = multiget(book+"x.vcf", book+"x.vcf", ts.URL+book+"x.vcf", book+"nope.vcf", book+"nope.vcf", "/elsewhere", "/elsewhere")
+	wantStatus(t, "multiget with duplicates", st, 207, body)
+	if n := strings.Count(body, "FN:X"); n != 1 || strings.Count(body, "<d:response>") != 3 {
+		t.Fatalf("duplicates answered again (%d cards): %s", n, body)
+	}
+	many := make([]string, 10001)
+	for i := range many {
+		many[i] = fmt.Sprintf("%sc%d.vcf", book, i)
+	}
+	st, body = multiget(many...)
+	wantStatus(t, "multiget of more hrefs than a book holds", st, 403, body)
+	st, body = multiget(many[:10000]...)
+	wantStatus(t, "multiget of as many hrefs as a book holds", st, 207, body)
+}
