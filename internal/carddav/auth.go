@@ -99,6 +99,13 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) string {
 			return ""
 		}
 	}
+	if !secure(r) {
+		// Basic would be refused here: offering it would invite a client
+		// to send the password in clear first
+		w.Header().Set("WWW-Authenticate", `Bearer realm="presenced"`)
+		http.Error(w, "sign in with a bearer token, or connect with https to use your password", http.StatusUnauthorized)
+		return ""
+	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="presenced", charset="UTF-8"`)
 	w.Header().Add("WWW-Authenticate", `Bearer realm="presenced"`)
 	http.Error(w, "sign in with your address and password (or a bearer token)", http.StatusUnauthorized)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -284,7 +285,7 @@ func (h *Handler) propfind(w http.ResponseWriter, r *http.Request, res resource)
 		ms := newMS(w)
 		ms.props(t, q)
 		if depth == "1" {
-			h.cards(r, ms, res.owner, changes, q)
+			h.cards(r, ms, res.owner, changes, q) // logged; a PROPFIND gives no sync token
 		}
 		ms.end("")
 		return
@@ -302,9 +303,11 @@ func (h *Handler) propfind(w http.ResponseWriter, r *http.Request, res resource)
 }
 
 // cards writes a response for each listed card, reading a card's data
-// only when a requested property needs it.
-func (h *Handler) cards(r *http.Request, ms *msWriter, owner string, changes []store.ContactChange, q propRequest) {
+// only when a requested property needs it. A card it could not read is
+// left out, and the first such error returned (the others are logged).
+func (h *Handler) cards(r *http.Request, ms *msWriter, owner string, changes []store.ContactChange, q propRequest) error {
 	data := q.wantsData()
+	var failed error
 	for _, ch := range changes {
 		res := resource{kind: kindCard, owner: owner, id: ch.ID, href: cardHref(owner, ch.ID)}
 		if ch.Deleted {
@@ -320,11 +323,15 @@ func (h *Handler) cards(r *http.Request, ms *msWriter, owner string, changes []s
 					continue
 				}
 				h.Log.Error("carddav: read card", "err", err)
+				if failed == nil {
+					failed = err
+				}
 				continue
 			}
 		}
 		ms.props(target{resource: res, c: &c}, q)
 	}
+	return failed
 }
 
 func (h *Handler) report(w http.ResponseWriter, r *http.Request, res resource) {
@@ -371,9 +378,25 @@ func cardOfHref(owner, h string) string {
 }
 
 func (h *Handler) multiget(w http.ResponseWriter, r *http.Request, res resource, body *node, q propRequest) {
+	hrefs := body.all(nsDAV, "href")
+	// a book holds at most MaxContacts cards: more hrefs than that name
+	// none a client needs, and each may read a 256 KiB card
+	if max := h.Hub.MaxContacts(); max > 0 && len(hrefs) > max {
+		davError(w, http.StatusForbidden, fmt.Sprintf("at most %d hrefs in a multiget, as many as a book holds", max), "")
+		return
+	}
 	ms := newMS(w)
-	for _, hn := range body.all(nsDAV, "href") {
+	seen := make(map[string]bool, len(hrefs))
+	for _, hn := range hrefs {
 		id := cardOfHref(res.owner, hn.text.String())
+		key := "/" + id // one answer per card, however its href is spelt
+		if id == "" {
+			key = strings.TrimSpace(hn.text.String())
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
 		if id == "" {
 			ms.status(strings.TrimSpace(hn.text.String()), http.StatusNotFound)
 			continue
@@ -412,6 +435,14 @@ func (h *Handler) syncCollection(w http.ResponseWriter, r *http.Request, res res
 		return
 	}
 	ms := newMS(w)
-	h.cards(r, ms, res.owner, changes, q)
+	if err := h.cards(r, ms, res.owner, changes, q); err != nil {
+		// a card left out: the new token would say the client has it.
+		// The responses have begun (207 is sent), so the client gets the
+		// token it came with and is given the changes again next time.
+		// After an initial sync (no token) that is position 0, which
+		// parseSyncToken refuses (403 valid-sync-token): the client
+		// lists the book again, deletions included
+		pos = since
+	}
 	ms.end("<d:sync-token>" + xmlEscape(syncToken(pos)) + "</d:sync-token>")
 }

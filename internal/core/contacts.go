@@ -73,7 +73,7 @@ func (h *Hub) CreateContacts(ctx context.Context, owner string, cs []store.Conta
 		if err := ValidateContact(&cs[i]); err != nil {
 			return nil, err
 		}
-		cs[i].ID, cs[i].Owner, cs[i].Version, cs[i].Updated = randomHex(8), owner, 1, now
+		cs[i].ID, cs[i].Owner, cs[i].Updated = randomHex(8), owner, now // the store sets Version
 	}
 	if err := h.store.CreateContacts(ctx, owner, cs, h.cfg.Limits.ContactsPerAccount); err != nil {
 		return nil, storeErr(err)
@@ -90,16 +90,23 @@ func (h *Hub) CreateContactAt(ctx context.Context, owner, id string, c store.Con
 	if err := ValidateContact(&c); err != nil {
 		return c, err
 	}
-	c.ID, c.Owner, c.Version, c.Updated = id, owner, 1, h.clock.Now()
-	if err := h.store.CreateContacts(ctx, owner, []store.Contact{c}, h.cfg.Limits.ContactsPerAccount); err != nil {
+	// the store sets the version: never one a card of this name had
+	// before, so a client's ETag from a deleted card matches no new one
+	c.ID, c.Owner, c.Updated = id, owner, h.clock.Now()
+	cs := []store.Contact{c}
+	if err := h.store.CreateContacts(ctx, owner, cs, h.cfg.Limits.ContactsPerAccount); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return c, Errorf(CodeExists, "a contact named %s exists", id)
 		}
 		return c, storeErr(err)
 	}
+	c = cs[0]
 	h.contactChanged(ContactEvent{Op: "put", Contact: c})
 	return c, nil
 }
+
+// MaxContacts is how many cards a book may hold (0: no bound).
+func (h *Hub) MaxContacts() int { return h.cfg.Limits.ContactsPerAccount }
 
 // ContactChanges lists what changed in owner's address book after the
 // sync position since (0: every contact) and the position now; a position
@@ -146,6 +153,33 @@ func (h *Hub) UpdateContact(ctx context.Context, c store.Contact, ifVersion int6
 	}
 	h.contactChanged(ev)
 	return c, nil
+}
+
+// maxEditAttempts bounds how often EditContact reads again after losing a
+// race to another write of the same contact.
+const maxEditAttempts = 8
+
+// EditContact changes some fields of a contact as it is stored now: edit
+// gets the stored contact and sets the fields it changes (assigning new
+// slices, not changing the old ones in place). The write is conditional on
+// the version read, so a write from elsewhere (a CardDAV or REST PUT)
+// landing in between is not overwritten: the contact is read and edited
+// again, up to maxEditAttempts times, then the edit fails with
+// CodeConflict. It returns the contact written.
+func (h *Hub) EditContact(ctx context.Context, owner, id string, edit func(c *store.Contact)) (store.Contact, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := h.store.GetContact(ctx, owner, id)
+		if err != nil {
+			return c, storeErr(err)
+		}
+		v := c.Version
+		edit(&c)
+		c.ID, c.Owner = id, owner
+		c, err = h.UpdateContact(ctx, c, v)
+		if CodeOf(err) != CodeConflict || attempt == maxEditAttempts || ctx.Err() != nil {
+			return c, err
+		}
+	}
 }
 
 // DeleteContact removes a contact if its version is still ifVersion (0: any).

@@ -74,19 +74,21 @@ func TestContactEventsNameTheAddressLeft(t *testing.T) {
 		t.Fatalf("create: %+v", ev)
 	}
 	c.Name = "Robert"
+	v1 := c.Version
 	c, err = e.hub.UpdateContact(ctx, c, 0)
 	e.must(err)
-	if ev := last(); ev.Contact.Name != "Robert" || ev.PrevAddress != "" || c.Version != 2 {
+	if ev := last(); ev.Contact.Name != "Robert" || ev.PrevAddress != "" || c.Version <= v1 || ev.Contact.Version != c.Version {
 		t.Fatalf("rename: %+v (version %d)", ev, c.Version)
 	}
 	c.Address = "Rob@X"
+	v2 := c.Version
 	c, err = e.hub.UpdateContact(ctx, c, c.Version)
 	e.must(err)
 	if ev := last(); ev.Contact.Address != "rob@x" || ev.PrevAddress != "bob@x" {
 		t.Fatalf("move: %+v", ev)
 	}
 	c.Address = ""
-	_, err = e.hub.UpdateContact(ctx, c, 2) // stale
+	_, err = e.hub.UpdateContact(ctx, c, v2) // stale
 	if CodeOf(err) != CodeConflict {
 		t.Fatalf("stale update: %v", err)
 	}
@@ -111,5 +113,51 @@ func TestContactEventsNameTheAddressLeft(t *testing.T) {
 	}
 	if CodeOf(e.hub.DeleteContact(ctx, "alice@x", c.ID, 0)) != CodeNotFound {
 		t.Fatal("deleted twice")
+	}
+}
+
+// TestEditContactKeepsAWriteLandingInBetween: an edit of some fields (the
+// XMPP roster's name and groups) is made on the card as stored at the
+// write: a PUT from elsewhere that lands between the edit's read and its
+// write keeps its changes, and the edit is applied on top of them.
+func TestEditContactKeepsAWriteLandingInBetween(t *testing.T) {
+	e := newEnv(t, "alice@x")
+	cs, err := e.hub.CreateContacts(ctx, "alice@x", []store.Contact{{Name: "Bob", Address: "bob@x", Emails: []string{"bob@mail"}}})
+	e.must(err)
+	id := cs[0].ID
+	edits := 0
+	out, err := e.hub.EditContact(ctx, "alice@x", id, func(c *store.Contact) {
+		edits++
+		if edits == 1 { // a CardDAV/REST PUT lands after the roster's read
+			other := *c
+			other.Phones, other.Notes = []string{"+1 555"}, "from CardDAV"
+			_, err := e.hub.UpdateContact(ctx, other, c.Version)
+			e.must(err)
+		}
+		c.Name, c.Groups = "Robert", []string{"Friends"}
+	})
+	e.must(err)
+	got, err := e.hub.Contact(ctx, "alice@x", id)
+	e.must(err)
+	if got.Name != "Robert" || len(got.Groups) != 1 || got.Notes != "from CardDAV" || len(got.Phones) != 1 || len(got.Emails) != 1 || got.Version != out.Version {
+		t.Fatalf("after the edit: %+v (returned version %d)", got, out.Version)
+	}
+	if edits != 2 {
+		t.Fatalf("edit ran %d times, want 2 (once more after losing the race)", edits)
+	}
+
+	// a write in between every time: the edit gives up, bounded
+	edits = 0
+	_, err = e.hub.EditContact(ctx, "alice@x", id, func(c *store.Contact) {
+		edits++
+		_, err := e.hub.UpdateContact(ctx, *c, c.Version)
+		e.must(err)
+		c.Name = "Never"
+	})
+	if CodeOf(err) != CodeConflict || edits != maxEditAttempts {
+		t.Fatalf("always losing: %v after %d edits", err, edits)
+	}
+	if got, _ := e.hub.Contact(ctx, "alice@x", id); got.Name != "Robert" {
+		t.Fatalf("a lost edit was written: %+v", got)
 	}
 }

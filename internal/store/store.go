@@ -140,7 +140,11 @@ type Contact struct {
 	Notes   string
 	Groups  []string
 	Address string // optional presence address ("bob@example.org")
-	Version int64  // increases on every write; the HTTP ETag
+	// Version is the HTTP ETag (REST and CardDAV): the store sets it to the
+	// position of the contact's last write (see ContactChanges), so it
+	// increases on every write and never names two states of one ID, not
+	// even of a contact deleted and created again under the same ID.
+	Version int64
 	Updated time.Time
 	// Card is the vCard the contact was last written as over CardDAV or
 	// imported from: its unfolded content lines between BEGIN and END,
@@ -171,8 +175,9 @@ type ContactQuery struct {
 
 // Contacts stores address books.
 type Contacts interface {
-	// CreateContacts inserts contacts (IDs and versions set by the caller) in
-	// one transaction, unless that would make the owner hold more than max.
+	// CreateContacts inserts contacts (IDs set by the caller) in one
+	// transaction, unless that would make the owner hold more than max, and
+	// sets each cs[i].Version to the version stored.
 	CreateContacts(ctx context.Context, owner string, cs []Contact, max int) error
 	GetContact(ctx context.Context, owner, id string) (Contact, error)
 	ListContacts(ctx context.Context, owner string, q ContactQuery) ([]Contact, error)
@@ -187,11 +192,13 @@ type Contacts interface {
 	DeleteContact(ctx context.Context, owner, id string, ifVersion int64, tombstones int) error
 	// ContactChanges lists the contacts of owner written or deleted after
 	// the sync position since, in no particular order, one entry per
-	// contact, and returns the position now. since 0 lists every contact
-	// (and no deletion). A position older than the oldest remembered
-	// deletion, or not from this owner's book, fails with ErrSyncExpired.
-	// Positions increase with every write of the owner's book and are never
-	// reused, not even by an account created again at the same address.
+	// contact, and returns the book's position now. since 0 lists every
+	// contact (and no deletion). A position older than the oldest
+	// remembered deletion, above the book's position, or not from this
+	// owner's book, fails with ErrSyncExpired. A book's position moves with
+	// every write of that book and with nothing else (it tells its owner
+	// nothing of other books), and is never reused, not even by an account
+	// created again at the same address.
 	ContactChanges(ctx context.Context, owner string, since int64) ([]ContactChange, int64, error)
 }
 

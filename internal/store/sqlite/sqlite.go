@@ -476,8 +476,10 @@ func (s *DB) CreateContacts(ctx context.Context, owner string, cs []store.Contac
 		}
 		for i, c := range cs {
 			seq := last - int64(len(cs)-1-i)
+			// the version is the write's position: never the same twice for
+			// one name, not even for a card deleted and created again
 			_, err = tx.ExecContext(ctx, `INSERT INTO contacts(`+contactCols+`,seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
-				c.ID, owner, c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, c.Version, unix(c.Updated), c.Card, seq)
+				c.ID, owner, c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, seq, unix(c.Updated), c.Card, seq)
 			if isUnique(err) {
 				return fmt.Errorf("contact %s: %w", c.ID, store.ErrExists)
 			}
@@ -488,6 +490,9 @@ func (s *DB) CreateContacts(ctx context.Context, owner string, cs []store.Contac
 			if _, err := tx.ExecContext(ctx, `DELETE FROM contact_tombstones WHERE owner=? AND id=?`, owner, c.ID); err != nil {
 				return err
 			}
+		}
+		for i := range cs { // only once the transaction cannot fail any more
+			cs[i].Version = last - int64(len(cs)-1-i)
 		}
 		return nil
 	})
@@ -550,9 +555,9 @@ func (s *DB) UpdateContact(ctx context.Context, c store.Contact, ifVersion int64
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRowContext(ctx, `UPDATE contacts SET name=?,emails=?,phones=?,notes=?,groups_=?,address=?,version=version+1,updated=?,card=?,seq=?
+		err = tx.QueryRowContext(ctx, `UPDATE contacts SET name=?,emails=?,phones=?,notes=?,groups_=?,address=?,version=?,updated=?,card=?,seq=?
 			WHERE owner=? AND id=? AND (?=0 OR version=?) RETURNING version`,
-			c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, unix(c.Updated), c.Card, seq,
+			c.Name, jsonList(c.Emails), jsonList(c.Phones), c.Notes, jsonList(c.Groups), c.Address, seq, unix(c.Updated), c.Card, seq,
 			c.Owner, c.ID, ifVersion, ifVersion).Scan(&v)
 		if errors.Is(err, sql.ErrNoRows) {
 			return versionCheck(ctx, tx, c.Owner, c.ID)
@@ -613,7 +618,11 @@ func bumpBookBy(ctx context.Context, tx *sql.Tx, owner string, n int) (int64, er
 		return 0, err
 	}
 	var seq int64
-	err := tx.QueryRowContext(ctx, `UPDATE contact_seq SET n=n+? WHERE id=1 RETURNING n`, n).Scan(&seq)
+	if err := tx.QueryRowContext(ctx, `UPDATE contact_seq SET n=n+? WHERE id=1 RETURNING n`, n).Scan(&seq); err != nil {
+		return 0, err
+	}
+	// the book's own position moves, and only with its own writes
+	_, err := tx.ExecContext(ctx, `UPDATE contact_books SET pos=? WHERE owner=?`, seq, owner)
 	return seq, err
 }
 
@@ -630,7 +639,7 @@ func startBook(ctx context.Context, tx *sql.Tx, owner string) error {
 	if err := tx.QueryRowContext(ctx, `UPDATE contact_seq SET n=n+1 WHERE id=1 RETURNING n`).Scan(&floor); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO contact_books(owner,floor) VALUES (?,?)`, owner, floor)
+	_, err = tx.ExecContext(ctx, `INSERT INTO contact_books(owner,floor,pos) VALUES (?,?,?)`, owner, floor, floor)
 	return err
 }
 
@@ -642,7 +651,9 @@ func (s *DB) ContactChanges(ctx context.Context, owner string, since int64) ([]s
 		if err := startBook(ctx, tx, owner); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT n, floor FROM contact_seq, contact_books WHERE id=1 AND owner=?`, owner).Scan(&seq, &floor); err != nil {
+		// the book's position, not the counter shared by all books: what
+		// owner sees moves only with owner's writes (migration 0011)
+		if err := tx.QueryRowContext(ctx, `SELECT pos, floor FROM contact_books WHERE owner=?`, owner).Scan(&seq, &floor); err != nil {
 			return err
 		}
 		if since != 0 && (since < floor || since > seq) {

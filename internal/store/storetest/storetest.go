@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Contacts", testContacts},
 		{"ContactLimit", testContactLimit},
 		{"ContactChanges", testContactChanges},
+		{"ContactPositionIsPerBook", testContactPositionIsPerBook},
 		{"ContactTombstonesBounded", testContactTombstonesBounded},
 		{"RecreatedBookForgetsPositions", testRecreatedBookForgetsPositions},
 		{"Relations", testRelations},
@@ -164,7 +165,12 @@ func testContacts(t *testing.T, s store.Store) {
 	addAccount(t, s, "bob@x")
 	c := store.Contact{ID: "c1", Owner: "alice@x", Name: "Bob Builder", Emails: []string{"bob@mail"}, Phones: []string{"+1 555"},
 		Groups: []string{"Work"}, Address: "bob@x", Notes: "met at conf", Version: 1, Updated: t0}
-	must(t, s.CreateContacts(ctx, "alice@x", []store.Contact{c, {ID: "c2", Owner: "alice@x", Name: "Carol", Version: 1, Updated: t0}}, 0))
+	created := []store.Contact{c, {ID: "c2", Owner: "alice@x", Name: "Carol", Updated: t0}}
+	must(t, s.CreateContacts(ctx, "alice@x", created, 0))
+	if created[0].Version <= 0 || created[1].Version <= created[0].Version {
+		t.Fatalf("versions set %d, %d", created[0].Version, created[1].Version)
+	}
+	c.Version = created[0].Version
 	wantErr(t, s.CreateContacts(ctx, "alice@x", []store.Contact{{ID: "c1", Name: "dup", Version: 1}}, 0), store.ErrExists)
 	got, err := s.GetContact(ctx, "alice@x", "c1")
 	must(t, err)
@@ -187,18 +193,47 @@ func testContacts(t *testing.T, s store.Store) {
 	}
 
 	c.Name = "Robert"
-	v, err := s.UpdateContact(ctx, c, 1)
+	v1 := c.Version
+	v, err := s.UpdateContact(ctx, c, v1)
 	must(t, err)
-	if v != 2 {
-		t.Fatalf("version %d", v)
+	if v <= v1 {
+		t.Fatalf("version %d after %d", v, v1)
 	}
-	_, err = s.UpdateContact(ctx, c, 1) // stale
+	if got, _ := s.GetContact(ctx, "alice@x", "c1"); got.Version != v {
+		t.Fatalf("stored version %d, returned %d", got.Version, v)
+	}
+	_, err = s.UpdateContact(ctx, c, v1) // stale
 	wantErr(t, err, store.ErrConflict)
 	_, err = s.UpdateContact(ctx, store.Contact{ID: "zz", Owner: "alice@x"}, 0)
 	wantErr(t, err, store.ErrNotFound)
-	wantErr(t, s.DeleteContact(ctx, "alice@x", "c1", 1, 0), store.ErrConflict)
-	must(t, s.DeleteContact(ctx, "alice@x", "c1", 2, 0))
+	wantErr(t, s.DeleteContact(ctx, "alice@x", "c1", v1, 0), store.ErrConflict)
+	must(t, s.DeleteContact(ctx, "alice@x", "c1", v, 0))
 	wantErr(t, s.DeleteContact(ctx, "alice@x", "c1", 0, 0), store.ErrNotFound)
+
+	// created again under the same ID (a CardDAV client chose the name): no
+	// version of the deleted card names the new one, so a write still
+	// holding one is refused instead of overwriting it
+	again := []store.Contact{{ID: "c1", Owner: "alice@x", Name: "Someone else"}}
+	must(t, s.CreateContacts(ctx, "alice@x", again, 0))
+	if again[0].Version == v1 || again[0].Version == v {
+		t.Fatalf("the new c1 has version %d, a version of the deleted one (%d, %d)", again[0].Version, v1, v)
+	}
+	_, err = s.UpdateContact(ctx, c, v1)
+	wantErr(t, err, store.ErrConflict)
+	_, err = s.UpdateContact(ctx, c, v)
+	wantErr(t, err, store.ErrConflict)
+	wantErr(t, s.DeleteContact(ctx, "alice@x", "c1", v, 0), store.ErrConflict)
+	if got, _ := s.GetContact(ctx, "alice@x", "c1"); got.Name != "Someone else" {
+		t.Fatalf("a stale write replaced the new card: %+v", got)
+	}
+}
+
+// version returns the stored version of owner's contact id.
+func version(t *testing.T, s store.Store, owner, id string) int64 {
+	t.Helper()
+	c, err := s.GetContact(ctx, owner, id)
+	must(t, err)
+	return c.Version
 }
 
 // changes runs ContactChanges and returns its entries as "id@version" and
@@ -240,8 +275,9 @@ func testContactChanges(t *testing.T, s store.Store) {
 	if c, err := s.GetContact(ctx, "alice@x", "a"); err != nil || c.Card != card {
 		t.Fatalf("card %q %v, want %q", c.Card, err, card)
 	}
+	at := func(id string) string { return fmt.Sprintf("%s@%d", id, version(t, s, "alice@x", id)) }
 	got, p1 := changes(t, s, "alice@x", p0)
-	wantChanges(t, got, "a@1", "b@1") // bob's book is not alice's
+	wantChanges(t, got, at("a"), at("b")) // bob's book is not alice's
 	if p1 <= p0 {
 		t.Fatalf("position %d after %d", p1, p0)
 	}
@@ -254,35 +290,69 @@ func testContactChanges(t *testing.T, s store.Store) {
 	// an update replaces the card; a conflicting one changes nothing
 	c, _ := s.GetContact(ctx, "alice@x", "a")
 	c.Card = "VERSION:4.0\r\nFN:Bobby"
-	_, err := s.UpdateContact(ctx, c, 1)
+	_, err := s.UpdateContact(ctx, c, c.Version)
 	must(t, err)
-	_, err = s.UpdateContact(ctx, c, 1)
+	_, err = s.UpdateContact(ctx, c, c.Version)
 	wantErr(t, err, store.ErrConflict)
 	if c, _ := s.GetContact(ctx, "alice@x", "a"); c.Card != "VERSION:4.0\r\nFN:Bobby" {
 		t.Fatalf("card after update %q", c.Card)
 	}
-	wantErr(t, s.DeleteContact(ctx, "alice@x", "b", 5, 0), store.ErrConflict) // changes nothing either
+	wantErr(t, s.DeleteContact(ctx, "alice@x", "b", version(t, s, "alice@x", "b")+1000, 0), store.ErrConflict) // changes nothing either
 	got, p3 := changes(t, s, "alice@x", p2)
-	wantChanges(t, got, "a@2")
+	a2 := at("a")
+	wantChanges(t, got, a2)
 
-	must(t, s.DeleteContact(ctx, "alice@x", "b", 1, 0))
+	must(t, s.DeleteContact(ctx, "alice@x", "b", version(t, s, "alice@x", "b"), 0))
 	got, p4 := changes(t, s, "alice@x", p3)
 	wantChanges(t, got, "-b")
 	got, _ = changes(t, s, "alice@x", p0)
-	wantChanges(t, got, "-b", "a@2")
+	wantChanges(t, got, "-b", a2)
 	got, _ = changes(t, s, "alice@x", 0) // everything there is, no deletion
-	wantChanges(t, got, "a@2")
+	wantChanges(t, got, a2)
 
 	// created again under the deleted name: a change, not a deletion
 	must(t, s.CreateContacts(ctx, "alice@x", []store.Contact{{ID: "b", Owner: "alice@x", Name: "B2", Version: 1}}, 0))
 	got, _ = changes(t, s, "alice@x", p4)
-	wantChanges(t, got, "b@1")
+	wantChanges(t, got, at("b"))
 	got, _ = changes(t, s, "alice@x", p3)
-	wantChanges(t, got, "b@1")
+	wantChanges(t, got, at("b"))
 
 	// a position from the future or from another book's past is refused
 	_, _, err = s.ContactChanges(ctx, "alice@x", p4+1000)
 	wantErr(t, err, store.ErrSyncExpired)
+}
+
+// testContactPositionIsPerBook: a book's position (a CardDAV sync token
+// and getctag) moves with its own writes only, so polling it tells nothing
+// of the other books on the server; another book's position is refused.
+func testContactPositionIsPerBook(t *testing.T, s store.Store) {
+	addAccount(t, s, "alice@x")
+	addAccount(t, s, "bob@x")
+	must(t, s.CreateContacts(ctx, "alice@x", []store.Contact{{ID: "a", Owner: "alice@x", Name: "A", Version: 1}}, 0))
+	_, p0 := changes(t, s, "alice@x", 0)
+	must(t, s.CreateContacts(ctx, "bob@x", []store.Contact{{ID: "z", Owner: "bob@x", Name: "Z", Version: 1}, {ID: "y", Owner: "bob@x", Name: "Y", Version: 1}}, 0))
+	z, _ := s.GetContact(ctx, "bob@x", "z")
+	z.Name = "Zed"
+	_, err := s.UpdateContact(ctx, z, 0)
+	must(t, err)
+	must(t, s.DeleteContact(ctx, "bob@x", "y", 0, 0))
+	_, q := changes(t, s, "bob@x", 0)
+	got, p1 := changes(t, s, "alice@x", p0)
+	wantChanges(t, got)
+	if p1 != p0 {
+		t.Fatalf("bob's writes moved alice's position: %d, then %d", p0, p1)
+	}
+	if _, p := changes(t, s, "alice@x", 0); p != p0 {
+		t.Fatalf("bob's writes moved alice's position: %d, then %d", p0, p)
+	}
+	_, _, err = s.ContactChanges(ctx, "alice@x", q) // bob's position, above alice's
+	wantErr(t, err, store.ErrSyncExpired)
+	must(t, s.DeleteContact(ctx, "alice@x", "a", 0, 0))
+	got, p2 := changes(t, s, "alice@x", p0)
+	wantChanges(t, got, "-a")
+	if p2 <= p0 {
+		t.Fatalf("alice's write did not move her position: %d, then %d", p0, p2)
+	}
 }
 
 func testContactTombstonesBounded(t *testing.T, s store.Store) {

@@ -335,8 +335,11 @@ func (c *conn) rosterSet(ctx context.Context, rq iqRequest, q *xmlstream.Element
 	if card == nil {
 		_, err = c.s.Hub.CreateContacts(ctx, c.account, []store.Contact{{Name: name, Groups: groups, Address: jid}})
 	} else {
-		card.Name, card.Groups = name, groups
-		_, err = c.s.Hub.UpdateContact(ctx, *card, 0)
+		// only the name and groups, on the card as it is at the write: a
+		// CardDAV or REST write since cardOf read it keeps its changes
+		_, err = c.s.Hub.EditContact(ctx, c.account, card.ID, func(cur *store.Contact) {
+			cur.Name, cur.Groups = name, groups
+		})
 	}
 	if err != nil {
 		if core.CodeOf(err) == core.CodeInvalid || core.CodeOf(err) == core.CodeLimit {
