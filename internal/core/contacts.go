@@ -17,12 +17,27 @@ const (
 	maxCard      = 256 << 10 // the stored vCard lines (vcard.MaxCard)
 )
 
-// ValidateContact checks and normalizes a contact from a client.
-func ValidateContact(c *store.Contact) error {
-	if err := checkText("name", c.Name, maxName); err != nil {
+// checkCardText is checkText for what becomes a vCard value: no control
+// characters but line feed and tab, which a card can carry (a carriage
+// return would break its line and make a card no client can write back).
+func checkCardText(field, s string, max int) error {
+	if err := checkText(field, s, max); err != nil {
 		return err
 	}
-	if err := checkText("notes", c.Notes, maxNotes); err != nil {
+	for _, r := range s {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			return Errorf(CodeInvalid, "%s holds a control character (U+%04X)", field, r)
+		}
+	}
+	return nil
+}
+
+// ValidateContact checks and normalizes a contact from a client.
+func ValidateContact(c *store.Contact) error {
+	if err := checkCardText("name", c.Name, maxName); err != nil {
+		return err
+	}
+	if err := checkCardText("notes", c.Notes, maxNotes); err != nil {
 		return err
 	}
 	if len(c.Card) > maxCard {
@@ -36,7 +51,7 @@ func ValidateContact(c *store.Contact) error {
 			if v == "" {
 				return Errorf(CodeInvalid, "%s must not hold empty entries", field)
 			}
-			if err := checkText(field, v, maxItem); err != nil {
+			if err := checkCardText(field, v, maxItem); err != nil {
 				return err
 			}
 		}

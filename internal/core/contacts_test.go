@@ -161,3 +161,19 @@ func TestEditContactKeepsAWriteLandingInBetween(t *testing.T) {
 		t.Fatalf("a lost edit was written: %+v", got)
 	}
 }
+
+// TestContactTextHoldsNoControlCharacters: a carriage return (or another
+// control character) in a field would break the vCard line it becomes, and
+// the card could no longer be written back by CardDAV clients; a line feed
+// in notes and a tab are fine.
+func TestContactTextHoldsNoControlCharacters(t *testing.T) {
+	for _, c := range []store.Contact{{Name: "Bob\rEMAIL:evil@x"}, {Name: "Bob", Emails: []string{"a\x00@x"}}, {Name: "x\x7f"}} {
+		if err := ValidateContact(&c); CodeOf(err) != CodeInvalid {
+			t.Fatalf("%+v: %v", c, err)
+		}
+	}
+	ok := store.Contact{Name: "Bob\tBuilder", Notes: "line one\nline two"}
+	if err := ValidateContact(&ok); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -331,7 +331,7 @@ func Lines(c store.Contact) []string {
 	}
 	raw := strings.Split(c.Card, "\r\n")
 	var was store.Contact
-	version := "4.0"
+	version, hasVersion := "4.0", false
 	for _, l := range raw {
 		name, params, value, err := splitLine(l)
 		if err != nil {
@@ -339,14 +339,14 @@ func Lines(c store.Contact) []string {
 		}
 		apply(&was, name, params, value)
 		if name == "VERSION" {
-			version = value
+			version, hasVersion = value, true
 		}
 	}
 	sameName := was.Name == c.Name
 	emails := multiset(c.Emails)
 	phones := multiset(c.Phones)
 	var out []string
-	if !strings.HasPrefix(strings.ToUpper(c.Card), "VERSION:") {
+	if !hasVersion {
 		out = append(out, "VERSION:4.0") // RFC 6350 § 3.7.9: right after BEGIN
 	}
 	seen := map[string]bool{}
@@ -512,7 +512,7 @@ func ParseCard(b []byte) (store.Contact, error) {
 }
 
 func escape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, ",", `\,`, ";", `\;`, "\r\n", `\n`, "\n", `\n`).Replace(s)
+	return strings.NewReplacer(`\`, `\\`, ",", `\,`, ";", `\;`, "\r\n", `\n`, "\n", `\n`, "\r", `\n`).Replace(s)
 }
 
 // fold breaks a content line into 75-octet pieces without splitting a

@@ -242,3 +242,22 @@ func FuzzParseCard(f *testing.F) {
 		}
 	})
 }
+
+// TestVersionAfterOtherLines: a card whose VERSION is not its first
+// property (PRODID before it, as many 3.0 clients write) is read back with
+// its own VERSION and no second one; a value with a carriage return is
+// escaped, never left to break its line.
+func TestVersionAfterOtherLines(t *testing.T) {
+	in := "BEGIN:VCARD\r\nPRODID:-//Example//EN\r\nVERSION:3.0\r\nFN:Bob\r\nN:Bob;;;;\r\nEND:VCARD\r\n"
+	c, err := ParseCard([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := Encode(c)
+	if n := strings.Count(out, "VERSION:"); n != 1 || !strings.Contains(out, "VERSION:3.0") {
+		t.Fatalf("%d VERSION lines in\n%s", n, out)
+	}
+	if e := escape("a\rb"); strings.ContainsRune(e, '\r') {
+		t.Fatalf("escape left a carriage return: %q", e)
+	}
+}
