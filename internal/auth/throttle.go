@@ -204,15 +204,25 @@ func (t *Throttle) Begin(a Attempt) (*Ticket, error) {
 	return &Ticket{t: t, a: a, keys: keys, free: free}, nil
 }
 
-// Failed ends an attempt that failed: it counts on every key, and a key
-// past its free failures must wait before its next attempt.
-func (k *Ticket) Failed() {
+// end takes the ticket's throttle, locked, once: a second end of the same
+// ticket (or one of a nil throttle) gets nil and does nothing.
+func (k *Ticket) end() *Throttle {
 	t := k.t
 	if t == nil {
-		return
+		return nil
 	}
 	k.t = nil
 	t.mu.Lock()
+	return t
+}
+
+// Failed ends an attempt that failed: it counts on every key, and a key
+// past its free failures must wait before its next attempt.
+func (k *Ticket) Failed() {
+	t := k.end()
+	if t == nil {
+		return
+	}
 	defer t.mu.Unlock()
 	now := t.Clock.Now()
 	for i, key := range k.keys {
@@ -233,12 +243,10 @@ func (k *Ticket) Failed() {
 // the account keep theirs, so that nobody wipes his record by signing in
 // to an account of his own between guesses.
 func (k *Ticket) Succeeded() {
-	t := k.t
+	t := k.end()
 	if t == nil {
 		return
 	}
-	k.t = nil
-	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.Clock.Now()
 	delete(t.recs, k.keys[0])
@@ -259,12 +267,10 @@ func (k *Ticket) Succeeded() {
 // Abandoned ends an attempt that neither failed nor succeeded (the store
 // failed, the client went away): nothing is counted.
 func (k *Ticket) Abandoned() {
-	t := k.t
+	t := k.end()
 	if t == nil {
 		return
 	}
-	k.t = nil
-	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.release(k.keys)
 }
