@@ -402,15 +402,7 @@ func TestRosterResyncAfterLostPushes(t *testing.T) {
 			}
 		}
 	}
-	y.send(`<iq type='get' id='g3'><query xmlns='jabber:iq:roster' ver='%s'/></iq>`, full.AttrValue("ver"))
-	for {
-		if el := y.expect("iq"); el.AttrValue("id") == "g3" {
-			if el.Child(nsRoster, "query") != nil {
-				t.Fatalf("a current client got %s", el.String(""))
-			}
-			break
-		}
-	}
+	wantCurrent(t, y, "g3", full.AttrValue("ver"))
 }
 
 // TestRosterPushResentOnResume: a push the client did not acknowledge
@@ -453,15 +445,7 @@ func TestRosterPushResentOnResume(t *testing.T) {
 	if again := removal(y); again != ver {
 		t.Fatalf("resent with version %s, first sent with %s", again, ver)
 	}
-	y.send(`<iq type='get' id='g2'><query xmlns='jabber:iq:roster' ver='%s'/></iq>`, ver)
-	for {
-		if el := y.expect("iq"); el.AttrValue("id") == "g2" {
-			if el.Child(nsRoster, "query") != nil {
-				t.Fatalf("a current client got %s", el.String(""))
-			}
-			break
-		}
-	}
+	wantCurrent(t, y, "g2", ver)
 }
 
 // TestRosterPushesGoToInterestedResources: a stream that has not asked
@@ -506,5 +490,20 @@ func TestRosterPushesGoToInterestedResources(t *testing.T) {
 	plain.send(`<iq type='get' id='p1' to='%s'><ping xmlns='urn:xmpp:ping'/></iq>`, quietJID)
 	if el := quiet.expect("iq"); el.AttrValue("id") != "p1" {
 		t.Fatalf("a stream that never asked for the roster got %s", el.String(""))
+	}
+}
+
+// wantCurrent asks for the roster at version ver and expects the answer
+// for a client whose copy is current: a result without items (§ 2.6.3).
+func wantCurrent(t *testing.T, x *rawStream, id, ver string) {
+	t.Helper()
+	x.send(`<iq type='get' id='%s'><query xmlns='jabber:iq:roster' ver='%s'/></iq>`, id, ver)
+	for {
+		if el := x.expect("iq"); el.AttrValue("id") == id {
+			if el.Child(nsRoster, "query") != nil {
+				t.Fatalf("a current client got %s", el.String(""))
+			}
+			return
+		}
 	}
 }
