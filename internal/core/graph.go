@@ -129,6 +129,12 @@ func (h *Hub) subscriptions(ctx context.Context, actor string) ([]SubscriptionVi
 		return nil, err
 	}
 	blocked := set(blocks)
+	return pairViews(actor, rels, func(other string) bool { _, b := blocked[other]; return b }), nil
+}
+
+// pairViews makes actor's subscriptions, sorted by address, from its
+// relations (both directions) and whom it blocks.
+func pairViews(actor string, rels []store.Relation, blocks func(other string) bool) []SubscriptionView {
 	type pair struct{ to, from store.Relation }
 	pairs := map[string]*pair{}
 	for _, r := range rels {
@@ -148,13 +154,12 @@ func (h *Hub) subscriptions(ctx context.Context, actor string) ([]SubscriptionVi
 	}
 	out := []SubscriptionView{}
 	for other, p := range pairs {
-		_, b := blocked[other]
-		if v := pairView(actor, other, p.to, p.from, b); !v.empty() {
+		if v := pairView(actor, other, p.to, p.from, blocks(other)); !v.empty() {
 			out = append(out, v)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
-	return out, nil
+	return out
 }
 
 // pairStripe serialises the edits of one pair of accounts, so that they

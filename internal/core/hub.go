@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -286,6 +287,10 @@ type SessionOptions struct {
 	// call) refuses the session. Zero: not given, nothing is checked.
 	Checked Checkpoint
 	Channel Channel // first-party unless an app's
+	// View, if set, receives what Connect read from the store, for a
+	// transport that asks for it again soon after (XMPP's roster get and
+	// initial presence): see View.
+	View *View
 }
 
 func (u *user) online() bool {
@@ -346,17 +351,24 @@ func set(list []string) map[string]struct{} {
 
 // loadUser reads an account's graph from the store.
 func (h *Hub) loadUser(ctx context.Context, account string) (*user, error) {
+	u, _, err := h.loadUserRelations(ctx, account)
+	return u, err
+}
+
+// loadUserRelations is loadUser that also returns the relations it was
+// made from, which are the account's subscriptions too (pairViews).
+func (h *Hub) loadUserRelations(ctx context.Context, account string) (*user, []store.Relation, error) {
 	acct, err := h.store.GetAccount(ctx, account)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rels, err := h.store.RelationsOf(ctx, account)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	blocks, hidden, err := h.store.PrivacyLists(ctx, account)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	u := &user{address: account, created: acct.CreatedAt.UnixNano(), blocks: shownTo(blocks), hidden: shownTo(hidden), invisible: acct.Invisible, lastSeen: acct.LastSeen}
 	for _, r := range rels {
@@ -367,7 +379,7 @@ func (h *Hub) loadUser(ctx context.Context, account string) (*user, error) {
 			u.viewers[r.Viewer] = struct{}{}
 		}
 	}
-	return u, nil
+	return u, rels, nil
 }
 
 func randomHex(n int) string {
@@ -470,6 +482,9 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 		h.metrics.Sessions.Add(1)
 		s.transport.sessions.Add(1)
 		h.snapshotToLocked(s, view)
+		if opts.View != nil {
+			*opts.View = View{read: true, epoch: view.epoch, subs: view.subs, subjects: subjectsOf("", view.facts)[1:]}
+		}
 		if opts.Presence != nil {
 			h.setPresenceLocked(s, *opts.Presence)
 		}
@@ -487,17 +502,18 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 func (h *Hub) withView(ctx context.Context, account string, f func(loaded *user, view storedView) error) error {
 	for {
 		e := h.epoch(account)
-		loaded, err := h.loadUser(ctx, account)
+		loaded, rels, err := h.loadUserRelations(ctx, account)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return Errorf(CodeUnauthorized, "account does not exist")
 			}
 			return err
 		}
-		view, err := h.readView(ctx, account)
+		view, err := h.readView(ctx, loaded, rels)
 		if err != nil {
 			return err
 		}
+		view.epoch = e
 		unlock := h.lock(subjectsOf(account, view.facts)...)
 		if h.epoch(account) != e {
 			unlock()
@@ -525,21 +541,19 @@ func (u *user) session(resource string) *Session {
 type storedView struct {
 	facts []store.SubjectFacts
 	subs  []SubscriptionView
-	items []store.PersonalItem // of the account and of those who approved it
+	items []store.PersonalItem
+	epoch uint64 // the account's epoch when it was read
 }
 
-// readView reads it.
-func (h *Hub) readView(ctx context.Context, account string) (storedView, error) {
-	facts, err := h.store.ApprovedBy(ctx, account)
+// readView reads it for loaded's account, whose relations were read with it.
+func (h *Hub) readView(ctx context.Context, loaded *user, rels []store.Relation) (storedView, error) {
+	facts, err := h.store.ApprovedBy(ctx, loaded.address)
 	if err != nil {
 		return storedView{}, err
 	}
-	subs, err := h.subscriptions(ctx, account)
-	if err != nil {
-		return storedView{}, err
-	}
-	items, err := h.store.PersonalItemsOf(ctx, subjectsOf(account, facts))
-	return storedView{facts, subs, items}, err
+	subs := pairViews(loaded.address, rels, func(other string) bool { return loaded.blocking(other) })
+	items, err := h.store.PersonalItemsOf(ctx, subjectsOf(loaded.address, facts))
+	return storedView{facts: facts, subs: subs, items: items}, err
 }
 
 // snapshotToLocked delivers s its snapshot: its own information, so the
@@ -844,19 +858,53 @@ func (h *Hub) views(viewer string, facts []store.SubjectFacts) []PresenceView {
 	return out
 }
 
+// A View is what Connect read from the store about a session's account:
+// its subscriptions and who lets it see their presence. A transport that
+// asks for these soon after connecting (XMPP's roster get and initial
+// presence) sets SessionOptions.View, keeps it and hands it back to
+// Session.Subscriptions and Session.Probe, which use it instead of reading
+// the store again while it is current: while no relationship, block or
+// hide of the account has changed since (its epoch). The zero View is
+// never current.
+type View struct {
+	read     bool
+	epoch    uint64
+	subs     []SubscriptionView
+	subjects []string // who approved the account
+}
+
+// current reports whether v still tells the truth about account.
+func (v *View) current(h *Hub, account string) bool {
+	return v != nil && v.read && h.epoch(account) == v.epoch
+}
+
+// Subscriptions is Hub.Subscriptions for the session's account: from v
+// while it is current, else from the store.
+func (s *Session) Subscriptions(ctx context.Context, v *View) ([]SubscriptionView, error) {
+	if v.current(s.hub, s.Account) {
+		return slices.Clone(v.subs), nil
+	}
+	return s.hub.subscriptions(ctx, s.Account)
+}
+
 // Probe queues for s the presence of every contact it may see that is
 // online — what XMPP sends a resource when it becomes available (RFC 6121
 // § 4.3). Each is queued under the contact's lock, so its later changes
-// follow it.
-func (s *Session) Probe(ctx context.Context) error {
+// follow it. Who may be seen comes from v while it is current (View),
+// else from the store; what each shows is decided now, from memory.
+func (s *Session) Probe(ctx context.Context, v *View) error {
 	h := s.hub
-	facts, err := h.store.ApprovedBy(ctx, s.Account)
-	if err != nil {
-		return err
+	subjects := v.approvers(h, s.Account)
+	if subjects == nil {
+		facts, err := h.store.ApprovedBy(ctx, s.Account)
+		if err != nil {
+			return err
+		}
+		subjects = subjectsOf("", facts)[1:]
 	}
-	for _, sf := range facts {
-		unlock := h.lock(sf.Subject)
-		if su := h.live(sf.Subject); su != nil && !s.ended.Load() {
+	for _, subject := range subjects {
+		unlock := h.lock(subject)
+		if su := h.live(subject); su != nil && !s.ended.Load() {
 			if v := su.view(h.factsLocked(su, s.Account, s.channel)); v.Availability != Unavailable {
 				h.deliver(delivery{ev: PresenceEvent{View: v}, subject: su, flow: FlowPresence, to: []Target{s.target()}})
 			}
@@ -867,6 +915,15 @@ func (s *Session) Probe(ctx context.Context) error {
 		return errSessionGone
 	}
 	return nil
+}
+
+// approvers is who approved account, from v while it is current; nil when
+// the store must tell.
+func (v *View) approvers(h *Hub, account string) []string {
+	if !v.current(h, account) {
+		return nil
+	}
+	return append([]string{}, v.subjects...)
 }
 
 // Shutdown tells every session to reconnect, without telling their contacts

@@ -2,10 +2,15 @@ package c2s
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/presenced/presenced/internal/core"
 )
 
 // boundConn binds alice/phone on a connection over a pipe whose client
@@ -71,4 +76,64 @@ func TestFlushStopsWhenReplaced(t *testing.T) {
 		t.Fatal("nothing waits for the new sink")
 	}
 	flushEnds(t, c)
+}
+
+// countedConn counts the Writes made on a connection.
+type countedConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *countedConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// TestFlushWritesABatchAtOnce: what one flush writes over TCP leaves in
+// one Write (one TLS record, one system call), not one per stanza, and
+// arrives whole and in order.
+func TestFlushWritesABatchAtOnce(t *testing.T) {
+	r := start(t, true)
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close(); client.Close() })
+	counted := &countedConn{Conn: server}
+	c := &conn{s: r.srv, nc: counted, frame: tcpFraming{}, account: "alice@localhost"}
+	c.finish = func(bool) { server.Close() }
+	if err := c.open("phone"); err != nil {
+		t.Fatal(err)
+	}
+	other, err := r.hub.Connect(context.Background(), "alice@localhost", core.SessionOptions{Device: "desk"}, &coreSink{woke: make(chan struct{}, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	for i := range n {
+		if _, err := other.Send(core.Message{Kind: core.KindMessage, Type: core.TypeChat, To: "alice@localhost/phone", ID: fmt.Sprint("m", i), Body: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- string(b)
+	}()
+	if err := c.flushBatches(); err != nil {
+		t.Fatal(err)
+	}
+	if w := counted.writes.Load(); w != 1 {
+		t.Errorf("a flush of %d messages made %d writes, want 1", n, w)
+	}
+	server.Close()
+	text := <-got
+	last := -1
+	for i := range n {
+		at := strings.Index(text, fmt.Sprintf("id='m%d'", i))
+		if at < 0 {
+			at = strings.Index(text, fmt.Sprintf(`id="m%d"`, i))
+		}
+		if at <= last {
+			t.Fatalf("message m%d missing or out of order in %q", i, text)
+		}
+		last = at
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/xml"
 	"strings"
 
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
@@ -23,11 +24,20 @@ func (c *conn) openStream(features ...xmlstream.Node) error {
 	start, err := c.r.Open()
 	id := make([]byte, 8)
 	rand.Read(id)
-	// the response header goes out even on error, so a stream error can follow it
-	c.send(c.frame.open(hex.EncodeToString(id), c.s.Domain), false)
-	if err != nil {
-		return err
-	}
+	// the response header goes out even on error, so a stream error can
+	// follow it; with the features, in one write
+	return c.batched(func() error {
+		c.send(c.frame.open(hex.EncodeToString(id), c.s.Domain), false)
+		if err != nil {
+			return err
+		}
+		return c.checkHeader(start, features)
+	})
+}
+
+// checkHeader answers the client's stream header with the features, or
+// the stream error it deserves (RFC 6120 § 4.9.3).
+func (c *conn) checkHeader(start xml.StartElement, features []xmlstream.Node) error {
 	var to, version, defaultNS string
 	for _, a := range start.Attr {
 		switch {

@@ -191,8 +191,8 @@ func (r *rosterState) version() string {
 
 // loadRoster reads the whole roster, ordered by address: for a roster get,
 // and once for a stream that is pushed a change before it asked.
-func (c *conn) loadRoster(ctx context.Context) ([]rosterItem, error) {
-	subs, err := c.s.Hub.Subscriptions(ctx, c.account)
+func (c *conn) loadRoster(ctx context.Context, boot *core.View) ([]rosterItem, error) {
+	subs, err := c.sess.Subscriptions(ctx, boot)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +261,7 @@ func (c *conn) roster(rq iqRequest) error {
 	}
 	c.fmu.Lock()
 	defer c.fmu.Unlock()
-	items, err := c.loadRoster(ctx)
+	items, err := c.loadRoster(ctx, c.boot)
 	if err != nil {
 		return err
 	}
@@ -394,7 +394,7 @@ func (c *conn) rosterPush(jid string, sub *core.SubscriptionView) error {
 // made to match no roster: its next roster get fetches the whole roster
 // rather than trust its copy. Rare, and O(roster) like a roster get.
 func (c *conn) rosterResync() error {
-	items, err := c.loadRoster(context.Background())
+	items, err := c.loadRoster(context.Background(), nil)
 	if err != nil {
 		return err
 	}

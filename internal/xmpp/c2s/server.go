@@ -119,6 +119,7 @@ type conn struct {
 	frame   framing           // TCP's stream, or RFC 7395's framing (websocket.go)
 	finish  func(closed bool) // closes the transport once the stream is over
 	wmu     sync.Mutex        // writes come from the reader and from the flush goroutine
+	batch   *[]byte           // what send gathers inside batched; under wmu
 	writing atomic.Bool       // a flush goroutine runs
 	leaving atomic.Bool       // the client closed the stream
 	// unhooked: this connection is no longer the core session's sink

@@ -26,6 +26,11 @@ type live struct {
 	rstate *rosterState        // the roster as last told, once read (roster.go); under fmu
 	synced bool                // the first snapshot was delivered; under fmu
 
+	// boot is what the core read at bind, for the roster get and initial
+	// presence that follow (core.View); reader only, dropped at initial
+	// presence
+	boot *core.View
+
 	capsVer   string // entity capabilities last seen in presence; reader only
 	capsQuery string // id of our disco#info query about them, if one is out; reader only
 }
@@ -34,10 +39,10 @@ type live struct {
 // until started: the bind result must go out first.
 func (c *conn) open(resource string) error {
 	c.writing.Store(true)
-	l := &live{}
+	l := &live{boot: &core.View{}}
 	c.live = l // before the session exists, so the core's calls on c find it
 	s, err := c.s.Hub.Connect(context.Background(), c.account,
-		core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{}, Credential: core.CredentialPassword, Checked: c.checked}, c)
+		core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{}, Credential: core.CredentialPassword, Checked: c.checked, View: l.boot}, c)
 	if err != nil {
 		c.live = nil // writing stays taken: no flush starts without a session
 		return err
@@ -110,15 +115,21 @@ func (c *conn) flushBatches() error {
 		if len(batch) == 0 {
 			break
 		}
-		for _, d := range batch {
-			if err := c.deliver(d.Event); err != nil {
-				return err
+		err := c.batched(func() error {
+			for _, d := range batch {
+				if err := c.deliver(d.Event); err != nil {
+					return err
+				}
+				if sm != nil {
+					sm.mark(d.Seq)
+				}
 			}
-			if sm != nil {
-				sm.mark(d.Seq)
-			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		if sm == nil {
+		if sm == nil { // written out: the batch has left
 			c.sess.Ack(batch[len(batch)-1].Seq)
 		}
 	}

@@ -241,7 +241,7 @@ func (c *conn) resume(el *xmlstream.Element) (bool, error) {
 	}
 	c.started()
 	if !replayed && c.available.Load() {
-		return true, c.sess.Probe(context.Background()) // after a resynchronisation, presence anew
+		return true, c.sess.Probe(context.Background(), nil) // after a resynchronisation, presence anew
 	}
 	return true, nil
 }

@@ -78,10 +78,12 @@ func (c *conn) onPresence(el *xmlstream.Element) error {
 			return nil // a bad presence is ignored, as RFC 6121 lets servers do
 		}
 		if !c.available.Swap(true) { // initial presence: contacts' presence, then pending requests
-			if err := c.sess.Probe(ctx); err != nil {
+			boot := c.boot
+			c.boot = nil // from now on, what the client was told follows events
+			if err := c.sess.Probe(ctx, boot); err != nil {
 				return err
 			}
-			if err := c.pendingRequests(ctx); err != nil {
+			if err := c.pendingRequests(ctx, boot); err != nil {
 				return err
 			}
 		}
@@ -107,8 +109,8 @@ func (c *conn) onPresence(el *xmlstream.Element) error {
 
 // pendingRequests redelivers subscription requests still unanswered, as
 // RFC 6121 § 3.1.3 asks on every initial presence.
-func (c *conn) pendingRequests(ctx context.Context) error {
-	subs, err := c.s.Hub.Subscriptions(ctx, c.account)
+func (c *conn) pendingRequests(ctx context.Context, boot *core.View) error {
+	subs, err := c.sess.Subscriptions(ctx, boot)
 	if err != nil {
 		return err
 	}

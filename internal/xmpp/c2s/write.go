@@ -8,6 +8,7 @@ package c2s
 
 import (
 	"io"
+	"sync"
 	"time"
 
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
@@ -50,7 +51,7 @@ func (c *conn) write(el *xmlstream.Element) error {
 }
 
 // send writes what the framing made, in one Write (one WebSocket message),
-// counting stanzas for stream management.
+// counting stanzas for stream management. Inside batched, it gathers.
 func (c *conn) send(s string, stanza bool) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -59,8 +60,61 @@ func (c *conn) send(s string, stanza bool) error {
 			sm.out.Add(1)
 		}
 	}
+	if c.batch != nil {
+		*c.batch = append(*c.batch, s...)
+		if len(*c.batch) < maxBatch {
+			return nil
+		}
+		return c.writeBatchLocked()
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout)) // a client that stops reading is dropped
 	_, err := io.WriteString(c.nc, s)
+	return err
+}
+
+// maxBatch is where a batch is written out before it ends: what a batch
+// holds stays bounded whatever the stanzas' sizes.
+const maxBatch = 16 << 10
+
+// batches lends the buffers of batched: a stream holds one only while it
+// writes.
+var batches = sync.Pool{New: func() any { b := make([]byte, 0, maxBatch); return &b }}
+
+// batched runs f, whose writes (through send, from any goroutine) are
+// gathered and leave together when it returns: one TLS record and one
+// system call for what a flush or a stream header writes, instead of one
+// each per stanza. Only a TCP stream batches: on the other transports
+// one Write is one message.
+func (c *conn) batched(f func() error) error {
+	if _, ok := c.frame.(tcpFraming); !ok {
+		return f()
+	}
+	buf := batches.Get().(*[]byte)
+	c.wmu.Lock()
+	c.batch = buf
+	c.wmu.Unlock()
+	err := f()
+	c.wmu.Lock()
+	if werr := c.writeBatchLocked(); err == nil {
+		err = werr
+	}
+	c.batch = nil
+	c.wmu.Unlock()
+	if cap(*buf) <= 2*maxBatch { // a huge stanza's buffer is left to the collector
+		*buf = (*buf)[:0]
+		batches.Put(buf)
+	}
+	return err
+}
+
+// writeBatchLocked writes out what the batch gathered.
+func (c *conn) writeBatchLocked() error {
+	if len(*c.batch) == 0 {
+		return nil
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.nc.Write(*c.batch)
+	*c.batch = (*c.batch)[:0]
 	return err
 }
 
