@@ -9,6 +9,7 @@ package ws
 import (
 	"context"
 	"errors"
+	"github.com/presenced/presenced/internal/netpoll"
 	"github.com/presenced/presenced/internal/websocket"
 	"io"
 	"log/slog"
@@ -18,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
@@ -44,7 +44,7 @@ type Handler struct {
 	startOnce sync.Once
 	flushq    chan *conn
 	workq     chan func()
-	poller    *poller
+	poller    *netpoll.Poller
 }
 
 // Flushing runs on a few long-lived writer goroutines rather than one new
@@ -67,11 +67,11 @@ const (
 )
 
 func (h *Handler) start() {
-	h.poller = newPoller()
+	h.poller = netpoll.New()
 	if h.poller != nil {
 		go func() {
 			for range time.Tick(h.Proto.Heartbeat) {
-				h.poller.sweep(3 * h.Proto.Heartbeat)
+				h.poller.Sweep(3 * h.Proto.Heartbeat)
 			}
 		}()
 	}
@@ -159,36 +159,17 @@ func subprotocol(r *http.Request) (string, bool) {
 type conn struct {
 	h          *Handler
 	nc         net.Conn
-	rc         syscall.RawConn
-	fd         int
-	pre        []byte // bytes the client sent before our handshake answer
+	pc         netpoll.Conn // parks it while idle
+	pre        []byte       // bytes the client sent before our handshake answer
 	proto      *wire.Conn
 	writeMu    sync.Mutex
 	writing    atomic.Bool  // a flush goroutine runs (or hello is not answered yet)
 	closed     atomic.Bool  // the close frame went out
 	peerClosed atomic.Bool  // the peer's close frame came in
-	state      atomic.Int32 // stateRunning, stateParked or stateDone
-	registered atomic.Bool  // known to the poller's epoll set
-	lastRead   atomic.Int64 // unix nanoseconds of the last frame read
 	lastWrite  atomic.Int64 // unix nanoseconds of the last events written, with a WriteDelay
 	deadline   time.Time    // write deadline currently set; guarded by writeMu
 	finishOnce sync.Once
 }
-
-// Reader states: a connection has a reader goroutine (running), is being
-// registered with the poller by its reader (parking), is waiting in the
-// poller without one (parked), or is over (done). Whoever moves a
-// connection out of parked owns it from then on: it alone may read, or
-// close the descriptor. While parking, the reader still owns it, so nobody
-// closes the descriptor under the registration (a closed descriptor's
-// number is reused at once by the next accepted connection).
-const (
-	stateRunning int32 = iota
-	stateParking
-	stateParked
-	stateDone
-	stateWoken // the poller saw bytes while the reader was parking: keep reading
-)
 
 // errParked ends a reader goroutine whose connection went idle in the poller.
 var errParked = errors.New("parked")
@@ -208,14 +189,7 @@ func (c *conn) Read(p []byte) (int, error) {
 func (c *conn) serve() {
 	c.h.Live.Add(1)
 	c.writing.Store(true) // nothing but the welcome may go out before it
-	c.lastRead.Store(time.Now().UnixNano())
-	c.fd = -1
-	if sc, ok := c.nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.rc = rc
-			rc.Control(func(fd uintptr) { c.fd = int(fd) })
-		}
-	}
+	c.pc.Init(c.nc, c)
 	c.run()
 }
 
@@ -269,8 +243,8 @@ func (c *conn) run() {
 // the session, which starts its grace period.
 func (c *conn) finish() {
 	c.finishOnce.Do(func() {
-		c.state.Store(stateDone)
-		c.h.poller.unpark(c)
+		c.pc.Done()
+		c.h.poller.Unpark(&c.pc)
 		if c.closed.Load() && !c.peerClosed.Load() {
 			// Read what the peer still sends before closing: closing with
 			// unread data makes the kernel reset the connection, and the
@@ -286,21 +260,21 @@ func (c *conn) finish() {
 	})
 }
 
-// expire closes a parked connection that missed its heartbeats.
-func (c *conn) expire() {
-	if c.state.CompareAndSwap(stateParked, stateRunning) {
-		go func() {
-			c.closeWith(websocket.ClosePolicy, "no frame within the heartbeat period", nil)
-			c.finish()
-		}()
-	}
+// Resume (netpoll.Owner) reads what woke the parked connection.
+func (c *conn) Resume() { c.run() }
+
+// Expire (netpoll.Owner) closes a parked connection that missed its
+// heartbeats.
+func (c *conn) Expire() {
+	c.closeWith(websocket.ClosePolicy, "no frame within the heartbeat period", nil)
+	c.finish()
 }
 
 func (c *conn) readLoop() error {
 	ctx := context.Background()
 	for {
 		// an idle session waits in the poller, not in a goroutine
-		if c.proto.Session != nil && len(c.pre) == 0 && !c.readable() && c.h.poller.park(c) {
+		if c.proto.Session != nil && len(c.pre) == 0 && !c.pc.Readable() && c.h.poller.Park(&c.pc, c.closed.Load) {
 			return errParked
 		}
 		timeout := c.h.Proto.Heartbeat * 3
@@ -315,7 +289,7 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
-		c.lastRead.Store(time.Now().UnixNano())
+		c.pc.Touch()
 		var (
 			reply   []byte
 			welcome bool
@@ -521,7 +495,7 @@ func (c *conn) closeWith(code int, reason string, last []byte) {
 		cw.CloseWrite() // the reader sees the peer's close or EOF, then finishes
 	}
 	c.writeMu.Unlock()
-	if c.state.CompareAndSwap(stateParked, stateDone) {
+	if c.pc.TakeDone() {
 		c.finish() // no reader goroutine will notice the close
 	}
 }

@@ -1,4 +1,4 @@
-package ws
+package netpoll
 
 import (
 	"sync"
@@ -6,43 +6,44 @@ import (
 	"time"
 )
 
-// poller parks idle connections in an epoll set, so an idle session has no
-// goroutine (and no stack) at all; when bytes arrive, or the peer hangs up,
-// a goroutine is started to read them. Registration is one-shot and
-// level-triggered: re-arming a connection that already has data reports it
-// at once, so no wake-up is lost between the last read and parking.
-type poller struct {
+// Poller is an epoll set of parked connections. Registration is one-shot
+// and level-triggered: re-arming a connection that already has bytes
+// waiting reports it at once, so no wake-up is lost between the last read
+// and parking.
+type Poller struct {
 	epfd   int
 	mu     sync.Mutex
-	parked map[int]*conn
+	parked map[int]*Conn
 }
 
-func newPoller() *poller {
+// New starts a poller; nil if epoll is not available (every connection
+// then keeps its reader).
+func New() *Poller {
 	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil // fall back to one blocked reader per connection
+		return nil
 	}
-	p := &poller{epfd: fd, parked: map[int]*conn{}}
+	p := &Poller{epfd: fd, parked: map[int]*Conn{}}
 	go p.loop()
 	return p
 }
 
-// parkHook, when set (by tests only), runs while park registers c, between
+// parkHook, when set (by tests only), runs while Park registers c, between
 // announcing the parking and publishing it as parked.
-var parkHook func(c *conn)
+var parkHook func(c *Conn)
 
-// park registers c, whose reader goroutine is about to exit. It reports
-// false if c cannot be parked; the caller then keeps reading.
+// Park registers c, whose reader goroutine is about to exit. It reports
+// false if c cannot be parked; the caller then keeps reading. closed tells
+// whether the connection was closed meanwhile (by a goaway sent from
+// another goroutine, which could not take it while it was parking).
 //
-// The registration happens in stateParking, which only the reader leaves:
-// a concurrent close (closeWith) cannot take the connection and close its
-// descriptor while c.fd is being added to the set and the map — it would
-// otherwise have been possible to register, or delete from the set, a
-// descriptor number already reused by another connection, evicting that
-// one from the poller for good. An event arriving before c is published as
-// parked turns it to stateWoken, and the reader keeps reading.
-func (p *poller) park(c *conn) bool {
-	if p == nil || c.fd < 0 || c.closed.Load() {
+// The registration happens in the parking state, which only the reader
+// leaves: a concurrent close cannot take the connection and close its
+// descriptor while it is being added to the set and the map. An event
+// arriving before c is published as parked turns it to woken, and the
+// reader keeps reading.
+func (p *Poller) Park(c *Conn, closed func() bool) bool {
+	if p == nil || c.fd < 0 || closed() {
 		return false
 	}
 	c.state.Store(stateParking)
@@ -62,26 +63,26 @@ func (p *poller) park(c *conn) bool {
 		c.registered.Store(true)
 	}
 	if err != nil || !c.state.CompareAndSwap(stateParking, stateParked) {
-		// not registered, or the poller already saw bytes (stateWoken):
-		// the reader keeps the connection and reads
-		p.unpark(c)
+		// not registered, or the poller already saw bytes (woken): the
+		// reader keeps the connection and reads
+		p.Unpark(c)
 		c.state.Store(stateRunning)
 		return false
 	}
 	// Published: from here on a close, the sweep or the poller may take c.
 	// A close that came while parking did not (the state was parking); take
 	// c back to see it through, unless someone else already took it.
-	if c.closed.Load() && c.state.CompareAndSwap(stateParked, stateRunning) {
-		p.unpark(c)
+	if closed() && c.Take() {
+		p.Unpark(c)
 		return false
 	}
 	return true
 }
 
-// unpark takes c out of the set and the map, before its descriptor is
-// closed (a closed descriptor's number may be reused by a new connection).
-// Only the connection's owner calls it, so its descriptor is still open.
-func (p *poller) unpark(c *conn) {
+// Unpark takes c out of the set and the map, before its descriptor is
+// closed. Only the connection's owner calls it, so its descriptor is still
+// open.
+func (p *Poller) Unpark(c *Conn) {
 	if p == nil || c.fd < 0 {
 		return
 	}
@@ -96,7 +97,7 @@ func (p *poller) unpark(c *conn) {
 	}
 }
 
-func (p *poller) loop() {
+func (p *Poller) loop() {
 	events := make([]syscall.EpollEvent, 256)
 	for {
 		n, err := syscall.EpollWait(p.epfd, events, -1)
@@ -120,12 +121,12 @@ func (p *poller) loop() {
 
 // wake hands a connection with bytes waiting to a reader: a new goroutine
 // if it is parked, its own reader if that one is still parking.
-func (p *poller) wake(c *conn) {
+func (p *Poller) wake(c *Conn) {
 	for {
 		switch c.state.Load() {
 		case stateParked:
-			if c.state.CompareAndSwap(stateParked, stateRunning) {
-				go c.run()
+			if c.Take() {
+				go c.owner.Resume()
 				return
 			}
 		case stateParking:
@@ -138,14 +139,14 @@ func (p *poller) wake(c *conn) {
 	}
 }
 
-// sweep closes parked connections silent for longer than timeout: the
-// heartbeat check a blocked reader's read deadline would otherwise make.
-func (p *poller) sweep(timeout time.Duration) {
+// Sweep ends the parked connections silent for longer than timeout: the
+// check a blocked reader's read deadline would otherwise make.
+func (p *Poller) Sweep(timeout time.Duration) {
 	if p == nil {
 		return
 	}
 	now := time.Now().UnixNano()
-	var stale []*conn
+	var stale []*Conn
 	p.mu.Lock()
 	for _, c := range p.parked {
 		if now-c.lastRead.Load() > int64(timeout) {
@@ -154,12 +155,15 @@ func (p *poller) sweep(timeout time.Duration) {
 	}
 	p.mu.Unlock()
 	for _, c := range stale {
-		c.expire()
+		if c.Take() {
+			go c.owner.Expire()
+		}
 	}
 }
 
-// readable reports whether bytes (or end of stream) wait on c's socket.
-func (c *conn) readable() bool {
+// Readable reports whether bytes (or the end of the stream) wait on c's
+// socket; true when it cannot tell.
+func (c *Conn) Readable() bool {
 	if c.rc == nil {
 		return true
 	}
