@@ -31,7 +31,7 @@ const (
 )
 
 // Conn is a connection's part in the poller. Its zero value is a running
-// connection without a descriptor, which never parks; Init ties it to one.
+// connection that never parks; Init ties it to a descriptor and an owner.
 type Conn struct {
 	fd         int
 	rc         syscall.RawConn

@@ -43,7 +43,7 @@ var parkHook func(c *Conn)
 // arriving before c is published as parked turns it to woken, and the
 // reader keeps reading.
 func (p *Poller) Park(c *Conn, closed func() bool) bool {
-	if p == nil || c.fd < 0 || closed() {
+	if p == nil || c.owner == nil || c.fd < 0 || closed() {
 		return false
 	}
 	c.state.Store(stateParking)
@@ -95,6 +95,16 @@ func (p *Poller) Unpark(c *Conn) {
 		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
 		c.registered.Store(false) // a later park adds it again
 	}
+}
+
+// Parked counts the connections waiting in the poller.
+func (p *Poller) Parked() int {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.parked)
 }
 
 func (p *Poller) loop() {

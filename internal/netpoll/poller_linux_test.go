@@ -46,11 +46,7 @@ func setParkHook(t *testing.T, f func(*Conn)) {
 
 func never() bool { return false }
 
-func (p *Poller) entries() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.parked)
-}
+func (p *Poller) entries() int { return p.Parked() }
 
 // TestParkThenWake: a parked connection has its resume started when bytes
 // arrive, once, and is then its reader's again.
@@ -138,7 +134,7 @@ func TestFailedParkLeavesNoEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	c := &Conn{fd: int(f.Fd())}
+	c := &Conn{fd: int(f.Fd()), owner: owner{func() {}, func() {}}}
 	if p.Park(c, never) {
 		t.Fatal("a regular file was parked")
 	}

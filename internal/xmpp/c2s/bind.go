@@ -54,18 +54,11 @@ func (c *conn) bind() error {
 // errBound: negotiation is over, a resource is bound (serve runs the rest).
 var errBound = errors.New("xmpp: bound")
 
-// serveBound runs the bound stream until it ends, then ends or detaches
-// the session.
+// serveBound runs the bound stream until it ends or parks.
 func (c *conn) serveBound() error {
 	c.nc.SetDeadline(time.Time{})
-	idle := c.s.IdleTimeout
-	if idle == 0 {
-		idle = DefaultIdleTimeout
-	}
-	c.r.SetInput(idleReader{nc: c.nc, idle: idle})
-	err := c.serveStanzas()
-	c.unhook(err)
-	return err
+	c.r.SetInput(idleReader{c: c, idle: c.s.idleTimeout()})
+	return c.serveStanzas()
 }
 
 // unhook gives the core session up once the stream ended with err: a clean

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -415,4 +416,56 @@ func TestFloodAndHugeStanzas(t *testing.T) {
 			break
 		}
 	}
+}
+
+// waitParked waits until n streams wait in r's poller (Linux only).
+func (r rig) waitParked(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); r.srv.poller.Parked() != n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d streams parked, want %d", r.srv.poller.Parked(), n)
+		}
+	}
+}
+
+// TestIdleStreamParks: a bound stream over TLS that goes quiet waits in the
+// poller without a reader goroutine. Bytes wake it, including a stanza
+// that arrived in the same TLS record as the one before it and so waits
+// inside TLS, not on the socket; and a goaway from the core reaches a
+// parked stream and closes it.
+func TestIdleStreamParks(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("streams park on Linux only (epoll)")
+	}
+	r := start(t, false)
+	s, err := r.login(t, "alice-password", msasl.ScramSha256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := s.Conn()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	r.waitParked(t, 1)
+	// The stream reader takes 2048 bytes at a time (xmlstream): a first
+	// stanza of exactly that size leaves the second inside TLS.
+	first := func(id string) string { return `<iq type='get' id='` + id + `'><ping xmlns='urn:xmpp:ping'/></iq>` }
+	id := "p1" + strings.Repeat("x", 2048-len(first("p1")))
+	if len(first(id)) != 2048 {
+		t.Fatal("bad padding")
+	}
+	if _, err := conn.Write([]byte(first(id) + first("p2"))); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, conn, "'p2'")
+	r.waitParked(t, 1)
+	r.hub.EndAllSessions("alice@localhost")
+	if got := readUntilEOF(conn); !strings.Contains(got, "</stream:stream>") {
+		t.Fatalf("a parked stream ended without its close: %q", got)
+	}
+	r.waitParked(t, 0)
+}
+
+// readUntilEOF reads what comes until the connection ends.
+func readUntilEOF(c net.Conn) string {
+	b, _ := io.ReadAll(c)
+	return string(b)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/netpoll"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -57,6 +58,9 @@ type Server struct {
 	// means the wall clock.
 	Clock clock.Clock
 
+	pollOnce sync.Once
+	poller   *netpoll.Poller // parks idle TCP streams (park.go)
+
 	caps   capsCache    // verified entity capabilities (caps.go)
 	resume resumable    // streams that may be resumed (sm.go)
 	bosh   boshSessions // BOSH sessions by sid (bosh.go)
@@ -90,6 +94,7 @@ const negotiationTimeout = 30 * time.Second
 // Serve accepts connections on ln until it is closed. directTLS means the
 // listener speaks TLS from the first byte (XEP-0368).
 func (s *Server) Serve(ln net.Listener, directTLS bool) error {
+	s.pollOnce.Do(s.startPoller)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -115,6 +120,9 @@ type conn struct {
 	account       string          // after SASL
 	checked       core.Checkpoint // taken before SASL read the credentials
 	resource      string          // after binding
+	parks         bool            // a TCP stream: it waits in the poller while idle (park.go)
+	pc            netpoll.Conn
+	stopping      atomic.Bool // another goroutine asked the reader to end the stream (interrupt)
 
 	frame   framing           // TCP's stream, or RFC 7395's framing (websocket.go)
 	finish  func(closed bool) // closes the transport once the stream is over
@@ -132,8 +140,11 @@ type conn struct {
 }
 
 func (s *Server) handle(nc net.Conn, directTLS bool) {
-	c := &conn{s: s, nc: nc, frame: tcpFraming{}}
+	c := &conn{s: s, nc: nc, frame: tcpFraming{}, parks: true}
+	c.pc.Init(nc, c)
 	c.finish = func(bool) {
+		c.pc.Done()
+		s.poller.Unpark(&c.pc) // before the descriptor closes (netpoll)
 		c.linger()
 		nc.Close()
 	}
@@ -179,10 +190,20 @@ func (c *conn) serve() {
 	c.finish(c.ended(err))
 }
 
-// runBound runs a bound stream until it ends.
+// runBound runs a bound stream until it ends or parks.
 func (c *conn) runBound() {
 	defer c.recoverPanic()
-	c.finish(c.ended(c.serveBound()))
+	c.stopped(c.serveBound())
+}
+
+// stopped ends the stream its reader left with err (unhooking the core
+// session first), unless the stream parked.
+func (c *conn) stopped(err error) {
+	if errors.Is(err, errParked) {
+		return
+	}
+	c.unhook(err)
+	c.finish(c.ended(err))
 }
 
 func (c *conn) recoverPanic() {
@@ -212,13 +233,21 @@ func (c *conn) ended(err error) (closed bool) {
 func (c *conn) encrypted() bool { return c.tls != nil || c.httpsTLS }
 
 // idleReader pushes the read deadline forward on every read, so any bytes,
-// whitespace keepalives included, keep a bound stream alive.
+// whitespace keepalives included, keep a bound stream alive; it fails
+// once the stream is being stopped (interrupt).
 type idleReader struct {
-	nc   net.Conn
+	c    *conn
 	idle time.Duration
 }
 
 func (r idleReader) Read(p []byte) (int, error) {
-	r.nc.SetReadDeadline(time.Now().Add(r.idle))
-	return r.nc.Read(p)
+	if r.c.stopping.Load() {
+		return 0, errStopped
+	}
+	r.c.pc.Touch()
+	r.c.nc.SetReadDeadline(time.Now().Add(r.idle))
+	if r.c.stopping.Load() { // interrupt's deadline may have come before ours
+		return 0, errStopped
+	}
+	return r.c.nc.Read(p)
 }

@@ -79,7 +79,7 @@ func (c *conn) Close(g core.Goaway) {
 			cond = "system-shutdown"
 		}
 		c.end(cond, g.Reason)
-		c.nc.Close()
+		c.interrupt()
 	}()
 }
 
@@ -92,7 +92,7 @@ func (c *conn) Close(g core.Goaway) {
 func (c *conn) flush() {
 	for {
 		if err := c.flushBatches(); err != nil {
-			c.nc.Close()
+			c.interrupt()
 			c.writing.Store(false)
 			return
 		}

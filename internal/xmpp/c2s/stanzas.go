@@ -17,6 +17,9 @@ import (
 // serveStanzas handles the bound stream until it ends.
 func (c *conn) serveStanzas() error {
 	for {
+		if err := c.awaitStanza(); err != nil {
+			return err
+		}
 		el, err := c.r.Next()
 		if err != nil {
 			return err

@@ -127,28 +127,44 @@ func (b *budget) ReadByte() (byte, error) {
 	if b.read >= b.limit {
 		return 0, errBudget
 	}
-	if b.buf == nil {
-		buf := bufPool.Get().(*[]byte)
-		n, err := b.r.Read(*buf)
-		if n == 0 {
-			bufPool.Put(buf)
-			if err == nil {
-				err = io.ErrNoProgress
-			}
-			return 0, err
-		}
-		b.buf, b.pos, b.n = buf, 0, n
+	if err := b.fill(); err != nil {
+		return 0, err
 	}
 	c := (*b.buf)[b.pos]
-	b.pos++
 	b.read++
+	b.advance()
+	return c, nil
+}
+
+// fill reads into an empty buffer (waiting for bytes); it does nothing
+// when bytes are buffered.
+func (b *budget) fill() error {
+	if b.buf != nil {
+		return nil
+	}
+	buf := bufPool.Get().(*[]byte)
+	n, err := b.r.Read(*buf)
+	if n == 0 {
+		bufPool.Put(buf)
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
+	}
+	b.buf, b.pos, b.n = buf, 0, n
+	return nil
+}
+
+// advance moves past one buffered byte, giving the buffer back once it is
+// drained.
+func (b *budget) advance() {
+	b.pos++
 	if b.pos == b.n {
 		if cap(*b.buf) == bufSize { // compacted remainders are not the pool's
 			bufPool.Put(b.buf)
 		}
 		b.buf = nil
 	}
-	return c, nil
 }
 
 // compact gives the pooled buffer back, keeping what is left of it (the
@@ -230,6 +246,43 @@ func (r *Reader) token() (xml.Token, error) {
 		}
 	}
 	return xml.CopyToken(t), nil
+}
+
+// Buffered is how many bytes were read from the input and not parsed yet.
+func (r *Reader) Buffered() int {
+	if r.in.buf == nil {
+		return 0
+	}
+	return r.in.n - r.in.pos
+}
+
+// Fill waits for bytes from the input when none are buffered.
+func (r *Reader) Fill() error { return r.in.fill() }
+
+// Unread puts p, bytes read from the input by someone else, before what
+// the reader reads next; nothing may be buffered.
+func (r *Reader) Unread(p []byte) {
+	if r.Buffered() > 0 {
+		panic("xmlstream: Unread with bytes buffered")
+	}
+	rest := append([]byte(nil), p...)
+	r.in.buf, r.in.pos, r.in.n = &rest, 0, len(rest)
+}
+
+// SkipSpace consumes the whitespace buffered between two top-level
+// elements (keepalives, RFC 6120 § 4.6.1), so that a stream whose client
+// sent only that has nothing left to parse: it may wait without a reader
+// goroutine, where the decoder would have waited inside a text token for
+// the byte after it. Only between elements, after Open. Skipped bytes do
+// not count against the next stanza's size.
+func (r *Reader) SkipSpace() {
+	for b := r.in; b.buf != nil; b.advance() {
+		switch (*b.buf)[b.pos] {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return
+		}
+	}
 }
 
 // SetInput replaces the underlying reader (to wrap it, say with deadlines)

@@ -151,3 +151,71 @@ func depth(e *Element) int {
 	}
 	return max + 1
 }
+
+// chunks is an input that hands out one string per Read, as a socket
+// hands out what arrived.
+type chunks []string
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(*c) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, (*c)[0])
+	if n < len((*c)[0]) {
+		(*c)[0] = (*c)[0][n:]
+	} else {
+		*c = (*c)[1:]
+	}
+	return n, nil
+}
+
+// TestWaitingBetweenStanzas: what a stream's reader asks before it waits
+// for bytes without a goroutine. A whitespace keepalive is consumed whole
+// and leaves nothing buffered (the decoder would have waited inside it for
+// the byte after), bytes handed back with Unread come first, and stanzas
+// around them parse as before.
+func TestWaitingBetweenStanzas(t *testing.T) {
+	in := chunks{header, "<presence/>", " \n\t ", "<message id='a'/> ", "iq id='b' type='get'/>"}
+	r := NewReader(&in, DefaultLimits)
+	if _, err := r.Open(); err != nil {
+		t.Fatal(err)
+	}
+	next := func(want string) {
+		t.Helper()
+		if err := r.Fill(); err != nil {
+			t.Fatal(err)
+		}
+		r.SkipSpace()
+		for r.Buffered() == 0 { // only a keepalive came: read on
+			if err := r.Fill(); err != nil {
+				t.Fatal(err)
+			}
+			r.SkipSpace()
+		}
+		el, err := r.Next()
+		if err != nil || el.Name.Local != want {
+			t.Fatalf("got %v, %v; want <%s>", el, err, want)
+		}
+	}
+	next("presence")
+	if n := r.Buffered(); n != 0 {
+		t.Fatalf("%d bytes buffered after a whole stanza", n)
+	}
+	if err := r.Fill(); err != nil {
+		t.Fatal(err)
+	}
+	r.SkipSpace()
+	if n := r.Buffered(); n != 0 {
+		t.Fatalf("a keepalive left %d bytes to parse", n)
+	}
+	next("message")
+	r.SkipSpace() // the space after it
+	if n := r.Buffered(); n != 0 {
+		t.Fatalf("%d bytes left after the space behind a stanza", n)
+	}
+	r.Unread([]byte("<")) // as if someone else read the first byte of the next stanza
+	if r.Buffered() != 1 {
+		t.Fatal("Unread did not buffer")
+	}
+	next("iq")
+}
