@@ -144,6 +144,9 @@ func (it rosterItem) hash() uint64 {
 type rosterState struct {
 	items map[string]uint64 // jid → hash; nil: not versioned
 	ver   uint64
+	// unsure: some of what was told may never have reached the client
+	// (written to a connection that dropped before the stream resumed)
+	unsure bool
 }
 
 func newRosterState(items []rosterItem) *rosterState {
@@ -392,7 +395,9 @@ func (c *conn) rosterPush(jid string, sub *core.SubscriptionView) error {
 // The items that differ from what the client was told are pushed again.
 // What the client holds is no longer known for sure, so its version is
 // made to match no roster: its next roster get fetches the whole roster
-// rather than trust its copy. Rare, and O(roster) like a roster get.
+// rather than trust its copy. Rare, and O(roster) like a roster get. When
+// what the client was told is itself unsure (a resumed stream), every item
+// is pushed again.
 func (c *conn) rosterResync() error {
 	items, err := c.loadRoster(context.Background(), nil)
 	if err != nil {
@@ -410,7 +415,7 @@ func (c *conn) rosterResync() error {
 	c.rstate = newRosterState(items)
 	c.rstate.ver ^= rand.Uint64() | 1
 	for _, it := range items {
-		if h, ok := told.items[it.jid]; !ok || h != it.hash() {
+		if h, ok := told.items[it.jid]; told.unsure || !ok || h != it.hash() {
 			if err := c.push(rosterQuery(c.rstate.version(), it)); err != nil {
 				return err
 			}

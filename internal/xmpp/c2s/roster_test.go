@@ -507,3 +507,54 @@ func wantCurrent(t *testing.T, x *rawStream, id, ver string) {
 		}
 	}
 }
+
+// TestResumeAfterUnacknowledgedEventsFellOut: a client that read a roster
+// push and many messages but acknowledged none of them (h='0') before its
+// connection dropped, by which time the core no longer kept the push
+// (retention), resumes and is resynchronised: the push reaches it again
+// instead of being skipped as if acknowledged.
+func TestResumeAfterUnacknowledgedEventsFellOut(t *testing.T) {
+	r := start(t, true)
+	ctx := context.Background()
+	me, err := r.hub.Connect(ctx, "alice@localhost", core.SessionOptions{Device: "other"}, &coreSink{woke: make(chan struct{}, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := r.hub.CreateContacts(ctx, "alice@localhost", []store.Contact{{Name: "Bob", Address: "bob@localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := r.signIn(t, "alice")
+	id := bindResumable(x).AttrValue("id")
+	x.send(`<iq type='get' id='g1'><query xmlns='jabber:iq:roster' ver=''/></iq>`)
+	for el := x.expect("iq"); el.AttrValue("id") != "g1"; el = x.expect("iq") {
+	}
+	c := cs[0]
+	c.Name = "Robert"
+	if _, err := r.hub.UpdateContact(ctx, c, 0); err != nil {
+		t.Fatal(err)
+	}
+	for el := x.expect("iq"); el.AttrValue("type") != "set"; el = x.expect("iq") {
+	}
+	n := core.DefaultLimits.OutboxRetained + 10 // more than the core keeps once written
+	for i := 0; i < n; i++ {
+		if _, err := me.Send(core.Message{Kind: core.KindMessage, To: "alice@localhost/phone", Body: fmt.Sprint("m", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for last := fmt.Sprint("m", n-1); x.expect("message").ChildText(nsClient, "body") != last; {
+	}
+	x.conn.Close()
+
+	y := r.signIn(t, "alice")
+	y.send(`<resume xmlns='urn:xmpp:sm:3' previd='%s' h='0'/>`, id)
+	y.expect("resumed")
+	for {
+		el := y.expect("iq")
+		if q := el.Child(nsRoster, "query"); el.AttrValue("type") == "set" && q != nil {
+			if it := q.Child(nsRoster, "item"); it != nil && it.AttrValue("name") == "Robert" {
+				return
+			}
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -69,6 +70,30 @@ func (sm *smState) acked(h uint32) uint64 {
 	}
 	sm.marks = sm.marks[n:]
 	return seq
+}
+
+// resumePoint (called under the stream's fmu: no flush marks meanwhile)
+// is the delivery a stream resumed with the client's count h
+// goes on after: the last one h completes; when h completes none of those
+// written since the last acknowledgement, the one before the first of
+// them. Not the session's own acknowledgement point: the core stops
+// keeping events written long ago (its retention bound), and those the
+// client never acknowledged must then be resynchronised, not skipped as if
+// they had arrived. With nothing written since, it is the session's.
+func (sm *smState) resumePoint(h uint32, sess *core.Session) uint64 {
+	sm.mu.Lock()
+	var first uint64
+	if len(sm.marks) > 0 {
+		first = sm.marks[0].seq
+	}
+	sm.mu.Unlock()
+	if seq := sm.acked(h); seq > 0 {
+		return seq
+	}
+	if first > 0 {
+		return first - 1
+	}
+	return sess.Acked()
 }
 
 func (sm *smState) pending() int {
@@ -218,10 +243,7 @@ func (c *conn) resume(el *xmlstream.Element) (bool, error) {
 		return false, c.write(smFailed("item-not-found"))
 	}
 	old.fmu.Lock() // the old stream's flush, if still running, finishes first
-	lastSeq := oldSM.acked(uint32(h))
-	if lastSeq == 0 {
-		lastSeq = old.sess.Acked()
-	}
+	lastSeq := oldSM.resumePoint(uint32(h), old.sess)
 	oldSM.marks = nil // what was not acknowledged is sent again, and counted again
 	oldSM.out.Store(uint32(h))
 	oldSM.asked.Store(false)
@@ -235,6 +257,20 @@ func (c *conn) resume(el *xmlstream.Element) (bool, error) {
 	}
 	c.sess = s
 	c.resource = s.Resource
+	if !replayed { // lost events: what the dropped connection wrote may not have arrived
+		old.fmu.Lock()
+		if old.rstate != nil {
+			old.rstate.unsure = true
+		}
+		old.fmu.Unlock()
+	}
+	if !replayed { // lost events: what the dropped connection wrote may not have arrived
+		old.fmu.Lock()
+		if old.rstate != nil {
+			old.rstate.unsure = true
+		}
+		old.fmu.Unlock()
+	}
 	c.s.resume.put(oldSM.id, resumeEntry{account: c.account, live: c.live, conn: c}, c.s.clock().Now()) // it may drop again
 	if err := c.write(xmlstream.New(nsSM, "resumed").Set("h", strconv.FormatUint(uint64(oldSM.in.Load()), 10)).Set("previd", el.AttrValue("previd"))); err != nil {
 		return true, err
