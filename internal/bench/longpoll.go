@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/client"
@@ -13,6 +14,7 @@ import (
 // TransportRound is one fan-out round with the watchers on one transport.
 type TransportRound struct {
 	Transport string // "websocket" or "long-polling"
+	Polls     int64  // long-polling: the watchers' requests in the round but their hello and bye
 	FanoutResult
 }
 
@@ -38,8 +40,9 @@ func Longpoll(ctx context.Context, bin string, p, k, m int, rate float64, rounds
 		// connection per watcher alive between polls as a browser does
 		// (Go's default pool keeps 2 per host: every other poll would
 		// open a new TCP connection).
-		pool := &http.Client{Timeout: 70 * time.Second, Transport: &http.Transport{
+		polls := &countingTransport{next: &http.Transport{
 			MaxIdleConns: 2*k + 16, MaxIdleConnsPerHost: 2*k + 16, IdleConnTimeout: 90 * time.Second}}
+		pool := &http.Client{Timeout: 70 * time.Second, Transport: polls}
 		defer pool.CloseIdleConnections()
 		connectLP := func(ctx context.Context, rig *Rig, a Account) (*client.Session, error) {
 			c := client.New(rig.URL, a.Token)
@@ -52,11 +55,16 @@ func Longpoll(ctx context.Context, bin string, p, k, m int, rate float64, rounds
 				connect func(context.Context, *Rig, Account) (*client.Session, error)
 			}{{"websocket", connectWS}, {"long-polling", connectLP}} {
 				fmt.Fprintf(log, "round %d, watchers on %s:\n", i+1, t.name)
+				polls0 := polls.n.Load()
 				r, err := fanoutRound(ctx, rig, pubs, watchers, m, rate, t.connect, log)
 				if err != nil {
 					return fmt.Errorf("%s round %d: %w", t.name, i+1, err)
 				}
-				out = append(out, TransportRound{t.name, r})
+				n := polls.n.Load() - polls0
+				if n > 0 {
+					n -= 2 * int64(k)
+				}
+				out = append(out, TransportRound{t.name, n, r})
 				if err := waitNoSessions(ctx, rig); err != nil {
 					return err
 				}
@@ -65,6 +73,17 @@ func Longpoll(ctx context.Context, bin string, p, k, m int, rate float64, rounds
 		return nil
 	})
 	return out, err
+}
+
+// countingTransport counts the requests it carries.
+type countingTransport struct {
+	next http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
 }
 
 // waitNoSessions waits until the server holds no session (grace periods
@@ -93,8 +112,8 @@ func ReportLongpoll(w io.Writer, rounds []TransportRound) {
 	fmt.Fprintf(w, "publishers, watchers: %d, %d (publishers on WebSocket; watchers on the transport named)\n", r0.Publishers, r0.Watchers)
 	fmt.Fprintf(w, "updates published:    %d per publisher per round (rate: %s)\n", r0.Updates, rateText(r0.Rate))
 	for _, r := range rounds {
-		fmt.Fprintf(w, "%-13s updates delivered %d of %d; %d frames (%d updates coalesced into newer ones, server count %.0f); %.0f frames/s",
-			r.Transport+":", r.Covered, r.Publishers*r.Watchers*r.Updates, r.Deliveries, r.CoalescedSeen, r.Coalesced, r.PerSecond())
+		fmt.Fprintf(w, "%-13s updates delivered %d of %d (%.0f/s) in %d frames (%.0f/s; %d updates coalesced into newer ones, server count %.0f)",
+			r.Transport+":", r.Covered, r.Publishers*r.Watchers*r.Updates, float64(r.Covered)/r.Elapsed.Seconds(), r.Deliveries, r.PerSecond(), r.CoalescedSeen, r.Coalesced)
 		if r.Rate > 0 {
 			fmt.Fprintf(w, " (rate reached %.1f/s)", r.PublishedRate)
 		}
@@ -102,6 +121,10 @@ func ReportLongpoll(w io.Writer, rounds []TransportRound) {
 			r.ServerCPU.Round(time.Millisecond), 100*r.ServerCPU.Seconds()/r.Elapsed.Seconds(),
 			float64(r.CPUPerDelivery())/float64(time.Microsecond), float64(r.ServerCPU)/float64(time.Microsecond)/float64(max(r.Covered, 1)),
 			r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond))
+		if r.Polls > 0 {
+			fmt.Fprintf(w, "%-13s %d polls (requests but the hello and the bye): %.2f frames and %.1f µs of server CPU per poll\n", "", r.Polls,
+				float64(r.Deliveries)/float64(r.Polls), float64(r.ServerCPU)/float64(time.Microsecond)/float64(r.Polls))
+		}
 	}
 }
 
