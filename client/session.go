@@ -51,6 +51,7 @@ type Frame struct {
 	Session   string `json:"session,omitempty"`
 	Resumed   bool   `json:"resumed,omitempty"`
 	Heartbeat int    `json:"heartbeat,omitempty"`
+	Grace     int    `json:"grace,omitempty"` // seconds the session stays online after its connection drops
 	// snapshot
 	Self          *Presence      `json:"self,omitempty"`
 	Presences     []Presence     `json:"presence,omitempty"`
@@ -77,6 +78,9 @@ type ConnectOptions struct {
 	Device   string
 	Accepts  []string  // "message", "signal"; nil: both
 	Presence *Presence // initial presence (Availability, Status, Activity, Priority)
+	// Grace asks for a longer grace period, in seconds (hello's grace; the
+	// server grants at most its max_grace); 0 keeps the server's.
+	Grace int
 }
 
 // transport moves frames; ws and longpoll implement it.
@@ -297,6 +301,9 @@ func hello(token string, o ConnectOptions, resume *resumeInfo) []byte {
 	}
 	if o.Presence != nil {
 		m["presence"] = map[string]any{"availability": o.Presence.Availability, "status": o.Presence.Status, "activity": o.Presence.Activity, "priority": o.Presence.Priority}
+	}
+	if o.Grace > 0 {
+		m["grace"] = o.Grace
 	}
 	if resume != nil {
 		m["resume"] = resume

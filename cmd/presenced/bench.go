@@ -6,30 +6,35 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/presenced/presenced/internal/bench"
 )
 
 func benchCmd(args []string, stdout io.Writer) error {
-	const synopsis = "presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--publishers P] [--watchers K] [--updates M] [--rate R]"
+	const synopsis = "presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--publishers P] [--watchers K] [--updates M] [--rate R]" +
+		" | login-storm|reconnect-storm [--sessions N] [--contacts C] [--concurrency K] [--grace S] | longpoll [--publishers P] [--watchers K] [--updates M] [--rate R] [--rounds R]"
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
 		fmt.Fprintln(stdout, "usage: "+synopsis+"\n\nSee docs/benchmarks.md.")
 		return nil
 	}
-	if len(args) == 0 || (args[0] != "idle" && args[0] != "xmpp-idle" && args[0] != "fanout") {
+	if len(args) == 0 || !slices.Contains([]string{"idle", "xmpp-idle", "fanout", "login-storm", "reconnect-storm", "longpoll"}, args[0]) {
 		return usageError("usage: " + synopsis)
 	}
 	fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
 	self, _ := os.Executable()
 	bin := fs.String("server", self, "presenced binary to start and measure")
-	n := fs.Int("sessions", 10000, "idle, xmpp-idle: sessions to open")
-	contacts := fs.Int("contacts", 20, "xmpp-idle: mutual contacts per account (its roster)")
+	n := fs.Int("sessions", 10000, "idle, xmpp-idle, login-storm, reconnect-storm: sessions to open")
+	contacts := fs.Int("contacts", 20, "xmpp-idle, login-storm, reconnect-storm: mutual contacts per account (its roster; ring neighbours, so an even number)")
+	concurrency := fs.Int("concurrency", 64, "login-storm, reconnect-storm: sessions connecting (resuming) at a time")
+	grace := fs.Int("grace", 30, "reconnect-storm: grace period the sessions ask for in their hello, seconds")
+	rounds := fs.Int("rounds", 1, "longpoll: rounds on each transport, interleaved")
 	idleFor := fs.Duration("idle-for", bench.DefaultIdleFor, "idle, xmpp-idle: how long the sessions idle while CPU is measured")
-	pubs := fs.Int("publishers", 1, "fanout: users changing presence at once, each watched by every watcher")
-	k := fs.Int("watchers", 1000, "fanout: sessions watching the publishers")
-	m := fs.Int("updates", 500, "fanout: presence changes each publisher makes")
-	rate := fs.Float64("rate", 0, "fanout: updates per second per publisher (0: as fast as the server answers)")
+	pubs := fs.Int("publishers", 1, "fanout, longpoll: users changing presence at once, each watched by every watcher")
+	k := fs.Int("watchers", 1000, "fanout, longpoll: sessions watching the publishers")
+	m := fs.Int("updates", 500, "fanout, longpoll: presence changes each publisher makes")
+	rate := fs.Float64("rate", 0, "fanout, longpoll: updates per second per publisher (0: as fast as the server answers)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	if err := parseFlags(fs, args[1:], synopsis, stdout); err != nil {
 		return err
@@ -37,6 +42,26 @@ func benchCmd(args []string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	switch args[0] {
+	case "login-storm", "reconnect-storm":
+		storm := func() (bench.StormResult, error) {
+			return bench.LoginStorm(ctx, *bin, *n, *contacts, *concurrency, os.Stderr)
+		}
+		if args[0] == "reconnect-storm" {
+			storm = func() (bench.StormResult, error) {
+				return bench.ReconnectStorm(ctx, *bin, *n, *contacts, *concurrency, *grace, os.Stderr)
+			}
+		}
+		r, err := storm()
+		if err != nil {
+			return err
+		}
+		r.Report(stdout)
+	case "longpoll":
+		r, err := bench.Longpoll(ctx, *bin, *pubs, *k, *m, *rate, *rounds, os.Stderr)
+		if err != nil {
+			return err
+		}
+		bench.ReportLongpoll(stdout, r)
 	case "idle", "xmpp-idle":
 		measure, kind, traffic, login := func(ctx context.Context, bin string, n int, log io.Writer) (bench.IdleResult, error) {
 			return bench.Idle(ctx, bin, n, *idleFor, log)

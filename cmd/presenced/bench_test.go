@@ -25,6 +25,9 @@ func TestBenchSmoke(t *testing.T) {
 		{[]string{"bench", "xmpp-idle", "--sessions", "10", "--contacts", "4", "--idle-for", "1s"}, "RSS per idle session"},
 		{[]string{"bench", "fanout", "--watchers", "10", "--updates", "20"}, "updates delivered:    200 of 200"},
 		{[]string{"bench", "fanout", "--publishers", "2", "--watchers", "10", "--updates", "20", "--rate", "200"}, "updates delivered:    400 of 400"},
+		{[]string{"bench", "login-storm", "--sessions", "20", "--contacts", "4"}, "converged:            20 of 20 sessions"},
+		{[]string{"bench", "reconnect-storm", "--sessions", "20", "--contacts", "4", "--grace", "10"}, "resumed:              20 of 20 (resume errors: 0)"},
+		{[]string{"bench", "longpoll", "--watchers", "10", "--updates", "20"}, "long-polling: updates delivered 200 of 200"},
 	} {
 		t.Run(strings.Join(c.args[1:], " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

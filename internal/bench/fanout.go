@@ -48,45 +48,73 @@ func (r FanoutResult) PerSecond() float64 { return float64(r.Deliveries) / r.Ela
 // rate limits each publisher to that many updates per second (0: as fast
 // as the server answers).
 func Fanout(ctx context.Context, bin string, p, k, m int, rate float64, log io.Writer) (FanoutResult, error) {
+	var res FanoutResult
+	err := withFanoutRig(ctx, bin, p, k, log, func(rig *Rig, pubs, watchers []Account) (err error) {
+		res, err = fanoutRound(ctx, rig, pubs, watchers, m, rate, connectWS, log)
+		return err
+	})
+	return res, err
+}
+
+// withFanoutRig prepares p publishers and k watchers (every publisher
+// approved every watcher), starts the server and runs f on it.
+func withFanoutRig(ctx context.Context, bin string, p, k int, log io.Writer, f func(rig *Rig, pubs, watchers []Account) error) error {
 	dir, err := os.MkdirTemp("", "presenced-bench-")
 	if err != nil {
-		return FanoutResult{}, err
+		return err
 	}
 	defer os.RemoveAll(dir)
 	fmt.Fprintf(log, "preparing %d publishers and %d watchers…\n", p, k)
 	accts, st, err := Prepare(ctx, dir, "fan", k+p)
 	if err != nil {
-		return FanoutResult{}, err
+		return err
 	}
 	pubs, watchers := accts[:p], accts[p:]
 	for _, pub := range pubs {
 		for _, w := range watchers {
 			if err := st.PutRelation(ctx, store.Relation{Subject: pub.Address, Viewer: w.Address, State: store.Approved}); err != nil {
 				st.Close()
-				return FanoutResult{}, err
+				return err
 			}
 		}
 	}
 	st.Close()
 	rig, err := Start(ctx, bin, dir)
 	if err != nil {
-		return FanoutResult{}, err
+		return err
 	}
 	defer rig.Stop()
+	return f(rig, pubs, watchers)
+}
 
-	sessions := make([]*client.Session, k)
+// connectWS opens a watcher's session over WebSocket.
+func connectWS(ctx context.Context, rig *Rig, a Account) (*client.Session, error) {
+	return client.New(rig.URL, a.Token).Connect(ctx, client.ConnectOptions{Device: "watch"})
+}
+
+// fanoutRound connects the watchers with connect and the publishers over
+// WebSocket, has every publisher change presence m times, measures, and
+// ends every session it opened (bye, so none lingers in its grace period
+// to receive a later round's updates).
+func fanoutRound(ctx context.Context, rig *Rig, pubs, watchers []Account, m int, rate float64,
+	connect func(context.Context, *Rig, Account) (*client.Session, error), log io.Writer) (FanoutResult, error) {
+	p, k := len(pubs), len(watchers)
+	sessions := make([]*client.Session, 0, k)
+	pss := make([]*client.Session, 0, p)
+	defer func() { closeAll(append(sessions, pss...)) }()
 	for i, w := range watchers {
-		s, err := client.New(rig.URL, w.Token).Connect(ctx, client.ConnectOptions{Device: "watch"})
+		s, err := connect(ctx, rig, w)
 		if err != nil {
 			return FanoutResult{}, fmt.Errorf("watcher %d: %w", i, err)
 		}
-		sessions[i] = s
+		sessions = append(sessions, s)
 	}
-	pss := make([]*client.Session, p)
-	for i, pub := range pubs {
-		if pss[i], err = client.New(rig.URL, pub.Token).Connect(ctx, client.ConnectOptions{Device: "pub"}); err != nil {
+	for _, pub := range pubs {
+		ps, err := client.New(rig.URL, pub.Token).Connect(ctx, client.ConnectOptions{Device: "pub"})
+		if err != nil {
 			return FanoutResult{}, err
 		}
+		pss = append(pss, ps)
 	}
 	fmt.Fprintf(log, "%d watchers connected; %d publishers publishing %d updates each (server pprof: %s/debug/pprof/)…\n", k, p, m, rig.Admin)
 
@@ -169,13 +197,28 @@ func Fanout(ctx context.Context, bin string, p, k, m int, rate float64, log io.W
 	if len(lat) > 0 {
 		res.P50, res.P99, res.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
 	}
-	for _, s := range sessions {
-		s.Drop()
-	}
-	for _, ps := range pss {
-		ps.Drop()
-	}
 	return res, nil
+}
+
+// closeAll says bye on every session, 64 at a time; a session that fails
+// to say it is dropped (it ends after its grace period).
+func closeAll(sessions []*client.Session) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(sessions); i = int(next.Add(1) - 1) {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if sessions[i].Close(ctx) != nil {
+					sessions[i].Drop()
+				}
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // watch follows one watcher: for each publisher the next update it has
