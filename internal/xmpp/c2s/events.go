@@ -7,6 +7,7 @@ package c2s
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
@@ -114,9 +115,6 @@ func presenceStanza(from, to, typ string) *xmlstream.Element {
 // presence announces a contact's sessions, and the end of those gone.
 func (c *conn) presence(v core.PresenceView) error {
 	me := c.sess.Address()
-	if c.shown == nil {
-		c.shown = map[string][]string{}
-	}
 	var now []string
 	for _, s := range v.Sessions {
 		now = append(now, s.Resource)
@@ -132,19 +130,58 @@ func (c *conn) presence(v core.PresenceView) error {
 			return err
 		}
 	}
-	for _, r := range c.shown[v.Address] {
+	for _, r := range c.shown.of(v.Address) {
 		if !slices.Contains(now, r) {
 			if err := c.write(presenceStanza(v.Address+"/"+r, me, "unavailable")); err != nil {
 				return err
 			}
 		}
 	}
-	if len(now) == 0 {
-		delete(c.shown, v.Address)
-	} else {
-		c.shown[v.Address] = now
+	c.shown.set(v.Address, now)
+	return nil
+}
+
+// shownSet is, for each contact, the resources last announced to the
+// client as available: a map kept as a slice sorted by contact, the
+// resources of each in one string, which is a small part of what an idle
+// stream holds (a map of slices was an eighth of it).
+type shownSet []shownEntry
+
+type shownEntry struct {
+	contact   string
+	resources string // joined by NUL, which no resource contains (RFC 7622 § 3.4)
+}
+
+func (s shownSet) find(contact string) (int, bool) {
+	return slices.BinarySearchFunc(s, contact, func(e shownEntry, c string) int { return strings.Compare(e.contact, c) })
+}
+
+// of returns contact's shown resources.
+func (s shownSet) of(contact string) []string {
+	if i, ok := s.find(contact); ok {
+		return strings.Split(s[i].resources, "\x00")
 	}
 	return nil
+}
+
+// set records contact's shown resources (none: forgets the contact).
+func (s *shownSet) set(contact string, resources []string) {
+	i, ok := s.find(contact)
+	switch {
+	case len(resources) == 0 && ok:
+		*s = slices.Delete(*s, i, i+1)
+		if len(*s) == 0 {
+			*s = nil
+		}
+	case len(resources) == 0:
+	case ok:
+		(*s)[i].resources = strings.Join(resources, "\x00")
+	default:
+		if len(*s) == cap(*s) { // grow by a quarter, not double: it is held while idle
+			*s = append(make(shownSet, 0, len(*s)+len(*s)/4+1), *s...)
+		}
+		*s = slices.Insert(*s, i, shownEntry{contact, strings.Join(resources, "\x00")})
+	}
 }
 
 // inboundSubscription is what RFC 6121 § 3 delivers to the user when the

@@ -1,6 +1,6 @@
 package c2s
 
-// An idle bound TCP stream keeps no goroutine: between stanzas, when
+// An idle bound TCP stream keeps no goroutine nor XML decoder: between stanzas, when
 // nothing waits to be read (in the stream reader, inside TLS, on the
 // socket), its reader parks it in the server's poller (internal/netpoll)
 // and exits, and a new reader resumes it when bytes arrive. Its stack, the
@@ -57,8 +57,11 @@ func (c *conn) awaitStanza() error {
 		if c.r.Buffered() > 0 {
 			return nil
 		}
-		if c.parks && !c.pc.Readable() && !c.tlsPending() && c.s.poller.Park(&c.pc, c.stopping.Load) {
-			return errParked
+		if c.parks && !c.pc.Readable() && !c.tlsPending() {
+			c.r.Rest() // nor the XML decoder's state: made anew when bytes come
+			if c.s.poller.Park(&c.pc, c.stopping.Load) {
+				return errParked
+			}
 		}
 		if err := c.r.Fill(); err != nil {
 			return err

@@ -20,11 +20,11 @@ type live struct {
 	pushID    atomic.Uint64
 	sm        atomic.Pointer[smState] // stream management, once enabled (sm.go)
 
-	fmu    sync.Mutex          // held by a flush: one at a time, even across a resumption
-	shown  map[string][]string // contact → resources last announced as available; under fmu
-	blocks []string            // the block list as last told; under fmu
-	rstate *rosterState        // the roster as last told, once read (roster.go); under fmu
-	synced bool                // the first snapshot was delivered; under fmu
+	fmu    sync.Mutex   // held by a flush: one at a time, even across a resumption
+	shown  shownSet     // contact → resources last announced as available (events.go); under fmu
+	blocks []string     // the block list as last told; under fmu
+	rstate *rosterState // the roster as last told, once read (roster.go); under fmu
+	synced bool         // the first snapshot was delivered; under fmu
 
 	// boot is what the core read at bind, for the roster get and initial
 	// presence that follow (core.View); reader only, dropped at initial

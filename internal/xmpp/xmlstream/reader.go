@@ -206,17 +206,86 @@ const readAhead = 4096
 type Reader struct {
 	lim    Limits
 	in     *budget
-	dec    *xml.Decoder
+	dec    *xml.Decoder // nil while resting (Rest)
 	opened bool
+	header string // the stream header as declared, for a decoder made anew
 }
 
 // NewReader reads a stream from r.
 func NewReader(r io.Reader, lim Limits) *Reader {
 	in := &budget{r: r, limit: int64(lim.MaxStanza + readAhead)}
+	return &Reader{lim: lim, in: in, dec: newDecoder(in)}
+}
+
+func newDecoder(in io.Reader) *xml.Decoder {
 	dec := xml.NewDecoder(in)
 	dec.Strict = true
 	dec.Entity = map[string]string{} // only the five predefined entities
-	return &Reader{lim: lim, in: in, dec: dec}
+	return dec
+}
+
+// Rest drops the decoder (its buffers and namespace stack) between two
+// top-level elements, for a stream about to wait idle; the next read makes
+// a new one, primed with the stream header's namespace declarations.
+func (r *Reader) Rest() {
+	if r.opened && r.Buffered() == 0 {
+		r.dec = nil
+	}
+}
+
+// wake makes the decoder anew after Rest: it reads the stream header
+// again, from memory, then the input (the header alone: it never reads
+// the input, so it cannot fail but by a bug).
+func (r *Reader) wake() error {
+	r.dec = newDecoder(&primed{header: r.header, in: r.in})
+	for {
+		t, err := r.dec.Token()
+		if err != nil {
+			return err
+		}
+		if _, ok := t.(xml.StartElement); ok {
+			return nil
+		}
+	}
+}
+
+// primed reads a header from memory, then the budget.
+type primed struct {
+	header string
+	in     *budget
+}
+
+func (p *primed) ReadByte() (byte, error) {
+	if len(p.header) > 0 {
+		c := p.header[0]
+		p.header = p.header[1:]
+		return c, nil
+	}
+	return p.in.ReadByte()
+}
+
+func (p *primed) Read(b []byte) (int, error) {
+	if len(p.header) > 0 {
+		n := copy(b, p.header)
+		p.header = p.header[n:]
+		return n, nil
+	}
+	return p.in.Read(b)
+}
+
+// declared is the start tag of the stream header st with its namespace
+// declarations, as the client wrote them.
+func declared(st xml.StartElement) string {
+	el := New(st.Name.Space, st.Name.Local)
+	for _, a := range st.Attr {
+		switch {
+		case a.Name.Space == "xmlns":
+			el.Declare(a.Name.Local, a.Value)
+		case a.Name.Space == "" && a.Name.Local == "xmlns":
+			el.Declare("", a.Value)
+		}
+	}
+	return el.Start(Standalone)
 }
 
 // token reads the next token, turning decoder failures into stream errors.
@@ -307,6 +376,7 @@ func (r *Reader) Open() (xml.StartElement, error) {
 			return xml.StartElement{}, streamErr("not-well-formed", "text before the stream header")
 		case xml.StartElement:
 			r.opened = true
+			r.header = declared(t)
 			r.in.compact()
 			if t.Name.Space != NSStream || t.Name.Local != "stream" {
 				return t, streamErr("invalid-namespace", "the stream must open with <stream:stream xmlns:stream='%s'>", NSStream)
@@ -321,6 +391,11 @@ func (r *Reader) Open() (xml.StartElement, error) {
 // Next reads the next top-level element. Whitespace between elements (as
 // keepalives) is skipped. It returns ErrClosed at </stream:stream>.
 func (r *Reader) Next() (*Element, error) {
+	if r.dec == nil {
+		if err := r.wake(); err != nil {
+			return nil, err
+		}
+	}
 	r.in.limit = r.in.read + int64(r.lim.MaxStanza+readAhead)
 	for {
 		start := r.dec.InputOffset() // before the stanza's start tag

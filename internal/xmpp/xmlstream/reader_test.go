@@ -116,10 +116,20 @@ func FuzzReader(f *testing.F) {
 		if _, err := r.Open(); err != nil {
 			return
 		}
+		// a reader that rests between stanzas (as an idle stream does) reads the same
+		resting := NewReader(strings.NewReader(s), lim)
+		if _, err := resting.Open(); err != nil {
+			t.Fatalf("the same header failed the second time: %v", err)
+		}
 		for i := 0; i < 1000; i++ {
 			el, err := r.Next()
 			if err != nil {
 				return
+			}
+			resting.SkipSpace()
+			resting.Rest()
+			if el3, err := resting.Next(); err != nil || el3.String("") != el.String("") {
+				t.Fatalf("after a rest: %v, %v; without: %s", el3, err, el.String(""))
 			}
 			if d := depth(el); d > lim.MaxDepth {
 				t.Fatalf("element nested %d deep beyond the limit", d)
@@ -218,4 +228,30 @@ func TestWaitingBetweenStanzas(t *testing.T) {
 		t.Fatal("Unread did not buffer")
 	}
 	next("iq")
+}
+
+// TestRestBetweenStanzas: a reader that dropped its decoder between two
+// stanzas (to wait idle) reads on with a new one that knows the stream
+// header's namespaces, a prefix bound there included.
+func TestRestBetweenStanzas(t *testing.T) {
+	in := chunks{`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' xmlns:x='urn:x' to='localhost' version='1.0'>`,
+		"<presence/>", "<message id='a'><x:y/></message>", "<iq id='b' type='get'/></stream:stream>"}
+	r := NewReader(&in, DefaultLimits)
+	if _, err := r.Open(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"presence", "message", "iq"} {
+		r.Rest()
+		el, err := r.Next()
+		if err != nil || el.Name.Local != want || el.Name.Space != "jabber:client" {
+			t.Fatalf("got %v, %v; want <%s>", el, err, want)
+		}
+		if want == "message" && el.Child("urn:x", "y") == nil {
+			t.Fatalf("the prefix bound in the header was lost: %s", el.String(""))
+		}
+	}
+	r.Rest()
+	if _, err := r.Next(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("the end of the stream after a rest: %v", err)
+	}
 }
