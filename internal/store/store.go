@@ -112,6 +112,12 @@ type Token struct {
 	// that is still the account's hash, and fails with ErrStale otherwise
 	// (the password changed during the sign-in). Not stored.
 	Proof string
+	// App is set on an app's access token (apps.go): the app it was
+	// issued to, the Scopes granted to it, and the Family of refresh
+	// tokens it came from ("" if none).
+	App    string
+	Scopes []string
+	Family string
 }
 
 // Tokens stores bearer tokens.
