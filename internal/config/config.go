@@ -22,6 +22,7 @@ import (
 type Config struct {
 	DataDir        string
 	HTTPAddr       string
+	PublicURL      string // where apps and browsers reach the server: the OAuth/OIDC issuer ("" : from http_addr)
 	Domain         string
 	Grace          time.Duration
 	MaxGrace       time.Duration // the longest grace a JSON-protocol hello may ask for
@@ -160,6 +161,7 @@ const (
 var Settings = []Setting{
 	{"data_dir", "presenced-data", "directory for the SQLite database and keys; serve creates it if missing and locks it while it runs", str(func(c *Config) *string { return &c.DataDir }), false},
 	{"http_addr", "127.0.0.1:8080", "HTTP listener: web page, REST API, WebSocket and long-polling", str(func(c *Config) *string { return &c.HTTPAddr }), false},
+	{"public_url", "", "the URL apps and browsers reach this server at, scheme://host[:port], the issuer of its OAuth/OpenID Connect tokens (docs/apps.md); https, or http on a loopback host; empty: http://HOST:PORT of http_addr (https with tls_cert)", str(func(c *Config) *string { return &c.PublicURL }), false},
 	{"domain", "localhost", "the domain this server hosts (accounts are user@domain)", domainSetting, false},
 	{"grace", "5s", "how long a dropped session stays online awaiting resumption (at least 1s)", dur(func(c *Config) *time.Duration { return &c.Grace }, MinGrace, 0), false},
 	{"max_grace", "300s", "the longest grace period a client may ask for in its hello (docs/protocol.md), e.g. a long-poll client that polls rarely; never less than grace", dur(func(c *Config) *time.Duration { return &c.MaxGrace }, MinGrace, 0), false},

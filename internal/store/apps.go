@@ -99,3 +99,8 @@ type Apps interface {
 	// DeleteRefreshFamily revokes a family with its access tokens.
 	DeleteRefreshFamily(ctx context.Context, family string) error
 }
+
+// KnownScopes are the OAuth scopes presenced knows (docs/apps.md): what an
+// app may be registered for and ask its users.
+var KnownScopes = []string{"openid", "profile", "offline_access", "presence:publish", "presence:read", "message", "signal",
+	"contacts:pick", "events:publish", "events:read", "rooms", "addresses"}

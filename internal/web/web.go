@@ -183,14 +183,32 @@ func (wb *Web) fail(w http.ResponseWriter, err error) {
 
 // signIn checks the password and sets the session cookie.
 func (wb *Web) signIn(w http.ResponseWriter, r *http.Request, address, password string) {
-	secret, _, err := wb.Auth.Login(r.Context(), auth.Client{IP: auth.ClientIP(r), Token: wb.CookieToken(r)}, address, password, "web")
-	if err != nil {
+	if _, err := wb.SignIn(w, r, address, password); err != nil {
 		wb.fail(w, err)
 		return
 	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// SignIn checks a password sign-in and sets the session cookie, for this
+// page and for the OAuth consent page (oauth.Sessions); it returns the
+// account signed in.
+func (wb *Web) SignIn(w http.ResponseWriter, r *http.Request, address, password string) (string, error) {
+	secret, t, err := wb.Auth.Login(r.Context(), auth.Client{IP: auth.ClientIP(r), Token: wb.CookieToken(r)}, address, password, "web")
+	if err != nil {
+		return "", err
+	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: wb.Secure, MaxAge: int(wb.Auth.TokenTTL.Seconds())})
-	w.WriteHeader(http.StatusNoContent)
+	return t.Account, nil
+}
+
+// Account is the account signed in on r's browser (oauth.Sessions).
+func (wb *Web) Account(r *http.Request) (string, bool) {
+	if t := wb.CookieToken(r); t != nil {
+		return t.Account, true
+	}
+	return "", false
 }
 
 func (wb *Web) logout(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,55 @@
+package oauth
+
+import (
+	"slices"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/presenced/presenced/internal/store"
+)
+
+// client is a registered app as op sees it: the code flow only, exact
+// redirect URIs, opaque access tokens.
+type client struct{ app store.App }
+
+var _ op.Client = (*client)(nil)
+
+func (c *client) GetID() string                    { return c.app.ID }
+func (c *client) RedirectURIs() []string           { return c.app.RedirectURIs }
+func (c *client) PostLogoutRedirectURIs() []string { return nil }
+func (c *client) ApplicationType() op.ApplicationType {
+	if c.app.Public {
+		return op.ApplicationTypeUserAgent
+	}
+	return op.ApplicationTypeWeb
+}
+func (c *client) AuthMethod() oidc.AuthMethod {
+	if c.app.Public {
+		return oidc.AuthMethodNone
+	}
+	return oidc.AuthMethodBasic
+}
+func (c *client) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
+func (c *client) GrantTypes() []oidc.GrantType {
+	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+}
+func (c *client) LoginURL(id string) string            { return PathConsent + "?id=" + id }
+func (c *client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeBearer }
+func (c *client) IDTokenLifetime() time.Duration       { return IDTokenTTL }
+func (c *client) DevMode() bool                        { return false }
+func (c *client) IDTokenUserinfoClaimsAssertion() bool { return false }
+func (c *client) ClockSkew() time.Duration             { return 0 }
+func (c *client) IsScopeAllowed(scope string) bool     { return allowed(c.app, scope) }
+func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+
+// wants reports whether the app was registered for scope.
+func (c *client) wants(scope string) bool { return slices.Contains(c.app.Scopes, scope) }

@@ -1,0 +1,194 @@
+// Package oauth makes presenced an OAuth 2.1 authorization server and
+// OpenID Connect provider for apps (docs/apps.md). The protocol machinery is
+// zitadel/oidc's op package; this package is what it asks of a deployment:
+// the storage of authorization requests, codes and tokens (our store), the
+// apps as clients, the signing keys, the pairwise subjects, and the consent
+// page where a user grants an app what it asked for.
+//
+// Where the library's defaults are looser than OAuth 2.1 or than presenced
+// wants, they are tightened here, each with a test: PKCE with S256 is
+// required of every client (plain and no PKCE are refused), discovery says
+// exactly what is supported, unknown scopes are refused rather than
+// dropped, CORS is limited to the token-side endpoints, refresh tokens
+// rotate and a reused one revokes its family, and subjects are pairwise.
+//
+// Access tokens are opaque: the library's AES-GCM sealing of the token's
+// ID (and subject) under a key derived from the server secret, looked up in
+// the store on every use, so revoking one (or its grant) takes effect at
+// once, and the store holds no usable secret.
+package oauth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/store"
+)
+
+// Lifetimes of what the provider issues.
+const (
+	AccessTokenTTL  = 10 * time.Minute
+	RefreshTokenTTL = 30 * 24 * time.Hour
+	IDTokenTTL      = time.Hour
+	requestTTL      = 10 * time.Minute // an authorization request and its code
+	maxRequests     = 10000            // pending authorization requests held at once
+)
+
+// Store is what the provider keeps durably.
+type Store interface {
+	store.Apps
+	store.Tokens
+	TokenByID(ctx context.Context, id string) (store.Token, error)
+}
+
+// Sessions is the web page's sign-in, which the consent page shares.
+type Sessions interface {
+	// Account is the account signed in on r's browser, if any.
+	Account(r *http.Request) (string, bool)
+	// SignIn checks a password sign-in from the consent page and signs
+	// the browser in as the web page would.
+	SignIn(w http.ResponseWriter, r *http.Request, address, password string) (string, error)
+}
+
+// Provider is presenced's OAuth/OIDC provider.
+type Provider struct {
+	Store    Store
+	Sessions Sessions
+	Clock    clock.Clock
+	Log      *slog.Logger
+	// Secret is the server's secret: the keys of the pairwise subjects,
+	// the token sealing and the consent page's CSRF tokens derive from it.
+	Secret []byte
+	// KeyDir holds the signing keys (keys.go).
+	KeyDir string
+
+	issuer   atomic.Pointer[string]
+	op       *op.Provider
+	requests *requests
+	keys     *keyring
+	handler  http.Handler
+}
+
+// Paths of the provider's endpoints. Discovery is at the root, as OpenID
+// Connect Discovery puts it for an issuer without a path.
+const (
+	PathDiscovery  = "/.well-known/openid-configuration"
+	PathAuthorize  = "/oauth/authorize"
+	PathToken      = "/oauth/token"
+	PathIntrospect = "/oauth/introspect"
+	PathRevoke     = "/oauth/revoke"
+	PathUserinfo   = "/oauth/userinfo"
+	PathKeys       = "/oauth/keys"
+	PathEndSession = "/oauth/end_session"
+	PathConsent    = "/oauth/consent"
+)
+
+// New builds the provider. The issuer (the server's public URL) may be
+// given later with SetIssuer, once the listener's address is known.
+func New(p *Provider) (*Provider, error) {
+	if p.Clock == nil {
+		p.Clock = clock.Real{}
+	}
+	p.requests = newRequests(p.Clock)
+	keys, err := loadKeys(p.KeyDir, p.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	p.keys = keys
+	cfg := &op.Config{
+		CryptoKey:             derive(p.Secret, "oauth token sealing"),
+		CodeMethodS256:        true,
+		AuthMethodPost:        true,
+		GrantTypeRefreshToken: true,
+		SupportedScopes:       store.KnownScopes,
+	}
+	provider, err := op.NewProvider(cfg, &storage{p: p}, p.issuerFromRequest,
+		op.WithAllowInsecure(), // only loopback issuers are allowed over http (SetIssuer)
+		op.WithCustomEndpoints(op.NewEndpoint(PathAuthorize), op.NewEndpoint(PathToken), op.NewEndpoint(PathUserinfo),
+			op.NewEndpoint(PathRevoke), op.NewEndpoint(PathEndSession), op.NewEndpoint(PathKeys)),
+		op.WithCustomIntrospectionEndpoint(op.NewEndpoint(PathIntrospect)),
+		op.WithCORSOptions(&corsOptions),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("oauth provider: %w", err)
+	}
+	p.op = provider
+	p.handler = p.routes()
+	return p, nil
+}
+
+// SetIssuer sets the public URL apps reach the server at: https, or http
+// on a loopback host only (a development set-up).
+func (p *Provider) SetIssuer(issuer string) error {
+	if err := checkIssuer(issuer); err != nil {
+		return err
+	}
+	p.issuer.Store(&issuer)
+	return nil
+}
+
+// Issuer is the issuer set, "" before.
+func (p *Provider) Issuer() string {
+	if s := p.issuer.Load(); s != nil {
+		return *s
+	}
+	return ""
+}
+
+func (p *Provider) issuerFromRequest(bool) (op.IssuerFromRequest, error) {
+	return func(*http.Request) string { return p.Issuer() }, nil
+}
+
+// checkIssuer accepts an absolute https URL without path, query or
+// fragment, or http on a loopback host.
+func checkIssuer(issuer string) error {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("the public URL must be scheme://host[:port] and nothing more, not %q", issuer)
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	if u.Scheme == "http" && Loopback(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("the public URL %q must be https (http only on a loopback address)", issuer)
+}
+
+// Loopback reports whether host names this machine only.
+func Loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// derive is a key for one purpose, from the server secret.
+func derive(secret []byte, purpose string) [32]byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("presenced oauth: " + purpose))
+	var k [32]byte
+	copy(k[:], m.Sum(nil))
+	return k
+}
+
+// ServeHTTP serves the provider's endpoints and the consent page.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
+
+// Routes registers the provider's paths on mux.
+func (p *Provider) Routes(mux *http.ServeMux) {
+	mux.Handle(PathDiscovery, p)
+	mux.Handle("/oauth/", p)
+}
