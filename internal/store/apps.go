@@ -5,6 +5,24 @@ import (
 	"time"
 )
 
+// KnownScopes are the scopes an app may be allowed (docs/apps.md): those
+// that map onto the core (issue 10), "addresses" (real addresses instead of
+// handles) and the OpenID Connect ones.
+var KnownScopes = []string{
+	"presence:publish", "presence:read", "message", "signal", "contacts:pick",
+	"events:publish", "events:read", "rooms", "addresses",
+	"openid", "profile", "offline_access",
+}
+
+// Bounds of what an account or an app holds: a write past one fails with
+// ErrLimit and writes nothing.
+const (
+	MaxAppsPerOwner     = 100    // apps one account registered (the operator's are not bounded)
+	MaxGrantsPerAccount = 100    // apps one account granted
+	MaxPicked           = 10_000 // picked addresses over all of one account's grants, as its address book
+	MaxListLen          = 32     // redirect URIs of an app; scopes of an app, a grant or a token
+)
+
 // App is an application registered to use presenced on its users' behalf:
 // an OAuth 2.1 client (docs/apps.md). Its users grant it, one by one, what
 // it may see and do (Grant).
@@ -73,8 +91,16 @@ type RefreshToken struct {
 
 // Apps stores registered apps, their users' grants and their refresh
 // tokens. An app's access tokens are Tokens with App set.
+//
+// A token of an app for an account (access or refresh) exists only while
+// the account's grant to the app does: creating one without the grant
+// fails with ErrNotFound, and DeleteGrant, DeleteApp and DeleteAccount
+// delete them with it.
 type Apps interface {
-	CreateApp(ctx context.Context, a App) error // ErrExists if the ID is taken
+	// CreateApp stores a: ErrExists if the ID is taken; ErrLimit past
+	// MaxListLen redirect URIs or scopes, or past MaxAppsPerOwner apps of
+	// its owner; ErrNotFound if the owner is not an account.
+	CreateApp(ctx context.Context, a App) error
 	GetApp(ctx context.Context, id string) (App, error)
 	// ListApps lists the apps owner registered, every app when owner is "".
 	ListApps(ctx context.Context, owner string) ([]App, error)
@@ -82,7 +108,11 @@ type Apps interface {
 	// transaction, each token logged as revoked.
 	DeleteApp(ctx context.Context, id string) error
 
-	// PutGrant creates or replaces the grant of (g.Account, g.App).
+	// PutGrant creates or replaces the grant of (g.Account, g.App);
+	// ErrNotFound if the account or the app does not exist; ErrLimit past
+	// MaxGrantsPerAccount grants, MaxListLen scopes or MaxPicked picked
+	// addresses (over all the account's grants). Replacing a grant keeps
+	// its CreatedAt.
 	PutGrant(ctx context.Context, g Grant) error
 	GetGrant(ctx context.Context, account, app string) (Grant, error)
 	ListGrants(ctx context.Context, account string) ([]Grant, error)
@@ -90,13 +120,23 @@ type Apps interface {
 	// logged as revoked, in one transaction; ErrNotFound if there is none.
 	DeleteGrant(ctx context.Context, account, app string) error
 
+	// CreateRefreshToken stores r, ErrNotFound without the grant of
+	// (r.Account, r.App).
 	CreateRefreshToken(ctx context.Context, r RefreshToken) error
+	// RefreshTokenByHash returns the token, used or expired ones too (as
+	// TokenByHash); ErrNotFound if none.
 	RefreshTokenByHash(ctx context.Context, hash []byte) (RefreshToken, error)
 	// UseRefreshToken marks the token used and creates next (its rotation)
 	// in one transaction. A token already used is reuse: its family and
-	// the family's access tokens are deleted and ErrStale is returned.
+	// the family's access tokens are deleted (each logged as revoked) and
+	// ErrStale is returned. An unknown token, one of another account or
+	// app than next's, or one expired at next.CreatedAt (the caller's
+	// clock; time.Now() if zero) fails with ErrNotFound and changes
+	// nothing. next joins the used token's family: its Family, Account and
+	// App, when empty, are the used token's.
 	UseRefreshToken(ctx context.Context, hash []byte, next RefreshToken) error
-	// DeleteRefreshFamily revokes a family with its access tokens.
+	// DeleteRefreshFamily revokes a family with its access tokens, each
+	// logged as revoked; no error if there is none (RFC 7009 § 2.2).
 	DeleteRefreshFamily(ctx context.Context, family string) error
 }
 

@@ -34,6 +34,7 @@ type Store interface {
 	Graph
 	PersonalEvents
 	Lifecycle
+	Apps
 	Close() error
 }
 
@@ -77,9 +78,11 @@ type Accounts interface {
 	// DeleteAccount removes the account and everything it owns or is part
 	// of, in one transaction: its tokens, contacts and personal items, the
 	// relations (pre-approvals included) in which it is subject or viewer,
-	// the blocks and hidden entries it made and those naming it. An account
-	// created later at the address inherits none of it. With no account at
-	// the address it fails with ErrNotFound and deletes nothing.
+	// the blocks and hidden entries it made and those naming it, its grants
+	// and refresh tokens, and the apps it registered with their grants and
+	// tokens (other accounts' tokens of those apps each logged as revoked).
+	// An account created later at the address inherits none of it. With no
+	// account at the address it fails with ErrNotFound and deletes nothing.
 	DeleteAccount(ctx context.Context, address string) error
 	// SetCredentials replaces the password hash and SCRAM credentials.
 	// It deletes the account's tokens in the same transaction, each logged
@@ -122,8 +125,16 @@ type Token struct {
 
 // Tokens stores bearer tokens.
 type Tokens interface {
+	// CreateToken stores t. An app's access token (App set) is created
+	// only while the account's grant to that app exists, and fails with
+	// ErrNotFound otherwise: a token minted while the grant was being
+	// revoked cannot outlive the revocation.
 	CreateToken(ctx context.Context, t Token) error
+	// TokenByHash and TokenByID return a token until it is deleted, an
+	// expired one too (the store has no clock: callers compare ExpiresAt
+	// with theirs, and DeleteExpiredTokens sweeps); ErrNotFound if none.
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	TokenByID(ctx context.Context, id string) (Token, error)
 	ListTokens(ctx context.Context, account string) ([]Token, error)
 	// DeleteToken revokes a token of account; ErrNotFound if it has none by that id.
 	DeleteToken(ctx context.Context, account, id string) error
@@ -132,7 +143,9 @@ type Tokens interface {
 	DeleteTokens(ctx context.Context, account string) (int, error)
 	// DeleteExpiredTokens deletes the tokens expired at now, each logged as
 	// revoked (LifecycleTokenRevoked) in the same transaction, so that the
-	// sessions opened with them end.
+	// sessions opened with them end, and returns how many. It deletes the
+	// refresh tokens expired at now too, logging and counting none: no
+	// session runs on a refresh token.
 	DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error)
 }
 

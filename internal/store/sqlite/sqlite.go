@@ -279,10 +279,17 @@ func (s *DB) DeleteAccount(ctx context.Context, address string) error {
 			`DELETE FROM relations WHERE subject=?1 OR viewer=?1`,
 			`DELETE FROM blocks WHERE blocker=?1 OR blocked=?1`,
 			`DELETE FROM hidden WHERE subject=?1 OR viewer=?1`,
+			`DELETE FROM grants WHERE account=?1`,
+			`DELETE FROM refresh_tokens WHERE account=?1`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, address); err != nil {
 				return err
 			}
+		}
+		// the apps it registered go too, and with them the grants other
+		// accounts gave them and their tokens, whose sessions end
+		if err := deleteApps(ctx, tx, `owner=?`, address); err != nil {
+			return err
 		}
 		return logLifecycle(ctx, tx, store.LifecycleDeleted, address, "", rels)
 	})
@@ -349,21 +356,28 @@ func (s *DB) SetLastSeen(ctx context.Context, address string, t time.Time) error
 // Tokens
 
 func (s *DB) CreateToken(ctx context.Context, t store.Token) error {
+	if t.App != "" {
+		return s.tx(ctx, func(tx *sql.Tx) error { return createAppToken(ctx, tx, t) })
+	}
 	var res sql.Result
 	var err error
 	if t.Proof == "" {
-		res, err = s.exec(ctx, `INSERT INTO tokens(id,hash,account,label,created_at,expires_at) VALUES (?,?,?,?,?,?)`,
-			t.ID, t.Hash, t.Account, t.Label, unix(t.CreatedAt), unix(t.ExpiresAt))
+		res, err = s.exec(ctx, `INSERT INTO tokens(`+tokenCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
+			t.ID, t.Hash, t.Account, t.Label, unix(t.CreatedAt), unix(t.ExpiresAt), "", jsonList(t.Scopes), t.Family)
 	} else { // only while the password the sign-in verified is the account's
-		res, err = s.exec(ctx, `INSERT INTO tokens(id,hash,account,label,created_at,expires_at)
-			SELECT ?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM accounts WHERE address=? AND password_hash=?)`,
-			t.ID, t.Hash, t.Account, t.Label, unix(t.CreatedAt), unix(t.ExpiresAt), t.Account, t.Proof)
+		res, err = s.exec(ctx, `INSERT INTO tokens(`+tokenCols+`)
+			SELECT ?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM accounts WHERE address=? AND password_hash=?)`,
+			t.ID, t.Hash, t.Account, t.Label, unix(t.CreatedAt), unix(t.ExpiresAt), "", jsonList(t.Scopes), t.Family, t.Account, t.Proof)
 		if err == nil {
 			if n, _ := res.RowsAffected(); n == 0 {
 				return fmt.Errorf("token for %s: the password changed: %w", t.Account, store.ErrStale)
 			}
 		}
 	}
+	return tokenInsertErr(t, err)
+}
+
+func tokenInsertErr(t store.Token, err error) error {
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -373,18 +387,58 @@ func (s *DB) CreateToken(ctx context.Context, t store.Token) error {
 	return err
 }
 
-const tokenCols = `id,hash,account,label,created_at,expires_at`
+// createAppToken creates an app's access token in tx, only while the
+// account's grant to the app exists (and, with a Proof, while the password
+// is the one the sign-in checked).
+func createAppToken(ctx context.Context, tx *sql.Tx, t store.Token) error {
+	if len(t.Scopes) > store.MaxListLen {
+		return fmt.Errorf("token with %d scopes: %w", len(t.Scopes), store.ErrLimit)
+	}
+	if err := grantExists(ctx, tx, t.Account, t.App); err != nil {
+		return err
+	}
+	if t.Proof != "" {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE address=? AND password_hash=?`, t.Account, t.Proof).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("token for %s: the password changed: %w", t.Account, store.ErrStale)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO tokens(`+tokenCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
+		t.ID, t.Hash, t.Account, t.Label, unix(t.CreatedAt), unix(t.ExpiresAt), t.App, jsonList(t.Scopes), t.Family)
+	return tokenInsertErr(t, err)
+}
+
+const tokenCols = `id,hash,account,label,created_at,expires_at,app,scopes,family`
 
 func scanToken(sc interface{ Scan(...any) error }) (store.Token, error) {
 	var t store.Token
 	var created, expires int64
-	err := sc.Scan(&t.ID, &t.Hash, &t.Account, &t.Label, &created, &expires)
+	var scopes string
+	if err := sc.Scan(&t.ID, &t.Hash, &t.Account, &t.Label, &created, &expires, &t.App, &scopes, &t.Family); err != nil {
+		return t, err
+	}
 	t.CreatedAt, t.ExpiresAt = fromUnix(created), fromUnix(expires)
-	return t, err
+	var err error
+	if t.Scopes, err = fromJSONList(scopes); err != nil {
+		return t, fmt.Errorf("token %s: corrupt scopes: %w", t.ID, err)
+	}
+	return t, nil
 }
 
 func (s *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
 	t, err := scanToken(s.queryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash=?`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, store.ErrNotFound
+	}
+	return t, err
+}
+
+func (s *DB) TokenByID(ctx context.Context, id string) (store.Token, error) {
+	t, err := scanToken(s.queryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id=?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, store.ErrNotFound
 	}
@@ -420,7 +474,11 @@ func (s *DB) DeleteToken(ctx context.Context, account, id string) error {
 func (s *DB) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	err := s.tx(ctx, func(tx *sql.Tx) (err error) { // an expiry ends sessions as a revocation does
-		n, err = deleteTokens(ctx, tx, `DELETE FROM tokens WHERE expires_at<>0 AND expires_at<=? RETURNING account, id`, unix(now))
+		if n, err = deleteTokens(ctx, tx, `DELETE FROM tokens WHERE expires_at<>0 AND expires_at<=? RETURNING account, id`, unix(now)); err != nil {
+			return err
+		}
+		// no session runs on a refresh token: nothing to log
+		_, err = tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE expires_at<>0 AND expires_at<=?`, unix(now))
 		return err
 	})
 	return n, err
@@ -436,6 +494,18 @@ func jsonList(v []string) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// fromJSONList reads what jsonList wrote; an empty list is nil.
+func fromJSONList(s string) ([]string, error) {
+	var v []string
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return nil, err
+	}
+	if len(v) == 0 {
+		return nil, nil
+	}
+	return v, nil
 }
 
 func scanContact(sc interface{ Scan(...any) error }) (store.Contact, error) {
