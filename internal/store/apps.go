@@ -139,8 +139,3 @@ type Apps interface {
 	// logged as revoked; no error if there is none (RFC 7009 § 2.2).
 	DeleteRefreshFamily(ctx context.Context, family string) error
 }
-
-// KnownScopes are the OAuth scopes presenced knows (docs/apps.md): what an
-// app may be registered for and ask its users.
-var KnownScopes = []string{"openid", "profile", "offline_access", "presence:publish", "presence:read", "message", "signal",
-	"contacts:pick", "events:publish", "events:read", "rooms", "addresses"}
