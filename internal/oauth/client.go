@@ -1,7 +1,7 @@
 package oauth
 
 import (
-	"slices"
+	"net/url"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -37,19 +37,34 @@ func (c *client) ResponseTypes() []oidc.ResponseType {
 func (c *client) GrantTypes() []oidc.GrantType {
 	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
 }
-func (c *client) LoginURL(id string) string            { return PathConsent + "?id=" + id }
-func (c *client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeBearer }
-func (c *client) IDTokenLifetime() time.Duration       { return IDTokenTTL }
-func (c *client) DevMode() bool                        { return false }
+func (c *client) LoginURL(id string) string           { return PathConsent + "?id=" + id }
+func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeBearer }
+func (c *client) IDTokenLifetime() time.Duration      { return IDTokenTTL }
+
+// DevMode lets the library accept http redirect URIs, which it refuses
+// public clients: presenced registers http ones on loopback hosts only
+// (RFC 8252 § 7.3), and matches them exactly like the others. An app whose
+// http redirect URIs are not all loopback does not get it.
+func (c *client) DevMode() bool {
+	for _, r := range c.app.RedirectURIs {
+		if u, err := url.Parse(r); err != nil || (u.Scheme == "http" && !Loopback(u.Hostname())) {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *client) IDTokenUserinfoClaimsAssertion() bool { return false }
 func (c *client) ClockSkew() time.Duration             { return 0 }
-func (c *client) IsScopeAllowed(scope string) bool     { return allowed(c.app, scope) }
+
+// IsScopeAllowed lets every scope through to CreateAuthRequest, which
+// refuses with invalid_scope those the app may not ask for: the library
+// would drop them silently, and the app would not learn why.
+func (c *client) IsScopeAllowed(string) bool { return true }
+
 func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
 func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
-
-// wants reports whether the app was registered for scope.
-func (c *client) wants(scope string) bool { return slices.Contains(c.app.Scopes, scope) }

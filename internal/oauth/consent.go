@@ -46,6 +46,10 @@ func (p *Provider) routes() http.Handler {
 	mux.Handle(PathAuthorize, p.bindBrowser(lib))
 	mux.Handle("/oauth/", lib)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.Issuer() == "" {
+			http.Error(w, "apps are off on this server: its operator has not set public_url", http.StatusServiceUnavailable)
+			return
+		}
 		if r.URL.Query().Has("access_token") {
 			// RFC 6750 § 2.3 allows it; tokens in URLs end up in logs
 			http.Error(w, "send the access token in the Authorization header, never in the URL", http.StatusBadRequest)

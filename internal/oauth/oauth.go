@@ -131,7 +131,7 @@ func New(p *Provider) (*Provider, error) {
 // SetIssuer sets the public URL apps reach the server at: https, or http
 // on a loopback host only (a development set-up).
 func (p *Provider) SetIssuer(issuer string) error {
-	if err := checkIssuer(issuer); err != nil {
+	if err := CheckIssuer(issuer); err != nil {
 		return err
 	}
 	p.issuer.Store(&issuer)
@@ -150,9 +150,9 @@ func (p *Provider) issuerFromRequest(bool) (op.IssuerFromRequest, error) {
 	return func(*http.Request) string { return p.Issuer() }, nil
 }
 
-// checkIssuer accepts an absolute https URL without path, query or
+// CheckIssuer accepts an absolute https URL without path, query or
 // fragment, or http on a loopback host.
-func checkIssuer(issuer string) error {
+func CheckIssuer(issuer string) error {
 	u, err := url.Parse(issuer)
 	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("the public URL must be scheme://host[:port] and nothing more, not %q", issuer)

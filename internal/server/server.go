@@ -9,8 +9,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/presenced/presenced/internal/xmpp/c2s"
-	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +30,7 @@ import (
 	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/metrics"
+	"github.com/presenced/presenced/internal/oauth"
 	"github.com/presenced/presenced/internal/problem"
 	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/store/sqlite"
@@ -38,6 +38,8 @@ import (
 	"github.com/presenced/presenced/internal/transport/ws"
 	"github.com/presenced/presenced/internal/web"
 	"github.com/presenced/presenced/internal/wire"
+	"github.com/presenced/presenced/internal/xmpp/c2s"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
 // Server is one presenced node.
@@ -48,6 +50,7 @@ type Server struct {
 	Hub     *core.Hub
 	Auth    *auth.Auth
 	Web     *web.Web
+	OAuth   *oauth.Provider // apps' OAuth 2.1 / OpenID Connect provider (docs/apps.md)
 	Metrics *metrics.Registry
 
 	handler   http.Handler
@@ -136,6 +139,18 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.XMPP = &c2s.Server{Domain: cfg.Domain, Hub: s.Hub, Auth: s.Auth, AllowPlaintext: cfg.XMPPPlaintext, Secret: key, Log: log,
 		Limits: xmlstream.DefaultLimits, ResumeWindow: cfg.XMPPResumeWindow, Clock: clk, Register: cfg.XMPPRegister}
 	s.Web = &web.Web{Auth: s.Auth, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Domain: cfg.Domain, Log: log}
+	if cfg.PublicURL != "" {
+		if err := oauth.CheckIssuer(cfg.PublicURL); err != nil {
+			st.Close()
+			unlock()
+			return nil, &config.SettingError{Key: "public_url", Value: cfg.PublicURL, Err: err}
+		}
+	}
+	if s.OAuth, err = oauth.New(&oauth.Provider{Store: st, Sessions: s.Web, Clock: clk, Log: log, Secret: key, KeyDir: cfg.DataDir}); err != nil {
+		st.Close()
+		unlock()
+		return nil, err
+	}
 	s.handler = s.routes()
 	s.registerMetrics()
 	return s, nil
@@ -150,6 +165,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/http-bind", s.XMPP.ServeBOSH)               // XEP-0124, XEP-0206
 	(&api.API{Hub: s.Hub, Auth: s.Auth, Log: s.Log, Signup: s.Config.Signup, Authenticate: s.authenticate, Metrics: s.Metrics}).Routes(mux)
 	s.Web.Routes(mux)
+	s.OAuth.Routes(mux)
 	dav := &carddav.Handler{Hub: s.Hub, Auth: s.Auth, Log: s.Log} // docs/contacts.md
 	mux.Handle(carddav.Prefix, dav)
 	mux.Handle("/.well-known/carddav", dav)
@@ -323,6 +339,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}})
 	}
+	s.setIssuer(ln)
 	if s.Config.AdminAddr != "" {
 		// bound here, not in the goroutine, so that a taken or malformed
 		// address stops the start instead of silently leaving the operator
@@ -371,6 +388,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// setIssuer gives the OAuth provider its issuer: public_url, else the
+// address HTTP listens on, when apps can use that (https, or http on
+// loopback). Otherwise apps are off until public_url is set, and the log
+// says so.
+func (s *Server) setIssuer(ln net.Listener) {
+	issuer := s.Config.PublicURL
+	if issuer == "" {
+		scheme := "http"
+		if s.Config.TLSCert != "" {
+			scheme = "https"
+		}
+		issuer = scheme + "://" + ln.Addr().String()
+	}
+	if err := s.OAuth.SetIssuer(strings.TrimSuffix(issuer, "/")); err != nil {
+		s.Log.Warn("apps (OAuth) are off: set public_url to the https URL apps reach this server at", "err", err)
+	}
 }
 
 // serveAdmin serves adminRoutes on ln until ctx ends.

@@ -1,0 +1,378 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/presenced/presenced/internal/store"
+)
+
+// appRedirect is where the test apps' authorization responses go; nothing
+// listens there: the test browser stops before following it.
+const appRedirect = "http://127.0.0.1:9/callback"
+
+// registerApp stores an app as `presenced app add` does and returns its ID
+// and, for a confidential app, its secret.
+func registerApp(t *testing.T, ts *testServer, name string, public bool, scopes ...string) (string, string) {
+	t.Helper()
+	id, secret := randomString(16), ""
+	app := store.App{ID: id, Name: name, RedirectURIs: []string{appRedirect}, Scopes: scopes, Public: public, CreatedAt: time.Now()}
+	if !public {
+		secret = "pds_" + randomString(32)
+		h := sha256.Sum256([]byte(secret))
+		app.SecretHash = h[:]
+	}
+	if err := ts.Store.CreateApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	return id, secret
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// browser is a stand-in for a user's browser: cookies, redirects followed
+// up to the app's redirect URI, which it reports instead of loading.
+type browser struct {
+	t      *testing.T
+	c      *http.Client
+	landed *url.URL // the app redirect reached
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t}
+	b.c = &http.Client{Jar: jar, Timeout: 15 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), appRedirect) {
+			b.landed = req.URL
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	return b
+}
+
+var (
+	refreshMeta = regexp.MustCompile(`http-equiv="refresh" content="0;url=([^"]+)"`)
+	hiddenInput = regexp.MustCompile(`<input type="hidden" name="(id|csrf)" value="([^"]*)">`)
+)
+
+// open loads u and returns the final page's status and body.
+func (b *browser) open(u string) (int, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(u)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if m := refreshMeta.FindStringSubmatch(string(body)); m != nil { // the consent page loads itself again
+		next, _ := url.Parse(strings.ReplaceAll(m[1], "&amp;", "&"))
+		return b.open(resp.Request.URL.ResolveReference(next).String())
+	}
+	return resp.StatusCode, string(body)
+}
+
+// consent answers the consent page at page (its HTML, loaded from
+// pageURL) with decision, signing in with address and password.
+func (b *browser) consent(pageURL, page, decision, address, password string) (int, string) {
+	b.t.Helper()
+	form := url.Values{"decision": {decision}, "address": {address}, "password": {password}}
+	for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], m[2])
+	}
+	resp, err := b.c.PostForm(pageURL, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// authorize runs the browser's part of the code flow: the authorization
+// URL, the consent page, allow; it returns the redirect to the app.
+func (b *browser) authorize(ts *testServer, authURL, local string) *url.URL {
+	b.t.Helper()
+	status, page := b.open(authURL)
+	if status != http.StatusOK || !strings.Contains(page, "Allow") {
+		b.t.Fatalf("consent page: %d %s", status, page)
+	}
+	b.landed = nil
+	b.consent(ts.URL+"/oauth/consent", page, "allow", local+"@localhost", "password-"+local)
+	if b.landed == nil {
+		b.t.Fatal("the consent did not lead back to the app")
+	}
+	return b.landed
+}
+
+// codeFlow sets up an OpenID Connect client (go-oidc and x/oauth2, a
+// client library this project did not write) for app.
+func codeFlow(t *testing.T, ts *testServer, app, secret string, scopes ...string) (*oidc.Provider, *oauth2.Config) {
+	t.Helper()
+	p, err := oidc.NewProvider(tctx(t), ts.URL) // discovery, checking the issuer
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, &oauth2.Config{ClientID: app, ClientSecret: secret, Endpoint: p.Endpoint(), RedirectURL: appRedirect,
+		Scopes: append([]string{oidc.ScopeOpenID}, scopes...)}
+}
+
+// TestOAuthCodeFlowWithOIDCClient: an app signs a user in with the code
+// flow and PKCE through the consent page, verifies the ID token against
+// the published keys, reads userinfo, refreshes (rotating the refresh
+// token) and revokes; a reused refresh token revokes its whole sign-in.
+func TestOAuthCodeFlowWithOIDCClient(t *testing.T) {
+	ts := startServer(t, nil)
+	waitReady(t, ts)
+	ts.user(t, "alice")
+	app, _ := registerApp(t, ts, "Chat", true, "presence:read", "message")
+	provider, conf := codeFlow(t, ts, app, "", oidc.ScopeOfflineAccess, "presence:read")
+	ctx := tctx(t)
+
+	verifier, state, nonce := oauth2.GenerateVerifier(), randomString(8), randomString(8)
+	back := newBrowser(t).authorize(ts, conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), "alice")
+	if back.Query().Get("state") != state || back.Query().Get("code") == "" {
+		t.Fatalf("redirect back to the app: %s", back)
+	}
+	tok, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := provider.Verifier(&oidc.Config{ClientID: app}).Verify(ctx, raw)
+	if err != nil {
+		t.Fatalf("ID token: %v", err)
+	}
+	if idt.Nonce != nonce || idt.Subject == "" || strings.Contains(idt.Subject, "alice") {
+		t.Fatalf("ID token: nonce %q, subject %q (pairwise, never the address)", idt.Nonce, idt.Subject)
+	}
+	info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil || info.Subject != idt.Subject {
+		t.Fatalf("userinfo: %+v, %v", info, err)
+	}
+
+	// refresh: a new refresh token each time
+	old := tok.RefreshToken
+	tok2, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: old, Expiry: time.Now().Add(-time.Hour)}).Token()
+	if err != nil || tok2.RefreshToken == "" || tok2.RefreshToken == old || tok2.AccessToken == tok.AccessToken {
+		t.Fatalf("refresh: %+v, %v", tok2, err)
+	}
+	// the old one again: reuse, which ends the whole sign-in
+	if _, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: old, Expiry: time.Now().Add(-time.Hour)}).Token(); err == nil {
+		t.Fatal("a used refresh token was accepted again")
+	}
+	if _, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok2.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token(); err == nil {
+		t.Fatal("after a reuse, the family's newest refresh token still works")
+	}
+	if _, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok2)); err == nil {
+		t.Fatal("after a reuse, the family's access token still works")
+	}
+
+	// a fresh sign-in (consent remembered in the grant), then revocation (RFC 7009)
+	verifier = oauth2.GenerateVerifier()
+	back = newBrowser(t).authorize(ts, conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), "alice")
+	tok3, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := tok3.Extra("id_token").(string); raw != "" {
+		if again, err := provider.Verifier(&oidc.Config{ClientID: app}).Verify(ctx, raw); err != nil || again.Subject != idt.Subject {
+			t.Fatalf("the subject is not stable across sign-ins: %v", err)
+		}
+	}
+	revoke(t, provider, app, tok3.AccessToken)
+	if _, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok3)); err == nil {
+		t.Fatal("a revoked access token still works")
+	}
+}
+
+// revoke posts a token to the revocation endpoint as a public client.
+func revoke(t *testing.T, p *oidc.Provider, app, token string) {
+	t.Helper()
+	var meta struct {
+		Revocation string `json:"revocation_endpoint"`
+	}
+	p.Claims(&meta)
+	resp, err := http.PostForm(meta.Revocation, url.Values{"token": {token}, "client_id": {app}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revocation: %d", resp.StatusCode)
+	}
+}
+
+// TestOAuthDiscoveryIsExact: discovery says what presenced does and no
+// more: PKCE with S256 only, pairwise subjects, the code flow.
+func TestOAuthDiscoveryIsExact(t *testing.T) {
+	ts := startServer(t, nil)
+	waitReady(t, ts)
+	resp, err := http.Get(ts.URL + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"code_challenge_methods_supported": {"S256"},
+		"subject_types_supported":          {"pairwise"},
+		"response_types_supported":         {"code"},
+		"grant_types_supported":            {"authorization_code", "refresh_token"},
+	}
+	for key, w := range want {
+		var got []string
+		for _, v := range d[key].([]any) {
+			got = append(got, v.(string))
+		}
+		if !slices.Equal(got, w) {
+			t.Errorf("%s = %q, want %q", key, got, w)
+		}
+	}
+	if d["issuer"] != ts.URL {
+		t.Errorf("issuer %v, want %s", d["issuer"], ts.URL)
+	}
+}
+
+// TestOAuthRefusals: what an attacker or a sloppy app tries is refused
+// with the standard error: no PKCE, plain PKCE, an unregistered redirect
+// URI, a scope the app was not registered for, a code used twice (which
+// also revokes what its first use gave), a consent answered from another
+// browser or without the form's CSRF token, a wrong client secret, and a
+// token in the URL.
+func TestOAuthRefusals(t *testing.T) {
+	ts := startServer(t, nil)
+	waitReady(t, ts)
+	ts.user(t, "alice")
+	app, _ := registerApp(t, ts, "Chat", true, "presence:read")
+	_, conf := codeFlow(t, ts, app, "", oidc.ScopeOfflineAccess)
+	ctx := tctx(t)
+
+	errorOf := func(authURL string) string {
+		b := newBrowser(t)
+		status, body := b.open(authURL)
+		if b.landed != nil {
+			return b.landed.Query().Get("error")
+		}
+		return strings.TrimSpace(http.StatusText(status) + ": " + body)
+	}
+	if e := errorOf(conf.AuthCodeURL("s")); e != "invalid_request" {
+		t.Errorf("no PKCE: %q, want invalid_request", e)
+	}
+	plain := conf.AuthCodeURL("s", oauth2.SetAuthURLParam("code_challenge", "abc"), oauth2.SetAuthURLParam("code_challenge_method", "plain"))
+	if e := errorOf(plain); e != "invalid_request" {
+		t.Errorf("plain PKCE: %q, want invalid_request", e)
+	}
+	verifier := oauth2.GenerateVerifier()
+	wrongRedirect := strings.Replace(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), url.QueryEscape(appRedirect), url.QueryEscape("http://127.0.0.1:9/elsewhere"), 1)
+	if e := errorOf(wrongRedirect); !strings.HasPrefix(e, "Bad Request") {
+		t.Errorf("unregistered redirect URI: %q; want a 400 page, never a redirect", e)
+	}
+	badScope := *conf
+	badScope.Scopes = append(badScope.Scopes, "rooms")
+	if e := errorOf(badScope.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))); e != "invalid_scope" {
+		t.Errorf("unregistered scope: %q, want invalid_scope", e)
+	}
+
+	// a code used twice
+	back := newBrowser(t).authorize(ts, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice")
+	code := back.Query().Get("code")
+	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
+		t.Fatalf("a code used twice: %v, want invalid_grant", err)
+	}
+	if _, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token(); err == nil {
+		t.Fatal("what the first use of a replayed code gave still works")
+	}
+
+	// the consent page of another browser's request, and a form without its CSRF token
+	victim, attacker := newBrowser(t), newBrowser(t)
+	status, page := attacker.open(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+	if status != http.StatusOK {
+		t.Fatal(status, page)
+	}
+	id := hiddenInput.FindStringSubmatch(page)[2]
+	if status, _ := victim.open(ts.URL + "/oauth/consent?again=1&id=" + url.QueryEscape(id)); status != http.StatusBadRequest {
+		t.Errorf("another browser's consent page: %d, want 400", status)
+	}
+	if status, _ := victim.consent(ts.URL+"/oauth/consent", page, "allow", "alice@localhost", "password-alice"); status != http.StatusForbidden {
+		t.Errorf("another browser answering the consent: %d, want 403", status)
+	}
+	if status, _ := attacker.consent(ts.URL+"/oauth/consent", strings.Replace(page, `name="csrf"`, `name="x"`, 1), "allow", "alice@localhost", "password-alice"); status != http.StatusForbidden {
+		t.Errorf("a consent without its CSRF token: %d, want 403", status)
+	}
+
+	// a confidential app with a wrong secret
+	capp, secret := registerApp(t, ts, "Calls", false, "signal")
+	_, cconf := codeFlow(t, ts, capp, secret+"x")
+	back = newBrowser(t).authorize(ts, cconf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice")
+	if _, err := cconf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier)); !errors.As(err, &re) || re.ErrorCode != "invalid_client" {
+		t.Errorf("a wrong client secret: %v, want invalid_client", err)
+	}
+
+	resp, err := http.Get(ts.URL + "/oauth/userinfo?access_token=" + url.QueryEscape(tok.AccessToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a token in the URL: %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestOAuthPairwiseSubjects: two apps know the same user by different,
+// stable identifiers.
+func TestOAuthPairwiseSubjects(t *testing.T) {
+	ts := startServer(t, nil)
+	waitReady(t, ts)
+	ts.user(t, "alice")
+	ctx := tctx(t)
+	var subjects []string
+	for _, name := range []string{"Chat", "Game"} {
+		app, _ := registerApp(t, ts, name, true, "presence:read")
+		provider, conf := codeFlow(t, ts, app, "")
+		verifier := oauth2.GenerateVerifier()
+		back := newBrowser(t).authorize(ts, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice")
+		tok, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := tok.Extra("id_token").(string)
+		idt, err := provider.Verifier(&oidc.Config{ClientID: app}).Verify(ctx, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subjects = append(subjects, idt.Subject)
+	}
+	if subjects[0] == subjects[1] {
+		t.Fatalf("two apps got the same subject %q", subjects[0])
+	}
+}
