@@ -34,11 +34,13 @@ const tokenPrefix = "pd_"
 
 // Auth manages accounts' credentials.
 type Auth struct {
-	Store    store.Store
-	Clock    clock.Clock
-	Hasher   *Hasher
-	TokenTTL time.Duration // lifetime of new tokens; 0 means no expiry
-	Throttle *Throttle     // failed sign-ins (see Throttle); nil: none
+	// AppTokens, if set, resolves apps' access tokens for VerifySession.
+	AppTokens AppTokens
+	Store     store.Store
+	Clock     clock.Clock
+	Hasher    *Hasher
+	TokenTTL  time.Duration // lifetime of new tokens; 0 means no expiry
+	Throttle  *Throttle     // failed sign-ins (see Throttle); nil: none
 }
 
 // MinPasswordLength is the shortest password accepted, in bytes.
@@ -235,6 +237,35 @@ func (a *Auth) DeleteExpiredTokens(ctx context.Context) (int, error) {
 }
 
 // Verify resolves a bearer secret to its token.
+// AppTokens resolves the access tokens apps get from the OAuth provider
+// (internal/oauth), which are not presenced's own bearer tokens.
+type AppTokens interface {
+	AccessToken(ctx context.Context, bearer string) (store.Token, error)
+}
+
+// VerifySession is Verify for opening a session (JSON protocol hello,
+// WebSocket upgrade, long-poll): it also takes an app's access token, and
+// the token it returns then names the app and its scopes (store.Token.App),
+// which the session is limited to. Everything else (the REST API, CardDAV,
+// the web page's cookie) takes presenced's own tokens only, through Verify.
+func (a *Auth) VerifySession(ctx context.Context, secret string) (store.Token, error) {
+	if strings.HasPrefix(secret, tokenPrefix) || a.AppTokens == nil {
+		return a.Verify(ctx, secret)
+	}
+	if len(secret) > maxAppToken {
+		return store.Token{}, ErrInvalidToken
+	}
+	t, err := a.AppTokens.AccessToken(ctx, secret)
+	if err != nil || t.App == "" {
+		return store.Token{}, ErrInvalidToken
+	}
+	return t, nil
+}
+
+// maxAppToken bounds what is handed to the app token resolver.
+const maxAppToken = 1024
+
+// Verify resolves one of presenced's own bearer tokens (never an app's).
 func (a *Auth) Verify(ctx context.Context, secret string) (store.Token, error) {
 	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 128 {
 		return store.Token{}, ErrInvalidToken

@@ -13,6 +13,9 @@ const MaxDirected = 64
 // refused or pointless delivery is silent. When the session goes
 // unavailable or ends, everyone it directed presence to sees it go.
 func (s *Session) Direct(to string, available bool) error {
+	if err := s.may(ScopePresencePublish); err != nil {
+		return err
+	}
 	bare, err := addr.Bare(to)
 	if err != nil {
 		return Errorf(CodeInvalid, "to: %v", err)

@@ -20,6 +20,7 @@ const (
 	CodeNotAccepted  Code = "not_accepted"    // the recipient's sessions do not take this kind
 	CodeRateLimited  Code = "rate_limited"    // too many requests
 	CodeUnauthorized Code = "unauthorized"    // missing or bad credentials
+	CodeForbidden    Code = "forbidden"       // an app's grant does not cover this (docs/apps.md)
 	CodeBusy         Code = "busy"            // server saturated; retry later
 	CodeSessionGone  Code = "session_expired" // resume of a session that ended
 	CodeInternal     Code = "internal"

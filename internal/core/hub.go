@@ -287,6 +287,9 @@ type SessionOptions struct {
 	// call) refuses the session. Zero: not given, nothing is checked.
 	Checked Checkpoint
 	Channel Channel // first-party unless an app's
+	// Scopes are what the app's user granted it, for an app's channel
+	// (scopes.go); a first-party session needs none.
+	Scopes []string
 	// View, if set, receives what Connect read from the store, for a
 	// transport that asks for it again soon after (XMPP's roster get and
 	// initial presence): see View.
@@ -398,7 +401,7 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 		return nil, Errorf(CodeInvalid, "resource must be 1 to 64 printable characters without / or @")
 	}
 	s := &Session{hub: h, Account: account, Resource: opts.Resource, payloads: opts.Payloads,
-		transport: h.metrics.gaugeOf(opts.Transport), credential: opts.Credential, channel: opts.Channel, sink: sink,
+		transport: h.metrics.gaugeOf(opts.Transport), credential: opts.Credential, channel: opts.Channel, scopes: scopesOf(opts.Scopes), sink: sink,
 		started: h.sinceBorn(h.clock.Now()),
 		rate:    ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
 	for _, k := range opts.Accepts {
@@ -450,6 +453,11 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	s, err := h.newSession(account, opts, sink)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Presence != nil {
+		if err := s.may(ScopePresencePublish); err != nil {
+			return nil, err
+		}
 	}
 	err = h.withView(ctx, account, func(loaded *user, view storedView) error {
 		if h.closing.Load() {
@@ -603,10 +611,18 @@ func (u *user) privacy() Privacy {
 	return Privacy{Invisible: u.invisible, Blocks: keys(u.blocks), Hidden: keys(u.hidden)}
 }
 
-// Resume re-attaches a session that lost its connection, replaying events
-// after lastSeq; if those are gone, the session starts over with a snapshot.
-// Its contacts see no change: the session never went offline for them.
+// Resume re-attaches a first-party session that lost its connection,
+// replaying events after lastSeq; if those are gone, the session starts
+// over with a snapshot. Its contacts see no change: the session never went
+// offline for them.
 func (h *Hub) Resume(ctx context.Context, account, resource string, lastSeq uint64, sink Sink) (s *Session, replayed bool, err error) {
+	return h.ResumeOn(ctx, account, resource, Channel{}, lastSeq, sink)
+}
+
+// ResumeOn is Resume for a session of channel ch: an app's session is
+// resumed only by that app, and no app resumes a first-party session
+// (either way, as if there were no such session).
+func (h *Hub) ResumeOn(ctx context.Context, account, resource string, ch Channel, lastSeq uint64, sink Sink) (s *Session, replayed bool, err error) {
 	if h.closing.Load() {
 		return nil, false, errShuttingDown
 	}
@@ -614,7 +630,7 @@ func (h *Hub) Resume(ctx context.Context, account, resource string, lastSeq uint
 	if u := h.live(account); u != nil {
 		s = u.session(resource)
 	}
-	if s == nil || s.ended.Load() {
+	if s == nil || s.ended.Load() || s.channel != ch {
 		unlock()
 		return nil, false, Errorf(CodeSessionGone, "no such session; connect anew")
 	}
@@ -785,6 +801,9 @@ func (s *Session) Unavailable() {
 
 // SetPresence publishes the session's presence to everyone allowed to see it.
 func (s *Session) SetPresence(p Presence) error {
+	if err := s.may(ScopePresencePublish); err != nil {
+		return err
+	}
 	if err := p.Validate(); err != nil {
 		return err
 	}

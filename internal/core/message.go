@@ -22,6 +22,13 @@ const (
 // the policy forbids delivery or nobody is online (indistinguishable on
 // purpose), or CodeNotAccepted when online sessions do not take this kind.
 func (s *Session) Send(m Message) (int, error) {
+	scope := ScopeMessage
+	if m.Kind == KindSignal {
+		scope = ScopeSignal
+	}
+	if err := s.may(scope); err != nil {
+		return 0, err
+	}
 	if err := validateMessage(&m); err != nil {
 		return 0, err
 	}

@@ -210,6 +210,9 @@ func isValueName(s string) bool {
 // Publish sets the session's account's item on a topic and delivers it. An
 // empty itemID gets one made up.
 func (s *Session) Publish(ctx context.Context, topic, itemID string, data json.RawMessage) (store.PersonalItem, error) {
+	if err := s.may(ScopeEventsPublish); err != nil {
+		return store.PersonalItem{}, err
+	}
 	canon, err := CanonicalItem(topic, data)
 	if err != nil {
 		return store.PersonalItem{}, err
@@ -228,6 +231,9 @@ func (s *Session) Publish(ctx context.Context, topic, itemID string, data json.R
 // Retract removes the session's account's item on a topic; those who got
 // it are told.
 func (s *Session) Retract(ctx context.Context, topic string) error {
+	if err := s.may(ScopeEventsPublish); err != nil {
+		return err
+	}
 	if topicBit(topic) == 0 {
 		return Errorf(CodeInvalid, "unknown topic %q", topic)
 	}

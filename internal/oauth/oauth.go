@@ -22,11 +22,13 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -107,7 +109,6 @@ func New(p *Provider) (*Provider, error) {
 	}
 	p.keys = keys
 	cfg := &op.Config{
-		CryptoKey:             derive(p.Secret, "oauth token sealing"),
 		CodeMethodS256:        true,
 		AuthMethodPost:        true,
 		GrantTypeRefreshToken: true,
@@ -119,6 +120,9 @@ func New(p *Provider) (*Provider, error) {
 			op.NewEndpoint(PathRevoke), op.NewEndpoint(PathEndSession), op.NewEndpoint(PathKeys)),
 		op.WithCustomIntrospectionEndpoint(op.NewEndpoint(PathIntrospect)),
 		op.WithCORSOptions(&corsOptions),
+		// sealed with AES-GCM only: the library's default also opens its
+		// old unauthenticated AES-CFB format, which presenced never made
+		op.WithCrypto(op.NewAES256GCMCrypto(derive(p.Secret, "oauth token sealing"), "1")),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("oauth provider: %w", err)
@@ -127,6 +131,23 @@ func New(p *Provider) (*Provider, error) {
 	p.handler = p.routes()
 	return p, nil
 }
+
+// AccessToken resolves an app's access token to its stored token
+// (auth.AppTokens): the sealed ID is opened, and the token must exist (not
+// revoked) and be unexpired.
+func (p *Provider) AccessToken(ctx context.Context, bearer string) (store.Token, error) {
+	plain, err := p.op.Crypto().Decrypt(bearer)
+	if err != nil {
+		return store.Token{}, errInvalidToken
+	}
+	id, _, ok := strings.Cut(plain, ":")
+	if !ok {
+		return store.Token{}, errInvalidToken
+	}
+	return (&storage{p: p}).liveToken(ctx, id)
+}
+
+var errInvalidToken = errors.New("invalid app access token")
 
 // SetIssuer sets the public URL apps reach the server at: https, or http
 // on a loopback host only (a development set-up).

@@ -35,6 +35,7 @@ var status = map[core.Code]int{
 	core.CodeNotAccepted:  http.StatusConflict,
 	core.CodeRateLimited:  http.StatusTooManyRequests,
 	core.CodeUnauthorized: http.StatusUnauthorized,
+	core.CodeForbidden:    http.StatusForbidden,
 	core.CodeBusy:         http.StatusServiceUnavailable,
 	core.CodeSessionGone:  http.StatusGone,
 	core.CodeInternal:     http.StatusInternalServerError,

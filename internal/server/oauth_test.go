@@ -20,6 +20,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/internal/store"
 )
 
@@ -374,5 +375,65 @@ func TestOAuthPairwiseSubjects(t *testing.T) {
 	}
 	if subjects[0] == subjects[1] {
 		t.Fatalf("two apps got the same subject %q", subjects[0])
+	}
+}
+
+// appToken signs alice in to a new app registered for scopes, asking for
+// them all, and returns the app's access token.
+func appToken(t *testing.T, ts *testServer, name string, scopes ...string) (string, *oidc.Provider, string) {
+	t.Helper()
+	app, _ := registerApp(t, ts, name, true, scopes...)
+	provider, conf := codeFlow(t, ts, app, "", scopes...)
+	verifier := oauth2.GenerateVerifier()
+	back := newBrowser(t).authorize(ts, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice")
+	tok, err := conf.Exchange(tctx(t), back.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.AccessToken, provider, app
+}
+
+// TestOAuthAppTokenOpensAScopedSession: an app's access token opens a
+// JSON-protocol session (WebSocket and long-polling) that may do only what
+// its user granted (forbidden otherwise), it is no key to the REST API,
+// and revoking it ends the live session.
+func TestOAuthAppTokenOpensAScopedSession(t *testing.T) {
+	ts := startServer(t, nil)
+	waitReady(t, ts)
+	ts.user(t, "alice")
+	ctx := tctx(t)
+	readOnly, _, _ := appToken(t, ts, "Viewer", "presence:read")
+	publisher, provider, app := appToken(t, ts, "Status", "presence:publish")
+
+	for _, poll := range []bool{false, true} {
+		c := client.New(ts.URL, readOnly)
+		connect := c.Connect
+		if poll {
+			connect = c.ConnectPoll
+		}
+		s, err := connect(ctx, client.ConnectOptions{Device: "app"})
+		if err != nil {
+			t.Fatalf("an app token's session (long-poll %v): %v", poll, err)
+		}
+		var ce *client.Error
+		if err := s.SetPresence(ctx, client.Presence{Availability: "available"}); !errors.As(err, &ce) || ce.Code != "forbidden" {
+			t.Errorf("presence from an app without presence:publish (long-poll %v): %v, want forbidden", poll, err)
+		}
+		s.Close(ctx)
+	}
+	if _, err := client.New(ts.URL, readOnly).Subscriptions(ctx); err == nil {
+		t.Error("an app token was accepted by the REST API")
+	}
+
+	s, err := client.New(ts.URL, publisher).Connect(ctx, client.ConnectOptions{Device: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPresence(ctx, client.Presence{Availability: "available"}); err != nil {
+		t.Fatalf("presence from an app with presence:publish: %v", err)
+	}
+	revoke(t, provider, app, publisher)
+	if _, err := s.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "goaway" }); err != nil {
+		t.Fatalf("the session of a revoked app token did not end: %v", err)
 	}
 }

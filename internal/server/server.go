@@ -151,6 +151,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		unlock()
 		return nil, err
 	}
+	s.Auth.AppTokens = s.OAuth
 	s.handler = s.routes()
 	s.registerMetrics()
 	return s, nil
@@ -264,19 +265,16 @@ func (s *Server) authenticate(r *http.Request) (*store.Token, error) {
 	return t, nil
 }
 
-// wsAccount is the account a WebSocket upgrade proves by header or cookie.
+// wsAccount is the token a WebSocket upgrade proves by header or cookie.
 // A cookie suffices here because the upgrade's Origin is checked.
-func (s *Server) wsAccount(r *http.Request) (account, credential string) {
+func (s *Server) wsAccount(r *http.Request) *store.Token {
 	if h := r.Header.Get("Authorization"); h != "" {
-		if t, err := s.Auth.Verify(r.Context(), auth.BearerToken(h)); err == nil {
-			return t.Account, t.ID
+		if t, err := s.Auth.VerifySession(r.Context(), auth.BearerToken(h)); err == nil {
+			return &t
 		}
-		return "", ""
+		return nil
 	}
-	if t := s.Web.CookieToken(r); t != nil {
-		return t.Account, t.ID
-	}
-	return "", ""
+	return s.Web.CookieToken(r)
 }
 
 // originAllowed admits the server's own origin and the configured ones.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/store"
 )
 
 // Server is what the protocol needs from the rest of presenced.
@@ -43,6 +44,11 @@ type Conn struct {
 	// Checked is the hub's Checkpoint taken before Credential was verified
 	// (core.SessionOptions.Checked).
 	Checked core.Checkpoint
+	// App is set when an app's access token authenticated it, with the
+	// Scopes its user granted the app: the session is the app's channel
+	// (docs/apps.md).
+	App     string
+	Scopes  []string
 	Session *core.Session
 	bye     bool
 }
@@ -59,8 +65,17 @@ func (c *Conn) Finish() {
 // the ID of its token and the checkpoint taken before verifying it are set
 // when the transport already authenticated the client (Authorization
 // header or web session cookie).
-func (s *Server) NewConn(transport, account, credential string, checked core.Checkpoint) *Conn {
-	return &Conn{srv: s, transport: transport, Account: account, Credential: credential, Checked: checked}
+func (s *Server) NewConn(transport string, tok *store.Token, checked core.Checkpoint) *Conn {
+	c := &Conn{srv: s, transport: transport, Checked: checked}
+	if tok != nil {
+		c.authenticated(*tok)
+	}
+	return c
+}
+
+// authenticated records what tok proves.
+func (c *Conn) authenticated(tok store.Token) {
+	c.Account, c.Credential, c.App, c.Scopes = tok.Account, tok.ID, tok.App, tok.Scopes
 }
 
 // ErrClose is returned with the last frame to send when the connection must
@@ -75,11 +90,12 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 	}
 	if f.Token != "" {
 		checked := c.srv.Hub.Checkpoint()
-		tok, err := c.srv.Auth.Verify(ctx, f.Token)
+		tok, err := c.srv.Auth.VerifySession(ctx, f.Token)
 		if err != nil {
 			return Error(f.ID, core.Errorf(core.CodeUnauthorized, "%v", err)), ErrClose
 		}
-		c.Account, c.Credential, c.Checked = tok.Account, tok.ID, checked
+		c.authenticated(tok)
+		c.Checked = checked
 	}
 	if c.Account == "" {
 		return Error(f.ID, core.Errorf(core.CodeUnauthorized, "hello needs a token")), ErrClose
@@ -93,7 +109,7 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 		err     error
 	)
 	if f.Resume != nil {
-		s, _, err = c.srv.Hub.Resume(ctx, c.Account, f.Resume.Session, f.Resume.Seq, sink)
+		s, _, err = c.srv.Hub.ResumeOn(ctx, c.Account, f.Resume.Session, core.Channel{App: c.App}, f.Resume.Seq, sink)
 		resumed = err == nil // a resume that resynced is still the same session
 		if resumed {
 			if err := s.SetCredential(c.Credential, c.Checked); err != nil {
@@ -101,7 +117,8 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 			}
 		}
 	} else {
-		opts := core.SessionOptions{Transport: c.transport, Device: f.Device, Accepts: f.Accepts, Topics: f.Topics, Credential: c.Credential, Checked: c.Checked}
+		opts := core.SessionOptions{Transport: c.transport, Device: f.Device, Accepts: f.Accepts, Topics: f.Topics, Credential: c.Credential, Checked: c.Checked,
+			Channel: core.Channel{App: c.App}, Scopes: c.Scopes}
 		if f.Presence != nil {
 			p := f.Presence.core()
 			opts.Presence = &p

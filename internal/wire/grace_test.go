@@ -13,6 +13,7 @@ import (
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/store/sqlite"
 )
 
@@ -45,7 +46,7 @@ func graceRig(t *testing.T) (*Server, *clock.Fake) {
 // the connection.
 func hello(t *testing.T, srv *Server, raw string) (map[string]any, *Conn) {
 	t.Helper()
-	c := srv.NewConn("longpoll", "bob@localhost", "", srv.Hub.Checkpoint())
+	c := srv.NewConn("longpoll", &store.Token{Account: "bob@localhost"}, srv.Hub.Checkpoint())
 	f, err := Decode([]byte(raw))
 	if err != nil {
 		t.Fatalf("%s: %v", raw, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/jsonerr"
 	"github.com/presenced/presenced/internal/problem"
+	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/wire"
 )
 
@@ -88,7 +89,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	checked := h.Proto.Hub.Checkpoint() // before the token is read: core.Checkpoint
-	tok, err := h.Proto.Auth.Verify(r.Context(), auth.BearerToken(r.Header.Get("Authorization")))
+	tok, err := h.Proto.Auth.VerifySession(r.Context(), auth.BearerToken(r.Header.Get("Authorization")))
 	if err != nil {
 		problem.Write(w, core.CodeUnauthorized, "a valid bearer token is required in the Authorization header")
 		return
@@ -125,7 +126,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Live.Add(1)
 	defer h.Live.Add(-1)
-	resp := h.poll(r.Context(), tok.Account, tok.ID, checked, req, wait)
+	resp := h.poll(r.Context(), tok, checked, req, wait)
 	if resp.Frames == nil {
 		resp.Frames = []json.RawMessage{} // "frames": [], never null
 	}
@@ -134,13 +135,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(resp)
 }
 
-func (h *Handler) poll(ctx context.Context, account, credential string, checked core.Checkpoint, req Request, wait time.Duration) Response {
+func (h *Handler) poll(ctx context.Context, tok store.Token, checked core.Checkpoint, req Request, wait time.Duration) Response {
 	k := newSink()
-	c := h.Proto.NewConn("longpoll", account, credential, checked)
+	c := h.Proto.NewConn("longpoll", &tok, checked)
+	account := tok.Account
 	var out Response
 	frames := req.Frames
 	if req.Session != "" {
-		s, _, err := h.Proto.Hub.Resume(ctx, account, req.Session, req.Ack, k)
+		s, _, err := h.Proto.Hub.ResumeOn(ctx, account, req.Session, core.Channel{App: tok.App}, req.Ack, k)
 		if err != nil {
 			return Response{Frames: []json.RawMessage{wire.Error("", err)}}
 		}

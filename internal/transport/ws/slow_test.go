@@ -69,7 +69,12 @@ func TestSlowRequestDoesNotStallOtherConnections(t *testing.T) {
 		Proto: &wire.Server{Hub: hub, Auth: a, Grace: time.Minute, Heartbeat: 30 * time.Second},
 		// the fast client proves its account by header, so its hello
 		// needs no token lookup
-		Authenticate:  func(r *http.Request) (string, string) { return r.Header.Get("X-Test-Account"), "" },
+		Authenticate: func(r *http.Request) *store.Token {
+			if a := r.Header.Get("X-Test-Account"); a != "" {
+				return &store.Token{Account: a}
+			}
+			return nil
+		},
 		OriginAllowed: func(*http.Request, string) bool { return true },
 		Log:           log,
 		Live:          new(atomic.Int64),

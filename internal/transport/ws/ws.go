@@ -22,15 +22,16 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/wire"
 )
 
 // Handler upgrades HTTP requests to WebSocket sessions.
 type Handler struct {
 	Proto *wire.Server
-	// Authenticate returns the account an upgrade request already proves
-	// (Authorization header, web session cookie), or "".
-	Authenticate func(*http.Request) (account, credential string)
+	// Authenticate returns the token an upgrade request already proves
+	// (Authorization header, web session cookie), or nil.
+	Authenticate func(*http.Request) *store.Token
 	// OriginAllowed reports whether a browser page from origin may connect.
 	OriginAllowed func(r *http.Request, origin string) bool
 	Log           *slog.Logger
@@ -117,14 +118,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	checked := h.Proto.Hub.Checkpoint() // before the credential is read: core.Checkpoint
-	account, credential := h.Authenticate(r)
+	tok := h.Authenticate(r)
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, "cannot upgrade", http.StatusInternalServerError)
 		return
 	}
 	h.startOnce.Do(h.start)
-	c := &conn{h: h, nc: nc, proto: h.Proto.NewConn("ws", account, credential, checked)}
+	c := &conn{h: h, nc: nc, proto: h.Proto.NewConn("ws", tok, checked)}
 	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for our answer
 		c.pre, _ = brw.Reader.Peek(n)
 		c.pre = append([]byte(nil), c.pre...)
