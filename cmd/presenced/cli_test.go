@@ -17,6 +17,7 @@ func TestHelpExitsZero(t *testing.T) {
 		{"serve", "--help"}, {"serve", "-h"},
 		{"user", "--help"}, {"user", "add", "--help"}, {"user", "list", "-h"},
 		{"token", "--help"}, {"token", "issue", "--help"},
+		{"app", "--help"}, {"app", "add", "--help"}, {"app", "list", "-h"}, {"app", "show", "-h"}, {"app", "delete", "-h"},
 		{"bench", "--help"}, {"bench", "idle", "-h"},
 	} {
 		var out bytes.Buffer
@@ -89,6 +90,9 @@ func TestCLIRefusesMissingDataDir(t *testing.T) {
 		{[]string{"user", "delete", "alice@localhost", "--data-dir", typo}, "", "no data directory"},
 		{[]string{"user", "passwd", "alice@localhost", "--password-stdin", "--data-dir", typo}, "alice-password\n", "no data directory"},
 		{[]string{"token", "issue", "alice@localhost", "--data-dir", typo}, "", "no data directory"},
+		{[]string{"app", "list", "--data-dir", typo}, "", "no data directory"},
+		{[]string{"app", "add", "--name", "A", "--redirect-uri", "https://a.example/cb", "--data-dir", typo}, "", "no data directory"},
+		{[]string{"app", "delete", "x", "--data-dir", typo}, "", "no data directory"},
 		{[]string{"user", "list", "--data-dir", elsewhere}, "", "not a presenced data directory"},
 	} {
 		var out bytes.Buffer

@@ -3,6 +3,7 @@
 //	presenced serve [flags]              run the server (zero configuration works)
 //	presenced user add|list|delete|passwd manage accounts
 //	presenced token issue ADDRESS         print a bearer token for an account
+//	presenced app add|list|show|delete    manage apps (OAuth clients)
 //	presenced bench idle|fanout [flags]   load generators (docs/benchmarks.md)
 package main
 
@@ -48,6 +49,10 @@ commands:
   user delete ADDRESS        delete an account and everything it owns
   user passwd ADDRESS        change a password (revokes the account's tokens)
   token issue ADDRESS        print a new bearer token for an account
+  app add --name N --redirect-uri URI
+                             register an app (an OAuth client): prints its client ID and secret
+  app list | show ID         list apps, show one (--json: as JSON)
+  app delete ID              delete an app with its users' grants and tokens
   bench idle|fanout          load generators; see docs/benchmarks.md
   version, --version         print the version
 
@@ -72,6 +77,8 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return userCmd(args[1:], stdin, stdout)
 	case "token":
 		return tokenCmd(args[1:], stdout)
+	case "app":
+		return appCmd(args[1:], stdout)
 	case "bench":
 		return benchCmd(args[1:], stdout)
 	case "version", "-version", "--version":

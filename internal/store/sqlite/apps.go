@@ -79,17 +79,22 @@ func (s *DB) ListApps(ctx context.Context, owner string) ([]store.App, error) {
 		q, args = `SELECT `+appCols+` FROM apps WHERE owner=? ORDER BY name, id`, []any{owner}
 	}
 	rows, err := s.query(ctx, q, args...)
+	return collect(rows, err, scanApp)
+}
+
+// collect scans every row of a query with scan.
+func collect[T any](rows *sql.Rows, err error, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []store.App
+	var out []T
 	for rows.Next() {
-		a, err := scanApp(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, a)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -207,19 +212,7 @@ func (s *DB) GetGrant(ctx context.Context, account, app string) (store.Grant, er
 
 func (s *DB) ListGrants(ctx context.Context, account string) ([]store.Grant, error) {
 	rows, err := s.query(ctx, `SELECT `+grantCols+` FROM grants WHERE account=? ORDER BY app`, account)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Grant
-	for rows.Next() {
-		g, err := scanGrant(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanGrant)
 }
 
 func (s *DB) DeleteGrant(ctx context.Context, account, app string) error {

@@ -43,8 +43,9 @@ func TestReopenKeepsSchema(t *testing.T) {
 }
 
 // TestDeleteAccountUsesIndexes checks that deleting an account reads the
-// lists naming it through an index, not by scanning the tables; and so does
-// the lookup of the cards with one address (an XMPP roster push).
+// lists naming it through an index, not by scanning the tables; and so do
+// the lookup of the cards with one address (an XMPP roster push) and the
+// revocations of grants, apps and refresh families.
 func TestDeleteAccountUsesIndexes(t *testing.T) {
 	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
@@ -56,6 +57,17 @@ func TestDeleteAccountUsesIndexes(t *testing.T) {
 		`DELETE FROM hidden WHERE subject=?1 OR viewer=?1`,
 		`DELETE FROM relations WHERE subject=?1 OR viewer=?1`,
 		`SELECT ` + contactCols + ` FROM contacts WHERE owner=?1 AND address=?1 ORDER BY name COLLATE NOCASE, id`,
+		// revoking a grant, an app, a refresh family; an owner's apps
+		`DELETE FROM tokens WHERE app=?1 AND account=?1 AND app<>'' RETURNING account, id`,
+		`DELETE FROM tokens WHERE family=?1 RETURNING account, id`,
+		`DELETE FROM tokens WHERE app<>'' AND app IN (SELECT id FROM apps WHERE owner=?1) RETURNING account, id`,
+		`DELETE FROM refresh_tokens WHERE app IN (SELECT id FROM apps WHERE id=?1)`,
+		`DELETE FROM refresh_tokens WHERE account=?1 AND app=?1`,
+		`DELETE FROM refresh_tokens WHERE account=?1`,
+		`DELETE FROM refresh_tokens WHERE family=?1`,
+		`DELETE FROM grants WHERE app IN (SELECT id FROM apps WHERE owner=?1)`,
+		`DELETE FROM grants WHERE account=?1`,
+		`SELECT COALESCE(SUM(json_array_length(picked)),0) FROM grants WHERE account=?1 AND app<>?1`,
 	} {
 		rows, err := db.db.Query(`EXPLAIN QUERY PLAN `+q, "a@x")
 		if err != nil {

@@ -41,6 +41,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RecreatedAccountInheritsNothing", testRecreatedInheritsNothing},
 		{"PersonalItems", testPersonalItems},
 		{"Lifecycle", testLifecycle},
+		{"Apps", testApps},
+		{"Grants", testGrants},
+		{"GrantLimits", testGrantLimits},
+		{"AppTokens", testAppTokens},
+		{"RefreshRotation", testRefreshRotation},
+		{"DeleteApp", testDeleteApp},
+		{"DeleteAccountApps", testDeleteAccountApps},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })
 	}
