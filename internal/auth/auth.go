@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -215,7 +216,7 @@ func (a *Auth) issueToken(ctx context.Context, account, label, proof string) (st
 // the caller's error; sign-ins racing each other may briefly leave a few
 // more than the bound, which the next one removes.
 func (a *Auth) pruneTokens(ctx context.Context, account string, keep int) error {
-	toks, err := a.Store.ListTokens(ctx, account)
+	toks, err := a.Tokens(ctx, account) // apps' tokens are their grants' business
 	if err != nil || len(toks) <= keep {
 		return err
 	}
@@ -236,7 +237,6 @@ func (a *Auth) DeleteExpiredTokens(ctx context.Context) (int, error) {
 	return a.Store.DeleteExpiredTokens(ctx, a.Clock.Now())
 }
 
-// Verify resolves a bearer secret to its token.
 // AppTokens resolves the access tokens apps get from the OAuth provider
 // (internal/oauth), which are not presenced's own bearer tokens.
 type AppTokens interface {
@@ -265,7 +265,8 @@ func (a *Auth) VerifySession(ctx context.Context, secret string) (store.Token, e
 // maxAppToken bounds what is handed to the app token resolver.
 const maxAppToken = 1024
 
-// Verify resolves one of presenced's own bearer tokens (never an app's).
+// Verify resolves one of presenced's own bearer secrets to its token
+// (never an app's).
 func (a *Auth) Verify(ctx context.Context, secret string) (store.Token, error) {
 	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 128 {
 		return store.Token{}, ErrInvalidToken
@@ -283,9 +284,11 @@ func (a *Auth) Verify(ctx context.Context, secret string) (store.Token, error) {
 	return t, nil
 }
 
-// Tokens lists an account's tokens.
+// Tokens lists an account's own tokens (sign-ins, the CLI's); apps'
+// tokens are not among them: an app is revoked through its grant.
 func (a *Auth) Tokens(ctx context.Context, account string) ([]store.Token, error) {
-	return a.Store.ListTokens(ctx, account)
+	all, err := a.Store.ListTokens(ctx, account)
+	return slices.DeleteFunc(all, func(t store.Token) bool { return t.App != "" }), err
 }
 
 // RevokeAll deletes every token of account in one transaction ("sign out
