@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -44,6 +45,7 @@ func (p *Provider) routes() http.Handler {
 	mux.HandleFunc("GET "+PathConsent, p.consentPage)
 	mux.HandleFunc("POST "+PathConsent, p.consentAnswer)
 	mux.Handle(PathAuthorize, p.bindBrowser(lib))
+	mux.Handle(PathUserinfo, p.liveTokenOnly(lib))
 	mux.Handle("/oauth/", lib)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p.Issuer() == "" {
@@ -87,6 +89,21 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(d)
+}
+
+// liveTokenOnly answers a revoked or expired access token at userinfo as
+// RFC 6750 § 3.1 says, 401 invalid_token (the library answers 403).
+func (p *Provider) liveTokenOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			if _, err := p.AccessToken(r.Context(), strings.TrimSpace(h[7:])); err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="the access token is revoked, expired or not one of this server's"`)
+				http.Error(w, "invalid access token", http.StatusUnauthorized)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // bindBrowser gives the browser a binding cookie (a random value, the
