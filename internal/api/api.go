@@ -88,6 +88,10 @@ func (a *API) Routes(mux *http.ServeMux) []string {
 	authed("PUT /v1/privacy/hidden/{address}", a.graphOp((*core.Hub).Hide))
 	authed("DELETE /v1/privacy/hidden/{address}", a.graphOp((*core.Hub).Unhide))
 
+	authed("GET /v1/grants", a.listGrants)
+	authed("PATCH /v1/grants/{app}", a.editGrant)
+	authed("DELETE /v1/grants/{app}", a.revokeGrant)
+
 	authed("GET /v1/presence", a.getPresence)
 	authed("POST /v1/presence/query", a.queryPresence)
 	return patterns

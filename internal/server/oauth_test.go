@@ -437,3 +437,65 @@ func TestOAuthAppTokenOpensAScopedSession(t *testing.T) {
 		t.Fatalf("the session of a revoked app token did not end: %v", err)
 	}
 }
+
+// TestGrantsSeenNarrowedAndRevoked: the user sees the grant the consent
+// made, and narrowing it (a scope taken away) or revoking it ends the
+// app's live session at once and kills its tokens.
+func TestGrantsSeenNarrowedAndRevoked(t *testing.T) {
+	ts := startServer(t, nil)
+	waitReady(t, ts)
+	alice := ts.user(t, "alice")
+	ctx := tctx(t)
+	token, provider, app := appToken(t, ts, "Status", "presence:publish", "message")
+
+	var list struct {
+		Grants []struct {
+			App struct {
+				ID, Name string
+			} `json:"app"`
+			Scopes   []string `json:"scopes"`
+			Contacts string   `json:"contacts"`
+		} `json:"grants"`
+	}
+	if err := alice.Do(ctx, "GET", "/v1/grants", nil, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Grants) != 1 || list.Grants[0].App.ID != app || list.Grants[0].App.Name != "Status" || list.Grants[0].Contacts != "none" ||
+		!slices.Contains(list.Grants[0].Scopes, "message") {
+		t.Fatalf("grants after the consent: %+v", list)
+	}
+
+	ended := func(what string, change func()) {
+		t.Helper()
+		s, err := client.New(ts.URL, token).Connect(ctx, client.ConnectOptions{Device: "app"})
+		if err != nil {
+			t.Fatalf("%s: connect: %v", what, err)
+		}
+		change()
+		if _, err := s.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "goaway" }); err != nil {
+			t.Fatalf("%s: the app's session did not end: %v", what, err)
+		}
+		if _, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token})); err == nil {
+			t.Fatalf("%s: the app's token still works", what)
+		}
+	}
+	ended("narrowed", func() {
+		var g map[string]any
+		if err := alice.Do(ctx, "PATCH", "/v1/grants/"+app, map[string]any{"scopes": []string{"openid", "presence:publish"}}, &g); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var ce *client.Error
+	if err := alice.Do(ctx, "PATCH", "/v1/grants/"+app, map[string]any{"scopes": []string{"openid", "presence:publish", "rooms"}}, nil); !errors.As(err, &ce) || ce.Code != "invalid" {
+		t.Errorf("widening a grant through the API: %v, want invalid", err)
+	}
+	token, _, app = appToken(t, ts, "Status 2", "presence:publish")
+	ended("revoked", func() {
+		if err := alice.Do(ctx, "DELETE", "/v1/grants/"+app, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := alice.Do(ctx, "DELETE", "/v1/grants/"+app, nil, nil); !errors.As(err, &ce) || ce.Code != "not_found" {
+		t.Errorf("revoking a revoked grant: %v, want not_found", err)
+	}
+}
