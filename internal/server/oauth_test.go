@@ -32,8 +32,19 @@ const appRedirect = "http://127.0.0.1:9/callback"
 // and, for a confidential app, its secret.
 func registerApp(t *testing.T, ts *testServer, name string, public bool, scopes ...string) (string, string) {
 	t.Helper()
+	return registerAppWith(t, ts, name, appRedirect, public, scopes...)
+}
+
+// registerAppAt registers a public app whose redirect URI is redirect.
+func registerAppAt(t *testing.T, ts *testServer, name, redirect string, scopes ...string) (string, string) {
+	t.Helper()
+	return registerAppWith(t, ts, name, redirect, true, scopes...)
+}
+
+func registerAppWith(t *testing.T, ts *testServer, name, redirect string, public bool, scopes ...string) (string, string) {
+	t.Helper()
 	id, secret := randomString(16), ""
-	app := store.App{ID: id, Name: name, RedirectURIs: []string{appRedirect}, Scopes: scopes, Public: public, CreatedAt: time.Now()}
+	app := store.App{ID: id, Name: name, RedirectURIs: []string{redirect}, Scopes: scopes, Public: public, CreatedAt: time.Now()}
 	if !public {
 		secret = "pds_" + randomString(32)
 		h := sha256.Sum256([]byte(secret))

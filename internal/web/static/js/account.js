@@ -1,6 +1,6 @@
 // Account: the sign-ins (tokens) and the devices connected with each (live
-// sessions), revoking and disconnecting them, signing out everywhere, and
-// changing the password.
+// sessions), revoking and disconnecting them, signing out everywhere, the
+// apps allowed (grants: docs/apps.md), and changing the password.
 import { $, el, call, attempt, notice, errorWords, rerender, ago, availabilityWords } from "/static/js/ui.js";
 
 let p;
@@ -26,6 +26,44 @@ export function init(ctx) {
 
 export function shown() {
   load().catch((e) => notice(errorWords(e)));
+  loadGrants().catch((e) => notice(errorWords(e)));
+}
+
+// what each scope lets an app do, as the consent page says it
+const SCOPES = {
+  "presence:publish": "set your presence", "presence:read": "see your shared contacts' presence",
+  message: "send messages", signal: "call (signals)", "contacts:pick": "ask you to pick contacts",
+  "events:publish": "publish your mood, activity, tune", "events:read": "see your shared contacts' mood, activity, tune",
+  rooms: "join rooms", addresses: "see real addresses", offline_access: "stay signed in",
+};
+
+async function loadGrants() {
+  const { grants } = await call("GET", "/v1/grants");
+  rerender($("grants"), () => grants.length ? grants.map(grant) : [el("li", { class: "muted" }, "No app.")]);
+}
+
+function grant(g) {
+  const can = g.scopes.map((s) => SCOPES[s]).filter(Boolean);
+  const toggle = (field, label) => el("label", {},
+    el("input", { type: "checkbox", class: "act-" + field, checked: g[field], onchange: (e) => edit(g, { [field]: e.target.checked }) }), " " + label);
+  return el("li", { class: "grant", dataset: { key: g.app.id, app: g.app.id } },
+    el("div", { class: "who" },
+      el("span", { class: "name" }, g.app.name),
+      el("span", { class: "muted" }, can.length ? "may " + can.join(", ") : "may only know it is you"),
+      toggle("hidden", "appear offline in " + g.app.name),
+      toggle("private", "keep what I do in " + g.app.name + " to " + g.app.name)),
+    el("div", { class: "actions" }, el("button", { type: "button", class: "act-revoke-app danger", "data-action": "revoke-app",
+      "aria-label": "Revoke " + g.app.name, onclick: () => revokeGrant(g) }, "Revoke")));
+}
+
+async function edit(g, change) {
+  await attempt(() => call("PATCH", "/v1/grants/" + encodeURIComponent(g.app.id), change), "Saved.");
+  loadGrants().catch((e) => notice(errorWords(e)));
+}
+
+async function revokeGrant(g) {
+  await attempt(() => call("DELETE", "/v1/grants/" + encodeURIComponent(g.app.id)), g.app.name + " is revoked: its sessions are ended.");
+  loadGrants().catch((e) => notice(errorWords(e)));
 }
 
 async function load() {

@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/testbrowser"
+)
+
+// TestWebPageConsentAndGrants: in headless Chromium, a signed-in user goes
+// from an app's page on another site (localhost, the server being
+// 127.0.0.1) through the real consent page, where she is recognised and
+// allows; the app gets its code and goes live; then, on presenced's web
+// page, she sees the app among the apps she allowed and revokes it, which
+// ends the app's session.
+func TestWebPageConsentAndGrants(t *testing.T) {
+	path := os.Getenv("PRESENCED_TEST_CHROMIUM")
+	if path == "" {
+		t.Skip("set PRESENCED_TEST_CHROMIUM=/usr/bin/chromium to run the browser test (.ci/run does)")
+	}
+	ts := startServer(t, nil)
+	waitReady(t, ts)
+	ts.user(t, "alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	// the app: a page on another site that sends the browser to presenced,
+	// and the redirect URI that receives the code
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appURL := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	codes := make(chan string, 1)
+	var authURL string
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/callback" {
+			select {
+			case codes <- r.URL.Query().Get("code"):
+			default:
+			}
+			fmt.Fprint(w, `<!doctype html><title>app</title><p id="done">signed in</p>`)
+			return
+		}
+		fmt.Fprintf(w, `<!doctype html><title>app</title><a id="go" href="%s">Sign in with presenced</a>`, authURL)
+	}))
+	defer ln.Close()
+	app, _ := registerAppAt(t, ts, "Status", appURL+"/callback", "presence:publish")
+	provider, conf := codeFlow(t, ts, app, "", "presence:publish")
+	conf.RedirectURL = appURL + "/callback"
+	verifier := oauth2.GenerateVerifier()
+	authURL = conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier))
+
+	b := testbrowser.Launch(t, ctx, path)
+	page := b.NewPage(t, ctx, ts.URL+"/")
+	page.WaitFor(t, ctx, `!document.getElementById("signin").hidden`)
+	page.Eval(t, ctx, `document.getElementById("signin-address").value = "alice@localhost";
+		document.getElementById("signin-password").value = "password-alice";
+		document.querySelector("#signin-form button").click(); true`)
+	page.WaitFor(t, ctx, `document.getElementById("conn").textContent.startsWith("online as alice@localhost/")`)
+
+	page.Eval(t, ctx, `location.assign(`+fmt.Sprintf("%q", appURL+"/")+`); true`)
+	page.WaitFor(t, ctx, `!!document.getElementById("go")`)
+	page.Eval(t, ctx, `document.getElementById("go").click(); true`)
+	page.WaitFor(t, ctx, `!!document.getElementById("allow") && document.body.textContent.includes("signed in as alice@localhost")`)
+	page.Eval(t, ctx, `document.getElementById("allow").click(); true`)
+	var code string
+	select {
+	case code = <-codes:
+	case <-ctx.Done():
+		t.Fatal("the app never got its code")
+	}
+	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := client.New(ts.URL, tok.AccessToken).Connect(ctx, client.ConnectOptions{Device: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	page.Eval(t, ctx, `location.assign(`+fmt.Sprintf("%q", ts.URL+"/#account")+`); true`)
+	page.WaitFor(t, ctx, `!!document.querySelector('#grants li[data-app="`+app+`"] button.act-revoke-app')`)
+	page.Eval(t, ctx, `document.querySelector('#grants li[data-app="`+app+`"] button.act-revoke-app').click(); true`)
+	if _, err := s.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "goaway" }); err != nil {
+		t.Fatalf("the app's session did not end when its grant was revoked on the web page: %v", err)
+	}
+	page.WaitFor(t, ctx, `!document.querySelector('#grants li[data-app="`+app+`"]')`)
+	if _, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+		t.Fatal("the revoked app's token still works")
+	}
+}
