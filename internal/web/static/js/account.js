@@ -44,21 +44,12 @@ async function loadGrants() {
 
 function grant(g) {
   const can = g.scopes.map((s) => SCOPES[s]).filter(Boolean);
-  const toggle = (field, label) => el("label", {},
-    el("input", { type: "checkbox", class: "act-" + field, checked: g[field], onchange: (e) => edit(g, { [field]: e.target.checked }) }), " " + label);
   return el("li", { class: "grant", dataset: { key: g.app.id, app: g.app.id } },
     el("div", { class: "who" },
       el("span", { class: "name" }, g.app.name),
-      el("span", { class: "muted" }, can.length ? "may " + can.join(", ") : "may only know it is you"),
-      toggle("hidden", "appear offline in " + g.app.name),
-      toggle("private", "keep what I do in " + g.app.name + " to " + g.app.name)),
+      el("span", { class: "muted" }, can.length ? "may " + can.join(", ") : "may only know it is you")),
     el("div", { class: "actions" }, el("button", { type: "button", class: "act-revoke-app danger", "data-action": "revoke-app",
       "aria-label": "Revoke " + g.app.name, onclick: () => revokeGrant(g) }, "Revoke")));
-}
-
-async function edit(g, change) {
-  await attempt(() => call("PATCH", "/v1/grants/" + encodeURIComponent(g.app.id), change), "Saved.");
-  loadGrants().catch((e) => notice(errorWords(e)));
 }
 
 async function revokeGrant(g) {
