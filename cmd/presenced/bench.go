@@ -6,18 +6,20 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/presenced/presenced/internal/bench"
 )
 
 func benchCmd(args []string, stdout io.Writer) error {
-	const synopsis = "presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--publishers P] [--watchers K] [--updates M] [--rate R]"
+	const synopsis = "presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--publishers P] [--watchers K] [--updates M] [--rate R]" +
+		" | xmpp-compare [--servers presenced,prosody,ejabberd] [--sessions N] [--contacts C] [--rounds R]"
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
 		fmt.Fprintln(stdout, "usage: "+synopsis+"\n\nSee docs/benchmarks.md.")
 		return nil
 	}
-	if len(args) == 0 || (args[0] != "idle" && args[0] != "xmpp-idle" && args[0] != "fanout") {
+	if len(args) == 0 || (args[0] != "idle" && args[0] != "xmpp-idle" && args[0] != "fanout" && args[0] != "xmpp-compare") {
 		return usageError("usage: " + synopsis)
 	}
 	fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
@@ -30,13 +32,37 @@ func benchCmd(args []string, stdout io.Writer) error {
 	k := fs.Int("watchers", 1000, "fanout: sessions watching the publishers")
 	m := fs.Int("updates", 500, "fanout: presence changes each publisher makes")
 	rate := fs.Float64("rate", 0, "fanout: updates per second per publisher (0: as fast as the server answers)")
-	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	servers := fs.String("servers", "presenced,prosody,ejabberd", "xmpp-compare: servers to compare (presenced, prosody, ejabberd), the first round's order")
+	rounds := fs.Int("rounds", 3, "xmpp-compare: rounds, each running every server once in a rotated order")
+	concurrency := fs.Int("concurrency", 64, "xmpp-compare: logins under way at once in the login and reconnect storms")
+	churnFraction := fs.Float64("churn-fraction", 0.1, "xmpp-compare: fraction of the sessions that change presence")
+	churnRate := fs.Float64("churn-rate", 200, "xmpp-compare: presence changes per second, all churning sessions together")
+	churnFor := fs.Duration("churn-for", 10*time.Second, "xmpp-compare: how long presence changes")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long (0: never; the default of xmpp-compare)")
 	if err := parseFlags(fs, args[1:], synopsis, stdout); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	timeoutSet := false
+	fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
+	if args[0] == "xmpp-compare" && !timeoutSet {
+		*timeout = 0 // rounds × servers × scenarios: as long as they take
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if *timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+	}
 	defer cancel()
 	switch args[0] {
+	case "xmpp-compare":
+		c, err := bench.XMPPCompare(ctx, bench.CompareOptions{
+			Servers: strings.Split(*servers, ","), Bin: *bin, Sessions: *n, Contacts: *contacts, Rounds: *rounds,
+			Concurrency: *concurrency, IdleFor: *idleFor, ChurnFraction: *churnFraction, ChurnRate: *churnRate, ChurnFor: *churnFor,
+			Log: os.Stderr,
+		})
+		if c != nil && len(c.Runs) > 0 {
+			c.Markdown(stdout)
+		}
+		return err
 	case "idle", "xmpp-idle":
 		measure, kind, traffic, login := func(ctx context.Context, bin string, n int, log io.Writer) (bench.IdleResult, error) {
 			return bench.Idle(ctx, bin, n, *idleFor, log)
