@@ -71,8 +71,8 @@ func benchCmd(args []string, stdout io.Writer) error {
 			measure = func(ctx context.Context, bin string, n int, log io.Writer) (bench.IdleResult, error) {
 				return bench.XMPPIdle(ctx, bin, n, *contacts, *idleFor, log)
 			}
-			kind = fmt.Sprintf("XMPP: STARTTLS, SCRAM-SHA-256, bound, roster of %d, initial presence", *contacts)
-			traffic, login = "clients send nothing", "TLS + SCRAM + bind + roster + presence, client PBKDF2 on the same cores"
+			kind = fmt.Sprintf("XMPP: STARTTLS (TLS 1.3), SCRAM-SHA-256, bound, roster of %d, initial presence", *contacts)
+			traffic, login = "clients send nothing", "TLS + SCRAM + bind + roster + presence, clients' SaltedPassword cached"
 		}
 		r, err := measure(ctx, *bin, *n, os.Stderr)
 		if err != nil {
@@ -81,12 +81,18 @@ func benchCmd(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "idle sessions:        %d (%s)\n", r.Sessions, kind)
 		fmt.Fprintf(stdout, "server RSS:           %.1f MiB before, %.1f MiB just after connecting, %.1f MiB after %s idle\n",
 			mib(r.RSSBefore), mib(r.RSSAfter), mib(r.RSSIdle), r.IdleFor)
-		fmt.Fprintf(stdout, "RSS per idle session: %.2f KiB (%.2f KiB just after connecting)\n", r.PerSession()/1024, float64(r.RSSAfter-r.RSSBefore)/float64(r.Sessions)/1024)
+		fmt.Fprintf(stdout, "RSS per idle session: %.2f KiB after a forced GC, %.2f KiB without (%.2f KiB just after connecting)\n",
+			r.PerSession()/1024, r.PerSessionNoGC()/1024, float64(r.RSSAfter-r.RSSBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "Go heap per session:  %.2f KiB\n", (r.HeapAfter-r.HeapBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "stack per session:    %.2f KiB\n", (r.StackAfter-r.StackBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "server goroutines:    %.0f\n", r.Goroutines)
 		fmt.Fprintf(stdout, "idle server CPU:      %.2f%% of one core (%s)\n", r.IdleCPU*100, traffic)
 		fmt.Fprintf(stdout, "connect rate:         %.0f sessions/s (%s)\n", r.ConnectPerSecond, login)
+		back := "not within a minute"
+		if r.BackToIdle >= 0 {
+			back = fmt.Sprintf("after %.0f s", r.BackToIdle.Seconds())
+		}
+		fmt.Fprintf(stdout, "after disconnect:     CPU back to idle for good %s (%.2f%% of one core over the next 10 s; %.2f%% before connecting)\n", back, r.CPUAfterClose*100, r.IdleCPUBase*100)
 		if r.ServerCPUPerConnect > 0 {
 			fmt.Fprintf(stdout, "server CPU per login: %.2f ms (so one core of the server alone: %.0f logins/s)\n",
 				float64(r.ServerCPUPerConnect)/float64(time.Millisecond), float64(time.Second)/float64(r.ServerCPUPerConnect))

@@ -65,10 +65,11 @@ type CompareRun struct {
 	ReloginP50      time.Duration
 	ReloginP99      time.Duration
 	CPUPerRelogin   time.Duration
-	BackToIdle      time.Duration // after every session dropped; -1: not within the limit
-	CPUAfterClose   float64       // fraction of one core, after BackToIdle
+	BackToIdle      time.Duration // after every session dropped, until the CPU stayed idle; -1: not within 90 s
+	CPUAfterClose   float64       // fraction of one core over the idle streak that followed
 	RSSAfterClose   int64
-	ScramCacheMiss  int64 // logins that computed PBKDF2 (0 when the cache was filled)
+	ScramCacheMiss  int64  // logins that computed PBKDF2 (0 when the cache was filled)
+	TLS             string // what the client's TLS handshakes agreed on
 	FirstLoginError string
 }
 
@@ -255,10 +256,10 @@ func compareOne(ctx context.Context, srv XMPPServer, dir string, pop *Population
 			c.Close()
 		}
 	}
-	run.BackToIdle = backToIdle(p, run.IdleCPUBase, 60*time.Second)
-	run.CPUAfterClose = cpuOver(p, 5*time.Second)
+	run.BackToIdle, run.CPUAfterClose = backToIdle(p, run.IdleCPUBase, 90*time.Second)
 	run.RSSAfterClose, _ = p.RSS()
 	run.ScramCacheMiss = cache.Misses() - missesBefore
+	run.TLS = clients.tlsInfo
 	return run, nil
 }
 
@@ -397,16 +398,39 @@ func cpuOver(p interface{ CPU() (time.Duration, error) }, d time.Duration) float
 	return (c1 - c0).Seconds() / d.Seconds()
 }
 
-// backToIdle measures p's CPU in one-second windows until one is at most
-// twice idle (or idle plus 1 % of a core, whichever is more) and returns
-// how long that took, or -1 when limit passed first.
-func backToIdle(p interface{ CPU() (time.Duration, error) }, idle float64, limit time.Duration) time.Duration {
-	threshold := max(2*idle, idle+0.01)
+// backToIdle measures p's CPU in one-second windows after a disconnect
+// until ten windows in a row were idle (at most idle plus 5 % of a core: a
+// window is counted in 10 ms ticks, and a runtime's housekeeping shows as
+// a tick or two), so that work a server defers (a grace period before
+// sessions go offline) is waited for. It returns when
+// that idle streak began, or -1 when limit passed first, and the CPU over
+// the streak (the last ten windows when limit passed).
+func backToIdle(p interface{ CPU() (time.Duration, error) }, idle float64, limit time.Duration) (time.Duration, float64) {
+	const streak = 10
+	threshold := idle + 0.05
 	start := time.Now()
+	var windows []float64
+	since := time.Duration(0)
 	for time.Since(start) < limit {
-		if cpuOver(p, time.Second) <= threshold {
-			return time.Since(start)
+		v := cpuOver(p, time.Second)
+		windows = append(windows, v)
+		if v > threshold {
+			since = time.Since(start)
+		}
+		if n := len(windows); n >= streak && time.Since(start)-since >= streak*time.Second {
+			return since, mean(windows[n-streak:])
 		}
 	}
-	return -1
+	return -1, mean(windows[max(0, len(windows)-streak):])
+}
+
+func mean(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, v := range vs {
+		sum += v
+	}
+	return sum / float64(len(vs))
 }

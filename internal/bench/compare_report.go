@@ -40,8 +40,8 @@ func compareMetrics(o CompareOptions) []compareMetric {
 		{"reconnect storm: re-login p99, ms", func(r CompareRun) float64 { return ms(r.ReloginP99) }, "%.1f", true},
 		{"reconnect storm: server CPU per re-login, ms", func(r CompareRun) float64 { return ms(r.CPUPerRelogin) }, "%.2f", true},
 		{"reconnect storm: errors", func(r CompareRun) float64 { return float64(r.ReloginErrors) }, "%.0f", false},
-		{"disconnect: back to idle CPU after, s (-1: not in 60 s)", func(r CompareRun) float64 { return durOrNeg(r.BackToIdle) }, "%.0f", false},
-		{"disconnect: server CPU then, % of a core", func(r CompareRun) float64 { return 100 * r.CPUAfterClose }, "%.2f", false},
+		{"disconnect: CPU back to idle for good after, s (-1: not in 90 s)", func(r CompareRun) float64 { return durOrNeg(r.BackToIdle) }, "%.0f", false},
+		{"disconnect: server CPU over the next 10 s, % of a core", func(r CompareRun) float64 { return 100 * r.CPUAfterClose }, "%.2f", false},
 		{"disconnect: RSS kept over start, MiB", func(r CompareRun) float64 { return float64(r.RSSAfterClose-r.RSSBase) / (1 << 20) }, "%.1f", false},
 	}
 }
@@ -108,9 +108,15 @@ func (c *Comparison) Markdown(w io.Writer) {
 		fmt.Fprintf(w, " round %d %s;", i+1, strings.Join(order, ", "))
 	}
 	fmt.Fprintf(w, " every figure is the range over the rounds.\n\n")
-	fmt.Fprintf(w, "| server | version | provisioning | settings |\n| --- | --- | --- | --- |\n")
+	fmt.Fprintf(w, "| server | version | provisioning | TLS negotiated | settings |\n| --- | --- | --- | --- | --- |\n")
 	for _, s := range c.Servers {
-		fmt.Fprintf(w, "| %s | %s | %.1f s | %s |\n", s.Name, s.Version, s.Provisioned.Seconds(), s.Settings)
+		negotiated := ""
+		for _, r := range c.Runs {
+			if r.Server == s.Name && r.TLS != "" {
+				negotiated = r.TLS
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %.1f s | %s | %s |\n", s.Name, s.Version, s.Provisioned.Seconds(), negotiated, s.Settings)
 	}
 	var miss int64
 	for _, r := range c.Runs {
@@ -124,7 +130,8 @@ func (c *Comparison) Markdown(w io.Writer) {
 		"Idle CPU measured over %s with clients sending nothing. Churn: %.0f%% of the sessions change presence (away, "+
 		"available, …) at %.0f changes/s in total for %s, open loop; each change is due to every contact. Reconnect storm: "+
 		"every session's TCP connection dropped at once, then all log in again, %d at a time. Disconnect: every connection "+
-		"dropped; idle means at most twice the CPU before the first login, or that plus 1%% of a core. Memory is VmRSS of "+
+		"dropped; idle means 1-s windows of at most the CPU before the first login plus 5%% of a core, ten "+
+		"in a row (the time given is when they began). Memory is VmRSS of "+
 		"the server process (beam.smp for ejabberd) from /proc, no forced garbage collection; CPU is utime+stime from "+
 		"/proc/PID/stat.\n\n",
 		c.Iterations, miss, o.Concurrency, o.IdleFor, 100*o.ChurnFraction, o.ChurnRate, o.ChurnFor, o.Concurrency)

@@ -31,7 +31,7 @@ func (presencedServer) Settings() string {
 	return "embedded SQLite (WAL, synchronous=FULL), log level warn, no rate limits on sessions"
 }
 
-// Provision stores the accounts with their SCRAM-SHA-256 credential only
+// Provision stores the accounts, with their SCRAM-SHA-256 credential only,
 // and each pair of neighbours as two approved relations (subscription
 // both), straight into the data directory's database.
 func (presencedServer) Provision(ctx context.Context, pop *Population, dir string, log io.Writer) error {
@@ -40,10 +40,28 @@ func (presencedServer) Provision(ctx context.Context, pop *Population, dir strin
 		return err
 	}
 	defer st.Close()
+	if err := storePopulation(ctx, st, pop, false, log); err != nil {
+		return err
+	}
+	return writeFiles(map[string][]byte{
+		filepath.Join(dir, server.XMPPCertFile): pop.CertPEM,
+		filepath.Join(dir, server.XMPPKeyFile):  pop.KeyPEM,
+	})
+}
+
+// storePopulation writes pop's accounts (or, when they exist, their
+// credentials) and relations into st.
+func storePopulation(ctx context.Context, st store.Store, pop *Population, exist bool, log io.Writer) error {
 	now := time.Now()
 	for i, u := range pop.Users {
-		cred := store.ScramCredential{Mechanism: auth.ScramSHA256, Salt: u.Salt, Iterations: pop.Iterations, StoredKey: u.StoredKey, ServerKey: u.ServerKey}
-		if err := st.CreateAccount(ctx, store.Account{Address: u.JID(), PasswordHash: "-", Scram: []store.ScramCredential{cred}, CreatedAt: now}); err != nil {
+		creds := []store.ScramCredential{{Mechanism: auth.ScramSHA256, Salt: u.Salt, Iterations: pop.Iterations, StoredKey: u.StoredKey, ServerKey: u.ServerKey}}
+		var err error
+		if exist {
+			err = st.SetCredentials(ctx, u.JID(), "-", creds)
+		} else {
+			err = st.CreateAccount(ctx, store.Account{Address: u.JID(), PasswordHash: "-", Scram: creds, CreatedAt: now})
+		}
+		if err != nil {
 			return err
 		}
 		if i%2000 == 1999 {
@@ -57,10 +75,7 @@ func (presencedServer) Provision(ctx context.Context, pop *Population, dir strin
 			}
 		}
 	}
-	return writeFiles(map[string][]byte{
-		filepath.Join(dir, server.XMPPCertFile): pop.CertPEM,
-		filepath.Join(dir, server.XMPPKeyFile):  pop.KeyPEM,
-	})
+	return nil
 }
 
 func (s presencedServer) Start(ctx context.Context, dir string, log io.Writer) (*ServerProcess, error) {

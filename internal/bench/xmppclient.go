@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,9 @@ type xmppClients struct {
 	// presences counts the presence stanzas the sessions received from
 	// other accounts (a server's echo of one's own presence is left out).
 	presences atomic.Int64
+	// negotiated is what the first login's TLS handshake agreed on.
+	negotiated sync.Once
+	tlsInfo    string
 }
 
 func newXMPPClients(addr string, pop *Population, cache *ScramCache) *xmppClients {
@@ -70,6 +74,10 @@ func (c *xmppClients) login(ctx context.Context, i int) (*xmppConn, error) {
 		conn.Close()
 		return nil, err
 	}
+	c.negotiated.Do(func() {
+		cs := s.ConnectionState()
+		c.tlsInfo = fmt.Sprintf("%s, %s, %s", tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite), cs.CurveID)
+	})
 	self := u.JID()
 	go s.Serve(xmpp.HandlerFunc(func(_ xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 		if start.Name.Local == "presence" {
