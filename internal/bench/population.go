@@ -90,7 +90,7 @@ func (p *Population) Neighbours(i int) []int {
 	seen := map[int]bool{i: true}
 	var out []int
 	for d := 1; d <= p.Contacts/2; d++ {
-		for _, j := range []int{(i + d) % n, (i - d + n) % n} {
+		for _, j := range []int{(i + d) % n, ((i-d)%n + n) % n} {
 			if !seen[j] {
 				seen[j] = true
 				out = append(out, j)
