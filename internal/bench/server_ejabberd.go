@@ -30,6 +30,7 @@ func (ejabberdServer) Settings() string { return ejabberdSettings }
 
 const ejabberdSettings = `auth_method internal (Mnesia), auth_password_format scram, auth_scram_hash sha256; Mnesia tables as ejabberd ` +
 	`creates them (passwd and roster disc_only_copies, with ejabberd's default caches); modules mod_roster, mod_disco, mod_ping; ` +
+	`listener backlog 1024 (ejabberd's default of 5 drops SYNs in a login storm: 1 s retransmits; Prosody's is 128, Go's the kernel's 4096); ` +
 	`no shaper; Erlang VM flags of Debian's ejabberdctl (+K true +P 250000; schedulers' default busy-wait); loglevel warning`
 
 // Provision starts ejabberd once on dir, writes the accounts (SCRAM
@@ -107,6 +108,7 @@ listen:
     port: %[2]s
     ip: "127.0.0.1"
     module: ejabberd_c2s
+    backlog: 1024
     starttls_required: true
     protocol_options:
       - "no_sslv3"
