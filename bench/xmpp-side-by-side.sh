@@ -33,7 +33,7 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-go build -o "$work/presenced" ./cmd/presenced
+go build -buildvcs=auto -o "$work/presenced" ./cmd/presenced # the version shows the commit
 args=(bench xmpp-compare --server "$work/presenced" --servers presenced,prosody,ejabberd
   --sessions "$SESSIONS" --contacts "$CONTACTS" --rounds "$ROUNDS" "$@")
 echo "presenced ${args[*]}" >&2
