@@ -22,11 +22,7 @@ const ejabberdLibs = "/usr/lib/x86_64-linux-gnu"
 // ejabberdctl.cfg (+K true +P 250000, the same ERL_ variables), but without
 // a node name: no distribution, no epmd, no cookie, nothing shared with a
 // system ejabberd.
-type ejabberdServer struct{}
-
-func (ejabberdServer) Name() string     { return "ejabberd" }
-func (ejabberdServer) Version() string  { return debVersion("ejabberd") }
-func (ejabberdServer) Settings() string { return ejabberdSettings }
+type ejabberdServer struct{ debPackage }
 
 const ejabberdSettings = `auth_method internal (Mnesia), auth_password_format scram, auth_scram_hash sha256; Mnesia tables as ejabberd ` +
 	`creates them (passwd and roster disc_only_copies, with ejabberd's default caches); modules mod_roster, mod_disco, mod_ping; ` +

@@ -16,11 +16,7 @@ const prosodyBin = "prosody"
 
 // prosodyServer is Debian's Prosody, with its internal file storage (one
 // Lua table per account and store under the data directory).
-type prosodyServer struct{}
-
-func (prosodyServer) Name() string     { return "prosody" }
-func (prosodyServer) Version() string  { return debVersion("prosody") }
-func (prosodyServer) Settings() string { return prosodySettings }
+type prosodyServer struct{ debPackage }
 
 const prosodySettings = `authentication "internal_hashed" with password_hash "SHA-256", storage "internal" (files), ` +
 	`modules roster, saslauth, tls, disco, ping (+ those Prosody always loads; s2s off), network backend epoll (the default), log level warn`

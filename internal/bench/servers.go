@@ -39,12 +39,12 @@ func NewXMPPServer(name, bin string) (XMPPServer, error) {
 		if _, err := exec.LookPath(prosodyBin); err != nil {
 			return nil, fmt.Errorf("prosody: %w (Debian: apt-get install prosody)", err)
 		}
-		return prosodyServer{}, nil
+		return prosodyServer{debPackage{"prosody", prosodySettings}}, nil
 	case "ejabberd":
 		if _, err := os.Stat(ejabberdLibs); err != nil {
 			return nil, fmt.Errorf("ejabberd: %w (Debian: apt-get install ejabberd)", err)
 		}
-		return ejabberdServer{}, nil
+		return ejabberdServer{debPackage{"ejabberd", ejabberdSettings}}, nil
 	}
 	return nil, fmt.Errorf("unknown server %q (presenced, prosody, ejabberd)", name)
 }
@@ -132,9 +132,15 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// debVersion is an installed Debian package's version.
-func debVersion(pkg string) string {
-	out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", pkg).Output()
+// debPackage names a server installed from the Debian package of that name.
+type debPackage struct{ name, settings string }
+
+func (d debPackage) Name() string     { return d.name }
+func (d debPackage) Settings() string { return d.settings }
+
+// Version is the installed package's version.
+func (d debPackage) Version() string {
+	out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", d.name).Output()
 	if err != nil {
 		return "(unknown)"
 	}
