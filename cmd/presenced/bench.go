@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/presenced/presenced/internal/bench"
@@ -14,12 +15,13 @@ import (
 
 func benchCmd(args []string, stdout io.Writer) error {
 	const synopsis = "presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--publishers P] [--watchers K] [--updates M] [--rate R]" +
-		" | login-storm|reconnect-storm [--sessions N] [--contacts C] [--concurrency K] [--grace S] | longpoll [--publishers P] [--watchers K] [--updates M] [--rate R] [--rounds R]"
+		" | login-storm|reconnect-storm [--sessions N] [--contacts C] [--concurrency K] [--grace S] | longpoll [--publishers P] [--watchers K] [--updates M] [--rate R] [--rounds R]" +
+		" | xmpp-compare [--servers presenced,prosody,ejabberd] [--sessions N] [--contacts C] [--rounds R]"
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
 		fmt.Fprintln(stdout, "usage: "+synopsis+"\n\nSee docs/benchmarks.md.")
 		return nil
 	}
-	if len(args) == 0 || !slices.Contains([]string{"idle", "xmpp-idle", "fanout", "login-storm", "reconnect-storm", "longpoll"}, args[0]) {
+	if len(args) == 0 || !slices.Contains([]string{"idle", "xmpp-idle", "fanout", "login-storm", "reconnect-storm", "longpoll", "xmpp-compare"}, args[0]) {
 		return usageError("usage: " + synopsis)
 	}
 	fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
@@ -27,19 +29,37 @@ func benchCmd(args []string, stdout io.Writer) error {
 	bin := fs.String("server", self, "presenced binary to start and measure")
 	n := fs.Int("sessions", 10000, "idle, xmpp-idle, login-storm, reconnect-storm: sessions to open")
 	contacts := fs.Int("contacts", 20, "xmpp-idle, login-storm, reconnect-storm: mutual contacts per account (its roster; ring neighbours, so an even number)")
-	concurrency := fs.Int("concurrency", 64, "login-storm, reconnect-storm: sessions connecting (resuming) at a time")
+	concurrency := fs.Int("concurrency", 64, "login-storm, reconnect-storm, xmpp-compare: sessions connecting (resuming) at a time")
 	grace := fs.Int("grace", 30, "reconnect-storm: grace period the sessions ask for in their hello, seconds")
-	rounds := fs.Int("rounds", 1, "longpoll: rounds on each transport, interleaved")
+	rounds := fs.Int("rounds", 0, "longpoll: rounds on each transport, interleaved (default 1); xmpp-compare: rounds, each running every server once in a rotated order (default 3)")
 	idleFor := fs.Duration("idle-for", bench.DefaultIdleFor, "idle, xmpp-idle: how long the sessions idle while CPU is measured")
 	pubs := fs.Int("publishers", 1, "fanout, longpoll: users changing presence at once, each watched by every watcher")
 	k := fs.Int("watchers", 1000, "fanout, longpoll: sessions watching the publishers")
 	m := fs.Int("updates", 500, "fanout, longpoll: presence changes each publisher makes")
 	rate := fs.Float64("rate", 0, "fanout, longpoll: updates per second per publisher (0: as fast as the server answers)")
-	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	servers := fs.String("servers", "presenced,prosody,ejabberd", "xmpp-compare: servers to compare (presenced, prosody, ejabberd), the first round's order")
+	churnFraction := fs.Float64("churn-fraction", 0.1, "xmpp-compare: fraction of the sessions that change presence")
+	churnRate := fs.Float64("churn-rate", 200, "xmpp-compare: presence changes per second, all churning sessions together")
+	churnFor := fs.Duration("churn-for", 10*time.Second, "xmpp-compare: how long presence changes")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long (0: never; the default of xmpp-compare)")
 	if err := parseFlags(fs, args[1:], synopsis, stdout); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	if *rounds <= 0 {
+		*rounds = 1
+		if args[0] == "xmpp-compare" {
+			*rounds = 3
+		}
+	}
+	timeoutSet := false
+	fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
+	if args[0] == "xmpp-compare" && !timeoutSet {
+		*timeout = 0 // rounds × servers × scenarios: as long as they take
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if *timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+	}
 	defer cancel()
 	switch args[0] {
 	case "login-storm", "reconnect-storm":
@@ -62,6 +82,16 @@ func benchCmd(args []string, stdout io.Writer) error {
 			return err
 		}
 		bench.ReportLongpoll(stdout, r)
+	case "xmpp-compare":
+		c, err := bench.XMPPCompare(ctx, bench.CompareOptions{
+			Servers: strings.Split(*servers, ","), Bin: *bin, Sessions: *n, Contacts: *contacts, Rounds: *rounds,
+			Concurrency: *concurrency, IdleFor: *idleFor, ChurnFraction: *churnFraction, ChurnRate: *churnRate, ChurnFor: *churnFor,
+			Log: os.Stderr,
+		})
+		if c != nil && len(c.Runs) > 0 {
+			c.Markdown(stdout)
+		}
+		return err
 	case "idle", "xmpp-idle":
 		measure, kind, traffic, login := func(ctx context.Context, bin string, n int, log io.Writer) (bench.IdleResult, error) {
 			return bench.Idle(ctx, bin, n, *idleFor, log)
@@ -70,8 +100,8 @@ func benchCmd(args []string, stdout io.Writer) error {
 			measure = func(ctx context.Context, bin string, n int, log io.Writer) (bench.IdleResult, error) {
 				return bench.XMPPIdle(ctx, bin, n, *contacts, *idleFor, log)
 			}
-			kind = fmt.Sprintf("XMPP: STARTTLS, SCRAM-SHA-256, bound, roster of %d, initial presence", *contacts)
-			traffic, login = "clients send nothing", "TLS + SCRAM + bind + roster + presence, client PBKDF2 on the same cores"
+			kind = fmt.Sprintf("XMPP: STARTTLS (TLS 1.3), SCRAM-SHA-256, bound, roster of %d, initial presence", *contacts)
+			traffic, login = "clients send nothing", "TLS + SCRAM + bind + roster + presence, clients' SaltedPassword cached"
 		}
 		r, err := measure(ctx, *bin, *n, os.Stderr)
 		if err != nil {
@@ -80,12 +110,18 @@ func benchCmd(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "idle sessions:        %d (%s)\n", r.Sessions, kind)
 		fmt.Fprintf(stdout, "server RSS:           %.1f MiB before, %.1f MiB just after connecting, %.1f MiB after %s idle\n",
 			mib(r.RSSBefore), mib(r.RSSAfter), mib(r.RSSIdle), r.IdleFor)
-		fmt.Fprintf(stdout, "RSS per idle session: %.2f KiB (%.2f KiB just after connecting)\n", r.PerSession()/1024, float64(r.RSSAfter-r.RSSBefore)/float64(r.Sessions)/1024)
+		fmt.Fprintf(stdout, "RSS per idle session: %.2f KiB after a forced GC, %.2f KiB without (%.2f KiB just after connecting)\n",
+			r.PerSession()/1024, r.PerSessionNoGC()/1024, float64(r.RSSAfter-r.RSSBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "Go heap per session:  %.2f KiB\n", (r.HeapAfter-r.HeapBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "stack per session:    %.2f KiB\n", (r.StackAfter-r.StackBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "server goroutines:    %.0f\n", r.Goroutines)
 		fmt.Fprintf(stdout, "idle server CPU:      %.2f%% of one core (%s)\n", r.IdleCPU*100, traffic)
 		fmt.Fprintf(stdout, "connect rate:         %.0f sessions/s (%s)\n", r.ConnectPerSecond, login)
+		back := "not within a minute"
+		if r.BackToIdle >= 0 {
+			back = fmt.Sprintf("after %.0f s", r.BackToIdle.Seconds())
+		}
+		fmt.Fprintf(stdout, "after disconnect:     CPU back to idle for good %s (%.2f%% of one core over the next 10 s; %.2f%% before connecting)\n", back, r.CPUAfterClose*100, r.IdleCPUBase*100)
 		if r.ServerCPUPerConnect > 0 {
 			fmt.Fprintf(stdout, "server CPU per login: %.2f ms (so one core of the server alone: %.0f logins/s)\n",
 				float64(r.ServerCPUPerConnect)/float64(time.Millisecond), float64(time.Second)/float64(r.ServerCPUPerConnect))

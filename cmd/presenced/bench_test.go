@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -28,6 +29,7 @@ func TestBenchSmoke(t *testing.T) {
 		{[]string{"bench", "login-storm", "--sessions", "20", "--contacts", "4"}, "converged:            20 of 20 sessions"},
 		{[]string{"bench", "reconnect-storm", "--sessions", "20", "--contacts", "4", "--grace", "10"}, "resumed:              20 of 20 (resume errors: 0)"},
 		{[]string{"bench", "longpoll", "--watchers", "10", "--updates", "20"}, "long-polling: updates delivered 200 of 200"},
+		{append([]string{"bench", "xmpp-compare", "--servers", "presenced"}, tinyCompare...), "| login storm: errors | 0 |"},
 	} {
 		t.Run(strings.Join(c.args[1:], " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -42,5 +44,33 @@ func TestBenchSmoke(t *testing.T) {
 				t.Fatalf("no %q in\n%s", c.want, out.String())
 			}
 		})
+	}
+}
+
+// tinyCompare are xmpp-compare's flags for a smoke run.
+var tinyCompare = []string{"--sessions", "20", "--contacts", "4", "--rounds", "1", "--idle-for", "1s", "--churn-rate", "20", "--churn-for", "1s"}
+
+// TestBenchCompareWithPeers runs the side-by-side comparison briefly
+// against Prosody and ejabberd (Debian's packages) beside presenced, so
+// that their set-up (configuration, storage written directly, TLS 1.3,
+// SCRAM-SHA-256) cannot rot. Like TestBenchSmoke it checks that every
+// login succeeded and that the report came out, never a figure.
+func TestBenchCompareWithPeers(t *testing.T) {
+	if os.Getenv("PRESENCED_TEST_PEERS") == "" {
+		t.Skip("set PRESENCED_TEST_PEERS=1 with Debian's prosody and ejabberd installed (bench/xmpp-side-by-side.sh installs them) to run")
+	}
+	bin := buildBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	var out, errs bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, append([]string{"bench", "xmpp-compare", "--servers", "presenced,prosody,ejabberd", "--server", bin}, tinyCompare...)...)
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out.String(), errs.String())
+	}
+	for _, want := range []string{"| login storm: errors | 0 | 0 | 0 |", "| reconnect storm: errors | 0 | 0 | 0 |", "| presenced ÷ peer (same round) | prosody | ejabberd |", "| prosody | ", "| ejabberd | "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in\n%s\n%s", want, out.String(), errs.String())
+		}
 	}
 }

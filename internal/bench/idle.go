@@ -14,17 +14,26 @@ import (
 
 // IdleResult is what the idle benchmark measured.
 type IdleResult struct {
-	Sessions         int
-	RSSBefore        int64
-	RSSAfter         int64 // right after connecting and a GC
-	RSSIdle          int64 // after the sessions idled for IdleFor
-	IdleFor          time.Duration
-	HeapBefore       float64
-	HeapAfter        float64
-	StackBefore      float64
-	StackAfter       float64
-	Goroutines       float64
-	IdleCPU          float64 // fraction of one core while idle
+	Sessions  int
+	RSSBefore int64
+	RSSAfter  int64 // right after connecting and a GC
+	RSSIdle   int64 // after the sessions idled for IdleFor, and a GC
+	// The same without forcing a garbage collection first (every other
+	// figure here is taken after one): before connecting, after idling.
+	RSSBeforeNoGC int64
+	RSSIdleNoGC   int64
+	IdleFor       time.Duration
+	HeapBefore    float64
+	HeapAfter     float64
+	StackBefore   float64
+	StackAfter    float64
+	Goroutines    float64
+	IdleCPUBase   float64 // fraction of one core before any session
+	IdleCPU       float64 // fraction of one core while idle
+	// After every session dropped: how long until the server's CPU was back
+	// to idle for good (-1: not within a minute), and its CPU then.
+	BackToIdle       time.Duration
+	CPUAfterClose    float64
 	ConnectPerSecond float64
 	// ServerCPUPerConnect is the server's CPU time per session opened,
 	// measured over the connect phase: what a login costs the server alone
@@ -36,9 +45,14 @@ type IdleResult struct {
 const DefaultIdleFor = 30 * time.Second
 
 // PerSession is the resident memory one idle session costs, once the
-// sessions have idled.
+// sessions have idled (measured after a forced GC).
 func (r IdleResult) PerSession() float64 {
 	return float64(r.RSSIdle-r.RSSBefore) / float64(r.Sessions)
+}
+
+// PerSessionNoGC is PerSession without forcing a GC before reading RSS.
+func (r IdleResult) PerSessionNoGC() float64 {
+	return float64(r.RSSIdleNoGC-r.RSSBeforeNoGC) / float64(r.Sessions)
 }
 
 // Idle opens n authenticated WebSocket sessions (one account each) that
@@ -93,6 +107,9 @@ func idle(ctx context.Context, bin string, n int, idleFor time.Duration, log io.
 		rig.GC()
 		time.Sleep(time.Second)
 	}
+	time.Sleep(3 * time.Second)
+	res.RSSBeforeNoGC, _ = rig.RSS()
+	res.IdleCPUBase = cpuOver(rig, 3*time.Second)
 	settle()
 	res.RSSBefore, _ = rig.RSS()
 	res.HeapBefore = rig.Metric("presenced_heap_bytes")
@@ -150,10 +167,12 @@ func idle(ctx context.Context, bin string, n int, idleFor time.Duration, log io.
 	cpu1, _ := rig.CPU()
 	res.IdleCPU = (cpu1 - cpu0).Seconds() / idleFor.Seconds()
 	res.IdleFor = idleFor
+	res.RSSIdleNoGC, _ = rig.RSS()
 	rig.GC()
 	res.RSSIdle, _ = rig.RSS()
 	for _, s := range sessions {
 		s.Close()
 	}
+	res.BackToIdle, res.CPUAfterClose = backToIdle(rig, res.IdleCPUBase, time.Minute)
 	return res, nil
 }

@@ -161,31 +161,10 @@ func (r *Rig) saveProfile(env, path string) {
 }
 
 // RSS is the server's resident set size in bytes.
-func (r *Rig) RSS() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			kb, err := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS")
-}
+func (r *Rig) RSS() (int64, error) { return procRSS(r.cmd.Process.Pid) }
 
 // CPU is the server's user+system CPU time so far.
-func (r *Rig) CPU() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
-}
+func (r *Rig) CPU() (time.Duration, error) { return procCPU(r.cmd.Process.Pid) }
 
 // Metric reads one unlabelled series from the server's /metrics, which is
 // served on the admin listener only.

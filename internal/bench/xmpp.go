@@ -2,36 +2,36 @@ package bench
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/xml"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	msasl "mellium.im/sasl"
-	"mellium.im/xmpp"
-	"mellium.im/xmpp/jid"
-
-	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/server"
-	"github.com/presenced/presenced/internal/store"
 )
 
-const xmppPassword = "bench-password"
-
 // XMPPIdle is Idle over XMPP: n clients (mellium.im/xmpp) negotiate
-// STARTTLS, SCRAM-SHA-256 and a resource, fetch their roster, send initial
-// presence, then idle. Each account has contacts mutual contacts (its
-// neighbours in a ring of accounts), so logins fetch real rosters and
-// presence flows between the sessions.
+// STARTTLS (TLS 1.3), SCRAM-SHA-256 and a resource, fetch their roster,
+// send initial presence, then idle. Each account has its own password and
+// salt and contacts mutual contacts (its neighbours in a ring of
+// accounts), so logins fetch real rosters and presence flows between the
+// sessions. The clients hold each account's SaltedPassword, as real
+// clients keep it after their first login: the cache is filled before the
+// run, so no login computes PBKDF2 on the load generator's side.
 func XMPPIdle(ctx context.Context, bin string, n, contacts int, idleFor time.Duration, log io.Writer) (IdleResult, error) {
-	var addr string
-	var roots *x509.CertPool
+	fmt.Fprintf(log, "deriving %d accounts' credentials (distinct passwords and salts)…\n", n)
+	pop, err := NewPopulation("idle", n, contacts) // the names Prepare gives
+	if err != nil {
+		return IdleResult{}, err
+	}
+	cache := NewScramCache()
+	pop.FillCache(cache)
+	index := map[string]int{}
+	for i, u := range pop.Users {
+		index[u.JID()] = i
+	}
+	var clients *xmppClients
 	prepare := func(dir string, accts []Account) ([]string, error) {
 		st, err := server.OpenStore(ctx, dir)
 		if err != nil {
@@ -39,61 +39,32 @@ func XMPPIdle(ctx context.Context, bin string, n, contacts int, idleFor time.Dur
 		}
 		defer st.Close()
 		fmt.Fprintf(log, "setting SCRAM credentials and %d contacts each…\n", contacts)
-		creds := auth.NewScramCredentials(xmppPassword) // one salt for all: derived once
-		for i, a := range accts {
-			if err := st.SetCredentials(ctx, a.Address, "-", creds); err != nil {
-				return nil, err
-			}
-			for d := 1; d <= contacts/2 && d < n; d++ {
-				b := accts[(i+d)%n].Address
-				for _, r := range []store.Relation{{Subject: a.Address, Viewer: b, State: store.Approved}, {Subject: b, Viewer: a.Address, State: store.Approved}} {
-					if err := st.PutRelation(ctx, r); err != nil {
-						return nil, err
-					}
-				}
-			}
+		if err := storePopulation(ctx, st, pop, true, log); err != nil {
+			return nil, err
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err := writeFiles(map[string][]byte{
+			filepath.Join(dir, server.XMPPCertFile): pop.CertPEM,
+			filepath.Join(dir, server.XMPPKeyFile):  pop.KeyPEM,
+		}); err != nil {
+			return nil, err
+		}
+		addr, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		addr = ln.Addr().String()
-		ln.Close()
+		clients = newXMPPClients(addr, pop, cache)
 		return []string{"--xmpp-addr", addr}, nil
 	}
 	connect := func(rig *Rig, a Account) (io.Closer, error) {
-		if roots == nil { // the server made its certificate at start
-			pemBytes, err := os.ReadFile(filepath.Join(rig.DataDir, server.XMPPCertFile))
-			if err != nil {
-				return nil, err
-			}
-			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(pemBytes)
-			roots = pool
+		i, ok := index[a.Address]
+		if !ok {
+			return nil, fmt.Errorf("no credentials for %s", a.Address)
 		}
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			return nil, err
-		}
-		s, err := xmpp.NewClientSession(ctx, jid.MustParse(a.Address), conn,
-			xmpp.StartTLS(&tls.Config{ServerName: "bench.test", RootCAs: roots}),
-			xmpp.SASL("", xmppPassword, msasl.ScramSha256),
-			xmpp.BindResource())
-		if err != nil {
-			conn.Close()
-			return nil, err
-		}
-		go s.Serve(nil) // answers our roster request; everything else is dropped
-		resp, err := s.SendIQ(ctx, xml.NewDecoder(strings.NewReader(`<iq type='get' id='roster'><query xmlns='jabber:iq:roster'/></iq>`)))
-		if err != nil {
-			conn.Close()
-			return nil, err
-		}
-		resp.Close()
-		if err := s.Send(ctx, xml.NewDecoder(strings.NewReader(`<presence/>`))); err != nil {
-			return nil, err
-		}
-		return conn, nil
+		return clients.login(ctx, i)
 	}
-	return idle(ctx, bin, n, idleFor, log, prepare, connect)
+	res, err := idle(ctx, bin, n, idleFor, log, prepare, connect)
+	if err == nil && cache.Misses() > 0 {
+		fmt.Fprintf(os.Stderr, "warning: %d logins computed PBKDF2 (SCRAM cache missed)\n", cache.Misses())
+	}
+	return res, err
 }

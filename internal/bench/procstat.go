@@ -1,0 +1,59 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// procRSS is a process's resident set size in bytes (VmRSS of
+// /proc/PID/status), read the same way for every server measured.
+func procRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, err := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for process %d", pid)
+}
+
+// procCPU is a process's user+system CPU time so far (/proc/PID/stat).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
+}
+
+// findExe returns root or the first of its descendants whose executable is
+// named exe (a server started through a wrapper script, such as Erlang's
+// erl, is measured in its real process: beam.smp), or 0.
+func findExe(root int, exe string) int {
+	if target, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", root)); err == nil && filepath.Base(target) == exe {
+		return root
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", root, root))
+	if err != nil {
+		return 0
+	}
+	for _, c := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(c); err == nil {
+			if found := findExe(pid, exe); found != 0 {
+				return found
+			}
+		}
+	}
+	return 0
+}
