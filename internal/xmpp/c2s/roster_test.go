@@ -345,11 +345,11 @@ func TestRosterVersionIsIncremental(t *testing.T) {
 	}
 }
 
-// TestRosterResyncAfterLostPushes: a resumed stream whose lost events the
-// core could not keep gets the items that changed meanwhile pushed, and a
-// version no roster has: its next get fetches everything instead of
-// trusting its held.
-func TestRosterResyncAfterLostPushes(t *testing.T) {
+// resumableWithContact starts a rig where alice has a card for Bob and
+// another session (me, which sends her messages), and signs her in on a
+// resumable stream x (id) bound as alice/phone.
+func resumableWithContact(t *testing.T) (rig, *core.Session, store.Contact, *rawStream, string) {
+	t.Helper()
 	r := start(t, true)
 	ctx := context.Background()
 	me, err := r.hub.Connect(ctx, "alice@localhost", core.SessionOptions{Device: "other"}, &coreSink{woke: make(chan struct{}, 1)})
@@ -361,12 +361,21 @@ func TestRosterResyncAfterLostPushes(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := r.signIn(t, "alice")
-	id := bindResumable(x).AttrValue("id")
+	return r, me, cs[0], x, bindResumable(x).AttrValue("id")
+}
+
+// TestRosterResyncAfterLostPushes: a resumed stream whose lost events the
+// core could not keep gets the items that changed meanwhile pushed, and a
+// version no roster has: its next get fetches everything instead of
+// trusting its held.
+func TestRosterResyncAfterLostPushes(t *testing.T) {
+	r, me, bob, x, id := resumableWithContact(t)
+	ctx := context.Background()
 	x.send(`<iq type='get' id='g1'><query xmlns='jabber:iq:roster' ver=''/></iq>`)
 	before := x.expect("iq").Child(nsRoster, "query").AttrValue("ver")
 	x.conn.Close()
 
-	c := cs[0]
+	c := bob
 	c.Name = "Robert"
 	if _, err := r.hub.UpdateContact(ctx, c, 0); err != nil {
 		t.Fatal(err)
@@ -514,22 +523,12 @@ func wantCurrent(t *testing.T, x *rawStream, id, ver string) {
 // (retention), resumes and is resynchronised: the push reaches it again
 // instead of being skipped as if acknowledged.
 func TestResumeAfterUnacknowledgedEventsFellOut(t *testing.T) {
-	r := start(t, true)
+	r, me, bob, x, id := resumableWithContact(t)
 	ctx := context.Background()
-	me, err := r.hub.Connect(ctx, "alice@localhost", core.SessionOptions{Device: "other"}, &coreSink{woke: make(chan struct{}, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := r.hub.CreateContacts(ctx, "alice@localhost", []store.Contact{{Name: "Bob", Address: "bob@localhost"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := r.signIn(t, "alice")
-	id := bindResumable(x).AttrValue("id")
 	x.send(`<iq type='get' id='g1'><query xmlns='jabber:iq:roster' ver=''/></iq>`)
 	for el := x.expect("iq"); el.AttrValue("id") != "g1"; el = x.expect("iq") {
 	}
-	c := cs[0]
+	c := bob
 	c.Name = "Robert"
 	if _, err := r.hub.UpdateContact(ctx, c, 0); err != nil {
 		t.Fatal(err)
