@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -508,5 +510,39 @@ func TestGrantsSeenNarrowedAndRevoked(t *testing.T) {
 	})
 	if err := alice.Do(ctx, "DELETE", "/v1/grants/"+app, nil, nil); !errors.As(err, &ce) || ce.Code != "not_found" {
 		t.Errorf("revoking a revoked grant: %v, want not_found", err)
+	}
+}
+
+// TestDocsAppsExamples runs the shell examples of docs/apps.md against a
+// server, as a reader would: 127.0.0.1:8080 is the test server, $TOKEN
+// the user's token, APP_ID an app she allowed. None may answer an error.
+func TestDocsAppsExamples(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skipf("the examples need curl: %v", err)
+	}
+	ts := startServer(t, nil)
+	waitReady(t, ts)
+	ts.user(t, "alice")
+	token, _, err := ts.Auth.IssueToken(context.Background(), "alice@localhost", "docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, app := appToken(t, ts, "Chat", "presence:read", "message")
+	blocks := codeBlocks(repoFile(t, "docs/apps.md"), "sh")
+	if len(blocks) < 2 {
+		t.Fatalf("docs/apps.md has %d sh blocks", len(blocks))
+	}
+	host := strings.TrimPrefix(ts.URL, "http://")
+	for _, b := range blocks {
+		script := strings.NewReplacer("127.0.0.1:8080", host, "APP_ID", app).Replace(b)
+		cmd := exec.Command("bash", "-c", "set -eu\n"+script)
+		cmd.Env = append(os.Environ(), "TOKEN="+token)
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.Contains(string(out), `"code":`) || strings.Contains(string(out), `"error"`) {
+			t.Errorf("docs/apps.md example failed: %v\n%s\n%s", err, script, out)
+		}
+		if strings.Contains(b, "openid-configuration") && !strings.Contains(string(out), `"issuer":"`+ts.URL+`"`) {
+			t.Errorf("the discovery example did not show the issuer:\n%s", out)
+		}
 	}
 }
