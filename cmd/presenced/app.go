@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -87,6 +88,15 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// appID is a new client ID: 128 random bits in hex, which a shell or a
+// flag parser never mistakes for something else (base64url could start
+// with "-").
+func appID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func randomString(n int) string {
@@ -229,7 +239,7 @@ func appCmd(args []string, stdout io.Writer) error {
 // random bits) and, for a confidential app, a new secret (256 bits) of
 // which only the SHA-256 is kept.
 func newApp(name string, uris, scopes []string, public bool, logo, description, owner string) (store.App, string, error) {
-	a := store.App{ID: randomString(16), Name: name, Logo: logo, Description: description, Public: public, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)} // as stored
+	a := store.App{ID: appID(), Name: name, Logo: logo, Description: description, Public: public, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)} // as stored
 	for _, u := range uris {
 		if !slices.Contains(a.RedirectURIs, u) {
 			a.RedirectURIs = append(a.RedirectURIs, u)
