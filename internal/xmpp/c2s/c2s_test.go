@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -211,22 +213,26 @@ func readUntil(t *testing.T, c net.Conn, end string) string {
 // TestIdleStreamIsClosed: a bound stream that goes silent is closed; one
 // that sends whitespace keepalives is not.
 func TestIdleStreamIsClosed(t *testing.T) {
-	r := start(t, false, func(s *Server) { s.IdleTimeout = 300 * time.Millisecond })
+	const idle = 2 * time.Second // keepalives come ten times as often: a busy machine still keeps it alive
+	r := start(t, false, func(s *Server) { s.IdleTimeout = idle })
 	s, err := r.login(t, "alice-password", msasl.ScramSha256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	conn := s.Conn()
-	for i := 0; i < 4; i++ { // 800 ms of keepalives, past the idle limit
-		time.Sleep(200 * time.Millisecond)
+	for start := time.Now(); time.Since(start) < idle+idle/2; { // keepalives past the idle limit
+		time.Sleep(idle / 10)
 		if _, err := conn.Write([]byte(" ")); err != nil {
 			t.Fatalf("kept-alive stream closed: %v", err)
 		}
 	}
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // far past the limit and the sweep's interval
 	buf := make([]byte, 4096)
 	for {
 		if _, err := conn.Read(buf); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal("a silent stream was not closed")
+			}
 			return // closed by the server after silence
 		}
 	}
