@@ -51,7 +51,6 @@ const (
 type Store interface {
 	store.Apps
 	store.Tokens
-	TokenByID(ctx context.Context, id string) (store.Token, error)
 }
 
 // Sessions is the web page's sign-in, which the consent page shares.
