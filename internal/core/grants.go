@@ -89,6 +89,29 @@ func grantView(g store.Grant, app store.App) GrantView {
 	return v
 }
 
+// AllowApp records what account allowed app on the consent page: its
+// grant gains scopes (created with no contacts if it had none). This is
+// the only way scopes are added to a grant.
+func (h *Hub) AllowApp(ctx context.Context, account, app string, scopes []string) error {
+	g, err := h.store.GetGrant(ctx, account, app)
+	now := h.clock.Now()
+	switch {
+	case err == nil:
+		for _, sc := range scopes {
+			if !slices.Contains(g.Scopes, sc) {
+				g.Scopes = append(g.Scopes, sc)
+			}
+		}
+	case errors.Is(err, store.ErrNotFound):
+		g = store.Grant{Account: account, App: app, Scopes: slices.Clone(scopes), Contacts: store.ContactsNone, CreatedAt: now}
+	default:
+		return err
+	}
+	g.Addresses = slices.Contains(g.Scopes, ScopeAddresses)
+	g.UpdatedAt = now
+	return h.store.PutGrant(ctx, g)
+}
+
 // RevokeGrant takes app's grant from account with its tokens: the app's
 // sessions for the account end.
 func (h *Hub) RevokeGrant(ctx context.Context, account, app string) error {
@@ -132,7 +155,7 @@ func (h *Hub) EditGrant(ctx context.Context, account, app string, change GrantCh
 	if change.Private != nil {
 		g.Private = *change.Private
 	}
-	g.Addresses = slices.Contains(g.Scopes, "addresses")
+	g.Addresses = slices.Contains(g.Scopes, ScopeAddresses)
 	g.UpdatedAt = h.clock.Now()
 	if narrowed {
 		// the app's tokens carry the old scopes: revoked with the grant,

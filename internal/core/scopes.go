@@ -14,6 +14,9 @@ const (
 	ScopeEventsPublish   = "events:publish"
 	ScopeEventsRead      = "events:read"
 	ScopeRooms           = "rooms"
+	// ScopeAddresses lets the app see real addresses instead of handles
+	// (a grant's Addresses).
+	ScopeAddresses = "addresses"
 )
 
 var scopeBits = []string{ScopePresencePublish, ScopePresenceRead, ScopeMessage, ScopeSignal, ScopeContactsPick,

@@ -7,12 +7,10 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/rs/cors"
@@ -251,7 +249,7 @@ func (p *Provider) consentAnswer(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := p.grant(r.Context(), account, a); err != nil {
+	if err := p.Grants.AllowApp(r.Context(), account, a.clientID, a.scopes); err != nil {
 		p.Log.Error("oauth: record grant", "err", err)
 		http.Error(w, "the grant could not be recorded; try again", http.StatusInternalServerError)
 		return
@@ -259,26 +257,4 @@ func (p *Provider) consentAnswer(w http.ResponseWriter, r *http.Request) {
 	subject, now := p.handle(a.clientID, account), p.Clock.Now()
 	p.requests.update(id, func(a *authRequest) { a.account, a.subject, a.authTime, a.done = account, subject, now, true })
 	http.Redirect(w, r, op.AuthCallbackURL(p.op)(op.ContextWithIssuer(r.Context(), p.Issuer()), id), http.StatusSeeOther)
-}
-
-// grant records (or widens) the account's grant to the app with the
-// scopes of a; the contacts it exposes are the user's to choose later.
-func (p *Provider) grant(ctx context.Context, account string, a *authRequest) error {
-	g, err := p.Store.GetGrant(ctx, account, a.clientID)
-	now := p.Clock.Now()
-	switch {
-	case err == nil:
-		for _, sc := range a.scopes {
-			if !slices.Contains(g.Scopes, sc) {
-				g.Scopes = append(g.Scopes, sc)
-			}
-		}
-	case errors.Is(err, store.ErrNotFound):
-		g = store.Grant{Account: account, App: a.clientID, Scopes: slices.Clone(a.scopes), Contacts: store.ContactsNone, CreatedAt: now}
-	default:
-		return err
-	}
-	g.Addresses = slices.Contains(g.Scopes, ScopeAddresses)
-	g.UpdatedAt = now
-	return p.Store.PutGrant(ctx, g)
 }

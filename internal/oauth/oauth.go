@@ -62,9 +62,16 @@ type Sessions interface {
 	SignIn(w http.ResponseWriter, r *http.Request, address, password string) (string, error)
 }
 
+// Grants records the user's consent (core.Hub.AllowApp): grants are the
+// core's, which their privacy rule reads.
+type Grants interface {
+	AllowApp(ctx context.Context, account, app string, scopes []string) error
+}
+
 // Provider is presenced's OAuth/OIDC provider.
 type Provider struct {
 	Store    Store
+	Grants   Grants
 	Sessions Sessions
 	Clock    clock.Clock
 	Log      *slog.Logger

@@ -146,7 +146,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			return nil, &config.SettingError{Key: "public_url", Value: cfg.PublicURL, Err: err}
 		}
 	}
-	if s.OAuth, err = oauth.New(&oauth.Provider{Store: st, Sessions: s.Web, Clock: clk, Log: log, Secret: key, KeyDir: cfg.DataDir}); err != nil {
+	if s.OAuth, err = oauth.New(&oauth.Provider{Store: st, Grants: s.Hub, Sessions: s.Web, Clock: clk, Log: log, Secret: key, KeyDir: cfg.DataDir}); err != nil {
 		st.Close()
 		unlock()
 		return nil, err
