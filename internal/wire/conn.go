@@ -61,10 +61,10 @@ func (c *Conn) Finish() {
 	}
 }
 
-// NewConn starts a connection over transport ("ws", "longpoll"); account,
-// the ID of its token and the checkpoint taken before verifying it are set
+// NewConn starts a connection over transport ("ws", "longpoll"). tok,
 // when the transport already authenticated the client (Authorization
-// header or web session cookie).
+// header or web session cookie), is what it proved, and checked the
+// checkpoint taken before verifying it; nil: hello must carry a token.
 func (s *Server) NewConn(transport string, tok *store.Token, checked core.Checkpoint) *Conn {
 	c := &Conn{srv: s, transport: transport, Checked: checked}
 	if tok != nil {
