@@ -94,7 +94,7 @@ func (h *Hub) CreateContacts(ctx context.Context, owner string, cs []store.Conta
 		return nil, storeErr(err)
 	}
 	for _, c := range cs {
-		h.contactChanged(ContactEvent{Op: "put", Contact: c})
+		h.contactChanged(ctx, ContactEvent{Op: "put", Contact: c})
 	}
 	return cs, nil
 }
@@ -116,7 +116,7 @@ func (h *Hub) CreateContactAt(ctx context.Context, owner, id string, c store.Con
 		return c, storeErr(err)
 	}
 	c = cs[0]
-	h.contactChanged(ContactEvent{Op: "put", Contact: c})
+	h.contactChanged(ctx, ContactEvent{Op: "put", Contact: c})
 	return c, nil
 }
 
@@ -166,7 +166,7 @@ func (h *Hub) UpdateContact(ctx context.Context, c store.Contact, ifVersion int6
 	if old.Address != c.Address {
 		ev.PrevAddress = old.Address // the roster item the card left changes too
 	}
-	h.contactChanged(ev)
+	h.contactChanged(ctx, ev)
 	return c, nil
 }
 
@@ -207,7 +207,7 @@ func (h *Hub) DeleteContact(ctx context.Context, owner, id string, ifVersion int
 		return err
 	}
 	// the event keeps the address, so an XMPP roster can push the change
-	h.contactChanged(ContactEvent{Op: "delete", Contact: store.Contact{ID: id, Owner: owner, Address: old.Address}})
+	h.contactChanged(ctx, ContactEvent{Op: "delete", Contact: store.Contact{ID: id, Owner: owner, Address: old.Address}})
 	return nil
 }
 
@@ -233,11 +233,19 @@ func (h *Hub) pinned(ctx context.Context, owner, id string, ifVersion int64, wri
 	}
 }
 
-// contactChanged keeps the owner's other devices in sync.
-func (h *Hub) contactChanged(ev ContactEvent) {
+// contactChanged keeps the owner's other devices in sync, and what its
+// grants of a group expose to apps (appgrants.go).
+func (h *Hub) contactChanged(ctx context.Context, ev ContactEvent) {
 	owner := ev.Contact.Owner
-	defer h.lock(owner)()
-	if u := h.live(owner); u != nil {
+	unlock := h.lock(owner)
+	u := h.live(owner)
+	if u != nil {
 		h.deliver(delivery{ev: ev, subject: u, flow: FlowPresence, to: self(owner)})
+	}
+	unlock()
+	if u != nil && u.grantsGroup() {
+		if err := h.grantsChanged(ctx, owner); err != nil {
+			h.log.Warn("grants: reading a group's members", "account", owner, "err", err)
+		}
 	}
 }

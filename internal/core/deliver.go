@@ -16,10 +16,13 @@ package core
 // needs a change here.
 
 // Channel is how a recipient's session receives: first-party (the zero
-// Channel: presenced's own protocols, XMPP) or, later, an app holding a
-// grant (DESIGN § 3 rules 3 and 4).
+// Channel: presenced's own protocols, XMPP) or an app holding a grant
+// (DESIGN § 3 rules 3 and 4), through a token with some of its scopes.
+// The policy reads both: an app's sessions of one account hold one grant,
+// but each sees no more than its token's scopes.
 type Channel struct {
-	App string // "" for first-party
+	App    string   // "" for first-party
+	Scopes ScopeSet // an app's: its token's scopes
 }
 
 // FirstParty reports whether the channel is presenced's own.
@@ -89,20 +92,18 @@ func (h *Hub) deliver(d delivery) Routed {
 	var total Routed
 	shared := make([]Target, 0, len(d.to)) // given d.ev itself: routed together, encoded once
 	for _, t := range d.to {
-		viewer := d.viewer
-		if viewer == "" {
-			viewer = t.Account
+		t = h.pinChannel(t)
+		if h.deliverTo(&d, t, &total) {
+			shared = append(shared, t)
 		}
-		f := h.factsLocked(d.subject, viewer, t.Channel)
-		if !Allow(f, d.flow) && !d.redact {
+		if t.Resource != "" || !t.Channel.FirstParty() {
 			continue
 		}
-		ev, same := project(d.ev, d.subject, f, d.flow, t.Channel)
-		switch {
-		case same:
-			shared = append(shared, t)
-		case ev != nil:
-			total.add(h.router.Route(ev, []Target{t}))
+		if u := h.live(t.Account); u != nil {
+			for _, ch := range u.appChannels() { // the account's sessions in apps
+				t.Channel = ch
+				h.deliverTo(&d, t, &total)
+			}
 		}
 	}
 	if len(shared) > 0 {
@@ -111,16 +112,55 @@ func (h *Hub) deliver(d delivery) Routed {
 	return total
 }
 
-// project rewrites ev for a recipient with facts f on channel ch: what a
-// refused viewer may be told of a subject is its absence; an app channel
-// will see handles here instead of addresses (the apps issue). It returns
-// nil when nothing may cross, and same when it is ev unchanged.
-func project(ev Event, su *user, f Facts, flow Flow, ch Channel) (_ Event, same bool) {
-	if _, ok := ev.(PresenceEvent); ok && !f.Self && !Allow(f, flow) {
-		return PresenceEvent{View: su.absence(f)}, false
+// pinChannel gives a target naming one session that session's channel.
+func (h *Hub) pinChannel(t Target) Target {
+	if t.Resource == "" || !t.Channel.FirstParty() {
+		return t
 	}
-	if !ch.FirstParty() {
-		return nil, false // no app channel exists yet: nothing crosses one
+	if u := h.live(t.Account); u != nil {
+		if s := u.session(t.Resource); s != nil {
+			t.Channel = s.channel
+		}
 	}
-	return ev, true
+	return t
+}
+
+// deliverTo decides and projects d for one target on one channel, and
+// routes what it projected. It reports whether the target takes d.ev
+// unchanged, for the caller to route with the others that do.
+func (h *Hub) deliverTo(d *delivery, t Target, total *Routed) (same bool) {
+	viewer := d.viewer
+	if viewer == "" {
+		viewer = t.Account
+	}
+	f := h.factsOn(d.subject, viewer, t.Channel, t.Account)
+	if !Allow(f, d.flow) && !d.redact {
+		return false
+	}
+	ev, same := h.project(d.ev, d.subject, f, d.flow, t.Account)
+	if ev != nil && !same {
+		total.add(h.router.Route(ev, []Target{t}))
+	}
+	return same
+}
+
+// project rewrites ev for a recipient, holder, with facts f: what a
+// refused viewer may be told of a subject is its absence; the presence of
+// a subject with sessions private to an app is what f's channel may see of
+// it; an app's channel sees handles instead of addresses (appview.go). It
+// returns nil when nothing may cross, and same when it is ev unchanged.
+func (h *Hub) project(ev Event, su *user, f Facts, flow Flow, holder string) (_ Event, same bool) {
+	out, same := ev, true
+	if _, ok := ev.(PresenceEvent); ok {
+		switch {
+		case !f.Self && !Allow(f, flow):
+			out, same = PresenceEvent{View: su.absence(f)}, false
+		case flow != FlowDirected && su.hasPrivate() && !(f.Self && f.Channel.FirstParty()):
+			out, same = PresenceEvent{View: su.view(f)}, false
+		}
+	}
+	if f.Channel.FirstParty() {
+		return out, same
+	}
+	return h.forApp(out, su, f, flow, holder), false
 }

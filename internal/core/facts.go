@@ -10,19 +10,43 @@ import (
 // subject's in-memory state when it has sessions, from the store's
 // SubjectFacts (through a stand-in user, storedUser) when it has none.
 
-// factsLocked is what the policy needs about subject su and viewer on
-// channel ch. The caller holds su's lock.
+// factsLocked is what the policy needs about subject su and viewer, seen
+// on the viewer's channel ch. The caller holds su's lock.
 func (h *Hub) factsLocked(su *user, viewer string, ch Channel) Facts {
+	return h.factsOn(su, viewer, ch, viewer)
+}
+
+// factsOn is factsLocked where the session on ch is holder's: the viewer's
+// for presence and events, the recipient's (su) when a message arrives in
+// an app. Its grant decides what ch may see (grantOf).
+func (h *Hub) factsOn(su *user, viewer string, ch Channel, holder string) Facts {
+	var g *liveGrant
+	if !ch.FirstParty() {
+		g = h.grantOf(holder, ch)
+	}
+	return factsWith(su, viewer, ch, holder, g)
+}
+
+// factsWith is factsOn with holder's grant g given (nil: none).
+func factsWith(su *user, viewer string, ch Channel, holder string, g *liveGrant) Facts {
 	_, approved := su.viewers[viewer]
 	blockShown, blocked := su.blocks[viewer]
 	hideShown, hidden := su.hidden[viewer]
-	f := Facts{Self: viewer == su.address, Channel: ch, Granted: ch.FirstParty(),
+	f := Facts{Self: viewer == su.address, Channel: ch, Covered: ch.FirstParty(),
 		Blocked: blocked, Hidden: hidden, Invisible: su.invisible, Online: su.online(), Shown: hideShown}
 	if blocked {
 		f.Shown = blockShown // the store's choice too (SubjectFacts.Shown)
 	}
 	if approved {
 		f.State = store.Approved
+	}
+	if g != nil {
+		other := su.address
+		if holder == su.address {
+			other = viewer
+		}
+		f.Covered, f.Scopes = other == holder || g.covers(other), g.scopes&ch.Scopes
+		f.AppHidden = su.hiddenIn(ch.App)
 	}
 	return f
 }

@@ -109,7 +109,10 @@ func (h *Hub) AllowApp(ctx context.Context, account, app string, scopes []string
 	}
 	g.Addresses = slices.Contains(g.Scopes, ScopeAddresses)
 	g.UpdatedAt = now
-	return h.store.PutGrant(ctx, g)
+	if err := h.store.PutGrant(ctx, g); err != nil {
+		return err
+	}
+	return h.grantsChanged(ctx, account)
 }
 
 // RevokeGrant takes app's grant from account with its tokens: the app's
@@ -119,7 +122,10 @@ func (h *Hub) RevokeGrant(ctx context.Context, account, app string) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return Errorf(CodeNotFound, "no grant to app %q", app)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return h.grantsChanged(ctx, account)
 }
 
 // EditGrant applies change to account's grant to app. Taking scopes away
@@ -168,6 +174,9 @@ func (h *Hub) EditGrant(ctx context.Context, account, app string, change GrantCh
 		if errors.Is(err, store.ErrLimit) {
 			return GrantView{}, Errorf(CodeLimit, "%v", err)
 		}
+		return GrantView{}, err
+	}
+	if err := h.grantsChanged(ctx, account); err != nil {
 		return GrantView{}, err
 	}
 	return grantView(g, a), nil

@@ -283,7 +283,7 @@ func (h *Hub) relationLocked(su *user, old, now store.Relation, items []store.Pe
 	}
 	for _, it := range items {
 		if it.Account == su.address {
-			h.deliver(delivery{ev: PersonalEvent{Item: it}, subject: su, flow: FlowPresence,
+			h.deliver(delivery{ev: PersonalEvent{Item: it}, subject: su, flow: FlowEvent,
 				to: []Target{{Account: now.Viewer, Want: Want{Topic: it.Topic}}}})
 		}
 	}

@@ -39,6 +39,9 @@ type Config struct {
 	Domain string        // the domain this node serves
 	Grace  time.Duration // how long a dropped session stays online awaiting resumption
 	Limits Limits
+	// Handles makes apps' pairwise handles; nil: a random key (handles
+	// change on restart, so only for tests).
+	Handles *Handles
 }
 
 // Metrics are the hub's counters, read by the metrics endpoint.
@@ -95,6 +98,8 @@ type Hub struct {
 	rights    recentRights               // lifecycle events applied lately (lifecycle.go)
 	publishMu [publishStripes]sync.Mutex // orders one account's personal events (personal.go)
 	edits     [editStripes]sync.Mutex    // orders one pair's graph edits (graph.go)
+	grantMu   [editStripes]sync.Mutex    // orders one account's grant reloads (appgrants.go)
+	handles   *Handles                   // apps' pairwise handles (handles.go)
 	closing   atomic.Bool                // Shutdown began: no new or resumed sessions
 	born      time.Time                  // the hub's start, from which sessions count their own (sinceBorn)
 }
@@ -226,30 +231,64 @@ func (h *Hub) liveUsers() []*user {
 // shard's lock but for sessions, which routers read without it.
 type user struct {
 	address   string
-	created   int64                      // UnixNano of the account's creation: tells a re-registered address from the deleted one
-	sessions  atomic.Pointer[[]*Session] // copied on write
-	viewers   map[string]struct{}        // approved to see this user
-	blocks    map[string]time.Time       // blocked viewer → the last-seen it is shown (store.ListEntry)
-	hidden    map[string]time.Time       // hidden-from viewer → the same
+	created   int64                       // UnixNano of the account's creation: tells a re-registered address from the deleted one
+	sessions  atomic.Pointer[sessionList] // copied on write
+	grantsP   atomic.Pointer[grantTable]  // its grants to apps (appgrants.go), replaced whole
+	viewers   map[string]struct{}         // approved to see this user
+	blocks    map[string]time.Time        // blocked viewer → the last-seen it is shown (store.ListEntry)
+	hidden    map[string]time.Time        // hidden-from viewer → the same
 	invisible bool
 	lastSeen  time.Time
 }
 
+// sessionList is a user's sessions with what routing asks of them.
+type sessionList struct {
+	all     []*Session
+	apps    []Channel // the app channels among them, each once
+	private bool      // one is in an app its user keeps private
+}
+
 func (u *user) list() []*Session {
 	if p := u.sessions.Load(); p != nil {
-		return *p
+		return p.all
 	}
 	return nil
 }
 
-func (u *user) setList(l []*Session) { u.sessions.Store(&l) }
+// appChannels lists the app channels u has sessions on.
+func (u *user) appChannels() []Channel {
+	if p := u.sessions.Load(); p != nil {
+		return p.apps
+	}
+	return nil
+}
+
+// hasPrivate reports whether one of u's sessions is private to its app.
+func (u *user) hasPrivate() bool {
+	p := u.sessions.Load()
+	return p != nil && p.private
+}
+
+func (u *user) setList(l []*Session) {
+	sl := &sessionList{all: l}
+	for _, s := range l {
+		if !s.channel.FirstParty() && !slices.Contains(sl.apps, s.channel) {
+			sl.apps = append(sl.apps, s.channel)
+		}
+		sl.private = sl.private || s.private
+	}
+	u.sessions.Store(sl)
+}
 
 // New returns a hub. A nil router routes to this process's sessions only.
 func New(cfg Config, st store.Store, clk clock.Clock, router Router, log *slog.Logger) *Hub {
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits
 	}
-	h := &Hub{cfg: cfg, store: st, clock: clk, log: log, metrics: &Metrics{}, born: clk.Now()}
+	h := &Hub{cfg: cfg, store: st, clock: clk, log: log, metrics: &Metrics{}, born: clk.Now(), handles: cfg.Handles}
+	if h.handles == nil {
+		h.handles = NewHandles(nil)
+	}
 	if router == nil {
 		router = h.LocalRouter()
 	}
@@ -286,9 +325,9 @@ type SessionOptions struct {
 	// a right lost since (a revocation applied between the check and this
 	// call) refuses the session. Zero: not given, nothing is checked.
 	Checked Checkpoint
-	Channel Channel // first-party unless an app's
+	Channel Channel // first-party unless an app's (its App; Scopes come from Scopes)
 	// Scopes are what the app's user granted it, for an app's channel
-	// (scopes.go); a first-party session needs none.
+	// (scopes.go): its token's; a first-party session needs none.
 	Scopes []string
 	// View, if set, receives what Connect read from the store, for a
 	// transport that asks for it again soon after (XMPP's roster get and
@@ -305,12 +344,19 @@ func (u *user) online() bool {
 	return false
 }
 
-// fullView is the user's presence as an approved, unrestricted viewer sees
-// it; the self view also shows an invisible user its own sessions.
-func (u *user) fullView() PresenceView {
+// fullView is the user's presence from all its sessions: what its own
+// first-party sessions see, and approved viewers when no session is
+// private to its app; the self view also shows an invisible user its own
+// sessions.
+func (u *user) fullView() PresenceView { return u.viewOn(Channel{}, true) }
+
+// viewOn is the user's presence as an approved viewer on ch sees it: the
+// sessions in apps the user keeps private count only in their own app,
+// unless all is set.
+func (u *user) viewOn(ch Channel, all bool) PresenceView {
 	var ss []SessionPresence
 	for _, s := range u.list() {
-		if s.available {
+		if s.available && (all || !s.private || s.channel.App == ch.App) {
 			ss = append(ss, SessionPresence{Resource: s.Resource, Presence: s.presence})
 		}
 	}
@@ -326,7 +372,7 @@ func (u *user) view(f Facts) PresenceView {
 	if !Allow(f, FlowPresence) {
 		return u.absence(f)
 	}
-	return u.fullView()
+	return u.viewOn(f.Channel, f.Self && f.Channel.FirstParty() || !u.hasPrivate())
 }
 
 // shownTo maps a privacy list's viewers to what each is shown.
@@ -373,7 +419,12 @@ func (h *Hub) loadUserRelations(ctx context.Context, account string) (*user, []s
 	if err != nil {
 		return nil, nil, err
 	}
+	grants, err := h.loadGrants(ctx, account)
+	if err != nil {
+		return nil, nil, err
+	}
 	u := &user{address: account, created: acct.CreatedAt.UnixNano(), blocks: shownTo(blocks), hidden: shownTo(hidden), invisible: acct.Invisible, lastSeen: acct.LastSeen}
+	u.setGrants(grants)
 	for _, r := range rels {
 		if r.Subject == account && r.State == store.Approved {
 			if u.viewers == nil {
@@ -401,9 +452,12 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 		return nil, Errorf(CodeInvalid, "resource must be 1 to 64 printable characters without / or @")
 	}
 	s := &Session{hub: h, Account: account, Resource: opts.Resource, payloads: opts.Payloads,
-		transport: h.metrics.gaugeOf(opts.Transport), credential: opts.Credential, channel: opts.Channel, scopes: scopesOf(opts.Scopes), sink: sink,
+		transport: h.metrics.gaugeOf(opts.Transport), credential: opts.Credential, channel: opts.Channel, sink: sink,
 		started: h.sinceBorn(h.clock.Now()),
 		rate:    ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
+	if !s.channel.FirstParty() {
+		s.channel.Scopes = ScopesOf(opts.Scopes)
+	}
 	for _, k := range opts.Accepts {
 		b := kindBit(k)
 		if b == 0 {
@@ -422,6 +476,18 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 		var err error
 		if topics, err = topicsOf(opts.Topics); err != nil {
 			return nil, err
+		}
+	}
+	if !s.channel.FirstParty() {
+		// an app's session takes only what its scopes cover
+		if !s.channel.Scopes.Has(ScopeMessage) {
+			s.accepts &^= acceptMessage
+		}
+		if !s.channel.Scopes.Has(ScopeSignal) {
+			s.accepts &^= acceptSignal
+		}
+		if !s.channel.Scopes.Has(ScopeEventsRead) {
+			topics = 0
 		}
 	}
 	s.topics.Store(uint32(topics))
@@ -480,6 +546,11 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 		if len(u.list()) >= h.cfg.Limits.SessionsPerAccount {
 			return Errorf(CodeLimit, "at most %d sessions per account", h.cfg.Limits.SessionsPerAccount)
 		}
+		g, err := h.appGrantLocked(u, s)
+		if err != nil {
+			return err
+		}
+		s.private = g != nil && g.private
 		for s.Resource == "" || u.session(s.Resource) != nil {
 			s.Resource = deviceOf(opts) + "-" + randomHex(3)
 		}
@@ -567,8 +638,10 @@ func (h *Hub) readView(ctx context.Context, loaded *user, rels []store.Relation)
 // snapshotToLocked delivers s its snapshot: its own information, so the
 // policy has been asked about each subject while building it.
 func (h *Hub) snapshotToLocked(s *Session, view storedView) {
-	snap := s.ownSnapshot(h.snapshotLocked(s.user, view))
-	h.deliver(delivery{ev: snap, subject: s.user, flow: FlowPresence, to: []Target{s.target()}})
+	snap := s.ownSnapshot(h.snapshotLocked(s.user, view, s.channel))
+	// redact: an app's session without presence:read is refused its own
+	// presence, but gets its snapshot all the same, its Self an absence
+	h.deliver(delivery{ev: snap, subject: s.user, flow: FlowPresence, redact: true, to: []Target{s.target()}})
 }
 
 // ownSnapshot keeps the personal items of the topics s takes.
@@ -586,23 +659,31 @@ func (s *Session) ownSnapshot(snap Snapshot) Snapshot {
 // snapshotLocked builds what account may see now from the store's view
 // and live presence from memory. The caller holds the locks of u and of
 // every subject in sv.
-func (h *Hub) snapshotLocked(u *user, sv storedView) Snapshot {
+func (h *Hub) snapshotLocked(u *user, sv storedView, ch Channel) Snapshot {
+	if !ch.FirstParty() {
+		return Snapshot{Self: u.view(h.factsLocked(u, u.address, ch)),
+			Items: h.visibleItemsLocked(u.address, sv.facts, sv.items, ch), Presence: h.viewsLocked(u.address, sv.facts, ch)}
+	}
 	snap := Snapshot{Self: u.fullView(), Privacy: u.privacy(), Subscriptions: sv.subs,
-		Items: h.visibleItemsLocked(u.address, sv.facts, sv.items)}
-	snap.Presence = h.viewsLocked(u.address, sv.facts)
+		Items: h.visibleItemsLocked(u.address, sv.facts, sv.items, ch)}
+	snap.Presence = h.viewsLocked(u.address, sv.facts, ch)
 	return snap
 }
 
 // viewsLocked is what viewer may see of each subject in facts; the caller
 // holds their locks.
-func (h *Hub) viewsLocked(viewer string, facts []store.SubjectFacts) []PresenceView {
+func (h *Hub) viewsLocked(viewer string, facts []store.SubjectFacts, ch Channel) []PresenceView {
 	var out []PresenceView
 	for _, sf := range facts {
 		su := h.live(sf.Subject)
 		if su == nil {
 			su = storedUser(sf, viewer)
 		}
-		out = append(out, su.view(h.factsLocked(su, viewer, Channel{})))
+		f := h.factsLocked(su, viewer, ch)
+		if !ch.FirstParty() && !appSees(f, FlowPresence) {
+			continue // an app is not told of contacts its grant does not cover
+		}
+		out = append(out, su.view(f))
 	}
 	return out
 }
@@ -630,7 +711,7 @@ func (h *Hub) ResumeOn(ctx context.Context, account, resource string, ch Channel
 	if u := h.live(account); u != nil {
 		s = u.session(resource)
 	}
-	if s == nil || s.ended.Load() || s.channel != ch {
+	if s == nil || s.ended.Load() || s.channel.App != ch.App {
 		unlock()
 		return nil, false, Errorf(CodeSessionGone, "no such session; connect anew")
 	}
@@ -839,6 +920,17 @@ func (h *Hub) broadcastLocked(u *user) {
 	h.deliver(delivery{ev: PresenceEvent{View: view}, subject: u, flow: FlowPresence, to: to})
 }
 
+// reshowLocked sends every session that may see u, and every one that
+// saw it and may no longer, what it may see now: after a change of what
+// some channels may see of it (per-app visibility, appgrants.go).
+func (h *Hub) reshowLocked(u *user) {
+	to := self(u.address)
+	for v := range u.viewers {
+		to = append(to, Target{Account: v})
+	}
+	h.deliver(delivery{ev: PresenceEvent{View: u.fullView()}, subject: u, flow: FlowPresence, redact: true, to: to})
+}
+
 // showLocked sends viewer's sessions what they may now see of u, after a
 // change of relation, block or visibility: its presence, or its absence.
 func (h *Hub) showLocked(u *user, viewer string) {
@@ -871,7 +963,7 @@ func (h *Hub) views(viewer string, facts []store.SubjectFacts) []PresenceView {
 	out := make([]PresenceView, 0, len(facts))
 	for _, sf := range facts {
 		unlock := h.lock(sf.Subject)
-		out = append(out, h.viewsLocked(viewer, []store.SubjectFacts{sf})...)
+		out = append(out, h.viewsLocked(viewer, []store.SubjectFacts{sf}, Channel{})...)
 		unlock()
 	}
 	return out

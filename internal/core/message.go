@@ -32,11 +32,15 @@ func (s *Session) Send(m Message) (int, error) {
 	if err := validateMessage(&m); err != nil {
 		return 0, err
 	}
+	h := s.hub
+	g, err := h.resolveTo(s, &m)
+	if err != nil {
+		return 0, err
+	}
 	bare, resource, err := addr.Parse(m.To)
 	if err != nil {
 		return 0, Errorf(CodeInvalid, "to: %v", err)
 	}
-	h := s.hub
 	defer h.lock(bare, s.Account)()
 	if s.ended.Load() {
 		return 0, errSessionGone
@@ -45,6 +49,9 @@ func (s *Session) Send(m Message) (int, error) {
 	ru := h.live(bare)
 	if ru == nil {
 		return 0, errUnavailable // the offline fallback (stored messages) will route here
+	}
+	if g != nil && !Allow(factsWith(ru, s.Account, s.channel, s.Account, g), FlowMessage) {
+		return 0, errUnavailable // the app's grant does not reach the recipient
 	}
 	want := Want{Kind: m.Kind, Payloads: m.Kind == KindMessage && m.Body == "", Available: resource == "", Except: ""}
 	if ru == s.user {

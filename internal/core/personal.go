@@ -297,7 +297,7 @@ func (h *Hub) fanItemLocked(u *user, ev PersonalEvent) {
 	for v := range u.viewers {
 		to = append(to, Target{Account: v, Want: want})
 	}
-	h.deliver(delivery{ev: ev, subject: u, flow: FlowPresence, to: to})
+	h.deliver(delivery{ev: ev, subject: u, flow: FlowEvent, to: to})
 }
 
 // restampHidden stamps the items actor published while invisible with the
@@ -360,7 +360,7 @@ func (h *Hub) itemToLocked(s *Session, it store.PersonalItem, facts []store.Subj
 	if su == nil || it.Published.IsZero() && it.Account != s.Account {
 		return
 	}
-	h.deliver(delivery{ev: PersonalEvent{Item: it}, subject: su, flow: FlowPresence, to: []Target{s.target()}})
+	h.deliver(delivery{ev: PersonalEvent{Item: it}, subject: su, flow: FlowEvent, to: []Target{s.target()}})
 }
 
 // subjectLocked is the live user of subject, or one standing for it from
@@ -389,13 +389,13 @@ func subjectsOf(self string, facts []store.SubjectFacts) []string {
 // subjects the policy lets it see (live ones by their state, others by the
 // stored facts); an item stored without a time was published while
 // invisible and is not shown yet. The caller holds the subjects' locks.
-func (h *Hub) visibleItemsLocked(viewer string, facts []store.SubjectFacts, items []store.PersonalItem) []store.PersonalItem {
+func (h *Hub) visibleItemsLocked(viewer string, facts []store.SubjectFacts, items []store.PersonalItem, ch Channel) []store.PersonalItem {
 	var out []store.PersonalItem
 	for _, it := range items {
 		ok := it.Account == viewer
 		if !ok && !it.Published.IsZero() {
 			if su := h.subjectLocked(it.Account, viewer, facts); su != nil {
-				ok = Allow(h.factsLocked(su, viewer, Channel{}), FlowPresence)
+				ok = Allow(h.factsLocked(su, viewer, ch), FlowEvent)
 			}
 		}
 		if ok {
@@ -428,5 +428,5 @@ func (h *Hub) PersonalItems(ctx context.Context, viewer, subject string) ([]stor
 		return nil, err
 	}
 	defer h.lock(subject)()
-	return h.visibleItemsLocked(viewer, facts, items), nil
+	return h.visibleItemsLocked(viewer, facts, items, Channel{}), nil
 }

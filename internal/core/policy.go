@@ -24,6 +24,10 @@ const (
 	// subscription (RFC 6121 § 4.6). The subject chose the viewer, so no
 	// approval is needed, but its blocks, hiding and invisibility still hold.
 	FlowDirected
+	// FlowEvent: the subject's personal events (docs/personal-events.md).
+	// First-party, the rule of presence; an app needs events:read for it
+	// where presence needs presence:read.
+	FlowEvent
 )
 
 // Facts is everything the policy needs about one (subject, viewer) pair.
@@ -34,11 +38,17 @@ type Facts struct {
 	Hidden    bool        // the subject hides from the viewer
 	Invisible bool        // the subject appears offline to everyone
 	Online    bool        // the subject has at least one session
-	// Channel is the recipient session's channel; Granted says the viewer's
-	// grant to the channel's app covers the subject and the flow (always
-	// true for first-party channels; the apps issue fills it for apps).
-	Channel Channel
-	Granted bool
+	// Channel is where the information is seen: the recipient session's
+	// channel, or the sending session's when a message leaves an app. On
+	// an app's channel the grant of the account holding it decides too
+	// (DESIGN § 3 rule 3): Covered says it covers the other party (the
+	// subject, or a message's other end; always true of the holder itself),
+	// Scopes what it allows. AppHidden: the subject appears offline in that
+	// app (its own grant's per-app visibility).
+	Channel   Channel
+	Covered   bool
+	Scopes    ScopeSet
+	AppHidden bool
 	// Shown is not the policy's: it is the last-seen a blocked or hidden
 	// viewer goes on seeing (store.ListEntry), for the absence shown to it.
 	Shown time.Time
@@ -48,8 +58,8 @@ type Facts struct {
 // that decides whether information about a subject may flow to a viewer.
 // The hub asks it before every fan-out, snapshot, query and delivery.
 func Allow(f Facts, what Flow) bool {
-	if !f.Channel.FirstParty() && !f.Granted {
-		return false // rule 3: an app sees only what its user granted it
+	if !f.Channel.FirstParty() && !appMay(f, what) {
+		return false // rules 3 and 4: an app sees only what its user granted it
 	}
 	if f.Self {
 		return true
@@ -57,12 +67,36 @@ func Allow(f Facts, what Flow) bool {
 	switch what {
 	case FlowRequest:
 		return !f.Blocked
-	case FlowPresence, FlowMessage:
+	case FlowPresence, FlowMessage, FlowEvent:
 		return f.State == store.Approved && !f.Blocked && !f.Hidden && !f.Invisible
 	case FlowLastSeen:
 		return !f.Online && Allow(f, FlowPresence)
 	case FlowDirected:
 		return !f.Blocked && !f.Hidden && !f.Invisible
+	}
+	return false
+}
+
+// appMay is the app dimension of the rule: on an app's channel the grant
+// must cover the other party and hold the flow's scope, and a subject
+// hidden in the app is offline there to everyone but itself.
+// Subscription requests are first-party business: no app sees them.
+func appMay(f Facts, what Flow) bool {
+	return appSees(f, what) && (!f.AppHidden || f.Self)
+}
+
+// appSees: the grant covers the other party and holds the flow's scope.
+func appSees(f Facts, what Flow) bool {
+	if !f.Covered {
+		return false
+	}
+	switch what {
+	case FlowPresence, FlowLastSeen, FlowDirected:
+		return f.Scopes.Has(ScopePresenceRead)
+	case FlowEvent:
+		return f.Scopes.Has(ScopeEventsRead)
+	case FlowMessage:
+		return f.Scopes.Has(ScopeMessage) || f.Scopes.Has(ScopeSignal)
 	}
 	return false
 }

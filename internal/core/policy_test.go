@@ -7,27 +7,43 @@ import (
 	"github.com/presenced/presenced/internal/store"
 )
 
-// channels are the channel dimension as it exists now: first-party, and an
-// app channel with and without a grant covering the subject (no app
-// session exists yet, but the rule's place does).
-var channels = []struct {
-	ch      Channel
-	granted bool
-}{{Channel{}, true}, {Channel{App: "app1"}, false}, {Channel{App: "app1"}, true}}
+// channels is the channel dimension: first-party, and an app's channel
+// under every combination of grant coverage, the scopes that bear on the
+// flows, and the subject's per-app visibility.
+func channels() []Facts {
+	out := []Facts{{Channel: Channel{}, Covered: true}}
+	readScopes := []string{ScopePresenceRead, ScopeEventsRead, ScopeMessage, ScopeSignal}
+	for covered := 0; covered < 2; covered++ {
+		for hidden := 0; hidden < 2; hidden++ {
+			for bits := 0; bits < 1<<len(readScopes); bits++ {
+				var scopes []string
+				for i, sc := range readScopes {
+					if bits&(1<<i) != 0 {
+						scopes = append(scopes, sc)
+					}
+				}
+				out = append(out, Facts{Channel: Channel{App: "app1"}, Covered: covered == 1, AppHidden: hidden == 1, Scopes: ScopesOf(scopes)})
+			}
+		}
+	}
+	return out
+}
 
 // TestAllowExhaustive checks the privacy rule on every combination of
-// relationship × setting × channel × flow against an independent statement
-// of it.
+// relationship × setting × channel × grant coverage × scope × per-app
+// visibility × flow against an independent statement of it.
 func TestAllowExhaustive(t *testing.T) {
 	states := []store.State{store.None, store.Pending, store.Approved, store.Declined}
-	flows := []Flow{FlowPresence, FlowLastSeen, FlowMessage, FlowRequest, FlowDirected}
+	flows := []Flow{FlowPresence, FlowLastSeen, FlowMessage, FlowRequest, FlowDirected, FlowEvent}
+	chans := channels()
 	n := 0
 	for _, self := range []bool{false, true} {
 		for _, st := range states {
 			for bits := 0; bits < 16; bits++ {
-				for _, c := range channels {
-					f := Facts{Self: self, State: st, Blocked: bits&1 != 0, Hidden: bits&2 != 0, Invisible: bits&4 != 0, Online: bits&8 != 0,
-						Channel: c.ch, Granted: c.granted}
+				for _, c := range chans {
+					f := c
+					f.Self, f.State = self, st
+					f.Blocked, f.Hidden, f.Invisible, f.Online = bits&1 != 0, bits&2 != 0, bits&4 != 0, bits&8 != 0
 					for _, fl := range flows {
 						n++
 						if got, want := Allow(f, fl), expected(f, fl); got != want {
@@ -38,15 +54,42 @@ func TestAllowExhaustive(t *testing.T) {
 			}
 		}
 	}
-	if n != 2*4*16*len(channels)*5 {
+	if n != 2*4*16*(1+2*2*16)*6 {
 		t.Fatalf("covered %d cases", n)
 	}
 }
 
 // expected restates DESIGN § 3 case by case, deliberately not in the shape of Allow.
 func expected(f Facts, fl Flow) bool {
-	if f.Channel.App != "" && !f.Granted {
-		return false // rule 3: an app session sees only what its grant covers, even of its own user
+	if f.Channel.App != "" {
+		// rule 3: an app session sees only what its grant covers, even of
+		// its own user, and each flow needs its scope
+		if !f.Covered {
+			return false
+		}
+		var needs []string
+		switch fl {
+		case FlowPresence, FlowLastSeen, FlowDirected:
+			needs = []string{ScopePresenceRead}
+		case FlowEvent:
+			needs = []string{ScopeEventsRead}
+		case FlowMessage:
+			needs = []string{ScopeMessage, ScopeSignal} // either kind
+		case FlowRequest:
+			return false // subscription requests never reach apps
+		}
+		held := false
+		for _, sc := range needs {
+			held = held || f.Scopes.Has(sc)
+		}
+		if !held {
+			return false
+		}
+		// per-app visibility: a subject hidden in the app is offline there,
+		// but not to itself
+		if f.AppHidden && !f.Self {
+			return false
+		}
 	}
 	if f.Self {
 		return true // one's own sessions see everything of oneself

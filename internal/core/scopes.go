@@ -22,11 +22,13 @@ const (
 var scopeBits = []string{ScopePresencePublish, ScopePresenceRead, ScopeMessage, ScopeSignal, ScopeContactsPick,
 	ScopeEventsPublish, ScopeEventsRead, ScopeRooms}
 
-// scopeSet is a set of scopes, one bit each (scopeBits).
-type scopeSet uint16
+// ScopeSet is a set of scopes, one bit each (scopeBits): plain data, so
+// a Channel carrying one can cross to another process.
+type ScopeSet uint16
 
-func scopesOf(scopes []string) scopeSet {
-	var set scopeSet
+// ScopesOf is the set of the known scopes among scopes.
+func ScopesOf(scopes []string) ScopeSet {
+	var set ScopeSet
 	for _, sc := range scopes {
 		if i := slices.Index(scopeBits, sc); i >= 0 {
 			set |= 1 << i
@@ -35,7 +37,8 @@ func scopesOf(scopes []string) scopeSet {
 	return set
 }
 
-func (set scopeSet) has(scope string) bool {
+// Has reports whether scope is in the set.
+func (set ScopeSet) Has(scope string) bool {
 	i := slices.Index(scopeBits, scope)
 	return i >= 0 && set&(1<<i) != 0
 }
@@ -43,7 +46,7 @@ func (set scopeSet) has(scope string) bool {
 // may refuses, with CodeForbidden, what scope covers unless s may do it:
 // a first-party session may; an app's session only with the scope.
 func (s *Session) may(scope string) error {
-	if s.channel.FirstParty() || s.scopes.has(scope) {
+	if s.channel.FirstParty() || s.channel.Scopes.Has(scope) {
 		return nil
 	}
 	return Errorf(CodeForbidden, "the app was not granted %s: its user can grant it on the app's next sign-in", scope)

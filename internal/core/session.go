@@ -37,8 +37,8 @@ type Session struct {
 	accepts    kindSet
 	payloads   bool          // takes Message.Payload
 	available  bool          // has published presence: shown to others; under the account's lock
+	private    bool          // in an app its user keeps private (appgrants.go); under the account's lock
 	resync     bool          // the outbox overflowed: the next attach starts with a snapshot; under mu
-	scopes     scopeSet      // what an app's session was granted (scopes.go); set at creation
 	topics     atomic.Uint32 // topicSet of personal events it takes
 	carbons    atomic.Bool   // takes carbon copies (XEP-0280)
 	ended      atomic.Bool   // set under the account's lock
