@@ -61,6 +61,10 @@ func (t *lpTransport) startLoop() {
 			if err := t.poll(ctx, nil, 25); err != nil {
 				var pe *Error
 				if errors.As(err, &pe) && (pe.Status == 401 || pe.Code == "session_expired") {
+					// the session is gone: told like the server's goaway
+					// (which a session ended between two polls never sees)
+					bye, _ := json.Marshal(map[string]any{"type": "goaway", "reason": pe.Message, "reconnect": false})
+					t.s.receive(bye)
 					return
 				}
 				select {

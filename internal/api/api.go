@@ -57,7 +57,9 @@ func (a *API) Routes(mux *http.ServeMux) []string {
 		patterns = append(patterns, pattern)
 		mux.Handle(pattern, a.observe(pattern, h))
 	}
-	authed := func(pattern string, h http.HandlerFunc) { open(pattern, a.signedIn(h)) }
+	authed := func(pattern string, h http.HandlerFunc) { open(pattern, a.signedIn(h, false)) }
+	// apps: the routes an app's access token may use too (docs/apps.md)
+	apps := func(pattern string, h http.HandlerFunc) { open(pattern, a.signedIn(h, true)) }
 
 	open("POST /v1/auth/login", a.login)
 	open("POST /v1/auth/signup", a.signup)
@@ -92,8 +94,8 @@ func (a *API) Routes(mux *http.ServeMux) []string {
 	authed("PATCH /v1/grants/{app}", a.editGrant)
 	authed("DELETE /v1/grants/{app}", a.revokeGrant)
 
-	authed("GET /v1/presence", a.getPresence)
-	authed("POST /v1/presence/query", a.queryPresence)
+	apps("GET /v1/presence", a.getPresence)
+	apps("POST /v1/presence/query", a.queryPresence)
 	return patterns
 }
 
@@ -107,7 +109,7 @@ func (a *API) observe(route string, h http.Handler) http.Handler {
 	})
 }
 
-func (a *API) signedIn(h http.HandlerFunc) http.HandlerFunc {
+func (a *API) signedIn(h http.HandlerFunc, apps bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, err := a.Authenticate(r)
 		if err != nil {
@@ -116,6 +118,10 @@ func (a *API) signedIn(h http.HandlerFunc) http.HandlerFunc {
 		}
 		if tok == nil {
 			problem.Write(w, core.CodeUnauthorized, "sign in: send Authorization: Bearer <token>")
+			return
+		}
+		if tok.App != "" && !apps {
+			problem.Write(w, core.CodeForbidden, "an app's token reaches the presence routes and the JSON protocol, not this route: it is its user's own")
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, *tok)))
@@ -208,7 +214,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	// a client that signs in again with a valid token of the account (its
 	// owner) is throttled by its own failures only (auth.Throttle)
 	from := auth.Client{IP: auth.ClientIP(r)}
-	if held, err := a.Authenticate(r); err == nil {
+	if held, err := a.Authenticate(r); err == nil && (held == nil || held.App == "") {
 		from.Token = held
 	}
 	secret, tok, err := a.Auth.Login(r.Context(), from, c.Address, c.Password, c.Label)
@@ -474,7 +480,12 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request, only []string) {
 		problem.Write(w, core.CodeInvalid, "at most "+strconv.Itoa(MaxPresenceQuery)+" addresses per query")
 		return
 	}
+	tok := caller(r)
+	ch := core.Channel{App: tok.App, Scopes: core.ScopesOf(tok.Scopes)}
 	for i, s := range only {
+		if !ch.FirstParty() && core.IsHandle(s) {
+			continue // an app names contacts by their handles
+		}
 		bare, err := addr.Bare(s)
 		if err != nil {
 			problem.Write(w, core.CodeInvalid, err.Error())
@@ -482,7 +493,7 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request, only []string) {
 		}
 		only[i] = bare
 	}
-	views, err := a.Hub.Presence(r.Context(), caller(r).Account, only)
+	views, err := a.Hub.PresenceOn(r.Context(), tok.Account, ch, only)
 	if err != nil {
 		a.fail(w, r, err)
 		return

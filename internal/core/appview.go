@@ -77,6 +77,29 @@ func (n namer) full(address string) string {
 	return n.name(bare)
 }
 
+// nameOf, grant and viewOf are name, g and view for a namer that may be
+// nil: first-party, where addresses are names.
+func (n *namer) nameOf(bare string) string {
+	if n == nil {
+		return bare
+	}
+	return n.name(bare)
+}
+
+func (n *namer) grant() *liveGrant {
+	if n == nil {
+		return nil
+	}
+	return n.g
+}
+
+func (n *namer) viewOf(v PresenceView) PresenceView {
+	if n == nil {
+		return v
+	}
+	return n.view(v)
+}
+
 func (n namer) view(v PresenceView) PresenceView {
 	v.Address = n.name(v.Address)
 	if !n.g.addresses {

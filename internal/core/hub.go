@@ -673,13 +673,22 @@ func (h *Hub) snapshotLocked(u *user, sv storedView, ch Channel) Snapshot {
 // viewsLocked is what viewer may see of each subject in facts; the caller
 // holds their locks.
 func (h *Hub) viewsLocked(viewer string, facts []store.SubjectFacts, ch Channel) []PresenceView {
+	var g *liveGrant
+	if !ch.FirstParty() {
+		g = h.grantOf(viewer, ch)
+	}
+	return h.viewsWith(viewer, facts, ch, g)
+}
+
+// viewsWith is viewsLocked with viewer's grant g to ch's app given.
+func (h *Hub) viewsWith(viewer string, facts []store.SubjectFacts, ch Channel, g *liveGrant) []PresenceView {
 	var out []PresenceView
 	for _, sf := range facts {
 		su := h.live(sf.Subject)
 		if su == nil {
 			su = storedUser(sf, viewer)
 		}
-		f := h.factsLocked(su, viewer, ch)
+		f := factsWith(su, viewer, ch, viewer, g)
 		if !ch.FirstParty() && !appSees(f, FlowPresence) {
 			continue // an app is not told of contacts its grant does not cover
 		}
@@ -941,32 +950,52 @@ func (h *Hub) showLocked(u *user, viewer string) {
 // restricted to only when only is not empty. Subjects that did not approve
 // viewer are left out, whether they exist or not.
 func (h *Hub) Presence(ctx context.Context, viewer string, only []string) ([]PresenceView, error) {
+	return h.PresenceOn(ctx, viewer, Channel{}, only)
+}
+
+// PresenceOn is Presence for viewer's app on ch: "which of my user's
+// contacts are online?" for exactly the contacts the grant covers, named
+// as the app knows them (handles, or addresses with the addresses
+// permission), only naming some of them the same way.
+func (h *Hub) PresenceOn(ctx context.Context, viewer string, ch Channel, only []string) ([]PresenceView, error) {
 	facts, err := h.store.ApprovedBy(ctx, viewer)
 	if err != nil {
 		return nil, err
+	}
+	var n *namer
+	if !ch.FirstParty() {
+		if !ch.Scopes.Has(ScopePresenceRead) {
+			return nil, Errorf(CodeForbidden, "the app was not granted %s", ScopePresenceRead)
+		}
+		t, err := h.loadGrants(ctx, viewer)
+		if err != nil {
+			return nil, err
+		}
+		g := h.unexpired(t[ch.App])
+		if g == nil {
+			return nil, errNoGrant
+		}
+		n = &namer{h: h, g: g, app: ch.App, holder: viewer}
 	}
 	if len(only) > 0 {
 		want := set(only)
 		kept := facts[:0]
 		for _, f := range facts {
-			if _, ok := want[f.Subject]; ok {
+			if _, ok := want[n.nameOf(f.Subject)]; ok {
 				kept = append(kept, f)
 			}
 		}
 		facts = kept
 	}
-	return h.views(viewer, facts), nil
-}
-
-// views locks one subject at a time: a query needs no atomic picture.
-func (h *Hub) views(viewer string, facts []store.SubjectFacts) []PresenceView {
 	out := make([]PresenceView, 0, len(facts))
-	for _, sf := range facts {
+	for _, sf := range facts { // one subject at a time: a query needs no atomic picture
 		unlock := h.lock(sf.Subject)
-		out = append(out, h.viewsLocked(viewer, []store.SubjectFacts{sf}, Channel{})...)
+		for _, v := range h.viewsWith(viewer, []store.SubjectFacts{sf}, ch, n.grant()) {
+			out = append(out, n.viewOf(v))
+		}
 		unlock()
 	}
-	return out
+	return out, nil
 }
 
 // A View is what Connect read from the store about a session's account:

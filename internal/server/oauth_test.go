@@ -396,14 +396,22 @@ func TestOAuthPairwiseSubjects(t *testing.T) {
 func appToken(t *testing.T, ts *testServer, name string, scopes ...string) (string, *oidc.Provider, string) {
 	t.Helper()
 	app, _ := registerApp(t, ts, name, true, scopes...)
+	token, provider := appTokenOf(t, ts, app, "alice", scopes...)
+	return token, provider, app
+}
+
+// appTokenOf runs the code flow of the public app for the user local,
+// who allows it, and returns the access token.
+func appTokenOf(t *testing.T, ts *testServer, app, local string, scopes ...string) (string, *oidc.Provider) {
+	t.Helper()
 	provider, conf := codeFlow(t, ts, app, "", scopes...)
 	verifier := oauth2.GenerateVerifier()
-	back := newBrowser(t).authorize(ts, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice")
+	back := newBrowser(t).authorize(ts, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), local)
 	tok, err := conf.Exchange(tctx(t), back.Query().Get("code"), oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok.AccessToken, provider, app
+	return tok.AccessToken, provider
 }
 
 // TestOAuthAppTokenOpensAScopedSession: an app's access token opens a

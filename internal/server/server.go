@@ -252,7 +252,7 @@ func (s *Server) adminRoutes() http.Handler {
 // session cookie (then state-changing requests need the CSRF header).
 func (s *Server) authenticate(r *http.Request) (*store.Token, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		t, err := s.Auth.Verify(r.Context(), auth.BearerToken(h))
+		t, err := s.Auth.VerifySession(r.Context(), auth.BearerToken(h)) // an app's too: the API says which routes take it
 		if err != nil {
 			return nil, core.Errorf(core.CodeUnauthorized, "invalid or expired token")
 		}
