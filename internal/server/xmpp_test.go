@@ -106,18 +106,8 @@ func xmppClient(t *testing.T, ts *testServer, local string, features ...string) 
 	must(t, err)
 	in := make(chan stanza, 100)
 	go s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-		// the decoder must see the start tag to accept the end tag
-		// re-encoded to text, so Inner (innerxml) is filled
-		var buf bytes.Buffer
-		enc := xml.NewEncoder(&buf)
-		if _, err := xmlstream.Copy(enc, xmlstream.MultiReader(xmlstream.Token(*start), xmlstream.Inner(r), xmlstream.Token(start.End()))); err != nil {
-			return err
-		}
-		if err := enc.Flush(); err != nil {
-			return err
-		}
-		var st stanza
-		if err := xml.Unmarshal(buf.Bytes(), &st); err != nil {
+		st, err := readStanza(r, start)
+		if err != nil {
 			return err
 		}
 		in <- st
@@ -133,6 +123,22 @@ func xmppClient(t *testing.T, ts *testServer, local string, features ...string) 
 		return nil
 	}))
 	return s, in
+}
+
+// readStanza reads the stanza start opens, re-encoded to text so that
+// Inner (innerxml) is filled; the decoder must see the start tag to
+// accept the end tag.
+func readStanza(r xml.TokenReader, start *xml.StartElement) (stanza, error) {
+	var buf bytes.Buffer
+	enc := xml.NewEncoder(&buf)
+	if _, err := xmlstream.Copy(enc, xmlstream.MultiReader(xmlstream.Token(*start), xmlstream.Inner(r), xmlstream.Token(start.End()))); err != nil {
+		return stanza{}, err
+	}
+	if err := enc.Flush(); err != nil {
+		return stanza{}, err
+	}
+	var st stanza
+	return st, xml.Unmarshal(buf.Bytes(), &st)
 }
 
 func waitStanza(t *testing.T, in chan stanza, match func(stanza) bool) stanza {
