@@ -193,3 +193,43 @@ func TestOAuthBearerAppSession(t *testing.T) {
 		t.Errorf("the stream did not go on: %s", got)
 	}
 }
+
+// appSignIn signs alice in with an app's token over direct TLS and
+// restarts the stream.
+func (r rig) appSignIn(t *testing.T, token string) *rawStream {
+	t.Helper()
+	x, _ := r.tlsStream(t)
+	bearerAuth(x, bearer("", token))
+	x.expect("success")
+	x.send(`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`)
+	x.rd = newTestReader(x.conn)
+	x.next()
+	return x
+}
+
+// TestOAuthBearerResumesOnlyItsChannel: an app's stream does not resume a
+// password's (which has all the account's rights), nor a password's an
+// app's; the app resumes its own.
+func TestOAuthBearerResumesOnlyItsChannel(t *testing.T) {
+	r := start(t, true, withApps)
+	resumable := func(x *rawStream) string {
+		t.Helper()
+		id := bindResumable(x).AttrValue("id")
+		x.conn.Close()
+		waitDropped(t, r, id)
+		return id
+	}
+	resume := func(x *rawStream, id string) string {
+		x.send(`<resume xmlns='urn:xmpp:sm:3' previd='%s' h='0'/>`, id)
+		return x.next().Name.Local
+	}
+	if got := resume(r.appSignIn(t, "writer"), resumable(r.signIn(t, "alice"))); got != "failed" {
+		t.Errorf("an app resuming a password's stream: %s", got)
+	}
+	if got := resume(r.signIn(t, "alice"), resumable(r.appSignIn(t, "writer"))); got != "failed" {
+		t.Errorf("a password resuming an app's stream: %s", got)
+	}
+	if got := resume(r.appSignIn(t, "writer"), resumable(r.appSignIn(t, "writer"))); got != "resumed" {
+		t.Errorf("an app resuming its own stream: %s", got)
+	}
+}
