@@ -2,14 +2,10 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/xml"
 	"errors"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,20 +46,8 @@ func oauthBearer(authzid, token string, refused *error) msasl.Mechanism {
 // xmppApp signs alice in over XMPP (STARTTLS) with an app's access token.
 func xmppApp(t *testing.T, ts *testServer, authzid, token string) (*xmpp.Session, error, error) {
 	t.Helper()
-	pemBytes, err := os.ReadFile(filepath.Join(ts.Config.DataDir, XMPPCertFile))
-	must(t, err)
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pemBytes)
-	conn, err := net.Dial("tcp", ts.xmppAddrs[0])
-	must(t, err)
-	t.Cleanup(func() { conn.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	var refused error
-	s, err := xmpp.NewClientSession(ctx, jid.MustParse("alice@localhost/app"), conn,
-		xmpp.StartTLS(&tls.Config{ServerName: "localhost", RootCAs: roots}),
-		xmpp.SASL("", "", oauthBearer(authzid, token, &refused)),
-		xmpp.BindResource())
+	s, err := xmppSignIn(t, ts, "alice@localhost/app", xmpp.SASL("", "", oauthBearer(authzid, token, &refused)))
 	return s, err, refused
 }
 

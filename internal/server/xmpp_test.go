@@ -90,19 +90,7 @@ type stanza struct {
 // xmppClient signs in over XMPP and collects what it receives.
 // features are what it answers a disco#info query with.
 func xmppClient(t *testing.T, ts *testServer, local string, features ...string) (*xmpp.Session, chan stanza) {
-	pemBytes, err := os.ReadFile(filepath.Join(ts.Config.DataDir, XMPPCertFile))
-	must(t, err)
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pemBytes)
-	conn, err := net.Dial("tcp", ts.xmppAddrs[0])
-	must(t, err)
-	t.Cleanup(func() { conn.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := xmpp.NewClientSession(ctx, jid.MustParse(local+"@localhost/laptop"), conn,
-		xmpp.StartTLS(&tls.Config{ServerName: "localhost", RootCAs: roots}),
-		xmpp.SASL("", "password-"+local, msasl.ScramSha256),
-		xmpp.BindResource())
+	s, err := xmppSignIn(t, ts, local+"@localhost/laptop", xmpp.SASL("", "password-"+local, msasl.ScramSha256))
 	must(t, err)
 	in := make(chan stanza, 100)
 	go s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
@@ -123,6 +111,23 @@ func xmppClient(t *testing.T, ts *testServer, local string, features ...string) 
 		return nil
 	}))
 	return s, in
+}
+
+// xmppSignIn connects to the server's STARTTLS listener as address,
+// trusting the generated certificate, authenticates with sasl and binds.
+func xmppSignIn(t *testing.T, ts *testServer, address string, sasl xmpp.StreamFeature) (*xmpp.Session, error) {
+	t.Helper()
+	pemBytes, err := os.ReadFile(filepath.Join(ts.Config.DataDir, XMPPCertFile))
+	must(t, err)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pemBytes)
+	conn, err := net.Dial("tcp", ts.xmppAddrs[0])
+	must(t, err)
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return xmpp.NewClientSession(ctx, jid.MustParse(address), conn,
+		xmpp.StartTLS(&tls.Config{ServerName: "localhost", RootCAs: roots}), sasl, xmpp.BindResource())
 }
 
 // readStanza reads the stanza start opens, re-encoded to text so that

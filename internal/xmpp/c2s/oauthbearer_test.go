@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/store"
@@ -46,12 +45,7 @@ func (r rig) tlsStream(t *testing.T) (*rawStream, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	x := &rawStream{t: t, conn: conn}
-	x.send(`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`)
-	x.rd = newTestReader(conn)
-	return x, x.next().String("")
+	return streamOn(t, conn)
 }
 
 func bearerAuth(x *rawStream, msg string) {
@@ -75,12 +69,8 @@ func TestOAuthBearerOffered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	x := &rawStream{t: t, conn: c}
-	x.send(`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`)
-	x.rd = newTestReader(c)
-	if features := x.next().String(""); strings.Contains(features, "OAUTHBEARER") {
+	x, features := streamOn(t, c)
+	if strings.Contains(features, "OAUTHBEARER") {
 		t.Errorf("offered without TLS: %s", features)
 	}
 	bearerAuth(x, bearer("", "writer"))
