@@ -1,8 +1,9 @@
 // Package sasl holds the server side of the SASL mechanisms presenced
 // offers (RFC 4422): SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 5802, RFC 7677)
-// with optional channel binding (the -PLUS variants). It checks a client's
-// proof against stored credentials (StoredKey, ServerKey) and never sees or
-// needs the password.
+// with optional channel binding (the -PLUS variants), which checks a
+// client's proof against stored credentials (StoredKey, ServerKey) and
+// never sees or needs the password; and OAUTHBEARER's messages (RFC 7628,
+// oauthbearer.go), whose token the caller checks.
 package sasl
 
 import (

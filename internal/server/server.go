@@ -152,6 +152,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	s.Auth.AppTokens = s.OAuth
+	s.XMPP.Issuer = s.OAuth.Issuer // named in OAUTHBEARER's error challenge
 	s.handler = s.routes()
 	s.registerMetrics()
 	return s, nil

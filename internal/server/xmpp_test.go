@@ -90,34 +90,12 @@ type stanza struct {
 // xmppClient signs in over XMPP and collects what it receives.
 // features are what it answers a disco#info query with.
 func xmppClient(t *testing.T, ts *testServer, local string, features ...string) (*xmpp.Session, chan stanza) {
-	pemBytes, err := os.ReadFile(filepath.Join(ts.Config.DataDir, XMPPCertFile))
-	must(t, err)
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pemBytes)
-	conn, err := net.Dial("tcp", ts.xmppAddrs[0])
-	must(t, err)
-	t.Cleanup(func() { conn.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := xmpp.NewClientSession(ctx, jid.MustParse(local+"@localhost/laptop"), conn,
-		xmpp.StartTLS(&tls.Config{ServerName: "localhost", RootCAs: roots}),
-		xmpp.SASL("", "password-"+local, msasl.ScramSha256),
-		xmpp.BindResource())
+	s, err := xmppSignIn(t, ts, local+"@localhost/laptop", xmpp.SASL("", "password-"+local, msasl.ScramSha256))
 	must(t, err)
 	in := make(chan stanza, 100)
 	go s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-		// the decoder must see the start tag to accept the end tag
-		// re-encoded to text, so Inner (innerxml) is filled
-		var buf bytes.Buffer
-		enc := xml.NewEncoder(&buf)
-		if _, err := xmlstream.Copy(enc, xmlstream.MultiReader(xmlstream.Token(*start), xmlstream.Inner(r), xmlstream.Token(start.End()))); err != nil {
-			return err
-		}
-		if err := enc.Flush(); err != nil {
-			return err
-		}
-		var st stanza
-		if err := xml.Unmarshal(buf.Bytes(), &st); err != nil {
+		st, err := readStanza(r, start)
+		if err != nil {
 			return err
 		}
 		in <- st
@@ -133,6 +111,39 @@ func xmppClient(t *testing.T, ts *testServer, local string, features ...string) 
 		return nil
 	}))
 	return s, in
+}
+
+// xmppSignIn connects to the server's STARTTLS listener as address,
+// trusting the generated certificate, authenticates with sasl and binds.
+func xmppSignIn(t *testing.T, ts *testServer, address string, sasl xmpp.StreamFeature) (*xmpp.Session, error) {
+	t.Helper()
+	pemBytes, err := os.ReadFile(filepath.Join(ts.Config.DataDir, XMPPCertFile))
+	must(t, err)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pemBytes)
+	conn, err := net.Dial("tcp", ts.xmppAddrs[0])
+	must(t, err)
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return xmpp.NewClientSession(ctx, jid.MustParse(address), conn,
+		xmpp.StartTLS(&tls.Config{ServerName: "localhost", RootCAs: roots}), sasl, xmpp.BindResource())
+}
+
+// readStanza reads the stanza start opens, re-encoded to text so that
+// Inner (innerxml) is filled; the decoder must see the start tag to
+// accept the end tag.
+func readStanza(r xml.TokenReader, start *xml.StartElement) (stanza, error) {
+	var buf bytes.Buffer
+	enc := xml.NewEncoder(&buf)
+	if _, err := xmlstream.Copy(enc, xmlstream.MultiReader(xmlstream.Token(*start), xmlstream.Inner(r), xmlstream.Token(start.End()))); err != nil {
+		return stanza{}, err
+	}
+	if err := enc.Flush(); err != nil {
+		return stanza{}, err
+	}
+	var st stanza
+	return st, xml.Unmarshal(buf.Bytes(), &st)
 }
 
 func waitStanza(t *testing.T, in chan stanza, match func(stanza) bool) stanza {

@@ -18,7 +18,9 @@ func init() {
 		payloads: []xml.Name{{Space: nsBlocking, Local: "blocklist"}, {Space: nsBlocking, Local: "block"}, {Space: nsBlocking, Local: "unblock"}},
 		at:       forAccount,
 		handle:   (*conn).blocking,
-		features: map[addressee][]string{toServer: {nsBlocking}},
+		// the block list is the user's own business, as on the REST API
+		firstParty: true,
+		features:   map[addressee][]string{toServer: {nsBlocking}},
 	})
 }
 

@@ -276,6 +276,18 @@ func (x *rawStream) open() {
 	x.next() // features
 }
 
+// streamOn opens a stream on conn (closed when the test ends) and returns
+// it with the features the server offered.
+func streamOn(t *testing.T, conn net.Conn) (*rawStream, string) {
+	t.Helper()
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	x := &rawStream{t: t, conn: conn}
+	x.send(`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`)
+	x.rd = newTestReader(conn)
+	return x, x.next().String("")
+}
+
 // newTestReader reads the server's stream header.
 func newTestReader(conn net.Conn) *xmlstream.Reader {
 	rd := xmlstream.NewReader(conn, xmlstream.DefaultLimits)

@@ -6,7 +6,8 @@
 //
 //   - server.go: the listener and the life of one connection;
 //     negotiate.go: stream headers and STARTTLS; sasl.go: SASL (SCRAM with
-//     channel binding, PLAIN under TLS); bind.go: resource binding and the
+//     channel binding, PLAIN under TLS); oauthbearer.go: OAUTHBEARER, an
+//     app's stream; bind.go: resource binding and the
 //     end of a bound stream; register.go: in-band registration.
 //   - stanzas.go: routing of what a bound stream receives — presence and
 //     subscriptions, messages, iqs to other sessions — into core calls;

@@ -104,6 +104,9 @@ func (c *conn) onIQ(el *xmlstream.Element) error {
 		return c.iqError(rq, "cancel", "service-unavailable") // RFC 6120 § 10.3.3 (2), § 8.3.3.19
 	}
 	rq.payload = payload
+	if f.firstParty && c.app != nil {
+		return c.iqForbidden(rq, notForApps)
+	}
 	return f.handle(c, rq)
 }
 
@@ -117,6 +120,15 @@ func (c *conn) iqResult(rq iqRequest, payload *xmlstream.Element) error {
 func (c *conn) iqError(rq iqRequest, typ, condition string, extra ...xmlstream.Node) error {
 	return c.write(iqReply(rq, "error").Add(stanzaError(typ, condition, extra...)))
 }
+
+// iqForbidden answers rq with forbidden: an app's session may not (why).
+func (c *conn) iqForbidden(rq iqRequest, why string) error {
+	return c.write(iqReply(rq, "error").Add(forbidden(why)))
+}
+
+// notForApps is why an app's stream is refused what only presenced's own
+// clients get (iqFeature.firstParty).
+const notForApps = "apps do not get this: it reads or changes the account beyond what the app's grant covers"
 
 func iqReply(rq iqRequest, typ string) *xmlstream.Element {
 	el := xmlstream.New(nsClient, "iq").Set("type", typ).Set("id", rq.id)

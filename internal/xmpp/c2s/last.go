@@ -19,7 +19,9 @@ func init() {
 		types:    "get",
 		at:       forPeer,
 		handle:   (*conn).lastActivity,
-		features: map[addressee][]string{toServer: {nsLast}},
+		// Hub.Presence reads the first-party view of the contact
+		firstParty: true,
+		features:   map[addressee][]string{toServer: {nsLast}},
 	})
 }
 

@@ -54,10 +54,16 @@ func (c *conn) pubsub(rq iqRequest) error {
 			return c.pubsubError(rq, "cancel", "item-not-found", "")
 		}
 		if err := c.sess.Retract(ctx, k.Topic); err != nil {
+			if why, ok := refusal(err); ok {
+				return c.iqForbidden(rq, why)
+			}
 			return c.iqError(rq, "wait", "internal-server-error")
 		}
 		return c.iqResult(rq, nil)
 	case typ == "get" && q.Child(nsPubsub, "items") != nil:
+		if c.app != nil { // Hub.PersonalItems reads the first-party view; an app's comes with the core's per-app view
+			return c.iqForbidden(rq, notForApps)
+		}
 		return c.pepItems(ctx, rq, owner, q.Child(nsPubsub, "items").AttrValue("node"))
 	}
 	return c.pubsubError(rq, "cancel", "feature-not-implemented", "")
@@ -95,6 +101,9 @@ func (c *conn) publish(ctx context.Context, rq iqRequest, q *xmlstream.Element) 
 	if err != nil {
 		if core.CodeOf(err) == core.CodeInvalid {
 			return c.pubsubError(rq, "modify", "bad-request", "invalid-payload")
+		}
+		if why, ok := refusal(err); ok {
+			return c.iqForbidden(rq, why)
 		}
 		return c.iqError(rq, "wait", "internal-server-error")
 	}

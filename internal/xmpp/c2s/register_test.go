@@ -4,7 +4,6 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestInBandRegistration: with the switch on, a client creates an account
@@ -17,14 +16,9 @@ func TestInBandRegistration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(10 * time.Second))
-		x := &rawStream{t: t, conn: conn}
-		x.send(`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`)
-		x.rd = newTestReader(conn)
-		features := x.next()
-		if offered := strings.Contains(features.String(""), "iq-register"); offered != on {
-			t.Fatalf("register feature offered=%v with the switch %v: %s", offered, on, features.String(""))
+		x, features := streamOn(t, conn)
+		if offered := strings.Contains(features, "iq-register"); offered != on {
+			t.Fatalf("register feature offered=%v with the switch %v: %s", offered, on, features)
 		}
 		ask := func(body string) string {
 			x.send(`<iq type='set' id='r'><query xmlns='jabber:iq:register'>%s</query></iq>`, body)

@@ -38,6 +38,12 @@ type iqFeature struct {
 	types    string     // "get" or "set" when it answers only that type; "" for both
 	at       addressees // the entities it answers for
 	handle   func(c *conn, rq iqRequest) error
+	// firstParty: it answers presenced's own clients only; an app's stream
+	// (oauthbearer.go) is refused with forbidden. For what reads or changes
+	// the account outside the core session, which alone knows what the
+	// app's grant covers (the block list, the first-party view of
+	// contacts' last activity).
+	firstParty bool
 	// what it adds to the service discovery of each entity
 	features   map[addressee][]string
 	identities map[addressee][]identity

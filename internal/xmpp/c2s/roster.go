@@ -199,7 +199,7 @@ func (c *conn) loadRoster(ctx context.Context, boot *core.View) ([]rosterItem, e
 	if err != nil {
 		return nil, err
 	}
-	cards, err := c.s.Hub.Contacts(ctx, c.account, store.ContactQuery{})
+	cards, err := c.cards(ctx, store.ContactQuery{})
 	if err != nil {
 		return nil, err
 	}
@@ -246,12 +246,23 @@ func (c *conn) loadItem(ctx context.Context, jid string, sub *core.SubscriptionV
 		}
 		sub = &v
 	}
-	cards, err := c.s.Hub.Contacts(ctx, c.account, store.ContactQuery{Address: jid})
+	cards, err := c.cards(ctx, store.ContactQuery{Address: jid})
 	if err != nil {
 		return rosterItem{}, false, err
 	}
 	it, ok := itemOf(jid, *sub, cards)
 	return it, ok, nil
+}
+
+// cards reads the address-book cards roster items take their names and
+// groups from. An app's stream gets none: the address book is presenced's
+// own clients' (as on the REST API and CardDAV), so its roster is the
+// relationships alone.
+func (c *conn) cards(ctx context.Context, q store.ContactQuery) ([]store.Contact, error) {
+	if c.app != nil {
+		return nil, nil
+	}
+	return c.s.Hub.Contacts(ctx, c.account, q)
 }
 
 // roster answers roster get and set. A get is answered under fmu, so no
@@ -260,6 +271,9 @@ func (c *conn) loadItem(ctx context.Context, jid string, sub *core.SubscriptionV
 func (c *conn) roster(rq iqRequest) error {
 	ctx, q := context.Background(), rq.payload
 	if rq.typ == "set" {
+		if c.app != nil { // the roster's names and groups are the address book, not the app's
+			return c.iqForbidden(rq, notForApps)
+		}
 		return c.rosterSet(ctx, rq, q)
 	}
 	c.fmu.Lock()

@@ -2,7 +2,7 @@ package c2s
 
 // SASL (RFC 6120 § 6): SCRAM with channel binding on the stored
 // credentials (internal/sasl), PLAIN under TLS, the throttle shared with
-// the other sign-ins.
+// the other sign-ins; OAUTHBEARER for apps under TLS (oauthbearer.go).
 
 import (
 	"context"
@@ -23,7 +23,8 @@ import (
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
-// mechanisms lists what SASL offers now: -PLUS and PLAIN only under TLS.
+// mechanisms lists what SASL offers now: -PLUS, PLAIN and OAUTHBEARER
+// only under TLS.
 func (c *conn) mechanisms() []xmlstream.Node {
 	var m []string
 	if c.tls != nil {
@@ -32,6 +33,9 @@ func (c *conn) mechanisms() []xmlstream.Node {
 	m = append(m, auth.ScramSHA256, auth.ScramSHA1)
 	if c.encrypted() {
 		m = append(m, "PLAIN")
+	}
+	if c.offersBearer() {
+		m = append(m, sasl.OAuthBearer)
 	}
 	mechs := xmlstream.New(nsSASL, "mechanisms")
 	for _, x := range m {
@@ -111,8 +115,11 @@ func (c *conn) saslExchange(el *xmlstream.Element) (string, error) {
 	if err != nil {
 		return "", &sasl.Failure{Condition: "incorrect-encoding", Text: "bad base64"}
 	}
-	if mech == "PLAIN" {
+	switch mech {
+	case "PLAIN":
 		return c.plain(in)
+	case sasl.OAuthBearer:
+		return c.oauthBearer(in)
 	}
 	s, err := sasl.NewScram(mech, sasl.Config{Lookup: c.lookup, ChannelBinding: c.channelBinding(), OffersPlus: c.tls != nil, Secret: c.s.Secret})
 	if err != nil {
@@ -145,21 +152,8 @@ func (c *conn) saslExchange(el *xmlstream.Element) (string, error) {
 			// additional data with success (RFC 6120 § 6.3.10): the server signature
 			return account, c.write(xmlstream.New(nsSASL, "success").AddText(base64.StdEncoding.EncodeToString(out)))
 		}
-		if err := c.write(xmlstream.New(nsSASL, "challenge").AddText(base64.StdEncoding.EncodeToString(out))); err != nil {
+		if in, err = c.saslResponse(out); err != nil {
 			return "", err
-		}
-		resp, err := c.r.Next()
-		if err != nil {
-			return "", err
-		}
-		if resp.Name.Space == nsSASL && resp.Name.Local == "abort" {
-			return "", &sasl.Failure{Condition: "aborted", Text: "aborted by the client"}
-		}
-		if resp.Name.Space != nsSASL || resp.Name.Local != "response" {
-			return "", &sasl.Failure{Condition: "malformed-request", Text: "expected <response/>"}
-		}
-		if in, err = base64.StdEncoding.DecodeString(strings.TrimSpace(resp.Text())); err != nil {
-			return "", &sasl.Failure{Condition: "incorrect-encoding", Text: "bad base64"}
 		}
 	}
 }

@@ -44,8 +44,11 @@ type Server struct {
 	AllowPlaintext bool        // accept clients that never start TLS (tests, loopback)
 	Register       bool        // in-band registration (XEP-0077) before authentication
 	Secret         []byte      // keys SASL's fake credentials for unknown users
-	Log            *slog.Logger
-	Limits         xmlstream.Limits
+	// Issuer, if set, tells the OAuth issuer, whose discovery document
+	// OAUTHBEARER's error challenge names (RFC 7628 § 3.2.2).
+	Issuer func() string
+	Log    *slog.Logger
+	Limits xmlstream.Limits
 	// IdleTimeout closes a bound stream that sent nothing, not even a
 	// whitespace keepalive, for this long; 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
@@ -118,6 +121,7 @@ type conn struct {
 	overHTTP      bool            // XMPP over WebSocket: TLS, if any, is the HTTP listener's
 	httpsTLS      bool            // … and it is on
 	account       string          // after SASL
+	app           *appSignIn      // … when an app's token signed in (oauthbearer.go)
 	checked       core.Checkpoint // taken before SASL read the credentials
 	resource      string          // after binding
 	parks         bool            // a TCP stream: it waits in the poller while idle (park.go)

@@ -41,8 +41,12 @@ func (c *conn) open(resource string) error {
 	c.writing.Store(true)
 	l := &live{boot: &core.View{}}
 	c.live = l // before the session exists, so the core's calls on c find it
-	s, err := c.s.Hub.Connect(context.Background(), c.account,
-		core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{}, Credential: core.CredentialPassword, Checked: c.checked, View: l.boot}, c)
+	opts := core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{},
+		Credential: c.credential(), Checked: c.checked, Channel: c.channel(), View: l.boot}
+	if c.app != nil {
+		opts.Scopes = c.app.scopes // what its user granted the app (oauthbearer.go)
+	}
+	s, err := c.s.Hub.Connect(context.Background(), c.account, opts, c)
 	if err != nil {
 		c.live = nil // writing stays taken: no flush starts without a session
 		return err

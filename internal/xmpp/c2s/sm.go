@@ -250,7 +250,13 @@ func (c *conn) resume(el *xmlstream.Element) (bool, error) {
 	old.fmu.Unlock()
 	c.writing.Store(true)
 	c.live = old
-	s, replayed, err := c.s.Hub.Resume(context.Background(), c.account, old.sess.Resource, lastSeq, c)
+	// only a stream signed in the same way resumes: an app's stream by that
+	// app, a password's by a password; what it signed in with this time is
+	// what revocation ends it by
+	s, replayed, err := c.s.Hub.ResumeOn(context.Background(), c.account, old.sess.Resource, c.channel(), lastSeq, c)
+	if err == nil {
+		err = s.SetCredential(c.credential(), c.checked)
+	}
 	if err != nil {
 		c.live = nil // writing stays taken: no flush starts without a session
 		return false, c.write(smFailed("item-not-found").Set("h", strconv.FormatUint(uint64(oldSM.in.Load()), 10)))

@@ -78,7 +78,16 @@ func (c *conn) onPresence(el *xmlstream.Element) error {
 		}
 		p.Priority, _ = strconv.Atoi(childText(el, "priority"))
 		if err := c.sess.SetPresence(p); err != nil {
-			return nil // a bad presence is ignored, as RFC 6121 lets servers do
+			why, ok := refusal(err)
+			if !ok {
+				return nil // a bad presence is ignored, as RFC 6121 lets servers do
+			}
+			// an app's session without presence:publish: told so (RFC 6120
+			// § 8.3.1), and nobody sees it; what it may see of others still
+			// follows its initial presence, as the core decides
+			if err := c.write(xmlstream.New(nsClient, "presence").Set("type", "error").Add(forbidden(why))); err != nil {
+				return err
+			}
 		}
 		if !c.available.Swap(true) { // initial presence: contacts' presence, then pending requests
 			boot := c.boot
@@ -167,11 +176,18 @@ func (c *conn) onMessage(el *xmlstream.Element) error {
 	case core.CodeOf(err) == core.CodeInvalid:
 		return c.messageError(to, id, "modify", "bad-request")
 	}
+	if why, ok := refusal(err); ok { // an app's session without the message scope
+		return c.write(messageErrorStanza(to, id).Add(forbidden(why)))
+	}
 	return c.messageError(to, id, "cancel", "service-unavailable") // unknown, offline, not sharing presence: all alike
 }
 
 func (c *conn) messageError(from, id, typ, condition string) error {
-	return c.write(xmlstream.New(nsClient, "message").Set("type", "error").Set("from", from).Set("id", id).Add(stanzaError(typ, condition)))
+	return c.write(messageErrorStanza(from, id).Add(stanzaError(typ, condition)))
+}
+
+func messageErrorStanza(from, id string) *xmlstream.Element {
+	return xmlstream.New(nsClient, "message").Set("type", "error").Set("from", from).Set("id", id)
 }
 
 // routeIQ relays an iq to another session (of a contact, or of the user),
@@ -185,6 +201,9 @@ func (c *conn) routeIQ(el *xmlstream.Element, id, typ, to string) error {
 		}
 	}
 	_, err := c.sess.Send(core.Message{ID: id, Kind: core.KindIQ, Type: typ, To: to, Payload: payload.String()})
+	if why, ok := refusal(err); ok && (typ == "get" || typ == "set") {
+		return c.iqForbidden(iqRequest{id: id, from: to}, why)
+	}
 	if err != nil && (typ == "get" || typ == "set") {
 		return c.iqError(iqRequest{id: id, from: to}, "cancel", "service-unavailable")
 	}

@@ -7,10 +7,12 @@ package c2s
 // stand alone).
 
 import (
+	"errors"
 	"io"
 	"sync"
 	"time"
 
+	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -143,4 +145,20 @@ func (c *conn) end(condition, text string) {
 // its defined condition and any application-specific one.
 func stanzaError(typ, condition string, extra ...xmlstream.Node) *xmlstream.Element {
 	return xmlstream.New(nsClient, "error").Set("type", typ).Add(xmlstream.New(nsStanzas, condition)).Add(extra...)
+}
+
+// forbidden is the stanza error for what an app's session may not do
+// (core.CodeForbidden: its user did not grant it), with the reason in
+// words: the core's, or why.
+func forbidden(why string) *xmlstream.Element {
+	return stanzaError("auth", "forbidden", xmlstream.New(nsStanzas, "text").AddText(why))
+}
+
+// refusal is the core's reason for a CodeForbidden error, if err is one.
+func refusal(err error) (string, bool) {
+	var ce *core.Error
+	if errors.As(err, &ce) && ce.Code == core.CodeForbidden {
+		return ce.Message, true
+	}
+	return "", false
 }
