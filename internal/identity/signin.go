@@ -238,7 +238,9 @@ func (s *Set) start(w http.ResponseWriter, r *http.Request, issuer, link string)
 		return "", http.StatusServiceUnavailable, "Too many sign-ins at once; try again in a minute."
 	}
 	return rp.AuthURL(state, party, rp.WithCodeChallenge(oauth2.S256ChallengeFromVerifier(f.verifier)),
-		func() []oauth2.AuthCodeOption { return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("nonce", f.nonce)} }), 0, ""
+		func() []oauth2.AuthCodeOption {
+			return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("nonce", f.nonce)}
+		}), 0, ""
 }
 
 // Refused is what a browser is told when the identity signs in to no

@@ -200,8 +200,12 @@ func unverifiedIssuer(raw string) (string, error) {
 		algs[i] = jose.SignatureAlgorithm(a)
 	}
 	jws, err := jose.ParseSignedCompact(raw, algs)
-	if err != nil {
-		return "", fmt.Errorf("its signature algorithm must be one of %s: %w", strings.Join(identity.SigningAlgorithms, ", "), err)
+	var alg *jose.ErrUnexpectedSignatureAlgorithm
+	switch {
+	case errors.As(err, &alg) || errors.Is(err, jose.ErrUnsupportedAlgorithm):
+		return "", fmt.Errorf("its signature algorithm must be one of %s", strings.Join(identity.SigningAlgorithms, ", "))
+	case err != nil:
+		return "", fmt.Errorf("it is not a signed JWT: %w", err)
 	}
 	var c struct {
 		Iss string `json:"iss"`

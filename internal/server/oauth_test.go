@@ -255,7 +255,7 @@ func TestOAuthDiscoveryIsExact(t *testing.T) {
 		"code_challenge_methods_supported": {"S256"},
 		"subject_types_supported":          {"pairwise"},
 		"response_types_supported":         {"code"},
-		"grant_types_supported":            {"authorization_code", "refresh_token"},
+		"grant_types_supported":            {"authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"},
 	}
 	for key, w := range want {
 		var got []string

@@ -52,9 +52,6 @@ type Server struct {
 	Auth    *auth.Auth
 	Web     *web.Web
 	OAuth   *oauth.Provider // apps' OAuth 2.1 / OpenID Connect provider (docs/apps.md)
-	// Identities are the external OpenID Connect providers people sign in
-	// with (docs/operations.md).
-	Identities *identity.Set
 	Metrics *metrics.Registry
 
 	handler   http.Handler
@@ -68,6 +65,10 @@ type Server struct {
 	pollsHeld atomic.Int64
 	unlock    func() error // releases the data directory's lock
 	closeOnce sync.Once
+
+	// Identities are the external OpenID Connect providers people sign in
+	// with (docs/operations.md).
+	Identities *identity.Set
 }
 
 // DBFile and KeyFile are the names of the files in the data directory.
