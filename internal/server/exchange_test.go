@@ -251,6 +251,24 @@ func withTimes(c oidctest.Claims, iat, exp time.Time) oidctest.Claims {
 	return c
 }
 
+// ownIDToken signs local in to the confidential app through the consent
+// page (granting scopes) and returns presenced's ID token for the app.
+func ownIDToken(t *testing.T, ts *testServer, app, secret, local string, scopes ...string) string {
+	t.Helper()
+	_, conf := codeFlow(t, ts, app, secret, scopes...)
+	verifier := oauth2.GenerateVerifier()
+	back := newBrowser(t).authorize(ts, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oidc.Nonce("n")), local)
+	tok, err := conf.Exchange(tctx(t), back.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt, _ := tok.Extra("id_token").(string)
+	if idt == "" {
+		t.Fatal("no ID token")
+	}
+	return idt
+}
+
 // TestExchangePresencedIDToken: presenced's own ID token is exchanged by
 // the app it was issued to, and by no other app.
 func TestExchangePresencedIDToken(t *testing.T) {
@@ -261,14 +279,7 @@ func TestExchangePresencedIDToken(t *testing.T) {
 	ctx := tctx(t)
 	app, secret := registerApp(t, ts, "Calls", false, "presence:publish", "presence:read")
 	must(t, ts.Hub.AllowApp(ctx, "bob@localhost", app, []string{"presence:read"}))
-	_, conf := codeFlow(t, ts, app, secret, "presence:publish", "presence:read")
-	verifier := oauth2.GenerateVerifier()
-	back := newBrowser(t).authorize(ts, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oidc.Nonce("n")), "alice")
-	tok, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatal(err)
-	}
-	idt, _ := tok.Extra("id_token").(string)
+	idt := ownIDToken(t, ts, app, secret, "alice", "presence:publish", "presence:read")
 
 	status, out := exchange(t, ts, app, secret, idt, url.Values{"scope": {"presence:publish"}})
 	if status != 200 || out["scope"] != "presence:publish" {
