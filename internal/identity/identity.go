@@ -79,6 +79,9 @@ type Set struct {
 	// HTTP fetches the providers' documents and keys and calls their
 	// token endpoints; nil: a client with a 10 second timeout.
 	HTTP *http.Client
+	// KeyRefresh is the least time between two fetches of a provider's
+	// keys; 0: 10 seconds.
+	KeyRefresh time.Duration
 
 	providers []*provider
 	flows     *flows
@@ -88,6 +91,9 @@ type Set struct {
 func New(s *Set, providers []config.IdentityProvider) *Set {
 	if s.HTTP == nil {
 		s.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	if s.KeyRefresh == 0 {
+		s.KeyRefresh = minRefresh
 	}
 	s.flows = newFlows()
 	for _, c := range providers {
@@ -233,7 +239,7 @@ func (p *provider) discover(ctx context.Context) (*remoteKeys, rp.RelyingParty, 
 	if d.JwksURI == "" || d.AuthorizationEndpoint == "" || d.TokenEndpoint == "" {
 		return nil, nil, errors.New("its discovery document lacks jwks_uri, authorization_endpoint or token_endpoint")
 	}
-	keys := &remoteKeys{url: d.JwksURI, client: p.set.HTTP}
+	keys := &remoteKeys{url: d.JwksURI, client: p.set.HTTP, every: p.set.KeyRefresh}
 	party, err := rp.NewRelyingPartyOIDC(ctx, p.Issuer, p.ClientID, p.ClientSecret,
 		strings.TrimSuffix(p.set.BaseURL(), "/")+PathCallback, []string{oidc.ScopeOpenID, oidc.ScopeEmail},
 		rp.WithHTTPClient(p.set.HTTP),

@@ -30,6 +30,7 @@ const maxDocument = 1 << 20
 type remoteKeys struct {
 	url    string
 	client *http.Client
+	every  time.Duration // the least time between two fetches
 
 	mu      sync.Mutex // held across a fetch: concurrent misses wait for one
 	keys    []jose.JSONWebKey
@@ -40,7 +41,7 @@ func (k *remoteKeys) VerifySignature(ctx context.Context, jws *jose.JSONWebSigna
 	kid, alg := oidc.GetKeyIDAndAlg(jws)
 	k.mu.Lock()
 	key, err := oidc.FindMatchingKey(kid, oidc.KeyUseSignature, alg, k.keys...)
-	if err != nil && time.Since(k.fetched) >= minRefresh {
+	if err != nil && time.Since(k.fetched) >= k.every {
 		if ferr := k.fetch(ctx); ferr != nil {
 			k.mu.Unlock()
 			return nil, ferr

@@ -78,6 +78,26 @@ func Start(t testing.TB) *Issuer {
 	return is
 }
 
+// Rotate replaces the provider's signing key with a new one, under a new
+// key ID: it signs and publishes only that one from now on.
+func (is *Issuer) Rotate(t testing.TB) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.Key, is.KeyID = key, randomID()
+}
+
+// current is the signing key and its ID.
+func (is *Issuer) current() (*rsa.PrivateKey, string) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	return is.Key, is.KeyID
+}
+
 // AddClient registers a client with a secret.
 func (is *Issuer) AddClient(id, secret string, redirectURIs ...string) {
 	is.mu.Lock()
@@ -117,7 +137,8 @@ func (is *Issuer) IDToken(t testing.TB, u User, audience string, ttl time.Durati
 // Sign signs any claims with the provider's key (RS256, its key ID).
 func (is *Issuer) Sign(t testing.TB, c any) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: is.Key, KeyID: is.KeyID}},
+	key, kid := is.current()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
 		(&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		t.Fatal(err)
@@ -206,18 +227,20 @@ func (a *authRequest) GetState() string                      { return a.state }
 func (a *authRequest) GetSubject() string                    { return a.user.Subject }
 func (a *authRequest) Done() bool                            { return a.done }
 
-type signingKey struct{ is *Issuer }
+type signingKey struct {
+	key *rsa.PrivateKey
+	kid string
+}
 
 func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
-func (k signingKey) Key() any                                    { return k.is.Key }
-func (k signingKey) ID() string                                  { return k.is.KeyID }
+func (k signingKey) Key() any                                    { return k.key }
+func (k signingKey) ID() string                                  { return k.kid }
 
-type publicKey struct{ is *Issuer }
+type publicKey struct{ signingKey }
 
-func (k publicKey) ID() string                         { return k.is.KeyID }
 func (k publicKey) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
 func (k publicKey) Use() string                        { return "sig" }
-func (k publicKey) Key() any                           { return &k.is.Key.PublicKey }
+func (k publicKey) Key() any                           { return &k.key.PublicKey }
 
 // storage is op.Storage in memory: authorization requests and codes; the
 // tokens it issues are not kept (the tests use ID tokens only).
@@ -293,11 +316,17 @@ func (s *storage) RevokeToken(context.Context, string, string, string) *oidc.Err
 func (s *storage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
 	return "", "", op.ErrInvalidRefreshToken
 }
-func (s *storage) SigningKey(context.Context) (op.SigningKey, error) { return signingKey{s.is}, nil }
+func (s *storage) SigningKey(context.Context) (op.SigningKey, error) {
+	key, kid := s.is.current()
+	return signingKey{key, kid}, nil
+}
 func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
 	return []jose.SignatureAlgorithm{jose.RS256}, nil
 }
-func (s *storage) KeySet(context.Context) ([]op.Key, error) { return []op.Key{publicKey{s.is}}, nil }
+func (s *storage) KeySet(context.Context) ([]op.Key, error) {
+	key, kid := s.is.current()
+	return []op.Key{publicKey{signingKey{key, kid}}}, nil
+}
 
 func (s *storage) GetClientByClientID(_ context.Context, id string) (op.Client, error) {
 	s.is.mu.Lock()
