@@ -5,10 +5,13 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/presenced/presenced/internal/addr"
+	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -16,6 +19,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/presenced/presenced/internal/addr"
 )
 
 // Config is the server's configuration.
@@ -44,6 +49,67 @@ type Config struct {
 	XMPPRegister   bool
 	// XMPPResumeWindow is how long a dropped XEP-0198 stream can be resumed.
 	XMPPResumeWindow time.Duration
+	// IdentityProviders are the external OpenID Connect providers people
+	// may sign in with, and whose ID tokens apps may exchange
+	// (internal/identity).
+	IdentityProviders []IdentityProvider
+}
+
+// IdentityProvider is an external OpenID Connect provider: its issuer URL
+// and presenced's client registration there.
+type IdentityProvider struct {
+	Name         string `json:"name" toml:"name"` // shown on the button: "Sign in with Name"
+	Issuer       string `json:"issuer" toml:"issuer"`
+	ClientID     string `json:"client_id" toml:"client_id"`
+	ClientSecret string `json:"client_secret" toml:"client_secret"`
+}
+
+// identityProviders parses the identity_providers setting: a JSON array
+// of {name, issuer, client_id, client_secret} (the TOML file's array of
+// tables arrives here as JSON too).
+func identityProviders(c *Config, v string) error {
+	c.IdentityProviders = nil
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(v)))
+	dec.DisallowUnknownFields()
+	var list []IdentityProvider
+	if err := dec.Decode(&list); err != nil {
+		return fmt.Errorf("not a list of {name, issuer, client_id, client_secret}: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, p := range list {
+		if p.Name == "" || len(p.Name) > 64 || p.ClientID == "" || p.ClientSecret == "" {
+			return fmt.Errorf("identity provider %q: name (at most 64 bytes), issuer, client_id and client_secret are all needed", p.Issuer)
+		}
+		if err := checkProviderIssuer(p.Issuer); err != nil {
+			return err
+		}
+		if seen[p.Issuer] {
+			return fmt.Errorf("identity provider %s is listed twice", p.Issuer)
+		}
+		seen[p.Issuer] = true
+	}
+	c.IdentityProviders = list
+	return nil
+}
+
+// checkProviderIssuer accepts an https URL (with a path or not, as
+// issuers are), or http on a loopback host (a provider on this machine).
+func checkProviderIssuer(issuer string) error {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("identity provider issuer %q must be an absolute URL without query or fragment", issuer)
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	ip := net.ParseIP(u.Hostname())
+	if u.Scheme == "http" && (u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())) {
+		return nil
+	}
+	return fmt.Errorf("identity provider issuer %q must be https (http only on a loopback address)", issuer)
 }
 
 // Setting is one configuration knob.
@@ -218,6 +284,7 @@ var Settings = []Setting{
 		c.XMPPResumeWindow = d
 		return nil
 	}, false},
+	{"identity_providers", "", "external OpenID Connect providers people may sign in with and whose ID tokens apps may exchange (docs/operations.md): in the file an array of tables with name, issuer, client_id and client_secret; as a flag or variable the same as a JSON array", identityProviders, false},
 }
 
 // Flags registers every setting on fs, plus -config. Call Load after
@@ -269,6 +336,12 @@ func Load(fs *flag.FlagSet, file string, env func(string) string) (Config, error
 				return Config{}, fmt.Errorf("config file %s: unknown setting %q", file, k)
 			}
 			switch v := v.(type) {
+			case []map[string]any: // an array of tables
+				b, err := json.Marshal(v)
+				if err != nil {
+					return Config{}, fmt.Errorf("config file %s: %s: %w", file, k, err)
+				}
+				values[k] = string(b)
 			case []any:
 				var parts []string
 				for _, p := range v {

@@ -192,3 +192,54 @@ func TestDomainIsNormalised(t *testing.T) {
 		t.Fatalf("a bad domain: %v", err)
 	}
 }
+
+// TestIdentityProviders: the file's array of tables and the variable's
+// JSON array give the same providers; an incomplete one, an http issuer
+// off loopback, an unknown field or a provider listed twice is refused.
+func TestIdentityProviders(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "p.toml")
+	os.WriteFile(file, []byte(`
+[[identity_providers]]
+name = "Example"
+issuer = "https://id.example.org/realms/staff"
+client_id = "presenced"
+client_secret = "s3cret"
+
+[[identity_providers]]
+name = "Local"
+issuer = "http://127.0.0.1:9000"
+client_id = "p"
+client_secret = "q"
+`), 0o600)
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	Flags(fs)
+	fs.Parse(nil)
+	c, err := Load(fs, file, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []IdentityProvider{{"Example", "https://id.example.org/realms/staff", "presenced", "s3cret"}, {"Local", "http://127.0.0.1:9000", "p", "q"}}
+	if len(c.IdentityProviders) != 2 || c.IdentityProviders[0] != want[0] || c.IdentityProviders[1] != want[1] {
+		t.Fatalf("from the file: %+v", c.IdentityProviders)
+	}
+	env := `[{"name":"Example","issuer":"https://id.example.org/realms/staff","client_id":"presenced","client_secret":"s3cret"}]`
+	c, err = Load(fs, "", func(k string) string { return map[string]string{"PRESENCED_IDENTITY_PROVIDERS": env}[k] })
+	if err != nil || len(c.IdentityProviders) != 1 || c.IdentityProviders[0] != want[0] {
+		t.Fatalf("from the environment: %+v %v", c.IdentityProviders, err)
+	}
+	for _, bad := range []string{
+		`[{"name":"X","issuer":"http://id.example.org","client_id":"a","client_secret":"b"}]`,
+		`[{"name":"X","issuer":"https://id.example.org","client_id":"a"}]`,
+		`[{"name":"","issuer":"https://id.example.org","client_id":"a","client_secret":"b"}]`,
+		`[{"name":"X","issuer":"https://id.example.org?x=1","client_id":"a","client_secret":"b"}]`,
+		`[{"name":"X","issuer":"https://id.example.org","client_id":"a","client_secret":"b","colour":"blue"}]`,
+		`[{"name":"X","issuer":"https://id.example.org","client_id":"a","client_secret":"b"},{"name":"Y","issuer":"https://id.example.org","client_id":"c","client_secret":"d"}]`,
+		`{"name":"X"}`,
+	} {
+		_, err := Load(fs, "", func(k string) string { return map[string]string{"PRESENCED_IDENTITY_PROVIDERS": bad}[k] })
+		var se *SettingError
+		if !errors.As(err, &se) || se.Key != "identity_providers" {
+			t.Errorf("%s: %v, want a SettingError", bad, err)
+		}
+	}
+}

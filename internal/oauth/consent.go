@@ -44,6 +44,7 @@ func (p *Provider) routes() http.Handler {
 	mux.HandleFunc("POST "+PathConsent, p.consentAnswer)
 	mux.Handle(PathAuthorize, p.bindBrowser(lib))
 	mux.Handle(PathUserinfo, p.liveTokenOnly(lib))
+	mux.Handle(PathToken, p.tokenEndpoint(lib))
 	mux.Handle("/oauth/", lib)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p.Issuer() == "" {
@@ -69,7 +70,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	d.ScopesSupported = store.KnownScopes
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	d.ResponseModesSupported = []string{"query"}
-	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeTokenExchange}
 	d.SubjectTypesSupported = []string{"pairwise"}
 	d.IDTokenSigningAlgValuesSupported = []string{"RS256"}
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}

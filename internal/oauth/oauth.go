@@ -80,6 +80,9 @@ type Provider struct {
 	Secret []byte
 	// KeyDir holds the signing keys (keys.go).
 	KeyDir string
+	// Identities are the external providers whose ID tokens the token
+	// exchange takes (exchange.go); nil: presenced's own only.
+	Identities ExternalIdentities
 
 	issuer   atomic.Pointer[string]
 	op       *op.Provider

@@ -123,16 +123,16 @@ func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	return s.accessToken(ctx, g)
+	return s.accessToken(ctx, g, AccessTokenTTL)
 }
 
 // accessToken stores a new access token of g and returns its ID: the
 // library seals the ID into the token the app gets.
-func (s *storage) accessToken(ctx context.Context, g grantOf) (string, time.Time, error) {
+func (s *storage) accessToken(ctx context.Context, g grantOf, ttl time.Duration) (string, time.Time, error) {
 	now := s.p.Clock.Now()
 	id := randomID(16)
 	t := store.Token{ID: id, Hash: tokenHash("access:" + id), Account: g.account, Label: "app " + g.app,
-		CreatedAt: now, ExpiresAt: now.Add(AccessTokenTTL), App: g.app, Scopes: g.scopes, Family: g.family}
+		CreatedAt: now, ExpiresAt: now.Add(ttl), App: g.app, Scopes: g.scopes, Family: g.family}
 	if err := s.p.Store.CreateToken(ctx, t); err != nil {
 		return "", time.Time{}, err
 	}
@@ -176,7 +176,7 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 		}
 	}
 	g.family = next.Family
-	id, exp, err := s.accessToken(ctx, g)
+	id, exp, err := s.accessToken(ctx, g, AccessTokenTTL)
 	return id, secret, exp, err
 }
 

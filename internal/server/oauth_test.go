@@ -255,7 +255,7 @@ func TestOAuthDiscoveryIsExact(t *testing.T) {
 		"code_challenge_methods_supported": {"S256"},
 		"subject_types_supported":          {"pairwise"},
 		"response_types_supported":         {"code"},
-		"grant_types_supported":            {"authorization_code", "refresh_token"},
+		"grant_types_supported":            {"authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"},
 	}
 	for key, w := range want {
 		var got []string
@@ -536,6 +536,9 @@ func TestDocsAppsExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, app := appToken(t, ts, "Chat", "presence:read", "message")
+	// the token exchange's: a confidential app alice allowed, and her ID token for it
+	calls, secret := registerApp(t, ts, "Calls", false, "presence:read")
+	idToken := ownIDToken(t, ts, calls, secret, "alice", "presence:read")
 	blocks := codeBlocks(repoFile(t, "docs/apps.md"), "sh")
 	if len(blocks) < 2 {
 		t.Fatalf("docs/apps.md has %d sh blocks", len(blocks))
@@ -544,13 +547,16 @@ func TestDocsAppsExamples(t *testing.T) {
 	for _, b := range blocks {
 		script := strings.NewReplacer("127.0.0.1:8080", host, "APP_ID", app).Replace(b)
 		cmd := exec.Command("bash", "-c", "set -eu\n"+script)
-		cmd.Env = append(os.Environ(), "TOKEN="+token)
+		cmd.Env = append(os.Environ(), "TOKEN="+token, "CLIENT_ID="+calls, "CLIENT_SECRET="+secret, "ID_TOKEN="+idToken)
 		out, err := cmd.CombinedOutput()
 		if err != nil || strings.Contains(string(out), `"code":`) || strings.Contains(string(out), `"error"`) {
 			t.Errorf("docs/apps.md example failed: %v\n%s\n%s", err, script, out)
 		}
 		if strings.Contains(b, "openid-configuration") && !strings.Contains(string(out), `"issuer":"`+ts.URL+`"`) {
 			t.Errorf("the discovery example did not show the issuer:\n%s", out)
+		}
+		if strings.Contains(b, "token-exchange") && !strings.Contains(string(out), `"access_token":"`) {
+			t.Errorf("the token exchange example gave no access token:\n%s", out)
 		}
 	}
 }

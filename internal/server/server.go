@@ -29,6 +29,7 @@ import (
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/identity"
 	"github.com/presenced/presenced/internal/metrics"
 	"github.com/presenced/presenced/internal/oauth"
 	"github.com/presenced/presenced/internal/problem"
@@ -64,6 +65,10 @@ type Server struct {
 	pollsHeld atomic.Int64
 	unlock    func() error // releases the data directory's lock
 	closeOnce sync.Once
+
+	// Identities are the external OpenID Connect providers people sign in
+	// with (docs/operations.md).
+	Identities *identity.Set
 }
 
 // DBFile and KeyFile are the names of the files in the data directory.
@@ -146,7 +151,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			return nil, &config.SettingError{Key: "public_url", Value: cfg.PublicURL, Err: err}
 		}
 	}
-	if s.OAuth, err = oauth.New(&oauth.Provider{Store: st, Grants: s.Hub, Sessions: s.Web, Clock: clk, Log: log, Secret: key, KeyDir: cfg.DataDir}); err != nil {
+	s.Identities = identity.New(&identity.Set{Store: st, Sessions: s.Web, Log: log, BaseURL: func() string { return s.OAuth.Issuer() }}, cfg.IdentityProviders)
+	if s.OAuth, err = oauth.New(&oauth.Provider{Store: st, Grants: s.Hub, Sessions: s.Web, Clock: clk, Log: log, Secret: key, KeyDir: cfg.DataDir,
+		Identities: s.Identities}); err != nil {
 		st.Close()
 		unlock()
 		return nil, err
@@ -168,6 +175,7 @@ func (s *Server) routes() http.Handler {
 	(&api.API{Hub: s.Hub, Auth: s.Auth, Log: s.Log, Signup: s.Config.Signup, Authenticate: s.authenticate, Metrics: s.Metrics}).Routes(mux)
 	s.Web.Routes(mux)
 	s.OAuth.Routes(mux)
+	s.Identities.Routes(mux)
 	dav := &carddav.Handler{Hub: s.Hub, Auth: s.Auth, Log: s.Log} // docs/contacts.md
 	mux.Handle(carddav.Prefix, dav)
 	mux.Handle("/.well-known/carddav", dav)

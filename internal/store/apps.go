@@ -116,6 +116,10 @@ type Apps interface {
 	PutGrant(ctx context.Context, g Grant) error
 	GetGrant(ctx context.Context, account, app string) (Grant, error)
 	ListGrants(ctx context.Context, account string) ([]Grant, error)
+	// GrantingAccounts lists the accounts that granted app something,
+	// sorted: the token exchange finds whom one of the app's handles
+	// names among them (internal/oauth).
+	GrantingAccounts(ctx context.Context, app string) ([]string, error)
 	// DeleteGrant revokes it with the app's tokens for the account, each
 	// logged as revoked, in one transaction; ErrNotFound if there is none.
 	DeleteGrant(ctx context.Context, account, app string) error

@@ -35,6 +35,7 @@ type Store interface {
 	PersonalEvents
 	Lifecycle
 	Apps
+	Identities
 	Close() error
 }
 
@@ -79,8 +80,9 @@ type Accounts interface {
 	// of, in one transaction: its tokens, contacts and personal items, the
 	// relations (pre-approvals included) in which it is subject or viewer,
 	// the blocks and hidden entries it made and those naming it, its grants
-	// and refresh tokens, and the apps it registered with their grants and
-	// tokens (other accounts' tokens of those apps each logged as revoked).
+	// and refresh tokens, its linked external identities, and the apps it
+	// registered with their grants and tokens (other accounts' tokens of
+	// those apps each logged as revoked).
 	// An account created later at the address inherits none of it. With no
 	// account at the address it fails with ErrNotFound and deletes nothing.
 	DeleteAccount(ctx context.Context, address string) error

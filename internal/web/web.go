@@ -198,9 +198,25 @@ func (wb *Web) SignIn(w http.ResponseWriter, r *http.Request, address, password 
 	if err != nil {
 		return "", err
 	}
+	wb.setSession(w, secret)
+	return t.Account, nil
+}
+
+// SignInAccount signs r's browser in to account without a password, with
+// the session cookie SignIn sets: an external identity provider vouched
+// for the account (internal/identity).
+func (wb *Web) SignInAccount(w http.ResponseWriter, r *http.Request, account string) error {
+	secret, _, err := wb.Auth.IssueToken(r.Context(), account, "web")
+	if err != nil {
+		return err
+	}
+	wb.setSession(w, secret)
+	return nil
+}
+
+func (wb *Web) setSession(w http.ResponseWriter, secret string) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: wb.Secure, MaxAge: int(wb.Auth.TokenTTL.Seconds())})
-	return t.Account, nil
 }
 
 // Account is the account signed in on r's browser (oauth.Sessions).

@@ -281,6 +281,7 @@ func (s *DB) DeleteAccount(ctx context.Context, address string) error {
 			`DELETE FROM hidden WHERE subject=?1 OR viewer=?1`,
 			`DELETE FROM grants WHERE account=?1`,
 			`DELETE FROM refresh_tokens WHERE account=?1`,
+			`DELETE FROM identities WHERE account=?1`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, address); err != nil {
 				return err

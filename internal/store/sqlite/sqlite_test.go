@@ -68,6 +68,11 @@ func TestDeleteAccountUsesIndexes(t *testing.T) {
 		`DELETE FROM grants WHERE app IN (SELECT id FROM apps WHERE owner=?1)`,
 		`DELETE FROM grants WHERE account=?1`,
 		`SELECT COALESCE(SUM(json_array_length(picked)),0) FROM grants WHERE account=?1 AND app<>?1`,
+		// linked identities: deleting an account's, listing them, and the
+		// accounts that granted an app (the token exchange)
+		`DELETE FROM identities WHERE account=?1`,
+		`SELECT ` + identityCols + ` FROM identities WHERE account=?1 ORDER BY created_at, issuer, subject`,
+		`SELECT account FROM grants WHERE app=?1 ORDER BY account`,
 	} {
 		rows, err := db.db.Query(`EXPLAIN QUERY PLAN `+q, "a@x")
 		if err != nil {

@@ -48,6 +48,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RefreshRotation", testRefreshRotation},
 		{"DeleteApp", testDeleteApp},
 		{"DeleteAccountApps", testDeleteAccountApps},
+		{"Identities", testIdentities},
+		{"IdentityLimit", testIdentityLimit},
+		{"GrantingAccounts", testGrantingAccounts},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })
 	}

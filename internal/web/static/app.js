@@ -3,7 +3,7 @@
 // talks the JSON protocol through the SDK like any app; REST calls use the
 // session cookie plus the CSRF header (js/ui.js).
 import { Presenced } from "/sdk/presenced.js";
-import { $, call, notice, errorWords } from "/static/js/ui.js";
+import { $, el, call, notice, errorWords } from "/static/js/ui.js";
 import * as people from "/static/js/people.js";
 import * as talk from "/static/js/talk.js";
 import * as book from "/static/js/book.js";
@@ -104,7 +104,20 @@ async function main() {
     $("signup-address").placeholder = "you@" + info.domain;
     enter("signup-form", "/web/signup", "signup");
   }
+  await externalButtons();
   $("signin").hidden = false; // only now: a submit before the handlers would skip them
+}
+
+// externalButtons shows a "Sign in with …" link per external identity
+// provider the server trusts (docs/operations.md).
+async function externalButtons() {
+  try {
+    const { providers } = await (await fetch("/web/external")).json();
+    if (!providers.length) return;
+    $("external-signin").replaceChildren(...providers.map((pr) =>
+      el("p", {}, el("a", { class: "button external-signin", href: pr.signin }, "Sign in with " + pr.name))));
+    $("external-signin").hidden = false;
+  } catch (_) { /* no buttons: the password form still works */ }
 }
 
 main();

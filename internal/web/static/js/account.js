@@ -27,6 +27,34 @@ export function init(ctx) {
 export function shown() {
   load().catch((e) => notice(errorWords(e)));
   loadGrants().catch((e) => notice(errorWords(e)));
+  loadIdentities().catch((e) => notice(errorWords(e)));
+}
+
+// identities at external providers linked to this account
+// (docs/operations.md): listed, unlinked, and linked with a round trip
+// through the provider
+async function loadIdentities() {
+  const { providers, links = [] } = await call("GET", "/web/external");
+  if (!providers.length && !links.length) return;
+  $("identities-section").hidden = false;
+  rerender($("identities"), () => links.length ? links.map((l) =>
+    el("li", { dataset: { key: l.issuer + " " + l.subject } },
+      el("div", { class: "who" }, el("span", { class: "name" }, l.name), el("span", { class: "muted" }, l.email || "")),
+      el("div", { class: "actions" }, el("button", { type: "button", class: "danger", "aria-label": "Unlink " + l.name,
+        onclick: () => unlinkIdentity(l) }, "Unlink")))) : [el("li", { class: "muted" }, "None linked.")]);
+  $("identity-links").replaceChildren(...providers.map((pr) =>
+    el("button", { type: "button", class: "act-link-identity", onclick: () => linkIdentity(pr) }, "Link " + pr.name)));
+}
+
+async function linkIdentity(pr) {
+  const r = await attempt(() => call("POST", "/web/external/link?issuer=" + encodeURIComponent(pr.issuer)));
+  if (r && r.url) location.assign(r.url);
+}
+
+async function unlinkIdentity(l) {
+  await attempt(() => call("DELETE", "/web/external/link?issuer=" + encodeURIComponent(l.issuer) + "&subject=" + encodeURIComponent(l.subject)),
+    l.name + " is unlinked.");
+  loadIdentities().catch((e) => notice(errorWords(e)));
 }
 
 // what each scope lets an app do, as the consent page says it
