@@ -1020,11 +1020,23 @@ func (v *View) current(h *Hub, account string) bool {
 
 // Subscriptions is Hub.Subscriptions for the session's account: from v
 // while it is current, else from the store.
+// An app's session (XMPP's roster of an app) is told only of the
+// contacts its grant covers.
 func (s *Session) Subscriptions(ctx context.Context, v *View) ([]SubscriptionView, error) {
+	var subs []SubscriptionView
 	if v.current(s.hub, s.Account) {
-		return slices.Clone(v.subs), nil
+		subs = slices.Clone(v.subs)
+	} else {
+		var err error
+		if subs, err = s.hub.subscriptions(ctx, s.Account); err != nil {
+			return nil, err
+		}
 	}
-	return s.hub.subscriptions(ctx, s.Account)
+	if s.channel.FirstParty() {
+		return subs, nil
+	}
+	g := s.hub.grantOf(s.Account, s.channel)
+	return slices.DeleteFunc(subs, func(sv SubscriptionView) bool { return g == nil || !g.covers(sv.Address) }), nil
 }
 
 // Probe queues for s the presence of every contact it may see that is

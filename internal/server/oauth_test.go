@@ -523,7 +523,8 @@ func TestGrantsSeenNarrowedAndRevoked(t *testing.T) {
 
 // TestDocsAppsExamples runs the shell examples of docs/apps.md against a
 // server, as a reader would: 127.0.0.1:8080 is the test server, $TOKEN
-// the user's token, APP_ID an app she allowed. None may answer an error.
+// the user's token, APP_ID an app she allowed and $APP_TOKEN its token.
+// None may answer an error.
 func TestDocsAppsExamples(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skipf("the examples need curl: %v", err)
@@ -535,7 +536,7 @@ func TestDocsAppsExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, app := appToken(t, ts, "Chat", "presence:read", "message")
+	appTok, _, app := appToken(t, ts, "Chat", "presence:read", "message")
 	// the token exchange's: a confidential app alice allowed, and her ID token for it
 	calls, secret := registerApp(t, ts, "Calls", false, "presence:read")
 	idToken := ownIDToken(t, ts, calls, secret, "alice", "presence:read")
@@ -547,7 +548,7 @@ func TestDocsAppsExamples(t *testing.T) {
 	for _, b := range blocks {
 		script := strings.NewReplacer("127.0.0.1:8080", host, "APP_ID", app).Replace(b)
 		cmd := exec.Command("bash", "-c", "set -eu\n"+script)
-		cmd.Env = append(os.Environ(), "TOKEN="+token, "CLIENT_ID="+calls, "CLIENT_SECRET="+secret, "ID_TOKEN="+idToken)
+		cmd.Env = append(os.Environ(), "TOKEN="+token, "APP_TOKEN="+appTok, "CLIENT_ID="+calls, "CLIENT_SECRET="+secret, "ID_TOKEN="+idToken)
 		out, err := cmd.CombinedOutput()
 		if err != nil || strings.Contains(string(out), `"code":`) || strings.Contains(string(out), `"error"`) {
 			t.Errorf("docs/apps.md example failed: %v\n%s\n%s", err, script, out)
