@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -39,6 +40,9 @@ func (c *conn) bind() error {
 			resource = r.Text() // a session already on it is replaced (§ 7.7.2.2)
 		}
 		if err := c.open(resource); err != nil {
+			if core.CodeOf(err) == core.CodeUnauthorized { // the credential or the app's grant is gone
+				return &xmlstream.StreamError{Condition: "not-authorized", Text: err.Error()}
+			}
 			c.iqError(iqRequest{id: id}, "wait", "resource-constraint")
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/store"
 )
 
@@ -32,9 +33,24 @@ var testAppTokens = appTokens{
 	"elsewhere": {ID: "t4", Account: "alice@example.org", App: "chat", Scopes: []string{"addresses"}},
 }
 
+// withApps turns apps on, with alice's grant to "chat" behind the tokens
+// (every contact, the scopes the tokens carry): the core refuses an
+// app's session without its grant.
 func withApps(s *Server) {
 	s.Auth.AppTokens = testAppTokens
 	s.Issuer = func() string { return "https://id.localhost" }
+	ctx := context.Background()
+	scopes := []string{"openid", "addresses", "presence:read", "presence:publish", "message"}
+	if err := s.Auth.Store.CreateApp(ctx, store.App{ID: "chat", Name: "Chat", RedirectURIs: []string{"https://chat.example/cb"}, Scopes: scopes, Public: true}); err != nil {
+		panic(err)
+	}
+	all := store.ContactsAll
+	if err := s.Hub.AllowApp(ctx, "alice@localhost", "chat", scopes); err != nil {
+		panic(err)
+	}
+	if _, err := s.Hub.EditGrant(ctx, "alice@localhost", "chat", core.GrantChange{Contacts: &all}); err != nil {
+		panic(err)
+	}
 }
 
 // tlsStream opens a stream on the direct TLS listener (XEP-0368) and
