@@ -267,3 +267,31 @@ func TestPerAppVisibility(t *testing.T) {
 		}
 	}
 }
+
+// TestAppRosterIsTheGrant: an app's session (XMPP's roster) is told only
+// of the relationships with the contacts its grant covers.
+func TestAppRosterIsTheGrant(t *testing.T) {
+	e := newEnv(t, "dave@x", "alice@x", "bob@x")
+	e.befriend("dave@x", "alice@x")
+	e.befriend("dave@x", "bob@x")
+	e.grant("dave@x", "chat", append([]string{ScopeAddresses}, allReads...), picked("bob@x"))
+	app := e.openApp("dave@x", "chat", allReads, nil)
+	var v View
+	web := e.open("dave@x", SessionOptions{Device: "web", View: &v})
+	for name, c := range map[string]struct {
+		s    *Session
+		want []string
+	}{"app": {app.s, []string{"bob@x"}}, "first-party": {web.s, []string{"alice@x", "bob@x"}}} {
+		for _, view := range []*View{nil, &v} {
+			subs, err := c.s.Subscriptions(ctx, view)
+			e.must(err)
+			var got []string
+			for _, sv := range subs {
+				got = append(got, sv.Address)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("%s's roster: %v, want %v", name, got, c.want)
+			}
+		}
+	}
+}
