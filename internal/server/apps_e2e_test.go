@@ -4,21 +4,28 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"mellium.im/xmpp"
+
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/core"
 )
 
 // TestAppsSeeWhatTheirUsersGranted: two apps and three users over real
-// WebSocket, long-poll and REST connections. Each app sees exactly the
+// WebSocket, long-poll, REST and XMPP (OAUTHBEARER) connections. Each app sees exactly the
 // contacts its user granted it, under handles made for that app and user;
 // messages go to handles; per-app hiding holds; narrowing a grant
 // withdraws contacts from the live session, and revoking ends it.
 func TestAppsSeeWhatTheirUsersGranted(t *testing.T) {
-	ts := startServer(t, nil)
+	ts := startServer(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0" })
 	waitReady(t, ts)
+	for !ts.ready.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // five sign-ins through the consent page under -race
 	defer cancel()
 	users := map[string]*client.Client{}
@@ -28,7 +35,7 @@ func TestAppsSeeWhatTheirUsersGranted(t *testing.T) {
 	befriend(t, ctx, users["alice"], users["bob"], "alice@localhost", "bob@localhost")
 	befriend(t, ctx, users["alice"], users["carol"], "alice@localhost", "carol@localhost")
 	befriend(t, ctx, users["bob"], users["carol"], "bob@localhost", "carol@localhost")
-	chat, _ := registerApp(t, ts, "Chat", true, "presence:read", "presence:publish", "message")
+	chat, _ := registerApp(t, ts, "Chat", true, "presence:read", "presence:publish", "message", "addresses")
 	game, _ := registerApp(t, ts, "Game", true, "presence:read", "presence:publish")
 	hs := core.NewHandles(ts.key)
 	handle := func(app, holder, other string) string { return hs.Of(app, holder+"@localhost", other+"@localhost") }
@@ -44,6 +51,9 @@ func TestAppsSeeWhatTheirUsersGranted(t *testing.T) {
 	aliceGame := grant("alice", game, map[string]any{"contacts": "all"}, "presence:read")
 	bobChat := grant("bob", chat, map[string]any{"contacts": "picked", "picked": []string{"alice@localhost"}}, "presence:read", "presence:publish", "message")
 	grant("carol", game, map[string]any{"hidden": true}, "presence:publish") // carol appears offline in the game
+	// carol's chat is an XMPP client: XMPP keeps addresses, so her grant has them
+	carolChat := grant("carol", chat, map[string]any{"contacts": "picked", "picked": []string{"alice@localhost"}},
+		"presence:read", "presence:publish", "message", "addresses")
 
 	// everyone online first-party
 	first := map[string]*client.Session{}
@@ -96,6 +106,17 @@ func TestAppsSeeWhatTheirUsersGranted(t *testing.T) {
 		t.Fatalf("an app token on a first-party route: %v, want forbidden", err)
 	}
 
+	// carol's chat over XMPP: a roster of exactly alice, her presence by address, not bob's
+	var refused error
+	cx, cin := xmppClientWith(t, ts, "carol@localhost/chat", xmpp.SASL("", "", oauthBearer("", carolChat, &refused)))
+	if roster := sendIQ(t, ctx, cx, `<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>`); len(roster.Items) != 1 || roster.Items[0].JID != "alice@localhost" {
+		t.Fatalf("carol's chat roster: %+v", roster.Items)
+	}
+	must(t, cx.Send(ctx, stanza2IQ(`<presence/>`)))
+	waitStanza(t, cin, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && strings.HasPrefix(s.From, "alice@localhost/") && s.Type == ""
+	})
+
 	// carol's change reaches the game (hidden: as absent, nothing more), not the chat
 	must(t, first["carol"].SetPresence(ctx, client.Presence{Availability: "away", Status: "carol's secret"}))
 	must(t, first["bob"].SetPresence(ctx, client.Presence{Availability: "dnd"}))
@@ -104,6 +125,15 @@ func TestAppsSeeWhatTheirUsersGranted(t *testing.T) {
 	}
 	if _, err := gamePoll.WaitFor(ctx, presenceIs(handle(game, "alice", "bob"), "dnd")); err != nil {
 		t.Fatal(err)
+	}
+
+	// alice's changes reach carol's XMPP chat, bob's never do
+	must(t, first["alice"].SetPresence(ctx, client.Presence{Availability: "away", Status: "for carol's chat"}))
+	waitStanza(t, cin, func(s stanza) bool { return s.Status == "for carol's chat" })
+	for len(cin) > 0 {
+		if s := <-cin; strings.HasPrefix(s.From, "bob@localhost") {
+			t.Fatalf("carol's XMPP chat was told of bob: %+v", s)
+		}
 	}
 
 	// a message to a handle; the recipient's app sees the sender's handle

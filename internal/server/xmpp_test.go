@@ -90,7 +90,12 @@ type stanza struct {
 // xmppClient signs in over XMPP and collects what it receives.
 // features are what it answers a disco#info query with.
 func xmppClient(t *testing.T, ts *testServer, local string, features ...string) (*xmpp.Session, chan stanza) {
-	s, err := xmppSignIn(t, ts, local+"@localhost/laptop", xmpp.SASL("", "password-"+local, msasl.ScramSha256))
+	return xmppClientWith(t, ts, local+"@localhost/laptop", xmpp.SASL("", "password-"+local, msasl.ScramSha256), features...)
+}
+
+// xmppClientWith is xmppClient signing in as address with sasl.
+func xmppClientWith(t *testing.T, ts *testServer, address string, sasl xmpp.StreamFeature, features ...string) (*xmpp.Session, chan stanza) {
+	s, err := xmppSignIn(t, ts, address, sasl)
 	must(t, err)
 	in := make(chan stanza, 100)
 	go s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
