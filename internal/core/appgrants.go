@@ -38,6 +38,35 @@ func (g *liveGrant) covers(other string) bool {
 	return ok
 }
 
+// equal reports whether two tables grant the same.
+func (t grantTable) equal(o grantTable) bool {
+	if len(t) != len(o) {
+		return false
+	}
+	for app, g := range t {
+		if !g.equal(o[app]) {
+			return false
+		}
+	}
+	return true
+}
+
+func (g *liveGrant) equal(o *liveGrant) bool {
+	if g == nil || o == nil {
+		return g == o
+	}
+	if g.scopes != o.scopes || g.all != o.all || g.group != o.group || g.addresses != o.addresses || g.hidden != o.hidden ||
+		g.private != o.private || !g.expires.Equal(o.expires) || len(g.covered) != len(o.covered) {
+		return false
+	}
+	for a := range g.covered {
+		if _, ok := o.covered[a]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // loadGrants reads account's grants; a grant of a group reads the group's
 // members from the address book.
 func (h *Hub) loadGrants(ctx context.Context, account string) (grantTable, error) {
@@ -135,6 +164,9 @@ func (h *Hub) grantsChanged(ctx context.Context, account string) error {
 			return nil
 		}
 		t := loaded.grants()
+		if t.equal(u.grants()) {
+			return nil // applied already (the change's own call, then its lifecycle event)
+		}
 		u.setGrants(t)
 		l := u.list()
 		for _, s := range l {

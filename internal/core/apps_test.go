@@ -295,3 +295,46 @@ func TestAppRosterIsTheGrant(t *testing.T) {
 		}
 	}
 }
+
+// TestGrantChangedElsewhere: a grant changed by another process sharing
+// the store (a cluster node, the CLI) reaches this hub's live sessions
+// through the lifecycle log; the change's own event, applied here after
+// the change, sends nothing twice.
+func TestGrantChangedElsewhere(t *testing.T) {
+	e := newEnv(t, "dave@x", "alice@x", "bob@x")
+	e.befriend("dave@x", "alice@x")
+	e.befriend("dave@x", "bob@x")
+	e.connect("alice@x", avail)
+	e.connect("bob@x", avail)
+	last, err := e.st.LastLifecycleID(ctx)
+	e.must(err)
+	e.grant("dave@x", "chat", allReads, picked("alice@x"))
+	app := e.openApp("dave@x", "chat", allReads, nil)
+	app.take()
+	apply := func() {
+		evs, err := e.st.LifecycleSince(ctx, last, 100)
+		e.must(err)
+		for _, ev := range evs {
+			e.hub.Apply(ev)
+			last = ev.ID
+		}
+	}
+	apply() // the events of this hub's own changes
+	if evs := app.take(); len(evs) != 0 {
+		t.Fatalf("this hub's own grant changes were applied twice: %+v", evs)
+	}
+	g, err := e.st.GetGrant(ctx, "dave@x", "chat")
+	e.must(err)
+	g.Picked = []string{"bob@x"}
+	e.must(e.st.PutGrant(ctx, g)) // as another process would
+	apply()
+	var snap *Snapshot
+	for _, ev := range app.take() {
+		if s, ok := ev.(Snapshot); ok {
+			snap = &s
+		}
+	}
+	if snap == nil || len(snap.Presence) != 1 || snap.Presence[0].Address != e.handle("chat", "dave@x", "bob@x") {
+		t.Fatalf("after another process picked bob instead of alice: %+v", snap)
+	}
+}

@@ -47,6 +47,15 @@ func (h *Hub) Apply(ev store.LifecycleEvent) {
 		h.endSessions(ev.Account, GoawayPassword, func(s *Session) bool { return !current[s.credential] })
 	case store.LifecycleTokenRevoked:
 		h.endSessions(ev.Account, GoawayRevoked, func(s *Session) bool { return ends(ev, s.credential) })
+	case store.LifecycleGrant:
+		// made by this process, it was applied already; by another (a
+		// cluster node, the CLI), it is applied here (unchanged grants
+		// change nothing)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.grantsChanged(ctx, ev.Account); err != nil {
+			h.log.Warn("lifecycle: grants", "account", ev.Account, "err", err)
+		}
 	}
 }
 
@@ -61,6 +70,8 @@ func ends(ev store.LifecycleEvent, credential string) bool {
 		return ev.TokenID == credential
 	case store.LifecyclePassword:
 		return credential == CredentialPassword
+	case store.LifecycleGrant:
+		return false // a grant's change narrows sessions; revoking it revokes tokens, logged as such
 	}
 	return true
 }

@@ -365,6 +365,10 @@ const (
 	LifecycleDeleted      = "deleted"       // the account is gone
 	LifecyclePassword     = "password"      // its credentials changed
 	LifecycleTokenRevoked = "token_revoked" // one of its tokens was revoked (TokenID)
+	// LifecycleGrant: one of its grants to apps was made, changed or
+	// revoked (PutGrant, DeleteGrant): what its apps' sessions may see
+	// changes, and what others' see of it in an app (per-app visibility).
+	LifecycleGrant = "grant"
 )
 
 // LifecycleEvent is a change of an account's rights that live sessions must hear.
@@ -381,8 +385,8 @@ type LifecycleEvent struct {
 	Relations []Relation
 }
 
-// Lifecycle is the log of those changes: DeleteAccount, SetCredentials and
-// DeleteToken append to it in the same transaction as the change, so every
+// Lifecycle is the log of those changes: DeleteAccount, SetCredentials,
+// DeleteToken, PutGrant and DeleteGrant append to it in the same transaction as the change, so every
 // process sharing the store (the server, the CLI, cluster nodes) hears them.
 // DeleteAccount logs the relations it deletes with the event.
 type Lifecycle interface {

@@ -198,7 +198,10 @@ func (s *DB) PutGrant(ctx context.Context, g store.Grant) error {
 				updated_at=excluded.updated_at, expires_at=excluded.expires_at`,
 			g.Account, g.App, jsonList(g.Scopes), string(g.Contacts), g.Group, jsonList(g.Picked), g.Addresses, g.Hidden, g.Private,
 			unix(g.CreatedAt), unix(g.UpdatedAt), unix(g.ExpiresAt))
-		return err
+		if err != nil {
+			return err
+		}
+		return logLifecycle(ctx, tx, store.LifecycleGrant, g.Account, "", nil)
 	})
 }
 
@@ -224,8 +227,10 @@ func (s *DB) DeleteGrant(ctx context.Context, account, app string) error {
 			return err
 		}
 		// app<>'' keeps the account's first-party tokens whatever app is
-		_, err := deleteTokens(ctx, tx, `DELETE FROM tokens WHERE app=? AND account=? AND app<>'' RETURNING account, id`, app, account)
-		return err
+		if _, err := deleteTokens(ctx, tx, `DELETE FROM tokens WHERE app=? AND account=? AND app<>'' RETURNING account, id`, app, account); err != nil {
+			return err
+		}
+		return logLifecycle(ctx, tx, store.LifecycleGrant, account, "", nil)
 	})
 }
 

@@ -43,13 +43,17 @@ func refresh(id, account, app, family string) store.RefreshToken {
 }
 
 // revokedSince lists the tokens logged as revoked after the event last, as
-// "account/token", sorted; and fails on any other kind of event.
+// "account/token", sorted; and fails on any other kind of event but a
+// grant's (grantsLogged).
 func revokedSince(t *testing.T, s store.Store, last int64) []string {
 	t.Helper()
 	evs, err := s.LifecycleSince(ctx, last, 1000)
 	must(t, err)
 	out := []string{}
 	for _, ev := range evs {
+		if ev.Kind == store.LifecycleGrant {
+			continue
+		}
 		if ev.Kind != store.LifecycleTokenRevoked {
 			t.Fatalf("unexpected event %+v", ev)
 		}
@@ -57,6 +61,24 @@ func revokedSince(t *testing.T, s store.Store, last int64) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// grantsLogged checks that the grant events after last are of accounts,
+// in order: every change of a grant is logged, for the processes sharing
+// the store (store.LifecycleGrant).
+func grantsLogged(t *testing.T, s store.Store, last int64, accounts ...string) {
+	t.Helper()
+	evs, err := s.LifecycleSince(ctx, last, 1000)
+	must(t, err)
+	got := []string{}
+	for _, ev := range evs {
+		if ev.Kind == store.LifecycleGrant {
+			got = append(got, ev.Account)
+		}
+	}
+	if want := append([]string{}, accounts...); !reflect.DeepEqual(got, want) {
+		t.Fatalf("grant events %q, want %q", got, want)
+	}
 }
 
 func lastEvent(t *testing.T, s store.Store) int64 {
@@ -159,7 +181,9 @@ func testGrants(t *testing.T, s store.Store) {
 	}
 	_, err := s.GetGrant(ctx, "alice@x", "calls")
 	wantErr(t, err, store.ErrNotFound)
+	last := lastEvent(t, s)
 	must(t, s.PutGrant(ctx, g))
+	grantsLogged(t, s, last, "alice@x")
 	got, err := s.GetGrant(ctx, "alice@x", "calls")
 	must(t, err)
 	if !reflect.DeepEqual(got, g) {
@@ -184,10 +208,14 @@ func testGrants(t *testing.T, s store.Store) {
 	if list, _ := s.ListGrants(ctx, "bob@x"); !reflect.DeepEqual(list, []store.Grant{bobs}) {
 		t.Fatalf("bob's grants %+v", list)
 	}
+	last = lastEvent(t, s)
 	must(t, s.DeleteGrant(ctx, "alice@x", "calls"))
+	grantsLogged(t, s, last, "alice@x")
 	_, err = s.GetGrant(ctx, "alice@x", "calls")
 	wantErr(t, err, store.ErrNotFound)
+	last = lastEvent(t, s)
 	wantErr(t, s.DeleteGrant(ctx, "alice@x", "calls"), store.ErrNotFound)
+	grantsLogged(t, s, last) // nothing changed: nothing logged
 	wantErr(t, s.DeleteGrant(ctx, "alice@x", ""), store.ErrNotFound)
 	if list, _ := s.ListGrants(ctx, "bob@x"); len(list) != 1 {
 		t.Fatalf("bob's grant went with alice's: %+v", list)
