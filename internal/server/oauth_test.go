@@ -515,7 +515,8 @@ func TestGrantsSeenNarrowedAndRevoked(t *testing.T) {
 
 // TestDocsAppsExamples runs the shell examples of docs/apps.md against a
 // server, as a reader would: 127.0.0.1:8080 is the test server, $TOKEN
-// the user's token, APP_ID an app she allowed. None may answer an error.
+// the user's token, APP_ID an app she allowed, YOUR_APP_ID one she
+// registered. None may answer an error.
 func TestDocsAppsExamples(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skipf("the examples need curl: %v", err)
@@ -528,13 +529,15 @@ func TestDocsAppsExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, app := appToken(t, ts, "Chat", "presence:read", "message")
+	var mine struct{ ID string }
+	must(t, client.New(ts.URL, token).Do(tctx(t), "POST", "/v1/apps", map[string]any{"name": "Mine", "redirect_uris": []string{"https://mine.example/cb"}}, &mine))
 	blocks := codeBlocks(repoFile(t, "docs/apps.md"), "sh")
 	if len(blocks) < 2 {
 		t.Fatalf("docs/apps.md has %d sh blocks", len(blocks))
 	}
 	host := strings.TrimPrefix(ts.URL, "http://")
 	for _, b := range blocks {
-		script := strings.NewReplacer("127.0.0.1:8080", host, "APP_ID", app).Replace(b)
+		script := strings.NewReplacer("127.0.0.1:8080", host, "YOUR_APP_ID", mine.ID, "APP_ID", app).Replace(b)
 		cmd := exec.Command("bash", "-c", "set -eu\n"+script)
 		cmd.Env = append(os.Environ(), "TOKEN="+token)
 		out, err := cmd.CombinedOutput()
