@@ -56,11 +56,11 @@ function render() {
 function item(a) {
   const asks = a.scopes.filter((s) => !EVERY_APPS.includes(s));
   const c = confirming && confirming.id === a.id ? confirming.action : "";
+  const question = c && el("div", { class: "confirm", id: "confirm-" + a.id }, c === "delete"
+    ? "Delete " + a.name + "? Everyone signed in to it is signed out."
+    : "Make a new secret? The current one stops working at once.");
   const actions = c
-    ? [el("span", { class: "confirm", id: "confirm-" + a.id }, c === "delete"
-        ? "Delete " + a.name + "? Everyone signed in to it is signed out."
-        : "Make a new secret? The current one stops working at once."),
-      el("button", { type: "button", class: "danger act-confirm", "data-action": "confirm-" + c, "aria-describedby": "confirm-" + a.id,
+    ? [el("button", { type: "button", class: "danger act-confirm", "data-action": "confirm-" + c, "aria-describedby": "confirm-" + a.id,
         onclick: () => (c === "delete" ? remove(a) : rotate(a)) }, c === "delete" ? "Delete" : "New secret"),
       el("button", { type: "button", class: "act-keep", "data-action": "keep", onclick: () => ask(null) }, "Cancel")]
     : [el("button", { type: "button", class: "act-edit-app", "data-action": "edit", "aria-label": "Edit " + a.name, onclick: () => edit(a) }, "Edit"),
@@ -75,7 +75,8 @@ function item(a) {
       el("div", {}, "Client ID: ", el("code", { class: "client-id" }, a.id)),
       el("div", { class: "muted" }, "Redirect URIs: " + a.redirect_uris.join(", ")),
       el("div", { class: "muted" }, asks.length ? "May ask for: " + asks.join(", ") : "May ask only to sign people in"),
-      a.description ? el("div", { class: "muted" }, a.description) : ""),
+      a.description ? el("div", { class: "muted" }, a.description) : "",
+      question),
     el("div", { class: "actions" }, actions));
 }
 
