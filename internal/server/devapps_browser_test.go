@@ -1,9 +1,6 @@
 package server
 
 import (
-	"fmt"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -24,19 +21,7 @@ func TestWebPageRegisterApp(t *testing.T) {
 	waitReady(t, ts)
 	ts.user(t, "dev")
 
-	// the app's site: its redirect URI receives the code
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer ln.Close()
-	appURL := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	codes := make(chan string, 1)
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case codes <- r.URL.Query().Get("code"):
-		default:
-		}
-		fmt.Fprint(w, `<!doctype html><title>app</title><p id="done">signed in</p>`)
-	}))
+	appURL, codes := appSite(t, func() string { return "" })
 
 	page := b.NewPage(t, ctx, ts.URL+"/")
 	signInPage(t, ctx, page, "dev")
@@ -83,16 +68,7 @@ func TestWebPageRegisterApp(t *testing.T) {
 		document.body.textContent.includes("Rings your friends.") && document.getElementById("owner").textContent.includes("dev@localhost") &&
 		!!document.getElementById("scope-presence:publish")`)
 	page.Click(t, ctx, "#allow")
-	var code string
-	select {
-	case code = <-codes:
-	case <-ctx.Done():
-		t.Fatal("the app never got its code")
-	}
-	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatalf("the token endpoint with the secret the page showed: %v", err)
-	}
+	tok := exchangeCode(t, ctx, codes, conf, verifier) // with the secret the page showed
 	s, err := client.New(ts.URL, tok.AccessToken).Connect(ctx, client.ConnectOptions{Device: "app"})
 	must(t, err)
 

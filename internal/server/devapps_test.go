@@ -13,22 +13,12 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/appreg"
 	"github.com/presenced/presenced/internal/store"
 )
 
 // devApp is an app as /v1/apps answers it.
-type devApp struct {
-	ID           string    `json:"id"`
-	Name         string    `json:"name"`
-	Owner        string    `json:"owner"`
-	RedirectURIs []string  `json:"redirect_uris"`
-	Scopes       []string  `json:"scopes"`
-	Logo         string    `json:"logo"`
-	Description  string    `json:"description"`
-	Public       bool      `json:"public"`
-	CreatedAt    time.Time `json:"created_at"`
-	Secret       string    `json:"secret"`
-}
+type devApp = appreg.App
 
 // wantCode fails unless err is a REST problem with the HTTP status and code.
 func wantCode(t *testing.T, what string, err error, status int, code string) *client.Error {
