@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,6 +12,8 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/appreg"
+	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/server"
 	"github.com/presenced/presenced/internal/store"
 )
@@ -26,10 +24,6 @@ const appUsage = `presenced app add|list|show|delete [ID] [flags]
   app list                                   list apps
   app show ID                                show an app
   app delete ID                              delete an app with its users' grants and tokens`
-
-// appSecretPrefix marks a client secret, so that one pasted where it does
-// not belong is recognised (by people and by secret scanners).
-const appSecretPrefix = "pds_"
 
 // defaultAppScopes are the scopes of an app registered without --scope:
 // every known one but "rooms", reserved for the real-time issue.
@@ -59,50 +53,12 @@ func (l *listFlag) Set(v string) error {
 
 // appJSON is an app as --json prints it. The secret appears once: in the
 // output of app add, for a confidential app.
-type appJSON struct {
-	ID           string    `json:"id"`
-	Name         string    `json:"name"`
-	Owner        string    `json:"owner,omitempty"`
-	RedirectURIs []string  `json:"redirect_uris"`
-	Scopes       []string  `json:"scopes"`
-	Logo         string    `json:"logo,omitempty"`
-	Description  string    `json:"description,omitempty"`
-	Public       bool      `json:"public"`
-	CreatedAt    time.Time `json:"created_at"`
-	Secret       string    `json:"secret,omitempty"`
-}
-
-func toAppJSON(a store.App) appJSON {
-	j := appJSON{ID: a.ID, Name: a.Name, Owner: a.Owner, RedirectURIs: a.RedirectURIs, Scopes: a.Scopes,
-		Logo: a.Logo, Description: a.Description, Public: a.Public, CreatedAt: a.CreatedAt}
-	if j.RedirectURIs == nil {
-		j.RedirectURIs = []string{}
-	}
-	if j.Scopes == nil {
-		j.Scopes = []string{}
-	}
-	return j
-}
+type appJSON = appreg.App
 
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// appID is a new client ID: 128 random bits in hex, which a shell or a
-// flag parser never mistakes for something else (base64url could start
-// with "-").
-func appID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func randomString(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func appCmd(args []string, stdout io.Writer) error {
@@ -177,7 +133,7 @@ func appCmd(args []string, stdout io.Writer) error {
 			return err
 		}
 		if *asJSON {
-			j := toAppJSON(a)
+			j := appreg.View(a)
 			j.Secret = secret
 			return printJSON(stdout, j)
 		}
@@ -195,7 +151,7 @@ func appCmd(args []string, stdout io.Writer) error {
 		if *asJSON {
 			out := []appJSON{}
 			for _, a := range apps {
-				out = append(out, toAppJSON(a))
+				out = append(out, appreg.View(a))
 			}
 			return printJSON(stdout, out)
 		}
@@ -210,7 +166,7 @@ func appCmd(args []string, stdout io.Writer) error {
 			return err
 		}
 		if *asJSON {
-			return printJSON(stdout, toAppJSON(a))
+			return printJSON(stdout, appreg.View(a))
 		}
 		fmt.Fprintf(stdout, "id:            %s\nname:          %s\nclient:        %s\nowner:         %s\n", a.ID, a.Name, clientKind(a), ownerOf(a))
 		for _, u := range a.RedirectURIs {
@@ -235,41 +191,26 @@ func appCmd(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// newApp makes the app that app add registers, with a new client ID (128
-// random bits) and, for a confidential app, a new secret (256 bits) of
-// which only the SHA-256 is kept.
+// newApp makes the app that app add registers (appreg.New): its secret,
+// for a confidential app, is returned to be shown once.
 func newApp(name string, uris, scopes []string, public bool, logo, description, owner string) (store.App, string, error) {
-	a := store.App{ID: appID(), Name: name, Logo: logo, Description: description, Public: public, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)} // as stored
-	for _, u := range uris {
-		if !slices.Contains(a.RedirectURIs, u) {
-			a.RedirectURIs = append(a.RedirectURIs, u)
-		}
-	}
 	if len(scopes) == 0 {
 		scopes = defaultAppScopes()
-	}
-	for _, s := range scopes {
-		if !slices.Contains(a.Scopes, s) {
-			a.Scopes = append(a.Scopes, s)
-		}
 	}
 	if owner != "" {
 		bare, err := addr.Bare(owner)
 		if err != nil {
-			return a, "", usageError(fmt.Sprintf("--owner: %v", err))
+			return store.App{}, "", usageError(fmt.Sprintf("--owner: %v", err))
 		}
-		a.Owner = bare
+		owner = bare
 	}
-	var secret string
-	if !public {
-		secret = appSecretPrefix + randomString(32)
-		h := sha256.Sum256([]byte(secret))
-		a.SecretHash = h[:]
+	a, secret, err := appreg.New(appreg.Registration{Name: name, RedirectURIs: uris, Scopes: scopes, Public: public,
+		Logo: logo, Description: description}, owner, time.Now())
+	var invalid *core.Error
+	if errors.As(err, &invalid) {
+		return a, "", usageError(invalid.Message)
 	}
-	if err := store.ValidateApp(a); err != nil {
-		return a, "", usageError(err.Error())
-	}
-	return a, secret, nil
+	return a, secret, err
 }
 
 func clientKind(a store.App) string {

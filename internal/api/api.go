@@ -1,7 +1,8 @@
 // Package api is presenced's HTTP REST API (/v1/…): sign-in and tokens,
-// contacts with ETag/If-Match and vCard, subscriptions, blocks, privacy
-// and presence queries. Handlers authenticate, decode, call the core and
-// encode; every rule lives in the core. openapi.json documents each route.
+// contacts with ETag/If-Match and vCard, subscriptions, blocks, privacy,
+// grants, the caller's own apps and presence queries. Handlers
+// authenticate, decode, call the core (or package appreg, for apps) and
+// encode; the rules live there. openapi.json documents each route.
 package api
 
 import (
@@ -18,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/appreg"
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/jsonerr"
@@ -43,6 +45,7 @@ type API struct {
 	// cookie with CSRF check) to a token; nil means not signed in.
 	Authenticate func(*http.Request) (*store.Token, error)
 	Metrics      *metrics.Registry
+	Apps         *appreg.Registry // the caller's own apps (apps.go)
 }
 
 // Token is the signed-in caller, put in the request context.
@@ -93,6 +96,13 @@ func (a *API) Routes(mux *http.ServeMux) []string {
 	authed("GET /v1/grants", a.listGrants)
 	authed("PATCH /v1/grants/{app}", a.editGrant)
 	authed("DELETE /v1/grants/{app}", a.revokeGrant)
+
+	authed("GET /v1/apps", a.listApps)
+	authed("POST /v1/apps", a.registerApp)
+	authed("GET /v1/apps/{id}", a.getApp)
+	authed("PATCH /v1/apps/{id}", a.editApp)
+	authed("DELETE /v1/apps/{id}", a.deleteApp)
+	authed("POST /v1/apps/{id}/secret", a.newAppSecret)
 
 	apps("GET /v1/presence", a.getPresence)
 	apps("POST /v1/presence/query", a.queryPresence)

@@ -178,6 +178,7 @@ button{font:inherit;padding:.4rem 1rem;margin-right:.5rem}label{display:block;ma
 <body><main>
 <h1>{{if .App.Logo}}<img src="{{.App.Logo}}" alt=""> {{end}}Allow {{.App.Name}}?</h1>
 {{if .App.Description}}<p>{{.App.Description}}</p>{{end}}
+{{if .App.Owner}}<p id="owner">Registered by {{.App.Owner}}, one of this server's users.</p>{{end}}
 <p>{{.App.Name}} asks to:</p>
 <ul>{{range .Scopes}}<li id="scope-{{.}}">{{say .}}</li>{{end}}</ul>
 <p>It sees no contact until you share some with it, and you can change or revoke this at any time.</p>

@@ -33,6 +33,8 @@ func TestWebPageAccessibility(t *testing.T) {
 	must(t, err)
 	must(t, alice.Do(ctx, "POST", "/v1/contacts", map[string]any{"name": "Bob", "address": "bob@localhost", "groups": []string{"friends"}}, nil))
 	must(t, alice.Do(ctx, "POST", "/v1/contacts", map[string]any{"name": "Plumber", "phones": []string{"+33 1 23 45 67 89"}}, nil))
+	must(t, alice.Do(ctx, "POST", "/v1/apps", map[string]any{"name": "Ringer", "redirect_uris": []string{"https://ringer.example/cb"},
+		"scopes": []string{"presence:read", "signal"}, "description": "Rings your friends."}, nil))
 
 	page := b.NewPage(t, ctx, ts.URL+"/")
 	page.WaitFor(t, ctx, `!document.getElementById("signin").hidden`)
@@ -67,8 +69,23 @@ func TestWebPageAccessibility(t *testing.T) {
 		page.Click(t, ctx, `#nav a[data-view="me"]`)
 		audit(t, ctx, page, "my status/"+scheme)
 		page.Click(t, ctx, `#nav a[data-view="account"]`)
-		page.WaitFor(t, ctx, `document.querySelector("#signins li.signin")`)
+		page.WaitFor(t, ctx, `document.querySelector("#signins li.signin") && document.querySelector("#devapps li.devapp")`)
 		audit(t, ctx, page, "account/"+scheme)
+		// your apps: the form with a refusal, an "are you sure?", a secret shown
+		page.Click(t, ctx, "#devapp-new")
+		page.Fill(t, ctx, "devapp-name", "Pager")
+		page.Fill(t, ctx, "devapp-uris", "http://pager.example/cb")
+		page.Click(t, ctx, "#devapp-save")
+		page.WaitFor(t, ctx, `document.getElementById("devapp-error").textContent !== ""`)
+		audit(t, ctx, page, "your apps form/"+scheme)
+		page.Click(t, ctx, "#devapp-cancel")
+		page.Click(t, ctx, "#devapps li.devapp button.act-secret")
+		page.WaitFor(t, ctx, `document.querySelector("#devapps li.devapp button.act-confirm")`)
+		audit(t, ctx, page, "your apps confirm/"+scheme)
+		page.Click(t, ctx, "#devapps li.devapp button.act-confirm")
+		page.WaitFor(t, ctx, `!document.getElementById("devapp-secret").hidden`)
+		audit(t, ctx, page, "your apps secret/"+scheme)
+		page.Click(t, ctx, "#devapp-secret-done")
 	}
 	// by keyboard alone: a tab of the navigation, then a contact's menu and
 	// one of its actions; the focus stays in the menu through the update

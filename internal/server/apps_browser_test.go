@@ -32,27 +32,8 @@ func TestWebPageConsentAndGrants(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	// the app: a page on another site that sends the browser to presenced,
-	// and the redirect URI that receives the code
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	appURL := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	codes := make(chan string, 1)
 	var authURL string
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/callback" {
-			select {
-			case codes <- r.URL.Query().Get("code"):
-			default:
-			}
-			fmt.Fprint(w, `<!doctype html><title>app</title><p id="done">signed in</p>`)
-			return
-		}
-		fmt.Fprintf(w, `<!doctype html><title>app</title><a id="go" href="%s">Sign in with presenced</a>`, authURL)
-	}))
-	defer ln.Close()
+	appURL, codes := appSite(t, func() string { return authURL })
 	app, _ := registerAppAt(t, ts, "Status", appURL+"/callback", "presence:publish")
 	provider, conf := codeFlow(t, ts, app, "", "presence:publish")
 	conf.RedirectURL = appURL + "/callback"
@@ -72,16 +53,7 @@ func TestWebPageConsentAndGrants(t *testing.T) {
 	page.Eval(t, ctx, `document.getElementById("go").click(); true`)
 	page.WaitFor(t, ctx, `!!document.getElementById("allow") && document.body.textContent.includes("signed in as alice@localhost")`)
 	page.Eval(t, ctx, `document.getElementById("allow").click(); true`)
-	var code string
-	select {
-	case code = <-codes:
-	case <-ctx.Done():
-		t.Fatal("the app never got its code")
-	}
-	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := exchangeCode(t, ctx, codes, conf, verifier)
 	s, err := client.New(ts.URL, tok.AccessToken).Connect(ctx, client.ConnectOptions{Device: "app"})
 	if err != nil {
 		t.Fatal(err)
@@ -97,4 +69,45 @@ func TestWebPageConsentAndGrants(t *testing.T) {
 	if _, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
 		t.Fatal("the revoked app's token still works")
 	}
+}
+
+// appSite serves an app on another site than the server (localhost, the
+// server being 127.0.0.1): its page links to the authorization URL signIn
+// returns, and its redirect URI, appURL+"/callback", hands the code it
+// receives to codes.
+func appSite(t *testing.T, signIn func() string) (appURL string, codes <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	t.Cleanup(func() { ln.Close() })
+	c := make(chan string, 1)
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/callback" {
+			select {
+			case c <- r.URL.Query().Get("code"):
+			default:
+			}
+			fmt.Fprint(w, `<!doctype html><title>app</title><p id="done">signed in</p>`)
+			return
+		}
+		fmt.Fprintf(w, `<!doctype html><title>app</title><a id="go" href="%s">Sign in with presenced</a>`, signIn())
+	}))
+	return fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port), c
+}
+
+// exchangeCode waits for the code the app's site receives and exchanges it
+// (with the client secret of conf, if any) at the token endpoint.
+func exchangeCode(t *testing.T, ctx context.Context, codes <-chan string, conf *oauth2.Config, verifier string) *oauth2.Token {
+	t.Helper()
+	var code string
+	select {
+	case code = <-codes:
+	case <-ctx.Done():
+		t.Fatal("the app never got its code")
+	}
+	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("the token endpoint: %v", err)
+	}
+	return tok
 }

@@ -523,8 +523,8 @@ func TestGrantsSeenNarrowedAndRevoked(t *testing.T) {
 
 // TestDocsAppsExamples runs the shell examples of docs/apps.md against a
 // server, as a reader would: 127.0.0.1:8080 is the test server, $TOKEN
-// the user's token, APP_ID an app she allowed and $APP_TOKEN its token.
-// None may answer an error.
+// the user's token, APP_ID an app she allowed and $APP_TOKEN its token,
+// YOUR_APP_ID one she registered. None may answer an error.
 func TestDocsAppsExamples(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skipf("the examples need curl: %v", err)
@@ -540,13 +540,15 @@ func TestDocsAppsExamples(t *testing.T) {
 	// the token exchange's: a confidential app alice allowed, and her ID token for it
 	calls, secret := registerApp(t, ts, "Calls", false, "presence:read")
 	idToken := ownIDToken(t, ts, calls, secret, "alice", "presence:read")
+	var mine struct{ ID string }
+	must(t, client.New(ts.URL, token).Do(tctx(t), "POST", "/v1/apps", map[string]any{"name": "Mine", "redirect_uris": []string{"https://mine.example/cb"}}, &mine))
 	blocks := codeBlocks(repoFile(t, "docs/apps.md"), "sh")
 	if len(blocks) < 2 {
 		t.Fatalf("docs/apps.md has %d sh blocks", len(blocks))
 	}
 	host := strings.TrimPrefix(ts.URL, "http://")
 	for _, b := range blocks {
-		script := strings.NewReplacer("127.0.0.1:8080", host, "APP_ID", app).Replace(b)
+		script := strings.NewReplacer("127.0.0.1:8080", host, "YOUR_APP_ID", mine.ID, "APP_ID", app).Replace(b)
 		cmd := exec.Command("bash", "-c", "set -eu\n"+script)
 		cmd.Env = append(os.Environ(), "TOKEN="+token, "APP_TOKEN="+appTok, "CLIENT_ID="+calls, "CLIENT_SECRET="+secret, "ID_TOKEN="+idToken)
 		out, err := cmd.CombinedOutput()

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/api"
+	"github.com/presenced/presenced/internal/appreg"
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/carddav"
 	"github.com/presenced/presenced/internal/clock"
@@ -172,7 +173,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/v1/poll", &longpoll.Handler{Proto: proto, Live: &s.pollsHeld})
 	mux.HandleFunc("GET /xmpp-websocket", s.XMPP.ServeWebSocket) // RFC 7395
 	mux.HandleFunc("/http-bind", s.XMPP.ServeBOSH)               // XEP-0124, XEP-0206
-	(&api.API{Hub: s.Hub, Auth: s.Auth, Log: s.Log, Signup: s.Config.Signup, Authenticate: s.authenticate, Metrics: s.Metrics}).Routes(mux)
+	(&api.API{Hub: s.Hub, Auth: s.Auth, Log: s.Log, Signup: s.Config.Signup, Authenticate: s.authenticate, Metrics: s.Metrics,
+		Apps: &appreg.Registry{Store: s.Store, Now: s.clock.Now}}).Routes(mux)
 	s.Web.Routes(mux)
 	s.OAuth.Routes(mux)
 	s.Identities.Routes(mux)

@@ -14,6 +14,11 @@ var KnownScopes = []string{
 	"openid", "profile", "offline_access",
 }
 
+// EveryAppScopes are the OpenID Connect scopes every app may ask for,
+// registered or not (internal/oauth): an app that stops listing one does
+// not take it from its grants (Apps.UpdateApp).
+var EveryAppScopes = []string{"openid", "offline_access"}
+
 // Bounds of what an account or an app holds: a write past one fails with
 // ErrLimit and writes nothing.
 const (
@@ -104,6 +109,20 @@ type Apps interface {
 	GetApp(ctx context.Context, id string) (App, error)
 	// ListApps lists the apps owner registered, every app when owner is "".
 	ListApps(ctx context.Context, owner string) ([]App, error)
+	// UpdateApp replaces the name, redirect URIs, scopes, logo and
+	// description of the app a.ID; its owner, client type, secret and
+	// creation time stay. A scope the app loses is taken, in the same
+	// transaction, from every grant to it that held it, and the app's
+	// tokens (access and refresh) for those grants' accounts are deleted,
+	// each access token logged as revoked, as DeleteGrant does: they carry
+	// the old scopes, so the app's sessions end and it asks again.
+	// ErrNotFound if there is no such app; ErrLimit past MaxListLen
+	// redirect URIs or scopes.
+	UpdateApp(ctx context.Context, a App) error
+	// SetAppSecret replaces the secret hash of the confidential app id:
+	// the old secret stops working at once; the tokens it obtained stay.
+	// ErrNotFound if there is no confidential app id.
+	SetAppSecret(ctx context.Context, id string, hash []byte) error
 	// DeleteApp removes the app with its grants and tokens, in one
 	// transaction, each token logged as revoked.
 	DeleteApp(ctx context.Context, id string) error

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/presenced/presenced/internal/store"
@@ -97,6 +98,73 @@ func collect[T any](rows *sql.Rows, err error, scan func(interface{ Scan(...any)
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+func (s *DB) UpdateApp(ctx context.Context, a store.App) error {
+	if len(a.RedirectURIs) > store.MaxListLen || len(a.Scopes) > store.MaxListLen {
+		return fmt.Errorf("app %s: %d redirect URIs, %d scopes: %w", a.ID, len(a.RedirectURIs), len(a.Scopes), store.ErrLimit)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		old, err := scanApp(tx.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE id=?`, a.ID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("app %s: %w", a.ID, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE apps SET name=?, redirect_uris=?, scopes=?, logo=?, description=? WHERE id=?`,
+			a.Name, jsonList(a.RedirectURIs), jsonList(a.Scopes), a.Logo, a.Description, a.ID); err != nil {
+			return err
+		}
+		var lost []string
+		for _, sc := range old.Scopes {
+			if !slices.Contains(a.Scopes, sc) && !slices.Contains(store.EveryAppScopes, sc) {
+				lost = append(lost, sc)
+			}
+		}
+		if len(lost) == 0 {
+			return nil
+		}
+		return narrowGrants(ctx, tx, a.ID, lost)
+	})
+}
+
+// narrowGrants takes the scopes lost from every grant to app that holds
+// one, in tx, with the app's tokens for those grants' accounts.
+func narrowGrants(ctx context.Context, tx *sql.Tx, app string, lost []string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT `+grantCols+` FROM grants WHERE app=?`, app)
+	gs, err := collect(rows, err, scanGrant)
+	if err != nil {
+		return err
+	}
+	for _, g := range gs {
+		kept := slices.DeleteFunc(slices.Clone(g.Scopes), func(sc string) bool { return slices.Contains(lost, sc) })
+		if len(kept) == len(g.Scopes) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE grants SET scopes=?, addresses=? WHERE account=? AND app=?`,
+			jsonList(kept), slices.Contains(kept, "addresses"), g.Account, app); err != nil {
+			return err
+		}
+		if err := deleteGrantTokens(ctx, tx, g.Account, app); err != nil {
+			return err
+		}
+		if err := logLifecycle(ctx, tx, store.LifecycleGrant, g.Account, "", nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *DB) SetAppSecret(ctx context.Context, id string, hash []byte) error {
+	if len(hash) == 0 {
+		return fmt.Errorf("app %s: an empty secret hash", id)
+	}
+	err := mustAffect(s.exec(ctx, `UPDATE apps SET secret_hash=? WHERE id=? AND NOT public`, hash, id))
+	if err != nil {
+		return fmt.Errorf("confidential app %s: %w", id, err)
+	}
+	return nil
 }
 
 func (s *DB) DeleteApp(ctx context.Context, id string) error {
@@ -223,15 +291,22 @@ func (s *DB) DeleteGrant(ctx context.Context, account, app string) error {
 		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM grants WHERE account=? AND app=?`, account, app)); err != nil {
 			return fmt.Errorf("grant of %s to %s: %w", account, app, err)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE account=? AND app=?`, account, app); err != nil {
-			return err
-		}
-		// app<>'' keeps the account's first-party tokens whatever app is
-		if _, err := deleteTokens(ctx, tx, `DELETE FROM tokens WHERE app=? AND account=? AND app<>'' RETURNING account, id`, app, account); err != nil {
+		if err := deleteGrantTokens(ctx, tx, account, app); err != nil {
 			return err
 		}
 		return logLifecycle(ctx, tx, store.LifecycleGrant, account, "", nil)
 	})
+}
+
+// deleteGrantTokens deletes, in tx, app's refresh and access tokens for
+// account, each access token logged as revoked.
+func deleteGrantTokens(ctx context.Context, tx *sql.Tx, account, app string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE account=? AND app=?`, account, app); err != nil {
+		return err
+	}
+	// app<>'' keeps the account's first-party tokens whatever app is
+	_, err := deleteTokens(ctx, tx, `DELETE FROM tokens WHERE app=? AND account=? AND app<>'' RETURNING account, id`, app, account)
+	return err
 }
 
 // grantExists fails with ErrNotFound unless account granted app.

@@ -425,6 +425,82 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 }
 
 // testDeleteApp: an app goes with every account's grant and tokens.
+// testUpdateApp: an app's texts, redirect URIs and scopes change, its
+// owner, client type, secret and creation time do not; a scope it loses
+// leaves the grants that held it, with the tokens of those grants (which
+// carry it), while the grants without it keep theirs.
+func testUpdateApp(t *testing.T, s store.Store) {
+	addAccount(t, s, "alice@x")
+	addAccount(t, s, "bob@x")
+	a := addApp(t, s, "calls", "alice@x")
+	a.Scopes = []string{"openid", "offline_access", "presence:read", "addresses"}
+	must(t, s.UpdateApp(ctx, a))
+	// alice granted the scope the app will lose, bob did not
+	must(t, s.PutGrant(ctx, store.Grant{Account: "alice@x", App: "calls", Scopes: []string{"openid", "offline_access", "presence:read", "addresses"},
+		Contacts: store.ContactsAll, Addresses: true, CreatedAt: t0, UpdatedAt: t0}))
+	must(t, s.PutGrant(ctx, store.Grant{Account: "bob@x", App: "calls", Scopes: []string{"openid", "addresses"},
+		Contacts: store.ContactsNone, Addresses: true, CreatedAt: t0, UpdatedAt: t0}))
+	for _, who := range []string{"alice@x", "bob@x"} {
+		appToken(t, s, who[:1]+"-calls", who, "calls", "")
+		must(t, s.CreateRefreshToken(ctx, refresh(who[:1]+"-calls", who, "calls", "")))
+	}
+
+	last := lastEvent(t, s)
+	edited := store.App{ID: "calls", Name: "Calls 2", Owner: "someone-else@x", RedirectURIs: []string{"https://calls.example/new"},
+		Scopes: []string{"addresses"}, Logo: "https://calls.example/l.png", Description: "new words", Public: false,
+		SecretHash: []byte("ignored"), CreatedAt: t0.Add(time.Hour)}
+	must(t, s.UpdateApp(ctx, edited))
+	got, err := s.GetApp(ctx, "calls")
+	must(t, err)
+	want := edited
+	want.Owner, want.Public, want.SecretHash, want.CreatedAt = a.Owner, a.Public, a.SecretHash, a.CreatedAt
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	// presence:read is lost; openid and offline_access are every app's
+	if got := revokedSince(t, s, last); !reflect.DeepEqual(got, []string{"alice@x/a-calls"}) {
+		t.Fatalf("logged %v", got)
+	}
+	g, err := s.GetGrant(ctx, "alice@x", "calls")
+	must(t, err)
+	if !reflect.DeepEqual(g.Scopes, []string{"openid", "offline_access", "addresses"}) || !g.Addresses || g.Contacts != store.ContactsAll {
+		t.Fatalf("alice's grant %+v", g)
+	}
+	wantRefresh(t, s, "a-calls", false)
+	wantRefresh(t, s, "b-calls", true)
+	if _, err := s.TokenByID(ctx, "b-calls"); err != nil {
+		t.Fatalf("bob's token went: %v", err)
+	}
+
+	// losing addresses clears the grant's flag
+	edited.Scopes = nil
+	must(t, s.UpdateApp(ctx, edited))
+	if g, _ := s.GetGrant(ctx, "bob@x", "calls"); g.Addresses || !reflect.DeepEqual(g.Scopes, []string{"openid"}) {
+		t.Fatalf("bob's grant %+v", g)
+	}
+	wantRefresh(t, s, "b-calls", false)
+
+	wantErr(t, s.UpdateApp(ctx, store.App{ID: "nope", Name: "x"}), store.ErrNotFound)
+	edited.RedirectURIs = make([]string, store.MaxListLen+1)
+	wantErr(t, s.UpdateApp(ctx, edited), store.ErrLimit)
+}
+
+// testAppSecret: a confidential app's secret hash is replaced; a public
+// app has none to replace.
+func testAppSecret(t *testing.T, s store.Store) {
+	must(t, s.CreateApp(ctx, store.App{ID: "conf", Name: "c", RedirectURIs: []string{"https://c.example/cb"}, SecretHash: []byte("old"), CreatedAt: t0}))
+	addApp(t, s, "pub", "")
+	must(t, s.SetAppSecret(ctx, "conf", []byte("new")))
+	if a, _ := s.GetApp(ctx, "conf"); string(a.SecretHash) != "new" {
+		t.Fatalf("secret hash %q", a.SecretHash)
+	}
+	wantErr(t, s.SetAppSecret(ctx, "pub", []byte("new")), store.ErrNotFound)
+	if a, _ := s.GetApp(ctx, "pub"); a.SecretHash != nil {
+		t.Fatalf("the public app got a secret: %q", a.SecretHash)
+	}
+	wantErr(t, s.SetAppSecret(ctx, "nope", []byte("new")), store.ErrNotFound)
+}
+
 func testDeleteApp(t *testing.T, s store.Store) {
 	addAccount(t, s, "alice@x")
 	addAccount(t, s, "bob@x")

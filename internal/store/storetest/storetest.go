@@ -46,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"GrantLimits", testGrantLimits},
 		{"AppTokens", testAppTokens},
 		{"RefreshRotation", testRefreshRotation},
+		{"UpdateApp", testUpdateApp},
+		{"AppSecret", testAppSecret},
 		{"DeleteApp", testDeleteApp},
 		{"DeleteAccountApps", testDeleteAccountApps},
 		{"Identities", testIdentities},

@@ -1,7 +1,9 @@
 // Account: the sign-ins (tokens) and the devices connected with each (live
 // sessions), revoking and disconnecting them, signing out everywhere, the
-// apps allowed (grants: docs/apps.md), and changing the password.
-import { $, el, call, attempt, notice, errorWords, rerender, ago, availabilityWords } from "/static/js/ui.js";
+// apps allowed (grants: docs/apps.md), the apps the user develops
+// (js/devapps.js), and changing the password.
+import { $, el, call, attempt, notice, errorWords, rerender, ago, availabilityWords, SCOPES } from "/static/js/ui.js";
+import * as devapps from "/static/js/devapps.js";
 
 let p;
 let account;
@@ -22,13 +24,14 @@ export function init(ctx) {
     }
   });
   $("password-form").addEventListener("submit", changePassword);
+  devapps.init(ctx);
 }
 
 export function shown() {
   load().catch((e) => notice(errorWords(e)));
   loadGrants().catch((e) => notice(errorWords(e)));
   loadIdentities().catch((e) => notice(errorWords(e)));
-}
+  devapps.shown();
 
 // identities at external providers linked to this account
 // (docs/operations.md): listed, unlinked, and linked with a round trip
@@ -56,14 +59,6 @@ async function unlinkIdentity(l) {
     l.name + " is unlinked.");
   loadIdentities().catch((e) => notice(errorWords(e)));
 }
-
-// what each scope lets an app do, as the consent page says it
-const SCOPES = {
-  "presence:publish": "set your presence", "presence:read": "see your shared contacts' presence",
-  message: "send messages", signal: "call (signals)", "contacts:pick": "ask you to pick contacts",
-  "events:publish": "publish your mood, activity, tune", "events:read": "see your shared contacts' mood, activity, tune",
-  rooms: "join rooms", addresses: "see real addresses", offline_access: "stay signed in",
-};
 
 async function loadGrants() {
   const { grants } = await call("GET", "/v1/grants");

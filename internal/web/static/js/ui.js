@@ -107,6 +107,15 @@ export function errorWords(e) {
   return m.charAt(0).toUpperCase() + m.slice(1) + (/[.!?]$/.test(m) ? "" : ".");
 }
 
+// SCOPES says what each scope lets an app do, as the consent page says it
+// (openid, which every app has, is left out).
+export const SCOPES = {
+  "presence:publish": "set your presence", "presence:read": "see your shared contacts' presence",
+  message: "send messages", signal: "call (signals)", "contacts:pick": "ask you to pick contacts",
+  "events:publish": "publish your mood, activity, tune", "events:read": "see your shared contacts' mood, activity, tune",
+  rooms: "join rooms", addresses: "see real addresses", profile: "see your profile", offline_access: "stay signed in",
+};
+
 let noticeTimer = 0;
 
 // notice shows a short message (error or confirmation) in the page's live
