@@ -32,6 +32,7 @@ export function shown() {
   loadGrants().catch((e) => notice(errorWords(e)));
   loadIdentities().catch((e) => notice(errorWords(e)));
   devapps.shown();
+}
 
 // identities at external providers linked to this account
 // (docs/operations.md): listed, unlinked, and linked with a round trip
