@@ -35,6 +35,8 @@ func TestWebPageAccessibility(t *testing.T) {
 	must(t, alice.Do(ctx, "POST", "/v1/contacts", map[string]any{"name": "Plumber", "phones": []string{"+33 1 23 45 67 89"}}, nil))
 	must(t, alice.Do(ctx, "POST", "/v1/apps", map[string]any{"name": "Ringer", "redirect_uris": []string{"https://ringer.example/cb"},
 		"scopes": []string{"presence:read", "signal"}, "description": "Rings your friends."}, nil))
+	chat, _ := registerApp(t, ts, "Chat", true, "presence:read", "message")
+	must(t, ts.Hub.AllowApp(ctx, "alice@localhost", chat, []string{"presence:read", "message"})) // as the consent page does
 
 	page := b.NewPage(t, ctx, ts.URL+"/")
 	page.WaitFor(t, ctx, `!document.getElementById("signin").hidden`)
@@ -69,7 +71,8 @@ func TestWebPageAccessibility(t *testing.T) {
 		page.Click(t, ctx, `#nav a[data-view="me"]`)
 		audit(t, ctx, page, "my status/"+scheme)
 		page.Click(t, ctx, `#nav a[data-view="account"]`)
-		page.WaitFor(t, ctx, `document.querySelector("#signins li.signin") && document.querySelector("#devapps li.devapp")`)
+		page.WaitFor(t, ctx, `document.querySelector("#signins li.signin") && document.querySelector("#devapps li.devapp") && document.querySelector("#grants li.grant")`)
+		page.Eval(t, ctx, `document.querySelector("#grants li.grant details").open = true; true`) // the grant's editor
 		audit(t, ctx, page, "account/"+scheme)
 		// your apps: the form with a refusal, an "are you sure?", a secret shown
 		page.Click(t, ctx, "#devapp-new")

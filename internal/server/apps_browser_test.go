@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/testbrowser"
 )
 
@@ -19,8 +20,9 @@ import (
 // from an app's page on another site (localhost, the server being
 // 127.0.0.1) through the real consent page, where she is recognised and
 // allows; the app gets its code and goes live; then, on presenced's web
-// page, she sees the app among the apps she allowed and revokes it, which
-// ends the app's session.
+// page, she sees the app among the apps she allowed, lets it see one of
+// her contacts (the app's live session is shown him at once, by handle)
+// and revokes it, which ends the app's session.
 func TestWebPageConsentAndGrants(t *testing.T) {
 	path := os.Getenv("PRESENCED_TEST_CHROMIUM")
 	if path == "" {
@@ -28,14 +30,19 @@ func TestWebPageConsentAndGrants(t *testing.T) {
 	}
 	ts := startServer(t, nil)
 	waitReady(t, ts)
-	ts.user(t, "alice")
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	must(t, alice.Do(ctx, "POST", "/v1/contacts", map[string]any{"name": "Bob", "address": "bob@localhost"}, nil))
+	bs, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	defer bs.Close(ctx)
 
 	var authURL string
 	appURL, codes := appSite(t, func() string { return authURL })
-	app, _ := registerAppAt(t, ts, "Status", appURL+"/callback", "presence:publish")
-	provider, conf := codeFlow(t, ts, app, "", "presence:publish")
+	app, _ := registerAppAt(t, ts, "Status", appURL+"/callback", "presence:publish", "presence:read")
+	provider, conf := codeFlow(t, ts, app, "", "presence:publish", "presence:read")
 	conf.RedirectURL = appURL + "/callback"
 	verifier := oauth2.GenerateVerifier()
 	authURL = conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier))
@@ -59,8 +66,23 @@ func TestWebPageConsentAndGrants(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if f, err := s.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "snapshot" }); err != nil || len(f.Presences) != 0 {
+		t.Fatalf("the app's first snapshot (it sees no contact yet): %v %s", err, f.Raw)
+	}
+
 	page.Eval(t, ctx, `location.assign(`+fmt.Sprintf("%q", ts.URL+"/#account")+`); true`)
 	page.WaitFor(t, ctx, `!!document.querySelector('#grants li[data-app="`+app+`"] button.act-revoke-app')`)
+	// let it see bob: the grant's editor, by its labels
+	item := `document.querySelector('#grants li[data-app="` + app + `"]')`
+	page.Eval(t, ctx, item+`.querySelector("details").open = true;
+		[...`+item+`.querySelectorAll("label")].find((l) => l.textContent.includes("Those I pick")).querySelector("input").click();
+		[...`+item+`.querySelectorAll("label")].find((l) => l.textContent.includes("Bob (bob@localhost)")).querySelector("input").click();
+		`+item+`.querySelector("button[data-action=save-grant]").click(); true`)
+	f, err := s.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "snapshot" })
+	if err != nil || len(f.Presences) != 1 || f.Presences[0].Address != core.NewHandles(ts.key).Of(app, "alice@localhost", "bob@localhost") {
+		t.Fatalf("after picking bob on the web page, the app's snapshot: %v %s", err, f.Raw)
+	}
+	page.WaitFor(t, ctx, item+`.querySelector(".grant-sees").textContent.includes("1 contact you picked")`)
 	page.Eval(t, ctx, `document.querySelector('#grants li[data-app="`+app+`"] button.act-revoke-app').click(); true`)
 	if _, err := s.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "goaway" }); err != nil {
 		t.Fatalf("the app's session did not end when its grant was revoked on the web page: %v", err)

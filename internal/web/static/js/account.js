@@ -62,18 +62,70 @@ async function unlinkIdentity(l) {
 }
 
 async function loadGrants() {
-  const { grants } = await call("GET", "/v1/grants");
-  rerender($("grants"), () => grants.length ? grants.map(grant) : [el("li", { class: "muted" }, "No app.")]);
+  const [{ grants }, { contacts }] = await Promise.all([call("GET", "/v1/grants"), call("GET", "/v1/contacts")]);
+  const book = contacts.filter((c) => c.address).sort((a, b) => (a.name || a.address).localeCompare(b.name || b.address));
+  rerender($("grants"), () => grants.length ? grants.map((g) => grant(g, book)) : [el("li", { class: "muted" }, "No app.")]);
 }
 
-function grant(g) {
+// the words for what a grant exposes (docs/apps.md, "What an app sees")
+function sees(g) {
+  const who = { none: "none of your contacts", all: "all your contacts", group: "your group “" + g.group + "”",
+    picked: (g.picked || []).length + " contact" + ((g.picked || []).length === 1 ? "" : "s") + " you picked" }[g.contacts];
+  return "sees " + who + (g.hidden ? "; you appear offline in it" : "") + (g.private ? "; what you do in it stays in it" : "");
+}
+
+function grant(g, book) {
   const can = g.scopes.map((s) => SCOPES[s]).filter(Boolean);
   return el("li", { class: "grant", dataset: { key: g.app.id, app: g.app.id } },
     el("div", { class: "who" },
       el("span", { class: "name" }, g.app.name),
-      el("span", { class: "muted" }, can.length ? "may " + can.join(", ") : "may only know it is you")),
+      el("span", { class: "muted" }, can.length ? "may " + can.join(", ") : "may only know it is you"),
+      el("span", { class: "muted grant-sees" }, sees(g)),
+      el("details", { class: "grant-edit" },
+        el("summary", { "data-action": "edit-grant" }, "Change what " + g.app.name + " sees"),
+        grantForm(g, book))),
     el("div", { class: "actions" }, el("button", { type: "button", class: "act-revoke-app danger", "data-action": "revoke-app",
       "aria-label": "Revoke " + g.app.name, onclick: () => revokeGrant(g) }, "Revoke")));
+}
+
+// grantForm edits which contacts an app sees and how the user appears in
+// it; the app's scopes change only on its consent page, or by revoking.
+function grantForm(g, book) {
+  const id = (x) => "grant-" + g.app.id + "-" + x;
+  const radio = (mode, words) => el("label", {}, el("input", { type: "radio", name: id("contacts"), value: mode,
+    checked: g.contacts === mode, onchange: show }), " " + words);
+  const picked = new Set(g.picked || []);
+  const groups = [...new Set(book.flatMap((c) => c.groups || []))].sort();
+  const pick = el("fieldset", { class: "grant-picked" }, el("legend", {}, "Contacts it sees"),
+    book.length ? book.map((c) => el("label", {}, el("input", { type: "checkbox", value: c.address, checked: picked.has(c.address) }),
+      " " + (c.name ? c.name + " (" + c.address + ")" : c.address))) : el("p", { class: "muted" }, "No contact in your address book has a presence address."));
+  const group = el("label", { class: "grant-group" }, "Group ",
+    el("select", { id: id("group") }, groups.map((n) => el("option", { value: n, selected: n === g.group }, n))));
+  const hidden = el("input", { type: "checkbox", id: id("hidden"), checked: g.hidden });
+  const priv = el("input", { type: "checkbox", id: id("private"), checked: g.private });
+  const form = el("form", { class: "card-form", "aria-label": "What " + g.app.name + " sees", onsubmit: save },
+    el("fieldset", {}, el("legend", {}, "Which of your contacts " + g.app.name + " sees"),
+      radio("none", "None"), radio("picked", "Those I pick"), groups.length || g.contacts === "group" ? radio("group", "A group of my address book") : null,
+      radio("all", "All, as far as each lets me see them")),
+    pick, group,
+    el("label", {}, hidden, " Appear offline to others in " + g.app.name),
+    el("label", {}, priv, " Show what I do in " + g.app.name + " only there"),
+    el("div", { class: "row" }, el("button", { type: "submit", "data-action": "save-grant" }, "Save")));
+  function mode() { return form.querySelector("input[name='" + id("contacts") + "']:checked")?.value; }
+  function show() {
+    pick.hidden = mode() !== "picked";
+    group.hidden = mode() !== "group";
+  }
+  async function save(e) {
+    e.preventDefault();
+    const change = { contacts: mode(), hidden: hidden.checked, private: priv.checked };
+    if (change.contacts === "picked") change.picked = [...pick.querySelectorAll("input:checked")].map((x) => x.value);
+    if (change.contacts === "group") change.group = form.querySelector("select").value;
+    await attempt(() => call("PATCH", "/v1/grants/" + encodeURIComponent(g.app.id), change), "What " + g.app.name + " sees is changed.");
+    loadGrants().catch((err) => notice(errorWords(err)));
+  }
+  show();
+  return form;
 }
 
 async function revokeGrant(g) {
