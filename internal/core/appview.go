@@ -157,3 +157,16 @@ func (h *Hub) resolveTo(s *Session, m *Message) (*liveGrant, error) {
 	}
 	return nil, errUnavailable
 }
+
+// Self is the session's own full address as its channel names it: an
+// app without the addresses permission knows its user by the handle it
+// was given (the ID token's sub), with the session's resource.
+func (s *Session) Self() string {
+	if s.channel.FirstParty() {
+		return s.Address()
+	}
+	if g := s.hub.grantOf(s.Account, s.channel); g != nil && g.addresses {
+		return s.Address()
+	}
+	return s.hub.handles.Of(s.channel.App, s.Account, s.Account) + "/" + s.Resource
+}

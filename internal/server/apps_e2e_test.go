@@ -67,6 +67,11 @@ func TestAppsSeeWhatTheirUsersGranted(t *testing.T) {
 	must(t, err)
 	gamePoll, err := client.New(ts.URL, aliceGame).ConnectPoll(ctx, client.ConnectOptions{Device: "game"})
 	must(t, err)
+	for s, app := range map[*client.Session]string{chatWS: chat, gamePoll: game} { // even its own user, by handle
+		if s.Address != handle(app, "alice", "alice")+"/"+s.Resource {
+			t.Fatalf("an app's welcome names its user %q", s.Address)
+		}
+	}
 	snapshot := func(s *client.Session) []client.Presence {
 		t.Helper()
 		f, err := s.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "snapshot" })

@@ -168,9 +168,9 @@ func TestDevAppsOwnerOnly(t *testing.T) {
 		t.Fatalf("the operator's app: %+v %v", op, err)
 	}
 
-	// an app's access token is refused, like everywhere in the REST API
+	// an app's access token is refused, like everywhere in the REST API but the presence routes
 	appTok, _, _ := appToken(t, ts, "Viewer", "presence:read")
-	wantCode(t, "an app token on /v1/apps", client.New(ts.URL, appTok).Do(ctx, "GET", "/v1/apps", nil, nil), http.StatusUnauthorized, "unauthorized")
+	wantCode(t, "an app token on /v1/apps", client.New(ts.URL, appTok).Do(ctx, "GET", "/v1/apps", nil, nil), http.StatusForbidden, "forbidden")
 	wantCode(t, "no token on /v1/apps", client.New(ts.URL, "").Do(ctx, "POST", "/v1/apps", map[string]any{"name": "x"}, nil), http.StatusUnauthorized, "unauthorized")
 }
 

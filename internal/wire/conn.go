@@ -132,7 +132,7 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 	if f.Grace != nil { // before the transport can detach: the session's first drop already waits this long
 		s.SetGrace(c.srv.grant(*f.Grace))
 	}
-	return mustJSON(welcomeFrame{Type: "welcome", ID: f.ID, Session: s.Resource, Address: s.Address(), Resumed: resumed,
+	return mustJSON(welcomeFrame{Type: "welcome", ID: f.ID, Session: s.Resource, Address: s.Self(), Resumed: resumed,
 		Seq: s.Seq(), Grace: int(s.Grace() / time.Second), Heartbeat: int(c.srv.Heartbeat / time.Second)}), nil
 }
 
