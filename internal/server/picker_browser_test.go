@@ -133,6 +133,12 @@ func TestContactPickerInBrowser(t *testing.T) {
 	}
 	popup := openPicker()
 	popup.WaitFor(t, ctx, `document.querySelectorAll('#contacts input[name="pick"]').length === 3 && document.body.textContent.includes("signed in as alice@localhost")`)
+	if axePath := os.Getenv("PRESENCED_TEST_AXE"); axePath != "" { // the picker's accessibility, as the web page's
+		axe, err := os.ReadFile(axePath)
+		must(t, err)
+		popup.Eval(t, ctx, string(axe)+"; true")
+		audit(t, ctx, popup, "contact picker")
+	}
 	popup.Fill(t, ctx, "search", "car")
 	popup.WaitFor(t, ctx, `document.querySelector('input[value="bob@localhost"]').closest("li").hidden && !document.querySelector('input[value="carol@localhost"]').closest("li").hidden`)
 	popup.Click(t, ctx, `input[value="carol@localhost"]`)

@@ -203,6 +203,23 @@ func TestContactPickerSecurity(t *testing.T) {
 		t.Errorf("the app's user's picker: %d", status)
 	}
 
+	// a browser not signed in to presenced: the page (after loading itself
+	// again, for the session cookie) asks for the password first
+	fresh := newBrowser(t)
+	status, signin := fresh.open(pickerURL(ts, app, origin))
+	if status != http.StatusOK || !strings.Contains(signin, `id="signin-form"`) || strings.Contains(signin, "bob@localhost") {
+		t.Fatalf("the picker, signed out: %d %s", status, signin)
+	}
+	if status, page := fresh.post(ts.URL+"/oauth/pick", pickerForm(signin, url.Values{"action": {"signin"}, "address": {"alice@localhost"}, "password": {"wrong"}})); status != http.StatusOK || !strings.Contains(page, "do not match") {
+		t.Fatalf("a wrong password: %d %s", status, page)
+	}
+	if status, page := fresh.post(ts.URL+"/oauth/pick", pickerForm(signin, url.Values{"action": {"share"}, "pick": {"bob@localhost"}})); status != http.StatusOK || strings.Contains(page, "data-message") {
+		t.Fatalf("a share before signing in: %d %s", status, page)
+	}
+	if status, page := fresh.post(ts.URL+"/oauth/pick", pickerForm(signin, url.Values{"action": {"signin"}, "address": {"alice@localhost"}, "password": {"password-alice"}})); status != http.StatusOK || !strings.Contains(page, `value="bob@localhost"`) {
+		t.Fatalf("signed in on the picker: %d %s", status, page)
+	}
+
 	// a grant that loses contacts:pick, or is revoked, while the picker is open
 	for _, change := range []string{"narrowed", "revoked"} {
 		viewer, _ := registerApp(t, ts, "Viewer "+change, true, "presence:read", "contacts:pick")
