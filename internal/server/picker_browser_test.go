@@ -23,14 +23,14 @@ import (
 // (the token fetched from the token endpoint), a JSON-protocol session
 // with the app's token, and a button that opens the contact picker.
 const pickerAppPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>Chat</title>
-<button id="signin">Sign in with presenced</button> <button id="pick">Pick contacts</button>
+<button id="app-signin">Sign in with presenced</button> <button id="pick">Pick contacts</button>
 <script type="module">
 import { Presenced, pickContacts } from "/presenced.js";
 const server = %q, clientId = %q, redirect = location.origin + "/callback";
 const b64 = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 window.seen = [];
 window.results = [];
-document.getElementById("signin").onclick = async () => {
+document.getElementById("app-signin").onclick = async () => {
   const verifier = b64(crypto.getRandomValues(new Uint8Array(32)));
   const challenge = b64(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
   sessionStorage.setItem("verifier", verifier);
@@ -108,15 +108,12 @@ func TestContactPickerInBrowser(t *testing.T) {
 
 	b := testbrowser.Launch(t, ctx, path)
 	page := b.NewPage(t, ctx, ts.URL+"/")
-	page.WaitFor(t, ctx, `!document.getElementById("signin").hidden`)
-	page.Eval(t, ctx, `document.getElementById("signin-address").value = "alice@localhost";
-		document.getElementById("signin-password").value = "password-alice";
-		document.querySelector("#signin-form button").click(); true`)
-	page.WaitFor(t, ctx, `document.getElementById("conn").textContent.startsWith("online as alice@localhost/")`)
+	signInPage(t, ctx, page, "alice")
 
 	// the app signs her in (the consent page knows her) and goes live
 	page.Eval(t, ctx, `location.assign(`+fmt.Sprintf("%q", appURL+"/")+`); true`)
-	page.Click(t, ctx, "#signin")
+	page.WaitFor(t, ctx, `Array.isArray(window.results)`) // the app's script is ready
+	page.Click(t, ctx, "#app-signin")
 	page.WaitFor(t, ctx, `!!document.getElementById("allow") && document.body.textContent.includes("signed in as alice@localhost")`)
 	page.Eval(t, ctx, `document.getElementById("allow").click(); true`)
 	page.WaitFor(t, ctx, `window.appState === "online"`)

@@ -53,6 +53,7 @@ func pickerForm(page string, more url.Values) url.Values {
 	return form
 }
 
+// post sends form to u and returns the final page's status and body.
 func (b *browser) post(u string, form url.Values) (int, string) {
 	b.t.Helper()
 	resp, err := b.c.PostForm(u, form)
