@@ -271,7 +271,9 @@ export class Presenced extends EventTarget {
         this._personal(f);
         break;
       case "presence":
-        if (this.address && f.address === this.address.split("/")[0]) this.self = f;
+        // one's own presence: by address, or, in an app's session, by
+        // the handle the snapshot named one's self with
+        if ((this.address && f.address === this.address.split("/")[0]) || (this.self && f.address === this.self.address)) this.self = f;
         else this.presence.set(f.address, f);
         break;
       case "subscription":
@@ -346,4 +348,64 @@ export class Presenced extends EventTarget {
     }
     this._supersede();
   }
+}
+
+// pickContacts opens presenced's contact picker (docs/apps.md, "Pick
+// contacts") in a popup, for an app whose user granted it contacts:pick,
+// and resolves with the contacts the user picked: [{handle, name?}], the
+// handles the app's sessions know them by (names only if the user shared
+// them); [] if the user cancelled. It rejects if the popup cannot open or
+// is closed without an answer. Call it from a user's click: browsers block
+// popups opened otherwise.
+//
+//   const picked = await pickContacts({ server: "https://presence.example", clientId, multiple: true });
+//
+// Options: server (presenced's URL; this page's origin by default),
+// clientId (the app's), multiple (several contacts, else one), subject
+// (optional: the ID token's sub, so that the picker refuses another user
+// signed in to presenced), features (window.open's, for the popup's size).
+// The page calling it must be on the origin of one of the app's registered
+// redirect URIs: the picker answers that origin only.
+export function pickContacts(options = {}) {
+  const server = new URL(options.server || location.origin);
+  const url = new URL("/oauth/pick", server);
+  url.searchParams.set("client_id", options.clientId || "");
+  url.searchParams.set("origin", location.origin);
+  if (options.multiple) url.searchParams.set("multiple", "1");
+  if (options.subject) url.searchParams.set("sub", options.subject);
+  return new Promise((resolve, reject) => {
+    // the picker's answer comes with window.opener: no "noopener" here
+    const popup = window.open(url.href, "presenced-picker", options.features || "popup,width=480,height=640");
+    if (!popup) {
+      reject(new PresencedError("blocked", "the contact picker's window could not open (a popup blocker?)"));
+      return;
+    }
+    let timer = null;
+    let settled = false;
+    const done = () => {
+      settled = true;
+      window.removeEventListener("message", onMessage);
+      clearInterval(timer);
+    };
+    const onMessage = (e) => {
+      // only presenced's picker window, from presenced's origin
+      if (e.origin !== server.origin || e.source !== popup) return;
+      const m = e.data;
+      if (!m || m.type !== "presenced:picked" || !Array.isArray(m.contacts)) return;
+      done();
+      resolve(m.contacts.map((c) => (c.name ? { handle: c.handle, name: c.name } : { handle: c.handle })));
+    };
+    window.addEventListener("message", onMessage);
+    timer = setInterval(() => {
+      if (!popup.closed) return;
+      clearInterval(timer);
+      // the picker closes itself right after posting its answer: give the
+      // message a moment to arrive before taking the close as no answer
+      setTimeout(() => {
+        if (settled) return;
+        done();
+        reject(new PresencedError("closed", "the contact picker was closed without an answer"));
+      }, 500);
+    }, 300);
+  });
 }

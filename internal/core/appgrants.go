@@ -68,7 +68,8 @@ func (g *liveGrant) equal(o *liveGrant) bool {
 }
 
 // loadGrants reads account's grants; a grant of a group reads the group's
-// members from the address book.
+// members from the address book, and covers its picked addresses too (the
+// contact picker adds to a group grant: pick.go).
 func (h *Hub) loadGrants(ctx context.Context, account string) (grantTable, error) {
 	gs, err := h.store.ListGrants(ctx, account)
 	if err != nil || len(gs) == 0 {
@@ -88,7 +89,10 @@ func (h *Hub) loadGrants(ctx context.Context, account string) (grantTable, error
 			if err != nil {
 				return nil, err
 			}
-			lg.covered = make(map[string]struct{}, len(cs))
+			lg.covered = make(map[string]struct{}, len(cs)+len(g.Picked))
+			for _, a := range g.Picked { // picked in addition to the group (pick.go)
+				lg.covered[a] = struct{}{}
+			}
 			for _, c := range cs {
 				if c.Address != "" {
 					lg.covered[c.Address] = struct{}{}

@@ -187,6 +187,11 @@ func applyContacts(g *store.Grant, change GrantChange) error {
 	if change.Contacts != nil {
 		switch *change.Contacts {
 		case store.ContactsNone, store.ContactsAll, store.ContactsGroup, store.ContactsPicked:
+			if *change.Contacts == store.ContactsGroup && g.Contacts != store.ContactsGroup && change.Picked == nil {
+				// a group grant covers its picked addresses too (pick.go):
+				// switching to a group starts from the group alone
+				g.Picked = nil
+			}
 			g.Contacts = *change.Contacts
 		default:
 			return Errorf(CodeInvalid, "contacts must be none, picked, group or all")

@@ -42,6 +42,11 @@ func (p *Provider) routes() http.Handler {
 	mux.HandleFunc("GET "+PathDiscovery, p.discovery)
 	mux.HandleFunc("GET "+PathConsent, p.consentPage)
 	mux.HandleFunc("POST "+PathConsent, p.consentAnswer)
+	if p.Picker != nil {
+		mux.Handle("GET "+PathPick, p.bindBrowser(http.HandlerFunc(p.pickPage)))
+		mux.HandleFunc("POST "+PathPick, p.pickAnswer)
+		mux.HandleFunc("GET "+PathPickScript, servePickScript)
+	}
 	mux.Handle(PathAuthorize, p.bindBrowser(lib))
 	mux.Handle(PathUserinfo, p.liveTokenOnly(lib))
 	mux.Handle(PathToken, p.tokenEndpoint(lib))

@@ -2,8 +2,9 @@
 // OpenID Connect provider for apps (docs/apps.md). The protocol machinery is
 // zitadel/oidc's op package; this package is what it asks of a deployment:
 // the storage of authorization requests, codes and tokens (our store), the
-// apps as clients, the signing keys, the pairwise subjects, and the consent
-// page where a user grants an app what it asked for.
+// apps as clients, the signing keys, the pairwise subjects, the consent
+// page where a user grants an app what it asked for, and the contact
+// picker where the user shares contacts with it (picker.go).
 //
 // Where the library's defaults are looser than OAuth 2.1 or than presenced
 // wants, they are tightened here, each with a test: PKCE with S256 is
@@ -83,6 +84,9 @@ type Provider struct {
 	// Identities are the external providers whose ID tokens the token
 	// exchange takes (exchange.go); nil: presenced's own only.
 	Identities ExternalIdentities
+	// Picker is the core's side of the contact picker (picker.go); nil:
+	// no picker.
+	Picker Picker
 
 	issuer   atomic.Pointer[string]
 	op       *op.Provider

@@ -114,13 +114,7 @@ func (b *browser) consent(pageURL, page, decision, address, password string) (in
 	for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
 		form.Set(m[1], m[2])
 	}
-	resp, err := b.c.PostForm(pageURL, form)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	return b.post(pageURL, form)
 }
 
 // authorize runs the browser's part of the code flow: the authorization

@@ -25,6 +25,7 @@ type Browser struct {
 	conn    *websocket.Conn
 	next    int
 	pending map[int]chan cdpMessage
+	popups  map[string]bool // targets Popup returned
 }
 
 type cdpMessage struct {
@@ -39,6 +40,7 @@ type cdpMessage struct {
 type Page struct {
 	b       *Browser
 	session string
+	target  string
 }
 
 var devtoolsURL = regexp.MustCompile(`DevTools listening on (ws://\S+)`)
@@ -83,7 +85,7 @@ func Launch(t *testing.T, ctx context.Context, path string) *Browser {
 	conn, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
 	must(t, err)
 	conn.SetReadLimit(64 << 20)
-	b := &Browser{conn: conn, pending: map[int]chan cdpMessage{}}
+	b := &Browser{conn: conn, pending: map[int]chan cdpMessage{}, popups: map[string]bool{}}
 	go func() {
 		for {
 			var m cdpMessage
@@ -156,7 +158,44 @@ func (b *Browser) NewPage(t *testing.T, ctx context.Context, url string, initScr
 	// navigate once attached: evaluating in a page created with its URL can
 	// wait forever for an execution context
 	b.call(t, ctx, at.SessionID, "Page.navigate", map[string]any{"url": url})
-	return &Page{b: b, session: at.SessionID}
+	return &Page{b: b, session: at.SessionID, target: tg.TargetID}
+}
+
+// Popup waits for a window the page opened (window.open) showing a URL
+// that starts with prefix, one not returned before, and attaches to it.
+func (p *Page) Popup(t *testing.T, ctx context.Context, prefix string) *Page {
+	t.Helper()
+	for ctx.Err() == nil {
+		var r struct {
+			TargetInfos []struct {
+				TargetID string `json:"targetId"`
+				Type     string `json:"type"`
+				URL      string `json:"url"`
+				OpenerID string `json:"openerId"`
+			} `json:"targetInfos"`
+		}
+		must(t, json.Unmarshal(p.b.call(t, ctx, "", "Target.getTargets", map[string]any{}), &r))
+		for _, ti := range r.TargetInfos {
+			p.b.mu.Lock()
+			seen := p.b.popups[ti.TargetID]
+			p.b.mu.Unlock()
+			if ti.Type != "page" || ti.OpenerID != p.target || !strings.HasPrefix(ti.URL, prefix) || seen {
+				continue
+			}
+			var at struct{ SessionID string }
+			json.Unmarshal(p.b.call(t, ctx, "", "Target.attachToTarget", map[string]any{"targetId": ti.TargetID, "flatten": true}), &at)
+			p.b.mu.Lock()
+			p.b.popups[ti.TargetID] = true
+			p.b.mu.Unlock()
+			return &Page{b: p.b, session: at.SessionID, target: ti.TargetID}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("no window opened at %s", prefix)
+	return nil
 }
 
 // Eval runs a JS expression in the page and returns its value.
