@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/presenced/presenced/internal/store"
 )
@@ -336,5 +337,57 @@ func TestGrantChangedElsewhere(t *testing.T) {
 	}
 	if snap == nil || len(snap.Presence) != 1 || snap.Presence[0].Address != e.handle("chat", "dave@x", "bob@x") {
 		t.Fatalf("after another process picked bob instead of alice: %+v", snap)
+	}
+}
+
+// TestGrantExpires: a grant given an expiry ends then: its app sees
+// nothing more, and the sweep deletes it (with its tokens, logged), which
+// every hub applies.
+func TestGrantExpires(t *testing.T) {
+	e := newEnv(t, "dave@x", "alice@x")
+	e.befriend("dave@x", "alice@x")
+	e.connect("alice@x", avail)
+	e.grant("dave@x", "chat", allReads, picked("alice@x"))
+	for _, bad := range []string{"tomorrow", e.clk.Now().Add(-time.Minute).Format(time.RFC3339), e.clk.Now().Add(11 * 365 * 24 * time.Hour).Format(time.RFC3339)} {
+		if _, err := e.hub.EditGrant(ctx, "dave@x", "chat", GrantChange{Expires: &bad}); CodeOf(err) != CodeInvalid {
+			t.Errorf("expires %q: %v, want invalid", bad, err)
+		}
+	}
+	at := e.clk.Now().Add(time.Hour).Format(time.RFC3339)
+	v, err := e.hub.EditGrant(ctx, "dave@x", "chat", GrantChange{Expires: &at})
+	e.must(err)
+	if v.Expires == nil || !v.Expires.Equal(e.clk.Now().Add(time.Hour)) {
+		t.Fatalf("the grant's expiry: %+v", v.Expires)
+	}
+	last, err := e.st.LastLifecycleID(ctx)
+	e.must(err)
+	app := e.openApp("dave@x", "chat", allReads, nil)
+	if snap := app.take()[0].(Snapshot); len(snap.Presence) != 1 {
+		t.Fatalf("before the expiry: %+v", snap)
+	}
+	if n, _ := e.hub.SweepGrants(ctx); n != 0 {
+		t.Fatalf("swept %d grants before their time", n)
+	}
+	e.clk.Advance(time.Hour)
+	n, err := e.hub.SweepGrants(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("the sweep: %d, %v", n, err)
+	}
+	evs, err := e.st.LifecycleSince(ctx, last, 100)
+	e.must(err)
+	for _, ev := range evs {
+		e.hub.Apply(ev)
+	}
+	var snap *Snapshot
+	for _, ev := range app.take() {
+		if s, ok := ev.(Snapshot); ok {
+			snap = &s
+		}
+	}
+	if snap == nil || len(snap.Presence) != 0 {
+		t.Fatalf("after the grant expired, the app's snapshot: %+v", snap)
+	}
+	if _, err := e.hub.Connect(ctx, "dave@x", SessionOptions{Channel: Channel{App: "chat"}, Scopes: allReads}, &sink{}); CodeOf(err) != CodeUnauthorized {
+		t.Fatalf("a session of the expired grant's app: %v, want unauthorized", err)
 	}
 }

@@ -17,7 +17,13 @@ import (
 // forApp projects ev for holder's sessions on f.Channel.
 func (h *Hub) forApp(ev Event, su *user, f Facts, flow Flow, holder string) Event {
 	g := h.grantOf(holder, f.Channel)
-	if g == nil {
+	if g == nil { // revoked or expired: nothing is granted any more
+		switch ev := ev.(type) {
+		case Snapshot:
+			return Snapshot{Self: PresenceView{Address: h.handles.Of(f.Channel.App, holder, holder), Availability: Unavailable}}
+		case Goaway:
+			return ev
+		}
 		return nil
 	}
 	n := namer{h: h, g: g, app: f.Channel.App, holder: holder}

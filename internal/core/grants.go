@@ -48,7 +48,14 @@ type GrantChange struct {
 	Picked   []string            `json:"picked,omitempty"`
 	Hidden   *bool               `json:"hidden,omitempty"`
 	Private  *bool               `json:"private,omitempty"`
+	// Expires ends the grant at a time (RFC 3339, in the future, within
+	// MaxGrantLife); "" makes it last until revoked. At its end the grant
+	// goes with the app's tokens, as if revoked (Hub.SweepGrants).
+	Expires *string `json:"expires,omitempty"`
 }
+
+// MaxGrantLife bounds how far ahead a grant's expiry may be set.
+const MaxGrantLife = 10 * 365 * 24 * time.Hour
 
 // Grants lists account's grants, by app name.
 func (h *Hub) Grants(ctx context.Context, account string) ([]GrantView, error) {
@@ -161,6 +168,9 @@ func (h *Hub) EditGrant(ctx context.Context, account, app string, change GrantCh
 	if change.Private != nil {
 		g.Private = *change.Private
 	}
+	if err := h.applyExpiry(&g, change.Expires); err != nil {
+		return GrantView{}, err
+	}
 	g.Addresses = slices.Contains(g.Scopes, ScopeAddresses)
 	g.UpdatedAt = h.clock.Now()
 	if narrowed {
@@ -220,4 +230,35 @@ func applyContacts(g *store.Grant, change GrantChange) error {
 		return Errorf(CodeInvalid, "contacts \"group\" needs the group's name")
 	}
 	return nil
+}
+
+// applyExpiry sets g's expiry from a change's Expires, if given.
+func (h *Hub) applyExpiry(g *store.Grant, expires *string) error {
+	if expires == nil {
+		return nil
+	}
+	if *expires == "" {
+		g.ExpiresAt = time.Time{}
+		return nil
+	}
+	at, err := time.Parse(time.RFC3339, *expires)
+	now := h.clock.Now()
+	switch {
+	case err != nil:
+		return Errorf(CodeInvalid, "expires must be a time like 2027-01-31T12:00:00Z, or \"\" for never")
+	case !at.After(now):
+		return Errorf(CodeInvalid, "expires must be in the future: revoke the grant to end it now")
+	case at.Sub(now) > MaxGrantLife:
+		return Errorf(CodeInvalid, "expires must be within ten years")
+	}
+	g.ExpiresAt = at.UTC()
+	return nil
+}
+
+// SweepGrants ends the grants whose expiry has come, with their apps'
+// tokens: their sessions end as for a revocation (the store logs it).
+// The server runs it every minute; until then an expired grant's app
+// sees nothing (grantOf).
+func (h *Hub) SweepGrants(ctx context.Context) (int, error) {
+	return h.store.DeleteExpiredGrants(ctx, h.clock.Now())
 }

@@ -251,12 +251,18 @@ func (h *Hub) Follow(ctx context.Context, interval time.Duration) error {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	var pruned time.Time
+	var pruned, swept time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if now := h.clock.Now(); now.Sub(swept) >= time.Minute {
+			swept = now
+			if _, err := h.SweepGrants(ctx); err != nil && ctx.Err() == nil {
+				h.log.Warn("sweep expired grants", "err", err)
+			}
 		}
 		last = h.applyLifecycle(ctx, last)
 		if now := h.clock.Now(); now.Sub(pruned) > lifecycleKept/10 {

@@ -142,6 +142,9 @@ type Apps interface {
 	// DeleteGrant revokes it with the app's tokens for the account, each
 	// logged as revoked, in one transaction; ErrNotFound if there is none.
 	DeleteGrant(ctx context.Context, account, app string) error
+	// DeleteExpiredGrants deletes, as DeleteGrant does, every grant whose
+	// ExpiresAt is set and not after now, and returns how many.
+	DeleteExpiredGrants(ctx context.Context, now time.Time) (int, error)
 
 	// CreateRefreshToken stores r, ErrNotFound without the grant of
 	// (r.Account, r.App).

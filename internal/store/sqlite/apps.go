@@ -309,6 +309,40 @@ func deleteGrantTokens(ctx context.Context, tx *sql.Tx, account, app string) err
 	return err
 }
 
+func (s *DB) DeleteExpiredGrants(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `DELETE FROM grants WHERE expires_at<>0 AND expires_at<=? RETURNING account, app`, unix(now))
+		if err != nil {
+			return err
+		}
+		type grant struct{ account, app string }
+		var gone []grant
+		for rows.Next() {
+			var g grant
+			if err := rows.Scan(&g.account, &g.app); err != nil {
+				rows.Close()
+				return err
+			}
+			gone = append(gone, g)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, g := range gone {
+			if err := deleteGrantTokens(ctx, tx, g.account, g.app); err != nil {
+				return err
+			}
+			if err := logLifecycle(ctx, tx, store.LifecycleGrant, g.account, "", nil); err != nil {
+				return err
+			}
+		}
+		n = len(gone)
+		return nil
+	})
+	return n, err
+}
+
 // grantExists fails with ErrNotFound unless account granted app.
 func grantExists(ctx context.Context, tx *sql.Tx, account, app string) error {
 	var one int

@@ -222,6 +222,46 @@ func testGrants(t *testing.T, s store.Store) {
 	}
 }
 
+// testGrantExpiry: grants past their expiry go with their tokens, each
+// logged; those without one, or not yet due, stay.
+func testGrantExpiry(t *testing.T, s store.Store) {
+	addAccount(t, s, "alice@x")
+	addAccount(t, s, "bob@x")
+	addApp(t, s, "calls", "")
+	addApp(t, s, "game", "")
+	due := addGrant(t, s, "alice@x", "calls")
+	due.ExpiresAt = t0.Add(time.Hour)
+	must(t, s.PutGrant(ctx, due))
+	later := addGrant(t, s, "bob@x", "calls")
+	later.ExpiresAt = t0.Add(2 * time.Hour)
+	must(t, s.PutGrant(ctx, later))
+	addGrant(t, s, "alice@x", "game") // no expiry
+	appToken(t, s, "a-calls", "alice@x", "calls", "")
+	appToken(t, s, "b-calls", "bob@x", "calls", "")
+	last := lastEvent(t, s)
+	n, err := s.DeleteExpiredGrants(ctx, t0.Add(time.Hour-time.Second))
+	must(t, err)
+	if n != 0 {
+		t.Fatalf("%d grants swept before any was due", n)
+	}
+	n, err = s.DeleteExpiredGrants(ctx, t0.Add(time.Hour))
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("swept %d grants, want alice's to calls", n)
+	}
+	if got := revokedSince(t, s, last); !reflect.DeepEqual(got, []string{"alice@x/a-calls"}) {
+		t.Fatalf("revoked %q", got)
+	}
+	grantsLogged(t, s, last, "alice@x")
+	if l, _ := s.ListGrants(ctx, "alice@x"); len(l) != 1 || l[0].App != "game" {
+		t.Fatalf("alice's grants after the sweep: %+v", l)
+	}
+	if l, _ := s.ListGrants(ctx, "bob@x"); len(l) != 1 {
+		t.Fatalf("bob's grant, not yet due, went: %+v", l)
+	}
+	wantTokens(t, s, "bob@x", "b-calls")
+}
+
 func testGrantLimits(t *testing.T, s store.Store) {
 	addAccount(t, s, "alice@x")
 	for i := 0; i <= store.MaxGrantsPerAccount; i++ {

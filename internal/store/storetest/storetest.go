@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Apps", testApps},
 		{"Grants", testGrants},
 		{"GrantLimits", testGrantLimits},
+		{"GrantExpiry", testGrantExpiry},
 		{"AppTokens", testAppTokens},
 		{"RefreshRotation", testRefreshRotation},
 		{"UpdateApp", testUpdateApp},

@@ -71,7 +71,8 @@ async function loadGrants() {
 function sees(g) {
   const who = { none: "none of your contacts", all: "all your contacts", group: "your group “" + g.group + "”",
     picked: (g.picked || []).length + " contact" + ((g.picked || []).length === 1 ? "" : "s") + " you picked" }[g.contacts];
-  return "sees " + who + (g.hidden ? "; you appear offline in it" : "") + (g.private ? "; what you do in it stays in it" : "");
+  return "sees " + who + (g.hidden ? "; you appear offline in it" : "") + (g.private ? "; what you do in it stays in it" : "") +
+    (g.expires ? "; until " + new Date(g.expires).toLocaleDateString() : "");
 }
 
 function grant(g, book) {
