@@ -42,6 +42,9 @@ type Config struct {
 	// Handles makes apps' pairwise handles; nil: a random key (handles
 	// change on restart, so only for tests).
 	Handles *Handles
+	// Waker wakes an account's devices when something waits for it and no
+	// session took it (wake.go); nil: none.
+	Waker Waker
 }
 
 // Metrics are the hub's counters, read by the metrics endpoint.
