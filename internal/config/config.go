@@ -53,6 +53,11 @@ type Config struct {
 	// may sign in with, and whose ID tokens apps may exchange
 	// (internal/identity).
 	IdentityProviders []IdentityProvider
+	// PushAllowPrivate lets Web Push endpoints be http, or on loopback and
+	// private addresses (internal/webpush); PushSubject is the operator's
+	// VAPID contact.
+	PushAllowPrivate bool
+	PushSubject      string
 }
 
 // IdentityProvider is an external OpenID Connect provider: its issuer URL
@@ -284,6 +289,8 @@ var Settings = []Setting{
 		c.XMPPResumeWindow = d
 		return nil
 	}, false},
+	switchSetting("push_allow_private", "let Web Push endpoints be http, or on loopback and private addresses (docs/push.md): for tests and closed networks, never on a server facing the Internet", func(c *Config) *bool { return &c.PushAllowPrivate }),
+	{"push_subject", "", "the operator's contact given to Web Push services (VAPID, RFC 8292): a mailto: or https: URL; empty: mailto:postmaster@DOMAIN", str(func(c *Config) *string { return &c.PushSubject }), false},
 	{"identity_providers", "", "external OpenID Connect providers people may sign in with and whose ID tokens apps may exchange (docs/operations.md): in the file an array of tables with name, issuer, client_id and client_secret; as a flag or variable the same as a JSON array", identityProviders, false},
 }
 

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Grants", testGrants},
 		{"GrantLimits", testGrantLimits},
 		{"GrantExpiry", testGrantExpiry},
+		{"PushSubscriptions", testPushSubscriptions},
 		{"AppTokens", testAppTokens},
 		{"RefreshRotation", testRefreshRotation},
 		{"UpdateApp", testUpdateApp},
