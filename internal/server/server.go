@@ -56,7 +56,7 @@ type Server struct {
 	Hub     *core.Hub
 	Auth    *auth.Auth
 	Web     *web.Web
-	OAuth   *oauth.Provider // apps' OAuth 2.1 / OpenID Connect provider (docs/apps.md)
+	OAuth   *oauth.Provider  // apps' OAuth 2.1 / OpenID Connect provider (docs/apps.md)
 	Push    *webpush.Service // wakes devices by Web Push (docs/push.md)
 	Metrics *metrics.Registry
 
