@@ -36,6 +36,8 @@ type Store interface {
 	Lifecycle
 	Apps
 	Identities
+	Offline
+	Archive
 	Close() error
 }
 
