@@ -139,7 +139,7 @@ func testArchive(t *testing.T, s store.Store) {
 		ms = append(ms, archived("alice@x", with, i%2 == 0, fmt.Sprint(i), t0.Add(time.Duration(i)*time.Minute)))
 	}
 	ms = append(ms, archived("nobody@x", "alice@x", false, "lost", t0)) // no such owner: not kept
-	must(t, s.ArchiveMessages(ctx, ms, 5))                             // bounded: the oldest goes
+	must(t, s.ArchiveMessages(ctx, ms, 5))                              // bounded: the oldest goes
 	q := func(q store.ArchiveQuery) ([]store.ArchivedMessage, bool) {
 		t.Helper()
 		page, complete, err := s.QueryArchive(ctx, "alice@x", q)
