@@ -496,8 +496,8 @@ func TestMessagesAndSignals(t *testing.T) {
 	if evs := k.take(); len(evs) != 1 || string(evs[0].(MessageEvent).Message.Data) != `{"sdp":"offer"}` {
 		t.Fatalf("tv got %+v", evs)
 	}
-	if sent, err := a.s.SendMessage(Message{Kind: KindMessage, To: "bob@x/nope", Body: "x"}); err != nil || !sent.Stored {
-		t.Fatalf("unknown resource: a text message is stored: %+v %v", sent, err)
+	if _, err := a.s.Send(Message{Kind: KindMessage, To: "bob@x/nope", Body: "x"}); CodeOf(err) != CodeUnavailable {
+		t.Fatalf("unknown resource of an account online: %v", err)
 	}
 	for _, bad := range []Message{{Kind: "x", To: "bob@x"}, {Kind: KindMessage, To: "bob@x"}, {Kind: KindSignal, To: "bob@x", Data: json.RawMessage(`{`)}, {Kind: KindMessage, To: "not an address", Body: "x"}} {
 		if _, err := a.s.Send(bad); CodeOf(err) != CodeInvalid {

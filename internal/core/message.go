@@ -87,7 +87,10 @@ func (s *Session) sendLocked(m *Message, g *liveGrant, bare, resource string) (n
 	}
 	switch {
 	case r.Online == 0:
-		return 0, true, errUnavailable
+		// stored for later when nothing of the account may take it; a
+		// gone resource of an account with others online stays
+		// unavailable (XMPP retries the bare address, RFC 6121 § 8.5.3.2.1)
+		return 0, resource == "" || !ru.online(), errUnavailable
 	case r.Sessions == 0 && m.Kind == KindMessage && m.Body == "":
 		return 0, false, nil // a bodiless notification (chat state …) nobody online takes: nothing to report
 	case r.Sessions == 0:
