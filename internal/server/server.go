@@ -139,7 +139,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if cfg.SessionRate > 0 {
 		limits.RequestsPerSecond, limits.RequestBurst = cfg.SessionRate, cfg.SessionBurst
 	}
-	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key)}, st, clk, nil, log)
+	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key),
+		Offline: core.OfflineConfig{TTL: cfg.OfflineTTL, Messages: cfg.OfflineMessages, Bytes: cfg.OfflineBytes, HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax}}, st, clk, nil, log)
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL,
 		Throttle: auth.NewThrottle(clk)}
 	s.XMPP = &c2s.Server{Domain: cfg.Domain, Hub: s.Hub, Auth: s.Auth, AllowPlaintext: cfg.XMPPPlaintext, Secret: key, Log: log,
@@ -367,6 +368,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	every(sweepCtx, s.clock, tokenSweepInterval, s.deleteExpiredTokens)
+	every(sweepCtx, s.clock, tokenSweepInterval, s.sweepStored)
 	// account deletions, password changes and revocations made by any
 	// process sharing the store (the CLI, later other nodes) end sessions
 	go func() {
@@ -442,6 +444,17 @@ func (s *Server) deleteExpiredTokens(ctx context.Context) {
 		s.Log.Warn("deleting expired tokens", "err", err)
 	case n > 0:
 		s.Log.Debug("deleted expired tokens", "count", n)
+	}
+}
+
+// sweepStored deletes expired stored messages and history past its time.
+func (s *Server) sweepStored(ctx context.Context) {
+	stored, history, err := s.Hub.SweepStored(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.Log.Warn("deleting expired stored messages and history", "err", err)
+	case stored+history > 0:
+		s.Log.Debug("deleted expired stored messages and history", "stored", stored, "history", history)
 	}
 }
 
