@@ -35,8 +35,10 @@ type StoredLimits struct {
 type Offline interface {
 	// PutStored stores m for m.Account and returns its Seq. When the
 	// account already holds a message of the same Sender with the same
-	// non-empty ID, it stores nothing and returns that one's Seq with
-	// stored false. A message that would take the account's queue past
+	// non-empty ID and the same Body and Payload (a resend), it stores
+	// nothing and returns that one's Seq with stored false; a different
+	// message that reuses an ID (clients number their requests per
+	// connection) is stored. A message that would take the account's queue past
 	// lim fails with ErrLimit, one for an account that does not exist
 	// with ErrNotFound; the count and the insert are one atomic step.
 	PutStored(ctx context.Context, m StoredMessage, lim StoredLimits) (seq int64, stored bool, err error)

@@ -54,7 +54,7 @@ type ClientFrame struct {
 	// ack
 	Seq uint64 `json:"seq,omitempty"`
 	// offline_ack (offline.go): the stored messages the client has
-	Stored []int64 `json:"stored,omitempty"`
+	OfflineIDs []int64 `json:"offline_ids,omitempty"`
 	// history (offline.go): a page of the user's history
 	With   string     `json:"with,omitempty"`
 	After  int64      `json:"after,omitempty"`

@@ -15,7 +15,7 @@ import (
 type offlineFrame struct {
 	Type   string    `json:"type"` // "offline"
 	Seq    uint64    `json:"seq"`
-	Stored int64     `json:"stored"`
+	Stored int64     `json:"offline_id"`
 	ID     string    `json:"id,omitempty"`
 	From   string    `json:"from"`
 	To     string    `json:"to"`
@@ -63,10 +63,10 @@ func (c *Conn) offlineOps(ctx context.Context, f ClientFrame) (reply []byte, ok 
 	s := c.Session
 	switch f.Type {
 	case "offline_ack":
-		if len(f.Stored) == 0 || len(f.Stored) > MaxAck {
-			return nil, true, core.Errorf(core.CodeInvalid, "stored must list 1 to %d IDs", MaxAck)
+		if len(f.OfflineIDs) == 0 || len(f.OfflineIDs) > MaxAck {
+			return nil, true, core.Errorf(core.CodeInvalid, "offline_ids must list 1 to %d IDs", MaxAck)
 		}
-		return nil, true, s.AckStored(ctx, f.Stored)
+		return nil, true, s.AckStored(ctx, f.OfflineIDs)
 	case "history":
 		q := store.ArchiveQuery{With: f.With, After: f.After, Before: f.Before, Last: f.Last, Max: f.Max}
 		if f.Max < 0 || f.Max > core.MaxHistoryPage {

@@ -16,7 +16,8 @@ import (
 func (s *DB) PutStored(ctx context.Context, m store.StoredMessage, lim store.StoredLimits) (seq int64, stored bool, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if m.ID != "" {
-			err := tx.QueryRowContext(ctx, `SELECT seq FROM stored_messages WHERE account=? AND sender=? AND id=?`, m.Account, m.Sender, m.ID).Scan(&seq)
+			err := tx.QueryRowContext(ctx, `SELECT seq FROM stored_messages WHERE account=? AND sender=? AND id=? AND body=? AND payload=?`,
+				m.Account, m.Sender, m.ID, m.Body, m.Payload).Scan(&seq)
 			if err == nil {
 				return nil // a duplicate: the one stored stands
 			}

@@ -28,7 +28,7 @@ func storedSeqs(t *testing.T, s store.Store, account string, now time.Time) []st
 func testStored(t *testing.T, s store.Store) {
 	addAccount(t, s, "alice@x")
 	addAccount(t, s, "bob@x")
-	lim := store.StoredLimits{Count: 3, Bytes: 10}
+	lim := store.StoredLimits{Count: 4, Bytes: 11}
 	m := stored("alice@x", "bob@x", "m1", "hi")
 	m.Payload = "<x/>"
 	seq1, ok, err := s.PutStored(ctx, m, lim)
@@ -42,11 +42,17 @@ func testStored(t *testing.T, s store.Store) {
 	if len(got) != 1 || got[0] != m {
 		t.Fatalf("stored %+v, want %+v", got, m)
 	}
-	// the same sender and ID again: a duplicate, whatever its body
-	seq, ok, err := s.PutStored(ctx, stored("alice@x", "bob@x", "m1", "again"), lim)
+	// the same sender, ID and content again: a resend, stored once
+	m.Seq = 0
+	seq, ok, err := s.PutStored(ctx, m, lim)
 	must(t, err)
 	if ok || seq != seq1 {
 		t.Fatalf("duplicate: seq %d stored %v, want %d false", seq, ok, seq1)
+	}
+	// the ID reused for another message (a new connection numbering its
+	// requests from 1 again): another message
+	if _, ok, err := s.PutStored(ctx, stored("alice@x", "bob@x", "m1", "new"), lim); err != nil || !ok {
+		t.Fatalf("reused ID, new content: %v %v", ok, err)
 	}
 	// another sender's same ID is another message (a forged ID cannot hide one)
 	_, ok, err = s.PutStored(ctx, stored("alice@x", "carol@x", "m1", "c"), lim)
@@ -57,16 +63,16 @@ func testStored(t *testing.T, s store.Store) {
 			t.Fatalf("put without id: %v %v", ok2, err)
 		}
 	}
-	// count limit: 3 held
+	// count limit: 4 held
 	_, _, err = s.PutStored(ctx, stored("alice@x", "bob@x", "m4", "y"), lim)
 	wantErr(t, err, store.ErrLimit)
-	if got := storedSeqs(t, s, "alice@x", t0); fmt.Sprint(got) != "[bob@x:m1:hi carol@x:m1:c bob@x::x]" {
+	if got := storedSeqs(t, s, "alice@x", t0); fmt.Sprint(got) != "[bob@x:m1:hi bob@x:m1:new carol@x:m1:c bob@x::x]" {
 		t.Fatalf("queue %v", got)
 	}
-	// bytes limit: bob@x's queue is empty, 10 bytes at most
-	_, _, err = s.PutStored(ctx, stored("bob@x", "alice@x", "big", "12345678901"), lim)
+	// bytes limit: bob@x's queue is empty, 11 bytes at most
+	_, _, err = s.PutStored(ctx, stored("bob@x", "alice@x", "big", "123456789012"), lim)
 	wantErr(t, err, store.ErrLimit)
-	_, _, err = s.PutStored(ctx, stored("bob@x", "alice@x", "fits", "1234567890"), lim)
+	_, _, err = s.PutStored(ctx, stored("bob@x", "alice@x", "fits", "12345678901"), lim)
 	must(t, err)
 	// nobody: not found
 	_, _, err = s.PutStored(ctx, stored("nobody@x", "alice@x", "n", "n"), lim)
@@ -83,7 +89,7 @@ func testStored(t *testing.T, s store.Store) {
 	if n != 1 {
 		t.Fatalf("deleted %d, want 1", n)
 	}
-	if got := storedSeqs(t, s, "alice@x", t0); len(got) != 2 {
+	if got := storedSeqs(t, s, "alice@x", t0); len(got) != 3 {
 		t.Fatalf("after delete %v", got)
 	}
 	// ack then the same ID again: stored anew (it was delivered; a resend is new)
@@ -101,8 +107,8 @@ func testStored(t *testing.T, s store.Store) {
 	must(t, err)
 	n, err = s.DeleteExpiredStored(ctx, t0.Add(2*time.Hour))
 	must(t, err)
-	if n != 4 {
-		t.Fatalf("swept %d, want 4", n)
+	if n != 5 {
+		t.Fatalf("swept %d, want 5", n)
 	}
 	if got := storedSeqs(t, s, "bob@x", t0); fmt.Sprint(got) != "[alice@x:late:z]" {
 		t.Fatalf("bob's queue after the sweep %v", got)

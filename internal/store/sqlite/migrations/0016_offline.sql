@@ -15,8 +15,8 @@ CREATE TABLE stored_messages (
     expires  INTEGER NOT NULL
 );
 CREATE INDEX stored_messages_account ON stored_messages(account, seq);
--- de-duplication: one message per sender and ID (no ID: never a duplicate)
-CREATE UNIQUE INDEX stored_messages_dedup ON stored_messages(account, sender, id) WHERE id<>'';
+-- de-duplication: a sender's resend (same ID and content) is stored once
+CREATE INDEX stored_messages_dedup ON stored_messages(account, sender, id) WHERE id<>'';
 CREATE INDEX stored_messages_expires ON stored_messages(expires);
 
 CREATE TABLE archive (
