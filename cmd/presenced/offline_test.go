@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -21,24 +20,9 @@ func TestKill9KeepsStoredMessages(t *testing.T) {
 	}
 	bin, dir := buildBinary(t), t.TempDir()
 	cmd, url := startProcess(t, bin, dir)
-	cli(t, bin, "alice-password\n", "user", "add", "alice@localhost", "--data-dir", dir, "--password-stdin")
-	cli(t, bin, "bob-password\n", "user", "add", "bob@localhost", "--data-dir", dir, "--password-stdin")
-	ta := strings.TrimSpace(cli(t, bin, "", "token", "issue", "alice@localhost", "--data-dir", dir))
-	tb := strings.TrimSpace(cli(t, bin, "", "token", "issue", "bob@localhost", "--data-dir", dir))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	alice, bob := client.New(url, ta), client.New(url, tb)
-	for _, s := range []struct {
-		c     *client.Client
-		other string
-	}{{alice, "bob@localhost"}, {bob, "alice@localhost"}} {
-		if _, err := s.c.SubscriptionAction(ctx, s.other, "subscribe"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.c.SubscriptionAction(ctx, s.other, "approve"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	alice, bob := mutualContacts(ctx, t, bin, dir, url)
 	as, err := alice.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
 	if err != nil {
 		t.Fatal(err)
