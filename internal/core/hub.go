@@ -45,6 +45,9 @@ type Config struct {
 	// Waker wakes an account's devices when something waits for it and no
 	// session took it (wake.go); nil: none.
 	Waker Waker
+	// Offline bounds stored messages and history (offline.go); zero
+	// fields take DefaultOffline's.
+	Offline OfflineConfig
 }
 
 // Metrics are the hub's counters, read by the metrics endpoint.
@@ -288,6 +291,7 @@ func New(cfg Config, st store.Store, clk clock.Clock, router Router, log *slog.L
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits
 	}
+	cfg.Offline = cfg.Offline.withDefaults()
 	h := &Hub{cfg: cfg, store: st, clock: clk, log: log, metrics: &Metrics{}, born: clk.Now(), handles: cfg.Handles}
 	if h.handles == nil {
 		h.handles = NewHandles(nil)
@@ -336,6 +340,10 @@ type SessionOptions struct {
 	// transport that asks for it again soon after (XMPP's roster get and
 	// initial presence): see View.
 	View *View
+	// StoredOnAck: an ack of a stored message (Session.Ack) deletes it
+	// (XMPP: XEP-0198 acks, or the write itself without them). Without
+	// it a client deletes them with Session.AckStored (the JSON protocol).
+	StoredOnAck bool
 }
 
 func (u *user) online() bool {
@@ -454,7 +462,7 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 	if opts.Resource != "" && (len(opts.Resource) > 64 || addr.Resource(opts.Resource) != nil) {
 		return nil, Errorf(CodeInvalid, "resource must be 1 to 64 printable characters without / or @")
 	}
-	s := &Session{hub: h, Account: account, Resource: opts.Resource, payloads: opts.Payloads,
+	s := &Session{hub: h, Account: account, Resource: opts.Resource, payloads: opts.Payloads, storedAck: opts.StoredOnAck,
 		transport: h.metrics.gaugeOf(opts.Transport), credential: opts.Credential, channel: opts.Channel, sink: sink,
 		started: h.sinceBorn(h.clock.Now()),
 		rate:    ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
@@ -915,6 +923,7 @@ func (h *Hub) setPresenceLocked(s *Session, p Presence) {
 	}
 	s.presence, s.available = p, true
 	h.broadcastLocked(s.user)
+	h.becameAvailableLocked(s)
 }
 
 // self targets every session of account.

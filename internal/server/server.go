@@ -155,7 +155,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		subject = "mailto:postmaster@" + cfg.Domain
 	}
 	s.Push = &webpush.Service{Store: st, Keys: vapid, Subject: subject, AllowPrivate: cfg.PushAllowPrivate, Clock: clk, Log: log}
-	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key), Waker: s.Push}, st, clk, nil, log)
+	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key), Waker: s.Push,
+		Offline: core.OfflineConfig{TTL: cfg.OfflineTTL, Messages: cfg.OfflineMessages, Bytes: cfg.OfflineBytes, HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax}}, st, clk, nil, log)
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL,
 		Throttle: auth.NewThrottle(clk)}
 	s.XMPP = &c2s.Server{Domain: cfg.Domain, Hub: s.Hub, Auth: s.Auth, AllowPlaintext: cfg.XMPPPlaintext, Secret: key, Log: log,
@@ -383,6 +384,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	every(sweepCtx, s.clock, tokenSweepInterval, s.deleteExpiredTokens)
+	every(sweepCtx, s.clock, tokenSweepInterval, s.sweepStored)
 	// account deletions, password changes and revocations made by any
 	// process sharing the store (the CLI, later other nodes) end sessions
 	go func() {
@@ -459,6 +461,17 @@ func (s *Server) deleteExpiredTokens(ctx context.Context) {
 		s.Log.Warn("deleting expired tokens", "err", err)
 	case n > 0:
 		s.Log.Debug("deleted expired tokens", "count", n)
+	}
+}
+
+// sweepStored deletes expired stored messages and history past its time.
+func (s *Server) sweepStored(ctx context.Context) {
+	stored, history, err := s.Hub.SweepStored(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.Log.Warn("deleting expired stored messages and history", "err", err)
+	case stored+history > 0:
+		s.Log.Debug("deleted expired stored messages and history", "stored", stored, "history", history)
 	}
 }
 

@@ -37,6 +37,8 @@ type Store interface {
 	Apps
 	Identities
 	PushSubscriptions
+	Offline
+	Archive
 	Close() error
 }
 

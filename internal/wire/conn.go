@@ -51,6 +51,7 @@ type Conn struct {
 	Scopes  []string
 	Session *core.Session
 	bye     bool
+	stored  bool // the last message frame was stored for later
 }
 
 // Finish ends the session if the client said bye; transports call it after
@@ -146,6 +147,16 @@ func (c *Conn) Handle(ctx context.Context, f ClientFrame) ([]byte, error) {
 		}
 		return Error(f.ID, core.Errorf(core.CodeRateLimited, "too many requests, slow down")), nil
 	}
+	if reply, ok, err := c.offlineOps(ctx, f); ok {
+		switch {
+		case err != nil:
+			return Error(f.ID, err), nil
+		case reply != nil:
+			return reply, nil
+		}
+		return mustJSON(replyFrame{Type: "ok", ID: f.ID}), nil
+	}
+	c.stored = false
 	n, err := c.dispatch(ctx, f)
 	switch {
 	case errors.Is(err, ErrClose):
@@ -160,7 +171,7 @@ func (c *Conn) Handle(ctx context.Context, f ClientFrame) ([]byte, error) {
 	case f.Type == "ping":
 		return mustJSON(replyFrame{Type: "pong", ID: f.ID}), nil
 	}
-	return mustJSON(replyFrame{Type: "ok", ID: f.ID, Delivered: n}), nil
+	return mustJSON(replyFrame{Type: "ok", ID: f.ID, Delivered: n, Stored: c.stored}), nil
 }
 
 // Invalid answers a frame that could not be decoded, closing the connection
@@ -189,7 +200,9 @@ func (c *Conn) dispatch(ctx context.Context, f ClientFrame) (int, error) {
 		}
 		return 0, h.SetInvisible(ctx, me, *f.Invisible)
 	case "message":
-		return s.Send(core.Message{ID: f.ID, Kind: core.KindMessage, To: f.To, Body: f.Body})
+		sent, err := s.SendMessage(core.Message{ID: f.ID, Kind: core.KindMessage, To: f.To, Body: f.Body})
+		c.stored = sent.Stored
+		return sent.Sessions, err
 	case "signal":
 		return s.Send(core.Message{ID: f.ID, Kind: core.KindSignal, To: f.To, Data: f.Data})
 	case "publish":

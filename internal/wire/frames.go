@@ -53,6 +53,16 @@ type ClientFrame struct {
 	Item  string `json:"item,omitempty"`
 	// ack
 	Seq uint64 `json:"seq,omitempty"`
+	// offline_ack (offline.go): the stored messages the client has
+	OfflineIDs []int64 `json:"offline_ids,omitempty"`
+	// history (offline.go): a page of the user's history
+	With   string     `json:"with,omitempty"`
+	After  int64      `json:"after,omitempty"`
+	Before int64      `json:"before,omitempty"`
+	Last   bool       `json:"last,omitempty"`
+	Max    int        `json:"max,omitempty"`
+	Start  *time.Time `json:"start,omitempty"`
+	End    *time.Time `json:"end,omitempty"`
 }
 
 // ResumeInfo asks to resume a session after seq.
@@ -129,6 +139,7 @@ type replyFrame struct {
 	Type      string `json:"type"` // "ok"
 	ID        string `json:"id,omitempty"`
 	Delivered int    `json:"delivered,omitempty"`
+	Stored    bool   `json:"stored,omitempty"` // a message kept for its recipient's next session
 }
 
 type errorFrame struct {

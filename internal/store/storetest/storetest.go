@@ -55,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Identities", testIdentities},
 		{"IdentityLimit", testIdentityLimit},
 		{"GrantingAccounts", testGrantingAccounts},
+		{"Stored", testStored},
+		{"Archive", testArchive},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })
 	}
