@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -106,5 +107,43 @@ func TestWebPagePushDevices(t *testing.T) {
 	must(t, alice.Do(ctx, "GET", "/v1/push/subscriptions", nil, &list))
 	if len(list.Subscriptions) != 0 {
 		t.Fatalf("after Remove: %+v", list)
+	}
+}
+
+// TestOfflineMessageWakesADevice: a message stored for bob, who has no
+// session, wakes his subscribed device by Web Push (the loopback push
+// service checks the VAPID signature and decrypts: it says who wrote); a
+// stranger's message is refused as today and wakes nothing.
+func TestOfflineMessageWakesADevice(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.PushAllowPrivate = true })
+	waitReady(t, ts)
+	ctx := tctx(t)
+	alice, bob, carol := ts.user(t, "alice"), ts.user(t, "bob"), ts.user(t, "carol")
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	ps := pushtest.New(t, ts.Push.Keys.Public, "mailto:postmaster@localhost")
+	_, err := subscribePush(t, ctx, bob, ps, "phone")
+	must(t, err)
+
+	cs := connected(t, ctx, carol, client.Presence{Availability: "available"})
+	var ce *client.Error
+	if _, err := cs.Message(ctx, "bob@localhost", "hello stranger"); !errors.As(err, &ce) || ce.Code != "unavailable" {
+		t.Fatalf("a stranger's message: %v", err)
+	}
+	as := connected(t, ctx, alice, client.Presence{Availability: "available"})
+	if _, err := as.Message(ctx, "bob@localhost", "are you there?"); err != nil {
+		t.Fatalf("a message for bob, offline: %v", err)
+	}
+	for len(ps.Taken()) == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no push reached bob's device")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	got := ps.Taken()
+	var p struct{ Kind, From string }
+	must(t, json.Unmarshal(got[0].Payload, &p))
+	if len(got) != 1 || p.Kind != "message" || p.From != "alice@localhost" || got[0].Urgency != "normal" {
+		t.Fatalf("bob's device was told %s (%+v)", got[0].Payload, got)
 	}
 }
