@@ -45,6 +45,8 @@ type Config struct {
 	// Waker wakes an account's devices when something waits for it and no
 	// session took it (wake.go); nil: none.
 	Waker Waker
+	// Calls bounds calls (calls.go); zero fields take DefaultCallLimits.
+	Calls CallLimits
 }
 
 // Metrics are the hub's counters, read by the metrics endpoint.
@@ -105,6 +107,7 @@ type Hub struct {
 	handles   *Handles                   // apps' pairwise handles (handles.go)
 	closing   atomic.Bool                // Shutdown began: no new or resumed sessions
 	born      time.Time                  // the hub's start, from which sessions count their own (sinceBorn)
+	calls     callTable                  // live calls (calls.go)
 }
 
 const (
@@ -487,7 +490,7 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 			s.accepts &^= acceptMessage
 		}
 		if !s.channel.Scopes.Has(ScopeSignal) {
-			s.accepts &^= acceptSignal
+			s.accepts &^= acceptSignal | acceptCall
 		}
 		if !s.channel.Scopes.Has(ScopeEventsRead) {
 			topics = 0
@@ -852,6 +855,7 @@ func (h *Hub) endLocked(s *Session, reason string) {
 		sink.Close(Goaway{Reason: reason})
 	}
 	h.unavailableLocked(s)
+	h.leaveCallsLocked(s)
 	if len(kept) == 0 {
 		h.forgetLocked(u)
 	}

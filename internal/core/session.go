@@ -69,6 +69,7 @@ const (
 	acceptMessage kindSet = 1 << iota
 	acceptSignal
 	acceptIQ
+	acceptCall // rung by calls (calls.go)
 )
 
 func kindBit(kind string) kindSet {
@@ -79,6 +80,8 @@ func kindBit(kind string) kindSet {
 		return acceptSignal
 	case KindIQ:
 		return acceptIQ
+	case KindCall:
+		return acceptCall
 	}
 	return 0
 }
