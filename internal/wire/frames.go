@@ -53,6 +53,9 @@ type ClientFrame struct {
 	Item  string `json:"item,omitempty"`
 	// ack
 	Seq uint64 `json:"seq,omitempty"`
+	// ringing, answer, reject, cancel, hangup, and a signal within a call (docs/calls.md)
+	Call   string `json:"call,omitempty"`
+	Reason string `json:"reason,omitempty"` // reject: declined or busy
 }
 
 // ResumeInfo asks to resume a session after seq.
@@ -129,6 +132,7 @@ type replyFrame struct {
 	Type      string `json:"type"` // "ok"
 	ID        string `json:"id,omitempty"`
 	Delivered int    `json:"delivered,omitempty"`
+	Call      string `json:"call,omitempty"` // a call frame's: the call it placed
 }
 
 type errorFrame struct {
