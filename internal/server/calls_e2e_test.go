@@ -1,0 +1,180 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/presenced/presenced/client"
+)
+
+var callsToo = []string{"message", "signal", "call"}
+
+// callEvent matches a call event of a call.
+func callEvent(id, event string) func(client.Frame) bool {
+	return func(f client.Frame) bool { return f.Type == "call" && f.Call == id && f.Event == event }
+}
+
+func codeOf(err error) string {
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return ""
+}
+
+// TestCallsOverWebSocketAndLongPoll: alice over WebSocket calls bob, who
+// has a WebSocket and a long-poll session that take calls and one that
+// does not. Both ring and say so, the long-poll one answers, the other is
+// told "answered elsewhere", signals of the call travel both ways, and a
+// hang-up ends it. Then bad input: signals outside a call, oversized
+// signals, unknown targets, an offline callee, a flood of calls.
+func TestCallsOverWebSocketAndLongPoll(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := tctx(t)
+	alice, bob, carol := ts.user(t, "alice"), ts.user(t, "bob"), ts.user(t, "carol")
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	befriend(t, ctx, alice, carol, "alice@localhost", "carol@localhost")
+	avail := &client.Presence{Availability: "available"}
+
+	a, err := alice.Connect(ctx, client.ConnectOptions{Device: "web", Presence: avail})
+	must(t, err)
+	bws, err := bob.Connect(ctx, client.ConnectOptions{Device: "desk", Accepts: callsToo, Presence: avail})
+	must(t, err)
+	blp, err := bob.ConnectPoll(ctx, client.ConnectOptions{Device: "phone", Accepts: callsToo, Presence: avail})
+	must(t, err)
+	bnone, err := bob.Connect(ctx, client.ConnectOptions{Device: "tv", Presence: avail})
+	must(t, err)
+
+	id, rung, err := a.Call(ctx, "bob@localhost", map[string]bool{"video": true})
+	must(t, err)
+	if rung != 2 || id == "" {
+		t.Fatalf("call %q rang %d sessions", id, rung)
+	}
+	for _, b := range []*client.Session{bws, blp} {
+		f, err := b.WaitFor(ctx, callEvent(id, "incoming"))
+		must(t, err)
+		if f.From != a.Address || string(f.Data) != `{"video":true}` {
+			t.Fatalf("incoming: %s", f.Raw)
+		}
+		must(t, b.Ringing(ctx, id))
+	}
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		f, err := a.WaitFor(ctx, callEvent(id, "ringing"))
+		must(t, err)
+		seen[f.From] = true
+	}
+	if !seen[bws.Address] || !seen[blp.Address] {
+		t.Fatalf("ringing acknowledged by %v", seen)
+	}
+
+	must(t, blp.Answer(ctx, id, nil))
+	f, err := a.WaitFor(ctx, callEvent(id, "answered"))
+	must(t, err)
+	if f.From != blp.Address {
+		t.Fatalf("answered by %s", f.From)
+	}
+	f, err = bws.WaitFor(ctx, callEvent(id, "ended"))
+	must(t, err)
+	if f.Reason != "answered_elsewhere" {
+		t.Fatalf("the desk: %s", f.Raw)
+	}
+	if err := bws.Answer(ctx, id, nil); codeOf(err) != "conflict" {
+		t.Fatalf("a second answer: %v", err)
+	}
+
+	must(t, a.CallSignal(ctx, id, map[string]string{"sdp": "offer"}))
+	f, err = blp.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "signal" && f.Call == id })
+	must(t, err)
+	if string(f.Data) != `{"sdp":"offer"}` || f.From != a.Address {
+		t.Fatalf("signal: %s", f.Raw)
+	}
+	must(t, blp.CallSignal(ctx, id, map[string]string{"sdp": "answer"}))
+	f, err = a.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "signal" && f.Call == id })
+	must(t, err)
+	if string(f.Data) != `{"sdp":"answer"}` {
+		t.Fatalf("signal back: %s", f.Raw)
+	}
+	// signals outside the call, oversized ones
+	if err := bws.CallSignal(ctx, id, map[string]string{"sdp": "x"}); codeOf(err) != "not_found" {
+		t.Fatalf("a signal from outside the call: %v", err)
+	}
+	if err := a.CallSignal(ctx, "0123456789abcdef01234567", map[string]string{"sdp": "x"}); codeOf(err) != "not_found" {
+		t.Fatalf("a signal to no call: %v", err)
+	}
+	if err := a.CallSignal(ctx, id, strings.Repeat("x", 40<<10)); codeOf(err) != "invalid" {
+		t.Fatalf("an oversized signal: %v", err)
+	}
+	if _, err := a.Request(ctx, "signal", map[string]any{"call": id, "to": "bob@localhost", "data": 1}); codeOf(err) != "invalid" {
+		t.Fatalf("a signal in a call with to: %v", err)
+	}
+
+	must(t, blp.Hangup(ctx, id))
+	f, err = a.WaitFor(ctx, callEvent(id, "ended"))
+	must(t, err)
+	if f.Reason != "hangup" || f.From != blp.Address {
+		t.Fatalf("hang-up: %s", f.Raw)
+	}
+	if err := a.Hangup(ctx, id); codeOf(err) != "not_found" {
+		t.Fatalf("hanging up an ended call: %v", err)
+	}
+
+	// a decline, from the WebSocket session
+	id, _, err = a.Call(ctx, "bob@localhost", nil)
+	must(t, err)
+	_, err = bws.WaitFor(ctx, callEvent(id, "incoming"))
+	must(t, err)
+	must(t, bws.Reject(ctx, id, true))
+	f, err = a.WaitFor(ctx, callEvent(id, "ended"))
+	must(t, err)
+	if f.Reason != "busy" {
+		t.Fatalf("busy: %s", f.Raw)
+	}
+	_, err = blp.WaitFor(ctx, callEvent(id, "ended"))
+	must(t, err)
+
+	// unknown targets and offline callees look alike; a callee that takes
+	// no calls is not_accepted; a session without calls is never rung
+	_, _, err = a.Call(ctx, "carol@localhost", nil)
+	offline := err
+	_, _, err = a.Call(ctx, "nobody@localhost", nil)
+	if codeOf(offline) != "unavailable" || codeOf(err) != "unavailable" || offline.Error() != err.Error() {
+		t.Fatalf("offline %v, nobody %v", offline, err)
+	}
+	cs, err := carol.Connect(ctx, client.ConnectOptions{Presence: avail})
+	must(t, err)
+	if _, _, err := a.Call(ctx, "carol@localhost", nil); codeOf(err) != "not_accepted" {
+		t.Fatalf("a callee without calls: %v", err)
+	}
+	cs.Close(ctx)
+	if _, err := a.Request(ctx, "answer", nil); codeOf(err) != "invalid" {
+		t.Fatalf("an answer without a call: %v", err)
+	}
+	if _, err := a.Request(ctx, "reject", map[string]any{"call": id, "reason": "maybe"}); codeOf(err) != "invalid" {
+		t.Fatalf("a reject with a bad reason: %v", err)
+	}
+
+	// a flood of calls to one callee is rate limited
+	limited := false
+	for i := 0; i < 10 && !limited; i++ {
+		id, _, err := a.Call(ctx, "bob@localhost", nil)
+		switch codeOf(err) {
+		case "rate_limited":
+			limited = true
+		case "":
+			must(t, a.Cancel(ctx, id))
+		default:
+			t.Fatal(err)
+		}
+	}
+	if !limited {
+		t.Fatal("ten calls at once to one callee were not rate limited")
+	}
+	ctx2, cancel := context.WithTimeout(ctx, 0)
+	cancel()
+	if f, err := bnone.WaitFor(ctx2, func(f client.Frame) bool { return f.Type == "call" }); err == nil {
+		t.Fatalf("a session that takes no calls was told of one: %s", f.Raw)
+	}
+}
