@@ -18,7 +18,9 @@ func (s *Session) Call(ctx context.Context, to string, data any) (id string, run
 }
 
 // Ringing tells the caller that this session is ringing for call id.
-func (s *Session) Ringing(ctx context.Context, id string) error { return s.callRequest(ctx, "ringing", id, nil) }
+func (s *Session) Ringing(ctx context.Context, id string) error {
+	return s.callRequest(ctx, "ringing", id, nil)
+}
 
 // Answer takes call id on this session.
 func (s *Session) Answer(ctx context.Context, id string, data any) error {
@@ -39,10 +41,14 @@ func (s *Session) Reject(ctx context.Context, id string, busy bool) error {
 }
 
 // Cancel gives up call id before it is answered.
-func (s *Session) Cancel(ctx context.Context, id string) error { return s.callRequest(ctx, "cancel", id, nil) }
+func (s *Session) Cancel(ctx context.Context, id string) error {
+	return s.callRequest(ctx, "cancel", id, nil)
+}
 
 // Hangup leaves call id.
-func (s *Session) Hangup(ctx context.Context, id string) error { return s.callRequest(ctx, "hangup", id, nil) }
+func (s *Session) Hangup(ctx context.Context, id string) error {
+	return s.callRequest(ctx, "hangup", id, nil)
+}
 
 // CallSignal sends data (a WebRTC offer, answer or ICE candidate) to the
 // other party of the answered call id.
