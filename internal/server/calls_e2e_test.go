@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -176,5 +177,75 @@ func TestCallsOverWebSocketAndLongPoll(t *testing.T) {
 	cancel()
 	if f, err := bnone.WaitFor(ctx2, func(f client.Frame) bool { return f.Type == "call" }); err == nil {
 		t.Fatalf("a session that takes no calls was told of one: %s", f.Raw)
+	}
+}
+
+// TestDocsCallsExamples checks every JSON example of docs/calls.md as
+// TestDocsProtocolExamples does protocol.md's: a client frame is taken by
+// the server's decoder with every field known; a server frame's keys all
+// appear in one frame of its type (and event) a real server sent.
+func TestDocsCallsExamples(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := tctx(t)
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	log := &frameLog{}
+	hello := func(name, token, device string) *peer {
+		p := dialPeer(t, ts, name, token, log)
+		p.send(`{"type":"hello","id":"1","device":"` + device + `","accepts":["message","signal","call"],"presence":{"availability":"available"}}`)
+		p.waitFor("welcome", typ("welcome"))
+		return p
+	}
+	a, phone, laptop := hello("alice", alice.Token, "laptop"), hello("bob's phone", bob.Token, "phone"), hello("bob's laptop", bob.Token, "laptop")
+	a.send(`{"type":"call","id":"7","to":"bob@localhost","data":{"video":true}}`)
+	id := a.waitFor("ok", is(map[string]any{"type": "ok", "id": "7"}))["call"].(string)
+	incoming := is(map[string]any{"type": "call", "event": "incoming", "call": id})
+	phone.waitFor("incoming", incoming)
+	laptop.waitFor("incoming", incoming)
+	phone.send(`{"type":"ringing","id":"3","call":"` + id + `"}`)
+	a.waitFor("ringing", is(map[string]any{"type": "call", "event": "ringing"}))
+	phone.send(`{"type":"answer","id":"4","call":"` + id + `"}`)
+	a.waitFor("answered", is(map[string]any{"type": "call", "event": "answered"}))
+	laptop.waitFor("answered elsewhere", is(map[string]any{"type": "call", "event": "ended", "reason": "answered_elsewhere"}))
+	phone.send(`{"type":"signal","id":"8","call":"` + id + `","data":{"sdp":{"type":"answer","sdp":"v=0"}}}`)
+	a.waitFor("signal", is(map[string]any{"type": "signal", "call": id}))
+	phone.send(`{"type":"hangup","id":"9","call":"` + id + `"}`)
+	a.waitFor("hang-up", is(map[string]any{"type": "call", "event": "ended", "reason": "hangup"}))
+
+	doc := repoFile(t, "docs/calls.md")
+	n := 0
+	for _, block := range codeBlocks(doc, "json") {
+		dec := json.NewDecoder(strings.NewReader(block))
+		for dec.More() {
+			var raw json.RawMessage
+			must(t, dec.Decode(&raw))
+			var obj map[string]any
+			must(t, json.Unmarshal(raw, &obj))
+			n++
+			if _, server := obj["seq"]; !server && obj["type"] != "ok" {
+				checkClientFrame(t, raw, block)
+				continue
+			}
+			var real []map[string]any
+			for _, f := range log.ofType(obj["type"].(string)) {
+				if f["event"] == obj["event"] && (obj["reason"] == nil || f["reason"] == obj["reason"]) {
+					real = append(real, f)
+				}
+			}
+			want, found := pathsOf(obj), false
+			for _, f := range real {
+				have, all := pathsOf(f), true
+				for p := range want {
+					all = all && have[p]
+				}
+				found = found || all
+			}
+			if !found {
+				t.Errorf("docs/calls.md: no real frame has every field of %s\nreal ones:\n%s", raw, dump(real))
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("docs/calls.md: only %d JSON examples found", n)
 	}
 }
