@@ -6,8 +6,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/core"
 )
 
 var callsToo = []string{"message", "signal", "call"}
@@ -247,5 +249,70 @@ func TestDocsCallsExamples(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("docs/calls.md: only %d JSON examples found", n)
+	}
+}
+
+// TestAppCallsByHandle: two users of one calling app, each granting it the
+// other. The caller's app rings the callee by handle; the callee's app
+// session is rung by the caller's handle, and every event of the call
+// names handles, never an address or a device. An app without the signal
+// scope may not call.
+func TestAppCallsByHandle(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	users := map[string]*client.Client{"alice": alice, "bob": bob}
+	ringer, _ := registerApp(t, ts, "Ringer", true, "presence:read", "signal", "message")
+	hs := core.NewHandles(ts.key)
+	handle := func(holder, other string) string { return hs.Of(ringer, holder+"@localhost", other+"@localhost") }
+	open := func(local, other string, scopes ...string) *client.Session {
+		t.Helper()
+		token, _ := appTokenOf(t, ts, ringer, local, scopes...)
+		must(t, users[local].Do(ctx, "PATCH", "/v1/grants/"+ringer, map[string]any{"contacts": "picked", "picked": []string{other + "@localhost"}}, nil))
+		s, err := client.New(ts.URL, token).Connect(ctx, client.ConnectOptions{Device: "ringer", Accepts: callsToo})
+		must(t, err)
+		return s
+	}
+	a := open("alice", "bob", "presence:read", "signal")
+	b := open("bob", "alice", "presence:read", "signal")
+
+	if _, _, err := a.Call(ctx, "bob@localhost", nil); codeOf(err) != "invalid" {
+		t.Fatalf("an app without addresses called an address: %v", err)
+	}
+	id, rung, err := a.Call(ctx, handle("alice", "bob"), nil)
+	must(t, err)
+	if rung != 1 {
+		t.Fatalf("rang %d", rung)
+	}
+	f, err := b.WaitFor(ctx, callEvent(id, "incoming"))
+	must(t, err)
+	if f.From != handle("bob", "alice") {
+		t.Fatalf("bob's app is rung by %q, want alice's handle", f.From)
+	}
+	must(t, b.Answer(ctx, id, nil))
+	f, err = a.WaitFor(ctx, callEvent(id, "answered"))
+	must(t, err)
+	if f.From != handle("alice", "bob") {
+		t.Fatalf("answered by %q, want bob's handle", f.From)
+	}
+	must(t, b.CallSignal(ctx, id, map[string]string{"sdp": "answer"}))
+	f, err = a.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "signal" && f.Call == id })
+	must(t, err)
+	if f.From != handle("alice", "bob") || strings.Contains(string(f.Raw), "@localhost") {
+		t.Fatalf("a signal names %s", f.Raw)
+	}
+	must(t, a.Hangup(ctx, id))
+	f, err = b.WaitFor(ctx, callEvent(id, "ended"))
+	must(t, err)
+	if f.Reason != "hangup" || f.From != handle("bob", "alice") {
+		t.Fatalf("hang-up: %s", f.Raw)
+	}
+
+	// the same app, with a token without signal: no calls
+	quiet := open("alice", "bob", "presence:read")
+	if _, _, err := quiet.Call(ctx, handle("alice", "bob"), nil); codeOf(err) != "forbidden" {
+		t.Fatalf("a call without the signal scope: %v", err)
 	}
 }
