@@ -40,16 +40,18 @@ func callEnv(t *testing.T, lim CallLimits, accounts ...string) (*env, *waker) {
 
 var takesCalls = SessionOptions{Device: "phone", Accepts: []string{KindMessage, KindSignal, KindCall}, Presence: avail}
 
-// callEvents returns the call events in evs.
-func callEvents(evs []Event) []CallEvent {
-	var out []CallEvent
+// eventsOf returns the events of type T in evs.
+func eventsOf[T Event](evs []Event) []T {
+	var out []T
 	for _, ev := range evs {
-		if c, ok := ev.(CallEvent); ok {
-			out = append(out, c)
+		if e, ok := ev.(T); ok {
+			out = append(out, e)
 		}
 	}
 	return out
 }
+
+func callEvents(evs []Event) []CallEvent { return eventsOf[CallEvent](evs) }
 
 // one takes k's events and expects exactly one call event, of kind event.
 func one(t *testing.T, k *sink, event string) CallEvent {

@@ -12,66 +12,51 @@ import (
 // (core/calls.go); here are only its frames.
 
 // callFrame answers the frames of calls; ok is false for other frames.
-func (c *Conn) callFrame(f ClientFrame) (n int, err error, ok bool) {
+func (c *Conn) callFrame(f ClientFrame) (n int, ok bool, err error) {
 	s := c.Session
-	needCall := func() error {
-		if f.Call == "" {
-			return core.Errorf(core.CodeInvalid, "%s needs a call", f.Type)
-		}
-		return nil
-	}
 	switch f.Type {
 	case "call":
 		if f.Call != "" {
-			return 0, core.Errorf(core.CodeInvalid, "call takes to, not call: the server names the call"), true
+			return 0, true, core.Errorf(core.CodeInvalid, "call takes to, not call: the server names the call")
 		}
 		id, n, err := s.Call(f.To, f.Data)
 		c.called = id
-		return n, err, true
+		return n, true, err
 	case "signal":
 		if f.Call == "" {
-			return 0, nil, false // a signal outside a call: Send
+			return 0, false, nil // a signal outside a call: Send
 		}
 		if f.To != "" {
-			return 0, core.Errorf(core.CodeInvalid, "a signal within a call goes to the other party: no to"), true
+			return 0, true, core.Errorf(core.CodeInvalid, "a signal within a call goes to the other party: no to")
 		}
 		if err := s.CallSignal(f.Call, f.Data); err != nil {
-			return 0, err, true
+			return 0, true, err
 		}
-		return 1, nil, true
-	case "ringing":
-		if err := needCall(); err != nil {
-			return 0, err, true
-		}
-		return 0, s.CallRinging(f.Call), true
-	case "answer":
-		if err := needCall(); err != nil {
-			return 0, err, true
-		}
-		return 0, s.Answer(f.Call, f.Data), true
-	case "reject":
-		if err := needCall(); err != nil {
-			return 0, err, true
-		}
-		switch f.Reason {
-		case "", core.EndDeclined:
-			return 0, s.Reject(f.Call, false), true
-		case core.EndBusy:
-			return 0, s.Reject(f.Call, true), true
-		}
-		return 0, core.Errorf(core.CodeInvalid, "reason must be declined or busy"), true
-	case "cancel":
-		if err := needCall(); err != nil {
-			return 0, err, true
-		}
-		return 0, s.Cancel(f.Call), true
-	case "hangup":
-		if err := needCall(); err != nil {
-			return 0, err, true
-		}
-		return 0, s.Hangup(f.Call), true
+		return 1, true, nil
+	case "ringing", "answer", "reject", "cancel", "hangup":
+	default:
+		return 0, false, nil
 	}
-	return 0, nil, false
+	if f.Call == "" {
+		return 0, true, core.Errorf(core.CodeInvalid, "%s needs a call", f.Type)
+	}
+	switch f.Type {
+	case "ringing":
+		return 0, true, s.CallRinging(f.Call)
+	case "answer":
+		return 0, true, s.Answer(f.Call, f.Data)
+	case "cancel":
+		return 0, true, s.Cancel(f.Call)
+	case "hangup":
+		return 0, true, s.Hangup(f.Call)
+	}
+	switch f.Reason { // reject
+	case "", core.EndDeclined:
+		return 0, true, s.Reject(f.Call, false)
+	case core.EndBusy:
+		return 0, true, s.Reject(f.Call, true)
+	}
+	return 0, true, core.Errorf(core.CodeInvalid, "reason must be declined or busy")
 }
 
 // callEventFrame is a call event: {"type":"call","event":…}, or, for a

@@ -177,7 +177,7 @@ func (c *Conn) Invalid(err error) ([]byte, error) {
 
 func (c *Conn) dispatch(ctx context.Context, f ClientFrame) (int, error) {
 	h, s, me := c.srv.Hub, c.Session, c.Account
-	if n, err, ok := c.callFrame(f); ok {
+	if n, ok, err := c.callFrame(f); ok {
 		return n, err
 	}
 	if op, ok := graphOps[f.Type]; ok {
