@@ -70,7 +70,11 @@ type Frame struct {
 	To   string          `json:"to,omitempty"`
 	Body string          `json:"body,omitempty"`
 	Data json.RawMessage `json:"data,omitempty"`
-	// goaway
+	// calls (docs/calls.md): the call's ID, what happened (incoming,
+	// ringing, answered, ended), and for ended the reason
+	Call  string `json:"call,omitempty"`
+	Event string `json:"event,omitempty"`
+	// goaway, and an ended call
 	Reason    string `json:"reason,omitempty"`
 	Reconnect bool   `json:"reconnect,omitempty"`
 

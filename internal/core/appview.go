@@ -50,6 +50,9 @@ func (h *Hub) forApp(ev Event, su *user, f Facts, flow Flow, holder string) Even
 		m.From, m.To = n.full(m.From), n.full(m.To)
 		ev.Message = m
 		return ev
+	case CallEvent:
+		ev.From = n.full(ev.From)
+		return ev
 	}
 	return nil
 }

@@ -48,6 +48,8 @@ type Config struct {
 	// Offline bounds stored messages and history (offline.go); zero
 	// fields take DefaultOffline's.
 	Offline OfflineConfig
+	// Calls bounds calls (calls.go); zero fields take DefaultCallLimits.
+	Calls CallLimits
 }
 
 // Metrics are the hub's counters, read by the metrics endpoint.
@@ -108,6 +110,7 @@ type Hub struct {
 	handles   *Handles                   // apps' pairwise handles (handles.go)
 	closing   atomic.Bool                // Shutdown began: no new or resumed sessions
 	born      time.Time                  // the hub's start, from which sessions count their own (sinceBorn)
+	calls     callTable                  // live calls (calls.go)
 }
 
 const (
@@ -495,7 +498,7 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 			s.accepts &^= acceptMessage
 		}
 		if !s.channel.Scopes.Has(ScopeSignal) {
-			s.accepts &^= acceptSignal
+			s.accepts &^= acceptSignal | acceptCall
 		}
 		if !s.channel.Scopes.Has(ScopeEventsRead) {
 			topics = 0
@@ -860,6 +863,7 @@ func (h *Hub) endLocked(s *Session, reason string) {
 		sink.Close(Goaway{Reason: reason})
 	}
 	h.unavailableLocked(s)
+	h.leaveCallsLocked(s)
 	if len(kept) == 0 {
 		h.forgetLocked(u)
 	}

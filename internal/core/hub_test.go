@@ -643,15 +643,7 @@ func TestDirectedPresence(t *testing.T) {
 	}
 }
 
-func personalIn(evs []Event) []PersonalEvent {
-	var out []PersonalEvent
-	for _, ev := range evs {
-		if p, ok := ev.(PersonalEvent); ok {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func personalIn(evs []Event) []PersonalEvent { return eventsOf[PersonalEvent](evs) }
 
 // TestPersonalEvents: items reach the user's sessions and allowed viewers
 // that take the topic, never strangers; the last item follows interest, a

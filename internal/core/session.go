@@ -71,6 +71,7 @@ const (
 	acceptMessage kindSet = 1 << iota
 	acceptSignal
 	acceptIQ
+	acceptCall // rung by calls (calls.go)
 )
 
 func kindBit(kind string) kindSet {
@@ -81,6 +82,8 @@ func kindBit(kind string) kindSet {
 		return acceptSignal
 	case KindIQ:
 		return acceptIQ
+	case KindCall:
+		return acceptCall
 	}
 	return 0
 }

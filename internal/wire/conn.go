@@ -51,7 +51,8 @@ type Conn struct {
 	Scopes  []string
 	Session *core.Session
 	bye     bool
-	stored  bool // the last message frame was stored for later
+	stored  bool   // the last message frame was stored for later
+	called  string // the call a call frame placed, for its reply
 }
 
 // Finish ends the session if the client said bye; transports call it after
@@ -171,7 +172,9 @@ func (c *Conn) Handle(ctx context.Context, f ClientFrame) ([]byte, error) {
 	case f.Type == "ping":
 		return mustJSON(replyFrame{Type: "pong", ID: f.ID}), nil
 	}
-	return mustJSON(replyFrame{Type: "ok", ID: f.ID, Delivered: n, Stored: c.stored}), nil
+	called := c.called
+	c.called = ""
+	return mustJSON(replyFrame{Type: "ok", ID: f.ID, Delivered: n, Stored: c.stored, Call: called}), nil
 }
 
 // Invalid answers a frame that could not be decoded, closing the connection
@@ -185,6 +188,9 @@ func (c *Conn) Invalid(err error) ([]byte, error) {
 
 func (c *Conn) dispatch(ctx context.Context, f ClientFrame) (int, error) {
 	h, s, me := c.srv.Hub, c.Session, c.Account
+	if n, ok, err := c.callFrame(f); ok {
+		return n, err
+	}
 	if op, ok := graphOps[f.Type]; ok {
 		if f.Address == "" {
 			return 0, core.Errorf(core.CodeInvalid, "%s needs an address", f.Type)

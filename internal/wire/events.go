@@ -222,6 +222,8 @@ func Event(d core.Delivery) []byte {
 			c = ContactJSON{ID: ev.Contact.ID}
 		}
 		return mustJSON(contactFrame{Type: "contact", Seq: d.Seq, Op: ev.Op, Contact: c})
+	case core.CallEvent:
+		return callEvent(d.Seq, ev)
 	case core.Goaway:
 		return GoawayFrame(ev)
 	}

@@ -63,6 +63,9 @@ type ClientFrame struct {
 	Max    int        `json:"max,omitempty"`
 	Start  *time.Time `json:"start,omitempty"`
 	End    *time.Time `json:"end,omitempty"`
+	// ringing, answer, reject, cancel, hangup, and a signal within a call (docs/calls.md)
+	Call   string `json:"call,omitempty"`
+	Reason string `json:"reason,omitempty"` // reject: declined or busy
 }
 
 // ResumeInfo asks to resume a session after seq.
@@ -140,6 +143,7 @@ type replyFrame struct {
 	ID        string `json:"id,omitempty"`
 	Delivered int    `json:"delivered,omitempty"`
 	Stored    bool   `json:"stored,omitempty"` // a message kept for its recipient's next session
+	Call      string `json:"call,omitempty"`   // a call frame's: the call it placed
 }
 
 type errorFrame struct {
