@@ -147,3 +147,34 @@ func TestOfflineMessageWakesADevice(t *testing.T) {
 		t.Fatalf("bob's device was told %s (%+v)", got[0].Payload, got)
 	}
 }
+
+// TestCallToOfflineWakesADevice: a call to bob, who has no session, is
+// answered unavailable as today, and wakes his device, urgently.
+func TestCallToOfflineWakesADevice(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.PushAllowPrivate = true })
+	waitReady(t, ts)
+	ctx := tctx(t)
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	ps := pushtest.New(t, ts.Push.Keys.Public, "mailto:postmaster@localhost")
+	_, err := subscribePush(t, ctx, bob, ps, "phone")
+	must(t, err)
+	as := connected(t, ctx, alice, client.Presence{Availability: "available"})
+	var ce *client.Error
+	if _, _, err := as.Call(ctx, "bob@localhost", nil); !errors.As(err, &ce) || ce.Code != "unavailable" {
+		t.Fatalf("calling bob, offline: %v", err)
+	}
+	for len(ps.Taken()) == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no push reached bob's device")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	got := ps.Taken()[0]
+	var p struct{ Kind, From string }
+	must(t, json.Unmarshal(got.Payload, &p))
+	if p.Kind != "call" || p.From != "alice@localhost" || got.Urgency != "high" {
+		t.Fatalf("bob's device was told %s, urgency %q", got.Payload, got.Urgency)
+	}
+}
