@@ -6,12 +6,16 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/testbrowser"
+	"github.com/presenced/presenced/internal/webpush"
 	"github.com/presenced/presenced/internal/webpush/pushtest"
 )
 
@@ -176,5 +180,42 @@ func TestCallToOfflineWakesADevice(t *testing.T) {
 	must(t, json.Unmarshal(got.Payload, &p))
 	if p.Kind != "call" || p.From != "alice@localhost" || got.Urgency != "high" {
 		t.Fatalf("bob's device was told %s, urgency %q", got.Payload, got.Urgency)
+	}
+}
+
+// TestDocsPushExamples runs docs/push.md's shell examples against a server
+// ($TOKEN a user's) and checks that its payload examples are what the
+// service worker is sent.
+func TestDocsPushExamples(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skipf("the examples need curl: %v", err)
+	}
+	ts := startServer(t, nil)
+	waitReady(t, ts)
+	ts.user(t, "alice")
+	token, _, err := ts.Auth.IssueToken(context.Background(), "alice@localhost", "docs")
+	must(t, err)
+	doc := repoFile(t, "docs/push.md")
+	blocks := codeBlocks(doc, "sh")
+	if len(blocks) == 0 {
+		t.Fatal("docs/push.md has no sh block")
+	}
+	for _, b := range blocks {
+		cmd := exec.Command("bash", "-c", "set -eu\n"+strings.ReplaceAll(b, "127.0.0.1:8080", strings.TrimPrefix(ts.URL, "http://")))
+		cmd.Env = append(os.Environ(), "TOKEN="+token)
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.Contains(string(out), `"code":`) || !strings.Contains(string(out), ts.Push.Keys.Public) {
+			t.Errorf("docs/push.md example failed: %v\n%s\n%s", err, b, out)
+		}
+	}
+	for _, b := range codeBlocks(doc, "json") {
+		for _, line := range strings.Split(strings.TrimSpace(b), "\n") {
+			dec := json.NewDecoder(strings.NewReader(line))
+			dec.DisallowUnknownFields()
+			var p webpush.Payload
+			if err := dec.Decode(&p); err != nil || (p.Kind != core.NotifyMessage && p.Kind != core.NotifyCall) || p.From == "" {
+				t.Errorf("docs/push.md: %s is not a payload presenced sends: %v", line, err)
+			}
+		}
 	}
 }
