@@ -36,6 +36,7 @@ type Store interface {
 	Lifecycle
 	Apps
 	Identities
+	Rooms
 	Close() error
 }
 

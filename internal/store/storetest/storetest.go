@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Identities", testIdentities},
 		{"IdentityLimit", testIdentityLimit},
 		{"GrantingAccounts", testGrantingAccounts},
+		{"Rooms", testRooms},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })
 	}
