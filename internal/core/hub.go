@@ -45,6 +45,8 @@ type Config struct {
 	// Waker wakes an account's devices when something waits for it and no
 	// session took it (wake.go); nil: none.
 	Waker Waker
+	// Rooms bounds rooms (rooms.go); zero fields take DefaultRoomLimits'.
+	Rooms RoomLimits
 }
 
 // Metrics are the hub's counters, read by the metrics endpoint.
@@ -105,6 +107,7 @@ type Hub struct {
 	handles   *Handles                   // apps' pairwise handles (handles.go)
 	closing   atomic.Bool                // Shutdown began: no new or resumed sessions
 	born      time.Time                  // the hub's start, from which sessions count their own (sinceBorn)
+	rooms     roomTable                  // rooms with occupants (rooms.go)
 }
 
 const (
@@ -852,6 +855,7 @@ func (h *Hub) endLocked(s *Session, reason string) {
 		sink.Close(Goaway{Reason: reason})
 	}
 	h.unavailableLocked(s)
+	h.leaveRoomsLocked(s)
 	if len(kept) == 0 {
 		h.forgetLocked(u)
 	}
@@ -915,6 +919,7 @@ func (h *Hub) setPresenceLocked(s *Session, p Presence) {
 	}
 	s.presence, s.available = p, true
 	h.broadcastLocked(s.user)
+	h.roomPresenceLocked(s)
 }
 
 // self targets every session of account.
