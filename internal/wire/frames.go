@@ -53,6 +53,10 @@ type ClientFrame struct {
 	Item  string `json:"item,omitempty"`
 	// ack
 	Seq uint64 `json:"seq,omitempty"`
+	// rooms (rooms.go; docs/rooms.md): join (nick, presence, metadata,
+	// history), leave, room_message (body), subject, kick (nick), ban and
+	// affiliation (nick or address), room_config (mode), invite (to)
+	RoomFields
 }
 
 // ResumeInfo asks to resume a session after seq.
