@@ -1,0 +1,268 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/client"
+)
+
+// roomFrame is a room event as a JSON client reads it.
+type roomFrame struct {
+	Type      string     `json:"type"`
+	Room      string     `json:"room"`
+	Nick      string     `json:"nick"`
+	Body      string     `json:"body"`
+	Reason    string     `json:"reason"`
+	By        string     `json:"by"`
+	From      string     `json:"from"`
+	Subject   string     `json:"subject"`
+	Count     int        `json:"count"`
+	Created   bool       `json:"created"`
+	Self      occupantJS `json:"self"`
+	Occupants []occupantJS
+	Joined    []occupantJS `json:"joined"`
+	Changed   []occupantJS `json:"changed"`
+	Left      []occupantJS `json:"left"`
+	History   []struct {
+		Nick, Body string
+	} `json:"history"`
+}
+
+type occupantJS struct {
+	Nick         string          `json:"nick"`
+	Address      string          `json:"address"`
+	Availability string          `json:"availability"`
+	Status       string          `json:"status"`
+	Affiliation  string          `json:"affiliation"`
+	Role         string          `json:"role"`
+	Metadata     json.RawMessage `json:"metadata"`
+	Reason       string          `json:"reason"`
+}
+
+func asRoom(t *testing.T, f client.Frame) roomFrame {
+	t.Helper()
+	var r roomFrame
+	must(t, json.Unmarshal(f.Raw, &r))
+	return r
+}
+
+// waitRoom waits for a room event of typ that match accepts.
+func waitRoom(t *testing.T, s *client.Session, typ string, match func(roomFrame) bool) roomFrame {
+	t.Helper()
+	f, err := s.WaitFor(tctx(t), func(f client.Frame) bool {
+		if f.Type != typ {
+			return false
+		}
+		var r roomFrame
+		return json.Unmarshal(f.Raw, &r) == nil && (match == nil || match(r))
+	})
+	must(t, err)
+	return asRoom(t, f)
+}
+
+func wantErrCode(t *testing.T, err error, code string) {
+	t.Helper()
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Code != code {
+		t.Fatalf("got %v, want %s", err, code)
+	}
+}
+
+// TestRoomsOverWebSocket: two JSON clients share a room end to end:
+// snapshot, diff, metadata, messages, subject, history, kick and ban,
+// and the bad input a room frame can carry.
+func TestRoomsOverWebSocket(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := tctx(t)
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	aws, err := alice.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "away", Status: "tea"}})
+	must(t, err)
+
+	_, err = aws.Request(ctx, "join", map[string]any{"room": "doc-42", "nick": "al", "metadata": map[string]any{"page": 3}})
+	must(t, err)
+	snap := waitRoom(t, aws, "room_snapshot", nil)
+	if !snap.Created || snap.Self.Affiliation != "owner" || snap.Self.Address != "alice@localhost" || string(snap.Self.Metadata) != `{"page":3}` {
+		t.Fatalf("alice's snapshot %+v", snap)
+	}
+	_, err = aws.Request(ctx, "room_message", map[string]any{"room": "doc-42", "body": "first"})
+	must(t, err)
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "doc-42", "nick": "bo", "history": 5})
+	must(t, err)
+	snap = waitRoom(t, bws, "room_snapshot", nil)
+	if snap.Count != 2 || len(snap.Occupants) != 1 || snap.Occupants[0].Nick != "al" || snap.Occupants[0].Address != "" ||
+		len(snap.History) != 1 || snap.History[0].Body != "first" || snap.Self.Status != "tea" {
+		t.Fatalf("bob's snapshot %s", mustRaw(snap))
+	}
+	d := waitRoom(t, aws, "room_diff", nil)
+	if len(d.Joined) != 1 || d.Joined[0].Nick != "bo" || d.Joined[0].Address != "bob@localhost" || d.Count != 2 {
+		t.Fatalf("alice's diff %+v", d)
+	}
+	r, err := bws.Request(ctx, "room_message", map[string]any{"room": "doc-42", "body": "hello"})
+	must(t, err)
+	if r.Delivered != 2 {
+		t.Fatalf("delivered %d", r.Delivered)
+	}
+	if m := waitRoom(t, aws, "room_message", func(r roomFrame) bool { return r.Body == "hello" }); m.Nick != "bo" {
+		t.Fatalf("message %+v", m)
+	}
+	_, err = aws.Request(ctx, "subject", map[string]any{"room": "doc-42", "subject": "chapter 3"})
+	must(t, err)
+	if s := waitRoom(t, bws, "room_subject", nil); s.Subject != "chapter 3" || s.Nick != "al" {
+		t.Fatalf("subject %+v", s)
+	}
+
+	// bad input
+	for _, bad := range []map[string]any{
+		{"room": "no spaces", "nick": "x"}, {"room": strings.Repeat("r", 65), "nick": "x"}, {"room": "doc-42"},
+		{"room": "r", "nick": "x", "metadata": "text"}, {"room": "r", "nick": "x", "history": -1},
+	} {
+		_, err := bws.Request(ctx, "join", bad)
+		wantErrCode(t, err, "invalid")
+	}
+	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "doc-42", "body": strings.Repeat("x", 17<<10)})
+	wantErrCode(t, err, "invalid")
+	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "elsewhere", "body": "hi"})
+	wantErrCode(t, err, "not_found")
+	_, err = bws.Request(ctx, "kick", map[string]any{"room": "doc-42", "nick": "al"})
+	wantErrCode(t, err, "forbidden")
+	_, err = bws.Request(ctx, "subject", map[string]any{"room": "doc-42", "subject": "mine"})
+	wantErrCode(t, err, "forbidden")
+
+	// kick, then ban: a banned member rejoining is refused
+	_, err = aws.Request(ctx, "kick", map[string]any{"room": "doc-42", "nick": "bo", "reason": "tidy up"})
+	must(t, err)
+	if l := waitRoom(t, bws, "room_left", nil); l.Reason != "kicked" || l.By != "al" {
+		t.Fatalf("kicked %+v", l)
+	}
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "doc-42", "nick": "bo"})
+	must(t, err)
+	_, err = aws.Request(ctx, "ban", map[string]any{"room": "doc-42", "address": "bob@localhost"})
+	must(t, err)
+	if l := waitRoom(t, bws, "room_left", func(r roomFrame) bool { return r.Reason == "banned" }); l.Room != "doc-42" {
+		t.Fatalf("banned %+v", l)
+	}
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "doc-42", "nick": "bo"})
+	wantErrCode(t, err, "forbidden")
+	d = waitRoom(t, aws, "room_diff", func(r roomFrame) bool { return len(r.Left) > 0 })
+	if d.Left[0].Nick != "bo" || d.Count != 1 {
+		t.Fatalf("alice sees bob go %+v", d)
+	}
+}
+
+func mustRaw(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// TestRoomShareJSONAndXMPP: a JSON-protocol member and a stock XMPP
+// client (mellium) in one room: the XMPP client finds the service, joins
+// with a nickname, sees the JSON member's presence with its affiliation,
+// and messages and presence flow both ways; history comes with delay
+// stamps; a XEP-0249 invitation reaches the JSON side.
+func TestRoomShareJSONAndXMPP(t *testing.T) {
+	ts, ctx, _, bob := xmppWorld(t, time.Second)
+	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "dnd", "status": "json side"}})
+	must(t, err)
+	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "before you came"})
+	must(t, err)
+
+	ax, in := xmppClient(t, ts, "alice")
+	items := sendIQ(t, ctx, ax, `<iq type='get' id='d1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`)
+	if !strings.Contains(items.Inner, "conference.localhost") {
+		t.Fatalf("the server's items %s", items.Inner)
+	}
+	info := sendIQ(t, ctx, ax, `<iq type='get' id='d2' to='conference.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	if !strings.Contains(info.Inner, `category="conference"`) || !strings.Contains(info.Inner, "http://jabber.org/protocol/muc") {
+		t.Fatalf("the service's info %s", info.Inner)
+	}
+	rooms := sendIQ(t, ctx, ax, `<iq type='get' id='d3' to='conference.localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`)
+	if !strings.Contains(rooms.Inner, "lounge@conference.localhost") {
+		t.Fatalf("rooms %s", rooms.Inner)
+	}
+	must(t, ax.Send(ctx, stanza2IQ(`<presence><status>xmpp side</status></presence>`)))
+	must(t, ax.Send(ctx, stanza2IQ(`<presence to='lounge@conference.localhost/alice'><show>away</show><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='10'/></x></presence>`)))
+	p := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.From == "lounge@conference.localhost/bob" })
+	if p.Show != "dnd" || p.Status != "json side" || !strings.Contains(p.Inner, `affiliation="owner"`) || !strings.Contains(p.Inner, `role="moderator"`) {
+		t.Fatalf("bob in the room as alice sees him: %+v", p)
+	}
+	self := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.From == "lounge@conference.localhost/alice" })
+	if !strings.Contains(self.Inner, `code="110"`) {
+		t.Fatalf("self-presence %+v", self)
+	}
+	hist := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Type == "groupchat" && s.Body != "" })
+	if hist.Body != "before you came" || hist.From != "lounge@conference.localhost/bob" || !strings.Contains(hist.Inner, "urn:xmpp:delay") {
+		t.Fatalf("history %+v", hist)
+	}
+	waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && strings.Contains(s.Inner, "<subject") })
+
+	// the JSON member sees alice arrive, with her room presence
+	d := waitRoom(t, bws, "room_diff", nil)
+	if len(d.Joined) != 1 || d.Joined[0].Nick != "alice" || d.Joined[0].Availability != "away" || d.Joined[0].Address != "alice@localhost" {
+		t.Fatalf("bob's diff %+v", d)
+	}
+	// messages both ways
+	must(t, ax.Send(ctx, stanza2IQ(`<message to='lounge@conference.localhost' type='groupchat' id='g1'><body>hi from XMPP</body></message>`)))
+	if m := waitRoom(t, bws, "room_message", func(r roomFrame) bool { return r.Body == "hi from XMPP" }); m.Nick != "alice" {
+		t.Fatalf("bob got %+v", m)
+	}
+	echo := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Body == "hi from XMPP" })
+	if echo.ID != "g1" || echo.From != "lounge@conference.localhost/alice" {
+		t.Fatalf("the reflected message %+v", echo)
+	}
+	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "hi from JSON"})
+	must(t, err)
+	m := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Body == "hi from JSON" })
+	if m.Type != "groupchat" || m.From != "lounge@conference.localhost/bob" || strings.Contains(m.Inner, "delay") {
+		t.Fatalf("alice got %+v", m)
+	}
+	// presence both ways
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "available", "status": "back"}})
+	must(t, err)
+	p = waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.From == "lounge@conference.localhost/bob" && s.Status == "back" })
+	if p.Show != "" {
+		t.Fatalf("bob back %+v", p)
+	}
+	must(t, ax.Send(ctx, stanza2IQ(`<presence to='lounge@conference.localhost/alice'><show>xa</show></presence>`)))
+	d = waitRoom(t, bws, "room_diff", func(r roomFrame) bool { return len(r.Changed) > 0 && r.Changed[0].Nick == "alice" })
+	if d.Changed[0].Availability != "xa" {
+		t.Fatalf("alice's change %+v", d)
+	}
+	// a XEP-0249 invitation from XMPP reaches the JSON side
+	must(t, ax.Send(ctx, stanza2IQ(`<message to='bob@localhost'><x xmlns='jabber:x:conference' jid='lounge@conference.localhost' reason='come'/></message>`)))
+	inv := waitRoom(t, bws, "room_invite", nil)
+	if inv.Room != "lounge" || !strings.HasPrefix(inv.From, "alice@localhost/") || inv.Reason != "come" {
+		t.Fatalf("invitation %+v", inv)
+	}
+	// the owner kicks alice: she gets 307 and 110; then bans her: she cannot come back
+	_, err = bws.Request(ctx, "kick", map[string]any{"room": "lounge", "nick": "alice", "reason": "out"})
+	must(t, err)
+	k := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.Type == "unavailable" && s.From == "lounge@conference.localhost/alice" })
+	if !strings.Contains(k.Inner, `code="307"`) || !strings.Contains(k.Inner, `code="110"`) {
+		t.Fatalf("kicked %+v", k)
+	}
+	_, err = bws.Request(ctx, "ban", map[string]any{"room": "lounge", "address": "alice@localhost"})
+	must(t, err)
+	must(t, ax.Send(ctx, stanza2IQ(`<presence to='lounge@conference.localhost/alice'/>`)))
+	e := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.Type == "error" })
+	if !strings.Contains(e.Inner, "forbidden") {
+		t.Fatalf("a banned rejoin %+v", e)
+	}
+	// an unknown room's info, and groupchat to a room one is not in
+	x := sendIQ(t, ctx, ax, `<iq type='get' id='d4' to='nowhere@conference.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	if x.Type != "error" || !strings.Contains(x.Inner, "item-not-found") {
+		t.Fatalf("unknown room %s", x)
+	}
+	must(t, ax.Send(ctx, stanza2IQ(`<message to='nowhere@conference.localhost' type='groupchat' id='g2'><body>anyone?</body></message>`)))
+	e = waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Type == "error" && s.ID == "g2" })
+	if !strings.Contains(e.Inner, "not-acceptable") {
+		t.Fatalf("groupchat outside %+v", e)
+	}
+}
