@@ -189,11 +189,15 @@ func TestRoomShareJSONAndXMPP(t *testing.T) {
 	}
 	must(t, ax.Send(ctx, stanza2IQ(`<presence><status>xmpp side</status></presence>`)))
 	must(t, ax.Send(ctx, stanza2IQ(`<presence to='lounge@conference.localhost/alice'><show>away</show><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='10'/></x></presence>`)))
-	p := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.From == "lounge@conference.localhost/bob" })
+	p := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.From == "lounge@conference.localhost/bob"
+	})
 	if p.Show != "dnd" || p.Status != "json side" || !strings.Contains(p.Inner, `affiliation="owner"`) || !strings.Contains(p.Inner, `role="moderator"`) {
 		t.Fatalf("bob in the room as alice sees him: %+v", p)
 	}
-	self := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.From == "lounge@conference.localhost/alice" })
+	self := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.From == "lounge@conference.localhost/alice"
+	})
 	if !strings.Contains(self.Inner, `code="110"`) {
 		t.Fatalf("self-presence %+v", self)
 	}
@@ -226,7 +230,9 @@ func TestRoomShareJSONAndXMPP(t *testing.T) {
 	// presence both ways
 	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "available", "status": "back"}})
 	must(t, err)
-	p = waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.From == "lounge@conference.localhost/bob" && s.Status == "back" })
+	p = waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.From == "lounge@conference.localhost/bob" && s.Status == "back"
+	})
 	if p.Show != "" {
 		t.Fatalf("bob back %+v", p)
 	}
@@ -244,7 +250,9 @@ func TestRoomShareJSONAndXMPP(t *testing.T) {
 	// the owner kicks alice: she gets 307 and 110; then bans her: she cannot come back
 	_, err = bws.Request(ctx, "kick", map[string]any{"room": "lounge", "nick": "alice", "reason": "out"})
 	must(t, err)
-	k := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.Type == "unavailable" && s.From == "lounge@conference.localhost/alice" })
+	k := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "unavailable" && s.From == "lounge@conference.localhost/alice"
+	})
 	if !strings.Contains(k.Inner, `code="307"`) || !strings.Contains(k.Inner, `code="110"`) {
 		t.Fatalf("kicked %+v", k)
 	}
