@@ -1,8 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +67,22 @@ func waitRoom(t *testing.T, s *client.Session, typ string, match func(roomFrame)
 	})
 	must(t, err)
 	return asRoom(t, f)
+}
+
+// waitRooms waits until each of preds has matched a room event, in any order.
+func waitRooms(t *testing.T, s *client.Session, preds ...func(roomFrame) bool) {
+	t.Helper()
+	ctx := tctx(t)
+	left := slices.Clone(preds)
+	for len(left) > 0 {
+		f, err := s.Next(ctx)
+		must(t, err)
+		var r roomFrame
+		if json.Unmarshal(f.Raw, &r) != nil {
+			continue
+		}
+		left = slices.DeleteFunc(left, func(p func(roomFrame) bool) bool { return p(r) })
+	}
 }
 
 func wantErrCode(t *testing.T, err error, code string) {
@@ -272,5 +293,62 @@ func TestRoomShareJSONAndXMPP(t *testing.T) {
 	e = waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Type == "error" && s.ID == "g2" })
 	if !strings.Contains(e.Inner, "not-acceptable") {
 		t.Fatalf("groupchat outside %+v", e)
+	}
+}
+
+// TestRoomSlixmpp: slixmpp's XEP-0045 plugin (Debian's python3-slixmpp) and
+// a JSON-protocol member share one room: occupant presence, history,
+// subject, messages and presence both ways (testdata/slixmpp_muc.py plays
+// the XMPP side).
+func TestRoomSlixmpp(t *testing.T) {
+	python := os.Getenv("PRESENCED_TEST_SLIXMPP")
+	if python == "" {
+		t.Skip("set PRESENCED_TEST_SLIXMPP to a python3 with slixmpp (Debian: python3-slixmpp) to run")
+	}
+	ts, ctx, _, bob := xmppWorld(t, time.Second)
+	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "dnd", "status": "json side"}})
+	must(t, err)
+	_, err = bws.Request(ctx, "subject", map[string]any{"room": "lounge", "subject": "our lounge"})
+	must(t, err)
+	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "before you came"})
+	must(t, err)
+
+	host, port, _ := strings.Cut(ts.xmppAddrs[0], ":")
+	cmd := exec.Command(python, filepath.Join("testdata", "slixmpp_muc.py"))
+	cmd.Env = append(os.Environ(), "XMPP_HOST="+host, "XMPP_PORT="+port, "XMPP_DOMAIN=localhost",
+		"XMPP_CA="+filepath.Join(ts.Config.DataDir, XMPPCertFile), "ALICE_PASSWORD=password-alice", "ROOM=lounge@conference.localhost")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	must(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		if t.Failed() {
+			cmd.Process.Kill()
+		}
+		t.Logf("slixmpp:\n%s", out.String())
+	}()
+
+	// alice's join comes in a diff, her message at once: either may come first
+	waitRooms(t, bws, func(f roomFrame) bool {
+		return f.Type == "room_diff" && len(f.Joined) > 0 && f.Joined[0].Nick == "alice" && f.Joined[0].Availability == "away" && f.Joined[0].Status == "slix side"
+	}, func(f roomFrame) bool { return f.Type == "room_message" && f.Body == "hi from slixmpp" && f.Nick == "alice" })
+	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "hi from JSON"})
+	must(t, err)
+	waitRoom(t, bws, "room_diff", func(r roomFrame) bool {
+		return len(r.Changed) > 0 && r.Changed[0].Nick == "alice" && r.Changed[0].Availability == "xa"
+	})
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "available", "status": "json back"}})
+	must(t, err)
+	waitRoom(t, bws, "room_diff", func(r roomFrame) bool { return len(r.Left) > 0 && r.Left[0].Nick == "alice" })
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("slixmpp scenario: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("slixmpp scenario did not end")
 	}
 }
