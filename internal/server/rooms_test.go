@@ -334,7 +334,9 @@ func TestRoomSlixmpp(t *testing.T) {
 	// alice's join comes in a diff, her message at once: either may come first
 	waitRooms(t, bws, func(f roomFrame) bool {
 		return f.Type == "room_diff" && len(f.Joined) > 0 && f.Joined[0].Nick == "alice" && f.Joined[0].Availability == "away" && f.Joined[0].Status == "slix side"
-	}, func(f roomFrame) bool { return f.Type == "room_message" && f.Body == "hi from slixmpp" && f.Nick == "alice" })
+	}, func(f roomFrame) bool {
+		return f.Type == "room_message" && f.Body == "hi from slixmpp" && f.Nick == "alice"
+	})
 	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "hi from JSON"})
 	must(t, err)
 	waitRoom(t, bws, "room_diff", func(r roomFrame) bool {
