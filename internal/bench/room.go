@@ -263,4 +263,3 @@ func (r *RoomResult) Report(w io.Writer) {
 		fmt.Fprintf(w, "error:                %s\n", e)
 	}
 }
-
