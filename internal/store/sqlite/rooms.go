@@ -141,3 +141,19 @@ func (s *DB) RoomHistory(ctx context.Context, app, name string) ([]store.RoomMes
 func isForeignKey(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint")
 }
+
+// deleteRoomsOf removes, in a deletion of account, the rooms it owns (with
+// their affiliations and history) and its affiliations elsewhere: they also
+// go by ON DELETE CASCADE, but only on connections with foreign_keys on.
+func deleteRoomsOf(ctx context.Context, tx *sql.Tx, account string) error {
+	for _, q := range []string{
+		`DELETE FROM room_history WHERE (app, name) IN (SELECT app, name FROM rooms WHERE owner=?1)`,
+		`DELETE FROM room_affiliations WHERE account=?1 OR (app, name) IN (SELECT app, name FROM rooms WHERE owner=?1)`,
+		`DELETE FROM rooms WHERE owner=?1`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, account); err != nil {
+			return err
+		}
+	}
+	return nil
+}
