@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,6 +174,26 @@ func TestRoomsOverWebSocket(t *testing.T) {
 	d = waitRoom(t, aws, "room_diff", func(r roomFrame) bool { return len(r.Left) > 0 })
 	if d.Left[0].Nick != "bo" || d.Count != 1 {
 		t.Fatalf("alice sees bob go %+v", d)
+	}
+
+	// a join flood: the rate limit and the rooms per session stop it, with
+	// typed errors and nothing else
+	cws, err := ts.user(t, "carol").Connect(ctx, client.ConnectOptions{})
+	must(t, err)
+	refused := map[string]int{}
+	for i := 0; i < 80; i++ {
+		_, err := cws.Request(ctx, "join", map[string]any{"room": fmt.Sprint("flood-", i), "nick": "c"})
+		var ce *client.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &ce) && (ce.Code == "rate_limited" || ce.Code == "limit"):
+			refused[ce.Code]++
+		default:
+			t.Fatalf("join %d: %v", i, err)
+		}
+	}
+	if refused["rate_limited"]+refused["limit"] < 16 {
+		t.Fatalf("80 joins at once: %v refused", refused)
 	}
 }
 
