@@ -242,6 +242,23 @@ func (h *Hub) roomOf(s *Session, name string) (*room, error) {
 	return r, nil
 }
 
+// text is a text field of a room call, and its bound.
+type text struct {
+	field, value string
+	max          int
+}
+
+// findRoom checks a room call's text fields, then finds s's room by name.
+func (s *Session) findRoom(room string, texts ...text) (*Hub, *room, error) {
+	for _, t := range texts {
+		if err := checkText(t.field, t.value, t.max); err != nil {
+			return nil, nil, err
+		}
+	}
+	r, err := s.hub.roomOf(s, room)
+	return s.hub, r, err
+}
+
 // load returns the room id in memory, reading it from the store (and
 // creating it, owned by s's account, when it does not exist and create
 // is set).
@@ -462,13 +479,7 @@ func (h *Hub) unindexRoom(s *Session, id RoomID) {
 			return
 		}
 	}
-	t := &h.rooms
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.of[s], id)
-	if len(t.of[s]) == 0 {
-		delete(t.of, s)
-	}
+	h.dropIndex(s, id)
 }
 
 // roomsOf lists the rooms s is in.
@@ -566,17 +577,10 @@ func (h *Hub) changedLocked(r *room, oc *occupant) {
 // RoomSend sends a message to a room s is in: every occupant gets it, s
 // too (as XEP-0045 reflects it); it is kept in the room's history.
 func (s *Session) RoomSend(ctx context.Context, room, id, body string) (int, error) {
-	if err := checkText("id", id, MaxMessageID); err != nil {
-		return 0, err
-	}
 	if body == "" {
 		return 0, Errorf(CodeInvalid, "body is required")
 	}
-	if err := checkText("body", body, MaxMessageBody); err != nil {
-		return 0, err
-	}
-	h := s.hub
-	r, err := h.roomOf(s, room)
+	h, r, err := s.findRoom(room, text{"id", id, MaxMessageID}, text{"body", body, MaxMessageBody})
 	if err != nil {
 		return 0, err
 	}
@@ -642,11 +646,7 @@ func (h *Hub) moderatorLocked(r *room, s *Session, what RoomFlow) (*occupant, er
 
 // SetSubject sets a room's subject (owners and admins).
 func (s *Session) SetSubject(ctx context.Context, room, subject string) error {
-	if err := checkText("subject", subject, MaxSubject); err != nil {
-		return err
-	}
-	h := s.hub
-	r, err := h.roomOf(s, room)
+	h, r, err := s.findRoom(room, text{"subject", subject, MaxSubject})
 	if err != nil {
 		return err
 	}
@@ -679,7 +679,7 @@ func (s *Session) SetRoomMode(ctx context.Context, room, mode string) error {
 		for _, x := range r.occupants() {
 			if x.aff == store.AffNone {
 				h.removeLocked(r, x, LeftMembership, oc.nick, "", true)
-				h.unindexLater(x.s, r.id)
+				h.dropIndex(x.s, r.id)
 			}
 		}
 	})
@@ -712,9 +712,9 @@ func (h *Hub) roomEdit(ctx context.Context, r *room, s *Session, what RoomFlow, 
 	return nil
 }
 
-// unindexLater forgets the room of a session removed from it; the caller
-// holds r.mu (the table's lock comes after it).
-func (h *Hub) unindexLater(s *Session, id RoomID) {
+// dropIndex forgets the room of a session not (or no longer) in it; the
+// caller may hold r.mu (the table's lock comes after it).
+func (h *Hub) dropIndex(s *Session, id RoomID) {
 	t := &h.rooms
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -727,11 +727,7 @@ func (h *Hub) unindexLater(s *Session, id RoomID) {
 // Kick removes the occupant with nick from a room (owners and admins,
 // over occupants of lower affiliation).
 func (s *Session) Kick(ctx context.Context, room, nick, why string) error {
-	if err := checkText("reason", why, MaxRoomReason); err != nil {
-		return err
-	}
-	h := s.hub
-	r, err := h.roomOf(s, room)
+	h, r, err := s.findRoom(room, text{"reason", why, MaxRoomReason})
 	if err != nil {
 		return err
 	}
@@ -749,7 +745,7 @@ func (s *Session) Kick(ctx context.Context, room, nick, why string) error {
 		return errOutranked
 	}
 	h.removeLocked(r, target, LeftKicked, oc.nick, why, true)
-	h.unindexLater(target.s, r.id)
+	h.dropIndex(target.s, r.id)
 	h.evictLocked(r)
 	return nil
 }
@@ -769,11 +765,7 @@ func (s *Session) SetAffiliation(ctx context.Context, room string, who RoomWho, 
 	default:
 		return Errorf(CodeInvalid, "affiliation must be admin, member, outcast or none")
 	}
-	if err := checkText("reason", why, MaxRoomReason); err != nil {
-		return err
-	}
-	h := s.hub
-	r, err := h.roomOf(s, room)
+	h, r, err := s.findRoom(room, text{"reason", why, MaxRoomReason})
 	if err != nil {
 		return err
 	}
@@ -829,10 +821,10 @@ func (s *Session) SetAffiliation(ctx context.Context, room string, who RoomWho, 
 		switch {
 		case aff == store.AffOutcast:
 			h.removeLocked(r, x, LeftBanned, oc.nick, why, true)
-			h.unindexLater(x.s, r.id)
+			h.dropIndex(x.s, r.id)
 		case aff == store.AffNone && r.cfg.Mode == store.RoomMembers:
 			h.removeLocked(r, x, LeftMembership, oc.nick, why, true)
-			h.unindexLater(x.s, r.id)
+			h.dropIndex(x.s, r.id)
 		default:
 			x.aff = aff
 			if moderates(aff) {
@@ -898,11 +890,7 @@ func (h *Hub) resolveWho(r *room, s *Session, who RoomWho, resolved bool) (strin
 // presence with s, else unavailable, as for a message). In a members-only
 // room only owners and admins invite, and the invitee becomes a member.
 func (s *Session) Invite(ctx context.Context, room, to, why string) (int, error) {
-	if err := checkText("reason", why, MaxRoomReason); err != nil {
-		return 0, err
-	}
-	h := s.hub
-	r, err := h.roomOf(s, room)
+	h, r, err := s.findRoom(room, text{"reason", why, MaxRoomReason})
 	if err != nil {
 		return 0, err
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -197,6 +198,25 @@ func TestRoomsOverWebSocket(t *testing.T) {
 	}
 }
 
+// loungeWithBob starts a server with an XMPP listener where bob, on the
+// JSON side, owns the room "lounge" (dnd, "json side"), with subject if
+// given, and said "before you came" in it.
+func loungeWithBob(t *testing.T, subject string) (*testServer, context.Context, *client.Session) {
+	t.Helper()
+	ts, ctx, _, bob := xmppWorld(t, time.Second)
+	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "dnd", "status": "json side"}})
+	must(t, err)
+	if subject != "" {
+		_, err = bws.Request(ctx, "subject", map[string]any{"room": "lounge", "subject": subject})
+		must(t, err)
+	}
+	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "before you came"})
+	must(t, err)
+	return ts, ctx, bws
+}
+
 func mustRaw(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
@@ -208,14 +228,7 @@ func mustRaw(v any) string {
 // and messages and presence flow both ways; history comes with delay
 // stamps; a XEP-0249 invitation reaches the JSON side.
 func TestRoomShareJSONAndXMPP(t *testing.T) {
-	ts, ctx, _, bob := xmppWorld(t, time.Second)
-	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
-	must(t, err)
-	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "dnd", "status": "json side"}})
-	must(t, err)
-	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "before you came"})
-	must(t, err)
-
+	ts, ctx, bws := loungeWithBob(t, "")
 	ax, in := xmppClient(t, ts, "alice")
 	items := sendIQ(t, ctx, ax, `<iq type='get' id='d1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`)
 	if !strings.Contains(items.Inner, "conference.localhost") {
@@ -263,7 +276,7 @@ func TestRoomShareJSONAndXMPP(t *testing.T) {
 	if echo.ID != "g1" || echo.From != "lounge@conference.localhost/alice" {
 		t.Fatalf("the reflected message %+v", echo)
 	}
-	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "hi from JSON"})
+	_, err := bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "hi from JSON"})
 	must(t, err)
 	m := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Body == "hi from JSON" })
 	if m.Type != "groupchat" || m.From != "lounge@conference.localhost/bob" || strings.Contains(m.Inner, "delay") {
@@ -326,15 +339,7 @@ func TestRoomSlixmpp(t *testing.T) {
 	if python == "" {
 		t.Skip("set PRESENCED_TEST_SLIXMPP to a python3 with slixmpp (Debian: python3-slixmpp) to run")
 	}
-	ts, ctx, _, bob := xmppWorld(t, time.Second)
-	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
-	must(t, err)
-	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "dnd", "status": "json side"}})
-	must(t, err)
-	_, err = bws.Request(ctx, "subject", map[string]any{"room": "lounge", "subject": "our lounge"})
-	must(t, err)
-	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "before you came"})
-	must(t, err)
+	ts, ctx, bws := loungeWithBob(t, "our lounge")
 
 	host, port, _ := strings.Cut(ts.xmppAddrs[0], ":")
 	cmd := exec.Command(python, filepath.Join("testdata", "slixmpp_muc.py"))
@@ -358,7 +363,7 @@ func TestRoomSlixmpp(t *testing.T) {
 	}, func(f roomFrame) bool {
 		return f.Type == "room_message" && f.Body == "hi from slixmpp" && f.Nick == "alice"
 	})
-	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "hi from JSON"})
+	_, err := bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "hi from JSON"})
 	must(t, err)
 	waitRoom(t, bws, "room_diff", func(r roomFrame) bool {
 		return len(r.Changed) > 0 && r.Changed[0].Nick == "alice" && r.Changed[0].Availability == "xa"
