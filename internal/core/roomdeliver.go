@@ -111,9 +111,10 @@ func projectRoom(ev Event, addresses bool, n *namer) Event {
 
 // roomPending is the diff a room is gathering.
 type roomPending struct {
-	start   uint64 // the room's ver before the window's first change
-	entries map[string]*pendingNick
-	order   []string // nicks by first change
+	start    uint64 // the room's ver before the window's first change
+	lastJoin uint64 // the ver of the window's latest join: the newest snapshot
+	entries  map[string]*pendingNick
+	order    []string // nicks by first change
 }
 
 // pendingNick is what happened to one nick during the window.
@@ -128,8 +129,9 @@ type nickChange struct {
 	occ     RoomOccupant
 }
 
-// maxChanges bounds the changes of one nick a window keeps: one more
-// closes the window at once.
+// maxChanges bounds the changes of one nick a window keeps (changes with
+// no join between them are merged, so only a nick changing between joins
+// adds one): reaching it closes the window at once.
 const maxChanges = 8
 
 // pendLocked records a change of nick (present: joined or changed, with oc
@@ -149,6 +151,9 @@ func (h *Hub) pendLocked(r *room, nick string, present bool, oc *occupant, reaso
 			}
 		})
 	}
+	if present && oc.ver == r.ver { // a join: its snapshot shows the room as of now
+		p.lastJoin = r.ver
+	}
 	e := p.entries[nick]
 	if e == nil {
 		// present before: it is there now and this is not its join, or it
@@ -161,7 +166,14 @@ func (h *Hub) pendLocked(r *room, nick string, present bool, oc *occupant, reaso
 	if !present {
 		occ.Reason = reason
 	}
-	e.changes = append(e.changes, nickChange{ver: r.ver, present: present, occ: occ})
+	c := nickChange{ver: r.ver, present: present, occ: occ}
+	if n := len(e.changes); n > 0 && e.changes[n-1].ver > p.lastJoin {
+		// no snapshot was taken since the last change of this nick: nobody
+		// needs the state between the two, the newer stands for both
+		e.changes[n-1] = c
+		return
+	}
+	e.changes = append(e.changes, c)
 	if len(e.changes) >= maxChanges {
 		h.flushLocked(r)
 	}

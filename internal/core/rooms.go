@@ -140,7 +140,7 @@ type room struct {
 	bySess  map[*Session]*occupant
 	mods    map[*occupant]struct{} // occupants who moderate: listed first
 	ver     uint64                 // changes of occupants so far
-	pend    *roomPending           // the diff being gathered (roomdiff.go)
+	pend    *roomPending           // the diff being gathered (roomdeliver.go)
 }
 
 // occupant is one session in a room.

@@ -375,3 +375,74 @@ func TestRoomHistoryBounded(t *testing.T) {
 		t.Fatalf("stored %+v", h)
 	}
 }
+
+// TestRoomChangesMerge: many changes of one occupant within a window are
+// one entry of one diff, however many (a presence flood does not close
+// windows early); a change after someone's join is still told to it.
+func TestRoomChangesMerge(t *testing.T) {
+	e := newEnv(t, "a@x", "b@x", "c@x")
+	a, b, c := e.connect("a@x", avail), e.connect("b@x", avail), e.connect("c@x", avail)
+	e.join(a, "r", "A")
+	e.join(b, "r", "B")
+	e.window()
+	a.take()
+	b.take()
+	for i := 0; i < 3*maxChanges; i++ {
+		e.must(b.s.SetPresence(Presence{Availability: Away, Status: fmt.Sprint("s", i)}))
+	}
+	if evs := roomEvents(a.take()); len(evs) != 0 {
+		t.Fatalf("a window closed early: %+v", evs)
+	}
+	e.join(c, "r", "C")
+	if snap := roomEvents(c.take())[0].(RoomSnapshot); !slices.ContainsFunc(snap.Occupants, func(o RoomOccupant) bool { return o.Presence.Status == "s23" }) {
+		t.Fatalf("C's snapshot: %+v", snap)
+	}
+	e.must(b.s.SetPresence(Presence{Availability: DND, Status: "last"}))
+	e.window()
+	evs := roomEvents(a.take())
+	if len(evs) != 1 || len(evs[0].(RoomDiff).Changed) != 1 || evs[0].(RoomDiff).Changed[0].Presence.Status != "last" ||
+		!slices.Equal(nicks(evs[0].(RoomDiff).Joined), []string{"C"}) {
+		t.Fatalf("A: %+v", evs)
+	}
+	evs = roomEvents(c.take())
+	if len(evs) != 1 || len(evs[0].(RoomDiff).Changed) != 1 || evs[0].(RoomDiff).Changed[0].Presence.Status != "last" || evs[0].(RoomDiff).Joined != nil {
+		t.Fatalf("C is told B's change after its snapshot, and only that: %+v", evs)
+	}
+}
+
+// TestAllowRoomEveryCase checks AllowRoom against an independent statement
+// of the room rule (docs/rooms.md) for every combination of its inputs.
+func TestAllowRoomEveryCase(t *testing.T) {
+	n := 0
+	for _, ch := range []Channel{{}, {App: "game"}} {
+		for _, scopes := range []ScopeSet{0, ScopesOf([]string{ScopeRooms}), ScopesOf([]string{ScopeMessage})} {
+			for _, roomApp := range []string{"", "game", "other"} {
+				for _, aff := range []string{store.AffOwner, store.AffAdmin, store.AffMember, store.AffNone, store.AffOutcast} {
+					for _, membersOnly := range []bool{false, true} {
+						for _, occupant := range []bool{false, true} {
+							f := RoomFacts{Channel: ch, RoomApp: roomApp, Scopes: scopes, Affiliation: aff, MembersOnly: membersOnly, Occupant: occupant}
+							inSpace := ch.App == roomApp && (ch.App == "" || scopes&ScopesOf([]string{ScopeRooms}) != 0)
+							mayEnter := inSpace && aff != store.AffOutcast
+							want := map[RoomFlow]bool{
+								RoomJoin:      mayEnter && (!membersOnly || aff == store.AffOwner || aff == store.AffAdmin || aff == store.AffMember),
+								RoomSee:       mayEnter && occupant,
+								RoomSpeak:     mayEnter && occupant,
+								RoomModerate:  mayEnter && occupant && (aff == store.AffOwner || aff == store.AffAdmin),
+								RoomConfigure: mayEnter && occupant && aff == store.AffOwner,
+							}
+							for flow, w := range want {
+								n++
+								if got := AllowRoom(f, flow); got != w {
+									t.Errorf("%+v flow %d: got %v, want %v", f, flow, got, w)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if n != 2*3*3*5*2*2*5 {
+		t.Fatalf("%d cases", n)
+	}
+}
