@@ -46,7 +46,11 @@ type Frame struct {
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
 	// ok
-	Delivered int `json:"delivered,omitempty"`
+	Delivered int  `json:"delivered,omitempty"`
+	Stored    bool `json:"stored,omitempty"` // a message kept for its recipient's next session
+	// offline: a message stored while this account was away (docs/offline.md)
+	OfflineID int64      `json:"offline_id,omitempty"`
+	Sent      *time.Time `json:"sent,omitempty"`
 	// welcome
 	Session   string `json:"session,omitempty"`
 	Resumed   bool   `json:"resumed,omitempty"`
@@ -66,7 +70,11 @@ type Frame struct {
 	To   string          `json:"to,omitempty"`
 	Body string          `json:"body,omitempty"`
 	Data json.RawMessage `json:"data,omitempty"`
-	// goaway
+	// calls (docs/calls.md): the call's ID, what happened (incoming,
+	// ringing, answered, ended), and for ended the reason
+	Call  string `json:"call,omitempty"`
+	Event string `json:"event,omitempty"`
+	// goaway, and an ended call
 	Reason    string `json:"reason,omitempty"`
 	Reconnect bool   `json:"reconnect,omitempty"`
 
@@ -259,6 +267,13 @@ func (s *Session) Message(ctx context.Context, to, body string) (int, error) {
 func (s *Session) Signal(ctx context.Context, to string, data any) (int, error) {
 	f, err := s.Request(ctx, "signal", map[string]any{"to": to, "data": data})
 	return f.Delivered, err
+}
+
+// AckOffline deletes the stored messages the client has (offline frames'
+// offline_id).
+func (s *Session) AckOffline(ctx context.Context, ids ...int64) error {
+	_, err := s.Request(ctx, "offline_ack", map[string]any{"offline_ids": ids})
+	return err
 }
 
 // Ack tells the server every event so far arrived.

@@ -12,6 +12,12 @@
 //   p.addEventListener("state", (e) => console.log(e.detail.state)); // online, reconnecting, closed …
 //   await p.connect();
 //   await p.setPresence({ availability: "away", status: "lunch" });
+//
+// Calls (docs/calls.md): with the option calls: true the session is rung.
+//
+//   p.addEventListener("incoming", (e) => e.detail.answer()); // e.detail: a Call
+//   const call = await p.call("bob@example.org");
+//   call.addEventListener("answered", () => call.signal({ sdp: "…" }));
 
 export const PROTOCOL = "presenced.v1";
 
@@ -56,6 +62,8 @@ export class Presenced extends EventTarget {
     this._ws = null;
     this._retryTimer = null;
     this._backoff = 500;
+    this.calls = new Map(); // call ID → Call, while it lasts
+    this._early = []; // call events that came before the reply naming their call
   }
 
   // connect opens a new session and resolves with the welcome frame.
@@ -83,6 +91,9 @@ export class Presenced extends EventTarget {
     this.session = null;
     this.lastSeq = 0;
     this._acked = 0;
+    // the session's calls ended with it
+    for (const c of [...this.calls.values()]) c._end("gone", "", false);
+    this._early = [];
   }
 
   // _supersede makes the current socket, if any, no longer current and
@@ -118,6 +129,7 @@ export class Presenced extends EventTarget {
         const hello = { type: "hello", id: "hello", device: this.options.device };
         if (this.options.token) hello.token = this.options.token;
         if (this.options.accepts) hello.accepts = this.options.accepts;
+        if (this.options.calls) hello.accepts = [...new Set([...(this.options.accepts || ["message", "signal"]), "call"])];
         if (this.options.topics) hello.topics = this.options.topics;
         if (this.options.presence) hello.presence = this.options.presence;
         if (resume) hello.resume = resume;
@@ -290,6 +302,12 @@ export class Presenced extends EventTarget {
       case "goaway":
         this._goaway = f; // acted on when this socket closes
         break;
+      case "call":
+        this._callEvent(f);
+        break;
+      case "signal":
+        if (f.call) this._callEvent(f);
+        break;
     }
     this._emit(f.type, f);
     this._emit("change", f);
@@ -333,6 +351,58 @@ export class Presenced extends EventTarget {
   publish(topic, data) { return this.request("publish", { topic, data }); }
   retract(topic) { return this.request("retract", { topic }); }
 
+  // call rings `to` (an address, or a handle in an app's session) and
+  // resolves with the Call once the server rang at least one session; it
+  // rejects with a PresencedError: unavailable (offline, unknown or not
+  // reachable: alike), not_accepted (online, but takes no calls), busy,
+  // rate_limited, limit, forbidden. data, optional JSON, goes with the ring.
+  async call(to, data) {
+    const fields = { to };
+    if (data !== undefined) fields.data = data;
+    const r = await this.request("call", fields);
+    const c = new Call(this, r.call, to, "outgoing", data);
+    c.rung = r.delivered || 0;
+    this.calls.set(c.id, c);
+    const early = this._early.filter((f) => f.call === c.id);
+    this._early = this._early.filter((f) => f.call !== c.id);
+    for (const f of early) this._callEvent(f);
+    return c;
+  }
+
+  _callEvent(f) {
+    if (f.type === "call" && f.event === "incoming") {
+      const c = new Call(this, f.call, f.from, "incoming", f.data);
+      this.calls.set(c.id, c);
+      this.request("ringing", { call: c.id }).catch(() => {}); // per-session acknowledgement to the caller
+      this._emit("incoming", c);
+      return;
+    }
+    const c = this.calls.get(f.call);
+    if (!c) {
+      // the reply to our call frame may not be in yet: keep a few
+      if (this._early.length < 64) this._early.push(f);
+      return;
+    }
+    if (f.type === "signal") {
+      c._emit("signal", { data: f.data, from: f.from });
+      return;
+    }
+    switch (f.event) {
+      case "ringing":
+        c.ringing.push(f.from);
+        c._emit("ringing", { from: f.from });
+        break;
+      case "answered":
+        c.state = "answered";
+        c.peer = f.from;
+        c._emit("answered", { from: f.from, data: f.data });
+        break;
+      case "ended":
+        c._end(f.reason, f.from, false);
+        break;
+    }
+  }
+
   // close ends the session for good (contacts see it leave at once).
   async close() {
     this._cancelRetry();
@@ -347,6 +417,79 @@ export class Presenced extends EventTarget {
       }
     }
     this._supersede();
+  }
+}
+
+// Call is one call, placed with Presenced.call or received as the
+// "incoming" event. Its state is ringing, answered or ended (reason says
+// why: declined, busy, cancelled, hangup, timeout, answered_elsewhere,
+// gone). Events: ringing ({from}: a session of the callee acknowledged
+// the ring; outgoing calls), answered ({from, data}), signal ({data,
+// from}: the other party's signal), ended ({reason, from, local}: local
+// is true when this side ended it).
+export class Call extends EventTarget {
+  constructor(p, id, peer, direction, data) {
+    super();
+    this._p = p;
+    this.id = id;
+    this.peer = peer; // the caller's session, or whom we called (then the session that answered)
+    this.direction = direction; // "outgoing" or "incoming"
+    this.data = data; // what the caller sent with the ring
+    this.state = "ringing";
+    this.reason = "";
+    this.ringing = []; // outgoing: the callee's sessions that acknowledged the ring
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  _end(reason, from, local) {
+    if (this.state === "ended") return;
+    this.state = "ended";
+    this.reason = reason;
+    this._p.calls.delete(this.id);
+    this._emit("ended", { reason, from, local });
+  }
+
+  _req(type, fields) {
+    return this._p.request(type, { ...fields, call: this.id });
+  }
+
+  // answer takes an incoming call (data optional).
+  async answer(data) {
+    await this._req("answer", data === undefined ? {} : { data });
+    if (this.state === "ringing") this.state = "answered";
+  }
+
+  // reject refuses an incoming call: declined, or busy.
+  async reject(busy = false) {
+    const reason = busy ? "busy" : "declined";
+    await this._req("reject", { reason });
+    this._end(reason, "", true);
+  }
+
+  // cancel gives up an outgoing call before it is answered.
+  async cancel() {
+    await this._req("cancel");
+    this._end("cancelled", "", true);
+  }
+
+  // hangup leaves the call, whatever its state.
+  async hangup() {
+    if (this.state === "ended") return;
+    const reason = this.state === "answered" ? "hangup" : this.direction === "outgoing" ? "cancelled" : "declined";
+    try {
+      await this._req("hangup");
+    } finally {
+      this._end(reason, "", true);
+    }
+  }
+
+  // signal sends JSON (a WebRTC offer, answer or ICE candidate) to the
+  // other party of the answered call.
+  signal(data) {
+    return this._req("signal", { data });
   }
 }
 

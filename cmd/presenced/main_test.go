@@ -128,24 +128,9 @@ func TestSIGTERMTellsClientsToReconnect(t *testing.T) {
 	}
 	bin, dir := buildBinary(t), t.TempDir()
 	cmd, url := startProcess(t, bin, dir) // only serve makes a data directory
-	cli(t, bin, "alice-password\n", "user", "add", "alice@localhost", "--data-dir", dir, "--password-stdin")
-	cli(t, bin, "bob-password\n", "user", "add", "bob@localhost", "--data-dir", dir, "--password-stdin")
-	ta := strings.TrimSpace(cli(t, bin, "", "token", "issue", "alice@localhost", "--data-dir", dir))
-	tb := strings.TrimSpace(cli(t, bin, "", "token", "issue", "bob@localhost", "--data-dir", dir))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice, bob := client.New(url, ta), client.New(url, tb)
-	for _, s := range []struct {
-		c     *client.Client
-		other string
-	}{{alice, "bob@localhost"}, {bob, "alice@localhost"}} {
-		if _, err := s.c.SubscriptionAction(ctx, s.other, "subscribe"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.c.SubscriptionAction(ctx, s.other, "approve"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	alice, bob := mutualContacts(ctx, t, bin, dir, url)
 	as, err := alice.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
 	if err != nil {
 		t.Fatal(err)
@@ -178,6 +163,29 @@ func TestSIGTERMTellsClientsToReconnect(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("server did not exit within 15s of SIGTERM")
 	}
+}
+
+// mutualContacts adds alice and bob with the CLI and makes each the
+// other's approved contact; it returns their clients, with tokens.
+func mutualContacts(ctx context.Context, t *testing.T, bin, dir, url string) (alice, bob *client.Client) {
+	t.Helper()
+	cli(t, bin, "alice-password\n", "user", "add", "alice@localhost", "--data-dir", dir, "--password-stdin")
+	cli(t, bin, "bob-password\n", "user", "add", "bob@localhost", "--data-dir", dir, "--password-stdin")
+	ta := strings.TrimSpace(cli(t, bin, "", "token", "issue", "alice@localhost", "--data-dir", dir))
+	tb := strings.TrimSpace(cli(t, bin, "", "token", "issue", "bob@localhost", "--data-dir", dir))
+	alice, bob = client.New(url, ta), client.New(url, tb)
+	for _, s := range []struct {
+		c     *client.Client
+		other string
+	}{{alice, "bob@localhost"}, {bob, "alice@localhost"}} {
+		if _, err := s.c.SubscriptionAction(ctx, s.other, "subscribe"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.c.SubscriptionAction(ctx, s.other, "approve"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return alice, bob
 }
 
 // newDataDir is a data directory as presenced serve leaves it.

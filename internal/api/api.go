@@ -26,6 +26,7 @@ import (
 	"github.com/presenced/presenced/internal/metrics"
 	"github.com/presenced/presenced/internal/problem"
 	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/webpush"
 	"github.com/presenced/presenced/internal/wire"
 )
 
@@ -46,6 +47,7 @@ type API struct {
 	Authenticate func(*http.Request) (*store.Token, error)
 	Metrics      *metrics.Registry
 	Apps         *appreg.Registry // the caller's own apps (apps.go)
+	Push         *webpush.Service // devices' Web Push subscriptions (push.go)
 }
 
 // Token is the signed-in caller, put in the request context.
@@ -103,6 +105,11 @@ func (a *API) Routes(mux *http.ServeMux) []string {
 	authed("PATCH /v1/apps/{id}", a.editApp)
 	authed("DELETE /v1/apps/{id}", a.deleteApp)
 	authed("POST /v1/apps/{id}/secret", a.newAppSecret)
+
+	authed("GET /v1/push/key", a.pushKey)
+	authed("GET /v1/push/subscriptions", a.listPushSubscriptions)
+	authed("POST /v1/push/subscriptions", a.subscribePush)
+	authed("DELETE /v1/push/subscriptions/{id}", a.unsubscribePush)
 
 	apps("GET /v1/presence", a.getPresence)
 	apps("POST /v1/presence/query", a.queryPresence)

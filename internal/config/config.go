@@ -49,10 +49,21 @@ type Config struct {
 	XMPPRegister   bool
 	// XMPPResumeWindow is how long a dropped XEP-0198 stream can be resumed.
 	XMPPResumeWindow time.Duration
+	// Offline delivery and history (docs/offline.md).
+	OfflineTTL      time.Duration
+	OfflineMessages int
+	OfflineBytes    int
+	HistoryTTL      time.Duration
+	HistoryMax      int
 	// IdentityProviders are the external OpenID Connect providers people
 	// may sign in with, and whose ID tokens apps may exchange
 	// (internal/identity).
 	IdentityProviders []IdentityProvider
+	// PushAllowPrivate lets Web Push endpoints be http, or on loopback and
+	// private addresses (internal/webpush); PushSubject is the operator's
+	// VAPID contact.
+	PushAllowPrivate bool
+	PushSubject      string
 }
 
 // IdentityProvider is an external OpenID Connect provider: its issuer URL
@@ -210,6 +221,18 @@ func short(d time.Duration) string {
 	return s
 }
 
+// positive parses a whole number of at least 1.
+func positive(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive whole number", v)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
 // Bounds of the durations where zero (or a fraction of a second) cannot
 // work. The welcome frame announces grace and heartbeat in whole seconds,
 // so a shorter value reaches clients as 0, which they read as "not
@@ -284,6 +307,13 @@ var Settings = []Setting{
 		c.XMPPResumeWindow = d
 		return nil
 	}, false},
+	switchSetting("push_allow_private", "let Web Push endpoints be http, or on loopback and private addresses (docs/push.md): for tests and closed networks, never on a server facing the Internet", func(c *Config) *bool { return &c.PushAllowPrivate }),
+	{"push_subject", "", "the operator's contact given to Web Push services (VAPID, RFC 8292): a mailto: or https: URL; empty: mailto:postmaster@DOMAIN", str(func(c *Config) *string { return &c.PushSubject }), false},
+	{"offline_ttl", "720h", "how long a message stored for an account with no session waits for it (docs/offline.md)", dur(func(c *Config) *time.Duration { return &c.OfflineTTL }, time.Minute, 0), false},
+	{"offline_max_messages", "1000", "messages stored per account at most; more are refused with limit", positive(func(c *Config) *int { return &c.OfflineMessages }), false},
+	{"offline_max_bytes", "4194304", "bytes of stored messages (bodies and XMPP payloads) per account at most; more are refused with limit", positive(func(c *Config) *int { return &c.OfflineBytes }), false},
+	{"history_ttl", "720h", "how long each user's 1-1 message history (XEP-0313, the history frame) is kept", dur(func(c *Config) *time.Duration { return &c.HistoryTTL }, time.Minute, 0), false},
+	{"history_max", "10000", "messages kept in each user's history at most (the oldest go first)", positive(func(c *Config) *int { return &c.HistoryMax }), false},
 	{"identity_providers", "", "external OpenID Connect providers people may sign in with and whose ID tokens apps may exchange (docs/operations.md): in the file an array of tables with name, issuer, client_id and client_secret; as a flag or variable the same as a JSON array", identityProviders, false},
 }
 

@@ -48,7 +48,11 @@ func (h *Hub) forApp(ev Event, su *user, f Facts, flow Flow, holder string) Even
 		}
 		m := ev.Message
 		m.From, m.To = n.full(m.From), n.full(m.To)
-		return MessageEvent{Message: m}
+		ev.Message = m
+		return ev
+	case CallEvent:
+		ev.From = n.full(ev.From)
+		return ev
 	}
 	return nil
 }

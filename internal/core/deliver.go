@@ -82,6 +82,10 @@ type delivery struct {
 	// absence instead of nothing (a change of relation or privacy must
 	// withdraw what the viewer saw).
 	redact bool
+	// stored: a stored message offered on connect (offline.go). The
+	// recipient's invisibility and hiding do not withhold it: they are
+	// about appearing online to the sender, who is told nothing of it.
+	stored bool
 	to     []Target
 }
 
@@ -134,6 +138,9 @@ func (h *Hub) deliverTo(d *delivery, t Target, total *Routed) (same bool) {
 		viewer = t.Account
 	}
 	f := h.factsOn(d.subject, viewer, t.Channel, t.Account)
+	if d.stored {
+		f.Invisible, f.Hidden, f.AppHidden = false, false, false
+	}
 	if !Allow(f, d.flow) && !d.redact {
 		return false
 	}

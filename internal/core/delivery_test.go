@@ -30,7 +30,7 @@ type wireRouter struct {
 var eventTypes = map[string]reflect.Type{}
 
 func init() {
-	for _, ev := range []Event{Snapshot{}, PresenceEvent{}, SubscriptionEvent{}, PrivacyEvent{}, MessageEvent{}, ContactEvent{}, PersonalEvent{}, Goaway{},
+	for _, ev := range []Event{Snapshot{}, PresenceEvent{}, SubscriptionEvent{}, PrivacyEvent{}, MessageEvent{}, ContactEvent{}, PersonalEvent{}, Goaway{}, CallEvent{},
 		RoomSnapshot{}, RoomDiff{}, RoomMessageEvent{}, RoomSubjectEvent{}, RoomLeft{}, RoomInvite{}} {
 		eventTypes[reflect.TypeOf(ev).Name()] = reflect.TypeOf(ev)
 	}
@@ -112,6 +112,13 @@ func TestEverythingGoesThroughTheRouter(t *testing.T) {
 	_, err = h.CreateContacts(ctx, "alice@x", []store.Contact{{Name: "Bob", Address: "bob@x"}})
 	e.must(err)
 	e.must(a.s.Direct("carol@x", true))
+	bc := e.open("bob@x", SessionOptions{Device: "calls", Accepts: []string{KindCall}})
+	id, _, err := a.s.Call("bob@x", json.RawMessage(`{"video":true}`))
+	e.must(err)
+	e.must(bc.s.CallRinging(id))
+	e.must(bc.s.Answer(id, nil))
+	e.must(a.s.CallSignal(id, json.RawMessage(`{"sdp":"x"}`)))
+	e.must(bc.s.Hangup(id))
 	e.must(h.Hide(ctx, "alice@x", "bob@x"))
 	e.must(h.Unhide(ctx, "alice@x", "bob@x"))
 	e.must(h.SetInvisible(ctx, "alice@x", true))
@@ -128,6 +135,7 @@ func TestEverythingGoesThroughTheRouter(t *testing.T) {
 	e.window() // the room's diffs
 	got := len(b.take())
 	b.s.Close()
+	got += len(bc.take())
 
 	// the outbox merges an unsent presence event into the next one about
 	// the same subject: those count as delivered too
@@ -135,7 +143,7 @@ func TestEverythingGoesThroughTheRouter(t *testing.T) {
 	if got != r.sent {
 		t.Fatalf("sessions got %d events, the router delivered %d", got, r.sent)
 	}
-	for _, k := range []string{"Snapshot", "PresenceEvent", "SubscriptionEvent", "PrivacyEvent", "MessageEvent", "ContactEvent", "PersonalEvent",
+	for _, k := range []string{"Snapshot", "PresenceEvent", "SubscriptionEvent", "PrivacyEvent", "MessageEvent", "ContactEvent", "PersonalEvent", "CallEvent",
 		"RoomSnapshot", "RoomDiff", "RoomMessageEvent", "RoomSubjectEvent", "RoomLeft", "RoomInvite"} {
 		if r.kinds[k] == 0 {
 			t.Errorf("no %s went through the router", k)

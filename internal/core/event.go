@@ -69,6 +69,10 @@ type PrivacyEvent struct{ Privacy Privacy }
 type MessageEvent struct {
 	Message Message
 	Carbon  string // "", CarbonSent or CarbonReceived
+	// Stored is set on a message kept for the recipient while it was away
+	// (offline.go): the store's ID of it, which acknowledgements name.
+	// Message.Sent is then when it was sent (the delay stamp).
+	Stored int64
 }
 
 // Kinds of carbon copies.

@@ -45,6 +45,11 @@ type Config struct {
 	// Waker wakes an account's devices when something waits for it and no
 	// session took it (wake.go); nil: none.
 	Waker Waker
+	// Offline bounds stored messages and history (offline.go); zero
+	// fields take DefaultOffline's.
+	Offline OfflineConfig
+	// Calls bounds calls (calls.go); zero fields take DefaultCallLimits.
+	Calls CallLimits
 	// Rooms bounds rooms (rooms.go); zero fields take DefaultRoomLimits'.
 	Rooms RoomLimits
 }
@@ -107,6 +112,7 @@ type Hub struct {
 	handles   *Handles                   // apps' pairwise handles (handles.go)
 	closing   atomic.Bool                // Shutdown began: no new or resumed sessions
 	born      time.Time                  // the hub's start, from which sessions count their own (sinceBorn)
+	calls     callTable                  // live calls (calls.go)
 	rooms     roomTable                  // rooms with occupants (rooms.go)
 }
 
@@ -291,6 +297,7 @@ func New(cfg Config, st store.Store, clk clock.Clock, router Router, log *slog.L
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits
 	}
+	cfg.Offline = cfg.Offline.withDefaults()
 	h := &Hub{cfg: cfg, store: st, clock: clk, log: log, metrics: &Metrics{}, born: clk.Now(), handles: cfg.Handles}
 	if h.handles == nil {
 		h.handles = NewHandles(nil)
@@ -339,6 +346,10 @@ type SessionOptions struct {
 	// transport that asks for it again soon after (XMPP's roster get and
 	// initial presence): see View.
 	View *View
+	// StoredOnAck: an ack of a stored message (Session.Ack) deletes it
+	// (XMPP: XEP-0198 acks, or the write itself without them). Without
+	// it a client deletes them with Session.AckStored (the JSON protocol).
+	StoredOnAck bool
 }
 
 func (u *user) online() bool {
@@ -457,7 +468,7 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 	if opts.Resource != "" && (len(opts.Resource) > 64 || addr.Resource(opts.Resource) != nil) {
 		return nil, Errorf(CodeInvalid, "resource must be 1 to 64 printable characters without / or @")
 	}
-	s := &Session{hub: h, Account: account, Resource: opts.Resource, payloads: opts.Payloads,
+	s := &Session{hub: h, Account: account, Resource: opts.Resource, payloads: opts.Payloads, storedAck: opts.StoredOnAck,
 		transport: h.metrics.gaugeOf(opts.Transport), credential: opts.Credential, channel: opts.Channel, sink: sink,
 		started: h.sinceBorn(h.clock.Now()),
 		rate:    ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
@@ -490,7 +501,7 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 			s.accepts &^= acceptMessage
 		}
 		if !s.channel.Scopes.Has(ScopeSignal) {
-			s.accepts &^= acceptSignal
+			s.accepts &^= acceptSignal | acceptCall
 		}
 		if !s.channel.Scopes.Has(ScopeEventsRead) {
 			topics = 0
@@ -855,6 +866,7 @@ func (h *Hub) endLocked(s *Session, reason string) {
 		sink.Close(Goaway{Reason: reason})
 	}
 	h.unavailableLocked(s)
+	h.leaveCallsLocked(s)
 	h.leaveRoomsLocked(s)
 	if len(kept) == 0 {
 		h.forgetLocked(u)
@@ -919,6 +931,7 @@ func (h *Hub) setPresenceLocked(s *Session, p Presence) {
 	}
 	s.presence, s.available = p, true
 	h.broadcastLocked(s.user)
+	h.becameAvailableLocked(s)
 	h.roomPresenceLocked(s)
 }
 

@@ -497,7 +497,7 @@ func TestMessagesAndSignals(t *testing.T) {
 		t.Fatalf("tv got %+v", evs)
 	}
 	if _, err := a.s.Send(Message{Kind: KindMessage, To: "bob@x/nope", Body: "x"}); CodeOf(err) != CodeUnavailable {
-		t.Fatalf("unknown resource: %v", err)
+		t.Fatalf("unknown resource of an account online: %v", err)
 	}
 	for _, bad := range []Message{{Kind: "x", To: "bob@x"}, {Kind: KindMessage, To: "bob@x"}, {Kind: KindSignal, To: "bob@x", Data: json.RawMessage(`{`)}, {Kind: KindMessage, To: "not an address", Body: "x"}} {
 		if _, err := a.s.Send(bad); CodeOf(err) != CodeInvalid {
@@ -506,8 +506,11 @@ func TestMessagesAndSignals(t *testing.T) {
 	}
 	b1.s.Close()
 	b2s.Close()
-	if _, err := a.s.Send(Message{Kind: KindMessage, To: "bob@x", Body: "x"}); CodeOf(err) != CodeUnavailable {
-		t.Fatalf("offline: %v", err)
+	if sent, err := a.s.SendMessage(Message{Kind: KindMessage, To: "bob@x", Body: "x"}); err != nil || !sent.Stored {
+		t.Fatalf("offline: a text message is stored: %+v %v", sent, err)
+	}
+	if _, err := a.s.Send(Message{Kind: KindSignal, To: "bob@x", Data: json.RawMessage(`{}`)}); CodeOf(err) != CodeUnavailable {
+		t.Fatalf("offline: a signal is not stored: %v", err)
 	}
 }
 
@@ -547,8 +550,11 @@ func TestMessageRouting(t *testing.T) {
 	a := e.connect("alice@x", avail)
 	low := e.connect("bob@x", &Presence{Availability: Available, Priority: -1})
 	low.take()
-	if _, err := a.s.Send(Message{Kind: KindMessage, To: "bob@x", Body: "hi"}); CodeOf(err) != CodeUnavailable {
-		t.Fatalf("bare address, only a negative priority online: %v", err)
+	if sent, err := a.s.SendMessage(Message{Kind: KindMessage, To: "bob@x", Body: "hi"}); err != nil || !sent.Stored {
+		t.Fatalf("bare address, only a negative priority online: stored for later (XEP-0160): %+v %v", sent, err)
+	}
+	if evs := low.take(); len(evs) != 0 {
+		t.Fatalf("a negative priority session was offered a stored message: %+v", evs)
 	}
 	if n, err := a.s.Send(Message{Kind: KindMessage, To: low.s.Address(), Body: "hi"}); err != nil || n != 1 {
 		t.Fatalf("full address of a negative priority: %d %v", n, err)
@@ -637,15 +643,7 @@ func TestDirectedPresence(t *testing.T) {
 	}
 }
 
-func personalIn(evs []Event) []PersonalEvent {
-	var out []PersonalEvent
-	for _, ev := range evs {
-		if p, ok := ev.(PersonalEvent); ok {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func personalIn(evs []Event) []PersonalEvent { return eventsOf[PersonalEvent](evs) }
 
 // TestPersonalEvents: items reach the user's sessions and allowed viewers
 // that take the topic, never strangers; the last item follows interest, a

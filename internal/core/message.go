@@ -21,56 +21,82 @@ const (
 // bare. It returns the number of sessions reached, or CodeUnavailable when
 // the policy forbids delivery or nobody is online (indistinguishable on
 // purpose), or CodeNotAccepted when online sessions do not take this kind.
+// A text message that reaches no session is stored for later instead
+// (offline.go): then it returns 0 and no error.
 func (s *Session) Send(m Message) (int, error) {
+	sent, err := s.SendMessage(m)
+	return sent.Sessions, err
+}
+
+// SendMessage is Send, saying whether the message was stored.
+func (s *Session) SendMessage(m Message) (Sent, error) {
 	scope := ScopeMessage
 	if m.Kind == KindSignal {
 		scope = ScopeSignal
 	}
 	if err := s.may(scope); err != nil {
-		return 0, err
+		return Sent{}, err
 	}
 	if err := validateMessage(&m); err != nil {
-		return 0, err
+		return Sent{}, err
 	}
 	h := s.hub
 	g, err := h.resolveTo(s, &m)
 	if err != nil {
-		return 0, err
+		return Sent{}, err
 	}
 	bare, resource, err := addr.Parse(m.To)
 	if err != nil {
-		return 0, Errorf(CodeInvalid, "to: %v", err)
+		return Sent{}, Errorf(CodeInvalid, "to: %v", err)
 	}
-	defer h.lock(bare, s.Account)()
+	unlock := h.lock(bare, s.Account)
+	n, fallback, err := s.sendLocked(&m, g, bare, resource)
+	unlock()
+	if fallback {
+		return h.keep(s, m, g, bare) // the offline fallback: nothing took it
+	}
+	if err == nil && n > 0 {
+		h.archive(s, m, bare)
+	}
+	return Sent{Sessions: n}, err
+}
+
+// sendLocked routes m; fallback reports that no session matched its
+// address, for the offline fallback. The caller holds both accounts' locks.
+func (s *Session) sendLocked(m *Message, g *liveGrant, bare, resource string) (n int, fallback bool, err error) {
+	h := s.hub
 	if s.ended.Load() {
-		return 0, errSessionGone
+		return 0, false, errSessionGone
 	}
 	m.From, m.Sent = s.Address(), h.clock.Now()
 	ru := h.live(bare)
 	if ru == nil {
-		return 0, errUnavailable // the offline fallback (stored messages) will route here
+		return 0, true, errUnavailable
 	}
 	if g != nil && !Allow(factsWith(ru, s.Account, s.channel, s.Account, g), FlowMessage) {
-		return 0, errUnavailable // the app's grant does not reach the recipient
+		return 0, false, errUnavailable // the app's grant does not reach the recipient
 	}
 	want := Want{Kind: m.Kind, Payloads: m.Kind == KindMessage && m.Body == "", Available: resource == "", Except: ""}
 	if ru == s.user {
 		want.Except = s.Resource
 	}
-	r := h.deliver(delivery{ev: MessageEvent{Message: m}, subject: ru, flow: FlowMessage, viewer: s.Account,
+	r := h.deliver(delivery{ev: MessageEvent{Message: *m}, subject: ru, flow: FlowMessage, viewer: s.Account,
 		to: []Target{{Account: bare, Resource: resource, Want: want}}})
 	if r.Sessions > 0 {
-		h.carbonsLocked(s, ru, resource, m)
+		h.carbonsLocked(s, ru, resource, *m)
 	}
 	switch {
 	case r.Online == 0:
-		return 0, errUnavailable
+		// stored for later when nothing of the account may take it; a
+		// gone resource of an account with others online stays
+		// unavailable (XMPP retries the bare address, RFC 6121 § 8.5.3.2.1)
+		return 0, resource == "" || !ru.online(), errUnavailable
 	case r.Sessions == 0 && m.Kind == KindMessage && m.Body == "":
-		return 0, nil // a bodiless notification (chat state …) nobody online takes: nothing to report
+		return 0, false, nil // a bodiless notification (chat state …) nobody online takes: nothing to report
 	case r.Sessions == 0:
-		return 0, Errorf(CodeNotAccepted, "the recipient's sessions do not accept %ss", m.Kind)
+		return 0, false, Errorf(CodeNotAccepted, "the recipient's sessions do not accept %ss", m.Kind)
 	}
-	return r.Sessions, nil
+	return r.Sessions, false, nil
 }
 
 func validateMessage(m *Message) error {

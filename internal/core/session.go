@@ -42,6 +42,8 @@ type Session struct {
 	topics     atomic.Uint32 // topicSet of personal events it takes
 	carbons    atomic.Bool   // takes carbon copies (XEP-0280)
 	ended      atomic.Bool   // set under the account's lock
+	offered    bool          // stored messages were offered to it (offline.go); under the account's lock
+	storedAck  bool          // an ack of a stored message deletes it (SessionOptions.StoredOnAck)
 	rate       *ratelimit.Bucket
 
 	// guarded by the account's lock
@@ -69,6 +71,7 @@ const (
 	acceptMessage kindSet = 1 << iota
 	acceptSignal
 	acceptIQ
+	acceptCall // rung by calls (calls.go)
 )
 
 func kindBit(kind string) kindSet {
@@ -79,6 +82,8 @@ func kindBit(kind string) kindSet {
 		return acceptSignal
 	case KindIQ:
 		return acceptIQ
+	case KindCall:
+		return acceptCall
 	}
 	return 0
 }
@@ -176,21 +181,28 @@ func (s *Session) Pull(sink Sink, max int) []Delivery {
 // Ack drops events up to seq: the client has them.
 func (s *Session) Ack(seq uint64) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ackLocked(seq)
+	stored := s.ackLocked(seq)
+	s.mu.Unlock()
+	s.forgetStored(stored)
 }
 
-func (s *Session) ackLocked(seq uint64) {
+// ackLocked drops events up to seq; it returns the stored messages among
+// them when their ack deletes them (StoredOnAck).
+func (s *Session) ackLocked(seq uint64) (stored []int64) {
 	if seq > s.sent {
 		seq = s.sent
 	}
 	for len(s.queue) > 0 && s.queue[0].Seq <= seq {
+		if me, ok := s.queue[0].Event.(MessageEvent); ok && me.Stored != 0 && s.storedAck {
+			stored = append(stored, me.Stored)
+		}
 		s.queue[0] = Delivery{}
 		s.queue = s.queue[1:]
 	}
 	if len(s.queue) == 0 {
 		s.queue = nil // idle sessions hold no buffer
 	}
+	return stored
 }
 
 // Rewind makes everything after seq unsent again, as after a lost response

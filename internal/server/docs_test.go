@@ -273,7 +273,7 @@ func protocolExamples(t *testing.T) []docExample {
 // Frame types by who sends them (docs/protocol.md's tables and events).
 var (
 	clientTypes = []string{"hello", "presence", "subscribe", "approve", "deny", "unsubscribe", "remove", "block", "unblock",
-		"hide", "unhide", "invisible", "message", "signal", "publish", "retract", "ack", "ping", "bye"}
+		"hide", "unhide", "invisible", "message", "signal", "publish", "retract", "offline_ack", "history", "ack", "ping", "bye"}
 	serverTypes = []string{"welcome", "snapshot", "presence", "subscription", "privacy", "message", "signal", "personal",
 		"contact", "goaway", "error", "ok", "pong"}
 )

@@ -39,10 +39,14 @@ import (
 	"github.com/presenced/presenced/internal/transport/longpoll"
 	"github.com/presenced/presenced/internal/transport/ws"
 	"github.com/presenced/presenced/internal/web"
+	"github.com/presenced/presenced/internal/webpush"
 	"github.com/presenced/presenced/internal/wire"
 	"github.com/presenced/presenced/internal/xmpp/c2s"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
+
+// pushWorkers is how many Web Push notifications are sent at once.
+const pushWorkers = 4
 
 // Server is one presenced node.
 type Server struct {
@@ -52,7 +56,8 @@ type Server struct {
 	Hub     *core.Hub
 	Auth    *auth.Auth
 	Web     *web.Web
-	OAuth   *oauth.Provider // apps' OAuth 2.1 / OpenID Connect provider (docs/apps.md)
+	OAuth   *oauth.Provider  // apps' OAuth 2.1 / OpenID Connect provider (docs/apps.md)
+	Push    *webpush.Service // wakes devices by Web Push (docs/push.md)
 	Metrics *metrics.Registry
 
 	handler   http.Handler
@@ -139,7 +144,19 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if cfg.SessionRate > 0 {
 		limits.RequestsPerSecond, limits.RequestBurst = cfg.SessionRate, cfg.SessionBurst
 	}
-	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key)}, st, clk, nil, log)
+	vapid, err := webpush.LoadKeys(cfg.DataDir)
+	if err != nil {
+		st.Close()
+		unlock()
+		return nil, err
+	}
+	subject := cfg.PushSubject
+	if subject == "" {
+		subject = "mailto:postmaster@" + cfg.Domain
+	}
+	s.Push = &webpush.Service{Store: st, Keys: vapid, Subject: subject, AllowPrivate: cfg.PushAllowPrivate, Clock: clk, Log: log}
+	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key), Waker: s.Push,
+		Offline: core.OfflineConfig{TTL: cfg.OfflineTTL, Messages: cfg.OfflineMessages, Bytes: cfg.OfflineBytes, HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax}}, st, clk, nil, log)
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL,
 		Throttle: auth.NewThrottle(clk)}
 	s.XMPP = &c2s.Server{Domain: cfg.Domain, Hub: s.Hub, Auth: s.Auth, AllowPlaintext: cfg.XMPPPlaintext, Secret: key, Log: log,
@@ -174,7 +191,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /xmpp-websocket", s.XMPP.ServeWebSocket) // RFC 7395
 	mux.HandleFunc("/http-bind", s.XMPP.ServeBOSH)               // XEP-0124, XEP-0206
 	(&api.API{Hub: s.Hub, Auth: s.Auth, Log: s.Log, Signup: s.Config.Signup, Authenticate: s.authenticate, Metrics: s.Metrics,
-		Apps: &appreg.Registry{Store: s.Store, Now: s.clock.Now}}).Routes(mux)
+		Apps: &appreg.Registry{Store: s.Store, Now: s.clock.Now}, Push: s.Push}).Routes(mux)
 	s.Web.Routes(mux)
 	s.OAuth.Routes(mux)
 	s.Identities.Routes(mux)
@@ -367,6 +384,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	every(sweepCtx, s.clock, tokenSweepInterval, s.deleteExpiredTokens)
+	every(sweepCtx, s.clock, tokenSweepInterval, s.sweepStored)
 	// account deletions, password changes and revocations made by any
 	// process sharing the store (the CLI, later other nodes) end sessions
 	go func() {
@@ -374,6 +392,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.Log.Error("follow the lifecycle log", "err", err)
 		}
 	}()
+	go s.Push.Run(sweepCtx, pushWorkers)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.ready.Store(true)
@@ -442,6 +461,17 @@ func (s *Server) deleteExpiredTokens(ctx context.Context) {
 		s.Log.Warn("deleting expired tokens", "err", err)
 	case n > 0:
 		s.Log.Debug("deleted expired tokens", "count", n)
+	}
+}
+
+// sweepStored deletes expired stored messages and history past its time.
+func (s *Server) sweepStored(ctx context.Context) {
+	stored, history, err := s.Hub.SweepStored(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.Log.Warn("deleting expired stored messages and history", "err", err)
+	case stored+history > 0:
+		s.Log.Debug("deleted expired stored messages and history", "stored", stored, "history", history)
 	}
 }
 

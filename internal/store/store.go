@@ -36,6 +36,9 @@ type Store interface {
 	Lifecycle
 	Apps
 	Identities
+	PushSubscriptions
+	Offline
+	Archive
 	Rooms
 	Close() error
 }

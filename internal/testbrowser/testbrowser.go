@@ -43,19 +43,28 @@ type Page struct {
 	target  string
 }
 
+// FakeMedia are the flags for pages that use the camera and microphone:
+// fake devices, permission granted without asking, and host ICE
+// candidates with their real addresses (not mDNS names), so that two
+// pages of one browser connect over loopback without a STUN server.
+var FakeMedia = []string{"--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+	"--disable-features=WebRtcHideLocalIpsWithMdns"}
+
 var devtoolsURL = regexp.MustCompile(`DevTools listening on (ws://\S+)`)
 
 // Launch starts headless Chromium at path for the test and connects to
-// its DevTools endpoint; the browser ends with the test.
-func Launch(t *testing.T, ctx context.Context, path string) *Browser {
+// its DevTools endpoint; the browser ends with the test. flags are added
+// to Chromium's command line (FakeMedia, say).
+func Launch(t *testing.T, ctx context.Context, path string, flags ...string) *Browser {
 	// The profile directory is ours to remove: Chromium's helper processes
 	// may still write to it for a moment after the browser is gone, which
 	// t.TempDir's cleanup would report as a failure.
 	profile, err := os.MkdirTemp("", "presenced-chromium-")
 	must(t, err)
-	cmd := exec.CommandContext(ctx, path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-		"--user-data-dir="+profile, "--remote-debugging-port=0", "about:blank")
+		"--user-data-dir=" + profile, "--remote-debugging-port=0"}, flags...)
+	cmd := exec.CommandContext(ctx, path, append(args, "about:blank")...)
 	ownGroup(cmd) // its helper processes end with it
 	stderr, err := cmd.StderrPipe()
 	must(t, err)

@@ -51,6 +51,8 @@ type Conn struct {
 	Scopes  []string
 	Session *core.Session
 	bye     bool
+	stored  bool   // the last message frame was stored for later
+	called  string // the call a call frame placed, for its reply
 }
 
 // Finish ends the session if the client said bye; transports call it after
@@ -146,6 +148,16 @@ func (c *Conn) Handle(ctx context.Context, f ClientFrame) ([]byte, error) {
 		}
 		return Error(f.ID, core.Errorf(core.CodeRateLimited, "too many requests, slow down")), nil
 	}
+	if reply, ok, err := c.offlineOps(ctx, f); ok {
+		switch {
+		case err != nil:
+			return Error(f.ID, err), nil
+		case reply != nil:
+			return reply, nil
+		}
+		return mustJSON(replyFrame{Type: "ok", ID: f.ID}), nil
+	}
+	c.stored = false
 	n, err := c.dispatch(ctx, f)
 	switch {
 	case errors.Is(err, ErrClose):
@@ -160,7 +172,9 @@ func (c *Conn) Handle(ctx context.Context, f ClientFrame) ([]byte, error) {
 	case f.Type == "ping":
 		return mustJSON(replyFrame{Type: "pong", ID: f.ID}), nil
 	}
-	return mustJSON(replyFrame{Type: "ok", ID: f.ID, Delivered: n}), nil
+	called := c.called
+	c.called = ""
+	return mustJSON(replyFrame{Type: "ok", ID: f.ID, Delivered: n, Stored: c.stored, Call: called}), nil
 }
 
 // Invalid answers a frame that could not be decoded, closing the connection
@@ -174,6 +188,9 @@ func (c *Conn) Invalid(err error) ([]byte, error) {
 
 func (c *Conn) dispatch(ctx context.Context, f ClientFrame) (int, error) {
 	h, s, me := c.srv.Hub, c.Session, c.Account
+	if n, ok, err := c.callFrame(f); ok {
+		return n, err
+	}
 	if op, ok := graphOps[f.Type]; ok {
 		if f.Address == "" {
 			return 0, core.Errorf(core.CodeInvalid, "%s needs an address", f.Type)
@@ -192,7 +209,9 @@ func (c *Conn) dispatch(ctx context.Context, f ClientFrame) (int, error) {
 		}
 		return 0, h.SetInvisible(ctx, me, *f.Invisible)
 	case "message":
-		return s.Send(core.Message{ID: f.ID, Kind: core.KindMessage, To: f.To, Body: f.Body})
+		sent, err := s.SendMessage(core.Message{ID: f.ID, Kind: core.KindMessage, To: f.To, Body: f.Body})
+		c.stored = sent.Stored
+		return sent.Sessions, err
 	case "signal":
 		return s.Send(core.Message{ID: f.ID, Kind: core.KindSignal, To: f.To, Data: f.Data})
 	case "publish":

@@ -211,6 +211,9 @@ func Event(d core.Delivery) []byte {
 	case core.PrivacyEvent:
 		return mustJSON(privacyFrame{Type: "privacy", Seq: d.Seq, PrivacyJSON: Privacy(ev.Privacy)})
 	case core.MessageEvent:
+		if ev.Stored != 0 {
+			return storedEvent(d, ev)
+		}
 		m := ev.Message
 		return mustJSON(messageFrame{Type: m.Kind, Seq: d.Seq, ID: m.ID, From: m.From, To: m.To, Body: m.Body, Data: m.Data, Sent: m.Sent})
 	case core.ContactEvent:
@@ -219,6 +222,8 @@ func Event(d core.Delivery) []byte {
 			c = ContactJSON{ID: ev.Contact.ID}
 		}
 		return mustJSON(contactFrame{Type: "contact", Seq: d.Seq, Op: ev.Op, Contact: c})
+	case core.CallEvent:
+		return callEvent(d.Seq, ev)
 	case core.Goaway:
 		return GoawayFrame(ev)
 	}

@@ -53,6 +53,19 @@ type ClientFrame struct {
 	Item  string `json:"item,omitempty"`
 	// ack
 	Seq uint64 `json:"seq,omitempty"`
+	// offline_ack (offline.go): the stored messages the client has
+	OfflineIDs []int64 `json:"offline_ids,omitempty"`
+	// history (offline.go): a page of the user's history
+	With   string     `json:"with,omitempty"`
+	After  int64      `json:"after,omitempty"`
+	Before int64      `json:"before,omitempty"`
+	Last   bool       `json:"last,omitempty"`
+	Max    int        `json:"max,omitempty"`
+	Start  *time.Time `json:"start,omitempty"`
+	End    *time.Time `json:"end,omitempty"`
+	// ringing, answer, reject, cancel, hangup, and a signal within a call (docs/calls.md)
+	Call   string `json:"call,omitempty"`
+	Reason string `json:"reason,omitempty"` // reject: declined or busy
 	// rooms (rooms.go; docs/rooms.md): join (nick, presence, metadata,
 	// history), leave, room_message (body), subject, kick (nick), ban and
 	// affiliation (nick or address), room_config (mode), invite (to)
@@ -133,6 +146,8 @@ type replyFrame struct {
 	Type      string `json:"type"` // "ok"
 	ID        string `json:"id,omitempty"`
 	Delivered int    `json:"delivered,omitempty"`
+	Stored    bool   `json:"stored,omitempty"` // a message kept for its recipient's next session
+	Call      string `json:"call,omitempty"`   // a call frame's: the call it placed
 }
 
 type errorFrame struct {

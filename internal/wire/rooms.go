@@ -20,7 +20,6 @@ type RoomFields struct {
 	Subject     *string         `json:"subject,omitempty"`
 	Mode        string          `json:"mode,omitempty"`
 	Affiliation string          `json:"affiliation,omitempty"`
-	Reason      string          `json:"reason,omitempty"`
 }
 
 // roomOps answer the room frames; the int is the ok reply's delivered.

@@ -89,3 +89,25 @@ func TestDecodeErrorsSpeakOfFields(t *testing.T) {
 		}
 	}
 }
+
+// TestCallEvents: a call's events are call frames, a signal within a call
+// a signal frame naming its call.
+func TestCallEvents(t *testing.T) {
+	for _, c := range []struct {
+		ev   core.CallEvent
+		want string
+	}{
+		{core.CallEvent{Call: "c1", Event: core.CallIncoming, From: "alice@x/web-1"}, `{"type":"call","seq":3,"call":"c1","event":"incoming","from":"alice@x/web-1","sent":"0001-01-01T00:00:00Z"}`},
+		{core.CallEvent{Call: "c1", Event: core.CallEnded, Reason: core.EndBusy}, `{"type":"call","seq":3,"call":"c1","event":"ended","reason":"busy","sent":"0001-01-01T00:00:00Z"}`},
+		{core.CallEvent{Call: "c1", Event: core.CallSignal, From: "bob@x/p-2", Data: json.RawMessage(`{"sdp":"o"}`)},
+			`{"type":"signal","seq":3,"call":"c1","from":"bob@x/p-2","data":{"sdp":"o"},"sent":"0001-01-01T00:00:00Z"}`},
+	} {
+		if got := string(Event(core.Delivery{Seq: 3, Event: c.ev})); got != c.want {
+			t.Errorf("%+v: %s, want %s", c.ev, got, c.want)
+		}
+	}
+	f, err := Decode([]byte(`{"type":"reject","id":"4","call":"c1","reason":"busy"}`))
+	if err != nil || f.Call != "c1" || f.Reason != "busy" {
+		t.Fatalf("%+v %v", f, err)
+	}
+}

@@ -297,6 +297,9 @@ func (s *DB) DeleteAccount(ctx context.Context, address string) error {
 			`DELETE FROM grants WHERE account=?1`,
 			`DELETE FROM refresh_tokens WHERE account=?1`,
 			`DELETE FROM identities WHERE account=?1`,
+			`DELETE FROM stored_messages WHERE account=?1`,
+			`DELETE FROM archive WHERE owner=?1`,
+			`DELETE FROM archive_off WHERE owner=?1`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, address); err != nil {
 				return err

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Grants", testGrants},
 		{"GrantLimits", testGrantLimits},
 		{"GrantExpiry", testGrantExpiry},
+		{"PushSubscriptions", testPushSubscriptions},
 		{"AppTokens", testAppTokens},
 		{"RefreshRotation", testRefreshRotation},
 		{"UpdateApp", testUpdateApp},
@@ -54,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Identities", testIdentities},
 		{"IdentityLimit", testIdentityLimit},
 		{"GrantingAccounts", testGrantingAccounts},
+		{"Stored", testStored},
+		{"Archive", testArchive},
 		{"Rooms", testRooms},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })

@@ -48,6 +48,9 @@ func (c *conn) deliver(ev core.Event) error {
 		if ev.Carbon != "" {
 			return c.carbonCopy(m, ev.Carbon)
 		}
+		if ev.Stored != 0 { // XEP-0160 with its XEP-0203 stamp (offline.go)
+			return c.write(messageStanza(m, me).Add(c.delay(m.Sent, "Offline Storage")))
+		}
 		return c.message(m)
 	case core.Snapshot:
 		c.blocks = ev.Privacy.Blocks // what the client will ask for with blocklist get

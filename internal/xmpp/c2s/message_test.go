@@ -43,7 +43,8 @@ func bobOnline(t *testing.T, r rig) (*core.Session, *coreSink) {
 // TestMessageToAConnectedResourceNotYetAvailable: RFC 6121 § 8.5.3.1 — a
 // message to a full address whose resource is connected is delivered to
 // it, whether or not it has sent presence; the bare address still reaches
-// only available resources (§ 8.5.2.1), so there it is undeliverable.
+// only available resources (§ 8.5.2.1), so there it is stored for later
+// (XEP-0160) and delivered after initial presence with a delay stamp.
 func TestMessageToAConnectedResourceNotYetAvailable(t *testing.T) {
 	r := start(t, true)
 	bob, _ := bobOnline(t, r)
@@ -51,8 +52,8 @@ func TestMessageToAConnectedResourceNotYetAvailable(t *testing.T) {
 	x.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>`)
 	x.expect("iq") // no presence sent: connected, not available
 
-	if _, err := bob.Send(core.Message{Kind: core.KindMessage, Type: core.TypeChat, To: "alice@localhost", Body: "to the bare address"}); core.CodeOf(err) != core.CodeUnavailable {
-		t.Fatalf("a message to the bare address of an account with no available resource: %v", err)
+	if sent, err := bob.SendMessage(core.Message{ID: "b1", Kind: core.KindMessage, Type: core.TypeChat, To: "alice@localhost", Body: "to the bare address"}); err != nil || !sent.Stored {
+		t.Fatalf("a message to the bare address of an account with no available resource: %+v %v", sent, err)
 	}
 	if n, err := bob.Send(core.Message{Kind: core.KindMessage, Type: core.TypeChat, To: "alice@localhost/phone", Body: "to the resource"}); err != nil || n != 1 {
 		t.Fatalf("a message to the connected resource: %d, %v", n, err)
@@ -60,6 +61,12 @@ func TestMessageToAConnectedResourceNotYetAvailable(t *testing.T) {
 	m := x.expect("message")
 	if m.AttrValue("from") != bob.Address() || m.ChildText(nsClient, "body") != "to the resource" {
 		t.Fatalf("got %s", m.String(""))
+	}
+	x.send(`<presence/>`)
+	m = x.expect("message")
+	d := m.Child(nsDelay, "delay")
+	if m.AttrValue("id") != "b1" || m.ChildText(nsClient, "body") != "to the bare address" || d == nil || d.AttrValue("stamp") == "" || d.AttrValue("from") != "localhost" {
+		t.Fatalf("the stored message: %s", m.String(""))
 	}
 }
 

@@ -28,8 +28,6 @@ const (
 	nsMUCAdmin    = "http://jabber.org/protocol/muc#admin"
 	nsMUCOwner    = "http://jabber.org/protocol/muc#owner"
 	nsConference  = "jabber:x:conference" // XEP-0249
-	nsDelay       = "urn:xmpp:delay"
-	nsData        = "jabber:x:data"
 	roomConfigFTy = "http://jabber.org/protocol/muc#roomconfig"
 )
 

@@ -41,7 +41,7 @@ func (c *conn) open(resource string) error {
 	c.writing.Store(true)
 	l := &live{boot: &core.View{}}
 	c.live = l // before the session exists, so the core's calls on c find it
-	opts := core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{},
+	opts := core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{}, StoredOnAck: true,
 		Credential: c.credential(), Checked: c.checked, Channel: c.channel(), View: l.boot}
 	if c.app != nil {
 		opts.Scopes = c.app.scopes // what its user granted the app (oauthbearer.go)

@@ -4,6 +4,7 @@
 // (js/devapps.js), and changing the password.
 import { $, el, call, attempt, notice, errorWords, rerender, ago, availabilityWords, SCOPES } from "/static/js/ui.js";
 import * as devapps from "/static/js/devapps.js";
+import * as push from "/static/js/push.js";
 
 let p;
 let account;
@@ -25,6 +26,7 @@ export function init(ctx) {
   });
   $("password-form").addEventListener("submit", changePassword);
   devapps.init(ctx);
+  push.init();
 }
 
 export function shown() {
@@ -32,6 +34,7 @@ export function shown() {
   loadGrants().catch((e) => notice(errorWords(e)));
   loadIdentities().catch((e) => notice(errorWords(e)));
   devapps.shown();
+  push.shown();
 }
 
 // identities at external providers linked to this account
