@@ -325,7 +325,9 @@ func TestRoomShareJSONAndXMPP(t *testing.T) {
 	// alice creates a room of her own over XMPP (201), makes it members-only
 	// with the owner's form and names bob a member with an admin iq
 	must(t, ax.Send(ctx, stanza2IQ(`<presence to='xroom@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)))
-	created := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.From == "xroom@conference.localhost/alice" })
+	created := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.From == "xroom@conference.localhost/alice"
+	})
 	if !strings.Contains(created.Inner, `code="201"`) || !strings.Contains(created.Inner, `affiliation="owner"`) {
 		t.Fatalf("created %+v", created)
 	}
