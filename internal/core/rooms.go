@@ -22,6 +22,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -837,6 +838,44 @@ func (s *Session) SetAffiliation(ctx context.Context, room string, who RoomWho, 
 	}
 	h.evictLocked(r)
 	return nil
+}
+
+// Affiliated lists the accounts a room names with affiliation aff (owner,
+// admin, member or outcast), for its moderators; an app's session sees
+// them by its handles unless its grant has addresses.
+func (s *Session) Affiliated(ctx context.Context, room, aff string) ([]string, error) {
+	h, r, err := s.findRoom(room)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := h.moderatorLocked(r, s, RoomModerate); err != nil {
+		return nil, err
+	}
+	var n *namer
+	if !s.channel.FirstParty() {
+		g := h.grantOf(s.Account, s.channel)
+		if g == nil {
+			return nil, errNoGrant
+		}
+		n = &namer{h: h, g: g, app: s.channel.App, holder: s.Account}
+	}
+	var out []string
+	switch aff {
+	case store.AffOwner:
+		out = append(out, n.nameOf(r.cfg.Owner))
+	case store.AffAdmin, store.AffMember, store.AffOutcast:
+		for a, x := range r.affs {
+			if x == aff {
+				out = append(out, n.nameOf(a))
+			}
+		}
+		slices.Sort(out)
+	default:
+		return nil, Errorf(CodeInvalid, "affiliation must be owner, admin, member or outcast")
+	}
+	return out, nil
 }
 
 // Ban bans the account of the occupant with nick, or the account named.

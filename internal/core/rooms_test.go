@@ -251,6 +251,12 @@ func TestRoomModeration(t *testing.T) {
 	if evs := roomEvents(c.take()); evs[len(evs)-1].(RoomLeft).Reason != LeftBanned {
 		t.Fatalf("banned %+v", evs)
 	}
+	if l, err := b.s.Affiliated(ctx, "club", store.AffOutcast); err != nil || !slices.Equal(l, []string{"carol@x"}) {
+		t.Fatalf("bans %v %v", l, err)
+	}
+	if l, err := o.s.Affiliated(ctx, "club", store.AffAdmin); err != nil || !slices.Equal(l, []string{"bob@x"}) {
+		t.Fatalf("admins %v %v", l, err)
+	}
 	c2 := e.connect("carol@x", avail)
 	if err := c2.s.Join(ctx, JoinOptions{Room: "club", Nick: "other"}); !IsRoomBanned(err) {
 		t.Fatalf("a banned account rejoins: %v", err)

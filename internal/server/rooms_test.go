@@ -302,6 +302,10 @@ func TestRoomShareJSONAndXMPP(t *testing.T) {
 	if inv.Room != "lounge" || !strings.HasPrefix(inv.From, "alice@localhost/") || inv.Reason != "come" {
 		t.Fatalf("invitation %+v", inv)
 	}
+	// a participant may not list the members
+	if l := sendIQ(t, ctx, ax, `<iq type='get' id='a1' to='lounge@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query></iq>`); l.Type != "error" || !strings.Contains(l.Inner, "forbidden") {
+		t.Fatalf("a participant's member list %+v", l)
+	}
 	// the owner kicks alice: she gets 307 and 110; then bans her: she cannot come back
 	_, err = bws.Request(ctx, "kick", map[string]any{"room": "lounge", "nick": "alice", "reason": "out"})
 	must(t, err)
@@ -318,6 +322,32 @@ func TestRoomShareJSONAndXMPP(t *testing.T) {
 	if !strings.Contains(e.Inner, "forbidden") {
 		t.Fatalf("a banned rejoin %+v", e)
 	}
+	// alice creates a room of her own over XMPP (201), makes it members-only
+	// with the owner's form and names bob a member with an admin iq
+	must(t, ax.Send(ctx, stanza2IQ(`<presence to='xroom@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)))
+	created := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.From == "xroom@conference.localhost/alice"
+	})
+	if !strings.Contains(created.Inner, `code="201"`) || !strings.Contains(created.Inner, `affiliation="owner"`) {
+		t.Fatalf("created %+v", created)
+	}
+	if r := sendIQ(t, ctx, ax, `<iq type='set' id='o1' to='xroom@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_membersonly'><value>1</value></field></x></query></iq>`); r.Type != "result" {
+		t.Fatalf("configure %+v", r)
+	}
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "xroom", "nick": "bob"})
+	wantErrCode(t, err, "forbidden")
+	if r := sendIQ(t, ctx, ax, `<iq type='set' id='a2' to='xroom@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='bob@localhost'/></query></iq>`); r.Type != "result" {
+		t.Fatalf("name a member %+v", r)
+	}
+	if l := sendIQ(t, ctx, ax, `<iq type='get' id='a3' to='xroom@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query></iq>`); !strings.Contains(l.Inner, `jid="bob@localhost"`) {
+		t.Fatalf("members %+v", l)
+	}
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "xroom", "nick": "bob"})
+	must(t, err)
+	if s := waitRoom(t, bws, "room_snapshot", func(r roomFrame) bool { return r.Room == "xroom" }); len(s.Occupants) != 1 || s.Occupants[0].Address != "alice@localhost" {
+		t.Fatalf("a members-only room shows addresses: %+v", s)
+	}
+
 	// an unknown room's info, and groupchat to a room one is not in
 	x := sendIQ(t, ctx, ax, `<iq type='get' id='d4' to='nowhere@conference.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
 	if x.Type != "error" || !strings.Contains(x.Inner, "item-not-found") {

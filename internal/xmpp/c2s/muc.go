@@ -225,6 +225,8 @@ func (c *conn) onMUCIQ(el *xmlstream.Element, room, nick string) error {
 	case room == "":
 	case payload.Name == xmlName(nsMUCAdmin, "query") && typ == "set":
 		return c.mucAdmin(ctx, rq, room, payload)
+	case payload.Name == xmlName(nsMUCAdmin, "query"):
+		return c.mucAdminList(ctx, rq, room, payload)
 	case payload.Name == xmlName(nsMUCOwner, "query"):
 		return c.mucOwner(ctx, rq, room, payload)
 	}
@@ -333,6 +335,33 @@ func (c *conn) mucAdmin(ctx context.Context, rq iqRequest, room string, q *xmlst
 		}
 	}
 	return c.iqResult(rq, nil)
+}
+
+// mucAdminList answers a muc#admin get of the accounts with one
+// affiliation (§ 9.5 bans, § 9.8 members, § 10.5 owners, § 10.8 admins).
+func (c *conn) mucAdminList(ctx context.Context, rq iqRequest, room string, q *xmlstream.Element) error {
+	item := q.Child(nsMUCAdmin, "item")
+	if item == nil || item.AttrValue("affiliation") == "" {
+		return c.iqError(rq, "modify", "bad-request") // lists by role (moderators, participants) are not kept
+	}
+	aff := item.AttrValue("affiliation")
+	accounts, err := c.sess.Affiliated(ctx, room, aff)
+	switch {
+	case err == nil:
+	case core.CodeOf(err) == core.CodeNotFound:
+		return c.iqError(rq, "cancel", "item-not-found")
+	case core.CodeOf(err) == core.CodeForbidden:
+		return c.iqError(rq, "auth", "forbidden")
+	case core.CodeOf(err) == core.CodeInvalid:
+		return c.iqError(rq, "modify", "bad-request")
+	default:
+		return c.iqError(rq, "wait", "internal-server-error")
+	}
+	out := xmlstream.New(nsMUCAdmin, "query")
+	for _, a := range accounts {
+		out.Add(xmlstream.New(nsMUCAdmin, "item").Set("affiliation", aff).Set("jid", a))
+	}
+	return c.iqResult(rq, out)
 }
 
 // mucOwner serves the room configuration form (§ 10.1–10.2): one field,
