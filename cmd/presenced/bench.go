@@ -16,12 +16,13 @@ import (
 func benchCmd(args []string, stdout io.Writer) error {
 	const synopsis = "presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--publishers P] [--watchers K] [--updates M] [--rate R]" +
 		" | login-storm|reconnect-storm [--sessions N] [--contacts C] [--concurrency K] [--grace S] | longpoll [--publishers P] [--watchers K] [--updates M] [--rate R] [--rounds R]" +
-		" | xmpp-compare [--servers presenced,prosody,ejabberd] [--sessions N] [--contacts C] [--rounds R]"
+		" | xmpp-compare [--servers presenced,prosody,ejabberd] [--sessions N] [--contacts C] [--rounds R]" +
+		" | room-storm [--members N] [--messages M] [--concurrency K]"
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
 		fmt.Fprintln(stdout, "usage: "+synopsis+"\n\nSee docs/benchmarks.md.")
 		return nil
 	}
-	if len(args) == 0 || !slices.Contains([]string{"idle", "xmpp-idle", "fanout", "login-storm", "reconnect-storm", "longpoll", "xmpp-compare"}, args[0]) {
+	if len(args) == 0 || !slices.Contains([]string{"idle", "xmpp-idle", "fanout", "login-storm", "reconnect-storm", "longpoll", "xmpp-compare", "room-storm"}, args[0]) {
 		return usageError("usage: " + synopsis)
 	}
 	fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
@@ -29,7 +30,7 @@ func benchCmd(args []string, stdout io.Writer) error {
 	bin := fs.String("server", self, "presenced binary to start and measure")
 	n := fs.Int("sessions", 10000, "idle, xmpp-idle, login-storm, reconnect-storm: sessions to open")
 	contacts := fs.Int("contacts", 20, "xmpp-idle, login-storm, reconnect-storm: mutual contacts per account (its roster; ring neighbours, so an even number)")
-	concurrency := fs.Int("concurrency", 64, "login-storm, reconnect-storm, xmpp-compare: sessions connecting (resuming) at a time")
+	concurrency := fs.Int("concurrency", 64, "login-storm, reconnect-storm, xmpp-compare, room-storm: sessions connecting (resuming, joining) at a time")
 	grace := fs.Int("grace", 30, "reconnect-storm: grace period the sessions ask for in their hello, seconds")
 	rounds := fs.Int("rounds", 0, "longpoll: rounds on each transport, interleaved (default 1); xmpp-compare: rounds, each running every server once in a rotated order (default 3)")
 	idleFor := fs.Duration("idle-for", bench.DefaultIdleFor, "idle, xmpp-idle: how long the sessions idle while CPU is measured")
@@ -37,6 +38,8 @@ func benchCmd(args []string, stdout io.Writer) error {
 	k := fs.Int("watchers", 1000, "fanout, longpoll: sessions watching the publishers")
 	m := fs.Int("updates", 500, "fanout, longpoll: presence changes each publisher makes")
 	rate := fs.Float64("rate", 0, "fanout, longpoll: updates per second per publisher (0: as fast as the server answers)")
+	members := fs.Int("members", 10000, "room-storm: sessions joining one room")
+	messages := fs.Int("messages", 50, "room-storm: messages one member then sends to the room (the fan-out)")
 	servers := fs.String("servers", "presenced,prosody,ejabberd", "xmpp-compare: servers to compare (presenced, prosody, ejabberd), the first round's order")
 	churnFraction := fs.Float64("churn-fraction", 0.1, "xmpp-compare: fraction of the sessions that change presence")
 	churnRate := fs.Float64("churn-rate", 200, "xmpp-compare: presence changes per second, all churning sessions together")
@@ -72,6 +75,12 @@ func benchCmd(args []string, stdout io.Writer) error {
 			}
 		}
 		r, err := storm()
+		if err != nil {
+			return err
+		}
+		r.Report(stdout)
+	case "room-storm":
+		r, err := bench.RoomStorm(ctx, *bin, *members, *concurrency, *messages, os.Stderr)
 		if err != nil {
 			return err
 		}

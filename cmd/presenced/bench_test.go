@@ -29,6 +29,7 @@ func TestBenchSmoke(t *testing.T) {
 		{[]string{"bench", "login-storm", "--sessions", "20", "--contacts", "4"}, "converged:            20 of 20 sessions"},
 		{[]string{"bench", "reconnect-storm", "--sessions", "20", "--contacts", "4", "--grace", "10"}, "resumed:              20 of 20 (resume errors: 0)"},
 		{[]string{"bench", "longpoll", "--watchers", "10", "--updates", "20"}, "long-polling: updates delivered 200 of 200"},
+		{[]string{"bench", "room-storm", "--members", "20", "--messages", "5"}, "converged:            20 of 20 members"},
 		{append([]string{"bench", "xmpp-compare", "--servers", "presenced"}, tinyCompare...), "| login storm: errors | 0 |"},
 	} {
 		t.Run(strings.Join(c.args[1:], " "), func(t *testing.T) {

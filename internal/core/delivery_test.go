@@ -30,7 +30,8 @@ type wireRouter struct {
 var eventTypes = map[string]reflect.Type{}
 
 func init() {
-	for _, ev := range []Event{Snapshot{}, PresenceEvent{}, SubscriptionEvent{}, PrivacyEvent{}, MessageEvent{}, ContactEvent{}, PersonalEvent{}, Goaway{}, CallEvent{}} {
+	for _, ev := range []Event{Snapshot{}, PresenceEvent{}, SubscriptionEvent{}, PrivacyEvent{}, MessageEvent{}, ContactEvent{}, PersonalEvent{}, Goaway{}, CallEvent{},
+		RoomSnapshot{}, RoomDiff{}, RoomMessageEvent{}, RoomSubjectEvent{}, RoomLeft{}, RoomInvite{}} {
 		eventTypes[reflect.TypeOf(ev).Name()] = reflect.TypeOf(ev)
 	}
 }
@@ -122,6 +123,16 @@ func TestEverythingGoesThroughTheRouter(t *testing.T) {
 	e.must(h.Unhide(ctx, "alice@x", "bob@x"))
 	e.must(h.SetInvisible(ctx, "alice@x", true))
 	e.must(h.SetInvisible(ctx, "alice@x", false))
+	e.join(a, "r", "al")
+	e.join(b, "r", "bo")
+	e.window()
+	_, err = b.s.RoomSend(ctx, "r", "m1", "hi room")
+	e.must(err)
+	e.must(a.s.SetSubject(ctx, "r", "today"))
+	_, err = a.s.Invite(ctx, "r", "bob@x", "")
+	e.must(err)
+	e.must(a.s.Kick(ctx, "r", "bo", ""))
+	e.window() // the room's diffs
 	got := len(b.take())
 	b.s.Close()
 	got += len(bc.take())
@@ -132,7 +143,8 @@ func TestEverythingGoesThroughTheRouter(t *testing.T) {
 	if got != r.sent {
 		t.Fatalf("sessions got %d events, the router delivered %d", got, r.sent)
 	}
-	for _, k := range []string{"Snapshot", "PresenceEvent", "SubscriptionEvent", "PrivacyEvent", "MessageEvent", "ContactEvent", "PersonalEvent", "CallEvent"} {
+	for _, k := range []string{"Snapshot", "PresenceEvent", "SubscriptionEvent", "PrivacyEvent", "MessageEvent", "ContactEvent", "PersonalEvent", "CallEvent",
+		"RoomSnapshot", "RoomDiff", "RoomMessageEvent", "RoomSubjectEvent", "RoomLeft", "RoomInvite"} {
 		if r.kinds[k] == 0 {
 			t.Errorf("no %s went through the router", k)
 		}

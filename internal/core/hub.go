@@ -50,6 +50,8 @@ type Config struct {
 	Offline OfflineConfig
 	// Calls bounds calls (calls.go); zero fields take DefaultCallLimits.
 	Calls CallLimits
+	// Rooms bounds rooms (rooms.go); zero fields take DefaultRoomLimits'.
+	Rooms RoomLimits
 }
 
 // Metrics are the hub's counters, read by the metrics endpoint.
@@ -111,6 +113,7 @@ type Hub struct {
 	closing   atomic.Bool                // Shutdown began: no new or resumed sessions
 	born      time.Time                  // the hub's start, from which sessions count their own (sinceBorn)
 	calls     callTable                  // live calls (calls.go)
+	rooms     roomTable                  // rooms with occupants (rooms.go)
 }
 
 const (
@@ -864,6 +867,7 @@ func (h *Hub) endLocked(s *Session, reason string) {
 	}
 	h.unavailableLocked(s)
 	h.leaveCallsLocked(s)
+	h.leaveRoomsLocked(s)
 	if len(kept) == 0 {
 		h.forgetLocked(u)
 	}
@@ -928,6 +932,7 @@ func (h *Hub) setPresenceLocked(s *Session, p Presence) {
 	s.presence, s.available = p, true
 	h.broadcastLocked(s.user)
 	h.becameAvailableLocked(s)
+	h.roomPresenceLocked(s)
 }
 
 // self targets every session of account.

@@ -100,3 +100,57 @@ func appSees(f Facts, what Flow) bool {
 	}
 	return false
 }
+
+// RoomFacts is what the policy needs to decide a session's part in a room
+// (docs/rooms.md): rooms are not about a subject's presence, so the rule
+// of a room is its own, kept here beside the rule of presence.
+type RoomFacts struct {
+	// Channel is the session's; RoomApp the room's namespace ("" for
+	// presenced's own clients, else an app's ID). Scopes are, on an app's
+	// channel, what its grant and token both hold.
+	Channel Channel
+	RoomApp string
+	Scopes  ScopeSet
+	// Affiliation is the account's with the room (store.AffOwner …;
+	// AffNone when it has none); MembersOnly the room's mode.
+	Affiliation string
+	MembersOnly bool
+	// Occupant: the session is in the room (or was, for its own departure).
+	Occupant bool
+}
+
+// RoomFlow is something a session may do in or receive from a room.
+type RoomFlow int
+
+const (
+	RoomJoin      RoomFlow = iota // enter it (and create it when it does not exist)
+	RoomSee                       // receive its traffic: who is there, messages, subject
+	RoomSpeak                     // send it messages and invitations
+	RoomModerate                  // kick, ban, name members, set the subject
+	RoomConfigure                 // change its mode
+)
+
+// AllowRoom is the rule of rooms: a session sees and uses only rooms of
+// its own namespace (an app's session needs the rooms scope, and sees the
+// rooms of its app only); a banned account nothing of the room; a
+// members-only room admits only the accounts it names; moderating takes
+// an owner or admin, configuring the owner.
+func AllowRoom(f RoomFacts, what RoomFlow) bool {
+	if f.Channel.App != f.RoomApp || !f.Channel.FirstParty() && !f.Scopes.Has(ScopeRooms) {
+		return false
+	}
+	if f.Affiliation == store.AffOutcast {
+		return false
+	}
+	switch what {
+	case RoomJoin:
+		return !f.MembersOnly || f.Affiliation != store.AffNone
+	case RoomSee, RoomSpeak:
+		return f.Occupant
+	case RoomModerate:
+		return f.Occupant && (f.Affiliation == store.AffOwner || f.Affiliation == store.AffAdmin)
+	case RoomConfigure:
+		return f.Occupant && f.Affiliation == store.AffOwner
+	}
+	return false
+}

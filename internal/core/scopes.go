@@ -13,7 +13,7 @@ const (
 	ScopeContactsPick    = "contacts:pick"
 	ScopeEventsPublish   = "events:publish"
 	ScopeEventsRead      = "events:read"
-	ScopeRooms           = "rooms"
+	ScopeRooms           = "rooms" // the rooms of the app's namespace (rooms.go)
 	// ScopeAddresses lets the app see real addresses instead of handles
 	// (a grant's Addresses).
 	ScopeAddresses = "addresses"

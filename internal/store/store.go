@@ -39,6 +39,7 @@ type Store interface {
 	PushSubscriptions
 	Offline
 	Archive
+	Rooms
 	Close() error
 }
 

@@ -197,6 +197,9 @@ func (c *Conn) dispatch(ctx context.Context, f ClientFrame) (int, error) {
 		}
 		return 0, op(h, ctx, me, f.Address)
 	}
+	if op, ok := roomOps[f.Type]; ok {
+		return op(ctx, s, f)
+	}
 	switch f.Type {
 	case "presence":
 		return 0, s.SetPresence(f.PresenceFields.core())

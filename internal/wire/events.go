@@ -227,5 +227,8 @@ func Event(d core.Delivery) []byte {
 	case core.Goaway:
 		return GoawayFrame(ev)
 	}
+	if b := roomEvent(d); b != nil {
+		return b
+	}
 	panic("wire: unknown event type")
 }

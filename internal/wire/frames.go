@@ -66,6 +66,10 @@ type ClientFrame struct {
 	// ringing, answer, reject, cancel, hangup, and a signal within a call (docs/calls.md)
 	Call   string `json:"call,omitempty"`
 	Reason string `json:"reason,omitempty"` // reject: declined or busy
+	// rooms (rooms.go; docs/rooms.md): join (nick, presence, metadata,
+	// history), leave, room_message (body), subject, kick (nick), ban and
+	// affiliation (nick or address), room_config (mode), invite (to)
+	RoomFields
 }
 
 // ResumeInfo asks to resume a session after seq.

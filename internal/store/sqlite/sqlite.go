@@ -122,8 +122,23 @@ func (s *DB) migrate(ctx context.Context) error {
 	if _, err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	var have int
-	if err := s.queryRow(ctx, `SELECT COALESCE(MAX(version),0) FROM schema_migrations`).Scan(&have); err != nil {
+	// every migration not recorded yet runs, not only those above the
+	// highest: branches merged in another order add lower numbers later
+	have := map[int]bool{}
+	rows, err := s.db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("migrate: %w", err)
+		}
+		have[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
@@ -136,7 +151,7 @@ func (s *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("migration %s: bad name", name)
 		}
-		if v <= have {
+		if have[v] {
 			continue
 		}
 		body, _ := migrations.ReadFile(name)
@@ -289,6 +304,9 @@ func (s *DB) DeleteAccount(ctx context.Context, address string) error {
 			if _, err := tx.ExecContext(ctx, q, address); err != nil {
 				return err
 			}
+		}
+		if err := deleteRoomsOf(ctx, tx, address); err != nil {
+			return err
 		}
 		// the apps it registered go too, and with them the grants other
 		// accounts gave them and their tokens, whose sessions end

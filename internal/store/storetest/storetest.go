@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"GrantingAccounts", testGrantingAccounts},
 		{"Stored", testStored},
 		{"Archive", testArchive},
+		{"Rooms", testRooms},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })
 	}

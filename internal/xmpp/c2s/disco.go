@@ -31,7 +31,7 @@ func init() {
 		payloads: []xml.Name{{Space: nsDiscoItem, Local: "query"}},
 		types:    "get",
 		at:       forAccount | forServer,
-		handle:   func(c *conn, rq iqRequest) error { return c.iqResult(rq, xmlstream.New(nsDiscoItem, "query")) },
+		handle:   (*conn).discoItems,
 	})
 }
 
@@ -49,6 +49,16 @@ func (c *conn) discoInfo(rq iqRequest) error {
 	}
 	for _, f := range features {
 		q.Add(xmlstream.New(nsDiscoInfo, "feature").Set("var", f))
+	}
+	return c.iqResult(rq, q)
+}
+
+// discoItems lists the server's services (the multi-user chat service,
+// muc.go, XEP-0045 § 6.1); an account has none.
+func (c *conn) discoItems(rq iqRequest) error {
+	q := xmlstream.New(nsDiscoItem, "query")
+	if rq.to == toServer {
+		q.Add(xmlstream.New(nsDiscoItem, "item").Set("jid", c.s.mucDomain()).Set("name", "Rooms"))
 	}
 	return c.iqResult(rq, q)
 }

@@ -37,7 +37,10 @@ const (
 
 // Server accepts XMPP client connections.
 type Server struct {
-	Domain         string
+	Domain string
+	// MUCDomain is the address of the multi-user chat service (muc.go);
+	// "" means conference.<Domain>.
+	MUCDomain      string
 	Hub            *core.Hub
 	Auth           *auth.Auth
 	TLS            *tls.Config // nil: no TLS (then AllowPlaintext must be set)

@@ -31,6 +31,11 @@ func (c *conn) serveStanzas() error {
 				return &xmlstream.StreamError{Condition: "policy-violation", Text: "too many stanzas"}
 			}
 			err = c.refuse(el)
+		} else if room, nick, ok := c.mucAddress(el.AttrValue("to")); ok {
+			err = c.onMUC(el, room, nick) // the multi-user chat service (muc.go)
+			if sm := c.sm.Load(); sm != nil && isStanza(el) {
+				sm.in.Add(1)
+			}
 		} else {
 			switch el.Name.Local {
 			case "presence":
@@ -146,6 +151,9 @@ func (c *conn) onMessage(el *xmlstream.Element) error {
 		return c.messageError(to, id, "cancel", "service-unavailable") // no multi-user chat here
 	default:
 		typ = core.TypeNormal
+	}
+	if x := el.Child(nsConference, "x"); x != nil && typ != core.TypeError {
+		return c.onDirectInvite(el, x) // XEP-0249 (muc.go)
 	}
 	m := core.Message{ID: id, Kind: core.KindMessage, Type: typ, To: to, Private: private(el)}
 	var payload strings.Builder
