@@ -106,6 +106,10 @@ func (a *API) Routes(mux *http.ServeMux) []string {
 	authed("DELETE /v1/apps/{id}", a.deleteApp)
 	authed("POST /v1/apps/{id}/secret", a.newAppSecret)
 
+	authed("GET /v1/history", a.getHistory)
+	authed("PUT /v1/history", a.putHistory)
+	authed("DELETE /v1/history", a.eraseHistory)
+
 	authed("GET /v1/push/key", a.pushKey)
 	authed("GET /v1/push/subscriptions", a.listPushSubscriptions)
 	authed("POST /v1/push/subscriptions", a.subscribePush)

@@ -80,7 +80,7 @@ func TestPushSubscriptionsREST(t *testing.T) {
 }
 
 // TestWebPagePushDevices: the page registers its service worker, lists
-// the devices notified and removes one.
+// the devices notified and removes one; and its history switch works.
 func TestWebPagePushDevices(t *testing.T) {
 	path := os.Getenv("PRESENCED_TEST_CHROMIUM")
 	if path == "" {
@@ -111,6 +111,15 @@ func TestWebPagePushDevices(t *testing.T) {
 	must(t, alice.Do(ctx, "GET", "/v1/push/subscriptions", nil, &list))
 	if len(list.Subscriptions) != 0 {
 		t.Fatalf("after Remove: %+v", list)
+	}
+	// Account's message history switch, beside (docs/offline.md)
+	page.WaitFor(t, ctx, `document.getElementById("history-on").checked`)
+	page.Click(t, ctx, "#history-on")
+	page.WaitFor(t, ctx, `document.getElementById("notice").textContent.includes("no longer kept")`)
+	var on struct{ On bool }
+	must(t, alice.Do(ctx, "GET", "/v1/history", nil, &on))
+	if on.On {
+		t.Fatal("the page's switch did not turn history off")
 	}
 }
 

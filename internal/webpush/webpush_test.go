@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -178,4 +180,24 @@ func TestKeysKept(t *testing.T) {
 	if err != nil || a != b {
 		t.Fatalf("keys changed: %v", err)
 	}
+}
+
+// FuzzCheckEndpoint: no input crashes it, and what it takes without the
+// operator's switch is https on 443 at a name or a public address.
+func FuzzCheckEndpoint(f *testing.F) {
+	for _, s := range []string{"https://fcm.googleapis.com/fcm/send/x", "https://127.0.0.1/x", "http://push.example/", "https://[::ffff:10.0.0.1]/", "https://h:0443/", "https://%31%32%37.0.0.1/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if CheckEndpoint(raw, false) != nil {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" || u.Port() != "" && u.Port() != "443" || u.User != nil {
+			t.Fatalf("took %q", raw)
+		}
+		if ip, err := netip.ParseAddr(u.Hostname()); err == nil && !public(ip) {
+			t.Fatalf("took a non-public address: %q", raw)
+		}
+	})
 }

@@ -27,6 +27,20 @@ export function init(ctx) {
   $("password-form").addEventListener("submit", changePassword);
   devapps.init(ctx);
   push.init();
+  $("history-on").addEventListener("change", async (e) => {
+    const on = e.target.checked;
+    await attempt(() => call("PUT", "/v1/history", { on }), on ? "Your message history is kept." : "Your message history is no longer kept; what it holds stays until you erase it.");
+    loadHistory().catch((err) => notice(errorWords(err)));
+  });
+  $("history-erase").addEventListener("click", async () => {
+    const r = await attempt(() => call("DELETE", "/v1/history"));
+    if (r) notice(r.erased + " message" + (r.erased === 1 ? " is" : "s are") + " erased from your history.", "ok");
+  });
+}
+
+async function loadHistory() {
+  const { on } = await call("GET", "/v1/history");
+  $("history-on").checked = on;
 }
 
 export function shown() {
@@ -35,6 +49,7 @@ export function shown() {
   loadIdentities().catch((e) => notice(errorWords(e)));
   devapps.shown();
   push.shown();
+  loadHistory().catch((e) => notice(errorWords(e)));
 }
 
 // identities at external providers linked to this account
