@@ -94,6 +94,19 @@ func TestHistoryAcrossProtocols(t *testing.T) {
 // TestDocsOfflineExamples runs docs/offline.md's shell examples against a
 // server ($TOKEN a user's): none may answer an error.
 func TestDocsOfflineExamples(t *testing.T) {
+	ts, token := docServer(t)
+	for _, b := range docShell(t, "docs/offline.md") {
+		out, err := runShell(ts, b, "TOKEN="+token)
+		if err != nil || strings.Contains(out, `"code":`) || !strings.Contains(out, `"erased":0`) {
+			t.Errorf("docs/offline.md example failed: %v\n%s\n%s", err, b, out)
+		}
+	}
+}
+
+// docServer starts a server with alice for a doc's shell examples and
+// returns her token; without curl the test is skipped.
+func docServer(t *testing.T) (*testServer, string) {
+	t.Helper()
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skipf("the examples need curl: %v", err)
 	}
@@ -102,16 +115,24 @@ func TestDocsOfflineExamples(t *testing.T) {
 	ts.user(t, "alice")
 	token, _, err := ts.Auth.IssueToken(context.Background(), "alice@localhost", "docs")
 	must(t, err)
-	blocks := codeBlocks(repoFile(t, "docs/offline.md"), "sh")
+	return ts, token
+}
+
+// docShell is the sh blocks of a doc, at least one.
+func docShell(t *testing.T, doc string) []string {
+	t.Helper()
+	blocks := codeBlocks(repoFile(t, doc), "sh")
 	if len(blocks) == 0 {
-		t.Fatal("docs/offline.md has no sh block")
+		t.Fatalf("%s has no sh block", doc)
 	}
-	for _, b := range blocks {
-		cmd := exec.Command("bash", "-c", "set -eu\n"+strings.ReplaceAll(b, "127.0.0.1:8080", strings.TrimPrefix(ts.URL, "http://")))
-		cmd.Env = append(os.Environ(), "TOKEN="+token)
-		out, err := cmd.CombinedOutput()
-		if err != nil || strings.Contains(string(out), `"code":`) || !strings.Contains(string(out), `"erased":0`) {
-			t.Errorf("docs/offline.md example failed: %v\n%s\n%s", err, b, out)
-		}
-	}
+	return blocks
+}
+
+// runShell runs a doc's sh block against ts (127.0.0.1:8080 is ts) with
+// env added, and returns what it printed.
+func runShell(ts *testServer, block string, env ...string) (string, error) {
+	cmd := exec.Command("bash", "-c", "set -eu\n"+strings.ReplaceAll(block, "127.0.0.1:8080", strings.TrimPrefix(ts.URL, "http://")))
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -196,27 +195,14 @@ func TestCallToOfflineWakesADevice(t *testing.T) {
 // ($TOKEN a user's) and checks that its payload examples are what the
 // service worker is sent.
 func TestDocsPushExamples(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skipf("the examples need curl: %v", err)
-	}
-	ts := startServer(t, nil)
-	waitReady(t, ts)
-	ts.user(t, "alice")
-	token, _, err := ts.Auth.IssueToken(context.Background(), "alice@localhost", "docs")
-	must(t, err)
-	doc := repoFile(t, "docs/push.md")
-	blocks := codeBlocks(doc, "sh")
-	if len(blocks) == 0 {
-		t.Fatal("docs/push.md has no sh block")
-	}
-	for _, b := range blocks {
-		cmd := exec.Command("bash", "-c", "set -eu\n"+strings.ReplaceAll(b, "127.0.0.1:8080", strings.TrimPrefix(ts.URL, "http://")))
-		cmd.Env = append(os.Environ(), "TOKEN="+token)
-		out, err := cmd.CombinedOutput()
-		if err != nil || strings.Contains(string(out), `"code":`) || !strings.Contains(string(out), ts.Push.Keys.Public) {
+	ts, token := docServer(t)
+	for _, b := range docShell(t, "docs/push.md") {
+		out, err := runShell(ts, b, "TOKEN="+token)
+		if err != nil || strings.Contains(out, `"code":`) || !strings.Contains(out, ts.Push.Keys.Public) {
 			t.Errorf("docs/push.md example failed: %v\n%s\n%s", err, b, out)
 		}
 	}
+	doc := repoFile(t, "docs/push.md")
 	for _, b := range codeBlocks(doc, "json") {
 		for _, line := range strings.Split(strings.TrimSpace(b), "\n") {
 			dec := json.NewDecoder(strings.NewReader(line))
