@@ -254,6 +254,7 @@ export class Presenced extends EventTarget {
       ws.onopen = () => {
         if (ws !== this._ws) return;
         opened = true;
+        if (this.transport === "websocket") this._wsWorked = true;
         const hello = { type: "hello", id: "hello", device: this.options.device };
         if (this.options.token) hello.token = this.options.token;
         if (this.options.accepts) hello.accepts = this.options.accepts;
@@ -349,6 +350,9 @@ export class Presenced extends EventTarget {
 
   async _retry() {
     if (this.state !== "reconnecting") return;
+    // a WebSocket that worked before failed to open because the server or
+    // the network was away, not because it is blocked: try it first again
+    if (this.options.transport === "auto" && this._wsWorked) this.transport = "websocket";
     try {
       if (this.session) {
         try {
