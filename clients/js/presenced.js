@@ -13,6 +13,12 @@
 //   await p.connect();
 //   await p.setPresence({ availability: "away", status: "lunch" });
 //
+// Without a WebSocket (blocked) it falls back to long-polling (/v1/poll).
+// Rooms (docs/rooms.md): p.join(room, nick), p.sendToRoom, p.rooms …;
+// offline messages (docs/offline.md) arrive as "offline" events and are
+// acknowledged; p.history(query) pages one's history; enableNotifications
+// subscribes the device to Web Push (docs/push.md). Types: presenced.d.ts.
+//
 // Calls (docs/calls.md): with the option calls: true the session is rung.
 //
 //   p.addEventListener("incoming", (e) => e.detail.answer()); // e.detail: a Call
