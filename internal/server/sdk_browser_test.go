@@ -3,6 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log"
@@ -263,5 +266,59 @@ func TestSDKTypesServed(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^  ` + method[1] + `[(<]`).Match(jsclient.Types) {
 			t.Errorf("presenced.d.ts does not declare the method %s", method[1])
 		}
+	}
+}
+
+// fakePush stands in for the browser's service worker and push service
+// (headless Chromium has no push service to subscribe with): register
+// and subscribe succeed with the subscription given in window.fakeSub,
+// and permission is what window.permission says.
+const fakePush = `window.permission = "granted";
+window.registered = [];
+Object.defineProperty(navigator, "serviceWorker", { value: {
+  register: async (url, opts) => { registered.push(url); return { pushManager: { subscribe: async (o) => {
+    window.subOpts = o; return { toJSON: () => window.fakeSub }; } } }; } } });
+window.PushManager = window.PushManager || function () {};
+Notification.requestPermission = async () => window.permission;`
+
+// TestSDKEnableNotifications: enableNotifications registers the app's
+// service worker, subscribes with the server's VAPID key and hands the
+// subscription to the server, which lists the device; refused
+// permission rejects with denied and subscribes nothing.
+func TestSDKEnableNotifications(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b := sdkBrowser(t, ctx)
+	ts, site := sdkSite(t)
+	bob := ts.user(t, "bob")
+	key, err := ecdh.P256().GenerateKey(rand.Reader)
+	must(t, err)
+	p256dh := base64.RawURLEncoding.EncodeToString(key.PublicKey().Bytes())
+	auth := base64.RawURLEncoding.EncodeToString(make([]byte, 16))
+	bp, _ := openSDK(t, ctx, ts, b, site.URL, "bob", "phone", "", fakePush)
+	bp.Eval(t, ctx, fmt.Sprintf(`window.fakeSub = { endpoint: "https://push.example.net/sub/1", expirationTime: null, keys: { p256dh: %q, auth: %q } }, true`, p256dh, auth))
+
+	bp.Eval(t, ctx, `window.permission = "denied", true`)
+	if got := bp.Eval(t, ctx, `p.enableNotifications({ serviceWorker: "/sw.js" }).then(() => "ok", (e) => e.code)`); got != "denied" {
+		t.Fatalf("with notifications denied: %v", got)
+	}
+	bp.Eval(t, ctx, `window.permission = "granted", true`)
+	got := bp.Eval(t, ctx, `p.enableNotifications({ serviceWorker: "/sw.js", device: "test phone" }).then((s) => "ok " + (s.id ? "id" : JSON.stringify(s)), (e) => e.code + " " + e.message)`)
+	if got != "ok id" {
+		t.Fatalf("enableNotifications: %v", got)
+	}
+	if got := bp.Eval(t, ctx, `registered.join(",")`); got != "/sw.js,/sw.js" {
+		t.Fatalf("service workers registered: %v", got)
+	}
+	// subscribed with the server's key
+	var vapid struct{ Key string }
+	must(t, bob.Do(ctx, "GET", "/v1/push/key", nil, &vapid))
+	if got := bp.Eval(t, ctx, `btoa(String.fromCharCode(...subOpts.applicationServerKey)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "") + " " + subOpts.userVisibleOnly`); got != strings.TrimRight(vapid.Key, "=")+" true" {
+		t.Fatalf("subscribed with %v, the server's key is %s", got, vapid.Key)
+	}
+	var list struct{ Subscriptions []pushSub }
+	must(t, bob.Do(ctx, "GET", "/v1/push/subscriptions", nil, &list))
+	if len(list.Subscriptions) != 1 || list.Subscriptions[0].Endpoint != "https://push.example.net/sub/1" || list.Subscriptions[0].Device != "test phone" {
+		t.Fatalf("bob's push subscriptions: %+v", list.Subscriptions)
 	}
 }
