@@ -242,6 +242,7 @@ export class Presenced extends EventTarget {
       } catch (e) {
         if (!this._canPoll()) throw e;
         this.transport = "longpoll";
+        this._emit("transport", { transport: "longpoll" });
         return this._open(resume);
       }
     }
