@@ -13,6 +13,12 @@
 //   await p.connect();
 //   await p.setPresence({ availability: "away", status: "lunch" });
 //
+// Without a WebSocket (blocked) it falls back to long-polling (/v1/poll).
+// Rooms (docs/rooms.md): p.join(room, nick), p.sendToRoom, p.rooms …;
+// offline messages (docs/offline.md) arrive as "offline" events and are
+// acknowledged; p.history(query) pages one's history; enableNotifications
+// subscribes the device to Web Push (docs/push.md). Types: presenced.d.ts.
+//
 // Calls (docs/calls.md): with the option calls: true the session is rung.
 //
 //   p.addEventListener("incoming", (e) => e.detail.answer()); // e.detail: a Call
@@ -20,6 +26,113 @@
 //   call.addEventListener("answered", () => call.signal({ sdp: "…" }));
 
 export const PROTOCOL = "presenced.v1";
+
+// the WebSocket readyState values (also those of PollSocket below)
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+// PollSocket carries the frames over HTTP long-polling (POST /v1/poll,
+// docs/protocol.md) behind the part of the WebSocket interface the client
+// uses (readyState, send, close, onopen, onmessage, onclose), so that the
+// client's session logic is the same on both. It needs a bearer token
+// (/v1/poll takes no cookie) and the server's origin (/v1/poll sends no
+// CORS headers). At most one poll is held; a frame to send cuts it short.
+// A failed request, or a session the server no longer has, closes it: the
+// client then resumes (hello with resume) on a new one, as after a drop.
+export class PollSocket {
+  constructor(url, token, wait = 25) {
+    this.url = url;
+    this.token = token;
+    this.wait = wait;
+    this.readyState = 0;
+    this.session = null;
+    this.seq = 0; // last event seq received: the polls' ack
+    this._queue = [];
+    this._held = null; // the AbortController of the held poll
+    setTimeout(() => {
+      if (this.readyState !== 0) return;
+      this.readyState = OPEN;
+      if (this.onopen) this.onopen({});
+      this._run();
+    }, 0);
+  }
+
+  send(data) {
+    if (this.readyState !== OPEN) return;
+    const f = JSON.parse(data);
+    if (f.type === "ack") return; // every poll acknowledges what it received
+    if (f.type === "hello") {
+      delete f.token; // it goes in the Authorization header
+      if (f.resume) this.seq = f.resume.seq;
+    }
+    this._queue.push(f);
+    if (this._held) this._held.abort(); // unacknowledged events are sent again
+  }
+
+  close() {
+    if (this.readyState >= CLOSING) return;
+    this.readyState = CLOSED;
+    if (this._held) this._held.abort();
+    setTimeout(() => this.onclose && this.onclose({ code: 1000 }), 0);
+  }
+
+  async _run() {
+    while (this.readyState === OPEN) {
+      const frames = this._queue.splice(0, 32);
+      if (!this.session && !frames.length) {
+        await new Promise((r) => setTimeout(r, 10)); // nothing to say before hello
+        continue;
+      }
+      const body = { ack: this.seq, frames, wait: frames.length ? 0 : this.wait };
+      if (this.session) body.session = this.session;
+      const ctl = new AbortController();
+      if (!frames.length) this._held = ctl;
+      let res;
+      try {
+        const r = await fetch(this.url + "/v1/poll", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Authorization: "Bearer " + this.token },
+          body: JSON.stringify(body),
+          signal: ctl.signal,
+          credentials: "omit",
+        });
+        res = await r.json();
+        if (!r.ok) {
+          // a problem document: the request itself was refused (401 …)
+          this._deliver({ type: "error", id: frames.length && frames[0].type === "hello" ? frames[0].id : "", code: res.code || "unauthorized", message: res.detail || res.title || "poll refused" });
+          this.close();
+          return;
+        }
+      } catch (e) {
+        if (this._held === ctl) this._held = null;
+        if (ctl.signal.aborted && this.readyState === OPEN) continue; // cut short to send
+        this.close();
+        return;
+      }
+      if (this._held === ctl) this._held = null;
+      if (this.readyState !== OPEN) return;
+      let ended = false;
+      for (const f of res.frames || []) {
+        if (f.type !== "welcome" && f.seq > this.seq) this.seq = f.seq;
+        // an error about the poll itself (no id): the session is gone
+        if (f.type === "error" && !f.id && this.session) ended = true;
+        if (f.type === "goaway") ended = true;
+        this._deliver(f);
+        if (this.readyState !== OPEN) return;
+      }
+      if (res.session) this.session = res.session;
+      if (ended) {
+        this.close();
+        return;
+      }
+    }
+  }
+
+  _deliver(f) {
+    if (this.onmessage) this.onmessage({ data: JSON.stringify(f) });
+  }
+}
 
 
 export class PresencedError extends Error {
@@ -46,7 +159,12 @@ export class PresencedError extends Error {
 export class Presenced extends EventTarget {
   constructor(options = {}) {
     super();
-    this.options = { url: globalThis.location ? location.origin : "", device: "web", autoReconnect: true, helloTimeout: 20000, ...options };
+    this.options = { url: globalThis.location ? location.origin : "", device: "web", autoReconnect: true, helloTimeout: 20000, transport: "auto", pollWait: 25, ...options };
+    // "websocket" or "longpoll": what the current (or next) connection uses;
+    // "auto" starts with a WebSocket and falls back to long-polling (with a
+    // token) when one cannot be opened
+    this.transport = this.options.transport === "longpoll" ? "longpoll" : "websocket";
+    this.rooms = new Map(); // room → {room, self, occupants: Map nick → occupant, count, mode, subject, subject_by, messages}
     this.state = "closed";
     this.session = null; // resource of our session
     this.address = null; // full address
@@ -64,11 +182,14 @@ export class Presenced extends EventTarget {
     this._backoff = 500;
     this.calls = new Map(); // call ID → Call, while it lasts
     this._early = []; // call events that came before the reply naming their call
+    this._offlineSeen = new Set(); // offline_ids received (a repeat is dropped)
+    this._offlineToAck = [];
   }
 
   // connect opens a new session and resolves with the welcome frame.
   async connect() {
     this._cancelRetry();
+    if (this.options.transport !== "longpoll") this.transport = "websocket";
     this._forget();
     this._setState("connecting");
     try {
@@ -89,6 +210,8 @@ export class Presenced extends EventTarget {
   // _forget drops the session: the next hello starts a new one.
   _forget() {
     this.session = null;
+    this.rooms = new Map(); // a new session is in no room
+    this._offlineSeen = new Set();
     this.lastSeq = 0;
     this._acked = 0;
     // the session's calls ended with it
@@ -104,16 +227,27 @@ export class Presenced extends EventTarget {
     this._stopTimers();
     for (const [, p] of this._pending) p.reject(new PresencedError("closed", "connection closed"));
     this._pending.clear();
-    if (ws && ws.readyState < WebSocket.CLOSING) ws.close();
+    if (ws && ws.readyState < CLOSING) ws.close();
   }
 
   // _open opens a socket, makes it the current one and says hello; it
   // resolves with the welcome or rejects with the error that came instead.
   _open(resume) {
     this._supersede();
-    const url = this.options.url.replace(/^http/, "ws") + "/v1/ws";
-    const ws = new WebSocket(url, PROTOCOL);
+    let ws;
+    if (this.transport === "longpoll") ws = new PollSocket(this.options.url, this.options.token, this.options.pollWait);
+    else {
+      try {
+        ws = new WebSocket(this.options.url.replace(/^http/, "ws") + "/v1/ws", PROTOCOL);
+      } catch (e) {
+        if (!this._canPoll()) throw e;
+        this.transport = "longpoll";
+        this._emit("transport", { transport: "longpoll" });
+        return this._open(resume);
+      }
+    }
     this._ws = ws;
+    let opened = false;
     this._goaway = null;
     return new Promise((resolve, reject) => {
       let welcomed = false;
@@ -126,6 +260,8 @@ export class Presenced extends EventTarget {
       }, this.options.helloTimeout);
       ws.onopen = () => {
         if (ws !== this._ws) return;
+        opened = true;
+        if (this.transport === "websocket") this._wsWorked = true;
         const hello = { type: "hello", id: "hello", device: this.options.device };
         if (this.options.token) hello.token = this.options.token;
         if (this.options.accepts) hello.accepts = this.options.accepts;
@@ -169,12 +305,25 @@ export class Presenced extends EventTarget {
         clearTimeout(helloTimer);
         // rejecting a settled promise does nothing; this one may still be
         // waiting for a welcome, also when the socket was superseded
+        if (ws === this._ws && !opened && this.transport === "websocket" && this._canPoll()) {
+          // the WebSocket could not be opened (blocked by a proxy …): the
+          // same session over long-polling
+          this._ws = null;
+          this.transport = "longpoll";
+          this._emit("transport", { transport: "longpoll" });
+          this._open(resume).then(resolve, reject);
+          return;
+        }
         reject(new PresencedError("closed", "connection closed before welcome"));
         if (ws !== this._ws) return;
         if (welcomed) this._lost();
         else this._supersede(); // the caller of _open decides
       };
     });
+  }
+
+  _canPoll() {
+    return this.options.transport === "auto" && !!this.options.token && typeof fetch === "function";
   }
 
   // _lost handles the loss of the current, welcomed socket: reconnect, or
@@ -208,6 +357,9 @@ export class Presenced extends EventTarget {
 
   async _retry() {
     if (this.state !== "reconnecting") return;
+    // a WebSocket that worked before failed to open because the server or
+    // the network was away, not because it is blocked: try it first again
+    if (this.options.transport === "auto" && this._wsWorked) this.transport = "websocket";
     try {
       if (this.session) {
         try {
@@ -251,7 +403,7 @@ export class Presenced extends EventTarget {
   }
 
   _send(frame) {
-    if (this._ws && this._ws.readyState === WebSocket.OPEN) this._ws.send(JSON.stringify(frame));
+    if (this._ws && this._ws.readyState === OPEN) this._ws.send(JSON.stringify(frame));
   }
 
   _emit(type, detail) {
@@ -305,6 +457,19 @@ export class Presenced extends EventTarget {
       case "call":
         this._callEvent(f);
         break;
+      case "offline":
+        if (this._offlineSeen.has(f.offline_id)) return; // delivered again: already had it
+        this._offlineSeen.add(f.offline_id);
+        if (this.options.ackOffline !== false) this._offlineToAck.push(f.offline_id);
+        queueMicrotask(() => this._flushOfflineAcks());
+        break;
+      case "room_snapshot":
+      case "room_diff":
+      case "room_message":
+      case "room_subject":
+      case "room_left":
+        this._room(f);
+        break;
       case "signal":
         if (f.call) this._callEvent(f);
         break;
@@ -312,6 +477,93 @@ export class Presenced extends EventTarget {
     this._emit(f.type, f);
     this._emit("change", f);
   }
+
+  _flushOfflineAcks() {
+    while (this._offlineToAck.length) {
+      const ids = this._offlineToAck.splice(0, 256);
+      this.ackOffline(ids).catch(() => {
+        // not acknowledged: the server offers them again next time
+        for (const id of ids) this._offlineSeen.delete(id);
+      });
+    }
+  }
+
+  // ackOffline deletes stored messages by offline_id (the client has
+  // them); done by itself for every offline event unless ackOffline: false.
+  ackOffline(ids) {
+    return this.request("offline_ack", { offline_ids: ids });
+  }
+
+  // history resolves with a page of one's own 1-1 message history, oldest
+  // first: {messages, complete} (docs/offline.md). query: with, start, end,
+  // after, before, last, max.
+  async history(query = {}) {
+    const r = await this.request("history", query);
+    return { messages: r.messages || [], complete: !!r.complete };
+  }
+
+  // _room keeps this.rooms current: the room's occupants by nick, its
+  // subject and the messages received (the snapshot's history, then live).
+  _room(f) {
+    if (f.type === "room_snapshot") {
+      const occupants = new Map((f.occupants || []).map((o) => [o.nick, o]));
+      if (f.self) occupants.set(f.self.nick, f.self);
+      this.rooms.set(f.room, {
+        room: f.room, self: f.self, occupants, count: f.count, mode: f.mode,
+        subject: f.subject || "", subject_by: f.subject_by || "", messages: [...(f.history || [])],
+      });
+      return;
+    }
+    const r = this.rooms.get(f.room);
+    if (!r) return;
+    switch (f.type) {
+      case "room_diff":
+        for (const o of f.left || []) r.occupants.delete(o.nick);
+        for (const o of [...(f.joined || []), ...(f.changed || [])]) {
+          r.occupants.set(o.nick, o);
+          if (r.self && o.nick === r.self.nick) r.self = o;
+        }
+        if (f.count !== undefined) r.count = f.count;
+        break;
+      case "room_message":
+        r.messages.push(f);
+        if (r.messages.length > (this.options.roomMessages || 100)) r.messages.shift();
+        break;
+      case "room_subject":
+        r.subject = f.subject || "";
+        r.subject_by = f.nick || "";
+        break;
+      case "room_left":
+        if (!r.self || f.nick === r.self.nick) this.rooms.delete(f.room); // we left, were kicked or banned
+        else r.occupants.delete(f.nick);
+        break;
+    }
+  }
+
+  // Rooms (docs/rooms.md). join resolves once joined; the room_snapshot
+  // event follows. options: presence, metadata, history (messages wanted).
+  join(room, nick, options = {}) { return this.request("join", { ...options, room, nick }); }
+  async leave(room) {
+    const r = await this.request("leave", { room });
+    this.rooms.delete(room);
+    return r;
+  }
+  sendToRoom(room, body) { return this.request("room_message", { room, body }); }
+  setSubject(room, subject) { return this.request("subject", { room, subject }); }
+  kick(room, nick, reason) { return this.request("kick", reason ? { room, nick, reason } : { room, nick }); }
+  // ban by an occupant's nick, or by {address} (an address or handle)
+  ban(room, who, reason) {
+    const f = typeof who === "string" ? { room, nick: who } : { room, ...who };
+    if (reason) f.reason = reason;
+    return this.request("ban", f);
+  }
+  setAffiliation(room, who, affiliation, reason) {
+    const f = typeof who === "string" ? { room, nick: who, affiliation } : { room, ...who, affiliation };
+    if (reason) f.reason = reason;
+    return this.request("affiliation", f);
+  }
+  setRoomMode(room, mode) { return this.request("room_config", { room, mode }); }
+  invite(room, to, reason) { return this.request("invite", reason ? { room, to, reason } : { room, to }); }
 
   _personal(f) {
     let topics = this.personal.get(f.from);
@@ -326,7 +578,7 @@ export class Presenced extends EventTarget {
     const id = "r" + ++this._nextId;
     return new Promise((resolve, reject) => {
       // only on a welcomed socket (a bye also while closing)
-      if (!this._ws || this._ws.readyState !== WebSocket.OPEN || (this.state !== "online" && type !== "bye")) {
+      if (!this._ws || this._ws.readyState !== OPEN || (this.state !== "online" && type !== "bye")) {
         reject(new PresencedError("closed", "not connected"));
         return;
       }
@@ -401,6 +653,12 @@ export class Presenced extends EventTarget {
         c._end(f.reason, f.from, false);
         break;
     }
+  }
+
+  // enableNotifications: enableNotifications below, with this client's
+  // server and token.
+  enableNotifications(options = {}) {
+    return enableNotifications({ server: this.options.url, token: this.options.token, ...options });
   }
 
   // close ends the session for good (contacts see it leave at once).
@@ -551,4 +809,52 @@ export function pickContacts(options = {}) {
       }, 500);
     }, 300);
   });
+}
+
+
+// base64url to the bytes applicationServerKey takes
+function base64urlBytes(b64) {
+  const s = atob(b64.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((b64.length + 3) % 4));
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+// enableNotifications has this device woken by Web Push (docs/push.md)
+// when a message or a call waits and no session took it: it registers the
+// app's service worker (options.serviceWorker, its URL: required; the app
+// shows the notifications in its push handler), asks for permission,
+// subscribes with the server's key (GET /v1/push/key) and hands the
+// subscription to the server (POST /v1/push/subscriptions). It resolves
+// with the server's answer ({id, …}); it rejects with a PresencedError:
+// unsupported (no service workers or Push API), denied (the user or the
+// browser refused notifications), or the server's code (forbidden: an
+// app's token; the push routes are the user's own). Options: server (this
+// page's origin by default), token (else the page's session cookie),
+// serviceWorker, scope (the worker's), device (a name for the list of
+// notified devices; the browser and OS by default).
+export async function enableNotifications(options = {}) {
+  if (!options.serviceWorker) throw new PresencedError("invalid", "serviceWorker (the URL of the app's service worker) is required");
+  if (!globalThis.navigator || !("serviceWorker" in navigator) || !globalThis.PushManager) {
+    throw new PresencedError("unsupported", "this browser has no service workers or Push API");
+  }
+  const server = (options.server || location.origin).replace(/\/$/, "");
+  const headers = { "Content-Type": "application/json" };
+  if (options.token) headers.Authorization = "Bearer " + options.token;
+  const api = async (method, path, body) => {
+    const r = await fetch(server + path, { method, headers, body: body && JSON.stringify(body), credentials: options.token ? "omit" : "same-origin" });
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok) throw new PresencedError(j.code || "http_" + r.status, j.detail || j.title || r.statusText);
+    return j;
+  };
+  const reg = await navigator.serviceWorker.register(options.serviceWorker, options.scope ? { scope: options.scope } : undefined);
+  if ((await Notification.requestPermission()) !== "granted") throw new PresencedError("denied", "notifications are not allowed for this page");
+  const { key } = await api("GET", "/v1/push/key");
+  const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64urlBytes(key) });
+  return api("POST", "/v1/push/subscriptions", { ...sub.toJSON(), device: options.device || deviceName() });
+}
+
+function deviceName() {
+  const ua = navigator.userAgent;
+  const browser = /Firefox\//.test(ua) ? "Firefox" : /Edg\//.test(ua) ? "Edge" : /Chrome\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "Browser";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Mac OS/.test(ua) ? "macOS" : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : "";
+  return (browser + (os ? " on " + os : "")).slice(0, 64);
 }

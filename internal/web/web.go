@@ -55,6 +55,10 @@ func (wb *Web) Routes(mux *http.ServeMux) {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 		w.Write(jsclient.Source)
 	})
+	mux.HandleFunc("GET /sdk/presenced.d.ts", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/typescript; charset=utf-8")
+		w.Write(jsclient.Types)
+	})
 	mux.HandleFunc("GET /web/session", wb.session)
 	mux.HandleFunc("GET /web/info", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
