@@ -148,7 +148,13 @@ export interface Room {
   messages: RoomMessage[];
 }
 
-export interface JoinOptions { presence?: PresenceInput; metadata?: Record<string, any>; history?: number }
+export interface JoinOptions {
+  presence?: PresenceInput;
+  metadata?: Record<string, any>;
+  history?: number;
+  /** The app's room token, where the app authorizes who joins its rooms (docs/rooms.md). */
+  room_token?: string;
+}
 
 export interface StateDetail { state: State; reason: string; code?: string }
 

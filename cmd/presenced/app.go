@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -26,10 +27,8 @@ const appUsage = `presenced app add|list|show|delete [ID] [flags]
   app delete ID                              delete an app with its users' grants and tokens`
 
 // defaultAppScopes are the scopes of an app registered without --scope:
-// every known one but "rooms", reserved for the real-time issue.
-func defaultAppScopes() []string {
-	return slices.DeleteFunc(slices.Clone(store.KnownScopes), func(s string) bool { return s == "rooms" })
-}
+// every known one.
+func defaultAppScopes() []string { return slices.Clone(store.KnownScopes) }
 
 // listFlag is a repeatable flag; each value may hold several items
 // separated by spaces (as OAuth writes scopes) when split is set.
@@ -83,7 +82,7 @@ func appCmd(args []string, stdout io.Writer) error {
 	if args[0] != "delete" {
 		asJSON = fs.Bool("json", false, "print JSON")
 	}
-	var name, logo, description, owner *string
+	var name, logo, description, owner, roomKey *string
 	var public *bool
 	uris, scopes := &listFlag{}, &listFlag{split: true}
 	if args[0] == "add" {
@@ -94,6 +93,7 @@ func appCmd(args []string, stdout io.Writer) error {
 		logo = fs.String("logo", "", "an https `URL` of the app's logo, shown on the consent page")
 		description = fs.String("description", "", "a short `TEXT` about the app, shown on the consent page")
 		owner = fs.String("owner", "", "the `ADDRESS` of the account that owns the app (default: none, the operator's)")
+		roomKey = fs.String("room-key", "", "a `FILE` holding the public JSON Web Key the app signs room tokens with: the app then authorizes who joins its rooms (docs/rooms.md)")
 	}
 	pos, err := parseArgs(fs, args[1:], synopsis, stdout)
 	if err != nil {
@@ -109,7 +109,13 @@ func appCmd(args []string, stdout io.Writer) error {
 	var a store.App
 	var secret string
 	if args[0] == "add" { // checked before the data directory is opened
-		if a, secret, err = newApp(*name, uris.items, scopes.items, *public, *logo, *description, *owner); err != nil {
+		r := appreg.Registration{Name: *name, RedirectURIs: uris.items, Scopes: scopes.items, Public: *public, Logo: *logo, Description: *description}
+		if *roomKey != "" {
+			if r.RoomKey, err = os.ReadFile(*roomKey); err != nil {
+				return usageError(fmt.Sprintf("--room-key: %v", err))
+			}
+		}
+		if a, secret, err = newApp(r, *owner); err != nil {
 			return err
 		}
 	}
@@ -179,6 +185,9 @@ func appCmd(args []string, stdout io.Writer) error {
 		if a.Description != "" {
 			fmt.Fprintf(stdout, "description:   %s\n", a.Description)
 		}
+		if a.RoomKey != nil {
+			fmt.Fprintf(stdout, "room_key:      %s\n", a.RoomKey)
+		}
 		fmt.Fprintf(stdout, "created:       %s\n", a.CreatedAt.Format(time.RFC3339))
 	case "delete":
 		if err := st.DeleteApp(ctx, pos[0]); errors.Is(err, store.ErrNotFound) {
@@ -193,9 +202,9 @@ func appCmd(args []string, stdout io.Writer) error {
 
 // newApp makes the app that app add registers (appreg.New): its secret,
 // for a confidential app, is returned to be shown once.
-func newApp(name string, uris, scopes []string, public bool, logo, description, owner string) (store.App, string, error) {
-	if len(scopes) == 0 {
-		scopes = defaultAppScopes()
+func newApp(r appreg.Registration, owner string) (store.App, string, error) {
+	if len(r.Scopes) == 0 {
+		r.Scopes = defaultAppScopes()
 	}
 	if owner != "" {
 		bare, err := addr.Bare(owner)
@@ -204,8 +213,7 @@ func newApp(name string, uris, scopes []string, public bool, logo, description, 
 		}
 		owner = bare
 	}
-	a, secret, err := appreg.New(appreg.Registration{Name: name, RedirectURIs: uris, Scopes: scopes, Public: public,
-		Logo: logo, Description: description}, owner, time.Now())
+	a, secret, err := appreg.New(r, owner, time.Now())
 	var invalid *core.Error
 	if errors.As(err, &invalid) {
 		return a, "", usageError(invalid.Message)

@@ -29,6 +29,13 @@ func appCLI(t *testing.T, dir string, args ...string) (string, error) {
 	return out.String(), err
 }
 
+func writeFile(t *testing.T, name string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(name, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func openStore(t *testing.T, dir string) store.Store {
 	t.Helper()
 	st, err := server.OpenExistingStore(context.Background(), dir)
@@ -73,14 +80,16 @@ func TestAppCommands(t *testing.T) {
 	}
 	sum := sha256.Sum256([]byte(secret))
 	want := store.App{ID: id, Name: "Calls", RedirectURIs: []string{"https://calls.example/cb", "http://127.0.0.1:9000/cb"},
-		Scopes: slices.DeleteFunc(slices.Clone(store.KnownScopes), func(s string) bool { return s == "rooms" }),
+		Scopes: slices.Clone(store.KnownScopes),
 		Logo:   "https://calls.example/logo.png", Description: "Ring your contacts", SecretHash: sum[:], CreatedAt: a.CreatedAt}
 	if !reflect.DeepEqual(a, want) || time.Since(a.CreatedAt) > time.Minute {
 		t.Fatalf("stored %+v\nwant %+v", a, want)
 	}
 
+	roomKey := filepath.Join(t.TempDir(), "room.jwk")
+	writeFile(t, roomKey, []byte(`{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`))
 	out, err = appCLI(t, dir, "app", "add", "--json", "--name", "Game", "--public", "--redirect-uri", "http://[::1]:8765/cb",
-		"--scope", "openid presence:read", "--scope", "presence:publish", "--scope", "openid")
+		"--scope", "openid presence:read", "--scope", "presence:publish", "--scope", "openid", "--room-key", roomKey)
 	if err != nil {
 		t.Fatalf("app add --public --json: %v\n%s", err, out)
 	}
@@ -93,8 +102,15 @@ func TestAppCommands(t *testing.T) {
 		!reflect.DeepEqual(game.RedirectURIs, []string{"http://[::1]:8765/cb"}) {
 		t.Fatalf("public app %+v\n%s", game, out)
 	}
-	if a, _ := st.GetApp(context.Background(), game.ID); a.SecretHash != nil || !a.Public {
-		t.Fatalf("public app stored with a secret: %+v", a)
+	if a, _ := st.GetApp(context.Background(), game.ID); a.SecretHash != nil || !a.Public || !strings.Contains(string(a.RoomKey), `"Ed25519"`) {
+		t.Fatalf("public app stored with a secret, or without its room key: %+v", a)
+	}
+	symmetric := filepath.Join(t.TempDir(), "oct.jwk")
+	writeFile(t, symmetric, []byte(`{"kty":"oct","k":"c2VjcmV0"}`))
+	for _, file := range []string{symmetric, filepath.Join(t.TempDir(), "missing.jwk")} {
+		if _, err := appCLI(t, dir, "app", "add", "--name", "Bad", "--redirect-uri", "https://bad.example/", "--room-key", file); err == nil || !strings.Contains(err.Error(), "room") {
+			t.Errorf("--room-key %s: %v", file, err)
+		}
 	}
 	out, err = appCLI(t, dir, "app", "add", "--json", "--name", "Third", "--redirect-uri", "https://third.example/")
 	var third appJSON

@@ -12,12 +12,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/roomtoken"
 	"github.com/presenced/presenced/internal/store"
 )
 
@@ -35,6 +37,9 @@ type Registration struct {
 	// Public: a client that cannot keep a secret (a browser or mobile
 	// app), which signs in with PKCE alone.
 	Public bool `json:"public"`
+	// RoomKey is the public JSON Web Key the app signs room tokens with
+	// (docs/rooms.md); given, the app authorizes who joins its rooms.
+	RoomKey json.RawMessage `json:"room_key,omitempty"`
 }
 
 // Change edits an app's registration; nil fields stay as they are. The
@@ -46,28 +51,31 @@ type Change struct {
 	Logo         *string   `json:"logo,omitempty"`
 	Description  *string   `json:"description,omitempty"`
 	Public       *bool     `json:"public,omitempty"`
+	// RoomKey replaces the room key; JSON null removes it.
+	RoomKey json.RawMessage `json:"room_key,omitempty"`
 }
 
 // App is an app as its owner (or the operator) sees it. Secret is set only
 // in the answer that created it: when the app is registered and when its
 // secret is replaced.
 type App struct {
-	ID           string    `json:"id"`
-	Name         string    `json:"name"`
-	Owner        string    `json:"owner,omitempty"`
-	RedirectURIs []string  `json:"redirect_uris"`
-	Scopes       []string  `json:"scopes"`
-	Logo         string    `json:"logo,omitempty"`
-	Description  string    `json:"description,omitempty"`
-	Public       bool      `json:"public"`
-	CreatedAt    time.Time `json:"created_at"`
-	Secret       string    `json:"secret,omitempty"`
+	ID           string          `json:"id"`
+	Name         string          `json:"name"`
+	Owner        string          `json:"owner,omitempty"`
+	RedirectURIs []string        `json:"redirect_uris"`
+	Scopes       []string        `json:"scopes"`
+	Logo         string          `json:"logo,omitempty"`
+	Description  string          `json:"description,omitempty"`
+	Public       bool            `json:"public"`
+	RoomKey      json.RawMessage `json:"room_key,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
+	Secret       string          `json:"secret,omitempty"`
 }
 
 // View is a's public description, without its secret.
 func View(a store.App) App {
 	v := App{ID: a.ID, Name: a.Name, Owner: a.Owner, RedirectURIs: a.RedirectURIs, Scopes: a.Scopes,
-		Logo: a.Logo, Description: a.Description, Public: a.Public, CreatedAt: a.CreatedAt}
+		Logo: a.Logo, Description: a.Description, Public: a.Public, RoomKey: a.RoomKey, CreatedAt: a.CreatedAt}
 	if v.RedirectURIs == nil {
 		v.RedirectURIs = []string{}
 	}
@@ -88,7 +96,7 @@ func New(r Registration, owner string, now time.Time) (store.App, string, error)
 	id := make([]byte, 16)
 	rand.Read(id)
 	a := store.App{ID: hex.EncodeToString(id), Name: r.Name, Owner: owner, RedirectURIs: unique(r.RedirectURIs),
-		Scopes: unique(r.Scopes), Logo: r.Logo, Description: r.Description, Public: r.Public,
+		Scopes: unique(r.Scopes), Logo: r.Logo, Description: r.Description, Public: r.Public, RoomKey: roomKey(r.RoomKey),
 		CreatedAt: now.UTC().Truncate(time.Millisecond)} // as stored
 	var secret string
 	if !r.Public {
@@ -122,7 +130,20 @@ func validate(a store.App) error {
 	if err := store.ValidateApp(a); err != nil {
 		return core.Errorf(core.CodeInvalid, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
+	if a.RoomKey != nil {
+		if _, err := roomtoken.ParseKey(a.RoomKey); err != nil {
+			return core.Errorf(core.CodeInvalid, "%v", err)
+		}
+	}
 	return nil
+}
+
+// roomKey is the room key to keep of what was given: none for JSON null.
+func roomKey(raw json.RawMessage) []byte {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return raw
 }
 
 // Registry is a developer's side of the apps: each account registers,
@@ -212,6 +233,9 @@ func (g *Registry) Edit(ctx context.Context, owner, id string, c Change) (App, e
 	}
 	if c.Description != nil {
 		a.Description = *c.Description
+	}
+	if c.RoomKey != nil {
+		a.RoomKey = roomKey(c.RoomKey)
 	}
 	if err := validate(a); err != nil {
 		return App{}, err

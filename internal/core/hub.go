@@ -52,6 +52,9 @@ type Config struct {
 	Calls CallLimits
 	// Rooms bounds rooms (rooms.go); zero fields take DefaultRoomLimits'.
 	Rooms RoomLimits
+	// RoomTokens checks the room tokens of apps that authorize who joins
+	// their rooms (roomtokens.go); nil: every such token is refused.
+	RoomTokens RoomTokenVerifier
 }
 
 // Metrics are the hub's counters, read by the metrics endpoint.

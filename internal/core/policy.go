@@ -117,6 +117,10 @@ type RoomFacts struct {
 	MembersOnly bool
 	// Occupant: the session is in the room (or was, for its own departure).
 	Occupant bool
+	// AppAuthorizes: the room's app authorizes joins with room tokens
+	// (roomtokens.go); Token: the session presented a valid one.
+	AppAuthorizes bool
+	Token         bool
 }
 
 // RoomFlow is something a session may do in or receive from a room.
@@ -133,8 +137,10 @@ const (
 // AllowRoom is the rule of rooms: a session sees and uses only rooms of
 // its own namespace (an app's session needs the rooms scope, and sees the
 // rooms of its app only); a banned account nothing of the room; a
-// members-only room admits only the accounts it names; moderating takes
-// an owner or admin, configuring the owner.
+// members-only room admits only the accounts it names; in the namespace
+// of an app that authorizes joins, joining takes the app's room token or
+// an affiliation the owner gave; moderating takes an owner or admin,
+// configuring the owner.
 func AllowRoom(f RoomFacts, what RoomFlow) bool {
 	if f.Channel.App != f.RoomApp || !f.Channel.FirstParty() && !f.Scopes.Has(ScopeRooms) {
 		return false
@@ -144,6 +150,9 @@ func AllowRoom(f RoomFacts, what RoomFlow) bool {
 	}
 	switch what {
 	case RoomJoin:
+		if f.AppAuthorizes && !f.Token && f.Affiliation == store.AffNone {
+			return false
+		}
 		return !f.MembersOnly || f.Affiliation != store.AffNone
 	case RoomSee, RoomSpeak:
 		return f.Occupant

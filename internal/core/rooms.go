@@ -343,6 +343,9 @@ type JoinOptions struct {
 	// History: how many messages of the room's history the snapshot
 	// carries; negative: all the room keeps.
 	History int
+	// Token is a room token of the session's app, when the app authorizes
+	// who joins its rooms (roomtokens.go).
+	Token string
 }
 
 // Join puts s in a room (creating it, owned by s's account, if it does not
@@ -368,6 +371,10 @@ func (s *Session) Join(ctx context.Context, o JoinOptions) error {
 		}
 	}
 	h := s.hub
+	auth, err := h.roomAuthOf(ctx, s, name, o.Token)
+	if err != nil {
+		return err
+	}
 	id := RoomID{App: s.channel.App, Name: name}
 	if err := h.indexRoom(s, id); err != nil {
 		return err
@@ -384,9 +391,13 @@ func (s *Session) Join(ctx context.Context, o JoinOptions) error {
 	}
 	p.LastActive = time.Time{}
 	for {
-		r, created, err := h.loadRoom(ctx, id, s, true)
+		// only the app creates rooms in a namespace it authorizes
+		r, created, err := h.loadRoom(ctx, id, s, !auth.appAuthorizes || auth.token)
 		if err != nil {
 			h.unindexRoom(s, id)
+			if err == errNotInRoom {
+				err = errRoomTokenNeeded
+			}
 			return err
 		}
 		r.mu.Lock()
@@ -394,7 +405,7 @@ func (s *Session) Join(ctx context.Context, o JoinOptions) error {
 			r.mu.Unlock()
 			continue
 		}
-		err = h.joinLocked(r, s, o, p, follows, created)
+		err = h.joinLocked(r, s, o, p, follows, created, auth)
 		h.evictLocked(r)
 		r.mu.Unlock()
 		if err != nil {
@@ -404,7 +415,7 @@ func (s *Session) Join(ctx context.Context, o JoinOptions) error {
 	}
 }
 
-func (h *Hub) joinLocked(r *room, s *Session, o JoinOptions, p Presence, follows, created bool) error {
+func (h *Hub) joinLocked(r *room, s *Session, o JoinOptions, p Presence, follows, created bool, auth roomAuth) error {
 	if s.ended.Load() {
 		return errSessionGone
 	}
@@ -420,14 +431,17 @@ func (h *Hub) joinLocked(r *room, s *Session, o JoinOptions, p Presence, follows
 		return nil
 	}
 	f := h.roomFacts(r, s, false)
+	f.AppAuthorizes, f.Token = auth.appAuthorizes, auth.token
 	if !AllowRoom(f, RoomJoin) {
 		switch {
 		case f.Channel.App != f.RoomApp || !f.Channel.FirstParty() && !f.Scopes.Has(ScopeRooms):
 			return errRoomNamespace
 		case f.Affiliation == store.AffOutcast:
 			return errRoomBanned
+		case f.MembersOnly:
+			return errMembersOnly
 		}
-		return errMembersOnly
+		return errRoomTokenNeeded
 	}
 	if r.byNick[o.Nick] != nil {
 		return errNickTaken

@@ -426,20 +426,25 @@ func TestAllowRoomEveryCase(t *testing.T) {
 				for _, aff := range []string{store.AffOwner, store.AffAdmin, store.AffMember, store.AffNone, store.AffOutcast} {
 					for _, membersOnly := range []bool{false, true} {
 						for _, occupant := range []bool{false, true} {
-							f := RoomFacts{Channel: ch, RoomApp: roomApp, Scopes: scopes, Affiliation: aff, MembersOnly: membersOnly, Occupant: occupant}
-							inSpace := ch.App == roomApp && (ch.App == "" || scopes&ScopesOf([]string{ScopeRooms}) != 0)
-							mayEnter := inSpace && aff != store.AffOutcast
-							want := map[RoomFlow]bool{
-								RoomJoin:      mayEnter && (!membersOnly || aff == store.AffOwner || aff == store.AffAdmin || aff == store.AffMember),
-								RoomSee:       mayEnter && occupant,
-								RoomSpeak:     mayEnter && occupant,
-								RoomModerate:  mayEnter && occupant && (aff == store.AffOwner || aff == store.AffAdmin),
-								RoomConfigure: mayEnter && occupant && aff == store.AffOwner,
-							}
-							for flow, w := range want {
-								n++
-								if got := AllowRoom(f, flow); got != w {
-									t.Errorf("%+v flow %d: got %v, want %v", f, flow, got, w)
+							for _, auth := range []roomAuth{{}, {appAuthorizes: true}, {appAuthorizes: true, token: true}} {
+								f := RoomFacts{Channel: ch, RoomApp: roomApp, Scopes: scopes, Affiliation: aff, MembersOnly: membersOnly, Occupant: occupant,
+									AppAuthorizes: auth.appAuthorizes, Token: auth.token}
+								inSpace := ch.App == roomApp && (ch.App == "" || scopes&ScopesOf([]string{ScopeRooms}) != 0)
+								mayEnter := inSpace && aff != store.AffOutcast
+								named := aff == store.AffOwner || aff == store.AffAdmin || aff == store.AffMember
+								admitted := !auth.appAuthorizes || auth.token || named // by the app or by the owner
+								want := map[RoomFlow]bool{
+									RoomJoin:      mayEnter && admitted && (!membersOnly || named),
+									RoomSee:       mayEnter && occupant,
+									RoomSpeak:     mayEnter && occupant,
+									RoomModerate:  mayEnter && occupant && (aff == store.AffOwner || aff == store.AffAdmin),
+									RoomConfigure: mayEnter && occupant && aff == store.AffOwner,
+								}
+								for flow, w := range want {
+									n++
+									if got := AllowRoom(f, flow); got != w {
+										t.Errorf("%+v flow %d: got %v, want %v", f, flow, got, w)
+									}
 								}
 							}
 						}
@@ -448,7 +453,7 @@ func TestAllowRoomEveryCase(t *testing.T) {
 			}
 		}
 	}
-	if n != 2*3*3*5*2*2*5 {
+	if n != 2*3*3*5*2*2*3*5 {
 		t.Fatalf("%d cases", n)
 	}
 }

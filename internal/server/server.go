@@ -34,6 +34,7 @@ import (
 	"github.com/presenced/presenced/internal/metrics"
 	"github.com/presenced/presenced/internal/oauth"
 	"github.com/presenced/presenced/internal/problem"
+	"github.com/presenced/presenced/internal/roomtoken"
 	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/store/sqlite"
 	"github.com/presenced/presenced/internal/transport/longpoll"
@@ -156,7 +157,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	}
 	s.Push = &webpush.Service{Store: st, Keys: vapid, Subject: subject, AllowPrivate: cfg.PushAllowPrivate, Clock: clk, Log: log}
 	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key), Waker: s.Push,
-		Offline: core.OfflineConfig{TTL: cfg.OfflineTTL, Messages: cfg.OfflineMessages, Bytes: cfg.OfflineBytes, HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax}}, st, clk, nil, log)
+		Offline:    core.OfflineConfig{TTL: cfg.OfflineTTL, Messages: cfg.OfflineMessages, Bytes: cfg.OfflineBytes, HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax},
+		RoomTokens: roomtoken.Verifier{Audience: func() string { return s.OAuth.Issuer() }}}, st, clk, nil, log)
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL,
 		Throttle: auth.NewThrottle(clk)}
 	s.XMPP = &c2s.Server{Domain: cfg.Domain, Hub: s.Hub, Auth: s.Auth, AllowPlaintext: cfg.XMPPPlaintext, Secret: key, Log: log,

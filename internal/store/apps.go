@@ -43,7 +43,11 @@ type App struct {
 	// which proves itself with PKCE alone. Confidential apps have a secret.
 	Public     bool
 	SecretHash []byte // SHA-256 of the client secret; nil for public apps
-	CreatedAt  time.Time
+	// RoomKey is the public key (a JSON Web Key) the app signs room tokens
+	// with (docs/rooms.md): set, the app authorizes who joins the rooms of
+	// its namespace; nil, its grant's rooms scope does.
+	RoomKey   []byte
+	CreatedAt time.Time
 }
 
 // ContactsMode says which contacts a grant exposes to its app.
@@ -109,8 +113,8 @@ type Apps interface {
 	GetApp(ctx context.Context, id string) (App, error)
 	// ListApps lists the apps owner registered, every app when owner is "".
 	ListApps(ctx context.Context, owner string) ([]App, error)
-	// UpdateApp replaces the name, redirect URIs, scopes, logo and
-	// description of the app a.ID; its owner, client type, secret and
+	// UpdateApp replaces the name, redirect URIs, scopes, logo,
+	// description and room key of the app a.ID; its owner, client type, secret and
 	// creation time stay. A scope the app loses is taken, in the same
 	// transaction, from every grant to it that held it, and the app's
 	// tokens (access and refresh) for those grants' accounts are deleted,

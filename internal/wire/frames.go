@@ -6,6 +6,7 @@ package wire
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -177,7 +178,7 @@ type goawayFrame struct {
 // Error encodes an error frame answering request id.
 func Error(id string, err error) []byte {
 	e := errorFrame{Type: "error", ID: id, Code: string(core.CodeOf(err)), Message: "internal error"}
-	if ce, ok := err.(*core.Error); ok {
+	if ce := (*core.Error)(nil); errors.As(err, &ce) {
 		e.Message = ce.Message
 	}
 	return mustJSON(e)

@@ -20,12 +20,13 @@ type RoomFields struct {
 	Subject     *string         `json:"subject,omitempty"`
 	Mode        string          `json:"mode,omitempty"`
 	Affiliation string          `json:"affiliation,omitempty"`
+	RoomToken   string          `json:"room_token,omitempty"` // join: the app's room token, where the app authorizes joins
 }
 
 // roomOps answer the room frames; the int is the ok reply's delivered.
 var roomOps = map[string]func(context.Context, *core.Session, ClientFrame) (int, error){
 	"join": func(ctx context.Context, s *core.Session, f ClientFrame) (int, error) {
-		o := core.JoinOptions{Room: f.Room, Nick: f.Nick, Meta: f.Metadata, History: -1}
+		o := core.JoinOptions{Room: f.Room, Nick: f.Nick, Meta: f.Metadata, History: -1, Token: f.RoomToken}
 		if f.History != nil {
 			if *f.History < 0 {
 				return 0, core.Errorf(core.CodeInvalid, "history must not be negative")

@@ -13,13 +13,13 @@ import (
 
 // Apps, grants and refresh tokens (store/apps.go; migration 0013).
 
-const appCols = `id,name,owner,redirect_uris,scopes,logo,description,public,secret_hash,created_at`
+const appCols = `id,name,owner,redirect_uris,scopes,logo,description,public,secret_hash,room_key,created_at`
 
 func scanApp(sc interface{ Scan(...any) error }) (store.App, error) {
 	var a store.App
 	var uris, scopes string
 	var created int64
-	if err := sc.Scan(&a.ID, &a.Name, &a.Owner, &uris, &scopes, &a.Logo, &a.Description, &a.Public, &a.SecretHash, &created); err != nil {
+	if err := sc.Scan(&a.ID, &a.Name, &a.Owner, &uris, &scopes, &a.Logo, &a.Description, &a.Public, &a.SecretHash, &a.RoomKey, &created); err != nil {
 		return a, err
 	}
 	a.CreatedAt = fromUnix(created)
@@ -40,10 +40,7 @@ func (s *DB) CreateApp(ctx context.Context, a store.App) error {
 	if len(a.RedirectURIs) > store.MaxListLen || len(a.Scopes) > store.MaxListLen {
 		return fmt.Errorf("app %s: %d redirect URIs, %d scopes: %w", a.ID, len(a.RedirectURIs), len(a.Scopes), store.ErrLimit)
 	}
-	var secret any // NULL for a public app
-	if a.SecretHash != nil {
-		secret = a.SecretHash
-	}
+	secret := nilIfEmpty(a.SecretHash) // NULL for a public app
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if a.Owner != "" {
 			var exists, n int
@@ -57,8 +54,8 @@ func (s *DB) CreateApp(ctx context.Context, a store.App) error {
 				return fmt.Errorf("%s registered %d apps, the limit: %w", a.Owner, n, store.ErrLimit)
 			}
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO apps(`+appCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
-			a.ID, a.Name, a.Owner, jsonList(a.RedirectURIs), jsonList(a.Scopes), a.Logo, a.Description, a.Public, secret, unix(a.CreatedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO apps(`+appCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+			a.ID, a.Name, a.Owner, jsonList(a.RedirectURIs), jsonList(a.Scopes), a.Logo, a.Description, a.Public, secret, nilIfEmpty(a.RoomKey), unix(a.CreatedAt))
 		if isUnique(err) {
 			return fmt.Errorf("app %s: %w", a.ID, store.ErrExists)
 		}
@@ -112,8 +109,8 @@ func (s *DB) UpdateApp(ctx context.Context, a store.App) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE apps SET name=?, redirect_uris=?, scopes=?, logo=?, description=? WHERE id=?`,
-			a.Name, jsonList(a.RedirectURIs), jsonList(a.Scopes), a.Logo, a.Description, a.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE apps SET name=?, redirect_uris=?, scopes=?, logo=?, description=?, room_key=? WHERE id=?`,
+			a.Name, jsonList(a.RedirectURIs), jsonList(a.Scopes), a.Logo, a.Description, nilIfEmpty(a.RoomKey), a.ID); err != nil {
 			return err
 		}
 		var lost []string
@@ -464,4 +461,12 @@ func deleteFamily(ctx context.Context, tx *sql.Tx, family string) error {
 	}
 	_, err := deleteTokens(ctx, tx, `DELETE FROM tokens WHERE family=? RETURNING account, id`, family)
 	return err
+}
+
+// nilIfEmpty stores an empty byte string as NULL, so it reads back nil.
+func nilIfEmpty(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }

@@ -120,7 +120,7 @@ func testApps(t *testing.T, s store.Store) {
 	addAccount(t, s, "alice@x")
 	conf := store.App{ID: "calls", Name: "Calls", RedirectURIs: []string{"https://calls.example/cb", "http://127.0.0.1:8000/cb"},
 		Scopes: []string{"openid", "presence:read", "signal"}, Logo: "https://calls.example/logo.png", Description: "ring your friends",
-		SecretHash: []byte("sha256-of-secret"), CreatedAt: t0}
+		SecretHash: []byte("sha256-of-secret"), RoomKey: []byte(`{"kty":"OKP"}`), CreatedAt: t0}
 	must(t, s.CreateApp(ctx, conf))
 	wantErr(t, s.CreateApp(ctx, store.App{ID: "calls", Name: "other"}), store.ErrExists)
 	got, err := s.GetApp(ctx, "calls")
@@ -488,7 +488,7 @@ func testUpdateApp(t *testing.T, s store.Store) {
 	last := lastEvent(t, s)
 	edited := store.App{ID: "calls", Name: "Calls 2", Owner: "someone-else@x", RedirectURIs: []string{"https://calls.example/new"},
 		Scopes: []string{"addresses"}, Logo: "https://calls.example/l.png", Description: "new words", Public: false,
-		SecretHash: []byte("ignored"), CreatedAt: t0.Add(time.Hour)}
+		SecretHash: []byte("ignored"), RoomKey: []byte(`{"kty":"EC"}`), CreatedAt: t0.Add(time.Hour)}
 	must(t, s.UpdateApp(ctx, edited))
 	got, err := s.GetApp(ctx, "calls")
 	must(t, err)
@@ -512,9 +512,12 @@ func testUpdateApp(t *testing.T, s store.Store) {
 		t.Fatalf("bob's token went: %v", err)
 	}
 
-	// losing addresses clears the grant's flag
-	edited.Scopes = nil
+	// losing addresses clears the grant's flag; no room key clears it
+	edited.Scopes, edited.RoomKey = nil, nil
 	must(t, s.UpdateApp(ctx, edited))
+	if got, _ := s.GetApp(ctx, "calls"); got.RoomKey != nil {
+		t.Fatalf("room key %q kept", got.RoomKey)
+	}
 	if g, _ := s.GetGrant(ctx, "bob@x", "calls"); g.Addresses || !reflect.DeepEqual(g.Scopes, []string{"openid"}) {
 		t.Fatalf("bob's grant %+v", g)
 	}

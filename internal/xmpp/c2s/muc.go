@@ -108,11 +108,14 @@ func (c *conn) onMUCPresence(el *xmlstream.Element, room, nick string) error {
 				o.History = 0
 			}
 		}
+		o.Token = strings.TrimSpace(x.ChildText(nsMUC, "password")) // an app's room token (docs/rooms.md)
 	}
 	err := c.sess.Join(ctx, o)
 	switch {
 	case err == nil:
 		return nil
+	case core.IsRoomTokenRefused(err): // as a password-protected room answers (XEP-0045)
+		return c.mucPresenceError(room, nick, "auth", "not-authorized")
 	case core.IsRoomBanned(err):
 		return c.mucPresenceError(room, nick, "auth", "forbidden")
 	case core.IsRoomMembersOnly(err):
