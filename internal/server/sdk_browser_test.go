@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/client"
 	jsclient "github.com/presenced/presenced/clients/js"
 	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/testbrowser"
@@ -56,8 +57,8 @@ const blockWebSocket = `window.WebSocket = class {
 
 // sdkSite serves sdkPage and the SDK on its own origin and passes the
 // rest to presenced, so the page's origin is presenced's (as when
-// presenced serves an app's pages, or a proxy in front of both does):
-// /v1/poll sends no CORS headers.
+// presenced serves an app's pages, or a proxy in front of both does); a
+// page given presenced's own URL talks to it across origins.
 func sdkSite(t *testing.T) (*testServer, *httptest.Server) {
 	t.Helper()
 	var target *url.URL
@@ -149,6 +150,40 @@ func TestSDKLongPollFallback(t *testing.T) {
 	a.WaitFor(t, ctx, `p.presence.get("bob@localhost").status === "tea"`)
 	a.Eval(t, ctx, `p.close().then(() => true)`)
 	bp.WaitFor(t, ctx, `log.includes("presence alice@localhost unavailable")`)
+}
+
+// TestSDKLongPollCrossOrigin: an app's page on its own origin, talking
+// to presenced on another (the SDK's url option), falls back to
+// long-polling through CORS, and reads the REST API with its token; a
+// cookie-style request (the CSRF header) is refused by the preflight.
+func TestSDKLongPollCrossOrigin(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b := sdkBrowser(t, ctx)
+	ts, site := sdkSite(t)
+	alice, bob := ts.user(t, "alice"), ts.user(t, "bob")
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	bs, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+
+	a, got := openSDK(t, ctx, ts, b, site.URL, "alice", "laptop", fmt.Sprintf(`{url: %q}`, ts.URL), blockWebSocket)
+	if !strings.HasPrefix(got, "longpoll alice@localhost/laptop-") {
+		t.Fatalf("alice's page on another origin without WebSocket: %q", got)
+	}
+	a.WaitFor(t, ctx, `p.presence.get("bob@localhost")?.availability === "available"`)
+	_, err = bs.Message(ctx, "alice@localhost", "across origins")
+	must(t, err)
+	a.WaitFor(t, ctx, `log.includes("message bob@localhost across origins")`)
+	token, _, err := ts.Auth.IssueToken(ctx, "alice@localhost", "test")
+	must(t, err)
+	rest := fmt.Sprintf(`fetch(%q + "/v1/contacts", { headers: { Authorization: "Bearer " + %q } }).then((r) => r.status)`, ts.URL, token)
+	if got := a.Eval(t, ctx, rest); got != float64(200) {
+		t.Fatalf("REST with a token from another origin: %v", got)
+	}
+	csrf := fmt.Sprintf(`fetch(%q + "/v1/contacts", { method: "POST", headers: { "X-CSRF-Token": "x" }, credentials: "include" }).then(() => "answered", () => "refused")`, ts.URL)
+	if got := a.Eval(t, ctx, csrf); got != "refused" {
+		t.Fatalf("a cookie-style request from another origin: %v", got)
+	}
 }
 
 // TestSDKRooms: two SDK pages (one over long-polling) in a room: the

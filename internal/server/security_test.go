@@ -41,10 +41,24 @@ func dialWS(t *testing.T, ts *testServer, token string, hdr http.Header) (*webso
 func TestWebSocketHandshakeChecks(t *testing.T) {
 	ts := startServer(t, nil)
 	alice := ts.user(t, "alice")
-	if _, resp, err := dialWS(t, ts, alice.Token, http.Header{"Origin": {"https://evil.example"}}); err == nil || resp.StatusCode != 403 {
-		t.Fatalf("foreign origin: %v", err)
+	// a page of another origin: what its request carries proves nothing
+	// (a browser would send the user's cookie), its hello must
+	c, _, err := dialWS(t, ts, alice.Token, http.Header{"Origin": {"https://evil.example"}})
+	must(t, err)
+	must(t, c.WriteJSON(map[string]any{"type": "hello", "id": "1"}))
+	if _, frames := readClose(t, c); len(frames) != 1 || !strings.Contains(frames[0], `"unauthorized"`) {
+		t.Fatalf("foreign origin without a token in hello: %v", frames)
 	}
-	c, _, err := dialWS(t, ts, alice.Token, http.Header{"Origin": {ts.URL}})
+	c, _, err = dialWS(t, ts, "", http.Header{"Origin": {"https://app.example"}})
+	must(t, err)
+	must(t, c.WriteJSON(map[string]any{"type": "hello", "id": "1", "token": alice.Token}))
+	var welcome map[string]any
+	must(t, c.ReadJSON(&welcome))
+	if welcome["type"] != "welcome" {
+		t.Fatalf("foreign origin with a token in hello: %v", welcome)
+	}
+	c.Close()
+	c, _, err = dialWS(t, ts, alice.Token, http.Header{"Origin": {ts.URL}})
 	must(t, err)
 	c.Close()
 	d := websocket.Dialer{Subprotocols: []string{"mqtt"}}

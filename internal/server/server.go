@@ -210,7 +210,7 @@ func (s *Server) routes() http.Handler {
 	})
 	// No /metrics here: it is on the admin listener (adminRoutes).
 	mux.Handle("GET /openapi.json", api.OpenAPI())
-	return problemMux{mux}
+	return withAPICORS(problemMux{mux})
 }
 
 // problemMux answers requests that match no route as problems (RFC 9457),

@@ -32,7 +32,9 @@ type Handler struct {
 	// Authenticate returns the token an upgrade request already proves
 	// (Authorization header, web session cookie), or nil.
 	Authenticate func(*http.Request) *store.Token
-	// OriginAllowed reports whether a browser page from origin may connect.
+	// OriginAllowed reports whether a browser page from origin may connect
+	// with the credentials its request carries (the web session cookie);
+	// a page of any other origin must send a token in its hello.
 	OriginAllowed func(r *http.Request, origin string) bool
 	Log           *slog.Logger
 	Live          *atomic.Int64 // open WebSocket sessions, for metrics
@@ -103,11 +105,6 @@ const (
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key, status, msg := websocket.CheckUpgrade(r)
-	if status == 0 {
-		if origin := r.Header.Get("Origin"); origin != "" && !h.OriginAllowed(r, origin) {
-			status, msg = http.StatusForbidden, "origin not allowed"
-		}
-	}
 	proto, ok := subprotocol(r)
 	if status == 0 && !ok {
 		status, msg = http.StatusBadRequest, "unsupported subprotocol; speak "+wire.Version
@@ -118,7 +115,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	checked := h.Proto.Hub.Checkpoint() // before the credential is read: core.Checkpoint
-	tok := h.Authenticate(r)
+	var tok *store.Token
+	// A page of another origin proves itself with a token in its hello:
+	// the browser's cookie for this server is not the page's to use
+	// (cross-site WebSocket hijacking).
+	if origin := r.Header.Get("Origin"); origin == "" || h.OriginAllowed(r, origin) {
+		tok = h.Authenticate(r)
+	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, "cannot upgrade", http.StatusInternalServerError)
