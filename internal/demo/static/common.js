@@ -37,6 +37,14 @@ export class App {
   // session; it resolves with the session, or null when the user must
   // sign in first (the sign-in button is then shown).
   async start() {
+    // the app's redirect URIs are on presenced's public URL (the OAuth
+    // issuer): a page opened under another name of the server (localhost
+    // for 127.0.0.1) moves there first, or the sign-in would be refused
+    const issuer = await fetch("/.well-known/openid-configuration").then((r) => r.json()).then((d) => d.issuer, () => "");
+    if (issuer && new URL(issuer).origin !== location.origin && !new URLSearchParams(location.search).has("code")) {
+      location.replace(new URL(location.pathname, issuer).href);
+      return null;
+    }
     $("signin-button").onclick = () => signIn({ clientId: this.clientId, scope: this.scope }).catch((e) => say("signin-status", e.message, true));
     $("signout").onclick = () => {
       signOut({ clientId: this.clientId });
