@@ -93,6 +93,23 @@ func demoPick(t *testing.T, ctx context.Context, ts *testServer, p *testbrowser.
 	p.WaitFor(t, ctx, `document.getElementById("pick-status").textContent.startsWith("Picked ")`)
 }
 
+// demoAudit audits the page's accessibility with axe-core, as
+// TestWebPageAccessibility does the web page's, when PRESENCED_TEST_AXE
+// names axe.min.js (.ci/run sets it).
+func demoAudit(t *testing.T, ctx context.Context, p *testbrowser.Page, view string) {
+	t.Helper()
+	axePath := os.Getenv("PRESENCED_TEST_AXE")
+	if axePath == "" {
+		return
+	}
+	if p.Eval(t, ctx, `typeof axe === "undefined"`) == true {
+		src, err := os.ReadFile(axePath)
+		must(t, err)
+		p.Eval(t, ctx, string(src)+"; true")
+	}
+	audit(t, ctx, p, view)
+}
+
 // contactRow is a JS expression: the demo page's contact list item named name.
 func contactRow(name string) string {
 	return `[...document.querySelectorAll("#contacts li")].find((li) => li.querySelector(".who")?.textContent === ` + jsString(name) + `)`
@@ -124,7 +141,12 @@ func TestDemoCall(t *testing.T) {
 	b2 := b.NewPage(t, ctx, ts.URL+"/demo/call/")
 	demoSignIn(t, ctx, b2, "bob")
 
-	a := b.NewPage(t, ctx, ts.URL+"/demo/call/")
+	a := b.NewPage(t, ctx, ts.URL+"/demo/")
+	a.WaitFor(t, ctx, `!!document.querySelector('a[href="call/"]')`)
+	demoAudit(t, ctx, a, "demos index")
+	a.Click(t, ctx, `a[href="call/"]`)
+	a.WaitFor(t, ctx, `!document.getElementById("signin").hidden`)
+	demoAudit(t, ctx, a, "call demo: sign-in")
 	demoSignIn(t, ctx, a, "alice")
 	demoPick(t, ctx, ts, a, "bob@localhost", "carol@localhost")
 	a.WaitFor(t, ctx, contactRow("Bob")+`?.querySelector(".state").textContent === "online" && `+
@@ -148,6 +170,8 @@ func TestDemoCall(t *testing.T) {
 	}
 	// the remote video plays what the other side's fake camera sends
 	a.WaitFor(t, ctx, `document.getElementById("remote").srcObject?.getVideoTracks().length === 1`)
+	demoAudit(t, ctx, a, "call demo: in a call")
+	demoAudit(t, ctx, b2, "call demo: answered elsewhere")
 
 	a.Click(t, ctx, "#hangup")
 	b1.WaitFor(t, ctx, text("call-status")+` === "Call ended: hung up." && document.getElementById("hangup").hidden`)
@@ -247,6 +271,7 @@ func TestDemoChatRoomWithXMPP(t *testing.T) {
 	a.Fill(t, ctx, "my-status", "brb")
 	a.Click(t, ctx, "#presence-form button")
 	a.WaitFor(t, ctx, occupant("bob")+`?.dataset.availability === "xa" && `+occupant("bob")+`.textContent.includes("slix away")`)
+	demoAudit(t, ctx, a, "chat demo: a room")
 	a.Fill(t, ctx, "room-text", "bye")
 	a.Click(t, ctx, "#room-form button")
 	a.WaitFor(t, ctx, `!`+occupant("bob")+` && `+text("room-title")+` === "Room lounge (1 here)"`)
@@ -286,4 +311,5 @@ func TestDemoChatOfflineToXMPP(t *testing.T) {
 		t.Fatalf("slixmpp scenario: %v", err)
 	}
 	a.WaitFor(t, ctx, text("messages")+`.includes("Bob: got it")`)
+	demoAudit(t, ctx, a, "chat demo: messages")
 }
