@@ -313,3 +313,36 @@ func TestDemoChatOfflineToXMPP(t *testing.T) {
 	a.WaitFor(t, ctx, text("messages")+`.includes("Bob: got it")`)
 	demoAudit(t, ctx, a, "chat demo: messages")
 }
+
+// TestDemoSignInRefusals: the SDK's finishSignIn, in a demo page, turns a
+// refused sign-in into a clear error on the page: the user choosing Deny
+// on the consent page (access_denied), and a redirect this tab did not
+// start (a forged state), which is never traded for a token; the sign-in
+// button stays.
+func TestDemoSignInRefusals(t *testing.T) {
+	path := os.Getenv("PRESENCED_TEST_CHROMIUM")
+	if path == "" {
+		t.Skip("set PRESENCED_TEST_CHROMIUM=/usr/bin/chromium to run the browser test (.ci/run does)")
+	}
+	ts, ctx := demoWorld(t, nil, "alice")
+	b := testbrowser.Launch(t, ctx, path)
+
+	p := b.NewPage(t, ctx, ts.URL+"/demo/chat/")
+	p.WaitFor(t, ctx, `!document.getElementById("signin").hidden`)
+	p.Eval(t, ctx, `document.getElementById("signin-button").focus(); true`)
+	p.Press(t, ctx, "Enter")
+	p.WaitFor(t, ctx, `!!document.getElementById("deny")`)
+	p.Eval(t, ctx, `const a = document.querySelector('input[name="address"]');
+		if (a) { a.value = "alice@localhost"; document.querySelector('input[name="password"]').value = "password-alice"; }
+		document.getElementById("deny").click(); true`)
+	p.WaitFor(t, ctx, text("signin-status")+`.startsWith("Sign-in failed: ") && `+text("signin-status")+`.endsWith("(access_denied)") && !document.getElementById("signin").hidden`)
+	if gs, err := ts.Hub.Grants(ctx, "alice@localhost"); err != nil || len(gs) != 0 {
+		t.Fatalf("a denied app has grants %+v, %v", gs, err)
+	}
+
+	p.Eval(t, ctx, `location.assign("/demo/chat/?code=stolen&state=forged"); true`)
+	p.WaitFor(t, ctx, text("signin-status")+`.endsWith("(state)") && !document.getElementById("signin").hidden && document.getElementById("app").hidden`)
+	if q := p.Eval(t, ctx, `location.search`); q != "" {
+		t.Fatalf("the code stays in the address bar: %v", q)
+	}
+}
