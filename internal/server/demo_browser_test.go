@@ -59,6 +59,18 @@ func demoWorld(t *testing.T, tweak func(*config.Config), users ...string) (*test
 	return ts, ctx
 }
 
+// demoBrowser is demoWorld and a headless Chromium (with flags), or a
+// skip when PRESENCED_TEST_CHROMIUM does not name one.
+func demoBrowser(t *testing.T, tweak func(*config.Config), flags []string, users ...string) (*testServer, context.Context, *testbrowser.Browser) {
+	t.Helper()
+	path := os.Getenv("PRESENCED_TEST_CHROMIUM")
+	if path == "" {
+		t.Skip("set PRESENCED_TEST_CHROMIUM=/usr/bin/chromium to run the browser test (.ci/run does)")
+	}
+	ts, ctx := demoWorld(t, tweak, users...)
+	return ts, ctx, testbrowser.Launch(t, ctx, path, flags...)
+}
+
 // demoSignIn signs local in to the demo page p shows, as a user does: the
 // page's button, then presenced's consent page (signing in there if this
 // browser context has not yet), Allow, and back to the page, online.
@@ -128,12 +140,7 @@ func text(id string) string { return `document.getElementById(` + jsString(id) +
 // carol, offline, fails cleanly in the page. The app knows its users by
 // handles: alice's page never shows bob's address.
 func TestDemoCall(t *testing.T) {
-	path := os.Getenv("PRESENCED_TEST_CHROMIUM")
-	if path == "" {
-		t.Skip("set PRESENCED_TEST_CHROMIUM=/usr/bin/chromium to run the browser test (.ci/run does)")
-	}
-	ts, ctx := demoWorld(t, nil, "alice", "bob", "carol")
-	b := testbrowser.Launch(t, ctx, path, testbrowser.FakeMedia...)
+	ts, ctx, b := demoBrowser(t, nil, testbrowser.FakeMedia, "alice", "bob", "carol")
 
 	b1 := b.NewPage(t, ctx, ts.URL+"/demo/call/")
 	demoSignIn(t, ctx, b1, "bob")
@@ -184,37 +191,41 @@ func TestDemoCall(t *testing.T) {
 }
 
 // runSlixmpp starts testdata/slixmpp_demo.py against ts's XMPP listener
-// with env added; wait returns its error once it ended, with its output
-// logged.
-func runSlixmpp(t *testing.T, ts *testServer, python string, env ...string) (wait func() error) {
+// with env added. The context it returns ends with ctx, or as soon as the
+// script fails, so that what waits on the page alongside stops then too;
+// wait returns the script's error once it ended. Its output is logged.
+func runSlixmpp(t *testing.T, ctx context.Context, ts *testServer, python string, env ...string) (context.Context, func() error) {
 	t.Helper()
 	host, port, _ := strings.Cut(ts.xmppAddrs[0], ":")
 	cmd := exec.Command(python, filepath.Join("testdata", "slixmpp_demo.py"))
 	cmd.Env = append(append(os.Environ(), "XMPP_HOST="+host, "XMPP_PORT="+port, "XMPP_DOMAIN=localhost",
-		"XMPP_CA="+filepath.Join(ts.Config.DataDir, XMPPCertFile)), env...)
+		"XMPP_CA="+filepath.Join(ts.Config.DataDir, XMPPCertFile), "PYTHONDONTWRITEBYTECODE=1"), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	must(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	sctx, cancel := context.WithCancel(ctx)
+	ended := make(chan struct{})
+	var err error
+	go func() {
+		err = cmd.Wait()
+		if err != nil {
+			cancel()
+		}
+		close(ended)
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		<-done
+		<-ended
+		cancel()
 		t.Logf("slixmpp:\n%s", out.String())
 	})
-	var err error
-	var ended bool
-	return func() error {
-		if !ended {
-			select {
-			case err = <-done:
-			case <-time.After(2 * time.Minute):
-				err = fmt.Errorf("slixmpp did not end")
-			}
-			ended = true
-			done <- err // for the cleanup
+	return sctx, func() error {
+		select {
+		case <-ended:
+			return err
+		case <-ctx.Done():
+			return fmt.Errorf("slixmpp did not end: %w", ctx.Err())
 		}
-		return err
 	}
 }
 
@@ -235,13 +246,8 @@ func slixmppPython(t *testing.T) string {
 // Each sees the other there; messages and occupant presence go both ways,
 // and the page sees him leave.
 func TestDemoChatRoomWithXMPP(t *testing.T) {
-	path := os.Getenv("PRESENCED_TEST_CHROMIUM")
-	if path == "" {
-		t.Skip("set PRESENCED_TEST_CHROMIUM=/usr/bin/chromium to run the browser test (.ci/run does)")
-	}
 	python := slixmppPython(t)
-	ts, ctx := demoWorld(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0" }, "alice", "bob")
-	b := testbrowser.Launch(t, ctx, path)
+	ts, ctx, b := demoBrowser(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0" }, nil, "alice", "bob")
 
 	a := b.NewPage(t, ctx, ts.URL+"/demo/chat/")
 	demoSignIn(t, ctx, a, "alice")
@@ -257,7 +263,7 @@ func TestDemoChatRoomWithXMPP(t *testing.T) {
 		t.Fatalf("bob's token from the chat demo: %+v, %v", tok, err)
 	}
 
-	done := runSlixmpp(t, ts, python, "MODE=room", "TOKEN="+token, "ROOM=lounge@conference.localhost")
+	ctx, done := runSlixmpp(t, ctx, ts, python, "MODE=room", "TOKEN="+token, "ROOM=lounge@conference.localhost")
 	occupant := func(nick string) string {
 		return `document.querySelector('#occupants li[data-nick="` + nick + `"]')`
 	}
@@ -286,13 +292,8 @@ func TestDemoChatRoomWithXMPP(t *testing.T) {
 // them as offline messages (XEP-0160) with delay stamps (XEP-0203), in
 // order; its answer shows up in alice's page.
 func TestDemoChatOfflineToXMPP(t *testing.T) {
-	path := os.Getenv("PRESENCED_TEST_CHROMIUM")
-	if path == "" {
-		t.Skip("set PRESENCED_TEST_CHROMIUM=/usr/bin/chromium to run the browser test (.ci/run does)")
-	}
 	python := slixmppPython(t)
-	ts, ctx := demoWorld(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0" }, "alice", "bob")
-	b := testbrowser.Launch(t, ctx, path)
+	ts, ctx, b := demoBrowser(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0" }, nil, "alice", "bob")
 
 	a := b.NewPage(t, ctx, ts.URL+"/demo/chat/")
 	demoSignIn(t, ctx, a, "alice")
@@ -306,7 +307,7 @@ func TestDemoChatOfflineToXMPP(t *testing.T) {
 			text("message-status")+` === "Bob is not online: the message waits for them."`)
 	}
 
-	done := runSlixmpp(t, ts, python, "MODE=offline", "BOB_PASSWORD=password-bob", "EXPECT=are you there?|call me when you are back")
+	_, done := runSlixmpp(t, ctx, ts, python, "MODE=offline", "BOB_PASSWORD=password-bob", "EXPECT=are you there?|call me when you are back")
 	if err := done(); err != nil {
 		t.Fatalf("slixmpp scenario: %v", err)
 	}
@@ -320,12 +321,7 @@ func TestDemoChatOfflineToXMPP(t *testing.T) {
 // start (a forged state), which is never traded for a token; the sign-in
 // button stays.
 func TestDemoSignInRefusals(t *testing.T) {
-	path := os.Getenv("PRESENCED_TEST_CHROMIUM")
-	if path == "" {
-		t.Skip("set PRESENCED_TEST_CHROMIUM=/usr/bin/chromium to run the browser test (.ci/run does)")
-	}
-	ts, ctx := demoWorld(t, nil, "alice")
-	b := testbrowser.Launch(t, ctx, path)
+	ts, ctx, b := demoBrowser(t, nil, nil, "alice")
 
 	p := b.NewPage(t, ctx, ts.URL+"/demo/chat/")
 	p.WaitFor(t, ctx, `!document.getElementById("signin").hidden`)

@@ -10,20 +10,16 @@ MODE=offline: Bob signs in with his password after the demo page sent him
 messages while he was offline: they come as offline messages (XEP-0160)
 with delay stamps (XEP-0203), in order; he answers the first.
 
-Environment: XMPP_HOST, XMPP_PORT, XMPP_DOMAIN, XMPP_CA, MODE, and TOKEN
+Environment: those of slixtest.py, MODE, and TOKEN
 and ROOM (room) or BOB_PASSWORD and EXPECT, bodies separated by "|" (offline).
 """
 
 import asyncio
-import os
-import ssl
-import sys
 
 import slixmpp
 from slixmpp.util.sasl.client import Mech, SASLCancelled, sasl_mech
 
-env = os.environ
-TIMEOUT = 20
+from slixtest import Scenario, TIMEOUT, env, run
 
 
 @sasl_mech(5)
@@ -55,50 +51,20 @@ class OAUTHBEARER(Mech):
         return b""  # <success/> carries nothing
 
 
-class Bob(slixmpp.ClientXMPP):
+class Bob(Scenario):
     def __init__(self, password, token):
         config = {"feature_mechanisms": {"use_mech": "OAUTHBEARER"}} if token else {}
         super().__init__("bob@%s/slix" % env["XMPP_DOMAIN"], password, plugin_config=config)
         if token:
             self.credentials["access_token"] = token
-        self.ca_certs = env["XMPP_CA"]
-        version = tuple(int(x) for x in slixmpp.__version__.split(".")[:3])
-        if version < (1, 8, 5):  # see test/interop/slixmpp_scenario.py
-            self.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
-        self.register_plugin("xep_0045")
         self.register_plugin("xep_0203")
-        self.messages = asyncio.Queue()
-        self.presences = asyncio.Queue()
-        self.add_event_handler("groupchat_message", self.messages.put_nowait)
         self.add_event_handler("message", self.messages.put_nowait)
-        self.add_event_handler("session_start", self.start)
-        self.add_event_handler("failed_auth", lambda _: self.fail("authentication failed"))
-        self.ok = False
 
-    def fail(self, why):
-        print("FAIL:", why, flush=True)
-        self.disconnect()
-
-    async def wait(self, queue, match, what):
-        try:
-            while True:
-                st = await asyncio.wait_for(queue.get(), TIMEOUT)
-                if match(st):
-                    return st
-        except asyncio.TimeoutError:
-            raise AssertionError("timed out waiting for " + what)
-
-    async def start(self, _):
-        try:
-            if env["MODE"] == "room":
-                await self.room()
-            else:
-                await self.offline()
-            self.ok = True
-            print("OK", flush=True)
-        except Exception as e:  # noqa: BLE001 - any failure ends the scenario
-            print("FAIL:", repr(e), flush=True)
-        self.disconnect()
+    async def scenario(self):
+        if env["MODE"] == "room":
+            await self.room()
+        else:
+            await self.offline()
 
     async def room(self):
         room = slixmpp.JID(env["ROOM"])
@@ -138,11 +104,4 @@ class Bob(slixmpp.ClientXMPP):
         await asyncio.sleep(0)  # let the send leave before disconnecting (disconnect flushes)
 
 
-async def main():
-    bob = Bob(env.get("BOB_PASSWORD", ""), env.get("TOKEN"))
-    bob.connect((env["XMPP_HOST"], int(env["XMPP_PORT"])))
-    await asyncio.wait_for(bob.disconnected, 90)
-    sys.exit(0 if bob.ok else 1)
-
-
-asyncio.run(main())
+run(lambda: Bob(env.get("BOB_PASSWORD", ""), env.get("TOKEN")), timeout=90)
