@@ -290,7 +290,9 @@ func TestDemoChatRoomWithXMPP(t *testing.T) {
 // to him while he is offline; the page says the messages wait for him.
 // Then his XMPP client (slixmpp, password sign-in) comes online and gets
 // them as offline messages (XEP-0160) with delay stamps (XEP-0203), in
-// order; its answer shows up in alice's page.
+// order; its answer shows up in alice's page. Then alice leaves the page,
+// bob writes to her, and when she opens it again it shows his message,
+// kept for her (the SDK's offline frames).
 func TestDemoChatOfflineToXMPP(t *testing.T) {
 	python := slixmppPython(t)
 	ts, ctx, b := demoBrowser(t, func(c *config.Config) { c.XMPPAddr = "127.0.0.1:0" }, nil, "alice", "bob")
@@ -312,6 +314,26 @@ func TestDemoChatOfflineToXMPP(t *testing.T) {
 		t.Fatalf("slixmpp scenario: %v", err)
 	}
 	a.WaitFor(t, ctx, text("messages")+`.includes("Bob: got it")`)
+
+	// the other way: alice's page is closed when bob (his own client)
+	// writes; the message waits, and the page shows it when she is back
+	bobToken, _, err := ts.Auth.IssueToken(ctx, "bob@localhost", "test")
+	must(t, err)
+	bs, err := client.New(ts.URL, bobToken).Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	_, err = bs.WaitFor(ctx, presenceIs("alice@localhost", "available"))
+	must(t, err)
+	a.Eval(t, ctx, `location.assign("about:blank"); true`)
+	_, err = bs.WaitFor(ctx, presenceIs("alice@localhost", "unavailable")) // past her session's grace
+	must(t, err)
+	f, err := bs.Request(ctx, "message", map[string]any{"to": "alice@localhost", "body": "while you were out"})
+	must(t, err)
+	if !f.Stored {
+		t.Fatalf("bob's message to alice, away: %s", f.Raw)
+	}
+	a.Eval(t, ctx, `location.assign(`+jsString(ts.URL+"/demo/chat/")+`); true`)
+	// signed in still (the token kept in the tab), and the message is there
+	a.WaitFor(t, ctx, text("messages")+`.includes("Bob: while you were out (sent ") && `+text("messages")+`.includes(", while you were away)")`)
 	demoAudit(t, ctx, a, "chat demo: messages")
 }
 

@@ -69,6 +69,11 @@ export class App {
       say("conn", s === "online" ? "Online." : s === "closed" ? "Disconnected: " + (e.detail.reason || "sign in again") + "." : s + "…", s === "closed");
       if (s === "closed" && e.detail.code === "unauthorized") signOut({ clientId: this.clientId });
     });
+    // leaving the page ends the session at once (a page kept in the
+    // back/forward cache would otherwise stay "online", silent, until its
+    // missed heartbeats close it); coming back to such a page starts anew
+    addEventListener("pagehide", () => p.close());
+    addEventListener("pageshow", (e) => { if (e.persisted) location.reload(); });
     $("app").hidden = false;
     $("pick").onclick = () => this.pick();
     await p.connect();
