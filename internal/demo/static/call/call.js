@@ -116,7 +116,7 @@ async function dial(h) {
   } catch (e) {
     buttons(false, false);
     say("call-status", e.code === "unavailable" || e.code === "not_accepted"
-      ? app.name(h) + " cannot be reached now: not online in this app. If their device allows notifications, it was told you called."
+      ? app.name(h) + " cannot be reached now: not taking calls in this app. If a device of theirs allows notifications, it was told you called."
       : "The call failed: " + e.message + " (" + e.code + ").", true);
     return;
   }
