@@ -64,6 +64,9 @@ type Config struct {
 	// VAPID contact.
 	PushAllowPrivate bool
 	PushSubject      string
+	// Demos serves the two demo apps under /demo/ and registers them
+	// (internal/demo, docs/demos.md).
+	Demos bool
 }
 
 // IdentityProvider is an external OpenID Connect provider: its issuer URL
@@ -152,6 +155,12 @@ func switchSetting(key, help string, f func(*Config) *bool) Setting {
 		*f(c) = b
 		return nil
 	}}
+}
+
+// defaultOn is s, on unless turned off.
+func defaultOn(s Setting) Setting {
+	s.Default = "true"
+	return s
 }
 
 func str(f func(*Config) *string) func(*Config, string) error {
@@ -308,6 +317,7 @@ var Settings = []Setting{
 		return nil
 	}, false},
 	switchSetting("push_allow_private", "let Web Push endpoints be http, or on loopback and private addresses (docs/push.md): for tests and closed networks, never on a server facing the Internet", func(c *Config) *bool { return &c.PushAllowPrivate }),
+	defaultOn(switchSetting("demos", "serve the demo calling and chat apps under /demo/ and register them as apps (docs/demos.md)", func(c *Config) *bool { return &c.Demos })),
 	{"push_subject", "", "the operator's contact given to Web Push services (VAPID, RFC 8292): a mailto: or https: URL; empty: mailto:postmaster@DOMAIN", str(func(c *Config) *string { return &c.PushSubject }), false},
 	{"offline_ttl", "720h", "how long a message stored for an account with no session waits for it (docs/offline.md)", dur(func(c *Config) *time.Duration { return &c.OfflineTTL }, time.Minute, 0), false},
 	{"offline_max_messages", "1000", "messages stored per account at most; more are refused with limit", positive(func(c *Config) *int { return &c.OfflineMessages }), false},

@@ -30,6 +30,7 @@ import (
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/demo"
 	"github.com/presenced/presenced/internal/identity"
 	"github.com/presenced/presenced/internal/metrics"
 	"github.com/presenced/presenced/internal/oauth"
@@ -197,6 +198,9 @@ func (s *Server) routes() http.Handler {
 	s.Web.Routes(mux)
 	s.OAuth.Routes(mux)
 	s.Identities.Routes(mux)
+	if s.Config.Demos {
+		demo.Routes(mux) // registered as apps once the issuer is known (registerDemos)
+	}
 	dav := &carddav.Handler{Hub: s.Hub, Auth: s.Auth, Log: s.Log} // docs/contacts.md
 	mux.Handle(carddav.Prefix, dav)
 	mux.Handle("/.well-known/carddav", dav)
@@ -368,6 +372,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}})
 	}
 	s.setIssuer(ln)
+	s.registerDemos(ctx)
 	if s.Config.AdminAddr != "" {
 		// bound here, not in the goroutine, so that a taken or malformed
 		// address stops the start instead of silently leaving the operator
@@ -436,6 +441,21 @@ func (s *Server) setIssuer(ln net.Listener) {
 	if err := s.OAuth.SetIssuer(strings.TrimSuffix(issuer, "/")); err != nil {
 		s.Log.Warn("apps (OAuth) are off: set public_url to the https URL apps reach this server at", "err", err)
 	}
+}
+
+// registerDemos registers the demo apps (internal/demo) for the issuer:
+// their redirect URIs are its pages. Without an issuer apps are off, and
+// so are the demos; a failure leaves the server running without them.
+func (s *Server) registerDemos(ctx context.Context) {
+	issuer := s.OAuth.Issuer()
+	if !s.Config.Demos || issuer == "" {
+		return
+	}
+	if err := demo.Register(ctx, s.Store, issuer, s.clock.Now()); err != nil {
+		s.Log.Error("the demo apps could not be registered; /demo/ will not sign anyone in", "err", err)
+		return
+	}
+	s.Log.Info("demo apps", "calls", issuer+demo.Prefix+"call/", "chat", issuer+demo.Prefix+"chat/")
 }
 
 // serveAdmin serves adminRoutes on ln until ctx ends.
