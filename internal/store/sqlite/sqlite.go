@@ -60,5 +60,5 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	return sqlstore.New(db, Dialect), nil
+	return sqlstore.New(db, Dialect, nil), nil
 }

@@ -161,7 +161,7 @@ func (s *DB) SetAppSecret(ctx context.Context, id string, hash []byte) error {
 	if len(hash) == 0 {
 		return fmt.Errorf("app %s: an empty secret hash", id)
 	}
-	err := mustAffect(s.exec(ctx, `UPDATE apps SET secret_hash=? WHERE id=? AND NOT public`, hash, id))
+	err := mustAffect(s.exec(ctx, `UPDATE apps SET secret_hash=? WHERE id=? AND public=0`, hash, id))
 	if err != nil {
 		return fmt.Errorf("confidential app %s: %w", id, err)
 	}

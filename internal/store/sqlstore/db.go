@@ -2,8 +2,8 @@ package sqlstore
 
 import (
 	"context"
-	"math"
 	"database/sql"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,8 +47,9 @@ type Dialect struct {
 
 // DB is a store.Store on a database/sql handle of one Dialect.
 type DB struct {
-	db *sql.DB
-	d  *Dialect
+	db      *sql.DB
+	d       *Dialect
+	onClose func() // after db is closed (a pool under it)
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt // prepared once (Dialect.Prepare)
@@ -57,8 +58,9 @@ type DB struct {
 
 var _ store.Store = (*DB)(nil)
 
-// New returns the store on db, whose schema the caller brought up to date.
-func New(db *sql.DB, d *Dialect) *DB { return &DB{db: db, d: d} }
+// New returns the store on db, whose schema the caller brought up to date;
+// onClose, if not nil, runs when the store is closed, after db.
+func New(db *sql.DB, d *Dialect, onClose func()) *DB { return &DB{db: db, d: d, onClose: onClose} }
 
 // SQL is the database handle, for the backends' own tools and tests.
 func (s *DB) SQL() *sql.DB { return s.db }
@@ -73,7 +75,11 @@ func (s *DB) Close() error {
 	}
 	s.stmts = nil
 	s.mu.Unlock()
-	return s.db.Close()
+	err := s.db.Close()
+	if s.onClose != nil {
+		s.onClose()
+	}
+	return err
 }
 
 // maxStmts bounds the statement cache (queries with a variable number of
