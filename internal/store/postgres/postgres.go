@@ -45,15 +45,17 @@ const (
 // serialisation conflict or a deadlock; the lifecycle log's ids drawn in
 // commit order.
 var Dialect = &sqlstore.Dialect{
-	Name:            "postgres",
-	Numbered:        true,
-	Isolation:       sql.LevelSerializable,
-	Retryable:       func(err error) bool { return hasCode(err, "40001", "40P01") },
-	IsUnique:        func(err error) bool { return hasCode(err, "23505") },
-	IsForeignKey:    func(err error) bool { return hasCode(err, "23503") },
-	MapErr:          mapErr,
-	Greatest:        "GREATEST",
-	NoCase:          func(col string) string { return "translate(" + col + ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')" },
+	Name:         "postgres",
+	Numbered:     true,
+	Isolation:    sql.LevelSerializable,
+	Retryable:    func(err error) bool { return hasCode(err, "40001", "40P01") },
+	IsUnique:     func(err error) bool { return hasCode(err, "23505") },
+	IsForeignKey: func(err error) bool { return hasCode(err, "23503") },
+	MapErr:       mapErr,
+	Greatest:     "GREATEST",
+	NoCase: func(col string) string {
+		return "translate(" + col + ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+	},
 	OctetLength:     func(col string) string { return "octet_length(" + col + ")" },
 	JSONArrayLength: func(col string) string { return "json_array_length(CAST(" + col + " AS json))" },
 	Bytes:           "CAST(? AS BYTEA)",
