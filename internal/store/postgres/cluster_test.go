@@ -89,7 +89,7 @@ func TestUnavailable(t *testing.T) {
 	}
 	// the database refuses connections and ends those it has: as far as
 	// the store can tell, the server is down
-	name := dsn[strings.LastIndex(dsn, "/")+1:]
+	name := pgtest.Name(t, dsn)
 	admin := pgtest.AdminDSN(t)
 	pgtest.Exec(t, admin, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`)
 	pgtest.Exec(t, admin, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname='`+name+`' AND pid<>pg_backend_pid()`)
