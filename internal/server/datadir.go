@@ -14,6 +14,11 @@ import (
 	"github.com/presenced/presenced/internal/store/sqlstore"
 )
 
+// LockDataDir holds dataDir as a running server does (ErrDataDirInUse if
+// one runs on it) until release is called: presenced migrate-store reads a
+// data directory no server is writing.
+func LockDataDir(dataDir string) (release func() error, err error) { return lockDataDir(dataDir) }
+
 // OpenAdminStore opens the store the account commands (user, token, app)
 // work on: the PostgreSQL database cfg.Store names, shared with the
 // servers, or else the SQLite database of an existing data directory
