@@ -103,6 +103,11 @@ func mapErr(err error) error {
 	return err
 }
 
+// DefaultMaxConns is the connection pool's size unless the connection
+// string sets pool_max_conns: each node holds at most this many
+// connections to the server.
+const DefaultMaxConns = 16
+
 // IsURL reports whether a --store value names a PostgreSQL database.
 func IsURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
@@ -119,6 +124,11 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
+	// pgxpool's default (4, or the number of CPUs) is for a client, not a
+	// server with many sessions: pool_max_conns in dsn overrides this
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	// a connection found dead is replaced at the next acquire; a restarted
 	// server is found again without a restart of presenced
