@@ -211,8 +211,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if strings.HasPrefix(host, "127.0.0.1:") {
 		host = "localhost:" + strings.TrimPrefix(host, "127.0.0.1:")
 	}
-	log.Info("presenced ready", "url", scheme+"://"+host+"/", "domain", cfg.Domain, "data_dir", cfg.DataDir)
+	storeName := "sqlite"
+	if cfg.Store != "" {
+		storeName = "postgres"
+	}
+	log.Info("presenced ready", "url", scheme+"://"+host+"/", "domain", cfg.Domain, "data_dir", cfg.DataDir, "store", storeName)
 	fmt.Fprintf(stdout, "presenced is serving %s on %s://%s/\n", cfg.Domain, scheme, host)
-	fmt.Fprintf(stdout, "add an account with: presenced user add you@%s --data-dir %s\n", cfg.Domain, cfg.DataDir)
+	if cfg.Store == "" {
+		fmt.Fprintf(stdout, "add an account with: presenced user add you@%s --data-dir %s\n", cfg.Domain, cfg.DataDir)
+	} else { // the URL holds a password: not printed
+		fmt.Fprintf(stdout, "add an account with: presenced user add you@%s --store URL (this server's --store)\n", cfg.Domain)
+	}
 	return srv.Serve(ctx, ln)
 }

@@ -656,10 +656,14 @@ func (s *DB) PutRelation(ctx context.Context, r store.Relation) error {
 	return err
 }
 
-// EditPair runs in one write transaction, which s.tx begins IMMEDIATE
-// (the _txlock of Open): it takes SQLite's single write lock before the
-// first read, so a concurrent edit of the pair, from this process or
-// another, waits until this one committed and then reads what it stored.
+// EditPair runs in one write transaction. On SQLite s.tx begins it
+// IMMEDIATE (the _txlock of sqlite.Open): it takes the single write lock
+// before the first read, so a concurrent edit of the pair, from this
+// process or another, waits until this one committed and then reads what
+// it stored. On PostgreSQL it is SERIALIZABLE: of two concurrent edits
+// whose reads and writes overlap (the pair's rows, the counts of the
+// limits) one fails with a serialisation error and s.tx runs it again,
+// reading what the other stored: change may run more than once.
 func (s *DB) EditPair(ctx context.Context, actor, other string, lim store.RelationLimits, change func(mine, theirs *store.Relation)) (mine, theirs store.Relation, err error) {
 	if actor == other {
 		return mine, theirs, fmt.Errorf("relations of %s with itself", actor)
