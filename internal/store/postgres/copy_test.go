@@ -66,8 +66,12 @@ func fill(t *testing.T, s store.Store) {
 	must(s.DeleteToken(ctx, "bob@x", "t2")) // a lifecycle event
 	cs := []store.Contact{
 		{ID: "c1", Name: "Bob", Emails: []string{"b@example.org"}, Phones: []string{"+1"}, Groups: []string{"friends"}, Address: "bob@x", Updated: t0, Card: "FN:Bob"},
-		{ID: "c2", Name: "zed", Notes: "é ü", Updated: t0},
+		{ID: "c2", Name: "Zed", Notes: "é ü", Updated: t0},
 		{ID: "c3", Name: "Ann", Updated: t0},
+		// listed ASCII-case-insensitively, as SQLite's NOCASE: not in byte order (Zed before bob)
+		{ID: "c4", Name: "bob", Updated: t0},
+		{ID: "c5", Name: "ämy", Updated: t0},
+		{ID: "c6", Name: "BOB", Updated: t0},
 	}
 	must(s.CreateContacts(ctx, "alice@x", cs, 100))
 	must(s.DeleteContact(ctx, "alice@x", "c3", 0, 10))
@@ -141,6 +145,13 @@ func snapshot(t *testing.T, s store.Store) map[string]any {
 	get("token by hash", tok, err)
 	cs, err := s.ListContacts(ctx, "alice@x", store.ContactQuery{})
 	get("contacts", cs, err)
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	if want := []string{"Bob", "bob", "BOB", "Zed", "ämy"}; !reflect.DeepEqual(names, want) {
+		t.Fatalf("contacts listed as %q, want %q", names, want)
+	}
 	all, pos, err := s.ContactChanges(ctx, "alice@x", 0)
 	get("contacts listed", []any{all, pos}, err)
 	ch, pos, err := s.ContactChanges(ctx, "alice@x", pos-1) // the last write: the deletion
