@@ -127,3 +127,55 @@ func TestNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexedQueries: with sequential scans made as costly as the planner
+// allows, the queries that must use an index have a plan without a
+// sequential scan (an index exists for each), and the cards with one
+// address are read through contacts_address, not the whole address book.
+func TestIndexedQueries(t *testing.T) {
+	t.Parallel()
+	db := open(t, pgtest.DSN(t))
+	ctx := context.Background()
+	// an address book of some size, and statistics: on empty tables the
+	// planner's choice between two indexes means nothing
+	for _, q := range []string{
+		`INSERT INTO accounts(address,password_hash,created_at) VALUES ('a@x','h',0)`,
+		`INSERT INTO contacts(id,owner,name,emails,phones,notes,groups_,address,version,updated,seq)
+			SELECT 'c'||i, 'a@x', 'n'||i, '[]', '[]', '', '[]', 'p'||i||'@x', i, 0, i FROM generate_series(1, 2000) AS i`,
+		`ANALYZE`,
+	} {
+		if _, err := db.SQL().ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	tx, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range sqlstore.IndexedQueries(Dialect) {
+		rows, err := tx.QueryContext(ctx, `EXPLAIN `+sqlstore.Number(q), "a@x")
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		rows.Close()
+		all := strings.Join(plan, "\n")
+		if strings.Contains(all, "Seq Scan") {
+			t.Errorf("%s: plan scans:\n%s", q, all)
+		}
+		if strings.Contains(q, "address=") && !strings.Contains(all, "contacts_address") {
+			t.Errorf("%s: plan reads every card of the owner:\n%s", q, all)
+		}
+	}
+}

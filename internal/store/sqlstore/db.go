@@ -273,9 +273,32 @@ func Number(q string) string {
 	return b.String()
 }
 
-// ContactCols and IdentityCols name the columns the store reads, for the
-// backends' tests of query plans.
-const (
-	ContactCols  = contactCols
-	IdentityCols = identityCols
-)
+// IndexedQueries are queries that must be answered from an index, not by
+// reading a whole table: deleting an account (the lists naming it), the
+// cards with one presence address (an XMPP roster push), the revocations
+// of grants, apps and refresh families, an account's linked identities and
+// the accounts that granted an app. Each backend's tests check its plans.
+func IndexedQueries(d *Dialect) []string {
+	return []string{
+		`DELETE FROM blocks WHERE blocker=?1 OR blocked=?1`,
+		`DELETE FROM hidden WHERE subject=?1 OR viewer=?1`,
+		`DELETE FROM relations WHERE subject=?1 OR viewer=?1`,
+		`SELECT ` + contactCols + ` FROM contacts WHERE owner=?1 AND address=?1 ORDER BY ` + d.NoCase("name") + `, id`,
+		// revoking a grant, an app, a refresh family; an owner's apps
+		`DELETE FROM tokens WHERE app=?1 AND account=?1 AND app<>'' RETURNING account, id`,
+		`DELETE FROM tokens WHERE family=?1 RETURNING account, id`,
+		`DELETE FROM tokens WHERE app<>'' AND app IN (SELECT id FROM apps WHERE owner=?1) RETURNING account, id`,
+		`DELETE FROM refresh_tokens WHERE app IN (SELECT id FROM apps WHERE id=?1)`,
+		`DELETE FROM refresh_tokens WHERE account=?1 AND app=?1`,
+		`DELETE FROM refresh_tokens WHERE account=?1`,
+		`DELETE FROM refresh_tokens WHERE family=?1`,
+		`DELETE FROM grants WHERE app IN (SELECT id FROM apps WHERE owner=?1)`,
+		`DELETE FROM grants WHERE account=?1`,
+		`SELECT COALESCE(SUM(` + d.JSONArrayLength("picked") + `),0) FROM grants WHERE account=?1 AND app<>?1`,
+		// linked identities: deleting an account's, listing them, and the
+		// accounts that granted an app (the token exchange)
+		`DELETE FROM identities WHERE account=?1`,
+		`SELECT ` + identityCols + ` FROM identities WHERE account=?1 ORDER BY created_at, issuer, subject`,
+		`SELECT account FROM grants WHERE app=?1 ORDER BY account`,
+	}
+}
