@@ -20,8 +20,8 @@ type Dialect struct {
 	// Prepare caches prepared statements in DB (SQLite, where parsing cost
 	// more than running; pgx caches them per connection by itself).
 	Prepare bool
-	// Isolation of every transaction, and Retry whether a transaction that
-	// failed with an error for which Retryable is true runs again.
+	// Isolation of every transaction; a transaction that failed with an
+	// error for which Retryable (if set) is true runs again.
 	Isolation sql.IsolationLevel
 	Retryable func(error) bool
 	// IsUnique and IsForeignKey recognise constraint violations.
@@ -218,8 +218,12 @@ func (s *DB) bind(q string, args []any) (string, []any) {
 	if !s.d.Numbered {
 		return q, args
 	}
+	copied := false
 	for i, a := range args {
 		if b, ok := a.(bool); ok {
+			if !copied { // the caller's slice stays as it was
+				args, copied = append([]any(nil), args...), true
+			}
 			if args[i] = int64(0); b {
 				args[i] = int64(1)
 			}
