@@ -26,6 +26,7 @@ import (
 // Config is the server's configuration.
 type Config struct {
 	DataDir        string
+	Store          string // a postgres:// URL; "": the SQLite database in DataDir
 	HTTPAddr       string
 	PublicURL      string // where apps and browsers reach the server: the OAuth/OIDC issuer ("" : from http_addr)
 	Domain         string
@@ -178,6 +179,30 @@ func domainSetting(c *Config, v string) error {
 	return nil
 }
 
+// storeSetting takes "" (SQLite in data_dir) or a PostgreSQL URL.
+func storeSetting(c *Config, v string) error {
+	if v != "" && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+		return fmt.Errorf("%q is not a postgres:// URL (leave it empty for SQLite in data_dir)", redactURL(v))
+	}
+	if _, err := url.Parse(v); err != nil {
+		return fmt.Errorf("not a URL: %s", redactURL(v))
+	}
+	c.Store = v
+	return nil
+}
+
+// redactURL hides a password in a URL shown in an error or a log.
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		if i := strings.LastIndex(v, "@"); i >= 0 {
+			return "…" + v[i:]
+		}
+		return v
+	}
+	return u.Redacted()
+}
+
 // SettingError is a setting whose value cannot be used; Load returns it.
 type SettingError struct {
 	Key   string // TOML key
@@ -258,6 +283,7 @@ const (
 // Settings are all the settings, in documentation order.
 var Settings = []Setting{
 	{"data_dir", "presenced-data", "directory for the SQLite database and keys; serve creates it if missing and locks it while it runs", str(func(c *Config) *string { return &c.DataDir }), false},
+	{"store", "", "where the durable data lives: empty for the SQLite database in data_dir; a postgres://USER:PASSWORD@HOST:PORT/DATABASE URL for PostgreSQL, which several servers may share (docs/operations.md#running-on-postgresql); data_dir still holds the keys", storeSetting, false},
 	{"http_addr", "127.0.0.1:8080", "HTTP listener: web page, REST API, WebSocket and long-polling", str(func(c *Config) *string { return &c.HTTPAddr }), false},
 	{"public_url", "", "the URL apps and browsers reach this server at, scheme://host[:port], the issuer of its OAuth/OpenID Connect tokens (docs/apps.md); https, or http on a loopback host; empty: http://HOST:PORT of http_addr (https with tls_cert)", str(func(c *Config) *string { return &c.PublicURL }), false},
 	{"domain", "localhost", "the domain this server hosts (accounts are user@domain)", domainSetting, false},

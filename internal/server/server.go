@@ -37,7 +37,9 @@ import (
 	"github.com/presenced/presenced/internal/problem"
 	"github.com/presenced/presenced/internal/roomtoken"
 	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/store/postgres"
 	"github.com/presenced/presenced/internal/store/sqlite"
+	"github.com/presenced/presenced/internal/store/sqlstore"
 	"github.com/presenced/presenced/internal/transport/longpoll"
 	"github.com/presenced/presenced/internal/transport/ws"
 	"github.com/presenced/presenced/internal/web"
@@ -129,7 +131,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(ctx, cfg.DataDir)
+	// the keys stay in the data directory whichever store holds the data
+	var st *sqlstore.DB
+	if cfg.Store != "" {
+		st, err = postgres.Open(ctx, cfg.Store)
+	} else {
+		st, err = OpenStore(ctx, cfg.DataDir)
+	}
 	if err != nil {
 		unlock()
 		return nil, err
