@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/presenced/presenced/internal/store"
 )
@@ -190,10 +192,19 @@ func (s *DB) tx(ctx context.Context, f func(*Tx) error) error {
 		if err == nil || s.d.Retryable == nil || !s.d.Retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
 			return s.mapErr(err)
 		}
+		// Transactions that collided would collide again if they all
+		// retried at once: each waits a random while, longer each time.
+		wait := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return s.mapErr(err)
+		}
 	}
 }
 
-// maxAttempts bounds the retries of a transaction that keeps losing.
+// maxAttempts bounds the retries of a transaction that keeps losing (the
+// waits between them add up to about 2.5 s at most).
 const maxAttempts = 50
 
 func (s *DB) tx1(ctx context.Context, f func(*Tx) error) error {
