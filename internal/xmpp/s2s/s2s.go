@@ -1,0 +1,208 @@
+// Package s2s is XMPP server-to-server federation (RFC 6120 with the
+// jabber:server namespace, Server Dialback XEP-0220/XEP-0185): a listener
+// for other servers' streams, outbound streams opened on demand per remote
+// domain, and a core.Router that carries what the core delivers to
+// accounts of other domains. It decides nothing about privacy: the core's
+// delivery path has decided before Route is called, and what arrives from
+// a remote server goes into the core's Remote* calls (docs/federation.md).
+package s2s
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+// Namespaces.
+const (
+	nsServer   = "jabber:server"
+	nsDialback = "jabber:server:dialback"
+	nsDBFeat   = "urn:xmpp:features:dialback"
+	nsTLS      = "urn:ietf:params:xml:ns:xmpp-tls"
+	nsStreams  = "urn:ietf:params:xml:ns:xmpp-streams"
+	nsStanzas  = "urn:ietf:params:xml:ns:xmpp-stanzas"
+)
+
+// Core is what the federation needs of the core: the entry points of what
+// remote servers send (implemented by *core.Hub).
+type Core interface {
+	RemotePresence(ctx context.Context, from, to string, p *core.Presence) error
+	RemoteProbe(ctx context.Context, from, to string) error
+	RemoteSubscription(ctx context.Context, from, to, kind string) error
+	RemoteMessage(ctx context.Context, m core.Message) (int, error)
+	RemoteDomainGone(domain string)
+}
+
+// Config configures federation.
+type Config struct {
+	Domain string
+	// TLS holds this server's certificate; STARTTLS is required both ways.
+	TLS *tls.Config
+	// Secret keys dialback (XEP-0185); it must stay the same across
+	// restarts only as long as a dialback is in flight.
+	Secret []byte
+	// Dialback allows Server Dialback (XEP-0220) to authenticate domains
+	// whose certificates do not verify (self-signed deployments): the
+	// operator's explicit switch, s2s_dialback.
+	Dialback bool
+	// Routes are static routes: domain → host:port, trusted as given.
+	Routes map[string]string
+	// Limits bound each stanza; zero: xmlstream.DefaultLimits.
+	Limits xmlstream.Limits
+	// IdleTimeout closes an outbound stream that carried nothing this long
+	// (reopened on demand); 0: DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// QueueLimit bounds the stanzas waiting for one remote domain; 0:
+	// DefaultQueueLimit.
+	QueueLimit int
+	Log        *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultIdleTimeout = 5 * time.Minute
+	DefaultQueueLimit  = 1024
+	dialTimeout        = 10 * time.Second
+	negotiateTimeout   = 30 * time.Second
+	writeTimeout       = 10 * time.Second
+)
+
+// Server is one domain's federation.
+type Server struct {
+	cfg   Config
+	core  Core
+	local core.Router
+
+	mu    sync.Mutex
+	peers map[string]*peer // outbound, by remote domain
+
+	shownMu sync.Mutex
+	shown   map[string][]string // local subject \x00 remote viewer → resources announced (router.go)
+	ln      []net.Listener
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// New returns the federation of cfg.Domain. local is the router of this
+// server's own sessions; SetCore must be called before Serve.
+func New(cfg Config, local core.Router) *Server {
+	if cfg.Limits == (xmlstream.Limits{}) {
+		cfg.Limits = xmlstream.DefaultLimits
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.QueueLimit <= 0 {
+		cfg.QueueLimit = DefaultQueueLimit
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Domain = strings.ToLower(cfg.Domain)
+	return &Server{cfg: cfg, local: local, peers: map[string]*peer{}, shown: map[string][]string{}, done: make(chan struct{})}
+}
+
+// SetCore gives the federation the core's entry points (the hub is built
+// with the federation's Router, so it comes second).
+func (s *Server) SetCore(c Core) { s.core = c }
+
+// SetLocal sets the router of local sessions (the hub's LocalRouter).
+func (s *Server) SetLocal(r core.Router) { s.local = r }
+
+// Close stops listening and closes every stream.
+func (s *Server) Close() {
+	s.mu.Lock()
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+	for _, ln := range s.ln {
+		ln.Close()
+	}
+	peers := s.peers
+	s.mu.Unlock()
+	for _, p := range peers {
+		p.close()
+	}
+	s.wg.Wait()
+}
+
+// Key is the dialback key of XEP-0185 § 3: HMAC-SHA256 keyed with the
+// SHA-256 of the secret, over "Receiving Originating StreamID", in hex.
+func Key(secret []byte, receiving, originating, streamID string) string {
+	k := sha256.Sum256(secret)
+	m := hmac.New(sha256.New, []byte(hex.EncodeToString(k[:])))
+	m.Write([]byte(receiving + " " + originating + " " + streamID))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// route is where the server of domain listens: a static route only here.
+func (s *Server) route(domain string) (string, error) {
+	if a, ok := s.cfg.Routes[domain]; ok {
+		return a, nil
+	}
+	return "", fmt.Errorf("no route to %s (SRV discovery is not implemented: set --s2s-route)", domain)
+}
+
+func (s *Server) dial(ctx context.Context, domain string) (net.Conn, error) {
+	a, err := s.route(domain)
+	if err != nil {
+		return nil, err
+	}
+	d := net.Dialer{Timeout: dialTimeout}
+	return d.DialContext(ctx, "tcp", a)
+}
+
+// streamError is a stream error to send before closing (RFC 6120 § 4.9).
+func streamError(condition, text string) *xmlstream.Element {
+	e := xmlstream.New(xmlstream.NSStream, "error").Add(xmlstream.New(nsStreams, condition))
+	if text != "" {
+		e.Add(xmlstream.New(nsStreams, "text").AddText(text))
+	}
+	return e
+}
+
+var errClosed = errors.New("s2s: closed")
+
+// header is a stream header of ours.
+func header(from, to, id string) string {
+	h := xmlstream.New(xmlstream.NSStream, "stream").
+		Declare("", nsServer).Declare("stream", xmlstream.NSStream).Declare("db", nsDialback).
+		Set("from", from).Set("version", "1.0")
+	if to != "" {
+		h.Set("to", to)
+	}
+	if id != "" {
+		h.Set("id", id)
+	}
+	return `<?xml version='1.0'?>` + h.Start(xmlstream.Standalone)
+}
+
+var streamEnd = xmlstream.New(xmlstream.NSStream, "stream").End()
+
+// scope is what stanzas are written in: the header's.
+var scope = xmlstream.In(nsServer)
+
+// headerAttr is the value of an unprefixed attribute of a stream header.
+func headerAttr(st xml.StartElement, name string) string {
+	for _, a := range st.Attr {
+		if a.Name.Space == "" && a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
