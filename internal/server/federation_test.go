@@ -97,11 +97,15 @@ func TestFederationJSONAndXMPP(t *testing.T) {
 
 	// bob asks to see alice (an XMPP subscription to a remote contact)
 	must(t, bx.Send(ctx, stanza2IQ(`<presence to='alice@a.test' type='subscribe'/>`)))
-	_, err = aws.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "subscription" && strings.Contains(string(f.Raw), "bob@b.test") })
+	_, err = aws.WaitFor(ctx, func(f client.Frame) bool {
+		return f.Type == "subscription" && strings.Contains(string(f.Raw), "bob@b.test")
+	})
 	must(t, err)
 	_, err = alice.SubscriptionAction(ctx, "bob@b.test", "approve")
 	must(t, err)
-	waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.Type == "subscribed" && s.From == "alice@a.test" })
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "subscribed" && s.From == "alice@a.test"
+	})
 	p := waitStanza(t, in, func(s stanza) bool {
 		return s.XMLName.Local == "presence" && s.Type == "" && strings.HasPrefix(s.From, "alice@a.test/")
 	})
@@ -111,7 +115,9 @@ func TestFederationJSONAndXMPP(t *testing.T) {
 	// alice asks back; bob's client approves
 	_, err = alice.SubscriptionAction(ctx, "bob@b.test", "subscribe")
 	must(t, err)
-	waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.Type == "subscribe" && s.From == "alice@a.test" })
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "subscribe" && s.From == "alice@a.test"
+	})
 	must(t, bx.Send(ctx, stanza2IQ(`<presence to='alice@a.test' type='subscribed'/>`)))
 	f, err := aws.WaitFor(ctx, presenceIs("bob@b.test", "available"))
 	must(t, err)

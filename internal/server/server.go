@@ -69,8 +69,8 @@ type Server struct {
 	XMPP      *c2s.Server
 	S2S       *s2s.Server // federation, when s2s_addr or s2s_routes is set (docs/federation.md)
 	s2sAddr   string      // bound s2s listener
-	xmppAddrs []string // bound XMPP listeners, STARTTLS first
-	adminAddr string   // bound admin listener (metrics, pprof), if configured
+	xmppAddrs []string    // bound XMPP listeners, STARTTLS first
+	adminAddr string      // bound admin listener (metrics, pprof), if configured
 	ready     atomic.Bool
 	wsLive    atomic.Int64
 	pollsHeld atomic.Int64
