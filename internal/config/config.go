@@ -66,9 +66,11 @@ type Config struct {
 	PushSubject      string
 	// Federation (docs/federation.md): the s2s listener, static routes
 	// (domain → host:port) and the switch that allows Server Dialback.
-	S2SAddr     string
-	S2SRoutes   map[string]string
-	S2SDialback bool
+	S2SAddr         string
+	S2STLSAddr      string
+	S2SRoutes       map[string]string
+	S2SDialback     bool
+	S2SAllowPrivate bool
 }
 
 // s2sRoutes parses DOMAIN=HOST:PORT entries separated by commas.
@@ -361,8 +363,10 @@ var Settings = []Setting{
 	{"history_ttl", "720h", "how long each user's 1-1 message history (XEP-0313, the history frame) is kept", dur(func(c *Config) *time.Duration { return &c.HistoryTTL }, time.Minute, 0), false},
 	{"history_max", "10000", "messages kept in each user's history at most (the oldest go first)", positive(func(c *Config) *int { return &c.HistoryMax }), false},
 	{"s2s_addr", "", "XMPP server-to-server listener for federation with other domains (docs/federation.md), e.g. 0.0.0.0:5269; off when empty", str(func(c *Config) *string { return &c.S2SAddr }), false},
+	{"s2s_tls_addr", "", "XMPP server-to-server listener with direct TLS (XEP-0368), e.g. 0.0.0.0:5270; off when empty", str(func(c *Config) *string { return &c.S2STLSAddr }), false},
 	{"s2s_routes", "", "static federation routes DOMAIN=HOST:PORT, comma-separated (the flag may be repeated, also as --s2s-route; a list in the file): they override DNS for that domain and may point at loopback", s2sRoutes, false},
 	switchSetting("s2s_dialback", "let Server Dialback (XEP-0220) authenticate federating domains whose certificates are not checked (self-signed deployments); without it no domain federates yet (docs/federation.md)", func(c *Config) *bool { return &c.S2SDialback }),
+	switchSetting("s2s_allow_private", "let federation connect to loopback, private and reserved addresses found in DNS (tests and closed networks; static routes may point anywhere)", func(c *Config) *bool { return &c.S2SAllowPrivate }),
 	{"identity_providers", "", "external OpenID Connect providers people may sign in with and whose ID tokens apps may exchange (docs/operations.md): in the file an array of tables with name, issuer, client_id and client_secret; as a flag or variable the same as a JSON array", identityProviders, false},
 }
 

@@ -171,7 +171,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	}
 	s.Push = &webpush.Service{Store: st, Keys: vapid, Subject: subject, AllowPrivate: cfg.PushAllowPrivate, Clock: clk, Log: log}
 	var router core.Router // nil: this node's sessions only
-	if cfg.S2SAddr != "" || len(cfg.S2SRoutes) > 0 {
+	if cfg.S2SAddr != "" || cfg.S2STLSAddr != "" || len(cfg.S2SRoutes) > 0 {
 		tlsCfg, err := s.xmppTLS()
 		if err != nil {
 			st.Close()
@@ -179,7 +179,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			return nil, fmt.Errorf("s2s: %w", err)
 		}
 		s.S2S = s2s.New(s2s.Config{Domain: cfg.Domain, TLS: tlsCfg, Secret: deriveKey(key, "s2s dialback"), Dialback: cfg.S2SDialback,
-			Routes: cfg.S2SRoutes, Log: log}, nil)
+			Routes: cfg.S2SRoutes, AllowPrivate: cfg.S2SAllowPrivate, Log: log}, nil)
 		router = s.S2S.Router()
 	}
 	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key), Waker: s.Push,
@@ -420,6 +420,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			s.s2sAddr = sln.Addr().String()
 			go s.S2S.Serve(sln)
+		}
+		if s.Config.S2STLSAddr != "" {
+			sln, err := net.Listen("tcp", s.Config.S2STLSAddr)
+			if err != nil {
+				return fmt.Errorf("s2s direct TLS listener: %w", err)
+			}
+			go s.S2S.ServeDirectTLS(sln)
 		}
 	}
 	// the sweep ends with Serve, however it returns: the store closes next

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,10 @@ type domain struct {
 	fed  *s2s.Server
 	ln   net.Listener
 	st   store.Store
+	// tlsLn, if set, also serves streams that start with TLS (XEP-0368);
+	// tweak changes the federation's configuration.
+	tlsLn net.Listener
+	tweak func(*s2s.Config)
 }
 
 func listen(t *testing.T) net.Listener {
@@ -62,12 +67,19 @@ func (d *domain) start(t *testing.T, secret string, dialback bool, routes map[st
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	d.fed = s2s.New(s2s.Config{Domain: d.name, TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, Secret: []byte(secret),
-		Dialback: dialback, Routes: routes, Log: log}, nil)
+	cfg := s2s.Config{Domain: d.name, TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, Secret: []byte(secret),
+		Dialback: dialback, Routes: routes, Log: log}
+	if d.tweak != nil {
+		d.tweak(&cfg)
+	}
+	d.fed = s2s.New(cfg, nil)
 	d.hub = core.New(core.Config{Domain: d.name, Grace: time.Second}, st, clock.Real{}, d.fed.Router(), log)
 	d.fed.SetLocal(d.hub.LocalRouter())
 	d.fed.SetCore(d.hub)
 	go d.fed.Serve(d.ln)
+	if d.tlsLn != nil {
+		go d.fed.ServeDirectTLS(d.tlsLn)
+	}
 	t.Cleanup(func() {
 		d.fed.Close()
 		st.Close()
@@ -330,4 +342,57 @@ func TestFederationPrivacy(t *testing.T) {
 	if err != nil || !v.PendingOut || v.To {
 		t.Fatalf("mallory's view of alice: %+v %v", v, err)
 	}
+}
+
+// dns is a resolver with fixed answers.
+type dns struct {
+	srv   map[string][]*net.SRV
+	hosts map[string][]string
+}
+
+func (f dns) LookupSRV(_ context.Context, service, proto, name string) (string, []*net.SRV, error) {
+	if r, ok := f.srv["_"+service+"._"+proto+"."+name]; ok {
+		return "", r, nil
+	}
+	return "", nil, &net.DNSError{Err: "no such record", Name: name, IsNotFound: true}
+}
+
+func (f dns) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	var out []net.IPAddr
+	for _, a := range f.hosts[host] {
+		out = append(out, net.IPAddr{IP: net.ParseIP(a)})
+	}
+	if len(out) == 0 {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return out, nil
+}
+
+// TestDiscoveryAndDirectTLS: a.test has no route to b.test; DNS names
+// b.test's direct TLS port (an _xmpps-server._tcp record, XEP-0368) on
+// loopback, which the operator's switch allows; alice and bob federate.
+func TestDiscoveryAndDirectTLS(t *testing.T) {
+	a := &domain{name: "a.test", ln: listen(t)}
+	b := &domain{name: "b.test", ln: listen(t), tlsLn: listen(t)}
+	_, port, _ := net.SplitHostPort(b.tlsLn.Addr().String())
+	p, _ := strconv.Atoi(port)
+	resolver := dns{srv: map[string][]*net.SRV{"_xmpps-server._tcp.b.test": {{Target: "xmpp.b.test.", Port: uint16(p)}}},
+		hosts: map[string][]string{"xmpp.b.test": {"127.0.0.1"}}}
+	a.tweak = func(c *s2s.Config) { c.Resolver, c.AllowPrivate = resolver, true }
+	a.start(t, "secret-a", true, nil, "alice@a.test")
+	b.start(t, "secret-b", true, map[string]string{"a.test": a.ln.Addr().String()}, "bob@b.test")
+	alice := a.connect(t, "alice@a.test", &core.Presence{Availability: core.Available})
+	bob := b.connect(t, "bob@b.test", &core.Presence{Availability: core.Available})
+	if err := a.hub.Subscribe(ctx, "alice@a.test", "bob@b.test"); err != nil {
+		t.Fatal(err)
+	}
+	bob.await("alice's request", subscription("alice@a.test", func(v core.SubscriptionView) bool { return v.PendingIn }))
+	if err := b.hub.Approve(ctx, "bob@b.test", "alice@a.test"); err != nil {
+		t.Fatal(err)
+	}
+	alice.await("bob's presence", presenceOf("bob@b.test", core.Available, ""))
+	if _, err := alice.s.Send(core.Message{Kind: core.KindMessage, To: "bob@b.test", Body: "over direct TLS"}); err != nil {
+		t.Fatal(err)
+	}
+	bob.await("alice's message", message("alice@a.test/", "over direct TLS"))
 }

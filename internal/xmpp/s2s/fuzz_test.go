@@ -23,7 +23,10 @@ func (n nullCore) RemotePresence(_ context.Context, from, to string, _ *core.Pre
 	n.check(from, to)
 	return nil
 }
-func (n nullCore) RemoteProbe(_ context.Context, from, to string) error { n.check(from, to); return nil }
+func (n nullCore) RemoteProbe(_ context.Context, from, to string) error {
+	n.check(from, to)
+	return nil
+}
 func (n nullCore) RemoteSubscription(_ context.Context, from, to, _ string) error {
 	n.check(from, to)
 	return nil

@@ -20,8 +20,13 @@ import (
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
-// Serve accepts other servers' streams on ln until Close.
-func (s *Server) Serve(ln net.Listener) error {
+// Serve accepts other servers' streams on ln until Close (STARTTLS).
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
+
+// ServeDirectTLS accepts streams that start with TLS (XEP-0368).
+func (s *Server) ServeDirectTLS(ln net.Listener) error { return s.serve(ln, true) }
+
+func (s *Server) serve(ln net.Listener, direct bool) error {
 	s.mu.Lock()
 	s.ln = append(s.ln, ln)
 	s.mu.Unlock()
@@ -42,7 +47,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(nc)
+			s.serveConn(nc, direct)
 		}()
 	}
 }
@@ -72,8 +77,19 @@ func (c *inConn) isAuthed(domain string) bool {
 	return c.authed[domain]
 }
 
-func (s *Server) serveConn(nc net.Conn) {
+func (s *Server) serveConn(nc net.Conn, direct bool) {
 	c := &inConn{s: s, nc: nc, authed: map[string]bool{}}
+	if direct && s.cfg.TLS != nil {
+		cfg := s.cfg.TLS.Clone()
+		cfg.NextProtos = []string{"xmpp-server"}
+		tc := tls.Server(nc, cfg)
+		nc.SetDeadline(time.Now().Add(negotiateTimeout))
+		if err := tc.Handshake(); err != nil {
+			nc.Close()
+			return
+		}
+		c.nc, c.tls = tc, true
+	}
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() { // Close ends every stream

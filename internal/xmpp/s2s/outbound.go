@@ -282,7 +282,7 @@ func (in *initiator) write(el *xmlstream.Element) error {
 
 // handshake opens a stream to domain and runs STARTTLS (required).
 func (s *Server) handshake(ctx context.Context, domain string) (*initiator, *xmlstream.Element, error) {
-	nc, err := s.dial(ctx, domain)
+	nc, direct, err := s.dial(ctx, domain)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -290,6 +290,20 @@ func (s *Server) handshake(ctx context.Context, domain string) (*initiator, *xml
 		nc.SetDeadline(dl)
 	}
 	in := &initiator{s: s, domain: domain, nc: nc}
+	if direct { // XEP-0368: TLS first, with the ALPN protocol xmpp-server
+		tc := tls.Client(nc, &tls.Config{ServerName: domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, NextProtos: []string{"xmpp-server"}})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+		in.nc = tc
+		feats, err := in.open()
+		if err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+		return in, feats, nil
+	}
 	feats, err := in.open()
 	if err == nil && feats.Child(nsTLS, "starttls") == nil {
 		err = fmt.Errorf("%s does not offer STARTTLS", domain)

@@ -18,11 +18,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/netguard"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -60,6 +64,11 @@ type Config struct {
 	Dialback bool
 	// Routes are static routes: domain → host:port, trusted as given.
 	Routes map[string]string
+	// AllowPrivate lets addresses found in DNS be loopback, private or
+	// reserved (tests, closed networks): s2s_allow_private.
+	AllowPrivate bool
+	// Resolver finds other domains' servers; nil: the system's.
+	Resolver Resolver
 	// Limits bound each stanza; zero: xmlstream.DefaultLimits.
 	Limits xmlstream.Limits
 	// IdleTimeout closes an outbound stream that carried nothing this long
@@ -150,21 +159,104 @@ func Key(secret []byte, receiving, originating, streamID string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// route is where the server of domain listens: a static route only here.
-func (s *Server) route(domain string) (string, error) {
-	if a, ok := s.cfg.Routes[domain]; ok {
-		return a, nil
-	}
-	return "", fmt.Errorf("no route to %s (SRV discovery is not implemented: set --s2s-route)", domain)
+// Resolver is the DNS the federation asks (*net.Resolver is one).
+type Resolver interface {
+	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
 }
 
-func (s *Server) dial(ctx context.Context, domain string) (net.Conn, error) {
-	a, err := s.route(domain)
+// candidate is an address a domain's server may listen at.
+type candidate struct {
+	addr      string
+	directTLS bool // XEP-0368: TLS from the first byte
+}
+
+// candidates lists where the server of domain listens: its static route
+// (trusted as given), else what DNS says (RFC 6120 § 3.2: SRV records of
+// _xmpps-server._tcp, XEP-0368, and _xmpp-server._tcp, by priority; else
+// the domain's A/AAAA on 5269), each address checked: loopback, private
+// and reserved addresses are refused unless AllowPrivate.
+func (s *Server) candidates(ctx context.Context, domain string) ([]candidate, error) {
+	if a, ok := s.cfg.Routes[domain]; ok {
+		return []candidate{{addr: a}}, nil
+	}
+	r := s.cfg.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	type record struct {
+		srv *net.SRV
+		tls bool
+	}
+	var recs []record
+	for _, svc := range []struct {
+		name string
+		tls  bool
+	}{{"xmpps-server", true}, {"xmpp-server", false}} {
+		_, srvs, err := r.LookupSRV(ctx, svc.name, "tcp", domain)
+		if err != nil {
+			continue
+		}
+		for _, srv := range srvs {
+			if srv.Target == "." || srv.Target == "" {
+				continue // the domain offers no such service (RFC 2782)
+			}
+			recs = append(recs, record{srv, svc.tls})
+		}
+	}
+	sort.SliceStable(recs, func(i, j int) bool {
+		if recs[i].srv.Priority != recs[j].srv.Priority {
+			return recs[i].srv.Priority < recs[j].srv.Priority
+		}
+		return recs[i].srv.Weight > recs[j].srv.Weight
+	})
+	if len(recs) == 0 {
+		recs = []record{{srv: &net.SRV{Target: domain, Port: 5269}}}
+	}
+	var out []candidate
+	var refused []string
+	for _, rec := range recs {
+		ips, err := r.LookupIPAddr(ctx, strings.TrimSuffix(rec.srv.Target, "."))
+		if err != nil {
+			continue
+		}
+		for _, ip := range ips {
+			a, ok := netip.AddrFromSlice(ip.IP)
+			if !ok {
+				continue
+			}
+			if !s.cfg.AllowPrivate && !netguard.Public(a) {
+				refused = append(refused, a.String())
+				continue
+			}
+			out = append(out, candidate{addr: net.JoinHostPort(a.Unmap().String(), strconv.Itoa(int(rec.srv.Port))), directTLS: rec.tls})
+		}
+	}
+	if len(out) == 0 {
+		if len(refused) > 0 {
+			return nil, fmt.Errorf("%s resolves only to non-public addresses %v (s2s_allow_private)", domain, refused)
+		}
+		return nil, fmt.Errorf("no address for %s", domain)
+	}
+	return out, nil
+}
+
+// dial connects to the first candidate of domain that answers.
+func (s *Server) dial(ctx context.Context, domain string) (net.Conn, bool, error) {
+	cands, err := s.candidates(ctx, domain)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	d := net.Dialer{Timeout: dialTimeout}
-	return d.DialContext(ctx, "tcp", a)
+	var errs []error
+	for _, c := range cands {
+		nc, err := d.DialContext(ctx, "tcp", c.addr)
+		if err == nil {
+			return nc, c.directTLS, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, false, errors.Join(errs...)
 }
 
 // streamError is a stream error to send before closing (RFC 6120 § 4.9).
