@@ -3,6 +3,7 @@ package s2s_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -38,6 +39,7 @@ type domain struct {
 	// tweak changes the federation's configuration.
 	tlsLn net.Listener
 	tweak func(*s2s.Config)
+	cert  *tls.Certificate // nil: a self-signed one is made
 }
 
 func listen(t *testing.T) net.Listener {
@@ -62,10 +64,14 @@ func (d *domain) start(t *testing.T, secret string, dialback bool, routes map[st
 			t.Fatal(err)
 		}
 	}
-	cert, _, err := selfsigned.ForTest(d.name)
-	if err != nil {
-		t.Fatal(err)
+	if d.cert == nil {
+		cert, _, err := selfsigned.ForTest(d.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.cert = &cert
 	}
+	cert := *d.cert
 	log := slog.New(slog.DiscardHandler)
 	cfg := s2s.Config{Domain: d.name, TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, Secret: []byte(secret),
 		Dialback: dialback, Routes: routes, Log: log}
@@ -395,4 +401,34 @@ func TestDiscoveryAndDirectTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob.await("alice's message", message("alice@a.test/", "over direct TLS"))
+}
+
+// TestSASLExternal: with certificates each side trusts and dialback off
+// on both, two domains federate by certificate (XEP-0178).
+func TestSASLExternal(t *testing.T) {
+	a, b := &domain{name: "a.test", ln: listen(t)}, &domain{name: "b.test", ln: listen(t)}
+	roots := x509.NewCertPool()
+	for _, d := range []*domain{a, b} {
+		cert, _, err := selfsigned.ForTest(d.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.cert = &cert
+		leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+		roots.AddCert(leaf)
+		d.tweak = func(c *s2s.Config) { c.RootCAs = roots }
+	}
+	routes := map[string]string{"a.test": a.ln.Addr().String(), "b.test": b.ln.Addr().String()}
+	a.start(t, "secret-a", false, routes, "alice@a.test")
+	b.start(t, "secret-b", false, routes, "bob@b.test")
+	alice := a.connect(t, "alice@a.test", &core.Presence{Availability: core.Available})
+	bob := b.connect(t, "bob@b.test", &core.Presence{Availability: core.Available})
+	if err := a.hub.Subscribe(ctx, "alice@a.test", "bob@b.test"); err != nil {
+		t.Fatal(err)
+	}
+	bob.await("alice's request", subscription("alice@a.test", func(v core.SubscriptionView) bool { return v.PendingIn }))
+	if err := b.hub.Approve(ctx, "bob@b.test", "alice@a.test"); err != nil {
+		t.Fatal(err)
+	}
+	alice.await("bob's presence", presenceOf("bob@b.test", core.Available, ""))
 }

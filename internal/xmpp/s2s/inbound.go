@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -58,6 +59,7 @@ type inConn struct {
 	nc     net.Conn
 	tls    bool
 	id     string
+	peer   string // the from of the peer's latest header
 	r      *xmlstream.Reader
 	wmu    sync.Mutex
 	authed map[string]bool // domains dialback verified; guarded by wmu
@@ -80,9 +82,7 @@ func (c *inConn) isAuthed(domain string) bool {
 func (s *Server) serveConn(nc net.Conn, direct bool) {
 	c := &inConn{s: s, nc: nc, authed: map[string]bool{}}
 	if direct && s.cfg.TLS != nil {
-		cfg := s.cfg.TLS.Clone()
-		cfg.NextProtos = []string{"xmpp-server"}
-		tc := tls.Server(nc, cfg)
+		tc := tls.Server(nc, s.serverTLS("xmpp-server"))
 		nc.SetDeadline(time.Now().Add(negotiateTimeout))
 		if err := tc.Handshake(); err != nil {
 			nc.Close()
@@ -121,6 +121,7 @@ func (c *inConn) open() error {
 	st, err := c.r.Open()
 	id := make([]byte, 12)
 	rand.Read(id)
+	c.peer = strings.ToLower(headerAttr(st, "from"))
 	c.id = hex.EncodeToString(id)
 	c.wmu.Lock()
 	_, werr := c.nc.Write([]byte(header(c.s.cfg.Domain, headerAttr(st, "from"), c.id)))
@@ -142,8 +143,13 @@ func (c *inConn) open() error {
 	feats := xmlstream.New(xmlstream.NSStream, "features")
 	if !c.tls {
 		feats.Add(xmlstream.New(nsTLS, "starttls").Add(xmlstream.New(nsTLS, "required")))
-	} else if c.s.cfg.Dialback {
-		feats.Add(xmlstream.New(nsDBFeat, "dialback").Add(xmlstream.New(nsDBFeat, "errors")))
+	} else {
+		if c.certified(c.peer) && !c.isAuthed(c.peer) {
+			feats.Add(xmlstream.New(nsSASL, "mechanisms").Add(xmlstream.New(nsSASL, "mechanism").AddText("EXTERNAL")))
+		}
+		if c.s.cfg.Dialback {
+			feats.Add(xmlstream.New(nsDBFeat, "dialback").Add(xmlstream.New(nsDBFeat, "errors")))
+		}
 	}
 	return c.write(feats)
 }
@@ -167,7 +173,7 @@ func (c *inConn) serve() error {
 			if err := c.write(xmlstream.New(nsTLS, "proceed")); err != nil {
 				return err
 			}
-			tc := tls.Server(c.nc, c.s.cfg.TLS)
+			tc := tls.Server(c.nc, c.s.serverTLS())
 			c.nc.SetDeadline(time.Now().Add(negotiateTimeout))
 			if err := tc.Handshake(); err != nil {
 				return err
@@ -178,6 +184,16 @@ func (c *inConn) serve() error {
 			}
 		case !c.tls:
 			return &xmlstream.StreamError{Condition: "policy-violation", Text: "STARTTLS is required"}
+		case el.Name.Space == nsSASL && el.Name.Local == "auth":
+			ok, err := c.onExternal(el)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := c.open(); err != nil { // the stream restarts after SASL
+					return err
+				}
+			}
 		case el.Name.Space == nsDialback && el.Name.Local == "result":
 			if err := c.onResult(el); err != nil {
 				return err
@@ -251,4 +267,50 @@ func (c *inConn) onVerify(el *xmlstream.Element) error {
 		typ = "valid"
 	}
 	return c.write(xmlstream.New(nsDialback, "verify").Set("from", c.s.cfg.Domain).Set("to", from).Set("id", id).Set("type", typ))
+}
+
+// serverTLS is the TLS of an inbound stream: it asks for the peer's
+// certificate (for SASL EXTERNAL) without requiring one.
+func (s *Server) serverTLS(alpn ...string) *tls.Config {
+	cfg := s.cfg.TLS.Clone()
+	cfg.ClientAuth = tls.RequestClientCert
+	if len(alpn) > 0 {
+		cfg.NextProtos = alpn
+	}
+	return cfg
+}
+
+// certified reports whether the peer's TLS certificate proves domain.
+func (c *inConn) certified(domain string) bool {
+	tc, ok := c.nc.(*tls.Conn)
+	return ok && domain != "" && c.s.certifies(tc.ConnectionState().PeerCertificates, domain)
+}
+
+// onExternal is SASL EXTERNAL (RFC 6120 § 6, XEP-0178): the identity is
+// the header's from (or the authorization identity, which must be the
+// same), proven by the certificate.
+func (c *inConn) onExternal(el *xmlstream.Element) (bool, error) {
+	fail := func(cond string) (bool, error) {
+		return false, c.write(xmlstream.New(nsSASL, "failure").Add(xmlstream.New(nsSASL, cond)))
+	}
+	if el.AttrValue("mechanism") != "EXTERNAL" {
+		return fail("invalid-mechanism")
+	}
+	domain := c.peer
+	if text := strings.TrimSpace(el.Text()); text != "" && text != "=" {
+		raw, err := base64.StdEncoding.DecodeString(text)
+		if err != nil {
+			return fail("incorrect-encoding")
+		}
+		if !strings.EqualFold(string(raw), domain) {
+			return fail("invalid-authzid")
+		}
+	}
+	if !c.certified(domain) {
+		return fail("not-authorized")
+	}
+	c.wmu.Lock()
+	c.authed[domain] = true
+	c.wmu.Unlock()
+	return true, c.write(xmlstream.New(nsSASL, "success"))
 }

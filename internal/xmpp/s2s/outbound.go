@@ -9,10 +9,12 @@ package s2s
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
@@ -235,11 +237,12 @@ func (c *outConn) close() {
 
 // initiator is the initiating side of a stream under negotiation.
 type initiator struct {
-	s      *Server
-	domain string
-	nc     net.Conn
-	r      *xmlstream.Reader
-	id     string // the stream ID the receiving server gave
+	s        *Server
+	domain   string
+	nc       net.Conn
+	r        *xmlstream.Reader
+	id       string // the stream ID the receiving server gave
+	verified bool   // the peer's certificate proves domain (certifies)
 }
 
 // open sends our header and reads the peer's header and features.
@@ -291,12 +294,12 @@ func (s *Server) handshake(ctx context.Context, domain string) (*initiator, *xml
 	}
 	in := &initiator{s: s, domain: domain, nc: nc}
 	if direct { // XEP-0368: TLS first, with the ALPN protocol xmpp-server
-		tc := tls.Client(nc, &tls.Config{ServerName: domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, NextProtos: []string{"xmpp-server"}})
+		tc := tls.Client(nc, s.clientTLS(domain, "xmpp-server"))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
 			return nil, nil, err
 		}
-		in.nc = tc
+		in.nc, in.verified = tc, s.certifies(tc.ConnectionState().PeerCertificates, domain)
 		feats, err := in.open()
 		if err != nil {
 			nc.Close()
@@ -319,11 +322,9 @@ func (s *Server) handshake(ctx context.Context, domain string) (*initiator, *xml
 		err = fmt.Errorf("%s refused STARTTLS", domain)
 	}
 	if err == nil {
-		// The certificate is not checked here: dialback authenticates
-		// the domain (XEP-0220 § 1.3), which the operator allowed.
-		tc := tls.Client(nc, &tls.Config{ServerName: domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})
+		tc := tls.Client(nc, s.clientTLS(domain))
 		if err = tc.HandshakeContext(ctx); err == nil {
-			in.nc = tc
+			in.nc, in.verified = tc, s.certifies(tc.ConnectionState().PeerCertificates, domain)
 			feats, err = in.open()
 		}
 	}
@@ -334,20 +335,72 @@ func (s *Server) handshake(ctx context.Context, domain string) (*initiator, *xml
 	return in, feats, nil
 }
 
-var errNoDialback = errors.New("s2s: the domain's certificate was not checked and dialback is off (s2s_dialback)")
+var errNoDialback = errors.New("s2s: the domain's certificate does not prove it (SASL EXTERNAL) and dialback is off (s2s_dialback)")
 
-// connect opens an authenticated outbound stream to domain.
-func (s *Server) connect(ctx context.Context, domain string) (*outConn, error) {
-	if !s.cfg.Dialback {
-		return nil, errNoDialback
+// clientTLS is the TLS of our side of an outbound stream. The peer's
+// certificate is checked after the handshake (certifies), not by it: a
+// certificate that does not prove the domain still protects the stream,
+// and dialback, where the operator allows it, authenticates the domain
+// instead (XEP-0220 § 1.3, XEP-0344). Ours is presented for SASL EXTERNAL.
+func (s *Server) clientTLS(domain string, alpn ...string) *tls.Config {
+	cfg := &tls.Config{ServerName: domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, NextProtos: alpn}
+	if s.cfg.TLS != nil {
+		cfg.Certificates = s.cfg.TLS.Certificates
 	}
-	in, _, err := s.handshake(ctx, domain)
+	return cfg
+}
+
+// external authenticates with SASL EXTERNAL (XEP-0178) when the peer's
+// certificate proves its domain and it offers the mechanism; it reports
+// whether the stream is then authenticated (and restarted).
+func (in *initiator) external(feats *xmlstream.Element) (bool, error) {
+	mechs := feats.Child(nsSASL, "mechanisms")
+	if !in.verified || mechs == nil {
+		return false, nil
+	}
+	offered := false
+	for _, n := range mechs.Children {
+		if m, ok := n.(*xmlstream.Element); ok && m.Name.Local == "mechanism" && strings.TrimSpace(m.Text()) == "EXTERNAL" {
+			offered = true
+		}
+	}
+	if !offered {
+		return false, nil
+	}
+	authzid := base64.StdEncoding.EncodeToString([]byte(in.s.cfg.Domain))
+	if err := in.write(xmlstream.New(nsSASL, "auth").Set("mechanism", "EXTERNAL").AddText(authzid)); err != nil {
+		return false, err
+	}
+	el, err := in.r.Next()
+	if err != nil {
+		return false, err
+	}
+	if el.Name.Space != nsSASL || el.Name.Local != "success" {
+		return false, nil // our certificate did not convince it: dialback may
+	}
+	_, err = in.open() // the stream restarts after SASL
+	return err == nil, err
+}
+
+// connect opens an authenticated outbound stream to domain: by
+// certificate (SASL EXTERNAL) when both certificates verify, else by
+// dialback if allowed.
+func (s *Server) connect(ctx context.Context, domain string) (*outConn, error) {
+	in, feats, err := s.handshake(ctx, domain)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*outConn, error) {
 		in.nc.Close()
 		return nil, err
+	}
+	if ok, err := in.external(feats); err != nil {
+		return fail(err)
+	} else if ok {
+		return in.authenticated(), nil
+	}
+	if !s.cfg.Dialback {
+		return fail(errNoDialback)
 	}
 	key := Key(s.cfg.Secret, domain, s.cfg.Domain, in.id)
 	if err := in.write(xmlstream.New(nsDialback, "result").Set("from", s.cfg.Domain).Set("to", domain).AddText(key)); err != nil {
@@ -369,6 +422,11 @@ func (s *Server) connect(ctx context.Context, domain string) (*outConn, error) {
 		}
 		break
 	}
+	return in.authenticated(), nil
+}
+
+// authenticated turns a negotiated stream into the domain's outbound one.
+func (in *initiator) authenticated() *outConn {
 	in.nc.SetDeadline(time.Time{})
 	c := &outConn{nc: in.nc, dead: make(chan struct{})}
 	go func() { // the peer says nothing on our stream but its end or an error
@@ -379,7 +437,7 @@ func (s *Server) connect(ctx context.Context, domain string) (*outConn, error) {
 			}
 		}
 	}()
-	return c, nil
+	return c
 }
 
 // verify asks the authoritative server of originating whether key is the

@@ -12,6 +12,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -38,6 +39,7 @@ const (
 	nsTLS      = "urn:ietf:params:xml:ns:xmpp-tls"
 	nsStreams  = "urn:ietf:params:xml:ns:xmpp-streams"
 	nsStanzas  = "urn:ietf:params:xml:ns:xmpp-stanzas"
+	nsSASL     = "urn:ietf:params:xml:ns:xmpp-sasl"
 )
 
 // Core is what the federation needs of the core: the entry points of what
@@ -69,6 +71,9 @@ type Config struct {
 	AllowPrivate bool
 	// Resolver finds other domains' servers; nil: the system's.
 	Resolver Resolver
+	// RootCAs are what other domains' certificates are checked against
+	// (RFC 6125 DNS-IDs) for SASL EXTERNAL (XEP-0178); nil: the system's.
+	RootCAs *x509.CertPool
 	// Limits bound each stanza; zero: xmlstream.DefaultLimits.
 	Limits xmlstream.Limits
 	// IdleTimeout closes an outbound stream that carried nothing this long
@@ -148,6 +153,23 @@ func (s *Server) Close() {
 		p.close()
 	}
 	s.wg.Wait()
+}
+
+// certifies reports whether certs (a peer's chain, leaf first) prove
+// domain: the chain verifies to RootCAs and the leaf names domain as a
+// DNS-ID (RFC 6125 § 6.4, wildcards in the left-most label only, no
+// common-name fallback), as XEP-0178 asks before SASL EXTERNAL.
+func (s *Server) certifies(certs []*x509.Certificate, domain string) bool {
+	if len(certs) == 0 {
+		return false
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	_, err := certs[0].Verify(x509.VerifyOptions{DNSName: domain, Roots: s.cfg.RootCAs, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err == nil
 }
 
 // Key is the dialback key of XEP-0185 § 3: HMAC-SHA256 keyed with the

@@ -2,11 +2,13 @@ package s2s_test
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/selfsigned"
 	"github.com/presenced/presenced/internal/xmpp/s2s"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
@@ -67,6 +69,11 @@ func (g *rogue) next() *xmlstream.Element {
 
 // secure runs STARTTLS and opens the stream again.
 func (g *rogue) secure(from, to string) *xmlstream.Element {
+	return g.secureWith(from, to, nil)
+}
+
+// secureWith is secure presenting certificate cert.
+func (g *rogue) secureWith(from, to string, cert *tls.Certificate) *xmlstream.Element {
 	g.t.Helper()
 	if f := g.open(from, to); f.Child("urn:ietf:params:xml:ns:xmpp-tls", "starttls") == nil {
 		g.t.Fatalf("no starttls offered: %s", f.String(""))
@@ -75,7 +82,11 @@ func (g *rogue) secure(from, to string) *xmlstream.Element {
 	if el := g.next(); el.Name.Local != "proceed" {
 		g.t.Fatalf("starttls answered %s", el.Name.Local)
 	}
-	tc := tls.Client(g.nc, &tls.Config{InsecureSkipVerify: true})
+	cfg := &tls.Config{InsecureSkipVerify: true}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	tc := tls.Client(g.nc, cfg)
 	if err := tc.Handshake(); err != nil {
 		g.t.Fatal(err)
 	}
@@ -211,5 +222,40 @@ func TestKey(t *testing.T) {
 	const want = "37c69b1cf07a3f67c04a5ef5902fa5114f2c76fe4a2686482ba5b89323075643"
 	if got != want {
 		t.Fatalf("key %s, want XEP-0185's %s", got, want)
+	}
+}
+
+// TestExternalNeedsTheDomainsCertificate: a certificate the receiving
+// server trusts, but for another domain, neither gets EXTERNAL offered nor
+// authenticates the domain the stream claims.
+func TestExternalNeedsTheDomainsCertificate(t *testing.T) {
+	evil, _, err := selfsigned.ForTest("c.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(evil.Certificate[0])
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	b := &domain{name: "b.test", ln: listen(t), tweak: func(c *s2s.Config) { c.RootCAs = roots }}
+	b.start(t, "secret-b", false, nil, "bob@b.test")
+	g := dialRogue(t, b)
+	if f := g.secureWith("a.test", "b.test", &evil); f.Child("urn:ietf:params:xml:ns:xmpp-sasl", "mechanisms") != nil {
+		t.Fatalf("EXTERNAL offered to a.test on c.test's certificate: %s", f.String(""))
+	}
+	g.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>`)
+	if el := g.next(); el.Name.Local != "failure" || el.Child("urn:ietf:params:xml:ns:xmpp-sasl", "not-authorized") == nil {
+		t.Fatalf("EXTERNAL for a.test on c.test's certificate answered %s", el.String(""))
+	}
+	g.send(`<message from='alice@a.test' to='bob@b.test'><body>x</body></message>`)
+	g.streamError("invalid-from")
+
+	// the same certificate does prove c.test
+	g = dialRogue(t, b)
+	if f := g.secureWith("c.test", "b.test", &evil); f.Child("urn:ietf:params:xml:ns:xmpp-sasl", "mechanisms") == nil {
+		t.Fatalf("EXTERNAL not offered to c.test on its own certificate: %s", f.String(""))
+	}
+	g.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>` + "Yy50ZXN0" + `</auth>`)
+	if el := g.next(); el.Name.Local != "success" {
+		t.Fatalf("EXTERNAL for c.test answered %s", el.String(""))
 	}
 }
