@@ -296,3 +296,50 @@ func (h *Hub) remoteStandIn(ctx context.Context, bare string) (*user, error) {
 	}
 	return u, err
 }
+
+// RemoteOnline reports whether an account of domain is shown online here:
+// whether its server must be watched (the federation keeps a stream to it
+// and tells RemoteDomainGone when it cannot).
+func (h *Hub) RemoteOnline(domain string) bool {
+	for _, u := range h.liveUsers() {
+		if u.remote == nil || !strings.EqualFold(addr.DomainOf(u.address), domain) {
+			continue
+		}
+		unlock := h.lock(u.address)
+		online := len(u.remote) > 0
+		unlock()
+		if online {
+			return true
+		}
+	}
+	return false
+}
+
+// RemoteResync asks domain's server again for the presence of each of its
+// accounts shown online here, on behalf of a local viewer with sessions:
+// after its stream was lost, what it said may no longer hold (it may have
+// restarted and forgotten to say its users left). Its answers replace
+// what is shown; an account gone offline answers unavailable.
+func (h *Hub) RemoteResync(domain string) {
+	type ask struct{ viewer, remote string }
+	var asks []ask
+	for _, u := range h.liveUsers() {
+		if u.remote == nil || !strings.EqualFold(addr.DomainOf(u.address), domain) {
+			continue
+		}
+		unlock := h.lock(u.address)
+		if len(u.remote) > 0 {
+			for v := range u.viewers {
+				asks = append(asks, ask{v, u.address})
+			}
+		}
+		unlock()
+	}
+	for _, a := range asks {
+		unlock := h.lock(a.viewer, a.remote)
+		if vu := h.live(a.viewer); vu != nil && len(vu.list()) > 0 {
+			h.deliver(delivery{ev: ProbeEvent{From: a.viewer, To: a.remote}, subject: vu, flow: FlowRequest, to: self(a.remote)})
+		}
+		unlock()
+	}
+}

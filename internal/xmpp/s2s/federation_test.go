@@ -432,3 +432,40 @@ func TestSASLExternal(t *testing.T) {
 	}
 	alice.await("bob's presence", presenceOf("bob@b.test", core.Available, ""))
 }
+
+// befriend makes alice@a.test and bob@b.test see each other.
+func befriend(t *testing.T, a, b *domain, alice, bob *client) {
+	t.Helper()
+	if err := a.hub.Subscribe(ctx, "alice@a.test", "bob@b.test"); err != nil {
+		t.Fatal(err)
+	}
+	bob.await("alice's request", subscription("alice@a.test", func(v core.SubscriptionView) bool { return v.PendingIn }))
+	if err := b.hub.Approve(ctx, "bob@b.test", "alice@a.test"); err != nil {
+		t.Fatal(err)
+	}
+	alice.await("bob's presence", presenceOf("bob@b.test", core.Available, ""))
+	if err := b.hub.Subscribe(ctx, "bob@b.test", "alice@a.test"); err != nil {
+		t.Fatal(err)
+	}
+	alice.await("bob's request", subscription("bob@b.test", func(v core.SubscriptionView) bool { return v.PendingIn }))
+	if err := a.hub.Approve(ctx, "alice@a.test", "bob@b.test"); err != nil {
+		t.Fatal(err)
+	}
+	bob.await("alice's presence", presenceOf("alice@a.test", core.Available, ""))
+}
+
+// TestRemoteServerGone: when b.test's server goes away without a word to
+// its contacts (its listener and streams gone at once, as a killed
+// process's), alice sees bob offline: a.test notices its stream end, cannot
+// reconnect, and tells the core the domain is gone.
+func TestRemoteServerGone(t *testing.T) {
+	a, b := pair(t)
+	alice := a.connect(t, "alice@a.test", &core.Presence{Availability: core.Available})
+	bob := b.connect(t, "bob@b.test", &core.Presence{Availability: core.Available})
+	befriend(t, a, b, alice, bob)
+	b.fed.Close()
+	alice.await("bob shown offline", presenceOf("bob@b.test", core.Unavailable, ""))
+	if a.hub.RemoteOnline("b.test") {
+		t.Fatal("b.test still has accounts shown online")
+	}
+}

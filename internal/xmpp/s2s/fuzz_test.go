@@ -40,7 +40,9 @@ func (n nullCore) RemoteMessage(_ context.Context, m core.Message) (int, error) 
 	}
 	return 0, core.Errorf(core.CodeUnavailable, "no")
 }
-func (nullCore) RemoteDomainGone(string) {}
+func (nullCore) RemoteDomainGone(string)  {}
+func (nullCore) RemoteOnline(string) bool { return false }
+func (nullCore) RemoteResync(string)      {}
 
 // FuzzInboundStanza: any element an authenticated peer sends is either
 // refused with a stream error or translated into core calls from its own

@@ -151,13 +151,17 @@ func (p *peer) run() {
 	}()
 	idle := time.NewTimer(s.cfg.IdleTimeout)
 	defer idle.Stop()
+	tick := time.NewTicker(keepalive)
+	defer tick.Stop()
 	backoff := minBackoff
 	var retry <-chan time.Time
+	lost := false // a stream was lost or could not be opened: resynchronise on the next
 	for {
 		var dead <-chan struct{}
 		if c != nil {
 			dead = c.dead
 		}
+		check := false // make sure the domain is reachable while its accounts are shown online
 		select {
 		case <-s.done:
 			return
@@ -165,13 +169,14 @@ func (p *peer) run() {
 			return
 		case <-p.wake:
 		case <-retry:
-			retry = nil
+			retry, check = nil, true
 		case <-dead:
 			c.close()
-			c = nil
-			continue
+			c, lost, check = nil, true, true
+		case <-tick.C:
+			check = true
 		case <-idle.C:
-			if c != nil {
+			if c != nil && !(s.core != nil && s.core.RemoteOnline(p.domain)) {
 				c.close() // reopened on demand
 				c = nil
 			}
@@ -181,7 +186,7 @@ func (p *peer) run() {
 			continue // waiting out a backoff
 		}
 		batch := p.take()
-		if len(batch) == 0 {
+		if len(batch) == 0 && !(check && s.core != nil && s.core.RemoteOnline(p.domain)) {
 			continue
 		}
 		if c == nil {
@@ -192,6 +197,7 @@ func (p *peer) run() {
 			if err != nil {
 				s.cfg.Log.Info("s2s: cannot reach domain", "domain", p.domain, "err", err, "retry", backoff)
 				p.putBack(batch)
+				lost = true
 				if s.core != nil {
 					s.core.RemoteDomainGone(p.domain)
 				}
@@ -200,12 +206,22 @@ func (p *peer) run() {
 				continue
 			}
 			backoff = minBackoff
+			if lost && s.core != nil {
+				lost = false
+				s.core.RemoteResync(p.domain) // queues probes: written below or next round
+				batch = append(batch, p.take()...)
+			}
+		}
+		if len(batch) == 0 {
+			batch = []*xmlstream.Element{nil} // a whitespace keepalive
 		}
 		for i, el := range batch {
 			if err := c.write(el); err != nil {
-				p.putBack(batch[i:])
+				if el != nil {
+					p.putBack(batch[i:])
+				}
 				c.close()
-				c = nil
+				c, lost = nil, true
 				select {
 				case p.wake <- struct{}{}:
 				default:
@@ -223,9 +239,14 @@ type outConn struct {
 	dead chan struct{} // closed when the peer closed or failed the stream
 }
 
+// write sends el, or a whitespace keepalive for nil.
 func (c *outConn) write(el *xmlstream.Element) error {
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.nc.Write([]byte(el.In(scope)))
+	out := " "
+	if el != nil {
+		out = el.In(scope)
+	}
+	_, err := c.nc.Write([]byte(out))
 	return err
 }
 

@@ -50,6 +50,8 @@ type Core interface {
 	RemoteSubscription(ctx context.Context, from, to, kind string) error
 	RemoteMessage(ctx context.Context, m core.Message) (int, error)
 	RemoteDomainGone(domain string)
+	RemoteOnline(domain string) bool
+	RemoteResync(domain string)
 }
 
 // Config configures federation.
@@ -92,6 +94,10 @@ const (
 	dialTimeout        = 10 * time.Second
 	negotiateTimeout   = 30 * time.Second
 	writeTimeout       = 10 * time.Second
+	// keepalive: how often a domain whose accounts are shown online is
+	// checked (a whitespace keepalive, RFC 6120 § 4.6.1, or a connection
+	// attempt): a server gone silently is noticed within about twice that.
+	keepalive = 20 * time.Second
 )
 
 // Server is one domain's federation.
