@@ -9,22 +9,23 @@ import (
 	"testing"
 )
 
-// fakeDNS answers from maps: SRV by "_service._proto.name", addresses by host.
-type fakeDNS struct {
-	srv   map[string][]*net.SRV
-	hosts map[string][]string
+// FakeDNS answers from maps: SRV by "_service._proto.name", addresses by
+// host (exported for the external tests).
+type FakeDNS struct {
+	SRV   map[string][]*net.SRV
+	Hosts map[string][]string
 }
 
-func (f fakeDNS) LookupSRV(_ context.Context, service, proto, name string) (string, []*net.SRV, error) {
-	if r, ok := f.srv["_"+service+"._"+proto+"."+name]; ok {
+func (f FakeDNS) LookupSRV(_ context.Context, service, proto, name string) (string, []*net.SRV, error) {
+	if r, ok := f.SRV["_"+service+"._"+proto+"."+name]; ok {
 		return "", r, nil
 	}
 	return "", nil, errors.New("no such record")
 }
 
-func (f fakeDNS) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+func (f FakeDNS) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
 	var out []net.IPAddr
-	for _, a := range f.hosts[host] {
+	for _, a := range f.Hosts[host] {
 		out = append(out, net.IPAddr{IP: net.ParseIP(a)})
 	}
 	if len(out) == 0 {
@@ -34,14 +35,14 @@ func (f fakeDNS) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, err
 }
 
 func TestCandidates(t *testing.T) {
-	dns := fakeDNS{
-		srv: map[string][]*net.SRV{
+	dns := FakeDNS{
+		SRV: map[string][]*net.SRV{
 			"_xmpp-server._tcp.srv.test":   {{Target: "b.srv.test.", Port: 5270, Priority: 10}, {Target: "a.srv.test.", Port: 5269, Priority: 5}},
 			"_xmpps-server._tcp.srv.test":  {{Target: "a.srv.test.", Port: 5271, Priority: 5, Weight: 10}},
 			"_xmpp-server._tcp.none.test":  {{Target: ".", Port: 0}},
 			"_xmpp-server._tcp.inner.test": {{Target: "in.inner.test.", Port: 5269}},
 		},
-		hosts: map[string][]string{
+		Hosts: map[string][]string{
 			"a.srv.test":    {"8.8.8.8"},
 			"b.srv.test":    {"2001:4860:4860::8888", "10.0.0.1"},
 			"plain.test":    {"1.1.1.1"},

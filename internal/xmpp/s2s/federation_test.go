@@ -350,30 +350,6 @@ func TestFederationPrivacy(t *testing.T) {
 	}
 }
 
-// dns is a resolver with fixed answers.
-type dns struct {
-	srv   map[string][]*net.SRV
-	hosts map[string][]string
-}
-
-func (f dns) LookupSRV(_ context.Context, service, proto, name string) (string, []*net.SRV, error) {
-	if r, ok := f.srv["_"+service+"._"+proto+"."+name]; ok {
-		return "", r, nil
-	}
-	return "", nil, &net.DNSError{Err: "no such record", Name: name, IsNotFound: true}
-}
-
-func (f dns) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
-	var out []net.IPAddr
-	for _, a := range f.hosts[host] {
-		out = append(out, net.IPAddr{IP: net.ParseIP(a)})
-	}
-	if len(out) == 0 {
-		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-	}
-	return out, nil
-}
-
 // TestDiscoveryAndDirectTLS: a.test has no route to b.test; DNS names
 // b.test's direct TLS port (an _xmpps-server._tcp record, XEP-0368) on
 // loopback, which the operator's switch allows; alice and bob federate.
@@ -382,21 +358,14 @@ func TestDiscoveryAndDirectTLS(t *testing.T) {
 	b := &domain{name: "b.test", ln: listen(t), tlsLn: listen(t)}
 	_, port, _ := net.SplitHostPort(b.tlsLn.Addr().String())
 	p, _ := strconv.Atoi(port)
-	resolver := dns{srv: map[string][]*net.SRV{"_xmpps-server._tcp.b.test": {{Target: "xmpp.b.test.", Port: uint16(p)}}},
-		hosts: map[string][]string{"xmpp.b.test": {"127.0.0.1"}}}
+	resolver := s2s.FakeDNS{SRV: map[string][]*net.SRV{"_xmpps-server._tcp.b.test": {{Target: "xmpp.b.test.", Port: uint16(p)}}},
+		Hosts: map[string][]string{"xmpp.b.test": {"127.0.0.1"}}}
 	a.tweak = func(c *s2s.Config) { c.Resolver, c.AllowPrivate = resolver, true }
 	a.start(t, "secret-a", true, nil, "alice@a.test")
 	b.start(t, "secret-b", true, map[string]string{"a.test": a.ln.Addr().String()}, "bob@b.test")
 	alice := a.connect(t, "alice@a.test", &core.Presence{Availability: core.Available})
 	bob := b.connect(t, "bob@b.test", &core.Presence{Availability: core.Available})
-	if err := a.hub.Subscribe(ctx, "alice@a.test", "bob@b.test"); err != nil {
-		t.Fatal(err)
-	}
-	bob.await("alice's request", subscription("alice@a.test", func(v core.SubscriptionView) bool { return v.PendingIn }))
-	if err := b.hub.Approve(ctx, "bob@b.test", "alice@a.test"); err != nil {
-		t.Fatal(err)
-	}
-	alice.await("bob's presence", presenceOf("bob@b.test", core.Available, ""))
+	aliceSeesBob(t, a, b, alice, bob)
 	if _, err := alice.s.Send(core.Message{Kind: core.KindMessage, To: "bob@b.test", Body: "over direct TLS"}); err != nil {
 		t.Fatal(err)
 	}
@@ -423,6 +392,12 @@ func TestSASLExternal(t *testing.T) {
 	b.start(t, "secret-b", false, routes, "bob@b.test")
 	alice := a.connect(t, "alice@a.test", &core.Presence{Availability: core.Available})
 	bob := b.connect(t, "bob@b.test", &core.Presence{Availability: core.Available})
+	aliceSeesBob(t, a, b, alice, bob)
+}
+
+// aliceSeesBob: alice@a.test asks, bob@b.test approves, alice sees him.
+func aliceSeesBob(t *testing.T, a, b *domain, alice, bob *client) {
+	t.Helper()
 	if err := a.hub.Subscribe(ctx, "alice@a.test", "bob@b.test"); err != nil {
 		t.Fatal(err)
 	}
@@ -436,14 +411,7 @@ func TestSASLExternal(t *testing.T) {
 // befriend makes alice@a.test and bob@b.test see each other.
 func befriend(t *testing.T, a, b *domain, alice, bob *client) {
 	t.Helper()
-	if err := a.hub.Subscribe(ctx, "alice@a.test", "bob@b.test"); err != nil {
-		t.Fatal(err)
-	}
-	bob.await("alice's request", subscription("alice@a.test", func(v core.SubscriptionView) bool { return v.PendingIn }))
-	if err := b.hub.Approve(ctx, "bob@b.test", "alice@a.test"); err != nil {
-		t.Fatal(err)
-	}
-	alice.await("bob's presence", presenceOf("bob@b.test", core.Available, ""))
+	aliceSeesBob(t, a, b, alice, bob)
 	if err := b.hub.Subscribe(ctx, "bob@b.test", "alice@a.test"); err != nil {
 		t.Fatal(err)
 	}

@@ -123,6 +123,18 @@ func (g *rogue) dialbackResult(from, to, key string) string {
 	}
 }
 
+// asA is a stream to b authenticated for a.test with the key a.test's own
+// server gives (its authoritative server confirms it).
+func asA(t *testing.T, b *domain) *rogue {
+	t.Helper()
+	g := dialRogue(t, b)
+	g.secure("a.test", "b.test")
+	if typ := g.dialbackResult("a.test", "b.test", s2s.Key([]byte("secret-a"), "b.test", "a.test", g.id)); typ != "valid" {
+		t.Fatalf("a.test's own key was answered %q", typ)
+	}
+	return g
+}
+
 func TestStreamErrors(t *testing.T) {
 	a, b := pair(t)
 	_ = a
@@ -170,21 +182,13 @@ func TestStreamErrors(t *testing.T) {
 	t.Run("spoofed from", func(t *testing.T) {
 		// authenticated for a.test (the key a.test's own server would
 		// give), the stream may not speak for c.test
-		g := dialRogue(t, b)
-		g.secure("a.test", "b.test")
-		if typ := g.dialbackResult("a.test", "b.test", s2s.Key([]byte("secret-a"), "b.test", "a.test", g.id)); typ != "valid" {
-			t.Fatalf("a.test's own key was answered %q", typ)
-		}
+		g := asA(t, b)
 		g.send(`<presence from='carol@a.test/x' to='bob@b.test' type='probe'/>`)
 		g.send(`<message from='mallory@c.test' to='bob@b.test'><body>spoofed</body></message>`)
 		g.streamError("invalid-from")
 	})
 	t.Run("oversized stanza", func(t *testing.T) {
-		g := dialRogue(t, b)
-		g.secure("a.test", "b.test")
-		if typ := g.dialbackResult("a.test", "b.test", s2s.Key([]byte("secret-a"), "b.test", "a.test", g.id)); typ != "valid" {
-			t.Fatalf("dialback: %q", typ)
-		}
+		g := asA(t, b)
 		g.send(`<message from='alice@a.test' to='bob@b.test'><body>` + strings.Repeat("x", xmlstream.DefaultLimits.MaxStanza+1) + `</body></message>`)
 		g.streamError("policy-violation")
 	})
