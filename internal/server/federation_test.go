@@ -2,20 +2,12 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/xml"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	msasl "mellium.im/sasl"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
-	"mellium.im/xmpp/jid"
 
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/internal/config"
@@ -54,29 +46,8 @@ func (ts *testServer) account(t *testing.T, address string) *client.Client {
 // generated certificate trusted) and collects its stanzas.
 func xmppFederated(t *testing.T, ts *testServer, address string) (*xmpp.Session, chan stanza) {
 	t.Helper()
-	pemBytes, err := os.ReadFile(filepath.Join(ts.Config.DataDir, XMPPCertFile))
-	must(t, err)
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pemBytes)
-	conn, err := net.Dial("tcp", ts.xmppAddrs[0])
-	must(t, err)
-	t.Cleanup(func() { conn.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	j := jid.MustParse(address)
-	s, err := xmpp.NewClientSession(ctx, j, conn, xmpp.StartTLS(&tls.Config{ServerName: j.Domain().String(), RootCAs: roots}),
-		xmpp.SASL("", "password-"+j.Localpart(), msasl.ScramSha256), xmpp.BindResource())
-	must(t, err)
-	in := make(chan stanza, 100)
-	go s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-		st, err := readStanza(r, start)
-		if err != nil {
-			return err
-		}
-		in <- st
-		return nil
-	}))
-	return s, in
+	local, _, _ := strings.Cut(address, "@")
+	return xmppClientWith(t, ts, address, xmpp.SASL("", "password-"+local, msasl.ScramSha256))
 }
 
 // TestFederationJSONAndXMPP: a JSON-protocol user on a.test and an XMPP
