@@ -187,6 +187,14 @@ func TestStreamErrors(t *testing.T) {
 		g.send(`<message from='mallory@c.test' to='bob@b.test'><body>spoofed</body></message>`)
 		g.streamError("invalid-from")
 	})
+	t.Run("no to", func(t *testing.T) {
+		// a stanza elsewhere on our side is refused alone; one with no
+		// recipient ends the stream
+		g := asA(t, b)
+		g.send(`<message from='alice@a.test' to='room@conference.b.test' type='groupchat'><body>x</body></message>`)
+		g.send(`<message from='alice@a.test'><body>x</body></message>`)
+		g.streamError("improper-addressing")
+	})
 	t.Run("oversized stanza", func(t *testing.T) {
 		g := asA(t, b)
 		g.send(`<message from='alice@a.test' to='bob@b.test'><body>` + strings.Repeat("x", xmlstream.DefaultLimits.MaxStanza+1) + `</body></message>`)

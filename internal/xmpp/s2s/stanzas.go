@@ -33,10 +33,18 @@ func (c *inConn) onStanza(el *xmlstream.Element) error {
 	if from == "" || !c.isAuthed(fd) {
 		return &xmlstream.StreamError{Condition: "invalid-from", Text: "the sender's domain is not authenticated on this stream"}
 	}
-	if to == "" || domainOfAddress(to) != c.s.cfg.Domain {
-		return &xmlstream.StreamError{Condition: "host-unknown", Text: "this server does not serve " + domainOfAddress(to)}
+	if to == "" {
+		return &xmlstream.StreamError{Condition: "improper-addressing", Text: "a stanza between servers has a to"}
 	}
 	if c.s.core == nil {
+		return nil
+	}
+	if domainOfAddress(to) != c.s.cfg.Domain {
+		// another service of ours (the rooms' domain) or nobody's: not
+		// over federation yet; the stanza is refused, the stream stays
+		if el.AttrValue("type") != "error" && el.AttrValue("type") != "result" && el.Name.Local != "presence" {
+			c.s.stanzaError(el, from, to, "cancel", "service-unavailable")
+		}
 		return nil
 	}
 	ctx := context.Background()
