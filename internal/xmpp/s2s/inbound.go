@@ -16,8 +16,10 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -63,7 +65,12 @@ type inConn struct {
 	r      *xmlstream.Reader
 	wmu    sync.Mutex
 	authed map[string]bool // domains dialback verified; guarded by wmu
+	// verifying counts dialback verifications in flight: each opens a
+	// stream to another server, so a peer gets only a few at once
+	verifying atomic.Int32
 }
+
+const maxVerifying = 4
 
 func (c *inConn) write(el *xmlstream.Element) error {
 	c.wmu.Lock()
@@ -231,11 +238,15 @@ func (c *inConn) onResult(el *xmlstream.Element) error {
 		return answer("error", "item-not-found")
 	case !c.s.cfg.Dialback:
 		return answer("error", "not-acceptable")
-	case from == "" || strings.EqualFold(from, c.s.cfg.Domain) || key == "":
+	case addr.Domain(from) != nil || strings.EqualFold(from, c.s.cfg.Domain) || key == "":
 		return answer("error", "bad-request")
+	case c.verifying.Add(1) > maxVerifying:
+		c.verifying.Add(-1)
+		return answer("error", "resource-constraint")
 	}
 	id := c.id
 	go func() {
+		defer c.verifying.Add(-1)
 		ctx, cancel := context.WithTimeout(context.Background(), negotiateTimeout)
 		defer cancel()
 		valid, err := c.s.verify(ctx, from, id, key)
