@@ -365,7 +365,7 @@ var Settings = []Setting{
 	{"s2s_addr", "", "XMPP server-to-server listener for federation with other domains (docs/federation.md), e.g. 0.0.0.0:5269; off when empty", str(func(c *Config) *string { return &c.S2SAddr }), false},
 	{"s2s_tls_addr", "", "XMPP server-to-server listener with direct TLS (XEP-0368), e.g. 0.0.0.0:5270; off when empty", str(func(c *Config) *string { return &c.S2STLSAddr }), false},
 	{"s2s_routes", "", "static federation routes DOMAIN=HOST:PORT, comma-separated (the flag may be repeated, also as --s2s-route; a list in the file): they override DNS for that domain and may point at loopback", s2sRoutes, false},
-	switchSetting("s2s_dialback", "let Server Dialback (XEP-0220) authenticate federating domains whose certificates are not checked (self-signed deployments); without it no domain federates yet (docs/federation.md)", func(c *Config) *bool { return &c.S2SDialback }),
+	switchSetting("s2s_dialback", "let Server Dialback (XEP-0220) authenticate federating domains whose certificates are not checked (self-signed deployments); without it only domains whose certificates verify (SASL EXTERNAL) federate (docs/federation.md)", func(c *Config) *bool { return &c.S2SDialback }),
 	switchSetting("s2s_allow_private", "let federation connect to loopback, private and reserved addresses found in DNS (tests and closed networks; static routes may point anywhere)", func(c *Config) *bool { return &c.S2SAllowPrivate }),
 	{"identity_providers", "", "external OpenID Connect providers people may sign in with and whose ID tokens apps may exchange (docs/operations.md): in the file an array of tables with name, issuer, client_id and client_secret; as a flag or variable the same as a JSON array", identityProviders, false},
 }
