@@ -141,8 +141,8 @@ func (h *Hub) RemotePresence(ctx context.Context, from, to string, p *Presence) 
 // them go, as when the accounts sign out.
 func (h *Hub) RemoteDomainGone(domain string) {
 	for _, u := range h.liveUsers() {
-		if u.remote == nil || !strings.EqualFold(addr.DomainOf(u.address), domain) {
-			continue
+		if !strings.EqualFold(addr.DomainOf(u.address), domain) {
+			continue // (u.remote is read under u's lock, below)
 		}
 		unlock := h.lock(u.address)
 		if len(u.remote) > 0 {
@@ -302,8 +302,8 @@ func (h *Hub) remoteStandIn(ctx context.Context, bare string) (*user, error) {
 // and tells RemoteDomainGone when it cannot).
 func (h *Hub) RemoteOnline(domain string) bool {
 	for _, u := range h.liveUsers() {
-		if u.remote == nil || !strings.EqualFold(addr.DomainOf(u.address), domain) {
-			continue
+		if !strings.EqualFold(addr.DomainOf(u.address), domain) {
+			continue // (u.remote is read under u's lock, below)
 		}
 		unlock := h.lock(u.address)
 		online := len(u.remote) > 0
@@ -324,8 +324,8 @@ func (h *Hub) RemoteResync(domain string) {
 	type ask struct{ viewer, remote string }
 	var asks []ask
 	for _, u := range h.liveUsers() {
-		if u.remote == nil || !strings.EqualFold(addr.DomainOf(u.address), domain) {
-			continue
+		if !strings.EqualFold(addr.DomainOf(u.address), domain) {
+			continue // (u.remote is read under u's lock, below)
 		}
 		unlock := h.lock(u.address)
 		if len(u.remote) > 0 {
