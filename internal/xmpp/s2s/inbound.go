@@ -31,8 +31,17 @@ func (s *Server) ServeDirectTLS(ln net.Listener) error { return s.serve(ln, true
 
 func (s *Server) serve(ln net.Listener, direct bool) error {
 	s.mu.Lock()
+	select {
+	case <-s.done:
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	default:
+	}
 	s.ln = append(s.ln, ln)
+	s.wg.Add(1) // Close waits for this loop, so the streams it adds are counted before
 	s.mu.Unlock()
+	defer s.wg.Done()
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
