@@ -68,7 +68,55 @@ type Config struct {
 	// Demos serves the two demo apps under /demo/ and registers them
 	// (internal/demo, docs/demos.md).
 	Demos bool
+	// Federation (docs/federation.md): the s2s listener, static routes
+	// (domain → host:port) and the switch that allows Server Dialback.
+	S2SAddr         string
+	S2STLSAddr      string
+	S2SRoutes       map[string]string
+	S2SDialback     bool
+	S2SAllowPrivate bool
 }
+
+// s2sRoutes parses DOMAIN=HOST:PORT entries separated by commas.
+func s2sRoutes(c *Config, v string) error {
+	c.S2SRoutes = nil
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		d, hp, ok := strings.Cut(e, "=")
+		d = strings.ToLower(strings.TrimSpace(d))
+		if !ok || addr.Domain(d) != nil {
+			return fmt.Errorf("%q is not DOMAIN=HOST:PORT", e)
+		}
+		if host, port, err := net.SplitHostPort(strings.TrimSpace(hp)); err != nil || host == "" || port == "" {
+			return fmt.Errorf("%q is not DOMAIN=HOST:PORT", e)
+		}
+		if c.S2SRoutes == nil {
+			c.S2SRoutes = map[string]string{}
+		}
+		if _, dup := c.S2SRoutes[d]; dup {
+			return fmt.Errorf("two routes for %s", d)
+		}
+		c.S2SRoutes[d] = strings.TrimSpace(hp)
+	}
+	return nil
+}
+
+// repeatable settings take their flag several times (each adds an entry),
+// also under an alias in the singular.
+var repeatable = map[string]string{"s2s_routes": "s2s-route"}
+
+// listFlag accumulates a repeatable flag's values, comma-separated.
+type listFlag struct{ vals []string }
+
+func (l *listFlag) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(l.vals, ",")
+}
+func (l *listFlag) Set(v string) error { l.vals = append(l.vals, v); return nil }
 
 // IdentityProvider is an external OpenID Connect provider: its issuer URL
 // and presenced's client registration there.
@@ -350,6 +398,11 @@ var Settings = []Setting{
 	{"offline_max_bytes", "4194304", "bytes of stored messages (bodies and XMPP payloads) per account at most; more are refused with limit", positive(func(c *Config) *int { return &c.OfflineBytes }), false},
 	{"history_ttl", "720h", "how long each user's 1-1 message history (XEP-0313, the history frame) is kept", dur(func(c *Config) *time.Duration { return &c.HistoryTTL }, time.Minute, 0), false},
 	{"history_max", "10000", "messages kept in each user's history at most (the oldest go first)", positive(func(c *Config) *int { return &c.HistoryMax }), false},
+	{"s2s_addr", "", "XMPP server-to-server listener for federation with other domains (docs/federation.md), e.g. 0.0.0.0:5269; off when empty", str(func(c *Config) *string { return &c.S2SAddr }), false},
+	{"s2s_tls_addr", "", "XMPP server-to-server listener with direct TLS (XEP-0368), e.g. 0.0.0.0:5270; off when empty", str(func(c *Config) *string { return &c.S2STLSAddr }), false},
+	{"s2s_routes", "", "static federation routes DOMAIN=HOST:PORT, comma-separated (the flag may be repeated, also as --s2s-route; a list in the file): they override DNS for that domain and may point at loopback", s2sRoutes, false},
+	switchSetting("s2s_dialback", "let Server Dialback (XEP-0220) authenticate federating domains whose certificates are not checked (self-signed deployments); without it only domains whose certificates verify (SASL EXTERNAL) federate (docs/federation.md)", func(c *Config) *bool { return &c.S2SDialback }),
+	switchSetting("s2s_allow_private", "let federation connect to loopback, private and reserved addresses found in DNS (tests and closed networks; static routes may point anywhere)", func(c *Config) *bool { return &c.S2SAllowPrivate }),
 	{"identity_providers", "", "external OpenID Connect providers people may sign in with and whose ID tokens apps may exchange (docs/operations.md): in the file an array of tables with name, issuer, client_id and client_secret; as a flag or variable the same as a JSON array", identityProviders, false},
 }
 
@@ -378,6 +431,12 @@ func FlagsFor(fs *flag.FlagSet, keys ...string) *string {
 // register adds the setting's flag: a switch is a boolean flag, so that
 // "--signup" needs no value and does not swallow the next argument.
 func (s Setting) register(fs *flag.FlagSet) {
+	if alias, ok := repeatable[s.Key]; ok {
+		l := &listFlag{}
+		fs.Var(l, s.Flag(), s.Help+" (env "+s.Env()+")")
+		fs.Var(l, alias, "the same as --"+s.Flag())
+		return
+	}
 	if s.Switch {
 		fs.Bool(s.Flag(), s.Default == "true", s.Help+" (env "+s.Env()+")")
 		return
@@ -426,6 +485,11 @@ func Load(fs *flag.FlagSet, file string, env func(string) string) (Config, error
 	}
 	fs.Visit(func(f *flag.Flag) {
 		k := strings.ReplaceAll(f.Name, "-", "_")
+		for key, alias := range repeatable {
+			if f.Name == alias {
+				k = key
+			}
+		}
 		if _, ok := values[k]; ok {
 			values[k] = f.Value.String()
 		}

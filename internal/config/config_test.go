@@ -277,3 +277,37 @@ func TestStore(t *testing.T) {
 		}
 	}
 }
+
+// TestS2SRoutes: routes come as a repeated flag (either name), a
+// comma-separated variable or a list in the file, and bad ones are refused.
+func TestS2SRoutes(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	Flags(fs)
+	if err := fs.Parse([]string{"--s2s-route", "a.test=127.0.0.1:5270", "--s2s-route", "B.test=[::1]:5271", "--s2s-dialback"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(fs, "", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.S2SRoutes) != 2 || c.S2SRoutes["a.test"] != "127.0.0.1:5270" || c.S2SRoutes["b.test"] != "[::1]:5271" || !c.S2SDialback {
+		t.Fatalf("flags: %+v", c)
+	}
+	file := filepath.Join(t.TempDir(), "p.toml")
+	os.WriteFile(file, []byte("s2s_routes = [\"c.test=127.0.0.2:5269\"]\ns2s_addr = \"127.0.0.1:5269\"\n"), 0o600)
+	fs = flag.NewFlagSet("t", flag.ContinueOnError)
+	Flags(fs)
+	fs.Parse(nil)
+	if c, err = Load(fs, file, func(string) string { return "" }); err != nil || c.S2SRoutes["c.test"] != "127.0.0.2:5269" || c.S2SAddr != "127.0.0.1:5269" {
+		t.Fatalf("file: %+v %v", c, err)
+	}
+	env := map[string]string{"PRESENCED_S2S_ROUTES": "d.test=h:1, e.test=h:2"}
+	if c, err = Load(fs, file, func(k string) string { return env[k] }); err != nil || len(c.S2SRoutes) != 2 || c.S2SRoutes["e.test"] != "h:2" {
+		t.Fatalf("env: %+v %v", c, err)
+	}
+	for _, bad := range []string{"a.test", "a.test=nohost", "-x=h:1", "a.test=h:1,a.test=h:2"} {
+		if _, err := Load(fs, "", func(k string) string { return map[string]string{"PRESENCED_S2S_ROUTES": bad}[k] }); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

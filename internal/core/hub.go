@@ -254,6 +254,10 @@ type user struct {
 	hidden    map[string]time.Time        // hidden-from viewer → the same
 	invisible bool
 	lastSeen  time.Time
+	// remote holds, for an account of another domain, the presence of its
+	// resources as its server announced them (federation.go); nil for
+	// accounts of this domain.
+	remote map[string]Presence
 }
 
 // sessionList is a user's sessions with what routing asks of them.
@@ -361,7 +365,7 @@ func (u *user) online() bool {
 			return true
 		}
 	}
-	return false
+	return len(u.remote) > 0
 }
 
 // fullView is the user's presence from all its sessions: what its own
@@ -379,6 +383,9 @@ func (u *user) viewOn(ch Channel, all bool) PresenceView {
 		if s.available && (all || !s.private || s.channel.App == ch.App) {
 			ss = append(ss, SessionPresence{Resource: s.Resource, Presence: s.presence})
 		}
+	}
+	for r, p := range u.remote {
+		ss = append(ss, SessionPresence{Resource: r, Presence: p})
 	}
 	v := aggregate(u.address, ss)
 	if len(ss) == 0 {
@@ -1079,7 +1086,11 @@ func (s *Session) Probe(ctx context.Context, v *View) error {
 		subjects = subjectsOf("", facts)[1:]
 	}
 	for _, subject := range subjects {
-		unlock := h.lock(subject)
+		unlock := h.lock(subject, s.Account)
+		if h.Remote(subject) && h.live(subject) == nil && !s.ended.Load() {
+			// its server answers with its presence (federation.go)
+			h.deliver(delivery{ev: ProbeEvent{From: s.Account, To: subject}, subject: s.user, flow: FlowRequest, to: self(subject)})
+		}
 		if su := h.live(subject); su != nil && !s.ended.Load() {
 			if v := su.view(h.factsLocked(su, s.Account, s.channel)); v.Availability != Unavailable {
 				h.deliver(delivery{ev: PresenceEvent{View: v}, subject: su, flow: FlowPresence, to: []Target{s.target()}})

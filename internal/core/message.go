@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"encoding/json"
 	"unicode/utf8"
 
@@ -49,8 +50,14 @@ func (s *Session) SendMessage(m Message) (Sent, error) {
 	if err != nil {
 		return Sent{}, Errorf(CodeInvalid, "to: %v", err)
 	}
+	var stand *user // a remote recipient: decided on what its server told (federation.go)
+	if h.Remote(bare) {
+		if stand, err = h.remoteStandIn(context.Background(), bare); err != nil {
+			return Sent{}, err
+		}
+	}
 	unlock := h.lock(bare, s.Account)
-	n, fallback, err := s.sendLocked(&m, g, bare, resource)
+	n, fallback, err := s.sendLocked(&m, g, bare, resource, stand)
 	unlock()
 	if fallback {
 		return h.keep(s, m, g, bare) // the offline fallback: nothing took it
@@ -63,13 +70,16 @@ func (s *Session) SendMessage(m Message) (Sent, error) {
 
 // sendLocked routes m; fallback reports that no session matched its
 // address, for the offline fallback. The caller holds both accounts' locks.
-func (s *Session) sendLocked(m *Message, g *liveGrant, bare, resource string) (n int, fallback bool, err error) {
+func (s *Session) sendLocked(m *Message, g *liveGrant, bare, resource string, stand *user) (n int, fallback bool, err error) {
 	h := s.hub
 	if s.ended.Load() {
 		return 0, false, errSessionGone
 	}
 	m.From, m.Sent = s.Address(), h.clock.Now()
 	ru := h.live(bare)
+	if ru == nil {
+		ru = stand
+	}
 	if ru == nil {
 		return 0, true, errUnavailable
 	}
@@ -86,6 +96,8 @@ func (s *Session) sendLocked(m *Message, g *liveGrant, bare, resource string) (n
 		h.carbonsLocked(s, ru, resource, *m)
 	}
 	switch {
+	case r.Online == 0 && stand != nil:
+		return 0, false, errUnavailable // the remote domain's server keeps messages for later, not this one
 	case r.Online == 0:
 		// stored for later when nothing of the account may take it; a
 		// gone resource of an account with others online stays

@@ -5,7 +5,9 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -46,6 +48,7 @@ import (
 	"github.com/presenced/presenced/internal/webpush"
 	"github.com/presenced/presenced/internal/wire"
 	"github.com/presenced/presenced/internal/xmpp/c2s"
+	"github.com/presenced/presenced/internal/xmpp/s2s"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -68,8 +71,10 @@ type Server struct {
 	key       []byte
 	clock     clock.Clock
 	XMPP      *c2s.Server
-	xmppAddrs []string // bound XMPP listeners, STARTTLS first
-	adminAddr string   // bound admin listener (metrics, pprof), if configured
+	S2S       *s2s.Server // federation, when s2s_addr or s2s_routes is set (docs/federation.md)
+	s2sAddr   string      // bound s2s listener
+	xmppAddrs []string    // bound XMPP listeners, STARTTLS first
+	adminAddr string      // bound admin listener (metrics, pprof), if configured
 	ready     atomic.Bool
 	wsLive    atomic.Int64
 	pollsHeld atomic.Int64
@@ -96,6 +101,16 @@ func OpenStore(ctx context.Context, dataDir string) (*sqlite.DB, error) {
 	}
 	return sqlite.Open(ctx, filepath.Join(dataDir, DBFile))
 }
+
+// deriveKey is a key for one purpose, from the server secret.
+func deriveKey(key []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}
+
+// S2SAddr is the bound s2s listener's address ("" when off).
+func (s *Server) S2SAddr() string { return s.s2sAddr }
 
 // loadKey reads the server secret, creating it on first start.
 func loadKey(dataDir string) ([]byte, error) {
@@ -165,9 +180,25 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		subject = "mailto:postmaster@" + cfg.Domain
 	}
 	s.Push = &webpush.Service{Store: st, Keys: vapid, Subject: subject, AllowPrivate: cfg.PushAllowPrivate, Clock: clk, Log: log}
+	var router core.Router // nil: this node's sessions only
+	if cfg.S2SAddr != "" || cfg.S2STLSAddr != "" || len(cfg.S2SRoutes) > 0 {
+		tlsCfg, err := s.xmppTLS()
+		if err != nil {
+			st.Close()
+			unlock()
+			return nil, fmt.Errorf("s2s: %w", err)
+		}
+		s.S2S = s2s.New(s2s.Config{Domain: cfg.Domain, TLS: tlsCfg, Secret: deriveKey(key, "s2s dialback"), Dialback: cfg.S2SDialback,
+			Routes: cfg.S2SRoutes, AllowPrivate: cfg.S2SAllowPrivate, Log: log}, nil)
+		router = s.S2S.Router()
+	}
 	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key), Waker: s.Push,
 		Offline:    core.OfflineConfig{TTL: cfg.OfflineTTL, Messages: cfg.OfflineMessages, Bytes: cfg.OfflineBytes, HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax},
-		RoomTokens: roomtoken.Verifier{Audience: func() string { return s.OAuth.Issuer() }}}, st, clk, nil, log)
+		RoomTokens: roomtoken.Verifier{Audience: func() string { return s.OAuth.Issuer() }}}, st, clk, router, log)
+	if s.S2S != nil {
+		s.S2S.SetLocal(s.Hub.LocalRouter())
+		s.S2S.SetCore(s.Hub)
+	}
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL,
 		Throttle: auth.NewThrottle(clk)}
 	s.XMPP = &c2s.Server{Domain: cfg.Domain, Hub: s.Hub, Auth: s.Auth, AllowPlaintext: cfg.XMPPPlaintext, Secret: key, Log: log,
@@ -394,6 +425,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if err := s.serveXMPP(ctx); err != nil {
 		return fmt.Errorf("xmpp: %w", err)
+	}
+	if s.S2S != nil {
+		defer s.S2S.Close()
+		if s.Config.S2SAddr != "" {
+			sln, err := net.Listen("tcp", s.Config.S2SAddr)
+			if err != nil {
+				return fmt.Errorf("s2s listener: %w", err)
+			}
+			s.s2sAddr = sln.Addr().String()
+			go s.S2S.Serve(sln)
+		}
+		if s.Config.S2STLSAddr != "" {
+			sln, err := net.Listen("tcp", s.Config.S2STLSAddr)
+			if err != nil {
+				return fmt.Errorf("s2s direct TLS listener: %w", err)
+			}
+			go s.S2S.ServeDirectTLS(sln)
+		}
 	}
 	// the sweep ends with Serve, however it returns: the store closes next
 	sweepCtx, stopSweep := context.WithCancel(ctx)

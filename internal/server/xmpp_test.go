@@ -131,8 +131,9 @@ func xmppSignIn(t *testing.T, ts *testServer, address string, sasl xmpp.StreamFe
 	t.Cleanup(func() { conn.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return xmpp.NewClientSession(ctx, jid.MustParse(address), conn,
-		xmpp.StartTLS(&tls.Config{ServerName: "localhost", RootCAs: roots}), sasl, xmpp.BindResource())
+	j := jid.MustParse(address)
+	return xmpp.NewClientSession(ctx, j, conn,
+		xmpp.StartTLS(&tls.Config{ServerName: j.Domain().String(), RootCAs: roots}), sasl, xmpp.BindResource())
 }
 
 // readStanza reads the stanza start opens, re-encoded to text so that

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"syscall"
 	"time"
+
+	"github.com/presenced/presenced/internal/netguard"
 )
 
 // A push endpoint is a URL a user hands the server, which the server then
@@ -40,44 +42,10 @@ func CheckEndpoint(raw string, allowPrivate bool) error {
 	if u.Scheme != "https" || u.Port() != "" && u.Port() != "443" {
 		return fmt.Errorf("%w: push services are https on port 443", ErrEndpoint)
 	}
-	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && !public(ip) {
+	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && !netguard.Public(ip) {
 		return fmt.Errorf("%w: a private, loopback or reserved address", ErrEndpoint)
 	}
 	return nil
-}
-
-// public reports whether ip is an address of the Internet at large.
-func public(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
-		return false
-	}
-	for _, p := range reserved {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return true
-}
-
-var reserved = []netip.Prefix{
-	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT (RFC 6598)
-	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
-	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),     // reserved
-	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
-	netip.MustParsePrefix("2001:db8::/32"),   // documentation
-	netip.MustParsePrefix("fec0::/10"),       // site-local, deprecated
-	netip.MustParsePrefix("0.0.0.0/8"),       // this network
-	netip.MustParsePrefix("192.88.99.0/24"),  // 6to4 relay anycast
-	netip.MustParsePrefix("2002::/16"),       // 6to4: may embed a private IPv4
-	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64: may embed a private IPv4
-	netip.MustParsePrefix("::ffff:0:0/96"),   // v4-mapped (Unmap handles most)
-	netip.MustParsePrefix("2001::/32"),       // Teredo
-	netip.MustParsePrefix("ff00::/8"),        // multicast (IsGlobalUnicast too)
-	netip.MustParsePrefix("198.51.100.0/24"), // documentation
-	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
-	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
 }
 
 // client is the HTTP client that posts to push services: no proxy, no
@@ -89,7 +57,7 @@ func client(allowPrivate bool) *http.Client {
 			return nil
 		}
 		ap, err := netip.ParseAddrPort(address)
-		if err != nil || !public(ap.Addr()) {
+		if err != nil || !netguard.Public(ap.Addr()) {
 			return fmt.Errorf("%w: %s is not a public address", ErrEndpoint, address)
 		}
 		return nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/netguard"
 	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/store/sqlite"
 	"github.com/presenced/presenced/internal/webpush/pushtest"
@@ -196,7 +197,7 @@ func FuzzCheckEndpoint(f *testing.F) {
 		if err != nil || u.Scheme != "https" || u.Port() != "" && u.Port() != "443" || u.User != nil {
 			t.Fatalf("took %q", raw)
 		}
-		if ip, err := netip.ParseAddr(u.Hostname()); err == nil && !public(ip) {
+		if ip, err := netip.ParseAddr(u.Hostname()); err == nil && !netguard.Public(ip) {
 			t.Fatalf("took a non-public address: %q", raw)
 		}
 	})

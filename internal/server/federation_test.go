@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	msasl "mellium.im/sasl"
+	"mellium.im/xmpp"
+
+	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/config"
+)
+
+// federated starts a.test and b.test, each with an s2s listener and a
+// static route to the other, federating with dialback over their
+// generated self-signed certificates.
+func federated(t *testing.T) (a, b *testServer) {
+	t.Helper()
+	aS2S, bS2S := freeAddr(t), freeAddr(t)
+	routes := map[string]string{"a.test": aS2S, "b.test": bS2S}
+	a = startServer(t, func(c *config.Config) {
+		c.Domain, c.S2SAddr, c.S2SRoutes, c.S2SDialback = "a.test", aS2S, routes, true
+	})
+	b = startServer(t, func(c *config.Config) {
+		c.Domain, c.S2SAddr, c.S2SRoutes, c.S2SDialback, c.XMPPAddr = "b.test", bS2S, routes, true, "127.0.0.1:0"
+	})
+	waitReady(t, a)
+	waitReady(t, b)
+	return a, b
+}
+
+// account creates address on ts and returns a client with its token.
+func (ts *testServer) account(t *testing.T, address string) *client.Client {
+	t.Helper()
+	local, _, _ := strings.Cut(address, "@")
+	_, err := ts.Auth.CreateAccount(context.Background(), address, "password-"+local)
+	must(t, err)
+	secret, _, err := ts.Auth.IssueToken(context.Background(), address, "test")
+	must(t, err)
+	return client.New(ts.URL, secret)
+}
+
+// xmppFederated signs address in on ts's XMPP listener (its domain's
+// generated certificate trusted) and collects its stanzas.
+func xmppFederated(t *testing.T, ts *testServer, address string) (*xmpp.Session, chan stanza) {
+	t.Helper()
+	local, _, _ := strings.Cut(address, "@")
+	return xmppClientWith(t, ts, address, xmpp.SASL("", "password-"+local, msasl.ScramSha256))
+}
+
+// TestFederationJSONAndXMPP: a JSON-protocol user on a.test and an XMPP
+// client on b.test, on two presenced servers federating over s2s,
+// subscribe to each other, see presence and status changes, and exchange
+// messages; a block on a.test holds against the remote XMPP user.
+func TestFederationJSONAndXMPP(t *testing.T) {
+	a, b := federated(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice := a.account(t, "alice@a.test")
+	b.account(t, "bob@b.test")
+
+	aws, err := alice.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available", Status: "on a"}})
+	must(t, err)
+	bx, in := xmppFederated(t, b, "bob@b.test/laptop")
+	must(t, bx.Send(ctx, stanza2IQ(`<presence><status>on b</status></presence>`)))
+
+	// bob asks to see alice (an XMPP subscription to a remote contact)
+	must(t, bx.Send(ctx, stanza2IQ(`<presence to='alice@a.test' type='subscribe'/>`)))
+	_, err = aws.WaitFor(ctx, func(f client.Frame) bool {
+		return f.Type == "subscription" && strings.Contains(string(f.Raw), "bob@b.test")
+	})
+	must(t, err)
+	_, err = alice.SubscriptionAction(ctx, "bob@b.test", "approve")
+	must(t, err)
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "subscribed" && s.From == "alice@a.test"
+	})
+	p := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "" && strings.HasPrefix(s.From, "alice@a.test/")
+	})
+	if p.Status != "on a" {
+		t.Fatalf("bob sees alice as %+v", p)
+	}
+	// alice asks back; bob's client approves
+	_, err = alice.SubscriptionAction(ctx, "bob@b.test", "subscribe")
+	must(t, err)
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "subscribe" && s.From == "alice@a.test"
+	})
+	must(t, bx.Send(ctx, stanza2IQ(`<presence to='alice@a.test' type='subscribed'/>`)))
+	f, err := aws.WaitFor(ctx, presenceIs("bob@b.test", "available"))
+	must(t, err)
+	if f.Status != "on b" {
+		t.Fatalf("alice sees bob as %s", f.Raw)
+	}
+
+	// status changes both ways
+	must(t, aws.SetPresence(ctx, client.Presence{Availability: "away", Status: "lunch"}))
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && strings.HasPrefix(s.From, "alice@a.test/") && s.Show == "away" && s.Status == "lunch"
+	})
+	must(t, bx.Send(ctx, stanza2IQ(`<presence><show>dnd</show><status>meeting</status></presence>`)))
+	_, err = aws.WaitFor(ctx, func(f client.Frame) bool {
+		return f.Type == "presence" && f.Address == "bob@b.test" && f.Availability == "dnd" && f.Status == "meeting"
+	})
+	must(t, err)
+
+	// messages both ways
+	_, err = aws.Message(ctx, "bob@b.test", "hello from a")
+	must(t, err)
+	m := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Body == "hello from a" })
+	if !strings.HasPrefix(m.From, "alice@a.test/") {
+		t.Fatalf("bob got %+v", m)
+	}
+	must(t, bx.Send(ctx, stanza2IQ(`<message to='alice@a.test' type='chat'><body>hello from b</body></message>`)))
+	_, err = aws.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "message" && f.Body == "hello from b" })
+	must(t, err)
+
+	// alice blocks bob: his client sees her go, and his message bounces
+	// with the error a message to nobody gets
+	_, err = aws.Request(ctx, "block", map[string]any{"address": "bob@b.test"})
+	must(t, err)
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "unavailable" && strings.HasPrefix(s.From, "alice@a.test/")
+	})
+	must(t, bx.Send(ctx, stanza2IQ(`<message to='alice@a.test' id='x1' type='chat'><body>still there?</body></message>`)))
+	e := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Type == "error" && s.ID == "x1" })
+	if e.From != "alice@a.test" || !strings.Contains(e.Inner, "service-unavailable") {
+		t.Fatalf("bounce %+v", e)
+	}
+	must(t, bx.Send(ctx, stanza2IQ(`<message to='ghost@a.test' id='x2' type='chat'><body>anyone?</body></message>`)))
+	e2 := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Type == "error" && s.ID == "x2" })
+	if strings.ReplaceAll(e2.Inner, "ghost", "alice") != e.Inner {
+		t.Fatalf("a blocked contact's bounce differs from nobody's: %q vs %q", e.Inner, e2.Inner)
+	}
+}

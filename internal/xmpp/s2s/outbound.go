@@ -1,0 +1,491 @@
+package s2s
+
+// Outbound streams: one per remote domain, opened when something must go
+// there, negotiated (STARTTLS, then dialback), closed when idle. Stanzas
+// wait in a bounded queue meanwhile; a domain that cannot be reached is
+// retried with exponential backoff and jitter, and the core is told its
+// accounts are gone.
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+// peer is the outbound side towards one remote domain.
+type peer struct {
+	s      *Server
+	domain string
+	wake   chan struct{} // something was queued
+	stop   chan struct{}
+
+	queue []*xmlstream.Element // guarded by s.mu
+}
+
+// enqueue queues stanzas for domain and reports whether they were taken.
+// Over the queue's bound, a presence replaces the oldest queued presence
+// (latest wins), and a message is bounced to its sender.
+func (s *Server) enqueue(domain string, els ...*xmlstream.Element) bool {
+	s.mu.Lock()
+	select {
+	case <-s.done:
+		s.mu.Unlock()
+		return false
+	default:
+	}
+	p := s.peers[domain]
+	if p == nil {
+		p = &peer{s: s, domain: domain, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+		s.peers[domain] = p
+		s.wg.Add(1)
+		go p.run()
+	}
+	taken := true
+	var bounced []*xmlstream.Element
+	for _, el := range els {
+		if len(p.queue) < s.cfg.QueueLimit {
+			p.queue = append(p.queue, el)
+			continue
+		}
+		if el.Name.Local == "presence" {
+			if i := oldestPresence(p.queue); i >= 0 {
+				p.queue = append(append(p.queue[:i:i], p.queue[i+1:]...), el)
+				continue
+			}
+		}
+		taken = false
+		bounced = append(bounced, el)
+	}
+	s.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	if len(bounced) > 0 {
+		go s.bounce(bounced, "remote-server-timeout")
+	}
+	return taken
+}
+
+func oldestPresence(q []*xmlstream.Element) int {
+	for i, el := range q {
+		if el.Name.Local == "presence" {
+			return i
+		}
+	}
+	return -1
+}
+
+// bounce tells local senders that their messages could not be carried
+// (RFC 6120 § 8.3.3.16 remote-server-timeout), through the core like any
+// message from that remote address.
+func (s *Server) bounce(els []*xmlstream.Element, condition string) {
+	if s.core == nil {
+		return
+	}
+	for _, el := range els {
+		if el.Name.Local != "message" || el.AttrValue("type") == "error" {
+			continue
+		}
+		errEl := xmlstream.New(nsServer, "error").Set("type", "wait").Add(xmlstream.New(nsStanzas, condition))
+		s.core.RemoteMessage(context.Background(), core.Message{ID: el.AttrValue("id"), Kind: core.KindMessage, Type: core.TypeError,
+			From: el.AttrValue("to"), To: el.AttrValue("from"), Payload: errEl.String(nsServer)})
+	}
+}
+
+func (p *peer) take() []*xmlstream.Element {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	q := p.queue
+	p.queue = nil
+	return q
+}
+
+// putBack returns stanzas that were not written to the front of the queue.
+func (p *peer) putBack(els []*xmlstream.Element) {
+	p.s.mu.Lock()
+	p.queue = append(els, p.queue...)
+	var over []*xmlstream.Element
+	if n := len(p.queue) - p.s.cfg.QueueLimit; n > 0 {
+		over = p.queue[:n]
+		p.queue = p.queue[n:]
+	}
+	p.s.mu.Unlock()
+	if len(over) > 0 {
+		go p.s.bounce(over, "remote-server-timeout")
+	}
+}
+
+func (p *peer) close() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+}
+
+// Backoff bounds between attempts to reach a domain.
+const (
+	minBackoff = 500 * time.Millisecond
+	maxBackoff = 5 * time.Minute
+)
+
+// run owns the stream to the domain.
+func (p *peer) run() {
+	s := p.s
+	defer s.wg.Done()
+	var c *outConn
+	defer func() {
+		if c != nil {
+			c.close()
+		}
+	}()
+	idle := time.NewTimer(s.cfg.IdleTimeout)
+	defer idle.Stop()
+	tick := time.NewTicker(keepalive)
+	defer tick.Stop()
+	backoff := minBackoff
+	var retry <-chan time.Time
+	lost := false // a stream was lost or could not be opened: resynchronise on the next
+	for {
+		var dead <-chan struct{}
+		if c != nil {
+			dead = c.dead
+		}
+		check := false // make sure the domain is reachable while its accounts are shown online
+		select {
+		case <-s.done:
+			return
+		case <-p.stop:
+			return
+		case <-p.wake:
+		case <-retry:
+			retry, check = nil, true
+		case <-dead:
+			c.close()
+			c, lost, check = nil, true, true
+		case <-tick.C:
+			check = true
+		case <-idle.C:
+			if c != nil && !(s.core != nil && s.core.RemoteOnline(p.domain)) {
+				c.close() // reopened on demand
+				c = nil
+			}
+			continue
+		}
+		if retry != nil {
+			continue // waiting out a backoff
+		}
+		batch := p.take()
+		if len(batch) == 0 && !(check && s.core != nil && s.core.RemoteOnline(p.domain)) {
+			continue
+		}
+		if c == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), negotiateTimeout)
+			var err error
+			c, err = s.connect(ctx, p.domain)
+			cancel()
+			if err != nil {
+				s.cfg.Log.Info("s2s: cannot reach domain", "domain", p.domain, "err", err, "retry", backoff)
+				p.putBack(batch)
+				lost = true
+				if s.core != nil {
+					s.core.RemoteDomainGone(p.domain)
+				}
+				retry = time.After(backoff/2 + rand.N(backoff/2+1)) // jitter
+				backoff = min(backoff*2, maxBackoff)
+				continue
+			}
+			backoff = minBackoff
+			if lost && s.core != nil {
+				lost = false
+				s.core.RemoteResync(p.domain) // queues probes: written below or next round
+				batch = append(batch, p.take()...)
+			}
+		}
+		if len(batch) == 0 {
+			batch = []*xmlstream.Element{nil} // a whitespace keepalive
+		}
+		for i, el := range batch {
+			if err := c.write(el); err != nil {
+				if el != nil {
+					p.putBack(batch[i:])
+				}
+				c.close()
+				c, lost = nil, true
+				select {
+				case p.wake <- struct{}{}:
+				default:
+				}
+				break
+			}
+		}
+		idle.Reset(s.cfg.IdleTimeout)
+	}
+}
+
+// outConn is a negotiated outbound stream.
+type outConn struct {
+	nc   net.Conn
+	dead chan struct{} // closed when the peer closed or failed the stream
+}
+
+// write sends el, or a whitespace keepalive for nil.
+func (c *outConn) write(el *xmlstream.Element) error {
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	out := " "
+	if el != nil {
+		out = el.In(scope)
+	}
+	_, err := c.nc.Write([]byte(out))
+	return err
+}
+
+func (c *outConn) close() {
+	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.nc.Write([]byte(streamEnd))
+	c.nc.Close()
+}
+
+// initiator is the initiating side of a stream under negotiation.
+type initiator struct {
+	s        *Server
+	domain   string
+	nc       net.Conn
+	r        *xmlstream.Reader
+	id       string // the stream ID the receiving server gave
+	verified bool   // the peer's certificate proves domain (certifies)
+}
+
+// open sends our header and reads the peer's header and features.
+func (in *initiator) open() (*xmlstream.Element, error) {
+	if _, err := in.nc.Write([]byte(header(in.s.cfg.Domain, in.domain, ""))); err != nil {
+		return nil, err
+	}
+	in.r = xmlstream.NewReader(in.nc, in.s.cfg.Limits)
+	st, err := in.r.Open()
+	if err != nil {
+		return nil, err
+	}
+	in.id = headerAttr(st, "id")
+	feats, err := in.r.Next()
+	if err != nil {
+		return nil, err
+	}
+	if feats.Name.Space == xmlstream.NSStream && feats.Name.Local == "error" {
+		return nil, fmt.Errorf("stream error from %s: %s", in.domain, condition(feats))
+	}
+	if feats.Name.Space != xmlstream.NSStream || feats.Name.Local != "features" {
+		return nil, fmt.Errorf("%s sent %s instead of features", in.domain, feats.Name.Local)
+	}
+	return feats, nil
+}
+
+func condition(streamErr *xmlstream.Element) string {
+	for _, n := range streamErr.Children {
+		if el, ok := n.(*xmlstream.Element); ok && el.Name.Space == nsStreams && el.Name.Local != "text" {
+			return el.Name.Local
+		}
+	}
+	return "undefined-condition"
+}
+
+func (in *initiator) write(el *xmlstream.Element) error {
+	_, err := in.nc.Write([]byte(el.In(scope)))
+	return err
+}
+
+// handshake opens a stream to domain and runs STARTTLS (required).
+func (s *Server) handshake(ctx context.Context, domain string) (*initiator, *xmlstream.Element, error) {
+	nc, direct, err := s.dial(ctx, domain)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	in := &initiator{s: s, domain: domain, nc: nc}
+	if direct { // XEP-0368: TLS first, with the ALPN protocol xmpp-server
+		tc := tls.Client(nc, s.clientTLS(domain, "xmpp-server"))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+		in.nc, in.verified = tc, s.certifies(tc.ConnectionState().PeerCertificates, domain)
+		feats, err := in.open()
+		if err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+		return in, feats, nil
+	}
+	feats, err := in.open()
+	if err == nil && feats.Child(nsTLS, "starttls") == nil {
+		err = fmt.Errorf("%s does not offer STARTTLS", domain)
+	}
+	if err == nil {
+		err = in.write(xmlstream.New(nsTLS, "starttls"))
+	}
+	var el *xmlstream.Element
+	if err == nil {
+		el, err = in.r.Next()
+	}
+	if err == nil && (el.Name.Space != nsTLS || el.Name.Local != "proceed") {
+		err = fmt.Errorf("%s refused STARTTLS", domain)
+	}
+	if err == nil {
+		tc := tls.Client(nc, s.clientTLS(domain))
+		if err = tc.HandshakeContext(ctx); err == nil {
+			in.nc, in.verified = tc, s.certifies(tc.ConnectionState().PeerCertificates, domain)
+			feats, err = in.open()
+		}
+	}
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return in, feats, nil
+}
+
+var errNoDialback = errors.New("s2s: the domain's certificate does not prove it (SASL EXTERNAL) and dialback is off (s2s_dialback)")
+
+// clientTLS is the TLS of our side of an outbound stream. The peer's
+// certificate is checked after the handshake (certifies), not by it: a
+// certificate that does not prove the domain still protects the stream,
+// and dialback, where the operator allows it, authenticates the domain
+// instead (XEP-0220 § 1.3, XEP-0344). Ours is presented for SASL EXTERNAL.
+func (s *Server) clientTLS(domain string, alpn ...string) *tls.Config {
+	cfg := &tls.Config{ServerName: domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, NextProtos: alpn}
+	if s.cfg.TLS != nil {
+		cfg.Certificates = s.cfg.TLS.Certificates
+	}
+	return cfg
+}
+
+// external authenticates with SASL EXTERNAL (XEP-0178) when the peer's
+// certificate proves its domain and it offers the mechanism; it reports
+// whether the stream is then authenticated (and restarted).
+func (in *initiator) external(feats *xmlstream.Element) (bool, error) {
+	mechs := feats.Child(nsSASL, "mechanisms")
+	if !in.verified || mechs == nil {
+		return false, nil
+	}
+	offered := false
+	for _, n := range mechs.Children {
+		if m, ok := n.(*xmlstream.Element); ok && m.Name.Local == "mechanism" && strings.TrimSpace(m.Text()) == "EXTERNAL" {
+			offered = true
+		}
+	}
+	if !offered {
+		return false, nil
+	}
+	authzid := base64.StdEncoding.EncodeToString([]byte(in.s.cfg.Domain))
+	if err := in.write(xmlstream.New(nsSASL, "auth").Set("mechanism", "EXTERNAL").AddText(authzid)); err != nil {
+		return false, err
+	}
+	el, err := in.r.Next()
+	if err != nil {
+		return false, err
+	}
+	if el.Name.Space != nsSASL || el.Name.Local != "success" {
+		return false, nil // our certificate did not convince it: dialback may
+	}
+	_, err = in.open() // the stream restarts after SASL
+	return err == nil, err
+}
+
+// connect opens an authenticated outbound stream to domain: by
+// certificate (SASL EXTERNAL) when both certificates verify, else by
+// dialback if allowed.
+func (s *Server) connect(ctx context.Context, domain string) (*outConn, error) {
+	in, feats, err := s.handshake(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*outConn, error) {
+		in.nc.Close()
+		return nil, err
+	}
+	if ok, err := in.external(feats); err != nil {
+		return fail(err)
+	} else if ok {
+		return in.authenticated(), nil
+	}
+	if !s.cfg.Dialback {
+		return fail(errNoDialback)
+	}
+	key := Key(s.cfg.Secret, domain, s.cfg.Domain, in.id)
+	if err := in.write(xmlstream.New(nsDialback, "result").Set("from", s.cfg.Domain).Set("to", domain).AddText(key)); err != nil {
+		return fail(err)
+	}
+	for {
+		el, err := in.r.Next()
+		if err != nil {
+			return fail(err)
+		}
+		if el.Name.Space == xmlstream.NSStream && el.Name.Local == "error" {
+			return fail(fmt.Errorf("stream error from %s: %s", domain, condition(el)))
+		}
+		if el.Name.Space != nsDialback || el.Name.Local != "result" {
+			continue
+		}
+		if el.AttrValue("type") != "valid" {
+			return fail(fmt.Errorf("%s refused our dialback (%s)", domain, el.AttrValue("type")))
+		}
+		break
+	}
+	return in.authenticated(), nil
+}
+
+// authenticated turns a negotiated stream into the domain's outbound one.
+func (in *initiator) authenticated() *outConn {
+	in.nc.SetDeadline(time.Time{})
+	c := &outConn{nc: in.nc, dead: make(chan struct{})}
+	go func() { // the peer says nothing on our stream but its end or an error
+		defer close(c.dead)
+		for {
+			if _, err := in.r.Next(); err != nil {
+				return
+			}
+		}
+	}()
+	return c
+}
+
+// verify asks the authoritative server of originating whether key is the
+// one it gave for the stream id (XEP-0220 § 2.1.3: db:verify), over a
+// stream of its own.
+func (s *Server) verify(ctx context.Context, originating, id, key string) (bool, error) {
+	in, _, err := s.handshake(ctx, originating)
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		in.nc.Write([]byte(streamEnd))
+		in.nc.Close()
+	}()
+	if err := in.write(xmlstream.New(nsDialback, "verify").Set("from", s.cfg.Domain).Set("to", originating).Set("id", id).AddText(key)); err != nil {
+		return false, err
+	}
+	for {
+		el, err := in.r.Next()
+		if err != nil {
+			return false, err
+		}
+		if el.Name.Space == xmlstream.NSStream && el.Name.Local == "error" {
+			return false, fmt.Errorf("stream error from %s: %s", originating, condition(el))
+		}
+		if el.Name.Space == nsDialback && el.Name.Local == "verify" && el.AttrValue("id") == id {
+			return el.AttrValue("type") == "valid", nil
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package s2s_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/xml"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	msasl "mellium.im/sasl"
+	mxmlstream "mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/selfsigned"
+)
+
+// TestProsodyInterop federates presenced with Debian's Prosody over
+// dialback and self-signed certificates, both ways: Prosody reaches
+// presenced's domain "localhost" on 127.0.0.1:5269 (its resolver reads a
+// hosts file of the test's; Prosody has no static routes), presenced
+// reaches Prosody's p.test by a static route. alice@localhost (a presenced
+// session) and carol@p.test (an XMPP client of Prosody's, mellium.im/xmpp)
+// subscribe, see each other's presence and exchange messages.
+func TestProsodyInterop(t *testing.T) {
+	if os.Getenv("PRESENCED_TEST_PEERS") == "" {
+		t.Skip("set PRESENCED_TEST_PEERS=1 with Debian's prosody installed to run")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:5269")
+	if err != nil {
+		t.Fatalf("presenced's s2s listener needs 127.0.0.1:5269 (Prosody dials the default port): %v", err)
+	}
+	dir := t.TempDir()
+	pC2S, pS2S := freePort(t), freePort(t)
+	startProsody(t, dir, pC2S, pS2S)
+
+	// presenced serving "localhost"
+	d := &domain{name: "localhost", ln: ln}
+	d.start(t, "secret-l", true, map[string]string{"p.test": "127.0.0.1:" + pS2S}, "alice@localhost")
+	alice := d.connect(t, "alice@localhost", &core.Presence{Availability: core.Available, Status: "on presenced"})
+
+	// carol on Prosody
+	ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
+	defer cancel()
+	conn, err := net.Dial("tcp", "127.0.0.1:"+pC2S)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	carol, err := xmpp.NewClientSession(ctx, jid.MustParse("carol@p.test/pc"), conn,
+		xmpp.StartTLS(&tls.Config{ServerName: "p.test", InsecureSkipVerify: true}),
+		xmpp.SASL("", "carol-password", msasl.ScramSha1, msasl.Plain), xmpp.BindResource())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make(chan string, 100)
+	go carol.Serve(xmpp.HandlerFunc(func(r mxmlstream.TokenReadEncoder, start *xml.StartElement) error {
+		var b strings.Builder
+		enc := xml.NewEncoder(&b)
+		if _, err := mxmlstream.Copy(enc, mxmlstream.MultiReader(mxmlstream.Token(*start), mxmlstream.Inner(r), mxmlstream.Token(start.End()))); err != nil {
+			return err
+		}
+		enc.Flush()
+		in <- b.String()
+		return nil
+	}))
+	send := func(s string) {
+		t.Helper()
+		if err := carol.Send(ctx, xml.NewDecoder(strings.NewReader(s))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(what string, ok func(string) bool) string {
+		t.Helper()
+		deadline := time.After(wait)
+		for {
+			select {
+			case s := <-in:
+				if ok(s) {
+					return s
+				}
+			case <-deadline:
+				t.Fatalf("carol: %s not seen in %v (Prosody's log: %s)", what, wait, filepath.Join(dir, "prosody.log"))
+			}
+		}
+	}
+	send(`<presence><status>on prosody</status></presence>`)
+
+	// alice (presenced) asks carol (Prosody): a dialback from presenced
+	if err := d.hub.Subscribe(ctx, "alice@localhost", "carol@p.test"); err != nil {
+		t.Fatal(err)
+	}
+	expect("alice's request", func(s string) bool {
+		return strings.Contains(s, "type=\"subscribe\"") && strings.Contains(s, "alice@localhost")
+	})
+	// carol approves: Prosody dials back to presenced on 5269
+	send(`<presence to='alice@localhost' type='subscribed'/>`)
+	alice.await("carol's approval", subscription("carol@p.test", func(v core.SubscriptionView) bool { return v.To }))
+	alice.await("carol's presence", presenceOf("carol@p.test", core.Available, "on prosody"))
+
+	// carol asks back, alice approves, carol sees alice
+	send(`<presence to='alice@localhost' type='subscribe'/>`)
+	alice.await("carol's request", subscription("carol@p.test", func(v core.SubscriptionView) bool { return v.PendingIn }))
+	if err := d.hub.Approve(ctx, "alice@localhost", "carol@p.test"); err != nil {
+		t.Fatal(err)
+	}
+	expect("alice's presence", func(s string) bool {
+		return strings.HasPrefix(s, "<presence") && strings.Contains(s, "alice@localhost/") && strings.Contains(s, "on presenced")
+	})
+
+	// messages both ways
+	if _, err := alice.s.Send(core.Message{Kind: core.KindMessage, To: "carol@p.test", Body: "hello prosody"}); err != nil {
+		t.Fatal(err)
+	}
+	expect("alice's message", func(s string) bool { return strings.Contains(s, "hello prosody") })
+	send(`<message to='alice@localhost' type='chat'><body>hello presenced</body></message>`)
+	alice.await("carol's message", message("carol@p.test/", "hello presenced"))
+
+	// carol goes away and comes back with another status
+	send(`<presence><show>away</show><status>lunch</status></presence>`)
+	alice.await("carol away", presenceOf("carol@p.test", core.Away, "lunch"))
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
+
+// startProsody runs Prosody as a child with its own configuration, data,
+// certificate and hosts file, and registers carol@p.test.
+func startProsody(t *testing.T, dir, c2sPort, s2sPort string) {
+	t.Helper()
+	certPEM, keyPEM, err := selfsigned.New("p.test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "data"), 0o700)
+	os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "hosts"), []byte("127.0.0.1 localhost\n"), 0o644)
+	cfg := filepath.Join(dir, "prosody.cfg.lua")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`-- written by presenced's s2s interop test
+run_as_root = true
+pidfile = %[1]q .. "/prosody.pid"
+data_path = %[1]q .. "/data"
+log = { debug = %[1]q .. "/prosody.log" }
+c2s_ports = { %[2]s }
+c2s_interfaces = { "127.0.0.1" }
+s2s_ports = { %[3]s }
+s2s_interfaces = { "127.0.0.1" }
+http_ports = { }
+https_ports = { }
+modules_enabled = { "roster", "saslauth", "tls", "dialback", "disco", "ping" }
+authentication = "internal_hashed"
+storage = "internal"
+c2s_require_encryption = true
+s2s_require_encryption = true
+s2s_secure_auth = false
+unbound = { hoststxt = %[1]q .. "/hosts" }
+ssl = { certificate = %[1]q .. "/cert.pem", key = %[1]q .. "/key.pem" }
+VirtualHost "p.test"
+`, dir, c2sPort, s2sPort)), 0o644)
+	if out, err := exec.Command("prosodyctl", "--config", cfg, "register", "carol", "p.test", "carol-password").CombinedOutput(); err != nil {
+		t.Fatalf("prosodyctl register: %v: %s", err, out)
+	}
+	cmd := exec.Command("prosody", "--config", cfg, "-F")
+	out, _ := os.Create(filepath.Join(dir, "prosody.out"))
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(dir, "prosody.log"))
+			if len(log) > 20000 {
+				log = log[len(log)-20000:]
+			}
+			t.Logf("prosody.log (end):\n%s", log)
+		}
+	})
+	deadline := time.Now().Add(wait)
+	for {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+c2sPort, time.Second); err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(filepath.Join(dir, "prosody.out"))
+			t.Fatalf("prosody exited: %s", b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("prosody not listening")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,328 @@
+// Package s2s is XMPP server-to-server federation (RFC 6120 with the
+// jabber:server namespace, Server Dialback XEP-0220/XEP-0185): a listener
+// for other servers' streams, outbound streams opened on demand per remote
+// domain, and a core.Router that carries what the core delivers to
+// accounts of other domains. It decides nothing about privacy: the core's
+// delivery path has decided before Route is called, and what arrives from
+// a remote server goes into the core's Remote* calls (docs/federation.md).
+package s2s
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/netguard"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+// Namespaces.
+const (
+	nsServer   = "jabber:server"
+	nsDialback = "jabber:server:dialback"
+	nsDBFeat   = "urn:xmpp:features:dialback"
+	nsTLS      = "urn:ietf:params:xml:ns:xmpp-tls"
+	nsStreams  = "urn:ietf:params:xml:ns:xmpp-streams"
+	nsStanzas  = "urn:ietf:params:xml:ns:xmpp-stanzas"
+	nsSASL     = "urn:ietf:params:xml:ns:xmpp-sasl"
+)
+
+// Core is what the federation needs of the core: the entry points of what
+// remote servers send (implemented by *core.Hub).
+type Core interface {
+	RemotePresence(ctx context.Context, from, to string, p *core.Presence) error
+	RemoteProbe(ctx context.Context, from, to string) error
+	RemoteSubscription(ctx context.Context, from, to, kind string) error
+	RemoteMessage(ctx context.Context, m core.Message) (int, error)
+	RemoteDomainGone(domain string)
+	RemoteOnline(domain string) bool
+	RemoteResync(domain string)
+}
+
+// Config configures federation.
+type Config struct {
+	Domain string
+	// TLS holds this server's certificate; STARTTLS is required both ways.
+	TLS *tls.Config
+	// Secret keys dialback (XEP-0185); it must stay the same across
+	// restarts only as long as a dialback is in flight.
+	Secret []byte
+	// Dialback allows Server Dialback (XEP-0220) to authenticate domains
+	// whose certificates do not verify (self-signed deployments): the
+	// operator's explicit switch, s2s_dialback.
+	Dialback bool
+	// Routes are static routes: domain → host:port, trusted as given.
+	Routes map[string]string
+	// AllowPrivate lets addresses found in DNS be loopback, private or
+	// reserved (tests, closed networks): s2s_allow_private.
+	AllowPrivate bool
+	// Resolver finds other domains' servers; nil: the system's.
+	Resolver Resolver
+	// RootCAs are what other domains' certificates are checked against
+	// (RFC 6125 DNS-IDs) for SASL EXTERNAL (XEP-0178); nil: the system's.
+	RootCAs *x509.CertPool
+	// Limits bound each stanza; zero: xmlstream.DefaultLimits.
+	Limits xmlstream.Limits
+	// IdleTimeout closes an outbound stream that carried nothing this long
+	// (reopened on demand); 0: DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// QueueLimit bounds the stanzas waiting for one remote domain; 0:
+	// DefaultQueueLimit.
+	QueueLimit int
+	Log        *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultIdleTimeout = 5 * time.Minute
+	DefaultQueueLimit  = 1024
+	dialTimeout        = 10 * time.Second
+	negotiateTimeout   = 30 * time.Second
+	writeTimeout       = 10 * time.Second
+	// keepalive: how often a domain whose accounts are shown online is
+	// checked (a whitespace keepalive, RFC 6120 § 4.6.1, or a connection
+	// attempt): a server gone silently is noticed within about twice that.
+	keepalive = 20 * time.Second
+)
+
+// Server is one domain's federation.
+type Server struct {
+	cfg   Config
+	core  Core
+	local core.Router
+
+	mu    sync.Mutex
+	peers map[string]*peer // outbound, by remote domain
+
+	shownMu sync.Mutex
+	shown   map[string][]string // local subject \x00 remote viewer → resources announced (router.go)
+	ln      []net.Listener
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// New returns the federation of cfg.Domain. local is the router of this
+// server's own sessions; SetCore must be called before Serve.
+func New(cfg Config, local core.Router) *Server {
+	if cfg.Limits == (xmlstream.Limits{}) {
+		cfg.Limits = xmlstream.DefaultLimits
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.QueueLimit <= 0 {
+		cfg.QueueLimit = DefaultQueueLimit
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Domain = strings.ToLower(cfg.Domain)
+	return &Server{cfg: cfg, local: local, peers: map[string]*peer{}, shown: map[string][]string{}, done: make(chan struct{})}
+}
+
+// SetCore gives the federation the core's entry points (the hub is built
+// with the federation's Router, so it comes second).
+func (s *Server) SetCore(c Core) { s.core = c }
+
+// SetLocal sets the router of local sessions (the hub's LocalRouter).
+func (s *Server) SetLocal(r core.Router) { s.local = r }
+
+// Close stops listening and closes every stream.
+func (s *Server) Close() {
+	s.mu.Lock()
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+	for _, ln := range s.ln {
+		ln.Close()
+	}
+	peers := s.peers
+	s.mu.Unlock()
+	for _, p := range peers {
+		p.close()
+	}
+	s.wg.Wait()
+}
+
+// certifies reports whether certs (a peer's chain, leaf first) prove
+// domain: the chain verifies to RootCAs and the leaf names domain as a
+// DNS-ID (RFC 6125 § 6.4, wildcards in the left-most label only, no
+// common-name fallback), as XEP-0178 asks before SASL EXTERNAL.
+func (s *Server) certifies(certs []*x509.Certificate, domain string) bool {
+	if len(certs) == 0 {
+		return false
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	_, err := certs[0].Verify(x509.VerifyOptions{DNSName: domain, Roots: s.cfg.RootCAs, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err == nil
+}
+
+// Key is the dialback key of XEP-0185 § 3: HMAC-SHA256 keyed with the
+// SHA-256 of the secret, over "Receiving Originating StreamID", in hex.
+func Key(secret []byte, receiving, originating, streamID string) string {
+	k := sha256.Sum256(secret)
+	m := hmac.New(sha256.New, []byte(hex.EncodeToString(k[:])))
+	m.Write([]byte(receiving + " " + originating + " " + streamID))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Resolver is the DNS the federation asks (*net.Resolver is one).
+type Resolver interface {
+	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+}
+
+// candidate is an address a domain's server may listen at.
+type candidate struct {
+	addr      string
+	directTLS bool // XEP-0368: TLS from the first byte
+}
+
+// candidates lists where the server of domain listens: its static route
+// (trusted as given), else what DNS says (RFC 6120 § 3.2: SRV records of
+// _xmpps-server._tcp, XEP-0368, and _xmpp-server._tcp, by priority; else
+// the domain's A/AAAA on 5269), each address checked: loopback, private
+// and reserved addresses are refused unless AllowPrivate.
+func (s *Server) candidates(ctx context.Context, domain string) ([]candidate, error) {
+	if a, ok := s.cfg.Routes[domain]; ok {
+		return []candidate{{addr: a}}, nil
+	}
+	r := s.cfg.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	type record struct {
+		srv *net.SRV
+		tls bool
+	}
+	var recs []record
+	for _, svc := range []struct {
+		name string
+		tls  bool
+	}{{"xmpps-server", true}, {"xmpp-server", false}} {
+		_, srvs, err := r.LookupSRV(ctx, svc.name, "tcp", domain)
+		if err != nil {
+			continue
+		}
+		for _, srv := range srvs {
+			if srv.Target == "." || srv.Target == "" {
+				continue // the domain offers no such service (RFC 2782)
+			}
+			recs = append(recs, record{srv, svc.tls})
+		}
+	}
+	sort.SliceStable(recs, func(i, j int) bool {
+		if recs[i].srv.Priority != recs[j].srv.Priority {
+			return recs[i].srv.Priority < recs[j].srv.Priority
+		}
+		return recs[i].srv.Weight > recs[j].srv.Weight
+	})
+	if len(recs) == 0 {
+		recs = []record{{srv: &net.SRV{Target: domain, Port: 5269}}}
+	}
+	var out []candidate
+	var refused []string
+	for _, rec := range recs {
+		ips, err := r.LookupIPAddr(ctx, strings.TrimSuffix(rec.srv.Target, "."))
+		if err != nil {
+			continue
+		}
+		for _, ip := range ips {
+			a, ok := netip.AddrFromSlice(ip.IP)
+			if !ok {
+				continue
+			}
+			if !s.cfg.AllowPrivate && !netguard.Public(a) {
+				refused = append(refused, a.String())
+				continue
+			}
+			out = append(out, candidate{addr: net.JoinHostPort(a.Unmap().String(), strconv.Itoa(int(rec.srv.Port))), directTLS: rec.tls})
+		}
+	}
+	if len(out) == 0 {
+		if len(refused) > 0 {
+			return nil, fmt.Errorf("%s resolves only to non-public addresses %v (s2s_allow_private)", domain, refused)
+		}
+		return nil, fmt.Errorf("no address for %s", domain)
+	}
+	return out, nil
+}
+
+// dial connects to the first candidate of domain that answers.
+func (s *Server) dial(ctx context.Context, domain string) (net.Conn, bool, error) {
+	cands, err := s.candidates(ctx, domain)
+	if err != nil {
+		return nil, false, err
+	}
+	d := net.Dialer{Timeout: dialTimeout}
+	var errs []error
+	for _, c := range cands {
+		nc, err := d.DialContext(ctx, "tcp", c.addr)
+		if err == nil {
+			return nc, c.directTLS, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, false, errors.Join(errs...)
+}
+
+// streamError is a stream error to send before closing (RFC 6120 § 4.9).
+func streamError(condition, text string) *xmlstream.Element {
+	e := xmlstream.New(xmlstream.NSStream, "error").Add(xmlstream.New(nsStreams, condition))
+	if text != "" {
+		e.Add(xmlstream.New(nsStreams, "text").AddText(text))
+	}
+	return e
+}
+
+var errClosed = errors.New("s2s: closed")
+
+// header is a stream header of ours.
+func header(from, to, id string) string {
+	h := xmlstream.New(xmlstream.NSStream, "stream").
+		Declare("", nsServer).Declare("stream", xmlstream.NSStream).Declare("db", nsDialback).
+		Set("from", from).Set("version", "1.0")
+	if to != "" {
+		h.Set("to", to)
+	}
+	if id != "" {
+		h.Set("id", id)
+	}
+	return `<?xml version='1.0'?>` + h.Start(xmlstream.Standalone)
+}
+
+var streamEnd = xmlstream.New(xmlstream.NSStream, "stream").End()
+
+// scope is what stanzas are written in: the header's.
+var scope = xmlstream.In(nsServer)
+
+// headerAttr is the value of an unprefixed attribute of a stream header.
+func headerAttr(st xml.StartElement, name string) string {
+	for _, a := range st.Attr {
+		if a.Name.Space == "" && a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}

@@ -1,0 +1,172 @@
+package s2s
+
+// Stanzas from an authenticated remote domain, into the core: the sender
+// is the remote account, the core decides.
+
+import (
+	"context"
+	"crypto/subtle"
+	"strconv"
+	"strings"
+
+	"github.com/presenced/presenced/internal/addr"
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+func hmacEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// domainOfAddress is the domain of a bare, full or domain address.
+func domainOfAddress(a string) string {
+	a, _, _ = strings.Cut(a, "/")
+	if _, d, ok := strings.Cut(a, "@"); ok {
+		return strings.ToLower(d)
+	}
+	return strings.ToLower(a)
+}
+
+// onStanza checks a stanza's addresses against the stream (RFC 6120 §
+// 4.9.3.9 invalid-from, § 4.9.3.6 host-unknown) and hands it to the core.
+func (c *inConn) onStanza(el *xmlstream.Element) error {
+	from, to := el.AttrValue("from"), el.AttrValue("to")
+	fd := domainOfAddress(from)
+	if from == "" || !c.isAuthed(fd) {
+		return &xmlstream.StreamError{Condition: "invalid-from", Text: "the sender's domain is not authenticated on this stream"}
+	}
+	if to == "" {
+		return &xmlstream.StreamError{Condition: "improper-addressing", Text: "a stanza between servers has a to"}
+	}
+	if c.s.core == nil {
+		return nil
+	}
+	if domainOfAddress(to) != c.s.cfg.Domain {
+		// another service of ours (the rooms' domain) or nobody's: not
+		// over federation yet; the stanza is refused, the stream stays
+		if el.AttrValue("type") != "error" && el.AttrValue("type") != "result" && el.Name.Local != "presence" {
+			c.s.stanzaError(el, from, to, "cancel", "service-unavailable")
+		}
+		return nil
+	}
+	ctx := context.Background()
+	switch el.Name.Local {
+	case "presence":
+		c.s.onPresence(ctx, el, from, to)
+	case "message":
+		c.s.onMessage(ctx, el, from, to)
+	case "iq":
+		c.s.onIQ(ctx, el, from, to)
+	}
+	return nil
+}
+
+func childText(el *xmlstream.Element, local string) string {
+	return strings.TrimSpace(el.ChildText(nsServer, local))
+}
+
+func (s *Server) onPresence(ctx context.Context, el *xmlstream.Element, from, to string) {
+	var err error
+	switch typ := el.AttrValue("type"); typ {
+	case "":
+		p := core.Presence{Availability: core.Available, Status: childText(el, "status")}
+		if show := childText(el, "show"); show != "" && show != "chat" {
+			p.Availability = core.Availability(show)
+		}
+		if pr := childText(el, "priority"); pr != "" {
+			p.Priority, _ = strconv.Atoi(pr)
+		}
+		err = s.core.RemotePresence(ctx, from, to, &p)
+	case "unavailable":
+		err = s.core.RemotePresence(ctx, from, to, nil)
+	case "probe":
+		err = s.core.RemoteProbe(ctx, from, to)
+	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
+		err = s.core.RemoteSubscription(ctx, bareOf(from), bareOf(to), typ)
+	}
+	if err != nil {
+		s.cfg.Log.Debug("s2s: presence not taken", "from", from, "to", to, "err", err)
+	}
+}
+
+func (s *Server) onMessage(ctx context.Context, el *xmlstream.Element, from, to string) {
+	id, typ := el.AttrValue("id"), el.AttrValue("type")
+	switch typ {
+	case core.TypeChat, core.TypeHeadline, core.TypeError:
+	case "groupchat":
+		s.stanzaError(el, from, to, "cancel", "service-unavailable")
+		return
+	default:
+		typ = core.TypeNormal
+	}
+	m := core.Message{ID: id, Kind: core.KindMessage, Type: typ, From: from, To: to}
+	var payload strings.Builder
+	for _, n := range el.Children {
+		if ch, ok := n.(*xmlstream.Element); ok {
+			if ch.Name.Space == nsServer && ch.Name.Local == "body" && m.Body == "" {
+				m.Body = ch.Text()
+			} else if typ != core.TypeError || ch.Name.Space == nsServer && ch.Name.Local == "error" { // an error carries its error alone
+				payload.WriteString(ch.String(nsServer))
+			}
+		}
+	}
+	m.Payload = payload.String()
+	if m.Body == "" && m.Payload == "" {
+		return
+	}
+	if _, _, err := addr.Parse(to); err != nil {
+		s.stanzaError(el, from, to, "modify", "jid-malformed")
+		return
+	}
+	_, err := s.core.RemoteMessage(ctx, m)
+	if bare, resource, _ := addr.Parse(to); core.CodeOf(err) == core.CodeUnavailable && resource != "" && (typ == core.TypeChat || typ == core.TypeNormal) {
+		m.To = bare // RFC 6121 § 8.5.3.2.1: the resource is gone, the account may have others
+		_, err = s.core.RemoteMessage(ctx, m)
+	}
+	switch {
+	case err == nil, typ == core.TypeError, typ == core.TypeHeadline:
+	case core.CodeOf(err) == core.CodeInvalid:
+		s.stanzaError(el, from, to, "modify", "bad-request")
+	default: // unknown, offline, not sharing presence: all alike, as for a local sender
+		s.stanzaError(el, from, to, "cancel", "service-unavailable")
+	}
+}
+
+func (s *Server) onIQ(ctx context.Context, el *xmlstream.Element, from, to string) {
+	id, typ := el.AttrValue("id"), el.AttrValue("type")
+	request := typ == "get" || typ == "set"
+	if !strings.Contains(to, "@") { // to the server itself
+		if request && typ == "get" && el.Child("urn:xmpp:ping", "ping") != nil {
+			s.enqueue(domainOfAddress(from), xmlstream.New(nsServer, "iq").Set("type", "result").Set("id", id).Set("from", to).Set("to", from))
+			return
+		}
+		if request {
+			s.stanzaError(el, from, to, "cancel", "service-unavailable")
+		}
+		return
+	}
+	var payload strings.Builder
+	for _, n := range el.Children {
+		if ch, ok := n.(*xmlstream.Element); ok {
+			payload.WriteString(ch.String(nsServer))
+		}
+	}
+	_, resource, err := addr.Parse(to)
+	if err == nil && resource != "" {
+		_, err = s.core.RemoteMessage(ctx, core.Message{ID: id, Kind: core.KindIQ, Type: typ, From: from, To: to, Payload: payload.String()})
+	} else {
+		err = core.Errorf(core.CodeUnavailable, "no iq service for the account")
+	}
+	if err != nil && request {
+		s.stanzaError(el, from, to, "cancel", "service-unavailable")
+	}
+}
+
+// stanzaError answers a stanza with an error, from its recipient, over our
+// own stream to the sender's domain (streams carry one direction).
+func (s *Server) stanzaError(el *xmlstream.Element, from, to, typ, cond string) {
+	e := xmlstream.New(nsServer, el.Name.Local).Set("type", "error").Set("from", to).Set("to", from)
+	if id := el.AttrValue("id"); id != "" {
+		e.Set("id", id)
+	}
+	e.Add(xmlstream.New(nsServer, "error").Set("type", typ).Add(xmlstream.New(nsStanzas, cond)))
+	s.enqueue(domainOfAddress(from), e)
+}
