@@ -34,6 +34,7 @@ type FanoutResult struct {
 	P50, P99      time.Duration
 	Max           time.Duration
 	ServerCPU     time.Duration // CPU the server used while publishing
+	LoadGenCPU    time.Duration // CPU this process (the load generator: watchers and publishers) used meanwhile
 }
 
 // PerSecond is deliveries (frames) per second.
@@ -168,7 +169,10 @@ func fanoutRound(ctx context.Context, rig *Rig, pubs, watchers []Account, m int,
 	}
 	coalesced0 := rig.Metric("presenced_presence_coalesced_total")
 	cpu0, _ := rig.CPU()
-	rig.ProfileCPU(5 * time.Second) // PRESENCED_BENCH_CPU names the file, if set
+	self0 := selfCPU()
+	rig.ProfileCPU(5 * time.Second)          // PRESENCED_BENCH_CPU names the file, if set
+	stopSelf := profileSelf(5 * time.Second) // PRESENCED_BENCH_SELF_CPU: the load generator's own profile
+	defer stopSelf()
 	start := time.Now()
 	pubErrs := make(chan error, p)
 	var lastSent atomic.Int64
@@ -187,7 +191,7 @@ func fanoutRound(ctx context.Context, rig *Rig, pubs, watchers []Account, m int,
 		return FanoutResult{}, ctx.Err()
 	}
 	cpu1, _ := rig.CPU()
-	res := FanoutResult{Rate: rate, Publishers: p, ServerCPU: cpu1 - cpu0, Watchers: k, Updates: m,
+	res := FanoutResult{Rate: rate, Publishers: p, ServerCPU: cpu1 - cpu0, LoadGenCPU: selfCPU() - self0, Watchers: k, Updates: m,
 		Deliveries: frames, Covered: len(lat), CoalescedSeen: coalesced, Elapsed: lastAt.Sub(start),
 		Coalesced: rig.Metric("presenced_presence_coalesced_total") - coalesced0}
 	if d := time.Duration(lastSent.Load() - start.UnixNano()); d > 0 && m > 1 {
