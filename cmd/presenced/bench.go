@@ -147,6 +147,9 @@ func benchCmd(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "updates delivered:    %d of %d (a newer state delivers the older ones)\n", r.Covered, r.Publishers*r.Watchers*r.Updates)
 		fmt.Fprintf(stdout, "deliveries:           %d frames; %d updates coalesced into newer ones (server count %.0f)\n", r.Deliveries, r.CoalescedSeen, r.Coalesced)
+		if r.Writes > 0 {
+			fmt.Fprintf(stdout, "server writes:        %.0f of events to WebSockets (%.2f frames per write; the publishers' replies not counted)\n", r.Writes, float64(r.Deliveries)/r.Writes)
+		}
 		fmt.Fprintf(stdout, "elapsed:              %s\n", r.Elapsed.Round(time.Millisecond))
 		fmt.Fprintf(stdout, "deliveries/s:         %.0f\n", r.PerSecond())
 		fmt.Fprintf(stdout, "server CPU:           %s (%.0f%% of one core; the load generator shares the machine)\n", r.ServerCPU.Round(time.Millisecond), 100*r.ServerCPU.Seconds()/r.Elapsed.Seconds())

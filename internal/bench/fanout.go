@@ -29,6 +29,7 @@ type FanoutResult struct {
 	// arriving first; Coalesced: the server's own count over the run.
 	CoalescedSeen int
 	Coalesced     float64
+	Writes        float64 // the server's writes of events to WebSockets over the run (0: a server without the metric)
 	PublishedRate float64 // updates per second each publisher reached (open loop)
 	Elapsed       time.Duration
 	P50, P99      time.Duration
@@ -168,6 +169,7 @@ func fanoutRound(ctx context.Context, rig *Rig, pubs, watchers []Account, m int,
 		}(s)
 	}
 	coalesced0 := rig.Metric("presenced_presence_coalesced_total")
+	writes0 := rig.Metric("presenced_ws_event_writes_total")
 	cpu0, _ := rig.CPU()
 	self0 := selfCPU()
 	rig.ProfileCPU(5 * time.Second)          // PRESENCED_BENCH_CPU names the file, if set
@@ -193,7 +195,8 @@ func fanoutRound(ctx context.Context, rig *Rig, pubs, watchers []Account, m int,
 	cpu1, _ := rig.CPU()
 	res := FanoutResult{Rate: rate, Publishers: p, ServerCPU: cpu1 - cpu0, LoadGenCPU: selfCPU() - self0, Watchers: k, Updates: m,
 		Deliveries: frames, Covered: len(lat), CoalescedSeen: coalesced, Elapsed: lastAt.Sub(start),
-		Coalesced: rig.Metric("presenced_presence_coalesced_total") - coalesced0}
+		Coalesced: rig.Metric("presenced_presence_coalesced_total") - coalesced0,
+		Writes:    rig.Metric("presenced_ws_event_writes_total") - writes0}
 	if d := time.Duration(lastSent.Load() - start.UnixNano()); d > 0 && m > 1 {
 		res.PublishedRate = float64(m-1) / d.Seconds()
 	}

@@ -157,6 +157,38 @@ func AppendFrame(buf []byte, op byte, payload []byte) []byte {
 	return append(buf, payload...)
 }
 
+// AppendFrameWith appends one unmasked, final server frame to buf whose
+// payload payload appends (to the slice it is given), so a payload can be
+// encoded straight into buf without a copy of its own.
+func AppendFrameWith(buf []byte, op byte, payload func([]byte) []byte) []byte {
+	const room = 4 // the header of a payload up to 64 KiB; moved if it is shorter or longer
+	at := len(buf)
+	buf = append(buf, make([]byte, room)...)
+	buf = payload(buf)
+	n := len(buf) - at - room
+	var hdr [10]byte
+	h := append(hdr[:0], 0x80|op)
+	switch {
+	case n <= 125:
+		h = append(h, byte(n))
+	case n <= 0xFFFF:
+		h = append(h, 126, byte(n>>8), byte(n))
+	default:
+		h = append(h, 127)
+		h = binary.BigEndian.AppendUint64(h, uint64(n))
+	}
+	switch {
+	case len(h) < room:
+		copy(buf[at+len(h):], buf[at+room:])
+		buf = buf[:len(buf)-(room-len(h))]
+	case len(h) > room:
+		buf = append(buf, make([]byte, len(h)-room)...)
+		copy(buf[at+len(h):], buf[at+room:at+room+n])
+	}
+	copy(buf[at:], h)
+	return buf
+}
+
 // ClosePayload encodes a close frame's code and reason (at most 123 bytes).
 func ClosePayload(code int, reason string) []byte {
 	if len(reason) > 123 {
