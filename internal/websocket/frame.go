@@ -144,17 +144,20 @@ func unmask(b []byte, mask [4]byte) {
 
 // AppendFrame appends one unmasked, final server frame to buf.
 func AppendFrame(buf []byte, op byte, payload []byte) []byte {
+	return append(appendHeader(buf, op, len(payload)), payload...)
+}
+
+// appendHeader appends the header of an unmasked, final frame of n bytes.
+func appendHeader(buf []byte, op byte, n int) []byte {
 	buf = append(buf, 0x80|op)
-	switch n := len(payload); {
+	switch {
 	case n <= 125:
-		buf = append(buf, byte(n))
+		return append(buf, byte(n))
 	case n <= 0xFFFF:
-		buf = append(buf, 126, byte(n>>8), byte(n))
+		return append(buf, 126, byte(n>>8), byte(n))
 	default:
-		buf = append(buf, 127)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(n))
+		return binary.BigEndian.AppendUint64(append(buf, 127), uint64(n))
 	}
-	return append(buf, payload...)
 }
 
 // AppendFrameWith appends one unmasked, final server frame to buf whose
@@ -167,16 +170,7 @@ func AppendFrameWith(buf []byte, op byte, payload func([]byte) []byte) []byte {
 	buf = payload(buf)
 	n := len(buf) - at - room
 	var hdr [10]byte
-	h := append(hdr[:0], 0x80|op)
-	switch {
-	case n <= 125:
-		h = append(h, byte(n))
-	case n <= 0xFFFF:
-		h = append(h, 126, byte(n>>8), byte(n))
-	default:
-		h = append(h, 127)
-		h = binary.BigEndian.AppendUint64(h, uint64(n))
-	}
+	h := appendHeader(hdr[:0], op, n)
 	switch {
 	case len(h) < room:
 		copy(buf[at+len(h):], buf[at+room:])

@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
-	"github.com/presenced/presenced/internal/wire"
 )
 
 // pipeReader reads server frames from a net.Pipe (one Read per write) and
@@ -84,24 +82,9 @@ func frameLen(b []byte) (int, bool) {
 // not coalesced. The events are queued before the wake-up, so nothing here
 // depends on how fast the machine is.
 func TestQueuedEventsGoOutTogetherInOrder(t *testing.T) {
-	ctx := context.Background()
-	hub := testHub(t)
-	server, peer := net.Pipe()
-	defer server.Close()
-	defer peer.Close()
 	writes := new(atomic.Int64)
-	h := &Handler{Log: discard, Live: new(atomic.Int64), Writes: writes}
-	c := &conn{h: h, nc: server, proto: &wire.Conn{}}
-	c.writing.Store(true) // no flush until the events below are queued
-	s, err := hub.Connect(ctx, "alice@localhost", core.SessionOptions{Transport: "ws", Device: "a"}, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.proto.Session = s
-	other, err := hub.Connect(ctx, "alice@localhost", core.SessionOptions{Transport: "ws", Device: "b"}, quietSink{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, other, peer := heldConn(t, &Handler{Log: discard, Live: new(atomic.Int64), Writes: writes}, nil)
+	s := c.proto.Session
 	const n = 150 // more than one batch (maxBatch)
 	for i := 0; i < n; i++ {
 		body := strconv.Itoa(i)
@@ -159,23 +142,7 @@ func TestQueuedEventsGoOutTogetherInOrder(t *testing.T) {
 // (fewer than core.DefaultLimits.CoalesceAfter events unsent) receives
 // every presence update of a contact, in order, in one write.
 func TestPresenceUpdatesQueuedAreAllSent(t *testing.T) {
-	ctx := context.Background()
-	hub := testHub(t)
-	server, peer := net.Pipe()
-	defer server.Close()
-	defer peer.Close()
-	h := &Handler{Log: discard, Live: new(atomic.Int64)}
-	c := &conn{h: h, nc: server, proto: &wire.Conn{}}
-	c.writing.Store(true)
-	s, err := hub.Connect(ctx, "alice@localhost", core.SessionOptions{Transport: "ws", Device: "a", Presence: &core.Presence{Availability: core.Available}}, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.proto.Session = s
-	other, err := hub.Connect(ctx, "alice@localhost", core.SessionOptions{Transport: "ws", Device: "b", Presence: &core.Presence{Availability: core.Available}}, quietSink{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, other, peer := heldConn(t, &Handler{Log: discard, Live: new(atomic.Int64)}, &core.Presence{Availability: core.Available})
 	const n = 40
 	for i := 0; i < n; i++ {
 		other.SetPresence(core.Presence{Availability: core.Available, Status: strconv.Itoa(i)})
