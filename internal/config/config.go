@@ -33,6 +33,7 @@ type Config struct {
 	MaxGrace       time.Duration // the longest grace a JSON-protocol hello may ask for
 	Heartbeat      time.Duration
 	WSWriteDelay   time.Duration // at least this between two writes to one WebSocket (0: write at once)
+	CoalesceAfter  int           // unsent events before a contact's presence updates coalesce (core.Limits.CoalesceAfter)
 	TokenTTL       time.Duration
 	Signup         bool
 	TLSCert        string
@@ -256,6 +257,14 @@ var Settings = []Setting{
 	{"max_grace", "300s", "the longest grace period a client may ask for in its hello (docs/protocol.md), e.g. a long-poll client that polls rarely; never less than grace", dur(func(c *Config) *time.Duration { return &c.MaxGrace }, MinGrace, 0), false},
 	{"heartbeat", "30s", "how often clients must send something; silent connections close after 3 periods (1s to 24h)", dur(func(c *Config) *time.Duration { return &c.Heartbeat }, MinHeartbeat, MaxHeartbeat), false},
 	{"ws_write_delay", "0s", "at least this long between two writes to one WebSocket: events arriving sooner go out together in one write (fewer system calls under heavy fan-out, at that much latency); 0 writes at once (0 to 1s)", dur(func(c *Config) *time.Duration { return &c.WSWriteDelay }, 0, time.Second), false},
+	{"presence_coalesce_after", "64", "events a session may have waiting unsent before a contact's newer presence replaces its unsent one (latest wins); below it every update is sent, several per write; 0 replaces at once (0 to 512)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 512 {
+			return fmt.Errorf("%q is not a number from 0 to 512", v)
+		}
+		c.CoalesceAfter = n
+		return nil
+	}, false},
 	{"token_ttl", "720h", "lifetime of bearer tokens, issued at sign-in or by `presenced token issue` (0: no expiry)", dur(func(c *Config) *time.Duration { return &c.TokenTTL }, 0, 0), false},
 	switchSetting("signup", "allow self sign-up on the web page and POST /v1/auth/signup", func(c *Config) *bool { return &c.Signup }),
 	{"tls_cert", "", "PEM certificate file: serve HTTPS (with tls_key)", str(func(c *Config) *string { return &c.TLSCert }), false},

@@ -142,6 +142,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	clk := clock.Real{}
 	s := &Server{Config: cfg, Log: log, Store: st, Metrics: metrics.NewRegistry(), key: key, clock: clk, unlock: unlock}
 	limits := core.DefaultLimits
+	limits.CoalesceAfter = cfg.CoalesceAfter
 	if cfg.SessionRate > 0 {
 		limits.RequestsPerSecond, limits.RequestBurst = cfg.SessionRate, cfg.SessionBurst
 	}
