@@ -125,6 +125,10 @@ func TestQueuedEventsGoOutTogetherInOrder(t *testing.T) {
 	if want := (n + 1 + maxBatch - 1) / maxBatch; r.writes != want {
 		t.Fatalf("%d frames came in %d writes, want %d", n+1, r.writes, want)
 	}
+	// the flush counts a write once it returned: wait for it to finish
+	for deadline := time.Now().Add(time.Minute); c.writing.Load() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if got := writes.Load(); got != int64(r.writes) {
 		t.Fatalf("counted %d writes, the peer read %d", got, r.writes)
 	}
