@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -124,15 +125,19 @@ func newSession(t transport) *Session {
 // decoded in full when read with Next.
 func (s *Session) receive(raw []byte) {
 	var f Frame
-	var h struct {
-		Type string `json:"type"`
-		ID   string `json:"id"`
-		Seq  uint64 `json:"seq"`
+	if seq, ok := presenceHeader(raw); ok {
+		f.Type, f.Seq = "presence", seq
+	} else {
+		var h struct {
+			Type string `json:"type"`
+			ID   string `json:"id"`
+			Seq  uint64 `json:"seq"`
+		}
+		if err := json.Unmarshal(raw, &h); err != nil {
+			return
+		}
+		f.Type, f.ID, f.Seq = h.Type, h.ID, h.Seq
 	}
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return
-	}
-	f.Type, f.ID, f.Seq = h.Type, h.ID, h.Seq
 	f.Raw = append(json.RawMessage(nil), raw...)
 	s.mu.Lock()
 	if f.Seq != 0 {
@@ -159,6 +164,27 @@ func (s *Session) receive(raw []byte) {
 	case s.notify <- struct{}{}:
 	default:
 	}
+}
+
+// presenceHeader reads the sequence number of a presence event in the form
+// the server writes it, {"type":"presence","seq":N,…}, without decoding the
+// frame: a fan-out brings many of them, and a presence event has no id. Any
+// other frame is left to encoding/json.
+func presenceHeader(raw []byte) (seq uint64, ok bool) {
+	const prefix = `{"type":"presence","seq":`
+	if !bytes.HasPrefix(raw, []byte(prefix)) {
+		return 0, false
+	}
+	digits := raw[len(prefix):]
+	n := 0
+	for n < len(digits) && n < 20 && digits[n] >= '0' && digits[n] <= '9' {
+		n++
+	}
+	if n == 0 || n == len(digits) || (digits[n] != ',' && digits[n] != '}') {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(string(digits[:n]), 10, 64)
+	return seq, err == nil
 }
 
 // LastSeq is the sequence number of the last event received.

@@ -147,9 +147,16 @@ func benchCmd(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "updates delivered:    %d of %d (a newer state delivers the older ones)\n", r.Covered, r.Publishers*r.Watchers*r.Updates)
 		fmt.Fprintf(stdout, "deliveries:           %d frames; %d updates coalesced into newer ones (server count %.0f)\n", r.Deliveries, r.CoalescedSeen, r.Coalesced)
+		if r.Writes > 0 {
+			fmt.Fprintf(stdout, "server writes:        %.0f of events to WebSockets (%.2f frames per write; the publishers' replies not counted)\n", r.Writes, float64(r.Deliveries)/r.Writes)
+		}
 		fmt.Fprintf(stdout, "elapsed:              %s\n", r.Elapsed.Round(time.Millisecond))
 		fmt.Fprintf(stdout, "deliveries/s:         %.0f\n", r.PerSecond())
 		fmt.Fprintf(stdout, "server CPU:           %s (%.0f%% of one core; the load generator shares the machine)\n", r.ServerCPU.Round(time.Millisecond), 100*r.ServerCPU.Seconds()/r.Elapsed.Seconds())
+		if r.Deliveries > 0 && r.Covered > 0 {
+			fmt.Fprintf(stdout, "server CPU per frame:  %.2f µs (per update delivered: %.2f µs)\n", float64(r.ServerCPU.Nanoseconds())/1e3/float64(r.Deliveries), float64(r.ServerCPU.Nanoseconds())/1e3/float64(r.Covered))
+			fmt.Fprintf(stdout, "load generator CPU:   %s (%.0f%% of one core; %.2f µs per frame)\n", r.LoadGenCPU.Round(time.Millisecond), 100*r.LoadGenCPU.Seconds()/r.Elapsed.Seconds(), float64(r.LoadGenCPU.Nanoseconds())/1e3/float64(r.Deliveries))
+		}
 		fmt.Fprintf(stdout, "latency p50/p99/max:  %s / %s / %s (every update, coalesced ones until a newer state arrived)\n", r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond))
 	}
 	return nil

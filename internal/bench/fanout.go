@@ -29,11 +29,13 @@ type FanoutResult struct {
 	// arriving first; Coalesced: the server's own count over the run.
 	CoalescedSeen int
 	Coalesced     float64
+	Writes        float64 // the server's writes of events to WebSockets over the run (0: a server without the metric)
 	PublishedRate float64 // updates per second each publisher reached (open loop)
 	Elapsed       time.Duration
 	P50, P99      time.Duration
 	Max           time.Duration
 	ServerCPU     time.Duration // CPU the server used while publishing
+	LoadGenCPU    time.Duration // CPU this process (the load generator: watchers and publishers) used meanwhile
 }
 
 // PerSecond is deliveries (frames) per second.
@@ -167,8 +169,12 @@ func fanoutRound(ctx context.Context, rig *Rig, pubs, watchers []Account, m int,
 		}(s)
 	}
 	coalesced0 := rig.Metric("presenced_presence_coalesced_total")
+	writes0 := rig.Metric("presenced_ws_event_writes_total")
 	cpu0, _ := rig.CPU()
-	rig.ProfileCPU(5 * time.Second) // PRESENCED_BENCH_CPU names the file, if set
+	self0 := selfCPU()
+	rig.ProfileCPU(5 * time.Second)          // PRESENCED_BENCH_CPU names the file, if set
+	stopSelf := profileSelf(5 * time.Second) // PRESENCED_BENCH_SELF_CPU: the load generator's own profile
+	defer stopSelf()
 	start := time.Now()
 	pubErrs := make(chan error, p)
 	var lastSent atomic.Int64
@@ -187,9 +193,10 @@ func fanoutRound(ctx context.Context, rig *Rig, pubs, watchers []Account, m int,
 		return FanoutResult{}, ctx.Err()
 	}
 	cpu1, _ := rig.CPU()
-	res := FanoutResult{Rate: rate, Publishers: p, ServerCPU: cpu1 - cpu0, Watchers: k, Updates: m,
+	res := FanoutResult{Rate: rate, Publishers: p, ServerCPU: cpu1 - cpu0, LoadGenCPU: selfCPU() - self0, Watchers: k, Updates: m,
 		Deliveries: frames, Covered: len(lat), CoalescedSeen: coalesced, Elapsed: lastAt.Sub(start),
-		Coalesced: rig.Metric("presenced_presence_coalesced_total") - coalesced0}
+		Coalesced: rig.Metric("presenced_presence_coalesced_total") - coalesced0,
+		Writes:    rig.Metric("presenced_ws_event_writes_total") - writes0}
 	if d := time.Duration(lastSent.Load() - start.UnixNano()); d > 0 && m > 1 {
 		res.PublishedRate = float64(m-1) / d.Seconds()
 	}

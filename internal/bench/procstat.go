@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -56,4 +58,38 @@ func findExe(root int, exe string) int {
 		}
 	}
 	return 0
+}
+
+// selfCPU is this process's CPU time so far: the load generator's, read the
+// same way as the server's.
+func selfCPU() time.Duration {
+	d, _ := procCPU(os.Getpid())
+	return d
+}
+
+// profileSelf records this process's CPU profile for d into the file named
+// by PRESENCED_BENCH_SELF_CPU, if set, so the load generator can be checked
+// for being the bottleneck; stop ends it early. It returns at once.
+func profileSelf(d time.Duration) (stop func()) {
+	file := os.Getenv("PRESENCED_BENCH_SELF_CPU")
+	if file == "" {
+		return func() {}
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() {}
+	}
+	var once sync.Once
+	end := func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}
+	time.AfterFunc(d, end)
+	return end
 }

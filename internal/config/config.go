@@ -34,6 +34,7 @@ type Config struct {
 	MaxGrace       time.Duration // the longest grace a JSON-protocol hello may ask for
 	Heartbeat      time.Duration
 	WSWriteDelay   time.Duration // at least this between two writes to one WebSocket (0: write at once)
+	CoalesceAfter  int           // unsent events before a contact's presence updates coalesce (core.Limits.CoalesceAfter)
 	TokenTTL       time.Duration
 	Signup         bool
 	TLSCert        string
@@ -272,6 +273,18 @@ func (e rangeError) Error() string        { return string(e) }
 func (e rangeError) Is(target error) bool { return target == ErrOutOfRange }
 
 // dur parses a duration of at least min and, when max > 0, at most max.
+// intIn parses a whole number from min to max into the field f returns.
+func intIn(f func(*Config) *int, min, max int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min || n > max {
+			return fmt.Errorf("%q is not a number from %d to %d", v, min, max)
+		}
+		*f(c) = n
+		return nil
+	}
+}
+
 func dur(f func(*Config) *time.Duration, min, max time.Duration) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
@@ -339,6 +352,7 @@ var Settings = []Setting{
 	{"max_grace", "300s", "the longest grace period a client may ask for in its hello (docs/protocol.md), e.g. a long-poll client that polls rarely; never less than grace", dur(func(c *Config) *time.Duration { return &c.MaxGrace }, MinGrace, 0), false},
 	{"heartbeat", "30s", "how often clients must send something; silent connections close after 3 periods (1s to 24h)", dur(func(c *Config) *time.Duration { return &c.Heartbeat }, MinHeartbeat, MaxHeartbeat), false},
 	{"ws_write_delay", "0s", "at least this long between two writes to one WebSocket: events arriving sooner go out together in one write (fewer system calls under heavy fan-out, at that much latency); 0 writes at once (0 to 1s)", dur(func(c *Config) *time.Duration { return &c.WSWriteDelay }, 0, time.Second), false},
+	{"presence_coalesce_after", "64", "events a session may have waiting unsent before a contact's newer presence replaces its unsent one (latest wins); below it every update is sent, several per write; 0 replaces at once (0 to 512)", intIn(func(c *Config) *int { return &c.CoalesceAfter }, 0, 512), false},
 	{"token_ttl", "720h", "lifetime of bearer tokens, issued at sign-in or by `presenced token issue` (0: no expiry)", dur(func(c *Config) *time.Duration { return &c.TokenTTL }, 0, 0), false},
 	switchSetting("signup", "allow self sign-up on the web page and POST /v1/auth/signup", func(c *Config) *bool { return &c.Signup }),
 	{"tls_cert", "", "PEM certificate file: serve HTTPS (with tls_key)", str(func(c *Config) *string { return &c.TLSCert }), false},
@@ -354,14 +368,7 @@ var Settings = []Setting{
 	}, false},
 	{"admin_addr", "", "opt-in listener for /metrics and /debug/pprof, e.g. 127.0.0.1:9090 (keep it on loopback; off when empty)", str(func(c *Config) *string { return &c.AdminAddr }), false},
 	{"log_level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel }), false},
-	{"hash_workers", "2", "password hashes computed at once (argon2id uses 19 MiB each)", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 64 {
-			return fmt.Errorf("%q is not a number from 1 to 64", v)
-		}
-		c.HashWorkers = n
-		return nil
-	}, false},
+	{"hash_workers", "2", "password hashes computed at once (argon2id uses 19 MiB each)", intIn(func(c *Config) *int { return &c.HashWorkers }, 1, 64), false},
 	{"session_rate", "20", "requests per second one session may send (sustained)", func(c *Config, v string) error {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f <= 0 {

@@ -20,8 +20,14 @@ import (
 
 // Limits bound what one account or session may hold.
 type Limits struct {
-	OutboxUnsent       int // events waiting for a slow reader before it is disconnected
-	OutboxRetained     int // sent but unacknowledged events kept for resumption
+	OutboxUnsent   int // events waiting for a slow reader before it is disconnected
+	OutboxRetained int // sent but unacknowledged events kept for resumption
+	// CoalesceAfter: a contact's presence update replaces its unsent one
+	// (latest wins) only once this many events wait unsent, i.e. for a
+	// reader that fell behind. Below it every update is queued, so a
+	// transport that is a little behind sends several in one write
+	// instead of losing all but the last. 0 coalesces at once.
+	CoalesceAfter      int
 	SessionsPerAccount int
 	ContactsPerAccount int
 	ListPerAccount     int // blocks, hidden entries
@@ -31,7 +37,7 @@ type Limits struct {
 }
 
 // DefaultLimits are used where Config.Limits is zero.
-var DefaultLimits = Limits{OutboxUnsent: 1024, OutboxRetained: 256, SessionsPerAccount: 32, ContactsPerAccount: 10000, ListPerAccount: 10000, PendingPerAccount: 1000,
+var DefaultLimits = Limits{OutboxUnsent: 1024, OutboxRetained: 256, CoalesceAfter: 64, SessionsPerAccount: 32, ContactsPerAccount: 10000, ListPerAccount: 10000, PendingPerAccount: 1000,
 	RequestsPerSecond: 20, RequestBurst: 60}
 
 // Config configures a Hub.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -445,8 +447,15 @@ func TestSlowReaderCoalescesThenOverflows(t *testing.T) {
 		a.s.SetPresence(Presence{Availability: Available, Status: string(rune('a' + i%26))})
 	}
 	evs := b.take()
-	if len(evs) != 1 {
-		t.Fatalf("100 updates of one contact must coalesce into 1, got %d", len(evs))
+	// queued until the reader is CoalesceAfter (here capped at half of
+	// OutboxUnsent: 4) behind, then the latest replaces the last unsent one
+	if len(evs) != 4 {
+		t.Fatalf("100 updates of one contact must coalesce into 4, got %d", len(evs))
+	}
+	for i, want := range []int{0, 1, 2, 99} {
+		if pe, ok := evs[i].(PresenceEvent); !ok || pe.View.Status != string(rune('a'+want%26)) {
+			t.Fatalf("event %d: want update %d, got %+v", i, want, evs[i])
+		}
 	}
 	if v, _ := presenceOf(evs, "alice@x"); v.Status != string(rune('a'+99%26)) {
 		t.Fatalf("latest must win: %+v", v)
@@ -461,6 +470,51 @@ func TestSlowReaderCoalescesThenOverflows(t *testing.T) {
 	if e.hub.Metrics().QueueDrops.Load() != 1 {
 		t.Fatal("overflow not counted")
 	}
+}
+
+// A reader less than CoalesceAfter behind gets every presence update, in
+// order; with CoalesceAfter 0 an unsent update is replaced at once.
+func TestCoalesceOnlyWhenBehind(t *testing.T) {
+	for _, tc := range []struct {
+		after, updates int
+		want           []int
+	}{
+		{after: 64, updates: 50, want: seqTo(50)},
+		{after: 8, updates: 50, want: append(seqTo(7), 49)},
+		{after: 0, updates: 50, want: []int{49}},
+	} {
+		e := newEnv(t, "alice@x", "bob@x")
+		e.hub.cfg.Limits.CoalesceAfter = tc.after
+		e.befriend("alice@x", "bob@x")
+		a := e.connect("alice@x", avail)
+		b := e.connect("bob@x", avail)
+		b.take()
+		for i := 0; i < tc.updates; i++ {
+			a.s.SetPresence(Presence{Availability: Available, Status: strconv.Itoa(i)})
+		}
+		evs := b.take()
+		var got []int
+		for _, d := range evs {
+			if pe, ok := d.(PresenceEvent); ok {
+				n, _ := strconv.Atoi(pe.View.Status)
+				got = append(got, n)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Fatalf("CoalesceAfter %d: got updates %v, want %v", tc.after, got, tc.want)
+		}
+		if c := e.hub.Metrics().Coalesced.Load(); tc.after >= tc.updates && c != 0 {
+			t.Fatalf("CoalesceAfter %d: %d counted coalesced, want none", tc.after, c)
+		}
+	}
+}
+
+func seqTo(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
 }
 
 func TestMessagesAndSignals(t *testing.T) {

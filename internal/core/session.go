@@ -25,8 +25,10 @@ type Sink interface {
 // The outbox holds events with sequence numbers seq-len(queue)+1 … seq, none
 // older than the client's last ack. Pull hands the unsent ones to the
 // transport; Rewind sends again what a dropped connection lost. Presence
-// events not yet sent are coalesced, latest per subject, so a slow reader
-// costs one entry per contact, not one per update.
+// events not yet sent are coalesced, latest per subject, once the reader
+// has fallen behind (Limits.CoalesceAfter events unsent), so a slow reader
+// costs one entry per contact, not one per update, while a reader a little
+// behind gets every update, several per write.
 type Session struct {
 	hub        *Hub
 	Account    string
@@ -99,7 +101,8 @@ func (s *Session) push(ev Event, memo *Memo) {
 		s.mu.Unlock()
 		return
 	}
-	if pe, ok := ev.(PresenceEvent); ok {
+	lim := s.hub.cfg.Limits
+	if pe, ok := ev.(PresenceEvent); ok && s.seq-s.sent >= uint64(min(lim.CoalesceAfter, lim.OutboxUnsent/2)) {
 		if at, ok := s.coalesce[pe.View.Address]; ok && at > s.sent && at >= s.first() {
 			s.queue[at-s.first()] = Delivery{Seq: at, Event: ev, Memo: memo}
 			s.mu.Unlock()
@@ -115,7 +118,6 @@ func (s *Session) push(ev Event, memo *Memo) {
 		}
 		s.coalesce[pe.View.Address] = s.seq
 	}
-	lim := s.hub.cfg.Limits
 	if s.seq-s.sent > uint64(lim.OutboxUnsent) {
 		s.overflowLocked()
 		return
@@ -146,11 +148,14 @@ func (s *Session) overflowLocked() {
 
 // Pull returns up to max unsent events and marks them sent, if sink is
 // still the session's transport (a replaced connection gets nothing).
-func (s *Session) Pull(sink Sink, max int) []Delivery {
+func (s *Session) Pull(sink Sink, max int) []Delivery { return s.PullAppend(nil, sink, max) }
+
+// PullAppend is Pull appending to dst, so a transport can reuse one slice.
+func (s *Session) PullAppend(dst []Delivery, sink Sink, max int) []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sink != sink {
-		return nil
+		return dst
 	}
 	start := int(s.sent + 1 - s.first())
 	if start < 0 {
@@ -161,10 +166,10 @@ func (s *Session) Pull(sink Sink, max int) []Delivery {
 		end = start + max
 	}
 	if start >= end {
-		return nil
+		return dst
 	}
-	out := make([]Delivery, end-start)
-	copy(out, s.queue[start:end])
+	full := append(dst, s.queue[start:end]...)
+	out := full[len(dst):]
 	s.sent = out[len(out)-1].Seq
 	for _, d := range out {
 		if pe, ok := d.Event.(PresenceEvent); ok && s.coalesce[pe.View.Address] == d.Seq {
@@ -175,7 +180,7 @@ func (s *Session) Pull(sink Sink, max int) []Delivery {
 		s.coalesce = nil
 	}
 	s.hub.metrics.Delivered.Add(uint64(len(out)))
-	return out
+	return full
 }
 
 // Ack drops events up to seq: the client has them.

@@ -77,6 +77,7 @@ type Server struct {
 	adminAddr string      // bound admin listener (metrics, pprof), if configured
 	ready     atomic.Bool
 	wsLive    atomic.Int64
+	wsWrites  atomic.Int64 // write(2)s of events to WebSocket sessions
 	pollsHeld atomic.Int64
 	unlock    func() error // releases the data directory's lock
 	closeOnce sync.Once
@@ -166,6 +167,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	clk := clock.Real{}
 	s := &Server{Config: cfg, Log: log, Store: st, Metrics: metrics.NewRegistry(), key: key, clock: clk, unlock: unlock}
 	limits := core.DefaultLimits
+	limits.CoalesceAfter = cfg.CoalesceAfter
 	if cfg.SessionRate > 0 {
 		limits.RequestsPerSecond, limits.RequestBurst = cfg.SessionRate, cfg.SessionBurst
 	}
@@ -228,7 +230,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	proto := &wire.Server{Hub: s.Hub, Auth: s.Auth, Grace: s.Config.Grace, MaxGrace: s.Config.MaxGrace, Heartbeat: s.Config.Heartbeat}
-	mux.Handle("GET /v1/ws", &ws.Handler{Proto: proto, Authenticate: s.wsAccount, OriginAllowed: s.originAllowed, Log: s.Log, Live: &s.wsLive, WriteDelay: s.Config.WSWriteDelay})
+	mux.Handle("GET /v1/ws", &ws.Handler{Proto: proto, Authenticate: s.wsAccount, OriginAllowed: s.originAllowed, Log: s.Log, Live: &s.wsLive, Writes: &s.wsWrites, WriteDelay: s.Config.WSWriteDelay})
 	mux.Handle("/v1/poll", &longpoll.Handler{Proto: proto, Live: &s.pollsHeld})
 	mux.HandleFunc("GET /xmpp-websocket", s.XMPP.ServeWebSocket) // RFC 7395
 	mux.HandleFunc("/http-bind", s.XMPP.ServeBOSH)               // XEP-0124, XEP-0206
@@ -374,6 +376,7 @@ func (s *Server) registerMetrics() {
 		m.GaugeFunc("presenced_sessions", "Sessions by transport, including those in their grace period.", func() float64 { return float64(n.Load()) }, "transport", t)
 	}
 	m.GaugeFunc("presenced_websockets", "Open WebSocket connections.", func() float64 { return float64(s.wsLive.Load()) })
+	m.CounterFunc("presenced_ws_event_writes_total", "Writes of events to WebSocket sessions (several events may share one).", func() float64 { return float64(s.wsWrites.Load()) })
 	m.GaugeFunc("presenced_sessions_total", "Sessions known to the hub, including those in their grace period.", func() float64 { return float64(hm.Sessions.Load()) })
 	m.GaugeFunc("presenced_polls_held", "Long-poll requests waiting for events.", func() float64 { return float64(s.pollsHeld.Load()) })
 	m.CounterFunc("presenced_events_delivered_total", "Events handed to transports.", func() float64 { return float64(hm.Delivered.Load()) })

@@ -144,17 +144,43 @@ func unmask(b []byte, mask [4]byte) {
 
 // AppendFrame appends one unmasked, final server frame to buf.
 func AppendFrame(buf []byte, op byte, payload []byte) []byte {
+	return append(appendHeader(buf, op, len(payload)), payload...)
+}
+
+// appendHeader appends the header of an unmasked, final frame of n bytes.
+func appendHeader(buf []byte, op byte, n int) []byte {
 	buf = append(buf, 0x80|op)
-	switch n := len(payload); {
+	switch {
 	case n <= 125:
-		buf = append(buf, byte(n))
+		return append(buf, byte(n))
 	case n <= 0xFFFF:
-		buf = append(buf, 126, byte(n>>8), byte(n))
+		return append(buf, 126, byte(n>>8), byte(n))
 	default:
-		buf = append(buf, 127)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(n))
+		return binary.BigEndian.AppendUint64(append(buf, 127), uint64(n))
 	}
-	return append(buf, payload...)
+}
+
+// AppendFrameWith appends one unmasked, final server frame to buf whose
+// payload payload appends (to the slice it is given), so a payload can be
+// encoded straight into buf without a copy of its own.
+func AppendFrameWith(buf []byte, op byte, payload func([]byte) []byte) []byte {
+	const room = 4 // the header of a payload up to 64 KiB; moved if it is shorter or longer
+	at := len(buf)
+	buf = append(buf, make([]byte, room)...)
+	buf = payload(buf)
+	n := len(buf) - at - room
+	var hdr [10]byte
+	h := appendHeader(hdr[:0], op, n)
+	switch {
+	case len(h) < room:
+		copy(buf[at+len(h):], buf[at+room:])
+		buf = buf[:len(buf)-(room-len(h))]
+	case len(h) > room:
+		buf = append(buf, make([]byte, len(h)-room)...)
+		copy(buf[at+len(h):], buf[at+room:at+room+n])
+	}
+	copy(buf[at:], h)
+	return buf
 }
 
 // ClosePayload encodes a close frame's code and reason (at most 123 bytes).

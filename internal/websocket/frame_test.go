@@ -112,3 +112,18 @@ func FuzzReadMessage(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendFrameWithMatchesAppendFrame(t *testing.T) {
+	for _, n := range []int{0, 1, 125, 126, 127, 200, 0xFFFF, 0x10000, 70000} {
+		payload := make([]byte, n)
+		for i := range payload {
+			payload[i] = byte(i * 7)
+		}
+		prefix := []byte("earlier frames")
+		want := AppendFrame(append([]byte(nil), prefix...), OpText, payload)
+		got := AppendFrameWith(append([]byte(nil), prefix...), OpText, func(b []byte) []byte { return append(b, payload...) })
+		if !bytes.Equal(got, want) {
+			t.Fatalf("payload of %d bytes: frames differ (len %d, want %d)", n, len(got), len(want))
+		}
+	}
+}

@@ -187,6 +187,21 @@ func withHeader(typ string, seq uint64, body []byte) []byte {
 	return append(out, body[1:]...)
 }
 
+// AppendEvent appends Event(d) to dst; a presence event (the bulk of a
+// fan-out) is written straight from its shared encoding, without a frame
+// of its own.
+func AppendEvent(dst []byte, d core.Delivery) []byte {
+	ev, ok := d.Event.(core.PresenceEvent)
+	if !ok {
+		return append(dst, Event(d)...)
+	}
+	body := d.Memo.Do(func() any { return mustJSON(Presence(ev.View)) }).([]byte)
+	dst = append(dst, `{"type":"presence","seq":`...)
+	dst = strconv.AppendUint(dst, d.Seq, 10)
+	dst = append(dst, ',')
+	return append(dst, body[1:]...)
+}
+
 // Event encodes one delivery as a server frame.
 func Event(d core.Delivery) []byte {
 	switch ev := d.Event.(type) {

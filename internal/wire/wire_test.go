@@ -74,6 +74,21 @@ func TestSharedPresenceEncodesOnceAndAlike(t *testing.T) {
 	}
 }
 
+// AppendEvent writes what Event returns, after what dst already holds.
+func TestAppendEventIsEvent(t *testing.T) {
+	memo := &core.Memo{}
+	for _, d := range []core.Delivery{
+		{Seq: 7, Event: core.PresenceEvent{View: core.PresenceView{Address: "bob@x", Availability: core.Away, Status: "s"}}, Memo: memo},
+		{Seq: 1 << 40, Event: core.PresenceEvent{View: core.PresenceView{Address: "carol@x", Availability: core.Available}}},
+		{Seq: 9, Event: core.PrivacyEvent{}},
+	} {
+		got := AppendEvent([]byte("before"), d)
+		if want := "before" + string(Event(d)); string(got) != want {
+			t.Fatalf("AppendEvent: %s, want %s", got, want)
+		}
+	}
+}
+
 // TestDecodeErrorsSpeakOfFields: a frame with a wrongly typed field is
 // refused naming the field, never a Go type (wire.ClientFrame).
 func TestDecodeErrorsSpeakOfFields(t *testing.T) {

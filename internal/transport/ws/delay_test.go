@@ -2,14 +2,11 @@ package ws
 
 import (
 	"bytes"
-	"context"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
-	"github.com/presenced/presenced/internal/wire"
 )
 
 // TestWriteDelayJoinsWrites: with a WriteDelay, events that wake a
@@ -17,24 +14,9 @@ import (
 // write, once the delay has passed. The events are queued before the
 // wake-up, so nothing here depends on how fast the machine is.
 func TestWriteDelayJoinsWrites(t *testing.T) {
-	ctx := context.Background()
-	hub := testHub(t)
-
-	server, peer := net.Pipe()
-	defer server.Close()
-	defer peer.Close()
 	h := &Handler{Log: discard, Live: new(atomic.Int64), WriteDelay: 200 * time.Millisecond}
-	c := &conn{h: h, nc: server, proto: &wire.Conn{}}
-	c.writing.Store(true) // no flush until the events below are queued
-	s, err := hub.Connect(ctx, "alice@localhost", core.SessionOptions{Transport: "ws", Device: "a"}, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.proto.Session = s
-	other, err := hub.Connect(ctx, "alice@localhost", core.SessionOptions{Transport: "ws", Device: "b"}, quietSink{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, other, peer := heldConn(t, h, nil)
+	s := c.proto.Session
 	for _, body := range []string{"one", "two", "three"} {
 		if _, err := other.Send(core.Message{Kind: core.KindMessage, To: s.Address(), Body: body}); err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/store/sqlite"
+	"github.com/presenced/presenced/internal/wire"
 )
 
 // testHub is a hub on a fresh SQLite store with the account
@@ -31,3 +33,27 @@ func testHub(t *testing.T) *core.Hub {
 }
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// heldConn is a conn of alice's on a net.Pipe (one Read per write) whose
+// flushes are held until the test has queued events: c.writing is set, so
+// a test clears it and calls c.Wake. other is a second session of alice's,
+// never flushed, to send from.
+func heldConn(t *testing.T, h *Handler, p *core.Presence) (c *conn, other *core.Session, peer net.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	hub := testHub(t)
+	server, peer := net.Pipe()
+	t.Cleanup(func() { server.Close(); peer.Close() })
+	c = &conn{h: h, nc: server, proto: &wire.Conn{}}
+	c.writing.Store(true) // no flush until the events are queued
+	s, err := hub.Connect(ctx, "alice@localhost", core.SessionOptions{Transport: "ws", Device: "a", Presence: p}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.proto.Session = s
+	other, err = hub.Connect(ctx, "alice@localhost", core.SessionOptions{Transport: "ws", Device: "b", Presence: p}, quietSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, other, peer
+}

@@ -38,6 +38,7 @@ type Handler struct {
 	OriginAllowed func(r *http.Request, origin string) bool
 	Log           *slog.Logger
 	Live          *atomic.Int64 // open WebSocket sessions, for metrics
+	Writes        *atomic.Int64 // writes of events (a write may carry several), for metrics; may be nil
 	// WriteDelay spaces one connection's writes at least this far apart:
 	// events that arrive sooner wait and go out in one write (and a
 	// contact's presence updates merge meanwhile), trading latency for
@@ -420,13 +421,35 @@ func (c *conn) startFlush() {
 	}
 }
 
+// flushBuf is a flush's scratch space, pooled: an idle connection holds
+// none, and a busy one neither allocates nor grows a buffer per write.
+type flushBuf struct {
+	batch  []core.Delivery
+	frames []byte
+}
+
+var flushBufs = sync.Pool{New: func() any { return new(flushBuf) }}
+
+// maxPooledFrames bounds the buffer a flush gives back to the pool.
+const maxPooledFrames = 256 << 10
+
 func (c *conn) flush() {
 	defer c.recoverFlush()
+	fb := flushBufs.Get().(*flushBuf)
+	defer func() {
+		clear(fb.batch[:cap(fb.batch)]) // drop the events
+		fb.batch = fb.batch[:0]
+		if cap(fb.frames) > maxPooledFrames {
+			fb.frames = nil
+		}
+		flushBufs.Put(fb)
+	}()
 	s := c.proto.Session
 	for recheck := false; ; recheck = true {
 		wrote := false
 		for {
-			batch := s.Pull(c, maxBatch)
+			batch := s.PullAppend(fb.batch[:0], c, maxBatch)
+			fb.batch = batch
 			if len(batch) == 0 {
 				if recheck {
 					// We came back because Pending said events wait, yet
@@ -441,10 +464,11 @@ func (c *conn) flush() {
 				break
 			}
 			recheck = false
-			var buf []byte
+			buf := fb.frames[:0]
 			for _, d := range batch {
-				buf = websocket.AppendFrame(buf, websocket.OpText, wire.Event(d))
+				buf = websocket.AppendFrameWith(buf, websocket.OpText, func(b []byte) []byte { return wire.AppendEvent(b, d) })
 			}
+			fb.frames = buf
 			c.writeMu.Lock()
 			c.extendDeadline()
 			_, err := c.nc.Write(buf)
@@ -455,6 +479,9 @@ func (c *conn) flush() {
 				return
 			}
 			wrote = true
+			if c.h.Writes != nil {
+				c.h.Writes.Add(1)
+			}
 			if c.h.WriteDelay > 0 {
 				c.lastWrite.Store(time.Now().UnixNano())
 			}
