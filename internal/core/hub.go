@@ -26,7 +26,10 @@ type Limits struct {
 	// (latest wins) only once this many events wait unsent, i.e. for a
 	// reader that fell behind. Below it every update is queued, so a
 	// transport that is a little behind sends several in one write
-	// instead of losing all but the last. 0 coalesces at once.
+	// instead of losing all but the last. 0 (the default) coalesces at
+	// once: a presence update is worth only its latest state, and every
+	// update queued in a socket's buffers delays the fresher ones (the
+	// server cannot see that backlog; docs/benchmarks.md, fan-out).
 	CoalesceAfter      int
 	SessionsPerAccount int
 	ContactsPerAccount int
@@ -37,7 +40,7 @@ type Limits struct {
 }
 
 // DefaultLimits are used where Config.Limits is zero.
-var DefaultLimits = Limits{OutboxUnsent: 1024, OutboxRetained: 256, CoalesceAfter: 64, SessionsPerAccount: 32, ContactsPerAccount: 10000, ListPerAccount: 10000, PendingPerAccount: 1000,
+var DefaultLimits = Limits{OutboxUnsent: 1024, OutboxRetained: 256, CoalesceAfter: 0, SessionsPerAccount: 32, ContactsPerAccount: 10000, ListPerAccount: 10000, PendingPerAccount: 1000,
 	RequestsPerSecond: 20, RequestBurst: 60}
 
 // Config configures a Hub.

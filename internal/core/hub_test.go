@@ -439,6 +439,7 @@ func TestFailedResumeLeavesTheSinkOut(t *testing.T) {
 func TestSlowReaderCoalescesThenOverflows(t *testing.T) {
 	e := newEnv(t, "alice@x", "bob@x")
 	e.hub.cfg.Limits.OutboxUnsent = 8
+	e.hub.cfg.Limits.CoalesceAfter = 64
 	e.befriend("alice@x", "bob@x")
 	a := e.connect("alice@x", avail)
 	b := e.connect("bob@x", avail)

@@ -143,7 +143,7 @@ func TestQueuedEventsGoOutTogetherInOrder(t *testing.T) {
 }
 
 // TestPresenceUpdatesQueuedAreAllSent: a watcher that is a little behind
-// (fewer than core.DefaultLimits.CoalesceAfter events unsent) receives
+// (fewer than CoalesceAfter events unsent: 64, testHub) receives
 // every presence update of a contact, in order, in one write.
 func TestPresenceUpdatesQueuedAreAllSent(t *testing.T) {
 	c, other, peer := heldConn(t, &Handler{Log: discard, Live: new(atomic.Int64)}, &core.Presence{Availability: core.Available})

@@ -29,7 +29,9 @@ func testHub(t *testing.T) *core.Hub {
 	if err := db.CreateAccount(ctx, store.Account{Address: "alice@localhost", PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	return core.New(core.Config{Domain: "localhost", Grace: time.Minute, Limits: core.DefaultLimits}, db, clock.Real{}, nil, discard)
+	lim := core.DefaultLimits
+	lim.CoalesceAfter = 64 // queued updates go out together, which these tests watch
+	return core.New(core.Config{Domain: "localhost", Grace: time.Minute, Limits: lim}, db, clock.Real{}, nil, discard)
 }
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
