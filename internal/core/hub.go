@@ -55,6 +55,9 @@ type Config struct {
 	// RoomTokens checks the room tokens of apps that authorize who joins
 	// their rooms (roomtokens.go); nil: every such token is refused.
 	RoomTokens RoomTokenVerifier
+	// Remote reaches the other nodes of a cluster (remote.go); nil: this
+	// node is the whole domain.
+	Remote Remote
 }
 
 // Metrics are the hub's counters, read by the metrics endpoint.
@@ -212,8 +215,12 @@ func (h *Hub) keepLocked(u *user) {
 	if sh.users == nil {
 		sh.users = make(map[string]*user)
 	}
+	_, had := sh.users[u.address]
 	sh.users[u.address] = u
 	sh.usersMu.Unlock()
+	if !had && h.cfg.Remote != nil {
+		h.cfg.Remote.Held(u.address, true)
+	}
 }
 
 // forgetLocked removes u from memory unless another user replaced it; the
@@ -221,10 +228,14 @@ func (h *Hub) keepLocked(u *user) {
 func (h *Hub) forgetLocked(u *user) {
 	sh := h.shardOf(u.address)
 	sh.usersMu.Lock()
-	if sh.users[u.address] == u {
+	gone := sh.users[u.address] == u
+	if gone {
 		delete(sh.users, u.address)
 	}
 	sh.usersMu.Unlock()
+	if gone && h.cfg.Remote != nil {
+		h.cfg.Remote.Held(u.address, false)
+	}
 }
 
 // liveUsers lists the users in memory now, for the rare walks over all of

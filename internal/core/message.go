@@ -49,6 +49,11 @@ func (s *Session) SendMessage(m Message) (Sent, error) {
 	if err != nil {
 		return Sent{}, Errorf(CodeInvalid, "to: %v", err)
 	}
+	if h.cfg.Remote != nil && g == nil && h.live(bare) == nil && h.cfg.Remote.Holds(bare) {
+		if sent, ok, err := h.sendRemote(s, &m, bare, resource); ok { // decided on the recipient's node
+			return sent, err
+		}
+	}
 	unlock := h.lock(bare, s.Account)
 	n, fallback, err := s.sendLocked(&m, g, bare, resource)
 	unlock()
