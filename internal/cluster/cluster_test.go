@@ -122,11 +122,16 @@ func (d *domain) open() *sqlite.DB {
 // befriend makes a and b see each other, in the store, before their
 // sessions connect.
 func (d *domain) befriend(a, b string) {
-	h := core.New(core.Config{Grace: time.Second}, d.open(), d.clk, nil, slog.Default())
+	h := d.hub()
 	for _, p := range [][2]string{{a, b}, {b, a}} {
 		must(d.t, h.Subscribe(ctx, p[0], p[1]))
 		must(d.t, h.Approve(ctx, p[1], p[0]))
 	}
+}
+
+// hub is a hub on the store alone, to change it as the REST API would.
+func (d *domain) hub() *core.Hub {
+	return core.New(core.Config{Grace: time.Second}, d.open(), d.clk, nil, slog.Default())
 }
 
 type node struct {
@@ -336,4 +341,35 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestViewerJoiningLaterSeesSubject: a viewer whose session starts on
+// node B after the subject went online on node A is shown the subject
+// (its snapshot, made on B, could not); one the subject hides from is
+// asked about too, and A's policy shows it nothing.
+func TestViewerJoiningLaterSeesSubject(t *testing.T) {
+	url := natsServer(t).ClientURL()
+	d := newDomain(t, "alice@x", "bob@x", "carol@x")
+	d.befriend("alice@x", "bob@x")
+	d.befriend("alice@x", "carol@x")
+	must(t, d.hub().Hide(ctx, "alice@x", "carol@x")) // carol is approved, but alice hides from her
+	a, b := d.start(url, "a", nil), d.start(url, "b", nil)
+
+	a.connect(t, "alice@x", &core.Presence{Availability: core.DND, Status: "busy"})
+	eventually(t, "node b to learn that a holds alice", func() bool { return b.Holds("alice@x") })
+
+	carol := b.connect(t, "carol@x", avail) // b asks a, which refuses
+	bob := b.connect(t, "bob@x", avail)
+	got := bob.await("alice, shown to bob on b", presenceIs("alice@x", core.DND)).(core.PresenceEvent)
+	if got.View.Status != "busy" || len(got.View.Sessions) != 1 {
+		t.Fatalf("bob sees %+v", got.View)
+	}
+	for _, ev := range carol.events() {
+		if p, ok := ev.(core.PresenceEvent); ok && p.View.Address == "alice@x" {
+			t.Fatalf("carol was shown alice: %+v", p.View)
+		}
+	}
+	if b.Metrics().RoutedIn.Load() == 0 || a.Metrics().RoutedOut.Load() == 0 {
+		t.Fatal("nothing crossed the bus")
+	}
 }

@@ -134,3 +134,28 @@ func checkNodeID(id string) error {
 	}
 	return nil
 }
+
+// probe asks a node to show a session on Origin the subjects it holds.
+type probe struct {
+	Origin   string   `json:"o"`
+	Viewer   string   `json:"v"`
+	Resource string   `json:"r"`
+	Subjects []string `json:"s"`
+}
+
+func decodeProbe(b []byte) (probe, error) {
+	var p probe
+	if len(b) > MaxMessageBytes {
+		return p, fmt.Errorf("%w: %d bytes", ErrBadMessage, len(b))
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	if err := checkNodeID(p.Origin); err != nil {
+		return p, fmt.Errorf("%w: origin: %v", ErrBadMessage, err)
+	}
+	if len(p.Subjects) > core.MaxProbe {
+		return p, fmt.Errorf("%w: %d subjects", ErrBadMessage, len(p.Subjects))
+	}
+	return p, nil // Hub.Show checks the addresses
+}

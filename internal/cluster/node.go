@@ -140,8 +140,13 @@ type Node struct {
 
 // peer is the bounded queue of events to one other node.
 type peer struct {
-	ch   chan []byte
+	ch   chan outgoing
 	stop chan struct{}
+}
+
+type outgoing struct {
+	what string // "route" or "probe"
+	b    []byte
 }
 
 // New returns a node; Attach gives it its hub and Start joins the cluster.
@@ -231,7 +236,7 @@ func (n *Node) open(ctx context.Context) error {
 	for _, s := range []struct {
 		what string
 		f    nats.MsgHandler
-	}{{"route", n.onRouted}, {"send", n.onSend}} {
+	}{{"route", n.onRouted}, {"send", n.onSend}, {"probe", n.onProbe}} {
 		sub, err := n.nc.Subscribe(n.subject(n.id, s.what), s.f)
 		if err != nil {
 			return fmt.Errorf("%w: subscribe: %v", ErrBus, err)
@@ -324,24 +329,30 @@ func (n *Node) apply(e nats.KeyValueEntry) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	accts := n.byNode[node]
-	_, had := accts[account]
-	switch {
-	case put && !had:
-		if n.entries >= n.cfg.MaxEntries {
-			n.metrics.Dropped.Add(1)
-			return
-		}
-		if accts == nil {
-			accts = map[string]struct{}{}
-			n.byNode[node] = accts
-		}
-		accts[account] = struct{}{}
-		n.held[account] = append(slices.Clip(n.held[account]), node)
-		n.entries++
-	case !put && had:
+	if put {
+		n.holdLocked(account, node)
+	} else if _, had := n.byNode[node][account]; had {
 		n.unholdLocked(account, node)
 	}
+}
+
+// holdLocked records that node holds account; the caller holds mu.
+func (n *Node) holdLocked(account, node string) {
+	accts := n.byNode[node]
+	if _, had := accts[account]; had {
+		return
+	}
+	if n.entries >= n.cfg.MaxEntries {
+		n.metrics.Dropped.Add(1)
+		return
+	}
+	if accts == nil {
+		accts = map[string]struct{}{}
+		n.byNode[node] = accts
+	}
+	accts[account] = struct{}{}
+	n.held[account] = append(slices.Clip(n.held[account]), node)
+	n.entries++
 }
 
 // unholdLocked forgets that node holds account; the caller holds mu.
@@ -458,17 +469,17 @@ func (n *Node) Route(ev core.Event, to []core.Target) core.Routed {
 				n.cfg.Log.Warn("cluster route", "event", fmt.Sprintf("%T", ev), "err", err, "bytes", len(b))
 				continue
 			}
-			n.enqueue(node, b)
+			n.enqueue(node, "route", b)
 		}
 	}
 	return r
 }
 
-func (n *Node) enqueue(node string, b []byte) {
+func (n *Node) enqueue(node, what string, b []byte) {
 	n.mu.Lock()
 	p := n.peers[node]
 	if p == nil && n.up.Load() {
-		p = &peer{ch: make(chan []byte, n.cfg.QueueLen), stop: make(chan struct{})}
+		p = &peer{ch: make(chan outgoing, n.cfg.QueueLen), stop: make(chan struct{})}
 		n.peers[node] = p
 		n.wg.Add(1)
 		go n.publish(node, p)
@@ -478,7 +489,7 @@ func (n *Node) enqueue(node string, b []byte) {
 		return
 	}
 	select {
-	case p.ch <- b:
+	case p.ch <- outgoing{what, b}:
 	default:
 		n.metrics.Dropped.Add(1)
 	}
@@ -486,11 +497,10 @@ func (n *Node) enqueue(node string, b []byte) {
 
 func (n *Node) publish(node string, p *peer) {
 	defer n.wg.Done()
-	subj := n.subject(node, "route")
 	for {
 		select {
-		case b := <-p.ch:
-			if err := n.nc.Publish(subj, b); err != nil {
+		case o := <-p.ch:
+			if err := n.nc.Publish(n.subject(node, o.what), o.b); err != nil {
 				n.metrics.Dropped.Add(1)
 				continue
 			}
@@ -548,6 +558,58 @@ func (n *Node) track(origin string, v core.PresenceView, to []core.Target) {
 	if m != nil && len(m) == 0 {
 		delete(n.tracked, v.Address)
 	}
+}
+
+// Probe is core.Remote's: each live node holding some of subjects is
+// asked to show them to the session.
+func (n *Node) Probe(account, resource string, subjects []string) {
+	if !n.up.Load() {
+		return
+	}
+	var groups map[string][]string
+	n.mu.RLock()
+	for _, s := range subjects {
+		for _, node := range n.liveHoldersLocked(s) {
+			if groups == nil {
+				groups = map[string][]string{}
+			}
+			groups[node] = append(groups[node], s)
+		}
+	}
+	n.mu.RUnlock()
+	for node, ss := range groups {
+		b, err := json.Marshal(probe{Origin: n.id, Viewer: account, Resource: resource, Subjects: ss})
+		if err != nil || len(b) > MaxMessageBytes {
+			n.metrics.Dropped.Add(1)
+			continue
+		}
+		n.enqueue(node, "probe", b)
+	}
+}
+
+// onProbe shows a session on another node the subjects held here. The
+// asking node holds the viewer: that is taken as a registry entry at
+// once, since its own may still be on its way, and the answer must go there.
+func (n *Node) onProbe(msg *nats.Msg) {
+	p, err := decodeProbe(msg.Data)
+	if err == nil && p.Origin != n.id {
+		n.hint(p.Viewer, p.Origin)
+		err = n.hub.Show(p.Viewer, p.Resource, p.Subjects)
+	}
+	if err != nil {
+		n.metrics.BadIn.Add(1)
+		n.cfg.Log.Debug("cluster: refused probe", "err", err)
+	}
+}
+
+// hint records that node holds account, as a registry entry would.
+func (n *Node) hint(account, node string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.seen[node]; !ok || n.dead[node] {
+		return // only live nodes are routed to
+	}
+	n.holdLocked(account, node)
 }
 
 // Send is core.Remote's: it asks a node holding m's recipient to deliver it.

@@ -556,6 +556,7 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 			return nil, err
 		}
 	}
+	var probe []string // subjects whose sessions other nodes may hold
 	err = h.withView(ctx, account, func(loaded *user, view storedView) error {
 		if h.closing.Load() {
 			return errShuttingDown
@@ -595,6 +596,9 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 		if opts.View != nil {
 			*opts.View = View{read: true, epoch: view.epoch, subs: view.subs, subjects: subjectsOf("", view.facts)[1:]}
 		}
+		if h.cfg.Remote != nil && s.channel.FirstParty() {
+			probe = subjectsOf("", view.facts)[1:]
+		}
 		if opts.Presence != nil {
 			h.setPresenceLocked(s, *opts.Presence)
 		}
@@ -602,6 +606,9 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(probe) > 0 {
+		h.cfg.Remote.Probe(account, s.Resource, probe) // the snapshot showed them from here only
 	}
 	return s, nil
 }

@@ -24,6 +24,43 @@ type Remote interface {
 	// that node's Hub.Receive reached. It is called without locks and may
 	// block until ctx is done; an error means it was not delivered.
 	Send(ctx context.Context, m RemoteMessage) (Routed, error)
+	// Probe asks the nodes holding sessions of subjects to show the new
+	// first-party session account/resource what it may see of them
+	// (Hub.Show there): its snapshot was made from this node's sessions
+	// only. It must not block.
+	Probe(account, resource string, subjects []string)
+}
+
+// MaxProbe bounds the subjects of one Show: the contacts an account may have.
+const MaxProbe = 1 << 16
+
+// Show sends the first-party session viewer/resource, on another node,
+// the presence of each subject with sessions here that is online and that
+// it may see: the answer to its node's Remote.Probe, decided here, where
+// the subjects' facts are, and routed like any of their later changes.
+// It is input from another process: checked like a client's.
+func (h *Hub) Show(viewer, resource string, subjects []string) error {
+	if b, err := addr.Bare(viewer); err != nil || b != viewer {
+		return Errorf(CodeInvalid, "viewer must be a bare address")
+	}
+	if err := addr.Resource(resource); err != nil {
+		return Errorf(CodeInvalid, "resource: %v", err)
+	}
+	if len(subjects) > MaxProbe {
+		return Errorf(CodeInvalid, "at most %d subjects", MaxProbe)
+	}
+	for _, subject := range subjects {
+		if subject == viewer || h.live(subject) == nil {
+			continue
+		}
+		unlock := h.lock(subject)
+		if su := h.live(subject); su != nil && su.online() {
+			h.deliver(delivery{ev: PresenceEvent{View: su.fullView()}, subject: su, flow: FlowPresence,
+				to: []Target{{Account: viewer, Resource: resource}}})
+		}
+		unlock()
+	}
+	return nil
 }
 
 // RemoteMessage is a message or signal from a first-party session on one
