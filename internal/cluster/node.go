@@ -10,11 +10,15 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -831,4 +835,41 @@ func (n *Node) shutdown() {
 	}
 	n.nc.Close()
 	n.wg.Wait()
+}
+
+// NamespaceFor is the namespace of a domain's cluster: nodes of different
+// domains may share a NATS without hearing each other.
+func NamespaceFor(domain string) string {
+	ns := "presenced_" + tokenOf(domain)
+	if len(ns) > 64 {
+		sum := sha256.Sum256([]byte(domain))
+		ns = "presenced_" + hex.EncodeToString(sum[:16])
+	}
+	return ns
+}
+
+// DefaultNodeID is a node ID unique enough for --node-id's default: the
+// host name and a random suffix.
+func DefaultNodeID() string {
+	host, _ := os.Hostname()
+	host = tokenOf(host)
+	if len(host) > 40 {
+		host = host[:40]
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	if host == "" {
+		host = "node"
+	}
+	return host + "-" + hex.EncodeToString(b)
+}
+
+// tokenOf keeps the characters a subject token and a key may hold.
+func tokenOf(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
 }

@@ -64,6 +64,11 @@ type Config struct {
 	// VAPID contact.
 	PushAllowPrivate bool
 	PushSubject      string
+	// NATS lists the NATS servers of a cluster (internal/cluster);
+	// empty: a single node. NodeID names this node among the domain's
+	// ("": a unique name is made at start).
+	NATS   []string
+	NodeID string
 }
 
 // IdentityProvider is an external OpenID Connect provider: its issuer URL
@@ -315,6 +320,43 @@ var Settings = []Setting{
 	{"history_ttl", "720h", "how long each user's 1-1 message history (XEP-0313, the history frame) is kept", dur(func(c *Config) *time.Duration { return &c.HistoryTTL }, time.Minute, 0), false},
 	{"history_max", "10000", "messages kept in each user's history at most (the oldest go first)", positive(func(c *Config) *int { return &c.HistoryMax }), false},
 	{"identity_providers", "", "external OpenID Connect providers people may sign in with and whose ID tokens apps may exchange (docs/operations.md): in the file an array of tables with name, issuer, client_id and client_secret; as a flag or variable the same as a JSON array", identityProviders, false},
+	{"nats", "", "NATS servers joining this node to a cluster serving one domain (docs/operations.md, \"Running a cluster\"): nats://HOST:PORT, or a comma-separated list for a NATS cluster; JetStream must be enabled; empty: a single node", natsURLs, false},
+	{"node_id", "", "this node's name among the cluster's nodes: letters, digits, - and _, at most 64, unique per domain; empty: the host name and a random suffix, new at each start", func(c *Config, v string) error {
+		if v != "" && !nodeIDOK(v) {
+			return fmt.Errorf("%q: 1 to 64 letters, digits, - and _", v)
+		}
+		c.NodeID = v
+		return nil
+	}, false},
+}
+
+// natsURLs parses the nats setting.
+func natsURLs(c *Config, v string) error {
+	c.NATS = nil
+	for _, u := range strings.Split(v, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			continue
+		}
+		scheme, rest, ok := strings.Cut(u, "://")
+		if !ok || rest == "" || scheme != "nats" && scheme != "tls" {
+			return fmt.Errorf("%q is not a nats://HOST:PORT (or tls://) URL", u)
+		}
+		c.NATS = append(c.NATS, u)
+	}
+	return nil
+}
+
+func nodeIDOK(v string) bool {
+	if len(v) > 64 {
+		return false
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Flags registers every setting on fs, plus -config. Call Load after
