@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -372,4 +373,46 @@ func TestViewerJoiningLaterSeesSubject(t *testing.T) {
 	if b.Metrics().RoutedIn.Load() == 0 || a.Metrics().RoutedOut.Load() == 0 {
 		t.Fatal("nothing crossed the bus")
 	}
+}
+
+// TestThreeNodesOnANATSCluster: three presenced nodes, each on its own
+// server of a three-server NATS cluster (the registry replicated on all
+// three), with a user on each: presence and messages cross, and when a
+// node dies its user goes offline for the two others.
+func TestThreeNodesOnANATSCluster(t *testing.T) {
+	urls := strings.Split(natsCluster(t), ",")
+	d := newDomain(t, "alice@x", "bob@x", "carol@x")
+	d.befriend("alice@x", "bob@x")
+	d.befriend("alice@x", "carol@x")
+	d.befriend("bob@x", "carol@x")
+	three := func(c *Config) { c.Replicas = 3 }
+	a, b, c := d.start(urls[0], "a", three), d.start(urls[1], "b", three), d.start(urls[2], "c", three)
+
+	alice := a.connect(t, "alice@x", nil)
+	bob := b.connect(t, "bob@x", avail)
+	carol := c.connect(t, "carol@x", avail)
+	holder := map[string]*node{"alice@x": a, "bob@x": b, "carol@x": c}
+	for _, n := range []*node{a, b, c} {
+		for acct, h := range holder {
+			if h != n {
+				eventually(t, "node "+n.ID()+" to learn that "+h.ID()+" holds "+acct, func() bool { return n.Holds(acct) })
+			}
+		}
+	}
+	must(t, alice.s.SetPresence(core.Presence{Availability: core.Available, Status: "on a"}))
+	bob.await("alice on b", presenceIs("alice@x", core.Available))
+	carol.await("alice on c", presenceIs("alice@x", core.Available))
+
+	n, err := carol.s.Send(core.Message{Kind: core.KindMessage, ID: "c1", To: "bob@x", Body: "from c"})
+	if err != nil || n != 1 {
+		t.Fatalf("carol to bob: %d, %v", n, err)
+	}
+	bob.await("carol's message", func(ev core.Event) bool {
+		m, ok := ev.(core.MessageEvent)
+		return ok && m.Message.ID == "c1" && m.Message.Body == "from c"
+	})
+
+	a.Kill()
+	bob.await("alice offline on b", presenceIs("alice@x", core.Unavailable))
+	carol.await("alice offline on c", presenceIs("alice@x", core.Unavailable))
 }
