@@ -324,3 +324,29 @@ export interface PickedContact { handle: string; name?: string }
 export declare function pickContacts(options: PickOptions): Promise<PickedContact[]>;
 
 export declare function enableNotifications(options: NotificationOptions): Promise<{ id: string; [field: string]: any }>;
+
+export interface SignInOptions {
+  /** The app's client ID (required). */
+  clientId: string;
+  /** One of the app's registered redirect URIs (this page's URL without query by default). */
+  redirectUri?: string;
+  /** The scopes asked for, a string or a list; "openid" is always asked. */
+  scope?: string | string[];
+  /** presenced's URL (this page's origin by default). */
+  server?: string;
+}
+export interface SignedIn {
+  access_token: string;
+  id_token?: string;
+  scope?: string;
+  /** When the access token expires, in ms since the epoch. */
+  expires_at: number;
+  /** The ID token's sub: the user's handle in this app. */
+  sub?: string;
+}
+/** Starts the code flow with PKCE: the page leaves for presenced's consent page. */
+export declare function signIn(options: SignInOptions): Promise<void>;
+/** On the redirect URI: trades the code for tokens; else the kept token if still valid, or null. */
+export declare function finishSignIn(options: { clientId: string }): Promise<SignedIn | null>;
+/** Forgets the kept token (does not revoke it). */
+export declare function signOut(options: { clientId: string }): void;

@@ -812,6 +812,95 @@ export function pickContacts(options = {}) {
 }
 
 
+// Sign-in of an app (docs/apps.md): the OAuth 2.1 authorization code flow
+// with PKCE (S256) against presenced, for a public app in the browser.
+// signIn() leaves the page for presenced's consent page; on the way back
+// (the redirect URI, a page of the app), finishSignIn() trades the code for
+// tokens. What is kept between the two (the PKCE verifier and the state) is
+// in sessionStorage, per tab; so is the token finishSignIn() returns, until
+// it expires, so that a reload keeps the user signed in.
+
+const signInKey = (clientId) => "presenced:signin:" + clientId;
+const tokenKey = (clientId) => "presenced:token:" + clientId;
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+// signIn starts the sign-in: it makes a PKCE verifier and a state, keeps
+// them, and sends the page to presenced's /oauth/authorize. Options:
+// clientId (required), redirectUri (one of the app's registered ones; this
+// page's URL without query or fragment by default), scope (a string or a
+// list; "openid" is always asked), server (presenced's URL, this page's
+// origin by default).
+export async function signIn(options = {}) {
+  if (!options.clientId) throw new PresencedError("invalid", "signIn needs the app's clientId");
+  const server = new URL(options.server || location.origin);
+  const redirectUri = options.redirectUri || location.origin + location.pathname;
+  const scopes = new Set(["openid", ...(Array.isArray(options.scope) ? options.scope : String(options.scope || "").split(/\s+/))]);
+  scopes.delete("");
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
+  const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  sessionStorage.setItem(signInKey(options.clientId), JSON.stringify({ verifier, state, redirectUri, server: server.origin }));
+  const u = new URL("/oauth/authorize", server);
+  u.search = new URLSearchParams({ response_type: "code", client_id: options.clientId, redirect_uri: redirectUri,
+    scope: [...scopes].join(" "), state, code_challenge: challenge, code_challenge_method: "S256" });
+  location.assign(u.href);
+}
+
+// finishSignIn completes a sign-in on the page presenced sent the user back
+// to: with a code and the state signIn() kept in this page's URL, it trades
+// the code for tokens at /oauth/token, removes the code from the address
+// bar and resolves with {access_token, id_token, scope, expires_at, sub};
+// without one, it resolves with the token kept from before if it is still
+// valid, else null. It rejects with a PresencedError: the authorization
+// server's error (access_denied when the user said no …), state (a state
+// that is not the one this tab sent: a forged or stale redirect), or the
+// token endpoint's error. Options: clientId (required).
+export async function finishSignIn(options = {}) {
+  if (!options.clientId) throw new PresencedError("invalid", "finishSignIn needs the app's clientId");
+  const q = new URLSearchParams(location.search);
+  if (!q.has("code") && !q.has("error")) {
+    const kept = JSON.parse(sessionStorage.getItem(tokenKey(options.clientId)) || "null");
+    return kept && kept.expires_at > Date.now() + 10000 ? kept : null;
+  }
+  const pending = JSON.parse(sessionStorage.getItem(signInKey(options.clientId)) || "null");
+  sessionStorage.removeItem(signInKey(options.clientId));
+  history.replaceState(null, "", location.pathname); // the code is used once: not in the history, not reloaded
+  if (!pending || q.get("state") !== pending.state) {
+    throw new PresencedError("state", "this sign-in was not started on this page (its state does not match)");
+  }
+  if (q.has("error")) throw new PresencedError(q.get("error"), q.get("error_description") || q.get("error"));
+  const r = await fetch(pending.server + "/oauth/token", { method: "POST", body: new URLSearchParams({
+    grant_type: "authorization_code", code: q.get("code"), redirect_uri: pending.redirectUri,
+    client_id: options.clientId, code_verifier: pending.verifier }) });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok || !body.access_token) {
+    throw new PresencedError(body.error || "http_" + r.status, body.error_description || "the token endpoint refused the code");
+  }
+  const token = { access_token: body.access_token, id_token: body.id_token, scope: body.scope,
+    expires_at: Date.now() + (body.expires_in || 0) * 1000, sub: idTokenSubject(body.id_token) };
+  sessionStorage.setItem(tokenKey(options.clientId), JSON.stringify(token));
+  return token;
+}
+
+// signOut forgets the token finishSignIn() kept (it does not revoke it).
+export function signOut(options = {}) {
+  sessionStorage.removeItem(tokenKey(options.clientId));
+}
+
+// idTokenSubject is the ID token's sub, read without checking the
+// signature: the token came straight from the token endpoint over the
+// page's own connection, and sub only names the user to the picker.
+function idTokenSubject(idToken) {
+  try {
+    return JSON.parse(atob(idToken.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub;
+  } catch {
+    return undefined;
+  }
+}
+
 // base64url to the bytes applicationServerKey takes
 function base64urlBytes(b64) {
   const s = atob(b64.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((b64.length + 3) % 4));

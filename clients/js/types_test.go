@@ -14,11 +14,14 @@ import (
 // exampleBlock is a ```js block of the README.
 var exampleBlock = regexp.MustCompile("(?s)```js\n(.*?)```")
 
+// exported is a value the declarations export.
+var exported = regexp.MustCompile(`(?m)^export declare (?:const|class|function) (\w+)`)
+
 // TestDeclarations type-checks presenced.d.ts (strict, with the DOM's own
 // declarations) and every example of the README against it, so the
 // declarations and the documented calls cannot drift apart. Each example
-// runs in its own async function, its imports gathered into one, with the
-// names an example takes from its surroundings declared. The service
+// runs in its own async function, importing everything the declarations
+// export, with the names an example takes from its surroundings declared. The service
 // worker's example is not about the SDK and runs in another global scope:
 // it is left out.
 //
@@ -48,6 +51,10 @@ func TestDeclarations(t *testing.T) {
 	write("presenced.d.ts", Types)
 	write("tsconfig.json", []byte(`{"compilerOptions": {"strict": true, "noEmit": true, "target": "es2022", "module": "es2022",
   "moduleResolution": "bundler", "lib": ["es2022", "dom", "dom.iterable"], "skipLibCheck": false}, "include": ["*.ts"]}`))
+	var names []string
+	for _, m := range exported.FindAllStringSubmatch(string(Types), -1) {
+		names = append(names, m[1])
+	}
 	n := 0
 	for _, m := range exampleBlock.FindAllStringSubmatch(string(readme), -1) {
 		block := m[1]
@@ -61,12 +68,12 @@ func TestDeclarations(t *testing.T) {
 				body.WriteString("  " + line + "\n")
 			}
 		}
-		write(fmt.Sprintf("example%d.ts", n), []byte(fmt.Sprintf(`import { Presenced, PresencedError, pickContacts, enableNotifications } from "./presenced.js";
+		write(fmt.Sprintf("example%d.ts", n), []byte(fmt.Sprintf(`import { %s } from "./presenced.js";
 declare const token: string, p: Presenced, button: HTMLButtonElement;
 declare function show(...what: unknown[]): void;
 export async function example%d() {
 %s}
-`, n, body.String())))
+`, strings.Join(names, ", "), n, body.String())))
 	}
 	if n < 5 {
 		t.Fatalf("found %d examples in the README", n)

@@ -123,7 +123,7 @@ func appCmd(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := server.OpenExistingStore(context.Background(), cfg.DataDir)
+	st, err := server.OpenAdminStore(context.Background(), cfg)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ func TestHelpExitsZero(t *testing.T) {
 		{"user", "--help"}, {"user", "add", "--help"}, {"user", "list", "-h"},
 		{"token", "--help"}, {"token", "issue", "--help"},
 		{"app", "--help"}, {"app", "add", "--help"}, {"app", "list", "-h"}, {"app", "show", "-h"}, {"app", "delete", "-h"},
-		{"bench", "--help"}, {"bench", "idle", "-h"},
+		{"bench", "--help"}, {"bench", "idle", "-h"}, {"migrate-store", "-h"},
 	} {
 		var out bytes.Buffer
 		if err := run(args, strings.NewReader(""), &out, &out); err != nil {

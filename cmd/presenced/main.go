@@ -4,6 +4,7 @@
 //	presenced user add|list|delete|passwd manage accounts
 //	presenced token issue ADDRESS         print a bearer token for an account
 //	presenced app add|list|show|delete    manage apps (OAuth clients)
+//	presenced migrate-store --from DIR --to postgres://…  copy a SQLite store into PostgreSQL
 //	presenced bench idle|fanout [flags]   load generators (docs/benchmarks.md)
 package main
 
@@ -53,6 +54,8 @@ commands:
                              register an app (an OAuth client): prints its client ID and secret
   app list | show ID         list apps, show one (--json: as JSON)
   app delete ID              delete an app with its users' grants and tokens
+  migrate-store --from DATA_DIR --to postgres://…
+                             copy a data directory's SQLite database into an empty PostgreSQL one
   bench idle|fanout          load generators; see docs/benchmarks.md
   version, --version         print the version
 
@@ -81,6 +84,8 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return appCmd(args[1:], stdout)
 	case "bench":
 		return benchCmd(args[1:], stdout)
+	case "migrate-store":
+		return migrateStoreCmd(args[1:], stdout)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "presenced", version())
 		return nil
@@ -206,8 +211,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if strings.HasPrefix(host, "127.0.0.1:") {
 		host = "localhost:" + strings.TrimPrefix(host, "127.0.0.1:")
 	}
-	log.Info("presenced ready", "url", scheme+"://"+host+"/", "domain", cfg.Domain, "data_dir", cfg.DataDir)
+	storeName := "sqlite"
+	if cfg.Store != "" {
+		storeName = "postgres"
+	}
+	log.Info("presenced ready", "url", scheme+"://"+host+"/", "domain", cfg.Domain, "data_dir", cfg.DataDir, "store", storeName)
 	fmt.Fprintf(stdout, "presenced is serving %s on %s://%s/\n", cfg.Domain, scheme, host)
-	fmt.Fprintf(stdout, "add an account with: presenced user add you@%s --data-dir %s\n", cfg.Domain, cfg.DataDir)
+	if cfg.Store == "" {
+		fmt.Fprintf(stdout, "add an account with: presenced user add you@%s --data-dir %s\n", cfg.Domain, cfg.DataDir)
+	} else { // the URL holds a password: not printed
+		fmt.Fprintf(stdout, "add an account with: presenced user add you@%s --store URL (this server's --store)\n", cfg.Domain)
+	}
 	return srv.Serve(ctx, ln)
 }

@@ -39,7 +39,7 @@ const userUsage = `presenced user add|list|delete|passwd [ADDRESS] [flags]
 
 func newAdminFlags(name string, password bool) (*flag.FlagSet, adminFlags) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	f := adminFlags{file: config.FlagsFor(fs, "data_dir", "domain")}
+	f := adminFlags{file: config.FlagsFor(fs, "data_dir", "store", "domain")}
 	if password {
 		f.passwordStdin = fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 	}
@@ -70,7 +70,7 @@ func (f adminFlags) load(fs *flag.FlagSet) (config.Config, error) {
 // creates one, so a mistyped --data-dir or a command run in another folder
 // stops with an error instead of working on a new, empty database.
 func openAuth(cfg config.Config) (*auth.Auth, store.Store, error) {
-	st, err := server.OpenExistingStore(context.Background(), cfg.DataDir)
+	st, err := server.OpenAdminStore(context.Background(), cfg)
 	if err != nil {
 		return nil, nil, err
 	}

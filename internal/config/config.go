@@ -26,6 +26,7 @@ import (
 // Config is the server's configuration.
 type Config struct {
 	DataDir        string
+	Store          string // a postgres:// URL; "": the SQLite database in DataDir
 	HTTPAddr       string
 	PublicURL      string // where apps and browsers reach the server: the OAuth/OIDC issuer ("" : from http_addr)
 	Domain         string
@@ -69,6 +70,9 @@ type Config struct {
 	// ("": a unique name is made at start).
 	NATS   []string
 	NodeID string
+	// Demos serves the two demo apps under /demo/ and registers them
+	// (internal/demo, docs/demos.md).
+	Demos bool
 }
 
 // IdentityProvider is an external OpenID Connect provider: its issuer URL
@@ -159,6 +163,12 @@ func switchSetting(key, help string, f func(*Config) *bool) Setting {
 	}}
 }
 
+// defaultOn is s, on unless turned off.
+func defaultOn(s Setting) Setting {
+	s.Default = "true"
+	return s
+}
+
 func str(f func(*Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *f(c) = v; return nil }
 }
@@ -172,6 +182,30 @@ func domainSetting(c *Config, v string) error {
 	}
 	c.Domain = d
 	return nil
+}
+
+// storeSetting takes "" (SQLite in data_dir) or a PostgreSQL URL.
+func storeSetting(c *Config, v string) error {
+	if v != "" && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+		return fmt.Errorf("%q is not a postgres:// URL (leave it empty for SQLite in data_dir)", redactURL(v))
+	}
+	if _, err := url.Parse(v); err != nil {
+		return fmt.Errorf("not a URL: %s", redactURL(v))
+	}
+	c.Store = v
+	return nil
+}
+
+// redactURL hides a password in a URL shown in an error or a log.
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		if i := strings.LastIndex(v, "@"); i >= 0 {
+			return "…" + v[i:]
+		}
+		return v
+	}
+	return u.Redacted()
 }
 
 // SettingError is a setting whose value cannot be used; Load returns it.
@@ -254,6 +288,7 @@ const (
 // Settings are all the settings, in documentation order.
 var Settings = []Setting{
 	{"data_dir", "presenced-data", "directory for the SQLite database and keys; serve creates it if missing and locks it while it runs", str(func(c *Config) *string { return &c.DataDir }), false},
+	{"store", "", "where the durable data lives: empty for the SQLite database in data_dir; a postgres://USER:PASSWORD@HOST:PORT/DATABASE URL for PostgreSQL, which several servers may share (docs/operations.md#running-on-postgresql); data_dir still holds the keys", storeSetting, false},
 	{"http_addr", "127.0.0.1:8080", "HTTP listener: web page, REST API, WebSocket and long-polling", str(func(c *Config) *string { return &c.HTTPAddr }), false},
 	{"public_url", "", "the URL apps and browsers reach this server at, scheme://host[:port], the issuer of its OAuth/OpenID Connect tokens (docs/apps.md); https, or http on a loopback host; empty: http://HOST:PORT of http_addr (https with tls_cert)", str(func(c *Config) *string { return &c.PublicURL }), false},
 	{"domain", "localhost", "the domain this server hosts (accounts are user@domain)", domainSetting, false},
@@ -313,6 +348,7 @@ var Settings = []Setting{
 		return nil
 	}, false},
 	switchSetting("push_allow_private", "let Web Push endpoints be http, or on loopback and private addresses (docs/push.md): for tests and closed networks, never on a server facing the Internet", func(c *Config) *bool { return &c.PushAllowPrivate }),
+	defaultOn(switchSetting("demos", "serve the demo calling and chat apps under /demo/ and register them as apps (docs/demos.md)", func(c *Config) *bool { return &c.Demos })),
 	{"push_subject", "", "the operator's contact given to Web Push services (VAPID, RFC 8292): a mailto: or https: URL; empty: mailto:postmaster@DOMAIN", str(func(c *Config) *string { return &c.PushSubject }), false},
 	{"offline_ttl", "720h", "how long a message stored for an account with no session waits for it (docs/offline.md)", dur(func(c *Config) *time.Duration { return &c.OfflineTTL }, time.Minute, 0), false},
 	{"offline_max_messages", "1000", "messages stored per account at most; more are refused with limit", positive(func(c *Config) *int { return &c.OfflineMessages }), false},

@@ -243,3 +243,37 @@ client_secret = "q"
 		}
 	}
 }
+
+// TestStore: store is empty (SQLite in data_dir) or a postgres:// URL, from
+// a flag or the environment; anything else is a SettingError that does not
+// show the password.
+func TestStore(t *testing.T) {
+	load := func(env map[string]string, args ...string) (Config, error) {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		Flags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return Load(fs, "", func(k string) string { return env[k] })
+	}
+	if c, err := load(nil); err != nil || c.Store != "" {
+		t.Fatalf("default: %q %v", c.Store, err)
+	}
+	const u = "postgres://p:secret@db.example:5432/presenced?sslmode=verify-full"
+	if c, err := load(nil, "--store", u); err != nil || c.Store != u {
+		t.Fatalf("flag: %q %v", c.Store, err)
+	}
+	if c, err := load(map[string]string{"PRESENCED_STORE": "postgresql://db/p"}); err != nil || c.Store != "postgresql://db/p" {
+		t.Fatalf("environment: %q %v", c.Store, err)
+	}
+	for _, bad := range []string{"mysql://u:secret@db/p", "sqlite", "/var/lib/presenced"} {
+		_, err := load(nil, "--store", bad)
+		var se *SettingError
+		if !errors.As(err, &se) || se.Key != "store" {
+			t.Fatalf("%s: %v, want a SettingError for store", bad, err)
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Fatalf("%s: the error shows the password: %v", bad, err)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/store"
 )
 
 // Details is an RFC 9457 problem object. Code repeats the protocol's error
@@ -77,7 +78,8 @@ func RetryAfter(w http.ResponseWriter, d time.Duration) {
 }
 
 // Error writes err: a *core.Error as itself, the sign-in errors of package
-// auth and invalid addresses with their codes, anything else as an internal
+// auth and invalid addresses with their codes, an unreachable store
+// (store.ErrUnavailable) as 503 busy, anything else as an internal
 // error (whose details belong in the caller's log). It reports whether err
 // was an internal error.
 func Error(w http.ResponseWriter, err error) (internal bool) {
@@ -97,6 +99,10 @@ func Error(w http.ResponseWriter, err error) (internal bool) {
 		Write(w, core.CodeRateLimited, err.Error())
 	case errors.Is(err, auth.ErrWeakPassword), errors.Is(err, addr.ErrInvalid):
 		Write(w, core.CodeInvalid, err.Error())
+	case errors.Is(err, store.ErrUnavailable):
+		// the database cannot be reached: worth a retry, and worth a log line
+		Write(w, core.CodeBusy, "the store is unavailable; try again")
+		return true
 	default:
 		Write(w, core.CodeInternal, "internal error")
 		return true

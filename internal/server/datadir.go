@@ -8,8 +8,27 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/store/postgres"
 	"github.com/presenced/presenced/internal/store/sqlite"
+	"github.com/presenced/presenced/internal/store/sqlstore"
 )
+
+// LockDataDir holds dataDir as a running server does (ErrDataDirInUse if
+// one runs on it) until release is called: presenced migrate-store reads a
+// data directory no server is writing.
+func LockDataDir(dataDir string) (release func() error, err error) { return lockDataDir(dataDir) }
+
+// OpenAdminStore opens the store the account commands (user, token, app)
+// work on: the PostgreSQL database cfg.Store names, shared with the
+// servers, or else the SQLite database of an existing data directory
+// (OpenExistingStore).
+func OpenAdminStore(ctx context.Context, cfg config.Config) (*sqlstore.DB, error) {
+	if cfg.Store != "" {
+		return postgres.Open(ctx, cfg.Store)
+	}
+	return OpenExistingStore(ctx, cfg.DataDir)
+}
 
 // LockFile is the file in the data directory that the running server holds
 // locked (flock(2)); it contains the server's process id.

@@ -374,7 +374,8 @@ func TestRoomSlixmpp(t *testing.T) {
 	host, port, _ := strings.Cut(ts.xmppAddrs[0], ":")
 	cmd := exec.Command(python, filepath.Join("testdata", "slixmpp_muc.py"))
 	cmd.Env = append(os.Environ(), "XMPP_HOST="+host, "XMPP_PORT="+port, "XMPP_DOMAIN=localhost",
-		"XMPP_CA="+filepath.Join(ts.Config.DataDir, XMPPCertFile), "ALICE_PASSWORD=password-alice", "ROOM=lounge@conference.localhost")
+		"XMPP_CA="+filepath.Join(ts.Config.DataDir, XMPPCertFile), "ALICE_PASSWORD=password-alice", "ROOM=lounge@conference.localhost",
+		"PYTHONDONTWRITEBYTECODE=1") // it imports testdata/slixtest.py: no __pycache__ in the tree
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	must(t, cmd.Start())

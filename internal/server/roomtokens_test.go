@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/core"
 )
 
 // TestRoomTokensEndToEnd: a developer registers an app with a room key
@@ -101,4 +103,40 @@ func TestRoomTokensEndToEnd(t *testing.T) {
 type roomClaims struct {
 	jwt.Claims
 	Room string `json:"room"`
+}
+
+// TestRoomTokenOverXMPP: an XMPP stream signed in with the app's token
+// joins the app's rooms with the room token as the room's password;
+// without one, or with a forged one, it is told not-authorized, as by a
+// password-protected room.
+func TestRoomTokenOverXMPP(t *testing.T) {
+	ts, ctx, _, _ := xmppWorld(t, time.Second)
+	token, _, app := appToken(t, ts, "Chat", "addresses", "presence:read", "rooms")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, _ := json.Marshal(jose.JSONWebKey{Key: &key.PublicKey})
+	a, err := ts.Store.GetApp(ctx, app)
+	must(t, err)
+	a.RoomKey = pub
+	must(t, ts.Store.UpdateApp(ctx, a))
+	sign := func(signer *ecdsa.PrivateKey) string {
+		sg, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: signer}, nil)
+		must(t, err)
+		raw, err := jwt.Signed(sg).Claims(roomClaims{Claims: jwt.Claims{Issuer: app, Audience: jwt.Audience{ts.OAuth.Issuer()},
+			Subject: core.NewHandles(ts.key).Of(app, "alice@localhost", "alice@localhost"), Expiry: jwt.NewNumericDate(time.Now().Add(time.Hour))},
+			Room: "match-7"}).Serialize()
+		must(t, err)
+		return raw
+	}
+	forger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	in, _ := xmppAppStream(t, ts, token)
+	for i, password := range []string{"", sign(forger), sign(key)} {
+		must(t, in.s.Send(ctx, stanza2IQ(fmt.Sprintf(`<presence to='match-7@conference.localhost/al'><x xmlns='http://jabber.org/protocol/muc'><password>%s</password></x></presence>`, password))))
+		got := waitStanza(t, in.c, func(st stanza) bool { return st.XMLName.Local == "presence" && strings.HasPrefix(st.From, "match-7@") })
+		switch {
+		case i < 2 && (got.Type != "error" || !strings.Contains(got.Inner, "<not-authorized")):
+			t.Fatalf("join with password %d: %+v", i, got)
+		case i == 2 && (got.Type != "" || !strings.Contains(got.Inner, `code="110"`)):
+			t.Fatalf("join with the app's room token: %+v", got)
+		}
+	}
 }

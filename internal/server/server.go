@@ -31,13 +31,16 @@ import (
 	"github.com/presenced/presenced/internal/cluster"
 	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/demo"
 	"github.com/presenced/presenced/internal/identity"
 	"github.com/presenced/presenced/internal/metrics"
 	"github.com/presenced/presenced/internal/oauth"
 	"github.com/presenced/presenced/internal/problem"
 	"github.com/presenced/presenced/internal/roomtoken"
 	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/store/postgres"
 	"github.com/presenced/presenced/internal/store/sqlite"
+	"github.com/presenced/presenced/internal/store/sqlstore"
 	"github.com/presenced/presenced/internal/transport/longpoll"
 	"github.com/presenced/presenced/internal/transport/ws"
 	"github.com/presenced/presenced/internal/web"
@@ -132,7 +135,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(ctx, cfg.DataDir)
+	// the keys stay in the data directory whichever store holds the data
+	var st *sqlstore.DB
+	if cfg.Store != "" {
+		st, err = postgres.Open(ctx, cfg.Store)
+	} else {
+		st, err = OpenStore(ctx, cfg.DataDir)
+	}
 	if err != nil {
 		unlock()
 		return nil, err
@@ -223,6 +232,9 @@ func (s *Server) routes() http.Handler {
 	s.Web.Routes(mux)
 	s.OAuth.Routes(mux)
 	s.Identities.Routes(mux)
+	if s.Config.Demos {
+		demo.Routes(mux) // registered as apps once the issuer is known (registerDemos)
+	}
 	dav := &carddav.Handler{Hub: s.Hub, Auth: s.Auth, Log: s.Log} // docs/contacts.md
 	mux.Handle(carddav.Prefix, dav)
 	mux.Handle("/.well-known/carddav", dav)
@@ -416,6 +428,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}})
 	}
 	s.setIssuer(ln)
+	s.registerDemos(ctx)
 	if s.Config.AdminAddr != "" {
 		// bound here, not in the goroutine, so that a taken or malformed
 		// address stops the start instead of silently leaving the operator
@@ -484,6 +497,21 @@ func (s *Server) setIssuer(ln net.Listener) {
 	if err := s.OAuth.SetIssuer(strings.TrimSuffix(issuer, "/")); err != nil {
 		s.Log.Warn("apps (OAuth) are off: set public_url to the https URL apps reach this server at", "err", err)
 	}
+}
+
+// registerDemos registers the demo apps (internal/demo) for the issuer:
+// their redirect URIs are its pages. Without an issuer apps are off, and
+// so are the demos; a failure leaves the server running without them.
+func (s *Server) registerDemos(ctx context.Context) {
+	issuer := s.OAuth.Issuer()
+	if !s.Config.Demos || issuer == "" {
+		return
+	}
+	if err := demo.Register(ctx, s.Store, issuer, s.clock.Now()); err != nil {
+		s.Log.Error("the demo apps could not be registered; /demo/ will not sign anyone in", "err", err)
+		return
+	}
+	s.Log.Info("demo apps", "calls", issuer+demo.Prefix+"call/", "chat", issuer+demo.Prefix+"chat/")
 }
 
 // serveAdmin serves adminRoutes on ln until ctx ends.

@@ -1,6 +1,6 @@
 // Package store defines the durable data of presenced behind small interfaces.
 //
-// Every backend (sqlite now, postgres for clusters later) must pass the
+// Every backend (sqlite, the embedded default; postgres, for clusters) must pass the
 // conformance suite in package storetest. Nothing here knows about sessions or
 // live presence: those live in memory in package core.
 package store
@@ -24,6 +24,10 @@ var (
 	// ErrSyncExpired means a sync position is older than the oldest change
 	// the backend still remembers: the client must list everything again.
 	ErrSyncExpired = errors.New("sync position expired")
+	// ErrUnavailable means the backend could not be reached (a database
+	// server down or restarting): nothing was written, and the same call
+	// may succeed later.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // Store is the whole durable state of one deployment.

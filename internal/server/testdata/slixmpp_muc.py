@@ -10,58 +10,22 @@ Environment: XMPP_HOST, XMPP_PORT, XMPP_DOMAIN, XMPP_CA, ALICE_PASSWORD, ROOM.
 """
 
 import asyncio
-import os
-import ssl
-import sys
 
 import slixmpp
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-env = os.environ
+from slixtest import Scenario, TIMEOUT, env, run
+
 ROOM = slixmpp.JID(env["ROOM"])
-TIMEOUT = 10
 
 
-class Alice(slixmpp.ClientXMPP):
+class Alice(Scenario):
     def __init__(self):
         super().__init__("alice@%s/slix" % env["XMPP_DOMAIN"], env["ALICE_PASSWORD"])
-        self.ca_certs = env["XMPP_CA"]
-        version = tuple(int(x) for x in slixmpp.__version__.split(".")[:3])
-        if version < (1, 8, 5):  # see test/interop/slixmpp_scenario.py
-            self.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
-        self.register_plugin("xep_0045")
-        self.messages = asyncio.Queue()
-        self.presences = asyncio.Queue()
-        self.add_event_handler("groupchat_message", self.messages.put_nowait)
         self.add_event_handler("muc::%s::presence" % ROOM, self.presences.put_nowait)
         self.gone = asyncio.Queue()  # the plugin forgets the room before our own departure arrives
         self.register_handler(Callback("gone", MatchXPath("{jabber:client}presence"), self.gone.put_nowait))
-        self.add_event_handler("session_start", self.start)
-        self.add_event_handler("failed_auth", lambda _: self.fail("authentication failed"))
-        self.ok = False
-
-    def fail(self, why):
-        print("FAIL:", why, flush=True)
-        self.disconnect()
-
-    async def wait(self, queue, match, what):
-        try:
-            while True:
-                st = await asyncio.wait_for(queue.get(), TIMEOUT)
-                if match(st):
-                    return st
-        except asyncio.TimeoutError:
-            raise AssertionError("timed out waiting for " + what)
-
-    async def start(self, _):
-        try:
-            await self.scenario()
-            self.ok = True
-            print("OK", flush=True)
-        except Exception as e:  # noqa: BLE001 - any failure ends the scenario
-            print("FAIL:", repr(e), flush=True)
-        self.disconnect()
 
     async def scenario(self):
         self.send_presence()
@@ -90,11 +54,4 @@ class Alice(slixmpp.ClientXMPP):
         assert 'code="110"' in str(left), left
 
 
-async def main():
-    alice = Alice()
-    alice.connect((env["XMPP_HOST"], int(env["XMPP_PORT"])))
-    await asyncio.wait_for(alice.disconnected, 60)
-    sys.exit(0 if alice.ok else 1)
-
-
-asyncio.run(main())
+run(Alice)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/store/sqlstore"
 	"github.com/presenced/presenced/internal/store/storetest"
 )
 
@@ -52,29 +53,8 @@ func TestDeleteAccountUsesIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, q := range []string{
-		`DELETE FROM blocks WHERE blocker=?1 OR blocked=?1`,
-		`DELETE FROM hidden WHERE subject=?1 OR viewer=?1`,
-		`DELETE FROM relations WHERE subject=?1 OR viewer=?1`,
-		`SELECT ` + contactCols + ` FROM contacts WHERE owner=?1 AND address=?1 ORDER BY name COLLATE NOCASE, id`,
-		// revoking a grant, an app, a refresh family; an owner's apps
-		`DELETE FROM tokens WHERE app=?1 AND account=?1 AND app<>'' RETURNING account, id`,
-		`DELETE FROM tokens WHERE family=?1 RETURNING account, id`,
-		`DELETE FROM tokens WHERE app<>'' AND app IN (SELECT id FROM apps WHERE owner=?1) RETURNING account, id`,
-		`DELETE FROM refresh_tokens WHERE app IN (SELECT id FROM apps WHERE id=?1)`,
-		`DELETE FROM refresh_tokens WHERE account=?1 AND app=?1`,
-		`DELETE FROM refresh_tokens WHERE account=?1`,
-		`DELETE FROM refresh_tokens WHERE family=?1`,
-		`DELETE FROM grants WHERE app IN (SELECT id FROM apps WHERE owner=?1)`,
-		`DELETE FROM grants WHERE account=?1`,
-		`SELECT COALESCE(SUM(json_array_length(picked)),0) FROM grants WHERE account=?1 AND app<>?1`,
-		// linked identities: deleting an account's, listing them, and the
-		// accounts that granted an app (the token exchange)
-		`DELETE FROM identities WHERE account=?1`,
-		`SELECT ` + identityCols + ` FROM identities WHERE account=?1 ORDER BY created_at, issuer, subject`,
-		`SELECT account FROM grants WHERE app=?1 ORDER BY account`,
-	} {
-		rows, err := db.db.Query(`EXPLAIN QUERY PLAN `+q, "a@x")
+	for _, q := range sqlstore.IndexedQueries(Dialect) {
+		rows, err := db.SQL().Query(`EXPLAIN QUERY PLAN `+q, "a@x")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +90,7 @@ func TestMigrationsFillGaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{`DROP TABLE room_history`, `DROP TABLE room_affiliations`, `DROP TABLE rooms`, `DELETE FROM schema_migrations WHERE version=17`} {
-		if _, err := db.db.ExecContext(ctx, q); err != nil {
+		if _, err := db.SQL().ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RecreatedAccountInheritsNothing", testRecreatedInheritsNothing},
 		{"PersonalItems", testPersonalItems},
 		{"Lifecycle", testLifecycle},
+		{"LifecycleFollowedUnderConcurrency", testLifecycleFollowed},
 		{"Apps", testApps},
 		{"Grants", testGrants},
 		{"GrantLimits", testGrantLimits},
@@ -1028,5 +1029,79 @@ func testEditPairLimitsConcurrent(t *testing.T, s store.Store) {
 	wg.Wait()
 	if rows := countRelations(t, s, "alice@x"); ok != max || rows != max {
 		t.Fatalf("%d requests succeeded, %d stored; want %d", ok, rows, max)
+	}
+}
+
+// testLifecycleFollowed: a reader following the log as the hub does
+// (LifecycleSince after the last id it saw) while several writers log
+// concurrently sees every event, once. A backend whose ids can become
+// visible out of order (PostgreSQL's sequences) would let the reader move
+// past an id still uncommitted and never see it.
+func testLifecycleFollowed(t *testing.T, s store.Store) {
+	const writers, each = 8, 25
+	start, err := s.LastLifecycleID(ctx)
+	must(t, err)
+	for w := range writers {
+		a := fmt.Sprintf("w%d@x", w)
+		addAccount(t, s, a)
+		for i := range each {
+			id := fmt.Sprintf("%s-%d", a, i)
+			must(t, s.CreateToken(ctx, store.Token{ID: id, Hash: []byte(id), Account: a, CreatedAt: t0}))
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := fmt.Sprintf("w%d@x", w)
+			for i := range each {
+				if err := s.DeleteToken(ctx, a, fmt.Sprintf("%s-%d", a, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	seen := map[string]int{}
+	after := start
+	follow := func() {
+		for {
+			evs, err := s.LifecycleSince(ctx, after, 7)
+			must(t, err)
+			if len(evs) == 0 {
+				return
+			}
+			for _, ev := range evs {
+				if ev.ID <= after {
+					t.Fatalf("event %d after %d", ev.ID, after)
+				}
+				after = ev.ID
+				seen[ev.TokenID]++
+			}
+		}
+	}
+	for following := true; following; {
+		select {
+		case <-done:
+			following = false
+		default:
+		}
+		follow() // once more after the writers are done: the last ones
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(seen) != writers*each {
+		t.Fatalf("the follower saw %d of %d events", len(seen), writers*each)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("event for %s seen %d times", id, n)
+		}
 	}
 }

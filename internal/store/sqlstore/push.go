@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/presenced/presenced/internal/store"
@@ -11,8 +10,9 @@ import (
 // Web Push subscriptions (store/push.go; migration 0019).
 
 func (s *DB) PutPushSubscription(ctx context.Context, p store.PushSubscription) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var account, exists, n int
+	return s.tx(ctx, func(tx *Tx) error {
+		var account, exists bool
+		var n int
 		err := tx.QueryRowContext(ctx, `SELECT
 				EXISTS(SELECT 1 FROM accounts WHERE address=?1),
 				EXISTS(SELECT 1 FROM push_subscriptions WHERE account=?1 AND id=?2),
@@ -20,9 +20,9 @@ func (s *DB) PutPushSubscription(ctx context.Context, p store.PushSubscription) 
 		switch {
 		case err != nil:
 			return err
-		case account == 0:
+		case !account:
 			return fmt.Errorf("account %s: %w", p.Account, store.ErrNotFound)
-		case exists == 0 && n >= store.MaxPushSubscriptions:
+		case !exists && n >= store.MaxPushSubscriptions:
 			return fmt.Errorf("%s has %d push subscriptions, the limit: %w", p.Account, n, store.ErrLimit)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO push_subscriptions(account,id,endpoint,p256dh,auth,device,created) VALUES (?,?,?,?,?,?,?)

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // Offline delivery and history (store/offline.go; migration 0016).
 
 func (s *DB) PutStored(ctx context.Context, m store.StoredMessage, lim store.StoredLimits) (seq int64, stored bool, err error) {
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *Tx) error {
 		if m.ID != "" {
 			err := tx.QueryRowContext(ctx, `SELECT seq FROM stored_messages WHERE account=? AND sender=? AND id=? AND body=? AND payload=?`,
 				m.Account, m.Sender, m.ID, m.Body, m.Payload).Scan(&seq)
@@ -25,13 +25,14 @@ func (s *DB) PutStored(ctx context.Context, m store.StoredMessage, lim store.Sto
 				return err
 			}
 		}
-		var exists, n, size int
+		var exists bool
+		var n, size int
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM accounts WHERE address=?1),
-			(SELECT COUNT(*) FROM stored_messages WHERE account=?1), (SELECT COALESCE(SUM(size),0) FROM stored_messages WHERE account=?1)`,
+			(SELECT COUNT(*) FROM stored_messages WHERE account=?1), (SELECT CAST(COALESCE(SUM(size),0) AS BIGINT) FROM stored_messages WHERE account=?1)`,
 			m.Account).Scan(&exists, &n, &size); err != nil {
 			return err
 		}
-		if exists == 0 {
+		if !exists {
 			return fmt.Errorf("account %s: %w", m.Account, store.ErrNotFound)
 		}
 		if lim.Count > 0 && n+1 > lim.Count || lim.Bytes > 0 && size+m.Size() > lim.Bytes {
@@ -46,9 +47,9 @@ func (s *DB) PutStored(ctx context.Context, m store.StoredMessage, lim store.Sto
 	return seq, stored, err
 }
 
-func (s *DB) StoredFor(ctx context.Context, account string, now time.Time, limit int) ([]store.StoredMessage, error) {
+func (s *DB) StoredFor(ctx context.Context, account string, now time.Time, n int) ([]store.StoredMessage, error) {
 	rows, err := s.query(ctx, `SELECT seq,account,sender,sender_from,id,type,body,payload,sent,expires FROM stored_messages
-		WHERE account=? AND (expires=0 OR expires>?) ORDER BY seq LIMIT ?`, account, unix(now), limit)
+		WHERE account=? AND (expires=0 OR expires>?) ORDER BY seq LIMIT ?`, account, unix(now), limit(n))
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +75,7 @@ func (s *DB) DeleteStored(ctx context.Context, account string, seqs []int64) (in
 	for _, q := range seqs {
 		args = append(args, q)
 	}
-	res, err := s.db.ExecContext(ctx, `DELETE FROM stored_messages WHERE account=? AND seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`)`, args...)
+	res, err := s.exec(ctx, `DELETE FROM stored_messages WHERE account=? AND seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`)`, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -95,10 +96,10 @@ func (s *DB) ArchiveMessages(ctx context.Context, ms []store.ArchivedMessage, ma
 	if len(ms) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		for _, m := range ms {
 			res, err := tx.ExecContext(ctx, `INSERT INTO archive (owner,peer,outgoing,sender_from,recipient,id,type,body,sent)
-				SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9 WHERE EXISTS(SELECT 1 FROM accounts WHERE address=?1)
+				SELECT ?1,?2,CAST(?3 AS BIGINT),?4,?5,?6,?7,?8,CAST(?9 AS BIGINT) WHERE EXISTS(SELECT 1 FROM accounts WHERE address=?1)
 				AND NOT EXISTS(SELECT 1 FROM archive_off WHERE owner=?1)`,
 				m.Owner, m.With, m.Outgoing, m.From, m.To, m.ID, m.Type, m.Body, unix(m.Sent))
 			if err != nil {
@@ -142,7 +143,7 @@ func (s *DB) QueryArchive(ctx context.Context, owner string, q store.ArchiveQuer
 	if max <= 0 {
 		max = 1
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT seq,owner,peer,outgoing,sender_from,recipient,id,type,body,sent FROM archive WHERE `+
+	rows, err := s.query(ctx, `SELECT seq,owner,peer,outgoing,sender_from,recipient,id,type,body,sent FROM archive WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY seq `+order+` LIMIT ?`, append(args, max+1)...)
 	if err != nil {
 		return nil, false, err
@@ -192,17 +193,17 @@ func (s *DB) DeleteArchivedBefore(ctx context.Context, t time.Time) (int, error)
 }
 
 func (s *DB) SetArchiving(ctx context.Context, owner string, on bool) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var exists int
+	return s.tx(ctx, func(tx *Tx) error {
+		var exists bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM accounts WHERE address=?)`, owner).Scan(&exists); err != nil {
 			return err
 		}
-		if exists == 0 {
+		if !exists {
 			return fmt.Errorf("account %s: %w", owner, store.ErrNotFound)
 		}
 		q := `DELETE FROM archive_off WHERE owner=?`
 		if !on {
-			q = `INSERT OR IGNORE INTO archive_off (owner) VALUES (?)`
+			q = `INSERT INTO archive_off (owner) VALUES (?) ON CONFLICT DO NOTHING`
 		}
 		_, err := tx.ExecContext(ctx, q, owner)
 		return err
@@ -210,7 +211,7 @@ func (s *DB) SetArchiving(ctx context.Context, owner string, on bool) error {
 }
 
 func (s *DB) Archiving(ctx context.Context, owner string) (bool, error) {
-	var off int
+	var off bool
 	err := s.queryRow(ctx, `SELECT EXISTS(SELECT 1 FROM archive_off WHERE owner=?)`, owner).Scan(&off)
-	return off == 0, err
+	return !off, err
 }

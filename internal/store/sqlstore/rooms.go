@@ -1,10 +1,9 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/presenced/presenced/internal/store"
 )
@@ -12,8 +11,9 @@ import (
 // Rooms (store/rooms.go; migration 0017).
 
 func (s *DB) CreateRoom(ctx context.Context, r store.Room, maxOwned int) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var account, exists, n int
+	return s.tx(ctx, func(tx *Tx) error {
+		var account, exists bool
+		var n int
 		err := tx.QueryRowContext(ctx, `SELECT
 				EXISTS(SELECT 1 FROM accounts WHERE address=?1),
 				EXISTS(SELECT 1 FROM rooms WHERE app=?2 AND name=?3),
@@ -21,9 +21,9 @@ func (s *DB) CreateRoom(ctx context.Context, r store.Room, maxOwned int) error {
 		switch {
 		case err != nil:
 			return err
-		case account == 0:
+		case !account:
 			return fmt.Errorf("account %s: %w", r.Owner, store.ErrNotFound)
-		case exists != 0:
+		case exists:
 			return fmt.Errorf("room %s: %w", r.Name, store.ErrExists)
 		case n >= maxOwned:
 			return fmt.Errorf("%s owns %d rooms, the limit: %w", r.Owner, n, store.ErrLimit)
@@ -67,14 +67,15 @@ func (s *DB) DeleteRoom(ctx context.Context, app, name string) error {
 	return nil
 }
 
-func (s *DB) ListRooms(ctx context.Context, app string, limit int) ([]store.Room, error) {
-	rows, err := s.query(ctx, `SELECT `+roomColumns+` FROM rooms WHERE app=? ORDER BY name LIMIT ?`, app, limit)
+func (s *DB) ListRooms(ctx context.Context, app string, n int) ([]store.Room, error) {
+	rows, err := s.query(ctx, `SELECT `+roomColumns+` FROM rooms WHERE app=? ORDER BY name LIMIT ?`, app, limit(n))
 	return collect(rows, err, scanRoom)
 }
 
 func (s *DB) SetAffiliation(ctx context.Context, app, name, account, affiliation string, max int) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var room, exists, n int
+	return s.tx(ctx, func(tx *Tx) error {
+		var room, exists bool
+		var n int
 		err := tx.QueryRowContext(ctx, `SELECT
 				EXISTS(SELECT 1 FROM rooms WHERE app=?1 AND name=?2),
 				EXISTS(SELECT 1 FROM room_affiliations WHERE app=?1 AND name=?2 AND account=?3),
@@ -82,17 +83,17 @@ func (s *DB) SetAffiliation(ctx context.Context, app, name, account, affiliation
 		switch {
 		case err != nil:
 			return err
-		case room == 0:
+		case !room:
 			return fmt.Errorf("room %s: %w", name, store.ErrNotFound)
 		case affiliation == store.AffNone || affiliation == "":
 			_, err := tx.ExecContext(ctx, `DELETE FROM room_affiliations WHERE app=? AND name=? AND account=?`, app, name, account)
 			return err
-		case exists == 0 && n >= max:
+		case !exists && n >= max:
 			return fmt.Errorf("room %s names %d accounts, the limit: %w", name, n, store.ErrLimit)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO room_affiliations(app,name,account,affiliation) VALUES (?,?,?,?)
 			ON CONFLICT(app,name,account) DO UPDATE SET affiliation=excluded.affiliation`, app, name, account, affiliation)
-		if isForeignKey(err) {
+		if s.d.IsForeignKey(err) {
 			return fmt.Errorf("account %s: %w", account, store.ErrNotFound)
 		}
 		return err
@@ -108,10 +109,10 @@ func (s *DB) Affiliations(ctx context.Context, app, name string) ([]store.RoomAf
 }
 
 func (s *DB) AppendRoomMessage(ctx context.Context, app, name string, m store.RoomMessage, maxCount, maxBytes int) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO room_history(app,name,id,account,nick,body,sent) VALUES (?,?,?,?,?,?,?)`,
 			app, name, m.ID, m.Account, m.Nick, m.Body, unix(m.Sent))
-		if isForeignKey(err) {
+		if s.d.IsForeignKey(err) {
 			return fmt.Errorf("room %s: %w", name, store.ErrNotFound)
 		}
 		if err != nil {
@@ -120,9 +121,9 @@ func (s *DB) AppendRoomMessage(ctx context.Context, app, name string, m store.Ro
 		// keep the newest messages within both bounds: the oldest kept is
 		// the newest whose running total (newest first) is within them
 		_, err = tx.ExecContext(ctx, `DELETE FROM room_history WHERE app=?1 AND name=?2 AND seq NOT IN (
-				SELECT seq FROM (SELECT seq, SUM(LENGTH(CAST(body AS BLOB))) OVER (ORDER BY seq DESC) AS total,
+				SELECT seq FROM (SELECT seq, SUM(`+s.d.OctetLength("body")+`) OVER (ORDER BY seq DESC) AS total,
 					ROW_NUMBER() OVER (ORDER BY seq DESC) AS n
-				FROM room_history WHERE app=?1 AND name=?2) WHERE n<=?3 AND total<=?4)`, app, name, maxCount, maxBytes)
+				FROM room_history WHERE app=?1 AND name=?2) AS kept WHERE n<=?3 AND total<=?4)`, app, name, maxCount, maxBytes)
 		return err
 	})
 }
@@ -138,14 +139,10 @@ func (s *DB) RoomHistory(ctx context.Context, app, name string) ([]store.RoomMes
 	})
 }
 
-func isForeignKey(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint")
-}
-
 // deleteRoomsOf removes, in a deletion of account, the rooms it owns (with
 // their affiliations and history) and its affiliations elsewhere: they also
 // go by ON DELETE CASCADE, but only on connections with foreign_keys on.
-func deleteRoomsOf(ctx context.Context, tx *sql.Tx, account string) error {
+func deleteRoomsOf(ctx context.Context, tx *Tx, account string) error {
 	for _, q := range []string{
 		`DELETE FROM room_history WHERE (app, name) IN (SELECT app, name FROM rooms WHERE owner=?1)`,
 		`DELETE FROM room_affiliations WHERE account=?1 OR (app, name) IN (SELECT app, name FROM rooms WHERE owner=?1)`,

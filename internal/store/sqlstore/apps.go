@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -41,13 +41,14 @@ func (s *DB) CreateApp(ctx context.Context, a store.App) error {
 		return fmt.Errorf("app %s: %d redirect URIs, %d scopes: %w", a.ID, len(a.RedirectURIs), len(a.Scopes), store.ErrLimit)
 	}
 	secret := nilIfEmpty(a.SecretHash) // NULL for a public app
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		if a.Owner != "" {
-			var exists, n int
+			var exists bool
+			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM accounts WHERE address=?1), (SELECT COUNT(*) FROM apps WHERE owner=?1)`, a.Owner).Scan(&exists, &n); err != nil {
 				return err
 			}
-			if exists == 0 {
+			if !exists {
 				return fmt.Errorf("owner %s: %w", a.Owner, store.ErrNotFound)
 			}
 			if n >= store.MaxAppsPerOwner {
@@ -56,7 +57,7 @@ func (s *DB) CreateApp(ctx context.Context, a store.App) error {
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO apps(`+appCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
 			a.ID, a.Name, a.Owner, jsonList(a.RedirectURIs), jsonList(a.Scopes), a.Logo, a.Description, a.Public, secret, nilIfEmpty(a.RoomKey), unix(a.CreatedAt))
-		if isUnique(err) {
+		if s.d.IsUnique(err) {
 			return fmt.Errorf("app %s: %w", a.ID, store.ErrExists)
 		}
 		return err
@@ -101,7 +102,7 @@ func (s *DB) UpdateApp(ctx context.Context, a store.App) error {
 	if len(a.RedirectURIs) > store.MaxListLen || len(a.Scopes) > store.MaxListLen {
 		return fmt.Errorf("app %s: %d redirect URIs, %d scopes: %w", a.ID, len(a.RedirectURIs), len(a.Scopes), store.ErrLimit)
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		old, err := scanApp(tx.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE id=?`, a.ID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("app %s: %w", a.ID, store.ErrNotFound)
@@ -128,7 +129,7 @@ func (s *DB) UpdateApp(ctx context.Context, a store.App) error {
 
 // narrowGrants takes the scopes lost from every grant to app that holds
 // one, in tx, with the app's tokens for those grants' accounts.
-func narrowGrants(ctx context.Context, tx *sql.Tx, app string, lost []string) error {
+func narrowGrants(ctx context.Context, tx *Tx, app string, lost []string) error {
 	rows, err := tx.QueryContext(ctx, `SELECT `+grantCols+` FROM grants WHERE app=?`, app)
 	gs, err := collect(rows, err, scanGrant)
 	if err != nil {
@@ -157,7 +158,7 @@ func (s *DB) SetAppSecret(ctx context.Context, id string, hash []byte) error {
 	if len(hash) == 0 {
 		return fmt.Errorf("app %s: an empty secret hash", id)
 	}
-	err := mustAffect(s.exec(ctx, `UPDATE apps SET secret_hash=? WHERE id=? AND NOT public`, hash, id))
+	err := mustAffect(s.exec(ctx, `UPDATE apps SET secret_hash=? WHERE id=? AND public=0`, hash, id))
 	if err != nil {
 		return fmt.Errorf("confidential app %s: %w", id, err)
 	}
@@ -165,7 +166,7 @@ func (s *DB) SetAppSecret(ctx context.Context, id string, hash []byte) error {
 }
 
 func (s *DB) DeleteApp(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM apps WHERE id=?`, id).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -181,7 +182,7 @@ func (s *DB) DeleteApp(ctx context.Context, id string) error {
 // deleteApps deletes, in tx, the apps matching where (a condition on the
 // apps table with one parameter, arg) with their grants and tokens, each
 // access token logged as revoked.
-func deleteApps(ctx context.Context, tx *sql.Tx, where string, arg string) error {
+func deleteApps(ctx context.Context, tx *Tx, where string, arg string) error {
 	in := `(SELECT id FROM apps WHERE ` + where + `)`
 	if _, err := deleteTokens(ctx, tx, `DELETE FROM tokens WHERE app<>'' AND app IN `+in+` RETURNING account, id`, arg); err != nil {
 		return err
@@ -229,27 +230,28 @@ func (s *DB) PutGrant(ctx context.Context, g store.Grant) error {
 	if len(g.Scopes) > store.MaxListLen || len(g.Picked) > store.MaxPicked {
 		return fmt.Errorf("grant of %s to %s: %d scopes, %d picked: %w", g.Account, g.App, len(g.Scopes), len(g.Picked), store.ErrLimit)
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		// the account, the app, whether the grant is new, and what the
 		// account's other grants hold, in one read
-		var account, app, exists, grants, picked int
+		var account, app, exists bool
+		var grants, picked int
 		err := tx.QueryRowContext(ctx, `SELECT
 				EXISTS(SELECT 1 FROM accounts WHERE address=?1),
 				EXISTS(SELECT 1 FROM apps WHERE id=?2),
 				EXISTS(SELECT 1 FROM grants WHERE account=?1 AND app=?2),
 				(SELECT COUNT(*) FROM grants WHERE account=?1),
-				(SELECT COALESCE(SUM(json_array_length(picked)),0) FROM grants WHERE account=?1 AND app<>?2)`,
+				(SELECT CAST(COALESCE(SUM(`+s.d.JSONArrayLength("picked")+`),0) AS BIGINT) FROM grants WHERE account=?1 AND app<>?2)`,
 			g.Account, g.App).Scan(&account, &app, &exists, &grants, &picked)
 		if err != nil {
 			return err
 		}
-		if account == 0 {
+		if !account {
 			return fmt.Errorf("account %s: %w", g.Account, store.ErrNotFound)
 		}
-		if app == 0 {
+		if !app {
 			return fmt.Errorf("app %s: %w", g.App, store.ErrNotFound)
 		}
-		if exists == 0 && grants >= store.MaxGrantsPerAccount {
+		if !exists && grants >= store.MaxGrantsPerAccount {
 			return fmt.Errorf("%s granted %d apps, the limit: %w", g.Account, grants, store.ErrLimit)
 		}
 		if picked+len(g.Picked) > store.MaxPicked {
@@ -284,7 +286,7 @@ func (s *DB) ListGrants(ctx context.Context, account string) ([]store.Grant, err
 }
 
 func (s *DB) DeleteGrant(ctx context.Context, account, app string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM grants WHERE account=? AND app=?`, account, app)); err != nil {
 			return fmt.Errorf("grant of %s to %s: %w", account, app, err)
 		}
@@ -297,7 +299,7 @@ func (s *DB) DeleteGrant(ctx context.Context, account, app string) error {
 
 // deleteGrantTokens deletes, in tx, app's refresh and access tokens for
 // account, each access token logged as revoked.
-func deleteGrantTokens(ctx context.Context, tx *sql.Tx, account, app string) error {
+func deleteGrantTokens(ctx context.Context, tx *Tx, account, app string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE account=? AND app=?`, account, app); err != nil {
 		return err
 	}
@@ -308,7 +310,7 @@ func deleteGrantTokens(ctx context.Context, tx *sql.Tx, account, app string) err
 
 func (s *DB) DeleteExpiredGrants(ctx context.Context, now time.Time) (int, error) {
 	n := 0
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `DELETE FROM grants WHERE expires_at<>0 AND expires_at<=? RETURNING account, app`, unix(now))
 		if err != nil {
 			return err
@@ -341,7 +343,7 @@ func (s *DB) DeleteExpiredGrants(ctx context.Context, now time.Time) (int, error
 }
 
 // grantExists fails with ErrNotFound unless account granted app.
-func grantExists(ctx context.Context, tx *sql.Tx, account, app string) error {
+func grantExists(ctx context.Context, tx *Tx, account, app string) error {
 	var one int
 	err := tx.QueryRowContext(ctx, `SELECT 1 FROM grants WHERE account=? AND app=?`, account, app).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -369,7 +371,7 @@ func scanRefresh(sc interface{ Scan(...any) error }) (store.RefreshToken, error)
 	return r, nil
 }
 
-func insertRefresh(ctx context.Context, tx *sql.Tx, r store.RefreshToken) error {
+func insertRefresh(ctx context.Context, tx *Tx, r store.RefreshToken) error {
 	if r.ID == "" {
 		return errors.New("refresh token without an ID")
 	}
@@ -381,14 +383,14 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, r store.RefreshToken) error 
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens(`+refreshCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.Hash, r.Family, r.Account, r.App, jsonList(r.Scopes), unix(r.AuthTime), unix(r.CreatedAt), unix(r.ExpiresAt), r.Used)
-	if isUnique(err) {
+	if tx.s.d.IsUnique(err) {
 		return fmt.Errorf("refresh token %s: %w", r.ID, store.ErrExists)
 	}
 	return err
 }
 
 func (s *DB) CreateRefreshToken(ctx context.Context, r store.RefreshToken) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		if err := grantExists(ctx, tx, r.Account, r.App); err != nil {
 			return err
 		}
@@ -410,7 +412,7 @@ func (s *DB) UseRefreshToken(ctx context.Context, hash []byte, next store.Refres
 		now = time.Now()
 	}
 	reused := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		reused = false
 		r, err := scanRefresh(tx.QueryRowContext(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash=?`, hash))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -447,12 +449,12 @@ func (s *DB) UseRefreshToken(ctx context.Context, hash []byte, next store.Refres
 }
 
 func (s *DB) DeleteRefreshFamily(ctx context.Context, family string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return deleteFamily(ctx, tx, family) })
+	return s.tx(ctx, func(tx *Tx) error { return deleteFamily(ctx, tx, family) })
 }
 
 // deleteFamily deletes a refresh family and the access tokens issued from
 // it, each logged as revoked, in tx.
-func deleteFamily(ctx context.Context, tx *sql.Tx, family string) error {
+func deleteFamily(ctx context.Context, tx *Tx, family string) error {
 	if family == "" { // first-party tokens have no family: never "all of them"
 		return nil
 	}

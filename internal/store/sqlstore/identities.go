@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -26,13 +26,14 @@ func (s *DB) LinkIdentity(ctx context.Context, id store.Identity) error {
 	if id.Issuer == "" || id.Subject == "" {
 		return errors.New("identity without issuer or subject")
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var exists, n int
+	return s.tx(ctx, func(tx *Tx) error {
+		var exists bool
+		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM accounts WHERE address=?1), (SELECT COUNT(*) FROM identities WHERE account=?1)`,
 			id.Account).Scan(&exists, &n); err != nil {
 			return err
 		}
-		if exists == 0 {
+		if !exists {
 			return fmt.Errorf("account %s: %w", id.Account, store.ErrNotFound)
 		}
 		if n >= store.MaxIdentitiesPerAccount {
@@ -40,7 +41,7 @@ func (s *DB) LinkIdentity(ctx context.Context, id store.Identity) error {
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO identities(`+identityCols+`) VALUES (?,?,?,?,?)`,
 			id.Issuer, id.Subject, id.Account, id.Email, unix(id.CreatedAt))
-		if isUnique(err) {
+		if s.d.IsUnique(err) {
 			return fmt.Errorf("identity %s at %s: %w", id.Subject, id.Issuer, store.ErrExists)
 		}
 		return err

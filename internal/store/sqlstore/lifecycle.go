@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -11,10 +10,23 @@ import (
 )
 
 // logLifecycle appends a lifecycle event inside the change's transaction.
-// SQLite has one writer at a time, so ids increase in commit order: a
-// reader polling LifecycleSince never skips one. (PostgreSQL will need more:
-// sequence values can commit out of order.)
-func logLifecycle(ctx context.Context, tx *sql.Tx, kind, account, tokenID string, rels []store.Relation) error {
+//
+// Readers poll LifecycleSince(after) with the last id they saw, so ids must
+// become visible in increasing order: a reader that saw id N must never
+// later find a committed id below N. SQLite has one writer at a time, so ids
+// increase in commit order by themselves. PostgreSQL's sequences do not:
+// transaction A may take id 7, B id 8, and B commit first; a reader then
+// sees 8, moves past it, and never sees 7. Dialect.BeforeLog closes that
+// gap: on PostgreSQL it takes a transaction-scoped advisory lock before the
+// id is drawn, held until commit or rollback, so the transactions that log
+// take their ids one at a time in the order they commit. Lifecycle events
+// are rare (deletions, password changes, revocations), so this costs little.
+func logLifecycle(ctx context.Context, tx *Tx, kind, account, tokenID string, rels []store.Relation) error {
+	if tx.s.d.BeforeLog != "" {
+		if _, err := tx.ExecContext(ctx, tx.s.d.BeforeLog); err != nil {
+			return err
+		}
+	}
 	relsJSON := ""
 	if len(rels) > 0 {
 		b, err := json.Marshal(rels)
@@ -27,8 +39,8 @@ func logLifecycle(ctx context.Context, tx *sql.Tx, kind, account, tokenID string
 	return err
 }
 
-func (s *DB) LifecycleSince(ctx context.Context, after int64, limit int) ([]store.LifecycleEvent, error) {
-	rows, err := s.query(ctx, `SELECT id,kind,account,token_id,at,relations FROM lifecycle WHERE id>? ORDER BY id LIMIT ?`, after, limit)
+func (s *DB) LifecycleSince(ctx context.Context, after int64, max int) ([]store.LifecycleEvent, error) {
+	rows, err := s.query(ctx, `SELECT id,kind,account,token_id,at,relations FROM lifecycle WHERE id>? ORDER BY id LIMIT ?`, after, limit(max))
 	if err != nil {
 		return nil, err
 	}
