@@ -6,12 +6,18 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
+	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/store/postgres"
+	"github.com/presenced/presenced/internal/store/postgres/pgtest"
 )
 
 // TestClusterNode: with the nats setting the server joins a cluster, its
@@ -20,15 +26,7 @@ import (
 // store, which SQLite's locked data directory is not: internal/cluster
 // tests them on one SQLite file, without the HTTP layer.)
 func TestClusterNode(t *testing.T) {
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(60 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	defer ns.Shutdown()
+	ns := embeddedNATS(t)
 	ts := startServer(t, func(c *config.Config) { c.NATS, c.NodeID = []string{ns.ClientURL()}, "node-1" })
 	waitReady(t, ts)
 	if ts.Cluster == nil || ts.Cluster.ID() != "node-1" {
@@ -56,9 +54,93 @@ func TestClusterNode(t *testing.T) {
 
 	cfg := config.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", Domain: "localhost", Grace: 2 * time.Second,
 		Heartbeat: 30 * time.Second, TokenTTL: time.Hour, HashWorkers: 2, NATS: []string{ns.ClientURL()}}
-	_, err = Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var se *config.SettingError
 	if !errors.As(err, &se) || se.Key != "nats" {
 		t.Fatalf("NATS down at start: %v", err)
+	}
+}
+
+func embeddedNATS(t *testing.T) *natsserver.Server {
+	t.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(60 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns
+}
+
+// TestClusterOnPostgres: two servers started with the same --store and
+// --nats and nothing else in common form one domain: JSON clients on
+// each see each other's presence, whichever connected first, and
+// exchange a message and a signal. Skipped unless PRESENCED_TEST_POSTGRES
+// is set.
+func TestClusterOnPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	url := embeddedNATS(t).ClientURL()
+	one := startServer(t, func(c *config.Config) { c.Store, c.NATS = dsn, []string{url} })
+	two := startServer(t, func(c *config.Config) { c.Store, c.NATS = dsn, []string{url} })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	cli, err := postgres.Open(ctx, dsn)
+	must(t, err)
+	t.Cleanup(func() { cli.Close() })
+	admin := &auth.Auth{Store: cli, Clock: clock.Real{}, Hasher: auth.NewHasher(auth.DefaultParams, 1, 4)}
+	for _, u := range []string{"alice", "bob"} {
+		_, err := admin.CreateAccount(ctx, u+"@localhost", "password-"+u)
+		must(t, err)
+	}
+	alice, err := client.Login(ctx, one.URL, "alice@localhost", "password-alice")
+	must(t, err)
+	bob, err := client.Login(ctx, two.URL, "bob@localhost", "password-bob")
+	must(t, err)
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+
+	as, err := alice.Connect(ctx, client.ConnectOptions{Device: "phone", Presence: &client.Presence{Availability: "available", Status: "on one"}})
+	must(t, err)
+	deadline := time.Now().Add(time.Minute)
+	for !two.Cluster.Holds("alice@localhost") {
+		if time.Now().After(deadline) {
+			t.Fatal("node two never learnt that one holds alice")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	bs, err := bob.Connect(ctx, client.ConnectOptions{Device: "laptop", Presence: &client.Presence{Availability: "away", Status: "on two"}})
+	must(t, err)
+	f, err := bs.WaitFor(ctx, presenceIs("alice@localhost", "available")) // shown by node one's answer to the probe
+	must(t, err)
+	if f.Status != "on one" {
+		t.Fatalf("bob sees alice as %s", f.Raw)
+	}
+	f, err = as.WaitFor(ctx, presenceIs("bob@localhost", "away"))
+	must(t, err)
+	if f.Status != "on two" {
+		t.Fatalf("alice sees bob as %s", f.Raw)
+	}
+	must(t, as.SetPresence(ctx, client.Presence{Availability: "dnd", Status: "busy"}))
+	_, err = bs.WaitFor(ctx, presenceIs("alice@localhost", "dnd"))
+	must(t, err)
+
+	if n, err := as.Message(ctx, "bob@localhost", "across nodes"); err != nil || n != 1 {
+		t.Fatalf("message: %d %v", n, err)
+	}
+	f, err = bs.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "message" })
+	must(t, err)
+	if f.Body != "across nodes" || !strings.HasPrefix(f.From, "alice@localhost/") {
+		t.Fatalf("bob got %s", f.Raw)
+	}
+	if n, err := bs.Signal(ctx, f.From, map[string]string{"sdp": "offer"}); err != nil || n != 1 {
+		t.Fatalf("signal: %d %v", n, err)
+	}
+	f, err = as.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "signal" })
+	must(t, err)
+	if string(f.Data) != `{"sdp":"offer"}` {
+		t.Fatalf("alice got %s", f.Raw)
 	}
 }
