@@ -63,31 +63,24 @@ func (c Config) withDefaults() Config {
 	if c.Namespace == "" {
 		c.Namespace = d.Namespace
 	}
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = d.Heartbeat
-	}
-	if c.DeadAfter <= 0 {
-		c.DeadAfter = d.DeadAfter
-	}
-	if c.Replicas <= 0 {
-		c.Replicas = d.Replicas
-	}
-	if c.QueueLen <= 0 {
-		c.QueueLen = d.QueueLen
-	}
-	if c.MaxEntries <= 0 {
-		c.MaxEntries = d.MaxEntries
-	}
-	if c.MaxTracked <= 0 {
-		c.MaxTracked = d.MaxTracked
-	}
-	if c.SendTimeout <= 0 {
-		c.SendTimeout = d.SendTimeout
-	}
+	orDefault(&c.Heartbeat, d.Heartbeat)
+	orDefault(&c.DeadAfter, d.DeadAfter)
+	orDefault(&c.SendTimeout, d.SendTimeout)
+	orDefault(&c.Replicas, d.Replicas)
+	orDefault(&c.QueueLen, d.QueueLen)
+	orDefault(&c.MaxEntries, d.MaxEntries)
+	orDefault(&c.MaxTracked, d.MaxTracked)
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
 	return c
+}
+
+// orDefault gives a field that is not positive its default.
+func orDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // Metrics count a node's routed traffic.

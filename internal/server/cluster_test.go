@@ -13,10 +13,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/presenced/presenced/client"
-	"github.com/presenced/presenced/internal/auth"
-	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/config"
-	"github.com/presenced/presenced/internal/store/postgres"
 	"github.com/presenced/presenced/internal/store/postgres/pgtest"
 )
 
@@ -88,14 +85,7 @@ func TestClusterOnPostgres(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	cli, err := postgres.Open(ctx, dsn)
-	must(t, err)
-	t.Cleanup(func() { cli.Close() })
-	admin := &auth.Auth{Store: cli, Clock: clock.Real{}, Hasher: auth.NewHasher(auth.DefaultParams, 1, 4)}
-	for _, u := range []string{"alice", "bob"} {
-		_, err := admin.CreateAccount(ctx, u+"@localhost", "password-"+u)
-		must(t, err)
-	}
+	pgAccounts(t, ctx, dsn, "alice", "bob")
 	alice, err := client.Login(ctx, one.URL, "alice@localhost", "password-alice")
 	must(t, err)
 	bob, err := client.Login(ctx, two.URL, "bob@localhost", "password-bob")
