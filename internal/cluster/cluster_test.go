@@ -416,3 +416,55 @@ func TestThreeNodesOnANATSCluster(t *testing.T) {
 	bob.await("alice offline on b", presenceIs("alice@x", core.Unavailable))
 	carol.await("alice offline on c", presenceIs("alice@x", core.Unavailable))
 }
+
+// holders is how many live nodes hold account, by n's registry.
+func (n *node) holders(account string) int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return len(n.liveHoldersLocked(account))
+}
+
+// TestUserOnTwoNodes: a user with sessions on nodes A and B is one
+// aggregated presence for a viewer on C and for itself: both sessions;
+// when the one on A ends the viewer sees the one left on B (never
+// offline), and when B dies, offline.
+func TestUserOnTwoNodes(t *testing.T) {
+	url := natsServer(t).ClientURL()
+	d := newDomain(t, "alice@x", "bob@x")
+	d.befriend("alice@x", "bob@x")
+	a, b, c := d.start(url, "a", nil), d.start(url, "b", nil), d.start(url, "c", nil)
+
+	bob := c.connect(t, "bob@x", avail)
+	eventually(t, "a and b to learn that c holds bob", func() bool { return a.Holds("bob@x") && b.Holds("bob@x") })
+	onA := a.connect(t, "alice@x", &core.Presence{Availability: core.Available, Status: "on a"})
+	eventually(t, "b to learn that a holds alice", func() bool { return b.Holds("alice@x") })
+	onB := b.connect(t, "alice@x", &core.Presence{Availability: core.Away, Status: "on b"})
+
+	both := func(subject string) func(core.Event) bool {
+		return func(ev core.Event) bool {
+			p, ok := ev.(core.PresenceEvent)
+			return ok && p.View.Address == subject && len(p.View.Sessions) == 2
+		}
+	}
+	got := bob.await("alice with both sessions, on c", both("alice@x")).(core.PresenceEvent)
+	if got.View.Availability != core.Available || got.View.Status != "on a" {
+		t.Fatalf("bob sees %+v", got.View)
+	}
+	onB.await("alice's own two sessions, on b", both("alice@x"))
+	eventually(t, "c to know both of alice's nodes", func() bool { return c.holders("alice@x") == 2 })
+
+	onA.s.Close()
+	bob.await("alice with the session on b alone", func(ev core.Event) bool {
+		p, ok := ev.(core.PresenceEvent)
+		if !ok || p.View.Address != "alice@x" {
+			return false
+		}
+		if p.View.Availability == core.Unavailable {
+			t.Fatalf("bob was shown alice offline while her session on b lives: %+v", p.View)
+		}
+		return len(p.View.Sessions) == 1 && p.View.Availability == core.Away && p.View.Status == "on b"
+	})
+
+	b.Kill()
+	bob.await("alice offline once b died", presenceIs("alice@x", core.Unavailable))
+}

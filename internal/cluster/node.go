@@ -124,7 +124,11 @@ type Node struct {
 	peers   map[string]*peer
 	tracked map[string]map[core.Target]string // subject → viewer target → node it was shown available from
 	ntrack  int
-	started time.Time
+	// partials: subject → viewer target → node → what that node last
+	// showed of it, for subjects with sessions on several nodes (merge.go)
+	partials map[string]map[core.Target]map[string]core.PresenceView
+	npart    int
+	started  time.Time
 
 	pmu     sync.Mutex
 	mine    map[string]struct{} // accounts this node holds
@@ -158,7 +162,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	return &Node{cfg: cfg, id: cfg.NodeID, byNode: map[string]map[string]struct{}{}, held: map[string][]string{},
 		seen: map[string]time.Time{}, dead: map[string]bool{}, peers: map[string]*peer{}, tracked: map[string]map[core.Target]string{},
-		mine: map[string]struct{}{}, pending: map[string]bool{}, kick: make(chan struct{}, 1), stop: make(chan struct{})}, nil
+		partials: map[string]map[core.Target]map[string]core.PresenceView{},
+		mine:     map[string]struct{}{}, pending: map[string]bool{}, kick: make(chan struct{}, 1), stop: make(chan struct{})}, nil
 }
 
 // ID is the node's ID.
@@ -325,23 +330,33 @@ func (n *Node) apply(e nats.KeyValueEntry) {
 		return
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	fresh := false
 	if put {
-		n.holdLocked(account, node)
+		fresh = n.holdLocked(account, node)
 	} else if _, had := n.byNode[node][account]; had {
 		n.unholdLocked(account, node)
 	}
+	n.mu.Unlock()
+	if fresh {
+		n.pmu.Lock()
+		_, mine := n.mine[account]
+		n.pmu.Unlock()
+		if mine { // the account is split now: the other node needs this one's part
+			n.hub.Rebroadcast(account)
+		}
+	}
 }
 
-// holdLocked records that node holds account; the caller holds mu.
-func (n *Node) holdLocked(account, node string) {
+// holdLocked records that node holds account, reporting whether that is
+// new; the caller holds mu.
+func (n *Node) holdLocked(account, node string) bool {
 	accts := n.byNode[node]
 	if _, had := accts[account]; had {
-		return
+		return false
 	}
 	if n.entries >= n.cfg.MaxEntries {
 		n.metrics.Dropped.Add(1)
-		return
+		return false
 	}
 	if accts == nil {
 		accts = map[string]struct{}{}
@@ -350,6 +365,7 @@ func (n *Node) holdLocked(account, node string) {
 	accts[account] = struct{}{}
 	n.held[account] = append(slices.Clip(n.held[account]), node)
 	n.entries++
+	return true
 }
 
 // unholdLocked forgets that node holds account; the caller holds mu.
@@ -438,9 +454,14 @@ func (n *Node) liveHoldersLocked(account string) []string {
 // queue. It never blocks. What it reports is what the local router
 // reached: other nodes are told, not asked.
 func (n *Node) Route(ev core.Event, to []core.Target) core.Routed {
-	r := n.local.Route(ev, to)
 	if !n.up.Load() {
-		return r
+		return n.local.Route(ev, to)
+	}
+	var r core.Routed
+	if pe, ok := ev.(core.PresenceEvent); ok {
+		r = n.deliverPresence(n.id, pe, to)
+	} else {
+		r = n.local.Route(ev, to)
 	}
 	if _, ok := ev.(core.Snapshot); ok {
 		return r // always for one session of this node
@@ -519,10 +540,12 @@ func (n *Node) onRouted(msg *nats.Msg) {
 		return
 	}
 	n.metrics.RoutedIn.Add(1)
-	n.local.Route(ev, to)
 	if pe, ok := ev.(core.PresenceEvent); ok {
+		n.deliverPresence(origin, pe, to)
 		n.track(origin, pe.View, to)
+		return
 	}
+	n.local.Route(ev, to)
 }
 
 // track remembers which viewers were shown a subject available by which
@@ -742,7 +765,17 @@ func (n *Node) reap(now time.Time) {
 	}
 	var ws []withdraw
 	var purge []string
+	shown := map[string]map[core.Target]core.PresenceView{} // split subjects: what their other nodes show
 	for _, node := range gone {
+		for subject, m := range n.dropNodeLocked(node) {
+			if shown[subject] == nil {
+				shown[subject] = m
+				continue
+			}
+			for t, v := range m {
+				shown[subject][t] = v
+			}
+		}
 		n.dead[node] = true
 		delete(n.seen, node)
 		for a := range n.byNode[node] {
@@ -783,7 +816,23 @@ func (n *Node) reap(now time.Time) {
 		n.cfg.Log.Warn("cluster: node dead", "node", node)
 	}
 	for _, w := range ws {
-		n.local.Route(core.PresenceEvent{View: core.PresenceView{Address: w.subject, Availability: core.Unavailable, LastSeen: now.UTC()}}, w.to)
+		var left []core.Target // not shown by another node of the subject's
+		for _, t := range w.to {
+			if _, ok := shown[w.subject][t]; !ok {
+				left = append(left, t)
+			}
+		}
+		if len(left) > 0 {
+			n.local.Route(core.PresenceEvent{View: core.PresenceView{Address: w.subject, Availability: core.Unavailable, LastSeen: now.UTC()}}, left)
+		}
+	}
+	for _, m := range shown {
+		for t, v := range m {
+			if v.Availability == core.Unavailable && v.LastSeen.IsZero() {
+				v.LastSeen = now.UTC()
+			}
+			n.local.Route(core.PresenceEvent{View: v}, []core.Target{t})
+		}
 	}
 	if purger {
 		for _, k := range purge {

@@ -142,3 +142,13 @@ func (h *Hub) Receive(m RemoteMessage) (Routed, error) {
 	}
 	return r, nil
 }
+
+// Rebroadcast sends account's presence from this node's sessions again to
+// its own sessions and its viewers, wherever they are: when another node
+// starts holding sessions of it, whose viewers merge what each node shows.
+func (h *Hub) Rebroadcast(account string) {
+	defer h.lock(account)()
+	if u := h.live(account); u != nil {
+		h.broadcastLocked(u)
+	}
+}
