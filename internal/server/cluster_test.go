@@ -24,8 +24,21 @@ import (
 // tests them on one SQLite file, without the HTTP layer.)
 func TestClusterNode(t *testing.T) {
 	ns := embeddedNATS(t)
-	ts := startServer(t, func(c *config.Config) { c.NATS, c.NodeID = []string{ns.ClientURL()}, "node-1" })
+	ts := startServer(t, func(c *config.Config) {
+		c.NATS, c.NodeID, c.AdminAddr = []string{ns.ClientURL()}, "node-1", "127.0.0.1:0"
+	})
 	waitReady(t, ts)
+	resp, err := http.Get("http://" + ts.adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"presenced_cluster_routed_out_total", "presenced_cluster_nodes_dead_total"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	if ts.Cluster == nil || ts.Cluster.ID() != "node-1" {
 		t.Fatal("the server did not join the cluster")
 	}
@@ -51,7 +64,7 @@ func TestClusterNode(t *testing.T) {
 
 	cfg := config.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", Domain: "localhost", Grace: 2 * time.Second,
 		Heartbeat: 30 * time.Second, TokenTTL: time.Hour, HashWorkers: 2, NATS: []string{ns.ClientURL()}}
-	_, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, err = Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var se *config.SettingError
 	if !errors.As(err, &se) || se.Key != "nats" {
 		t.Fatalf("NATS down at start: %v", err)
