@@ -468,3 +468,61 @@ func TestUserOnTwoNodes(t *testing.T) {
 	b.Kill()
 	bob.await("alice offline once b died", presenceIs("alice@x", core.Unavailable))
 }
+
+// TestNATSRestart: the NATS server stops and starts again (same port,
+// same JetStream directory); the nodes reconnect by themselves, follow
+// the registry anew, and presence and messages cross again; nobody was
+// shown offline meanwhile.
+func TestNATSRestart(t *testing.T) {
+	opts := &natsserver.Options{Host: "127.0.0.1", Port: freePort(t), JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true}
+	run := func() *natsserver.Server {
+		s, err := natsserver.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		if !s.ReadyForConnections(wait) {
+			t.Fatal("nats server not ready")
+		}
+		t.Cleanup(s.Shutdown)
+		return s
+	}
+	ns := run()
+	d := newDomain(t, "alice@x", "bob@x")
+	d.befriend("alice@x", "bob@x")
+	// a dead-after longer than a restart on a busy machine takes: the
+	// outage must not be taken for the loss of the other node
+	patient := func(c *Config) { c.DeadAfter = 20 * time.Second }
+	a, b := d.start(ns.ClientURL(), "a", patient), d.start(ns.ClientURL(), "b", patient)
+	alice := a.connect(t, "alice@x", avail)
+	eventually(t, "b to learn that a holds alice", func() bool { return b.Holds("alice@x") })
+	bob := b.connect(t, "bob@x", avail)
+	bob.await("alice, before the restart", presenceIs("alice@x", core.Available))
+
+	ns.Shutdown()
+	eventually(t, "the nodes to notice", func() bool { return !a.Healthy() && !b.Healthy() })
+	ns = run()
+	eventually(t, "the nodes to reconnect", func() bool { return a.Healthy() && b.Healthy() })
+
+	must(t, alice.s.SetPresence(core.Presence{Availability: core.Away, Status: "after"}))
+	bob.await("alice, after the restart", func(ev core.Event) bool {
+		if presenceIs("alice@x", core.Unavailable)(ev) {
+			t.Fatal("bob was shown alice offline for a NATS restart")
+		}
+		return presenceIs("alice@x", core.Away)(ev)
+	})
+	if a.Metrics().NodesDead.Load()+b.Metrics().NodesDead.Load() != 0 {
+		t.Fatal("a NATS restart was taken for the loss of a node")
+	}
+	n, err := bob.s.Send(core.Message{Kind: core.KindMessage, ID: "r1", To: "alice@x", Body: "still there?"})
+	if err != nil || n != 1 {
+		t.Fatalf("message after the restart: %d, %v", n, err)
+	}
+	alice.await("bob's message", func(ev core.Event) bool {
+		m, ok := ev.(core.MessageEvent)
+		return ok && m.Message.ID == "r1"
+	})
+	if !a.Holds("bob@x") || !b.Holds("alice@x") {
+		t.Fatal("the registry lost an entry")
+	}
+}

@@ -113,6 +113,8 @@ type Node struct {
 	kvNodes, kvSessions nats.KeyValue
 	subs                []*nats.Subscription
 	watch               []nats.KeyWatcher
+	wmu                 sync.Mutex // guards watch, replaced after a reconnection
+	rewatch             chan struct{}
 	up                  atomic.Bool // Start done, not yet stopped
 
 	mu      sync.RWMutex
@@ -184,7 +186,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return errors.New("cluster: Start before Attach")
 	}
 	opts := append([]nats.Option{nats.Name("presenced " + n.id), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
-		nats.ReconnectHandler(func(*nats.Conn) { n.rewriteAll() })}, n.cfg.Options...)
+		nats.ReconnectHandler(func(*nats.Conn) { n.reconnected() })}, n.cfg.Options...)
 	nc, err := nats.Connect(n.cfg.URLs, opts...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBus, err)
@@ -245,6 +247,16 @@ func (n *Node) open(ctx context.Context) error {
 		}
 		n.subs = append(n.subs, sub)
 	}
+	if err := n.watchRegistry(ctx); err != nil {
+		return err
+	}
+	return n.nc.FlushWithContext(ctx)
+}
+
+// watchRegistry (re)starts following both buckets, from their current
+// values: at start, Holds answers right away; after a reconnection, the
+// watchers of before may wait long for their consumers to come back.
+func (n *Node) watchRegistry(ctx context.Context) error {
 	wn, err := n.kvNodes.WatchAll()
 	if err != nil {
 		return fmt.Errorf("%w: watch: %v", ErrBus, err)
@@ -254,18 +266,40 @@ func (n *Node) open(ctx context.Context) error {
 		wn.Stop()
 		return fmt.Errorf("%w: watch: %v", ErrBus, err)
 	}
+	n.wmu.Lock()
+	old := n.watch
 	n.watch = []nats.KeyWatcher{wn, ws}
-	// the registry as it is now, before serving: Holds answers right away
-	for _, w := range n.watch {
+	n.wmu.Unlock()
+	for _, w := range old {
+		w.Stop()
+	}
+	for _, w := range []nats.KeyWatcher{wn, ws} {
 		if err := n.follow(ctx, w, true); err != nil {
 			return err
 		}
 	}
-	for _, w := range n.watch {
+	for _, w := range []nats.KeyWatcher{wn, ws} {
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); n.follow(context.Background(), w, false) }()
 	}
-	return n.nc.FlushWithContext(ctx)
+	return nil
+}
+
+// reconnected: NATS is back (the same server restarted, or another).
+// What this node holds is written again, the registry followed anew, and
+// the other nodes are given a fresh DeadAfter: not hearing them while
+// this node heard nothing at all says nothing about them.
+func (n *Node) reconnected() {
+	n.rewriteAll()
+	n.mu.Lock()
+	for node := range n.seen {
+		n.seen[node] = time.Now()
+	}
+	n.mu.Unlock()
+	select {
+	case n.rewatch <- struct{}{}:
+	default:
+	}
 }
 
 func (n *Node) beat() []byte { return []byte(time.Now().UTC().Format(time.RFC3339Nano)) }
@@ -698,12 +732,15 @@ func (n *Node) loop() {
 	tick := time.NewTicker(min(n.cfg.Heartbeat, n.cfg.DeadAfter/3))
 	defer tick.Stop()
 	lastBeat := time.Now()
+	rewatch := false // the registry must be followed anew (reconnected)
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-n.kick:
 			n.writeRegistry()
+		case <-n.rewatch:
+			rewatch = true
 		case now := <-tick.C:
 			if now.Sub(lastBeat) >= n.cfg.Heartbeat {
 				if _, err := n.kvNodes.Put(n.id, n.beat()); err == nil {
@@ -712,6 +749,15 @@ func (n *Node) loop() {
 			}
 			n.writeRegistry()
 			n.reap(now)
+		}
+		if rewatch && n.nc.IsConnected() {
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.SendTimeout)
+			if err := n.watchRegistry(ctx); err != nil {
+				n.cfg.Log.Warn("cluster: following the registry again", "err", err) // again at the next tick
+			} else {
+				rewatch = false
+			}
+			cancel()
 		}
 	}
 }
@@ -745,6 +791,9 @@ func (n *Node) writeRegistry() {
 // routed to, and the viewers they showed presence to are shown the
 // subjects offline.
 func (n *Node) reap(now time.Time) {
+	if !n.nc.IsConnected() {
+		return // this node hears nobody: that tells nothing of the others
+	}
 	var gone []string
 	n.mu.Lock()
 	for node, t := range n.seen {
@@ -856,8 +905,19 @@ func (n *Node) Close() {
 		mine = append(mine, a)
 	}
 	n.pmu.Unlock()
-	for _, a := range mine {
-		n.kvSessions.Delete(key(a, n.id))
+	done := make(chan struct{})
+	go func() { // bounded: with NATS away, each delete would wait for its own timeout
+		defer close(done)
+		for _, a := range mine {
+			if !n.nc.IsConnected() {
+				return // the others will declare this node dead instead
+			}
+			n.kvSessions.Delete(key(a, n.id))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(n.cfg.SendTimeout):
 	}
 	n.shutdown()
 }
@@ -872,9 +932,11 @@ func (n *Node) Kill() {
 
 func (n *Node) shutdown() {
 	close(n.stop)
+	n.wmu.Lock()
 	for _, w := range n.watch {
 		w.Stop()
 	}
+	n.wmu.Unlock()
 	n.nc.Close()
 	n.wg.Wait()
 }
