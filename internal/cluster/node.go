@@ -361,6 +361,11 @@ func (n *Node) apply(e nats.KeyValueEntry) {
 		}
 		n.pmu.Unlock()
 		n.kickWriter()
+		if !put && mine && n.hub != nil {
+			// the others showed the account offline when they declared
+			// this node dead: show them what it is
+			n.hub.Rebroadcast(account)
+		}
 		return
 	}
 	n.mu.Lock()
