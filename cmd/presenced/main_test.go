@@ -32,10 +32,11 @@ func buildBinary(t *testing.T) string {
 
 var servingOn = regexp.MustCompile(`on (http://\S+)/`)
 
-// startProcess runs "presenced serve" and returns its base URL.
-func startProcess(t *testing.T, bin, dataDir string) (*exec.Cmd, string) {
+// startProcess runs "presenced serve" (with more arguments, if any) and
+// returns its base URL.
+func startProcess(t *testing.T, bin, dataDir string, more ...string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--xmpp-addr", "127.0.0.1:0", "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--xmpp-addr", "127.0.0.1:0", "--log-level", "warn"}, more...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -66,6 +66,11 @@ type Config struct {
 	// VAPID contact.
 	PushAllowPrivate bool
 	PushSubject      string
+	// NATS lists the NATS servers of a cluster (internal/cluster);
+	// empty: a single node. NodeID names this node among the domain's
+	// ("": a unique name is made at start).
+	NATS   []string
+	NodeID string
 	// Demos serves the two demo apps under /demo/ and registers them
 	// (internal/demo, docs/demos.md).
 	Demos bool
@@ -411,6 +416,43 @@ var Settings = []Setting{
 	switchSetting("s2s_dialback", "let Server Dialback (XEP-0220) authenticate federating domains whose certificates are not checked (self-signed deployments); without it only domains whose certificates verify (SASL EXTERNAL) federate (docs/federation.md)", func(c *Config) *bool { return &c.S2SDialback }),
 	switchSetting("s2s_allow_private", "let federation connect to loopback, private and reserved addresses found in DNS (tests and closed networks; static routes may point anywhere)", func(c *Config) *bool { return &c.S2SAllowPrivate }),
 	{"identity_providers", "", "external OpenID Connect providers people may sign in with and whose ID tokens apps may exchange (docs/operations.md): in the file an array of tables with name, issuer, client_id and client_secret; as a flag or variable the same as a JSON array", identityProviders, false},
+	{"nats", "", "NATS servers joining this node to a cluster serving one domain (docs/operations.md, \"Running a cluster\"): nats://HOST:PORT, or a comma-separated list for a NATS cluster; JetStream must be enabled; empty: a single node", natsURLs, false},
+	{"node_id", "", "this node's name among the cluster's nodes: letters, digits, - and _, at most 64, unique per domain; empty: the host name and a random suffix, new at each start", func(c *Config, v string) error {
+		if v != "" && !nodeIDOK(v) {
+			return fmt.Errorf("%q: 1 to 64 letters, digits, - and _", v)
+		}
+		c.NodeID = v
+		return nil
+	}, false},
+}
+
+// natsURLs parses the nats setting.
+func natsURLs(c *Config, v string) error {
+	c.NATS = nil
+	for _, u := range strings.Split(v, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			continue
+		}
+		scheme, rest, ok := strings.Cut(u, "://")
+		if !ok || rest == "" || scheme != "nats" && scheme != "tls" {
+			return fmt.Errorf("%q is not a nats://HOST:PORT (or tls://) URL", u)
+		}
+		c.NATS = append(c.NATS, u)
+	}
+	return nil
+}
+
+func nodeIDOK(v string) bool {
+	if len(v) > 64 {
+		return false
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Flags registers every setting on fs, plus -config. Call Load after

@@ -64,6 +64,9 @@ type Config struct {
 	// RoomTokens checks the room tokens of apps that authorize who joins
 	// their rooms (roomtokens.go); nil: every such token is refused.
 	RoomTokens RoomTokenVerifier
+	// Peers reaches the other nodes of a cluster (peers.go); nil: this
+	// node is the whole domain.
+	Peers Peers
 }
 
 // Metrics are the hub's counters, read by the metrics endpoint.
@@ -221,8 +224,12 @@ func (h *Hub) keepLocked(u *user) {
 	if sh.users == nil {
 		sh.users = make(map[string]*user)
 	}
+	_, had := sh.users[u.address]
 	sh.users[u.address] = u
 	sh.usersMu.Unlock()
+	if !had && h.cfg.Peers != nil {
+		h.cfg.Peers.Held(u.address, true)
+	}
 }
 
 // forgetLocked removes u from memory unless another user replaced it; the
@@ -230,10 +237,14 @@ func (h *Hub) keepLocked(u *user) {
 func (h *Hub) forgetLocked(u *user) {
 	sh := h.shardOf(u.address)
 	sh.usersMu.Lock()
-	if sh.users[u.address] == u {
+	gone := sh.users[u.address] == u
+	if gone {
 		delete(sh.users, u.address)
 	}
 	sh.usersMu.Unlock()
+	if gone && h.cfg.Peers != nil {
+		h.cfg.Peers.Held(u.address, false)
+	}
 }
 
 // liveUsers lists the users in memory now, for the rare walks over all of
@@ -561,6 +572,7 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 			return nil, err
 		}
 	}
+	var probe []string // subjects whose sessions other nodes may hold
 	err = h.withView(ctx, account, func(loaded *user, view storedView) error {
 		if h.closing.Load() {
 			return errShuttingDown
@@ -600,6 +612,9 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 		if opts.View != nil {
 			*opts.View = View{read: true, epoch: view.epoch, subs: view.subs, subjects: subjectsOf("", view.facts)[1:]}
 		}
+		if h.cfg.Peers != nil && s.channel.FirstParty() {
+			probe = subjectsOf("", view.facts)[1:]
+		}
 		if opts.Presence != nil {
 			h.setPresenceLocked(s, *opts.Presence)
 		}
@@ -607,6 +622,9 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(probe) > 0 {
+		h.cfg.Peers.Probe(account, s.Resource, probe) // the snapshot showed them from here only
 	}
 	return s, nil
 }

@@ -55,6 +55,10 @@ func (s *Session) SendMessage(m Message) (Sent, error) {
 		if stand, err = h.remoteStandIn(context.Background(), bare); err != nil {
 			return Sent{}, err
 		}
+	} else if h.cfg.Peers != nil && g == nil && h.live(bare) == nil && h.cfg.Peers.Holds(bare) {
+		if sent, ok, err := h.sendToPeer(s, &m, bare, resource); ok { // decided on the recipient's node
+			return sent, err
+		}
 	}
 	unlock := h.lock(bare, s.Account)
 	n, fallback, err := s.sendLocked(&m, g, bare, resource, stand)

@@ -112,6 +112,13 @@ type PresenceView struct {
 // aggregate derives a subject's presence from its sessions: the best session
 // (highest priority, then most available, then most recently active) speaks
 // for the user; all sessions are listed so a viewer can reach one device.
+// Aggregate is the presence of address made of sessions, as a viewer
+// allowed all of them sees it: a cluster merges what each node shows of
+// a user whose sessions are on several (internal/cluster). It sorts sessions.
+func Aggregate(address string, sessions []SessionPresence) PresenceView {
+	return aggregate(address, sessions)
+}
+
 func aggregate(address string, sessions []SessionPresence) PresenceView {
 	v := PresenceView{Address: address, Availability: Unavailable}
 	if len(sessions) == 0 {

@@ -27,14 +27,7 @@ func TestOnPostgres(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	cli, err := postgres.Open(ctx, dsn)
-	must(t, err)
-	t.Cleanup(func() { cli.Close() })
-	admin := &auth.Auth{Store: cli, Clock: clock.Real{}, Hasher: auth.NewHasher(auth.DefaultParams, 1, 4)}
-	for _, u := range []string{"alice", "bob"} {
-		_, err := admin.CreateAccount(ctx, u+"@localhost", "password-"+u)
-		must(t, err)
-	}
+	cli, admin := pgAccounts(t, ctx, dsn, "alice", "bob")
 	alice, err := client.Login(ctx, ts.URL, "alice@localhost", "password-alice")
 	must(t, err)
 	bob, err := client.Login(ctx, ts.URL, "bob@localhost", "password-bob")
@@ -80,4 +73,20 @@ func TestOnPostgres(t *testing.T) {
 	if _, err := client.Login(ctx, ts.URL, "bob@localhost", "a-new-password"); err != nil {
 		t.Fatalf("sign-in with the new password: %v", err)
 	}
+}
+
+// pgAccounts opens another connection to the database at dsn, as
+// `presenced user add --store` does, and makes USER@localhost with the
+// password password-USER for each of users through it.
+func pgAccounts(t *testing.T, ctx context.Context, dsn string, users ...string) (*postgres.DB, *auth.Auth) {
+	t.Helper()
+	cli, err := postgres.Open(ctx, dsn)
+	must(t, err)
+	t.Cleanup(func() { cli.Close() })
+	admin := &auth.Auth{Store: cli, Clock: clock.Real{}, Hasher: auth.NewHasher(auth.DefaultParams, 1, 4)}
+	for _, u := range users {
+		_, err := admin.CreateAccount(ctx, u+"@localhost", "password-"+u)
+		must(t, err)
+	}
+	return cli, admin
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/carddav"
 	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/cluster"
 	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/demo"
@@ -85,6 +86,9 @@ type Server struct {
 	// Identities are the external OpenID Connect providers people sign in
 	// with (docs/operations.md).
 	Identities *identity.Set
+	// Cluster joins this node to the others serving the domain, when the
+	// nats setting is given (internal/cluster); nil: a single node.
+	Cluster *cluster.Node
 }
 
 // DBFile and KeyFile are the names of the files in the data directory.
@@ -182,7 +186,26 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		subject = "mailto:postmaster@" + cfg.Domain
 	}
 	s.Push = &webpush.Service{Store: st, Keys: vapid, Subject: subject, AllowPrivate: cfg.PushAllowPrivate, Clock: clk, Log: log}
-	var router core.Router // nil: this node's sessions only
+	var router core.Router // nil: this process's sessions only
+	var peers core.Peers
+	if len(cfg.NATS) > 0 && (cfg.S2SAddr != "" || cfg.S2STLSAddr != "" || len(cfg.S2SRoutes) > 0) {
+		st.Close()
+		unlock()
+		return nil, &config.SettingError{Key: "nats", Value: strings.Join(cfg.NATS, ","),
+			Err: errors.New("a cluster (nats) does not federate yet: turn the s2s settings off, or run federation on a single node")}
+	}
+	if len(cfg.NATS) > 0 { // one node of a cluster (docs/architecture.md, "Cluster")
+		id := cfg.NodeID
+		if id == "" {
+			id = cluster.DefaultNodeID()
+		}
+		if s.Cluster, err = cluster.New(cluster.Config{URLs: strings.Join(cfg.NATS, ","), NodeID: id, Namespace: cluster.NamespaceFor(cfg.Domain), Log: log}); err != nil {
+			st.Close()
+			unlock()
+			return nil, &config.SettingError{Key: "node_id", Value: id, Err: err}
+		}
+		router, peers = s.Cluster, s.Cluster
+	}
 	if cfg.S2SAddr != "" || cfg.S2STLSAddr != "" || len(cfg.S2SRoutes) > 0 {
 		tlsCfg, err := s.xmppTLS()
 		if err != nil {
@@ -196,10 +219,18 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	}
 	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key), Waker: s.Push,
 		Offline:    core.OfflineConfig{TTL: cfg.OfflineTTL, Messages: cfg.OfflineMessages, Bytes: cfg.OfflineBytes, HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax},
-		RoomTokens: roomtoken.Verifier{Audience: func() string { return s.OAuth.Issuer() }}}, st, clk, router, log)
+		RoomTokens: roomtoken.Verifier{Audience: func() string { return s.OAuth.Issuer() }}, Peers: peers}, st, clk, router, log)
 	if s.S2S != nil {
 		s.S2S.SetLocal(s.Hub.LocalRouter())
 		s.S2S.SetCore(s.Hub)
+	}
+	if s.Cluster != nil {
+		s.Cluster.Attach(s.Hub)
+		if err := s.Cluster.Start(ctx); err != nil {
+			st.Close()
+			unlock()
+			return nil, &config.SettingError{Key: "nats", Value: strings.Join(cfg.NATS, ","), Err: err}
+		}
 	}
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL,
 		Throttle: auth.NewThrottle(clk)}
@@ -249,6 +280,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !s.ready.Load() {
 			problem.Write(w, core.CodeBusy, "not ready")
+			return
+		}
+		if s.Cluster != nil && !s.Cluster.Healthy() {
+			problem.Write(w, core.CodeBusy, "not connected to NATS")
 			return
 		}
 		w.Write([]byte("ready\n"))
@@ -382,6 +417,24 @@ func (s *Server) registerMetrics() {
 	m.CounterFunc("presenced_events_delivered_total", "Events handed to transports.", func() float64 { return float64(hm.Delivered.Load()) })
 	m.CounterFunc("presenced_presence_coalesced_total", "Presence updates merged into an unsent one for a slow reader.", func() float64 { return float64(hm.Coalesced.Load()) })
 	m.CounterFunc("presenced_queue_drops_total", "Sessions disconnected because their outbox overflowed.", func() float64 { return float64(hm.QueueDrops.Load()) })
+	if c := s.Cluster; c != nil { // this node's traffic with the others
+		cm := c.Metrics()
+		for _, x := range []struct {
+			name, help string
+			v          *atomic.Uint64
+		}{
+			{"presenced_cluster_routed_out_total", "Bus messages of events published to other nodes.", &cm.RoutedOut},
+			{"presenced_cluster_routed_in_total", "Bus messages of events from other nodes delivered here.", &cm.RoutedIn},
+			{"presenced_cluster_dropped_total", "Events to other nodes dropped: a node's queue full or the registry at its bound.", &cm.Dropped},
+			{"presenced_cluster_bad_in_total", "Bus messages refused as malformed.", &cm.BadIn},
+			{"presenced_cluster_sent_out_total", "Messages handed to another node's hub.", &cm.SentOut},
+			{"presenced_cluster_received_in_total", "Messages from other nodes' sessions delivered here.", &cm.ReceivedIn},
+			{"presenced_cluster_nodes_dead_total", "Nodes declared dead (not heard for the dead-after period).", &cm.NodesDead},
+		} {
+			v := x.v
+			m.CounterFunc(x.name, x.help, func() float64 { return float64(v.Load()) })
+		}
+	}
 	m.GaugeFunc("presenced_goroutines", "Goroutines.", func() float64 { return float64(runtime.NumGoroutine()) })
 	m.GaugeFunc("presenced_heap_bytes", "Bytes of allocated heap objects.", func() float64 {
 		var ms runtime.MemStats
@@ -591,6 +644,9 @@ func every(ctx context.Context, clk clock.Clock, interval time.Duration, f func(
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		if s.Cluster != nil {
+			s.Cluster.Close()
+		}
 		err = s.Store.Close()
 		if s.unlock != nil {
 			err = errors.Join(err, s.unlock())

@@ -1,0 +1,161 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/presenced/presenced/internal/core"
+)
+
+// What crosses the bus is plain data: core events and targets in JSON,
+// tagged with the event's type name. Everything read from the bus is
+// untrusted input (a bad node, a bug, a hostile client of an open NATS):
+// decoding is bounded and checked, and a bad message is counted and
+// dropped, never a crash.
+
+// Limits of one bus message.
+const (
+	MaxMessageBytes = 1 << 20 // NATS's default max_payload
+	MaxTargets      = 1 << 14
+	maxAccountLen   = 3071 // an address: local@domain at their limits (internal/addr)
+)
+
+// ErrBadMessage is the error of every bus message that does not decode to
+// something a node may act on.
+var ErrBadMessage = errors.New("cluster: bad bus message")
+
+var eventTypes = map[string]reflect.Type{}
+
+func init() {
+	for _, ev := range []core.Event{core.Snapshot{}, core.PresenceEvent{}, core.SubscriptionEvent{}, core.PrivacyEvent{},
+		core.MessageEvent{}, core.ContactEvent{}, core.PersonalEvent{}, core.Goaway{}, core.CallEvent{},
+		core.RoomSnapshot{}, core.RoomDiff{}, core.RoomMessageEvent{}, core.RoomSubjectEvent{}, core.RoomLeft{}, core.RoomInvite{}} {
+		eventTypes[reflect.TypeOf(ev).Name()] = reflect.TypeOf(ev)
+	}
+}
+
+// routed is one Route's share for one node: an event and the targets of
+// it that node holds.
+type routed struct {
+	Origin string          `json:"o"` // the sending node
+	Kind   string          `json:"k"` // the event's type name
+	Event  json.RawMessage `json:"e"`
+	To     []core.Target   `json:"t"`
+}
+
+func encodeRouted(origin string, ev core.Event, to []core.Target) ([]byte, error) {
+	t := reflect.TypeOf(ev)
+	if t == nil || eventTypes[t.Name()] != t {
+		return nil, fmt.Errorf("cluster: event %T cannot cross nodes", ev)
+	}
+	e, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: encode %T: %w", ev, err)
+	}
+	return json.Marshal(routed{Origin: origin, Kind: t.Name(), Event: e, To: to})
+}
+
+// decodeRouted checks and decodes a routed bus message.
+func decodeRouted(b []byte) (origin string, ev core.Event, to []core.Target, err error) {
+	if len(b) > MaxMessageBytes {
+		return "", nil, nil, fmt.Errorf("%w: %d bytes", ErrBadMessage, len(b))
+	}
+	var r routed
+	if err := json.Unmarshal(b, &r); err != nil {
+		return "", nil, nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	t, ok := eventTypes[r.Kind]
+	if !ok {
+		return "", nil, nil, fmt.Errorf("%w: unknown event %q", ErrBadMessage, r.Kind)
+	}
+	if err := checkNodeID(r.Origin); err != nil {
+		return "", nil, nil, fmt.Errorf("%w: origin: %v", ErrBadMessage, err)
+	}
+	if len(r.To) == 0 || len(r.To) > MaxTargets {
+		return "", nil, nil, fmt.Errorf("%w: %d targets", ErrBadMessage, len(r.To))
+	}
+	for _, tg := range r.To {
+		if tg.Account == "" || len(tg.Account) > maxAccountLen {
+			return "", nil, nil, fmt.Errorf("%w: target account", ErrBadMessage)
+		}
+	}
+	v := reflect.New(t)
+	if err := json.Unmarshal(r.Event, v.Interface()); err != nil {
+		return "", nil, nil, fmt.Errorf("%w: %s: %v", ErrBadMessage, r.Kind, err)
+	}
+	ev = v.Elem().Interface().(core.Event)
+	if me, ok := ev.(core.MessageEvent); ok {
+		me.Message = plain(me.Message)
+		ev = me
+	}
+	return r.Origin, ev, r.To, nil
+}
+
+// plain undoes what JSON does to a message without data: a null
+// json.RawMessage decodes to the bytes "null", not to nil.
+func plain(m core.Message) core.Message {
+	if string(m.Data) == "null" {
+		m.Data = nil
+	}
+	return m
+}
+
+// sendReply is a node's answer to a message handed to it (core.Peers.Send).
+type sendReply struct {
+	Sessions int    `json:"s"`
+	Online   int    `json:"n"`
+	Error    string `json:"err,omitempty"`
+	Code     string `json:"code,omitempty"`
+}
+
+func decodeSend(b []byte) (core.PeerMessage, error) {
+	var m core.PeerMessage
+	if len(b) > MaxMessageBytes {
+		return m, fmt.Errorf("%w: %d bytes", ErrBadMessage, len(b))
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	m.Message = plain(m.Message)
+	return m, nil // Hub.Receive checks it as a client's
+}
+
+// checkNodeID: a node ID is a NATS subject token and a key-value key part.
+func checkNodeID(id string) error {
+	if id == "" || len(id) > 64 {
+		return errors.New("node id must be 1 to 64 characters")
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("node id %q: only letters, digits, - and _", id)
+		}
+	}
+	return nil
+}
+
+// probe asks a node to show a session on Origin the subjects it holds.
+type probe struct {
+	Origin   string   `json:"o"`
+	Viewer   string   `json:"v"`
+	Resource string   `json:"r"`
+	Subjects []string `json:"s"`
+}
+
+func decodeProbe(b []byte) (probe, error) {
+	var p probe
+	if len(b) > MaxMessageBytes {
+		return p, fmt.Errorf("%w: %d bytes", ErrBadMessage, len(b))
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	if err := checkNodeID(p.Origin); err != nil {
+		return p, fmt.Errorf("%w: origin: %v", ErrBadMessage, err)
+	}
+	if len(p.Subjects) > core.MaxProbe {
+		return p, fmt.Errorf("%w: %d subjects", ErrBadMessage, len(p.Subjects))
+	}
+	return p, nil // Hub.Show checks the addresses
+}

@@ -1,0 +1,160 @@
+package cluster
+
+import (
+	"time"
+
+	"github.com/presenced/presenced/internal/core"
+)
+
+// A user with sessions on several nodes: each node decides and shows its
+// own sessions (a partial view, on its own facts, under its own lock), and
+// the node delivering to a viewer merges the latest partial of every node
+// into one aggregate (docs/architecture.md, "Cluster"). Latest-per-node
+// is commutative, so every viewer ends on the same aggregate whatever the
+// order in which two nodes' updates arrive. What other nodes show is
+// always kept (a subject may turn out split before the registry says so
+// here), this node's own part only while the registry shows the subject
+// on another node too; first-party targets only (an app's channel is not
+// served across nodes yet). A target shown only one node's part gets the
+// event itself, routed with the others alike (one Memo).
+
+// splitLocked reports whether subject has sessions on two or more live
+// nodes, this one included; the caller holds mu.
+func (n *Node) splitLocked(subject string) bool {
+	c := len(n.liveHoldersLocked(subject))
+	if c == 0 {
+		return false
+	}
+	n.pmu.Lock()
+	_, mine := n.mine[subject]
+	n.pmu.Unlock()
+	if mine {
+		c++
+	}
+	return c >= 2
+}
+
+// deliverPresence routes a presence event from origin (this node's own
+// included) to this node's sessions, merged with the other nodes'
+// partial views when its subject is split.
+func (n *Node) deliverPresence(origin string, pe core.PresenceEvent, to []core.Target) core.Routed {
+	subject := pe.View.Address
+	type one struct {
+		v core.PresenceView
+		t core.Target
+	}
+	var merged []one
+	var plain []core.Target
+	n.mu.Lock()
+	if origin == n.id && n.partials[subject] == nil && !n.splitLocked(subject) {
+		n.mu.Unlock()
+		return n.local.Route(pe, to)
+	}
+	for _, t := range to {
+		if !t.Channel.FirstParty() {
+			plain = append(plain, t)
+			continue
+		}
+		v, alone := n.recordLocked(subject, t, origin, pe.View)
+		if alone {
+			plain = append(plain, t)
+			continue
+		}
+		merged = append(merged, one{v, t})
+	}
+	n.mu.Unlock()
+	var r core.Routed
+	if len(plain) > 0 {
+		r = n.local.Route(pe, plain)
+	}
+	for _, m := range merged {
+		x := n.local.Route(core.PresenceEvent{View: m.v}, []core.Target{m.t})
+		r.Sessions, r.Online = r.Sessions+x.Sessions, r.Online+x.Online
+	}
+	return r
+}
+
+// recordLocked keeps v as origin's partial view of subject for t and
+// returns the merged view; alone when that is v itself (no other node's
+// part, or the bound reached and nothing kept). The caller holds mu.
+func (n *Node) recordLocked(subject string, t core.Target, origin string, v core.PresenceView) (_ core.PresenceView, alone bool) {
+	byTarget := n.partials[subject]
+	byOrigin := byTarget[t]
+	if _, had := byOrigin[origin]; !had {
+		if n.npart >= n.cfg.MaxTracked {
+			n.metrics.Dropped.Add(1)
+			return v, true
+		}
+		if byTarget == nil {
+			byTarget = map[core.Target]map[string]core.PresenceView{}
+			n.partials[subject] = byTarget
+		}
+		if byOrigin == nil {
+			byOrigin = map[string]core.PresenceView{}
+			byTarget[t] = byOrigin
+		}
+		n.npart++
+	}
+	byOrigin[origin] = v
+	alone = len(byOrigin) == 1
+	out := v
+	if !alone {
+		out = merge(subject, byOrigin)
+	}
+	if len(v.Sessions) == 0 { // this node shows no session: its part is over
+		n.dropPartialLocked(subject, t, origin)
+	}
+	return out, alone
+}
+
+func (n *Node) dropPartialLocked(subject string, t core.Target, origin string) {
+	byTarget := n.partials[subject]
+	if _, ok := byTarget[t][origin]; !ok {
+		return
+	}
+	delete(byTarget[t], origin)
+	n.npart--
+	if len(byTarget[t]) == 0 {
+		delete(byTarget, t)
+	}
+	if len(byTarget) == 0 {
+		delete(n.partials, subject)
+	}
+}
+
+// merge is the aggregate of the partial views of one subject.
+func merge(subject string, parts map[string]core.PresenceView) core.PresenceView {
+	var ss []core.SessionPresence
+	var last time.Time
+	for _, v := range parts {
+		ss = append(ss, v.Sessions...)
+		if v.LastSeen.After(last) {
+			last = v.LastSeen
+		}
+	}
+	v := core.Aggregate(subject, ss)
+	if len(ss) == 0 {
+		v.LastSeen = last
+	}
+	return v
+}
+
+// dropNodeLocked forgets a dead node's partial views and returns what the
+// targets that had one must be shown now, by subject and target. The
+// caller holds mu.
+func (n *Node) dropNodeLocked(node string) map[string]map[core.Target]core.PresenceView {
+	out := map[string]map[core.Target]core.PresenceView{}
+	for subject, byTarget := range n.partials {
+		for t, byOrigin := range byTarget {
+			if _, ok := byOrigin[node]; !ok {
+				continue
+			}
+			n.dropPartialLocked(subject, t, node)
+			if out[subject] == nil {
+				out[subject] = map[core.Target]core.PresenceView{}
+			}
+			out[subject][t] = merge(subject, n.partials[subject][t])
+		}
+	}
+	return out
+}

@@ -1,0 +1,154 @@
+package core
+
+import (
+	"context"
+
+	"github.com/presenced/presenced/internal/addr"
+)
+
+// Peers is the core's seam to the other nodes of a cluster
+// (docs/architecture.md, "Cluster"); nil for a single node. The cluster
+// that implements it is also the hub's Router (it wraps LocalRouter), so
+// events decided here reach sessions held elsewhere; Peers adds what a
+// Router cannot do: say which accounts this node holds, and hand a message
+// whose recipient has no session here to a node that holds one, whose hub
+// decides it (Hub.Receive) — the policy is asked on the subject's side.
+type Peers interface {
+	// Held says this node now holds sessions of account (held) or no
+	// longer any. It is called under the account's lock: it must not block.
+	Held(account string, held bool)
+	// Holds reports whether another node holds sessions of account. It
+	// must not block.
+	Holds(account string) bool
+	// Send hands m to a node holding sessions of m.To and reports what
+	// that node's Hub.Receive reached. It is called without locks and may
+	// block until ctx is done; an error means it was not delivered.
+	Send(ctx context.Context, m PeerMessage) (Routed, error)
+	// Probe asks the nodes holding sessions of subjects to show the new
+	// first-party session account/resource what it may see of them
+	// (Hub.Show there): its snapshot was made from this node's sessions
+	// only. It must not block.
+	Probe(account, resource string, subjects []string)
+}
+
+// MaxProbe bounds the subjects of one Show: the contacts an account may have.
+const MaxProbe = 1 << 16
+
+// Show sends the first-party session viewer/resource, on another node,
+// the presence of each subject with sessions here that is online and that
+// it may see: the answer to its node's Peers.Probe, decided here, where
+// the subjects' facts are, and routed like any of their later changes.
+// It is input from another process: checked like a client's.
+func (h *Hub) Show(viewer, resource string, subjects []string) error {
+	if b, err := addr.Bare(viewer); err != nil || b != viewer {
+		return Errorf(CodeInvalid, "viewer must be a bare address")
+	}
+	if err := addr.Resource(resource); err != nil {
+		return Errorf(CodeInvalid, "resource: %v", err)
+	}
+	if len(subjects) > MaxProbe {
+		return Errorf(CodeInvalid, "at most %d subjects", MaxProbe)
+	}
+	for _, subject := range subjects {
+		if subject == viewer || h.live(subject) == nil {
+			continue
+		}
+		unlock := h.lock(subject)
+		if su := h.live(subject); su != nil && su.online() {
+			h.deliver(delivery{ev: PresenceEvent{View: su.fullView()}, subject: su, flow: FlowPresence,
+				to: []Target{{Account: viewer, Resource: resource}}})
+		}
+		unlock()
+	}
+	return nil
+}
+
+// PeerMessage is a message or signal from a first-party session on one
+// node to an account with sessions on another: plain data.
+type PeerMessage struct {
+	Sender  string // the sending session's account
+	Message Message
+}
+
+// sendToPeer is SendMessage for a recipient, bare, with no session here
+// that another node holds. ok is false when that node reached nothing (or
+// could not be asked): the caller then goes on as for an account offline.
+func (h *Hub) sendToPeer(s *Session, m *Message, bare, resource string) (sent Sent, ok bool, err error) {
+	if s.ended.Load() {
+		return Sent{}, true, errSessionGone
+	}
+	m.From, m.Sent = s.Address(), h.clock.Now()
+	r, err := h.cfg.Peers.Send(context.Background(), PeerMessage{Sender: s.Account, Message: *m})
+	if err != nil {
+		h.log.Warn("cluster send", "to", m.To, "err", err)
+		return Sent{}, false, nil
+	}
+	switch {
+	case r.Online == 0:
+		if resource == "" || storable(*m) {
+			return Sent{}, false, nil
+		}
+		return Sent{}, true, errUnavailable
+	case r.Sessions == 0 && m.Kind == KindMessage && m.Body == "":
+		return Sent{}, true, nil
+	case r.Sessions == 0:
+		return Sent{}, true, Errorf(CodeNotAccepted, "the recipient's sessions do not accept %ss", m.Kind)
+	}
+	if m.Kind == KindMessage && (m.Type == "" || m.Type == TypeChat) && !m.Private {
+		unlock := h.lock(s.Account)
+		if !s.ended.Load() {
+			h.deliver(delivery{ev: MessageEvent{Message: *m, Carbon: CarbonSent}, subject: s.user, flow: FlowMessage,
+				to: []Target{{Account: s.Account, Want: Want{Carbons: true, Except: s.Resource}}}})
+		}
+		unlock()
+	}
+	h.archive(s, *m, bare)
+	return Sent{Sessions: r.Sessions}, true, nil
+}
+
+// Receive delivers a message another node's session sent to an account
+// with sessions here (Peers.Send): the recipient's facts here decide it,
+// as for a local sender. It is input from another process: checked like a
+// client's.
+func (h *Hub) Receive(m PeerMessage) (Routed, error) {
+	if b, err := addr.Bare(m.Sender); err != nil || b != m.Sender {
+		return Routed{}, Errorf(CodeInvalid, "sender: %v", err)
+	}
+	msg := m.Message
+	if err := validateMessage(&msg); err != nil {
+		return Routed{}, err
+	}
+	bare, resource, err := addr.Parse(msg.To)
+	if err != nil {
+		return Routed{}, Errorf(CodeInvalid, "to: %v", err)
+	}
+	if sb, _, err := addr.Parse(msg.From); err != nil || sb != m.Sender {
+		return Routed{}, Errorf(CodeInvalid, "from is not the sender's")
+	}
+	if bare == m.Sender {
+		return Routed{}, Errorf(CodeInvalid, "a message to oneself stays on its node")
+	}
+	defer h.lock(bare)()
+	ru := h.live(bare)
+	if ru == nil {
+		return Routed{}, nil
+	}
+	want := Want{Kind: msg.Kind, Payloads: msg.Kind == KindMessage && msg.Body == "", Available: resource == ""}
+	r := h.deliver(delivery{ev: MessageEvent{Message: msg}, subject: ru, flow: FlowMessage, viewer: m.Sender,
+		to: []Target{{Account: bare, Resource: resource, Want: want}}})
+	if r.Sessions > 0 && resource != "" && msg.Kind == KindMessage && (msg.Type == "" || msg.Type == TypeChat) && !msg.Private {
+		h.deliver(delivery{ev: MessageEvent{Message: msg, Carbon: CarbonReceived}, subject: ru, flow: FlowMessage,
+			to: []Target{{Account: bare, Want: Want{Carbons: true, Except: resource}}}})
+	}
+	return r, nil
+}
+
+// Rebroadcast sends account's presence from this node's sessions again to
+// its own sessions and its viewers, wherever they are: when another node
+// starts holding sessions of it, whose viewers merge what each node shows.
+func (h *Hub) Rebroadcast(account string) {
+	defer h.lock(account)()
+	if u := h.live(account); u != nil {
+		h.broadcastLocked(u)
+	}
+}
