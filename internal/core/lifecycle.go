@@ -263,13 +263,20 @@ func (h *Hub) Follow(ctx context.Context, interval time.Duration) error {
 	if err != nil {
 		return err
 	}
+	h.FollowFrom(ctx, last, interval)
+	return nil
+}
+
+// FollowFrom is Follow from the events after last (a LastLifecycleID read
+// by the caller, so that nothing it changes afterwards is missed).
+func (h *Hub) FollowFrom(ctx context.Context, last int64, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var pruned, swept time.Time
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
 		if now := h.clock.Now(); now.Sub(swept) >= time.Minute {
