@@ -56,6 +56,18 @@ func (h *Hub) Apply(ev store.LifecycleEvent) {
 		if err := h.grantsChanged(ctx, ev.Account); err != nil {
 			h.log.Warn("lifecycle: grants", "account", ev.Account, "err", err)
 		}
+	case store.LifecycleFacts:
+		// a relationship, block, hide or invisibility change: made by this
+		// process, memory has it already (reading it again finds nothing
+		// changed); by another (a cluster node, the CLI), the accounts'
+		// live users here read their facts again and re-show what changed
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, a := range factsAccounts(ev) {
+			if err := h.refreshFacts(ctx, a); err != nil {
+				h.log.Warn("lifecycle: facts", "account", a, "err", err)
+			}
+		}
 	}
 }
 
@@ -72,6 +84,8 @@ func ends(ev store.LifecycleEvent, credential string) bool {
 		return credential == CredentialPassword
 	case store.LifecycleGrant:
 		return false // a grant's change narrows sessions; revoking it revokes tokens, logged as such
+	case store.LifecycleFacts:
+		return false // a change of what others see ends no session
 	}
 	return true
 }
@@ -249,13 +263,20 @@ func (h *Hub) Follow(ctx context.Context, interval time.Duration) error {
 	if err != nil {
 		return err
 	}
+	h.FollowFrom(ctx, last, interval)
+	return nil
+}
+
+// FollowFrom is Follow from the events after last (a LastLifecycleID read
+// by the caller, so that nothing it changes afterwards is missed).
+func (h *Hub) FollowFrom(ctx context.Context, last int64, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var pruned, swept time.Time
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
 		if now := h.clock.Now(); now.Sub(swept) >= time.Minute {

@@ -377,6 +377,14 @@ const (
 	// revoked (PutGrant, DeleteGrant): what its apps' sessions may see
 	// changes, and what others' see of it in an app (per-app visibility).
 	LifecycleGrant = "grant"
+	// LifecycleFacts: a fact the presence policy reads about the account
+	// changed: a relationship (EditPair: Relations names the pair's two
+	// edges as written), a block or hide entry (Block, Unblock, Hide,
+	// Unhide: Relations holds one edge, Subject the owner, Viewer the
+	// entry, State empty) or its invisibility (SetInvisible: no Relations).
+	// What the accounts' live users hold in memory on other processes must
+	// be read again from the store: the logged edges only name the accounts.
+	LifecycleFacts = "facts"
 )
 
 // LifecycleEvent is a change of an account's rights that live sessions must hear.
@@ -389,13 +397,17 @@ type LifecycleEvent struct {
 	// Relations: for LifecycleDeleted, the edges the account was in (in
 	// either role) as the deletion found them. They go with the account, and
 	// the counterparts' live sessions must still be told that their
-	// relationship ended: this is the only place left that says which.
+	// relationship ended: this is the only place left that says which. For
+	// LifecycleFacts, the edges that name the accounts the change touched.
 	Relations []Relation
 }
 
 // Lifecycle is the log of those changes: DeleteAccount, SetCredentials,
-// DeleteToken, PutGrant and DeleteGrant append to it in the same transaction as the change, so every
-// process sharing the store (the server, the CLI, cluster nodes) hears them.
+// DeleteToken, PutGrant, DeleteGrant, EditPair, Block, Unblock, Hide,
+// Unhide and SetInvisible append to it in the same transaction as the
+// change (a write that changes nothing logs nothing), so every process
+// sharing the store (the server, the CLI, cluster nodes) hears them.
+// PutRelation, for seeding, logs nothing.
 // DeleteAccount logs the relations it deletes with the event.
 type Lifecycle interface {
 	// LifecycleSince returns up to limit events with ID > after, oldest first.

@@ -20,7 +20,9 @@ import (
 // gap: on PostgreSQL it takes a transaction-scoped advisory lock before the
 // id is drawn, held until commit or rollback, so the transactions that log
 // take their ids one at a time in the order they commit. Lifecycle events
-// are rare (deletions, password changes, revocations), so this costs little.
+// are rare (deletions, password changes, revocations, and the user-made
+// relationship, block, hide and invisibility changes), so this costs little:
+// those edits are serialised across the processes for their commits.
 func logLifecycle(ctx context.Context, tx *Tx, kind, account, tokenID string, rels []store.Relation) error {
 	if tx.s.d.BeforeLog != "" {
 		if _, err := tx.ExecContext(ctx, tx.s.d.BeforeLog); err != nil {

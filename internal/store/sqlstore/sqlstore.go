@@ -203,7 +203,21 @@ func deleteTokens(ctx context.Context, tx *Tx, query string, args ...any) (int, 
 }
 
 func (s *DB) SetInvisible(ctx context.Context, address string, invisible bool) error {
-	return mustAffect(s.exec(ctx, `UPDATE accounts SET invisible=? WHERE address=?`, invisible, address))
+	return s.tx(ctx, func(tx *Tx) error {
+		var was bool
+		if err := tx.QueryRowContext(ctx, `SELECT invisible FROM accounts WHERE address=?`, address).Scan(&was); errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		if was == invisible {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET invisible=? WHERE address=?`, invisible, address); err != nil {
+			return err
+		}
+		return logLifecycle(ctx, tx, store.LifecycleFacts, address, "", nil)
+	})
 }
 
 func (s *DB) SetLastSeen(ctx context.Context, address string, t time.Time) error {
@@ -702,7 +716,10 @@ func (s *DB) EditPair(ctx context.Context, actor, other string, lim store.Relati
 				return err
 			}
 		}
-		return nil
+		if mine == newMine && theirs == newTheirs {
+			return nil
+		}
+		return logLifecycle(ctx, tx, store.LifecycleFacts, actor, "", []store.Relation{newMine, newTheirs})
 	})
 	return mine, theirs, err
 }
@@ -805,9 +822,19 @@ func (s *DB) ApprovedBy(ctx context.Context, viewer string) ([]store.SubjectFact
 	return out, rows.Err()
 }
 
+// pairSet runs query, a deletion from a privacy list of owner a, and logs
+// it when it deleted an entry.
 func (s *DB) pairSet(ctx context.Context, query string, a, b string) error {
-	_, err := s.exec(ctx, query, a, b)
-	return err
+	return s.tx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, query, a, b)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return logLifecycle(ctx, tx, store.LifecycleFacts, a, "", []store.Relation{{Subject: a, Viewer: b}})
+	})
 }
 
 func (s *DB) list(ctx context.Context, query, arg string) ([]string, error) {
@@ -836,17 +863,19 @@ func (s *DB) addBounded(ctx context.Context, table, ownerCol, entryCol, owner, e
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 || max <= 0 {
-			return nil // held already, or no limit
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // held already
 		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+ownerCol+`=?`, owner).Scan(&n); err != nil {
-			return err
+		if max > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+ownerCol+`=?`, owner).Scan(&n); err != nil {
+				return err
+			}
+			if n > max {
+				return fmt.Errorf("%s holds %d entries, the limit: %w", owner, n-1, store.ErrLimit)
+			}
 		}
-		if n > max {
-			return fmt.Errorf("%s holds %d entries, the limit: %w", owner, n-1, store.ErrLimit)
-		}
-		return nil
+		return logLifecycle(ctx, tx, store.LifecycleFacts, owner, "", []store.Relation{{Subject: owner, Viewer: entry}})
 	})
 }
 
