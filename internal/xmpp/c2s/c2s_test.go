@@ -303,7 +303,10 @@ func (r rig) signIn(t *testing.T, local string) *rawStream {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	// a guard against a stream that hangs, for the whole test that uses
+	// it: generous, since a busy machine under -race is slow (a test of
+	// many steps ran past 10 s there)
+	conn.SetDeadline(time.Now().Add(2 * time.Minute))
 	x := &rawStream{t: t, conn: conn}
 	x.open()
 	c := msasl.NewClient(msasl.ScramSha256, msasl.Credentials(func() ([]byte, []byte, []byte) { return []byte(local), []byte(local + "-password"), nil }))
