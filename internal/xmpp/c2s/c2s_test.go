@@ -164,7 +164,7 @@ func TestStreamErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(5 * time.Second))
+			c.SetDeadline(time.Now().Add(time.Minute))
 			io.WriteString(c, tc.send)
 			got, _ := io.ReadAll(c)
 			if !strings.Contains(string(got), "<"+tc.want+" xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>") || !strings.HasSuffix(string(got), "</stream:stream>") {
@@ -183,7 +183,7 @@ func TestPlaintextSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.SetDeadline(time.Now().Add(time.Minute))
 	io.WriteString(c, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`+
 		`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAGFsaWNlLXBhc3N3b3Jk</auth>`)
 	got := readUntil(t, c, "</failure>")
@@ -281,7 +281,7 @@ func (x *rawStream) open() {
 func streamOn(t *testing.T, conn net.Conn) (*rawStream, string) {
 	t.Helper()
 	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.SetDeadline(time.Now().Add(time.Minute))
 	x := &rawStream{t: t, conn: conn}
 	x.send(`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`)
 	x.rd = newTestReader(conn)
