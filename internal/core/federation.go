@@ -244,7 +244,10 @@ func (h *Hub) RemoteSubscription(ctx context.Context, from, to, kind string) err
 // a local one under the message rule, decided here, at the recipient's
 // (the subject's) server: it reaches the recipient only if the recipient
 // shares presence with the sender, and every refusal is the same
-// CodeUnavailable as a message to nobody. It returns the sessions reached.
+// CodeUnavailable as a message to nobody. A text message that reaches no
+// session is stored for later, as a local sender's is (keepFrom, decided
+// by the same rule on what the store holds): then it returns 0 and no
+// error. It returns the sessions reached.
 func (h *Hub) RemoteMessage(ctx context.Context, m Message) (int, error) {
 	if err := validateMessage(&m); err != nil {
 		return 0, err
@@ -255,10 +258,27 @@ func (h *Hub) RemoteMessage(ctx context.Context, m Message) (int, error) {
 	}
 	_, resource, _ := addr.Parse(m.To)
 	m.Sent = h.clock.Now()
-	defer h.lock(local)()
+	unlock := h.lock(local)
+	n, fallback, err := h.remoteMessageLocked(&m, rbare, local, resource)
+	unlock()
+	archive := func() { h.archiveReceived(rbare, m, local) }
+	if fallback {
+		_, err := h.keepFrom(rbare, Channel{}, nil, m, local, archive)
+		return 0, err
+	}
+	if err == nil && n > 0 {
+		archive()
+	}
+	return n, err
+}
+
+// remoteMessageLocked routes a remote account's message m to the local
+// account; fallback reports that no session matched its address, for the
+// offline fallback (as sendLocked). The caller holds local's lock.
+func (h *Hub) remoteMessageLocked(m *Message, rbare, local, resource string) (n int, fallback bool, err error) {
 	lu := h.live(local)
 	if lu == nil {
-		return 0, errUnavailable
+		return 0, true, errUnavailable
 	}
 	viewer := rbare
 	if m.Kind == KindMessage && m.Type == TypeError {
@@ -267,21 +287,24 @@ func (h *Hub) RemoteMessage(ctx context.Context, m Message) (int, error) {
 		// is; it carries the error alone, no text of the remote's
 		m.Body, viewer = "", local
 		if m.Payload == "" {
-			return 0, nil
+			return 0, false, nil
 		}
 	}
 	want := Want{Kind: m.Kind, Payloads: m.Kind == KindMessage && m.Body == "", Available: resource == ""}
-	r := h.deliver(delivery{ev: MessageEvent{Message: m}, subject: lu, flow: FlowMessage, viewer: viewer,
+	r := h.deliver(delivery{ev: MessageEvent{Message: *m}, subject: lu, flow: FlowMessage, viewer: viewer,
 		to: []Target{{Account: local, Resource: resource, Want: want}}})
 	switch {
 	case r.Online == 0:
-		return 0, errUnavailable
+		// as for a local sender: stored when nothing of the account may
+		// take it; a gone resource of an account with others online stays
+		// unavailable (the sender's server retries the bare address)
+		return 0, resource == "" || !lu.online(), errUnavailable
 	case r.Sessions == 0 && m.Kind == KindMessage && m.Body == "":
-		return 0, nil
+		return 0, false, nil
 	case r.Sessions == 0:
-		return 0, Errorf(CodeNotAccepted, "the recipient's sessions do not accept %ss", m.Kind)
+		return 0, false, Errorf(CodeNotAccepted, "the recipient's sessions do not accept %ss", m.Kind)
 	}
-	return r.Sessions, nil
+	return r.Sessions, false, nil
 }
 
 // remoteStandIn is the user a message to a remote account is decided on:

@@ -125,6 +125,8 @@ func (s *Server) onMessage(ctx context.Context, el *xmlstream.Element, from, to 
 	case err == nil, typ == core.TypeError, typ == core.TypeHeadline:
 	case core.CodeOf(err) == core.CodeInvalid:
 		s.stanzaError(el, from, to, "modify", "bad-request")
+	case core.CodeOf(err) == core.CodeLimit: // the recipient's stored messages are at their limit
+		s.stanzaError(el, from, to, "wait", "resource-constraint")
 	default: // unknown, offline, not sharing presence: all alike, as for a local sender
 		s.stanzaError(el, from, to, "cancel", "service-unavailable")
 	}
