@@ -81,6 +81,31 @@ type Config struct {
 	S2SRoutes       map[string]string
 	S2SDialback     bool
 	S2SAllowPrivate bool
+	// S2SBlock lists domains never federated with; S2SAllow, when not
+	// empty, the only domains federated with.
+	S2SBlock, S2SAllow []string
+	// S2SRate and S2SBurst bound the stanzas each authenticated remote
+	// domain may send (a token bucket per domain).
+	S2SRate  float64
+	S2SBurst int
+}
+
+// s2sDomains parses a comma-separated list of domains into *field.
+func s2sDomains(field func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		var out []string
+		for _, d := range strings.Split(v, ",") {
+			if d = strings.ToLower(strings.TrimSpace(d)); d == "" {
+				continue
+			}
+			if err := addr.Domain(d); err != nil {
+				return fmt.Errorf("%q is not a domain: %v", d, err)
+			}
+			out = append(out, d)
+		}
+		*field(c) = out
+		return nil
+	}
 }
 
 // s2sRoutes parses DOMAIN=HOST:PORT entries separated by commas.
@@ -414,6 +439,8 @@ var Settings = []Setting{
 	{"s2s_tls_addr", "", "XMPP server-to-server listener with direct TLS (XEP-0368), e.g. 0.0.0.0:5270; off when empty", str(func(c *Config) *string { return &c.S2STLSAddr }), false},
 	{"s2s_routes", "", "static federation routes DOMAIN=HOST:PORT, comma-separated (the flag may be repeated, also as --s2s-route; a list in the file): they override DNS for that domain and may point at loopback", s2sRoutes, false},
 	switchSetting("s2s_dialback", "let Server Dialback (XEP-0220) authenticate federating domains whose certificates are not checked (self-signed deployments); without it only domains whose certificates verify (SASL EXTERNAL) federate (docs/federation.md)", func(c *Config) *bool { return &c.S2SDialback }),
+	{"s2s_block", "", "domains never federated with, comma-separated (a list in the file): their streams end with policy-violation and nothing is sent to them (docs/federation.md)", s2sDomains(func(c *Config) *[]string { return &c.S2SBlock }), false},
+	{"s2s_allow", "", "when not empty, the only domains federated with, comma-separated (a list in the file); s2s_block still applies (docs/federation.md)", s2sDomains(func(c *Config) *[]string { return &c.S2SAllow }), false},
 	switchSetting("s2s_allow_private", "let federation connect to loopback, private and reserved addresses found in DNS (tests and closed networks; static routes may point anywhere)", func(c *Config) *bool { return &c.S2SAllowPrivate }),
 	{"identity_providers", "", "external OpenID Connect providers people may sign in with and whose ID tokens apps may exchange (docs/operations.md): in the file an array of tables with name, issuer, client_id and client_secret; as a flag or variable the same as a JSON array", identityProviders, false},
 	{"nats", "", "NATS servers joining this node to a cluster serving one domain (docs/operations.md, \"Running a cluster\"): nats://HOST:PORT, or a comma-separated list for a NATS cluster; JetStream must be enabled; empty: a single node", natsURLs, false},

@@ -35,6 +35,9 @@ type peer struct {
 // Over the queue's bound, a presence replaces the oldest queued presence
 // (latest wins), and a message is bounced to its sender.
 func (s *Server) enqueue(domain string, els ...*xmlstream.Element) bool {
+	if !s.federates(domain) {
+		return false // no connection is made: Route refused what matters
+	}
 	s.mu.Lock()
 	select {
 	case <-s.done:

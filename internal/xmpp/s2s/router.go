@@ -34,6 +34,9 @@ func (r router) Route(ev core.Event, to []core.Target) core.Routed {
 			local = append(local, t)
 			continue
 		}
+		if !s.federates(d) {
+			continue // reaches nobody: a message is refused to its sender at once
+		}
 		if els := s.stanzas(ev, t); len(els) > 0 && s.enqueue(d, els...) {
 			out.Online++
 			out.Sessions++

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,7 +85,11 @@ type Config struct {
 	// QueueLimit bounds the stanzas waiting for one remote domain; 0:
 	// DefaultQueueLimit.
 	QueueLimit int
-	Log        *slog.Logger
+	// Block lists domains never federated with (s2s_block); Allow, when
+	// not empty, the only ones federated with (s2s_allow). Both are exact
+	// domains, compared case-insensitively, and hold both ways.
+	Block, Allow []string
+	Log          *slog.Logger
 }
 
 // Defaults.
@@ -132,7 +137,27 @@ func New(cfg Config, local core.Router) *Server {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Domain = strings.ToLower(cfg.Domain)
+	cfg.Block, cfg.Allow = lowered(cfg.Block), lowered(cfg.Allow)
 	return &Server{cfg: cfg, local: local, peers: map[string]*peer{}, shown: map[string][]string{}, done: make(chan struct{})}
+}
+
+func lowered(domains []string) []string {
+	out := make([]string, len(domains))
+	for i, d := range domains {
+		out[i] = strings.ToLower(d)
+	}
+	return out
+}
+
+// federates reports whether the operator's lists let this server
+// federate with domain (s2s_block, s2s_allow): no stream is taken from a
+// domain refused, and none opened to it.
+func (s *Server) federates(domain string) bool {
+	domain = strings.ToLower(domain)
+	if slices.Contains(s.cfg.Block, domain) {
+		return false
+	}
+	return len(s.cfg.Allow) == 0 || slices.Contains(s.cfg.Allow, domain)
 }
 
 // SetCore gives the federation the core's entry points (the hub is built
