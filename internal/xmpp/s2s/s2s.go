@@ -85,6 +85,11 @@ type Config struct {
 	// QueueLimit bounds the stanzas waiting for one remote domain; 0:
 	// DefaultQueueLimit.
 	QueueLimit int
+	// Rate and Burst bound the stanzas each authenticated remote domain
+	// may send, over all its streams (a token bucket per domain); 0:
+	// DefaultRate, DefaultBurst.
+	Rate  float64
+	Burst int
 	// Block lists domains never federated with (s2s_block); Allow, when
 	// not empty, the only ones federated with (s2s_allow). Both are exact
 	// domains, compared case-insensitively, and hold both ways.
@@ -96,6 +101,8 @@ type Config struct {
 const (
 	DefaultIdleTimeout = 5 * time.Minute
 	DefaultQueueLimit  = 1024
+	DefaultRate        = 200 // stanzas per second from one remote domain
+	DefaultBurst       = 2000
 	dialTimeout        = 10 * time.Second
 	negotiateTimeout   = 30 * time.Second
 	writeTimeout       = 10 * time.Second
@@ -113,6 +120,9 @@ type Server struct {
 
 	mu    sync.Mutex
 	peers map[string]*peer // outbound, by remote domain
+
+	ratesMu sync.Mutex
+	rates   map[string]*domainRate // inbound stanza budgets, by remote domain (limit.go)
 
 	shownMu sync.Mutex
 	shown   map[string][]string // local subject \x00 remote viewer → resources announced (router.go)
@@ -133,12 +143,18 @@ func New(cfg Config, local core.Router) *Server {
 	if cfg.QueueLimit <= 0 {
 		cfg.QueueLimit = DefaultQueueLimit
 	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = DefaultRate
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = DefaultBurst
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Domain = strings.ToLower(cfg.Domain)
 	cfg.Block, cfg.Allow = lowered(cfg.Block), lowered(cfg.Allow)
-	return &Server{cfg: cfg, local: local, peers: map[string]*peer{}, shown: map[string][]string{}, done: make(chan struct{})}
+	return &Server{cfg: cfg, local: local, peers: map[string]*peer{}, rates: map[string]*domainRate{}, shown: map[string][]string{}, done: make(chan struct{})}
 }
 
 func lowered(domains []string) []string {

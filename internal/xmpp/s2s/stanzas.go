@@ -36,6 +36,12 @@ func (c *inConn) onStanza(el *xmlstream.Element) error {
 	if to == "" {
 		return &xmlstream.StreamError{Condition: "improper-addressing", Text: "a stanza between servers has a to"}
 	}
+	if ok, abusive := c.s.spend(fd); abusive {
+		return errFlood
+	} else if !ok {
+		c.s.overBudget(el, from, to)
+		return nil
+	}
 	if c.s.core == nil {
 		return nil
 	}
