@@ -16,8 +16,10 @@ package core
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/store"
@@ -99,11 +101,23 @@ func (h *Hub) RemotePresence(ctx context.Context, from, to string, p *Presence) 
 			return err
 		}
 	}
+	arrived, err := h.remotePresenceLocked(loaded, rbare, rres, local, p)
+	if err != nil || !arrived {
+		return err
+	}
+	// a resource that came online gets the local user's last personal
+	// events, if it may (XEP-0163 § 4.3.3), as on a probe
+	return h.lastItemsTo(ctx, local, rbare, rres)
+}
+
+// remotePresenceLocked is RemotePresence under the remote account's lock;
+// arrived reports a resource that was not online before.
+func (h *Hub) remotePresenceLocked(loaded *user, rbare, rres, local string, p *Presence) (arrived bool, err error) {
 	defer h.lock(rbare)()
 	ru := h.live(rbare)
 	if ru == nil {
 		if loaded == nil { // it left memory meanwhile
-			return nil
+			return false, nil
 		}
 		ru = loaded
 	}
@@ -111,20 +125,30 @@ func (h *Hub) RemotePresence(ctx context.Context, from, to string, p *Presence) 
 	switch {
 	case p != nil:
 		if len(ru.viewers) == 0 {
-			return nil // nobody here may see it: nothing to keep
+			return false, nil // nobody here may see it: nothing to keep
 		}
-		if _, ok := ru.remote[rres]; !ok && len(ru.remote) >= h.cfg.Limits.SessionsPerAccount {
-			return Errorf(CodeLimit, "at most %d resources per account", h.cfg.Limits.SessionsPerAccount)
+		_, known := ru.remote[rres]
+		if !known && len(ru.remote) >= h.cfg.Limits.SessionsPerAccount {
+			return false, Errorf(CodeLimit, "at most %d resources per account", h.cfg.Limits.SessionsPerAccount)
 		}
 		if ru.remote == nil {
-			ru.remote = map[string]Presence{}
+			ru.remote, ru.greeted = map[string]Presence{}, map[string]struct{}{}
 		}
 		ru.remote[rres] = *p
+		key := rres + "\x00" + local
+		_, greeted := ru.greeted[key]
+		arrived = !greeted
+		ru.greeted[key] = struct{}{}
 		h.keepLocked(ru)
 	case rres == "":
-		ru.remote = nil
+		ru.remote, ru.greeted = nil, nil
 	default:
 		delete(ru.remote, rres)
+		for key := range ru.greeted {
+			if strings.HasPrefix(key, rres+"\x00") {
+				delete(ru.greeted, key)
+			}
+		}
 	}
 	if wasOnline && !ru.online() {
 		ru.lastSeen = h.clock.Now()
@@ -133,7 +157,7 @@ func (h *Hub) RemotePresence(ctx context.Context, from, to string, p *Presence) 
 		h.forgetLocked(ru)
 	}
 	h.deliver(delivery{ev: PresenceEvent{View: ru.fullView()}, subject: ru, flow: FlowPresence, to: self(local)})
-	return nil
+	return arrived, nil
 }
 
 // RemoteDomainGone marks every account of domain offline: its server is
@@ -146,7 +170,7 @@ func (h *Hub) RemoteDomainGone(domain string) {
 		}
 		unlock := h.lock(u.address)
 		if len(u.remote) > 0 {
-			u.remote, u.lastSeen = nil, h.clock.Now()
+			u.remote, u.greeted, u.lastSeen = nil, nil, h.clock.Now()
 			h.forgetLocked(u)
 			to := make([]Target, 0, len(u.viewers))
 			for v := range u.viewers {
@@ -171,13 +195,82 @@ func (h *Hub) RemoteProbe(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
-	defer h.lock(local)()
+	unlock := h.lock(local)
 	lu := h.liveOr(us[0])
 	f := h.factsLocked(lu, rbare, Channel{})
-	if !Allow(f, FlowPresence) {
+	allowed := Allow(f, FlowPresence)
+	if allowed {
+		h.deliver(delivery{ev: PresenceEvent{View: lu.view(f)}, subject: lu, flow: FlowPresence, to: self(rbare)})
+	}
+	unlock()
+	if !allowed {
 		return nil
 	}
-	h.deliver(delivery{ev: PresenceEvent{View: lu.view(f)}, subject: lu, flow: FlowPresence, to: self(rbare)})
+	return h.lastItemsTo(ctx, local, rbare, "") // a session of it came online
+}
+
+// lastItemsTo sends the last items of the local account's personal events
+// to a remote viewer (one resource of it, or its bare address), each
+// decided by the policy as a new one is (XEP-0163 § 4.3.3: a contact
+// coming online gets them). Items published while invisible wait.
+func (h *Hub) lastItemsTo(ctx context.Context, local, viewer, resource string) error {
+	items, err := h.store.PersonalItemsOf(ctx, []string{local})
+	if err != nil || len(items) == 0 {
+		return err
+	}
+	us, err := h.usersFor(ctx, local)
+	if err != nil {
+		return err
+	}
+	defer h.lock(local)()
+	lu := h.liveOr(us[0])
+	for _, it := range items {
+		if !it.Published.IsZero() {
+			h.deliver(delivery{ev: PersonalEvent{Item: it}, subject: lu, flow: FlowEvent,
+				to: []Target{{Account: viewer, Resource: resource, Want: Want{Topic: it.Topic}}}})
+		}
+	}
+	return nil
+}
+
+// RemotePersonalEvent takes a personal event of a remote account (a PEP
+// notification, XEP-0163), sent by its server to a local account: the
+// local recipient gets it only if it may, decided here as for presence
+// (the remote account approved it: the mirror edge), on its sessions that
+// take the topic. It is delivered as it comes, not kept: a local session
+// gets a remote contact's items when they are published, or when its
+// server answers a probe.
+func (h *Hub) RemotePersonalEvent(ctx context.Context, from, to string, ev PersonalEvent) error {
+	rbare, _, local, err := h.remoteParties(from, to)
+	if err != nil {
+		return err
+	}
+	_, resource, _ := addr.Parse(to)
+	it := &ev.Item
+	if it.Account = rbare; topicBit(it.Topic) == 0 {
+		return Errorf(CodeInvalid, "unknown topic %q", it.Topic)
+	}
+	if err := checkText("item", it.ItemID, maxItemID); err != nil {
+		return err
+	}
+	if ev.Retracted {
+		it.Data = ""
+	} else {
+		canon, err := CanonicalItem(it.Topic, json.RawMessage(it.Data))
+		if err != nil {
+			return err
+		}
+		it.Data, it.Published = string(canon), h.clock.Now().UTC().Truncate(time.Millisecond)
+	}
+	ru, err := h.remoteStandIn(ctx, rbare)
+	if err != nil {
+		return err
+	}
+	defer h.lock(rbare)()
+	if live := h.live(rbare); live != nil {
+		ru = live
+	}
+	h.deliver(delivery{ev: ev, subject: ru, flow: FlowEvent, to: []Target{{Account: local, Resource: resource, Want: Want{Topic: it.Topic}}}})
 	return nil
 }
 

@@ -50,6 +50,7 @@ type Core interface {
 	RemoteProbe(ctx context.Context, from, to string) error
 	RemoteSubscription(ctx context.Context, from, to, kind string) error
 	RemoteMessage(ctx context.Context, m core.Message) (int, error)
+	RemotePersonalEvent(ctx context.Context, from, to string, ev core.PersonalEvent) error
 	RemoteDomainGone(domain string)
 	RemoteOnline(domain string) bool
 	RemoteResync(domain string)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/xmpp/pep"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -103,6 +105,10 @@ func (s *Server) onMessage(ctx context.Context, el *xmlstream.Element, from, to 
 	default:
 		typ = core.TypeNormal
 	}
+	if ev := el.Child(pep.NSEvent, "event"); ev != nil && typ != core.TypeError {
+		s.onPersonalEvent(ctx, ev, from, to)
+		return
+	}
 	m := core.Message{ID: id, Kind: core.KindMessage, Type: typ, From: from, To: to}
 	var payload strings.Builder
 	for _, n := range el.Children {
@@ -135,6 +141,22 @@ func (s *Server) onMessage(ctx context.Context, el *xmlstream.Element, from, to 
 		s.stanzaError(el, from, to, "wait", "resource-constraint")
 	default: // unknown, offline, not sharing presence: all alike, as for a local sender
 		s.stanzaError(el, from, to, "cancel", "service-unavailable")
+	}
+}
+
+// onPersonalEvent takes a PEP notification (XEP-0163) of a remote
+// account's personal event: the core delivers it to the local recipient if
+// the remote account approved it. A notification is never answered with
+// an error (XEP-0060 § 7.1.2: it is a headline), nor taken as a message;
+// one of another node (a pubsub service's) is dropped.
+func (s *Server) onPersonalEvent(ctx context.Context, ev *xmlstream.Element, from, to string) {
+	n, err := pep.ParseEvent(ev)
+	if err == nil {
+		pe := core.PersonalEvent{Item: store.PersonalItem{Topic: n.Topic, ItemID: n.ItemID, Data: string(n.Data)}, Retracted: n.Retracted}
+		err = s.core.RemotePersonalEvent(ctx, bareOf(from), to, pe)
+	}
+	if err != nil {
+		s.cfg.Log.Debug("s2s: personal event not taken", "from", from, "to", to, "err", err)
 	}
 }
 
