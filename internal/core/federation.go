@@ -383,6 +383,9 @@ func (h *Hub) remoteMessageLocked(m *Message, rbare, local, resource string) (n 
 			return 0, false, nil
 		}
 	}
+	if m.Kind == KindIQ && (m.Type == "result" || m.Type == "error") && resource != "" {
+		viewer = local // an answer to the recipient's own query (queryRemote): its business too
+	}
 	want := Want{Kind: m.Kind, Payloads: m.Kind == KindMessage && m.Body == "", Available: resource == ""}
 	r := h.deliver(delivery{ev: MessageEvent{Message: *m}, subject: lu, flow: FlowMessage, viewer: viewer,
 		to: []Target{{Account: local, Resource: resource, Want: want}}})
@@ -398,6 +401,75 @@ func (h *Hub) remoteMessageLocked(m *Message, rbare, local, resource string) (n 
 		return 0, false, Errorf(CodeNotAccepted, "the recipient's sessions do not accept %ss", m.Kind)
 	}
 	return r.Sessions, false, nil
+}
+
+// queryRemote sends an iq request to an account of another domain at its
+// bare address, which its server answers for the account (XEP-0012 last
+// activity, XEP-0030 disco#info): that server decides what its account
+// shows, as this one does for its own accounts, so nothing is decided
+// against it here (the operator's domain lists aside). The answer comes
+// back to the session's full address. For the user's own clients only: an
+// app's grant says nothing of another domain's accounts.
+func (s *Session) queryRemote(m Message, bare string) (Sent, error) {
+	if !s.channel.FirstParty() {
+		return Sent{}, Errorf(CodeForbidden, "apps do not query other domains' accounts")
+	}
+	if m.Type != "get" && m.Type != "set" {
+		return Sent{}, Errorf(CodeInvalid, "a query to an account's bare address is a get or a set")
+	}
+	if err := checkText("id", m.ID, MaxMessageID); err != nil {
+		return Sent{}, err
+	}
+	if m.Body != "" || m.Data != nil || m.Payload == "" || len(m.Payload) > MaxPayload {
+		return Sent{}, Errorf(CodeInvalid, "an iq has a payload of at most %d bytes", MaxPayload)
+	}
+	h := s.hub
+	stand, err := h.remoteStandIn(context.Background(), bare)
+	if err != nil {
+		return Sent{}, err
+	}
+	defer h.lock(bare, s.Account)()
+	if s.ended.Load() {
+		return Sent{}, errSessionGone
+	}
+	m.From, m.Sent = s.Address(), h.clock.Now()
+	if live := h.live(bare); live != nil {
+		stand = live
+	}
+	r := h.deliver(delivery{ev: MessageEvent{Message: m}, subject: stand, flow: FlowRequest, viewer: s.Account,
+		to: []Target{{Account: bare, Want: Want{Kind: KindIQ}}}})
+	if r.Online == 0 {
+		return Sent{}, errUnavailable
+	}
+	return Sent{Sessions: r.Sessions}, nil
+}
+
+// SecondsAway is what XEP-0012 answers of the account v shows: 0 while it
+// is online, the seconds since it was last seen otherwise; ok is false
+// when nothing may be told (v is an absence: a stranger, a block …).
+func (v PresenceView) SecondsAway(now time.Time) (seconds int, ok bool) {
+	switch {
+	case v.Availability != Unavailable:
+		return 0, true
+	case !v.LastSeen.IsZero():
+		return int(now.Sub(v.LastSeen).Seconds()), true
+	}
+	return 0, false
+}
+
+// Seen is what viewer, of this domain or another, may be told of the
+// account subject when it asks about it (XEP-0012 last activity,
+// XEP-0030 disco#info of the account): its presence view; ok is false when
+// nothing may be told — a stranger, a blocked or hidden-from viewer, an
+// invisible subject, one never seen, or an account that does not exist
+// alike.
+func (h *Hub) Seen(ctx context.Context, viewer, subject string) (v PresenceView, ok bool, err error) {
+	views, err := h.Presence(ctx, viewer, []string{subject})
+	if err != nil || len(views) != 1 {
+		return PresenceView{}, false, err
+	}
+	_, ok = views[0].SecondsAway(time.Time{})
+	return views[0], ok, nil
 }
 
 // remoteStandIn is the user a message to a remote account is decided on:

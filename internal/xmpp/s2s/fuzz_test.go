@@ -48,6 +48,10 @@ func (n nullCore) RemotePersonalEvent(_ context.Context, from, to string, ev cor
 	}
 	return nil
 }
+func (n nullCore) Seen(_ context.Context, viewer, subject string) (core.PresenceView, bool, error) {
+	n.check(viewer, subject)
+	return core.PresenceView{}, false, nil
+}
 func (nullCore) RemoteDomainGone(string)  {}
 func (nullCore) RemoteOnline(string) bool { return false }
 func (nullCore) RemoteResync(string)      {}
@@ -68,6 +72,8 @@ func FuzzInboundStanza(f *testing.F) {
 		`<message xmlns='jabber:server' from='alice@a.test' to='bob@b.test' type='headline'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='http://jabber.org/protocol/mood'><item id='i'><mood xmlns='http://jabber.org/protocol/mood'><happy/><text>t</text></mood></item></items></event></message>`,
 		`<message xmlns='jabber:server' from='alice@a.test' to='bob@b.test/r' type='headline'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='http://jabber.org/protocol/tune'><retract id='i'/></items></event></message>`,
 		`<message xmlns='jabber:server' from='alice@a.test' to='bob@b.test'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='http://jabber.org/protocol/geoloc'><item><geoloc xmlns='http://jabber.org/protocol/geoloc'><lat>1.5</lat></geoloc></item></items></event></message>`,
+		`<iq xmlns='jabber:server' from='alice@a.test/x' to='bob@b.test' type='get' id='l'><query xmlns='jabber:iq:last'/></iq>`,
+		`<iq xmlns='jabber:server' from='alice@a.test/x' to='bob@b.test' type='get' id='d'><query xmlns='http://jabber.org/protocol/disco#info' node='n'/></iq>`,
 	} {
 		f.Add(s)
 	}

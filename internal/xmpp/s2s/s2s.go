@@ -41,6 +41,7 @@ const (
 	nsStreams  = "urn:ietf:params:xml:ns:xmpp-streams"
 	nsStanzas  = "urn:ietf:params:xml:ns:xmpp-stanzas"
 	nsSASL     = "urn:ietf:params:xml:ns:xmpp-sasl"
+	nsLast     = "jabber:iq:last"
 )
 
 // Core is what the federation needs of the core: the entry points of what
@@ -51,6 +52,7 @@ type Core interface {
 	RemoteSubscription(ctx context.Context, from, to, kind string) error
 	RemoteMessage(ctx context.Context, m core.Message) (int, error)
 	RemotePersonalEvent(ctx context.Context, from, to string, ev core.PersonalEvent) error
+	Seen(ctx context.Context, viewer, subject string) (core.PresenceView, bool, error)
 	RemoteDomainGone(domain string)
 	RemoteOnline(domain string) bool
 	RemoteResync(domain string)

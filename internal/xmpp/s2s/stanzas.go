@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/core"
@@ -179,15 +180,44 @@ func (s *Server) onIQ(ctx context.Context, el *xmlstream.Element, from, to strin
 			payload.WriteString(ch.String(nsServer))
 		}
 	}
-	_, resource, err := addr.Parse(to)
-	if err == nil && resource != "" {
+	bare, resource, err := addr.Parse(to)
+	switch {
+	case err == nil && resource != "":
 		_, err = s.core.RemoteMessage(ctx, core.Message{ID: id, Kind: core.KindIQ, Type: typ, From: from, To: to, Payload: payload.String()})
-	} else {
+	case err == nil && typ == "get":
+		if answer := s.forAccount(ctx, el, bareOf(from), bare); answer != nil {
+			s.enqueue(domainOfAddress(from), xmlstream.New(nsServer, "iq").Set("type", "result").Set("id", id).Set("from", bare).Set("to", from).Add(answer))
+			return
+		}
+		err = core.Errorf(core.CodeUnavailable, "nothing to tell")
+	default:
 		err = core.Errorf(core.CodeUnavailable, "no iq service for the account")
 	}
 	if err != nil && request {
 		s.stanzaError(el, from, to, "cancel", "service-unavailable")
 	}
+}
+
+// forAccount is what the server answers for the local account bare to a
+// query of the remote account asker (RFC 6120 § 10.3.3), exactly as to a
+// local one: its last activity (XEP-0012) and its disco#info (XEP-0030)
+// to those that may see its presence; nil, told as service-unavailable,
+// to anyone else and for anything else, as for an account that does not
+// exist.
+func (s *Server) forAccount(ctx context.Context, el *xmlstream.Element, asker, bare string) *xmlstream.Element {
+	last, info := el.Child(nsLast, "query"), el.Child(pep.NSDiscoInfo, "query")
+	if last == nil && (info == nil || info.AttrValue("node") != "") {
+		return nil
+	}
+	v, ok, err := s.core.Seen(ctx, asker, bare)
+	switch {
+	case err != nil || !ok:
+		return nil
+	case last != nil:
+		seconds, _ := v.SecondsAway(time.Now())
+		return xmlstream.New(nsLast, "query").Set("seconds", strconv.Itoa(seconds))
+	}
+	return pep.ContactInfo()
 }
 
 // stanzaError answers a stanza with an error, from its recipient, over our
