@@ -76,6 +76,17 @@ func (s *Server) enqueue(domain string, els ...*xmlstream.Element) bool {
 	return taken
 }
 
+// Queued is how many stanzas wait for domain's stream (at most
+// Config.QueueLimit, and as many again being written).
+func (s *Server) Queued(domain string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.peers[domain]; p != nil {
+		return len(p.queue)
+	}
+	return 0
+}
+
 func oldestPresence(q []*xmlstream.Element) int {
 	for i, el := range q {
 		if el.Name.Local == "presence" {
@@ -212,21 +223,13 @@ func (p *peer) run() {
 				batch = append(batch, p.take()...)
 			}
 		}
-		if len(batch) == 0 {
-			batch = []*xmlstream.Element{nil} // a whitespace keepalive
-		}
-		for i, el := range batch {
-			if err := c.write(el); err != nil {
-				if el != nil {
-					p.putBack(batch[i:])
-				}
-				c.close()
-				c, lost = nil, true
-				select {
-				case p.wake <- struct{}{}:
-				default:
-				}
-				break
+		if sent, err := c.writeBatch(batch); err != nil {
+			p.putBack(batch[sent:])
+			c.close()
+			c, lost = nil, true
+			select {
+			case p.wake <- struct{}{}:
+			default:
 			}
 		}
 		idle.Reset(s.cfg.IdleTimeout)
@@ -239,14 +242,44 @@ type outConn struct {
 	dead chan struct{} // closed when the peer closed or failed the stream
 }
 
-// write sends el, or a whitespace keepalive for nil.
-func (c *outConn) write(el *xmlstream.Element) error {
-	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	out := " "
-	if el != nil {
-		out = el.In(scope)
+// maxWrite bounds what one write to a stream carries: what is queued for
+// a domain goes out in as few writes as this allows.
+const maxWrite = 64 << 10
+
+// writeBatch sends what was queued for the domain, as few writes as
+// maxWrite allows (stanzas to one domain are batched, not written one by
+// one), or a whitespace keepalive (RFC 6120 § 4.6.1) when there is
+// nothing. It returns how many stanzas went out in writes that completed:
+// those of a failed write are sent again on the next stream.
+func (c *outConn) writeBatch(batch []*xmlstream.Element) (int, error) {
+	if len(batch) == 0 {
+		return 0, c.flush([]byte(" "))
 	}
-	_, err := c.nc.Write([]byte(out))
+	var buf []byte
+	sent, pending := 0, 0
+	for _, el := range batch {
+		buf = append(buf, el.In(scope)...)
+		pending++
+		if len(buf) >= maxWrite {
+			if err := c.flush(buf); err != nil {
+				return sent, err
+			}
+			sent, pending, buf = sent+pending, 0, buf[:0]
+		}
+	}
+	if pending > 0 {
+		if err := c.flush(buf); err != nil {
+			return sent, err
+		}
+	}
+	return len(batch), nil
+}
+
+// flush writes b in one write, within writeTimeout: a remote that stops
+// reading costs its own stream, never local delivery (Route only queues).
+func (c *outConn) flush(b []byte) error {
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.nc.Write(b)
 	return err
 }
 
