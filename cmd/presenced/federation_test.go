@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/xml"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -73,9 +73,11 @@ type xmppStanza struct {
 	ID      string `xml:"id,attr"`
 	From    string `xml:"from,attr"`
 	Type    string `xml:"type,attr"`
-	Inner   string `xml:",innerxml"`
 	Body    string `xml:"body"`
 	Status  string `xml:"status"`
+	Error   struct {
+		Conditions []struct{ XMLName xml.Name } `xml:",any"`
+	} `xml:"error"`
 }
 
 // xmppUser is a real XMPP client (mellium.im/xmpp) signed in to p. It
@@ -121,16 +123,8 @@ func signInXMPP(t *testing.T, p *fedProcess, address, password string) *xmppUser
 	}
 	u := &xmppUser{t: t, s: s, got: make(chan struct{}, 1)}
 	go s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-		var buf bytes.Buffer
-		enc := xml.NewEncoder(&buf)
-		if _, err := xmlstream.Copy(enc, xmlstream.MultiReader(xmlstream.Token(*start), xmlstream.Inner(r), xmlstream.Token(start.End()))); err != nil {
-			return err
-		}
-		if err := enc.Flush(); err != nil {
-			return err
-		}
 		var st xmppStanza
-		if err := xml.Unmarshal(buf.Bytes(), &st); err != nil {
+		if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), xmlstream.Inner(r), xmlstream.Token(start.End()))).Decode(&st); err != nil {
 			return err
 		}
 		u.mu.Lock()
@@ -213,7 +207,7 @@ func deliveredOrBounced(t *testing.T, sender, recipient *xmppUser, id, body stri
 			return "delivered"
 		}
 		if st, i := sender.find(func(s xmppStanza) bool { return s.XMLName.Local == "message" && s.Type == "error" && s.ID == id }); i >= 0 {
-			return "bounced: " + st.Inner
+			return fmt.Sprintf("bounced: %v", st.Error.Conditions)
 		}
 		select {
 		case <-recipient.got:

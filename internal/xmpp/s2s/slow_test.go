@@ -131,7 +131,7 @@ func TestSlowRemote(t *testing.T) {
 	// alice writes to sam until slow.test's queue is full and a message
 	// bounces; the queue never holds more than its bound
 	body := strings.Repeat("x", core.MaxMessageBody)
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(3 * wait) // a guard against a hang, not a measure
 	bounced := ""
 	for i := 0; bounced == ""; i++ {
 		if time.Now().After(deadline) {
