@@ -58,6 +58,21 @@ func (h *Hub) loadRemote(ctx context.Context, account string) (*user, error) {
 	return u, nil
 }
 
+// loadRemoteFor is loadRemote reading only whether the remote account
+// approved viewer: a stand-in for one delivery to viewer, never kept (an
+// account with many viewers here is not read whole for each probe's answer).
+func (h *Hub) loadRemoteFor(ctx context.Context, account, viewer string) (*user, error) {
+	r, err := h.store.GetRelation(ctx, account, viewer)
+	if err != nil {
+		return nil, err
+	}
+	u := &user{address: account}
+	if r.State == store.Approved {
+		u.viewers = map[string]struct{}{viewer: {}}
+	}
+	return u, nil
+}
+
 // remoteParties checks a stanza's sender (of another domain) and recipient
 // (of this one) and returns their bare addresses and the sender's resource.
 func (h *Hub) remoteParties(from, to string) (rbare, rres, local string, err error) {
@@ -97,7 +112,12 @@ func (h *Hub) RemotePresence(ctx context.Context, from, to string, p *Presence) 
 	}
 	var loaded *user
 	if h.live(rbare) == nil {
-		if loaded, err = h.loadRemote(ctx, rbare); err != nil {
+		if p == nil { // a departure (a probe's answer, often) is not kept: local's edge is enough
+			loaded, err = h.loadRemoteFor(ctx, rbare, local)
+		} else {
+			loaded, err = h.loadRemote(ctx, rbare)
+		}
+		if err != nil {
 			return err
 		}
 	}

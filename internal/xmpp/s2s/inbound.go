@@ -276,6 +276,7 @@ func (c *inConn) onResult(el *xmlstream.Element) error {
 			c.wmu.Lock()
 			c.authed[from] = true
 			c.wmu.Unlock()
+			c.s.reachable(from)
 			answer("valid", "")
 			return
 		}
@@ -340,5 +341,6 @@ func (c *inConn) onExternal(el *xmlstream.Element) (bool, error) {
 	c.wmu.Lock()
 	c.authed[domain] = true
 	c.wmu.Unlock()
+	c.s.reachable(domain)
 	return true, c.write(xmlstream.New(nsSASL, "success"))
 }

@@ -26,9 +26,15 @@ type peer struct {
 	s      *Server
 	domain string
 	wake   chan struct{} // something was queued
+	back   chan struct{} // the domain's server was heard from: end any backoff
 	stop   chan struct{}
 
 	queue []*xmlstream.Element // guarded by s.mu
+	// latest indexes the queued availability presences by sender and
+	// recipient, since the last stanza of another kind (guarded by s.mu):
+	// a newer one replaces it (latest wins), so a burst of changes of one
+	// user costs one stanza per viewer however long the stream is slow.
+	latest map[string]int
 }
 
 // enqueue queues stanzas for domain and reports whether they were taken.
@@ -47,7 +53,7 @@ func (s *Server) enqueue(domain string, els ...*xmlstream.Element) bool {
 	}
 	p := s.peers[domain]
 	if p == nil {
-		p = &peer{s: s, domain: domain, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+		p = &peer{s: s, domain: domain, wake: make(chan struct{}, 1), back: make(chan struct{}, 1), stop: make(chan struct{})}
 		s.peers[domain] = p
 		s.wg.Add(1)
 		go p.run()
@@ -55,18 +61,10 @@ func (s *Server) enqueue(domain string, els ...*xmlstream.Element) bool {
 	taken := true
 	var bounced []*xmlstream.Element
 	for _, el := range els {
-		if len(p.queue) < s.cfg.QueueLimit {
-			p.queue = append(p.queue, el)
-			continue
+		if !p.add(el, s.cfg.QueueLimit) {
+			taken = false
+			bounced = append(bounced, el)
 		}
-		if el.Name.Local == "presence" {
-			if i := oldestPresence(p.queue); i >= 0 {
-				p.queue = append(append(p.queue[:i:i], p.queue[i+1:]...), el)
-				continue
-			}
-		}
-		taken = false
-		bounced = append(bounced, el)
 	}
 	s.mu.Unlock()
 	select {
@@ -79,9 +77,82 @@ func (s *Server) enqueue(domain string, els ...*xmlstream.Element) bool {
 	return taken
 }
 
+// reachable is told that a stream from domain was just authenticated: its
+// server is up again, so the stream to it is retried at once rather than
+// after the rest of a backoff (and the domain resynchronised).
+func (s *Server) reachable(domain string) {
+	s.mu.Lock()
+	p := s.peers[domain]
+	s.mu.Unlock()
+	if p != nil {
+		select {
+		case p.back <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Queued is how many stanzas wait for domain's stream (at most
+// Config.QueueLimit, and as many again being written).
+func (s *Server) Queued(domain string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.peers[domain]; p != nil {
+		return len(p.queue)
+	}
+	return 0
+}
+
+// add queues el (the caller holds s.mu) and reports whether it was taken.
+// An availability presence replaces the queued one of the same sender to
+// the same recipient; over limit, it replaces the oldest queued
+// availability presence; anything else over limit is refused.
+func (p *peer) add(el *xmlstream.Element, limit int) bool {
+	key, isPresence := availabilityKey(el)
+	if !isPresence {
+		p.latest = nil // what follows must not overtake el
+	} else if i, ok := p.latest[key]; ok {
+		p.queue[i] = el
+		return true
+	}
+	switch {
+	case len(p.queue) < limit:
+		p.queue = append(p.queue, el)
+	case isPresence:
+		i := oldestPresence(p.queue)
+		if i < 0 {
+			return false
+		}
+		p.queue = append(append(p.queue[:i:i], p.queue[i+1:]...), el)
+		p.latest = nil // indexes moved
+	default:
+		return false
+	}
+	if isPresence {
+		if p.latest == nil {
+			p.latest = map[string]int{}
+		}
+		p.latest[key] = len(p.queue) - 1
+	}
+	return true
+}
+
+// availabilityKey is the sender and recipient of an availability presence
+// (available or unavailable: not a subscription stanza nor a probe, which
+// must all arrive).
+func availabilityKey(el *xmlstream.Element) (string, bool) {
+	if el.Name.Local != "presence" {
+		return "", false
+	}
+	if t := el.AttrValue("type"); t != "" && t != "unavailable" {
+		return "", false
+	}
+	return el.AttrValue("from") + "\x00" + el.AttrValue("to"), true
+}
+
 func oldestPresence(q []*xmlstream.Element) int {
 	for i, el := range q {
-		if el.Name.Local == "presence" {
+		if _, ok := availabilityKey(el); ok {
 			return i
 		}
 	}
@@ -99,6 +170,7 @@ func (s *Server) bounce(els []*xmlstream.Element, condition string) {
 		if el.Name.Local != "message" || el.AttrValue("type") == "error" {
 			continue
 		}
+		s.stats.bounced.Add(1)
 		errEl := xmlstream.New(nsServer, "error").Set("type", "wait").Add(xmlstream.New(nsStanzas, condition))
 		s.core.RemoteMessage(context.Background(), core.Message{ID: el.AttrValue("id"), Kind: core.KindMessage, Type: core.TypeError,
 			From: el.AttrValue("to"), To: el.AttrValue("from"), Payload: errEl.String(nsServer)})
@@ -109,14 +181,14 @@ func (p *peer) take() []*xmlstream.Element {
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
 	q := p.queue
-	p.queue = nil
+	p.queue, p.latest = nil, nil
 	return q
 }
 
 // putBack returns stanzas that were not written to the front of the queue.
 func (p *peer) putBack(els []*xmlstream.Element) {
 	p.s.mu.Lock()
-	p.queue = append(els, p.queue...)
+	p.queue, p.latest = append(els, p.queue...), nil
 	var over []*xmlstream.Element
 	if n := len(p.queue) - p.s.cfg.QueueLimit; n > 0 {
 		over = p.queue[:n]
@@ -171,6 +243,10 @@ func (p *peer) run() {
 		case <-p.stop:
 			return
 		case <-p.wake:
+		case <-p.back:
+			if retry != nil { // it restarted: no need to wait out the backoff
+				retry, check, backoff = nil, true, minBackoff
+			}
 		case <-retry:
 			retry, check = nil, true
 		case <-dead:
@@ -215,21 +291,13 @@ func (p *peer) run() {
 				batch = append(batch, p.take()...)
 			}
 		}
-		if len(batch) == 0 {
-			batch = []*xmlstream.Element{nil} // a whitespace keepalive
-		}
-		for i, el := range batch {
-			if err := c.write(el); err != nil {
-				if el != nil {
-					p.putBack(batch[i:])
-				}
-				c.close()
-				c, lost = nil, true
-				select {
-				case p.wake <- struct{}{}:
-				default:
-				}
-				break
+		if sent, err := c.writeBatch(batch, &s.stats); err != nil {
+			p.putBack(batch[sent:])
+			c.close()
+			c, lost = nil, true
+			select {
+			case p.wake <- struct{}{}:
+			default:
 			}
 		}
 		idle.Reset(s.cfg.IdleTimeout)
@@ -242,14 +310,48 @@ type outConn struct {
 	dead chan struct{} // closed when the peer closed or failed the stream
 }
 
-// write sends el, or a whitespace keepalive for nil.
-func (c *outConn) write(el *xmlstream.Element) error {
-	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	out := " "
-	if el != nil {
-		out = el.In(scope)
+// maxWrite bounds what one write to a stream carries: what is queued for
+// a domain goes out in as few writes as this allows.
+const maxWrite = 64 << 10
+
+// writeBatch sends what was queued for the domain (counted in n), as few writes as
+// maxWrite allows (stanzas to one domain are batched, not written one by
+// one), or a whitespace keepalive (RFC 6120 § 4.6.1) when there is
+// nothing. It returns how many stanzas went out in writes that completed:
+// those of a failed write are sent again on the next stream.
+func (c *outConn) writeBatch(batch []*xmlstream.Element, n *counters) (int, error) {
+	if len(batch) == 0 {
+		return 0, c.flush([]byte(" "), 0, n)
 	}
-	_, err := c.nc.Write([]byte(out))
+	var buf []byte
+	sent, pending := 0, 0
+	for _, el := range batch {
+		buf = append(buf, el.In(scope)...)
+		pending++
+		if len(buf) >= maxWrite {
+			if err := c.flush(buf, pending, n); err != nil {
+				return sent, err
+			}
+			sent, pending, buf = sent+pending, 0, buf[:0]
+		}
+	}
+	if pending > 0 {
+		if err := c.flush(buf, pending, n); err != nil {
+			return sent, err
+		}
+	}
+	return len(batch), nil
+}
+
+// flush writes b in one write, within writeTimeout: a remote that stops
+// reading costs its own stream, never local delivery (Route only queues).
+func (c *outConn) flush(b []byte, stanzas int, n *counters) error {
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.nc.Write(b)
+	if err == nil {
+		n.writes.Add(1)
+		n.stanzasOut.Add(int64(stanzas))
+	}
 	return err
 }
 

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
@@ -130,6 +131,7 @@ type Server struct {
 	shownMu sync.Mutex
 	shown   map[string][]string // local subject \x00 remote viewer → resources announced (router.go)
 	ln      []net.Listener
+	stats   counters
 	done    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -177,6 +179,30 @@ func (s *Server) federates(domain string) bool {
 		return false
 	}
 	return len(s.cfg.Allow) == 0 || slices.Contains(s.cfg.Allow, domain)
+}
+
+// counters are the federation's traffic since it started.
+type counters struct {
+	stanzasOut, writes, bounced atomic.Int64
+}
+
+// Stats is what the federation carried out, for metrics.
+type Stats struct {
+	StanzasOut int64 // stanzas written to outbound streams
+	Writes     int64 // writes to outbound streams (what was queued for a domain shares them)
+	Bounced    int64 // messages returned to their senders: remote-server-timeout
+	Queued     int64 // stanzas waiting now, all domains together
+}
+
+// Stats returns the federation's counters.
+func (s *Server) Stats() Stats {
+	st := Stats{StanzasOut: s.stats.stanzasOut.Load(), Writes: s.stats.writes.Load(), Bounced: s.stats.bounced.Load()}
+	s.mu.Lock()
+	for _, p := range s.peers {
+		st.Queued += int64(len(p.queue))
+	}
+	s.mu.Unlock()
+	return st
 }
 
 // SetCore gives the federation the core's entry points (the hub is built
