@@ -44,16 +44,7 @@ func (h *Hub) loadRemote(ctx context.Context, account string) (*user, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &user{address: account}
-	for _, r := range rels {
-		if r.Subject == account && r.State == store.Approved {
-			if u.viewers == nil {
-				u.viewers = map[string]struct{}{}
-			}
-			u.viewers[r.Viewer] = struct{}{}
-		}
-	}
-	return u, nil
+	return &user{address: account, viewers: h.approvedViewers(account, rels)}, nil
 }
 
 // remoteParties checks a stanza's sender (of another domain) and recipient
@@ -110,7 +101,7 @@ func (h *Hub) RemotePresence(ctx context.Context, from, to string, p *Presence) 
 	wasOnline := ru.online()
 	switch {
 	case p != nil:
-		if len(ru.viewers) == 0 {
+		if ru.viewers.len() == 0 {
 			return nil // nobody here may see it: nothing to keep
 		}
 		if _, ok := ru.remote[rres]; !ok && len(ru.remote) >= h.cfg.Limits.SessionsPerAccount {
@@ -148,8 +139,8 @@ func (h *Hub) RemoteDomainGone(domain string) {
 		if len(u.remote) > 0 {
 			u.remote, u.lastSeen = nil, h.clock.Now()
 			h.forgetLocked(u)
-			to := make([]Target, 0, len(u.viewers))
-			for v := range u.viewers {
+			to := make([]Target, 0, u.viewers.len())
+			for _, v := range u.viewers.all() {
 				to = append(to, Target{Account: v})
 			}
 			h.deliver(delivery{ev: PresenceEvent{View: u.fullView()}, subject: u, flow: FlowPresence, to: to})
@@ -329,7 +320,7 @@ func (h *Hub) RemoteResync(domain string) {
 		}
 		unlock := h.lock(u.address)
 		if len(u.remote) > 0 {
-			for v := range u.viewers {
+			for _, v := range u.viewers.all() {
 				asks = append(asks, ask{v, u.address})
 			}
 		}
