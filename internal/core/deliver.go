@@ -95,38 +95,53 @@ type delivery struct {
 func (h *Hub) deliver(d delivery) Routed {
 	var total Routed
 	shared := make([]Target, 0, len(d.to)) // given d.ev itself: routed together, encoded once
+	var users []*user                      // shared's live users, for the local router
+	_, local := h.router.(localRouter)
+	if local {
+		users = make([]*user, 0, len(d.to))
+	}
 	for _, t := range d.to {
-		t = h.pinChannel(t)
+		t, u := h.resolveTarget(t)
 		if h.deliverTo(&d, t, &total) {
 			shared = append(shared, t)
+			if local {
+				users = append(users, u)
+			}
 		}
-		if t.Resource != "" || !t.Channel.FirstParty() {
+		if t.Resource != "" || !t.Channel.FirstParty() || u == nil {
 			continue
 		}
-		if u := h.live(t.Account); u != nil {
-			for _, ch := range u.appChannels() { // the account's sessions in apps
-				t.Channel = ch
-				h.deliverTo(&d, t, &total)
-			}
+		for _, ch := range u.appChannels() { // the account's sessions in apps
+			t.Channel = ch
+			h.deliverTo(&d, t, &total)
 		}
 	}
 	if len(shared) > 0 {
-		total.add(h.router.Route(d.ev, shared))
+		if local {
+			total.add(localRouter{h}.route(d.ev, shared, users))
+		} else {
+			total.add(h.router.Route(d.ev, shared))
+		}
 	}
 	return total
 }
 
-// pinChannel gives a target naming one session that session's channel.
-func (h *Hub) pinChannel(t Target) Target {
-	if t.Resource == "" || !t.Channel.FirstParty() {
-		return t
+// resolveTarget looks up a first-party target's live user once, for the
+// app channels here and the local router after (one map lookup per target,
+// not two), and gives a target naming one session that session's channel.
+// It returns the live user too (nil for an app's target: the router looks
+// it up).
+func (h *Hub) resolveTarget(t Target) (Target, *user) {
+	if !t.Channel.FirstParty() {
+		return t, nil
 	}
-	if u := h.live(t.Account); u != nil {
+	u := h.live(t.Account)
+	if t.Resource != "" && u != nil {
 		if s := u.session(t.Resource); s != nil {
 			t.Channel = s.channel
 		}
 	}
-	return t
+	return t, u
 }
 
 // deliverTo decides and projects d for one target on one channel, and

@@ -26,7 +26,7 @@ func (s *Session) Direct(to string, available bool) error {
 		return nil
 	}
 	ru := h.live(bare)
-	if _, viewer := s.user.viewers[bare]; ru == nil || viewer || !Allow(h.factsLocked(ru, s.Account, s.channel), FlowMessage) {
+	if viewer := s.user.viewers.has(bare); ru == nil || viewer || !Allow(h.factsLocked(ru, s.Account, s.channel), FlowMessage) {
 		return nil // offline, already sees the user through a subscription, or does not take from the user
 	}
 	if !available || !s.available {

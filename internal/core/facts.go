@@ -29,7 +29,7 @@ func (h *Hub) factsOn(su *user, viewer string, ch Channel, holder string) Facts 
 
 // factsWith is factsOn with holder's grant g given (nil: none).
 func factsWith(su *user, viewer string, ch Channel, holder string, g *liveGrant) Facts {
-	_, approved := su.viewers[viewer]
+	approved := su.viewers.has(viewer)
 	blockShown, blocked := su.blocks[viewer]
 	hideShown, hidden := su.hidden[viewer]
 	f := Facts{Self: viewer == su.address, Channel: ch, Covered: ch.FirstParty(),
@@ -55,7 +55,7 @@ func factsWith(su *user, viewer string, ch Channel, holder string, g *liveGrant)
 // is concerned, from the row the viewer's query read (store.ApprovedBy):
 // the facts of the two are then assembled by factsLocked like any other.
 func storedUser(sf store.SubjectFacts, viewer string) *user {
-	u := &user{address: sf.Subject, viewers: map[string]struct{}{viewer: {}}, invisible: sf.Invisible, lastSeen: sf.LastSeen}
+	u := &user{address: sf.Subject, viewers: viewerSet{sorted: []string{viewer}}, invisible: sf.Invisible, lastSeen: sf.LastSeen}
 	if sf.Blocked {
 		u.blocks = map[string]time.Time{viewer: sf.Shown}
 	}

@@ -73,15 +73,15 @@ func (h *Hub) refreshFacts(ctx context.Context, account string) error {
 // they are not sent again.
 func (h *Hub) refreshLocked(u *user, loaded *user) {
 	changed := map[string]bool{}
-	diff := func(a, b map[string]struct{}) {
-		for v := range a {
-			if _, ok := b[v]; !ok {
+	diff := func(a, b *viewerSet) {
+		for _, v := range a.all() {
+			if !b.has(v) {
 				changed[v] = true
 			}
 		}
 	}
-	diff(u.viewers, loaded.viewers)
-	diff(loaded.viewers, u.viewers)
+	diff(&u.viewers, &loaded.viewers)
+	diff(&loaded.viewers, &u.viewers)
 	blocks, blocksChanged := mergeList(u.blocks, loaded.blocks, changed)
 	hidden, hiddenChanged := mergeList(u.hidden, loaded.hidden, changed)
 	invisible := u.invisible != loaded.invisible
@@ -103,7 +103,7 @@ func (h *Hub) refreshLocked(u *user, loaded *user) {
 		if u.invisible {
 			h.withdrawDirectedLocked(u, "")
 		}
-		for v := range u.viewers {
+		for _, v := range u.viewers.all() {
 			changed[v] = true
 		}
 	}

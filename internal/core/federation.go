@@ -46,16 +46,7 @@ func (h *Hub) loadRemote(ctx context.Context, account string) (*user, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &user{address: account}
-	for _, r := range rels {
-		if r.Subject == account && r.State == store.Approved {
-			if u.viewers == nil {
-				u.viewers = map[string]struct{}{}
-			}
-			u.viewers[r.Viewer] = struct{}{}
-		}
-	}
-	return u, nil
+	return &user{address: account, viewers: h.approvedViewers(account, rels)}, nil
 }
 
 // loadRemoteFor is loadRemote reading only whether the remote account
@@ -68,7 +59,7 @@ func (h *Hub) loadRemoteFor(ctx context.Context, account, viewer string) (*user,
 	}
 	u := &user{address: account}
 	if r.State == store.Approved {
-		u.viewers = map[string]struct{}{viewer: {}}
+		u.viewers = viewerSet{sorted: []string{viewer}}
 	}
 	return u, nil
 }
@@ -144,7 +135,7 @@ func (h *Hub) remotePresenceLocked(loaded *user, rbare, rres, local string, p *P
 	wasOnline := ru.online()
 	switch {
 	case p != nil:
-		if len(ru.viewers) == 0 {
+		if ru.viewers.len() == 0 {
 			return false, nil // nobody here may see it: nothing to keep
 		}
 		_, known := ru.remote[rres]
@@ -192,8 +183,8 @@ func (h *Hub) RemoteDomainGone(domain string) {
 		if len(u.remote) > 0 {
 			u.remote, u.greeted, u.lastSeen = nil, nil, h.clock.Now()
 			h.forgetLocked(u)
-			to := make([]Target, 0, len(u.viewers))
-			for v := range u.viewers {
+			to := make([]Target, 0, u.viewers.len())
+			for _, v := range u.viewers.all() {
 				to = append(to, Target{Account: v})
 			}
 			h.deliver(delivery{ev: PresenceEvent{View: u.fullView()}, subject: u, flow: FlowPresence, to: to})
@@ -537,7 +528,7 @@ func (h *Hub) RemoteResync(domain string) {
 		}
 		unlock := h.lock(u.address)
 		if len(u.remote) > 0 {
-			for v := range u.viewers {
+			for _, v := range u.viewers.all() {
 				asks = append(asks, ask{v, u.address})
 			}
 		}

@@ -268,12 +268,9 @@ func (h *Hub) relationLocked(su *user, old, now store.Relation, items []store.Pe
 		return
 	}
 	if now.State == store.Approved {
-		if su.viewers == nil {
-			su.viewers = map[string]struct{}{}
-		}
-		su.viewers[now.Viewer] = struct{}{}
+		su.viewers.add(now.Viewer)
 	} else {
-		delete(su.viewers, now.Viewer)
+		su.viewers.remove(now.Viewer)
 	}
 	if old.State == store.Approved || now.State == store.Approved {
 		h.showLocked(su, now.Viewer)

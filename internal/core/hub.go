@@ -269,7 +269,7 @@ type user struct {
 	created   int64                       // UnixNano of the account's creation: tells a re-registered address from the deleted one
 	sessions  atomic.Pointer[sessionList] // copied on write
 	grantsP   atomic.Pointer[grantTable]  // its grants to apps (appgrants.go), replaced whole
-	viewers   map[string]struct{}         // approved to see this user
+	viewers   viewerSet                   // approved to see this user
 	blocks    map[string]time.Time        // blocked viewer → the last-seen it is shown (store.ListEntry)
 	hidden    map[string]time.Time        // hidden-from viewer → the same
 	invisible bool
@@ -476,14 +476,7 @@ func (h *Hub) loadUserRelations(ctx context.Context, account string) (*user, []s
 	}
 	u := &user{address: account, created: acct.CreatedAt.UnixNano(), blocks: shownTo(blocks), hidden: shownTo(hidden), invisible: acct.Invisible, lastSeen: acct.LastSeen}
 	u.setGrants(grants)
-	for _, r := range rels {
-		if r.Subject == account && r.State == store.Approved {
-			if u.viewers == nil {
-				u.viewers = map[string]struct{}{}
-			}
-			u.viewers[r.Viewer] = struct{}{}
-		}
-	}
+	u.viewers = h.approvedViewers(account, rels)
 	return u, rels, nil
 }
 
@@ -789,7 +782,7 @@ func (h *Hub) ResumeOn(ctx context.Context, account, resource string, ch Channel
 	s.mu.Lock()
 	replayed = s.rewindLocked(lastSeq)
 	if !replayed {
-		s.queue, s.coalesce, s.sent, s.resync = nil, nil, s.seq, false
+		s.queue, s.coalesce, s.sent, s.handed, s.resync = nil, nil, s.seq, s.seq, false
 	}
 	s.mu.Unlock()
 	unlock()
@@ -984,8 +977,8 @@ func self(account string) []Target { return []Target{{Account: account}} }
 func (h *Hub) broadcastLocked(u *user) {
 	view := u.fullView()
 	h.deliver(delivery{ev: PresenceEvent{View: view}, subject: u, flow: FlowPresence, to: self(u.address)})
-	to := make([]Target, 0, len(u.viewers))
-	for v := range u.viewers {
+	to := make([]Target, 0, u.viewers.len())
+	for _, v := range u.viewers.all() {
 		to = append(to, Target{Account: v})
 	}
 	h.deliver(delivery{ev: PresenceEvent{View: view}, subject: u, flow: FlowPresence, to: to})
@@ -996,7 +989,7 @@ func (h *Hub) broadcastLocked(u *user) {
 // some channels may see of it (per-app visibility, appgrants.go).
 func (h *Hub) reshowLocked(u *user) {
 	to := self(u.address)
-	for v := range u.viewers {
+	for _, v := range u.viewers.all() {
 		to = append(to, Target{Account: v})
 	}
 	h.deliver(delivery{ev: PresenceEvent{View: u.fullView()}, subject: u, flow: FlowPresence, redact: true, to: to})

@@ -510,6 +510,35 @@ func TestCoalesceOnlyWhenBehind(t *testing.T) {
 	}
 }
 
+// An update the transport was handed and Rewind made unsent again (the
+// client may have seen it under its sequence number) is sent again as it
+// was: a newer update queues behind it instead of replacing it.
+func TestRewoundUpdateIsNotCoalesced(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x") // CoalesceAfter 0: an unsent update is replaced at once
+	e.befriend("alice@x", "bob@x")
+	a := e.connect("alice@x", avail)
+	b := e.connect("bob@x", avail)
+	b.take()
+	a.s.SetPresence(Presence{Availability: Available, Status: "seen"})
+	if evs := b.take(); len(evs) != 1 {
+		t.Fatalf("want the one update, got %+v", evs)
+	}
+	if !b.s.Rewind(b.s.Seq() - 1) {
+		t.Fatal("rewind refused")
+	}
+	a.s.SetPresence(Presence{Availability: Available, Status: "newer"})
+	a.s.SetPresence(Presence{Availability: Available, Status: "newest"})
+	var got []string
+	for _, ev := range b.take() {
+		if pe, ok := ev.(PresenceEvent); ok {
+			got = append(got, pe.View.Status)
+		}
+	}
+	if want := []string{"seen", "newest"}; !slices.Equal(got, want) {
+		t.Fatalf("after a rewind got updates %q, want %q (the rewound one again, then the latest)", got, want)
+	}
+}
+
 func seqTo(n int) []int {
 	s := make([]int, n)
 	for i := range s {

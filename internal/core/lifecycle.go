@@ -215,7 +215,7 @@ func (h *Hub) accountDeleted(account string, rels []store.Relation) {
 	for _, u := range h.liveUsers() {
 		unlock := h.lock(u.address)
 		h.withdrawDirectedLocked(u, account)
-		delete(u.viewers, account)
+		u.viewers.remove(account)
 		delete(u.blocks, account)
 		delete(u.hidden, account)
 		unlock()

@@ -294,7 +294,7 @@ func (h *Hub) invisibleNow(s *Session) bool {
 func (h *Hub) fanItemLocked(u *user, ev PersonalEvent) {
 	want := Want{Topic: ev.Item.Topic}
 	to := []Target{{Account: u.address, Want: want}}
-	for v := range u.viewers {
+	for _, v := range u.viewers.all() {
 		to = append(to, Target{Account: v, Want: want})
 	}
 	h.deliver(delivery{ev: ev, subject: u, flow: FlowEvent, to: to})

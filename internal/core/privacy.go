@@ -177,7 +177,7 @@ func (h *Hub) SetInvisible(ctx context.Context, actor string, invisible bool) er
 	if invisible {
 		h.withdrawDirectedLocked(u, "")
 	}
-	for v := range u.viewers {
+	for _, v := range u.viewers.all() {
 		h.showLocked(u, v)
 	}
 	h.deliver(delivery{ev: PresenceEvent{View: u.fullView()}, subject: u, flow: FlowPresence, to: self(u.address)})

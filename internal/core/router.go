@@ -12,12 +12,22 @@ func (h *Hub) LocalRouter() Router { return localRouter{h} }
 // sessions it reaches share one Memo, so a transport encodes ev once; an
 // event for one session gets none, since a Memo would only keep its
 // encoding alive in the outbox until acknowledged.
-func (r localRouter) Route(ev Event, to []Target) Routed {
+func (r localRouter) Route(ev Event, to []Target) Routed { return r.route(ev, to, nil) }
+
+// route is Route with the targets' live users when the hub has looked them
+// up already (users[i] for to[i]; nil or a nil entry: look it up here).
+func (r localRouter) route(ev Event, to []Target, users []*user) Routed {
 	var out Routed
 	var first *Session // pushed once a second shows whether a Memo pays
 	var memo *Memo
-	for _, t := range to {
-		u := r.h.live(t.Account)
+	for i, t := range to {
+		var u *user
+		if users != nil {
+			u = users[i]
+		}
+		if u == nil {
+			u = r.h.live(t.Account)
+		}
 		if u == nil {
 			continue
 		}

@@ -56,12 +56,17 @@ type Session struct {
 	graceMS  uint32 // this session's own grace period in milliseconds, if set
 	started  uint32 // when it was opened: seconds since the hub started (devices.go)
 
-	mu       sync.Mutex
-	sink     Sink
-	seq      uint64 // last assigned sequence number
-	sent     uint64 // last handed to the transport
-	queue    []Delivery
-	coalesce map[string]uint64 // subject → seq of its unsent presence event
+	mu     sync.Mutex
+	sink   Sink
+	seq    uint64 // last assigned sequence number
+	sent   uint64 // last handed to the transport
+	handed uint64 // highest ever handed to the transport: what Rewind makes unsent again is not coalesced (the client may have seen it)
+	queue  []Delivery
+	// coalesce maps a subject to the seq of its latest presence event never
+	// handed to the transport. It is made only once a push may coalesce
+	// (coalesceIndexLocked) and dropped when nothing is left unsent, so a
+	// reader that keeps up pays for no map.
+	coalesce map[string]uint64
 }
 
 // Address is the session's full address.
@@ -102,8 +107,9 @@ func (s *Session) push(ev Event, memo *Memo) {
 		return
 	}
 	lim := s.hub.cfg.Limits
-	if pe, ok := ev.(PresenceEvent); ok && s.seq-s.sent >= uint64(min(lim.CoalesceAfter, lim.OutboxUnsent/2)) {
-		if at, ok := s.coalesce[pe.View.Address]; ok && at > s.sent && at >= s.first() {
+	pe, presence := ev.(PresenceEvent)
+	if presence && s.seq > s.handed && s.seq-s.sent >= uint64(min(lim.CoalesceAfter, lim.OutboxUnsent/2)) {
+		if at, ok := s.coalesceIndexLocked()[pe.View.Address]; ok && at > s.sent && at >= s.first() {
 			s.queue[at-s.first()] = Delivery{Seq: at, Event: ev, Memo: memo}
 			s.mu.Unlock()
 			s.hub.metrics.Coalesced.Add(1)
@@ -112,10 +118,7 @@ func (s *Session) push(ev Event, memo *Memo) {
 	}
 	s.seq++
 	s.queue = append(s.queue, Delivery{Seq: s.seq, Event: ev, Memo: memo})
-	if pe, ok := ev.(PresenceEvent); ok {
-		if s.coalesce == nil {
-			s.coalesce = make(map[string]uint64)
-		}
+	if presence && s.coalesce != nil {
 		s.coalesce[pe.View.Address] = s.seq
 	}
 	if s.seq-s.sent > uint64(lim.OutboxUnsent) {
@@ -133,11 +136,31 @@ func (s *Session) push(ev Event, memo *Memo) {
 	}
 }
 
+// coalesceIndexLocked returns s.coalesce, made from the events never
+// handed to the transport if there is none yet: the latest presence event
+// of each subject among them.
+func (s *Session) coalesceIndexLocked() map[string]uint64 {
+	if s.coalesce != nil {
+		return s.coalesce
+	}
+	s.coalesce = make(map[string]uint64)
+	from := s.handed + 1
+	if f := s.first(); from < f {
+		from = f
+	}
+	for _, d := range s.queue[from-s.first():] {
+		if pe, ok := d.Event.(PresenceEvent); ok {
+			s.coalesce[pe.View.Address] = d.Seq
+		}
+	}
+	return s.coalesce
+}
+
 // overflowLocked handles a reader too slow to keep up: the backlog is
 // dropped and the connection closed (the transport then detaches, which
 // starts the grace period); a resume gets a fresh snapshot.
 func (s *Session) overflowLocked() {
-	s.queue, s.coalesce, s.sent, s.resync = nil, nil, s.seq, true
+	s.queue, s.coalesce, s.sent, s.handed, s.resync = nil, nil, s.seq, s.seq, true
 	sink := s.sink
 	s.mu.Unlock()
 	s.hub.metrics.QueueDrops.Add(1)
@@ -171,13 +194,18 @@ func (s *Session) PullAppend(dst []Delivery, sink Sink, max int) []Delivery {
 	full := append(dst, s.queue[start:end]...)
 	out := full[len(dst):]
 	s.sent = out[len(out)-1].Seq
-	for _, d := range out {
-		if pe, ok := d.Event.(PresenceEvent); ok && s.coalesce[pe.View.Address] == d.Seq {
-			delete(s.coalesce, pe.View.Address)
-		}
+	if s.sent > s.handed {
+		s.handed = s.sent
 	}
-	if len(s.coalesce) == 0 {
-		s.coalesce = nil
+	if s.coalesce != nil {
+		for _, d := range out {
+			if pe, ok := d.Event.(PresenceEvent); ok && s.coalesce[pe.View.Address] == d.Seq {
+				delete(s.coalesce, pe.View.Address)
+			}
+		}
+		if len(s.coalesce) == 0 {
+			s.coalesce = nil
+		}
 	}
 	s.hub.metrics.Delivered.Add(uint64(len(out)))
 	return full

@@ -445,46 +445,31 @@ func (c *conn) flush() {
 		flushBufs.Put(fb)
 	}()
 	s := c.proto.Session
-	for recheck := false; ; recheck = true {
-		wrote := false
-		for {
-			batch := s.PullAppend(fb.batch[:0], c, maxBatch)
-			fb.batch = batch
-			if len(batch) == 0 {
-				if recheck {
-					// We came back because Pending said events wait, yet
-					// Pull gives us none: they are not ours. This
-					// connection is no longer the session's sink (a resumed
-					// connection took it, or it was detached), and looping
-					// on Pending would spin until the new sink sent them or
-					// the grace period ended. Its own Wake flushes them.
-					c.writing.Store(false)
-					return
-				}
-				break
-			}
-			recheck = false
-			buf := fb.frames[:0]
-			for _, d := range batch {
-				buf = websocket.AppendFrameWith(buf, websocket.OpText, func(b []byte) []byte { return wire.AppendEvent(b, d) })
-			}
-			fb.frames = buf
-			c.writeMu.Lock()
-			c.extendDeadline()
-			_, err := c.nc.Write(buf)
-			c.writeMu.Unlock()
-			if err != nil {
-				c.nc.Close() // the reader notices and detaches
-				c.writing.Store(false)
-				return
-			}
-			wrote = true
-			if c.h.Writes != nil {
-				c.h.Writes.Add(1)
-			}
-			if c.h.WriteDelay > 0 {
-				c.lastWrite.Store(time.Now().UnixNano())
-			}
+	for recheck := false; ; {
+		// One pull and one Pending per write when the reader keeps up:
+		// what came during the write is found by Pending below, which
+		// must come after writing is released anyway (a Wake meanwhile
+		// found it taken and left the events to us). A full batch goes
+		// on pulling at once, whatever the WriteDelay.
+		batch := s.PullAppend(fb.batch[:0], c, maxBatch)
+		fb.batch = batch
+		if len(batch) == 0 && recheck {
+			// Pending said events wait, yet Pull gives us none: they are
+			// not ours. This connection is no longer the session's sink
+			// (a resumed connection took it, or it was detached), and
+			// looping on Pending would spin until the new sink sent them
+			// or the grace period ended. Its own Wake flushes them.
+			c.writing.Store(false)
+			return
+		}
+		wrote := len(batch) > 0
+		if wrote && !c.writeBatch(fb, batch) {
+			c.writing.Store(false)
+			return
+		}
+		if len(batch) == maxBatch {
+			recheck = false // more may wait: ours, since we just pulled
+			continue
 		}
 		c.writing.Store(false)
 		if !s.Pending() {
@@ -497,7 +482,34 @@ func (c *conn) flush() {
 		if !c.writing.CompareAndSwap(false, true) {
 			return
 		}
+		recheck = true
 	}
+}
+
+// writeBatch encodes batch into fb's buffer as frames and writes them at
+// once. It reports false when the write failed (the connection is closed:
+// the reader notices and detaches).
+func (c *conn) writeBatch(fb *flushBuf, batch []core.Delivery) bool {
+	buf := fb.frames[:0]
+	for _, d := range batch {
+		buf = websocket.AppendFrameWith(buf, websocket.OpText, func(b []byte) []byte { return wire.AppendEvent(b, d) })
+	}
+	fb.frames = buf
+	c.writeMu.Lock()
+	c.extendDeadline()
+	_, err := c.nc.Write(buf)
+	c.writeMu.Unlock()
+	if err != nil {
+		c.nc.Close()
+		return false
+	}
+	if c.h.Writes != nil {
+		c.h.Writes.Add(1)
+	}
+	if c.h.WriteDelay > 0 {
+		c.lastWrite.Store(time.Now().UnixNano())
+	}
+	return true
 }
 
 // Close says goodbye with a goaway frame and closes; it must not block.
