@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,7 +24,8 @@ import (
 // store, which SQLite's locked data directory is not: internal/cluster
 // tests them on one SQLite file, without the HTTP layer.)
 func TestClusterNode(t *testing.T) {
-	ns := embeddedNATS(t)
+	natsOpts := &natsserver.Options{Host: "127.0.0.1", Port: freeTCPPort(t), JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true}
+	ns := startNATS(t, natsOpts)
 	ts := startServer(t, func(c *config.Config) {
 		c.NATS, c.NodeID, c.AdminAddr = []string{ns.ClientURL()}, "node-1", "127.0.0.1:0"
 	})
@@ -61,6 +63,9 @@ func TestClusterNode(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	ns = startNATS(t, natsOpts) // the same port and JetStream directory: the node reconnects by itself
+	eventually(t, "readyz to say ready after NATS came back", func() bool { return readyz() == http.StatusOK })
+	ns.Shutdown()
 
 	cfg := config.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", Domain: "localhost", Grace: 2 * time.Second,
 		Heartbeat: 30 * time.Second, TokenTTL: time.Hour, HashWorkers: 2, NATS: []string{ns.ClientURL()}}
@@ -73,7 +78,13 @@ func TestClusterNode(t *testing.T) {
 
 func embeddedNATS(t *testing.T) *natsserver.Server {
 	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	return startNATS(t, &natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+}
+
+// startNATS starts an embedded NATS server with opts, shut down when t ends.
+func startNATS(t *testing.T, opts *natsserver.Options) *natsserver.Server {
+	t.Helper()
+	ns, err := natsserver.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,4 +173,15 @@ func TestClusterDoesNotFederateYet(t *testing.T) {
 		}
 		t.Fatalf("a federating cluster node: %v", err)
 	}
+}
+
+// freeTCPPort is a loopback port free now, for a server that must come
+// back on the same one.
+func freeTCPPort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
