@@ -44,14 +44,7 @@ func TestClusterNode(t *testing.T) {
 	if ts.Cluster == nil || ts.Cluster.ID() != "node-1" {
 		t.Fatal("the server did not join the cluster")
 	}
-	readyz := func() int {
-		resp, err := http.Get(ts.URL + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	readyz := func() int { return readyzStatus(t, ts) }
 	if code := readyz(); code != http.StatusOK {
 		t.Fatalf("readyz with NATS up: %d", code)
 	}
@@ -184,4 +177,15 @@ func freeTCPPort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// readyzStatus is the status /readyz answers ts with.
+func readyzStatus(t *testing.T, ts *testServer) int {
+	t.Helper()
+	resp, err := http.Get(ts.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -27,27 +27,18 @@ func TestPostgresRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	pgAccounts(t, ctx, pg.DSN(), "alice", "bob", "carol", "dave")
-	alice, err := client.Login(ctx, ts.URL, "alice@localhost", "password-alice")
-	must(t, err)
-	bob, err := client.Login(ctx, ts.URL, "bob@localhost", "password-bob")
-	must(t, err)
-	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	alice, bob := signInFriends(t, ctx, ts)
 	as, err := alice.Connect(ctx, client.ConnectOptions{Device: "phone", Presence: &client.Presence{Availability: "available"}})
 	must(t, err)
 	bs, err := bob.Connect(ctx, client.ConnectOptions{Device: "laptop", Presence: &client.Presence{Availability: "available"}})
 	must(t, err)
 	_, err = bs.WaitFor(ctx, presenceIs("alice@localhost", "available"))
 	must(t, err)
+	_, err = as.WaitFor(ctx, presenceIs("bob@localhost", "available")) // past the snapshot, which showed him offline
+	must(t, err)
 	_, err = alice.SubscriptionAction(ctx, "carol@localhost", "subscribe") // acknowledged before the crash
 	must(t, err)
-	readyz := func() int {
-		resp, err := http.Get(ts.URL + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	readyz := func() int { return readyzStatus(t, ts) }
 	if code := readyz(); code != http.StatusOK {
 		t.Fatalf("readyz before the crash: %d", code)
 	}
@@ -64,9 +55,9 @@ func TestPostgresRestart(t *testing.T) {
 	must(t, bs.Close(ctx))
 	_, err = as.WaitFor(ctx, presenceIs("bob@localhost", "unavailable"))
 	must(t, err)
-	_, err = as.Message(ctx, "bob@localhost", "kept?")
+	n, err := as.Message(ctx, "bob@localhost", "kept?")
 	if !errors.As(err, &ce) || ce.Code != "busy" {
-		t.Fatalf("a message to be stored during the outage: %v, want busy", err)
+		t.Fatalf("a message to be stored during the outage: %d, %v, want busy", n, err)
 	}
 	must(t, as.SetPresence(ctx, client.Presence{Availability: "away", Status: "in memory"})) // no store needed
 
@@ -110,4 +101,15 @@ func eventually(t *testing.T, what string, ok func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// signInFriends signs alice and bob in on ts and makes them see each other.
+func signInFriends(t *testing.T, ctx context.Context, ts *testServer) (alice, bob *client.Client) {
+	t.Helper()
+	alice, err := client.Login(ctx, ts.URL, "alice@localhost", "password-alice")
+	must(t, err)
+	bob, err = client.Login(ctx, ts.URL, "bob@localhost", "password-bob")
+	must(t, err)
+	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	return alice, bob
 }
