@@ -3,9 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/cluster/natstest"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/store/sqlite"
@@ -36,66 +35,17 @@ func natsServer(t *testing.T) *natsserver.Server {
 
 // runNATS starts an embedded NATS server with opts.
 func runNATS(t *testing.T, opts *natsserver.Options) *natsserver.Server {
-	t.Helper()
-	s, err := natsserver.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(wait) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
+	return natstest.Run(t, opts)
 }
 
 // natsCluster starts three embedded NATS servers routed into one
 // JetStream cluster, and returns their client URLs, comma-separated.
 func natsCluster(t *testing.T) string {
-	t.Helper()
-	ports := make([]int, 3)
-	for i := range ports {
-		ports[i] = freePort(t)
+	var urls []string
+	for _, s := range natstest.Cluster(t) {
+		urls = append(urls, s.ClientURL())
 	}
-	var servers []*natsserver.Server
-	urls := ""
-	for i := range 3 {
-		o := &natsserver.Options{ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: -1, JetStream: true,
-			StoreDir: t.TempDir(), NoSigs: true, NoLog: true}
-		o.Cluster.Name = "presenced-test"
-		o.Cluster.Host = "127.0.0.1"
-		o.Cluster.Port = ports[i]
-		for j := range 3 {
-			if j != i {
-				o.Routes = append(o.Routes, natsserver.RoutesFromStr(fmt.Sprintf("nats://127.0.0.1:%d", ports[j]))...)
-			}
-		}
-		s, err := natsserver.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		t.Cleanup(s.Shutdown)
-		servers = append(servers, s)
-	}
-	for _, s := range servers {
-		if !s.ReadyForConnections(wait) {
-			t.Fatal("nats server not ready")
-		}
-		if urls != "" {
-			urls += ","
-		}
-		urls += s.ClientURL()
-	}
-	eventually(t, "a JetStream meta leader", func() bool {
-		for _, s := range servers {
-			if s.JetStreamIsLeader() {
-				return true
-			}
-		}
-		return false
-	})
-	return urls
+	return strings.Join(urls, ",")
 }
 
 // domain is the shared durable store of a test's nodes: one SQLite file,
@@ -342,14 +292,7 @@ func TestPresenceAndNodeLoss(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return natstest.FreePort(t) }
 
 // TestViewerJoiningLaterSeesSubject: a viewer whose session starts on
 // node B after the subject went online on node A is shown the subject

@@ -199,7 +199,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		if id == "" {
 			id = cluster.DefaultNodeID()
 		}
-		if s.Cluster, err = cluster.New(cluster.Config{URLs: strings.Join(cfg.NATS, ","), NodeID: id, Namespace: cluster.NamespaceFor(cfg.Domain), Log: log}); err != nil {
+		if s.Cluster, err = cluster.New(cluster.Config{URLs: strings.Join(cfg.NATS, ","), NodeID: id, Namespace: cluster.NamespaceFor(cfg.Domain),
+			Replicas: registryReplicas(cfg.NATS), Log: log}); err != nil {
 			st.Close()
 			unlock()
 			return nil, &config.SettingError{Key: "node_id", Value: id, Err: err}
@@ -299,6 +300,16 @@ func (s *Server) routes() http.Handler {
 	// No /metrics here: it is on the admin listener (adminRoutes).
 	mux.Handle("GET /openapi.json", api.OpenAPI())
 	return withAPICORS(problemMux{mux})
+}
+
+// registryReplicas is how many copies of the session registry a NATS
+// cluster keeps: three when three servers or more are listed (a NATS
+// cluster, where one server may go), else one.
+func registryReplicas(urls []string) int {
+	if len(urls) >= 3 {
+		return 3
+	}
+	return 1
 }
 
 // pinger is a store that can say whether its server answers.
