@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -529,4 +531,111 @@ func TestNATSRestart(t *testing.T) {
 			return ok && m.Message.ID == id
 		})
 	}
+}
+
+// cutter is a TCP proxy in front of a NATS server that a test can cut
+// (every connection through it closed, new ones refused) and heal: a
+// network partition between one node and the bus, in one process.
+type cutter struct {
+	t      *testing.T
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{t: t, ln: ln, target: strings.TrimPrefix(target, "nats://")}
+	t.Cleanup(func() { ln.Close(); c.setCut(true) })
+	go c.accept()
+	return c
+}
+
+func (c *cutter) url() string { return "nats://" + c.ln.Addr().String() }
+
+func (c *cutter) accept() {
+	for {
+		in, err := c.ln.Accept()
+		if err != nil {
+			return
+		}
+		c.mu.Lock()
+		if c.cut {
+			c.mu.Unlock()
+			in.Close()
+			continue
+		}
+		out, err := net.Dial("tcp", c.target)
+		if err != nil {
+			c.mu.Unlock()
+			in.Close()
+			continue
+		}
+		c.conns = append(c.conns, in, out)
+		c.mu.Unlock()
+		go func() { io.Copy(out, in); out.Close() }()
+		go func() { io.Copy(in, out); in.Close() }()
+	}
+}
+
+// setCut cuts (closing what goes through) or heals the link.
+func (c *cutter) setCut(cut bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cut = cut
+	if cut {
+		for _, conn := range c.conns {
+			conn.Close()
+		}
+		c.conns = nil
+	}
+}
+
+// TestPartitionHeals: node a is cut from the bus (its clients still
+// connected to it) for longer than DeadAfter. The others declare it dead
+// and show its user offline; a declares nobody dead (it hears nobody).
+// When the link heals, a comes back by itself: its user is shown online
+// again on b, b's user on a, and messages cross — with nobody changing
+// anything. (A partition by a proxy in the test process: this container
+// allows network namespaces, but no test builds one yet.)
+func TestPartitionHeals(t *testing.T) {
+	ns := natsServer(t)
+	link := newCutter(t, ns.ClientURL())
+	d := newDomain(t, "alice@x", "bob@x")
+	d.befriend("alice@x", "bob@x")
+	quick := func(c *Config) { c.Options = append(c.Options, nats.ReconnectBufSize(-1)) }
+	a, b := d.start(link.url(), "a", quick), d.start(ns.ClientURL(), "b", quick)
+	alice := a.connect(t, "alice@x", avail)
+	eventually(t, "b to learn that a holds alice", func() bool { return b.Holds("alice@x") })
+	bob := b.connect(t, "bob@x", avail)
+	bob.await("alice before the partition", presenceIs("alice@x", core.Available))
+	alice.await("bob before the partition", presenceIs("bob@x", core.Available))
+
+	link.setCut(true)
+	bob.await("alice offline once a is declared dead", presenceIs("alice@x", core.Unavailable))
+	if a.Metrics().NodesDead.Load() != 0 {
+		t.Fatal("the cut-off node declared others dead")
+	}
+	link.setCut(false)
+	eventually(t, "a to reconnect", a.Healthy)
+	bob.await("alice online again after the partition healed", presenceIs("alice@x", core.Available))
+	eventually(t, "b to route to a again", func() bool { return b.Holds("alice@x") && a.Holds("bob@x") })
+	for _, ev := range alice.events() {
+		if presenceIs("bob@x", core.Unavailable)(ev) {
+			t.Fatal("alice was shown bob offline for her own node's partition")
+		}
+	}
+	n, err := bob.s.Send(core.Message{Kind: core.KindMessage, ID: "p1", To: "alice@x", Body: "back?"})
+	if err != nil || n != 1 {
+		t.Fatalf("message after the partition: %d, %v", n, err)
+	}
+	alice.await("bob's message", func(ev core.Event) bool {
+		m, ok := ev.(core.MessageEvent)
+		return ok && m.Message.ID == "p1"
+	})
 }
