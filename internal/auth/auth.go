@@ -256,6 +256,9 @@ func (a *Auth) VerifySession(ctx context.Context, secret string) (store.Token, e
 		return store.Token{}, ErrInvalidToken
 	}
 	t, err := a.AppTokens.AccessToken(ctx, secret)
+	if errors.Is(err, store.ErrUnavailable) {
+		return store.Token{}, err // not the token's fault
+	}
 	if err != nil || t.App == "" {
 		return store.Token{}, ErrInvalidToken
 	}

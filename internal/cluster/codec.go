@@ -112,11 +112,8 @@ type sendReply struct {
 
 func decodeSend(b []byte) (core.PeerMessage, error) {
 	var m core.PeerMessage
-	if len(b) > MaxMessageBytes {
-		return m, fmt.Errorf("%w: %d bytes", ErrBadMessage, len(b))
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	if err := unmarshalBounded(b, &m); err != nil {
+		return m, err
 	}
 	m.Message = plain(m.Message)
 	return m, nil // Hub.Receive checks it as a client's
@@ -145,11 +142,8 @@ type probe struct {
 
 func decodeProbe(b []byte) (probe, error) {
 	var p probe
-	if len(b) > MaxMessageBytes {
-		return p, fmt.Errorf("%w: %d bytes", ErrBadMessage, len(b))
-	}
-	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	if err := unmarshalBounded(b, &p); err != nil {
+		return p, err
 	}
 	if err := checkNodeID(p.Origin); err != nil {
 		return p, fmt.Errorf("%w: origin: %v", ErrBadMessage, err)
@@ -158,4 +152,15 @@ func decodeProbe(b []byte) (probe, error) {
 		return p, fmt.Errorf("%w: %d subjects", ErrBadMessage, len(p.Subjects))
 	}
 	return p, nil // Hub.Show checks the addresses
+}
+
+// unmarshalBounded decodes a bus message of at most MaxMessageBytes into v.
+func unmarshalBounded(b []byte, v any) error {
+	if len(b) > MaxMessageBytes {
+		return fmt.Errorf("%w: %d bytes", ErrBadMessage, len(b))
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	return nil
 }

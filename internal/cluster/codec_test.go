@@ -82,6 +82,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"o":"n","k":"RoomDiff","e":{},"t":[{"Account":"a"}]}`))
 	f.Add([]byte(`{"o":"n","v":"a@x","r":"r","s":["b@x"]}`))
+	f.Add([]byte(`{"o":"n","s":["a@x","b@x"]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if origin, ev, to, err := decodeRouted(b); err == nil {
 			if _, err := encodeRouted(origin, ev, to); err != nil {
@@ -90,6 +91,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		decodeProbe(b)
 		decodeSend(b)
+		if l, err := decodeSubjectList(b); err == nil && (checkNodeID(l.Origin) != nil || len(l.Subjects) > maxRecheck) {
+			t.Fatalf("an unchecked subject list was accepted: %+v", l)
+		}
 		parseKey(string(b))
 	})
 }

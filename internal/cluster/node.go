@@ -50,13 +50,18 @@ type Config struct {
 	MaxEntries  int
 	MaxTracked  int
 	SendTimeout time.Duration // a message handed to another node
+	// ResyncBatch accounts are shown again, then ResyncPause waited, when
+	// the node resynchronises after a reconnection (resync.go).
+	ResyncBatch int
+	ResyncPause time.Duration
 	Log         *slog.Logger
 	Options     []nats.Option // more NATS options (credentials, TLS)
 }
 
 // DefaultConfig fills a Config's zero fields.
 var DefaultConfig = Config{Namespace: "presenced", Heartbeat: time.Second, DeadAfter: 3 * time.Second, Replicas: 1,
-	QueueLen: 8192, MaxEntries: 4 << 20, MaxTracked: 4 << 20, SendTimeout: 5 * time.Second}
+	QueueLen: 8192, MaxEntries: 4 << 20, MaxTracked: 4 << 20, SendTimeout: 5 * time.Second,
+	ResyncBatch: 512, ResyncPause: 50 * time.Millisecond}
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig
@@ -70,6 +75,8 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.QueueLen, d.QueueLen)
 	orDefault(&c.MaxEntries, d.MaxEntries)
 	orDefault(&c.MaxTracked, d.MaxTracked)
+	orDefault(&c.ResyncBatch, d.ResyncBatch)
+	orDefault(&c.ResyncPause, d.ResyncPause)
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -92,6 +99,7 @@ type Metrics struct {
 	SentOut    atomic.Uint64 // messages handed to another node's hub
 	ReceivedIn atomic.Uint64 // messages received for this node's hub
 	NodesDead  atomic.Uint64 // nodes declared dead
+	Resyncs    atomic.Uint64 // resynchronisations after a reconnection (this node's or another's)
 }
 
 // Typed errors.
@@ -132,13 +140,17 @@ type Node struct {
 	npart    int
 	started  time.Time
 
+	// heldMu orders Held with the answer to a recheck (resync.go); taken
+	// before pmu and mu, never after
+	heldMu  sync.Mutex
 	pmu     sync.Mutex
 	mine    map[string]struct{} // accounts this node holds
 	pending map[string]bool     // registry writes to make: account → held
 	kick    chan struct{}
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	resyncKick chan struct{}
+	stop       chan struct{}
+	wg         sync.WaitGroup
 }
 
 // peer is the bounded queue of events to one other node.
@@ -165,7 +177,8 @@ func New(cfg Config) (*Node, error) {
 	return &Node{cfg: cfg, id: cfg.NodeID, byNode: map[string]map[string]struct{}{}, held: map[string][]string{},
 		seen: map[string]time.Time{}, dead: map[string]bool{}, peers: map[string]*peer{}, tracked: map[string]map[core.Target]string{},
 		partials: map[string]map[core.Target]map[string]core.PresenceView{},
-		mine:     map[string]struct{}{}, pending: map[string]bool{}, kick: make(chan struct{}, 1), stop: make(chan struct{})}, nil
+		mine:     map[string]struct{}{}, pending: map[string]bool{}, kick: make(chan struct{}, 1),
+		rewatch: make(chan struct{}, 1), resyncKick: make(chan struct{}, 1), stop: make(chan struct{})}, nil
 }
 
 // ID is the node's ID.
@@ -203,8 +216,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.started = time.Now()
 	n.up.Store(true)
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.loop()
+	go n.resyncLoop()
 	return nil
 }
 
@@ -240,7 +254,7 @@ func (n *Node) open(ctx context.Context) error {
 	for _, s := range []struct {
 		what string
 		f    nats.MsgHandler
-	}{{"route", n.onRouted}, {"send", n.onSend}, {"probe", n.onProbe}} {
+	}{{"route", n.onRouted}, {"send", n.onSend}, {"probe", n.onProbe}, {"resync", n.onResync}, {"recheck", n.onRecheck}, {"gone", n.onGone}} {
 		sub, err := n.nc.Subscribe(n.subject(n.id, s.what), s.f)
 		if err != nil {
 			return fmt.Errorf("%w: subscribe: %v", ErrBus, err)
@@ -273,16 +287,34 @@ func (n *Node) watchRegistry(ctx context.Context) error {
 	for _, w := range old {
 		w.Stop()
 	}
-	for _, w := range []nats.KeyWatcher{wn, ws} {
-		if err := n.follow(ctx, w, true); err != nil {
-			return err
-		}
+	if err := n.follow(ctx, wn, true, nil); err != nil {
+		return err
 	}
+	keys := map[string]struct{}{}
+	if err := n.follow(ctx, ws, true, keys); err != nil {
+		return err
+	}
+	n.pruneRegistry(keys)
 	for _, w := range []nats.KeyWatcher{wn, ws} {
 		n.wg.Add(1)
-		go func() { defer n.wg.Done(); n.follow(context.Background(), w, false) }()
+		go func() { defer n.wg.Done(); n.follow(context.Background(), w, false, nil) }()
 	}
 	return nil
+}
+
+// pruneRegistry forgets the entries of other nodes that are not among
+// the registry's current keys: deleted while this node did not follow it
+// (NATS was away).
+func (n *Node) pruneRegistry(keys map[string]struct{}) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for node, accts := range n.byNode {
+		for a := range accts {
+			if _, ok := keys[key(a, node)]; !ok {
+				n.unholdLocked(a, node)
+			}
+		}
+	}
 }
 
 // reconnected: NATS is back (the same server restarted, or another).
@@ -305,8 +337,8 @@ func (n *Node) reconnected() {
 func (n *Node) beat() []byte { return []byte(time.Now().UTC().Format(time.RFC3339Nano)) }
 
 // follow applies a watcher's updates: until its initial values are done
-// (initial), or until stopped.
-func (n *Node) follow(ctx context.Context, w nats.KeyWatcher, initial bool) error {
+// (initial), or until stopped. keys, if not nil, collects the keys put.
+func (n *Node) follow(ctx context.Context, w nats.KeyWatcher, initial bool, keys map[string]struct{}) error {
 	for {
 		select {
 		case e, ok := <-w.Updates():
@@ -318,6 +350,9 @@ func (n *Node) follow(ctx context.Context, w nats.KeyWatcher, initial bool) erro
 					return nil
 				}
 				continue
+			}
+			if keys != nil && e.Operation() == nats.KeyValuePut {
+				keys[e.Key()] = struct{}{}
 			}
 			n.apply(e)
 		case <-ctx.Done():
@@ -442,6 +477,8 @@ func parseKey(k string) (account, node string, ok bool) {
 
 // Held is core.Peers's: it records the change for the registry writer.
 func (n *Node) Held(account string, held bool) {
+	n.heldMu.Lock()
+	defer n.heldMu.Unlock()
 	n.pmu.Lock()
 	if held {
 		n.mine[account] = struct{}{}
@@ -761,6 +798,7 @@ func (n *Node) loop() {
 				n.cfg.Log.Warn("cluster: following the registry again", "err", err) // again at the next tick
 			} else {
 				rewatch = false
+				n.resyncEverywhere()
 			}
 			cancel()
 		}

@@ -3,6 +3,8 @@ package core
 import (
 	"errors"
 	"fmt"
+
+	"github.com/presenced/presenced/internal/store"
 )
 
 // Code classifies an error for clients; transports map it to a WebSocket
@@ -39,11 +41,16 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// CodeOf returns the code of err, CodeInternal for untyped errors.
+// CodeOf returns the code of err: CodeBusy for a store that cannot be
+// reached (store.ErrUnavailable: worth a retry), CodeInternal for other
+// untyped errors.
 func CodeOf(err error) Code {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return CodeBusy
 	}
 	return CodeInternal
 }

@@ -1098,7 +1098,8 @@ func (s *Session) Subscriptions(ctx context.Context, v *View) ([]SubscriptionVie
 // online — what XMPP sends a resource when it becomes available (RFC 6121
 // § 4.3). Each is queued under the contact's lock, so its later changes
 // follow it. Who may be seen comes from v while it is current (View),
-// else from the store; what each shows is decided now, from memory.
+// else from the store; what each shows is decided now, from memory; in a
+// cluster, the nodes holding contacts show those (Peers.Probe).
 func (s *Session) Probe(ctx context.Context, v *View) error {
 	h := s.hub
 	subjects := v.approvers(h, s.Account)
@@ -1124,6 +1125,11 @@ func (s *Session) Probe(ctx context.Context, v *View) error {
 	}
 	if s.ended.Load() {
 		return errSessionGone
+	}
+	if h.cfg.Peers != nil && s.channel.FirstParty() && len(subjects) > 0 {
+		// the subjects with sessions on other nodes: those nodes show them
+		// (the probe at Connect came before this client was available)
+		h.cfg.Peers.Probe(s.Account, s.Resource, subjects)
 	}
 	return nil
 }

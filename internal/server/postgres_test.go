@@ -28,11 +28,7 @@ func TestOnPostgres(t *testing.T) {
 	defer cancel()
 
 	cli, admin := pgAccounts(t, ctx, dsn, "alice", "bob")
-	alice, err := client.Login(ctx, ts.URL, "alice@localhost", "password-alice")
-	must(t, err)
-	bob, err := client.Login(ctx, ts.URL, "bob@localhost", "password-bob")
-	must(t, err)
-	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
+	alice, bob := signInFriends(t, ctx, ts)
 
 	as, err := alice.Connect(ctx, client.ConnectOptions{Device: "phone", Presence: &client.Presence{Availability: "available"}})
 	must(t, err)

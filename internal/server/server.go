@@ -199,7 +199,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		if id == "" {
 			id = cluster.DefaultNodeID()
 		}
-		if s.Cluster, err = cluster.New(cluster.Config{URLs: strings.Join(cfg.NATS, ","), NodeID: id, Namespace: cluster.NamespaceFor(cfg.Domain), Log: log}); err != nil {
+		if s.Cluster, err = cluster.New(cluster.Config{URLs: strings.Join(cfg.NATS, ","), NodeID: id, Namespace: cluster.NamespaceFor(cfg.Domain),
+			Replicas: registryReplicas(cfg.NATS), Log: log}); err != nil {
 			st.Close()
 			unlock()
 			return nil, &config.SettingError{Key: "node_id", Value: id, Err: err}
@@ -286,12 +287,37 @@ func (s *Server) routes() http.Handler {
 			problem.Write(w, core.CodeBusy, "not connected to NATS")
 			return
 		}
+		if p, ok := s.Store.(pinger); ok && s.Config.Store != "" { // a server of its own, not the embedded file
+			ctx, cancel := context.WithTimeout(r.Context(), readyzStoreTimeout)
+			defer cancel()
+			if err := p.Ping(ctx); err != nil {
+				problem.Write(w, core.CodeBusy, "the store does not answer")
+				return
+			}
+		}
 		w.Write([]byte("ready\n"))
 	})
 	// No /metrics here: it is on the admin listener (adminRoutes).
 	mux.Handle("GET /openapi.json", api.OpenAPI())
 	return withAPICORS(problemMux{mux})
 }
+
+// registryReplicas is how many copies of the session registry a NATS
+// cluster keeps: three when three servers or more are listed (a NATS
+// cluster, where one server may go), else one.
+func registryReplicas(urls []string) int {
+	if len(urls) >= 3 {
+		return 3
+	}
+	return 1
+}
+
+// pinger is a store that can say whether its server answers.
+type pinger interface{ Ping(context.Context) error }
+
+// readyzStoreTimeout bounds /readyz's wait for the store: a load balancer
+// asking must get an answer, and a store this slow is not ready.
+const readyzStoreTimeout = 2 * time.Second
 
 // problemMux answers requests that match no route as problems (RFC 9457),
 // the one error shape of the API, where http.ServeMux answers 404 and 405
@@ -363,6 +389,9 @@ func (s *Server) adminRoutes() http.Handler {
 func (s *Server) authenticate(r *http.Request) (*store.Token, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		t, err := s.Auth.VerifySession(r.Context(), auth.BearerToken(h)) // an app's too: the API says which routes take it
+		if errors.Is(err, store.ErrUnavailable) {
+			return nil, err // 503 busy: the token may be good, a client must not sign out
+		}
 		if err != nil {
 			return nil, core.Errorf(core.CodeUnauthorized, "invalid or expired token")
 		}

@@ -180,6 +180,8 @@ func Error(id string, err error) []byte {
 	e := errorFrame{Type: "error", ID: id, Code: string(core.CodeOf(err)), Message: "internal error"}
 	if ce := (*core.Error)(nil); errors.As(err, &ce) {
 		e.Message = ce.Message
+	} else if e.Code == string(core.CodeBusy) {
+		e.Message = "the store is unavailable; try again"
 	}
 	return mustJSON(e)
 }

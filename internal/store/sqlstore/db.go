@@ -67,6 +67,10 @@ func New(db *sql.DB, d *Dialect, onClose func()) *DB { return &DB{db: db, d: d, 
 // SQL is the database handle, for the backends' own tools and tests.
 func (s *DB) SQL() *sql.DB { return s.db }
 
+// Ping reports whether the database answers (for /readyz): a server
+// that cannot be reached is store.ErrUnavailable.
+func (s *DB) Ping(ctx context.Context) error { return s.mapErr(s.db.PingContext(ctx)) }
+
 // Dialect is the dialect the store speaks.
 func (s *DB) Dialect() *Dialect { return s.d }
 
