@@ -240,7 +240,7 @@ func (n *Node) open(ctx context.Context) error {
 	for _, s := range []struct {
 		what string
 		f    nats.MsgHandler
-	}{{"route", n.onRouted}, {"send", n.onSend}, {"probe", n.onProbe}} {
+	}{{"route", n.onRouted}, {"send", n.onSend}, {"probe", n.onProbe}, {"ring", n.onRing}, {"call", n.onCallStep}} {
 		sub, err := n.nc.Subscribe(n.subject(n.id, s.what), s.f)
 		if err != nil {
 			return fmt.Errorf("%w: subscribe: %v", ErrBus, err)
@@ -868,6 +868,7 @@ func (n *Node) reap(now time.Time) {
 	n.mu.Unlock()
 	for _, node := range gone {
 		n.cfg.Log.Warn("cluster: node dead", "node", node)
+		n.hub.PeerGone(node) // its parties of calls are gone
 	}
 	for _, w := range ws {
 		var left []core.Target // not shown by another node of the subject's

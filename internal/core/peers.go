@@ -29,6 +29,24 @@ type Peers interface {
 	// (Hub.Show there): its snapshot was made from this node's sessions
 	// only. It must not block.
 	Probe(account, resource string, subjects []string)
+
+	// Calls across nodes (callpeers.go): a call is kept by its caller's
+	// node; the callee's nodes ring their own sessions and hand their
+	// steps to that node.
+
+	// Ring asks each other live node holding sessions of st.To's account
+	// to ring them (Hub.Ring there) and returns the answers, each naming
+	// its node. It is called without locks and may block until ctx is
+	// done; a node that cannot be asked is left out.
+	Ring(ctx context.Context, st CallStep) []RingReply
+	// CallStep hands a step of a session here to node, which keeps the
+	// call (Hub.CallStepFrom there), and returns that node's answer. It is
+	// called without locks and may block until ctx is done.
+	CallStep(ctx context.Context, node string, st CallStep) error
+	// CallNotify hands st (an event for a session of node, or a session
+	// here gone) to node, in order with the events routed there. It is
+	// called under locks: it must not block.
+	CallNotify(node string, st CallStep)
 }
 
 // MaxProbe bounds the subjects of one Show: the contacts an account may have.
