@@ -7,11 +7,19 @@ import (
 	"github.com/presenced/presenced/internal/core"
 )
 
+// takesCalls are the kinds a session that takes calls accepts.
+var takesCalls = []string{core.KindMessage, core.KindSignal, core.KindCall}
+
 // connectAs opens a session of account on n with its own device name, taking calls.
 func (n *node) connectAs(t *testing.T, account, device string) *client {
+	return n.open(t, account, core.SessionOptions{Device: device, Presence: avail, Accepts: takesCalls})
+}
+
+// open opens a session of account on n with opts.
+func (n *node) open(t *testing.T, account string, opts core.SessionOptions) *client {
 	c := &client{t: t}
-	s, err := n.hub.Connect(ctx, account, core.SessionOptions{Transport: "test", Device: device, Presence: avail,
-		Accepts: []string{core.KindMessage, core.KindSignal, core.KindCall}}, c)
+	opts.Transport = "test"
+	s, err := n.hub.Connect(ctx, account, opts, c)
 	if err != nil {
 		t.Fatal(err)
 	}

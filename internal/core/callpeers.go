@@ -44,6 +44,7 @@ type CallStep struct {
 	Op    string          // ring, event, gone, or a party's step (ringing, answer, reject, busy, hangup, signal)
 	From  string          // the full address of the session taking the step (ring: the caller's)
 	To    string          // ring: the address rung (bare or full); event: the session told
+	App   string          `json:",omitempty"` // ring: the app of the caller's session, whose grant allowed it there
 	Data  json.RawMessage `json:",omitempty"` // ring, answer, signal
 	Event *CallEvent      `json:",omitempty"` // event
 }
@@ -74,7 +75,7 @@ const maxCallID = 64
 // sessions there (c was placed, ringing those of this node, if any), and
 // finishes Call: a call that rang nothing anywhere is dropped.
 func (h *Hub) ringElsewhere(s *Session, c *call, to string, data json.RawMessage, online int, allowedHere bool, wake Notification) (string, int, error) {
-	rs := h.cfg.Peers.Ring(context.Background(), CallStep{Call: c.id, Op: stepRing, From: s.Address(), To: to, Data: data})
+	rs := h.cfg.Peers.Ring(context.Background(), CallStep{Call: c.id, Op: stepRing, From: s.Address(), To: to, Data: data, App: s.channel.App})
 	unlock := h.lock(c.caller.Account, c.callee)
 	c.asking = 0
 	allowed, busy, rung := allowedHere, false, len(c.rung)
@@ -140,7 +141,8 @@ func (c *call) standIn(address, node string) *Session {
 
 // Ring rings the sessions here of st.To's account that take calls, for a
 // call placed on node origin (Peers.Ring): the policy decides with the
-// callee's facts here, for the caller's first-party session. It is input
+// callee's facts here, for the caller (an app's session: its grant was
+// asked on its node, whether the callee appears offline in the app here). It is input
 // from another process: checked like a client's.
 func (h *Hub) Ring(origin string, st CallStep) (RingReply, error) {
 	caller, callerRes, err := addr.Parse(st.From)
@@ -162,8 +164,11 @@ func (h *Hub) Ring(origin string, st CallStep) (RingReply, error) {
 	}
 	defer h.lock(bare)()
 	ru := h.live(bare)
-	if ru == nil || !Allow(factsWith(ru, caller, Channel{}, caller, nil), FlowMessage) {
-		return RingReply{}, nil
+	if checkText("app", st.App, 256) != nil {
+		return RingReply{}, Errorf(CodeInvalid, "app: bad name")
+	}
+	if ru == nil || st.App != "" && ru.hiddenIn(st.App) || !Allow(factsWith(ru, caller, Channel{}, caller, nil), FlowMessage) {
+		return RingReply{}, nil // a callee offline in the caller's app is as one offline
 	}
 	r := RingReply{Allowed: true}
 	if h.calls.busy(bare, h.callLimits()) {

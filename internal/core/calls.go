@@ -187,8 +187,9 @@ func (s *Session) Call(to string, data json.RawMessage) (id string, rung int, er
 	id = randomHex(12)
 	wake := Notification{Kind: NotifyCall, From: s.Account, ID: id, Urgency: "high", TTL: lim.RingTimeout}
 	// sessions of the callee on other nodes are rung there, decided there
-	// (callpeers.go); an app's caller only reaches this node's for now
-	elsewhere := h.cfg.Peers != nil && g == nil && bare != s.Account && h.cfg.Peers.Holds(bare)
+	// (callpeers.go), once an app's grant here allows it
+	elsewhere := h.cfg.Peers != nil && bare != s.Account && h.cfg.Peers.Holds(bare) &&
+		(g == nil || appSees(Facts{Covered: g.covers(bare), Scopes: g.scopes & s.channel.Scopes}, FlowMessage))
 	unlock := h.lock(bare, s.Account)
 	if s.ended.Load() {
 		unlock()

@@ -86,6 +86,11 @@ func (h *Hub) Show(viewer, resource string, subjects []string) error {
 type PeerMessage struct {
 	Sender  string // the sending session's account
 	Message Message
+	// App is the app of the sending session's channel ("" first-party):
+	// its grant was checked on the sender's node (it covers the
+	// recipient, with the scope to send); the recipient's node asks
+	// whether the recipient appears offline in that app.
+	App string `json:",omitempty"`
 }
 
 // sendToPeer is SendMessage for a recipient, bare, with no session here
@@ -96,7 +101,7 @@ func (h *Hub) sendToPeer(s *Session, m *Message, bare, resource string) (sent Se
 		return Sent{}, true, errSessionGone
 	}
 	m.From, m.Sent = s.Address(), h.clock.Now()
-	r, err := h.cfg.Peers.Send(context.Background(), PeerMessage{Sender: s.Account, Message: *m})
+	r, err := h.cfg.Peers.Send(context.Background(), PeerMessage{Sender: s.Account, Message: *m, App: s.channel.App})
 	if err != nil {
 		h.log.Warn("cluster send", "to", m.To, "err", err)
 		return Sent{}, false, nil
@@ -146,10 +151,13 @@ func (h *Hub) Receive(m PeerMessage) (Routed, error) {
 	if bare == m.Sender {
 		return Routed{}, Errorf(CodeInvalid, "a message to oneself stays on its node")
 	}
+	if m.App != "" && checkText("app", m.App, 256) != nil {
+		return Routed{}, Errorf(CodeInvalid, "app: bad name")
+	}
 	defer h.lock(bare)()
 	ru := h.live(bare)
-	if ru == nil {
-		return Routed{}, nil
+	if ru == nil || m.App != "" && ru.hiddenIn(m.App) {
+		return Routed{}, nil // a recipient offline in the sender's app is as one offline
 	}
 	want := Want{Kind: msg.Kind, Payloads: msg.Kind == KindMessage && msg.Body == "", Available: resource == ""}
 	r := h.deliver(delivery{ev: MessageEvent{Message: msg}, subject: ru, flow: FlowMessage, viewer: m.Sender,
