@@ -121,10 +121,9 @@ type call struct {
 	acked    []*Session // the rung sessions that acknowledged the ring
 	answered *Session
 	timer    clock.Timer
-	// cluster (callpeers.go): the nodes asked to ring the callee's
-	// sessions there, how many answers are awaited, and the ended event
-	// a session rung elsewhere is told if it turns up after the end
-	asked  map[string]bool
+	// cluster (callpeers.go): whether the other nodes' answers to the
+	// ring are awaited, and the ended event a session rung elsewhere is
+	// told if it turns up after the end
 	asking int
 	over   CallEvent
 }
@@ -233,7 +232,6 @@ func (s *Session) Call(to string, data json.RawMessage) (id string, rung int, er
 	})
 	if elsewhere {
 		c.asking = 1
-		c.asked = map[string]bool{}
 	}
 	unlock()
 	if elsewhere {
