@@ -71,15 +71,20 @@ func (n *Node) CallStep(ctx context.Context, node string, st core.CallStep) erro
 
 // CallNotify is core.Peers's: st is queued for node like a routed event.
 func (n *Node) CallNotify(node string, st core.CallStep) {
+	n.notify(node, "call", step{Origin: n.id, Step: st})
+}
+
+// notify queues v for node on its subject what, like a routed event.
+func (n *Node) notify(node, what string, v any) {
 	if !n.up.Load() || checkNodeID(node) != nil {
 		return
 	}
-	b, err := json.Marshal(step{Origin: n.id, Step: st})
+	b, err := json.Marshal(v)
 	if err != nil || len(b) > MaxMessageBytes {
 		n.metrics.Dropped.Add(1)
 		return
 	}
-	n.enqueue(node, "call", b)
+	n.enqueue(node, what, b)
 }
 
 // request asks node (a NATS request on its subject what) and decodes the

@@ -111,6 +111,7 @@ type Node struct {
 	local               core.Router
 	nc                  *nats.Conn
 	kvNodes, kvSessions nats.KeyValue
+	kvRooms             nats.KeyValue // room → its home node (rooms.go)
 	subs                []*nats.Subscription
 	watch               []nats.KeyWatcher
 	wmu                 sync.Mutex // guards watch, replaced after a reconnection
@@ -235,13 +236,16 @@ func (n *Node) open(ctx context.Context) error {
 	if n.kvSessions, err = bucket(n.cfg.Namespace+"_sessions", 0); err != nil {
 		return err
 	}
+	if n.kvRooms, err = bucket(n.cfg.Namespace+"_rooms", 0); err != nil {
+		return err
+	}
 	if _, err := n.kvNodes.Put(n.id, n.beat()); err != nil {
 		return fmt.Errorf("%w: heartbeat: %v", ErrBus, err)
 	}
 	for _, s := range []struct {
 		what string
 		f    nats.MsgHandler
-	}{{"route", n.onRouted}, {"send", n.onSend}, {"probe", n.onProbe}, {"ring", n.onRing}, {"call", n.onCallStep}} {
+	}{{"route", n.onRouted}, {"send", n.onSend}, {"probe", n.onProbe}, {"ring", n.onRing}, {"call", n.onCallStep}, {"room", n.onRoomStep}, {"roomev", n.onRoomEvents}} {
 		sub, err := n.nc.Subscribe(n.subject(n.id, s.what), s.f)
 		if err != nil {
 			return fmt.Errorf("%w: subscribe: %v", ErrBus, err)

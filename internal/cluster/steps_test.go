@@ -30,12 +30,7 @@ func FuzzCallStep(f *testing.F) {
 	}
 	f.Add([]byte(`{"o":"n1","s":{"Call":"","Op":"ring"}}`))
 	f.Add([]byte(`{"o":"","s":{}}`))
-	st, err := sqlite.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer st.Close()
-	h := core.New(core.Config{Grace: time.Second}, st, clock.Real{}, nil, slog.Default())
+	h := fuzzHub(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		origin, s, err := decodeStep(&nats.Msg{Data: b})
 		if err != nil {
@@ -51,4 +46,42 @@ func FuzzCallStep(f *testing.F) {
 			t.Fatalf("step %+v with no call: %v", s, err)
 		}
 	})
+}
+
+// FuzzRoomBus: no room step or room event read from the bus crashes a
+// node: steps are checked by the hub (Hub.RoomStepFrom) and refused with
+// typed errors; events reach only sessions in the room at that node.
+func FuzzRoomBus(f *testing.F) {
+	for _, st := range []core.RoomStep{
+		{Op: "join", Room: "lobby", From: "a@x/r", Nick: "al", Presence: &core.Presence{Availability: core.Available}},
+		{Op: "send", Room: "lobby", From: "a@x/r", ID: "1", Text: "hi"},
+		{Op: "gone", From: "a@x/r"},
+	} {
+		b, _ := json.Marshal(roomStep{Origin: "n1", Step: st})
+		f.Add(b)
+	}
+	b, _ := encodeRoomEvents("n1", core.RoomMessageEvent{Room: "lobby", Message: core.RoomHistoryItem{ID: "1", Body: "x"}}, []core.RoomTarget{{Address: "a@x/r"}})
+	f.Add(b)
+	h := fuzzHub(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if origin, ev, to, err := decodeRoomEvents(b); err == nil {
+			h.RoomEventsFrom(origin, ev, to)
+		}
+		var rs roomStep
+		if decodeBounded(b, &rs) == nil && checkNodeID(rs.Origin) == nil && rs.Step.Op != "join" {
+			if _, err := h.RoomStepFrom(ctx, rs.Origin, rs.Step); err != nil && core.CodeOf(err) == core.CodeInternal {
+				t.Fatalf("room step %+v: untyped error %v", rs.Step, err)
+			}
+		}
+	})
+}
+
+// fuzzHub is a hub with no sessions on a store of its own.
+func fuzzHub(f *testing.F) *core.Hub {
+	st, err := sqlite.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	return core.New(core.Config{Grace: time.Second}, st, clock.Real{}, nil, slog.Default())
 }

@@ -28,7 +28,7 @@ import (
 // answered by Hub.CallStepFrom), whose answer is the session's; a session
 // that ends is announced the same way. When a node is declared dead
 // (Hub.PeerGone), the calls with parties there end for the others as for a
-// session that ended (EndGone).
+// session that ended (EndGone). Rooms are told too (roompeers.go).
 
 // Call steps that only cross nodes (CallStep.Op), besides the steps a party
 // takes (stepRinging …).
@@ -340,6 +340,7 @@ func (h *Hub) PeerGone(node string) {
 	for _, id := range lost {
 		h.endMirror(id, EndGone)
 	}
+	h.roomPeerGone(node)
 }
 
 // endMirror ends the mirror id for this node's sessions in it, with reason.

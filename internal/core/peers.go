@@ -47,6 +47,23 @@ type Peers interface {
 	// here gone) to node, in order with the events routed there. It is
 	// called under locks: it must not block.
 	CallNotify(node string, st CallStep)
+
+	// Rooms across nodes (roompeers.go): a room has one home node.
+
+	// RoomHome returns the node that keeps room id, "" when it is this
+	// one: when no node does, or its home is dead, this node claims it.
+	// It is called without locks and may block until ctx is done.
+	RoomHome(ctx context.Context, id RoomID) (string, error)
+	// RoomStep hands a step of a session here to node, the room's home
+	// (Hub.RoomStepFrom there), and returns its answer (sessions reached,
+	// for a message). It is called without locks and may block.
+	RoomStep(ctx context.Context, node string, st RoomStep) (int, error)
+	// RoomNotify hands node a notice (a session's presence, its end),
+	// in order with what is routed there. It must not block.
+	RoomNotify(node string, st RoomStep)
+	// RoomEvents hands node an event of a room kept here for its
+	// sessions to (Hub.RoomEventsFrom there), in order. It must not block.
+	RoomEvents(node string, ev Event, to []RoomTarget)
 }
 
 // MaxProbe bounds the subjects of one Show: the contacts an account may have.
