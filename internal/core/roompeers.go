@@ -292,10 +292,7 @@ func (h *Hub) roomStandIn(origin, account, resource string, ch Channel, create b
 		x = &Session{hub: h, Account: account, Resource: resource, node: origin, channel: ch}
 		h.rooms.standIns[k] = x
 	}
-	if x != nil && create {
-		x.channel.Scopes = ch.Scopes // the latest join's grant
-	}
-	return x
+	return x // its channel is fixed: a grant that loses scopes ends the session on its node
 }
 
 // dropStandIn takes the stand-in of a session of origin that ended out of
