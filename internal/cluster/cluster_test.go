@@ -54,13 +54,14 @@ func natsCluster(t *testing.T) string {
 // each node opening its own handle as separate processes would (WAL mode
 // and a busy timeout let them share it).
 type domain struct {
-	t    *testing.T
-	path string
-	clk  clock.Clock
+	t       *testing.T
+	path    string
+	clk     clock.Clock
+	handles *core.Handles // one key for every node, as operations.md asks
 }
 
 func newDomain(t *testing.T, accounts ...string) *domain {
-	d := &domain{t: t, path: filepath.Join(t.TempDir(), "shared.db"), clk: clock.Real{}}
+	d := &domain{t: t, path: filepath.Join(t.TempDir(), "shared.db"), clk: clock.Real{}, handles: core.NewHandles([]byte("the domain's handle key, 32 bytes"))}
 	st := d.open()
 	for _, a := range accounts {
 		if err := st.CreateAccount(ctx, store.Account{Address: a, PasswordHash: "x"}); err != nil {
@@ -91,7 +92,7 @@ func (d *domain) befriend(a, b string) {
 
 // hub is a hub on the store alone, to change it as the REST API would.
 func (d *domain) hub() *core.Hub {
-	return core.New(core.Config{Grace: time.Second}, d.open(), d.clk, nil, slog.Default())
+	return core.New(core.Config{Grace: time.Second, Handles: d.handles}, d.open(), d.clk, nil, slog.Default())
 }
 
 type node struct {
@@ -109,7 +110,7 @@ func (d *domain) start(urls, id string, tweak func(*Config)) *node {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	h := core.New(core.Config{Grace: time.Second, Peers: n}, d.open(), d.clk, n, slog.Default())
+	h := core.New(core.Config{Grace: time.Second, Peers: n, Handles: d.handles}, d.open(), d.clk, n, slog.Default())
 	n.Attach(h)
 	if err := n.Start(ctx); err != nil {
 		d.t.Fatal(err)

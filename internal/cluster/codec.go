@@ -43,9 +43,23 @@ type routed struct {
 	Kind   string          `json:"k"` // the event's type name
 	Event  json.RawMessage `json:"e"`
 	To     []core.Target   `json:"t"`
+	// Apps: what the subject's node says of the subject for the app
+	// channels of the receiving node's sessions (core.Hub.RouteApps)
+	Apps *core.AppFacts `json:"a,omitempty"`
 }
 
 func encodeRouted(origin string, ev core.Event, to []core.Target) ([]byte, error) {
+	return encodeRoutedApps(origin, ev, to, core.AppFacts{})
+}
+
+// decodeRouted checks and decodes a routed bus message.
+func decodeRouted(b []byte) (origin string, ev core.Event, to []core.Target, err error) {
+	origin, ev, to, _, err = decodeRoutedApps(b)
+	return origin, ev, to, err
+}
+
+// encodeRoutedApps is encodeRouted with the subject's facts for apps.
+func encodeRoutedApps(origin string, ev core.Event, to []core.Target, af core.AppFacts) ([]byte, error) {
 	t := reflect.TypeOf(ev)
 	if t == nil || eventTypes[t.Name()] != t {
 		return nil, fmt.Errorf("cluster: event %T cannot cross nodes", ev)
@@ -54,43 +68,56 @@ func encodeRouted(origin string, ev core.Event, to []core.Target) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("cluster: encode %T: %w", ev, err)
 	}
-	return json.Marshal(routed{Origin: origin, Kind: t.Name(), Event: e, To: to})
+	r := routed{Origin: origin, Kind: t.Name(), Event: e, To: to}
+	if len(af.Hidden) > 0 || len(af.Private) > 0 {
+		r.Apps = &af
+	}
+	return json.Marshal(r)
 }
 
-// decodeRouted checks and decodes a routed bus message.
-func decodeRouted(b []byte) (origin string, ev core.Event, to []core.Target, err error) {
-	if len(b) > MaxMessageBytes {
-		return "", nil, nil, fmt.Errorf("%w: %d bytes", ErrBadMessage, len(b))
+// decodeRoutedApps checks and decodes a routed bus message, with the
+// subject's facts for apps (zero when it has none).
+func decodeRoutedApps(b []byte) (origin string, ev core.Event, to []core.Target, af core.AppFacts, err error) {
+	origin, ev, to, r, err := decodeRoutedMsg(b)
+	if err == nil && r.Apps != nil {
+		af = *r.Apps
 	}
+	return origin, ev, to, af, err
+}
+
+func decodeRoutedMsg(b []byte) (origin string, ev core.Event, to []core.Target, _ routed, err error) {
 	var r routed
+	if len(b) > MaxMessageBytes {
+		return "", nil, nil, r, fmt.Errorf("%w: %d bytes", ErrBadMessage, len(b))
+	}
 	if err := json.Unmarshal(b, &r); err != nil {
-		return "", nil, nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
+		return "", nil, nil, r, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
 	t, ok := eventTypes[r.Kind]
 	if !ok {
-		return "", nil, nil, fmt.Errorf("%w: unknown event %q", ErrBadMessage, r.Kind)
+		return "", nil, nil, r, fmt.Errorf("%w: unknown event %q", ErrBadMessage, r.Kind)
 	}
 	if err := checkNodeID(r.Origin); err != nil {
-		return "", nil, nil, fmt.Errorf("%w: origin: %v", ErrBadMessage, err)
+		return "", nil, nil, r, fmt.Errorf("%w: origin: %v", ErrBadMessage, err)
 	}
 	if len(r.To) == 0 || len(r.To) > MaxTargets {
-		return "", nil, nil, fmt.Errorf("%w: %d targets", ErrBadMessage, len(r.To))
+		return "", nil, nil, r, fmt.Errorf("%w: %d targets", ErrBadMessage, len(r.To))
 	}
 	for _, tg := range r.To {
 		if tg.Account == "" || len(tg.Account) > maxAccountLen {
-			return "", nil, nil, fmt.Errorf("%w: target account", ErrBadMessage)
+			return "", nil, nil, r, fmt.Errorf("%w: target account", ErrBadMessage)
 		}
 	}
 	v := reflect.New(t)
 	if err := json.Unmarshal(r.Event, v.Interface()); err != nil {
-		return "", nil, nil, fmt.Errorf("%w: %s: %v", ErrBadMessage, r.Kind, err)
+		return "", nil, nil, r, fmt.Errorf("%w: %s: %v", ErrBadMessage, r.Kind, err)
 	}
 	ev = v.Elem().Interface().(core.Event)
 	if me, ok := ev.(core.MessageEvent); ok {
 		me.Message = plain(me.Message)
 		ev = me
 	}
-	return r.Origin, ev, r.To, nil
+	return r.Origin, ev, r.To, r, nil
 }
 
 // plain undoes what JSON does to a message without data: a null

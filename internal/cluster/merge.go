@@ -14,8 +14,8 @@ import (
 // order in which two nodes' updates arrive. What other nodes show is
 // always kept (a subject may turn out split before the registry says so
 // here), this node's own part only while the registry shows the subject
-// on another node too; first-party targets only (an app's channel is not
-// served across nodes yet). A target shown only one node's part gets the
+// on another node too; first-party targets only (the app channels of this
+// node's sessions are served from them: core.Hub.RouteApps). A target shown only one node's part gets the
 // event itself, routed with the others alike (one Memo).
 
 // splitLocked reports whether subject has sessions on two or more live
@@ -37,7 +37,11 @@ func (n *Node) splitLocked(subject string) bool {
 // deliverPresence routes a presence event from origin (this node's own
 // included) to this node's sessions, merged with the other nodes'
 // partial views when its subject is split.
-func (n *Node) deliverPresence(origin string, pe core.PresenceEvent, to []core.Target) core.Routed {
+//
+// A presence event from another node serves the app channels of this
+// node's sessions too (core.Hub.RouteApps), with the subject's facts for
+// apps af, and the merged view where there is one.
+func (n *Node) deliverPresence(origin string, pe core.PresenceEvent, to []core.Target, af core.AppFacts) core.Routed {
 	subject := pe.View.Address
 	type one struct {
 		v core.PresenceView
@@ -62,14 +66,23 @@ func (n *Node) deliverPresence(origin string, pe core.PresenceEvent, to []core.T
 		}
 		merged = append(merged, one{v, t})
 	}
+	if origin != n.id && n.partials[subject] != nil {
+		n.apps[subject] = af // for what is shown if origin dies (reap)
+	}
 	n.mu.Unlock()
 	var r core.Routed
 	if len(plain) > 0 {
 		r = n.local.Route(pe, plain)
+		if origin != n.id {
+			n.hub.RouteApps(pe, af, plain)
+		}
 	}
 	for _, m := range merged {
 		x := n.local.Route(core.PresenceEvent{View: m.v}, []core.Target{m.t})
 		r.Sessions, r.Online = r.Sessions+x.Sessions, r.Online+x.Online
+		if origin != n.id {
+			n.hub.RouteApps(core.PresenceEvent{View: m.v}, af, []core.Target{m.t})
+		}
 	}
 	return r
 }
@@ -119,6 +132,7 @@ func (n *Node) dropPartialLocked(subject string, t core.Target, origin string) {
 	}
 	if len(byTarget) == 0 {
 		delete(n.partials, subject)
+		delete(n.apps, subject)
 	}
 }
 

@@ -119,6 +119,7 @@ type Node struct {
 	local               core.Router
 	nc                  *nats.Conn
 	kvNodes, kvSessions nats.KeyValue
+	kvRooms             nats.KeyValue // room → its home node (rooms.go)
 	subs                []*nats.Subscription
 	watch               []nats.KeyWatcher
 	wmu                 sync.Mutex // guards watch, replaced after a reconnection
@@ -138,6 +139,7 @@ type Node struct {
 	// showed of it, for subjects with sessions on several nodes (merge.go)
 	partials map[string]map[core.Target]map[string]core.PresenceView
 	npart    int
+	apps     map[string]core.AppFacts // subject with partials → its latest facts for apps from another node
 	started  time.Time
 
 	// heldMu orders Held with the answer to a recheck (resync.go); taken
@@ -176,8 +178,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	return &Node{cfg: cfg, id: cfg.NodeID, byNode: map[string]map[string]struct{}{}, held: map[string][]string{},
 		seen: map[string]time.Time{}, dead: map[string]bool{}, peers: map[string]*peer{}, tracked: map[string]map[core.Target]string{},
-		partials: map[string]map[core.Target]map[string]core.PresenceView{},
-		mine:     map[string]struct{}{}, pending: map[string]bool{}, kick: make(chan struct{}, 1),
+		partials: map[string]map[core.Target]map[string]core.PresenceView{}, apps: map[string]core.AppFacts{},
+		mine: map[string]struct{}{}, pending: map[string]bool{}, kick: make(chan struct{}, 1),
 		rewatch: make(chan struct{}, 1), resyncKick: make(chan struct{}, 1), stop: make(chan struct{})}, nil
 }
 
@@ -248,13 +250,17 @@ func (n *Node) open(ctx context.Context) error {
 	if n.kvSessions, err = bucket(n.cfg.Namespace+"_sessions", 0); err != nil {
 		return err
 	}
+	if n.kvRooms, err = bucket(n.cfg.Namespace+"_rooms", 0); err != nil {
+		return err
+	}
 	if _, err := n.kvNodes.Put(n.id, n.beat()); err != nil {
 		return fmt.Errorf("%w: heartbeat: %v", ErrBus, err)
 	}
 	for _, s := range []struct {
 		what string
 		f    nats.MsgHandler
-	}{{"route", n.onRouted}, {"send", n.onSend}, {"probe", n.onProbe}, {"resync", n.onResync}, {"recheck", n.onRecheck}, {"gone", n.onGone}} {
+	}{{"route", n.onRouted}, {"send", n.onSend}, {"probe", n.onProbe}, {"resync", n.onResync}, {"recheck", n.onRecheck}, {"gone", n.onGone},
+		{"ring", n.onRing}, {"call", n.onCallStep}, {"room", n.onRoomStep}, {"roomev", n.onRoomEvents}} {
 		sub, err := n.nc.Subscribe(n.subject(n.id, s.what), s.f)
 		if err != nil {
 			return fmt.Errorf("%w: subscribe: %v", ErrBus, err)
@@ -535,7 +541,7 @@ func (n *Node) Route(ev core.Event, to []core.Target) core.Routed {
 	}
 	var r core.Routed
 	if pe, ok := ev.(core.PresenceEvent); ok {
-		r = n.deliverPresence(n.id, pe, to)
+		r = n.deliverPresence(n.id, pe, to, core.AppFacts{})
 	} else {
 		r = n.local.Route(ev, to)
 	}
@@ -545,6 +551,9 @@ func (n *Node) Route(ev core.Event, to []core.Target) core.Routed {
 	var groups map[string][]core.Target
 	n.mu.RLock()
 	for _, t := range to {
+		if !t.Channel.FirstParty() {
+			continue // each node serves its own sessions' app channels (core.Hub.RouteApps)
+		}
 		for _, node := range n.liveHoldersLocked(t.Account) {
 			if groups == nil {
 				groups = map[string][]core.Target{}
@@ -553,11 +562,15 @@ func (n *Node) Route(ev core.Event, to []core.Target) core.Routed {
 		}
 	}
 	n.mu.RUnlock()
+	var af core.AppFacts
+	if len(groups) > 0 {
+		af = n.appFactsOf(ev)
+	}
 	for node, ts := range groups {
 		for len(ts) > 0 {
 			part := ts[:min(len(ts), MaxTargets)]
 			ts = ts[len(part):]
-			b, err := encodeRouted(n.id, ev, part)
+			b, err := encodeRoutedApps(n.id, ev, part, af)
 			if err != nil || len(b) > MaxMessageBytes {
 				n.metrics.Dropped.Add(1)
 				n.cfg.Log.Warn("cluster route", "event", fmt.Sprintf("%T", ev), "err", err, "bytes", len(b))
@@ -609,7 +622,7 @@ func (n *Node) publish(node string, p *peer) {
 
 // onRouted delivers what another node routed here to this node's sessions.
 func (n *Node) onRouted(msg *nats.Msg) {
-	origin, ev, to, err := decodeRouted(msg.Data)
+	origin, ev, to, af, err := decodeRoutedApps(msg.Data)
 	if err != nil {
 		n.metrics.BadIn.Add(1)
 		n.cfg.Log.Debug("cluster: refused routed message", "err", err)
@@ -617,11 +630,24 @@ func (n *Node) onRouted(msg *nats.Msg) {
 	}
 	n.metrics.RoutedIn.Add(1)
 	if pe, ok := ev.(core.PresenceEvent); ok {
-		n.deliverPresence(origin, pe, to)
+		n.deliverPresence(origin, pe, to, af)
 		n.track(origin, pe.View, to)
 		return
 	}
 	n.local.Route(ev, to)
+	n.hub.RouteApps(ev, af, to)
+}
+
+// appFactsOf is what the subject of ev (presence, personal event) may
+// tell other nodes for their app channels; Route holds its lock.
+func (n *Node) appFactsOf(ev core.Event) core.AppFacts {
+	switch ev := ev.(type) {
+	case core.PresenceEvent:
+		return n.hub.AppFactsOf(ev.View.Address)
+	case core.PersonalEvent:
+		return n.hub.AppFactsOf(ev.Item.Account)
+	}
+	return core.AppFacts{}
 }
 
 // track remembers which viewers were shown a subject available by which
@@ -858,7 +884,11 @@ func (n *Node) reap(now time.Time) {
 	var ws []withdraw
 	var purge []string
 	shown := map[string]map[core.Target]core.PresenceView{} // split subjects: what their other nodes show
+	apps := map[string]core.AppFacts{}                      // and their facts for apps
 	for _, node := range gone {
+		for subject := range n.partials {
+			apps[subject] = n.apps[subject]
+		}
 		for subject, m := range n.dropNodeLocked(node) {
 			if shown[subject] == nil {
 				shown[subject] = m
@@ -906,6 +936,7 @@ func (n *Node) reap(now time.Time) {
 	n.mu.Unlock()
 	for _, node := range gone {
 		n.cfg.Log.Warn("cluster: node dead", "node", node)
+		n.hub.PeerGone(node) // its parties of calls are gone
 	}
 	for _, w := range ws {
 		var left []core.Target // not shown by another node of the subject's
@@ -915,15 +946,18 @@ func (n *Node) reap(now time.Time) {
 			}
 		}
 		if len(left) > 0 {
-			n.local.Route(core.PresenceEvent{View: core.PresenceView{Address: w.subject, Availability: core.Unavailable, LastSeen: now.UTC()}}, left)
+			ev := core.PresenceEvent{View: core.PresenceView{Address: w.subject, Availability: core.Unavailable, LastSeen: now.UTC()}}
+			n.local.Route(ev, left)
+			n.hub.RouteApps(ev, core.AppFacts{}, left)
 		}
 	}
-	for _, m := range shown {
+	for subject, m := range shown {
 		for t, v := range m {
 			if v.Availability == core.Unavailable && v.LastSeen.IsZero() {
 				v.LastSeen = now.UTC()
 			}
 			n.local.Route(core.PresenceEvent{View: v}, []core.Target{t})
+			n.hub.RouteApps(core.PresenceEvent{View: v}, apps[subject], []core.Target{t})
 		}
 	}
 	if purger {

@@ -121,6 +121,11 @@ type call struct {
 	acked    []*Session // the rung sessions that acknowledged the ring
 	answered *Session
 	timer    clock.Timer
+	// cluster (callpeers.go): whether the other nodes' answers to the
+	// ring are awaited, and the ended event a session rung elsewhere is
+	// told if it turns up after the end
+	asking int
+	over   CallEvent
 }
 
 // callTable is the hub's live calls.
@@ -130,6 +135,8 @@ type callTable struct {
 	of       map[*Session][]*call // the calls a session takes part in (caller, rung or answering)
 	accounts map[string]int       // the calls an account takes part in
 	pairs    map[string]*pairBucket
+	mirrors  map[string]*mirror    // calls kept by other nodes that ring sessions here (callpeers.go)
+	mirrorOf map[*Session][]string // the mirrors a session takes part in
 }
 
 // pairBucket is a token bucket of calls from one account to one other.
@@ -178,20 +185,24 @@ func (s *Session) Call(to string, data json.RawMessage) (id string, rung int, er
 	}
 	id = randomHex(12)
 	wake := Notification{Kind: NotifyCall, From: s.Account, ID: id, Urgency: "high", TTL: lim.RingTimeout}
+	// sessions of the callee on other nodes are rung there, decided there
+	// (callpeers.go), once an app's grant here allows it
+	elsewhere := h.cfg.Peers != nil && bare != s.Account && h.cfg.Peers.Holds(bare) &&
+		(g == nil || appSees(Facts{Covered: g.covers(bare), Scopes: g.scopes & s.channel.Scopes}, FlowMessage))
 	unlock := h.lock(bare, s.Account)
 	if s.ended.Load() {
 		unlock()
 		return "", 0, errSessionGone
 	}
 	ru := h.live(bare)
-	if ru == nil {
+	if ru == nil && !elsewhere {
 		unlock()
 		if h.mayCallOffline(s, g, bare) {
 			h.wake(bare, wake)
 		}
 		return "", 0, errUnavailable
 	}
-	if !Allow(factsWith(ru, s.Account, s.channel, s.Account, g), FlowMessage) {
+	if ru != nil && !Allow(factsWith(ru, s.Account, s.channel, s.Account, g), FlowMessage) {
 		unlock()
 		return "", 0, errUnavailable
 	}
@@ -200,23 +211,11 @@ func (s *Session) Call(to string, data json.RawMessage) (id string, rung int, er
 		return "", 0, err
 	}
 	c := &call{id: id, caller: s, callee: bare}
-	ev := CallEvent{Call: id, Event: CallIncoming, From: s.Address(), Data: data, Sent: h.clock.Now()}
 	online := 0
-	for _, x := range ru.list() {
-		if x == s || x.ended.Load() || resource != "" && x.Resource != resource {
-			continue
-		}
-		online++
-		if x.accepts&acceptCall == 0 {
-			continue
-		}
-		t := x.target()
-		t.Want = Want{Kind: KindCall}
-		if h.deliver(delivery{ev: ev, subject: ru, flow: FlowMessage, viewer: s.Account, to: []Target{t}}).Sessions > 0 {
-			c.rung = append(c.rung, x)
-		}
+	if ru != nil {
+		online = h.ringLocked(c, ru, resource, s.Account, CallEvent{Call: id, Event: CallIncoming, From: s.Address(), Data: data, Sent: h.clock.Now()})
 	}
-	if len(c.rung) == 0 {
+	if len(c.rung) == 0 && !elsewhere {
 		unlock()
 		h.wake(bare, wake)
 		if online == 0 {
@@ -231,8 +230,35 @@ func (s *Session) Call(to string, data json.RawMessage) (id string, rung int, er
 			h.endCallLocked(c, EndTimeout, nil)
 		}
 	})
+	if elsewhere {
+		c.asking = 1
+	}
 	unlock()
+	if elsewhere {
+		return h.ringElsewhere(s, c, m.To, data, online, ru != nil, wake)
+	}
 	return id, len(c.rung), nil
+}
+
+// ringLocked rings the sessions of ru, the callee here, that take calls
+// (resource: that one alone), deciding for caller; it returns how many
+// sessions matched the address. The caller holds ru's lock.
+func (h *Hub) ringLocked(c *call, ru *user, resource, caller string, ev CallEvent) (online int) {
+	for _, x := range ru.list() {
+		if x == c.caller || x.ended.Load() || resource != "" && x.Resource != resource {
+			continue
+		}
+		online++
+		if x.accepts&acceptCall == 0 {
+			continue
+		}
+		t := x.target()
+		t.Want = Want{Kind: KindCall}
+		if h.deliver(delivery{ev: ev, subject: ru, flow: FlowMessage, viewer: caller, to: []Target{t}}).Sessions > 0 {
+			c.rung = append(c.rung, x)
+		}
+	}
+	return online
 }
 
 // mayCallOffline asks the policy whether s may call bare, which has no
@@ -252,21 +278,7 @@ func (h *Hub) mayCallOffline(s *Session, g *liveGrant, bare string) bool {
 
 // CallRinging acknowledges that s, a rung session, is ringing: the caller
 // is told, once per session.
-func (s *Session) CallRinging(id string) error {
-	return s.hub.withCall(id, func(c *call) error {
-		switch {
-		case c.state == callRinging && slices.Contains(c.rung, s):
-			if !slices.Contains(c.acked, s) {
-				c.acked = append(c.acked, s)
-				s.hub.callEventLocked(c.caller, CallEvent{Call: c.id, Event: CallRinging, From: s.Address()})
-			}
-			return nil
-		case c.answered == s:
-			return nil // acknowledged after answering: nothing to tell
-		}
-		return errNoCall
-	})
-}
+func (s *Session) CallRinging(id string) error { return s.hub.callStep(s, id, stepRinging, nil) }
 
 // Answer takes the call on s, a rung session: the caller is told, with
 // data if given, and the callee's other rung sessions stop ringing.
@@ -274,14 +286,82 @@ func (s *Session) Answer(id string, data json.RawMessage) error {
 	if err := checkCallData(data, true); err != nil {
 		return err
 	}
-	return s.hub.withCall(id, func(c *call) error {
-		h := s.hub
+	return s.hub.callStep(s, id, stepAnswer, data)
+}
+
+// Reject refuses a call ringing on s (declined, or busy): the call ends
+// for the caller and every rung session. On the session that answered it,
+// it is a hang-up.
+func (s *Session) Reject(id string, busy bool) error {
+	if busy {
+		return s.hub.callStep(s, id, stepBusy, nil)
+	}
+	return s.hub.callStep(s, id, stepReject, nil)
+}
+
+// Cancel ends a call s placed before it is answered; answered meanwhile,
+// it hangs up.
+func (s *Session) Cancel(id string) error { return s.hub.callStep(s, id, stepCancel, nil) }
+
+// Hangup leaves a call s takes part in: an answered call ends for both,
+// a ringing one is cancelled (by its caller) or declined (by a rung session).
+func (s *Session) Hangup(id string) error { return s.hub.callStep(s, id, stepHangup, nil) }
+
+// CallSignal sends data (a WebRTC offer, answer or ICE candidate) to the
+// other party of an answered call s takes part in.
+func (s *Session) CallSignal(id string, data json.RawMessage) error {
+	if err := s.may(ScopeSignal); err != nil {
+		return err
+	}
+	if err := checkCallData(data, false); err != nil {
+		return err
+	}
+	return s.hub.callStep(s, id, stepSignal, data)
+}
+
+// Steps a party takes in a call (CallStep.Op across nodes).
+const (
+	stepRinging = "ringing"
+	stepAnswer  = "answer"
+	stepReject  = "reject"
+	stepBusy    = "busy"
+	stepCancel  = "cancel"
+	stepHangup  = "hangup"
+	stepSignal  = "signal"
+)
+
+// callStep takes step op of s in call id: on this node's call, or, for a
+// call placed on another node that rang s here, on that node (callpeers.go).
+func (h *Hub) callStep(s *Session, id, op string, data json.RawMessage) error {
+	if origin, ok := h.calls.mirrored(id, s); ok {
+		return h.stepOnPeer(s, origin, id, op, data)
+	}
+	return h.withCall(id, func(c *call) error { return h.stepLocked(c, s, op, data) })
+}
+
+// stepLocked is one step of party s (a session here, or one of another
+// node standing in) in c; the caller holds both accounts' locks.
+func (h *Hub) stepLocked(c *call, s *Session, op string, data json.RawMessage) error {
+	rung := c.state == callRinging && slices.Contains(c.rung, s)
+	switch op {
+	case stepRinging:
+		switch {
+		case rung:
+			if !slices.Contains(c.acked, s) {
+				c.acked = append(c.acked, s)
+				h.callEventLocked(c.caller, CallEvent{Call: c.id, Event: CallRinging, From: s.Address()})
+			}
+			return nil
+		case c.answered == s:
+			return nil // acknowledged after answering: nothing to tell
+		}
+	case stepAnswer:
 		switch {
 		case c.answered == s:
 			return nil
 		case c.state == callAnswered && s.Account == c.callee && c.caller != s:
 			return Errorf(CodeConflict, "the call was answered elsewhere")
-		case c.state != callRinging || !slices.Contains(c.rung, s):
+		case !rung:
 			return errNoCall
 		}
 		c.state, c.answered = callAnswered, s
@@ -295,34 +375,19 @@ func (s *Session) Answer(id string, data json.RawMessage) error {
 		}
 		c.rung, c.acked = nil, nil
 		return nil
-	})
-}
-
-// Reject refuses a call ringing on s (declined, or busy): the call ends
-// for the caller and every rung session. On the session that answered it,
-// it is a hang-up.
-func (s *Session) Reject(id string, busy bool) error {
-	return s.hub.withCall(id, func(c *call) error {
+	case stepReject, stepBusy:
 		switch {
-		case c.state == callRinging && slices.Contains(c.rung, s):
-			reason := EndDeclined
-			if busy {
-				reason = EndBusy
-			}
-			s.hub.endCallLocked(c, reason, s)
+		case rung && op == stepBusy:
+			h.endCallLocked(c, EndBusy, s)
+			return nil
+		case rung:
+			h.endCallLocked(c, EndDeclined, s)
 			return nil
 		case c.state == callAnswered && c.answered == s:
-			s.hub.endCallLocked(c, EndHangup, s)
+			h.endCallLocked(c, EndHangup, s)
 			return nil
 		}
-		return errNoCall
-	})
-}
-
-// Cancel ends a call s placed before it is answered; answered meanwhile,
-// it hangs up.
-func (s *Session) Cancel(id string) error {
-	return s.hub.withCall(id, func(c *call) error {
+	case stepCancel:
 		if c.caller != s {
 			return errNoCall
 		}
@@ -330,40 +395,21 @@ func (s *Session) Cancel(id string) error {
 		if c.state == callAnswered {
 			reason = EndHangup
 		}
-		s.hub.endCallLocked(c, reason, s)
+		h.endCallLocked(c, reason, s)
 		return nil
-	})
-}
-
-// Hangup leaves a call s takes part in: an answered call ends for both,
-// a ringing one is cancelled (by its caller) or declined (by a rung session).
-func (s *Session) Hangup(id string) error {
-	return s.hub.withCall(id, func(c *call) error {
-		h := s.hub
+	case stepHangup:
 		switch {
 		case c.caller == s && c.state == callRinging:
 			h.endCallLocked(c, EndCancelled, s)
 		case c.caller == s || c.answered == s:
 			h.endCallLocked(c, EndHangup, s)
-		case c.state == callRinging && slices.Contains(c.rung, s):
+		case rung:
 			h.endCallLocked(c, EndDeclined, s)
 		default:
 			return errNoCall
 		}
 		return nil
-	})
-}
-
-// CallSignal sends data (a WebRTC offer, answer or ICE candidate) to the
-// other party of an answered call s takes part in.
-func (s *Session) CallSignal(id string, data json.RawMessage) error {
-	if err := s.may(ScopeSignal); err != nil {
-		return err
-	}
-	if err := checkCallData(data, false); err != nil {
-		return err
-	}
-	return s.hub.withCall(id, func(c *call) error {
+	case stepSignal:
 		var peer *Session
 		switch s {
 		case c.caller:
@@ -371,7 +417,7 @@ func (s *Session) CallSignal(id string, data json.RawMessage) error {
 		case c.answered:
 			peer = c.caller
 		default:
-			if c.state == callRinging && slices.Contains(c.rung, s) {
+			if rung {
 				return Errorf(CodeConflict, "the call is not answered yet: signals travel once it is")
 			}
 			return errNoCall
@@ -379,9 +425,10 @@ func (s *Session) CallSignal(id string, data json.RawMessage) error {
 		if peer == nil {
 			return Errorf(CodeConflict, "the call is not answered yet: signals travel once it is")
 		}
-		s.hub.callEventLocked(peer, CallEvent{Call: c.id, Event: CallSignal, From: s.Address(), Data: data})
+		h.callEventLocked(peer, CallEvent{Call: c.id, Event: CallSignal, From: s.Address(), Data: data})
 		return nil
-	})
+	}
+	return errNoCall
 }
 
 func checkCallData(data json.RawMessage, optional bool) error {
@@ -418,6 +465,10 @@ func (h *Hub) callEventLocked(x *Session, ev CallEvent) {
 	if ev.Sent.IsZero() {
 		ev.Sent = h.clock.Now()
 	}
+	if x.node != "" { // a session of another node: told there (callpeers.go)
+		h.cfg.Peers.CallNotify(x.node, CallStep{Call: ev.Call, Op: stepEvent, To: x.Address(), Event: &ev})
+		return
+	}
 	h.deliver(delivery{ev: ev, subject: x.user, flow: FlowMessage, to: []Target{x.target()}})
 }
 
@@ -432,6 +483,7 @@ func (h *Hub) endCallLocked(c *call, reason string, by *Session) {
 	if by != nil {
 		ev.From = by.Address()
 	}
+	c.over = ev
 	for _, x := range c.parties() {
 		if x != by {
 			h.callEventLocked(x, ev)
@@ -452,6 +504,7 @@ func (c *call) parties() []*Session {
 // for a call still ringing on other sessions, stop ringing on it. That
 // takes the other accounts' locks, so it runs once s's are released.
 func (h *Hub) leaveCallsLocked(s *Session) {
+	h.leaveMirrorsLocked(s)
 	h.calls.mu.Lock()
 	n := len(h.calls.of[s])
 	h.calls.mu.Unlock()
@@ -465,22 +518,25 @@ func (h *Hub) leaveCalls(s *Session) {
 	cs := slices.Clone(h.calls.of[s])
 	h.calls.mu.Unlock()
 	for _, c := range cs {
-		h.withCall(c.id, func(c *call) error {
-			switch {
-			case c.caller == s && c.state == callRinging:
-				h.endCallLocked(c, EndCancelled, s)
-			case c.caller == s || c.answered == s:
-				h.endCallLocked(c, EndGone, s)
-			case slices.Contains(c.rung, s):
-				c.rung = slices.DeleteFunc(c.rung, func(x *Session) bool { return x == s })
-				c.acked = slices.DeleteFunc(c.acked, func(x *Session) bool { return x == s })
-				h.calls.leave(s, c)
-				if len(c.rung) == 0 {
-					h.endCallLocked(c, EndGone, nil)
-				}
-			}
-			return nil
-		})
+		h.withCall(c.id, func(c *call) error { h.leaveCallLocked(c, s); return nil })
+	}
+}
+
+// leaveCallLocked: s, a party of c, is gone; the caller holds both
+// accounts' locks.
+func (h *Hub) leaveCallLocked(c *call, s *Session) {
+	switch {
+	case c.caller == s && c.state == callRinging:
+		h.endCallLocked(c, EndCancelled, s)
+	case c.caller == s || c.answered == s:
+		h.endCallLocked(c, EndGone, s)
+	case slices.Contains(c.rung, s):
+		c.rung = slices.DeleteFunc(c.rung, func(x *Session) bool { return x == s })
+		c.acked = slices.DeleteFunc(c.acked, func(x *Session) bool { return x == s })
+		h.calls.leave(s, c)
+		if len(c.rung) == 0 && c.asking == 0 {
+			h.endCallLocked(c, EndGone, nil)
+		}
 	}
 }
 

@@ -609,8 +609,8 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 		if opts.View != nil {
 			*opts.View = View{read: true, epoch: view.epoch, subs: view.subs, subjects: subjectsOf("", view.facts)[1:]}
 		}
-		if h.cfg.Peers != nil && s.channel.FirstParty() {
-			probe = subjectsOf("", view.facts)[1:]
+		if h.cfg.Peers != nil {
+			probe = subjectsOf("", view.facts)[1:] // an app's session: decided for its grant where it is shown (RouteApps)
 		}
 		if opts.Presence != nil {
 			h.setPresenceLocked(s, *opts.Presence)

@@ -58,8 +58,12 @@ func (s *Session) SendMessage(m Message) (Sent, error) {
 		if stand, err = h.remoteStandIn(context.Background(), bare); err != nil {
 			return Sent{}, err
 		}
-	} else if h.cfg.Peers != nil && g == nil && h.live(bare) == nil && h.cfg.Peers.Holds(bare) {
-		if sent, ok, err := h.sendToPeer(s, &m, bare, resource); ok { // decided on the recipient's node
+	} else if h.cfg.Peers != nil && h.live(bare) == nil && h.cfg.Peers.Holds(bare) {
+		// decided on the recipient's node; an app's grant here first
+		if g != nil && !appSees(Facts{Covered: bare == s.Account || g.covers(bare), Scopes: g.scopes & s.channel.Scopes}, FlowMessage) {
+			return Sent{}, errUnavailable
+		}
+		if sent, ok, err := h.sendToPeer(s, &m, bare, resource); ok {
 			return sent, err
 		}
 	}

@@ -29,6 +29,41 @@ type Peers interface {
 	// (Hub.Show there): its snapshot was made from this node's sessions
 	// only. It must not block.
 	Probe(account, resource string, subjects []string)
+
+	// Calls across nodes (callpeers.go): a call is kept by its caller's
+	// node; the callee's nodes ring their own sessions and hand their
+	// steps to that node.
+
+	// Ring asks each other live node holding sessions of st.To's account
+	// to ring them (Hub.Ring there) and returns the answers, each naming
+	// its node. It is called without locks and may block until ctx is
+	// done; a node that cannot be asked is left out.
+	Ring(ctx context.Context, st CallStep) []RingReply
+	// CallStep hands a step of a session here to node, which keeps the
+	// call (Hub.CallStepFrom there), and returns that node's answer. It is
+	// called without locks and may block until ctx is done.
+	CallStep(ctx context.Context, node string, st CallStep) error
+	// CallNotify hands st (an event for a session of node, or a session
+	// here gone) to node, in order with the events routed there. It is
+	// called under locks: it must not block.
+	CallNotify(node string, st CallStep)
+
+	// Rooms across nodes (roompeers.go): a room has one home node.
+
+	// RoomHome returns the node that keeps room id, "" when it is this
+	// one: when no node does, or its home is dead, this node claims it.
+	// It is called without locks and may block until ctx is done.
+	RoomHome(ctx context.Context, id RoomID) (string, error)
+	// RoomStep hands a step of a session here to node, the room's home
+	// (Hub.RoomStepFrom there), and returns its answer (sessions reached,
+	// for a message). It is called without locks and may block.
+	RoomStep(ctx context.Context, node string, st RoomStep) (int, error)
+	// RoomNotify hands node a notice (a session's presence, its end),
+	// in order with what is routed there. It must not block.
+	RoomNotify(node string, st RoomStep)
+	// RoomEvents hands node an event of a room kept here for its
+	// sessions to (Hub.RoomEventsFrom there), in order. It must not block.
+	RoomEvents(node string, ev Event, to []RoomTarget)
 }
 
 // MaxProbe bounds the subjects of one Show: the contacts an account may have.
@@ -68,6 +103,11 @@ func (h *Hub) Show(viewer, resource string, subjects []string) error {
 type PeerMessage struct {
 	Sender  string // the sending session's account
 	Message Message
+	// App is the app of the sending session's channel ("" first-party):
+	// its grant was checked on the sender's node (it covers the
+	// recipient, with the scope to send); the recipient's node asks
+	// whether the recipient appears offline in that app.
+	App string `json:",omitempty"`
 }
 
 // sendToPeer is SendMessage for a recipient, bare, with no session here
@@ -78,7 +118,7 @@ func (h *Hub) sendToPeer(s *Session, m *Message, bare, resource string) (sent Se
 		return Sent{}, true, errSessionGone
 	}
 	m.From, m.Sent = s.Address(), h.clock.Now()
-	r, err := h.cfg.Peers.Send(context.Background(), PeerMessage{Sender: s.Account, Message: *m})
+	r, err := h.cfg.Peers.Send(context.Background(), PeerMessage{Sender: s.Account, Message: *m, App: s.channel.App})
 	if err != nil {
 		h.log.Warn("cluster send", "to", m.To, "err", err)
 		return Sent{}, false, nil
@@ -128,10 +168,13 @@ func (h *Hub) Receive(m PeerMessage) (Routed, error) {
 	if bare == m.Sender {
 		return Routed{}, Errorf(CodeInvalid, "a message to oneself stays on its node")
 	}
+	if m.App != "" && checkText("app", m.App, 256) != nil {
+		return Routed{}, Errorf(CodeInvalid, "app: bad name")
+	}
 	defer h.lock(bare)()
 	ru := h.live(bare)
-	if ru == nil {
-		return Routed{}, nil
+	if ru == nil || m.App != "" && ru.hiddenIn(m.App) {
+		return Routed{}, nil // a recipient offline in the sender's app is as one offline
 	}
 	want := Want{Kind: msg.Kind, Payloads: msg.Kind == KindMessage && msg.Body == "", Available: resource == ""}
 	r := h.deliver(delivery{ev: MessageEvent{Message: msg}, subject: ru, flow: FlowMessage, viewer: m.Sender,

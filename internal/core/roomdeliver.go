@@ -30,7 +30,8 @@ import "github.com/presenced/presenced/internal/store"
 // is told even when it is no longer in the room.
 func (h *Hub) deliverRoom(r *room, ev Event, to []*occupant, self bool) Routed {
 	var total Routed
-	var shared [2][]Target // first-party recipients: without, with addresses
+	var shared [2][]Target                // first-party recipients: without, with addresses
+	var elsewhere map[string][]RoomTarget // occupants of other nodes, by node (roompeers.go)
 	for _, oc := range to {
 		f := h.roomFacts(r, oc.s, self || r.bySess[oc.s] == oc)
 		if self {
@@ -40,6 +41,13 @@ func (h *Hub) deliverRoom(r *room, ev Event, to []*occupant, self bool) Routed {
 			continue
 		}
 		addresses := r.cfg.Mode == store.RoomMembers || moderates(f.Affiliation)
+		if oc.s.node != "" { // projected there, where its grant is
+			if elsewhere == nil {
+				elsewhere = map[string][]RoomTarget{}
+			}
+			elsewhere[oc.s.node] = append(elsewhere[oc.s.node], RoomTarget{Address: oc.s.Address(), Addresses: addresses})
+			continue
+		}
 		if oc.s.channel.FirstParty() {
 			i := 0
 			if addresses {
@@ -59,6 +67,11 @@ func (h *Hub) deliverRoom(r *room, ev Event, to []*occupant, self bool) Routed {
 		if len(ts) > 0 {
 			total.add(h.router.Route(projectRoom(ev, i == 1, nil), ts))
 		}
+	}
+	for node, ts := range elsewhere {
+		h.cfg.Peers.RoomEvents(node, ev, ts)
+		total.Sessions += len(ts) // told, not asked
+		total.Online += len(ts)
 	}
 	return total
 }

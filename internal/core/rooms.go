@@ -120,6 +120,11 @@ type roomTable struct {
 	mu    sync.Mutex
 	rooms map[RoomID]*room
 	of    map[*Session]map[RoomID]struct{}
+	// cluster (roompeers.go): this node's sessions in rooms kept by
+	// other nodes, and the stand-ins of other nodes' sessions in rooms
+	// kept here (by node, address and app)
+	homes    map[*Session]map[RoomID]*remoteRoom
+	standIns map[string]*Session
 }
 
 func (t *roomTable) get(id RoomID) *room {
@@ -183,7 +188,9 @@ func rank(aff string) int {
 func (h *Hub) roomFacts(r *room, s *Session, occupant bool) RoomFacts {
 	f := RoomFacts{Channel: s.channel, RoomApp: r.id.App, Affiliation: r.affOf(s.Account),
 		MembersOnly: r.cfg.Mode == store.RoomMembers, Occupant: occupant}
-	if !s.channel.FirstParty() {
+	if s.node != "" {
+		f.Scopes = s.channel.Scopes // another node's session: its grant's, as its node said (roompeers.go)
+	} else if !s.channel.FirstParty() {
 		if g := h.grantOf(s.Account, s.channel); g != nil {
 			f.Scopes = g.scopes & s.channel.Scopes
 		}
@@ -238,6 +245,9 @@ func (h *Hub) roomOf(s *Session, name string) (*room, error) {
 	}
 	r := h.rooms.get(RoomID{App: s.channel.App, Name: name})
 	if r == nil {
+		if _, _, ok := h.elsewhere(s, name); ok {
+			return nil, errRoomElsewhere
+		}
 		return nil, errNotInRoom
 	}
 	return r, nil
@@ -371,11 +381,16 @@ func (s *Session) Join(ctx context.Context, o JoinOptions) error {
 		}
 	}
 	h := s.hub
+	id := RoomID{App: s.channel.App, Name: name}
+	if home, err := h.roomHome(ctx, s, id); err != nil {
+		return err
+	} else if home != "" {
+		return h.joinElsewhere(ctx, s, home, id, o) // kept by another node (roompeers.go)
+	}
 	auth, err := h.roomAuthOf(ctx, s, name, o.Token)
 	if err != nil {
 		return err
 	}
-	id := RoomID{App: s.channel.App, Name: name}
 	if err := h.indexRoom(s, id); err != nil {
 		return err
 	}
@@ -515,6 +530,9 @@ func (h *Hub) roomsOf(s *Session) []*room {
 // in the next diff.
 func (s *Session) Leave(ctx context.Context, room string) error {
 	h := s.hub
+	if _, err, ok := h.stepElsewhere(ctx, s, room, RoomStep{Op: roomLeave}); ok {
+		return err
+	}
 	r, err := h.roomOf(s, room)
 	if err != nil {
 		return err
@@ -548,6 +566,9 @@ func (h *Hub) removeLocked(r *room, oc *occupant, reason, by, why string, tell b
 // leaveRoomsLocked takes an ending session out of its rooms; the caller
 // holds its account's lock (which room locks come after).
 func (h *Hub) leaveRoomsLocked(s *Session) {
+	if h.cfg.Peers != nil && s.node == "" {
+		h.leaveRemoteRoomsLocked(s)
+	}
 	t := &h.rooms
 	t.mu.Lock()
 	ids := t.of[s]
@@ -572,6 +593,9 @@ func (h *Hub) leaveRoomsLocked(s *Session) {
 // roomPresenceLocked passes s's new presence to the rooms where its
 // presence follows the session's; the caller holds its account's lock.
 func (h *Hub) roomPresenceLocked(s *Session) {
+	if h.cfg.Peers != nil {
+		h.presenceToRoomHomesLocked(s)
+	}
 	for _, r := range h.roomsOf(s) {
 		r.mu.Lock()
 		if oc := r.bySess[s]; oc != nil && oc.follows {
@@ -594,6 +618,9 @@ func (h *Hub) changedLocked(r *room, oc *occupant) {
 func (s *Session) RoomSend(ctx context.Context, room, id, body string) (int, error) {
 	if body == "" {
 		return 0, Errorf(CodeInvalid, "body is required")
+	}
+	if n, err, ok := s.hub.stepElsewhere(ctx, s, room, RoomStep{Op: roomSend, ID: id, Text: body}); ok {
+		return n, err
 	}
 	h, r, err := s.findRoom(room, text{"id", id, MaxMessageID}, text{"body", body, MaxMessageBody})
 	if err != nil {
@@ -661,6 +688,9 @@ func (h *Hub) moderatorLocked(r *room, s *Session, what RoomFlow) (*occupant, er
 
 // SetSubject sets a room's subject (owners and admins).
 func (s *Session) SetSubject(ctx context.Context, room, subject string) error {
+	if _, err, ok := s.hub.stepElsewhere(ctx, s, room, RoomStep{Op: roomSubject, Text: subject}); ok {
+		return err
+	}
 	h, r, err := s.findRoom(room, text{"subject", subject, MaxSubject})
 	if err != nil {
 		return err
@@ -742,6 +772,9 @@ func (h *Hub) dropIndex(s *Session, id RoomID) {
 // Kick removes the occupant with nick from a room (owners and admins,
 // over occupants of lower affiliation).
 func (s *Session) Kick(ctx context.Context, room, nick, why string) error {
+	if _, err, ok := s.hub.stepElsewhere(ctx, s, room, RoomStep{Op: roomKick, Nick: nick, Text: why}); ok {
+		return err
+	}
 	h, r, err := s.findRoom(room, text{"reason", why, MaxRoomReason})
 	if err != nil {
 		return err
@@ -1091,6 +1124,11 @@ func (h *Hub) roomInfo(cfg store.Room) RoomInfo {
 
 // InRoom reports s's nick in a room, if it is in it.
 func (s *Session) InRoom(room string) (nick string, ok bool) {
+	if _, id, ok := s.hub.elsewhere(s, room); ok {
+		s.hub.rooms.mu.Lock()
+		defer s.hub.rooms.mu.Unlock()
+		return s.hub.rooms.homes[s][id].nick, true
+	}
 	r, err := s.hub.roomOf(s, room)
 	if err != nil {
 		return "", false

@@ -47,6 +47,7 @@ type Session struct {
 	offered    bool          // stored messages were offered to it (offline.go); under the account's lock
 	storedAck  bool          // an ack of a stored message deletes it (SessionOptions.StoredOnAck)
 	rate       *ratelimit.Bucket
+	node       string // a session of another node standing in a call kept here (callpeers.go); "" for this node's
 
 	// guarded by the account's lock
 	user     *user
