@@ -81,6 +81,9 @@ type Config struct {
 	S2SRoutes       map[string]string
 	S2SDialback     bool
 	S2SAllowPrivate bool
+	// S2SCAFile is a PEM file of CA certificates trusted, besides the
+	// system's roots, for other domains' certificates (a private CA).
+	S2SCAFile string
 }
 
 // s2sRoutes parses DOMAIN=HOST:PORT entries separated by commas.
@@ -414,6 +417,7 @@ var Settings = []Setting{
 	{"s2s_tls_addr", "", "XMPP server-to-server listener with direct TLS (XEP-0368), e.g. 0.0.0.0:5270; off when empty", str(func(c *Config) *string { return &c.S2STLSAddr }), false},
 	{"s2s_routes", "", "static federation routes DOMAIN=HOST:PORT, comma-separated (the flag may be repeated, also as --s2s-route; a list in the file): they override DNS for that domain and may point at loopback", s2sRoutes, false},
 	switchSetting("s2s_dialback", "let Server Dialback (XEP-0220) authenticate federating domains whose certificates are not checked (self-signed deployments); without it only domains whose certificates verify (SASL EXTERNAL) federate (docs/federation.md)", func(c *Config) *bool { return &c.S2SDialback }),
+	{"s2s_ca_file", "", "PEM file of CA certificates trusted, besides the system's roots, to check other domains' certificates for SASL EXTERNAL (a private CA of a closed federation); empty: the system's roots only", str(func(c *Config) *string { return &c.S2SCAFile }), false},
 	switchSetting("s2s_allow_private", "let federation connect to loopback, private and reserved addresses found in DNS (tests and closed networks; static routes may point anywhere)", func(c *Config) *bool { return &c.S2SAllowPrivate }),
 	{"identity_providers", "", "external OpenID Connect providers people may sign in with and whose ID tokens apps may exchange (docs/operations.md): in the file an array of tables with name, issuer, client_id and client_secret; as a flag or variable the same as a JSON array", identityProviders, false},
 	{"nats", "", "NATS servers joining this node to a cluster serving one domain (docs/operations.md, \"Running a cluster\"): nats://HOST:PORT, or a comma-separated list for a NATS cluster; JetStream must be enabled; empty: a single node", natsURLs, false},

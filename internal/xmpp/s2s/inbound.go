@@ -268,6 +268,7 @@ func (c *inConn) onResult(el *xmlstream.Element) error {
 			c.wmu.Lock()
 			c.authed[from] = true
 			c.wmu.Unlock()
+			c.s.cfg.Log.Info("s2s: inbound domain authenticated", "domain", from, "mechanism", "dialback")
 			answer("valid", "")
 			return
 		}
@@ -332,5 +333,6 @@ func (c *inConn) onExternal(el *xmlstream.Element) (bool, error) {
 	c.wmu.Lock()
 	c.authed[domain] = true
 	c.wmu.Unlock()
+	c.s.cfg.Log.Info("s2s: inbound domain authenticated", "domain", domain, "mechanism", "EXTERNAL")
 	return true, c.write(xmlstream.New(nsSASL, "success"))
 }

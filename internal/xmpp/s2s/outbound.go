@@ -418,6 +418,7 @@ func (s *Server) connect(ctx context.Context, domain string) (*outConn, error) {
 	if ok, err := in.external(feats); err != nil {
 		return fail(err)
 	} else if ok {
+		s.cfg.Log.Info("s2s: outbound stream authenticated", "domain", domain, "mechanism", "EXTERNAL")
 		return in.authenticated(), nil
 	}
 	if !s.cfg.Dialback {
@@ -443,6 +444,7 @@ func (s *Server) connect(ctx context.Context, domain string) (*outConn, error) {
 		}
 		break
 	}
+	s.cfg.Log.Info("s2s: outbound stream authenticated", "domain", domain, "mechanism", "dialback")
 	return in.authenticated(), nil
 }
 

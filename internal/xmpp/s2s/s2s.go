@@ -162,18 +162,18 @@ func (s *Server) Close() {
 }
 
 // certifies reports whether certs (a peer's chain, leaf first) prove
-// domain: the chain verifies to RootCAs and the leaf names domain as a
-// DNS-ID (RFC 6125 § 6.4, wildcards in the left-most label only, no
-// common-name fallback), as XEP-0178 asks before SASL EXTERNAL.
+// domain: the chain verifies to RootCAs and the leaf names domain
+// (namesDomain: a DNS-ID, SRV-ID or XmppAddr, RFC 6120 § 13.7.1.2,
+// RFC 6125 § 6), as XEP-0178 asks before SASL EXTERNAL.
 func (s *Server) certifies(certs []*x509.Certificate, domain string) bool {
-	if len(certs) == 0 {
+	if len(certs) == 0 || !namesDomain(certs[0], domain) {
 		return false
 	}
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	_, err := certs[0].Verify(x509.VerifyOptions{DNSName: domain, Roots: s.cfg.RootCAs, Intermediates: inter,
+	_, err := withoutSANCritical(certs[0]).Verify(x509.VerifyOptions{Roots: s.cfg.RootCAs, Intermediates: inter,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	return err == nil
 }
