@@ -1,0 +1,222 @@
+package s2s_test
+
+import (
+	"bufio"
+	"bytes"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/xmpp/s2s"
+)
+
+// TestProsodyCertificates federates presenced's "localhost" with Debian's
+// Prosody (p.test) by certificates alone: a private CA made here issues
+// both servers' certificates, each side trusts it (presenced's RootCAs,
+// as s2s_ca_file sets them; Prosody's ssl.cafile), dialback is off on both
+// (presenced without s2s_dialback, Prosody with s2s_secure_auth and no
+// mod_dialback), so each stream must authenticate with SASL EXTERNAL
+// (XEP-0178). carol@p.test is a slixmpp client of Prosody's; alice@localhost
+// a presenced session. Which mechanism each side used is read from both
+// servers' logs afterwards.
+//
+// The certificates name the domains by DNS-ID, or (the second case) by
+// SRV-ID and XmppAddr only, which each side must then read (RFC 6120 §
+// 13.7.1.2, RFC 6125).
+func TestProsodyCertificates(t *testing.T) {
+	if os.Getenv("PRESENCED_TEST_PEERS") == "" {
+		t.Skip("set PRESENCED_TEST_PEERS=1 with Debian's prosody installed to run")
+	}
+	python := os.Getenv("PRESENCED_TEST_SLIXMPP")
+	if python == "" {
+		t.Skip("set PRESENCED_TEST_SLIXMPP to a python3 with slixmpp (Debian: python3-slixmpp) to run")
+	}
+	for _, tc := range []struct {
+		name               string
+		presenced, prosody s2s.Identities
+	}{
+		{"DNS-ID", s2s.Identities{CommonName: "localhost", DNS: []string{"localhost"}},
+			s2s.Identities{CommonName: "p.test", DNS: []string{"p.test"}}},
+		{"SRV-ID and XmppAddr", s2s.Identities{CommonName: "presenced", XMPP: []string{"localhost"}, SRV: []string{"_xmpp-server.localhost"}},
+			s2s.Identities{CommonName: "prosody", SRV: []string{"_xmpp-server.p.test"}, XMPP: []string{"p.test"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runProsodyCertificates(t, python, tc.presenced, tc.prosody)
+		})
+	}
+}
+
+func runProsodyCertificates(t *testing.T, python string, presencedIDs, prosodyIDs s2s.Identities) {
+	ln, err := net.Listen("tcp", "127.0.0.1:5269")
+	if err != nil {
+		t.Fatalf("presenced's s2s listener needs 127.0.0.1:5269 (Prosody dials the default port): %v", err)
+	}
+	dir := t.TempDir()
+	ca := s2s.NewTestCA(t)
+	caFile := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caFile, ca.PEM, 0o644)
+	// Prosody's c2s certificate names p.test as slixmpp checks it (a
+	// DNS-ID); its s2s certificate has the identities under test.
+	_, c2sCert, c2sKey := ca.Issue(t, s2s.Identities{CommonName: "p.test", DNS: []string{"p.test"}})
+	_, s2sCert, s2sKey := ca.Issue(t, prosodyIDs)
+	pC2S, pS2S := freePort(t), freePort(t)
+	startProsody(t, dir, pC2S, pS2S, prosodyOptions{certPEM: c2sCert, keyPEM: c2sKey, s2sCertPEM: s2sCert, s2sKeyPEM: s2sKey,
+		caFile: caFile, secureAuth: true})
+
+	var logs syncBuffer
+	cert, _, _ := ca.Issue(t, presencedIDs)
+	d := &domain{name: "localhost", ln: ln, cert: &cert, tweak: func(c *s2s.Config) {
+		c.RootCAs = ca.Pool()
+		c.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}}
+	d.start(t, "secret-l", false, map[string]string{"p.test": "127.0.0.1:" + pS2S}, "alice@localhost")
+	alice := d.connect(t, "alice@localhost", &core.Presence{Availability: core.Available, Status: "on presenced"})
+
+	carol := startSlixmpp(t, python, "slixmpp_federation.py", "XMPP_HOST=127.0.0.1", "XMPP_PORT="+pC2S, "XMPP_CA="+caFile,
+		"XMPP_DOMAIN=p.test", "CAROL=carol", "CAROL_PASSWORD=carol-password", "PEER=alice@localhost")
+	carol.await("carol signed in")
+	if err := d.hub.Subscribe(ctx, "alice@localhost", "carol@p.test"); err != nil {
+		t.Fatal(err)
+	}
+	alice.await("carol's approval", subscription("carol@p.test", func(v core.SubscriptionView) bool { return v.To }))
+	alice.await("carol's presence", presenceOf("carol@p.test", core.Available, "on prosody"))
+	alice.await("carol's request", subscription("carol@p.test", func(v core.SubscriptionView) bool { return v.PendingIn }))
+	if err := d.hub.Approve(ctx, "alice@localhost", "carol@p.test"); err != nil {
+		t.Fatal(err)
+	}
+	carol.await("mutual subscription")
+	if _, err := alice.s.Send(core.Message{Kind: core.KindMessage, To: "carol@p.test", Body: "hello prosody"}); err != nil {
+		t.Fatal(err)
+	}
+	alice.await("carol's answer", message("carol@p.test/slixmpp", "hello presenced"))
+	alice.await("carol away", presenceOf("carol@p.test", core.Away, "lunch"))
+	if _, err := alice.s.Send(core.Message{Kind: core.KindMessage, To: "carol@p.test", Body: "bye"}); err != nil {
+		t.Fatal(err)
+	}
+	alice.s.Close()
+	carol.wait()
+
+	// what authenticated each stream, by each side's account of it
+	prosodyLog, _ := os.ReadFile(filepath.Join(dir, "prosody.log"))
+	for _, want := range []string{
+		"Accepting SASL EXTERNAL identity from localhost", // presenced → Prosody
+		"SASL EXTERNAL with localhost succeeded",          // Prosody → presenced
+	} {
+		if !bytes.Contains(prosodyLog, []byte(want)) {
+			t.Errorf("Prosody's log lacks %q", want)
+		}
+	}
+	ours := logs.String()
+	for _, want := range []string{
+		`msg="s2s: outbound stream authenticated" domain=p.test mechanism=EXTERNAL`,
+		`msg="s2s: inbound domain authenticated" domain=p.test mechanism=EXTERNAL`,
+	} {
+		if !strings.Contains(ours, want) {
+			t.Errorf("presenced's log lacks %q:\n%s", want, ours)
+		}
+	}
+	if strings.Contains(ours, "mechanism=dialback") || bytes.Contains(prosodyLog, []byte("dialback")) {
+		t.Errorf("dialback was used:\n%s", ours)
+	}
+}
+
+// syncBuffer is a log's destination read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// script is a slixmpp scenario running as a child; the test follows the
+// steps it prints ("ok - ...").
+type script struct {
+	t      *testing.T
+	lines  chan string
+	exited chan error
+	out    syncBuffer
+}
+
+func startSlixmpp(t *testing.T, python, file string, env ...string) *script {
+	t.Helper()
+	cmd := exec.Command(python, filepath.Join("testdata", file))
+	cmd.Env = append(os.Environ(), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &script{t: t, lines: make(chan string, 100), exited: make(chan error, 1)}
+	cmd.Stderr = &sc.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			sc.out.Write([]byte(s.Text() + "\n"))
+			select {
+			case sc.lines <- s.Text():
+			default:
+			}
+		}
+		sc.exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("%s:\n%s", file, sc.out.String())
+		}
+	})
+	return sc
+}
+
+// await waits for the script to report a step that contains what.
+func (sc *script) await(what string) {
+	sc.t.Helper()
+	deadline := time.After(2 * wait)
+	for {
+		select {
+		case l := <-sc.lines:
+			if strings.HasPrefix(l, "FAIL") {
+				sc.t.Fatalf("the client failed: %s", l)
+			}
+			if strings.HasPrefix(l, "ok - ") && strings.Contains(l, what) {
+				return
+			}
+		case err := <-sc.exited:
+			sc.t.Fatalf("the client ended (%v) before %q:\n%s", err, what, sc.out.String())
+		case <-deadline:
+			sc.t.Fatalf("the client did not report %q in %v:\n%s", what, 2*wait, sc.out.String())
+		}
+	}
+}
+
+// wait waits for the script to end, and fails the test unless it passed.
+func (sc *script) wait() {
+	sc.t.Helper()
+	select {
+	case err := <-sc.exited:
+		if err != nil {
+			sc.t.Fatalf("the client failed (%v):\n%s", err, sc.out.String())
+		}
+	case <-time.After(3 * wait):
+		sc.t.Fatalf("the client did not end in %v:\n%s", 3*wait, sc.out.String())
+	}
+}
