@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
@@ -192,7 +193,9 @@ func (p *peer) run() {
 		if c == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), negotiateTimeout)
 			var err error
-			c, err = s.connect(ctx, p.domain)
+			if c = s.bidiConn(p.domain); c == nil {
+				c, err = s.connect(ctx, p.domain)
+			}
 			cancel()
 			if err != nil {
 				s.cfg.Log.Info("s2s: cannot reach domain", "domain", p.domain, "err", err, "retry", backoff)
@@ -233,26 +236,42 @@ func (p *peer) run() {
 	}
 }
 
-// outConn is a negotiated outbound stream.
+// outConn is a negotiated outbound stream, or an inbound bidirectional
+// one borrowed to send (XEP-0288).
 type outConn struct {
 	nc   net.Conn
+	wmu  *sync.Mutex   // serialises writes with the stream's other writer
 	dead chan struct{} // closed when the peer closed or failed the stream
+	// borrowed: the stream is an inbound one's, which ends it; closing
+	// only stops using it
+	borrowed bool
 }
 
 // write sends el, or a whitespace keepalive for nil.
 func (c *outConn) write(el *xmlstream.Element) error {
-	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	out := " "
 	if el != nil {
 		out = el.In(scope)
 	}
+	return c.writeRaw(out)
+}
+
+func (c *outConn) writeRaw(out string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := c.nc.Write([]byte(out))
 	return err
 }
 
 func (c *outConn) close() {
+	if c.borrowed {
+		return
+	}
+	c.wmu.Lock()
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	c.nc.Write([]byte(streamEnd))
+	c.wmu.Unlock()
 	c.nc.Close()
 }
 
@@ -264,6 +283,7 @@ type initiator struct {
 	r        *xmlstream.Reader
 	id       string // the stream ID the receiving server gave
 	verified bool   // the peer's certificate proves domain (certifies)
+	bidi     bool   // we asked for a bidirectional stream (XEP-0288)
 }
 
 // open sends our header and reads the peer's header and features.
@@ -415,10 +435,16 @@ func (s *Server) connect(ctx context.Context, domain string) (*outConn, error) {
 		in.nc.Close()
 		return nil, err
 	}
+	if offersBidi(feats) { // XEP-0288 § 2.2: asked before authenticating
+		if err := in.write(xmlstream.New(nsBidi, "bidi")); err != nil {
+			return fail(err)
+		}
+		in.bidi = true
+	}
 	if ok, err := in.external(feats); err != nil {
 		return fail(err)
 	} else if ok {
-		s.cfg.Log.Info("s2s: outbound stream authenticated", "domain", domain, "mechanism", "EXTERNAL")
+		s.cfg.Log.Info("s2s: outbound stream authenticated", "domain", domain, "mechanism", "EXTERNAL", "bidi", in.bidi)
 		return in.authenticated(), nil
 	}
 	if !s.cfg.Dialback {
@@ -444,16 +470,22 @@ func (s *Server) connect(ctx context.Context, domain string) (*outConn, error) {
 		}
 		break
 	}
-	s.cfg.Log.Info("s2s: outbound stream authenticated", "domain", domain, "mechanism", "dialback")
+	s.cfg.Log.Info("s2s: outbound stream authenticated", "domain", domain, "mechanism", "dialback", "bidi", in.bidi)
 	return in.authenticated(), nil
 }
 
 // authenticated turns a negotiated stream into the domain's outbound one.
+// On a bidirectional stream the peer's stanzas to us are taken
+// (readBidi); on another it says nothing but its end or an error.
 func (in *initiator) authenticated() *outConn {
 	in.nc.SetDeadline(time.Time{})
-	c := &outConn{nc: in.nc, dead: make(chan struct{})}
-	go func() { // the peer says nothing on our stream but its end or an error
+	c := &outConn{nc: in.nc, wmu: new(sync.Mutex), dead: make(chan struct{})}
+	go func() {
 		defer close(c.dead)
+		if in.bidi {
+			in.readBidi(c)
+			return
+		}
 		for {
 			if _, err := in.r.Next(); err != nil {
 				return

@@ -3,6 +3,7 @@ package s2s_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -38,25 +39,43 @@ func TestProsodyCertificates(t *testing.T) {
 	if python == "" {
 		t.Skip("set PRESENCED_TEST_SLIXMPP to a python3 with slixmpp (Debian: python3-slixmpp) to run")
 	}
+	dnsIDs := [2]s2s.Identities{{CommonName: "localhost", DNS: []string{"localhost"}}, {CommonName: "p.test", DNS: []string{"p.test"}}}
 	for _, tc := range []struct {
-		name               string
-		presenced, prosody s2s.Identities
+		name string
+		ids  [2]s2s.Identities // presenced's, Prosody's
+		bidi bidiCase
 	}{
-		{"DNS-ID", s2s.Identities{CommonName: "localhost", DNS: []string{"localhost"}},
-			s2s.Identities{CommonName: "p.test", DNS: []string{"p.test"}}},
-		{"SRV-ID and XmppAddr", s2s.Identities{CommonName: "presenced", XMPP: []string{"localhost"}, SRV: []string{"_xmpp-server.localhost"}},
-			s2s.Identities{CommonName: "prosody", SRV: []string{"_xmpp-server.p.test"}, XMPP: []string{"p.test"}}},
+		{"DNS-ID", dnsIDs, noBidi},
+		{"SRV-ID and XmppAddr", [2]s2s.Identities{{CommonName: "presenced", XMPP: []string{"localhost"}, SRV: []string{"_xmpp-server.localhost"}},
+			{CommonName: "prosody", SRV: []string{"_xmpp-server.p.test"}, XMPP: []string{"p.test"}}}, noBidi},
+		{"bidi, presenced first", dnsIDs, bidiPresencedFirst},
+		{"bidi, Prosody first", dnsIDs, bidiProsodyFirst},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			runProsodyCertificates(t, python, tc.presenced, tc.prosody)
+			runProsodyCertificates(t, python, tc.ids[0], tc.ids[1], tc.bidi)
 		})
 	}
 }
 
-func runProsodyCertificates(t *testing.T, python string, presencedIDs, prosodyIDs s2s.Identities) {
-	ln, err := net.Listen("tcp", "127.0.0.1:5269")
+// bidiCase says whether Prosody offers XEP-0288 (mod_s2s_bidi) and which
+// server opens the one stream.
+type bidiCase int
+
+const (
+	noBidi bidiCase = iota
+	bidiPresencedFirst
+	bidiProsodyFirst
+)
+
+func runProsodyCertificates(t *testing.T, python string, presencedIDs, prosodyIDs s2s.Identities, bidi bidiCase) {
+	l, err := net.Listen("tcp", "127.0.0.1:5269")
 	if err != nil {
 		t.Fatalf("presenced's s2s listener needs 127.0.0.1:5269 (Prosody dials the default port): %v", err)
+	}
+	ln := &countingListener{Listener: l}
+	var modules []string
+	if bidi != noBidi {
+		modules = []string{"s2s_bidi"}
 	}
 	dir := t.TempDir()
 	ca := s2s.NewTestCA(t)
@@ -68,7 +87,7 @@ func runProsodyCertificates(t *testing.T, python string, presencedIDs, prosodyID
 	_, s2sCert, s2sKey := ca.Issue(t, prosodyIDs)
 	pC2S, pS2S := freePort(t), freePort(t)
 	startProsody(t, dir, pC2S, pS2S, prosodyOptions{certPEM: c2sCert, keyPEM: c2sKey, s2sCertPEM: s2sCert, s2sKeyPEM: s2sKey,
-		caFile: caFile, secureAuth: true})
+		caFile: caFile, secureAuth: true, modules: modules})
 
 	var logs syncBuffer
 	cert, _, _ := ca.Issue(t, presencedIDs)
@@ -80,8 +99,11 @@ func runProsodyCertificates(t *testing.T, python string, presencedIDs, prosodyID
 	alice := d.connect(t, "alice@localhost", &core.Presence{Availability: core.Available, Status: "on presenced"})
 
 	carol := startSlixmpp(t, python, "slixmpp_federation.py", "XMPP_HOST=127.0.0.1", "XMPP_PORT="+pC2S, "XMPP_CA="+caFile,
-		"XMPP_DOMAIN=p.test", "CAROL=carol", "CAROL_PASSWORD=carol-password", "PEER=alice@localhost")
+		"XMPP_DOMAIN=p.test", "CAROL=carol", "CAROL_PASSWORD=carol-password", "PEER=alice@localhost", fmt.Sprint("KNOCK_FIRST=", bidi == bidiProsodyFirst))
 	carol.await("carol signed in")
+	if bidi == bidiProsodyFirst {
+		carol.await("knock refused") // Prosody's stream to presenced carried the refusal back
+	}
 	if err := d.hub.Subscribe(ctx, "alice@localhost", "carol@p.test"); err != nil {
 		t.Fatal(err)
 	}
@@ -103,27 +125,55 @@ func runProsodyCertificates(t *testing.T, python string, presencedIDs, prosodyID
 	alice.s.Close()
 	carol.wait()
 
-	// what authenticated each stream, by each side's account of it
-	prosodyLog, _ := os.ReadFile(filepath.Join(dir, "prosody.log"))
-	for _, want := range []string{
-		"Accepting SASL EXTERNAL identity from localhost", // presenced → Prosody
-		"SASL EXTERNAL with localhost succeeded",          // Prosody → presenced
-	} {
-		if !bytes.Contains(prosodyLog, []byte(want)) {
+	checkProsodyLogs(t, filepath.Join(dir, "prosody.log"), logs.String(), bidi)
+	if n := ln.n.Load(); bidi == bidiPresencedFirst && n != 0 {
+		t.Errorf("Prosody opened %d streams to presenced; the bidirectional one should have carried everything", n)
+	}
+}
+
+// checkProsodyLogs checks, in each server's account of it, which
+// mechanism authenticated each stream and that dialback was not used.
+func checkProsodyLogs(t *testing.T, prosodyLogFile, ours string, bidi bidiCase) {
+	t.Helper()
+	theirs, _ := os.ReadFile(prosodyLogFile)
+	var prosodyWants, oursWants, oursNots []string
+	switch bidi {
+	case noBidi:
+		prosodyWants = []string{
+			"Accepting SASL EXTERNAL identity from localhost", // presenced → Prosody
+			"SASL EXTERNAL with localhost succeeded",          // Prosody → presenced
+		}
+		oursWants = []string{
+			`msg="s2s: outbound stream authenticated" domain=p.test mechanism=EXTERNAL bidi=false`,
+			`msg="s2s: inbound domain authenticated" domain=p.test mechanism=EXTERNAL bidi=false`,
+		}
+	case bidiPresencedFirst:
+		prosodyWants = []string{"Accepting SASL EXTERNAL identity from localhost", "Requested bidirectional stream"}
+		oursWants = []string{`msg="s2s: outbound stream authenticated" domain=p.test mechanism=EXTERNAL bidi=true`}
+		oursNots = []string{"inbound domain authenticated"}
+	case bidiProsodyFirst:
+		prosodyWants = []string{"SASL EXTERNAL with localhost succeeded", "Requesting bidirectional stream"}
+		oursWants = []string{`msg="s2s: inbound domain authenticated" domain=p.test mechanism=EXTERNAL bidi=true`,
+			`msg="s2s: bidirectional stream" domain=p.test`}
+		oursNots = []string{"outbound stream authenticated"}
+	}
+	for _, want := range prosodyWants {
+		if !bytes.Contains(theirs, []byte(want)) {
 			t.Errorf("Prosody's log lacks %q", want)
 		}
 	}
-	ours := logs.String()
-	for _, want := range []string{
-		`msg="s2s: outbound stream authenticated" domain=p.test mechanism=EXTERNAL`,
-		`msg="s2s: inbound domain authenticated" domain=p.test mechanism=EXTERNAL`,
-	} {
+	for _, want := range oursWants {
 		if !strings.Contains(ours, want) {
 			t.Errorf("presenced's log lacks %q:\n%s", want, ours)
 		}
 	}
-	if strings.Contains(ours, "mechanism=dialback") || bytes.Contains(prosodyLog, []byte("dialback")) {
-		t.Errorf("dialback was used:\n%s", ours)
+	for _, not := range append(oursNots, "mechanism=dialback") {
+		if strings.Contains(ours, not) {
+			t.Errorf("presenced's log has %q:\n%s", not, ours)
+		}
+	}
+	if bytes.Contains(theirs, []byte("dialback")) {
+		t.Error("Prosody's log mentions dialback")
 	}
 }
 

@@ -108,6 +108,9 @@ type Server struct {
 
 	mu    sync.Mutex
 	peers map[string]*peer // outbound, by remote domain
+	// bidi are inbound streams that also carry our stanzas to the domains
+	// their peers authenticated on them (XEP-0288, bidi.go)
+	bidi map[string]*inConn
 
 	shownMu sync.Mutex
 	shown   map[string][]string // local subject \x00 remote viewer → resources announced (router.go)
@@ -132,7 +135,7 @@ func New(cfg Config, local core.Router) *Server {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Domain = strings.ToLower(cfg.Domain)
-	return &Server{cfg: cfg, local: local, peers: map[string]*peer{}, shown: map[string][]string{}, done: make(chan struct{})}
+	return &Server{cfg: cfg, local: local, peers: map[string]*peer{}, bidi: map[string]*inConn{}, shown: map[string][]string{}, done: make(chan struct{})}
 }
 
 // SetCore gives the federation the core's entry points (the hub is built

@@ -6,7 +6,9 @@ presenced user's side in step with it. It reuses the client of the c2s
 interop scenario (test/interop/slixmpp_scenario.py). Environment:
 XMPP_HOST, XMPP_PORT (Prosody's c2s, STARTTLS), XMPP_DOMAIN, XMPP_CA
 (certificate file to trust), CAROL (local part), CAROL_PASSWORD, PEER (the
-presenced user's bare address).
+presenced user's bare address), KNOCK_FIRST ("true": carol first sends
+the presenced user a message, refused there, so that Prosody opens the
+first stream).
 Exit status 0 when every step passed; the failing step is printed otherwise.
 """
 
@@ -27,11 +29,17 @@ def ok(what):
 
 async def scenario():
     carol = c2s.Client(os.environ["CAROL"], os.environ["CAROL_PASSWORD"], resource="slixmpp")
+    carol.add_event_handler("message_error", carol.stanzas.put_nowait)  # slixmpp keeps errors apart
     carol.connect(c2s.ADDRESS, force_starttls=True)
     await asyncio.wait_for(carol.started, c2s.TIMEOUT)
     await carol.get_roster(timeout=c2s.TIMEOUT)
     carol.send_presence(pstatus="on prosody")
     ok("carol signed in to Prosody and is available")
+    if os.environ.get("KNOCK_FIRST") == "true":
+        # Prosody opens the stream: a message to a stranger, refused there
+        carol.send_message(mto=PEER, mbody="knock", mtype="chat")
+        await carol.expect("the refusal", lambda s: s.name == "message" and s["type"] == "error" and s["from"].bare == PEER)
+        ok("knock refused by " + PEER)
 
     await carol.expect("the presenced user's request", lambda s: s["type"] == "subscribe" and s["from"].bare == PEER)
     ok("carol received the request from " + PEER)
