@@ -1,5 +1,7 @@
 // Package s2s is XMPP server-to-server federation (RFC 6120 with the
-// jabber:server namespace, Server Dialback XEP-0220/XEP-0185): a listener
+// jabber:server namespace; SASL EXTERNAL, XEP-0178, with the identities
+// of RFC 6125 (identity.go); Server Dialback XEP-0220/XEP-0185;
+// bidirectional streams, XEP-0288, bidi.go): a listener
 // for other servers' streams, outbound streams opened on demand per remote
 // domain, and a core.Router that carries what the core delivers to
 // accounts of other domains. It decides nothing about privacy: the core's
