@@ -89,7 +89,7 @@ func (c *inConn) write(el *xmlstream.Element) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.nc.Write([]byte(el.In(scope)))
+	_, err := c.nc.Write([]byte(serialise(el)))
 	return err
 }
 

@@ -251,7 +251,7 @@ type outConn struct {
 func (c *outConn) write(el *xmlstream.Element) error {
 	out := " "
 	if el != nil {
-		out = el.In(scope)
+		out = serialise(el)
 	}
 	return c.writeRaw(out)
 }
@@ -320,7 +320,7 @@ func condition(streamErr *xmlstream.Element) string {
 }
 
 func (in *initiator) write(el *xmlstream.Element) error {
-	_, err := in.nc.Write([]byte(el.In(scope)))
+	_, err := in.nc.Write([]byte(serialise(el)))
 	return err
 }
 

@@ -5,10 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,13 +32,7 @@ import (
 // SRV-ID and XmppAddr only, which each side must then read (RFC 6120 §
 // 13.7.1.2, RFC 6125).
 func TestProsodyCertificates(t *testing.T) {
-	if os.Getenv("PRESENCED_TEST_PEERS") == "" {
-		t.Skip("set PRESENCED_TEST_PEERS=1 with Debian's prosody installed to run")
-	}
-	python := os.Getenv("PRESENCED_TEST_SLIXMPP")
-	if python == "" {
-		t.Skip("set PRESENCED_TEST_SLIXMPP to a python3 with slixmpp (Debian: python3-slixmpp) to run")
-	}
+	python := peersWithSlixmpp(t)
 	dnsIDs := [2]s2s.Identities{{CommonName: "localhost", DNS: []string{"localhost"}}, {CommonName: "p.test", DNS: []string{"p.test"}}}
 	for _, tc := range []struct {
 		name string
@@ -57,6 +51,20 @@ func TestProsodyCertificates(t *testing.T) {
 	}
 }
 
+// peersWithSlixmpp skips the test unless the peer servers
+// (PRESENCED_TEST_PEERS) and slixmpp are there, and returns the python3.
+func peersWithSlixmpp(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("PRESENCED_TEST_PEERS") == "" {
+		t.Skip("set PRESENCED_TEST_PEERS=1 with Debian's prosody and ejabberd installed to run")
+	}
+	python := os.Getenv("PRESENCED_TEST_SLIXMPP")
+	if python == "" {
+		t.Skip("set PRESENCED_TEST_SLIXMPP to a python3 with slixmpp (Debian: python3-slixmpp) to run")
+	}
+	return python
+}
+
 // bidiCase says whether Prosody offers XEP-0288 (mod_s2s_bidi) and which
 // server opens the one stream.
 type bidiCase int
@@ -68,11 +76,7 @@ const (
 )
 
 func runProsodyCertificates(t *testing.T, python string, presencedIDs, prosodyIDs s2s.Identities, bidi bidiCase) {
-	l, err := net.Listen("tcp", "127.0.0.1:5269")
-	if err != nil {
-		t.Fatalf("presenced's s2s listener needs 127.0.0.1:5269 (Prosody dials the default port): %v", err)
-	}
-	ln := &countingListener{Listener: l}
+	ln := &countingListener{Listener: listenDefaultPort(t)}
 	var modules []string
 	if bidi != noBidi {
 		modules = []string{"s2s_bidi"}
@@ -104,27 +108,7 @@ func runProsodyCertificates(t *testing.T, python string, presencedIDs, prosodyID
 	if bidi == bidiProsodyFirst {
 		carol.await("knock refused") // Prosody's stream to presenced carried the refusal back
 	}
-	if err := d.hub.Subscribe(ctx, "alice@localhost", "carol@p.test"); err != nil {
-		t.Fatal(err)
-	}
-	alice.await("carol's approval", subscription("carol@p.test", func(v core.SubscriptionView) bool { return v.To }))
-	alice.await("carol's presence", presenceOf("carol@p.test", core.Available, "on prosody"))
-	alice.await("carol's request", subscription("carol@p.test", func(v core.SubscriptionView) bool { return v.PendingIn }))
-	if err := d.hub.Approve(ctx, "alice@localhost", "carol@p.test"); err != nil {
-		t.Fatal(err)
-	}
-	carol.await("mutual subscription")
-	if _, err := alice.s.Send(core.Message{Kind: core.KindMessage, To: "carol@p.test", Body: "hello prosody"}); err != nil {
-		t.Fatal(err)
-	}
-	alice.await("carol's answer", message("carol@p.test/slixmpp", "hello presenced"))
-	alice.await("carol away", presenceOf("carol@p.test", core.Away, "lunch"))
-	if _, err := alice.s.Send(core.Message{Kind: core.KindMessage, To: "carol@p.test", Body: "bye"}); err != nil {
-		t.Fatal(err)
-	}
-	alice.s.Close()
-	carol.wait()
-
+	talkWithCarol(t, d, alice, carol, "carol@p.test")
 	checkProsodyLogs(t, filepath.Join(dir, "prosody.log"), logs.String(), bidi)
 	if n := ln.n.Load(); bidi == bidiPresencedFirst && n != 0 {
 		t.Errorf("Prosody opened %d streams to presenced; the bidirectional one should have carried everything", n)
@@ -174,6 +158,65 @@ func checkProsodyLogs(t *testing.T, prosodyLogFile, ours string, bidi bidiCase) 
 	}
 	if bytes.Contains(theirs, []byte("dialback")) {
 		t.Error("Prosody's log mentions dialback")
+	}
+}
+
+// talkWithCarol runs alice@localhost's side of slixmpp_federation.py
+// with carol (a client of another server): alice asks, carol approves and
+// asks back, alice approves; they see each other's presence and status and
+// exchange messages; alice says goodbye and leaves. carol's script checks
+// its side and must end well.
+func talkWithCarol(t *testing.T, d *domain, alice *client, carol *script, carolAddr string) {
+	t.Helper()
+	if err := d.hub.Subscribe(ctx, "alice@localhost", carolAddr); err != nil {
+		t.Fatal(err)
+	}
+	// carol's approval, her presence and her own request come in the order
+	// her server sends them
+	alice.awaitEach("carol's approval, presence and request",
+		subscription(carolAddr, func(v core.SubscriptionView) bool { return v.To }),
+		presenceOf(carolAddr, core.Available, "on prosody"),
+		subscription(carolAddr, func(v core.SubscriptionView) bool { return v.PendingIn }))
+	if err := d.hub.Approve(ctx, "alice@localhost", carolAddr); err != nil {
+		t.Fatal(err)
+	}
+	carol.await("mutual subscription")
+	if _, err := alice.s.Send(core.Message{Kind: core.KindMessage, To: carolAddr, Body: "hello prosody"}); err != nil {
+		t.Fatal(err)
+	}
+	alice.awaitEach("carol's answer and status", message(carolAddr+"/slixmpp", "hello presenced"),
+		presenceOf(carolAddr, core.Away, "lunch"))
+	if _, err := alice.s.Send(core.Message{Kind: core.KindMessage, To: carolAddr, Body: "bye"}); err != nil {
+		t.Fatal(err)
+	}
+	alice.s.Close()
+	carol.wait()
+}
+
+// awaitEach waits until each of oks has held for an event since the last
+// await, in any order.
+func (c *client) awaitEach(what string, oks ...func(core.Event) bool) {
+	c.t.Helper()
+	deadline := time.After(wait)
+	for {
+		for _, d := range c.s.Pull(c, 1<<20) {
+			c.seen = append(c.seen, d.Event)
+		}
+		missing := 0
+		for _, ok := range oks {
+			if !slices.ContainsFunc(c.seen, ok) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			c.seen = nil
+			return
+		}
+		select {
+		case <-c.wake:
+		case <-deadline:
+			c.t.Fatalf("%s: %d not seen in %v; saw %#v", what, missing, wait, c.seen)
+		}
 	}
 }
 

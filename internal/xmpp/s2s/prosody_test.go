@@ -33,10 +33,7 @@ func TestProsodyInterop(t *testing.T) {
 	if os.Getenv("PRESENCED_TEST_PEERS") == "" {
 		t.Skip("set PRESENCED_TEST_PEERS=1 with Debian's prosody installed to run")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:5269")
-	if err != nil {
-		t.Fatalf("presenced's s2s listener needs 127.0.0.1:5269 (Prosody dials the default port): %v", err)
-	}
+	ln := listenDefaultPort(t)
 	dir := t.TempDir()
 	pC2S, pS2S := freePort(t), freePort(t)
 	startProsody(t, dir, pC2S, pS2S, prosodyOptions{})
@@ -128,6 +125,17 @@ func TestProsodyInterop(t *testing.T) {
 	alice.await("carol away", presenceOf("carol@p.test", core.Away, "lunch"))
 }
 
+// listenDefaultPort is presenced's s2s listener on 127.0.0.1:5269: the
+// peer servers have no static routes and dial a domain's default port.
+func listenDefaultPort(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:5269")
+	if err != nil {
+		t.Fatalf("presenced's s2s listener needs 127.0.0.1:5269 (the peer server dials the default port): %v", err)
+	}
+	return ln
+}
+
 func freePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -208,8 +216,16 @@ unbound = { hoststxt = %[1]q .. "/hosts" }
 	if out, err := exec.Command("prosodyctl", "--config", cfg, "register", "carol", "p.test", "carol-password").CombinedOutput(); err != nil {
 		t.Fatalf("prosodyctl register: %v: %s", err, out)
 	}
-	cmd := exec.Command("prosody", "--config", cfg, "-F")
-	out, _ := os.Create(filepath.Join(dir, "prosody.out"))
+	runServer(t, exec.Command("prosody", "--config", cfg, "-F"), dir, "prosody", c2sPort, "prosody.log")
+}
+
+// runServer runs an XMPP server as a child of the test until it ends,
+// with its output in dir/NAME.out, and waits (a minute or two at most) for
+// its c2s port. When the test fails, the end of each of logs (in dir) is
+// printed.
+func runServer(t *testing.T, cmd *exec.Cmd, dir, name, c2sPort string, logs ...string) {
+	t.Helper()
+	out, _ := os.Create(filepath.Join(dir, name+".out"))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -220,14 +236,16 @@ unbound = { hoststxt = %[1]q .. "/hosts" }
 		cmd.Process.Kill()
 		<-exited
 		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "prosody.log"))
-			if len(log) > 20000 {
-				log = log[len(log)-20000:]
+			for _, f := range logs {
+				b, _ := os.ReadFile(filepath.Join(dir, f))
+				if len(b) > 20000 {
+					b = b[len(b)-20000:]
+				}
+				t.Logf("%s (end):\n%s", f, b)
 			}
-			t.Logf("prosody.log (end):\n%s", log)
 		}
 	})
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(2 * wait)
 	for {
 		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+c2sPort, time.Second); err == nil {
 			c.Close()
@@ -235,12 +253,12 @@ unbound = { hoststxt = %[1]q .. "/hosts" }
 		}
 		select {
 		case <-exited:
-			b, _ := os.ReadFile(filepath.Join(dir, "prosody.out"))
-			t.Fatalf("prosody exited: %s", b)
+			b, _ := os.ReadFile(filepath.Join(dir, name+".out"))
+			t.Fatalf("%s exited: %s", name, b)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("prosody not listening")
+			t.Fatalf("%s not listening", name)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

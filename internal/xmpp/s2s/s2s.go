@@ -331,3 +331,36 @@ func headerAttr(st xml.StartElement, name string) string {
 	}
 	return ""
 }
+
+// serialise writes el for one of our streams. Dialback elements are
+// written with the db: prefix the header binds (XEP-0220's examples, and
+// what servers write): ejabberd recognises no other form of them.
+func serialise(el *xmlstream.Element) string {
+	if el.Name.Space != nsDialback {
+		return el.In(scope)
+	}
+	var b strings.Builder
+	b.WriteString("<db:" + el.Name.Local)
+	for _, a := range el.Attr {
+		if a.Name.Space == "" && a.Name.Local != "xmlns" {
+			b.WriteString(" " + a.Name.Local + "='")
+			xml.EscapeText(&b, []byte(a.Value))
+			b.WriteString("'")
+		}
+	}
+	if len(el.Children) == 0 {
+		b.WriteString("/>")
+		return b.String()
+	}
+	b.WriteString(">")
+	for _, n := range el.Children {
+		switch n := n.(type) {
+		case xmlstream.CharData:
+			xml.EscapeText(&b, []byte(n))
+		case *xmlstream.Element:
+			b.WriteString(n.In(scope)) // the default namespace is still jabber:server
+		}
+	}
+	b.WriteString("</db:" + el.Name.Local + ">")
+	return b.String()
+}
