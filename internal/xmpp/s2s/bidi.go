@@ -31,7 +31,7 @@ func (s *Server) lendBidi(c *inConn, domain string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.bidi[domain] = c
-	s.cfg.Log.Info("s2s: bidirectional stream", "domain", domain, "initiated_by", domain)
+	s.cfg.Log.Info("s2s: bidirectional stream", "domain", domain)
 }
 
 // bidiConn is an inbound bidirectional stream that may carry stanzas to
