@@ -88,6 +88,9 @@ type Config struct {
 	// domain may send (a token bucket per domain).
 	S2SRate  float64
 	S2SBurst int
+	// S2SCAFile is a PEM file of CA certificates trusted, besides the
+	// system's roots, for other domains' certificates (a private CA).
+	S2SCAFile string
 }
 
 // positiveFloat parses a positive number into *field.
@@ -448,6 +451,7 @@ var Settings = []Setting{
 	{"s2s_allow", "", "when not empty, the only domains federated with, comma-separated (a list in the file); s2s_block still applies (docs/federation.md)", s2sDomains(func(c *Config) *[]string { return &c.S2SAllow }), false},
 	{"s2s_rate", "200", "stanzas per second each remote domain may send, over all its streams (sustained); over it messages and iq requests are answered resource-constraint, and a domain that keeps on has its stream closed (docs/federation.md)", positiveFloat(func(c *Config) *float64 { return &c.S2SRate }), false},
 	{"s2s_burst", "2000", "stanzas each remote domain may send in a burst", positive(func(c *Config) *int { return &c.S2SBurst }), false},
+	{"s2s_ca_file", "", "PEM file of CA certificates trusted, besides the system's roots, to check other domains' certificates for SASL EXTERNAL (a private CA of a closed federation); empty: the system's roots only", str(func(c *Config) *string { return &c.S2SCAFile }), false},
 	switchSetting("s2s_allow_private", "let federation connect to loopback, private and reserved addresses found in DNS (tests and closed networks; static routes may point anywhere)", func(c *Config) *bool { return &c.S2SAllowPrivate }),
 	{"identity_providers", "", "external OpenID Connect providers people may sign in with and whose ID tokens apps may exchange (docs/operations.md): in the file an array of tables with name, issuer, client_id and client_secret; as a flag or variable the same as a JSON array", identityProviders, false},
 	{"nats", "", "NATS servers joining this node to a cluster serving one domain (docs/operations.md, \"Running a cluster\"): nats://HOST:PORT, or a comma-separated list for a NATS cluster; JetStream must be enabled; empty: a single node", natsURLs, false},

@@ -214,8 +214,14 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			unlock()
 			return nil, fmt.Errorf("s2s: %w", err)
 		}
+		roots, err := s2sRoots(cfg.S2SCAFile)
+		if err != nil {
+			st.Close()
+			unlock()
+			return nil, &config.SettingError{Key: "s2s_ca_file", Value: cfg.S2SCAFile, Err: err}
+		}
 		s.S2S = s2s.New(s2s.Config{Domain: cfg.Domain, TLS: tlsCfg, Secret: deriveKey(key, "s2s dialback"), Dialback: cfg.S2SDialback,
-			Routes: cfg.S2SRoutes, AllowPrivate: cfg.S2SAllowPrivate, Block: cfg.S2SBlock, Allow: cfg.S2SAllow, Rate: cfg.S2SRate, Burst: cfg.S2SBurst, Log: log}, nil)
+			Routes: cfg.S2SRoutes, AllowPrivate: cfg.S2SAllowPrivate, RootCAs: roots, Block: cfg.S2SBlock, Allow: cfg.S2SAllow, Rate: cfg.S2SRate, Burst: cfg.S2SBurst, Log: log}, nil)
 		router = s.S2S.Router()
 	}
 	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key), Waker: s.Push,

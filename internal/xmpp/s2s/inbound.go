@@ -74,6 +74,10 @@ type inConn struct {
 	r      *xmlstream.Reader
 	wmu    sync.Mutex
 	authed map[string]bool // domains dialback verified; guarded by wmu
+	// bidi: the peer asked for a bidirectional stream (XEP-0288); our
+	// stanzas to the domains it authenticates may then go on this one
+	bidi  atomic.Bool
+	ended chan struct{} // closed when the stream ends
 	// verifying counts dialback verifications in flight: each opens a
 	// stream to another server, so a peer gets only a few at once
 	verifying atomic.Int32
@@ -89,8 +93,14 @@ func (c *inConn) write(el *xmlstream.Element) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.nc.Write([]byte(el.In(scope)))
+	_, err := c.nc.Write([]byte(serialise(el)))
 	return err
+}
+
+func (c *inConn) noneAuthed() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return len(c.authed) == 0
 }
 
 func (c *inConn) isAuthed(domain string) bool {
@@ -100,7 +110,9 @@ func (c *inConn) isAuthed(domain string) bool {
 }
 
 func (s *Server) serveConn(nc net.Conn, direct bool) {
-	c := &inConn{s: s, nc: nc, authed: map[string]bool{}}
+	c := &inConn{s: s, nc: nc, authed: map[string]bool{}, ended: make(chan struct{})}
+	defer close(c.ended)
+	defer s.forgetBidi(c)
 	if direct && s.cfg.TLS != nil {
 		tc := tls.Server(nc, s.serverTLS("xmpp-server"))
 		nc.SetDeadline(time.Now().Add(negotiateTimeout))
@@ -172,6 +184,9 @@ func (c *inConn) open() error {
 		if c.s.cfg.Dialback {
 			feats.Add(xmlstream.New(nsDBFeat, "dialback").Add(xmlstream.New(nsDBFeat, "errors")))
 		}
+		if !c.bidi.Load() && c.noneAuthed() {
+			feats.Add(xmlstream.New(nsBidiFeat, "bidi"))
+		}
 	}
 	return c.write(feats)
 }
@@ -206,6 +221,8 @@ func (c *inConn) serve() error {
 			}
 		case !c.tls:
 			return &xmlstream.StreamError{Condition: "policy-violation", Text: "STARTTLS is required"}
+		case el.Name.Space == nsBidi && el.Name.Local == "bidi":
+			c.bidi.Store(true) // XEP-0288: lent once a domain authenticates
 		case el.Name.Space == nsSASL && el.Name.Local == "auth":
 			ok, err := c.onExternal(el)
 			if err != nil {
@@ -214,6 +231,9 @@ func (c *inConn) serve() error {
 			if ok {
 				if err := c.open(); err != nil { // the stream restarts after SASL
 					return err
+				}
+				if c.bidi.Load() { // only now: nothing of ours may precede the restarted header
+					c.s.lendBidi(c, c.peer)
 				}
 			}
 		case el.Name.Space == nsDialback && el.Name.Local == "result":
@@ -277,7 +297,10 @@ func (c *inConn) onResult(el *xmlstream.Element) error {
 			c.authed[from] = true
 			c.wmu.Unlock()
 			c.s.reachable(from)
-			answer("valid", "")
+			c.s.cfg.Log.Info("s2s: inbound domain authenticated", "domain", from, "mechanism", "dialback", "bidi", c.bidi.Load())
+			if err := answer("valid", ""); err == nil && c.bidi.Load() {
+				c.s.lendBidi(c, from) // after the answer: the peer takes our stanzas once it knows
+			}
 			return
 		}
 		c.s.cfg.Log.Warn("s2s: invalid dialback key", "domain", from)
@@ -342,5 +365,6 @@ func (c *inConn) onExternal(el *xmlstream.Element) (bool, error) {
 	c.authed[domain] = true
 	c.wmu.Unlock()
 	c.s.reachable(domain)
+	c.s.cfg.Log.Info("s2s: inbound domain authenticated", "domain", domain, "mechanism", "EXTERNAL", "bidi", c.bidi.Load())
 	return true, c.write(xmlstream.New(nsSASL, "success"))
 }

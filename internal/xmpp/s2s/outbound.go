@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
@@ -271,7 +272,9 @@ func (p *peer) run() {
 		if c == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), negotiateTimeout)
 			var err error
-			c, err = s.connect(ctx, p.domain)
+			if c = s.bidiConn(p.domain); c == nil {
+				c, err = s.connect(ctx, p.domain)
+			}
 			cancel()
 			if err != nil {
 				s.cfg.Log.Info("s2s: cannot reach domain", "domain", p.domain, "err", err, "retry", backoff)
@@ -304,10 +307,15 @@ func (p *peer) run() {
 	}
 }
 
-// outConn is a negotiated outbound stream.
+// outConn is a negotiated outbound stream, or an inbound bidirectional
+// one borrowed to send (XEP-0288).
 type outConn struct {
 	nc   net.Conn
+	wmu  *sync.Mutex   // serialises writes with the stream's other writer
 	dead chan struct{} // closed when the peer closed or failed the stream
+	// borrowed: the stream is an inbound one's, which ends it; closing
+	// only stops using it
+	borrowed bool
 }
 
 // maxWrite bounds what one write to a stream carries: what is queued for
@@ -326,7 +334,7 @@ func (c *outConn) writeBatch(batch []*xmlstream.Element, n *counters) (int, erro
 	var buf []byte
 	sent, pending := 0, 0
 	for _, el := range batch {
-		buf = append(buf, el.In(scope)...)
+		buf = append(buf, serialise(el)...)
 		pending++
 		if len(buf) >= maxWrite {
 			if err := c.flush(buf, pending, n); err != nil {
@@ -346,8 +354,7 @@ func (c *outConn) writeBatch(batch []*xmlstream.Element, n *counters) (int, erro
 // flush writes b in one write, within writeTimeout: a remote that stops
 // reading costs its own stream, never local delivery (Route only queues).
 func (c *outConn) flush(b []byte, stanzas int, n *counters) error {
-	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.nc.Write(b)
+	err := c.writeRaw(b)
 	if err == nil {
 		n.writes.Add(1)
 		n.stanzasOut.Add(int64(stanzas))
@@ -355,9 +362,24 @@ func (c *outConn) flush(b []byte, stanzas int, n *counters) error {
 	return err
 }
 
+// writeRaw writes out in one write, serialised with the stream's other
+// writer (a borrowed bidirectional stream has one).
+func (c *outConn) writeRaw(out []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.nc.Write(out)
+	return err
+}
+
 func (c *outConn) close() {
+	if c.borrowed {
+		return
+	}
+	c.wmu.Lock()
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	c.nc.Write([]byte(streamEnd))
+	c.wmu.Unlock()
 	c.nc.Close()
 }
 
@@ -369,6 +391,7 @@ type initiator struct {
 	r        *xmlstream.Reader
 	id       string // the stream ID the receiving server gave
 	verified bool   // the peer's certificate proves domain (certifies)
+	bidi     bool   // we asked for a bidirectional stream (XEP-0288)
 }
 
 // open sends our header and reads the peer's header and features.
@@ -405,7 +428,7 @@ func condition(streamErr *xmlstream.Element) string {
 }
 
 func (in *initiator) write(el *xmlstream.Element) error {
-	_, err := in.nc.Write([]byte(el.In(scope)))
+	_, err := in.nc.Write([]byte(serialise(el)))
 	return err
 }
 
@@ -520,9 +543,16 @@ func (s *Server) connect(ctx context.Context, domain string) (*outConn, error) {
 		in.nc.Close()
 		return nil, err
 	}
+	if offersBidi(feats) { // XEP-0288 § 2.2: asked before authenticating
+		if err := in.write(xmlstream.New(nsBidi, "bidi")); err != nil {
+			return fail(err)
+		}
+		in.bidi = true
+	}
 	if ok, err := in.external(feats); err != nil {
 		return fail(err)
 	} else if ok {
+		s.cfg.Log.Info("s2s: outbound stream authenticated", "domain", domain, "mechanism", "EXTERNAL", "bidi", in.bidi)
 		return in.authenticated(), nil
 	}
 	if !s.cfg.Dialback {
@@ -548,15 +578,22 @@ func (s *Server) connect(ctx context.Context, domain string) (*outConn, error) {
 		}
 		break
 	}
+	s.cfg.Log.Info("s2s: outbound stream authenticated", "domain", domain, "mechanism", "dialback", "bidi", in.bidi)
 	return in.authenticated(), nil
 }
 
 // authenticated turns a negotiated stream into the domain's outbound one.
+// On a bidirectional stream the peer's stanzas to us are taken
+// (readBidi); on another it says nothing but its end or an error.
 func (in *initiator) authenticated() *outConn {
 	in.nc.SetDeadline(time.Time{})
-	c := &outConn{nc: in.nc, dead: make(chan struct{})}
-	go func() { // the peer says nothing on our stream but its end or an error
+	c := &outConn{nc: in.nc, wmu: new(sync.Mutex), dead: make(chan struct{})}
+	go func() {
 		defer close(c.dead)
+		if in.bidi {
+			in.readBidi(c)
+			return
+		}
 		for {
 			if _, err := in.r.Next(); err != nil {
 				return

@@ -33,13 +33,10 @@ func TestProsodyInterop(t *testing.T) {
 	if os.Getenv("PRESENCED_TEST_PEERS") == "" {
 		t.Skip("set PRESENCED_TEST_PEERS=1 with Debian's prosody installed to run")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:5269")
-	if err != nil {
-		t.Fatalf("presenced's s2s listener needs 127.0.0.1:5269 (Prosody dials the default port): %v", err)
-	}
+	ln := listenDefaultPort(t)
 	dir := t.TempDir()
 	pC2S, pS2S := freePort(t), freePort(t)
-	startProsody(t, dir, pC2S, pS2S)
+	startProsody(t, dir, pC2S, pS2S, prosodyOptions{})
 
 	// presenced serving "localhost"
 	d := &domain{name: "localhost", ln: ln}
@@ -128,6 +125,17 @@ func TestProsodyInterop(t *testing.T) {
 	alice.await("carol away", presenceOf("carol@p.test", core.Away, "lunch"))
 }
 
+// listenDefaultPort is presenced's s2s listener on 127.0.0.1:5269: the
+// peer servers have no static routes and dial a domain's default port.
+func listenDefaultPort(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:5269")
+	if err != nil {
+		t.Fatalf("presenced's s2s listener needs 127.0.0.1:5269 (the peer server dials the default port): %v", err)
+	}
+	return ln
+}
+
 func freePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -139,18 +147,51 @@ func freePort(t *testing.T) string {
 	return port
 }
 
+// prosodyOptions change Prosody's configuration from the default of
+// TestProsodyInterop (dialback, a self-signed certificate for p.test).
+type prosodyOptions struct {
+	// certPEM and keyPEM, if set, are Prosody's certificate (c2s and s2s
+	// alike unless s2sCertPEM is set); caFile is the CA it trusts for
+	// other servers' certificates; secureAuth turns dialback off and
+	// requires certificates that verify (s2s_secure_auth).
+	certPEM, keyPEM       []byte
+	s2sCertPEM, s2sKeyPEM []byte
+	caFile                string
+	secureAuth            bool
+	modules               []string // more modules to enable, e.g. "s2s_bidi"
+}
+
 // startProsody runs Prosody as a child with its own configuration, data,
 // certificate and hosts file, and registers carol@p.test.
-func startProsody(t *testing.T, dir, c2sPort, s2sPort string) {
+func startProsody(t *testing.T, dir, c2sPort, s2sPort string, opt prosodyOptions) {
 	t.Helper()
-	certPEM, keyPEM, err := selfsigned.New("p.test", time.Hour)
-	if err != nil {
-		t.Fatal(err)
+	if opt.certPEM == nil {
+		var err error
+		if opt.certPEM, opt.keyPEM, err = selfsigned.New("p.test", time.Hour); err != nil {
+			t.Fatal(err)
+		}
 	}
 	os.MkdirAll(filepath.Join(dir, "data"), 0o700)
-	os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600)
-	os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "cert.pem"), opt.certPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "key.pem"), opt.keyPEM, 0o600)
 	os.WriteFile(filepath.Join(dir, "hosts"), []byte("127.0.0.1 localhost\n"), 0o644)
+	modules := []string{"roster", "saslauth", "tls", "disco", "ping"}
+	if !opt.secureAuth {
+		modules = append(modules, "dialback")
+	}
+	modules = append(modules, opt.modules...)
+	ca := ""
+	if opt.caFile != "" {
+		ca = fmt.Sprintf(", cafile = %q", opt.caFile)
+	}
+	tlsCfg := fmt.Sprintf("ssl = { certificate = %[1]q, key = %[2]q%[3]s }\n",
+		filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), ca)
+	if opt.s2sCertPEM != nil {
+		os.WriteFile(filepath.Join(dir, "s2s-cert.pem"), opt.s2sCertPEM, 0o600)
+		os.WriteFile(filepath.Join(dir, "s2s-key.pem"), opt.s2sKeyPEM, 0o600)
+		tlsCfg += fmt.Sprintf("s2s_ssl = { certificate = %[1]q, key = %[2]q%[3]s }\n",
+			filepath.Join(dir, "s2s-cert.pem"), filepath.Join(dir, "s2s-key.pem"), ca)
+	}
 	cfg := filepath.Join(dir, "prosody.cfg.lua")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`-- written by presenced's s2s interop test
 run_as_root = true
@@ -163,21 +204,28 @@ s2s_ports = { %[3]s }
 s2s_interfaces = { "127.0.0.1" }
 http_ports = { }
 https_ports = { }
-modules_enabled = { "roster", "saslauth", "tls", "dialback", "disco", "ping" }
+modules_enabled = { %[4]s }
 authentication = "internal_hashed"
 storage = "internal"
 c2s_require_encryption = true
 s2s_require_encryption = true
-s2s_secure_auth = false
+s2s_secure_auth = %[5]t
 unbound = { hoststxt = %[1]q .. "/hosts" }
-ssl = { certificate = %[1]q .. "/cert.pem", key = %[1]q .. "/key.pem" }
-VirtualHost "p.test"
-`, dir, c2sPort, s2sPort)), 0o644)
+%[6]sVirtualHost "p.test"
+`, dir, c2sPort, s2sPort, luaStrings(modules), opt.secureAuth, tlsCfg)), 0o644)
 	if out, err := exec.Command("prosodyctl", "--config", cfg, "register", "carol", "p.test", "carol-password").CombinedOutput(); err != nil {
 		t.Fatalf("prosodyctl register: %v: %s", err, out)
 	}
-	cmd := exec.Command("prosody", "--config", cfg, "-F")
-	out, _ := os.Create(filepath.Join(dir, "prosody.out"))
+	runServer(t, exec.Command("prosody", "--config", cfg, "-F"), dir, "prosody", c2sPort, "prosody.log")
+}
+
+// runServer runs an XMPP server as a child of the test until it ends,
+// with its output in dir/NAME.out, and waits (a minute or two at most) for
+// its c2s port. When the test fails, the end of each of logs (in dir) is
+// printed.
+func runServer(t *testing.T, cmd *exec.Cmd, dir, name, c2sPort string, logs ...string) {
+	t.Helper()
+	out, _ := os.Create(filepath.Join(dir, name+".out"))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -188,14 +236,16 @@ VirtualHost "p.test"
 		cmd.Process.Kill()
 		<-exited
 		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "prosody.log"))
-			if len(log) > 20000 {
-				log = log[len(log)-20000:]
+			for _, f := range logs {
+				b, _ := os.ReadFile(filepath.Join(dir, f))
+				if len(b) > 20000 {
+					b = b[len(b)-20000:]
+				}
+				t.Logf("%s (end):\n%s", f, b)
 			}
-			t.Logf("prosody.log (end):\n%s", log)
 		}
 	})
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(2 * wait)
 	for {
 		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+c2sPort, time.Second); err == nil {
 			c.Close()
@@ -203,13 +253,22 @@ VirtualHost "p.test"
 		}
 		select {
 		case <-exited:
-			b, _ := os.ReadFile(filepath.Join(dir, "prosody.out"))
-			t.Fatalf("prosody exited: %s", b)
+			b, _ := os.ReadFile(filepath.Join(dir, name+".out"))
+			t.Fatalf("%s exited: %s", name, b)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("prosody not listening")
+			t.Fatalf("%s not listening", name)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// luaStrings is a Lua list's items: "a", "b".
+func luaStrings(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
 }

@@ -1,5 +1,7 @@
 // Package s2s is XMPP server-to-server federation (RFC 6120 with the
-// jabber:server namespace, Server Dialback XEP-0220/XEP-0185): a listener
+// jabber:server namespace; SASL EXTERNAL, XEP-0178, with the identities
+// of RFC 6125 (identity.go); Server Dialback XEP-0220/XEP-0185;
+// bidirectional streams, XEP-0288, bidi.go): a listener
 // for other servers' streams, outbound streams opened on demand per remote
 // domain, and a core.Router that carries what the core delivers to
 // accounts of other domains. It decides nothing about privacy: the core's
@@ -124,6 +126,9 @@ type Server struct {
 
 	mu    sync.Mutex
 	peers map[string]*peer // outbound, by remote domain
+	// bidi are inbound streams that also carry our stanzas to the domains
+	// their peers authenticated on them (XEP-0288, bidi.go)
+	bidi map[string]*inConn
 
 	ratesMu sync.Mutex
 	rates   map[string]*domainRate // inbound stanza budgets, by remote domain (limit.go)
@@ -159,7 +164,7 @@ func New(cfg Config, local core.Router) *Server {
 	}
 	cfg.Domain = strings.ToLower(cfg.Domain)
 	cfg.Block, cfg.Allow = lowered(cfg.Block), lowered(cfg.Allow)
-	return &Server{cfg: cfg, local: local, peers: map[string]*peer{}, rates: map[string]*domainRate{}, shown: map[string][]string{}, done: make(chan struct{})}
+	return &Server{cfg: cfg, local: local, peers: map[string]*peer{}, bidi: map[string]*inConn{}, rates: map[string]*domainRate{}, shown: map[string][]string{}, done: make(chan struct{})}
 }
 
 func lowered(domains []string) []string {
@@ -232,18 +237,18 @@ func (s *Server) Close() {
 }
 
 // certifies reports whether certs (a peer's chain, leaf first) prove
-// domain: the chain verifies to RootCAs and the leaf names domain as a
-// DNS-ID (RFC 6125 § 6.4, wildcards in the left-most label only, no
-// common-name fallback), as XEP-0178 asks before SASL EXTERNAL.
+// domain: the chain verifies to RootCAs and the leaf names domain
+// (namesDomain: a DNS-ID, SRV-ID or XmppAddr, RFC 6120 § 13.7.1.2,
+// RFC 6125 § 6), as XEP-0178 asks before SASL EXTERNAL.
 func (s *Server) certifies(certs []*x509.Certificate, domain string) bool {
-	if len(certs) == 0 {
+	if len(certs) == 0 || !namesDomain(certs[0], domain) {
 		return false
 	}
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	_, err := certs[0].Verify(x509.VerifyOptions{DNSName: domain, Roots: s.cfg.RootCAs, Intermediates: inter,
+	_, err := withoutSANCritical(certs[0]).Verify(x509.VerifyOptions{Roots: s.cfg.RootCAs, Intermediates: inter,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	return err == nil
 }
@@ -395,4 +400,37 @@ func headerAttr(st xml.StartElement, name string) string {
 		}
 	}
 	return ""
+}
+
+// serialise writes el for one of our streams. Dialback elements are
+// written with the db: prefix the header binds (XEP-0220's examples, and
+// what servers write): ejabberd recognises no other form of them.
+func serialise(el *xmlstream.Element) string {
+	if el.Name.Space != nsDialback {
+		return el.In(scope)
+	}
+	var b strings.Builder
+	b.WriteString("<db:" + el.Name.Local)
+	for _, a := range el.Attr {
+		if a.Name.Space == "" && a.Name.Local != "xmlns" {
+			b.WriteString(" " + a.Name.Local + "='")
+			xml.EscapeText(&b, []byte(a.Value))
+			b.WriteString("'")
+		}
+	}
+	if len(el.Children) == 0 {
+		b.WriteString("/>")
+		return b.String()
+	}
+	b.WriteString(">")
+	for _, n := range el.Children {
+		switch n := n.(type) {
+		case xmlstream.CharData:
+			xml.EscapeText(&b, []byte(n))
+		case *xmlstream.Element:
+			b.WriteString(n.In(scope)) // the default namespace is still jabber:server
+		}
+	}
+	b.WriteString("</db:" + el.Name.Local + ">")
+	return b.String()
 }
