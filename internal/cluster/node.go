@@ -377,13 +377,20 @@ func (n *Node) apply(e nats.KeyValueEntry) {
 			return
 		}
 		n.mu.Lock()
+		back := false
 		if put {
 			n.seen[node] = time.Now()
 			if n.dead[node] {
 				delete(n.dead, node) // back (a partition healed): its keys come again
+				back = true
 			}
 		}
 		n.mu.Unlock()
+		if back {
+			// what this node routed meanwhile never reached it (it was
+			// not routed to): show it again, as after a reconnection
+			n.wantResync()
+		}
 		return
 	}
 	account, node, ok := parseKey(e.Key())
