@@ -73,7 +73,7 @@ func startStore(t *testing.T, allowPlaintext bool, clk clock.Clock, wrap func(st
 		t.Fatal(err)
 	}
 	hub := core.New(core.Config{Domain: "localhost", Grace: time.Second}, st, clk, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	s := &Server{Domain: "localhost", Hub: hub, Auth: a, TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+	s := &Server{Hub: hub, Auth: a, TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		AllowPlaintext: allowPlaintext, Clock: clk, Secret: []byte("k"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: xmlstream.DefaultLimits}
 	for _, o := range opts {
 		o(s)
