@@ -55,9 +55,10 @@ func ForHosts(hosts []string, valid time.Duration) (certPEM, keyPEM []byte, err 
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
 }
 
-// ForTest returns a certificate for host and a pool that trusts it.
-func ForTest(host string) (tls.Certificate, *x509.CertPool, error) {
-	certPEM, keyPEM, err := New(host, time.Hour)
+// ForTest returns a certificate for host (and more hosts, if given) and
+// a pool that trusts it.
+func ForTest(host string, more ...string) (tls.Certificate, *x509.CertPool, error) {
+	certPEM, keyPEM, err := ForHosts(append([]string{host}, more...), time.Hour)
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
