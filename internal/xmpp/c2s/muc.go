@@ -2,13 +2,15 @@ package c2s
 
 // XEP-0045 Multi-User Chat (a subset) over the core's rooms (docs/rooms.md),
 // and XEP-0249 direct invitations. The service is the subdomain
-// conference.<domain> (Server.MUCDomain), reached through the client's own
-// stream: stanzas to it are turned into core calls here, not routed to
-// another server, and room events come back as the stanzas of a MUC
-// service. A room is room@conference.<domain>; an occupant
-// room@conference.<domain>/nick. The rooms are those of the stream's
-// namespace: presenced's own (the same rooms JSON-protocol sessions join),
-// or an app's for a stream signed in with the app's token.
+// conference.<domain> of the stream's domain (or Server.MUCDomain),
+// reached through the client's own stream: stanzas to it are turned into
+// core calls here, not routed to another server, and room events come
+// back as the stanzas of a MUC service. A room is room@conference.<domain>;
+// an occupant room@conference.<domain>/nick. The rooms are those of the
+// stream's namespace: presenced's own (the same rooms JSON-protocol
+// sessions join), or an app's for a stream signed in with the app's token.
+// Rooms have no domain: a server hosting several domains has one service
+// per domain, and each addresses the same rooms.
 
 import (
 	"context"
