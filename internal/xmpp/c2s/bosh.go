@@ -210,7 +210,7 @@ type boshConn struct {
 	sid    string
 	srv    *boshSessions
 	wait   time.Duration
-	domain string // the served domain the session was created for
+	domain string     // the served domain the session was created for
 	remote remoteAddr // of the creating request, for sign-in throttling
 
 	in     chan []byte   // request contents, in rid order, for Read
