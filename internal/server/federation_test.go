@@ -154,7 +154,7 @@ func jsonMeetsXMPP(t *testing.T, a, b *testServer, alice *client.Client) {
 // XMPP client (the generated certificate names b.test too), and they
 // subscribe, see each other, talk, and a block holds, as local users do.
 // A bare name is the primary domain's; a stream to a domain not served
-// gets host-unknown.
+// gets host-unknown; rooms are shared by the domains' rooms services.
 func TestSeveralDomainsOneProcess(t *testing.T) {
 	ts := startServer(t, func(c *config.Config) {
 		c.Domain, c.Domains, c.XMPPAddr = "a.test", []string{"a.test", "b.test"}, "127.0.0.1:0"
@@ -188,6 +188,24 @@ func TestSeveralDomainsOneProcess(t *testing.T) {
 	if got, _ := io.ReadAll(c); !strings.Contains(string(got), "<host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>") {
 		t.Fatalf("a stream to c.test: %s", got)
 	}
+
+	// rooms have no domain: bob joins through b.test's service the room
+	// alice joined on the JSON protocol
+	aws, err := alice.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	_, err = aws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "alice"})
+	must(t, err)
+	bx, in := xmppFederated(t, ts, "bob@b.test/desk")
+	if items := sendIQ(t, ctx, bx, `<iq type='get' id='d1' to='b.test'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`); !strings.Contains(items.Inner, "conference.b.test") {
+		t.Fatalf("b.test's items %s", items.Inner)
+	}
+	must(t, bx.Send(ctx, stanza2IQ(`<presence to='lounge@conference.b.test/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)))
+	waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.From == "lounge@conference.b.test/alice" })
+	if d := waitRoom(t, aws, "room_diff", nil); len(d.Joined) != 1 || d.Joined[0].Address != "bob@b.test" {
+		t.Fatalf("alice's room diff %+v", d)
+	}
+	must(t, bx.Close())
+	must(t, aws.Close(ctx))
 
 	jsonMeetsXMPP(t, ts, ts, alice)
 }
