@@ -200,7 +200,9 @@ func TestSeveralDomainsOneProcess(t *testing.T) {
 		t.Fatalf("b.test's items %s", items.Inner)
 	}
 	must(t, bx.Send(ctx, stanza2IQ(`<presence to='lounge@conference.b.test/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)))
-	waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.From == "lounge@conference.b.test/alice" })
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.From == "lounge@conference.b.test/alice"
+	})
 	if d := waitRoom(t, aws, "room_diff", nil); len(d.Joined) != 1 || d.Joined[0].Address != "bob@b.test" {
 		t.Fatalf("alice's room diff %+v", d)
 	}
