@@ -17,12 +17,12 @@ func benchCmd(args []string, stdout io.Writer) error {
 	const synopsis = "presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--publishers P] [--watchers K] [--updates M] [--rate R]" +
 		" | login-storm|reconnect-storm [--sessions N] [--contacts C] [--concurrency K] [--grace S] | longpoll [--publishers P] [--watchers K] [--updates M] [--rate R] [--rounds R]" +
 		" | xmpp-compare [--servers presenced,prosody,ejabberd] [--sessions N] [--contacts C] [--rounds R]" +
-		" | room-storm [--members N] [--messages M] [--concurrency K]"
+		" | room-storm [--members N] [--messages M] [--concurrency K] | s2s-fanout [--watchers K] [--updates M] [--rate R]"
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
 		fmt.Fprintln(stdout, "usage: "+synopsis+"\n\nSee docs/benchmarks.md.")
 		return nil
 	}
-	if len(args) == 0 || !slices.Contains([]string{"idle", "xmpp-idle", "fanout", "login-storm", "reconnect-storm", "longpoll", "xmpp-compare", "room-storm"}, args[0]) {
+	if len(args) == 0 || !slices.Contains([]string{"idle", "xmpp-idle", "fanout", "login-storm", "reconnect-storm", "longpoll", "xmpp-compare", "room-storm", "s2s-fanout"}, args[0]) {
 		return usageError("usage: " + synopsis)
 	}
 	fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
@@ -35,9 +35,9 @@ func benchCmd(args []string, stdout io.Writer) error {
 	rounds := fs.Int("rounds", 0, "longpoll: rounds on each transport, interleaved (default 1); xmpp-compare: rounds, each running every server once in a rotated order (default 3)")
 	idleFor := fs.Duration("idle-for", bench.DefaultIdleFor, "idle, xmpp-idle: how long the sessions idle while CPU is measured")
 	pubs := fs.Int("publishers", 1, "fanout, longpoll: users changing presence at once, each watched by every watcher")
-	k := fs.Int("watchers", 1000, "fanout, longpoll: sessions watching the publishers")
-	m := fs.Int("updates", 500, "fanout, longpoll: presence changes each publisher makes")
-	rate := fs.Float64("rate", 0, "fanout, longpoll: updates per second per publisher (0: as fast as the server answers)")
+	k := fs.Int("watchers", 1000, "fanout, longpoll, s2s-fanout: sessions watching the publishers (s2s-fanout: on the other domain)")
+	m := fs.Int("updates", 500, "fanout, longpoll, s2s-fanout: presence changes each publisher makes")
+	rate := fs.Float64("rate", 0, "fanout, longpoll, s2s-fanout: updates per second per publisher (0: as fast as the server answers)")
 	members := fs.Int("members", 10000, "room-storm: sessions joining one room")
 	messages := fs.Int("messages", 50, "room-storm: messages one member then sends to the room (the fan-out)")
 	servers := fs.String("servers", "presenced,prosody,ejabberd", "xmpp-compare: servers to compare (presenced, prosody, ejabberd), the first round's order")
@@ -135,31 +135,51 @@ func benchCmd(args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "server CPU per login: %.2f ms (so one core of the server alone: %.0f logins/s)\n",
 				float64(r.ServerCPUPerConnect)/float64(time.Millisecond), float64(time.Second)/float64(r.ServerCPUPerConnect))
 		}
+	case "s2s-fanout":
+		r, err := bench.S2SFanout(ctx, *bin, *k, *m, *rate, os.Stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "federation:           publisher on a.test, watchers on b.test (two presenced processes, s2s over loopback, STARTTLS + dialback)")
+		reportFanout(stdout, r)
+		fmt.Fprintf(stdout, "a.test server CPU:    %s (%.2f µs per frame delivered on b.test)\n", r.PublisherServerCPU.Round(time.Millisecond), perFrame(r.PublisherServerCPU, r.Deliveries))
+		fmt.Fprintf(stdout, "s2s a.test → b.test:  %.0f stanzas in %.0f writes (%.1f stanzas per write); a.test made %d write(2) calls in all (TLS records, the publisher's replies)\n",
+			r.S2SStanzas, r.S2SWrites, r.S2SStanzas/max(r.S2SWrites, 1), r.PublisherServerWrites)
 	case "fanout":
 		r, err := bench.Fanout(ctx, *bin, *pubs, *k, *m, *rate, os.Stderr)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "publishers, watchers: %d, %d\n", r.Publishers, r.Watchers)
-		fmt.Fprintf(stdout, "updates published:    %d per publisher (rate: %s)\n", r.Updates, rateText(r.Rate))
-		if r.Rate > 0 {
-			fmt.Fprintf(stdout, "rate reached:         %.1f updates/s per publisher (open loop)\n", r.PublishedRate)
-		}
-		fmt.Fprintf(stdout, "updates delivered:    %d of %d (a newer state delivers the older ones)\n", r.Covered, r.Publishers*r.Watchers*r.Updates)
-		fmt.Fprintf(stdout, "deliveries:           %d frames; %d updates coalesced into newer ones (server count %.0f)\n", r.Deliveries, r.CoalescedSeen, r.Coalesced)
-		if r.Writes > 0 {
-			fmt.Fprintf(stdout, "server writes:        %.0f of events to WebSockets (%.2f frames per write; the publishers' replies not counted)\n", r.Writes, float64(r.Deliveries)/r.Writes)
-		}
-		fmt.Fprintf(stdout, "elapsed:              %s\n", r.Elapsed.Round(time.Millisecond))
-		fmt.Fprintf(stdout, "deliveries/s:         %.0f\n", r.PerSecond())
-		fmt.Fprintf(stdout, "server CPU:           %s (%.0f%% of one core; the load generator shares the machine)\n", r.ServerCPU.Round(time.Millisecond), 100*r.ServerCPU.Seconds()/r.Elapsed.Seconds())
-		if r.Deliveries > 0 && r.Covered > 0 {
-			fmt.Fprintf(stdout, "server CPU per frame:  %.2f µs (per update delivered: %.2f µs)\n", float64(r.ServerCPU.Nanoseconds())/1e3/float64(r.Deliveries), float64(r.ServerCPU.Nanoseconds())/1e3/float64(r.Covered))
-			fmt.Fprintf(stdout, "load generator CPU:   %s (%.0f%% of one core; %.2f µs per frame)\n", r.LoadGenCPU.Round(time.Millisecond), 100*r.LoadGenCPU.Seconds()/r.Elapsed.Seconds(), float64(r.LoadGenCPU.Nanoseconds())/1e3/float64(r.Deliveries))
-		}
-		fmt.Fprintf(stdout, "latency p50/p99/max:  %s / %s / %s (every update, coalesced ones until a newer state arrived)\n", r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond))
+		reportFanout(stdout, r)
 	}
 	return nil
+}
+
+// perFrame is cpu per frame in microseconds.
+func perFrame(cpu time.Duration, frames int) float64 {
+	return float64(cpu.Nanoseconds()) / 1e3 / float64(max(frames, 1))
+}
+
+// reportFanout prints what a fan-out measured.
+func reportFanout(stdout io.Writer, r bench.FanoutResult) {
+	fmt.Fprintf(stdout, "publishers, watchers: %d, %d\n", r.Publishers, r.Watchers)
+	fmt.Fprintf(stdout, "updates published:    %d per publisher (rate: %s)\n", r.Updates, rateText(r.Rate))
+	if r.Rate > 0 {
+		fmt.Fprintf(stdout, "rate reached:         %.1f updates/s per publisher (open loop)\n", r.PublishedRate)
+	}
+	fmt.Fprintf(stdout, "updates delivered:    %d of %d (a newer state delivers the older ones)\n", r.Covered, r.Publishers*r.Watchers*r.Updates)
+	fmt.Fprintf(stdout, "deliveries:           %d frames; %d updates coalesced into newer ones (server count %.0f)\n", r.Deliveries, r.CoalescedSeen, r.Coalesced)
+	if r.Writes > 0 {
+		fmt.Fprintf(stdout, "server writes:        %.0f of events to WebSockets (%.2f frames per write; the publishers' replies not counted)\n", r.Writes, float64(r.Deliveries)/r.Writes)
+	}
+	fmt.Fprintf(stdout, "elapsed:              %s\n", r.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "deliveries/s:         %.0f\n", r.PerSecond())
+	fmt.Fprintf(stdout, "server CPU:           %s (%.0f%% of one core; the load generator shares the machine)\n", r.ServerCPU.Round(time.Millisecond), 100*r.ServerCPU.Seconds()/r.Elapsed.Seconds())
+	if r.Deliveries > 0 && r.Covered > 0 {
+		fmt.Fprintf(stdout, "server CPU per frame:  %.2f µs (per update delivered: %.2f µs)\n", float64(r.ServerCPU.Nanoseconds())/1e3/float64(r.Deliveries), float64(r.ServerCPU.Nanoseconds())/1e3/float64(r.Covered))
+		fmt.Fprintf(stdout, "load generator CPU:   %s (%.0f%% of one core; %.2f µs per frame)\n", r.LoadGenCPU.Round(time.Millisecond), 100*r.LoadGenCPU.Seconds()/r.Elapsed.Seconds(), float64(r.LoadGenCPU.Nanoseconds())/1e3/float64(r.Deliveries))
+	}
+	fmt.Fprintf(stdout, "latency p50/p99/max:  %s / %s / %s (every update, coalesced ones until a newer state arrived)\n", r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond))
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

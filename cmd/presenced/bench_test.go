@@ -30,6 +30,7 @@ func TestBenchSmoke(t *testing.T) {
 		{[]string{"bench", "reconnect-storm", "--sessions", "20", "--contacts", "4", "--grace", "10"}, "resumed:              20 of 20 (resume errors: 0)"},
 		{[]string{"bench", "longpoll", "--watchers", "10", "--updates", "20"}, "long-polling: updates delivered 200 of 200"},
 		{[]string{"bench", "room-storm", "--members", "20", "--messages", "5"}, "converged:            20 of 20 members"},
+		{[]string{"bench", "s2s-fanout", "--watchers", "10", "--updates", "20"}, "updates delivered:    200 of 200"},
 		{append([]string{"bench", "xmpp-compare", "--servers", "presenced"}, tinyCompare...), "| login storm: errors | 0 |"},
 	} {
 		t.Run(strings.Join(c.args[1:], " "), func(t *testing.T) {

@@ -36,6 +36,13 @@ type FanoutResult struct {
 	Max           time.Duration
 	ServerCPU     time.Duration // CPU the server used while publishing
 	LoadGenCPU    time.Duration // CPU this process (the load generator: watchers and publishers) used meanwhile
+	// PublisherServerCPU and PublisherServerWrites: the CPU and write(2)
+	// calls of the publishers' server, when it is another (federation).
+	PublisherServerCPU    time.Duration
+	PublisherServerWrites int64
+	// S2SStanzas and S2SWrites: stanzas the publishers' server wrote to
+	// the watchers' over s2s, and in how many writes.
+	S2SStanzas, S2SWrites float64
 }
 
 // PerSecond is deliveries (frames) per second.
@@ -100,6 +107,14 @@ func connectWS(ctx context.Context, rig *Rig, a Account) (*client.Session, error
 // to receive a later round's updates).
 func fanoutRound(ctx context.Context, rig *Rig, pubs, watchers []Account, m int, rate float64,
 	connect func(context.Context, *Rig, Account) (*client.Session, error), log io.Writer) (FanoutResult, error) {
+	return fanoutAcross(ctx, rig, rig, pubs, watchers, m, rate, connect, log)
+}
+
+// fanoutAcross is fanoutRound with the publishers on pubRig and the
+// watchers on rig (another server: federation); the server's CPU is rig's,
+// and pubRig's too (PublisherServerCPU) when it is another.
+func fanoutAcross(ctx context.Context, pubRig, rig *Rig, pubs, watchers []Account, m int, rate float64,
+	connect func(context.Context, *Rig, Account) (*client.Session, error), log io.Writer) (FanoutResult, error) {
 	p, k := len(pubs), len(watchers)
 	sessions := make([]*client.Session, 0, k)
 	pss := make([]*client.Session, 0, p)
@@ -112,7 +127,7 @@ func fanoutRound(ctx context.Context, rig *Rig, pubs, watchers []Account, m int,
 		sessions = append(sessions, s)
 	}
 	for _, pub := range pubs {
-		ps, err := client.New(rig.URL, pub.Token).Connect(ctx, client.ConnectOptions{Device: "pub"})
+		ps, err := client.New(pubRig.URL, pub.Token).Connect(ctx, client.ConnectOptions{Device: "pub"})
 		if err != nil {
 			return FanoutResult{}, err
 		}
@@ -171,6 +186,9 @@ func fanoutRound(ctx context.Context, rig *Rig, pubs, watchers []Account, m int,
 	coalesced0 := rig.Metric("presenced_presence_coalesced_total")
 	writes0 := rig.Metric("presenced_ws_event_writes_total")
 	cpu0, _ := rig.CPU()
+	pubCPU0, _ := pubRig.CPU()
+	pubWrites0, _ := pubRig.Writes()
+	s2sOut0, s2sWrites0 := pubRig.Metric("presenced_s2s_stanzas_out_total"), pubRig.Metric("presenced_s2s_writes_total")
 	self0 := selfCPU()
 	rig.ProfileCPU(5 * time.Second)          // PRESENCED_BENCH_CPU names the file, if set
 	stopSelf := profileSelf(5 * time.Second) // PRESENCED_BENCH_SELF_CPU: the load generator's own profile
@@ -197,6 +215,13 @@ func fanoutRound(ctx context.Context, rig *Rig, pubs, watchers []Account, m int,
 		Deliveries: frames, Covered: len(lat), CoalescedSeen: coalesced, Elapsed: lastAt.Sub(start),
 		Coalesced: rig.Metric("presenced_presence_coalesced_total") - coalesced0,
 		Writes:    rig.Metric("presenced_ws_event_writes_total") - writes0}
+	if pubRig != rig {
+		pubCPU1, _ := pubRig.CPU()
+		pubWrites1, _ := pubRig.Writes()
+		res.PublisherServerCPU, res.PublisherServerWrites = pubCPU1-pubCPU0, pubWrites1-pubWrites0
+		res.S2SStanzas = pubRig.Metric("presenced_s2s_stanzas_out_total") - s2sOut0
+		res.S2SWrites = pubRig.Metric("presenced_s2s_writes_total") - s2sWrites0
+	}
 	if d := time.Duration(lastSent.Load() - start.UnixNano()); d > 0 && m > 1 {
 		res.PublishedRate = float64(m-1) / d.Seconds()
 	}

@@ -93,3 +93,18 @@ func profileSelf(d time.Duration) (stop func()) {
 	time.AfterFunc(d, end)
 	return end
 }
+
+// procWrites is a process's count of write system calls so far
+// (/proc/PID/io syscw).
+func procWrites(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no syscw in /proc/%d/io", pid)
+}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,11 @@ type Account struct {
 // data directory, before the server starts. Passwords are not hashed: the
 // benchmark signs in with tokens, as reconnecting clients do.
 func Prepare(ctx context.Context, dataDir, name string, n int) ([]Account, store.Store, error) {
+	return PrepareDomain(ctx, dataDir, name, "bench.test", n)
+}
+
+// PrepareDomain is Prepare for accounts of domain.
+func PrepareDomain(ctx context.Context, dataDir, name, domain string, n int) ([]Account, store.Store, error) {
 	st, err := server.OpenStore(ctx, dataDir)
 	if err != nil {
 		return nil, nil, err
@@ -50,7 +56,7 @@ func Prepare(ctx context.Context, dataDir, name string, n int) ([]Account, store
 	a := &auth.Auth{Store: st, Clock: clock.Real{}}
 	out := make([]Account, n)
 	for i := range out {
-		address := fmt.Sprintf("%s%d@bench.test", name, i)
+		address := fmt.Sprintf("%s%d@%s", name, i, domain)
 		if err := st.CreateAccount(ctx, store.Account{Address: address, PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
 			st.Close()
 			return nil, nil, err
@@ -76,8 +82,12 @@ func Start(ctx context.Context, bin, dataDir string, extra ...string) (*Rig, err
 	admin := ln.Addr().String()
 	ln.Close()
 	// every listener on a free port (extra may name others: the last wins)
-	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--admin-addr", admin, "--xmpp-addr", "127.0.0.1:0",
-		"--domain", "bench.test", "--log-level", "warn", "--session-rate", "1000000", "--session-burst", "1000000"}, extra...)
+	args := []string{"serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--admin-addr", admin, "--xmpp-addr", "127.0.0.1:0",
+		"--log-level", "warn", "--session-rate", "1000000", "--session-burst", "1000000"}
+	if !slices.Contains(extra, "--domain") {
+		args = append(args, "--domain", "bench.test")
+	}
+	args = append(args, extra...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -162,6 +172,10 @@ func (r *Rig) saveProfile(env, path string) {
 
 // RSS is the server's resident set size in bytes.
 func (r *Rig) RSS() (int64, error) { return procRSS(r.cmd.Process.Pid) }
+
+// Writes is how many write(2) calls (and the like) the server made so
+// far (/proc/PID/io syscw): every socket write, so a measure of batching.
+func (r *Rig) Writes() (int64, error) { return procWrites(r.cmd.Process.Pid) }
 
 // CPU is the server's user+system CPU time so far.
 func (r *Rig) CPU() (time.Duration, error) { return procCPU(r.cmd.Process.Pid) }

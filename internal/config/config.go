@@ -82,6 +82,43 @@ type Config struct {
 	S2SRoutes       map[string]string
 	S2SDialback     bool
 	S2SAllowPrivate bool
+	// S2SBlock lists domains never federated with; S2SAllow, when not
+	// empty, the only domains federated with.
+	S2SBlock, S2SAllow []string
+	// S2SRate and S2SBurst bound the stanzas each authenticated remote
+	// domain may send (a token bucket per domain).
+	S2SRate  float64
+	S2SBurst int
+}
+
+// positiveFloat parses a positive number into *field.
+func positiveFloat(field func(*Config) *float64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			return fmt.Errorf("%q is not a positive number", v)
+		}
+		*field(c) = f
+		return nil
+	}
+}
+
+// s2sDomains parses a comma-separated list of domains into *field.
+func s2sDomains(field func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		var out []string
+		for _, d := range strings.Split(v, ",") {
+			if d = strings.ToLower(strings.TrimSpace(d)); d == "" {
+				continue
+			}
+			if err := addr.Domain(d); err != nil {
+				return fmt.Errorf("%q is not a domain: %v", d, err)
+			}
+			out = append(out, d)
+		}
+		*field(c) = out
+		return nil
+	}
 }
 
 // s2sRoutes parses DOMAIN=HOST:PORT entries separated by commas.
@@ -397,14 +434,7 @@ var Settings = []Setting{
 	{"admin_addr", "", "opt-in listener for /metrics and /debug/pprof, e.g. 127.0.0.1:9090 (keep it on loopback; off when empty)", str(func(c *Config) *string { return &c.AdminAddr }), false},
 	{"log_level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel }), false},
 	{"hash_workers", "2", "password hashes computed at once (argon2id uses 19 MiB each)", intIn(func(c *Config) *int { return &c.HashWorkers }, 1, 64), false},
-	{"session_rate", "20", "requests per second one session may send (sustained)", func(c *Config, v string) error {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 {
-			return fmt.Errorf("%q is not a positive number", v)
-		}
-		c.SessionRate = f
-		return nil
-	}, false},
+	{"session_rate", "20", "requests per second one session may send (sustained)", positiveFloat(func(c *Config) *float64 { return &c.SessionRate }), false},
 	{"session_burst", "60", "requests one session may send in a burst", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -437,6 +467,10 @@ var Settings = []Setting{
 	{"s2s_tls_addr", "", "XMPP server-to-server listener with direct TLS (XEP-0368), e.g. 0.0.0.0:5270; off when empty", str(func(c *Config) *string { return &c.S2STLSAddr }), false},
 	{"s2s_routes", "", "static federation routes DOMAIN=HOST:PORT, comma-separated (the flag may be repeated, also as --s2s-route; a list in the file): they override DNS for that domain and may point at loopback", s2sRoutes, false},
 	switchSetting("s2s_dialback", "let Server Dialback (XEP-0220) authenticate federating domains whose certificates are not checked (self-signed deployments); without it only domains whose certificates verify (SASL EXTERNAL) federate (docs/federation.md)", func(c *Config) *bool { return &c.S2SDialback }),
+	{"s2s_block", "", "domains never federated with, comma-separated (a list in the file): their streams end with policy-violation and nothing is sent to them (docs/federation.md)", s2sDomains(func(c *Config) *[]string { return &c.S2SBlock }), false},
+	{"s2s_allow", "", "when not empty, the only domains federated with, comma-separated (a list in the file); s2s_block still applies (docs/federation.md)", s2sDomains(func(c *Config) *[]string { return &c.S2SAllow }), false},
+	{"s2s_rate", "200", "stanzas per second each remote domain may send, over all its streams (sustained); over it messages and iq requests are answered resource-constraint, and a domain that keeps on has its stream closed (docs/federation.md)", positiveFloat(func(c *Config) *float64 { return &c.S2SRate }), false},
+	{"s2s_burst", "2000", "stanzas each remote domain may send in a burst", positive(func(c *Config) *int { return &c.S2SBurst }), false},
 	switchSetting("s2s_allow_private", "let federation connect to loopback, private and reserved addresses found in DNS (tests and closed networks; static routes may point anywhere)", func(c *Config) *bool { return &c.S2SAllowPrivate }),
 	{"identity_providers", "", "external OpenID Connect providers people may sign in with and whose ID tokens apps may exchange (docs/operations.md): in the file an array of tables with name, issuer, client_id and client_secret; as a flag or variable the same as a JSON array", identityProviders, false},
 	{"nats", "", "NATS servers joining this node to a cluster serving one domain (docs/operations.md, \"Running a cluster\"): nats://HOST:PORT, or a comma-separated list for a NATS cluster; JetStream must be enabled; empty: a single node", natsURLs, false},

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -356,5 +357,30 @@ func TestDomains(t *testing.T) {
 	}
 	if got := (Config{Domain: "a.test", Domains: []string{"b.test", "a.test"}}).ServedDomains(); strings.Join(got, " ") != "a.test b.test" {
 		t.Errorf("ServedDomains of a hand-made Config: %v", got)
+	}
+}
+
+// TestS2SDomainLists: s2s_block and s2s_allow come as a list in the file,
+// a comma-separated variable or flag, lower-cased; non-domains are refused.
+func TestS2SDomainLists(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "p.toml")
+	os.WriteFile(file, []byte("s2s_block = [\"Evil.example\", \"spam.example\"]\n"), 0o600)
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	Flags(fs)
+	if err := fs.Parse([]string{"--s2s-allow", "a.test, b.test"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(fs, file, func(string) string { return "" })
+	if err != nil || !slices.Equal(c.S2SBlock, []string{"evil.example", "spam.example"}) || !slices.Equal(c.S2SAllow, []string{"a.test", "b.test"}) {
+		t.Fatalf("lists: %q %q %v", c.S2SBlock, c.S2SAllow, err)
+	}
+	env := map[string]string{"PRESENCED_S2S_BLOCK": "x.test"}
+	if c, err = Load(fs, "", func(k string) string { return env[k] }); err != nil || !slices.Equal(c.S2SBlock, []string{"x.test"}) {
+		t.Fatalf("env: %q %v", c.S2SBlock, err)
+	}
+	for _, bad := range []string{"a b", "user@x.test", "-x.test"} {
+		if _, err := Load(fs, "", func(k string) string { return map[string]string{"PRESENCED_S2S_BLOCK": bad}[k] }); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

@@ -22,8 +22,22 @@ func (h *Hub) archive(s *Session, m Message, bare string) {
 	mine, theirs := a, a
 	mine.Owner, mine.With, mine.Outgoing = s.Account, bare, true
 	theirs.Owner, theirs.With = bare, s.Account
-	if err := h.store.ArchiveMessages(context.Background(), []store.ArchivedMessage{mine, theirs}, h.cfg.Offline.HistoryMax); err != nil {
-		h.log.Error("archive a message", "from", s.Account, "err", err)
+	h.archiveCopies(s.Account, mine, theirs)
+}
+
+// archiveReceived keeps m, sent by sender (an account of another domain,
+// whose history is its server's business) to the local account bare, in
+// bare's history.
+func (h *Hub) archiveReceived(sender string, m Message, bare string) {
+	if !storable(m) {
+		return
+	}
+	h.archiveCopies(sender, store.ArchivedMessage{Owner: bare, With: sender, From: m.From, To: m.To, ID: m.ID, Type: m.Type, Body: m.Body, Sent: m.Sent})
+}
+
+func (h *Hub) archiveCopies(sender string, copies ...store.ArchivedMessage) {
+	if err := h.store.ArchiveMessages(context.Background(), copies, h.cfg.Offline.HistoryMax); err != nil {
+		h.log.Error("archive a message", "from", sender, "err", err)
 	}
 }
 

@@ -16,8 +16,10 @@ package core
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/store"
@@ -53,6 +55,21 @@ func (h *Hub) loadRemote(ctx context.Context, account string) (*user, error) {
 			}
 			u.viewers[r.Viewer] = struct{}{}
 		}
+	}
+	return u, nil
+}
+
+// loadRemoteFor is loadRemote reading only whether the remote account
+// approved viewer: a stand-in for one delivery to viewer, never kept (an
+// account with many viewers here is not read whole for each probe's answer).
+func (h *Hub) loadRemoteFor(ctx context.Context, account, viewer string) (*user, error) {
+	r, err := h.store.GetRelation(ctx, account, viewer)
+	if err != nil {
+		return nil, err
+	}
+	u := &user{address: account}
+	if r.State == store.Approved {
+		u.viewers = map[string]struct{}{viewer: {}}
 	}
 	return u, nil
 }
@@ -96,15 +113,32 @@ func (h *Hub) RemotePresence(ctx context.Context, from, to string, p *Presence) 
 	}
 	var loaded *user
 	if h.live(rbare) == nil {
-		if loaded, err = h.loadRemote(ctx, rbare); err != nil {
+		if p == nil { // a departure (a probe's answer, often) is not kept: local's edge is enough
+			loaded, err = h.loadRemoteFor(ctx, rbare, local)
+		} else {
+			loaded, err = h.loadRemote(ctx, rbare)
+		}
+		if err != nil {
 			return err
 		}
 	}
+	arrived, err := h.remotePresenceLocked(loaded, rbare, rres, local, p)
+	if err != nil || !arrived {
+		return err
+	}
+	// a resource that came online gets the local user's last personal
+	// events, if it may (XEP-0163 § 4.3.3), as on a probe
+	return h.lastItemsTo(ctx, local, rbare, rres)
+}
+
+// remotePresenceLocked is RemotePresence under the remote account's lock;
+// arrived reports a resource that was not online before.
+func (h *Hub) remotePresenceLocked(loaded *user, rbare, rres, local string, p *Presence) (arrived bool, err error) {
 	defer h.lock(rbare)()
 	ru := h.live(rbare)
 	if ru == nil {
 		if loaded == nil { // it left memory meanwhile
-			return nil
+			return false, nil
 		}
 		ru = loaded
 	}
@@ -112,20 +146,30 @@ func (h *Hub) RemotePresence(ctx context.Context, from, to string, p *Presence) 
 	switch {
 	case p != nil:
 		if len(ru.viewers) == 0 {
-			return nil // nobody here may see it: nothing to keep
+			return false, nil // nobody here may see it: nothing to keep
 		}
-		if _, ok := ru.remote[rres]; !ok && len(ru.remote) >= h.cfg.Limits.SessionsPerAccount {
-			return Errorf(CodeLimit, "at most %d resources per account", h.cfg.Limits.SessionsPerAccount)
+		_, known := ru.remote[rres]
+		if !known && len(ru.remote) >= h.cfg.Limits.SessionsPerAccount {
+			return false, Errorf(CodeLimit, "at most %d resources per account", h.cfg.Limits.SessionsPerAccount)
 		}
 		if ru.remote == nil {
-			ru.remote = map[string]Presence{}
+			ru.remote, ru.greeted = map[string]Presence{}, map[string]struct{}{}
 		}
 		ru.remote[rres] = *p
+		key := rres + "\x00" + local
+		_, greeted := ru.greeted[key]
+		arrived = !greeted
+		ru.greeted[key] = struct{}{}
 		h.keepLocked(ru)
 	case rres == "":
-		ru.remote = nil
+		ru.remote, ru.greeted = nil, nil
 	default:
 		delete(ru.remote, rres)
+		for key := range ru.greeted {
+			if strings.HasPrefix(key, rres+"\x00") {
+				delete(ru.greeted, key)
+			}
+		}
 	}
 	if wasOnline && !ru.online() {
 		ru.lastSeen = h.clock.Now()
@@ -134,7 +178,7 @@ func (h *Hub) RemotePresence(ctx context.Context, from, to string, p *Presence) 
 		h.forgetLocked(ru)
 	}
 	h.deliver(delivery{ev: PresenceEvent{View: ru.fullView()}, subject: ru, flow: FlowPresence, to: self(local)})
-	return nil
+	return arrived, nil
 }
 
 // RemoteDomainGone marks every account of domain offline: its server is
@@ -147,7 +191,7 @@ func (h *Hub) RemoteDomainGone(domain string) {
 		}
 		unlock := h.lock(u.address)
 		if len(u.remote) > 0 {
-			u.remote, u.lastSeen = nil, h.clock.Now()
+			u.remote, u.greeted, u.lastSeen = nil, nil, h.clock.Now()
 			h.forgetLocked(u)
 			to := make([]Target, 0, len(u.viewers))
 			for v := range u.viewers {
@@ -172,13 +216,82 @@ func (h *Hub) RemoteProbe(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
-	defer h.lock(local)()
+	unlock := h.lock(local)
 	lu := h.liveOr(us[0])
 	f := h.factsLocked(lu, rbare, Channel{})
-	if !Allow(f, FlowPresence) {
+	allowed := Allow(f, FlowPresence)
+	if allowed {
+		h.deliver(delivery{ev: PresenceEvent{View: lu.view(f)}, subject: lu, flow: FlowPresence, to: self(rbare)})
+	}
+	unlock()
+	if !allowed {
 		return nil
 	}
-	h.deliver(delivery{ev: PresenceEvent{View: lu.view(f)}, subject: lu, flow: FlowPresence, to: self(rbare)})
+	return h.lastItemsTo(ctx, local, rbare, "") // a session of it came online
+}
+
+// lastItemsTo sends the last items of the local account's personal events
+// to a remote viewer (one resource of it, or its bare address), each
+// decided by the policy as a new one is (XEP-0163 § 4.3.3: a contact
+// coming online gets them). Items published while invisible wait.
+func (h *Hub) lastItemsTo(ctx context.Context, local, viewer, resource string) error {
+	items, err := h.store.PersonalItemsOf(ctx, []string{local})
+	if err != nil || len(items) == 0 {
+		return err
+	}
+	us, err := h.usersFor(ctx, local)
+	if err != nil {
+		return err
+	}
+	defer h.lock(local)()
+	lu := h.liveOr(us[0])
+	for _, it := range items {
+		if !it.Published.IsZero() {
+			h.deliver(delivery{ev: PersonalEvent{Item: it}, subject: lu, flow: FlowEvent,
+				to: []Target{{Account: viewer, Resource: resource, Want: Want{Topic: it.Topic}}}})
+		}
+	}
+	return nil
+}
+
+// RemotePersonalEvent takes a personal event of a remote account (a PEP
+// notification, XEP-0163), sent by its server to a local account: the
+// local recipient gets it only if it may, decided here as for presence
+// (the remote account approved it: the mirror edge), on its sessions that
+// take the topic. It is delivered as it comes, not kept: a local session
+// gets a remote contact's items when they are published, or when its
+// server answers a probe.
+func (h *Hub) RemotePersonalEvent(ctx context.Context, from, to string, ev PersonalEvent) error {
+	rbare, _, local, err := h.remoteParties(from, to)
+	if err != nil {
+		return err
+	}
+	_, resource, _ := addr.Parse(to)
+	it := &ev.Item
+	if it.Account = rbare; topicBit(it.Topic) == 0 {
+		return Errorf(CodeInvalid, "unknown topic %q", it.Topic)
+	}
+	if err := checkText("item", it.ItemID, maxItemID); err != nil {
+		return err
+	}
+	if ev.Retracted {
+		it.Data = ""
+	} else {
+		canon, err := CanonicalItem(it.Topic, json.RawMessage(it.Data))
+		if err != nil {
+			return err
+		}
+		it.Data, it.Published = string(canon), h.clock.Now().UTC().Truncate(time.Millisecond)
+	}
+	ru, err := h.remoteStandIn(ctx, rbare)
+	if err != nil {
+		return err
+	}
+	defer h.lock(rbare)()
+	if live := h.live(rbare); live != nil {
+		ru = live
+	}
+	h.deliver(delivery{ev: ev, subject: ru, flow: FlowEvent, to: []Target{{Account: local, Resource: resource, Want: Want{Topic: it.Topic}}}})
 	return nil
 }
 
@@ -245,7 +358,10 @@ func (h *Hub) RemoteSubscription(ctx context.Context, from, to, kind string) err
 // a local one under the message rule, decided here, at the recipient's
 // (the subject's) server: it reaches the recipient only if the recipient
 // shares presence with the sender, and every refusal is the same
-// CodeUnavailable as a message to nobody. It returns the sessions reached.
+// CodeUnavailable as a message to nobody. A text message that reaches no
+// session is stored for later, as a local sender's is (keepFrom, decided
+// by the same rule on what the store holds): then it returns 0 and no
+// error. It returns the sessions reached.
 func (h *Hub) RemoteMessage(ctx context.Context, m Message) (int, error) {
 	if err := validateMessage(&m); err != nil {
 		return 0, err
@@ -256,10 +372,27 @@ func (h *Hub) RemoteMessage(ctx context.Context, m Message) (int, error) {
 	}
 	_, resource, _ := addr.Parse(m.To)
 	m.Sent = h.clock.Now()
-	defer h.lock(local)()
+	unlock := h.lock(local)
+	n, fallback, err := h.remoteMessageLocked(&m, rbare, local, resource)
+	unlock()
+	archive := func() { h.archiveReceived(rbare, m, local) }
+	if fallback {
+		_, err := h.keepFrom(rbare, Channel{}, nil, m, local, archive)
+		return 0, err
+	}
+	if err == nil && n > 0 {
+		archive()
+	}
+	return n, err
+}
+
+// remoteMessageLocked routes a remote account's message m to the local
+// account; fallback reports that no session matched its address, for the
+// offline fallback (as sendLocked). The caller holds local's lock.
+func (h *Hub) remoteMessageLocked(m *Message, rbare, local, resource string) (n int, fallback bool, err error) {
 	lu := h.live(local)
 	if lu == nil {
-		return 0, errUnavailable
+		return 0, true, errUnavailable
 	}
 	viewer := rbare
 	if m.Kind == KindMessage && m.Type == TypeError {
@@ -268,21 +401,96 @@ func (h *Hub) RemoteMessage(ctx context.Context, m Message) (int, error) {
 		// is; it carries the error alone, no text of the remote's
 		m.Body, viewer = "", local
 		if m.Payload == "" {
-			return 0, nil
+			return 0, false, nil
 		}
 	}
+	if m.Kind == KindIQ && (m.Type == "result" || m.Type == "error") && resource != "" {
+		viewer = local // an answer to the recipient's own query (queryRemote): its business too
+	}
 	want := Want{Kind: m.Kind, Payloads: m.Kind == KindMessage && m.Body == "", Available: resource == ""}
-	r := h.deliver(delivery{ev: MessageEvent{Message: m}, subject: lu, flow: FlowMessage, viewer: viewer,
+	r := h.deliver(delivery{ev: MessageEvent{Message: *m}, subject: lu, flow: FlowMessage, viewer: viewer,
 		to: []Target{{Account: local, Resource: resource, Want: want}}})
 	switch {
 	case r.Online == 0:
-		return 0, errUnavailable
+		// as for a local sender: stored when nothing of the account may
+		// take it; a gone resource of an account with others online stays
+		// unavailable (the sender's server retries the bare address)
+		return 0, resource == "" || !lu.online(), errUnavailable
 	case r.Sessions == 0 && m.Kind == KindMessage && m.Body == "":
-		return 0, nil
+		return 0, false, nil
 	case r.Sessions == 0:
-		return 0, Errorf(CodeNotAccepted, "the recipient's sessions do not accept %ss", m.Kind)
+		return 0, false, Errorf(CodeNotAccepted, "the recipient's sessions do not accept %ss", m.Kind)
 	}
-	return r.Sessions, nil
+	return r.Sessions, false, nil
+}
+
+// queryRemote sends an iq request to an account of another domain at its
+// bare address, which its server answers for the account (XEP-0012 last
+// activity, XEP-0030 disco#info): that server decides what its account
+// shows, as this one does for its own accounts, so nothing is decided
+// against it here (the operator's domain lists aside). The answer comes
+// back to the session's full address. For the user's own clients only: an
+// app's grant says nothing of another domain's accounts.
+func (s *Session) queryRemote(m Message, bare string) (Sent, error) {
+	if !s.channel.FirstParty() {
+		return Sent{}, Errorf(CodeForbidden, "apps do not query other domains' accounts")
+	}
+	if m.Type != "get" && m.Type != "set" {
+		return Sent{}, Errorf(CodeInvalid, "a query to an account's bare address is a get or a set")
+	}
+	if err := checkText("id", m.ID, MaxMessageID); err != nil {
+		return Sent{}, err
+	}
+	if m.Body != "" || m.Data != nil || m.Payload == "" || len(m.Payload) > MaxPayload {
+		return Sent{}, Errorf(CodeInvalid, "an iq has a payload of at most %d bytes", MaxPayload)
+	}
+	h := s.hub
+	stand, err := h.remoteStandIn(context.Background(), bare)
+	if err != nil {
+		return Sent{}, err
+	}
+	defer h.lock(bare, s.Account)()
+	if s.ended.Load() {
+		return Sent{}, errSessionGone
+	}
+	m.From, m.Sent = s.Address(), h.clock.Now()
+	if live := h.live(bare); live != nil {
+		stand = live
+	}
+	r := h.deliver(delivery{ev: MessageEvent{Message: m}, subject: stand, flow: FlowRequest, viewer: s.Account,
+		to: []Target{{Account: bare, Want: Want{Kind: KindIQ}}}})
+	if r.Online == 0 {
+		return Sent{}, errUnavailable
+	}
+	return Sent{Sessions: r.Sessions}, nil
+}
+
+// SecondsAway is what XEP-0012 answers of the account v shows: 0 while it
+// is online, the seconds since it was last seen otherwise; ok is false
+// when nothing may be told (v is an absence: a stranger, a block …).
+func (v PresenceView) SecondsAway(now time.Time) (seconds int, ok bool) {
+	switch {
+	case v.Availability != Unavailable:
+		return 0, true
+	case !v.LastSeen.IsZero():
+		return int(now.Sub(v.LastSeen).Seconds()), true
+	}
+	return 0, false
+}
+
+// Seen is what viewer, of this domain or another, may be told of the
+// account subject when it asks about it (XEP-0012 last activity,
+// XEP-0030 disco#info of the account): its presence view; ok is false when
+// nothing may be told — a stranger, a blocked or hidden-from viewer, an
+// invisible subject, one never seen, or an account that does not exist
+// alike.
+func (h *Hub) Seen(ctx context.Context, viewer, subject string) (v PresenceView, ok bool, err error) {
+	views, err := h.Presence(ctx, viewer, []string{subject})
+	if err != nil || len(views) != 1 {
+		return PresenceView{}, false, err
+	}
+	_, ok = views[0].SecondsAway(time.Time{})
+	return views[0], ok, nil
 }
 
 // remoteStandIn is the user a message to a remote account is decided on:

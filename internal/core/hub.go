@@ -286,6 +286,10 @@ type user struct {
 	// resources as its server announced them (federation.go); nil for
 	// accounts of this domain.
 	remote map[string]Presence
+	// greeted holds, for such an account, "resource\x00local account"
+	// for each resource online that was sent that local account's last
+	// personal events (federation.go): once per resource and account.
+	greeted map[string]struct{}
 }
 
 // sessionList is a user's sessions with what routing asks of them.

@@ -38,6 +38,9 @@ func (s *Session) SendMessage(m Message) (Sent, error) {
 	if err := s.may(scope); err != nil {
 		return Sent{}, err
 	}
+	if bare, resource, err := addr.Parse(m.To); err == nil && m.Kind == KindIQ && resource == "" && s.hub.Remote(bare) {
+		return s.queryRemote(m, bare)
+	}
 	if err := validateMessage(&m); err != nil {
 		return Sent{}, err
 	}

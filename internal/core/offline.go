@@ -84,7 +84,18 @@ var errQueueFull = Errorf(CodeLimit, "the recipient has too many messages waitin
 // message to sessions that became available meanwhile and wakes a device.
 // The caller holds no lock.
 func (h *Hub) keep(s *Session, m Message, g *liveGrant, bare string) (Sent, error) {
-	if !storable(m) || bare == s.Account {
+	if bare == s.Account {
+		return Sent{}, errUnavailable
+	}
+	return h.keepFrom(s.Account, s.channel, g, m, bare, func() { h.archive(s, m, bare) })
+}
+
+// keepFrom is keep for a message of sender, sent on ch (with the grant g
+// of an app's channel, else nil), to the local account bare: sender may be
+// an account of another domain (RemoteMessage), decided the same way.
+// archive keeps the message in the histories once it is stored.
+func (h *Hub) keepFrom(sender string, ch Channel, g *liveGrant, m Message, bare string, archive func()) (Sent, error) {
+	if !storable(m) {
 		return Sent{}, errUnavailable
 	}
 	ctx := context.Background()
@@ -95,11 +106,11 @@ func (h *Hub) keep(s *Session, m Message, g *liveGrant, bare string) (Sent, erro
 	if err != nil {
 		return Sent{}, err
 	}
-	if !Allow(factsWith(ru, s.Account, s.channel, s.Account, g), FlowMessage) {
+	if !Allow(factsWith(ru, sender, ch, sender, g), FlowMessage) {
 		return Sent{}, errUnavailable
 	}
 	cfg := h.cfg.Offline
-	sm := store.StoredMessage{Account: bare, Sender: s.Account, From: m.From, ID: m.ID, Type: m.Type, Body: m.Body, Payload: m.Payload,
+	sm := store.StoredMessage{Account: bare, Sender: sender, From: m.From, ID: m.ID, Type: m.Type, Body: m.Body, Payload: m.Payload,
 		Sent: m.Sent, Expires: m.Sent.Add(cfg.TTL)}
 	seq, fresh, err := h.store.PutStored(ctx, sm, store.StoredLimits{Count: cfg.Messages, Bytes: cfg.Bytes})
 	switch {
@@ -114,9 +125,9 @@ func (h *Hub) keep(s *Session, m Message, g *liveGrant, bare string) (Sent, erro
 		return Sent{Stored: true}, nil // a resend of one that waits: stored once, woken once
 	}
 	sm.Seq = seq
-	h.archive(s, m, bare)
+	archive()
 	if h.offerNew(sm) == 0 {
-		h.wake(bare, Notification{Kind: NotifyMessage, From: s.Account, ID: m.ID, Urgency: "normal", TTL: cfg.TTL})
+		h.wake(bare, Notification{Kind: NotifyMessage, From: sender, ID: m.ID, Urgency: "normal", TTL: cfg.TTL})
 	}
 	return Sent{Stored: true}, nil
 }

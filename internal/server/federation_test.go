@@ -129,6 +129,19 @@ func jsonMeetsXMPP(t *testing.T, a, b *testServer, alice *client.Client) {
 	_, err = aws.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "message" && f.Body == "hello from b" })
 	must(t, err)
 
+	// bob's client asks about alice at her bare address: her server
+	// answers for her, as to a local contact (XEP-0012, XEP-0030)
+	must(t, bx.Send(ctx, stanza2IQ(`<iq to='alice@a.test' type='get' id='q1'><query xmlns='jabber:iq:last'/></iq>`)))
+	q := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "iq" && s.ID == "q1" })
+	if q.Type != "result" || q.From != "alice@a.test" || !strings.Contains(q.Inner, `seconds=`) {
+		t.Fatalf("alice's last activity: %+v", q)
+	}
+	must(t, bx.Send(ctx, stanza2IQ(`<iq to='alice@a.test' type='get' id='q2'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)))
+	q = waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "iq" && s.ID == "q2" })
+	if q.Type != "result" || !strings.Contains(q.Inner, "registered") {
+		t.Fatalf("alice's disco#info: %+v", q)
+	}
+
 	// alice blocks bob: his client sees her go, and his message bounces
 	// with the error a message to nobody gets
 	_, err = aws.Request(ctx, "block", map[string]any{"address": "bob@b.test"})

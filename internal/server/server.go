@@ -214,7 +214,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			return nil, fmt.Errorf("s2s: %w", err)
 		}
 		s.S2S = s2s.New(s2s.Config{Domain: cfg.Domain, Domains: cfg.ServedDomains(), TLS: tlsCfg, Secret: deriveKey(key, "s2s dialback"), Dialback: cfg.S2SDialback,
-			Routes: cfg.S2SRoutes, AllowPrivate: cfg.S2SAllowPrivate, Log: log}, nil)
+			Routes: cfg.S2SRoutes, AllowPrivate: cfg.S2SAllowPrivate, Block: cfg.S2SBlock, Allow: cfg.S2SAllow, Rate: cfg.S2SRate, Burst: cfg.S2SBurst, Log: log}, nil)
 		router = s.S2S.Router()
 	}
 	s.Hub = core.New(core.Config{Domain: cfg.Domain, Domains: cfg.ServedDomains(), Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key), Waker: s.Push,
@@ -417,6 +417,12 @@ func (s *Server) registerMetrics() {
 	m.CounterFunc("presenced_events_delivered_total", "Events handed to transports.", func() float64 { return float64(hm.Delivered.Load()) })
 	m.CounterFunc("presenced_presence_coalesced_total", "Presence updates merged into an unsent one for a slow reader.", func() float64 { return float64(hm.Coalesced.Load()) })
 	m.CounterFunc("presenced_queue_drops_total", "Sessions disconnected because their outbox overflowed.", func() float64 { return float64(hm.QueueDrops.Load()) })
+	if f := s.S2S; f != nil { // federation's outbound traffic
+		m.CounterFunc("presenced_s2s_stanzas_out_total", "Stanzas written to other domains' servers.", func() float64 { return float64(f.Stats().StanzasOut) })
+		m.CounterFunc("presenced_s2s_writes_total", "Writes to other domains' servers (stanzas queued for one domain share them).", func() float64 { return float64(f.Stats().Writes) })
+		m.CounterFunc("presenced_s2s_bounced_total", "Messages returned to their senders because another domain's queue was full (remote-server-timeout).", func() float64 { return float64(f.Stats().Bounced) })
+		m.GaugeFunc("presenced_s2s_queued", "Stanzas waiting for other domains' servers, all domains together (each domain's queue is bounded).", func() float64 { return float64(f.Stats().Queued) })
+	}
 	if c := s.Cluster; c != nil { // this node's traffic with the others
 		cm := c.Metrics()
 		for _, x := range []struct {

@@ -4,8 +4,10 @@ package c2s
 // from what the features registered (registry.go).
 
 import (
+	"context"
 	"encoding/xml"
 
+	"github.com/presenced/presenced/internal/xmpp/pep"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -19,7 +21,7 @@ func init() {
 	register(iqFeature{
 		payloads: []xml.Name{{Space: nsDiscoInfo, Local: "query"}},
 		types:    "get",
-		at:       forAccount | forServer,
+		at:       forAccount | forServer | forPeer,
 		handle:   (*conn).discoInfo,
 		features: both,
 		identities: map[addressee][]identity{
@@ -38,6 +40,9 @@ func init() {
 // discoInfo describes the server or the account (a request to nobody is
 // about the account: RFC 6120 § 10.3.3).
 func (c *conn) discoInfo(rq iqRequest) error {
+	if rq.to == toPeer {
+		return c.contactInfo(rq)
+	}
 	ids, features := announced(rq.to)
 	q := xmlstream.New(nsDiscoInfo, "query")
 	for _, id := range ids {
@@ -51,6 +56,21 @@ func (c *conn) discoInfo(rq iqRequest) error {
 		q.Add(xmlstream.New(nsDiscoInfo, "feature").Set("var", f))
 	}
 	return c.iqResult(rq, q)
+}
+
+// contactInfo describes another account to one that may see its presence
+// (pep.ContactInfo); others get service-unavailable, as for nobody.
+func (c *conn) contactInfo(rq iqRequest) error {
+	if rq.payload.AttrValue("node") == "" {
+		_, ok, err := c.s.Hub.Seen(context.Background(), c.account, rq.from)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return c.iqResult(rq, pep.ContactInfo())
+		}
+	}
+	return c.iqError(rq, "cancel", "service-unavailable")
 }
 
 // discoItems lists the server's services (the multi-user chat service,

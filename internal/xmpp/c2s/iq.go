@@ -99,6 +99,9 @@ func (c *conn) onIQ(el *xmlstream.Element) error {
 	if rq.to == toMalformed {
 		return c.iqError(rq, "modify", "jid-malformed") // RFC 6120 § 8.3.3.8
 	}
+	if rq.to == toPeer && c.s.Hub.Remote(rq.from) {
+		return c.routeIQ(el, id, typ, rq.from) // its own server answers for it (federation)
+	}
 	f, payload := handlerFor(rq)
 	if f == nil {
 		return c.iqError(rq, "cancel", "service-unavailable") // RFC 6120 § 10.3.3 (2), § 8.3.3.19

@@ -7,7 +7,6 @@ import (
 	"encoding/xml"
 	"strconv"
 
-	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -30,22 +29,13 @@ func init() {
 // and contacts that block, hide or are invisible, get the same
 // service-unavailable as an account that does not exist.
 func (c *conn) lastActivity(rq iqRequest) error {
-	views, err := c.s.Hub.Presence(context.Background(), c.account, []string{rq.from})
+	v, ok, err := c.s.Hub.Seen(context.Background(), c.account, rq.from)
 	if err != nil {
 		return err
 	}
-	if len(views) == 1 {
-		v := views[0]
-		seconds := -1
-		switch {
-		case v.Availability != core.Unavailable:
-			seconds = 0
-		case !v.LastSeen.IsZero():
-			seconds = int(c.s.clock().Now().Sub(v.LastSeen).Seconds())
-		}
-		if seconds >= 0 {
-			return c.iqResult(rq, xmlstream.New(nsLast, "query").Set("seconds", strconv.Itoa(seconds)))
-		}
+	if ok {
+		seconds, _ := v.SecondsAway(c.s.clock().Now())
+		return c.iqResult(rq, xmlstream.New(nsLast, "query").Set("seconds", strconv.Itoa(seconds)))
 	}
 	return c.iqError(rq, "cancel", "service-unavailable")
 }

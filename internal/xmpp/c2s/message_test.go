@@ -2,6 +2,7 @@ package c2s
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +87,39 @@ func TestLastActivityOnTheServersClock(t *testing.T) {
 	res := x.expect("iq")
 	if q := res.Child("jabber:iq:last", "query"); q == nil || q.AttrValue("seconds") != "90" {
 		t.Fatalf("got %s, want 90 seconds", res.String(""))
+	}
+}
+
+// TestContactDiscoInfo: XEP-0030 of another account's bare address is
+// answered for it by the server (RFC 6120 § 10.3.3): a registered account
+// and PEP service to a contact that may see it, service-unavailable —
+// word for word that of an account that does not exist — to others.
+func TestContactDiscoInfo(t *testing.T) {
+	r := start(t, true)
+	bobOnline(t, r)
+	x := r.signIn(t, "alice")
+	x.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`)
+	x.expect("iq")
+	x.send(`<iq type='get' id='d1' to='bob@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	res := x.expect("iq")
+	q := res.Child("http://jabber.org/protocol/disco#info", "query")
+	if res.AttrValue("type") != "result" || q == nil || !strings.Contains(q.String(""), `category="account"`) && !strings.Contains(q.String(""), `category='account'`) {
+		t.Fatalf("bob's disco#info: %s", res.String(""))
+	}
+	var answers []string
+	for _, to := range []string{"nobody@localhost", "bob@localhost"} {
+		x.send(`<iq type='get' id='d2' to='%s'><query xmlns='http://jabber.org/protocol/disco#info' node='x'/></iq>`, to)
+		res := x.expect("iq")
+		if res.AttrValue("type") != "error" {
+			t.Fatalf("disco#info of a node of %s: %s", to, res.String(""))
+		}
+		answers = append(answers, strings.Replace(res.String(""), to, "", 1))
+	}
+	if answers[0] != answers[1] {
+		t.Fatalf("a node of bob's and of nobody's answered differently: %v", answers)
+	}
+	x.send(`<iq type='get' id='d3' to='nobody@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	if res := x.expect("iq"); res.AttrValue("type") != "error" {
+		t.Fatalf("disco#info of nobody: %s", res.String(""))
 	}
 }

@@ -23,7 +23,7 @@ import (
 
 const (
 	nsPubsub       = "http://jabber.org/protocol/pubsub"
-	nsPubsubEvent  = "http://jabber.org/protocol/pubsub#event"
+	nsPubsubEvent  = pep.NSEvent
 	nsPubsubErrors = "http://jabber.org/protocol/pubsub#errors"
 	nsDataForms    = "jabber:x:data"
 )
@@ -167,23 +167,15 @@ func (c *conn) pubsubError(rq iqRequest, typ, condition, pubsubCondition string)
 
 // notify writes a PEP notification of a personal event.
 func (c *conn) notify(ev core.PersonalEvent) error {
-	k, ok := pep.ByTopic(ev.Item.Topic)
+	event, ok, err := pep.Event(ev)
 	if !ok {
 		return nil
 	}
-	var item *xmlstream.Element
-	if ev.Retracted {
-		item = xmlstream.New(nsPubsubEvent, "retract").Set("id", ev.Item.ItemID)
-	} else {
-		payload, err := k.ToXML(ev.Item.Data)
-		if err != nil {
-			c.s.Log.Warn("personal event without an XMPP form", "topic", k.Topic, "err", err)
-			return nil
-		}
-		item = xmlstream.New(nsPubsubEvent, "item").Set("id", ev.Item.ItemID).Add(payload)
+	if err != nil {
+		c.s.Log.Warn("personal event without an XMPP form", "topic", ev.Item.Topic, "err", err)
+		return nil
 	}
-	return c.write(xmlstream.New(nsClient, "message").Set("from", ev.Item.Account).Set("to", c.sess.Address()).Set("type", core.TypeHeadline).
-		Add(xmlstream.New(nsPubsubEvent, "event").Add(xmlstream.New(nsPubsubEvent, "items").Set("node", k.Node).Add(item))))
+	return c.write(xmlstream.New(nsClient, "message").Set("from", ev.Item.Account).Set("to", c.sess.Address()).Set("type", core.TypeHeadline).Add(event))
 }
 
 // lastItems sends a snapshot's personal items (filtered by the core to the

@@ -3,6 +3,8 @@ package pep
 import (
 	"testing"
 
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -56,5 +58,29 @@ func TestRefusesWhatCannotBeAnElementName(t *testing.T) {
 	}
 	if _, err := k.FromXML(parse(t, `<tune xmlns='http://jabber.org/protocol/tune'/>`)); err == nil {
 		t.Fatal("a tune payload was taken for a mood")
+	}
+}
+
+// TestEventRoundTrip: a notification rendered by Event reads back the same
+// with ParseEvent, item and retraction; other nodes are not personal.
+func TestEventRoundTrip(t *testing.T) {
+	it := store.PersonalItem{Account: "a@x", Topic: core.TopicActivity, ItemID: "i1", Data: `{"category":"working","specific":"coding"}`}
+	for _, retracted := range []bool{false, true} {
+		el, ok, err := Event(core.PersonalEvent{Item: it, Retracted: retracted})
+		if !ok || err != nil {
+			t.Fatalf("Event: %v %v", ok, err)
+		}
+		parsed, err := xmlstream.Parse(el.String(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := ParseEvent(parsed)
+		if err != nil || n.Topic != it.Topic || n.ItemID != "i1" || n.Retracted != retracted || !retracted && string(n.Data) != it.Data {
+			t.Fatalf("read back %+v %v", n, err)
+		}
+	}
+	other, _ := xmlstream.Parse(`<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='urn:xmpp:bookmarks:1'><item id='x'/></items></event>`)
+	if _, err := ParseEvent(other); err != ErrNotPersonal {
+		t.Fatalf("bookmarks: %v", err)
 	}
 }

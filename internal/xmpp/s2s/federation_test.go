@@ -423,15 +423,23 @@ func befriend(t *testing.T, a, b *domain, alice, bob *client) {
 	sees(t, b, "bob@b.test", bob, a, "alice@a.test", alice)
 }
 
+// friends starts a pair of domains where alice@a.test and bob@b.test,
+// both online, see each other.
+func friends(t *testing.T) (a, b *domain, alice, bob *client) {
+	t.Helper()
+	a, b = pair(t)
+	alice = a.connect(t, "alice@a.test", &core.Presence{Availability: core.Available})
+	bob = b.connect(t, "bob@b.test", &core.Presence{Availability: core.Available})
+	befriend(t, a, b, alice, bob)
+	return a, b, alice, bob
+}
+
 // TestRemoteServerGone: when b.test's server goes away without a word to
 // its contacts (its listener and streams gone at once, as a killed
 // process's), alice sees bob offline: a.test notices its stream end, cannot
 // reconnect, and tells the core the domain is gone.
 func TestRemoteServerGone(t *testing.T) {
-	a, b := pair(t)
-	alice := a.connect(t, "alice@a.test", &core.Presence{Availability: core.Available})
-	bob := b.connect(t, "bob@b.test", &core.Presence{Availability: core.Available})
-	befriend(t, a, b, alice, bob)
+	a, b, alice, _ := friends(t)
 	b.fed.Close()
 	alice.await("bob shown offline", presenceOf("bob@b.test", core.Unavailable, ""))
 	if a.hub.RemoteOnline("b.test") {

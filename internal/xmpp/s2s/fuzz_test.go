@@ -2,6 +2,7 @@ package s2s
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"testing"
 
@@ -40,6 +41,17 @@ func (n nullCore) RemoteMessage(_ context.Context, m core.Message) (int, error) 
 	}
 	return 0, core.Errorf(core.CodeUnavailable, "no")
 }
+func (n nullCore) RemotePersonalEvent(_ context.Context, from, to string, ev core.PersonalEvent) error {
+	n.check(from, to)
+	if ev.Item.Topic == "" || !ev.Retracted && !json.Valid([]byte(ev.Item.Data)) {
+		n.t.Fatalf("personal event %+v", ev)
+	}
+	return nil
+}
+func (n nullCore) Seen(_ context.Context, viewer, subject string) (core.PresenceView, bool, error) {
+	n.check(viewer, subject)
+	return core.PresenceView{}, false, nil
+}
 func (nullCore) RemoteDomainGone(string)  {}
 func (nullCore) RemoteOnline(string) bool { return false }
 func (nullCore) RemoteResync(string)      {}
@@ -57,6 +69,11 @@ func FuzzInboundStanza(f *testing.F) {
 		`<iq xmlns='jabber:server' from='alice@a.test/x' to='bob@b.test/r' type='set' id='q'><query xmlns='x'/></iq>`,
 		`<message xmlns='jabber:server' from='mallory@c.test' to='bob@b.test'><body>x</body></message>`,
 		`<message xmlns='jabber:server' from='alice@a.test/x' to='bob@b.test' type='error'><body>x</body><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`,
+		`<message xmlns='jabber:server' from='alice@a.test' to='bob@b.test' type='headline'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='http://jabber.org/protocol/mood'><item id='i'><mood xmlns='http://jabber.org/protocol/mood'><happy/><text>t</text></mood></item></items></event></message>`,
+		`<message xmlns='jabber:server' from='alice@a.test' to='bob@b.test/r' type='headline'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='http://jabber.org/protocol/tune'><retract id='i'/></items></event></message>`,
+		`<message xmlns='jabber:server' from='alice@a.test' to='bob@b.test'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='http://jabber.org/protocol/geoloc'><item><geoloc xmlns='http://jabber.org/protocol/geoloc'><lat>1.5</lat></geoloc></item></items></event></message>`,
+		`<iq xmlns='jabber:server' from='alice@a.test/x' to='bob@b.test' type='get' id='l'><query xmlns='jabber:iq:last'/></iq>`,
+		`<iq xmlns='jabber:server' from='alice@a.test/x' to='bob@b.test' type='get' id='d'><query xmlns='http://jabber.org/protocol/disco#info' node='n'/></iq>`,
 	} {
 		f.Add(s)
 	}

@@ -83,6 +83,10 @@ type inConn struct {
 
 const maxVerifying = 4
 
+// errRestricted ends a stream from a domain the operator does not
+// federate with (RFC 6120 § 4.9.3.12), as Prosody's s2s lists do.
+var errRestricted = &xmlstream.StreamError{Condition: "policy-violation", Text: "communication with this domain is restricted"}
+
 func (c *inConn) write(el *xmlstream.Element) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -161,6 +165,8 @@ func (c *inConn) open() error {
 		return &xmlstream.StreamError{Condition: "host-unknown", Text: "this server does not serve " + headerAttr(st, "to")}
 	case !strings.HasPrefix(headerAttr(st, "version"), "1."):
 		return &xmlstream.StreamError{Condition: "unsupported-version", Text: "version 1.0 is required"}
+	case c.peer != "" && !c.s.federates(c.peer):
+		return errRestricted
 	}
 	feats := xmlstream.New(xmlstream.NSStream, "features")
 	if !c.tls {
@@ -260,6 +266,8 @@ func (c *inConn) onResult(el *xmlstream.Element) error {
 		return answer("error", "not-acceptable")
 	case addr.Domain(from) != nil || c.s.serves(from) || key == "":
 		return answer("error", "bad-request")
+	case !c.s.federates(from):
+		return answer("error", "forbidden") // another domain multiplexed on the stream is refused alone
 	case c.verifying.Add(1) > maxVerifying:
 		c.verifying.Add(-1)
 		return answer("error", "resource-constraint")
@@ -279,6 +287,7 @@ func (c *inConn) onResult(el *xmlstream.Element) error {
 			c.wmu.Lock()
 			c.authed[from] = true
 			c.wmu.Unlock()
+			c.s.reachable(from)
 			answer("valid", "")
 			return
 		}
@@ -346,5 +355,6 @@ func (c *inConn) onExternal(el *xmlstream.Element) (bool, error) {
 	c.wmu.Lock()
 	c.authed[domain] = true
 	c.wmu.Unlock()
+	c.s.reachable(domain)
 	return true, c.write(xmlstream.New(nsSASL, "success"))
 }

@@ -33,9 +33,15 @@ type peer struct {
 	local  string
 	domain string        // the remote domain
 	wake   chan struct{} // something was queued
+	back   chan struct{} // the domain's server was heard from: end any backoff
 	stop   chan struct{}
 
 	queue []*xmlstream.Element // guarded by s.mu
+	// latest indexes the queued availability presences by sender and
+	// recipient, since the last stanza of another kind (guarded by s.mu):
+	// a newer one replaces it (latest wins), so a burst of changes of one
+	// user costs one stanza per viewer however long the stream is slow.
+	latest map[string]int
 }
 
 // enqueue queues stanzas for domain, each on the stream of its sender's
@@ -43,6 +49,9 @@ type peer struct {
 // a queue's bound, a presence replaces the oldest queued presence (latest
 // wins), and a message is bounced to its sender.
 func (s *Server) enqueue(domain string, els ...*xmlstream.Element) bool {
+	if !s.federates(domain) {
+		return false // no connection is made: Route refused what matters
+	}
 	s.mu.Lock()
 	select {
 	case <-s.done:
@@ -56,18 +65,10 @@ func (s *Server) enqueue(domain string, els ...*xmlstream.Element) bool {
 	for _, el := range els {
 		p := s.peerFor(link{local: s.localOf(el.AttrValue("from")), remote: domain})
 		woken[p] = true
-		if len(p.queue) < s.cfg.QueueLimit {
-			p.queue = append(p.queue, el)
-			continue
+		if !p.add(el, s.cfg.QueueLimit) {
+			taken = false
+			bounced = append(bounced, el)
 		}
-		if el.Name.Local == "presence" {
-			if i := oldestPresence(p.queue); i >= 0 {
-				p.queue = append(append(p.queue[:i:i], p.queue[i+1:]...), el)
-				continue
-			}
-		}
-		taken = false
-		bounced = append(bounced, el)
 	}
 	s.mu.Unlock()
 	for p := range woken {
@@ -86,7 +87,7 @@ func (s *Server) enqueue(domain string, els ...*xmlstream.Element) bool {
 func (s *Server) peerFor(l link) *peer {
 	p := s.peers[l]
 	if p == nil {
-		p = &peer{s: s, local: l.local, domain: l.remote, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+		p = &peer{s: s, local: l.local, domain: l.remote, wake: make(chan struct{}, 1), back: make(chan struct{}, 1), stop: make(chan struct{})}
 		s.peers[l] = p
 		s.wg.Add(1)
 		go p.run()
@@ -94,9 +95,92 @@ func (s *Server) peerFor(l link) *peer {
 	return p
 }
 
+// reachable is told that a stream from domain was just authenticated: its
+// server is up again, so the streams to it (one per served domain) are
+// retried at once rather than after the rest of a backoff (and the domain
+// resynchronised).
+func (s *Server) reachable(domain string) {
+	s.mu.Lock()
+	var back []*peer
+	for l, p := range s.peers {
+		if l.remote == domain {
+			back = append(back, p)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range back {
+		select {
+		case p.back <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Queued is how many stanzas wait for domain's streams (at most
+// Config.QueueLimit for each served domain, and as many again being
+// written).
+func (s *Server) Queued(domain string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for l, p := range s.peers {
+		if l.remote == domain {
+			n += len(p.queue)
+		}
+	}
+	return n
+}
+
+// add queues el (the caller holds s.mu) and reports whether it was taken.
+// An availability presence replaces the queued one of the same sender to
+// the same recipient; over limit, it replaces the oldest queued
+// availability presence; anything else over limit is refused.
+func (p *peer) add(el *xmlstream.Element, limit int) bool {
+	key, isPresence := availabilityKey(el)
+	if !isPresence {
+		p.latest = nil // what follows must not overtake el
+	} else if i, ok := p.latest[key]; ok {
+		p.queue[i] = el
+		return true
+	}
+	switch {
+	case len(p.queue) < limit:
+		p.queue = append(p.queue, el)
+	case isPresence:
+		i := oldestPresence(p.queue)
+		if i < 0 {
+			return false
+		}
+		p.queue = append(append(p.queue[:i:i], p.queue[i+1:]...), el)
+		p.latest = nil // indexes moved
+	default:
+		return false
+	}
+	if isPresence {
+		if p.latest == nil {
+			p.latest = map[string]int{}
+		}
+		p.latest[key] = len(p.queue) - 1
+	}
+	return true
+}
+
+// availabilityKey is the sender and recipient of an availability presence
+// (available or unavailable: not a subscription stanza nor a probe, which
+// must all arrive).
+func availabilityKey(el *xmlstream.Element) (string, bool) {
+	if el.Name.Local != "presence" {
+		return "", false
+	}
+	if t := el.AttrValue("type"); t != "" && t != "unavailable" {
+		return "", false
+	}
+	return el.AttrValue("from") + "\x00" + el.AttrValue("to"), true
+}
+
 func oldestPresence(q []*xmlstream.Element) int {
 	for i, el := range q {
-		if el.Name.Local == "presence" {
+		if _, ok := availabilityKey(el); ok {
 			return i
 		}
 	}
@@ -114,6 +198,7 @@ func (s *Server) bounce(els []*xmlstream.Element, condition string) {
 		if el.Name.Local != "message" || el.AttrValue("type") == "error" {
 			continue
 		}
+		s.stats.bounced.Add(1)
 		errEl := xmlstream.New(nsServer, "error").Set("type", "wait").Add(xmlstream.New(nsStanzas, condition))
 		s.core.RemoteMessage(context.Background(), core.Message{ID: el.AttrValue("id"), Kind: core.KindMessage, Type: core.TypeError,
 			From: el.AttrValue("to"), To: el.AttrValue("from"), Payload: errEl.String(nsServer)})
@@ -124,14 +209,14 @@ func (p *peer) take() []*xmlstream.Element {
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
 	q := p.queue
-	p.queue = nil
+	p.queue, p.latest = nil, nil
 	return q
 }
 
 // putBack returns stanzas that were not written to the front of the queue.
 func (p *peer) putBack(els []*xmlstream.Element) {
 	p.s.mu.Lock()
-	p.queue = append(els, p.queue...)
+	p.queue, p.latest = append(els, p.queue...), nil
 	var over []*xmlstream.Element
 	if n := len(p.queue) - p.s.cfg.QueueLimit; n > 0 {
 		over = p.queue[:n]
@@ -186,6 +271,10 @@ func (p *peer) run() {
 		case <-p.stop:
 			return
 		case <-p.wake:
+		case <-p.back:
+			if retry != nil { // it restarted: no need to wait out the backoff
+				retry, check, backoff = nil, true, minBackoff
+			}
 		case <-retry:
 			retry, check = nil, true
 		case <-dead:
@@ -230,21 +319,13 @@ func (p *peer) run() {
 				batch = append(batch, p.take()...)
 			}
 		}
-		if len(batch) == 0 {
-			batch = []*xmlstream.Element{nil} // a whitespace keepalive
-		}
-		for i, el := range batch {
-			if err := c.write(el); err != nil {
-				if el != nil {
-					p.putBack(batch[i:])
-				}
-				c.close()
-				c, lost = nil, true
-				select {
-				case p.wake <- struct{}{}:
-				default:
-				}
-				break
+		if sent, err := c.writeBatch(batch, &s.stats); err != nil {
+			p.putBack(batch[sent:])
+			c.close()
+			c, lost = nil, true
+			select {
+			case p.wake <- struct{}{}:
+			default:
 			}
 		}
 		idle.Reset(s.cfg.IdleTimeout)
@@ -257,14 +338,48 @@ type outConn struct {
 	dead chan struct{} // closed when the peer closed or failed the stream
 }
 
-// write sends el, or a whitespace keepalive for nil.
-func (c *outConn) write(el *xmlstream.Element) error {
-	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	out := " "
-	if el != nil {
-		out = el.In(scope)
+// maxWrite bounds what one write to a stream carries: what is queued for
+// a domain goes out in as few writes as this allows.
+const maxWrite = 64 << 10
+
+// writeBatch sends what was queued for the domain (counted in n), as few writes as
+// maxWrite allows (stanzas to one domain are batched, not written one by
+// one), or a whitespace keepalive (RFC 6120 § 4.6.1) when there is
+// nothing. It returns how many stanzas went out in writes that completed:
+// those of a failed write are sent again on the next stream.
+func (c *outConn) writeBatch(batch []*xmlstream.Element, n *counters) (int, error) {
+	if len(batch) == 0 {
+		return 0, c.flush([]byte(" "), 0, n)
 	}
-	_, err := c.nc.Write([]byte(out))
+	var buf []byte
+	sent, pending := 0, 0
+	for _, el := range batch {
+		buf = append(buf, el.In(scope)...)
+		pending++
+		if len(buf) >= maxWrite {
+			if err := c.flush(buf, pending, n); err != nil {
+				return sent, err
+			}
+			sent, pending, buf = sent+pending, 0, buf[:0]
+		}
+	}
+	if pending > 0 {
+		if err := c.flush(buf, pending, n); err != nil {
+			return sent, err
+		}
+	}
+	return len(batch), nil
+}
+
+// flush writes b in one write, within writeTimeout: a remote that stops
+// reading costs its own stream, never local delivery (Route only queues).
+func (c *outConn) flush(b []byte, stanzas int, n *counters) error {
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.nc.Write(b)
+	if err == nil {
+		n.writes.Add(1)
+		n.stanzasOut.Add(int64(stanzas))
+	}
 	return err
 }
 

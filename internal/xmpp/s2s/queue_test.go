@@ -87,3 +87,47 @@ func (noDNS) LookupSRV(context.Context, string, string, string) (string, []*net.
 func (noDNS) LookupIPAddr(context.Context, string) ([]net.IPAddr, error) {
 	return nil, errors.New("no")
 }
+
+// TestQueueLatestWins: a newer availability presence of one sender to one
+// recipient replaces the queued one in place, unless a stanza of another
+// kind came between (it must not be overtaken); subscription stanzas are
+// never replaced, not even over the bound.
+func TestQueueLatestWins(t *testing.T) {
+	s := New(Config{Domain: "b.test", QueueLimit: 4, Resolver: noDNS{}, Log: slog.New(slog.DiscardHandler)}, nil)
+	s.SetCore(&bounceCore{nullCore: nullCore{t}, got: make(chan struct{}, 10)})
+	defer s.Close()
+	p := &peer{s: s, local: "b.test", domain: "c.test", wake: make(chan struct{}, 1), stop: make(chan struct{})} // not running: nothing drains
+	s.mu.Lock()
+	s.peers[link{"b.test", "c.test"}] = p
+	s.mu.Unlock()
+	pres := func(from, to, status string) *xmlstream.Element {
+		return presence(from, to, "").Add(xmlstream.New(nsServer, "status").AddText(status))
+	}
+	s.enqueue("c.test", pres("bob@b.test/x", "carol@c.test", "1"), pres("bob@b.test/x", "dave@c.test", "1"))
+	s.enqueue("c.test", pres("bob@b.test/x", "carol@c.test", "2"), presence("bob@b.test/x", "dave@c.test", "unavailable"))
+	if q := s.Queued("c.test"); q != 2 {
+		t.Fatalf("%d queued after two changes to two viewers, want 2", q)
+	}
+	s.enqueue("c.test", presence("bob@b.test", "carol@c.test", "subscribe"), pres("bob@b.test/x", "carol@c.test", "3"))
+	s.enqueue("c.test", presence("bob@b.test", "erin@c.test", "subscribed"))
+	var got []string
+	s.mu.Lock()
+	for _, el := range p.queue {
+		got = append(got, el.AttrValue("to")+" "+el.AttrValue("type")+el.ChildText(nsServer, "status"))
+	}
+	s.mu.Unlock()
+	want := []string{"carol@c.test 2", "dave@c.test unavailable", "carol@c.test subscribe", "carol@c.test 3"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("queue %q, want %q", got, want)
+	}
+	// over the bound a presence replaces the oldest presence, never the
+	// subscription request; a subscription stanza is refused
+	if !s.enqueue("c.test", pres("bob@b.test/y", "frank@c.test", "1")) {
+		t.Fatal("a presence over the bound was refused")
+	}
+	s.mu.Lock()
+	if len(p.queue) != 4 || p.queue[1].AttrValue("type") != "subscribe" {
+		t.Fatalf("queue %v", p.queue)
+	}
+	s.mu.Unlock()
+}

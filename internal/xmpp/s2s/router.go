@@ -11,6 +11,7 @@ import (
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/xmpp/pep"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -33,6 +34,9 @@ func (r router) Route(ev core.Event, to []core.Target) core.Routed {
 		if d == "" || s.serves(d) { // between served domains: never over federation
 			local = append(local, t)
 			continue
+		}
+		if !s.federates(d) {
+			continue // reaches nobody: a message is refused to its sender at once
 		}
 		if els := s.stanzas(ev, t); len(els) > 0 && s.enqueue(d, els...) {
 			out.Online++
@@ -103,6 +107,18 @@ func (s *Server) stanzas(ev core.Event, t core.Target) []*xmlstream.Element {
 			el.Add(xmlstream.New(nsServer, "body").AddText(m.Body))
 		}
 		return []*xmlstream.Element{el.Add(xmlstream.Raw(m.Payload))}
+	case core.PersonalEvent:
+		if !s.isLocal(ev.Item.Account) {
+			return nil
+		}
+		event, ok, err := pep.Event(ev)
+		if !ok || err != nil {
+			return nil
+		}
+		// to the viewer's bare address, as a headline (XEP-0163 § 4.3;
+		// docs/federation.md says why not to resources' +notify)
+		return []*xmlstream.Element{xmlstream.New(nsServer, "message").Set("from", ev.Item.Account).Set("to", to).Set("type", core.TypeHeadline).
+			Set("id", ev.Item.ItemID).Add(event)}
 	}
 	return nil // snapshots, privacy, contacts, rooms: not for another domain
 }

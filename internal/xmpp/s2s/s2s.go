@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
@@ -41,6 +42,7 @@ const (
 	nsStreams  = "urn:ietf:params:xml:ns:xmpp-streams"
 	nsStanzas  = "urn:ietf:params:xml:ns:xmpp-stanzas"
 	nsSASL     = "urn:ietf:params:xml:ns:xmpp-sasl"
+	nsLast     = "jabber:iq:last"
 )
 
 // Core is what the federation needs of the core: the entry points of what
@@ -50,6 +52,8 @@ type Core interface {
 	RemoteProbe(ctx context.Context, from, to string) error
 	RemoteSubscription(ctx context.Context, from, to, kind string) error
 	RemoteMessage(ctx context.Context, m core.Message) (int, error)
+	RemotePersonalEvent(ctx context.Context, from, to string, ev core.PersonalEvent) error
+	Seen(ctx context.Context, viewer, subject string) (core.PresenceView, bool, error)
 	RemoteDomainGone(domain string)
 	RemoteOnline(domain string) bool
 	RemoteResync(domain string)
@@ -89,13 +93,24 @@ type Config struct {
 	// QueueLimit bounds the stanzas waiting for one remote domain; 0:
 	// DefaultQueueLimit.
 	QueueLimit int
-	Log        *slog.Logger
+	// Rate and Burst bound the stanzas each authenticated remote domain
+	// may send, over all its streams (a token bucket per domain); 0:
+	// DefaultRate, DefaultBurst.
+	Rate  float64
+	Burst int
+	// Block lists domains never federated with (s2s_block); Allow, when
+	// not empty, the only ones federated with (s2s_allow). Both are exact
+	// domains, compared case-insensitively, and hold both ways.
+	Block, Allow []string
+	Log          *slog.Logger
 }
 
 // Defaults.
 const (
 	DefaultIdleTimeout = 5 * time.Minute
 	DefaultQueueLimit  = 1024
+	DefaultRate        = 200 // stanzas per second from one remote domain
+	DefaultBurst       = 2000
 	dialTimeout        = 10 * time.Second
 	negotiateTimeout   = 30 * time.Second
 	writeTimeout       = 10 * time.Second
@@ -115,9 +130,13 @@ type Server struct {
 	mu    sync.Mutex
 	peers map[link]*peer // outbound streams, by local and remote domain
 
+	ratesMu sync.Mutex
+	rates   map[string]*domainRate // inbound stanza budgets, by remote domain (limit.go)
+
 	shownMu sync.Mutex
 	shown   map[string][]string // local subject \x00 remote viewer → resources announced (router.go)
 	ln      []net.Listener
+	stats   counters
 	done    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -134,11 +153,18 @@ func New(cfg Config, local core.Router) *Server {
 	if cfg.QueueLimit <= 0 {
 		cfg.QueueLimit = DefaultQueueLimit
 	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = DefaultRate
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = DefaultBurst
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Domain = strings.ToLower(cfg.Domain)
-	s := &Server{cfg: cfg, local: local, peers: map[link]*peer{}, shown: map[string][]string{}, done: make(chan struct{})}
+	cfg.Block, cfg.Allow = lowered(cfg.Block), lowered(cfg.Allow)
+	s := &Server{cfg: cfg, local: local, peers: map[link]*peer{}, rates: map[string]*domainRate{}, shown: map[string][]string{}, done: make(chan struct{})}
 	for _, d := range append([]string{cfg.Domain}, cfg.Domains...) {
 		if d = strings.ToLower(d); d != "" && !slices.Contains(s.domains, d) {
 			s.domains = append(s.domains, d)
@@ -160,6 +186,49 @@ func (s *Server) localOf(from string) string {
 		return d
 	}
 	return s.cfg.Domain
+}
+
+func lowered(domains []string) []string {
+	out := make([]string, len(domains))
+	for i, d := range domains {
+		out[i] = strings.ToLower(d)
+	}
+	return out
+}
+
+// federates reports whether the operator's lists let this server
+// federate with domain (s2s_block, s2s_allow): no stream is taken from a
+// domain refused, and none opened to it.
+func (s *Server) federates(domain string) bool {
+	domain = strings.ToLower(domain)
+	if slices.Contains(s.cfg.Block, domain) {
+		return false
+	}
+	return len(s.cfg.Allow) == 0 || slices.Contains(s.cfg.Allow, domain)
+}
+
+// counters are the federation's traffic since it started.
+type counters struct {
+	stanzasOut, writes, bounced atomic.Int64
+}
+
+// Stats is what the federation carried out, for metrics.
+type Stats struct {
+	StanzasOut int64 // stanzas written to outbound streams
+	Writes     int64 // writes to outbound streams (what was queued for a domain shares them)
+	Bounced    int64 // messages returned to their senders: remote-server-timeout
+	Queued     int64 // stanzas waiting now, all domains together
+}
+
+// Stats returns the federation's counters.
+func (s *Server) Stats() Stats {
+	st := Stats{StanzasOut: s.stats.stanzasOut.Load(), Writes: s.stats.writes.Load(), Bounced: s.stats.bounced.Load()}
+	s.mu.Lock()
+	for _, p := range s.peers {
+		st.Queued += int64(len(p.queue))
+	}
+	s.mu.Unlock()
+	return st
 }
 
 // SetCore gives the federation the core's entry points (the hub is built

@@ -8,9 +8,12 @@ import (
 	"crypto/subtle"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/xmpp/pep"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -35,6 +38,12 @@ func (c *inConn) onStanza(el *xmlstream.Element) error {
 	}
 	if to == "" {
 		return &xmlstream.StreamError{Condition: "improper-addressing", Text: "a stanza between servers has a to"}
+	}
+	if ok, abusive := c.s.spend(fd); abusive {
+		return errFlood
+	} else if !ok {
+		c.s.overBudget(el, from, to)
+		return nil
 	}
 	if c.s.core == nil {
 		return nil
@@ -97,6 +106,10 @@ func (s *Server) onMessage(ctx context.Context, el *xmlstream.Element, from, to 
 	default:
 		typ = core.TypeNormal
 	}
+	if ev := el.Child(pep.NSEvent, "event"); ev != nil && typ != core.TypeError {
+		s.onPersonalEvent(ctx, ev, from, to)
+		return
+	}
 	m := core.Message{ID: id, Kind: core.KindMessage, Type: typ, From: from, To: to}
 	var payload strings.Builder
 	for _, n := range el.Children {
@@ -125,8 +138,26 @@ func (s *Server) onMessage(ctx context.Context, el *xmlstream.Element, from, to 
 	case err == nil, typ == core.TypeError, typ == core.TypeHeadline:
 	case core.CodeOf(err) == core.CodeInvalid:
 		s.stanzaError(el, from, to, "modify", "bad-request")
+	case core.CodeOf(err) == core.CodeLimit: // the recipient's stored messages are at their limit
+		s.stanzaError(el, from, to, "wait", "resource-constraint")
 	default: // unknown, offline, not sharing presence: all alike, as for a local sender
 		s.stanzaError(el, from, to, "cancel", "service-unavailable")
+	}
+}
+
+// onPersonalEvent takes a PEP notification (XEP-0163) of a remote
+// account's personal event: the core delivers it to the local recipient if
+// the remote account approved it. A notification is never answered with
+// an error (XEP-0060 § 7.1.2: it is a headline), nor taken as a message;
+// one of another node (a pubsub service's) is dropped.
+func (s *Server) onPersonalEvent(ctx context.Context, ev *xmlstream.Element, from, to string) {
+	n, err := pep.ParseEvent(ev)
+	if err == nil {
+		pe := core.PersonalEvent{Item: store.PersonalItem{Topic: n.Topic, ItemID: n.ItemID, Data: string(n.Data)}, Retracted: n.Retracted}
+		err = s.core.RemotePersonalEvent(ctx, bareOf(from), to, pe)
+	}
+	if err != nil {
+		s.cfg.Log.Debug("s2s: personal event not taken", "from", from, "to", to, "err", err)
 	}
 }
 
@@ -149,15 +180,44 @@ func (s *Server) onIQ(ctx context.Context, el *xmlstream.Element, from, to strin
 			payload.WriteString(ch.String(nsServer))
 		}
 	}
-	_, resource, err := addr.Parse(to)
-	if err == nil && resource != "" {
+	bare, resource, err := addr.Parse(to)
+	switch {
+	case err == nil && resource != "":
 		_, err = s.core.RemoteMessage(ctx, core.Message{ID: id, Kind: core.KindIQ, Type: typ, From: from, To: to, Payload: payload.String()})
-	} else {
+	case err == nil && typ == "get":
+		if answer := s.forAccount(ctx, el, bareOf(from), bare); answer != nil {
+			s.enqueue(domainOfAddress(from), xmlstream.New(nsServer, "iq").Set("type", "result").Set("id", id).Set("from", bare).Set("to", from).Add(answer))
+			return
+		}
+		err = core.Errorf(core.CodeUnavailable, "nothing to tell")
+	default:
 		err = core.Errorf(core.CodeUnavailable, "no iq service for the account")
 	}
 	if err != nil && request {
 		s.stanzaError(el, from, to, "cancel", "service-unavailable")
 	}
+}
+
+// forAccount is what the server answers for the local account bare to a
+// query of the remote account asker (RFC 6120 § 10.3.3), exactly as to a
+// local one: its last activity (XEP-0012) and its disco#info (XEP-0030)
+// to those that may see its presence; nil, told as service-unavailable,
+// to anyone else and for anything else, as for an account that does not
+// exist.
+func (s *Server) forAccount(ctx context.Context, el *xmlstream.Element, asker, bare string) *xmlstream.Element {
+	last, info := el.Child(nsLast, "query"), el.Child(pep.NSDiscoInfo, "query")
+	if last == nil && (info == nil || info.AttrValue("node") != "") {
+		return nil
+	}
+	v, ok, err := s.core.Seen(ctx, asker, bare)
+	switch {
+	case err != nil || !ok:
+		return nil
+	case last != nil:
+		seconds, _ := v.SecondsAway(time.Now())
+		return xmlstream.New(nsLast, "query").Set("seconds", strconv.Itoa(seconds))
+	}
+	return pep.ContactInfo()
 }
 
 // stanzaError answers a stanza with an error, from its recipient, over our
