@@ -139,4 +139,19 @@ func TestUserAddRefusesOtherDomains(t *testing.T) {
 	if err := add("erin@example.com", "--config", file); err != nil {
 		t.Fatalf("domain from --config: %v", err)
 	}
+	// several domains: an address of any of them, a bare name on the first
+	os.WriteFile(file, []byte("domain = [\"a.example\", \"b.example\"]\n"), 0o600)
+	if err := add("frank@b.example", "--config", file); err != nil {
+		t.Fatalf("second of two domains: %v", err)
+	}
+	if err := add("grace", "--config", file); err != nil {
+		t.Fatalf("a bare name: %v", err)
+	}
+	if err := add("heidi@c.example", "--config", file); err == nil || !strings.Contains(err.Error(), "serves a.example, b.example") {
+		t.Fatalf("a domain not served: %v", err)
+	}
+	var out bytes.Buffer
+	if err := run([]string{"user", "list", "--data-dir", dir}, nil, &out, &out); err != nil || !strings.Contains(out.String(), "grace@a.example") || !strings.Contains(out.String(), "frank@b.example") {
+		t.Fatalf("user list: %v\n%s", err, out.String())
+	}
 }

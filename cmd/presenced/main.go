@@ -215,8 +215,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if cfg.Store != "" {
 		storeName = "postgres"
 	}
-	log.Info("presenced ready", "url", scheme+"://"+host+"/", "domain", cfg.Domain, "data_dir", cfg.DataDir, "store", storeName)
-	fmt.Fprintf(stdout, "presenced is serving %s on %s://%s/\n", cfg.Domain, scheme, host)
+	domains := strings.Join(cfg.ServedDomains(), ", ")
+	log.Info("presenced ready", "url", scheme+"://"+host+"/", "domain", domains, "data_dir", cfg.DataDir, "store", storeName)
+	fmt.Fprintf(stdout, "presenced is serving %s on %s://%s/\n", domains, scheme, host)
 	if cfg.Store == "" {
 		fmt.Fprintf(stdout, "add an account with: presenced user add you@%s --data-dir %s\n", cfg.Domain, cfg.DataDir)
 	} else { // the URL holds a password: not printed

@@ -211,7 +211,7 @@ func TestCLIUsageAndErrors(t *testing.T) {
 	if err := run([]string{"user", "add", "alice@localhost", "--data-dir", dir, "--password-stdin"}, strings.NewReader("short\n"), &out, &out); err == nil {
 		t.Fatal("weak password accepted")
 	}
-	if err := run([]string{"user", "add", "not-an-address", "--data-dir", dir, "--password-stdin"}, strings.NewReader("long-enough\n"), &out, &out); err == nil {
+	if err := run([]string{"user", "add", "not an address", "--data-dir", dir, "--password-stdin"}, strings.NewReader("long-enough\n"), &out, &out); err == nil {
 		t.Fatal("bad address accepted")
 	}
 	if err := run([]string{"user", "delete", "ghost@localhost", "--data-dir", dir}, nil, &out, &out); err == nil || !strings.Contains(err.Error(), "no account") {

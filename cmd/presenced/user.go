@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,7 +142,7 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer) error {
 		if len(pos) != 1 {
 			return "", usageError("usage: " + synopsis)
 		}
-		return addr.Bare(pos[0])
+		return addr.Bare(addr.Qualify(pos[0], cfg.Domain)) // a bare name: an account of the primary domain
 	}
 	switch args[0] {
 	case "add", "passwd":
@@ -149,8 +150,9 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if d := addr.DomainOf(address); args[0] == "add" && d != cfg.Domain {
-			return fmt.Errorf("%s: this server serves %s, not %s (the domain comes from --domain, PRESENCED_DOMAIN or the --config file, as for presenced serve)", address, cfg.Domain, d)
+		if d := addr.DomainOf(address); args[0] == "add" && !slices.Contains(cfg.ServedDomains(), d) {
+			return fmt.Errorf("%s: this server serves %s, not %s (the domains come from --domain, PRESENCED_DOMAIN or the --config file, as for presenced serve)",
+				address, strings.Join(cfg.ServedDomains(), ", "), d)
 		}
 		pw, err := readPassword(stdin, *f.passwordStdin, stdout)
 		if err != nil {
@@ -222,7 +224,7 @@ func tokenCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	address, err := addr.Bare(pos[0])
+	address, err := addr.Bare(addr.Qualify(pos[0], cfg.Domain))
 	if err != nil {
 		return err
 	}

@@ -120,6 +120,16 @@ func Resource(r string) error {
 	return nil
 }
 
+// Qualify makes a user name without @ an address of domain (the primary
+// domain of a server that hosts several, where a bare name is meant); an
+// address with @, and any name when domain is empty, is left as it is.
+func Qualify(name, domain string) string {
+	if domain == "" || strings.Contains(name, "@") {
+		return name
+	}
+	return name + "@" + domain
+}
+
 // DomainOf returns the domain of a valid bare address.
 func DomainOf(bare string) string {
 	_, d, _ := strings.Cut(bare, "@")

@@ -255,8 +255,9 @@ func (a *API) signup(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &c) {
 		return
 	}
-	if bare, err := addr.Bare(c.Address); err == nil && addr.DomainOf(bare) != a.Hub.Domain() {
-		problem.Write(w, core.CodeInvalid, "this server hosts "+a.Hub.Domain())
+	c.Address = addr.Qualify(c.Address, a.Hub.Domain()) // a bare name: on the primary domain
+	if bare, err := addr.Bare(c.Address); err == nil && !a.Hub.Serves(addr.DomainOf(bare)) {
+		problem.Write(w, core.CodeInvalid, "this server hosts "+strings.Join(a.Hub.Domains(), ", "))
 		return
 	}
 	bare, err := a.Auth.CreateAccount(r.Context(), c.Address, c.Password)

@@ -42,6 +42,10 @@ type Auth struct {
 	Hasher    *Hasher
 	TokenTTL  time.Duration // lifetime of new tokens; 0 means no expiry
 	Throttle  *Throttle     // failed sign-ins (see Throttle); nil: none
+	// Domain is the server's primary domain: a password sign-in with a
+	// user name without @ is for that name on it ("": the name must be
+	// a whole address).
+	Domain string
 }
 
 // MinPasswordLength is the shortest password accepted, in bytes.
@@ -144,6 +148,7 @@ func (a *Auth) CheckPassword(ctx context.Context, from Client, address, password
 // checkPassword is CheckPassword also returning the password hash it
 // verified against (Token.Proof).
 func (a *Auth) checkPassword(ctx context.Context, from Client, address, password string) (string, string, error) {
+	address = addr.Qualify(address, a.Domain)
 	bare, err := addr.Bare(address)
 	ticket, terr := a.Throttle.Begin(from.Attempt(address))
 	if terr != nil {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/auth"
 )
 
@@ -90,9 +91,7 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) string {
 		if !ok {
 			break
 		}
-		if !strings.Contains(user, "@") {
-			user += "@" + h.Hub.Domain() // clients ask for a user name
-		}
+		user = addr.Qualify(user, h.Hub.Domain()) // clients ask for a user name: one of the primary domain
 		if a, ok := h.checkBasic(w, r, user, pw); ok {
 			return a
 		} else if a == "-" {

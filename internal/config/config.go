@@ -28,8 +28,9 @@ type Config struct {
 	DataDir        string
 	Store          string // a postgres:// URL; "": the SQLite database in DataDir
 	HTTPAddr       string
-	PublicURL      string // where apps and browsers reach the server: the OAuth/OIDC issuer ("" : from http_addr)
-	Domain         string
+	PublicURL      string   // where apps and browsers reach the server: the OAuth/OIDC issuer ("" : from http_addr)
+	Domain         string   // the primary domain: a bare user name without @ is an account of it
+	Domains        []string // every domain served, Domain first (domainSetting)
 	Grace          time.Duration
 	MaxGrace       time.Duration // the longest grace a JSON-protocol hello may ask for
 	Heartbeat      time.Duration
@@ -150,8 +151,8 @@ func s2sRoutes(c *Config, v string) error {
 }
 
 // repeatable settings take their flag several times (each adds an entry),
-// also under an alias in the singular.
-var repeatable = map[string]string{"s2s_routes": "s2s-route"}
+// also under an alias in the singular where the key is plural ("": none).
+var repeatable = map[string]string{"s2s_routes": "s2s-route", "domain": ""}
 
 // listFlag accumulates a repeatable flag's values, comma-separated.
 type listFlag struct{ vals []string }
@@ -262,15 +263,37 @@ func str(f func(*Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *f(c) = v; return nil }
 }
 
-// domainSetting takes the served domain as addresses will name it:
-// lower-cased (as addr.Bare lower-cases theirs) and a valid DNS name.
+// domainSetting takes the served domains, comma-separated (a repeated
+// flag and a list in the file arrive so too), as addresses will name
+// them: lower-cased (as addr.Bare lower-cases theirs), valid DNS names,
+// each once. The first is the primary domain.
 func domainSetting(c *Config, v string) error {
-	d := strings.ToLower(v)
-	if err := addr.Domain(d); err != nil {
-		return err
+	c.Domain, c.Domains = "", nil
+	for _, d := range strings.Split(v, ",") {
+		d = strings.ToLower(strings.TrimSpace(d))
+		if err := addr.Domain(d); err != nil {
+			return err
+		}
+		if slices.Contains(c.Domains, d) {
+			return fmt.Errorf("%s is listed twice", d)
+		}
+		c.Domains = append(c.Domains, d)
 	}
-	c.Domain = d
+	c.Domain = c.Domains[0]
 	return nil
+}
+
+// ServedDomains lists the domains served, each once: Domain (the
+// primary), then the rest of Domains (a Config built by hand may set
+// Domain alone).
+func (c Config) ServedDomains() []string {
+	out := []string{c.Domain}
+	for _, d := range c.Domains {
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // storeSetting takes "" (SQLite in data_dir) or a PostgreSQL URL.
@@ -392,7 +415,7 @@ var Settings = []Setting{
 	{"store", "", "where the durable data lives: empty for the SQLite database in data_dir; a postgres://USER:PASSWORD@HOST:PORT/DATABASE URL for PostgreSQL, which several servers may share (docs/operations.md#running-on-postgresql); data_dir still holds the keys", storeSetting, false},
 	{"http_addr", "127.0.0.1:8080", "HTTP listener: web page, REST API, WebSocket and long-polling", str(func(c *Config) *string { return &c.HTTPAddr }), false},
 	{"public_url", "", "the URL apps and browsers reach this server at, scheme://host[:port], the issuer of its OAuth/OpenID Connect tokens (docs/apps.md); https, or http on a loopback host; empty: http://HOST:PORT of http_addr (https with tls_cert)", str(func(c *Config) *string { return &c.PublicURL }), false},
-	{"domain", "localhost", "the domain this server hosts (accounts are user@domain)", domainSetting, false},
+	{"domain", "localhost", "the domains this server hosts (accounts are user@domain): one, or several comma-separated (the flag may be repeated; a list in the file); the first is the primary domain, the one a user name without @domain belongs to (docs/federation.md#several-domains-in-one-process)", domainSetting, false},
 	{"grace", "5s", "how long a dropped session stays online awaiting resumption (at least 1s)", dur(func(c *Config) *time.Duration { return &c.Grace }, MinGrace, 0), false},
 	{"max_grace", "300s", "the longest grace period a client may ask for in its hello (docs/protocol.md), e.g. a long-poll client that polls rarely; never less than grace", dur(func(c *Config) *time.Duration { return &c.MaxGrace }, MinGrace, 0), false},
 	{"heartbeat", "30s", "how often clients must send something; silent connections close after 3 periods (1s to 24h)", dur(func(c *Config) *time.Duration { return &c.Heartbeat }, MinHeartbeat, MaxHeartbeat), false},
@@ -521,7 +544,9 @@ func (s Setting) register(fs *flag.FlagSet) {
 	if alias, ok := repeatable[s.Key]; ok {
 		l := &listFlag{}
 		fs.Var(l, s.Flag(), s.Help+" (env "+s.Env()+")")
-		fs.Var(l, alias, "the same as --"+s.Flag())
+		if alias != "" {
+			fs.Var(l, alias, "the same as --"+s.Flag())
+		}
 		return
 	}
 	if s.Switch {
@@ -573,7 +598,7 @@ func Load(fs *flag.FlagSet, file string, env func(string) string) (Config, error
 	fs.Visit(func(f *flag.Flag) {
 		k := strings.ReplaceAll(f.Name, "-", "_")
 		for key, alias := range repeatable {
-			if f.Name == alias {
+			if alias != "" && f.Name == alias {
 				k = key
 			}
 		}

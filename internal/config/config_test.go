@@ -313,6 +313,53 @@ func TestS2SRoutes(t *testing.T) {
 	}
 }
 
+// TestDomains: several domains come as a repeated or comma-separated
+// flag, a comma-separated variable, or a string or a list in the file;
+// the first is the primary; bad or repeated ones are refused.
+func TestDomains(t *testing.T) {
+	load := func(args []string, file string, env map[string]string) (Config, error) {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		Flags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return Load(fs, file, func(k string) string { return env[k] })
+	}
+	want := func(what string, c Config, err error, domains ...string) {
+		t.Helper()
+		if err != nil || c.Domain != domains[0] || strings.Join(c.Domains, " ") != strings.Join(domains, " ") ||
+			strings.Join(c.ServedDomains(), " ") != strings.Join(domains, " ") {
+			t.Errorf("%s: domain %q, domains %v, %v; want %v", what, c.Domain, c.Domains, err, domains)
+		}
+	}
+	c, err := load(nil, "", nil)
+	want("default", c, err, "localhost")
+	c, err = load([]string{"--domain", "A.test", "--domain", "b.test,c.test"}, "", nil)
+	want("flags", c, err, "a.test", "b.test", "c.test")
+	c, err = load(nil, "", map[string]string{"PRESENCED_DOMAIN": "b.test, a.test"})
+	want("env", c, err, "b.test", "a.test")
+	dir := t.TempDir()
+	one, list := filepath.Join(dir, "one.toml"), filepath.Join(dir, "list.toml")
+	os.WriteFile(one, []byte("domain = \"one.test\"\n"), 0o600)
+	os.WriteFile(list, []byte("domain = [\"x.test\", \"Y.test\"]\n"), 0o600)
+	c, err = load(nil, one, nil)
+	want("file string", c, err, "one.test")
+	c, err = load(nil, list, nil)
+	want("file list", c, err, "x.test", "y.test")
+	c, err = load([]string{"--domain", "flag.test"}, list, map[string]string{"PRESENCED_DOMAIN": "env.test"})
+	want("precedence", c, err, "flag.test")
+	for _, bad := range []string{"a.test,a.test", "a.test,", "a.test,-x", ""} {
+		_, err := load([]string{"--domain", bad}, "", nil)
+		var se *SettingError
+		if !errors.As(err, &se) || se.Key != "domain" {
+			t.Errorf("%q: %v, want a SettingError for domain", bad, err)
+		}
+	}
+	if got := (Config{Domain: "a.test", Domains: []string{"b.test", "a.test"}}).ServedDomains(); strings.Join(got, " ") != "a.test b.test" {
+		t.Errorf("ServedDomains of a hand-made Config: %v", got)
+	}
+}
+
 // TestS2SDomainLists: s2s_block and s2s_allow come as a list in the file,
 // a comma-separated variable or flag, lower-cased; non-domains are refused.
 func TestS2SDomainLists(t *testing.T) {

@@ -32,10 +32,11 @@ type ProbeEvent struct{ From, To string }
 
 func (ProbeEvent) isEvent() {}
 
-// Remote reports whether bare is an account of another domain than the
-// hub's. A hub with no domain configured federates with nobody.
+// Remote reports whether bare is an account of a domain the hub does not
+// serve: accounts of all its served domains are local to each other. A
+// hub with no domain configured federates with nobody.
 func (h *Hub) Remote(bare string) bool {
-	return h.cfg.Domain != "" && !strings.EqualFold(addr.DomainOf(bare), h.cfg.Domain)
+	return len(h.domains) > 0 && !h.Serves(addr.DomainOf(bare))
 }
 
 // loadRemote reads who a remote account approved, as its server told us

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,9 +46,15 @@ var DefaultLimits = Limits{OutboxUnsent: 1024, OutboxRetained: 256, CoalesceAfte
 
 // Config configures a Hub.
 type Config struct {
-	Domain string        // the domain this node serves
-	Grace  time.Duration // how long a dropped session stays online awaiting resumption
-	Limits Limits
+	// Domain is the primary domain this node serves: the one a bare user
+	// name without @ belongs to.
+	Domain string
+	// Domains lists every domain served, Domain among them (several
+	// domains from one process, docs/federation.md); nil: Domain alone.
+	// Accounts of all of them are local to each other.
+	Domains []string
+	Grace   time.Duration // how long a dropped session stays online awaiting resumption
+	Limits  Limits
 	// Handles makes apps' pairwise handles; nil: a random key (handles
 	// change on restart, so only for tests).
 	Handles *Handles
@@ -112,6 +119,7 @@ func (m *Metrics) SessionsOf(transport string) *atomic.Int64 {
 // nothing they read changed meanwhile (epochs), or start over.
 type Hub struct {
 	cfg     Config
+	domains []string // the served domains, lower-cased, the primary first (servedDomains)
 	store   store.Store
 	clock   clock.Clock
 	router  Router
@@ -329,7 +337,7 @@ func New(cfg Config, st store.Store, clk clock.Clock, router Router, log *slog.L
 		cfg.Limits = DefaultLimits
 	}
 	cfg.Offline = cfg.Offline.withDefaults()
-	h := &Hub{cfg: cfg, store: st, clock: clk, log: log, metrics: &Metrics{}, born: clk.Now(), handles: cfg.Handles}
+	h := &Hub{cfg: cfg, domains: servedDomains(cfg), store: st, clock: clk, log: log, metrics: &Metrics{}, born: clk.Now(), handles: cfg.Handles}
 	if h.handles == nil {
 		h.handles = NewHandles(nil)
 	}
@@ -340,8 +348,28 @@ func New(cfg Config, st store.Store, clk clock.Clock, router Router, log *slog.L
 	return h
 }
 
-// Domain is the domain this hub serves.
+// servedDomains is Config.Domain then the rest of Config.Domains,
+// lower-cased, each once; empty when no domain is configured.
+func servedDomains(cfg Config) []string {
+	var out []string
+	for _, d := range append([]string{cfg.Domain}, cfg.Domains...) {
+		if d = strings.ToLower(d); d != "" && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Domain is the hub's primary domain (Config.Domain).
 func (h *Hub) Domain() string { return h.cfg.Domain }
+
+// Domains lists the domains the hub serves, the primary first.
+func (h *Hub) Domains() []string { return slices.Clone(h.domains) }
+
+// Serves reports whether domain is one of the hub's (any case).
+func (h *Hub) Serves(domain string) bool {
+	return slices.Contains(h.domains, strings.ToLower(domain))
+}
 
 // Metrics returns the hub's counters.
 func (h *Hub) Metrics() *Metrics { return h.metrics }

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -56,11 +58,20 @@ func xmppFederated(t *testing.T, ts *testServer, address string) (*xmpp.Session,
 // messages; a block on a.test holds against the remote XMPP user.
 func TestFederationJSONAndXMPP(t *testing.T) {
 	a, b := federated(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	alice := a.account(t, "alice@a.test")
 	b.account(t, "bob@b.test")
+	jsonMeetsXMPP(t, a, b, alice)
+}
 
+// jsonMeetsXMPP: alice@a.test (served by a, signed in as alice) on the
+// JSON protocol and bob@b.test (an account on b) with an XMPP client
+// subscribe to each other, see presence and status changes, exchange
+// messages, and alice's block holds against bob. a and b are two
+// federating servers, or one serving both domains.
+func jsonMeetsXMPP(t *testing.T, a, b *testServer, alice *client.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
 	aws, err := alice.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available", Status: "on a"}})
 	must(t, err)
 	bx, in := xmppFederated(t, b, "bob@b.test/laptop")
@@ -148,4 +159,68 @@ func TestFederationJSONAndXMPP(t *testing.T) {
 	if strings.ReplaceAll(e2.Inner, "ghost", "alice") != e.Inner {
 		t.Fatalf("a blocked contact's bounce differs from nobody's: %q vs %q", e.Inner, e2.Inner)
 	}
+}
+
+// TestSeveralDomainsOneProcess: one server serving a.test (the primary)
+// and b.test, with no federation configured: alice@a.test signs in by her
+// bare name on the JSON protocol, bob@b.test by his full address with an
+// XMPP client (the generated certificate names b.test too), and they
+// subscribe, see each other, talk, and a block holds, as local users do.
+// A bare name is the primary domain's; a stream to a domain not served
+// gets host-unknown; rooms are shared by the domains' rooms services.
+func TestSeveralDomainsOneProcess(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) {
+		c.Domain, c.Domains, c.XMPPAddr = "a.test", []string{"a.test", "b.test"}, "127.0.0.1:0"
+	})
+	waitReady(t, ts)
+	if ts.S2S != nil {
+		t.Fatal("federation is on with no s2s setting")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ts.account(t, "alice@a.test")
+	ts.account(t, "bob@b.test")
+	alice, err := client.Login(ctx, ts.URL, "alice", "password-alice")
+	must(t, err)
+	if _, err := client.Login(ctx, ts.URL, "bob@b.test", "password-bob"); err != nil {
+		t.Fatalf("REST sign-in of bob@b.test: %v", err)
+	}
+	if _, err := client.Login(ctx, ts.URL, "bob", "password-bob"); err == nil {
+		t.Fatal("the bare name bob signed in, though bob@a.test does not exist")
+	}
+	web := newBrowserLike(t, ts)
+	if r := web.post("/web/login", `{"address":"bob@b.test","password":"password-bob"}`, true); r.StatusCode != 204 {
+		t.Fatalf("web sign-in of bob@b.test: %d", r.StatusCode)
+	}
+
+	c, err := net.Dial("tcp", ts.xmppAddrs[0])
+	must(t, err)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	io.WriteString(c, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='c.test' version='1.0'>`)
+	if got, _ := io.ReadAll(c); !strings.Contains(string(got), "<host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>") {
+		t.Fatalf("a stream to c.test: %s", got)
+	}
+
+	// rooms have no domain: bob joins through b.test's service the room
+	// alice joined on the JSON protocol
+	aws, err := alice.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	_, err = aws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "alice"})
+	must(t, err)
+	bx, in := xmppFederated(t, ts, "bob@b.test/desk")
+	if items := sendIQ(t, ctx, bx, `<iq type='get' id='d1' to='b.test'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`); !strings.Contains(items.Inner, "conference.b.test") {
+		t.Fatalf("b.test's items %s", items.Inner)
+	}
+	must(t, bx.Send(ctx, stanza2IQ(`<presence to='lounge@conference.b.test/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)))
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.From == "lounge@conference.b.test/alice"
+	})
+	if d := waitRoom(t, aws, "room_diff", nil); len(d.Joined) != 1 || d.Joined[0].Address != "bob@b.test" {
+		t.Fatalf("alice's room diff %+v", d)
+	}
+	must(t, bx.Close())
+	must(t, aws.Close(ctx))
+
+	jsonMeetsXMPP(t, ts, ts, alice)
 }

@@ -20,7 +20,7 @@ func TestFederationByCertificates(t *testing.T) {
 	dirs := map[string]string{"a.test": t.TempDir(), "b.test": t.TempDir()}
 	var roots []byte
 	for domain, dir := range dirs { // the certificates each server would generate, made first
-		must(t, selfSign(domain, filepath.Join(dir, XMPPCertFile), filepath.Join(dir, XMPPKeyFile)))
+		must(t, selfSign([]string{domain}, filepath.Join(dir, XMPPCertFile), filepath.Join(dir, XMPPKeyFile)))
 		pem, err := os.ReadFile(filepath.Join(dir, XMPPCertFile))
 		must(t, err)
 		roots = append(roots, pem...)

@@ -220,11 +220,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			unlock()
 			return nil, &config.SettingError{Key: "s2s_ca_file", Value: cfg.S2SCAFile, Err: err}
 		}
-		s.S2S = s2s.New(s2s.Config{Domain: cfg.Domain, TLS: tlsCfg, Secret: deriveKey(key, "s2s dialback"), Dialback: cfg.S2SDialback,
+		s.S2S = s2s.New(s2s.Config{Domain: cfg.Domain, Domains: cfg.ServedDomains(), TLS: tlsCfg, Secret: deriveKey(key, "s2s dialback"), Dialback: cfg.S2SDialback,
 			Routes: cfg.S2SRoutes, AllowPrivate: cfg.S2SAllowPrivate, RootCAs: roots, Block: cfg.S2SBlock, Allow: cfg.S2SAllow, Rate: cfg.S2SRate, Burst: cfg.S2SBurst, Log: log}, nil)
 		router = s.S2S.Router()
 	}
-	s.Hub = core.New(core.Config{Domain: cfg.Domain, Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key), Waker: s.Push,
+	s.Hub = core.New(core.Config{Domain: cfg.Domain, Domains: cfg.ServedDomains(), Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key), Waker: s.Push,
 		Offline:    core.OfflineConfig{TTL: cfg.OfflineTTL, Messages: cfg.OfflineMessages, Bytes: cfg.OfflineBytes, HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax},
 		RoomTokens: roomtoken.Verifier{Audience: func() string { return s.OAuth.Issuer() }}, Peers: peers}, st, clk, router, log)
 	if s.S2S != nil {
@@ -240,10 +240,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		}
 	}
 	s.Auth = &auth.Auth{Store: st, Clock: clk, Hasher: auth.NewHasher(auth.DefaultParams, cfg.HashWorkers, 32), TokenTTL: cfg.TokenTTL,
-		Throttle: auth.NewThrottle(clk)}
-	s.XMPP = &c2s.Server{Domain: cfg.Domain, Hub: s.Hub, Auth: s.Auth, AllowPlaintext: cfg.XMPPPlaintext, Secret: key, Log: log,
+		Throttle: auth.NewThrottle(clk), Domain: cfg.Domain}
+	s.XMPP = &c2s.Server{Hub: s.Hub, Auth: s.Auth, AllowPlaintext: cfg.XMPPPlaintext, Secret: key, Log: log,
 		Limits: xmlstream.DefaultLimits, ResumeWindow: cfg.XMPPResumeWindow, Clock: clk, Register: cfg.XMPPRegister}
-	s.Web = &web.Web{Auth: s.Auth, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Domain: cfg.Domain, Log: log}
+	s.Web = &web.Web{Auth: s.Auth, Key: key, Secure: cfg.TLSCert != "", Signup: cfg.Signup, Domains: cfg.ServedDomains(), Log: log}
 	if cfg.PublicURL != "" {
 		if err := oauth.CheckIssuer(cfg.PublicURL); err != nil {
 			st.Close()

@@ -18,15 +18,19 @@ const (
 	XMPPKeyFile  = "xmpp-key.pem"
 )
 
-// xmppTLS is the certificate XMPP offers: the configured one, else a
-// self-signed one for the domain, made on first use and kept in the data
-// directory (clients will ask their user to trust it).
+// xmppTLS is the certificate XMPP offers: the configured one (which must
+// name every served domain: docs/federation.md), else a self-signed one
+// naming them all, made on first use and kept in the data directory
+// (clients will ask their user to trust it), and made anew when the
+// served domains changed since.
 func (s *Server) xmppTLS() (*tls.Config, error) {
 	certFile, keyFile := s.Config.TLSCert, s.Config.TLSKey
-	if certFile == "" {
+	domains := s.Config.ServedDomains()
+	generated := certFile == ""
+	if generated {
 		certFile, keyFile = filepath.Join(s.Config.DataDir, XMPPCertFile), filepath.Join(s.Config.DataDir, XMPPKeyFile)
 		if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
-			if err := selfSign(s.Config.Domain, certFile, keyFile); err != nil {
+			if err := selfSign(domains, certFile, keyFile); err != nil {
 				return nil, err
 			}
 		}
@@ -35,11 +39,32 @@ func (s *Server) xmppTLS() (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if generated && !names(cert, domains) {
+		if err := selfSign(domains, certFile, keyFile); err != nil {
+			return nil, err
+		}
+		if cert, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+			return nil, err
+		}
+	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-func selfSign(domain, certFile, keyFile string) error {
-	certPEM, keyPEM, err := selfsigned.New(domain, 5*365*24*time.Hour)
+// names reports whether cert's leaf names every one of domains.
+func names(cert tls.Certificate, domains []string) bool {
+	if cert.Leaf == nil {
+		return false
+	}
+	for _, d := range domains {
+		if cert.Leaf.VerifyHostname(d) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func selfSign(domains []string, certFile, keyFile string) error {
+	certPEM, keyPEM, err := selfsigned.ForHosts(domains, 5*365*24*time.Hour)
 	if err != nil {
 		return err
 	}

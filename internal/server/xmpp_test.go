@@ -154,7 +154,9 @@ func readStanza(r xml.TokenReader, start *xml.StartElement) (stanza, error) {
 
 func waitStanza(t *testing.T, in chan stanza, match func(stanza) bool) stanza {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
+	// a guard against hangs, not a measure: generous, since a busy
+	// machine under -race is slow (10 s was once not enough)
+	timeout := time.After(time.Minute)
 	for {
 		select {
 		case st := <-in:

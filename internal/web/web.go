@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	jsclient "github.com/presenced/presenced/clients/js"
@@ -42,8 +43,10 @@ type Web struct {
 	Key    []byte // HMAC key for CSRF tokens
 	Secure bool   // served over TLS: cookies get Secure
 	Signup bool
-	Domain string
-	Log    *slog.Logger
+	// Domains are the served domains, the primary first: sign-up takes an
+	// address of any of them, a bare name is one of the primary's.
+	Domains []string
+	Log     *slog.Logger
 }
 
 // Routes registers the page, its assets, the SDK and the session endpoints.
@@ -62,7 +65,7 @@ func (wb *Web) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /web/session", wb.session)
 	mux.HandleFunc("GET /web/info", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"signup": wb.Signup, "domain": wb.Domain})
+		json.NewEncoder(w).Encode(map[string]any{"signup": wb.Signup, "domain": wb.Domains[0], "domains": wb.Domains})
 	})
 	mux.HandleFunc("POST /web/login", wb.login)
 	mux.HandleFunc("POST /web/signup", wb.signup)
@@ -157,8 +160,9 @@ func (wb *Web) signup(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if bare, err := addr.Bare(address); err != nil || addr.DomainOf(bare) != wb.Domain {
-		problem.Write(w, core.CodeInvalid, "choose an address like name@"+wb.Domain)
+	address = addr.Qualify(address, wb.Domains[0])
+	if bare, err := addr.Bare(address); err != nil || !slices.Contains(wb.Domains, addr.DomainOf(bare)) {
+		problem.Write(w, core.CodeInvalid, "choose an address like name@"+strings.Join(wb.Domains, " or name@"))
 		return
 	}
 	_, err := wb.Auth.CreateAccount(r.Context(), address, password)

@@ -170,7 +170,8 @@ func boshTerminate(w http.ResponseWriter, condition string) {
 
 // boshCreate starts a session (XEP-0124 § 7.1, XEP-0206 § 3).
 func (s *Server) boshCreate(w http.ResponseWriter, r *http.Request, body *xml.StartElement, rid uint64) {
-	if !strings.EqualFold(attr(body, "to"), s.Domain) {
+	domain := strings.ToLower(attr(body, "to"))
+	if !s.Hub.Serves(domain) {
 		boshTerminate(w, "host-unknown")
 		return
 	}
@@ -178,7 +179,7 @@ func (s *Server) boshCreate(w http.ResponseWriter, r *http.Request, body *xml.St
 	if v, err := strconv.Atoi(attr(body, "wait")); err == nil && v >= 0 && time.Duration(v)*time.Second < wait {
 		wait = time.Duration(v) * time.Second
 	}
-	bc := &boshConn{sid: randomToken(), srv: &s.bosh, rid: rid, wait: wait, domain: s.Domain,
+	bc := &boshConn{sid: randomToken(), srv: &s.bosh, rid: rid, wait: wait, domain: domain,
 		remote: remoteAddr(r.RemoteAddr), in: make(chan []byte, 8), closed: make(chan struct{}), wake: make(chan struct{})}
 	if !s.bosh.add(bc) {
 		boshTerminate(w, "remote-connection-failed")
@@ -192,10 +193,10 @@ func (s *Server) boshCreate(w http.ResponseWriter, r *http.Request, body *xml.St
 	if version == "" {
 		version = "1.0"
 	}
-	bc.feed(clientHeader(s.Domain, version))
+	bc.feed(clientHeader(domain, version))
 	created := boshBody().Set("sid", bc.sid).Set("wait", strconv.Itoa(int(wait/time.Second))).
 		Set("inactivity", strconv.Itoa(int(boshInactivity/time.Second))).Set("polling", "0").Set("requests", strconv.Itoa(boshRequests)).
-		Set("hold", "1").Set("ver", "1.11").Set("from", s.Domain).SetNS(nsXBOSH, "version", "1.0").SetNS(nsXBOSH, "restartlogic", "true")
+		Set("hold", "1").Set("ver", "1.11").Set("from", domain).SetNS(nsXBOSH, "version", "1.0").SetNS(nsXBOSH, "restartlogic", "true")
 	bc.respond(w, rid, created, wait)
 }
 
@@ -209,7 +210,7 @@ type boshConn struct {
 	sid    string
 	srv    *boshSessions
 	wait   time.Duration
-	domain string
+	domain string     // the served domain the session was created for
 	remote remoteAddr // of the creating request, for sign-in throttling
 
 	in     chan []byte   // request contents, in rid order, for Read

@@ -54,6 +54,12 @@ func startClock(t *testing.T, allowPlaintext bool, clk clock.Clock, opts ...func
 // startStore starts a rig whose hub reads and writes the store through
 // wrap (nil: directly), for tests that watch what the server reads.
 func startStore(t *testing.T, allowPlaintext bool, clk clock.Clock, wrap func(store.Store) store.Store, opts ...func(*Server)) rig {
+	return startDomains(t, allowPlaintext, clk, wrap, []string{"localhost"}, opts...)
+}
+
+// startDomains starts a rig serving domains, the first the primary (the
+// certificate names them all); alice@localhost has an account.
+func startDomains(t *testing.T, allowPlaintext bool, clk clock.Clock, wrap func(store.Store) store.Store, domains []string, opts ...func(*Server)) rig {
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "x.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -68,12 +74,12 @@ func startStore(t *testing.T, allowPlaintext bool, clk clock.Clock, wrap func(st
 	if _, err := a.CreateAccount(context.Background(), "alice@localhost", "alice-password"); err != nil {
 		t.Fatal(err)
 	}
-	cert, pool, err := selfsigned.ForTest("localhost")
+	cert, pool, err := selfsigned.ForTest(domains[0], domains[1:]...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := core.New(core.Config{Domain: "localhost", Grace: time.Second}, st, clk, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	s := &Server{Domain: "localhost", Hub: hub, Auth: a, TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+	hub := core.New(core.Config{Domain: domains[0], Domains: domains, Grace: time.Second}, st, clk, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := &Server{Hub: hub, Auth: a, TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		AllowPlaintext: allowPlaintext, Clock: clk, Secret: []byte("k"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: xmlstream.DefaultLimits}
 	for _, o := range opts {
 		o(s)
@@ -241,9 +247,10 @@ func TestIdleStreamIsClosed(t *testing.T) {
 // rawStream is a hand-written client stream over plaintext TCP (the rig
 // allows it), for what client libraries do not let a test do.
 type rawStream struct {
-	t    *testing.T
-	conn net.Conn
-	rd   *xmlstream.Reader
+	t      *testing.T
+	conn   net.Conn
+	rd     *xmlstream.Reader
+	domain string // the header's to; "": localhost
 }
 
 func (x *rawStream) send(format string, args ...any) {
@@ -271,7 +278,11 @@ func (x *rawStream) expect(local string) *xmlstream.Element {
 
 func (x *rawStream) open() {
 	x.t.Helper()
-	x.send(`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`)
+	to := x.domain
+	if to == "" {
+		to = "localhost"
+	}
+	x.send(`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='%s' version='1.0'>`, to)
 	x.rd = newTestReader(x.conn)
 	x.next() // features
 }
@@ -298,6 +309,20 @@ func newTestReader(conn net.Conn) *xmlstream.Reader {
 // signIn authenticates local with SCRAM-SHA-256 and restarts the stream.
 func (r rig) signIn(t *testing.T, local string) *rawStream {
 	t.Helper()
+	return r.signInOn(t, local, "localhost")
+}
+
+// signInOn is signIn on a stream to domain.
+func (r rig) signInOn(t *testing.T, local, domain string) *rawStream {
+	t.Helper()
+	x := r.authenticate(t, local, domain)
+	x.open()
+	return x
+}
+
+// authenticate is signInOn up to SASL's success, before the restart.
+func (r rig) authenticate(t *testing.T, local, domain string) *rawStream {
+	t.Helper()
 	conn, err := net.Dial("tcp", r.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +332,7 @@ func (r rig) signIn(t *testing.T, local string) *rawStream {
 	// it: generous, since a busy machine under -race is slow (a test of
 	// many steps ran past 10 s there)
 	conn.SetDeadline(time.Now().Add(2 * time.Minute))
-	x := &rawStream{t: t, conn: conn}
+	x := &rawStream{t: t, conn: conn, domain: domain}
 	x.open()
 	c := msasl.NewClient(msasl.ScramSha256, msasl.Credentials(func() ([]byte, []byte, []byte) { return []byte(local), []byte(local + "-password"), nil }))
 	_, out, _ := c.Step(nil)
@@ -319,7 +344,6 @@ func (r rig) signIn(t *testing.T, local string) *rawStream {
 		}
 		x.send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s</response>`, base64.StdEncoding.EncodeToString(out))
 	}
-	x.open()
 	return x
 }
 

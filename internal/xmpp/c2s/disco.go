@@ -78,7 +78,7 @@ func (c *conn) contactInfo(rq iqRequest) error {
 func (c *conn) discoItems(rq iqRequest) error {
 	q := xmlstream.New(nsDiscoItem, "query")
 	if rq.to == toServer {
-		q.Add(xmlstream.New(nsDiscoItem, "item").Set("jid", c.s.mucDomain()).Set("name", "Rooms"))
+		q.Add(xmlstream.New(nsDiscoItem, "item").Set("jid", c.mucDomain()).Set("name", "Rooms"))
 	}
 	return c.iqResult(rq, q)
 }

@@ -59,13 +59,13 @@ func (c *conn) addressed(to string) (addressee, string) {
 	switch {
 	case to == "":
 		return toAccount, c.account
-	case strings.EqualFold(to, c.s.Domain):
-		return toServer, c.s.Domain
+	case strings.EqualFold(to, c.domain):
+		return toServer, c.domain
 	case strings.Contains(to, "@"):
 		bare, resource, err := addr.Parse(to)
 		switch {
 		case err != nil:
-			return toMalformed, c.s.Domain
+			return toMalformed, c.domain
 		case resource != "":
 			return toOther, bare + "/" + resource
 		case bare == c.account:
@@ -76,7 +76,7 @@ func (c *conn) addressed(to string) (addressee, string) {
 	domain, resource, full := strings.Cut(to, "/") // a domain address, perhaps with a resource
 	domain = strings.ToLower(domain)
 	if addr.Domain(domain) != nil || full && addr.Resource(resource) != nil {
-		return toMalformed, c.s.Domain
+		return toMalformed, c.domain
 	}
 	if full {
 		return toOther, domain + "/" + resource

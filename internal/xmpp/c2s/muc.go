@@ -2,13 +2,15 @@ package c2s
 
 // XEP-0045 Multi-User Chat (a subset) over the core's rooms (docs/rooms.md),
 // and XEP-0249 direct invitations. The service is the subdomain
-// conference.<domain> (Server.MUCDomain), reached through the client's own
-// stream: stanzas to it are turned into core calls here, not routed to
-// another server, and room events come back as the stanzas of a MUC
-// service. A room is room@conference.<domain>; an occupant
-// room@conference.<domain>/nick. The rooms are those of the stream's
-// namespace: presenced's own (the same rooms JSON-protocol sessions join),
-// or an app's for a stream signed in with the app's token.
+// conference.<domain> of the stream's domain (or Server.MUCDomain),
+// reached through the client's own stream: stanzas to it are turned into
+// core calls here, not routed to another server, and room events come
+// back as the stanzas of a MUC service. A room is room@conference.<domain>;
+// an occupant room@conference.<domain>/nick. The rooms are those of the
+// stream's namespace: presenced's own (the same rooms JSON-protocol
+// sessions join), or an app's for a stream signed in with the app's token.
+// Rooms have no domain: a server hosting several domains has one service
+// per domain, and each addresses the same rooms.
 
 import (
 	"context"
@@ -31,12 +33,15 @@ const (
 	roomConfigFTy = "http://jabber.org/protocol/muc#roomconfig"
 )
 
-// mucDomain is the MUC service's address.
-func (s *Server) mucDomain() string {
-	if s.MUCDomain != "" {
-		return strings.ToLower(s.MUCDomain)
+// mucDomain is the MUC service's address on this stream: each served
+// domain has its own, conference.<domain>, all addressing the same rooms
+// (rooms have no domain: they are the deployment's, as for JSON-protocol
+// sessions).
+func (c *conn) mucDomain() string {
+	if c.s.MUCDomain != "" {
+		return strings.ToLower(c.s.MUCDomain)
 	}
-	return "conference." + strings.ToLower(s.Domain)
+	return "conference." + c.domain
 }
 
 // mucAddress splits an address of the MUC service: the service itself
@@ -47,7 +52,7 @@ func (c *conn) mucAddress(to string) (room, nick string, ok bool) {
 	if !hasAt {
 		room, domain = "", rest
 	}
-	if !strings.EqualFold(domain, c.s.mucDomain()) {
+	if !strings.EqualFold(domain, c.mucDomain()) {
 		return "", "", false
 	}
 	return strings.ToLower(room), nick, true
@@ -55,7 +60,7 @@ func (c *conn) mucAddress(to string) (room, nick string, ok bool) {
 
 // roomJID is a room's address; with nick, an occupant's.
 func (c *conn) roomJID(room, nick string) string {
-	j := room + "@" + c.s.mucDomain()
+	j := room + "@" + c.mucDomain()
 	if nick != "" {
 		j += "/" + nick
 	}
@@ -201,7 +206,7 @@ func (c *conn) onMUCIQ(el *xmlstream.Element, room, nick string) error {
 	}
 	rq := iqRequest{el: el, id: el.AttrValue("id"), typ: typ, to: toOther, from: c.roomJID(room, nick)}
 	if room == "" {
-		rq.from = c.s.mucDomain()
+		rq.from = c.mucDomain()
 	}
 	var payload *xmlstream.Element
 	for _, n := range el.Children {

@@ -27,7 +27,7 @@ func (c *conn) openStream(features ...xmlstream.Node) error {
 	// the response header goes out even on error, so a stream error can
 	// follow it; with the features, in one write
 	return c.batched(func() error {
-		c.send(c.frame.open(hex.EncodeToString(id), c.s.Domain), false)
+		c.send(c.frame.open(hex.EncodeToString(id), c.replyDomain(headerTo(start))), false)
 		if err != nil {
 			return err
 		}
@@ -35,14 +35,38 @@ func (c *conn) openStream(features ...xmlstream.Node) error {
 	})
 }
 
+// headerTo is the to of a client's stream header.
+func headerTo(start xml.StartElement) string {
+	for _, a := range start.Attr {
+		if a.Name.Space == "" && a.Name.Local == "to" {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// replyDomain is the from of our answer to a stream header addressed to
+// to: the stream's domain once chosen, else to if served, else the
+// primary domain (the header before a host-unknown error).
+func (c *conn) replyDomain(to string) string {
+	switch {
+	case c.domain != "":
+		return c.domain
+	case c.s.Hub.Serves(to):
+		return strings.ToLower(to)
+	}
+	return c.s.Hub.Domain()
+}
+
 // checkHeader answers the client's stream header with the features, or
-// the stream error it deserves (RFC 6120 § 4.9.3).
+// the stream error it deserves (RFC 6120 § 4.9.3). The first header picks
+// the stream's domain among those served; a restarted stream (after TLS
+// or SASL) stays on it.
 func (c *conn) checkHeader(start xml.StartElement, features []xmlstream.Node) error {
-	var to, version, defaultNS string
+	to := headerTo(start)
+	var version, defaultNS string
 	for _, a := range start.Attr {
 		switch {
-		case a.Name.Space == "" && a.Name.Local == "to":
-			to = a.Value
 		case a.Name.Space == "" && a.Name.Local == "version":
 			version = a.Value
 		case a.Name.Space == "" && a.Name.Local == "xmlns":
@@ -52,11 +76,14 @@ func (c *conn) checkHeader(start xml.StartElement, features []xmlstream.Node) er
 	switch {
 	case defaultNS != nsClient:
 		return &xmlstream.StreamError{Condition: "invalid-namespace", Text: "the default namespace must be jabber:client"}
-	case !strings.EqualFold(to, c.s.Domain):
+	case c.domain == "" && !c.s.Hub.Serves(to):
 		return &xmlstream.StreamError{Condition: "host-unknown", Text: "this server does not serve " + to}
+	case c.domain != "" && !strings.EqualFold(to, c.domain):
+		return &xmlstream.StreamError{Condition: "host-unknown", Text: "this stream is for " + c.domain}
 	case !strings.HasPrefix(version, "1."):
 		return &xmlstream.StreamError{Condition: "unsupported-version", Text: "version 1.0 is required"}
 	}
+	c.domain = strings.ToLower(to)
 	return c.write(xmlstream.New(xmlstream.NSStream, "features").Add(features...))
 }
 

@@ -80,8 +80,8 @@ func (c *conn) oauthBearer(in []byte) (string, error) {
 	_, domain, _ := strings.Cut(tok.Account, "@")
 	switch {
 	case err != nil, tok.App == "": // presenced's own tokens are not taken here (above)
-	case !strings.EqualFold(domain, c.s.Domain):
-		fail.Text = "the token is for another domain"
+	case !strings.EqualFold(domain, c.domain):
+		fail.Text = "the token is for another domain than the stream's"
 	case msg.AuthzID != "" && !sameAccount(msg.AuthzID, tok.Account):
 		refusal.Status, fail = "invalid_request", &sasl.Failure{Condition: "invalid-authzid", Text: "cannot act for another account"}
 	case !slices.Contains(tok.Scopes, core.ScopeAddresses):

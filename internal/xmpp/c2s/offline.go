@@ -48,7 +48,7 @@ func init() {
 
 // delay is a XEP-0203 stamp from the server.
 func (c *conn) delay(at time.Time, why string) *xmlstream.Element {
-	return xmlstream.New(nsDelay, "delay").Set("from", c.s.Domain).Set("stamp", at.UTC().Format("2006-01-02T15:04:05.000Z")).AddText(why)
+	return xmlstream.New(nsDelay, "delay").Set("from", c.domain).Set("stamp", at.UTC().Format("2006-01-02T15:04:05.000Z")).AddText(why)
 }
 
 // mam answers a XEP-0313 query: the form's fields (get), or a page of the

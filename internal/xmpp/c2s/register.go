@@ -53,7 +53,7 @@ func (c *conn) register(el *xmlstream.Element) error {
 		if user == "" || pw == "" {
 			return c.iqError(rq, "modify", "not-acceptable")
 		}
-		_, err := c.s.Auth.CreateAccount(context.Background(), user+"@"+c.s.Domain, pw)
+		_, err := c.s.Auth.CreateAccount(context.Background(), user+"@"+c.domain, pw)
 		switch {
 		case errors.Is(err, store.ErrExists):
 			return c.iqError(rq, "cancel", "conflict")

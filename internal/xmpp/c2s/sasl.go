@@ -138,14 +138,14 @@ func (c *conn) saslExchange(el *xmlstream.Element) (string, error) {
 			return "", err
 		}
 		if ticket == nil {
-			at := auth.Client{IP: c.clientIP()}.Attempt(s.Username() + "@" + c.s.Domain)
+			at := auth.Client{IP: c.clientIP()}.Attempt(s.Username() + "@" + c.domain)
 			if ticket, err = th.Begin(at); err != nil {
 				return "", &sasl.Failure{Condition: "temporary-auth-failure", Text: err.Error()}
 			}
 		}
 		if done {
 			ticket.Succeeded()
-			account, err := addr.Bare(s.Username() + "@" + c.s.Domain)
+			account, err := addr.Bare(s.Username() + "@" + c.domain)
 			if err != nil {
 				return "", &sasl.Failure{Condition: "not-authorized", Text: "authentication failed"}
 			}
@@ -160,7 +160,7 @@ func (c *conn) saslExchange(el *xmlstream.Element) (string, error) {
 
 // lookup finds an account's SCRAM credential by its local part.
 func (c *conn) lookup(username, mechanism string) (store.ScramCredential, bool) {
-	bare, err := addr.Bare(username + "@" + c.s.Domain)
+	bare, err := addr.Bare(username + "@" + c.domain)
 	if err != nil {
 		return store.ScramCredential{}, false
 	}
@@ -235,7 +235,7 @@ func (c *conn) plain(msg []byte) (string, error) {
 	if len(parts) != 3 {
 		return "", &sasl.Failure{Condition: "malformed-request", Text: "PLAIN is authzid NUL authcid NUL password"}
 	}
-	account, err := c.s.Auth.CheckPassword(context.Background(), auth.Client{IP: c.clientIP()}, parts[1]+"@"+c.s.Domain, parts[2])
+	account, err := c.s.Auth.CheckPassword(context.Background(), auth.Client{IP: c.clientIP()}, parts[1]+"@"+c.domain, parts[2])
 	switch {
 	case errors.Is(err, auth.ErrThrottled), errors.Is(err, auth.ErrBusy):
 		return "", &sasl.Failure{Condition: "temporary-auth-failure", Text: err.Error()}

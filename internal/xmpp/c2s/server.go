@@ -36,10 +36,12 @@ const (
 )
 
 // Server accepts XMPP client connections.
+//
+// The domains it serves are the hub's (core.Hub.Serves): each stream is
+// for the one its header names (conn.domain).
 type Server struct {
-	Domain string
-	// MUCDomain is the address of the multi-user chat service (muc.go);
-	// "" means conference.<Domain>.
+	// MUCDomain is the address of the multi-user chat service (muc.go)
+	// on every stream; "" means conference.<the stream's domain>.
 	MUCDomain      string
 	Hub            *core.Hub
 	Auth           *auth.Auth
@@ -123,6 +125,7 @@ type conn struct {
 	registered    bool            // … one of which created an account
 	overHTTP      bool            // XMPP over WebSocket: TLS, if any, is the HTTP listener's
 	httpsTLS      bool            // … and it is on
+	domain        string          // the served domain the client's first stream header named (negotiate.go)
 	account       string          // after SASL
 	app           *appSignIn      // … when an app's token signed in (oauthbearer.go)
 	checked       core.Checkpoint // taken before SASL read the credentials

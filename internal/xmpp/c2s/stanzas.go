@@ -170,7 +170,7 @@ func (c *conn) onMessage(el *xmlstream.Element) error {
 	if to == "" || m.Body == "" && m.Payload == "" {
 		return nil // to the server itself, or empty: nothing to do
 	}
-	if _, _, err := addr.Parse(to); err != nil && !strings.EqualFold(to, c.s.Domain) && typ != core.TypeError {
+	if _, _, err := addr.Parse(to); err != nil && !strings.EqualFold(to, c.domain) && typ != core.TypeError {
 		return c.messageError(to, id, "modify", "jid-malformed") // RFC 6120 § 8.3.3.8
 	}
 	_, err := c.sess.Send(m)

@@ -24,28 +24,29 @@ const (
 // offersBidi reports whether features offer bidirectional streams.
 func offersBidi(feats *xmlstream.Element) bool { return feats.Child(nsBidiFeat, "bidi") != nil }
 
-// lendBidi makes an inbound bidirectional stream, on which the peer just
-// authenticated domain, the way stanzas for domain leave, until the stream
-// ends or a newer one replaces it.
-func (s *Server) lendBidi(c *inConn, domain string) {
+// lendBidi makes an inbound bidirectional stream to the served domain
+// l.local, on which the peer just authenticated l.remote, the way stanzas
+// from l.local to l.remote leave, until the stream ends or a newer one
+// replaces it.
+func (s *Server) lendBidi(c *inConn, l link) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.bidi[domain] = c
-	s.cfg.Log.Info("s2s: bidirectional stream", "domain", domain)
+	s.bidi[l] = c
+	s.cfg.Log.Info("s2s: bidirectional stream", "domain", l.remote, "from", l.local)
 }
 
-// bidiConn is an inbound bidirectional stream that may carry stanzas to
-// domain, as an outbound one, or nil.
-func (s *Server) bidiConn(domain string) *outConn {
+// bidiConn is an inbound bidirectional stream that may carry stanzas from
+// l.local to l.remote, as an outbound one, or nil.
+func (s *Server) bidiConn(l link) *outConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.bidi[domain]
+	c := s.bidi[l]
 	if c == nil {
 		return nil
 	}
 	select {
 	case <-c.ended:
-		delete(s.bidi, domain)
+		delete(s.bidi, l)
 		return nil
 	default:
 	}
@@ -68,7 +69,7 @@ func (s *Server) forgetBidi(c *inConn) {
 // authenticated for domain would, until the stream ends. A stanza from
 // another domain ends the stream with invalid-from.
 func (in *initiator) readBidi(c *outConn) {
-	back := &inConn{s: in.s, nc: in.nc, tls: true, r: in.r, peer: in.domain, authed: map[string]bool{in.domain: true}}
+	back := &inConn{s: in.s, nc: in.nc, tls: true, r: in.r, local: in.local, peer: in.domain, authed: map[string]bool{in.domain: true}}
 	for {
 		el, err := in.r.Next()
 		if err == nil {

@@ -40,6 +40,7 @@ type domain struct {
 	tlsLn net.Listener
 	tweak func(*s2s.Config)
 	cert  *tls.Certificate // nil: a self-signed one is made
+	also  []string         // more domains served besides name
 }
 
 func listen(t *testing.T) net.Listener {
@@ -65,7 +66,7 @@ func (d *domain) start(t *testing.T, secret string, dialback bool, routes map[st
 		}
 	}
 	if d.cert == nil {
-		cert, _, err := selfsigned.ForTest(d.name)
+		cert, _, err := selfsigned.ForTest(d.name, d.also...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,13 +74,13 @@ func (d *domain) start(t *testing.T, secret string, dialback bool, routes map[st
 	}
 	cert := *d.cert
 	log := slog.New(slog.DiscardHandler)
-	cfg := s2s.Config{Domain: d.name, TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, Secret: []byte(secret),
+	cfg := s2s.Config{Domain: d.name, Domains: d.also, TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, Secret: []byte(secret),
 		Dialback: dialback, Routes: routes, Log: log}
 	if d.tweak != nil {
 		d.tweak(&cfg)
 	}
 	d.fed = s2s.New(cfg, nil)
-	d.hub = core.New(core.Config{Domain: d.name, Grace: time.Second}, st, clock.Real{}, d.fed.Router(), log)
+	d.hub = core.New(core.Config{Domain: d.name, Domains: d.also, Grace: time.Second}, st, clock.Real{}, d.fed.Router(), log)
 	d.fed.SetLocal(d.hub.LocalRouter())
 	d.fed.SetCore(d.hub)
 	go d.fed.Serve(d.ln)
@@ -398,28 +399,28 @@ func TestSASLExternal(t *testing.T) {
 // aliceSeesBob: alice@a.test asks, bob@b.test approves, alice sees him.
 func aliceSeesBob(t *testing.T, a, b *domain, alice, bob *client) {
 	t.Helper()
-	if err := a.hub.Subscribe(ctx, "alice@a.test", "bob@b.test"); err != nil {
+	sees(t, a, "alice@a.test", alice, b, "bob@b.test", bob)
+}
+
+// sees: viewer (of domain vd, with a session vc) asks subject (of sd,
+// with a session sc), the subject approves, and the viewer sees it.
+func sees(t *testing.T, vd *domain, viewer string, vc *client, sd *domain, subject string, sc *client) {
+	t.Helper()
+	if err := vd.hub.Subscribe(ctx, viewer, subject); err != nil {
 		t.Fatal(err)
 	}
-	bob.await("alice's request", subscription("alice@a.test", func(v core.SubscriptionView) bool { return v.PendingIn }))
-	if err := b.hub.Approve(ctx, "bob@b.test", "alice@a.test"); err != nil {
+	sc.await(viewer+"'s request", subscription(viewer, func(v core.SubscriptionView) bool { return v.PendingIn }))
+	if err := sd.hub.Approve(ctx, subject, viewer); err != nil {
 		t.Fatal(err)
 	}
-	alice.await("bob's presence", presenceOf("bob@b.test", core.Available, ""))
+	vc.await(subject+"'s presence", presenceOf(subject, core.Available, ""))
 }
 
 // befriend makes alice@a.test and bob@b.test see each other.
 func befriend(t *testing.T, a, b *domain, alice, bob *client) {
 	t.Helper()
-	aliceSeesBob(t, a, b, alice, bob)
-	if err := b.hub.Subscribe(ctx, "bob@b.test", "alice@a.test"); err != nil {
-		t.Fatal(err)
-	}
-	alice.await("bob's request", subscription("bob@b.test", func(v core.SubscriptionView) bool { return v.PendingIn }))
-	if err := a.hub.Approve(ctx, "alice@a.test", "bob@b.test"); err != nil {
-		t.Fatal(err)
-	}
-	bob.await("alice's presence", presenceOf("alice@a.test", core.Available, ""))
+	sees(t, a, "alice@a.test", alice, b, "bob@b.test", bob)
+	sees(t, b, "bob@b.test", bob, a, "alice@a.test", alice)
 }
 
 // friends starts a pair of domains where alice@a.test and bob@b.test,

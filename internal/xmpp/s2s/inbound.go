@@ -1,9 +1,10 @@
 package s2s
 
 // Inbound streams: another server's stream to us (RFC 6120 with
-// jabber:server). STARTTLS first, then dialback authenticates each domain
-// the peer sends for (several may be multiplexed on one stream); only then
-// are its stanzas taken, and only from the domains it authenticated.
+// jabber:server), addressed to any of the served domains. STARTTLS first,
+// then dialback authenticates each domain the peer sends for (several may
+// be multiplexed on one stream); only then are its stanzas taken, and only
+// from the domains it authenticated, to any served domain.
 
 import (
 	"context"
@@ -70,6 +71,7 @@ type inConn struct {
 	nc     net.Conn
 	tls    bool
 	id     string
+	local  string // the served domain the peer's latest header is to
 	peer   string // the from of the peer's latest header
 	r      *xmlstream.Reader
 	wmu    sync.Mutex
@@ -155,8 +157,12 @@ func (c *inConn) open() error {
 	rand.Read(id)
 	c.peer = strings.ToLower(headerAttr(st, "from"))
 	c.id = hex.EncodeToString(id)
+	c.local = c.s.cfg.Domain // our header's from, before a host-unknown error
+	if to := strings.ToLower(headerAttr(st, "to")); c.s.serves(to) {
+		c.local = to
+	}
 	c.wmu.Lock()
-	_, werr := c.nc.Write([]byte(header(c.s.cfg.Domain, headerAttr(st, "from"), c.id)))
+	_, werr := c.nc.Write([]byte(header(c.local, headerAttr(st, "from"), c.id)))
 	c.wmu.Unlock()
 	if err != nil {
 		return err
@@ -167,7 +173,7 @@ func (c *inConn) open() error {
 	switch {
 	case headerAttr(st, "xmlns") != nsServer:
 		return &xmlstream.StreamError{Condition: "invalid-namespace", Text: "the default namespace must be jabber:server"}
-	case !strings.EqualFold(headerAttr(st, "to"), c.s.cfg.Domain):
+	case !c.s.serves(headerAttr(st, "to")):
 		return &xmlstream.StreamError{Condition: "host-unknown", Text: "this server does not serve " + headerAttr(st, "to")}
 	case !strings.HasPrefix(headerAttr(st, "version"), "1."):
 		return &xmlstream.StreamError{Condition: "unsupported-version", Text: "version 1.0 is required"}
@@ -233,7 +239,7 @@ func (c *inConn) serve() error {
 					return err
 				}
 				if c.bidi.Load() { // only now: nothing of ours may precede the restarted header
-					c.s.lendBidi(c, c.peer)
+					c.s.lendBidi(c, link{c.local, c.peer})
 				}
 			}
 		case el.Name.Space == nsDialback && el.Name.Local == "result":
@@ -254,26 +260,31 @@ func (c *inConn) serve() error {
 	}
 }
 
-// onResult is a peer's dialback request for a domain (XEP-0220 § 2.1.2):
-// verified with the domain's authoritative server, then answered.
+// onResult is a peer's dialback request for a domain (XEP-0220 § 2.1.2)
+// towards one of ours: verified with the domain's authoritative server,
+// then answered.
 func (c *inConn) onResult(el *xmlstream.Element) error {
-	from, to, key := strings.ToLower(el.AttrValue("from")), el.AttrValue("to"), el.Text()
+	from, to, key := strings.ToLower(el.AttrValue("from")), strings.ToLower(el.AttrValue("to")), el.Text()
 	if el.AttrValue("type") != "" {
 		return nil // an answer: we never ask on an inbound stream
 	}
+	answerFrom := c.local
+	if c.s.serves(to) {
+		answerFrom = to
+	}
 	answer := func(typ string, cond string) error {
-		r := xmlstream.New(nsDialback, "result").Set("from", c.s.cfg.Domain).Set("to", from).Set("type", typ)
+		r := xmlstream.New(nsDialback, "result").Set("from", answerFrom).Set("to", from).Set("type", typ)
 		if cond != "" {
 			r.Add(xmlstream.New(nsServer, "error").Set("type", "cancel").Add(xmlstream.New(nsStanzas, cond)))
 		}
 		return c.write(r)
 	}
 	switch {
-	case !strings.EqualFold(to, c.s.cfg.Domain):
+	case !c.s.serves(to):
 		return answer("error", "item-not-found")
 	case !c.s.cfg.Dialback:
 		return answer("error", "not-acceptable")
-	case addr.Domain(from) != nil || strings.EqualFold(from, c.s.cfg.Domain) || key == "":
+	case addr.Domain(from) != nil || c.s.serves(from) || key == "":
 		return answer("error", "bad-request")
 	case !c.s.federates(from):
 		return answer("error", "forbidden") // another domain multiplexed on the stream is refused alone
@@ -286,7 +297,7 @@ func (c *inConn) onResult(el *xmlstream.Element) error {
 		defer c.verifying.Add(-1)
 		ctx, cancel := context.WithTimeout(context.Background(), negotiateTimeout)
 		defer cancel()
-		valid, err := c.s.verify(ctx, from, id, key)
+		valid, err := c.s.verify(ctx, to, from, id, key)
 		if err != nil {
 			c.s.cfg.Log.Info("s2s: dialback verification failed", "domain", from, "err", err)
 			answer("error", "remote-connection-failed")
@@ -299,7 +310,7 @@ func (c *inConn) onResult(el *xmlstream.Element) error {
 			c.s.reachable(from)
 			c.s.cfg.Log.Info("s2s: inbound domain authenticated", "domain", from, "mechanism", "dialback", "bidi", c.bidi.Load())
 			if err := answer("valid", ""); err == nil && c.bidi.Load() {
-				c.s.lendBidi(c, from) // after the answer: the peer takes our stanzas once it knows
+				c.s.lendBidi(c, link{to, from}) // after the answer: the peer takes our stanzas once it knows
 			}
 			return
 		}
@@ -309,16 +320,19 @@ func (c *inConn) onResult(el *xmlstream.Element) error {
 	return nil
 }
 
-// onVerify answers whether a key is one this server gave (XEP-0220 §
-// 2.1.3): recomputed from the secret, never stored.
+// onVerify answers whether a key is one this server gave, from one of its
+// domains (to) (XEP-0220 § 2.1.3): recomputed from the secret, never
+// stored.
 func (c *inConn) onVerify(el *xmlstream.Element) error {
-	from, to, id, key := el.AttrValue("from"), el.AttrValue("to"), el.AttrValue("id"), el.Text()
-	typ := "invalid"
-	if strings.EqualFold(to, c.s.cfg.Domain) && id != "" && key != "" && c.s.cfg.Dialback &&
-		hmacEqual(Key(c.s.cfg.Secret, strings.ToLower(from), c.s.cfg.Domain, id), key) {
-		typ = "valid"
+	from, to, id, key := el.AttrValue("from"), strings.ToLower(el.AttrValue("to")), el.AttrValue("id"), el.Text()
+	typ, answerFrom := "invalid", c.local
+	if c.s.serves(to) {
+		answerFrom = to
+		if id != "" && key != "" && c.s.cfg.Dialback && hmacEqual(Key(c.s.cfg.Secret, strings.ToLower(from), to, id), key) {
+			typ = "valid"
+		}
 	}
-	return c.write(xmlstream.New(nsDialback, "verify").Set("from", c.s.cfg.Domain).Set("to", from).Set("id", id).Set("type", typ))
+	return c.write(xmlstream.New(nsDialback, "verify").Set("from", answerFrom).Set("to", from).Set("id", id).Set("type", typ))
 }
 
 // serverTLS is the TLS of an inbound stream: it asks for the peer's
@@ -358,7 +372,7 @@ func (c *inConn) onExternal(el *xmlstream.Element) (bool, error) {
 			return fail("invalid-authzid")
 		}
 	}
-	if !c.certified(domain) {
+	if c.s.serves(domain) || !c.certified(domain) { // a peer never speaks for a domain served here
 		return fail("not-authorized")
 	}
 	c.wmu.Lock()

@@ -1,7 +1,9 @@
 package s2s
 
-// Outbound streams: one per remote domain, opened when something must go
-// there, negotiated (STARTTLS, then dialback), closed when idle. Stanzas
+// Outbound streams: one per pair of a served domain and a remote domain
+// (a stanza leaves on a stream authenticated for its sender's domain),
+// opened when something must go there, negotiated (STARTTLS, then SASL
+// EXTERNAL or dialback for the local domain), closed when idle. Stanzas
 // wait in a bounded queue meanwhile; a domain that cannot be reached is
 // retried with exponential backoff and jitter, and the core is told its
 // accounts are gone.
@@ -22,10 +24,15 @@ import (
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
-// peer is the outbound side towards one remote domain.
+// link names an outbound stream: from a served domain to a remote one.
+type link struct{ local, remote string }
+
+// peer is the outbound side from one served domain (local) towards one
+// remote domain.
 type peer struct {
 	s      *Server
-	domain string
+	local  string
+	domain string        // the remote domain
 	wake   chan struct{} // something was queued
 	back   chan struct{} // the domain's server was heard from: end any backoff
 	stop   chan struct{}
@@ -38,9 +45,10 @@ type peer struct {
 	latest map[string]int
 }
 
-// enqueue queues stanzas for domain and reports whether they were taken.
-// Over the queue's bound, a presence replaces the oldest queued presence
-// (latest wins), and a message is bounced to its sender.
+// enqueue queues stanzas for domain, each on the stream of its sender's
+// served domain (localOf), and reports whether they were all taken. Over
+// a queue's bound, a presence replaces the oldest queued presence (latest
+// wins), and a message is bounced to its sender.
 func (s *Server) enqueue(domain string, els ...*xmlstream.Element) bool {
 	if !s.federates(domain) {
 		return false // no connection is made: Route refused what matters
@@ -52,25 +60,23 @@ func (s *Server) enqueue(domain string, els ...*xmlstream.Element) bool {
 		return false
 	default:
 	}
-	p := s.peers[domain]
-	if p == nil {
-		p = &peer{s: s, domain: domain, wake: make(chan struct{}, 1), back: make(chan struct{}, 1), stop: make(chan struct{})}
-		s.peers[domain] = p
-		s.wg.Add(1)
-		go p.run()
-	}
 	taken := true
 	var bounced []*xmlstream.Element
+	woken := map[*peer]bool{}
 	for _, el := range els {
+		p := s.peerFor(link{local: s.localOf(el.AttrValue("from")), remote: domain})
+		woken[p] = true
 		if !p.add(el, s.cfg.QueueLimit) {
 			taken = false
 			bounced = append(bounced, el)
 		}
 	}
 	s.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
+	for p := range woken {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}
 	if len(bounced) > 0 {
 		go s.bounce(bounced, "remote-server-timeout")
@@ -78,14 +84,32 @@ func (s *Server) enqueue(domain string, els ...*xmlstream.Element) bool {
 	return taken
 }
 
+// peerFor is the outbound side of l, started on first use; s.mu is held.
+func (s *Server) peerFor(l link) *peer {
+	p := s.peers[l]
+	if p == nil {
+		p = &peer{s: s, local: l.local, domain: l.remote, wake: make(chan struct{}, 1), back: make(chan struct{}, 1), stop: make(chan struct{})}
+		s.peers[l] = p
+		s.wg.Add(1)
+		go p.run()
+	}
+	return p
+}
+
 // reachable is told that a stream from domain was just authenticated: its
-// server is up again, so the stream to it is retried at once rather than
-// after the rest of a backoff (and the domain resynchronised).
+// server is up again, so the streams to it (one per served domain) are
+// retried at once rather than after the rest of a backoff (and the domain
+// resynchronised).
 func (s *Server) reachable(domain string) {
 	s.mu.Lock()
-	p := s.peers[domain]
+	var back []*peer
+	for l, p := range s.peers {
+		if l.remote == domain {
+			back = append(back, p)
+		}
+	}
 	s.mu.Unlock()
-	if p != nil {
+	for _, p := range back {
 		select {
 		case p.back <- struct{}{}:
 		default:
@@ -93,15 +117,19 @@ func (s *Server) reachable(domain string) {
 	}
 }
 
-// Queued is how many stanzas wait for domain's stream (at most
-// Config.QueueLimit, and as many again being written).
+// Queued is how many stanzas wait for domain's streams (at most
+// Config.QueueLimit for each served domain, and as many again being
+// written).
 func (s *Server) Queued(domain string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.peers[domain]; p != nil {
-		return len(p.queue)
+	n := 0
+	for l, p := range s.peers {
+		if l.remote == domain {
+			n += len(p.queue)
+		}
 	}
-	return 0
+	return n
 }
 
 // add queues el (the caller holds s.mu) and reports whether it was taken.
@@ -272,12 +300,12 @@ func (p *peer) run() {
 		if c == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), negotiateTimeout)
 			var err error
-			if c = s.bidiConn(p.domain); c == nil {
-				c, err = s.connect(ctx, p.domain)
+			if c = s.bidiConn(link{p.local, p.domain}); c == nil {
+				c, err = s.connect(ctx, p.local, p.domain)
 			}
 			cancel()
 			if err != nil {
-				s.cfg.Log.Info("s2s: cannot reach domain", "domain", p.domain, "err", err, "retry", backoff)
+				s.cfg.Log.Info("s2s: cannot reach domain", "domain", p.domain, "from", p.local, "err", err, "retry", backoff)
 				p.putBack(batch)
 				lost = true
 				if s.core != nil {
@@ -383,9 +411,11 @@ func (c *outConn) close() {
 	c.nc.Close()
 }
 
-// initiator is the initiating side of a stream under negotiation.
+// initiator is the initiating side of a stream under negotiation, from
+// the served domain local to domain.
 type initiator struct {
 	s        *Server
+	local    string
 	domain   string
 	nc       net.Conn
 	r        *xmlstream.Reader
@@ -396,7 +426,7 @@ type initiator struct {
 
 // open sends our header and reads the peer's header and features.
 func (in *initiator) open() (*xmlstream.Element, error) {
-	if _, err := in.nc.Write([]byte(header(in.s.cfg.Domain, in.domain, ""))); err != nil {
+	if _, err := in.nc.Write([]byte(header(in.local, in.domain, ""))); err != nil {
 		return nil, err
 	}
 	in.r = xmlstream.NewReader(in.nc, in.s.cfg.Limits)
@@ -432,8 +462,9 @@ func (in *initiator) write(el *xmlstream.Element) error {
 	return err
 }
 
-// handshake opens a stream to domain and runs STARTTLS (required).
-func (s *Server) handshake(ctx context.Context, domain string) (*initiator, *xmlstream.Element, error) {
+// handshake opens a stream from local to domain and runs STARTTLS
+// (required).
+func (s *Server) handshake(ctx context.Context, local, domain string) (*initiator, *xmlstream.Element, error) {
 	nc, direct, err := s.dial(ctx, domain)
 	if err != nil {
 		return nil, nil, err
@@ -441,7 +472,7 @@ func (s *Server) handshake(ctx context.Context, domain string) (*initiator, *xml
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
-	in := &initiator{s: s, domain: domain, nc: nc}
+	in := &initiator{s: s, local: local, domain: domain, nc: nc}
 	if direct { // XEP-0368: TLS first, with the ALPN protocol xmpp-server
 		tc := tls.Client(nc, s.clientTLS(domain, "xmpp-server"))
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -516,7 +547,7 @@ func (in *initiator) external(feats *xmlstream.Element) (bool, error) {
 	if !offered {
 		return false, nil
 	}
-	authzid := base64.StdEncoding.EncodeToString([]byte(in.s.cfg.Domain))
+	authzid := base64.StdEncoding.EncodeToString([]byte(in.local))
 	if err := in.write(xmlstream.New(nsSASL, "auth").Set("mechanism", "EXTERNAL").AddText(authzid)); err != nil {
 		return false, err
 	}
@@ -531,11 +562,11 @@ func (in *initiator) external(feats *xmlstream.Element) (bool, error) {
 	return err == nil, err
 }
 
-// connect opens an authenticated outbound stream to domain: by
-// certificate (SASL EXTERNAL) when both certificates verify, else by
-// dialback if allowed.
-func (s *Server) connect(ctx context.Context, domain string) (*outConn, error) {
-	in, feats, err := s.handshake(ctx, domain)
+// connect opens an outbound stream to domain, authenticated for the
+// served domain local: by certificate (SASL EXTERNAL) when both
+// certificates verify, else by dialback if allowed.
+func (s *Server) connect(ctx context.Context, local, domain string) (*outConn, error) {
+	in, feats, err := s.handshake(ctx, local, domain)
 	if err != nil {
 		return nil, err
 	}
@@ -558,8 +589,8 @@ func (s *Server) connect(ctx context.Context, domain string) (*outConn, error) {
 	if !s.cfg.Dialback {
 		return fail(errNoDialback)
 	}
-	key := Key(s.cfg.Secret, domain, s.cfg.Domain, in.id)
-	if err := in.write(xmlstream.New(nsDialback, "result").Set("from", s.cfg.Domain).Set("to", domain).AddText(key)); err != nil {
+	key := Key(s.cfg.Secret, domain, local, in.id)
+	if err := in.write(xmlstream.New(nsDialback, "result").Set("from", local).Set("to", domain).AddText(key)); err != nil {
 		return fail(err)
 	}
 	for {
@@ -604,10 +635,10 @@ func (in *initiator) authenticated() *outConn {
 }
 
 // verify asks the authoritative server of originating whether key is the
-// one it gave for the stream id (XEP-0220 § 2.1.3: db:verify), over a
-// stream of its own.
-func (s *Server) verify(ctx context.Context, originating, id, key string) (bool, error) {
-	in, _, err := s.handshake(ctx, originating)
+// one it gave for the stream id towards our served domain receiving
+// (XEP-0220 § 2.1.3: db:verify), over a stream of its own.
+func (s *Server) verify(ctx context.Context, receiving, originating, id, key string) (bool, error) {
+	in, _, err := s.handshake(ctx, receiving, originating)
 	if err != nil {
 		return false, err
 	}
@@ -615,7 +646,7 @@ func (s *Server) verify(ctx context.Context, originating, id, key string) (bool,
 		in.nc.Write([]byte(streamEnd))
 		in.nc.Close()
 	}()
-	if err := in.write(xmlstream.New(nsDialback, "verify").Set("from", s.cfg.Domain).Set("to", originating).Set("id", id).AddText(key)); err != nil {
+	if err := in.write(xmlstream.New(nsDialback, "verify").Set("from", receiving).Set("to", originating).Set("id", id).AddText(key)); err != nil {
 		return false, err
 	}
 	for {

@@ -49,7 +49,7 @@ func TestQueueBound(t *testing.T) {
 	// the peer is made here without its goroutine, so nothing drains the
 	// queue while the test fills it
 	s.mu.Lock()
-	s.peers["c.test"] = &peer{s: s, domain: "c.test", wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	s.peers[link{"b.test", "c.test"}] = &peer{s: s, local: "b.test", domain: "c.test", wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	s.mu.Unlock()
 	if !s.enqueue("c.test", pres("one")) || !s.enqueue("c.test", msg("m1")) {
 		t.Fatal("refused below the bound")
@@ -72,7 +72,7 @@ func TestQueueBound(t *testing.T) {
 		t.Fatalf("bounce %+v", b)
 	}
 	s.mu.Lock()
-	q := s.peers["c.test"].queue
+	q := s.peers[link{"b.test", "c.test"}].queue
 	s.mu.Unlock()
 	if len(q) != 2 || q[0].AttrValue("id") != "m1" || q[1].ChildText(nsServer, "status") != "two" {
 		t.Fatalf("queue %v", q)
@@ -96,9 +96,9 @@ func TestQueueLatestWins(t *testing.T) {
 	s := New(Config{Domain: "b.test", QueueLimit: 4, Resolver: noDNS{}, Log: slog.New(slog.DiscardHandler)}, nil)
 	s.SetCore(&bounceCore{nullCore: nullCore{t}, got: make(chan struct{}, 10)})
 	defer s.Close()
-	p := &peer{s: s, domain: "c.test", wake: make(chan struct{}, 1), stop: make(chan struct{})} // not running: nothing drains
+	p := &peer{s: s, local: "b.test", domain: "c.test", wake: make(chan struct{}, 1), stop: make(chan struct{})} // not running: nothing drains
 	s.mu.Lock()
-	s.peers["c.test"] = p
+	s.peers[link{"b.test", "c.test"}] = p
 	s.mu.Unlock()
 	pres := func(from, to, status string) *xmlstream.Element {
 		return presence(from, to, "").Add(xmlstream.New(nsServer, "status").AddText(status))

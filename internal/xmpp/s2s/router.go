@@ -31,7 +31,7 @@ func (r router) Route(ev core.Event, to []core.Target) core.Routed {
 	local := to[:0:0]
 	for _, t := range to {
 		d := addr.DomainOf(t.Account)
-		if d == "" || strings.EqualFold(d, s.cfg.Domain) {
+		if d == "" || s.serves(d) { // between served domains: never over federation
 			local = append(local, t)
 			continue
 		}
@@ -51,10 +51,10 @@ func (r router) Route(ev core.Event, to []core.Target) core.Routed {
 	return out
 }
 
-// isLocal reports whether bare is one of this server's accounts: only
+// isLocal reports whether bare is an account of a served domain: only
 // their information leaves through federation (a server never relays).
 func (s *Server) isLocal(bare string) bool {
-	return strings.EqualFold(addr.DomainOf(bare), s.cfg.Domain)
+	return s.serves(addr.DomainOf(bare))
 }
 
 // stanzas translates one event for one remote target.

@@ -63,7 +63,11 @@ type Core interface {
 
 // Config configures federation.
 type Config struct {
-	Domain string
+	// Domain is the primary domain served; Domains every domain served,
+	// Domain among them (nil: Domain alone). Stanzas between served
+	// domains stay local; each leaves on a stream of its sender's domain.
+	Domain  string
+	Domains []string
 	// TLS holds this server's certificate; STARTTLS is required both ways.
 	TLS *tls.Config
 	// Secret keys dialback (XEP-0185); it must stay the same across
@@ -118,17 +122,19 @@ const (
 	keepalive = 20 * time.Second
 )
 
-// Server is one domain's federation.
+// Server is the federation of the domains one process serves.
 type Server struct {
-	cfg   Config
-	core  Core
-	local core.Router
+	cfg     Config
+	domains []string // served, lower-cased, the primary first
+	core    Core
+	local   core.Router
 
 	mu    sync.Mutex
-	peers map[string]*peer // outbound, by remote domain
-	// bidi are inbound streams that also carry our stanzas to the domains
-	// their peers authenticated on them (XEP-0288, bidi.go)
-	bidi map[string]*inConn
+	peers map[link]*peer // outbound streams, by local and remote domain
+	// bidi are inbound streams that also carry our stanzas from a served
+	// domain to the domains their peers authenticated on them (XEP-0288,
+	// bidi.go), by local and remote domain
+	bidi map[link]*inConn
 
 	ratesMu sync.Mutex
 	rates   map[string]*domainRate // inbound stanza budgets, by remote domain (limit.go)
@@ -141,8 +147,8 @@ type Server struct {
 	wg      sync.WaitGroup
 }
 
-// New returns the federation of cfg.Domain. local is the router of this
-// server's own sessions; SetCore must be called before Serve.
+// New returns the federation of cfg's domains. local is the router of
+// this server's own sessions; SetCore must be called before Serve.
 func New(cfg Config, local core.Router) *Server {
 	if cfg.Limits == (xmlstream.Limits{}) {
 		cfg.Limits = xmlstream.DefaultLimits
@@ -164,7 +170,28 @@ func New(cfg Config, local core.Router) *Server {
 	}
 	cfg.Domain = strings.ToLower(cfg.Domain)
 	cfg.Block, cfg.Allow = lowered(cfg.Block), lowered(cfg.Allow)
-	return &Server{cfg: cfg, local: local, peers: map[string]*peer{}, bidi: map[string]*inConn{}, rates: map[string]*domainRate{}, shown: map[string][]string{}, done: make(chan struct{})}
+	s := &Server{cfg: cfg, local: local, peers: map[link]*peer{}, bidi: map[link]*inConn{}, rates: map[string]*domainRate{}, shown: map[string][]string{}, done: make(chan struct{})}
+	for _, d := range append([]string{cfg.Domain}, cfg.Domains...) {
+		if d = strings.ToLower(d); d != "" && !slices.Contains(s.domains, d) {
+			s.domains = append(s.domains, d)
+		}
+	}
+	return s
+}
+
+// serves reports whether domain is one of this server's (any case).
+func (s *Server) serves(domain string) bool {
+	return slices.Contains(s.domains, strings.ToLower(domain))
+}
+
+// localOf is the served domain a stanza from the address from leaves
+// for: the sender's own, else (an answer from an address of no served
+// domain) the primary.
+func (s *Server) localOf(from string) string {
+	if d := domainOfAddress(from); s.serves(d) {
+		return d
+	}
+	return s.cfg.Domain
 }
 
 func lowered(domains []string) []string {

@@ -48,7 +48,7 @@ func (c *inConn) onStanza(el *xmlstream.Element) error {
 	if c.s.core == nil {
 		return nil
 	}
-	if domainOfAddress(to) != c.s.cfg.Domain {
+	if !c.s.serves(domainOfAddress(to)) {
 		// another service of ours (the rooms' domain) or nobody's: not
 		// over federation yet; the stanza is refused, the stream stays
 		if el.AttrValue("type") != "error" && el.AttrValue("type") != "result" && el.Name.Local != "presence" {
