@@ -384,6 +384,7 @@ func TestRoomSlixmpp(t *testing.T) {
 	defer func() {
 		if t.Failed() {
 			cmd.Process.Kill()
+			<-done // out is written until the process has ended
 		}
 		t.Logf("slixmpp:\n%s", out.String())
 	}()
@@ -407,7 +408,7 @@ func TestRoomSlixmpp(t *testing.T) {
 		if err != nil {
 			t.Fatalf("slixmpp scenario: %v", err)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatal("slixmpp scenario did not end")
 	}
 }
