@@ -176,6 +176,7 @@ func (h *Hub) remotePresenceLocked(loaded *user, rbare, rres, local string, p *P
 // unreachable, so what it last said no longer holds. Local viewers see
 // them go, as when the accounts sign out.
 func (h *Hub) RemoteDomainGone(domain string) {
+	h.roomDomainGone(domain) // its users leave the rooms here (roomremote.go)
 	for _, u := range h.liveUsers() {
 		if !strings.EqualFold(addr.DomainOf(u.address), domain) {
 			continue // (u.remote is read under u's lock, below)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/presenced/presenced/internal/addr"
 )
@@ -78,6 +79,9 @@ func (h *Hub) roomHome(ctx context.Context, s *Session, id RoomID) (string, erro
 	if err != nil {
 		h.log.Warn("cluster room home", "room", id.Name, "err", err)
 		return "", Errorf(CodeUnavailable, "the room's node cannot be found: try again")
+	}
+	if home != "" && s.remote != "" {
+		return "", errRemoteElsewhere // roomremote.go
 	}
 	return home, nil
 }
@@ -249,6 +253,12 @@ func (h *Hub) RoomStepFrom(ctx context.Context, origin string, st RoomStep) (int
 	if x == nil {
 		return 0, errNotInRoom
 	}
+	return h.standInStep(ctx, x, st)
+}
+
+// standInStep runs st as the stand-in x: a session of another node
+// (RoomStepFrom) or of another domain (RemoteRoomStep, roomremote.go).
+func (h *Hub) standInStep(ctx context.Context, x *Session, st RoomStep) (n int, err error) {
 	switch st.Op {
 	case roomJoin:
 		if st.Presence == nil {
@@ -265,9 +275,7 @@ func (h *Hub) RoomStepFrom(ctx context.Context, origin string, st RoomStep) (int
 	case roomLeave:
 		err = x.Leave(ctx, st.Room)
 	case roomSend:
-		var n int
-		n, err = x.RoomSend(ctx, st.Room, st.ID, st.Text)
-		return n, err
+		return x.RoomSend(ctx, st.Room, st.ID, st.Text)
 	case roomSubject:
 		err = x.SetSubject(ctx, st.Room, st.Text)
 	case roomKick:
@@ -290,6 +298,9 @@ func (h *Hub) roomStandIn(origin, account, resource string, ch Channel, create b
 			h.rooms.standIns = map[string]*Session{}
 		}
 		x = &Session{hub: h, Account: account, Resource: resource, node: origin, channel: ch}
+		if domain, ok := strings.CutPrefix(origin, remoteOrigin); ok { // roomremote.go
+			x.node, x.remote = "", domain
+		}
 		h.rooms.standIns[k] = x
 	}
 	return x // its channel is fixed: a grant that loses scopes ends the session on its node
@@ -378,20 +389,14 @@ func roomOfEvent(ev Event) string {
 // roomPeerGone: node died. Stand-ins of its sessions leave the rooms here;
 // this node's sessions in rooms kept there are told they left.
 func (h *Hub) roomPeerGone(node string) {
-	h.rooms.mu.Lock()
-	var gone []*Session
-	for k, x := range h.rooms.standIns {
-		if x.node == node {
-			gone = append(gone, x)
-			delete(h.rooms.standIns, k)
-		}
-	}
+	h.dropStandIns(func(_ string, x *Session) bool { return x.node == node })
 	type lost struct {
 		s    *Session
 		id   RoomID
 		nick string
 	}
 	var ls []lost
+	h.rooms.mu.Lock()
 	for s, rs := range h.rooms.homes {
 		for id, rr := range rs {
 			if rr.home == node {
@@ -400,11 +405,6 @@ func (h *Hub) roomPeerGone(node string) {
 		}
 	}
 	h.rooms.mu.Unlock()
-	for _, x := range gone {
-		unlock := h.lock(x.Account)
-		h.leaveRoomsLocked(x)
-		unlock()
-	}
 	for _, l := range ls {
 		unlock := h.lock(l.s.Account)
 		if !l.s.ended.Load() {

@@ -407,10 +407,13 @@ func (s *Session) Join(ctx context.Context, o JoinOptions) error {
 	p.LastActive = time.Time{}
 	for {
 		// only the app creates rooms in a namespace it authorizes
-		r, created, err := h.loadRoom(ctx, id, s, !auth.appAuthorizes || auth.token)
+		r, created, err := h.loadRoom(ctx, id, s, (!auth.appAuthorizes || auth.token) && s.remote == "")
 		if err != nil {
 			h.unindexRoom(s, id)
-			if err == errNotInRoom {
+			switch {
+			case err == errNotInRoom && s.remote != "":
+				err = errRemoteCreates
+			case err == errNotInRoom:
 				err = errRoomTokenNeeded
 			}
 			return err

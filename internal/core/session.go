@@ -48,6 +48,7 @@ type Session struct {
 	storedAck  bool          // an ack of a stored message deletes it (SessionOptions.StoredOnAck)
 	rate       *ratelimit.Bucket
 	node       string // a session of another node standing in a call kept here (callpeers.go); "" for this node's
+	remote     string // the domain of a session of another domain standing in a room here (roomremote.go)
 
 	// guarded by the account's lock
 	user     *user

@@ -17,16 +17,16 @@ import (
 	"encoding/xml"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/xmpp/muc"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
 const (
-	nsMUC         = "http://jabber.org/protocol/muc"
-	nsMUCUser     = "http://jabber.org/protocol/muc#user"
+	nsMUC         = muc.NS
+	nsMUCUser     = muc.NSUser
 	nsMUCAdmin    = "http://jabber.org/protocol/muc#admin"
 	nsMUCOwner    = "http://jabber.org/protocol/muc#owner"
 	nsConference  = "jabber:x:conference" // XEP-0249
@@ -60,11 +60,7 @@ func (c *conn) mucAddress(to string) (room, nick string, ok bool) {
 
 // roomJID is a room's address; with nick, an occupant's.
 func (c *conn) roomJID(room, nick string) string {
-	j := room + "@" + c.mucDomain()
-	if nick != "" {
-		j += "/" + nick
-	}
-	return j
+	return muc.Service{Domain: c.mucDomain()}.JID(room, nick)
 }
 
 // onMUC handles a stanza to the MUC service, a room or an occupant.
@@ -99,47 +95,16 @@ func (c *conn) onMUCPresence(el *xmlstream.Element, room, nick string) error {
 	if nick == "" {
 		return c.mucPresenceError(room, nick, "modify", "jid-malformed") // § 7.2.1: a nick is required
 	}
-	p := core.Presence{Availability: core.Available, Status: childText(el, "status")}
-	if show := childText(el, "show"); show != "" && show != "chat" {
-		p.Availability = core.Availability(show)
+	o := muc.ParseJoin(el, nsClient, room, nick)
+	if err := c.sess.Join(ctx, o); err != nil {
+		typ, condition := muc.JoinRefusal(err)
+		return c.mucPresenceError(room, nick, typ, condition)
 	}
-	o := core.JoinOptions{Room: room, Nick: nick, Presence: &p, History: -1}
-	if x := el.Child(nsMUC, "x"); x != nil {
-		if h := x.Child(nsMUC, "history"); h != nil {
-			if n, err := strconv.Atoi(h.AttrValue("maxstanzas")); err == nil && n >= 0 {
-				o.History = n
-			}
-			if h.AttrValue("maxchars") == "0" {
-				o.History = 0
-			}
-		}
-		o.Token = strings.TrimSpace(x.ChildText(nsMUC, "password")) // an app's room token (docs/rooms.md)
-	}
-	err := c.sess.Join(ctx, o)
-	switch {
-	case err == nil:
-		return nil
-	case core.IsRoomTokenRefused(err): // as a password-protected room answers (XEP-0045)
-		return c.mucPresenceError(room, nick, "auth", "not-authorized")
-	case core.IsRoomBanned(err):
-		return c.mucPresenceError(room, nick, "auth", "forbidden")
-	case core.IsRoomMembersOnly(err):
-		return c.mucPresenceError(room, nick, "auth", "registration-required")
-	case core.IsNickTaken(err), core.CodeOf(err) == core.CodeConflict:
-		return c.mucPresenceError(room, nick, "cancel", "conflict")
-	case core.CodeOf(err) == core.CodeLimit:
-		return c.mucPresenceError(room, nick, "wait", "service-unavailable")
-	case core.CodeOf(err) == core.CodeForbidden:
-		return c.mucPresenceError(room, nick, "auth", "forbidden")
-	case core.CodeOf(err) == core.CodeInvalid:
-		return c.mucPresenceError(room, nick, "modify", "not-acceptable")
-	}
-	return c.mucPresenceError(room, nick, "wait", "internal-server-error")
+	return nil
 }
 
 func (c *conn) mucPresenceError(room, nick, typ, condition string) error {
-	return c.write(presenceStanza(c.roomJID(room, nick), c.sess.Address(), "error").
-		Add(xmlstream.New(nsMUC, "x")).Add(stanzaError(typ, condition)))
+	return c.write(c.muc().PresenceError(room, nick, typ, condition))
 }
 
 // onMUCMessage: a groupchat message or subject to a room, or a mediated
@@ -177,22 +142,14 @@ func (c *conn) onMUCMessage(el *xmlstream.Element, room, nick string) error {
 // mucMessageError answers a refused message to a room (§ 7.4: not in it is
 // not-acceptable).
 func (c *conn) mucMessageError(from, id string, err error) error {
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case core.CodeOf(err) == core.CodeNotFound:
-		return c.messageError(from, id, "modify", "not-acceptable")
-	case core.CodeOf(err) == core.CodeInvalid:
-		return c.messageError(from, id, "modify", "bad-request")
-	case core.CodeOf(err) == core.CodeUnavailable:
-		return c.messageError(from, id, "cancel", "service-unavailable")
-	case core.CodeOf(err) == core.CodeRateLimited:
-		return c.messageError(from, id, "wait", "resource-constraint")
 	}
-	if why, ok := refusal(err); ok {
+	typ, condition, ok := muc.SendRefusal(err)
+	if why, forbid := refusal(err); forbid && !ok {
 		return c.write(messageErrorStanza(from, id).Add(forbidden(why)))
 	}
-	return c.messageError(from, id, "wait", "internal-server-error")
+	return c.messageError(from, id, typ, condition)
 }
 
 // onMUCIQ answers iqs to the service, a room or an occupant: disco#info
@@ -428,132 +385,31 @@ func (c *conn) onDirectInvite(el, x *xmlstream.Element) error {
 	return c.mucMessageError(to, id, err)
 }
 
-// Room events as the stanzas of a MUC service.
+// Room events as the stanzas of a MUC service (internal/xmpp/muc).
 
-func status(code int) *xmlstream.Element {
-	return xmlstream.New(nsMUCUser, "status").Set("code", strconv.Itoa(code))
+// muc is the MUC service of this stream, addressing its session.
+func (c *conn) muc() muc.Service {
+	return muc.Service{NS: nsClient, Domain: c.mucDomain(), To: c.sess.Address()}
 }
 
-func mucItem(aff, role, jid string) *xmlstream.Element {
-	it := xmlstream.New(nsMUCUser, "item").Set("affiliation", aff).Set("role", role)
-	if jid != "" {
-		it.Set("jid", jid)
-	}
-	return it
-}
+func status(code int) *xmlstream.Element { return muc.Status(code) }
 
-// occupantPresence is an occupant's presence, with extra in its muc#user x.
-func (c *conn) occupantPresence(room string, o core.RoomOccupant, extra ...xmlstream.Node) *xmlstream.Element {
-	p := presenceStanza(c.roomJID(room, o.Nick), c.sess.Address(), "")
-	if o.Presence.Availability != core.Available && o.Presence.Availability != "" {
-		p.Add(xmlstream.New(nsClient, "show").AddText(string(o.Presence.Availability)))
-	}
-	if o.Presence.Status != "" {
-		p.Add(xmlstream.New(nsClient, "status").AddText(o.Presence.Status))
-	}
-	return p.Add(xmlstream.New(nsMUCUser, "x").Add(mucItem(o.Affiliation, o.Role, o.Address)).Add(extra...))
-}
+func mucItem(aff, role, jid string) *xmlstream.Element { return muc.Item(aff, role, jid) }
 
-// departure is the unavailable presence of an occupant that left; self
-// adds status 110 and who did it.
-func (c *conn) departure(room string, o core.RoomOccupant, reason, by, why string, self bool) *xmlstream.Element {
-	item := mucItem(o.Affiliation, "none", o.Address)
-	if reason == core.LeftBanned {
-		item.Set("affiliation", store.AffOutcast)
-	}
-	if self && by != "" {
-		item.Add(xmlstream.New(nsMUCUser, "actor").Set("nick", by))
-	}
-	if self && why != "" {
-		item.Add(xmlstream.New(nsMUCUser, "reason").AddText(why))
-	}
-	x := xmlstream.New(nsMUCUser, "x").Add(item)
-	switch reason {
-	case core.LeftKicked:
-		x.Add(status(307))
-	case core.LeftBanned:
-		x.Add(status(301))
-	case core.LeftMembership:
-		x.Add(status(321))
-	}
-	if self {
-		x.Add(status(110))
-	}
-	return presenceStanza(c.roomJID(room, o.Nick), c.sess.Address(), "unavailable").Add(x)
-}
-
-func (c *conn) groupchat(room string, m core.RoomHistoryItem, delayed bool) *xmlstream.Element {
-	el := xmlstream.New(nsClient, "message").Set("from", c.roomJID(room, m.Nick)).Set("to", c.sess.Address()).Set("type", "groupchat")
-	if m.ID != "" {
-		el.Set("id", m.ID)
-	}
-	el.Add(xmlstream.New(nsClient, "body").AddText(m.Body))
-	if delayed { // XEP-0203
-		el.Add(xmlstream.New(nsDelay, "delay").Set("from", c.roomJID(room, "")).Set("stamp", m.Sent.UTC().Format(time.RFC3339Nano)))
-	}
-	return el
-}
-
-func (c *conn) subject(room, nick, subject string) *xmlstream.Element {
-	from := c.roomJID(room, nick)
-	return xmlstream.New(nsClient, "message").Set("from", from).Set("to", c.sess.Address()).Set("type", "groupchat").
-		Add(xmlstream.New(nsClient, "subject").AddText(subject))
-}
-
-// mucEvent writes a room event as stanzas (XEP-0045 § 7.2: occupants, then
-// the user's own presence, then history, then the subject).
+// mucEvent writes a room event as stanzas; a direct invitation (XEP-0249)
+// is this stream's own.
 func (c *conn) mucEvent(ev core.Event) error {
-	switch ev := ev.(type) {
-	case core.RoomSnapshot:
-		for _, o := range ev.Occupants {
-			if err := c.write(c.occupantPresence(ev.Room, o)); err != nil {
-				return err
-			}
-		}
-		codes := []xmlstream.Node{status(110)}
-		if ev.Mode == store.RoomMembers {
-			codes = append(codes, status(100)) // addresses are shown to all
-		}
-		if ev.Created {
-			codes = append(codes, status(201))
-		}
-		if err := c.write(c.occupantPresence(ev.Room, ev.Self, codes...)); err != nil {
-			return err
-		}
-		for _, m := range ev.History {
-			if err := c.write(c.groupchat(ev.Room, m, true)); err != nil {
-				return err
-			}
-		}
-		return c.write(c.subject(ev.Room, ev.SubjectBy, ev.Subject))
-	case core.RoomDiff:
-		for _, o := range ev.Joined {
-			if err := c.write(c.occupantPresence(ev.Room, o)); err != nil {
-				return err
-			}
-		}
-		for _, o := range ev.Changed {
-			if err := c.write(c.occupantPresence(ev.Room, o)); err != nil {
-				return err
-			}
-		}
-		for _, o := range ev.Left {
-			if err := c.write(c.departure(ev.Room, o, o.Reason, "", "", false)); err != nil {
-				return err
-			}
-		}
-	case core.RoomMessageEvent:
-		return c.write(c.groupchat(ev.Room, ev.Message, false))
-	case core.RoomSubjectEvent:
-		return c.write(c.subject(ev.Room, ev.Nick, ev.Subject))
-	case core.RoomLeft:
-		return c.write(c.departure(ev.Room, ev.Self, ev.Reason, ev.By, ev.Why, true))
-	case core.RoomInvite:
+	if ev, ok := ev.(core.RoomInvite); ok {
 		x := xmlstream.New(nsConference, "x").Set("jid", c.roomJID(ev.Room, ""))
 		if ev.Reason != "" {
 			x.Set("reason", ev.Reason)
 		}
 		return c.write(xmlstream.New(nsClient, "message").Set("from", ev.From).Set("to", c.sess.Address()).Add(x))
+	}
+	for _, el := range c.muc().Stanzas(ev) {
+		if err := c.write(el); err != nil {
+			return err
+		}
 	}
 	return nil
 }

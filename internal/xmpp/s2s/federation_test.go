@@ -41,6 +41,8 @@ type domain struct {
 	tweak func(*s2s.Config)
 	cert  *tls.Certificate // nil: a self-signed one is made
 	also  []string         // more domains served besides name
+	// wrap, if set, wraps the router the hub routes through.
+	wrap func(core.Router) core.Router
 }
 
 func listen(t *testing.T) net.Listener {
@@ -80,7 +82,11 @@ func (d *domain) start(t *testing.T, secret string, dialback bool, routes map[st
 		d.tweak(&cfg)
 	}
 	d.fed = s2s.New(cfg, nil)
-	d.hub = core.New(core.Config{Domain: d.name, Domains: d.also, Grace: time.Second}, st, clock.Real{}, d.fed.Router(), log)
+	rt := d.fed.Router()
+	if d.wrap != nil {
+		rt = d.wrap(rt)
+	}
+	d.hub = core.New(core.Config{Domain: d.name, Domains: d.also, Grace: time.Second}, st, clock.Real{}, rt, log)
 	d.fed.SetLocal(d.hub.LocalRouter())
 	d.fed.SetCore(d.hub)
 	go d.fed.Serve(d.ln)

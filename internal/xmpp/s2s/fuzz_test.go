@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/presenced/presenced/internal/core"
@@ -56,6 +57,33 @@ func (nullCore) RemoteDomainGone(string)  {}
 func (nullCore) RemoteOnline(string) bool { return false }
 func (nullCore) RemoteResync(string)      {}
 
+// occupant checks a room step: a full address of the authenticated domain,
+// in a room named.
+func (n nullCore) occupant(from, room string) {
+	if domainOfAddress(from) != "a.test" || !strings.Contains(from, "/") || room == "" {
+		n.t.Fatalf("room step from=%q room=%q", from, room)
+	}
+}
+func (n nullCore) RemoteRoomJoin(_ context.Context, from string, o core.JoinOptions) error {
+	n.occupant(from, o.Room)
+	if o.Nick == "" || o.Presence == nil || o.Token != "" {
+		n.t.Fatalf("join %+v", o)
+	}
+	return core.Errorf(core.CodeNotFound, "no")
+}
+func (n nullCore) RemoteRoomLeave(_ context.Context, from, room string) error {
+	n.occupant(from, room)
+	return nil
+}
+func (n nullCore) RemoteRoomSend(_ context.Context, from, room, _, _ string) (int, error) {
+	n.occupant(from, room)
+	return 0, nil
+}
+func (n nullCore) RemoteRoomSubject(_ context.Context, from, room, _ string) error {
+	n.occupant(from, room)
+	return nil
+}
+
 // FuzzInboundStanza: any element an authenticated peer sends is either
 // refused with a stream error or translated into core calls from its own
 // domain to ours, without a panic.
@@ -74,6 +102,15 @@ func FuzzInboundStanza(f *testing.F) {
 		`<message xmlns='jabber:server' from='alice@a.test' to='bob@b.test'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='http://jabber.org/protocol/geoloc'><item><geoloc xmlns='http://jabber.org/protocol/geoloc'><lat>1.5</lat></geoloc></item></items></event></message>`,
 		`<iq xmlns='jabber:server' from='alice@a.test/x' to='bob@b.test' type='get' id='l'><query xmlns='jabber:iq:last'/></iq>`,
 		`<iq xmlns='jabber:server' from='alice@a.test/x' to='bob@b.test' type='get' id='d'><query xmlns='http://jabber.org/protocol/disco#info' node='n'/></iq>`,
+		// rooms across domains (muc.go)
+		`<presence xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='5'/><password>p</password></x><show>dnd</show></presence>`,
+		`<presence xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' />`,
+		`<presence xmlns='jabber:server' from='alice@a.test' to='lounge@conference.b.test/alice'/>`,
+		`<presence xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test/alice' type='unavailable'/>`,
+		`<message xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='groupchat' id='g'><body>hi</body></message>`,
+		`<message xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='groupchat'><subject>s</subject></message>`,
+		`<message xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test/bob' type='chat'><body>pm</body></message>`,
+		`<iq xmlns='jabber:server' from='alice@a.test/x' to='conference.b.test' type='get' id='i'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`,
 	} {
 		f.Add(s)
 	}

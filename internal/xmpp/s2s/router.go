@@ -119,8 +119,10 @@ func (s *Server) stanzas(ev core.Event, t core.Target) []*xmlstream.Element {
 		// docs/federation.md says why not to resources' +notify)
 		return []*xmlstream.Element{xmlstream.New(nsServer, "message").Set("from", ev.Item.Account).Set("to", to).Set("type", core.TypeHeadline).
 			Set("id", ev.Item.ItemID).Add(event)}
+	case core.RoomSnapshot, core.RoomDiff, core.RoomMessageEvent, core.RoomSubjectEvent, core.RoomLeft:
+		return s.roomStanzas(ev, to) // to an occupant of another domain (muc.go)
 	}
-	return nil // snapshots, privacy, contacts, rooms: not for another domain
+	return nil // snapshots, privacy, contacts: not for another domain
 }
 
 func bareOf(full string) string {

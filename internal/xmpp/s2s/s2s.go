@@ -59,6 +59,11 @@ type Core interface {
 	RemoteDomainGone(domain string)
 	RemoteOnline(domain string) bool
 	RemoteResync(domain string)
+	// rooms across domains (core/roomremote.go)
+	RemoteRoomJoin(ctx context.Context, from string, o core.JoinOptions) error
+	RemoteRoomLeave(ctx context.Context, from, room string) error
+	RemoteRoomSend(ctx context.Context, from, room, id, body string) (int, error)
+	RemoteRoomSubject(ctx context.Context, from, room, subject string) error
 }
 
 // Config configures federation.
@@ -139,6 +144,8 @@ type Server struct {
 	ratesMu sync.Mutex
 	rates   map[string]*domainRate // inbound stanza budgets, by remote domain (limit.go)
 
+	viaMu   sync.Mutex
+	via     map[string]string // remote occupant \x00 room → the MUC service it joined through (muc.go)
 	shownMu sync.Mutex
 	shown   map[string][]string // local subject \x00 remote viewer → resources announced (router.go)
 	ln      []net.Listener
@@ -170,7 +177,7 @@ func New(cfg Config, local core.Router) *Server {
 	}
 	cfg.Domain = strings.ToLower(cfg.Domain)
 	cfg.Block, cfg.Allow = lowered(cfg.Block), lowered(cfg.Allow)
-	s := &Server{cfg: cfg, local: local, peers: map[link]*peer{}, bidi: map[link]*inConn{}, rates: map[string]*domainRate{}, shown: map[string][]string{}, done: make(chan struct{})}
+	s := &Server{cfg: cfg, local: local, peers: map[link]*peer{}, bidi: map[link]*inConn{}, rates: map[string]*domainRate{}, shown: map[string][]string{}, via: map[string]string{}, done: make(chan struct{})}
 	for _, d := range append([]string{cfg.Domain}, cfg.Domains...) {
 		if d = strings.ToLower(d); d != "" && !slices.Contains(s.domains, d) {
 			s.domains = append(s.domains, d)
@@ -180,7 +187,15 @@ func New(cfg Config, local core.Router) *Server {
 }
 
 // serves reports whether domain is one of this server's (any case).
+// Each served domain's MUC service, conference.<domain>, is served too: it
+// has streams of its own (muc.go).
 func (s *Server) serves(domain string) bool {
+	return s.servesAccounts(domain) || s.isMUCService(domain)
+}
+
+// servesAccounts reports whether domain is one of this server's domains of
+// accounts (any case).
+func (s *Server) servesAccounts(domain string) bool {
 	return slices.Contains(s.domains, strings.ToLower(domain))
 }
 

@@ -48,9 +48,12 @@ func (c *inConn) onStanza(el *xmlstream.Element) error {
 	if c.s.core == nil {
 		return nil
 	}
+	if c.s.isMUCService(domainOfAddress(to)) {
+		c.s.onMUC(context.Background(), el, from, to) // muc.go
+		return nil
+	}
 	if !c.s.serves(domainOfAddress(to)) {
-		// another service of ours (the rooms' domain) or nobody's: not
-		// over federation yet; the stanza is refused, the stream stays
+		// nobody's: the stanza is refused, the stream stays
 		if el.AttrValue("type") != "error" && el.AttrValue("type") != "result" && el.Name.Local != "presence" {
 			c.s.stanzaError(el, from, to, "cancel", "service-unavailable")
 		}

@@ -1,0 +1,116 @@
+package core
+
+import (
+	"context"
+	"strings"
+
+	"github.com/presenced/presenced/internal/addr"
+)
+
+// Rooms across domains (docs/rooms.md, docs/federation.md). A user of
+// another domain, whose server forwards its MUC presence and messages over
+// federation, takes part in a room here through a stand-in, as a session
+// of another node of a cluster does (roompeers.go): the stand-in joins,
+// speaks, sets the subject and leaves under the same rules (AllowRoom,
+// bans, members-only), decided here. Unlike another node's, a remote
+// stand-in is not told its events through Peers: it is a session of this
+// node whose target is of another domain, so deliverRoom routes its
+// events through the hub's Router, where the federation router makes them
+// MUC stanzas. It leaves on its unavailable presence and when its domain
+// is gone (RemoteDomainGone). Its rooms are presenced's own (an app's
+// rooms are its users'); it joins rooms that exist but creates none; and
+// in a cluster it reaches only rooms kept by this node.
+
+// remoteOrigin + a domain is the origin of that domain's stand-ins.
+const remoteOrigin = "\x01domain:"
+
+var (
+	errRemoteCreates   = Errorf(CodeNotFound, "no such room: a user of another domain joins rooms, it does not create them")
+	errRemoteElsewhere = Errorf(CodeUnavailable, "that room is kept by another node of this cluster, which users of another domain do not reach yet")
+)
+
+// RemoteRoomJoin joins from, a full address of another domain, to a room
+// here (o.Presence is its presence there, required), or changes its
+// presence in it.
+func (h *Hub) RemoteRoomJoin(ctx context.Context, from string, o JoinOptions) error {
+	if o.Presence == nil {
+		return Errorf(CodeInvalid, "a join from another domain carries the presence")
+	}
+	_, err := h.remoteRoomStep(ctx, RoomStep{Op: roomJoin, Room: o.Room, From: from, Nick: o.Nick, Presence: o.Presence, History: o.History})
+	return err
+}
+
+// RemoteRoomLeave takes from, of another domain, out of room.
+func (h *Hub) RemoteRoomLeave(ctx context.Context, from, room string) error {
+	_, err := h.remoteRoomStep(ctx, RoomStep{Op: roomLeave, Room: room, From: from})
+	return err
+}
+
+// RemoteRoomSend sends from's message, of another domain, to the room it
+// is in, as Session.RoomSend.
+func (h *Hub) RemoteRoomSend(ctx context.Context, from, room, id, body string) (int, error) {
+	return h.remoteRoomStep(ctx, RoomStep{Op: roomSend, Room: room, From: from, ID: id, Text: body})
+}
+
+// RemoteRoomSubject sets the subject of a room from, of another domain,
+// is in, as Session.SetSubject.
+func (h *Hub) RemoteRoomSubject(ctx context.Context, from, room, subject string) error {
+	_, err := h.remoteRoomStep(ctx, RoomStep{Op: roomSubject, Room: room, From: from, Text: subject})
+	return err
+}
+
+// remoteRoomStep runs st as the stand-in of st.From, made by a join; a
+// stand-in in no room after it is dropped.
+func (h *Hub) remoteRoomStep(ctx context.Context, st RoomStep) (int, error) {
+	account, resource, err := addr.Parse(st.From)
+	if err != nil || resource == "" || !h.Remote(account) {
+		return 0, Errorf(CodeInvalid, "from: a full address of another domain is required")
+	}
+	origin := remoteOrigin + strings.ToLower(addr.DomainOf(account))
+	x := h.roomStandIn(origin, account, resource, Channel{}, st.Op == roomJoin)
+	if x == nil {
+		return 0, errNotInRoom
+	}
+	n, err := h.standInStep(ctx, x, st)
+	h.dropIdleStandIn(origin, x)
+	return n, err
+}
+
+// dropIdleStandIn forgets x, of origin, if it is in no room. Marked ended,
+// a join racing with this is refused rather than leaving a stand-in in a
+// room that nobody can find again.
+func (h *Hub) dropIdleStandIn(origin string, x *Session) {
+	k := origin + "\x00" + x.Address() + "\x00"
+	h.rooms.mu.Lock()
+	defer h.rooms.mu.Unlock()
+	if len(h.rooms.of[x]) == 0 && h.rooms.standIns[k] == x {
+		delete(h.rooms.standIns, k)
+		x.ended.Store(true)
+	}
+}
+
+// roomDomainGone: the server of domain is unreachable. Its users' stand-ins
+// leave the rooms here, as when they say so.
+func (h *Hub) roomDomainGone(domain string) {
+	prefix := remoteOrigin + strings.ToLower(domain) + "\x00"
+	h.dropStandIns(func(k string, _ *Session) bool { return strings.HasPrefix(k, prefix) })
+}
+
+// dropStandIns takes the stand-ins whose key and session match out of the
+// rooms here.
+func (h *Hub) dropStandIns(match func(k string, x *Session) bool) {
+	h.rooms.mu.Lock()
+	var gone []*Session
+	for k, x := range h.rooms.standIns {
+		if match(k, x) {
+			gone = append(gone, x)
+			delete(h.rooms.standIns, k)
+		}
+	}
+	h.rooms.mu.Unlock()
+	for _, x := range gone {
+		unlock := h.lock(x.Account)
+		h.leaveRoomsLocked(x)
+		unlock()
+	}
+}

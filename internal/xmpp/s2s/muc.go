@@ -1,0 +1,169 @@
+package s2s
+
+// Rooms across domains (XEP-0045 over s2s, docs/federation.md): each
+// served domain's MUC service, conference.<domain>, is a domain of this
+// server's federation too (streams to and from it, authenticated like the
+// domain's own). Stanzas of another domain's users to a room are turned
+// into the core's remote room steps (core/roomremote.go), which decides
+// them under the rooms' rules; the room's events for them come back
+// through the Router and leave as the stanzas of the service they joined
+// through (internal/xmpp/muc, the builders the client streams use).
+
+import (
+	"context"
+	"strings"
+
+	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/xmpp/muc"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
+)
+
+// mucPrefix names a served domain's MUC service.
+const mucPrefix = "conference."
+
+// maxJoinedVia bounds the services remembered for remote occupants; beyond
+// it, the primary domain's service is named.
+const maxJoinedVia = 1 << 16
+
+// isMUCService reports whether domain is the MUC service of a served domain.
+func (s *Server) isMUCService(domain string) bool {
+	d, ok := strings.CutPrefix(strings.ToLower(domain), mucPrefix)
+	return ok && s.servesAccounts(d)
+}
+
+// viaKey names a remote occupant (its full address) in room.
+func viaKey(occupant, room string) string { return occupant + "\x00" + room }
+
+// mucService is the service a remote occupant joined room through.
+func (s *Server) mucService(occupant, room string, left bool) muc.Service {
+	k := viaKey(occupant, room)
+	s.viaMu.Lock()
+	service := s.via[k]
+	if left {
+		delete(s.via, k)
+	}
+	s.viaMu.Unlock()
+	if service == "" {
+		service = mucPrefix + s.cfg.Domain
+	}
+	return muc.Service{NS: nsServer, Domain: service, To: occupant}
+}
+
+// joinedVia remembers the service occupant joins room through, and
+// reports whether it was new (not in the room already).
+func (s *Server) joinedVia(occupant, room, service string) bool {
+	k := viaKey(occupant, room)
+	s.viaMu.Lock()
+	defer s.viaMu.Unlock()
+	if _, ok := s.via[k]; ok || len(s.via) >= maxJoinedVia {
+		return false
+	}
+	s.via[k] = service
+	return true
+}
+
+// roomStanzas are a room event's stanzas for a remote occupant.
+func (s *Server) roomStanzas(ev core.Event, to string) []*xmlstream.Element {
+	var room string
+	left := false
+	switch e := ev.(type) {
+	case core.RoomSnapshot:
+		room = e.Room
+	case core.RoomDiff:
+		room = e.Room
+	case core.RoomMessageEvent:
+		room = e.Room
+	case core.RoomSubjectEvent:
+		room = e.Room
+	case core.RoomLeft:
+		room, left = e.Room, true
+	default:
+		return nil // invitations and the like: not for another domain
+	}
+	return s.mucService(to, room, left).Stanzas(ev)
+}
+
+// onMUC takes a stanza of a remote user to the MUC service: to a room or
+// an occupant. Only presence (join, change, leave) and groupchat messages
+// (a message, a subject) are served over federation; the rest is refused.
+func (s *Server) onMUC(ctx context.Context, el *xmlstream.Element, from, to string) {
+	rest, nick, _ := strings.Cut(to, "/")
+	room, service, hasRoom := strings.Cut(rest, "@")
+	room, service = strings.ToLower(room), strings.ToLower(service)
+	typ := el.AttrValue("type")
+	if typ == "error" || typ == "result" {
+		return
+	}
+	if !hasRoom || !strings.Contains(from, "/") {
+		if el.Name.Local != "presence" {
+			s.stanzaError(el, from, to, "cancel", "service-unavailable")
+		}
+		return
+	}
+	v := muc.Service{NS: nsServer, Domain: service, To: from}
+	switch el.Name.Local {
+	case "presence":
+		s.onMUCPresence(ctx, el, v, room, nick)
+	case "message":
+		s.onMUCMessage(ctx, el, v, room, nick)
+	default:
+		s.stanzaError(el, from, to, "cancel", "service-unavailable") // disco, admin: not over federation yet
+	}
+}
+
+// onMUCPresence joins, changes presence in or leaves a room (XEP-0045 §
+// 7.2, § 7.7, § 7.14).
+func (s *Server) onMUCPresence(ctx context.Context, el *xmlstream.Element, v muc.Service, room, nick string) {
+	switch el.AttrValue("type") {
+	case "unavailable":
+		if err := s.core.RemoteRoomLeave(ctx, v.To, room); err != nil { // not in it: answered as its own leave
+			s.enqueue(domainOfAddress(v.To), v.Presence(v.JID(room, nick), "unavailable").
+				Add(xmlstream.New(muc.NSUser, "x").Add(muc.Item("none", "none", ""), muc.Status(110))))
+		}
+		return
+	case "":
+	default:
+		return
+	}
+	if nick == "" {
+		s.enqueue(domainOfAddress(v.To), v.PresenceError(room, nick, "modify", "jid-malformed")) // § 7.2.1
+		return
+	}
+	o := muc.ParseJoin(el, nsServer, room, nick)
+	o.Token = ""                               // the deployment's own rooms: no app's token
+	fresh := s.joinedVia(v.To, room, v.Domain) // before: the snapshot is routed during the join
+	if err := s.core.RemoteRoomJoin(ctx, v.To, o); err != nil {
+		if fresh {
+			s.mucService(v.To, room, true)
+		}
+		typ, condition := muc.JoinRefusal(err)
+		s.enqueue(domainOfAddress(v.To), v.PresenceError(room, nick, typ, condition))
+	}
+}
+
+// onMUCMessage: a groupchat message or subject to a room; private
+// messages between occupants and mediated invitations are not served.
+func (s *Server) onMUCMessage(ctx context.Context, el *xmlstream.Element, v muc.Service, room, nick string) {
+	if nick != "" {
+		s.stanzaError(el, v.To, v.JID(room, nick), "cancel", "feature-not-implemented")
+		return
+	}
+	if el.AttrValue("type") != "groupchat" {
+		s.stanzaError(el, v.To, v.JID(room, ""), "modify", "bad-request")
+		return
+	}
+	body, subject := el.Child(nsServer, "body"), el.Child(nsServer, "subject")
+	var err error
+	switch {
+	case subject != nil && body == nil:
+		err = s.core.RemoteRoomSubject(ctx, v.To, room, subject.Text())
+	case body != nil:
+		_, err = s.core.RemoteRoomSend(ctx, v.To, room, el.AttrValue("id"), body.Text())
+	default:
+		return // chat states and the like: not kept, not relayed
+	}
+	if err != nil {
+		typ, condition, _ := muc.SendRefusal(err)
+		s.stanzaError(el, v.To, v.JID(room, ""), typ, condition)
+	}
+}
