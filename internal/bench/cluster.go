@@ -25,6 +25,13 @@ import (
 // a process may have 20,000 here; the rest is kept for the process's own.
 const MaxSessionsPerProcess = 19000
 
+// workerConcurrency is how many logins one load generator has in flight;
+// several generators run at once, so fewer than the one-process tools'.
+const workerConcurrency = 16
+
+// connectTries is how many times a load generator tries one login.
+const connectTries = 5
+
 // ClusterOptions configures the cluster benchmark.
 type ClusterOptions struct {
 	Bin      string // the presenced binary: the nodes, and the load generators (bench cluster-worker)
@@ -334,15 +341,22 @@ func ClusterWorker(ctx context.Context, storeURL string, urls []string, from, n 
 			}
 		}
 	}()
-	var next atomic.Int64
+	var next, retries atomic.Int64
 	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	for range 64 {
+	errs := make(chan error, workerConcurrency)
+	for range workerConcurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
 				s, err := openIdle(ctx, urls[(from+i)%len(urls)], accts[i])
+				// a login that timed out on a starved node is tried again,
+				// a few times, and counted
+				for try := 1; err != nil && try < connectTries && ctx.Err() == nil; try++ {
+					retries.Add(1)
+					time.Sleep(time.Second)
+					s, err = openIdle(ctx, urls[(from+i)%len(urls)], accts[i])
+				}
 				if err != nil {
 					errs <- fmt.Errorf("session %d: %w", from+i, err)
 					return
@@ -357,7 +371,7 @@ func ClusterWorker(ctx context.Context, storeURL string, urls []string, from, n 
 		return err
 	default:
 	}
-	fmt.Fprintf(out, "connected %d sessions in %.1fs\n", n, time.Since(start).Seconds())
+	fmt.Fprintf(out, "connected %d sessions in %.1fs (%d logins tried again)\n", n, time.Since(start).Seconds(), retries.Load())
 	io.Copy(io.Discard, stdin)
 	return nil
 }
