@@ -341,35 +341,24 @@ func ClusterWorker(ctx context.Context, storeURL string, urls []string, from, n 
 			}
 		}
 	}()
-	var next, retries atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, workerConcurrency)
-	for range workerConcurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				s, err := openIdle(ctx, urls[(from+i)%len(urls)], accts[i])
-				// a login that timed out on a starved node is tried again,
-				// a few times, and counted
-				for try := 1; err != nil && try < connectTries && ctx.Err() == nil; try++ {
-					retries.Add(1)
-					time.Sleep(time.Second)
-					s, err = openIdle(ctx, urls[(from+i)%len(urls)], accts[i])
-				}
-				if err != nil {
-					errs <- fmt.Errorf("session %d: %w", from+i, err)
-					return
-				}
-				sessions[i] = s
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
+	var retries atomic.Int64
+	err = parallel(n, workerConcurrency, func(i int) error {
+		s, err := openIdle(ctx, urls[(from+i)%len(urls)], accts[i])
+		// a login that timed out on a starved node is tried again, a few
+		// times, and counted
+		for try := 1; err != nil && try < connectTries && ctx.Err() == nil; try++ {
+			retries.Add(1)
+			time.Sleep(time.Second)
+			s, err = openIdle(ctx, urls[(from+i)%len(urls)], accts[i])
+		}
+		if err != nil {
+			return fmt.Errorf("session %d: %w", from+i, err)
+		}
+		sessions[i] = s
+		return nil
+	})
+	if err != nil {
 		return err
-	default:
 	}
 	fmt.Fprintf(out, "connected %d sessions in %.1fs (%d logins tried again)\n", n, time.Since(start).Seconds(), retries.Load())
 	io.Copy(io.Discard, stdin)

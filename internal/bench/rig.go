@@ -18,8 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/internal/auth"
@@ -64,40 +62,21 @@ func PrepareDomain(ctx context.Context, dataDir, name, domain string, n int) ([]
 }
 
 // prepareAccounts creates accounts name{from}…name{from+n-1}@domain in st,
-// each with a token, parallel at a time (a networked store such as
+// each with a token, workers at a time (a networked store such as
 // PostgreSQL gains from several; SQLite writes one at a time anyway).
-func prepareAccounts(ctx context.Context, st store.Store, name, domain string, from, n, parallel int) ([]Account, error) {
+func prepareAccounts(ctx context.Context, st store.Store, name, domain string, from, n, workers int) ([]Account, error) {
 	a := &auth.Auth{Store: st, Clock: clock.Real{}}
 	out := make([]Account, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, parallel)
-	for range parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				address := fmt.Sprintf("%s%d@%s", name, from+i, domain)
-				if err := st.CreateAccount(ctx, store.Account{Address: address, PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
-					errs <- err
-					return
-				}
-				secret, _, err := a.IssueToken(ctx, address, "bench")
-				if err != nil {
-					errs <- err
-					return
-				}
-				out[i] = Account{Address: address, Token: secret}
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return nil, err
-	default:
-		return out, nil
-	}
+	err := parallel(n, workers, func(i int) error {
+		address := fmt.Sprintf("%s%d@%s", name, from+i, domain)
+		if err := st.CreateAccount(ctx, store.Account{Address: address, PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		secret, _, err := a.IssueToken(ctx, address, "bench")
+		out[i] = Account{Address: address, Token: secret}
+		return err
+	})
+	return out, err
 }
 
 var servingURL = regexp.MustCompile(`on (https?://\S+)/`)
