@@ -17,12 +17,13 @@ func benchCmd(args []string, stdout io.Writer) error {
 	const synopsis = "presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--publishers P] [--watchers K] [--updates M] [--rate R]" +
 		" | login-storm|reconnect-storm [--sessions N] [--contacts C] [--concurrency K] [--grace S] | longpoll [--publishers P] [--watchers K] [--updates M] [--rate R] [--rounds R]" +
 		" | xmpp-compare [--servers presenced,prosody,ejabberd] [--sessions N] [--contacts C] [--rounds R]" +
-		" | room-storm [--members N] [--messages M] [--concurrency K] | s2s-fanout [--watchers K] [--updates M] [--rate R]"
+		" | room-storm [--members N] [--messages M] [--concurrency K] | s2s-fanout [--watchers K] [--updates M] [--rate R]" +
+		" | cluster --store postgres://… [--nats URL] [--nodes N] [--workers W] [--sessions N] [--watchers K] [--updates M] [--rate R]"
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
 		fmt.Fprintln(stdout, "usage: "+synopsis+"\n\nSee docs/benchmarks.md.")
 		return nil
 	}
-	if len(args) == 0 || !slices.Contains([]string{"idle", "xmpp-idle", "fanout", "login-storm", "reconnect-storm", "longpoll", "xmpp-compare", "room-storm", "s2s-fanout"}, args[0]) {
+	if len(args) == 0 || !slices.Contains([]string{"idle", "xmpp-idle", "fanout", "login-storm", "reconnect-storm", "longpoll", "xmpp-compare", "room-storm", "s2s-fanout", "cluster", "cluster-worker"}, args[0]) {
 		return usageError("usage: " + synopsis)
 	}
 	fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
@@ -44,6 +45,12 @@ func benchCmd(args []string, stdout io.Writer) error {
 	churnFraction := fs.Float64("churn-fraction", 0.1, "xmpp-compare: fraction of the sessions that change presence")
 	churnRate := fs.Float64("churn-rate", 200, "xmpp-compare: presence changes per second, all churning sessions together")
 	churnFor := fs.Duration("churn-for", 10*time.Second, "xmpp-compare: how long presence changes")
+	storeURL := fs.String("store", "", "cluster: postgres:// URL of an empty database the nodes share")
+	natsURL := fs.String("nats", "", "cluster: NATS server URL (with JetStream); empty: start nats-server from PATH")
+	nodes := fs.Int("nodes", 2, "cluster: presenced nodes; each holds sessions/nodes idle sessions (at most 19,000)")
+	workers := fs.Int("workers", 1, "cluster: load-generator processes opening the idle sessions (at most 19,000 each)")
+	nodeURLs := fs.String("nodes-urls", "", "cluster-worker (started by cluster): the nodes' URLs, comma-separated")
+	from := fs.Int("from", 0, "cluster-worker (started by cluster): the first idle account's number")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long (0: never; the default of xmpp-compare)")
 	if err := parseFlags(fs, args[1:], synopsis, stdout); err != nil {
 		return err
@@ -145,6 +152,15 @@ func benchCmd(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "a.test server CPU:    %s (%.2f µs per frame delivered on b.test)\n", r.PublisherServerCPU.Round(time.Millisecond), perFrame(r.PublisherServerCPU, r.Deliveries))
 		fmt.Fprintf(stdout, "s2s a.test → b.test:  %.0f stanzas in %.0f writes (%.1f stanzas per write); a.test made %d write(2) calls in all (TLS records, the publisher's replies)\n",
 			r.S2SStanzas, r.S2SWrites, r.S2SStanzas/max(r.S2SWrites, 1), r.PublisherServerWrites)
+	case "cluster-worker":
+		return bench.ClusterWorker(ctx, *storeURL, strings.Split(*nodeURLs, ","), *from, *n, os.Stdin, stdout)
+	case "cluster":
+		r, err := bench.Cluster(ctx, bench.ClusterOptions{Bin: *bin, Store: *storeURL, NATS: *natsURL, Nodes: *nodes, Sessions: *n,
+			Workers: *workers, Watchers: *k, Updates: *m, Rate: *rate, Log: os.Stderr})
+		if err != nil {
+			return err
+		}
+		reportCluster(stdout, r)
 	case "fanout":
 		r, err := bench.Fanout(ctx, *bin, *pubs, *k, *m, *rate, os.Stderr)
 		if err != nil {
@@ -189,4 +205,22 @@ func rateText(r float64) string {
 		return "as fast as answered"
 	}
 	return fmt.Sprintf("%.0f/s", r)
+}
+
+// reportCluster prints what the cluster benchmark measured.
+func reportCluster(stdout io.Writer, r bench.ClusterResult) {
+	fmt.Fprintf(stdout, "cluster:              %d nodes (PostgreSQL store, NATS), %d idle sessions (WebSocket, one account each) from %d load-generator processes, round-robin\n",
+		len(r.Nodes), r.Sessions, r.Workers)
+	fmt.Fprintf(stdout, "sessions open after:  %.1f s (accounts prepared by the load generators included)\n", r.ConnectTime.Seconds())
+	for _, n := range r.Nodes {
+		fmt.Fprintf(stdout, "node %-8s RSS:     %.1f MiB before, %.1f MiB with %.0f sessions: %.2f KiB per idle session (after a forced GC)\n",
+			n.ID, mib(n.RSSBefore), mib(n.RSSAfter), n.Sessions, n.PerSession()/1024)
+	}
+	f := r.Fanout
+	fmt.Fprintf(stdout, "cross-node fan-out:   1 publisher on node %s, %d watchers on the other nodes, %d updates (rate: %s), the idle sessions still open\n",
+		r.Nodes[0].ID, f.Watchers, f.Updates, rateText(f.Rate))
+	fmt.Fprintf(stdout, "updates delivered:    %d of %d (a newer state delivers the older ones)\n", f.Covered, f.Publishers*f.Watchers*f.Updates)
+	fmt.Fprintf(stdout, "deliveries:           %d frames in %s: %.0f deliveries/s\n", f.Deliveries, f.Elapsed.Round(time.Millisecond), f.PerSecond())
+	fmt.Fprintf(stdout, "publisher's node CPU: %s\n", f.PublisherServerCPU.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "latency p50/p99/max:  %s / %s / %s (every update, coalesced ones until a newer state arrived)\n", f.P50.Round(10*time.Microsecond), f.P99.Round(10*time.Microsecond), f.Max.Round(10*time.Microsecond))
 }

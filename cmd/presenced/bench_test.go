@@ -8,6 +8,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/presenced/presenced/internal/cluster/natstest"
+	"github.com/presenced/presenced/internal/store/postgres/pgtest"
 )
 
 // TestBenchSmoke runs every load generator briefly against the real
@@ -71,6 +76,34 @@ func TestBenchCompareWithPeers(t *testing.T) {
 		t.Fatalf("%v\n%s\n%s", err, out.String(), errs.String())
 	}
 	for _, want := range []string{"| login storm: errors | 0 | 0 | 0 |", "| reconnect storm: errors | 0 | 0 | 0 |", "| presenced ÷ peer (same round) | prosody | ejabberd |", "| prosody | ", "| ejabberd | "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in\n%s\n%s", want, out.String(), errs.String())
+		}
+	}
+}
+
+// TestBenchClusterSmoke runs the cluster benchmark briefly: two nodes on a
+// fresh PostgreSQL database and an embedded NATS server, idle sessions
+// from two load-generator processes, a cross-node fan-out. Like
+// TestBenchSmoke it checks what was delivered, never a figure. Skipped
+// unless PRESENCED_TEST_POSTGRES is set.
+func TestBenchClusterSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dsn := pgtest.DSN(t)
+	ns := natstest.Run(t, &natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	bin := buildBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var out, errs bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "bench", "cluster", "--server", bin, "--store", dsn, "--nats", ns.ClientURL(),
+		"--nodes", "2", "--workers", "2", "--sessions", "40", "--watchers", "10", "--updates", "20")
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out.String(), errs.String())
+	}
+	for _, want := range []string{"updates delivered:    200 of 200", "node bench-1  RSS:", "node bench-2  RSS:", "with 20 sessions"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q in\n%s\n%s", want, out.String(), errs.String())
 		}

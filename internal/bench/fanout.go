@@ -115,6 +115,16 @@ func fanoutRound(ctx context.Context, rig *Rig, pubs, watchers []Account, m int,
 // and pubRig's too (PublisherServerCPU) when it is another.
 func fanoutAcross(ctx context.Context, pubRig, rig *Rig, pubs, watchers []Account, m int, rate float64,
 	connect func(context.Context, *Rig, Account) (*client.Session, error), log io.Writer) (FanoutResult, error) {
+	return fanoutSettled(ctx, pubRig, rig, pubs, watchers, m, rate, connect, nil, log)
+}
+
+// fanoutSettled is fanoutAcross that, once every session is connected and
+// before publishing, runs settle (if set) on the publishers' and the
+// watchers' sessions: a cluster waits there until the publisher's node
+// knows where the watchers are.
+func fanoutSettled(ctx context.Context, pubRig, rig *Rig, pubs, watchers []Account, m int, rate float64,
+	connect func(context.Context, *Rig, Account) (*client.Session, error),
+	settle func(ctx context.Context, pubs, watchers []*client.Session) error, log io.Writer) (FanoutResult, error) {
 	p, k := len(pubs), len(watchers)
 	sessions := make([]*client.Session, 0, k)
 	pss := make([]*client.Session, 0, p)
@@ -132,6 +142,11 @@ func fanoutAcross(ctx context.Context, pubRig, rig *Rig, pubs, watchers []Accoun
 			return FanoutResult{}, err
 		}
 		pss = append(pss, ps)
+	}
+	if settle != nil {
+		if err := settle(ctx, pss, sessions); err != nil {
+			return FanoutResult{}, err
+		}
 	}
 	fmt.Fprintf(log, "%d watchers connected; %d publishers publishing %d updates each (server pprof: %s/debug/pprof/)…\n", k, p, m, rig.Admin)
 

@@ -59,12 +59,18 @@ func (r IdleResult) PerSessionNoGC() float64 {
 // then stay idle, and measures the server's memory and CPU.
 func Idle(ctx context.Context, bin string, n int, idleFor time.Duration, log io.Writer) (IdleResult, error) {
 	return idle(ctx, bin, n, idleFor, log, nil, func(rig *Rig, a Account) (io.Closer, error) {
-		s, err := client.New(rig.URL, a.Token).Connect(ctx, client.ConnectOptions{Device: "bench", Presence: &client.Presence{Availability: "available"}})
-		if err != nil {
-			return nil, err
-		}
-		return dropper{s}, nil
+		return openIdle(ctx, rig.URL, a)
 	})
+}
+
+// openIdle opens a's idle WebSocket session (available, no contacts) on
+// the server at url; closing it drops the connection.
+func openIdle(ctx context.Context, url string, a Account) (io.Closer, error) {
+	s, err := client.New(url, a.Token).Connect(ctx, client.ConnectOptions{Device: "bench", Presence: &client.Presence{Availability: "available"}})
+	if err != nil {
+		return nil, err
+	}
+	return dropper{s}, nil
 }
 
 type dropper struct{ s *client.Session }

@@ -53,22 +53,30 @@ func PrepareDomain(ctx context.Context, dataDir, name, domain string, n int) ([]
 	if err != nil {
 		return nil, nil, err
 	}
-	a := &auth.Auth{Store: st, Clock: clock.Real{}}
-	out := make([]Account, n)
-	for i := range out {
-		address := fmt.Sprintf("%s%d@%s", name, i, domain)
-		if err := st.CreateAccount(ctx, store.Account{Address: address, PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
-			st.Close()
-			return nil, nil, err
-		}
-		secret, _, err := a.IssueToken(ctx, address, "bench")
-		if err != nil {
-			st.Close()
-			return nil, nil, err
-		}
-		out[i] = Account{Address: address, Token: secret}
+	out, err := prepareAccounts(ctx, st, name, domain, 0, n, 1)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
 	}
 	return out, st, nil
+}
+
+// prepareAccounts creates accounts name{from}…name{from+n-1}@domain in st,
+// each with a token, workers at a time (a networked store such as
+// PostgreSQL gains from several; SQLite writes one at a time anyway).
+func prepareAccounts(ctx context.Context, st store.Store, name, domain string, from, n, workers int) ([]Account, error) {
+	a := &auth.Auth{Store: st, Clock: clock.Real{}}
+	out := make([]Account, n)
+	err := parallel(n, workers, func(i int) error {
+		address := fmt.Sprintf("%s%d@%s", name, from+i, domain)
+		if err := st.CreateAccount(ctx, store.Account{Address: address, PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		secret, _, err := a.IssueToken(ctx, address, "bench")
+		out[i] = Account{Address: address, Token: secret}
+		return err
+	})
+	return out, err
 }
 
 var servingURL = regexp.MustCompile(`on (https?://\S+)/`)
@@ -110,7 +118,9 @@ func Start(ctx context.Context, bin, dataDir string, extra ...string) (*Rig, err
 		r.Stop()
 		return nil, fmt.Errorf("server did not start")
 	}
-	for i := 0; i < 100; i++ {
+	// up to a minute: a node of a cluster on a busy machine needs its
+	// store and NATS first
+	for i := 0; i < 1200; i++ {
 		if resp, err := http.Get(r.URL + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
