@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -396,8 +397,10 @@ func (h *Hub) remoteMessageLocked(m *Message, rbare, local, resource string) (n 
 			return 0, false, nil
 		}
 	}
-	if m.Kind == KindIQ && (m.Type == "result" || m.Type == "error") && resource != "" {
-		viewer = local // an answer to the recipient's own query (queryRemote): its business too
+	if m.Kind == KindIQ && (m.Type == "result" || m.Type == "error") {
+		if s := lu.session(resource); s != nil && s.answered(m.ID, rbare) {
+			viewer = local // the answer to the session's own query (queryRemote): its business too
+		}
 	}
 	want := Want{Kind: m.Kind, Payloads: m.Kind == KindMessage && m.Body == "", Available: resource == ""}
 	r := h.deliver(delivery{ev: MessageEvent{Message: *m}, subject: lu, flow: FlowMessage, viewer: viewer,
@@ -454,7 +457,39 @@ func (s *Session) queryRemote(m Message, bare string) (Sent, error) {
 	if r.Online == 0 {
 		return Sent{}, errUnavailable
 	}
+	s.expectAnswer(m.ID, bare)
 	return Sent{Sessions: r.Sessions}, nil
+}
+
+// maxQueriesInFlight bounds the queries to other domains a session
+// remembers until answered; past it the oldest is forgotten (its answer,
+// if it ever comes, is then taken under the message rule).
+const maxQueriesInFlight = 32
+
+// pendingQuery is a query a session sent to an account of another domain.
+type pendingQuery struct{ id, account string }
+
+// expectAnswer remembers that s asked account with iq id, so that the
+// answer reaches s whatever account lets s see (its server decided what to
+// answer). The caller holds s's account lock.
+func (s *Session) expectAnswer(id, account string) {
+	if len(s.queries) == maxQueriesInFlight {
+		s.queries = slices.Delete(s.queries, 0, 1)
+	}
+	s.queries = append(s.queries, pendingQuery{id, account})
+}
+
+// answered reports whether an iq result or error with id from account
+// answers a query of s, and forgets that query: any other answer from
+// another domain is an ordinary stanza from a stranger or a contact,
+// decided by the message rule. The caller holds s's account lock.
+func (s *Session) answered(id, account string) bool {
+	i := slices.Index(s.queries, pendingQuery{id, account})
+	if i < 0 {
+		return false
+	}
+	s.queries = slices.Delete(s.queries, i, i+1)
+	return true
 }
 
 // SecondsAway is what XEP-0012 answers of the account v shows: 0 while it

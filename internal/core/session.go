@@ -55,8 +55,9 @@ type Session struct {
 	presence Presence
 	directed map[string]struct{} // accounts shown directed presence (RFC 6121 § 4.6)
 	grace    clock.Timer
-	graceMS  uint32 // this session's own grace period in milliseconds, if set
-	started  uint32 // when it was opened: seconds since the hub started (devices.go)
+	graceMS  uint32         // this session's own grace period in milliseconds, if set
+	started  uint32         // when it was opened: seconds since the hub started (devices.go)
+	queries  []pendingQuery // its queries to other domains' accounts awaiting answers (federation.go)
 
 	mu     sync.Mutex
 	sink   Sink

@@ -65,3 +65,37 @@ func TestFederationQueries(t *testing.T) {
 		t.Fatalf("bob's last activity, offline: %s %s", typ, ans)
 	}
 }
+
+// TestUnsolicitedAnswer: an iq result from another domain reaches a local
+// session whatever the relation only as the answer to a query the session
+// sent to that account; carol@a.test, a stranger to bob, cannot send him
+// one unasked (it is decided by the message rule, which refuses her), and
+// alice's answer to a query bob never sent her is no answer either, but
+// a contact's iq under the message rule.
+func TestUnsolicitedAnswer(t *testing.T) {
+	_, b, alice, bob := friends(t)
+	g := asA(t, b)
+	g.send(`<iq type='result' from='carol@a.test/x' to='` + bob.s.Address() + `' id='u1'><query xmlns='jabber:iq:last' seconds='5'/></iq>` +
+		`<message from='` + alice.s.Address() + `' to='bob@b.test' type='chat' id='after'><body>after</body></message>`)
+	var iqs []string
+	bob.await("alice's message after carol's answer", func(ev core.Event) bool {
+		m, ok := ev.(core.MessageEvent)
+		if ok && m.Message.Kind == core.KindIQ {
+			iqs = append(iqs, m.Message.From)
+		}
+		return ok && m.Message.ID == "after"
+	})
+	if len(iqs) != 0 {
+		t.Fatalf("bob was handed unsolicited answers from %v", iqs)
+	}
+
+	// bob asks carol (so an answer from her is expected) and gets hers
+	if _, err := bob.s.Send(core.Message{Kind: core.KindIQ, Type: "get", To: "carol@a.test", ID: "q1", Payload: lastQuery}); err != nil {
+		t.Fatal(err)
+	}
+	g.send(`<iq type='error' from='carol@a.test' to='` + bob.s.Address() + `' id='q1'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`)
+	bob.await("carol's answer to bob's query", func(ev core.Event) bool {
+		m, ok := ev.(core.MessageEvent)
+		return ok && m.Message.Kind == core.KindIQ && m.Message.ID == "q1" && m.Message.Type == "error"
+	})
+}
