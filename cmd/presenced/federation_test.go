@@ -320,10 +320,13 @@ func TestFederationKill9(t *testing.T) {
 	t.Logf("alice shown offline on b.test %v after a.test was killed", time.Since(killed).Round(time.Millisecond))
 	bob.send(`<message to='alice@a.test/desk' id='while-a-down' type='chat'><body>sent while a.test was down</body></message>`)
 
+	// the desk signs in first: a message b.test writes before any of alice's
+	// sessions is back is stored for her (docs/offline.md) and given to the
+	// first session that comes, which must be the one the test reads
 	a.start(t, bin, routes)
-	aws = connectAlice()
 	aliceDesk = signInXMPP(t, a, "alice@a.test/desk", "password-alice")
 	aliceDesk.send(`<presence/>`)
+	aws = connectAlice()
 	bob.await("alice's presence after a.test restarted", presenceFrom("alice@a.test", ""))
 	waitFrame("bob's presence after a.test restarted", framePresence("bob@b.test", "available"))
 	t.Logf("message sent while a.test was down: %s", deliveredOrBounced(t, bob, aliceDesk, "while-a-down", "sent while a.test was down"))
