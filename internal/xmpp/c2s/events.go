@@ -6,10 +6,10 @@ package c2s
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/xmpp/stanza"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -110,11 +110,7 @@ func messageStanza(m core.Message, to string) *xmlstream.Element {
 
 // presenceStanza is a presence from from to to, of type typ ("": available).
 func presenceStanza(from, to, typ string) *xmlstream.Element {
-	p := xmlstream.New(nsClient, "presence").Set("from", from).Set("to", to)
-	if typ != "" {
-		p.Set("type", typ)
-	}
-	return p
+	return stanza.Presence(nsClient, from, to, typ)
 }
 
 // presence announces a contact's sessions, and the end of those gone.
@@ -123,15 +119,7 @@ func (c *conn) presence(v core.PresenceView) error {
 	var now []string
 	for _, s := range v.Sessions {
 		now = append(now, s.Resource)
-		p := presenceStanza(v.Address+"/"+s.Resource, me, "")
-		if s.Availability != core.Available {
-			p.Add(xmlstream.New(nsClient, "show").AddText(string(s.Availability)))
-		}
-		if s.Status != "" {
-			p.Add(xmlstream.New(nsClient, "status").AddText(s.Status))
-		}
-		p.Add(xmlstream.New(nsClient, "priority").AddText(strconv.Itoa(s.Priority)))
-		if err := c.write(p); err != nil {
+		if err := c.write(stanza.Resource(nsClient, v.Address, me, s)); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/xmpp/stanza"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -45,11 +46,7 @@ func (v Service) JID(room, nick string) string {
 // Presence is a presence from from to the occupant, of type typ ("":
 // available).
 func (v Service) Presence(from, typ string) *xmlstream.Element {
-	p := xmlstream.New(v.NS, "presence").Set("from", from).Set("to", v.To)
-	if typ != "" {
-		p.Set("type", typ)
-	}
-	return p
+	return stanza.Presence(v.NS, from, v.To, typ)
 }
 
 // Status is a muc#user status code.
@@ -69,13 +66,7 @@ func Item(aff, role, jid string) *xmlstream.Element {
 
 // OccupantPresence is an occupant's presence, with extra in its muc#user x.
 func (v Service) OccupantPresence(room string, o core.RoomOccupant, extra ...xmlstream.Node) *xmlstream.Element {
-	p := v.Presence(v.JID(room, o.Nick), "")
-	if o.Presence.Availability != core.Available && o.Presence.Availability != "" {
-		p.Add(xmlstream.New(v.NS, "show").AddText(string(o.Presence.Availability)))
-	}
-	if o.Presence.Status != "" {
-		p.Add(xmlstream.New(v.NS, "status").AddText(o.Presence.Status))
-	}
+	p := stanza.AddShow(v.Presence(v.JID(room, o.Nick), ""), v.NS, o.Presence.Availability, o.Presence.Status)
 	return p.Add(xmlstream.New(NSUser, "x").Add(Item(o.Affiliation, o.Role, o.Address)).Add(extra...))
 }
 

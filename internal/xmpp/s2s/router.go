@@ -6,12 +6,12 @@ package s2s
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/pep"
+	"github.com/presenced/presenced/internal/xmpp/stanza"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -131,11 +131,7 @@ func bareOf(full string) string {
 }
 
 func presence(from, to, typ string) *xmlstream.Element {
-	p := xmlstream.New(nsServer, "presence").Set("from", from).Set("to", to)
-	if typ != "" {
-		p.Set("type", typ)
-	}
-	return p
+	return stanza.Presence(nsServer, from, to, typ)
 }
 
 // presenceStanzas announces a local subject's resources to a remote
@@ -146,15 +142,7 @@ func (s *Server) presenceStanzas(v core.PresenceView, viewer string) []*xmlstrea
 	var now []string
 	for _, sp := range v.Sessions {
 		now = append(now, sp.Resource)
-		p := presence(v.Address+"/"+sp.Resource, viewer, "")
-		if sp.Availability != core.Available {
-			p.Add(xmlstream.New(nsServer, "show").AddText(string(sp.Availability)))
-		}
-		if sp.Status != "" {
-			p.Add(xmlstream.New(nsServer, "status").AddText(sp.Status))
-		}
-		p.Add(xmlstream.New(nsServer, "priority").AddText(strconv.Itoa(sp.Priority)))
-		out = append(out, p)
+		out = append(out, stanza.Resource(nsServer, v.Address, viewer, sp))
 	}
 	key := v.Address + "\x00" + viewer
 	s.shownMu.Lock()
