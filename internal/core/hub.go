@@ -792,6 +792,19 @@ func (h *Hub) Resume(ctx context.Context, account, resource string, lastSeq uint
 // resumed only by that app, and no app resumes a first-party session
 // (either way, as if there were no such session).
 func (h *Hub) ResumeOn(ctx context.Context, account, resource string, ch Channel, lastSeq uint64, sink Sink) (s *Session, replayed bool, err error) {
+	return h.resume(ctx, account, resource, nil, ch, lastSeq, sink)
+}
+
+// ResumeSession is ResumeOn for exactly the session want: not another one
+// bound since to the same resource (XMPP lets a new binding take a
+// resource over; a client resuming the old stream must not take the new
+// one).
+func (h *Hub) ResumeSession(ctx context.Context, want *Session, ch Channel, lastSeq uint64, sink Sink) (s *Session, replayed bool, err error) {
+	return h.resume(ctx, want.Account, want.Resource, want, ch, lastSeq, sink)
+}
+
+// resume is ResumeOn, limited to the session want unless it is nil.
+func (h *Hub) resume(ctx context.Context, account, resource string, want *Session, ch Channel, lastSeq uint64, sink Sink) (s *Session, replayed bool, err error) {
 	if h.closing.Load() {
 		return nil, false, errShuttingDown
 	}
@@ -799,7 +812,7 @@ func (h *Hub) ResumeOn(ctx context.Context, account, resource string, ch Channel
 	if u := h.live(account); u != nil {
 		s = u.session(resource)
 	}
-	if s == nil || s.ended.Load() || s.channel.App != ch.App {
+	if s == nil || (want != nil && s != want) || s.ended.Load() || s.channel.App != ch.App {
 		unlock()
 		return nil, false, Errorf(CodeSessionGone, "no such session; connect anew")
 	}
@@ -890,10 +903,23 @@ func (s *Session) Grace() time.Duration {
 }
 
 // Close ends the session now (sign-out): its contacts see it go at once.
-func (s *Session) Close() {
+func (s *Session) Close() { s.closeFrom(nil) }
+
+// CloseFrom is Close from the connection sink, unless the session has
+// another connection now: a client that signs out on a stream another
+// one resumed meanwhile ends that stream, not the session it carries on.
+func (s *Session) CloseFrom(sink Sink) { s.closeFrom(sink) }
+
+func (s *Session) closeFrom(sink Sink) {
 	h := s.hub
 	defer h.lock(s.Account)()
-	if !s.ended.Load() {
+	if s.ended.Load() {
+		return
+	}
+	s.mu.Lock()
+	other := sink != nil && s.sink != nil && s.sink != sink
+	s.mu.Unlock()
+	if !other {
 		h.endLocked(s, "session ended")
 	}
 }

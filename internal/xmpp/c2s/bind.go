@@ -74,7 +74,7 @@ func (c *conn) unhook(err error) {
 		if sm := c.sm.Load(); sm != nil && sm.id != "" {
 			c.s.resume.drop(sm.id, c)
 		}
-		c.sess.Close() // contacts see it at once
+		c.sess.CloseFrom(c) // contacts see it at once, unless another stream resumed it
 	} else {
 		c.sess.Detach(c) // offline after the grace period (the resumption window), unless resumed
 		if sm := c.sm.Load(); sm != nil && sm.id != "" {

@@ -253,7 +253,9 @@ func (c *conn) resume(el *xmlstream.Element) (bool, error) {
 	// only a stream signed in the same way resumes: an app's stream by that
 	// app, a password's by a password; what it signed in with this time is
 	// what revocation ends it by
-	s, replayed, err := c.s.Hub.ResumeOn(context.Background(), c.account, old.sess.Resource, c.channel(), lastSeq, c)
+	// old.sess is not written: the dropped connection, still reading it as
+	// it ends, shares old; the session resumed is that one or none
+	s, replayed, err := c.s.Hub.ResumeSession(context.Background(), old.sess, c.channel(), lastSeq, c)
 	if err == nil {
 		err = s.SetCredential(c.credential(), c.checked)
 	}
@@ -261,15 +263,7 @@ func (c *conn) resume(el *xmlstream.Element) (bool, error) {
 		c.live = nil // writing stays taken: no flush starts without a session
 		return false, c.write(smFailed("item-not-found").Set("h", strconv.FormatUint(uint64(oldSM.in.Load()), 10)))
 	}
-	c.sess = s
 	c.resource = s.Resource
-	if !replayed { // lost events: what the dropped connection wrote may not have arrived
-		old.fmu.Lock()
-		if old.rstate != nil {
-			old.rstate.unsure = true
-		}
-		old.fmu.Unlock()
-	}
 	if !replayed { // lost events: what the dropped connection wrote may not have arrived
 		old.fmu.Lock()
 		if old.rstate != nil {

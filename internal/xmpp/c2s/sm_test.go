@@ -118,6 +118,69 @@ func TestResumptionWindow(t *testing.T) {
 	z.expect("iq")
 }
 
+// TestResumeWhileConnected: a client resumes its stream before the server
+// noticed the old connection drop (XEP-0198 § 5 lets it): the old stream
+// is ended and the session goes on on the new one; the old client signing
+// out on its dying stream does not end the session the new one carries.
+func TestResumeWhileConnected(t *testing.T) {
+	r := start(t, true)
+	bob, _ := bobOnline(t, r)
+	x := r.signIn(t, "alice")
+	id := bindResumable(x).AttrValue("id")
+	x.send(`<presence/>`)
+
+	y := r.signIn(t, "alice")
+	y.send(`<resume xmlns='urn:xmpp:sm:3' previd='%s' h='0'/>`, id)
+	y.expect("resumed")
+	x.send(`</stream:stream>`)
+	for {
+		if _, err := x.rd.Next(); err != nil {
+			break // the server ended the old stream
+		}
+	}
+	if _, err := bob.Send(core.Message{Kind: core.KindMessage, To: "alice@localhost/phone", Body: "still there?"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m := y.expect("message")
+		if b := m.Child("jabber:client", "body"); b != nil && b.Text() == "still there?" {
+			break
+		}
+	}
+}
+
+// TestResumeAfterRebind: once a new binding took the resource of a dropped
+// stream, resuming that stream fails and leaves the new binding alone
+// (it is another session, not the one the client left).
+func TestResumeAfterRebind(t *testing.T) {
+	r := start(t, true)
+	bob, _ := bobOnline(t, r)
+	x := r.signIn(t, "alice")
+	id := bindResumable(x).AttrValue("id")
+	x.conn.Close()
+	waitDropped(t, r, id)
+
+	z := r.signIn(t, "alice")
+	z.send(`<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>`)
+	if res := z.expect("iq"); res.AttrValue("type") != "result" {
+		t.Fatalf("bind: %s", res.String(""))
+	}
+	y := r.signIn(t, "alice")
+	y.send(`<resume xmlns='urn:xmpp:sm:3' previd='%s' h='0'/>`, id)
+	if f := y.expect("failed"); !strings.Contains(f.String(""), "item-not-found") {
+		t.Fatalf("resuming a stream whose resource was bound again: %s", f.String(""))
+	}
+	if _, err := bob.Send(core.Message{Kind: core.KindMessage, To: "alice@localhost/phone", Body: "to the new one"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m := z.expect("message")
+		if b := m.Child("jabber:client", "body"); b != nil && b.Text() == "to the new one" {
+			break
+		}
+	}
+}
+
 // waitDropped waits until the server has seen the connection of stream id
 // drop (its window started; the core session is detached).
 func waitDropped(t *testing.T, r rig, id string) {
