@@ -158,6 +158,9 @@ func benchCmd(args []string, stdout io.Writer) error {
 		r, err := bench.Cluster(ctx, bench.ClusterOptions{Bin: *bin, Store: *storeURL, NATS: *natsURL, Nodes: *nodes, Sessions: *n,
 			Workers: *workers, Watchers: *k, Updates: *m, Rate: *rate, Log: os.Stderr})
 		if err != nil {
+			if r.Measured() { // the fan-out failed: what was measured before it still stands
+				reportClusterMemory(stdout, r)
+			}
 			return err
 		}
 		reportCluster(stdout, r)
@@ -209,13 +212,7 @@ func rateText(r float64) string {
 
 // reportCluster prints what the cluster benchmark measured.
 func reportCluster(stdout io.Writer, r bench.ClusterResult) {
-	fmt.Fprintf(stdout, "cluster:              %d nodes (PostgreSQL store, NATS), %d idle sessions (WebSocket, one account each) from %d load-generator processes, round-robin\n",
-		len(r.Nodes), r.Sessions, r.Workers)
-	fmt.Fprintf(stdout, "sessions open after:  %.1f s (accounts prepared by the load generators included)\n", r.ConnectTime.Seconds())
-	for _, n := range r.Nodes {
-		fmt.Fprintf(stdout, "node %-8s RSS:     %.1f MiB before, %.1f MiB with %.0f sessions: %.2f KiB per idle session (after a forced GC)\n",
-			n.ID, mib(n.RSSBefore), mib(n.RSSAfter), n.Sessions, n.PerSession()/1024)
-	}
+	reportClusterMemory(stdout, r)
 	f := r.Fanout
 	fmt.Fprintf(stdout, "cross-node fan-out:   1 publisher on node %s, %d watchers on the other nodes, %d updates (rate: %s), the idle sessions still open\n",
 		r.Nodes[0].ID, f.Watchers, f.Updates, rateText(f.Rate))
@@ -223,4 +220,15 @@ func reportCluster(stdout io.Writer, r bench.ClusterResult) {
 	fmt.Fprintf(stdout, "deliveries:           %d frames in %s: %.0f deliveries/s\n", f.Deliveries, f.Elapsed.Round(time.Millisecond), f.PerSecond())
 	fmt.Fprintf(stdout, "publisher's node CPU: %s\n", f.PublisherServerCPU.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "latency p50/p99/max:  %s / %s / %s (every update, coalesced ones until a newer state arrived)\n", f.P50.Round(10*time.Microsecond), f.P99.Round(10*time.Microsecond), f.Max.Round(10*time.Microsecond))
+}
+
+// reportClusterMemory prints the idle sessions' part of the cluster benchmark.
+func reportClusterMemory(stdout io.Writer, r bench.ClusterResult) {
+	fmt.Fprintf(stdout, "cluster:              %d nodes (PostgreSQL store, NATS), %d idle sessions (WebSocket, one account each) from %d load-generator processes, round-robin\n",
+		len(r.Nodes), r.Sessions, r.Workers)
+	fmt.Fprintf(stdout, "sessions open after:  %.1f s (accounts prepared by the load generators included)\n", r.ConnectTime.Seconds())
+	for _, n := range r.Nodes {
+		fmt.Fprintf(stdout, "node %-8s RSS:     %.1f MiB before, %.1f MiB with %.0f sessions: %.2f KiB per idle session (after a forced GC)\n",
+			n.ID, mib(n.RSSBefore), mib(n.RSSAfter), n.Sessions, n.PerSession()/1024)
+	}
 }

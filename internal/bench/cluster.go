@@ -59,6 +59,10 @@ func (n ClusterNode) PerSession() float64 {
 	return float64(n.RSSAfter-n.RSSBefore) / max(n.Sessions, 1)
 }
 
+// Measured reports whether the idle sessions were measured (the fan-out
+// that follows may still have failed).
+func (r ClusterResult) Measured() bool { return len(r.Nodes) > 0 && r.Nodes[0].RSSAfter > 0 }
+
 // ClusterResult is what the cluster benchmark measured.
 type ClusterResult struct {
 	Nodes       []ClusterNode

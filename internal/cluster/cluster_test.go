@@ -640,3 +640,37 @@ func TestPartitionHeals(t *testing.T) {
 		return ok && m.Message.ID == "p1"
 	})
 }
+
+// TestDeclaredDeadByOneNode: node b alone declares node c dead (c was
+// silent to it, as a node starved of CPU is, while a, the purger, still
+// heard it), so c's registry entries stay and c writes none again. When
+// b hears c again it must route to c's accounts again and both must show
+// their users anew: before, b never routed to c again and carol never
+// saw alice change.
+func TestDeclaredDeadByOneNode(t *testing.T) {
+	url := natsServer(t).ClientURL()
+	d := newDomain(t, "alice@x", "carol@x")
+	d.befriend("alice@x", "carol@x")
+	d.start(url, "a", nil)
+	b, c := d.start(url, "b", nil), d.start(url, "c", nil)
+	alice := b.connect(t, "alice@x", avail)
+	carol := c.connect(t, "carol@x", avail)
+	eventually(t, "b and c to learn where alice and carol are", func() bool { return b.Holds("carol@x") && c.Holds("alice@x") })
+	carol.await("alice online", presenceIs("alice@x", core.Available))
+	alice.await("carol online", presenceIs("carol@x", core.Available))
+
+	b.mu.Lock()
+	b.seen["c"] = time.Now().Add(-time.Hour)
+	b.mu.Unlock()
+	b.reap(time.Now())
+	if b.Holds("carol@x") {
+		t.Fatal("b still routes to c after declaring it dead")
+	}
+	alice.await("carol offline once b declared c dead", presenceIs("carol@x", core.Unavailable))
+
+	// c's next heartbeat tells b it is alive
+	eventually(t, "b to route to c again", func() bool { return b.Holds("carol@x") })
+	alice.await("carol online again", presenceIs("carol@x", core.Available))
+	must(t, alice.s.SetPresence(core.Presence{Availability: core.Away, Status: "back soon"}))
+	carol.await("alice's change after c came back", presenceIs("alice@x", core.Away))
+}

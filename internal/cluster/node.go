@@ -124,6 +124,7 @@ type Node struct {
 	watch               []nats.KeyWatcher
 	wmu                 sync.Mutex // guards watch, replaced after a reconnection
 	rewatch             chan struct{}
+	rereads             chan string // nodes back after this one declared them dead (nodeBack)
 	up                  atomic.Bool // Start done, not yet stopped
 
 	mu      sync.RWMutex
@@ -132,6 +133,9 @@ type Node struct {
 	entries int
 	seen    map[string]time.Time // other node → when this node last heard it (local clock)
 	dead    map[string]bool
+	// readRev: node → the registry revision up to which its keys were read
+	// again when it came back; older updates still on their way are stale
+	readRev map[string]uint64
 	peers   map[string]*peer
 	tracked map[string]map[core.Target]string // subject → viewer target → node it was shown available from
 	ntrack  int
@@ -177,10 +181,10 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("namespace: %w", err)
 	}
 	return &Node{cfg: cfg, id: cfg.NodeID, byNode: map[string]map[string]struct{}{}, held: map[string][]string{},
-		seen: map[string]time.Time{}, dead: map[string]bool{}, peers: map[string]*peer{}, tracked: map[string]map[core.Target]string{},
+		seen: map[string]time.Time{}, dead: map[string]bool{}, readRev: map[string]uint64{}, peers: map[string]*peer{}, tracked: map[string]map[core.Target]string{},
 		partials: map[string]map[core.Target]map[string]core.PresenceView{}, apps: map[string]core.AppFacts{},
 		mine: map[string]struct{}{}, pending: map[string]bool{}, kick: make(chan struct{}, 1),
-		rewatch: make(chan struct{}, 1), resyncKick: make(chan struct{}, 1), stop: make(chan struct{})}, nil
+		rewatch: make(chan struct{}, 1), rereads: make(chan string, 16), resyncKick: make(chan struct{}, 1), stop: make(chan struct{})}, nil
 }
 
 // ID is the node's ID.
@@ -293,18 +297,17 @@ func (n *Node) watchRegistry(ctx context.Context) error {
 	for _, w := range old {
 		w.Stop()
 	}
-	if err := n.follow(ctx, wn, true, nil); err != nil {
+	if err := n.follow(ctx, wn, true, nil, nil); err != nil {
 		return err
 	}
 	keys := map[string]struct{}{}
-	if err := n.follow(ctx, ws, true, keys); err != nil {
+	if err := n.follow(ctx, ws, true, keys, nil); err != nil {
 		return err
 	}
 	n.pruneRegistry(keys)
-	for _, w := range []nats.KeyWatcher{wn, ws} {
-		n.wg.Add(1)
-		go func() { defer n.wg.Done(); n.follow(context.Background(), w, false, nil) }()
-	}
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); n.follow(context.Background(), wn, false, nil, nil) }()
+	go func() { defer n.wg.Done(); n.follow(context.Background(), ws, false, nil, n.rereads) }()
 	return nil
 }
 
@@ -344,9 +347,11 @@ func (n *Node) beat() []byte { return []byte(time.Now().UTC().Format(time.RFC333
 
 // follow applies a watcher's updates: until its initial values are done
 // (initial), or until stopped. keys, if not nil, collects the keys put.
-func (n *Node) follow(ctx context.Context, w nats.KeyWatcher, initial bool, keys map[string]struct{}) error {
+func (n *Node) follow(ctx context.Context, w nats.KeyWatcher, initial bool, keys map[string]struct{}, reread <-chan string) error {
 	for {
 		select {
+		case node := <-reread:
+			n.readNodeAgain(node)
 		case e, ok := <-w.Updates():
 			if !ok {
 				return nil
@@ -387,9 +392,7 @@ func (n *Node) apply(e nats.KeyValueEntry) {
 		}
 		n.mu.Unlock()
 		if back {
-			// what this node routed meanwhile never reached it (it was
-			// not routed to): show it again, as after a reconnection
-			n.wantResync()
+			n.nodeBack(node)
 		}
 		return
 	}
@@ -397,6 +400,12 @@ func (n *Node) apply(e nats.KeyValueEntry) {
 	if !ok {
 		n.metrics.BadIn.Add(1)
 		return
+	}
+	n.mu.RLock()
+	stale := e.Revision() <= n.readRev[node]
+	n.mu.RUnlock()
+	if stale {
+		return // read again since (readNodeAgain)
 	}
 	if node == n.id {
 		n.pmu.Lock()
@@ -907,6 +916,7 @@ func (n *Node) reap(now time.Time) {
 		}
 		n.dead[node] = true
 		delete(n.seen, node)
+		delete(n.readRev, node)
 		for a := range n.byNode[node] {
 			purge = append(purge, key(a, node))
 			n.unholdLocked(a, node)
@@ -1060,4 +1070,83 @@ func tokenOf(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// nodeBack: node, declared dead here, is heard again (a partition healed,
+// or it was starved of CPU for longer than DeadAfter). Declaring it dead
+// forgot what it holds, and unless the purger declared it dead too its
+// registry keys are still there, so it writes none of them again: they
+// are read again (on the registry's follower, in order with its updates),
+// then both sides show their accounts anew — what each routed meanwhile
+// never reached the other.
+func (n *Node) nodeBack(node string) {
+	select {
+	case n.rereads <- node:
+	default: // many at once: follow the whole registry anew
+		select {
+		case n.rewatch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// readNodeAgain reads what node holds from the registry's current values
+// and makes it this node's view of node; updates older than what it read
+// are ignored when they come (apply). Then node is asked to show its
+// accounts again, and this node does the same.
+func (n *Node) readNodeAgain(node string) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.SendTimeout)
+	defer cancel()
+	w, err := n.kvSessions.Watch("*."+node, nats.Context(ctx))
+	if err != nil {
+		n.cfg.Log.Warn("cluster: reading a node's registry entries again", "node", node, "err", err)
+		n.nodeBackLater()
+		return
+	}
+	defer w.Stop()
+	held := map[string]struct{}{}
+	var rev uint64
+read:
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return // stopping
+			}
+			if e == nil {
+				break read // the current values are all in
+			}
+			rev = max(rev, e.Revision())
+			if a, _, ok := parseKey(e.Key()); ok && e.Operation() == nats.KeyValuePut {
+				held[a] = struct{}{}
+			}
+		case <-ctx.Done():
+			n.cfg.Log.Warn("cluster: reading a node's registry entries again", "node", node, "err", ctx.Err())
+			n.nodeBackLater()
+			return
+		}
+	}
+	n.mu.Lock()
+	n.readRev[node] = rev
+	for a := range n.byNode[node] {
+		if _, ok := held[a]; !ok {
+			n.unholdLocked(a, node)
+		}
+	}
+	for a := range held {
+		n.holdLocked(a, node)
+	}
+	n.mu.Unlock()
+	b, _ := json.Marshal(subjectList{Origin: n.id})
+	n.enqueue(node, "resync", b)
+	n.wantResync()
+}
+
+// nodeBackLater falls back on following the whole registry anew, and
+// resynchronising everywhere, at the heartbeat loop's next round.
+func (n *Node) nodeBackLater() {
+	select {
+	case n.rewatch <- struct{}{}:
+	default:
+	}
 }
