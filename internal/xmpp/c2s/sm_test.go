@@ -141,12 +141,7 @@ func TestResumeWhileConnected(t *testing.T) {
 	if _, err := bob.Send(core.Message{Kind: core.KindMessage, To: "alice@localhost/phone", Body: "still there?"}); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		m := y.expect("message")
-		if b := m.Child("jabber:client", "body"); b != nil && b.Text() == "still there?" {
-			break
-		}
-	}
+	y.expectBody("still there?")
 }
 
 // TestResumeAfterRebind: once a new binding took the resource of a dropped
@@ -173,10 +168,16 @@ func TestResumeAfterRebind(t *testing.T) {
 	if _, err := bob.Send(core.Message{Kind: core.KindMessage, To: "alice@localhost/phone", Body: "to the new one"}); err != nil {
 		t.Fatal(err)
 	}
+	z.expectBody("to the new one")
+}
+
+// expectBody skips to the message with that body.
+func (x *rawStream) expectBody(body string) {
+	x.t.Helper()
 	for {
-		m := z.expect("message")
-		if b := m.Child("jabber:client", "body"); b != nil && b.Text() == "to the new one" {
-			break
+		m := x.expect("message")
+		if b := m.Child("jabber:client", "body"); b != nil && b.Text() == body {
+			return
 		}
 	}
 }
