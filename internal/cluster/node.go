@@ -222,8 +222,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.started = time.Now()
 	n.up.Store(true)
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.loop()
+	go n.beatLoop()
 	go n.resyncLoop()
 	return nil
 }
@@ -332,11 +333,7 @@ func (n *Node) pruneRegistry(keys map[string]struct{}) {
 // this node heard nothing at all says nothing about them.
 func (n *Node) reconnected() {
 	n.rewriteAll()
-	n.mu.Lock()
-	for node := range n.seen {
-		n.seen[node] = time.Now()
-	}
-	n.mu.Unlock()
+	n.hearAllAnew()
 	select {
 	case n.rewatch <- struct{}{}:
 	default:
@@ -810,12 +807,57 @@ func (n *Node) onSend(msg *nats.Msg) {
 	}
 }
 
-// loop beats, writes the registry and declares silent nodes dead.
+// beatLoop beats and declares silent nodes dead, on a goroutine of its
+// own: registry writes (thousands when sessions pour in) must not delay
+// the heartbeat past DeadAfter. A round that comes late says this node
+// was starved of CPU, not that the others were silent: their updates may
+// still be on their way to it, so they are given a fresh DeadAfter.
+func (n *Node) beatLoop() {
+	defer n.wg.Done()
+	every := min(n.cfg.Heartbeat, n.cfg.DeadAfter/3)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	last, lastBeat := time.Now(), time.Now()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case now := <-tick.C:
+			if now.Sub(lastBeat) >= n.cfg.Heartbeat {
+				if _, err := n.kvNodes.Put(n.id, n.beat()); err == nil {
+					lastBeat = now
+				}
+			}
+			if late := time.Since(last) > n.cfg.DeadAfter/2; late {
+				n.hearAllAnew()
+			} else {
+				n.reap(now)
+			}
+			last = time.Now()
+		}
+	}
+}
+
+// hearAllAnew gives every other node a fresh DeadAfter: not hearing them
+// while this node was away (NATS gone, or starved) says nothing of them.
+func (n *Node) hearAllAnew() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for node := range n.seen {
+		n.seen[node] = time.Now()
+	}
+}
+
+// registryReadTimeout bounds reading the registry's current values again
+// (after a reconnection, or a node's return): tens of thousands of keys
+// on a loaded NATS take seconds.
+const registryReadTimeout = 30 * time.Second
+
+// loop writes the registry and follows it anew when asked.
 func (n *Node) loop() {
 	defer n.wg.Done()
 	tick := time.NewTicker(min(n.cfg.Heartbeat, n.cfg.DeadAfter/3))
 	defer tick.Stop()
-	lastBeat := time.Now()
 	rewatch := false // the registry must be followed anew (reconnected)
 	for {
 		select {
@@ -825,17 +867,11 @@ func (n *Node) loop() {
 			n.writeRegistry()
 		case <-n.rewatch:
 			rewatch = true
-		case now := <-tick.C:
-			if now.Sub(lastBeat) >= n.cfg.Heartbeat {
-				if _, err := n.kvNodes.Put(n.id, n.beat()); err == nil {
-					lastBeat = now
-				}
-			}
-			n.writeRegistry()
-			n.reap(now)
+		case <-tick.C:
+			n.writeRegistry() // those that failed
 		}
 		if rewatch && n.nc.IsConnected() {
-			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.SendTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), registryReadTimeout)
 			if err := n.watchRegistry(ctx); err != nil {
 				n.cfg.Log.Warn("cluster: following the registry again", "err", err) // again at the next tick
 			} else {
@@ -977,10 +1013,17 @@ func (n *Node) reap(now time.Time) {
 			n.hub.RouteApps(core.PresenceEvent{View: v}, apps[subject], []core.Target{t})
 		}
 	}
-	if purger {
-		for _, k := range purge {
-			n.kvSessions.Delete(k)
-		}
+	if purger && len(purge) > 0 {
+		// not on the heartbeat's goroutine: thousands of deletes take long
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			for _, k := range purge {
+				if n.kvSessions.Delete(k) != nil && !n.nc.IsConnected() {
+					return // what is left is purged again once the registry is followed anew (reap: entries of nodes never heard)
+				}
+			}
+		}()
 	}
 }
 
@@ -1095,7 +1138,7 @@ func (n *Node) nodeBack(node string) {
 // are ignored when they come (apply). Then node is asked to show its
 // accounts again, and this node does the same.
 func (n *Node) readNodeAgain(node string) {
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.SendTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), registryReadTimeout)
 	defer cancel()
 	w, err := n.kvSessions.Watch("*."+node, nats.Context(ctx))
 	if err != nil {
