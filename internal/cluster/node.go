@@ -859,6 +859,8 @@ func (n *Node) loop() {
 	tick := time.NewTicker(min(n.cfg.Heartbeat, n.cfg.DeadAfter/3))
 	defer tick.Stop()
 	rewatch := false // the registry must be followed anew (reconnected)
+	var retryAt time.Time
+	var backoff time.Duration
 	for {
 		select {
 		case <-n.stop:
@@ -870,12 +872,16 @@ func (n *Node) loop() {
 		case <-tick.C:
 			n.writeRegistry() // those that failed
 		}
-		if rewatch && n.nc.IsConnected() {
+		if rewatch && n.nc.IsConnected() && !time.Now().Before(retryAt) {
 			ctx, cancel := context.WithTimeout(context.Background(), registryReadTimeout)
 			if err := n.watchRegistry(ctx); err != nil {
-				n.cfg.Log.Warn("cluster: following the registry again", "err", err) // again at the next tick
+				// again later: on a NATS too loaded to answer in time, at
+				// once would only load it more
+				backoff = min(max(2*backoff, time.Second), registryReadTimeout)
+				retryAt = time.Now().Add(backoff)
+				n.cfg.Log.Warn("cluster: following the registry again", "err", err, "retry in", backoff)
 			} else {
-				rewatch = false
+				rewatch, backoff = false, 0
 				n.resyncEverywhere()
 			}
 			cancel()
