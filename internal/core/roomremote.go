@@ -89,6 +89,17 @@ func (h *Hub) dropIdleStandIn(origin string, x *Session) {
 	}
 }
 
+// dropRemoved forgets the room id of s, which a moderator or the room's
+// mode removed from it (r.mu may be held); a stand-in of another domain
+// left in no room is dropped too, as after its own leave, rather than kept
+// until its domain is gone.
+func (h *Hub) dropRemoved(s *Session, id RoomID) {
+	h.dropIndex(s, id)
+	if s.remote != "" {
+		h.dropIdleStandIn(remoteOrigin+s.remote, s)
+	}
+}
+
 // roomDomainGone: the server of domain is unreachable. Its users' stand-ins
 // leave the rooms here, as when they say so.
 func (h *Hub) roomDomainGone(domain string) {
