@@ -134,6 +134,9 @@ func FuzzInboundStanza(f *testing.F) {
 		`<message xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='groupchat'><subject>s</subject></message>`,
 		`<message xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test/bob' type='chat'><body>pm</body></message>`,
 		`<iq xmlns='jabber:server' from='alice@a.test/x' to='conference.b.test' type='get' id='i'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`,
+		`<iq xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='set' id='a'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast' jid='mallory@c.test/r'><reason>r</reason></item><item role='none' nick='bob'/><item affiliation='member' nick='carol'/></query></iq>`,
+		`<iq xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='get' id='b'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast'/></query></iq>`,
+		`<iq xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='set' id='c'><query xmlns='http://jabber.org/protocol/muc#owner'/></iq>`,
 	} {
 		f.Add(s)
 	}
