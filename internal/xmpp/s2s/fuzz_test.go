@@ -137,6 +137,7 @@ func FuzzInboundStanza(f *testing.F) {
 		`<iq xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='set' id='a'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast' jid='mallory@c.test/r'><reason>r</reason></item><item role='none' nick='bob'/><item affiliation='member' nick='carol'/></query></iq>`,
 		`<iq xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='get' id='b'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast'/></query></iq>`,
 		`<iq xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='set' id='c'><query xmlns='http://jabber.org/protocol/muc#owner'/></iq>`,
+		`<presence xmlns='jabber:server' from='A.test/' to='@ConferenCe.B.test/0'/>`, // a room without a name (found by fuzzing)
 	} {
 		f.Add(s)
 	}

@@ -98,7 +98,7 @@ func (s *Server) onMUC(ctx context.Context, el *xmlstream.Element, from, to stri
 	if typ == "error" || typ == "result" {
 		return
 	}
-	if !hasRoom || !strings.Contains(from, "/") {
+	if !hasRoom || room == "" || !strings.Contains(from, "/") { // the service itself, or a room without a name
 		if el.Name.Local != "presence" {
 			s.stanzaError(el, from, to, "cancel", "service-unavailable")
 		}
