@@ -201,9 +201,9 @@ func TestRemoteUserInRoom(t *testing.T) {
 	}
 }
 
-// TestRemoteUserRoomRules: members-only rooms are closed to users of
-// another domain (memberships name local accounts), rooms are not created
-// by them, a moderator kicks them, and a user whose domain is lost leaves
+// TestRemoteUserRoomRules: a members-only room refuses a user of another
+// domain it does not name (TestRemoteAffiliations names one), rooms are
+// not created by them, a moderator kicks them, and a user whose domain is lost leaves
 // the rooms.
 func TestRemoteUserRoomRules(t *testing.T) {
 	a, _, g := roomDomains(t)
