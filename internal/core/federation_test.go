@@ -51,7 +51,10 @@ func (r *remoteRecorder) take() []Event {
 
 // fedEnv is a hub serving a.test with alice and carol, whose remote
 // deliveries are recorded.
-func fedEnv(t *testing.T) (*env, *remoteRecorder) {
+func fedEnv(t *testing.T) (*env, *remoteRecorder) { return fedEnvWith(t, Config{}) }
+
+// fedEnvWith is fedEnv with cfg (its domain and grace set here).
+func fedEnvWith(t *testing.T, cfg Config) (*env, *remoteRecorder) {
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "f.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +67,8 @@ func fedEnv(t *testing.T) (*env, *remoteRecorder) {
 	}
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	rec := &remoteRecorder{}
-	h := New(Config{Domain: "a.test", Grace: 5 * time.Second}, st, clk, rec, slog.Default())
+	cfg.Domain, cfg.Grace = "a.test", 5*time.Second
+	h := New(cfg, st, clk, rec, slog.Default())
 	rec.local = h.LocalRouter()
 	return &env{t: t, hub: h, clk: clk, st: st}, rec
 }

@@ -16,8 +16,12 @@ import (
 // stand-in is not told its events through Peers: it is a session of this
 // node whose target is of another domain, so deliverRoom routes its
 // events through the hub's Router, where the federation router makes them
-// MUC stanzas. It leaves on its unavailable presence and when its domain
-// is gone (RemoteDomainGone). Its rooms are presenced's own (an app's
+// MUC stanzas. It leaves on its unavailable presence, when a moderator
+// removes it (its account banned, or no longer a member of a members-only
+// room: a remote account is named like a local one, store.RoomAffiliation
+// Remote) and when its domain is gone (RemoteDomainGone); an occupant
+// whose account the room names admin moderates through it
+// (RemoteRoomAdmin). Its rooms are presenced's own (an app's
 // rooms are its users'); it joins rooms that exist but creates none; and
 // in a cluster it reaches only rooms kept by this node.
 
@@ -62,18 +66,70 @@ func (h *Hub) RemoteRoomSubject(ctx context.Context, from, room, subject string)
 // remoteRoomStep runs st as the stand-in of st.From, made by a join; a
 // stand-in in no room after it is dropped.
 func (h *Hub) remoteRoomStep(ctx context.Context, st RoomStep) (int, error) {
-	account, resource, err := addr.Parse(st.From)
-	if err != nil || resource == "" || !h.Remote(account) {
-		return 0, Errorf(CodeInvalid, "from: a full address of another domain is required")
-	}
-	origin := remoteOrigin + strings.ToLower(addr.DomainOf(account))
-	x := h.roomStandIn(origin, account, resource, Channel{}, st.Op == roomJoin)
-	if x == nil {
-		return 0, errNotInRoom
+	x, origin, err := h.remoteRoomStandIn(st.From, st.Op == roomJoin)
+	if err != nil {
+		return 0, err
 	}
 	n, err := h.standInStep(ctx, x, st)
 	h.dropIdleStandIn(origin, x)
 	return n, err
+}
+
+// remoteRoomStandIn is the stand-in of from, a full address of another
+// domain, and its origin; made when create is set, else errNotInRoom
+// without one (it is in no room here).
+func (h *Hub) remoteRoomStandIn(from string, create bool) (*Session, string, error) {
+	account, resource, err := addr.Parse(from)
+	if err != nil || resource == "" || !h.Remote(account) {
+		return nil, "", Errorf(CodeInvalid, "from: a full address of another domain is required")
+	}
+	origin := remoteOrigin + strings.ToLower(addr.DomainOf(account))
+	x := h.roomStandIn(origin, account, resource, Channel{}, create)
+	if x == nil {
+		return nil, "", errNotInRoom
+	}
+	return x, origin, nil
+}
+
+// RemoteRoomAdmin is what an occupant of another domain moderates a room
+// here as (XEP-0045 muc#admin over federation): its stand-in, the same
+// session its presence joined and its messages speak through, so the
+// request is authenticated as they are (the federation took it on a
+// stream that proved from's domain, and from must be an occupant's full
+// address), and decided under the same rule as a local moderator's
+// (AllowRoom: an occupant whose account is the room's owner or admin,
+// over accounts of lower affiliation). errNotInRoom when from is in no
+// room here.
+func (h *Hub) RemoteRoomAdmin(from string) (RoomModerator, error) {
+	x, _, err := h.remoteRoomStandIn(from, false)
+	if err != nil {
+		return nil, err
+	}
+	return remoteModerator{x}, nil
+}
+
+// RoomModerator is what a moderator does to a room by name: kick, name
+// accounts, list the accounts named (a Session is one).
+type RoomModerator interface {
+	Kick(ctx context.Context, room, nick, why string) error
+	SetAffiliation(ctx context.Context, room string, who RoomWho, aff, why string) error
+	Affiliated(ctx context.Context, room, aff string) ([]string, error)
+}
+
+// remoteModerator is a remote occupant's stand-in as a RoomModerator, and
+// nothing else of a session.
+type remoteModerator struct{ s *Session }
+
+func (m remoteModerator) Kick(ctx context.Context, room, nick, why string) error {
+	return m.s.Kick(ctx, room, nick, why)
+}
+
+func (m remoteModerator) SetAffiliation(ctx context.Context, room string, who RoomWho, aff, why string) error {
+	return m.s.SetAffiliation(ctx, room, who, aff, why)
+}
+
+func (m remoteModerator) Affiliated(ctx context.Context, room, aff string) ([]string, error) {
+	return m.s.Affiliated(ctx, room, aff)
 }
 
 // dropIdleStandIn forgets x, of origin, if it is in no room. Marked ended,
@@ -86,6 +142,17 @@ func (h *Hub) dropIdleStandIn(origin string, x *Session) {
 	if len(h.rooms.of[x]) == 0 && h.rooms.standIns[k] == x {
 		delete(h.rooms.standIns, k)
 		x.ended.Store(true)
+	}
+}
+
+// dropRemoved forgets the room id of s, which a moderator or the room's
+// mode removed from it (r.mu may be held); a stand-in of another domain
+// left in no room is dropped too, as after its own leave, rather than kept
+// until its domain is gone.
+func (h *Hub) dropRemoved(s *Session, id RoomID) {
+	h.dropIndex(s, id)
+	if s.remote != "" {
+		h.dropIdleStandIn(remoteOrigin+s.remote, s)
 	}
 }
 

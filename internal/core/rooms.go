@@ -312,6 +312,9 @@ func (h *Hub) loadRoom(ctx context.Context, id RoomID, s *Session, create bool) 
 		r = &room{id: id, cfg: cfg, affs: map[string]string{}, history: hist, byNick: map[string]*occupant{},
 			bySess: map[*Session]*occupant{}, mods: map[*occupant]struct{}{}}
 		for _, a := range affs {
+			if a.Remote && !h.Remote(a.Account) {
+				continue // named when its domain was another server's: not this server's account of that name
+			}
 			r.affs[a.Account] = a.Affiliation
 		}
 		h.rooms.mu.Lock()
@@ -727,7 +730,7 @@ func (s *Session) SetRoomMode(ctx context.Context, room, mode string) error {
 		for _, x := range r.occupants() {
 			if x.aff == store.AffNone {
 				h.removeLocked(r, x, LeftMembership, oc.nick, "", true)
-				h.dropIndex(x.s, r.id)
+				h.dropRemoved(x.s, r.id)
 			}
 		}
 	})
@@ -796,7 +799,7 @@ func (s *Session) Kick(ctx context.Context, room, nick, why string) error {
 		return errOutranked
 	}
 	h.removeLocked(r, target, LeftKicked, oc.nick, why, true)
-	h.dropIndex(target.s, r.id)
+	h.dropRemoved(target.s, r.id)
 	h.evictLocked(r)
 	return nil
 }
@@ -849,7 +852,7 @@ func (s *Session) SetAffiliation(ctx context.Context, room string, who RoomWho, 
 	if err != nil {
 		return err
 	}
-	if err := h.store.SetAffiliation(ctx, r.id.App, r.id.Name, account, aff, h.roomLimits().NamedPerRoom); err != nil {
+	if err := h.store.SetAffiliation(ctx, r.id.App, r.id.Name, h.affiliation(account, aff), h.roomLimits().NamedPerRoom); err != nil {
 		switch {
 		case errors.Is(err, store.ErrLimit):
 			return Errorf(CodeLimit, "the room names %d accounts, the limit", h.roomLimits().NamedPerRoom)
@@ -872,10 +875,10 @@ func (s *Session) SetAffiliation(ctx context.Context, room string, who RoomWho, 
 		switch {
 		case aff == store.AffOutcast:
 			h.removeLocked(r, x, LeftBanned, oc.nick, why, true)
-			h.dropIndex(x.s, r.id)
+			h.dropRemoved(x.s, r.id)
 		case aff == store.AffNone && r.cfg.Mode == store.RoomMembers:
 			h.removeLocked(r, x, LeftMembership, oc.nick, why, true)
-			h.dropIndex(x.s, r.id)
+			h.dropRemoved(x.s, r.id)
 		default:
 			x.aff = aff
 			if moderates(aff) {
@@ -888,6 +891,15 @@ func (s *Session) SetAffiliation(ctx context.Context, room string, who RoomWho, 
 	}
 	h.evictLocked(r)
 	return nil
+}
+
+// affiliation is the store's entry naming account: a local account's is
+// tied to it (no such account: not found), an account of another domain's
+// is kept on its own (docs/federation.md, rooms across domains), and then
+// named exactly as a local one is: AllowRoom reads the affiliation of a
+// remote occupant's stand-in as of any session's account.
+func (h *Hub) affiliation(account, aff string) store.RoomAffiliation {
+	return store.RoomAffiliation{Account: account, Affiliation: aff, Remote: h.Remote(account)}
 }
 
 // Affiliated lists the accounts a room names with affiliation aff (owner,
@@ -1039,7 +1051,7 @@ func (h *Hub) addMember(ctx context.Context, r *room, account string) error {
 		return nil
 	}
 	lim := h.roomLimits().NamedPerRoom
-	if err := h.store.SetAffiliation(ctx, r.id.App, r.id.Name, account, store.AffMember, lim); errors.Is(err, store.ErrLimit) {
+	if err := h.store.SetAffiliation(ctx, r.id.App, r.id.Name, h.affiliation(account, store.AffMember), lim); errors.Is(err, store.ErrLimit) {
 		return Errorf(CodeLimit, "the room names %d accounts, the limit", lim)
 	} else if err != nil {
 		return errUnavailable // no such account: as for one that does not share presence

@@ -317,6 +317,13 @@ func TestRoomShareJSONAndXMPP(t *testing.T) {
 	}
 	_, err = bws.Request(ctx, "ban", map[string]any{"room": "lounge", "address": "alice@localhost"})
 	must(t, err)
+	// the JSON protocol names accounts of other domains as well
+	_, err = bws.Request(ctx, "ban", map[string]any{"room": "lounge", "address": "spam@remote.example"})
+	must(t, err)
+	_, err = bws.Request(ctx, "affiliation", map[string]any{"room": "lounge", "address": "carol@remote.example", "affiliation": "member"})
+	must(t, err)
+	_, err = bws.Request(ctx, "affiliation", map[string]any{"room": "lounge", "address": "carol@@remote", "affiliation": "member"})
+	wantErrCode(t, err, "invalid")
 	must(t, ax.Send(ctx, stanza2IQ(`<presence to='lounge@conference.localhost/alice'/>`)))
 	e := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "presence" && s.Type == "error" })
 	if !strings.Contains(e.Inner, "forbidden") {
@@ -339,8 +346,20 @@ func TestRoomShareJSONAndXMPP(t *testing.T) {
 	if r := sendIQ(t, ctx, ax, `<iq type='set' id='a2' to='xroom@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='bob@localhost'/></query></iq>`); r.Type != "result" {
 		t.Fatalf("name a member %+v", r)
 	}
-	if l := sendIQ(t, ctx, ax, `<iq type='get' id='a3' to='xroom@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query></iq>`); !strings.Contains(l.Inner, `jid="bob@localhost"`) {
+	// accounts of other domains are named too (§ 9.1, § 9.3 with remote
+	// jids; a resource is dropped), and listed with the local ones
+	if r := sendIQ(t, ctx, ax, `<iq type='set' id='a4' to='xroom@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='carol@remote.example/laptop'/><item affiliation='outcast' jid='spam@remote.example'><reason>spam</reason></item></query></iq>`); r.Type != "result" {
+		t.Fatalf("name remote accounts %+v", r)
+	}
+	if r := sendIQ(t, ctx, ax, `<iq type='set' id='a5' to='xroom@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='not a jid'/></query></iq>`); r.Type != "error" || !strings.Contains(r.Inner, "bad-request") {
+		t.Fatalf("a malformed jid %+v", r)
+	}
+	if l := sendIQ(t, ctx, ax, `<iq type='get' id='a3' to='xroom@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query></iq>`); !strings.Contains(l.Inner, `jid="bob@localhost"`) ||
+		!strings.Contains(l.Inner, `jid="carol@remote.example"`) {
 		t.Fatalf("members %+v", l)
+	}
+	if l := sendIQ(t, ctx, ax, `<iq type='get' id='a6' to='xroom@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast'/></query></iq>`); !strings.Contains(l.Inner, `jid="spam@remote.example"`) {
+		t.Fatalf("outcasts %+v", l)
 	}
 	_, err = bws.Request(ctx, "join", map[string]any{"room": "xroom", "nick": "bob"})
 	must(t, err)

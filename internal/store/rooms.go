@@ -41,6 +41,13 @@ type Room struct {
 type RoomAffiliation struct {
 	Account     string
 	Affiliation string // AffAdmin, AffMember or AffOutcast
+	// Remote: Account is of another domain (a user of another server,
+	// docs/federation.md), which no local account backs. A local account's
+	// affiliation is tied to the account (ErrNotFound without it, removed
+	// with it); a remote one's is kept until it is changed or its room
+	// goes. Which domains are remote is the caller's to say: the store
+	// does not know the domains served.
+	Remote bool
 }
 
 // RoomMessage is one message of a room's history.
@@ -52,8 +59,8 @@ type RoomMessage struct {
 	Sent    time.Time
 }
 
-// Rooms keeps rooms. A room goes with its owner's account; an account's
-// affiliations go with it.
+// Rooms keeps rooms. A room goes with its owner's account; a local
+// account's affiliations go with it.
 type Rooms interface {
 	// CreateRoom creates a room owned by r.Owner: ErrExists if the name is
 	// taken in its namespace, ErrNotFound without such an account, ErrLimit
@@ -67,11 +74,13 @@ type Rooms interface {
 	DeleteRoom(ctx context.Context, app, name string) error
 	// ListRooms lists up to limit rooms of a namespace, by name.
 	ListRooms(ctx context.Context, app string, limit int) ([]Room, error)
-	// SetAffiliation names account in a room (AffNone removes it): ErrLimit
-	// when a new entry would make more than max, ErrNotFound without the
-	// room.
-	SetAffiliation(ctx context.Context, app, name, account, affiliation string, max int) error
-	// Affiliations lists the accounts a room names, by account.
+	// SetAffiliation names a.Account in a room with a.Affiliation (AffNone
+	// removes it), local or remote as a.Remote says: ErrLimit when a new
+	// entry would make more than max (local and remote ones together),
+	// ErrNotFound without the room or, unless remote, without the account.
+	SetAffiliation(ctx context.Context, app, name string, a RoomAffiliation, max int) error
+	// Affiliations lists the accounts a room names, by account, with
+	// Remote set for those of other domains.
 	Affiliations(ctx context.Context, app, name string) ([]RoomAffiliation, error)
 	// AppendRoomMessage adds m to the room's history and drops the oldest
 	// messages beyond maxCount messages or maxBytes bytes of bodies.

@@ -100,7 +100,8 @@ func fill(t *testing.T, s store.Store) {
 	}, 100))
 	must(s.SetArchiving(ctx, "carol@x", false))
 	must(s.CreateRoom(ctx, store.Room{App: "", Name: "lobby", Owner: "alice@x", Mode: store.RoomOpen, Subject: "hello", SubjectBy: "al", Created: t0}, 10))
-	must(s.SetAffiliation(ctx, "", "lobby", "bob@x", "member", 10))
+	must(s.SetAffiliation(ctx, "", "lobby", store.RoomAffiliation{Account: "bob@x", Affiliation: "member"}, 10))
+	must(s.SetAffiliation(ctx, "", "lobby", store.RoomAffiliation{Account: "spam@elsewhere", Affiliation: "outcast", Remote: true}, 10))
 	must(s.AppendRoomMessage(ctx, "", "lobby", store.RoomMessage{ID: "rm1", Account: "alice@x", Nick: "al", Body: "welcome", Sent: t0}, 10, 1000))
 	must(s.PutPushSubscription(ctx, store.PushSubscription{ID: "p1", Account: "bob@x", Endpoint: "https://push.example/1", P256dh: "key", Auth: "auth", Device: "phone", Created: t0}))
 	must(s.SetCredentials(ctx, "carol@x", "hash2", nil)) // a lifecycle event

@@ -2,6 +2,9 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
+	"github.com/presenced/presenced/internal/store/sqlstore"
+	"io/fs"
 	"testing"
 
 	"github.com/presenced/presenced/internal/store"
@@ -25,4 +28,25 @@ func TestConformance(t *testing.T) {
 		t.Parallel() // each test has a database of its own
 		return open(t, pgtest.DSN(t))
 	})
+}
+
+// TestRemoteAffiliationsUpgrade: migration 0003 on a store made before it.
+func TestRemoteAffiliationsUpgrade(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	raw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	files, _ := fs.Sub(migrations, "migrations")
+	if err := sqlstore.Migrate(ctx, raw, Dialect, storetest.Before(t, files, 3), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(app, name, account, aff string) error {
+		_, err := raw.ExecContext(ctx, `INSERT INTO room_affiliations(app,name,account,affiliation) VALUES ($1,$2,$3,$4)`, app, name, account, aff)
+		return err
+	}
+	storetest.RemoteAffiliationsUpgrade(t, sqlstore.New(raw, Dialect, nil), insert, func() store.Store { return open(t, dsn) })
 }

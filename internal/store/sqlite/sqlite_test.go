@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,4 +105,31 @@ func TestMigrationsFillGaps(t *testing.T) {
 	if _, err := db.ListRooms(ctx, "", 1); err != nil {
 		t.Fatalf("migration 17 did not run again: %v", err)
 	}
+}
+
+// TestRemoteAffiliationsUpgrade: migration 0021 on a store made before it.
+func TestRemoteAffiliationsUpgrade(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "u.db")
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := fs.Sub(migrations, "migrations")
+	if err := sqlstore.Migrate(ctx, raw, Dialect, storetest.Before(t, files, 21), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(app, name, account, aff string) error {
+		_, err := raw.ExecContext(ctx, `INSERT INTO room_affiliations(app,name,account,affiliation) VALUES (?,?,?,?)`, app, name, account, aff)
+		return err
+	}
+	storetest.RemoteAffiliationsUpgrade(t, sqlstore.New(raw, Dialect, nil), insert, func() store.Store {
+		raw.Close()
+		db, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
 }

@@ -8,7 +8,8 @@ import (
 	"github.com/presenced/presenced/internal/store"
 )
 
-// Rooms (store/rooms.go; migration 0017).
+// Rooms (store/rooms.go; migration 0017, and 0021 for remote accounts'
+// affiliations: PostgreSQL's 0003).
 
 func (s *DB) CreateRoom(ctx context.Context, r store.Room, maxOwned int) error {
 	return s.tx(ctx, func(tx *Tx) error {
@@ -72,39 +73,46 @@ func (s *DB) ListRooms(ctx context.Context, app string, n int) ([]store.Room, er
 	return collect(rows, err, scanRoom)
 }
 
-func (s *DB) SetAffiliation(ctx context.Context, app, name, account, affiliation string, max int) error {
+func (s *DB) SetAffiliation(ctx context.Context, app, name string, a store.RoomAffiliation, max int) error {
 	return s.tx(ctx, func(tx *Tx) error {
 		var room, exists bool
 		var n int
 		err := tx.QueryRowContext(ctx, `SELECT
 				EXISTS(SELECT 1 FROM rooms WHERE app=?1 AND name=?2),
 				EXISTS(SELECT 1 FROM room_affiliations WHERE app=?1 AND name=?2 AND account=?3),
-				(SELECT COUNT(*) FROM room_affiliations WHERE app=?1 AND name=?2)`, app, name, account).Scan(&room, &exists, &n)
+				(SELECT COUNT(*) FROM room_affiliations WHERE app=?1 AND name=?2)`, app, name, a.Account).Scan(&room, &exists, &n)
 		switch {
 		case err != nil:
 			return err
 		case !room:
 			return fmt.Errorf("room %s: %w", name, store.ErrNotFound)
-		case affiliation == store.AffNone || affiliation == "":
-			_, err := tx.ExecContext(ctx, `DELETE FROM room_affiliations WHERE app=? AND name=? AND account=?`, app, name, account)
+		case a.Affiliation == store.AffNone || a.Affiliation == "":
+			_, err := tx.ExecContext(ctx, `DELETE FROM room_affiliations WHERE app=? AND name=? AND account=?`, app, name, a.Account)
 			return err
 		case !exists && n >= max:
 			return fmt.Errorf("room %s names %d accounts, the limit: %w", name, n, store.ErrLimit)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO room_affiliations(app,name,account,affiliation) VALUES (?,?,?,?)
-			ON CONFLICT(app,name,account) DO UPDATE SET affiliation=excluded.affiliation`, app, name, account, affiliation)
+		// local_account ties a local account's entry to its account
+		// (migration 0021): NULL for an account of another domain
+		var local any = a.Account
+		if a.Remote {
+			local = nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO room_affiliations(app,name,account,local_account,affiliation) VALUES (?,?,?,?,?)
+			ON CONFLICT(app,name,account) DO UPDATE SET affiliation=excluded.affiliation, local_account=excluded.local_account`,
+			app, name, a.Account, local, a.Affiliation)
 		if s.d.IsForeignKey(err) {
-			return fmt.Errorf("account %s: %w", account, store.ErrNotFound)
+			return fmt.Errorf("account %s: %w", a.Account, store.ErrNotFound)
 		}
 		return err
 	})
 }
 
 func (s *DB) Affiliations(ctx context.Context, app, name string) ([]store.RoomAffiliation, error) {
-	rows, err := s.query(ctx, `SELECT account,affiliation FROM room_affiliations WHERE app=? AND name=? ORDER BY account`, app, name)
+	rows, err := s.query(ctx, `SELECT account,affiliation,local_account IS NULL FROM room_affiliations WHERE app=? AND name=? ORDER BY account`, app, name)
 	return collect(rows, err, func(sc interface{ Scan(...any) error }) (store.RoomAffiliation, error) {
 		var a store.RoomAffiliation
-		return a, sc.Scan(&a.Account, &a.Affiliation)
+		return a, sc.Scan(&a.Account, &a.Affiliation, &a.Remote)
 	})
 }
 
@@ -140,12 +148,14 @@ func (s *DB) RoomHistory(ctx context.Context, app, name string) ([]store.RoomMes
 }
 
 // deleteRoomsOf removes, in a deletion of account, the rooms it owns (with
-// their affiliations and history) and its affiliations elsewhere: they also
-// go by ON DELETE CASCADE, but only on connections with foreign_keys on.
+// their affiliations and history) and its affiliations elsewhere (those
+// tied to it by local_account: a remote entry of the same address, which
+// cannot be, would not be the account's): they also go by ON DELETE
+// CASCADE, but only on connections with foreign_keys on.
 func deleteRoomsOf(ctx context.Context, tx *Tx, account string) error {
 	for _, q := range []string{
 		`DELETE FROM room_history WHERE (app, name) IN (SELECT app, name FROM rooms WHERE owner=?1)`,
-		`DELETE FROM room_affiliations WHERE account=?1 OR (app, name) IN (SELECT app, name FROM rooms WHERE owner=?1)`,
+		`DELETE FROM room_affiliations WHERE local_account=?1 OR (app, name) IN (SELECT app, name FROM rooms WHERE owner=?1)`,
 		`DELETE FROM rooms WHERE owner=?1`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, account); err != nil {

@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Stored", testStored},
 		{"Archive", testArchive},
 		{"Rooms", testRooms},
+		{"RemoteAffiliations", testRemoteAffiliations},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })
 	}

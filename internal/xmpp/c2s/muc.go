@@ -27,7 +27,7 @@ import (
 const (
 	nsMUC         = muc.NS
 	nsMUCUser     = muc.NSUser
-	nsMUCAdmin    = "http://jabber.org/protocol/muc#admin"
+	nsMUCAdmin    = muc.NSAdmin
 	nsMUCOwner    = "http://jabber.org/protocol/muc#owner"
 	nsConference  = "jabber:x:conference" // XEP-0249
 	roomConfigFTy = "http://jabber.org/protocol/muc#roomconfig"
@@ -262,69 +262,20 @@ func (c *conn) mucDiscoItems(ctx context.Context, rq iqRequest, room string) err
 	return c.iqResult(rq, q)
 }
 
-// mucAdmin applies the items of a muc#admin set (§ 8.2 kick, § 9.1 ban,
-// § 9.3 members, § 10.3 admins): role none kicks; an affiliation names
-// the account (by jid or by the nick of an occupant).
+// mucAdmin applies the items of a muc#admin set (muc.AdminSet).
 func (c *conn) mucAdmin(ctx context.Context, rq iqRequest, room string, q *xmlstream.Element) error {
-	for _, n := range q.Children {
-		item, ok := n.(*xmlstream.Element)
-		if !ok || item.Name != xmlName(nsMUCAdmin, "item") {
-			continue
-		}
-		nick, jid := item.AttrValue("nick"), item.AttrValue("jid")
-		if bare, _, found := strings.Cut(jid, "/"); found {
-			jid = bare
-		}
-		why := strings.TrimSpace(item.ChildText(nsMUCAdmin, "reason"))
-		var err error
-		switch aff, role := item.AttrValue("affiliation"), item.AttrValue("role"); {
-		case role == "none" && nick != "":
-			err = c.sess.Kick(ctx, room, nick, why)
-		case aff != "" && aff != store.AffOwner:
-			err = c.sess.SetAffiliation(ctx, room, core.RoomWho{Nick: nick, Address: jid}, aff, why)
-		default:
-			return c.iqError(rq, "cancel", "feature-not-implemented") // roles other than none: no voice or visitors here
-		}
-		if err != nil {
-			switch core.CodeOf(err) {
-			case core.CodeNotFound:
-				return c.iqError(rq, "cancel", "item-not-found")
-			case core.CodeInvalid:
-				return c.iqError(rq, "modify", "bad-request")
-			case core.CodeForbidden:
-				return c.iqError(rq, "cancel", "not-allowed")
-			case core.CodeLimit:
-				return c.iqError(rq, "wait", "resource-constraint")
-			}
-			return c.iqError(rq, "wait", "internal-server-error")
-		}
+	if typ, condition := muc.AdminSet(ctx, c.sess, room, q); condition != "" {
+		return c.iqError(rq, typ, condition)
 	}
 	return c.iqResult(rq, nil)
 }
 
 // mucAdminList answers a muc#admin get of the accounts with one
-// affiliation (§ 9.5 bans, § 9.8 members, § 10.5 owners, § 10.8 admins).
+// affiliation (muc.AdminList).
 func (c *conn) mucAdminList(ctx context.Context, rq iqRequest, room string, q *xmlstream.Element) error {
-	item := q.Child(nsMUCAdmin, "item")
-	if item == nil || item.AttrValue("affiliation") == "" {
-		return c.iqError(rq, "modify", "bad-request") // lists by role (moderators, participants) are not kept
-	}
-	aff := item.AttrValue("affiliation")
-	accounts, err := c.sess.Affiliated(ctx, room, aff)
-	switch {
-	case err == nil:
-	case core.CodeOf(err) == core.CodeNotFound:
-		return c.iqError(rq, "cancel", "item-not-found")
-	case core.CodeOf(err) == core.CodeForbidden:
-		return c.iqError(rq, "auth", "forbidden")
-	case core.CodeOf(err) == core.CodeInvalid:
-		return c.iqError(rq, "modify", "bad-request")
-	default:
-		return c.iqError(rq, "wait", "internal-server-error")
-	}
-	out := xmlstream.New(nsMUCAdmin, "query")
-	for _, a := range accounts {
-		out.Add(xmlstream.New(nsMUCAdmin, "item").Set("affiliation", aff).Set("jid", a))
+	out, typ, condition := muc.AdminList(ctx, c.sess, room, q)
+	if condition != "" {
+		return c.iqError(rq, typ, condition)
 	}
 	return c.iqResult(rq, out)
 }

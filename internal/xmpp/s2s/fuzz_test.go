@@ -83,6 +83,29 @@ func (n nullCore) RemoteRoomSubject(_ context.Context, from, room, _ string) err
 	n.occupant(from, room)
 	return nil
 }
+func (n nullCore) RemoteRoomAdmin(from string) (core.RoomModerator, error) {
+	n.occupant(from, "-")
+	return nullModerator{n}, nil
+}
+
+// nullModerator checks what a muc#admin request of another domain names.
+type nullModerator struct{ n nullCore }
+
+func (m nullModerator) Kick(_ context.Context, room, nick, _ string) error {
+	if room == "" || nick == "" {
+		m.n.t.Fatalf("kick room=%q nick=%q", room, nick)
+	}
+	return nil
+}
+func (m nullModerator) SetAffiliation(_ context.Context, room string, who core.RoomWho, aff, _ string) error {
+	if room == "" || aff == "" || aff == "owner" || strings.Contains(who.Address, "/") {
+		m.n.t.Fatalf("affiliation room=%q who=%+v aff=%q", room, who, aff)
+	}
+	return core.Errorf(core.CodeNotFound, "no")
+}
+func (m nullModerator) Affiliated(_ context.Context, room, aff string) ([]string, error) {
+	return []string{"x@a.test"}, nil
+}
 
 // FuzzInboundStanza: any element an authenticated peer sends is either
 // refused with a stream error or translated into core calls from its own
@@ -111,6 +134,10 @@ func FuzzInboundStanza(f *testing.F) {
 		`<message xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='groupchat'><subject>s</subject></message>`,
 		`<message xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test/bob' type='chat'><body>pm</body></message>`,
 		`<iq xmlns='jabber:server' from='alice@a.test/x' to='conference.b.test' type='get' id='i'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`,
+		`<iq xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='set' id='a'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast' jid='mallory@c.test/r'><reason>r</reason></item><item role='none' nick='bob'/><item affiliation='member' nick='carol'/></query></iq>`,
+		`<iq xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='get' id='b'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast'/></query></iq>`,
+		`<iq xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='set' id='c'><query xmlns='http://jabber.org/protocol/muc#owner'/></iq>`,
+		`<presence xmlns='jabber:server' from='A.test/' to='@ConferenCe.B.test/0'/>`, // a room without a name (found by fuzzing)
 	} {
 		f.Add(s)
 	}

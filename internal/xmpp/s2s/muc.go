@@ -18,6 +18,9 @@ import (
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
+// nsMUCOwner is XEP-0045's namespace of the owner's requests.
+const nsMUCOwner = "http://jabber.org/protocol/muc#owner"
+
 // mucPrefix names a served domain's MUC service.
 const mucPrefix = "conference."
 
@@ -84,8 +87,9 @@ func (s *Server) roomStanzas(ev core.Event, to string) []*xmlstream.Element {
 }
 
 // onMUC takes a stanza of a remote user to the MUC service: to a room or
-// an occupant. Only presence (join, change, leave) and groupchat messages
-// (a message, a subject) are served over federation; the rest is refused.
+// an occupant. Presence (join, change, leave), groupchat messages (a
+// message, a subject) and muc#admin iqs of occupants are served over
+// federation; the rest is refused.
 func (s *Server) onMUC(ctx context.Context, el *xmlstream.Element, from, to string) {
 	rest, nick, _ := strings.Cut(to, "/")
 	room, service, hasRoom := strings.Cut(rest, "@")
@@ -94,7 +98,7 @@ func (s *Server) onMUC(ctx context.Context, el *xmlstream.Element, from, to stri
 	if typ == "error" || typ == "result" {
 		return
 	}
-	if !hasRoom || !strings.Contains(from, "/") {
+	if !hasRoom || room == "" || !strings.Contains(from, "/") { // the service itself, or a room without a name
 		if el.Name.Local != "presence" {
 			s.stanzaError(el, from, to, "cancel", "service-unavailable")
 		}
@@ -106,9 +110,61 @@ func (s *Server) onMUC(ctx context.Context, el *xmlstream.Element, from, to stri
 		s.onMUCPresence(ctx, el, v, room, nick)
 	case "message":
 		s.onMUCMessage(ctx, el, v, room, nick)
+	case "iq":
+		s.onMUCIQ(ctx, el, v, room, nick)
 	default:
-		s.stanzaError(el, from, to, "cancel", "service-unavailable") // disco, admin: not over federation yet
+		s.stanzaError(el, from, to, "cancel", "service-unavailable")
 	}
+}
+
+// onMUCIQ serves a remote occupant's muc#admin requests to a room (§ 8.2
+// kick, § 9 admins' and § 10 owners' uses of muc#admin: bans, members,
+// admins and their lists), run as the occupant it is (core.RemoteRoomAdmin:
+// the stand-in its presence joined, authenticated as its messages are);
+// muc#owner is the owner's, always a local account; disco and the rest
+// are not served over federation.
+func (s *Server) onMUCIQ(ctx context.Context, el *xmlstream.Element, v muc.Service, room, nick string) {
+	to := v.JID(room, nick)
+	typ := el.AttrValue("type")
+	var q *xmlstream.Element
+	for _, n := range el.Children {
+		if ch, ok := n.(*xmlstream.Element); ok {
+			q = ch
+			break
+		}
+	}
+	switch {
+	case nick != "" || q == nil || typ != "get" && typ != "set":
+		s.stanzaError(el, v.To, to, "cancel", "service-unavailable")
+		return
+	case q.Name.Space == nsMUCOwner:
+		s.stanzaError(el, v.To, to, "auth", "forbidden")
+		return
+	case q.Name.Space != muc.NSAdmin || q.Name.Local != "query":
+		s.stanzaError(el, v.To, to, "cancel", "service-unavailable")
+		return
+	}
+	m, err := s.core.RemoteRoomAdmin(v.To)
+	if err != nil {
+		s.stanzaError(el, v.To, to, "cancel", "item-not-found") // in no room here: as a local non-occupant is answered
+		return
+	}
+	var out *xmlstream.Element
+	var etyp, condition string
+	if typ == "set" {
+		etyp, condition = muc.AdminSet(ctx, m, room, q)
+	} else {
+		out, etyp, condition = muc.AdminList(ctx, m, room, q)
+	}
+	if condition != "" {
+		s.stanzaError(el, v.To, to, etyp, condition)
+		return
+	}
+	res := xmlstream.New(nsServer, "iq").Set("type", "result").Set("id", el.AttrValue("id")).Set("from", to).Set("to", v.To)
+	if out != nil {
+		res.Add(out)
+	}
+	s.enqueue(domainOfAddress(v.To), res)
 }
 
 // onMUCPresence joins, changes presence in or leaves a room (XEP-0045 §

@@ -201,9 +201,9 @@ func TestRemoteUserInRoom(t *testing.T) {
 	}
 }
 
-// TestRemoteUserRoomRules: members-only rooms are closed to users of
-// another domain (memberships name local accounts), rooms are not created
-// by them, a moderator kicks them, and a user whose domain is lost leaves
+// TestRemoteUserRoomRules: a members-only room refuses a user of another
+// domain it does not name (TestRemoteAffiliations names one), rooms are
+// not created by them, a moderator kicks them, and a user whose domain is lost leaves
 // the rooms.
 func TestRemoteUserRoomRules(t *testing.T) {
 	a, _, g := roomDomains(t)
@@ -256,4 +256,93 @@ func TestRemoteUserRoomRules(t *testing.T) {
 		d, ok := ev.(core.RoomDiff)
 		return ok && d.Room == "hall" && hasNick(d.Left, "erin")
 	})
+}
+
+// TestRemoteAffiliations: a.test's rooms name users of b.test as they
+// name local ones. alice bans bob, a remote occupant, by address: he is
+// removed at once (301) and cannot join again from any resource; the
+// lounge made members-only refuses dave until alice makes him a member,
+// then admits him; erin, of b.test, named admin, bans dave with a
+// muc#admin iq over federation, which is run as her occupant; a user of
+// b.test in no room, and an admin over the owner, are refused.
+func TestRemoteAffiliations(t *testing.T) {
+	a, rec, g := roomDomains(t)
+	alice := a.connect(t, "alice@a.test", &core.Presence{Availability: core.Available})
+	if err := alice.s.Join(ctx, core.JoinOptions{Room: "lounge", Nick: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	g.send(`<presence from='bob@b.test/desk' to='lounge@conference.a.test/bob'/>`)
+	alice.await("bob joining", joined("bob"))
+	if err := alice.s.Ban(ctx, "lounge", core.RoomWho{Address: "bob@b.test"}, "spam"); err != nil {
+		t.Fatal(err)
+	}
+	banned := rec.await(t, "bob told he is banned", forOccupant("bob@b.test/desk", func(ev core.Event) bool {
+		l, ok := ev.(core.RoomLeft)
+		return ok && l.Reason == core.LeftBanned
+	}))
+	mustContain(t, "bob's ban", wire(a, banned), `<presence from='lounge@conference.a.test/bob' to='bob@b.test/desk' type='unavailable'`,
+		`<status code='301'/>`, `<reason>spam</reason>`)
+	alice.await("bob removed", leftRoom("bob"))
+
+	// his joins are refused; erin's after them on the same stream says
+	// when they were decided
+	g.send(`<presence from='bob@b.test/desk' to='lounge@conference.a.test/bob'/>`)
+	g.send(`<presence from='bob@b.test/phone' to='lounge@conference.a.test/bobby'/>`)
+	g.send(`<presence from='erin@b.test/x' to='lounge@conference.a.test/erin'/>`)
+	alice.await("erin joining", joined("erin"))
+	noJoin := func(nick string) {
+		t.Helper()
+		for _, ev := range alice.seen {
+			if d, ok := ev.(core.RoomDiff); ok && hasNick(d.Joined, nick) {
+				t.Fatalf("%s joined: %+v", nick, d)
+			}
+		}
+	}
+	noJoin("bob")
+	noJoin("bobby")
+
+	// erin is made an admin, the lounge members-only: dave is refused
+	// (erin's change of presence after his join marks it decided), then
+	// named a member and admitted
+	if err := alice.s.SetAffiliation(ctx, "lounge", core.RoomWho{Nick: "erin"}, store.AffAdmin, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.s.SetRoomMode(ctx, "lounge", store.RoomMembers); err != nil {
+		t.Fatal(err)
+	}
+	mark := func(status string) {
+		t.Helper()
+		g.send(`<presence from='erin@b.test/x' to='lounge@conference.a.test/erin'><status>` + status + `</status></presence>`)
+		alice.await("erin's "+status, func(ev core.Event) bool {
+			d, ok := ev.(core.RoomDiff)
+			return ok && len(d.Changed) > 0 && d.Changed[len(d.Changed)-1].Nick == "erin" && d.Changed[len(d.Changed)-1].Presence.Status == status
+		})
+	}
+	g.send(`<presence from='dave@b.test/y' to='lounge@conference.a.test/dave'/>`)
+	mark("one")
+	noJoin("dave")
+	if err := alice.s.SetAffiliation(ctx, "lounge", core.RoomWho{Address: "dave@b.test"}, store.AffMember, ""); err != nil {
+		t.Fatal(err)
+	}
+	g.send(`<presence from='dave@b.test/y' to='lounge@conference.a.test/dave'/>`)
+	alice.await("dave, a member, joining", joined("dave"))
+	rec.await(t, "dave's snapshot", forOccupant("dave@b.test/y", func(ev core.Event) bool { _, ok := ev.(core.RoomSnapshot); return ok }))
+
+	// refused: dave@b.test/z is in no room, erin may not ban the owner
+	g.send(`<iq type='set' id='x1' from='dave@b.test/z' to='lounge@conference.a.test'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='none' jid='bob@b.test'/></query></iq>`)
+	g.send(`<iq type='set' id='x2' from='erin@b.test/x' to='lounge@conference.a.test'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast' jid='alice@a.test'/></query></iq>`)
+	// erin bans dave: removed at once, by her
+	g.send(`<iq type='set' id='x3' from='erin@b.test/x' to='lounge@conference.a.test'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast' jid='dave@b.test/y'><reason>enough</reason></item></query></iq>`)
+	out := rec.await(t, "dave told he is banned", forOccupant("dave@b.test/y", func(ev core.Event) bool {
+		l, ok := ev.(core.RoomLeft)
+		return ok && l.Reason == core.LeftBanned && l.By == "erin"
+	}))
+	mustContain(t, "dave's ban", wire(a, out), `<status code='301'/>`, `<reason>enough</reason>`)
+	alice.await("dave removed", leftRoom("dave"))
+	if l, err := alice.s.Affiliated(ctx, "lounge", store.AffOutcast); err != nil || strings.Join(l, ",") != "bob@b.test,dave@b.test" {
+		t.Fatalf("outcasts %v %v", l, err)
+	}
+	if l, err := alice.s.Affiliated(ctx, "lounge", store.AffAdmin); err != nil || strings.Join(l, ",") != "erin@b.test" {
+		t.Fatalf("admins %v %v", l, err)
+	}
 }

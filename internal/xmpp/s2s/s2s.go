@@ -64,6 +64,7 @@ type Core interface {
 	RemoteRoomLeave(ctx context.Context, from, room string) error
 	RemoteRoomSend(ctx context.Context, from, room, id, body string) (int, error)
 	RemoteRoomSubject(ctx context.Context, from, room, subject string) error
+	RemoteRoomAdmin(from string) (core.RoomModerator, error)
 }
 
 // Config configures federation.
