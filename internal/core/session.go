@@ -46,6 +46,7 @@ type Session struct {
 	ended      atomic.Bool   // set under the account's lock
 	offered    bool          // stored messages were offered to it (offline.go); under the account's lock
 	storedAck  bool          // an ack of a stored message deletes it (SessionOptions.StoredOnAck)
+	portable   bool          // resumable on another node (SessionOptions.Resumable, adopt.go)
 	rate       *ratelimit.Bucket
 	node       string // a session of another node standing in a call kept here (callpeers.go); "" for this node's
 	remote     string // the domain of a session of another domain standing in a room here (roomremote.go)
