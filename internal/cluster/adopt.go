@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -65,6 +66,32 @@ type holdReply struct {
 	Held    bool   `json:"h,omitempty"`
 	Closing bool   `json:"c,omitempty"` // shutting down: it resumes nothing
 	Run     string `json:"r"`
+}
+
+// decodeRecord checks and decodes a record read from the bucket.
+func decodeRecord(b []byte) (sessionRec, error) {
+	var r sessionRec
+	if err := unmarshalBounded(b, &r); err != nil {
+		return r, err
+	}
+	if r.Presence != nil {
+		if err := r.Presence.Validate(); err != nil {
+			return r, fmt.Errorf("%w: presence: %v", ErrBadMessage, err)
+		}
+	}
+	return r, nil
+}
+
+// decodeHold checks and decodes a question whether a session is held.
+func decodeHold(b []byte) (holdAsk, error) {
+	var a holdAsk
+	if err := unmarshalBounded(b, &a); err != nil {
+		return a, err
+	}
+	if a.Account == "" || len(a.Account) > maxAccountLen || a.Resource == "" || len(a.Resource) > 64 {
+		return a, fmt.Errorf("%w: hold", ErrBadMessage)
+	}
+	return a, nil
 }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
@@ -165,8 +192,8 @@ func (n *Node) Adopt(ctx context.Context, account, resource, app string) (core.S
 	var rec sessionRec
 	for _, e := range n.recordsOf(ctx, "*."+b64(account)+"."+b64(resource), nats.IgnoreDeletes()) {
 		node, _, _ := strings.Cut(e.Key(), ".")
-		var r sessionRec
-		if checkNodeID(node) != nil || unmarshalBounded(e.Value(), &r) != nil || r.App != app {
+		r, err := decodeRecord(e.Value())
+		if checkNodeID(node) != nil || err != nil || r.App != app {
 			continue
 		}
 		if !n.gone(ctx, node, account, resource, r) {
@@ -251,8 +278,8 @@ func (n *Node) gone(ctx context.Context, node, account, resource string, rec ses
 
 // onHold answers whether this node holds a session.
 func (n *Node) onHold(msg *nats.Msg) {
-	var a holdAsk
-	if err := unmarshalBounded(msg.Data, &a); err != nil || msg.Reply == "" {
+	a, err := decodeHold(msg.Data)
+	if err != nil || msg.Reply == "" {
 		n.metrics.BadIn.Add(1)
 		return
 	}
@@ -286,6 +313,22 @@ func (n *Node) purgeRecords(node string) {
 	defer cancel()
 	for _, e := range n.recordsOf(ctx, node+".>", nats.IgnoreDeletes(), nats.MetaOnly()) {
 		n.kvResume.Delete(e.Key(), nats.LastRevision(e.Revision()))
+	}
+}
+
+// purgeEarlierRuns deletes the records this node's earlier runs left
+// (it was restarted with the same ID), once their clients had the time
+// to resume them.
+func (n *Node) purgeEarlierRuns() {
+	if !n.up.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*n.cfg.SendTimeout)
+	defer cancel()
+	for _, e := range n.recordsOf(ctx, n.id+".>", nats.IgnoreDeletes()) {
+		if r, err := decodeRecord(e.Value()); err != nil || r.Run != n.run {
+			n.kvResume.Delete(e.Key(), nats.LastRevision(e.Revision()))
+		}
 	}
 }
 

@@ -239,6 +239,7 @@ func (n *Node) Start(ctx context.Context) error {
 	go n.loop()
 	go n.resyncLoop()
 	go n.recordLoop()
+	time.AfterFunc(n.cfg.DeadAfter+n.cfg.ResumeFor, n.purgeEarlierRuns)
 	return nil
 }
 

@@ -41,12 +41,12 @@ type Session struct {
 	available  bool          // has published presence: shown to others; under the account's lock
 	private    bool          // in an app its user keeps private (appgrants.go); under the account's lock
 	resync     bool          // the outbox overflowed: the next attach starts with a snapshot; under mu
+	portable   bool          // resumable on another node (SessionOptions.Resumable, adopt.go); in the padding before topics
 	topics     atomic.Uint32 // topicSet of personal events it takes
 	carbons    atomic.Bool   // takes carbon copies (XEP-0280)
 	ended      atomic.Bool   // set under the account's lock
 	offered    bool          // stored messages were offered to it (offline.go); under the account's lock
 	storedAck  bool          // an ack of a stored message deletes it (SessionOptions.StoredOnAck)
-	portable   bool          // resumable on another node (SessionOptions.Resumable, adopt.go)
 	rate       *ratelimit.Bucket
 	node       string // a session of another node standing in a call kept here (callpeers.go); "" for this node's
 	remote     string // the domain of a session of another domain standing in a room here (roomremote.go)
