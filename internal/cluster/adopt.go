@@ -178,19 +178,21 @@ func (n *Node) Adopt(ctx context.Context, account, resource, app string) (core.S
 	if !n.up.Load() || account == "" || len(account) > maxAccountLen {
 		return core.SessionRecord{}, false
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.SendTimeout)
+	// long enough for a silent holder to be declared dead (gone)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.SendTimeout+n.cfg.DeadAfter)
 	defer cancel()
 	// bounded: every resume of a session unknown here (a bogus one
 	// included) reads the bucket; beyond maxAdopting at once, they wait
 	select {
 	case n.adopting <- struct{}{}:
-		defer func() { <-n.adopting }()
 	case <-ctx.Done():
 		return core.SessionRecord{}, false
 	}
+	entries := n.recordsOf(ctx, "*."+b64(account)+"."+b64(resource), nats.IgnoreDeletes())
+	<-n.adopting
 	var claim []nats.KeyValueEntry
 	var rec sessionRec
-	for _, e := range n.recordsOf(ctx, "*."+b64(account)+"."+b64(resource), nats.IgnoreDeletes()) {
+	for _, e := range entries {
 		node, _, _ := strings.Cut(e.Key(), ".")
 		r, err := decodeRecord(e.Value())
 		if checkNodeID(node) != nil || err != nil || r.App != app {
@@ -265,15 +267,39 @@ func (n *Node) gone(ctx context.Context, node, account, resource string, rec ses
 		return time.Since(died) < grace
 	}
 	b, _ := json.Marshal(holdAsk{Account: account, Resource: resource})
-	msg, err := n.nc.RequestWithContext(ctx, n.subject(node, "hold"), b)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return true // off the bus: killed (docs/operations.md: the partition case)
+	rctx, cancel := context.WithTimeout(ctx, n.cfg.DeadAfter/2)
+	msg, err := n.nc.RequestWithContext(rctx, n.subject(node, "hold"), b)
+	cancel()
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return true // off the bus: killed
+	case err != nil: // silent (a machine gone without closing its sockets) or slow
+		return n.awaitDead(ctx, node)
 	}
 	var r holdReply
-	if err != nil || len(msg.Data) > MaxMessageBytes || json.Unmarshal(msg.Data, &r) != nil {
+	if len(msg.Data) > MaxMessageBytes || json.Unmarshal(msg.Data, &r) != nil {
 		return false
 	}
 	return r.Closing || r.Run != rec.Run
+}
+
+// awaitDead waits until node is declared dead here, or ctx is done.
+func (n *Node) awaitDead(ctx context.Context, node string) bool {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n.mu.RLock()
+		dead := n.dead[node]
+		n.mu.RUnlock()
+		if dead {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
 }
 
 // onHold answers whether this node holds a session.
