@@ -27,9 +27,9 @@ import (
 //   - the node that wrote it is gone: declared dead here, or it does not
 //     answer on the bus at all (a killed node: "no responders"), or it
 //     answers that it is shutting down, or that it is a later run of
-//     itself (it restarted); a node that answers it holds the session
-//     keeps it (the resume is refused as for an unknown session), and one
-//     that cannot be asked either (a timeout) too;
+//     itself (it restarted); a node that does not answer is waited for
+//     until declared dead here; a node that answers it holds the session
+//     keeps it (the resume is refused as for an unknown session);
 //   - a dead node's session is resumed within its grace period after the
 //     node was declared dead here;
 //   - and this node deletes the record at the revision it read: of two
