@@ -215,6 +215,7 @@ func (n *Node) Adopt(ctx context.Context, account, resource, app string) (core.S
 	if len(claim) == 0 {
 		return core.SessionRecord{}, false
 	}
+	n.metrics.Adopted.Add(1)
 	n.cfg.Log.Info("cluster: session adopted", "from", claim[0].Key(), "account", account, "resource", resource)
 	return core.SessionRecord{Account: account, Resource: resource, App: rec.App, Presence: rec.Presence,
 		GraceMS: rec.GraceMS, Accepts: rec.Accepts, Topics: rec.Topics}, true

@@ -107,6 +107,7 @@ type Metrics struct {
 	ReceivedIn atomic.Uint64 // messages received for this node's hub
 	NodesDead  atomic.Uint64 // nodes declared dead
 	Resyncs    atomic.Uint64 // resynchronisations after a reconnection (this node's or another's)
+	Adopted    atomic.Uint64 // sessions of other nodes resumed here (adopt.go)
 }
 
 // Typed errors.

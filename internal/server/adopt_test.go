@@ -142,6 +142,9 @@ func TestResumeOnAnotherNodeAfterKill(t *testing.T) {
 	if ss := b.Hub.Sessions("alice@localhost"); len(ss) != 1 || ss[0].Resource != session {
 		t.Fatalf("alice's sessions on b: %+v", ss)
 	}
+	if n := b.Cluster.Metrics().Adopted.Load(); n != 1 {
+		t.Fatalf("b counts %d adopted sessions", n)
+	}
 	// her messages reach the adopted session
 	if n, err := bs.Message(ctx, "alice@localhost/"+session, "welcome back"); err != nil || n != 1 {
 		t.Fatalf("message to the adopted session: %d %v", n, err)
@@ -179,5 +182,8 @@ func TestResumeOnAnotherNodeAfterShutdown(t *testing.T) {
 	noFlap(t, ctx, bs, "moved to b")
 	if ss := b.Hub.Sessions("alice@localhost"); len(ss) != 1 || ss[0].Resource != session {
 		t.Fatalf("alice's sessions on b: %+v", ss)
+	}
+	if n := b.Cluster.Metrics().Adopted.Load(); n != 1 {
+		t.Fatalf("b counts %d adopted sessions", n)
 	}
 }

@@ -471,6 +471,7 @@ func (s *Server) registerMetrics() {
 			{"presenced_cluster_sent_out_total", "Messages handed to another node's hub.", &cm.SentOut},
 			{"presenced_cluster_received_in_total", "Messages from other nodes' sessions delivered here.", &cm.ReceivedIn},
 			{"presenced_cluster_nodes_dead_total", "Nodes declared dead (not heard for the dead-after period).", &cm.NodesDead},
+			{"presenced_cluster_adopted_total", "Sessions of other nodes (dead or shutting down) resumed here.", &cm.Adopted},
 		} {
 			v := x.v
 			m.CounterFunc(x.name, x.help, func() float64 { return float64(v.Load()) })
