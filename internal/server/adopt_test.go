@@ -14,15 +14,20 @@ import (
 )
 
 // twoNodes starts nodes a and b of one domain on PostgreSQL and NATS,
-// with alice on a and bob, her contact, on b, each seeing the other.
-func twoNodes(t *testing.T, ctx context.Context) (a, b *testServer, alice, bob *client.Client, as, bs *client.Session) {
+// with alice on a (over long-polling if poll) and bob, her contact, on
+// b, each seeing the other.
+func twoNodes(t *testing.T, ctx context.Context, poll bool) (a, b *testServer, alice, bob *client.Client, as, bs *client.Session) {
 	dsn := pgtest.DSN(t)
 	url := embeddedNATS(t).ClientURL()
 	a = startServer(t, func(c *config.Config) { c.Store, c.NATS, c.NodeID = dsn, []string{url}, "node-a" })
 	b = startServer(t, func(c *config.Config) { c.Store, c.NATS, c.NodeID = dsn, []string{url}, "node-b" })
 	alice, bob = a.user(t, "alice"), b.user(t, "bob")
 	befriend(t, ctx, alice, bob, "alice@localhost", "bob@localhost")
-	as, err := alice.Connect(ctx, client.ConnectOptions{Device: "phone", Presence: &client.Presence{Availability: "available", Status: "on a"}})
+	connect := alice.Connect
+	if poll {
+		connect = alice.ConnectPoll
+	}
+	as, err := connect(ctx, client.ConnectOptions{Device: "phone", Presence: &client.Presence{Availability: "available", Status: "on a"}})
 	must(t, err)
 	eventually(t, "b to learn that a holds alice", func() bool { return b.Cluster.Holds("alice@localhost") })
 	bs, err = bob.Connect(ctx, client.ConnectOptions{Device: "laptop", Presence: &client.Presence{Availability: "available", Status: "on b"}})
@@ -90,7 +95,7 @@ func noFlap(t *testing.T, ctx context.Context, bs *client.Session, status string
 func TestResumeOnAnotherNodeAfterKill(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	a, b, alice, bob, as, bs := twoNodes(t, ctx)
+	a, b, alice, bob, as, bs := twoNodes(t, ctx, false)
 	session, last := as.Resource, as.LastSeq()
 
 	a.Cluster.Kill()
@@ -160,7 +165,7 @@ func TestResumeOnAnotherNodeAfterKill(t *testing.T) {
 func TestResumeOnAnotherNodeAfterShutdown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	a, b, alice, _, as, bs := twoNodes(t, ctx)
+	a, b, alice, _, as, bs := twoNodes(t, ctx, false)
 	session := as.Resource
 
 	a.stop() // Serve returned: clients told to reconnect; a still on the bus
@@ -185,5 +190,40 @@ func TestResumeOnAnotherNodeAfterShutdown(t *testing.T) {
 	}
 	if n := b.Cluster.Metrics().Adopted.Load(); n != 1 {
 		t.Fatalf("b counts %d adopted sessions", n)
+	}
+}
+
+// TestResumeOnAnotherNodeOverLongPoll: a long-polling client whose node
+// dies polls another node with its session: the same session, adopted
+// there, its next answer a snapshot numbered after its ack. Skipped
+// unless PRESENCED_TEST_POSTGRES is set.
+func TestResumeOnAnotherNodeOverLongPoll(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	a, b, alice, _, as, bs := twoNodes(t, ctx, true)
+	session := as.Resource
+
+	a.Cluster.Kill()
+	as.Drop()
+	alice.BaseURL = b.URL
+	must(t, as.Resume(ctx)) // a poll naming the session, with its ack
+	beforeDeath := b.Cluster.Metrics().NodesDead.Load() == 0
+	snap, err := as.WaitFor(ctx, func(f client.Frame) bool { return f.Type == "snapshot" })
+	must(t, err)
+	if !presenceIs("bob@localhost", "available")(snap) {
+		t.Fatalf("snapshot after the resume: %s", snap.Raw)
+	}
+	eventually(t, "b to declare a dead", func() bool { return b.Cluster.Metrics().NodesDead.Load() > 0 })
+	must(t, as.SetPresence(ctx, client.Presence{Availability: "dnd", Status: "polling b"}))
+	if beforeDeath {
+		noFlap(t, ctx, bs, "polling b")
+	} else {
+		_, err := bs.WaitFor(ctx, func(f client.Frame) bool {
+			return f.Type == "presence" && f.Address == "alice@localhost" && f.Status == "polling b"
+		})
+		must(t, err)
+	}
+	if ss := b.Hub.Sessions("alice@localhost"); len(ss) != 1 || ss[0].Resource != session || ss[0].Transport != "longpoll" {
+		t.Fatalf("alice's sessions on b: %+v", ss)
 	}
 }
