@@ -72,12 +72,15 @@ func readUntil(t *testing.T, c *websocket.Conn, what string, match func(client.F
 }
 
 // noFlap reads bob's events up to alice's presence with status, failing
-// at any that shows alice offline.
+// at any that shows alice offline, or one of her sessions twice.
 func noFlap(t *testing.T, ctx context.Context, bs *client.Session, status string) {
 	t.Helper()
 	_, err := bs.WaitFor(ctx, func(f client.Frame) bool {
 		if presenceIs("alice@localhost", "unavailable")(f) {
 			t.Fatalf("bob was shown alice offline: %s", f.Raw)
+		}
+		if f.Type == "presence" && f.Address == "alice@localhost" && len(f.Sessions) != 1 {
+			t.Fatalf("bob was shown alice's sessions as %s", f.Raw)
 		}
 		return f.Type == "presence" && f.Address == "alice@localhost" && f.Status == status
 	})
