@@ -87,6 +87,20 @@ func noFlap(t *testing.T, ctx context.Context, bs *client.Session, status string
 	must(t, err)
 }
 
+// seenBack reads bob's events up to alice's presence with status: with
+// no flap if she came back before her node was declared dead.
+func seenBack(t *testing.T, ctx context.Context, bs *client.Session, beforeDeath bool, status string) {
+	t.Helper()
+	if beforeDeath {
+		noFlap(t, ctx, bs, status)
+		return
+	}
+	_, err := bs.WaitFor(ctx, func(f client.Frame) bool {
+		return f.Type == "presence" && f.Address == "alice@localhost" && f.Status == status
+	})
+	must(t, err)
+}
+
 // TestResumeOnAnotherNodeAfterKill: alice's node dies without a word
 // (its bus connection gone, her connection cut); her client resumes on
 // node b: the same session (id), resumed with a snapshot numbered after
@@ -139,14 +153,7 @@ func TestResumeOnAnotherNodeAfterKill(t *testing.T) {
 
 	eventually(t, "b to declare a dead", func() bool { return b.Cluster.Metrics().NodesDead.Load() > 0 })
 	must(t, c.WriteJSON(map[string]any{"type": "presence", "id": "p", "availability": "dnd", "status": "back on b"}))
-	if beforeDeath {
-		noFlap(t, ctx, bs, "back on b")
-	} else {
-		_, err := bs.WaitFor(ctx, func(f client.Frame) bool {
-			return f.Type == "presence" && f.Address == "alice@localhost" && f.Status == "back on b"
-		})
-		must(t, err)
-	}
+	seenBack(t, ctx, bs, beforeDeath, "back on b")
 	if ss := b.Hub.Sessions("alice@localhost"); len(ss) != 1 || ss[0].Resource != session {
 		t.Fatalf("alice's sessions on b: %+v", ss)
 	}
@@ -218,14 +225,7 @@ func TestResumeOnAnotherNodeOverLongPoll(t *testing.T) {
 	}
 	eventually(t, "b to declare a dead", func() bool { return b.Cluster.Metrics().NodesDead.Load() > 0 })
 	must(t, as.SetPresence(ctx, client.Presence{Availability: "dnd", Status: "polling b"}))
-	if beforeDeath {
-		noFlap(t, ctx, bs, "polling b")
-	} else {
-		_, err := bs.WaitFor(ctx, func(f client.Frame) bool {
-			return f.Type == "presence" && f.Address == "alice@localhost" && f.Status == "polling b"
-		})
-		must(t, err)
-	}
+	seenBack(t, ctx, bs, beforeDeath, "polling b")
 	if ss := b.Hub.Sessions("alice@localhost"); len(ss) != 1 || ss[0].Resource != session || ss[0].Transport != "longpoll" {
 		t.Fatalf("alice's sessions on b: %+v", ss)
 	}
