@@ -83,6 +83,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"o":"n","k":"RoomDiff","e":{},"t":[{"Account":"a"}]}`))
 	f.Add([]byte(`{"o":"n","v":"a@x","r":"r","s":["b@x"]}`))
 	f.Add([]byte(`{"o":"n","s":["a@x","b@x"]}`))
+	f.Add([]byte(`{"r":"1f","p":{"Availability":"away","Status":"x"},"g":5000,"k":3,"t":31}`))
+	f.Add([]byte(`{"a":"a@x","r":"phone-1"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if origin, ev, to, err := decodeRouted(b); err == nil {
 			if _, err := encodeRouted(origin, ev, to); err != nil {
@@ -95,5 +97,9 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("an unchecked subject list was accepted: %+v", l)
 		}
 		parseKey(string(b))
+		if r, err := decodeRecord(b); err == nil && r.Presence != nil && r.Presence.Validate() != nil {
+			t.Fatalf("an invalid presence was accepted in a record: %+v", r.Presence)
+		}
+		decodeHold(b)
 	})
 }

@@ -136,12 +136,25 @@ func (n *Node) dropPartialLocked(subject string, t core.Target, origin string) {
 	}
 }
 
-// merge is the aggregate of the partial views of one subject.
+// merge is the aggregate of the partial views of one subject. A
+// resource is one session: shown by two nodes, it is a session adopted
+// by one from the other, not yet declared dead (adopt.go), and counts
+// once, with the presence last active.
 func merge(subject string, parts map[string]core.PresenceView) core.PresenceView {
 	var ss []core.SessionPresence
 	var last time.Time
+	at := map[string]int{}
 	for _, v := range parts {
-		ss = append(ss, v.Sessions...)
+		for _, sp := range v.Sessions {
+			i, dup := at[sp.Resource]
+			switch {
+			case !dup:
+				at[sp.Resource] = len(ss)
+				ss = append(ss, sp)
+			case sp.LastActive.After(ss[i].LastActive):
+				ss[i] = sp
+			}
+		}
 		if v.LastSeen.After(last) {
 			last = v.LastSeen
 		}
@@ -151,6 +164,32 @@ func merge(subject string, parts map[string]core.PresenceView) core.PresenceView
 		v.LastSeen = last
 	}
 	return v
+}
+
+// mergedLocked is what the other nodes' parts show t of subject: for a
+// target of one session (a probe's answer), the parts shown to all its
+// account's sessions count too, since they reach it as well (a session
+// adopted by another node is shown to its viewers' accounts, not to the
+// one session the dead node answered a probe of); but not the part of
+// node gone. The caller holds mu.
+func (n *Node) mergedLocked(subject string, t core.Target, gone string) core.PresenceView {
+	parts := n.partials[subject][t]
+	if t.Resource != "" {
+		wide := n.partials[subject][core.Target{Account: t.Account, Channel: t.Channel}]
+		if len(wide) > 0 {
+			all := make(map[string]core.PresenceView, len(parts)+len(wide))
+			for origin, v := range wide {
+				if origin != gone {
+					all[origin+"\x00*"] = v
+				}
+			}
+			for origin, v := range parts {
+				all[origin] = v
+			}
+			parts = all
+		}
+	}
+	return merge(subject, parts)
 }
 
 // dropNodeLocked forgets a dead node's partial views and returns what the
@@ -167,7 +206,7 @@ func (n *Node) dropNodeLocked(node string) map[string]map[core.Target]core.Prese
 			if out[subject] == nil {
 				out[subject] = map[core.Target]core.PresenceView{}
 			}
-			out[subject][t] = merge(subject, n.partials[subject][t])
+			out[subject][t] = n.mergedLocked(subject, t, node)
 		}
 	}
 	return out

@@ -54,14 +54,19 @@ type Config struct {
 	// the node resynchronises after a reconnection (resync.go).
 	ResyncBatch int
 	ResyncPause time.Duration
-	Log         *slog.Logger
-	Options     []nats.Option // more NATS options (credentials, TLS)
+	// Grace is the hub's grace period, and ResumeFor how long the
+	// records of a dead node's sessions are kept for their clients to
+	// resume them elsewhere (adopt.go): the longest grace a session may have.
+	Grace     time.Duration
+	ResumeFor time.Duration
+	Log       *slog.Logger
+	Options   []nats.Option // more NATS options (credentials, TLS)
 }
 
 // DefaultConfig fills a Config's zero fields.
 var DefaultConfig = Config{Namespace: "presenced", Heartbeat: time.Second, DeadAfter: 3 * time.Second, Replicas: 1,
 	QueueLen: 8192, MaxEntries: 4 << 20, MaxTracked: 4 << 20, SendTimeout: 5 * time.Second,
-	ResyncBatch: 512, ResyncPause: 50 * time.Millisecond}
+	ResyncBatch: 512, ResyncPause: 50 * time.Millisecond, Grace: 5 * time.Second, ResumeFor: 5 * time.Minute}
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig
@@ -77,6 +82,8 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.MaxTracked, d.MaxTracked)
 	orDefault(&c.ResyncBatch, d.ResyncBatch)
 	orDefault(&c.ResyncPause, d.ResyncPause)
+	orDefault(&c.Grace, d.Grace)
+	orDefault(&c.ResumeFor, d.ResumeFor)
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -100,6 +107,7 @@ type Metrics struct {
 	ReceivedIn atomic.Uint64 // messages received for this node's hub
 	NodesDead  atomic.Uint64 // nodes declared dead
 	Resyncs    atomic.Uint64 // resynchronisations after a reconnection (this node's or another's)
+	Adopted    atomic.Uint64 // sessions of other nodes resumed here (adopt.go)
 }
 
 // Typed errors.
@@ -120,6 +128,8 @@ type Node struct {
 	nc                  *nats.Conn
 	kvNodes, kvSessions nats.KeyValue
 	kvRooms             nats.KeyValue // room → its home node (rooms.go)
+	kvResume            nats.KeyValue // node, account, resource → a resumable session's record (adopt.go)
+	run                 string        // this run of the node (adopt.go)
 	subs                []*nats.Subscription
 	watch               []nats.KeyWatcher
 	wmu                 sync.Mutex // guards watch, replaced after a reconnection
@@ -136,6 +146,7 @@ type Node struct {
 	// readRev: node → the registry revision up to which its keys were read
 	// again when it came back; older updates still on their way are stale
 	readRev map[string]uint64
+	diedAt  map[string]time.Time // dead node → when this node declared it dead
 	peers   map[string]*peer
 	tracked map[string]map[core.Target]string // subject → viewer target → node it was shown available from
 	ntrack  int
@@ -155,6 +166,12 @@ type Node struct {
 	kick    chan struct{}
 
 	resyncKick chan struct{}
+	// records of this node's resumable sessions to write: key → record,
+	// nil to delete (adopt.go)
+	recMu      sync.Mutex
+	recPending map[string]*sessionRec
+	recKick    chan struct{}
+	adopting   chan struct{} // Adopt's look-ups running (adopt.go)
 	stop       chan struct{}
 	wg         sync.WaitGroup
 }
@@ -181,7 +198,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("namespace: %w", err)
 	}
 	return &Node{cfg: cfg, id: cfg.NodeID, byNode: map[string]map[string]struct{}{}, held: map[string][]string{},
-		seen: map[string]time.Time{}, dead: map[string]bool{}, readRev: map[string]uint64{}, peers: map[string]*peer{}, tracked: map[string]map[core.Target]string{},
+		seen: map[string]time.Time{}, dead: map[string]bool{}, readRev: map[string]uint64{}, diedAt: map[string]time.Time{}, run: newRun(),
+		recPending: map[string]*sessionRec{}, recKick: make(chan struct{}, 1), adopting: make(chan struct{}, maxAdopting), peers: map[string]*peer{}, tracked: map[string]map[core.Target]string{},
 		partials: map[string]map[core.Target]map[string]core.PresenceView{}, apps: map[string]core.AppFacts{},
 		mine: map[string]struct{}{}, pending: map[string]bool{}, kick: make(chan struct{}, 1),
 		rewatch: make(chan struct{}, 1), rereads: make(chan string, 16), resyncKick: make(chan struct{}, 1), stop: make(chan struct{})}, nil
@@ -222,10 +240,12 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.started = time.Now()
 	n.up.Store(true)
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.loop()
 	go n.beatLoop()
 	go n.resyncLoop()
+	go n.recordLoop()
+	time.AfterFunc(n.cfg.DeadAfter+n.cfg.ResumeFor, n.purgeEarlierRuns)
 	return nil
 }
 
@@ -258,6 +278,9 @@ func (n *Node) open(ctx context.Context) error {
 	if n.kvRooms, err = bucket(n.cfg.Namespace+"_rooms", 0); err != nil {
 		return err
 	}
+	if n.kvResume, err = bucket(n.cfg.Namespace+"_resume", recordTTL); err != nil {
+		return err
+	}
 	if _, err := n.kvNodes.Put(n.id, n.beat()); err != nil {
 		return fmt.Errorf("%w: heartbeat: %v", ErrBus, err)
 	}
@@ -265,7 +288,7 @@ func (n *Node) open(ctx context.Context) error {
 		what string
 		f    nats.MsgHandler
 	}{{"route", n.onRouted}, {"send", n.onSend}, {"probe", n.onProbe}, {"resync", n.onResync}, {"recheck", n.onRecheck}, {"gone", n.onGone},
-		{"ring", n.onRing}, {"call", n.onCallStep}, {"room", n.onRoomStep}, {"roomev", n.onRoomEvents}} {
+		{"hold", n.onHold}, {"ring", n.onRing}, {"call", n.onCallStep}, {"room", n.onRoomStep}, {"roomev", n.onRoomEvents}} {
 		sub, err := n.nc.Subscribe(n.subject(n.id, s.what), s.f)
 		if err != nil {
 			return fmt.Errorf("%w: subscribe: %v", ErrBus, err)
@@ -957,6 +980,7 @@ func (n *Node) reap(now time.Time) {
 			}
 		}
 		n.dead[node] = true
+		n.diedAt[node] = now
 		delete(n.seen, node)
 		delete(n.readRev, node)
 		for a := range n.byNode[node] {
@@ -996,6 +1020,7 @@ func (n *Node) reap(now time.Time) {
 	for _, node := range gone {
 		n.cfg.Log.Warn("cluster: node dead", "node", node)
 		n.hub.PeerGone(node) // its parties of calls are gone
+		time.AfterFunc(n.cfg.ResumeFor, func() { n.purgeRecords(node) })
 	}
 	for _, w := range ws {
 		var left []core.Target // not shown by another node of the subject's
@@ -1051,6 +1076,7 @@ func (n *Node) Close() {
 	done := make(chan struct{})
 	go func() { // bounded: with NATS away, each delete would wait for its own timeout
 		defer close(done)
+		n.writeRecords() // kept: its clients resume them on other nodes
 		for _, a := range mine {
 			if !n.nc.IsConnected() {
 				return // the others will declare this node dead instead

@@ -254,7 +254,7 @@ func (n *Node) withdrawSubject(node, subject string) (left []core.Target, shown 
 	for t, byOrigin := range n.partials[subject] {
 		if _, ok := byOrigin[node]; ok {
 			n.dropPartialLocked(subject, t, node)
-			shown[t] = merge(subject, n.partials[subject][t])
+			shown[t] = n.mergedLocked(subject, t, node)
 		}
 	}
 	m := n.tracked[subject]

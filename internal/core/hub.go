@@ -137,6 +137,7 @@ type Hub struct {
 	born      time.Time                  // the hub's start, from which sessions count their own (sinceBorn)
 	calls     callTable                  // live calls (calls.go)
 	rooms     roomTable                  // rooms with occupants (rooms.go)
+	adopter   Adopter                    // Peers, if it lets sessions move between nodes (adopt.go)
 }
 
 const (
@@ -345,6 +346,7 @@ func New(cfg Config, st store.Store, clk clock.Clock, router Router, log *slog.L
 		router = h.LocalRouter()
 	}
 	h.router = router
+	h.adopter, _ = cfg.Peers.(Adopter)
 	return h
 }
 
@@ -409,6 +411,12 @@ type SessionOptions struct {
 	// (XMPP: XEP-0198 acks, or the write itself without them). Without
 	// it a client deletes them with Session.AckStored (the JSON protocol).
 	StoredOnAck bool
+	// Resumable: the session may be resumed on another node of a cluster
+	// if this one goes (adopt.go): its record is kept in the registry.
+	Resumable bool
+
+	adopted *SessionRecord // started again from another node's record (adopt.go)
+	seqFrom uint64         // and numbered after the client's last event
 }
 
 func (u *user) online() bool {
@@ -523,7 +531,7 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 	if opts.Resource != "" && (len(opts.Resource) > 64 || addr.Resource(opts.Resource) != nil) {
 		return nil, Errorf(CodeInvalid, "resource must be 1 to 64 printable characters without / or @")
 	}
-	s := &Session{hub: h, Account: account, Resource: opts.Resource, payloads: opts.Payloads, storedAck: opts.StoredOnAck,
+	s := &Session{hub: h, Account: account, Resource: opts.Resource, payloads: opts.Payloads, storedAck: opts.StoredOnAck, portable: opts.Resumable,
 		transport: h.metrics.gaugeOf(opts.Transport), credential: opts.Credential, channel: opts.Channel, sink: sink,
 		started: h.sinceBorn(h.clock.Now()),
 		rate:    ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
@@ -549,6 +557,10 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 		if topics, err = topicsOf(opts.Topics); err != nil {
 			return nil, err
 		}
+	}
+	if opts.adopted != nil {
+		s.adoptOptions(opts.adopted, opts.seqFrom)
+		topics = topicSet(s.topics.Load())
 	}
 	if !s.channel.FirstParty() {
 		// an app's session takes only what its scopes cover
@@ -642,6 +654,8 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 		}
 		if opts.Presence != nil {
 			h.setPresenceLocked(s, *opts.Presence)
+		} else {
+			h.recordLocked(s)
 		}
 		return nil
 	})
@@ -890,6 +904,9 @@ func (s *Session) Detach(sink Sink) {
 func (s *Session) SetGrace(d time.Duration) {
 	defer s.hub.lock(s.Account)()
 	s.graceMS = uint32(min(d.Milliseconds(), math.MaxUint32))
+	if !s.ended.Load() {
+		s.hub.recordLocked(s)
+	}
 }
 
 // Grace is how long this session stays online after its connection drops:
@@ -959,6 +976,7 @@ func (h *Hub) endLocked(s *Session, reason string) {
 	if len(kept) == 0 {
 		h.forgetLocked(u)
 	}
+	h.recordLocked(s)
 }
 
 // persistLastSeen queues the write for when the lock is released.
@@ -976,6 +994,7 @@ func (h *Hub) unavailableLocked(s *Session) {
 		return
 	}
 	s.available = false
+	h.recordLocked(s)
 	h.undirectLocked(s)
 	u := s.user
 	if !u.online() && !u.invisible {
@@ -1018,6 +1037,7 @@ func (h *Hub) setPresenceLocked(s *Session, p Presence) {
 		p.LastActive = h.clock.Now()
 	}
 	s.presence, s.available = p, true
+	h.recordLocked(s)
 	h.broadcastLocked(s.user)
 	h.becameAvailableLocked(s)
 	h.roomPresenceLocked(s)

@@ -41,6 +41,7 @@ type Session struct {
 	available  bool          // has published presence: shown to others; under the account's lock
 	private    bool          // in an app its user keeps private (appgrants.go); under the account's lock
 	resync     bool          // the outbox overflowed: the next attach starts with a snapshot; under mu
+	portable   bool          // resumable on another node (SessionOptions.Resumable, adopt.go); in the padding before topics
 	topics     atomic.Uint32 // topicSet of personal events it takes
 	carbons    atomic.Bool   // takes carbon copies (XEP-0280)
 	ended      atomic.Bool   // set under the account's lock

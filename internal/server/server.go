@@ -200,7 +200,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			id = cluster.DefaultNodeID()
 		}
 		if s.Cluster, err = cluster.New(cluster.Config{URLs: strings.Join(cfg.NATS, ","), NodeID: id, Namespace: cluster.NamespaceFor(cfg.Domain),
-			Replicas: registryReplicas(cfg.NATS), Log: log}); err != nil {
+			Replicas: registryReplicas(cfg.NATS), Grace: cfg.Grace, ResumeFor: max(cfg.Grace, cfg.MaxGrace), Log: log}); err != nil {
 			st.Close()
 			unlock()
 			return nil, &config.SettingError{Key: "node_id", Value: id, Err: err}
@@ -471,6 +471,7 @@ func (s *Server) registerMetrics() {
 			{"presenced_cluster_sent_out_total", "Messages handed to another node's hub.", &cm.SentOut},
 			{"presenced_cluster_received_in_total", "Messages from other nodes' sessions delivered here.", &cm.ReceivedIn},
 			{"presenced_cluster_nodes_dead_total", "Nodes declared dead (not heard for the dead-after period).", &cm.NodesDead},
+			{"presenced_cluster_adopted_total", "Sessions of other nodes (dead or shutting down) resumed here.", &cm.Adopted},
 		} {
 			v := x.v
 			m.CounterFunc(x.name, x.help, func() float64 { return float64(v.Load()) })

@@ -111,16 +111,17 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 		err     error
 	)
 	if f.Resume != nil {
-		s, _, err = c.srv.Hub.ResumeOn(ctx, c.Account, f.Resume.Session, core.Channel{App: c.App}, f.Resume.Seq, sink)
-		resumed = err == nil // a resume that resynced is still the same session
+		// a session of a node of the cluster that is gone is adopted here
+		s, _, err = c.srv.Hub.ResumeAs(ctx, c.Account, f.Resume.Session, f.Resume.Seq, c.sessionOptions(), sink)
+		resumed = err == nil // a resume that resynced, or was adopted, is still the same session
 		if resumed {
 			if err := s.SetCredential(c.Credential, c.Checked); err != nil {
 				return Error(f.ID, err), ErrClose
 			}
 		}
 	} else {
-		opts := core.SessionOptions{Transport: c.transport, Device: f.Device, Accepts: f.Accepts, Topics: f.Topics, Credential: c.Credential, Checked: c.Checked,
-			Channel: core.Channel{App: c.App}, Scopes: c.Scopes}
+		opts := c.sessionOptions()
+		opts.Device, opts.Accepts, opts.Topics = f.Device, f.Accepts, f.Topics
 		if f.Presence != nil {
 			p := f.Presence.core()
 			opts.Presence = &p
@@ -136,6 +137,23 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 	}
 	return mustJSON(welcomeFrame{Type: "welcome", ID: f.ID, Session: s.Resource, Address: s.Self(), Resumed: resumed,
 		Seq: s.Seq(), Grace: int(s.Grace() / time.Second), Heartbeat: int(c.srv.Heartbeat / time.Second)}), nil
+}
+
+// sessionOptions describe a session of this connection: its sessions
+// may be resumed on another node of a cluster (core adopt.go).
+func (c *Conn) sessionOptions() core.SessionOptions {
+	return core.SessionOptions{Transport: c.transport, Credential: c.Credential, Checked: c.Checked,
+		Channel: core.Channel{App: c.App}, Scopes: c.Scopes, Resumable: true}
+}
+
+// ResumeAs resumes the session named by a long-poll request (whose
+// transport authenticated it), or adopts it from a node that is gone.
+func (c *Conn) ResumeAs(ctx context.Context, session string, ack uint64, sink core.Sink) (*core.Session, error) {
+	s, _, err := c.srv.Hub.ResumeAs(ctx, c.Account, session, ack, c.sessionOptions(), sink)
+	if err == nil {
+		c.Session = s
+	}
+	return s, err
 }
 
 // Handle answers one frame after hello. It returns nil for frames that take

@@ -138,15 +138,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) poll(ctx context.Context, tok store.Token, checked core.Checkpoint, req Request, wait time.Duration) Response {
 	k := newSink()
 	c := h.Proto.NewConn("longpoll", &tok, checked)
-	account := tok.Account
 	var out Response
 	frames := req.Frames
 	if req.Session != "" {
-		s, _, err := h.Proto.Hub.ResumeOn(ctx, account, req.Session, core.Channel{App: tok.App}, req.Ack, k)
+		s, err := c.ResumeAs(ctx, req.Session, req.Ack, k)
 		if err != nil {
 			return Response{Frames: []json.RawMessage{wire.Error("", err)}}
 		}
-		c.Session = s
 		// a poll with frames is charged per frame (by Handle); an empty one
 		// is charged itself, so polling in a tight loop is refused too
 		if len(frames) == 0 {
