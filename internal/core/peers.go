@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"strings"
 
 	"github.com/presenced/presenced/internal/addr"
 )
@@ -56,8 +57,10 @@ type Peers interface {
 	RoomHome(ctx context.Context, id RoomID) (string, error)
 	// RoomStep hands a step of a session here to node, the room's home
 	// (Hub.RoomStepFrom there), and returns its answer (sessions reached,
-	// for a message). It is called without locks and may block.
-	RoomStep(ctx context.Context, node string, st RoomStep) (int, error)
+	// for a message; accounts, for a list). It is called without locks and
+	// may block until ctx is done or a bound of its own: a home that is
+	// dead or cannot be reached is an error.
+	RoomStep(ctx context.Context, node string, st RoomStep) (RoomAnswer, error)
 	// RoomNotify hands node a notice (a session's presence, its end),
 	// in order with what is routed there. It must not block.
 	RoomNotify(node string, st RoomStep)
@@ -108,6 +111,9 @@ type PeerMessage struct {
 	// recipient, with the scope to send); the recipient's node asks
 	// whether the recipient appears offline in that app.
 	App string `json:",omitempty"`
+	// Invite, when set, is a room invitation (Session.Invite) to deliver
+	// instead of the message, which then only addresses it (From, To).
+	Invite *RoomInvite `json:",omitempty"`
 }
 
 // sendToPeer is SendMessage for a recipient, bare, with no session here
@@ -171,10 +177,19 @@ func (h *Hub) Receive(m PeerMessage) (Routed, error) {
 	if m.App != "" && checkText("app", m.App, 256) != nil {
 		return Routed{}, Errorf(CodeInvalid, "app: bad name")
 	}
+	if m.Invite != nil {
+		if err := checkInvite(*m.Invite, msg, resource); err != nil {
+			return Routed{}, err
+		}
+	}
 	defer h.lock(bare)()
 	ru := h.live(bare)
 	if ru == nil || m.App != "" && ru.hiddenIn(m.App) {
 		return Routed{}, nil // a recipient offline in the sender's app is as one offline
+	}
+	if m.Invite != nil {
+		return h.deliver(delivery{ev: *m.Invite, subject: ru, flow: FlowMessage, viewer: m.Sender,
+			to: []Target{{Account: bare, Want: Want{Kind: KindMessage}}}}), nil
 	}
 	want := Want{Kind: msg.Kind, Payloads: msg.Kind == KindMessage && msg.Body == "", Available: resource == ""}
 	r := h.deliver(delivery{ev: MessageEvent{Message: msg}, subject: ru, flow: FlowMessage, viewer: m.Sender,
@@ -194,4 +209,19 @@ func (h *Hub) Rebroadcast(account string) {
 	if u := h.live(account); u != nil {
 		h.broadcastLocked(u)
 	}
+}
+
+// checkInvite checks an invitation from another node (PeerMessage.Invite)
+// like a client's Invite: to an account, from the sender's session.
+func checkInvite(inv RoomInvite, m Message, resource string) error {
+	if _, err := roomName(inv.Room); err != nil || strings.ToLower(inv.Room) != inv.Room {
+		return Errorf(CodeInvalid, "invite: bad room")
+	}
+	if err := checkText("reason", inv.Reason, MaxRoomReason); err != nil {
+		return err
+	}
+	if inv.From != m.From || resource != "" || m.Kind != KindMessage || m.Body != "" {
+		return Errorf(CodeInvalid, "invite: from the sender's session, to an account, with no body")
+	}
+	return nil
 }
