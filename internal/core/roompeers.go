@@ -28,18 +28,21 @@ import (
 
 // Room steps a session's node hands to the room's home (RoomStep.Op).
 const (
-	roomJoin    = "join"
-	roomLeave   = "leave"
-	roomSend    = "send"
-	roomSubject = "subject"
-	roomKick    = "kick"
-	// the room's administration: decided at the home like the rest
+	roomJoin     = "join"
+	roomLeave    = "leave"
+	roomSend     = "send"
+	roomSubject  = "subject"
+	roomKick     = "kick"
+	roomPresence = "presence" // notice: the session's presence, followed in the room
+	roomGone     = "gone"     // notice: the session ended
+)
+
+// Steps of the room's administration, decided at the home like the rest.
+const (
 	roomMode        = "mode"        // Text: the mode
 	roomAffiliation = "affiliation" // Nick or Who, Aff, Text: the reason
-	roomAffiliated  = "affiliated"  // Aff: the list asked for (RoomAnswer.Accounts)
-	roomInvite      = "invite"      // Who: the invitee's account (the invitation leaves from the session's node)
-	roomPresence    = "presence"    // notice: the session's presence, followed in the room
-	roomGone        = "gone"        // notice: the session ended
+	roomAffiliated  = "affiliated"  // Aff: the affiliation listed (RoomAnswer.Accounts)
+	roomInvite      = "invite"      // Who: the invitee's account; the invitation leaves from the session's node
 )
 
 // RoomStep is what a session's node asks of a room's home: plain data.
