@@ -85,7 +85,9 @@ type remoteRoom struct {
 	leaving bool // it left: the home's RoomLeft, on its way, is still let through
 }
 
-var errRoomElsewhere = Errorf(CodeUnavailable, "that room's home is another node, where this is not done yet: ask from a session on that node")
+// errRoomElsewhere: a step that found the room kept by another node after
+// it looked here (the session joined it meanwhile).
+var errRoomElsewhere = Errorf(CodeUnavailable, "that room is kept by another node: try again")
 
 // roomHome reports the node that is the home of id when it is not this
 // one ("" here). A stand-in's steps are this node's: it is the home.
