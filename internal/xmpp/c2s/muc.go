@@ -295,6 +295,8 @@ func (c *conn) mucAdmin(ctx context.Context, rq iqRequest, room string, q *xmlst
 				return c.iqError(rq, "cancel", "not-allowed")
 			case core.CodeLimit:
 				return c.iqError(rq, "wait", "resource-constraint")
+			case core.CodeUnavailable, core.CodeBusy: // the room's node, in a cluster, cannot be reached
+				return c.iqError(rq, "wait", "service-unavailable")
 			}
 			return c.iqError(rq, "wait", "internal-server-error")
 		}
@@ -319,6 +321,8 @@ func (c *conn) mucAdminList(ctx context.Context, rq iqRequest, room string, q *x
 		return c.iqError(rq, "auth", "forbidden")
 	case core.CodeOf(err) == core.CodeInvalid:
 		return c.iqError(rq, "modify", "bad-request")
+	case core.CodeOf(err) == core.CodeUnavailable, core.CodeOf(err) == core.CodeBusy, core.CodeOf(err) == core.CodeLimit:
+		return c.iqError(rq, "wait", "service-unavailable")
 	default:
 		return c.iqError(rq, "wait", "internal-server-error")
 	}
@@ -361,6 +365,9 @@ func (c *conn) mucOwner(ctx context.Context, rq iqRequest, room string, q *xmlst
 			mode = store.RoomMembers
 		}
 		if err := c.sess.SetRoomMode(ctx, room, mode); err != nil {
+			if code := core.CodeOf(err); code == core.CodeUnavailable || code == core.CodeBusy {
+				return c.iqError(rq, "wait", "service-unavailable") // the room's node cannot be reached
+			}
 			return c.iqError(rq, "auth", "forbidden")
 		}
 	}
