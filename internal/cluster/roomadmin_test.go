@@ -146,6 +146,7 @@ func TestRoomAdminAcrossNodes(t *testing.T) {
 
 	// the home dies: an answer at once, typed, and later the news
 	a.Kill()
+	killed := time.Now()
 	for _, err := range []error{alice.s.SetRoomMode(ctx, "hall", store.RoomOpen),
 		alice.s.SetAffiliation(ctx, "hall", core.RoomWho{Address: "bob@x"}, store.AffMember, "")} {
 		if core.CodeOf(err) != core.CodeUnavailable {
@@ -158,5 +159,6 @@ func TestRoomAdminAcrossNodes(t *testing.T) {
 	if _, err := alice.s.Invite(ctx, "hall", "frank@x", ""); core.CodeOf(err) != core.CodeUnavailable {
 		t.Fatalf("an invitation with the room's node dead: %v", err)
 	}
+	t.Logf("four steps answered unavailable %v after the home was killed", time.Since(killed).Round(time.Millisecond)) // a figure, not a check
 	frank.await("frank told he left, once c declared the room's node dead", roomLeft("hall", core.LeftLeft))
 }

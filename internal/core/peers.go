@@ -161,7 +161,11 @@ func (h *Hub) Receive(m PeerMessage) (Routed, error) {
 		return Routed{}, Errorf(CodeInvalid, "sender: %v", err)
 	}
 	msg := m.Message
-	if err := validateMessage(&msg); err != nil {
+	if m.Invite != nil {
+		if err := checkInvite(*m.Invite, msg); err != nil {
+			return Routed{}, err
+		}
+	} else if err := validateMessage(&msg); err != nil {
 		return Routed{}, err
 	}
 	bare, resource, err := addr.Parse(msg.To)
@@ -176,11 +180,6 @@ func (h *Hub) Receive(m PeerMessage) (Routed, error) {
 	}
 	if m.App != "" && checkText("app", m.App, 256) != nil {
 		return Routed{}, Errorf(CodeInvalid, "app: bad name")
-	}
-	if m.Invite != nil {
-		if err := checkInvite(*m.Invite, msg, resource); err != nil {
-			return Routed{}, err
-		}
 	}
 	defer h.lock(bare)()
 	ru := h.live(bare)
@@ -212,16 +211,20 @@ func (h *Hub) Rebroadcast(account string) {
 }
 
 // checkInvite checks an invitation from another node (PeerMessage.Invite)
-// like a client's Invite: to an account, from the sender's session.
-func checkInvite(inv RoomInvite, m Message, resource string) error {
+// like a client's Invite, and the message that addresses it: to an
+// account, from the sender's session, carrying nothing else.
+func checkInvite(inv RoomInvite, m Message) error {
 	if _, err := roomName(inv.Room); err != nil || strings.ToLower(inv.Room) != inv.Room {
 		return Errorf(CodeInvalid, "invite: bad room")
 	}
 	if err := checkText("reason", inv.Reason, MaxRoomReason); err != nil {
 		return err
 	}
-	if inv.From != m.From || resource != "" || m.Kind != KindMessage || m.Body != "" {
-		return Errorf(CodeInvalid, "invite: from the sender's session, to an account, with no body")
+	if b, err := addr.Bare(m.To); err != nil || b != m.To {
+		return Errorf(CodeInvalid, "invite: to an account")
+	}
+	if inv.From != m.From || m.Kind != KindMessage || m.Body != "" || m.Payload != "" || m.Data != nil || m.Type != "" || m.ID != "" {
+		return Errorf(CodeInvalid, "invite: from the sender's session, with nothing else")
 	}
 	return nil
 }
