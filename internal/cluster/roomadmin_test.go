@@ -37,8 +37,9 @@ func sameRefusal(t *testing.T, what string, there, here error) {
 // members-only), and invites frank, on c, who becomes a member and joins.
 // bob and erin, no admins, asking the same on b and on a get the same
 // refusals. When a dies, alice's next steps on b (b is told to notice
-// late) answer unavailable, without hanging; frank, on c, which notices
-// soon, is told he left.
+// late) answer unavailable, without hanging (the first within the bus's
+// send timeout, the next at once once NATS saw a's connection go); frank,
+// on c, which notices soon, is told he left.
 func TestRoomAdminAcrossNodes(t *testing.T) {
 	url := natsServer(t).ClientURL()
 	d := newDomain(t, "alice@x", "bob@x", "carol@x", "dave@x", "erin@x", "frank@x")
