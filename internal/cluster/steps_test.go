@@ -31,7 +31,7 @@ func FuzzCallStep(f *testing.F) {
 	}
 	f.Add([]byte(`{"o":"n1","s":{"Call":"","Op":"ring"}}`))
 	f.Add([]byte(`{"o":"","s":{}}`))
-	h := fuzzHub(f)
+	h := fuzzHub(f, nil)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		origin, s, err := decodeStep(&nats.Msg{Data: b})
 		if err != nil {
@@ -77,7 +77,13 @@ func FuzzRoomBus(f *testing.F) {
 	b, _ = json.Marshal(core.PeerMessage{Sender: "b@x", Message: core.Message{Kind: core.KindMessage, From: "b@x/p", To: "a@x"},
 		Invite: &core.RoomInvite{Room: "lobby", From: "b@x/p", Reason: "come"}})
 	f.Add(b)
-	h := fuzzHub(f, "a@x", "b@x")
+	// a node's hub has its Peers (a stand-in's events go through them):
+	// one never started, which sends nothing
+	n, err := New(Config{NodeID: "fuzz"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := fuzzHub(f, n, "a@x", "b@x")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if origin, ev, to, err := decodeRoomEvents(b); err == nil {
 			h.RoomEventsFrom(origin, ev, to)
@@ -100,8 +106,8 @@ func FuzzRoomBus(f *testing.F) {
 }
 
 // fuzzHub is a hub with no sessions on a store of its own, holding
-// accounts.
-func fuzzHub(f *testing.F, accounts ...string) *core.Hub {
+// accounts, with peers (nil: none).
+func fuzzHub(f *testing.F, peers core.Peers, accounts ...string) *core.Hub {
 	st, err := sqlite.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"))
 	if err != nil {
 		f.Fatal(err)
@@ -112,5 +118,5 @@ func fuzzHub(f *testing.F, accounts ...string) *core.Hub {
 			f.Fatal(err)
 		}
 	}
-	return core.New(core.Config{Grace: time.Second}, st, clock.Real{}, nil, slog.Default())
+	return core.New(core.Config{Grace: time.Second, Peers: peers}, st, clock.Real{}, nil, slog.Default())
 }
