@@ -163,3 +163,72 @@ func TestRoomAdminAcrossNodes(t *testing.T) {
 	t.Logf("four steps answered unavailable %v after the home was killed", time.Since(killed).Round(time.Millisecond)) // a figure, not a check
 	frank.await("frank told he left, once c declared the room's node dead", roomLeft("hall", core.LeftLeft))
 }
+
+// TestRoomAdminByAppAcrossNodes: in the rooms of the app chat, bob's app
+// session (a grant without addresses, picking alice) administers the room
+// den, kept by node a, from node b, naming accounts by his handles:
+// contacts his grant covers (alice, dave, who is not in the room) are
+// resolved on b; carol, who is not one, is found at the home among the
+// room's occupants, as on one node. alice and carol are removed where
+// they sit (a, c), and the lists reach bob's app as his handles, never
+// addresses.
+func TestRoomAdminByAppAcrossNodes(t *testing.T) {
+	url := natsServer(t).ClientURL()
+	d := newDomain(t, "alice@x", "bob@x", "carol@x", "dave@x")
+	d.befriend("bob@x", "alice@x")
+	d.befriend("bob@x", "dave@x")
+	scopes := append([]string{core.ScopeRooms}, appScopes...)
+	st := d.open()
+	must(t, st.CreateApp(ctx, store.App{ID: "chat", Name: "chat", RedirectURIs: []string{"https://chat.example/cb"},
+		Scopes: scopes, Public: true, CreatedAt: time.Now()}))
+	picked, all := store.ContactsPicked, store.ContactsAll
+	h := d.hub()
+	for acc, change := range map[string]core.GrantChange{"bob@x": {Contacts: &picked, Picked: []string{"alice@x", "dave@x"}},
+		"alice@x": {Contacts: &all}, "carol@x": {Contacts: &all}} {
+		must(t, h.AllowApp(ctx, acc, "chat", scopes))
+		_, err := h.EditGrant(ctx, acc, "chat", change)
+		must(t, err)
+	}
+	a, b, c := d.start(url, "a", nil), d.start(url, "b", nil), d.start(url, "c", nil)
+	open := func(n *node, account string) *client {
+		return n.open(t, account, core.SessionOptions{Device: "chat", Channel: core.Channel{App: "chat"}, Scopes: scopes, Presence: avail})
+	}
+	snapshot := func(ev core.Event) bool { _, ok := ev.(core.RoomSnapshot); return ok }
+	join := func(cl *client, nick string) {
+		t.Helper()
+		must(t, cl.s.Join(ctx, core.JoinOptions{Room: "den", Nick: nick}))
+		cl.await(nick+"'s snapshot", snapshot)
+	}
+
+	first := open(a, "bob@x")
+	join(first, "b1") // the room's home is a; bob owns it
+	must(t, first.s.Leave(ctx, "den"))
+	bob, alice, carol := open(b, "bob@x"), open(a, "alice@x"), open(c, "carol@x")
+	join(bob, "bo")
+	join(alice, "al")
+	join(carol, "ca")
+	hAlice, hCarol := d.handles.Of("chat", "bob@x", "alice@x"), d.handles.Of("chat", "bob@x", "carol@x")
+
+	must(t, bob.s.Ban(ctx, "den", core.RoomWho{Address: hAlice}, "")) // a contact of his grant: resolved on b
+	alice.await("alice banned, on a", roomLeft("den", core.LeftBanned))
+	must(t, bob.s.Ban(ctx, "den", core.RoomWho{Address: hCarol}, "")) // an occupant's handle: found at the home
+	carol.await("carol banned, on c", roomLeft("den", core.LeftBanned))
+	if err := bob.s.Ban(ctx, "den", core.RoomWho{Address: "h-nobody"}, ""); core.CodeOf(err) != core.CodeNotFound {
+		t.Fatalf("a handle nobody has: %v", err)
+	}
+	// dave, a contact of his grant who is not in the room nor named by
+	// it: only b can tell whom the handle names
+	must(t, bob.s.SetAffiliation(ctx, "den", core.RoomWho{Address: d.handles.Of("chat", "bob@x", "dave@x")}, store.AffMember, ""))
+	if got, err := alice.s.Affiliated(ctx, "den", store.AffMember); core.CodeOf(err) != core.CodeNotFound || got != nil {
+		t.Fatalf("alice, banned, lists the members: %v %v", got, err)
+	}
+	if got, err := bob.s.Affiliated(ctx, "den", store.AffMember); err != nil || !slices.Equal(got, []string{d.handles.Of("chat", "bob@x", "dave@x")}) {
+		t.Fatalf("members, listed for bob's app on b: %v %v", got, err)
+	}
+	got, err := bob.s.Affiliated(ctx, "den", store.AffOutcast)
+	want := []string{hAlice, hCarol}
+	slices.Sort(want)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("bans, listed for bob's app on b: %v %v (want %v)", got, err, want)
+	}
+}
