@@ -72,22 +72,28 @@ func (n *Node) mayBeAlive(node string) bool {
 }
 
 // RoomStep is core.Peers's: the home runs the step.
-func (n *Node) RoomStep(ctx context.Context, node string, st core.RoomStep) (int, error) {
+func (n *Node) RoomStep(ctx context.Context, node string, st core.RoomStep) (core.RoomAnswer, error) {
 	if !n.up.Load() {
-		return 0, ErrNotStarted
+		return core.RoomAnswer{}, ErrNotStarted
+	}
+	if checkNodeID(node) != nil {
+		return core.RoomAnswer{}, fmt.Errorf("%w: room step: node %q", ErrBus, node)
 	}
 	b, err := json.Marshal(roomStep{Origin: n.id, Step: st})
 	if err != nil {
-		return 0, fmt.Errorf("cluster: encode room step: %w", err)
+		return core.RoomAnswer{}, fmt.Errorf("cluster: encode room step: %w", err)
 	}
 	var r roomReply
-	if err := n.request(ctx, node, "room", b, &r); err != nil {
-		return 0, err
+	if err := n.request(ctx, node, "room", b, &r); err != nil { // bounded by SendTimeout
+		return core.RoomAnswer{}, err
 	}
 	if r.Error != "" {
-		return 0, core.Errorf(core.Code(r.Code), "%s", r.Error)
+		return core.RoomAnswer{}, core.Errorf(core.Code(r.Code), "%s", r.Error)
 	}
-	return max(r.Sessions, 0), nil
+	if len(r.Accounts) > MaxTargets {
+		return core.RoomAnswer{}, fmt.Errorf("%w: room reply of %d accounts", ErrBadMessage, len(r.Accounts))
+	}
+	return core.RoomAnswer{Sessions: max(r.Sessions, 0), Accounts: r.Accounts}, nil
 }
 
 // RoomNotify is core.Peers's.
@@ -118,9 +124,10 @@ type roomStep struct {
 }
 
 type roomReply struct {
-	Sessions int    `json:"s"`
-	Error    string `json:"err,omitempty"`
-	Code     string `json:"code,omitempty"`
+	Sessions int      `json:"s"`
+	Accounts []string `json:"a,omitempty"` // a list of the room's accounts
+	Error    string   `json:"err,omitempty"`
+	Code     string   `json:"code,omitempty"`
 }
 
 // onRoomStep runs a step of another node's session at this home (a
@@ -136,8 +143,15 @@ func (n *Node) onRoomStep(msg *nats.Msg) {
 	}
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.SendTimeout)
-		r.Sessions, err = n.hub.RoomStepFrom(ctx, rs.Origin, rs.Step)
+		var a core.RoomAnswer
+		a, err = n.hub.RoomStepFrom(ctx, rs.Origin, rs.Step)
+		r.Sessions, r.Accounts = a.Sessions, a.Accounts
 		cancel()
+	}
+	if err == nil {
+		if b, _ := json.Marshal(r); len(b) > MaxMessageBytes {
+			err = core.Errorf(core.CodeLimit, "the list is too long to cross the cluster: ask from a session on the room's node")
+		}
 	}
 	if err != nil {
 		sr := replyError(err)

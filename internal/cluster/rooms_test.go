@@ -107,7 +107,7 @@ func TestRoomAcrossNodes(t *testing.T) {
 		t.Fatalf("carol, no admin, kicks from b: %v", err)
 	}
 	if _, err := carol.s.Invite(ctx, "lobby", "alice@x", ""); core.CodeOf(err) != core.CodeUnavailable {
-		t.Fatalf("an invitation from b, not done across nodes yet: %v", err)
+		t.Fatalf("an invitation from b to alice, on a, with whom carol shares no presence: %v", err)
 	}
 	must(t, carol.s.Leave(ctx, "lobby"))
 	carol.await("carol told she left", func(ev core.Event) bool { l, ok := ev.(core.RoomLeft); return ok && l.Nick == "ca" })

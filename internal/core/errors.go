@@ -36,6 +36,14 @@ type Error struct {
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 
+// Is: errors of the same code and message are the same error, so that one
+// answered by another node (a room's home, over the bus) is still, say,
+// the members-only refusal (IsRoomMembersOnly).
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && e != nil && t != nil && *e == *t
+}
+
 // Errorf builds an *Error.
 func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"strings"
 
 	"github.com/presenced/presenced/internal/addr"
 )
@@ -56,8 +57,10 @@ type Peers interface {
 	RoomHome(ctx context.Context, id RoomID) (string, error)
 	// RoomStep hands a step of a session here to node, the room's home
 	// (Hub.RoomStepFrom there), and returns its answer (sessions reached,
-	// for a message). It is called without locks and may block.
-	RoomStep(ctx context.Context, node string, st RoomStep) (int, error)
+	// for a message; accounts, for a list). It is called without locks and
+	// may block until ctx is done or a bound of its own: a home that is
+	// dead or cannot be reached is an error.
+	RoomStep(ctx context.Context, node string, st RoomStep) (RoomAnswer, error)
 	// RoomNotify hands node a notice (a session's presence, its end),
 	// in order with what is routed there. It must not block.
 	RoomNotify(node string, st RoomStep)
@@ -108,6 +111,9 @@ type PeerMessage struct {
 	// recipient, with the scope to send); the recipient's node asks
 	// whether the recipient appears offline in that app.
 	App string `json:",omitempty"`
+	// Invite, when set, is a room invitation (Session.Invite) to deliver
+	// instead of the message, which then only addresses it (From, To).
+	Invite *RoomInvite `json:",omitempty"`
 }
 
 // sendToPeer is SendMessage for a recipient, bare, with no session here
@@ -155,7 +161,11 @@ func (h *Hub) Receive(m PeerMessage) (Routed, error) {
 		return Routed{}, Errorf(CodeInvalid, "sender: %v", err)
 	}
 	msg := m.Message
-	if err := validateMessage(&msg); err != nil {
+	if m.Invite != nil {
+		if err := checkInvite(*m.Invite, msg); err != nil {
+			return Routed{}, err
+		}
+	} else if err := validateMessage(&msg); err != nil {
 		return Routed{}, err
 	}
 	bare, resource, err := addr.Parse(msg.To)
@@ -176,6 +186,10 @@ func (h *Hub) Receive(m PeerMessage) (Routed, error) {
 	if ru == nil || m.App != "" && ru.hiddenIn(m.App) {
 		return Routed{}, nil // a recipient offline in the sender's app is as one offline
 	}
+	if m.Invite != nil {
+		return h.deliver(delivery{ev: *m.Invite, subject: ru, flow: FlowMessage, viewer: m.Sender,
+			to: []Target{{Account: bare, Want: Want{Kind: KindMessage}}}}), nil
+	}
 	want := Want{Kind: msg.Kind, Payloads: msg.Kind == KindMessage && msg.Body == "", Available: resource == ""}
 	r := h.deliver(delivery{ev: MessageEvent{Message: msg}, subject: ru, flow: FlowMessage, viewer: m.Sender,
 		to: []Target{{Account: bare, Resource: resource, Want: want}}})
@@ -194,4 +208,23 @@ func (h *Hub) Rebroadcast(account string) {
 	if u := h.live(account); u != nil {
 		h.broadcastLocked(u)
 	}
+}
+
+// checkInvite checks an invitation from another node (PeerMessage.Invite)
+// like a client's Invite, and the message that addresses it: to an
+// account, from the sender's session, carrying nothing else.
+func checkInvite(inv RoomInvite, m Message) error {
+	if _, err := roomName(inv.Room); err != nil || strings.ToLower(inv.Room) != inv.Room {
+		return Errorf(CodeInvalid, "invite: bad room")
+	}
+	if err := checkText("reason", inv.Reason, MaxRoomReason); err != nil {
+		return err
+	}
+	if b, err := addr.Bare(m.To); err != nil || b != m.To {
+		return Errorf(CodeInvalid, "invite: to an account")
+	}
+	if inv.From != m.From || m.Kind != KindMessage || m.Body != "" || m.Payload != "" || m.Data != nil || m.Type != "" || m.ID != "" {
+		return Errorf(CodeInvalid, "invite: from the sender's session, with nothing else")
+	}
+	return nil
 }

@@ -15,7 +15,8 @@ import (
 // which, claiming the room for this node when nobody holds it or its home
 // died). A session of another node takes part through a stand-in at the
 // home (a Session naming its node, as calls do), whose Join, Leave,
-// RoomSend, SetSubject and Kick the home runs when the session's node
+// RoomSend, SetSubject, Kick, SetRoomMode, SetAffiliation, Affiliated and
+// the room's part of Invite the home runs when the session's node
 // forwards them (Peers.RoomStep, answered by Hub.RoomStepFrom); the
 // session's presence changes and its end cross as notices
 // (Peers.RoomNotify). The home decides what each occupant may see
@@ -36,6 +37,14 @@ const (
 	roomGone     = "gone"     // notice: the session ended
 )
 
+// Steps of the room's administration, decided at the home like the rest.
+const (
+	roomMode        = "mode"        // Text: the mode
+	roomAffiliation = "affiliation" // Nick or Who, Aff, Text: the reason
+	roomAffiliated  = "affiliated"  // Aff: the affiliation listed (RoomAnswer.Accounts)
+	roomInvite      = "invite"      // Who: the invitee's account; the invitation leaves from the session's node
+)
+
 // RoomStep is what a session's node asks of a room's home: plain data.
 type RoomStep struct {
 	Op       string
@@ -49,7 +58,16 @@ type RoomStep struct {
 	History  int             `json:",omitempty"`
 	Token    string          `json:",omitempty"`
 	ID       string          `json:",omitempty"` // send
-	Text     string          `json:",omitempty"` // send: the body; subject: the subject; kick: the reason
+	Text     string          `json:",omitempty"` // send: the body; subject: the subject; kick, affiliation: the reason; mode: the mode
+	Who      string          `json:",omitempty"` // affiliation: an address or an app's handle; invite: the invitee's account
+	Resolved bool            `json:",omitempty"` // affiliation: Who is an address, resolved from a handle by the session's node
+	Aff      string          `json:",omitempty"` // affiliation, affiliated
+}
+
+// RoomAnswer is a room's home's answer to a step (Peers.RoomStep).
+type RoomAnswer struct {
+	Sessions int      `json:",omitempty"` // send: the sessions reached
+	Accounts []string `json:",omitempty"` // affiliated: bare accounts, named for the session by its node
 }
 
 // RoomTarget is one occupant of a room, on another node, that an event of
@@ -67,7 +85,9 @@ type remoteRoom struct {
 	leaving bool // it left: the home's RoomLeft, on its way, is still let through
 }
 
-var errRoomElsewhere = Errorf(CodeUnavailable, "that room's home is another node, where this is not done yet: ask from a session on that node")
+// errRoomElsewhere: a step that found the room kept by another node after
+// it looked here (the session joined it meanwhile).
+var errRoomElsewhere = Errorf(CodeUnavailable, "that room is kept by another node: try again")
 
 // roomHome reports the node that is the home of id when it is not this
 // one ("" here). A stand-in's steps are this node's: it is the home.
@@ -135,14 +155,15 @@ func (h *Hub) joinElsewhere(ctx context.Context, s *Session, home string, id Roo
 }
 
 // roomStep hands a step to the home and returns its answer.
-func (h *Hub) roomStep(ctx context.Context, home string, st RoomStep) (int, error) {
-	n, err := h.cfg.Peers.RoomStep(ctx, home, st)
+// A dead or unreachable home answers nothing: the bus bounds the wait.
+func (h *Hub) roomStep(ctx context.Context, home string, st RoomStep) (RoomAnswer, error) {
+	a, err := h.cfg.Peers.RoomStep(ctx, home, st)
 	var ce *Error
 	if err != nil && !errors.As(err, &ce) {
 		h.log.Warn("cluster room step", "room", st.Room, "err", err)
-		return 0, Errorf(CodeUnavailable, "the room's node cannot be reached: try again")
+		return RoomAnswer{}, Errorf(CodeUnavailable, "the room's node cannot be reached: try again")
 	}
-	return n, err
+	return a, err
 }
 
 // elsewhere reports the home of the room name that s is in on another node.
@@ -177,13 +198,13 @@ func (h *Hub) forgetRemoteRoom(s *Session, id RoomID) {
 }
 
 // stepElsewhere runs a step of s in a room of another node, if name is one.
-func (h *Hub) stepElsewhere(ctx context.Context, s *Session, name string, st RoomStep) (n int, err error, ok bool) {
+func (h *Hub) stepElsewhere(ctx context.Context, s *Session, name string, st RoomStep) (a RoomAnswer, err error, ok bool) {
 	home, id, ok := h.elsewhere(s, name)
 	if !ok {
-		return 0, nil, false
+		return RoomAnswer{}, nil, false
 	}
 	st.Room, st.From, st.App = id.Name, s.Address(), s.channel.App
-	n, err = h.roomStep(ctx, home, st)
+	a, err = h.roomStep(ctx, home, st)
 	switch {
 	case st.Op == roomLeave && err == nil: // its RoomLeft comes from the home, and forgets it
 		h.rooms.mu.Lock()
@@ -195,7 +216,7 @@ func (h *Hub) stepElsewhere(ctx context.Context, s *Session, name string, st Roo
 	case st.Op == roomLeave && CodeOf(err) == CodeNotFound:
 		h.forgetRemoteRoom(s, id)
 	}
-	return n, err, true
+	return a, err, true
 }
 
 // leaveRemoteRoomsLocked tells the homes of s's rooms elsewhere that s
@@ -237,23 +258,28 @@ func (h *Hub) presenceToRoomHomesLocked(s *Session) {
 // RoomStepFrom runs, at a room's home, a step of a session of node
 // origin: the stand-in of that session takes it, as a session here would.
 // It is input from another process: checked like a client's.
-func (h *Hub) RoomStepFrom(ctx context.Context, origin string, st RoomStep) (int, error) {
+func (h *Hub) RoomStepFrom(ctx context.Context, origin string, st RoomStep) (RoomAnswer, error) {
 	account, resource, err := addr.Parse(st.From)
 	if err != nil || resource == "" {
-		return 0, Errorf(CodeInvalid, "from: a full address is required")
+		return RoomAnswer{}, Errorf(CodeInvalid, "from: a full address is required")
 	}
 	if err := checkText("app", st.App, 256); err != nil {
-		return 0, err
+		return RoomAnswer{}, err
 	}
 	if st.Op == roomGone {
 		h.dropStandIn(origin, st.From, st.App)
-		return 0, nil
+		return RoomAnswer{}, nil
 	}
 	x := h.roomStandIn(origin, account, resource, Channel{App: st.App, Scopes: st.Scopes}, st.Op == roomJoin)
 	if x == nil {
-		return 0, errNotInRoom
+		return RoomAnswer{}, errNotInRoom
 	}
-	return h.standInStep(ctx, x, st)
+	if st.Op == roomAffiliated {
+		accounts, err := h.affiliated(x, st.Room, st.Aff)
+		return RoomAnswer{Accounts: accounts}, err
+	}
+	n, err := h.standInStep(ctx, x, st)
+	return RoomAnswer{Sessions: n}, err
 }
 
 // standInStep runs st as the stand-in x: a session of another node
@@ -280,6 +306,12 @@ func (h *Hub) standInStep(ctx context.Context, x *Session, st RoomStep) (n int, 
 		err = x.SetSubject(ctx, st.Room, st.Text)
 	case roomKick:
 		err = x.Kick(ctx, st.Room, st.Nick, st.Text)
+	case roomMode:
+		err = x.SetRoomMode(ctx, st.Room, st.Text)
+	case roomAffiliation:
+		err = h.setAffiliation(ctx, x, st.Room, RoomWho{Nick: st.Nick, Address: st.Who}, st.Aff, st.Text, st.Resolved)
+	case roomInvite:
+		err = h.inviteHere(ctx, x, st.Room, st.Who)
 	default:
 		return 0, Errorf(CodeInvalid, "unknown room step %q", clip(st.Op))
 	}
@@ -414,4 +446,70 @@ func (h *Hub) roomPeerGone(node string) {
 		unlock()
 		h.forgetRemoteRoom(l.s, l.id)
 	}
+}
+
+// inviteElsewhere is Invite in a room of another node: the home decides
+// whether s may invite (and names the invitee a member of a members-only
+// room); the invitation then leaves from here, where s's grant is.
+func (h *Hub) inviteElsewhere(ctx context.Context, s *Session, room, to, why string) (int, error) {
+	if err := checkText("reason", why, MaxRoomReason); err != nil {
+		return 0, err
+	}
+	if err := s.may(ScopeRooms); err != nil {
+		return 0, err
+	}
+	bare, err := h.inviteeOf(s, to)
+	if err != nil {
+		return 0, err
+	}
+	_, err, ok := h.stepElsewhere(ctx, s, room, RoomStep{Op: roomInvite, Who: bare})
+	if !ok {
+		return 0, errNotInRoom // it left meanwhile
+	}
+	if err != nil {
+		return 0, err
+	}
+	name, _ := roomName(room)
+	return h.deliverInvite(s, name, bare, why)
+}
+
+// inviteHere is the home's part of an invitation of a session of another
+// node, x: whether it may invite bare to room.
+func (h *Hub) inviteHere(ctx context.Context, x *Session, room, bare string) error {
+	if b, err := addr.Bare(bare); err != nil || b != bare {
+		return Errorf(CodeInvalid, "an invitation from another node names an account")
+	}
+	_, r, err := x.findRoom(room)
+	if err != nil {
+		return err
+	}
+	return h.admitInvitee(ctx, r, x, bare)
+}
+
+// inviteToPeer hands s's invitation ev to the node holding sessions of
+// bare, whose facts decide it (Hub.Receive), as for a message; the app's
+// grant is asked here first.
+func (h *Hub) inviteToPeer(s *Session, ev RoomInvite, bare string) (int, error) {
+	if !s.channel.FirstParty() {
+		g := h.grantOf(s.Account, s.channel)
+		if g == nil || !appSees(Facts{Covered: bare == s.Account || g.covers(bare), Scopes: g.scopes & s.channel.Scopes}, FlowMessage) {
+			return 0, errUnavailable
+		}
+	}
+	if s.ended.Load() {
+		return 0, errSessionGone
+	}
+	m := Message{Kind: KindMessage, To: bare, From: s.Address(), Sent: h.clock.Now()}
+	r, err := h.cfg.Peers.Send(context.Background(), PeerMessage{Sender: s.Account, Message: m, App: s.channel.App, Invite: &ev})
+	var ce *Error
+	if errors.As(err, &ce) {
+		return 0, err
+	} else if err != nil {
+		h.log.Warn("cluster invite", "to", bare, "err", err)
+		return 0, errUnavailable
+	}
+	if r.Sessions == 0 {
+		return 0, errUnavailable
+	}
+	return r.Sessions, nil
 }

@@ -625,8 +625,8 @@ func (s *Session) RoomSend(ctx context.Context, room, id, body string) (int, err
 	if body == "" {
 		return 0, Errorf(CodeInvalid, "body is required")
 	}
-	if n, err, ok := s.hub.stepElsewhere(ctx, s, room, RoomStep{Op: roomSend, ID: id, Text: body}); ok {
-		return n, err
+	if a, err, ok := s.hub.stepElsewhere(ctx, s, room, RoomStep{Op: roomSend, ID: id, Text: body}); ok {
+		return a.Sessions, err
 	}
 	h, r, err := s.findRoom(room, text{"id", id, MaxMessageID}, text{"body", body, MaxMessageBody})
 	if err != nil {
@@ -716,6 +716,9 @@ func (s *Session) SetRoomMode(ctx context.Context, room, mode string) error {
 		return Errorf(CodeInvalid, "mode must be %q or %q", store.RoomOpen, store.RoomMembers)
 	}
 	h := s.hub
+	if _, err, ok := h.stepElsewhere(ctx, s, room, RoomStep{Op: roomMode, Text: mode}); ok {
+		return err
+	}
 	r, err := h.roomOf(s, room)
 	if err != nil {
 		return err
@@ -814,15 +817,10 @@ type RoomWho struct{ Nick, Address string }
 // occupants leave the room, as do those of an account that is no longer a
 // member of a members-only room.
 func (s *Session) SetAffiliation(ctx context.Context, room string, who RoomWho, aff, why string) error {
-	switch aff {
-	case store.AffAdmin, store.AffMember, store.AffOutcast, store.AffNone:
-	default:
-		return Errorf(CodeInvalid, "affiliation must be admin, member, outcast or none")
-	}
-	h, r, err := s.findRoom(room, text{"reason", why, MaxRoomReason})
-	if err != nil {
+	if err := checkAffiliation(aff); err != nil {
 		return err
 	}
+	h := s.hub
 	resolved := false
 	if who.Nick == "" && who.Address != "" && !s.channel.FirstParty() {
 		// a handle of a contact the app's grant covers (store reads: before the locks)
@@ -830,6 +828,31 @@ func (s *Session) SetAffiliation(ctx context.Context, room string, who RoomWho, 
 		if _, err := h.resolveTo(s, &m); err == nil {
 			who.Address, resolved = m.To, true
 		}
+	}
+	if _, err, ok := h.stepElsewhere(ctx, s, room, RoomStep{Op: roomAffiliation, Nick: who.Nick, Who: who.Address,
+		Resolved: resolved, Aff: aff, Text: why}); ok {
+		return err // decided at the room's home (roompeers.go)
+	}
+	return h.setAffiliation(ctx, s, room, who, aff, why, resolved)
+}
+
+func checkAffiliation(aff string) error {
+	switch aff {
+	case store.AffAdmin, store.AffMember, store.AffOutcast, store.AffNone:
+		return nil
+	}
+	return Errorf(CodeInvalid, "affiliation must be admin, member, outcast or none")
+}
+
+// setAffiliation is SetAffiliation at the room's home; resolved: who's
+// address was turned from the app's handle into an account already.
+func (h *Hub) setAffiliation(ctx context.Context, s *Session, room string, who RoomWho, aff, why string, resolved bool) error {
+	if err := checkAffiliation(aff); err != nil {
+		return err
+	}
+	_, r, err := s.findRoom(room, text{"reason", why, MaxRoomReason})
+	if err != nil {
+		return err
 	}
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
@@ -906,7 +929,34 @@ func (h *Hub) affiliation(account, aff string) store.RoomAffiliation {
 // admin, member or outcast), for its moderators; an app's session sees
 // them by its handles unless its grant has addresses.
 func (s *Session) Affiliated(ctx context.Context, room, aff string) ([]string, error) {
-	h, r, err := s.findRoom(room)
+	h := s.hub
+	accounts, err, ok := h.stepElsewhere(ctx, s, room, RoomStep{Op: roomAffiliated, Aff: aff})
+	if !ok {
+		accounts.Accounts, err = h.affiliated(s, room, aff)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var n *namer // named here, where the session's grant is
+	if !s.channel.FirstParty() {
+		g := h.grantOf(s.Account, s.channel)
+		if g == nil {
+			return nil, errNoGrant
+		}
+		n = &namer{h: h, g: g, app: s.channel.App, holder: s.Account}
+	}
+	out := make([]string, 0, len(accounts.Accounts))
+	for _, a := range accounts.Accounts {
+		out = append(out, n.nameOf(a))
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// affiliated lists the accounts room names with aff, for a moderator s, at
+// the room's home.
+func (h *Hub) affiliated(s *Session, room, aff string) ([]string, error) {
+	_, r, err := s.findRoom(room)
 	if err != nil {
 		return nil, err
 	}
@@ -915,25 +965,16 @@ func (s *Session) Affiliated(ctx context.Context, room, aff string) ([]string, e
 	if _, err := h.moderatorLocked(r, s, RoomModerate); err != nil {
 		return nil, err
 	}
-	var n *namer
-	if !s.channel.FirstParty() {
-		g := h.grantOf(s.Account, s.channel)
-		if g == nil {
-			return nil, errNoGrant
-		}
-		n = &namer{h: h, g: g, app: s.channel.App, holder: s.Account}
-	}
 	var out []string
 	switch aff {
 	case store.AffOwner:
-		out = append(out, n.nameOf(r.cfg.Owner))
+		out = append(out, r.cfg.Owner)
 	case store.AffAdmin, store.AffMember, store.AffOutcast:
 		for a, x := range r.affs {
 			if x == aff {
-				out = append(out, n.nameOf(a))
+				out = append(out, a)
 			}
 		}
-		slices.Sort(out)
 	default:
 		return nil, Errorf(CodeInvalid, "affiliation must be owner, admin, member or outcast")
 	}
@@ -961,6 +1002,9 @@ func (h *Hub) resolveWho(r *room, s *Session, who RoomWho, resolved bool) (strin
 	}
 	if !s.channel.FirstParty() && !resolved {
 		g := h.grantOf(s.Account, s.channel)
+		if s.node != "" {
+			g = &liveGrant{} // another node's session: its node resolved what was no handle (RoomStep.Resolved)
+		}
 		if g == nil {
 			return "", errNoGrant
 		}
@@ -991,18 +1035,41 @@ func (h *Hub) resolveWho(r *room, s *Session, who RoomWho, resolved bool) (strin
 // presence with s, else unavailable, as for a message). In a members-only
 // room only owners and admins invite, and the invitee becomes a member.
 func (s *Session) Invite(ctx context.Context, room, to, why string) (int, error) {
+	h := s.hub
+	if _, _, ok := h.elsewhere(s, room); ok {
+		return h.inviteElsewhere(ctx, s, room, to, why) // roompeers.go
+	}
 	h, r, err := s.findRoom(room, text{"reason", why, MaxRoomReason})
 	if err != nil {
 		return 0, err
 	}
+	bare, err := h.inviteeOf(s, to)
+	if err != nil {
+		return 0, err
+	}
+	if err := h.admitInvitee(ctx, r, s, bare); err != nil {
+		return 0, err
+	}
+	return h.deliverInvite(s, r.id.Name, bare, why)
+}
+
+// inviteeOf is the account s invites, written to (a handle for an app
+// without addresses).
+func (h *Hub) inviteeOf(s *Session, to string) (string, error) {
 	m := Message{Kind: KindMessage, To: to}
 	if _, err := h.resolveTo(s, &m); err != nil {
-		return 0, err
+		return "", err
 	}
 	bare, err := addr.Bare(m.To)
 	if err != nil {
-		return 0, Errorf(CodeInvalid, "to: %v", err)
+		return "", Errorf(CodeInvalid, "to: %v", err)
 	}
+	return bare, nil
+}
+
+// admitInvitee checks, at the room's home, that s may invite bare to r,
+// and makes bare a member of a members-only room that does not name it.
+func (h *Hub) admitInvitee(ctx context.Context, r *room, s *Session, bare string) (err error) {
 	r.mu.Lock()
 	oc := r.bySess[s]
 	var members bool
@@ -1016,12 +1083,20 @@ func (s *Session) Invite(ctx context.Context, room, to, why string) (int, error)
 	}
 	r.mu.Unlock()
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if members {
-		if err := h.addMember(ctx, r, bare); err != nil {
-			return 0, err
-		}
+		return h.addMember(ctx, r, bare)
+	}
+	return nil
+}
+
+// deliverInvite sends bare s's invitation to room, under the message rule,
+// from s's node: the account's node decides when it has no session here.
+func (h *Hub) deliverInvite(s *Session, room, bare, why string) (int, error) {
+	ev := RoomInvite{Room: room, From: s.Address(), Reason: why}
+	if h.cfg.Peers != nil && h.live(bare) == nil && h.cfg.Peers.Holds(bare) {
+		return h.inviteToPeer(s, ev, bare) // roompeers.go
 	}
 	defer h.lock(bare, s.Account)()
 	ru := h.live(bare)
@@ -1031,7 +1106,6 @@ func (s *Session) Invite(ctx context.Context, room, to, why string) (int, error)
 	if g := h.grantOf(s.Account, s.channel); !s.channel.FirstParty() && (g == nil || !Allow(factsWith(ru, s.Account, s.channel, s.Account, g), FlowMessage)) {
 		return 0, errUnavailable
 	}
-	ev := RoomInvite{Room: r.id.Name, From: s.Address(), Reason: why}
 	routed := h.deliver(delivery{ev: ev, subject: ru, flow: FlowMessage, viewer: s.Account,
 		to: []Target{{Account: bare, Want: Want{Kind: KindMessage}}}})
 	if routed.Sessions == 0 {

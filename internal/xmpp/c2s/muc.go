@@ -312,6 +312,9 @@ func (c *conn) mucOwner(ctx context.Context, rq iqRequest, room string, q *xmlst
 			mode = store.RoomMembers
 		}
 		if err := c.sess.SetRoomMode(ctx, room, mode); err != nil {
+			if code := core.CodeOf(err); code == core.CodeUnavailable || code == core.CodeBusy {
+				return c.iqError(rq, "wait", "service-unavailable") // the room's node cannot be reached
+			}
 			return c.iqError(rq, "auth", "forbidden")
 		}
 	}

@@ -49,6 +49,8 @@ func AdminSet(ctx context.Context, m core.RoomModerator, room string, q *xmlstre
 				return "cancel", "not-allowed"
 			case core.CodeLimit:
 				return "wait", "resource-constraint"
+			case core.CodeUnavailable, core.CodeBusy: // the room's node, in a cluster, cannot be reached
+				return "wait", "service-unavailable"
 			}
 			return "wait", "internal-server-error"
 		}
@@ -74,6 +76,8 @@ func AdminList(ctx context.Context, m core.RoomModerator, room string, q *xmlstr
 		return nil, "auth", "forbidden"
 	case core.CodeOf(err) == core.CodeInvalid:
 		return nil, "modify", "bad-request"
+	case core.CodeOf(err) == core.CodeUnavailable, core.CodeOf(err) == core.CodeBusy, core.CodeOf(err) == core.CodeLimit:
+		return nil, "wait", "service-unavailable" // the room's node cannot be reached, or the list is too big to cross
 	default:
 		return nil, "wait", "internal-server-error"
 	}
