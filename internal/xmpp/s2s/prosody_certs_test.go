@@ -174,7 +174,9 @@ func talkAcross(t *testing.T, python string, d *domain, peer string, knockFirst 
 	t.Helper()
 	env := append(d.serveXMPP(t, "alice"), "XMPP_HOST=127.0.0.1", "CAROL=carol", "CAROL_PASSWORD=carol-password",
 		"PEER="+peer, fmt.Sprint("KNOCK_FIRST=", knockFirst))
-	startSlixmpp(t, python, "slixmpp_federation.py", append(env, peerEnv...)...).wait()
+	sc := startSlixmpp(t, python, "slixmpp_federation.py", append(env, peerEnv...)...)
+	sc.wait()
+	t.Logf("slixmpp_federation.py:\n%s", sc.out.String()) // each step it saw, for -v
 }
 
 // serveXMPP serves XMPP clients of d's hub on a loopback port, with d's

@@ -47,6 +47,21 @@ def pending_events(client):
     return out
 
 
+async def expect_each(client, what, *matches):
+    """Wait until each of matches has held for a stanza, in any order; the first stanza of each."""
+    found = [None] * len(matches)
+    try:
+        while None in found:
+            st = await asyncio.wait_for(client.stanzas.get(), c2s.TIMEOUT)
+            for i, match in enumerate(matches):
+                if found[i] is None and match(st):
+                    found[i] = st
+                    break
+    except asyncio.TimeoutError:
+        raise AssertionError(f"{client.boundjid}: not all of {what} within {c2s.TIMEOUT}s")
+    return found
+
+
 async def last_activity(client, jid):
     """A jabber:iq:last query (XEP-0012) of jid: its answer's seconds."""
     iq = client.make_iq_get(queryxmlns=NS_LAST, ito=jid)
@@ -68,10 +83,12 @@ async def befriend(alice, carol, a, c):
     ok("carol received alice's subscription request across the servers")
     carol.send_presence(pto=a, ptype="subscribed")
     carol.send_presence(pto=a, ptype="subscribe")
-    await alice.expect("carol's approval", lambda s: s["type"] == "subscribed" and s["from"].bare == c)
-    st = await alice.expect("carol's presence", lambda s: s["type"] == "available" and s["from"].bare == c)
-    check(st["status"] == "on " + PEER, "alice received carol's approval and her presence with its status")
-    await alice.expect("carol's request", lambda s: s["type"] == "subscribe" and s["from"].bare == c)
+    # in the order carol's server sends them (ejabberd sends her request first)
+    _, st, _ = await expect_each(alice, "carol's approval, presence and request",
+                                 lambda s: s["type"] == "subscribed" and s["from"].bare == c,
+                                 lambda s: s["type"] == "available" and s["from"].bare == c,
+                                 lambda s: s["type"] == "subscribe" and s["from"].bare == c)
+    check(st["status"] == "on " + PEER, "alice received carol's approval, her presence with its status, and her request")
     alice.send_presence(pto=c, ptype="subscribed")
     st = await carol.expect("alice's presence", lambda s: s["type"] == "available" and s["from"].bare == a)
     check(st["status"] == "on presenced", "mutual subscription: carol sees alice online with her status")
