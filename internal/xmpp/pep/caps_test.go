@@ -7,15 +7,6 @@ import (
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
-func parseOne(t *testing.T, x string) *xmlstream.Element {
-	t.Helper()
-	el, err := xmlstream.Parse(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return el
-}
-
 // TestVerString checks the verification string against XEP-0115's own
 // examples (§ 5.2 simple, § 5.3 complex with an extended form).
 func TestVerString(t *testing.T) {
@@ -26,7 +17,7 @@ func TestVerString(t *testing.T) {
   <feature var='http://jabber.org/protocol/disco#items'/>
   <feature var='http://jabber.org/protocol/muc'/>
 </query>`
-	if v := VerString(parseOne(t, simple)); v != "QgayPKawpkPSDYmwT/WM94uAlu0=" {
+	if v := VerString(parse(t, simple)); v != "QgayPKawpkPSDYmwT/WM94uAlu0=" {
 		t.Fatalf("simple: %s", v)
 	}
 	complex := `<query xmlns='http://jabber.org/protocol/disco#info' node='http://psi-im.org#q07IKJEyjvHSyhy//CH0CxmKi8w='>
@@ -45,7 +36,7 @@ func TestVerString(t *testing.T) {
     <field var='software_version'><value>0.11</value></field>
   </x>
 </query>`
-	if v := VerString(parseOne(t, complex)); v != "q07IKJEyjvHSyhy//CH0CxmKi8w=" {
+	if v := VerString(parse(t, complex)); v != "q07IKJEyjvHSyhy//CH0CxmKi8w=" {
 		t.Fatalf("complex: %s", v)
 	}
 }

@@ -21,6 +21,7 @@ Exit status 0 when every step passed; the failing step is printed otherwise.
 import asyncio
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "test", "interop"))
 import slixmpp_scenario as c2s  # noqa: E402
@@ -31,12 +32,17 @@ PEER = env["PEER"]
 NS_LAST = "jabber:iq:last"
 
 
-def ok(what):
-    c2s.check(True, what)
+START = time.monotonic()
 
 
 def check(cond, what):
-    c2s.check(cond, what)
+    if not cond:
+        raise AssertionError(what)
+    print("ok - %s (%.1f s)" % (what, time.monotonic() - START), flush=True)
+
+
+def ok(what):
+    check(True, what)
 
 
 def pending_events(client):
