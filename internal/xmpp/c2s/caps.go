@@ -16,7 +16,7 @@ import (
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
-const nsCaps = "http://jabber.org/protocol/caps"
+const nsCaps = pep.NSCaps
 
 // capsCacheSize bounds the verified hashes kept: one per client version.
 const capsCacheSize = 4096
