@@ -40,9 +40,10 @@ PEP_EVENTS = ("user_mood_publish", "user_activity_publish", "user_tune_publish",
 class Client(slixmpp.ClientXMPP):
     """A client that queues every stanza it receives, to wait on them in order."""
 
-    def __init__(self, local, password, resource="interop"):
-        super().__init__(f"{local}@{DOMAIN}/{resource}", password)
-        self.ca_certs = env.get("XMPP_CA")
+    def __init__(self, local, password, resource="interop", domain=None, ca=None):
+        # domain and ca: another server's (the federation scenario's second server)
+        super().__init__(f"{local}@{domain or DOMAIN}/{resource}", password)
+        self.ca_certs = ca or env.get("XMPP_CA")
         if CAP_TLS12:
             self.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
         self.register_plugin("xep_0199")

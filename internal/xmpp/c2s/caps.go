@@ -9,9 +9,6 @@ package c2s
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
-	"sort"
 	"strings"
 	"sync"
 
@@ -19,7 +16,7 @@ import (
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
-const nsCaps = "http://jabber.org/protocol/caps"
+const nsCaps = pep.NSCaps
 
 // capsCacheSize bounds the verified hashes kept: one per client version.
 const capsCacheSize = 4096
@@ -84,98 +81,8 @@ func (c *conn) onCapsResult(el *xmlstream.Element) error {
 			}
 		}
 	}
-	if verString(q) == ver {
+	if pep.VerString(q) == ver {
 		c.s.caps.put(ver, topics)
 	}
 	return c.sess.SetInterests(context.Background(), topics)
-}
-
-// verString computes the XEP-0115 § 5.1 verification string of a disco#info
-// result, hashed with SHA-1 and base64-encoded.
-func verString(q *xmlstream.Element) string {
-	var ids, features []string
-	forms := map[string]string{}
-	var formTypes []string
-	for _, n := range q.Children {
-		el, ok := n.(*xmlstream.Element)
-		if !ok {
-			continue
-		}
-		switch {
-		case el.Name.Local == "identity":
-			ids = append(ids, el.AttrValue("category")+"/"+el.AttrValue("type")+"/"+langOf(el)+"/"+el.AttrValue("name"))
-		case el.Name.Local == "feature":
-			features = append(features, el.AttrValue("var"))
-		case el.Name.Space == nsDataForms && el.Name.Local == "x":
-			ft, s := formString(el)
-			if ft == "" {
-				continue // forms without FORM_TYPE are left out (§ 5.4)
-			}
-			formTypes = append(formTypes, ft)
-			forms[ft] = s
-		}
-	}
-	sort.Strings(ids)
-	sort.Strings(features)
-	sort.Strings(formTypes)
-	var b strings.Builder
-	for _, s := range ids {
-		b.WriteString(s + "<")
-	}
-	for _, s := range features {
-		b.WriteString(s + "<")
-	}
-	for _, ft := range formTypes {
-		b.WriteString(forms[ft])
-	}
-	sum := sha1.Sum([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(sum[:])
-}
-
-func langOf(el *xmlstream.Element) string {
-	for _, a := range el.Attr {
-		if a.Name.Local == "lang" && a.Name.Space != "" {
-			return a.Value
-		}
-	}
-	return ""
-}
-
-// formString is one extended form's part of the verification string.
-func formString(x *xmlstream.Element) (formType, s string) {
-	type field struct {
-		name   string
-		values []string
-	}
-	var fields []field
-	for _, n := range x.Children {
-		f, ok := n.(*xmlstream.Element)
-		if !ok || f.Name.Local != "field" {
-			continue
-		}
-		var values []string
-		for _, m := range f.Children {
-			if v, ok := m.(*xmlstream.Element); ok && v.Name.Local == "value" {
-				values = append(values, v.Text())
-			}
-		}
-		if f.AttrValue("var") == "FORM_TYPE" {
-			if len(values) > 0 {
-				formType = values[0]
-			}
-			continue
-		}
-		sort.Strings(values)
-		fields = append(fields, field{f.AttrValue("var"), values})
-	}
-	sort.Slice(fields, func(i, j int) bool { return fields[i].name < fields[j].name })
-	var b strings.Builder
-	b.WriteString(formType + "<")
-	for _, f := range fields {
-		b.WriteString(f.name + "<")
-		for _, v := range f.values {
-			b.WriteString(v + "<")
-		}
-	}
-	return formType, b.String()
 }

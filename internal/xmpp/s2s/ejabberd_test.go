@@ -2,7 +2,6 @@ package s2s_test
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/selfsigned"
 	"github.com/presenced/presenced/internal/xmpp/s2s"
 )
@@ -23,8 +21,9 @@ import (
 // own configuration and free ports (as internal/bench runs it); it finds
 // presenced's domain "localhost" by the system's resolver on the default
 // port 5269 (ejabberd has no static routes), presenced reaches e.test by a
-// static route. carol@e.test is a slixmpp client of ejabberd's. Which
-// mechanism authenticated each stream is read from both servers' logs.
+// static route. carol@e.test is a slixmpp client of ejabberd's,
+// alice@localhost one of presenced's (talkAcross). Which mechanism
+// authenticated each stream is read from both servers' logs.
 func TestEjabberdInterop(t *testing.T) {
 	python := peersWithSlixmpp(t)
 	if _, err := exec.LookPath("erl"); err != nil {
@@ -54,18 +53,13 @@ func runEjabberdInterop(t *testing.T, python, mech string) {
 	}
 	caFile := startEjabberd(t, dir, eC2S, eS2S, ca)
 	d.tweak = func(c *s2s.Config) {
-		c.Log = slog.New(slog.NewTextHandler(&logs, nil))
+		logTo(&logs)(c)
 		if ca != nil {
 			c.RootCAs = ca.Pool()
 		}
 	}
-	d.start(t, "secret-l", mech == "dialback", map[string]string{"e.test": "127.0.0.1:" + eS2S}, "alice@localhost")
-	alice := d.connect(t, "alice@localhost", &core.Presence{Availability: core.Available, Status: "on presenced"})
-
-	carol := startSlixmpp(t, python, "slixmpp_federation.py", "XMPP_HOST=127.0.0.1", "XMPP_PORT="+eC2S, "XMPP_CA="+caFile,
-		"XMPP_DOMAIN=e.test", "CAROL=carol", "CAROL_PASSWORD=carol-password", "PEER=alice@localhost", "KNOCK_FIRST=false")
-	carol.await("carol signed in")
-	talkWithCarol(t, d, alice, carol, "carol@e.test")
+	d.start(t, "secret-l", mech == "dialback", map[string]string{"e.test": "127.0.0.1:" + eS2S})
+	talkAcross(t, python, d, "ejabberd", false, "XMPP_PORT="+eC2S, "XMPP_DOMAIN=e.test", "XMPP_CA="+caFile)
 	for _, want := range []string{
 		`msg="s2s: outbound stream authenticated" domain=e.test mechanism=` + mech,
 		`msg="s2s: inbound domain authenticated" domain=e.test mechanism=` + mech,
@@ -139,7 +133,13 @@ access_rules:
 modules:
   mod_roster: {}
   mod_disco: {}
-  mod_ping: {}%[5]s
+  mod_ping: {}
+  mod_caps: {}
+  mod_last: {}
+  mod_pubsub:
+    plugins:
+      - flat
+      - pep%[5]s
 `, filepath.Join(dir, "cert.pem"), c2sPort, s2sPort, caOption, dialback)), 0o644)
 	register := `{ok, _} = application:ensure_all_started(ejabberd), ok = ejabberd_auth:try_register(<<"carol">>, <<"e.test">>, <<"carol-password">>).`
 	cmd := exec.Command("erl", "-noinput", "-mnesia", "dir", fmt.Sprintf("%q", filepath.Join(dir, "mnesia")), "-s", "ejabberd", "-eval", register)

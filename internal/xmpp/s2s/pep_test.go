@@ -2,6 +2,7 @@ package s2s_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/presenced/presenced/internal/core"
@@ -94,6 +95,39 @@ func TestFederationPEP(t *testing.T) {
 	for _, ev := range bob.drain() {
 		if p, ok := ev.(core.PersonalEvent); ok && p.Item.Account == "alice@a.test" {
 			t.Fatalf("bob got alice's event after her block: %+v", p)
+		}
+	}
+}
+
+// TestSessionCapabilities: a local session's presence to another server
+// carries presenced's capabilities (XEP-0115), whose description, asked at
+// the session's full address with the announced node, the server answers
+// itself: +notify for each topic, so that another server's PEP service
+// (which notifies only resources that ask) notifies local users at all.
+// Prosody and ejabberd do so only then (TestProsodyInterop,
+// TestEjabberdInterop: without it, carol's tune never reached alice).
+func TestSessionCapabilities(t *testing.T) {
+	a, _, alice, bob := friends(t)
+	_, resource, _ := strings.Cut(alice.s.Address(), "/")
+	view := core.PresenceView{Address: "alice@a.test", Availability: core.Available,
+		Sessions: []core.SessionPresence{{Resource: resource, Presence: core.Presence{Availability: core.Available}}}}
+	els := a.fed.StanzasFor(core.PresenceEvent{View: view}, core.Target{Account: "bob@b.test"})
+	if len(els) != 1 {
+		t.Fatalf("presence to bob: %d stanzas", len(els))
+	}
+	c := els[0].Child("http://jabber.org/protocol/caps", "c")
+	if c == nil || c.AttrValue("hash") != "sha-1" || c.AttrValue("ver") == "" {
+		t.Fatalf("presence without capabilities: %s", els[0].String("jabber:server"))
+	}
+	node := c.AttrValue("node") + "#" + c.AttrValue("ver")
+
+	typ, ans := query(t, bob, alice.s.Address(), "c1", `<query xmlns='http://jabber.org/protocol/disco#info' node='`+node+`'/>`)
+	if typ != "result" || !strings.Contains(ans, "http://jabber.org/protocol/mood+notify") || !strings.Contains(ans, node) {
+		t.Fatalf("the capabilities' description: %s %s", typ, ans)
+	}
+	for _, ev := range alice.drain() {
+		if m, ok := ev.(core.MessageEvent); ok && m.Message.Kind == core.KindIQ {
+			t.Fatalf("the server's own query reached alice's session: %+v", m)
 		}
 	}
 }

@@ -3,19 +3,25 @@ package s2s_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"encoding/pem"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/xmpp/c2s"
 	"github.com/presenced/presenced/internal/xmpp/s2s"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
 // TestProsodyCertificates federates presenced's "localhost" with Debian's
@@ -24,9 +30,9 @@ import (
 // as s2s_ca_file sets them; Prosody's ssl.cafile), dialback is off on both
 // (presenced without s2s_dialback, Prosody with s2s_secure_auth and no
 // mod_dialback), so each stream must authenticate with SASL EXTERNAL
-// (XEP-0178). carol@p.test is a slixmpp client of Prosody's; alice@localhost
-// a presenced session. Which mechanism each side used is read from both
-// servers' logs afterwards.
+// (XEP-0178). carol@p.test is a slixmpp client of Prosody's, alice@localhost
+// one of presenced's (talkAcross). Which mechanism each side used is read
+// from both servers' logs afterwards.
 //
 // The certificates name the domains by DNS-ID, or (the second case) by
 // SRV-ID and XmppAddr only, which each side must then read (RFC 6120 §
@@ -96,19 +102,12 @@ func runProsodyCertificates(t *testing.T, python string, presencedIDs, prosodyID
 	var logs syncBuffer
 	cert, _, _ := ca.Issue(t, presencedIDs)
 	d := &domain{name: "localhost", ln: ln, cert: &cert, tweak: func(c *s2s.Config) {
+		logTo(&logs)(c)
 		c.RootCAs = ca.Pool()
-		c.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}}
-	d.start(t, "secret-l", false, map[string]string{"p.test": "127.0.0.1:" + pS2S}, "alice@localhost")
-	alice := d.connect(t, "alice@localhost", &core.Presence{Availability: core.Available, Status: "on presenced"})
+	d.start(t, "secret-l", false, map[string]string{"p.test": "127.0.0.1:" + pS2S})
 
-	carol := startSlixmpp(t, python, "slixmpp_federation.py", "XMPP_HOST=127.0.0.1", "XMPP_PORT="+pC2S, "XMPP_CA="+caFile,
-		"XMPP_DOMAIN=p.test", "CAROL=carol", "CAROL_PASSWORD=carol-password", "PEER=alice@localhost", fmt.Sprint("KNOCK_FIRST=", bidi == bidiProsodyFirst))
-	carol.await("carol signed in")
-	if bidi == bidiProsodyFirst {
-		carol.await("knock refused") // Prosody's stream to presenced carried the refusal back
-	}
-	talkWithCarol(t, d, alice, carol, "carol@p.test")
+	talkAcross(t, python, d, "prosody", bidi == bidiProsodyFirst, "XMPP_PORT="+pC2S, "XMPP_DOMAIN=p.test", "XMPP_CA="+caFile)
 	checkProsodyLogs(t, filepath.Join(dir, "prosody.log"), logs.String(), bidi)
 	if n := ln.n.Load(); bidi == bidiPresencedFirst && n != 0 {
 		t.Errorf("Prosody opened %d streams to presenced; the bidirectional one should have carried everything", n)
@@ -161,62 +160,54 @@ func checkProsodyLogs(t *testing.T, prosodyLogFile, ours string, bidi bidiCase) 
 	}
 }
 
-// talkWithCarol runs alice@localhost's side of slixmpp_federation.py
-// with carol (a client of another server): alice asks, carol approves and
-// asks back, alice approves; they see each other's presence and status and
-// exchange messages; alice says goodbye and leaves. carol's script checks
-// its side and must end well.
-func talkWithCarol(t *testing.T, d *domain, alice *client, carol *script, carolAddr string) {
+// talkAcross runs testdata/slixmpp_federation.py: alice@<d's domain>, a
+// slixmpp client of d's presenced (its c2s listener, started here, as
+// `presenced serve` has one), and carol, a slixmpp client of the other
+// server (peerEnv: its c2s port, domain and the certificate file to trust;
+// carol's password is carol-password), befriend and talk: subscriptions
+// both ways, presence and status, messages, last activity and disco#info,
+// personal events both ways, and alice's block. The script checks each
+// step at the client it concerns and must end well. knockFirst: carol
+// first messages alice, a stranger, so that the other server opens the
+// first stream.
+func talkAcross(t *testing.T, python string, d *domain, peer string, knockFirst bool, peerEnv ...string) {
 	t.Helper()
-	if err := d.hub.Subscribe(ctx, "alice@localhost", carolAddr); err != nil {
-		t.Fatal(err)
-	}
-	// carol's approval, her presence and her own request come in the order
-	// her server sends them
-	alice.awaitEach("carol's approval, presence and request",
-		subscription(carolAddr, func(v core.SubscriptionView) bool { return v.To }),
-		presenceOf(carolAddr, core.Available, "on prosody"),
-		subscription(carolAddr, func(v core.SubscriptionView) bool { return v.PendingIn }))
-	if err := d.hub.Approve(ctx, "alice@localhost", carolAddr); err != nil {
-		t.Fatal(err)
-	}
-	carol.await("mutual subscription")
-	if _, err := alice.s.Send(core.Message{Kind: core.KindMessage, To: carolAddr, Body: "hello prosody"}); err != nil {
-		t.Fatal(err)
-	}
-	alice.awaitEach("carol's answer and status", message(carolAddr+"/slixmpp", "hello presenced"),
-		presenceOf(carolAddr, core.Away, "lunch"))
-	if _, err := alice.s.Send(core.Message{Kind: core.KindMessage, To: carolAddr, Body: "bye"}); err != nil {
-		t.Fatal(err)
-	}
-	alice.s.Close()
-	carol.wait()
+	env := append(d.serveXMPP(t, "alice"), "XMPP_HOST=127.0.0.1", "CAROL=carol", "CAROL_PASSWORD=carol-password",
+		"PEER="+peer, fmt.Sprint("KNOCK_FIRST=", knockFirst))
+	sc := startSlixmpp(t, python, "slixmpp_federation.py", append(env, peerEnv...)...)
+	sc.wait()
+	t.Logf("slixmpp_federation.py:\n%s", sc.out.String()) // each step it saw, for -v
 }
 
-// awaitEach waits until each of oks has held for an event since the last
-// await, in any order.
-func (c *client) awaitEach(what string, oks ...func(core.Event) bool) {
-	c.t.Helper()
-	deadline := time.After(wait)
-	for {
-		for _, d := range c.s.Pull(c, 1<<20) {
-			c.seen = append(c.seen, d.Event)
-		}
-		missing := 0
-		for _, ok := range oks {
-			if !slices.ContainsFunc(c.seen, ok) {
-				missing++
-			}
-		}
-		if missing == 0 {
-			c.seen = nil
-			return
-		}
-		select {
-		case <-c.wake:
-		case <-deadline:
-			c.t.Fatalf("%s: %d not seen in %v; saw %#v", what, missing, wait, c.seen)
-		}
+// serveXMPP serves XMPP clients of d's hub on a loopback port, with d's
+// certificate, as `presenced serve` does beside federation, and creates
+// the account user@d.name (password user-password). It returns what
+// slixmpp_federation.py reads of it.
+func (d *domain) serveXMPP(t *testing.T, user string) []string {
+	t.Helper()
+	a := &auth.Auth{Store: d.st, Clock: clock.Real{}, Hasher: auth.NewHasher(auth.Params{MemoryKiB: 64, Time: 1, Threads: 1}, 1, 4)}
+	if _, err := a.CreateAccount(ctx, user+"@"+d.name, user+"-password"); err != nil {
+		t.Fatal(err)
+	}
+	srv := &c2s.Server{Hub: d.hub, Auth: a, TLS: &tls.Config{Certificates: []tls.Certificate{*d.cert}}, Secret: []byte("c2s " + d.name),
+		Log: slog.New(slog.DiscardHandler), Limits: xmlstream.DefaultLimits}
+	ln := listen(t)
+	go srv.Serve(ln, false)
+	t.Cleanup(func() { ln.Close() })
+	chain := d.cert.Certificate // the CA's last, or the self-signed certificate alone
+	caFile := filepath.Join(t.TempDir(), "presenced-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: chain[len(chain)-1]}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return []string{"PRESENCED_PORT=" + port, "PRESENCED_DOMAIN=" + d.name, "PRESENCED_CA=" + caFile,
+		"ALICE=" + user, "ALICE_PASSWORD=" + user + "-password"}
+}
+
+// logTo has the federation log to w, from the debug level on.
+func logTo(w io.Writer) func(*s2s.Config) {
+	return func(c *s2s.Config) {
+		c.Log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 }
 
@@ -278,27 +269,6 @@ func startSlixmpp(t *testing.T, python, file string, env ...string) *script {
 		}
 	})
 	return sc
-}
-
-// await waits for the script to report a step that contains what.
-func (sc *script) await(what string) {
-	sc.t.Helper()
-	deadline := time.After(2 * wait)
-	for {
-		select {
-		case l := <-sc.lines:
-			if strings.HasPrefix(l, "FAIL") {
-				sc.t.Fatalf("the client failed: %s", l)
-			}
-			if strings.HasPrefix(l, "ok - ") && strings.Contains(l, what) {
-				return
-			}
-		case err := <-sc.exited:
-			sc.t.Fatalf("the client ended (%v) before %q:\n%s", err, what, sc.out.String())
-		case <-deadline:
-			sc.t.Fatalf("the client did not report %q in %v:\n%s", what, 2*wait, sc.out.String())
-		}
-	}
 }
 
 // wait waits for the script to end, and fails the test unless it passed.

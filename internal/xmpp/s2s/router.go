@@ -142,7 +142,9 @@ func (s *Server) presenceStanzas(v core.PresenceView, viewer string) []*xmlstrea
 	var now []string
 	for _, sp := range v.Sessions {
 		now = append(now, sp.Resource)
-		out = append(out, stanza.Resource(nsServer, v.Address, viewer, sp))
+		// with presenced's session capabilities: another server's PEP
+		// notifies only resources that announce +notify (XEP-0163 § 4.3)
+		out = append(out, stanza.Resource(nsServer, v.Address, viewer, sp).Add(pep.SessionCaps()))
 	}
 	key := v.Address + "\x00" + viewer
 	s.shownMu.Lock()

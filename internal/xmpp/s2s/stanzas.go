@@ -177,13 +177,20 @@ func (s *Server) onIQ(ctx context.Context, el *xmlstream.Element, from, to strin
 		}
 		return
 	}
+	bare, resource, err := addr.Parse(to)
+	if q := el.Child(pep.NSDiscoInfo, "query"); typ == "get" && resource != "" && pep.IsSessionInfoQuery(q) {
+		// the capabilities announced for local sessions (router.go): the
+		// server's answer, the same for every full address, whoever asks
+		s.enqueue(domainOfAddress(from), xmlstream.New(nsServer, "iq").Set("type", "result").Set("id", id).Set("from", to).Set("to", from).
+			Add(pep.SessionInfo().Set("node", q.AttrValue("node"))))
+		return
+	}
 	var payload strings.Builder
 	for _, n := range el.Children {
 		if ch, ok := n.(*xmlstream.Element); ok {
 			payload.WriteString(ch.String(nsServer))
 		}
 	}
-	bare, resource, err := addr.Parse(to)
 	switch {
 	case err == nil && resource != "":
 		_, err = s.core.RemoteMessage(ctx, core.Message{ID: id, Kind: core.KindIQ, Type: typ, From: from, To: to, Payload: payload.String()})

@@ -1,19 +1,11 @@
-package c2s
+package pep
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
-
-func parseOne(t *testing.T, x string) *xmlstream.Element {
-	t.Helper()
-	el, err := xmlstream.Parse(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return el
-}
 
 // TestVerString checks the verification string against XEP-0115's own
 // examples (§ 5.2 simple, § 5.3 complex with an extended form).
@@ -25,7 +17,7 @@ func TestVerString(t *testing.T) {
   <feature var='http://jabber.org/protocol/disco#items'/>
   <feature var='http://jabber.org/protocol/muc'/>
 </query>`
-	if v := verString(parseOne(t, simple)); v != "QgayPKawpkPSDYmwT/WM94uAlu0=" {
+	if v := VerString(parse(t, simple)); v != "QgayPKawpkPSDYmwT/WM94uAlu0=" {
 		t.Fatalf("simple: %s", v)
 	}
 	complex := `<query xmlns='http://jabber.org/protocol/disco#info' node='http://psi-im.org#q07IKJEyjvHSyhy//CH0CxmKi8w='>
@@ -44,7 +36,32 @@ func TestVerString(t *testing.T) {
     <field var='software_version'><value>0.11</value></field>
   </x>
 </query>`
-	if v := verString(parseOne(t, complex)); v != "q07IKJEyjvHSyhy//CH0CxmKi8w=" {
+	if v := VerString(parse(t, complex)); v != "q07IKJEyjvHSyhy//CH0CxmKi8w=" {
 		t.Fatalf("complex: %s", v)
+	}
+}
+
+// TestSessionCaps: the capabilities announced for a session name
+// SessionInfo by its verification string, and only a query for that node
+// is taken as one for it.
+func TestSessionCaps(t *testing.T) {
+	c := SessionCaps()
+	info := SessionInfo()
+	if c.AttrValue("ver") != VerString(info) || c.AttrValue("hash") != "sha-1" || c.AttrValue("node") != CapsNode {
+		t.Fatalf("caps %s for %s", c.String(""), info.String(""))
+	}
+	for _, n := range Nodes() {
+		if !strings.Contains(info.String(""), n+"+notify") {
+			t.Errorf("no %s+notify in %s", n, info.String(""))
+		}
+	}
+	q := func(node string) *xmlstream.Element { return xmlstream.New(NSDiscoInfo, "query").Set("node", node) }
+	if !IsSessionInfoQuery(q(CapsNode + "#" + c.AttrValue("ver"))) {
+		t.Error("the query for the announced node is not recognised")
+	}
+	for _, node := range []string{"", CapsNode, CapsNode + "#other", "http://example.org#" + c.AttrValue("ver")} {
+		if IsSessionInfoQuery(q(node)) {
+			t.Errorf("a query for %q taken as one for the session's capabilities", node)
+		}
 	}
 }
