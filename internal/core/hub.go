@@ -137,6 +137,7 @@ type Hub struct {
 	born      time.Time                  // the hub's start, from which sessions count their own (sinceBorn)
 	calls     callTable                  // live calls (calls.go)
 	rooms     roomTable                  // rooms with occupants (rooms.go)
+	foreign   foreignIndex               // sessions in rooms of other domains (foreignrooms.go)
 }
 
 const (
@@ -956,6 +957,7 @@ func (h *Hub) endLocked(s *Session, reason string) {
 	h.unavailableLocked(s)
 	h.leaveCallsLocked(s)
 	h.leaveRoomsLocked(s)
+	h.leaveForeignLocked(s, false)
 	if len(kept) == 0 {
 		h.forgetLocked(u)
 	}
@@ -993,6 +995,7 @@ func (s *Session) Unavailable() {
 	defer h.lock(s.Account)()
 	if !s.ended.Load() {
 		h.unavailableLocked(s)
+		h.leaveForeignLocked(s, true) // directed presence ends too (RFC 6121 § 4.6.3)
 	}
 }
 

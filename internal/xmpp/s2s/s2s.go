@@ -64,6 +64,8 @@ type Core interface {
 	RemoteRoomLeave(ctx context.Context, from, room string) error
 	RemoteRoomSend(ctx context.Context, from, room, id, body string) (int, error)
 	RemoteRoomSubject(ctx context.Context, from, room, subject string) error
+	// rooms of other domains that local users join (core/foreignrooms.go)
+	FromForeignRoom(ctx context.Context, st core.ForeignStanza) error
 }
 
 // Config configures federation.
