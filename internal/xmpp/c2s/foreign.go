@@ -22,6 +22,10 @@ import (
 // business.
 func (c *conn) toForeign(el *xmlstream.Element) (handled bool, err error) {
 	to := el.AttrValue("to")
+	_, rest, hasAt := strings.Cut(to, "@")
+	if domain, _, _ := strings.Cut(rest, "/"); !hasAt || strings.EqualFold(domain, c.domain) {
+		return false, nil // the stream's own domain (most stanzas): parsed once, later
+	}
 	bare, _, perr := addr.Parse(to)
 	if perr != nil || !c.s.Hub.Remote(bare) {
 		return false, nil
