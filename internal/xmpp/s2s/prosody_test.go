@@ -46,48 +46,7 @@ func TestProsodyInterop(t *testing.T) {
 	// carol on Prosody
 	ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
 	defer cancel()
-	conn, err := net.Dial("tcp", "127.0.0.1:"+pC2S)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	carol, err := xmpp.NewClientSession(ctx, jid.MustParse("carol@p.test/pc"), conn,
-		xmpp.StartTLS(&tls.Config{ServerName: "p.test", InsecureSkipVerify: true}),
-		xmpp.SASL("", "carol-password", msasl.ScramSha1, msasl.Plain), xmpp.BindResource())
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := make(chan string, 100)
-	go carol.Serve(xmpp.HandlerFunc(func(r mxmlstream.TokenReadEncoder, start *xml.StartElement) error {
-		var b strings.Builder
-		enc := xml.NewEncoder(&b)
-		if _, err := mxmlstream.Copy(enc, mxmlstream.MultiReader(mxmlstream.Token(*start), mxmlstream.Inner(r), mxmlstream.Token(start.End()))); err != nil {
-			return err
-		}
-		enc.Flush()
-		in <- b.String()
-		return nil
-	}))
-	send := func(s string) {
-		t.Helper()
-		if err := carol.Send(ctx, xml.NewDecoder(strings.NewReader(s))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	expect := func(what string, ok func(string) bool) string {
-		t.Helper()
-		deadline := time.After(wait)
-		for {
-			select {
-			case s := <-in:
-				if ok(s) {
-					return s
-				}
-			case <-deadline:
-				t.Fatalf("carol: %s not seen in %v (Prosody's log: %s)", what, wait, filepath.Join(dir, "prosody.log"))
-			}
-		}
-	}
+	send, expect := prosodyClient(t, ctx, dir, pC2S)
 	send(`<presence><status>on prosody</status></presence>`)
 
 	// alice (presenced) asks carol (Prosody): a dialback from presenced
@@ -125,6 +84,55 @@ func TestProsodyInterop(t *testing.T) {
 	alice.await("carol away", presenceOf("carol@p.test", core.Away, "lunch"))
 }
 
+// prosodyClient signs carol@p.test in on Prosody's c2s port (mellium.im/xmpp)
+// and returns how to send her stanzas and wait for one she receives.
+func prosodyClient(t *testing.T, ctx context.Context, dir, c2sPort string) (send func(string), expect func(string, func(string) bool) string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", "127.0.0.1:"+c2sPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	carol, err := xmpp.NewClientSession(ctx, jid.MustParse("carol@p.test/pc"), conn,
+		xmpp.StartTLS(&tls.Config{ServerName: "p.test", InsecureSkipVerify: true}),
+		xmpp.SASL("", "carol-password", msasl.ScramSha1, msasl.Plain), xmpp.BindResource())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make(chan string, 100)
+	go carol.Serve(xmpp.HandlerFunc(func(r mxmlstream.TokenReadEncoder, start *xml.StartElement) error {
+		var b strings.Builder
+		enc := xml.NewEncoder(&b)
+		if _, err := mxmlstream.Copy(enc, mxmlstream.MultiReader(mxmlstream.Token(*start), mxmlstream.Inner(r), mxmlstream.Token(start.End()))); err != nil {
+			return err
+		}
+		enc.Flush()
+		in <- b.String()
+		return nil
+	}))
+	send = func(s string) {
+		t.Helper()
+		if err := carol.Send(ctx, xml.NewDecoder(strings.NewReader(s))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect = func(what string, ok func(string) bool) string {
+		t.Helper()
+		deadline := time.After(wait)
+		for {
+			select {
+			case s := <-in:
+				if ok(s) {
+					return s
+				}
+			case <-deadline:
+				t.Fatalf("carol: %s not seen in %v (Prosody's log: %s)", what, wait, filepath.Join(dir, "prosody.log"))
+			}
+		}
+	}
+	return send, expect
+}
+
 // listenDefaultPort is presenced's s2s listener on 127.0.0.1:5269: the
 // peer servers have no static routes and dial a domain's default port.
 func listenDefaultPort(t *testing.T) net.Listener {
@@ -159,6 +167,7 @@ type prosodyOptions struct {
 	caFile                string
 	secureAuth            bool
 	modules               []string // more modules to enable, e.g. "s2s_bidi"
+	extra                 string   // appended to the configuration, e.g. a Component section
 }
 
 // startProsody runs Prosody as a child with its own configuration, data,
@@ -212,7 +221,7 @@ s2s_require_encryption = true
 s2s_secure_auth = %[5]t
 unbound = { hoststxt = %[1]q .. "/hosts" }
 %[6]sVirtualHost "p.test"
-`, dir, c2sPort, s2sPort, luaStrings(modules), opt.secureAuth, tlsCfg)), 0o644)
+%[7]s`, dir, c2sPort, s2sPort, luaStrings(modules), opt.secureAuth, tlsCfg, opt.extra)), 0o644)
 	if out, err := exec.Command("prosodyctl", "--config", cfg, "register", "carol", "p.test", "carol-password").CombinedOutput(); err != nil {
 		t.Fatalf("prosodyctl register: %v: %s", err, out)
 	}
