@@ -111,6 +111,13 @@ func (x *foreignIndex) add(domain string, s *Session, n int) {
 	}
 }
 
+// has reports whether a session is in a room of domain (lower-cased).
+func (x *foreignIndex) has(domain string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.byDomain[domain]) > 0
+}
+
 func (x *foreignIndex) sessions(domain string) []*Session {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -278,6 +285,9 @@ func (s *Session) dropLeavingLocked() bool {
 // any other sender. The session is out of the room once the room says so
 // (st.Left), or refused its join (an error presence before any other).
 func (h *Hub) FromForeignRoom(ctx context.Context, st ForeignStanza) error {
+	if b, _, _ := strings.Cut(st.From, "/"); !h.foreign.has(strings.ToLower(addr.DomainOf(b))) {
+		return errNotForeign // no session is in a room there: not parsed (most stanzas)
+	}
 	room, _, err := addr.Parse(st.From)
 	if err != nil || !h.Remote(room) {
 		return errNotForeign
@@ -363,5 +373,5 @@ func (h *Hub) foreignDomainGone(domain string) {
 // foreignOnline reports whether a session is in a room of domain: the
 // federation keeps watching the domain's server meanwhile.
 func (h *Hub) foreignOnline(domain string) bool {
-	return len(h.foreign.sessions(strings.ToLower(domain))) > 0
+	return h.foreign.has(strings.ToLower(domain))
 }

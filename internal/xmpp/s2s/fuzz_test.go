@@ -125,11 +125,11 @@ func FuzzInboundStanza(f *testing.F) {
 		`<message xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='groupchat'><subject>s</subject></message>`,
 		`<message xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test/bob' type='chat'><body>pm</body></message>`,
 		`<iq xmlns='jabber:server' from='alice@a.test/x' to='conference.b.test' type='get' id='i'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`,
-		// rooms of a.test that users of b.test joined (foreign.go)
-		`<presence xmlns='jabber:server' from='lounge@conference.a.test/bob' to='carol@b.test/r'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/><status code='110'/></x></presence>`,
-		`<presence xmlns='jabber:server' from='lounge@conference.a.test/bob' to='carol@b.test/r' type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'><item nick='b2'/><status code='303'/><status code='110'/></x></presence>`,
-		`<presence xmlns='jabber:server' from='lounge@conference.a.test' to='carol@b.test/r' type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'><destroy jid='x@conference.a.test'><reason>r</reason></destroy></x></presence>`,
-		`<message xmlns='jabber:server' from='lounge@conference.a.test/bob' to='carol@b.test/r' type='groupchat' id='m'><body>hi</body><delay xmlns='urn:xmpp:delay' stamp='2026-01-01T00:00:00Z'/></message>`,
+		// rooms of a.test that users of b.test joined (foreign.go): a room is an address of the authenticated domain
+		`<presence xmlns='jabber:server' from='lounge@a.test/bob' to='carol@b.test/r'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/><status code='110'/></x></presence>`,
+		`<presence xmlns='jabber:server' from='lounge@a.test/bob' to='carol@b.test/r' type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'><item nick='b2'/><status code='303'/><status code='110'/></x></presence>`,
+		`<presence xmlns='jabber:server' from='lounge@a.test' to='carol@b.test/r' type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'><destroy jid='x@conference.a.test'><reason>r</reason></destroy></x></presence>`,
+		`<message xmlns='jabber:server' from='lounge@a.test/bob' to='carol@b.test/r' type='groupchat' id='m'><body>hi</body><delay xmlns='urn:xmpp:delay' stamp='2026-01-01T00:00:00Z'/></message>`,
 	} {
 		f.Add(s)
 	}
