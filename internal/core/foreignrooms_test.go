@@ -3,7 +3,6 @@ package core
 import (
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -33,44 +32,19 @@ func TestAllowForeignRoomEveryCase(t *testing.T) {
 	}
 }
 
-// foreignRecorder is a federation Router for tests that keeps what goes
-// to other domains with its target.
-type foreignRecorder struct {
-	local Router
-	mu    sync.Mutex
-	sent  []sentForeign
-}
-
+// sentForeign is an event sent to another domain, with its target.
 type sentForeign struct {
 	ev Event
 	to Target
 }
 
-func (r *foreignRecorder) Route(ev Event, to []Target) Routed {
-	var local []Target
-	var out Routed
-	for _, t := range to {
-		if strings.HasSuffix(t.Account, "@a.test") {
-			local = append(local, t)
-			continue
-		}
-		r.mu.Lock()
-		r.sent = append(r.sent, sentForeign{ev, t})
-		r.mu.Unlock()
-		out.Online++
-		out.Sessions++
+// takeForeign is what rec sent to other domains since the last take.
+func takeForeign(rec *remoteRecorder) []sentForeign {
+	evs, to := rec.takeTo()
+	out := make([]sentForeign, len(evs))
+	for i := range evs {
+		out[i] = sentForeign{evs[i], to[i]}
 	}
-	if len(local) > 0 {
-		out.add(r.local.Route(ev, local))
-	}
-	return out
-}
-
-func (r *foreignRecorder) take() []sentForeign {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.sent
-	r.sent = nil
 	return out
 }
 
@@ -86,9 +60,7 @@ const lounge = "lounge@conference.b.test"
 // goes unavailable or ends, and is told it left when the room's server is
 // gone.
 func TestForeignRoomSession(t *testing.T) {
-	e, _ := fedEnv(t)
-	rec := &foreignRecorder{local: e.hub.LocalRouter()}
-	e.hub.router = rec
+	e, rec := fedEnv(t)
 	h := e.hub
 	xmpp := SessionOptions{Device: "t", Presence: avail, Payloads: true, Resource: "desk"}
 	alice := e.open("alice@a.test", xmpp)
@@ -124,11 +96,11 @@ func TestForeignRoomSession(t *testing.T) {
 	if got := foreignStanzas(alice.take()); len(got) != 0 {
 		t.Fatalf("alice got %+v", got)
 	}
-	rec.take()
+	takeForeign(rec)
 
 	// the join leaves as it came, from the session
 	e.must(alice.s.ToForeignRoom(ForeignStanza{Kind: StanzaPresence, To: lounge + "/alice", Join: true, Payload: "<x xmlns='http://jabber.org/protocol/muc'/>"}))
-	sent := rec.take()
+	sent := takeForeign(rec)
 	if len(sent) != 1 || sent[0].to != (Target{Account: lounge, Resource: "alice"}) {
 		t.Fatalf("join sent as %+v", sent)
 	}
@@ -166,7 +138,7 @@ func TestForeignRoomSession(t *testing.T) {
 	} {
 		e.must(alice.s.ToForeignRoom(st))
 	}
-	if sent := rec.take(); len(sent) != 4 || sent[1].to.Resource != "bob" || sent[0].ev.(ForeignStanza).ID != "g1" {
+	if sent := takeForeign(rec); len(sent) != 4 || sent[1].to.Resource != "bob" || sent[0].ev.(ForeignStanza).ID != "g1" {
 		t.Fatalf("sent %+v", sent)
 	}
 	if err := alice.s.ToForeignRoom(ForeignStanza{Kind: StanzaMessage, Type: "groupchat", To: lounge, Payload: strings.Repeat("x", MaxPayload+1)}); CodeOf(err) != CodeInvalid {
@@ -182,7 +154,7 @@ func TestForeignRoomSession(t *testing.T) {
 	// the session's own presence broadcast and messages to contacts never
 	// go to the room
 	e.must(alice.s.SetPresence(Presence{Availability: Away, Status: "lunch"}))
-	for _, s := range rec.take() {
+	for _, s := range takeForeign(rec) {
 		if strings.HasPrefix(s.to.Account, "lounge@") {
 			t.Fatalf("a presence broadcast reached the room: %+v", s)
 		}
@@ -221,9 +193,9 @@ func TestForeignRoomSession(t *testing.T) {
 	// come; ending the session leaves the others
 	e.must(alice.s.ToForeignRoom(ForeignStanza{Kind: StanzaPresence, To: lounge + "/alice", Join: true}))
 	e.must(alice.s.ToForeignRoom(ForeignStanza{Kind: StanzaPresence, To: "den@conference.b.test/al", Join: true}))
-	rec.take()
+	takeForeign(rec)
 	alice.s.Unavailable()
-	if sent := rec.take(); len(sent) != 2 || sent[0].ev.(ForeignStanza).Type != "unavailable" || sent[1].ev.(ForeignStanza).Type != "unavailable" {
+	if sent := takeForeign(rec); len(sent) != 2 || sent[0].ev.(ForeignStanza).Type != "unavailable" || sent[1].ev.(ForeignStanza).Type != "unavailable" {
 		t.Fatalf("going unavailable sent %+v", sent)
 	}
 	bye := from("alice", StanzaPresence, "unavailable", "<x xmlns='http://jabber.org/protocol/muc#user'><status code='110'/></x>")
@@ -231,7 +203,7 @@ func TestForeignRoomSession(t *testing.T) {
 	e.must(h.FromForeignRoom(ctx, bye))
 	e.must(alice.s.ToForeignRoom(ForeignStanza{Kind: StanzaPresence, To: "den@conference.b.test/al"})) // back in den
 	alice.s.Close()
-	sent = rec.take()
+	sent = takeForeign(rec)
 	if len(sent) != 1 || sent[0].to != (Target{Account: "den@conference.b.test", Resource: "al"}) || sent[0].ev.(ForeignStanza).Type != "unavailable" {
 		t.Fatalf("ending sent %+v", sent)
 	}
@@ -252,8 +224,6 @@ func TestForeignRoomSession(t *testing.T) {
 // other domains; one it left without confirmation makes way for a new one.
 func TestForeignRoomLimit(t *testing.T) {
 	e, _ := fedEnv(t)
-	rec := &foreignRecorder{local: e.hub.LocalRouter()}
-	e.hub.router = rec
 	alice := e.open("alice@a.test", SessionOptions{Device: "t", Presence: avail, Payloads: true})
 	join := func(i int) error {
 		return alice.s.ToForeignRoom(ForeignStanza{Kind: StanzaPresence, To: "r" + strconv.Itoa(i) + "@conference.b.test/a", Join: true})

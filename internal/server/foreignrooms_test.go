@@ -5,25 +5,7 @@ import (
 	"testing"
 
 	"github.com/presenced/presenced/client"
-	"github.com/presenced/presenced/internal/config"
 )
-
-// federatedRooms starts a.test and b.test as federated does, both with an
-// XMPP listener, and routes to each one's rooms service too.
-func federatedRooms(t *testing.T) (a, b *testServer) {
-	t.Helper()
-	aS2S, bS2S := freeAddr(t), freeAddr(t)
-	routes := map[string]string{"a.test": aS2S, "conference.a.test": aS2S, "b.test": bS2S, "conference.b.test": bS2S}
-	a = startServer(t, func(c *config.Config) {
-		c.Domain, c.S2SAddr, c.S2SRoutes, c.S2SDialback, c.XMPPAddr = "a.test", aS2S, routes, true, "127.0.0.1:0"
-	})
-	b = startServer(t, func(c *config.Config) {
-		c.Domain, c.S2SAddr, c.S2SRoutes, c.S2SDialback, c.XMPPAddr = "b.test", bS2S, routes, true, "127.0.0.1:0"
-	})
-	waitReady(t, a)
-	waitReady(t, b)
-	return a, b
-}
 
 // TestJoinRoomOfAnotherDomain: alice's XMPP client on a.test joins a room
 // kept by b.test, where bob (a JSON-protocol user of b.test) is: she gets
@@ -32,7 +14,7 @@ func federatedRooms(t *testing.T) (a, b *testServer) {
 // contacts' view, and she leaves — by her own presence, and by ending her session. Her
 // JSON session on a.test carries on unharmed throughout.
 func TestJoinRoomOfAnotherDomain(t *testing.T) {
-	a, b := federatedRooms(t)
+	a, b := federatedWith(t, true)
 	ctx := tctx(t)
 	alice, carol := a.account(t, "alice@a.test"), a.account(t, "carol@a.test")
 	bob := b.account(t, "bob@b.test")

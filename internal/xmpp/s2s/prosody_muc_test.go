@@ -2,7 +2,6 @@ package s2s_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
@@ -17,17 +16,8 @@ import (
 // over self-signed certificates: the component inherits mod_dialback and
 // mod_tls); presenced reaches the component by a static route.
 func TestProsodyMUC(t *testing.T) {
-	if os.Getenv("PRESENCED_TEST_PEERS") == "" {
-		t.Skip("set PRESENCED_TEST_PEERS=1 with Debian's prosody installed to run")
-	}
-	ln := listenDefaultPort(t)
-	dir := t.TempDir()
-	pC2S, pS2S := freePort(t), freePort(t)
 	// rooms are not locked until configured: alice may join carol's new one
-	startProsody(t, dir, pC2S, pS2S, prosodyOptions{extra: "Component \"conference.p.test\" \"muc\"\n    muc_room_locking = false\n"})
-
-	d := &domain{name: "localhost", ln: ln}
-	d.start(t, "secret-l", true, map[string]string{"p.test": "127.0.0.1:" + pS2S, "conference.p.test": "127.0.0.1:" + pS2S}, "alice@localhost")
+	d, dir, pC2S := withProsody(t, prosodyOptions{extra: "Component \"conference.p.test\" \"muc\"\n    muc_room_locking = false\n"}, "conference.p.test")
 	alice := d.connect(t, "alice@localhost", &core.Presence{Availability: core.Available})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
@@ -54,7 +44,9 @@ func TestProsodyMUC(t *testing.T) {
 	if err := alice.s.ToForeignRoom(core.ForeignStanza{Kind: "message", Type: "groupchat", To: "lounge@conference.p.test", Payload: `<body>hello prosody</body>`}); err != nil {
 		t.Fatal(err)
 	}
-	expect("alice's groupchat", func(s string) bool { return strings.Contains(s, "hello prosody") && strings.Contains(s, "lounge@conference.p.test/alice") })
+	expect("alice's groupchat", func(s string) bool {
+		return strings.Contains(s, "hello prosody") && strings.Contains(s, "lounge@conference.p.test/alice")
+	})
 
 	if err := alice.s.ToForeignRoom(core.ForeignStanza{Kind: "presence", Type: "unavailable", To: "lounge@conference.p.test/alice"}); err != nil {
 		t.Fatal(err)

@@ -30,17 +30,7 @@ import (
 // session) and carol@p.test (an XMPP client of Prosody's, mellium.im/xmpp)
 // subscribe, see each other's presence and exchange messages.
 func TestProsodyInterop(t *testing.T) {
-	if os.Getenv("PRESENCED_TEST_PEERS") == "" {
-		t.Skip("set PRESENCED_TEST_PEERS=1 with Debian's prosody installed to run")
-	}
-	ln := listenDefaultPort(t)
-	dir := t.TempDir()
-	pC2S, pS2S := freePort(t), freePort(t)
-	startProsody(t, dir, pC2S, pS2S, prosodyOptions{})
-
-	// presenced serving "localhost"
-	d := &domain{name: "localhost", ln: ln}
-	d.start(t, "secret-l", true, map[string]string{"p.test": "127.0.0.1:" + pS2S}, "alice@localhost")
+	d, dir, pC2S := withProsody(t, prosodyOptions{})
 	alice := d.connect(t, "alice@localhost", &core.Presence{Availability: core.Available, Status: "on presenced"})
 
 	// carol on Prosody
@@ -82,6 +72,29 @@ func TestProsodyInterop(t *testing.T) {
 	// carol goes away and comes back with another status
 	send(`<presence><show>away</show><status>lunch</status></presence>`)
 	alice.await("carol away", presenceOf("carol@p.test", core.Away, "lunch"))
+}
+
+// withProsody starts Prosody (p.test, with opt) and presenced serving
+// "localhost" with alice@localhost, on 127.0.0.1:5269, with static routes to
+// p.test and to routed, more domains of Prosody's (its components); it
+// skips without PRESENCED_TEST_PEERS. It returns presenced's domain,
+// Prosody's directory and its c2s port.
+func withProsody(t *testing.T, opt prosodyOptions, routed ...string) (d *domain, dir, c2sPort string) {
+	t.Helper()
+	if os.Getenv("PRESENCED_TEST_PEERS") == "" {
+		t.Skip("set PRESENCED_TEST_PEERS=1 with Debian's prosody installed to run")
+	}
+	ln := listenDefaultPort(t)
+	dir = t.TempDir()
+	c2sPort, s2sPort := freePort(t), freePort(t)
+	startProsody(t, dir, c2sPort, s2sPort, opt)
+	routes := map[string]string{"p.test": "127.0.0.1:" + s2sPort}
+	for _, r := range routed {
+		routes[r] = "127.0.0.1:" + s2sPort
+	}
+	d = &domain{name: "localhost", ln: ln}
+	d.start(t, "secret-l", true, routes, "alice@localhost")
+	return d, dir, c2sPort
 }
 
 // prosodyClient signs carol@p.test in on Prosody's c2s port (mellium.im/xmpp)
