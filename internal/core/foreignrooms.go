@@ -236,8 +236,8 @@ func (s *Session) ToForeignRoom(st ForeignStanza) error {
 	r := h.deliver(delivery{ev: st, subject: s.user, flow: FlowDirected, viewer: s.Account,
 		to: []Target{{Account: room, Resource: nick}}})
 	if r.Online == 0 {
-		if s.foreign[i].state == foreignJoining {
-			h.dropForeignLocked(s, i) // never reached it: not in it
+		if join && s.foreign[i].state == foreignJoining {
+			h.dropForeignLocked(s, i) // the join never left: not in it
 		}
 		return errUnavailable // the domain is refused, or federation is off
 	}
