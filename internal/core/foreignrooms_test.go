@@ -202,6 +202,7 @@ func TestForeignRoomSession(t *testing.T) {
 	bye.Left = true
 	e.must(h.FromForeignRoom(ctx, bye))
 	e.must(alice.s.ToForeignRoom(ForeignStanza{Kind: StanzaPresence, To: "den@conference.b.test/al"})) // back in den
+	takeForeign(rec)
 	alice.s.Close()
 	sent = takeForeign(rec)
 	if len(sent) != 1 || sent[0].to != (Target{Account: "den@conference.b.test", Resource: "al"}) || sent[0].ev.(ForeignStanza).Type != "unavailable" {
