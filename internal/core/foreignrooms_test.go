@@ -127,6 +127,20 @@ func TestForeignRoomSession(t *testing.T) {
 	if got := foreignStanzas(append(phone.take(), carol.take()...)); len(got) != 0 {
 		t.Fatalf("another session got %+v", got)
 	}
+	// another room of the same service, and the same room to another
+	// session of the user, are strangers
+	den := from("x", StanzaMessage, "groupchat", "<body>spam</body>")
+	den.From = "den@conference.b.test/x"
+	toPhone := from("bob", StanzaMessage, "groupchat", "<body>spam</body>")
+	toPhone.To = phone.s.Address()
+	for _, st := range []ForeignStanza{den, toPhone} {
+		if err := h.FromForeignRoom(ctx, st); !IsNotForeign(err) {
+			t.Fatalf("%+v was taken: %v", st, err)
+		}
+	}
+	if got := foreignStanzas(append(alice.take(), phone.take()...)); len(got) != 0 {
+		t.Fatalf("a stranger's stanza was delivered: %+v", got)
+	}
 
 	// messages, a private message, an invitation and an iq go out; the
 	// iq's answer, from an occupant, reaches the session
