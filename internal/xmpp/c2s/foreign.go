@@ -27,7 +27,7 @@ func (c *conn) toForeign(el *xmlstream.Element) (handled bool, err error) {
 		return false, nil // the stream's own domain (most stanzas): parsed once, later
 	}
 	bare, _, perr := addr.Parse(to)
-	if perr != nil || !c.s.Hub.Remote(bare) {
+	if perr != nil || !c.s.Hub.Remote(bare) || c.ownRooms(addr.DomainOf(bare)) {
 		return false, nil
 	}
 	var payload strings.Builder
@@ -88,5 +88,16 @@ func (c *conn) foreignEvent(ev core.ForeignStanza) error {
 // XEP-0249 invitation to it travels as an ordinary message).
 func (c *conn) foreignRoomJID(jid string) bool {
 	bare, resource, err := addr.Parse(jid)
-	return err == nil && resource == "" && c.s.Hub.Remote(bare)
+	return err == nil && resource == "" && c.s.Hub.Remote(bare) && !c.ownRooms(addr.DomainOf(bare))
+}
+
+// ownRooms reports whether domain is a rooms service of this server: the
+// stream's, or that of another domain it serves (whose rooms are the same
+// ones, docs/rooms.md), which are not another domain's rooms.
+func (c *conn) ownRooms(domain string) bool {
+	if strings.EqualFold(domain, c.mucDomain()) {
+		return true
+	}
+	d, ok := strings.CutPrefix(strings.ToLower(domain), "conference.")
+	return ok && c.s.Hub.Serves(d)
 }
