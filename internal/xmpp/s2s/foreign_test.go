@@ -16,6 +16,21 @@ func foreignFrom(from, kind, typ, contains string) func(core.Event) bool {
 	}
 }
 
+// loungeOnB starts a.test (with alice) and b.test (with bob, in the room
+// lounge he made), routing to b.test's rooms service too.
+func loungeOnB(t *testing.T) (a, b *domain, bob *client) {
+	t.Helper()
+	a, b = &domain{name: "a.test", ln: listen(t)}, &domain{name: "b.test", ln: listen(t)}
+	routes := map[string]string{"a.test": a.ln.Addr().String(), "b.test": b.ln.Addr().String(), "conference.b.test": b.ln.Addr().String()}
+	a.start(t, "secret-a", true, routes, "alice@a.test")
+	b.start(t, "secret-b", true, routes, "bob@b.test")
+	bob = b.connect(t, "bob@b.test", &core.Presence{Availability: core.Available})
+	if err := bob.s.Join(ctx, core.JoinOptions{Room: "lounge", Nick: "bob", History: -1}); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, bob
+}
+
 // TestLocalUserInRemoteRoom: alice of a.test (an XMPP session) joins a
 // room that b.test keeps, over two presenced servers' federation: b.test
 // decides her join as any remote user's, she gets the room's stanzas
@@ -25,14 +40,7 @@ func foreignFrom(from, kind, typ, contains string) func(core.Event) bool {
 // session of hers that joined nothing: neither is delivered; what the
 // room she joined says after them is.
 func TestLocalUserInRemoteRoom(t *testing.T) {
-	a, b := &domain{name: "a.test", ln: listen(t)}, &domain{name: "b.test", ln: listen(t)}
-	routes := map[string]string{"a.test": a.ln.Addr().String(), "b.test": b.ln.Addr().String(), "conference.b.test": b.ln.Addr().String()}
-	a.start(t, "secret-a", true, routes, "alice@a.test")
-	b.start(t, "secret-b", true, routes, "bob@b.test")
-	bob := b.connect(t, "bob@b.test", &core.Presence{Availability: core.Available})
-	if err := bob.s.Join(ctx, core.JoinOptions{Room: "lounge", Nick: "bob", History: -1}); err != nil {
-		t.Fatal(err)
-	}
+	a, _, bob := loungeOnB(t)
 	if err := bob.s.SetSubject(ctx, "lounge", "tea"); err != nil {
 		t.Fatal(err)
 	}
@@ -103,5 +111,29 @@ func TestLocalUserInRemoteRoom(t *testing.T) {
 	gone := alice.await("told she left", foreignFrom("lounge@conference.b.test/alice", "presence", "unavailable", `<status code='110'/>`)).(core.ForeignStanza)
 	if !gone.Left || alice.s.InForeignRoom("lounge@conference.b.test") {
 		t.Fatalf("after leaving: %+v", gone)
+	}
+}
+
+// TestRemoteRoomServerGone: while alice is in a room of b.test's, a.test
+// watches its rooms service; when b.test's server goes away without a
+// word, she is told she left the room (a room's shutdown), and the domain
+// is no longer watched.
+func TestRemoteRoomServerGone(t *testing.T) {
+	a, b, _ := loungeOnB(t)
+	alice := a.connect(t, "alice@a.test", &core.Presence{Availability: core.Available})
+	if err := alice.s.ToForeignRoom(core.ForeignStanza{Kind: "presence", To: "lounge@conference.b.test/alice", Join: true}); err != nil {
+		t.Fatal(err)
+	}
+	alice.await("her own presence", foreignFrom("lounge@conference.b.test/alice", "presence", "", `<status code='110'/>`))
+	if !a.hub.RemoteOnline("conference.b.test") {
+		t.Fatal("the rooms service of a room alice is in is not watched")
+	}
+	b.fed.Close()
+	lost := alice.await("told the room is gone", func(ev core.Event) bool {
+		st, ok := ev.(core.ForeignStanza)
+		return ok && st.Lost
+	}).(core.ForeignStanza)
+	if lost.From != "lounge@conference.b.test/alice" || lost.Type != "unavailable" || alice.s.InForeignRoom("lounge@conference.b.test") || a.hub.RemoteOnline("conference.b.test") {
+		t.Fatalf("after the rooms service went away: %+v", lost)
 	}
 }
