@@ -9,7 +9,8 @@ import (
 
 // TestJoinRoomOfAnotherDomain: alice's XMPP client on a.test joins a room
 // kept by b.test, where bob (a JSON-protocol user of b.test) is: she gets
-// its occupants, history and subject, they talk both ways, her presence
+// its occupants, history and subject, they talk both ways, a refusal of
+// the room's reaches her, her presence
 // broadcast stays out of the room and her room presence out of her
 // contacts' view, and she leaves — by her own presence, and by ending her session. Her
 // JSON session on a.test carries on unharmed throughout.
@@ -78,6 +79,14 @@ func TestJoinRoomOfAnotherDomain(t *testing.T) {
 	m := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Body == "hi from b" })
 	if m.Type != "groupchat" || m.From != "lounge@conference.b.test/bob" {
 		t.Fatalf("bob's groupchat: %+v", m)
+	}
+
+	// a private message to an occupant leaves as it is; b.test's rooms do
+	// not take them from other domains, and its refusal reaches her
+	must(t, ax.Send(ctx, stanza2IQ(`<message to='lounge@conference.b.test/bob' type='chat' id='p1'><body>psst</body></message>`)))
+	pm := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.ID == "p1" })
+	if pm.Type != "error" || pm.From != "lounge@conference.b.test/bob" || !strings.Contains(pm.Inner, "feature-not-implemented") {
+		t.Fatalf("the private message was answered %+v", pm)
 	}
 
 	// her presence broadcast stays out of the room; her room presence
