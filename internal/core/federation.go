@@ -177,7 +177,8 @@ func (h *Hub) remotePresenceLocked(loaded *user, rbare, rres, local string, p *P
 // unreachable, so what it last said no longer holds. Local viewers see
 // them go, as when the accounts sign out.
 func (h *Hub) RemoteDomainGone(domain string) {
-	h.roomDomainGone(domain) // its users leave the rooms here (roomremote.go)
+	h.roomDomainGone(domain)    // its users leave the rooms here (roomremote.go)
+	h.foreignDomainGone(domain) // sessions here leave its rooms (foreignrooms.go)
 	for _, u := range h.liveUsers() {
 		if !strings.EqualFold(addr.DomainOf(u.address), domain) {
 			continue // (u.remote is read under u's lock, below)
@@ -533,10 +534,14 @@ func (h *Hub) remoteStandIn(ctx context.Context, bare string) (*user, error) {
 	return u, err
 }
 
-// RemoteOnline reports whether an account of domain is shown online here:
-// whether its server must be watched (the federation keeps a stream to it
-// and tells RemoteDomainGone when it cannot).
+// RemoteOnline reports whether an account of domain is shown online here,
+// or a session here is in a room of it: whether its server must be watched
+// (the federation keeps a stream to it and tells RemoteDomainGone when it
+// cannot).
 func (h *Hub) RemoteOnline(domain string) bool {
+	if h.foreignOnline(domain) { // foreignrooms.go
+		return true
+	}
 	for _, u := range h.liveUsers() {
 		if !strings.EqualFold(addr.DomainOf(u.address), domain) {
 			continue // (u.remote is read under u's lock, below)

@@ -18,7 +18,8 @@ import (
 type remoteRecorder struct {
 	local Router
 	mu    sync.Mutex
-	sent  []Event // to targets of other domains
+	sent  []Event  // to targets of other domains
+	to    []Target // sent[i]'s target
 }
 
 func (r *remoteRecorder) Route(ev Event, to []Target) Routed {
@@ -30,7 +31,7 @@ func (r *remoteRecorder) Route(ev Event, to []Target) Routed {
 			continue
 		}
 		r.mu.Lock()
-		r.sent = append(r.sent, ev)
+		r.sent, r.to = append(r.sent, ev), append(r.to, t)
 		r.mu.Unlock()
 		out.Online++
 		out.Sessions++
@@ -42,11 +43,17 @@ func (r *remoteRecorder) Route(ev Event, to []Target) Routed {
 }
 
 func (r *remoteRecorder) take() []Event {
+	evs, _ := r.takeTo()
+	return evs
+}
+
+// takeTo is take with each event's target.
+func (r *remoteRecorder) takeTo() ([]Event, []Target) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := r.sent
-	r.sent = nil
-	return out
+	evs, to := r.sent, r.to
+	r.sent, r.to = nil, nil
+	return evs, to
 }
 
 // fedEnv is a hub serving a.test with alice and carol, whose remote

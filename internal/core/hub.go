@@ -138,6 +138,7 @@ type Hub struct {
 	calls     callTable                  // live calls (calls.go)
 	rooms     roomTable                  // rooms with occupants (rooms.go)
 	adopter   Adopter                    // Peers, if it lets sessions move between nodes (adopt.go)
+	foreign   foreignIndex               // sessions in rooms of other domains (foreignrooms.go)
 }
 
 const (
@@ -973,6 +974,7 @@ func (h *Hub) endLocked(s *Session, reason string) {
 	h.unavailableLocked(s)
 	h.leaveCallsLocked(s)
 	h.leaveRoomsLocked(s)
+	h.leaveForeignLocked(s, false)
 	if len(kept) == 0 {
 		h.forgetLocked(u)
 	}
@@ -1012,6 +1014,7 @@ func (s *Session) Unavailable() {
 	defer h.lock(s.Account)()
 	if !s.ended.Load() {
 		h.unavailableLocked(s)
+		h.leaveForeignLocked(s, true) // directed presence ends too (RFC 6121 § 4.6.3)
 	}
 }
 

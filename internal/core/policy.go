@@ -163,3 +163,48 @@ func AllowRoom(f RoomFacts, what RoomFlow) bool {
 	}
 	return false
 }
+
+// ForeignRoomFacts is what the policy needs to decide a session's traffic
+// with a room of another domain (XEP-0045 across domains, foreignrooms.go):
+// the room is not a contact, so neither the rule of presence nor the
+// rule of rooms (this server's own) applies; the user's choice does.
+type ForeignRoomFacts struct {
+	Channel Channel
+	// Blocked: the user blocks the room's address (XEP-0191: nothing from
+	// it, nothing to it).
+	Blocked bool
+	// Joined: the session sent the room a join and has not been told it
+	// left (or left by its own word, until the room confirms).
+	Joined bool
+}
+
+// ForeignFlow is a kind of traffic between a session and a room of
+// another domain.
+type ForeignFlow int
+
+const (
+	ForeignJoin    ForeignFlow = iota // the session's join: its presence to an occupant address with XEP-0045's x
+	ForeignSend                       // its presence changes, departure, messages, private messages, invitations, iqs to the room
+	ForeignReceive                    // the room's stanzas to the session's full address
+)
+
+// AllowForeignRoom is the rule of rooms of other domains: the user's own
+// clients (never an app's: a grant names accounts, not another server's
+// rooms) join them by their own action, which is the approval — no
+// subscription is asked, and invisibility does not hide the presence the
+// user sends there itself; everything else passes only for a room the
+// session joined: so what a room sends to a session that never joined it
+// is decided as any stranger's stanza. A room the user blocks is refused
+// both ways.
+func AllowForeignRoom(f ForeignRoomFacts, what ForeignFlow) bool {
+	if !f.Channel.FirstParty() || f.Blocked {
+		return false
+	}
+	switch what {
+	case ForeignJoin:
+		return true
+	case ForeignSend, ForeignReceive:
+		return f.Joined
+	}
+	return false
+}

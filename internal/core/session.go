@@ -59,6 +59,7 @@ type Session struct {
 	graceMS  uint32         // this session's own grace period in milliseconds, if set
 	started  uint32         // when it was opened: seconds since the hub started (devices.go)
 	queries  []pendingQuery // its queries to other domains' accounts awaiting answers (federation.go)
+	foreign  []foreignRoom  // the rooms of other domains it joined (foreignrooms.go)
 
 	mu     sync.Mutex
 	sink   Sink

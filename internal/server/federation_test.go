@@ -20,10 +20,23 @@ import (
 // generated self-signed certificates.
 func federated(t *testing.T) (a, b *testServer) {
 	t.Helper()
+	return federatedWith(t, false)
+}
+
+// federatedWith is federated; with rooms, a.test has an XMPP listener too
+// and each routes to the other's rooms service as well.
+func federatedWith(t *testing.T, rooms bool) (a, b *testServer) {
+	t.Helper()
 	aS2S, bS2S := freeAddr(t), freeAddr(t)
 	routes := map[string]string{"a.test": aS2S, "b.test": bS2S}
+	if rooms {
+		routes["conference.a.test"], routes["conference.b.test"] = aS2S, bS2S
+	}
 	a = startServer(t, func(c *config.Config) {
 		c.Domain, c.S2SAddr, c.S2SRoutes, c.S2SDialback = "a.test", aS2S, routes, true
+		if rooms {
+			c.XMPPAddr = "127.0.0.1:0"
+		}
 	})
 	b = startServer(t, func(c *config.Config) {
 		c.Domain, c.S2SAddr, c.S2SRoutes, c.S2SDialback, c.XMPPAddr = "b.test", bS2S, routes, true, "127.0.0.1:0"

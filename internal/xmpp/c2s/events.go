@@ -77,6 +77,8 @@ func (c *conn) deliver(ev core.Event) error {
 		}
 	case core.RoomSnapshot, core.RoomDiff, core.RoomMessageEvent, core.RoomSubjectEvent, core.RoomLeft, core.RoomInvite:
 		return c.mucEvent(ev) // muc.go
+	case core.ForeignStanza:
+		return c.foreignEvent(ev) // a room of another domain (foreign.go)
 	case core.ContactEvent: // the roster shows the card's name and groups
 		if err := c.rosterPush(ev.PrevAddress, nil); err != nil { // the item the card left
 			return err

@@ -71,6 +71,11 @@ func (c *conn) refuse(el *xmlstream.Element) error {
 // onPresence handles presence the client sends (RFC 6121 § 3, § 4).
 func (c *conn) onPresence(el *xmlstream.Element) error {
 	ctx, to := context.Background(), el.AttrValue("to")
+	if typ := el.AttrValue("type"); to != "" && (typ == "" || typ == "unavailable") {
+		if handled, err := c.toForeign(el); handled { // a room of another domain (foreign.go)
+			return err
+		}
+	}
 	switch typ := el.AttrValue("type"); typ {
 	case "":
 		if to != "" {
@@ -145,6 +150,9 @@ func (c *conn) pendingRequests(ctx context.Context, boot *core.View) error {
 // session, its other children to XMPP sessions as they are.
 func (c *conn) onMessage(el *xmlstream.Element) error {
 	to, id, typ := el.AttrValue("to"), el.AttrValue("id"), el.AttrValue("type")
+	if handled, err := c.toForeign(el); handled { // a room of another domain (foreign.go)
+		return err
+	}
 	switch typ {
 	case core.TypeChat, core.TypeHeadline, core.TypeError:
 	case "groupchat":
@@ -152,8 +160,8 @@ func (c *conn) onMessage(el *xmlstream.Element) error {
 	default:
 		typ = core.TypeNormal
 	}
-	if x := el.Child(nsConference, "x"); x != nil && typ != core.TypeError {
-		return c.onDirectInvite(el, x) // XEP-0249 (muc.go)
+	if x := el.Child(nsConference, "x"); x != nil && typ != core.TypeError && !c.foreignRoomJID(x.AttrValue("jid")) {
+		return c.onDirectInvite(el, x) // XEP-0249 (muc.go); to another domain's room, a message as it is
 	}
 	m := core.Message{ID: id, Kind: core.KindMessage, Type: typ, To: to, Private: private(el)}
 	var payload strings.Builder
@@ -202,6 +210,9 @@ func messageErrorStanza(from, id string) *xmlstream.Element {
 // under the same rule as a message; a request that cannot be delivered is
 // answered service-unavailable, like one to nobody.
 func (c *conn) routeIQ(el *xmlstream.Element, id, typ, to string) error {
+	if handled, err := c.toForeign(el); handled { // a room of another domain (foreign.go)
+		return err
+	}
 	var payload strings.Builder
 	for _, n := range el.Children {
 		if ch, ok := n.(*xmlstream.Element); ok {

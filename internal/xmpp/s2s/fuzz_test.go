@@ -107,6 +107,20 @@ func (m nullModerator) Affiliated(_ context.Context, room, aff string) ([]string
 	return []string{"x@a.test"}, nil
 }
 
+// FromForeignRoom checks a room's stanza to a local session: from the
+// authenticated domain to a full address here, with a payload that parses
+// again; it takes none, so every stanza goes on to the ordinary path too.
+func (n nullCore) FromForeignRoom(_ context.Context, st core.ForeignStanza) error {
+	n.check(st.From, st.To)
+	if !strings.Contains(st.To, "/") || st.Kind != "presence" && st.Kind != "message" || st.Lost {
+		n.t.Fatalf("foreign room stanza %+v", st)
+	}
+	if _, err := xmlstream.Parse("<x>" + st.Payload + "</x>"); err != nil {
+		n.t.Fatalf("payload %q does not parse: %v", st.Payload, err)
+	}
+	return core.Errorf(core.CodeNotFound, "not joined")
+}
+
 // FuzzInboundStanza: any element an authenticated peer sends is either
 // refused with a stream error or translated into core calls from its own
 // domain to ours, without a panic.
@@ -138,6 +152,11 @@ func FuzzInboundStanza(f *testing.F) {
 		`<iq xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='get' id='b'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast'/></query></iq>`,
 		`<iq xmlns='jabber:server' from='alice@a.test/x' to='lounge@conference.b.test' type='set' id='c'><query xmlns='http://jabber.org/protocol/muc#owner'/></iq>`,
 		`<presence xmlns='jabber:server' from='A.test/' to='@ConferenCe.B.test/0'/>`, // a room without a name (found by fuzzing)
+		// rooms of a.test that users of b.test joined (foreign.go): a room is an address of the authenticated domain
+		`<presence xmlns='jabber:server' from='lounge@a.test/bob' to='carol@b.test/r'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/><status code='110'/></x></presence>`,
+		`<presence xmlns='jabber:server' from='lounge@a.test/bob' to='carol@b.test/r' type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'><item nick='b2'/><status code='303'/><status code='110'/></x></presence>`,
+		`<presence xmlns='jabber:server' from='lounge@a.test' to='carol@b.test/r' type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'><destroy jid='x@conference.a.test'><reason>r</reason></destroy></x></presence>`,
+		`<message xmlns='jabber:server' from='lounge@a.test/bob' to='carol@b.test/r' type='groupchat' id='m'><body>hi</body><delay xmlns='urn:xmpp:delay' stamp='2026-01-01T00:00:00Z'/></message>`,
 	} {
 		f.Add(s)
 	}

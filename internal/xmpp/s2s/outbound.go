@@ -167,10 +167,10 @@ func (p *peer) add(el *xmlstream.Element, limit int) bool {
 }
 
 // availabilityKey is the sender and recipient of an availability presence
-// (available or unavailable: not a subscription stanza nor a probe, which
-// must all arrive).
+// (available or unavailable: not a subscription stanza, a probe nor a
+// room's join, which must all arrive).
 func availabilityKey(el *xmlstream.Element) (string, bool) {
-	if el.Name.Local != "presence" {
+	if el.Name.Local != "presence" || isJoin(el) {
 		return "", false
 	}
 	if t := el.AttrValue("type"); t != "" && t != "unavailable" {

@@ -1,6 +1,9 @@
 package s2s_test
 
 import (
+	"context"
+	"crypto/tls"
+	"encoding/xml"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +12,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	msasl "mellium.im/sasl"
+	mxmlstream "mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
 
 	"github.com/presenced/presenced/internal/selfsigned"
 )
@@ -52,6 +60,78 @@ func TestProsodyInterop(t *testing.T) {
 	}
 }
 
+// withProsody starts Prosody (p.test, with opt) and presenced serving
+// "localhost" with alice@localhost, on 127.0.0.1:5269, with static routes to
+// p.test and to routed, more domains of Prosody's (its components); it
+// skips without PRESENCED_TEST_PEERS. It returns presenced's domain,
+// Prosody's directory and its c2s port.
+func withProsody(t *testing.T, opt prosodyOptions, routed ...string) (d *domain, dir, c2sPort string) {
+	t.Helper()
+	if os.Getenv("PRESENCED_TEST_PEERS") == "" {
+		t.Skip("set PRESENCED_TEST_PEERS=1 with Debian's prosody installed to run")
+	}
+	ln := listenDefaultPort(t)
+	dir = t.TempDir()
+	c2sPort, s2sPort := freePort(t), freePort(t)
+	startProsody(t, dir, c2sPort, s2sPort, opt)
+	routes := map[string]string{"p.test": "127.0.0.1:" + s2sPort}
+	for _, r := range routed {
+		routes[r] = "127.0.0.1:" + s2sPort
+	}
+	d = &domain{name: "localhost", ln: ln}
+	d.start(t, "secret-l", true, routes, "alice@localhost")
+	return d, dir, c2sPort
+}
+
+// prosodyClient signs carol@p.test in on Prosody's c2s port (mellium.im/xmpp)
+// and returns how to send her stanzas and wait for one she receives.
+func prosodyClient(t *testing.T, ctx context.Context, dir, c2sPort string) (send func(string), expect func(string, func(string) bool) string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", "127.0.0.1:"+c2sPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	carol, err := xmpp.NewClientSession(ctx, jid.MustParse("carol@p.test/pc"), conn,
+		xmpp.StartTLS(&tls.Config{ServerName: "p.test", InsecureSkipVerify: true}),
+		xmpp.SASL("", "carol-password", msasl.ScramSha1, msasl.Plain), xmpp.BindResource())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make(chan string, 100)
+	go carol.Serve(xmpp.HandlerFunc(func(r mxmlstream.TokenReadEncoder, start *xml.StartElement) error {
+		var b strings.Builder
+		enc := xml.NewEncoder(&b)
+		if _, err := mxmlstream.Copy(enc, mxmlstream.MultiReader(mxmlstream.Token(*start), mxmlstream.Inner(r), mxmlstream.Token(start.End()))); err != nil {
+			return err
+		}
+		enc.Flush()
+		in <- b.String()
+		return nil
+	}))
+	send = func(s string) {
+		t.Helper()
+		if err := carol.Send(ctx, xml.NewDecoder(strings.NewReader(s))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect = func(what string, ok func(string) bool) string {
+		t.Helper()
+		deadline := time.After(wait)
+		for {
+			select {
+			case s := <-in:
+				if ok(s) {
+					return s
+				}
+			case <-deadline:
+				t.Fatalf("carol: %s not seen in %v (Prosody's log: %s)", what, wait, filepath.Join(dir, "prosody.log"))
+			}
+		}
+	}
+	return send, expect
+}
+
 // listenDefaultPort is presenced's s2s listener on 127.0.0.1:5269: the
 // peer servers have no static routes and dial a domain's default port.
 func listenDefaultPort(t *testing.T) net.Listener {
@@ -86,6 +166,7 @@ type prosodyOptions struct {
 	caFile                string
 	secureAuth            bool
 	modules               []string // more modules to enable, e.g. "s2s_bidi"
+	extra                 string   // appended to the configuration, e.g. a Component section
 }
 
 // startProsody runs Prosody as a child with its own configuration, data,
@@ -140,7 +221,7 @@ s2s_require_encryption = true
 s2s_secure_auth = %[5]t
 unbound = { hoststxt = %[1]q .. "/hosts" }
 %[6]sVirtualHost "p.test"
-`, dir, c2sPort, s2sPort, luaStrings(modules), opt.secureAuth, tlsCfg)), 0o644)
+%[7]s`, dir, c2sPort, s2sPort, luaStrings(modules), opt.secureAuth, tlsCfg, opt.extra)), 0o644)
 	if out, err := exec.Command("prosodyctl", "--config", cfg, "register", "carol", "p.test", "carol-password").CombinedOutput(); err != nil {
 		t.Fatalf("prosodyctl register: %v: %s", err, out)
 	}

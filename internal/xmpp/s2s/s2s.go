@@ -65,6 +65,8 @@ type Core interface {
 	RemoteRoomSend(ctx context.Context, from, room, id, body string) (int, error)
 	RemoteRoomSubject(ctx context.Context, from, room, subject string) error
 	RemoteRoomAdmin(from string) (core.RoomModerator, error)
+	// rooms of other domains that local users join (core/foreignrooms.go)
+	FromForeignRoom(ctx context.Context, st core.ForeignStanza) error
 }
 
 // Config configures federation.

@@ -60,6 +60,9 @@ func (c *inConn) onStanza(el *xmlstream.Element) error {
 		return nil
 	}
 	ctx := context.Background()
+	if c.s.fromForeignRoom(ctx, el, from, to) { // a room a local session joined (foreign.go)
+		return nil
+	}
 	switch el.Name.Local {
 	case "presence":
 		c.s.onPresence(ctx, el, from, to)

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/presenced/presenced/client"
+)
+
+// TestJoinRoomOfAnotherDomain: alice's XMPP client on a.test joins a room
+// kept by b.test, where bob (a JSON-protocol user of b.test) is: she gets
+// its occupants, history and subject, they talk both ways, a refusal of
+// the room's reaches her, her presence
+// broadcast stays out of the room and her room presence out of her
+// contacts' view, and she leaves — by her own presence, and by ending her session. Her
+// JSON session on a.test carries on unharmed throughout.
+func TestJoinRoomOfAnotherDomain(t *testing.T) {
+	a, b := federatedWith(t, true)
+	ctx := tctx(t)
+	alice, carol := a.account(t, "alice@a.test"), a.account(t, "carol@a.test")
+	bob := b.account(t, "bob@b.test")
+
+	// alice's JSON session, and carol, a contact who sees alice
+	aws, err := alice.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available", Status: "json"}})
+	must(t, err)
+	cws, err := carol.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	_, err = carol.SubscriptionAction(ctx, "alice@a.test", "subscribe")
+	must(t, err)
+	_, err = alice.SubscriptionAction(ctx, "carol@a.test", "approve")
+	must(t, err)
+
+	// bob keeps the room lounge on b.test
+	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "dnd", "status": "host"}})
+	must(t, err)
+	_, err = bws.Request(ctx, "subject", map[string]any{"room": "lounge", "subject": "tea"})
+	must(t, err)
+	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "before you came"})
+	must(t, err)
+
+	// alice's XMPP client joins it as it would a room of her own server
+	ax, in := xmppFederated(t, a, "alice@a.test/desk")
+	must(t, ax.Send(ctx, stanza2IQ(`<presence><status>desk</status></presence>`)))
+	must(t, ax.Send(ctx, stanza2IQ(`<presence to='lounge@conference.b.test/alice'><show>away</show><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='5'/></x></presence>`)))
+	host := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.From == "lounge@conference.b.test/bob"
+	})
+	if host.Show != "dnd" || host.Status != "host" || !strings.Contains(host.Inner, "http://jabber.org/protocol/muc#user") || !strings.Contains(host.Inner, `affiliation="owner"`) {
+		t.Fatalf("bob in the room: %+v", host)
+	}
+	self := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.From == "lounge@conference.b.test/alice"
+	})
+	if self.Type != "" || !strings.Contains(self.Inner, `code="110"`) {
+		t.Fatalf("alice's own presence in the room: %+v", self)
+	}
+	hist := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Body == "before you came" })
+	if hist.Type != "groupchat" || hist.From != "lounge@conference.b.test/bob" || !strings.Contains(hist.Inner, "urn:xmpp:delay") {
+		t.Fatalf("history: %+v", hist)
+	}
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "message" && s.From == "lounge@conference.b.test/bob" && strings.Contains(s.Inner, "tea")
+	})
+	waitRoom(t, bws, "room_diff", func(r roomFrame) bool {
+		return len(r.Joined) == 1 && r.Joined[0].Nick == "alice" && r.Joined[0].Availability == "away"
+	})
+
+	// groupchat both ways (reflected to its sender as to everyone)
+	must(t, ax.Send(ctx, stanza2IQ(`<message to='lounge@conference.b.test' type='groupchat' id='g1'><body>hi from a</body></message>`)))
+	waitRoom(t, bws, "room_message", func(r roomFrame) bool { return r.Nick == "alice" && r.Body == "hi from a" })
+	echo := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Body == "hi from a" })
+	if echo.ID != "g1" || echo.From != "lounge@conference.b.test/alice" || echo.Type != "groupchat" {
+		t.Fatalf("reflection %+v", echo)
+	}
+	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "hi from b"})
+	must(t, err)
+	m := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Body == "hi from b" })
+	if m.Type != "groupchat" || m.From != "lounge@conference.b.test/bob" {
+		t.Fatalf("bob's groupchat: %+v", m)
+	}
+
+	// a private message to an occupant leaves as it is; b.test's rooms do
+	// not take them from other domains, and its refusal reaches her
+	must(t, ax.Send(ctx, stanza2IQ(`<message to='lounge@conference.b.test/bob' type='chat' id='p1'><body>psst</body></message>`)))
+	pm := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.ID == "p1" })
+	if pm.Type != "error" || pm.From != "lounge@conference.b.test/bob" || !strings.Contains(pm.Inner, "feature-not-implemented") {
+		t.Fatalf("the private message was answered %+v", pm)
+	}
+
+	// her presence broadcast stays out of the room; her room presence
+	// stays out of carol's view (each waits for what was sent after)
+	must(t, ax.Send(ctx, stanza2IQ(`<presence><show>xa</show><status>broadcast only</status></presence>`)))
+	must(t, ax.Send(ctx, stanza2IQ(`<presence to='lounge@conference.b.test/alice'><show>chat</show><status>room only</status></presence>`)))
+	must(t, ax.Send(ctx, stanza2IQ(`<presence><status>broadcast again</status></presence>`)))
+	waitRoom(t, bws, "room_diff", func(r roomFrame) bool {
+		for _, o := range r.Changed {
+			if o.Nick == "alice" && o.Status == "broadcast only" {
+				t.Fatalf("the room saw alice's broadcast: %+v", r)
+			}
+		}
+		return len(r.Changed) == 1 && r.Changed[0].Status == "room only"
+	})
+	_, err = cws.WaitFor(ctx, func(f client.Frame) bool {
+		if f.Type == "presence" && f.Address == "alice@a.test" && strings.Contains(string(f.Raw), "room only") {
+			t.Fatalf("carol saw alice's room presence: %s", f.Raw)
+		}
+		return f.Type == "presence" && f.Address == "alice@a.test" && strings.Contains(string(f.Raw), "broadcast again")
+	})
+	must(t, err)
+
+	// she leaves: the room confirms, bob sees her go
+	must(t, ax.Send(ctx, stanza2IQ(`<presence to='lounge@conference.b.test/alice' type='unavailable'/>`)))
+	gone := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.From == "lounge@conference.b.test/alice" && s.Type == "unavailable"
+	})
+	if !strings.Contains(gone.Inner, `code="110"`) {
+		t.Fatalf("departure %+v", gone)
+	}
+	waitRoom(t, bws, "room_diff", func(r roomFrame) bool { return len(r.Left) == 1 && r.Left[0].Nick == "alice" })
+
+	// she joins again and signs out: her server leaves the room for her
+	must(t, ax.Send(ctx, stanza2IQ(`<presence to='lounge@conference.b.test/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxchars='0'/></x></presence>`)))
+	waitRoom(t, bws, "room_diff", func(r roomFrame) bool { return len(r.Joined) == 1 && r.Joined[0].Nick == "alice" })
+	must(t, ax.Close())
+	waitRoom(t, bws, "room_diff", func(r roomFrame) bool { return len(r.Left) == 1 && r.Left[0].Nick == "alice" })
+
+	// alice's JSON session was never sent any of it, and carries on
+	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "nobody from a"})
+	must(t, err)
+	_, err = cws.Message(ctx, "alice@a.test", "still there?")
+	must(t, err)
+	_, err = aws.WaitFor(ctx, func(f client.Frame) bool {
+		if strings.HasPrefix(f.Type, "room") {
+			t.Fatalf("alice's JSON session got %s", f.Raw)
+		}
+		return f.Type == "message" && f.Body == "still there?"
+	})
+	must(t, err)
+}
