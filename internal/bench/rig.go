@@ -180,6 +180,9 @@ func (r *Rig) saveProfile(env, path string) {
 	}
 }
 
+// PID is the server's process id.
+func (r *Rig) PID() int { return r.cmd.Process.Pid }
+
 // RSS is the server's resident set size in bytes.
 func (r *Rig) RSS() (int64, error) { return procRSS(r.cmd.Process.Pid) }
 
