@@ -117,9 +117,15 @@ type presencedPublisher struct{ s *session }
 
 func (p presencedPublisher) send(ctx context.Context, tag string, n int, wait bool) error {
 	id := tag + ":" + strconv.Itoa(n)
+	if wait {
+		p.drain() // replies to open-loop updates no one waited for
+	}
 	p.s.write([]byte(`{"type":"presence","id":"` + id + `","availability":"available","status":"` + id + `"}`))
+	timeout := time.After(30 * time.Second) // a hang guard
 	for wait {
 		select {
+		case <-timeout:
+			return fmt.Errorf("no answer to update %s in 30 s", id)
 		case got := <-p.s.replies:
 			if got == id {
 				return nil
@@ -131,6 +137,16 @@ func (p presencedPublisher) send(ctx context.Context, tag string, n int, wait bo
 		}
 	}
 	return nil
+}
+
+func (p presencedPublisher) drain() {
+	for {
+		select {
+		case <-p.s.replies:
+		default:
+			return
+		}
+	}
 }
 
 func (p presencedPublisher) close()           { p.s.close() }
