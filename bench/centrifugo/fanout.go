@@ -95,7 +95,7 @@ func fanout(ctx context.Context, srv server, k, m int, rate float64, sat int, lo
 			}
 		}
 	}()
-	if err := parallel(ctx, k, 64, func(i int) error {
+	if err := bench.Parallel(k, 64, func(i int) error {
 		s, err := srv.dial(ctx, i+1, true, false)
 		if err != nil {
 			return fmt.Errorf("watcher %d: %w", i, err)
@@ -216,38 +216,4 @@ func publishRun(ctx context.Context, srv server, pub publisher, watchers []*sess
 		res.P50, res.P99, res.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
 	}
 	return res, ctx.Err()
-}
-
-// parallel runs f(0…n-1), k at a time; the first error stops it.
-func parallel(ctx context.Context, n, k int, f func(int) error) error {
-	var next atomic.Int64
-	var mu sync.Mutex
-	var first error
-	var wg sync.WaitGroup
-	for w := 0; w < k; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					next.Store(int64(n))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
 }

@@ -64,7 +64,7 @@ func idle(ctx context.Context, srv server, n int, idleFor time.Duration, log io.
 	fmt.Fprintf(log, "  %s: connecting %d sessions…\n", srv.name(), n)
 	cpu0, _ := bench.ProcCPU(pid)
 	start := time.Now()
-	if err := parallel(ctx, n, 64, func(i int) error {
+	if err := bench.Parallel(n, 64, func(i int) error {
 		s, err := srv.dial(ctx, i, false, true)
 		if err != nil {
 			return fmt.Errorf("session %d: %w", i, err)

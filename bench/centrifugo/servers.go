@@ -228,14 +228,8 @@ func startCentrifugo(ctx context.Context, bin string, n int, heartbeat time.Dura
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	for i := 0; i < 1200; i++ {
-		if resp, err := http.Get(c.url + "/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return c, nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	if bench.WaitReady(c.url + "/health") {
+		return c, nil
 	}
 	c.stop()
 	return nil, fmt.Errorf("centrifugo did not become ready on %s", c.url)
@@ -244,24 +238,11 @@ func startCentrifugo(ctx context.Context, bin string, n int, heartbeat time.Dura
 func (c *centrifugoServer) name() string { return "centrifugo" }
 func (c *centrifugoServer) pid() int     { return c.cmd.Process.Pid }
 
-func (c *centrifugoServer) gc() {
-	if resp, err := http.Get(c.url + "/debug/pprof/heap?gc=1"); err == nil {
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-}
+func (c *centrifugoServer) gc() { bench.ForceGC(c.url) }
 
 func (c *centrifugoServer) stop() {
 	c.stopped.Do(func() {
-		c.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { c.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			c.cmd.Process.Kill()
-			<-done
-		}
+		bench.StopProcess(c.cmd)
 		os.RemoveAll(c.dir)
 	})
 }
