@@ -33,6 +33,13 @@ type run struct {
 	progress atomic.Int64   // unix ns of the last delivery seen by anyone
 }
 
+// reset starts following run r.
+func (w *watchState) reset(r *run) {
+	w.mu.Lock()
+	w.run, w.next, w.lat, w.frames, w.coalesced = r, 0, nil, 0, 0
+	w.mu.Unlock()
+}
+
 func (w *watchState) saw(tag string, n int, at time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -100,7 +107,6 @@ func fanout(ctx context.Context, srv server, k, m int, rate float64, sat int, lo
 		if err != nil {
 			return fmt.Errorf("watcher %d: %w", i, err)
 		}
-		s.watch = &watchState{}
 		watchers[i] = s
 		return nil
 	}); err != nil {
@@ -135,9 +141,7 @@ const quiet = 10 * time.Second
 func publishRun(ctx context.Context, srv server, pub publisher, watchers []*session, tag string, m int, rate float64, log io.Writer) (FanoutResult, error) {
 	r := &run{tag: tag, m: m, sent: make([]atomic.Int64, m)}
 	for _, s := range watchers {
-		s.watch.mu.Lock()
-		*s.watch = watchState{run: r}
-		s.watch.mu.Unlock()
+		s.watch.reset(r)
 	}
 	cpu0, _ := bench.ProcCPU(srv.pid())
 	start := time.Now()

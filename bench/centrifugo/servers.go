@@ -95,19 +95,18 @@ func (p *presencedServer) gc()          { p.rig.GC() }
 func (p *presencedServer) stop()        { p.rig.Stop(); os.RemoveAll(p.dir) }
 
 func (p *presencedServer) dial(ctx context.Context, i int, watch, available bool) (*session, error) {
-	s, err := dialPresenced(ctx, p.rig.URL, p.accts[i].Token, available, p.heartbeat)
-	if err == nil && watch {
-		s.pubMark = []byte(`"address":"` + p.accts[0].Address + `"`)
+	var r role
+	if watch {
+		r.pubMark = []byte(`"address":"` + p.accts[0].Address + `"`)
 	}
-	return s, err
+	return dialPresenced(ctx, p.rig.URL, p.accts[i].Token, available, p.heartbeat, r)
 }
 
 func (p *presencedServer) publisher(ctx context.Context) (publisher, error) {
-	s, err := dialPresenced(ctx, p.rig.URL, p.accts[0].Token, false, p.heartbeat)
+	s, err := dialPresenced(ctx, p.rig.URL, p.accts[0].Token, false, p.heartbeat, role{replies: true})
 	if err != nil {
 		return nil, err
 	}
-	s.replies = make(chan string, 1024)
 	return presencedPublisher{s}, nil
 }
 
@@ -248,15 +247,10 @@ func (c *centrifugoServer) stop() {
 }
 
 func (c *centrifugoServer) dial(ctx context.Context, i int, watch, available bool) (*session, error) {
-	channel := ""
-	if watch {
-		channel = fanChannel
+	if !watch {
+		return dialCentrifugo(ctx, c.url, c.tokens[i], "", role{})
 	}
-	s, err := dialCentrifugo(ctx, c.url, c.tokens[i], channel)
-	if err == nil && watch {
-		s.pubMark = []byte(`"channel":"` + fanChannel + `"`)
-	}
-	return s, err
+	return dialCentrifugo(ctx, c.url, c.tokens[i], fanChannel, role{pubMark: []byte(`"channel":"` + fanChannel + `"`)})
 }
 
 func (c *centrifugoServer) publisher(context.Context) (publisher, error) { return c, nil }

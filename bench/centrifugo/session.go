@@ -61,9 +61,27 @@ type session struct {
 
 var dialer = websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 
+// role is what a session does besides idling, set before its reader starts.
+type role struct {
+	pubMark []byte // a watcher: how the publisher's frames are told
+	replies bool   // the publisher: closed-loop sends await replies
+}
+
+func (s *session) start(r role) {
+	s.pubMark = r.pubMark
+	if r.pubMark != nil {
+		s.watch = &watchState{}
+	}
+	if r.replies {
+		s.replies = make(chan string, 1024)
+	}
+	s.done = make(chan struct{})
+	go s.read()
+}
+
 // dialPresenced opens a presenced session: hello with the token in the
 // first frame (never in the URL), welcome read before returning.
-func dialPresenced(ctx context.Context, baseURL, token string, available bool, heartbeat time.Duration) (*session, error) {
+func dialPresenced(ctx context.Context, baseURL, token string, available bool, heartbeat time.Duration, r role) (*session, error) {
 	d := dialer
 	d.Subprotocols = []string{"presenced.v1"}
 	conn, _, err := d.DialContext(ctx, "ws"+baseURL[len("http"):]+"/v1/ws", nil)
@@ -78,7 +96,7 @@ func dialPresenced(ctx context.Context, baseURL, token string, available bool, h
 	if err := s.handshake([]byte(hello+"}"), []byte(`"type":"welcome"`)); err != nil {
 		return nil, err
 	}
-	s.start()
+	s.start(r)
 	s.wmu.Lock()
 	s.hb = time.AfterFunc(heartbeat, s.heartbeat)
 	s.wmu.Unlock()
@@ -87,7 +105,7 @@ func dialPresenced(ctx context.Context, baseURL, token string, available bool, h
 
 // dialCentrifugo opens a Centrifugo connection (connect with a JWT), and
 // subscribes it to channel when one is given.
-func dialCentrifugo(ctx context.Context, baseURL, token, channel string) (*session, error) {
+func dialCentrifugo(ctx context.Context, baseURL, token, channel string, r role) (*session, error) {
 	conn, _, err := dialer.DialContext(ctx, "ws"+baseURL[len("http"):]+"/connection/websocket", http.Header{})
 	if err != nil {
 		return nil, err
@@ -101,7 +119,7 @@ func dialCentrifugo(ctx context.Context, baseURL, token, channel string) (*sessi
 			return nil, err
 		}
 	}
-	s.start()
+	s.start(r)
 	return s, nil
 }
 
@@ -128,11 +146,6 @@ func (s *session) handshake(req, want []byte) error {
 			return fmt.Errorf("refused: %s", raw)
 		}
 	}
-}
-
-func (s *session) start() {
-	s.done = make(chan struct{})
-	go s.read()
 }
 
 func (s *session) write(frame []byte) {
