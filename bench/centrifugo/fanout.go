@@ -22,6 +22,7 @@ type watchState struct {
 	lat       []time.Duration
 	frames    int
 	coalesced int
+	late      int
 }
 
 // run is one publishing run: m updates tagged tag.
@@ -36,7 +37,7 @@ type run struct {
 // reset starts following run r.
 func (w *watchState) reset(r *run) {
 	w.mu.Lock()
-	w.run, w.next, w.lat, w.frames, w.coalesced = r, 0, nil, 0, 0
+	w.run, w.next, w.lat, w.frames, w.coalesced, w.late = r, 0, nil, 0, 0, 0
 	w.mu.Unlock()
 }
 
@@ -44,10 +45,14 @@ func (w *watchState) saw(tag string, n int, at time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	r := w.run
-	if r == nil || tag != r.tag || n >= r.m || n < w.next {
+	if r == nil || tag != r.tag || n >= r.m {
 		return
 	}
 	w.frames++
+	if n < w.next {
+		w.late++ // already covered by a newer one (reordered on the way)
+		return
+	}
 	for i := w.next; i <= n; i++ {
 		w.lat = append(w.lat, at.Sub(time.Unix(0, r.sent[i].Load())))
 		if i < n {
@@ -63,15 +68,18 @@ func (w *watchState) saw(tag string, n int, at time.Time) {
 
 // FanoutResult is one publishing run's figures.
 type FanoutResult struct {
-	Rate          float64 // offered updates/s (0: closed loop)
-	ReachedRate   float64 // updates/s the publisher actually sent
-	Watchers, M   int
-	Covered       int // updates delivered, coalesced ones included
-	Frames        int // frames about the publisher the watchers got
-	Coalesced     int // updates never seen alone: a newer state came first
-	Elapsed       time.Duration
-	P50, P99, Max time.Duration
-	ServerCPU     time.Duration
+	Rate        float64 // offered updates/s (0: closed loop)
+	ReachedRate float64 // updates/s the publisher actually sent
+	Watchers, M int
+	Covered     int // updates delivered, coalesced ones included
+	Frames      int // frames about the publisher the watchers got
+	// Coalesced: updates covered by a newer one before they were seen
+	// (presenced coalesces; Centrifugo's concurrent API requests reorder);
+	// Late: frames that came after a newer one (they deliver nothing).
+	Coalesced, Late int
+	Elapsed         time.Duration
+	P50, P99, Max   time.Duration
+	ServerCPU       time.Duration
 }
 
 // DeliveriesPerSecond counts covered updates (watchers × updates when none is lost).
@@ -211,6 +219,7 @@ func publishRun(ctx context.Context, srv server, pub publisher, watchers []*sess
 		lat = append(lat, w.lat...)
 		res.Frames += w.frames
 		res.Coalesced += w.coalesced
+		res.Late += w.late
 		w.run = nil
 		w.mu.Unlock()
 	}

@@ -25,7 +25,8 @@ func TestSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a hang guard
 	defer cancel()
 	bin := filepath.Join(t.TempDir(), "presenced")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/presenced/presenced/cmd/presenced")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/presenced")
+	build.Dir = "../.." // presenced's own module, as the script builds it
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building presenced: %v\n%s", err, out)
 	}

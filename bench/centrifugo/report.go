@@ -28,7 +28,7 @@ func report(w io.Writer, o options, results []roundResult) {
 	fmt.Fprintf(w, "* Servers: %s; %s. Runs interleaved: each round runs presenced then Centrifugo, each scenario on a freshly started process.\n", version(o.presenced), orNone(version(o.centrifugo)))
 	fmt.Fprintf(w, "* Heartbeats: presenced `--heartbeat %s` (the client sends a ping or an ack each period, the server answers a ping); Centrifugo `client.ping_interval: %s`, `pong_timeout: %s` (the server sends a ping, the client answers). Centrifugo also has `websocket.use_write_buffer_pool: true`; otherwise both run their defaults.\n", o.heartbeat, o.heartbeat, pongTimeout(o.heartbeat))
 	fmt.Fprintf(w, "* The same load generator for both (raw gorilla/websocket + JSON, one reader goroutine per connection, 64 connecting at a time) on the same machine. Memory: VmRSS of `/proc/PID/status`, CPU: utime+stime of `/proc/PID/stat`, read the same way for both; the forced GC is `/debug/pprof/heap?gc=1` on each server.\n")
-	fmt.Fprintf(w, "* Fan-out: presenced's publisher changes its presence over its WebSocket session (1 account approved by %d watchers); Centrifugo's publishes to one channel through its HTTP API (`/api/publish`), %d subscribers. A delivery is an update a watcher saw, alone or covered by a newer state (presenced coalesces; Centrifugo sends every publication). Latency from the publisher's send to the watcher's read.\n", o.watchers, o.watchers)
+	fmt.Fprintf(w, "* Fan-out: presenced's publisher changes its presence over its WebSocket session (1 account approved by %d watchers); Centrifugo's publishes to one channel through its HTTP API (`/api/publish`), %d subscribers. A delivery is an update a watcher saw, alone or covered by a newer state (presenced coalesces; Centrifugo sends every publication, but the open loop's concurrent API requests may reach it out of order). Latency from the publisher's send to the watcher's read.\n", o.watchers, o.watchers)
 	fmt.Fprintf(w, "* 1-minute load average before/after each server's run: %s.\n\n", loads(results))
 
 	fmt.Fprintf(w, "**Idle: %d sessions, one identity each, %s window**\n\n", o.sessions, o.idleFor)
@@ -57,7 +57,8 @@ func report(w io.Writer, o options, results []roundResult) {
 			{"publisher's reached rate (updates/s)", func(r roundResult) float64 { return get(r).ReachedRate }, "", 0},
 			{"deliveries/s", func(r roundResult) float64 { return get(r).DeliveriesPerSecond() }, "", 0},
 			{"frames received", func(r roundResult) float64 { return float64(get(r).Frames) }, "", 0},
-			{"coalesced (covered by a newer state)", func(r roundResult) float64 { return float64(get(r).Coalesced) }, "", 0},
+			{"covered by a newer update before seen (coalesced, or reordered)", func(r roundResult) float64 { return float64(get(r).Coalesced) }, "", 0},
+			{"frames that came after a newer one", func(r roundResult) float64 { return float64(get(r).Late) }, "", 0},
 			{"latency p50", func(r roundResult) float64 { return ms(get(r).P50) }, "ms", 1},
 			{"latency p99", func(r roundResult) float64 { return ms(get(r).P99) }, "ms", 1},
 			{"latency max", func(r roundResult) float64 { return ms(get(r).Max) }, "ms", 1},
