@@ -41,26 +41,9 @@ echo "presenced ${args[*]}" >&2
 cat "$work/result.md"
 
 [ "$DOCS" = 1 ] || exit 0
-doc=docs/benchmarks.md
-begin='<!-- xmpp-side-by-side: begin -->'
-end='<!-- xmpp-side-by-side: end -->'
 {
-  echo "$begin"
-  echo
   echo "Written by \`bench/xmpp-side-by-side.sh\`: \`presenced bench xmpp-compare --servers presenced,prosody,ejabberd --sessions $SESSIONS --contacts $CONTACTS --rounds $ROUNDS${*:+ $*}\`."
   echo
   cat "$work/result.md"
-  echo
-  echo "$end"
 } >"$work/section.md"
-if grep -qF "$begin" "$doc"; then
-  # replace what stands between the markers
-  awk -v begin="$begin" -v end="$end" -v section="$work/section.md" '
-    $0 == begin { while ((getline line < section) > 0) print line; skip = 1; next }
-    $0 == end { skip = 0; next }
-    !skip { print }' "$doc" >"$work/doc.md"
-else
-  { cat "$doc"; echo; echo "## XMPP side by side with Prosody and ejabberd"; echo; cat "$work/section.md"; } >"$work/doc.md"
-fi
-cp "$work/doc.md" "$doc"
-echo "updated $doc" >&2
+bench/docs-section.sh xmpp-side-by-side "XMPP side by side with Prosody and ejabberd" "$work/section.md"

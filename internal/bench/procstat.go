@@ -108,3 +108,10 @@ func procWrites(pid int) (int64, error) {
 	}
 	return 0, fmt.Errorf("no syscw in /proc/%d/io", pid)
 }
+
+// ProcRSS and ProcCPU read another server's memory and CPU exactly as the
+// Rig reads presenced's (bench/centrifugo measures Centrifugo with them).
+func ProcRSS(pid int) (int64, error) { return procRSS(pid) }
+
+// ProcCPU: see ProcRSS.
+func ProcCPU(pid int) (time.Duration, error) { return procCPU(pid) }

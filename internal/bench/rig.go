@@ -118,36 +118,52 @@ func Start(ctx context.Context, bin, dataDir string, extra ...string) (*Rig, err
 		r.Stop()
 		return nil, fmt.Errorf("server did not start")
 	}
-	// up to a minute: a node of a cluster on a busy machine needs its
-	// store and NATS first
-	for i := 0; i < 1200; i++ {
-		if resp, err := http.Get(r.URL + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return r, nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	if WaitReady(r.URL + "/readyz") {
+		return r, nil
 	}
 	r.Stop()
 	return nil, fmt.Errorf("server not ready")
 }
 
+// WaitReady polls url until it answers 200, for up to a minute (a node of
+// a cluster on a busy machine needs its store and NATS first).
+func WaitReady(url string) bool {
+	for i := 0; i < 1200; i++ {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return true
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
 // Stop ends the server.
-func (r *Rig) Stop() {
-	r.cmd.Process.Signal(os.Interrupt)
+func (r *Rig) Stop() { StopProcess(r.cmd) }
+
+// StopProcess interrupts a server process and waits for it to end, killing
+// it after 15 s.
+func StopProcess(cmd *exec.Cmd) {
+	cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
-	go func() { r.cmd.Wait(); close(done) }()
+	go func() { cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(15 * time.Second):
-		r.cmd.Process.Kill()
+		cmd.Process.Kill()
 	}
 }
 
-// GC asks the server to collect garbage (through pprof's heap?gc=1).
-func (r *Rig) GC() {
-	if resp, err := http.Get(r.Admin + "/debug/pprof/heap?gc=1"); err == nil {
+// GC asks the server to collect garbage.
+func (r *Rig) GC() { ForceGC(r.Admin) }
+
+// ForceGC asks the Go program serving net/http/pprof at base (…/debug/pprof
+// under it) to collect garbage, through pprof's heap?gc=1: how every Go
+// server measured here is collected.
+func ForceGC(base string) {
+	if resp, err := http.Get(base + "/debug/pprof/heap?gc=1"); err == nil {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
@@ -179,6 +195,9 @@ func (r *Rig) saveProfile(env, path string) {
 		f.Close()
 	}
 }
+
+// PID is the server's process id.
+func (r *Rig) PID() int { return r.cmd.Process.Pid }
 
 // RSS is the server's resident set size in bytes.
 func (r *Rig) RSS() (int64, error) { return procRSS(r.cmd.Process.Pid) }

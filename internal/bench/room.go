@@ -221,6 +221,10 @@ func RoomStorm(ctx context.Context, bin string, n, concurrency, messages int, lo
 	return res, nil
 }
 
+// Parallel runs f(0) … f(n-1), k at a time, and returns the first error
+// (bench/centrifugo uses it too).
+func Parallel(n, k int, f func(int) error) error { return parallel(n, k, f) }
+
 // parallel runs f(0) … f(n-1), k at a time, and returns the first error.
 func parallel(n, k int, f func(int) error) error {
 	var next atomic.Int64
