@@ -628,6 +628,11 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 			s.Resource = deviceOf(opts) + "-" + randomHex(3)
 		}
 		s.user = u
+		for _, sf := range view.facts { // who approved u hold its address: this copy from now on
+			if su := h.live(sf.Subject); su != nil {
+				su.viewers.canon(u.address)
+			}
+		}
 		l := u.list()
 		u.setList(append(l[:len(l):len(l)], s)) // a new array: routers may be reading the old one
 		h.keepLocked(u)
