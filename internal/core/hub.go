@@ -766,7 +766,7 @@ func (h *Hub) viewsLocked(viewer string, facts []store.SubjectFacts, ch Channel)
 
 // viewsWith is viewsLocked with viewer's grant g to ch's app given.
 func (h *Hub) viewsWith(viewer string, facts []store.SubjectFacts, ch Channel, g *liveGrant) []PresenceView {
-	var out []PresenceView
+	out := make([]PresenceView, 0, len(facts)) // one allocation per login, not six
 	for _, sf := range facts {
 		su := h.live(sf.Subject)
 		if su == nil {
@@ -777,6 +777,9 @@ func (h *Hub) viewsWith(viewer string, facts []store.SubjectFacts, ch Channel, g
 			continue // an app is not told of contacts its grant does not cover
 		}
 		out = append(out, su.view(f))
+	}
+	if len(out) == 0 {
+		return nil // none: nil, as before
 	}
 	return out
 }
