@@ -136,7 +136,7 @@ func (h *Hub) subscriptions(ctx context.Context, actor string) ([]SubscriptionVi
 // relations (both directions) and whom it blocks.
 func pairViews(actor string, rels []store.Relation, blocks func(other string) bool) []SubscriptionView {
 	type pair struct{ to, from store.Relation }
-	pairs := map[string]*pair{}
+	pairs := make(map[string]*pair, len(rels))
 	for _, r := range rels {
 		other, p := r.Subject, (*pair)(nil)
 		if other == actor {
@@ -152,7 +152,7 @@ func pairViews(actor string, rels []store.Relation, blocks func(other string) bo
 			p.from = r
 		}
 	}
-	out := []SubscriptionView{}
+	out := make([]SubscriptionView, 0, len(pairs))
 	for other, p := range pairs {
 		if v := pairView(actor, other, p.to, p.from, blocks(other)); !v.empty() {
 			out = append(out, v)

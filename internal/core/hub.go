@@ -641,6 +641,11 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 			s.Resource = deviceOf(opts) + "-" + randomHex(3)
 		}
 		s.user = u
+		for _, sf := range view.facts { // who approved u hold its address: this copy from now on
+			if su := h.live(sf.Subject); su != nil {
+				su.viewers.canon(u.address)
+			}
+		}
 		l := u.list()
 		u.setList(append(l[:len(l):len(l)], s)) // a new array: routers may be reading the old one
 		h.keepLocked(u)
@@ -776,7 +781,7 @@ func (h *Hub) viewsLocked(viewer string, facts []store.SubjectFacts, ch Channel)
 
 // viewsWith is viewsLocked with viewer's grant g to ch's app given.
 func (h *Hub) viewsWith(viewer string, facts []store.SubjectFacts, ch Channel, g *liveGrant) []PresenceView {
-	var out []PresenceView
+	out := make([]PresenceView, 0, len(facts)) // one allocation per login, not six
 	for _, sf := range facts {
 		su := h.live(sf.Subject)
 		if su == nil {
@@ -787,6 +792,9 @@ func (h *Hub) viewsWith(viewer string, facts []store.SubjectFacts, ch Channel, g
 			continue // an app is not told of contacts its grant does not cover
 		}
 		out = append(out, su.view(f))
+	}
+	if len(out) == 0 {
+		return nil // none: nil, as before
 	}
 	return out
 }

@@ -378,7 +378,8 @@ func (h *Hub) subjectLocked(subject, viewer string, facts []store.SubjectFacts) 
 }
 
 func subjectsOf(self string, facts []store.SubjectFacts) []string {
-	out := []string{self}
+	out := make([]string, 1, len(facts)+1)
+	out[0] = self
 	for _, f := range facts {
 		out = append(out, f.Subject)
 	}

@@ -71,6 +71,21 @@ func (s *viewerSet) remove(v string) {
 	}
 }
 
+// canon names v, if the set holds it, by this very string: the viewer's
+// own address once its account is live, so that the copy read from the
+// store while it was not can go (a user's viewers are often read before
+// they sign in: ~0.25 KiB per idle session with 20 contacts).
+func (s *viewerSet) canon(v string) {
+	i, ok := slices.BinarySearch(s.sorted, v)
+	if !ok {
+		return
+	}
+	s.sorted[i] = v
+	if s.index != nil {
+		s.index[v] = struct{}{} // a string key is replaced by the one stored
+	}
+}
+
 // all returns the viewers in order; the caller must not change the slice.
 func (s *viewerSet) all() []string { return s.sorted }
 

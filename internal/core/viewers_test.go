@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 // A viewerSet answers as a map would while it grows past the size at
@@ -36,5 +37,25 @@ func TestViewerSetMatchesMap(t *testing.T) {
 		if !s.has(v) {
 			t.Fatalf("%s lost", v)
 		}
+	}
+}
+
+// A user read while a viewer was offline names that viewer by the copy
+// read from the store; once the viewer signs in, by its own address (the
+// same string), and the set answers as before.
+func TestViewerNamedByItsLiveAddress(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	e.befriend("alice@x", "bob@x")
+	e.connect("bob@x", &Presence{Availability: Available})
+	bob := e.hub.live("bob@x")
+	alice := string([]byte("alice@x")) // a string of its own, as a client's sign-in gives
+	e.connect(alice, &Presence{Availability: Available})
+	unlock := e.hub.lock("alice@x", "bob@x")
+	defer unlock()
+	if !bob.viewers.has("alice@x") || bob.viewers.len() != 1 {
+		t.Fatalf("bob's viewers: %v", bob.viewers.all())
+	}
+	if got, want := unsafe.StringData(bob.viewers.all()[0]), unsafe.StringData(e.hub.live("alice@x").address); got != want {
+		t.Fatal("bob's viewer alice is not named by alice's live address")
 	}
 }

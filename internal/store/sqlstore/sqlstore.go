@@ -764,7 +764,12 @@ func relationLimits(ctx context.Context, tx *Tx, lim store.RelationLimits, old, 
 	return nil
 }
 
-const relationsOfSQL = `SELECT subject,viewer,state,preapproved FROM relations WHERE subject=?1 OR viewer=?1 ORDER BY subject, viewer`
+// relationsOfSQL reads each side by its own index (an OR read both
+// indexes, then every row again from the table): the viewer side from
+// the covering index alone.
+const relationsOfSQL = `SELECT subject,viewer,state,preapproved FROM relations WHERE subject=?1
+	UNION ALL SELECT subject,viewer,state,preapproved FROM relations WHERE viewer=?1 AND subject<>?1
+	ORDER BY 1, 2`
 
 func (s *DB) RelationsOf(ctx context.Context, address string) ([]store.Relation, error) {
 	rows, err := s.query(ctx, relationsOfSQL, address)
@@ -797,13 +802,13 @@ func scanRelations(rows *sql.Rows) ([]store.Relation, error) {
 }
 
 func (s *DB) ApprovedBy(ctx context.Context, viewer string) ([]store.SubjectFacts, error) {
-	rows, err := s.query(ctx, `SELECT r.subject,
-			EXISTS(SELECT 1 FROM blocks b WHERE b.blocker=r.subject AND b.blocked=r.viewer),
-			EXISTS(SELECT 1 FROM hidden h WHERE h.subject=r.subject AND h.viewer=r.viewer),
-			COALESCE(a.invisible,0), COALESCE(a.last_seen,0),
-			COALESCE((SELECT b.shown FROM blocks b WHERE b.blocker=r.subject AND b.blocked=r.viewer),
-				(SELECT h.shown FROM hidden h WHERE h.subject=r.subject AND h.viewer=r.viewer), 0)
+	// blocks and hidden hold one row per pair at most (their keys): a join
+	// probes each once per subject, where a subquery per column probed twice
+	rows, err := s.query(ctx, `SELECT r.subject, b.blocker IS NOT NULL, h.subject IS NOT NULL,
+			COALESCE(a.invisible,0), COALESCE(a.last_seen,0), COALESCE(b.shown, h.shown, 0)
 		FROM relations r LEFT JOIN accounts a ON a.address=r.subject
+			LEFT JOIN blocks b ON b.blocker=r.subject AND b.blocked=r.viewer
+			LEFT JOIN hidden h ON h.subject=r.subject AND h.viewer=r.viewer
 		WHERE r.viewer=? AND r.state=? ORDER BY r.subject`, viewer, store.Approved)
 	if err != nil {
 		return nil, err

@@ -142,6 +142,11 @@ func (c *conn) presence(v core.PresenceView) error {
 // stream holds (a map of slices was an eighth of it).
 type shownSet []shownEntry
 
+// shownExactBelow is the size under which a shownSet grows one entry at a
+// time, with no spare capacity (copying it costs less than the up to 25 %
+// unused a quarter's growth leaves, held for the stream's life).
+const shownExactBelow = 64
+
 type shownEntry struct {
 	contact   string
 	resources string // joined by NUL, which no resource contains (RFC 7622 § 3.4)
@@ -172,8 +177,12 @@ func (s *shownSet) set(contact string, resources []string) {
 	case ok:
 		(*s)[i].resources = strings.Join(resources, "\x00")
 	default:
-		if len(*s) == cap(*s) { // grow by a quarter, not double: it is held while idle
-			*s = append(make(shownSet, 0, len(*s)+len(*s)/4+1), *s...)
+		if len(*s) == cap(*s) { // it is held while idle: grown by one while small, then by a quarter
+			grow := 1
+			if len(*s) >= shownExactBelow {
+				grow = len(*s) / 4
+			}
+			*s = append(make(shownSet, 0, len(*s)+grow), *s...)
 		}
 		*s = slices.Insert(*s, i, shownEntry{contact, strings.Join(resources, "\x00")})
 	}

@@ -15,7 +15,7 @@ func TestShownSetIsAMap(t *testing.T) {
 	var s shownSet
 	model := map[string][]string{}
 	for i := 0; i < 5000; i++ {
-		contact := fmt.Sprintf("c%d@x", rng.Intn(50))
+		contact := fmt.Sprintf("c%d@x", rng.Intn(2*shownExactBelow)) // both ways of growing
 		var rs []string
 		for j := rng.Intn(4); j > 0; j-- {
 			rs = append(rs, fmt.Sprintf("r%d", rng.Intn(5)))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"unique"
 )
 
 // NSStream is the namespace of the stream's own elements.
@@ -376,7 +377,7 @@ func (r *Reader) Open() (xml.StartElement, error) {
 			return xml.StartElement{}, streamErr("not-well-formed", "text before the stream header")
 		case xml.StartElement:
 			r.opened = true
-			r.header = declared(t)
+			r.header = unique.Make(declared(t)).Value() // held while the stream lives: one copy for all alike
 			r.in.compact()
 			if t.Name.Space != NSStream || t.Name.Local != "stream" {
 				return t, streamErr("invalid-namespace", "the stream must open with <stream:stream xmlns:stream='%s'>", NSStream)
