@@ -22,6 +22,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/freeport"
 	"github.com/presenced/presenced/internal/server"
 )
 
@@ -39,12 +40,11 @@ type fedProcess struct {
 
 func freeLoopback(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // start runs the process with its s2s listener, static routes to both

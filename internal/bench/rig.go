@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/freeport"
 	"github.com/presenced/presenced/internal/server"
 	"github.com/presenced/presenced/internal/store"
 )
@@ -83,12 +83,10 @@ var servingURL = regexp.MustCompile(`on (https?://\S+)/`)
 
 // Start runs bin serve on dataDir with extra flags and waits until ready.
 func Start(ctx context.Context, bin, dataDir string, extra ...string) (*Rig, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	admin, err := freeport.Addr()
 	if err != nil {
 		return nil, err
 	}
-	admin := ln.Addr().String()
-	ln.Close()
 	// every listener on a free port (extra may name others: the last wins)
 	args := []string{"serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--admin-addr", admin, "--xmpp-addr", "127.0.0.1:0",
 		"--log-level", "warn", "--session-rate", "1000000", "--session-burst", "1000000"}

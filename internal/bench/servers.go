@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/presenced/presenced/internal/freeport"
 )
 
 // XMPPServer is an XMPP server under test. The side-by-side comparison
@@ -123,14 +125,7 @@ func waitListening(ctx context.Context, addr string, exited <-chan struct{}, lim
 }
 
 // freeAddr is a loopback address with a port nothing listens on now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
+func freeAddr() (string, error) { return freeport.Addr() }
 
 // debPackage names a server installed from the Debian package of that name.
 type debPackage struct{ name, settings string }

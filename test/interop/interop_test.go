@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/freeport"
 	"github.com/presenced/presenced/internal/selfsigned"
 	"github.com/presenced/presenced/internal/testbrowser"
 )
@@ -75,12 +76,11 @@ func runScenario(t *testing.T, tg target, name string, args ...string) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // startTarget starts the server the scenarios run against.

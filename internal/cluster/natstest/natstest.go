@@ -4,11 +4,12 @@ package natstest
 
 import (
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/presenced/presenced/internal/freeport"
 )
 
 // wait bounds how long a server may take to come up on a busy machine.
@@ -81,10 +82,9 @@ func Cluster(t testing.TB) []*natsserver.Server {
 // on the same one or be known before it starts.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
