@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -112,6 +113,8 @@ type Session struct {
 	lastSeq uint64
 	queue   []Frame       // events not yet taken by Next, at most maxBuffered
 	notify  chan struct{} // signalled when queue gains an event
+	onEvent func(Frame)   // takes events instead of queue (OnEvent); under recv
+	recv    sync.Mutex    // one receive at a time: onEvent sees events in order
 }
 
 // maxBuffered bounds events not yet read with Next.
@@ -121,8 +124,34 @@ func newSession(t transport) *Session {
 	return &Session{t: t, waiting: map[string]chan Frame{}, notify: make(chan struct{}, 1)}
 }
 
-// receive routes one frame. Only its header is decoded here; events are
-// decoded in full when read with Next.
+// OnEvent has f take the session's events from now on (every frame Next
+// would return), one at a time and in order, on the goroutine reading the
+// connection; Next then gets none. Events already queued go to f first.
+// Only Type, ID, Seq and Raw are set, and Raw is valid only during the
+// call: the reader reuses its buffer. f must return soon and must not wait
+// for the session (a Request's reply is read by the goroutine f runs on).
+// A load generator uses it so that a frame costs no copy, no queue and no
+// goroutine hand-off. OnEvent(nil) queues events for Next again.
+func (s *Session) OnEvent(f func(Frame)) {
+	s.recv.Lock()
+	defer s.recv.Unlock()
+	s.mu.Lock()
+	queued := s.queue
+	s.queue, s.onEvent = nil, f
+	if f == nil {
+		s.queue = queued
+	}
+	s.mu.Unlock()
+	if f != nil {
+		for _, e := range queued {
+			f(e)
+		}
+	}
+}
+
+// receive routes one frame; raw may be reused once it returns (what is
+// kept is copied). Only its header is decoded here; events are decoded in
+// full when read with Next.
 func (s *Session) receive(raw []byte) {
 	var f Frame
 	if seq, ok := presenceHeader(raw); ok {
@@ -138,7 +167,9 @@ func (s *Session) receive(raw []byte) {
 		}
 		f.Type, f.ID, f.Seq = h.Type, h.ID, h.Seq
 	}
-	f.Raw = append(json.RawMessage(nil), raw...)
+	f.Raw = raw
+	s.recv.Lock()
+	defer s.recv.Unlock()
 	s.mu.Lock()
 	if f.Seq != 0 {
 		if f.Seq <= s.lastSeq {
@@ -151,12 +182,19 @@ func (s *Session) receive(raw []byte) {
 		if ch, ok := s.waiting[f.ID]; ok {
 			delete(s.waiting, f.ID)
 			s.mu.Unlock()
+			f.Raw = append(json.RawMessage(nil), raw...)
 			json.Unmarshal(f.Raw, &f)
 			ch <- f
 			return
 		}
 	}
+	if s.onEvent != nil {
+		s.mu.Unlock()
+		s.onEvent(f)
+		return
+	}
 	if len(s.queue) < maxBuffered { // a reader that does not keep up loses events, not memory
+		f.Raw = append(json.RawMessage(nil), raw...)
 		s.queue = append(s.queue, f)
 	}
 	s.mu.Unlock()
@@ -177,14 +215,17 @@ func presenceHeader(raw []byte) (seq uint64, ok bool) {
 	}
 	digits := raw[len(prefix):]
 	n := 0
-	for n < len(digits) && n < 20 && digits[n] >= '0' && digits[n] <= '9' {
-		n++
+	for ; n < len(digits) && digits[n] >= '0' && digits[n] <= '9'; n++ {
+		d := uint64(digits[n] - '0')
+		if seq > (math.MaxUint64-d)/10 {
+			return 0, false // overflows: not a sequence number we sent
+		}
+		seq = seq*10 + d
 	}
 	if n == 0 || n == len(digits) || (digits[n] != ',' && digits[n] != '}') {
 		return 0, false
 	}
-	seq, err := strconv.ParseUint(string(digits[:n]), 10, 64)
-	return seq, err == nil
+	return seq, true
 }
 
 // LastSeq is the sequence number of the last event received.

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -81,18 +82,53 @@ func (t *wsTransport) open(ctx context.Context, helloFrame []byte) (Frame, error
 	return w, nil
 }
 
+// maxKeptBuffer bounds the read buffer kept between messages: a big frame
+// (a snapshot) gets a buffer of its own, dropped after it.
+const maxKeptBuffer = 64 << 10
+
+// read hands each message to the session, reading it into one buffer
+// reused from message to message (receive copies what it keeps).
 func (t *wsTransport) read(conn *websocket.Conn) {
 	acked := uint64(0)
+	var buf []byte
 	for {
-		_, raw, err := conn.ReadMessage()
+		raw, err := readMessage(conn, buf[:0])
 		if err != nil {
 			conn.Close()
 			return
 		}
 		t.s.receive(raw)
+		if cap(raw) <= maxKeptBuffer {
+			buf = raw
+		}
 		if seq := t.s.LastSeq(); seq-acked >= ackEvery {
 			acked = seq
 			t.send(context.Background(), []byte(`{"type":"ack","seq":`+itoa(seq)+`}`))
+		}
+	}
+}
+
+// readMessage appends the next message to buf; the connection's read limit
+// bounds it.
+func readMessage(conn *websocket.Conn, buf []byte) ([]byte, error) {
+	_, r, err := conn.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, 512)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,27 +166,11 @@ func fanoutSettled(ctx context.Context, pubRig, rig *Rig, pubs, watchers []Accou
 	var wg sync.WaitGroup
 	for _, s := range sessions {
 		wg.Add(1)
-		go func(s *client.Session) {
-			defer wg.Done()
-			w := watch{sent: sent, next: make([]int, p), m: m}
-			for w.left(p) > 0 {
-				f, err := s.NextRaw(ctx)
-				if err != nil {
-					return
-				}
-				if f.Type != "presence" {
-					continue
-				}
-				from := -1
-				for i, a := range addrFields {
-					if bytes.Contains(f.Raw, a) {
-						from = i
-					}
-				}
-				if n, _, ok := parseStatus(f.Raw); ok && from >= 0 {
-					w.saw(from, n, time.Now())
-				}
-			}
+		w := &watch{sent: sent, next: make([]int, p), m: m, from: addrFields, lat: make([]time.Duration, 0, p*m)}
+		// Each frame is read on the connection's reader, which the
+		// client hands it to without copying, queueing or waking another
+		// goroutine: the load generator shares the server's cores.
+		w.done = func() {
 			mu.Lock()
 			lat = append(lat, w.lat...)
 			frames += w.frames
@@ -196,7 +179,13 @@ func fanoutSettled(ctx context.Context, pubRig, rig *Rig, pubs, watchers []Accou
 				lastAt = w.lastAt
 			}
 			mu.Unlock()
-		}(s)
+			wg.Done()
+		}
+		if w.left(p) == 0 { // nothing to wait for (no updates)
+			w.finished = true
+			w.done()
+		}
+		s.OnEvent(w.frame)
 	}
 	coalesced0 := rig.Metric("presenced_presence_coalesced_total")
 	writes0 := rig.Metric("presenced_ws_event_writes_total")
@@ -221,9 +210,8 @@ func fanoutSettled(ctx context.Context, pubRig, rig *Rig, pubs, watchers []Accou
 			return FanoutResult{}, err
 		}
 	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return FanoutResult{}, ctx.Err()
+	if err := waitGroup(ctx, &wg); err != nil {
+		return FanoutResult{}, err
 	}
 	cpu1, _ := rig.CPU()
 	res := FanoutResult{Rate: rate, Publishers: p, ServerCPU: cpu1 - cpu0, LoadGenCPU: selfCPU() - self0, Watchers: k, Updates: m,
@@ -268,6 +256,18 @@ func closeAll(sessions []*client.Session) {
 	wg.Wait()
 }
 
+// waitGroup waits for wg, or for ctx to end.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	select {
+	case <-all:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // watch follows one watcher: for each publisher the next update it has
 // not seen. A frame showing update n delivers every update up to n, those
 // coalesced away included, each with its own latency from when it was sent.
@@ -275,10 +275,33 @@ type watch struct {
 	sent      [][]atomic.Int64
 	next      []int
 	m         int
+	from      [][]byte // each publisher's `"address":"…"`
 	lat       []time.Duration
 	frames    int // presence frames about publishers received
 	coalesced int // updates never seen alone: a newer state arrived first
 	lastAt    time.Time
+	done      func() // called once every publisher's last update arrived
+	finished  bool
+}
+
+// frame takes one event of the watcher's session (client.Session.OnEvent).
+func (w *watch) frame(f client.Frame) {
+	if w.finished || f.Type != "presence" {
+		return
+	}
+	from := -1
+	for i, a := range w.from {
+		if bytes.Contains(f.Raw, a) {
+			from = i
+		}
+	}
+	if n, ok := parseUpdate(f.Raw); ok && from >= 0 {
+		w.saw(from, n, time.Now())
+	}
+	if w.left(len(w.next)) == 0 {
+		w.finished = true
+		w.done()
+	}
 }
 
 func (w *watch) left(p int) int {
@@ -291,9 +314,8 @@ func (w *watch) left(p int) int {
 	return n
 }
 
-func (w *watch) saw(from int, status string, at time.Time) {
-	n, err := strconv.Atoi(status)
-	if err != nil || n >= w.m {
+func (w *watch) saw(from, n int, at time.Time) {
+	if n < 0 || n >= w.m {
 		return
 	}
 	w.frames++
@@ -359,18 +381,20 @@ func drainReplies(ctx context.Context, ps *client.Session) {
 	}
 }
 
-// parseStatus reads "<n> <unix nanoseconds>" from a raw presence frame's
-// status without decoding the frame.
-func parseStatus(raw []byte) (n string, sent int64, ok bool) {
+// parseUpdate reads the update number n of a status "<n> <unix
+// nanoseconds>" from a raw presence frame, without decoding the frame or
+// allocating.
+func parseUpdate(raw []byte) (n int, ok bool) {
 	_, rest, ok := bytes.Cut(raw, []byte(`"status":"`))
 	if !ok {
-		return "", 0, false
+		return 0, false
 	}
-	status, _, _ := bytes.Cut(rest, []byte(`"`))
-	a, b, ok := strings.Cut(string(status), " ")
-	if !ok {
-		return "", 0, false
+	i := 0
+	for ; i < len(rest) && i < 9 && rest[i] >= '0' && rest[i] <= '9'; i++ {
+		n = n*10 + int(rest[i]-'0')
 	}
-	t, err := strconv.ParseInt(b, 10, 64)
-	return a, t, err == nil
+	if i == 0 || i == len(rest) || rest[i] != ' ' {
+		return 0, false
+	}
+	return n, true
 }
