@@ -15,10 +15,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
@@ -46,17 +48,21 @@ type Handler struct {
 	WriteDelay time.Duration
 
 	startOnce sync.Once
-	flushq    chan *conn
+	flusher   *flusher   // flushes connections that can be written without waiting (flusher.go)
+	flushq    chan *conn // flushes the others (TLS)
 	workq     chan func()
 	poller    *netpoll.Poller
 }
 
-// Flushing runs on a few long-lived writer goroutines rather than one new
+// Flushing runs on long-lived writer goroutines rather than one new
 // goroutine per wake-up: their stacks are already grown, which saves the
 // goroutine start and stack copying on every fan-out. An idle session still
-// has no writer. When the queue is full (writers stuck on slow sockets),
-// a wake-up falls back to a goroutine of its own, so nobody waits behind a
-// slow reader for long.
+// has no writer. A TCP connection is flushed by the flusher's workers, one
+// per core, which never wait on a socket (flusher.go). Any other (TLS,
+// whose writes may block) goes to a pool of flushWorkers through flushq;
+// when that queue is full (writers stuck on slow sockets), a wake-up falls
+// back to a goroutine of its own, so nobody waits behind a slow reader for
+// long.
 //
 // Frames are handled on long-lived workers too when one is idle, so the
 // deep stack of handling (JSON, the core, SQLite at hello) is grown once
@@ -87,6 +93,7 @@ func (h *Handler) start() {
 			}
 		}()
 	}
+	h.flusher = newFlusher(runtime.GOMAXPROCS(0))
 	h.flushq = make(chan *conn, flushQueue)
 	for i := 0; i < flushWorkers; i++ {
 		go func() {
@@ -129,7 +136,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.startOnce.Do(h.start)
-	c := &conn{h: h, nc: nc, proto: h.Proto.NewConn("ws", tok, checked)}
+	c := &conn{h: h, nc: nc, raw: rawConn(nc), proto: h.Proto.NewConn("ws", tok, checked)}
 	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for our answer
 		c.pre, _ = brw.Reader.Peek(n)
 		c.pre = append([]byte(nil), c.pre...)
@@ -164,8 +171,9 @@ func subprotocol(r *http.Request) (string, bool) {
 type conn struct {
 	h          *Handler
 	nc         net.Conn
-	pc         netpoll.Conn // parks it while idle
-	pre        []byte       // bytes the client sent before our handshake answer
+	raw        syscall.RawConn // nc's, if it can be written without waiting (flusher.go)
+	pc         netpoll.Conn    // parks it while idle
+	pre        []byte          // bytes the client sent before our handshake answer
 	proto      *wire.Conn
 	writeMu    sync.Mutex
 	writing    atomic.Bool  // a flush goroutine runs (or hello is not answered yet)
@@ -414,6 +422,10 @@ func (c *conn) Wake() {
 }
 
 func (c *conn) startFlush() {
+	if c.raw != nil && c.h.flusher != nil {
+		c.h.flusher.add(c)
+		return
+	}
 	select {
 	case c.h.flushq <- c:
 	default:
@@ -421,8 +433,9 @@ func (c *conn) startFlush() {
 	}
 }
 
-// flushBuf is a flush's scratch space, pooled: an idle connection holds
-// none, and a busy one neither allocates nor grows a buffer per write.
+// flushBuf is a flush's scratch space: a flusher worker's own, else
+// pooled. An idle connection holds none, and a busy one neither allocates
+// nor grows a buffer per write.
 type flushBuf struct {
 	batch  []core.Delivery
 	frames []byte
@@ -430,20 +443,32 @@ type flushBuf struct {
 
 var flushBufs = sync.Pool{New: func() any { return new(flushBuf) }}
 
-// maxPooledFrames bounds the buffer a flush gives back to the pool.
+// maxPooledFrames bounds the buffer a flush keeps for the next.
 const maxPooledFrames = 256 << 10
 
+// shrink drops what fb refers to (events) and a buffer grown too big.
+func (fb *flushBuf) shrink() {
+	clear(fb.batch[:cap(fb.batch)])
+	fb.batch = fb.batch[:0]
+	if cap(fb.frames) > maxPooledFrames {
+		fb.frames = nil
+	}
+}
+
+// flush writes what the session has for this connection, with a pooled
+// buffer; the caller took c.writing.
 func (c *conn) flush() {
-	defer c.recoverFlush()
 	fb := flushBufs.Get().(*flushBuf)
-	defer func() {
-		clear(fb.batch[:cap(fb.batch)]) // drop the events
-		fb.batch = fb.batch[:0]
-		if cap(fb.frames) > maxPooledFrames {
-			fb.frames = nil
-		}
-		flushBufs.Put(fb)
-	}()
+	c.flushWith(fb)
+	fb.shrink()
+	flushBufs.Put(fb)
+}
+
+// flushWith is flush with fb. It returns once nothing is left to write, or
+// once the socket is full: then a goroutine of the connection's own
+// (finishWrite) goes on, still holding c.writing.
+func (c *conn) flushWith(fb *flushBuf) {
+	defer c.recoverFlush()
 	s := c.proto.Session
 	for recheck := false; ; {
 		// One pull and one Pending per write when the reader keeps up:
@@ -463,9 +488,16 @@ func (c *conn) flush() {
 			return
 		}
 		wrote := len(batch) > 0
-		if wrote && !c.writeBatch(fb, batch) {
-			c.writing.Store(false)
-			return
+		if wrote {
+			ok, handed := c.writeBatch(fb, batch)
+			clear(batch) // the events are written: keep none alive
+			if !ok {
+				c.writing.Store(false)
+				return
+			}
+			if handed {
+				return
+			}
 		}
 		if len(batch) == maxBatch {
 			recheck = false // more may wait: ours, since we just pulled
@@ -487,9 +519,11 @@ func (c *conn) flush() {
 }
 
 // writeBatch encodes batch into fb's buffer as frames and writes them at
-// once. It reports false when the write failed (the connection is closed:
-// the reader notices and detaches).
-func (c *conn) writeBatch(fb *flushBuf, batch []core.Delivery) bool {
+// once. ok is false when the write failed (the connection is closed: the
+// reader notices and detaches). handed is true when the socket was full:
+// the rest of the write and of the flush went to a goroutine of the
+// connection's own (finishWrite).
+func (c *conn) writeBatch(fb *flushBuf, batch []core.Delivery) (ok, handed bool) {
 	buf := fb.frames[:0]
 	for _, d := range batch {
 		buf = websocket.AppendFrameWith(buf, websocket.OpText, func(b []byte) []byte { return wire.AppendEvent(b, d) })
@@ -497,19 +531,51 @@ func (c *conn) writeBatch(fb *flushBuf, batch []core.Delivery) bool {
 	fb.frames = buf
 	c.writeMu.Lock()
 	c.extendDeadline()
-	_, err := c.nc.Write(buf)
+	var err error
+	if c.raw != nil {
+		var n int
+		n, err = writeNow(c.raw, buf)
+		if err == nil && n < len(buf) {
+			// A slow reader: wait for it elsewhere, holding writeMu until
+			// the rest is written, so that no other frame goes between.
+			go c.finishWrite(append([]byte(nil), buf[n:]...))
+			return true, true
+		}
+	} else {
+		_, err = c.nc.Write(buf)
+	}
 	c.writeMu.Unlock()
 	if err != nil {
 		c.nc.Close()
-		return false
+		return false, false
 	}
+	c.wroteEvents()
+	return true, false
+}
+
+// finishWrite writes the rest of a batch the socket had no room for,
+// waiting at most the write deadline, then goes on flushing on this
+// goroutine. The caller locked writeMu for it and holds c.writing.
+func (c *conn) finishWrite(rest []byte) {
+	_, err := c.nc.Write(rest)
+	c.writeMu.Unlock()
+	if err != nil {
+		c.nc.Close() // the reader notices and finishes
+		c.writing.Store(false)
+		return
+	}
+	c.wroteEvents()
+	c.flush()
+}
+
+// wroteEvents counts a write of events.
+func (c *conn) wroteEvents() {
 	if c.h.Writes != nil {
 		c.h.Writes.Add(1)
 	}
 	if c.h.WriteDelay > 0 {
 		c.lastWrite.Store(time.Now().UnixNano())
 	}
-	return true
 }
 
 // Close says goodbye with a goaway frame and closes; it must not block.
