@@ -193,6 +193,7 @@ func reportFanout(stdout io.Writer, r bench.FanoutResult) {
 	}
 	fmt.Fprintf(stdout, "elapsed:              %s\n", r.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "deliveries/s:         %.0f\n", r.PerSecond())
+	fmt.Fprintf(stdout, "updates delivered/s:  %.0f (frames and the updates they covered: the saturation figure)\n", r.CoveredPerSecond())
 	fmt.Fprintf(stdout, "server CPU:           %s (%.0f%% of one core; the load generator shares the machine)\n", r.ServerCPU.Round(time.Millisecond), 100*r.ServerCPU.Seconds()/r.Elapsed.Seconds())
 	if r.Deliveries > 0 && r.Covered > 0 {
 		fmt.Fprintf(stdout, "server CPU per frame:  %.2f µs (per update delivered: %.2f µs)\n", float64(r.ServerCPU.Nanoseconds())/1e3/float64(r.Deliveries), float64(r.ServerCPU.Nanoseconds())/1e3/float64(r.Covered))

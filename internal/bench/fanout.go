@@ -47,6 +47,10 @@ type FanoutResult struct {
 // PerSecond is deliveries (frames) per second.
 func (r FanoutResult) PerSecond() float64 { return float64(r.Deliveries) / r.Elapsed.Seconds() }
 
+// CoveredPerSecond is updates delivered per second, those a newer frame
+// covered included.
+func (r FanoutResult) CoveredPerSecond() float64 { return float64(r.Covered) / r.Elapsed.Seconds() }
+
 // Fanout has p users, each watched by the same k sessions (one account
 // each, approved by every publisher), change presence m times each, all at
 // once and as fast as the server answers, and measures how fast and how
