@@ -54,6 +54,39 @@ func (r *pipeReader) next() []byte {
 	}
 }
 
+// numbered reads the snapshot, then n messages whose bodies start with
+// their number, 0 … n-1: each whole, in order, none lost. Presence frames
+// between them (sessions arriving) are skipped.
+func (r *pipeReader) numbered(n int) {
+	r.t.Helper()
+	if f := r.next(); !strings.Contains(string(f), `"snapshot"`) {
+		r.t.Fatalf("first frame: %.80s", f)
+	}
+	last := uint64(0)
+	for i := 0; i < n; {
+		var f struct {
+			Type string
+			Seq  uint64
+			Body string
+		}
+		raw := r.next()
+		if err := json.Unmarshal(raw, &f); err != nil {
+			r.t.Fatalf("frame %d is not whole: %v: %.80q", i, err, raw)
+		}
+		if f.Type == "presence" {
+			continue
+		}
+		if f.Type != "message" || f.Seq <= last {
+			r.t.Fatalf("frame %d: %.80s (previous seq %d)", i, raw, last)
+		}
+		last = f.Seq
+		if num, _, _ := strings.Cut(f.Body, " "); num != strconv.Itoa(i) {
+			r.t.Fatalf("frame %d carries message %s", i, num)
+		}
+		i++
+	}
+}
+
 // frameLen is the length of the frame b starts with, if its header is in b.
 func frameLen(b []byte) (int, bool) {
 	if len(b) < 2 {
@@ -99,28 +132,7 @@ func TestQueuedEventsGoOutTogetherInOrder(t *testing.T) {
 	c.Wake()
 
 	r := &pipeReader{t: t, peer: peer}
-	if f := r.next(); !strings.Contains(string(f), `"snapshot"`) {
-		t.Fatalf("first frame: %s", f)
-	}
-	last := uint64(0)
-	for i := 0; i < n; i++ {
-		var f struct {
-			Type string
-			Seq  uint64
-			Body string
-		}
-		raw := r.next()
-		if err := json.Unmarshal(raw, &f); err != nil {
-			t.Fatalf("frame %d is not whole: %v: %q", i, err, raw)
-		}
-		if f.Type != "message" || f.Seq <= last {
-			t.Fatalf("frame %d: %s (previous seq %d)", i, raw, last)
-		}
-		last = f.Seq
-		if num, _, _ := strings.Cut(f.Body, " "); num != strconv.Itoa(i) {
-			t.Fatalf("frame %d carries message %s", i, num)
-		}
-	}
+	r.numbered(n)
 	// 151 frames in batches of maxBatch: 3 writes, however they were woken
 	if want := (n + 1 + maxBatch - 1) / maxBatch; r.writes != want {
 		t.Fatalf("%d frames came in %d writes, want %d", n+1, r.writes, want)

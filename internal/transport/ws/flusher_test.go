@@ -2,7 +2,6 @@ package ws
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"strconv"
 	"strings"
@@ -98,31 +97,5 @@ func TestFullSocketDoesNotHoldTheWorker(t *testing.T) {
 			break
 		}
 	}
-	sr := &pipeReader{t: t, peer: slowPeer}
-	if f := sr.next(); !strings.Contains(string(f), `"snapshot"`) {
-		t.Fatalf("first frame: %.80s", f)
-	}
-	last := uint64(0)
-	for i := 0; i < n; i++ {
-		var f struct {
-			Type string
-			Seq  uint64
-			Body string
-		}
-		raw := sr.next()
-		if err := json.Unmarshal(raw, &f); err != nil {
-			t.Fatalf("frame %d is not whole: %v: %.80q", i, err, raw)
-		}
-		if f.Type == "presence" { // the arrival of fast's or other's session
-			i--
-			continue
-		}
-		if f.Type != "message" || f.Seq <= last {
-			t.Fatalf("frame %d: %.80s (previous seq %d)", i, raw, last)
-		}
-		last = f.Seq
-		if num, _, _ := strings.Cut(f.Body, " "); num != strconv.Itoa(i) {
-			t.Fatalf("frame %d carries message %s", i, num)
-		}
-	}
+	(&pipeReader{t: t, peer: slowPeer}).numbered(n)
 }
