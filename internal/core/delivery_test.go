@@ -575,3 +575,33 @@ func TestRightsLostWhileSigningIn(t *testing.T) {
 		t.Fatalf("a revocation among the kept events, old checkpoint: %v", err)
 	}
 }
+
+// A fan-out's pooled targets keep no account or user alive once given
+// back, and a buffer grown past maxPooledTargets is not kept at all.
+func TestPooledTargetsKeepNothing(t *testing.T) {
+	tb := &targetBuf{}
+	for i := 0; i < 3; i++ {
+		tb.t = append(tb.t, Target{Account: "v@x", Resource: "r"})
+		tb.u = append(tb.u, &user{address: "v@x"})
+	}
+	putTargets(tb)
+	if len(tb.t) != 0 || len(tb.u) != 0 {
+		t.Fatalf("pooled with %d targets, %d users", len(tb.t), len(tb.u))
+	}
+	for i, x := range tb.t[:cap(tb.t)] {
+		if x != (Target{}) {
+			t.Fatalf("target %d still names %q", i, x.Account)
+		}
+	}
+	for i, u := range tb.u[:cap(tb.u)] {
+		if u != nil {
+			t.Fatalf("user %d still referenced", i)
+		}
+	}
+	big := &targetBuf{t: make([]Target, 1, maxPooledTargets+1)}
+	big.t[0] = Target{Account: "v@x"}
+	putTargets(big)
+	if big.t[0].Account != "v@x" {
+		t.Fatal("a buffer too big for the pool was emptied as if pooled")
+	}
+}

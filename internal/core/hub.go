@@ -1062,11 +1062,12 @@ func self(account string) []Target { return []Target{{Account: account}} }
 func (h *Hub) broadcastLocked(u *user) {
 	view := u.fullView()
 	h.deliver(delivery{ev: PresenceEvent{View: view}, subject: u, flow: FlowPresence, to: self(u.address)})
-	to := make([]Target, 0, u.viewers.len())
+	tb := getTargets()
 	for _, v := range u.viewers.all() {
-		to = append(to, Target{Account: v})
+		tb.t = append(tb.t, Target{Account: v})
 	}
-	h.deliver(delivery{ev: PresenceEvent{View: view}, subject: u, flow: FlowPresence, to: to})
+	h.deliver(delivery{ev: PresenceEvent{View: view}, subject: u, flow: FlowPresence, to: tb.t})
+	putTargets(tb)
 }
 
 // reshowLocked sends every session that may see u, and every one that
