@@ -313,8 +313,9 @@ func (u *user) remoteRes() map[string]Presence {
 // sessionList is a user's sessions with what routing asks of them.
 type sessionList struct {
 	all     []*Session
-	apps    []Channel // the app channels among them, each once
-	private bool      // one is in an app its user keeps private
+	apps    []Channel   // the app channels among them, each once
+	private bool        // one is in an app its user keeps private
+	one     [1]*Session // all's array when there is one session (most accounts): no array of its own
 }
 
 func (u *user) list() []*Session {
@@ -340,6 +341,10 @@ func (u *user) hasPrivate() bool {
 
 func (u *user) setList(l []*Session) {
 	sl := &sessionList{all: l}
+	if len(l) == 1 {
+		sl.one[0] = l[0]
+		sl.all = sl.one[:]
+	}
 	for _, s := range l {
 		if !s.channel.FirstParty() && !slices.Contains(sl.apps, s.channel) {
 			sl.apps = append(sl.apps, s.channel)

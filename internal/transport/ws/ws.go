@@ -131,8 +131,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.startOnce.Do(h.start)
 	c := &conn{h: h, nc: nc, proto: h.Proto.NewConn("ws", tok, checked)}
 	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for our answer
-		c.pre, _ = brw.Reader.Peek(n)
-		c.pre = append([]byte(nil), c.pre...)
+		b, _ := brw.Reader.Peek(n)
+		c.pre = string(b)
 	}
 	nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := io.WriteString(nc, websocket.Accept(key, proto)); err != nil {
@@ -165,14 +165,14 @@ type conn struct {
 	h          *Handler
 	nc         net.Conn
 	pc         netpoll.Conn // parks it while idle
-	pre        []byte       // bytes the client sent before our handshake answer
+	pre        string       // bytes the client sent before our handshake answer (a string: 8 bytes less to hold)
 	proto      *wire.Conn
 	writeMu    sync.Mutex
 	writing    atomic.Bool  // a flush goroutine runs (or hello is not answered yet)
 	closed     atomic.Bool  // the close frame went out
 	peerClosed atomic.Bool  // the peer's close frame came in
 	lastWrite  atomic.Int64 // unix nanoseconds of the last events written, with a WriteDelay
-	deadline   time.Time    // write deadline currently set; guarded by writeMu
+	deadline   int64        // write deadline currently set, unix nanoseconds (16 bytes less than a time.Time); guarded by writeMu
 	finishOnce sync.Once
 }
 
@@ -184,7 +184,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		n := copy(p, c.pre)
 		c.pre = c.pre[n:]
 		if len(c.pre) == 0 {
-			c.pre = nil
+			c.pre = "" // an empty substring would keep the bytes alive
 		}
 		return n, nil
 	}
@@ -383,9 +383,10 @@ func (c *conn) control(op byte, payload []byte) error {
 // fan-out writes to every watcher. The caller holds writeMu.
 func (c *conn) extendDeadline() {
 	now := time.Now()
-	if c.deadline.Sub(now) < writeTimeout/2 {
-		c.deadline = now.Add(writeTimeout)
-		c.nc.SetWriteDeadline(c.deadline)
+	if time.Duration(c.deadline-now.UnixNano()) < writeTimeout/2 {
+		d := now.Add(writeTimeout)
+		c.deadline = d.UnixNano()
+		c.nc.SetWriteDeadline(d)
 	}
 }
 
@@ -527,8 +528,9 @@ func (c *conn) closeWith(code int, reason string, last []byte) {
 		return
 	}
 	c.writeMu.Lock()
-	c.deadline = time.Now().Add(time.Second)
-	c.nc.SetWriteDeadline(c.deadline)
+	d := time.Now().Add(time.Second)
+	c.deadline = d.UnixNano()
+	c.nc.SetWriteDeadline(d)
 	var buf []byte
 	if last != nil {
 		buf = websocket.AppendFrame(buf, websocket.OpText, last)
