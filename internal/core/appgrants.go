@@ -112,7 +112,15 @@ func (u *user) grants() grantTable {
 	return nil
 }
 
-func (u *user) setGrants(t grantTable) { u.grantsP.Store(&t) }
+// setGrants replaces u's table; an account that granted nothing (most)
+// keeps no table at all.
+func (u *user) setGrants(t grantTable) {
+	if t == nil {
+		u.grantsP.Store(nil)
+		return
+	}
+	u.grantsP.Store(&t)
+}
 
 // grantsGroup reports whether one of u's grants covers a group of its
 // address book, which a change of a card may change.

@@ -116,7 +116,7 @@ func (h *Hub) joinCallLocked(c *call, address, node string) bool {
 		return false
 	}
 	account, resource, _ := addr.Parse(address)
-	x := &Session{hub: h, Account: account, Resource: resource, node: node}
+	x := &Session{hub: h, Account: account, Resource: resource, standIn: &standIn{node: node}}
 	switch c.state {
 	case callEnded:
 		h.callEventLocked(x, c.over)
@@ -132,7 +132,7 @@ func (h *Hub) joinCallLocked(c *call, address, node string) bool {
 // standIn is c's party standing for the session address on node, if any.
 func (c *call) standIn(address, node string) *Session {
 	for _, x := range c.parties() {
-		if x.node == node && x.Address() == address {
+		if x.node() == node && x.Address() == address {
 			return x
 		}
 	}
@@ -175,7 +175,7 @@ func (h *Hub) Ring(origin string, st CallStep) (RingReply, error) {
 		r.Busy = true
 		return r, nil
 	}
-	c := &call{id: st.Call, caller: &Session{Account: caller, Resource: callerRes, node: origin}, callee: bare}
+	c := &call{id: st.Call, caller: &Session{Account: caller, Resource: callerRes, standIn: &standIn{node: origin}}, callee: bare}
 	r.Online = h.ringLocked(c, ru, resource, caller, CallEvent{Call: st.Call, Event: CallIncoming, From: st.From, Data: st.Data, Sent: h.clock.Now()})
 	if len(c.rung) == 0 {
 		return r, nil
@@ -316,7 +316,7 @@ func (h *Hub) PeerGone(node string) {
 	h.calls.mu.Lock()
 	var owned []*call
 	for _, c := range h.calls.byID {
-		if slices.ContainsFunc(c.parties(), func(x *Session) bool { return x.node == node }) {
+		if slices.ContainsFunc(c.parties(), func(x *Session) bool { return x.node() == node }) {
 			owned = append(owned, c)
 		}
 	}
@@ -330,7 +330,7 @@ func (h *Hub) PeerGone(node string) {
 	for _, c := range owned {
 		h.withCall(c.id, func(c *call) error {
 			for _, x := range c.parties() {
-				if x.node == node && c.state != callEnded {
+				if x.node() == node && c.state != callEnded {
 					h.leaveCallLocked(c, x)
 				}
 			}

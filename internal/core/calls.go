@@ -465,8 +465,8 @@ func (h *Hub) callEventLocked(x *Session, ev CallEvent) {
 	if ev.Sent.IsZero() {
 		ev.Sent = h.clock.Now()
 	}
-	if x.node != "" { // a session of another node: told there (callpeers.go)
-		h.cfg.Peers.CallNotify(x.node, CallStep{Call: ev.Call, Op: stepEvent, To: x.Address(), Event: &ev})
+	if x.node() != "" { // a session of another node: told there (callpeers.go)
+		h.cfg.Peers.CallNotify(x.node(), CallStep{Call: ev.Call, Op: stepEvent, To: x.Address(), Event: &ev})
 		return
 	}
 	h.deliver(delivery{ev: ev, subject: x.user, flow: FlowMessage, to: []Target{x.target()}})

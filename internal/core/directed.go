@@ -29,20 +29,22 @@ func (s *Session) Direct(to string, available bool) error {
 	if viewer := s.user.viewers.has(bare); ru == nil || viewer || !Allow(h.factsLocked(ru, s.Account, s.channel), FlowMessage) {
 		return nil // offline, already sees the user through a subscription, or does not take from the user
 	}
+	directed := s.directedLocked()
 	if !available || !s.available {
-		if _, ok := s.directed[bare]; ok {
-			delete(s.directed, bare)
+		if _, ok := directed[bare]; ok {
+			s.undirectOneLocked(bare)
 			h.directLocked(s, bare, false)
 		}
 		return nil
 	}
-	if _, ok := s.directed[bare]; !ok && len(s.directed) >= MaxDirected {
+	if _, ok := directed[bare]; !ok && len(directed) >= MaxDirected {
 		return Errorf(CodeLimit, "presence directed to more than %d accounts", MaxDirected)
 	}
-	if s.directed == nil {
-		s.directed = map[string]struct{}{}
+	r := s.rareLocked()
+	if r.directed == nil {
+		r.directed = map[string]struct{}{}
 	}
-	s.directed[bare] = struct{}{}
+	r.directed[bare] = struct{}{}
 	h.directLocked(s, bare, true)
 	return nil
 }
@@ -63,10 +65,34 @@ func (h *Hub) directLocked(s *Session, to string, available bool) {
 
 // undirectLocked tells everyone s directed presence to that it is gone.
 func (h *Hub) undirectLocked(s *Session) {
-	for bare := range s.directed {
+	for bare := range s.directedLocked() {
 		h.directLocked(s, bare, false)
 	}
-	s.directed = nil
+	if s.rare != nil {
+		s.rare.directed = nil
+		s.dropRareLocked()
+	}
+}
+
+// directedLocked is the set of accounts s directed presence to (nil:
+// none); the caller holds s's account lock.
+func (s *Session) directedLocked() map[string]struct{} {
+	if s.rare == nil {
+		return nil
+	}
+	return s.rare.directed
+}
+
+// undirectOneLocked takes bare out of s's directed presence.
+func (s *Session) undirectOneLocked(bare string) {
+	if s.rare == nil {
+		return
+	}
+	delete(s.rare.directed, bare)
+	if len(s.rare.directed) == 0 {
+		s.rare.directed = nil
+		s.dropRareLocked()
+	}
 }
 
 // withdrawDirectedLocked ends the directed presence of u's sessions to
@@ -75,10 +101,10 @@ func (h *Hub) undirectLocked(s *Session) {
 // later. The caller holds u's lock.
 func (h *Hub) withdrawDirectedLocked(u *user, viewer string) {
 	for _, s := range u.list() {
-		for bare := range s.directed {
+		for bare := range s.directedLocked() {
 			if viewer == "" || bare == viewer {
 				h.directLocked(s, bare, false)
-				delete(s.directed, bare)
+				s.undirectOneLocked(bare)
 			}
 		}
 	}

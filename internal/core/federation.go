@@ -140,27 +140,30 @@ func (h *Hub) remotePresenceLocked(loaded *user, rbare, rres, local string, p *P
 		if ru.viewers.len() == 0 {
 			return false, nil // nobody here may see it: nothing to keep
 		}
-		_, known := ru.remote[rres]
-		if !known && len(ru.remote) >= h.cfg.Limits.SessionsPerAccount {
+		_, known := ru.remoteRes()[rres]
+		if !known && len(ru.remoteRes()) >= h.cfg.Limits.SessionsPerAccount {
 			return false, Errorf(CodeLimit, "at most %d resources per account", h.cfg.Limits.SessionsPerAccount)
 		}
-		if ru.remote == nil {
-			ru.remote, ru.greeted = map[string]Presence{}, map[string]struct{}{}
+		if ru.fed == nil {
+			ru.fed = &remoteUser{remote: map[string]Presence{}, greeted: map[string]struct{}{}}
 		}
-		ru.remote[rres] = *p
+		ru.fed.remote[rres] = *p
 		key := rres + "\x00" + local
-		_, greeted := ru.greeted[key]
+		_, greeted := ru.fed.greeted[key]
 		arrived = !greeted
-		ru.greeted[key] = struct{}{}
+		ru.fed.greeted[key] = struct{}{}
 		h.keepLocked(ru)
 	case rres == "":
-		ru.remote, ru.greeted = nil, nil
-	default:
-		delete(ru.remote, rres)
-		for key := range ru.greeted {
+		ru.fed = nil
+	case ru.fed != nil:
+		delete(ru.fed.remote, rres)
+		for key := range ru.fed.greeted {
 			if strings.HasPrefix(key, rres+"\x00") {
-				delete(ru.greeted, key)
+				delete(ru.fed.greeted, key)
 			}
+		}
+		if len(ru.fed.remote) == 0 {
+			ru.fed = nil
 		}
 	}
 	if wasOnline && !ru.online() {
@@ -184,8 +187,8 @@ func (h *Hub) RemoteDomainGone(domain string) {
 			continue // (u.remote is read under u's lock, below)
 		}
 		unlock := h.lock(u.address)
-		if len(u.remote) > 0 {
-			u.remote, u.greeted, u.lastSeen = nil, nil, h.clock.Now()
+		if len(u.remoteRes()) > 0 {
+			u.fed, u.lastSeen = nil, h.clock.Now()
 			h.forgetLocked(u)
 			to := make([]Target, 0, u.viewers.len())
 			for _, v := range u.viewers.all() {
@@ -474,10 +477,11 @@ type pendingQuery struct{ id, account string }
 // answer reaches s whatever account lets s see (its server decided what to
 // answer). The caller holds s's account lock.
 func (s *Session) expectAnswer(id, account string) {
-	if len(s.queries) == maxQueriesInFlight {
-		s.queries = slices.Delete(s.queries, 0, 1)
+	r := s.rareLocked()
+	if len(r.queries) == maxQueriesInFlight {
+		r.queries = slices.Delete(r.queries, 0, 1)
 	}
-	s.queries = append(s.queries, pendingQuery{id, account})
+	r.queries = append(r.queries, pendingQuery{id, account})
 }
 
 // answered reports whether an iq result or error with id from account
@@ -485,11 +489,18 @@ func (s *Session) expectAnswer(id, account string) {
 // another domain is an ordinary stanza from a stranger or a contact,
 // decided by the message rule. The caller holds s's account lock.
 func (s *Session) answered(id, account string) bool {
-	i := slices.Index(s.queries, pendingQuery{id, account})
+	if s.rare == nil {
+		return false
+	}
+	i := slices.Index(s.rare.queries, pendingQuery{id, account})
 	if i < 0 {
 		return false
 	}
-	s.queries = slices.Delete(s.queries, i, i+1)
+	s.rare.queries = slices.Delete(s.rare.queries, i, i+1)
+	if len(s.rare.queries) == 0 {
+		s.rare.queries = nil
+		s.dropRareLocked()
+	}
 	return true
 }
 
@@ -547,7 +558,7 @@ func (h *Hub) RemoteOnline(domain string) bool {
 			continue // (u.remote is read under u's lock, below)
 		}
 		unlock := h.lock(u.address)
-		online := len(u.remote) > 0
+		online := len(u.remoteRes()) > 0
 		unlock()
 		if online {
 			return true
@@ -569,7 +580,7 @@ func (h *Hub) RemoteResync(domain string) {
 			continue // (u.remote is read under u's lock, below)
 		}
 		unlock := h.lock(u.address)
-		if len(u.remote) > 0 {
+		if len(u.remoteRes()) > 0 {
 			for _, v := range u.viewers.all() {
 				asks = append(asks, ask{v, u.address})
 			}

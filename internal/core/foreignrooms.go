@@ -131,7 +131,7 @@ func (x *foreignIndex) sessions(domain string) []*Session {
 // foreignAt is the index of room in s's rooms of other domains, or -1.
 // The caller holds s's account lock.
 func (s *Session) foreignAt(room string) int {
-	for i, r := range s.foreign {
+	for i, r := range s.foreignLocked() {
 		if r.room == room {
 			return i
 		}
@@ -139,13 +139,31 @@ func (s *Session) foreignAt(room string) int {
 	return -1
 }
 
+// foreignLocked is s's rooms of other domains; the caller holds s's
+// account lock.
+func (s *Session) foreignLocked() []foreignRoom {
+	if s.rare == nil {
+		return nil
+	}
+	return s.rare.foreign
+}
+
+// setForeignLocked makes rooms s's rooms of other domains.
+func (s *Session) setForeignLocked(rooms []foreignRoom) {
+	if len(rooms) == 0 {
+		rooms = nil
+	}
+	if rooms == nil && s.rare == nil {
+		return
+	}
+	s.rareLocked().foreign = rooms
+	s.dropRareLocked()
+}
+
 // dropForeignLocked forgets s's room i; the caller holds s's account lock.
 func (h *Hub) dropForeignLocked(s *Session, i int) {
-	h.foreign.add(addr.DomainOf(s.foreign[i].room), s, -1)
-	s.foreign = append(s.foreign[:i], s.foreign[i+1:]...)
-	if len(s.foreign) == 0 {
-		s.foreign = nil
-	}
+	h.foreign.add(addr.DomainOf(s.foreignLocked()[i].room), s, -1)
+	s.setForeignLocked(append(s.foreignLocked()[:i], s.foreignLocked()[i+1:]...))
 }
 
 // InForeignRoom reports whether the session joined room, a bare address of
@@ -157,7 +175,7 @@ func (s *Session) InForeignRoom(room string) bool {
 	}
 	defer s.hub.lock(s.Account)()
 	i := s.foreignAt(bare)
-	return i >= 0 && s.foreign[i].state != foreignLeaving
+	return i >= 0 && s.foreignLocked()[i].state != foreignLeaving
 }
 
 // checkForeign validates a session's stanza to a room.
@@ -224,19 +242,19 @@ func (s *Session) ToForeignRoom(st ForeignStanza) error {
 		return errUnavailable
 	}
 	if i < 0 {
-		if len(s.foreign) >= h.roomLimits().RoomsPerSession && !s.dropLeavingLocked() {
+		if len(s.foreignLocked()) >= h.roomLimits().RoomsPerSession && !s.dropLeavingLocked() {
 			return Errorf(CodeLimit, "this session is in %d rooms of other domains, the limit", h.roomLimits().RoomsPerSession)
 		}
-		s.foreign = append(s.foreign, foreignRoom{room: room, nick: nick, state: foreignJoining})
+		s.setForeignLocked(append(s.foreignLocked(), foreignRoom{room: room, nick: nick, state: foreignJoining}))
 		h.foreign.add(addr.DomainOf(room), s, 1)
-		i = len(s.foreign) - 1
+		i = len(s.foreignLocked()) - 1
 	}
 	s.noteSentLocked(i, st, nick)
 	st.From = s.Address()
 	r := h.deliver(delivery{ev: st, subject: s.user, flow: FlowDirected, viewer: s.Account,
 		to: []Target{{Account: room, Resource: nick}}})
 	if r.Online == 0 {
-		if join && s.foreign[i].state == foreignJoining {
+		if join && s.foreignLocked()[i].state == foreignJoining {
 			h.dropForeignLocked(s, i) // the join never left: not in it
 		}
 		return errUnavailable // the domain is refused, or federation is off
@@ -254,7 +272,7 @@ func (s *Session) noteSentLocked(i int, st ForeignStanza, nick string) {
 	if st.Kind != StanzaPresence {
 		return
 	}
-	r := &s.foreign[i]
+	r := &s.foreignLocked()[i]
 	if nick != "" {
 		r.nick = nick
 	}
@@ -269,7 +287,7 @@ func (s *Session) noteSentLocked(i int, st ForeignStanza, nick string) {
 // dropLeavingLocked forgets one room s left whose confirmation never came,
 // to make room for a new one; false when there is none.
 func (s *Session) dropLeavingLocked() bool {
-	for i, r := range s.foreign {
+	for i, r := range s.foreignLocked() {
 		if r.state == foreignLeaving {
 			s.hub.dropForeignLocked(s, i)
 			return true
@@ -317,7 +335,7 @@ func (h *Hub) FromForeignRoom(ctx context.Context, st ForeignStanza) error {
 	if st.Kind != StanzaPresence {
 		return nil
 	}
-	switch r := &s.foreign[i]; {
+	switch r := &s.foreignLocked()[i]; {
 	case st.Left, st.Type == "error" && r.state == foreignJoining:
 		h.dropForeignLocked(s, i)
 	case st.Type != "error" && r.state == foreignJoining:
@@ -331,15 +349,15 @@ func (h *Hub) FromForeignRoom(ctx context.Context, st ForeignStanza) error {
 // confirmations still reach it) or ended (they are forgotten). The caller
 // holds s's account lock.
 func (h *Hub) leaveForeignLocked(s *Session, keep bool) {
-	for i := len(s.foreign) - 1; i >= 0; i-- {
-		r := s.foreign[i]
+	for i := len(s.foreignLocked()) - 1; i >= 0; i-- {
+		r := s.foreignLocked()[i]
 		if r.state != foreignLeaving {
 			st := ForeignStanza{Kind: StanzaPresence, Type: "unavailable", From: s.Address(), To: r.room + "/" + r.nick}
 			h.deliver(delivery{ev: st, subject: s.user, flow: FlowDirected, viewer: s.Account,
 				to: []Target{{Account: r.room, Resource: r.nick}}})
 		}
 		if keep {
-			s.foreign[i].state = foreignLeaving
+			s.foreignLocked()[i].state = foreignLeaving
 		} else {
 			h.dropForeignLocked(s, i)
 		}
@@ -355,8 +373,8 @@ func (h *Hub) foreignDomainGone(domain string) {
 	domain = strings.ToLower(domain)
 	for _, s := range h.foreign.sessions(domain) {
 		unlock := h.lock(s.Account)
-		for i := len(s.foreign) - 1; i >= 0; i-- {
-			r := s.foreign[i]
+		for i := len(s.foreignLocked()) - 1; i >= 0; i-- {
+			r := s.foreignLocked()[i]
 			if addr.DomainOf(r.room) != domain {
 				continue
 			}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/presenced/presenced/internal/addr"
 	"github.com/presenced/presenced/internal/clock"
-	"github.com/presenced/presenced/internal/ratelimit"
 	"github.com/presenced/presenced/internal/store"
 )
 
@@ -284,21 +283,39 @@ type user struct {
 	hidden    map[string]time.Time        // hidden-from viewer → the same
 	invisible bool
 	lastSeen  time.Time
-	// remote holds, for an account of another domain, the presence of its
-	// resources as its server announced them (federation.go); nil for
+	// fed is kept, for an account of another domain, while its server
+	// says some of its resources are online (federation.go); nil for
 	// accounts of this domain.
+	fed *remoteUser
+}
+
+// remoteUser is what a user of another domain has that local ones do not.
+type remoteUser struct {
+	// remote holds the presence of its resources as its server announced
+	// them.
 	remote map[string]Presence
-	// greeted holds, for such an account, "resource\x00local account"
-	// for each resource online that was sent that local account's last
-	// personal events (federation.go): once per resource and account.
+	// greeted holds "resource\x00local account" for each resource online
+	// that was sent that local account's last personal events: once per
+	// resource and account.
 	greeted map[string]struct{}
+}
+
+// remoteRes is the presence of the resources of u, an account of another
+// domain, as its server announced them; nil for local accounts. The caller
+// holds u's lock.
+func (u *user) remoteRes() map[string]Presence {
+	if u.fed == nil {
+		return nil
+	}
+	return u.fed.remote
 }
 
 // sessionList is a user's sessions with what routing asks of them.
 type sessionList struct {
 	all     []*Session
-	apps    []Channel // the app channels among them, each once
-	private bool      // one is in an app its user keeps private
+	apps    []Channel   // the app channels among them, each once
+	private bool        // one is in an app its user keeps private
+	one     [1]*Session // all's array when there is one session (most accounts): no array of its own
 }
 
 func (u *user) list() []*Session {
@@ -324,6 +341,10 @@ func (u *user) hasPrivate() bool {
 
 func (u *user) setList(l []*Session) {
 	sl := &sessionList{all: l}
+	if len(l) == 1 {
+		sl.one[0] = l[0]
+		sl.all = sl.one[:]
+	}
 	for _, s := range l {
 		if !s.channel.FirstParty() && !slices.Contains(sl.apps, s.channel) {
 			sl.apps = append(sl.apps, s.channel)
@@ -426,7 +447,7 @@ func (u *user) online() bool {
 			return true
 		}
 	}
-	return len(u.remote) > 0
+	return len(u.remoteRes()) > 0
 }
 
 // fullView is the user's presence from all its sessions: what its own
@@ -445,7 +466,7 @@ func (u *user) viewOn(ch Channel, all bool) PresenceView {
 			ss = append(ss, SessionPresence{Resource: s.Resource, Presence: s.presence})
 		}
 	}
-	for r, p := range u.remote {
+	for r, p := range u.remoteRes() {
 		ss = append(ss, SessionPresence{Resource: r, Presence: p})
 	}
 	v := aggregate(u.address, ss)
@@ -534,8 +555,7 @@ func (h *Hub) newSession(account string, opts SessionOptions, sink Sink) (*Sessi
 	}
 	s := &Session{hub: h, Account: account, Resource: opts.Resource, payloads: opts.Payloads, storedAck: opts.StoredOnAck, portable: opts.Resumable,
 		transport: h.metrics.gaugeOf(opts.Transport), credential: opts.Credential, channel: opts.Channel, sink: sink,
-		started: h.sinceBorn(h.clock.Now()),
-		rate:    ratelimit.New(h.cfg.Limits.RequestsPerSecond, h.cfg.Limits.RequestBurst)}
+		started: h.sinceBorn(h.clock.Now())}
 	if !s.channel.FirstParty() {
 		s.channel.Scopes = ScopesOf(opts.Scopes)
 	}
@@ -870,9 +890,10 @@ func (h *Hub) resume(ctx context.Context, account, resource string, want *Sessio
 }
 
 func (h *Hub) stopGraceLocked(s *Session) {
-	if s.grace != nil {
-		s.grace.Stop()
-		s.grace = nil
+	if r := s.rare; r != nil && r.grace != nil {
+		r.grace.Stop()
+		r.grace = nil
+		s.dropRareLocked()
 	}
 }
 
@@ -901,11 +922,11 @@ func (s *Session) Detach(sink Sink) {
 	var t clock.Timer
 	t = h.clock.AfterFunc(grace, func() {
 		defer h.lock(s.Account)()
-		if s.grace == t && !s.ended.Load() {
+		if s.rare != nil && s.rare.grace == t && !s.ended.Load() {
 			h.endLocked(s, "session ended")
 		}
 	})
-	s.grace = t
+	s.rareLocked().grace = t
 }
 
 // SetGrace gives this session its own grace period instead of the hub's
@@ -1047,6 +1068,7 @@ func (h *Hub) setPresenceLocked(s *Session, p Presence) {
 	if p.LastActive.IsZero() {
 		p.LastActive = h.clock.Now()
 	}
+	p.Availability = p.Availability.canonical()
 	s.presence, s.available = p, true
 	h.recordLocked(s)
 	h.broadcastLocked(s.user)

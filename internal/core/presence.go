@@ -17,6 +17,18 @@ const (
 	Unavailable Availability = "unavailable"
 )
 
+// canonical is a's constant when it is one: a session then keeps no string
+// of its own for its availability (one decoded from a client's frame would
+// stay alive with it).
+func (a Availability) canonical() Availability {
+	for _, c := range [...]Availability{Available, Away, DND, XA, Unavailable} {
+		if a == c {
+			return c
+		}
+	}
+	return a
+}
+
 // rank orders availabilities for aggregation: more reachable first.
 func (a Availability) rank() int {
 	switch a {

@@ -41,11 +41,11 @@ func (h *Hub) deliverRoom(r *room, ev Event, to []*occupant, self bool) Routed {
 			continue
 		}
 		addresses := r.cfg.Mode == store.RoomMembers || moderates(f.Affiliation)
-		if oc.s.node != "" { // projected there, where its grant is
+		if oc.s.node() != "" { // projected there, where its grant is
 			if elsewhere == nil {
 				elsewhere = map[string][]RoomTarget{}
 			}
-			elsewhere[oc.s.node] = append(elsewhere[oc.s.node], RoomTarget{Address: oc.s.Address(), Addresses: addresses})
+			elsewhere[oc.s.node()] = append(elsewhere[oc.s.node()], RoomTarget{Address: oc.s.Address(), Addresses: addresses})
 			continue
 		}
 		if oc.s.channel.FirstParty() {

@@ -92,7 +92,7 @@ var errRoomElsewhere = Errorf(CodeUnavailable, "that room is kept by another nod
 // roomHome reports the node that is the home of id when it is not this
 // one ("" here). A stand-in's steps are this node's: it is the home.
 func (h *Hub) roomHome(ctx context.Context, s *Session, id RoomID) (string, error) {
-	if h.cfg.Peers == nil || s.node != "" {
+	if h.cfg.Peers == nil || s.node() != "" {
 		return "", nil
 	}
 	home, err := h.cfg.Peers.RoomHome(ctx, id)
@@ -100,7 +100,7 @@ func (h *Hub) roomHome(ctx context.Context, s *Session, id RoomID) (string, erro
 		h.log.Warn("cluster room home", "room", id.Name, "err", err)
 		return "", Errorf(CodeUnavailable, "the room's node cannot be found: try again")
 	}
-	if home != "" && s.remote != "" {
+	if home != "" && s.remote() != "" {
 		return "", errRemoteElsewhere // roomremote.go
 	}
 	return home, nil
@@ -329,9 +329,9 @@ func (h *Hub) roomStandIn(origin, account, resource string, ch Channel, create b
 		if h.rooms.standIns == nil {
 			h.rooms.standIns = map[string]*Session{}
 		}
-		x = &Session{hub: h, Account: account, Resource: resource, node: origin, channel: ch}
+		x = &Session{hub: h, Account: account, Resource: resource, standIn: &standIn{node: origin}, channel: ch}
 		if domain, ok := strings.CutPrefix(origin, remoteOrigin); ok { // roomremote.go
-			x.node, x.remote = "", domain
+			x.standIn = &standIn{remote: domain}
 		}
 		h.rooms.standIns[k] = x
 	}
@@ -421,7 +421,7 @@ func roomOfEvent(ev Event) string {
 // roomPeerGone: node died. Stand-ins of its sessions leave the rooms here;
 // this node's sessions in rooms kept there are told they left.
 func (h *Hub) roomPeerGone(node string) {
-	h.dropStandIns(func(_ string, x *Session) bool { return x.node == node })
+	h.dropStandIns(func(_ string, x *Session) bool { return x.node() == node })
 	type lost struct {
 		s    *Session
 		id   RoomID

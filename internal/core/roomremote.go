@@ -151,8 +151,8 @@ func (h *Hub) dropIdleStandIn(origin string, x *Session) {
 // until its domain is gone.
 func (h *Hub) dropRemoved(s *Session, id RoomID) {
 	h.dropIndex(s, id)
-	if s.remote != "" {
-		h.dropIdleStandIn(remoteOrigin+s.remote, s)
+	if s.remote() != "" {
+		h.dropIdleStandIn(remoteOrigin+s.remote(), s)
 	}
 }
 

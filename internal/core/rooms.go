@@ -188,7 +188,7 @@ func rank(aff string) int {
 func (h *Hub) roomFacts(r *room, s *Session, occupant bool) RoomFacts {
 	f := RoomFacts{Channel: s.channel, RoomApp: r.id.App, Affiliation: r.affOf(s.Account),
 		MembersOnly: r.cfg.Mode == store.RoomMembers, Occupant: occupant}
-	if s.node != "" {
+	if s.node() != "" {
 		f.Scopes = s.channel.Scopes // another node's session: its grant's, as its node said (roompeers.go)
 	} else if !s.channel.FirstParty() {
 		if g := h.grantOf(s.Account, s.channel); g != nil {
@@ -410,11 +410,11 @@ func (s *Session) Join(ctx context.Context, o JoinOptions) error {
 	p.LastActive = time.Time{}
 	for {
 		// only the app creates rooms in a namespace it authorizes
-		r, created, err := h.loadRoom(ctx, id, s, (!auth.appAuthorizes || auth.token) && s.remote == "")
+		r, created, err := h.loadRoom(ctx, id, s, (!auth.appAuthorizes || auth.token) && s.remote() == "")
 		if err != nil {
 			h.unindexRoom(s, id)
 			switch {
-			case err == errNotInRoom && s.remote != "":
+			case err == errNotInRoom && s.remote() != "":
 				err = errRemoteCreates
 			case err == errNotInRoom:
 				err = errRoomTokenNeeded
@@ -572,7 +572,7 @@ func (h *Hub) removeLocked(r *room, oc *occupant, reason, by, why string, tell b
 // leaveRoomsLocked takes an ending session out of its rooms; the caller
 // holds its account's lock (which room locks come after).
 func (h *Hub) leaveRoomsLocked(s *Session) {
-	if h.cfg.Peers != nil && s.node == "" {
+	if h.cfg.Peers != nil && s.node() == "" {
 		h.leaveRemoteRoomsLocked(s)
 	}
 	t := &h.rooms
@@ -1002,7 +1002,7 @@ func (h *Hub) resolveWho(r *room, s *Session, who RoomWho, resolved bool) (strin
 	}
 	if !s.channel.FirstParty() && !resolved {
 		g := h.grantOf(s.Account, s.channel)
-		if s.node != "" {
+		if s.node() != "" {
 			g = &liveGrant{} // another node's session: its node resolved what was no handle (RoomStep.Resolved)
 		}
 		if g == nil {

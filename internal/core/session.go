@@ -37,29 +37,28 @@ type Session struct {
 	credential string          // what it signed in with (lifecycle.go)
 	channel    Channel
 	accepts    kindSet
-	payloads   bool          // takes Message.Payload
-	available  bool          // has published presence: shown to others; under the account's lock
-	private    bool          // in an app its user keeps private (appgrants.go); under the account's lock
-	resync     bool          // the outbox overflowed: the next attach starts with a snapshot; under mu
-	portable   bool          // resumable on another node (SessionOptions.Resumable, adopt.go); in the padding before topics
-	topics     atomic.Uint32 // topicSet of personal events it takes
-	carbons    atomic.Bool   // takes carbon copies (XEP-0280)
-	ended      atomic.Bool   // set under the account's lock
-	offered    bool          // stored messages were offered to it (offline.go); under the account's lock
-	storedAck  bool          // an ack of a stored message deletes it (SessionOptions.StoredOnAck)
-	rate       *ratelimit.Bucket
-	node       string // a session of another node standing in a call kept here (callpeers.go); "" for this node's
-	remote     string // the domain of a session of another domain standing in a room here (roomremote.go)
+	payloads   bool            // takes Message.Payload
+	available  bool            // has published presence: shown to others; under the account's lock
+	private    bool            // in an app its user keeps private (appgrants.go); under the account's lock
+	resync     bool            // the outbox overflowed: the next attach starts with a snapshot; under mu
+	portable   bool            // resumable on another node (SessionOptions.Resumable, adopt.go)
+	offered    bool            // stored messages were offered to it (offline.go); under the account's lock
+	storedAck  bool            // an ack of a stored message deletes it (SessionOptions.StoredOnAck)
+	topics     atomic.Uint32   // topicSet of personal events it takes
+	carbons    atomic.Bool     // takes carbon copies (XEP-0280)
+	ended      atomic.Bool     // set under the account's lock
+	graceMS    uint32          // this session's own grace period in milliseconds, if set; under the account's lock
+	started    uint32          // when it was opened: seconds since the hub started (devices.go)
+	rate       ratelimit.State // requests it may make (Spend); under mu
+	// standIn is set, when it is made, on a session that stands here for
+	// one of another node or domain (callpeers.go, roompeers.go); nil for
+	// this node's own sessions.
+	standIn *standIn
 
 	// guarded by the account's lock
 	user     *user
 	presence Presence
-	directed map[string]struct{} // accounts shown directed presence (RFC 6121 § 4.6)
-	grace    clock.Timer
-	graceMS  uint32         // this session's own grace period in milliseconds, if set
-	started  uint32         // when it was opened: seconds since the hub started (devices.go)
-	queries  []pendingQuery // its queries to other domains' accounts awaiting answers (federation.go)
-	foreign  []foreignRoom  // the rooms of other domains it joined (foreignrooms.go)
+	rare     *sessionRare // what few sessions use, or use for a while; made when needed
 
 	mu     sync.Mutex
 	sink   Sink
@@ -72,6 +71,56 @@ type Session struct {
 	// (coalesceIndexLocked) and dropped when nothing is left unsent, so a
 	// reader that keeps up pays for no map.
 	coalesce map[string]uint64
+}
+
+// standIn says where the session a stand-in stands for lives.
+type standIn struct {
+	node   string // a session of another node standing in a call or room kept here (callpeers.go); "" for another domain's
+	remote string // the domain of a session of another domain standing in a room here (roomremote.go)
+}
+
+// sessionRare holds what a session needs only while detached, or once it
+// uses a feature few use: an idle session holds none of it
+// (docs/benchmarks.md, idle sessions). Guarded by the account's lock.
+type sessionRare struct {
+	grace    clock.Timer         // ends it once its grace period passes, while detached
+	directed map[string]struct{} // accounts shown directed presence (RFC 6121 § 4.6)
+	queries  []pendingQuery      // its queries to other domains' accounts awaiting answers (federation.go)
+	foreign  []foreignRoom       // the rooms of other domains it joined (foreignrooms.go)
+}
+
+// node is the node a stand-in's session lives on; "" for this node's
+// sessions and those of other domains.
+func (s *Session) node() string {
+	if s.standIn == nil {
+		return ""
+	}
+	return s.standIn.node
+}
+
+// remote is the domain of a stand-in's session of another domain; "" for
+// the rest.
+func (s *Session) remote() string {
+	if s.standIn == nil {
+		return ""
+	}
+	return s.standIn.remote
+}
+
+// rareLocked returns s.rare, made if need be; the caller holds the
+// account's lock.
+func (s *Session) rareLocked() *sessionRare {
+	if s.rare == nil {
+		s.rare = &sessionRare{}
+	}
+	return s.rare
+}
+
+// dropRareLocked lets s.rare go once nothing is left in it.
+func (s *Session) dropRareLocked() {
+	if r := s.rare; r != nil && r.grace == nil && r.directed == nil && len(r.queries) == 0 && len(r.foreign) == 0 {
+		s.rare = nil
+	}
 }
 
 // Address is the session's full address.
@@ -284,10 +333,20 @@ func (s *Session) attach(sink Sink) (old Sink) {
 
 // Spend charges one request to the session's rate limit. ok is false when
 // the request must be refused; abusive when the client should be dropped.
-func (s *Session) Spend() (ok, abusive bool) { return s.rate.Take(s.hub.clock.Now()) }
+func (s *Session) Spend() (ok, abusive bool) {
+	lim := s.hub.cfg.Limits
+	now := s.hub.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rate.Take(now, lim.RequestsPerSecond, lim.RequestBurst)
+}
 
 // Strike records a bad request and reports whether the client is abusive.
-func (s *Session) Strike() bool { return s.rate.Strike() }
+func (s *Session) Strike() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rate.Strike()
+}
 
 // Pending reports whether unsent events wait in the outbox.
 func (s *Session) Pending() bool {

@@ -35,24 +35,32 @@ func (s *Server) grant(seconds int64) time.Duration {
 
 // Conn is the protocol state of one client: who it is and its session.
 type Conn struct {
-	srv       *Server
-	transport string
-	Account   string // set once authenticated (by header, cookie or hello)
-	// Credential is the ID of the token that authenticated it: revoking
-	// that token ends the session (core lifecycle).
-	Credential string
-	// Checked is the hub's Checkpoint taken before Credential was verified
-	// (core.SessionOptions.Checked).
-	Checked core.Checkpoint
-	// App is set when an app's access token authenticated it, with the
-	// Scopes its user granted the app: the session is the app's channel
-	// (docs/apps.md).
-	App     string
-	Scopes  []string
+	srv     *Server
 	Session *core.Session
-	bye     bool
-	stored  bool   // the last message frame was stored for later
-	called  string // the call a call frame placed, for its reply
+	// signin is what authenticated the client (by header, cookie or
+	// hello), until its session is open: the session keeps what it needs
+	// of it, so an idle connection holds no second copy.
+	signin *signin
+	bye    bool
+	stored bool   // the last message frame was stored for later
+	called string // the call a call frame placed, for its reply
+}
+
+// signin is what a credential proved, and how the client connects.
+type signin struct {
+	transport string
+	account   string
+	// credential is the ID of the token that authenticated it: revoking
+	// that token ends the session (core lifecycle).
+	credential string
+	// checked is the hub's Checkpoint taken before the credential was
+	// verified (core.SessionOptions.Checked).
+	checked core.Checkpoint
+	// app is set when an app's access token authenticated it, with the
+	// scopes its user granted the app: the session is the app's channel
+	// (docs/apps.md).
+	app    string
+	scopes []string
 }
 
 // Finish ends the session if the client said bye; transports call it after
@@ -68,7 +76,7 @@ func (c *Conn) Finish() {
 // header or web session cookie), is what it proved, and checked the
 // checkpoint taken before verifying it; nil: hello must carry a token.
 func (s *Server) NewConn(transport string, tok *store.Token, checked core.Checkpoint) *Conn {
-	c := &Conn{srv: s, transport: transport, Checked: checked}
+	c := &Conn{srv: s, signin: &signin{transport: transport, checked: checked}}
 	if tok != nil {
 		c.authenticated(*tok)
 	}
@@ -77,7 +85,13 @@ func (s *Server) NewConn(transport string, tok *store.Token, checked core.Checkp
 
 // authenticated records what tok proves.
 func (c *Conn) authenticated(tok store.Token) {
-	c.Account, c.Credential, c.App, c.Scopes = tok.Account, tok.ID, tok.App, tok.Scopes
+	in := c.signin
+	in.account, in.credential, in.app, in.scopes = tok.Account, tok.ID, tok.App, tok.Scopes
+}
+
+// opened records the client's session, which keeps what signin said.
+func (c *Conn) opened(s *core.Session) {
+	c.Session, c.signin = s, nil
 }
 
 // ErrClose is returned with the last frame to send when the connection must
@@ -97,9 +111,10 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 			return Error(f.ID, core.Errorf(core.CodeUnauthorized, "%v", err)), ErrClose
 		}
 		c.authenticated(tok)
-		c.Checked = checked
+		c.signin.checked = checked
 	}
-	if c.Account == "" {
+	in := c.signin
+	if in.account == "" {
 		return Error(f.ID, core.Errorf(core.CodeUnauthorized, "hello needs a token")), ErrClose
 	}
 	if f.Grace != nil && *f.Grace < 0 {
@@ -112,10 +127,10 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 	)
 	if f.Resume != nil {
 		// a session of a node of the cluster that is gone is adopted here
-		s, _, err = c.srv.Hub.ResumeAs(ctx, c.Account, f.Resume.Session, f.Resume.Seq, c.sessionOptions(), sink)
+		s, _, err = c.srv.Hub.ResumeAs(ctx, in.account, f.Resume.Session, f.Resume.Seq, c.sessionOptions(), sink)
 		resumed = err == nil // a resume that resynced, or was adopted, is still the same session
 		if resumed {
-			if err := s.SetCredential(c.Credential, c.Checked); err != nil {
+			if err := s.SetCredential(in.credential, in.checked); err != nil {
 				return Error(f.ID, err), ErrClose
 			}
 		}
@@ -126,12 +141,12 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 			p := f.Presence.core()
 			opts.Presence = &p
 		}
-		s, err = c.srv.Hub.Connect(ctx, c.Account, opts, sink)
+		s, err = c.srv.Hub.Connect(ctx, in.account, opts, sink)
 	}
 	if err != nil {
 		return Error(f.ID, err), nil // the client may try again (e.g. connect anew after session_expired)
 	}
-	c.Session = s
+	c.opened(s)
 	if f.Grace != nil { // before the transport can detach: the session's first drop already waits this long
 		s.SetGrace(c.srv.grant(*f.Grace))
 	}
@@ -142,16 +157,17 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 // sessionOptions describe a session of this connection: its sessions
 // may be resumed on another node of a cluster (core adopt.go).
 func (c *Conn) sessionOptions() core.SessionOptions {
-	return core.SessionOptions{Transport: c.transport, Credential: c.Credential, Checked: c.Checked,
-		Channel: core.Channel{App: c.App}, Scopes: c.Scopes, Resumable: true}
+	in := c.signin
+	return core.SessionOptions{Transport: in.transport, Credential: in.credential, Checked: in.checked,
+		Channel: core.Channel{App: in.app}, Scopes: in.scopes, Resumable: true}
 }
 
 // ResumeAs resumes the session named by a long-poll request (whose
 // transport authenticated it), or adopts it from a node that is gone.
 func (c *Conn) ResumeAs(ctx context.Context, session string, ack uint64, sink core.Sink) (*core.Session, error) {
-	s, _, err := c.srv.Hub.ResumeAs(ctx, c.Account, session, ack, c.sessionOptions(), sink)
+	s, _, err := c.srv.Hub.ResumeAs(ctx, c.signin.account, session, ack, c.sessionOptions(), sink)
 	if err == nil {
-		c.Session = s
+		c.opened(s)
 	}
 	return s, err
 }
@@ -205,7 +221,8 @@ func (c *Conn) Invalid(err error) ([]byte, error) {
 }
 
 func (c *Conn) dispatch(ctx context.Context, f ClientFrame) (int, error) {
-	h, s, me := c.srv.Hub, c.Session, c.Account
+	h, s := c.srv.Hub, c.Session
+	me := s.Account
 	if n, ok, err := c.callFrame(f); ok {
 		return n, err
 	}

@@ -49,8 +49,8 @@ func tcpPair(t *testing.T) (server, peer *net.TCPConn) {
 func tcpConn(t *testing.T, h *Handler, hub *core.Hub, device string) (*conn, *net.TCPConn) {
 	t.Helper()
 	server, peer := tcpPair(t)
-	c := &conn{h: h, nc: server, raw: rawConn(server), proto: &wire.Conn{}}
-	if c.raw == nil {
+	c := &conn{h: h, nc: server, direct: rawConn(server) != nil, proto: &wire.Conn{}}
+	if !c.direct {
 		t.Fatal("a TCP connection has no raw connection")
 	}
 	c.writing.Store(true)
