@@ -20,6 +20,7 @@ import (
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/netpoll"
+	"github.com/presenced/presenced/internal/tlsrecord"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -68,6 +69,8 @@ type Server struct {
 
 	pollOnce sync.Once
 	poller   *netpoll.Poller // parks idle TCP streams (park.go)
+	tlsOnce  sync.Once
+	tlsOuter *tls.Config // TLS as tlsrecord.Handshake takes it (tlsConfig)
 
 	caps   capsCache    // verified entity capabilities (caps.go)
 	resume resumable    // streams that may be resumed (sm.go)
@@ -120,17 +123,18 @@ type conn struct {
 	s             *Server
 	nc            net.Conn
 	r             *xmlstream.Reader
-	tls           *tls.Conn
-	registrations int             // XEP-0077 requests on this stream (register.go)
-	registered    bool            // … one of which created an account
-	overHTTP      bool            // XMPP over WebSocket: TLS, if any, is the HTTP listener's
-	httpsTLS      bool            // … and it is on
-	domain        string          // the served domain the client's first stream header named (negotiate.go)
-	account       string          // after SASL
-	app           *appSignIn      // … when an app's token signed in (oauthbearer.go)
-	checked       core.Checkpoint // taken before SASL read the credentials
-	resource      string          // after binding
-	parks         bool            // a TCP stream: it waits in the poller while idle (park.go)
+	tls           tlsConn              // *tlsrecord.Conn for TLS 1.3, else *tls.Conn
+	tlsState      *tls.ConnectionState // for channel bindings, until bound
+	registrations int                  // XEP-0077 requests on this stream (register.go)
+	registered    bool                 // … one of which created an account
+	overHTTP      bool                 // XMPP over WebSocket: TLS, if any, is the HTTP listener's
+	httpsTLS      bool                 // … and it is on
+	domain        string               // the served domain the client's first stream header named (negotiate.go)
+	account       string               // after SASL
+	app           *appSignIn           // … when an app's token signed in (oauthbearer.go)
+	checked       core.Checkpoint      // taken before SASL read the credentials
+	resource      string               // after binding
+	parks         bool                 // a TCP stream: it waits in the poller while idle (park.go)
 	pc            netpoll.Conn
 	stopping      atomic.Bool // another goroutine asked the reader to end the stream (interrupt)
 
@@ -158,10 +162,21 @@ func (s *Server) handle(nc net.Conn, directTLS bool) {
 		c.linger()
 		nc.Close()
 	}
-	if directTLS {
-		c.startTLS()
-	}
-	c.serve()
+	c.serve(directTLS)
+}
+
+// tlsConn is a stream's TLS: a *tlsrecord.Conn or a *tls.Conn.
+type tlsConn interface {
+	net.Conn
+	CloseWrite() error
+	NetConn() net.Conn
+}
+
+// tlsConfig is the TLS configuration for tlsrecord.Handshake, made once:
+// session tickets are keyed by it.
+func (s *Server) tlsConfig() *tls.Config {
+	s.tlsOnce.Do(func() { s.tlsOuter = tlsrecord.Config(s.TLS) })
+	return s.tlsOuter
 }
 
 // linger lets what the client still sends arrive before the connection
@@ -189,10 +204,16 @@ func (c *conn) linger() {
 // resource is bound, runs the session on a fresh one: the negotiation's
 // deep stack (TLS handshake, SCRAM) is not kept for the session's life.
 // c.finish runs when the stream is over.
-func (c *conn) serve() {
+func (c *conn) serve(directTLS bool) {
 	defer c.recoverPanic()
 	c.nc.SetDeadline(time.Now().Add(negotiationTimeout))
-	err := c.negotiate()
+	var err error
+	if directTLS {
+		err = c.startTLS()
+	}
+	if err == nil {
+		err = c.negotiate()
+	}
 	if errors.Is(err, errBound) {
 		go c.runBound()
 		return
