@@ -387,10 +387,13 @@ func (c *Conn) handshake(b []byte) error {
 		return c.fail(alertUnexpected, "empty handshake record")
 	}
 	for len(b) > 0 {
-		if len(b) < 4 || 4+int(b[1])<<16|int(b[2])<<8|int(b[3]) > len(b) {
+		if len(b) < 4 {
 			return c.fail(alertUnexpected, "handshake message split across records")
 		}
 		n := 4 + (int(b[1])<<16 | int(b[2])<<8 | int(b[3]))
+		if n > len(b) {
+			return c.fail(alertUnexpected, "handshake message split across records")
+		}
 		msg := b[:n]
 		b = b[n:]
 		if msg[0] != msgKeyUpdate {
@@ -467,7 +470,7 @@ func (c *Conn) writeRecordsLocked(typ byte, p []byte) error {
 	}
 	buf := getBuf()
 	defer putBuf(buf)
-	for first := true; first || len(p) > 0; first = false {
+	for len(p) > 0 { // an empty write sends nothing, as crypto/tls's
 		chunk := p[:min(len(p), maxPlaintext)]
 		p = p[len(chunk):]
 		n := len(chunk) + 1 + tagLen

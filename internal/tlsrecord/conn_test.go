@@ -49,7 +49,7 @@ func startServer(t *testing.T, noTickets bool, handle func(net.Conn)) *server {
 			}
 			go func() {
 				defer raw.Close()
-				raw.SetDeadline(time.Now().Add(time.Minute)) // a guard against a hang
+				raw.SetDeadline(time.Now().Add(10 * time.Second)) // a guard against a hang
 				c, _, err := Handshake(raw, cfg)
 				if err != nil {
 					s.errs <- err
@@ -109,15 +109,16 @@ func (s *server) taken(t *testing.T) *Conn {
 // the server then reads the client's Finished and its first data at once.
 type holdConn struct {
 	net.Conn
-	mu   sync.Mutex
-	hold bool
-	held []byte
+	mu      sync.Mutex
+	hold    bool
+	flushed bool
+	held    []byte
 }
 
 func (h *holdConn) Write(p []byte) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.hold || len(p) > 0 && (p[0] == typeAppData || p[0] == 20) { // encrypted, or the compatibility CCS
+	if h.hold || !h.flushed && len(p) > 0 && (p[0] == typeAppData || p[0] == 20) { // encrypted, or the compatibility CCS
 		h.hold = true
 		h.held = append(h.held, p...)
 		return len(p), nil
@@ -128,7 +129,7 @@ func (h *holdConn) Write(p []byte) (int, error) {
 func (h *holdConn) flush() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.hold = false
+	h.hold, h.flushed = false, true
 	_, err := h.Conn.Write(h.held)
 	return err
 }
@@ -168,7 +169,7 @@ func TestRoundTrip(t *testing.T) {
 				cfg := s.roots.Clone()
 				cfg.ClientSessionCache = cache
 				c := tls.Client(h, cfg)
-				c.SetDeadline(time.Now().Add(time.Minute))
+				c.SetDeadline(time.Now().Add(10 * time.Second))
 				if err := c.Handshake(); err != nil {
 					t.Fatal(err)
 				}
@@ -206,14 +207,15 @@ func TestKeyUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Minute))
+	c.SetDeadline(time.Now().Add(10 * time.Second))
 	rc := s.taken(t)
 	exchange(t, c, 10)
 	in := <-secrets
 	if err := rc.sendKeyUpdate(true); err != nil { // the writing side: any goroutine
 		t.Fatal(err)
 	}
-	exchange(t, c, 10) // the client reads our KeyUpdate, then sends its own
+	exchange(t, c, 10)    // the client reads our KeyUpdate, and sends its own…
+	exchange(t, c, 20000) // … before this, which the server reads after it
 	var last []byte
 	for len(secrets) > 0 {
 		last = <-secrets
@@ -221,7 +223,6 @@ func TestKeyUpdate(t *testing.T) {
 	if bytes.Equal(in, last) {
 		t.Fatal("the client's KeyUpdate was not taken")
 	}
-	exchange(t, c, 20000)
 }
 
 // TestRest: a connection at rest holds no AEAD and no buffer, and goes on
@@ -244,7 +245,7 @@ func TestRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Minute))
+	c.SetDeadline(time.Now().Add(10 * time.Second))
 	s.taken(t)
 	exchange(t, c, 10)
 	if st := <-states; st.aead || st.buf {
@@ -287,22 +288,31 @@ func TestOpenSSL(t *testing.T) {
 			defer cancel()
 			cmd := exec.CommandContext(ctx, bin, "s_client", "-connect", s.addr, "-tls1_3", "-ciphersuites", name, "-verify_quiet")
 			stdin, _ := cmd.StdinPipe()
-			stdout, _ := cmd.StdoutPipe()
+			stdout, w := io.Pipe() // both: OpenSSL says KEYUPDATE on stderr
+			cmd.Stdout, cmd.Stderr = w, w
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			defer cmd.Wait()
-			defer stdin.Close()
+			defer func() {
+				stdin.Close()
+				go io.Copy(io.Discard, stdout)
+				cmd.Wait()
+				w.Close()
+			}()
 			out := bufio.NewScanner(stdout)
-			expect := func(want string) keys {
+			wait := func(want string) {
 				t.Helper()
 				for out.Scan() {
 					if out.Text() == want {
-						return <-seen
+						return
 					}
 				}
 				t.Fatalf("no %q from openssl: %v", want, out.Err())
-				return keys{}
+			}
+			expect := func(want string) keys {
+				t.Helper()
+				wait(want)
+				return <-seen
 			}
 			io.WriteString(stdin, "one\n")
 			before := expect("echo:one")
@@ -311,6 +321,7 @@ func TestOpenSSL(t *testing.T) {
 				t.Fatalf("suite %s not negotiated", name)
 			}
 			io.WriteString(stdin, "K\n") // OpenSSL: KeyUpdate, asking for ours
+			wait("KEYUPDATE")            // (a line read with the next would be lost)
 			io.WriteString(stdin, "two\n")
 			after := expect("echo:two")
 			if bytes.Equal(before.in, after.in) || bytes.Equal(before.out, after.out) {
@@ -330,7 +341,7 @@ func TestFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Minute))
+	c.SetDeadline(time.Now().Add(10 * time.Second))
 	select {
 	case got := <-s.conns:
 		if _, ok := got.(*tls.Conn); !ok {
