@@ -47,12 +47,33 @@ const (
 // records, KeyUpdates, user_canceled warnings), as crypto/tls does.
 const maxUseless = 16
 
-// bufs lends the record buffers: a connection holds one only while bytes
-// wait in it, so an idle connection holds none.
-var bufs = sync.Pool{New: func() any { b := make([]byte, maxRecord); return &b }}
+// Record buffers are lent by two pools: a connection holds one only while
+// bytes wait in it, so an idle connection holds none. Most records are
+// small (a stanza or a few), and what the pools keep after a burst of
+// logins stays in the heap until the collector empties them: small
+// buffers, and a full-size one only for records that need it.
+const smallBuf = 4 << 10
 
-func getBuf() *[]byte  { return bufs.Get().(*[]byte) }
-func putBuf(b *[]byte) { bufs.Put(b) }
+var (
+	smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBuf); return &b }}
+	largeBufs = sync.Pool{New: func() any { b := make([]byte, maxRecord); return &b }}
+)
+
+// getBuf lends a buffer of at least n bytes (at most maxRecord).
+func getBuf(n int) *[]byte {
+	if n <= smallBuf {
+		return smallBufs.Get().(*[]byte)
+	}
+	return largeBufs.Get().(*[]byte)
+}
+
+func putBuf(b *[]byte) {
+	if len(*b) == smallBuf {
+		smallBufs.Put(b)
+	} else {
+		largeBufs.Put(b)
+	}
+}
 
 // suite is what the record layer needs of a TLS 1.3 cipher suite.
 type suite struct {
@@ -272,11 +293,18 @@ func (c *Conn) releaseIfEmpty() {
 // fill reads from the socket until n bytes of records wait.
 func (c *Conn) fill(n int) error {
 	if c.buf == nil {
-		c.buf, c.off, c.end = getBuf(), 0, 0
+		c.buf, c.off, c.end = getBuf(n), 0, 0
 	}
 	if c.off+n > len(*c.buf) { // make room: nothing before off is needed (plain is empty)
-		c.end = copy(*c.buf, (*c.buf)[c.off:c.end])
+		buf := c.buf
+		if n > len(*buf) { // a record larger than the small buffer
+			c.buf = getBuf(n)
+		}
+		c.end = copy(*c.buf, (*buf)[c.off:c.end])
 		c.off = 0
+		if buf != c.buf {
+			putBuf(buf)
+		}
 	}
 	for c.end-c.off < n {
 		m, err := c.raw.Read((*c.buf)[c.end:])
@@ -468,7 +496,7 @@ func (c *Conn) writeRecordsLocked(typ byte, p []byte) error {
 		c.werr = err
 		return err
 	}
-	buf := getBuf()
+	buf := getBuf(recordHeaderLen + min(len(p), maxPlaintext) + 1 + tagLen)
 	defer putBuf(buf)
 	for len(p) > 0 { // an empty write sends nothing, as crypto/tls's
 		chunk := p[:min(len(p), maxPlaintext)]

@@ -146,7 +146,7 @@ func (h *hsConn) give(p []byte, max int) int {
 // more reads from the socket, after what is buffered.
 func (h *hsConn) more() error {
 	if h.buf == nil {
-		h.buf, h.pos, h.n = getBuf(), 0, 0
+		h.buf, h.pos, h.n = getBuf(smallBuf), 0, 0
 	}
 	if h.n == len(*h.buf) { // room at the front only
 		h.n = copy(*h.buf, (*h.buf)[h.pos:h.n])
