@@ -201,7 +201,7 @@ type Conn struct {
 	buf     *[]byte // pooled; nil when nothing is buffered
 	off     int     // start of the records not yet opened
 	end     int     // end of what was read
-	plain   []byte  // opened application data not yet read, inside *buf
+	ps, pe  int32   // opened application data not yet read: (*buf)[ps:pe] (not a slice: 16 bytes less per connection)
 	useless int
 	rerr    error // sticky: the connection can no longer be read
 
@@ -242,7 +242,7 @@ func (c *Conn) NetConn() net.Conn { return c.raw }
 
 // Pending reports whether bytes the client sent wait in the connection
 // (opened or not), so that a read would not wait for the socket.
-func (c *Conn) Pending() bool { return len(c.plain) > 0 || c.end > c.off }
+func (c *Conn) Pending() bool { return c.pe > c.ps || c.end > c.off }
 
 // Rest drops the AEADs, for a connection about to wait idle. The reader
 // calls it (or, for the writing side alone, RestWrite, any goroutine).
@@ -269,7 +269,7 @@ func (c *Conn) RestWrite() {
 
 // Read reads application data.
 func (c *Conn) Read(p []byte) (int, error) {
-	for len(c.plain) == 0 {
+	for c.pe == c.ps {
 		if c.rerr != nil {
 			return 0, c.rerr
 		}
@@ -277,14 +277,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	n := copy(p, c.plain)
-	c.plain = c.plain[n:]
+	n := copy(p, (*c.buf)[c.ps:c.pe])
+	c.ps += int32(n)
 	c.releaseIfEmpty()
 	return n, nil
 }
 
 func (c *Conn) releaseIfEmpty() {
-	if c.buf != nil && len(c.plain) == 0 && c.off == c.end {
+	if c.buf != nil && c.pe == c.ps && c.off == c.end {
 		putBuf(c.buf)
 		c.buf, c.off, c.end = nil, 0, 0
 	}
@@ -358,6 +358,7 @@ func (c *Conn) readRecord() error {
 	if err != nil {
 		return c.fail(alertBadMAC, "bad record MAC")
 	}
+	start := c.off + recordHeaderLen // of the opened content
 	c.off += recordHeaderLen + n
 	if err := c.in.next(); err != nil {
 		return c.fail(alertUnexpected, "%v", err)
@@ -375,7 +376,7 @@ func (c *Conn) readRecord() error {
 	}
 	if typ == typeAppData && len(content) > 0 {
 		c.useless = 0
-		c.plain = content
+		c.ps, c.pe = int32(start), int32(start+len(content))
 		return nil
 	}
 	if c.useless++; c.useless > maxUseless {
@@ -471,7 +472,7 @@ func (c *Conn) fail(alert byte, format string, args ...any) error {
 		c.werr = net.ErrClosed
 	}
 	c.wmu.Unlock()
-	c.plain, c.off, c.end = nil, 0, 0
+	c.ps, c.pe, c.off, c.end = 0, 0, 0, 0
 	c.releaseIfEmpty()
 	return c.rerr
 }

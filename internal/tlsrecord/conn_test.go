@@ -485,3 +485,23 @@ func FuzzRead(f *testing.F) {
 		t.Fatal("reads never ended")
 	})
 }
+
+// FuzzHandshake feeds the handshake's record reader (hsConn) what a
+// client could send before its Finished: it never panics, and a client
+// that ends without finishing fails the handshake.
+func FuzzHandshake(f *testing.F) {
+	cert, _, err := selfsigned.ForTest("localhost")
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg := Config(&tls.Config{Certificates: []tls.Certificate{cert}})
+	f.Add([]byte{22, 3, 1, 0, 5, 1, 0, 0, 1, 0})
+	f.Add([]byte{22, 3, 1, 0xff, 0xff, 1})
+	f.Add([]byte{23, 3, 3, 0, 0, 22, 3, 3})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, _, err := Handshake(&fakeConn{r: bytes.NewReader(data)}, cfg)
+		if err == nil {
+			t.Fatalf("a handshake completed on %x: %T", data, c)
+		}
+	})
+}

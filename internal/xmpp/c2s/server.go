@@ -125,18 +125,19 @@ type conn struct {
 	r             *xmlstream.Reader
 	tls           tlsConn              // *tlsrecord.Conn for TLS 1.3, else *tls.Conn
 	tlsState      *tls.ConnectionState // for channel bindings, until bound
-	registrations int                  // XEP-0077 requests on this stream (register.go)
+	registrations int32                // XEP-0077 requests on this stream (register.go)
 	registered    bool                 // … one of which created an account
 	overHTTP      bool                 // XMPP over WebSocket: TLS, if any, is the HTTP listener's
 	httpsTLS      bool                 // … and it is on
+	parks         bool                 // a TCP stream: it waits in the poller while idle (park.go)
 	domain        string               // the served domain the client's first stream header named (negotiate.go)
 	account       string               // after SASL
 	app           *appSignIn           // … when an app's token signed in (oauthbearer.go)
 	checked       core.Checkpoint      // taken before SASL read the credentials
 	resource      string               // after binding
-	parks         bool                 // a TCP stream: it waits in the poller while idle (park.go)
 	pc            netpoll.Conn
-	stopping      atomic.Bool // another goroutine asked the reader to end the stream (interrupt)
+	// (the fields are ordered so that none pads: conn is held by every
+	// idle stream)
 
 	frame   framing           // TCP's stream, or RFC 7395's framing (websocket.go)
 	finish  func(closed bool) // closes the transport once the stream is over
@@ -144,6 +145,8 @@ type conn struct {
 	batch   *[]byte           // what send gathers inside batched; under wmu
 	writing atomic.Bool       // a flush goroutine runs
 	leaving atomic.Bool       // the client closed the stream
+	// stopping: another goroutine asked the reader to end the stream (interrupt)
+	stopping atomic.Bool
 	// unhooked: this connection is no longer the core session's sink
 	// (dropped, logged out, replaced by a resumption or a newer binding).
 	// The session's outbox then fills for another sink, or for none, and
