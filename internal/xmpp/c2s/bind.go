@@ -62,7 +62,7 @@ var errBound = errors.New("xmpp: bound")
 func (c *conn) serveBound() error {
 	c.tlsState = nil // channel bindings were for SASL
 	c.nc.SetDeadline(time.Time{})
-	c.r.SetInput(idleReader{c: c, idle: c.s.idleTimeout()})
+	c.r.SetInput((*idleReader)(c))
 	return c.serveStanzas()
 }
 

@@ -266,22 +266,22 @@ func (c *conn) ended(err error) (closed bool) {
 // encrypted: the stream runs over TLS, its own or the HTTP listener's.
 func (c *conn) encrypted() bool { return c.tls != nil || c.httpsTLS }
 
-// idleReader pushes the read deadline forward on every read, so any bytes,
-// whitespace keepalives included, keep a bound stream alive; it fails
-// once the stream is being stopped (interrupt).
-type idleReader struct {
-	c    *conn
-	idle time.Duration
-}
+// idleReader is a bound stream's input: it pushes the read deadline
+// forward on every read, so any bytes, whitespace keepalives included,
+// keep a bound stream alive; it fails once the stream is being stopped
+// (interrupt). A conversion of the conn, not a value of its own: an
+// interface holding one would be one more allocation per idle stream.
+type idleReader conn
 
-func (r idleReader) Read(p []byte) (int, error) {
-	if r.c.stopping.Load() {
+func (r *idleReader) Read(p []byte) (int, error) {
+	c := (*conn)(r)
+	if c.stopping.Load() {
 		return 0, errStopped
 	}
-	r.c.pc.Touch()
-	r.c.nc.SetReadDeadline(time.Now().Add(r.idle))
-	if r.c.stopping.Load() { // interrupt's deadline may have come before ours
+	c.pc.Touch()
+	c.nc.SetReadDeadline(time.Now().Add(c.s.idleTimeout()))
+	if c.stopping.Load() { // interrupt's deadline may have come before ours
 		return 0, errStopped
 	}
-	return r.c.nc.Read(p)
+	return c.nc.Read(p)
 }
