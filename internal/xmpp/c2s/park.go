@@ -1,6 +1,8 @@
 package c2s
 
-// An idle bound TCP stream keeps no goroutine nor XML decoder: between stanzas, when
+// An idle bound TCP stream keeps no goroutine, no XML decoder, and of its
+// TLS 1.3 only the keys (internal/tlsrecord, rested here and after each
+// flush): between stanzas, when
 // nothing waits to be read (in the stream reader, inside TLS, on the
 // socket), its reader parks it in the server's poller (internal/netpoll)
 // and exits, and a new reader resumes it when bytes arrive. Its stack, the
