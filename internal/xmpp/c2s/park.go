@@ -2,11 +2,11 @@ package c2s
 
 // An idle bound TCP stream keeps no goroutine, no XML decoder, and of its
 // TLS 1.3 only the keys (internal/tlsrecord, rested here and after each
-// flush): between stanzas, when
-// nothing waits to be read (in the stream reader, inside TLS, on the
-// socket), its reader parks it in the server's poller (internal/netpoll)
-// and exits, and a new reader resumes it when bytes arrive. Its stack, the
-// largest part of an idle stream, is gone meanwhile. Streams over
+// flush): between stanzas, when nothing waits to be read (in the stream
+// reader, inside TLS, on the socket), its reader parks it in the server's
+// poller (internal/netpoll) and exits, and a new reader resumes it when
+// bytes arrive. Its stack, the largest part of an idle stream, is gone
+// meanwhile. Streams over
 // WebSocket and BOSH ride on HTTP connections and keep their readers.
 //
 // Whoever holds a stream's reader owns its descriptor: other goroutines
