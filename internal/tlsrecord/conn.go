@@ -363,6 +363,9 @@ func (c *Conn) readRecord() error {
 	if err := c.in.next(); err != nil {
 		return c.fail(alertUnexpected, "%v", err)
 	}
+	if len(plain) > maxPlaintext+1 { // content, type and padding (RFC 8446 § 5.4)
+		return c.fail(alertOverflow, "record of %d bytes of plaintext", len(plain))
+	}
 	i := len(plain) - 1 // the content type, after the content, before zero padding
 	for i >= 0 && plain[i] == 0 {
 		i--
@@ -371,9 +374,6 @@ func (c *Conn) readRecord() error {
 		return c.fail(alertUnexpected, "record without a content type")
 	}
 	typ, content := plain[i], plain[:i]
-	if len(content) > maxPlaintext {
-		return c.fail(alertOverflow, "record of %d bytes of plaintext", len(content))
-	}
 	if typ == typeAppData && len(content) > 0 {
 		c.useless = 0
 		c.ps, c.pe = int32(start), int32(start+len(content))

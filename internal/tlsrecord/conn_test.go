@@ -505,3 +505,19 @@ func FuzzHandshake(f *testing.F) {
 		}
 	})
 }
+
+// TestPaddedOverflow: a record whose content, type and padding exceed
+// 2^14 + 1 bytes is refused, even with little content.
+func TestPaddedOverflow(t *testing.T) {
+	srv, cli := pair(t)
+	inner := append([]byte{'x', typeAppData}, make([]byte, maxPlaintext)...) // zeros: padding
+	n := len(inner) + tagLen
+	rec := append([]byte{typeAppData, 3, 3, byte(n >> 8), byte(n)}, inner...)
+	cli.out.build()
+	nonce := cli.out.nonce()
+	rec = cli.out.aead.Seal(rec[:recordHeaderLen], nonce[:], rec[recordHeaderLen:], rec[:recordHeaderLen])
+	srv.raw.(*fakeConn).r = bytes.NewReader(rec)
+	if _, err := srv.Read(make([]byte, 10)); err == nil || !strings.Contains(err.Error(), "plaintext") {
+		t.Fatalf("read: %v", err)
+	}
+}

@@ -34,8 +34,9 @@ import (
 // Config returns the configuration to hand to Handshake, made once per
 // listener from cfg: a copy whose GetConfigForClient gives each
 // handshake a copy of cfg (or of what cfg's own GetConfigForClient
-// returns) that logs its secrets to the connection. Session tickets stay
-// keyed by the returned configuration, so they resume across connections.
+// returns) that logs its secrets to the connection (instead of cfg's own
+// KeyLogWriter, which is not written). Session tickets stay keyed by the
+// returned configuration, so they resume across connections.
 func Config(cfg *tls.Config) *tls.Config {
 	outer := cfg.Clone()
 	inner := cfg.GetConfigForClient
