@@ -60,8 +60,9 @@ var errBound = errors.New("xmpp: bound")
 
 // serveBound runs the bound stream until it ends or parks.
 func (c *conn) serveBound() error {
+	c.tlsState = nil // channel bindings were for SASL
 	c.nc.SetDeadline(time.Time{})
-	c.r.SetInput(idleReader{c: c, idle: c.s.idleTimeout()})
+	c.r.SetInput((*idleReader)(c))
 	return c.serveStanzas()
 }
 

@@ -188,7 +188,7 @@ func (s *Server) boshCreate(w http.ResponseWriter, r *http.Request, body *xml.St
 	bc.lastSeen = time.Now()
 	bc.watchdog = time.AfterFunc(boshInactivity, bc.inactive)
 	c := &conn{s: s, nc: bc, frame: boshFraming{}, overHTTP: true, httpsTLS: r.TLS != nil, finish: func(bool) { bc.Close() }}
-	go c.serve()
+	go c.serve(false)
 	version := attrNS(body, "version")
 	if version == "" {
 		version = "1.0"

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/presenced/presenced/internal/selfsigned"
 	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/store/sqlite"
+	"github.com/presenced/presenced/internal/tlsrecord"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -513,4 +515,71 @@ func TestIdleStreamParks(t *testing.T) {
 func readUntilEOF(c net.Conn) string {
 	b, _ := io.ReadAll(c)
 	return string(b)
+}
+
+// TestIdleStreamsHoldNothing: idle bound streams over TLS 1.3 (STARTTLS
+// and direct TLS) keep no goroutine, and their TLS is the record layer at
+// rest: no AEAD, no buffer (internal/tlsrecord).
+func TestIdleStreamsHoldNothing(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("streams park on Linux only (epoll)")
+	}
+	var mu sync.Mutex
+	var parked []string // per park: the TLS's type, and whether it was at rest
+	parkHook = func(c *conn) {
+		rc, ok := c.tls.(*tlsrecord.Conn)
+		mu.Lock()
+		parked = append(parked, fmt.Sprintf("%T at rest %v", c.tls, ok && rc.AtRest()))
+		mu.Unlock()
+	}
+	t.Cleanup(func() { parkHook = nil })
+	r := start(t, false)
+	time.Sleep(100 * time.Millisecond) // the listeners' goroutines are up
+	before := runtime.NumGoroutine()
+	const n = 12
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cfg := &tls.Config{ServerName: "localhost", RootCAs: r.roots}
+		var conn net.Conn
+		var err error
+		features := []xmpp.StreamFeature{xmpp.SASL("", "alice-password", msasl.ScramSha256Plus), xmpp.BindResource()}
+		if i%2 == 0 {
+			conn, err = net.Dial("tcp", r.addr)
+			features = append([]xmpp.StreamFeature{xmpp.StartTLS(cfg)}, features...)
+		} else {
+			conn, err = tls.Dial("tcp", r.tlsAddr, cfg)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		// no resource asked for: each gets its own
+		if _, err := xmpp.NewClientSession(ctx, jid.MustParse("alice@localhost"), conn, features...); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	r.waitParked(t, n)
+	// The flushes of the logins' presence end soon after; then the n
+	// streams hold no goroutine (the client side of these sessions starts
+	// none either).
+	var now int
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if now = runtime.NumGoroutine(); now-before < n/2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines more with %d idle streams", now-before, n)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(parked) < n {
+		t.Fatalf("%d parks seen", len(parked))
+	}
+	for _, p := range parked {
+		if p != "*tlsrecord.Conn at rest true" {
+			t.Fatalf("a stream parked with %s", p)
+		}
+	}
 }

@@ -4,17 +4,26 @@ package c2s
 
 import (
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"encoding/xml"
 	"strings"
 
+	"github.com/presenced/presenced/internal/tlsrecord"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
-func (c *conn) startTLS() {
-	c.tls = tls.Server(c.nc, c.s.TLS)
-	c.nc = c.tls
+// startTLS runs the TLS handshake; the stream then runs over it. A TLS 1.3
+// stream is carried by internal/tlsrecord, whose connection holds only its
+// keys while idle.
+func (c *conn) startTLS() error {
+	tc, cs, err := tlsrecord.Handshake(c.nc, c.s.tlsConfig())
+	if err != nil {
+		return err
+	}
+	c.tls = tc.(tlsConn)
+	c.tlsState = cs
+	c.nc = tc
+	return nil
 }
 
 // openStream reads the client's stream header and answers with ours and
@@ -107,8 +116,7 @@ func (c *conn) negotiate() error {
 			if err := c.write(xmlstream.New(nsTLS, "proceed")); err != nil {
 				return err
 			}
-			c.startTLS()
-			if err := c.tls.Handshake(); err != nil {
+			if err := c.startTLS(); err != nil {
 				return err
 			}
 		case !c.s.AllowPlaintext:

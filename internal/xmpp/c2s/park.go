@@ -1,10 +1,12 @@
 package c2s
 
-// An idle bound TCP stream keeps no goroutine nor XML decoder: between stanzas, when
-// nothing waits to be read (in the stream reader, inside TLS, on the
-// socket), its reader parks it in the server's poller (internal/netpoll)
-// and exits, and a new reader resumes it when bytes arrive. Its stack, the
-// largest part of an idle stream, is gone meanwhile. Streams over
+// An idle bound TCP stream keeps no goroutine, no XML decoder, and of its
+// TLS 1.3 only the keys (internal/tlsrecord, rested here and after each
+// flush): between stanzas, when nothing waits to be read (in the stream
+// reader, inside TLS, on the socket), its reader parks it in the server's
+// poller (internal/netpoll) and exits, and a new reader resumes it when
+// bytes arrive. Its stack, the largest part of an idle stream, is gone
+// meanwhile. Streams over
 // WebSocket and BOSH ride on HTTP connections and keep their readers.
 //
 // Whoever holds a stream's reader owns its descriptor: other goroutines
@@ -17,10 +19,15 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/netpoll"
+	"github.com/presenced/presenced/internal/tlsrecord"
 )
 
 // errParked ends a reader whose stream went idle in the poller.
 var errParked = errors.New("xmpp: parked")
+
+// parkHook, when set (by tests only), sees each stream about to park, on
+// its reader.
+var parkHook func(c *conn)
 
 // errStopped ends a reader that another goroutine interrupted.
 var errStopped = errors.New("xmpp: stream stopped")
@@ -59,6 +66,12 @@ func (c *conn) awaitStanza() error {
 		}
 		if c.parks && !c.pc.Readable() && !c.tlsPending() {
 			c.r.Rest() // nor the XML decoder's state: made anew when bytes come
+			if rc, ok := c.tls.(*tlsrecord.Conn); ok {
+				rc.Rest() // nor TLS's AEADs: made anew from the keys
+			}
+			if parkHook != nil {
+				parkHook(c)
+			}
 			if c.s.poller.Park(&c.pc, c.stopping.Load) {
 				return errParked
 			}
@@ -71,9 +84,13 @@ func (c *conn) awaitStanza() error {
 
 // tlsPending reports whether TLS holds bytes it already took from the
 // socket: the rest of a record's plaintext, or whole records behind it.
-// A read that may not wait tells (a deadline is not an error that TLS
-// keeps); what it gets goes back to the stream reader.
+// tlsrecord says so; from crypto/tls (TLS 1.2), a read that may not wait
+// tells (a deadline is not an error that it keeps), and what it gets goes
+// back to the stream reader.
 func (c *conn) tlsPending() bool {
+	if rc, ok := c.tls.(*tlsrecord.Conn); ok {
+		return rc.Pending()
+	}
 	if c.tls == nil {
 		return false
 	}

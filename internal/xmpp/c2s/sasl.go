@@ -170,10 +170,10 @@ func (c *conn) lookup(username, mechanism string) (store.ScramCredential, bool) 
 // channelBinding offers tls-exporter (RFC 9266), tls-server-end-point
 // (RFC 5929) and, before TLS 1.3 only, tls-unique (RFC 5929) once TLS is up.
 func (c *conn) channelBinding() func(string) ([]byte, bool) {
-	if c.tls == nil {
+	if c.tlsState == nil {
 		return nil
 	}
-	cs := c.tls.ConnectionState()
+	cs := c.tlsState
 	return func(typ string) ([]byte, bool) {
 		switch typ {
 		case "tls-exporter":

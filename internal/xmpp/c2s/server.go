@@ -20,6 +20,7 @@ import (
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/netpoll"
+	"github.com/presenced/presenced/internal/tlsrecord"
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
@@ -68,6 +69,8 @@ type Server struct {
 
 	pollOnce sync.Once
 	poller   *netpoll.Poller // parks idle TCP streams (park.go)
+	tlsOnce  sync.Once
+	tlsOuter *tls.Config // TLS as tlsrecord.Handshake takes it (tlsConfig)
 
 	caps   capsCache    // verified entity capabilities (caps.go)
 	resume resumable    // streams that may be resumed (sm.go)
@@ -120,19 +123,21 @@ type conn struct {
 	s             *Server
 	nc            net.Conn
 	r             *xmlstream.Reader
-	tls           *tls.Conn
-	registrations int             // XEP-0077 requests on this stream (register.go)
-	registered    bool            // … one of which created an account
-	overHTTP      bool            // XMPP over WebSocket: TLS, if any, is the HTTP listener's
-	httpsTLS      bool            // … and it is on
-	domain        string          // the served domain the client's first stream header named (negotiate.go)
-	account       string          // after SASL
-	app           *appSignIn      // … when an app's token signed in (oauthbearer.go)
-	checked       core.Checkpoint // taken before SASL read the credentials
-	resource      string          // after binding
-	parks         bool            // a TCP stream: it waits in the poller while idle (park.go)
+	tls           tlsConn              // *tlsrecord.Conn for TLS 1.3, else *tls.Conn
+	tlsState      *tls.ConnectionState // for channel bindings, until bound
+	registrations int32                // XEP-0077 requests on this stream (register.go)
+	registered    bool                 // … one of which created an account
+	overHTTP      bool                 // XMPP over WebSocket: TLS, if any, is the HTTP listener's
+	httpsTLS      bool                 // … and it is on
+	parks         bool                 // a TCP stream: it waits in the poller while idle (park.go)
+	domain        string               // the served domain the client's first stream header named (negotiate.go)
+	account       string               // after SASL
+	app           *appSignIn           // … when an app's token signed in (oauthbearer.go)
+	checked       core.Checkpoint      // taken before SASL read the credentials
+	resource      string               // after binding
 	pc            netpoll.Conn
-	stopping      atomic.Bool // another goroutine asked the reader to end the stream (interrupt)
+	// (the fields are ordered so that none pads: conn is held by every
+	// idle stream)
 
 	frame   framing           // TCP's stream, or RFC 7395's framing (websocket.go)
 	finish  func(closed bool) // closes the transport once the stream is over
@@ -140,6 +145,8 @@ type conn struct {
 	batch   *[]byte           // what send gathers inside batched; under wmu
 	writing atomic.Bool       // a flush goroutine runs
 	leaving atomic.Bool       // the client closed the stream
+	// stopping: another goroutine asked the reader to end the stream (interrupt)
+	stopping atomic.Bool
 	// unhooked: this connection is no longer the core session's sink
 	// (dropped, logged out, replaced by a resumption or a newer binding).
 	// The session's outbox then fills for another sink, or for none, and
@@ -158,10 +165,21 @@ func (s *Server) handle(nc net.Conn, directTLS bool) {
 		c.linger()
 		nc.Close()
 	}
-	if directTLS {
-		c.startTLS()
-	}
-	c.serve()
+	c.serve(directTLS)
+}
+
+// tlsConn is a stream's TLS: a *tlsrecord.Conn or a *tls.Conn.
+type tlsConn interface {
+	net.Conn
+	CloseWrite() error
+	NetConn() net.Conn
+}
+
+// tlsConfig is the TLS configuration for tlsrecord.Handshake, made once:
+// session tickets are keyed by it.
+func (s *Server) tlsConfig() *tls.Config {
+	s.tlsOnce.Do(func() { s.tlsOuter = tlsrecord.Config(s.TLS) })
+	return s.tlsOuter
 }
 
 // linger lets what the client still sends arrive before the connection
@@ -189,10 +207,16 @@ func (c *conn) linger() {
 // resource is bound, runs the session on a fresh one: the negotiation's
 // deep stack (TLS handshake, SCRAM) is not kept for the session's life.
 // c.finish runs when the stream is over.
-func (c *conn) serve() {
+func (c *conn) serve(directTLS bool) {
 	defer c.recoverPanic()
 	c.nc.SetDeadline(time.Now().Add(negotiationTimeout))
-	err := c.negotiate()
+	var err error
+	if directTLS {
+		err = c.startTLS()
+	}
+	if err == nil {
+		err = c.negotiate()
+	}
 	if errors.Is(err, errBound) {
 		go c.runBound()
 		return
@@ -242,22 +266,22 @@ func (c *conn) ended(err error) (closed bool) {
 // encrypted: the stream runs over TLS, its own or the HTTP listener's.
 func (c *conn) encrypted() bool { return c.tls != nil || c.httpsTLS }
 
-// idleReader pushes the read deadline forward on every read, so any bytes,
-// whitespace keepalives included, keep a bound stream alive; it fails
-// once the stream is being stopped (interrupt).
-type idleReader struct {
-	c    *conn
-	idle time.Duration
-}
+// idleReader is a bound stream's input: it pushes the read deadline
+// forward on every read, so any bytes, whitespace keepalives included,
+// keep a bound stream alive; it fails once the stream is being stopped
+// (interrupt). A conversion of the conn, not a value of its own: an
+// interface holding one would be one more allocation per idle stream.
+type idleReader conn
 
-func (r idleReader) Read(p []byte) (int, error) {
-	if r.c.stopping.Load() {
+func (r *idleReader) Read(p []byte) (int, error) {
+	c := (*conn)(r)
+	if c.stopping.Load() {
 		return 0, errStopped
 	}
-	r.c.pc.Touch()
-	r.c.nc.SetReadDeadline(time.Now().Add(r.idle))
-	if r.c.stopping.Load() { // interrupt's deadline may have come before ours
+	c.pc.Touch()
+	c.nc.SetReadDeadline(time.Now().Add(c.s.idleTimeout()))
+	if c.stopping.Load() { // interrupt's deadline may have come before ours
 		return 0, errStopped
 	}
-	return r.c.nc.Read(p)
+	return c.nc.Read(p)
 }

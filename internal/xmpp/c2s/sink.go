@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/tlsrecord"
 )
 
 // live is a bound stream's core session and what it has told the client:
@@ -94,6 +95,7 @@ func (c *conn) Close(g core.Goaway) {
 // would spin for as long as another sink (or none, after a drop) leaves
 // events unsent.
 func (c *conn) flush() {
+	defer c.restWrite()
 	for {
 		if err := c.flushBatches(); err != nil {
 			c.interrupt()
@@ -104,6 +106,14 @@ func (c *conn) flush() {
 		if c.unhooked.Load() || !c.sess.Pending() || !c.writing.CompareAndSwap(false, true) {
 			return
 		}
+	}
+}
+
+// restWrite drops TLS's writing AEAD once a flush is over: most flushes
+// reach a parked stream, which would keep it for its idle life.
+func (c *conn) restWrite() {
+	if rc, ok := c.tls.(*tlsrecord.Conn); ok {
+		rc.RestWrite()
 	}
 }
 

@@ -68,7 +68,7 @@ func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &conn{s: s, nc: ws, frame: wsFraming{}, overHTTP: true, httpsTLS: r.TLS != nil, finish: func(bool) { ws.Close() }}
-	go c.serve() // not on net/http's goroutine, whose stack it would keep
+	go c.serve(false) // not on net/http's goroutine, whose stack it would keep
 }
 
 // wsConn is a net.Conn whose Read yields the stream as TCP would carry it
