@@ -406,39 +406,42 @@ func (c *Conn) alert(a []byte) error {
 		return nil
 	}
 	c.rerr = fmt.Errorf("tlsrecord: remote error: alert %d", a[1])
+	// a fatal alert ends the connection both ways: nothing more may be
+	// sent on it (RFC 8446 § 6.2)
+	c.wmu.Lock()
+	if c.werr == nil {
+		c.werr = c.rerr
+	}
+	c.wmu.Unlock()
 	return c.rerr
 }
 
 // handshake acts on post-handshake messages: KeyUpdate only, whole in the
-// record.
+// record and alone in it. A KeyUpdate changes the key, so it must end its
+// record (RFC 8446 § 5.1); several in one record would also let a client
+// make the server derive keys and write answers without bound.
 func (c *Conn) handshake(b []byte) error {
-	if len(b) == 0 {
-		return c.fail(alertUnexpected, "empty handshake record")
+	if len(b) < 4 {
+		return c.fail(alertUnexpected, "handshake message split across records")
 	}
-	for len(b) > 0 {
-		if len(b) < 4 {
-			return c.fail(alertUnexpected, "handshake message split across records")
-		}
-		n := 4 + (int(b[1])<<16 | int(b[2])<<8 | int(b[3]))
-		if n > len(b) {
-			return c.fail(alertUnexpected, "handshake message split across records")
-		}
-		msg := b[:n]
-		b = b[n:]
-		if msg[0] != msgKeyUpdate {
-			return c.fail(alertUnexpected, "post-handshake message of type %d", msg[0])
-		}
-		if n != 5 || msg[4] > 1 {
-			return c.fail(alertDecode, "malformed KeyUpdate")
-		}
-		if err := c.in.update(); err != nil {
-			return c.fail(alertUnexpected, "%v", err)
-		}
-		if msg[4] == 1 { // update_requested: answer with ours, then use the new key
-			if err := c.sendKeyUpdate(false); err != nil {
-				c.rerr = err
-				return err
-			}
+	n := 4 + (int(b[1])<<16 | int(b[2])<<8 | int(b[3]))
+	switch {
+	case n > len(b):
+		return c.fail(alertUnexpected, "handshake message split across records")
+	case b[0] != msgKeyUpdate:
+		return c.fail(alertUnexpected, "post-handshake message of type %d", b[0])
+	case n != 5 || b[4] > 1:
+		return c.fail(alertDecode, "malformed KeyUpdate")
+	case n != len(b):
+		return c.fail(alertUnexpected, "KeyUpdate not at the end of its record")
+	}
+	if err := c.in.update(); err != nil {
+		return c.fail(alertUnexpected, "%v", err)
+	}
+	if b[4] == 1 { // update_requested: answer with ours, then use the new key
+		if err := c.sendKeyUpdate(false); err != nil {
+			c.rerr = err
+			return err
 		}
 	}
 	return nil

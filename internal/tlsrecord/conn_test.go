@@ -370,8 +370,12 @@ func TestBadRecords(t *testing.T) {
 		"ticket":           {typ: typeHandshake, content: []byte{4, 0, 0, 1, 0}},
 		"split KeyUpdate":  {typ: typeHandshake, content: []byte{24, 0, 0, 1}},
 		"bad KeyUpdate":    {typ: typeHandshake, content: []byte{24, 0, 0, 1, 7}},
-		"long alert":       {typ: typeAlert, content: []byte{2, 40, 1}},
-		"fatal alert":      {typ: typeAlert, content: []byte{2, 40}},
+		// a KeyUpdate must end its record (RFC 8446 § 5.1): several in one
+		// would make the server derive keys and answer without bound
+		"two KeyUpdates":       {typ: typeHandshake, content: []byte{24, 0, 0, 1, 1, 24, 0, 0, 1, 1}},
+		"KeyUpdate and a byte": {typ: typeHandshake, content: []byte{24, 0, 0, 1, 0, 0}},
+		"long alert":           {typ: typeAlert, content: []byte{2, 40, 1}},
+		"fatal alert":          {typ: typeAlert, content: []byte{2, 40}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv, cli := pair(t)
@@ -388,6 +392,19 @@ func TestBadRecords(t *testing.T) {
 				t.Fatal("the error did not stick")
 			}
 		})
+	}
+}
+
+// TestNothingSentAfterFatalAlert: once the client sent a fatal alert, the
+// connection writes nothing more (RFC 8446 § 6.2).
+func TestNothingSentAfterFatalAlert(t *testing.T) {
+	srv, cli := pair(t)
+	srv.raw.(*fakeConn).r = bytes.NewReader(cli.seal(typeAlert, []byte{2, 40}))
+	if _, err := srv.Read(make([]byte, 10)); err == nil {
+		t.Fatal("a fatal alert read without an error")
+	}
+	if n, err := srv.Write([]byte("still there?")); err == nil {
+		t.Fatalf("wrote %d bytes after the client's fatal alert", n)
 	}
 }
 
