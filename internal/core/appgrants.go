@@ -162,7 +162,7 @@ func (h *Hub) grantsChanged(ctx context.Context, account string) error {
 	if h.live(account) == nil {
 		return nil
 	}
-	return h.withView(ctx, account, func(loaded *user, view storedView) error {
+	return h.withView(ctx, account, nil, func(loaded *user, view storedView) error {
 		u := h.live(account)
 		if u == nil {
 			return nil

@@ -408,6 +408,9 @@ type SessionOptions struct {
 	// transport that asks for it again soon after (XMPP's roster get and
 	// initial presence): see View.
 	View *View
+	// Account, if set, is the account's row read to check the credential
+	// (Hub.ReadAccount), used instead of reading it again while current.
+	Account *AccountRead
 	// StoredOnAck: an ack of a stored message (Session.Ack) deletes it
 	// (XMPP: XEP-0198 acks, or the write itself without them). Without
 	// it a client deletes them with Session.AckStored (the JSON protocol).
@@ -488,14 +491,15 @@ func set(list []string) map[string]struct{} {
 
 // loadUser reads an account's graph from the store.
 func (h *Hub) loadUser(ctx context.Context, account string) (*user, error) {
-	u, _, err := h.loadUserRelations(ctx, account)
+	u, _, err := h.loadUserRelations(ctx, account, nil, 0)
 	return u, err
 }
 
 // loadUserRelations is loadUser that also returns the relations it was
-// made from, which are the account's subscriptions too (pairViews).
-func (h *Hub) loadUserRelations(ctx context.Context, account string) (*user, []store.Relation, error) {
-	acct, err := h.store.GetAccount(ctx, account)
+// made from, which are the account's subscriptions too (pairViews). The
+// account's row comes from pre while it is current at epoch e (AccountRead).
+func (h *Hub) loadUserRelations(ctx context.Context, account string, pre *AccountRead, e uint64) (*user, []store.Relation, error) {
+	acct, err := h.account(ctx, account, pre, e)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -611,7 +615,7 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 		}
 	}
 	var probe []string // subjects whose sessions other nodes may hold
-	err = h.withView(ctx, account, func(loaded *user, view storedView) error {
+	err = h.withView(ctx, account, opts.Account, func(loaded *user, view storedView) error {
 		if h.closing.Load() {
 			return errShuttingDown
 		}
@@ -677,10 +681,11 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 // withView reads account's graph and snapshot view from the store, then
 // runs f with the shards of the account and of every subject in the view
 // locked, once nothing it read has changed meanwhile (else it reads again).
-func (h *Hub) withView(ctx context.Context, account string, f func(loaded *user, view storedView) error) error {
+// pre, if not nil, is the account's row read at sign-in (AccountRead).
+func (h *Hub) withView(ctx context.Context, account string, pre *AccountRead, f func(loaded *user, view storedView) error) error {
 	for {
 		e := h.epoch(account)
-		loaded, rels, err := h.loadUserRelations(ctx, account)
+		loaded, rels, err := h.loadUserRelations(ctx, account, pre, e)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return Errorf(CodeUnauthorized, "account does not exist")
@@ -851,7 +856,7 @@ func (h *Hub) resume(ctx context.Context, account, resource string, want *Sessio
 	s.mu.Unlock()
 	unlock()
 	if !replayed {
-		err = h.withView(ctx, account, func(_ *user, view storedView) error {
+		err = h.withView(ctx, account, nil, func(_ *user, view storedView) error {
 			if s.ended.Load() {
 				return errSessionGone
 			}

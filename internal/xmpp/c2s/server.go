@@ -121,16 +121,17 @@ type conn struct {
 	nc            net.Conn
 	r             *xmlstream.Reader
 	tls           *tls.Conn
-	registrations int             // XEP-0077 requests on this stream (register.go)
-	registered    bool            // … one of which created an account
-	overHTTP      bool            // XMPP over WebSocket: TLS, if any, is the HTTP listener's
-	httpsTLS      bool            // … and it is on
-	domain        string          // the served domain the client's first stream header named (negotiate.go)
-	account       string          // after SASL
-	app           *appSignIn      // … when an app's token signed in (oauthbearer.go)
-	checked       core.Checkpoint // taken before SASL read the credentials
-	resource      string          // after binding
-	parks         bool            // a TCP stream: it waits in the poller while idle (park.go)
+	registrations int               // XEP-0077 requests on this stream (register.go)
+	registered    bool              // … one of which created an account
+	overHTTP      bool              // XMPP over WebSocket: TLS, if any, is the HTTP listener's
+	httpsTLS      bool              // … and it is on
+	domain        string            // the served domain the client's first stream header named (negotiate.go)
+	account       string            // after SASL
+	app           *appSignIn        // … when an app's token signed in (oauthbearer.go)
+	checked       core.Checkpoint   // taken before SASL read the credentials
+	signIn        *core.AccountRead // the account's row SCRAM read, for Connect (dropped at binding)
+	resource      string            // after binding
+	parks         bool              // a TCP stream: it waits in the poller while idle (park.go)
 	pc            netpoll.Conn
 	stopping      atomic.Bool // another goroutine asked the reader to end the stream (interrupt)
 

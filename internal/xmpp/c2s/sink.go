@@ -42,7 +42,8 @@ func (c *conn) open(resource string) error {
 	l := &live{boot: &core.View{}}
 	c.live = l // before the session exists, so the core's calls on c find it
 	opts := core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{}, StoredOnAck: true,
-		Credential: c.credential(), Checked: c.checked, Channel: c.channel(), View: l.boot}
+		Credential: c.credential(), Checked: c.checked, Channel: c.channel(), View: l.boot, Account: c.signIn}
+	c.signIn = nil
 	if c.app != nil {
 		opts.Scopes = c.app.scopes // what its user granted the app (oauthbearer.go)
 	}
