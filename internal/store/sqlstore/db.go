@@ -26,6 +26,10 @@ type Dialect struct {
 	// error for which Retryable (if set) is true runs again.
 	Isolation sql.IsolationLevel
 	Retryable func(error) bool
+	// ReadIsolation is that of a read of several queries that must see
+	// one state (DB.read): SQLite's transactions always do; PostgreSQL's
+	// need REPEATABLE READ (READ COMMITTED takes a snapshot per query).
+	ReadIsolation sql.IsolationLevel
 	// IsUnique and IsForeignKey recognise constraint violations.
 	IsUnique, IsForeignKey func(error) bool
 	// MapErr turns an engine's error into a store error where one applies
@@ -319,5 +323,7 @@ func IndexedQueries(d *Dialect) []string {
 		`DELETE FROM identities WHERE account=?1`,
 		`SELECT ` + identityCols + ` FROM identities WHERE account=?1 ORDER BY created_at, issuer, subject`,
 		`SELECT account FROM grants WHERE app=?1 ORDER BY account`,
+		// what a login reads (FactsOf): the personal items it is shown
+		itemsSeenBySQL,
 	}
 }

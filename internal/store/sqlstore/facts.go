@@ -1,0 +1,86 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+
+	"github.com/presenced/presenced/internal/store"
+)
+
+// querier runs a query of the shared SQL: the store's pool (DB.query), a
+// write transaction (Tx) or a read (readTx).
+type querier interface {
+	query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func (t *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.QueryContext(ctx, q, args...)
+}
+
+// readTx is a read-only transaction whose queries run the statements the
+// store prepared once (Dialect.Prepare) on its connection.
+type readTx struct {
+	tx *sql.Tx
+	s  *DB
+}
+
+func (r readTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	q, args = r.s.bind(q, args)
+	st, err := r.s.prepared(ctx, q)
+	var rows *sql.Rows
+	if err != nil || st == nil {
+		rows, err = r.tx.QueryContext(ctx, q, args...)
+	} else {
+		rows, err = r.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return rows, r.s.mapErr(err)
+}
+
+// read runs f's queries in one read-only transaction: they see one state
+// of the database, and take one connection from the pool and (SQLite) one
+// read lock for all of them, not one each.
+func (s *DB) read(ctx context.Context, f func(querier) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: s.d.ReadIsolation})
+	if err != nil {
+		return s.mapErr(err)
+	}
+	defer tx.Rollback()
+	if err := f(readTx{tx, s}); err != nil {
+		return err
+	}
+	return s.mapErr(tx.Commit())
+}
+
+// itemsSeenBySQL: the personal items of ?1 and of every subject that
+// approved it (ApprovedBy's subjects).
+var itemsSeenBySQL = `SELECT account,topic,item_id,data,published FROM personal_items
+	WHERE account=?1 OR account IN (SELECT subject FROM relations WHERE viewer=?1 AND state=` + strconv.Itoa(int(store.Approved)) + `)
+	ORDER BY account, topic`
+
+func (s *DB) FactsOf(ctx context.Context, address string) (store.AccountFacts, error) {
+	var f store.AccountFacts
+	err := s.read(ctx, func(q querier) error {
+		f = store.AccountFacts{} // from this run alone
+		var err error
+		if f.Relations, err = relationsOf(ctx, q, address); err != nil {
+			return err
+		}
+		if f.Blocks, f.Hidden, err = privacyLists(ctx, q, address); err != nil {
+			return err
+		}
+		if f.Grants, err = listGrants(ctx, q, address); err != nil {
+			return err
+		}
+		if f.Approvers, err = approvedBy(ctx, q, address); err != nil {
+			return err
+		}
+		rows, err := q.query(ctx, itemsSeenBySQL, address)
+		if err != nil {
+			return err
+		}
+		f.Items, err = scanItems(rows, nil)
+		return err
+	})
+	return f, err
+}
