@@ -56,10 +56,26 @@ func (c *conn) open(resource string) error {
 	return nil
 }
 
-// started lets events flow once the bind result is out.
+// started lets events flow once the bind result is out. What the core
+// queued meanwhile (the snapshot) is written here, on the reader, which
+// has nothing else to do until the client answers, rather than by a
+// goroutine started for it.
 func (c *conn) started() {
-	c.writing.Store(false)
-	c.Wake()
+	c.flush()
+}
+
+// gathered runs f with the writing flag taken, when it is free, so that
+// the events f causes (initial presence: the contacts' presence, the
+// requests pending) wait for one flush at its end, on this goroutine,
+// instead of each waking a flush as it comes. With a flush under way, that
+// flush takes them as usual.
+func (c *conn) gathered(f func() error) error {
+	if !c.writing.CompareAndSwap(false, true) {
+		return f()
+	}
+	err := f()
+	c.flush()
+	return err
 }
 
 // Wake (core.Sink) flushes events on a goroutine of their own while any wait.
