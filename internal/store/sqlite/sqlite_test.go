@@ -76,7 +76,7 @@ func TestDeleteAccountUsesIndexes(t *testing.T) {
 			}
 		}
 		// the primary key (owner, id) would not scan either, but read the whole address book
-		if strings.Contains(q, "address=") && !strings.Contains(strings.Join(plan, "\n"), "contacts_address") {
+		if strings.Contains(q, "FROM contacts") && strings.Contains(q, "address=") && !strings.Contains(strings.Join(plan, "\n"), "contacts_address") {
 			t.Errorf("%s: plan %q reads every card of the owner", q, plan)
 		}
 	}

@@ -323,7 +323,9 @@ func IndexedQueries(d *Dialect) []string {
 		`DELETE FROM identities WHERE account=?1`,
 		`SELECT ` + identityCols + ` FROM identities WHERE account=?1 ORDER BY created_at, issuer, subject`,
 		`SELECT account FROM grants WHERE app=?1 ORDER BY account`,
-		// what a login reads (FactsOf): the personal items it is shown
+		// what a login reads (FactsOf): its relations with who approved it,
+		// and the personal items it is shown
+		relationsFactsSQL,
 		itemsSeenBySQL,
 	}
 }

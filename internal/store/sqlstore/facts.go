@@ -63,16 +63,13 @@ func (s *DB) FactsOf(ctx context.Context, address string) (store.AccountFacts, e
 	err := s.read(ctx, func(q querier) error {
 		f = store.AccountFacts{} // from this run alone
 		var err error
-		if f.Relations, err = relationsOf(ctx, q, address); err != nil {
+		if f.Relations, f.Approvers, err = relationsFacts(ctx, q, address); err != nil {
 			return err
 		}
 		if f.Blocks, f.Hidden, err = privacyLists(ctx, q, address); err != nil {
 			return err
 		}
 		if f.Grants, err = listGrants(ctx, q, address); err != nil {
-			return err
-		}
-		if f.Approvers, err = approvedBy(ctx, q, address); err != nil {
 			return err
 		}
 		rows, err := q.query(ctx, itemsSeenBySQL, address)
@@ -83,4 +80,36 @@ func (s *DB) FactsOf(ctx context.Context, address string) (store.AccountFacts, e
 		return err
 	})
 	return f, err
+}
+
+// relationsFactsSQL is relationsOfSQL with, on each edge naming ?1 as an
+// approved viewer, the facts ApprovedBy gives of its subject: the
+// account's relations are read once for both.
+var relationsFactsSQL = `SELECT r.subject, r.viewer, r.state, r.preapproved, ` + subjectFactsCols + `
+	FROM (SELECT subject,viewer,state,preapproved FROM relations WHERE subject=?1
+		UNION ALL SELECT subject,viewer,state,preapproved FROM relations WHERE viewer=?1 AND subject<>?1) r
+	` + subjectFactsJoins("r.viewer=?1 AND r.state="+strconv.Itoa(int(store.Approved))+" AND ") + `
+	ORDER BY 1, 2`
+
+// relationsFacts is RelationsOf(address) and ApprovedBy(address) in one
+// query, through q.
+func relationsFacts(ctx context.Context, q querier, address string) (rels []store.Relation, approvers []store.SubjectFacts, err error) {
+	rows, err := q.query(ctx, relationsFactsSQL, address)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r store.Relation
+		var f store.SubjectFacts
+		if err := scanSubjectFacts(rows, &f, &r.Subject, &r.Viewer, &r.State, &r.PreApproved); err != nil {
+			return nil, nil, err
+		}
+		rels = append(rels, r)
+		if r.Viewer == address && r.State == store.Approved {
+			f.Subject = r.Subject
+			approvers = append(approvers, f)
+		}
+	}
+	return rels, approvers, rows.Err()
 }

@@ -803,13 +803,8 @@ func (s *DB) ApprovedBy(ctx context.Context, viewer string) ([]store.SubjectFact
 
 // approvedBy is ApprovedBy through q.
 func approvedBy(ctx context.Context, q querier, viewer string) ([]store.SubjectFacts, error) {
-	// blocks and hidden hold one row per pair at most (their keys): a join
-	// probes each once per subject, where a subquery per column probed twice
-	rows, err := q.query(ctx, `SELECT r.subject, b.blocker IS NOT NULL, h.subject IS NOT NULL,
-			COALESCE(a.invisible,0), COALESCE(a.last_seen,0), COALESCE(b.shown, h.shown, 0)
-		FROM relations r LEFT JOIN accounts a ON a.address=r.subject
-			LEFT JOIN blocks b ON b.blocker=r.subject AND b.blocked=r.viewer
-			LEFT JOIN hidden h ON h.subject=r.subject AND h.viewer=r.viewer
+	rows, err := q.query(ctx, `SELECT r.subject, `+subjectFactsCols+`
+		FROM relations r `+subjectFactsJoins("")+`
 		WHERE r.viewer=? AND r.state=? ORDER BY r.subject`, viewer, store.Approved)
 	if err != nil {
 		return nil, err
@@ -818,14 +813,37 @@ func approvedBy(ctx context.Context, q querier, viewer string) ([]store.SubjectF
 	var out []store.SubjectFacts
 	for rows.Next() {
 		var f store.SubjectFacts
-		var seen, shown int64
-		if err := rows.Scan(&f.Subject, &f.Blocked, &f.Hidden, &f.Invisible, &seen, &shown); err != nil {
+		if err := scanSubjectFacts(rows, &f, &f.Subject); err != nil {
 			return nil, err
 		}
-		f.LastSeen, f.Shown = fromUnix(seen), fromUnix(shown)
 		out = append(out, f)
 	}
 	return out, rows.Err()
+}
+
+// The facts of a subject r.subject about a viewer r.viewer (SubjectFacts).
+// blocks and hidden hold one row per pair at most (their keys): a join
+// probes each once per subject, where a subquery per column probed twice.
+const subjectFactsCols = `b.blocker IS NOT NULL, h.subject IS NOT NULL,
+	COALESCE(a.invisible,0), COALESCE(a.last_seen,0), COALESCE(b.shown, h.shown, 0)`
+
+// subjectFactsJoins joins what subjectFactsCols read, for the rows of r
+// that only (a condition on r ending in AND, or "") selects.
+func subjectFactsJoins(only string) string {
+	return `LEFT JOIN accounts a ON ` + only + `a.address=r.subject
+		LEFT JOIN blocks b ON ` + only + `b.blocker=r.subject AND b.blocked=r.viewer
+		LEFT JOIN hidden h ON ` + only + `h.subject=r.subject AND h.viewer=r.viewer`
+}
+
+// scanSubjectFacts scans subjectFactsCols into f, after the columns
+// before them into dest.
+func scanSubjectFacts(rows *sql.Rows, f *store.SubjectFacts, dest ...any) error {
+	var seen, shown int64
+	if err := rows.Scan(append(dest, &f.Blocked, &f.Hidden, &f.Invisible, &seen, &shown)...); err != nil {
+		return err
+	}
+	f.LastSeen, f.Shown = fromUnix(seen), fromUnix(shown)
+	return nil
 }
 
 // pairSet runs query, a deletion from a privacy list of owner a, and logs
