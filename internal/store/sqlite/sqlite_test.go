@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/store/sqlstore"
@@ -132,4 +133,42 @@ func TestRemoteAffiliationsUpgrade(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		return db
 	})
+}
+
+// TestReadOnTheLastConnection: a read of several queries (FactsOf, a
+// login's) on a store that has prepared none of their statements yet ends
+// when it holds the pool's last free connection. Preparing a statement for
+// the store's cache takes a connection of its own: a read that did so while
+// holding one waited for as long as every other was in use, and with each
+// of them held by such a read, forever.
+func TestReadOnTheLastConnection(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateAccount(ctx, store.Account{Address: "a@x", PasswordHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	for range maxConns - 1 { // every connection but one, held
+		tx, err := db.SQL().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.FactsOf(ctx, "a@x")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // a hang guard: it ends at once, or never
+		t.Fatal("a read on the last free connection never ended")
+	}
 }

@@ -122,6 +122,13 @@ func (s *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// cached returns the statement prepared for q, if any, without preparing.
+func (s *DB) cached(q string) *sql.Stmt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stmts[q]
+}
+
 func (s *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	q, args = s.bind(q, args)
 	st, err := s.prepared(ctx, q)

@@ -19,17 +19,26 @@ func (t *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error
 }
 
 // readTx is a read-only transaction whose queries run the statements the
-// store prepared once (Dialect.Prepare) on its connection.
+// store prepared (Dialect.Prepare) on its connection. It never prepares
+// one into the store's cache itself: that takes a connection from the pool
+// while the transaction holds one, and with every connection held by a
+// read doing the same, none would ever come. A query not prepared yet runs
+// unprepared, and is prepared once the transaction is over (read).
 type readTx struct {
-	tx *sql.Tx
-	s  *DB
+	tx     *sql.Tx
+	s      *DB
+	missed *[]string
 }
 
 func (r readTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	q, args = r.s.bind(q, args)
-	st, err := r.s.prepared(ctx, q)
+	st := r.s.cached(q)
 	var rows *sql.Rows
-	if err != nil || st == nil {
+	var err error
+	if st == nil {
+		if r.s.d.Prepare {
+			*r.missed = append(*r.missed, q)
+		}
 		rows, err = r.tx.QueryContext(ctx, q, args...)
 	} else {
 		rows, err = r.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
@@ -41,12 +50,18 @@ func (r readTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 // of the database, and take one connection from the pool and (SQLite) one
 // read lock for all of them, not one each.
 func (s *DB) read(ctx context.Context, f func(querier) error) error {
+	var missed []string
+	defer func() {
+		for _, q := range missed { // the transaction is over: no connection held
+			s.prepared(ctx, q)
+		}
+	}()
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: s.d.ReadIsolation})
 	if err != nil {
 		return s.mapErr(err)
 	}
 	defer tx.Rollback()
-	if err := f(readTx{tx, s}); err != nil {
+	if err := f(readTx{tx, s, &missed}); err != nil {
 		return err
 	}
 	return s.mapErr(tx.Commit())
