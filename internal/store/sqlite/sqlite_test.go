@@ -172,3 +172,58 @@ func TestReadOnTheLastConnection(t *testing.T) {
 		t.Fatal("a read on the last free connection never ended")
 	}
 }
+
+// TestConcurrentReadsOnAColdStore: many more callers than the pool has
+// connections, mixing reads of several queries in a transaction (FactsOf)
+// with single queries (RelationsOf, PrivacyLists …), on a store whose
+// statement cache starts empty, all end: a login storm on a server just
+// started. A caller preparing a statement while holding the cache's lock,
+// waiting for a connection that every read transaction held while waiting
+// for that lock, hung them all.
+func TestConcurrentReadsOnAColdStore(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateAccount(ctx, store.Account{Address: "a@x", PasswordHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	const callers = 8 * maxConns
+	errs := make(chan error, callers)
+	start := make(chan struct{})
+	for i := range callers {
+		go func() {
+			<-start
+			var err error
+			for j := range 10 {
+				switch (i + j) % 4 {
+				case 0:
+					_, err = db.RelationsOf(ctx, "a@x")
+				case 1:
+					_, _, err = db.PrivacyLists(ctx, "a@x")
+				case 2:
+					_, err = db.ApprovedBy(ctx, "a@x")
+				default:
+					_, err = db.FactsOf(ctx, "a@x")
+				}
+				if err != nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	close(start)
+	for range callers {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(time.Minute): // a hang guard: they end at once, or never
+			t.Fatal("concurrent reads on a cold store never ended")
+		}
+	}
+}

@@ -98,22 +98,34 @@ const maxStmts = 128
 
 // prepared returns the cached statement for q, preparing it once; nil
 // (and the caller runs q directly) when the cache is full or the dialect
-// does not cache.
+// does not cache. The cache's lock is not held while preparing, which
+// takes a connection from the pool: a read transaction holding a
+// connection may be waiting for the lock (readTx), and with every
+// connection so held, none would come.
 func (s *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	if !s.d.Prepare {
 		return nil, nil
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st, ok := s.stmts[q]; ok {
+	st, ok := s.stmts[q]
+	full := len(s.stmts) >= maxStmts
+	s.mu.Unlock()
+	if ok || full {
 		return st, nil
-	}
-	if len(s.stmts) >= maxStmts {
-		return nil, nil
 	}
 	st, err := s.db.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if held, ok := s.stmts[q]; ok { // prepared meanwhile by another caller
+		st.Close()
+		return held, nil
+	}
+	if len(s.stmts) >= maxStmts {
+		st.Close()
+		return nil, nil
 	}
 	if s.stmts == nil {
 		s.stmts = map[string]*sql.Stmt{}
