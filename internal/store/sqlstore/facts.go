@@ -114,15 +114,17 @@ func relationsFacts(ctx context.Context, q querier, address string) (rels []stor
 		return nil, nil, err
 	}
 	defer rows.Close()
+	var r store.Relation
+	var f store.SubjectFacts
+	var seen, shown int64
+	dest := []any{&r.Subject, &r.Viewer, &r.State, &r.PreApproved, &f.Blocked, &f.Hidden, &f.Invisible, &seen, &shown} // one for every row
 	for rows.Next() {
-		var r store.Relation
-		var f store.SubjectFacts
-		if err := scanSubjectFacts(rows, &f, &r.Subject, &r.Viewer, &r.State, &r.PreApproved); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, nil, err
 		}
 		rels = append(rels, r)
 		if r.Viewer == address && r.State == store.Approved {
-			f.Subject = r.Subject
+			f.Subject, f.LastSeen, f.Shown = r.Subject, fromUnix(seen), fromUnix(shown)
 			approvers = append(approvers, f)
 		}
 	}

@@ -813,9 +813,11 @@ func approvedBy(ctx context.Context, q querier, viewer string) ([]store.SubjectF
 	var out []store.SubjectFacts
 	for rows.Next() {
 		var f store.SubjectFacts
-		if err := scanSubjectFacts(rows, &f, &f.Subject); err != nil {
+		var seen, shown int64
+		if err := rows.Scan(&f.Subject, &f.Blocked, &f.Hidden, &f.Invisible, &seen, &shown); err != nil {
 			return nil, err
 		}
+		f.LastSeen, f.Shown = fromUnix(seen), fromUnix(shown)
 		out = append(out, f)
 	}
 	return out, rows.Err()
@@ -833,17 +835,6 @@ func subjectFactsJoins(only string) string {
 	return `LEFT JOIN accounts a ON ` + only + `a.address=r.subject
 		LEFT JOIN blocks b ON ` + only + `b.blocker=r.subject AND b.blocked=r.viewer
 		LEFT JOIN hidden h ON ` + only + `h.subject=r.subject AND h.viewer=r.viewer`
-}
-
-// scanSubjectFacts scans subjectFactsCols into f, after the columns
-// before them into dest.
-func scanSubjectFacts(rows *sql.Rows, f *store.SubjectFacts, dest ...any) error {
-	var seen, shown int64
-	if err := rows.Scan(append(dest, &f.Blocked, &f.Hidden, &f.Invisible, &seen, &shown)...); err != nil {
-		return err
-	}
-	f.LastSeen, f.Shown = fromUnix(seen), fromUnix(shown)
-	return nil
 }
 
 // pairSet runs query, a deletion from a privacy list of owner a, and logs
