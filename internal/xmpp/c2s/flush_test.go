@@ -177,7 +177,7 @@ func TestInitialPresenceFlushesOnce(t *testing.T) {
 	if err := c.open("phone"); err != nil {
 		t.Fatal(err)
 	}
-	c.started()
+	c.bound()
 	before := counted.writes.Load()
 	el, err := xmlstream.Parse(`<presence xmlns='jabber:client'/>`)
 	if err != nil {

@@ -56,11 +56,17 @@ func (c *conn) open(resource string) error {
 	return nil
 }
 
-// started lets events flow once the bind result is out. What the core
-// queued meanwhile (the snapshot) is written here, on the reader, which
-// has nothing else to do until the client answers, rather than by a
-// goroutine started for it.
+// started lets events flow once the resumed result is out.
 func (c *conn) started() {
+	c.writing.Store(false)
+	c.Wake()
+}
+
+// bound lets events flow once the bind result is out. What the core queued
+// meanwhile (the snapshot: a few personal items at most) is written here,
+// on the reader, which has nothing else to do until the client's next
+// request, rather than by a goroutine started for it.
+func (c *conn) bound() {
 	c.flush()
 }
 
