@@ -135,6 +135,22 @@ func TestRemoteAffiliationsUpgrade(t *testing.T) {
 	})
 }
 
+// coldStore is a new store holding the account a@x, whose statement cache
+// is empty.
+func coldStore(t *testing.T) *DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.CreateAccount(ctx, store.Account{Address: "a@x", PasswordHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // TestReadOnTheLastConnection: a read of several queries (FactsOf, a
 // login's) on a store that has prepared none of their statements yet ends
 // when it holds the pool's last free connection. Preparing a statement for
@@ -143,14 +159,7 @@ func TestRemoteAffiliationsUpgrade(t *testing.T) {
 // of them held by such a read, forever.
 func TestReadOnTheLastConnection(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.CreateAccount(ctx, store.Account{Address: "a@x", PasswordHash: "h"}); err != nil {
-		t.Fatal(err)
-	}
+	db := coldStore(t)
 	for range maxConns - 1 { // every connection but one, held
 		tx, err := db.SQL().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 		if err != nil {
@@ -182,14 +191,7 @@ func TestReadOnTheLastConnection(t *testing.T) {
 // for that lock, hung them all.
 func TestConcurrentReadsOnAColdStore(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.CreateAccount(ctx, store.Account{Address: "a@x", PasswordHash: "h"}); err != nil {
-		t.Fatal(err)
-	}
+	db := coldStore(t)
 	const callers = 8 * maxConns
 	errs := make(chan error, callers)
 	start := make(chan struct{})
