@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/pbkdf2"
 	"crypto/rand"
@@ -71,19 +70,4 @@ func NewScramCredentials(password string) []store.ScramCredential {
 		out = append(out, store.ScramCredential{Mechanism: mech, Salt: salt, Iterations: ScramIterations, StoredKey: stored, ServerKey: server})
 	}
 	return out
-}
-
-// ScramCredential returns an account's stored SCRAM credential for a
-// mechanism; ok is false for an unknown account or mechanism.
-func (a *Auth) ScramCredential(ctx context.Context, account, mechanism string) (cred store.ScramCredential, ok bool) {
-	acct, err := a.Store.GetAccount(ctx, account)
-	if err != nil {
-		return cred, false
-	}
-	for _, c := range acct.Scram {
-		if c.Mechanism == mechanism {
-			return c, true
-		}
-	}
-	return cred, false
 }

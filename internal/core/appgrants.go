@@ -72,8 +72,16 @@ func (g *liveGrant) equal(o *liveGrant) bool {
 // contact picker adds to a group grant: pick.go).
 func (h *Hub) loadGrants(ctx context.Context, account string) (grantTable, error) {
 	gs, err := h.store.ListGrants(ctx, account)
-	if err != nil || len(gs) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	return h.grantTableOf(ctx, account, gs)
+}
+
+// grantTableOf is the table of account's grants gs, as read from the store.
+func (h *Hub) grantTableOf(ctx context.Context, account string, gs []store.Grant) (grantTable, error) {
+	if len(gs) == 0 {
+		return nil, nil
 	}
 	t := make(grantTable, len(gs))
 	for _, g := range gs {
@@ -170,7 +178,7 @@ func (h *Hub) grantsChanged(ctx context.Context, account string) error {
 	if h.live(account) == nil {
 		return nil
 	}
-	return h.withView(ctx, account, func(loaded *user, view storedView) error {
+	return h.withView(ctx, account, nil, func(loaded *user, view storedView) error {
 		u := h.live(account)
 		if u == nil {
 			return nil

@@ -42,7 +42,7 @@ func factsAccounts(ev store.LifecycleEvent) []string {
 // the read applies its own change on top, after this.)
 func (h *Hub) refreshFacts(ctx context.Context, account string) error {
 	for try := 0; ; try++ {
-		if h.live(account) == nil {
+		if h.notLiveBumped(account) {
 			return nil
 		}
 		epoch := h.epoch(account)
@@ -64,6 +64,20 @@ func (h *Hub) refreshFacts(ctx context.Context, account string) error {
 		unlock()
 		return nil
 	}
+}
+
+// notLiveBumped reports whether account has no live user here, and then
+// bumps its epoch under its lock: a Connect under way that read the
+// account before the change (at sign-in: AccountRead, or in withView)
+// reads it again, where without the bump it would make the user live
+// from a read that no refresh would follow.
+func (h *Hub) notLiveBumped(account string) bool {
+	defer h.lock(account)()
+	if h.live(account) != nil {
+		return false
+	}
+	h.bumpLocked(account)
+	return true
 }
 
 // refreshLocked makes u's facts those of loaded (read from the store) and

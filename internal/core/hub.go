@@ -429,6 +429,9 @@ type SessionOptions struct {
 	// transport that asks for it again soon after (XMPP's roster get and
 	// initial presence): see View.
 	View *View
+	// Account, if set, is the account's row read to check the credential
+	// (Hub.ReadAccount), used instead of reading it again while current.
+	Account *AccountRead
 	// StoredOnAck: an ack of a stored message (Session.Ack) deletes it
 	// (XMPP: XEP-0198 acks, or the write itself without them). Without
 	// it a client deletes them with Session.AckStored (the JSON protocol).
@@ -509,33 +512,34 @@ func set(list []string) map[string]struct{} {
 
 // loadUser reads an account's graph from the store.
 func (h *Hub) loadUser(ctx context.Context, account string) (*user, error) {
-	u, _, err := h.loadUserRelations(ctx, account)
-	return u, err
-}
-
-// loadUserRelations is loadUser that also returns the relations it was
-// made from, which are the account's subscriptions too (pairViews).
-func (h *Hub) loadUserRelations(ctx context.Context, account string) (*user, []store.Relation, error) {
 	acct, err := h.store.GetAccount(ctx, account)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	rels, err := h.store.RelationsOf(ctx, account)
+	var f store.AccountFacts
+	if f.Relations, err = h.store.RelationsOf(ctx, account); err != nil {
+		return nil, err
+	}
+	if f.Blocks, f.Hidden, err = h.store.PrivacyLists(ctx, account); err != nil {
+		return nil, err
+	}
+	if f.Grants, err = h.store.ListGrants(ctx, account); err != nil {
+		return nil, err
+	}
+	return h.userOf(ctx, account, acct, &f)
+}
+
+// userOf builds account's user from its row and the facts read with it
+// (its relations, privacy lists and grants).
+func (h *Hub) userOf(ctx context.Context, account string, acct store.Account, f *store.AccountFacts) (*user, error) {
+	grants, err := h.grantTableOf(ctx, account, f.Grants)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	blocks, hidden, err := h.store.PrivacyLists(ctx, account)
-	if err != nil {
-		return nil, nil, err
-	}
-	grants, err := h.loadGrants(ctx, account)
-	if err != nil {
-		return nil, nil, err
-	}
-	u := &user{address: account, created: acct.CreatedAt.UnixNano(), blocks: shownTo(blocks), hidden: shownTo(hidden), invisible: acct.Invisible, lastSeen: acct.LastSeen}
+	u := &user{address: account, created: acct.CreatedAt.UnixNano(), blocks: shownTo(f.Blocks), hidden: shownTo(f.Hidden), invisible: acct.Invisible, lastSeen: acct.LastSeen}
 	u.setGrants(grants)
-	u.viewers = h.approvedViewers(account, rels)
-	return u, rels, nil
+	u.viewers = h.approvedViewers(account, f.Relations)
+	return u, nil
 }
 
 func randomHex(n int) string {
@@ -631,7 +635,7 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 		}
 	}
 	var probe []string // subjects whose sessions other nodes may hold
-	err = h.withView(ctx, account, func(loaded *user, view storedView) error {
+	err = h.withView(ctx, account, opts.Account, func(loaded *user, view storedView) error {
 		if h.closing.Load() {
 			return errShuttingDown
 		}
@@ -697,18 +701,15 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 // withView reads account's graph and snapshot view from the store, then
 // runs f with the shards of the account and of every subject in the view
 // locked, once nothing it read has changed meanwhile (else it reads again).
-func (h *Hub) withView(ctx context.Context, account string, f func(loaded *user, view storedView) error) error {
+// pre, if not nil, is the account's row read at sign-in (AccountRead).
+func (h *Hub) withView(ctx context.Context, account string, pre *AccountRead, f func(loaded *user, view storedView) error) error {
 	for {
 		e := h.epoch(account)
-		loaded, rels, err := h.loadUserRelations(ctx, account)
+		loaded, view, err := h.readView(ctx, account, pre, e)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return Errorf(CodeUnauthorized, "account does not exist")
 			}
-			return err
-		}
-		view, err := h.readView(ctx, loaded, rels)
-		if err != nil {
 			return err
 		}
 		view.epoch = e
@@ -743,15 +744,24 @@ type storedView struct {
 	epoch uint64 // the account's epoch when it was read
 }
 
-// readView reads it for loaded's account, whose relations were read with it.
-func (h *Hub) readView(ctx context.Context, loaded *user, rels []store.Relation) (storedView, error) {
-	facts, err := h.store.ApprovedBy(ctx, loaded.address)
+// readView reads account's user and view in one read of the store
+// (store.Graph.FactsOf), with the account's row from pre while it is
+// current at epoch e (AccountRead).
+func (h *Hub) readView(ctx context.Context, account string, pre *AccountRead, e uint64) (*user, storedView, error) {
+	acct, err := h.account(ctx, account, pre, e)
 	if err != nil {
-		return storedView{}, err
+		return nil, storedView{}, err
 	}
-	subs := pairViews(loaded.address, rels, func(other string) bool { return loaded.blocking(other) })
-	items, err := h.store.PersonalItemsOf(ctx, subjectsOf(loaded.address, facts))
-	return storedView{facts: facts, subs: subs, items: items}, err
+	f, err := h.store.FactsOf(ctx, account)
+	if err != nil {
+		return nil, storedView{}, err
+	}
+	loaded, err := h.userOf(ctx, account, acct, &f)
+	if err != nil {
+		return nil, storedView{}, err
+	}
+	subs := pairViews(account, f.Relations, func(other string) bool { return loaded.blocking(other) })
+	return loaded, storedView{facts: f.Approvers, subs: subs, items: f.Items}, nil
 }
 
 // snapshotToLocked delivers s its snapshot: its own information, so the
@@ -871,7 +881,7 @@ func (h *Hub) resume(ctx context.Context, account, resource string, want *Sessio
 	s.mu.Unlock()
 	unlock()
 	if !replayed {
-		err = h.withView(ctx, account, func(_ *user, view storedView) error {
+		err = h.withView(ctx, account, nil, func(_ *user, view storedView) error {
 			if s.ended.Load() {
 				return errSessionGone
 			}

@@ -298,6 +298,10 @@ type Graph interface {
 	// ApprovedBy lists, for every subject that approved viewer, the facts the
 	// privacy policy needs about that subject, in one query.
 	ApprovedBy(ctx context.Context, viewer string) ([]SubjectFacts, error)
+	// FactsOf reads what an account needs when it comes online (AccountFacts)
+	// in one read of one consistent state: each part is what the method
+	// named beside it would return at that moment.
+	FactsOf(ctx context.Context, address string) (AccountFacts, error)
 
 	// Block adds blocked to blocker's block list. A new entry fails with
 	// ErrLimit, writing nothing, when the list already holds max entries (0:
@@ -356,6 +360,19 @@ type SubjectFacts struct {
 	Invisible bool
 	LastSeen  time.Time
 	Shown     time.Time // when Blocked or Hidden: the entry's Shown (the block's, if both)
+}
+
+// AccountFacts is what an account's sessions start from (Graph.FactsOf):
+// its graph, its privacy lists and grants, who approved it and the
+// personal items it may be shown.
+type AccountFacts struct {
+	Relations      []Relation     // RelationsOf(address)
+	Blocks, Hidden []ListEntry    // PrivacyLists(address)
+	Grants         []Grant        // ListGrants(address)
+	Approvers      []SubjectFacts // ApprovedBy(address)
+	// Items are PersonalItemsOf the account and of every subject in
+	// Approvers.
+	Items []PersonalItem
 }
 
 // ListEntry is an entry of a block list or of the list of those an owner

@@ -161,6 +161,7 @@ func TestIndexedQueries(t *testing.T) {
 		`INSERT INTO blocks(blocker,blocked) SELECT 'u'||i||'@x', 'u'||(i+1)||'@x' FROM generate_series(1, 2000) AS i`,
 		`INSERT INTO hidden(subject,viewer) SELECT 'u'||i||'@x', 'u'||(i+1)||'@x' FROM generate_series(1, 2000) AS i`,
 		`INSERT INTO relations(subject,viewer,state,preapproved) SELECT 'u'||i||'@x', 'u'||(i+1)||'@x', 2, 0 FROM generate_series(1, 2000) AS i`,
+		`INSERT INTO personal_items(account,topic,item_id,data,published) SELECT 'u'||i||'@x', 'mood', 'x', '{}', 0 FROM generate_series(1, 2000) AS i`,
 		`ANALYZE`,
 	} {
 		if _, err := db.SQL().ExecContext(ctx, q); err != nil {
@@ -199,7 +200,7 @@ func TestIndexedQueries(t *testing.T) {
 				t.Errorf("%s: plan node %d reads a whole index:\n%s", q, i, all)
 			}
 		}
-		if strings.Contains(q, "address=") && !strings.Contains(all, "contacts_address") {
+		if strings.Contains(q, "FROM contacts") && strings.Contains(q, "address=") && !strings.Contains(all, "contacts_address") {
 			t.Errorf("%s: plan reads every card of the owner:\n%s", q, all)
 		}
 	}

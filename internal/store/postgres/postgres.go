@@ -45,14 +45,15 @@ const (
 // serialisation conflict or a deadlock; the lifecycle log's ids drawn in
 // commit order.
 var Dialect = &sqlstore.Dialect{
-	Name:         "postgres",
-	Numbered:     true,
-	Isolation:    sql.LevelSerializable,
-	Retryable:    func(err error) bool { return hasCode(err, "40001", "40P01") },
-	IsUnique:     func(err error) bool { return hasCode(err, "23505") },
-	IsForeignKey: func(err error) bool { return hasCode(err, "23503") },
-	MapErr:       mapErr,
-	Greatest:     "GREATEST",
+	Name:          "postgres",
+	Numbered:      true,
+	Isolation:     sql.LevelSerializable,
+	ReadIsolation: sql.LevelRepeatableRead,
+	Retryable:     func(err error) bool { return hasCode(err, "40001", "40P01") },
+	IsUnique:      func(err error) bool { return hasCode(err, "23505") },
+	IsForeignKey:  func(err error) bool { return hasCode(err, "23503") },
+	MapErr:        mapErr,
+	Greatest:      "GREATEST",
 	NoCase: func(col string) string {
 		return "translate(" + col + ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
 	},

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/store/sqlstore"
@@ -76,7 +77,7 @@ func TestDeleteAccountUsesIndexes(t *testing.T) {
 			}
 		}
 		// the primary key (owner, id) would not scan either, but read the whole address book
-		if strings.Contains(q, "address=") && !strings.Contains(strings.Join(plan, "\n"), "contacts_address") {
+		if strings.Contains(q, "FROM contacts") && strings.Contains(q, "address=") && !strings.Contains(strings.Join(plan, "\n"), "contacts_address") {
 			t.Errorf("%s: plan %q reads every card of the owner", q, plan)
 		}
 	}
@@ -132,4 +133,99 @@ func TestRemoteAffiliationsUpgrade(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		return db
 	})
+}
+
+// coldStore is a new store holding the account a@x, whose statement cache
+// is empty.
+func coldStore(t *testing.T) *DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.CreateAccount(ctx, store.Account{Address: "a@x", PasswordHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// TestReadOnTheLastConnection: a read of several queries (FactsOf, a
+// login's) on a store that has prepared none of their statements yet ends
+// when it holds the pool's last free connection. Preparing a statement for
+// the store's cache takes a connection of its own: a read that did so while
+// holding one waited for as long as every other was in use, and with each
+// of them held by such a read, forever.
+func TestReadOnTheLastConnection(t *testing.T) {
+	ctx := context.Background()
+	db := coldStore(t)
+	for range maxConns - 1 { // every connection but one, held
+		tx, err := db.SQL().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.FactsOf(ctx, "a@x")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // a hang guard: it ends at once, or never
+		t.Fatal("a read on the last free connection never ended")
+	}
+}
+
+// TestConcurrentReadsOnAColdStore: many more callers than the pool has
+// connections, mixing reads of several queries in a transaction (FactsOf)
+// with single queries (RelationsOf, PrivacyLists …), on a store whose
+// statement cache starts empty, all end: a login storm on a server just
+// started. A caller preparing a statement while holding the cache's lock,
+// waiting for a connection that every read transaction held while waiting
+// for that lock, hung them all.
+func TestConcurrentReadsOnAColdStore(t *testing.T) {
+	ctx := context.Background()
+	db := coldStore(t)
+	const callers = 8 * maxConns
+	errs := make(chan error, callers)
+	start := make(chan struct{})
+	for i := range callers {
+		go func() {
+			<-start
+			var err error
+			for j := range 10 {
+				switch (i + j) % 4 {
+				case 0:
+					_, err = db.RelationsOf(ctx, "a@x")
+				case 1:
+					_, _, err = db.PrivacyLists(ctx, "a@x")
+				case 2:
+					_, err = db.ApprovedBy(ctx, "a@x")
+				default:
+					_, err = db.FactsOf(ctx, "a@x")
+				}
+				if err != nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	close(start)
+	for range callers {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(time.Minute): // a hang guard: they end at once, or never
+			t.Fatal("concurrent reads on a cold store never ended")
+		}
+	}
 }

@@ -281,7 +281,12 @@ func (s *DB) GetGrant(ctx context.Context, account, app string) (store.Grant, er
 }
 
 func (s *DB) ListGrants(ctx context.Context, account string) ([]store.Grant, error) {
-	rows, err := s.query(ctx, `SELECT `+grantCols+` FROM grants WHERE account=? ORDER BY app`, account)
+	return listGrants(ctx, s, account)
+}
+
+// listGrants is ListGrants through q.
+func listGrants(ctx context.Context, q querier, account string) ([]store.Grant, error) {
+	rows, err := q.query(ctx, `SELECT `+grantCols+` FROM grants WHERE account=? ORDER BY app`, account)
 	return collect(rows, err, scanGrant)
 }
 

@@ -26,6 +26,10 @@ type Dialect struct {
 	// error for which Retryable (if set) is true runs again.
 	Isolation sql.IsolationLevel
 	Retryable func(error) bool
+	// ReadIsolation is that of a read of several queries that must see
+	// one state (DB.read): SQLite's transactions always do; PostgreSQL's
+	// need REPEATABLE READ (READ COMMITTED takes a snapshot per query).
+	ReadIsolation sql.IsolationLevel
 	// IsUnique and IsForeignKey recognise constraint violations.
 	IsUnique, IsForeignKey func(error) bool
 	// MapErr turns an engine's error into a store error where one applies
@@ -94,28 +98,47 @@ const maxStmts = 128
 
 // prepared returns the cached statement for q, preparing it once; nil
 // (and the caller runs q directly) when the cache is full or the dialect
-// does not cache.
+// does not cache. The cache's lock is not held while preparing, which
+// takes a connection from the pool: a read transaction holding a
+// connection may be waiting for the lock (readTx), and with every
+// connection so held, none would come.
 func (s *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	if !s.d.Prepare {
 		return nil, nil
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st, ok := s.stmts[q]; ok {
+	st, ok := s.stmts[q]
+	full := len(s.stmts) >= maxStmts
+	s.mu.Unlock()
+	if ok || full {
 		return st, nil
-	}
-	if len(s.stmts) >= maxStmts {
-		return nil, nil
 	}
 	st, err := s.db.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if held, ok := s.stmts[q]; ok { // prepared meanwhile by another caller
+		st.Close()
+		return held, nil
+	}
+	if len(s.stmts) >= maxStmts {
+		st.Close()
+		return nil, nil
 	}
 	if s.stmts == nil {
 		s.stmts = map[string]*sql.Stmt{}
 	}
 	s.stmts[q] = st
 	return st, nil
+}
+
+// cached returns the statement prepared for q, if any, without preparing.
+func (s *DB) cached(q string) *sql.Stmt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stmts[q]
 }
 
 func (s *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
@@ -319,5 +342,9 @@ func IndexedQueries(d *Dialect) []string {
 		`DELETE FROM identities WHERE account=?1`,
 		`SELECT ` + identityCols + ` FROM identities WHERE account=?1 ORDER BY created_at, issuer, subject`,
 		`SELECT account FROM grants WHERE app=?1 ORDER BY account`,
+		// what a login reads (FactsOf): its relations with who approved it,
+		// and the personal items it is shown
+		relationsFactsSQL,
+		itemsSeenBySQL,
 	}
 }

@@ -772,16 +772,12 @@ const relationsOfSQL = `SELECT subject,viewer,state,preapproved FROM relations W
 	ORDER BY 1, 2`
 
 func (s *DB) RelationsOf(ctx context.Context, address string) ([]store.Relation, error) {
-	rows, err := s.query(ctx, relationsOfSQL, address)
-	if err != nil {
-		return nil, err
-	}
-	return scanRelations(rows)
+	return relationsOf(ctx, s, address)
 }
 
-// relationsOf is RelationsOf inside a transaction.
-func relationsOf(ctx context.Context, tx *Tx, address string) ([]store.Relation, error) {
-	rows, err := tx.QueryContext(ctx, relationsOfSQL, address)
+// relationsOf is RelationsOf through q (the pool, or a transaction).
+func relationsOf(ctx context.Context, q querier, address string) ([]store.Relation, error) {
+	rows, err := q.query(ctx, relationsOfSQL, address)
 	if err != nil {
 		return nil, err
 	}
@@ -802,13 +798,13 @@ func scanRelations(rows *sql.Rows) ([]store.Relation, error) {
 }
 
 func (s *DB) ApprovedBy(ctx context.Context, viewer string) ([]store.SubjectFacts, error) {
-	// blocks and hidden hold one row per pair at most (their keys): a join
-	// probes each once per subject, where a subquery per column probed twice
-	rows, err := s.query(ctx, `SELECT r.subject, b.blocker IS NOT NULL, h.subject IS NOT NULL,
-			COALESCE(a.invisible,0), COALESCE(a.last_seen,0), COALESCE(b.shown, h.shown, 0)
-		FROM relations r LEFT JOIN accounts a ON a.address=r.subject
-			LEFT JOIN blocks b ON b.blocker=r.subject AND b.blocked=r.viewer
-			LEFT JOIN hidden h ON h.subject=r.subject AND h.viewer=r.viewer
+	return approvedBy(ctx, s, viewer)
+}
+
+// approvedBy is ApprovedBy through q.
+func approvedBy(ctx context.Context, q querier, viewer string) ([]store.SubjectFacts, error) {
+	rows, err := q.query(ctx, `SELECT r.subject, `+subjectFactsCols+`
+		FROM relations r `+subjectFactsJoins("")+`
 		WHERE r.viewer=? AND r.state=? ORDER BY r.subject`, viewer, store.Approved)
 	if err != nil {
 		return nil, err
@@ -825,6 +821,20 @@ func (s *DB) ApprovedBy(ctx context.Context, viewer string) ([]store.SubjectFact
 		out = append(out, f)
 	}
 	return out, rows.Err()
+}
+
+// The facts of a subject r.subject about a viewer r.viewer (SubjectFacts).
+// blocks and hidden hold one row per pair at most (their keys): a join
+// probes each once per subject, where a subquery per column probed twice.
+const subjectFactsCols = `b.blocker IS NOT NULL, h.subject IS NOT NULL,
+	COALESCE(a.invisible,0), COALESCE(a.last_seen,0), COALESCE(b.shown, h.shown, 0)`
+
+// subjectFactsJoins joins what subjectFactsCols read, for the rows of r
+// that only (a condition on r ending in AND, or "") selects.
+func subjectFactsJoins(only string) string {
+	return `LEFT JOIN accounts a ON ` + only + `a.address=r.subject
+		LEFT JOIN blocks b ON ` + only + `b.blocker=r.subject AND b.blocked=r.viewer
+		LEFT JOIN hidden h ON ` + only + `h.subject=r.subject AND h.viewer=r.viewer`
 }
 
 // pairSet runs query, a deletion from a privacy list of owner a, and logs
@@ -909,7 +919,12 @@ func (s *DB) ListHidden(ctx context.Context, subject string) ([]string, error) {
 }
 
 func (s *DB) PrivacyLists(ctx context.Context, owner string) (blocks, hidden []store.ListEntry, err error) {
-	rows, err := s.query(ctx, `SELECT 0, blocked, shown FROM blocks WHERE blocker=?
+	return privacyLists(ctx, s, owner)
+}
+
+// privacyLists is PrivacyLists through q.
+func privacyLists(ctx context.Context, q querier, owner string) (blocks, hidden []store.ListEntry, err error) {
+	rows, err := q.query(ctx, `SELECT 0, blocked, shown FROM blocks WHERE blocker=?
 		UNION ALL SELECT 1, viewer, shown FROM hidden WHERE subject=? ORDER BY 1, 2`, owner, owner)
 	if err != nil {
 		return nil, nil, err
@@ -972,20 +987,24 @@ func (s *DB) PersonalItemsOf(ctx context.Context, accounts []string) ([]store.Pe
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var it store.PersonalItem
-			var ms int64
-			if err := rows.Scan(&it.Account, &it.Topic, &it.ItemID, &it.Data, &ms); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			it.Published = fromUnix(ms)
-			out = append(out, it)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if out, err = scanItems(rows, out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// scanItems appends the personal items rows holds to out, and closes rows.
+func scanItems(rows *sql.Rows, out []store.PersonalItem) ([]store.PersonalItem, error) {
+	defer rows.Close()
+	for rows.Next() {
+		var it store.PersonalItem
+		var ms int64
+		if err := rows.Scan(&it.Account, &it.Topic, &it.ItemID, &it.Data, &ms); err != nil {
+			return nil, err
+		}
+		it.Published = fromUnix(ms)
+		out = append(out, it)
+	}
+	return out, rows.Err()
 }

@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PrivacyListLimits", testPrivacyListLimits},
 		{"PrivacyListLimitsUnderConcurrency", testPrivacyListLimitsConcurrent},
 		{"ApprovedBy", testApprovedBy},
+		{"FactsOf", testFactsOf},
+		{"FactsOfIsOneState", testFactsOfIsOneState},
 		{"DeleteAccountCascades", testDeleteCascades},
 		{"RecreatedAccountInheritsNothing", testRecreatedInheritsNothing},
 		{"PersonalItems", testPersonalItems},

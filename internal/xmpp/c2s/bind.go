@@ -50,7 +50,7 @@ func (c *conn) bind() error {
 		if err := c.iqResult(iqRequest{id: id}, xmlstream.New(nsBind, "bind").Add(xmlstream.New(nsBind, "jid").AddText(c.sess.Address()))); err != nil {
 			return err
 		}
-		c.started()
+		c.bound()
 	}
 	return errBound
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/core"
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
 // boundConn binds alice/phone on a connection over a pipe whose client
@@ -135,5 +136,64 @@ func TestFlushWritesABatchAtOnce(t *testing.T) {
 			t.Fatalf("message m%d missing or out of order in %q", i, text)
 		}
 		last = at
+	}
+}
+
+// TestInitialPresenceFlushesOnce: what initial presence brings, the
+// presence of every contact online, is written in one Write before the
+// reader goes on to the client's next stanza, not by flushes woken one
+// event at a time.
+func TestInitialPresenceFlushesOnce(t *testing.T) {
+	r := start(t, true)
+	ctx := context.Background()
+	contacts := []string{"bob@localhost", "carol@localhost", "dave@localhost"}
+	for _, b := range contacts {
+		if _, err := r.auth.CreateAccount(ctx, b, "pw-"+b); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range [][2]string{{"alice@localhost", b}, {b, "alice@localhost"}} {
+			if err := r.hub.Subscribe(ctx, p[0], p[1]); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.hub.Approve(ctx, p[1], p[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := r.hub.Connect(ctx, b, core.SessionOptions{Device: "desk", Presence: &core.Presence{Availability: core.Available}},
+			&coreSink{woke: make(chan struct{}, 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close(); client.Close() })
+	counted := &countedConn{Conn: server}
+	c := &conn{s: r.srv, nc: counted, frame: tcpFraming{}, account: "alice@localhost"}
+	c.finish = func(bool) { server.Close() }
+	got := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- string(b)
+	}()
+	if err := c.open("phone"); err != nil {
+		t.Fatal(err)
+	}
+	c.bound()
+	before := counted.writes.Load()
+	el, err := xmlstream.Parse(`<presence xmlns='jabber:client'/>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.onPresence(el); err != nil {
+		t.Fatal(err)
+	}
+	if w := counted.writes.Load() - before; w != 1 {
+		t.Errorf("initial presence with %d contacts online made %d writes by its return, want 1", len(contacts), w)
+	}
+	server.Close()
+	text := <-got
+	for _, b := range contacts {
+		if !strings.Contains(text, "from='"+b+"/") && !strings.Contains(text, `from="`+b+`/`) {
+			t.Errorf("no presence from %s in %q", b, text)
+		}
 	}
 }

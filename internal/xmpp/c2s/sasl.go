@@ -158,13 +158,20 @@ func (c *conn) saslExchange(el *xmlstream.Element) (string, error) {
 	}
 }
 
-// lookup finds an account's SCRAM credential by its local part.
+// lookup finds an account's SCRAM credential by its local part. The row
+// it read is kept for Connect (core.AccountRead): a login reads it once.
 func (c *conn) lookup(username, mechanism string) (store.ScramCredential, bool) {
+	c.signIn = nil
 	bare, err := addr.Bare(username + "@" + c.domain)
 	if err != nil {
 		return store.ScramCredential{}, false
 	}
-	return c.s.Auth.ScramCredential(context.Background(), bare, mechanism)
+	read, err := c.s.Hub.ReadAccount(context.Background(), bare)
+	if err != nil {
+		return store.ScramCredential{}, false
+	}
+	c.signIn = read
+	return read.Scram(mechanism)
 }
 
 // channelBinding offers tls-exporter (RFC 9266), tls-server-end-point

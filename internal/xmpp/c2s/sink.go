@@ -43,7 +43,8 @@ func (c *conn) open(resource string) error {
 	l := &live{boot: &core.View{}}
 	c.live = l // before the session exists, so the core's calls on c find it
 	opts := core.SessionOptions{Transport: "xmpp", Device: "xmpp", Resource: resource, Payloads: true, Topics: []string{}, StoredOnAck: true,
-		Credential: c.credential(), Checked: c.checked, Channel: c.channel(), View: l.boot}
+		Credential: c.credential(), Checked: c.checked, Channel: c.channel(), View: l.boot, Account: c.signIn}
+	c.signIn = nil
 	if c.app != nil {
 		opts.Scopes = c.app.scopes // what its user granted the app (oauthbearer.go)
 	}
@@ -56,10 +57,32 @@ func (c *conn) open(resource string) error {
 	return nil
 }
 
-// started lets events flow once the bind result is out.
+// started lets events flow once the resumed result is out.
 func (c *conn) started() {
 	c.writing.Store(false)
 	c.Wake()
+}
+
+// bound lets events flow once the bind result is out. What the core queued
+// meanwhile (the snapshot: a few personal items at most) is written here,
+// on the reader, which has nothing else to do until the client's next
+// request, rather than by a goroutine started for it.
+func (c *conn) bound() {
+	c.flush()
+}
+
+// gathered runs f with the writing flag taken, when it is free, so that
+// the events f causes (initial presence: the contacts' presence, the
+// requests pending) wait for one flush at its end, on this goroutine,
+// instead of each waking a flush as it comes. With a flush under way, that
+// flush takes them as usual.
+func (c *conn) gathered(f func() error) error {
+	if !c.writing.CompareAndSwap(false, true) {
+		return f()
+	}
+	err := f()
+	c.flush()
+	return err
 }
 
 // Wake (core.Sink) flushes events on a goroutine of their own while any wait.

@@ -87,29 +87,10 @@ func (c *conn) onPresence(el *xmlstream.Element) error {
 			p.Availability = core.Availability(show)
 		}
 		p.Priority, _ = strconv.Atoi(childText(el, "priority"))
-		if err := c.sess.SetPresence(p); err != nil {
-			why, ok := refusal(err)
-			if !ok {
-				return nil // a bad presence is ignored, as RFC 6121 lets servers do
-			}
-			// an app's session without presence:publish: told so (RFC 6120
-			// § 8.3.1), and nobody sees it; what it may see of others still
-			// follows its initial presence, as the core decides
-			if err := c.write(xmlstream.New(nsClient, "presence").Set("type", "error").Add(forbidden(why))); err != nil {
-				return err
-			}
+		if !c.available.Load() { // initial presence: what it brings leaves in one flush
+			return c.gathered(func() error { return c.setPresence(ctx, el, p) })
 		}
-		if !c.available.Swap(true) { // initial presence: contacts' presence, then pending requests
-			boot := c.boot
-			c.boot = nil // from now on, what the client was told follows events
-			if err := c.sess.Probe(ctx, boot); err != nil {
-				return err
-			}
-			if err := c.pendingRequests(ctx, boot); err != nil {
-				return err
-			}
-		}
-		return c.onCaps(el)
+		return c.setPresence(ctx, el, p)
 	case "unavailable":
 		if to != "" {
 			c.sess.Direct(to, false)
@@ -127,6 +108,35 @@ func (c *conn) onPresence(el *xmlstream.Element) error {
 		}
 	}
 	return nil
+}
+
+// setPresence sets the session's presence from the client's el; the
+// first time, it also gets the client its contacts' presence and the
+// requests waiting for an answer.
+func (c *conn) setPresence(ctx context.Context, el *xmlstream.Element, p core.Presence) error {
+	if err := c.sess.SetPresence(p); err != nil {
+		why, ok := refusal(err)
+		if !ok {
+			return nil // a bad presence is ignored, as RFC 6121 lets servers do
+		}
+		// an app's session without presence:publish: told so (RFC 6120
+		// § 8.3.1), and nobody sees it; what it may see of others still
+		// follows its initial presence, as the core decides
+		if err := c.write(xmlstream.New(nsClient, "presence").Set("type", "error").Add(forbidden(why))); err != nil {
+			return err
+		}
+	}
+	if !c.available.Swap(true) { // initial presence: contacts' presence, then pending requests
+		boot := c.boot
+		c.boot = nil // from now on, what the client was told follows events
+		if err := c.sess.Probe(ctx, boot); err != nil {
+			return err
+		}
+		if err := c.pendingRequests(ctx, boot); err != nil {
+			return err
+		}
+	}
+	return c.onCaps(el)
 }
 
 // pendingRequests redelivers subscription requests still unanswered, as

@@ -41,6 +41,9 @@ func (e *Element) SetNS(space, local, value string) *Element {
 			return e
 		}
 	}
+	if e.Attr == nil { // a stanza's from, to, type and id in one allocation, not three
+		e.Attr = make([]xml.Attr, 0, 4)
+	}
 	e.Attr = append(e.Attr, xml.Attr{Name: xml.Name{Space: space, Local: local}, Value: value})
 	return e
 }
