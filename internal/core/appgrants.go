@@ -72,8 +72,16 @@ func (g *liveGrant) equal(o *liveGrant) bool {
 // contact picker adds to a group grant: pick.go).
 func (h *Hub) loadGrants(ctx context.Context, account string) (grantTable, error) {
 	gs, err := h.store.ListGrants(ctx, account)
-	if err != nil || len(gs) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	return h.grantTable(ctx, account, gs)
+}
+
+// grantTable is loadGrants for the grants gs, read already.
+func (h *Hub) grantTable(ctx context.Context, account string, gs []store.Grant) (grantTable, error) {
+	if len(gs) == 0 {
+		return nil, nil
 	}
 	t := make(grantTable, len(gs))
 	for _, g := range gs {

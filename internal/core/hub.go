@@ -511,10 +511,15 @@ func (h *Hub) loadUserRelations(ctx context.Context, account string) (*user, []s
 	if err != nil {
 		return nil, nil, err
 	}
-	u := &user{address: account, created: acct.CreatedAt.UnixNano(), blocks: shownTo(blocks), hidden: shownTo(hidden), invisible: acct.Invisible, lastSeen: acct.LastSeen}
+	return h.newUser(acct, rels, blocks, hidden, grants), rels, nil
+}
+
+// newUser is the user of account acct as the store holds it.
+func (h *Hub) newUser(acct store.Account, rels []store.Relation, blocks, hidden []store.ListEntry, grants grantTable) *user {
+	u := &user{address: acct.Address, created: acct.CreatedAt.UnixNano(), blocks: shownTo(blocks), hidden: shownTo(hidden), invisible: acct.Invisible, lastSeen: acct.LastSeen}
 	u.setGrants(grants)
-	u.viewers = h.approvedViewers(account, rels)
-	return u, rels, nil
+	u.viewers = h.approvedViewers(acct.Address, rels)
+	return u
 }
 
 func randomHex(n int) string {
@@ -680,15 +685,11 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 func (h *Hub) withView(ctx context.Context, account string, f func(loaded *user, view storedView) error) error {
 	for {
 		e := h.epoch(account)
-		loaded, rels, err := h.loadUserRelations(ctx, account)
+		loaded, view, err := h.loadView(ctx, account)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return Errorf(CodeUnauthorized, "account does not exist")
 			}
-			return err
-		}
-		view, err := h.readView(ctx, loaded, rels)
-		if err != nil {
 			return err
 		}
 		view.epoch = e
@@ -723,15 +724,20 @@ type storedView struct {
 	epoch uint64 // the account's epoch when it was read
 }
 
-// readView reads it for loaded's account, whose relations were read with it.
-func (h *Hub) readView(ctx context.Context, loaded *user, rels []store.Relation) (storedView, error) {
-	facts, err := h.store.ApprovedBy(ctx, loaded.address)
+// loadView reads account's user and snapshot view in one store read
+// (store.Logins: a login's reads cost more apart than their rows).
+func (h *Hub) loadView(ctx context.Context, account string) (*user, storedView, error) {
+	v, err := h.store.AccountView(ctx, account)
 	if err != nil {
-		return storedView{}, err
+		return nil, storedView{}, err
 	}
-	subs := pairViews(loaded.address, rels, func(other string) bool { return loaded.blocking(other) })
-	items, err := h.store.PersonalItemsOf(ctx, subjectsOf(loaded.address, facts))
-	return storedView{facts: facts, subs: subs, items: items}, err
+	grants, err := h.grantTable(ctx, account, v.Grants)
+	if err != nil {
+		return nil, storedView{}, err
+	}
+	u := h.newUser(v.Account, v.Relations, v.Blocks, v.Hidden, grants)
+	subs := pairViews(u.address, v.Relations, func(other string) bool { return u.blocking(other) })
+	return u, storedView{facts: v.Approved, subs: subs, items: v.Items}, nil
 }
 
 // snapshotToLocked delivers s its snapshot: its own information, so the

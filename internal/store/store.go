@@ -36,6 +36,7 @@ type Store interface {
 	Tokens
 	Contacts
 	Graph
+	Logins
 	PersonalEvents
 	Lifecycle
 	Apps
@@ -345,6 +346,29 @@ type RelationLimits struct {
 	// the change creates a row (an edge that was absent, State None and not
 	// pre-approved, is stored), for both its subject and its viewer.
 	Relations int
+}
+
+// Logins reads what a session's start needs in one read.
+type Logins interface {
+	// AccountView returns, as one consistent read, what GetAccount,
+	// RelationsOf, PrivacyLists and ListGrants return for address, what
+	// ApprovedBy returns for it as viewer, and the personal items of
+	// address and of every subject in Approved (PersonalItemsOf), each list
+	// in the order those methods give. The account comes without its
+	// credentials (PasswordHash and Scram empty). ErrNotFound if there is
+	// no account at address.
+	AccountView(ctx context.Context, address string) (AccountView, error)
+}
+
+// AccountView is what Logins.AccountView reads.
+type AccountView struct {
+	Account   Account
+	Relations []Relation
+	Blocks    []ListEntry
+	Hidden    []ListEntry
+	Grants    []Grant
+	Approved  []SubjectFacts
+	Items     []PersonalItem
 }
 
 // SubjectFacts is what a viewer's snapshot needs about a subject that

@@ -44,6 +44,13 @@ type Conn struct {
 	// Checked is the hub's Checkpoint taken before Credential was verified
 	// (core.SessionOptions.Checked).
 	Checked core.Checkpoint
+	// Bearer is a token the transport received with the connection (the
+	// WebSocket upgrade's Authorization header) and left to Hello to
+	// verify, unless the hello carries a token of its own: verified there,
+	// its store read runs where the hello's own would, on a frame worker
+	// with no request context to watch, instead of on net/http's
+	// goroutine (docs/benchmarks.md, issue 9).
+	Bearer string
 	// App is set when an app's access token authenticated it, with the
 	// Scopes its user granted the app: the session is the app's channel
 	// (docs/apps.md).
@@ -90,9 +97,14 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 	if f.Type != "hello" {
 		return Error(f.ID, core.Errorf(core.CodeUnauthorized, "the first frame must be hello")), ErrClose
 	}
-	if f.Token != "" {
+	secret := f.Token
+	if secret == "" {
+		secret = c.Bearer
+	}
+	c.Bearer = ""
+	if secret != "" {
 		checked := c.srv.Hub.Checkpoint()
-		tok, err := c.srv.Auth.VerifySession(ctx, f.Token)
+		tok, err := c.srv.Auth.VerifySession(ctx, secret)
 		if err != nil {
 			return Error(f.ID, core.Errorf(core.CodeUnauthorized, "%v", err)), ErrClose
 		}

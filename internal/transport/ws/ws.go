@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/wire"
@@ -29,8 +30,10 @@ import (
 // Handler upgrades HTTP requests to WebSocket sessions.
 type Handler struct {
 	Proto *wire.Server
-	// Authenticate returns the token an upgrade request already proves
-	// (Authorization header, web session cookie), or nil.
+	// Authenticate returns the token an upgrade request without an
+	// Authorization header already proves (the web session cookie), or
+	// nil. A bearer token in the header is verified with the hello
+	// (wire.Conn.Bearer).
 	Authenticate func(*http.Request) *store.Token
 	// OriginAllowed reports whether a browser page from origin may connect
 	// with the credentials its request carries (the web session cookie);
@@ -116,12 +119,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	checked := h.Proto.Hub.Checkpoint() // before the credential is read: core.Checkpoint
-	var tok *store.Token
+	var (
+		tok    *store.Token
+		bearer string
+	)
 	// A page of another origin proves itself with a token in its hello:
 	// the browser's cookie for this server is not the page's to use
 	// (cross-site WebSocket hijacking).
 	if origin := r.Header.Get("Origin"); origin == "" || h.OriginAllowed(r, origin) {
-		tok = h.Authenticate(r)
+		if hdr := r.Header.Get("Authorization"); hdr != "" {
+			bearer = auth.BearerToken(hdr)
+		} else {
+			tok = h.Authenticate(r)
+		}
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -130,6 +140,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.startOnce.Do(h.start)
 	c := &conn{h: h, nc: nc, proto: h.Proto.NewConn("ws", tok, checked)}
+	c.proto.Bearer = bearer
 	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for our answer
 		c.pre, _ = brw.Reader.Peek(n)
 		c.pre = append([]byte(nil), c.pre...)
@@ -301,12 +312,14 @@ func (c *conn) readLoop() error {
 		)
 		c.process(func() {
 			defer c.recoverTo(&err)
-			reply, welcome, err = c.handle(ctx, msg)
+			if reply, welcome, err = c.handle(ctx, msg); welcome {
+				// the welcome, with the snapshot and the session's own
+				// presence queued meanwhile, in one write; here, on the
+				// worker whose stack the encoding already grew
+				c.flushFrom(reply)
+			}
 		})
 		if welcome {
-			c.write(reply)
-			c.writing.Store(false)
-			c.Wake()
 			continue
 		}
 		if errors.Is(err, wire.ErrClose) {
@@ -433,7 +446,11 @@ var flushBufs = sync.Pool{New: func() any { return new(flushBuf) }}
 // maxPooledFrames bounds the buffer a flush gives back to the pool.
 const maxPooledFrames = 256 << 10
 
-func (c *conn) flush() {
+func (c *conn) flush() { c.flushFrom(nil) }
+
+// flushFrom is flush writing the message head (the welcome) before the
+// first events, in the same write: it holds c.writing, as flush does.
+func (c *conn) flushFrom(head []byte) {
 	defer c.recoverFlush()
 	fb := flushBufs.Get().(*flushBuf)
 	defer func() {
@@ -463,10 +480,11 @@ func (c *conn) flush() {
 			return
 		}
 		wrote := len(batch) > 0
-		if wrote && !c.writeBatch(fb, batch) {
+		if (wrote || head != nil) && !c.writeBatch(fb, head, batch) {
 			c.writing.Store(false)
 			return
 		}
+		head = nil
 		if len(batch) == maxBatch {
 			recheck = false // more may wait: ours, since we just pulled
 			continue
@@ -486,11 +504,14 @@ func (c *conn) flush() {
 	}
 }
 
-// writeBatch encodes batch into fb's buffer as frames and writes them at
-// once. It reports false when the write failed (the connection is closed:
-// the reader notices and detaches).
-func (c *conn) writeBatch(fb *flushBuf, batch []core.Delivery) bool {
+// writeBatch encodes head (if not nil) and batch into fb's buffer as
+// frames and writes them at once. It reports false when the write failed
+// (the connection is closed: the reader notices and detaches).
+func (c *conn) writeBatch(fb *flushBuf, head []byte, batch []core.Delivery) bool {
 	buf := fb.frames[:0]
+	if head != nil {
+		buf = websocket.AppendFrame(buf, websocket.OpText, head)
+	}
 	for _, d := range batch {
 		buf = websocket.AppendFrameWith(buf, websocket.OpText, func(b []byte) []byte { return wire.AppendEvent(b, d) })
 	}
@@ -503,7 +524,7 @@ func (c *conn) writeBatch(fb *flushBuf, batch []core.Delivery) bool {
 		c.nc.Close()
 		return false
 	}
-	if c.h.Writes != nil {
+	if c.h.Writes != nil && len(batch) > 0 {
 		c.h.Writes.Add(1)
 	}
 	if c.h.WriteDelay > 0 {
