@@ -191,6 +191,9 @@ type conn struct {
 var errParked = errors.New("parked")
 
 func (c *conn) Read(p []byte) (int, error) {
+	if len(c.pre) == 0 && c.proto.Session == nil {
+		c.readAhead()
+	}
 	if len(c.pre) > 0 {
 		n := copy(p, c.pre)
 		c.pre = c.pre[n:]
@@ -200,6 +203,29 @@ func (c *conn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.nc.Read(p)
+}
+
+// helloBufs are readAhead's buffers: one per connection reading its
+// hello at the time, none held by an idle connection.
+var helloBufs = sync.Pool{New: func() any { return new([helloRead]byte) }}
+
+// helloRead is what one read before the hello takes at most: a hello with
+// a token, and what the client may have sent after it, fit.
+const helloRead = 2048
+
+// readAhead reads what the client sent so far into c.pre with one system
+// call, before the hello: websocket.ReadMessage asks for a frame's header,
+// mask and payload apart, three reads of the socket that a connection's
+// start paid for each. After the hello, an idle connection keeps no buffer
+// (the reads stay as they are); what a read here got beyond the hello
+// stays in c.pre, exactly sized, until the next frame takes it. An error
+// is left to the read after it.
+func (c *conn) readAhead() {
+	b := helloBufs.Get().(*[helloRead]byte)
+	if n, _ := c.nc.Read(b[:]); n > 0 {
+		c.pre = append([]byte(nil), b[:n]...)
+	}
+	helloBufs.Put(b)
 }
 
 func (c *conn) serve() {
