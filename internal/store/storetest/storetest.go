@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PrivacyListLimits", testPrivacyListLimits},
 		{"PrivacyListLimitsUnderConcurrency", testPrivacyListLimitsConcurrent},
 		{"ApprovedBy", testApprovedBy},
+		{"AccountView", testAccountView},
 		{"DeleteAccountCascades", testDeleteCascades},
 		{"RecreatedAccountInheritsNothing", testRecreatedInheritsNothing},
 		{"PersonalItems", testPersonalItems},
