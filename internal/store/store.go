@@ -350,13 +350,14 @@ type RelationLimits struct {
 
 // Logins reads what a session's start needs in one read.
 type Logins interface {
-	// AccountView returns, as one consistent read, what GetAccount,
-	// RelationsOf, PrivacyLists and ListGrants return for address, what
-	// ApprovedBy returns for it as viewer, and the personal items of
-	// address and of every subject in Approved (PersonalItemsOf), each list
-	// in the order those methods give. The account comes without its
-	// credentials (PasswordHash and Scram empty). ErrNotFound if there is
-	// no account at address.
+	// AccountView returns what GetAccount, RelationsOf, PrivacyLists and
+	// ListGrants return for address, what ApprovedBy returns for it as
+	// viewer, and the personal items of address and of every subject in
+	// Approved (PersonalItemsOf), each list in the order those methods
+	// give, in fewer reads than they take (the SQL backends: one, and one
+	// more each for grants and for personal items when there are any). The
+	// account comes without its credentials (PasswordHash and Scram
+	// empty). ErrNotFound if there is no account at address.
 	AccountView(ctx context.Context, address string) (AccountView, error)
 }
 

@@ -97,4 +97,11 @@ func testAccountView(t *testing.T, s store.Store) {
 	if want := (store.AccountView{Account: store.Account{Address: "new@x", CreatedAt: t0}}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("an account with nothing:\n got %+v\nwant %+v", got, want)
 	}
+	// personal items of a subject that approved it, none of its own
+	must(t, s.PutRelation(ctx, store.Relation{Subject: "carol@x", Viewer: "new@x", State: store.Approved}))
+	got, err = s.AccountView(ctx, "new@x")
+	must(t, err)
+	if len(got.Items) != 1 || got.Items[0].Account != "carol@x" || len(got.Approved) != 1 || len(got.Relations) != 1 {
+		t.Fatalf("approved by carol, who has an item: %+v", got)
+	}
 }
