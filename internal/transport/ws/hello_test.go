@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,8 +15,6 @@ import (
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/core"
-	"github.com/presenced/presenced/internal/store"
-	"github.com/presenced/presenced/internal/store/sqlite"
 	"github.com/presenced/presenced/internal/wire"
 )
 
@@ -33,14 +30,7 @@ type helloRig struct {
 func newHelloRig(t *testing.T) *helloRig {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.CreateAccount(ctx, store.Account{Address: "alice@localhost", PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	db := testDB(t)
 	a := &auth.Auth{Store: db, Clock: clock.Real{}}
 	secret, _, err := a.IssueToken(ctx, "alice@localhost", "t")
 	if err != nil {
