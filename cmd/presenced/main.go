@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -199,7 +198,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := server.Listen(cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}

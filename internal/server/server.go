@@ -410,17 +410,10 @@ func (s *Server) authenticate(r *http.Request) (*store.Token, error) {
 	return t, nil
 }
 
-// wsAccount is the token a WebSocket upgrade proves by header or cookie.
-// A cookie suffices here because the upgrade's Origin is checked.
-func (s *Server) wsAccount(r *http.Request) *store.Token {
-	if h := r.Header.Get("Authorization"); h != "" {
-		if t, err := s.Auth.VerifySession(r.Context(), auth.BearerToken(h)); err == nil {
-			return &t
-		}
-		return nil
-	}
-	return s.Web.CookieToken(r)
-}
+// wsAccount is the token a WebSocket upgrade proves by cookie (one by
+// header is verified with the hello: ws.Handler). A cookie suffices here
+// because the upgrade's Origin is checked.
+func (s *Server) wsAccount(r *http.Request) *store.Token { return s.Web.CookieToken(r) }
 
 // originAllowed admits the server's own origin and the configured ones.
 func (s *Server) originAllowed(r *http.Request, origin string) bool {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -92,7 +91,7 @@ func (s *Server) serveXMPP(ctx context.Context) error {
 		if l.addr == "" {
 			continue
 		}
-		ln, err := net.Listen("tcp", l.addr)
+		ln, err := Listen(l.addr)
 		if err != nil {
 			return err
 		}

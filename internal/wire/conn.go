@@ -61,7 +61,18 @@ type signin struct {
 	// (docs/apps.md).
 	app    string
 	scopes []string
+	// bearer is a token the transport received with the connection (the
+	// WebSocket upgrade's Authorization header) and left to Hello to
+	// verify, unless the hello carries a token of its own: verified there,
+	// its store read runs where the hello's own would, on a frame worker
+	// with no request context to watch, instead of on net/http's
+	// goroutine (docs/benchmarks.md, issue 9).
+	bearer string
 }
+
+// SetBearer leaves token, received with the connection, to Hello to verify
+// (signin.bearer).
+func (c *Conn) SetBearer(token string) { c.signin.bearer = token }
 
 // Finish ends the session if the client said bye; transports call it after
 // sending the last reply.
@@ -104,9 +115,16 @@ func (c *Conn) Hello(ctx context.Context, f ClientFrame, sink core.Sink) ([]byte
 	if f.Type != "hello" {
 		return Error(f.ID, core.Errorf(core.CodeUnauthorized, "the first frame must be hello")), ErrClose
 	}
-	if f.Token != "" {
+	secret := f.Token
+	if secret == "" && c.signin != nil {
+		secret = c.signin.bearer
+	}
+	if c.signin != nil {
+		c.signin.bearer = ""
+	}
+	if secret != "" {
 		checked := c.srv.Hub.Checkpoint()
-		tok, err := c.srv.Auth.VerifySession(ctx, f.Token)
+		tok, err := c.srv.Auth.VerifySession(ctx, secret)
 		if err != nil {
 			return Error(f.ID, core.Errorf(core.CodeUnauthorized, "%v", err)), ErrClose
 		}

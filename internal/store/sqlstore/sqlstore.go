@@ -370,6 +370,9 @@ func jsonList(v []string) string {
 
 // fromJSONList reads what jsonList wrote; an empty list is nil.
 func fromJSONList(s string) ([]string, error) {
+	if s == "[]" { // most lists, read with every token (its scopes): no decoder needed
+		return nil, nil
+	}
 	var v []string
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
 		return nil, err

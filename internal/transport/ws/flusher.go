@@ -96,7 +96,7 @@ func (f *flusher) work() {
 		}
 		f.mu.Unlock()
 		for i, c := range taken[:n] {
-			c.flushWith(fb)
+			c.flushWith(fb, nil)
 			taken[i] = nil
 		}
 		fb.shrink()

@@ -20,6 +20,15 @@ import (
 // alice@localhost, for tests that drive a conn by hand.
 func testHub(t *testing.T) *core.Hub {
 	t.Helper()
+	db := testDB(t)
+	lim := core.DefaultLimits
+	lim.CoalesceAfter = 64 // queued updates go out together, which these tests watch
+	return core.New(core.Config{Domain: "localhost", Grace: time.Minute, Limits: lim}, db, clock.Real{}, nil, discard)
+}
+
+// testDB is a fresh SQLite store with the account alice@localhost.
+func testDB(t *testing.T) *sqlite.DB {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
@@ -29,9 +38,7 @@ func testHub(t *testing.T) *core.Hub {
 	if err := db.CreateAccount(ctx, store.Account{Address: "alice@localhost", PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	lim := core.DefaultLimits
-	lim.CoalesceAfter = 64 // queued updates go out together, which these tests watch
-	return core.New(core.Config{Domain: "localhost", Grace: time.Minute, Limits: lim}, db, clock.Real{}, nil, discard)
+	return db
 }
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))

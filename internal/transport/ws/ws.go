@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/netpoll"
 	"github.com/presenced/presenced/internal/websocket"
 
@@ -31,8 +32,10 @@ import (
 // Handler upgrades HTTP requests to WebSocket sessions.
 type Handler struct {
 	Proto *wire.Server
-	// Authenticate returns the token an upgrade request already proves
-	// (Authorization header, web session cookie), or nil.
+	// Authenticate returns the token an upgrade request without an
+	// Authorization header already proves (the web session cookie), or
+	// nil. A bearer token in the header is verified with the hello
+	// (wire.Conn.SetBearer).
 	Authenticate func(*http.Request) *store.Token
 	// OriginAllowed reports whether a browser page from origin may connect
 	// with the credentials its request carries (the web session cookie);
@@ -123,12 +126,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	checked := h.Proto.Hub.Checkpoint() // before the credential is read: core.Checkpoint
-	var tok *store.Token
+	var (
+		tok    *store.Token
+		bearer string
+	)
 	// A page of another origin proves itself with a token in its hello:
 	// the browser's cookie for this server is not the page's to use
 	// (cross-site WebSocket hijacking).
 	if origin := r.Header.Get("Origin"); origin == "" || h.OriginAllowed(r, origin) {
-		tok = h.Authenticate(r)
+		if hdr := r.Header.Get("Authorization"); hdr != "" {
+			bearer = auth.BearerToken(hdr)
+		} else {
+			tok = h.Authenticate(r)
+		}
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -137,6 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.startOnce.Do(h.start)
 	c := &conn{h: h, nc: nc, direct: rawConn(nc) != nil, proto: h.Proto.NewConn("ws", tok, checked)}
+	c.proto.SetBearer(bearer)
 	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for our answer
 		b, _ := brw.Reader.Peek(n)
 		c.pre = string(b)
@@ -188,6 +199,9 @@ type conn struct {
 var errParked = errors.New("parked")
 
 func (c *conn) Read(p []byte) (int, error) {
+	if len(c.pre) == 0 && c.proto.Session == nil {
+		c.readAhead()
+	}
 	if len(c.pre) > 0 {
 		n := copy(p, c.pre)
 		c.pre = c.pre[n:]
@@ -197,6 +211,29 @@ func (c *conn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.nc.Read(p)
+}
+
+// helloBufs are readAhead's buffers: one per connection reading its
+// hello at the time, none held by an idle connection.
+var helloBufs = sync.Pool{New: func() any { return new([helloRead]byte) }}
+
+// helloRead is what one read before the hello takes at most: a hello with
+// a token, and what the client may have sent after it, fit.
+const helloRead = 2048
+
+// readAhead reads what the client sent so far into c.pre with one system
+// call, before the hello: websocket.ReadMessage asks for a frame's header,
+// mask and payload apart, three reads of the socket that a connection's
+// start paid for each. After the hello, an idle connection keeps no buffer
+// (the reads stay as they are); what a read here got beyond the hello
+// stays in c.pre, exactly sized, until the next frame takes it. An error
+// is left to the read after it.
+func (c *conn) readAhead() {
+	b := helloBufs.Get().(*[helloRead]byte)
+	if n, _ := c.nc.Read(b[:]); n > 0 {
+		c.pre = string(b[:n])
+	}
+	helloBufs.Put(b)
 }
 
 func (c *conn) serve() {
@@ -309,12 +346,14 @@ func (c *conn) readLoop() error {
 		)
 		c.process(func() {
 			defer c.recoverTo(&err)
-			reply, welcome, err = c.handle(ctx, msg)
+			if reply, welcome, err = c.handle(ctx, msg); welcome {
+				// the welcome, with the snapshot and the session's own
+				// presence queued meanwhile, in one write; here, on the
+				// worker whose stack the encoding already grew
+				c.flushFrom(reply)
+			}
 		})
 		if welcome {
-			c.write(reply)
-			c.writing.Store(false)
-			c.Wake()
 			continue
 		}
 		if errors.Is(err, wire.ErrClose) {
@@ -458,9 +497,13 @@ func (fb *flushBuf) shrink() {
 
 // flush writes what the session has for this connection, with a pooled
 // buffer; the caller took c.writing.
-func (c *conn) flush() {
+func (c *conn) flush() { c.flushFrom(nil) }
+
+// flushFrom is flush writing the message head (the welcome), if not nil,
+// before the first events, in the same write.
+func (c *conn) flushFrom(head []byte) {
 	fb := flushBufs.Get().(*flushBuf)
-	c.flushWith(fb)
+	c.flushWith(fb, head)
 	fb.shrink()
 	flushBufs.Put(fb)
 }
@@ -468,7 +511,7 @@ func (c *conn) flush() {
 // flushWith is flush with fb. It returns once nothing is left to write, or
 // once the socket is full: then a goroutine of the connection's own
 // (finishWrite) goes on, still holding c.writing.
-func (c *conn) flushWith(fb *flushBuf) {
+func (c *conn) flushWith(fb *flushBuf, head []byte) {
 	defer c.recoverFlush()
 	s := c.proto.Session
 	for recheck := false; ; {
@@ -489,9 +532,10 @@ func (c *conn) flushWith(fb *flushBuf) {
 			return
 		}
 		wrote := len(batch) > 0
-		if wrote {
-			ok, handed := c.writeBatch(fb, batch)
+		if wrote || head != nil {
+			ok, handed := c.writeBatch(fb, head, batch)
 			clear(batch) // the events are written: keep none alive
+			head = nil
 			if !ok {
 				c.writing.Store(false)
 				return
@@ -519,13 +563,16 @@ func (c *conn) flushWith(fb *flushBuf) {
 	}
 }
 
-// writeBatch encodes batch into fb's buffer as frames and writes them at
-// once. ok is false when the write failed (the connection is closed: the
-// reader notices and detaches). handed is true when the socket was full:
-// the rest of the write and of the flush went to a goroutine of the
-// connection's own (finishWrite).
-func (c *conn) writeBatch(fb *flushBuf, batch []core.Delivery) (ok, handed bool) {
+// writeBatch encodes head (if not nil) and batch into fb's buffer as
+// frames and writes them at once. ok is false when the write failed (the
+// connection is closed: the reader notices and detaches). handed is true
+// when the socket was full: the rest of the write and of the flush went to
+// a goroutine of the connection's own (finishWrite).
+func (c *conn) writeBatch(fb *flushBuf, head []byte, batch []core.Delivery) (ok, handed bool) {
 	buf := fb.frames[:0]
+	if head != nil {
+		buf = websocket.AppendFrame(buf, websocket.OpText, head)
+	}
 	for _, d := range batch {
 		buf = websocket.AppendFrameWith(buf, websocket.OpText, func(b []byte) []byte { return wire.AppendEvent(b, d) })
 	}
@@ -552,7 +599,9 @@ func (c *conn) writeBatch(fb *flushBuf, batch []core.Delivery) (ok, handed bool)
 		c.nc.Close()
 		return false, false
 	}
-	c.wroteEvents()
+	if len(batch) > 0 { // not a welcome alone
+		c.wroteEvents()
+	}
 	return true, false
 }
 
