@@ -16,6 +16,7 @@
 package netpoll
 
 import (
+	"errors"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +30,9 @@ const (
 	stateDone
 	stateWoken // the poller saw bytes while the reader was parking: keep reading
 )
+
+// ErrWouldBlock is ReadNow's answer when nothing waits to be read.
+var ErrWouldBlock = errors.New("netpoll: nothing to read now")
 
 // Conn is a connection's part in the poller. Its zero value is a running
 // connection that never parks; Init ties it to a descriptor and an owner.

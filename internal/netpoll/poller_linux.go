@@ -1,6 +1,8 @@
 package netpoll
 
 import (
+	"io"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -12,6 +14,7 @@ import (
 // and parking.
 type Poller struct {
 	epfd   int
+	ep     *os.File // epfd, when the Go runtime's own poller waits on it (loop)
 	mu     sync.Mutex
 	parked map[int]*Conn
 }
@@ -24,6 +27,12 @@ func New() *Poller {
 		return nil
 	}
 	p := &Poller{epfd: fd, parked: map[int]*Conn{}}
+	// The set's own descriptor is readable while events wait in it: handed
+	// to the runtime's poller (as an os.File in non-blocking mode), it is
+	// waited on together with every socket of the process.
+	if syscall.SetNonblock(fd, true) == nil {
+		p.ep = os.NewFile(uintptr(fd), "netpoll")
+	}
 	go p.loop()
 	return p
 }
@@ -107,9 +116,20 @@ func (p *Poller) Parked() int {
 	return len(p.parked)
 }
 
+// loop hands the connections that bytes woke to new readers. It waits
+// through the Go runtime's poller when it can: the thread that waits for
+// the sockets then also learns of this set's events, in the same
+// epoll_wait, instead of a second thread blocked in epoll_wait of its own,
+// which every wake-up of a parked connection woke as well (issue 9: idle
+// CPU per heartbeat).
 func (p *Poller) loop() {
 	events := make([]syscall.EpollEvent, 256)
-	for {
+	if p.ep != nil {
+		if rc, err := p.ep.SyscallConn(); err == nil {
+			p.loopRuntime(rc, events)
+		}
+	}
+	for { // blocking: the runtime could not poll the set
 		n, err := syscall.EpollWait(p.epfd, events, -1)
 		if err != nil {
 			if err == syscall.EINTR {
@@ -117,14 +137,42 @@ func (p *Poller) loop() {
 			}
 			return
 		}
-		for _, ev := range events[:n] {
-			p.mu.Lock()
-			c := p.parked[int(ev.Fd)]
-			delete(p.parked, int(ev.Fd))
-			p.mu.Unlock()
-			if c != nil {
-				p.wake(c)
+		p.dispatch(events[:n])
+	}
+}
+
+// loopRuntime takes the set's events without waiting, and waits in the
+// runtime's poller when there are none. It returns if the runtime cannot
+// wait on the set (the caller then blocks in epoll_wait).
+func (p *Poller) loopRuntime(rc syscall.RawConn, events []syscall.EpollEvent) {
+	for {
+		var n int
+		err := rc.Read(func(fd uintptr) bool {
+			var err error
+			n, err = syscall.EpollWait(int(fd), events, 0)
+			if err != nil { // EINTR: take again
+				n = 0
+				return err != syscall.EINTR
 			}
+			return n > 0 // none: wait until the set is readable
+		})
+		if err != nil {
+			return
+		}
+		p.dispatch(events[:n])
+	}
+}
+
+// dispatch wakes the connections of events, which are one-shot: each is
+// out of the set until it parks again.
+func (p *Poller) dispatch(events []syscall.EpollEvent) {
+	for _, ev := range events {
+		p.mu.Lock()
+		c := p.parked[int(ev.Fd)]
+		delete(p.parked, int(ev.Fd))
+		p.mu.Unlock()
+		if c != nil {
+			p.wake(c)
 		}
 	}
 }
@@ -169,6 +217,64 @@ func (p *Poller) Sweep(timeout time.Duration) {
 			go c.owner.Expire()
 		}
 	}
+}
+
+// ReadNow reads what waits on c's socket without waiting for more: n > 0
+// bytes, or io.EOF at the end of the stream, or ErrWouldBlock when nothing
+// waits (or c has no descriptor to read from: the caller then reads
+// through its net.Conn). A read deadline does not apply to it.
+//
+// It reads the descriptor under the net.Conn's reference, so a Close from
+// another goroutine cannot close (and a new connection reuse) the number
+// meanwhile; the caller must be the connection's only reader.
+func (c *Conn) ReadNow(p []byte) (n int, err error) {
+	if c.rc == nil || len(p) == 0 {
+		return 0, ErrWouldBlock
+	}
+	if cerr := c.rc.Control(func(fd uintptr) {
+		for {
+			n, err = syscall.Read(int(fd), p)
+			if err != syscall.EINTR {
+				return
+			}
+		}
+	}); cerr != nil {
+		return 0, cerr
+	}
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+		return 0, ErrWouldBlock
+	case err != nil:
+		return 0, os.NewSyscallError("read", err)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// WriteNow writes as much of p as c's socket takes without waiting and
+// returns how much that was (0 when c has no descriptor to write to: the
+// caller then writes through its net.Conn, under a deadline). No write
+// deadline is needed for it, so a short reply sets no timer. The caller
+// must hold whatever orders the connection's writes.
+func (c *Conn) WriteNow(p []byte) int {
+	if c.rc == nil {
+		return 0
+	}
+	n := 0
+	c.rc.Control(func(fd uintptr) {
+		for n < len(p) {
+			m, err := syscall.Write(int(fd), p[n:])
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || m <= 0 {
+				return
+			}
+			n += m
+		}
+	})
+	return n
 }
 
 // Readable reports whether bytes (or the end of the stream) wait on c's
