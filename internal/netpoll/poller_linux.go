@@ -6,6 +6,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Poller is an epoll set of parked connections. Registration is one-shot
@@ -17,7 +18,12 @@ type Poller struct {
 	ep     *os.File // epfd, when the Go runtime's own poller waits on it (loop)
 	mu     sync.Mutex
 	parked map[int]*Conn
+	// resumeq hands woken connections to idle resumers (see resume).
+	resumeq chan *Conn
 }
+
+// resumers is how many long-lived goroutines resume woken connections.
+const resumers = 8
 
 // New starts a poller; nil if epoll is not available (every connection
 // then keeps its reader).
@@ -26,7 +32,14 @@ func New() *Poller {
 	if err != nil {
 		return nil
 	}
-	p := &Poller{epfd: fd, parked: map[int]*Conn{}}
+	p := &Poller{epfd: fd, parked: map[int]*Conn{}, resumeq: make(chan *Conn)}
+	for i := 0; i < resumers; i++ {
+		go func() {
+			for c := range p.resumeq {
+				c.owner.Resume()
+			}
+		}()
+	}
 	// The set's own descriptor is readable while events wait in it: handed
 	// to the runtime's poller (as an os.File in non-blocking mode), it is
 	// waited on together with every socket of the process.
@@ -145,14 +158,20 @@ func (p *Poller) loop() {
 // runtime's poller when there are none. It returns if the runtime cannot
 // wait on the set (the caller then blocks in epoll_wait).
 func (p *Poller) loopRuntime(rc syscall.RawConn, events []syscall.EpollEvent) {
+	drained := false
 	for {
 		var n int
 		err := rc.Read(func(fd uintptr) bool {
-			var err error
-			n, err = syscall.EpollWait(int(fd), events, 0)
-			if err != nil { // EINTR: take again
+			if drained {
+				// the last take emptied the set: wait at once (an event
+				// since has made the set readable again)
+				drained = false
+				return false
+			}
+			r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+			if n = int(r); e != 0 { // EINTR: take again
 				n = 0
-				return err != syscall.EINTR
+				return e != syscall.EINTR
 			}
 			return n > 0 // none: wait until the set is readable
 		})
@@ -160,6 +179,7 @@ func (p *Poller) loopRuntime(rc syscall.RawConn, events []syscall.EpollEvent) {
 			return
 		}
 		p.dispatch(events[:n])
+		drained = n < len(events)
 	}
 }
 
@@ -184,7 +204,7 @@ func (p *Poller) wake(c *Conn) {
 		switch c.state.Load() {
 		case stateParked:
 			if c.Take() {
-				go c.owner.Resume()
+				p.resume(c)
 				return
 			}
 		case stateParking:
@@ -194,6 +214,19 @@ func (p *Poller) wake(c *Conn) {
 		default: // running or done: its owner reads or closes it
 			return
 		}
+	}
+}
+
+// resume runs c's Resume on a resumer if one is idle, else on a goroutine
+// of its own (so a resumer stuck on a slow connection delays nobody). A
+// resumer's stack has grown already: a new goroutine for each wake-up
+// started small and grew, copying its stack, while reading and answering
+// a heartbeat (issue 9: idle CPU).
+func (p *Poller) resume(c *Conn) {
+	select {
+	case p.resumeq <- c:
+	default:
+		go c.owner.Resume()
 	}
 }
 
@@ -232,12 +265,7 @@ func (c *Conn) ReadNow(p []byte) (n int, err error) {
 		return 0, ErrWouldBlock
 	}
 	if cerr := c.rc.Control(func(fd uintptr) {
-		for {
-			n, err = syscall.Read(int(fd), p)
-			if err != syscall.EINTR {
-				return
-			}
-		}
+		n, err = rawIO(syscall.SYS_READ, fd, p)
 	}); cerr != nil {
 		return 0, cerr
 	}
@@ -264,10 +292,7 @@ func (c *Conn) WriteNow(p []byte) int {
 	n := 0
 	c.rc.Control(func(fd uintptr) {
 		for n < len(p) {
-			m, err := syscall.Write(int(fd), p[n:])
-			if err == syscall.EINTR {
-				continue
-			}
+			m, err := rawIO(syscall.SYS_WRITE, fd, p[n:])
 			if err != nil || m <= 0 {
 				return
 			}
@@ -277,16 +302,33 @@ func (c *Conn) WriteNow(p []byte) int {
 	return n
 }
 
+// rawIO reads or writes p on the non-blocking descriptor fd, retrying on
+// EINTR. A call that cannot wait needs no word to the scheduler: raw, it
+// skips entering and leaving a system call (which also woke the runtime's
+// monitor thread, asleep in an idle process).
+func rawIO(trap, fd uintptr, p []byte) (int, error) {
+	for {
+		r, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case 0:
+			return int(r), nil
+		case syscall.EINTR:
+			continue
+		}
+		return 0, e
+	}
+}
+
 // Readable reports whether bytes (or the end of the stream) wait on c's
 // socket; true when it cannot tell.
 func (c *Conn) Readable() bool {
 	if c.rc == nil {
 		return true
 	}
-	var err error
+	var e syscall.Errno
 	c.rc.Control(func(fd uintptr) {
 		var b [1]byte
-		_, _, err = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		_, _, e = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	})
-	return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
+	return e != syscall.EAGAIN && e != syscall.EWOULDBLOCK
 }

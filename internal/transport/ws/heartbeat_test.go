@@ -80,7 +80,8 @@ type frame struct {
 	Seq      uint64
 }
 
-// next reads the next frame, skipping events (which carry a seq).
+// next reads the next frame, skipping events (which carry a seq; the
+// welcome also does).
 func next(t *testing.T, c *websocket.Conn) frame {
 	t.Helper()
 	for {
@@ -92,7 +93,7 @@ func next(t *testing.T, c *websocket.Conn) frame {
 		if err := json.Unmarshal(msg, &f); err != nil {
 			t.Fatalf("%s: %v", msg, err)
 		}
-		if f.Seq == 0 {
+		if f.Seq == 0 || f.Type == "welcome" {
 			return f
 		}
 	}
