@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/store"
-	"github.com/presenced/presenced/internal/store/sqlite"
 	"github.com/presenced/presenced/internal/wire"
 )
 
@@ -27,11 +25,7 @@ import (
 func heartbeatServer(t *testing.T, heartbeat time.Duration) (url string, account func(string) http.Header) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := testStore(t)
 	hub := core.New(core.Config{Domain: "localhost", Grace: time.Minute, Limits: core.DefaultLimits}, db, clock.Real{}, nil, discard)
 	h := &Handler{
 		Proto: &wire.Server{Hub: hub, Auth: &auth.Auth{Store: db, Clock: clock.Real{}}, Grace: time.Minute, Heartbeat: heartbeat},

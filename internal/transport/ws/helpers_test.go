@@ -21,17 +21,24 @@ import (
 func testHub(t *testing.T) *core.Hub {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := testStore(t)
 	if err := db.CreateAccount(ctx, store.Account{Address: "alice@localhost", PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	lim := core.DefaultLimits
 	lim.CoalesceAfter = 64 // queued updates go out together, which these tests watch
 	return core.New(core.Config{Domain: "localhost", Grace: time.Minute, Limits: lim}, db, clock.Real{}, nil, discard)
+}
+
+// testStore is a fresh SQLite store, closed when the test ends.
+func testStore(t *testing.T) store.Store {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
