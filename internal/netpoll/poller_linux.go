@@ -182,16 +182,12 @@ func (p *Poller) loop() {
 // runtime's poller when there are none. It returns if the runtime cannot
 // wait on the set (the caller then blocks in epoll_wait).
 func (p *Poller) loopRuntime(rc syscall.RawConn, events []syscall.EpollEvent) {
-	drained := false
 	for {
 		var n int
+		// Always take once more before waiting, although the last take
+		// emptied the set: waiting at once lost wake-ups (the stress test
+		// TestNoWakeUpLost found it).
 		err := rc.Read(func(fd uintptr) bool {
-			if drained {
-				// the last take emptied the set: wait at once (an event
-				// since has made the set readable again)
-				drained = false
-				return false
-			}
 			r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 			if n = int(r); e != 0 { // EINTR: take again
 				n = 0
@@ -203,7 +199,6 @@ func (p *Poller) loopRuntime(rc syscall.RawConn, events []syscall.EpollEvent) {
 			return
 		}
 		p.dispatch(events[:n])
-		drained = n < len(events)
 	}
 }
 

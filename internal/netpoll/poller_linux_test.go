@@ -318,3 +318,48 @@ func TestPollerWaitsThroughTheRuntime(t *testing.T) {
 	}
 	p.Unpark(c)
 }
+
+// echoer is a connection's owner that echoes what it reads and parks
+// whenever nothing waits, as the transports' readers do.
+type echoer struct {
+	p  *Poller
+	c  *Conn
+	nc net.Conn
+}
+
+func (e *echoer) Resume() { e.run() }
+func (e *echoer) Expire() {}
+
+func (e *echoer) run() {
+	buf := make([]byte, 64)
+	for {
+		if !e.c.Readable() && e.p.Park(e.c, never) {
+			return
+		}
+		e.nc.SetReadDeadline(time.Now().Add(time.Minute))
+		n, err := e.nc.Read(buf)
+		if err != nil {
+			return
+		}
+		e.nc.Write(buf[:n])
+	}
+}
+
+// TestNoWakeUpLost: a peer that sends the next byte as soon as it has the
+// echo of the last one races the reader's parking every round; no round
+// may leave a byte unread in a parked connection.
+func TestNoWakeUpLost(t *testing.T) {
+	p := New()
+	e := &echoer{p: p}
+	c, nc, peer := tcpConn(t, func() { e.Resume() }, func() {})
+	e.c, e.nc = c, nc
+	go e.run()
+	buf := make([]byte, 64)
+	for i := 0; i < 5000; i++ {
+		peer.SetDeadline(time.Now().Add(30 * time.Second)) // a hang guard: a lost wake-up waits for ever
+		peer.Write([]byte("x"))
+		if _, err := peer.Read(buf); err != nil {
+			t.Fatalf("round %d: %v (state %d, %d events, %d seen)", i, err, c.state.Load(), c.events.Load(), c.seen)
+		}
+	}
+}
