@@ -44,11 +44,6 @@ type Conn struct {
 	registered atomic.Bool  // known to the poller's epoll set
 	lastRead   atomic.Int64 // unix nanoseconds of the last read (Touch)
 	owner      Owner
-	// events counts the poller's events for c; seen is the count its
-	// reader has accounted for (by reading, or looking at the socket),
-	// written only by whoever owns c.
-	events atomic.Uint32
-	seen   uint32
 }
 
 // An Owner is the connection a Conn is part of. The poller calls it, on a

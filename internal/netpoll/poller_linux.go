@@ -9,24 +9,18 @@ import (
 	"unsafe"
 )
 
-// Poller is an epoll set of parked connections. A connection is
-// registered when it first parks and stays registered, edge-triggered,
-// until its owner unparks it before closing: parking again then costs no
-// system call (a one-shot registration had to be re-armed by epoll_ctl at
-// every park). The price is that bytes arriving while the reader runs are
-// reported too; the poller counts those events, and a reader that parks
-// after one looks at its socket before it leaves (Park).
+// Poller is an epoll set of parked connections. Registration is one-shot
+// and level-triggered: re-arming a connection that already has bytes
+// waiting reports it at once, so no wake-up is lost between the last read
+// and parking.
 type Poller struct {
-	epfd  int
-	ep    *os.File // epfd, when the Go runtime's own poller waits on it (loop)
-	mu    sync.Mutex
-	conns map[int]*Conn // the registered connections, by descriptor
+	epfd   int
+	ep     *os.File // epfd, when the Go runtime's own poller waits on it (loop)
+	mu     sync.Mutex
+	parked map[int]*Conn
 	// resumeq hands woken connections to idle resumers (see resume).
 	resumeq chan *Conn
 }
-
-// epollET is syscall.EPOLLET as the uint32 of an EpollEvent.
-const epollET = 1 << 31
 
 // resumers is how many long-lived goroutines resume woken connections.
 const resumers = 8
@@ -38,7 +32,7 @@ func New() *Poller {
 	if err != nil {
 		return nil
 	}
-	p := &Poller{epfd: fd, conns: map[int]*Conn{}, resumeq: make(chan *Conn)}
+	p := &Poller{epfd: fd, parked: map[int]*Conn{}, resumeq: make(chan *Conn)}
 	for i := 0; i < resumers; i++ {
 		go func() {
 			for c := range p.resumeq {
@@ -60,54 +54,42 @@ func New() *Poller {
 // announcing the parking and publishing it as parked.
 var parkHook func(c *Conn)
 
-// Park leaves c in the poller, its reader goroutine about to exit. It
-// reports false if c cannot be parked (or bytes wait on it); the caller
-// then keeps reading. closed tells whether the connection was closed
-// meanwhile (by a goaway sent from another goroutine, which could not take
-// it while it was parking).
+// Park registers c, whose reader goroutine is about to exit. It reports
+// false if c cannot be parked; the caller then keeps reading. closed tells
+// whether the connection was closed meanwhile (by a goaway sent from
+// another goroutine, which could not take it while it was parking).
 //
 // The registration happens in the parking state, which only the reader
 // leaves: a concurrent close cannot take the connection and close its
-// descriptor while it is being added to the set and the map. Bytes that
-// arrive before c is published as parked are not lost: their event either
-// came while the reader ran (the count differs from what the reader has
-// seen, and a look at the socket tells whether they are still unread) or
-// comes while it parks (it turns c to woken, and Park looks again).
+// descriptor while it is being added to the set and the map. An event
+// arriving before c is published as parked turns it to woken, and the
+// reader keeps reading.
 func (p *Poller) Park(c *Conn, closed func() bool) bool {
 	if p == nil || c.owner == nil || c.fd < 0 || closed() {
 		return false
 	}
 	c.state.Store(stateParking)
-	if !c.registered.Load() {
-		p.mu.Lock()
-		p.conns[c.fd] = c
-		p.mu.Unlock()
-		// Registering reports bytes that already wait, as an event.
-		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: int32(c.fd)}
-		if syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev) != nil {
-			p.Unpark(c) // the map entry
-			c.state.Store(stateRunning)
-			return false
-		}
-		c.registered.Store(true)
-	}
+	p.mu.Lock()
+	p.parked[c.fd] = c
+	p.mu.Unlock()
 	if parkHook != nil {
 		parkHook(c)
 	}
-	for {
-		if n := c.events.Load(); n != c.seen {
-			// events came while the reader ran: bytes its last read
-			// did not see may wait
-			c.seen = n
-			if c.Readable() {
-				c.state.Store(stateRunning)
-				return false
-			}
-		}
-		if c.state.CompareAndSwap(stateParking, stateParked) {
-			break
-		}
-		c.state.Store(stateParking) // woken meanwhile: look again
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(c.fd)}
+	op := syscall.EPOLL_CTL_MOD
+	if !c.registered.Load() {
+		op = syscall.EPOLL_CTL_ADD
+	}
+	err := syscall.EpollCtl(p.epfd, op, c.fd, &ev)
+	if err == nil {
+		c.registered.Store(true)
+	}
+	if err != nil || !c.state.CompareAndSwap(stateParking, stateParked) {
+		// not registered, or the poller already saw bytes (woken): the
+		// reader keeps the connection and reads
+		p.Unpark(c)
+		c.state.Store(stateRunning)
+		return false
 	}
 	// Published: from here on a close, the sweep or the poller may take c.
 	// A close that came while parking did not (the state was parking); take
@@ -127,8 +109,8 @@ func (p *Poller) Unpark(c *Conn) {
 		return
 	}
 	p.mu.Lock()
-	if p.conns[c.fd] == c {
-		delete(p.conns, c.fd)
+	if p.parked[c.fd] == c {
+		delete(p.parked, c.fd)
 	}
 	p.mu.Unlock()
 	if c.registered.Load() {
@@ -144,13 +126,7 @@ func (p *Poller) Parked() int {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := 0
-	for _, c := range p.conns {
-		if c.state.Load() == stateParked {
-			n++
-		}
-	}
-	return n
+	return len(p.parked)
 }
 
 // loop hands the connections that bytes woke to new readers. It waits
@@ -202,33 +178,27 @@ func (p *Poller) loopRuntime(rc syscall.RawConn, events []syscall.EpollEvent) {
 	}
 }
 
-// dispatch counts each event on its connection and wakes it.
+// dispatch wakes the connections of events, which are one-shot: each is
+// out of the set until it parks again.
 func (p *Poller) dispatch(events []syscall.EpollEvent) {
 	for _, ev := range events {
 		p.mu.Lock()
-		c := p.conns[int(ev.Fd)]
+		c := p.parked[int(ev.Fd)]
+		delete(p.parked, int(ev.Fd))
 		p.mu.Unlock()
 		if c != nil {
-			p.notify(c)
+			p.wake(c)
 		}
 	}
 }
 
-// notify records an event of c and wakes it.
-func (p *Poller) notify(c *Conn) {
-	c.events.Add(1)
-	p.wake(c)
-}
-
-// wake hands a connection with bytes waiting to a reader: a new one if it
-// is parked, its own reader if that one is still parking (or running: it
-// sees the count when it parks).
+// wake hands a connection with bytes waiting to a reader: a new goroutine
+// if it is parked, its own reader if that one is still parking.
 func (p *Poller) wake(c *Conn) {
 	for {
 		switch c.state.Load() {
 		case stateParked:
 			if c.Take() {
-				c.seen = c.events.Load() // the new reader reads what they announced
 				p.resume(c)
 				return
 			}
@@ -264,8 +234,8 @@ func (p *Poller) Sweep(timeout time.Duration) {
 	now := time.Now().UnixNano()
 	var stale []*Conn
 	p.mu.Lock()
-	for _, c := range p.conns {
-		if c.state.Load() == stateParked && now-c.lastRead.Load() > int64(timeout) {
+	for _, c := range p.parked {
+		if now-c.lastRead.Load() > int64(timeout) {
 			stale = append(stale, c)
 		}
 	}

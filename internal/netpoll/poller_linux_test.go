@@ -47,12 +47,7 @@ func setParkHook(t *testing.T, f func(*Conn)) {
 
 func never() bool { return false }
 
-// entries is how many connections the poller's map holds (registered).
-func (p *Poller) entries() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.conns)
-}
+func (p *Poller) entries() int { return p.Parked() }
 
 // TestParkThenWake: a parked connection has its resume started when bytes
 // arrive, once, and is then its reader's again.
@@ -68,8 +63,8 @@ func TestParkThenWake(t *testing.T) {
 	if st := c.state.Load(); st != stateRunning {
 		t.Fatalf("state %d after the wake, want running", st)
 	}
-	if p.Parked() != 0 {
-		t.Fatal("a woken connection is still counted as parked")
+	if p.entries() != 0 {
+		t.Fatal("a woken connection is still in the poller's map")
 	}
 	if !c.Readable() {
 		t.Fatal("the byte that woke it is not there to read")
@@ -107,74 +102,26 @@ func TestCloseWhileParkingKeepsTheDescriptor(t *testing.T) {
 
 // TestWakeWhileParking: bytes seen by the poller before the connection is
 // published as parked leave it with its reader (nothing is lost, and no
-// second reader starts: the poller only resumes a parked connection); an
-// event whose bytes the reader already took does not keep it from parking.
+// second reader starts).
 func TestWakeWhileParking(t *testing.T) {
 	p := New()
-	c, _, peer := tcpConn(t, func() {}, func() {})
-	setParkHook(t, func(c *Conn) {
-		peer.Write([]byte("x"))
-		p.notify(c) // as the poller's loop does (it may do so too, or later)
-	})
+	c, _, _ := tcpConn(t, func() { t.Error("a second reader started") }, func() {})
+	setParkHook(t, func(c *Conn) { p.wake(c) })
 	if p.Park(c, never) {
 		t.Fatal("parked although the poller had seen bytes")
 	}
 	if st := c.state.Load(); st != stateRunning {
 		t.Fatalf("state %d, want running", st)
 	}
-	if n, err := c.ReadNow(make([]byte, 8)); n != 1 || err != nil {
-		t.Fatalf("the byte is not there to read: %d, %v", n, err)
+	if p.entries() != 0 || c.registered.Load() {
+		t.Fatalf("still known to the poller: %d entries, registered %v", p.entries(), c.registered.Load())
 	}
-	setParkHook(t, func(c *Conn) { p.notify(c) }) // an event for the byte just read
+	parkHook = nil // and it can park again afterwards
 	if !p.Park(c, never) {
-		t.Fatal("an event for bytes already read kept the connection from parking")
+		t.Fatal("cannot park again")
 	}
 	if c.Take() {
 		p.Unpark(c)
-	}
-}
-
-// TestBytesWhileRunningAreNotLost: a connection stays registered after
-// its first park; bytes that arrive while its reader runs are reported
-// then, and keep it from parking until they are read.
-func TestBytesWhileRunningAreNotLost(t *testing.T) {
-	p := New()
-	resumed := make(chan struct{}, 1)
-	c, _, peer := tcpConn(t, func() { resumed <- struct{}{} }, func() {})
-	if !p.Park(c, never) {
-		t.Fatal("an idle connection did not park")
-	}
-	peer.Write([]byte("a"))
-	<-resumed
-	buf := make([]byte, 8)
-	if n, _ := c.ReadNow(buf); n != 1 {
-		t.Fatalf("read %d bytes, want the 1 that woke it", n)
-	}
-	// the reader is busy; bytes come meanwhile, and the poller reports them
-	before := c.events.Load()
-	peer.Write([]byte("b"))
-	for deadline := time.Now().Add(20 * time.Second); c.events.Load() == before; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the poller did not report bytes that came while the reader ran")
-		}
-	}
-	if p.Park(c, never) {
-		t.Fatal("parked with unread bytes that came while the reader ran: they would wake nobody")
-	}
-	if n, _ := c.ReadNow(buf); n != 1 || buf[0] != 'b' {
-		t.Fatalf("read %q", buf[:n])
-	}
-	if !p.Park(c, never) {
-		t.Fatal("did not park once every byte was read")
-	}
-	if !c.registered.Load() || p.entries() != 1 {
-		t.Fatal("the connection did not stay registered")
-	}
-	peer.Write([]byte("c")) // and the registration still wakes it
-	<-resumed
-	p.Unpark(c)
-	if p.entries() != 0 || c.registered.Load() {
-		t.Fatal("Unpark left the connection registered")
 	}
 }
 
@@ -361,7 +308,7 @@ func TestNoWakeUpLost(t *testing.T) {
 		peer.SetDeadline(time.Now().Add(30 * time.Second)) // a hang guard: a lost wake-up waits for ever
 		peer.Write([]byte("x"))
 		if _, err := peer.Read(buf); err != nil {
-			t.Fatalf("round %d: %v (state %d, %d events)", i, err, c.state.Load(), c.events.Load())
+			t.Fatalf("round %d: %v (state %d)", i, err, c.state.Load())
 		}
 	}
 	peer.Close() // the echoer reads the end and stops, before the next test sets parkHook

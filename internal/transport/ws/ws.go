@@ -240,8 +240,8 @@ func (c *conn) await() (parked bool, err error) {
 		n, err := c.pc.ReadNow(buf[:])
 		if n > 0 {
 			// a short read took all there was: the next await parks at
-			// once (Park looks at the socket if the poller reported bytes
-			// since, so none that come meanwhile are left unread)
+			// once (parking re-arms the poller level-triggered, so bytes
+			// that come meanwhile wake it again)
 			c.pre, c.preBuf, c.drained = buf[:n], buf, n < len(buf)
 			return false, nil
 		}
