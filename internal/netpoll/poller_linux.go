@@ -160,18 +160,19 @@ func (p *Poller) loop() {
 func (p *Poller) loopRuntime(rc syscall.RawConn, events []syscall.EpollEvent) {
 	for {
 		var n int
+		var failed syscall.Errno
 		// Always take once more before waiting, although the last take
 		// emptied the set: waiting at once lost wake-ups (the stress test
 		// TestNoWakeUpLost found it).
 		err := rc.Read(func(fd uintptr) bool {
 			r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 			if n = int(r); e != 0 { // EINTR: take again
-				n = 0
+				n, failed = 0, e
 				return e != syscall.EINTR
 			}
 			return n > 0 // none: wait until the set is readable
 		})
-		if err != nil {
+		if err != nil || (failed != 0 && failed != syscall.EINTR) {
 			return
 		}
 		p.dispatch(events[:n])
@@ -192,8 +193,8 @@ func (p *Poller) dispatch(events []syscall.EpollEvent) {
 	}
 }
 
-// wake hands a connection with bytes waiting to a reader: a new goroutine
-// if it is parked, its own reader if that one is still parking.
+// wake hands a connection with bytes waiting to a reader: a new one
+// (resume) if it is parked, its own reader if that one is still parking.
 func (p *Poller) wake(c *Conn) {
 	for {
 		switch c.state.Load() {
