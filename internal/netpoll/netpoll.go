@@ -1,6 +1,7 @@
 // Package netpoll lets an idle connection wait without a goroutine: its
-// reader parks it in an epoll set (Linux) and exits, and a new reader
-// goroutine is started when bytes arrive. An idle session then costs no
+// reader parks it in an epoll set (Linux) and exits, and a reader is
+// started when bytes arrive (on one of a few long-lived goroutines if one
+// is idle, else on a new one). An idle session then costs no
 // stack at all, whatever its transport (the JSON protocol's WebSocket,
 // XMPP's TCP streams). Elsewhere than on Linux, New returns nil and every
 // connection keeps a reader blocked in read, as a nil Poller's methods
@@ -16,6 +17,7 @@
 package netpoll
 
 import (
+	"errors"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +31,9 @@ const (
 	stateDone
 	stateWoken // the poller saw bytes while the reader was parking: keep reading
 )
+
+// ErrWouldBlock is ReadNow's answer when nothing waits to be read.
+var ErrWouldBlock = errors.New("netpoll: nothing to read now")
 
 // Conn is a connection's part in the poller. Its zero value is a running
 // connection that never parks; Init ties it to a descriptor and an owner.

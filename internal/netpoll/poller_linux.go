@@ -1,9 +1,12 @@
 package netpoll
 
 import (
+	"io"
+	"os"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Poller is an epoll set of parked connections. Registration is one-shot
@@ -12,9 +15,15 @@ import (
 // and parking.
 type Poller struct {
 	epfd   int
+	ep     *os.File // epfd, when the Go runtime's own poller waits on it (loop)
 	mu     sync.Mutex
 	parked map[int]*Conn
+	// resumeq hands woken connections to idle resumers (see resume).
+	resumeq chan *Conn
 }
+
+// resumers is how many long-lived goroutines resume woken connections.
+const resumers = 8
 
 // New starts a poller; nil if epoll is not available (every connection
 // then keeps its reader).
@@ -23,7 +32,20 @@ func New() *Poller {
 	if err != nil {
 		return nil
 	}
-	p := &Poller{epfd: fd, parked: map[int]*Conn{}}
+	p := &Poller{epfd: fd, parked: map[int]*Conn{}, resumeq: make(chan *Conn)}
+	for i := 0; i < resumers; i++ {
+		go func() {
+			for c := range p.resumeq {
+				c.owner.Resume()
+			}
+		}()
+	}
+	// The set's own descriptor is readable while events wait in it: handed
+	// to the runtime's poller (as an os.File in non-blocking mode), it is
+	// waited on together with every socket of the process.
+	if syscall.SetNonblock(fd, true) == nil {
+		p.ep = os.NewFile(uintptr(fd), "netpoll")
+	}
 	go p.loop()
 	return p
 }
@@ -107,9 +129,20 @@ func (p *Poller) Parked() int {
 	return len(p.parked)
 }
 
+// loop hands the connections that bytes woke to new readers. It waits
+// through the Go runtime's poller when it can: the thread that waits for
+// the sockets then also learns of this set's events, in the same
+// epoll_wait, instead of a second thread blocked in epoll_wait of its own,
+// which every wake-up of a parked connection woke as well (issue 9: idle
+// CPU per heartbeat).
 func (p *Poller) loop() {
 	events := make([]syscall.EpollEvent, 256)
-	for {
+	if p.ep != nil {
+		if rc, err := p.ep.SyscallConn(); err == nil {
+			p.loopRuntime(rc, events)
+		}
+	}
+	for { // blocking: the runtime could not poll the set
 		n, err := syscall.EpollWait(p.epfd, events, -1)
 		if err != nil {
 			if err == syscall.EINTR {
@@ -117,26 +150,57 @@ func (p *Poller) loop() {
 			}
 			return
 		}
-		for _, ev := range events[:n] {
-			p.mu.Lock()
-			c := p.parked[int(ev.Fd)]
-			delete(p.parked, int(ev.Fd))
-			p.mu.Unlock()
-			if c != nil {
-				p.wake(c)
+		p.dispatch(events[:n])
+	}
+}
+
+// loopRuntime takes the set's events without waiting, and waits in the
+// runtime's poller when there are none. It returns if the runtime cannot
+// wait on the set (the caller then blocks in epoll_wait).
+func (p *Poller) loopRuntime(rc syscall.RawConn, events []syscall.EpollEvent) {
+	for {
+		var n int
+		var failed syscall.Errno
+		// Always take once more before waiting, although the last take
+		// emptied the set: waiting at once lost wake-ups (the stress test
+		// TestNoWakeUpLost found it).
+		err := rc.Read(func(fd uintptr) bool {
+			r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+			if n = int(r); e != 0 { // EINTR: take again
+				n, failed = 0, e
+				return e != syscall.EINTR
 			}
+			return n > 0 // none: wait until the set is readable
+		})
+		if err != nil || (failed != 0 && failed != syscall.EINTR) {
+			return
+		}
+		p.dispatch(events[:n])
+	}
+}
+
+// dispatch wakes the connections of events, which are one-shot: each is
+// out of the set until it parks again.
+func (p *Poller) dispatch(events []syscall.EpollEvent) {
+	for _, ev := range events {
+		p.mu.Lock()
+		c := p.parked[int(ev.Fd)]
+		delete(p.parked, int(ev.Fd))
+		p.mu.Unlock()
+		if c != nil {
+			p.wake(c)
 		}
 	}
 }
 
-// wake hands a connection with bytes waiting to a reader: a new goroutine
-// if it is parked, its own reader if that one is still parking.
+// wake hands a connection with bytes waiting to a reader: a new one
+// (resume) if it is parked, its own reader if that one is still parking.
 func (p *Poller) wake(c *Conn) {
 	for {
 		switch c.state.Load() {
 		case stateParked:
 			if c.Take() {
-				go c.owner.Resume()
+				p.resume(c)
 				return
 			}
 		case stateParking:
@@ -146,6 +210,19 @@ func (p *Poller) wake(c *Conn) {
 		default: // running or done: its owner reads or closes it
 			return
 		}
+	}
+}
+
+// resume runs c's Resume on a resumer if one is idle, else on a goroutine
+// of its own (so a resumer stuck on a slow connection delays nobody). A
+// resumer's stack has grown already: a new goroutine for each wake-up
+// started small and grew, copying its stack, while reading and answering
+// a heartbeat (issue 9: idle CPU).
+func (p *Poller) resume(c *Conn) {
+	select {
+	case p.resumeq <- c:
+	default:
+		go c.owner.Resume()
 	}
 }
 
@@ -171,16 +248,83 @@ func (p *Poller) Sweep(timeout time.Duration) {
 	}
 }
 
+// ReadNow reads what waits on c's socket without waiting for more: n > 0
+// bytes, or io.EOF at the end of the stream, or ErrWouldBlock when nothing
+// waits (or c has no descriptor to read from: the caller then reads
+// through its net.Conn). A read deadline does not apply to it.
+//
+// It reads the descriptor under the net.Conn's reference, so a Close from
+// another goroutine cannot close (and a new connection reuse) the number
+// meanwhile; the caller must be the connection's only reader.
+func (c *Conn) ReadNow(p []byte) (n int, err error) {
+	if c.rc == nil || len(p) == 0 {
+		return 0, ErrWouldBlock
+	}
+	if cerr := c.rc.Control(func(fd uintptr) {
+		n, err = rawIO(syscall.SYS_READ, fd, p)
+	}); cerr != nil {
+		return 0, cerr
+	}
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+		return 0, ErrWouldBlock
+	case err != nil:
+		return 0, os.NewSyscallError("read", err)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// WriteNow writes as much of p as c's socket takes without waiting and
+// returns how much that was (0 when c has no descriptor to write to: the
+// caller then writes through its net.Conn, under a deadline). No write
+// deadline is needed for it, so a short reply sets no timer. The caller
+// must hold whatever orders the connection's writes.
+func (c *Conn) WriteNow(p []byte) int {
+	if c.rc == nil {
+		return 0
+	}
+	n := 0
+	c.rc.Control(func(fd uintptr) {
+		for n < len(p) {
+			m, err := rawIO(syscall.SYS_WRITE, fd, p[n:])
+			if err != nil || m <= 0 {
+				return
+			}
+			n += m
+		}
+	})
+	return n
+}
+
+// rawIO reads or writes p on the non-blocking descriptor fd, retrying on
+// EINTR. A call that cannot wait needs no word to the scheduler: raw, it
+// skips entering and leaving a system call (which also woke the runtime's
+// monitor thread, asleep in an idle process).
+func rawIO(trap, fd uintptr, p []byte) (int, error) {
+	for {
+		r, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case 0:
+			return int(r), nil
+		case syscall.EINTR:
+			continue
+		}
+		return 0, e
+	}
+}
+
 // Readable reports whether bytes (or the end of the stream) wait on c's
 // socket; true when it cannot tell.
 func (c *Conn) Readable() bool {
 	if c.rc == nil {
 		return true
 	}
-	var err error
+	var e syscall.Errno
 	c.rc.Control(func(fd uintptr) {
 		var b [1]byte
-		_, _, err = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		_, _, e = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	})
-	return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
+	return e != syscall.EAGAIN && e != syscall.EWOULDBLOCK
 }

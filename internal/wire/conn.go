@@ -221,6 +221,8 @@ func (c *Conn) Handle(ctx context.Context, f ClientFrame) ([]byte, error) {
 		return Error(f.ID, err), nil
 	case f.Type == "ack":
 		return nil, nil
+	case f.Type == "ping" && f.ID == "":
+		return pongReply, nil // shared: replies are not written to
 	case f.Type == "ping":
 		return mustJSON(replyFrame{Type: "pong", ID: f.ID}), nil
 	}

@@ -27,17 +27,24 @@ func testHub(t *testing.T) *core.Hub {
 }
 
 // testDB is a fresh SQLite store with the account alice@localhost.
-func testDB(t *testing.T) *sqlite.DB {
+func testDB(t *testing.T) store.Store {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	db := testStore(t)
+	if err := db.CreateAccount(ctx, store.Account{Address: "alice@localhost", PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// testStore is a fresh SQLite store, closed when the test ends.
+func testStore(t *testing.T) store.Store {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := db.CreateAccount(ctx, store.Account{Address: "alice@localhost", PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
 	return db
 }
 

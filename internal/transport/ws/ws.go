@@ -149,8 +149,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &conn{h: h, nc: nc, direct: rawConn(nc) != nil, proto: h.Proto.NewConn("ws", tok, checked)}
 	c.proto.SetBearer(bearer)
 	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for our answer
-		b, _ := brw.Reader.Peek(n)
-		c.pre = string(b)
+		c.pre, _ = brw.Reader.Peek(n)
+		c.pre = append([]byte(nil), c.pre...)
 	}
 	nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := io.WriteString(nc, websocket.Accept(key, proto)); err != nil {
@@ -183,13 +183,16 @@ type conn struct {
 	h          *Handler
 	nc         net.Conn
 	pc         netpoll.Conn // parks it while idle
-	pre        string       // bytes the client sent before our handshake answer (a string: 8 bytes less to hold)
+	pre        []byte       // bytes read ahead: sent before our handshake answer, or taken by await
+	preBuf     *readBuf     // the pooled buffer pre is in, if it is
 	proto      *wire.Conn
 	writeMu    sync.Mutex
 	writing    atomic.Bool  // a flush goroutine runs (or hello is not answered yet)
 	closed     atomic.Bool  // the close frame went out
 	peerClosed atomic.Bool  // the peer's close frame came in
 	direct     bool         // nc can be written without waiting (a TCP connection): flushed by the flusher (flusher.go)
+	drained    bool         // await's last read took all that waited (reader only)
+	rdSet      bool         // a read deadline is set for the message being read (reader only)
 	lastWrite  atomic.Int64 // unix nanoseconds of the last events written, with a WriteDelay
 	deadline   int64        // write deadline currently set, unix nanoseconds (16 bytes less than a time.Time); guarded by writeMu
 	finishOnce sync.Once
@@ -198,42 +201,97 @@ type conn struct {
 // errParked ends a reader goroutine whose connection went idle in the poller.
 var errParked = errors.New("parked")
 
+// Read gives what was read ahead, then reads the socket. The deadline is
+// set by the first read of a message that must wait for the socket: a
+// message that was read ahead whole (a heartbeat, mostly) sets no timer.
 func (c *conn) Read(p []byte) (int, error) {
-	if len(c.pre) == 0 && c.proto.Session == nil {
-		c.readAhead()
+	if len(c.pre) == 0 {
+		if !c.rdSet {
+			c.nc.SetReadDeadline(time.Now().Add(c.readTimeout()))
+			c.rdSet = true
+		}
+		if c.proto.Session != nil {
+			return c.nc.Read(p)
+		}
+		c.readAhead() // before the hello
 	}
 	if len(c.pre) > 0 {
 		n := copy(p, c.pre)
 		c.pre = c.pre[n:]
 		if len(c.pre) == 0 {
-			c.pre = "" // an empty substring would keep the bytes alive
+			c.releasePre()
 		}
 		return n, nil
 	}
-	return c.nc.Read(p)
+	return c.nc.Read(p) // readAhead read nothing: its error, again
 }
-
-// helloBufs are readAhead's buffers: one per connection reading its
-// hello at the time, none held by an idle connection.
-var helloBufs = sync.Pool{New: func() any { return new([helloRead]byte) }}
-
-// helloRead is what one read before the hello takes at most: a hello with
-// a token, and what the client may have sent after it, fit.
-const helloRead = 2048
 
 // readAhead reads what the client sent so far into c.pre with one system
 // call, before the hello: websocket.ReadMessage asks for a frame's header,
 // mask and payload apart, three reads of the socket that a connection's
-// start paid for each. After the hello, an idle connection keeps no buffer
-// (the reads stay as they are); what a read here got beyond the hello
-// stays in c.pre, exactly sized, until the next frame takes it. An error
-// is left to the read after it.
+// start paid for each. The buffer is await's pooled one, given back once
+// the bytes are taken, so an idle connection keeps none. An error is left
+// to the read after it.
 func (c *conn) readAhead() {
-	b := helloBufs.Get().(*[helloRead]byte)
-	if n, _ := c.nc.Read(b[:]); n > 0 {
-		c.pre = string(b[:n])
+	buf := readBufs.Get().(*readBuf)
+	if n, _ := c.nc.Read(buf[:]); n > 0 {
+		c.pre, c.preBuf = buf[:n], buf
+		return
 	}
-	helloBufs.Put(b)
+	readBufs.Put(buf)
+}
+
+// readTimeout is how long the message being read may take to come.
+func (c *conn) readTimeout() time.Duration {
+	switch {
+	case c.closed.Load():
+		return closeTimeout // we said goodbye: wait briefly for the peer's close
+	case c.proto.Session == nil:
+		return helloTimeout
+	}
+	return c.h.Proto.Heartbeat * 3
+}
+
+// readBuf is what await reads a woken connection's bytes into: pooled, so
+// an idle connection holds none (a heartbeat frame is some 20 bytes).
+type readBuf [2048]byte
+
+var readBufs = sync.Pool{New: func() any { return new(readBuf) }}
+
+func (c *conn) releasePre() {
+	c.pre = nil
+	if c.preBuf != nil {
+		readBufs.Put(c.preBuf)
+		c.preBuf = nil
+	}
+}
+
+// await runs between the messages of a session when nothing was read
+// ahead: it takes what waits on the socket without waiting (one read
+// system call for a whole heartbeat frame, where reading it through the
+// framing takes three), or parks the connection in the poller once
+// nothing does, so that an idle session waits there rather than in a
+// goroutine. It reports whether the connection parked (its reader then
+// exits); if not, the next message is read from what was taken, or from
+// the socket.
+func (c *conn) await() (parked bool, err error) {
+	if !c.drained {
+		buf := readBufs.Get().(*readBuf)
+		n, err := c.pc.ReadNow(buf[:])
+		if n > 0 {
+			// a short read took all there was: the next await parks at
+			// once (parking re-arms the poller level-triggered, so bytes
+			// that come meanwhile wake it again)
+			c.pre, c.preBuf, c.drained = buf[:n], buf, n < len(buf)
+			return false, nil
+		}
+		readBufs.Put(buf)
+		if err != netpoll.ErrWouldBlock {
+			return false, err
+		}
+	}
+	c.drained = false
+	return c.h.poller.Park(&c.pc, c.closed.Load), nil
 }
 
 func (c *conn) serve() {
@@ -323,18 +381,14 @@ func (c *conn) Expire() {
 func (c *conn) readLoop() error {
 	ctx := context.Background()
 	for {
-		// an idle session waits in the poller, not in a goroutine
-		if c.proto.Session != nil && len(c.pre) == 0 && !c.pc.Readable() && c.h.poller.Park(&c.pc, c.closed.Load) {
-			return errParked
+		if c.proto.Session != nil && len(c.pre) == 0 {
+			if parked, err := c.await(); err != nil {
+				return err
+			} else if parked {
+				return errParked
+			}
 		}
-		timeout := c.h.Proto.Heartbeat * 3
-		switch {
-		case c.closed.Load():
-			timeout = closeTimeout // we said goodbye: wait briefly for the peer's close
-		case c.proto.Session == nil:
-			timeout = helloTimeout
-		}
-		c.nc.SetReadDeadline(time.Now().Add(timeout))
+		c.rdSet = false
 		msg, err := websocket.ReadMessage(c, wire.MaxFrame, c.control)
 		if err != nil {
 			return err
@@ -344,15 +398,22 @@ func (c *conn) readLoop() error {
 			reply   []byte
 			welcome bool
 		)
-		c.process(func() {
-			defer c.recoverTo(&err)
-			if reply, welcome, err = c.handle(ctx, msg); welcome {
-				// the welcome, with the snapshot and the session's own
-				// presence queued meanwhile, in one write; here, on the
-				// worker whose stack the encoding already grew
-				c.flushFrom(reply)
-			}
-		})
+		if f, ok := wire.DecodeHeartbeat(msg); ok && c.proto.Session != nil {
+			// A heartbeat is answered right here: it needs little stack,
+			// and handing it to a worker (two goroutine switches, often a
+			// thread woken for them) would cost more than answering it.
+			reply, err = c.proto.Handle(ctx, f)
+		} else {
+			c.process(func() {
+				defer c.recoverTo(&err)
+				if reply, welcome, err = c.handle(ctx, msg); welcome {
+					// the welcome, with the snapshot and the session's own
+					// presence queued meanwhile, in one write; here, on the
+					// worker whose stack the encoding already grew
+					c.flushFrom(reply)
+				}
+			})
+		}
 		if welcome {
 			continue
 		}
@@ -410,9 +471,7 @@ func (c *conn) control(op byte, payload []byte) error {
 	case websocket.OpPing:
 		c.writeMu.Lock()
 		defer c.writeMu.Unlock()
-		c.extendDeadline()
-		_, err := c.nc.Write(websocket.AppendFrame(nil, websocket.OpPong, payload))
-		return err
+		return c.send(websocket.AppendFrame(nil, websocket.OpPong, payload))
 	case websocket.OpClose:
 		c.peerClosed.Store(true)
 		code := websocket.CloseNormal
@@ -439,10 +498,23 @@ func (c *conn) extendDeadline() {
 
 // write sends one text message.
 func (c *conn) write(msg []byte) error {
+	buf := websocket.AppendFrame(make([]byte, 0, len(msg)+10), websocket.OpText, msg)
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	return c.send(buf)
+}
+
+// send writes buf; the caller holds writeMu. What the socket takes at once
+// needs no deadline, so a reply to an idle connection's heartbeat arms no
+// timer (whose firing, 10 s later, would wake the process for nothing);
+// only what it does not take waits, under the write deadline.
+func (c *conn) send(buf []byte) error {
+	n := c.pc.WriteNow(buf)
+	if n == len(buf) {
+		return nil
+	}
 	c.extendDeadline()
-	_, err := c.nc.Write(websocket.AppendFrame(make([]byte, 0, len(msg)+10), websocket.OpText, msg))
+	_, err := c.nc.Write(buf[n:])
 	return err
 }
 
