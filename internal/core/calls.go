@@ -233,11 +233,12 @@ func (s *Session) Call(to string, data json.RawMessage) (id string, rung int, er
 	if elsewhere {
 		c.asking = 1
 	}
+	rung = len(c.rung) // read under the lock: an answer may empty it once unlocked
 	unlock()
 	if elsewhere {
 		return h.ringElsewhere(s, c, m.To, data, online, ru != nil, wake)
 	}
-	return id, len(c.rung), nil
+	return id, rung, nil
 }
 
 // ringLocked rings the sessions of ru, the callee here, that take calls
