@@ -250,17 +250,30 @@ func (n *Node) Start(ctx context.Context) error {
 }
 
 func (n *Node) open(ctx context.Context) error {
-	js, err := n.nc.JetStream()
+	js, err := n.nc.JetStream() // the buckets' operations: JetStream's default wait
 	if err != nil {
 		return fmt.Errorf("%w: jetstream: %v", ErrBus, err)
 	}
+	// Making a replicated bucket elects its leaders, which on a busy
+	// machine takes longer than an operation may: the start waits as
+	// long as ctx allows.
+	setup := js
+	if deadline, ok := ctx.Deadline(); ok {
+		if setup, err = n.nc.JetStream(nats.MaxWait(time.Until(deadline))); err != nil {
+			return fmt.Errorf("%w: jetstream: %v", ErrBus, err)
+		}
+	}
 	bucket := func(name string, ttl time.Duration) (nats.KeyValue, error) {
-		kv, err := js.KeyValue(name)
+		_, err := setup.KeyValue(name)
 		if errors.Is(err, nats.ErrBucketNotFound) {
-			kv, err = js.CreateKeyValue(&nats.KeyValueConfig{Bucket: name, History: 1, TTL: ttl, Replicas: n.cfg.Replicas, Storage: nats.FileStorage})
+			_, err = setup.CreateKeyValue(&nats.KeyValueConfig{Bucket: name, History: 1, TTL: ttl, Replicas: n.cfg.Replicas, Storage: nats.FileStorage})
 			if errors.Is(err, nats.ErrStreamNameAlreadyInUse) { // another node made it meanwhile
-				kv, err = js.KeyValue(name)
+				err = nil
 			}
+		}
+		var kv nats.KeyValue
+		if err == nil {
+			kv, err = js.KeyValue(name)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: bucket %s: %v", ErrBus, name, err)
