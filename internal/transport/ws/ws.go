@@ -653,13 +653,14 @@ func (c *conn) writeBatch(fb *flushBuf, head []byte, batch []core.Delivery) (ok,
 	c.extendDeadline()
 	var err error
 	if c.direct {
-		// the raw connection is asked for here, not kept: 16 bytes more
-		// in every idle connection for a small allocation per write
-		var n int
-		n, err = writeNow(rawConn(c.nc), buf)
-		if err == nil && n < len(buf) {
-			// A slow reader: wait for it elsewhere, holding writeMu until
-			// the rest is written, so that no other frame goes between.
+		// A raw write(2) that cannot wait (netpoll.Conn.WriteNow): the
+		// flush worker neither enters nor leaves a system call around it,
+		// which at a write per watcher kept the runtime's monitor thread
+		// waking every 20 µs to hand the worker's P to another thread.
+		if n := c.pc.WriteNow(buf); n < len(buf) {
+			// A slow reader, or a failed write: wait for it elsewhere
+			// (where a failure shows), holding writeMu until the rest is
+			// written, so that no other frame goes between.
 			go c.finishWrite(append([]byte(nil), buf[n:]...))
 			return true, true
 		}
