@@ -650,9 +650,10 @@ func (c *conn) writeBatch(fb *flushBuf, head []byte, batch []core.Delivery) (ok,
 	}
 	fb.frames = buf
 	c.writeMu.Lock()
-	c.extendDeadline()
 	var err error
 	if c.direct {
+		// What the socket takes at once needs no deadline (as in send):
+		// no clock read and no timer per write; finishWrite sets one.
 		// A raw write(2) that cannot wait (netpoll.Conn.WriteNow): the
 		// flush worker neither enters nor leaves a system call around it,
 		// which at a write per watcher kept the runtime's monitor thread
@@ -665,6 +666,7 @@ func (c *conn) writeBatch(fb *flushBuf, head []byte, batch []core.Delivery) (ok,
 			return true, true
 		}
 	} else {
+		c.extendDeadline()
 		_, err = c.nc.Write(buf)
 	}
 	c.writeMu.Unlock()
@@ -682,6 +684,7 @@ func (c *conn) writeBatch(fb *flushBuf, head []byte, batch []core.Delivery) (ok,
 // waiting at most the write deadline, then goes on flushing on this
 // goroutine. The caller locked writeMu for it and holds c.writing.
 func (c *conn) finishWrite(rest []byte) {
+	c.extendDeadline()
 	_, err := c.nc.Write(rest)
 	c.writeMu.Unlock()
 	if err != nil {
