@@ -54,6 +54,12 @@ func main() {
 	if *size < 16 {
 		*size = 16
 	}
+	if *reader == "none" && *rounds**size > 64<<10 {
+		// Never read, each socket must hold every frame: a blocking write
+		// to a full one would hang the writer.
+		fmt.Fprintln(os.Stderr, "writefloor: --reader none needs rounds × size ≤ 64 KiB (the socket's receive buffer)")
+		os.Exit(2)
+	}
 	var err error
 	if *role == "reader" {
 		err = read(*addr, *conns, *rounds, *size, *reader, *work)
