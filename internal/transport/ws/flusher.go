@@ -16,7 +16,7 @@ import (
 // order.
 //
 // A worker never blocks on a socket: it writes without waiting
-// (writeNow), and a connection whose socket is full (a slow reader) gets
+// (netpoll.Conn.WriteNow), and a connection whose socket is full (a slow reader) gets
 // a goroutine of its own for the rest of its flush (finishWrite). Workers
 // are then only ever busy on the CPU, so one per core is enough.
 //
@@ -117,33 +117,4 @@ func rawConn(nc net.Conn) syscall.RawConn {
 		return nil
 	}
 	return rc
-}
-
-// writeNow writes as much of buf as the socket takes without waiting and
-// returns how much that was. The caller holds writeMu.
-func writeNow(rc syscall.RawConn, buf []byte) (n int, err error) {
-	werr := rc.Write(func(fd uintptr) bool {
-		for n < len(buf) {
-			m, e := syscall.Write(int(fd), buf[n:])
-			if m > 0 {
-				n += m
-			}
-			switch {
-			case e == syscall.EINTR:
-			case e == syscall.EAGAIN:
-				return true // full: the caller finishes it elsewhere
-			case e != nil:
-				err = e
-				return true
-			case m <= 0:
-				err = syscall.EIO // a socket write that wrote nothing and said nothing
-				return true
-			}
-		}
-		return true
-	})
-	if err == nil {
-		err = werr
-	}
-	return n, err
 }

@@ -53,6 +53,7 @@ func tcpConn(t *testing.T, h *Handler, hub *core.Hub, device string) (*conn, *ne
 	if !c.direct {
 		t.Fatal("a TCP connection has no raw connection")
 	}
+	c.pc.Init(server, c) // as serve does: the flush writes through it
 	c.writing.Store(true)
 	s, err := hub.Connect(context.Background(), "alice@localhost", core.SessionOptions{Transport: "ws", Device: device}, c)
 	if err != nil {

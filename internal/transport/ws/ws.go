@@ -650,20 +650,23 @@ func (c *conn) writeBatch(fb *flushBuf, head []byte, batch []core.Delivery) (ok,
 	}
 	fb.frames = buf
 	c.writeMu.Lock()
-	c.extendDeadline()
 	var err error
 	if c.direct {
-		// the raw connection is asked for here, not kept: 16 bytes more
-		// in every idle connection for a small allocation per write
-		var n int
-		n, err = writeNow(rawConn(c.nc), buf)
-		if err == nil && n < len(buf) {
-			// A slow reader: wait for it elsewhere, holding writeMu until
-			// the rest is written, so that no other frame goes between.
+		// What the socket takes at once needs no deadline (as in send):
+		// no clock read and no timer per write; finishWrite sets one.
+		// A raw write(2) that cannot wait (netpoll.Conn.WriteNow): the
+		// flush worker neither enters nor leaves a system call around it,
+		// which at a write per watcher kept the runtime's monitor thread
+		// waking every 20 µs to hand the worker's P to another thread.
+		if n := c.pc.WriteNow(buf); n < len(buf) {
+			// A slow reader, or a failed write: wait for it elsewhere
+			// (where a failure shows), holding writeMu until the rest is
+			// written, so that no other frame goes between.
 			go c.finishWrite(append([]byte(nil), buf[n:]...))
 			return true, true
 		}
 	} else {
+		c.extendDeadline()
 		_, err = c.nc.Write(buf)
 	}
 	c.writeMu.Unlock()
@@ -681,6 +684,7 @@ func (c *conn) writeBatch(fb *flushBuf, head []byte, batch []core.Delivery) (ok,
 // waiting at most the write deadline, then goes on flushing on this
 // goroutine. The caller locked writeMu for it and holds c.writing.
 func (c *conn) finishWrite(rest []byte) {
+	c.extendDeadline()
 	_, err := c.nc.Write(rest)
 	c.writeMu.Unlock()
 	if err != nil {
