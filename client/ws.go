@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -49,7 +48,7 @@ func (t *wsTransport) open(ctx context.Context, helloFrame []byte) (Frame, error
 	u := "ws" + strings.TrimPrefix(t.c.BaseURL, "http") + "/v1/ws"
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+t.c.Token)
-	d := websocket.Dialer{Subprotocols: []string{Protocol}, HandshakeTimeout: 10 * time.Second, NetDialContext: dialRawReads}
+	d := websocket.Dialer{Subprotocols: []string{Protocol}, HandshakeTimeout: 10 * time.Second}
 	conn, resp, err := d.DialContext(ctx, u, h)
 	if err != nil {
 		if resp != nil {
@@ -81,17 +80,6 @@ func (t *wsTransport) open(ctx context.Context, helloFrame []byte) (Frame, error
 	go t.read(conn)
 	go t.keepalive(conn, t.stop, time.Duration(w.Heartbeat)*time.Second)
 	return w, nil
-}
-
-// dialRawReads dials TCP, its reads raw where the platform allows
-// (rawReads).
-func dialRawReads(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return rawReads(nc), nil
 }
 
 // maxKeptBuffer bounds the read buffer kept between messages: a big frame
