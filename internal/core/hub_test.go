@@ -878,3 +878,23 @@ func TestIQRouting(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownWritesLastSeen: a restart tells contacts nothing, so the
+// last-seen time of everyone online is written as the node goes, in one
+// write; an invisible user's is not (it would tell when they were last on).
+func TestShutdownWritesLastSeen(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x", "carol@x", "dave@x")
+	e.connect("alice@x", &Presence{Availability: Available})
+	e.connect("bob@x", &Presence{Availability: Away})
+	e.must(e.hub.SetInvisible(ctx, "carol@x", true))
+	e.connect("carol@x", &Presence{Availability: Available})
+	e.clk.Advance(time.Minute)
+	e.hub.Shutdown(ctx)
+	for account, want := range map[string]time.Time{"alice@x": e.clk.Now(), "bob@x": e.clk.Now(), "carol@x": {}, "dave@x": {}} {
+		a, err := e.st.GetAccount(ctx, account)
+		e.must(err)
+		if !a.LastSeen.Equal(want) {
+			t.Errorf("%s: last seen %v, want %v", account, a.LastSeen, want)
+		}
+	}
+}

@@ -100,6 +100,10 @@ type Accounts interface {
 	SetCredentials(ctx context.Context, address, hash string, scram []ScramCredential) error
 	SetInvisible(ctx context.Context, address string, invisible bool) error
 	SetLastSeen(ctx context.Context, address string, t time.Time) error
+	// SetLastSeenOf sets the last-seen time of many accounts in one
+	// transaction (a node shutting down with thousands online); addresses
+	// without an account are passed over.
+	SetLastSeenOf(ctx context.Context, addresses []string, t time.Time) error
 }
 
 // ScramCredential is what a server keeps to check a SCRAM login (RFC 5802

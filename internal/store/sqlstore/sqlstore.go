@@ -224,6 +224,29 @@ func (s *DB) SetLastSeen(ctx context.Context, address string, t time.Time) error
 	return mustAffect(s.exec(ctx, `UPDATE accounts SET last_seen=? WHERE address=?`, unix(t), address))
 }
 
+// lastSeenChunk bounds the addresses one statement names (SQLite allows
+// 32,766 parameters, PostgreSQL 65,535).
+const lastSeenChunk = 500
+
+func (s *DB) SetLastSeenOf(ctx context.Context, addresses []string, t time.Time) error {
+	return s.tx(ctx, func(tx *Tx) error {
+		for rest := addresses; len(rest) > 0; {
+			chunk := rest[:min(len(rest), lastSeenChunk)]
+			rest = rest[len(chunk):]
+			args := make([]any, 0, len(chunk)+1)
+			args = append(args, unix(t))
+			for _, a := range chunk {
+				args = append(args, a)
+			}
+			q := `UPDATE accounts SET last_seen=? WHERE address IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // Tokens
 
 func (s *DB) CreateToken(ctx context.Context, t store.Token) error {

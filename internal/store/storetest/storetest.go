@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		f    func(*testing.T, store.Store)
 	}{
 		{"Accounts", testAccounts},
+		{"LastSeenOfMany", testLastSeenOfMany},
 		{"Tokens", testTokens},
 		{"Contacts", testContacts},
 		{"ContactLimit", testContactLimit},
@@ -1106,5 +1107,35 @@ func testLifecycleFollowed(t *testing.T, s store.Store) {
 		if n != 1 {
 			t.Fatalf("event for %s seen %d times", id, n)
 		}
+	}
+}
+
+// testLastSeenOfMany: more accounts than one statement names, and an
+// address with no account among them, set in one call.
+func testLastSeenOfMany(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var addresses []string
+	for i := range 1203 {
+		a := fmt.Sprintf("u%d@x", i)
+		if i != 700 { // no account: passed over
+			must(t, s.CreateAccount(ctx, store.Account{Address: a, PasswordHash: "h", CreatedAt: t0}))
+		}
+		addresses = append(addresses, a)
+	}
+	must(t, s.CreateAccount(ctx, store.Account{Address: "other@x", PasswordHash: "h", CreatedAt: t0}))
+	must(t, s.SetLastSeenOf(ctx, addresses, t0.Add(time.Hour)))
+	must(t, s.SetLastSeenOf(ctx, nil, t0))
+	for i, a := range addresses {
+		if i == 700 {
+			continue
+		}
+		got, err := s.GetAccount(ctx, a)
+		must(t, err)
+		if !got.LastSeen.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("%s last seen %v", a, got.LastSeen)
+		}
+	}
+	if got, _ := s.GetAccount(ctx, "other@x"); !got.LastSeen.IsZero() {
+		t.Fatalf("an account not named was touched: %v", got.LastSeen)
 	}
 }
