@@ -72,6 +72,9 @@ type Config struct {
 	// ("": a unique name is made at start).
 	NATS   []string
 	NodeID string
+	// NodeDeadAfter: a node not heard from for this long is declared dead
+	// by the others (its users shown offline everywhere).
+	NodeDeadAfter time.Duration
 	// Demos serves the two demo apps under /demo/ and registers them
 	// (internal/demo, docs/demos.md).
 	Demos bool
@@ -485,6 +488,7 @@ var Settings = []Setting{
 		c.NodeID = v
 		return nil
 	}, false},
+	{"node_dead_after", "3s", "a cluster node not heard from for this long (nodes beat every second) is declared dead by the others and its users shown offline everywhere: longer rides out nodes starved of CPU without flapping, shorter shows a killed node's users offline sooner", dur(func(c *Config) *time.Duration { return &c.NodeDeadAfter }, 2*time.Second, time.Minute), false},
 }
 
 // natsURLs parses the nats setting.

@@ -106,6 +106,9 @@ func TestDurationBounds(t *testing.T) {
 		{"PRESENCED_MAX_GRACE", "1h", true},
 		{"PRESENCED_TOKEN_TTL", "0", true}, // no expiry
 		{"PRESENCED_TOKEN_TTL", "-1h", false},
+		{"PRESENCED_NODE_DEAD_AFTER", "1s", false}, // a beat a second: every late beat a death
+		{"PRESENCED_NODE_DEAD_AFTER", "2s", true},
+		{"PRESENCED_NODE_DEAD_AFTER", "61s", false},
 	} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		Flags(fs)

@@ -200,7 +200,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			id = cluster.DefaultNodeID()
 		}
 		if s.Cluster, err = cluster.New(cluster.Config{URLs: strings.Join(cfg.NATS, ","), NodeID: id, Namespace: cluster.NamespaceFor(cfg.Domain),
-			Replicas: registryReplicas(cfg.NATS), Grace: cfg.Grace, ResumeFor: max(cfg.Grace, cfg.MaxGrace), Log: log}); err != nil {
+			Replicas: registryReplicas(cfg.NATS), DeadAfter: cfg.NodeDeadAfter, Grace: cfg.Grace, ResumeFor: max(cfg.Grace, cfg.MaxGrace), Log: log}); err != nil {
 			st.Close()
 			unlock()
 			return nil, &config.SettingError{Key: "node_id", Value: id, Err: err}
