@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -60,4 +61,18 @@ type AuthRequests interface {
 	// SetAuthFamily records the refresh-token family a spent request's
 	// exchange started, for revoking it if the code is replayed.
 	SetAuthFamily(ctx context.Context, id, family string) error
+}
+
+// SecretOrMake returns the named secret, storing what make returns first
+// when there is none. make runs only then; of nodes making it at once,
+// the first to store wins and the others' values are dropped.
+func SecretOrMake(ctx context.Context, s Secrets, name string, make func() ([]byte, error)) ([]byte, error) {
+	v, err := s.Secret(ctx, name)
+	if !errors.Is(err, ErrNotFound) {
+		return v, err
+	}
+	if v, err = make(); err != nil {
+		return nil, err
+	}
+	return s.CreateSecret(ctx, name, v)
 }

@@ -108,7 +108,7 @@ func testAuthRequests(t *testing.T, s store.Store) {
 	code := []byte("hash-of-code-1")
 	wantErr(t, s.SetAuthCode(ctx, "r1", code, now.Add(ttl)), store.ErrNotFound) // expired
 	must(t, s.SetAuthCode(ctx, "r1", code, now))
-	wantErr(t, s.SetAuthCode(ctx, "r1", []byte("another"), now), store.ErrNotFound)  // one code
+	wantErr(t, s.SetAuthCode(ctx, "r1", []byte("another"), now), store.ErrNotFound)     // one code
 	wantErr(t, s.UpdateAuthRequest(ctx, "r1", []byte("later"), now), store.ErrNotFound) // frozen once coded
 
 	_, err = s.SpendAuthCode(ctx, []byte("unknown"), now, now.Add(ttl))
