@@ -20,7 +20,7 @@ func FuzzTokens(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { db.Close() })
-	p, err := New(&Provider{Store: db, Secret: []byte("fuzz secret"), KeyDir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := New(context.Background(), &Provider{Store: db, Secret: []byte("fuzz secret"), KeyDir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		f.Fatal(err)
 	}

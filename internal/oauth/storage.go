@@ -48,8 +48,11 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	a := &authRequest{clientID: app.ID, redirectURI: req.RedirectURI, scopes: slices.Clone(req.Scopes), state: req.State,
 		nonce: req.Nonce, mode: req.ResponseMode, browser: browser,
 		challenge: &oidc.CodeChallenge{Challenge: req.CodeChallenge, Method: req.CodeChallengeMethod}}
-	if !s.p.requests.add(a) {
+	switch err := s.p.requests.add(ctx, a); {
+	case errors.Is(err, errTooMany):
 		return nil, oidc.ErrServerError().WithDescription("too many sign-ins at once; try again in a minute")
+	case err != nil:
+		return nil, err
 	}
 	return a, nil
 }
@@ -64,18 +67,25 @@ func allowed(app store.App, scope string) bool {
 	return slices.Contains(store.KnownScopes, scope) && slices.Contains(app.Scopes, scope)
 }
 
-func (s *storage) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, error) {
-	if a, ok := s.p.requests.get(id); ok {
-		return a, nil
+func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
+	a, err := s.p.requests.get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired authorization request")
 	}
-	return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired authorization request")
+	return a, err
 }
 
+// AuthRequestByCode spends the code as it finds its request: the library
+// asks only to exchange the code, and spending it at once (not when the
+// library deletes the request after issuing the tokens) lets one exchange
+// of a code succeed when several reach different nodes at once. A failed
+// exchange (a wrong PKCE verifier) spends the code too.
 func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	if a, ok := s.p.requests.byCode(code); ok {
+	a, family, err := s.p.requests.spendCode(ctx, code)
+	switch {
+	case err == nil:
 		return a, nil
-	}
-	if family, replayed := s.p.requests.replayed(code); replayed {
+	case errors.Is(err, store.ErrStale):
 		// OAuth 2.1 § 4.1.3: a code used twice was stolen; what its
 		// first use gave is revoked
 		if family != "" {
@@ -84,21 +94,23 @@ func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 			}
 		}
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code was used already; what it gave is revoked")
+	case errors.Is(err, store.ErrNotFound):
+		return nil, oidc.ErrInvalidGrant().WithDescription("unknown or expired code")
 	}
-	return nil, oidc.ErrInvalidGrant().WithDescription("unknown or expired code")
+	return nil, err
 }
 
-func (s *storage) SaveAuthCode(_ context.Context, id, code string) error {
-	if !s.p.requests.saveCode(id, code) {
+func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
+	err := s.p.requests.saveCode(ctx, id, code)
+	if errors.Is(err, store.ErrNotFound) {
 		return oidc.ErrInvalidRequest().WithDescription("unknown or expired authorization request")
 	}
-	return nil
+	return err
 }
 
-func (s *storage) DeleteAuthRequest(_ context.Context, id string) error {
-	s.p.requests.spend(id)
-	return nil
-}
+// DeleteAuthRequest has nothing to do: AuthRequestByCode spent the
+// request, which the store keeps (spent) to recognise a replayed code.
+func (s *storage) DeleteAuthRequest(context.Context, string) error { return nil }
 
 // grantOf is who a token request is for: the account, the app, the
 // scopes, and the refresh family it belongs to.
@@ -162,7 +174,9 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 			return "", "", time.Time{}, err
 		}
 		if a, ok := req.(*authRequest); ok {
-			s.p.requests.update(a.id, func(a *authRequest) { a.family = next.ID })
+			if err := s.p.requests.startedFamily(ctx, a.id, next.ID); err != nil {
+				return "", "", time.Time{}, err
+			}
 		}
 	} else { // a rotation
 		next.Family = g.family
@@ -262,16 +276,16 @@ func (s *storage) GetRefreshTokenInfo(ctx context.Context, clientID, token strin
 	return s.p.handle(rt.App, rt.Account), rt.ID, nil
 }
 
-func (s *storage) SigningKey(context.Context) (op.SigningKey, error) {
-	return s.p.keys.signing(s.p.Clock.Now()), nil
+func (s *storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	return s.p.keys.signing(ctx, s.p.Clock.Now())
 }
 
 func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
 	return []jose.SignatureAlgorithm{jose.RS256}, nil
 }
 
-func (s *storage) KeySet(context.Context) ([]op.Key, error) {
-	return s.p.keys.public(s.p.Clock.Now()), nil
+func (s *storage) KeySet(ctx context.Context) ([]op.Key, error) {
+	return s.p.keys.public(ctx, s.p.Clock.Now()), nil
 }
 
 func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {

@@ -235,7 +235,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		}
 	}
 	s.Identities = identity.New(&identity.Set{Store: st, Sessions: s.Web, Log: log, BaseURL: func() string { return s.OAuth.Issuer() }}, cfg.IdentityProviders)
-	if s.OAuth, err = oauth.New(&oauth.Provider{Store: st, Grants: s.Hub, Sessions: s.Web, Clock: clk, Log: log, Secret: key, KeyDir: cfg.DataDir,
+	if s.OAuth, err = oauth.New(ctx, &oauth.Provider{Store: st, Grants: s.Hub, Sessions: s.Web, Clock: clk, Log: log, Secret: key, KeyDir: cfg.DataDir,
 		Identities: s.Identities, Picker: s.Hub}); err != nil {
 		st.Close()
 		unlock()
