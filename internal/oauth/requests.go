@@ -139,19 +139,29 @@ func (q *requests) saveCode(ctx context.Context, id, code string) error {
 
 func codeHash(code string) []byte { return tokenHash("code:" + code) }
 
-// spendCode claims the request of code, once on every node. A code
-// exchanged already is store.ErrStale, with the refresh family that
-// exchange started (OAuth 2.1 § 4.1.3: a second exchange of it is refused
-// and revokes what the first one issued). The code stays remembered for
-// requestTTL after its exchange.
-func (q *requests) spendCode(ctx context.Context, code string) (a *authRequest, family string, err error) {
-	now := q.clk.Now()
-	r, err := q.st.SpendAuthCode(ctx, codeHash(code), now, now.Add(requestTTL))
-	if err != nil {
-		return nil, r.Family, err
+// byCode returns the request of code. A code exchanged already is
+// store.ErrStale, with the refresh family that exchange started (OAuth
+// 2.1 § 4.1.3: a second exchange of it is refused and revokes what the
+// first one issued); it stays remembered for requestTTL after its
+// exchange.
+func (q *requests) byCode(ctx context.Context, code string) (a *authRequest, family string, err error) {
+	r, err := q.st.AuthRequestByCode(ctx, codeHash(code), q.clk.Now())
+	switch {
+	case err != nil:
+		return nil, "", err
+	case r.Spent:
+		return nil, r.Family, store.ErrStale
 	}
 	a, err = decodeRequest(r)
 	return a, "", err
+}
+
+// spend marks the code of request id exchanged, once on every node: of
+// two exchanges of one code, even on two nodes at once, one gets
+// store.ErrStale.
+func (q *requests) spend(ctx context.Context, id string) error {
+	now := q.clk.Now()
+	return q.st.SpendAuthCode(ctx, id, now, now.Add(requestTTL))
 }
 
 // deny ends a request without a code.

@@ -75,13 +75,8 @@ func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 	return a, err
 }
 
-// AuthRequestByCode spends the code as it finds its request: the library
-// asks only to exchange the code, and spending it at once (not when the
-// library deletes the request after issuing the tokens) lets one exchange
-// of a code succeed when several reach different nodes at once. A failed
-// exchange (a wrong PKCE verifier) spends the code too.
 func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	a, family, err := s.p.requests.spendCode(ctx, code)
+	a, family, err := s.p.requests.byCode(ctx, code)
 	switch {
 	case err == nil:
 		return a, nil
@@ -108,8 +103,8 @@ func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
 	return err
 }
 
-// DeleteAuthRequest has nothing to do: AuthRequestByCode spent the
-// request, which the store keeps (spent) to recognise a replayed code.
+// DeleteAuthRequest has nothing to do: the exchange spent the request
+// (spendCode), which the store keeps to recognise a replayed code.
 func (s *storage) DeleteAuthRequest(context.Context, string) error { return nil }
 
 // grantOf is who a token request is for: the account, the app, the
@@ -130,9 +125,32 @@ func (s *storage) grantOf(req op.TokenRequest) (grantOf, error) {
 	return grantOf{}, oidc.ErrServerError().WithDescription("unexpected token request %T", req)
 }
 
+// spendCode spends the code of req if it is a code's exchange, before
+// any token is made: the library asks for tokens only once the client
+// and its PKCE verifier were checked, so a failed attempt leaves the code
+// to the rightful client, and of two exchanges of one code, on any nodes,
+// one gets tokens.
+func (s *storage) spendCode(ctx context.Context, req op.TokenRequest) error {
+	a, ok := req.(*authRequest)
+	if !ok {
+		return nil
+	}
+	switch err := s.p.requests.spend(ctx, a.id); {
+	case errors.Is(err, store.ErrStale):
+		return oidc.ErrInvalidGrant().WithDescription("the code was used already")
+	case errors.Is(err, store.ErrNotFound):
+		return oidc.ErrInvalidGrant().WithDescription("unknown or expired code")
+	default:
+		return err
+	}
+}
+
 func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	g, err := s.grantOf(req)
 	if err != nil {
+		return "", time.Time{}, err
+	}
+	if err := s.spendCode(ctx, req); err != nil {
 		return "", time.Time{}, err
 	}
 	return s.accessToken(ctx, g, AccessTokenTTL)
@@ -162,6 +180,9 @@ func tokenHash(secret string) []byte {
 func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
 	g, err := s.grantOf(req)
 	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	if err := s.spendCode(ctx, req); err != nil {
 		return "", "", time.Time{}, err
 	}
 	now := s.p.Clock.Now()

@@ -49,12 +49,14 @@ type AuthRequests interface {
 	// SetAuthCode records the hash of a live, unspent request's code, once;
 	// ErrNotFound otherwise.
 	SetAuthCode(ctx context.Context, id string, codeHash []byte, now time.Time) error
-	// SpendAuthCode claims the request whose code hashes to codeHash, once
-	// for all nodes: it returns the request and marks it spent, to stay
-	// so (remembered for replays) until spentUntil. A code spent already
-	// returns the request (its Family) with ErrStale; an unknown or
-	// expired one ErrNotFound.
-	SpendAuthCode(ctx context.Context, codeHash []byte, now, spentUntil time.Time) (AuthRequest, error)
+	// AuthRequestByCode returns the request whose code hashes to
+	// codeHash, spent or not (Spent tells), unless it expired;
+	// ErrNotFound otherwise.
+	AuthRequestByCode(ctx context.Context, codeHash []byte, now time.Time) (AuthRequest, error)
+	// SpendAuthCode marks spent the live request id that has a code, once
+	// for all nodes, to stay so (remembered for replays) until spentUntil:
+	// ErrStale if it was spent already, ErrNotFound if there is none.
+	SpendAuthCode(ctx context.Context, id string, now, spentUntil time.Time) error
 	// SpendAuthRequest marks a live request spent without an exchange (the
 	// user denied it); ErrNotFound if there is none.
 	SpendAuthRequest(ctx context.Context, id string, now time.Time) error

@@ -96,26 +96,29 @@ func (s *DB) SetAuthCode(ctx context.Context, id string, codeHash []byte, now ti
 	return mustAffect(s.exec(ctx, `UPDATE oauth_requests SET code_hash=? WHERE id=? AND NOT spent AND code_hash IS NULL AND expires>?`, codeHash, id, unix(now)))
 }
 
+func (s *DB) AuthRequestByCode(ctx context.Context, codeHash []byte, now time.Time) (store.AuthRequest, error) {
+	return scanAuthRequest(s.queryRow(ctx, `SELECT `+authRequestColumns+` FROM oauth_requests WHERE code_hash=? AND expires>?`, codeHash, unix(now)))
+}
+
 // SpendAuthCode claims with one conditional UPDATE, which two nodes
-// cannot both win whatever the isolation, then reads what it claimed.
-func (s *DB) SpendAuthCode(ctx context.Context, codeHash []byte, now, spentUntil time.Time) (store.AuthRequest, error) {
-	var r store.AuthRequest
-	err := s.tx(ctx, func(tx *Tx) error {
-		claimed := mustAffect(tx.ExecContext(ctx, `UPDATE oauth_requests SET spent=TRUE, expires=? WHERE code_hash=? AND NOT spent AND expires>?`,
-			unix(spentUntil), codeHash, unix(now)))
-		if claimed != nil && !errors.Is(claimed, store.ErrNotFound) {
+// cannot both win whatever the isolation.
+func (s *DB) SpendAuthCode(ctx context.Context, id string, now, spentUntil time.Time) error {
+	return s.tx(ctx, func(tx *Tx) error {
+		claimed := mustAffect(tx.ExecContext(ctx, `UPDATE oauth_requests SET spent=TRUE, expires=? WHERE id=? AND code_hash IS NOT NULL AND NOT spent AND expires>?`,
+			unix(spentUntil), id, unix(now)))
+		if !errors.Is(claimed, store.ErrNotFound) {
 			return claimed
 		}
-		var err error
-		if r, err = scanAuthRequest(tx.QueryRowContext(ctx, `SELECT `+authRequestColumns+` FROM oauth_requests WHERE code_hash=? AND expires>?`, codeHash, unix(now))); err != nil {
+		var spent bool
+		err := tx.QueryRowContext(ctx, `SELECT spent FROM oauth_requests WHERE id=? AND code_hash IS NOT NULL AND expires>?`, id, unix(now)).Scan(&spent)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) || err == nil && !spent:
+			return fmt.Errorf("authorization code of %s: %w", id, store.ErrNotFound)
+		case err != nil:
 			return err
 		}
-		if claimed != nil { // there, but spent before this call
-			return fmt.Errorf("authorization code: %w", store.ErrStale)
-		}
-		return nil
+		return fmt.Errorf("authorization code of %s: %w", id, store.ErrStale)
 	})
-	return r, err
 }
 
 func (s *DB) SpendAuthRequest(ctx context.Context, id string, now time.Time) error {

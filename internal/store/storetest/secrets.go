@@ -111,28 +111,33 @@ func testAuthRequests(t *testing.T, s store.Store) {
 	wantErr(t, s.SetAuthCode(ctx, "r1", []byte("another"), now), store.ErrNotFound)     // one code
 	wantErr(t, s.UpdateAuthRequest(ctx, "r1", []byte("later"), now), store.ErrNotFound) // frozen once coded
 
-	_, err = s.SpendAuthCode(ctx, []byte("unknown"), now, now.Add(ttl))
+	_, err = s.AuthRequestByCode(ctx, []byte("unknown"), now)
 	wantErr(t, err, store.ErrNotFound)
-	spent, err := s.SpendAuthCode(ctx, code, now, now.Add(2*ttl))
+	byCode, err := s.AuthRequestByCode(ctx, code, now)
 	must(t, err)
-	if spent.ID != "r1" || string(spent.Data) != "consented" || !spent.Spent {
-		t.Fatalf("spent %+v", spent)
+	if byCode.ID != "r1" || string(byCode.Data) != "consented" || byCode.Spent || string(byCode.CodeHash) != string(code) {
+		t.Fatalf("by code %+v", byCode)
 	}
+	wantErr(t, s.SpendAuthCode(ctx, "nope", now, now.Add(ttl)), store.ErrNotFound)
+	must(t, s.SpendAuthCode(ctx, "r1", now, now.Add(2*ttl)))
 	_, err = s.AuthRequest(ctx, "r1", now)
 	wantErr(t, err, store.ErrNotFound) // spent is gone for the flow
 	must(t, s.SetAuthFamily(ctx, "r1", "fam1"))
-	again, err := s.SpendAuthCode(ctx, code, now.Add(ttl+time.Minute), now.Add(3*ttl))
-	wantErr(t, err, store.ErrStale) // remembered past the request's own expiry, until spentUntil
-	if again.Family != "fam1" {
-		t.Fatalf("replayed code's family %q, want fam1", again.Family)
+	wantErr(t, s.SpendAuthCode(ctx, "r1", now, now.Add(2*ttl)), store.ErrStale)
+	// remembered past the request's own expiry, until spentUntil
+	again, err := s.AuthRequestByCode(ctx, code, now.Add(ttl+time.Minute))
+	must(t, err)
+	if !again.Spent || again.Family != "fam1" {
+		t.Fatalf("replayed code's request %+v, want spent, family fam1", again)
 	}
-	_, err = s.SpendAuthCode(ctx, code, now.Add(2*ttl), now.Add(3*ttl))
+	_, err = s.AuthRequestByCode(ctx, code, now.Add(2*ttl))
 	wantErr(t, err, store.ErrNotFound) // forgotten after spentUntil
 
 	must(t, s.CreateAuthRequest(ctx, req("r2"), 3, now))
 	must(t, s.SpendAuthRequest(ctx, "r2", now)) // denied
 	wantErr(t, s.SpendAuthRequest(ctx, "r2", now), store.ErrNotFound)
 	wantErr(t, s.SetAuthCode(ctx, "r2", []byte("c2"), now), store.ErrNotFound)
+	wantErr(t, s.SpendAuthCode(ctx, "r2", now, now.Add(ttl)), store.ErrNotFound) // no code to spend
 
 	// the bound counts what is not expired: r1 (spent, remembered) and r2
 	must(t, s.CreateAuthRequest(ctx, req("r3"), 3, now))
@@ -156,7 +161,7 @@ func testAuthCodeSpentOnce(t *testing.T, s store.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = s.SpendAuthCode(ctx, []byte("code"), now, now.Add(time.Minute))
+			errs[i] = s.SpendAuthCode(ctx, "r", now, now.Add(time.Minute))
 		}()
 	}
 	wg.Wait()
