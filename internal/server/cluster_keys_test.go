@@ -186,15 +186,21 @@ func TestClusterSharesKeys(t *testing.T) {
 func seedDueSigningKey(t *testing.T, ctx context.Context, db interface {
 	CreateSecret(context.Context, string, []byte) ([]byte, error)
 }) string {
+	set := signingKeySet(t, "retired-key", time.Now().Add(-31*24*time.Hour))
+	_, err := db.CreateSecret(ctx, "oauth-keys", set)
+	must(t, err)
+	return "retired-key"
+}
+
+// signingKeySet is an OAuth signing key set of one new RSA key, as
+// presenced keeps it (and kept it in the data directory's oauth-keys.json).
+func signingKeySet(t *testing.T, id string, created time.Time) []byte {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	must(t, err)
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	must(t, err)
-	set, _ := json.Marshal([]map[string]any{{"id": "retired-key", "created": time.Now().Add(-31 * 24 * time.Hour),
-		"key": base64.StdEncoding.EncodeToString(der)}})
-	_, err = db.CreateSecret(ctx, "oauth-keys", set)
-	must(t, err)
-	return "retired-key"
+	set, _ := json.Marshal([]map[string]any{{"id": id, "created": created, "key": base64.StdEncoding.EncodeToString(der)}})
+	return set
 }
 
 // keyIDs are the key IDs of a JWKS document, in its order.
