@@ -85,15 +85,15 @@ func scanAuthRequest(row interface{ Scan(...any) error }) (store.AuthRequest, er
 }
 
 func (s *DB) AuthRequest(ctx context.Context, id string, now time.Time) (store.AuthRequest, error) {
-	return scanAuthRequest(s.queryRow(ctx, `SELECT `+authRequestColumns+` FROM oauth_requests WHERE id=? AND NOT spent AND expires>?`, id, unix(now)))
+	return scanAuthRequest(s.queryRow(ctx, `SELECT `+authRequestColumns+` FROM oauth_requests WHERE id=? AND spent=0 AND expires>?`, id, unix(now)))
 }
 
 func (s *DB) UpdateAuthRequest(ctx context.Context, id string, data []byte, now time.Time) error {
-	return mustAffect(s.exec(ctx, `UPDATE oauth_requests SET data=? WHERE id=? AND NOT spent AND code_hash IS NULL AND expires>?`, data, id, unix(now)))
+	return mustAffect(s.exec(ctx, `UPDATE oauth_requests SET data=? WHERE id=? AND spent=0 AND code_hash IS NULL AND expires>?`, data, id, unix(now)))
 }
 
 func (s *DB) SetAuthCode(ctx context.Context, id string, codeHash []byte, now time.Time) error {
-	return mustAffect(s.exec(ctx, `UPDATE oauth_requests SET code_hash=? WHERE id=? AND NOT spent AND code_hash IS NULL AND expires>?`, codeHash, id, unix(now)))
+	return mustAffect(s.exec(ctx, `UPDATE oauth_requests SET code_hash=? WHERE id=? AND spent=0 AND code_hash IS NULL AND expires>?`, codeHash, id, unix(now)))
 }
 
 func (s *DB) AuthRequestByCode(ctx context.Context, codeHash []byte, now time.Time) (store.AuthRequest, error) {
@@ -104,7 +104,7 @@ func (s *DB) AuthRequestByCode(ctx context.Context, codeHash []byte, now time.Ti
 // cannot both win whatever the isolation.
 func (s *DB) SpendAuthCode(ctx context.Context, id string, now, spentUntil time.Time) error {
 	return s.tx(ctx, func(tx *Tx) error {
-		claimed := mustAffect(tx.ExecContext(ctx, `UPDATE oauth_requests SET spent=TRUE, expires=? WHERE id=? AND code_hash IS NOT NULL AND NOT spent AND expires>?`,
+		claimed := mustAffect(tx.ExecContext(ctx, `UPDATE oauth_requests SET spent=1, expires=? WHERE id=? AND code_hash IS NOT NULL AND spent=0 AND expires>?`,
 			unix(spentUntil), id, unix(now)))
 		if !errors.Is(claimed, store.ErrNotFound) {
 			return claimed
@@ -122,7 +122,7 @@ func (s *DB) SpendAuthCode(ctx context.Context, id string, now, spentUntil time.
 }
 
 func (s *DB) SpendAuthRequest(ctx context.Context, id string, now time.Time) error {
-	return mustAffect(s.exec(ctx, `UPDATE oauth_requests SET spent=TRUE WHERE id=? AND NOT spent AND expires>?`, id, unix(now)))
+	return mustAffect(s.exec(ctx, `UPDATE oauth_requests SET spent=1 WHERE id=? AND spent=0 AND expires>?`, id, unix(now)))
 }
 
 func (s *DB) SetAuthFamily(ctx context.Context, id, family string) error {

@@ -37,42 +37,51 @@ func testSecrets(t *testing.T, s store.Store) {
 func testSecretsRace(t *testing.T, s store.Store) {
 	const n = 8
 	got := make([][]byte, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got[i], errs[i] = s.CreateSecret(ctx, "race", []byte(fmt.Sprint("node", i)))
-		}()
-	}
-	wg.Wait()
+	errs := atOnce(n, func(i int) (err error) {
+		got[i], err = s.CreateSecret(ctx, "race", []byte(fmt.Sprint("node", i)))
+		return err
+	})
 	for i := range n {
 		must(t, errs[i])
 		if !bytes.Equal(got[i], got[0]) {
 			t.Fatalf("node %d got %q, node 0 %q", i, got[i], got[0])
 		}
 	}
-	won := make([]error, n)
+	oneWins(t, "replacement of one value", n, store.ErrConflict, func(i int) error {
+		return s.ReplaceSecret(ctx, "race", got[0], []byte(fmt.Sprint("rotated", i)))
+	})
+}
+
+// atOnce runs n calls of f at once and returns their errors.
+func atOnce(n int, f func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			won[i] = s.ReplaceSecret(ctx, "race", got[0], []byte(fmt.Sprint("rotated", i)))
+			errs[i] = f(i)
 		}()
 	}
 	wg.Wait()
+	return errs
+}
+
+// oneWins runs n calls of f at once: exactly one must succeed, the others
+// fail with lost.
+func oneWins(t *testing.T, what string, n int, lost error, f func(i int) error) {
+	t.Helper()
 	wins := 0
-	for _, err := range won {
+	for _, err := range atOnce(n, f) {
 		switch {
 		case err == nil:
 			wins++
-		case !errors.Is(err, store.ErrConflict):
+		case !errors.Is(err, lost):
 			t.Fatal(err)
 		}
 	}
 	if wins != 1 {
-		t.Fatalf("%d replacements of one value won, want 1", wins)
+		t.Fatalf("%d of %d at once of %s succeeded, want 1", wins, n, what)
 	}
 }
 
@@ -154,27 +163,7 @@ func testAuthCodeSpentOnce(t *testing.T, s store.Store) {
 	now := t0
 	must(t, s.CreateAuthRequest(ctx, store.AuthRequest{ID: "r", Data: []byte("{}"), Expires: now.Add(time.Minute)}, 10, now))
 	must(t, s.SetAuthCode(ctx, "r", []byte("code"), now))
-	const n = 8
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.SpendAuthCode(ctx, "r", now, now.Add(time.Minute))
-		}()
-	}
-	wg.Wait()
-	wins := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-		case !errors.Is(err, store.ErrStale):
-			t.Fatal(err)
-		}
-	}
-	if wins != 1 {
-		t.Fatalf("the code was spent %d times, want once", wins)
-	}
+	oneWins(t, "exchange of one code", 8, store.ErrStale, func(int) error {
+		return s.SpendAuthCode(ctx, "r", now, now.Add(time.Minute))
+	})
 }

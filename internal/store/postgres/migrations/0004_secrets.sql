@@ -9,7 +9,7 @@ CREATE TABLE oauth_requests (
     id        TEXT COLLATE "C" PRIMARY KEY,
     data      BYTEA NOT NULL,
     code_hash BYTEA UNIQUE,
-    spent     BOOLEAN NOT NULL DEFAULT FALSE,
+    spent     INTEGER NOT NULL DEFAULT 0, -- 1 once its code was exchanged (or the request denied)
     family    TEXT COLLATE "C" NOT NULL DEFAULT '',
     expires   BIGINT NOT NULL
 );

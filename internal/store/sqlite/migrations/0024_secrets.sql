@@ -13,7 +13,7 @@ CREATE TABLE oauth_requests (
     id        TEXT PRIMARY KEY,
     data      BLOB NOT NULL,
     code_hash BLOB UNIQUE,
-    spent     BOOLEAN NOT NULL DEFAULT FALSE,
+    spent     INTEGER NOT NULL DEFAULT 0, -- 1 once its code was exchanged (or the request denied)
     family    TEXT NOT NULL DEFAULT '',
     expires   INTEGER NOT NULL
 );
