@@ -31,6 +31,8 @@ import (
 
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/identity"
+	"github.com/presenced/presenced/internal/identity/oidctest"
 	"github.com/presenced/presenced/internal/store/postgres/pgtest"
 )
 
@@ -57,7 +59,8 @@ func (b *balancer) send(t *testing.T, ts *testServer) {
 
 // TestClusterSharesKeys: two nodes on one PostgreSQL and NATS, behind a
 // load balancer, with no other setting in common, are one server to a
-// user and an app: an OAuth code flow begun on one ends on the other,
+// user and an app: an external sign-in started on one is called back on
+// the other; an OAuth code flow begun on one ends on the other,
 // whose ID token verifies against the first's key set, and its code
 // replayed on the first is refused and revokes what it gave; a sign-in
 // form of one is accepted by the other; both give the same Web Push key,
@@ -72,12 +75,33 @@ func TestClusterSharesKeys(t *testing.T) {
 	retired := seedDueSigningKey(t, ctx, db)
 	nats := embeddedNATS(t).ClientURL()
 	lb := newBalancer(t)
+	idp := oidctest.Start(t)
 	node := func(c *config.Config) {
 		c.Store, c.NATS, c.PublicURL, c.XMPPAddr = dsn, []string{nats}, lb.URL, "127.0.0.1:0"
+		c.IdentityProviders = []config.IdentityProvider{{Name: "Test IdP", Issuer: idp.URL, ClientID: presencedAtIdP, ClientSecret: "idp-secret"}}
 	}
 	one, two := startServer(t, node), startServer(t, node)
 	waitReady(t, one)
 	waitReady(t, two)
+	idp.AddClient(presencedAtIdP, "idp-secret", lb.URL+identity.PathCallback)
+
+	// "sign in with" an external provider: started on one, the
+	// provider's redirect back reaching two
+	lb.send(t, one)
+	idp.SignInAs(oidctest.User{Subject: "ext-alice", Email: "alice@localhost", EmailVerified: true})
+	ext := jarClient()
+	ext.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Path == identity.PathCallback {
+			lb.send(t, two)
+		}
+		return nil
+	}
+	resp, err := ext.Get(lb.URL + identity.PathSignIn + "?issuer=" + url.QueryEscape(idp.URL))
+	must(t, err)
+	resp.Body.Close()
+	if who := signedInAs(t, two, ext); resp.StatusCode != http.StatusOK || who != "alice@localhost" {
+		t.Fatalf("an external sign-in started on node one, called back on node two: %d, signed in as %q", resp.StatusCode, who)
+	}
 
 	// the code flow: authorize and consent page on one, consent answered
 	// on two, the code exchanged on two, the ID token checked with one's keys
@@ -133,7 +157,7 @@ func TestClusterSharesKeys(t *testing.T) {
 	// the web page's sign-in form: the CSRF cookie of one, posted to two
 	jar, _ := cookiejar.New(nil)
 	web := &http.Client{Jar: jar, Timeout: 15 * time.Second}
-	resp, err := web.Get(one.URL + "/")
+	resp, err = web.Get(one.URL + "/")
 	must(t, err)
 	resp.Body.Close()
 	var csrf string
