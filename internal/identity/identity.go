@@ -63,6 +63,7 @@ func NewVerifier(issuer, audience string, keys oidc.KeySet) *rp.IDTokenVerifier 
 // Store is what the package keeps and reads.
 type Store interface {
 	store.Identities
+	store.AuthRequests // sign-ins in progress (signin.go)
 	GetAccount(ctx context.Context, address string) (store.Account, error)
 }
 
@@ -95,7 +96,7 @@ func New(s *Set, providers []config.IdentityProvider) *Set {
 	if s.KeyRefresh == 0 {
 		s.KeyRefresh = minRefresh
 	}
-	s.flows = newFlows()
+	s.flows = &flows{st: s.Store}
 	for _, c := range providers {
 		s.providers = append(s.providers, &provider{IdentityProvider: c, set: s})
 	}

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -10,7 +11,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
@@ -51,50 +51,53 @@ const (
 	maxFlows = 10000            // sign-ins in progress at once
 )
 
-// flow is a sign-in in progress at a provider, in memory until its
-// callback (a restart costs the user one more click).
+// flow is a sign-in in progress at a provider, kept in the store until
+// its callback, so the callback may reach another node of a cluster than
+// the start did.
 type flow struct {
-	issuer   string
-	verifier string // PKCE
-	nonce    string
-	browser  string // flowCookie's value
-	link     string // the account to link the identity to; "" to sign in
-	created  time.Time
+	Issuer   string `json:"issuer"`
+	Verifier string `json:"verifier"` // PKCE
+	Nonce    string `json:"nonce"`
+	Browser  string `json:"browser"` // flowCookie's value
+	Link     string `json:"link"`    // the account to link the identity to; "" to sign in
 }
 
-type flows struct {
-	mu      sync.Mutex
-	byState map[string]flow
+// flows keeps the flows among the store's pending authorization requests
+// (store.AuthRequests), under the hash of their state: whoever reads the
+// store cannot complete one. The bound (maxFlows) is of those and the
+// OAuth provider's together.
+type flows struct{ st store.AuthRequests }
+
+// errTooMany: maxFlows are in progress.
+var errTooMany = errors.New("too many sign-ins in progress")
+
+func flowID(state string) string {
+	h := sha256.Sum256([]byte(state))
+	return "external:" + base64.RawURLEncoding.EncodeToString(h[:])
 }
 
-func newFlows() *flows { return &flows{byState: map[string]flow{}} }
-
-// add stores f under a new state; "" when too many are in progress.
-func (fs *flows) add(f flow) string {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
+// add stores f under a new state, which it returns.
+func (fs *flows) add(ctx context.Context, f flow) (string, error) {
 	now := time.Now()
-	for s, old := range fs.byState {
-		if now.Sub(old.created) > flowTTL {
-			delete(fs.byState, s)
-		}
-	}
-	if len(fs.byState) >= maxFlows {
-		return ""
-	}
 	state := randomID(24)
-	f.created = now
-	fs.byState[state] = f
-	return state
+	data, _ := json.Marshal(f)
+	err := fs.st.CreateAuthRequest(ctx, store.AuthRequest{ID: flowID(state), Data: data, Expires: now.Add(flowTTL)}, maxFlows, now)
+	if errors.Is(err, store.ErrLimit) {
+		return "", errTooMany
+	}
+	return state, err
 }
 
-// take removes and returns the live flow of state: a state is good once.
-func (fs *flows) take(state string) (flow, bool) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	f, ok := fs.byState[state]
-	delete(fs.byState, state)
-	return f, ok && time.Since(f.created) <= flowTTL
+// take returns the live flow of state and ends it: a state is good once,
+// on whichever node.
+func (fs *flows) take(ctx context.Context, state string) (flow, bool) {
+	now := time.Now()
+	r, err := fs.st.AuthRequest(ctx, flowID(state), now)
+	if err != nil || fs.st.SpendAuthRequest(ctx, r.ID, now) != nil {
+		return flow{}, false
+	}
+	var f flow
+	return f, json.Unmarshal(r.Data, &f) == nil
 }
 
 func randomID(n int) string {
@@ -232,14 +235,18 @@ func (s *Set) start(w http.ResponseWriter, r *http.Request, issuer, link string)
 		http.SetCookie(w, &http.Cookie{Name: flowCookie, Value: browser, Path: "/web/external/", HttpOnly: true,
 			Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: int(flowTTL.Seconds())})
 	}
-	f := flow{issuer: p.Issuer, verifier: oauth2.GenerateVerifier(), nonce: randomID(24), browser: browser, link: link}
-	state := s.flows.add(f)
-	if state == "" {
+	f := flow{Issuer: p.Issuer, Verifier: oauth2.GenerateVerifier(), Nonce: randomID(24), Browser: browser, Link: link}
+	state, err := s.flows.add(r.Context(), f)
+	switch {
+	case errors.Is(err, errTooMany):
 		return "", http.StatusServiceUnavailable, "Too many sign-ins at once; try again in a minute."
+	case err != nil:
+		s.Log.Error("external sign-in: store the flow", "err", err)
+		return "", http.StatusServiceUnavailable, "The sign-in could not be started; try again in a minute."
 	}
-	return rp.AuthURL(state, party, rp.WithCodeChallenge(oauth2.S256ChallengeFromVerifier(f.verifier)),
+	return rp.AuthURL(state, party, rp.WithCodeChallenge(oauth2.S256ChallengeFromVerifier(f.Verifier)),
 		func() []oauth2.AuthCodeOption {
-			return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("nonce", f.nonce)}
+			return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("nonce", f.Nonce)}
 		}), 0, ""
 }
 
@@ -254,13 +261,13 @@ const Refused = "No presenced account is linked to that identity. If you have an
 // identity linked to the account that started the flow.
 func (s *Set) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f, ok := s.flows.take(q.Get("state"))
+	f, ok := s.flows.take(r.Context(), q.Get("state"))
 	c, err := r.Cookie(flowCookie)
-	if !ok || err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(f.browser)) != 1 {
+	if !ok || err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(f.Browser)) != 1 {
 		s.page(w, http.StatusBadRequest, "Sign-in", "This sign-in is unknown, expired, or was started in another browser. Start again from the sign-in page.")
 		return
 	}
-	p, ok := s.provider(f.issuer)
+	p, ok := s.provider(f.Issuer)
 	if !ok {
 		s.page(w, http.StatusBadRequest, "Sign-in", "This identity provider is no longer configured.")
 		return
@@ -274,15 +281,15 @@ func (s *Set) callback(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusBadGateway, "Sign-in", p.Name+" cannot be reached now. Try again later, or sign in with your password.")
 		return
 	}
-	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](context.WithValue(r.Context(), nonceKey{}, f.nonce), q.Get("code"), party, rp.WithCodeVerifier(f.verifier))
+	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](context.WithValue(r.Context(), nonceKey{}, f.Nonce), q.Get("code"), party, rp.WithCodeVerifier(f.Verifier))
 	if err != nil {
 		s.Log.Warn("external sign-in: code exchange", "issuer", p.Issuer, "err", err)
 		s.page(w, http.StatusForbidden, "Sign-in", p.Name+"'s answer could not be verified. Start again from the sign-in page.")
 		return
 	}
 	claims := tokens.IDTokenClaims
-	if f.link != "" {
-		s.finishLink(w, r, p, f.link, claims)
+	if f.Link != "" {
+		s.finishLink(w, r, p, f.Link, claims)
 		return
 	}
 	account, err := s.AccountFor(r.Context(), p.Issuer, claims)

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -131,8 +132,11 @@ func (p *Provider) bindBrowser(next http.Handler) http.Handler {
 
 // pendingFor returns the request id names if r's browser made it.
 func (p *Provider) pendingFor(r *http.Request, id string) (*authRequest, bool) {
-	a, ok := p.requests.get(id)
-	if !ok {
+	a, err := p.requests.get(r.Context(), id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			p.Log.Warn("oauth: read authorization request", "err", err)
+		}
 		return nil, false
 	}
 	c, err := r.Cookie(browserCookie)
@@ -244,7 +248,9 @@ func (p *Provider) consentAnswer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostFormValue("decision") != "allow" {
-		p.requests.spend(id)
+		if err := p.requests.deny(r.Context(), id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			p.Log.Warn("oauth: end denied authorization request", "err", err)
+		}
 		op.AuthRequestError(w, r, a, oidc.ErrAccessDenied().WithDescription("the user denied the request"), p.op)
 		return
 	}
@@ -262,6 +268,11 @@ func (p *Provider) consentAnswer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	subject, now := p.handle(a.clientID, account), p.Clock.Now()
-	p.requests.update(id, func(a *authRequest) { a.account, a.subject, a.authTime, a.done = account, subject, now, true })
+	a.account, a.subject, a.authTime, a.done = account, subject, now, true
+	if err := p.requests.consented(r.Context(), a); err != nil {
+		// gone meanwhile (expired, or answered in another tab)
+		http.Error(w, "this sign-in request is unknown or expired: start again from the app", http.StatusBadRequest)
+		return
+	}
 	http.Redirect(w, r, op.AuthCallbackURL(p.op)(op.ContextWithIssuer(r.Context(), p.Issuer()), id), http.StatusSeeOther)
 }

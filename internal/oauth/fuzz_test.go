@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/presenced/presenced/internal/store"
 	"github.com/presenced/presenced/internal/store/sqlite"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
 // FuzzTokens: whatever a client sends as an access or a refresh token,
@@ -20,7 +23,7 @@ func FuzzTokens(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { db.Close() })
-	p, err := New(&Provider{Store: db, Secret: []byte("fuzz secret"), KeyDir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := New(context.Background(), &Provider{Store: db, Secret: []byte("fuzz secret"), KeyDir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -42,6 +45,35 @@ func FuzzTokens(f *testing.F) {
 		}
 		if _, _, err := s.GetRefreshTokenInfo(ctx, "app", token); err == nil {
 			t.Fatalf("%q had refresh token info", token)
+		}
+	})
+}
+
+// FuzzStoredState: whatever the store holds as the signing key set or as
+// a pending authorization request, reading it gives a typed error or
+// what encoding gives back, never a panic.
+func FuzzStoredState(f *testing.F) {
+	set, err := rotated(nil, time.Unix(0, 0))
+	if err != nil {
+		f.Fatal(err)
+	}
+	a := &authRequest{id: "r", clientID: "app", scopes: []string{"openid"}, challenge: &oidc.CodeChallenge{Challenge: "c", Method: oidc.CodeChallengeMethodS256}}
+	for _, seed := range [][]byte{set, encodeRequest(a), []byte("[]"), []byte(`[{"id":"x","key":"AAAA"}]`), []byte("{}"), nil} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if keys, err := parseKeys(b); err == nil {
+			for _, k := range keys {
+				if k.key == nil {
+					t.Fatalf("%q parsed to a nil key", b)
+				}
+			}
+		}
+		if r, err := decodeRequest(store.AuthRequest{ID: "r", Data: b}); err == nil {
+			again, err := decodeRequest(store.AuthRequest{ID: "r", Data: encodeRequest(r)})
+			if err != nil || again.clientID != r.clientID || again.challenge.Challenge != r.challenge.Challenge {
+				t.Fatalf("%q does not survive encoding: %v", b, err)
+			}
 		}
 	})
 }

@@ -48,10 +48,13 @@ const (
 	maxRequests     = 10000            // pending authorization requests held at once
 )
 
-// Store is what the provider keeps durably.
+// Store is what the provider keeps durably, shared by every node: a
+// sign-in may begin on one node and end on another.
 type Store interface {
 	store.Apps
 	store.Tokens
+	store.Secrets      // the signing keys (keys.go)
+	store.AuthRequests // pending authorization requests and codes (requests.go)
 }
 
 // Sessions is the web page's sign-in, which the consent page shares.
@@ -79,7 +82,8 @@ type Provider struct {
 	// Secret is the server's secret: the keys of the pairwise subjects,
 	// the token sealing and the consent page's CSRF tokens derive from it.
 	Secret []byte
-	// KeyDir holds the signing keys (keys.go).
+	// KeyDir is the data directory where an older presenced kept the
+	// signing keys (KeyFile), taken into a Store that has none (keys.go).
 	KeyDir string
 	// Identities are the external providers whose ID tokens the token
 	// exchange takes (exchange.go); nil: presenced's own only.
@@ -111,12 +115,15 @@ const (
 
 // New builds the provider. The issuer (the server's public URL) may be
 // given later with SetIssuer, once the listener's address is known.
-func New(p *Provider) (*Provider, error) {
+func New(ctx context.Context, p *Provider) (*Provider, error) {
 	if p.Clock == nil {
 		p.Clock = clock.Real{}
 	}
-	p.requests = newRequests(p.Clock)
-	keys, err := loadKeys(p.KeyDir, p.Clock.Now())
+	if p.Log == nil {
+		p.Log = slog.New(slog.DiscardHandler)
+	}
+	p.requests = &requests{st: p.Store, clk: p.Clock}
+	keys, err := loadKeys(ctx, p.Store, p.KeyDir, p.Clock.Now(), p.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -48,8 +48,11 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	a := &authRequest{clientID: app.ID, redirectURI: req.RedirectURI, scopes: slices.Clone(req.Scopes), state: req.State,
 		nonce: req.Nonce, mode: req.ResponseMode, browser: browser,
 		challenge: &oidc.CodeChallenge{Challenge: req.CodeChallenge, Method: req.CodeChallengeMethod}}
-	if !s.p.requests.add(a) {
+	switch err := s.p.requests.add(ctx, a); {
+	case errors.Is(err, errTooMany):
 		return nil, oidc.ErrServerError().WithDescription("too many sign-ins at once; try again in a minute")
+	case err != nil:
+		return nil, err
 	}
 	return a, nil
 }
@@ -64,18 +67,20 @@ func allowed(app store.App, scope string) bool {
 	return slices.Contains(store.KnownScopes, scope) && slices.Contains(app.Scopes, scope)
 }
 
-func (s *storage) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, error) {
-	if a, ok := s.p.requests.get(id); ok {
-		return a, nil
+func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
+	a, err := s.p.requests.get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired authorization request")
 	}
-	return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired authorization request")
+	return a, err
 }
 
 func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	if a, ok := s.p.requests.byCode(code); ok {
+	a, family, err := s.p.requests.byCode(ctx, code)
+	switch {
+	case err == nil:
 		return a, nil
-	}
-	if family, replayed := s.p.requests.replayed(code); replayed {
+	case errors.Is(err, store.ErrStale):
 		// OAuth 2.1 § 4.1.3: a code used twice was stolen; what its
 		// first use gave is revoked
 		if family != "" {
@@ -84,21 +89,23 @@ func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 			}
 		}
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code was used already; what it gave is revoked")
+	case errors.Is(err, store.ErrNotFound):
+		return nil, oidc.ErrInvalidGrant().WithDescription("unknown or expired code")
 	}
-	return nil, oidc.ErrInvalidGrant().WithDescription("unknown or expired code")
+	return nil, err
 }
 
-func (s *storage) SaveAuthCode(_ context.Context, id, code string) error {
-	if !s.p.requests.saveCode(id, code) {
+func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
+	err := s.p.requests.saveCode(ctx, id, code)
+	if errors.Is(err, store.ErrNotFound) {
 		return oidc.ErrInvalidRequest().WithDescription("unknown or expired authorization request")
 	}
-	return nil
+	return err
 }
 
-func (s *storage) DeleteAuthRequest(_ context.Context, id string) error {
-	s.p.requests.spend(id)
-	return nil
-}
+// DeleteAuthRequest has nothing to do: the exchange spent the request
+// (spendCode), which the store keeps to recognise a replayed code.
+func (s *storage) DeleteAuthRequest(context.Context, string) error { return nil }
 
 // grantOf is who a token request is for: the account, the app, the
 // scopes, and the refresh family it belongs to.
@@ -118,9 +125,32 @@ func (s *storage) grantOf(req op.TokenRequest) (grantOf, error) {
 	return grantOf{}, oidc.ErrServerError().WithDescription("unexpected token request %T", req)
 }
 
+// spendCode spends the code of req if it is a code's exchange, before
+// any token is made: the library asks for tokens only once the client
+// and its PKCE verifier were checked, so a failed attempt leaves the code
+// to the rightful client, and of two exchanges of one code, on any nodes,
+// one gets tokens.
+func (s *storage) spendCode(ctx context.Context, req op.TokenRequest) error {
+	a, ok := req.(*authRequest)
+	if !ok {
+		return nil
+	}
+	switch err := s.p.requests.spend(ctx, a.id); {
+	case errors.Is(err, store.ErrStale):
+		return oidc.ErrInvalidGrant().WithDescription("the code was used already")
+	case errors.Is(err, store.ErrNotFound):
+		return oidc.ErrInvalidGrant().WithDescription("unknown or expired code")
+	default:
+		return err
+	}
+}
+
 func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	g, err := s.grantOf(req)
 	if err != nil {
+		return "", time.Time{}, err
+	}
+	if err := s.spendCode(ctx, req); err != nil {
 		return "", time.Time{}, err
 	}
 	return s.accessToken(ctx, g, AccessTokenTTL)
@@ -152,6 +182,9 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
+	if err := s.spendCode(ctx, req); err != nil {
+		return "", "", time.Time{}, err
+	}
 	now := s.p.Clock.Now()
 	secret := refreshPrefix + randomID(32)
 	next := store.RefreshToken{ID: randomID(16), Hash: tokenHash(secret), Account: g.account, App: g.app, Scopes: g.scopes,
@@ -162,7 +195,9 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 			return "", "", time.Time{}, err
 		}
 		if a, ok := req.(*authRequest); ok {
-			s.p.requests.update(a.id, func(a *authRequest) { a.family = next.ID })
+			if err := s.p.requests.startedFamily(ctx, a.id, next.ID); err != nil {
+				return "", "", time.Time{}, err
+			}
 		}
 	} else { // a rotation
 		next.Family = g.family
@@ -262,16 +297,16 @@ func (s *storage) GetRefreshTokenInfo(ctx context.Context, clientID, token strin
 	return s.p.handle(rt.App, rt.Account), rt.ID, nil
 }
 
-func (s *storage) SigningKey(context.Context) (op.SigningKey, error) {
-	return s.p.keys.signing(s.p.Clock.Now()), nil
+func (s *storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	return s.p.keys.signing(ctx, s.p.Clock.Now())
 }
 
 func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
 	return []jose.SignatureAlgorithm{jose.RS256}, nil
 }
 
-func (s *storage) KeySet(context.Context) ([]op.Key, error) {
-	return s.p.keys.public(s.p.Clock.Now()), nil
+func (s *storage) KeySet(ctx context.Context) ([]op.Key, error) {
+	return s.p.keys.public(ctx, s.p.Clock.Now()), nil
 }
 
 func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/selfsigned"
 )
 
 // TestFederationByCertificates: two servers whose certificates verify
@@ -19,8 +20,11 @@ import (
 func TestFederationByCertificates(t *testing.T) {
 	dirs := map[string]string{"a.test": t.TempDir(), "b.test": t.TempDir()}
 	var roots []byte
-	for domain, dir := range dirs { // the certificates each server would generate, made first
-		must(t, selfSign([]string{domain}, filepath.Join(dir, XMPPCertFile), filepath.Join(dir, XMPPKeyFile)))
+	for domain, dir := range dirs { // the certificates each server would generate, made first (taken into its store)
+		certPEM, keyPEM, err := selfsigned.ForHosts([]string{domain}, time.Hour)
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(dir, XMPPKeyFile), keyPEM, 0o600))
+		must(t, os.WriteFile(filepath.Join(dir, XMPPCertFile), certPEM, 0o644))
 		pem, err := os.ReadFile(filepath.Join(dir, XMPPCertFile))
 		must(t, err)
 		roots = append(roots, pem...)

@@ -6,7 +6,6 @@ package server
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
@@ -117,21 +116,6 @@ func deriveKey(key []byte, purpose string) []byte {
 // S2SAddr is the bound s2s listener's address ("" when off).
 func (s *Server) S2SAddr() string { return s.s2sAddr }
 
-// loadKey reads the server secret, creating it on first start.
-func loadKey(dataDir string) ([]byte, error) {
-	path := filepath.Join(dataDir, KeyFile)
-	key, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		key = make([]byte, 32)
-		rand.Read(key)
-		err = os.WriteFile(path, key, 0o600)
-	}
-	if err == nil && len(key) < 32 {
-		err = fmt.Errorf("%s is shorter than 32 bytes", path)
-	}
-	return key, err
-}
-
 // Open builds a server from its configuration.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
 	// config.Load refuses these with its bounds; a configuration built in
@@ -151,7 +135,6 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
-	// the keys stay in the data directory whichever store holds the data
 	var st *sqlstore.DB
 	if cfg.Store != "" {
 		st, err = postgres.Open(ctx, cfg.Store)
@@ -162,7 +145,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		unlock()
 		return nil, err
 	}
-	key, err := loadKey(cfg.DataDir)
+	key, err := loadKey(ctx, st, cfg.DataDir)
 	if err != nil {
 		st.Close()
 		unlock()
@@ -175,7 +158,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if cfg.SessionRate > 0 {
 		limits.RequestsPerSecond, limits.RequestBurst = cfg.SessionRate, cfg.SessionBurst
 	}
-	vapid, err := webpush.LoadKeys(cfg.DataDir)
+	vapid, err := webpush.LoadKeys(ctx, st, cfg.DataDir)
 	if err != nil {
 		st.Close()
 		unlock()
@@ -208,7 +191,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		router, peers = s.Cluster, s.Cluster
 	}
 	if cfg.S2SAddr != "" || cfg.S2STLSAddr != "" || len(cfg.S2SRoutes) > 0 {
-		tlsCfg, err := s.xmppTLS()
+		tlsCfg, err := s.xmppTLS(ctx)
 		if err != nil {
 			st.Close()
 			unlock()
@@ -252,7 +235,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		}
 	}
 	s.Identities = identity.New(&identity.Set{Store: st, Sessions: s.Web, Log: log, BaseURL: func() string { return s.OAuth.Issuer() }}, cfg.IdentityProviders)
-	if s.OAuth, err = oauth.New(&oauth.Provider{Store: st, Grants: s.Hub, Sessions: s.Web, Clock: clk, Log: log, Secret: key, KeyDir: cfg.DataDir,
+	if s.OAuth, err = oauth.New(ctx, &oauth.Provider{Store: st, Grants: s.Hub, Sessions: s.Web, Clock: clk, Log: log, Secret: key, KeyDir: cfg.DataDir,
 		Identities: s.Identities, Picker: s.Hub}); err != nil {
 		st.Close()
 		unlock()

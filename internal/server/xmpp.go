@@ -3,48 +3,31 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"os"
-	"path/filepath"
-	"time"
-
-	"github.com/presenced/presenced/internal/selfsigned"
 )
 
-// Files of the generated XMPP certificate in the data directory.
+// Files of the generated XMPP certificate in the data directory: a copy
+// of the certificate (the store keeps it and its key: secrets.go), and the
+// key as an older presenced kept it, taken into the store on upgrade.
 const (
 	XMPPCertFile = "xmpp-cert.pem"
 	XMPPKeyFile  = "xmpp-key.pem"
 )
 
 // xmppTLS is the certificate XMPP offers: the configured one (which must
-// name every served domain: docs/federation.md), else a self-signed one
-// naming them all, made on first use and kept in the data directory
-// (clients will ask their user to trust it), and made anew when the
-// served domains changed since.
-func (s *Server) xmppTLS() (*tls.Config, error) {
-	certFile, keyFile := s.Config.TLSCert, s.Config.TLSKey
-	domains := s.Config.ServedDomains()
-	generated := certFile == ""
-	if generated {
-		certFile, keyFile = filepath.Join(s.Config.DataDir, XMPPCertFile), filepath.Join(s.Config.DataDir, XMPPKeyFile)
-		if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
-			if err := selfSign(domains, certFile, keyFile); err != nil {
-				return nil, err
-			}
-		}
+// name every served domain: docs/federation.md), else the deployment's
+// self-signed one naming them all (secrets.go), of which the data
+// directory gets a copy of the public part (XMPPCertFile) for clients to
+// trust.
+func (s *Server) xmppTLS(ctx context.Context) (*tls.Config, error) {
+	var cert tls.Certificate
+	var err error
+	if s.Config.TLSCert == "" {
+		cert, err = selfSignedCert(ctx, s.Store, s.Config.DataDir, s.Config.ServedDomains())
+	} else {
+		cert, err = tls.LoadX509KeyPair(s.Config.TLSCert, s.Config.TLSKey)
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, err
-	}
-	if generated && !names(cert, domains) {
-		if err := selfSign(domains, certFile, keyFile); err != nil {
-			return nil, err
-		}
-		if cert, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
-			return nil, err
-		}
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
@@ -62,23 +45,12 @@ func names(cert tls.Certificate, domains []string) bool {
 	return true
 }
 
-func selfSign(domains []string, certFile, keyFile string) error {
-	certPEM, keyPEM, err := selfsigned.ForHosts(domains, 5*365*24*time.Hour)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		return err
-	}
-	return os.WriteFile(certFile, certPEM, 0o644)
-}
-
 // serveXMPP starts the configured XMPP listeners; they stop with ctx.
 func (s *Server) serveXMPP(ctx context.Context) error {
 	if s.Config.XMPPAddr == "" && s.Config.XMPPTLSAddr == "" {
 		return nil
 	}
-	cfg, err := s.xmppTLS()
+	cfg, err := s.xmppTLS(ctx)
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,8 @@ type Store interface {
 	Offline
 	Archive
 	Rooms
+	Secrets
+	AuthRequests
 	Close() error
 }
 

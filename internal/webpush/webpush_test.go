@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func rig(t *testing.T, allowPrivate bool) (*Service, *pushtest.Service, store.St
 	if err := st.CreateAccount(ctx, store.Account{Address: "alice@x", PasswordHash: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := LoadKeys(t.TempDir())
+	keys, err := LoadKeys(ctx, st, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,17 +171,54 @@ func TestSubscribeChecksKeys(t *testing.T) {
 	}
 }
 
-// TestKeysKept: the VAPID pair is made once and read back.
+// TestKeysKept: the VAPID pair is made once and read back, by every
+// node of the store.
 func TestKeysKept(t *testing.T) {
-	dir := t.TempDir()
-	a, err := LoadKeys(dir)
+	ctx := context.Background()
+	st := openStore(t)
+	a, err := LoadKeys(ctx, st, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := LoadKeys(dir)
+	b, err := LoadKeys(ctx, st, t.TempDir())
 	if err != nil || a != b {
 		t.Fatalf("keys changed: %v", err)
 	}
+}
+
+// TestKeysAdopted: a data directory's key file of an older presenced is
+// taken into an empty store (its subscriptions stay valid), and a broken
+// one is refused rather than replaced.
+func TestKeysAdopted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, err := newKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, KeyFile), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := parseKeys(old)
+	got, err := LoadKeys(ctx, openStore(t), dir)
+	if err != nil || got != want {
+		t.Fatalf("got %v, %v; want the file's %v", got, err, want)
+	}
+	if err := os.WriteFile(filepath.Join(dir, KeyFile), []byte(`{"private":"x"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadKeys(ctx, openStore(t), dir); err == nil {
+		t.Fatal("a broken key file was taken")
+	}
+}
+
+func openStore(t *testing.T) store.Store {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // FuzzCheckEndpoint: no input crashes it, and what it takes without the

@@ -19,6 +19,7 @@ var Tables = []string{
 	"relations", "blocks", "hidden", "personal_items", "lifecycle", "identities",
 	"stored_messages", "archive", "archive_off",
 	"rooms", "room_affiliations", "room_history", "push_subscriptions",
+	"secrets", "oauth_requests",
 }
 
 // identities are the tables whose ids the database assigns, with their id

@@ -105,6 +105,10 @@ func fill(t *testing.T, s store.Store) {
 	must(s.AppendRoomMessage(ctx, "", "lobby", store.RoomMessage{ID: "rm1", Account: "alice@x", Nick: "al", Body: "welcome", Sent: t0}, 10, 1000))
 	must(s.PutPushSubscription(ctx, store.PushSubscription{ID: "p1", Account: "bob@x", Endpoint: "https://push.example/1", P256dh: "key", Auth: "auth", Device: "phone", Created: t0}))
 	must(s.SetCredentials(ctx, "carol@x", "hash2", nil)) // a lifecycle event
+	_, err := s.CreateSecret(ctx, "server", []byte{0, 1, 2, 0xff})
+	must(err)
+	must(s.CreateAuthRequest(ctx, store.AuthRequest{ID: "q1", Data: []byte(`{"client_id":"app"}`), Expires: t0.Add(time.Hour)}, 10, t0))
+	must(s.SetAuthCode(ctx, "q1", []byte{9, 9}, t0))
 }
 
 // snapshot reads back, through the store's API, everything fill wrote.
@@ -176,6 +180,10 @@ func snapshot(t *testing.T, s store.Store) map[string]any {
 	get("affiliations", aff, err)
 	hist, err := s.RoomHistory(ctx, "", "lobby")
 	get("room history", hist, err)
+	secret, err := s.Secret(ctx, "server")
+	get("secret", secret, err)
+	req, err := s.AuthRequestByCode(ctx, []byte{9, 9}, t0)
+	get("authorization request", req, err)
 	return out
 }
 

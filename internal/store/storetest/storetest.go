@@ -63,6 +63,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Archive", testArchive},
 		{"Rooms", testRooms},
 		{"RemoteAffiliations", testRemoteAffiliations},
+		{"Secrets", testSecrets},
+		{"SecretsRace", testSecretsRace},
+		{"AuthRequests", testAuthRequests},
+		{"AuthCodeSpentOnce", testAuthCodeSpentOnce},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })
 	}
