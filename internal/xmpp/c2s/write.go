@@ -21,6 +21,7 @@ type framing interface {
 	open(id, from string) string // the response stream header
 	scope() xmlstream.Scope      // what is declared around a top-level element
 	close() string               // the end of the stream
+	finish(c *conn, closed bool) // closes c's transport once the stream is over
 }
 
 // tcpFraming is RFC 6120's: one XML document per direction.
