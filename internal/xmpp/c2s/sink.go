@@ -146,6 +146,7 @@ func (c *conn) restWrite() {
 func (c *conn) flushBatches() error {
 	c.fmu.Lock()
 	defer c.fmu.Unlock()
+	defer c.shown.fit() // held as it is while the stream idles
 	sm := c.sm.Load()
 	for {
 		batch := c.sess.Pull(c, 64)
