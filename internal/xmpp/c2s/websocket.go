@@ -34,6 +34,7 @@ func (wsFraming) open(id, from string) string {
 func (wsFraming) scope() xmlstream.Scope { return xmlstream.Standalone }
 func (wsFraming) close() string          { return xmlstream.New(nsFraming, "close").In(xmlstream.Standalone) }
 func (wsFraming) finish(c *conn, _ bool) { c.nc.Close() } // the WebSocket (no STARTTLS over HTTP)
+func (wsFraming) batches() bool          { return false } // one Write is one message
 
 // Subprotocol is the WebSocket subprotocol of RFC 7395 § 3.1.
 const Subprotocol = "xmpp"
