@@ -76,7 +76,7 @@ type boshFraming struct{ wsFraming }
 func (boshFraming) open(id, from string) string { return "" } // the body attributes carry it
 func (boshFraming) close() string               { return boshEnd }
 func (boshFraming) finish(c *conn, _ bool)      { c.nc.Close() } // the BOSH session (no STARTTLS over HTTP)
-func (boshFraming) batches() bool               { return false } // one Write is one body
+func (boshFraming) batches() bool               { return false } // as before: only TCP batches
 
 // boshEnd marks the end of the stream in the output queue.
 const boshEnd = "\x00end"
