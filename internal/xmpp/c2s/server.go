@@ -135,7 +135,6 @@ type conn struct {
 	app           *appSignIn           // … when an app's token signed in (oauthbearer.go)
 	checked       core.Checkpoint      // taken before SASL read the credentials
 	signIn        *core.AccountRead    // the account's row SCRAM read, for Connect (dropped at binding)
-	resource      string               // after binding
 	pc            netpoll.Conn
 	// (the fields are ordered so that none pads: conn is held by every
 	// idle stream)
