@@ -90,7 +90,7 @@ func (c *conn) onIQ(el *xmlstream.Element) error {
 		return c.routeIQ(el, id, typ, to) // RFC 6121 § 8.5.3: to that session, whatever it asks
 	}
 	if typ != "get" && typ != "set" {
-		if c.capsQuery != "" && id == c.capsQuery {
+		if c.isCapsResult(id) {
 			return c.onCapsResult(el)
 		}
 		return nil // answers to roster and block pushes

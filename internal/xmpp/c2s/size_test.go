@@ -19,3 +19,15 @@ func TestConnSize(t *testing.T) {
 		t.Errorf("conn is %d bytes, more than the %d every idle stream pays for", unsafe.Sizeof(conn{}), connBound)
 	}
 }
+
+// liveBound is the size class live must stay within: 144 bytes until the
+// caps query's id was made from the caps instead of kept, and the flags
+// shared a word.
+const liveBound = 128
+
+// TestLiveSize guards the rest of what every bound stream holds.
+func TestLiveSize(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) == 8 && unsafe.Sizeof(live{}) > liveBound {
+		t.Errorf("live is %d bytes, more than the %d every bound stream pays for", unsafe.Sizeof(live{}), liveBound)
+	}
+}
