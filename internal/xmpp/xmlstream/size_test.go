@@ -1,6 +1,7 @@
 package xmlstream
 
 import (
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -18,5 +19,19 @@ const readerBound = 96
 func TestReaderSize(t *testing.T) {
 	if unsafe.Sizeof(uintptr(0)) == 8 && unsafe.Sizeof(Reader{}) > readerBound {
 		t.Errorf("Reader is %d bytes, more than the %d every idle stream pays for", unsafe.Sizeof(Reader{}), readerBound)
+	}
+}
+
+var sink any
+
+// TestReaderIsOneAllocation: beyond its decoder's, a Reader costs one
+// allocation, itself: its budget is inline (TestReaderSize alone would not
+// see a budget allocated apart).
+func TestReaderIsOneAllocation(t *testing.T) {
+	in := strings.NewReader("")
+	dec := testing.AllocsPerRun(100, func() { sink = newDecoder(in) })
+	rd := testing.AllocsPerRun(100, func() { sink = NewReader(in, DefaultLimits) })
+	if rd-dec != 1 {
+		t.Errorf("a Reader makes %v allocations besides its decoder's %v, want 1", rd-dec, dec)
 	}
 }
