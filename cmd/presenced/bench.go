@@ -128,6 +128,8 @@ func benchCmd(args []string, stdout io.Writer) error {
 			mib(r.RSSBefore), mib(r.RSSAfter), mib(r.RSSIdle), r.IdleFor)
 		fmt.Fprintf(stdout, "RSS per idle session: %.2f KiB after a forced GC, %.2f KiB without (%.2f KiB just after connecting)\n",
 			r.PerSession()/1024, r.PerSessionNoGC()/1024, float64(r.RSSAfter-r.RSSBefore)/float64(r.Sessions)/1024)
+		fmt.Fprintf(stdout, "raw RSS readings:     %.1f MiB before, %.1f MiB after idling, each after a forced GC; %.1f MiB and %.1f MiB without, each read %s after the last GC\n",
+			mib(r.RSSBefore), mib(r.RSSIdle), mib(r.RSSBeforeNoGC), mib(r.RSSIdleNoGC), r.IdleFor)
 		fmt.Fprintf(stdout, "Go heap per session:  %.2f KiB\n", (r.HeapAfter-r.HeapBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "stack per session:    %.2f KiB\n", (r.StackAfter-r.StackBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "server goroutines:    %.0f\n", r.Goroutines)

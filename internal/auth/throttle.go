@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net"
 	"net/http"
 	"strings"
@@ -68,6 +69,17 @@ type Attempt struct {
 // so parallel guesses cannot overshoot a limit. Records with no failure
 // for Forget are forgotten, and at most MaxKeys records and MaxKeys
 // trusted pairs are kept, the oldest forgotten first.
+//
+// Trusted pairs are kept by a 64-bit hash of the pair, under a seed drawn
+// at random for each throttle: every account signed in holds one for
+// TrustFor, and a string key cost about 0.1 KiB each (issue 9). A
+// collision could only make an untrusted pair count as trusted, and a
+// trusted pair still meets its own failures (PairFree, then the growing
+// delays): what it escapes is the IP's and the account's limits, as an
+// owner's pair does. Finding one takes pairs whose hash equals one of at
+// most MaxKeys trusted ones, blindly (the seed and the hashes never leave
+// the process), each try a throttled sign-in attempt: about 2^64/MaxKeys
+// attempts, far beyond what the pair and IP limits admit.
 type Throttle struct {
 	Clock        clock.Clock
 	PairFree     int
@@ -83,8 +95,9 @@ type Throttle struct {
 	mu      sync.Mutex
 	recs    map[string]*record
 	order   []held // records in creation order, for eviction
-	trusted map[string]time.Time
-	torder  []string
+	seed    maphash.Seed
+	trusted map[uint64]int64 // pairHash → until, in Unix nanoseconds
+	torder  []uint64         // trusted pairs in the order they were trusted, for eviction
 }
 
 // held is a record in the eviction order: a key forgotten and made again
@@ -121,6 +134,10 @@ func NewThrottle(c clock.Clock) *Throttle {
 
 func pairKey(a Attempt) string { return "pair:" + strings.ToLower(a.Account) + "|" + a.IP }
 
+// trustKey is the key of a pair (pairKey) among the trusted ones; the
+// caller holds mu (after init).
+func (t *Throttle) trustKey(pair string) uint64 { return maphash.String(t.seed, pair) }
+
 // keys are the records an attempt is counted on, with the free failures
 // of each; the caller holds mu.
 func (t *Throttle) keys(a Attempt, now time.Time) (keys []string, free []int) {
@@ -128,7 +145,7 @@ func (t *Throttle) keys(a Attempt, now time.Time) (keys []string, free []int) {
 		return []string{"tok:" + a.Token}, []int{t.PairFree}
 	}
 	pair := pairKey(a)
-	if until, ok := t.trusted[pair]; ok && now.Before(until) {
+	if until, ok := t.trusted[t.trustKey(pair)]; ok && now.UnixNano() < until {
 		return []string{pair}, []int{t.PairFree}
 	}
 	pairFree := t.PairFree
@@ -252,7 +269,7 @@ func (k *Ticket) Succeeded() {
 	delete(t.recs, k.keys[0])
 	t.release(k.keys[1:])
 	if k.a.Token == "" {
-		pair := pairKey(k.a)
+		pair := t.trustKey(pairKey(k.a))
 		if _, ok := t.trusted[pair]; !ok {
 			for len(t.torder) >= t.MaxKeys {
 				delete(t.trusted, t.torder[0])
@@ -260,7 +277,7 @@ func (k *Ticket) Succeeded() {
 			}
 			t.torder = append(t.torder, pair)
 		}
-		t.trusted[pair] = now.Add(t.TrustFor)
+		t.trusted[pair] = now.Add(t.TrustFor).UnixNano()
 	}
 }
 
@@ -304,7 +321,8 @@ func (t *Throttle) delay(k int) time.Duration {
 func (t *Throttle) init() {
 	if t.recs == nil {
 		t.recs = map[string]*record{}
-		t.trusted = map[string]time.Time{}
+		t.trusted = map[uint64]int64{}
+		t.seed = maphash.MakeSeed()
 	}
 }
 

@@ -283,3 +283,34 @@ func TestThrottleKeysAreBounded(t *testing.T) {
 		t.Fatalf("%d records kept for abandoned attempts", n)
 	}
 }
+
+// TestThrottleTrustIsThePairs: a sign-in trusts its pair (the account as
+// typed, in any case, from that IP) until TrustFor has passed, and no
+// other pair: not the account from elsewhere, not another account from
+// there (trusted pairs are kept by hash).
+func TestThrottleTrustIsThePairs(t *testing.T) {
+	th, c := newTestThrottle()
+	exhaust := func(ip string) { // the IP's limit, by guesses on other accounts
+		for i := 0; i < 2*DefaultIPFree; i++ {
+			try(th, Attempt{Account: fmt.Sprint("victim", i, "@x"), IP: ip}, false)
+		}
+	}
+	if err := try(th, Attempt{Account: "alice@x", IP: "1"}, true); err != nil {
+		t.Fatal(err)
+	}
+	exhaust("1")
+	exhaust("2")
+	if err := try(th, Attempt{Account: "Alice@X", IP: "1"}, true); err != nil {
+		t.Fatalf("trusted pair refused: %v", err)
+	}
+	for _, a := range []Attempt{{Account: "bob@x", IP: "1"}, {Account: "alice@x", IP: "2"}} {
+		if err := try(th, a, true); !errors.Is(err, ErrThrottled) {
+			t.Fatalf("%v admitted on another pair's trust: %v", a, err)
+		}
+	}
+	c.Advance(DefaultTrustFor + time.Second)
+	exhaust("1")
+	if err := try(th, Attempt{Account: "alice@x", IP: "1"}, true); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("trust outlived TrustFor: %v", err)
+	}
+}

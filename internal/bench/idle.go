@@ -20,6 +20,9 @@ type IdleResult struct {
 	RSSIdle   int64 // after the sessions idled for IdleFor, and a GC
 	// The same without forcing a garbage collection first (every other
 	// figure here is taken after one): before connecting, after idling.
+	// Both are read the same way, IdleFor after the last forced GC and
+	// admin requests (the metrics, the heap profile), so that what those
+	// requests leave resident counts on both sides.
 	RSSBeforeNoGC int64
 	RSSIdleNoGC   int64
 	IdleFor       time.Duration
@@ -114,12 +117,14 @@ func idle(ctx context.Context, bin string, n int, idleFor time.Duration, log io.
 		time.Sleep(time.Second)
 	}
 	time.Sleep(3 * time.Second)
-	res.RSSBeforeNoGC, _ = rig.RSS()
-	res.IdleCPUBase = cpuOver(rig, 3*time.Second)
 	settle()
 	res.RSSBefore, _ = rig.RSS()
 	res.HeapBefore = rig.Metric("presenced_heap_bytes")
 	res.StackBefore = rig.Metric("presenced_stack_bytes")
+	rig.Metric("presenced_goroutines") // as after connecting
+	rig.SaveHeapProfile()
+	res.IdleCPUBase = cpuOver(rig, idleFor)
+	res.RSSBeforeNoGC, _ = rig.RSS()
 
 	fmt.Fprintf(log, "connecting %d sessions…\n", n)
 	sessions := make([]io.Closer, n)

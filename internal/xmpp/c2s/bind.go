@@ -15,7 +15,7 @@ func (c *conn) bind() error {
 		xmlstream.New(nsRosterVer, "ver"), xmlstream.New(nsSM, "sm")); err != nil {
 		return err
 	}
-	for c.resource == "" {
+	for c.live == nil { // until a resource is bound or a stream resumed (c.sess.Resource then)
 		el, err := c.r.Next()
 		if err != nil {
 			return err
@@ -46,7 +46,6 @@ func (c *conn) bind() error {
 			c.iqError(iqRequest{id: id}, "wait", "resource-constraint")
 			continue
 		}
-		c.resource = c.sess.Resource
 		if err := c.iqResult(iqRequest{id: id}, xmlstream.New(nsBind, "bind").Add(xmlstream.New(nsBind, "jid").AddText(c.sess.Address()))); err != nil {
 			return err
 		}

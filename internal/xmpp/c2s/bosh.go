@@ -75,6 +75,8 @@ type boshFraming struct{ wsFraming }
 
 func (boshFraming) open(id, from string) string { return "" } // the body attributes carry it
 func (boshFraming) close() string               { return boshEnd }
+func (boshFraming) finish(c *conn, _ bool)      { c.nc.Close() } // the BOSH session (no STARTTLS over HTTP)
+func (boshFraming) batches() bool               { return false } // as before: only TCP batches
 
 // boshEnd marks the end of the stream in the output queue.
 const boshEnd = "\x00end"
@@ -187,7 +189,7 @@ func (s *Server) boshCreate(w http.ResponseWriter, r *http.Request, body *xml.St
 	}
 	bc.lastSeen = time.Now()
 	bc.watchdog = time.AfterFunc(boshInactivity, bc.inactive)
-	c := &conn{s: s, nc: bc, frame: boshFraming{}, overHTTP: true, httpsTLS: r.TLS != nil, finish: func(bool) { bc.Close() }}
+	c := &conn{s: s, nc: bc, frame: boshFraming{}, overHTTP: true, httpsTLS: r.TLS != nil}
 	go c.serve(false)
 	version := attrNS(body, "version")
 	if version == "" {

@@ -54,19 +54,30 @@ func (c *conn) onCaps(el *xmlstream.Element) error {
 		return nil
 	}
 	c.capsVer = ver
+	c.capsAsked = false // an answer about an earlier ver no longer counts
 	if topics, ok := c.s.caps.get(ver); ok && caps.AttrValue("hash") == "sha-1" {
 		return c.sess.SetInterests(context.Background(), topics)
 	}
-	c.capsQuery = "caps" + ver
-	return c.write(xmlstream.New(nsClient, "iq").Set("type", "get").Set("from", c.account).Set("to", c.sess.Address()).Set("id", c.capsQuery).
+	c.capsAsked = true
+	return c.write(xmlstream.New(nsClient, "iq").Set("type", "get").Set("from", c.account).Set("to", c.sess.Address()).Set("id", c.capsQueryID()).
 		Add(xmlstream.New(nsDiscoInfo, "query").Set("node", node+"#"+ver)))
+}
+
+// capsQueryID is the id of our disco#info query about capsVer, made from
+// it rather than kept: the stream holds one flag instead of a string.
+func (c *conn) capsQueryID() string { return "caps" + c.capsVer }
+
+// isCapsResult: the iq result or error of this id answers our query out about
+// the client's current capabilities.
+func (c *conn) isCapsResult(id string) bool {
+	return c.capsAsked && strings.HasPrefix(id, "caps") && id[len("caps"):] == c.capsVer
 }
 
 // onCapsResult takes the answer to our disco#info query: interests from
 // its features, cached when the hash checks out.
 func (c *conn) onCapsResult(el *xmlstream.Element) error {
-	ver := strings.TrimPrefix(c.capsQuery, "caps")
-	c.capsQuery = ""
+	ver := c.capsVer
+	c.capsAsked = false
 	q := el.Child(nsDiscoInfo, "query")
 	if el.AttrValue("type") != "result" || q == nil {
 		return nil

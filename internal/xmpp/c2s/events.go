@@ -132,14 +132,14 @@ func (c *conn) presence(v core.PresenceView) error {
 			}
 		}
 	}
-	c.shown.set(v.Address, now)
-	return nil
+	return c.shown.set(v.Address, now)
 }
 
 // shownSet is, for each contact, the resources last announced to the
 // client as available: a map kept as a slice sorted by contact, the
-// resources of each in one string, which is a small part of what an idle
-// stream holds (a map of slices was an eighth of it).
+// resources of each in one string, in entries of 24 bytes (shownentry.go),
+// which is a small part of what an idle stream holds (a map of slices was
+// an eighth of it). It is fitted to its size after a flush (fit).
 type shownSet []shownEntry
 
 // shownExactBelow is the size under which a shownSet grows one entry at a
@@ -147,35 +147,37 @@ type shownSet []shownEntry
 // unused a quarter's growth leaves, held for the stream's life).
 const shownExactBelow = 64
 
-type shownEntry struct {
-	contact   string
-	resources string // joined by NUL, which no resource contains (RFC 7622 § 3.4)
-}
-
 func (s shownSet) find(contact string) (int, bool) {
-	return slices.BinarySearchFunc(s, contact, func(e shownEntry, c string) int { return strings.Compare(e.contact, c) })
+	return slices.BinarySearchFunc(s, contact, func(e shownEntry, c string) int { return strings.Compare(e.contactAddress(), c) })
 }
 
 // of returns contact's shown resources.
 func (s shownSet) of(contact string) []string {
 	if i, ok := s.find(contact); ok {
-		return strings.Split(s[i].resources, "\x00")
+		return strings.Split(s[i].resourceList(), "\x00")
 	}
 	return nil
 }
 
-// set records contact's shown resources (none: forgets the contact).
-func (s *shownSet) set(contact string, resources []string) {
+// set records contact's shown resources (none: forgets the contact); the
+// resources are joined by NUL, which no resource contains (RFC 7622 § 3.4).
+func (s *shownSet) set(contact string, resources []string) error {
 	i, ok := s.find(contact)
-	switch {
-	case len(resources) == 0 && ok:
-		*s = slices.Delete(*s, i, i+1)
-		if len(*s) == 0 {
-			*s = nil
+	if len(resources) == 0 {
+		if ok {
+			*s = slices.Delete(*s, i, i+1)
+			if len(*s) == 0 {
+				*s = nil
+			}
 		}
-	case len(resources) == 0:
+		return nil
+	}
+	e, err := newShownEntry(contact, strings.Join(resources, "\x00"))
+	switch {
+	case err != nil:
+		return err
 	case ok:
-		(*s)[i].resources = strings.Join(resources, "\x00")
+		(*s)[i] = e // the contact's address as last given: the older copy can go
 	default:
 		if len(*s) == cap(*s) { // it is held while idle: grown by one while small, then by a quarter
 			grow := 1
@@ -184,7 +186,19 @@ func (s *shownSet) set(contact string, resources []string) {
 			}
 			*s = append(make(shownSet, 0, len(*s)+grow), *s...)
 		}
-		*s = slices.Insert(*s, i, shownEntry{contact, strings.Join(resources, "\x00")})
+		*s = slices.Insert(*s, i, e)
+	}
+	return nil
+}
+
+// fit drops the spare capacity a quarter's growth left, once a flush is
+// over: the set is then held as it is while the stream idles. It copies
+// the set, as each insertion into it already does.
+func (s *shownSet) fit() {
+	if cap(*s) > len(*s) {
+		fitted := make(shownSet, len(*s)) // not Clone, which rounds the capacity up
+		copy(fitted, *s)
+		*s = fitted
 	}
 }
 

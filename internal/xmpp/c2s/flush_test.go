@@ -14,6 +14,12 @@ import (
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
+// pipeFraming is TCP's framing over a net.Pipe, which no poller parks:
+// finishing the stream just closes the pipe.
+type pipeFraming struct{ tcpFraming }
+
+func (pipeFraming) finish(c *conn, _ bool) { c.nc.Close() }
+
 // boundConn binds alice/phone on a connection over a pipe whose client
 // end is drained, with its flush held back (as between binding and the
 // bind result): the session's snapshot waits unsent in the outbox.
@@ -22,8 +28,7 @@ func boundConn(t *testing.T, r rig) *conn {
 	server, client := net.Pipe()
 	t.Cleanup(func() { server.Close(); client.Close() })
 	go io.Copy(io.Discard, client)
-	c := &conn{s: r.srv, nc: server, frame: tcpFraming{}, account: "alice@localhost"}
-	c.finish = func(bool) { server.Close() }
+	c := &conn{s: r.srv, nc: server, frame: pipeFraming{}, account: "alice@localhost"}
 	if err := c.open("phone"); err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +103,7 @@ func TestFlushWritesABatchAtOnce(t *testing.T) {
 	server, client := net.Pipe()
 	t.Cleanup(func() { server.Close(); client.Close() })
 	counted := &countedConn{Conn: server}
-	c := &conn{s: r.srv, nc: counted, frame: tcpFraming{}, account: "alice@localhost"}
-	c.finish = func(bool) { server.Close() }
+	c := &conn{s: r.srv, nc: counted, frame: pipeFraming{}, account: "alice@localhost"}
 	if err := c.open("phone"); err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +171,7 @@ func TestInitialPresenceFlushesOnce(t *testing.T) {
 	server, client := net.Pipe()
 	t.Cleanup(func() { server.Close(); client.Close() })
 	counted := &countedConn{Conn: server}
-	c := &conn{s: r.srv, nc: counted, frame: tcpFraming{}, account: "alice@localhost"}
-	c.finish = func(bool) { server.Close() }
+	c := &conn{s: r.srv, nc: counted, frame: pipeFraming{}, account: "alice@localhost"}
 	got := make(chan string)
 	go func() {
 		b, _ := io.ReadAll(client)

@@ -86,11 +86,11 @@ func (c *conn) addressed(to string) (addressee, string) {
 
 func (c *conn) onIQ(el *xmlstream.Element) error {
 	id, typ, to := el.AttrValue("id"), el.AttrValue("type"), el.AttrValue("to")
-	if bare, resource, err := addr.Parse(to); err == nil && resource != "" && (bare != c.account || resource != c.resource) {
+	if bare, resource, err := addr.Parse(to); err == nil && resource != "" && (bare != c.account || resource != c.sess.Resource) {
 		return c.routeIQ(el, id, typ, to) // RFC 6121 § 8.5.3: to that session, whatever it asks
 	}
 	if typ != "get" && typ != "set" {
-		if c.capsQuery != "" && id == c.capsQuery {
+		if c.isCapsResult(id) {
 			return c.onCapsResult(el)
 		}
 		return nil // answers to roster and block pushes

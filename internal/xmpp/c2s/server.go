@@ -135,17 +135,15 @@ type conn struct {
 	app           *appSignIn           // … when an app's token signed in (oauthbearer.go)
 	checked       core.Checkpoint      // taken before SASL read the credentials
 	signIn        *core.AccountRead    // the account's row SCRAM read, for Connect (dropped at binding)
-	resource      string               // after binding
 	pc            netpoll.Conn
 	// (the fields are ordered so that none pads: conn is held by every
 	// idle stream)
 
-	frame   framing           // TCP's stream, or RFC 7395's framing (websocket.go)
-	finish  func(closed bool) // closes the transport once the stream is over
-	wmu     sync.Mutex        // writes come from the reader and from the flush goroutine
-	batch   *[]byte           // what send gathers inside batched; under wmu
-	writing atomic.Bool       // a flush goroutine runs
-	leaving atomic.Bool       // the client closed the stream
+	frame   framing     // TCP's stream, or RFC 7395's framing (websocket.go); it also closes the transport
+	wmu     sync.Mutex  // writes come from the reader and from the flush goroutine
+	batch   *[]byte     // what send gathers inside batched; under wmu
+	writing atomic.Bool // a flush goroutine runs
+	leaving atomic.Bool // the client closed the stream
 	// stopping: another goroutine asked the reader to end the stream (interrupt)
 	stopping atomic.Bool
 	// unhooked: this connection is no longer the core session's sink
@@ -160,13 +158,29 @@ type conn struct {
 func (s *Server) handle(nc net.Conn, directTLS bool) {
 	c := &conn{s: s, nc: nc, frame: tcpFraming{}, parks: true}
 	c.pc.Init(nc, c)
-	c.finish = func(bool) {
-		c.pc.Done()
-		s.poller.Unpark(&c.pc) // before the descriptor closes (netpoll)
-		c.linger()
-		nc.Close()
-	}
 	c.serve(directTLS)
+}
+
+// finish closes the transport once the stream is over (closed: both sides
+// closed it cleanly). The framing does it, by a method rather than a
+// closure kept by every connection.
+func (c *conn) finish(closed bool) { c.frame.finish(c, closed) }
+
+// finish (framing) takes a TCP stream out of the poller, lets the
+// client's last bytes arrive, and closes the socket under the TLS.
+func (tcpFraming) finish(c *conn, _ bool) {
+	c.pc.Done()
+	c.s.poller.Unpark(&c.pc) // before the descriptor closes (netpoll)
+	c.linger()
+	c.raw().Close()
+}
+
+// raw is the stream's socket, under its TLS if any.
+func (c *conn) raw() net.Conn {
+	if c.tls != nil {
+		return c.tls.NetConn()
+	}
+	return c.nc
 }
 
 // tlsConn is a stream's TLS: a *tlsrecord.Conn or a *tls.Conn.
@@ -193,10 +207,7 @@ func (c *conn) linger() {
 	if c.tls != nil {
 		c.tls.CloseWrite()
 	}
-	raw := c.nc
-	if c.tls != nil {
-		raw = c.tls.NetConn()
-	}
+	raw := c.raw()
 	if cw, ok := raw.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}

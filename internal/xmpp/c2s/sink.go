@@ -15,9 +15,13 @@ import (
 
 // live is a bound stream's core session and what it has told the client:
 // the state a resumed stream (XEP-0198) takes over from the one it resumes.
+// Every idle stream holds one: the small fields share a word (120 bytes,
+// TestLiveSize).
 type live struct {
 	sess      *core.Session
 	available atomic.Bool // the client sent initial presence (RFC 6121 § 4.2)
+	synced    bool        // the first snapshot was delivered; under fmu
+	capsAsked bool        // our disco#info query about capsVer is out (caps.go); reader only
 	pushID    atomic.Uint64
 	sm        atomic.Pointer[smState] // stream management, once enabled (sm.go)
 
@@ -25,15 +29,13 @@ type live struct {
 	shown  shownSet     // contact → resources last announced as available (events.go); under fmu
 	blocks []string     // the block list as last told; under fmu
 	rstate *rosterState // the roster as last told, once read (roster.go); under fmu
-	synced bool         // the first snapshot was delivered; under fmu
 
 	// boot is what the core read at bind, for the roster get and initial
 	// presence that follow (core.View); reader only, dropped at initial
 	// presence
 	boot *core.View
 
-	capsVer   string // entity capabilities last seen in presence; reader only
-	capsQuery string // id of our disco#info query about them, if one is out; reader only
+	capsVer string // entity capabilities last seen in presence; reader only
 }
 
 // open starts the core session for the bound stream. Nothing is flushed
@@ -146,6 +148,7 @@ func (c *conn) restWrite() {
 func (c *conn) flushBatches() error {
 	c.fmu.Lock()
 	defer c.fmu.Unlock()
+	defer c.shown.fit() // held as it is while the stream idles
 	sm := c.sm.Load()
 	for {
 		batch := c.sess.Pull(c, 64)

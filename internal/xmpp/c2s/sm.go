@@ -263,7 +263,6 @@ func (c *conn) resume(el *xmlstream.Element) (bool, error) {
 		c.live = nil // writing stays taken: no flush starts without a session
 		return false, c.write(smFailed("item-not-found").Set("h", strconv.FormatUint(uint64(oldSM.in.Load()), 10)))
 	}
-	c.resource = s.Resource
 	if !replayed { // lost events: what the dropped connection wrote may not have arrived
 		old.fmu.Lock()
 		if old.rstate != nil {

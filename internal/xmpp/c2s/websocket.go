@@ -33,6 +33,8 @@ func (wsFraming) open(id, from string) string {
 }
 func (wsFraming) scope() xmlstream.Scope { return xmlstream.Standalone }
 func (wsFraming) close() string          { return xmlstream.New(nsFraming, "close").In(xmlstream.Standalone) }
+func (wsFraming) finish(c *conn, _ bool) { c.nc.Close() } // the WebSocket (no STARTTLS over HTTP)
+func (wsFraming) batches() bool          { return false } // one Write is one message
 
 // Subprotocol is the WebSocket subprotocol of RFC 7395 § 3.1.
 const Subprotocol = "xmpp"
@@ -67,7 +69,7 @@ func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 		nc.Close()
 		return
 	}
-	c := &conn{s: s, nc: ws, frame: wsFraming{}, overHTTP: true, httpsTLS: r.TLS != nil, finish: func(bool) { ws.Close() }}
+	c := &conn{s: s, nc: ws, frame: wsFraming{}, overHTTP: true, httpsTLS: r.TLS != nil}
 	go c.serve(false) // not on net/http's goroutine, whose stack it would keep
 }
 

@@ -21,6 +21,8 @@ type framing interface {
 	open(id, from string) string // the response stream header
 	scope() xmlstream.Scope      // what is declared around a top-level element
 	close() string               // the end of the stream
+	finish(c *conn, closed bool) // closes c's transport once the stream is over
+	batches() bool               // writes may be gathered (batched): a stream, not messages
 }
 
 // tcpFraming is RFC 6120's: one XML document per direction.
@@ -34,6 +36,7 @@ func (tcpFraming) open(id, from string) string {
 }
 func (tcpFraming) scope() xmlstream.Scope { return xmlstream.In(nsClient) }
 func (tcpFraming) close() string          { return streamEnd }
+func (tcpFraming) batches() bool          { return true }
 
 // streamEnd closes a stream opened by a header.
 var streamEnd = xmlstream.New(xmlstream.NSStream, "stream").End()
@@ -88,7 +91,7 @@ var batches = sync.Pool{New: func() any { b := make([]byte, 0, maxBatch); return
 // each per stanza. Only a TCP stream batches: on the other transports
 // one Write is one message.
 func (c *conn) batched(f func() error) error {
-	if _, ok := c.frame.(tcpFraming); !ok {
+	if !c.frame.batches() {
 		return f()
 	}
 	buf := batches.Get().(*[]byte)

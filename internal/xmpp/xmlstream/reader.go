@@ -108,14 +108,15 @@ func (e *Element) Text() string {
 // buffer of its own) that refuses to deliver more than its allowance, the
 // hard cap behind the stanza size limit, since encoding/xml buffers a whole
 // text token or tag before we see it. Its read buffer comes from a pool and
-// goes back as soon as it is drained, so an idle stream holds none.
+// goes back as soon as it is drained, so an idle stream holds none. It
+// counts down (left) rather than keeping what it delivered and a limit:
+// it lives inside every idle stream's Reader.
 type budget struct {
-	r     io.Reader
-	read  int64 // bytes delivered
-	limit int64
-	buf   *[]byte // pooled; nil when drained
-	pos   int     // next byte of *buf
-	n     int     // bytes in *buf
+	r    io.Reader
+	left int64   // bytes it may still deliver
+	buf  *[]byte // pooled; nil when drained
+	pos  int     // next byte of *buf
+	n    int     // bytes in *buf
 }
 
 var errBudget = errors.New("stanza budget exhausted")
@@ -125,14 +126,14 @@ const bufSize = 2048
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
 func (b *budget) ReadByte() (byte, error) {
-	if b.read >= b.limit {
+	if b.left <= 0 {
 		return 0, errBudget
 	}
 	if err := b.fill(); err != nil {
 		return 0, err
 	}
 	c := (*b.buf)[b.pos]
-	b.read++
+	b.left--
 	b.advance()
 	return c, nil
 }
@@ -203,20 +204,26 @@ func (b *budget) Read(p []byte) (int, error) {
 // readAhead is how far encoding/xml may read beyond the current stanza.
 const readAhead = 4096
 
-// Reader reads one XML stream.
+// Reader reads one XML stream. Every idle stream holds one, so its input
+// budget is part of it rather than an allocation of its own (TestReaderSize
+// guards its size); a Reader must not be copied once made, since its
+// decoder reads from that field.
 type Reader struct {
 	lim    Limits
-	in     *budget
+	in     budget
 	dec    *xml.Decoder // nil while resting (Rest)
-	opened bool
-	header string // the stream header as declared, for a decoder made anew
+	header string       // the stream header as declared, for a decoder made anew; "" until Open read it
 }
 
 // NewReader reads a stream from r.
 func NewReader(r io.Reader, lim Limits) *Reader {
-	in := &budget{r: r, limit: int64(lim.MaxStanza + readAhead)}
-	return &Reader{lim: lim, in: in, dec: newDecoder(in)}
+	rd := &Reader{lim: lim, in: budget{r: r, left: int64(lim.MaxStanza + readAhead)}}
+	rd.dec = newDecoder(&rd.in)
+	return rd
 }
+
+// opened: the stream header was read (Open).
+func (r *Reader) opened() bool { return r.header != "" }
 
 func newDecoder(in io.Reader) *xml.Decoder {
 	dec := xml.NewDecoder(in)
@@ -229,7 +236,7 @@ func newDecoder(in io.Reader) *xml.Decoder {
 // top-level elements, for a stream about to wait idle; the next read makes
 // a new one, primed with the stream header's namespace declarations.
 func (r *Reader) Rest() {
-	if r.opened && r.Buffered() == 0 {
+	if r.opened() && r.Buffered() == 0 {
 		r.dec = nil
 	}
 }
@@ -238,7 +245,7 @@ func (r *Reader) Rest() {
 // again, from memory, then the input (the header alone: it never reads
 // the input, so it cannot fail but by a bug).
 func (r *Reader) wake() error {
-	r.dec = newDecoder(&primed{header: r.header, in: r.in})
+	r.dec = newDecoder(&primed{header: r.header, in: &r.in})
 	for {
 		t, err := r.dec.Token()
 		if err != nil {
@@ -311,7 +318,7 @@ func (r *Reader) token() (xml.Token, error) {
 	case xml.Directive:
 		return nil, streamErr("restricted-xml", "DTDs and other directives are not allowed")
 	case xml.ProcInst:
-		if t.Target != "xml" || r.opened {
+		if t.Target != "xml" || r.opened() {
 			return nil, streamErr("restricted-xml", "processing instructions are not allowed")
 		}
 	}
@@ -346,7 +353,7 @@ func (r *Reader) Unread(p []byte) {
 // the byte after it. Only between elements, after Open. Skipped bytes do
 // not count against the next stanza's size.
 func (r *Reader) SkipSpace() {
-	for b := r.in; b.buf != nil; b.advance() {
+	for b := &r.in; b.buf != nil; b.advance() {
 		switch (*b.buf)[b.pos] {
 		case ' ', '\t', '\r', '\n':
 		default:
@@ -376,7 +383,6 @@ func (r *Reader) Open() (xml.StartElement, error) {
 			}
 			return xml.StartElement{}, streamErr("not-well-formed", "text before the stream header")
 		case xml.StartElement:
-			r.opened = true
 			r.header = unique.Make(declared(t)).Value() // held while the stream lives: one copy for all alike
 			r.in.compact()
 			if t.Name.Space != NSStream || t.Name.Local != "stream" {
@@ -397,7 +403,7 @@ func (r *Reader) Next() (*Element, error) {
 			return nil, err
 		}
 	}
-	r.in.limit = r.in.read + int64(r.lim.MaxStanza+readAhead)
+	r.in.left = int64(r.lim.MaxStanza + readAhead)
 	for {
 		start := r.dec.InputOffset() // before the stanza's start tag
 		t, err := r.token()
