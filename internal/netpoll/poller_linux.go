@@ -194,12 +194,16 @@ func (p *Poller) dispatch(events []syscall.EpollEvent) {
 }
 
 // wake hands a connection with bytes waiting to a reader: a new one
-// (resume) if it is parked, its own reader if that one is still parking.
+// (resume) if it is parked and its owner could not answer it at once
+// (Answerer), its own reader if that one is still parking.
 func (p *Poller) wake(c *Conn) {
 	for {
 		switch c.state.Load() {
 		case stateParked:
 			if c.Take() {
+				if a, ok := c.owner.(Answerer); ok && a.AnswerNow() {
+					return
+				}
 				p.resume(c)
 				return
 			}
