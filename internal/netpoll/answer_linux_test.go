@@ -93,4 +93,3 @@ func TestDeclinedAnswerResumes(t *testing.T) {
 type decliner struct{ owner }
 
 func (decliner) AnswerNow() bool { return false }
-
