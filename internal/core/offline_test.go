@@ -267,3 +267,34 @@ func TestHistory(t *testing.T) {
 		t.Fatalf("an app reads history: %v", err)
 	}
 }
+
+// TestAckWritesStore: an ack that deletes stored messages says so before
+// it is made (a transport that must not wait leaves it to a reader), and
+// so does an ack beyond what was sent (what it covers may grow); an ack of
+// events alone does not.
+func TestAckWritesStore(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	e.befriend("alice@x", "bob@x")
+	a := e.connect("alice@x", avail)
+	_, err := a.s.Send(Message{Kind: KindMessage, To: "bob@x", Body: "x", ID: "1"})
+	e.must(err)
+	b := e.open("bob@x", SessionOptions{Device: "xmpp", Payloads: true, StoredOnAck: true, Presence: avail})
+	if got := storedIn(b.take()); len(got) != 1 {
+		t.Fatalf("got %+v", got)
+	}
+	if !b.s.AckWritesStore(b.s.Seq()) {
+		t.Fatal("an ack deleting a stored message: no store write said")
+	}
+	if !b.s.AckWritesStore(b.s.Seq() + 1) {
+		t.Fatal("an ack beyond what was sent: no store write said")
+	}
+	b.s.Ack(b.s.Seq())
+	if b.s.AckWritesStore(b.s.Seq()) {
+		t.Fatal("an ack with nothing stored left to delete: a store write said")
+	}
+	c := e.connect("alice@x", avail) // events only: alice's other session sees bob's presence
+	c.take()
+	if c.s.AckWritesStore(c.s.Seq()) {
+		t.Fatal("an ack of events alone: a store write said")
+	}
+}
