@@ -57,6 +57,8 @@ type DB struct {
 	d       *Dialect
 	onClose func() // after db is closed (a pool under it)
 
+	watch Watch // how WatchLifecycle learns of changes (watch.go)
+
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt // prepared once (Dialect.Prepare)
 	bound sync.Map             // query → query with numbered placeholders
