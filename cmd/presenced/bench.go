@@ -134,6 +134,9 @@ func benchCmd(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "stack per session:    %.2f KiB\n", (r.StackAfter-r.StackBefore)/float64(r.Sessions)/1024)
 		fmt.Fprintf(stdout, "server goroutines:    %.0f\n", r.Goroutines)
 		fmt.Fprintf(stdout, "idle server CPU:      %.2f%% of one core (%s)\n", r.IdleCPU*100, traffic)
+		whole, own := r.IdleCPUPer1000()
+		fmt.Fprintf(stdout, "idle CPU per 1,000:   %.3f%% of one core (%.3f%% without the server's own idle, %.3f%% over %s before connecting)\n",
+			whole*100, own*100, r.IdleCPUBase*100, max(r.IdleFor, 3*time.Second))
 		fmt.Fprintf(stdout, "connect rate:         %.0f sessions/s (%s)\n", r.ConnectPerSecond, login)
 		back := "not within a minute"
 		if r.BackToIdle >= 0 {

@@ -31,7 +31,7 @@ type IdleResult struct {
 	StackBefore   float64
 	StackAfter    float64
 	Goroutines    float64
-	IdleCPUBase   float64 // fraction of one core before any session
+	IdleCPUBase   float64 // fraction of one core before any session, over a window as long as IdleFor
 	IdleCPU       float64 // fraction of one core while idle
 	// After every session dropped: how long until the server's CPU was back
 	// to idle for good (-1: not within a minute), and its CPU then.
@@ -51,6 +51,14 @@ const DefaultIdleFor = 30 * time.Second
 // sessions have idled (measured after a forced GC).
 func (r IdleResult) PerSession() float64 {
 	return float64(r.RSSIdle-r.RSSBefore) / float64(r.Sessions)
+}
+
+// IdleCPUPer1000 is the server's CPU while every session idles, in
+// fractions of one core per 1,000 sessions: the whole process's, and the
+// sessions' own (the server's idle before connecting taken off).
+func (r IdleResult) IdleCPUPer1000() (whole, sessions float64) {
+	k := float64(r.Sessions) / 1000
+	return r.IdleCPU / k, (r.IdleCPU - r.IdleCPUBase) / k
 }
 
 // PerSessionNoGC is PerSession without forcing a GC before reading RSS.

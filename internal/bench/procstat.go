@@ -27,8 +27,19 @@ func procRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS for process %d", pid)
 }
 
-// procCPU is a process's user+system CPU time so far (/proc/PID/stat).
+// procCPU is a process's user+system CPU time so far: its CPU clock in
+// nanoseconds where the system has one (procCPUClock), else
+// /proc/PID/stat's ticks.
 func procCPU(pid int) (time.Duration, error) {
+	if d, ok := procCPUClock(pid); ok {
+		return d, nil
+	}
+	return procTicks(pid)
+}
+
+// procTicks is a process's user+system CPU time from /proc/PID/stat, in
+// 10 ms ticks.
+func procTicks(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err

@@ -254,10 +254,13 @@ func (h *Hub) dropUserLocked(u *user, reason string) {
 	h.forgetLocked(u)
 }
 
-// Follow applies the store's lifecycle log from now on, polling every
-// interval (a few hundred milliseconds: a revoked right must end its
-// sessions within a second), until ctx ends. Polling runs on the wall
-// clock: it is how soon, not what happens, so tests need not drive it.
+// Follow applies the store's lifecycle log from now on, until ctx ends.
+// A store that tells when the log may have grown (store.LifecycleWatcher:
+// SQLite looks at its shared-memory header, PostgreSQL listens for a
+// notification) is read only then; another is read every interval (a few
+// hundred milliseconds: a revoked right must end its sessions within a
+// second). Reading runs on the wall clock: it is how soon, not what
+// happens, so tests need not drive it.
 func (h *Hub) Follow(ctx context.Context, interval time.Duration) error {
 	last, err := h.store.LastLifecycleID(ctx)
 	if err != nil {
@@ -270,27 +273,63 @@ func (h *Hub) Follow(ctx context.Context, interval time.Duration) error {
 // FollowFrom is Follow from the events after last (a LastLifecycleID read
 // by the caller, so that nothing it changes afterwards is missed).
 func (h *Hub) FollowFrom(ctx context.Context, last int64, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var pruned, swept time.Time
+	changed := h.lifecycleChanges(ctx, interval)
+	sweep := time.NewTicker(time.Minute)
+	defer sweep.Stop()
+	var pruned time.Time
+	h.sweepLifecycle(ctx, &pruned)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-changed:
+			last = h.applyLifecycle(ctx, last)
+		case <-sweep.C:
+			h.sweepLifecycle(ctx, &pruned)
 		}
-		if now := h.clock.Now(); now.Sub(swept) >= time.Minute {
-			swept = now
-			if _, err := h.SweepGrants(ctx); err != nil && ctx.Err() == nil {
-				h.log.Warn("sweep expired grants", "err", err)
+	}
+}
+
+// lifecycleFallback is how often a watched log is read whatever the
+// watch heard: what a missed notification delays an event at most.
+const lifecycleFallback = 10 * time.Second
+
+// lifecycleChanges signals when the log may have grown: the store's watch,
+// or every interval.
+func (h *Hub) lifecycleChanges(ctx context.Context, interval time.Duration) <-chan struct{} {
+	if w, ok := h.store.(store.LifecycleWatcher); ok {
+		return w.WatchLifecycle(ctx, interval, lifecycleFallback)
+	}
+	ch := make(chan struct{})
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				select {
+				case ch <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
 			}
 		}
-		last = h.applyLifecycle(ctx, last)
-		if now := h.clock.Now(); now.Sub(pruned) > lifecycleKept/10 {
-			pruned = now
-			if _, err := h.store.PruneLifecycle(ctx, now.Add(-lifecycleKept)); err != nil && ctx.Err() == nil {
-				h.log.Warn("prune lifecycle log", "err", err)
-			}
+	}()
+	return ch
+}
+
+// sweepLifecycle is the log's minute housekeeping: expired grants swept
+// (their end is logged), and old events pruned now and then.
+func (h *Hub) sweepLifecycle(ctx context.Context, pruned *time.Time) {
+	if _, err := h.SweepGrants(ctx); err != nil && ctx.Err() == nil {
+		h.log.Warn("sweep expired grants", "err", err)
+	}
+	if now := h.clock.Now(); now.Sub(*pruned) > lifecycleKept/10 {
+		*pruned = now
+		if _, err := h.store.PruneLifecycle(ctx, now.Add(-lifecycleKept)); err != nil && ctx.Err() == nil {
+			h.log.Warn("prune lifecycle log", "err", err)
 		}
 	}
 }

@@ -140,9 +140,10 @@ func TestOfflineRefusedLikeNobody(t *testing.T) {
 	}
 }
 
-// TestOfflineAckedByTransport: where acks of deliveries mean the client
-// has them (XMPP), an ack deletes the stored messages it covers.
-func TestOfflineAckedByTransport(t *testing.T) {
+// storedOnAck is bob's session where acks delete stored messages (as
+// XMPP's), just handed a message alice stored for him.
+func storedOnAck(t *testing.T) (*env, *sink) {
+	t.Helper()
 	e := newEnv(t, "alice@x", "bob@x")
 	e.befriend("alice@x", "bob@x")
 	a := e.connect("alice@x", avail)
@@ -152,6 +153,13 @@ func TestOfflineAckedByTransport(t *testing.T) {
 	if got := storedIn(b.take()); len(got) != 1 {
 		t.Fatalf("got %+v", got)
 	}
+	return e, b
+}
+
+// TestOfflineAckedByTransport: where acks of deliveries mean the client
+// has them (XMPP), an ack deletes the stored messages it covers.
+func TestOfflineAckedByTransport(t *testing.T) {
+	e, b := storedOnAck(t)
 	b.s.Ack(b.s.Seq())
 	l, err := e.st.StoredFor(ctx, "bob@x", e.clk.Now(), 10)
 	e.must(err)
@@ -265,5 +273,28 @@ func TestHistory(t *testing.T) {
 	app := e.openApp("alice@x", "chat", allReads, nil)
 	if _, _, err := app.s.History(ctx, store.ArchiveQuery{}); CodeOf(err) != CodeForbidden {
 		t.Fatalf("an app reads history: %v", err)
+	}
+}
+
+// TestAckWritesStore: an ack that deletes stored messages says so before
+// it is made (a transport that must not wait leaves it to a reader), and
+// so does an ack beyond what was sent (what it covers may grow); an ack of
+// events alone does not.
+func TestAckWritesStore(t *testing.T) {
+	e, b := storedOnAck(t)
+	if !b.s.AckWritesStore(b.s.Seq()) {
+		t.Fatal("an ack deleting a stored message: no store write said")
+	}
+	if !b.s.AckWritesStore(b.s.Seq() + 1) {
+		t.Fatal("an ack beyond what was sent: no store write said")
+	}
+	b.s.Ack(b.s.Seq())
+	if b.s.AckWritesStore(b.s.Seq()) {
+		t.Fatal("an ack with nothing stored left to delete: a store write said")
+	}
+	c := e.connect("alice@x", avail) // events only: alice's second session sees bob's presence
+	c.take()
+	if c.s.AckWritesStore(c.s.Seq()) {
+		t.Fatal("an ack of events alone: a store write said")
 	}
 }

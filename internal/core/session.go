@@ -273,6 +273,28 @@ func (s *Session) Ack(seq uint64) {
 	s.forgetStored(stored)
 }
 
+// AckWritesStore reports whether Ack(seq) may have to delete stored
+// messages (a store write) rather than only drop events from memory. Its
+// false holds until that ack is made: seq is at most what was sent, and
+// events queued later have higher numbers. A transport that must not wait
+// (answering on the poller's goroutine) asks it before acking.
+func (s *Session) AckWritesStore(seq uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq > s.sent { // capped at what is sent when made, which may grow
+		return true
+	}
+	for _, d := range s.queue {
+		if d.Seq > seq {
+			break
+		}
+		if me, ok := d.Event.(MessageEvent); ok && me.Stored != 0 && s.storedAck {
+			return true
+		}
+	}
+	return false
+}
+
 // ackLocked drops events up to seq; it returns the stored messages among
 // them when their ack deletes them (StoredOnAck).
 func (s *Session) ackLocked(seq uint64) (stored []int64) {

@@ -54,6 +54,23 @@ type Owner interface {
 	Expire() // the sweep found it silent for too long: end it
 }
 
+// An Answerer is an Owner that can sometimes take care of its woken
+// connection at once, on the poller's own goroutine: a lone heartbeat is
+// answered and the connection parked again without handing it to another
+// goroutine (a scheduler hand-off per heartbeat, most of an idle
+// session's CPU; issue 9).
+type Answerer interface {
+	Owner
+	// AnswerNow is called on the poller's goroutine with the connection
+	// taken (running: the callee owns it). It must not wait for anything
+	// (no blocking read or write, no lock held across a wait): every
+	// parked connection waits behind it. It reports true if it took care
+	// of the connection, parking it again or handing it to a goroutine of
+	// its own; false has the poller call Resume as usual, and what it read
+	// meanwhile must then be left for Resume to find.
+	AnswerNow() bool
+}
+
 // Init ties c to nc's descriptor, if it has one (a *net.TCPConn does; a
 // TLS connection is parked by the descriptor under it), and to its owner.
 func (c *Conn) Init(nc net.Conn, owner Owner) {

@@ -17,7 +17,8 @@ type Poller struct {
 	epfd   int
 	ep     *os.File // epfd, when the Go runtime's own poller waits on it (loop)
 	mu     sync.Mutex
-	parked map[int]*Conn
+	parked []*Conn // by descriptor: a slice, as a map cost a hash per wake-up and park (issue 9)
+	count  int     // non-nil entries of parked
 	// resumeq hands woken connections to idle resumers (see resume).
 	resumeq chan *Conn
 }
@@ -32,7 +33,7 @@ func New() *Poller {
 	if err != nil {
 		return nil
 	}
-	p := &Poller{epfd: fd, parked: map[int]*Conn{}, resumeq: make(chan *Conn)}
+	p := &Poller{epfd: fd, resumeq: make(chan *Conn)}
 	for i := 0; i < resumers; i++ {
 		go func() {
 			for c := range p.resumeq {
@@ -70,7 +71,7 @@ func (p *Poller) Park(c *Conn, closed func() bool) bool {
 	}
 	c.state.Store(stateParking)
 	p.mu.Lock()
-	p.parked[c.fd] = c
+	p.putLocked(c)
 	p.mu.Unlock()
 	if parkHook != nil {
 		parkHook(c)
@@ -109,8 +110,8 @@ func (p *Poller) Unpark(c *Conn) {
 		return
 	}
 	p.mu.Lock()
-	if p.parked[c.fd] == c {
-		delete(p.parked, c.fd)
+	if p.getLocked(c.fd) == c {
+		p.takeLocked(c.fd)
 	}
 	p.mu.Unlock()
 	if c.registered.Load() {
@@ -126,7 +127,38 @@ func (p *Poller) Parked() int {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.parked)
+	return p.count
+}
+
+// putLocked records c as parked under its descriptor, growing the table
+// to it: descriptors are small numbers, bounded by the process's limit on
+// open files, so the table is too.
+func (p *Poller) putLocked(c *Conn) {
+	if c.fd >= len(p.parked) {
+		p.parked = append(p.parked, make([]*Conn, c.fd+1-len(p.parked))...)
+	}
+	if p.parked[c.fd] == nil {
+		p.count++
+	}
+	p.parked[c.fd] = c
+}
+
+// getLocked is the connection parked under fd, or nil.
+func (p *Poller) getLocked(fd int) *Conn {
+	if fd < 0 || fd >= len(p.parked) {
+		return nil
+	}
+	return p.parked[fd]
+}
+
+// takeLocked removes and returns the connection parked under fd, or nil.
+func (p *Poller) takeLocked(fd int) *Conn {
+	c := p.getLocked(fd)
+	if c != nil {
+		p.parked[fd] = nil
+		p.count--
+	}
+	return c
 }
 
 // loop hands the connections that bytes woke to new readers. It waits
@@ -184,8 +216,7 @@ func (p *Poller) loopRuntime(rc syscall.RawConn, events []syscall.EpollEvent) {
 func (p *Poller) dispatch(events []syscall.EpollEvent) {
 	for _, ev := range events {
 		p.mu.Lock()
-		c := p.parked[int(ev.Fd)]
-		delete(p.parked, int(ev.Fd))
+		c := p.takeLocked(int(ev.Fd))
 		p.mu.Unlock()
 		if c != nil {
 			p.wake(c)
@@ -194,12 +225,16 @@ func (p *Poller) dispatch(events []syscall.EpollEvent) {
 }
 
 // wake hands a connection with bytes waiting to a reader: a new one
-// (resume) if it is parked, its own reader if that one is still parking.
+// (resume) if it is parked and its owner could not answer it at once
+// (Answerer), its own reader if that one is still parking.
 func (p *Poller) wake(c *Conn) {
 	for {
 		switch c.state.Load() {
 		case stateParked:
 			if c.Take() {
+				if a, ok := c.owner.(Answerer); ok && a.AnswerNow() {
+					return
+				}
 				p.resume(c)
 				return
 			}
@@ -236,7 +271,7 @@ func (p *Poller) Sweep(timeout time.Duration) {
 	var stale []*Conn
 	p.mu.Lock()
 	for _, c := range p.parked {
-		if now-c.lastRead.Load() > int64(timeout) {
+		if c != nil && now-c.lastRead.Load() > int64(timeout) {
 			stale = append(stale, c)
 		}
 	}

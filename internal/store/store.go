@@ -425,6 +425,20 @@ type LifecycleEvent struct {
 	Relations []Relation
 }
 
+// LifecycleWatcher is a Lifecycle that can tell when its log may have
+// grown, by this process or another, more cheaply than reading it: an idle
+// server then does not query the store several times a second for nothing
+// (issue 9: idle CPU).
+type LifecycleWatcher interface {
+	// WatchLifecycle returns a channel that receives a signal (one waits
+	// at most: signals coalesce) once the log may have grown since the
+	// last; it may signal when nothing changed, never stay silent after a
+	// change. It looks about every interval where it must look, and
+	// signals at least every fallback whatever it heard (what a missed
+	// notification costs at most). It stops when ctx ends.
+	WatchLifecycle(ctx context.Context, interval, fallback time.Duration) <-chan struct{}
+}
+
 // Lifecycle is the log of those changes: DeleteAccount, SetCredentials,
 // DeleteToken, PutGrant, DeleteGrant, EditPair, Block, Unblock, Hide,
 // Unhide and SetInvisible append to it in the same transaction as the

@@ -49,3 +49,17 @@ func DecodeHeartbeat(raw []byte) (f ClientFrame, ok bool) {
 	f.Type, f.Seq = "ack", seq
 	return f, true
 }
+
+// Prompt reports whether Handle answers f, a heartbeat (DecodeHeartbeat's),
+// waiting on nothing but the session's own lock: a ping always, an ack
+// unless it deletes stored messages (a store write). A transport that
+// answers on a goroutine that must never wait (the poller's) asks first.
+func (c *Conn) Prompt(f ClientFrame) bool {
+	switch f.Type {
+	case "ping":
+		return f.ID == ""
+	case "ack":
+		return !c.Session.AckWritesStore(f.Seq)
+	}
+	return false
+}

@@ -51,3 +51,22 @@ func FuzzDecodeHeartbeat(f *testing.F) {
 		}
 	})
 }
+
+// TestPrompt: a plain ping is answered without waiting; a ping with an id
+// (not DecodeHeartbeat's) and any other frame are not Prompt's to clear.
+func TestPrompt(t *testing.T) {
+	c := &Conn{}
+	for _, tc := range []struct {
+		f    ClientFrame
+		want bool
+	}{
+		{ClientFrame{Type: "ping"}, true},
+		{ClientFrame{Type: "ping", ID: "x"}, false},
+		{ClientFrame{Type: "presence"}, false},
+		{ClientFrame{Type: "offline_ack"}, false},
+	} {
+		if got := c.Prompt(tc.f); got != tc.want {
+			t.Errorf("%s %q: Prompt %v, want %v", tc.f.Type, tc.f.ID, got, tc.want)
+		}
+	}
+}

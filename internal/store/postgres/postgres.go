@@ -61,6 +61,7 @@ var Dialect = &sqlstore.Dialect{
 	JSONArrayLength: func(col string) string { return "json_array_length(CAST(" + col + " AS json))" },
 	Bytes:           "CAST(? AS BYTEA)",
 	BeforeLog:       fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", lifecycleLock),
+	AfterLog:        "NOTIFY " + lifecycleChannel,
 }
 
 func hasCode(err error, codes ...string) bool {
@@ -152,5 +153,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		pool.Close()
 		return nil, mapErr(err)
 	}
-	return sqlstore.New(db, Dialect, pool.Close), nil
+	s := sqlstore.New(db, Dialect, pool.Close)
+	s.SetWatch(sqlstore.Watch{Listen: listener(cfg.ConnConfig.Copy())})
+	return s, nil
 }

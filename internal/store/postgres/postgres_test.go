@@ -50,3 +50,13 @@ func TestRemoteAffiliationsUpgrade(t *testing.T) {
 	}
 	storetest.RemoteAffiliationsUpgrade(t, sqlstore.New(raw, Dialect, nil), insert, func() store.Store { return open(t, dsn) })
 }
+
+// TestWatch: a change logged through another pool on the database (as
+// another node would) is signalled to a watch, by its notification.
+func TestWatch(t *testing.T) {
+	t.Parallel()
+	storetest.RunWatch(t, func(t *testing.T) (store.Store, store.Store) {
+		dsn := pgtest.DSN(t)
+		return open(t, dsn), open(t, dsn)
+	})
+}

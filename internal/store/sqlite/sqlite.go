@@ -78,5 +78,18 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	return sqlstore.New(db, Dialect, nil), nil
+	shm := newSHMHeader(shmPath(path))
+	s := sqlstore.New(db, Dialect, shm.close)
+	s.SetWatch(sqlstore.Watch{Stamp: shm.stamp})
+	return s, nil
+}
+
+// shmPath is the -shm file of the database at path, as the driver opens
+// it; "" when the path has characters a file: URI gives another meaning
+// (the lifecycle watch then reads the log every interval).
+func shmPath(path string) string {
+	if strings.ContainsAny(path, "?#%") || strings.HasPrefix(path, ":memory:") {
+		return ""
+	}
+	return path + "-shm"
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -228,4 +229,63 @@ func TestConcurrentReadsOnAColdStore(t *testing.T) {
 			t.Fatal("concurrent reads on a cold store never ended")
 		}
 	}
+}
+
+// TestWatch: a change made through another handle on the file (as the CLI
+// or another process would) is signalled to a watch.
+func TestWatch(t *testing.T) {
+	storetest.RunWatch(t, func(t *testing.T) (store.Store, store.Store) {
+		path := filepath.Join(t.TempDir(), "p.db")
+		return openAt(t, path), openAt(t, path)
+	})
+}
+
+// TestWatchLooksAtTheHeader: the watch's stamp (the -shm file's
+// WAL-index header) stays the same while nothing commits, reads included,
+// and moves on every commit by another handle; a path the driver reads as
+// a URI has no stamp (the watch then reads the log every interval).
+func TestWatchLooksAtTheHeader(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "p.db")
+	a, b := openAt(t, path), openAt(t, path)
+	shm := newSHMHeader(shmPath(path))
+	defer shm.close()
+	before := shm.stamp(nil)
+	if before == nil {
+		t.Skip("the -shm file cannot be mapped on this system")
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := a.LastLifecycleID(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.LifecycleSince(ctx, 0, 10); err != nil {
+			t.Fatal(err)
+		}
+		if now := shm.stamp(nil); string(now) != string(before) {
+			t.Fatalf("read %d moved the stamp", i)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if err := b.CreateAccount(ctx, store.Account{Address: fmt.Sprintf("a%d@x", i), PasswordHash: "h"}); err != nil {
+			t.Fatal(err)
+		}
+		now := shm.stamp(nil)
+		if string(now) == string(before) {
+			t.Fatalf("commit %d did not move the stamp", i)
+		}
+		before = now
+	}
+	if shmPath(filepath.Join(t.TempDir(), "a%20b.db")) != "" {
+		t.Fatal("a path with a URI escape has a -shm path")
+	}
+}
+
+func openAt(t *testing.T, path string) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -49,6 +49,9 @@ type Dialect struct {
 	// BeforeLog runs in a transaction before it appends to the lifecycle
 	// log ("" for nothing): see logLifecycle.
 	BeforeLog string
+	// AfterLog runs in that transaction after it appended to the log:
+	// PostgreSQL's NOTIFY, which the watching nodes hear on commit.
+	AfterLog string
 }
 
 // DB is a store.Store on a database/sql handle of one Dialect.
@@ -56,6 +59,8 @@ type DB struct {
 	db      *sql.DB
 	d       *Dialect
 	onClose func() // after db is closed (a pool under it)
+
+	watch Watch // how WatchLifecycle learns of changes (watch.go)
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt // prepared once (Dialect.Prepare)

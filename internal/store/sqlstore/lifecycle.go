@@ -37,8 +37,15 @@ func logLifecycle(ctx context.Context, tx *Tx, kind, account, tokenID string, re
 		}
 		relsJSON = string(b)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO lifecycle(kind,account,token_id,at,relations) VALUES(?,?,?,?,?)`, kind, account, tokenID, unix(time.Now()), relsJSON)
-	return err
+	if _, err := tx.ExecContext(ctx, `INSERT INTO lifecycle(kind,account,token_id,at,relations) VALUES(?,?,?,?,?)`, kind, account, tokenID, unix(time.Now()), relsJSON); err != nil {
+		return err
+	}
+	if tx.s.d.AfterLog != "" {
+		if _, err := tx.ExecContext(ctx, tx.s.d.AfterLog); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *DB) LifecycleSince(ctx context.Context, after int64, max int) ([]store.LifecycleEvent, error) {

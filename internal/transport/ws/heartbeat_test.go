@@ -24,10 +24,18 @@ import (
 // client proves its account by a header (no token lookup).
 func heartbeatServer(t *testing.T, heartbeat time.Duration) (url string, account func(string) http.Header) {
 	t.Helper()
+	_, url, account = heartbeatHandler(t, heartbeat, core.DefaultLimits)
+	return url, account
+}
+
+// heartbeatHandler is heartbeatServer with its handler, and the hub's
+// limits.
+func heartbeatHandler(t *testing.T, heartbeat time.Duration, lim core.Limits) (h *Handler, url string, account func(string) http.Header) {
+	t.Helper()
 	ctx := context.Background()
 	db := testStore(t)
-	hub := core.New(core.Config{Domain: "localhost", Grace: time.Minute, Limits: core.DefaultLimits}, db, clock.Real{}, nil, discard)
-	h := &Handler{
+	hub := core.New(core.Config{Domain: "localhost", Grace: time.Minute, Limits: lim}, db, clock.Real{}, nil, discard)
+	h = &Handler{
 		Proto: &wire.Server{Hub: hub, Auth: &auth.Auth{Store: db, Clock: clock.Real{}}, Grace: time.Minute, Heartbeat: heartbeat},
 		Authenticate: func(r *http.Request) *store.Token {
 			if a := r.Header.Get("X-Test-Account"); a != "" {
@@ -41,7 +49,7 @@ func heartbeatServer(t *testing.T, heartbeat time.Duration) (url string, account
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return "ws" + strings.TrimPrefix(srv.URL, "http"), func(name string) http.Header {
+	return h, "ws" + strings.TrimPrefix(srv.URL, "http"), func(name string) http.Header {
 		address := name + "@localhost"
 		if err := db.CreateAccount(ctx, store.Account{Address: address, PasswordHash: "-", CreatedAt: time.Now()}); err != nil {
 			t.Fatal(err)

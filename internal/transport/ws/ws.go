@@ -55,6 +55,7 @@ type Handler struct {
 	flushq    chan *conn // flushes the others (TLS)
 	workq     chan func()
 	poller    *netpoll.Poller
+	answered  atomic.Int64 // heartbeats answered on the poller's goroutine (answer.go)
 }
 
 // Flushing runs on long-lived writer goroutines rather than one new
@@ -324,11 +325,21 @@ func (c *conn) recoverFlush() {
 }
 
 // run reads until the connection parks or ends.
-func (c *conn) run() {
+func (c *conn) run() { c.runAfter(nil) }
+
+// runAfter is run after first (if not nil): what its reader does before
+// reading on, as if it had done it in its loop (answerNow hands it the
+// part of an answer that has to wait).
+func (c *conn) runAfter(first func() error) {
 	var err error
 	func() {
 		defer c.recoverTo(&err)
-		err = c.readLoop()
+		if first != nil {
+			err = first()
+		}
+		if err == nil {
+			err = c.readLoop()
+		}
 	}()
 	if errors.Is(err, errParked) {
 		return
@@ -417,17 +428,25 @@ func (c *conn) readLoop() error {
 		if welcome {
 			continue
 		}
-		if errors.Is(err, wire.ErrClose) {
-			c.closeWith(websocket.CloseNormal, "", reply)
-			c.proto.Finish()
-			return websocket.ErrPeerClosed
-		}
-		if reply != nil {
-			if err := c.write(reply); err != nil {
-				return err
-			}
+		if err := c.answer(reply, err); err != nil {
+			return err
 		}
 	}
+}
+
+// answer sends the reply to a frame whose handling returned err: with a
+// goodbye if the handling closes the session (then its error ends the
+// reader).
+func (c *conn) answer(reply []byte, err error) error {
+	if errors.Is(err, wire.ErrClose) {
+		c.closeWith(websocket.CloseNormal, "", reply)
+		c.proto.Finish()
+		return websocket.ErrPeerClosed
+	}
+	if reply != nil {
+		return c.write(reply)
+	}
+	return nil
 }
 
 // process runs f, the handling of one frame, and returns when it is done.
