@@ -101,11 +101,15 @@ func (s *DB) FactsOf(ctx context.Context, address string) (store.AccountFacts, e
 
 // relationsFactsSQL is relationsOfSQL with, on each edge naming ?1 as an
 // approved viewer, the facts ApprovedBy gives of its subject: the
-// account's relations are read once for both.
-var relationsFactsSQL = `SELECT r.subject, r.viewer, r.state, r.preapproved, ` + subjectFactsCols + `
-	FROM (SELECT subject,viewer,state,preapproved FROM relations WHERE subject=?1
-		UNION ALL SELECT subject,viewer,state,preapproved FROM relations WHERE viewer=?1 AND subject<>?1) r
-	` + subjectFactsJoins("r.viewer=?1 AND r.state="+strconv.Itoa(int(store.Approved))+" AND ") + `
+// account's relations are read once for both. The subject's facts are
+// joined on the viewer side alone (the edges naming ?1 as viewer, its own
+// edge to itself included, as ApprovedBy has it): the edges of ?1 as
+// subject carry constants and probe neither accounts, blocks nor hidden.
+var relationsFactsSQL = `SELECT subject, viewer, state, preapproved, FALSE, FALSE, 0, 0, 0
+		FROM relations WHERE subject=?1 AND viewer<>?1
+	UNION ALL SELECT r.subject, r.viewer, r.state, r.preapproved, ` + subjectFactsCols + `
+		FROM relations r ` + subjectFactsJoins("r.state="+strconv.Itoa(int(store.Approved))+" AND ") + `
+		WHERE r.viewer=?1
 	ORDER BY 1, 2`
 
 // relationsFacts is RelationsOf(address) and ApprovedBy(address) in one
