@@ -448,6 +448,7 @@ func (c *conn) rosterResync() error {
 // rosterQuery is a roster (or a push's part of it) at version ver.
 func rosterQuery(ver string, items ...rosterItem) *xmlstream.Element {
 	q := xmlstream.New(nsRoster, "query")
+	q.Children = make([]xmlstream.Node, 0, len(items))
 	if ver != "" {
 		q.Set("ver", ver)
 	}
