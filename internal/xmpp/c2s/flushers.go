@@ -3,7 +3,7 @@ package c2s
 // Flushes run on goroutines that are kept a moment after their flush, for
 // the next: a login storm wakes a flush per contact presence and per
 // answer, and a new goroutine for each paid for its creation and for
-// growing its stack again every time (7 % of a login's server CPU).
+// growing its stack anew every time.
 
 import (
 	"sync/atomic"
