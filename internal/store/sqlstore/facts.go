@@ -114,6 +114,11 @@ var relationsFactsSQL = `SELECT subject, viewer, state, preapproved, FALSE, FALS
 		WHERE r.viewer=?1
 	ORDER BY 1, 2`
 
+// relationsAtOnce is the room FactsOf's relations start with: what a
+// login reads is dropped once the core has taken what it keeps, so spare
+// room costs nothing held.
+const relationsAtOnce = 32
+
 // relationsFacts is RelationsOf(address) and ApprovedBy(address) in one
 // query, through q.
 func relationsFacts(ctx context.Context, q querier, address string) (rels []store.Relation, approvers []store.SubjectFacts, err error) {
@@ -130,9 +135,15 @@ func relationsFacts(ctx context.Context, q querier, address string) (rels []stor
 		if err := rows.Scan(dest...); err != nil {
 			return nil, nil, err
 		}
+		if rels == nil { // room for a roster of 16 mutual contacts at once, not grown from one
+			rels = make([]store.Relation, 0, relationsAtOnce)
+		}
 		rels = append(rels, r)
 		if r.Viewer == address && r.State == store.Approved {
 			f.Subject, f.LastSeen, f.Shown = r.Subject, fromUnix(seen), fromUnix(shown)
+			if approvers == nil {
+				approvers = make([]store.SubjectFacts, 0, relationsAtOnce/2)
+			}
 			approvers = append(approvers, f)
 		}
 	}
