@@ -143,7 +143,7 @@ func benchCmd(args []string, stdout io.Writer) error {
 				float64(r.ServerCPUPerConnect)/float64(time.Millisecond), float64(time.Second)/float64(r.ServerCPUPerConnect))
 		}
 		if r.AllocsPerConnect > 0 {
-			fmt.Fprintf(stdout, "server heap allocations per login: %.0f objects, %.1f KB (the connect phase, pprof included)\n",
+			fmt.Fprintf(stdout, "server heap allocations per login: %.0f objects, %.1f KB (over the connect phase)\n",
 				r.AllocsPerConnect, r.AllocBytesPerConnect/1000)
 		}
 	case "s2s-fanout":
