@@ -147,6 +147,10 @@ func benchCmd(args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "server CPU per login: %.2f ms (so one core of the server alone: %.0f logins/s)\n",
 				float64(r.ServerCPUPerConnect)/float64(time.Millisecond), float64(time.Second)/float64(r.ServerCPUPerConnect))
 		}
+		if r.AllocsPerConnect > 0 {
+			fmt.Fprintf(stdout, "server heap allocations per login: %.0f objects, %.1f KB (over the connect phase)\n",
+				r.AllocsPerConnect, r.AllocBytesPerConnect/1000)
+		}
 	case "s2s-fanout":
 		r, err := bench.S2SFanout(ctx, *bin, *k, *m, *rate, os.Stderr)
 		if err != nil {

@@ -42,6 +42,10 @@ type IdleResult struct {
 	// measured over the connect phase: what a login costs the server alone
 	// (the load generator shares the machine).
 	ServerCPUPerConnect time.Duration
+	// AllocsPerConnect and AllocBytesPerConnect are the heap objects and
+	// bytes the server allocated per session opened over the connect phase
+	// (0: not read).
+	AllocsPerConnect, AllocBytesPerConnect float64
 }
 
 // DefaultIdleFor is how long the sessions idle while CPU is measured.
@@ -141,6 +145,7 @@ func idle(ctx context.Context, bin string, n int, idleFor time.Duration, log io.
 	errs := make(chan error, 64)
 	start := time.Now()
 	cpuStart, _ := rig.CPU()
+	objStart, bytesStart, allocErr := rig.Allocs()
 	rig.ProfileCPU(5 * time.Second)
 	for w := 0; w < 64; w++ {
 		wg.Add(1)
@@ -167,6 +172,10 @@ func idle(ctx context.Context, bin string, n int, idleFor time.Duration, log io.
 	res.ConnectPerSecond = float64(n) / time.Since(start).Seconds()
 	if cpuEnd, err := rig.CPU(); err == nil {
 		res.ServerCPUPerConnect = (cpuEnd - cpuStart) / time.Duration(n)
+	}
+	if objEnd, bytesEnd, err := rig.Allocs(); err == nil && allocErr == nil {
+		res.AllocsPerConnect = float64(objEnd-objStart) / float64(n)
+		res.AllocBytesPerConnect = float64(bytesEnd-bytesStart) / float64(n)
 	}
 	select {
 	case err := <-errs:

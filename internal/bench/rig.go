@@ -194,6 +194,42 @@ func (r *Rig) saveProfile(env, path string) {
 	}
 }
 
+// Allocs is how many heap objects and bytes the server allocated so far
+// (the Go runtime's Mallocs and TotalAlloc, as the admin listener's heap
+// profile heads them): a measure of a phase's garbage, exact where the
+// profile's samples are not.
+func (r *Rig) Allocs() (objects, bytes uint64, err error) {
+	resp, err := http.Get(r.Admin + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	found := 0
+	for sc.Scan() {
+		f := strings.Fields(sc.Text()) // "# Mallocs = N"
+		if len(f) != 4 || f[0] != "#" || f[2] != "=" {
+			continue
+		}
+		switch f[1] {
+		case "Mallocs":
+			objects, err = strconv.ParseUint(f[3], 10, 64)
+			found++
+		case "TotalAlloc":
+			bytes, err = strconv.ParseUint(f[3], 10, 64)
+			found++
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("no Mallocs and TotalAlloc in the heap profile")
+	}
+	return objects, bytes, sc.Err()
+}
+
 // PID is the server's process id.
 func (r *Rig) PID() int { return r.cmd.Process.Pid }
 

@@ -13,6 +13,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"math/big"
+	"net"
+	"slices"
 	"testing"
 	"time"
 )
@@ -69,4 +71,66 @@ func certificate(t *testing.T, key crypto.Signer, alg x509.SignatureAlgorithm) [
 		t.Fatalf("%s: %v", alg, err)
 	}
 	return der
+}
+
+// TestChannelBindingsOffered: the features list, without computing any,
+// exactly the channel bindings a -PLUS mechanism then gets, on real TLS
+// 1.2 and 1.3 connections with a certificate that has a
+// tls-server-end-point binding and one that has none.
+func TestChannelBindingsOffered(t *testing.T) {
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	for _, tc := range []struct {
+		name    string
+		key     crypto.Signer
+		alg     x509.SignatureAlgorithm
+		version uint16
+		want    []string
+	}{
+		{"TLS 1.3, ECDSA", p256, x509.ECDSAWithSHA256, tls.VersionTLS13, []string{"tls-exporter", "tls-server-end-point"}},
+		{"TLS 1.2, ECDSA", p256, x509.ECDSAWithSHA256, tls.VersionTLS12, []string{"tls-server-end-point", "tls-unique"}},
+		{"TLS 1.3, Ed25519", edKey, x509.PureEd25519, tls.VersionTLS13, []string{"tls-exporter"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			der := certificate(t, tc.key, tc.alg)
+			config := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: tc.key}},
+				MinVersion: tc.version, MaxVersion: tc.version}
+			cs := handshake(t, config)
+			offered := bindingsOffered(cs, config)
+			if !slices.Equal(offered, tc.want) {
+				t.Fatalf("offered %v, want %v", offered, tc.want)
+			}
+			for _, typ := range bindingTypes {
+				data, ok := bindingOf(cs, config, typ)
+				if ok != slices.Contains(offered, typ) || ok && len(data) == 0 {
+					t.Errorf("%s: %x, %v; offered: %v", typ, data, ok, offered)
+				}
+			}
+		})
+	}
+	if offered := bindingsOffered(nil, nil); offered != nil {
+		t.Fatalf("without TLS: %v", offered)
+	}
+}
+
+// handshake runs a TLS handshake over a pipe with crypto/tls's client and
+// returns the server's connection state.
+func handshake(t *testing.T, config *tls.Config) *tls.ConnectionState {
+	t.Helper()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	done := make(chan error, 1)
+	go func() {
+		done <- tls.Client(b, &tls.Config{InsecureSkipVerify: true, MinVersion: config.MinVersion, MaxVersion: config.MaxVersion}).Handshake()
+	}()
+	server := tls.Server(a, config)
+	if err := server.Handshake(); err != nil {
+		t.Fatalf("server handshake: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("client handshake: %v", err)
+	}
+	cs := server.ConnectionState()
+	return &cs
 }

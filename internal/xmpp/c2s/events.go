@@ -19,23 +19,11 @@ const nsSignal = "urn:presenced:signal:0"
 
 // deliver turns one core event into stanzas.
 func (c *conn) deliver(ev core.Event) error {
+	if ev, ok := ev.(core.PresenceEvent); ok { // most of what a login brings: no address made for it
+		return c.contactPresence(ev.View)
+	}
 	me := c.sess.Address()
 	switch ev := ev.(type) {
-	case core.PresenceEvent:
-		if !c.available.Load() {
-			return nil // presence goes to available resources only (RFC 6121 § 4.2.2)
-		}
-		v := ev.View
-		if v.Address == c.account { // the user's other resources, not this one
-			var others []core.SessionPresence
-			for _, s := range v.Sessions {
-				if s.Resource != c.sess.Resource {
-					others = append(others, s)
-				}
-			}
-			v.Sessions = others
-		}
-		return c.presence(v)
 	case core.MessageEvent:
 		m := ev.Message
 		if m.Kind == core.KindIQ {
@@ -115,10 +103,28 @@ func presenceStanza(from, to, typ string) *xmlstream.Element {
 	return stanza.Presence(nsClient, from, to, typ)
 }
 
+// contactPresence delivers a contact's presence (or the user's other
+// resources') to an available resource.
+func (c *conn) contactPresence(v core.PresenceView) error {
+	if !c.available.Load() {
+		return nil // presence goes to available resources only (RFC 6121 § 4.2.2)
+	}
+	if v.Address == c.account { // the user's other resources, not this one
+		var others []core.SessionPresence
+		for _, s := range v.Sessions {
+			if s.Resource != c.sess.Resource {
+				others = append(others, s)
+			}
+		}
+		v.Sessions = others
+	}
+	return c.presence(v)
+}
+
 // presence announces a contact's sessions, and the end of those gone.
 func (c *conn) presence(v core.PresenceView) error {
 	me := c.sess.Address()
-	var now []string
+	now := make([]string, 0, len(v.Sessions))
 	for _, s := range v.Sessions {
 		now = append(now, s.Resource)
 		if err := c.write(stanza.Resource(nsClient, v.Address, me, s)); err != nil {

@@ -203,17 +203,17 @@ func (c *conn) loadRoster(ctx context.Context, boot *core.View) ([]rosterItem, e
 	if err != nil {
 		return nil, err
 	}
-	views := map[string]core.SubscriptionView{}
+	views := make(map[string]core.SubscriptionView, len(subs))
 	for _, v := range subs {
 		views[v.Address] = v
 	}
-	byAddress := map[string][]store.Contact{}
+	byAddress := make(map[string][]store.Contact, len(cards))
 	for _, card := range cards {
 		if a, err := addr.Bare(card.Address); err == nil && a != c.account {
 			byAddress[a] = append(byAddress[a], card)
 		}
 	}
-	var out []rosterItem
+	out := make([]rosterItem, 0, len(views)+len(byAddress))
 	add := func(jid string) {
 		v, ok := views[jid]
 		if !ok {
@@ -231,7 +231,7 @@ func (c *conn) loadRoster(ctx context.Context, boot *core.View) ([]rosterItem, e
 			add(jid)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].jid < out[j].jid })
+	slices.SortFunc(out, func(a, b rosterItem) int { return strings.Compare(a.jid, b.jid) })
 	return out, nil
 }
 
@@ -448,6 +448,7 @@ func (c *conn) rosterResync() error {
 // rosterQuery is a roster (or a push's part of it) at version ver.
 func rosterQuery(ver string, items ...rosterItem) *xmlstream.Element {
 	q := xmlstream.New(nsRoster, "query")
+	q.Children = make([]xmlstream.Node, 0, len(items))
 	if ver != "" {
 		q.Set("ver", ver)
 	}

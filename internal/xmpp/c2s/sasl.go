@@ -46,11 +46,9 @@ func (c *conn) mechanisms() []xmlstream.Node {
 		features = append(features, xmlstream.New(nsRegisterFeature, "register"))
 	}
 	if c.tls != nil { // XEP-0440: which channel bindings the -PLUS mechanisms can use
-		cb, bindings := c.channelBinding(), xmlstream.New(nsSASLCB, "sasl-channel-binding")
-		for _, typ := range []string{"tls-exporter", "tls-server-end-point", "tls-unique"} {
-			if _, ok := cb(typ); ok {
-				bindings.Add(xmlstream.New(nsSASLCB, "channel-binding").Set("type", typ))
-			}
+		bindings := xmlstream.New(nsSASLCB, "sasl-channel-binding")
+		for _, typ := range bindingsOffered(c.tlsState, c.s.TLS) {
+			bindings.Add(xmlstream.New(nsSASLCB, "channel-binding").Set("type", typ))
 		}
 		features = append(features, bindings)
 	}
@@ -175,38 +173,90 @@ func (c *conn) lookup(username, mechanism string) (store.ScramCredential, bool) 
 }
 
 // channelBinding offers tls-exporter (RFC 9266), tls-server-end-point
-// (RFC 5929) and, before TLS 1.3 only, tls-unique (RFC 5929) once TLS is up.
+// (RFC 5929) and, before TLS 1.3 only, tls-unique (RFC 5929) once TLS is
+// up. Each is computed when a -PLUS mechanism asks for it, not before.
 func (c *conn) channelBinding() func(string) ([]byte, bool) {
 	if c.tlsState == nil {
 		return nil
 	}
-	cs := c.tlsState
+	cs, config := c.tlsState, c.s.TLS
 	return func(typ string) ([]byte, bool) {
-		switch typ {
-		case "tls-exporter":
-			if cs.Version < tls.VersionTLS13 {
-				return nil, false
-			}
-			b, err := cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
-			return b, err == nil
-		case "tls-unique": // undefined for TLS 1.3 (RFC 9266 § 3): Go leaves it nil there
-			return cs.TLSUnique, cs.TLSUnique != nil
-		case "tls-server-end-point":
-			if len(c.s.TLS.Certificates) == 0 {
-				return nil, false
-			}
-			return serverEndPoint(c.s.TLS.Certificates[0])
-		}
-		return nil, false
+		return bindingOf(cs, config, typ)
 	}
 }
 
+// bindingTypes are the channel binding types there are, in the order
+// offered.
+var bindingTypes = [...]string{"tls-exporter", "tls-server-end-point", "tls-unique"}
+
+// bindingsOffered lists the types bindingOf gives on cs (XEP-0440), found
+// without computing any: every stream's features list them, and few
+// clients use one.
+func bindingsOffered(cs *tls.ConnectionState, config *tls.Config) []string {
+	if cs == nil {
+		return nil
+	}
+	offered := make([]string, 0, len(bindingTypes))
+	for _, typ := range bindingTypes {
+		var ok bool
+		switch typ {
+		case "tls-exporter":
+			ok = cs.Version >= tls.VersionTLS13
+		case "tls-server-end-point":
+			_, ok = endPointHash(serverCertificate(config))
+		case "tls-unique":
+			ok = cs.TLSUnique != nil
+		}
+		if ok {
+			offered = append(offered, typ)
+		}
+	}
+	return offered
+}
+
+// bindingOf is the channel binding data of type typ on cs, whose server
+// side config configured.
+func bindingOf(cs *tls.ConnectionState, config *tls.Config, typ string) ([]byte, bool) {
+	switch typ {
+	case "tls-exporter":
+		if cs.Version < tls.VersionTLS13 {
+			return nil, false
+		}
+		b, err := cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
+		return b, err == nil
+	case "tls-unique": // undefined for TLS 1.3 (RFC 9266 § 3): Go leaves it nil there
+		return cs.TLSUnique, cs.TLSUnique != nil
+	case "tls-server-end-point":
+		return serverEndPoint(serverCertificate(config))
+	}
+	return nil, false
+}
+
+// serverCertificate is the certificate config presents (none: empty).
+func serverCertificate(config *tls.Config) tls.Certificate {
+	if config == nil || len(config.Certificates) == 0 {
+		return tls.Certificate{}
+	}
+	return config.Certificates[0]
+}
+
 // serverEndPoint is the tls-server-end-point channel binding of cert (RFC
-// 5929 § 4.1): the hash of its DER encoding with the hash function of its
-// signature algorithm, SHA-256 where that is MD5 or SHA-1. Where the
-// algorithm has no single hash function (Ed25519) or is unknown, the
-// binding is undefined and not offered.
+// 5929 § 4.1): the hash of its DER encoding (endPointHash).
 func serverEndPoint(cert tls.Certificate) ([]byte, bool) {
+	newHash, ok := endPointHash(cert)
+	if !ok {
+		return nil, false
+	}
+	h := newHash()
+	h.Write(cert.Certificate[0])
+	return h.Sum(nil), true
+}
+
+// endPointHash is the hash function of cert's tls-server-end-point
+// binding: that of its signature algorithm, SHA-256 where that is MD5 or
+// SHA-1. Where the algorithm has no single hash function (Ed25519) or is
+// unknown, the binding is undefined and not offered.
+func endPointHash(cert tls.Certificate) (func() hash.Hash, bool) {
 	if len(cert.Certificate) == 0 {
 		return nil, false
 	}
@@ -217,20 +267,16 @@ func serverEndPoint(cert tls.Certificate) ([]byte, bool) {
 			return nil, false
 		}
 	}
-	var h hash.Hash
 	switch leaf.SignatureAlgorithm {
 	case x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1,
 		x509.SHA256WithRSA, x509.DSAWithSHA256, x509.ECDSAWithSHA256, x509.SHA256WithRSAPSS:
-		h = sha256.New()
+		return sha256.New, true
 	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
-		h = sha512.New384()
+		return sha512.New384, true
 	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
-		h = sha512.New()
-	default:
-		return nil, false
+		return sha512.New, true
 	}
-	h.Write(cert.Certificate[0])
-	return h.Sum(nil), true
+	return nil, false
 }
 
 // plain checks SASL PLAIN (RFC 4616), offered only under TLS.

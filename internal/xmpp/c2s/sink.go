@@ -87,10 +87,11 @@ func (c *conn) gathered(f func() error) error {
 	return err
 }
 
-// Wake (core.Sink) flushes events on a goroutine of their own while any wait.
+// Wake (core.Sink) flushes events on a flusher (flushers.go) while any
+// wait.
 func (c *conn) Wake() {
 	if c.writing.CompareAndSwap(false, true) {
-		go c.flush()
+		flushers.run(c.flush)
 	}
 }
 

@@ -34,9 +34,13 @@ func (tcpFraming) open(id, from string) string {
 		Set("id", id).Set("from", from).Set("version", "1.0").SetNS(xmlstream.NSXML, "lang", "en").
 		Start(xmlstream.Standalone)
 }
-func (tcpFraming) scope() xmlstream.Scope { return xmlstream.In(nsClient) }
+func (tcpFraming) scope() xmlstream.Scope { return tcpScope }
 func (tcpFraming) close() string          { return streamEnd }
 func (tcpFraming) batches() bool          { return true }
+
+// tcpScope is what a TCP stream header declares, made once (a Scope holds
+// a slice).
+var tcpScope = xmlstream.In(nsClient)
 
 // streamEnd closes a stream opened by a header.
 var streamEnd = xmlstream.New(xmlstream.NSStream, "stream").End()
@@ -50,9 +54,22 @@ func clientHeader(to, version string) []byte {
 		Set("to", to).Set("version", version).Start(xmlstream.Standalone))
 }
 
-// write sends one top-level element, framed for the transport.
+// write sends one top-level element, framed for the transport: written
+// straight into the batch when one gathers, else into a lent buffer.
 func (c *conn) write(el *xmlstream.Element) error {
-	return c.send(el.In(c.frame.scope()), isStanza(el))
+	scope := c.frame.scope()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.countLocked(isStanza(el))
+	if c.batch != nil {
+		*c.batch = el.AppendIn(*c.batch, scope)
+		return c.gatheredLocked()
+	}
+	buf := batches.Get().(*[]byte)
+	*buf = el.AppendIn((*buf)[:0], scope)
+	err := c.writeLocked(*buf)
+	release(buf)
+	return err
 }
 
 // send writes what the framing made, in one Write (one WebSocket message),
@@ -60,20 +77,37 @@ func (c *conn) write(el *xmlstream.Element) error {
 func (c *conn) send(s string, stanza bool) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	c.countLocked(stanza)
+	if c.batch != nil {
+		*c.batch = append(*c.batch, s...)
+		return c.gatheredLocked()
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout)) // a client that stops reading is dropped
+	_, err := io.WriteString(c.nc, s)
+	return err
+}
+
+// countLocked counts a stanza sent, for stream management.
+func (c *conn) countLocked(stanza bool) {
 	if c.live != nil && stanza {
 		if sm := c.sm.Load(); sm != nil {
 			sm.out.Add(1)
 		}
 	}
-	if c.batch != nil {
-		*c.batch = append(*c.batch, s...)
-		if len(*c.batch) < maxBatch {
-			return nil
-		}
-		return c.writeBatchLocked()
+}
+
+// gatheredLocked writes the batch out once it holds maxBatch.
+func (c *conn) gatheredLocked() error {
+	if len(*c.batch) < maxBatch {
+		return nil
 	}
+	return c.writeBatchLocked()
+}
+
+// writeLocked writes p in one Write.
+func (c *conn) writeLocked(p []byte) error {
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout)) // a client that stops reading is dropped
-	_, err := io.WriteString(c.nc, s)
+	_, err := c.nc.Write(p)
 	return err
 }
 
@@ -105,11 +139,16 @@ func (c *conn) batched(f func() error) error {
 	}
 	c.batch = nil
 	c.wmu.Unlock()
+	release(buf)
+	return err
+}
+
+// release gives a buffer of batches back.
+func release(buf *[]byte) {
 	if cap(*buf) <= 2*maxBatch { // a huge stanza's buffer is left to the collector
 		*buf = (*buf)[:0]
 		batches.Put(buf)
 	}
-	return err
 }
 
 // writeBatchLocked writes out what the batch gathered.
@@ -117,8 +156,7 @@ func (c *conn) writeBatchLocked() error {
 	if len(*c.batch) == 0 {
 		return nil
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.nc.Write(*c.batch)
+	err := c.writeLocked(*c.batch)
 	*c.batch = (*c.batch)[:0]
 	return err
 }

@@ -36,6 +36,8 @@ func AddShow(p *xmlstream.Element, ns string, a core.Availability, status string
 // Resource is the presence of one session of subject (a bare address) to
 // to: its show, status and priority.
 func Resource(ns, subject, to string, s core.SessionPresence) *xmlstream.Element {
-	p := AddShow(Presence(ns, subject+"/"+s.Resource, to, ""), ns, s.Availability, s.Status)
+	p := Presence(ns, subject+"/"+s.Resource, to, "")
+	p.Children = make([]xmlstream.Node, 0, 3) // show, status, priority: grown once
+	p = AddShow(p, ns, s.Availability, s.Status)
 	return p.Add(xmlstream.New(ns, "priority").AddText(strconv.Itoa(s.Priority)))
 }

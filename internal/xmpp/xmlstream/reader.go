@@ -297,6 +297,10 @@ func declared(st xml.StartElement) string {
 }
 
 // token reads the next token, turning decoder failures into stream errors.
+// It is not copied (xml.CopyToken): a CharData's bytes are the decoder's
+// until the next call, and every caller either converts them to a string
+// or looks at them before reading on; a StartElement's attributes are
+// made anew for each by the decoder.
 func (r *Reader) token() (xml.Token, error) {
 	t, err := r.dec.Token() // resolves namespaces and checks end tags match
 	switch {
@@ -322,7 +326,7 @@ func (r *Reader) token() (xml.Token, error) {
 			return nil, streamErr("restricted-xml", "processing instructions are not allowed")
 		}
 	}
-	return xml.CopyToken(t), nil
+	return t, nil
 }
 
 // Buffered is how many bytes were read from the input and not parsed yet.

@@ -3,7 +3,6 @@ package xmlstream
 import (
 	"encoding/xml"
 	"strconv"
-	"strings"
 )
 
 // NSXML is the namespace of the predefined xml: prefix (xml:lang).
@@ -145,28 +144,37 @@ func (e *Element) String(parent string) string {
 
 // In serialises e written where s is in scope.
 func (e *Element) In(s Scope) string {
-	var b strings.Builder
-	e.write(&b, s, false)
-	return b.String()
+	return string(e.AppendIn(nil, s))
+}
+
+// AppendIn appends e, written where s is in scope, to b and returns the
+// extended slice: a stream writes its elements straight into the buffer
+// that goes out, with no string built and copied for each.
+func (e *Element) AppendIn(b []byte, s Scope) []byte {
+	return e.appendTo(b, s, false)
 }
 
 // Start serialises e's start tag alone, as a stream header: the stream's
 // content follows, and End closes it.
 func (e *Element) Start(s Scope) string {
-	var b strings.Builder
-	e.write(&b, s, true)
-	return b.String()
+	return string(e.appendTo(nil, s, true))
 }
 
 // End is the end tag of an element whose start tag Start wrote.
 func (e *Element) End() string {
-	if e.Name.Space == NSStream {
-		return "</stream:" + e.Name.Local + ">"
-	}
-	return "</" + e.Name.Local + ">"
+	return string(e.appendEnd(nil))
 }
 
-func (e *Element) write(b *strings.Builder, s Scope, startOnly bool) {
+func (e *Element) appendEnd(b []byte) []byte {
+	b = append(b, "</"...)
+	if e.Name.Space == NSStream {
+		b = append(b, "stream:"...)
+	}
+	b = append(b, e.Name.Local...)
+	return append(b, '>')
+}
+
+func (e *Element) appendTo(b []byte, s Scope, startOnly bool) []byte {
 	// the element's own declarations bind for its name, attributes and content
 	def, explicitDef := s.def, false
 	for _, a := range e.Attr {
@@ -177,26 +185,22 @@ func (e *Element) write(b *strings.Builder, s Scope, startOnly bool) {
 			def, explicitDef = a.Value, true
 		}
 	}
-	b.WriteByte('<')
+	b = append(b, '<')
 	if e.Name.Space == NSStream { // written stream:name, as every XMPP peer expects
-		b.WriteString("stream:")
-		b.WriteString(e.Name.Local)
+		b = append(b, "stream:"...)
+		b = append(b, e.Name.Local...)
 		if now, _ := s.lookup("stream"); now != NSStream {
-			b.WriteString(" xmlns:stream='" + NSStream + "'")
+			b = append(b, " xmlns:stream='"+NSStream+"'"...)
 			s.binds = append(s.binds, binding{"stream", NSStream})
 		}
 		if explicitDef && def != s.def {
-			b.WriteString(" xmlns='")
-			escape(b, def)
-			b.WriteByte('\'')
+			b = appendAttr(b, "xmlns", def)
 		}
 	} else {
-		b.WriteString(e.Name.Local)
+		b = append(b, e.Name.Local...)
 		def = e.Name.Space
 		if def != s.def {
-			b.WriteString(" xmlns='")
-			escape(b, def)
-			b.WriteByte('\'')
+			b = appendAttr(b, "xmlns", def)
 		}
 	}
 	generated := 0
@@ -208,11 +212,11 @@ func (e *Element) write(b *strings.Builder, s Scope, startOnly bool) {
 			if a.Name.Local == "stream" && e.Name.Space == NSStream && a.Value != NSStream {
 				continue // its own name needs stream: bound to the stream namespace (declared above)
 			}
-			b.WriteString(" xmlns:")
+			b = append(b, " xmlns:"...)
 		case a.Name.Space == "":
-			b.WriteByte(' ')
+			b = append(b, ' ')
 		case a.Name.Space == NSXML:
-			b.WriteString(" xml:")
+			b = append(b, " xml:"...)
 		default:
 			p, ok := s.prefixOf(a.Name.Space)
 			if !ok {
@@ -224,43 +228,43 @@ func (e *Element) write(b *strings.Builder, s Scope, startOnly bool) {
 					}
 				}
 				s.binds = append(s.binds, binding{p, a.Name.Space})
-				b.WriteString(" xmlns:" + p + "='")
-				escape(b, a.Name.Space)
-				b.WriteString("'")
+				b = appendAttr(b, "xmlns:"+p, a.Name.Space)
 			}
-			b.WriteString(" " + p + ":")
+			b = append(b, ' ')
+			b = append(b, p...)
+			b = append(b, ':')
 		}
-		b.WriteString(a.Name.Local)
-		b.WriteString("='")
-		escape(b, a.Value)
-		b.WriteByte('\'')
+		b = append(b, a.Name.Local...)
+		b = append(b, "='"...)
+		b = AppendEscaped(b, a.Value)
+		b = append(b, '\'')
 	}
 	if startOnly {
-		b.WriteByte('>')
-		return
+		return append(b, '>')
 	}
 	if len(e.Children) == 0 {
-		b.WriteString("/>")
-		return
+		return append(b, "/>"...)
 	}
-	b.WriteByte('>')
+	b = append(b, '>')
 	inner := Scope{def: def, binds: s.binds}
 	for _, n := range e.Children {
 		switch n := n.(type) {
 		case *Element:
-			n.write(b, inner, false)
+			b = n.appendTo(b, inner, false)
 		case CharData:
-			escape(b, string(n))
+			b = AppendEscaped(b, string(n))
 		case Raw:
-			b.WriteString(string(n))
+			b = append(b, n...)
 		}
 	}
-	b.WriteString(e.End())
+	return e.appendEnd(b)
 }
 
-// escape writes s as XML character data or attribute value; tabs, newlines
-// and carriage returns become references so attribute values survive
-// normalisation.
-func escape(b *strings.Builder, s string) {
-	xml.EscapeText(b, []byte(s))
+// appendAttr appends " name='value'", the value escaped.
+func appendAttr(b []byte, name, value string) []byte {
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, "='"...)
+	b = AppendEscaped(b, value)
+	return append(b, '\'')
 }
