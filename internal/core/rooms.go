@@ -206,6 +206,9 @@ func roomName(name string) (string, error) {
 		return "", Errorf(CodeInvalid, "room must be 1 to %d bytes", MaxRoomName)
 	}
 	for _, c := range []byte(name) {
+		if c == '@' {
+			return "", foreignOnly(name)
+		}
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
 			return "", Errorf(CodeInvalid, "room may hold letters, digits, '.', '_' and '-' only")
 		}
@@ -367,6 +370,9 @@ type JoinOptions struct {
 func (s *Session) Join(ctx context.Context, o JoinOptions) error {
 	if err := s.may(ScopeRooms); err != nil {
 		return err
+	}
+	if isForeignRoom(o.Room) {
+		return s.joinForeign(o) // room@service: another domain's (foreignview.go)
 	}
 	name, err := roomName(o.Room)
 	if err != nil {
@@ -535,6 +541,9 @@ func (h *Hub) roomsOf(s *Session) []*room {
 // Leave takes s out of a room: it is sent RoomLeft, the others see it go
 // in the next diff.
 func (s *Session) Leave(ctx context.Context, room string) error {
+	if isForeignRoom(room) {
+		return s.leaveForeign(room)
+	}
 	h := s.hub
 	if _, err, ok := h.stepElsewhere(ctx, s, room, RoomStep{Op: roomLeave}); ok {
 		return err
@@ -625,6 +634,9 @@ func (s *Session) RoomSend(ctx context.Context, room, id, body string) (int, err
 	if body == "" {
 		return 0, Errorf(CodeInvalid, "body is required")
 	}
+	if isForeignRoom(room) { // delivered by the room's server: none counted here
+		return 0, s.sendForeign(room, id, ForeignRoomContent{Body: body})
+	}
 	if a, err, ok := s.hub.stepElsewhere(ctx, s, room, RoomStep{Op: roomSend, ID: id, Text: body}); ok {
 		return a.Sessions, err
 	}
@@ -694,6 +706,9 @@ func (h *Hub) moderatorLocked(r *room, s *Session, what RoomFlow) (*occupant, er
 
 // SetSubject sets a room's subject (owners and admins).
 func (s *Session) SetSubject(ctx context.Context, room, subject string) error {
+	if isForeignRoom(room) {
+		return s.sendForeign(room, "", ForeignRoomContent{Subject: &subject})
+	}
 	if _, err, ok := s.hub.stepElsewhere(ctx, s, room, RoomStep{Op: roomSubject, Text: subject}); ok {
 		return err
 	}

@@ -67,6 +67,9 @@ type Core interface {
 	RemoteRoomAdmin(from string) (core.RoomModerator, error)
 	// rooms of other domains that local users join (core/foreignrooms.go)
 	FromForeignRoom(ctx context.Context, st core.ForeignStanza) error
+	// InForeignRooms reports whether a local session is in a room of
+	// domain: only then are stanzas from it read as a room's.
+	InForeignRooms(domain string) bool
 }
 
 // Config configures federation.
