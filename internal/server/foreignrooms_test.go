@@ -139,3 +139,63 @@ func TestJoinRoomOfAnotherDomain(t *testing.T) {
 	})
 	must(t, err)
 }
+
+// TestJSONJoinsRoomOfAnotherDomain: alice, a JSON-protocol user of a.test
+// over a WebSocket, joins the room lounge that b.test keeps by its
+// address, as she would a room of her own server: the frames are the room
+// frames of rooms here — a room_snapshot with bob, herself, the history and
+// the subject, room_message both ways, bob's change as a room_diff, a
+// room_subject, and room_left when she leaves. Frames rooms of other
+// domains do not take are refused with invalid.
+func TestJSONJoinsRoomOfAnotherDomain(t *testing.T) {
+	a, b := federatedWith(t, true)
+	ctx := tctx(t)
+	alice, bob := a.account(t, "alice@a.test"), b.account(t, "bob@b.test")
+	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "dnd", "status": "host"}})
+	must(t, err)
+	_, err = bws.Request(ctx, "subject", map[string]any{"room": "lounge", "subject": "tea"})
+	must(t, err)
+	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "before you came"})
+	must(t, err)
+
+	const room = "lounge@conference.b.test"
+	aws, err := alice.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available", Status: "json"}})
+	must(t, err)
+	_, err = aws.Request(ctx, "join", map[string]any{"room": room, "nick": "alice", "history": 5,
+		"presence": map[string]any{"availability": "away", "status": "visiting"}})
+	must(t, err)
+	snap := waitRoom(t, aws, "room_snapshot", nil)
+	if snap.Room != room || snap.Self.Nick != "alice" || snap.Self.Availability != "away" || snap.Self.Status != "visiting" || snap.Count != 2 ||
+		len(snap.Occupants) != 1 || snap.Occupants[0].Nick != "bob" || snap.Occupants[0].Availability != "dnd" || snap.Occupants[0].Status != "host" ||
+		len(snap.History) != 1 || snap.History[0].Body != "before you came" || snap.Subject != "tea" {
+		t.Fatalf("snapshot %+v", snap)
+	}
+	waitRoom(t, bws, "room_diff", func(r roomFrame) bool { return len(r.Joined) == 1 && r.Joined[0].Nick == "alice" })
+
+	_, err = aws.Request(ctx, "room_message", map[string]any{"room": room, "body": "hi from a"})
+	must(t, err)
+	waitRoom(t, bws, "room_message", func(r roomFrame) bool { return r.Nick == "alice" && r.Body == "hi from a" })
+	waitRoom(t, aws, "room_message", func(r roomFrame) bool { return r.Room == room && r.Nick == "alice" && r.Body == "hi from a" })
+	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "hi from b"})
+	must(t, err)
+	waitRoom(t, aws, "room_message", func(r roomFrame) bool { return r.Room == room && r.Nick == "bob" && r.Body == "hi from b" })
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "away"}})
+	must(t, err)
+	waitRoom(t, aws, "room_diff", func(r roomFrame) bool {
+		return r.Room == room && len(r.Changed) == 1 && r.Changed[0].Nick == "bob" && r.Changed[0].Availability == "away"
+	})
+	_, err = bws.Request(ctx, "subject", map[string]any{"room": "lounge", "subject": "coffee"})
+	must(t, err)
+	waitRoom(t, aws, "room_subject", func(r roomFrame) bool { return r.Room == room && r.Subject == "coffee" && r.Nick == "bob" })
+
+	_, err = aws.Request(ctx, "kick", map[string]any{"room": room, "nick": "bob"})
+	wantErrCode(t, err, "invalid")
+	_, err = aws.Request(ctx, "leave", map[string]any{"room": room})
+	must(t, err)
+	waitRoom(t, bws, "room_diff", func(r roomFrame) bool { return len(r.Left) == 1 && r.Left[0].Nick == "alice" })
+	waitRoom(t, aws, "room_left", func(r roomFrame) bool { return r.Room == room && r.Reason == "left" })
+	_, err = aws.Request(ctx, "room_message", map[string]any{"room": room, "body": "after"})
+	wantErrCode(t, err, "not_found")
+}
