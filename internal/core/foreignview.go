@@ -75,10 +75,11 @@ func (c *ForeignRoomContent) has(code int) bool { return c != nil && slices.Cont
 
 // foreignView is a JSON session's reading of a room of another domain.
 type foreignView struct {
-	snap     *RoomSnapshot       // being gathered, from the join until the subject; nil once sent
-	selfSeen bool                // the room sent the session's own presence
-	known    map[string]struct{} // the other occupants' nicknames (at most maxForeignKnown)
-	count    int                 // occupants, the session included
+	snap      *RoomSnapshot       // being gathered, from the join until the subject; nil once sent
+	selfSeen  bool                // the room sent the session's own presence
+	known     map[string]struct{} // the other occupants' nicknames (at most maxForeignKnown)
+	count     int                 // occupants, the session included
+	histBytes int                 // the bytes of the gathered history's bodies
 }
 
 func newForeignView() *foreignView {
@@ -232,7 +233,9 @@ func (r *foreignRoom) read(st ForeignStanza, lim RoomLimits, now time.Time) []Ev
 			m.Sent = c.Delayed
 			if v.snap != nil && v.selfSeen {
 				v.snap.History = append(v.snap.History, m)
-				if len(v.snap.History) > lim.HistoryCount {
+				v.histBytes += len(m.Body)
+				for len(v.snap.History) > lim.HistoryCount || v.histBytes > lim.HistoryBytes { // as a room here keeps
+					v.histBytes -= len(v.snap.History[0].Body)
 					v.snap.History = slices.Delete(v.snap.History, 0, 1)
 				}
 				return nil

@@ -2,6 +2,7 @@ package core
 
 import (
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -154,5 +155,43 @@ func TestForeignRoomJSONSession(t *testing.T) {
 	app := e.openApp("carol@a.test", "app1", []string{ScopeRooms}, nil)
 	if err := app.s.Join(ctx, JoinOptions{Room: lounge, Nick: "c", History: -1}); CodeOf(err) != CodeUnavailable {
 		t.Fatalf("an app's join: %v", err)
+	}
+}
+
+// TestForeignRoomJSONBounds: what a room of another domain sends a JSON
+// session is kept within the bounds of a room here: a snapshot lists at
+// most ListBound occupants and carries at most HistoryCount messages, and
+// at most maxForeignKnown nicknames are remembered (counted).
+func TestForeignRoomJSONBounds(t *testing.T) {
+	e, _ := fedEnv(t)
+	h := e.hub
+	carol := e.connect("carol@a.test", avail)
+	carol.take()
+	e.must(carol.s.Join(ctx, JoinOptions{Room: lounge, Nick: "carol", History: -1}))
+	in := func(nick, kind, typ string, c ForeignRoomContent) {
+		t.Helper()
+		from := lounge
+		if nick != "" {
+			from += "/" + nick
+		}
+		e.must(h.FromForeignRoom(ctx, ForeignStanza{Kind: kind, Type: typ, From: from, To: carol.s.Address(), Room: &c}))
+	}
+	for i := 0; i < maxForeignKnown+50; i++ {
+		in("n"+strconv.Itoa(i), StanzaPresence, "", ForeignRoomContent{Presence: Presence{Availability: Available}})
+	}
+	in("carol", StanzaPresence, "", ForeignRoomContent{Presence: Presence{Availability: Available}, Codes: []int{110}})
+	lim := h.roomLimits()
+	for i := 0; i < lim.HistoryCount+10; i++ {
+		in("n1", StanzaMessage, "groupchat", ForeignRoomContent{Body: "m" + strconv.Itoa(i), Delayed: time.Unix(int64(i), 0)})
+	}
+	subject := ""
+	in("", StanzaMessage, "groupchat", ForeignRoomContent{Subject: &subject})
+	snaps := eventsOf[RoomSnapshot](carol.take())
+	if len(snaps) != 1 {
+		t.Fatalf("snapshots %+v", snaps)
+	}
+	s := snaps[0]
+	if len(s.Occupants) != lim.ListBound || s.Count != maxForeignKnown+1 || len(s.History) != lim.HistoryCount || s.History[0].Body != "m10" {
+		t.Fatalf("snapshot: %d listed, count %d, %d history from %q", len(s.Occupants), s.Count, len(s.History), s.History[0].Body)
 	}
 }
