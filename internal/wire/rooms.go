@@ -116,7 +116,7 @@ type roomSnapshotFrame struct {
 	Self      OccupantJSON      `json:"self"`
 	Occupants []OccupantJSON    `json:"occupants"`
 	Count     int               `json:"count"`
-	Mode      string            `json:"mode"`
+	Mode      string            `json:"mode,omitempty"` // "" for a room of another domain (not known)
 	Subject   string            `json:"subject,omitempty"`
 	SubjectBy string            `json:"subject_by,omitempty"`
 	History   []RoomMessageJSON `json:"history"`
