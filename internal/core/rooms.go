@@ -1110,6 +1110,9 @@ func (h *Hub) admitInvitee(ctx context.Context, r *room, s *Session, bare string
 // from s's node: the account's node decides when it has no session here.
 func (h *Hub) deliverInvite(s *Session, room, bare, why string) (int, error) {
 	ev := RoomInvite{Room: room, From: s.Address(), Reason: why}
+	if h.Remote(bare) {
+		return h.inviteRemote(s, ev, bare) // over federation (roominvites.go)
+	}
 	if h.cfg.Peers != nil && h.live(bare) == nil && h.cfg.Peers.Holds(bare) {
 		return h.inviteToPeer(s, ev, bare) // roompeers.go
 	}

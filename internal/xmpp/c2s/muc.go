@@ -354,7 +354,11 @@ func mucItem(aff, role, jid string) *xmlstream.Element { return muc.Item(aff, ro
 // is this stream's own.
 func (c *conn) mucEvent(ev core.Event) error {
 	if ev, ok := ev.(core.RoomInvite); ok {
-		x := xmlstream.New(nsConference, "x").Set("jid", c.roomJID(ev.Room, ""))
+		jid := ev.Room // a room of another domain, by its address (an invitation from there)
+		if !strings.Contains(jid, "@") {
+			jid = c.roomJID(ev.Room, "")
+		}
+		x := xmlstream.New(nsConference, "x").Set("jid", jid)
 		if ev.Reason != "" {
 			x.Set("reason", ev.Reason)
 		}

@@ -121,6 +121,12 @@ func (n nullCore) FromForeignRoom(_ context.Context, st core.ForeignStanza) erro
 	return core.Errorf(core.CodeNotFound, "not joined")
 }
 
+// RemoteInvite checks an invitation's parties; it takes none.
+func (n nullCore) RemoteInvite(_ context.Context, from, to, room, _ string) error {
+	n.check(from, to)
+	return core.Errorf(core.CodeUnavailable, "no")
+}
+
 // InForeignRooms has every stanza to a full address read as a room's.
 func (n nullCore) InForeignRooms(string) bool { return true }
 

@@ -121,6 +121,8 @@ func (s *Server) stanzas(ev core.Event, t core.Target) []*xmlstream.Element {
 			Set("id", ev.Item.ItemID).Add(event)}
 	case core.RoomSnapshot, core.RoomDiff, core.RoomMessageEvent, core.RoomSubjectEvent, core.RoomLeft:
 		return s.roomStanzas(ev, to) // to an occupant of another domain (muc.go)
+	case core.RoomInvite:
+		return s.inviteStanza(ev, to) // a local occupant's, to a user of another domain (invites.go)
 	case core.ForeignStanza:
 		return s.foreignStanza(ev) // a local session's, to a room of another domain (foreign.go)
 	}

@@ -65,6 +65,7 @@ type Core interface {
 	RemoteRoomSend(ctx context.Context, from, room, id, body string) (int, error)
 	RemoteRoomSubject(ctx context.Context, from, room, subject string) error
 	RemoteRoomAdmin(from string) (core.RoomModerator, error)
+	RemoteInvite(ctx context.Context, from, to, room, why string) error
 	// rooms of other domains that local users join (core/foreignrooms.go)
 	FromForeignRoom(ctx context.Context, st core.ForeignStanza) error
 	// InForeignRooms reports whether a local session is in a room of
