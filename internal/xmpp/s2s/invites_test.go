@@ -35,7 +35,10 @@ func TestInvitationsAcrossDomains(t *testing.T) {
 	if err := alice.s.Join(ctx, core.JoinOptions{Room: "lounge@conference.b.test", Nick: "alice", History: -1}); err != nil {
 		t.Fatal(err)
 	}
-	alice.await("her snapshot", func(ev core.Event) bool { s, ok := ev.(core.RoomSnapshot); return ok && s.Room == "lounge@conference.b.test" })
+	alice.await("her snapshot", func(ev core.Event) bool {
+		s, ok := ev.(core.RoomSnapshot)
+		return ok && s.Room == "lounge@conference.b.test"
+	})
 
 	if err := alice.s.Join(ctx, core.JoinOptions{Room: "den", Nick: "alice", History: -1}); err != nil {
 		t.Fatal(err)
