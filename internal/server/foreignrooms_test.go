@@ -199,3 +199,64 @@ func TestJSONJoinsRoomOfAnotherDomain(t *testing.T) {
 	_, err = aws.Request(ctx, "room_message", map[string]any{"room": room, "body": "after"})
 	wantErrCode(t, err, "not_found")
 }
+
+// TestInvitationAcrossDomains: XEP-0249 invitations between two complete
+// servers. alice (a.test: a JSON session and an XMPP client) and bob
+// (b.test, JSON) share presence. bob's invite frame to his room reaches
+// alice's JSON session as a room_invite naming the room by its address
+// (which she joins by it) and her XMPP client as a XEP-0249 message with
+// that jid; her XMPP client's invitation to a room of a.test reaches bob
+// as a room_invite of den@conference.a.test.
+func TestInvitationAcrossDomains(t *testing.T) {
+	a, b := federatedWith(t, true)
+	ctx := tctx(t)
+	alice, bob := a.account(t, "alice@a.test"), b.account(t, "bob@b.test")
+	aws, err := alice.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	for _, p := range []struct {
+		asker, approver *client.Client
+		aws, pws        *client.Session
+		askerAddr, addr string
+	}{{alice, bob, aws, bws, "alice@a.test", "bob@b.test"}, {bob, alice, bws, aws, "bob@b.test", "alice@a.test"}} {
+		_, err = p.asker.SubscriptionAction(ctx, p.addr, "subscribe")
+		must(t, err)
+		_, err = p.pws.WaitFor(ctx, func(f client.Frame) bool {
+			return f.Type == "subscription" && strings.Contains(string(f.Raw), p.askerAddr)
+		})
+		must(t, err)
+		_, err = p.approver.SubscriptionAction(ctx, p.askerAddr, "approve")
+		must(t, err)
+		_, err = p.aws.WaitFor(ctx, presenceIs(p.addr, "available"))
+		must(t, err)
+	}
+	ax, in := xmppFederated(t, a, "alice@a.test/desk")
+	must(t, ax.Send(ctx, stanza2IQ(`<presence/>`)))
+
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob"})
+	must(t, err)
+	_, err = bws.Request(ctx, "invite", map[string]any{"room": "lounge", "to": "alice@a.test", "reason": "come and see"})
+	must(t, err)
+	inv := waitRoom(t, aws, "room_invite", nil)
+	if inv.Room != "lounge@conference.b.test" || !strings.HasPrefix(inv.From, "bob@b.test/") {
+		t.Fatalf("alice's room_invite %+v", inv)
+	}
+	x := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && strings.Contains(s.Inner, "jabber:x:conference") })
+	if !strings.HasPrefix(x.From, "bob@b.test/") || !strings.Contains(x.Inner, `jid="lounge@conference.b.test"`) || !strings.Contains(x.Inner, `reason="come and see"`) {
+		t.Fatalf("alice's XMPP invitation %+v", x)
+	}
+	_, err = aws.Request(ctx, "join", map[string]any{"room": inv.Room, "nick": "alice"})
+	must(t, err)
+	waitRoom(t, aws, "room_snapshot", func(r roomFrame) bool { return r.Room == inv.Room && len(r.Occupants) == 1 })
+
+	must(t, ax.Send(ctx, stanza2IQ(`<presence to='den@conference.a.test/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)))
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.From == "den@conference.a.test/alice" && strings.Contains(s.Inner, `code="110"`)
+	})
+	must(t, ax.Send(ctx, stanza2IQ(`<message to='bob@b.test'><x xmlns='jabber:x:conference' jid='den@conference.a.test' reason='ours'/></message>`)))
+	inv = waitRoom(t, bws, "room_invite", nil)
+	if inv.Room != "den@conference.a.test" || !strings.HasPrefix(inv.From, "alice@a.test/") || inv.Reason != "ours" {
+		t.Fatalf("bob's room_invite %+v", inv)
+	}
+}
