@@ -1170,8 +1170,13 @@ func (s *Session) Rooms(ctx context.Context) ([]RoomInfo, error) {
 	if err := s.may(ScopeRooms); err != nil {
 		return nil, err
 	}
-	h := s.hub
-	rs, err := h.store.ListRooms(ctx, s.channel.App, h.roomLimits().Listed)
+	return s.hub.openRooms(ctx, s.channel.App)
+}
+
+// openRooms lists the open rooms of a namespace (members-only rooms are
+// hidden, whoever asks).
+func (h *Hub) openRooms(ctx context.Context, app string) ([]RoomInfo, error) {
+	rs, err := h.store.ListRooms(ctx, app, h.roomLimits().Listed)
 	if err != nil {
 		return nil, err
 	}
@@ -1191,26 +1196,32 @@ func (s *Session) RoomInfo(ctx context.Context, room string) (RoomInfo, error) {
 	if err := s.may(ScopeRooms); err != nil {
 		return RoomInfo{}, err
 	}
+	return s.hub.roomInfoFor(ctx, s.channel.App, s.Account, room)
+}
+
+// roomInfoFor describes a room of app's namespace to account (of this
+// server's domains or another's): a members-only room only if it names
+// the account (and does not ban it).
+func (h *Hub) roomInfoFor(ctx context.Context, app, account, room string) (RoomInfo, error) {
 	name, err := roomName(room)
 	if err != nil {
 		return RoomInfo{}, err
 	}
-	h := s.hub
-	cfg, err := h.store.GetRoom(ctx, s.channel.App, name)
+	cfg, err := h.store.GetRoom(ctx, app, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return RoomInfo{}, errNotInRoom
 	}
 	if err != nil {
 		return RoomInfo{}, err
 	}
-	if cfg.Mode == store.RoomMembers && cfg.Owner != s.Account {
-		affs, err := h.store.Affiliations(ctx, s.channel.App, name)
+	if cfg.Mode == store.RoomMembers && cfg.Owner != account {
+		affs, err := h.store.Affiliations(ctx, app, name)
 		if err != nil {
 			return RoomInfo{}, err
 		}
 		named := false
 		for _, a := range affs {
-			named = named || a.Account == s.Account && a.Affiliation != store.AffOutcast
+			named = named || a.Account == account && a.Affiliation != store.AffOutcast
 		}
 		if !named {
 			return RoomInfo{}, errNotInRoom

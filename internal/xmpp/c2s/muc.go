@@ -15,7 +15,6 @@ package c2s
 import (
 	"context"
 	"encoding/xml"
-	"strconv"
 	"strings"
 
 	"github.com/presenced/presenced/internal/core"
@@ -199,51 +198,24 @@ func (c *conn) onMUCIQ(el *xmlstream.Element, room, nick string) error {
 }
 
 func (c *conn) mucDiscoInfo(ctx context.Context, rq iqRequest, room string) error {
-	q := xmlstream.New(nsDiscoInfo, "query")
-	feature := func(v string) { q.Add(xmlstream.New(nsDiscoInfo, "feature").Set("var", v)) }
 	if room == "" {
-		q.Add(xmlstream.New(nsDiscoInfo, "identity").Set("category", "conference").Set("type", "text").Set("name", "Rooms"))
-		for _, f := range []string{nsDiscoInfo, nsDiscoItem, nsMUC, nsConference} {
-			feature(f)
-		}
-		return c.iqResult(rq, q)
+		return c.iqResult(rq, muc.ServiceInfo())
 	}
 	info, err := c.sess.RoomInfo(ctx, room)
 	if err != nil {
 		return c.iqError(rq, "cancel", "item-not-found")
 	}
-	q.Add(xmlstream.New(nsDiscoInfo, "identity").Set("category", "conference").Set("type", "text").Set("name", info.Name))
-	feats := []string{nsDiscoInfo, nsDiscoItem, nsMUC, "muc_persistent", "muc_unmoderated", "muc_unsecured"}
-	if info.Mode == store.RoomMembers {
-		feats = append(feats, "muc_membersonly", "muc_nonanonymous", "muc_hidden")
-	} else {
-		feats = append(feats, "muc_open", "muc_semianonymous", "muc_public")
-	}
-	for _, f := range feats {
-		feature(f)
-	}
-	form := xmlstream.New(nsData, "x").Set("type", "result").
-		Add(dataField("FORM_TYPE", "hidden", "http://jabber.org/protocol/muc#roominfo")).
-		Add(dataField("muc#roominfo_subject", "", info.Subject)).
-		Add(dataField("muc#roominfo_occupants", "", strconv.Itoa(info.Count)))
-	return c.iqResult(rq, q.Add(form))
+	return c.iqResult(rq, muc.RoomInfo(info))
 }
 
-func dataField(v, typ, value string) *xmlstream.Element {
-	f := xmlstream.New(nsData, "field").Set("var", v)
-	if typ != "" {
-		f.Set("type", typ)
-	}
-	return f.Add(xmlstream.New(nsData, "value").AddText(value))
-}
+func dataField(v, typ, value string) *xmlstream.Element { return muc.DataField(v, typ, value) }
 
 func (c *conn) mucDiscoItems(ctx context.Context, rq iqRequest, room string) error {
-	q := xmlstream.New(nsDiscoItem, "query")
 	if room != "" { // occupants are not listed (§ 6.5 lets a service refuse)
 		if _, err := c.sess.RoomInfo(ctx, room); err != nil {
 			return c.iqError(rq, "cancel", "item-not-found")
 		}
-		return c.iqResult(rq, q)
+		return c.iqResult(rq, xmlstream.New(nsDiscoItem, "query"))
 	}
 	rooms, err := c.sess.Rooms(ctx)
 	if err != nil {
@@ -252,14 +224,7 @@ func (c *conn) mucDiscoItems(ctx context.Context, rq iqRequest, room string) err
 		}
 		return c.iqError(rq, "wait", "internal-server-error")
 	}
-	for _, r := range rooms {
-		name := r.Name
-		if r.Count > 0 {
-			name += " (" + strconv.Itoa(r.Count) + ")"
-		}
-		q.Add(xmlstream.New(nsDiscoItem, "item").Set("jid", c.roomJID(r.Name, "")).Set("name", name))
-	}
-	return c.iqResult(rq, q)
+	return c.iqResult(rq, c.muc().Items(rooms))
 }
 
 // mucAdmin applies the items of a muc#admin set (muc.AdminSet).

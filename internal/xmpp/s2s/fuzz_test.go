@@ -127,6 +127,19 @@ func (n nullCore) RemoteInvite(_ context.Context, from, to, room, _ string) erro
 	return core.Errorf(core.CodeUnavailable, "no")
 }
 
+// RemoteRooms lists one room.
+func (n nullCore) RemoteRooms(context.Context) ([]core.RoomInfo, error) {
+	return []core.RoomInfo{{Name: "lounge", Mode: "open"}}, nil
+}
+
+// RemoteRoomInfo checks the asker is of the authenticated domain.
+func (n nullCore) RemoteRoomInfo(_ context.Context, from, room string) (core.RoomInfo, error) {
+	if domainOfAddress(from) != "a.test" || room == "" {
+		n.t.Fatalf("room info for from=%q room=%q", from, room)
+	}
+	return core.RoomInfo{Name: room}, nil
+}
+
 // InForeignRooms has every stanza to a full address read as a room's.
 func (n nullCore) InForeignRooms(string) bool { return true }
 

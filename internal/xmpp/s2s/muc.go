@@ -98,6 +98,9 @@ func (s *Server) onMUC(ctx context.Context, el *xmlstream.Element, from, to stri
 	if typ == "error" || typ == "result" {
 		return
 	}
+	if s.onMUCDisco(ctx, el, from, to, room, hasRoom, nick) {
+		return
+	}
 	if !hasRoom || room == "" || !strings.Contains(from, "/") { // the service itself, or a room without a name
 		if el.Name.Local != "presence" {
 			s.stanzaError(el, from, to, "cancel", "service-unavailable")
@@ -222,4 +225,59 @@ func (s *Server) onMUCMessage(ctx context.Context, el *xmlstream.Element, v muc.
 		typ, condition, _ := muc.SendRefusal(err)
 		s.stanzaError(el, v.To, v.JID(room, ""), typ, condition)
 	}
+}
+
+// onMUCDisco answers a disco#info or disco#items get of the service or of
+// a room (§ 6.1–6.4) from another domain — a user's or a server's own —
+// with what a local stranger is told: the service's description and its
+// open rooms; a room's description if it is open or names the asker's
+// account (item-not-found alike otherwise); no occupants (§ 6.5). It
+// reports whether el was such a query.
+func (s *Server) onMUCDisco(ctx context.Context, el *xmlstream.Element, from, to, room string, hasRoom bool, nick string) bool {
+	if el.Name.Local != "iq" || el.AttrValue("type") != "get" || nick != "" || hasRoom && room == "" {
+		return false
+	}
+	q := firstChild(el)
+	if q == nil || q.Name.Local != "query" || q.Name.Space != muc.NSDiscoInfo && q.Name.Space != muc.NSDiscoItems || q.AttrValue("node") != "" {
+		return false
+	}
+	_, service, _ := strings.Cut(to, "@")
+	if !hasRoom {
+		service = strings.ToLower(to)
+	}
+	var out *xmlstream.Element
+	switch {
+	case !hasRoom && q.Name.Space == muc.NSDiscoInfo:
+		out = muc.ServiceInfo()
+	case !hasRoom:
+		rooms, err := s.core.RemoteRooms(ctx)
+		if err != nil {
+			s.stanzaError(el, from, to, "wait", "internal-server-error")
+			return true
+		}
+		out = muc.Service{Domain: service}.Items(rooms)
+	default:
+		info, err := s.core.RemoteRoomInfo(ctx, from, room)
+		if err != nil {
+			s.stanzaError(el, from, to, "cancel", "item-not-found") // unknown and hidden alike
+			return true
+		}
+		out = xmlstream.New(muc.NSDiscoItems, "query")
+		if q.Name.Space == muc.NSDiscoInfo {
+			out = muc.RoomInfo(info)
+		}
+	}
+	s.enqueue(domainOfAddress(from), xmlstream.New(nsServer, "iq").Set("type", "result").Set("id", el.AttrValue("id")).
+		Set("from", to).Set("to", from).Add(out))
+	return true
+}
+
+// firstChild is el's first child element, if any.
+func firstChild(el *xmlstream.Element) *xmlstream.Element {
+	for _, n := range el.Children {
+		if ch, ok := n.(*xmlstream.Element); ok {
+			return ch
+		}
+	}
+	return nil
 }

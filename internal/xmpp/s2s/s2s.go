@@ -66,6 +66,8 @@ type Core interface {
 	RemoteRoomSubject(ctx context.Context, from, room, subject string) error
 	RemoteRoomAdmin(from string) (core.RoomModerator, error)
 	RemoteInvite(ctx context.Context, from, to, room, why string) error
+	RemoteRooms(ctx context.Context) ([]core.RoomInfo, error)
+	RemoteRoomInfo(ctx context.Context, from, room string) (core.RoomInfo, error)
 	// rooms of other domains that local users join (core/foreignrooms.go)
 	FromForeignRoom(ctx context.Context, st core.ForeignStanza) error
 	// InForeignRooms reports whether a local session is in a room of
