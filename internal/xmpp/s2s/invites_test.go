@@ -1,6 +1,7 @@
 package s2s_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/presenced/presenced/internal/core"
@@ -63,4 +64,40 @@ func TestInvitationsAcrossDomains(t *testing.T) {
 		}
 		return invited("lounge", "bob@b.test/x", "here too")(ev)
 	})
+}
+
+// TestRoomDiscoAcrossDomains: alice of a.test asks disco#info of a room
+// b.test keeps, over two presenced servers' federation: b.test answers
+// as to a local stranger (an open room, its subject and occupants); of a
+// members-only room that does not name her, item-not-found.
+func TestRoomDiscoAcrossDomains(t *testing.T) {
+	a, _, bob := loungeOnB(t)
+	if err := bob.s.SetSubject(ctx, "lounge", "tea"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.s.Join(ctx, core.JoinOptions{Room: "club", Nick: "bob", History: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.s.SetRoomMode(ctx, "club", "members"); err != nil {
+		t.Fatal(err)
+	}
+	alice := a.connect(t, "alice@a.test", &core.Presence{Availability: core.Available})
+	answer := func(id, room string) core.Message {
+		t.Helper()
+		if _, err := alice.s.SendMessage(core.Message{Kind: core.KindIQ, Type: "get", ID: id, To: room,
+			Payload: `<query xmlns='http://jabber.org/protocol/disco#info'/>`}); err != nil {
+			t.Fatal(err)
+		}
+		return alice.await("the answer "+id, func(ev core.Event) bool {
+			m, ok := ev.(core.MessageEvent)
+			return ok && m.Message.Kind == core.KindIQ && m.Message.ID == id
+		}).(core.MessageEvent).Message
+	}
+	if m := answer("d1", "lounge@conference.b.test"); m.Type != "result" || !strings.Contains(m.Payload, "muc_open") ||
+		!strings.Contains(m.Payload, "<value>tea</value>") || !strings.Contains(m.Payload, "<value>1</value>") {
+		t.Fatalf("the lounge's info: %+v", m)
+	}
+	if m := answer("d2", "club@conference.b.test"); m.Type != "error" || !strings.Contains(m.Payload, "item-not-found") {
+		t.Fatalf("the club's info: %+v", m)
+	}
 }
