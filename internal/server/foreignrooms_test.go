@@ -81,12 +81,22 @@ func TestJoinRoomOfAnotherDomain(t *testing.T) {
 		t.Fatalf("bob's groupchat: %+v", m)
 	}
 
-	// a private message to an occupant leaves as it is; b.test's rooms do
-	// not take them from other domains, and its refusal reaches her
+	// a private message to an occupant leaves as it is and reaches bob
+	// through the room (his room_private names her by her nick); his
+	// answer reaches her from his occupant address; one to a nick nobody
+	// has is refused by b.test's room, and the refusal reaches her
 	must(t, ax.Send(ctx, stanza2IQ(`<message to='lounge@conference.b.test/bob' type='chat' id='p1'><body>psst</body></message>`)))
-	pm := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.ID == "p1" })
-	if pm.Type != "error" || pm.From != "lounge@conference.b.test/bob" || !strings.Contains(pm.Inner, "feature-not-implemented") {
-		t.Fatalf("the private message was answered %+v", pm)
+	waitRoom(t, bws, "room_private", func(r roomFrame) bool { return r.Room == "lounge" && r.Nick == "alice" && r.Body == "psst" })
+	_, err = bws.Request(ctx, "room_private", map[string]any{"room": "lounge", "nick": "alice", "body": "psst back"})
+	must(t, err)
+	pm := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Body == "psst back" })
+	if pm.Type != "chat" || pm.From != "lounge@conference.b.test/bob" || !strings.Contains(pm.Inner, "muc#user") {
+		t.Fatalf("bob's private answer %+v", pm)
+	}
+	must(t, ax.Send(ctx, stanza2IQ(`<message to='lounge@conference.b.test/nobody' type='chat' id='p2'><body>psst</body></message>`)))
+	pm = waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.ID == "p2" })
+	if pm.Type != "error" || pm.From != "lounge@conference.b.test/nobody" || !strings.Contains(pm.Inner, "item-not-found") {
+		t.Fatalf("the private message to nobody was answered %+v", pm)
 	}
 
 	// her presence broadcast stays out of the room; her room presence

@@ -115,8 +115,19 @@ func (c *conn) onMUCMessage(el *xmlstream.Element, room, nick string) error {
 	if typ == core.TypeError {
 		return nil
 	}
-	if room == "" || nick != "" {
+	if room == "" {
 		return c.messageError(from, id, "cancel", "feature-not-implemented")
+	}
+	if nick != "" { // a private message to an occupant (§ 7.5)
+		body := el.Child(nsClient, "body")
+		if body == nil {
+			return nil // chat states and the like: not relayed
+		}
+		_, err := c.sess.RoomPrivate(ctx, room, nick, id, body.Text())
+		if core.CodeOf(err) == core.CodeNotFound {
+			return c.messageError(from, id, "cancel", "item-not-found") // not in the room, or no such occupant
+		}
+		return c.mucMessageError(from, id, err)
 	}
 	if x := el.Child(nsMUCUser, "x"); x != nil {
 		if inv := x.Child(nsMUCUser, "invite"); inv != nil {

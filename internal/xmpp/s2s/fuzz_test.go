@@ -140,6 +140,14 @@ func (n nullCore) RemoteRoomInfo(_ context.Context, from, room string) (core.Roo
 	return core.RoomInfo{Name: room}, nil
 }
 
+// RemoteRoomPrivate checks a private message's parties.
+func (n nullCore) RemoteRoomPrivate(_ context.Context, from, room, nick, _, _ string) (int, error) {
+	if domainOfAddress(from) != "a.test" || room == "" || nick == "" {
+		n.t.Fatalf("private message from=%q room=%q nick=%q", from, room, nick)
+	}
+	return 0, core.Errorf(core.CodeNotFound, "not in the room")
+}
+
 // InForeignRooms has every stanza to a full address read as a room's.
 func (n nullCore) InForeignRooms(string) bool { return true }
 

@@ -78,6 +78,8 @@ func (s *Server) roomStanzas(ev core.Event, to string) []*xmlstream.Element {
 		room = e.Room
 	case core.RoomSubjectEvent:
 		room = e.Room
+	case core.RoomPrivateEvent:
+		room = e.Room
 	case core.RoomLeft:
 		room, left = e.Room, true
 	default:
@@ -200,11 +202,11 @@ func (s *Server) onMUCPresence(ctx context.Context, el *xmlstream.Element, v muc
 	}
 }
 
-// onMUCMessage: a groupchat message or subject to a room; private
-// messages between occupants and mediated invitations are not served.
+// onMUCMessage: a groupchat message or subject to a room, or a private
+// message to an occupant (§ 7.5); mediated invitations are not served.
 func (s *Server) onMUCMessage(ctx context.Context, el *xmlstream.Element, v muc.Service, room, nick string) {
 	if nick != "" {
-		s.stanzaError(el, v.To, v.JID(room, nick), "cancel", "feature-not-implemented")
+		s.onMUCPrivate(ctx, el, v, room, nick)
 		return
 	}
 	if el.AttrValue("type") != "groupchat" {
@@ -280,4 +282,26 @@ func firstChild(el *xmlstream.Element) *xmlstream.Element {
 		}
 	}
 	return nil
+}
+
+// onMUCPrivate: a remote occupant's private message to another occupant
+// (type chat, with a body), run as its stand-in (core.RemoteRoomPrivate);
+// refused as a local occupant's is.
+func (s *Server) onMUCPrivate(ctx context.Context, el *xmlstream.Element, v muc.Service, room, nick string) {
+	to := v.JID(room, nick)
+	body := el.Child(nsServer, "body")
+	switch typ := el.AttrValue("type"); {
+	case typ != core.TypeChat && typ != "" && typ != core.TypeNormal:
+		s.stanzaError(el, v.To, to, "modify", "bad-request")
+		return
+	case body == nil:
+		return // chat states and the like: not relayed
+	}
+	if _, err := s.core.RemoteRoomPrivate(ctx, v.To, room, nick, el.AttrValue("id"), body.Text()); err != nil {
+		typ, condition, _ := muc.SendRefusal(err)
+		if core.CodeOf(err) == core.CodeNotFound {
+			typ, condition = "cancel", "item-not-found" // not in the room, or no such occupant
+		}
+		s.stanzaError(el, v.To, to, typ, condition)
+	}
 }

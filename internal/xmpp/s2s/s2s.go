@@ -64,6 +64,7 @@ type Core interface {
 	RemoteRoomLeave(ctx context.Context, from, room string) error
 	RemoteRoomSend(ctx context.Context, from, room, id, body string) (int, error)
 	RemoteRoomSubject(ctx context.Context, from, room, subject string) error
+	RemoteRoomPrivate(ctx context.Context, from, room, nick, id, body string) (int, error)
 	RemoteRoomAdmin(from string) (core.RoomModerator, error)
 	RemoteInvite(ctx context.Context, from, to, room, why string) error
 	RemoteRooms(ctx context.Context) ([]core.RoomInfo, error)
