@@ -252,7 +252,9 @@ func TestInvitationAcrossDomains(t *testing.T) {
 	if inv.Room != "lounge@conference.b.test" || !strings.HasPrefix(inv.From, "bob@b.test/") {
 		t.Fatalf("alice's room_invite %+v", inv)
 	}
-	x := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && strings.Contains(s.Inner, "jabber:x:conference") })
+	x := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "message" && strings.Contains(s.Inner, "jabber:x:conference")
+	})
 	if !strings.HasPrefix(x.From, "bob@b.test/") || !strings.Contains(x.Inner, `jid="lounge@conference.b.test"`) || !strings.Contains(x.Inner, `reason="come and see"`) {
 		t.Fatalf("alice's XMPP invitation %+v", x)
 	}
