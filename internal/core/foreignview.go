@@ -167,8 +167,9 @@ func (s *Session) leaveForeign(room string) error {
 }
 
 // sendForeign sends a groupchat message (or, with subject, a subject) to a
-// room of another domain; the room reflects it back as it does to everyone.
-func (s *Session) sendForeign(room, id string, c ForeignRoomContent) error {
+// room of another domain, which reflects it back as it does to everyone;
+// with nick, a private message to that occupant (type chat).
+func (s *Session) sendForeign(room, nick, id string, c ForeignRoomContent) error {
 	if err := checkText("id", id, MaxMessageID); err != nil {
 		return err
 	}
@@ -186,14 +187,20 @@ func (s *Session) sendForeign(room, id string, c ForeignRoomContent) error {
 		return err
 	}
 	st := ForeignStanza{Kind: StanzaMessage, Type: "groupchat", ID: id, To: bare, Room: &c}
-	return s.toForeignLocked(st, bare, "")
+	if nick != "" {
+		if _, _, err := addr.Full(bare + "/" + nick); err != nil {
+			return Errorf(CodeInvalid, "nick: not a valid nickname for a room of another domain")
+		}
+		st.Type, st.To = TypeChat, bare+"/"+nick
+	}
+	return s.toForeignLocked(st, bare, nick)
 }
 
 // foreignOnly refuses what a room of another domain does not take from a
 // JSON session (moderation, configuration, invitations: not yet).
 func foreignOnly(room string) error {
 	if isForeignRoom(room) {
-		return Errorf(CodeInvalid, "a room of another domain takes join, leave, room_message and subject only")
+		return Errorf(CodeInvalid, "a room of another domain takes join, leave, room_message, room_private and subject only")
 	}
 	return nil
 }
@@ -215,6 +222,9 @@ func (r *foreignRoom) read(st ForeignStanza, lim RoomLimits, now time.Time) []Ev
 	case StanzaPresence:
 		return v.presence(r, st, c, nick, lim)
 	case StanzaMessage:
+		if (st.Type == TypeChat || st.Type == "") && c.Body != "" && nick != "" { // an occupant's private message (§ 7.5)
+			return []Event{RoomPrivateEvent{Room: r.room, Nick: nick, ID: st.ID, Body: c.Body, Sent: now}}
+		}
 		if st.Type != "groupchat" {
 			return nil
 		}

@@ -78,10 +78,11 @@ func TestForeignRoomJSONSession(t *testing.T) {
 		from("dave", StanzaPresence, "", ForeignRoomContent{Presence: Presence{Availability: DND}, Affiliation: "none", Role: "participant"}),
 		from("bob", StanzaMessage, "groupchat", ForeignRoomContent{Subject: &subject}),
 		from("dave", StanzaPresence, "unavailable", ForeignRoomContent{Affiliation: "none", Role: "none", Codes: []int{307}}),
-		from("bob", StanzaMessage, "chat", ForeignRoomContent{Body: "a private message: no frame for it"}),
+		from("bob", StanzaMessage, "chat", ForeignRoomContent{Body: "psst"}),
+		from("bob", StanzaMessage, "normal", ForeignRoomContent{Body: "no frame for it"}),
 	)
 	got := carol.take()
-	if len(got) != 5 {
+	if len(got) != 6 {
 		t.Fatalf("live events %+v", got)
 	}
 	if m, ok := got[0].(RoomMessageEvent); !ok || m.Room != lounge || m.Message.Body != "hello" || m.Message.Nick != "bob" {
@@ -99,14 +100,20 @@ func TestForeignRoomJSONSession(t *testing.T) {
 	if d, ok := got[4].(RoomDiff); !ok || len(d.Left) != 1 || d.Left[0].Reason != LeftKicked || d.Count != 2 {
 		t.Fatalf("departure diff %+v", got[4])
 	}
+	if p, ok := got[5].(RoomPrivateEvent); !ok || p.Room != lounge || p.Nick != "bob" || p.Body != "psst" {
+		t.Fatalf("private message %+v", got[5])
+	}
 
 	// the session's message and subject leave as read content
 	if n, err := carol.s.RoomSend(ctx, lounge, "m1", "hi all"); err != nil || n != 0 {
 		t.Fatalf("room_message: %d, %v", n, err)
 	}
 	e.must(carol.s.SetSubject(ctx, lounge, "coffee"))
+	if _, err := carol.s.RoomPrivate(ctx, lounge, "bob", "p1", "psst back"); err != nil {
+		t.Fatalf("room_private: %v", err)
+	}
 	sent = takeForeign(rec)
-	if len(sent) != 2 || sent[0].to.Account != lounge || sent[0].ev.(ForeignStanza).Room.Body != "hi all" || sent[0].ev.(ForeignStanza).Type != "groupchat" ||
+	if len(sent) != 3 || sent[2].to != (Target{Account: lounge, Resource: "bob"}) || sent[2].ev.(ForeignStanza).Type != TypeChat || sent[2].ev.(ForeignStanza).Room.Body != "psst back" || sent[0].to.Account != lounge || sent[0].ev.(ForeignStanza).Room.Body != "hi all" || sent[0].ev.(ForeignStanza).Type != "groupchat" ||
 		*sent[1].ev.(ForeignStanza).Room.Subject != "coffee" {
 		t.Fatalf("sent %+v", sent)
 	}

@@ -37,8 +37,8 @@ func (s *Session) RoomPrivate(ctx context.Context, room, nick, id, body string) 
 	if body == "" || nick == "" {
 		return 0, Errorf(CodeInvalid, "a private message needs a nick and a body")
 	}
-	if err := foreignOnly(room); err != nil {
-		return 0, err // rooms of other domains: not yet from the JSON protocol
+	if isForeignRoom(room) { // another domain's: the room delivers it
+		return 0, s.sendForeign(room, nick, id, ForeignRoomContent{Body: body})
 	}
 	if a, err, ok := s.hub.stepElsewhere(ctx, s, room, RoomStep{Op: roomPrivate, Nick: nick, ID: id, Text: body}); ok {
 		return a.Sessions, err

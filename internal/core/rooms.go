@@ -635,7 +635,7 @@ func (s *Session) RoomSend(ctx context.Context, room, id, body string) (int, err
 		return 0, Errorf(CodeInvalid, "body is required")
 	}
 	if isForeignRoom(room) { // delivered by the room's server: none counted here
-		return 0, s.sendForeign(room, id, ForeignRoomContent{Body: body})
+		return 0, s.sendForeign(room, "", id, ForeignRoomContent{Body: body})
 	}
 	if a, err, ok := s.hub.stepElsewhere(ctx, s, room, RoomStep{Op: roomSend, ID: id, Text: body}); ok {
 		return a.Sessions, err
@@ -707,7 +707,7 @@ func (h *Hub) moderatorLocked(r *room, s *Session, what RoomFlow) (*occupant, er
 // SetSubject sets a room's subject (owners and admins).
 func (s *Session) SetSubject(ctx context.Context, room, subject string) error {
 	if isForeignRoom(room) {
-		return s.sendForeign(room, "", ForeignRoomContent{Subject: &subject})
+		return s.sendForeign(room, "", "", ForeignRoomContent{Subject: &subject})
 	}
 	if _, err, ok := s.hub.stepElsewhere(ctx, s, room, RoomStep{Op: roomSubject, Text: subject}); ok {
 		return err

@@ -95,6 +95,22 @@ func TestJSONUserInRemoteRoom(t *testing.T) {
 		return ok && s.Room == room && s.Subject == "coffee" && s.Nick == "bob"
 	})
 
+	// private messages through the room, both ways
+	if _, err := alice.s.RoomPrivate(ctx, room, "bob", "p1", "psst"); err != nil {
+		t.Fatal(err)
+	}
+	bob.await("alice's private message", func(ev core.Event) bool {
+		p, ok := ev.(core.RoomPrivateEvent)
+		return ok && p.Room == "lounge" && p.Nick == "alice" && p.Body == "psst"
+	})
+	if _, err := bob.s.RoomPrivate(ctx, "lounge", "alice", "p2", "psst back"); err != nil {
+		t.Fatal(err)
+	}
+	alice.await("bob's private message", func(ev core.Event) bool {
+		p, ok := ev.(core.RoomPrivateEvent)
+		return ok && p.Room == room && p.Nick == "bob" && p.Body == "psst back"
+	})
+
 	if err := alice.s.Leave(ctx, room); err != nil {
 		t.Fatal(err)
 	}
