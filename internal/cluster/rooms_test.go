@@ -30,12 +30,7 @@ func roomMessage(room, id string) func(core.Event) bool {
 // subject; carol leaves from B and alice sees it; alice kicks bob. When A dies, bob, back in the
 // room, is told he left it; his next join makes B the room's home.
 func TestRoomAcrossNodes(t *testing.T) {
-	url := natsServer(t).ClientURL()
-	d := newDomain(t, "alice@x", "bob@x", "carol@x")
-	a, b := d.start(url, "a", nil), d.start(url, "b", nil)
-	alice := a.connect(t, "alice@x", avail)
-	bob := b.connect(t, "bob@x", avail)
-	carol := b.connect(t, "carol@x", avail)
+	a, b, alice, bob, carol := aliceOnABobAndCarolOnB(t)
 
 	must(t, alice.s.Join(ctx, core.JoinOptions{Room: "lobby", Nick: "al"}))
 	alice.await("alice's snapshot", func(ev core.Event) bool { _, ok := ev.(core.RoomSnapshot); return ok })
@@ -150,12 +145,7 @@ func TestRoomAcrossNodes(t *testing.T) {
 // node a, between an occupant there and occupants of node b, both ways and
 // between two sessions of b (decided at the home, carried by the bus).
 func TestRoomPrivateAcrossNodes(t *testing.T) {
-	url := natsServer(t).ClientURL()
-	d := newDomain(t, "alice@x", "bob@x", "carol@x")
-	a, b := d.start(url, "a", nil), d.start(url, "b", nil)
-	alice := a.connect(t, "alice@x", avail)
-	bob := b.connect(t, "bob@x", avail)
-	carol := b.connect(t, "carol@x", avail)
+	_, _, alice, bob, carol := aliceOnABobAndCarolOnB(t)
 	must(t, alice.s.Join(ctx, core.JoinOptions{Room: "lobby", Nick: "al"}))
 	alice.await("alice's snapshot", func(ev core.Event) bool { _, ok := ev.(core.RoomSnapshot); return ok })
 	for _, c := range []struct {
@@ -186,4 +176,14 @@ func TestRoomPrivateAcrossNodes(t *testing.T) {
 	if _, err := bob.s.RoomPrivate(ctx, "lobby", "nobody", "p4", "x"); core.CodeOf(err) != core.CodeNotFound {
 		t.Fatalf("to nobody, from b: %v", err)
 	}
+}
+
+// aliceOnABobAndCarolOnB starts nodes a and b of one domain on a NATS
+// server, with alice connected to a and bob and carol to b.
+func aliceOnABobAndCarolOnB(t *testing.T) (a, b *node, alice, bob, carol *client) {
+	t.Helper()
+	url := natsServer(t).ClientURL()
+	d := newDomain(t, "alice@x", "bob@x", "carol@x")
+	a, b = d.start(url, "a", nil), d.start(url, "b", nil)
+	return a, b, a.connect(t, "alice@x", avail), b.connect(t, "bob@x", avail), b.connect(t, "carol@x", avail)
 }

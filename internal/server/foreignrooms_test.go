@@ -7,6 +7,22 @@ import (
 	"github.com/presenced/presenced/client"
 )
 
+// keepLounge connects bob (JSON, dnd "host") and has him make the room
+// lounge, with the subject "tea" and one message of history.
+func keepLounge(t *testing.T, bob *client.Client) *client.Session {
+	t.Helper()
+	ctx := tctx(t)
+	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "dnd", "status": "host"}})
+	must(t, err)
+	_, err = bws.Request(ctx, "subject", map[string]any{"room": "lounge", "subject": "tea"})
+	must(t, err)
+	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "before you came"})
+	must(t, err)
+	return bws
+}
+
 // TestJoinRoomOfAnotherDomain: alice's XMPP client on a.test joins a room
 // kept by b.test, where bob (a JSON-protocol user of b.test) is: she gets
 // its occupants, history and subject, they talk both ways, a refusal of
@@ -30,15 +46,7 @@ func TestJoinRoomOfAnotherDomain(t *testing.T) {
 	_, err = alice.SubscriptionAction(ctx, "carol@a.test", "approve")
 	must(t, err)
 
-	// bob keeps the room lounge on b.test
-	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
-	must(t, err)
-	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "dnd", "status": "host"}})
-	must(t, err)
-	_, err = bws.Request(ctx, "subject", map[string]any{"room": "lounge", "subject": "tea"})
-	must(t, err)
-	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "before you came"})
-	must(t, err)
+	bws := keepLounge(t, bob) // bob keeps the room lounge on b.test
 
 	// alice's XMPP client joins it as it would a room of her own server
 	ax, in := xmppFederated(t, a, "alice@a.test/desk")
@@ -161,14 +169,7 @@ func TestJSONJoinsRoomOfAnotherDomain(t *testing.T) {
 	a, b := federatedWith(t, true)
 	ctx := tctx(t)
 	alice, bob := a.account(t, "alice@a.test"), b.account(t, "bob@b.test")
-	bws, err := bob.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
-	must(t, err)
-	_, err = bws.Request(ctx, "join", map[string]any{"room": "lounge", "nick": "bob", "presence": map[string]any{"availability": "dnd", "status": "host"}})
-	must(t, err)
-	_, err = bws.Request(ctx, "subject", map[string]any{"room": "lounge", "subject": "tea"})
-	must(t, err)
-	_, err = bws.Request(ctx, "room_message", map[string]any{"room": "lounge", "body": "before you came"})
-	must(t, err)
+	bws := keepLounge(t, bob)
 
 	const room = "lounge@conference.b.test"
 	aws, err := alice.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available", Status: "json"}})
