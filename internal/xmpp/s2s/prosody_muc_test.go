@@ -15,7 +15,7 @@ import (
 // session of hers joins the same room (core/foreignview.go): one snapshot
 // with carol, itself, the history and the subject; carol's message, change
 // and new subject as a message, a diff and a subject event; its message
-// reaches carol; it leaves. Prosody reaches
+// reaches carol; private messages cross both ways; it leaves. Prosody reaches
 // presenced as in TestProsodyInterop (its hosts file, port 5269, dialback
 // over self-signed certificates: the component inherits mod_dialback and
 // mod_tls); presenced reaches the component by a static route.
@@ -103,6 +103,18 @@ func TestProsodyMUC(t *testing.T) {
 	j.await("the new subject", func(ev core.Event) bool {
 		s, ok := ev.(core.RoomSubjectEvent)
 		return ok && s.Subject == "later" && s.Nick == "carol"
+	})
+	// private messages through Prosody's room, both ways
+	if _, err := j.s.RoomPrivate(ctx, room, "carol", "pm1", "psst carol"); err != nil {
+		t.Fatal(err)
+	}
+	expect("jay's private message", func(s string) bool {
+		return strings.Contains(s, "psst carol") && strings.Contains(s, "lounge@conference.p.test/jay") && strings.Contains(s, `type="chat"`)
+	})
+	send(`<message to='lounge@conference.p.test/jay' type='chat'><body>psst jay</body></message>`)
+	j.await("carol's private message", func(ev core.Event) bool {
+		p, ok := ev.(core.RoomPrivateEvent)
+		return ok && p.Room == room && p.Nick == "carol" && p.Body == "psst jay"
 	})
 	if err := j.s.Leave(ctx, room); err != nil {
 		t.Fatal(err)
