@@ -73,6 +73,36 @@ type ForeignRoomContent struct {
 
 func (c *ForeignRoomContent) has(code int) bool { return c != nil && slices.Contains(c.Codes, code) }
 
+// bounded is a copy of what a room of another domain said, its texts cut
+// to the bounds of rooms here (the other server's may be larger), so that
+// the JSON frames made of it stay as small as a room here makes them.
+func bounded(in *ForeignRoomContent) *ForeignRoomContent {
+	var c ForeignRoomContent
+	if in != nil {
+		c = *in
+	}
+	cut := func(s *string, n int) {
+		if len(*s) > n {
+			*s = strings.ToValidUTF8((*s)[:n], "")
+		}
+	}
+	cut(&c.Presence.Status, MaxStatus)
+	cut(&c.Body, MaxMessageBody)
+	cut(&c.Why, MaxRoomReason)
+	cut(&c.By, MaxNick)
+	if c.Address != "" { // the room's word for the occupant's address: shown only if it is one
+		c.Address, _ = addr.Bare(c.Address)
+	}
+	cut(&c.Affiliation, 16)
+	cut(&c.Role, 16)
+	cut(&c.Condition, 64)
+	if c.Subject != nil && len(*c.Subject) > MaxSubject {
+		s := strings.ToValidUTF8((*c.Subject)[:MaxSubject], "")
+		c.Subject = &s
+	}
+	return &c
+}
+
 // foreignView is a JSON session's reading of a room of another domain.
 type foreignView struct {
 	snap      *RoomSnapshot       // being gathered, from the join until the subject; nil once sent
@@ -213,10 +243,7 @@ func (r *foreignRoom) read(st ForeignStanza, lim RoomLimits, now time.Time) []Ev
 	if v == nil {
 		return nil
 	}
-	c := st.Room
-	if c == nil {
-		c = &ForeignRoomContent{}
-	}
+	c := bounded(st.Room)
 	_, nick, _ := strings.Cut(st.From, "/")
 	switch st.Kind {
 	case StanzaPresence:

@@ -3,8 +3,10 @@ package core
 import (
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // TestForeignRoomJSONSession: a JSON session joins a room of another
@@ -200,5 +202,33 @@ func TestForeignRoomJSONBounds(t *testing.T) {
 	s := snaps[0]
 	if len(s.Occupants) != lim.ListBound || s.Count != maxForeignKnown+1 || len(s.History) != lim.HistoryCount || s.History[0].Body != "m10" {
 		t.Fatalf("snapshot: %d listed, count %d, %d history from %q", len(s.Occupants), s.Count, len(s.History), s.History[0].Body)
+	}
+}
+
+// TestForeignRoomContentBounded: what a room of another domain says is
+// cut to the bounds of rooms here before it becomes a JSON frame, and an
+// address that is none is not shown.
+func TestForeignRoomContentBounded(t *testing.T) {
+	long := strings.Repeat("é", 40000) // two bytes a rune: cuts fall inside runes too
+	subject := long
+	c := bounded(&ForeignRoomContent{Presence: Presence{Status: long}, Body: long, Subject: &subject, Why: long, By: long,
+		Address: "not an address", Affiliation: long, Role: long, Condition: long})
+	for name, s := range map[string]struct {
+		v   string
+		max int
+	}{"status": {c.Presence.Status, MaxStatus}, "body": {c.Body, MaxMessageBody}, "subject": {*c.Subject, MaxSubject},
+		"why": {c.Why, MaxRoomReason}, "by": {c.By, MaxNick}, "affiliation": {c.Affiliation, 16}, "role": {c.Role, 16}, "condition": {c.Condition, 64}} {
+		if len(s.v) > s.max || len(s.v) < s.max-1 || !utf8.ValidString(s.v) {
+			t.Errorf("%s: %d bytes (bound %d), valid %v", name, len(s.v), s.max, utf8.ValidString(s.v))
+		}
+	}
+	if c.Address != "" || subject != long {
+		t.Errorf("address %q; the original subject changed: %v", c.Address, subject != long)
+	}
+	if c := bounded(&ForeignRoomContent{Address: "Bob@B.test"}); c.Address != "bob@b.test" {
+		t.Errorf("address %q", c.Address)
+	}
+	if c := bounded(nil); c == nil || c.Body != "" {
+		t.Errorf("nil read as %+v", c)
 	}
 }
