@@ -106,12 +106,16 @@ export interface Occupant {
 
 export interface RoomMessage extends Frame { type: "room_message"; room: string; nick: string; body: string; sent: string }
 
+/** A private message from the occupant nick, through the room. */
+export interface RoomPrivate extends Frame { type: "room_private"; room: string; id?: string; nick: string; body: string; sent: string }
+
 export interface RoomSnapshot extends Frame {
   type: "room_snapshot";
   room: string;
   created?: boolean;
   count: number;
-  mode: "open" | "members";
+  /** Absent for a room of another domain (joined by its address, room@service). */
+  mode?: "open" | "members";
   self: Occupant;
   occupants: Occupant[];
   subject?: string;
@@ -141,7 +145,7 @@ export interface Room {
   self: Occupant;
   occupants: Map<string, Occupant>;
   count: number;
-  mode: "open" | "members";
+  mode?: "open" | "members";
   subject: string;
   subject_by: string;
   /** The snapshot's history, then the messages received (the last roomMessages). */
@@ -202,6 +206,7 @@ export interface PresencedEventMap {
   room_snapshot: CustomEvent<RoomSnapshot>;
   room_diff: CustomEvent<RoomDiff>;
   room_message: CustomEvent<RoomMessage>;
+  room_private: CustomEvent<RoomPrivate>;
   room_subject: CustomEvent<RoomSubject>;
   room_left: CustomEvent<RoomLeft>;
   room_invite: CustomEvent<RoomInvite>;
@@ -265,6 +270,8 @@ export declare class Presenced extends EventTarget {
   join(room: string, nick: string, options?: JoinOptions): Promise<Reply>;
   leave(room: string): Promise<Reply>;
   sendToRoom(room: string, body: string): Promise<Reply>;
+  /** A private message to the occupant nick, through the room. */
+  sendPrivate(room: string, nick: string, body: string): Promise<Reply>;
   setSubject(room: string, subject: string): Promise<Reply>;
   kick(room: string, nick: string, reason?: string): Promise<Reply>;
   ban(room: string, who: string | { address: string }, reason?: string): Promise<Reply>;

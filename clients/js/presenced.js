@@ -549,6 +549,9 @@ export class Presenced extends EventTarget {
     return r;
   }
   sendToRoom(room, body) { return this.request("room_message", { room, body }); }
+  // sendPrivate sends the occupant nick a private message through the room
+  // (a room_private event for it).
+  sendPrivate(room, nick, body) { return this.request("room_private", { room, nick, body }); }
   setSubject(room, subject) { return this.request("subject", { room, subject }); }
   kick(room, nick, reason) { return this.request("kick", reason ? { room, nick, reason } : { room, nick }); }
   // ban by an occupant's nick, or by {address} (an address or handle)

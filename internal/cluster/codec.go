@@ -31,7 +31,7 @@ var eventTypes = map[string]reflect.Type{}
 func init() {
 	for _, ev := range []core.Event{core.Snapshot{}, core.PresenceEvent{}, core.SubscriptionEvent{}, core.PrivacyEvent{},
 		core.MessageEvent{}, core.ContactEvent{}, core.PersonalEvent{}, core.Goaway{}, core.CallEvent{},
-		core.RoomSnapshot{}, core.RoomDiff{}, core.RoomMessageEvent{}, core.RoomSubjectEvent{}, core.RoomLeft{}, core.RoomInvite{}} {
+		core.RoomSnapshot{}, core.RoomDiff{}, core.RoomMessageEvent{}, core.RoomSubjectEvent{}, core.RoomLeft{}, core.RoomInvite{}, core.RoomPrivateEvent{}} {
 		eventTypes[reflect.TypeOf(ev).Name()] = reflect.TypeOf(ev)
 	}
 }

@@ -30,12 +30,7 @@ func roomMessage(room, id string) func(core.Event) bool {
 // subject; carol leaves from B and alice sees it; alice kicks bob. When A dies, bob, back in the
 // room, is told he left it; his next join makes B the room's home.
 func TestRoomAcrossNodes(t *testing.T) {
-	url := natsServer(t).ClientURL()
-	d := newDomain(t, "alice@x", "bob@x", "carol@x")
-	a, b := d.start(url, "a", nil), d.start(url, "b", nil)
-	alice := a.connect(t, "alice@x", avail)
-	bob := b.connect(t, "bob@x", avail)
-	carol := b.connect(t, "carol@x", avail)
+	a, b, alice, bob, carol := aliceOnABobAndCarolOnB(t)
 
 	must(t, alice.s.Join(ctx, core.JoinOptions{Room: "lobby", Nick: "al"}))
 	alice.await("alice's snapshot", func(ev core.Event) bool { _, ok := ev.(core.RoomSnapshot); return ok })
@@ -144,4 +139,51 @@ func TestRoomAcrossNodes(t *testing.T) {
 	if snap.Count != 1 || snap.Subject != "topic" || len(snap.History) < 2 {
 		t.Fatalf("the room taken over by b: %+v", snap)
 	}
+}
+
+// TestRoomPrivateAcrossNodes: private messages through a room kept by
+// node a, between an occupant there and occupants of node b, both ways and
+// between two sessions of b (decided at the home, carried by the bus).
+func TestRoomPrivateAcrossNodes(t *testing.T) {
+	_, _, alice, bob, carol := aliceOnABobAndCarolOnB(t)
+	must(t, alice.s.Join(ctx, core.JoinOptions{Room: "lobby", Nick: "al"}))
+	alice.await("alice's snapshot", func(ev core.Event) bool { _, ok := ev.(core.RoomSnapshot); return ok })
+	for _, c := range []struct {
+		s    *client
+		nick string
+	}{{bob, "bo"}, {carol, "ca"}} {
+		must(t, c.s.s.Join(ctx, core.JoinOptions{Room: "lobby", Nick: c.nick}))
+		c.s.await("its snapshot", func(ev core.Event) bool { _, ok := ev.(core.RoomSnapshot); return ok })
+	}
+	private := func(from, body string) func(core.Event) bool {
+		return func(ev core.Event) bool {
+			p, ok := ev.(core.RoomPrivateEvent)
+			return ok && p.Room == "lobby" && p.Nick == from && p.Body == body
+		}
+	}
+	if n, err := bob.s.RoomPrivate(ctx, "lobby", "al", "p1", "from b to a"); err != nil || n != 1 {
+		t.Fatalf("bob's private message: %d, %v", n, err)
+	}
+	alice.await("bob's private message, on a", private("bo", "from b to a"))
+	if n, err := alice.s.RoomPrivate(ctx, "lobby", "ca", "p2", "from a to b"); err != nil || n != 1 {
+		t.Fatalf("alice's private message: %d, %v", n, err)
+	}
+	carol.await("alice's private message, on b", private("al", "from a to b"))
+	if n, err := carol.s.RoomPrivate(ctx, "lobby", "bo", "p3", "within b"); err != nil || n != 1 {
+		t.Fatalf("carol's private message: %d, %v", n, err)
+	}
+	bob.await("carol's private message, through a", private("ca", "within b"))
+	if _, err := bob.s.RoomPrivate(ctx, "lobby", "nobody", "p4", "x"); core.CodeOf(err) != core.CodeNotFound {
+		t.Fatalf("to nobody, from b: %v", err)
+	}
+}
+
+// aliceOnABobAndCarolOnB starts nodes a and b of one domain on a NATS
+// server, with alice connected to a and bob and carol to b.
+func aliceOnABobAndCarolOnB(t *testing.T) (a, b *node, alice, bob, carol *client) {
+	t.Helper()
+	url := natsServer(t).ClientURL()
+	d := newDomain(t, "alice@x", "bob@x", "carol@x")
+	a, b = d.start(url, "a", nil), d.start(url, "b", nil)
+	return a, b, a.connect(t, "alice@x", avail), b.connect(t, "bob@x", avail), b.connect(t, "carol@x", avail)
 }

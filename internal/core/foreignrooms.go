@@ -55,6 +55,11 @@ type ForeignStanza struct {
 	// the client as a room shutting down would. Nothing else is set
 	// but From (the occupant address it had) and To.
 	Lost bool
+	// Room is what the stanza says, read rather than carried as XML, for
+	// sessions that take no XML (the JSON protocol, foreignview.go): set
+	// by a JSON session's stanza instead of Payload, and by the federation
+	// beside Payload on a room's stanza. Nil: nothing read.
+	Room *ForeignRoomContent
 }
 
 func (ForeignStanza) isEvent() {}
@@ -76,6 +81,7 @@ type foreignRoom struct {
 	room  string // its bare address, normalised
 	nick  string // the nickname the session last sent it
 	state uint8
+	view  *foreignView // a JSON session's reading of the room (foreignview.go); nil for XMPP
 }
 
 const (
@@ -213,22 +219,32 @@ func checkForeign(st *ForeignStanza) error {
 // no join: the caller then routes st as any other stanza. A room the user
 // blocks is refused (CodeUnavailable), as one nobody could reach.
 func (s *Session) ToForeignRoom(st ForeignStanza) error {
-	h := s.hub
 	room, nick, err := addr.Parse(st.To)
-	if err != nil || !h.Remote(room) {
+	if err != nil || !s.hub.Remote(room) {
 		return errNotForeign
 	}
+	defer s.hub.lock(s.Account)()
+	if !s.payloads { // a room's stanzas pass as XML: XMPP sessions only
+		if s.foreignAt(room) < 0 && !st.Join {
+			return errNotForeign
+		}
+		return Errorf(CodeInvalid, "this session does not take a room's stanzas")
+	}
+	return s.toForeignLocked(st, room, nick)
+}
+
+// toForeignLocked sends st, to room (nick: its resource, if any), for
+// ToForeignRoom and the JSON session's room calls (foreignview.go); the
+// caller holds s's account lock.
+func (s *Session) toForeignLocked(st ForeignStanza, room, nick string) error {
+	h := s.hub
 	join := st.Kind == StanzaPresence && st.Type == "" && st.Join && nick != ""
-	defer h.lock(s.Account)()
 	i := s.foreignAt(room)
 	if i < 0 && !join {
 		return errNotForeign // not a room's business: decided as any stanza
 	}
 	if s.ended.Load() {
 		return errSessionGone
-	}
-	if !s.payloads { // a room's stanzas pass as XML: XMPP sessions only
-		return Errorf(CodeInvalid, "this session does not take a room's stanzas")
 	}
 	if err := checkForeign(&st); err != nil {
 		return err
@@ -282,6 +298,9 @@ func (s *Session) noteSentLocked(i int, st ForeignStanza, nick string) {
 	case r.state == foreignLeaving:
 		r.state = foreignJoining
 	}
+	if !s.payloads && r.state == foreignJoining {
+		r.view = newForeignView() // a join: the room's answer is read afresh
+	}
 }
 
 // dropLeavingLocked forgets one room s left whose confirmation never came,
@@ -331,7 +350,13 @@ func (h *Hub) FromForeignRoom(ctx context.Context, st ForeignStanza) error {
 	if !AllowForeignRoom(f, ForeignReceive) {
 		return errNotForeign
 	}
-	h.deliver(delivery{ev: st, subject: lu, flow: FlowMessage, viewer: local, to: []Target{s.target()}})
+	evs := []Event{st}
+	if !s.payloads { // a JSON session: the room events it reads as (foreignview.go)
+		evs = s.foreignLocked()[i].read(st, h.roomLimits(), h.clock.Now())
+	}
+	for _, ev := range evs {
+		h.deliver(delivery{ev: ev, subject: lu, flow: FlowMessage, viewer: local, to: []Target{s.target()}})
+	}
 	if st.Kind != StanzaPresence {
 		return nil
 	}
@@ -379,14 +404,22 @@ func (h *Hub) foreignDomainGone(domain string) {
 				continue
 			}
 			if r.state != foreignLeaving {
-				st := ForeignStanza{Kind: StanzaPresence, Type: "unavailable", From: r.room + "/" + r.nick, To: s.Address(), Lost: true}
-				h.deliver(delivery{ev: st, subject: s.user, flow: FlowMessage, viewer: s.Account, to: []Target{s.target()}})
+				var ev Event = ForeignStanza{Kind: StanzaPresence, Type: "unavailable", From: r.room + "/" + r.nick, To: s.Address(), Lost: true}
+				if !s.payloads {
+					ev = RoomLeft{Room: r.room, Nick: r.nick, Reason: LeftGone, Why: whyLost}
+				}
+				h.deliver(delivery{ev: ev, subject: s.user, flow: FlowMessage, viewer: s.Account, to: []Target{s.target()}})
 			}
 			h.dropForeignLocked(s, i)
 		}
 		unlock()
 	}
 }
+
+// InForeignRooms reports whether a local session is in a room of domain
+// (or joining it): the federation reads stanzas from there as a room's
+// only then.
+func (h *Hub) InForeignRooms(domain string) bool { return h.foreignOnline(domain) }
 
 // foreignOnline reports whether a session is in a room of domain: the
 // federation keeps watching the domain's server meanwhile.

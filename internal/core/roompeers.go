@@ -304,6 +304,8 @@ func (h *Hub) standInStep(ctx context.Context, x *Session, st RoomStep) (n int, 
 		return x.RoomSend(ctx, st.Room, st.ID, st.Text)
 	case roomSubject:
 		err = x.SetSubject(ctx, st.Room, st.Text)
+	case roomPrivate:
+		return x.RoomPrivate(ctx, st.Room, st.Nick, st.ID, st.Text)
 	case roomKick:
 		err = x.Kick(ctx, st.Room, st.Nick, st.Text)
 	case roomMode:
@@ -413,6 +415,8 @@ func roomOfEvent(ev Event) string {
 	case RoomSubjectEvent:
 		return ev.Room
 	case RoomLeft:
+		return ev.Room
+	case RoomPrivateEvent:
 		return ev.Room
 	}
 	return ""

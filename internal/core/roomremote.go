@@ -181,3 +181,26 @@ func (h *Hub) dropStandIns(match func(k string, x *Session) bool) {
 		unlock()
 	}
 }
+
+// RemoteRooms lists the rooms a user (or server) of another domain sees
+// in the rooms service's disco#items: presenced's own open rooms, as a
+// local stranger sees them.
+func (h *Hub) RemoteRooms(ctx context.Context) ([]RoomInfo, error) { return h.openRooms(ctx, "") }
+
+// RemoteRoomInfo describes a room here (disco#info) to from, an address of
+// another domain (an account's, or a server's own: a stranger to every
+// room), as to a local account: a members-only room only if it names from's
+// account; not_found alike for a room that does not exist.
+func (h *Hub) RemoteRoomInfo(ctx context.Context, from, room string) (RoomInfo, error) {
+	account := ""
+	if strings.Contains(from, "@") {
+		bare, _, err := addr.Parse(from)
+		if err != nil || !h.Remote(bare) {
+			return RoomInfo{}, Errorf(CodeInvalid, "from: an address of another domain is required")
+		}
+		account = bare
+	} else if d, _, _ := strings.Cut(from, "/"); h.Serves(d) {
+		return RoomInfo{}, Errorf(CodeInvalid, "from: an address of another domain is required")
+	}
+	return h.roomInfoFor(ctx, "", account, room)
+}

@@ -101,3 +101,43 @@ func TestRemoteAffiliations(t *testing.T) {
 	}
 	e.must(remoteJoin(h2, "frank@c.test/w", "club", "frank"))
 }
+
+// TestRemoteRoomInfo: what disco tells a user (or server) of another
+// domain about the rooms here is what it tells a local account that the
+// rooms name as they name it: open rooms to anyone, a members-only room
+// only to an account it names (not a banned one), nothing about a room
+// that does not exist; the listing holds open rooms only.
+func TestRemoteRoomInfo(t *testing.T) {
+	e, _ := fedEnv(t)
+	h := e.hub
+	alice := e.connect("alice@a.test", avail)
+	e.must(alice.s.Join(ctx, JoinOptions{Room: "lounge", Nick: "alice", History: -1}))
+	e.must(alice.s.Join(ctx, JoinOptions{Room: "club", Nick: "alice", History: -1}))
+	e.must(alice.s.SetRoomMode(ctx, "club", store.RoomMembers))
+	e.must(alice.s.SetAffiliation(ctx, "club", RoomWho{Address: "bob@b.test"}, store.AffMember, ""))
+	e.must(alice.s.SetAffiliation(ctx, "club", RoomWho{Address: "eve@b.test"}, store.AffOutcast, ""))
+
+	for _, c := range []struct {
+		from, room string
+		code       Code // "" : shown
+	}{
+		{"dave@b.test/x", "lounge", ""},
+		{"b.test", "lounge", ""},
+		{"dave@b.test/x", "club", CodeNotFound},
+		{"b.test", "club", CodeNotFound},
+		{"eve@b.test/x", "club", CodeNotFound},
+		{"bob@b.test/x", "club", ""},
+		{"bob@b.test", "nowhere", CodeNotFound},
+		{"carol@a.test/x", "lounge", CodeInvalid},
+		{"a.test", "lounge", CodeInvalid},
+	} {
+		info, err := h.RemoteRoomInfo(ctx, c.from, c.room)
+		if (err == nil) != (c.code == "") || err != nil && CodeOf(err) != c.code || err == nil && (info.Name != c.room || info.Count != 1) {
+			t.Errorf("RemoteRoomInfo(%s, %s) = %+v, %v; want code %q", c.from, c.room, info, err, c.code)
+		}
+	}
+	rooms, err := h.RemoteRooms(ctx)
+	if err != nil || len(rooms) != 1 || rooms[0].Name != "lounge" {
+		t.Fatalf("RemoteRooms = %+v, %v", rooms, err)
+	}
+}

@@ -206,6 +206,9 @@ func roomName(name string) (string, error) {
 		return "", Errorf(CodeInvalid, "room must be 1 to %d bytes", MaxRoomName)
 	}
 	for _, c := range []byte(name) {
+		if c == '@' {
+			return "", foreignOnly(name)
+		}
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
 			return "", Errorf(CodeInvalid, "room may hold letters, digits, '.', '_' and '-' only")
 		}
@@ -367,6 +370,9 @@ type JoinOptions struct {
 func (s *Session) Join(ctx context.Context, o JoinOptions) error {
 	if err := s.may(ScopeRooms); err != nil {
 		return err
+	}
+	if isForeignRoom(o.Room) {
+		return s.joinForeign(o) // room@service: another domain's (foreignview.go)
 	}
 	name, err := roomName(o.Room)
 	if err != nil {
@@ -535,6 +541,9 @@ func (h *Hub) roomsOf(s *Session) []*room {
 // Leave takes s out of a room: it is sent RoomLeft, the others see it go
 // in the next diff.
 func (s *Session) Leave(ctx context.Context, room string) error {
+	if isForeignRoom(room) {
+		return s.leaveForeign(room)
+	}
 	h := s.hub
 	if _, err, ok := h.stepElsewhere(ctx, s, room, RoomStep{Op: roomLeave}); ok {
 		return err
@@ -625,6 +634,9 @@ func (s *Session) RoomSend(ctx context.Context, room, id, body string) (int, err
 	if body == "" {
 		return 0, Errorf(CodeInvalid, "body is required")
 	}
+	if isForeignRoom(room) { // delivered by the room's server: none counted here
+		return 0, s.sendForeign(room, "", id, ForeignRoomContent{Body: body})
+	}
 	if a, err, ok := s.hub.stepElsewhere(ctx, s, room, RoomStep{Op: roomSend, ID: id, Text: body}); ok {
 		return a.Sessions, err
 	}
@@ -694,6 +706,9 @@ func (h *Hub) moderatorLocked(r *room, s *Session, what RoomFlow) (*occupant, er
 
 // SetSubject sets a room's subject (owners and admins).
 func (s *Session) SetSubject(ctx context.Context, room, subject string) error {
+	if isForeignRoom(room) {
+		return s.sendForeign(room, "", "", ForeignRoomContent{Subject: &subject})
+	}
 	if _, err, ok := s.hub.stepElsewhere(ctx, s, room, RoomStep{Op: roomSubject, Text: subject}); ok {
 		return err
 	}
@@ -1095,6 +1110,9 @@ func (h *Hub) admitInvitee(ctx context.Context, r *room, s *Session, bare string
 // from s's node: the account's node decides when it has no session here.
 func (h *Hub) deliverInvite(s *Session, room, bare, why string) (int, error) {
 	ev := RoomInvite{Room: room, From: s.Address(), Reason: why}
+	if h.Remote(bare) {
+		return h.inviteRemote(s, ev, bare) // over federation (roominvites.go)
+	}
 	if h.cfg.Peers != nil && h.live(bare) == nil && h.cfg.Peers.Holds(bare) {
 		return h.inviteToPeer(s, ev, bare) // roompeers.go
 	}
@@ -1152,8 +1170,13 @@ func (s *Session) Rooms(ctx context.Context) ([]RoomInfo, error) {
 	if err := s.may(ScopeRooms); err != nil {
 		return nil, err
 	}
-	h := s.hub
-	rs, err := h.store.ListRooms(ctx, s.channel.App, h.roomLimits().Listed)
+	return s.hub.openRooms(ctx, s.channel.App)
+}
+
+// openRooms lists the open rooms of a namespace (members-only rooms are
+// hidden, whoever asks).
+func (h *Hub) openRooms(ctx context.Context, app string) ([]RoomInfo, error) {
+	rs, err := h.store.ListRooms(ctx, app, h.roomLimits().Listed)
 	if err != nil {
 		return nil, err
 	}
@@ -1173,26 +1196,32 @@ func (s *Session) RoomInfo(ctx context.Context, room string) (RoomInfo, error) {
 	if err := s.may(ScopeRooms); err != nil {
 		return RoomInfo{}, err
 	}
+	return s.hub.roomInfoFor(ctx, s.channel.App, s.Account, room)
+}
+
+// roomInfoFor describes a room of app's namespace to account (of this
+// server's domains or another's): a members-only room only if it names
+// the account (and does not ban it).
+func (h *Hub) roomInfoFor(ctx context.Context, app, account, room string) (RoomInfo, error) {
 	name, err := roomName(room)
 	if err != nil {
 		return RoomInfo{}, err
 	}
-	h := s.hub
-	cfg, err := h.store.GetRoom(ctx, s.channel.App, name)
+	cfg, err := h.store.GetRoom(ctx, app, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return RoomInfo{}, errNotInRoom
 	}
 	if err != nil {
 		return RoomInfo{}, err
 	}
-	if cfg.Mode == store.RoomMembers && cfg.Owner != s.Account {
-		affs, err := h.store.Affiliations(ctx, s.channel.App, name)
+	if cfg.Mode == store.RoomMembers && cfg.Owner != account {
+		affs, err := h.store.Affiliations(ctx, app, name)
 		if err != nil {
 			return RoomInfo{}, err
 		}
 		named := false
 		for _, a := range affs {
-			named = named || a.Account == s.Account && a.Affiliation != store.AffOutcast
+			named = named || a.Account == account && a.Affiliation != store.AffOutcast
 		}
 		if !named {
 			return RoomInfo{}, errNotInRoom

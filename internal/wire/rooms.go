@@ -66,6 +66,9 @@ var roomOps = map[string]func(context.Context, *core.Session, ClientFrame) (int,
 	"room_config": func(ctx context.Context, s *core.Session, f ClientFrame) (int, error) {
 		return 0, s.SetRoomMode(ctx, f.Room, f.Mode)
 	},
+	"room_private": func(ctx context.Context, s *core.Session, f ClientFrame) (int, error) {
+		return s.RoomPrivate(ctx, f.Room, f.Nick, f.ID, f.Body)
+	},
 	"invite": func(ctx context.Context, s *core.Session, f ClientFrame) (int, error) {
 		return s.Invite(ctx, f.Room, f.To, f.Reason)
 	},
@@ -116,7 +119,7 @@ type roomSnapshotFrame struct {
 	Self      OccupantJSON      `json:"self"`
 	Occupants []OccupantJSON    `json:"occupants"`
 	Count     int               `json:"count"`
-	Mode      string            `json:"mode"`
+	Mode      string            `json:"mode,omitempty"` // "" for a room of another domain (not known)
 	Subject   string            `json:"subject,omitempty"`
 	SubjectBy string            `json:"subject_by,omitempty"`
 	History   []RoomMessageJSON `json:"history"`
@@ -167,6 +170,17 @@ type roomInviteFrame struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// roomPrivateFrame is a private message from an occupant (Nick).
+type roomPrivateFrame struct {
+	Type string    `json:"type"`
+	Seq  uint64    `json:"seq"`
+	Room string    `json:"room"`
+	ID   string    `json:"id,omitempty"`
+	Nick string    `json:"nick"`
+	Body string    `json:"body"`
+	Sent time.Time `json:"sent"`
+}
+
 // roomEvent encodes a room event, nil for other events. A diff or a
 // message shared by many sessions is encoded once (its Memo).
 func roomEvent(d core.Delivery) []byte {
@@ -193,6 +207,8 @@ func roomEvent(d core.Delivery) []byte {
 		return mustJSON(roomLeftFrame{Type: "room_left", Seq: d.Seq, Room: ev.Room, Nick: ev.Nick, Reason: ev.Reason, By: ev.By, Why: ev.Why})
 	case core.RoomInvite:
 		return mustJSON(roomInviteFrame{Type: "room_invite", Seq: d.Seq, Room: ev.Room, From: ev.From, Reason: ev.Reason})
+	case core.RoomPrivateEvent:
+		return mustJSON(roomPrivateFrame{Type: "room_private", Seq: d.Seq, Room: ev.Room, ID: ev.ID, Nick: ev.Nick, Body: ev.Body, Sent: ev.Sent})
 	}
 	return nil
 }

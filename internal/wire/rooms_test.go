@@ -40,6 +40,8 @@ func TestRoomEventsEncode(t *testing.T) {
 		{core.RoomSubjectEvent{Room: "r", Subject: "s", Nick: "al"}, `{"type":"room_subject","seq":4,"room":"r","subject":"s","nick":"al"}`},
 		{core.RoomLeft{Room: "r", Nick: "bo", Reason: core.LeftKicked, By: "al"}, `{"type":"room_left","seq":4,"room":"r","nick":"bo","reason":"kicked","by":"al"}`},
 		{core.RoomInvite{Room: "r", From: "a@x/w", Reason: "come"}, `{"type":"room_invite","seq":4,"room":"r","from":"a@x/w","reason":"come"}`},
+		{core.RoomPrivateEvent{Room: "r", Nick: "al", ID: "p", Body: "psst", Sent: sent}, `{"type":"room_private","seq":4,"room":"r","id":"p","nick":"al","body":"psst","sent":"2026-12-02T10:00:00Z"}`},
+		{core.RoomSnapshot{Room: "lounge@conference.b.test", Self: occ, Count: 1}, `{"type":"room_snapshot","seq":4,"room":"lounge@conference.b.test","self":{"nick":"al","availability":"away","status":"tea","metadata":{"x":1},"affiliation":"owner","role":"moderator"},"occupants":[],"count":1,"history":[]}`},
 	} {
 		ev, want := c.ev, c.want
 		m := (*core.Memo)(nil)

@@ -63,7 +63,7 @@ func (c *conn) deliver(ev core.Event) error {
 				return err
 			}
 		}
-	case core.RoomSnapshot, core.RoomDiff, core.RoomMessageEvent, core.RoomSubjectEvent, core.RoomLeft, core.RoomInvite:
+	case core.RoomSnapshot, core.RoomDiff, core.RoomMessageEvent, core.RoomSubjectEvent, core.RoomLeft, core.RoomInvite, core.RoomPrivateEvent:
 		return c.mucEvent(ev) // muc.go
 	case core.ForeignStanza:
 		return c.foreignEvent(ev) // a room of another domain (foreign.go)

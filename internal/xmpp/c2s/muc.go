@@ -15,7 +15,6 @@ package c2s
 import (
 	"context"
 	"encoding/xml"
-	"strconv"
 	"strings"
 
 	"github.com/presenced/presenced/internal/core"
@@ -116,8 +115,19 @@ func (c *conn) onMUCMessage(el *xmlstream.Element, room, nick string) error {
 	if typ == core.TypeError {
 		return nil
 	}
-	if room == "" || nick != "" {
+	if room == "" {
 		return c.messageError(from, id, "cancel", "feature-not-implemented")
+	}
+	if nick != "" { // a private message to an occupant (§ 7.5)
+		body := el.Child(nsClient, "body")
+		if body == nil {
+			return nil // chat states and the like: not relayed
+		}
+		_, err := c.sess.RoomPrivate(ctx, room, nick, id, body.Text())
+		if core.CodeOf(err) == core.CodeNotFound {
+			return c.messageError(from, id, "cancel", "item-not-found") // not in the room, or no such occupant
+		}
+		return c.mucMessageError(from, id, err)
 	}
 	if x := el.Child(nsMUCUser, "x"); x != nil {
 		if inv := x.Child(nsMUCUser, "invite"); inv != nil {
@@ -199,51 +209,24 @@ func (c *conn) onMUCIQ(el *xmlstream.Element, room, nick string) error {
 }
 
 func (c *conn) mucDiscoInfo(ctx context.Context, rq iqRequest, room string) error {
-	q := xmlstream.New(nsDiscoInfo, "query")
-	feature := func(v string) { q.Add(xmlstream.New(nsDiscoInfo, "feature").Set("var", v)) }
 	if room == "" {
-		q.Add(xmlstream.New(nsDiscoInfo, "identity").Set("category", "conference").Set("type", "text").Set("name", "Rooms"))
-		for _, f := range []string{nsDiscoInfo, nsDiscoItem, nsMUC, nsConference} {
-			feature(f)
-		}
-		return c.iqResult(rq, q)
+		return c.iqResult(rq, muc.ServiceInfo())
 	}
 	info, err := c.sess.RoomInfo(ctx, room)
 	if err != nil {
 		return c.iqError(rq, "cancel", "item-not-found")
 	}
-	q.Add(xmlstream.New(nsDiscoInfo, "identity").Set("category", "conference").Set("type", "text").Set("name", info.Name))
-	feats := []string{nsDiscoInfo, nsDiscoItem, nsMUC, "muc_persistent", "muc_unmoderated", "muc_unsecured"}
-	if info.Mode == store.RoomMembers {
-		feats = append(feats, "muc_membersonly", "muc_nonanonymous", "muc_hidden")
-	} else {
-		feats = append(feats, "muc_open", "muc_semianonymous", "muc_public")
-	}
-	for _, f := range feats {
-		feature(f)
-	}
-	form := xmlstream.New(nsData, "x").Set("type", "result").
-		Add(dataField("FORM_TYPE", "hidden", "http://jabber.org/protocol/muc#roominfo")).
-		Add(dataField("muc#roominfo_subject", "", info.Subject)).
-		Add(dataField("muc#roominfo_occupants", "", strconv.Itoa(info.Count)))
-	return c.iqResult(rq, q.Add(form))
+	return c.iqResult(rq, muc.RoomInfo(info))
 }
 
-func dataField(v, typ, value string) *xmlstream.Element {
-	f := xmlstream.New(nsData, "field").Set("var", v)
-	if typ != "" {
-		f.Set("type", typ)
-	}
-	return f.Add(xmlstream.New(nsData, "value").AddText(value))
-}
+func dataField(v, typ, value string) *xmlstream.Element { return muc.DataField(v, typ, value) }
 
 func (c *conn) mucDiscoItems(ctx context.Context, rq iqRequest, room string) error {
-	q := xmlstream.New(nsDiscoItem, "query")
 	if room != "" { // occupants are not listed (§ 6.5 lets a service refuse)
 		if _, err := c.sess.RoomInfo(ctx, room); err != nil {
 			return c.iqError(rq, "cancel", "item-not-found")
 		}
-		return c.iqResult(rq, q)
+		return c.iqResult(rq, xmlstream.New(nsDiscoItem, "query"))
 	}
 	rooms, err := c.sess.Rooms(ctx)
 	if err != nil {
@@ -252,14 +235,7 @@ func (c *conn) mucDiscoItems(ctx context.Context, rq iqRequest, room string) err
 		}
 		return c.iqError(rq, "wait", "internal-server-error")
 	}
-	for _, r := range rooms {
-		name := r.Name
-		if r.Count > 0 {
-			name += " (" + strconv.Itoa(r.Count) + ")"
-		}
-		q.Add(xmlstream.New(nsDiscoItem, "item").Set("jid", c.roomJID(r.Name, "")).Set("name", name))
-	}
-	return c.iqResult(rq, q)
+	return c.iqResult(rq, c.muc().Items(rooms))
 }
 
 // mucAdmin applies the items of a muc#admin set (muc.AdminSet).
@@ -354,7 +330,11 @@ func mucItem(aff, role, jid string) *xmlstream.Element { return muc.Item(aff, ro
 // is this stream's own.
 func (c *conn) mucEvent(ev core.Event) error {
 	if ev, ok := ev.(core.RoomInvite); ok {
-		x := xmlstream.New(nsConference, "x").Set("jid", c.roomJID(ev.Room, ""))
+		jid := ev.Room // a room of another domain, by its address (an invitation from there)
+		if !strings.Contains(jid, "@") {
+			jid = c.roomJID(ev.Room, "")
+		}
+		x := xmlstream.New(nsConference, "x").Set("jid", jid)
 		if ev.Reason != "" {
 			x.Set("reason", ev.Reason)
 		}

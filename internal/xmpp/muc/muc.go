@@ -111,6 +111,16 @@ func (v Service) Groupchat(room string, m core.RoomHistoryItem, delayed bool) *x
 	return el
 }
 
+// Private is a private message from an occupant (§ 7.5): type chat, from
+// its occupant address, marked with an empty muc#user x.
+func (v Service) Private(ev core.RoomPrivateEvent) *xmlstream.Element {
+	el := xmlstream.New(v.NS, "message").Set("from", v.JID(ev.Room, ev.Nick)).Set("to", v.To).Set("type", core.TypeChat)
+	if ev.ID != "" {
+		el.Set("id", ev.ID)
+	}
+	return el.Add(xmlstream.New(v.NS, "body").AddText(ev.Body), xmlstream.New(NSUser, "x"))
+}
+
 // Subject is the room's subject, as set by nick.
 func (v Service) Subject(room, nick, subject string) *xmlstream.Element {
 	return xmlstream.New(v.NS, "message").Set("from", v.JID(room, nick)).Set("to", v.To).Set("type", "groupchat").
@@ -162,6 +172,8 @@ func (v Service) Stanzas(ev core.Event) []*xmlstream.Element {
 		out = append(out, v.Subject(ev.Room, ev.Nick, ev.Subject))
 	case core.RoomLeft:
 		out = append(out, v.Departure(ev.Room, ev.Self, ev.Reason, ev.By, ev.Why, true))
+	case core.RoomPrivateEvent:
+		out = append(out, v.Private(ev))
 	}
 	return out
 }

@@ -16,7 +16,8 @@ import (
 	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
-// foreignStanza is a local session's stanza to a room of another domain.
+// foreignStanza is a local session's stanza to a room of another domain:
+// an XMPP client's as it came, a JSON session's written from what it says.
 func (s *Server) foreignStanza(ev core.ForeignStanza) []*xmlstream.Element {
 	if !s.isLocal(bareOf(ev.From)) {
 		return nil // a server never relays
@@ -28,11 +29,15 @@ func (s *Server) foreignStanza(ev core.ForeignStanza) []*xmlstream.Element {
 	if ev.ID != "" {
 		el.Set("id", ev.ID)
 	}
+	if ev.Room != nil { // a JSON session's: written as an XMPP client would
+		return []*xmlstream.Element{muc.WriteContent(el, nsServer, ev.Join, ev.Room)}
+	}
 	return []*xmlstream.Element{el.Add(xmlstream.Raw(ev.Payload))}
 }
 
 // fromForeignRoom offers a presence or message to a local full address to
-// the core as a room's traffic; it reports whether the core took it.
+// the core as a room's traffic, as it came (for XMPP clients) and read (for
+// JSON sessions); it reports whether the core took it.
 func (s *Server) fromForeignRoom(ctx context.Context, el *xmlstream.Element, from, to string) bool {
 	if el.Name.Local != "presence" && el.Name.Local != "message" || !strings.Contains(to, "/") {
 		return false
@@ -41,6 +46,9 @@ func (s *Server) fromForeignRoom(ctx context.Context, el *xmlstream.Element, fro
 	if el.Name.Local == "presence" && typ != "" && typ != "unavailable" && typ != "error" {
 		return false // subscriptions and probes are an account's
 	}
+	if !s.core.InForeignRooms(domainOfAddress(from)) {
+		return false // no session is in a room there (most stanzas): not read
+	}
 	var payload strings.Builder
 	for _, n := range el.Children {
 		if ch, ok := n.(*xmlstream.Element); ok {
@@ -48,7 +56,7 @@ func (s *Server) fromForeignRoom(ctx context.Context, el *xmlstream.Element, fro
 		}
 	}
 	st := core.ForeignStanza{Kind: el.Name.Local, Type: typ, ID: el.AttrValue("id"), From: from, To: to,
-		Payload: payload.String(), Left: typ == "unavailable" && leftRoom(el)}
+		Payload: payload.String(), Left: typ == "unavailable" && leftRoom(el), Room: muc.ReadContent(el, nsServer)}
 	return s.core.FromForeignRoom(ctx, st) == nil
 }
 

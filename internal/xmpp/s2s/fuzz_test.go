@@ -121,6 +121,36 @@ func (n nullCore) FromForeignRoom(_ context.Context, st core.ForeignStanza) erro
 	return core.Errorf(core.CodeNotFound, "not joined")
 }
 
+// RemoteInvite checks an invitation's parties; it takes none.
+func (n nullCore) RemoteInvite(_ context.Context, from, to, room, _ string) error {
+	n.check(from, to)
+	return core.Errorf(core.CodeUnavailable, "no")
+}
+
+// RemoteRooms lists one room.
+func (n nullCore) RemoteRooms(context.Context) ([]core.RoomInfo, error) {
+	return []core.RoomInfo{{Name: "lounge", Mode: "open"}}, nil
+}
+
+// RemoteRoomInfo checks the asker is of the authenticated domain.
+func (n nullCore) RemoteRoomInfo(_ context.Context, from, room string) (core.RoomInfo, error) {
+	if domainOfAddress(from) != "a.test" || room == "" {
+		n.t.Fatalf("room info for from=%q room=%q", from, room)
+	}
+	return core.RoomInfo{Name: room}, nil
+}
+
+// RemoteRoomPrivate checks a private message's parties.
+func (n nullCore) RemoteRoomPrivate(_ context.Context, from, room, nick, _, _ string) (int, error) {
+	if domainOfAddress(from) != "a.test" || room == "" || nick == "" {
+		n.t.Fatalf("private message from=%q room=%q nick=%q", from, room, nick)
+	}
+	return 0, core.Errorf(core.CodeNotFound, "not in the room")
+}
+
+// InForeignRooms has every stanza to a full address read as a room's.
+func (n nullCore) InForeignRooms(string) bool { return true }
+
 // FuzzInboundStanza: any element an authenticated peer sends is either
 // refused with a stream error or translated into core calls from its own
 // domain to ours, without a panic.

@@ -78,6 +78,8 @@ func (s *Server) roomStanzas(ev core.Event, to string) []*xmlstream.Element {
 		room = e.Room
 	case core.RoomSubjectEvent:
 		room = e.Room
+	case core.RoomPrivateEvent:
+		room = e.Room
 	case core.RoomLeft:
 		room, left = e.Room, true
 	default:
@@ -96,6 +98,9 @@ func (s *Server) onMUC(ctx context.Context, el *xmlstream.Element, from, to stri
 	room, service = strings.ToLower(room), strings.ToLower(service)
 	typ := el.AttrValue("type")
 	if typ == "error" || typ == "result" {
+		return
+	}
+	if s.onMUCDisco(ctx, el, from, to, room, hasRoom, nick) {
 		return
 	}
 	if !hasRoom || room == "" || !strings.Contains(from, "/") { // the service itself, or a room without a name
@@ -197,11 +202,11 @@ func (s *Server) onMUCPresence(ctx context.Context, el *xmlstream.Element, v muc
 	}
 }
 
-// onMUCMessage: a groupchat message or subject to a room; private
-// messages between occupants and mediated invitations are not served.
+// onMUCMessage: a groupchat message or subject to a room, or a private
+// message to an occupant (§ 7.5); mediated invitations are not served.
 func (s *Server) onMUCMessage(ctx context.Context, el *xmlstream.Element, v muc.Service, room, nick string) {
 	if nick != "" {
-		s.stanzaError(el, v.To, v.JID(room, nick), "cancel", "feature-not-implemented")
+		s.onMUCPrivate(ctx, el, v, room, nick)
 		return
 	}
 	if el.AttrValue("type") != "groupchat" {
@@ -221,5 +226,82 @@ func (s *Server) onMUCMessage(ctx context.Context, el *xmlstream.Element, v muc.
 	if err != nil {
 		typ, condition, _ := muc.SendRefusal(err)
 		s.stanzaError(el, v.To, v.JID(room, ""), typ, condition)
+	}
+}
+
+// onMUCDisco answers a disco#info or disco#items get of the service or of
+// a room (§ 6.1–6.4) from another domain — a user's or a server's own —
+// with what a local stranger is told: the service's description and its
+// open rooms; a room's description if it is open or names the asker's
+// account (item-not-found alike otherwise); no occupants (§ 6.5). It
+// reports whether el was such a query.
+func (s *Server) onMUCDisco(ctx context.Context, el *xmlstream.Element, from, to, room string, hasRoom bool, nick string) bool {
+	if el.Name.Local != "iq" || el.AttrValue("type") != "get" || nick != "" || hasRoom && room == "" {
+		return false
+	}
+	q := firstChild(el)
+	if q == nil || q.Name.Local != "query" || q.Name.Space != muc.NSDiscoInfo && q.Name.Space != muc.NSDiscoItems || q.AttrValue("node") != "" {
+		return false
+	}
+	_, service, _ := strings.Cut(to, "@")
+	if !hasRoom {
+		service = strings.ToLower(to)
+	}
+	var out *xmlstream.Element
+	switch {
+	case !hasRoom && q.Name.Space == muc.NSDiscoInfo:
+		out = muc.ServiceInfo()
+	case !hasRoom:
+		rooms, err := s.core.RemoteRooms(ctx)
+		if err != nil {
+			s.stanzaError(el, from, to, "wait", "internal-server-error")
+			return true
+		}
+		out = muc.Service{Domain: service}.Items(rooms)
+	default:
+		info, err := s.core.RemoteRoomInfo(ctx, from, room)
+		if err != nil {
+			s.stanzaError(el, from, to, "cancel", "item-not-found") // unknown and hidden alike
+			return true
+		}
+		out = xmlstream.New(muc.NSDiscoItems, "query")
+		if q.Name.Space == muc.NSDiscoInfo {
+			out = muc.RoomInfo(info)
+		}
+	}
+	s.enqueue(domainOfAddress(from), xmlstream.New(nsServer, "iq").Set("type", "result").Set("id", el.AttrValue("id")).
+		Set("from", to).Set("to", from).Add(out))
+	return true
+}
+
+// firstChild is el's first child element, if any.
+func firstChild(el *xmlstream.Element) *xmlstream.Element {
+	for _, n := range el.Children {
+		if ch, ok := n.(*xmlstream.Element); ok {
+			return ch
+		}
+	}
+	return nil
+}
+
+// onMUCPrivate: a remote occupant's private message to another occupant
+// (type chat, with a body), run as its stand-in (core.RemoteRoomPrivate);
+// refused as a local occupant's is.
+func (s *Server) onMUCPrivate(ctx context.Context, el *xmlstream.Element, v muc.Service, room, nick string) {
+	to := v.JID(room, nick)
+	body := el.Child(nsServer, "body")
+	switch typ := el.AttrValue("type"); {
+	case typ != core.TypeChat && typ != "" && typ != core.TypeNormal:
+		s.stanzaError(el, v.To, to, "modify", "bad-request")
+		return
+	case body == nil:
+		return // chat states and the like: not relayed
+	}
+	if _, err := s.core.RemoteRoomPrivate(ctx, v.To, room, nick, el.AttrValue("id"), body.Text()); err != nil {
+		typ, condition, _ := muc.SendRefusal(err)
+		if core.CodeOf(err) == core.CodeNotFound {
+			typ, condition = "cancel", "item-not-found" // not in the room, or no such occupant
+		}
+		s.stanzaError(el, v.To, to, typ, condition)
 	}
 }

@@ -346,3 +346,43 @@ func TestRemoteAffiliations(t *testing.T) {
 		t.Fatalf("admins %v %v", l, err)
 	}
 }
+
+// TestRemotePrivateMessages: private messages through a room here
+// (XEP-0045 § 7.5) between bob, an occupant of b.test, and alice, a local
+// one: bob's chat to lounge@conference.a.test/alice reaches her named by
+// his nick; hers to his nick leaves as a chat from her occupant address;
+// one from dave, of b.test but in no room here, and one to a nick nobody
+// has reach nobody.
+func TestRemotePrivateMessages(t *testing.T) {
+	a, rec, g := roomDomains(t)
+	alice := a.connect(t, "alice@a.test", &core.Presence{Availability: core.Available})
+	if err := alice.s.Join(ctx, core.JoinOptions{Room: "lounge", Nick: "alice", History: -1}); err != nil {
+		t.Fatal(err)
+	}
+	g.send(`<presence from='bob@b.test/desk' to='lounge@conference.a.test/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+	alice.await("bob joining", func(ev core.Event) bool { d, ok := ev.(core.RoomDiff); return ok && hasNick(d.Joined, "bob") })
+
+	g.send(`<message from='dave@b.test/x' to='lounge@conference.a.test/alice' type='chat' id='d1'><body>not in the room</body></message>`)
+	g.send(`<message from='bob@b.test/desk' to='lounge@conference.a.test/nobody' type='chat' id='p0'><body>to nobody</body></message>`)
+	g.send(`<message from='bob@b.test/desk' to='lounge@conference.a.test/alice' type='chat' id='p1'><body>psst</body></message>`)
+	alice.await("bob's private message", func(ev core.Event) bool {
+		p, ok := ev.(core.RoomPrivateEvent)
+		if ok && p.Body != "psst" {
+			t.Fatalf("alice got %+v", p)
+		}
+		return ok && p.Room == "lounge" && p.Nick == "bob" && p.ID == "p1"
+	})
+
+	if n, err := alice.s.RoomPrivate(ctx, "lounge", "bob", "p2", "psst back"); err != nil || n != 1 {
+		t.Fatalf("alice's private message: %d, %v", n, err)
+	}
+	p := rec.await(t, "alice's private message to bob", forOccupant("bob@b.test/desk", func(ev core.Event) bool {
+		p, ok := ev.(core.RoomPrivateEvent)
+		return ok && p.Body == "psst back"
+	}))
+	mustContain(t, "alice's private message", wire(a, p),
+		`<message from='lounge@conference.a.test/alice' to='bob@b.test/desk' type='chat' id='p2'><body>psst back</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>`)
+	if _, err := alice.s.RoomPrivate(ctx, "lounge", "nobody", "p3", "x"); core.CodeOf(err) != core.CodeNotFound {
+		t.Fatalf("to a nick nobody has: %v", err)
+	}
+}

@@ -119,8 +119,10 @@ func (s *Server) stanzas(ev core.Event, t core.Target) []*xmlstream.Element {
 		// docs/federation.md says why not to resources' +notify)
 		return []*xmlstream.Element{xmlstream.New(nsServer, "message").Set("from", ev.Item.Account).Set("to", to).Set("type", core.TypeHeadline).
 			Set("id", ev.Item.ItemID).Add(event)}
-	case core.RoomSnapshot, core.RoomDiff, core.RoomMessageEvent, core.RoomSubjectEvent, core.RoomLeft:
+	case core.RoomSnapshot, core.RoomDiff, core.RoomMessageEvent, core.RoomSubjectEvent, core.RoomLeft, core.RoomPrivateEvent:
 		return s.roomStanzas(ev, to) // to an occupant of another domain (muc.go)
+	case core.RoomInvite:
+		return s.inviteStanza(ev, to) // a local occupant's, to a user of another domain (invites.go)
 	case core.ForeignStanza:
 		return s.foreignStanza(ev) // a local session's, to a room of another domain (foreign.go)
 	}

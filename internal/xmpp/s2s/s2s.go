@@ -64,9 +64,16 @@ type Core interface {
 	RemoteRoomLeave(ctx context.Context, from, room string) error
 	RemoteRoomSend(ctx context.Context, from, room, id, body string) (int, error)
 	RemoteRoomSubject(ctx context.Context, from, room, subject string) error
+	RemoteRoomPrivate(ctx context.Context, from, room, nick, id, body string) (int, error)
 	RemoteRoomAdmin(from string) (core.RoomModerator, error)
+	RemoteInvite(ctx context.Context, from, to, room, why string) error
+	RemoteRooms(ctx context.Context) ([]core.RoomInfo, error)
+	RemoteRoomInfo(ctx context.Context, from, room string) (core.RoomInfo, error)
 	// rooms of other domains that local users join (core/foreignrooms.go)
 	FromForeignRoom(ctx context.Context, st core.ForeignStanza) error
+	// InForeignRooms reports whether a local session is in a room of
+	// domain: only then are stanzas from it read as a room's.
+	InForeignRooms(domain string) bool
 }
 
 // Config configures federation.

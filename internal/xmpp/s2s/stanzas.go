@@ -116,6 +116,10 @@ func (s *Server) onMessage(ctx context.Context, el *xmlstream.Element, from, to 
 		s.onPersonalEvent(ctx, ev, from, to)
 		return
 	}
+	if x := el.Child(nsConference, "x"); x != nil && typ != core.TypeError {
+		s.onInvite(ctx, el, x, from, to) // XEP-0249 (invites.go)
+		return
+	}
 	m := core.Message{ID: id, Kind: core.KindMessage, Type: typ, From: from, To: to}
 	var payload strings.Builder
 	for _, n := range el.Children {
