@@ -78,7 +78,7 @@ func TestClusterFederates(t *testing.T) {
 }
 
 func clusterFederates(t *testing.T, landing int) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	fc := startFedCluster(t, landing)
 	var ss [2]*client.Session
