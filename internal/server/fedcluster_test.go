@@ -142,9 +142,13 @@ func clusterFederates(t *testing.T, landing int) {
 		must(t, bx.Send(ctx, stanza2IQ(`<message to='`+name+`' type='chat'><body>`+body+`</body></message>`)))
 		f, err := ss[i].WaitFor(ctx, func(f client.Frame) bool { return f.Type == "message" && f.Body == body })
 		must(t, err)
-		if !strings.HasPrefix(f.From, "bob@b.test/") {
-			t.Fatalf("%s got %s", name, f.Raw)
+		if !strings.HasPrefix(f.From, "bob@b.test/") || f.Stored {
+			t.Fatalf("%s got %s", name, f.Raw) // live, not kept for later: decided where the session is
 		}
+		// a headline is never kept for later: it reaches a live session or nothing
+		must(t, bx.Send(ctx, stanza2IQ(`<message to='`+name+`' type='headline'><body>news for `+name+`</body></message>`)))
+		_, err = ss[i].WaitFor(ctx, func(f client.Frame) bool { return f.Type == "message" && f.Body == "news for "+name })
+		must(t, err)
 		body = "from " + name + " to b"
 		_, err = ss[i].Message(ctx, "bob@b.test", body)
 		must(t, err)
