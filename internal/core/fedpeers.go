@@ -93,9 +93,24 @@ func (h *Hub) receiveRemote(m PeerMessage) (Routed, error) {
 // RemotePresence does. It is input from another process: checked like a
 // remote server's.
 func (h *Hub) PeerRemotePresence(from, to string, p *Presence) error {
-	_, err := h.remotePresence(context.Background(), from, to, p)
-	return err
+	if _, err := h.remotePresence(context.Background(), from, to, p); err != nil || p == nil {
+		return err
+	}
+	// this node shows the account online from another node's stream: its
+	// own federation must watch the domain's server to tell when it goes
+	// (RemoteDomainGone), as it does for the domains it sends to
+	rbare, _, _ := addr.Parse(from)
+	h.router.Route(WatchDomain{Domain: addr.DomainOf(rbare)}, self(rbare))
+	return nil
 }
+
+// WatchDomain asks a federation Router to watch the server of Domain: to
+// keep a stream to it while accounts of it are shown online here
+// (Hub.RemoteOnline), and tell Hub.RemoteDomainGone when it cannot be
+// reached. It carries nothing about anyone; no other router acts on it.
+type WatchDomain struct{ Domain string }
+
+func (WatchDomain) isEvent() {}
 
 // AnswerRemoteProbe answers, with the sessions of the local account to
 // held here, a remote server's probe from from that another node took

@@ -211,3 +211,33 @@ func clusterFederates(t *testing.T, landing int) {
 		t.Fatalf("bounce %+v", e)
 	}
 }
+
+// TestClusterWatchesRemoteDomain: carol's session is on node 2, which
+// sends nothing to b.test (her requests go to node 1, b.test's streams
+// land on node 1): node 2 shows her bob from what node 1 handed it, and
+// watches b.test itself, so when b.test goes away she sees bob offline.
+// Skipped unless PRESENCED_TEST_POSTGRES is set.
+func TestClusterWatchesRemoteDomain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fc := startFedCluster(t, 1)
+	carol := fc.users[1]
+	viaOne := *carol
+	viaOne.BaseURL = fc.a[0].URL
+	cs, err := carol.Connect(ctx, client.ConnectOptions{Device: "web"}) // on node 2
+	must(t, err)
+	bx, in := xmppFederated(t, fc.b, "bob@b.test/laptop")
+	must(t, bx.Send(ctx, stanza2IQ(`<presence><status>on b</status></presence>`)))
+	_, err = viaOne.SubscriptionAction(ctx, "bob@b.test", "subscribe")
+	must(t, err)
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "subscribe" && s.From == "carol@a.test"
+	})
+	must(t, bx.Send(ctx, stanza2IQ(`<presence to='carol@a.test' type='subscribed'/>`)))
+	_, err = cs.WaitFor(ctx, presenceIs("bob@b.test", "available"))
+	must(t, err)
+	fc.b.stop()
+	fc.b.Server.Close()
+	_, err = cs.WaitFor(ctx, presenceIs("bob@b.test", "unavailable"))
+	must(t, err)
+}

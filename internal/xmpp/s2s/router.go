@@ -27,6 +27,10 @@ type router struct{ s *Server }
 // Route must not block: stanzas are queued for each domain's stream.
 func (r router) Route(ev core.Event, to []core.Target) core.Routed {
 	s := r.s
+	if w, ok := ev.(core.WatchDomain); ok {
+		s.watch(w.Domain)
+		return core.Routed{}
+	}
 	var out core.Routed
 	local := to[:0:0]
 	for _, t := range to {
