@@ -66,31 +66,30 @@ func (n *Node) liveNodes() []string {
 
 func (n *Node) onFedPresence(msg *nats.Msg) {
 	var p fedPresence
-	err := unmarshalBounded(msg.Data, &p)
-	if err == nil {
-		err = checkNodeID(p.Origin)
-	}
-	if err == nil && p.Origin != n.id {
-		err = n.hub.PeerRemotePresence(p.From, p.To, p.Presence) // checks the addresses and the presence
-	}
-	if err != nil {
-		n.metrics.BadIn.Add(1)
-		n.cfg.Log.Debug("cluster: refused remote presence", "err", err)
-	}
+	n.onFed(msg, "remote presence", &p, &p.Origin, func() error {
+		return n.hub.PeerRemotePresence(p.From, p.To, p.Presence) // checks the addresses and the presence
+	})
 }
 
 func (n *Node) onFedProbe(msg *nats.Msg) {
 	var p fedProbe
-	err := unmarshalBounded(msg.Data, &p)
+	n.onFed(msg, "remote probe", &p, &p.Origin, func() error { return n.hub.AnswerRemoteProbe(p.From, p.To) })
+}
+
+// onFed decodes msg into v, whose origin is read into *origin, and acts
+// on what another node sent; what does not decode or is refused is
+// counted and dropped.
+func (n *Node) onFed(msg *nats.Msg, what string, v any, origin *string, act func() error) {
+	err := unmarshalBounded(msg.Data, v)
 	if err == nil {
-		err = checkNodeID(p.Origin)
+		err = checkNodeID(*origin)
 	}
-	if err == nil && p.Origin != n.id {
-		err = n.hub.AnswerRemoteProbe(p.From, p.To)
+	if err == nil && *origin != n.id {
+		err = act()
 	}
 	if err != nil {
 		n.metrics.BadIn.Add(1)
-		n.cfg.Log.Debug("cluster: refused remote probe", "err", err)
+		n.cfg.Log.Debug("cluster: refused "+what, "err", err)
 	}
 }
 
