@@ -64,7 +64,8 @@ func startFedCluster(t *testing.T, landing int) *fedCluster {
 // a.test node b.test's streams land on. alice (JSON, node 1) and carol
 // (JSON, node 2) and bob (XMPP on b.test) subscribe to each other, see
 // each other's presence and status changes, and exchange messages both
-// ways; b.test stopped, both a.test users see bob go offline; b.test back,
+// ways; bob's personal events (PEP) reach both; b.test stopped, both
+// a.test users see bob go offline; b.test back,
 // bob's new sign-in probes a.test and sees both (each node answers for
 // its own sessions); the node b.test's streams do not land on is killed
 // and bob sees its user go offline; a block by the other holds against
@@ -156,6 +157,19 @@ func clusterFederates(t *testing.T, landing int) {
 		if !strings.HasPrefix(m.From, name+"/") {
 			t.Fatalf("bob got %+v", m)
 		}
+	}
+
+	// bob's personal events (PEP) reach the users on both nodes
+	res := sendIQ(t, ctx, bx, `<iq type='set' id='tune'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/tune'>`+
+		`<item><tune xmlns='http://jabber.org/protocol/tune'><title>across</title></tune></item></publish></pubsub></iq>`)
+	if res.Type != "result" {
+		t.Fatalf("bob's tune: %+v", res)
+	}
+	for i := range ss {
+		_, err := ss[i].WaitFor(ctx, func(f client.Frame) bool {
+			return f.Type == "personal" && f.From == "bob@b.test" && strings.Contains(string(f.Raw), "across")
+		})
+		must(t, err)
 	}
 
 	// b.test goes away: viewers on both nodes see bob offline
