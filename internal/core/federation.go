@@ -403,7 +403,7 @@ func (h *Hub) RemoteMessage(ctx context.Context, m Message) (int, error) {
 		return 0, err
 	}
 	_, resource, _ := addr.Parse(m.To)
-	if n, err, handed := h.remoteMessageToPeer(ctx, m, rbare, local, resource); handed {
+	if n, handed, err := h.remoteMessageToPeer(ctx, m, rbare, local, resource); handed {
 		return n, err
 	}
 	return h.remoteMessageHere(m, rbare, local, resource)

@@ -34,20 +34,20 @@ import (
 // addressed resource): that node decides it. handed is false when it
 // stays here (no cluster, the recipient here, or no node to hand it to:
 // then it is decided here, stored for later if nobody takes it).
-func (h *Hub) remoteMessageToPeer(ctx context.Context, m Message, rbare, local, resource string) (n int, err error, handed bool) {
+func (h *Hub) remoteMessageToPeer(ctx context.Context, m Message, rbare, local, resource string) (n int, handed bool, err error) {
 	if h.cfg.Peers == nil || h.holdsHere(local, resource) || !h.cfg.Peers.Holds(local) {
-		return 0, nil, false
+		return 0, false, nil
 	}
 	r, err := h.cfg.Peers.Send(ctx, PeerMessage{Sender: rbare, Message: m, Remote: true})
 	var ce *Error
 	switch {
 	case errors.As(err, &ce):
-		return 0, err, true // decided there: refused
+		return 0, true, err // decided there: refused
 	case err != nil:
 		h.log.Warn("cluster send of a remote message", "to", m.To, "err", err)
-		return 0, nil, false
+		return 0, false, nil
 	}
-	return r.Sessions, nil, true
+	return r.Sessions, true, nil
 }
 
 // holdsHere reports whether this node holds a session of account (the
