@@ -61,6 +61,9 @@ type Config struct {
 	ResumeFor time.Duration
 	Log       *slog.Logger
 	Options   []nats.Option // more NATS options (credentials, TLS)
+	// Federates says the nodes federate with other domains: a dead node's
+	// sessions are then withdrawn from remote viewers too (fed.go).
+	Federates bool
 }
 
 // DefaultConfig fills a Config's zero fields.
@@ -301,7 +304,8 @@ func (n *Node) open(ctx context.Context) error {
 		what string
 		f    nats.MsgHandler
 	}{{"route", n.onRouted}, {"send", n.onSend}, {"probe", n.onProbe}, {"resync", n.onResync}, {"recheck", n.onRecheck}, {"gone", n.onGone},
-		{"hold", n.onHold}, {"ring", n.onRing}, {"call", n.onCallStep}, {"room", n.onRoomStep}, {"roomev", n.onRoomEvents}} {
+		{"hold", n.onHold}, {"ring", n.onRing}, {"call", n.onCallStep}, {"room", n.onRoomStep}, {"roomev", n.onRoomEvents},
+		{"fedpresence", n.onFedPresence}, {"fedprobe", n.onFedProbe}} {
 		sub, err := n.nc.Subscribe(n.subject(n.id, s.what), s.f)
 		if err != nil {
 			return fmt.Errorf("%w: subscribe: %v", ErrBus, err)
@@ -596,6 +600,9 @@ func (n *Node) Route(ev core.Event, to []core.Target) core.Routed {
 	}
 	if _, ok := ev.(core.Snapshot); ok {
 		return r // always for one session of this node
+	}
+	if n.remoteSubject(ev) {
+		return r // every node shows it to its own sessions (fed.go)
 	}
 	var groups map[string][]core.Target
 	n.mu.RLock()
@@ -976,7 +983,7 @@ func (n *Node) reap(now time.Time) {
 		to      []core.Target
 	}
 	var ws []withdraw
-	var purge []string
+	var purge, accounts []string
 	shown := map[string]map[core.Target]core.PresenceView{} // split subjects: what their other nodes show
 	apps := map[string]core.AppFacts{}                      // and their facts for apps
 	for _, node := range gone {
@@ -998,6 +1005,7 @@ func (n *Node) reap(now time.Time) {
 		delete(n.readRev, node)
 		for a := range n.byNode[node] {
 			purge = append(purge, key(a, node))
+			accounts = append(accounts, a)
 			n.unholdLocked(a, node)
 		}
 		if p := n.peers[node]; p != nil {
@@ -1056,6 +1064,10 @@ func (n *Node) reap(now time.Time) {
 			n.local.Route(core.PresenceEvent{View: v}, []core.Target{t})
 			n.hub.RouteApps(core.PresenceEvent{View: v}, apps[subject], []core.Target{t})
 		}
+	}
+	if n.cfg.Federates && len(accounts) > 0 {
+		n.wg.Add(1)
+		go n.reannounce(accounts, purger)
 	}
 	if purger && len(purge) > 0 {
 		// not on the heartbeat's goroutine: thousands of deletes take long

@@ -207,12 +207,12 @@ func (h *Hub) deliverTo(d *delivery, t Target, total *Routed) (same bool) {
 // returns nil when nothing may cross, and same when it is ev unchanged.
 func (h *Hub) project(ev Event, su *user, f Facts, flow Flow, holder string) (_ Event, same bool) {
 	out, same := ev, true
-	if _, ok := ev.(PresenceEvent); ok {
+	if pe, ok := ev.(PresenceEvent); ok {
 		switch {
 		case !f.Self && !Allow(f, flow):
-			out, same = PresenceEvent{View: su.absence(f)}, false
+			out, same = PresenceEvent{View: su.absence(f), Reset: pe.Reset}, false
 		case flow != FlowDirected && su.hasPrivate() && !(f.Self && f.Channel.FirstParty()):
-			out, same = PresenceEvent{View: su.view(f)}, false
+			out, same = PresenceEvent{View: su.view(f), Reset: pe.Reset}, false
 		}
 	}
 	if f.Channel.FirstParty() {

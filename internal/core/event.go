@@ -32,6 +32,10 @@ type Snapshot struct {
 // PresenceEvent: a subject's visible presence changed.
 type PresenceEvent struct {
 	View PresenceView
+	// Reset asks a remote viewer's server to forget every resource of the
+	// subject it was shown before this view (a node of the cluster that
+	// showed some is dead: fedpeers.go); only the federation reads it.
+	Reset bool `json:",omitempty"`
 }
 
 // Memo caches a transport's encoding of an event shared by many sessions

@@ -46,7 +46,11 @@ func (h *Hub) refreshFacts(ctx context.Context, account string) error {
 			return nil
 		}
 		epoch := h.epoch(account)
-		loaded, err := h.loadUser(ctx, account)
+		load := h.loadUser
+		if h.Remote(account) {
+			load = h.loadRemote // a remote account's stand-in: who it approved (fedpeers.go)
+		}
+		loaded, err := load(ctx, account)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil // deleted: its own event ends its sessions
 		}

@@ -87,17 +87,41 @@ func (h *Hub) remoteParties(from, to string) (rbare, rres, local string, err err
 // it may: if the remote account approved it (the mirror edge), like a local
 // subject's viewer. A remote account is kept in memory while it has
 // resources online and local viewers.
+//
+// In a cluster every other node is handed it too (Peers.RemotePresence):
+// each keeps the remote account's state for its own viewers.
 func (h *Hub) RemotePresence(ctx context.Context, from, to string, p *Presence) error {
-	rbare, rres, local, err := h.remoteParties(from, to)
+	arrived, err := h.remotePresence(ctx, from, to, p)
 	if err != nil {
 		return err
 	}
+	if h.cfg.Peers != nil {
+		h.cfg.Peers.RemotePresence(from, to, p)
+	}
+	if !arrived {
+		return nil
+	}
+	rbare, rres, _ := addr.Parse(from)
+	local, _, _ := addr.Parse(to)
+	// a resource that came online gets the local user's last personal
+	// events, if it may (XEP-0163 § 4.3.3), as on a probe: from the node
+	// that holds the stream only
+	return h.lastItemsTo(ctx, local, rbare, rres)
+}
+
+// remotePresence is RemotePresence on this node alone; arrived reports a
+// resource that was not online before.
+func (h *Hub) remotePresence(ctx context.Context, from, to string, p *Presence) (arrived bool, err error) {
+	rbare, rres, local, err := h.remoteParties(from, to)
+	if err != nil {
+		return false, err
+	}
 	if p != nil {
 		if rres == "" {
-			return Errorf(CodeInvalid, "available presence comes from a full address")
+			return false, Errorf(CodeInvalid, "available presence comes from a full address")
 		}
 		if err := p.Validate(); err != nil {
-			return err
+			return false, err
 		}
 		if p.LastActive.IsZero() {
 			p.LastActive = h.clock.Now()
@@ -111,16 +135,10 @@ func (h *Hub) RemotePresence(ctx context.Context, from, to string, p *Presence) 
 			loaded, err = h.loadRemote(ctx, rbare)
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
-	arrived, err := h.remotePresenceLocked(loaded, rbare, rres, local, p)
-	if err != nil || !arrived {
-		return err
-	}
-	// a resource that came online gets the local user's last personal
-	// events, if it may (XEP-0163 § 4.3.3), as on a probe
-	return h.lastItemsTo(ctx, local, rbare, rres)
+	return h.remotePresenceLocked(loaded, rbare, rres, local, p)
 }
 
 // remotePresenceLocked is RemotePresence under the remote account's lock;
@@ -204,27 +222,44 @@ func (h *Hub) RemoteDomainGone(domain string) {
 // presence on behalf of one of its accounts (RFC 6121 § 4.3.2): exactly
 // what that account may see, through the delivery path; nothing at all when
 // it may see nothing, as a local stranger is told nothing.
+//
+// In a cluster, each node holding sessions of the account answers with
+// those (Peers.RemoteProbe, AnswerRemoteProbe): the remote server adds up
+// resources as a client does.
 func (h *Hub) RemoteProbe(ctx context.Context, from, to string) error {
 	rbare, _, local, err := h.remoteParties(from, to)
 	if err != nil {
 		return err
 	}
-	us, err := h.usersFor(ctx, local)
-	if err != nil {
+	elsewhere := h.cfg.Peers != nil && h.cfg.Peers.Holds(local)
+	if elsewhere {
+		h.cfg.Peers.RemoteProbe(rbare, local)
+	}
+	allowed, err := h.answerProbe(ctx, rbare, local, !elsewhere)
+	if err != nil || !allowed {
 		return err
 	}
-	unlock := h.lock(local)
+	return h.lastItemsTo(ctx, local, rbare, "") // a session of it came online
+}
+
+// answerProbe sends the remote account rbare the presence of the local
+// account if it may see it, and reports whether it may. With always
+// false, only a node holding sessions of local answers: an answer with no
+// resource says the account is offline, which another node's sessions
+// would contradict.
+func (h *Hub) answerProbe(ctx context.Context, rbare, local string, always bool) (allowed bool, err error) {
+	us, err := h.usersFor(ctx, local)
+	if err != nil {
+		return false, err
+	}
+	defer h.lock(local)()
 	lu := h.liveOr(us[0])
 	f := h.factsLocked(lu, rbare, Channel{})
-	allowed := Allow(f, FlowPresence)
-	if allowed {
+	allowed = Allow(f, FlowPresence)
+	if allowed && (always || len(lu.list()) > 0) {
 		h.deliver(delivery{ev: PresenceEvent{View: lu.view(f)}, subject: lu, flow: FlowPresence, to: self(rbare)})
 	}
-	unlock()
-	if !allowed {
-		return nil
-	}
-	return h.lastItemsTo(ctx, local, rbare, "") // a session of it came online
+	return allowed, nil
 }
 
 // lastItemsTo sends the last items of the local account's personal events
@@ -368,6 +403,14 @@ func (h *Hub) RemoteMessage(ctx context.Context, m Message) (int, error) {
 		return 0, err
 	}
 	_, resource, _ := addr.Parse(m.To)
+	if n, handed, err := h.remoteMessageToPeer(ctx, m, rbare, local, resource); handed {
+		return n, err
+	}
+	return h.remoteMessageHere(m, rbare, local, resource)
+}
+
+// remoteMessageHere is RemoteMessage decided on this node.
+func (h *Hub) remoteMessageHere(m Message, rbare, local, resource string) (int, error) {
 	m.Sent = h.clock.Now()
 	unlock := h.lock(local)
 	n, fallback, err := h.remoteMessageLocked(&m, rbare, local, resource)

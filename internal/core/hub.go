@@ -236,7 +236,7 @@ func (h *Hub) keepLocked(u *user) {
 	_, had := sh.users[u.address]
 	sh.users[u.address] = u
 	sh.usersMu.Unlock()
-	if !had && h.cfg.Peers != nil {
+	if !had && h.cfg.Peers != nil && !h.Remote(u.address) { // a remote stand-in holds no session
 		h.cfg.Peers.Held(u.address, true)
 	}
 }
@@ -251,7 +251,7 @@ func (h *Hub) forgetLocked(u *user) {
 		delete(sh.users, u.address)
 	}
 	sh.usersMu.Unlock()
-	if gone && h.cfg.Peers != nil {
+	if gone && h.cfg.Peers != nil && !h.Remote(u.address) {
 		h.cfg.Peers.Held(u.address, false)
 	}
 }

@@ -67,6 +67,20 @@ type Peers interface {
 	// RoomEvents hands node an event of a room kept here for its
 	// sessions to (Hub.RoomEventsFrom there), in order. It must not block.
 	RoomEvents(node string, ev Event, to []RoomTarget)
+
+	// Federation across nodes (fedpeers.go): a remote server's stream
+	// lands on any node; the messages it carries go to a node holding the
+	// recipient (Send, with PeerMessage.Remote).
+
+	// RemotePresence hands what a remote server sent of one of its
+	// accounts' presence (as RemotePresence took it here) to every other
+	// live node (Hub.PeerRemotePresence there), in order: each node keeps
+	// the remote accounts' state for its own viewers. It must not block.
+	RemotePresence(from, to string, p *Presence)
+	// RemoteProbe asks each other live node holding sessions of to (a
+	// local account) to answer a remote server's probe from from with
+	// them (Hub.AnswerRemoteProbe there). It must not block.
+	RemoteProbe(from, to string)
 }
 
 // MaxProbe bounds the subjects of one Show: the contacts an account may have.
@@ -114,6 +128,10 @@ type PeerMessage struct {
 	// Invite, when set, is a room invitation (Session.Invite) to deliver
 	// instead of the message, which then only addresses it (From, To).
 	Invite *RoomInvite `json:",omitempty"`
+	// Remote, when set, says Sender is an account of another domain whose
+	// server's stream landed on the sending node: the message is decided
+	// by Hub.RemoteMessage here, as if the stream were here.
+	Remote bool `json:",omitempty"`
 }
 
 // sendToPeer is SendMessage for a recipient, bare, with no session here
@@ -159,6 +177,9 @@ func (h *Hub) sendToPeer(s *Session, m *Message, bare, resource string) (sent Se
 func (h *Hub) Receive(m PeerMessage) (Routed, error) {
 	if b, err := addr.Bare(m.Sender); err != nil || b != m.Sender {
 		return Routed{}, Errorf(CodeInvalid, "sender: %v", err)
+	}
+	if m.Remote {
+		return h.receiveRemote(m)
 	}
 	msg := m.Message
 	if m.Invite != nil {

@@ -143,22 +143,6 @@ func TestClusterOnPostgres(t *testing.T) {
 	}
 }
 
-// TestClusterDoesNotFederateYet: a node of a cluster with federation
-// settings is refused at start, naming the setting, before it reaches NATS.
-func TestClusterDoesNotFederateYet(t *testing.T) {
-	cfg := config.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", Domain: "a.example", Grace: time.Second,
-		Heartbeat: 30 * time.Second, TokenTTL: time.Hour, HashWorkers: 1, LogLevel: "warn",
-		NATS: []string{"nats://127.0.0.1:1"}, S2SRoutes: map[string]string{"b.example": "127.0.0.1:5269"}}
-	srv, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	var se *config.SettingError
-	if !errors.As(err, &se) || se.Key != "nats" || !strings.Contains(err.Error(), "does not federate") {
-		if srv != nil {
-			srv.Close()
-		}
-		t.Fatalf("a federating cluster node: %v", err)
-	}
-}
-
 // readyzStatus is the status /readyz answers ts with.
 func readyzStatus(t *testing.T, ts *testServer) int {
 	t.Helper()

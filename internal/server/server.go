@@ -171,26 +171,21 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.Push = &webpush.Service{Store: st, Keys: vapid, Subject: subject, AllowPrivate: cfg.PushAllowPrivate, Clock: clk, Log: log}
 	var router core.Router // nil: this process's sessions only
 	var peers core.Peers
-	if len(cfg.NATS) > 0 && (cfg.S2SAddr != "" || cfg.S2STLSAddr != "" || len(cfg.S2SRoutes) > 0) {
-		st.Close()
-		unlock()
-		return nil, &config.SettingError{Key: "nats", Value: strings.Join(cfg.NATS, ","),
-			Err: errors.New("a cluster (nats) does not federate yet: turn the s2s settings off, or run federation on a single node")}
-	}
+	federates := cfg.S2SAddr != "" || cfg.S2STLSAddr != "" || len(cfg.S2SRoutes) > 0
 	if len(cfg.NATS) > 0 { // one node of a cluster (docs/architecture.md, "Cluster")
 		id := cfg.NodeID
 		if id == "" {
 			id = cluster.DefaultNodeID()
 		}
 		if s.Cluster, err = cluster.New(cluster.Config{URLs: strings.Join(cfg.NATS, ","), NodeID: id, Namespace: cluster.NamespaceFor(cfg.Domain),
-			Replicas: registryReplicas(cfg.NATS), DeadAfter: cfg.NodeDeadAfter, Grace: cfg.Grace, ResumeFor: max(cfg.Grace, cfg.MaxGrace), Log: log}); err != nil {
+			Replicas: registryReplicas(cfg.NATS), DeadAfter: cfg.NodeDeadAfter, Grace: cfg.Grace, ResumeFor: max(cfg.Grace, cfg.MaxGrace), Log: log, Federates: federates}); err != nil {
 			st.Close()
 			unlock()
 			return nil, &config.SettingError{Key: "node_id", Value: id, Err: err}
 		}
 		router, peers = s.Cluster, s.Cluster
 	}
-	if cfg.S2SAddr != "" || cfg.S2STLSAddr != "" || len(cfg.S2SRoutes) > 0 {
+	if federates {
 		tlsCfg, err := s.xmppTLS(ctx)
 		if err != nil {
 			st.Close()
@@ -205,6 +200,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		}
 		s.S2S = s2s.New(s2s.Config{Domain: cfg.Domain, Domains: cfg.ServedDomains(), TLS: tlsCfg, Secret: deriveKey(key, "s2s dialback"), Dialback: cfg.S2SDialback,
 			Routes: cfg.S2SRoutes, AllowPrivate: cfg.S2SAllowPrivate, RootCAs: roots, Block: cfg.S2SBlock, Allow: cfg.S2SAllow, Rate: cfg.S2SRate, Burst: cfg.S2SBurst, Log: log}, nil)
+		// in a cluster, what is not for another domain goes to the
+		// cluster router (this node's sessions and the other nodes'):
+		// every node federates itself (docs/architecture.md, "A cluster
+		// federates")
 		router = s.S2S.Router()
 	}
 	s.Hub = core.New(core.Config{Domain: cfg.Domain, Domains: cfg.ServedDomains(), Grace: cfg.Grace, Limits: limits, Handles: core.NewHandles(key), Waker: s.Push,
@@ -212,6 +211,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		RoomTokens: roomtoken.Verifier{Audience: func() string { return s.OAuth.Issuer() }}, Peers: peers}, st, clk, router, log)
 	if s.S2S != nil {
 		s.S2S.SetLocal(s.Hub.LocalRouter())
+		if s.Cluster != nil {
+			s.S2S.SetLocal(s.Cluster) // Attach (below) gives it the hub's LocalRouter
+		}
 		s.S2S.SetCore(s.Hub)
 	}
 	if s.Cluster != nil {

@@ -84,6 +84,23 @@ func (s *Server) enqueue(domain string, els ...*xmlstream.Element) bool {
 	return taken
 }
 
+// watch starts the outbound side of domain (from the primary domain) if
+// there is none: it checks the domain's server every keepalive while its
+// accounts are shown online (core.WatchDomain), though nothing is sent to it.
+func (s *Server) watch(domain string) {
+	domain = strings.ToLower(domain)
+	if s.serves(domain) || !s.federates(domain) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done:
+	default:
+		s.peerFor(link{local: s.domains[0], remote: domain})
+	}
+}
+
 // peerFor is the outbound side of l, started on first use; s.mu is held.
 func (s *Server) peerFor(l link) *peer {
 	p := s.peers[l]

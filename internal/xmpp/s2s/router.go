@@ -27,6 +27,10 @@ type router struct{ s *Server }
 // Route must not block: stanzas are queued for each domain's stream.
 func (r router) Route(ev core.Event, to []core.Target) core.Routed {
 	s := r.s
+	if w, ok := ev.(core.WatchDomain); ok {
+		s.watch(w.Domain)
+		return core.Routed{}
+	}
 	var out core.Routed
 	local := to[:0:0]
 	for _, t := range to {
@@ -68,7 +72,17 @@ func (s *Server) stanzas(ev core.Event, t core.Target) []*xmlstream.Element {
 		if !s.isLocal(ev.View.Address) {
 			return nil
 		}
-		return s.presenceStanzas(ev.View, t.Account)
+		out := s.presenceStanzas(ev.View, t.Account)
+		if ev.Reset {
+			// the viewer's server forgets every resource it was shown
+			// (some by a dead node of the cluster, which no live node can
+			// name), then learns the live ones: an unavailable presence
+			// from the bare address (core.RemotePresence takes it as all
+			// the account's resources gone)
+			out = slices.DeleteFunc(out, func(el *xmlstream.Element) bool { return el.AttrValue("type") == "unavailable" })
+			out = append([]*xmlstream.Element{presence(ev.View.Address, t.Account, "unavailable")}, out...)
+		}
+		return out
 	case core.ProbeEvent:
 		if !s.isLocal(ev.From) {
 			return nil
