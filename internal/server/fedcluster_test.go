@@ -2,10 +2,7 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +17,8 @@ import (
 // its own s2s listener and static route to b.test; b.test's route to
 // a.test names node landing (1 or 2), where its streams (and dialback's
 // verify requests, whichever node sent the key) land, as a load balancer
-// would send them. The nodes share secret.key, copied into their data
-// directories before their first start (docs/operations.md).
+// would send them. The nodes share the server secret (dialback's keys)
+// through the store, with no setting: nothing is copied between them.
 type fedCluster struct {
 	a     [2]*testServer
 	b     *testServer
@@ -33,14 +30,11 @@ func startFedCluster(t *testing.T, landing int) *fedCluster {
 	t.Helper()
 	dsn := pgtest.DSN(t)
 	nats := embeddedNATS(t).ClientURL()
-	secret := make([]byte, 32)
-	rand.Read(secret)
 	aS2S := [2]string{freeAddr(t), freeAddr(t)}
 	bS2S := freeAddr(t)
 	fc := &fedCluster{names: [2]string{"alice@a.test", "carol@a.test"}}
 	for i := range fc.a {
 		dir := t.TempDir()
-		must(t, os.WriteFile(filepath.Join(dir, KeyFile), secret, 0o600))
 		fc.a[i] = startServer(t, func(c *config.Config) {
 			c.DataDir, c.Domain, c.Store, c.NATS, c.NodeID = dir, "a.test", dsn, []string{nats}, fmt.Sprintf("node-%d", i+1)
 			c.S2SAddr, c.S2SRoutes, c.S2SDialback = aS2S[i], map[string]string{"b.test": bS2S}, true
