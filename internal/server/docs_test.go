@@ -534,6 +534,14 @@ func playScenario(t *testing.T) *frameLog {
 	b.waitFor("ok", ok("2"))
 	b.send(`{"type":"bye","id":"3"}`)
 	b.waitFor("ok", ok("3"))
+	// the last-seen time is written as the session ends, after the ok:
+	// snapshots of offline contacts read it from the store
+	for a, err := ts.Store.GetAccount(ctx, "bob@localhost"); err != nil || a.LastSeen.IsZero(); a, err = ts.Store.GetAccount(ctx, "bob@localhost") {
+		if ctx.Err() != nil {
+			t.Fatalf("bob's last seen never written: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	// alice's tablet, without presence in hello: its snapshot shows her
 	// unavailable, without sessions
