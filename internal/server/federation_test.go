@@ -237,3 +237,64 @@ func TestSeveralDomainsOneProcess(t *testing.T) {
 
 	jsonMeetsXMPP(t, ts, ts, alice)
 }
+
+// TestFederationPEPToXMPPClient: a personal event a JSON-protocol user of
+// a.test publishes reaches bob's XMPP client on b.test, on another server,
+// when the client announces +notify for its topic (XEP-0115 capabilities,
+// which b.test verifies with a disco#info query to the client: XEP-0163
+// § 4.3 notifies only the resources that ask); a resource of bob's that
+// announces nothing is not notified. The federation's notification goes
+// to bob's bare address; b.test picks the resources.
+func TestFederationPEPToXMPPClient(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, b := federated(t)
+	alice := a.account(t, "alice@a.test")
+	b.account(t, "bob@b.test")
+	aws, err := alice.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	bx, in := xmppClientWith(t, b, "bob@b.test/laptop", xmpp.SASL("", "password-bob", msasl.ScramSha256), "http://jabber.org/protocol/mood+notify")
+	must(t, bx.Send(ctx, stanza2IQ(`<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://example.org/test' ver='unverified='/></presence>`)))
+	waitStanza(t, in, func(s stanza) bool { // b.test asks what the hash stands for
+		return s.XMLName.Local == "iq" && s.Type == "get" && strings.Contains(s.Inner, "disco#info")
+	})
+	dx, din := xmppFederated(t, b, "bob@b.test/desk") // announces no capabilities
+	must(t, dx.Send(ctx, stanza2IQ(`<presence/>`)))
+
+	// bob asks to see alice, and she approves
+	must(t, bx.Send(ctx, stanza2IQ(`<presence to='alice@a.test' type='subscribe'/>`)))
+	_, err = aws.WaitFor(ctx, func(f client.Frame) bool {
+		return f.Type == "subscription" && strings.Contains(string(f.Raw), "bob@b.test")
+	})
+	must(t, err)
+	_, err = alice.SubscriptionAction(ctx, "bob@b.test", "approve")
+	must(t, err)
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "" && strings.HasPrefix(s.From, "alice@a.test/")
+	})
+	// and back (so that alice may message him)
+	_, err = alice.SubscriptionAction(ctx, "bob@b.test", "subscribe")
+	must(t, err)
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "subscribe" && s.From == "alice@a.test"
+	})
+	must(t, bx.Send(ctx, stanza2IQ(`<presence to='alice@a.test' type='subscribed'/>`)))
+	_, err = aws.WaitFor(ctx, presenceIs("bob@b.test", "available"))
+	must(t, err)
+
+	_, err = aws.Request(ctx, "publish", map[string]any{"topic": "mood", "data": map[string]any{"mood": "happy", "text": "across domains"}})
+	must(t, err)
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "message" && s.From == "alice@a.test" && strings.Contains(s.Inner, "pubsub#event") && strings.Contains(s.Inner, "across domains")
+	})
+	// a message after it, on the same stream between the servers, to the
+	// resource that asked for nothing: no notification came before it
+	_, err = aws.Message(ctx, "bob@b.test/desk", "after the mood")
+	must(t, err)
+	waitStanza(t, din, func(s stanza) bool {
+		if s.XMLName.Local == "message" && strings.Contains(s.Inner, "pubsub#event") {
+			t.Fatalf("the resource without +notify got %+v", s)
+		}
+		return s.XMLName.Local == "message" && s.Body == "after the mood"
+	})
+}
