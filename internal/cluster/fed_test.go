@@ -131,3 +131,43 @@ func TestMessageToAResourceOnAThirdNode(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteRevocationHeldOnEveryNode: r@y and r2@y (another domain's)
+// let alice see them; their server's stream lands on node a, alice's
+// session is on node b. r@y revokes her (unsubscribed), and its server
+// sends her its presence after that all the same: node a, which took the
+// revocation, does not hand it to node b, which decides on what it last
+// read of r@y's approvals (here it never reads the store's log again, as
+// in the moment before it does), so alice never sees it. r2@y's presence,
+// handed after it on the same queue, reaches her.
+func TestRemoteRevocationHeldOnEveryNode(t *testing.T) {
+	url := natsServer(t).ClientURL()
+	d := newDomain(t, "alice@x")
+	d.name = "x"
+	h := d.hub()
+	for _, r := range []string{"r@y", "r2@y"} {
+		must(t, h.Subscribe(ctx, "alice@x", r))
+		must(t, h.RemoteSubscription(ctx, r, "alice@x", core.SubSubscribed))
+	}
+	a, b := d.start(url, "a", nil), d.start(url, "b", nil)
+	alice := b.connect(t, "alice@x", avail)
+	eventually(t, "a to know that b holds alice", func() bool { return a.holders("alice@x") == 1 })
+	status := func(subject, status string) func(core.Event) bool {
+		return func(ev core.Event) bool {
+			p, ok := ev.(core.PresenceEvent)
+			return ok && p.View.Address == subject && p.View.Status == status
+		}
+	}
+	must(t, a.hub.RemotePresence(ctx, "r@y/desk", "alice@x", &core.Presence{Availability: core.Available, Status: "before"}))
+	alice.await("r@y's presence, approved", status("r@y", "before"))
+
+	must(t, a.hub.RemoteSubscription(ctx, "r@y", "alice@x", core.SubUnsubscribed))
+	must(t, a.hub.RemotePresence(ctx, "r@y/desk", "alice@x", &core.Presence{Availability: core.Away, Status: "after"}))
+	must(t, a.hub.RemotePresence(ctx, "r2@y/desk", "alice@x", &core.Presence{Availability: core.Available, Status: "still"}))
+	alice.await("r2@y's presence", func(ev core.Event) bool {
+		if status("r@y", "after")(ev) {
+			t.Fatalf("alice was shown r@y after it revoked her: %+v", ev)
+		}
+		return status("r2@y", "still")(ev)
+	})
+}

@@ -76,7 +76,7 @@ func (h *Hub) receiveRemote(m PeerMessage) (Routed, error) {
 // RemotePresence does. It is input from another process: checked like a
 // remote server's.
 func (h *Hub) PeerRemotePresence(from, to string, p *Presence) error {
-	if _, err := h.remotePresence(context.Background(), from, to, p); err != nil || p == nil {
+	if _, _, err := h.remotePresence(context.Background(), from, to, p); err != nil || p == nil {
 		return err
 	}
 	// this node shows the account online from another node's stream: its
