@@ -54,6 +54,14 @@ func startFedCluster(t *testing.T, landing int) *fedCluster {
 	return fc
 }
 
+// via is user i's client (alice's or carol's) speaking to node (0 or 1)
+// of a.test.
+func (fc *fedCluster) via(i, node int) *client.Client {
+	c := *fc.users[i]
+	c.BaseURL = fc.a[node].URL
+	return &c
+}
+
 // TestClusterFederates: a.test on two nodes and b.test federate whichever
 // a.test node b.test's streams land on. alice (JSON, node 1) and carol
 // (JSON, node 2) and bob (XMPP on b.test) subscribe to each other, see
@@ -229,9 +237,7 @@ func TestClusterWatchesRemoteDomain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	fc := startFedCluster(t, 1)
-	carol := fc.users[1]
-	viaOne := *carol
-	viaOne.BaseURL = fc.a[0].URL
+	carol, viaOne := fc.users[1], fc.via(1, 0)
 	cs, err := carol.Connect(ctx, client.ConnectOptions{Device: "web"}) // on node 2
 	must(t, err)
 	bx, in := xmppFederated(t, fc.b, "bob@b.test/laptop")
@@ -261,9 +267,7 @@ func TestClusterBlockReachesRemoteViewerEverywhere(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	fc := startFedCluster(t, 1)
-	alice := fc.users[0]
-	onTwo := *alice
-	onTwo.BaseURL = fc.a[1].URL
+	alice, onTwo := fc.users[0], fc.via(0, 1)
 	s1, err := alice.Connect(ctx, client.ConnectOptions{Device: "one", Presence: &client.Presence{Availability: "available", Status: "on node 1"}})
 	must(t, err)
 	s2, err := onTwo.Connect(ctx, client.ConnectOptions{Device: "two", Presence: &client.Presence{Availability: "available", Status: "on node 2"}})
