@@ -58,6 +58,7 @@ type domain struct {
 	path    string
 	clk     clock.Clock
 	handles *core.Handles // one key for every node, as operations.md asks
+	name    string        // the domain served, if the nodes federate ("": none)
 }
 
 func newDomain(t *testing.T, accounts ...string) *domain {
@@ -92,7 +93,7 @@ func (d *domain) befriend(a, b string) {
 
 // hub is a hub on the store alone, to change it as the REST API would.
 func (d *domain) hub() *core.Hub {
-	return core.New(core.Config{Grace: time.Second, Handles: d.handles}, d.open(), d.clk, nil, slog.Default())
+	return core.New(core.Config{Domain: d.name, Grace: time.Second, Handles: d.handles}, d.open(), d.clk, nil, slog.Default())
 }
 
 type node struct {
@@ -110,7 +111,7 @@ func (d *domain) start(urls, id string, tweak func(*Config)) *node {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	h := core.New(core.Config{Grace: time.Second, Peers: n, Handles: d.handles}, d.open(), d.clk, n, slog.Default())
+	h := core.New(core.Config{Domain: d.name, Grace: time.Second, Peers: n, Handles: d.handles}, d.open(), d.clk, n, slog.Default())
 	n.Attach(h)
 	if err := n.Start(ctx); err != nil {
 		d.t.Fatal(err)

@@ -135,6 +135,9 @@ type sendReply struct {
 	Online   int    `json:"n"`
 	Error    string `json:"err,omitempty"`
 	Code     string `json:"code,omitempty"`
+	// Elsewhere: the node does not hold the resource the message is for,
+	// and decided nothing (Node.Send, "sendto").
+	Elsewhere bool `json:"e,omitempty"`
 }
 
 func decodeSend(b []byte) (core.PeerMessage, error) {

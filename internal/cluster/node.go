@@ -303,7 +303,7 @@ func (n *Node) open(ctx context.Context) error {
 	for _, s := range []struct {
 		what string
 		f    nats.MsgHandler
-	}{{"route", n.onRouted}, {"send", n.onSend}, {"probe", n.onProbe}, {"resync", n.onResync}, {"recheck", n.onRecheck}, {"gone", n.onGone},
+	}{{"route", n.onRouted}, {"send", n.onSend}, {"sendto", n.onSendTo}, {"probe", n.onProbe}, {"resync", n.onResync}, {"recheck", n.onRecheck}, {"gone", n.onGone},
 		{"hold", n.onHold}, {"ring", n.onRing}, {"call", n.onCallStep}, {"room", n.onRoomStep}, {"roomev", n.onRoomEvents},
 		{"fedpresence", n.onFedPresence}, {"fedprobe", n.onFedProbe}} {
 		sub, err := n.nc.Subscribe(n.subject(n.id, s.what), s.f)
@@ -791,34 +791,59 @@ func (n *Node) hint(account, node string) {
 }
 
 // Send is core.Peers's: it asks a node holding m's recipient to deliver it.
+// One node decides; its router reaches the account's other nodes. A
+// message to one resource must be decided by the node holding it, since
+// only that node's answer counts the session (Route reports what it
+// reached itself): the registry names an account's nodes, not its
+// resources, so each is asked in turn ("sendto") and the one holding the
+// resource decides; when none says so, the least decides, as for the bare
+// address.
 func (n *Node) Send(ctx context.Context, m core.PeerMessage) (core.Routed, error) {
 	if !n.up.Load() {
 		return core.Routed{}, ErrNotStarted
 	}
-	bare, _, _ := strings.Cut(m.Message.To, "/")
+	bare, resource, _ := strings.Cut(m.Message.To, "/")
 	n.mu.RLock()
 	nodes := n.liveHoldersLocked(bare)
 	n.mu.RUnlock()
 	if len(nodes) == 0 {
 		return core.Routed{}, ErrNoNode
 	}
+	slices.Sort(nodes)
 	b, err := json.Marshal(m)
 	if err != nil {
 		return core.Routed{}, fmt.Errorf("cluster: encode message: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.SendTimeout)
 	defer cancel()
-	// one node decides; its router reaches the account's other nodes
-	reply, err := n.nc.RequestWithContext(ctx, n.subject(slices.Min(nodes), "send"), b)
-	if err != nil {
-		return core.Routed{}, fmt.Errorf("%w: send: %v", ErrBus, err)
+	if resource != "" && len(nodes) > 1 {
+		for _, node := range nodes {
+			r, err := n.handOver(ctx, node, "sendto", b)
+			var decided *core.Error
+			if err == nil || errors.As(err, &decided) {
+				return r, err
+			}
+			// elsewhere, or no answer (a node that died, or one of an
+			// older version): the next, then the least decides
+		}
 	}
-	n.metrics.SentOut.Add(1)
+	return n.handOver(ctx, nodes[0], "send", b)
+}
+
+// errElsewhere: the node asked does not hold the resource a message is
+// for (onSendTo).
+var errElsewhere = errors.New("cluster: the resource is on another node")
+
+// handOver asks node, on subject what, to decide the encoded message b.
+func (n *Node) handOver(ctx context.Context, node, what string, b []byte) (core.Routed, error) {
 	var r sendReply
-	if err := json.Unmarshal(reply.Data, &r); err != nil {
-		return core.Routed{}, fmt.Errorf("%w: reply: %v", ErrBadMessage, err)
+	if err := n.request(ctx, node, what, b, &r); err != nil {
+		return core.Routed{}, err
 	}
-	if r.Error != "" {
+	switch {
+	case r.Elsewhere:
+		return core.Routed{}, errElsewhere
+	case r.Error != "":
 		return core.Routed{}, core.Errorf(core.Code(r.Code), "%s", r.Error)
 	}
 	return core.Routed{Sessions: max(r.Sessions, 0), Online: max(r.Online, 0)}, nil
@@ -827,8 +852,30 @@ func (n *Node) Send(ctx context.Context, m core.PeerMessage) (core.Routed, error
 // onSend delivers a message another node's session sent to an account
 // with sessions here.
 func (n *Node) onSend(msg *nats.Msg) {
-	var rep sendReply
 	m, err := decodeSend(msg.Data)
+	n.answerSend(msg, m, err)
+}
+
+// onSendTo is onSend for a message to one resource, which this node
+// decides only if it holds that resource (Send).
+func (n *Node) onSendTo(msg *nats.Msg) {
+	m, err := decodeSend(msg.Data)
+	if err == nil {
+		bare, resource, _ := strings.Cut(m.Message.To, "/")
+		if !n.hub.HoldsSession(bare, resource) {
+			b, _ := json.Marshal(sendReply{Elsewhere: true})
+			if msg.Reply != "" {
+				msg.Respond(b)
+			}
+			return
+		}
+	}
+	n.answerSend(msg, m, err)
+}
+
+// answerSend has the hub decide m (decoded with err) and answers msg.
+func (n *Node) answerSend(msg *nats.Msg, m core.PeerMessage, err error) {
+	var rep sendReply
 	if err == nil {
 		var r core.Routed
 		r, err = n.hub.Receive(m)

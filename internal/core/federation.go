@@ -89,13 +89,17 @@ func (h *Hub) remoteParties(from, to string) (rbare, rres, local string, err err
 // resources online and local viewers.
 //
 // In a cluster every other node is handed it too (Peers.RemotePresence):
-// each keeps the remote account's state for its own viewers.
+// each keeps the remote account's state for its own viewers. An available
+// presence goes only if the remote account lets the recipient see it here:
+// this node took what the remote server said before it (a revocation
+// among them), which another node reads from the store's log a moment
+// later, and until then would decide on what it read before.
 func (h *Hub) RemotePresence(ctx context.Context, from, to string, p *Presence) error {
-	arrived, err := h.remotePresence(ctx, from, to, p)
+	arrived, approved, err := h.remotePresence(ctx, from, to, p)
 	if err != nil {
 		return err
 	}
-	if h.cfg.Peers != nil {
+	if h.cfg.Peers != nil && (p == nil || approved) {
 		h.cfg.Peers.RemotePresence(from, to, p)
 	}
 	if !arrived {
@@ -109,19 +113,19 @@ func (h *Hub) RemotePresence(ctx context.Context, from, to string, p *Presence) 
 	return h.lastItemsTo(ctx, local, rbare, rres)
 }
 
-// remotePresence is RemotePresence on this node alone; arrived reports a
-// resource that was not online before.
-func (h *Hub) remotePresence(ctx context.Context, from, to string, p *Presence) (arrived bool, err error) {
+// remotePresence is RemotePresence on this node alone (remotePresenceLocked
+// says what it reports).
+func (h *Hub) remotePresence(ctx context.Context, from, to string, p *Presence) (arrived, approved bool, err error) {
 	rbare, rres, local, err := h.remoteParties(from, to)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if p != nil {
 		if rres == "" {
-			return false, Errorf(CodeInvalid, "available presence comes from a full address")
+			return false, false, Errorf(CodeInvalid, "available presence comes from a full address")
 		}
 		if err := p.Validate(); err != nil {
-			return false, err
+			return false, false, err
 		}
 		if p.LastActive.IsZero() {
 			p.LastActive = h.clock.Now()
@@ -135,32 +139,34 @@ func (h *Hub) remotePresence(ctx context.Context, from, to string, p *Presence) 
 			loaded, err = h.loadRemote(ctx, rbare)
 		}
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
 	return h.remotePresenceLocked(loaded, rbare, rres, local, p)
 }
 
 // remotePresenceLocked is RemotePresence under the remote account's lock;
-// arrived reports a resource that was not online before.
-func (h *Hub) remotePresenceLocked(loaded *user, rbare, rres, local string, p *Presence) (arrived bool, err error) {
+// arrived reports a resource that was not online before, approved that
+// the remote account lets local see it, as this node knows.
+func (h *Hub) remotePresenceLocked(loaded *user, rbare, rres, local string, p *Presence) (arrived, approved bool, err error) {
 	defer h.lock(rbare)()
 	ru := h.live(rbare)
 	if ru == nil {
 		if loaded == nil { // it left memory meanwhile
-			return false, nil
+			return false, false, nil
 		}
 		ru = loaded
 	}
+	approved = ru.viewers.has(local)
 	wasOnline := ru.online()
 	switch {
 	case p != nil:
 		if ru.viewers.len() == 0 {
-			return false, nil // nobody here may see it: nothing to keep
+			return false, false, nil // nobody here may see it: nothing to keep
 		}
 		_, known := ru.remoteRes()[rres]
 		if !known && len(ru.remoteRes()) >= h.cfg.Limits.SessionsPerAccount {
-			return false, Errorf(CodeLimit, "at most %d resources per account", h.cfg.Limits.SessionsPerAccount)
+			return false, approved, Errorf(CodeLimit, "at most %d resources per account", h.cfg.Limits.SessionsPerAccount)
 		}
 		if ru.fed == nil {
 			ru.fed = &remoteUser{remote: map[string]Presence{}, greeted: map[string]struct{}{}}
@@ -191,7 +197,7 @@ func (h *Hub) remotePresenceLocked(loaded *user, rbare, rres, local string, p *P
 		h.forgetLocked(ru)
 	}
 	h.deliver(delivery{ev: PresenceEvent{View: ru.fullView()}, subject: ru, flow: FlowPresence, to: self(local)})
-	return arrived, nil
+	return arrived, approved, nil
 }
 
 // RemoteDomainGone marks every account of domain offline: its server is

@@ -35,7 +35,7 @@ import (
 // stays here (no cluster, the recipient here, or no node to hand it to:
 // then it is decided here, stored for later if nobody takes it).
 func (h *Hub) remoteMessageToPeer(ctx context.Context, m Message, rbare, local, resource string) (n int, handed bool, err error) {
-	if h.cfg.Peers == nil || h.holdsHere(local, resource) || !h.cfg.Peers.Holds(local) {
+	if h.cfg.Peers == nil || h.HoldsSession(local, resource) || !h.cfg.Peers.Holds(local) {
 		return 0, false, nil
 	}
 	r, err := h.cfg.Peers.Send(ctx, PeerMessage{Sender: rbare, Message: m, Remote: true})
@@ -48,23 +48,6 @@ func (h *Hub) remoteMessageToPeer(ctx context.Context, m Message, rbare, local, 
 		return 0, false, nil
 	}
 	return r.Sessions, true, nil
-}
-
-// holdsHere reports whether this node holds a session of account (the
-// one named resource, if not "").
-func (h *Hub) holdsHere(account, resource string) bool {
-	if h.live(account) == nil {
-		return false
-	}
-	defer h.lock(account)()
-	u := h.live(account)
-	if u == nil {
-		return false
-	}
-	if resource == "" {
-		return len(u.list()) > 0
-	}
-	return u.session(resource) != nil
 }
 
 // receiveRemote decides a remote account's message another node handed
@@ -93,7 +76,7 @@ func (h *Hub) receiveRemote(m PeerMessage) (Routed, error) {
 // RemotePresence does. It is input from another process: checked like a
 // remote server's.
 func (h *Hub) PeerRemotePresence(from, to string, p *Presence) error {
-	if _, err := h.remotePresence(context.Background(), from, to, p); err != nil || p == nil {
+	if _, _, err := h.remotePresence(context.Background(), from, to, p); err != nil || p == nil {
 		return err
 	}
 	// this node shows the account online from another node's stream: its

@@ -58,8 +58,9 @@ func (s *Session) SendMessage(m Message) (Sent, error) {
 		if stand, err = h.remoteStandIn(context.Background(), bare); err != nil {
 			return Sent{}, err
 		}
-	} else if h.cfg.Peers != nil && h.live(bare) == nil && h.cfg.Peers.Holds(bare) {
-		// decided on the recipient's node; an app's grant here first
+	} else if h.cfg.Peers != nil && bare != s.Account && !h.HoldsSession(bare, resource) && h.cfg.Peers.Holds(bare) {
+		// decided on the recipient's node (the addressed resource's: the
+		// node deciding counts only its own sessions); an app's grant here first
 		if g != nil && !appSees(Facts{Covered: bare == s.Account || g.covers(bare), Scopes: g.scopes & s.channel.Scopes}, FlowMessage) {
 			return Sent{}, errUnavailable
 		}

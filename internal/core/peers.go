@@ -170,6 +170,24 @@ func (h *Hub) sendToPeer(s *Session, m *Message, bare, resource string) (sent Se
 	return Sent{Sessions: r.Sessions}, true, nil
 }
 
+// HoldsSession reports whether this node holds a session of account (the
+// one named resource, if not ""). A cluster asks it to hand a message for
+// one resource to the node that has it (Peers.Send).
+func (h *Hub) HoldsSession(account, resource string) bool {
+	if h.live(account) == nil {
+		return false
+	}
+	defer h.lock(account)()
+	u := h.live(account)
+	if u == nil {
+		return false
+	}
+	if resource == "" {
+		return len(u.list()) > 0
+	}
+	return u.session(resource) != nil
+}
+
 // Receive delivers a message another node's session sent to an account
 // with sessions here (Peers.Send): the recipient's facts here decide it,
 // as for a local sender. It is input from another process: checked like a

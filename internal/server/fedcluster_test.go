@@ -54,6 +54,14 @@ func startFedCluster(t *testing.T, landing int) *fedCluster {
 	return fc
 }
 
+// via is user i's client (alice's or carol's) speaking to node (0 or 1)
+// of a.test.
+func (fc *fedCluster) via(i, node int) *client.Client {
+	c := *fc.users[i]
+	c.BaseURL = fc.a[node].URL
+	return &c
+}
+
 // TestClusterFederates: a.test on two nodes and b.test federate whichever
 // a.test node b.test's streams land on. alice (JSON, node 1) and carol
 // (JSON, node 2) and bob (XMPP on b.test) subscribe to each other, see
@@ -229,9 +237,7 @@ func TestClusterWatchesRemoteDomain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	fc := startFedCluster(t, 1)
-	carol := fc.users[1]
-	viaOne := *carol
-	viaOne.BaseURL = fc.a[0].URL
+	carol, viaOne := fc.users[1], fc.via(1, 0)
 	cs, err := carol.Connect(ctx, client.ConnectOptions{Device: "web"}) // on node 2
 	must(t, err)
 	bx, in := xmppFederated(t, fc.b, "bob@b.test/laptop")
@@ -248,4 +254,55 @@ func TestClusterWatchesRemoteDomain(t *testing.T) {
 	fc.b.Server.Close()
 	_, err = cs.WaitFor(ctx, presenceIs("bob@b.test", "unavailable"))
 	must(t, err)
+}
+
+// TestClusterBlockReachesRemoteViewerEverywhere: alice has a session on
+// each node, both shown to bob on b.test (each node announces its own
+// resource on its own stream); she blocks bob from her session on node
+// 2: both her resources go unavailable for him, the one on node 1 told
+// by node 1, which learns of the block from the store's log, and his
+// message bounces whichever node it lands on. Skipped unless
+// PRESENCED_TEST_POSTGRES is set.
+func TestClusterBlockReachesRemoteViewerEverywhere(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fc := startFedCluster(t, 1)
+	alice, onTwo := fc.users[0], fc.via(0, 1)
+	s1, err := alice.Connect(ctx, client.ConnectOptions{Device: "one", Presence: &client.Presence{Availability: "available", Status: "on node 1"}})
+	must(t, err)
+	s2, err := onTwo.Connect(ctx, client.ConnectOptions{Device: "two", Presence: &client.Presence{Availability: "available", Status: "on node 2"}})
+	must(t, err)
+	bx, in := xmppFederated(t, fc.b, "bob@b.test/laptop")
+	must(t, bx.Send(ctx, stanza2IQ(`<presence/>`)))
+	must(t, bx.Send(ctx, stanza2IQ(`<presence to='alice@a.test' type='subscribe'/>`)))
+	_, err = s1.WaitFor(ctx, func(f client.Frame) bool {
+		return f.Type == "subscription" && strings.Contains(string(f.Raw), "bob@b.test")
+	})
+	must(t, err)
+	_, err = alice.SubscriptionAction(ctx, "bob@b.test", "approve")
+	must(t, err)
+
+	shown := map[string]string{} // alice's resource → its status, as bob sees it
+	waitStanza(t, in, func(s stanza) bool {
+		if s.XMLName.Local == "presence" && strings.HasPrefix(s.From, "alice@a.test/") && s.Type == "" {
+			shown[s.From] = s.Status
+		}
+		return len(shown) == 2
+	})
+	_, err = s2.Request(ctx, "block", map[string]any{"address": "bob@b.test"})
+	must(t, err)
+	waitStanza(t, in, func(s stanza) bool {
+		if s.XMLName.Local == "presence" && s.Type == "unavailable" {
+			if s.From == "alice@a.test" { // the bare address: all of them
+				clear(shown)
+			}
+			delete(shown, s.From)
+		}
+		return len(shown) == 0
+	})
+	must(t, bx.Send(ctx, stanza2IQ(`<message to='alice@a.test' id='x1' type='chat'><body>still there?</body></message>`)))
+	e := waitStanza(t, in, func(s stanza) bool { return s.XMLName.Local == "message" && s.Type == "error" && s.ID == "x1" })
+	if !strings.Contains(e.Inner, "service-unavailable") {
+		t.Fatalf("bounce %+v", e)
+	}
 }

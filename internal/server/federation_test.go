@@ -90,32 +90,12 @@ func jsonMeetsXMPP(t *testing.T, a, b *testServer, alice *client.Client) {
 	bx, in := xmppFederated(t, b, "bob@b.test/laptop")
 	must(t, bx.Send(ctx, stanza2IQ(`<presence><status>on b</status></presence>`)))
 
-	// bob asks to see alice (an XMPP subscription to a remote contact)
-	must(t, bx.Send(ctx, stanza2IQ(`<presence to='alice@a.test' type='subscribe'/>`)))
-	_, err = aws.WaitFor(ctx, func(f client.Frame) bool {
-		return f.Type == "subscription" && strings.Contains(string(f.Raw), "bob@b.test")
-	})
-	must(t, err)
-	_, err = alice.SubscriptionAction(ctx, "bob@b.test", "approve")
-	must(t, err)
-	waitStanza(t, in, func(s stanza) bool {
-		return s.XMLName.Local == "presence" && s.Type == "subscribed" && s.From == "alice@a.test"
-	})
-	p := waitStanza(t, in, func(s stanza) bool {
-		return s.XMLName.Local == "presence" && s.Type == "" && strings.HasPrefix(s.From, "alice@a.test/")
-	})
+	// bob asks to see alice (an XMPP subscription to a remote contact),
+	// she approves; she asks back, his client approves
+	p, f := befriendAcross(t, ctx, alice, aws, "alice@a.test", bx, in, "bob@b.test")
 	if p.Status != "on a" {
 		t.Fatalf("bob sees alice as %+v", p)
 	}
-	// alice asks back; bob's client approves
-	_, err = alice.SubscriptionAction(ctx, "bob@b.test", "subscribe")
-	must(t, err)
-	waitStanza(t, in, func(s stanza) bool {
-		return s.XMLName.Local == "presence" && s.Type == "subscribe" && s.From == "alice@a.test"
-	})
-	must(t, bx.Send(ctx, stanza2IQ(`<presence to='alice@a.test' type='subscribed'/>`)))
-	f, err := aws.WaitFor(ctx, presenceIs("bob@b.test", "available"))
-	must(t, err)
 	if f.Status != "on b" {
 		t.Fatalf("alice sees bob as %s", f.Raw)
 	}
@@ -172,6 +152,38 @@ func jsonMeetsXMPP(t *testing.T, a, b *testServer, alice *client.Client) {
 	if strings.ReplaceAll(e2.Inner, "ghost", "alice") != e.Inner {
 		t.Fatalf("a blocked contact's bounce differs from nobody's: %q vs %q", e.Inner, e2.Inner)
 	}
+}
+
+// befriendAcross: the XMPP user xmppUser (stream bx, its stanzas in) asks
+// to see the JSON user account (client c, session js), who approves, then
+// asks back, which the XMPP client approves. It returns the first
+// presence of account that xmppUser got and the first of xmppUser that js
+// got.
+func befriendAcross(t *testing.T, ctx context.Context, c *client.Client, js *client.Session, account string,
+	bx *xmpp.Session, in chan stanza, xmppUser string) (stanza, client.Frame) {
+	t.Helper()
+	must(t, bx.Send(ctx, stanza2IQ(`<presence to='`+account+`' type='subscribe'/>`)))
+	_, err := js.WaitFor(ctx, func(f client.Frame) bool {
+		return f.Type == "subscription" && strings.Contains(string(f.Raw), xmppUser)
+	})
+	must(t, err)
+	_, err = c.SubscriptionAction(ctx, xmppUser, "approve")
+	must(t, err)
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "subscribed" && s.From == account
+	})
+	p := waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "" && strings.HasPrefix(s.From, account+"/")
+	})
+	_, err = c.SubscriptionAction(ctx, xmppUser, "subscribe")
+	must(t, err)
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "presence" && s.Type == "subscribe" && s.From == account
+	})
+	must(t, bx.Send(ctx, stanza2IQ(`<presence to='`+account+`' type='subscribed'/>`)))
+	f, err := js.WaitFor(ctx, presenceIs(xmppUser, "available"))
+	must(t, err)
+	return p, f
 }
 
 // TestSeveralDomainsOneProcess: one server serving a.test (the primary)
@@ -236,4 +248,47 @@ func TestSeveralDomainsOneProcess(t *testing.T) {
 	must(t, aws.Close(ctx))
 
 	jsonMeetsXMPP(t, ts, ts, alice)
+}
+
+// TestFederationPEPToXMPPClient: a personal event a JSON-protocol user of
+// a.test publishes reaches bob's XMPP client on b.test, on another server,
+// when the client announces +notify for its topic (XEP-0115 capabilities,
+// which b.test verifies with a disco#info query to the client: XEP-0163
+// § 4.3 notifies only the resources that ask); a resource of bob's that
+// announces nothing is not notified. The federation's notification goes
+// to bob's bare address; b.test picks the resources.
+func TestFederationPEPToXMPPClient(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, b := federated(t)
+	alice := a.account(t, "alice@a.test")
+	b.account(t, "bob@b.test")
+	aws, err := alice.Connect(ctx, client.ConnectOptions{Presence: &client.Presence{Availability: "available"}})
+	must(t, err)
+	bx, in := xmppClientWith(t, b, "bob@b.test/laptop", xmpp.SASL("", "password-bob", msasl.ScramSha256), "http://jabber.org/protocol/mood+notify")
+	must(t, bx.Send(ctx, stanza2IQ(`<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://example.org/test' ver='unverified='/></presence>`)))
+	waitStanza(t, in, func(s stanza) bool { // b.test asks what the hash stands for
+		return s.XMLName.Local == "iq" && s.Type == "get" && strings.Contains(s.Inner, "disco#info")
+	})
+	dx, din := xmppFederated(t, b, "bob@b.test/desk") // announces no capabilities
+	must(t, dx.Send(ctx, stanza2IQ(`<presence/>`)))
+
+	// bob sees alice (for her events), she sees him (to message him)
+	befriendAcross(t, ctx, alice, aws, "alice@a.test", bx, in, "bob@b.test")
+
+	_, err = aws.Request(ctx, "publish", map[string]any{"topic": "mood", "data": map[string]any{"mood": "happy", "text": "across domains"}})
+	must(t, err)
+	waitStanza(t, in, func(s stanza) bool {
+		return s.XMLName.Local == "message" && s.From == "alice@a.test" && strings.Contains(s.Inner, "pubsub#event") && strings.Contains(s.Inner, "across domains")
+	})
+	// a message after it, on the same stream between the servers, to the
+	// resource that asked for nothing: no notification came before it
+	_, err = aws.Message(ctx, "bob@b.test/desk", "after the mood")
+	must(t, err)
+	waitStanza(t, din, func(s stanza) bool {
+		if s.XMLName.Local == "message" && strings.Contains(s.Inner, "pubsub#event") {
+			t.Fatalf("the resource without +notify got %+v", s)
+		}
+		return s.XMLName.Local == "message" && s.Body == "after the mood"
+	})
 }
