@@ -48,7 +48,7 @@ func (t *wsTransport) open(ctx context.Context, helloFrame []byte) (Frame, error
 	u := "ws" + strings.TrimPrefix(t.c.BaseURL, "http") + "/v1/ws"
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+t.c.Token)
-	d := websocket.Dialer{Subprotocols: []string{Protocol}, HandshakeTimeout: 10 * time.Second}
+	d := websocket.Dialer{Subprotocols: []string{Protocol}, HandshakeTimeout: 10 * time.Second, NetDialContext: t.c.Dial}
 	conn, resp, err := d.DialContext(ctx, u, h)
 	if err != nil {
 		if resp != nil {

@@ -262,9 +262,12 @@ func runStorm(ctx context.Context, bin string, n, contacts, concurrency, grace i
 	cpu0, _ := rig.CPU()
 	start := time.Now()
 	var connected, failed atomic.Int64
+	dial := spreadDial() // from many source addresses, as many clients would (spread_linux.go)
 	each(n, concurrency, func(i int) {
 		p := st.peers[i]
-		s, err := client.New(rig.URL, p.acct.Token).Connect(ctx, client.ConnectOptions{
+		c := client.New(rig.URL, p.acct.Token)
+		c.Dial = dial
+		s, err := c.Connect(ctx, client.ConnectOptions{
 			Device: "storm", Presence: &client.Presence{Availability: "available"}, Grace: grace})
 		if err != nil {
 			failed.Add(1)
