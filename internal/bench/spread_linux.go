@@ -17,13 +17,13 @@ import (
 // __inet_check_established) as a fifth of the machine's CPU, charged to
 // the load generator's connect(2). Real clients come from many
 // addresses; on loopback the whole of 127.0.0.0/8 is ours, so each dial
-// takes the next of spreadAddrs source addresses, and the server sees
-// the same connections, upgrades and hellos as before.
+// takes the next of a few source addresses (`--source-addrs`), and the
+// server sees the same connections, upgrades and hellos as before.
 
-// spreadAddrs is how many loopback source addresses the dials rotate
-// through: 15,000 connections plus as many in TIME_WAIT leave each
-// address about 1,000 of its 28,000 ports taken.
-const spreadAddrs = 32
+// DefaultSourceAddrs is how many loopback source addresses a storm's dials
+// rotate through unless told otherwise: 15,000 connections plus as many
+// in TIME_WAIT leave each address about 1,000 of its 28,000 ports taken.
+const DefaultSourceAddrs = 32
 
 // ipBindAddressNoPort is Linux's IP_BIND_ADDRESS_NO_PORT (linux/in.h;
 // the syscall package does not name it): a bind(2) to a source address
@@ -32,16 +32,21 @@ const spreadAddrs = 32
 const ipBindAddressNoPort = 24
 
 // spreadDial returns a dial function for client.Client.Dial that spreads
-// connections to 127.0.0.1 over loopback source addresses (127.0.0.2 and
-// up); other destinations are dialed as usual.
-func spreadDial() func(ctx context.Context, network, addr string) (net.Conn, error) {
+// connections to 127.0.0.1 over n loopback source addresses (127.0.0.2
+// and up, at most 250); other destinations are dialed as usual. n <= 0
+// returns nil: the client dials from the address the system picks.
+func spreadDial(n int) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if n <= 0 {
+		return nil
+	}
+	n = min(n, 250)
 	var next atomic.Uint32
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil || host != "127.0.0.1" {
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		}
-		src := net.IPv4(127, 0, 0, byte(2+next.Add(1)%spreadAddrs))
+		src := net.IPv4(127, 0, 0, byte(2+next.Add(1)%uint32(n)))
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Control: bindNoPort}
 		return d.DialContext(ctx, network, addr)
 	}

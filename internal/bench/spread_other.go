@@ -7,6 +7,9 @@ import (
 	"net"
 )
 
+// DefaultSourceAddrs: see spread_linux.go; elsewhere nothing is spread.
+const DefaultSourceAddrs = 0
+
 // spreadDial is nil where source addresses are not spread (spread_linux.go):
 // the client dials as usual.
-func spreadDial() func(ctx context.Context, network, addr string) (net.Conn, error) { return nil }
+func spreadDial(int) func(ctx context.Context, network, addr string) (net.Conn, error) { return nil }

@@ -21,6 +21,7 @@ import (
 // measured. Errors are counted, never retried or hidden.
 type StormResult struct {
 	Sessions, Contacts, Concurrency int
+	SourceAddrs                     int // loopback source addresses the dials rotate through (0: the system's choice)
 
 	// The login storm: every session connects at once (Concurrency at a
 	// time) and says it is available in its hello.
@@ -67,16 +68,17 @@ type StormResult struct {
 // LoginStorm prepares n accounts, each with contacts mutual contacts (its
 // neighbours in a ring), connects them all at once (concurrency at a time,
 // each available in its hello) and measures how long until every session
-// has seen every contact available.
-func LoginStorm(ctx context.Context, bin string, n, contacts, concurrency int, log io.Writer) (StormResult, error) {
-	return runStorm(ctx, bin, n, contacts, concurrency, 0, false, log)
+// has seen every contact available. The dials come from sources loopback
+// addresses in turn (spread_linux.go; 0: from the one the system picks).
+func LoginStorm(ctx context.Context, bin string, n, contacts, concurrency, sources int, log io.Writer) (StormResult, error) {
+	return runStorm(ctx, bin, n, contacts, concurrency, sources, 0, false, log)
 }
 
 // ReconnectStorm is LoginStorm with sessions asking for grace seconds of
 // grace period, followed by the storm: every session drops its connection
 // at once, then resumes, and every contact's view is watched for flaps.
-func ReconnectStorm(ctx context.Context, bin string, n, contacts, concurrency, grace int, log io.Writer) (StormResult, error) {
-	return runStorm(ctx, bin, n, contacts, concurrency, grace, true, log)
+func ReconnectStorm(ctx context.Context, bin string, n, contacts, concurrency, sources, grace int, log io.Writer) (StormResult, error) {
+	return runStorm(ctx, bin, n, contacts, concurrency, sources, grace, true, log)
 }
 
 // ringOf gives each of n accounts its neighbours in a ring, up to c/2 on
@@ -205,8 +207,8 @@ func each(n, concurrency int, f func(i int)) {
 	wg.Wait()
 }
 
-func runStorm(ctx context.Context, bin string, n, contacts, concurrency, grace int, reconnect bool, log io.Writer) (StormResult, error) {
-	res := StormResult{Sessions: n, Concurrency: concurrency, Reconnect: reconnect}
+func runStorm(ctx context.Context, bin string, n, contacts, concurrency, sources, grace int, reconnect bool, log io.Writer) (StormResult, error) {
+	res := StormResult{Sessions: n, Concurrency: concurrency, SourceAddrs: sources, Reconnect: reconnect}
 	dir, err := os.MkdirTemp("", "presenced-bench-")
 	if err != nil {
 		return res, err
@@ -262,7 +264,7 @@ func runStorm(ctx context.Context, bin string, n, contacts, concurrency, grace i
 	cpu0, _ := rig.CPU()
 	start := time.Now()
 	var connected, failed atomic.Int64
-	dial := spreadDial() // from many source addresses, as many clients would (spread_linux.go)
+	dial := spreadDial(sources) // from many source addresses, as many clients would (spread_linux.go)
 	each(n, concurrency, func(i int) {
 		p := st.peers[i]
 		c := client.New(rig.URL, p.acct.Token)
@@ -427,7 +429,8 @@ func percentiles(d []time.Duration) (p50, p99, top time.Duration) {
 // Report prints the result.
 func (r StormResult) Report(w io.Writer) {
 	ms := func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
-	fmt.Fprintf(w, "sessions:             %d, %d mutual contacts each (ring neighbours), %d connecting at a time\n", r.Sessions, r.Contacts, r.Concurrency)
+	fmt.Fprintf(w, "sessions:             %d, %d mutual contacts each (ring neighbours), %d connecting at a time, from %d loopback source addresses (0: the system's one)\n",
+		r.Sessions, r.Contacts, r.Concurrency, r.SourceAddrs)
 	fmt.Fprintf(w, "login errors:         %d (%d connected)\n", r.ConnectErrors, r.Connected)
 	fmt.Fprintf(w, "logins:               %.0f/s (%d in %s: WebSocket, token hello with presence, welcome)\n", float64(r.Connected)/r.ConnectTime.Seconds(), r.Connected, ms(r.ConnectTime))
 	if r.Converged == r.Sessions {
