@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,6 +21,10 @@ type Client struct {
 	BaseURL string // "http://localhost:8080"
 	Token   string // bearer token
 	HTTP    *http.Client
+	// Dial, if set, opens the TCP connections of live sessions over
+	// WebSocket instead of a plain net.Dialer: a load generator spreads
+	// its connections over several source addresses with it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Error is a failed request: an RFC 9457 problem from the REST API, or an

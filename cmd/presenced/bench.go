@@ -15,7 +15,7 @@ import (
 
 func benchCmd(args []string, stdout io.Writer) error {
 	const synopsis = "presenced bench idle|xmpp-idle [--sessions N] [--contacts C] | fanout [--publishers P] [--watchers K] [--updates M] [--rate R]" +
-		" | login-storm|reconnect-storm [--sessions N] [--contacts C] [--concurrency K] [--grace S] | longpoll [--publishers P] [--watchers K] [--updates M] [--rate R] [--rounds R]" +
+		" | login-storm|reconnect-storm [--sessions N] [--contacts C] [--concurrency K] [--source-addrs A] [--grace S] | longpoll [--publishers P] [--watchers K] [--updates M] [--rate R] [--rounds R]" +
 		" | xmpp-compare [--servers presenced,prosody,ejabberd] [--sessions N] [--contacts C] [--rounds R]" +
 		" | room-storm [--members N] [--messages M] [--concurrency K] | s2s-fanout [--watchers K] [--updates M] [--rate R]" +
 		" | cluster --store postgres://… [--nats URL] [--nodes N] [--workers W] [--sessions N] [--watchers K] [--updates M] [--rate R]"
@@ -32,6 +32,7 @@ func benchCmd(args []string, stdout io.Writer) error {
 	n := fs.Int("sessions", 10000, "idle, xmpp-idle, login-storm, reconnect-storm: sessions to open")
 	contacts := fs.Int("contacts", 20, "xmpp-idle, login-storm, reconnect-storm: mutual contacts per account (its roster; ring neighbours, so an even number)")
 	concurrency := fs.Int("concurrency", 64, "login-storm, reconnect-storm, xmpp-compare, room-storm: sessions connecting (resuming, joining) at a time")
+	sources := fs.Int("source-addrs", bench.DefaultSourceAddrs, "login-storm, reconnect-storm: loopback source addresses the dials rotate through (127.0.0.2 and up), as many clients' would; 0: the one the system picks")
 	grace := fs.Int("grace", 30, "reconnect-storm: grace period the sessions ask for in their hello, seconds")
 	rounds := fs.Int("rounds", 0, "longpoll: rounds on each transport, interleaved (default 1); xmpp-compare: rounds, each running every server once in a rotated order (default 3)")
 	idleFor := fs.Duration("idle-for", bench.DefaultIdleFor, "idle, xmpp-idle: how long the sessions idle while CPU is measured")
@@ -74,11 +75,11 @@ func benchCmd(args []string, stdout io.Writer) error {
 	switch args[0] {
 	case "login-storm", "reconnect-storm":
 		storm := func() (bench.StormResult, error) {
-			return bench.LoginStorm(ctx, *bin, *n, *contacts, *concurrency, os.Stderr)
+			return bench.LoginStorm(ctx, *bin, *n, *contacts, *concurrency, *sources, os.Stderr)
 		}
 		if args[0] == "reconnect-storm" {
 			storm = func() (bench.StormResult, error) {
-				return bench.ReconnectStorm(ctx, *bin, *n, *contacts, *concurrency, *grace, os.Stderr)
+				return bench.ReconnectStorm(ctx, *bin, *n, *contacts, *concurrency, *sources, *grace, os.Stderr)
 			}
 		}
 		r, err := storm()

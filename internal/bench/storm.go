@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -20,6 +21,7 @@ import (
 // measured. Errors are counted, never retried or hidden.
 type StormResult struct {
 	Sessions, Contacts, Concurrency int
+	SourceAddrs                     int // loopback source addresses the dials rotate through (0: the system's choice)
 
 	// The login storm: every session connects at once (Concurrency at a
 	// time) and says it is available in its hello.
@@ -47,6 +49,8 @@ type StormResult struct {
 	SinceDropP50, SinceDropP99, SinceDropMax time.Duration
 	StormTime                                time.Duration // from the cut until the last resume answered
 	StormCPU                                 time.Duration // server CPU over StormTime
+	StormSelfCPU                             time.Duration // the load generator's own CPU over StormTime
+	Cores                                    int           // CPUs the server and the load generator share
 	Watched                                  time.Duration // from the cut until the flaps were counted (the grace period and 2 s more, at least)
 	Flaps                                    int           // presence frames (or snapshot entries) showing a contact not available
 	FlapPairs                                int           // distinct (viewer, contact) pairs that saw a flap
@@ -64,16 +68,17 @@ type StormResult struct {
 // LoginStorm prepares n accounts, each with contacts mutual contacts (its
 // neighbours in a ring), connects them all at once (concurrency at a time,
 // each available in its hello) and measures how long until every session
-// has seen every contact available.
-func LoginStorm(ctx context.Context, bin string, n, contacts, concurrency int, log io.Writer) (StormResult, error) {
-	return runStorm(ctx, bin, n, contacts, concurrency, 0, false, log)
+// has seen every contact available. The dials come from sources loopback
+// addresses in turn (spread_linux.go; 0: from the one the system picks).
+func LoginStorm(ctx context.Context, bin string, n, contacts, concurrency, sources int, log io.Writer) (StormResult, error) {
+	return runStorm(ctx, bin, n, contacts, concurrency, sources, 0, false, log)
 }
 
 // ReconnectStorm is LoginStorm with sessions asking for grace seconds of
 // grace period, followed by the storm: every session drops its connection
 // at once, then resumes, and every contact's view is watched for flaps.
-func ReconnectStorm(ctx context.Context, bin string, n, contacts, concurrency, grace int, log io.Writer) (StormResult, error) {
-	return runStorm(ctx, bin, n, contacts, concurrency, grace, true, log)
+func ReconnectStorm(ctx context.Context, bin string, n, contacts, concurrency, sources, grace int, log io.Writer) (StormResult, error) {
+	return runStorm(ctx, bin, n, contacts, concurrency, sources, grace, true, log)
 }
 
 // ringOf gives each of n accounts its neighbours in a ring, up to c/2 on
@@ -202,8 +207,8 @@ func each(n, concurrency int, f func(i int)) {
 	wg.Wait()
 }
 
-func runStorm(ctx context.Context, bin string, n, contacts, concurrency, grace int, reconnect bool, log io.Writer) (StormResult, error) {
-	res := StormResult{Sessions: n, Concurrency: concurrency, Reconnect: reconnect}
+func runStorm(ctx context.Context, bin string, n, contacts, concurrency, sources, grace int, reconnect bool, log io.Writer) (StormResult, error) {
+	res := StormResult{Sessions: n, Concurrency: concurrency, SourceAddrs: sources, Reconnect: reconnect}
 	dir, err := os.MkdirTemp("", "presenced-bench-")
 	if err != nil {
 		return res, err
@@ -253,13 +258,18 @@ func runStorm(ctx context.Context, bin string, n, contacts, concurrency, grace i
 	}()
 
 	fmt.Fprintf(log, "login storm: %d sessions, %d at a time (server pprof: %s/debug/pprof/)…\n", n, concurrency, rig.Admin)
-	rig.ProfileCPU(5 * time.Second) // PRESENCED_BENCH_CPU names the file, if set
+	if !reconnect { // a reconnect storm profiles its resumes instead (reconnect)
+		rig.ProfileCPU(stormProfile) // PRESENCED_BENCH_CPU names the file, if set
+	}
 	cpu0, _ := rig.CPU()
 	start := time.Now()
 	var connected, failed atomic.Int64
+	dial := spreadDial(sources) // from many source addresses, as many clients would (spread_linux.go)
 	each(n, concurrency, func(i int) {
 		p := st.peers[i]
-		s, err := client.New(rig.URL, p.acct.Token).Connect(ctx, client.ConnectOptions{
+		c := client.New(rig.URL, p.acct.Token)
+		c.Dial = dial
+		s, err := c.Connect(ctx, client.ConnectOptions{
 			Device: "storm", Presence: &client.Presence{Availability: "available"}, Grace: grace})
 		if err != nil {
 			failed.Add(1)
@@ -334,7 +344,17 @@ func (st *storm) reconnect(ctx context.Context, rig *Rig, res *StormResult, log 
 	}()
 	fmt.Fprintf(log, "reconnect storm: cutting %d connections, then resuming them, %d at a time…\n", len(live), res.Concurrency)
 	st.phase.Store(1)
+	// PRESENCED_BENCH_CPU and PRESENCED_BENCH_SELF_CPU name files for the
+	// server's and the load generator's CPU profiles of the storm.
+	if os.Getenv("PRESENCED_BENCH_CPU") != "" {
+		rig.ProfileCPU(stormProfile)
+		time.Sleep(200 * time.Millisecond) // the server starts profiling when the request arrives
+	}
+	stopSelf := profileSelf(stormProfile)
+	defer stopSelf()
+	res.Cores = runtime.NumCPU()
 	cpu0, _ := rig.CPU()
+	self0 := selfCPU()
 	cut := time.Now()
 	for _, p := range live {
 		p.s.Drop()
@@ -356,7 +376,8 @@ func (st *storm) reconnect(ctx context.Context, rig *Rig, res *StormResult, log 
 	})
 	res.StormTime = time.Since(cut)
 	cpu1, _ := rig.CPU()
-	res.StormCPU = cpu1 - cpu0
+	res.StormCPU, res.StormSelfCPU = cpu1-cpu0, selfCPU()-self0
+	stopSelf()
 	res.Resumed, res.ResumeErrors = int(resumed.Load()), int(failed.Load())
 	failedOne := func(d time.Duration) bool { return d < 0 }
 	res.ResumeP50, res.ResumeP99, res.ResumeMax = percentiles(slices.DeleteFunc(took, failedOne))
@@ -384,6 +405,17 @@ func (st *storm) reconnect(ctx context.Context, rig *Rig, res *StormResult, log 
 	return nil
 }
 
+// stormProfile is how long the CPU profiles of a storm last, from its
+// start (the first dial, or the cut).
+const stormProfile = 5 * time.Second
+
+// Floor is the shortest time the storm's CPU (the server's and the load
+// generator's, which share the machine) could have taken on Cores fully
+// used CPUs: how close "since the cut" came to the machine's limit.
+func (r StormResult) Floor() time.Duration {
+	return (r.StormCPU + r.StormSelfCPU) / time.Duration(max(r.Cores, 1))
+}
+
 // percentiles gives the median, 99th percentile and maximum of d (sorted
 // in place).
 func percentiles(d []time.Duration) (p50, p99, top time.Duration) {
@@ -397,7 +429,8 @@ func percentiles(d []time.Duration) (p50, p99, top time.Duration) {
 // Report prints the result.
 func (r StormResult) Report(w io.Writer) {
 	ms := func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
-	fmt.Fprintf(w, "sessions:             %d, %d mutual contacts each (ring neighbours), %d connecting at a time\n", r.Sessions, r.Contacts, r.Concurrency)
+	fmt.Fprintf(w, "sessions:             %d, %d mutual contacts each (ring neighbours), %d connecting at a time, from %d loopback source addresses (0: the system's one)\n",
+		r.Sessions, r.Contacts, r.Concurrency, r.SourceAddrs)
 	fmt.Fprintf(w, "login errors:         %d (%d connected)\n", r.ConnectErrors, r.Connected)
 	fmt.Fprintf(w, "logins:               %.0f/s (%d in %s: WebSocket, token hello with presence, welcome)\n", float64(r.Connected)/r.ConnectTime.Seconds(), r.Connected, ms(r.ConnectTime))
 	if r.Converged == r.Sessions {
@@ -412,8 +445,15 @@ func (r StormResult) Report(w io.Writer) {
 		fmt.Fprintf(w, "resumed:              %d of %d (resume errors: %d)\n", r.Resumed, r.Connected, r.ResumeErrors)
 		fmt.Fprintf(w, "resume p50/p99/max:   %s / %s / %s (dial to welcome, %d in flight)\n", ms(r.ResumeP50), ms(r.ResumeP99), ms(r.ResumeMax), r.Concurrency)
 		fmt.Fprintf(w, "since cut p50/p99/max: %s / %s / %s (from cutting every connection to the welcome)\n", ms(r.SinceDropP50), ms(r.SinceDropP99), ms(r.SinceDropMax))
-		fmt.Fprintf(w, "storm:                %s from the cut to the last welcome, %.0f resumes/s; server CPU %s, %.2f ms per resume\n",
-			ms(r.StormTime), float64(r.Resumed)/r.StormTime.Seconds(), ms(r.StormCPU), float64(r.StormCPU)/float64(time.Millisecond)/float64(max(r.Resumed, 1)))
+		perResume := func(d time.Duration) float64 {
+			return float64(d) / float64(time.Millisecond) / float64(max(r.Resumed, 1))
+		}
+		fmt.Fprintf(w, "storm:                %s from the cut to the last welcome, %.0f resumes/s; server CPU %s, %.3f ms per resume\n",
+			ms(r.StormTime), float64(r.Resumed)/r.StormTime.Seconds(), ms(r.StormCPU), perResume(r.StormCPU))
+		fmt.Fprintf(w, "load generator CPU:   %s, %.3f ms per resume (dial, upgrade, hello, welcome; its readers; the metrics sampling)\n",
+			ms(r.StormSelfCPU), perResume(r.StormSelfCPU))
+		fmt.Fprintf(w, "CPU floor:            %s: (server + load generator CPU) / %d cores, the least the storm could take on this machine\n",
+			ms(r.Floor()), r.Cores)
 		fmt.Fprintf(w, "flaps:                %d seen by contacts (%d viewer-contact pairs), watched %s from the cut\n", r.Flaps, r.FlapPairs, ms(r.Watched))
 		fmt.Fprintf(w, "resyncs, goaways:     %d fresh snapshots after a resume, %d goaways\n", r.Resyncs, r.Goaways)
 		fmt.Fprintf(w, "lost presence:        %d sessions not seeing every contact available at the end\n", r.Lost)
