@@ -32,7 +32,10 @@ func Run(t testing.TB, opts *natsserver.Options) *natsserver.Server {
 
 // Cluster starts three embedded NATS servers routed into one JetStream
 // cluster (so buckets may have three replicas) and waits for its meta
-// leader.
+// leader to count all three as peers it may place on. A leader alone is
+// not enough: two servers elect one, and until the third's statistics
+// reach it, a bucket of three replicas is refused with "no suitable
+// peers for placement".
 func Cluster(t testing.TB) []*natsserver.Server {
 	t.Helper()
 	ports := make([]int, 3)
@@ -67,12 +70,12 @@ func Cluster(t testing.TB) []*natsserver.Server {
 	deadline := time.Now().Add(wait)
 	for {
 		for _, s := range servers {
-			if s.JetStreamIsLeader() {
+			if s.JetStreamIsLeader() && len(s.JetStreamClusterPeers()) == len(servers) {
 				return servers
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no JetStream meta leader")
+			t.Fatal("no JetStream meta leader counting every server as a peer")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
