@@ -48,15 +48,18 @@ type lpTransport struct {
 	s       *Session
 	session string
 	mu      sync.Mutex
-	cancel  context.CancelFunc
+	cancel  context.CancelFunc // stops the poll loop
+	done    chan struct{}      // closed once the poll loop has returned
 }
 
 func (t *lpTransport) startLoop() {
 	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
 	t.mu.Lock()
-	t.cancel = cancel
+	t.cancel, t.done = cancel, done
 	t.mu.Unlock()
 	go func() {
+		defer close(done)
 		for ctx.Err() == nil {
 			if err := t.poll(ctx, nil, 25); err != nil {
 				var pe *Error
@@ -97,12 +100,18 @@ func (t *lpTransport) send(ctx context.Context, frame []byte) error {
 	return t.poll(ctx, []json.RawMessage{frame}, 0)
 }
 
+// close stops the poll loop and waits until it has returned: a poll it
+// had begun before the cancel could otherwise still read the Client (its
+// BaseURL, which a caller may point elsewhere before a resume) or hand
+// frames to the session after close.
 func (t *lpTransport) close(bool) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.cancel != nil {
-		t.cancel()
-		t.cancel = nil
+	cancel, done := t.cancel, t.done
+	t.cancel, t.done = nil, nil
+	t.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
 	}
 }
 

@@ -356,7 +356,10 @@ func (s *Session) Close(ctx context.Context) error {
 }
 
 // Drop cuts the connection without saying bye, as a network failure would.
-// The session stays online on the server for its grace period.
+// The session stays online on the server for its grace period. Over
+// long-polling it returns once the poll loop has stopped, so the Client
+// may be changed (BaseURL) before a Resume; it must not be called from
+// OnEvent's function, which runs on that loop.
 func (s *Session) Drop() { s.t.close(false) }
 
 // Resume reconnects a dropped session and receives what it missed.

@@ -675,3 +675,52 @@ func TestDeclaredDeadByOneNode(t *testing.T) {
 	must(t, alice.s.SetPresence(core.Presence{Availability: core.Away, Status: "back soon"}))
 	carol.await("alice's change after c came back", presenceIs("alice@x", core.Away))
 }
+
+// TestNoReapBeforeHearingAnew: a node connected to NATS again does not
+// declare the others dead before its reconnection's handler gave them a
+// fresh DeadAfter: the NATS client runs that handler later, on a
+// goroutine of its own, and a reap in between took the node's own outage
+// for the others' silence (alice shown bob offline for her node's
+// partition). The test holds the handler and reaps in between.
+func TestNoReapBeforeHearingAnew(t *testing.T) {
+	ns := natsServer(t)
+	link := newCutter(t, ns.ClientURL())
+	d := newDomain(t, "alice@x", "bob@x")
+	d.befriend("alice@x", "bob@x")
+	release := make(chan *node) // hands the node to the held reconnection handler
+	t.Cleanup(func() {
+		select {
+		case release <- nil:
+		default:
+		}
+	})
+	held := func(c *Config) {
+		c.Options = append(c.Options, nats.ReconnectBufSize(-1), nats.ReconnectHandler(func(*nats.Conn) {
+			if n := <-release; n != nil {
+				n.reconnected()
+			}
+		}))
+	}
+	a, b := d.start(link.url(), "a", held), d.start(ns.ClientURL(), "b", nil)
+	a.connect(t, "alice@x", avail)
+	b.connect(t, "bob@x", avail)
+	eventually(t, "a and b to learn where alice and bob are", func() bool { return a.Holds("bob@x") && b.Holds("alice@x") })
+
+	link.setCut(true)
+	eventually(t, "a to notice", func() bool { return !a.nc.IsConnected() })
+	link.setCut(false)
+	eventually(t, "a to reconnect", a.nc.IsConnected)
+	a.mu.Lock()
+	a.seen["b"] = time.Now().Add(-time.Hour) // not heard during the outage
+	a.mu.Unlock()
+	a.reap(time.Now())
+	if a.Metrics().NodesDead.Load() != 0 {
+		t.Fatal("a declared b dead before its reconnection's handler ran")
+	}
+	release <- a
+	eventually(t, "a to have heard b anew", func() bool { return a.heardAnew.Load() == a.nc.Stats().Reconnects })
+	a.reap(time.Now())
+	if a.Metrics().NodesDead.Load() != 0 || !a.Holds("bob@x") {
+		t.Fatal("a declared b dead after hearing it anew")
+	}
+}

@@ -139,6 +139,10 @@ type Node struct {
 	rewatch             chan struct{}
 	rereads             chan string // nodes back after this one declared them dead (nodeBack)
 	up                  atomic.Bool // Start done, not yet stopped
+	// heardAnew is the count of NATS reconnections after which the other
+	// nodes were last given a fresh DeadAfter (reconnected); reap waits
+	// while the connection's count is ahead of it
+	heardAnew atomic.Uint64
 
 	mu      sync.RWMutex
 	byNode  map[string]map[string]struct{} // other node → accounts it holds
@@ -372,8 +376,10 @@ func (n *Node) pruneRegistry(keys map[string]struct{}) {
 // the other nodes are given a fresh DeadAfter: not hearing them while
 // this node heard nothing at all says nothing about them.
 func (n *Node) reconnected() {
+	reconnects := n.nc.Stats().Reconnects
 	n.rewriteAll()
 	n.hearAllAnew()
+	n.heardAnew.Store(reconnects)
 	select {
 	case n.rewatch <- struct{}{}:
 	default:
@@ -1010,6 +1016,12 @@ func (n *Node) writeRegistry() {
 func (n *Node) reap(now time.Time) {
 	if !n.nc.IsConnected() {
 		return // this node hears nobody: that tells nothing of the others
+	}
+	if n.nc.Stats().Reconnects != n.heardAnew.Load() {
+		// connected again, but the reconnection's handler (run later, on
+		// the NATS client's callback goroutine) has not yet given the
+		// others a fresh DeadAfter: their silence is this node's outage
+		return
 	}
 	var gone []string
 	n.mu.Lock()

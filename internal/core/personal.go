@@ -322,10 +322,20 @@ func (h *Hub) restampHidden(ctx context.Context, actor string) error {
 // SetInterests says which topics the session takes (XMPP learns it from
 // entity capabilities); the last items of newly added topics, its own and
 // those of everyone it may see, follow at once (XEP-0163 § 4.3).
+//
+// The session takes the topics before the store is read: an item stored
+// after the read is then fanned out to it by its publish, and one stored
+// before is in the read (one published around the swap may come twice).
+// The other order lost an item published between the read and the swap:
+// its fan-out found the topic not taken yet.
 func (s *Session) SetInterests(ctx context.Context, topics []string) error {
 	set, err := topicsOf(topics)
 	if err != nil {
 		return err
+	}
+	added := set &^ topicSet(s.topics.Swap(uint32(set)))
+	if added == 0 {
+		return nil
 	}
 	h := s.hub
 	facts, err := h.store.ApprovedBy(ctx, s.Account)
@@ -336,7 +346,6 @@ func (s *Session) SetInterests(ctx context.Context, topics []string) error {
 	if err != nil {
 		return err
 	}
-	added := set &^ topicSet(s.topics.Swap(uint32(set)))
 	for _, it := range items {
 		if added&topicBit(it.Topic) == 0 {
 			continue

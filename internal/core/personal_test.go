@@ -1,9 +1,12 @@
 package core
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/presenced/presenced/internal/store"
 )
 
 // TestPersonalItemValues: a tune's rating is 1 to 10 (XEP-0118), a mood
@@ -35,5 +38,50 @@ func TestPersonalItemValues(t *testing.T) {
 	_, err := CanonicalItem(TopicTune, json.RawMessage(`{"rating":"great"}`))
 	if err == nil || !strings.Contains(err.Error(), "rating must be a whole number") || strings.Contains(err.Error(), "TuneItem") {
 		t.Errorf("type error: %v", err)
+	}
+}
+
+// publishAfterRead is the store with one publish made right after the
+// next read of personal items: a publish that lands while SetInterests
+// is between its read and taking the topics.
+type publishAfterRead struct {
+	store.Store
+	publish func()
+}
+
+func (p *publishAfterRead) PersonalItemsOf(ctx context.Context, accounts []string) ([]store.PersonalItem, error) {
+	items, err := p.Store.PersonalItemsOf(ctx, accounts)
+	if f := p.publish; f != nil {
+		p.publish = nil
+		f()
+	}
+	return items, err
+}
+
+// An item published while SetInterests reads the last items reaches the
+// session: by that read or by its own fan-out. Before, SetInterests read
+// the store first and took the topics after, so the item was in neither
+// (TestXMPPAndJSONSharePersonalEvents timed out on it once).
+func TestInterestMissesNoItemPublishedMeanwhile(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	e.befriend("alice@x", "bob@x")
+	b := e.connect("bob@x", avail)
+	a := e.open("alice@x", SessionOptions{Device: "xmpp", Presence: avail, Topics: []string{}})
+	st := &publishAfterRead{Store: e.st}
+	e.hub.store = st
+	var published store.PersonalItem
+	st.publish = func() {
+		var err error
+		published, err = b.s.Publish(ctx, TopicMood, "m1", json.RawMessage(`{"mood":"happy"}`))
+		e.must(err)
+	}
+	a.take()
+	e.must(a.s.SetInterests(ctx, []string{TopicMood}))
+	if st.publish != nil {
+		t.Fatal("the publish did not happen during SetInterests")
+	}
+	got := personalIn(a.take())
+	if len(got) == 0 || got[len(got)-1].Item.ItemID != published.ItemID || got[len(got)-1].Item.Account != "bob@x" {
+		t.Fatalf("alice's session got %+v, want bob's %s", got, published.ItemID)
 	}
 }

@@ -32,7 +32,12 @@ func Run(t testing.TB, opts *natsserver.Options) *natsserver.Server {
 
 // Cluster starts three embedded NATS servers routed into one JetStream
 // cluster (so buckets may have three replicas) and waits for its meta
-// leader.
+// leader to count all three as peers it may place on, every server
+// routed to both others. A leader alone is not enough: two servers elect
+// one, and until the third's statistics reach it, a bucket of three
+// replicas is refused with "no suitable peers for placement"; and a
+// server not yet routed to another neither hears a request from a client
+// there nor answers it (routes do not relay), so the request times out.
 func Cluster(t testing.TB) []*natsserver.Server {
 	t.Helper()
 	ports := make([]int, 3)
@@ -66,16 +71,28 @@ func Cluster(t testing.TB) []*natsserver.Server {
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		for _, s := range servers {
-			if s.JetStreamIsLeader() {
-				return servers
+		if meshed(servers) {
+			for _, s := range servers {
+				if s.JetStreamIsLeader() && len(s.JetStreamClusterPeers()) == len(servers) {
+					return servers
+				}
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no JetStream meta leader")
+			t.Fatal("no JetStream meta leader counting every server as a peer")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// meshed reports whether every server is routed to every other one.
+func meshed(servers []*natsserver.Server) bool {
+	for _, s := range servers {
+		if s.NumRemotes() != len(servers)-1 {
+			return false
+		}
+	}
+	return true
 }
 
 // FreePort is a loopback port free now, for a server that must come back
