@@ -157,6 +157,7 @@ type Node struct {
 	peers   map[string]*peer
 	tracked map[string]map[core.Target]string // subject → viewer target → node it was shown available from
 	ntrack  int
+	unheld  unheldViewers // viewers routed towards before any node was known to hold them (unheld.go)
 	// partials: subject → viewer target → node → what that node last
 	// showed of it, for subjects with sessions on several nodes (merge.go)
 	partials map[string]map[core.Target]map[string]core.PresenceView
@@ -483,6 +484,7 @@ func (n *Node) apply(e nats.KeyValueEntry) {
 		if mine { // the account is split now: the other node needs this one's part
 			n.hub.Rebroadcast(account)
 		}
+		n.showUnheld(account) // what was routed towards it before this entry came
 	}
 }
 
@@ -611,12 +613,19 @@ func (n *Node) Route(ev core.Event, to []core.Target) core.Routed {
 		return r // every node shows it to its own sessions (fed.go)
 	}
 	var groups map[string][]core.Target
+	var nobody []string // viewers of an available presence held by no live node (unheld.go)
+	pe, available := ev.(core.PresenceEvent)
+	available = available && pe.View.Availability != core.Unavailable
 	n.mu.RLock()
 	for _, t := range to {
 		if !t.Channel.FirstParty() {
 			continue // each node serves its own sessions' app channels (core.Hub.RouteApps)
 		}
-		for _, node := range n.liveHoldersLocked(t.Account) {
+		nodes := n.liveHoldersLocked(t.Account)
+		if len(nodes) == 0 && available && t.Account != pe.View.Address {
+			nobody = append(nobody, t.Account)
+		}
+		for _, node := range nodes {
 			if groups == nil {
 				groups = map[string][]core.Target{}
 			}
@@ -624,6 +633,9 @@ func (n *Node) Route(ev core.Event, to []core.Target) core.Routed {
 		}
 	}
 	n.mu.RUnlock()
+	if len(nobody) > 0 {
+		n.metrics.Dropped.Add(uint64(n.unheld.note(pe.View.Address, nobody, time.Now())))
+	}
 	var af core.AppFacts
 	if len(groups) > 0 {
 		af = n.appFactsOf(ev)

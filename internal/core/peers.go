@@ -98,17 +98,34 @@ func (h *Hub) Show(viewer, resource string, subjects []string) error {
 	if err := addr.Resource(resource); err != nil {
 		return Errorf(CodeInvalid, "resource: %v", err)
 	}
+	return h.showTo(Target{Account: viewer, Resource: resource}, subjects)
+}
+
+// ShowAll is Show to every session of viewer, wherever it is held: for a
+// cluster node that routed subjects' presence towards viewer before it
+// knew which node holds viewer's sessions (the registry's entry came
+// after the login), and would otherwise never show it there.
+func (h *Hub) ShowAll(viewer string, subjects []string) error {
+	if b, err := addr.Bare(viewer); err != nil || b != viewer {
+		return Errorf(CodeInvalid, "viewer must be a bare address")
+	}
+	return h.showTo(Target{Account: viewer}, subjects)
+}
+
+// showTo delivers to t the presence of each subject online here, decided
+// as any presence (a subject that did not approve t's account shows it
+// nothing).
+func (h *Hub) showTo(t Target, subjects []string) error {
 	if len(subjects) > MaxProbe {
 		return Errorf(CodeInvalid, "at most %d subjects", MaxProbe)
 	}
 	for _, subject := range subjects {
-		if subject == viewer || h.live(subject) == nil {
+		if subject == t.Account || h.live(subject) == nil {
 			continue
 		}
 		unlock := h.lock(subject)
 		if su := h.live(subject); su != nil && su.online() {
-			h.deliver(delivery{ev: PresenceEvent{View: su.fullView()}, subject: su, flow: FlowPresence,
-				to: []Target{{Account: viewer, Resource: resource}}})
+			h.deliver(delivery{ev: PresenceEvent{View: su.fullView()}, subject: su, flow: FlowPresence, to: []Target{t}})
 		}
 		unlock()
 	}
