@@ -724,3 +724,40 @@ func TestNoReapBeforeHearingAnew(t *testing.T) {
 		t.Fatal("a declared b dead after hearing it anew")
 	}
 }
+
+// TestNoReapWhileOwnHeartbeatIsLate: a node that has not read its own
+// heartbeat back from the registry for DeadAfter has a stalled watch (a
+// JetStream leader being elected after a NATS server's loss: every node
+// once declared every other dead, each second, for 15 s), so the others'
+// silence tells nothing and nobody is declared dead; when its own beat
+// comes back, the others get a fresh DeadAfter, as their beats of the
+// stall may come after it.
+func TestNoReapWhileOwnHeartbeatIsLate(t *testing.T) {
+	url := natsServer(t).ClientURL()
+	d := newDomain(t, "alice@x", "bob@x")
+	d.befriend("alice@x", "bob@x")
+	a, b := d.start(url, "a", nil), d.start(url, "b", nil)
+	a.connect(t, "alice@x", avail)
+	b.connect(t, "bob@x", avail)
+	eventually(t, "a and b to learn where alice and bob are", func() bool { return a.Holds("bob@x") && b.Holds("alice@x") })
+
+	stall := func(now time.Time) { // neither b's beats nor a's own came for an hour
+		a.mu.Lock()
+		a.seen["b"] = now.Add(-time.Hour)
+		a.mu.Unlock()
+		a.selfHeard.Store(now.Add(-time.Hour).UnixNano())
+	}
+	now := time.Now()
+	stall(now)
+	a.reap(now)
+	if a.Metrics().NodesDead.Load() != 0 || !a.Holds("bob@x") {
+		t.Fatal("a declared b dead while its own heartbeat was not back either")
+	}
+	now = time.Now()
+	stall(now)
+	a.heardSelf(now) // a's own beat is back
+	a.reap(now)
+	if a.Metrics().NodesDead.Load() != 0 || !a.Holds("bob@x") {
+		t.Fatal("a declared b dead as soon as its own heartbeat came back")
+	}
+}

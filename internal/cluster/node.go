@@ -143,6 +143,11 @@ type Node struct {
 	// nodes were last given a fresh DeadAfter (reconnected); reap waits
 	// while the connection's count is ahead of it
 	heardAnew atomic.Uint64
+	// selfHeard is when this node last read its own heartbeat back from
+	// the registry (Unix ns): while it is late, the registry's watch is
+	// behind (a JetStream leader being elected after a NATS server's
+	// loss), and the others' silence tells nothing of them (reap)
+	selfHeard atomic.Int64
 
 	mu      sync.RWMutex
 	byNode  map[string]map[string]struct{} // other node → accounts it holds
@@ -247,6 +252,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.started = time.Now()
+	n.selfHeard.Store(n.started.UnixNano())
 	n.up.Store(true)
 	n.wg.Add(4)
 	go n.loop()
@@ -422,7 +428,11 @@ func (n *Node) apply(e nats.KeyValueEntry) {
 	put := e.Operation() == nats.KeyValuePut
 	if e.Bucket() == n.kvNodes.Bucket() {
 		node := e.Key()
-		if node == n.id || checkNodeID(node) != nil {
+		if node == n.id {
+			n.heardSelf(time.Now())
+			return
+		}
+		if checkNodeID(node) != nil {
 			return
 		}
 		n.mu.Lock()
@@ -946,6 +956,24 @@ func (n *Node) beatLoop() {
 	}
 }
 
+// heardSelf notes that this node read its own heartbeat back from the
+// registry. Back after a silence of the registry's watch, it gives the
+// others a fresh DeadAfter: their beats of the silence may be lost or
+// still coming after its own.
+func (n *Node) heardSelf(now time.Time) {
+	late := n.selfLate(now)
+	n.selfHeard.Store(now.UnixNano())
+	if late {
+		n.hearAllAnew()
+	}
+}
+
+// selfLate reports whether this node has not read its own heartbeat back
+// for longer than a heartbeat and DeadAfter.
+func (n *Node) selfLate(now time.Time) bool {
+	return now.Sub(time.Unix(0, n.selfHeard.Load())) > n.cfg.Heartbeat+n.cfg.DeadAfter
+}
+
 // hearAllAnew gives every other node a fresh DeadAfter: not hearing them
 // while this node was away (NATS gone, or starved) says nothing of them.
 func (n *Node) hearAllAnew() {
@@ -1028,6 +1056,9 @@ func (n *Node) writeRegistry() {
 func (n *Node) reap(now time.Time) {
 	if !n.nc.IsConnected() {
 		return // this node hears nobody: that tells nothing of the others
+	}
+	if n.selfLate(now) {
+		return // this node's own heartbeat is not back: its watch of the registry is behind
 	}
 	if n.nc.Stats().Reconnects != n.heardAnew.Load() {
 		// connected again, but the reconnection's handler (run later, on
