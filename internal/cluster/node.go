@@ -268,27 +268,8 @@ func (n *Node) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: jetstream: %v", ErrBus, err)
 	}
-	// Making a replicated bucket elects its leaders, which on a busy
-	// machine takes longer than an operation may: the start waits as
-	// long as ctx allows.
-	setup := js
-	if deadline, ok := ctx.Deadline(); ok {
-		if setup, err = n.nc.JetStream(nats.MaxWait(time.Until(deadline))); err != nil {
-			return fmt.Errorf("%w: jetstream: %v", ErrBus, err)
-		}
-	}
 	bucket := func(name string, ttl time.Duration) (nats.KeyValue, error) {
-		_, err := setup.KeyValue(name)
-		if errors.Is(err, nats.ErrBucketNotFound) {
-			_, err = setup.CreateKeyValue(&nats.KeyValueConfig{Bucket: name, History: 1, TTL: ttl, Replicas: n.cfg.Replicas, Storage: nats.FileStorage})
-			if errors.Is(err, nats.ErrStreamNameAlreadyInUse) { // another node made it meanwhile
-				err = nil
-			}
-		}
-		var kv nats.KeyValue
-		if err == nil {
-			kv, err = js.KeyValue(name)
-		}
+		kv, err := n.openBucket(ctx, js, &nats.KeyValueConfig{Bucket: name, History: 1, TTL: ttl, Replicas: n.cfg.Replicas, Storage: nats.FileStorage})
 		if err != nil {
 			return nil, fmt.Errorf("%w: bucket %s: %v", ErrBus, name, err)
 		}
@@ -327,6 +308,51 @@ func (n *Node) open(ctx context.Context) error {
 		return err
 	}
 	return n.nc.FlushWithContext(ctx)
+}
+
+// bucketTry bounds one attempt at opening or making a bucket.
+const bucketTry = 5 * time.Second
+
+// openBucket opens the bucket of cfg, making it if there is none, as long
+// as ctx allows. Making a replicated bucket elects its leaders, which on a
+// busy machine takes longer than an operation may, and a request made
+// while a NATS cluster is still forming (its routes, its meta leader) may
+// get no answer at all: an attempt that times out or finds no responder
+// is made again.
+func (n *Node) openBucket(ctx context.Context, js nats.JetStreamContext, cfg *nats.KeyValueConfig) (nats.KeyValue, error) {
+	for {
+		wait := bucketTry
+		if deadline, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(deadline))
+		}
+		setup, err := n.nc.JetStream(nats.MaxWait(max(wait, time.Millisecond)))
+		if err != nil {
+			return nil, err
+		}
+		_, err = setup.KeyValue(cfg.Bucket)
+		if errors.Is(err, nats.ErrBucketNotFound) {
+			_, err = setup.CreateKeyValue(cfg)
+			if errors.Is(err, nats.ErrStreamNameAlreadyInUse) { // another node (or an earlier attempt) made it
+				err = nil
+			}
+		}
+		if err == nil {
+			var kv nats.KeyValue
+			if kv, err = js.KeyValue(cfg.Bucket); err == nil {
+				return kv, nil
+			}
+		}
+		retry := errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders)
+		if !retry || ctx.Err() != nil {
+			return nil, err
+		}
+		n.cfg.Log.Info("cluster: opening a bucket again", "bucket", cfg.Bucket, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // watchRegistry (re)starts following both buckets, from their current

@@ -228,15 +228,29 @@ func (h *Hub) live(account string) *user {
 
 // keepLocked makes u the live user of its account; the caller holds its lock.
 func (h *Hub) keepLocked(u *user) {
+	if h.putLocked(u) {
+		h.announceLocked(u)
+	}
+}
+
+// putLocked makes u the live user of its address here, reporting whether
+// none was; the caller holds its lock.
+func (h *Hub) putLocked(u *user) (fresh bool) {
 	sh := h.shardOf(u.address)
 	sh.usersMu.Lock()
+	defer sh.usersMu.Unlock()
 	if sh.users == nil {
 		sh.users = make(map[string]*user)
 	}
 	_, had := sh.users[u.address]
 	sh.users[u.address] = u
-	sh.usersMu.Unlock()
-	if !had && h.cfg.Peers != nil && !h.Remote(u.address) { // a remote stand-in holds no session
+	return !had
+}
+
+// announceLocked tells the other nodes that this one now holds sessions
+// of u; the caller holds its lock.
+func (h *Hub) announceLocked(u *user) {
+	if h.cfg.Peers != nil && !h.Remote(u.address) { // a remote stand-in holds no session
 		h.cfg.Peers.Held(u.address, true)
 	}
 }
@@ -672,10 +686,16 @@ func (h *Hub) Connect(ctx context.Context, account string, opts SessionOptions, 
 		}
 		l := u.list()
 		u.setList(append(l[:len(l):len(l)], s)) // a new array: routers may be reading the old one
-		h.keepLocked(u)
+		fresh := h.putLocked(u)
 		h.metrics.Sessions.Add(1)
 		s.transport.sessions.Add(1)
 		h.snapshotToLocked(s, view)
+		if fresh {
+			// only now: a node that learns of the session may route to it
+			// at once (what it routed towards nobody: cluster/unheld.go),
+			// and the snapshot must be the session's first event
+			h.announceLocked(u)
+		}
 		if opts.View != nil {
 			*opts.View = View{read: true, epoch: view.epoch, subs: view.subs, subjects: subjectsOf("", view.facts)[1:]}
 		}
