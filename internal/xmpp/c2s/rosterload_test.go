@@ -71,7 +71,7 @@ func TestRosterMergesLikeMaps(t *testing.T) {
 	}
 	must(r.hub.Subscribe(ctx, "alice@localhost", "bob@localhost")) // pending out
 	must(r.hub.Subscribe(ctx, "alice@localhost", "carol@localhost"))
-	must(r.hub.Approve(ctx, "carol@localhost", "alice@localhost")) // to
+	must(r.hub.Approve(ctx, "carol@localhost", "alice@localhost"))  // to
 	must(r.hub.Subscribe(ctx, "erin@localhost", "alice@localhost")) // a request to alice alone: no item
 	_, err := r.hub.CreateContacts(ctx, "alice@localhost", []store.Contact{
 		{Name: "Zed Bob", Address: "bob@localhost"},
