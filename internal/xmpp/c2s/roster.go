@@ -205,8 +205,8 @@ func (c *conn) loadRoster(ctx context.Context, boot *core.View) ([]rosterItem, e
 	if err != nil {
 		return nil, err
 	}
-	// both sorted by address, merged: no map of either, whose building
-	// was most of a roster get's work
+	// both sorted by address, then merged: no map of either (a roster
+	// get's allocations were mostly the maps and the items' elements)
 	slices.SortFunc(subs, func(a, b core.SubscriptionView) int { return strings.Compare(a.Address, b.Address) })
 	named := c.namingCards(cards)
 	out := make([]rosterItem, 0, len(subs)+len(named))
