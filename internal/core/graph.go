@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/presenced/presenced/internal/addr"
@@ -135,30 +136,37 @@ func (h *Hub) subscriptions(ctx context.Context, actor string) ([]SubscriptionVi
 // pairViews makes actor's subscriptions, sorted by address, from its
 // relations (both directions) and whom it blocks.
 func pairViews(actor string, rels []store.Relation, blocks func(other string) bool) []SubscriptionView {
-	type pair struct{ to, from store.Relation }
-	pairs := make(map[string]*pair, len(rels))
-	for _, r := range rels {
-		other, p := r.Subject, (*pair)(nil)
-		if other == actor {
-			other = r.Viewer
-		}
-		if p = pairs[other]; p == nil {
-			p = &pair{}
-			pairs[other] = p
-		}
-		if r.Viewer == actor {
-			p.to = r
-		} else {
-			p.from = r
-		}
+	// each edge under its other account, sorted by it: the two edges of a
+	// pair side by side, with no map nor pair allocated per account (a
+	// login makes the views of its whole roster)
+	type edge struct {
+		other string
+		r     *store.Relation
 	}
-	out := make([]SubscriptionView, 0, len(pairs))
-	for other, p := range pairs {
-		if v := pairView(actor, other, p.to, p.from, blocks(other)); !v.empty() {
+	edges := make([]edge, len(rels))
+	for i := range rels {
+		other := rels[i].Subject
+		if other == actor {
+			other = rels[i].Viewer
+		}
+		edges[i] = edge{other, &rels[i]}
+	}
+	slices.SortStableFunc(edges, func(a, b edge) int { return strings.Compare(a.other, b.other) })
+	out := make([]SubscriptionView, 0, len(edges))
+	for i := 0; i < len(edges); {
+		other := edges[i].other
+		var to, from store.Relation
+		for ; i < len(edges) && edges[i].other == other; i++ { // a later edge of the same side wins
+			if r := edges[i].r; r.Viewer == actor {
+				to = *r
+			} else {
+				from = *r
+			}
+		}
+		if v := pairView(actor, other, to, from, blocks(other)); !v.empty() {
 			out = append(out, v)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
 	return out
 }
 

@@ -104,8 +104,11 @@ type half struct {
 	secret []byte
 	key    []byte
 	iv     [12]byte
-	seq    uint64
-	aead   cipher.AEAD
+	// the writing side's rest (rest.go), in what iv leaves of its word:
+	// queued for the rester, and written since it last looked; under wmu
+	queued, used bool
+	seq          uint64
+	aead         cipher.AEAD
 }
 
 // expandLabel is HKDF-Expand-Label (RFC 8446 § 7.1) with an empty context.
@@ -191,8 +194,9 @@ func (h *half) count(sent []byte) uint64 {
 }
 
 // Conn is a TLS 1.3 connection past its handshake. One goroutine reads;
-// writes may come from any. Rest drops the AEADs of an idle connection;
-// they are made again from the keys on the next record.
+// writes may come from any. Rest drops the AEADs of an idle connection
+// (the writing one a moment later, rest.go); they are made again from the
+// keys on the next record.
 type Conn struct {
 	raw net.Conn
 
@@ -244,27 +248,54 @@ func (c *Conn) NetConn() net.Conn { return c.raw }
 // (opened or not), so that a read would not wait for the socket.
 func (c *Conn) Pending() bool { return c.pe > c.ps || c.end > c.off }
 
-// Rest drops the AEADs, for a connection about to wait idle. The reader
-// calls it (or, for the writing side alone, RestWrite, any goroutine).
+// Rest drops the reading side's AEAD at once and the writing side's once
+// it has written nothing for a moment (RestWrite), for a connection about
+// to wait idle. The reader calls it.
 func (c *Conn) Rest() {
 	c.in.aead = nil
 	c.RestWrite()
 }
 
-// AtRest reports whether the connection holds no AEAD and no buffer, as
-// after Rest with nothing pending (for tests and diagnostics). The reader
-// calls it.
+// AtRest reports whether the connection holds no reading AEAD and no
+// buffer, and no writing AEAD but one the rester is to drop, as after Rest
+// with nothing pending (for tests and diagnostics). The reader calls it.
 func (c *Conn) AtRest() bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.in.aead == nil && c.out.aead == nil && c.buf == nil
+	return c.in.aead == nil && (c.out.aead == nil || c.out.queued) && c.buf == nil
 }
 
-// RestWrite drops the writing side's AEAD, once a burst of writes is over.
-func (c *Conn) RestWrite() {
+// RestWrite drops the writing side's AEAD once a burst of writes is over:
+// not at once but when it has written nothing for a tick of the rester
+// (rest.go), since the next burst often follows within milliseconds (a
+// login's answers, a fan-out's updates), and making the AEAD anew each
+// time (AES's key schedule, GHASH's table, about 1 KiB) cost more than
+// keeping it that long.
+func (c *Conn) RestWrite() { c.restWrite(&resting) }
+
+// restWrite queues the writing AEAD for r to drop, unless it is queued
+// already or there is none.
+func (c *Conn) restWrite(r *rester) {
 	c.wmu.Lock()
-	c.out.aead = nil
+	if c.out.aead != nil && !c.out.queued {
+		c.out.queued = true
+		r.add(c)
+	}
 	c.wmu.Unlock()
+}
+
+// restTick is the rester's look at a queued connection: its writing AEAD
+// goes unless it wrote since the last look. It reports whether to look
+// again.
+func (c *Conn) restTick() (again bool) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.out.used && c.out.aead != nil {
+		c.out.used = false
+		return true
+	}
+	c.out.aead, c.out.queued, c.out.used = nil, false, false
+	return false
 }
 
 // Read reads application data.
@@ -500,6 +531,7 @@ func (c *Conn) writeRecordsLocked(typ byte, p []byte) error {
 		c.werr = err
 		return err
 	}
+	c.out.used = true // the rester keeps the AEAD a tick more (RestWrite)
 	buf := getBuf(recordHeaderLen + min(len(p), maxPlaintext) + 1 + tagLen)
 	defer putBuf(buf)
 	for len(p) > 0 { // an empty write sends nothing, as crypto/tls's

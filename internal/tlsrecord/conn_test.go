@@ -225,10 +225,11 @@ func TestKeyUpdate(t *testing.T) {
 	}
 }
 
-// TestRest: a connection at rest holds no AEAD and no buffer, and goes on
-// when bytes come.
+// TestRest: a connection at rest holds no reading AEAD and no buffer, its
+// writing AEAD goes once the rester sees it idle, and it goes on when
+// bytes come.
 func TestRest(t *testing.T) {
-	type state struct{ aead, buf bool }
+	type state struct{ aead, buf, queued bool }
 	states := make(chan state, 1)
 	s := startServer(t, false, func(c net.Conn) {
 		first := true
@@ -236,7 +237,9 @@ func TestRest(t *testing.T) {
 			if first {
 				first = false
 				c.Rest()
-				states <- state{c.in.aead != nil || c.out.aead != nil, c.buf != nil}
+				c.wmu.Lock()
+				states <- state{c.in.aead != nil, c.buf != nil, c.out.aead == nil || c.out.queued}
+				c.wmu.Unlock()
 			}
 		})
 	})
@@ -245,13 +248,71 @@ func TestRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	s.taken(t)
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	rc := s.taken(t)
 	exchange(t, c, 10)
-	if st := <-states; st.aead || st.buf {
-		t.Fatalf("at rest: AEADs kept %v, buffer kept %v", st.aead, st.buf)
+	if st := <-states; st.aead || st.buf || !st.queued {
+		t.Fatalf("at rest: reading AEAD kept %v, buffer kept %v, writing AEAD dropped or queued %v", st.aead, st.buf, st.queued)
+	}
+	for deadline := time.Now().Add(20 * time.Second); writeAEAD(rc); time.Sleep(10 * time.Millisecond) { // a hang guard
+		if time.Now().After(deadline) {
+			t.Fatal("the rester never dropped the writing AEAD of an idle connection")
+		}
 	}
 	exchange(t, c, 10, 50000)
+}
+
+// writeAEAD reports whether c holds its writing AEAD.
+func writeAEAD(c *Conn) bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.out.aead != nil
+}
+
+// TestRestWriteWaitsForAQuietTick: a writing AEAD whose rest is asked for
+// serves the writes that follow within the rester's tick, and goes at the
+// first look that finds the connection wrote nothing since the last.
+func TestRestWriteWaitsForAQuietTick(t *testing.T) {
+	raw, peer := net.Pipe()
+	t.Cleanup(func() { raw.Close(); peer.Close() })
+	go io.Copy(io.Discard, peer)
+	secret := func() []byte { b := make([]byte, 32); rand.Read(b); return b }
+	c, err := newConn(raw, tls.TLS_AES_128_GCM_SHA256, secret(), secret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rester{every: time.Hour, running: true} // looked at by hand below: no goroutine
+	write := func() {
+		t.Helper()
+		if _, err := c.Write([]byte("<presence/>")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write()
+	aead := c.out.aead
+	c.restWrite(r)
+	c.restWrite(r) // queued once
+	if len(r.queue) != 1 || !c.out.queued {
+		t.Fatalf("queued %d times (%v)", len(r.queue), c.out.queued)
+	}
+	write() // the next burst, before the rester looked
+	if c.out.aead != aead {
+		t.Fatal("the writing AEAD was made anew for a write right after RestWrite")
+	}
+	if !r.look() || c.out.aead != aead {
+		t.Fatal("the rester dropped the writing AEAD of a connection that wrote since it was queued")
+	}
+	if r.look() || c.out.aead != nil || c.out.queued || len(r.queue) != 0 || r.running {
+		t.Fatalf("after a quiet tick: AEAD kept %v, queued %v, queue %d, running %v", c.out.aead != nil, c.out.queued, len(r.queue), r.running)
+	}
+	c.restWrite(r) // no AEAD: nothing to queue
+	if len(r.queue) != 0 {
+		t.Fatal("a connection without a writing AEAD was queued")
+	}
+	write() // made anew from the key
+	if c.out.aead == nil {
+		t.Fatal("no writing AEAD after a write")
+	}
 }
 
 // TestOpenSSL: OpenSSL's client, with the suites crypto/tls's client does

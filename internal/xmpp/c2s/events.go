@@ -7,6 +7,7 @@ package c2s
 import (
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/presenced/presenced/internal/core"
 	"github.com/presenced/presenced/internal/xmpp/stanza"
@@ -17,12 +18,11 @@ import (
 // clients, inside <message type='headline'>.
 const nsSignal = "urn:presenced:signal:0"
 
-// deliver turns one core event into stanzas.
-func (c *conn) deliver(ev core.Event) error {
-	if ev, ok := ev.(core.PresenceEvent); ok { // most of what a login brings: no address made for it
-		return c.contactPresence(ev.View)
+// deliver turns one core event into stanzas to me, the session's address.
+func (c *conn) deliver(ev core.Event, me string) error {
+	if ev, ok := ev.(core.PresenceEvent); ok { // most of what a login brings
+		return c.contactPresence(ev.View, me)
 	}
-	me := c.sess.Address()
 	switch ev := ev.(type) {
 	case core.MessageEvent:
 		m := ev.Message
@@ -104,8 +104,8 @@ func presenceStanza(from, to, typ string) *xmlstream.Element {
 }
 
 // contactPresence delivers a contact's presence (or the user's other
-// resources') to an available resource.
-func (c *conn) contactPresence(v core.PresenceView) error {
+// resources') to an available resource, me.
+func (c *conn) contactPresence(v core.PresenceView, me string) error {
 	if !c.available.Load() {
 		return nil // presence goes to available resources only (RFC 6121 § 4.2.2)
 	}
@@ -118,27 +118,53 @@ func (c *conn) contactPresence(v core.PresenceView) error {
 		}
 		v.Sessions = others
 	}
-	return c.presence(v)
+	return c.presence(v, me)
 }
 
-// presence announces a contact's sessions, and the end of those gone.
-func (c *conn) presence(v core.PresenceView) error {
-	me := c.sess.Address()
-	now := make([]string, 0, len(v.Sessions))
+// resourceTrees lend the trees a contact's presence stanzas are built in
+// (stanza.ResourceTree): write has written each when it returns.
+var resourceTrees = sync.Pool{New: func() any { return new(stanza.ResourceTree) }}
+
+// presence announces a contact's sessions to me, and the end of those
+// gone.
+func (c *conn) presence(v core.PresenceView, me string) error {
+	tree := resourceTrees.Get().(*stanza.ResourceTree)
+	defer resourceTrees.Put(tree)
 	for _, s := range v.Sessions {
-		now = append(now, s.Resource)
-		if err := c.write(stanza.Resource(nsClient, v.Address, me, s)); err != nil {
+		if err := c.write(tree.Resource(nsClient, v.Address, me, s)); err != nil {
 			return err
 		}
 	}
-	for _, r := range c.shown.of(v.Address) {
-		if !slices.Contains(now, r) {
+	shown, more := c.shown.list(v.Address)
+	for more { // each resource shown, as of splits them
+		var r string
+		r, shown, more = strings.Cut(shown, "\x00")
+		if !slices.ContainsFunc(v.Sessions, func(s core.SessionPresence) bool { return s.Resource == r }) {
 			if err := c.write(presenceStanza(v.Address+"/"+r, me, "unavailable")); err != nil {
 				return err
 			}
 		}
 	}
-	return c.shown.set(v.Address, now)
+	return c.shown.setList(v.Address, resourceList(v.Sessions), len(v.Sessions) > 0)
+}
+
+// resourceList is the sessions' resources as a shownSet records them:
+// joined by NUL, with no copy for one session.
+func resourceList(sessions []core.SessionPresence) string {
+	switch len(sessions) {
+	case 0:
+		return ""
+	case 1:
+		return sessions[0].Resource
+	}
+	var b strings.Builder
+	for i, s := range sessions {
+		if i > 0 {
+			b.WriteByte(0)
+		}
+		b.WriteString(s.Resource)
+	}
+	return b.String()
 }
 
 // shownSet is, for each contact, the resources last announced to the
@@ -159,17 +185,32 @@ func (s shownSet) find(contact string) (int, bool) {
 
 // of returns contact's shown resources.
 func (s shownSet) of(contact string) []string {
-	if i, ok := s.find(contact); ok {
-		return strings.Split(s[i].resourceList(), "\x00")
+	if list, ok := s.list(contact); ok {
+		return strings.Split(list, "\x00")
 	}
 	return nil
+}
+
+// list returns contact's shown resources joined by NUL, and whether there
+// are any.
+func (s shownSet) list(contact string) (string, bool) {
+	if i, ok := s.find(contact); ok {
+		return s[i].resourceList(), true
+	}
+	return "", false
 }
 
 // set records contact's shown resources (none: forgets the contact); the
 // resources are joined by NUL, which no resource contains (RFC 7622 § 3.4).
 func (s *shownSet) set(contact string, resources []string) error {
+	return s.setList(contact, strings.Join(resources, "\x00"), len(resources) > 0)
+}
+
+// setList is set with the resources joined (list); any tells whether
+// there are some (a list of one empty resource is "" too).
+func (s *shownSet) setList(contact, list string, any bool) error {
 	i, ok := s.find(contact)
-	if len(resources) == 0 {
+	if !any {
 		if ok {
 			*s = slices.Delete(*s, i, i+1)
 			if len(*s) == 0 {
@@ -178,7 +219,7 @@ func (s *shownSet) set(contact string, resources []string) error {
 		}
 		return nil
 	}
-	e, err := newShownEntry(contact, strings.Join(resources, "\x00"))
+	e, err := newShownEntry(contact, list)
 	switch {
 	case err != nil:
 		return err

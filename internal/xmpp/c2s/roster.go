@@ -98,8 +98,10 @@ func (it rosterItem) groups() []string {
 	return it.card.Groups
 }
 
-func (it rosterItem) element() *xmlstream.Element {
-	el := xmlstream.New(nsRoster, "item").Set("jid", it.jid).Set("subscription", it.sub.State())
+// fill gives el, an item element (rosterQuery), the item's attributes
+// and groups.
+func (it rosterItem) fill(el *xmlstream.Element) *xmlstream.Element {
+	el.Set("jid", it.jid).Set("subscription", it.sub.State())
 	if it.sub.PendingOut {
 		el.Set("ask", "subscribe")
 	}
@@ -203,36 +205,54 @@ func (c *conn) loadRoster(ctx context.Context, boot *core.View) ([]rosterItem, e
 	if err != nil {
 		return nil, err
 	}
-	views := make(map[string]core.SubscriptionView, len(subs))
-	for _, v := range subs {
-		views[v.Address] = v
-	}
-	byAddress := make(map[string][]store.Contact, len(cards))
-	for _, card := range cards {
-		if a, err := addr.Bare(card.Address); err == nil && a != c.account {
-			byAddress[a] = append(byAddress[a], card)
+	// both sorted by address, then merged: no map of either (a roster
+	// get's allocations were mostly the maps and the items' elements)
+	slices.SortFunc(subs, func(a, b core.SubscriptionView) int { return strings.Compare(a.Address, b.Address) })
+	named := c.namingCards(cards)
+	out := make([]rosterItem, 0, len(subs)+len(named))
+	for i, j := 0, 0; i < len(subs) || j < len(named); {
+		var jid string
+		var sub core.SubscriptionView
+		var card []store.Contact
+		switch {
+		case j == len(named) || i < len(subs) && subs[i].Address < named[j].address:
+			jid, sub = subs[i].Address, subs[i]
+			i++
+		case i == len(subs) || named[j].address < subs[i].Address:
+			jid, sub, card = named[j].address, core.SubscriptionView{Address: named[j].address}, cards[named[j].card:named[j].card+1]
+			j++
+		default:
+			jid, sub, card = subs[i].Address, subs[i], cards[named[j].card:named[j].card+1]
+			i, j = i+1, j+1
 		}
-	}
-	out := make([]rosterItem, 0, len(views)+len(byAddress))
-	add := func(jid string) {
-		v, ok := views[jid]
-		if !ok {
-			v = core.SubscriptionView{Address: jid}
-		}
-		if it, ok := itemOf(jid, v, byAddress[jid]); ok {
+		if it, ok := itemOf(jid, sub, card); ok {
 			out = append(out, it)
 		}
 	}
-	for jid := range views {
-		add(jid)
+	return out, nil
+}
+
+// namedBy is the card that names the roster item of an address: cards[card].
+type namedBy struct {
+	address string
+	card    int
+}
+
+// namingCards finds, for each address that cards (in listing order) give
+// other than the account's own, the first card with it: the card that
+// names its item (itemOf). Sorted by address.
+func (c *conn) namingCards(cards []store.Contact) []namedBy {
+	if len(cards) == 0 {
+		return nil
 	}
-	for jid := range byAddress {
-		if _, done := views[jid]; !done {
-			add(jid)
+	named := make([]namedBy, 0, len(cards))
+	for i, card := range cards {
+		if a, err := addr.Bare(card.Address); err == nil && a != c.account {
+			named = append(named, namedBy{a, i})
 		}
 	}
-	slices.SortFunc(out, func(a, b rosterItem) int { return strings.Compare(a.jid, b.jid) })
-	return out, nil
+	slices.SortStableFunc(named, func(a, b namedBy) int { return strings.Compare(a.address, b.address) }) // the first of each address stays first
+	return slices.CompactFunc(named, func(a, b namedBy) bool { return a.address == b.address })
 }
 
 // loadItem reads the item of jid alone: the user's relationship with it
@@ -452,8 +472,14 @@ func rosterQuery(ver string, items ...rosterItem) *xmlstream.Element {
 	if ver != "" {
 		q.Set("ver", ver)
 	}
-	for _, it := range items {
-		q.Add(it.element())
+	// the items' elements and attributes in one array each, not two
+	// allocations per item
+	els := make([]xmlstream.Element, len(items))
+	attrs := make([]xml.Attr, 4*len(items)) // jid, subscription, ask, name
+	for i, it := range items {
+		el := &els[i]
+		el.Name, el.Attr = xml.Name{Space: nsRoster, Local: "item"}, attrs[4*i:4*i:4*i+4]
+		q.Add(it.fill(el))
 	}
 	return q
 }

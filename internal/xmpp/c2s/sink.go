@@ -151,14 +151,18 @@ func (c *conn) flushBatches() error {
 	defer c.fmu.Unlock()
 	defer c.shown.fit() // held as it is while the stream idles
 	sm := c.sm.Load()
+	me := "" // the session's address, made once per flush
 	for {
 		batch := c.sess.Pull(c, 64)
 		if len(batch) == 0 {
 			break
 		}
+		if me == "" {
+			me = c.sess.Address()
+		}
 		err := c.batched(func() error {
 			for _, d := range batch {
-				if err := c.deliver(d.Event); err != nil {
+				if err := c.deliver(d.Event, me); err != nil {
 					return err
 				}
 				if sm != nil {

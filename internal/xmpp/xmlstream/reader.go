@@ -225,10 +225,15 @@ func NewReader(r io.Reader, lim Limits) *Reader {
 // opened: the stream header was read (Open).
 func (r *Reader) opened() bool { return r.header != "" }
 
+// noEntities is every decoder's Entity map: only the five predefined
+// entities. One for all (encoding/xml only reads it): a login makes five
+// decoders.
+var noEntities = map[string]string{}
+
 func newDecoder(in io.Reader) *xml.Decoder {
 	dec := xml.NewDecoder(in)
 	dec.Strict = true
-	dec.Entity = map[string]string{} // only the five predefined entities
+	dec.Entity = noEntities
 	return dec
 }
 
