@@ -333,17 +333,20 @@ func (s *Session) SetInterests(ctx context.Context, topics []string) error {
 	if err != nil {
 		return err
 	}
-	added := set &^ topicSet(s.topics.Swap(uint32(set)))
+	old := s.topics.Swap(uint32(set))
+	added := set &^ topicSet(old)
 	if added == 0 {
 		return nil
 	}
 	h := s.hub
 	facts, err := h.store.ApprovedBy(ctx, s.Account)
-	if err != nil {
-		return err
+	var items []store.PersonalItem
+	if err == nil {
+		items, err = h.store.PersonalItemsOf(ctx, subjectsOf(s.Account, facts))
 	}
-	items, err := h.store.PersonalItemsOf(ctx, subjectsOf(s.Account, facts))
 	if err != nil {
+		// not taken after all, so that asking again reads them again
+		s.topics.CompareAndSwap(uint32(set), old)
 		return err
 	}
 	for _, it := range items {

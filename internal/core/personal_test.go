@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -82,6 +83,44 @@ func TestInterestMissesNoItemPublishedMeanwhile(t *testing.T) {
 	}
 	got := personalIn(a.take())
 	if len(got) == 0 || got[len(got)-1].Item.ItemID != published.ItemID || got[len(got)-1].Item.Account != "bob@x" {
+		t.Fatalf("alice's session got %+v, want bob's %s", got, published.ItemID)
+	}
+}
+
+// failingItemsRead fails its next PersonalItemsOf.
+type failingItemsRead struct {
+	store.Store
+	fail bool
+}
+
+func (f *failingItemsRead) PersonalItemsOf(ctx context.Context, accounts []string) ([]store.PersonalItem, error) {
+	if f.fail {
+		f.fail = false
+		return nil, errors.New("the store is away")
+	}
+	return f.Store.PersonalItemsOf(ctx, accounts)
+}
+
+// A SetInterests whose read of the last items failed leaves the topics
+// not taken, so that asking again reads them: the topics are taken
+// before the read (above), and were kept after a failure, when asking
+// again found nothing added and read nothing.
+func TestInterestAskedAgainAfterAFailedRead(t *testing.T) {
+	e := newEnv(t, "alice@x", "bob@x")
+	e.befriend("alice@x", "bob@x")
+	b := e.connect("bob@x", avail)
+	published, err := b.s.Publish(ctx, TopicMood, "m1", json.RawMessage(`{"mood":"happy"}`))
+	e.must(err)
+	a := e.open("alice@x", SessionOptions{Device: "xmpp", Presence: avail, Topics: []string{}})
+	st := &failingItemsRead{Store: e.st, fail: true}
+	e.hub.store = st
+	a.take()
+	if err := a.s.SetInterests(ctx, []string{TopicMood}); err == nil {
+		t.Fatal("SetInterests succeeded over a failed read")
+	}
+	e.must(a.s.SetInterests(ctx, []string{TopicMood}))
+	got := personalIn(a.take())
+	if len(got) != 1 || got[0].Item.ItemID != published.ItemID {
 		t.Fatalf("alice's session got %+v, want bob's %s", got, published.ItemID)
 	}
 }
